@@ -1,0 +1,138 @@
+// See cache.h.
+#include "alloc/cache.h"
+
+#include <cstring>
+#include <new>
+
+#include "alloc/heap.h"
+#include "runtime/check.h"
+
+namespace gc::alloc {
+
+constinit Span g_empty_span;
+constinit Cache g_unattached_cache;
+thread_local constinit Cache* t_cache GC_TLS_FAST = &g_unattached_cache;
+
+namespace {
+
+// Attaches the calling thread (creating the heap on first use); afterwards
+// t_cache is the thread's own cache.
+Cache* AttachSlow() {
+  Heap::Get();
+  runtime::AttachCurrentThread();
+  GC_CHECK(t_cache != &g_unattached_cache);
+  return t_cache;
+}
+
+}  // namespace
+
+void Cache::OnAcquire(runtime::Processor&) { t_cache = this; }
+
+void Cache::OnRelease(runtime::Processor&) {
+  ReleaseAll();
+  t_cache = &g_unattached_cache;
+}
+
+Span* Cache::Refill(SpanClass sc) {
+  Heap& heap = Heap::Get();
+  Span* old = alloc_[sc];
+  if (old != &g_empty_span) {
+    alloc_[sc] = &g_empty_span;
+    heap.central(sc).UncacheSpan(old, local_frees_[sc]);
+    local_frees_[sc] = 0;
+  }
+  Span* s = heap.central(sc).CacheSpan();  // on throw alloc_[sc] stays empty
+  bool loaded = s->LoadNextCacheWord();
+  GC_CHECK(loaded && "Central::CacheSpan returned a full span");
+  alloc_[sc] = s;
+  return s;
+}
+
+void* Cache::AllocSmallSlow(SpanClass sc, const TypeInfo* type) {
+  if (this == &g_unattached_cache)
+    return AttachSlow()->AllocSmallSlow(sc, type);
+  Span* s = alloc_[sc];
+  if (s->alloc_cache == 0) {
+    if (s == &g_empty_span || !s->LoadNextCacheWord()) s = Refill(sc);
+  }
+  uint64_t free = s->alloc_cache;
+  uint32_t bit = static_cast<uint32_t>(std::countr_zero(free));
+  s->alloc_cache = free & (free - 1);
+  uint32_t slot = s->cache_word * 64 + bit;
+  if (s->types.single() != type) {
+    try {
+      s->types.Record(slot, s->nelems, type);
+    } catch (...) {
+      s->alloc_cache |= uint64_t{1} << bit;  // give the slot back
+      throw;
+    }
+  }
+  void* p =
+      reinterpret_cast<void*>(s->cache_addr + uintptr_t{bit} * s->elem_size);
+  if (s->elem_size <= kAlwaysZeroBytes || s->needzero) {
+    std::memset(p, 0, s->elem_size);
+  }
+  return p;
+}
+
+void* Cache::AllocTinySlow(uint32_t size, uint32_t align) {
+  if (this == &g_unattached_cache)
+    return AttachSlow()->AllocTinySlow(size, align);
+  Span* s = alloc_[kTinySpanClass];
+  if (s->alloc_cache == 0) {
+    if (s == &g_empty_span || !s->LoadNextCacheWord())
+      s = Refill(kTinySpanClass);
+  }
+  uint64_t free = s->alloc_cache;
+  uint32_t bit = static_cast<uint32_t>(std::countr_zero(free));
+  s->alloc_cache = free & (free - 1);
+  if (s->types.single() != &kTinyBlockType) {
+    // Tiny spans hold only tiny blocks; this records the type once per span.
+    s->types.Record(s->cache_word * 64 + bit, s->nelems, &kTinyBlockType);
+  }
+  uintptr_t block = s->cache_addr + uintptr_t{bit} * kTinySize;
+  std::memset(reinterpret_cast<void*>(block), 0, kTinySize);
+  tiny_allocs_++;
+  // Keep whichever block has more room left, as Go does.
+  (void)align;
+  if (size < tiny_offset_ || tiny_ == 0) {
+    tiny_ = block;
+    tiny_offset_ = size;
+  }
+  if (tiny_allocs_ >= 4096) {
+    Heap::Get().AddTinyAllocs(tiny_allocs_);
+    tiny_allocs_ = 0;
+  }
+  return reinterpret_cast<void*>(block);
+}
+
+void Cache::FreeOwned(Span* s, uint32_t slot) {
+  GC_DCHECK(Owns(s));
+  if (!s->IsAllocated(slot)) {
+    throw std::invalid_argument(
+        "gcrt: double free (or free of a never-allocated slot) at address " +
+        std::to_string(s->SlotAddress(slot)));
+  }
+  s->FreeSlot(slot);
+  local_frees_[s->span_class]++;
+}
+
+void Cache::ReleaseAll() {
+  Heap& heap = Heap::Get();
+  for (int sc = 0; sc < kNumSpanClasses; sc++) {
+    Span* s = alloc_[sc];
+    if (s != &g_empty_span) {
+      alloc_[sc] = &g_empty_span;
+      heap.central(static_cast<SpanClass>(sc)).UncacheSpan(s, local_frees_[sc]);
+      local_frees_[sc] = 0;
+    }
+  }
+  // The tiny block's span went back with the rest; forget the block.
+  tiny_ = 0;
+  tiny_offset_ = kTinySize;
+  heap.AddTinyAllocs(tiny_allocs_);
+  tiny_allocs_ = 0;
+  flush_gen_ = heap.sweepgen();
+}
+
+}  // namespace gc::alloc

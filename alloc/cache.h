@@ -1,0 +1,115 @@
+// The per-processor cache (Go's mcache). See alloc/heap.h for the overview.
+//
+// A Cache owns one span per span class outright (alloc_[sc]); while it does,
+// no other thread allocates from that span, so the fast path below takes no
+// lock, does no atomic read-modify-write and no critical-section bookkeeping
+// (seeds 000 and 004). It touches only the cache and the span it owns:
+//
+//   AllocSmall<sc>(type)        alloc_[sc]: lowest bit of alloc_cache
+//     -> AllocSmallSlow          next word of the span, or Refill
+//       -> Refill                Central::UncacheSpan + Central::CacheSpan
+//         -> Heap::NewSmallSpan  PageHeap::AllocSpan (heap lock, OS)
+//   AllocTiny<size, align>()    bump inside the current 16-byte block
+//     -> AllocTinySlow           a new block through AllocSmallSlow
+//
+// An unattached thread's t_cache points at a shared, empty Cache whose spans
+// are all the empty span: its fast path always fails, and the slow path
+// attaches the thread (which takes a Processor and its real Cache) first.
+#pragma once
+
+#include <bit>
+#include <cstdint>
+#include <cstring>
+
+#include "alloc/size_classes.h"
+#include "alloc/span.h"
+#include "alloc/type_info.h"
+#include "runtime/base.h"
+#include "runtime/processor.h"
+
+namespace gc::alloc {
+
+inline constexpr uint32_t kTinySize = 16;
+
+// Objects up to this size are zeroed unconditionally on the fast path: a few
+// stores are cheaper than testing needzero.
+inline constexpr uint32_t kAlwaysZeroBytes = 128;
+
+// The span every unused alloc_ entry points at: no free slot, no type, so
+// the fast path's tests fail without a null check. Never written.
+extern constinit Span g_empty_span;
+
+class Cache final : public runtime::ProcessorLocal {
+ public:
+  constexpr Cache() {
+    for (Span*& s : alloc_) s = &g_empty_span;
+  }
+
+  // Allocates a zeroed object of span class kSpanClass (whose slots are
+  // kElemSize bytes) of type `type`, kSize of which need zeroing.
+  template <SpanClass kSpanClass, uint32_t kElemSize, uint32_t kSize>
+  GC_ALWAYS_INLINE void* AllocSmall(const TypeInfo* type) {
+    Span* s = alloc_[kSpanClass];
+    uint64_t free = s->alloc_cache;
+    if (GC_PREDICT_FALSE(free == 0 || s->types.single() != type)) {
+      return AllocSmallSlow(kSpanClass, type);
+    }
+    s->alloc_cache = free & (free - 1);
+    void* p = reinterpret_cast<void*>(
+        s->cache_addr +
+        uintptr_t{static_cast<uint32_t>(std::countr_zero(free))} * kElemSize);
+    if (kSize <= kAlwaysZeroBytes || s->needzero) std::memset(p, 0, kSize);
+    return p;
+  }
+
+  // Allocates a zeroed pointer-free, trivially destructible object smaller
+  // than kTinySize inside the current tiny block.
+  template <uint32_t kSize, uint32_t kAlign>
+  GC_ALWAYS_INLINE void* AllocTiny() {
+    static_assert(kSize < kTinySize && kAlign <= 8 && kAlign > 0);
+    uint32_t off = (tiny_offset_ + kAlign - 1) & ~(kAlign - 1);
+    if (GC_PREDICT_FALSE(off + kSize > kTinySize)) {
+      return AllocTinySlow(kSize, kAlign);
+    }
+    tiny_offset_ = off + kSize;
+    tiny_allocs_++;
+    return reinterpret_cast<void*>(tiny_ + off);
+  }
+
+  GC_NOINLINE void* AllocSmallSlow(SpanClass sc, const TypeInfo* type);
+  GC_NOINLINE void* AllocTinySlow(uint32_t size, uint32_t align);
+
+  bool Owns(const Span* s) const { return alloc_[s->span_class] == s; }
+  // Frees slot `slot` of `s`, a span this cache owns. Throws
+  // std::invalid_argument if the slot is not allocated.
+  void FreeOwned(Span* s, uint32_t slot);
+
+  // Gives every cached span back to its Central and folds the local
+  // counters into the heap's (Go's mcache release).
+  void ReleaseAll();
+
+  // The heap sweepgen when this cache was last flushed (seed 002). Owned by
+  // the processor's thread; read by the collector with the world stopped.
+  uint32_t flush_gen() const { return flush_gen_; }
+
+  void OnAcquire(runtime::Processor& p) override;
+  void OnRelease(runtime::Processor& p) override;
+
+ private:
+  Span* Refill(SpanClass sc);
+
+  // Everything below is owned by the thread holding this cache's processor
+  // (no sync), except where it says otherwise.
+  Span* alloc_[kNumSpanClasses];
+  uintptr_t tiny_ = 0;                // current tiny block
+  uint32_t tiny_offset_ = kTinySize;  // bytes used in it; full when no block
+  uint32_t flush_gen_ = 0;
+  uint64_t tiny_allocs_ = 0;  // folded into the heap by ReleaseAll/refill
+  uint64_t local_frees_[kNumSpanClasses] = {};  // owned explicit frees
+};
+
+// The calling thread's cache; the unattached cache until the thread attaches.
+extern thread_local constinit Cache* t_cache GC_TLS_FAST;
+extern constinit Cache g_unattached_cache;
+
+}  // namespace gc::alloc

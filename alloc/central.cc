@@ -1,0 +1,151 @@
+// See central.h.
+#include "alloc/central.h"
+
+#include <stdexcept>
+#include <string>
+
+#include "alloc/heap.h"
+#include "runtime/check.h"
+
+namespace gc::alloc {
+
+void Central::Init(Heap* heap, SpanClass sc) {
+  heap_ = heap;
+  span_class_ = sc;
+}
+
+Span* Central::CacheSpan() {
+  std::unique_lock<std::mutex> lock(mu_);
+  Span* s = partial_.first();
+  if (s != nullptr) {
+    partial_.Remove(s);
+  } else {
+    // Take a fresh span without holding our lock over the page heap's work.
+    lock.unlock();
+    s = heap_->NewSmallSpan(span_class_);
+    lock.lock();
+  }
+  GC_DCHECK_EXPENSIVE(s->IsValid());
+  GC_CHECK(!s->in_cache);
+  s->in_cache = true;
+  // Swept, then cached (seed 002: h+3).
+  s->sweepgen.store(heap_->sweepgen() + 3, std::memory_order_release);
+  uint32_t assumed = s->nelems - s->alloc_count;
+  GC_CHECK(assumed > 0);
+  nmalloc_ += assumed;
+  heap_->AddLiveBytes(int64_t{assumed} * s->elem_size);
+  return s;
+}
+
+void Central::UncacheSpan(Span* s, uint64_t local_frees) {
+  s->WriteBackCacheWord();  // still the owner: no lock needed
+  std::unique_lock<std::mutex> lock(mu_);
+  GC_CHECK(s->in_cache);
+  s->in_cache = false;
+  // Owned frees re-assumed their slots; count them as mallocs and frees.
+  nmalloc_ += local_frees;
+  nfree_ += local_frees;
+  uint32_t unassumed = s->nelems - s->alloc_count;
+  nmalloc_ -= unassumed;
+  int64_t live_delta = -int64_t{unassumed} * s->elem_size;
+
+  // Fold in what other threads freed while the span was cached (seed 000).
+  while (FreeLink* v = s->freebuf) {
+    s->freebuf = v->next;
+    uint32_t slot = s->SlotIndex(reinterpret_cast<uintptr_t>(v));
+    if (!s->IsAllocated(slot)) {
+      runtime::Print(
+          "double free of %p: it was freed by another thread while its span "
+          "was cached, and was already free",
+          static_cast<void*>(v));
+      GC_THROW("no object is freed twice (detected folding a freebuf)");
+    }
+    s->FreeSlot(slot);
+    nfree_++;
+    live_delta -= s->elem_size;
+  }
+  heap_->AddLiveBytes(live_delta);
+
+  uint32_t h = heap_->sweepgen();
+  uint32_t sg = s->sweepgen.load(std::memory_order_acquire);
+  // h+1 (cached before the sweep began) must be swept by the collector's
+  // hook before the span is reused; h+3 is already swept.
+  if (sg == h + 1) heap_->SweepCachedSpan(s);
+  s->sweepgen.store(h, std::memory_order_release);
+  GC_DCHECK_EXPENSIVE(s->IsValid());
+
+  if (s->alloc_count == 0) {
+    lock.unlock();
+    ReleaseEmptySpan(s);
+  } else if (s->alloc_count == s->nelems) {
+    full_.PushFront(s);
+  } else {
+    partial_.PushFront(s);
+  }
+}
+
+void Central::FreeObject(Span* s, uint32_t slot) {
+  std::unique_lock<std::mutex> lock(mu_);
+  uintptr_t p = s->SlotAddress(slot);
+  if (s->in_cache) {
+    // Another Cache allocates from this span without locks: leave the
+    // object in the freebuf for it to fold in when it gives the span back.
+    for (FreeLink* v = s->freebuf; v != nullptr; v = v->next) {
+      if (reinterpret_cast<uintptr_t>(v) == p) {
+        throw std::invalid_argument("gcrt: double free of object " +
+                                    std::to_string(p));
+      }
+    }
+    auto* link = reinterpret_cast<FreeLink*>(p);
+    link->next = s->freebuf;
+    s->freebuf = link;
+    return;
+  }
+  if (!s->IsAllocated(slot)) {
+    throw std::invalid_argument(
+        "gcrt: double free (or free of a never-allocated slot) at address " +
+        std::to_string(p));
+  }
+  bool was_full = s->alloc_count == s->nelems;
+  s->FreeSlot(slot);
+  nfree_++;
+  heap_->AddLiveBytes(-int64_t{s->elem_size});
+  if (s->alloc_count == 0) {
+    (was_full ? full_ : partial_).Remove(s);
+    lock.unlock();
+    ReleaseEmptySpan(s);
+  } else if (was_full) {
+    full_.Remove(s);
+    partial_.PushFront(s);
+  }
+}
+
+void Central::ReleaseEmptySpan(Span* s) { heap_->FreeSmallSpan(s); }
+
+Central::Stats Central::ReadStats() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return Stats{nmalloc_, nfree_, partial_.Count(), full_.Count()};
+}
+
+bool Central::Verify() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (Span* s = partial_.first(); s != nullptr; s = s->next) {
+    if (!s->IsValid() || s->in_cache || s->span_class != span_class_ ||
+        s->alloc_count == 0 || s->alloc_count >= s->nelems) {
+      runtime::Print("Central::Verify: bad partial span %#lx",
+                     static_cast<unsigned long>(s->base));
+      return false;
+    }
+  }
+  for (Span* s = full_.first(); s != nullptr; s = s->next) {
+    if (!s->IsValid() || s->in_cache || s->span_class != span_class_ ||
+        s->alloc_count != s->nelems) {
+      runtime::Print("Central::Verify: bad full span %#lx",
+                     static_cast<unsigned long>(s->base));
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace gc::alloc

@@ -1,0 +1,72 @@
+// Central free lists, one per span class (seeds 000 and 002): the spans of a
+// class that no Cache holds, split into those with free slots (partial_) and
+// those without (full_). See alloc/heap.h for the overview.
+//
+//   CacheSpan()    hands a span with at least one free slot to a Cache,
+//                  which then owns it; takes a fresh span from the PageHeap
+//                  when no partial span is left.
+//   UncacheSpan()  takes a span back from its Cache, folds in the objects
+//                  other threads freed into it meanwhile (its freebuf), and
+//                  files it as partial, full, or (if empty) back to the heap.
+//   FreeObject()   an explicit free into a span of this class that the
+//                  caller's Cache does not own.
+//
+// Statistics: mallocs are counted as Go does. When a span is cached, all its
+// free slots are counted as allocated (and their bytes as live); when it is
+// uncached, the slots still free are subtracted. The fast path therefore
+// counts nothing.
+//
+// Locking: everything is guarded by mu_. Lock order: Central::mu_ before
+// PageHeap::mu_; no two Central locks are held at once.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+
+#include "alloc/span.h"
+#include "runtime/base.h"
+
+namespace gc::alloc {
+
+class Heap;
+
+class Central {
+ public:
+  void Init(Heap* heap, SpanClass sc);
+
+  // A span with a free slot, owned by the calling Cache. Throws
+  // std::bad_alloc (OutOfMemoryError) when the heap cannot grow.
+  Span* CacheSpan();
+  // `local_frees`: objects the Cache freed into this class while it owned
+  // spans of it (counted as frees, and their slots as assumed again).
+  void UncacheSpan(Span* s, uint64_t local_frees);
+  // Frees the object at slot `slot` of `s` (a span of this class the
+  // caller does not own). Throws std::invalid_argument on a double free
+  // that can be seen now; a double free into a span another Cache holds is
+  // detected when that Cache gives the span back.
+  void FreeObject(Span* s, uint32_t slot);
+
+  struct Stats {
+    uint64_t mallocs;
+    uint64_t frees;
+    uint64_t partial_spans;
+    uint64_t full_spans;
+  };
+  Stats ReadStats();
+  // Checks every span on the lists (tests).
+  bool Verify();
+
+ private:
+  Span* GrowLocked();
+  void ReleaseEmptySpan(Span* s);
+
+  std::mutex mu_;
+  Heap* heap_ = nullptr;      // Immutable after Init.
+  SpanClass span_class_ = 0;  // Immutable after Init.
+  SpanList partial_ GC_GUARDED_BY(mu_);
+  SpanList full_ GC_GUARDED_BY(mu_);
+  uint64_t nmalloc_ GC_GUARDED_BY(mu_) = 0;
+  uint64_t nfree_ GC_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace gc::alloc

@@ -1,0 +1,72 @@
+// gcBits arenas (seed 001): the memory of every span's alloc and mark bits.
+//
+// Bits are carved from 64 KiB arenas by bumping an arena's free offset with
+// one atomic add; the lock is taken only to link in a fresh arena when the
+// current one is exhausted. Arenas are grouped by epoch and rotated once per
+// GC cycle by NextEpoch():
+//
+//   next      new mark bits (and alloc bits of new spans) are taken from here
+//   current   bits taken during the previous epoch: this cycle's alloc bits
+//   previous  one epoch older; still referenced until the sweep finishes
+//   free      no longer referenced; reused (zeroed) for new arenas
+//
+// Invariant the collector keeps: every span replaces both of its bit vectors
+// (alloc <- mark, mark <- new) once per cycle, so no span points into an
+// arena that reaches the free list.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+
+#include "runtime/base.h"
+
+namespace gc::alloc {
+
+inline constexpr size_t kGcBitsArenaBytes = 64 * 1024;
+
+class GcBitsArenas {
+ public:
+  // A zeroed vector of `nwords` 64-bit words, 8-byte aligned, never shared.
+  // Throws std::bad_alloc if no arena can be mapped.
+  uint64_t* Allocate(uint32_t nwords);
+  uint64_t* NewMarkBits(uint32_t nwords) { return Allocate(nwords); }
+  uint64_t* NewAllocBits(uint32_t nwords) { return Allocate(nwords); }
+
+  // Rotates the epochs: free <- previous, previous <- current,
+  // current <- next, next <- empty. Called once per GC cycle.
+  void NextEpoch();
+
+  struct Stats {
+    size_t arenas_mapped;  // ever mapped from the OS
+    size_t arenas_free;    // on the free list
+  };
+  Stats ReadStats();
+
+ private:
+  struct Arena {
+    // Atomic: bumped by fetch_add from any thread; reset only while the
+    // arena is off every epoch list (under mu_).
+    std::atomic<uint32_t> free_offset;
+    Arena* next;  // Guarded by mu_.
+    static constexpr uint32_t kCapacity =
+        static_cast<uint32_t>(kGcBitsArenaBytes) - 64;
+    alignas(64) unsigned char bits[kCapacity];
+    uint64_t* TryAllocate(uint32_t bytes);
+  };
+  static_assert(sizeof(Arena) == kGcBitsArenaBytes);
+
+  Arena* NewArenaLocked();
+
+  std::mutex mu_;
+  // Atomic: stored (release) under mu_, loaded (acquire) on the fast path.
+  // Head of the `next` epoch's list; older arenas of the epoch follow it.
+  std::atomic<Arena*> next_{nullptr};
+  Arena* current_ GC_GUARDED_BY(mu_) = nullptr;
+  Arena* previous_ GC_GUARDED_BY(mu_) = nullptr;
+  Arena* free_ GC_GUARDED_BY(mu_) = nullptr;
+  size_t mapped_ GC_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace gc::alloc

@@ -1,0 +1,263 @@
+// See heap.h for the overview.
+#include "alloc/heap.h"
+
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <stdexcept>
+#include <string>
+
+#include "runtime/check.h"
+#include "runtime/os_mem.h"
+#include "runtime/processor.h"
+
+namespace gc::alloc {
+
+namespace {
+
+runtime::ProcessorLocal* NewCache(runtime::Processor&) { return new Cache(); }
+
+std::string Hex(uintptr_t p) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%#lx", static_cast<unsigned long>(p));
+  return buf;
+}
+
+// Default scavenger limits (seed 003): spans idle for 5 minutes go back to
+// the OS; the scavenger looks once a minute.
+constexpr auto kScavengeIdle = std::chrono::minutes(5);
+constexpr auto kScavengePeriod = std::chrono::minutes(1);
+
+}  // namespace
+
+Heap::Heap() {
+  for (int sc = 0; sc < kNumSpanClasses; sc++) {
+    central_[sc].Init(this, static_cast<SpanClass>(sc));
+  }
+}
+
+Heap& Heap::Get() {
+  // Never destroyed: threads and the scavenger may use it during exit.
+  alignas(Heap) static unsigned char storage[sizeof(Heap)];
+  static Heap* heap = [] {
+    Heap* h = new (storage) Heap();
+    runtime::SetProcessorLocalFactory(&NewCache);
+    h->pages_.StartScavenger(kScavengeIdle, kScavengePeriod);
+    return h;
+  }();
+  return *heap;
+}
+
+Span* Heap::NewSmallSpan(SpanClass sc) {
+  int sizeclass = SpanClassSizeClass(sc);
+  bool needzero;
+  Span* s = pages_.AllocSpan(ClassToNPages(sizeclass), &needzero);
+  s->span_class = sc;
+  s->elem_size = ClassToSize(sizeclass);
+  s->nelems = ClassToNElems(sizeclass);
+  s->nwords = (s->nelems + 63) / 64;
+  s->div_magic = kClassDivMagic[sizeclass];
+  s->needzero = needzero;
+  s->in_cache = false;
+  s->freebuf = nullptr;
+  s->types.Reset();
+  s->sweepgen.store(sweepgen(), std::memory_order_relaxed);
+  s->state.store(SpanState::kInUse, std::memory_order_release);
+  try {
+    s->alloc_bits = gc_bits_.NewAllocBits(s->nwords);
+    s->mark_bits = gc_bits_.NewMarkBits(s->nwords);
+  } catch (...) {
+    pages_.FreeSpan(s);
+    throw;
+  }
+  s->ResetAllocState();
+  return s;
+}
+
+void Heap::FreeSmallSpan(Span* s) {
+  GC_CHECK(s->alloc_count == 0 && !s->in_cache && s->freebuf == nullptr);
+  pages_.FreeSpan(s);
+}
+
+void Heap::SweepCachedSpan(Span* s) {
+  SweepHook hook = sweep_hook_.load(std::memory_order_acquire);
+  if (hook == nullptr) {
+    GC_THROW("a span in state h+1 has a sweeper to sweep it");
+  }
+  hook(s);
+}
+
+void* Heap::AllocateLarge(const TypeInfo* type, size_t bytes) {
+  if (bytes > PageHeap::kMaxSpanBytes) {
+    throw runtime::OutOfMemoryError(
+        "gcrt: out of memory: cannot allocate " + std::to_string(bytes) +
+        " bytes; the largest object is " +
+        std::to_string(PageHeap::kMaxSpanBytes) + " bytes");
+  }
+  uint32_t npages =
+      static_cast<uint32_t>((bytes + kPageSize - 1) >> kPageShift);
+  bool needzero;
+  Span* s = pages_.AllocSpan(npages, &needzero);
+  s->span_class = MakeSpanClass(0, type->pointer_free);
+  s->elem_size = static_cast<uint32_t>(std::min<uint64_t>(
+      uint64_t{npages} << kPageShift, std::numeric_limits<uint32_t>::max()));
+  s->nelems = 1;
+  s->nwords = 1;
+  s->div_magic = 0;  // every offset is slot 0
+  s->needzero = needzero;
+  s->in_cache = false;
+  s->freebuf = nullptr;
+  s->types.Reset();
+  s->sweepgen.store(sweepgen(), std::memory_order_relaxed);
+  s->state.store(SpanState::kInUse, std::memory_order_release);
+  try {
+    s->alloc_bits = gc_bits_.NewAllocBits(1);
+    s->mark_bits = gc_bits_.NewMarkBits(1);
+    s->types.Record(0, 1, type);
+  } catch (...) {
+    pages_.FreeSpan(s);
+    throw;
+  }
+  s->alloc_bits[0] = 1;
+  s->ResetAllocState();
+  if (needzero) std::memset(reinterpret_cast<void*>(s->base), 0, bytes);
+  large_allocs_.fetch_add(1, std::memory_order_relaxed);
+  AddLiveBytes(int64_t{npages} << kPageShift);
+  return reinterpret_cast<void*>(s->base);
+}
+
+void Heap::FreeLarge(Span* s, uintptr_t p) {
+  std::lock_guard<std::mutex> lock(large_mu_);
+  if (p != s->base) {
+    throw std::invalid_argument("gcrt: free of " + Hex(p) +
+                                ": interior pointer into a large object at " +
+                                Hex(s->base));
+  }
+  if (s->state.load(std::memory_order_acquire) != SpanState::kInUse ||
+      s->alloc_count != 1) {
+    throw std::invalid_argument("gcrt: double free of large object " + Hex(p));
+  }
+  s->alloc_count = 0;
+  s->alloc_bits[0] = 0;
+  large_frees_.fetch_add(1, std::memory_order_relaxed);
+  AddLiveBytes(-(int64_t{s->npages} << kPageShift));
+  pages_.FreeSpan(s);
+}
+
+HeapStats Heap::ReadStats() {
+  HeapStats st{};
+  PageHeap::Stats ps = pages_.ReadStats();
+  st.heap_sys = ps.sys_bytes;
+  st.heap_inuse = ps.inuse_bytes;
+  st.heap_idle = ps.idle_bytes;
+  st.heap_released = ps.released_bytes;
+  st.heap_reserved = ps.reserved_bytes;
+  st.scavenge_runs = ps.scavenge_runs;
+  int64_t live = live_bytes_.load(std::memory_order_relaxed);
+  st.heap_alloc = live > 0 ? static_cast<uint64_t>(live) : 0;
+  st.tiny_allocs = tiny_allocs_.load(std::memory_order_relaxed);
+  st.large_allocs = large_allocs_.load(std::memory_order_relaxed);
+  st.large_frees = large_frees_.load(std::memory_order_relaxed);
+  for (int c = 0; c < kNumSizeClasses; c++) st.by_size[c].size = ClassToSize(c);
+  for (int sc = 0; sc < kNumSpanClasses; sc++) {
+    // Tiny blocks are containers, not objects: their pieces are counted in
+    // tiny_allocs instead.
+    if (sc == kTinySpanClass) continue;
+    Central::Stats cs = central_[sc].ReadStats();
+    SizeClassStats& b =
+        st.by_size[SpanClassSizeClass(static_cast<SpanClass>(sc))];
+    b.mallocs += cs.mallocs;
+    b.frees += cs.frees;
+  }
+  st.by_size[0].mallocs = st.large_allocs;
+  st.by_size[0].frees = st.large_frees;
+  for (const SizeClassStats& b : st.by_size) {
+    st.mallocs += b.mallocs;
+    st.frees += b.frees;
+  }
+  st.mallocs += st.tiny_allocs;
+  st.objects = st.mallocs - st.frees;
+  st.gc_bits_arenas = gc_bits_.ReadStats().arenas_mapped;
+  return st;
+}
+
+void* Allocate(const TypeInfo* type, size_t bytes) {
+  if (bytes == 0) bytes = 1;  // a distinct object, as operator new(0) gives
+  if (bytes <= kMaxSmallSize) {
+    size_t align = type->align > 0 ? type->align : 1;
+    int c = align <= 8 ? SizeToClass(bytes) : SizeClassForAligned(bytes, align);
+    if (c > 0) {
+      return t_cache->AllocSmallSlow(MakeSpanClass(c, type->pointer_free),
+                                     type);
+    }
+  }
+  return Heap::Get().AllocateLarge(type, bytes);
+}
+
+void* AllocateArray(const TypeInfo* type, size_t count) {
+  size_t bytes;
+  if (__builtin_mul_overflow(count, size_t{type->size}, &bytes)) {
+    throw runtime::OutOfMemoryError(
+        "gcrt: array of " + std::to_string(count) + " objects of " +
+        std::to_string(type->size) + " bytes (" + type->name +
+        ") overflows the address space");
+  }
+  return Allocate(type, bytes);
+}
+
+Span* SpanOf(const void* p) {
+  return Heap::Get().pages().LookupInUse(reinterpret_cast<uintptr_t>(p));
+}
+
+const TypeInfo* TypeOf(const void* p) {
+  Span* s = SpanOf(p);
+  if (s == nullptr) return nullptr;
+  uintptr_t addr = reinterpret_cast<uintptr_t>(p);
+  uint32_t slot = s->SlotIndex(addr);
+  if (s->SlotAddress(slot) != addr || !s->IsAllocated(slot)) return nullptr;
+  return s->types.Get(slot);
+}
+
+size_t AllocationSize(const void* p) {
+  Span* s = SpanOf(p);
+  return s == nullptr ? 0 : s->elem_size;
+}
+
+void Free(void* ptr) {
+  if (ptr == nullptr) return;
+  Heap& heap = Heap::Get();
+  uintptr_t p = reinterpret_cast<uintptr_t>(ptr);
+  Span* s = heap.pages().LookupInUse(p);
+  if (s == nullptr) {
+    throw std::invalid_argument("gcrt: free of " + Hex(p) +
+                                ": not an object of the gcrt heap");
+  }
+  if (s->large()) {
+    heap.FreeLarge(s, p);
+    return;
+  }
+  if (s->span_class == kTinySpanClass) return;  // reclaimed with its block
+  uint32_t slot = s->SlotIndex(p);
+  if (s->SlotAddress(slot) != p) {
+    throw std::invalid_argument("gcrt: free of " + Hex(p) +
+                                ": interior pointer into the object at " +
+                                Hex(s->SlotAddress(slot)));
+  }
+  Cache* c = t_cache;
+  if (c->Owns(s)) {
+    c->FreeOwned(s, slot);
+  } else {
+    heap.central(s->span_class).FreeObject(s, slot);
+  }
+}
+
+void FlushCurrentCache() {
+  if (t_cache != &g_unattached_cache) t_cache->ReleaseAll();
+}
+
+size_t ReleaseIdleMemory() { return Heap::Get().pages().ReleaseAll(); }
+
+HeapStats ReadHeapStats() { return Heap::Get().ReadStats(); }
+
+}  // namespace gc::alloc

@@ -1,0 +1,210 @@
+// gcrt's allocator: overview, and the interface the layers above use.
+//
+// The allocator follows Go's (malloc.go, mheap.go, mcentral.go, mcache.go)
+// and the seeds in ../shared/seeds (000, 001, 003, 004).
+//
+// Data structures, bottom up:
+//   PageHeap (page_heap.h)   8 KiB pages in reserved arenas, handed out as
+//                            Spans; page-to-span map; free lists; scavenger.
+//   Span (span.h)            a run of pages: nelems slots of one size class,
+//                            or one large object; alloc/mark bits; type table.
+//   GcBitsArenas (gc_bits.h) the memory of alloc and mark bits (seed 001).
+//   Central (central.h)      per span class: spans no Cache holds.
+//   Cache (cache.h)          per Processor: one owned span per span class,
+//                            the tiny allocator, local counters.
+//   TypeTable (type_table.h) per span: the type of every object (seed 000).
+//
+// Allocating an object of type T (size known at compile time), with the cost
+// of each step:
+//   1. Tiny (pointer-free, trivially destructible, < 16 bytes): bump inside
+//      the Cache's current 16-byte block. No lock, no atomic.
+//   2. Small (<= 32 KiB): take the lowest free slot of the owned span's
+//      current 64-slot word (count trailing zeros), check the span's type is
+//      T, zero. No lock, no atomic.
+//   3. Next word of the same span: still owned, no lock.
+//   4. Refill: the span is full; give it back to its Central and take another
+//      (Central lock).
+//   5. New span: the Central has none; the PageHeap carves one (heap lock),
+//      growing the arena by at least 64 KiB (OS: mprotect), after asking the
+//      collector to reclaim pages by sweeping.
+//   6. Large (> 32 KiB): a span of its own straight from the PageHeap.
+//
+// Freeing explicitly (GC_FREE-style, for objects known to be unreachable):
+// into the span directly when the caller's Cache owns it, under the Central
+// lock when no Cache does, and into the span's freebuf when another Cache
+// owns it, folded in when that Cache gives the span back (seed 000).
+//
+// Layering: this is alloc/, below gc/. The collector plugs in from above
+// through registered hooks (PageHeap::SetReclaimHook, Heap::SetSweepHook).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+
+#include "alloc/cache.h"
+#include "alloc/central.h"
+#include "alloc/gc_bits.h"
+#include "alloc/page_heap.h"
+#include "alloc/size_classes.h"
+#include "alloc/span.h"
+#include "alloc/type_info.h"
+#include "runtime/base.h"
+
+namespace gc::alloc {
+
+struct SizeClassStats {
+  uint32_t size;     // bytes per object
+  uint64_t mallocs;  // objects allocated in this class (counted as in Go)
+  uint64_t frees;
+};
+
+// Go's runtime.MemStats in spirit. Counts from caches are folded in when
+// they give spans back; figures are exact once no cache holds spans
+// (FlushCurrentCache on every thread, or after a collection).
+struct HeapStats {
+  uint64_t heap_alloc;     // bytes of allocated objects
+  uint64_t heap_sys;       // bytes of span memory obtained from the OS
+  uint64_t heap_inuse;     // bytes in in-use spans
+  uint64_t heap_idle;      // bytes in free spans
+  uint64_t heap_released;  // of heap_idle, returned to the OS
+  uint64_t heap_reserved;  // address space reserved for arenas
+  uint64_t mallocs;        // objects ever allocated (tiny included)
+  uint64_t frees;          // objects ever freed
+  uint64_t objects;        // mallocs - frees
+  uint64_t tiny_allocs;
+  uint64_t large_allocs;
+  uint64_t large_frees;
+  uint64_t scavenge_runs;
+  uint64_t gc_bits_arenas;  // 64 KiB arenas mapped for alloc/mark bits
+  SizeClassStats by_size[kNumSizeClasses];
+};
+
+class Heap {
+ public:
+  // The heap, created on first use and never destroyed.
+  static Heap& Get();
+
+  PageHeap& pages() { return pages_; }
+  GcBitsArenas& gc_bits() { return gc_bits_; }
+  Central& central(SpanClass sc) { return central_[sc]; }
+
+  // The heap's sweep generation. Written only with the world stopped (by
+  // the collector); loaded (acquire) by anyone.
+  uint32_t sweepgen() const {
+    return sweepgen_.load(std::memory_order_acquire);
+  }
+
+  // A fresh span for class sc, with zeroed bits, state kInUse.
+  Span* NewSmallSpan(SpanClass sc);
+  // An empty small span goes back to the page heap.
+  void FreeSmallSpan(Span* s);
+
+  void* AllocateLarge(const TypeInfo* type, size_t bytes);
+  void FreeLarge(Span* s, uintptr_t p);
+
+  // The collector sweeps spans in state h+1 when their Cache gives them
+  // back (seed 002); registered from above.
+  using SweepHook = void (*)(Span* s);
+  void SetSweepHook(SweepHook hook) {
+    sweep_hook_.store(hook, std::memory_order_release);
+  }
+  void SweepCachedSpan(Span* s);
+
+  // Atomic counters: relaxed adds from slow paths on any thread.
+  void AddLiveBytes(int64_t delta) {
+    live_bytes_.fetch_add(delta, std::memory_order_relaxed);
+  }
+  void AddTinyAllocs(uint64_t n) {
+    tiny_allocs_.fetch_add(n, std::memory_order_relaxed);
+  }
+
+  HeapStats ReadStats();
+
+ private:
+  Heap();
+
+  PageHeap pages_;
+  GcBitsArenas gc_bits_;
+  Central central_[kNumSpanClasses];
+  std::atomic<uint32_t> sweepgen_{4};
+  std::atomic<SweepHook> sweep_hook_{nullptr};
+  std::atomic<int64_t> live_bytes_{0};
+  std::atomic<uint64_t> tiny_allocs_{0};
+  std::atomic<uint64_t> large_allocs_{0};
+  std::atomic<uint64_t> large_frees_{0};
+  // Serializes the check-then-free of large objects, so a double free of a
+  // large object is always seen.
+  std::mutex large_mu_;
+};
+
+// ---- The allocator's interface for the layers above. ----
+
+// The smallest size class whose slots hold `size` bytes at alignment
+// `align` (slots sit at base + i * class size, with base page aligned, so
+// the class size must be a multiple of align), or 0 if only a large span
+// will do. Meant for compile-time use; at run time SizeToClass is faster.
+constexpr int SizeClassForAligned(size_t size, size_t align) {
+  if (size == 0 || size > kMaxSmallSize) return 0;
+  for (int c = SizeToClass(size); c < kNumSizeClasses; c++) {
+    if (ClassToSize(c) % align == 0) return c;
+  }
+  return 0;
+}
+
+// Allocates a zeroed object of `type` whose size, alignment and scan-ness
+// are compile-time constants: the inline fast path.
+template <uint32_t kSize, uint32_t kAlign, bool kPointerFree, bool kTrivialDtor>
+GC_ALWAYS_INLINE void* AllocateFixed(const TypeInfo* type) {
+  static_assert(kSize > 0 && kAlign > 0 && (kAlign & (kAlign - 1)) == 0);
+  if constexpr (kPointerFree && kTrivialDtor && kSize < kTinySize &&
+                kAlign <= 8) {
+    return t_cache->AllocTiny<kSize, kAlign>();
+  } else if constexpr (kSize <= kMaxSmallSize && kAlign <= kPageSize) {
+    constexpr int kClass = SizeClassForAligned(kSize, kAlign);
+    if constexpr (kClass > 0) {
+      constexpr uint32_t kElemSize = ClassToSize(kClass);
+      return t_cache
+          ->AllocSmall<MakeSpanClass(kClass, kPointerFree), kElemSize, kSize>(
+              type);
+    } else {
+      return Heap::Get().AllocateLarge(type, kSize);
+    }
+  } else {
+    return Heap::Get().AllocateLarge(type, kSize);
+  }
+}
+
+// Allocates a zeroed object of `bytes` bytes of `type` (bytes may exceed
+// type->size: an array). bytes == 0 allocates a distinct minimal object, as
+// operator new does. Throws std::bad_alloc (with a message) when the size
+// is past what can be reserved or memory is exhausted; the heap stays
+// usable.
+void* Allocate(const TypeInfo* type, size_t bytes);
+// `count` objects of `type`: throws std::bad_alloc with a message if
+// count * type->size overflows.
+void* AllocateArray(const TypeInfo* type, size_t count);
+
+// Frees an object known to be unreachable. Does not run its destructor
+// (the typed layer above does that first). free(nullptr) does nothing; a
+// piece of a tiny block is not freed on its own (it is reclaimed with its
+// block). Throws std::invalid_argument for a pointer that is not the start
+// of a live object of this heap, or a double free that is visible at once.
+void Free(void* p);
+
+// The in-use span holding p, or null.
+Span* SpanOf(const void* p);
+// The type recorded for the object starting at p, or null. Only safe from
+// the thread owning the span, or when no cache holds it.
+const TypeInfo* TypeOf(const void* p);
+// The slot size of the object at p (0 if p is not a heap object).
+size_t AllocationSize(const void* p);
+
+// Gives the calling thread's cached spans back (exact statistics).
+void FlushCurrentCache();
+// Returns every idle page to the OS now (Go's debug.FreeOSMemory).
+size_t ReleaseIdleMemory();
+HeapStats ReadHeapStats();
+
+}  // namespace gc::alloc

@@ -1,0 +1,390 @@
+// See page_heap.h.
+#include "alloc/page_heap.h"
+
+#include <new>
+#include <string>
+
+#include "runtime/check.h"
+#include "runtime/os_mem.h"
+
+namespace gc::alloc {
+
+namespace {
+constexpr size_t kSpanPoolChunk = 64 << 10;
+}  // namespace
+
+PageHeap::PageHeap() = default;
+
+int64_t PageHeap::NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void PageMap::EnsureLocked(uintptr_t base, uintptr_t bytes) {
+  uintptr_t first = (base >> kPageShift) >> kLeafBits;
+  uintptr_t last = ((base + bytes - 1) >> kPageShift) >> kLeafBits;
+  GC_CHECK(last < (uintptr_t{1} << kRootBits));
+  for (uintptr_t i = first; i <= last; i++) {
+    if (root_[i].load(std::memory_order_relaxed) == nullptr) {
+      void* mem = runtime::os::MapMetadata(sizeof(Leaf), "page map leaf");
+      root_[i].store(static_cast<Leaf*>(mem), std::memory_order_release);
+    }
+  }
+}
+
+Span* PageHeap::NewSpanObjectLocked() {
+  if (span_pool_ == nullptr) {
+    // Span objects are never returned to the OS: a marker or a stale page
+    // map entry may still read one after it died.
+    void* mem = runtime::os::MapMetadata(kSpanPoolChunk, "span structures");
+    auto* spans = static_cast<Span*>(mem);
+    size_t n = kSpanPoolChunk / sizeof(Span);
+    for (size_t i = 0; i < n; i++) {
+      Span* s = new (&spans[i]) Span();
+      s->next = span_pool_;
+      span_pool_ = s;
+    }
+  }
+  Span* s = span_pool_;
+  span_pool_ = s->next;
+  s->next = nullptr;
+  s->prev = nullptr;
+  return s;
+}
+
+void PageHeap::FreeSpanObjectLocked(Span* s) {
+  s->state.store(SpanState::kDead, std::memory_order_release);
+  s->types.Reset();
+  s->alloc_bits = nullptr;
+  s->mark_bits = nullptr;
+  s->freebuf = nullptr;
+  s->npages = 0;
+  s->prev = nullptr;
+  s->next = span_pool_;
+  span_pool_ = s;
+}
+
+void PageHeap::InsertFreeLocked(Span* s) {
+  if (s->npages < kMaxSmallPages) {
+    free_[s->npages].PushFront(s);
+  } else {
+    large_.PushFront(s);
+  }
+}
+
+void PageHeap::RemoveFreeLocked(Span* s) {
+  if (s->npages < kMaxSmallPages) {
+    free_[s->npages].Remove(s);
+  } else {
+    large_.Remove(s);
+  }
+}
+
+void PageHeap::SetFreeEndsLocked(Span* s) {
+  map_.SetLocked(s->base, s);
+  map_.SetLocked(s->limit() - kPageSize, s);
+}
+
+Span* PageHeap::FindFreeLocked(uint32_t npages) {
+  for (uint32_t n = npages; n < kMaxSmallPages; n++) {
+    if (!free_[n].empty()) return free_[n].first();
+  }
+  Span* best = nullptr;
+  for (Span* s = large_.first(); s != nullptr; s = s->next) {
+    if (s->npages < npages) continue;
+    if (best == nullptr || s->npages < best->npages ||
+        (s->npages == best->npages && s->base < best->base)) {
+      best = s;
+    }
+  }
+  return best;
+}
+
+void PageHeap::GrowLocked(uint32_t npages) {
+  size_t need = size_t{npages} << kPageShift;
+  size_t ask = (need + kMinGrowBytes - 1) & ~(kMinGrowBytes - 1);
+  Arena* a = arenas_;
+  if (a == nullptr || a->end - a->committed_end < ask) {
+    size_t bytes = ask > kArenaBytes ? ask : kArenaBytes;
+    // One extra page past the end is reserved and never committed or
+    // mapped, so spans of two arenas that happen to be adjacent in the
+    // address space never coalesce.
+    void* mem =
+        runtime::os::Reserve(bytes + kPageSize, kPageSize, "heap arena");
+    auto* arena = new (std::nothrow) Arena;
+    if (arena == nullptr) {
+      runtime::os::Release(mem, bytes + kPageSize);
+      throw runtime::OutOfMemoryError("gcrt: out of memory: arena record");
+    }
+    arena->base = reinterpret_cast<uintptr_t>(mem);
+    arena->committed_end = arena->base;
+    arena->end = arena->base + bytes;
+    try {
+      map_.EnsureLocked(arena->base, bytes);
+    } catch (...) {
+      runtime::os::Release(mem, bytes + kPageSize);
+      delete arena;
+      throw;
+    }
+    // The unused tail of the previous arena stays reserved but uncommitted.
+    arena->next = arenas_;
+    arenas_ = arena;
+    reserved_bytes_ += bytes;
+    a = arena;
+  }
+  uintptr_t start = a->committed_end;
+  runtime::os::Commit(reinterpret_cast<void*>(start), ask, "heap growth");
+  a->committed_end += ask;
+  sys_bytes_ += ask;
+
+  Span* s = NewSpanObjectLocked();
+  s->base = start;
+  s->npages = static_cast<uint32_t>(ask >> kPageShift);
+  s->needzero = false;  // fresh from the OS
+  s->npreleased = 0;
+  // Count it as in use for a moment so FreeSpanLocked's accounting balances.
+  inuse_pages_ += s->npages;
+  FreeSpanLocked(s, /*was_in_use=*/true);
+}
+
+Span* PageHeap::AllocSpan(uint32_t npages, bool* needzero) {
+  GC_CHECK(npages > 0);
+  if ((size_t{npages} << kPageShift) > kMaxSpanBytes) {
+    throw runtime::OutOfMemoryError(
+        "gcrt: out of memory: a span of " + std::to_string(npages) +
+        " pages is larger than the heap's limit of " +
+        std::to_string(kMaxSpanBytes >> 20) + " MiB");
+  }
+  std::unique_lock<std::mutex> lock(mu_);
+  Span* s = FindFreeLocked(npages);
+  if (s == nullptr) {
+    ReclaimHook hook = reclaim_hook_.load(std::memory_order_acquire);
+    if (hook != nullptr) {
+      lock.unlock();
+      hook(npages);
+      lock.lock();
+      s = FindFreeLocked(npages);
+    }
+  }
+  if (s == nullptr) {
+    GrowLocked(npages);
+    s = FindFreeLocked(npages);
+    GC_CHECK(s != nullptr);
+  }
+  RemoveFreeLocked(s);
+  GC_DCHECK(s->state.load(std::memory_order_relaxed) == SpanState::kFree);
+  free_pages_ -= s->npages;
+  // The whole span counts as used again; released pages fault back in as
+  // zeros when touched (gccgo accounts the same way).
+  released_pages_ -= s->npreleased;
+  s->npreleased = 0;
+
+  if (s->npages > npages) {
+    Span* rest = NewSpanObjectLocked();
+    rest->base = s->base + (uintptr_t{npages} << kPageShift);
+    rest->npages = s->npages - npages;
+    rest->needzero = s->needzero;
+    rest->unused_since_ns = s->unused_since_ns;
+    rest->npreleased = 0;
+    rest->state.store(SpanState::kFree, std::memory_order_relaxed);
+    SetFreeEndsLocked(rest);
+    InsertFreeLocked(rest);
+    free_pages_ += rest->npages;
+    s->npages = npages;
+  }
+  inuse_pages_ += npages;
+  for (uint32_t i = 0; i < npages; i++) {
+    map_.SetLocked(s->base + (uintptr_t{i} << kPageShift), s);
+  }
+  *needzero = s->needzero;
+  return s;  // the caller fills the rest and publishes state = kInUse
+}
+
+void PageHeap::FreeSpan(Span* s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  GC_CHECK(s->state.load(std::memory_order_relaxed) == SpanState::kInUse);
+  s->needzero = true;
+  s->npreleased = 0;
+  FreeSpanLocked(s, /*was_in_use=*/true);
+}
+
+void PageHeap::FreeSpanLocked(Span* s, bool was_in_use) {
+  if (was_in_use) {
+    inuse_pages_ -= s->npages;
+    s->types.Reset();
+    s->alloc_bits = nullptr;
+    s->mark_bits = nullptr;
+    s->freebuf = nullptr;
+  }
+  s->state.store(SpanState::kFree, std::memory_order_release);
+  s->unused_since_ns = NowNs();
+  free_pages_ += s->npages;
+  released_pages_ += s->npreleased;
+
+  // Coalesce with the span before...
+  if (Span* t = map_.Lookup(s->base - 1);
+      t != nullptr &&
+      t->state.load(std::memory_order_relaxed) == SpanState::kFree &&
+      t->limit() == s->base) {
+    RemoveFreeLocked(t);
+    s->base = t->base;
+    s->npages += t->npages;
+    s->npreleased += t->npreleased;
+    s->needzero |= t->needzero;
+    // The merged span is as recently used as its most recent part, so the
+    // scavenger does not release pages that were just freed.
+    if (t->unused_since_ns > s->unused_since_ns) {
+      s->unused_since_ns = t->unused_since_ns;
+    }
+    FreeSpanObjectLocked(t);
+  }
+  // ... and the one after.
+  if (Span* t = map_.Lookup(s->limit());
+      t != nullptr &&
+      t->state.load(std::memory_order_relaxed) == SpanState::kFree &&
+      t->base == s->limit()) {
+    RemoveFreeLocked(t);
+    s->npages += t->npages;
+    s->npreleased += t->npreleased;
+    s->needzero |= t->needzero;
+    FreeSpanObjectLocked(t);
+  }
+  SetFreeEndsLocked(s);
+  InsertFreeLocked(s);
+}
+
+size_t PageHeap::Scavenge(std::chrono::nanoseconds idle) {
+  std::lock_guard<std::mutex> lock(mu_);
+  scavenge_runs_++;
+  int64_t now = NowNs();
+  size_t released = 0;
+  auto scavenge_list = [&](SpanList& list) {
+    for (Span* s = list.first(); s != nullptr; s = s->next) {
+      if (s->npreleased == s->npages) continue;
+      if (now - s->unused_since_ns < idle.count()) continue;
+      runtime::os::Decommit(reinterpret_cast<void*>(s->base),
+                            uintptr_t{s->npages} << kPageShift);
+      uint32_t newly = s->npages - s->npreleased;
+      released_pages_ += newly;
+      released += size_t{newly} << kPageShift;
+      s->npreleased = s->npages;
+      s->needzero = false;  // every page reads zero from the OS now
+    }
+  };
+  for (auto& list : free_) scavenge_list(list);
+  scavenge_list(large_);
+  return released;
+}
+
+void PageHeap::StartScavenger(std::chrono::nanoseconds idle,
+                              std::chrono::nanoseconds period) {
+  std::unique_lock<std::mutex> lock(mu_);
+  scavenger_idle_ = idle;
+  scavenger_period_ = period;
+  if (!scavenger_started_) {
+    scavenger_started_ = true;
+    // Detached: the heap is never destroyed, so the thread may sleep
+    // through process exit.
+    std::thread([this] { ScavengerLoop(); }).detach();
+  } else {
+    scavenger_cv_.notify_all();
+  }
+}
+
+void PageHeap::ScavengerLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    auto period = scavenger_period_;
+    scavenger_cv_.wait_for(lock, period);
+    auto idle = scavenger_idle_;
+    lock.unlock();
+    Scavenge(idle);
+    lock.lock();
+  }
+}
+
+PageHeap::Stats PageHeap::ReadStats() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return Stats{sys_bytes_,
+               inuse_pages_ << kPageShift,
+               free_pages_ << kPageShift,
+               released_pages_ << kPageShift,
+               reserved_bytes_,
+               scavenge_runs_};
+}
+
+bool PageHeap::Verify() {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto fail = [](const char* what, uintptr_t addr) {
+    runtime::Print("PageHeap::Verify: %s at %#lx", what,
+                   static_cast<unsigned long>(addr));
+    return false;
+  };
+  uint64_t inuse = 0, free = 0, released = 0, committed = 0;
+  for (Arena* a = arenas_; a != nullptr; a = a->next) {
+    committed += a->committed_end - a->base;
+    uintptr_t p = a->base;
+    Span* prev = nullptr;
+    while (p < a->committed_end) {
+      Span* s = map_.Lookup(p);
+      if (s == nullptr || s->base != p) return fail("no span starts", p);
+      SpanState st = s->state.load(std::memory_order_relaxed);
+      if (s->npages == 0 || s->limit() > a->committed_end) {
+        return fail("span overruns its arena", p);
+      }
+      if (st == SpanState::kInUse) {
+        for (uintptr_t q = s->base; q < s->limit(); q += kPageSize) {
+          if (map_.Lookup(q) != s) return fail("in-use page maps elsewhere", q);
+        }
+        inuse += s->npages;
+      } else if (st == SpanState::kFree) {
+        if (map_.Lookup(s->limit() - kPageSize) != s) {
+          return fail("free span's last page maps elsewhere", s->base);
+        }
+        if (prev != nullptr &&
+            prev->state.load(std::memory_order_relaxed) == SpanState::kFree) {
+          return fail("two adjacent free spans", s->base);
+        }
+        if (s->npreleased > s->npages) return fail("npreleased > npages", p);
+        // It must be on the list its size says.
+        SpanList& list = s->npages < kMaxSmallPages ? free_[s->npages] : large_;
+        bool found = false;
+        for (Span* t = list.first(); t != nullptr; t = t->next) {
+          if (t == s) {
+            found = true;
+            break;
+          }
+        }
+        if (!found) return fail("free span not on its list", s->base);
+        free += s->npages;
+        released += s->npreleased;
+      } else {
+        return fail("dead span mapped", p);
+      }
+      prev = s;
+      p = s->limit();
+    }
+  }
+  size_t listed = 0;
+  for (auto& list : free_) listed += list.Count();
+  listed += large_.Count();
+  size_t nfree_spans = 0;
+  for (Arena* a = arenas_; a != nullptr; a = a->next) {
+    for (uintptr_t p = a->base; p < a->committed_end;) {
+      Span* s = map_.Lookup(p);
+      if (s->state.load(std::memory_order_relaxed) == SpanState::kFree) {
+        nfree_spans++;
+      }
+      p = s->limit();
+    }
+  }
+  if (listed != nfree_spans) return fail("free lists hold stray spans", 0);
+  if (inuse != inuse_pages_) return fail("in-use page count mismatch", inuse);
+  if (free != free_pages_) return fail("free page count mismatch", free);
+  if (released != released_pages_) return fail("released count mismatch", 0);
+  if (committed != sys_bytes_) return fail("committed bytes mismatch", 0);
+  return true;
+}
+
+}  // namespace gc::alloc

@@ -1,0 +1,137 @@
+// The page heap (seed 003, gccgo's mheap.c): 8 KiB pages in large reserved
+// arenas, handed out as Spans. See alloc/heap.h for the overview.
+//
+//   AllocSpan(n)  free_[n] for n < kMaxSmallPages, else best fit (fewest
+//                 pages, then lowest address) among large_; if none fits, ask
+//                 the reclaim hook (the collector's sweeper) to free pages,
+//                 then grow by at least 64 KiB; split off the rest.
+//   FreeSpan(s)   coalesce with both neighbours (found through the page map)
+//                 and put the result on its free list.
+//   Scavenge      pages of free spans idle longer than a limit are returned
+//                 to the OS (madvise); a background thread does it
+//                 periodically, ReleaseAll() does it at once.
+//
+// Locking: every field is guarded by mu_ unless it says otherwise. mu_ is
+// the last lock in the order (Central::mu_ may be held when taking it, never
+// the reverse); no callback runs with it held.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+
+#include "alloc/page_map.h"
+#include "alloc/span.h"
+#include "runtime/base.h"
+
+namespace gc::alloc {
+
+class PageHeap {
+ public:
+  static constexpr uint32_t kMaxSmallPages = 128;
+  static constexpr size_t kArenaBytes = size_t{64} << 20;
+  static constexpr size_t kMinGrowBytes = 64 << 10;
+  // Largest span the heap will try to reserve; beyond it AllocSpan throws.
+  static constexpr size_t kMaxSpanBytes = size_t{1} << 40;
+
+  PageHeap();
+
+  // A span of `npages` in state kInUse with the identity fields base/npages
+  // set. *needzero says whether its memory may be dirty. Throws
+  // OutOfMemoryError (a std::bad_alloc) with a message.
+  Span* AllocSpan(uint32_t npages, bool* needzero);
+  // Returns an in-use span's pages to the heap.
+  void FreeSpan(Span* s);
+
+  Span* Lookup(uintptr_t addr) const { return map_.Lookup(addr); }
+  // The in-use span covering addr, or null.
+  Span* LookupInUse(uintptr_t addr) const {
+    Span* s = map_.Lookup(addr);
+    if (s == nullptr ||
+        s->state.load(std::memory_order_acquire) != SpanState::kInUse ||
+        !s->Contains(addr)) {
+      return nullptr;
+    }
+    return s;
+  }
+
+  // The collector registers a function that sweeps until at least `npages`
+  // pages are freed (seed 003's MHeap_Reclaim); it runs before growing.
+  using ReclaimHook = void (*)(uint32_t npages);
+  void SetReclaimHook(ReclaimHook hook) {
+    reclaim_hook_.store(hook, std::memory_order_release);
+  }
+
+  // Returns to the OS the pages of free spans unused for at least `idle`.
+  // Returns the bytes released by this call.
+  size_t Scavenge(std::chrono::nanoseconds idle);
+  size_t ReleaseAll() { return Scavenge(std::chrono::nanoseconds(0)); }
+  // Starts (once) the background scavenger: every `period` it scavenges
+  // spans idle for `idle`. Calling again changes the limits.
+  void StartScavenger(std::chrono::nanoseconds idle,
+                      std::chrono::nanoseconds period);
+
+  struct Stats {
+    uint64_t sys_bytes;       // committed from the OS for spans
+    uint64_t inuse_bytes;     // in in-use spans
+    uint64_t idle_bytes;      // in free spans (released or not)
+    uint64_t released_bytes;  // of idle_bytes, returned to the OS
+    uint64_t reserved_bytes;  // address space reserved for arenas
+    uint64_t scavenge_runs;   // background and explicit scavenges
+  };
+  Stats ReadStats();
+
+  // Walks every structure and checks the invariants (tests, gcdebug):
+  // every page of the committed arenas is covered by exactly one in-use or
+  // free span, spans do not overlap, no two free spans are adjacent, every
+  // free span is on the list its size says, and the accounting adds up.
+  // Returns false (after printing why) on the first violation.
+  bool Verify();
+
+ private:
+  struct Arena {
+    uintptr_t base;
+    uintptr_t committed_end;  // [base, committed_end) is committed
+    uintptr_t end;
+    Arena* next;
+  };
+
+  Span* NewSpanObjectLocked();
+  void FreeSpanObjectLocked(Span* s);
+  Span* FindFreeLocked(uint32_t npages);
+  void GrowLocked(uint32_t npages);
+  void InsertFreeLocked(Span* s);
+  void RemoveFreeLocked(Span* s);
+  void FreeSpanLocked(Span* s, bool was_in_use);
+  void SetFreeEndsLocked(Span* s);
+  void ScavengerLoop();
+  static int64_t NowNs();
+
+  std::mutex mu_;
+  PageMap map_;  // Written under mu_, read by anyone (see page_map.h).
+  SpanList free_[kMaxSmallPages] GC_GUARDED_BY(mu_);
+  SpanList large_ GC_GUARDED_BY(mu_);
+  Arena* arenas_ GC_GUARDED_BY(mu_) = nullptr;
+  Span* span_pool_ GC_GUARDED_BY(mu_) = nullptr;  // dead Span objects
+  uint64_t sys_bytes_ GC_GUARDED_BY(mu_) = 0;
+  uint64_t inuse_pages_ GC_GUARDED_BY(mu_) = 0;
+  uint64_t free_pages_ GC_GUARDED_BY(mu_) = 0;
+  uint64_t released_pages_ GC_GUARDED_BY(mu_) = 0;
+  uint64_t reserved_bytes_ GC_GUARDED_BY(mu_) = 0;
+  uint64_t scavenge_runs_ GC_GUARDED_BY(mu_) = 0;
+  // Atomic: stored once by the collector (release), loaded before growing.
+  std::atomic<ReclaimHook> reclaim_hook_{nullptr};
+
+  // Background scavenger: its limits are guarded by mu_, and it waits on
+  // scavenger_cv_ with mu_.
+  std::condition_variable scavenger_cv_;
+  bool scavenger_started_ GC_GUARDED_BY(mu_) = false;
+  std::chrono::nanoseconds scavenger_idle_ GC_GUARDED_BY(mu_){0};
+  std::chrono::nanoseconds scavenger_period_ GC_GUARDED_BY(mu_){0};
+};
+
+}  // namespace gc::alloc

@@ -1,0 +1,59 @@
+// The page-to-span map: for any address in the heap, the Span that covers
+// its page, in two dependent loads. A two-level radix map over the 48-bit
+// address space: the root (static, 1 MiB, touched only where the heap lives)
+// points to leaves of 2^18 entries, each leaf covering 2 GiB.
+//
+// Entries: every page of an in-use span maps to the span; a free span maps
+// only its first and last page (enough to coalesce with neighbours); other
+// entries may be stale, so readers check the span's state and range.
+//
+// Atomic: entries and leaf pointers are stored under PageHeap::mu_ (release
+// for leaves, relaxed for entries, since spans are published through their
+// own state field) and loaded by anyone without a lock.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "alloc/size_classes.h"
+#include "alloc/span.h"
+#include "runtime/base.h"
+
+namespace gc::alloc {
+
+class PageMap {
+ public:
+  static constexpr int kAddressBits = 48;
+  static constexpr int kLeafBits = 18;
+  static constexpr int kRootBits = kAddressBits - kPageShift - kLeafBits;
+  static constexpr uintptr_t kLeafEntries = uintptr_t{1} << kLeafBits;
+
+  GC_ALWAYS_INLINE Span* Lookup(uintptr_t addr) const {
+    uintptr_t page = addr >> kPageShift;
+    if (GC_PREDICT_FALSE(page >> (kLeafBits + kRootBits))) return nullptr;
+    Leaf* leaf = root_[page >> kLeafBits].load(std::memory_order_acquire);
+    if (leaf == nullptr) return nullptr;
+    return leaf->entries[page & (kLeafEntries - 1)].load(
+        std::memory_order_relaxed);
+  }
+
+  // Ensures leaves exist for [base, base+bytes). Caller holds PageHeap::mu_.
+  // Throws std::bad_alloc if a leaf cannot be mapped.
+  void EnsureLocked(uintptr_t base, uintptr_t bytes);
+  // Sets the entry of the page holding `addr`. Caller holds PageHeap::mu_
+  // and has called EnsureLocked for it.
+  void SetLocked(uintptr_t addr, Span* s) {
+    uintptr_t page = addr >> kPageShift;
+    Leaf* leaf = root_[page >> kLeafBits].load(std::memory_order_relaxed);
+    leaf->entries[page & (kLeafEntries - 1)].store(s,
+                                                   std::memory_order_relaxed);
+  }
+
+ private:
+  struct Leaf {
+    std::atomic<Span*> entries[kLeafEntries];
+  };
+  std::atomic<Leaf*> root_[uintptr_t{1} << kRootBits] = {};
+};
+
+}  // namespace gc::alloc

@@ -1,0 +1,151 @@
+// See span.h.
+#include "alloc/span.h"
+
+#include <bit>
+
+#include "runtime/check.h"
+
+namespace gc::alloc {
+
+void Span::ResetAllocState() {
+  cache_word = nwords;
+  alloc_cache = 0;
+  cache_addr = 0;
+  cache_word_free = 0;
+  free_word = 0;
+  uint32_t n = 0;
+  for (uint32_t w = 0; w < nwords; w++) n += std::popcount(alloc_bits[w]);
+  alloc_count = n;
+}
+
+void Span::WriteBackCacheWord() {
+  if (cache_word >= nwords) return;
+  alloc_bits[cache_word] = ValidMask(cache_word) & ~alloc_cache;
+  alloc_count += cache_word_free - std::popcount(alloc_cache);
+  cache_word = nwords;
+  alloc_cache = 0;
+  cache_word_free = 0;
+}
+
+bool Span::LoadNextCacheWord() {
+  WriteBackCacheWord();
+  for (uint32_t w = free_word; w < nwords; w++) {
+    uint64_t free = ValidMask(w) & ~alloc_bits[w];
+    if (free != 0) {
+      cache_word = w;
+      alloc_cache = free;
+      cache_word_free = std::popcount(free);
+      cache_addr = base + uintptr_t{w} * 64 * elem_size;
+      free_word = w;
+      return true;
+    }
+  }
+  free_word = nwords;
+  return false;
+}
+
+bool Span::IsAllocated(uint32_t slot) const {
+  uint32_t w = slot / 64;
+  uint64_t bit = uint64_t{1} << (slot % 64);
+  if (w == cache_word) return (alloc_cache & bit) == 0;
+  return (alloc_bits[w] & bit) != 0;
+}
+
+void Span::FreeSlot(uint32_t slot) {
+  GC_DCHECK(slot < nelems && IsAllocated(slot));
+  uint32_t w = slot / 64;
+  uint64_t bit = uint64_t{1} << (slot % 64);
+  needzero = true;
+  if (w == cache_word) {
+    // Handed straight back to the fast path; the write-back accounts for it.
+    alloc_cache |= bit;
+    return;
+  }
+  alloc_bits[w] &= ~bit;
+  alloc_count--;
+  if (w < free_word) free_word = w;
+}
+
+uint32_t Span::CountAllocated() const {
+  uint32_t n = 0;
+  for (uint32_t w = 0; w < nwords; w++) {
+    n += w == cache_word ? std::popcount(ValidMask(w) & ~alloc_cache)
+                         : std::popcount(alloc_bits[w]);
+  }
+  return n;
+}
+
+bool Span::IsValid() const {
+  auto fail = [this](const char* what) {
+    runtime::Print("Span::IsValid: %s (span %#lx, class %d)", what,
+                   static_cast<unsigned long>(base), span_class);
+    return false;
+  };
+  if (state.load(std::memory_order_acquire) != SpanState::kInUse) {
+    return fail("not in use");
+  }
+  if (uint64_t{elem_size} * nelems > uint64_t{npages} * kPageSize) {
+    return fail("slots overrun the span");
+  }
+  if (nwords != (nelems + 63) / 64) return fail("nwords");
+  if (alloc_bits == nullptr || mark_bits == nullptr) return fail("no bits");
+  for (uint32_t w = 0; w < nwords; w++) {
+    if (alloc_bits[w] & ~ValidMask(w)) return fail("alloc bit past nelems");
+    if (w < free_word && w != cache_word && alloc_bits[w] != ValidMask(w)) {
+      return fail("word below free_word not full");
+    }
+  }
+  if (cache_word < nwords) {
+    if (alloc_cache & ~ValidMask(cache_word)) return fail("cache past nelems");
+    if (cache_addr != base + uintptr_t{cache_word} * 64 * elem_size) {
+      return fail("cache_addr");
+    }
+  } else if (alloc_cache != 0) {
+    return fail("alloc_cache without a word");
+  }
+  uint32_t pending =
+      cache_word < nwords ? cache_word_free - std::popcount(alloc_cache) : 0;
+  if (alloc_count + pending != CountAllocated()) return fail("alloc_count");
+  return true;
+}
+
+void SpanList::PushFront(Span* s) {
+  GC_DCHECK(s->next == nullptr && s->prev == nullptr);
+  s->next = first_;
+  if (first_ != nullptr) first_->prev = s;
+  first_ = s;
+  if (last_ == nullptr) last_ = s;
+}
+
+void SpanList::PushBack(Span* s) {
+  GC_DCHECK(s->next == nullptr && s->prev == nullptr);
+  s->prev = last_;
+  if (last_ != nullptr) last_->next = s;
+  last_ = s;
+  if (first_ == nullptr) first_ = s;
+}
+
+void SpanList::Remove(Span* s) {
+  if (s->prev != nullptr) {
+    s->prev->next = s->next;
+  } else {
+    GC_CHECK(first_ == s);
+    first_ = s->next;
+  }
+  if (s->next != nullptr) {
+    s->next->prev = s->prev;
+  } else {
+    GC_CHECK(last_ == s);
+    last_ = s->prev;
+  }
+  s->next = nullptr;
+  s->prev = nullptr;
+}
+
+size_t SpanList::Count() const {
+  size_t n = 0;
+  for (Span* s = first_; s != nullptr; s = s->next) n++;
+  return n;
+}
+
+}  // namespace gc::alloc

@@ -1,0 +1,168 @@
+// A Span is a run of contiguous pages handed out by the PageHeap as a unit:
+// either nelems slots of one size class, or one large object. Every page of
+// an in-use span maps back to it through the PageMap, so an interior pointer
+// finds its span in O(1). See alloc/heap.h for the allocator's overview.
+//
+// Who touches a Span:
+//   - PageHeap creates, splits, coalesces and frees it under PageHeap::mu_.
+//   - While a Cache holds it (in_cache), only that Cache's processor
+//     allocates from it and writes its allocation state and type table, with
+//     no synchronization: that is what makes the fast path lock-free (seed
+//     000).
+//   - While no Cache holds it, its allocation state is guarded by the
+//     Central lock of its span class.
+//   - Markers (the collector) only set bits in mark_bits, with atomic OR.
+//
+// Allocation state. Slots are allocated in ascending order within a word of
+// 64 slots: alloc_cache holds the free slots of word cache_word that have not
+// been handed out yet; the fast path takes the lowest set bit. For every word
+// other than cache_word, alloc_bits is exact (1 = allocated). For cache_word,
+// the exact state is ~alloc_cache; WriteBackCacheWord() makes alloc_bits exact
+// for it too, which happens before the span leaves its Cache.
+//
+// Sweep generations (seed 002), with h the heap's sweepgen:
+//   h-2 needs sweeping | h-1 being swept | h swept |
+//   h+1 cached before the sweep began, needs sweeping | h+3 swept, then cached
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "alloc/size_classes.h"
+#include "alloc/type_table.h"
+#include "runtime/base.h"
+
+namespace gc::alloc {
+
+// Size class and noscan bit, as in Go: (sizeclass << 1) | noscan. One more
+// class, kTinySpanClass, holds only the tiny allocator's 16-byte blocks, so
+// that an explicit free can tell a tiny piece from a whole object by the
+// span alone (the type table of a span another thread owns is not safe to
+// read).
+using SpanClass = uint8_t;
+inline constexpr int kTinySizeClass = 2;  // 16 bytes
+inline constexpr SpanClass kTinySpanClass = kNumSizeClasses * 2;
+inline constexpr int kNumSpanClasses = kNumSizeClasses * 2 + 1;
+constexpr SpanClass MakeSpanClass(int sizeclass, bool noscan) {
+  return static_cast<SpanClass>((sizeclass << 1) | (noscan ? 1 : 0));
+}
+constexpr int SpanClassSizeClass(SpanClass sc) {
+  return sc == kTinySpanClass ? kTinySizeClass : sc >> 1;
+}
+constexpr bool SpanClassNoScan(SpanClass sc) {
+  return sc == kTinySpanClass || (sc & 1) != 0;
+}
+
+enum class SpanState : uint8_t {
+  kDead = 0,   // in the span pool, describes nothing
+  kInUse = 1,  // holds objects (small or large)
+  kFree = 2,   // on a PageHeap free list
+};
+
+// An object explicitly freed into a span another Cache owns (seed 000's
+// freebuf): the link is stored in the freed object's first word.
+struct FreeLink {
+  FreeLink* next;
+};
+
+struct Span {
+  // ---- Identity. Written under PageHeap::mu_ while the span is not in use;
+  //      immutable while state == kInUse. ----
+  uintptr_t base = 0;  // first byte, page aligned
+  uint32_t npages = 0;
+  SpanClass span_class = 0;  // sizeclass 0 = large object
+  uint32_t elem_size = 0;    // bytes per slot; whole span for a large object
+  uint32_t nelems = 0;       // slots
+  uint32_t nwords = 0;       // 64-bit words of alloc/mark bits
+  uint32_t div_magic = 0;    // slot = (offset * div_magic) >> 32
+
+  // ---- Allocation state. Owned by the holding Cache while in_cache (no
+  //      sync); guarded by the span class's Central lock otherwise. ----
+  uint64_t alloc_cache = 0;      // free, not yet handed out slots of cache_word
+  uintptr_t cache_addr = 0;      // address of slot cache_word * 64
+  uint32_t cache_word = 0;       // == nwords when no word is loaded
+  uint32_t cache_word_free = 0;  // popcount(alloc_cache) when it was loaded
+  // Every word below free_word, other than cache_word, is full.
+  uint32_t free_word = 0;
+  // Slots allocated, exact except for cache_word's pending handouts.
+  uint32_t alloc_count = 0;
+  bool needzero = false;           // slots may hold non-zero bytes
+  bool in_cache = false;           // Guarded by the Central lock.
+  FreeLink* freebuf = nullptr;     // Guarded by the Central lock.
+  TypeTable types;                 // same discipline as the allocation state
+  uint64_t* alloc_bits = nullptr;  // nwords words from the gcBits arenas
+  // Atomic OR by markers during mark. The pointer is replaced only by the
+  // sweeper that claimed the span, never during mark.
+  uint64_t* mark_bits = nullptr;
+
+  // ---- Collector state. Atomic: h-2 -> h-1 only by CAS; other stores by
+  //      the span's current owner (release); loads acquire. ----
+  std::atomic<uint32_t> sweepgen{0};
+
+  // ---- PageHeap state. Guarded by PageHeap::mu_. ----
+  int64_t unused_since_ns = 0;  // when it became free (monotonic clock)
+  uint32_t npreleased = 0;      // pages returned to the OS while free
+
+  // ---- List links. Guarded by PageHeap::mu_ while free, by the Central
+  //      lock while in use and not cached. Never on two lists at once. ----
+  Span* next = nullptr;
+  Span* prev = nullptr;
+
+  // Atomic: stored (release) last, after every field above is valid; readers
+  // that reach the span through the PageMap load it (acquire) and ignore
+  // spans that are not kInUse.
+  std::atomic<SpanState> state{SpanState::kDead};
+
+  bool large() const { return SpanClassSizeClass(span_class) == 0; }
+  bool noscan() const { return SpanClassNoScan(span_class); }
+  uintptr_t limit() const { return base + uintptr_t{npages} * kPageSize; }
+  bool Contains(uintptr_t p) const { return p >= base && p < limit(); }
+  uint32_t SlotIndex(uintptr_t p) const {
+    return static_cast<uint32_t>(
+        (static_cast<uint64_t>(p - base) * div_magic) >> 32);
+  }
+  uintptr_t SlotAddress(uint32_t slot) const {
+    return base + uintptr_t{slot} * elem_size;
+  }
+  // Valid (in-range) slot bits of word w.
+  uint64_t ValidMask(uint32_t w) const {
+    uint32_t rest = nelems - w * 64;
+    return rest >= 64 ? ~uint64_t{0} : (uint64_t{1} << rest) - 1;
+  }
+
+  // Allocation-state operations; the caller owns the allocation state.
+  // Resets the allocation state for the current alloc_bits (no word loaded).
+  void ResetAllocState();
+  // Makes alloc_bits exact for cache_word and unloads it.
+  void WriteBackCacheWord();
+  // Writes back the current word and loads the next word with a free slot.
+  // Returns false if the span is full.
+  bool LoadNextCacheWord();
+  bool IsAllocated(uint32_t slot) const;
+  // Marks `slot` free (it must be allocated) and makes it reusable.
+  void FreeSlot(uint32_t slot);
+  // Number of allocated slots, exact even with a word loaded.
+  uint32_t CountAllocated() const;
+
+  // Full consistency walk, for GC_DCHECK_EXPENSIVE and tests.
+  bool IsValid() const;
+};
+
+static_assert(sizeof(Span) <= 192, "Span grew past three cache lines");
+
+// A doubly linked list of spans through Span::next/prev.
+class SpanList {
+ public:
+  bool empty() const { return first_ == nullptr; }
+  Span* first() const { return first_; }
+  void PushFront(Span* s);
+  void PushBack(Span* s);
+  void Remove(Span* s);
+  size_t Count() const;
+
+ private:
+  Span* first_ = nullptr;
+  Span* last_ = nullptr;
+};
+
+}  // namespace gc::alloc

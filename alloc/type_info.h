@@ -1,0 +1,41 @@
+// TypeInfo: what the runtime knows about the type of a heap object. One
+// immutable TypeInfo exists per C++ type allocated in the heap; the per-span
+// type tables (type_table.h) record a pointer to it for every object, so the
+// marker can find how to trace an object, the sweeper which destructor to
+// run, and the heap census how many bytes each type holds.
+//
+// The allocator reads only name, size, align, pointer_free and destroy. The
+// collector's fields (pointer bitmap, trace function) are filled by the API
+// layer when it builds the TypeInfo at compile time; the allocator stores and
+// hands them back without looking inside.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace gc {
+class Tracer;  // api/; only named here, never used by the allocator.
+}  // namespace gc
+
+namespace gc::alloc {
+
+struct TypeInfo {
+  const char* name;   // for census and error messages
+  uint32_t size;      // sizeof(T): one element of an array
+  uint32_t align;     // alignof(T)
+  bool pointer_free;  // holds no GC pointers: allocated in noscan spans
+  // Runs ~T on one object; null for trivially destructible types.
+  void (*destroy)(void* object);
+  // Collector: words of T that hold GC pointers (bit i = word i), for types
+  // whose pointers the API found at compile time; null otherwise.
+  const uint64_t* pointer_bitmap;
+  uint32_t pointer_bitmap_words;  // number of 64-bit words in pointer_bitmap
+  // Collector: T::trace for classes that trace themselves; null otherwise.
+  void (*trace)(const void* object, Tracer& tracer);
+};
+
+// The type of the 16-byte blocks the tiny allocator packs small pointer-free
+// objects into. Its pieces have no individual type.
+extern const TypeInfo kTinyBlockType;
+
+}  // namespace gc::alloc

@@ -1,0 +1,220 @@
+// The seed benchmarks (Go's Malloc8, Malloc16, MallocTypeInfo8/16,
+// SetTypeNoPtr1/2, SetTypePtr1/2, Allocation), each beside the same loop with
+// new/delete in the same binary. There is no collector yet, so the gcrt loops
+// allocate a fixed number of objects without freeing (as Go's loops do; its
+// GC is what reclaims them), keeping each pointer in a preallocated array,
+// and free them after the timed loop. The heap is warmed first so that page
+// faults of fresh memory are not what is measured.
+//
+// Run: bazel run -c opt //benchmarks:alloc_benchmark
+// The ratio gcrt/new+delete is printed after the table.
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "alloc/heap.h"
+
+namespace {
+
+using gc::alloc::AllocateFixed;
+using gc::alloc::TypeInfo;
+
+struct NoPtr1 {
+  uintptr_t p;
+};
+struct NoPtr2 {
+  uintptr_t p, q;
+};
+struct Ptr1 {
+  void* p;
+};
+struct Ptr2 {
+  void *p, *q;
+};
+struct TypeInfo16 {  // Go's MallocTypeInfo16: a pointer and an int
+  void* p;
+  int64_t q;
+};
+
+template <typename T>
+constexpr TypeInfo MakeType(const char* name, bool pointer_free) {
+  return TypeInfo{name,    sizeof(T), alignof(T), pointer_free,
+                  nullptr, nullptr,   0,          nullptr};
+}
+
+constexpr TypeInfo kInt64 = MakeType<int64_t>("int64", true);
+constexpr TypeInfo kNoPtr1 = MakeType<NoPtr1>("NoPtr1", true);
+constexpr TypeInfo kNoPtr2 = MakeType<NoPtr2>("NoPtr2", true);
+constexpr TypeInfo kPtr1 = MakeType<Ptr1>("Ptr1", false);
+constexpr TypeInfo kPtr2 = MakeType<Ptr2>("Ptr2", false);
+constexpr TypeInfo kTypeInfo16 = MakeType<TypeInfo16>("TypeInfo16", false);
+constexpr TypeInfo kStruct16 = MakeType<NoPtr2>("Struct16", true);
+
+// Go's escaping `new(T)`: zeroed, typed, size and scan-ness known at compile
+// time.
+template <typename T, const TypeInfo* kType>
+GC_ALWAYS_INLINE T* GcNew() {
+  return static_cast<T*>(
+      AllocateFixed<sizeof(T), alignof(T), kType->pointer_free, true>(kType));
+}
+
+constexpr int64_t kIterations = 10'000'000;
+
+// Commits and touches memory once so the timed loops reuse warm pages.
+void WarmHeap() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    std::vector<void*> v;
+    constexpr size_t kWarm = 24 << 20;  // objects of 16 bytes: 384 MiB
+    v.reserve(kWarm);
+    for (size_t i = 0; i < kWarm; i++) v.push_back(GcNew<Ptr2, &kPtr2>());
+    for (void* p : v) gc::alloc::Free(p);
+    gc::alloc::FlushCurrentCache();
+  });
+}
+
+template <typename T, const TypeInfo* kType>
+void BM_Gcrt(benchmark::State& state) {
+  WarmHeap();
+  std::vector<T*> keep(static_cast<size_t>(state.max_iterations));
+  size_t i = 0;
+  for (auto _ : state) {
+    keep[i++] = GcNew<T, kType>();
+  }
+  benchmark::DoNotOptimize(keep.data());
+  for (size_t j = 0; j < i; j++) gc::alloc::Free(keep[j]);
+  gc::alloc::FlushCurrentCache();
+}
+
+template <typename T>
+void BM_NewDelete(benchmark::State& state) {
+  for (auto _ : state) {
+    T* p = new T();
+    benchmark::DoNotOptimize(p);
+    delete p;
+  }
+}
+
+#define SEED_BENCHMARK(Name, T, kType)                                         \
+  BENCHMARK(BM_Gcrt<T, &kType>)->Name("gcrt/" #Name)->Iterations(kIterations); \
+  BENCHMARK(BM_NewDelete<T>)->Name("new_delete/" #Name)
+
+SEED_BENCHMARK(Malloc8, int64_t, kInt64);
+SEED_BENCHMARK(Malloc16, NoPtr2, kStruct16);
+SEED_BENCHMARK(MallocTypeInfo8, Ptr1, kPtr1);
+SEED_BENCHMARK(MallocTypeInfo16, TypeInfo16, kTypeInfo16);
+SEED_BENCHMARK(SetTypeNoPtr1, NoPtr1, kNoPtr1);
+SEED_BENCHMARK(SetTypeNoPtr2, NoPtr2, kNoPtr2);
+SEED_BENCHMARK(SetTypePtr1, Ptr1, kPtr1);
+SEED_BENCHMARK(SetTypePtr2, Ptr2, kPtr2);
+
+// Go's BenchmarkAllocation: every operation allocates 1000 objects of
+// struct{ x, y *byte }; the work is split over the benchmark's threads.
+constexpr int kPerOp = 1000;
+constexpr int64_t kAllocationOps = 10'000;
+
+void BM_GcrtAllocation(benchmark::State& state) {
+  WarmHeap();
+  std::vector<Ptr2*> keep(static_cast<size_t>(state.max_iterations) * kPerOp);
+  size_t i = 0;
+  for (auto _ : state) {
+    for (int k = 0; k < kPerOp; k++) keep[i++] = GcNew<Ptr2, &kPtr2>();
+  }
+  state.SetItemsProcessed(state.iterations() * kPerOp);
+  state.PauseTiming();
+  for (size_t j = 0; j < i; j++) gc::alloc::Free(keep[j]);
+  gc::alloc::FlushCurrentCache();
+  state.ResumeTiming();
+}
+BENCHMARK(BM_GcrtAllocation)
+    ->Name("gcrt/Allocation")
+    ->Iterations(kAllocationOps)
+    ->Threads(1)
+    ->Threads(2)
+    ->UseRealTime();
+
+void BM_NewDeleteAllocation(benchmark::State& state) {
+  for (auto _ : state) {
+    for (int k = 0; k < kPerOp; k++) {
+      Ptr2* p = new Ptr2();
+      benchmark::DoNotOptimize(p);
+      delete p;
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * kPerOp);
+}
+BENCHMARK(BM_NewDeleteAllocation)
+    ->Name("new_delete/Allocation")
+    ->Threads(1)
+    ->Threads(2)
+    ->UseRealTime();
+
+// Prints gcrt's time as a ratio of new+delete's for each seed benchmark,
+// and the 2-thread/1-thread throughput ratio of Allocation.
+class RatioReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    ConsoleReporter::ReportRuns(runs);
+    for (const Run& r : runs) {
+      if (r.run_type != Run::RT_Iteration) continue;
+      std::string name = r.benchmark_name();
+      double per_item = r.GetAdjustedRealTime();
+      auto it = r.counters.find("items_per_second");
+      if (it != r.counters.end()) rates_[name] = it->second.value;
+      times_[name] = per_item;
+    }
+  }
+  void Finalize() override {
+    ConsoleReporter::Finalize();
+    std::printf("\n%-22s %12s %12s %8s\n", "benchmark", "gcrt ns", "new+del ns",
+                "ratio");
+    for (const auto& [name, t] : times_) {
+      if (name.rfind("gcrt/", 0) != 0 ||
+          name.find("Allocation") != std::string::npos) {
+        continue;
+      }
+      std::string base = "new_delete/" + name.substr(5);
+      auto b = times_.find(base);
+      if (b == times_.end()) continue;
+      std::printf("%-22s %12.2f %12.2f %8.3f\n", name.substr(5).c_str(), t,
+                  b->second, t / b->second);
+    }
+    for (const char* who : {"gcrt", "new_delete"}) {
+      std::string one =
+          std::string(who) + "/Allocation/iterations:10000/real_time/threads:1";
+      std::string two =
+          std::string(who) + "/Allocation/iterations:10000/real_time/threads:2";
+      if (std::string(who) == "new_delete") {
+        one = "new_delete/Allocation/real_time/threads:1";
+        two = "new_delete/Allocation/real_time/threads:2";
+      }
+      if (rates_.count(one) && rates_.count(two)) {
+        std::printf(
+            "%s Allocation: 1 thread %.1f M/s, 2 threads %.1f M/s, "
+            "scaling %.2fx\n",
+            who, rates_[one] / 1e6, rates_[two] / 1e6,
+            rates_[two] / rates_[one]);
+      }
+    }
+  }
+
+ private:
+  std::map<std::string, double> times_;
+  std::map<std::string, double> rates_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  RatioReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,47 @@
+// Runtime invariant checks, after Go's throw(): a violated invariant inside
+// gcrt is a bug in gcrt (or memory corruption), so it stops the program with a
+// message naming the invariant and where it was checked. Errors that belong
+// to the user (bad sizes, exhausted memory, misuse) are exceptions instead.
+//
+//   GC_THROW("invariant")   always on, never returns
+//   GC_CHECK(cond)          always on
+//   GC_DCHECK(cond)         GC_DEBUG >= 1 (default builds)
+//   GC_DCHECK_EXPENSIVE(c)  GC_DEBUG >= 2 (--config=gcdebug): full-structure
+//   walks
+//
+// Print() formats into a stack buffer and write(2)s it: no heap allocation,
+// so it is safe inside the allocator and with its locks held.
+#pragma once
+
+#include <source_location>
+
+#include "runtime/base.h"
+
+namespace gc::runtime {
+
+// Prints "gcrt: <formatted>\n" to stderr without allocating.
+void Print(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+[[noreturn]] GC_COLD GC_NOINLINE void Throw(
+    const char* invariant,
+    std::source_location where = std::source_location::current()) noexcept;
+
+}  // namespace gc::runtime
+
+#define GC_THROW(invariant) ::gc::runtime::Throw(invariant)
+#define GC_CHECK(c)                                       \
+  do {                                                    \
+    if (GC_PREDICT_FALSE(!(c))) ::gc::runtime::Throw(#c); \
+  } while (0)
+
+#if GC_DEBUG >= 1
+#define GC_DCHECK(c) GC_CHECK(c)
+#else
+#define GC_DCHECK(c) ((void)sizeof(!(c)))
+#endif
+
+#if GC_DEBUG >= 2
+#define GC_DCHECK_EXPENSIVE(c) GC_CHECK(c)
+#else
+#define GC_DCHECK_EXPENSIVE(c) ((void)sizeof(!(c)))
+#endif

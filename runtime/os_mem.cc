@@ -1,0 +1,126 @@
+// See os_mem.h.
+#include "runtime/os_mem.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "runtime/check.h"
+
+namespace gc::runtime::os {
+
+namespace {
+
+// Atomic: tests store, any thread decrements with a CAS loop. 0 = no fault.
+std::atomic<uint64_t> g_fail_after[2];
+
+std::atomic<uint64_t> g_reserved{0};
+std::atomic<uint64_t> g_committed{0};
+std::atomic<uint64_t> g_decommitted{0};
+
+bool InjectedFault(FaultKind kind) {
+  auto& counter = g_fail_after[static_cast<int>(kind)];
+  uint64_t n = counter.load(std::memory_order_relaxed);
+  while (n != 0) {
+    if (counter.compare_exchange_weak(n, n - 1, std::memory_order_relaxed)) {
+      return n == 1;
+    }
+  }
+  return false;
+}
+
+[[noreturn]] void Fail(const char* op, const char* what, size_t bytes,
+                       int err) {
+  throw OutOfMemoryError(std::string("gcrt: out of memory: cannot ") + op +
+                         " " + std::to_string(bytes) + " bytes for " + what +
+                         ": " + std::strerror(err));
+}
+
+}  // namespace
+
+void* Reserve(size_t bytes, size_t align, const char* what) {
+  GC_CHECK(align >= kOsPageSize && (align & (align - 1)) == 0);
+  if (bytes == 0 || bytes > (size_t{1} << 46))
+    Fail("reserve", what, bytes, ENOMEM);
+  if (InjectedFault(FaultKind::kReserve)) Fail("reserve", what, bytes, ENOMEM);
+  size_t padded = bytes + (align > kOsPageSize ? align : 0);
+  void* p = ::mmap(nullptr, padded, PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) Fail("reserve", what, bytes, errno);
+  uintptr_t start = reinterpret_cast<uintptr_t>(p);
+  uintptr_t aligned = (start + align - 1) & ~(uintptr_t{align} - 1);
+  if (padded != bytes) {
+    // Trim the unaligned head and the tail so only [aligned, +bytes) stays.
+    if (aligned > start) ::munmap(p, aligned - start);
+    uintptr_t end = aligned + bytes;
+    uintptr_t padded_end = start + padded;
+    if (padded_end > end)
+      ::munmap(reinterpret_cast<void*>(end), padded_end - end);
+  }
+  g_reserved.fetch_add(bytes, std::memory_order_relaxed);
+  return reinterpret_cast<void*>(aligned);
+}
+
+void Commit(void* p, size_t bytes, const char* what) {
+  if (InjectedFault(FaultKind::kCommit)) Fail("commit", what, bytes, ENOMEM);
+  if (::mprotect(p, bytes, PROT_READ | PROT_WRITE) != 0) {
+    Fail("commit", what, bytes, errno);
+  }
+  g_committed.fetch_add(bytes, std::memory_order_relaxed);
+}
+
+void Decommit(void* p, size_t bytes) {
+  // MADV_DONTNEED frees the pages at once and keeps the range usable; a later
+  // touch faults in a zero page, so the span it belongs to needs no zeroing.
+  if (::madvise(p, bytes, MADV_DONTNEED) != 0) {
+    Print("madvise(%p, %zu) failed: %s", p, bytes, std::strerror(errno));
+    return;
+  }
+  g_decommitted.fetch_add(bytes, std::memory_order_relaxed);
+}
+
+void Release(void* p, size_t bytes) {
+  GC_CHECK(::munmap(p, bytes) == 0);
+  g_reserved.fetch_sub(bytes, std::memory_order_relaxed);
+}
+
+void* MapMetadata(size_t bytes, const char* what) {
+  void* p = Reserve(bytes, kOsPageSize, what);
+  try {
+    Commit(p, bytes, what);
+  } catch (...) {
+    Release(p, bytes);
+    throw;
+  }
+  return p;
+}
+
+void SetFailAfterForTesting(FaultKind kind, uint64_t n) {
+  g_fail_after[static_cast<int>(kind)].store(n, std::memory_order_relaxed);
+}
+
+OsStats ReadOsStats() {
+  return OsStats{g_reserved.load(std::memory_order_relaxed),
+                 g_committed.load(std::memory_order_relaxed),
+                 g_decommitted.load(std::memory_order_relaxed)};
+}
+
+size_t ResidentBytes(const void* p, size_t bytes) {
+  uintptr_t start = reinterpret_cast<uintptr_t>(p) & ~(kOsPageSize - 1);
+  uintptr_t end = (reinterpret_cast<uintptr_t>(p) + bytes + kOsPageSize - 1) &
+                  ~(kOsPageSize - 1);
+  size_t pages = (end - start) / kOsPageSize;
+  std::vector<unsigned char> vec(pages);
+  if (::mincore(reinterpret_cast<void*>(start), end - start, vec.data()) != 0) {
+    return 0;
+  }
+  size_t resident = 0;
+  for (unsigned char v : vec) resident += (v & 1) ? kOsPageSize : 0;
+  return resident;
+}
+
+}  // namespace gc::runtime::os

@@ -1,0 +1,69 @@
+// The operating system's memory, as the page heap and the metadata allocators
+// see it. Address space is reserved in large ranges (PROT_NONE, no memory
+// used), committed on use (read-write), decommitted when idle (the pages go
+// back to the OS but the range stays mapped and reads as zero), and released
+// (unmapped) only for ranges gcrt will never touch again.
+//
+// Every failure surfaces as OutOfMemoryError, a std::bad_alloc carrying a
+// message that says what was asked for and why it failed; nothing crashes.
+//
+// Fault injection (tests only): SetFailAfterForTesting(kind, n) makes the
+// n-th next call of that kind fail as if the OS had refused it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <new>
+#include <string>
+
+namespace gc::runtime {
+
+class OutOfMemoryError : public std::bad_alloc {
+ public:
+  explicit OutOfMemoryError(std::string message)
+      : message_(std::move(message)) {}
+  const char* what() const noexcept override { return message_.c_str(); }
+
+ private:
+  std::string message_;
+};
+
+namespace os {
+
+inline constexpr size_t kOsPageSize = 4096;
+
+// Reserves `bytes` of address space aligned to `align` (a power of two >= the
+// OS page). The range is inaccessible until committed.
+void* Reserve(size_t bytes, size_t align, const char* what);
+
+// Makes [p, p+bytes) readable and writable; its first touch reads zero.
+void Commit(void* p, size_t bytes, const char* what);
+
+// Returns the physical pages of [p, p+bytes) to the OS. The range stays
+// accessible and reads as zero when next touched.
+void Decommit(void* p, size_t bytes);
+
+// Unmaps [p, p+bytes).
+void Release(void* p, size_t bytes);
+
+// Reserve + Commit of memory for gcrt's own metadata (never a GC object).
+void* MapMetadata(size_t bytes, const char* what);
+
+enum class FaultKind { kReserve = 0, kCommit = 1 };
+// The n-th next call of `kind` (1 = the next one) fails; 0 disables.
+void SetFailAfterForTesting(FaultKind kind, uint64_t n);
+
+// Process-wide accounting, in bytes. Atomic counters: any thread updates them
+// with relaxed adds; readers get a recent value.
+struct OsStats {
+  uint64_t reserved;
+  uint64_t committed;
+  uint64_t decommitted;  // cumulative bytes handed back by Decommit
+};
+OsStats ReadOsStats();
+
+// Resident bytes of [p, p+bytes) according to mincore(2).
+size_t ResidentBytes(const void* p, size_t bytes);
+
+}  // namespace os
+}  // namespace gc::runtime

@@ -1,0 +1,99 @@
+// See processor.h.
+#include "runtime/processor.h"
+
+#include <new>
+
+#include "runtime/check.h"
+
+namespace gc::runtime {
+
+namespace {
+
+// Detaches the thread when it exits, so its processor (and the cache it owns)
+// goes back to the pool instead of leaking with the thread.
+struct ThreadAttachment {
+  Processor* p = nullptr;  // Owned by this thread.
+  ~ThreadAttachment() {
+    if (p != nullptr) {
+      ProcessorTable::Get().Release(p);
+      p = nullptr;
+    }
+  }
+};
+
+thread_local ThreadAttachment t_attachment;
+
+}  // namespace
+
+ProcessorTable& ProcessorTable::Get() {
+  // Never destroyed: threads may detach during static destruction.
+  alignas(ProcessorTable) static unsigned char storage[sizeof(ProcessorTable)];
+  static ProcessorTable* table = new (storage) ProcessorTable();
+  return *table;
+}
+
+void ProcessorTable::SetFactory(ProcessorLocalFactory f) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (factory_ == f) return;
+  GC_CHECK(factory_ == nullptr && count_.load() == 0 &&
+           "processor-local factory set after processors exist");
+  factory_ = f;
+}
+
+Processor* ProcessorTable::Acquire() {
+  Processor* p;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    p = idle_;
+    if (p != nullptr) {
+      idle_ = p->next_idle_;
+      p->next_idle_ = nullptr;
+    } else {
+      GC_CHECK(factory_ != nullptr);
+      uint32_t id = count_.load(std::memory_order_relaxed);
+      // Processors live forever, so they come from the C++ heap once each.
+      p = new Processor(id, nullptr);
+      p->local_ = factory_(*p);
+      p->next_all_ = all_.load(std::memory_order_relaxed);
+      all_.store(p, std::memory_order_release);
+      count_.store(id + 1, std::memory_order_release);
+    }
+    GC_CHECK(p->status() == ProcessorStatus::kIdle);
+    p->status_.store(ProcessorStatus::kRunning, std::memory_order_release);
+  }
+  p->local_->OnAcquire(*p);
+  return p;
+}
+
+void ProcessorTable::Release(Processor* p) {
+  GC_CHECK(p->status() == ProcessorStatus::kRunning);
+  p->local_->OnRelease(*p);
+  std::lock_guard<std::mutex> lock(mu_);
+  p->status_.store(ProcessorStatus::kIdle, std::memory_order_release);
+  p->next_idle_ = idle_;
+  idle_ = p;
+}
+
+void SetProcessorLocalFactory(ProcessorLocalFactory factory) {
+  ProcessorTable::Get().SetFactory(factory);
+}
+
+Processor* CurrentProcessor() { return t_attachment.p; }
+
+Processor* AttachCurrentThread() {
+  if (t_attachment.p == nullptr) {
+    t_attachment.p = ProcessorTable::Get().Acquire();
+  }
+  return t_attachment.p;
+}
+
+void DetachCurrentThread() {
+  Processor* p = t_attachment.p;
+  if (p == nullptr) return;
+  t_attachment.p = nullptr;
+  ProcessorTable::Get().Release(p);
+}
+
+uint32_t ProcessorCount() { return ProcessorTable::Get().count(); }
+
+}  // namespace gc::runtime

@@ -1,0 +1,122 @@
+// Processors (Go's P). A thread that touches the GC heap holds a Processor;
+// the Processor owns the per-processor state of the layers above (the
+// allocator's Cache), so that state is used by one thread at a time with no
+// synchronization. Threads attach implicitly on first use or explicitly, and
+// give the Processor back on detach or at thread exit; an idle Processor is
+// reused by the next thread that attaches.
+//
+// Layering: runtime/ knows nothing of caches. The layer above registers a
+// ProcessorLocalFactory once; every Processor gets one ProcessorLocal from it
+// and calls OnAcquire/OnRelease on the thread that takes or gives it back.
+//
+// Processors are never destroyed (the table only grows), so a Processor* is
+// valid for the life of the process.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+
+#include "runtime/base.h"
+
+namespace gc::runtime {
+
+class Processor;
+
+// Per-processor state of an upper layer.
+class ProcessorLocal {
+ public:
+  // Runs on the thread that has just acquired `p`, before it uses the heap.
+  virtual void OnAcquire(Processor& p) = 0;
+  // Runs on the thread that is about to give `p` back.
+  virtual void OnRelease(Processor& p) = 0;
+
+ protected:
+  ~ProcessorLocal() = default;
+};
+
+using ProcessorLocalFactory = ProcessorLocal* (*)(Processor& p);
+
+enum class ProcessorStatus : uint32_t {
+  kIdle = 0,     // in the idle pool; no thread holds it
+  kRunning = 1,  // held by a thread
+};
+
+class Processor {
+ public:
+  uint32_t id() const { return id_; }
+  ProcessorLocal* local() const { return local_; }
+  ProcessorStatus status() const {
+    return status_.load(std::memory_order_acquire);
+  }
+  // The next processor in creation order (newest first), or null.
+  Processor* next_all() const { return next_all_; }
+
+ private:
+  friend class ProcessorTable;
+  Processor(uint32_t id, ProcessorLocal* local) : id_(id), local_(local) {}
+
+  const uint32_t id_;      // Immutable after creation.
+  ProcessorLocal* local_;  // Immutable after ProcessorTable::Acquire sets it.
+  // Atomic: stored (release) under ProcessorTable::mu_, loaded (acquire)
+  // by anyone.
+  std::atomic<ProcessorStatus> status_{ProcessorStatus::kIdle};
+  Processor* next_idle_ = nullptr;  // Guarded by ProcessorTable::mu_.
+  Processor* next_all_ = nullptr;   // Immutable after publication.
+};
+
+// Registers the factory for ProcessorLocals. Must be called before the first
+// processor is created; later calls with the same factory are no-ops.
+void SetProcessorLocalFactory(ProcessorLocalFactory factory);
+
+// The calling thread's processor, or null if the thread is not attached.
+Processor* CurrentProcessor();
+
+// Attaches the calling thread: takes an idle processor or creates one, and
+// runs its OnAcquire. Idempotent. The thread detaches automatically at exit.
+Processor* AttachCurrentThread();
+
+// Gives the calling thread's processor back (OnRelease, then idle). No-op if
+// the thread is not attached.
+void DetachCurrentThread();
+
+// Number of processors ever created.
+uint32_t ProcessorCount();
+
+// Calls fn(Processor&) for every processor, with the table lock held: fn
+// must not attach or detach.
+template <typename Fn>
+void ForEachProcessor(Fn&& fn);
+
+// --- implementation details ---
+
+class ProcessorTable {
+ public:
+  static ProcessorTable& Get();
+  Processor* Acquire();
+  void Release(Processor* p);
+  uint32_t count() const { return count_.load(std::memory_order_acquire); }
+  std::mutex& mu() { return mu_; }
+  Processor* all() const { return all_.load(std::memory_order_acquire); }
+  void SetFactory(ProcessorLocalFactory f);
+
+ private:
+  std::mutex mu_;
+  ProcessorLocalFactory factory_ GC_GUARDED_BY(mu_) = nullptr;
+  Processor* idle_ GC_GUARDED_BY(mu_) = nullptr;
+  // Atomic: stored (release) under mu_; loaded (acquire) without it. The
+  // list only grows at its head, so a reader sees a consistent suffix.
+  std::atomic<Processor*> all_{nullptr};
+  std::atomic<uint32_t> count_{0};  // Atomic, same discipline as all_.
+};
+
+template <typename Fn>
+void ForEachProcessor(Fn&& fn) {
+  ProcessorTable& t = ProcessorTable::Get();
+  std::lock_guard<std::mutex> lock(t.mu());
+  for (Processor* p = t.all(); p != nullptr; p = p->next_all()) {
+    fn(*p);
+  }
+}
+
+}  // namespace gc::runtime
