@@ -42,6 +42,12 @@ Span* Cache::Refill(SpanClass sc) {
     local_frees_[sc] = 0;
   }
   Span* s = heap.central(sc).CacheSpan();  // on throw alloc_[sc] stays empty
+  if (sc == kTinySpanClass && s->types.single() != &kTinyBlockType) {
+    // Tiny spans hold only tiny blocks: one Single record covers every slot,
+    // so the inline block refill in AllocTiny never records a type.
+    GC_CHECK(s->types.compression() == TypeCompression::kEmpty);
+    s->types.Record(0, s->nelems, &kTinyBlockType);
+  }
   bool loaded = s->LoadNextCacheWord();
   GC_CHECK(loaded && "Central::CacheSpan returned a full span");
   alloc_[sc] = s;
@@ -56,7 +62,7 @@ void* Cache::AllocSmallSlow(SpanClass sc, const TypeInfo* type) {
     if (s == &g_empty_span || !s->LoadNextCacheWord()) s = Refill(sc);
   }
   uint64_t free = s->alloc_cache;
-  uint32_t bit = static_cast<uint32_t>(std::countr_zero(free));
+  uint32_t bit = static_cast<uint32_t>(__builtin_ctzll(free));
   s->alloc_cache = free & (free - 1);
   uint32_t slot = s->cache_word * 64 + bit;
   if (s->types.single() != type) {
@@ -75,27 +81,22 @@ void* Cache::AllocSmallSlow(SpanClass sc, const TypeInfo* type) {
   return p;
 }
 
-void* Cache::AllocTinySlow(uint32_t size, uint32_t align) {
-  if (this == &g_unattached_cache)
-    return AttachSlow()->AllocTinySlow(size, align);
+void* Cache::AllocTinySlow(uint32_t size) {
+  if (this == &g_unattached_cache) return AttachSlow()->AllocTinySlow(size);
+  tiny_allocs_++;
   Span* s = alloc_[kTinySpanClass];
   if (s->alloc_cache == 0) {
-    if (s == &g_empty_span || !s->LoadNextCacheWord())
+    if (s == &g_empty_span || !s->LoadNextCacheWord()) {
       s = Refill(kTinySpanClass);
+    }
   }
   uint64_t free = s->alloc_cache;
-  uint32_t bit = static_cast<uint32_t>(std::countr_zero(free));
   s->alloc_cache = free & (free - 1);
-  if (s->types.single() != &kTinyBlockType) {
-    // Tiny spans hold only tiny blocks; this records the type once per span.
-    s->types.Record(s->cache_word * 64 + bit, s->nelems, &kTinyBlockType);
-  }
-  uintptr_t block = s->cache_addr + uintptr_t{bit} * kTinySize;
+  uintptr_t block =
+      s->cache_addr +
+      uintptr_t{kTinySize} * static_cast<uintptr_t>(__builtin_ctzll(free));
   std::memset(reinterpret_cast<void*>(block), 0, kTinySize);
-  tiny_allocs_++;
-  // Keep whichever block has more room left, as Go does.
-  (void)align;
-  if (size < tiny_offset_ || tiny_ == 0) {
+  if (size < tiny_offset_) {
     tiny_ = block;
     tiny_offset_ = size;
   }

@@ -57,27 +57,43 @@ class Cache final : public runtime::ProcessorLocal {
     s->alloc_cache = free & (free - 1);
     void* p = reinterpret_cast<void*>(
         s->cache_addr +
-        uintptr_t{static_cast<uint32_t>(std::countr_zero(free))} * kElemSize);
+        static_cast<uintptr_t>(__builtin_ctzll(free)) * kElemSize);
     if (kSize <= kAlwaysZeroBytes || s->needzero) std::memset(p, 0, kSize);
     return p;
   }
 
   // Allocates a zeroed pointer-free, trivially destructible object smaller
-  // than kTinySize inside the current tiny block.
+  // than kTinySize inside the current tiny block; when it does not fit, a
+  // new block comes inline from the owned tiny span (its type was recorded
+  // when the span was cached), and only an exhausted word goes out of line.
   template <uint32_t kSize, uint32_t kAlign>
   GC_ALWAYS_INLINE void* AllocTiny() {
     static_assert(kSize < kTinySize && kAlign <= 8 && kAlign > 0);
     uint32_t off = (tiny_offset_ + kAlign - 1) & ~(kAlign - 1);
-    if (GC_PREDICT_FALSE(off + kSize > kTinySize)) {
-      return AllocTinySlow(kSize, kAlign);
+    if (GC_PREDICT_TRUE(off + kSize <= kTinySize)) {
+      tiny_offset_ = off + kSize;
+      tiny_allocs_++;
+      return reinterpret_cast<void*>(tiny_ + off);
     }
-    tiny_offset_ = off + kSize;
+    Span* s = alloc_[kTinySpanClass];
+    uint64_t free = s->alloc_cache;
+    if (GC_PREDICT_FALSE(free == 0)) return AllocTinySlow(kSize);
     tiny_allocs_++;
-    return reinterpret_cast<void*>(tiny_ + off);
+    s->alloc_cache = free & (free - 1);
+    uintptr_t block =
+        s->cache_addr +
+        uintptr_t{kTinySize} * static_cast<uintptr_t>(__builtin_ctzll(free));
+    std::memset(reinterpret_cast<void*>(block), 0, kTinySize);
+    // Keep whichever block has more room left, as Go does.
+    if (kSize < tiny_offset_) {
+      tiny_ = block;
+      tiny_offset_ = kSize;
+    }
+    return reinterpret_cast<void*>(block);
   }
 
   GC_NOINLINE void* AllocSmallSlow(SpanClass sc, const TypeInfo* type);
-  GC_NOINLINE void* AllocTinySlow(uint32_t size, uint32_t align);
+  GC_NOINLINE void* AllocTinySlow(uint32_t size);
 
   bool Owns(const Span* s) const { return alloc_[s->span_class] == s; }
   // Frees slot `slot` of `s`, a span this cache owns. Throws

@@ -101,9 +101,11 @@ void BM_NewDelete(benchmark::State& state) {
   }
 }
 
-#define SEED_BENCHMARK(Name, T, kType)                                         \
-  BENCHMARK(BM_Gcrt<T, &kType>)->Name("gcrt/" #Name)->Iterations(kIterations); \
-  BENCHMARK(BM_NewDelete<T>)->Name("new_delete/" #Name)
+#define SEED_BENCHMARK(Label, T, kType) \
+  BENCHMARK(BM_Gcrt<T, &kType>)         \
+      ->Name("gcrt/" #Label)            \
+      ->Iterations(kIterations);        \
+  BENCHMARK(BM_NewDelete<T>)->Name("new_delete/" #Label)
 
 SEED_BENCHMARK(Malloc8, int64_t, kInt64);
 SEED_BENCHMARK(Malloc16, NoPtr2, kStruct16);
@@ -172,34 +174,47 @@ class RatioReporter : public benchmark::ConsoleReporter {
   }
   void Finalize() override {
     ConsoleReporter::Finalize();
-    std::printf("\n%-22s %12s %12s %8s\n", "benchmark", "gcrt ns", "new+del ns",
-                "ratio");
-    for (const auto& [name, t] : times_) {
-      if (name.rfind("gcrt/", 0) != 0 ||
-          name.find("Allocation") != std::string::npos) {
+    // Names look like "gcrt/Malloc8/iterations:10000000_median"; key them
+    // by implementation and benchmark, keeping medians when repeated.
+    auto split = [](const std::string& name, std::string* who,
+                    std::string* what) {
+      size_t slash = name.find('/');
+      size_t end = name.find('/', slash + 1);
+      *who = name.substr(0, slash);
+      *what = name.substr(slash + 1, end - slash - 1);
+    };
+    std::map<std::string, std::map<std::string, double>> t;
+    std::map<std::string, std::map<std::string, double>> rate;
+    for (const auto& [name, v] : times_) {
+      if (name.find("_mean") != std::string::npos ||
+          name.find("_stddev") != std::string::npos ||
+          name.find("_cv") != std::string::npos) {
         continue;
       }
-      std::string base = "new_delete/" + name.substr(5);
-      auto b = times_.find(base);
-      if (b == times_.end()) continue;
-      std::printf("%-22s %12.2f %12.2f %8.3f\n", name.substr(5).c_str(), t,
-                  b->second, t / b->second);
+      std::string who, what;
+      split(name, &who, &what);
+      if (what == "Allocation") {
+        std::string threads = name.substr(name.find("threads:") + 8, 1);
+        rate[who][threads] = rates_[name];
+      } else {
+        t[who][what] = v;
+      }
+    }
+    std::printf("\n%-18s %10s %12s %8s\n", "benchmark", "gcrt ns", "new+del ns",
+                "ratio");
+    for (const auto& [what, v] : t["gcrt"]) {
+      if (!t["new_delete"].count(what)) continue;
+      double base = t["new_delete"][what];
+      std::printf("%-18s %10.2f %12.2f %8.3f\n", what.c_str(), v, base,
+                  v / base);
     }
     for (const char* who : {"gcrt", "new_delete"}) {
-      std::string one =
-          std::string(who) + "/Allocation/iterations:10000/real_time/threads:1";
-      std::string two =
-          std::string(who) + "/Allocation/iterations:10000/real_time/threads:2";
-      if (std::string(who) == "new_delete") {
-        one = "new_delete/Allocation/real_time/threads:1";
-        two = "new_delete/Allocation/real_time/threads:2";
-      }
-      if (rates_.count(one) && rates_.count(two)) {
+      auto& r = rate[who];
+      if (r.count("1") && r.count("2")) {
         std::printf(
-            "%s Allocation: 1 thread %.1f M/s, 2 threads %.1f M/s, "
+            "%s Allocation: 1 thread %.1f M objects/s, 2 threads %.1f M/s, "
             "scaling %.2fx\n",
-            who, rates_[one] / 1e6, rates_[two] / 1e6,
-            rates_[two] / rates_[one]);
+            who, r["1"] / 1e6, r["2"] / 1e6, r["2"] / r["1"]);
       }
     }
   }
