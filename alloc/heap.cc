@@ -221,7 +221,8 @@ const TypeInfo* TypeOf(const void* p) {
 
 size_t AllocationSize(const void* p) {
   Span* s = SpanOf(p);
-  return s == nullptr ? 0 : s->elem_size;
+  if (s == nullptr) return 0;
+  return s->large() ? size_t{s->npages} << kPageShift : s->elem_size;
 }
 
 void Free(void* ptr) {

@@ -194,6 +194,9 @@ Span* PageHeap::AllocSpan(uint32_t npages, bool* needzero) {
     s->npages = npages;
   }
   inuse_pages_ += npages;
+  // Not free any more, so a neighbour freed before the caller publishes
+  // kInUse cannot coalesce with it.
+  s->state.store(SpanState::kAllocating, std::memory_order_relaxed);
   for (uint32_t i = 0; i < npages; i++) {
     map_.SetLocked(s->base + (uintptr_t{i} << kPageShift), s);
   }
@@ -203,7 +206,8 @@ Span* PageHeap::AllocSpan(uint32_t npages, bool* needzero) {
 
 void PageHeap::FreeSpan(Span* s) {
   std::lock_guard<std::mutex> lock(mu_);
-  GC_CHECK(s->state.load(std::memory_order_relaxed) == SpanState::kInUse);
+  SpanState st = s->state.load(std::memory_order_relaxed);
+  GC_CHECK(st == SpanState::kInUse || st == SpanState::kAllocating);
   s->needzero = true;
   s->npreleased = 0;
   FreeSpanLocked(s, /*was_in_use=*/true);
@@ -333,7 +337,7 @@ bool PageHeap::Verify() {
       if (s->npages == 0 || s->limit() > a->committed_end) {
         return fail("span overruns its arena", p);
       }
-      if (st == SpanState::kInUse) {
+      if (st == SpanState::kInUse || st == SpanState::kAllocating) {
         for (uintptr_t q = s->base; q < s->limit(); q += kPageSize) {
           if (map_.Lookup(q) != s) return fail("in-use page maps elsewhere", q);
         }

@@ -40,9 +40,10 @@ class PageHeap {
 
   PageHeap();
 
-  // A span of `npages` in state kInUse with the identity fields base/npages
-  // set. *needzero says whether its memory may be dirty. Throws
-  // OutOfMemoryError (a std::bad_alloc) with a message.
+  // A span of `npages` in state kAllocating with base/npages set; the
+  // caller fills the rest and publishes it by storing kInUse. *needzero says
+  // whether its memory may be dirty. Throws OutOfMemoryError (a std::bad_alloc)
+  // with a message.
   Span* AllocSpan(uint32_t npages, bool* needzero);
   // Returns an in-use span's pages to the heap.
   void FreeSpan(Span* s);

@@ -25,7 +25,16 @@ inline constexpr size_t kLargeSizeDiv = 128;
 
 namespace gc::alloc {
 
-// The class for a size in [1, kMaxSmallSize].
+// The generated table must agree with the constants above, which the lookups
+// below index it with; both arrays answer 1 KiB, and must agree on it.
+static_assert(kClassToSize[kNumSizeClasses - 1] == kMaxSmallSize);
+static_assert(kSizeToClass8[kSmallSizeMax / kSmallSizeDiv] ==
+              kSizeToClass128[0]);
+
+// The class for a size in [1, kMaxSmallSize]: the smallest class whose
+// objects hold `size` bytes. Fine steps (8 bytes) up to 1 KiB, where classes
+// are dense; coarse steps (128 bytes) above, where every class size is a
+// multiple of 128, so both arrays stay small and the answer stays exact.
 constexpr int SizeToClass(size_t size) {
   if (size <= kSmallSizeMax) {
     return kSizeToClass8[(size + kSmallSizeDiv - 1) / kSmallSizeDiv];

@@ -57,6 +57,9 @@ enum class SpanState : uint8_t {
   kDead = 0,   // in the span pool, describes nothing
   kInUse = 1,  // holds objects (small or large)
   kFree = 2,   // on a PageHeap free list
+  // Carved by PageHeap::AllocSpan, not yet published: neither coalescable
+  // nor visible to LookupInUse until its owner stores kInUse.
+  kAllocating = 3,
 };
 
 // An object explicitly freed into a span another Cache owns (seed 000's
