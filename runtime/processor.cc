@@ -1,6 +1,8 @@
 // See processor.h.
 #include "runtime/processor.h"
 
+#include <unistd.h>
+
 #include <new>
 
 #include "runtime/check.h"
@@ -43,7 +45,9 @@ void ProcessorTable::SetFactory(ProcessorLocalFactory f) {
 Processor* ProcessorTable::Acquire() {
   Processor* p;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
+    // A thread may not start touching the heap while the world is stopped.
+    world_cv_.wait(lock, [this] { return !world_stopped_; });
     p = idle_;
     if (p != nullptr) {
       idle_ = p->next_idle_;
@@ -60,6 +64,7 @@ Processor* ProcessorTable::Acquire() {
     }
     GC_CHECK(p->status() == ProcessorStatus::kIdle);
     p->status_.store(ProcessorStatus::kRunning, std::memory_order_release);
+    p->owner_tid_ = static_cast<int>(::gettid());
   }
   p->local_->OnAcquire(*p);
   return p;
@@ -70,6 +75,9 @@ void ProcessorTable::Release(Processor* p) {
   p->local_->OnRelease(*p);
   std::lock_guard<std::mutex> lock(mu_);
   p->status_.store(ProcessorStatus::kIdle, std::memory_order_release);
+  p->owner_tid_ = 0;
+  // A stopper may be waiting for this processor to stop running.
+  if (world_stopped_) stopper_cv_.notify_all();
   p->next_idle_ = idle_;
   idle_ = p;
 }

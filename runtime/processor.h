@@ -14,6 +14,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 
@@ -39,7 +40,10 @@ using ProcessorLocalFactory = ProcessorLocal* (*)(Processor& p);
 
 enum class ProcessorStatus : uint32_t {
   kIdle = 0,     // in the idle pool; no thread holds it
-  kRunning = 1,  // held by a thread
+  kRunning = 1,  // held by a thread that may touch the heap
+  kStopped = 2,  // held by a thread parked at a safepoint (safepoint.h)
+  kBlocked = 3,  // held by a thread in a blocking region: it does not touch
+                 // the heap, so the world may stop without waiting for it
 };
 
 class Processor {
@@ -54,6 +58,8 @@ class Processor {
 
  private:
   friend class ProcessorTable;
+  friend class BlockingRegion;
+  friend void StopTheWorld(const char*);
   Processor(uint32_t id, ProcessorLocal* local) : id_(id), local_(local) {}
 
   const uint32_t id_;      // Immutable after creation.
@@ -63,6 +69,9 @@ class Processor {
   std::atomic<ProcessorStatus> status_{ProcessorStatus::kIdle};
   Processor* next_idle_ = nullptr;  // Guarded by ProcessorTable::mu_.
   Processor* next_all_ = nullptr;   // Immutable after publication.
+  // Kernel thread id of the holder, for the stop-the-world watchdog.
+  // Guarded by ProcessorTable::mu_.
+  int owner_tid_ = 0;
 };
 
 // Registers the factory for ProcessorLocals. Must be called before the first
@@ -108,6 +117,18 @@ class ProcessorTable {
   // list only grows at its head, so a reader sees a consistent suffix.
   std::atomic<Processor*> all_{nullptr};
   std::atomic<uint32_t> count_{0};  // Atomic, same discipline as all_.
+
+  // Stop-the-world state (safepoint.h); all guarded by mu_.
+  friend void StopTheWorld(const char*);
+  friend void StartTheWorld();
+  friend void SafepointSlow();
+  friend bool WorldStoppedForTesting();
+  friend class BlockingRegion;
+  void ParkLocked(Processor* p, std::unique_lock<std::mutex>& lock);
+  std::condition_variable world_cv_;    // signalled when the world restarts
+  std::condition_variable stopper_cv_;  // signalled when a processor parks
+  bool world_stopped_ GC_GUARDED_BY(mu_) = false;
+  Processor* stopper_ GC_GUARDED_BY(mu_) = nullptr;
 };
 
 template <typename Fn>

@@ -1,0 +1,143 @@
+// See safepoint.h. The protocol lives in ProcessorTable's lock: every
+// status change of a processor that a stopper waits on happens under it and
+// signals stopper_cv_, and every wait for the world to restart waits on
+// world_cv_ under it.
+#include "runtime/safepoint.h"
+
+#include <cstdlib>
+
+#include "runtime/check.h"
+
+namespace gc::runtime {
+
+std::atomic<bool> g_stop_requested{false};
+
+namespace {
+
+int64_t InitialWatchdogMs() {
+  const char* env = std::getenv("GCRT_STW_WATCHDOG_MS");
+  if (env != nullptr) {
+    long v = std::strtol(env, nullptr, 10);
+    if (v > 0) return v;
+  }
+  return 1000;
+}
+
+// Atomic: tests store, stoppers load (relaxed; a period, not a guard).
+std::atomic<int64_t> g_watchdog_ms{InitialWatchdogMs()};
+std::atomic<uint64_t> g_watchdog_reports{0};
+
+thread_local int t_blocking_depth = 0;  // Owned by the thread.
+
+}  // namespace
+
+void ProcessorTable::ParkLocked(Processor* p,
+                                std::unique_lock<std::mutex>& lock) {
+  p->status_.store(ProcessorStatus::kStopped, std::memory_order_release);
+  stopper_cv_.notify_all();
+  world_cv_.wait(lock, [this] { return !world_stopped_; });
+  p->status_.store(ProcessorStatus::kRunning, std::memory_order_release);
+}
+
+void SafepointSlow() {
+  Processor* p = CurrentProcessor();
+  if (p == nullptr || t_blocking_depth > 0) return;
+  ProcessorTable& t = ProcessorTable::Get();
+  std::unique_lock<std::mutex> lock(t.mu_);
+  if (!t.world_stopped_ || t.stopper_ == p) return;
+  t.ParkLocked(p, lock);
+}
+
+void StopTheWorld(const char* reason) {
+  Processor* self = CurrentProcessor();
+  GC_CHECK(self != nullptr && "the thread stopping the world is attached");
+  GC_CHECK(t_blocking_depth == 0 && "no stop-the-world from a blocking region");
+  ProcessorTable& t = ProcessorTable::Get();
+  std::unique_lock<std::mutex> lock(t.mu_);
+  // Stops are serialized: a second stopper is just a running thread.
+  while (t.world_stopped_) t.ParkLocked(self, lock);
+  t.world_stopped_ = true;
+  t.stopper_ = self;
+  g_stop_requested.store(true, std::memory_order_release);
+
+  auto period =
+      std::chrono::milliseconds(g_watchdog_ms.load(std::memory_order_relaxed));
+  auto start = std::chrono::steady_clock::now();
+  auto next_report = start + period;
+  for (;;) {
+    bool all_stopped = true;
+    for (Processor* p = t.all(); p != nullptr; p = p->next_all()) {
+      if (p != self && p->status() == ProcessorStatus::kRunning) {
+        all_stopped = false;
+        break;
+      }
+    }
+    if (all_stopped) return;
+    t.stopper_cv_.wait_until(lock, next_report);
+    auto now = std::chrono::steady_clock::now();
+    if (now >= next_report) {
+      long long waited =
+          std::chrono::duration_cast<std::chrono::milliseconds>(now - start)
+              .count();
+      for (Processor* p = t.all(); p != nullptr; p = p->next_all()) {
+        if (p != self && p->status() == ProcessorStatus::kRunning) {
+          Print(
+              "stop-the-world (%s) has waited %lld ms for processor %u, held "
+              "by thread %d: it has not reached a safepoint (call "
+              "gc::safepoint() in long loops, or enter a blocking region "
+              "around blocking calls)",
+              reason, waited, p->id(), p->owner_tid_);
+        }
+      }
+      g_watchdog_reports.fetch_add(1, std::memory_order_relaxed);
+      next_report = now + period;
+    }
+  }
+}
+
+void StartTheWorld() {
+  ProcessorTable& t = ProcessorTable::Get();
+  std::lock_guard<std::mutex> lock(t.mu_);
+  GC_CHECK(t.world_stopped_ && t.stopper_ == CurrentProcessor() &&
+           "the world is restarted by the thread that stopped it");
+  t.world_stopped_ = false;
+  t.stopper_ = nullptr;
+  g_stop_requested.store(false, std::memory_order_release);
+  t.world_cv_.notify_all();
+}
+
+bool WorldStoppedForTesting() {
+  ProcessorTable& t = ProcessorTable::Get();
+  std::lock_guard<std::mutex> lock(t.mu_);
+  return t.world_stopped_;
+}
+
+void SetStopWatchdogForTesting(std::chrono::milliseconds period) {
+  g_watchdog_ms.store(period.count(), std::memory_order_relaxed);
+}
+
+uint64_t StopWatchdogReports() {
+  return g_watchdog_reports.load(std::memory_order_relaxed);
+}
+
+BlockingRegion::BlockingRegion() : p_(CurrentProcessor()) {
+  if (t_blocking_depth++ > 0 || p_ == nullptr) return;
+  ProcessorTable& t = ProcessorTable::Get();
+  std::lock_guard<std::mutex> lock(t.mu_);
+  GC_CHECK(p_->status() == ProcessorStatus::kRunning);
+  p_->status_.store(ProcessorStatus::kBlocked, std::memory_order_release);
+  if (t.world_stopped_) t.stopper_cv_.notify_all();
+}
+
+BlockingRegion::~BlockingRegion() {
+  if (--t_blocking_depth > 0 || p_ == nullptr) return;
+  ProcessorTable& t = ProcessorTable::Get();
+  std::unique_lock<std::mutex> lock(t.mu_);
+  // Touching the heap again must wait for a stopped world to restart.
+  t.world_cv_.wait(lock, [&] { return !t.world_stopped_; });
+  p_->status_.store(ProcessorStatus::kRunning, std::memory_order_release);
+}
+
+bool InBlockingRegion() { return t_blocking_depth > 0; }
+
+}  // namespace gc::runtime

@@ -1,0 +1,70 @@
+// Safepoints and stop-the-world. The collector stops the world to mark:
+// every processor held by a running thread must park at a safepoint first.
+//
+//   StopTheWorld(reason)   sets the polled flag, then waits until every
+//                          processor other than the caller's is idle,
+//                          parked (kStopped) or in a blocking region
+//                          (kBlocked). Idle processors cannot be acquired
+//                          and blocked threads cannot leave their region
+//                          until the world restarts.
+//   StartTheWorld()        clears the flag and wakes everyone parked.
+//   Safepoint()            one relaxed load of the flag; parks if set.
+//   BlockingRegion         RAII: the thread promises not to touch the heap
+//                          (like Go's syscall entry), so the world can stop
+//                          without it; leaving waits for a stopped world.
+//
+// A debug watchdog prints the processors (and kernel thread ids) that keep
+// the world waiting longer than the watchdog period (1 s by default;
+// GCRT_STW_WATCHDOG_MS overrides). Stops are serialized: a second stopper
+// parks like any running thread until the first restarts the world.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+
+#include "runtime/base.h"
+#include "runtime/processor.h"
+
+namespace gc::runtime {
+
+// Atomic: stored (release) under ProcessorTable's lock by the stopper;
+// loaded relaxed by safepoint polls (a stale false only delays the park to
+// the next poll; the stopper waits for the park, not for the load).
+extern std::atomic<bool> g_stop_requested;
+
+void SafepointSlow();
+
+// Parks the calling thread if the world is being stopped. Cheap enough for
+// inner loops: one load and a predicted branch.
+GC_ALWAYS_INLINE void Safepoint() {
+  if (GC_PREDICT_FALSE(g_stop_requested.load(std::memory_order_relaxed))) {
+    SafepointSlow();
+  }
+}
+
+// Stops every other running processor at a safepoint. The caller must be
+// attached (its own processor counts as the stopper's). Reason is printed
+// by the watchdog.
+void StopTheWorld(const char* reason);
+void StartTheWorld();
+bool WorldStoppedForTesting();
+// The watchdog period; tests shorten it.
+void SetStopWatchdogForTesting(std::chrono::milliseconds period);
+// Number of times the watchdog fired.
+uint64_t StopWatchdogReports();
+
+class BlockingRegion {
+ public:
+  BlockingRegion();
+  ~BlockingRegion();
+  BlockingRegion(const BlockingRegion&) = delete;
+  BlockingRegion& operator=(const BlockingRegion&) = delete;
+
+ private:
+  Processor* p_;  // the caller's processor, or null if not attached
+};
+
+// True while the calling thread is inside a BlockingRegion.
+bool InBlockingRegion();
+
+}  // namespace gc::runtime

@@ -1,0 +1,193 @@
+// Stop-the-world at safepoints (runtime/safepoint.h): running threads park,
+// blocking regions do not hold the world, the watchdog names a straggler,
+// and stops are serialized.
+#include "runtime/safepoint.h"
+
+#include <atomic>
+#include <chrono>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "runtime/processor.h"
+
+namespace gc::runtime {
+namespace {
+
+using namespace std::chrono_literals;
+
+class NullLocal final : public ProcessorLocal {
+ public:
+  void OnAcquire(Processor&) override {}
+  void OnRelease(Processor&) override {}
+};
+
+ProcessorLocal* NewNullLocal(Processor&) { return new NullLocal(); }
+
+class SafepointTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SetProcessorLocalFactory(&NewNullLocal);
+    AttachCurrentThread();
+  }
+};
+
+// Waits (bounded) until pred() holds; returns whether it did.
+template <typename Pred>
+bool Eventually(Pred pred) {
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+TEST_F(SafepointTest, RunningThreadsParkUntilTheWorldRestarts) {
+  constexpr int kThreads = 3;
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> counters[kThreads] = {};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; i++) {
+    threads.emplace_back([&, i] {
+      AttachCurrentThread();
+      while (!done.load(std::memory_order_relaxed)) {
+        counters[i].fetch_add(1, std::memory_order_relaxed);
+        Safepoint();
+      }
+      DetachCurrentThread();
+    });
+  }
+  ASSERT_TRUE(Eventually([&] {
+    for (auto& c : counters) {
+      if (c.load() == 0) return false;
+    }
+    return true;
+  }));
+  StopTheWorld("test");
+  EXPECT_TRUE(WorldStoppedForTesting());
+  uint64_t frozen[kThreads];
+  for (int i = 0; i < kThreads; i++) frozen[i] = counters[i].load();
+  std::this_thread::sleep_for(50ms);
+  for (int i = 0; i < kThreads; i++) {
+    EXPECT_EQ(counters[i].load(), frozen[i]) << "thread " << i << " ran";
+  }
+  StartTheWorld();
+  EXPECT_TRUE(Eventually([&] {
+    for (int i = 0; i < kThreads; i++) {
+      if (counters[i].load() == frozen[i]) return false;
+    }
+    return true;
+  }));
+  done = true;
+  for (auto& t : threads) t.join();
+}
+
+TEST_F(SafepointTest, BlockingRegionDoesNotHoldTheWorldAndWaitsToLeave) {
+  std::atomic<bool> in_region{false}, may_leave{false}, left{false};
+  std::thread blocker([&] {
+    AttachCurrentThread();
+    {
+      BlockingRegion region;
+      EXPECT_TRUE(InBlockingRegion());
+      in_region = true;
+      while (!may_leave.load()) std::this_thread::sleep_for(1ms);
+    }
+    left = true;
+    DetachCurrentThread();
+  });
+  ASSERT_TRUE(Eventually([&] { return in_region.load(); }));
+  StopTheWorld("test");  // returns although the blocker never polls
+  may_leave = true;
+  std::this_thread::sleep_for(50ms);
+  EXPECT_FALSE(left.load()) << "left a blocking region while stopped";
+  StartTheWorld();
+  blocker.join();
+  EXPECT_TRUE(left.load());
+}
+
+TEST_F(SafepointTest, AttachWaitsForAStoppedWorld) {
+  StopTheWorld("test");
+  std::atomic<bool> attached{false};
+  std::thread late([&] {
+    AttachCurrentThread();
+    attached = true;
+    DetachCurrentThread();
+  });
+  std::this_thread::sleep_for(50ms);
+  EXPECT_FALSE(attached.load());
+  StartTheWorld();
+  late.join();
+  EXPECT_TRUE(attached.load());
+}
+
+TEST_F(SafepointTest, WatchdogNamesTheThreadThatKeepsTheWorldWaiting) {
+  SetStopWatchdogForTesting(20ms);
+  uint64_t reports_before = StopWatchdogReports();
+  std::atomic<bool> spinning{false}, may_poll{false}, done{false};
+  std::thread straggler([&] {
+    AttachCurrentThread();
+    spinning = true;
+    while (!may_poll.load()) {
+    }
+    while (!done.load()) Safepoint();
+    DetachCurrentThread();
+  });
+  ASSERT_TRUE(Eventually([&] { return spinning.load(); }));
+  testing::internal::CaptureStderr();
+  // This thread is attached too: it must not hold the world itself.
+  std::optional<BlockingRegion> region(std::in_place);
+  std::atomic<bool> stopped{false};
+  std::thread stopper([&] {
+    AttachCurrentThread();
+    StopTheWorld("watchdog test");
+    stopped = true;
+    StartTheWorld();
+    DetachCurrentThread();
+  });
+  ASSERT_TRUE(
+      Eventually([&] { return StopWatchdogReports() > reports_before; }));
+  EXPECT_FALSE(stopped.load());
+  may_poll = true;
+  stopper.join();
+  region.reset();
+  std::string err = testing::internal::GetCapturedStderr();
+  done = true;
+  straggler.join();
+  SetStopWatchdogForTesting(1000ms);
+  EXPECT_TRUE(stopped.load());
+  EXPECT_NE(err.find("watchdog test"), std::string::npos) << err;
+  EXPECT_NE(err.find("has not reached a safepoint"), std::string::npos) << err;
+}
+
+TEST_F(SafepointTest, ConcurrentStopsAreSerialized) {
+  std::atomic<int> holders{0}, max_holders{0}, stops{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; i++) {
+    threads.emplace_back([&] {
+      AttachCurrentThread();
+      for (int k = 0; k < 50; k++) {
+        StopTheWorld("serialized");
+        int h = ++holders;
+        int m = max_holders.load();
+        while (h > m && !max_holders.compare_exchange_weak(m, h)) {
+        }
+        stops++;
+        --holders;
+        StartTheWorld();
+        Safepoint();
+      }
+      DetachCurrentThread();
+    });
+  }
+  {
+    BlockingRegion region;  // joining must not hold the others' stops
+    for (auto& t : threads) t.join();
+  }
+  EXPECT_EQ(stops.load(), 200);
+  EXPECT_EQ(max_holders.load(), 1);
+}
+
+}  // namespace
+}  // namespace gc::runtime
