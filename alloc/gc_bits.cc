@@ -20,8 +20,9 @@ uint64_t* GcBitsArenas::Arena::TryAllocate(uint32_t bytes) {
 }
 
 uint64_t* GcBitsArenas::Allocate(uint32_t nwords) {
+  // Spans need at most 16 words; anything near an arena is a caller bug.
+  GC_CHECK(nwords > 0 && nwords <= Arena::kCapacity / 8);
   uint32_t bytes = nwords * 8;
-  GC_CHECK(bytes > 0 && bytes <= Arena::kCapacity);
   Arena* a = next_.load(std::memory_order_acquire);
   if (a != nullptr) {
     if (uint64_t* p = a->TryAllocate(bytes)) return p;

@@ -184,6 +184,12 @@ HeapStats Heap::ReadStats() {
 
 void* Allocate(const TypeInfo* type, size_t bytes) {
   if (bytes == 0) bytes = 1;  // a distinct object, as operator new(0) gives
+  if (type->align > kPageSize) {
+    throw std::invalid_argument(
+        std::string("gcrt: cannot allocate ") + type->name + ": alignment " +
+        std::to_string(type->align) + " exceeds the page size (" +
+        std::to_string(kPageSize) + "), the most gcrt guarantees");
+  }
   if (bytes <= kMaxSmallSize) {
     size_t align = type->align > 0 ? type->align : 1;
     int c = align <= 8 ? SizeToClass(bytes) : SizeClassForAligned(bytes, align);
@@ -215,7 +221,10 @@ const TypeInfo* TypeOf(const void* p) {
   if (s == nullptr) return nullptr;
   uintptr_t addr = reinterpret_cast<uintptr_t>(p);
   uint32_t slot = s->SlotIndex(addr);
-  if (s->SlotAddress(slot) != addr || !s->IsAllocated(slot)) return nullptr;
+  if (slot >= s->nelems || s->SlotAddress(slot) != addr ||
+      !s->IsAllocated(slot)) {
+    return nullptr;
+  }
   return s->types.Get(slot);
 }
 
@@ -240,6 +249,10 @@ void Free(void* ptr) {
   }
   if (s->span_class == kTinySpanClass) return;  // reclaimed with its block
   uint32_t slot = s->SlotIndex(p);
+  if (slot >= s->nelems) {
+    throw std::invalid_argument("gcrt: free of " + Hex(p) +
+                                ": points into the unused tail of a span");
+  }
   if (s->SlotAddress(slot) != p) {
     throw std::invalid_argument("gcrt: free of " + Hex(p) +
                                 ": interior pointer into the object at " +

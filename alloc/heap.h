@@ -146,7 +146,8 @@ class Heap {
 // the class size must be a multiple of align), or 0 if only a large span
 // will do. Meant for compile-time use; at run time SizeToClass is faster.
 constexpr int SizeClassForAligned(size_t size, size_t align) {
-  if (size == 0 || size > kMaxSmallSize) return 0;
+  // Spans are only page aligned, so no slot is aligned beyond a page.
+  if (size == 0 || size > kMaxSmallSize || align > kPageSize) return 0;
   for (int c = SizeToClass(size); c < kNumSizeClasses; c++) {
     if (ClassToSize(c) % align == 0) return c;
   }
@@ -158,10 +159,12 @@ constexpr int SizeClassForAligned(size_t size, size_t align) {
 template <uint32_t kSize, uint32_t kAlign, bool kPointerFree, bool kTrivialDtor>
 GC_ALWAYS_INLINE void* AllocateFixed(const TypeInfo* type) {
   static_assert(kSize > 0 && kAlign > 0 && (kAlign & (kAlign - 1)) == 0);
+  static_assert(kAlign <= kPageSize,
+                "gcrt aligns objects to at most a page (8 KiB)");
   if constexpr (kPointerFree && kTrivialDtor && kSize < kTinySize &&
                 kAlign <= 8) {
     return t_cache->AllocTiny<kSize, kAlign>();
-  } else if constexpr (kSize <= kMaxSmallSize && kAlign <= kPageSize) {
+  } else if constexpr (kSize <= kMaxSmallSize) {
     constexpr int kClass = SizeClassForAligned(kSize, kAlign);
     if constexpr (kClass > 0) {
       constexpr uint32_t kElemSize = ClassToSize(kClass);

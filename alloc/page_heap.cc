@@ -33,8 +33,11 @@ void PageMap::EnsureLocked(uintptr_t base, uintptr_t bytes) {
   }
 }
 
-Span* PageHeap::NewSpanObjectLocked() {
-  if (span_pool_ == nullptr) {
+void PageHeap::ReserveSpanObjectsLocked() {
+  // Enough for one growth and one split, so an operation that has started
+  // to change the heap never fails for want of a Span record.
+  if (span_pool_ != nullptr && span_pool_->next != nullptr) return;
+  {
     // Span objects are never returned to the OS: a marker or a stale page
     // map entry may still read one after it died.
     void* mem = runtime::os::MapMetadata(kSpanPoolChunk, "span structures");
@@ -46,6 +49,10 @@ Span* PageHeap::NewSpanObjectLocked() {
       span_pool_ = s;
     }
   }
+}
+
+Span* PageHeap::NewSpanObjectLocked() {
+  GC_CHECK(span_pool_ != nullptr && "ReserveSpanObjectsLocked ran first");
   Span* s = span_pool_;
   span_pool_ = s->next;
   s->next = nullptr;
@@ -157,6 +164,7 @@ Span* PageHeap::AllocSpan(uint32_t npages, bool* needzero) {
         std::to_string(kMaxSpanBytes >> 20) + " MiB");
   }
   std::unique_lock<std::mutex> lock(mu_);
+  ReserveSpanObjectsLocked();
   Span* s = FindFreeLocked(npages);
   if (s == nullptr) {
     ReclaimHook hook = reclaim_hook_.load(std::memory_order_acquire);
@@ -164,6 +172,7 @@ Span* PageHeap::AllocSpan(uint32_t npages, bool* needzero) {
       lock.unlock();
       hook(npages);
       lock.lock();
+      ReserveSpanObjectsLocked();
       s = FindFreeLocked(npages);
     }
   }

@@ -101,6 +101,9 @@ class PageHeap {
     Arena* next;
   };
 
+  // Maps Span records so at least two are spare; may throw.
+  void ReserveSpanObjectsLocked();
+  // Takes a spare record; never fails after ReserveSpanObjectsLocked.
   Span* NewSpanObjectLocked();
   void FreeSpanObjectLocked(Span* s);
   Span* FindFreeLocked(uint32_t npages);

@@ -47,6 +47,8 @@ void* Reserve(size_t bytes, size_t align, const char* what) {
   if (bytes == 0 || bytes > (size_t{1} << 46))
     Fail("reserve", what, bytes, ENOMEM);
   if (InjectedFault(FaultKind::kReserve)) Fail("reserve", what, bytes, ENOMEM);
+  // Whole OS pages only, so the trimming below unmaps exactly the padding.
+  bytes = (bytes + kOsPageSize - 1) & ~(kOsPageSize - 1);
   size_t padded = bytes + (align > kOsPageSize ? align : 0);
   void* p = ::mmap(nullptr, padded, PROT_NONE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -84,6 +86,7 @@ void Decommit(void* p, size_t bytes) {
 }
 
 void Release(void* p, size_t bytes) {
+  bytes = (bytes + kOsPageSize - 1) & ~(kOsPageSize - 1);
   GC_CHECK(::munmap(p, bytes) == 0);
   g_reserved.fetch_sub(bytes, std::memory_order_relaxed);
 }
