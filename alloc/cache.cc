@@ -109,6 +109,12 @@ void* Cache::AllocTinySlow(uint32_t size) {
 
 void Cache::FreeOwned(Span* s, uint32_t slot) {
   GC_DCHECK(Owns(s));
+  if (GC_PREDICT_FALSE(s->freebuf.load(std::memory_order_acquire) != nullptr) &&
+      Heap::Get().central(s->span_class).InFreebuf(s, s->SlotAddress(slot))) {
+    throw std::invalid_argument("gcrt: double free of object " +
+                                std::to_string(s->SlotAddress(slot)) +
+                                " (another thread already freed it)");
+  }
   if (!s->IsAllocated(slot)) {
     throw std::invalid_argument(
         "gcrt: double free (or free of a never-allocated slot) at address " +

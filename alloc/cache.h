@@ -39,7 +39,9 @@ inline constexpr uint32_t kAlwaysZeroBytes = 128;
 // the fast path's tests fail without a null check. Never written.
 extern constinit Span g_empty_span;
 
-class Cache final : public runtime::ProcessorLocal {
+// Cache-line aligned: caches of different processors are written
+// concurrently and must not share a line.
+class alignas(64) Cache final : public runtime::ProcessorLocal {
  public:
   constexpr Cache() {
     for (Span*& s : alloc_) s = &g_empty_span;

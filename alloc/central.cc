@@ -50,8 +50,8 @@ void Central::UncacheSpan(Span* s, uint64_t local_frees) {
   int64_t live_delta = -int64_t{unassumed} * s->elem_size;
 
   // Fold in what other threads freed while the span was cached (seed 000).
-  while (FreeLink* v = s->freebuf) {
-    s->freebuf = v->next;
+  while (FreeLink* v = s->freebuf.load(std::memory_order_relaxed)) {
+    s->freebuf.store(v->next, std::memory_order_relaxed);
     uint32_t slot = s->SlotIndex(reinterpret_cast<uintptr_t>(v));
     if (!s->IsAllocated(slot)) {
       runtime::Print(
@@ -90,15 +90,16 @@ void Central::FreeObject(Span* s, uint32_t slot) {
   if (s->in_cache) {
     // Another Cache allocates from this span without locks: leave the
     // object in the freebuf for it to fold in when it gives the span back.
-    for (FreeLink* v = s->freebuf; v != nullptr; v = v->next) {
+    for (FreeLink* v = s->freebuf.load(std::memory_order_relaxed); v != nullptr;
+         v = v->next) {
       if (reinterpret_cast<uintptr_t>(v) == p) {
         throw std::invalid_argument("gcrt: double free of object " +
                                     std::to_string(p));
       }
     }
     auto* link = reinterpret_cast<FreeLink*>(p);
-    link->next = s->freebuf;
-    s->freebuf = link;
+    link->next = s->freebuf.load(std::memory_order_relaxed);
+    s->freebuf.store(link, std::memory_order_release);
     return;
   }
   if (!s->IsAllocated(slot)) {
@@ -118,6 +119,15 @@ void Central::FreeObject(Span* s, uint32_t slot) {
     full_.Remove(s);
     partial_.PushFront(s);
   }
+}
+
+bool Central::InFreebuf(Span* s, uintptr_t p) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (FreeLink* v = s->freebuf.load(std::memory_order_relaxed); v != nullptr;
+       v = v->next) {
+    if (reinterpret_cast<uintptr_t>(v) == p) return true;
+  }
+  return false;
 }
 
 void Central::ReleaseEmptySpan(Span* s) { heap_->FreeSmallSpan(s); }

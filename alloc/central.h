@@ -46,6 +46,9 @@ class Central {
   // detected when that Cache gives the span back.
   void FreeObject(Span* s, uint32_t slot);
 
+  // Whether the object at p is waiting in s's freebuf (takes the lock).
+  bool InFreebuf(Span* s, uintptr_t p);
+
   struct Stats {
     uint64_t mallocs;
     uint64_t frees;

@@ -45,11 +45,21 @@ GcBitsArenas::Arena* GcBitsArenas::NewArenaLocked() {
   Arena* a = free_;
   if (a != nullptr) {
     free_ = a->next;
-    std::memset(a->bits, 0, sizeof(a->bits));
+    std::memset(a->bits, 0, sizeof(a->bits));  // recycled: clear it
+  } else if ((a = fresh_) != nullptr) {
+    fresh_ = a->next;  // never used: still zero
   } else {
-    void* mem = runtime::os::MapMetadata(kGcBitsArenaBytes, "gcBits arena");
-    a = static_cast<Arena*>(mem);  // fresh mapping: already zero
-    mapped_++;
+    // Map a batch at once: fewer system calls while the heap grows.
+    constexpr size_t kBatch = 16;
+    void* mem =
+        runtime::os::MapMetadata(kGcBitsArenaBytes * kBatch, "gcBits arenas");
+    auto* batch = static_cast<Arena*>(mem);  // fresh mapping: already zero
+    for (size_t i = 1; i < kBatch; i++) {
+      batch[i].next = fresh_;
+      fresh_ = &batch[i];
+    }
+    a = &batch[0];
+    mapped_ += kBatch;
   }
   a->free_offset.store(0, std::memory_order_relaxed);
   a->next = nullptr;
@@ -73,6 +83,7 @@ GcBitsArenas::Stats GcBitsArenas::ReadStats() {
   std::lock_guard<std::mutex> lock(mu_);
   size_t nfree = 0;
   for (Arena* a = free_; a != nullptr; a = a->next) nfree++;
+  for (Arena* a = fresh_; a != nullptr; a = a->next) nfree++;
   return Stats{mapped_, nfree};
 }
 

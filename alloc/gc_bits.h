@@ -67,6 +67,8 @@ class GcBitsArenas {
   Arena* previous_ GC_GUARDED_BY(mu_) = nullptr;
   Arena* free_ GC_GUARDED_BY(mu_) = nullptr;
   size_t mapped_ GC_GUARDED_BY(mu_) = 0;
+  // Mapped in a batch and never used: still zero.
+  Arena* fresh_ GC_GUARDED_BY(mu_) = nullptr;
 };
 
 }  // namespace gc::alloc

@@ -60,7 +60,7 @@ Span* Heap::NewSmallSpan(SpanClass sc) {
   s->div_magic = kClassDivMagic[sizeclass];
   s->needzero = needzero;
   s->in_cache = false;
-  s->freebuf = nullptr;
+  s->freebuf.store(nullptr, std::memory_order_relaxed);
   s->types.Reset();
   s->sweepgen.store(sweepgen(), std::memory_order_relaxed);
   s->state.store(SpanState::kInUse, std::memory_order_release);
@@ -76,7 +76,8 @@ Span* Heap::NewSmallSpan(SpanClass sc) {
 }
 
 void Heap::FreeSmallSpan(Span* s) {
-  GC_CHECK(s->alloc_count == 0 && !s->in_cache && s->freebuf == nullptr);
+  GC_CHECK(s->alloc_count == 0 && !s->in_cache &&
+           s->freebuf.load(std::memory_order_relaxed) == nullptr);
   pages_.FreeSpan(s);
 }
 
@@ -107,7 +108,7 @@ void* Heap::AllocateLarge(const TypeInfo* type, size_t bytes) {
   s->div_magic = 0;  // every offset is slot 0
   s->needzero = needzero;
   s->in_cache = false;
-  s->freebuf = nullptr;
+  s->freebuf.store(nullptr, std::memory_order_relaxed);
   s->types.Reset();
   s->sweepgen.store(sweepgen(), std::memory_order_relaxed);
   s->state.store(SpanState::kInUse, std::memory_order_release);

@@ -65,7 +65,7 @@ void PageHeap::FreeSpanObjectLocked(Span* s) {
   s->types.Reset();
   s->alloc_bits = nullptr;
   s->mark_bits = nullptr;
-  s->freebuf = nullptr;
+  s->freebuf.store(nullptr, std::memory_order_relaxed);
   s->npages = 0;
   s->prev = nullptr;
   s->next = span_pool_;
@@ -126,6 +126,7 @@ void PageHeap::GrowLocked(uint32_t npages) {
     }
     arena->base = reinterpret_cast<uintptr_t>(mem);
     arena->committed_end = arena->base;
+    arena->os_committed_end = arena->base;
     arena->end = arena->base + bytes;
     try {
       map_.EnsureLocked(arena->base, bytes);
@@ -141,7 +142,15 @@ void PageHeap::GrowLocked(uint32_t npages) {
     a = arena;
   }
   uintptr_t start = a->committed_end;
-  runtime::os::Commit(reinterpret_cast<void*>(start), ask, "heap growth");
+  if (start + ask > a->os_committed_end) {
+    uintptr_t want = start + ask;
+    uintptr_t chunk_end = a->os_committed_end + kOsCommitBytes;
+    if (chunk_end > want) want = chunk_end;
+    if (want > a->end) want = a->end;
+    runtime::os::Commit(reinterpret_cast<void*>(a->os_committed_end),
+                        want - a->os_committed_end, "heap growth");
+    a->os_committed_end = want;
+  }
   a->committed_end += ask;
   sys_bytes_ += ask;
 
@@ -228,7 +237,7 @@ void PageHeap::FreeSpanLocked(Span* s, bool was_in_use) {
     s->types.Reset();
     s->alloc_bits = nullptr;
     s->mark_bits = nullptr;
-    s->freebuf = nullptr;
+    s->freebuf.store(nullptr, std::memory_order_relaxed);
   }
   s->state.store(SpanState::kFree, std::memory_order_release);
   s->unused_since_ns = NowNs();

@@ -35,6 +35,7 @@ class PageHeap {
   static constexpr uint32_t kMaxSmallPages = 128;
   static constexpr size_t kArenaBytes = size_t{64} << 20;
   static constexpr size_t kMinGrowBytes = 64 << 10;
+  static constexpr size_t kOsCommitBytes = 4 << 20;
   // Largest span the heap will try to reserve; beyond it AllocSpan throws.
   static constexpr size_t kMaxSpanBytes = size_t{1} << 40;
 
@@ -96,7 +97,11 @@ class PageHeap {
  private:
   struct Arena {
     uintptr_t base;
-    uintptr_t committed_end;  // [base, committed_end) is committed
+    uintptr_t committed_end;  // [base, committed_end) belongs to the heap
+    // [base, os_committed_end) is read-write at the OS. Committed ahead in
+    // kOsCommitBytes chunks: every mprotect in a multi-threaded process
+    // costs a TLB shootdown on the other cores, so it must be rare.
+    uintptr_t os_committed_end;
     uintptr_t end;
     Arena* next;
   };

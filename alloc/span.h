@@ -68,7 +68,9 @@ struct FreeLink {
   FreeLink* next;
 };
 
-struct Span {
+// Aligned to a cache line: two threads' spans are written on every
+// allocation, and must not share a line.
+struct alignas(64) Span {
   // ---- Identity. Written under PageHeap::mu_ while the span is not in use;
   //      immutable while state == kInUse. ----
   uintptr_t base = 0;  // first byte, page aligned
@@ -89,9 +91,11 @@ struct Span {
   uint32_t free_word = 0;
   // Slots allocated, exact except for cache_word's pending handouts.
   uint32_t alloc_count = 0;
-  bool needzero = false;           // slots may hold non-zero bytes
-  bool in_cache = false;           // Guarded by the Central lock.
-  FreeLink* freebuf = nullptr;     // Guarded by the Central lock.
+  bool needzero = false;  // slots may hold non-zero bytes
+  bool in_cache = false;  // Guarded by the Central lock.
+  // Atomic: stored (release) only under the Central lock; the owning
+  // Cache loads it (relaxed) without the lock to skip the lock when empty.
+  std::atomic<FreeLink*> freebuf{nullptr};
   TypeTable types;                 // same discipline as the allocation state
   uint64_t* alloc_bits = nullptr;  // nwords words from the gcBits arenas
   // Atomic OR by markers during mark. The pointer is replaced only by the
@@ -152,6 +156,7 @@ struct Span {
 };
 
 static_assert(sizeof(Span) <= 192, "Span grew past three cache lines");
+static_assert(alignof(Span) == 64);
 
 // A doubly linked list of spans through Span::next/prev.
 class SpanList {

@@ -10,8 +10,10 @@
 // The ratio gcrt/new+delete is printed after the table.
 #include <benchmark/benchmark.h>
 
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -119,7 +121,29 @@ SEED_BENCHMARK(SetTypePtr2, Ptr2, kPtr2);
 // Go's BenchmarkAllocation: every operation allocates 1000 objects of
 // struct{ x, y *byte }; the work is split over the benchmark's threads.
 constexpr int kPerOp = 1000;
-constexpr int64_t kAllocationOps = 10'000;
+const int64_t kAllocationOps = [] {
+  const char* env = std::getenv("GCRT_ALLOCATION_OPS");
+  return env != nullptr ? std::atoll(env) : int64_t{10000};
+}();
+
+// Waits until every thread of the benchmark has reached it, so no thread
+// frees (untimed, but under the Central locks) while another is still in its
+// timed loop.
+void AllThreadsArrive(const benchmark::State& state) {
+  static std::mutex mu;
+  static std::condition_variable cv;
+  static int arrived = 0;
+  static uint64_t generation = 0;
+  std::unique_lock<std::mutex> lock(mu);
+  uint64_t gen = generation;
+  if (++arrived == state.threads()) {
+    arrived = 0;
+    generation++;
+    cv.notify_all();
+  } else {
+    cv.wait(lock, [&] { return generation != gen; });
+  }
+}
 
 void BM_GcrtAllocation(benchmark::State& state) {
   WarmHeap();
@@ -130,9 +154,12 @@ void BM_GcrtAllocation(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * kPerOp);
   // After the loop: not timed.
+  AllThreadsArrive(state);
   for (size_t j = 0; j < i; j++) gc::alloc::Free(keep[j]);
   gc::alloc::FlushCurrentCache();
+  AllThreadsArrive(state);
 }
+
 BENCHMARK(BM_GcrtAllocation)
     ->Name("gcrt/Allocation")
     ->Iterations(kAllocationOps)

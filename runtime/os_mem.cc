@@ -92,13 +92,16 @@ void Release(void* p, size_t bytes) {
 }
 
 void* MapMetadata(size_t bytes, const char* what) {
-  void* p = Reserve(bytes, kOsPageSize, what);
-  try {
-    Commit(p, bytes, what);
-  } catch (...) {
-    Release(p, bytes);
-    throw;
-  }
+  // One read-write mmap, not Reserve + Commit: a new mapping needs no TLB
+  // shootdown, an mprotect in a multi-threaded process does.
+  if (InjectedFault(FaultKind::kReserve)) Fail("reserve", what, bytes, ENOMEM);
+  if (InjectedFault(FaultKind::kCommit)) Fail("commit", what, bytes, ENOMEM);
+  bytes = (bytes + kOsPageSize - 1) & ~(kOsPageSize - 1);
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) Fail("map", what, bytes, errno);
+  g_reserved.fetch_add(bytes, std::memory_order_relaxed);
+  g_committed.fetch_add(bytes, std::memory_order_relaxed);
   return p;
 }
 
