@@ -36,12 +36,15 @@ void Cache::OnRelease(runtime::Processor&) {
 Span* Cache::Refill(SpanClass sc) {
   Heap& heap = Heap::Get();
   Span* old = alloc_[sc];
+  alloc_[sc] = &g_empty_span;  // on a throw below it stays empty
+  Span* s;
   if (old != &g_empty_span) {
-    alloc_[sc] = &g_empty_span;
-    heap.central(sc).UncacheSpan(old, local_frees_[sc]);
+    uint64_t frees = local_frees_[sc];
     local_frees_[sc] = 0;
+    s = heap.central(sc).ExchangeSpan(old, frees);
+  } else {
+    s = heap.central(sc).CacheSpan();
   }
-  Span* s = heap.central(sc).CacheSpan();  // on throw alloc_[sc] stays empty
   if (sc == kTinySpanClass && s->types.single() != &kTinyBlockType) {
     // Tiny spans hold only tiny blocks: one Single record covers every slot,
     // so the inline block refill in AllocTiny never records a type.

@@ -7,8 +7,8 @@
 //
 //   AllocSmall<sc>(type)        alloc_[sc]: lowest bit of alloc_cache
 //     -> AllocSmallSlow          next word of the span, or Refill
-//       -> Refill                Central::UncacheSpan + Central::CacheSpan
-//         -> Heap::NewSmallSpan  PageHeap::AllocSpan (heap lock, OS)
+//       -> Refill                Central::ExchangeSpan (Central lock)
+//         -> Heap::NewSmallSpans PageHeap::AllocSpans, a batch (heap lock, OS)
 //   AllocTiny<size, align>()    bump inside the current 16-byte block
 //     -> AllocTinySlow           a new block through AllocSmallSlow
 //

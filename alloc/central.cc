@@ -1,6 +1,7 @@
 // See central.h.
 #include "alloc/central.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -15,16 +16,34 @@ void Central::Init(Heap* heap, SpanClass sc) {
 }
 
 Span* Central::CacheSpan() {
-  std::unique_lock<std::mutex> lock(mu_);
+  std::unique_lock<runtime::Mutex> lock(mu_);
+  return CacheSpanLocked(lock);
+}
+
+Span* Central::CacheSpanLocked(std::unique_lock<runtime::Mutex>& lock) {
   Span* s = partial_.first();
   if (s != nullptr) {
     partial_.Remove(s);
+  } else if ((s = fresh_.first()) != nullptr) {
+    fresh_.Remove(s);
   } else {
-    // Take a fresh span without holding our lock over the page heap's work.
+    // Carve a batch of fresh spans (64 KiB worth) under one page heap lock,
+    // without holding ours over the page heap's work: refills by several
+    // threads then meet at the heap lock once per batch, not once per span.
+    Span* batch[kMaxBatch];
+    size_t want = std::max<size_t>(
+        1, kMaxBatch / ClassToNPages(SpanClassSizeClass(span_class_)));
     lock.unlock();
-    s = heap_->NewSmallSpan(span_class_);
+    size_t n = heap_->NewSmallSpans(span_class_, want, batch);
     lock.lock();
+    s = batch[0];
+    for (size_t i = 1; i < n; i++) fresh_.PushBack(batch[i]);
   }
+  MarkCachedLocked(s);
+  return s;
+}
+
+void Central::MarkCachedLocked(Span* s) {
   GC_DCHECK_EXPENSIVE(s->IsValid());
   GC_CHECK(!s->in_cache);
   s->in_cache = true;
@@ -33,13 +52,32 @@ Span* Central::CacheSpan() {
   uint32_t assumed = s->nelems - s->alloc_count;
   GC_CHECK(assumed > 0);
   nmalloc_ += assumed;
-  heap_->AddLiveBytes(int64_t{assumed} * s->elem_size);
-  return s;
+  live_bytes_ += int64_t{assumed} * s->elem_size;
 }
 
 void Central::UncacheSpan(Span* s, uint64_t local_frees) {
   s->WriteBackCacheWord();  // still the owner: no lock needed
-  std::unique_lock<std::mutex> lock(mu_);
+  Span* empty;
+  {
+    std::lock_guard<runtime::Mutex> lock(mu_);
+    empty = UncacheLocked(s, local_frees);
+  }
+  if (empty != nullptr) ReleaseEmptySpan(empty);
+}
+
+Span* Central::ExchangeSpan(Span* s, uint64_t local_frees) {
+  s->WriteBackCacheWord();  // still the owner: no lock needed
+  std::unique_lock<runtime::Mutex> lock(mu_);
+  if (Span* empty = UncacheLocked(s, local_frees)) {
+    // Every object of the old span was freed: it is the best span to cache
+    // next (its memory is warm in this core's cache).
+    MarkCachedLocked(empty);
+    return empty;
+  }
+  return CacheSpanLocked(lock);
+}
+
+Span* Central::UncacheLocked(Span* s, uint64_t local_frees) {
   GC_CHECK(s->in_cache);
   s->in_cache = false;
   // Owned frees re-assumed their slots; count them as mallocs and frees.
@@ -47,7 +85,7 @@ void Central::UncacheSpan(Span* s, uint64_t local_frees) {
   nfree_ += local_frees;
   uint32_t unassumed = s->nelems - s->alloc_count;
   nmalloc_ -= unassumed;
-  int64_t live_delta = -int64_t{unassumed} * s->elem_size;
+  live_bytes_ -= int64_t{unassumed} * s->elem_size;
 
   // Fold in what other threads freed while the span was cached (seed 000).
   while (FreeLink* v = s->freebuf.load(std::memory_order_relaxed)) {
@@ -62,9 +100,8 @@ void Central::UncacheSpan(Span* s, uint64_t local_frees) {
     }
     s->FreeSlot(slot);
     nfree_++;
-    live_delta -= s->elem_size;
+    live_bytes_ -= s->elem_size;
   }
-  heap_->AddLiveBytes(live_delta);
 
   uint32_t h = heap_->sweepgen();
   uint32_t sg = s->sweepgen.load(std::memory_order_acquire);
@@ -74,18 +111,17 @@ void Central::UncacheSpan(Span* s, uint64_t local_frees) {
   s->sweepgen.store(h, std::memory_order_release);
   GC_DCHECK_EXPENSIVE(s->IsValid());
 
-  if (s->alloc_count == 0) {
-    lock.unlock();
-    ReleaseEmptySpan(s);
-  } else if (s->alloc_count == s->nelems) {
+  if (s->alloc_count == 0) return s;  // the caller decides: reuse or free
+  if (s->alloc_count == s->nelems) {
     full_.PushFront(s);
   } else {
     partial_.PushFront(s);
   }
+  return nullptr;
 }
 
 void Central::FreeObject(Span* s, uint32_t slot) {
-  std::unique_lock<std::mutex> lock(mu_);
+  std::unique_lock<runtime::Mutex> lock(mu_);
   uintptr_t p = s->SlotAddress(slot);
   if (s->in_cache) {
     // Another Cache allocates from this span without locks: leave the
@@ -110,7 +146,7 @@ void Central::FreeObject(Span* s, uint32_t slot) {
   bool was_full = s->alloc_count == s->nelems;
   s->FreeSlot(slot);
   nfree_++;
-  heap_->AddLiveBytes(-int64_t{s->elem_size});
+  live_bytes_ -= s->elem_size;
   if (s->alloc_count == 0) {
     (was_full ? full_ : partial_).Remove(s);
     lock.unlock();
@@ -122,7 +158,7 @@ void Central::FreeObject(Span* s, uint32_t slot) {
 }
 
 bool Central::InFreebuf(Span* s, uintptr_t p) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<runtime::Mutex> lock(mu_);
   for (FreeLink* v = s->freebuf.load(std::memory_order_relaxed); v != nullptr;
        v = v->next) {
     if (reinterpret_cast<uintptr_t>(v) == p) return true;
@@ -133,16 +169,25 @@ bool Central::InFreebuf(Span* s, uintptr_t p) {
 void Central::ReleaseEmptySpan(Span* s) { heap_->FreeSmallSpan(s); }
 
 Central::Stats Central::ReadStats() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return Stats{nmalloc_, nfree_, partial_.Count(), full_.Count()};
+  std::lock_guard<runtime::Mutex> lock(mu_);
+  return Stats{nmalloc_,      nfree_,         partial_.Count(),
+               full_.Count(), fresh_.Count(), live_bytes_};
 }
 
 bool Central::Verify() {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<runtime::Mutex> lock(mu_);
   for (Span* s = partial_.first(); s != nullptr; s = s->next) {
     if (!s->IsValid() || s->in_cache || s->span_class != span_class_ ||
         s->alloc_count == 0 || s->alloc_count >= s->nelems) {
       runtime::Print("Central::Verify: bad partial span %#lx",
+                     static_cast<unsigned long>(s->base));
+      return false;
+    }
+  }
+  for (Span* s = fresh_.first(); s != nullptr; s = s->next) {
+    if (!s->IsValid() || s->in_cache || s->span_class != span_class_ ||
+        s->alloc_count != 0) {
+      runtime::Print("Central::Verify: bad fresh span %#lx",
                      static_cast<unsigned long>(s->base));
       return false;
     }

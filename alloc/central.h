@@ -23,8 +23,10 @@
 #include <cstdint>
 #include <mutex>
 
+#include "alloc/size_classes.h"
 #include "alloc/span.h"
 #include "runtime/base.h"
+#include "runtime/mutex.h"
 
 namespace gc::alloc {
 
@@ -40,6 +42,9 @@ class Central {
   // `local_frees`: objects the Cache freed into this class while it owned
   // spans of it (counted as frees, and their slots as assumed again).
   void UncacheSpan(Span* s, uint64_t local_frees);
+  // UncacheSpan(s) then CacheSpan(), under one lock acquisition: the
+  // Cache's refill. If s is empty by then, s itself is cached again.
+  Span* ExchangeSpan(Span* s, uint64_t local_frees);
   // Frees the object at slot `slot` of `s` (a span of this class the
   // caller does not own). Throws std::invalid_argument on a double free
   // that can be seen now; a double free into a span another Cache holds is
@@ -54,20 +59,31 @@ class Central {
     uint64_t frees;
     uint64_t partial_spans;
     uint64_t full_spans;
+    uint64_t fresh_spans;
+    int64_t live_bytes;  // bytes of allocated (and assumed) slots
   };
   Stats ReadStats();
   // Checks every span on the lists (tests).
   bool Verify();
 
  private:
-  Span* GrowLocked();
+  static constexpr size_t kMaxBatch = 8;  // pages of fresh spans per batch
+
+  Span* CacheSpanLocked(std::unique_lock<runtime::Mutex>& lock);
+  void MarkCachedLocked(Span* s);
+  // Returns s if it ended up empty (on no list), null otherwise.
+  Span* UncacheLocked(Span* s, uint64_t local_frees);
   void ReleaseEmptySpan(Span* s);
 
-  std::mutex mu_;
+  runtime::Mutex mu_;
   Heap* heap_ = nullptr;      // Immutable after Init.
   SpanClass span_class_ = 0;  // Immutable after Init.
   SpanList partial_ GC_GUARDED_BY(mu_);
   SpanList full_ GC_GUARDED_BY(mu_);
+  // Never-cached empty spans of the last batch from the page heap.
+  SpanList fresh_ GC_GUARDED_BY(mu_);
+  // Bytes of this class's allocated slots, counted as Go does (see above).
+  int64_t live_bytes_ GC_GUARDED_BY(mu_) = 0;
   uint64_t nmalloc_ GC_GUARDED_BY(mu_) = 0;
   uint64_t nfree_ GC_GUARDED_BY(mu_) = 0;
 };

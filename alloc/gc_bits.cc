@@ -27,7 +27,7 @@ uint64_t* GcBitsArenas::Allocate(uint32_t nwords) {
   if (a != nullptr) {
     if (uint64_t* p = a->TryAllocate(bytes)) return p;
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<runtime::Mutex> lock(mu_);
   // Another thread may have linked a fresh arena while we waited.
   a = next_.load(std::memory_order_relaxed);
   if (a != nullptr) {
@@ -67,7 +67,7 @@ GcBitsArenas::Arena* GcBitsArenas::NewArenaLocked() {
 }
 
 void GcBitsArenas::NextEpoch() {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<runtime::Mutex> lock(mu_);
   if (previous_ != nullptr) {
     Arena* tail = previous_;
     while (tail->next != nullptr) tail = tail->next;
@@ -80,7 +80,7 @@ void GcBitsArenas::NextEpoch() {
 }
 
 GcBitsArenas::Stats GcBitsArenas::ReadStats() {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<runtime::Mutex> lock(mu_);
   size_t nfree = 0;
   for (Arena* a = free_; a != nullptr; a = a->next) nfree++;
   for (Arena* a = fresh_; a != nullptr; a = a->next) nfree++;

@@ -21,6 +21,7 @@
 #include <mutex>
 
 #include "runtime/base.h"
+#include "runtime/mutex.h"
 
 namespace gc::alloc {
 
@@ -59,7 +60,7 @@ class GcBitsArenas {
 
   Arena* NewArenaLocked();
 
-  std::mutex mu_;
+  runtime::Mutex mu_;
   // Atomic: stored (release) under mu_, loaded (acquire) on the fast path.
   // Head of the `next` epoch's list; older arenas of the epoch follow it.
   std::atomic<Arena*> next_{nullptr};

@@ -49,30 +49,38 @@ Heap& Heap::Get() {
   return *heap;
 }
 
-Span* Heap::NewSmallSpan(SpanClass sc) {
+size_t Heap::NewSmallSpans(SpanClass sc, size_t count, Span** out) {
   int sizeclass = SpanClassSizeClass(sc);
-  bool needzero;
-  Span* s = pages_.AllocSpan(ClassToNPages(sizeclass), &needzero);
-  s->span_class = sc;
-  s->elem_size = ClassToSize(sizeclass);
-  s->nelems = ClassToNElems(sizeclass);
-  s->nwords = (s->nelems + 63) / 64;
-  s->div_magic = kClassDivMagic[sizeclass];
-  s->needzero = needzero;
-  s->in_cache = false;
-  s->freebuf.store(nullptr, std::memory_order_relaxed);
-  s->types.Reset();
-  s->sweepgen.store(sweepgen(), std::memory_order_relaxed);
-  s->state.store(SpanState::kInUse, std::memory_order_release);
-  try {
-    s->alloc_bits = gc_bits_.NewAllocBits(s->nwords);
-    s->mark_bits = gc_bits_.NewMarkBits(s->nwords);
-  } catch (...) {
-    pages_.FreeSpan(s);
-    throw;
+  constexpr size_t kMax = 64;
+  GC_CHECK(count > 0 && count <= kMax);
+  bool needzero[kMax];
+  size_t n = pages_.AllocSpans(ClassToNPages(sizeclass), count, out, needzero);
+  for (size_t i = 0; i < n; i++) {
+    Span* s = out[i];
+    s->span_class = sc;
+    s->elem_size = ClassToSize(sizeclass);
+    s->nelems = ClassToNElems(sizeclass);
+    s->nwords = (s->nelems + 63) / 64;
+    s->div_magic = kClassDivMagic[sizeclass];
+    s->needzero = needzero[i];
+    s->in_cache = false;
+    s->freebuf.store(nullptr, std::memory_order_relaxed);
+    s->types.Reset();
+    s->sweepgen.store(sweepgen(), std::memory_order_relaxed);
+    s->state.store(SpanState::kInUse, std::memory_order_release);
+    try {
+      // Both vectors in one atomic add on the shared arena.
+      uint64_t* bits = gc_bits_.Allocate(2 * s->nwords);
+      s->alloc_bits = bits;
+      s->mark_bits = bits + s->nwords;
+    } catch (...) {
+      for (size_t j = i; j < n; j++) pages_.FreeSpan(out[j]);
+      if (i == 0) throw;
+      return i;
+    }
+    s->ResetAllocState();
   }
-  s->ResetAllocState();
-  return s;
+  return n;
 }
 
 void Heap::FreeSmallSpan(Span* s) {
@@ -124,7 +132,8 @@ void* Heap::AllocateLarge(const TypeInfo* type, size_t bytes) {
   s->ResetAllocState();
   if (needzero) std::memset(reinterpret_cast<void*>(s->base), 0, bytes);
   large_allocs_.fetch_add(1, std::memory_order_relaxed);
-  AddLiveBytes(int64_t{npages} << kPageShift);
+  large_live_bytes_.fetch_add(int64_t{npages} << kPageShift,
+                              std::memory_order_relaxed);
   return reinterpret_cast<void*>(s->base);
 }
 
@@ -142,7 +151,8 @@ void Heap::FreeLarge(Span* s, uintptr_t p) {
   s->alloc_count = 0;
   s->alloc_bits[0] = 0;
   large_frees_.fetch_add(1, std::memory_order_relaxed);
-  AddLiveBytes(-(int64_t{s->npages} << kPageShift));
+  large_live_bytes_.fetch_sub(int64_t{s->npages} << kPageShift,
+                              std::memory_order_relaxed);
   pages_.FreeSpan(s);
 }
 
@@ -155,8 +165,7 @@ HeapStats Heap::ReadStats() {
   st.heap_released = ps.released_bytes;
   st.heap_reserved = ps.reserved_bytes;
   st.scavenge_runs = ps.scavenge_runs;
-  int64_t live = live_bytes_.load(std::memory_order_relaxed);
-  st.heap_alloc = live > 0 ? static_cast<uint64_t>(live) : 0;
+  int64_t live = large_live_bytes_.load(std::memory_order_relaxed);
   st.tiny_allocs = tiny_allocs_.load(std::memory_order_relaxed);
   st.large_allocs = large_allocs_.load(std::memory_order_relaxed);
   st.large_frees = large_frees_.load(std::memory_order_relaxed);
@@ -166,11 +175,13 @@ HeapStats Heap::ReadStats() {
     // tiny_allocs instead.
     if (sc == kTinySpanClass) continue;
     Central::Stats cs = central_[sc].ReadStats();
+    live += cs.live_bytes;
     SizeClassStats& b =
         st.by_size[SpanClassSizeClass(static_cast<SpanClass>(sc))];
     b.mallocs += cs.mallocs;
     b.frees += cs.frees;
   }
+  st.heap_alloc = live > 0 ? static_cast<uint64_t>(live) : 0;
   st.by_size[0].mallocs = st.large_allocs;
   st.by_size[0].frees = st.large_frees;
   for (const SizeClassStats& b : st.by_size) {

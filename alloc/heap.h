@@ -96,8 +96,9 @@ class Heap {
     return sweepgen_.load(std::memory_order_acquire);
   }
 
-  // A fresh span for class sc, with zeroed bits, state kInUse.
-  Span* NewSmallSpan(SpanClass sc);
+  // Up to `count` (<= 64) fresh spans of class sc, with zeroed bits, state
+  // kInUse, carved under one page heap lock; at least one, or it throws.
+  size_t NewSmallSpans(SpanClass sc, size_t count, Span** out);
   // An empty small span goes back to the page heap.
   void FreeSmallSpan(Span* s);
 
@@ -113,9 +114,6 @@ class Heap {
   void SweepCachedSpan(Span* s);
 
   // Atomic counters: relaxed adds from slow paths on any thread.
-  void AddLiveBytes(int64_t delta) {
-    live_bytes_.fetch_add(delta, std::memory_order_relaxed);
-  }
   void AddTinyAllocs(uint64_t n) {
     tiny_allocs_.fetch_add(n, std::memory_order_relaxed);
   }
@@ -130,7 +128,8 @@ class Heap {
   Central central_[kNumSpanClasses];
   std::atomic<uint32_t> sweepgen_{4};
   std::atomic<SweepHook> sweep_hook_{nullptr};
-  std::atomic<int64_t> live_bytes_{0};
+  // Bytes of large objects; small ones are counted per Central.
+  std::atomic<int64_t> large_live_bytes_{0};
   std::atomic<uint64_t> tiny_allocs_{0};
   std::atomic<uint64_t> large_allocs_{0};
   std::atomic<uint64_t> large_frees_{0};

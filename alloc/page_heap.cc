@@ -75,6 +75,7 @@ void PageHeap::FreeSpanObjectLocked(Span* s) {
 void PageHeap::InsertFreeLocked(Span* s) {
   if (s->npages < kMaxSmallPages) {
     free_[s->npages].PushFront(s);
+    nonempty_[s->npages / 64] |= uint64_t{1} << (s->npages % 64);
   } else {
     large_.PushFront(s);
   }
@@ -83,6 +84,9 @@ void PageHeap::InsertFreeLocked(Span* s) {
 void PageHeap::RemoveFreeLocked(Span* s) {
   if (s->npages < kMaxSmallPages) {
     free_[s->npages].Remove(s);
+    if (free_[s->npages].empty()) {
+      nonempty_[s->npages / 64] &= ~(uint64_t{1} << (s->npages % 64));
+    }
   } else {
     large_.Remove(s);
   }
@@ -94,8 +98,15 @@ void PageHeap::SetFreeEndsLocked(Span* s) {
 }
 
 Span* PageHeap::FindFreeLocked(uint32_t npages) {
-  for (uint32_t n = npages; n < kMaxSmallPages; n++) {
-    if (!free_[n].empty()) return free_[n].first();
+  // The smallest non-empty exact-size list at or above npages, by bitmap.
+  for (uint32_t w = npages / 64; npages < kMaxSmallPages && w < 2; w++) {
+    uint64_t bits = nonempty_[w];
+    if (w == npages / 64) bits &= ~uint64_t{0} << (npages % 64);
+    if (bits != 0) {
+      uint32_t n = w * 64 + static_cast<uint32_t>(__builtin_ctzll(bits));
+      GC_DCHECK(!free_[n].empty());
+      return free_[n].first();
+    }
   }
   Span* best = nullptr;
   for (Span* s = large_.first(); s != nullptr; s = s->next) {
@@ -172,7 +183,7 @@ Span* PageHeap::AllocSpan(uint32_t npages, bool* needzero) {
         " pages is larger than the heap's limit of " +
         std::to_string(kMaxSpanBytes >> 20) + " MiB");
   }
-  std::unique_lock<std::mutex> lock(mu_);
+  std::unique_lock<runtime::Mutex> lock(mu_);
   ReserveSpanObjectsLocked();
   Span* s = FindFreeLocked(npages);
   if (s == nullptr) {
@@ -190,6 +201,26 @@ Span* PageHeap::AllocSpan(uint32_t npages, bool* needzero) {
     s = FindFreeLocked(npages);
     GC_CHECK(s != nullptr);
   }
+  return CarveLocked(s, npages, needzero);
+}
+
+size_t PageHeap::AllocSpans(uint32_t npages, size_t count, Span** out,
+                            bool* needzero) {
+  GC_CHECK(count > 0);
+  out[0] = AllocSpan(npages, &needzero[0]);
+  // The rest only from free memory, under one lock: never grow for them.
+  std::lock_guard<runtime::Mutex> lock(mu_);
+  size_t n = 1;
+  for (; n < count; n++) {
+    ReserveSpanObjectsLocked();
+    Span* s = FindFreeLocked(npages);
+    if (s == nullptr) break;
+    out[n] = CarveLocked(s, npages, &needzero[n]);
+  }
+  return n;
+}
+
+Span* PageHeap::CarveLocked(Span* s, uint32_t npages, bool* needzero) {
   RemoveFreeLocked(s);
   GC_DCHECK(s->state.load(std::memory_order_relaxed) == SpanState::kFree);
   free_pages_ -= s->npages;
@@ -223,7 +254,7 @@ Span* PageHeap::AllocSpan(uint32_t npages, bool* needzero) {
 }
 
 void PageHeap::FreeSpan(Span* s) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<runtime::Mutex> lock(mu_);
   SpanState st = s->state.load(std::memory_order_relaxed);
   GC_CHECK(st == SpanState::kInUse || st == SpanState::kAllocating);
   s->needzero = true;
@@ -277,7 +308,7 @@ void PageHeap::FreeSpanLocked(Span* s, bool was_in_use) {
 }
 
 size_t PageHeap::Scavenge(std::chrono::nanoseconds idle) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<runtime::Mutex> lock(mu_);
   scavenge_runs_++;
   int64_t now = NowNs();
   size_t released = 0;
@@ -301,7 +332,7 @@ size_t PageHeap::Scavenge(std::chrono::nanoseconds idle) {
 
 void PageHeap::StartScavenger(std::chrono::nanoseconds idle,
                               std::chrono::nanoseconds period) {
-  std::unique_lock<std::mutex> lock(mu_);
+  std::unique_lock<runtime::Mutex> lock(mu_);
   scavenger_idle_ = idle;
   scavenger_period_ = period;
   if (!scavenger_started_) {
@@ -315,7 +346,7 @@ void PageHeap::StartScavenger(std::chrono::nanoseconds idle,
 }
 
 void PageHeap::ScavengerLoop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  std::unique_lock<runtime::Mutex> lock(mu_);
   for (;;) {
     auto period = scavenger_period_;
     scavenger_cv_.wait_for(lock, period);
@@ -327,7 +358,7 @@ void PageHeap::ScavengerLoop() {
 }
 
 PageHeap::Stats PageHeap::ReadStats() {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<runtime::Mutex> lock(mu_);
   return Stats{sys_bytes_,
                inuse_pages_ << kPageShift,
                free_pages_ << kPageShift,
@@ -337,7 +368,7 @@ PageHeap::Stats PageHeap::ReadStats() {
 }
 
 bool PageHeap::Verify() {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<runtime::Mutex> lock(mu_);
   auto fail = [](const char* what, uintptr_t addr) {
     runtime::Print("PageHeap::Verify: %s at %#lx", what,
                    static_cast<unsigned long>(addr));

@@ -27,6 +27,7 @@
 #include "alloc/page_map.h"
 #include "alloc/span.h"
 #include "runtime/base.h"
+#include "runtime/mutex.h"
 
 namespace gc::alloc {
 
@@ -46,6 +47,10 @@ class PageHeap {
   // whether its memory may be dirty. Throws OutOfMemoryError (a std::bad_alloc)
   // with a message.
   Span* AllocSpan(uint32_t npages, bool* needzero);
+  // Up to `count` spans of `npages` each (at least one), carved under one
+  // lock acquisition; only the first may grow the heap. Returns how many
+  // were stored in out[], with needzero[i] for each.
+  size_t AllocSpans(uint32_t npages, size_t count, Span** out, bool* needzero);
   // Returns an in-use span's pages to the heap.
   void FreeSpan(Span* s);
 
@@ -112,6 +117,8 @@ class PageHeap {
   Span* NewSpanObjectLocked();
   void FreeSpanObjectLocked(Span* s);
   Span* FindFreeLocked(uint32_t npages);
+  // Takes free span s off its list and splits off what npages leaves.
+  Span* CarveLocked(Span* s, uint32_t npages, bool* needzero);
   void GrowLocked(uint32_t npages);
   void InsertFreeLocked(Span* s);
   void RemoveFreeLocked(Span* s);
@@ -120,10 +127,12 @@ class PageHeap {
   void ScavengerLoop();
   static int64_t NowNs();
 
-  std::mutex mu_;
+  runtime::Mutex mu_;
   PageMap map_;  // Written under mu_, read by anyone (see page_map.h).
   SpanList free_[kMaxSmallPages] GC_GUARDED_BY(mu_);
   SpanList large_ GC_GUARDED_BY(mu_);
+  // Bit n set iff free_[n] is not empty.
+  uint64_t nonempty_[kMaxSmallPages / 64] GC_GUARDED_BY(mu_) = {};
   Arena* arenas_ GC_GUARDED_BY(mu_) = nullptr;
   Span* span_pool_ GC_GUARDED_BY(mu_) = nullptr;  // dead Span objects
   uint64_t sys_bytes_ GC_GUARDED_BY(mu_) = 0;
@@ -137,7 +146,7 @@ class PageHeap {
 
   // Background scavenger: its limits are guarded by mu_, and it waits on
   // scavenger_cv_ with mu_.
-  std::condition_variable scavenger_cv_;
+  std::condition_variable_any scavenger_cv_;
   bool scavenger_started_ GC_GUARDED_BY(mu_) = false;
   std::chrono::nanoseconds scavenger_idle_ GC_GUARDED_BY(mu_){0};
   std::chrono::nanoseconds scavenger_period_ GC_GUARDED_BY(mu_){0};

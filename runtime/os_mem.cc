@@ -97,8 +97,12 @@ void* MapMetadata(size_t bytes, const char* what) {
   if (InjectedFault(FaultKind::kReserve)) Fail("reserve", what, bytes, ENOMEM);
   if (InjectedFault(FaultKind::kCommit)) Fail("commit", what, bytes, ENOMEM);
   bytes = (bytes + kOsPageSize - 1) & ~(kOsPageSize - 1);
+  // MAP_POPULATE: metadata is read before it is written (bit vectors, page
+  // map entries), and a first read maps the shared zero page, so the first
+  // write would take a copy-on-write fault with a TLB shootdown of every
+  // other core running this process. Populated pages are writable at once.
   void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
   if (p == MAP_FAILED) Fail("map", what, bytes, errno);
   g_reserved.fetch_add(bytes, std::memory_order_relaxed);
   g_committed.fetch_add(bytes, std::memory_order_relaxed);

@@ -5,7 +5,7 @@
 //
 // Every test uses a private PageHeap. AllocSpan hands a span back before its
 // state is kInUse; the tests publish it (state = kInUse) before FreeSpan, as
-// Heap::NewSmallSpan and Heap::AllocateLarge do.
+// Heap::NewSmallSpans and Heap::AllocateLarge do.
 #include "alloc/page_heap.h"
 
 #include <chrono>
@@ -669,7 +669,7 @@ TEST(PageHeapTest, EveryFailedCommitWhileGrowingLeavesHeapConsistent) {
 // ---- Span publication ----
 
 // AllocSpan returns the span before it is published; the caller stores
-// kInUse later, without the heap lock (Heap::NewSmallSpan,
+// kInUse later, without the heap lock (Heap::NewSmallSpans,
 // Heap::AllocateLarge). A neighbour freed by another thread in between must
 // not coalesce with the new span. This runs that interleaving on one thread,
 // in a child process, because a heap that gets it wrong aborts (a span off
