@@ -1,6 +1,7 @@
 // See cache.h.
 #include "alloc/cache.h"
 
+#include <algorithm>
 #include <cstring>
 #include <new>
 
@@ -34,17 +35,27 @@ void Cache::OnRelease(runtime::Processor&) {
 }
 
 Span* Cache::Refill(SpanClass sc) {
-  Heap& heap = Heap::Get();
   Span* old = alloc_[sc];
   alloc_[sc] = &g_empty_span;  // on a throw below it stays empty
-  Span* s;
   if (old != &g_empty_span) {
-    uint64_t frees = local_frees_[sc];
-    local_frees_[sc] = 0;
-    s = heap.central(sc).ExchangeSpan(old, frees);
-  } else {
-    s = heap.central(sc).CacheSpan();
+    // Finished with: keep it until the next trip to the Central, so one
+    // lock acquisition takes back a batch and hands out the next.
+    old->WriteBackCacheWord();
+    old->next = retired_[sc];
+    retired_[sc] = old;
   }
+  Span* s = stash_[sc];
+  if (s == nullptr) {
+    Span* retired = retired_[sc];
+    uint64_t frees = local_frees_[sc];
+    retired_[sc] = nullptr;
+    local_frees_[sc] = 0;
+    size_t want = std::max<size_t>(
+        1, Central::kMaxBatch / ClassToNPages(SpanClassSizeClass(sc)));
+    s = Heap::Get().central(sc).Exchange(retired, frees, want);
+  }
+  stash_[sc] = s->next;
+  s->next = nullptr;
   if (sc == kTinySpanClass && s->types.single() != &kTinyBlockType) {
     // Tiny spans hold only tiny blocks: one Single record covers every slot,
     // so the inline block refill in AllocTiny never records a type.
@@ -52,7 +63,7 @@ Span* Cache::Refill(SpanClass sc) {
     s->types.Record(0, s->nelems, &kTinyBlockType);
   }
   bool loaded = s->LoadNextCacheWord();
-  GC_CHECK(loaded && "Central::CacheSpan returned a full span");
+  GC_CHECK(loaded && "Central::Exchange handed out a full span");
   alloc_[sc] = s;
   return s;
 }
@@ -130,10 +141,22 @@ void Cache::FreeOwned(Span* s, uint32_t slot) {
 void Cache::ReleaseAll() {
   Heap& heap = Heap::Get();
   for (int sc = 0; sc < kNumSpanClasses; sc++) {
+    Span* list = retired_[sc];
+    retired_[sc] = nullptr;
     Span* s = alloc_[sc];
     if (s != &g_empty_span) {
       alloc_[sc] = &g_empty_span;
-      heap.central(static_cast<SpanClass>(sc)).UncacheSpan(s, local_frees_[sc]);
+      s->WriteBackCacheWord();
+      s->next = list;
+      list = s;
+    }
+    while (Span* spare = stash_[sc]) {
+      stash_[sc] = spare->next;
+      spare->next = list;
+      list = spare;
+    }
+    if (list != nullptr || local_frees_[sc] != 0) {
+      heap.central(static_cast<SpanClass>(sc)).Release(list, local_frees_[sc]);
       local_frees_[sc] = 0;
     }
   }

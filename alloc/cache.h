@@ -7,8 +7,9 @@
 //
 //   AllocSmall<sc>(type)        alloc_[sc]: lowest bit of alloc_cache
 //     -> AllocSmallSlow          next word of the span, or Refill
-//       -> Refill                Central::ExchangeSpan (Central lock)
-//         -> Heap::NewSmallSpans PageHeap::AllocSpans, a batch (heap lock, OS)
+//       -> Refill                the next spare span of the batch, or
+//         -> Central::Exchange   a batch back and a batch out (Central lock)
+//           -> Heap::NewSmallSpans  fresh spans (heap lock, OS)
 //   AllocTiny<size, align>()    bump inside the current 16-byte block
 //     -> AllocTinySlow           a new block through AllocSmallSlow
 //
@@ -124,6 +125,12 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
   uint32_t flush_gen_ = 0;
   uint64_t tiny_allocs_ = 0;  // folded into the heap by ReleaseAll/refill
   uint64_t local_frees_[kNumSpanClasses] = {};  // owned explicit frees
+  // Spans this cache owns besides alloc_, linked through Span::next: spare
+  // ones handed out with the last batch, and finished ones waiting to go
+  // back with the next. Both stay in_cache, so other threads' frees into
+  // them go to their freebufs.
+  Span* stash_[kNumSpanClasses] = {};
+  Span* retired_[kNumSpanClasses] = {};
 };
 
 // The calling thread's cache; the unattached cache until the thread attaches.

@@ -15,32 +15,92 @@ void Central::Init(Heap* heap, SpanClass sc) {
   span_class_ = sc;
 }
 
-Span* Central::CacheSpan() {
+Span* Central::Exchange(Span* retired, uint64_t local_frees, size_t want) {
+  GC_CHECK(want > 0 && want <= kMaxBatch);
+  Span* out = nullptr;
+  size_t n = 0;
+  Span* to_free = nullptr;
+  auto hand_out = [&](Span* s) {
+    MarkCachedLocked(s);
+    s->next = out;
+    out = s;
+    n++;
+  };
   std::unique_lock<runtime::Mutex> lock(mu_);
-  return CacheSpanLocked(lock);
+  nmalloc_ += local_frees;  // see UncacheLocked
+  nfree_ += local_frees;
+  while (retired != nullptr) {
+    Span* r = retired;
+    retired = r->next;
+    r->next = nullptr;
+    if (Span* empty = UncacheLocked(r)) {
+      // Every object was freed: the best span to cache next, its memory
+      // is warm in this core's cache.
+      if (n < want) {
+        hand_out(empty);
+      } else {
+        empty->next = to_free;
+        to_free = empty;
+      }
+    }
+  }
+  while (n < want && !partial_.empty()) {
+    Span* s = partial_.first();
+    partial_.Remove(s);
+    hand_out(s);
+  }
+  if (n == 0) {
+    // Carve a batch of fresh spans (64 KiB worth) under one page heap lock,
+    // without holding ours over the page heap's work.
+    Span* batch[kMaxBatch];
+    lock.unlock();
+    size_t got;
+    try {
+      got = heap_->NewSmallSpans(span_class_, want, batch);
+    } catch (...) {
+      for (Span* s = to_free; s != nullptr;) {
+        Span* next = s->next;
+        s->next = nullptr;
+        ReleaseEmptySpan(s);
+        s = next;
+      }
+      throw;
+    }
+    lock.lock();
+    for (size_t i = got; i > 0; i--) hand_out(batch[i - 1]);
+  }
+  lock.unlock();
+  while (to_free != nullptr) {
+    Span* s = to_free;
+    to_free = s->next;
+    s->next = nullptr;
+    ReleaseEmptySpan(s);
+  }
+  return out;
 }
 
-Span* Central::CacheSpanLocked(std::unique_lock<runtime::Mutex>& lock) {
-  Span* s = partial_.first();
-  if (s != nullptr) {
-    partial_.Remove(s);
-  } else if ((s = fresh_.first()) != nullptr) {
-    fresh_.Remove(s);
-  } else {
-    // Carve a batch of fresh spans (64 KiB worth) under one page heap lock,
-    // without holding ours over the page heap's work: refills by several
-    // threads then meet at the heap lock once per batch, not once per span.
-    Span* batch[kMaxBatch];
-    size_t want = std::max<size_t>(
-        1, kMaxBatch / ClassToNPages(SpanClassSizeClass(span_class_)));
-    lock.unlock();
-    size_t n = heap_->NewSmallSpans(span_class_, want, batch);
-    lock.lock();
-    s = batch[0];
-    for (size_t i = 1; i < n; i++) fresh_.PushBack(batch[i]);
+void Central::Release(Span* spans, uint64_t local_frees) {
+  Span* to_free = nullptr;
+  {
+    std::lock_guard<runtime::Mutex> lock(mu_);
+    nmalloc_ += local_frees;
+    nfree_ += local_frees;
+    while (spans != nullptr) {
+      Span* s = spans;
+      spans = s->next;
+      s->next = nullptr;
+      if (Span* empty = UncacheLocked(s)) {
+        empty->next = to_free;
+        to_free = empty;
+      }
+    }
   }
-  MarkCachedLocked(s);
-  return s;
+  while (to_free != nullptr) {
+    Span* s = to_free;
+    to_free = s->next;
+    s->next = nullptr;
+    ReleaseEmptySpan(s);
+  }
 }
 
 void Central::MarkCachedLocked(Span* s) {
@@ -55,34 +115,9 @@ void Central::MarkCachedLocked(Span* s) {
   live_bytes_ += int64_t{assumed} * s->elem_size;
 }
 
-void Central::UncacheSpan(Span* s, uint64_t local_frees) {
-  s->WriteBackCacheWord();  // still the owner: no lock needed
-  Span* empty;
-  {
-    std::lock_guard<runtime::Mutex> lock(mu_);
-    empty = UncacheLocked(s, local_frees);
-  }
-  if (empty != nullptr) ReleaseEmptySpan(empty);
-}
-
-Span* Central::ExchangeSpan(Span* s, uint64_t local_frees) {
-  s->WriteBackCacheWord();  // still the owner: no lock needed
-  std::unique_lock<runtime::Mutex> lock(mu_);
-  if (Span* empty = UncacheLocked(s, local_frees)) {
-    // Every object of the old span was freed: it is the best span to cache
-    // next (its memory is warm in this core's cache).
-    MarkCachedLocked(empty);
-    return empty;
-  }
-  return CacheSpanLocked(lock);
-}
-
-Span* Central::UncacheLocked(Span* s, uint64_t local_frees) {
+Span* Central::UncacheLocked(Span* s) {
   GC_CHECK(s->in_cache);
   s->in_cache = false;
-  // Owned frees re-assumed their slots; count them as mallocs and frees.
-  nmalloc_ += local_frees;
-  nfree_ += local_frees;
   uint32_t unassumed = s->nelems - s->alloc_count;
   nmalloc_ -= unassumed;
   live_bytes_ -= int64_t{unassumed} * s->elem_size;
@@ -113,7 +148,7 @@ Span* Central::UncacheLocked(Span* s, uint64_t local_frees) {
 
   if (s->alloc_count == 0) return s;  // the caller decides: reuse or free
   if (s->alloc_count == s->nelems) {
-    full_.PushFront(s);
+    nfull_++;  // on no list: nothing to allocate from it
   } else {
     partial_.PushFront(s);
   }
@@ -148,11 +183,15 @@ void Central::FreeObject(Span* s, uint32_t slot) {
   nfree_++;
   live_bytes_ -= s->elem_size;
   if (s->alloc_count == 0) {
-    (was_full ? full_ : partial_).Remove(s);
+    if (was_full) {
+      nfull_--;
+    } else {
+      partial_.Remove(s);
+    }
     lock.unlock();
     ReleaseEmptySpan(s);
   } else if (was_full) {
-    full_.Remove(s);
+    nfull_--;
     partial_.PushFront(s);
   }
 }
@@ -170,8 +209,7 @@ void Central::ReleaseEmptySpan(Span* s) { heap_->FreeSmallSpan(s); }
 
 Central::Stats Central::ReadStats() {
   std::lock_guard<runtime::Mutex> lock(mu_);
-  return Stats{nmalloc_,      nfree_,         partial_.Count(),
-               full_.Count(), fresh_.Count(), live_bytes_};
+  return Stats{nmalloc_, nfree_, partial_.Count(), nfull_, live_bytes_};
 }
 
 bool Central::Verify() {
@@ -180,22 +218,6 @@ bool Central::Verify() {
     if (!s->IsValid() || s->in_cache || s->span_class != span_class_ ||
         s->alloc_count == 0 || s->alloc_count >= s->nelems) {
       runtime::Print("Central::Verify: bad partial span %#lx",
-                     static_cast<unsigned long>(s->base));
-      return false;
-    }
-  }
-  for (Span* s = fresh_.first(); s != nullptr; s = s->next) {
-    if (!s->IsValid() || s->in_cache || s->span_class != span_class_ ||
-        s->alloc_count != 0) {
-      runtime::Print("Central::Verify: bad fresh span %#lx",
-                     static_cast<unsigned long>(s->base));
-      return false;
-    }
-  }
-  for (Span* s = full_.first(); s != nullptr; s = s->next) {
-    if (!s->IsValid() || s->in_cache || s->span_class != span_class_ ||
-        s->alloc_count != s->nelems) {
-      runtime::Print("Central::Verify: bad full span %#lx",
                      static_cast<unsigned long>(s->base));
       return false;
     }

@@ -1,13 +1,15 @@
 // Central free lists, one per span class (seeds 000 and 002): the spans of a
-// class that no Cache holds, split into those with free slots (partial_) and
-// those without (full_). See alloc/heap.h for the overview.
+// class that no Cache holds: those with free slots (partial_), and full
+// ones (counted only). See alloc/heap.h for the overview.
 //
-//   CacheSpan()    hands a span with at least one free slot to a Cache,
-//                  which then owns it; takes a fresh span from the PageHeap
-//                  when no partial span is left.
-//   UncacheSpan()  takes a span back from its Cache, folds in the objects
-//                  other threads freed into it meanwhile (its freebuf), and
-//                  files it as partial, full, or (if empty) back to the heap.
+//   Exchange()     a Cache's refill: takes back the spans it has finished
+//                  with, folding in the objects other threads freed into
+//                  them meanwhile (their freebufs) and filing each as
+//                  partial, full, or (if empty) reused or back to the heap;
+//                  hands out a few spans with free slots, which the Cache
+//                  then owns (one lock acquisition per batch of spans, so
+//                  threads refilling the same class rarely meet here).
+//   Release()      takes back all of a Cache's spans (its flush).
 //   FreeObject()   an explicit free into a span of this class that the
 //                  caller's Cache does not own.
 //
@@ -34,17 +36,23 @@ class Heap;
 
 class Central {
  public:
+  // Pages of spans handed to a Cache per refill.
+  static constexpr size_t kMaxBatch = 8;
+
   void Init(Heap* heap, SpanClass sc);
 
-  // A span with a free slot, owned by the calling Cache. Throws
-  // std::bad_alloc (OutOfMemoryError) when the heap cannot grow.
-  Span* CacheSpan();
-  // `local_frees`: objects the Cache freed into this class while it owned
-  // spans of it (counted as frees, and their slots as assumed again).
-  void UncacheSpan(Span* s, uint64_t local_frees);
-  // UncacheSpan(s) then CacheSpan(), under one lock acquisition: the
-  // Cache's refill. If s is empty by then, s itself is cached again.
-  Span* ExchangeSpan(Span* s, uint64_t local_frees);
+  // A Cache's refill, under one lock acquisition: takes back the spans on
+  // `retired` (linked through next, cache words written back), and hands
+  // out up to `want` (<= kMaxBatch) spans with free slots, linked through
+  // next and owned by the caller: emptied retired spans first, then
+  // partial ones, else a batch of fresh spans from the page heap. Returns
+  // at least one. `local_frees`: objects the Cache freed into spans of this
+  // class it owned (counted as frees, and their slots as assumed again).
+  // Throws std::bad_alloc (OutOfMemoryError) when the heap cannot grow;
+  // the retired spans are given back regardless.
+  Span* Exchange(Span* retired, uint64_t local_frees, size_t want);
+  // Takes back every span on the list (a Cache's flush).
+  void Release(Span* spans, uint64_t local_frees);
   // Frees the object at slot `slot` of `s` (a span of this class the
   // caller does not own). Throws std::invalid_argument on a double free
   // that can be seen now; a double free into a span another Cache holds is
@@ -59,7 +67,6 @@ class Central {
     uint64_t frees;
     uint64_t partial_spans;
     uint64_t full_spans;
-    uint64_t fresh_spans;
     int64_t live_bytes;  // bytes of allocated (and assumed) slots
   };
   Stats ReadStats();
@@ -67,21 +74,20 @@ class Central {
   bool Verify();
 
  private:
-  static constexpr size_t kMaxBatch = 8;  // pages of fresh spans per batch
-
-  Span* CacheSpanLocked(std::unique_lock<runtime::Mutex>& lock);
   void MarkCachedLocked(Span* s);
   // Returns s if it ended up empty (on no list), null otherwise.
-  Span* UncacheLocked(Span* s, uint64_t local_frees);
+  Span* UncacheLocked(Span* s);
   void ReleaseEmptySpan(Span* s);
 
   runtime::Mutex mu_;
   Heap* heap_ = nullptr;      // Immutable after Init.
   SpanClass span_class_ = 0;  // Immutable after Init.
   SpanList partial_ GC_GUARDED_BY(mu_);
-  SpanList full_ GC_GUARDED_BY(mu_);
-  // Never-cached empty spans of the last batch from the page heap.
-  SpanList fresh_ GC_GUARDED_BY(mu_);
+  // Full spans are on no list (the lists are written by every refill, and
+  // a list push writes the neighbour span's header: a cache line another
+  // thread owns). They are counted, and found through the page map.
+  uint64_t nfull_ GC_GUARDED_BY(mu_) = 0;
+
   // Bytes of this class's allocated slots, counted as Go does (see above).
   int64_t live_bytes_ GC_GUARDED_BY(mu_) = 0;
   uint64_t nmalloc_ GC_GUARDED_BY(mu_) = 0;

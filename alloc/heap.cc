@@ -55,30 +55,35 @@ size_t Heap::NewSmallSpans(SpanClass sc, size_t count, Span** out) {
   GC_CHECK(count > 0 && count <= kMax);
   bool needzero[kMax];
   size_t n = pages_.AllocSpans(ClassToNPages(sizeclass), count, out, needzero);
+  // Both bit vectors of every span of the batch in one atomic add on the
+  // shared arena.
+  const uint32_t nwords = (ClassToNElems(sizeclass) + 63) / 64;
+  uint64_t* bits;
+  try {
+    bits = gc_bits_.Allocate(static_cast<uint32_t>(2 * nwords * n));
+  } catch (...) {
+    for (size_t j = 0; j < n; j++) {
+      out[j]->state.store(SpanState::kInUse, std::memory_order_relaxed);
+      pages_.FreeSpan(out[j]);
+    }
+    throw;
+  }
   for (size_t i = 0; i < n; i++) {
     Span* s = out[i];
     s->span_class = sc;
     s->elem_size = ClassToSize(sizeclass);
     s->nelems = ClassToNElems(sizeclass);
-    s->nwords = (s->nelems + 63) / 64;
+    s->nwords = nwords;
     s->div_magic = kClassDivMagic[sizeclass];
     s->needzero = needzero[i];
     s->in_cache = false;
     s->freebuf.store(nullptr, std::memory_order_relaxed);
     s->types.Reset();
+    s->alloc_bits = bits + 2 * nwords * i;
+    s->mark_bits = s->alloc_bits + nwords;
     s->sweepgen.store(sweepgen(), std::memory_order_relaxed);
-    s->state.store(SpanState::kInUse, std::memory_order_release);
-    try {
-      // Both vectors in one atomic add on the shared arena.
-      uint64_t* bits = gc_bits_.Allocate(2 * s->nwords);
-      s->alloc_bits = bits;
-      s->mark_bits = bits + s->nwords;
-    } catch (...) {
-      for (size_t j = i; j < n; j++) pages_.FreeSpan(out[j]);
-      if (i == 0) throw;
-      return i;
-    }
     s->ResetAllocState();
+    s->state.store(SpanState::kInUse, std::memory_order_release);
   }
   return n;
 }
