@@ -153,6 +153,7 @@ void Heap::FreeLarge(Span* s, uintptr_t p) {
       s->alloc_count != 1) {
     throw std::invalid_argument("gcrt: double free of large object " + Hex(p));
   }
+  ReleaseSpecials(TakeSpecials(s, 0));
   s->alloc_count = 0;
   s->alloc_bits[0] = 0;
   large_frees_.fetch_add(1, std::memory_order_relaxed);
@@ -261,7 +262,7 @@ void Free(void* ptr) {
                                 ": not an object of the gcrt heap");
   }
   if (s->large()) {
-    heap.FreeLarge(s, p);
+    heap.FreeLarge(s, p);  // hands the object's specials back first
     return;
   }
   if (s->span_class == kTinySpanClass) return;  // reclaimed with its block
@@ -275,6 +276,8 @@ void Free(void* ptr) {
                                 ": interior pointer into the object at " +
                                 Hex(s->SlotAddress(slot)));
   }
+  // The object's finalizer or weak handle go back to their owner.
+  ReleaseSpecials(TakeSpecials(s, static_cast<uint32_t>(p - s->base)));
   Cache* c = t_cache;
   if (c->Owns(s)) {
     c->FreeOwned(s, slot);

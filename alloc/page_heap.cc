@@ -264,6 +264,8 @@ void PageHeap::FreeSpan(Span* s) {
 
 void PageHeap::FreeSpanLocked(Span* s, bool was_in_use) {
   if (was_in_use) {
+    GC_CHECK(s->specials.load(std::memory_order_relaxed) == nullptr &&
+             "a freed span has no specials left");
     inuse_pages_ -= s->npages;
     s->types.Reset();
     s->alloc_bits = nullptr;

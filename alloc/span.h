@@ -29,8 +29,10 @@
 #include <cstdint>
 
 #include "alloc/size_classes.h"
+#include "alloc/special.h"
 #include "alloc/type_table.h"
 #include "runtime/base.h"
+#include "runtime/mutex.h"
 
 namespace gc::alloc {
 
@@ -96,7 +98,12 @@ struct alignas(64) Span {
   // Atomic: stored (release) only under the Central lock; the owning
   // Cache loads it (relaxed) without the lock to skip the lock when empty.
   std::atomic<FreeLink*> freebuf{nullptr};
-  TypeTable types;                 // same discipline as the allocation state
+  TypeTable types;  // same discipline as the allocation state
+  // Finalizers and weak handles of its objects, sorted by (offset, kind)
+  // (special.h). The list is changed only under specials_lock; the head is
+  // atomic so a free can see "no specials" (relaxed load) without the lock.
+  runtime::Mutex specials_lock;
+  std::atomic<Special*> specials{nullptr};
   uint64_t* alloc_bits = nullptr;  // nwords words from the gcBits arenas
   // Atomic OR by markers during mark. The pointer is replaced only by the
   // sweeper that claimed the span, never during mark.

@@ -1,0 +1,47 @@
+// Specials (seed 003): per-object records the collector attaches to a span,
+// kept on the span's list sorted by (offset, kind) — finalizers and weak
+// handles, as in Go. The allocator owns the list and its lock; the record
+// memory belongs to the layer that adds it, which registers a hook to get
+// records back when their object is freed explicitly.
+//
+// Locking: Span::specials is guarded by Span::specials_lock. Its readers
+// outside the lock are the collector's, with the world stopped.
+#pragma once
+
+#include <cstdint>
+
+namespace gc::alloc {
+
+struct Span;
+
+enum class SpecialKind : uint8_t {
+  kFinalizer = 1,
+  kWeakHandle = 2,
+};
+
+struct Special {
+  Special* next = nullptr;  // Guarded by the span's specials_lock.
+  uint32_t offset = 0;      // of the object from the span base
+  SpecialKind kind = SpecialKind::kFinalizer;
+};
+
+// Adds `s` for the object starting at `object` in span `span`. Returns false
+// (and leaves the list unchanged) if the object already has a special of
+// that kind. Throws std::invalid_argument if `object` is not the start of
+// an allocated object of `span`.
+bool AddSpecial(Span* span, uintptr_t object, Special* s);
+
+// Unlinks and returns the special of `kind` for `object`, or null.
+Special* RemoveSpecial(Span* span, uintptr_t object, SpecialKind kind);
+
+// Unlinks and returns (as a list through next) every special of the object
+// at `offset`: used when the object dies.
+Special* TakeSpecials(Span* span, uint32_t offset);
+
+// Called with specials taken from an explicitly freed object; registered
+// by the layer that owns the records.
+using SpecialFreeHook = void (*)(Special* list);
+void SetSpecialFreeHook(SpecialFreeHook hook);
+void ReleaseSpecials(Special* list);
+
+}  // namespace gc::alloc
