@@ -34,7 +34,8 @@ namespace gc::alloc {
 
 class Heap;
 
-class Central {
+// Cache-line aligned: neighbouring classes are locked by different threads.
+class alignas(64) Central {
  public:
   // Pages of spans handed to a Cache per refill.
   static constexpr size_t kMaxBatch = 8;
