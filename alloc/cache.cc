@@ -52,7 +52,7 @@ Span* Cache::Refill(SpanClass sc) {
     local_frees_[sc] = 0;
     size_t want = std::max<size_t>(
         1, Central::kMaxBatch / ClassToNPages(SpanClassSizeClass(sc)));
-    s = Heap::Get().central(sc).Exchange(retired, frees, want);
+    s = Heap::Get().central(sc).Exchange(retired, frees, want, &page_cache_);
   }
   stash_[sc] = s->next;
   s->next = nullptr;
@@ -160,6 +160,7 @@ void Cache::ReleaseAll() {
       local_frees_[sc] = 0;
     }
   }
+  heap.pages().ReleasePageCache(&page_cache_);
   // The tiny block's span went back with the rest; forget the block.
   tiny_ = 0;
   tiny_offset_ = kTinySize;

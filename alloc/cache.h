@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "alloc/page_heap.h"
 #include "alloc/size_classes.h"
 #include "alloc/span.h"
 #include "alloc/type_info.h"
@@ -131,6 +132,7 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
   // them go to their freebufs.
   Span* stash_[kNumSpanClasses] = {};
   Span* retired_[kNumSpanClasses] = {};
+  PageCache page_cache_;  // pages for fresh spans, cut without the heap lock
 };
 
 // The calling thread's cache; the unattached cache until the thread attaches.

@@ -15,7 +15,8 @@ void Central::Init(Heap* heap, SpanClass sc) {
   span_class_ = sc;
 }
 
-Span* Central::Exchange(Span* retired, uint64_t local_frees, size_t want) {
+Span* Central::Exchange(Span* retired, uint64_t local_frees, size_t want,
+                        PageCache* pc) {
   GC_CHECK(want > 0 && want <= kMaxBatch);
   Span* out = nullptr;
   size_t n = 0;
@@ -56,7 +57,7 @@ Span* Central::Exchange(Span* retired, uint64_t local_frees, size_t want) {
     lock.unlock();
     size_t got;
     try {
-      got = heap_->NewSmallSpans(span_class_, want, batch);
+      got = heap_->NewSmallSpans(span_class_, want, batch, pc);
     } catch (...) {
       for (Span* s = to_free; s != nullptr;) {
         Span* next = s->next;

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <mutex>
 
+#include "alloc/page_heap.h"
 #include "alloc/size_classes.h"
 #include "alloc/span.h"
 #include "runtime/base.h"
@@ -51,7 +52,8 @@ class alignas(64) Central {
   // class it owned (counted as frees, and their slots as assumed again).
   // Throws std::bad_alloc (OutOfMemoryError) when the heap cannot grow;
   // the retired spans are given back regardless.
-  Span* Exchange(Span* retired, uint64_t local_frees, size_t want);
+  Span* Exchange(Span* retired, uint64_t local_frees, size_t want,
+                 PageCache* pc = nullptr);
   // Takes back every span on the list (a Cache's flush).
   void Release(Span* spans, uint64_t local_frees);
   // Frees the object at slot `slot` of `s` (a span of this class the

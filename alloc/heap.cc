@@ -49,12 +49,17 @@ Heap& Heap::Get() {
   return *heap;
 }
 
-size_t Heap::NewSmallSpans(SpanClass sc, size_t count, Span** out) {
+size_t Heap::NewSmallSpans(SpanClass sc, size_t count, Span** out,
+                           PageCache* pc) {
   int sizeclass = SpanClassSizeClass(sc);
   constexpr size_t kMax = 64;
   GC_CHECK(count > 0 && count <= kMax);
   bool needzero[kMax];
-  size_t n = pages_.AllocSpans(ClassToNPages(sizeclass), count, out, needzero);
+  size_t n =
+      pc != nullptr
+          ? pages_.AllocSpansCached(pc, ClassToNPages(sizeclass), count, out,
+                                    needzero)
+          : pages_.AllocSpans(ClassToNPages(sizeclass), count, out, needzero);
   // Both bit vectors of every span of the batch in one atomic add on the
   // shared arena.
   const uint32_t nwords = (ClassToNElems(sizeclass) + 63) / 64;

@@ -98,7 +98,9 @@ class Heap {
 
   // Up to `count` (<= 64) fresh spans of class sc, with zeroed bits, state
   // kInUse, carved under one page heap lock; at least one, or it throws.
-  size_t NewSmallSpans(SpanClass sc, size_t count, Span** out);
+  // `pc`, if given, is the calling Cache's page cache to cut them from.
+  size_t NewSmallSpans(SpanClass sc, size_t count, Span** out,
+                       PageCache* pc = nullptr);
   // An empty small span goes back to the page heap.
   void FreeSmallSpan(Span* s);
 

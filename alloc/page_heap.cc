@@ -33,21 +33,22 @@ void PageMap::EnsureLocked(uintptr_t base, uintptr_t bytes) {
   }
 }
 
-void PageHeap::ReserveSpanObjectsLocked() {
-  // Enough for one growth and one split, so an operation that has started
-  // to change the heap never fails for want of a Span record.
-  if (span_pool_ != nullptr && span_pool_->next != nullptr) return;
-  {
+void PageHeap::ReserveSpanObjectsLocked(size_t n) {
+  // Enough for what the caller is about to do (by default one growth and
+  // one split), so an operation that has started to change the heap never
+  // fails for want of a Span record.
+  while (span_pool_count_ < n) {
     // Span objects are never returned to the OS: a marker or a stale page
     // map entry may still read one after it died.
     void* mem = runtime::os::MapMetadata(kSpanPoolChunk, "span structures");
     auto* spans = static_cast<Span*>(mem);
-    size_t n = kSpanPoolChunk / sizeof(Span);
-    for (size_t i = 0; i < n; i++) {
+    size_t fresh = kSpanPoolChunk / sizeof(Span);
+    for (size_t i = 0; i < fresh; i++) {
       Span* s = new (&spans[i]) Span();
       s->next = span_pool_;
       span_pool_ = s;
     }
+    span_pool_count_ += fresh;
   }
 }
 
@@ -55,6 +56,7 @@ Span* PageHeap::NewSpanObjectLocked() {
   GC_CHECK(span_pool_ != nullptr && "ReserveSpanObjectsLocked ran first");
   Span* s = span_pool_;
   span_pool_ = s->next;
+  span_pool_count_--;
   s->next = nullptr;
   s->prev = nullptr;
   return s;
@@ -70,6 +72,7 @@ void PageHeap::FreeSpanObjectLocked(Span* s) {
   s->prev = nullptr;
   s->next = span_pool_;
   span_pool_ = s;
+  span_pool_count_++;
 }
 
 void PageHeap::InsertFreeLocked(Span* s) {
@@ -207,8 +210,50 @@ Span* PageHeap::AllocSpan(uint32_t npages, bool* needzero) {
 size_t PageHeap::AllocSpans(uint32_t npages, size_t count, Span** out,
                             bool* needzero) {
   GC_CHECK(count > 0);
+  if (count > 1) {
+    // The common case: one run of count * npages pages, carved with one
+    // split under the lock and cut into spans outside it, so threads
+    // refilling at once share the heap's free lists and records once per
+    // batch, not once per span.
+    Span* run = nullptr;
+    Span* records[64];
+    bool zero = false;
+    GC_CHECK(count <= 64);
+    {
+      std::lock_guard<runtime::Mutex> lock(mu_);
+      ReserveSpanObjectsLocked(count + 2);
+      if (Span* f = FindFreeLocked(npages * static_cast<uint32_t>(count))) {
+        run = CarveLocked(f, npages * static_cast<uint32_t>(count), &zero);
+        for (size_t i = 1; i < count; i++) records[i] = NewSpanObjectLocked();
+      }
+    }
+    if (run != nullptr) {
+      uintptr_t base = run->base;
+      run->npages = npages;
+      out[0] = run;
+      needzero[0] = zero;
+      for (size_t i = 1; i < count; i++) {
+        Span* s = records[i];
+        s->base = base + ((uintptr_t{npages} * i) << kPageShift);
+        s->npages = npages;
+        s->needzero = zero;
+        s->npreleased = 0;
+        s->unused_since_ns = run->unused_since_ns;
+        s->state.store(SpanState::kAllocating, std::memory_order_relaxed);
+        // These pages are ours (carved, not yet published): their entries
+        // are written without the lock, as for any span being set up.
+        for (uint32_t p = 0; p < npages; p++) {
+          map_.SetLocked(s->base + (uintptr_t{p} << kPageShift), s);
+        }
+        out[i] = s;
+        needzero[i] = zero;
+      }
+      return count;
+    }
+  }
   out[0] = AllocSpan(npages, &needzero[0]);
-  // The rest only from free memory, under one lock: never grow for them.
+  // Fragmented: the rest span by span from free memory, under one lock,
+  // never growing for them.
   std::lock_guard<runtime::Mutex> lock(mu_);
   size_t n = 1;
   for (; n < count; n++) {
@@ -218,6 +263,68 @@ size_t PageHeap::AllocSpans(uint32_t npages, size_t count, Span** out,
     out[n] = CarveLocked(s, npages, &needzero[n]);
   }
   return n;
+}
+
+size_t PageHeap::AllocSpansCached(PageCache* pc, uint32_t npages, size_t count,
+                                  Span** out, bool* needzero) {
+  uint32_t total = npages * static_cast<uint32_t>(count);
+  if (total > PageCache::kPages || count > PageCache::kMaxRecords) {
+    return AllocSpans(npages, count, out, needzero);
+  }
+  if (pc->run == nullptr || pc->run->npages < total || pc->nrecords < count) {
+    ReleasePageCache(pc);
+    bool zero;
+    Span* run;
+    try {
+      run = AllocSpan(PageCache::kPages, &zero);
+    } catch (const std::bad_alloc&) {
+      // No 512 KiB run to be had: carve just what is needed.
+      return AllocSpans(npages, count, out, needzero);
+    }
+    run->needzero = zero;
+    std::lock_guard<runtime::Mutex> lock(mu_);
+    ReserveSpanObjectsLocked(PageCache::kMaxRecords + 2);
+    while (pc->nrecords < PageCache::kMaxRecords) {
+      pc->records[pc->nrecords++] = NewSpanObjectLocked();
+    }
+    pc->run = run;
+  }
+  // Cut `count` spans from the head of the run: these pages are ours.
+  Span* run = pc->run;
+  for (size_t i = 0; i < count; i++) {
+    Span* s = pc->records[--pc->nrecords];
+    s->base = run->base;
+    s->npages = npages;
+    s->needzero = run->needzero;
+    s->npreleased = 0;
+    s->unused_since_ns = run->unused_since_ns;
+    s->state.store(SpanState::kAllocating, std::memory_order_relaxed);
+    for (uint32_t p = 0; p < npages; p++) {
+      map_.SetLocked(s->base + (uintptr_t{p} << kPageShift), s);
+    }
+    run->base += uintptr_t{npages} << kPageShift;
+    run->npages -= npages;
+    out[i] = s;
+    needzero[i] = s->needzero;
+  }
+  if (run->npages == 0) {
+    // Used up: its record becomes a spare.
+    run->state.store(SpanState::kDead, std::memory_order_relaxed);
+    pc->records[pc->nrecords++] = run;
+    pc->run = nullptr;
+  }
+  return count;
+}
+
+void PageHeap::ReleasePageCache(PageCache* pc) {
+  if (pc->run == nullptr && pc->nrecords == 0) return;
+  std::lock_guard<runtime::Mutex> lock(mu_);
+  if (Span* run = pc->run) {
+    pc->run = nullptr;
+    run->npreleased = 0;
+    FreeSpanLocked(run, /*was_in_use=*/true);
+  }
+  while (pc->nrecords > 0) FreeSpanObjectLocked(pc->records[--pc->nrecords]);
 }
 
 Span* PageHeap::CarveLocked(Span* s, uint32_t npages, bool* needzero) {

@@ -31,6 +31,19 @@
 
 namespace gc::alloc {
 
+// A processor's private run of free pages (Go 1.19's pageCache): its
+// Cache's refills cut spans from the run without the heap lock, so threads
+// refilling at once meet in the page heap once per run (512 KiB), not once
+// per batch of spans. Owned by one Cache (no sync); the run is an in-use
+// span in state kAllocating, so nothing else coalesces with it.
+struct PageCache {
+  static constexpr uint32_t kPages = 64;
+  static constexpr uint32_t kMaxRecords = 64;
+  Span* run = nullptr;              // the uncut rest, or null
+  Span* records[kMaxRecords] = {};  // spare Span records for cut spans
+  uint32_t nrecords = 0;
+};
+
 class PageHeap {
  public:
   static constexpr uint32_t kMaxSmallPages = 128;
@@ -51,6 +64,12 @@ class PageHeap {
   // lock acquisition; only the first may grow the heap. Returns how many
   // were stored in out[], with needzero[i] for each.
   size_t AllocSpans(uint32_t npages, size_t count, Span** out, bool* needzero);
+  // As AllocSpans, cutting the spans from `pc` (refilled from the heap
+  // with one lock acquisition when it runs short).
+  size_t AllocSpansCached(PageCache* pc, uint32_t npages, size_t count,
+                          Span** out, bool* needzero);
+  // Gives the rest of pc's run and its spare records back to the heap.
+  void ReleasePageCache(PageCache* pc);
   // Returns an in-use span's pages to the heap.
   void FreeSpan(Span* s);
 
@@ -111,8 +130,8 @@ class PageHeap {
     Arena* next;
   };
 
-  // Maps Span records so at least two are spare; may throw.
-  void ReserveSpanObjectsLocked();
+  // Maps Span records so at least n are spare; may throw.
+  void ReserveSpanObjectsLocked(size_t n = 2);
   // Takes a spare record; never fails after ReserveSpanObjectsLocked.
   Span* NewSpanObjectLocked();
   void FreeSpanObjectLocked(Span* s);
@@ -135,6 +154,7 @@ class PageHeap {
   uint64_t nonempty_[kMaxSmallPages / 64] GC_GUARDED_BY(mu_) = {};
   Arena* arenas_ GC_GUARDED_BY(mu_) = nullptr;
   Span* span_pool_ GC_GUARDED_BY(mu_) = nullptr;  // dead Span objects
+  size_t span_pool_count_ GC_GUARDED_BY(mu_) = 0;
   uint64_t sys_bytes_ GC_GUARDED_BY(mu_) = 0;
   uint64_t inuse_pages_ GC_GUARDED_BY(mu_) = 0;
   uint64_t free_pages_ GC_GUARDED_BY(mu_) = 0;

@@ -40,8 +40,9 @@ class PageMap {
   // Ensures leaves exist for [base, base+bytes). Caller holds PageHeap::mu_.
   // Throws std::bad_alloc if a leaf cannot be mapped.
   void EnsureLocked(uintptr_t base, uintptr_t bytes);
-  // Sets the entry of the page holding `addr`. Caller holds PageHeap::mu_
-  // and has called EnsureLocked for it.
+  // Sets the entry of the page holding `addr`. Caller holds PageHeap::mu_,
+  // or owns the page (a span carved and not yet published), and
+  // EnsureLocked has run for it.
   void SetLocked(uintptr_t addr, Span* s) {
     uintptr_t page = addr >> kPageShift;
     Leaf* leaf = root_[page >> kLeafBits].load(std::memory_order_relaxed);
