@@ -42,7 +42,7 @@ Span* Cache::Refill(SpanClass sc) {
     // lock acquisition takes back a batch and hands out the next.
     old->WriteBackCacheWord();
     old->next = retired_[sc];
-    retired_[sc] = old;
+    retired_[sc] = old;  // still owned: frees into it stay lock-free
   }
   Span* s = stash_[sc];
   if (s == nullptr) {
@@ -50,9 +50,15 @@ Span* Cache::Refill(SpanClass sc) {
     uint64_t frees = local_frees_[sc];
     retired_[sc] = nullptr;
     local_frees_[sc] = 0;
+    for (Span* r = retired; r != nullptr; r = r->next) {
+      r->owner.store(nullptr, std::memory_order_relaxed);
+    }
     size_t want = std::max<size_t>(
         1, Central::kMaxBatch / ClassToNPages(SpanClassSizeClass(sc)));
     s = Heap::Get().central(sc).Exchange(retired, frees, want, &page_cache_);
+    for (Span* t = s; t != nullptr; t = t->next) {
+      t->owner.store(this, std::memory_order_relaxed);
+    }
   }
   stash_[sc] = s->next;
   s->next = nullptr;
@@ -154,6 +160,9 @@ void Cache::ReleaseAll() {
       stash_[sc] = spare->next;
       spare->next = list;
       list = spare;
+    }
+    for (Span* t = list; t != nullptr; t = t->next) {
+      t->owner.store(nullptr, std::memory_order_relaxed);
     }
     if (list != nullptr || local_frees_[sc] != 0) {
       heap.central(static_cast<SpanClass>(sc)).Release(list, local_frees_[sc]);

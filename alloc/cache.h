@@ -99,7 +99,9 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
   GC_NOINLINE void* AllocSmallSlow(SpanClass sc, const TypeInfo* type);
   GC_NOINLINE void* AllocTinySlow(uint32_t size);
 
-  bool Owns(const Span* s) const { return alloc_[s->span_class] == s; }
+  bool Owns(const Span* s) const {
+    return s->owner.load(std::memory_order_relaxed) == this;
+  }
   // Frees slot `slot` of `s`, a span this cache owns. Throws
   // std::invalid_argument if the slot is not allocated.
   void FreeOwned(Span* s, uint32_t slot);

@@ -95,6 +95,12 @@ struct alignas(64) Span {
   uint32_t alloc_count = 0;
   bool needzero = false;  // slots may hold non-zero bytes
   bool in_cache = false;  // Guarded by the Central lock.
+  // The Cache that owns the span (its alloc_, stash or retired spans), or
+  // null. Atomic: stored (relaxed) only by the owning Cache's thread, when
+  // it takes the span and before it hands it back under the Central lock;
+  // loaded (relaxed) by Free on any thread, which can only ever see its own
+  // Cache there if its Cache owns the span now.
+  std::atomic<const void*> owner{nullptr};
   // Atomic: stored (release) only under the Central lock; the owning
   // Cache loads it (relaxed) without the lock to skip the lock when empty.
   std::atomic<FreeLink*> freebuf{nullptr};
