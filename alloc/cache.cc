@@ -7,6 +7,7 @@
 
 #include "alloc/heap.h"
 #include "runtime/check.h"
+#include "runtime/safepoint.h"
 
 namespace gc::alloc {
 
@@ -75,8 +76,12 @@ Span* Cache::Refill(SpanClass sc) {
 }
 
 void* Cache::AllocSmallSlow(SpanClass sc, const TypeInfo* type) {
-  if (this == &g_unattached_cache)
+  if (this == &g_unattached_cache) {
     return AttachSlow()->AllocSmallSlow(sc, type);
+  }
+  // The allocation path's safepoint: here, at most every 64 allocations of
+  // a class, so the fast path stays free of it (seed 004).
+  runtime::Safepoint();
   Span* s = alloc_[sc];
   if (s->alloc_cache == 0) {
     if (s == &g_empty_span || !s->LoadNextCacheWord()) s = Refill(sc);
@@ -103,13 +108,14 @@ void* Cache::AllocSmallSlow(SpanClass sc, const TypeInfo* type) {
 
 void* Cache::AllocTinySlow(uint32_t size) {
   if (this == &g_unattached_cache) return AttachSlow()->AllocTinySlow(size);
-  tiny_allocs_++;
+  runtime::Safepoint();
   Span* s = alloc_[kTinySpanClass];
   if (s->alloc_cache == 0) {
     if (s == &g_empty_span || !s->LoadNextCacheWord()) {
       s = Refill(kTinySpanClass);
     }
   }
+  tiny_allocs_++;  // only once the allocation cannot fail
   uint64_t free = s->alloc_cache;
   s->alloc_cache = free & (free - 1);
   uintptr_t block =

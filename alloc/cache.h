@@ -13,6 +13,10 @@
 //   AllocTiny<size, align>()    bump inside the current 16-byte block
 //     -> AllocTinySlow           a new block through AllocSmallSlow
 //
+// Safepoint: the slow paths poll the stop-the-world flag, so a thread that
+// keeps allocating reaches a safepoint at least every 64 allocations of a
+// size class (every 128 tiny ones) without a poll on the fast path.
+//
 // An unattached thread's t_cache points at a shared, empty Cache whose spans
 // are all the empty span: its fast path always fails, and the slow path
 // attaches the thread (which takes a Processor and its real Cache) first.

@@ -125,8 +125,19 @@ Span* Central::UncacheLocked(Span* s) {
 
   // Fold in what other threads freed while the span was cached (seed 000).
   while (FreeLink* v = s->freebuf.load(std::memory_order_relaxed)) {
+    uintptr_t addr = reinterpret_cast<uintptr_t>(v);
+    uint32_t slot = s->Contains(addr) ? s->SlotIndex(addr) : s->nelems;
+    if (slot >= s->nelems || s->SlotAddress(slot) != addr) {
+      // The link was overwritten: the object was freed by another thread
+      // and then reused by the owner, i.e. freed twice.
+      runtime::Print(
+          "double free detected folding the freebuf of span %#lx: a link "
+          "points to %p, not an object of the span (an object freed by "
+          "another thread was freed, reused or written again)",
+          static_cast<unsigned long>(s->base), static_cast<void*>(v));
+      GC_THROW("no object is freed twice (freebuf link intact)");
+    }
     s->freebuf.store(v->next, std::memory_order_relaxed);
-    uint32_t slot = s->SlotIndex(reinterpret_cast<uintptr_t>(v));
     if (!s->IsAllocated(slot)) {
       runtime::Print(
           "double free of %p: it was freed by another thread while its span "

@@ -58,8 +58,10 @@ class alignas(64) Central {
   void Release(Span* spans, uint64_t local_frees);
   // Frees the object at slot `slot` of `s` (a span of this class the
   // caller does not own). Throws std::invalid_argument on a double free
-  // that can be seen now; a double free into a span another Cache holds is
-  // detected when that Cache gives the span back.
+  // that can be seen now. A double free into a span another Cache holds is
+  // reported (fatally) when that Cache gives the span back, if the object
+  // was not reused in between; a double free racing with the owner reusing
+  // the slot cannot be seen without per-slot state and is not detected.
   void FreeObject(Span* s, uint32_t slot);
 
   // Whether the object at p is waiting in s's freebuf (takes the lock).

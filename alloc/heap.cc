@@ -11,6 +11,7 @@
 #include "runtime/check.h"
 #include "runtime/os_mem.h"
 #include "runtime/processor.h"
+#include "runtime/safepoint.h"
 
 namespace gc::alloc {
 
@@ -108,6 +109,8 @@ void Heap::SweepCachedSpan(Span* s) {
 }
 
 void* Heap::AllocateLarge(const TypeInfo* type, size_t bytes) {
+  if (runtime::CurrentProcessor() == nullptr) AttachCurrentThread();
+  runtime::Safepoint();
   if (bytes > PageHeap::kMaxSpanBytes) {
     throw runtime::OutOfMemoryError(
         "gcrt: out of memory: cannot allocate " + std::to_string(bytes) +
@@ -129,18 +132,19 @@ void* Heap::AllocateLarge(const TypeInfo* type, size_t bytes) {
   s->freebuf.store(nullptr, std::memory_order_relaxed);
   s->types.Reset();
   s->sweepgen.store(sweepgen(), std::memory_order_relaxed);
-  s->state.store(SpanState::kInUse, std::memory_order_release);
   try {
     s->alloc_bits = gc_bits_.NewAllocBits(1);
     s->mark_bits = gc_bits_.NewMarkBits(1);
     s->types.Record(0, 1, type);
   } catch (...) {
-    pages_.FreeSpan(s);
+    pages_.FreeSpan(s);  // still kAllocating: never visible
     throw;
   }
   s->alloc_bits[0] = 1;
   s->ResetAllocState();
   if (needzero) std::memset(reinterpret_cast<void*>(s->base), 0, bytes);
+  // Published last, after every field is valid (span.h).
+  s->state.store(SpanState::kInUse, std::memory_order_release);
   large_allocs_.fetch_add(1, std::memory_order_relaxed);
   large_live_bytes_.fetch_add(int64_t{npages} << kPageShift,
                               std::memory_order_relaxed);
@@ -184,9 +188,9 @@ HeapStats Heap::ReadStats() {
   for (int sc = 0; sc < kNumSpanClasses; sc++) {
     // Tiny blocks are containers, not objects: their pieces are counted in
     // tiny_allocs instead.
-    if (sc == kTinySpanClass) continue;
     Central::Stats cs = central_[sc].ReadStats();
     live += cs.live_bytes;
+    if (sc == kTinySpanClass) continue;
     SizeClassStats& b =
         st.by_size[SpanClassSizeClass(static_cast<SpanClass>(sc))];
     b.mallocs += cs.mallocs;
@@ -260,6 +264,9 @@ size_t AllocationSize(const void* p) {
 void Free(void* ptr) {
   if (ptr == nullptr) return;
   Heap& heap = Heap::Get();
+  // A thread changing spans holds a processor, so a stop-the-world waits
+  // for it like for any allocating thread.
+  if (runtime::CurrentProcessor() == nullptr) runtime::AttachCurrentThread();
   uintptr_t p = reinterpret_cast<uintptr_t>(ptr);
   Span* s = heap.pages().LookupInUse(p);
   if (s == nullptr) {
@@ -290,6 +297,13 @@ void Free(void* ptr) {
     heap.central(s->span_class).FreeObject(s, slot);
   }
 }
+
+void AttachCurrentThread() {
+  Heap::Get();
+  runtime::AttachCurrentThread();
+}
+
+void DetachCurrentThread() { runtime::DetachCurrentThread(); }
 
 void FlushCurrentCache() {
   if (t_cache != &g_unattached_cache) t_cache->ReleaseAll();

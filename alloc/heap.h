@@ -108,7 +108,10 @@ class Heap {
   void FreeLarge(Span* s, uintptr_t p);
 
   // The collector sweeps spans in state h+1 when their Cache gives them
-  // back (seed 002); registered from above.
+  // back (seed 002); registered from above. The hook runs with the span's
+  // Central lock held: it must not take that lock, free the span, or run
+  // user code (destructors); the collector issue moves dead-object work
+  // to the owner's side before this point.
   using SweepHook = void (*)(Span* s);
   void SetSweepHook(SweepHook hook) {
     sweep_hook_.store(hook, std::memory_order_release);
@@ -205,9 +208,17 @@ const TypeInfo* TypeOf(const void* p);
 // The slot size of the object at p (0 if p is not a heap object).
 size_t AllocationSize(const void* p);
 
+// Attaches the calling thread explicitly (creating the heap on first use):
+// it takes a Processor and its Cache now rather than at its first
+// allocation. DetachCurrentThread gives them back (thread exit does too).
+void AttachCurrentThread();
+void DetachCurrentThread();
+
 // Gives the calling thread's cached spans back (exact statistics).
 void FlushCurrentCache();
-// Returns every idle page to the OS now (Go's debug.FreeOSMemory).
+// Returns every idle page of the heap's free lists to the OS now (Go's
+// debug.FreeOSMemory); pages held in processors' page caches (at most
+// 512 KiB each, counted in heap_inuse) are not idle and stay.
 size_t ReleaseIdleMemory();
 HeapStats ReadHeapStats();
 

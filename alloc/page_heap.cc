@@ -257,7 +257,11 @@ size_t PageHeap::AllocSpans(uint32_t npages, size_t count, Span** out,
   std::lock_guard<runtime::Mutex> lock(mu_);
   size_t n = 1;
   for (; n < count; n++) {
-    ReserveSpanObjectsLocked();
+    try {
+      ReserveSpanObjectsLocked();
+    } catch (const std::bad_alloc&) {
+      break;  // out[0..n) are carved: hand those out
+    }
     Span* s = FindFreeLocked(npages);
     if (s == nullptr) break;
     out[n] = CarveLocked(s, npages, &needzero[n]);
@@ -283,7 +287,12 @@ size_t PageHeap::AllocSpansCached(PageCache* pc, uint32_t npages, size_t count,
     }
     run->needzero = zero;
     std::lock_guard<runtime::Mutex> lock(mu_);
-    ReserveSpanObjectsLocked(PageCache::kMaxRecords + 2);
+    try {
+      ReserveSpanObjectsLocked(PageCache::kMaxRecords + 2);
+    } catch (...) {
+      FreeSpanLocked(run, /*was_in_use=*/true);  // give the run back
+      throw;
+    }
     while (pc->nrecords < PageCache::kMaxRecords) {
       pc->records[pc->nrecords++] = NewSpanObjectLocked();
     }
@@ -370,6 +379,9 @@ void PageHeap::FreeSpan(Span* s) {
 }
 
 void PageHeap::FreeSpanLocked(Span* s, bool was_in_use) {
+  // Unpublish first, so a reader that reaches s through the page map does
+  // not see it in use with its bits already gone.
+  s->state.store(SpanState::kFree, std::memory_order_release);
   if (was_in_use) {
     GC_CHECK(s->specials.load(std::memory_order_relaxed) == nullptr &&
              "a freed span has no specials left");
@@ -425,8 +437,10 @@ size_t PageHeap::Scavenge(std::chrono::nanoseconds idle) {
     for (Span* s = list.first(); s != nullptr; s = s->next) {
       if (s->npreleased == s->npages) continue;
       if (now - s->unused_since_ns < idle.count()) continue;
-      runtime::os::Decommit(reinterpret_cast<void*>(s->base),
-                            uintptr_t{s->npages} << kPageShift);
+      if (!runtime::os::Decommit(reinterpret_cast<void*>(s->base),
+                                 uintptr_t{s->npages} << kPageShift)) {
+        continue;  // still resident and dirty: nothing changes
+      }
       uint32_t newly = s->npages - s->npreleased;
       released_pages_ += newly;
       released += size_t{newly} << kPageShift;

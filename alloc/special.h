@@ -27,8 +27,9 @@ struct Special {
 
 // Adds `s` for the object starting at `object` in span `span`. Returns false
 // (and leaves the list unchanged) if the object already has a special of
-// that kind. Throws std::invalid_argument if `object` is not the start of
-// an allocated object of `span`.
+// that kind. `object` must be live (the collector's callers guarantee it;
+// it is not checked). Throws std::invalid_argument if `object` is not the start
+// of an allocated object of `span`.
 bool AddSpecial(Span* span, uintptr_t object, Special* s);
 
 // Unlinks and returns the special of `kind` for `object`, or null.

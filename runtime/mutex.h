@@ -34,13 +34,11 @@ class Mutex {
   }
   bool try_lock() {
     uint32_t expected = 0;
-    return state_.compare_exchange_strong(expected, 1,
-                                          std::memory_order_acquire,
-                                          std::memory_order_relaxed);
+    return state_.compare_exchange_strong(
+        expected, 1, std::memory_order_acquire, std::memory_order_relaxed);
   }
   void unlock() {
-    if (GC_PREDICT_FALSE(state_.exchange(0, std::memory_order_release) ==
-                         2)) {
+    if (GC_PREDICT_FALSE(state_.exchange(0, std::memory_order_release) == 2)) {
       Wake();
     }
   }

@@ -75,14 +75,15 @@ void Commit(void* p, size_t bytes, const char* what) {
   g_committed.fetch_add(bytes, std::memory_order_relaxed);
 }
 
-void Decommit(void* p, size_t bytes) {
+bool Decommit(void* p, size_t bytes) {
   // MADV_DONTNEED frees the pages at once and keeps the range usable; a later
   // touch faults in a zero page, so the span it belongs to needs no zeroing.
   if (::madvise(p, bytes, MADV_DONTNEED) != 0) {
     Print("madvise(%p, %zu) failed: %s", p, bytes, std::strerror(errno));
-    return;
+    return false;
   }
   g_decommitted.fetch_add(bytes, std::memory_order_relaxed);
+  return true;
 }
 
 void Release(void* p, size_t bytes) {

@@ -40,8 +40,9 @@ void* Reserve(size_t bytes, size_t align, const char* what);
 void Commit(void* p, size_t bytes, const char* what);
 
 // Returns the physical pages of [p, p+bytes) to the OS. The range stays
-// accessible and reads as zero when next touched.
-void Decommit(void* p, size_t bytes);
+// accessible and reads as zero when next touched. Returns false (after
+// printing why) if the OS refused: then the memory keeps its contents.
+bool Decommit(void* p, size_t bytes);
 
 // Unmaps [p, p+bytes).
 void Release(void* p, size_t bytes);

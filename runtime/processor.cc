@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <new>
+#include <stdexcept>
 
 #include "runtime/check.h"
 
@@ -11,19 +12,25 @@ namespace gc::runtime {
 
 namespace {
 
+// The thread's processor, and whether the thread is exiting. Plain
+// thread-locals (no destructor of their own), so they stay valid while the
+// thread's other thread_local objects are destroyed. Owned by the thread.
+thread_local Processor* t_processor = nullptr;
+thread_local bool t_exited = false;
+
 // Detaches the thread when it exits, so its processor (and the cache it owns)
 // goes back to the pool instead of leaking with the thread.
-struct ThreadAttachment {
-  Processor* p = nullptr;  // Owned by this thread.
-  ~ThreadAttachment() {
-    if (p != nullptr) {
+struct ThreadExit {
+  ~ThreadExit() {
+    t_exited = true;
+    if (Processor* p = t_processor) {
+      t_processor = nullptr;
       ProcessorTable::Get().Release(p);
-      p = nullptr;
     }
   }
 };
 
-thread_local ThreadAttachment t_attachment;
+thread_local ThreadExit t_exit;
 
 }  // namespace
 
@@ -86,19 +93,29 @@ void SetProcessorLocalFactory(ProcessorLocalFactory factory) {
   ProcessorTable::Get().SetFactory(factory);
 }
 
-Processor* CurrentProcessor() { return t_attachment.p; }
+Processor* CurrentProcessor() { return t_processor; }
 
 Processor* AttachCurrentThread() {
-  if (t_attachment.p == nullptr) {
-    t_attachment.p = ProcessorTable::Get().Acquire();
+  if (t_processor == nullptr) {
+    if (t_exited) {
+      // A thread_local destructor running after the thread detached: a
+      // processor taken now would never be given back.
+      throw std::logic_error(
+          "gcrt: the GC heap was used from a thread_local destructor after "
+          "the thread detached at exit; destroy GC users before thread exit");
+    }
+    // Touch t_exit: its construction registers the exit hook for this thread.
+    ThreadExit* volatile armed = &t_exit;
+    (void)armed;
+    t_processor = ProcessorTable::Get().Acquire();
   }
-  return t_attachment.p;
+  return t_processor;
 }
 
 void DetachCurrentThread() {
-  Processor* p = t_attachment.p;
+  Processor* p = t_processor;
   if (p == nullptr) return;
-  t_attachment.p = nullptr;
+  t_processor = nullptr;
   ProcessorTable::Get().Release(p);
 }
 

@@ -54,6 +54,8 @@ void StopTheWorld(const char* reason) {
   GC_CHECK(t_blocking_depth == 0 && "no stop-the-world from a blocking region");
   ProcessorTable& t = ProcessorTable::Get();
   std::unique_lock<std::mutex> lock(t.mu_);
+  GC_CHECK(!(t.world_stopped_ && t.stopper_ == self) &&
+           "the world is not stopped again by the thread that stopped it");
   // Stops are serialized: a second stopper is just a running thread.
   while (t.world_stopped_) t.ParkLocked(self, lock);
   t.world_stopped_ = true;
@@ -133,8 +135,9 @@ BlockingRegion::~BlockingRegion() {
   if (--t_blocking_depth > 0 || p_ == nullptr) return;
   ProcessorTable& t = ProcessorTable::Get();
   std::unique_lock<std::mutex> lock(t.mu_);
-  // Touching the heap again must wait for a stopped world to restart.
-  t.world_cv_.wait(lock, [&] { return !t.world_stopped_; });
+  // Touching the heap again must wait for a stopped world to restart,
+  // unless this thread is the one that stopped it.
+  t.world_cv_.wait(lock, [&] { return !t.world_stopped_ || t.stopper_ == p_; });
   p_->status_.store(ProcessorStatus::kRunning, std::memory_order_release);
 }
 

@@ -920,9 +920,11 @@ TEST(CacheTest, AllocationWorksAfterDetachAndReattach) {
     EXPECT_EQ(CheckStamp(p, 64, 9), 64u);
 
     runtime::DetachCurrentThread();
-    Free(p);  // unattached: through the Central
-    EXPECT_EQ(runtime::CurrentProcessor(), nullptr);
-    // Explicit attach, then allocate.
+    // A free changes span state, so it attaches the thread (a stop of the
+    // world must wait for it like for an allocating thread).
+    Free(p);
+    EXPECT_NE(runtime::CurrentProcessor(), nullptr);
+    // Explicit attach (idempotent), then allocate.
     runtime::Processor* again = runtime::AttachCurrentThread();
     EXPECT_EQ(again->local(), t_cache);
     void* r = Allocate(&kRawType, 5000);

@@ -1,0 +1,58 @@
+// The allocator's slow paths are safepoints: a thread that only allocates
+// (no explicit gc safepoint calls) still lets the world stop.
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "alloc/heap.h"
+#include "gtest/gtest.h"
+#include "runtime/processor.h"
+#include "runtime/safepoint.h"
+
+namespace gc::alloc {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr TypeInfo kPair = {"Pair", 16, 8, false, nullptr, nullptr, 0, nullptr};
+constexpr TypeInfo kByte = {"char", 1, 1, true, nullptr, nullptr, 0, nullptr};
+
+template <typename Alloc>
+void ExpectAllocatingThreadParks(Alloc alloc) {
+  AttachCurrentThread();
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> count{0};
+  std::thread worker([&] {
+    while (!done.load(std::memory_order_relaxed)) {
+      alloc();
+      count.fetch_add(1, std::memory_order_relaxed);
+    }
+    FlushCurrentCache();
+  });
+  while (count.load() < 100000) std::this_thread::yield();
+  runtime::StopTheWorld("allocating thread test");
+  uint64_t frozen = count.load();
+  std::this_thread::sleep_for(30ms);
+  EXPECT_EQ(count.load(), frozen) << "the allocating thread kept running";
+  runtime::StartTheWorld();
+  done = true;
+  {
+    runtime::BlockingRegion region;  // do not hold the worker's exit
+    worker.join();
+  }
+}
+
+TEST(SafepointAllocTest, SmallAllocationSlowPathParksTheThread) {
+  // No frees (a freed slot would be reused on the fast path forever): the
+  // objects are left for the process, a few MiB; the loop stops soon after.
+  ExpectAllocatingThreadParks(
+      [] { AllocateFixed<16, 8, false, true>(&kPair); });
+}
+
+TEST(SafepointAllocTest, TinyAllocationSlowPathParksTheThread) {
+  ExpectAllocatingThreadParks([] { AllocateFixed<1, 1, true, true>(&kByte); });
+}
+
+}  // namespace
+}  // namespace gc::alloc
