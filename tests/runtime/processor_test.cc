@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <mutex>
 #include <set>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -303,6 +305,50 @@ TEST_F(ProcessorTest, ConcurrentAttachDetachNeverSharesAProcessor) {
   });
   EXPECT_EQ(acquires - acquires_before, uint64_t{kThreads} * kIterations);
   EXPECT_EQ(releases - releases_before, uint64_t{kThreads} * kIterations);
+}
+
+}  // namespace
+}  // namespace gc::runtime
+
+namespace gc::runtime {
+namespace {
+
+// A thread_local constructed before the thread first attached is destroyed
+// after the thread's exit hook detached it; using the heap from its
+// destructor must give a clear error, not re-attach a processor that would
+// never be given back.
+struct LateUser {
+  std::atomic<int>* outcome;
+  ~LateUser() {
+    try {
+      AttachCurrentThread();
+      outcome->store(1);  // attached after exit: wrong
+    } catch (const std::logic_error& e) {
+      outcome->store(std::string(e.what()).find("thread_local destructor") !=
+                             std::string::npos
+                         ? 2
+                         : 3);
+    }
+  }
+};
+
+TEST(ProcessorExitTest, HeapUseFromALaterThreadLocalDestructorIsAClearError) {
+  std::atomic<int> outcome{0};
+  uint32_t before = ProcessorCount();
+  std::thread t([&] {
+    thread_local LateUser late{nullptr};
+    late.outcome = &outcome;  // constructed before the first attach
+    AttachCurrentThread();
+  });
+  t.join();
+  EXPECT_EQ(outcome.load(), 2);
+  // No processor stays held by the dead thread.
+  int running = 0;
+  ForEachProcessor([&](Processor& p) {
+    running += p.status() == ProcessorStatus::kRunning;
+  });
+  EXPECT_LE(ProcessorCount(), before + 1);
+  EXPECT_EQ(running, CurrentProcessor() != nullptr ? 1 : 0);
 }
 
 }  // namespace

@@ -191,3 +191,31 @@ TEST_F(SafepointTest, ConcurrentStopsAreSerialized) {
 
 }  // namespace
 }  // namespace gc::runtime
+
+namespace gc::runtime {
+namespace {
+
+TEST_F(SafepointTest, TheStopperMayEnterABlockingRegionWhileTheWorldIsStopped) {
+  StopTheWorld("stopper blocking test");
+  {
+    BlockingRegion region;  // e.g. waiting for mark workers
+    EXPECT_TRUE(InBlockingRegion());
+  }  // must not wait for itself to restart the world
+  EXPECT_TRUE(WorldStoppedForTesting());
+  StartTheWorld();
+  EXPECT_FALSE(WorldStoppedForTesting());
+}
+
+TEST_F(SafepointTest, StoppingTwiceFromTheStopperIsReported) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        AttachCurrentThread();
+        StopTheWorld("first");
+        StopTheWorld("second");
+      },
+      "is not stopped again by the thread that stopped it");
+}
+
+}  // namespace
+}  // namespace gc::runtime
