@@ -116,21 +116,12 @@ void* Cache::AllocTinySlow(uint32_t size) {
     }
   }
   tiny_allocs_++;  // only once the allocation cannot fail
-  uint64_t free = s->alloc_cache;
-  s->alloc_cache = free & (free - 1);
-  uintptr_t block =
-      s->cache_addr +
-      uintptr_t{kTinySize} * static_cast<uintptr_t>(__builtin_ctzll(free));
-  std::memset(reinterpret_cast<void*>(block), 0, kTinySize);
-  if (size < tiny_offset_) {
-    tiny_ = block;
-    tiny_offset_ = size;
-  }
+  void* block = TakeTinyBlock(s, s->alloc_cache, size);
   if (tiny_allocs_ >= 4096) {
     Heap::Get().AddTinyAllocs(tiny_allocs_);
     tiny_allocs_ = 0;
   }
-  return reinterpret_cast<void*>(block);
+  return block;
 }
 
 void Cache::FreeOwned(Span* s, uint32_t slot) {

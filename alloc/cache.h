@@ -87,15 +87,21 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
     uint64_t free = s->alloc_cache;
     if (GC_PREDICT_FALSE(free == 0)) return AllocTinySlow(kSize);
     tiny_allocs_++;
+    return TakeTinyBlock(s, free, kSize);
+  }
+
+  // Takes the lowest free 16-byte block of the owned tiny span s (whose
+  // alloc_cache is `free`, not 0), zeroes it, and hands out its first
+  // `size` bytes; keeps whichever block has more room left, as Go does.
+  GC_ALWAYS_INLINE void* TakeTinyBlock(Span* s, uint64_t free, uint32_t size) {
     s->alloc_cache = free & (free - 1);
     uintptr_t block =
         s->cache_addr +
         uintptr_t{kTinySize} * static_cast<uintptr_t>(__builtin_ctzll(free));
     std::memset(reinterpret_cast<void*>(block), 0, kTinySize);
-    // Keep whichever block has more room left, as Go does.
-    if (kSize < tiny_offset_) {
+    if (size < tiny_offset_) {
       tiny_ = block;
-      tiny_offset_ = kSize;
+      tiny_offset_ = size;
     }
     return reinterpret_cast<void*>(block);
   }

@@ -59,24 +59,14 @@ Span* Central::Exchange(Span* retired, uint64_t local_frees, size_t want,
     try {
       got = heap_->NewSmallSpans(span_class_, want, batch, pc);
     } catch (...) {
-      for (Span* s = to_free; s != nullptr;) {
-        Span* next = s->next;
-        s->next = nullptr;
-        ReleaseEmptySpan(s);
-        s = next;
-      }
+      ReleaseEmptySpans(to_free);
       throw;
     }
     lock.lock();
     for (size_t i = got; i > 0; i--) hand_out(batch[i - 1]);
   }
   lock.unlock();
-  while (to_free != nullptr) {
-    Span* s = to_free;
-    to_free = s->next;
-    s->next = nullptr;
-    ReleaseEmptySpan(s);
-  }
+  ReleaseEmptySpans(to_free);
   return out;
 }
 
@@ -96,12 +86,7 @@ void Central::Release(Span* spans, uint64_t local_frees) {
       }
     }
   }
-  while (to_free != nullptr) {
-    Span* s = to_free;
-    to_free = s->next;
-    s->next = nullptr;
-    ReleaseEmptySpan(s);
-  }
+  ReleaseEmptySpans(to_free);
 }
 
 void Central::MarkCachedLocked(Span* s) {
@@ -218,6 +203,15 @@ bool Central::InFreebuf(Span* s, uintptr_t p) {
 }
 
 void Central::ReleaseEmptySpan(Span* s) { heap_->FreeSmallSpan(s); }
+
+void Central::ReleaseEmptySpans(Span* list) {
+  while (list != nullptr) {
+    Span* s = list;
+    list = s->next;
+    s->next = nullptr;
+    ReleaseEmptySpan(s);
+  }
+}
 
 Central::Stats Central::ReadStats() {
   std::lock_guard<runtime::Mutex> lock(mu_);

@@ -83,6 +83,8 @@ class alignas(64) Central {
   // Returns s if it ended up empty (on no list), null otherwise.
   Span* UncacheLocked(Span* s);
   void ReleaseEmptySpan(Span* s);
+  // Frees a list (through next) of empty spans; without the lock.
+  void ReleaseEmptySpans(Span* list);
 
   runtime::Mutex mu_;
   Heap* heap_ = nullptr;      // Immutable after Init.
