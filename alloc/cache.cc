@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 #include <new>
+#include <stdexcept>
 
 #include "alloc/heap.h"
 #include "runtime/check.h"
@@ -14,6 +15,13 @@ namespace gc::alloc {
 constinit Span g_empty_span;
 constinit Cache g_unattached_cache;
 thread_local constinit Cache* t_cache GC_TLS_FAST = &g_unattached_cache;
+
+void ThrowAllocationInBlockingRegion() {
+  throw std::logic_error(
+      "gcrt: heap allocation inside a blocking region (gc::Blocking / "
+      "runtime::BlockingRegion): the world may be stopped while this thread "
+      "runs; allocate before entering the region or after leaving it");
+}
 
 namespace {
 
@@ -76,12 +84,13 @@ Span* Cache::Refill(SpanClass sc) {
 }
 
 void* Cache::AllocSmallSlow(SpanClass sc, const TypeInfo* type) {
+  // The allocation path's safepoint: here, at most every 64 allocations of
+  // a class, so the fast path stays free of it (seed 004). Checked before
+  // attaching, so a refused thread does not end up holding a processor.
+  SafepointAndCheckNotBlocking();
   if (this == &g_unattached_cache) {
     return AttachSlow()->AllocSmallSlow(sc, type);
   }
-  // The allocation path's safepoint: here, at most every 64 allocations of
-  // a class, so the fast path stays free of it (seed 004).
-  runtime::Safepoint();
   Span* s = alloc_[sc];
   if (s->alloc_cache == 0) {
     if (s == &g_empty_span || !s->LoadNextCacheWord()) s = Refill(sc);
@@ -107,8 +116,8 @@ void* Cache::AllocSmallSlow(SpanClass sc, const TypeInfo* type) {
 }
 
 void* Cache::AllocTinySlow(uint32_t size) {
+  SafepointAndCheckNotBlocking();
   if (this == &g_unattached_cache) return AttachSlow()->AllocTinySlow(size);
-  runtime::Safepoint();
   Span* s = alloc_[kTinySpanClass];
   if (s->alloc_cache == 0) {
     if (s == &g_empty_span || !s->LoadNextCacheWord()) {

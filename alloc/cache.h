@@ -32,6 +32,7 @@
 #include "alloc/type_info.h"
 #include "runtime/base.h"
 #include "runtime/processor.h"
+#include "runtime/safepoint.h"
 
 namespace gc::alloc {
 
@@ -146,6 +147,19 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
   Span* retired_[kNumSpanClasses] = {};
   PageCache page_cache_;  // pages for fresh spans, cut without the heap lock
 };
+
+[[noreturn]] GC_COLD void ThrowAllocationInBlockingRegion();
+
+// The allocation slow paths' safepoint. A thread inside a blocking region
+// promised not to touch the heap (the world may stop without it): its
+// allocations are refused here, on the first slow path (within 64
+// allocations of a class).
+GC_ALWAYS_INLINE void SafepointAndCheckNotBlocking() {
+  if (GC_PREDICT_FALSE(runtime::InBlockingRegion())) {
+    ThrowAllocationInBlockingRegion();
+  }
+  runtime::Safepoint();
+}
 
 // The calling thread's cache; the unattached cache until the thread attaches.
 extern thread_local constinit Cache* t_cache GC_TLS_FAST;

@@ -109,8 +109,8 @@ void Heap::SweepCachedSpan(Span* s) {
 }
 
 void* Heap::AllocateLarge(const TypeInfo* type, size_t bytes) {
+  SafepointAndCheckNotBlocking();
   if (runtime::CurrentProcessor() == nullptr) AttachCurrentThread();
-  runtime::Safepoint();
   if (bytes > PageHeap::kMaxSpanBytes) {
     throw runtime::OutOfMemoryError(
         "gcrt: out of memory: cannot allocate " + std::to_string(bytes) +

@@ -2,6 +2,8 @@
 // (no explicit gc safepoint calls) still lets the world stop.
 #include <atomic>
 #include <chrono>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -52,6 +54,51 @@ TEST(SafepointAllocTest, SmallAllocationSlowPathParksTheThread) {
 
 TEST(SafepointAllocTest, TinyAllocationSlowPathParksTheThread) {
   ExpectAllocatingThreadParks([] { AllocateFixed<1, 1, true, true>(&kByte); });
+}
+
+}  // namespace
+}  // namespace gc::alloc
+
+namespace gc::alloc {
+namespace {
+
+TEST(BlockingRegionAllocTest, AllocationInsideABlockingRegionIsRefused) {
+  std::thread t([] {
+    AttachCurrentThread();
+    void* before = AllocateFixed<16, 8, false, true>(&kPair);
+    {
+      runtime::BlockingRegion region;
+      // Refused at the first slow path: within a word of 64 slots.
+      bool refused = false;
+      std::string what;
+      try {
+        for (int i = 0; i < 200; i++) {
+          AllocateFixed<16, 8, false, true>(&kPair);
+        }
+      } catch (const std::logic_error& e) {
+        refused = true;
+        what = e.what();
+      }
+      EXPECT_TRUE(refused);
+      EXPECT_NE(what.find("blocking region"), std::string::npos) << what;
+      EXPECT_THROW(Allocate(&kByte, 1 << 20), std::logic_error);  // large
+    }
+    // After the region the heap works again.
+    void* after = AllocateFixed<16, 8, false, true>(&kPair);
+    EXPECT_NE(after, nullptr);
+    Free(before);
+    Free(after);
+  });
+  t.join();
+}
+
+TEST(BlockingRegionAllocTest, AnUnattachedThreadIsRefusedWithoutAttaching) {
+  std::thread t([] {
+    runtime::BlockingRegion region;
+    EXPECT_THROW((AllocateFixed<1, 1, true, true>(&kByte)), std::logic_error);
+    EXPECT_EQ(runtime::CurrentProcessor(), nullptr);
+  });
+  t.join();
 }
 
 }  // namespace
