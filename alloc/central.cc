@@ -28,21 +28,18 @@ Span* Central::Exchange(Span* retired, uint64_t local_frees, size_t want,
     n++;
   };
   std::unique_lock<runtime::Mutex> lock(mu_);
-  nmalloc_ += local_frees;  // see UncacheLocked
-  nfree_ += local_frees;
-  while (retired != nullptr) {
-    Span* r = retired;
-    retired = r->next;
-    r->next = nullptr;
-    if (Span* empty = UncacheLocked(r)) {
-      // Every object was freed: the best span to cache next, its memory
-      // is warm in this core's cache.
-      if (n < want) {
-        hand_out(empty);
-      } else {
-        empty->next = to_free;
-        to_free = empty;
-      }
+  Span* empties = TakeBackLocked(retired, local_frees);
+  while (empties != nullptr) {
+    Span* empty = empties;
+    empties = empty->next;
+    empty->next = nullptr;
+    // Every object was freed: the best span to cache next, its memory is
+    // warm in this core's cache.
+    if (n < want) {
+      hand_out(empty);
+    } else {
+      empty->next = to_free;
+      to_free = empty;
     }
   }
   while (n < want && !partial_.empty()) {
@@ -71,22 +68,29 @@ Span* Central::Exchange(Span* retired, uint64_t local_frees, size_t want,
 }
 
 void Central::Release(Span* spans, uint64_t local_frees) {
-  Span* to_free = nullptr;
+  Span* empties;
   {
     std::lock_guard<runtime::Mutex> lock(mu_);
-    nmalloc_ += local_frees;
-    nfree_ += local_frees;
-    while (spans != nullptr) {
-      Span* s = spans;
-      spans = s->next;
-      s->next = nullptr;
-      if (Span* empty = UncacheLocked(s)) {
-        empty->next = to_free;
-        to_free = empty;
-      }
+    empties = TakeBackLocked(spans, local_frees);
+  }
+  ReleaseEmptySpans(empties);
+}
+
+Span* Central::TakeBackLocked(Span* spans, uint64_t local_frees) {
+  // Owned frees re-assumed their slots; count them as mallocs and frees.
+  nmalloc_ += local_frees;
+  nfree_ += local_frees;
+  Span* empties = nullptr;
+  while (spans != nullptr) {
+    Span* s = spans;
+    spans = s->next;
+    s->next = nullptr;
+    if (Span* empty = UncacheLocked(s)) {
+      empty->next = empties;
+      empties = empty;
     }
   }
-  ReleaseEmptySpans(to_free);
+  return empties;
 }
 
 void Central::MarkCachedLocked(Span* s) {

@@ -82,6 +82,9 @@ class alignas(64) Central {
   void MarkCachedLocked(Span* s);
   // Returns s if it ended up empty (on no list), null otherwise.
   Span* UncacheLocked(Span* s);
+  // Uncaches every span of a Cache's list (through next) and counts its
+  // local frees; returns the spans that ended up empty, through next.
+  Span* TakeBackLocked(Span* spans, uint64_t local_frees);
   void ReleaseEmptySpan(Span* s);
   // Frees a list (through next) of empty spans; without the lock.
   void ReleaseEmptySpans(Span* list);

@@ -132,9 +132,13 @@ class Heap {
   GcBitsArenas gc_bits_;
   Central central_[kNumSpanClasses];
   std::atomic<uint32_t> sweepgen_{4};
+  // Atomic: stored once (release) by the collector, loaded (acquire).
   std::atomic<SweepHook> sweep_hook_{nullptr};
-  // Bytes of large objects; small ones are counted per Central.
+  // Bytes of large objects; small ones are counted per Central. Atomic:
+  // relaxed adds by AllocateLarge/FreeLarge, relaxed loads by ReadStats.
   std::atomic<int64_t> large_live_bytes_{0};
+  // Atomic counters: relaxed adds from slow paths on any thread (tiny
+  // counts folded in from caches), relaxed loads by ReadStats.
   std::atomic<uint64_t> tiny_allocs_{0};
   std::atomic<uint64_t> large_allocs_{0};
   std::atomic<uint64_t> large_frees_{0};

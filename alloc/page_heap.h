@@ -119,6 +119,7 @@ class PageHeap {
   bool Verify();
 
  private:
+  // Guarded by mu_, every field.
   struct Arena {
     uintptr_t base;
     uintptr_t committed_end;  // [base, committed_end) belongs to the heap

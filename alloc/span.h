@@ -177,7 +177,6 @@ class SpanList {
   bool empty() const { return first_ == nullptr; }
   Span* first() const { return first_; }
   void PushFront(Span* s);
-  void PushBack(Span* s);
   void Remove(Span* s);
   size_t Count() const;
 
