@@ -36,7 +36,41 @@ Cache* AttachSlow() {
 
 }  // namespace
 
-void Cache::OnAcquire(runtime::Processor&) { t_cache = this; }
+void Cache::OnAcquire(runtime::Processor&) {
+  t_cache = this;
+  PrepareForSweep();
+}
+
+void Cache::OnResume(runtime::Processor&) { PrepareForSweep(); }
+
+void Cache::PrepareForSweep() {
+  if (flush_gen_ != Heap::Get().sweepgen()) ReleaseAll();
+}
+
+void Cache::SweepStale(Span* s) {
+  Heap& heap = Heap::Get();
+  // Objects other threads freed into the span are free already: fold them
+  // first, so the sweep does not take them for dead objects to destroy.
+  if (s->freebuf.load(std::memory_order_acquire) != nullptr) {
+    FreeLink* v = heap.central(s->span_class).TakeFreebuf(s);
+    while (v != nullptr) {
+      FreeLink* next = v->next;
+      uintptr_t addr = reinterpret_cast<uintptr_t>(v);
+      uint32_t slot = s->Contains(addr) ? s->SlotIndex(addr) : s->nelems;
+      if (slot >= s->nelems || s->SlotAddress(slot) != addr ||
+          !s->IsAllocated(slot)) {
+        runtime::Print("double free of %p (found folding a freebuf)",
+                       static_cast<void*>(v));
+        GC_THROW("no object is freed twice (detected folding a freebuf)");
+      }
+      s->FreeSlot(slot);
+      local_frees_[s->span_class]++;
+      v = next;
+    }
+  }
+  local_frees_[s->span_class] += heap.hooks()->sweep_cached(s);
+  s->sweepgen.store(heap.sweepgen() + 3, std::memory_order_release);
+}
 
 void Cache::OnRelease(runtime::Processor&) {
   ReleaseAll();
@@ -64,6 +98,10 @@ Span* Cache::Refill(SpanClass sc) {
     }
     size_t want = std::max<size_t>(
         1, Central::kMaxBatch / ClassToNPages(SpanClassSizeClass(sc)));
+    if (const Heap::CollectorHooks* hooks = Heap::Get().hooks()) {
+      hooks->sweep_credit(
+          static_cast<uint32_t>(want * ClassToNPages(SpanClassSizeClass(sc))));
+    }
     s = Heap::Get().central(sc).Exchange(retired, frees, want, &page_cache_);
     for (Span* t = s; t != nullptr; t = t->next) {
       t->owner.store(this, std::memory_order_relaxed);
@@ -91,6 +129,8 @@ void* Cache::AllocSmallSlow(SpanClass sc, const TypeInfo* type) {
   if (this == &g_unattached_cache) {
     return AttachSlow()->AllocSmallSlow(sc, type);
   }
+  // May run a whole cycle, after which this cache has been flushed.
+  Heap::Get().MaybeTriggerGc();
   Span* s = alloc_[sc];
   if (s->alloc_cache == 0) {
     if (s == &g_empty_span || !s->LoadNextCacheWord()) s = Refill(sc);
@@ -118,6 +158,7 @@ void* Cache::AllocSmallSlow(SpanClass sc, const TypeInfo* type) {
 void* Cache::AllocTinySlow(uint32_t size) {
   SafepointAndCheckNotBlocking();
   if (this == &g_unattached_cache) return AttachSlow()->AllocTinySlow(size);
+  Heap::Get().MaybeTriggerGc();
   Span* s = alloc_[kTinySpanClass];
   if (s->alloc_cache == 0) {
     if (s == &g_empty_span || !s->LoadNextCacheWord()) {
@@ -150,8 +191,9 @@ void Cache::FreeOwned(Span* s, uint32_t slot) {
   local_frees_[s->span_class]++;
 }
 
-void Cache::ReleaseAll() {
+void Cache::ReleaseAll(bool sweep_stale) {
   Heap& heap = Heap::Get();
+  const uint32_t stale_gen = heap.sweepgen() + 1;
   for (int sc = 0; sc < kNumSpanClasses; sc++) {
     Span* list = retired_[sc];
     retired_[sc] = nullptr;
@@ -168,6 +210,10 @@ void Cache::ReleaseAll() {
       list = spare;
     }
     for (Span* t = list; t != nullptr; t = t->next) {
+      if (sweep_stale &&
+          t->sweepgen.load(std::memory_order_relaxed) == stale_gen) {
+        SweepStale(t);
+      }
       t->owner.store(nullptr, std::memory_order_relaxed);
     }
     if (list != nullptr || local_frees_[sc] != 0) {

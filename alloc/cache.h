@@ -55,7 +55,7 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
   }
 
   // Allocates a zeroed object of span class kSpanClass (whose slots are
-  // kElemSize bytes) of type `type`, kSize of which need zeroing.
+  // kElemSize bytes) of type `type` (kSize bytes); the whole slot is zeroed.
   template <SpanClass kSpanClass, uint32_t kElemSize, uint32_t kSize>
   GC_ALWAYS_INLINE void* AllocSmall(const TypeInfo* type) {
     Span* s = alloc_[kSpanClass];
@@ -67,7 +67,10 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
     void* p = reinterpret_cast<void*>(
         s->cache_addr +
         static_cast<uintptr_t>(__builtin_ctzll(free)) * kElemSize);
-    if (kSize <= kAlwaysZeroBytes || s->needzero) std::memset(p, 0, kSize);
+    // The whole slot: the marker scans an array to the end of its slot.
+    if (kElemSize <= kAlwaysZeroBytes || s->needzero) {
+      std::memset(p, 0, kElemSize);
+    }
     return p;
   }
 
@@ -118,8 +121,15 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
   void FreeOwned(Span* s, uint32_t slot);
 
   // Gives every cached span back to its Central and folds the local
-  // counters into the heap's (Go's mcache release).
-  void ReleaseAll();
+  // counters into the heap's (Go's mcache releaseAll). Spans cached before
+  // the current sweep began (h+1) are swept first, by the owner (seed 002);
+  // with sweep_stale false (the collector flushing an idle processor's
+  // cache with the world stopped) they go back unswept (h-2) instead.
+  void ReleaseAll(bool sweep_stale = true);
+  // Seed 002's prepareForSweep: flushes the cache if it was filled before
+  // the last mark termination. Runs on resume and on acquire, before the
+  // processor's first allocation.
+  void PrepareForSweep();
 
   // The heap sweepgen when this cache was last flushed (seed 002). Owned by
   // the processor's thread; read by the collector with the world stopped.
@@ -127,9 +137,12 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
 
   void OnAcquire(runtime::Processor& p) override;
   void OnRelease(runtime::Processor& p) override;
+  void OnResume(runtime::Processor& p) override;
 
  private:
   Span* Refill(SpanClass sc);
+  // Sweeps a stale (h+1) span this cache owns, before it goes back.
+  void SweepStale(Span* s);
 
   // Everything below is owned by the thread holding this cache's processor
   // (no sync), except where it says otherwise.

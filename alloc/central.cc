@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "alloc/heap.h"
 #include "runtime/check.h"
@@ -28,7 +29,7 @@ Span* Central::Exchange(Span* retired, uint64_t local_frees, size_t want,
     n++;
   };
   std::unique_lock<runtime::Mutex> lock(mu_);
-  Span* empties = TakeBackLocked(retired, local_frees);
+  Span* empties = TakeBackLocked(retired, local_frees, &to_free);
   while (empties != nullptr) {
     Span* empty = empties;
     empties = empty->next;
@@ -42,10 +43,44 @@ Span* Central::Exchange(Span* retired, uint64_t local_frees, size_t want,
       to_free = empty;
     }
   }
-  while (n < want && !partial_.empty()) {
-    Span* s = partial_.first();
-    partial_.Remove(s);
-    hand_out(s);
+  // Sweep on demand (seed 002's cacheSpan): with no swept partial span,
+  // claim unswept ones of this class and sweep them (outside the lock:
+  // destructors run) before carving fresh pages. Bounded, as in Go.
+  int sweep_budget = 64;
+  for (;;) {
+    while (n < want && !partial_.empty()) {
+      Span* s = partial_.first();
+      partial_.Remove(s);
+      hand_out(s);
+    }
+    if (n > 0 || sweep_budget <= 0 || unswept_.empty()) break;
+    const Heap::CollectorHooks* hooks = heap_->hooks();
+    if (hooks == nullptr) break;
+    uint32_t h = heap_->sweepgen();
+    Span* claimed = nullptr;
+    for (Span* s = unswept_.first(); s != nullptr && sweep_budget > 0;) {
+      Span* next = s->next;
+      uint32_t sg = h - 2;
+      // A failed claim: a sweeper walking all spans has it and waits for
+      // this lock to take it off the list.
+      if (s->sweepgen.compare_exchange_strong(sg, h - 1,
+                                              std::memory_order_acq_rel)) {
+        unswept_.Remove(s);
+        s->next = claimed;
+        claimed = s;
+        sweep_budget -= 8;
+      }
+      s = next;
+    }
+    if (claimed == nullptr) break;
+    lock.unlock();
+    while (claimed != nullptr) {
+      Span* s = claimed;
+      claimed = s->next;
+      s->next = nullptr;
+      hooks->sweep_taken(s);  // files it back through FinishSweep
+    }
+    lock.lock();
   }
   if (n == 0) {
     // Carve a batch of fresh spans (64 KiB worth) under one page heap lock,
@@ -68,15 +103,22 @@ Span* Central::Exchange(Span* retired, uint64_t local_frees, size_t want,
 }
 
 void Central::Release(Span* spans, uint64_t local_frees) {
-  Span* empties;
+  Span* to_free = nullptr;
   {
     std::lock_guard<runtime::Mutex> lock(mu_);
-    empties = TakeBackLocked(spans, local_frees);
+    Span* empties = TakeBackLocked(spans, local_frees, &to_free);
+    while (empties != nullptr) {
+      Span* s = empties;
+      empties = s->next;
+      s->next = to_free;
+      to_free = s;
+    }
   }
-  ReleaseEmptySpans(empties);
+  ReleaseEmptySpans(to_free);
 }
 
-Span* Central::TakeBackLocked(Span* spans, uint64_t local_frees) {
+Span* Central::TakeBackLocked(Span* spans, uint64_t local_frees,
+                              Span** to_free) {
   // Owned frees re-assumed their slots; count them as mallocs and frees.
   nmalloc_ += local_frees;
   nfree_ += local_frees;
@@ -85,7 +127,7 @@ Span* Central::TakeBackLocked(Span* spans, uint64_t local_frees) {
     Span* s = spans;
     spans = s->next;
     s->next = nullptr;
-    if (Span* empty = UncacheLocked(s)) {
+    if (Span* empty = UncacheLocked(s, to_free)) {
       empty->next = empties;
       empties = empty;
     }
@@ -96,21 +138,35 @@ Span* Central::TakeBackLocked(Span* spans, uint64_t local_frees) {
 void Central::MarkCachedLocked(Span* s) {
   GC_DCHECK_EXPENSIVE(s->IsValid());
   GC_CHECK(!s->in_cache);
+  uint32_t h = heap_->sweepgen();
+  GC_CHECK(s->sweepgen.load(std::memory_order_relaxed) == h &&
+           "only swept spans are cached");
   s->in_cache = true;
   // Swept, then cached (seed 002: h+3).
-  s->sweepgen.store(heap_->sweepgen() + 3, std::memory_order_release);
+  s->sweepgen.store(h + 3, std::memory_order_release);
   uint32_t assumed = s->nelems - s->alloc_count;
   GC_CHECK(assumed > 0);
   nmalloc_ += assumed;
   live_bytes_ += int64_t{assumed} * s->elem_size;
+  heap_->AddHeapLive(int64_t{assumed} * s->elem_size);
 }
 
-Span* Central::UncacheLocked(Span* s) {
+Span* Central::UncacheLocked(Span* s, Span** to_free) {
   GC_CHECK(s->in_cache);
   s->in_cache = false;
+  uint32_t h = heap_->sweepgen();
+  uint32_t sg = s->sweepgen.load(std::memory_order_acquire);
+  // h+1: cached before this sweep began and given back unswept (the
+  // collector flushing an idle processor). h+3: cached after its sweep
+  // (or swept by its owner on the way out).
+  bool stale = sg == h + 1;
+  GC_CHECK((stale || sg == h + 3) && "a cached span is in state h+1 or h+3");
   uint32_t unassumed = s->nelems - s->alloc_count;
   nmalloc_ -= unassumed;
   live_bytes_ -= int64_t{unassumed} * s->elem_size;
+  // A stale span's slots were assumed before the last mark, whose live
+  // bytes replaced heap_live: nothing of them is in it now.
+  if (!stale) heap_->AddHeapLive(-int64_t{unassumed} * s->elem_size);
 
   // Fold in what other threads freed while the span was cached (seed 000).
   while (FreeLink* v = s->freebuf.load(std::memory_order_relaxed)) {
@@ -137,28 +193,112 @@ Span* Central::UncacheLocked(Span* s) {
     s->FreeSlot(slot);
     nfree_++;
     live_bytes_ -= s->elem_size;
+    if (!stale) heap_->AddHeapLive(-int64_t{s->elem_size});
   }
-
-  uint32_t h = heap_->sweepgen();
-  uint32_t sg = s->sweepgen.load(std::memory_order_acquire);
-  // h+1 (cached before the sweep began) must be swept by the collector's
-  // hook before the span is reused; h+3 is already swept.
-  if (sg == h + 1) heap_->SweepCachedSpan(s);
-  s->sweepgen.store(h, std::memory_order_release);
   GC_DCHECK_EXPENSIVE(s->IsValid());
 
+  if (stale) {
+    if (s->alloc_count == 0) {
+      // Nothing allocated, so nothing to sweep: but its bits are a cycle
+      // old, so it goes back to the heap rather than to a Cache.
+      s->sweepgen.store(h, std::memory_order_release);
+      s->next = *to_free;
+      *to_free = s;
+      return nullptr;
+    }
+    s->sweepgen.store(h - 2, std::memory_order_release);
+    FileLocked(s, &unswept_);
+    return nullptr;
+  }
+  s->sweepgen.store(h, std::memory_order_release);
+  return FileLocked(s, &partial_);
+}
+
+Span* Central::FileLocked(Span* s, SpanList* partial) {
   if (s->alloc_count == 0) return s;  // the caller decides: reuse or free
   if (s->alloc_count == s->nelems) {
     nfull_++;  // on no list: nothing to allocate from it
   } else {
-    partial_.PushFront(s);
+    partial->PushFront(s);
   }
   return nullptr;
+}
+
+void Central::RemoveLocked(Span* s, SpanList* partial) {
+  if (s->alloc_count == s->nelems) {
+    GC_CHECK(nfull_ > 0);
+    nfull_--;
+  } else {
+    partial->Remove(s);
+  }
+}
+
+void Central::StartSweep() {
+  std::lock_guard<runtime::Mutex> lock(mu_);
+  GC_CHECK(unswept_.empty() && "every span was swept before the next mark");
+  std::swap(partial_, unswept_);
+}
+
+void Central::TakeForSweep(Span* s) {
+  std::lock_guard<runtime::Mutex> lock(mu_);
+  GC_CHECK(!s->in_cache && s->sweepgen.load(std::memory_order_relaxed) ==
+                               heap_->sweepgen() - 1);
+  RemoveLocked(s, &unswept_);
+}
+
+bool Central::FinishSweep(Span* s, uint32_t freed) {
+  Span* empty;
+  {
+    std::lock_guard<runtime::Mutex> lock(mu_);
+    nfree_ += freed;
+    live_bytes_ -= int64_t{freed} * s->elem_size;
+    GC_DCHECK_EXPENSIVE(s->IsValid());
+    s->sweepgen.store(heap_->sweepgen(), std::memory_order_release);
+    empty = FileLocked(s, &partial_);
+  }
+  if (empty != nullptr) ReleaseEmptySpan(empty);
+  return empty != nullptr;
+}
+
+bool Central::HasUnswept() {
+  std::lock_guard<runtime::Mutex> lock(mu_);
+  return !unswept_.empty();
+}
+
+FreeLink* Central::TakeFreebuf(Span* s) {
+  std::lock_guard<runtime::Mutex> lock(mu_);
+  FreeLink* list = s->freebuf.load(std::memory_order_relaxed);
+  s->freebuf.store(nullptr, std::memory_order_relaxed);
+  return list;
 }
 
 void Central::FreeObject(Span* s, uint32_t slot) {
   std::unique_lock<runtime::Mutex> lock(mu_);
   uintptr_t p = s->SlotAddress(slot);
+  // An uncached span is freed into only once swept: one being swept is
+  // waited for, an unswept one is claimed and swept here first.
+  while (!s->in_cache) {
+    uint32_t h = heap_->sweepgen();
+    uint32_t sg = s->sweepgen.load(std::memory_order_acquire);
+    if (sg == h) break;
+    if (sg == h - 2 && s->sweepgen.compare_exchange_strong(
+                           sg, h - 1, std::memory_order_acq_rel)) {
+      RemoveLocked(s, &unswept_);
+      lock.unlock();
+      heap_->hooks()->sweep_taken(s);
+    } else {
+      lock.unlock();
+      std::this_thread::yield();
+    }
+    lock.lock();
+    if (s->state.load(std::memory_order_acquire) != SpanState::kInUse) {
+      // The sweep freed the object (it was unreachable) and maybe the span.
+      throw std::invalid_argument(
+          "gcrt: free of " + std::to_string(p) +
+          ": the object was already reclaimed by the collector (it was "
+          "unreachable at the last collection)");
+    }
+  }
   if (s->in_cache) {
     // Another Cache allocates from this span without locks: leave the
     // object in the freebuf for it to fold in when it gives the span back.
@@ -219,14 +359,16 @@ void Central::ReleaseEmptySpans(Span* list) {
 
 Central::Stats Central::ReadStats() {
   std::lock_guard<runtime::Mutex> lock(mu_);
-  return Stats{nmalloc_, nfree_, partial_.Count(), nfull_, live_bytes_};
+  return Stats{nmalloc_, nfree_, partial_.Count() + unswept_.Count(), nfull_,
+               live_bytes_};
 }
 
 bool Central::Verify() {
   std::lock_guard<runtime::Mutex> lock(mu_);
   for (Span* s = partial_.first(); s != nullptr; s = s->next) {
     if (!s->IsValid() || s->in_cache || s->span_class != span_class_ ||
-        s->alloc_count == 0 || s->alloc_count >= s->nelems) {
+        s->alloc_count == 0 || s->alloc_count >= s->nelems ||
+        s->sweepgen.load(std::memory_order_relaxed) != heap_->sweepgen()) {
       runtime::Print("Central::Verify: bad partial span %#lx",
                      static_cast<unsigned long>(s->base));
       return false;

@@ -13,6 +13,19 @@
 //   FreeObject()   an explicit free into a span of this class that the
 //                  caller's Cache does not own.
 //
+// Sweeping (seeds 000, 002; sweepgen states in span.h). At mark termination
+// (world stopped) StartSweep() moves every partial span to unswept_ (state
+// h-2); full spans stay counted in nfull_ and are found by the sweeper's
+// walk over all spans. A sweeper claims a span by CAS h-2 -> h-1, takes it
+// off the lists (TakeForSweep), sweeps it with no lock held (destructors
+// are user code), and files it back (FinishSweep, state h). Only swept
+// spans (h) are ever on partial_ or handed to a Cache. Exchange sweeps on
+// demand: with no swept partial span, it claims unswept ones of its class
+// before carving fresh pages. A span a Cache held across mark termination
+// (h+1) is swept by that Cache's owner before it comes back (Cache::
+// ReleaseAll); when the collector flushes an idle processor's cache
+// instead, the span comes back unswept (h-2) and is filed on unswept_.
+//
 // Statistics: mallocs are counted as Go does. When a span is cached, all its
 // free slots are counted as allocated (and their bytes as live); when it is
 // uncached, the slots still free are subtracted. The fast path therefore
@@ -66,6 +79,19 @@ class alignas(64) Central {
 
   // Whether the object at p is waiting in s's freebuf (takes the lock).
   bool InFreebuf(Span* s, uintptr_t p);
+  // Unlinks and returns s's freebuf (the owner folds it before sweeping).
+  FreeLink* TakeFreebuf(Span* s);
+
+  // Sweeping. With the world stopped: every partial span becomes unswept.
+  void StartSweep();
+  // Takes a span the caller has claimed (h-1) off the lists.
+  void TakeForSweep(Span* s);
+  // Files a claimed span back after its sweep freed `freed` objects (its
+  // bits already swapped): partial, full, or (empty) back to the page heap.
+  // Returns whether it went back to the page heap.
+  bool FinishSweep(Span* s, uint32_t freed);
+  // Whether unswept spans remain on the partial list (tests).
+  bool HasUnswept();
 
   struct Stats {
     uint64_t mallocs;
@@ -80,19 +106,25 @@ class alignas(64) Central {
 
  private:
   void MarkCachedLocked(Span* s);
-  // Returns s if it ended up empty (on no list), null otherwise.
-  Span* UncacheLocked(Span* s);
+  // Returns s if it ended up empty and reusable (on no list), null
+  // otherwise; an empty span that was never swept goes on *to_free.
+  Span* UncacheLocked(Span* s, Span** to_free);
   // Uncaches every span of a Cache's list (through next) and counts its
   // local frees; returns the spans that ended up empty, through next.
-  Span* TakeBackLocked(Span* spans, uint64_t local_frees);
+  Span* TakeBackLocked(Span* spans, uint64_t local_frees, Span** to_free);
+  // Files a span that is on no list by its allocation count; returns it
+  // if empty.
+  Span* FileLocked(Span* s, SpanList* partial);
+  void RemoveLocked(Span* s, SpanList* partial);
   void ReleaseEmptySpan(Span* s);
   // Frees a list (through next) of empty spans; without the lock.
   void ReleaseEmptySpans(Span* list);
 
   runtime::Mutex mu_;
-  Heap* heap_ = nullptr;      // Immutable after Init.
-  SpanClass span_class_ = 0;  // Immutable after Init.
-  SpanList partial_ GC_GUARDED_BY(mu_);
+  Heap* heap_ = nullptr;                 // Immutable after Init.
+  SpanClass span_class_ = 0;             // Immutable after Init.
+  SpanList partial_ GC_GUARDED_BY(mu_);  // swept (h), not full
+  SpanList unswept_ GC_GUARDED_BY(mu_);  // unswept (h-2), not full
   // Full spans are on no list (the lists are written by every refill, and
   // a list push writes the neighbour span's header: a cache line another
   // thread owns). They are counted, and found through the page map.

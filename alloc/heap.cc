@@ -7,6 +7,7 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "runtime/check.h"
 #include "runtime/os_mem.h"
@@ -100,17 +101,42 @@ void Heap::FreeSmallSpan(Span* s) {
   pages_.FreeSpan(s);
 }
 
-void Heap::SweepCachedSpan(Span* s) {
-  SweepHook hook = sweep_hook_.load(std::memory_order_acquire);
-  if (hook == nullptr) {
-    GC_THROW("a span in state h+1 has a sweeper to sweep it");
+void Heap::TriggerGcSlow() {
+  const CollectorHooks* h = hooks();
+  if (h != nullptr && h->trigger != nullptr) h->trigger();
+}
+
+uint32_t Heap::SwapSweptBits(Span* s) {
+  uint64_t* fresh = gc_bits_.NewMarkBits(s->nwords);
+  uint32_t before = s->alloc_count;
+  for (uint32_t w = 0; w < s->nwords; w++) s->mark_bits[w] &= s->alloc_bits[w];
+  s->alloc_bits = s->mark_bits;
+  s->mark_bits = fresh;
+  s->ResetAllocState();
+  GC_CHECK(s->alloc_count <= before && "sweeping frees, never allocates");
+  return before - s->alloc_count;
+}
+
+void Heap::FinishSweepLarge(Span* s, bool dead) {
+  if (dead) {
+    std::lock_guard<std::mutex> lock(large_mu_);
+    ReleaseSpecials(TakeSpecials(s, 0));
+    s->alloc_count = 0;
+    s->alloc_bits[0] = 0;
+    large_frees_.fetch_add(1, std::memory_order_relaxed);
+    large_live_bytes_.fetch_sub(int64_t{s->npages} << kPageShift,
+                                std::memory_order_relaxed);
+    pages_.FreeSpan(s);
+    return;
   }
-  hook(s);
+  SwapSweptBits(s);
+  s->sweepgen.store(sweepgen(), std::memory_order_release);
 }
 
 void* Heap::AllocateLarge(const TypeInfo* type, size_t bytes) {
   SafepointAndCheckNotBlocking();
   if (runtime::CurrentProcessor() == nullptr) AttachCurrentThread();
+  MaybeTriggerGc();
   if (bytes > PageHeap::kMaxSpanBytes) {
     throw runtime::OutOfMemoryError(
         "gcrt: out of memory: cannot allocate " + std::to_string(bytes) +
@@ -142,25 +168,48 @@ void* Heap::AllocateLarge(const TypeInfo* type, size_t bytes) {
   }
   s->alloc_bits[0] = 1;
   s->ResetAllocState();
-  if (needzero) std::memset(reinterpret_cast<void*>(s->base), 0, bytes);
+  // The whole span: the marker scans an array to the end of its span.
+  if (needzero) {
+    std::memset(reinterpret_cast<void*>(s->base), 0,
+                size_t{npages} << kPageShift);
+  }
   // Published last, after every field is valid (span.h).
   s->state.store(SpanState::kInUse, std::memory_order_release);
   large_allocs_.fetch_add(1, std::memory_order_relaxed);
   large_live_bytes_.fetch_add(int64_t{npages} << kPageShift,
                               std::memory_order_relaxed);
+  AddHeapLive(int64_t{npages} << kPageShift);
   return reinterpret_cast<void*>(s->base);
 }
 
 void Heap::FreeLarge(Span* s, uintptr_t p) {
-  std::lock_guard<std::mutex> lock(large_mu_);
-  if (p != s->base) {
-    throw std::invalid_argument("gcrt: free of " + Hex(p) +
-                                ": interior pointer into a large object at " +
-                                Hex(s->base));
-  }
-  if (s->state.load(std::memory_order_acquire) != SpanState::kInUse ||
-      s->alloc_count != 1) {
-    throw std::invalid_argument("gcrt: double free of large object " + Hex(p));
+  std::unique_lock<std::mutex> lock(large_mu_);
+  for (;;) {
+    if (s->state.load(std::memory_order_acquire) != SpanState::kInUse ||
+        s->alloc_count != 1) {
+      throw std::invalid_argument("gcrt: double free of large object " +
+                                  Hex(p));
+    }
+    if (p != s->base) {
+      throw std::invalid_argument("gcrt: free of " + Hex(p) +
+                                  ": interior pointer into a large object at " +
+                                  Hex(s->base));
+    }
+    // An unswept span is claimed first, so the sweeper cannot free it too;
+    // one a sweeper holds is waited for.
+    uint32_t h = sweepgen();
+    uint32_t sg = s->sweepgen.load(std::memory_order_acquire);
+    if (sg == h - 1) {
+      lock.unlock();
+      std::this_thread::yield();
+      lock.lock();
+      continue;
+    }
+    if (sg == h - 2 && !s->sweepgen.compare_exchange_strong(
+                           sg, h - 1, std::memory_order_acq_rel)) {
+      continue;
+    }
+    break;
   }
   ReleaseSpecials(TakeSpecials(s, 0));
   s->alloc_count = 0;
@@ -168,6 +217,7 @@ void Heap::FreeLarge(Span* s, uintptr_t p) {
   large_frees_.fetch_add(1, std::memory_order_relaxed);
   large_live_bytes_.fetch_sub(int64_t{s->npages} << kPageShift,
                               std::memory_order_relaxed);
+  AddHeapLive(-(int64_t{s->npages} << kPageShift));
   pages_.FreeSpan(s);
 }
 
@@ -263,6 +313,12 @@ size_t AllocationSize(const void* p) {
 
 void Free(void* ptr) {
   if (ptr == nullptr) return;
+  if (runtime::InBlockingRegion()) {
+    throw std::logic_error(
+        "gcrt: explicit free inside a blocking region: the world may be "
+        "stopped while this thread runs; free before entering the region or "
+        "after leaving it");
+  }
   Heap& heap = Heap::Get();
   // A thread changing spans holds a processor, so a stop-the-world waits
   // for it like for any allocating thread.

@@ -35,7 +35,7 @@
 // owns it, folded in when that Cache gives the span back (seed 000).
 //
 // Layering: this is alloc/, below gc/. The collector plugs in from above
-// through registered hooks (PageHeap::SetReclaimHook, Heap::SetSweepHook).
+// through registered hooks (PageHeap::SetReclaimHook, Heap::SetCollectorHooks).
 #pragma once
 
 #include <atomic>
@@ -107,16 +107,70 @@ class Heap {
   void* AllocateLarge(const TypeInfo* type, size_t bytes);
   void FreeLarge(Span* s, uintptr_t p);
 
-  // The collector sweeps spans in state h+1 when their Cache gives them
-  // back (seed 002); registered from above. The hook runs with the span's
-  // Central lock held: it must not take that lock, free the span, or run
-  // user code (destructors); the collector issue moves dead-object work
-  // to the owner's side before this point.
-  using SweepHook = void (*)(Span* s);
-  void SetSweepHook(SweepHook hook) {
-    sweep_hook_.store(hook, std::memory_order_release);
+  // ---- The collector (gc/) plugs in here (layering: alloc never calls up
+  //      except through these). ----
+  struct CollectorHooks {
+    // Sweeps a small span the caller claimed (sweepgen h-2 -> h-1 by CAS)
+    // and took off its Central's lists (Central::TakeForSweep, or Exchange
+    // itself): runs the destructors of its dead objects with no lock held,
+    // swaps its bits, and files it back with Central::FinishSweep.
+    void (*sweep_taken)(Span* s);
+    // Sweeps a span in state h+1 that its owner (the calling thread's
+    // Cache) is about to give back; returns the number of objects freed.
+    // The span's freebuf has been folded and its cache word written back.
+    uint32_t (*sweep_cached)(Span* s);
+    // Runs a collection cycle; called at the start of an allocation slow
+    // path once heap_live reaches next_gc.
+    void (*trigger)();
+    // Proportional sweeping: called before a Cache takes `npages` pages of
+    // spans from a Central, so sweeping keeps ahead of allocation.
+    void (*sweep_credit)(uint32_t npages);
+  };
+  // Registered once by the collector (a static object) before its first
+  // cycle; null until then.
+  void SetCollectorHooks(const CollectorHooks* hooks) {
+    hooks_.store(hooks, std::memory_order_release);
   }
-  void SweepCachedSpan(Span* s);
+  const CollectorHooks* hooks() const {
+    return hooks_.load(std::memory_order_acquire);
+  }
+
+  // Pacing (seed 004). heap_live: bytes of objects allocated since the last
+  // mark plus those it found live, counted as Go counts them (a cached
+  // span's free slots are assumed allocated). Atomic: relaxed adds from
+  // slow paths on any thread; set by the collector with the world stopped.
+  void AddHeapLive(int64_t bytes) {
+    heap_live_.fetch_add(bytes, std::memory_order_relaxed);
+  }
+  void SetHeapLive(int64_t bytes) {
+    heap_live_.store(bytes, std::memory_order_relaxed);
+  }
+  int64_t heap_live() const {
+    return heap_live_.load(std::memory_order_relaxed);
+  }
+  // The heap_live at which the next cycle starts. Atomic: stored (relaxed)
+  // by the collector, loaded (relaxed) by allocation slow paths.
+  void SetNextGc(int64_t bytes) {
+    next_gc_.store(bytes, std::memory_order_relaxed);
+  }
+  int64_t next_gc() const { return next_gc_.load(std::memory_order_relaxed); }
+  // Called at the start of allocation slow paths: starts a cycle if the
+  // heap has grown past next_gc.
+  GC_ALWAYS_INLINE void MaybeTriggerGc() {
+    if (GC_PREDICT_FALSE(heap_live() >= next_gc())) TriggerGcSlow();
+  }
+  // The collector's side of sweeping: only with the world stopped (the
+  // collector, at mark termination): the heap's generation moves on by 2.
+  void AdvanceSweepgen() {
+    sweepgen_.store(sweepgen() + 2, std::memory_order_release);
+  }
+  // A swept large span: frees it (dead) or gives it fresh bits (live).
+  void FinishSweepLarge(Span* s, bool dead);
+  // Fresh mark bits for s and its mark bits become its alloc bits (ANDed
+  // with the old alloc bits, so an explicitly freed slot stays free); the
+  // allocation state is reset. The caller owns the span's allocation state.
+  // Returns the number of slots that were allocated and are now free.
+  uint32_t SwapSweptBits(Span* s);
 
   // Atomic counters: relaxed adds from slow paths on any thread.
   void AddTinyAllocs(uint64_t n) {
@@ -132,8 +186,12 @@ class Heap {
   GcBitsArenas gc_bits_;
   Central central_[kNumSpanClasses];
   std::atomic<uint32_t> sweepgen_{4};
-  // Atomic: stored once (release) by the collector, loaded (acquire).
-  std::atomic<SweepHook> sweep_hook_{nullptr};
+  GC_NOINLINE void TriggerGcSlow();
+  // Atomic: stored (release) once by the collector, loaded (acquire).
+  std::atomic<const CollectorHooks*> hooks_{nullptr};
+  std::atomic<int64_t> heap_live_{0};
+  // No cycle until the collector sets a goal.
+  std::atomic<int64_t> next_gc_{INT64_MAX};
   // Bytes of large objects; small ones are counted per Central. Atomic:
   // relaxed adds by AllocateLarge/FreeLarge, relaxed loads by ReadStats.
   std::atomic<int64_t> large_live_bytes_{0};

@@ -43,12 +43,18 @@ void PageHeap::ReserveSpanObjectsLocked(size_t n) {
     void* mem = runtime::os::MapMetadata(kSpanPoolChunk, "span structures");
     auto* spans = static_cast<Span*>(mem);
     size_t fresh = kSpanPoolChunk / sizeof(Span);
+    static_assert(kSpanPoolChunk / sizeof(Span) == kSpansPerChunk);
+    size_t chunk = span_chunks_count_.load(std::memory_order_relaxed);
+    GC_CHECK(chunk < kMaxSpanChunks && "the span record table has room");
     for (size_t i = 0; i < fresh; i++) {
       Span* s = new (&spans[i]) Span();
       s->next = span_pool_;
       span_pool_ = s;
     }
     span_pool_count_ += fresh;
+    // Published after the records are constructed: the sweeper walks them.
+    span_chunks_[chunk].store(spans, std::memory_order_release);
+    span_chunks_count_.store(chunk + 1, std::memory_order_release);
   }
 }
 
@@ -382,6 +388,8 @@ void PageHeap::FreeSpanLocked(Span* s, bool was_in_use) {
   // Unpublish first, so a reader that reaches s through the page map does
   // not see it in use with its bits already gone.
   s->state.store(SpanState::kFree, std::memory_order_release);
+  // No sweeper's claim (a CAS from h-2) can succeed on a free record.
+  s->sweepgen.store(0, std::memory_order_relaxed);
   if (was_in_use) {
     GC_CHECK(s->specials.load(std::memory_order_relaxed) == nullptr &&
              "a freed span has no specials left");

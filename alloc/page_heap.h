@@ -85,6 +85,19 @@ class PageHeap {
     return s;
   }
 
+  // Every Span record ever mapped, in a stable order (Go's allspans): the
+  // sweeper walks them all and claims those in use and unswept. Records are
+  // never unmapped; a record may be in any state when read.
+  static constexpr size_t kSpansPerChunk = (64 << 10) / sizeof(Span);
+  size_t SpanRecordCount() const {
+    return span_chunks_count_.load(std::memory_order_acquire) * kSpansPerChunk;
+  }
+  // Record i < SpanRecordCount().
+  Span* SpanRecord(size_t i) const {
+    return span_chunks_[i / kSpansPerChunk].load(std::memory_order_acquire) +
+           i % kSpansPerChunk;
+  }
+
   // The collector registers a function that sweeps until at least `npages`
   // pages are freed (seed 003's MHeap_Reclaim); it runs before growing.
   using ReclaimHook = void (*)(uint32_t npages);
@@ -162,6 +175,12 @@ class PageHeap {
   uint64_t released_pages_ GC_GUARDED_BY(mu_) = 0;
   uint64_t reserved_bytes_ GC_GUARDED_BY(mu_) = 0;
   uint64_t scavenge_runs_ GC_GUARDED_BY(mu_) = 0;
+  // The span record table: chunks appended under mu_ (store release, then
+  // the count, release), read by anyone (acquire). 2^16 chunks of 341
+  // records: 22 M spans, 170 GiB of one-page spans; exceeding it is fatal.
+  static constexpr size_t kMaxSpanChunks = size_t{1} << 16;
+  std::atomic<Span*> span_chunks_[kMaxSpanChunks] = {};
+  std::atomic<size_t> span_chunks_count_{0};
   // Atomic: stored once by the collector (release), loaded before growing.
   std::atomic<ReclaimHook> reclaim_hook_{nullptr};
 

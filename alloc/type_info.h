@@ -32,6 +32,10 @@ struct TypeInfo {
   uint32_t pointer_bitmap_words;  // number of 64-bit words in pointer_bitmap
   // Collector: T::trace for classes that trace themselves; null otherwise.
   void (*trace)(const void* object, Tracer& tracer);
+  // Nonzero for an array of T: the object starts with a uint64_t element
+  // count, and the elements start this many bytes in. `destroy` then
+  // destroys the whole array.
+  uint32_t array_header;
 };
 
 // The type of the 16-byte blocks the tiny allocator packs small pointer-free

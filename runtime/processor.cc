@@ -10,12 +10,13 @@
 
 namespace gc::runtime {
 
+thread_local constinit Processor* t_processor GC_TLS_FAST = nullptr;
+
 namespace {
 
-// The thread's processor, and whether the thread is exiting. Plain
-// thread-locals (no destructor of their own), so they stay valid while the
-// thread's other thread_local objects are destroyed. Owned by the thread.
-thread_local Processor* t_processor = nullptr;
+// Whether the thread is exiting. A plain thread-local (no destructor of its
+// own), so it stays valid while the thread's other thread_local objects are
+// destroyed, like t_processor. Owned by the thread.
 thread_local bool t_exited = false;
 
 // Detaches the thread when it exits, so its processor (and the cache it owns)
@@ -92,8 +93,6 @@ void ProcessorTable::Release(Processor* p) {
 void SetProcessorLocalFactory(ProcessorLocalFactory factory) {
   ProcessorTable::Get().SetFactory(factory);
 }
-
-Processor* CurrentProcessor() { return t_processor; }
 
 Processor* AttachCurrentThread() {
   if (t_processor == nullptr) {

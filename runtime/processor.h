@@ -31,6 +31,12 @@ class ProcessorLocal {
   virtual void OnAcquire(Processor& p) = 0;
   // Runs on the thread that is about to give `p` back.
   virtual void OnRelease(Processor& p) = 0;
+  // Runs on the thread holding `p` when it resumes after a stop-the-world
+  // (leaving a safepoint, or a stopper that waited for another stopper),
+  // outside every runtime lock, before the thread touches the heap again.
+  // A new stop-the-world waits until it has returned (seed 002's
+  // prepareForSweep on resume).
+  virtual void OnResume(Processor& p) = 0;
 
  protected:
   ~ProcessorLocal() = default;
@@ -60,6 +66,7 @@ class Processor {
   friend class ProcessorTable;
   friend class BlockingRegion;
   friend void StopTheWorld(const char*);
+  friend void StartTheWorld();
   Processor(uint32_t id, ProcessorLocal* local) : id_(id), local_(local) {}
 
   const uint32_t id_;      // Immutable after creation.
@@ -79,7 +86,9 @@ class Processor {
 void SetProcessorLocalFactory(ProcessorLocalFactory factory);
 
 // The calling thread's processor, or null if the thread is not attached.
-Processor* CurrentProcessor();
+// Owned by the thread.
+extern thread_local constinit Processor* t_processor GC_TLS_FAST;
+inline Processor* CurrentProcessor() { return t_processor; }
 
 // Attaches the calling thread: takes an idle processor or creates one, and
 // runs its OnAcquire. Idempotent. The thread detaches automatically at exit.
@@ -124,11 +133,15 @@ class ProcessorTable {
   friend void SafepointSlow();
   friend bool WorldStoppedForTesting();
   friend class BlockingRegion;
+  // Parks p until the world restarts (the restart counter moves, even if a
+  // new stop has begun since: the thread then runs OnResume and parks again
+  // at its next safepoint).
   void ParkLocked(Processor* p, std::unique_lock<std::mutex>& lock);
   std::condition_variable world_cv_;    // signalled when the world restarts
   std::condition_variable stopper_cv_;  // signalled when a processor parks
   bool world_stopped_ GC_GUARDED_BY(mu_) = false;
   Processor* stopper_ GC_GUARDED_BY(mu_) = nullptr;
+  uint64_t restarts_ GC_GUARDED_BY(mu_) = 0;  // StartTheWorld calls
 };
 
 template <typename Fn>

@@ -35,8 +35,11 @@ void ProcessorTable::ParkLocked(Processor* p,
                                 std::unique_lock<std::mutex>& lock) {
   p->status_.store(ProcessorStatus::kStopped, std::memory_order_release);
   stopper_cv_.notify_all();
-  world_cv_.wait(lock, [this] { return !world_stopped_; });
-  p->status_.store(ProcessorStatus::kRunning, std::memory_order_release);
+  uint64_t parked_at = restarts_;
+  world_cv_.wait(lock, [&] { return restarts_ != parked_at; });
+  // StartTheWorld marked p running: a stopper that comes next waits for
+  // this thread to park again, even if it has not woken up yet.
+  GC_CHECK(p->status() == ProcessorStatus::kRunning);
 }
 
 void SafepointSlow() {
@@ -46,6 +49,10 @@ void SafepointSlow() {
   std::unique_lock<std::mutex> lock(t.mu_);
   if (!t.world_stopped_ || t.stopper_ == p) return;
   t.ParkLocked(p, lock);
+  lock.unlock();
+  // Running again: the layers above catch up with what the stop changed
+  // (the allocator flushes a stale cache) before this thread allocates.
+  p->local()->OnResume(*p);
 }
 
 void StopTheWorld(const char* reason) {
@@ -56,8 +63,14 @@ void StopTheWorld(const char* reason) {
   std::unique_lock<std::mutex> lock(t.mu_);
   GC_CHECK(!(t.world_stopped_ && t.stopper_ == self) &&
            "the world is not stopped again by the thread that stopped it");
-  // Stops are serialized: a second stopper is just a running thread.
-  while (t.world_stopped_) t.ParkLocked(self, lock);
+  // Stops are serialized: a second stopper is just a running thread, and
+  // resumes like one before it tries again.
+  while (t.world_stopped_) {
+    t.ParkLocked(self, lock);
+    lock.unlock();
+    self->local()->OnResume(*self);
+    lock.lock();
+  }
   t.world_stopped_ = true;
   t.stopper_ = self;
   g_stop_requested.store(true, std::memory_order_release);
@@ -104,6 +117,14 @@ void StartTheWorld() {
            "the world is restarted by the thread that stopped it");
   t.world_stopped_ = false;
   t.stopper_ = nullptr;
+  // Parked processors run again from now on, whether or not their threads
+  // have woken yet (ParkLocked).
+  for (Processor* p = t.all(); p != nullptr; p = p->next_all()) {
+    if (p->status() == ProcessorStatus::kStopped) {
+      p->status_.store(ProcessorStatus::kRunning, std::memory_order_release);
+    }
+  }
+  t.restarts_++;
   g_stop_requested.store(false, std::memory_order_release);
   t.world_cv_.notify_all();
 }

@@ -60,6 +60,8 @@ class CountingLocal final : public ProcessorLocal {
     releases_.fetch_add(1, std::memory_order_relaxed);
   }
 
+  void OnResume(Processor&) override {}
+
   uint64_t acquires() const { return acquires_.load(); }
   uint64_t releases() const { return releases_.load(); }
   uint64_t owner() const { return owner_.load(); }

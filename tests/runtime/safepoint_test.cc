@@ -17,10 +17,21 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// Counts resumes per processor; a resume must run on the thread holding the
+// processor while it is running.
+std::atomic<uint64_t> g_resumes{0};
+std::atomic<uint64_t> g_bad_resumes{0};
+
 class NullLocal final : public ProcessorLocal {
  public:
   void OnAcquire(Processor&) override {}
   void OnRelease(Processor&) override {}
+  void OnResume(Processor& p) override {
+    if (CurrentProcessor() != &p || p.status() != ProcessorStatus::kRunning) {
+      g_bad_resumes++;
+    }
+    g_resumes++;
+  }
 };
 
 ProcessorLocal* NewNullLocal(Processor&) { return new NullLocal(); }
@@ -82,6 +93,37 @@ TEST_F(SafepointTest, RunningThreadsParkUntilTheWorldRestarts) {
   }));
   done = true;
   for (auto& t : threads) t.join();
+}
+
+TEST_F(SafepointTest, ParkedThreadResumesEvenWhenTheNextStopFollowsAtOnce) {
+  // A thread parked through a restart runs OnResume before it parks for the
+  // next stop, however quickly that stop comes: the next stopper waits for
+  // it (seed 002: a processor catches up on resume, before the next cycle).
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> spins{0};
+  std::thread t([&] {
+    AttachCurrentThread();
+    while (!done.load(std::memory_order_relaxed)) {
+      spins.fetch_add(1, std::memory_order_relaxed);
+      Safepoint();
+    }
+    DetachCurrentThread();
+  });
+  ASSERT_TRUE(Eventually([&] { return spins.load() > 0; }));
+  uint64_t before = g_resumes.load();
+  constexpr int kStops = 50;
+  for (int i = 0; i < kStops; i++) {
+    StopTheWorld("test");
+    StartTheWorld();
+  }
+  StopTheWorld("test");
+  // Every restart but the first woke the parked thread, which resumed
+  // before parking again for the following stop.
+  EXPECT_GE(g_resumes.load() - before, uint64_t{kStops} - 1);
+  StartTheWorld();
+  done = true;
+  t.join();
+  EXPECT_EQ(g_bad_resumes.load(), 0u);
 }
 
 TEST_F(SafepointTest, BlockingRegionDoesNotHoldTheWorldAndWaitsToLeave) {

@@ -1,0 +1,58 @@
+// See gc.h.
+#include "api/gc.h"
+
+#include "gc/collector.h"
+
+namespace gc {
+
+using internal::Collector;
+
+void collect() { Collector::Get().Collect(internal::GcReason::kExplicit); }
+
+int set_gc_percent(int percent) {
+  Collector& c = Collector::Get();
+  int old = c.gc_percent();
+  c.SetGcPercent(percent);
+  return old;
+}
+
+Stats stats() {
+  Collector& c = Collector::Get();
+  alloc::HeapStats h = alloc::ReadHeapStats();
+  internal::CollectorStats cs = c.ReadStats();
+  Stats s{};
+  s.heap_alloc = h.heap_alloc;
+  s.heap_sys = h.heap_sys;
+  s.heap_idle = h.heap_idle;
+  s.heap_inuse = h.heap_inuse;
+  s.heap_released = h.heap_released;
+  s.heap_objects = h.objects;
+  s.mallocs = h.mallocs;
+  s.frees = h.frees;
+  s.num_gc = cs.num_gc;
+  s.num_forced_gc = cs.num_forced_gc;
+  s.next_gc = cs.next_gc == INT64_MAX ? 0 : static_cast<uint64_t>(cs.next_gc);
+  s.heap_live = cs.heap_live > 0 ? static_cast<uint64_t>(cs.heap_live) : 0;
+  s.pause_total_ns = cs.pause_total_ns;
+  s.pause_ns = cs.pause_ns;
+  s.last_gc_unix_ns = cs.last_gc_unix_ns;
+  s.gc_cpu_fraction = cs.gc_cpu_fraction;
+  s.last_marked_bytes = cs.last_marked_bytes;
+  s.objects_destroyed = cs.objects_destroyed;
+  s.mark_workers = cs.mark_workers;
+  for (int i = 0; i < alloc::kNumSizeClasses; i++) s.by_size[i] = h.by_size[i];
+  return s;
+}
+
+void attach_thread() {
+  Collector::Get();
+  alloc::AttachCurrentThread();
+}
+
+void detach_thread() { alloc::DetachCurrentThread(); }
+
+void set_mark_workers(uint32_t n) { Collector::Get().SetMarkWorkers(n); }
+void set_verify(bool on) { Collector::Get().SetVerify(on); }
+void set_gctrace(bool on) { Collector::Get().SetTrace(on); }
+
+}  // namespace gc

@@ -1,0 +1,98 @@
+// gcrt's public API: include this header.
+//
+//   struct Node { gc::Ptr<Node> left, right; int value = 0; };
+//   gc::Root<Node> tree = gc::make<Node>();   // rooted: safe across cycles
+//   tree->left = gc::make<Node>();            // a traced field
+//   gc::RootSet vm_roots([&](gc::Tracer& t) { t(vm.stack); });
+//   gc::set_gc_percent(200);
+//   gc::collect();
+//   gc::Stats s = gc::stats();
+//
+// Pointers and handles: api/ptr.h. Allocation: api/make.h. Tracing rules:
+// api/trace.h. Root sets: api/roots.h. The design: ../shared/DESIGN.md and
+// the overviews in gc/collector.h, gc/sweeper.h, gc/marker.h, alloc/heap.h.
+//
+// Threads: a thread attaches to the heap on its first allocation or handle
+// (or gc::attach_thread()), and detaches at exit. The collector stops the
+// world at safepoints: allocation slow paths, gc::safepoint(), and the
+// entry of gc::Blocking scopes; a thread in a long loop that does not
+// allocate calls gc::safepoint(), and a thread about to block (I/O, a
+// lock, a join) opens a gc::Blocking scope so the world can stop without
+// it. Inside a Blocking scope the thread must not touch the GC heap.
+//
+// Destructors of GC objects run on whichever thread sweeps their span,
+// with no lock held, some time after the object became unreachable. They
+// must not dereference gc::Ptr fields (those objects may be destroyed
+// already; debug builds stop the program when one does), allocate, or
+// call the collector (gc::collect throws std::logic_error there).
+//
+// Configuration: gc::set_gc_percent / GCRT_GCPERCENT (default 100; "off" or
+// a negative value disables collection triggered by growth),
+// GCRT_DEBUG=gctrace=1 prints a line per cycle, GCRT_DEBUG=verify=1
+// re-marks after every cycle and checks that nothing reachable was freed,
+// GCRT_MARK_WORKERS sets the number of mark workers.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include "alloc/heap.h"
+#include "api/make.h"
+#include "api/ptr.h"
+#include "api/roots.h"
+#include "api/trace.h"
+#include "gc/tracer.h"
+#include "runtime/safepoint.h"
+
+namespace gc {
+
+// Go's runtime.MemStats in spirit. Heap figures are exact once caches are
+// flushed (after gc::collect() on a single-threaded program, say).
+struct Stats {
+  uint64_t heap_alloc;     // bytes of allocated objects (slot sizes)
+  uint64_t heap_sys;       // bytes of heap memory obtained from the OS
+  uint64_t heap_idle;      // bytes in free spans
+  uint64_t heap_inuse;     // bytes in in-use spans
+  uint64_t heap_released;  // of heap_idle, returned to the OS
+  uint64_t heap_objects;   // objects allocated and not yet freed
+  uint64_t mallocs;        // objects allocated, ever
+  uint64_t frees;          // objects freed (collected or explicit), ever
+  uint64_t num_gc;         // completed cycles
+  uint64_t num_forced_gc;  // of which gc::collect() or periodic
+  uint64_t next_gc;        // heap_live goal of the next cycle; 0 when off
+  uint64_t heap_live;      // what the pacer compares with next_gc
+  uint64_t pause_total_ns;
+  std::array<uint64_t, 256> pause_ns;  // recent pauses, the newest at
+  uint64_t last_gc_unix_ns;            // pause_ns[(num_gc + 255) % 256]
+  double gc_cpu_fraction;  // collector CPU time over available CPU time
+  uint64_t last_marked_bytes;
+  uint64_t objects_destroyed;  // destructors run by the collector
+  uint32_t mark_workers;
+  alloc::SizeClassStats by_size[alloc::kNumSizeClasses];
+};
+
+// Runs a full collection now, and finishes its sweep before returning.
+// Throws std::logic_error from a GC object's destructor or a Blocking scope.
+void collect();
+// Sets the heap-growth ratio; returns the previous one. < 0 disables.
+int set_gc_percent(int percent);
+Stats stats();
+
+// A safepoint: parks here if the collector is stopping the world.
+GC_ALWAYS_INLINE void safepoint() { runtime::Safepoint(); }
+
+// A scope in which the thread does not touch the GC heap, so the world can
+// stop without waiting for it (Go's syscall entry).
+using Blocking = runtime::BlockingRegion;
+
+// Attaches the calling thread now (it would on first use otherwise), and
+// gives its processor back (thread exit does too).
+void attach_thread();
+void detach_thread();
+
+// Debug and tuning knobs (tests, benchmarks).
+void set_mark_workers(uint32_t n);  // 0: one per hardware thread
+void set_verify(bool on);           // GCRT_DEBUG=verify=1
+void set_gctrace(bool on);          // GCRT_DEBUG=gctrace=1
+
+}  // namespace gc

@@ -1,0 +1,190 @@
+// Allocating GC objects.
+//
+//   gc::make<T>(args...)           constructs a T in the GC heap; returns a
+//                                  gc::Root<T> that keeps it alive.
+//   gc::make_unrooted<T>(args...)  the same, returning a gc::Ptr<T>: the
+//                                  fast path for hot loops. Nothing keeps
+//                                  the object alive: store it into a traced
+//                                  field or a root before the next
+//                                  allocation or safepoint.
+//   gc::make_array<T>(n)           n value-initialized T in one object, a
+//                                  gc::Array<T>; returns a Root.
+//
+// The memory is zeroed before T's constructor runs, and while it runs the
+// object is on the thread's construction stack, which the marker scans
+// conservatively: a collection started inside a constructor (say, one that
+// allocates its children) keeps the object and what it has stored so far.
+// A constructor that throws leaves nothing behind: the slot is freed at
+// once and no destructor runs. Allocation errors are std::bad_alloc with a
+// message.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <new>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "alloc/heap.h"
+#include "api/ptr.h"
+#include "api/type_info.h"
+#include "gc/roots.h"
+#include "runtime/os_mem.h"
+
+namespace gc {
+
+namespace internal {
+
+template <typename T, typename... Args>
+inline constexpr bool kTrackConstruction =
+    !std::is_trivially_constructible_v<T, Args...>;
+
+template <typename T, typename... Args>
+GC_ALWAYS_INLINE T* Construct(HandleArena* h, void* mem, Args&&... args) {
+  if constexpr (kTrackConstruction<T, Args...>) {
+    h->PushConstructing(mem, sizeof(T));
+    try {
+      T* obj;
+      if constexpr (std::is_constructible_v<T, Args...>) {
+        obj = new (mem) T(std::forward<Args>(args)...);
+      } else {
+        obj = new (mem) T{std::forward<Args>(args)...};
+      }
+      h->PopConstructing();
+      return obj;
+    } catch (...) {
+      h->PopConstructing();
+      alloc::Free(mem);  // no destructor runs on a half-built object
+      throw;
+    }
+  } else {
+    return new (mem) T(std::forward<Args>(args)...);
+  }
+}
+
+template <typename T>
+GC_ALWAYS_INLINE void* AllocateFor() {
+  static_assert(!std::is_array_v<T>, "use gc::make_array<T>(n)");
+  static_assert(sizeof(T) < (uint64_t{1} << 32),
+                "gcrt objects are smaller than 4 GiB; use gc::make_array");
+  constexpr bool kPointerFree = TypeInfoHolder<T>::kPointerFree;
+  return alloc::AllocateFixed<static_cast<uint32_t>(sizeof(T)),
+                              static_cast<uint32_t>(alignof(T)), kPointerFree,
+                              std::is_trivially_destructible_v<T>>(
+      TypeInfoOf<T>());
+}
+
+}  // namespace internal
+
+template <typename T, typename... Args>
+GC_ALWAYS_INLINE Root<T> make(Args&&... args) {
+  internal::HandleArena* h = internal::CurrentHandles();
+  void* mem = internal::AllocateFor<T>();
+  T* obj = internal::Construct<T>(h, mem, std::forward<Args>(args)...);
+  return Root<T>(obj, h->Take(obj));
+}
+
+template <typename T, typename... Args>
+GC_ALWAYS_INLINE Ptr<T> make_unrooted(Args&&... args) {
+  internal::HandleArena* h = internal::CurrentHandles();
+  void* mem = internal::AllocateFor<T>();
+  return Ptr<T>(internal::Construct<T>(h, mem, std::forward<Args>(args)...));
+}
+
+namespace internal {
+template <typename T>
+struct ArrayTypeInfoHolder;
+}  // namespace internal
+
+// A GC array of T: a length and the elements, in one object.
+template <typename T>
+class Array {
+ public:
+  static constexpr size_t kHeader = std::max(sizeof(uint64_t), alignof(T));
+
+  size_t size() const { return static_cast<size_t>(length_); }
+  T* data() {
+    return reinterpret_cast<T*>(reinterpret_cast<unsigned char*>(this) +
+                                kHeader);
+  }
+  const T* data() const {
+    return reinterpret_cast<const T*>(
+        reinterpret_cast<const unsigned char*>(this) + kHeader);
+  }
+  T& operator[](size_t i) { return data()[i]; }
+  const T& operator[](size_t i) const { return data()[i]; }
+  T* begin() { return data(); }
+  T* end() { return data() + size(); }
+  const T* begin() const { return data(); }
+  const T* end() const { return data() + size(); }
+
+  Array(const Array&) = delete;
+  Array& operator=(const Array&) = delete;
+
+ private:
+  template <typename U>
+  friend Root<Array<U>> make_array(size_t n);
+  template <typename U>
+  friend struct internal::ArrayTypeInfoHolder;
+  Array() = default;
+  static void Destroy(void* object) {
+    auto* a = static_cast<Array*>(object);
+    for (size_t i = a->size(); i > 0; i--) a->data()[i - 1].~T();
+  }
+  uint64_t length_ = 0;  // elements constructed
+};
+
+namespace internal {
+
+template <typename T>
+struct ArrayTypeInfoHolder {
+  static const alloc::TypeInfo* Get() {
+    static const alloc::TypeInfo info = [] {
+      alloc::TypeInfo t = *TypeInfoOf<T>();
+      t.destroy =
+          std::is_trivially_destructible_v<T> ? nullptr : &Array<T>::Destroy;
+      t.array_header = static_cast<uint32_t>(Array<T>::kHeader);
+      return t;
+    }();
+    return &info;
+  }
+};
+
+}  // namespace internal
+
+// n value-initialized elements. Throws std::bad_alloc with a message if the
+// size overflows or memory runs out.
+template <typename T>
+Root<Array<T>> make_array(size_t n) {
+  internal::HandleArena* h = internal::CurrentHandles();
+  size_t bytes;
+  if (__builtin_mul_overflow(n, sizeof(T), &bytes) ||
+      __builtin_add_overflow(bytes, Array<T>::kHeader, &bytes)) {
+    throw runtime::OutOfMemoryError(
+        "gcrt: gc::make_array of " + std::to_string(n) + " elements of " +
+        std::to_string(sizeof(T)) + " bytes overflows the address space");
+  }
+  void* mem = alloc::Allocate(internal::ArrayTypeInfoHolder<T>::Get(), bytes);
+  auto* a = new (mem) Array<T>();
+  if constexpr (!std::is_trivially_default_constructible_v<T> ||
+                !std::is_trivially_destructible_v<T>) {
+    h->PushConstructing(mem, bytes);
+    try {
+      for (size_t i = 0; i < n; i++) {
+        new (a->data() + i) T();
+        a->length_ = i + 1;
+      }
+    } catch (...) {
+      h->PopConstructing();
+      Array<T>::Destroy(a);
+      alloc::Free(mem);
+      throw;
+    }
+    h->PopConstructing();
+  }
+  a->length_ = n;
+  return Root<Array<T>>(a, h->Take(a));
+}
+
+}  // namespace gc

@@ -1,0 +1,218 @@
+// Pointers to GC objects (see api/gc.h for the whole API):
+//
+//   gc::Ptr<T>     a field of a GC object (or of a root set's structure):
+//                  a plain pointer the marker traces precisely. Not a root:
+//                  a Ptr on the C++ stack does not keep its object alive.
+//   gc::Root<T>    a rooted handle held by one thread: keeps its object
+//                  alive while it exists. O(1) to create and drop (a slot of
+//                  the thread's handle arena), movable, returnable; may be
+//                  dropped on another thread (slower, under a lock).
+//   gc::Global<T>  a rooted handle usable from any thread (a global table
+//                  under a lock), for long-lived roots.
+//
+// All three convert to each other; all compare by address.
+#pragma once
+
+#include <cstddef>
+#include <type_traits>
+#include <utility>
+
+#include "gc/roots.h"
+#include "gc/sweeper.h"
+#include "runtime/check.h"
+
+namespace gc {
+
+template <typename T>
+class Root;
+template <typename T>
+class Global;
+
+namespace internal {
+// Debug builds (GC_DEBUG >= 2) stop a destructor the sweeper runs from
+// dereferencing a gc::Ptr: its target may already be dead.
+GC_ALWAYS_INLINE void CheckDereference() {
+#if GC_DEBUG >= 2
+  if (GC_PREDICT_FALSE(InDestructor())) {
+    runtime::Print(
+        "a gc::Ptr was dereferenced inside the destructor of a GC object; "
+        "the object it points to may already have been destroyed. Only "
+        "release non-GC resources in destructors.");
+    GC_THROW("no gc::Ptr is dereferenced in a destructor run by the sweeper");
+  }
+#endif
+}
+}  // namespace internal
+
+template <typename T>
+class Ptr {
+ public:
+  using element_type = T;
+
+  constexpr Ptr() noexcept = default;
+  constexpr Ptr(std::nullptr_t) noexcept {}
+  // From a raw pointer to a GC object (or null); the caller keeps it alive.
+  explicit constexpr Ptr(T* raw) noexcept : ptr_(raw) {}
+  template <typename U>
+  requires std::is_convertible_v<U*, T*>
+  constexpr Ptr(const Ptr<U>& other) noexcept : ptr_(other.get()) {}
+  template <typename U>
+  requires std::is_convertible_v<U*, T*> Ptr(const Root<U>& root)
+  noexcept : ptr_(root.get()) {}
+  template <typename U>
+  requires std::is_convertible_v<U*, T*> Ptr(const Global<U>& global)
+  noexcept : ptr_(global.get()) {}
+
+  T* get() const noexcept { return ptr_; }
+  T* operator->() const noexcept {
+    internal::CheckDereference();
+    return ptr_;
+  }
+  T& operator*() const noexcept {
+    internal::CheckDereference();
+    return *ptr_;
+  }
+  explicit operator bool() const noexcept { return ptr_ != nullptr; }
+  template <typename U>
+  bool operator==(const Ptr<U>& o) const noexcept {
+    return ptr_ == o.get();
+  }
+  bool operator==(std::nullptr_t) const noexcept { return ptr_ == nullptr; }
+
+ private:
+  T* ptr_ = nullptr;
+};
+
+static_assert(sizeof(Ptr<int>) == sizeof(void*));
+static_assert(std::is_trivially_copyable_v<Ptr<int>>);
+
+template <typename T>
+class Root {
+ public:
+  using element_type = T;
+
+  Root() noexcept = default;
+  Root(std::nullptr_t) noexcept {}
+  // Roots the object p points to (a GC object, or null).
+  explicit Root(T* p) : ptr_(p), slot_(Take(p)) {}
+  template <typename U>
+  requires std::is_convertible_v<U*, T*> Root(const Ptr<U>& p)
+      : Root(static_cast<T*>(p.get())) {}
+  template <typename U>
+  requires std::is_convertible_v<U*, T*> Root(const Global<U>& g)
+      : Root(static_cast<T*>(g.get())) {}
+  Root(const Root& other) : Root(other.ptr_) {}
+  template <typename U>
+  requires std::is_convertible_v<U*, T*> Root(const Root<U>& other)
+      : Root(static_cast<T*>(other.get())) {}
+  Root(Root&& other) noexcept
+      : ptr_(std::exchange(other.ptr_, nullptr)),
+        slot_(std::exchange(other.slot_, nullptr)) {}
+  template <typename U>
+  requires std::is_convertible_v<U*, T*> Root(Root<U>&& other)
+  noexcept : ptr_(other.get()), slot_(other.ReleaseSlot()) {
+    if (slot_ != nullptr) slot_->ptr = ptr_;
+  }
+  ~Root() {
+    if (slot_ != nullptr) internal::GiveHandle(slot_);
+  }
+
+  Root& operator=(const Root& other) {
+    Set(other.ptr_);
+    return *this;
+  }
+  Root& operator=(Root&& other) noexcept {
+    if (this != &other) {
+      if (slot_ != nullptr) internal::GiveHandle(slot_);
+      ptr_ = std::exchange(other.ptr_, nullptr);
+      slot_ = std::exchange(other.slot_, nullptr);
+    }
+    return *this;
+  }
+  template <typename U>
+  requires std::is_convertible_v<U*, T*> Root& operator=(const Ptr<U>& p) {
+    Set(p.get());
+    return *this;
+  }
+  Root& operator=(std::nullptr_t) {
+    Set(nullptr);
+    return *this;
+  }
+
+  T* get() const noexcept { return ptr_; }
+  T* operator->() const noexcept { return ptr_; }
+  T& operator*() const noexcept { return *ptr_; }
+  explicit operator bool() const noexcept { return ptr_ != nullptr; }
+  template <typename U>
+  bool operator==(const Root<U>& o) const noexcept {
+    return ptr_ == o.get();
+  }
+  bool operator==(std::nullptr_t) const noexcept { return ptr_ == nullptr; }
+
+  // Internal: adopts a slot already holding p (gc::make).
+  Root(T* p, internal::HandleSlot* slot) noexcept : ptr_(p), slot_(slot) {}
+  internal::HandleSlot* ReleaseSlot() noexcept {
+    ptr_ = nullptr;
+    return std::exchange(slot_, nullptr);
+  }
+
+ private:
+  static internal::HandleSlot* Take(T* p) {
+    return p == nullptr ? nullptr : internal::CurrentHandles()->Take(p);
+  }
+  void Set(T* p) {
+    if (slot_ != nullptr && p != nullptr) {
+      slot_->ptr = p;  // the slot stays with this handle
+    } else if (p != nullptr) {
+      slot_ = Take(p);
+    } else if (slot_ != nullptr) {
+      internal::GiveHandle(std::exchange(slot_, nullptr));
+    }
+    ptr_ = p;
+  }
+
+  T* ptr_ = nullptr;
+  internal::HandleSlot* slot_ = nullptr;
+};
+
+template <typename T>
+class Global {
+ public:
+  using element_type = T;
+
+  Global() noexcept = default;
+  Global(std::nullptr_t) noexcept {}
+  explicit Global(T* p) : ptr_(p), slot_(Take(p)) {}
+  template <typename U>
+  requires std::is_convertible_v<U*, T*> Global(const Ptr<U>& p)
+      : Global(static_cast<T*>(p.get())) {}
+  template <typename U>
+  requires std::is_convertible_v<U*, T*> Global(const Root<U>& r)
+      : Global(static_cast<T*>(r.get())) {}
+  Global(const Global& other) : Global(other.ptr_) {}
+  Global(Global&& other) noexcept
+      : ptr_(std::exchange(other.ptr_, nullptr)),
+        slot_(std::exchange(other.slot_, nullptr)) {}
+  ~Global() {
+    if (slot_ != nullptr) internal::GiveGlobal(slot_);
+  }
+  Global& operator=(Global other) noexcept {
+    std::swap(ptr_, other.ptr_);
+    std::swap(slot_, other.slot_);
+    return *this;
+  }
+
+  T* get() const noexcept { return ptr_; }
+  T* operator->() const noexcept { return ptr_; }
+  T& operator*() const noexcept { return *ptr_; }
+  explicit operator bool() const noexcept { return ptr_ != nullptr; }
+
+ private:
+  static internal::HandleSlot* Take(T* p) {
+    return p == nullptr ? nullptr : internal::TakeGlobal(p);
+  }
+  T* ptr_ = nullptr;
+  internal::HandleSlot* slot_ = nullptr;
+};
+
+}  // namespace gc

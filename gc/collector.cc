@@ -1,0 +1,325 @@
+// See collector.h.
+#include "gc/collector.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "alloc/cache.h"
+#include "gc/marker.h"
+#include "gc/roots.h"
+#include "gc/sweeper.h"
+#include "runtime/check.h"
+#include "runtime/processor.h"
+#include "runtime/safepoint.h"
+
+namespace gc::internal {
+
+namespace {
+
+using alloc::Heap;
+using Clock = std::chrono::steady_clock;
+
+thread_local bool t_collecting = false;  // Owned by the thread.
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             Clock::now().time_since_epoch())
+      .count();
+}
+
+uint64_t UnixNs() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+
+// GCRT_DEBUG is a comma-separated list of name=value, as Go's GODEBUG.
+bool DebugFlag(const char* name) {
+  const char* env = std::getenv("GCRT_DEBUG");
+  if (env == nullptr) return false;
+  std::string s = env;
+  std::string key = std::string(name) + "=";
+  size_t pos = 0;
+  while (pos < s.size()) {
+    size_t end = s.find(',', pos);
+    if (end == std::string::npos) end = s.size();
+    std::string item = s.substr(pos, end - pos);
+    if (item.rfind(key, 0) == 0) return item.substr(key.size()) != "0";
+    pos = end + 1;
+  }
+  return false;
+}
+
+}  // namespace
+
+Collector& Collector::Get() {
+  static Collector* c = new Collector();  // lives for the process
+  return *c;
+}
+
+Collector::Collector() : start_time_(Clock::now()) {
+  if (const char* env = std::getenv("GCRT_GCPERCENT")) {
+    if (std::strcmp(env, "off") == 0) {
+      gc_percent_ = -1;
+    } else {
+      char* end = nullptr;
+      long v = std::strtol(env, &end, 10);
+      if (end != env && *end == '\0') {
+        gc_percent_ = v < 0 ? -1 : static_cast<int>(std::min(v, 1000000L));
+      } else {
+        runtime::Print(
+            "GCRT_GCPERCENT=%s is not a number or \"off\"; using 100", env);
+      }
+    }
+  }
+  if (const char* env = std::getenv("GCRT_MARK_WORKERS")) {
+    long v = std::strtol(env, nullptr, 10);
+    if (v > 0) mark_workers_ = static_cast<uint32_t>(std::min(v, 256L));
+  }
+  verify_ = DebugFlag("verify");
+  trace_ = DebugFlag("gctrace");
+  last_gc_ns_.store(NowNs(), std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    SetNextGcLocked(0);
+  }
+  static const Heap::CollectorHooks hooks = {
+      &Sweeper::SweepTaken,
+      &Sweeper::SweepCached,
+      &Collector::Trigger,
+      &Sweeper::Credit,
+  };
+  Heap& heap = Heap::Get();
+  heap.pages().SetReclaimHook(&Sweeper::Reclaim);
+  heap.SetCollectorHooks(&hooks);
+  Sweeper::Get().StartBackground(&Collector::Periodic);
+}
+
+void Collector::SetNextGcLocked(int64_t marked) {
+  int64_t goal;
+  if (gc_percent_ < 0) {
+    goal = INT64_MAX;
+  } else {
+    goal = marked + marked / 100 * gc_percent_;
+    goal = std::max(goal, kMinHeapGoal);
+  }
+  Heap::Get().SetNextGc(goal);
+}
+
+void Collector::Trigger() { Get().Collect(GcReason::kTriggered); }
+
+void Collector::Periodic() { Get().Collect(GcReason::kPeriodic); }
+
+void Collector::Collect(GcReason reason) {
+  const bool triggered = reason == GcReason::kTriggered;
+  if (InDestructor()) {
+    if (triggered) return;
+    throw std::logic_error(
+        "gcrt: gc::collect() called from a destructor run by the collector: "
+        "destructors of GC objects must not use the collector");
+  }
+  if (InMarker()) {
+    runtime::Print(
+        "gc::collect() or an allocation was called while marking (from a "
+        "root set callback or a trace function)");
+    GC_THROW("no collection starts while marking");
+  }
+  if (runtime::InBlockingRegion()) {
+    if (triggered) return;
+    throw std::logic_error(
+        "gcrt: gc::collect() inside a blocking region (gc::Blocking): leave "
+        "the region first");
+  }
+  if (t_collecting) return;
+  t_collecting = true;
+  struct Reset {
+    ~Reset() { t_collecting = false; }
+  } reset;
+  alloc::AttachCurrentThread();
+  Heap& heap = Heap::Get();
+  Sweeper& sweeper = Sweeper::Get();
+  const uint64_t cycles_seen = cycles_.load(std::memory_order_acquire);
+  uint32_t workers;
+  bool verify, trace;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (triggered && gc_percent_ < 0) return;
+    workers = mark_workers_ != 0
+                  ? mark_workers_
+                  : std::max(1u, std::thread::hardware_concurrency());
+    verify = verify_;
+    trace = trace_;
+  }
+  // The last sweep is finished by mutators and the background sweeper;
+  // whatever is left is finished here, with the world running.
+  sweeper.Finish();
+
+  runtime::StopTheWorld("garbage collection");
+  const int64_t t_stop = NowNs();
+  bool skip = false;
+  if (triggered) {
+    // Another thread's cycle may have run while this one waited.
+    skip = cycles_.load(std::memory_order_relaxed) != cycles_seen ||
+           heap.heap_live() < heap.next_gc();
+  } else if (reason == GcReason::kPeriodic) {
+    // Forced only when no cycle ran for a whole period (seed 003).
+    auto period = std::chrono::nanoseconds(PeriodicGcInterval());
+    skip =
+        t_stop - last_gc_ns_.load(std::memory_order_relaxed) < period.count();
+  }
+  if (skip) {
+    runtime::StartTheWorld();
+    return;
+  }
+  const int64_t heap_before = heap.heap_live();
+
+  // Every span was swept, and every cache flushed, since the last mark
+  // termination: mark bits start clean.
+  sweeper.Finish();
+  const uint32_t h = heap.sweepgen();
+  for (runtime::Processor* p = runtime::ProcessorTable::Get().all();
+       p != nullptr; p = p->next_all()) {
+    auto* cache = static_cast<alloc::Cache*>(p->local());
+    if (cache->flush_gen() != h) {
+      runtime::Print(
+          "processor %u's cache was last flushed at sweepgen %u, but the heap "
+          "is at %u: the processor resumed without flushing",
+          p->id(), cache->flush_gen(), h);
+      GC_THROW("every cache is flushed before a new cycle starts (seed 002)");
+    }
+  }
+
+  MarkResult marked = MarkHeap(workers);
+  const int64_t t_marked = NowNs();
+  uint64_t verified = 0;
+  if (verify) verified = VerifyMarking();
+
+  // ---- Mark termination. ----
+  heap.AdvanceSweepgen();
+  for (int sc = 0; sc < alloc::kNumSpanClasses; sc++) {
+    heap.central(static_cast<alloc::SpanClass>(sc)).StartSweep();
+  }
+  heap.gc_bits().NextEpoch();
+  // Idle and blocked processors will not resume through a safepoint: their
+  // caches are flushed now, the spans going back unswept (seed 002).
+  runtime::Processor* self = runtime::CurrentProcessor();
+  for (runtime::Processor* p = runtime::ProcessorTable::Get().all();
+       p != nullptr; p = p->next_all()) {
+    runtime::ProcessorStatus st = p->status();
+    if (p != self && (st == runtime::ProcessorStatus::kIdle ||
+                      st == runtime::ProcessorStatus::kBlocked)) {
+      static_cast<alloc::Cache*>(p->local())
+          ->ReleaseAll(
+              /*sweep_stale=*/false);
+    }
+  }
+  heap.SetHeapLive(static_cast<int64_t>(marked.bytes_marked));
+  int64_t next_gc;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_marked_ = static_cast<int64_t>(marked.bytes_marked);
+    SetNextGcLocked(last_marked_);
+    next_gc = heap.next_gc();
+  }
+  // Proportional sweep: every page in use must be swept before the heap
+  // grows from the marked bytes to the goal (with 10% to spare).
+  double inuse_pages = static_cast<double>(
+      heap.pages().ReadStats().inuse_bytes >> alloc::kPageShift);
+  double runway_pages =
+      next_gc == INT64_MAX
+          ? 1e18
+          : static_cast<double>(
+                std::max<int64_t>(next_gc - last_marked_, 1 << 20) >>
+                alloc::kPageShift);
+  sweeper.Start(1.1 * inuse_pages / runway_pages);
+  const int64_t t_end = NowNs();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    uint64_t pause = static_cast<uint64_t>(t_end - t_stop);
+    stats_.pause_ns[stats_.num_gc % kPauseRing] = pause;
+    stats_.num_gc++;
+    if (!triggered) stats_.num_forced_gc++;
+    stats_.pause_total_ns += pause;
+    stats_.last_gc_unix_ns = UnixNs();
+    stats_.last_marked_bytes = marked.bytes_marked;
+    stats_.last_marked_objects = marked.objects_marked;
+    stats_.mark_workers = workers;
+    stats_.verified_objects += verified;
+    gc_cpu_ns_ += pause * workers;
+  }
+  last_gc_ns_.store(t_end, std::memory_order_relaxed);
+  cycles_.store(cycles_seen + 1, std::memory_order_release);
+  runtime::StartTheWorld();
+
+  // This thread resumes like any other: it flushes its own cache, sweeping
+  // the spans it held.
+  alloc::t_cache->PrepareForSweep();
+  sweeper.Wake();
+  if (!triggered) sweeper.Finish();
+  if (trace) {
+    double since_start =
+        std::chrono::duration<double>(Clock::now() - start_time_).count();
+    CollectorStats st = ReadStats();
+    runtime::Print(
+        "gc %lu @%.3fs %.0f%%: %.3f ms STW (mark %.3f ms, %u workers), "
+        "%ld->%lu MB live, %ld MB goal, %lu objects, %u P%s",
+        static_cast<unsigned long>(st.num_gc), since_start,
+        st.gc_cpu_fraction * 100, (t_end - t_stop) / 1e6,
+        (t_marked - t_stop) / 1e6, workers, heap_before >> 20,
+        static_cast<unsigned long>(marked.bytes_marked >> 20),
+        next_gc == INT64_MAX ? -1L : static_cast<long>(next_gc >> 20),
+        static_cast<unsigned long>(marked.objects_marked),
+        runtime::ProcessorCount(), triggered ? "" : " (forced)");
+  }
+}
+
+void Collector::SetGcPercent(int percent) {
+  std::lock_guard<std::mutex> lock(mu_);
+  gc_percent_ = percent < 0 ? -1 : percent;
+  SetNextGcLocked(last_marked_);
+}
+
+int Collector::gc_percent() const {
+  std::lock_guard<std::mutex> lock(const_cast<std::mutex&>(mu_));
+  return gc_percent_;
+}
+
+void Collector::SetMarkWorkers(uint32_t n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  mark_workers_ = std::min(n, 256u);
+}
+
+void Collector::SetVerify(bool on) {
+  std::lock_guard<std::mutex> lock(mu_);
+  verify_ = on;
+}
+
+void Collector::SetTrace(bool on) {
+  std::lock_guard<std::mutex> lock(mu_);
+  trace_ = on;
+}
+
+CollectorStats Collector::ReadStats() {
+  Heap& heap = Heap::Get();
+  std::lock_guard<std::mutex> lock(mu_);
+  CollectorStats st = stats_;
+  st.next_gc = heap.next_gc();
+  st.heap_live = heap.heap_live();
+  st.gc_percent = gc_percent_;
+  double elapsed =
+      static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                              Clock::now() - start_time_)
+                              .count());
+  double cpus = std::max(1u, std::thread::hardware_concurrency());
+  st.gc_cpu_fraction =
+      elapsed > 0 ? static_cast<double>(gc_cpu_ns_) / (elapsed * cpus) : 0;
+  st.objects_destroyed = Sweeper::Get().objects_destroyed();
+  st.spans_swept = Sweeper::Get().spans_swept();
+  return st;
+}
+
+}  // namespace gc::internal

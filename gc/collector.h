@@ -1,0 +1,100 @@
+// The collector: one cycle is
+//
+//   finish the last sweep -> stop the world -> check every cache was flushed
+//   -> parallel mark from the roots -> (verify) -> mark termination ->
+//   start the world -> lazy concurrent sweep (sweeper.h)
+//
+// Mark termination (seed 002), world still stopped: sweepgen += 2, every
+// Central's partial spans become unswept, gcBits arenas rotate, the caches
+// of idle and blocked processors are flushed (their spans go back unswept),
+// heap_live becomes the marked bytes and next_gc = marked * (1 + GOGC/100)
+// (at least 4 MiB), the pause is recorded. Running processors are not
+// flushed here: each flushes its own cache when it resumes, sweeping the
+// spans it held (Cache::PrepareForSweep, run from Processor OnResume); the
+// collector's own thread does so right after it restarts the world. The
+// next cycle checks that every cache was flushed and stops the program if
+// one was not.
+//
+// Triggers (seed 004): an allocation slow path once heap_live passes
+// next_gc; gc::collect(); the background thread when no cycle ran for two
+// minutes (seed 003). Configuration: GCRT_GCPERCENT (a number, or "off"),
+// GCRT_DEBUG=gctrace=1 (one line per cycle on stderr, like Go's gctrace),
+// GCRT_DEBUG=verify=1 (re-mark after each cycle and check, Go's
+// checkmark), GCRT_MARK_WORKERS.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+
+#include "alloc/heap.h"
+
+namespace gc::internal {
+
+inline constexpr int64_t kMinHeapGoal = 4 << 20;
+inline constexpr size_t kPauseRing = 256;
+
+enum class GcReason { kTriggered, kExplicit, kPeriodic };
+
+struct CollectorStats {
+  uint64_t num_gc;
+  uint64_t num_forced_gc;  // gc::collect() and periodic cycles
+  int64_t next_gc;
+  int64_t heap_live;
+  int gc_percent;  // < 0: off
+  uint64_t pause_total_ns;
+  std::array<uint64_t, kPauseRing> pause_ns;  // ring, newest at
+  uint64_t last_gc_unix_ns;                   // (num_gc - 1) % kPauseRing
+  double gc_cpu_fraction;
+  uint64_t last_marked_bytes;
+  uint64_t last_marked_objects;
+  uint32_t mark_workers;
+  uint64_t objects_destroyed;  // destructors run by the sweeper
+  uint64_t spans_swept;
+  uint64_t verified_objects;  // checked by the verifier, all cycles
+};
+
+class Collector {
+ public:
+  static Collector& Get();
+
+  // Runs a full cycle. kExplicit also finishes the sweep before returning
+  // (gc::collect). Throws std::logic_error where a cycle cannot run: from a
+  // destructor the sweeper runs, a marking callback, or a blocking region.
+  void Collect(GcReason reason);
+
+  void SetGcPercent(int percent);  // < 0 turns collection off
+  int gc_percent() const;
+  void SetMarkWorkers(uint32_t n);  // 0: the default (hardware threads)
+  void SetVerify(bool on);
+  void SetTrace(bool on);
+
+  CollectorStats ReadStats();
+
+ private:
+  Collector();
+  void MarkTermination(uint64_t marked_bytes);
+  void SetNextGcLocked(int64_t marked) GC_REQUIRES(mu_);
+  static void Trigger();
+  static void Periodic();
+
+  // Guards the configuration and statistics below; never held while the
+  // world is being stopped.
+  std::mutex mu_;
+  int gc_percent_ GC_GUARDED_BY(mu_) = 100;
+  uint32_t mark_workers_ GC_GUARDED_BY(mu_) = 0;
+  bool verify_ GC_GUARDED_BY(mu_) = false;
+  bool trace_ GC_GUARDED_BY(mu_) = false;
+  int64_t last_marked_ GC_GUARDED_BY(mu_) = 0;
+  CollectorStats stats_ GC_GUARDED_BY(mu_) = {};
+  uint64_t gc_cpu_ns_ GC_GUARDED_BY(mu_) = 0;         // pause x workers
+  std::chrono::steady_clock::time_point start_time_;  // Immutable.
+  // When the last cycle ended. Atomic: nanoseconds of steady_clock.
+  std::atomic<int64_t> last_gc_ns_{0};
+  // Cycles completed. Atomic: written by the collector with the world
+  // stopped (release), read by triggers deciding whether one just ran.
+  std::atomic<uint64_t> cycles_{0};
+};
+
+}  // namespace gc::internal

@@ -1,0 +1,513 @@
+// See marker.h.
+#include "gc/marker.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <new>
+#include <unordered_set>
+
+#include "alloc/heap.h"
+#include "runtime/check.h"
+
+namespace gc::internal {
+
+namespace {
+
+using alloc::Span;
+using alloc::TypeInfo;
+
+// ---- Work buffers (Go's workbufs): 4 KiB, from the C++ heap. ----
+
+constexpr size_t kWorkBufObjs = 510;
+struct WorkBuf {
+  WorkBuf* next;
+  uint64_t n;
+  uintptr_t objs[kWorkBufObjs];
+};
+static_assert(sizeof(WorkBuf) == 4096);
+
+// The shared pool of full and empty buffers of one marking.
+class WorkPool {
+ public:
+  explicit WorkPool(uint32_t workers) : workers_(workers) {}
+  ~WorkPool() {
+    GC_CHECK(full_ == nullptr && "marking ended with work left");
+    while (empty_ != nullptr) {
+      WorkBuf* b = empty_;
+      empty_ = b->next;
+      delete b;
+    }
+  }
+
+  WorkBuf* GetEmpty() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (WorkBuf* b = empty_) {
+        empty_ = b->next;
+        b->n = 0;
+        return b;
+      }
+    }
+    // The work list never overflows: it grows as far as the C++ heap does.
+    auto* b = new WorkBuf;
+    b->next = nullptr;
+    b->n = 0;
+    return b;
+  }
+  void PutEmpty(WorkBuf* b) {
+    std::lock_guard<std::mutex> lock(mu_);
+    b->next = empty_;
+    empty_ = b;
+  }
+  void PutFull(WorkBuf* b) {
+    std::lock_guard<std::mutex> lock(mu_);
+    b->next = full_;
+    full_ = b;
+    nfull_.fetch_add(1, std::memory_order_relaxed);
+    if (nwaiting_.load(std::memory_order_relaxed) > 0) cv_.notify_one();
+  }
+  // A full buffer, or null once every worker is out of work.
+  WorkBuf* GetFullOrWait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      if (WorkBuf* b = full_) {
+        full_ = b->next;
+        nfull_.fetch_sub(1, std::memory_order_relaxed);
+        return b;
+      }
+      if (done_) return nullptr;
+      uint32_t waiting = nwaiting_.fetch_add(1, std::memory_order_relaxed) + 1;
+      if (waiting == workers_) {
+        done_ = true;
+        nwaiting_.fetch_sub(1, std::memory_order_relaxed);
+        cv_.notify_all();
+        return nullptr;
+      }
+      cv_.wait(lock);
+      nwaiting_.fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
+  // Whether some worker waits for work while the pool has none.
+  bool Hungry() const {
+    return nwaiting_.load(std::memory_order_relaxed) > 0 &&
+           nfull_.load(std::memory_order_relaxed) == 0;
+  }
+
+ private:
+  const uint32_t workers_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  WorkBuf* full_ GC_GUARDED_BY(mu_) = nullptr;
+  WorkBuf* empty_ GC_GUARDED_BY(mu_) = nullptr;
+  bool done_ GC_GUARDED_BY(mu_) = false;
+  // Atomic: changed under mu_, read relaxed by workers deciding to share.
+  std::atomic<uint32_t> nwaiting_{0};
+  std::atomic<uint32_t> nfull_{0};
+};
+
+alloc::PageHeap& Pages() { return alloc::Heap::Get().pages(); }
+
+// The span holding p and p's slot in it, if p points into an in-use span.
+GC_ALWAYS_INLINE Span* FindSlot(uintptr_t p, uint32_t* slot) {
+  Span* s = Pages().Lookup(p);
+  if (s == nullptr) return nullptr;
+  // Relaxed: the world is stopped, so nothing changes under the marker.
+  if (s->state.load(std::memory_order_relaxed) != alloc::SpanState::kInUse ||
+      !s->Contains(p)) {
+    return nullptr;
+  }
+  uint32_t i = s->SlotIndex(p);
+  if (i >= s->nelems) return nullptr;
+  *slot = i;
+  return s;
+}
+
+GC_ALWAYS_INLINE size_t SlotBytes(const Span* s) {
+  return s->large() ? size_t{s->npages} << alloc::kPageShift : s->elem_size;
+}
+
+// Scans the object at `obj` (a slot start of span s) for V, which has
+// Visit(p) for a precise pointer and VisitConservative(p) for a word that
+// may or may not be one.
+template <typename V>
+void ScanConservativeRange(V& v, uintptr_t begin, size_t bytes) {
+  auto* w = reinterpret_cast<const uintptr_t*>(begin);
+  for (size_t i = 0; i < bytes / sizeof(uintptr_t); i++) {
+    if (w[i] != 0) v.VisitConservative(w[i]);
+  }
+}
+
+template <typename V>
+void ScanElements(V& v, const TypeInfo* t, uintptr_t base, uint64_t n) {
+  if (const uint64_t* bitmap = t->pointer_bitmap) {
+    const uint32_t nwords = t->pointer_bitmap_words;
+    for (uint64_t e = 0; e < n; e++) {
+      auto* words = reinterpret_cast<const uintptr_t*>(base + e * t->size);
+      for (uint32_t w = 0; w < nwords; w++) {
+        for (uint64_t bits = bitmap[w]; bits != 0; bits &= bits - 1) {
+          uintptr_t p =
+              words[w * 64 + static_cast<uint32_t>(__builtin_ctzll(bits))];
+          if (p != 0) v.Visit(p);
+        }
+      }
+    }
+  } else if (t->trace != nullptr) {
+    Tracer tracer(&V::VisitFromTracer, &v);
+    for (uint64_t e = 0; e < n; e++) {
+      t->trace(reinterpret_cast<const void*>(base + e * t->size), tracer);
+    }
+  } else {
+    ScanConservativeRange(v, base, n * t->size);
+  }
+}
+
+template <typename V>
+void ScanObject(V& v, Span* s, uint32_t slot) {
+  uintptr_t obj = s->SlotAddress(slot);
+  const TypeInfo* t = s->types.Get(slot);
+  size_t bytes = SlotBytes(s);
+  if (t == nullptr) {
+    ScanConservativeRange(v, obj, bytes);
+  } else if (t->array_header != 0) {
+    uint64_t n = *reinterpret_cast<const uint64_t*>(obj);
+    uint64_t fits = (bytes - t->array_header) / t->size;
+    ScanElements(v, t, obj + t->array_header, std::min(n, fits));
+  } else {
+    ScanElements(v, t, obj, 1);
+  }
+}
+
+// ---- One mark worker. ----
+
+class MarkWorker {
+ public:
+  explicit MarkWorker(WorkPool* pool) : pool_(pool), buf_(pool->GetEmpty()) {}
+  ~MarkWorker() { pool_->PutEmpty(buf_); }
+
+  // A pointer from a gc::Ptr, a handle or a root set: exact or interior.
+  GC_ALWAYS_INLINE void Visit(uintptr_t p) {
+    uint32_t slot;
+    if (Span* s = FindSlot(p, &slot)) MarkSlot(s, slot);
+  }
+  // A word that may not be a pointer: only allocated slots are marked.
+  void VisitConservative(uintptr_t p) {
+    uint32_t slot;
+    Span* s = FindSlot(p, &slot);
+    if (s != nullptr && s->IsAllocated(slot)) MarkSlot(s, slot);
+  }
+  static void VisitFromTracer(void* self, const void* p) {
+    static_cast<MarkWorker*>(self)->Visit(reinterpret_cast<uintptr_t>(p));
+  }
+
+  // An object whose constructor is running: marked, then scanned
+  // conservatively at once (its trace function must not run yet).
+  void MarkConstructing(const Constructing& c) {
+    uint32_t slot;
+    uintptr_t p = reinterpret_cast<uintptr_t>(c.object);
+    Span* s = FindSlot(p, &slot);
+    GC_CHECK(s != nullptr && "an object under construction is in the heap");
+    if (SetMark(s, slot)) Count(s);
+    ScanConservativeRange(*this, s->SlotAddress(slot), SlotBytes(s));
+  }
+
+  void RunJob(const RootJob& job) {
+    if (job.kind == RootJob::kArena) {
+      job.arena->ForEachRoot(
+          [this](const void* p) { Visit(reinterpret_cast<uintptr_t>(p)); });
+    } else if (job.set->trace != nullptr) {
+      Tracer tracer(&VisitFromTracer, this);
+      job.set->trace(job.set->context, tracer);
+    } else {
+      for (size_t i = 0; i < job.set->range_count; i++) {
+        auto p = reinterpret_cast<uintptr_t>(job.set->range_begin[i]);
+        if (p != 0) Visit(p);
+      }
+    }
+  }
+
+  void Drain() {
+    // Objects leave the buffer through a ring of kRing, prefetched on the
+    // way in, so the scan of one overlaps the cache misses of the next.
+    constexpr unsigned kRing = 8;
+    uintptr_t ring[kRing];
+    unsigned head = 0, count = 0, since_balance = 0;
+    for (;;) {
+      uintptr_t obj;
+      if (buf_->n > 0) {
+        uintptr_t popped = buf_->objs[--buf_->n];
+        __builtin_prefetch(reinterpret_cast<const void*>(popped));
+        if (count < kRing) {
+          ring[(head + count) % kRing] = popped;
+          count++;
+          continue;
+        }
+        obj = ring[head];
+        ring[head] = popped;
+        head = (head + 1) % kRing;
+      } else if (count > 0) {
+        obj = ring[head];
+        head = (head + 1) % kRing;
+        count--;
+      } else {
+        WorkBuf* full = pool_->GetFullOrWait();
+        if (full == nullptr) return;
+        pool_->PutEmpty(buf_);
+        buf_ = full;
+        continue;
+      }
+      uint32_t slot;
+      Span* s = FindSlot(obj, &slot);
+      ScanObject(*this, s, slot);
+      if (++since_balance == 64) {
+        since_balance = 0;
+        Balance();
+      }
+    }
+  }
+
+  uint64_t bytes() const { return bytes_; }
+  uint64_t objects() const { return objects_; }
+
+ private:
+  // Sets the mark bit; true if this call set it.
+  GC_ALWAYS_INLINE static bool SetMark(Span* s, uint32_t slot) {
+    std::atomic_ref<uint64_t> word(s->mark_bits[slot / 64]);
+    uint64_t bit = uint64_t{1} << (slot % 64);
+    if (word.load(std::memory_order_relaxed) & bit) return false;
+    return (word.fetch_or(bit, std::memory_order_relaxed) & bit) == 0;
+  }
+  GC_ALWAYS_INLINE void Count(const Span* s) {
+    objects_++;
+    bytes_ += SlotBytes(s);
+  }
+  GC_ALWAYS_INLINE void MarkSlot(Span* s, uint32_t slot) {
+    if (!SetMark(s, slot)) return;
+    Count(s);
+    if (!s->noscan()) Push(s->SlotAddress(slot));
+  }
+  GC_ALWAYS_INLINE void Push(uintptr_t obj) {
+    if (GC_PREDICT_FALSE(buf_->n == kWorkBufObjs)) {
+      pool_->PutFull(buf_);
+      buf_ = pool_->GetEmpty();
+    }
+    buf_->objs[buf_->n++] = obj;
+  }
+  // Gives half of this worker's buffer to the pool when others starve (a
+  // narrow, deep graph keeps its work in one buffer otherwise).
+  void Balance() {
+    if (buf_->n < 4 || !pool_->Hungry()) return;
+    WorkBuf* half = pool_->GetEmpty();
+    uint64_t k = buf_->n / 2;
+    std::copy(buf_->objs, buf_->objs + k, half->objs);
+    std::copy(buf_->objs + k, buf_->objs + buf_->n, buf_->objs);
+    half->n = k;
+    buf_->n -= k;
+    pool_->PutFull(half);
+  }
+
+  WorkPool* pool_;
+  WorkBuf* buf_;
+  uint64_t bytes_ = 0;
+  uint64_t objects_ = 0;
+};
+
+// ---- Helper threads: N-1 of them join the collector's thread. ----
+
+class MarkThreads {
+ public:
+  static MarkThreads& Get() {
+    static MarkThreads* t = new MarkThreads();  // lives for the process
+    return *t;
+  }
+
+  // Runs work(0) here and work(1..n-1) on helpers; returns when all did.
+  void Run(uint32_t n, const std::function<void(uint32_t)>& work) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      while (threads_.size() + 1 < n) {
+        uint32_t id = static_cast<uint32_t>(threads_.size()) + 1;
+        threads_.emplace_back([this, id] { Loop(id); });
+        threads_.back().detach();
+      }
+      work_ = &work;
+      helpers_ = n - 1;
+      remaining_ = n - 1;
+      generation_++;
+      cv_.notify_all();
+    }
+    work(0);
+    std::unique_lock<std::mutex> lock(mu_);
+    done_cv_.wait(lock, [this] { return remaining_ == 0; });
+    work_ = nullptr;
+  }
+
+ private:
+  void Loop(uint32_t id) {
+    uint64_t seen = 0;
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] { return generation_ != seen; });
+      seen = generation_;
+      if (id > helpers_) continue;
+      const std::function<void(uint32_t)>* work = work_;
+      lock.unlock();
+      (*work)(id);
+      lock.lock();
+      if (--remaining_ == 0) done_cv_.notify_all();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::condition_variable done_cv_;
+  std::vector<std::thread> threads_;  // Guarded by mu_.
+  const std::function<void(uint32_t)>* work_ GC_GUARDED_BY(mu_) = nullptr;
+  uint32_t helpers_ GC_GUARDED_BY(mu_) = 0;
+  uint32_t remaining_ GC_GUARDED_BY(mu_) = 0;
+  uint64_t generation_ GC_GUARDED_BY(mu_) = 0;
+};
+
+// ---- The verifier (Go's checkmark). ----
+
+class Verifier {
+ public:
+  void Visit(uintptr_t p) {
+    uint32_t slot;
+    if (Span* s = FindSlot(p, &slot)) Reach(s, slot, p);
+  }
+  void VisitConservative(uintptr_t p) {
+    uint32_t slot;
+    Span* s = FindSlot(p, &slot);
+    if (s != nullptr && s->IsAllocated(slot)) Reach(s, slot, p);
+  }
+  static void VisitFromTracer(void* self, const void* p) {
+    static_cast<Verifier*>(self)->Visit(reinterpret_cast<uintptr_t>(p));
+  }
+  void Constructing(const internal::Constructing& c) {
+    uint32_t slot;
+    Span* s = FindSlot(reinterpret_cast<uintptr_t>(c.object), &slot);
+    if (s == nullptr) return;
+    seen_.insert(s->SlotAddress(slot));
+    Check(s, slot, s->SlotAddress(slot));
+    ScanConservativeRange(*this, s->SlotAddress(slot), SlotBytes(s));
+  }
+  void Drain() {
+    while (!stack_.empty()) {
+      uintptr_t obj = stack_.back();
+      stack_.pop_back();
+      uint32_t slot;
+      Span* s = FindSlot(obj, &slot);
+      ScanObject(*this, s, slot);
+    }
+  }
+  uint64_t checked() const { return seen_.size(); }
+
+ private:
+  void Reach(Span* s, uint32_t slot, uintptr_t via) {
+    uintptr_t obj = s->SlotAddress(slot);
+    if (!seen_.insert(obj).second) return;
+    Check(s, slot, via);
+    if (!s->noscan()) stack_.push_back(obj);
+  }
+  void Check(Span* s, uint32_t slot, uintptr_t via) {
+    uintptr_t obj = s->SlotAddress(slot);
+    const TypeInfo* t = s->types.Get(slot);
+    const char* name = t != nullptr ? t->name : "?";
+    if (!s->IsAllocated(slot)) {
+      runtime::Print(
+          "verifier: object %#lx (type %s, reached through %#lx) is reachable "
+          "but was freed",
+          static_cast<unsigned long>(obj), name,
+          static_cast<unsigned long>(via));
+      GC_THROW("no reachable object is freed (verifier)");
+    }
+    std::atomic_ref<uint64_t> word(s->mark_bits[slot / 64]);
+    if ((word.load(std::memory_order_relaxed) & (uint64_t{1} << (slot % 64))) ==
+        0) {
+      runtime::Print(
+          "verifier: object %#lx (type %s) is reachable but was not marked",
+          static_cast<unsigned long>(obj), name);
+      GC_THROW("every reachable object is marked (verifier)");
+    }
+  }
+
+  std::unordered_set<uintptr_t> seen_;
+  std::vector<uintptr_t> stack_;
+};
+
+}  // namespace
+
+MarkResult MarkHeap(uint32_t workers) {
+  GC_CHECK(workers >= 1);
+  std::vector<RootJob> jobs;
+  std::vector<HandleArena*> arenas;
+  RootRegistry& registry = RootRegistry::Get();
+  registry.BeginMarking(&jobs, &arenas);
+  MarkResult result{0, 0, workers};
+  {
+    WorkPool pool(workers);
+    std::vector<std::unique_ptr<MarkWorker>> ws;
+    for (uint32_t i = 0; i < workers; i++) {
+      ws.push_back(std::make_unique<MarkWorker>(&pool));
+    }
+    SetInMarker(true);
+    for (HandleArena* a : arenas) {
+      a->ForEachConstructing(
+          [&](const Constructing& c) { ws[0]->MarkConstructing(c); });
+    }
+    std::atomic<size_t> next_job{0};
+    std::function<void(uint32_t)> work = [&](uint32_t id) {
+      SetInMarker(true);
+      MarkWorker& w = *ws[id];
+      for (;;) {
+        size_t i = next_job.fetch_add(1, std::memory_order_relaxed);
+        if (i >= jobs.size()) break;
+        w.RunJob(jobs[i]);
+      }
+      w.Drain();
+      SetInMarker(false);
+    };
+    MarkThreads::Get().Run(workers, work);
+    for (const auto& w : ws) {
+      result.bytes_marked += w->bytes();
+      result.objects_marked += w->objects();
+    }
+  }
+  registry.EndMarking();
+  return result;
+}
+
+uint64_t VerifyMarking() {
+  std::vector<RootJob> jobs;
+  std::vector<HandleArena*> arenas;
+  RootRegistry& registry = RootRegistry::Get();
+  registry.BeginMarking(&jobs, &arenas);
+  SetInMarker(true);
+  Verifier v;
+  for (HandleArena* a : arenas) {
+    a->ForEachConstructing([&](const Constructing& c) { v.Constructing(c); });
+  }
+  for (const RootJob& job : jobs) {
+    if (job.kind == RootJob::kArena) {
+      job.arena->ForEachRoot(
+          [&](const void* p) { v.Visit(reinterpret_cast<uintptr_t>(p)); });
+    } else if (job.set->trace != nullptr) {
+      Tracer tracer(&Verifier::VisitFromTracer, &v);
+      job.set->trace(job.set->context, tracer);
+    } else {
+      for (size_t i = 0; i < job.set->range_count; i++) {
+        auto p = reinterpret_cast<uintptr_t>(job.set->range_begin[i]);
+        if (p != 0) v.Visit(p);
+      }
+    }
+    v.Drain();
+  }
+  SetInMarker(false);
+  registry.EndMarking();
+  return v.checked();
+}
+
+}  // namespace gc::internal

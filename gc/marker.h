@@ -1,0 +1,52 @@
+// The parallel marker (seeds 000, 001; Go's mgcmark.go and mgcwork.go).
+// Runs with the world stopped, on the collector's thread and N-1 helper
+// threads that never touch a Cache.
+//
+//   1. Objects under construction (every thread's construction stack) are
+//      marked and scanned conservatively, on the collector's thread alone,
+//      before anything else can reach them: their trace functions must not
+//      run on half-built members.
+//   2. Root jobs (one per handle arena, one per root set) are claimed by
+//      the workers through an atomic index.
+//   3. Each worker drains its own work buffer (LIFO, through a small
+//      prefetch ring), takes full buffers from the shared pool when it runs
+//      out, and splits its buffer into the pool when others are hungry.
+//      Marking an object is an atomic OR of its bit in the span's gcBits
+//      mark word (a plain load first: most objects are seen more than
+//      once). Termination: every worker waiting and the pool empty.
+//
+// Scanning an object uses its span's type table: a pointer bitmap (every
+// aggregate) is walked inline, a trace function is called with a Tracer,
+// and a type with neither is scanned conservatively. Pointer-free objects
+// live in noscan spans and are never queued. Work buffers come from the C++
+// heap (not GC memory), so the work list never overflows.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "gc/roots.h"
+
+namespace gc::internal {
+
+struct MarkResult {
+  uint64_t bytes_marked;    // bytes of the slots of marked objects
+  uint64_t objects_marked;  // objects (tiny blocks count once)
+  uint32_t workers;
+};
+
+// Marks everything reachable from the registered roots. World stopped; the
+// caller holds nothing. `workers` >= 1.
+MarkResult MarkHeap(uint32_t workers);
+
+// Checks the marking just done (Go's checkmark, a debug option): re-traces
+// the heap from the roots on one thread and stops the program, naming the
+// object, if a reachable object is not marked or not allocated (was freed).
+// World stopped, after MarkHeap. Returns the number of objects checked.
+uint64_t VerifyMarking();
+
+}  // namespace gc::internal

@@ -1,0 +1,237 @@
+// See roots.h.
+#include "gc/roots.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <stdexcept>
+
+#include "alloc/heap.h"
+#include "gc/collector.h"
+#include "runtime/check.h"
+
+namespace gc::internal {
+
+thread_local constinit HandleArena* t_handles GC_TLS_FAST = nullptr;
+
+namespace {
+
+thread_local bool t_in_marker = false;  // Owned by the thread.
+
+// Guards the global arena's free list and slot writes; the collector holds
+// it through marking, so a global handle never changes under the marker.
+runtime::Mutex g_globals_mu;
+
+// Orphans the thread's arena when the thread exits, so the next thread
+// reuses it (roots still in it, moved to other threads, stay valid).
+struct ArenaExit {
+  ~ArenaExit() {
+    if (HandleArena* a = t_handles) {
+      t_handles = nullptr;
+      a->Orphan();
+    }
+  }
+};
+thread_local ArenaExit t_arena_exit;
+
+}  // namespace
+
+bool InMarker() { return t_in_marker; }
+void SetInMarker(bool on) { t_in_marker = on; }
+
+RootRegistry& RootRegistry::Get() {
+  // Never destroyed: threads give handles back during exit.
+  alignas(RootRegistry) static unsigned char storage[sizeof(RootRegistry)];
+  static RootRegistry* r = new (storage) RootRegistry();
+  return *r;
+}
+
+HandleArena& HandleArena::Globals() {
+  alignas(HandleArena) static unsigned char storage[sizeof(HandleArena)];
+  static HandleArena* a = [] {
+    auto* g = new (storage) HandleArena();
+    RootRegistry& r = RootRegistry::Get();
+    std::lock_guard<runtime::Mutex> lock(r.mu_);
+    g->next_all_ = r.arenas_;
+    r.arenas_ = g;
+    return g;
+  }();
+  return *a;
+}
+
+HandleArena* HandleArena::ForCurrentThread() {
+  if (InMarker()) {
+    runtime::Print(
+        "a gc::Root was created inside marking (a root set callback or a "
+        "trace function): these run with the world stopped and may only "
+        "visit pointers");
+    GC_THROW("no handle is created while marking");
+  }
+  Collector::Get();  // the first handle of the process starts the collector
+  alloc::AttachCurrentThread();  // throws after thread exit
+  if (t_handles != nullptr) return t_handles;
+  ArenaExit* volatile armed = &t_arena_exit;  // registers the exit hook
+  (void)armed;
+  RootRegistry& r = RootRegistry::Get();
+  HandleArena* a = nullptr;
+  {
+    std::lock_guard<runtime::Mutex> lock(r.mu_);
+    for (HandleArena* x = r.arenas_; x != nullptr; x = x->next_all_) {
+      if (x->orphaned_) {
+        x->orphaned_ = false;
+        a = x;
+        break;
+      }
+    }
+    if (a == nullptr) {
+      a = new HandleArena();
+      a->next_all_ = r.arenas_;
+      r.arenas_ = a;
+    }
+  }
+  t_handles = a;
+  return a;
+}
+
+void HandleArena::Orphan() {
+  GC_CHECK(nconstructing_ == 0);
+  RootRegistry& r = RootRegistry::Get();
+  std::lock_guard<runtime::Mutex> lock(r.mu_);
+  orphaned_ = true;
+}
+
+std::vector<HandleArena*> HandleArena::All() {
+  RootRegistry& r = RootRegistry::Get();
+  std::lock_guard<runtime::Mutex> lock(r.mu_);
+  std::vector<HandleArena*> v;
+  for (HandleArena* x = r.arenas_; x != nullptr; x = x->next_all_) {
+    v.push_back(x);
+  }
+  return v;
+}
+
+HandleSlot* HandleArena::TakeSlow(const void* p) {
+  {
+    std::lock_guard<runtime::Mutex> lock(mu_);
+    if (remote_free_ != nullptr) {
+      free_ = remote_free_;
+      remote_free_ = nullptr;
+    } else {
+      // Handle memory is not GC memory: the marker reads it as roots.
+      void* mem = std::aligned_alloc(HandleChunk::kBytes, HandleChunk::kBytes);
+      if (mem == nullptr) {
+        throw std::bad_alloc();
+      }
+      std::memset(mem, 0, HandleChunk::kBytes);
+      auto* c = static_cast<HandleChunk*>(mem);
+      c->arena = this;
+      for (size_t i = HandleChunk::kSlots; i > 0; i--) {
+        c->slots[i - 1].next_free = free_;
+        free_ = &c->slots[i - 1];
+      }
+      c->next = chunks_;
+      chunks_ = c;
+    }
+  }
+  return Take(p);
+}
+
+void HandleArena::GiveRemote(HandleSlot* s) {
+  std::lock_guard<runtime::Mutex> lock(mu_);
+  s->ptr = nullptr;
+  s->next_free = remote_free_;
+  remote_free_ = s;
+}
+
+void HandleArena::GrowConstructing() {
+  size_t cap = constructing_capacity_ == 0 ? 64 : constructing_capacity_ * 2;
+  // Grown by the owner while it runs; read by markers with the world
+  // stopped. The old array stays valid until the new one is published.
+  auto* fresh =
+      static_cast<Constructing*>(std::malloc(cap * sizeof(Constructing)));
+  if (fresh == nullptr) throw std::bad_alloc();
+  if (nconstructing_ > 0) {
+    std::memcpy(fresh, constructing_, nconstructing_ * sizeof(Constructing));
+  }
+  std::free(constructing_);
+  constructing_ = fresh;
+  constructing_capacity_ = cap;
+}
+
+size_t HandleArena::LiveSlotsForTesting() {
+  size_t n = 0;
+  ForEachRoot([&](const void*) { n++; });
+  return n;
+}
+
+void RegisterRootSet(RootSetRecord* rec) {
+  if (InMarker()) {
+    runtime::Print(
+        "a gc::RootSet was registered inside marking (a root set callback "
+        "or a trace function): these may only visit pointers");
+    GC_THROW("no root set is registered while marking");
+  }
+  RootRegistry& r = RootRegistry::Get();
+  std::lock_guard<runtime::Mutex> lock(r.mu_);
+  rec->prev = nullptr;
+  rec->next = r.sets_;
+  if (r.sets_ != nullptr) r.sets_->prev = rec;
+  r.sets_ = rec;
+}
+
+void UnregisterRootSet(RootSetRecord* rec) {
+  if (InMarker()) {
+    runtime::Print(
+        "a gc::RootSet was unregistered during marking, from inside a root "
+        "set callback or trace function: the marker may be reading it. "
+        "Destroy root sets outside of tracing.");
+    GC_THROW("no root set is unregistered while marking");
+  }
+  RootRegistry& r = RootRegistry::Get();
+  // Waits for a marking in progress: the collector holds mu_ throughout.
+  std::lock_guard<runtime::Mutex> lock(r.mu_);
+  if (rec->prev != nullptr) {
+    rec->prev->next = rec->next;
+  } else {
+    GC_CHECK(r.sets_ == rec && "the root set is registered");
+    r.sets_ = rec->next;
+  }
+  if (rec->next != nullptr) rec->next->prev = rec->prev;
+  rec->prev = rec->next = nullptr;
+}
+
+HandleSlot* TakeGlobal(const void* p) {
+  HandleArena& g = HandleArena::Globals();
+  std::lock_guard<runtime::Mutex> lock(g_globals_mu);
+  return g.Take(p);
+}
+
+void GiveGlobal(HandleSlot* s) {
+  HandleArena& g = HandleArena::Globals();
+  std::lock_guard<runtime::Mutex> lock(g_globals_mu);
+  g.Give(s);
+}
+
+void RootRegistry::BeginMarking(std::vector<RootJob>* jobs,
+                                std::vector<HandleArena*>* arenas) {
+  HandleArena::Globals();  // registered before the registry lock is taken
+  g_globals_mu.lock();
+  mu_.lock();
+  marking_.store(true, std::memory_order_relaxed);
+  for (HandleArena* a = arenas_; a != nullptr; a = a->next_all_) {
+    arenas->push_back(a);
+    jobs->push_back(RootJob{RootJob::kArena, a, nullptr});
+  }
+  for (RootSetRecord* s = sets_; s != nullptr; s = s->next) {
+    jobs->push_back(RootJob{RootJob::kRootSet, nullptr, s});
+  }
+}
+
+void RootRegistry::EndMarking() {
+  marking_.store(false, std::memory_order_relaxed);
+  mu_.unlock();
+  g_globals_mu.unlock();
+}
+
+}  // namespace gc::internal

@@ -1,0 +1,214 @@
+// Roots: what the marker starts from. gcrt never scans thread stacks; every
+// root is registered:
+//
+//   HandleArena       per thread: the slots of its rooted handles
+//                     (gc::Root), O(1) to take and give back, and the stack
+//                     of objects whose constructor is running (scanned
+//                     conservatively: their memory was zeroed first, so a
+//                     collection inside a constructor loses nothing).
+//   global handles    one HandleArena shared by every thread, under its
+//                     lock (gc::Global).
+//   RootSetRecord     a callback that traces what a user structure holds
+//                     (gc::RootSet), or a range of pointers (gc::RootRange).
+//
+// The marker takes these as parallel jobs (CollectRootJobs). Everything here
+// is written by mutators while they run and read by markers with the world
+// stopped; the stop-the-world handshake orders the two.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "gc/tracer.h"
+#include "runtime/base.h"
+#include "runtime/mutex.h"
+#include "runtime/processor.h"
+
+namespace gc::internal {
+
+class HandleArena;
+
+struct HandleSlot {
+  const void* ptr;        // the rooted object; null when the slot is free
+  HandleSlot* next_free;  // free-list link while free
+};
+
+// Slots come in 4 KiB chunks, aligned so a slot finds its arena.
+struct alignas(4096) HandleChunk {
+  static constexpr size_t kBytes = 4096;
+  static constexpr size_t kSlots = (kBytes - 64) / sizeof(HandleSlot);
+  HandleArena* arena;  // Immutable.
+  HandleChunk* next;   // Guarded by the arena's mu_.
+  alignas(64) HandleSlot slots[kSlots];
+
+  static HandleChunk* Of(const HandleSlot* s) {
+    return reinterpret_cast<HandleChunk*>(reinterpret_cast<uintptr_t>(s) &
+                                          ~(kBytes - 1));
+  }
+};
+static_assert(sizeof(HandleChunk) == HandleChunk::kBytes);
+
+// An object whose constructor is running.
+struct Constructing {
+  const void* object;
+  size_t bytes;
+};
+
+class HandleArena {
+ public:
+  // The owner's fast paths: no lock, no atomic.
+  GC_ALWAYS_INLINE HandleSlot* Take(const void* p) {
+    HandleSlot* s = free_;
+    if (GC_PREDICT_FALSE(s == nullptr)) return TakeSlow(p);
+    free_ = s->next_free;
+    s->ptr = p;
+    return s;
+  }
+  GC_ALWAYS_INLINE void Give(HandleSlot* s) {
+    s->ptr = nullptr;
+    s->next_free = free_;
+    free_ = s;
+  }
+  // A slot of this arena given back by a thread that does not own it.
+  void GiveRemote(HandleSlot* s);
+
+  GC_ALWAYS_INLINE void PushConstructing(const void* object, size_t bytes) {
+    if (GC_PREDICT_FALSE(nconstructing_ == constructing_capacity_)) {
+      GrowConstructing();
+    }
+    constructing_[nconstructing_++] = Constructing{object, bytes};
+  }
+  GC_ALWAYS_INLINE void PopConstructing() { nconstructing_--; }
+
+  // Marker side, world stopped.
+  template <typename Fn>
+  void ForEachRoot(Fn&& fn);
+  template <typename Fn>
+  void ForEachConstructing(Fn&& fn) {
+    for (size_t i = 0; i < nconstructing_; i++) fn(constructing_[i]);
+  }
+
+  // The calling thread's arena, creating (or adopting an orphaned) one and
+  // attaching the thread first. Throws std::logic_error from a thread that
+  // cannot attach (one that has exited).
+  static HandleArena* ForCurrentThread();
+  static HandleArena& Globals();
+  // Every arena ever created (they are pooled, never freed).
+  static std::vector<HandleArena*> All();
+  // The thread has exited: the arena (and any roots it still holds, e.g.
+  // handles moved to other threads) waits for the next thread.
+  void Orphan();
+  size_t LiveSlotsForTesting();
+
+ private:
+  HandleSlot* TakeSlow(const void* p);
+  void GrowConstructing();
+
+  // Owned by the owning thread (or, for the global arena, guarded by mu_).
+  HandleSlot* free_ = nullptr;
+  Constructing* constructing_ = nullptr;
+  size_t nconstructing_ = 0;
+  size_t constructing_capacity_ = 0;
+
+  runtime::Mutex mu_;
+  HandleChunk* chunks_ GC_GUARDED_BY(mu_) = nullptr;
+  // Slots given back by other threads; the owner takes them in TakeSlow.
+  HandleSlot* remote_free_ GC_GUARDED_BY(mu_) = nullptr;
+  // Guarded by the registry lock (roots.cc).
+  bool orphaned_ = false;
+  HandleArena* next_all_ = nullptr;
+  friend class RootRegistry;
+};
+
+// The calling thread's arena, or null: set when the thread takes its first
+// handle. Owned by the thread.
+extern thread_local constinit HandleArena* t_handles GC_TLS_FAST;
+
+// The arena to use on the fast path: the thread's own, if it has one and
+// holds a processor (a detached thread is not stopped by the collector and
+// must attach again first).
+GC_ALWAYS_INLINE HandleArena* CurrentHandles() {
+  HandleArena* a = t_handles;
+  if (GC_PREDICT_FALSE(a == nullptr || runtime::t_processor == nullptr)) {
+    return HandleArena::ForCurrentThread();
+  }
+  return a;
+}
+
+GC_ALWAYS_INLINE void GiveHandle(HandleSlot* s) {
+  HandleArena* a = HandleChunk::Of(s)->arena;
+  if (GC_PREDICT_TRUE(a == t_handles && runtime::t_processor != nullptr)) {
+    a->Give(s);
+  } else {
+    a->GiveRemote(s);
+  }
+}
+
+// Global handles (gc::Global): usable from any thread, attached or not.
+HandleSlot* TakeGlobal(const void* p);
+void GiveGlobal(HandleSlot* s);
+
+// A registered root set: a callback, or a range of pointers.
+struct RootSetRecord {
+  void (*trace)(void* context, Tracer& tracer);  // null for a range
+  void* context;
+  const void* const* range_begin;  // a range: count pointers from here
+  size_t range_count;
+  RootSetRecord* prev = nullptr;  // Guarded by the registry lock.
+  RootSetRecord* next = nullptr;
+};
+
+// Registers a root set (attaching the calling thread). Unregistering waits
+// for a marking in progress to finish; doing it from inside a marking
+// callback is a fatal error that says so.
+void RegisterRootSet(RootSetRecord* r);
+void UnregisterRootSet(RootSetRecord* r);
+
+// One unit of root marking.
+struct RootJob {
+  enum Kind : uint8_t { kArena, kRootSet } kind;
+  HandleArena* arena;
+  RootSetRecord* set;
+};
+
+// Collector side, world stopped. Holds the registry lock from Begin to
+// End, so root sets cannot come or go while marking.
+class RootRegistry {
+ public:
+  static RootRegistry& Get();
+  void BeginMarking(std::vector<RootJob>* jobs,
+                    std::vector<HandleArena*>* arenas);
+  void EndMarking();
+  bool marking() const { return marking_.load(std::memory_order_relaxed); }
+
+ private:
+  friend class HandleArena;
+  friend void RegisterRootSet(RootSetRecord*);
+  friend void UnregisterRootSet(RootSetRecord*);
+  runtime::Mutex mu_;
+  HandleArena* arenas_ GC_GUARDED_BY(mu_) = nullptr;
+  RootSetRecord* sets_ GC_GUARDED_BY(mu_) = nullptr;
+  // Atomic: stored (relaxed) by the collector under mu_, read by
+  // unregistering threads to report misuse.
+  std::atomic<bool> marking_{false};
+};
+
+// True on a thread running mark work (a marker thread, or the collector
+// while it marks): root set callbacks run there and must not touch the
+// heap or the root registry.
+bool InMarker();
+void SetInMarker(bool on);
+
+template <typename Fn>
+void HandleArena::ForEachRoot(Fn&& fn) {
+  std::lock_guard<runtime::Mutex> lock(mu_);
+  for (HandleChunk* c = chunks_; c != nullptr; c = c->next) {
+    for (const HandleSlot& s : c->slots) {
+      if (s.ptr != nullptr) fn(s.ptr);
+    }
+  }
+}
+
+}  // namespace gc::internal

@@ -1,0 +1,234 @@
+// See sweeper.h.
+#include "gc/sweeper.h"
+
+#include <chrono>
+#include <thread>
+
+#include "runtime/check.h"
+#include "runtime/safepoint.h"
+
+namespace gc::internal {
+
+namespace {
+
+using alloc::Heap;
+using alloc::Span;
+using alloc::TypeInfo;
+
+thread_local int t_destructor_depth = 0;  // Owned by the thread.
+
+// Atomic: tests store, the background thread loads (relaxed).
+std::atomic<int64_t> g_periodic_ms{2 * 60 * 1000};
+
+struct DestructorScope {
+  DestructorScope() { t_destructor_depth++; }
+  ~DestructorScope() { t_destructor_depth--; }
+};
+
+}  // namespace
+
+bool InDestructor() { return t_destructor_depth > 0; }
+
+void SetPeriodicGcInterval(std::chrono::milliseconds period) {
+  g_periodic_ms.store(period.count(), std::memory_order_relaxed);
+  Sweeper::Get().Wake();
+}
+
+std::chrono::milliseconds PeriodicGcInterval() {
+  return std::chrono::milliseconds(
+      g_periodic_ms.load(std::memory_order_relaxed));
+}
+
+Sweeper& Sweeper::Get() {
+  alignas(Sweeper) static unsigned char storage[sizeof(Sweeper)];
+  static Sweeper* s = new (storage) Sweeper();  // never destroyed
+  return *s;
+}
+
+void Sweeper::Start(double pages_per_page) {
+  GC_CHECK(active_.load() == 0 && "no sweep is in flight at mark termination");
+  alloc_pages_.store(0, std::memory_order_relaxed);
+  swept_pages_.store(0, std::memory_order_relaxed);
+  pages_per_page_.store(pages_per_page, std::memory_order_relaxed);
+  limit_.store(Heap::Get().pages().SpanRecordCount(),
+               std::memory_order_relaxed);
+  cursor_.store(0, std::memory_order_relaxed);
+}
+
+void Sweeper::DestroyDead(Span* s) {
+  const TypeInfo* single = s->types.single();
+  bool destructors = !(single != nullptr && single->destroy == nullptr) &&
+                     s->types.compression() != alloc::TypeCompression::kEmpty;
+  bool specials = s->specials.load(std::memory_order_acquire) != nullptr;
+  if (!destructors && !specials) return;
+  DestructorScope scope;
+  uint64_t destroyed = 0;
+  for (uint32_t w = 0; w < s->nwords; w++) {
+    uint64_t dead = s->alloc_bits[w] & ~s->mark_bits[w];
+    for (; dead != 0; dead &= dead - 1) {
+      uint32_t slot = w * 64 + static_cast<uint32_t>(__builtin_ctzll(dead));
+      uintptr_t obj = s->SlotAddress(slot);
+      if (destructors) {
+        const TypeInfo* t = s->types.Get(slot);
+        if (t != nullptr && t->destroy != nullptr) {
+          t->destroy(reinterpret_cast<void*>(obj));
+          destroyed++;
+        }
+      }
+      if (specials) {
+        alloc::ReleaseSpecials(
+            alloc::TakeSpecials(s, static_cast<uint32_t>(obj - s->base)));
+      }
+    }
+  }
+  destroyed_.fetch_add(destroyed, std::memory_order_relaxed);
+}
+
+bool Sweeper::SweepTakenSmall(Span* s) {
+  Heap& heap = Heap::Get();
+  DestroyDead(s);
+  uint32_t freed = heap.SwapSweptBits(s);
+  spans_swept_.fetch_add(1, std::memory_order_relaxed);
+  return heap.central(s->span_class).FinishSweep(s, freed);
+}
+
+bool Sweeper::SweepLarge(Span* s) {
+  bool dead = (s->mark_bits[0] & 1) == 0;
+  if (dead) DestroyDead(s);
+  spans_swept_.fetch_add(1, std::memory_order_relaxed);
+  Heap::Get().FinishSweepLarge(s, dead);
+  return dead;
+}
+
+void Sweeper::SweepTaken(Span* s) {
+  Sweeper& self = Get();
+  self.active_.fetch_add(1, std::memory_order_relaxed);
+  self.SweepTakenSmall(s);
+  self.active_.fetch_sub(1, std::memory_order_release);
+}
+
+uint32_t Sweeper::SweepCached(Span* s) {
+  Sweeper& self = Get();
+  self.DestroyDead(s);
+  self.spans_swept_.fetch_add(1, std::memory_order_relaxed);
+  return Heap::Get().SwapSweptBits(s);
+}
+
+bool Sweeper::SweepOne(uint64_t* freed_pages) {
+  size_t i = cursor_.fetch_add(1, std::memory_order_relaxed);
+  if (i >= limit_.load(std::memory_order_relaxed)) return false;
+  Heap& heap = Heap::Get();
+  Span* s = heap.pages().SpanRecord(i);
+  if (s->state.load(std::memory_order_acquire) != alloc::SpanState::kInUse) {
+    return true;
+  }
+  uint32_t h = heap.sweepgen();
+  uint32_t sg = h - 2;
+  active_.fetch_add(1, std::memory_order_relaxed);
+  if (!s->sweepgen.compare_exchange_strong(sg, h - 1,
+                                           std::memory_order_acq_rel)) {
+    active_.fetch_sub(1, std::memory_order_release);
+    return true;
+  }
+  uint32_t npages = s->npages;
+  bool freed;
+  if (s->large()) {
+    freed = SweepLarge(s);
+  } else {
+    heap.central(s->span_class).TakeForSweep(s);
+    freed = SweepTakenSmall(s);
+  }
+  swept_pages_.fetch_add(npages, std::memory_order_relaxed);
+  if (freed && freed_pages != nullptr) *freed_pages += npages;
+  active_.fetch_sub(1, std::memory_order_release);
+  return true;
+}
+
+void Sweeper::Finish() {
+  while (SweepOne()) {
+  }
+  // Sweeps other threads claimed (on demand, through the walk) finish on
+  // those threads; wait for each span still being swept.
+  Heap& heap = Heap::Get();
+  uint32_t h = heap.sweepgen();
+  size_t n = limit_.load(std::memory_order_relaxed);
+  for (size_t i = 0; i < n; i++) {
+    Span* s = heap.pages().SpanRecord(i);
+    while (s->state.load(std::memory_order_acquire) ==
+               alloc::SpanState::kInUse &&
+           s->sweepgen.load(std::memory_order_acquire) == h - 1) {
+      std::this_thread::yield();
+    }
+  }
+  while (active_.load(std::memory_order_acquire) != 0) {
+    std::this_thread::yield();
+  }
+}
+
+void Sweeper::Reclaim(uint32_t npages) {
+  Sweeper& self = Get();
+  uint64_t freed = 0;
+  while (freed < npages && self.SweepOne(&freed)) {
+  }
+}
+
+void Sweeper::Credit(uint32_t npages) {
+  Sweeper& self = Get();
+  if (self.WalkDone()) return;
+  uint64_t allocated =
+      self.alloc_pages_.fetch_add(npages, std::memory_order_relaxed) + npages;
+  double target = static_cast<double>(allocated) *
+                  self.pages_per_page_.load(std::memory_order_relaxed);
+  while (static_cast<double>(
+             self.swept_pages_.load(std::memory_order_relaxed)) < target) {
+    if (!self.SweepOne()) break;
+  }
+}
+
+void Sweeper::Wake() {
+  std::lock_guard<std::mutex> lock(mu_);
+  wakeups_++;
+  cv_.notify_all();
+}
+
+void Sweeper::StartBackground(void (*periodic)()) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (background_started_) return;
+  background_started_ = true;
+  std::thread([this, periodic] { BackgroundLoop(periodic); }).detach();
+}
+
+void Sweeper::BackgroundLoop(void (*periodic)()) {
+  // A processor of its own: sweeping touches spans, so the world must stop
+  // for it too. It waits in a blocking region so it never holds a stop up.
+  alloc::AttachCurrentThread();
+  uint64_t seen = 0;
+  auto last_periodic = std::chrono::steady_clock::now();
+  for (;;) {
+    {
+      runtime::BlockingRegion idle;
+      std::unique_lock<std::mutex> lock(mu_);
+      auto period = std::chrono::milliseconds(
+          g_periodic_ms.load(std::memory_order_relaxed));
+      cv_.wait_until(lock, last_periodic + period,
+                     [&] { return wakeups_ != seen; });
+      seen = wakeups_;
+    }
+    // Low priority, as Go's bgsweep: a span at a time, yielding the core
+    // between batches, and a safepoint between spans.
+    int n = 0;
+    while (SweepOne()) {
+      runtime::Safepoint();
+      if (++n % 16 == 0) std::this_thread::yield();
+    }
+    auto now = std::chrono::steady_clock::now();
+    auto period = std::chrono::milliseconds(
+        g_periodic_ms.load(std::memory_order_relaxed));
+    if (periodic != nullptr && now - last_periodic >= period) {
+      last_periodic = now;
+      periodic();
+    }
+  }
+}
+
+}  // namespace gc::internal

@@ -1,0 +1,112 @@
+// The sweeper (seeds 000, 002, 003; Go's mgcsweep.go). Sweeping is lazy and
+// concurrent: after mark termination the world restarts at once, and spans
+// are swept as they are needed, by whoever needs them:
+//
+//   - the owner of a Cache, for the spans it held across mark termination
+//     (h+1), when it flushes on resume (Cache::ReleaseAll -> SweepCached);
+//   - a Cache refilling a span class, which sweeps unswept spans of that
+//     class before carving new ones (Central::Exchange -> SweepTaken);
+//   - the page heap, before it grows by n pages: sweep until n pages came
+//     back (Reclaim, seed 003's MHeap_Reclaim);
+//   - allocation in proportion to its pace (Credit), so that every span is
+//     swept before the heap reaches the next trigger;
+//   - the background sweeper thread, for the rest;
+//   - the next cycle, which finishes whatever is left before it marks.
+//
+// A span is claimed by CAS of its sweepgen from h-2 to h-1, so exactly one
+// thread sweeps it. Sweeping runs the destructors of its dead objects
+// (allocated, unmarked), frees their specials, makes the mark bits the
+// alloc bits (ANDed with the old ones), takes fresh mark bits, and files
+// the span: partial, full, or back to the page heap when empty.
+//
+// Destructors run on whichever thread sweeps, with no lock held. They must
+// not dereference gc::Ptr fields (the objects they point to may be dead
+// already) or use the collector (allocate, collect, create handles); debug
+// builds check, through InDestructor().
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+
+#include "alloc/heap.h"
+
+namespace gc::internal {
+
+class Sweeper {
+ public:
+  static Sweeper& Get();
+
+  // With the world stopped, after the heap's sweepgen moved on: a new sweep
+  // over every span record that exists now. Allocation of one page of
+  // spans must pay for `pages_per_page` pages of sweeping (proportional
+  // sweep).
+  void Start(double pages_per_page);
+  // Sweeps the next span of the walk if it is unswept; false once the walk
+  // is over. Adds the pages it gave back to the page heap to *freed_pages.
+  bool SweepOne(uint64_t* freed_pages = nullptr);
+  // Sweeps everything left, and waits for sweeps in flight elsewhere.
+  void Finish();
+  // Whether the walk is over.
+  bool WalkDone() const {
+    return cursor_.load(std::memory_order_relaxed) >=
+           limit_.load(std::memory_order_relaxed);
+  }
+  // Starts the background sweeper thread (once). `periodic` runs on it
+  // every `period` if it is not null (the collector's forced cycle).
+  void StartBackground(void (*periodic)());
+  // Wakes the background sweeper (a new sweep began).
+  void Wake();
+
+  uint64_t spans_swept() const {
+    return spans_swept_.load(std::memory_order_relaxed);
+  }
+  uint64_t objects_destroyed() const {
+    return destroyed_.load(std::memory_order_relaxed);
+  }
+
+  // The allocator's hooks (alloc::Heap::CollectorHooks).
+  static void SweepTaken(alloc::Span* s);
+  static uint32_t SweepCached(alloc::Span* s);
+  static void Reclaim(uint32_t npages);
+  static void Credit(uint32_t npages);
+
+ private:
+  // Runs the destructors and frees the specials of s's dead objects.
+  void DestroyDead(alloc::Span* s);
+  bool SweepTakenSmall(alloc::Span* s);  // true if it went to the heap
+  bool SweepLarge(alloc::Span* s);
+  void BackgroundLoop(void (*periodic)());
+
+  // The walk over span records: [cursor_, limit_). Atomic: cursor_ bumped
+  // by any sweeping thread; limit_ and ratio set with the world stopped.
+  std::atomic<size_t> cursor_{0};
+  std::atomic<size_t> limit_{0};
+  // Sweeps in flight on any thread (claimed, not yet filed). Atomic.
+  std::atomic<uint32_t> active_{0};
+  // Proportional sweep: pages allocated and swept since Start. Atomic.
+  std::atomic<uint64_t> alloc_pages_{0};
+  std::atomic<uint64_t> swept_pages_{0};
+  std::atomic<double> pages_per_page_{0};
+  // Statistics. Atomic, relaxed adds.
+  std::atomic<uint64_t> spans_swept_{0};
+  std::atomic<uint64_t> destroyed_{0};
+
+  // The background thread sleeps on cv_ (mu_) until Wake.
+  std::mutex mu_;
+  std::condition_variable cv_;
+  uint64_t wakeups_ GC_GUARDED_BY(mu_) = 0;
+  bool background_started_ GC_GUARDED_BY(mu_) = false;
+};
+
+// The forced-cycle period of the background thread (2 minutes by default,
+// seed 003); tests shorten it.
+void SetPeriodicGcInterval(std::chrono::milliseconds period);
+std::chrono::milliseconds PeriodicGcInterval();
+
+// True while the calling thread runs destructors for the sweeper.
+bool InDestructor();
+
+}  // namespace gc::internal
