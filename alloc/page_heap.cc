@@ -137,8 +137,12 @@ void PageHeap::GrowLocked(uint32_t npages) {
     // One extra page past the end is reserved and never committed or
     // mapped, so spans of two arenas that happen to be adjacent in the
     // address space never coalesce.
-    void* mem =
-        runtime::os::Reserve(bytes + kPageSize, kPageSize, "heap arena");
+    // Aligned to 2 MiB, so the kernel can back the arena with huge pages
+    // (os::AdviseHugePages): the heap is walked by the marker and the
+    // allocator at random, and 4 KiB TLB entries do not cover it.
+    void* mem = runtime::os::Reserve(bytes + kPageSize,
+                                     runtime::os::kHugePageSize, "heap arena");
+    runtime::os::AdviseHugePages(mem, bytes);
     auto* arena = new (std::nothrow) Arena;
     if (arena == nullptr) {
       runtime::os::Release(mem, bytes + kPageSize);

@@ -62,7 +62,7 @@ void TypeTable::Record(uint32_t slot, uint32_t nelems, const TypeInfo* type) {
   GC_THROW("TypeTable: invalid compression kind");
 }
 
-const TypeInfo* TypeTable::Get(uint32_t slot) const {
+const TypeInfo* TypeTable::GetSlow(uint32_t slot) const {
   switch (compression_) {
     case TypeCompression::kEmpty:
       return nullptr;

@@ -32,14 +32,19 @@ class TypeTable {
   // Records that slot `slot` (of `nelems`) holds a `type`. Throws
   // std::bad_alloc if a table cannot be allocated; the table is unchanged.
   void Record(uint32_t slot, uint32_t nelems, const TypeInfo* type);
-  // The type recorded for `slot`, null if none.
-  const TypeInfo* Get(uint32_t slot) const;
+  // The type recorded for `slot`, null if none. Inline for the marker and
+  // sweeper: one load when the span holds a single type.
+  const TypeInfo* Get(uint32_t slot) const {
+    if (single_ != nullptr) return single_;
+    return GetSlow(slot);
+  }
   // Back to kEmpty, freeing any table.
   void Reset();
   // Number of distinct types in a kBytes table (tests).
   int BytesTypeCountForTesting() const;
 
  private:
+  const TypeInfo* GetSlow(uint32_t slot) const;
   static constexpr int kBytesHeader = 8;
   struct BytesTable {
     const TypeInfo* types[kBytesHeader];  // types[0] unused: byte 0 = none

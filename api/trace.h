@@ -17,8 +17,23 @@
 // aggregates and objects with a trace() member, nested arbitrarily.
 //
 // A class that is not an aggregate and has no trace() member is taken to
-// hold no gc::Ptr: give such a class a trace() if it does.
+// hold no gc::Ptr: give such a class a trace() if it does. PFR's limits
+// apply to aggregates: no base classes, no reference or bit-field members.
+// An aggregate with more than 64 fields (each element of a C array field
+// counts: `char data[4096]` is 4096) is not reflected; it is scanned
+// conservatively, every word a possible pointer. Make it precise by
+// holding the array in a std::array, or by giving it a trace().
 #pragma once
+
+// Boost.PFR's loophole reflection (not its C++17 structured bindings): it
+// takes C array fields apart element by element with the right offsets,
+// where structured bindings fail to compile on them.
+#ifndef BOOST_PFR_USE_CPP17
+#define BOOST_PFR_USE_CPP17 0
+#endif
+#ifndef BOOST_PFR_USE_LOOPHOLE
+#define BOOST_PFR_USE_LOOPHOLE 1
+#endif
 
 #include <array>
 #include <boost/pfr/core.hpp>
@@ -72,6 +87,16 @@ concept PfrAggregate =
     std::is_aggregate_v<T> && std::is_class_v<T> && !std::is_union_v<T> &&
     !IsStdArray<T>::value;
 
+// More fields than this (each element of a C array field counts) and an
+// aggregate is not taken apart at compile time: it is scanned
+// conservatively instead (see the header comment).
+inline constexpr size_t kMaxReflectedFields = 64;
+template <typename T>
+concept ReflectedAggregate = PfrAggregate<T> && boost::pfr::tuple_size_v<T>
+<= kMaxReflectedFields;
+template <typename T>
+concept UnreflectedAggregate = PfrAggregate<T> && !ReflectedAggregate<T>;
+
 template <typename T>
 constexpr bool ContainsGcPointers();
 
@@ -102,9 +127,11 @@ constexpr bool ContainsGcPointers() {
   } else if constexpr (std::ranges::range<T>) {
     return ContainsGcPointers<
         std::remove_cv_t<std::ranges::range_value_t<T>>>();
-  } else if constexpr (PfrAggregate<T>) {
+  } else if constexpr (ReflectedAggregate<T>) {
     return AnyFieldContains<T>(
         std::make_index_sequence<boost::pfr::tuple_size_v<T>>());
+  } else if constexpr (UnreflectedAggregate<T>) {
+    return true;  // unknown: scanned conservatively
   } else {
     return false;
   }
@@ -127,9 +154,11 @@ void TraceValue(Tracer& tracer, const T& value) {
     if (value.has_value()) TraceValue(tracer, *value);
   } else if constexpr (std::ranges::range<T>) {
     for (const auto& e : value) TraceValue(tracer, e);
-  } else if constexpr (PfrAggregate<T>) {
+  } else if constexpr (ReflectedAggregate<T>) {
     boost::pfr::for_each_field(
         value, [&](const auto& field) { TraceValue(tracer, field); });
+  } else if constexpr (UnreflectedAggregate<T>) {
+    tracer.VisitConservative(&value, sizeof(T));
   }
 }
 

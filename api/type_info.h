@@ -54,7 +54,7 @@ constexpr bool Bitmappable() {
     return true;
   } else if constexpr (IsStdArray<T>::value) {
     return Bitmappable<typename T::value_type>();
-  } else if constexpr (PfrAggregate<T>) {
+  } else if constexpr (ReflectedAggregate<T>) {
     return AllFieldsBitmappable<T>(
         std::make_index_sequence<boost::pfr::tuple_size_v<T>>());
   } else {
@@ -101,6 +101,8 @@ template <typename T>
 struct TypeInfoHolder {
   static constexpr bool kPointerFree = !ContainsGcPointers<T>();
   static constexpr bool kBitmap = !kPointerFree && Bitmappable<T>();
+  // No bitmap and no trace: scanned conservatively (UnreflectedAggregate).
+  static constexpr bool kConservative = UnreflectedAggregate<T>;
   static constexpr uint32_t kBitmapWords =
       kBitmap ? static_cast<uint32_t>((sizeof(T) / sizeof(void*) + 63) / 64)
               : 0;
@@ -130,7 +132,8 @@ struct TypeInfoHolder {
           std::is_trivially_destructible_v<T> ? nullptr : &DestroyOne<T>,
           kBitmap ? bitmap : nullptr,
           kBitmapWords,
-          (!kPointerFree && !kBitmap) ? &TraceOne<T> : nullptr,
+          (!kPointerFree && !kBitmap && !kConservative) ? &TraceOne<T>
+                                                        : nullptr,
           0,
       };
     }

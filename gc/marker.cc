@@ -108,11 +108,13 @@ class WorkPool {
   std::atomic<uint32_t> nfull_{0};
 };
 
-alloc::PageHeap& Pages() { return alloc::Heap::Get().pages(); }
+// The heap's page map, looked up once: the marker's inner loop must not
+// pay for Heap::Get()'s initialization guard.
+const alloc::PageHeap* g_pages = nullptr;
 
 // The span holding p and p's slot in it, if p points into an in-use span.
 GC_ALWAYS_INLINE Span* FindSlot(uintptr_t p, uint32_t* slot) {
-  Span* s = Pages().Lookup(p);
+  Span* s = g_pages->Lookup(p);
   if (s == nullptr) return nullptr;
   // Relaxed: the world is stopped, so nothing changes under the marker.
   if (s->state.load(std::memory_order_relaxed) != alloc::SpanState::kInUse ||
@@ -155,7 +157,7 @@ void ScanElements(V& v, const TypeInfo* t, uintptr_t base, uint64_t n) {
       }
     }
   } else if (t->trace != nullptr) {
-    Tracer tracer(&V::VisitFromTracer, &v);
+    Tracer tracer(&V::VisitFromTracer, &V::VisitRangeFromTracer, &v);
     for (uint64_t e = 0; e < n; e++) {
       t->trace(reinterpret_cast<const void*>(base + e * t->size), tracer);
     }
@@ -184,7 +186,8 @@ void ScanObject(V& v, Span* s, uint32_t slot) {
 
 class MarkWorker {
  public:
-  explicit MarkWorker(WorkPool* pool) : pool_(pool), buf_(pool->GetEmpty()) {}
+  MarkWorker(WorkPool* pool, bool shared_marks)
+      : pool_(pool), buf_(pool->GetEmpty()), shared_marks_(shared_marks) {}
   ~MarkWorker() { pool_->PutEmpty(buf_); }
 
   // A pointer from a gc::Ptr, a handle or a root set: exact or interior.
@@ -200,6 +203,10 @@ class MarkWorker {
   }
   static void VisitFromTracer(void* self, const void* p) {
     static_cast<MarkWorker*>(self)->Visit(reinterpret_cast<uintptr_t>(p));
+  }
+  static void VisitRangeFromTracer(void* self, const void* p, size_t bytes) {
+    ScanConservativeRange(*static_cast<MarkWorker*>(self),
+                          reinterpret_cast<uintptr_t>(p), bytes);
   }
 
   // An object whose constructor is running: marked, then scanned
@@ -218,7 +225,7 @@ class MarkWorker {
       job.arena->ForEachRoot(
           [this](const void* p) { Visit(reinterpret_cast<uintptr_t>(p)); });
     } else if (job.set->trace != nullptr) {
-      Tracer tracer(&VisitFromTracer, this);
+      Tracer tracer(&VisitFromTracer, &VisitRangeFromTracer, this);
       job.set->trace(job.set->context, tracer);
     } else {
       for (size_t i = 0; i < job.set->range_count; i++) {
@@ -258,9 +265,7 @@ class MarkWorker {
         buf_ = full;
         continue;
       }
-      uint32_t slot;
-      Span* s = FindSlot(obj, &slot);
-      ScanObject(*this, s, slot);
+      ScanQueued(obj);
       if (++since_balance == 64) {
         since_balance = 0;
         Balance();
@@ -272,16 +277,41 @@ class MarkWorker {
   uint64_t objects() const { return objects_; }
 
  private:
-  // Sets the mark bit; true if this call set it.
-  GC_ALWAYS_INLINE static bool SetMark(Span* s, uint32_t slot) {
+  // Sets the mark bit; true if this call set it. With several workers the
+  // bit is set with an atomic OR (two workers may set bits of one word at
+  // once); a lone worker owns every mark word and needs no locked
+  // instruction, whose full fence would also stall the prefetches.
+  GC_ALWAYS_INLINE bool SetMark(Span* s, uint32_t slot) {
     std::atomic_ref<uint64_t> word(s->mark_bits[slot / 64]);
     uint64_t bit = uint64_t{1} << (slot % 64);
-    if (word.load(std::memory_order_relaxed) & bit) return false;
+    uint64_t old = word.load(std::memory_order_relaxed);
+    if (old & bit) return false;
+    if (!shared_marks_) {
+      word.store(old | bit, std::memory_order_relaxed);
+      return true;
+    }
     return (word.fetch_or(bit, std::memory_order_relaxed) & bit) == 0;
   }
   GC_ALWAYS_INLINE void Count(const Span* s) {
     objects_++;
-    bytes_ += SlotBytes(s);
+    bytes_ += s->elem_size;  // a large object over 4 GiB counts 4 GiB
+  }
+  // Scans an object taken from the work list (a slot start of an in-use
+  // span). The common case, an object of a span's single type with a
+  // one-word pointer bitmap, is inline: no call, no loop over elements.
+  GC_ALWAYS_INLINE void ScanQueued(uintptr_t obj) {
+    Span* s = g_pages->Lookup(obj);
+    const TypeInfo* t = s->types.single();
+    if (GC_PREDICT_TRUE(t != nullptr && t->pointer_bitmap_words == 1 &&
+                        t->array_header == 0)) {
+      auto* words = reinterpret_cast<const uintptr_t*>(obj);
+      for (uint64_t bits = t->pointer_bitmap[0]; bits != 0; bits &= bits - 1) {
+        uintptr_t p = words[__builtin_ctzll(bits)];
+        if (p != 0) Visit(p);
+      }
+      return;
+    }
+    ScanObject(*this, s, s->SlotIndex(obj));
   }
   GC_ALWAYS_INLINE void MarkSlot(Span* s, uint32_t slot) {
     if (!SetMark(s, slot)) return;
@@ -310,6 +340,7 @@ class MarkWorker {
 
   WorkPool* pool_;
   WorkBuf* buf_;
+  const bool shared_marks_;  // more than one worker
   uint64_t bytes_ = 0;
   uint64_t objects_ = 0;
 };
@@ -386,6 +417,10 @@ class Verifier {
   static void VisitFromTracer(void* self, const void* p) {
     static_cast<Verifier*>(self)->Visit(reinterpret_cast<uintptr_t>(p));
   }
+  static void VisitRangeFromTracer(void* self, const void* p, size_t bytes) {
+    ScanConservativeRange(*static_cast<Verifier*>(self),
+                          reinterpret_cast<uintptr_t>(p), bytes);
+  }
   void Constructing(const internal::Constructing& c) {
     uint32_t slot;
     Span* s = FindSlot(reinterpret_cast<uintptr_t>(c.object), &slot);
@@ -442,6 +477,7 @@ class Verifier {
 
 MarkResult MarkHeap(uint32_t workers) {
   GC_CHECK(workers >= 1);
+  g_pages = &alloc::Heap::Get().pages();
   std::vector<RootJob> jobs;
   std::vector<HandleArena*> arenas;
   RootRegistry& registry = RootRegistry::Get();
@@ -451,7 +487,7 @@ MarkResult MarkHeap(uint32_t workers) {
     WorkPool pool(workers);
     std::vector<std::unique_ptr<MarkWorker>> ws;
     for (uint32_t i = 0; i < workers; i++) {
-      ws.push_back(std::make_unique<MarkWorker>(&pool));
+      ws.push_back(std::make_unique<MarkWorker>(&pool, workers > 1));
     }
     SetInMarker(true);
     for (HandleArena* a : arenas) {
@@ -481,6 +517,7 @@ MarkResult MarkHeap(uint32_t workers) {
 }
 
 uint64_t VerifyMarking() {
+  g_pages = &alloc::Heap::Get().pages();
   std::vector<RootJob> jobs;
   std::vector<HandleArena*> arenas;
   RootRegistry& registry = RootRegistry::Get();
@@ -495,7 +532,8 @@ uint64_t VerifyMarking() {
       job.arena->ForEachRoot(
           [&](const void* p) { v.Visit(reinterpret_cast<uintptr_t>(p)); });
     } else if (job.set->trace != nullptr) {
-      Tracer tracer(&Verifier::VisitFromTracer, &v);
+      Tracer tracer(&Verifier::VisitFromTracer, &Verifier::VisitRangeFromTracer,
+                    &v);
       job.set->trace(job.set->context, tracer);
     } else {
       for (size_t i = 0; i < job.set->range_count; i++) {

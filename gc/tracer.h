@@ -8,6 +8,8 @@
 // constructs it and type trace functions (alloc::TypeInfo::trace) take it.
 #pragma once
 
+#include <cstddef>
+
 #include "runtime/base.h"
 
 namespace gc {
@@ -17,13 +19,20 @@ class Tracer {
   // Visits one pointer: exact or interior, into the GC heap or not (null
   // and non-heap pointers are ignored by every visitor).
   using VisitFn = void (*)(void* context, const void* pointer);
+  // Visits every word of a range that may hold pointers (conservatively:
+  // only words that point into allocated objects count).
+  using VisitRangeFn = void (*)(void* context, const void* begin, size_t bytes);
 
-  Tracer(VisitFn visit, void* context) : visit_(visit), context_(context) {}
+  Tracer(VisitFn visit, VisitRangeFn visit_range, void* context)
+      : visit_(visit), visit_range_(visit_range), context_(context) {}
   Tracer(const Tracer&) = delete;
   Tracer& operator=(const Tracer&) = delete;
 
   GC_ALWAYS_INLINE void Visit(const void* pointer) {
     if (pointer != nullptr) visit_(context_, pointer);
+  }
+  void VisitConservative(const void* begin, size_t bytes) {
+    visit_range_(context_, begin, bytes);
   }
 
   // Traces every argument: gc::Ptr and gc::Root values, std containers,
@@ -35,6 +44,7 @@ class Tracer {
 
  private:
   VisitFn visit_;
+  VisitRangeFn visit_range_;
   void* context_;
 };
 

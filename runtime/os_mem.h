@@ -31,6 +31,7 @@ class OutOfMemoryError : public std::bad_alloc {
 namespace os {
 
 inline constexpr size_t kOsPageSize = 4096;
+inline constexpr size_t kHugePageSize = size_t{2} << 20;
 
 // Reserves `bytes` of address space aligned to `align` (a power of two >= the
 // OS page). The range is inaccessible until committed.
@@ -43,6 +44,10 @@ void Commit(void* p, size_t bytes, const char* what);
 // accessible and reads as zero when next touched. Returns false (after
 // printing why) if the OS refused: then the memory keeps its contents.
 bool Decommit(void* p, size_t bytes);
+
+// Asks the kernel to back [p, p+bytes) with transparent huge pages where it
+// can (madvise MADV_HUGEPAGE; a hint, failures are ignored).
+void AdviseHugePages(void* p, size_t bytes);
 
 // Unmaps [p, p+bytes).
 void Release(void* p, size_t bytes);
