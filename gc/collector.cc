@@ -104,7 +104,8 @@ void Collector::SetNextGcLocked(int64_t marked) {
   if (gc_percent_ < 0) {
     goal = INT64_MAX;
   } else {
-    goal = marked + marked / 100 * gc_percent_;
+    goal = marked + static_cast<int64_t>(static_cast<__int128>(marked) *
+                                         gc_percent_ / 100);
     goal = std::max(goal, kMinHeapGoal);
   }
   Heap::Get().SetNextGc(goal);
@@ -236,6 +237,14 @@ void Collector::Collect(GcReason reason) {
                 std::max<int64_t>(next_gc - last_marked_, 1 << 20) >>
                 alloc::kPageShift);
   sweeper.Start(1.1 * inuse_pages / runway_pages);
+  void (*hook)(void*);
+  void* hook_context;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    hook = termination_hook_;
+    hook_context = termination_hook_context_;
+  }
+  if (hook != nullptr) hook(hook_context);
   const int64_t t_end = NowNs();
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -301,6 +310,12 @@ void Collector::SetVerify(bool on) {
 void Collector::SetTrace(bool on) {
   std::lock_guard<std::mutex> lock(mu_);
   trace_ = on;
+}
+
+void Collector::SetTerminationHookForTesting(void (*fn)(void*), void* context) {
+  std::lock_guard<std::mutex> lock(mu_);
+  termination_hook_ = fn;
+  termination_hook_context_ = context;
 }
 
 CollectorStats Collector::ReadStats() {

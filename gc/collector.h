@@ -72,6 +72,10 @@ class Collector {
 
   CollectorStats ReadStats();
 
+  // Tests: runs fn(context) at the end of mark termination, with the world
+  // still stopped (null to remove).
+  void SetTerminationHookForTesting(void (*fn)(void*), void* context);
+
  private:
   Collector();
   void MarkTermination(uint64_t marked_bytes);
@@ -88,7 +92,9 @@ class Collector {
   bool trace_ GC_GUARDED_BY(mu_) = false;
   int64_t last_marked_ GC_GUARDED_BY(mu_) = 0;
   CollectorStats stats_ GC_GUARDED_BY(mu_) = {};
-  uint64_t gc_cpu_ns_ GC_GUARDED_BY(mu_) = 0;         // pause x workers
+  uint64_t gc_cpu_ns_ GC_GUARDED_BY(mu_) = 0;  // pause x workers
+  void (*termination_hook_)(void*) GC_GUARDED_BY(mu_) = nullptr;
+  void* termination_hook_context_ GC_GUARDED_BY(mu_) = nullptr;
   std::chrono::steady_clock::time_point start_time_;  // Immutable.
   // When the last cycle ended. Atomic: nanoseconds of steady_clock.
   std::atomic<int64_t> last_gc_ns_{0};
