@@ -43,6 +43,16 @@ void Cache::OnAcquire(runtime::Processor&) {
 
 void Cache::OnResume(runtime::Processor&) { PrepareForSweep(); }
 
+void Cache::OnBlockingEnter(runtime::Processor&) {
+  t_cache = &g_unattached_cache;
+  if (const Heap::CollectorHooks* h = Heap::Get().hooks()) h->blocking(true);
+}
+
+void Cache::OnBlockingExit(runtime::Processor&) {
+  t_cache = this;
+  if (const Heap::CollectorHooks* h = Heap::Get().hooks()) h->blocking(false);
+}
+
 void Cache::PrepareForSweep() {
   if (flush_gen_ != Heap::Get().sweepgen()) ReleaseAll();
 }

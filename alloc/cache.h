@@ -138,6 +138,11 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
   void OnAcquire(runtime::Processor& p) override;
   void OnRelease(runtime::Processor& p) override;
   void OnResume(runtime::Processor& p) override;
+  // Inside a blocking region the thread's fast paths fail (t_cache is the
+  // unattached cache) and its slow paths refuse, so an allocation there
+  // never touches a cache the collector may be flushing.
+  void OnBlockingEnter(runtime::Processor& p) override;
+  void OnBlockingExit(runtime::Processor& p) override;
 
  private:
   Span* Refill(SpanClass sc);

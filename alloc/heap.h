@@ -125,6 +125,8 @@ class Heap {
     // Proportional sweeping: called before a Cache takes `npages` pages of
     // spans from a Central, so sweeping keeps ahead of allocation.
     void (*sweep_credit)(uint32_t npages);
+    // The calling thread enters (true) or leaves (false) a blocking region.
+    void (*blocking)(bool entering);
   };
   // Registered once by the collector (a static object) before its first
   // cycle; null until then.

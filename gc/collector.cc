@@ -92,6 +92,7 @@ Collector::Collector() : start_time_(Clock::now()) {
       &Sweeper::SweepCached,
       &Collector::Trigger,
       &Sweeper::Credit,
+      &OnBlocking,
   };
   Heap& heap = Heap::Get();
   heap.pages().SetReclaimHook(&Sweeper::Reclaim);

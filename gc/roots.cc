@@ -10,6 +10,7 @@
 #include "alloc/heap.h"
 #include "gc/collector.h"
 #include "runtime/check.h"
+#include "runtime/safepoint.h"
 
 namespace gc::internal {
 
@@ -26,19 +27,41 @@ runtime::Mutex g_globals_mu;
 // Orphans the thread's arena when the thread exits, so the next thread
 // reuses it (roots still in it, moved to other threads, stay valid).
 struct ArenaExit {
-  ~ArenaExit() {
-    if (HandleArena* a = t_handles) {
-      t_handles = nullptr;
-      a->Orphan();
-    }
-  }
+  ~ArenaExit();
 };
 thread_local ArenaExit t_arena_exit;
+
+// The thread's arena while its fast path is turned off (blocking region,
+// marking). Owned by the thread.
+thread_local HandleArena* t_handles_parked = nullptr;
+
+void ParkHandles(bool park) {
+  if (park) {
+    if (t_handles != nullptr) t_handles_parked = t_handles;
+    t_handles = nullptr;
+  } else if (t_handles_parked != nullptr) {
+    t_handles = t_handles_parked;
+    t_handles_parked = nullptr;
+  }
+}
+
+ArenaExit::~ArenaExit() {
+  ParkHandles(false);
+  if (HandleArena* a = t_handles) {
+    t_handles = nullptr;
+    a->Orphan();
+  }
+}
 
 }  // namespace
 
 bool InMarker() { return t_in_marker; }
-void SetInMarker(bool on) { t_in_marker = on; }
+void SetInMarker(bool on) {
+  t_in_marker = on;
+  ParkHandles(on);
+}
+
+void OnBlocking(bool entering) { ParkHandles(entering); }
 
 RootRegistry& RootRegistry::Get() {
   // Never destroyed: threads give handles back during exit.
@@ -61,6 +84,12 @@ HandleArena& HandleArena::Globals() {
 }
 
 HandleArena* HandleArena::ForCurrentThread() {
+  if (runtime::InBlockingRegion()) {
+    throw std::logic_error(
+        "gcrt: a gc::Root or GC object was created inside a blocking region "
+        "(gc::Blocking): the world may be stopped while this thread runs; "
+        "create it before entering the region or after leaving it");
+  }
   if (InMarker()) {
     runtime::Print(
         "a gc::Root was created inside marking (a root set callback or a "
@@ -73,6 +102,11 @@ HandleArena* HandleArena::ForCurrentThread() {
   if (t_handles != nullptr) return t_handles;
   ArenaExit* volatile armed = &t_arena_exit;  // registers the exit hook
   (void)armed;
+  if (t_handles_parked != nullptr) {
+    t_handles = t_handles_parked;
+    t_handles_parked = nullptr;
+    return t_handles;
+  }
   RootRegistry& r = RootRegistry::Get();
   HandleArena* a = nullptr;
   {

@@ -195,6 +195,11 @@ class RootRegistry {
   std::atomic<bool> marking_{false};
 };
 
+// The calling thread enters or leaves a blocking region (an allocator
+// hook): its handle fast path is turned off meanwhile, so handles cannot be
+// taken there, and given back ones go through the arena's lock.
+void OnBlocking(bool entering);
+
 // True on a thread running mark work (a marker thread, or the collector
 // while it marks): root set callbacks run there and must not touch the
 // heap or the root registry.

@@ -37,6 +37,12 @@ class ProcessorLocal {
   // A new stop-the-world waits until it has returned (seed 002's
   // prepareForSweep on resume).
   virtual void OnResume(Processor& p) = 0;
+  // Run on the holding thread when it enters its outermost blocking region
+  // (before the world may stop without it) and when it has left it (after
+  // any stop in progress ended): the layers above make the heap refuse the
+  // thread meanwhile.
+  virtual void OnBlockingEnter(Processor&) {}
+  virtual void OnBlockingExit(Processor&) {}
 
  protected:
   ~ProcessorLocal() = default;

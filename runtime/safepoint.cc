@@ -145,6 +145,7 @@ uint64_t StopWatchdogReports() {
 
 BlockingRegion::BlockingRegion() : p_(CurrentProcessor()) {
   if (t_blocking_depth++ > 0 || p_ == nullptr) return;
+  p_->local()->OnBlockingEnter(*p_);
   ProcessorTable& t = ProcessorTable::Get();
   std::lock_guard<std::mutex> lock(t.mu_);
   GC_CHECK(p_->status() == ProcessorStatus::kRunning);
@@ -160,6 +161,8 @@ BlockingRegion::~BlockingRegion() {
   // unless this thread is the one that stopped it.
   t.world_cv_.wait(lock, [&] { return !t.world_stopped_ || t.stopper_ == p_; });
   p_->status_.store(ProcessorStatus::kRunning, std::memory_order_release);
+  lock.unlock();
+  p_->local()->OnBlockingExit(*p_);
 }
 
 bool InBlockingRegion() { return t_blocking_depth > 0; }

@@ -190,8 +190,8 @@ TEST_F(SweepTest, BlockedProcessorIsFlushedAtMarkTermination) {
       in_region = true;
       cv.notify_all();
       cv.wait(lock, [&] { return may_leave; });
-      flush_gen_in_region_after = gc::alloc::t_cache->flush_gen();
     }
+    flush_gen_in_region_after = gc::alloc::t_cache->flush_gen();
     live_intact = mine->next == nullptr ? 1 : 0;
     gc::Root<Obj208> more = gc::make<Obj208>();  // allocates again
     live_intact += more ? 1 : 0;
