@@ -1,139 +1,154 @@
-// The README's demo: runs an allocation workload on gcrt's allocator and
-// prints what the allocator did. There is no collector yet (that is the next
-// layer), so the workload frees explicitly: it builds and tears down binary
-// trees on two threads, keeps a long-lived tree, hands objects between
-// threads (frees into another thread's spans go through freebufs), allocates
-// large buffers, and finally returns idle memory to the OS.
+// The README's demo: a small program in gcrt's idiomatic style, run on
+// three threads, that never frees anything by hand, and prints what the
+// collector did.
+//
+//   - two workers build and drop binary trees (binary-trees, depth 18),
+//     each keeping one long-lived tree, and hand results to a shared
+//     registry through gc::Global handles;
+//   - a third thread plays an interpreter: a value stack registered as a
+//     gc::RootSet, environments (a class with its own trace() over a
+//     std::unordered_map of gc::Ptr) created and discarded, and a
+//     gc::Blocking scope around a sleep;
+//   - destructors of GC objects count themselves;
+//   - the verifier (GCRT_DEBUG=verify=1) checks the first cycles.
+#include <atomic>
 #include <chrono>
 #include <cinttypes>
-#include <cstdint>
 #include <cstdio>
+#include <mutex>
+#include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
-#include "alloc/heap.h"
-#include "runtime/os_mem.h"
+#include "api/gc.h"
 
 namespace {
 
-using gc::alloc::AllocateFixed;
-using gc::alloc::HeapStats;
-using gc::alloc::TypeInfo;
-
 struct Node {
-  Node* left;
-  Node* right;
-  int64_t value;
+  gc::Ptr<Node> left, right;
 };
-constexpr TypeInfo kNodeType = {
-    "Node", sizeof(Node), alignof(Node), false, nullptr, nullptr, 0, nullptr};
-constexpr TypeInfo kBufferType = {"Buffer", 1,       1, true,
-                                  nullptr,  nullptr, 0, nullptr};
 
-Node* NewNode() {
-  return static_cast<Node*>(
-      AllocateFixed<sizeof(Node), alignof(Node), false, true>(&kNodeType));
+gc::Root<Node> Bottom(int depth) {
+  if (depth == 0) return gc::make<Node>();
+  gc::Root<Node> l = Bottom(depth - 1);
+  gc::Root<Node> r = Bottom(depth - 1);
+  return gc::make<Node>(l, r);
 }
 
-Node* Build(int depth) {
-  Node* n = NewNode();
-  n->value = depth;
-  if (depth > 0) {
-    n->left = Build(depth - 1);
-    n->right = Build(depth - 1);
+long Check(const Node* n) {
+  return n->left ? 1 + Check(n->left.get()) + Check(n->right.get()) : 1;
+}
+
+std::atomic<long> g_envs_destroyed{0};
+
+struct Value {
+  gc::Ptr<Node> tree;
+  int64_t number = 0;
+};
+
+class Env {
+ public:
+  explicit Env(gc::Ptr<Env> parent) : parent_(parent) {}
+  ~Env() { g_envs_destroyed++; }  // plain fields only: see api/gc.h
+  void Set(const std::string& k, gc::Ptr<Value> v) { vars_[k] = v; }
+  gc::Ptr<Value> Get(const std::string& k) const {
+    auto it = vars_.find(k);
+    if (it != vars_.end()) return it->second;
+    return parent_ ? parent_->Get(k) : gc::Ptr<Value>();
   }
-  return n;
-}
+  void trace(gc::Tracer& t) const { t(parent_, vars_); }
 
-int64_t Check(const Node* n) {
-  return n->left == nullptr ? 1 : 1 + Check(n->left) + Check(n->right);
-}
+ private:
+  gc::Ptr<Env> parent_;
+  std::unordered_map<std::string, gc::Ptr<Value>> vars_;
+};
 
-void Destroy(Node* n) {
-  if (n->left != nullptr) {
-    Destroy(n->left);
-    Destroy(n->right);
+std::mutex g_registry_mu;
+std::vector<gc::Global<Node>> g_registry;  // results shared across threads
+
+void TreeWorker(int id, long* checksum) {
+  gc::Root<Node> long_lived = Bottom(16);
+  long total = 0;
+  for (int round = 0; round < 6; round++) {
+    for (int d = 4; d <= 18; d += 2) {
+      long iterations = 1L << (18 - d + 2);
+      for (long i = 0; i < iterations; i++) total += Check(Bottom(d).get());
+    }
+    std::lock_guard<std::mutex> lock(g_registry_mu);
+    g_registry.emplace_back(Bottom(10));
   }
-  gc::alloc::Free(n);
+  total += Check(long_lived.get());
+  *checksum = total;
+  std::printf("worker %d: checksum %ld\n", id, total);
 }
 
-void PrintStats(const char* when) {
-  HeapStats s = gc::alloc::ReadHeapStats();
-  std::printf(
-      "[%s]\n  heap_alloc %8.1f MiB  heap_inuse %8.1f MiB  heap_sys %8.1f MiB\n"
-      "  heap_idle  %8.1f MiB  released   %8.1f MiB  reserved %8.1f MiB\n"
-      "  mallocs %" PRIu64 "  frees %" PRIu64 "  objects %" PRIu64
-      "  large %" PRIu64 "  gcBits arenas %" PRIu64 "\n",
-      when, s.heap_alloc / 1048576.0, s.heap_inuse / 1048576.0,
-      s.heap_sys / 1048576.0, s.heap_idle / 1048576.0,
-      s.heap_released / 1048576.0, s.heap_reserved / 1048576.0, s.mallocs,
-      s.frees, s.objects, s.large_allocs, s.gc_bits_arenas);
+void Interpreter(long* result) {
+  std::vector<gc::Ptr<Value>> stack;  // the VM's value stack
+  gc::RootSet stack_roots([&](gc::Tracer& t) { t(stack); });
+  gc::Root<Env> global = gc::make<Env>(gc::Ptr<Env>());
+  long sum = 0;
+  for (int call = 0; call < 200000; call++) {
+    gc::Root<Env> frame = gc::make<Env>(global);
+    auto v = gc::make<Value>();
+    v->number = call;
+    if (call % 1000 == 0) v->tree = Bottom(8);
+    frame->Set("x", v);
+    stack.push_back(v);
+    if (stack.size() > 64) stack.erase(stack.begin());
+    sum += frame->Get("x")->number;
+    if (call % 50000 == 0) {
+      gc::Blocking blocking;  // the world may stop without this thread
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  *result = sum;
+  std::printf("interpreter: %ld, %zu values on its stack\n", sum, stack.size());
 }
 
 }  // namespace
 
 int main() {
   auto start = std::chrono::steady_clock::now();
-  constexpr int kMaxDepth = 18;
-  Node* long_lived = Build(kMaxDepth);
-  int64_t checksum = 0;
-
-  auto worker = [&](int id, int64_t* out) {
-    int64_t sum = 0;
-    for (int depth = 4; depth <= kMaxDepth; depth += 2) {
-      int iterations = 1 << (kMaxDepth - depth + 4);
-      for (int i = 0; i < iterations / 2; i++) {
-        Node* t = Build(depth);
-        sum += Check(t);
-        Destroy(t);
-      }
-    }
-    // Large buffers: a span each, straight from the page heap.
-    for (int i = 0; i < 64; i++) {
-      void* b = gc::alloc::Allocate(&kBufferType, (256 + id) << 10);
-      gc::alloc::Free(b);
-    }
-    gc::alloc::FlushCurrentCache();
-    *out = sum;
-  };
-  int64_t sums[2] = {0, 0};
-  std::thread a(worker, 0, &sums[0]);
-  std::thread b(worker, 1, &sums[1]);
-  a.join();
-  b.join();
-  checksum = sums[0] + sums[1];
-
-  // Hand-over: this thread allocates, another frees (freebuf path).
-  std::vector<Node*> handed;
-  for (int i = 0; i < 100000; i++) handed.push_back(NewNode());
-  std::thread freer([&] {
-    for (Node* n : handed) gc::alloc::Free(n);
+  gc::set_verify(true);  // the verifier re-marks the first cycles
+  long a = 0, b = 0, c = 0;
+  std::thread t1(TreeWorker, 1, &a);
+  std::thread t2(TreeWorker, 2, &b);
+  std::thread t3(Interpreter, &c);
+  std::thread verify_off([] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    gc::set_verify(false);
   });
-  for (int i = 0; i < 100000; i++) gc::alloc::Free(NewNode());
-  freer.join();
-
-  int64_t live = Check(long_lived);
-  gc::alloc::FlushCurrentCache();
-  PrintStats("after the workload (long-lived tree still held)");
-  Destroy(long_lived);
-  gc::alloc::FlushCurrentCache();
-  PrintStats("after freeing everything");
-  size_t released = gc::alloc::ReleaseIdleMemory();
-  PrintStats("after ReleaseIdleMemory");
-
+  t1.join();
+  t2.join();
+  t3.join();
+  verify_off.join();
+  bool ok = a == b && a > 0 && c == 199999L * 200000 / 2;
+  long registered = 0;
+  for (auto& g : g_registry) registered += Check(g.get());
+  ok = ok && registered == 12 * 2047;
+  g_registry.clear();
+  gc::collect();
   double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
-  HeapStats s = gc::alloc::ReadHeapStats();
-  std::printf("\nsize classes used (objects allocated):\n");
-  for (const auto& c : s.by_size) {
-    if (c.mallocs > 0) {
-      std::printf("  %6u bytes: %10" PRIu64 " mallocs, %10" PRIu64 " frees\n",
-                  c.size, c.mallocs, c.frees);
-    }
-  }
-  std::printf("\ntrees checked: %" PRId64 " nodes; long-lived tree: %" PRId64
-              " nodes; released to the OS: %.1f MiB; %.2f s\n",
-              checksum, live, released / 1048576.0, secs);
-  return s.objects == 0 ? 0 : 1;
+  gc::Stats s = gc::stats();
+  uint64_t max_pause = 0;
+  for (uint64_t p : s.pause_ns) max_pause = std::max(max_pause, p);
+  std::printf("\n%s in %.2f s\n", ok ? "all checks passed" : "CHECK FAILED",
+              secs);
+  std::printf("collections          %" PRIu64 " (%" PRIu64 " forced)\n",
+              s.num_gc, s.num_forced_gc);
+  std::printf("pause total / max    %.1f ms / %.2f ms\n",
+              s.pause_total_ns / 1e6, max_pause / 1e6);
+  std::printf("objects allocated    %" PRIu64 "\n", s.mallocs);
+  std::printf("objects freed        %" PRIu64 "\n", s.frees);
+  std::printf("objects live         %" PRIu64 " (%" PRIu64 " bytes)\n",
+              s.heap_objects, s.heap_alloc);
+  std::printf("destructors run      %" PRIu64 " (Env: %ld)\n",
+              s.objects_destroyed, g_envs_destroyed.load());
+  std::printf("heap in use / sys    %.1f / %.1f MiB\n",
+              s.heap_inuse / 1048576.0, s.heap_sys / 1048576.0);
+  std::printf("GC CPU fraction      %.1f%%\n", s.gc_cpu_fraction * 100);
+  return ok ? 0 : 1;
 }
