@@ -1,0 +1,61 @@
+// Debug builds (GC_DEBUG >= 2, this target's copts) stop a destructor run
+// by the sweeper from dereferencing a gc::Ptr field: its target may already
+// be destroyed.
+#include <gtest/gtest.h>
+
+#include "api/gc.h"
+
+namespace {
+
+static_assert(GC_DEBUG >= 2, "this test is built with -DGC_DEBUG=2");
+
+struct Leaf {
+  int value = 7;
+};
+
+int g_sink = 0;
+
+class Careless {
+ public:
+  explicit Careless(gc::Ptr<Leaf> leaf) : leaf_(leaf) {}
+  ~Careless() { g_sink += leaf_->value; }  // breaks the contract
+  void trace(gc::Tracer& t) const { t(leaf_); }
+
+ private:
+  gc::Ptr<Leaf> leaf_;
+};
+
+class Careful {
+ public:
+  explicit Careful(gc::Ptr<Leaf> leaf) : leaf_(leaf) {}
+  ~Careful() { g_sink += leaf_ ? 1 : 0; }  // comparing is fine
+  void trace(gc::Tracer& t) const { t(leaf_); }
+
+ private:
+  gc::Ptr<Leaf> leaf_;
+};
+
+TEST(DestructorCheckTest, DereferencingAPtrInADestructorStopsTheProgram) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        gc::make_unrooted<Careless>(gc::make_unrooted<Leaf>());
+        gc::collect();
+      },
+      "dereferenced inside the destructor of a GC object");
+}
+
+TEST(DestructorCheckTest, DestructorsThatOnlyTestPointersRun) {
+  g_sink = 0;
+  for (int i = 0; i < 10; i++) {
+    gc::make_unrooted<Careful>(gc::make_unrooted<Leaf>());
+  }
+  gc::collect();
+  EXPECT_EQ(g_sink, 10);
+  // Outside destructors, dereferencing is of course fine.
+  gc::Root<Leaf> leaf = gc::make<Leaf>();
+  gc::Ptr<Leaf> p = leaf;
+  EXPECT_EQ(p->value, 7);
+}
+
+}  // namespace
