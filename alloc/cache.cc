@@ -54,7 +54,7 @@ void Cache::OnBlockingExit(runtime::Processor&) {
 }
 
 void Cache::PrepareForSweep() {
-  if (flush_gen_ != Heap::Get().sweepgen()) ReleaseAll();
+  if (flush_gen() != Heap::Get().sweepgen()) ReleaseAll();
 }
 
 void Cache::SweepStale(Span* s) {
@@ -237,7 +237,7 @@ void Cache::ReleaseAll(bool sweep_stale) {
   tiny_offset_ = kTinySize;
   heap.AddTinyAllocs(tiny_allocs_);
   tiny_allocs_ = 0;
-  flush_gen_ = heap.sweepgen();
+  flush_gen_.store(heap.sweepgen(), std::memory_order_release);
 }
 
 }  // namespace gc::alloc

@@ -22,6 +22,7 @@
 // attaches the thread (which takes a Processor and its real Cache) first.
 #pragma once
 
+#include <atomic>
 #include <bit>
 #include <cstdint>
 #include <cstring>
@@ -131,9 +132,13 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
   // processor's first allocation.
   void PrepareForSweep();
 
-  // The heap sweepgen when this cache was last flushed (seed 002). Owned by
-  // the processor's thread; read by the collector with the world stopped.
-  uint32_t flush_gen() const { return flush_gen_; }
+  // The heap sweepgen when this cache was last flushed (seed 002). Atomic:
+  // stored (release) by the processor's thread, or by the collector with
+  // the world stopped, after the flush is complete; loaded (acquire) by the
+  // collector, which waits for it after an explicit collection.
+  uint32_t flush_gen() const {
+    return flush_gen_.load(std::memory_order_acquire);
+  }
 
   void OnAcquire(runtime::Processor& p) override;
   void OnRelease(runtime::Processor& p) override;
@@ -154,7 +159,7 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
   Span* alloc_[kNumSpanClasses];
   uintptr_t tiny_ = 0;                // current tiny block
   uint32_t tiny_offset_ = kTinySize;  // bytes used in it; full when no block
-  uint32_t flush_gen_ = 0;
+  std::atomic<uint32_t> flush_gen_{0};
   uint64_t tiny_allocs_ = 0;  // folded into the heap by ReleaseAll/refill
   uint64_t local_frees_[kNumSpanClasses] = {};  // owned explicit frees
   // Spans this cache owns besides alloc_, linked through Span::next: spare

@@ -18,22 +18,13 @@
 //
 // A class that is not an aggregate and has no trace() member is taken to
 // hold no gc::Ptr: give such a class a trace() if it does. PFR's limits
-// apply to aggregates: no base classes, no reference or bit-field members.
-// An aggregate with more than 64 fields (each element of a C array field
-// counts: `char data[4096]` is 4096) is not reflected; it is scanned
-// conservatively, every word a possible pointer. Make it precise by
-// holding the array in a std::array, or by giving it a trace().
+// apply to aggregates: no base classes, no reference or bit-field members,
+// and no C array fields (Boost.PFR counts each element of a C array as a
+// field, then fails to compile: hold the array in a std::array). An
+// aggregate with more than 64 fields by that count (`char data[4096]`
+// counts 4096) is not reflected at all: it is scanned conservatively,
+// every word a possible pointer; give it a trace() to make it precise.
 #pragma once
-
-// Boost.PFR's loophole reflection (not its C++17 structured bindings): it
-// takes C array fields apart element by element with the right offsets,
-// where structured bindings fail to compile on them.
-#ifndef BOOST_PFR_USE_CPP17
-#define BOOST_PFR_USE_CPP17 0
-#endif
-#ifndef BOOST_PFR_USE_LOOPHOLE
-#define BOOST_PFR_USE_LOOPHOLE 1
-#endif
 
 #include <array>
 #include <boost/pfr/core.hpp>

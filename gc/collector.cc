@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "alloc/cache.h"
 #include "gc/marker.h"
@@ -88,11 +89,8 @@ Collector::Collector() : start_time_(Clock::now()) {
     SetNextGcLocked(0);
   }
   static const Heap::CollectorHooks hooks = {
-      &Sweeper::SweepTaken,
-      &Sweeper::SweepCached,
-      &Collector::Trigger,
-      &Sweeper::Credit,
-      &OnBlocking,
+      &Sweeper::SweepTaken, &Sweeper::SweepCached, &Collector::Trigger,
+      &Sweeper::Credit,     &OnBlocking,
   };
   Heap& heap = Heap::Get();
   heap.pages().SetReclaimHook(&Sweeper::Reclaim);
@@ -219,6 +217,15 @@ void Collector::Collect(GcReason reason) {
               /*sweep_stale=*/false);
     }
   }
+  // Processors parked at a safepoint flush (and sweep) their caches when
+  // they resume; an explicit collection waits for them below.
+  std::vector<alloc::Cache*> resuming;
+  for (runtime::Processor* p = runtime::ProcessorTable::Get().all();
+       p != nullptr; p = p->next_all()) {
+    if (p != self && p->status() == runtime::ProcessorStatus::kStopped) {
+      resuming.push_back(static_cast<alloc::Cache*>(p->local()));
+    }
+  }
   heap.SetHeapLive(static_cast<int64_t>(marked.bytes_marked));
   int64_t next_gc;
   {
@@ -269,7 +276,19 @@ void Collector::Collect(GcReason reason) {
   // the spans it held.
   alloc::t_cache->PrepareForSweep();
   sweeper.Wake();
-  if (!triggered) sweeper.Finish();
+  if (reason == GcReason::kExplicit) {
+    // gc::collect() returns with the sweep finished, including the spans
+    // other threads' caches held: they sweep those themselves as soon as
+    // they resume (Go's forEachP(prepareForSweep) in mark termination).
+    const uint32_t h_now = h + 2;
+    for (alloc::Cache* c : resuming) {
+      // (A later cycle may have moved the generation on already.)
+      while (static_cast<int32_t>(c->flush_gen() - h_now) < 0) {
+        std::this_thread::yield();
+      }
+    }
+    sweeper.Finish();
+  }
   if (trace) {
     double since_start =
         std::chrono::duration<double>(Clock::now() - start_time_).count();
