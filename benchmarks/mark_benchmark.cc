@@ -25,7 +25,7 @@ struct Node {
 };
 
 struct Buffer {
-  char bytes[4096];
+  std::array<char, 4096> bytes;
 };
 
 gc::Ptr<Node> Build(int depth) {
