@@ -111,7 +111,7 @@ class Root {
   template <typename U>
   requires std::is_convertible_v<U*, T*> Root(Root<U>&& other)
   noexcept : ptr_(other.get()), slot_(other.ReleaseSlot()) {
-    if (slot_ != nullptr) slot_->ptr = ptr_;
+    if (slot_ != nullptr) internal::SetHandle(slot_, ptr_);
   }
   ~Root() {
     if (slot_ != nullptr) internal::GiveHandle(slot_);
@@ -162,7 +162,7 @@ class Root {
   }
   void Set(T* p) {
     if (slot_ != nullptr && p != nullptr) {
-      slot_->ptr = p;  // the slot stays with this handle
+      internal::SetHandle(slot_, p);  // the slot stays with this handle
     } else if (p != nullptr) {
       slot_ = Take(p);
     } else if (slot_ != nullptr) {

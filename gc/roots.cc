@@ -178,6 +178,21 @@ void HandleArena::GiveRemote(HandleSlot* s) {
   remote_free_ = s;
 }
 
+void HandleArena::SetRemote(HandleSlot* s, const void* p) {
+  // Storing a pointer into a root must not interleave with marking (the
+  // object's other roots may be dropped in between): only a thread the
+  // world stops for may do it.
+  if (runtime::InBlockingRegion()) {
+    throw std::logic_error(
+        "gcrt: a gc::Root was assigned inside a blocking region "
+        "(gc::Blocking): the collector may be marking while this thread "
+        "runs; assign it before entering the region or after leaving it");
+  }
+  alloc::AttachCurrentThread();
+  std::lock_guard<runtime::Mutex> lock(mu_);
+  s->ptr = p;
+}
+
 void HandleArena::GrowConstructing() {
   size_t cap = constructing_capacity_ == 0 ? 64 : constructing_capacity_ * 2;
   // Grown by the owner while it runs; read by markers with the world

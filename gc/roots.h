@@ -73,6 +73,8 @@ class HandleArena {
   }
   // A slot of this arena given back by a thread that does not own it.
   void GiveRemote(HandleSlot* s);
+  // A slot of this arena re-pointed by such a thread.
+  void SetRemote(HandleSlot* s, const void* p);
 
   GC_ALWAYS_INLINE void PushConstructing(const void* object, size_t bytes) {
     if (GC_PREDICT_FALSE(nconstructing_ == constructing_capacity_)) {
@@ -149,6 +151,19 @@ GC_ALWAYS_INLINE void GiveHandle(HandleSlot* s) {
 // Global handles (gc::Global): usable from any thread, attached or not.
 HandleSlot* TakeGlobal(const void* p);
 void GiveGlobal(HandleSlot* s);
+
+// Re-points a handle slot: directly on the owning, attached thread (the
+// world cannot be stopped while it runs); under the arena's lock from any
+// other thread, or inside a blocking region, so the marker never reads a
+// slot being written.
+GC_ALWAYS_INLINE void SetHandle(HandleSlot* s, const void* p) {
+  HandleArena* a = HandleChunk::Of(s)->arena;
+  if (GC_PREDICT_TRUE(a == t_handles && runtime::t_processor != nullptr)) {
+    s->ptr = p;
+  } else {
+    a->SetRemote(s, p);
+  }
+}
 
 // A registered root set: a callback, or a range of pointers.
 struct RootSetRecord {
