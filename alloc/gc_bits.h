@@ -26,10 +26,17 @@
 namespace gc::alloc {
 
 inline constexpr size_t kGcBitsArenaBytes = 64 * 1024;
+inline constexpr uint32_t kCacheLine = 64;
+// Words of a bit vector of nwords as the arenas lay it out: a whole number
+// of cache lines.
+constexpr uint32_t PaddedBitWords(uint32_t nwords) {
+  return (nwords + kCacheLine / 8 - 1) & ~(kCacheLine / 8 - 1);
+}
 
 class GcBitsArenas {
  public:
-  // A zeroed vector of `nwords` 64-bit words, 8-byte aligned, never shared.
+  // A zeroed vector of `nwords` 64-bit words, cache-line aligned and padded
+  // to whole lines (PaddedBitWords), never shared.
   // Throws std::bad_alloc if no arena can be mapped.
   uint64_t* Allocate(uint32_t nwords);
   uint64_t* NewMarkBits(uint32_t nwords) { return Allocate(nwords); }

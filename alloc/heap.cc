@@ -65,9 +65,10 @@ size_t Heap::NewSmallSpans(SpanClass sc, size_t count, Span** out,
   // Both bit vectors of every span of the batch in one atomic add on the
   // shared arena.
   const uint32_t nwords = (ClassToNElems(sizeclass) + 63) / 64;
+  const uint32_t stride = PaddedBitWords(nwords);  // each vector on its lines
   uint64_t* bits;
   try {
-    bits = gc_bits_.Allocate(static_cast<uint32_t>(2 * nwords * n));
+    bits = gc_bits_.Allocate(static_cast<uint32_t>(2 * stride * n));
   } catch (...) {
     for (size_t j = 0; j < n; j++) {
       out[j]->state.store(SpanState::kInUse, std::memory_order_relaxed);
@@ -86,8 +87,8 @@ size_t Heap::NewSmallSpans(SpanClass sc, size_t count, Span** out,
     s->in_cache = false;
     s->freebuf.store(nullptr, std::memory_order_relaxed);
     s->types.Reset();
-    s->alloc_bits = bits + 2 * nwords * i;
-    s->mark_bits = s->alloc_bits + nwords;
+    s->alloc_bits = bits + 2 * stride * i;
+    s->mark_bits = s->alloc_bits + stride;
     s->sweepgen.store(sweepgen(), std::memory_order_relaxed);
     s->ResetAllocState();
     s->state.store(SpanState::kInUse, std::memory_order_release);

@@ -184,7 +184,9 @@ void ScanObject(V& v, Span* s, uint32_t slot) {
 
 // ---- One mark worker. ----
 
-class MarkWorker {
+// Cache-line aligned: its fields are written on every object marked, and two
+// workers' fields on one line made two workers three times slower than one.
+class alignas(64) MarkWorker {
  public:
   MarkWorker(WorkPool* pool, bool shared_marks)
       : pool_(pool), buf_(pool->GetEmpty()), shared_marks_(shared_marks) {}
@@ -327,8 +329,12 @@ class MarkWorker {
   }
   // Gives half of this worker's buffer to the pool when others starve (a
   // narrow, deep graph keeps its work in one buffer otherwise).
+  // Splitting a short buffer hands over objects next to the ones this
+  // worker is scanning: both then set bits in the same mark words, and the
+  // atomic ORs bounce the line between cores.
+  static constexpr uint64_t kMinSplit = 16;
   void Balance() {
-    if (buf_->n < 4 || !pool_->Hungry()) return;
+    if (buf_->n < kMinSplit || !pool_->Hungry()) return;
     WorkBuf* half = pool_->GetEmpty();
     uint64_t k = buf_->n / 2;
     std::copy(buf_->objs, buf_->objs + k, half->objs);
