@@ -32,7 +32,9 @@ struct Vec {
   uint64_t* p;
   uint32_t nwords;
   uintptr_t begin() const { return reinterpret_cast<uintptr_t>(p); }
-  uintptr_t end() const { return begin() + size_t{nwords} * 8; }
+  // Vectors take whole cache lines (so markers on different cores never
+  // share one): the next vector starts at the padded end.
+  uintptr_t end() const { return begin() + size_t{PaddedBitWords(nwords)} * 8; }
 };
 
 uint64_t Pattern(int thread, size_t index, uint32_t word) {
@@ -68,8 +70,8 @@ TEST(GcBitsArenasTest, ConcurrentVectorsAreDisjointZeroedAndInsideOneArena) {
           errors[t] = "null vector";
           return;
         }
-        if (reinterpret_cast<uintptr_t>(p) % 8 != 0) {
-          errors[t] = "vector not 8-byte aligned";
+        if (reinterpret_cast<uintptr_t>(p) % kCacheLine != 0) {
+          errors[t] = "vector not cache-line aligned";
           return;
         }
         for (uint32_t w = 0; w < n; w++) {
@@ -134,7 +136,7 @@ TEST(GcBitsArenasTest, ConcurrentVectorsAreDisjointZeroedAndInsideOneArena) {
   // Nothing is wasted beyond each arena's tail: the vectors fill at least
   // all but the last 128 bytes (the largest vector) of every arena but one.
   size_t bytes = 0;
-  for (const Vec& v : all) bytes += size_t{v.nwords} * 8;
+  for (const Vec& v : all) bytes += v.end() - v.begin();
   EXPECT_GT(bytes, (in_use - 1) * (kGcBitsArenaBytes - 64 - 128));
 }
 
