@@ -16,7 +16,15 @@ constinit Span g_empty_span;
 constinit Cache g_unattached_cache;
 thread_local constinit Cache* t_cache GC_TLS_FAST = &g_unattached_cache;
 
-void ThrowAllocationInBlockingRegion() {
+thread_local constinit int t_in_destructor = 0;
+
+void ThrowAllocationRefused() {
+  if (t_in_destructor != 0) {
+    throw std::logic_error(
+        "gcrt: heap allocation inside the destructor of a GC object run by "
+        "the collector: destructors may only release non-GC resources "
+        "(allocate, create handles and collect elsewhere)");
+  }
   throw std::logic_error(
       "gcrt: heap allocation inside a blocking region (gc::Blocking / "
       "runtime::BlockingRegion): the world may be stopped while this thread "

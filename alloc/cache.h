@@ -139,6 +139,10 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
   uint32_t flush_gen() const {
     return flush_gen_.load(std::memory_order_acquire);
   }
+  // Tests: makes the cache look flushed at `gen` (the next cycle's check).
+  void SetFlushGenForTesting(uint32_t gen) {
+    flush_gen_.store(gen, std::memory_order_release);
+  }
 
   void OnAcquire(runtime::Processor& p) override;
   void OnRelease(runtime::Processor& p) override;
@@ -171,15 +175,22 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
   PageCache page_cache_;  // pages for fresh spans, cut without the heap lock
 };
 
-[[noreturn]] GC_COLD void ThrowAllocationInBlockingRegion();
+[[noreturn]] GC_COLD void ThrowAllocationRefused();
+
+// Nonzero while the thread runs destructors of dead objects for the sweeper
+// (gc/sweeper.cc). Its t_cache is then the unattached cache, so every
+// allocation takes a slow path and is refused there: a destructor that
+// allocated could re-enter the refill that is sweeping. Owned by the thread.
+extern thread_local constinit int t_in_destructor;
 
 // The allocation slow paths' safepoint. A thread inside a blocking region
-// promised not to touch the heap (the world may stop without it): its
-// allocations are refused here, on the first slow path (within 64
-// allocations of a class).
+// promised not to touch the heap (the world may stop without it), and a
+// thread running the sweeper's destructors must not allocate: both are
+// refused here, on the first slow path (within 64 allocations of a class
+// in a blocking region; at once in a destructor).
 GC_ALWAYS_INLINE void SafepointAndCheckNotBlocking() {
-  if (GC_PREDICT_FALSE(runtime::InBlockingRegion())) {
-    ThrowAllocationInBlockingRegion();
+  if (GC_PREDICT_FALSE(runtime::InBlockingRegion() || t_in_destructor != 0)) {
+    ThrowAllocationRefused();
   }
   runtime::Safepoint();
 }

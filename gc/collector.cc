@@ -112,7 +112,17 @@ void Collector::SetNextGcLocked(int64_t marked) {
 
 void Collector::Trigger() { Get().Collect(GcReason::kTriggered); }
 
-void Collector::Periodic() { Get().Collect(GcReason::kPeriodic); }
+int64_t Collector::Periodic() {
+  Collector& c = Get();
+  const int64_t period = std::chrono::nanoseconds(PeriodicGcInterval()).count();
+  if (c.gc_percent() < 0) return NowNs() + period;
+  if (NowNs() - c.last_gc_ns_.load(std::memory_order_relaxed) >= period) {
+    c.Collect(GcReason::kPeriodic);
+  }
+  // Never in the past (a skipped cycle would make the thread spin).
+  return std::max(c.last_gc_ns_.load(std::memory_order_relaxed) + period,
+                  NowNs() + std::max<int64_t>(period / 16, 1000000));
+}
 
 void Collector::Collect(GcReason reason) {
   const bool triggered = reason == GcReason::kTriggered;
@@ -147,7 +157,10 @@ void Collector::Collect(GcReason reason) {
   bool verify, trace;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (triggered && gc_percent_ < 0) return;
+    // GOGC=off: no cycle but an explicit one (Go's runtime.GC).
+    if ((triggered || reason == GcReason::kPeriodic) && gc_percent_ < 0) {
+      return;
+    }
     workers = mark_workers_ != 0
                   ? mark_workers_
                   : std::max(1u, std::thread::hardware_concurrency());
@@ -195,6 +208,16 @@ void Collector::Collect(GcReason reason) {
 
   MarkResult marked = MarkHeap(workers);
   const int64_t t_marked = NowNs();
+  {
+    void (*marked_hook)(void*);
+    void* marked_context;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      marked_hook = marked_hook_;
+      marked_context = marked_hook_context_;
+    }
+    if (marked_hook != nullptr) marked_hook(marked_context);
+  }
   uint64_t verified = 0;
   if (verify) verified = VerifyMarking();
 
@@ -330,6 +353,12 @@ void Collector::SetVerify(bool on) {
 void Collector::SetTrace(bool on) {
   std::lock_guard<std::mutex> lock(mu_);
   trace_ = on;
+}
+
+void Collector::SetMarkedHookForTesting(void (*fn)(void*), void* context) {
+  std::lock_guard<std::mutex> lock(mu_);
+  marked_hook_ = fn;
+  marked_hook_context_ = context;
 }
 
 void Collector::SetTerminationHookForTesting(void (*fn)(void*), void* context) {

@@ -35,7 +35,9 @@ namespace gc::internal {
 inline constexpr int64_t kMinHeapGoal = 4 << 20;
 inline constexpr size_t kPauseRing = 256;
 
-enum class GcReason { kTriggered, kExplicit, kPeriodic };
+// kLazyForTesting: a forced cycle that returns with the sweep not yet done
+// (as a triggered one does), for tests of the lazy sweep.
+enum class GcReason { kTriggered, kExplicit, kPeriodic, kLazyForTesting };
 
 struct CollectorStats {
   uint64_t num_gc;
@@ -75,13 +77,17 @@ class Collector {
   // Tests: runs fn(context) at the end of mark termination, with the world
   // still stopped (null to remove).
   void SetTerminationHookForTesting(void (*fn)(void*), void* context);
+  // Tests: runs fn(context) right after marking, before the verifier.
+  void SetMarkedHookForTesting(void (*fn)(void*), void* context);
 
  private:
   Collector();
   void MarkTermination(uint64_t marked_bytes);
   void SetNextGcLocked(int64_t marked) GC_REQUIRES(mu_);
   static void Trigger();
-  static void Periodic();
+  // The background thread's forced cycle: runs one if none ran for a whole
+  // period (and collection is on); returns when the next one is due.
+  static int64_t Periodic();
 
   // Guards the configuration and statistics below; never held while the
   // world is being stopped.
@@ -95,6 +101,8 @@ class Collector {
   uint64_t gc_cpu_ns_ GC_GUARDED_BY(mu_) = 0;  // pause x workers
   void (*termination_hook_)(void*) GC_GUARDED_BY(mu_) = nullptr;
   void* termination_hook_context_ GC_GUARDED_BY(mu_) = nullptr;
+  void (*marked_hook_)(void*) GC_GUARDED_BY(mu_) = nullptr;
+  void* marked_hook_context_ GC_GUARDED_BY(mu_) = nullptr;
   std::chrono::steady_clock::time_point start_time_;  // Immutable.
   // When the last cycle ended. Atomic: nanoseconds of steady_clock.
   std::atomic<int64_t> last_gc_ns_{0};

@@ -9,6 +9,7 @@
 
 #include "alloc/heap.h"
 #include "gc/collector.h"
+#include "gc/sweeper.h"
 #include "runtime/check.h"
 #include "runtime/safepoint.h"
 
@@ -89,6 +90,12 @@ HandleArena* HandleArena::ForCurrentThread() {
         "gcrt: a gc::Root or GC object was created inside a blocking region "
         "(gc::Blocking): the world may be stopped while this thread runs; "
         "create it before entering the region or after leaving it");
+  }
+  if (InDestructor()) {
+    throw std::logic_error(
+        "gcrt: a gc::Root or GC object was created inside the destructor of a "
+        "GC object run by the collector: destructors may only release non-GC "
+        "resources");
   }
   if (InMarker()) {
     runtime::Print(

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <thread>
 
+#include "gc/roots.h"
 #include "runtime/check.h"
 #include "runtime/safepoint.h"
 
@@ -15,19 +16,31 @@ using alloc::Heap;
 using alloc::Span;
 using alloc::TypeInfo;
 
-thread_local int t_destructor_depth = 0;  // Owned by the thread.
-
 // Atomic: tests store, the background thread loads (relaxed).
 std::atomic<int64_t> g_periodic_ms{2 * 60 * 1000};
 
+// While the thread runs destructors, its allocation and handle fast paths
+// are off (as in a blocking region), so a destructor that allocates or
+// roots something reaches a slow path, which refuses it with an error
+// instead of re-entering the refill that is sweeping.
 struct DestructorScope {
-  DestructorScope() { t_destructor_depth++; }
-  ~DestructorScope() { t_destructor_depth--; }
+  DestructorScope() {
+    if (alloc::t_in_destructor++ > 0) return;
+    saved_cache = alloc::t_cache;
+    alloc::t_cache = &alloc::g_unattached_cache;
+    OnBlocking(true);
+  }
+  ~DestructorScope() {
+    if (--alloc::t_in_destructor > 0) return;
+    OnBlocking(false);
+    alloc::t_cache = saved_cache;
+  }
+  alloc::Cache* saved_cache = nullptr;
 };
 
 }  // namespace
 
-bool InDestructor() { return t_destructor_depth > 0; }
+bool InDestructor() { return alloc::t_in_destructor > 0; }
 
 void SetPeriodicGcInterval(std::chrono::milliseconds period) {
   g_periodic_ms.store(period.count(), std::memory_order_relaxed);
@@ -191,28 +204,44 @@ void Sweeper::Wake() {
   cv_.notify_all();
 }
 
-void Sweeper::StartBackground(void (*periodic)()) {
+void Sweeper::PauseBackgroundForTesting(bool paused) {
+  std::unique_lock<std::mutex> lock(mu_);
+  paused_ = paused;
+  wakeups_++;
+  cv_.notify_all();
+  // Returns once the background thread is between sweeps.
+  cv_.wait(lock, [&] { return !paused || !background_busy_; });
+}
+
+void Sweeper::StartBackground(int64_t (*periodic)()) {
   std::lock_guard<std::mutex> lock(mu_);
   if (background_started_) return;
   background_started_ = true;
   std::thread([this, periodic] { BackgroundLoop(periodic); }).detach();
 }
 
-void Sweeper::BackgroundLoop(void (*periodic)()) {
+void Sweeper::BackgroundLoop(int64_t (*periodic)()) {
   // A processor of its own: sweeping touches spans, so the world must stop
   // for it too. It waits in a blocking region so it never holds a stop up.
   alloc::AttachCurrentThread();
+  using Clock = std::chrono::steady_clock;
   uint64_t seen = 0;
-  auto last_periodic = std::chrono::steady_clock::now();
+  // When the next forced cycle is due (steady_clock nanoseconds).
+  int64_t due = periodic != nullptr ? periodic() : INT64_MAX;
   for (;;) {
     {
       runtime::BlockingRegion idle;
       std::unique_lock<std::mutex> lock(mu_);
-      auto period = std::chrono::milliseconds(
-          g_periodic_ms.load(std::memory_order_relaxed));
-      cv_.wait_until(lock, last_periodic + period,
-                     [&] { return wakeups_ != seen; });
+      background_busy_ = false;
+      cv_.notify_all();
+      auto deadline = Clock::time_point(std::chrono::nanoseconds(
+          std::min<int64_t>(due, Clock::now().time_since_epoch().count() +
+                                     int64_t{3600} * 1000000000)));
+      cv_.wait_until(lock, deadline,
+                     [&] { return wakeups_ != seen && !paused_; });
+      while (paused_) cv_.wait(lock);
       seen = wakeups_;
+      background_busy_ = true;
     }
     // Low priority, as Go's bgsweep: a span at a time, yielding the core
     // between batches, and a safepoint between spans.
@@ -221,13 +250,9 @@ void Sweeper::BackgroundLoop(void (*periodic)()) {
       runtime::Safepoint();
       if (++n % 16 == 0) std::this_thread::yield();
     }
-    auto now = std::chrono::steady_clock::now();
-    auto period = std::chrono::milliseconds(
-        g_periodic_ms.load(std::memory_order_relaxed));
-    if (periodic != nullptr && now - last_periodic >= period) {
-      last_periodic = now;
-      periodic();
-    }
+    // Runs a forced cycle if none ran for a whole period, and learns when
+    // the next one is due (seed 003).
+    if (periodic != nullptr) due = periodic();
   }
 }
 

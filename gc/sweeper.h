@@ -54,9 +54,14 @@ class Sweeper {
     return cursor_.load(std::memory_order_relaxed) >=
            limit_.load(std::memory_order_relaxed);
   }
-  // Starts the background sweeper thread (once). `periodic` runs on it
-  // every `period` if it is not null (the collector's forced cycle).
-  void StartBackground(void (*periodic)());
+  // Starts the background sweeper thread (once). `periodic`, if not null,
+  // runs on it whenever it wakes: it runs the collector's forced cycle if
+  // one is due, and returns when the next is due (steady_clock ns); the
+  // thread sleeps until then or until Wake.
+  void StartBackground(int64_t (*periodic)());
+  // Tests: holds the background thread between sweeps (and returns once it
+  // is there), or lets it go again.
+  void PauseBackgroundForTesting(bool paused);
   // Wakes the background sweeper (a new sweep began).
   void Wake();
 
@@ -78,7 +83,7 @@ class Sweeper {
   void DestroyDead(alloc::Span* s);
   bool SweepTakenSmall(alloc::Span* s);  // true if it went to the heap
   bool SweepLarge(alloc::Span* s);
-  void BackgroundLoop(void (*periodic)());
+  void BackgroundLoop(int64_t (*periodic)());
 
   // The walk over span records: [cursor_, limit_). Atomic: cursor_ bumped
   // by any sweeping thread; limit_ and ratio set with the world stopped.
@@ -99,6 +104,8 @@ class Sweeper {
   std::condition_variable cv_;
   uint64_t wakeups_ GC_GUARDED_BY(mu_) = 0;
   bool background_started_ GC_GUARDED_BY(mu_) = false;
+  bool paused_ GC_GUARDED_BY(mu_) = false;           // tests
+  bool background_busy_ GC_GUARDED_BY(mu_) = false;  // sweeping, not waiting
 };
 
 // The forced-cycle period of the background thread (2 minutes by default,
@@ -106,7 +113,8 @@ class Sweeper {
 void SetPeriodicGcInterval(std::chrono::milliseconds period);
 std::chrono::milliseconds PeriodicGcInterval();
 
-// True while the calling thread runs destructors for the sweeper.
+// True while the calling thread runs destructors for the sweeper (its
+// allocations and new handles are refused with std::logic_error then).
 bool InDestructor();
 
 }  // namespace gc::internal

@@ -22,7 +22,10 @@
 #include <thread>
 #include <vector>
 
+#include "alloc/cache.h"
+#include "alloc/heap.h"
 #include "api/gc.h"
+#include "gc/collector.h"
 #include "runtime/processor.h"
 
 namespace {
@@ -538,6 +541,92 @@ TEST_F(Errors, HugeArrayThrowsBadAllocAndTheHeapStillWorks) {
   big = nullptr;
   gc::collect();
   for (int id : big_ids) EXPECT_EQ(Destroyed(id), 1);
+}
+
+// ---- Allocation from a destructor, and the collector's own invariants. ----
+
+std::atomic<int> g_alloc_refused{0}, g_alloc_allowed{0}, g_root_refused{0};
+gc::Global<Holder>* g_live_holder = nullptr;
+
+// Its destructor tries to allocate and to root a live object: both are
+// refused with std::logic_error in every build (the destructor may be
+// running inside the refill that sweeps its span).
+struct AllocatesInDestructor {
+  int64_t payload = 0;
+  ~AllocatesInDestructor() {
+    try {
+      gc::make_unrooted<AllocatesInDestructor>();
+      g_alloc_allowed++;
+    } catch (const std::logic_error& e) {
+      if (Contains(e.what(), "destructor")) g_alloc_refused++;
+    }
+    if (g_live_holder == nullptr) return;  // after the test
+    try {
+      gc::Root<Holder> r(g_live_holder->get());
+      g_alloc_allowed++;
+    } catch (const std::logic_error& e) {
+      if (Contains(e.what(), "destructor")) g_root_refused++;
+    }
+  }
+};
+
+TEST_F(Errors, AllocationAndRootsInsideADestructorThrowLogicError) {
+  gc::set_gc_percent(-1);
+  std::vector<int> ids;
+  gc::Global<Holder> live(MakeHolders(100, &ids));
+  g_live_holder = &live;
+  constexpr int kDead = 300;
+  for (int i = 0; i < kDead; i++) {
+    gc::make_unrooted<AllocatesInDestructor>()->payload = i;
+  }
+  gc::collect();
+  EXPECT_EQ(g_alloc_refused.load(), kDead);
+  EXPECT_EQ(g_root_refused.load(), kDead);
+  EXPECT_EQ(g_alloc_allowed.load(), 0);
+  // Nothing was lost, and the heap goes on.
+  EXPECT_EQ(CountIntact(live.get()), 100);
+  gc::Root<AllocatesInDestructor> fresh = gc::make<AllocatesInDestructor>();
+  fresh->payload = 7;
+  gc::collect();
+  EXPECT_EQ(fresh->payload, 7);
+  EXPECT_EQ(CountIntact(live.get()), 100);
+  g_live_holder = nullptr;
+  gc::set_gc_percent(100);
+}
+
+TEST(ErrorsDeathTest, VerifierStopsTheProgramWhenAReachableObjectIsUnmarked) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        gc::set_verify(true);
+        std::vector<int> ids;
+        gc::Root<Holder> h = MakeHolders(40, &ids);  // 3 holders
+        static Holder* victim;
+        victim = h->next.get();
+        // A marker bug, simulated: the mark of a reachable object is lost.
+        gc::internal::Collector::Get().SetMarkedHookForTesting(
+            [](void*) {
+              gc::alloc::Span* s = gc::alloc::SpanOf(victim);
+              uint32_t slot = s->SlotIndex(reinterpret_cast<uintptr_t>(victim));
+              s->mark_bits[slot / 64] &= ~(uint64_t{1} << (slot % 64));
+            },
+            nullptr);
+        gc::collect();
+      },
+      "is reachable but was not marked.*every reachable object is marked");
+}
+
+TEST(ErrorsDeathTest, CycleStopsTheProgramWhenACacheWasNotFlushed) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        gc::Root<Holder> h = gc::make<Holder>();  // attaches
+        // A processor that resumed without its prepareForSweep, simulated.
+        gc::alloc::t_cache->SetFlushGenForTesting(
+            gc::alloc::Heap::Get().sweepgen() - 2);
+        gc::collect();
+      },
+      "resumed without flushing.*every cache is flushed before a new cycle");
 }
 
 }  // namespace

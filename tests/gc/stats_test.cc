@@ -116,9 +116,32 @@ TEST(StatsTest, PauseRingAndCounters) {
   }
   EXPECT_GE(s.pause_total_ns, sum);
   EXPECT_GT(s.last_gc_unix_ns, 0u);
-  EXPECT_GE(s.gc_cpu_fraction, 0.0);
+  EXPECT_GT(s.gc_cpu_fraction, 0.0);
   EXPECT_LE(s.gc_cpu_fraction, 1.0);
   EXPECT_GE(s.mark_workers, 1u);
+}
+
+TEST(StatsTest, GcCpuFractionGrowsWhileTheProgramDoesNothingButCollect) {
+  struct Cell {
+    gc::Ptr<Cell> next;
+    int64_t value;
+  };
+  gc::Root<Cell> list = gc::make<Cell>();
+  for (int i = 0; i < 100000; i++) {  // a live list to mark, ~3 MiB
+    gc::Root<Cell> c = gc::make<Cell>();
+    c->next = list;
+    list = c;
+  }
+  const double before = gc::stats().gc_cpu_fraction;
+  auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start <
+         std::chrono::milliseconds(300)) {
+    gc::collect();
+  }
+  const double after = gc::stats().gc_cpu_fraction;
+  EXPECT_GT(after, before) << "a program that only collects spends a growing "
+                              "share of its CPU in the collector";
+  EXPECT_LE(after, 1.0);
 }
 
 TEST(StatsTest, GctracePrintsOneLinePerCycle) {
@@ -146,6 +169,50 @@ TEST(StatsTest, PeriodicCycleRunsWhenNoneRanForAPeriod) {
   }
   gc::internal::SetPeriodicGcInterval(std::chrono::minutes(2));
   EXPECT_GT(gc::stats().num_forced_gc, before);
+}
+
+TEST(StatsTest, PeriodicCycleComesNoSoonerThanAPeriodAfterTheLastCycle) {
+  using namespace std::chrono;
+  const auto period = milliseconds(300);
+  gc::internal::SetPeriodicGcInterval(period);
+  gc::collect();
+  auto last = steady_clock::now();
+  uint64_t before = gc::stats().num_forced_gc;
+  while (gc::stats().num_forced_gc == before &&
+         steady_clock::now() < last + seconds(30)) {
+    gc::Blocking idle;
+    std::this_thread::sleep_for(milliseconds(2));
+  }
+  auto waited = steady_clock::now() - last;
+  gc::internal::SetPeriodicGcInterval(minutes(2));
+  EXPECT_GT(gc::stats().num_forced_gc, before);
+  EXPECT_GE(waited, period) << "a forced cycle only when none ran for a period";
+  EXPECT_LT(waited, 10 * period);
+}
+
+TEST(StatsTest, GcPercentOffStopsPeriodicCyclesToo) {
+  int old = gc::set_gc_percent(-1);
+  uint64_t before = gc::stats().num_gc;
+  gc::internal::SetPeriodicGcInterval(std::chrono::milliseconds(20));
+  for (int i = 0; i < 50; i++) {
+    gc::Blocking idle;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  gc::internal::SetPeriodicGcInterval(std::chrono::minutes(2));
+  EXPECT_EQ(gc::stats().num_gc, before)
+      << "GOGC=off: no cycle but explicit ones";
+  gc::set_gc_percent(old);
+}
+
+TEST(StatsTest, EnvironmentTurnsOnGctrace) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        setenv("GCRT_DEBUG", "verify=1,gctrace=1", 1);
+        gc::collect();
+        std::exit(0);
+      },
+      testing::ExitedWithCode(0), "gc 1 @[0-9.]+s .* STW .*MB live");
 }
 
 TEST(StatsTest, EnvironmentConfiguresGcPercent) {

@@ -168,8 +168,10 @@ TEST_F(SafepointTest, WatchdogNamesTheThreadThatKeepsTheWorldWaiting) {
   SetStopWatchdogForTesting(20ms);
   uint64_t reports_before = StopWatchdogReports();
   std::atomic<bool> spinning{false}, may_poll{false}, done{false};
+  std::atomic<long> straggler_tid{0};
   std::thread straggler([&] {
     AttachCurrentThread();
+    straggler_tid = syscall(SYS_gettid);
     spinning = true;
     while (!may_poll.load()) {
     }
@@ -201,6 +203,10 @@ TEST_F(SafepointTest, WatchdogNamesTheThreadThatKeepsTheWorldWaiting) {
   EXPECT_TRUE(stopped.load());
   EXPECT_NE(err.find("watchdog test"), std::string::npos) << err;
   EXPECT_NE(err.find("has not reached a safepoint"), std::string::npos) << err;
+  EXPECT_NE(
+      err.find("held by thread " + std::to_string(straggler_tid.load()) + ":"),
+      std::string::npos)
+      << "names the straggler's kernel thread id: " << err;
 }
 
 TEST_F(SafepointTest, ConcurrentStopsAreSerialized) {

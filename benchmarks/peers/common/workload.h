@@ -5,6 +5,8 @@
 // which is reserved up front.
 #pragma once
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cinttypes>
@@ -14,8 +16,6 @@
 #include <cstring>
 #include <string>
 #include <vector>
-
-#include <unistd.h>
 
 namespace peers {
 
@@ -40,7 +40,8 @@ inline long RssKb() {
 inline void PrintChecksum(long long c) { std::printf("checksum: %lld\n", c); }
 inline void PrintGc(uint64_t collections, double pause_total_ms,
                     double pause_max_ms) {
-  std::printf("gc: collections=%" PRIu64 " pause_total_ms=%.3f pause_max_ms=%.3f\n",
+  std::printf("gc: collections=%" PRIu64
+              " pause_total_ms=%.3f pause_max_ms=%.3f\n",
               collections, pause_total_ms, pause_max_ms);
 }
 inline void PrintPause(double ms) { std::printf("pause_ms: %.4f\n", ms); }
