@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Summarizes a peer comparison run (benchmarks/peers/run.sh): medians over
+the runs, every figure as a ratio to gcrt measured in the same run (the
+median of the per-run ratios), a check that every implementation printed
+the same checksum, and three plots drawn with gnuplot.
+
+    python3 benchmarks/peers/report.py benchmarks/peers/results
+"""
+import collections
+import csv
+import os
+import statistics
+import subprocess
+import sys
+
+IMPLS = ["gcrt", "go", "boehm", "cppgc", "glibc", "mimalloc", "jemalloc"]
+COLLECTORS = ["gcrt", "go", "boehm", "cppgc"]
+
+
+def num(s):
+    try:
+        return float(s)
+    except (TypeError, ValueError):
+        return None
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def fmt(x, digits=2):
+    if x is None:
+        return "-"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:.{digits}f}"
+
+
+def main(out):
+    rows = list(csv.DictReader(open(os.path.join(out, "raw.csv"))))
+    by = collections.defaultdict(list)  # (workload, impl) -> rows
+    for r in rows:
+        by[(r["workload"], r["impl"])].append(r)
+    workloads = list(dict.fromkeys(r["workload"] for r in rows))
+    impls = [i for i in IMPLS if any(r["impl"] == i for r in rows)]
+
+    def value(r, key):
+        v = num(r[key])
+        if key == "peak_rss_kb" and v is not None:
+            v /= 1024
+        return v
+
+    def ratio(w, impl, key):
+        """Median over runs of impl's value / gcrt's value in that run."""
+        base = {r["run"]: value(r, key) for r in by[(w, "gcrt")]}
+        rs = []
+        for r in by[(w, impl)]:
+            b, v = base.get(r["run"]), value(r, key)
+            if b and v is not None:
+                rs.append(v / b)
+        return median(rs)
+
+    lines = []
+    machine = open(os.path.join(out, "machine.txt")).read().strip()
+    lines.append("```\n" + machine + "\n```\n")
+    problems = []
+    summary = collections.defaultdict(dict)  # workload -> impl -> wall ratio
+    for w in workloads:
+        sums = {r["checksum"] for i in impls for r in by[(w, i)] if r["checksum"]}
+        failed = [f"{i} run {r['run']} (exit {r['exit']})" for i in impls
+                  for r in by[(w, i)] if r["exit"] != "0" or not r["checksum"]]
+        if len(sums) > 1:
+            problems.append(f"{w}: checksums differ: {sorted(sums)}")
+        if failed:
+            problems.append(f"{w}: failed: {', '.join(failed)}")
+        micro = any(num(r["ns_per_op"]) is not None for i in impls for r in by[(w, i)])
+        longlived = w == "long-lived"
+        lines.append(f"### {w} (checksum {', '.join(sorted(sums)) or '-'})\n")
+        head = ["impl", "wall s", "x gcrt", "CPU s", "x gcrt", "peak RSS MiB",
+                "x gcrt", "GCs", "pause total ms", "max pause ms", "x gcrt"]
+        if micro:
+            head += ["ns/op", "x gcrt"]
+        if longlived:
+            head += ["max step ms", "x gcrt", "p99 step ms"]
+        lines.append("| " + " | ".join(head) + " |")
+        lines.append("|" + "---|" * len(head))
+        for i in impls:
+            rs = by[(w, i)]
+            if not rs:
+                continue
+            m = lambda k: median(value(r, k) for r in rs)
+            cells = [i, fmt(m("wall_s")), fmt(ratio(w, i, "wall_s")),
+                     fmt(m("cpu_s")), fmt(ratio(w, i, "cpu_s")),
+                     fmt(m("peak_rss_kb"), 0), fmt(ratio(w, i, "peak_rss_kb")),
+                     fmt(m("collections"), 0), fmt(m("pause_total_ms"), 1),
+                     fmt(m("pause_max_ms"), 2), fmt(ratio(w, i, "pause_max_ms"))]
+            if micro:
+                cells += [fmt(m("ns_per_op")), fmt(ratio(w, i, "ns_per_op"))]
+            if longlived:
+                cells += [fmt(m("latency_max_ms"), 2),
+                          fmt(ratio(w, i, "latency_max_ms")),
+                          fmt(m("latency_p99_ms"), 3)]
+            lines.append("| " + " | ".join(cells) + " |")
+            summary[w][i] = ratio(w, i, "wall_s")
+        lines.append("")
+    if problems:
+        lines.append("**Problems:**\n")
+        lines += [f"- {p}" for p in problems]
+        lines.append("")
+    table = "\n".join(lines)
+    open(os.path.join(out, "table.md"), "w").write(table + "\n")
+    print(table)
+    plots(out, workloads, impls, summary)
+    return 1 if problems else 0
+
+
+def plots(out, workloads, impls, summary):
+    # Wall time per workload, as a ratio to gcrt (log scale).
+    with open(os.path.join(out, "wall.dat"), "w") as f:
+        f.write("workload " + " ".join(impls) + "\n")
+        for w in workloads:
+            f.write(w + " " + " ".join(
+                fmt(summary[w].get(i), 3) if summary[w].get(i) else "?"
+                for i in impls) + "\n")
+    # Pause distributions: every pause of the long-lived and binary-trees
+    # workloads, per collector, as a cumulative distribution.
+    pauses = collections.defaultdict(list)
+    for r in csv.DictReader(open(os.path.join(out, "pauses.csv"))):
+        if num(r["pause_ms"]) is not None:
+            pauses[(r["workload"], r["impl"])].append(float(r["pause_ms"]))
+    pause_sets = []
+    for w in ["long-lived", "binary-trees"]:
+        for i in COLLECTORS:
+            ps = sorted(pauses.get((w, i), []))
+            if not ps:
+                continue
+            name = f"pauses.{w}.{i}.dat"
+            with open(os.path.join(out, name), "w") as f:
+                for k, p in enumerate(ps):
+                    f.write(f"{max(p, 1e-3)} {(k + 1) / len(ps)}\n")
+            pause_sets.append((w, i, name))
+    # Heap size over time of the long-lived workload, first run.
+    heap = collections.defaultdict(list)
+    for r in csv.DictReader(open(os.path.join(out, "heap.csv"))):
+        if r["run"] == "1":
+            heap[r["impl"]].append((float(r["t_ms"]) / 1000, float(r["rss_kb"]) / 1024))
+    heap_sets = []
+    for i in impls:
+        if heap.get(i):
+            name = f"heap.{i}.dat"
+            with open(os.path.join(out, name), "w") as f:
+                for t, m in heap[i]:
+                    f.write(f"{t} {m}\n")
+            heap_sets.append((i, name))
+
+    gp = [
+        "set terminal png size 1100,560 font ',10'",
+        "set key outside right",
+        "set grid ytics",
+        # Wall time.
+        "set output 'wall.png'",
+        "set title 'Median wall time as a ratio to gcrt in the same run (lower is better)'",
+        "set style data histograms", "set style histogram clustered gap 1",
+        "set style fill solid 0.8 border -1", "set logscale y 2",
+        "set xtics rotate by -30", "set ylabel 'x gcrt'",
+        "plot 'wall.dat' using 2:xtic(1) title columnheader(2)" + "".join(
+            f", '' using {k + 2} title columnheader({k + 2})"
+            for k in range(1, len(impls))),
+        "unset logscale y", "set xtics norotate", "unset style",
+        # Pauses.
+        "set output 'pauses.png'",
+        "set title 'Collection pauses: cumulative distribution (long-lived: solid, binary-trees: dashed)'",
+        "set logscale x 10", "set xlabel 'pause (ms)'", "set ylabel 'fraction of pauses <= x'",
+        "set yrange [0:1.02]",
+    ]
+    colors = {"gcrt": 1, "go": 2, "boehm": 3, "cppgc": 4}
+    if pause_sets:
+        gp.append("plot " + ", ".join(
+            f"'{n}' using 1:2 with steps lt {colors[i]} dt {1 if w == 'long-lived' else 2}"
+            f" lw 2 title '{i} {w}'" for w, i, n in pause_sets))
+    gp += ["unset logscale x", "set yrange [*:*]",
+           "set output 'heap.png'",
+           "set title 'long-lived: resident set size over time (first run)'",
+           "set xlabel 'seconds since start'", "set ylabel 'RSS (MiB)'"]
+    if heap_sets:
+        gp.append("plot " + ", ".join(
+            f"'{n}' using 1:2 with lines lw 2 title '{i}'" for i, n in heap_sets))
+    open(os.path.join(out, "plots.gp"), "w").write("\n".join(gp) + "\n")
+    subprocess.run(["gnuplot", "plots.gp"], cwd=out, check=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "benchmarks/peers/results"))
