@@ -188,7 +188,8 @@ void PageHeap::GrowLocked(uint32_t npages) {
   FreeSpanLocked(s, /*was_in_use=*/true);
 }
 
-Span* PageHeap::AllocSpan(uint32_t npages, bool* needzero) {
+Span* PageHeap::AllocSpanOrNull(uint32_t npages, bool* needzero,
+                                uint64_t enough) {
   GC_CHECK(npages > 0);
   if ((size_t{npages} << kPageShift) > kMaxSpanBytes) {
     throw runtime::OutOfMemoryError(
@@ -210,6 +211,7 @@ Span* PageHeap::AllocSpan(uint32_t npages, bool* needzero) {
     }
   }
   if (s == nullptr) {
+    if (enough != 0 && free_pages_ >= enough) return nullptr;
     GrowLocked(npages);
     s = FindFreeLocked(npages);
     GC_CHECK(s != nullptr);
@@ -290,8 +292,15 @@ size_t PageHeap::AllocSpansCached(PageCache* pc, uint32_t npages, size_t count,
     bool zero;
     Span* run;
     try {
-      run = AllocSpan(PageCache::kPages, &zero);
+      // A fragmented heap (free spans too short for a run, yet enough of
+      // them) serves the request from its pieces instead of growing: each
+      // refill would otherwise map a fresh 512 KiB while the pieces stay
+      // idle, and a churning heap would grow without bound.
+      run = AllocSpanOrNull(PageCache::kPages, &zero, total);
     } catch (const std::bad_alloc&) {
+      run = nullptr;
+    }
+    if (run == nullptr) {
       // No 512 KiB run to be had: carve just what is needed.
       return AllocSpans(npages, count, out, needzero);
     }

@@ -59,7 +59,13 @@ class PageHeap {
   // caller fills the rest and publishes it by storing kInUse. *needzero says
   // whether its memory may be dirty. Throws OutOfMemoryError (a std::bad_alloc)
   // with a message.
-  Span* AllocSpan(uint32_t npages, bool* needzero);
+  Span* AllocSpan(uint32_t npages, bool* needzero) {
+    return AllocSpanOrNull(npages, needzero, 0);
+  }
+  // The same, except that it returns null instead of growing the heap when
+  // free spans hold at least `enough` pages between them (nonzero): a
+  // caller that can use pieces takes those rather than new memory.
+  Span* AllocSpanOrNull(uint32_t npages, bool* needzero, uint64_t enough);
   // Up to `count` spans of `npages` each (at least one), carved under one
   // lock acquisition; only the first may grow the heap. Returns how many
   // were stored in out[], with needzero[i] for each.

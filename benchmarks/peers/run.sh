@@ -8,6 +8,8 @@
 #   heap.csv     RSS over time of the long-lived workload
 #   table.md     medians, and every figure as a ratio to gcrt in the same run
 #   wall.png, pauses.png, heap.png
+# The programs run from bazel-bin (cppgc's finds libnode through its
+# runpath there), so nothing may rebuild them while this runs.
 #
 #   bash benchmarks/peers/run.sh [--runs N] [--quick] [--workloads a,b] [--impls x,y]
 #
@@ -44,7 +46,7 @@ bazel build -c opt "${targets[@]}" 2>&1 | tail -2
 bin=$(bazel info -c opt bazel-bin 2>/dev/null)/benchmarks/peers
 out=benchmarks/peers/results
 rm -rf "$out"
-mkdir -p "$out/bin" "$out/logs"
+mkdir -p "$out/logs"
 declare -A impl_bin=(
   [gcrt]=gcrt/gcrt_workloads
   [go]=go/go_workloads
@@ -55,7 +57,6 @@ declare -A impl_bin=(
   [jemalloc]=malloc/newdelete_jemalloc
 )
 impls=(gcrt go boehm cppgc glibc mimalloc jemalloc)
-for i in "${impls[@]}"; do cp "$bin/${impl_bin[$i]}" "$out/bin/$i"; done
 if [[ -n $only_impls ]]; then IFS=, read -r -a impls <<<"$only_impls"; fi
 
 if ((quick)); then
@@ -103,7 +104,7 @@ echo "run,workload,impl,pause_ms" >"$out/pauses.csv"
 echo "run,impl,t_ms,rss_kb" >"$out/heap.csv"
 
 field() {  # field <file> <line prefix> <key>: the value of key=value on that line
-  grep -m1 "^$2" "$1" | tr ' ' '\n' | sed -n "s/^$3=//p"
+  { grep -m1 "^$2" "$1" || true; } | tr ' ' '\n' | sed -n "s/^$3=//p"
 }
 
 for ((r = 1; r <= runs; r++)); do
@@ -116,7 +117,7 @@ for ((r = 1; r <= runs; r++)); do
       impl=${impls[$(((k + r) % n_impls))]}
       log="$out/logs/$name.$impl.$r"
       set +e
-      /usr/bin/time -f "%e %U %S %M" -o "$log.time" "$out/bin/$impl" $args >"$log.out" 2>"$log.err"
+      /usr/bin/time -f "%e %U %S %M" -o "$log.time" "$bin/${impl_bin[$impl]}" $args >"$log.out" 2>"$log.err"
       rc=$?
       set -e
       read -r wall user sys rss < <(tail -1 "$log.time")

@@ -281,6 +281,14 @@ int LongLived(const peers::LongLivedParams& p) {
     }
   }
   for (long i = 0; i < slots; i++) checksum += CheckLive((*table)[i].get());
+  gc::Stats st = gc::stats();
+  std::printf(
+      "# heap: sys %lu MiB, inuse %lu MiB, idle %lu MiB, released %lu MiB, rss "
+      "%ld MiB\n",
+      static_cast<unsigned long>(st.heap_sys >> 20),
+      static_cast<unsigned long>(st.heap_inuse >> 20),
+      static_cast<unsigned long>(st.heap_idle >> 20),
+      static_cast<unsigned long>(st.heap_released >> 20), peers::RssKb() >> 10);
   latency.Print();
   pauses.Print();
   peers::PrintChecksum(checksum);
