@@ -14,7 +14,17 @@ namespace gc::alloc {
 
 constinit Span g_empty_span;
 constinit Cache g_unattached_cache;
-thread_local constinit Cache* t_cache GC_TLS_FAST = &g_unattached_cache;
+thread_local constinit CacheSlot t_cache GC_TLS_FAST{&g_unattached_cache};
+
+void InstallCache(Cache* c) {
+  t_cache.StoreSeqCst(c);
+  // Pairs with StopTheWorld's seq_cst store of the flag before its
+  // requests: either this load sees the flag, or the request's store comes
+  // after ours and wins.
+  if (runtime::g_stop_requested.load(std::memory_order_seq_cst)) {
+    t_cache = &g_unattached_cache;
+  }
+}
 
 thread_local constinit int t_in_destructor = 0;
 
@@ -33,23 +43,36 @@ void ThrowAllocationRefused() {
 
 namespace {
 
-// Attaches the calling thread (creating the heap on first use); afterwards
-// t_cache is the thread's own cache.
+// Attaches the calling thread (creating the heap on first use), or finds
+// it attached but redirected by a stop it has just polled for: returns its
+// own cache and turns its fast path back on.
 Cache* AttachSlow() {
   Heap::Get();
-  runtime::AttachCurrentThread();
-  GC_CHECK(t_cache != &g_unattached_cache);
-  return t_cache;
+  auto* own = static_cast<Cache*>(runtime::AttachCurrentThread()->local());
+  if (t_cache != own) InstallCache(own);
+  return own;
 }
 
 }  // namespace
 
 void Cache::OnAcquire(runtime::Processor&) {
-  t_cache = this;
+  owner_slot_.store(&t_cache, std::memory_order_release);
+  InstallCache(this);
   PrepareForSweep();
 }
 
-void Cache::OnResume(runtime::Processor&) { PrepareForSweep(); }
+void Cache::RequestSafepoint() {
+  if (CacheSlot* slot = owner_slot_.load(std::memory_order_acquire)) {
+    slot->StoreSeqCst(&g_unattached_cache);
+  }
+}
+
+void Cache::OnResume(runtime::Processor&) {
+  // The stop turned the fast path off (RequestSafepoint); on again, unless
+  // the thread parked inside a destructor, where it stays off.
+  if (t_in_destructor == 0) InstallCache(this);
+  PrepareForSweep();
+}
 
 void Cache::OnBlockingEnter(runtime::Processor&) {
   t_cache = &g_unattached_cache;
@@ -57,7 +80,7 @@ void Cache::OnBlockingEnter(runtime::Processor&) {
 }
 
 void Cache::OnBlockingExit(runtime::Processor&) {
-  t_cache = this;
+  InstallCache(this);
   if (const Heap::CollectorHooks* h = Heap::Get().hooks()) h->blocking(false);
 }
 
@@ -92,6 +115,7 @@ void Cache::SweepStale(Span* s) {
 
 void Cache::OnRelease(runtime::Processor&) {
   ReleaseAll();
+  owner_slot_.store(nullptr, std::memory_order_release);
   t_cache = &g_unattached_cache;
 }
 

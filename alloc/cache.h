@@ -13,9 +13,13 @@
 //   AllocTiny<size, align>()    bump inside the current 16-byte block
 //     -> AllocTinySlow           a new block through AllocSmallSlow
 //
-// Safepoint: the slow paths poll the stop-the-world flag, so a thread that
-// keeps allocating reaches a safepoint at least every 64 allocations of a
-// size class (every 128 tiny ones) without a poll on the fast path.
+// Safepoint: the slow paths poll the stop-the-world flag, and a thread
+// stopping the world points every running thread's t_cache at the empty
+// unattached cache (Cache::RequestSafepoint), so that thread's very next
+// allocation fails its fast path and polls; the slow path puts its own
+// cache back. The fast path itself does nothing for it: no load of the
+// flag, as Go's preemption poisons a goroutine's stack guard instead of
+// polling in every function.
 //
 // An unattached thread's t_cache points at a shared, empty Cache whose spans
 // are all the empty span: its fast path always fails, and the slow path
@@ -152,6 +156,8 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
   // never touches a cache the collector may be flushing.
   void OnBlockingEnter(runtime::Processor& p) override;
   void OnBlockingExit(runtime::Processor& p) override;
+  // Points the owning thread's t_cache at the unattached cache.
+  void RequestSafepoint() override;
 
  private:
   Span* Refill(SpanClass sc);
@@ -164,6 +170,11 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
   uintptr_t tiny_ = 0;                // current tiny block
   uint32_t tiny_offset_ = kTinySize;  // bytes used in it; full when no block
   std::atomic<uint32_t> flush_gen_{0};
+  // The owning thread's t_cache, while a thread holds this cache's
+  // processor. Atomic: stored (release) by the owner on acquire and
+  // release; loaded (acquire) by a stopper under the processor table's
+  // lock, while the owner cannot finish releasing (so the slot is alive).
+  std::atomic<class CacheSlot*> owner_slot_{nullptr};
   uint64_t tiny_allocs_ = 0;  // folded into the heap by ReleaseAll/refill
   uint64_t local_frees_[kNumSpanClasses] = {};  // owned explicit frees
   // Spans this cache owns besides alloc_, linked through Span::next: spare
@@ -195,8 +206,35 @@ GC_ALWAYS_INLINE void SafepointAndCheckNotBlocking() {
   runtime::Safepoint();
 }
 
-// The calling thread's cache; the unattached cache until the thread attaches.
-extern thread_local constinit Cache* t_cache GC_TLS_FAST;
 extern constinit Cache g_unattached_cache;
+
+// A thread's cache pointer. Atomic, because one other thread may write it:
+// a stopper redirects it to the unattached cache (Cache::RequestSafepoint).
+// Otherwise written only by its thread. Loads are relaxed, so the fast
+// path's load is the same single mov as a plain pointer's.
+class CacheSlot {
+ public:
+  constexpr explicit CacheSlot(Cache* c) : c_(c) {}
+  operator Cache*() const { return c_.load(std::memory_order_relaxed); }
+  Cache* operator->() const { return c_.load(std::memory_order_relaxed); }
+  CacheSlot& operator=(Cache* c) {
+    c_.store(c, std::memory_order_relaxed);
+    return *this;
+  }
+  void StoreSeqCst(Cache* c) { c_.store(c, std::memory_order_seq_cst); }
+
+ private:
+  std::atomic<Cache*> c_;
+};
+
+// The calling thread's cache; the unattached cache until the thread
+// attaches, inside blocking regions and destructors, and while a stopper's
+// request to reach a safepoint is pending.
+extern thread_local constinit CacheSlot t_cache GC_TLS_FAST;
+
+// Turns the calling thread's fast path back on with `c` (its own cache,
+// or the unattached one), unless the world is being stopped: then the
+// thread's next allocation still polls.
+void InstallCache(Cache* c);
 
 }  // namespace gc::alloc

@@ -347,7 +347,11 @@ void Free(void* ptr) {
   }
   // The object's finalizer or weak handle go back to their owner.
   ReleaseSpecials(TakeSpecials(s, static_cast<uint32_t>(p - s->base)));
-  Cache* c = t_cache;
+  // The thread's own cache, even while a stop has its fast path turned off;
+  // none inside a destructor, which may run in the middle of its refill.
+  Cache* c = t_in_destructor != 0
+                 ? &g_unattached_cache
+                 : static_cast<Cache*>(runtime::CurrentProcessor()->local());
   if (c->Owns(s)) {
     c->FreeOwned(s, slot);
   } else {
@@ -363,7 +367,10 @@ void AttachCurrentThread() {
 void DetachCurrentThread() { runtime::DetachCurrentThread(); }
 
 void FlushCurrentCache() {
-  if (t_cache != &g_unattached_cache) t_cache->ReleaseAll();
+  if (runtime::InBlockingRegion() || t_in_destructor != 0) return;
+  if (runtime::Processor* p = runtime::CurrentProcessor()) {
+    static_cast<Cache*>(p->local())->ReleaseAll();
+  }
 }
 
 size_t ReleaseIdleMemory() { return Heap::Get().pages().ReleaseAll(); }

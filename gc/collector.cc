@@ -297,7 +297,7 @@ void Collector::Collect(GcReason reason) {
 
   // This thread resumes like any other: it flushes its own cache, sweeping
   // the spans it held.
-  alloc::t_cache->PrepareForSweep();
+  static_cast<alloc::Cache*>(self->local())->PrepareForSweep();
   sweeper.Wake();
   if (reason == GcReason::kExplicit) {
     // gc::collect() returns with the sweep finished, including the spans

@@ -33,7 +33,7 @@ struct DestructorScope {
   ~DestructorScope() {
     if (--alloc::t_in_destructor > 0) return;
     OnBlocking(false);
-    alloc::t_cache = saved_cache;
+    alloc::InstallCache(saved_cache);
   }
   alloc::Cache* saved_cache = nullptr;
 };

@@ -43,6 +43,11 @@ class ProcessorLocal {
   // thread meanwhile.
   virtual void OnBlockingEnter(Processor&) {}
   virtual void OnBlockingExit(Processor&) {}
+  // Runs on a thread stopping the world, under the processor table's lock,
+  // for each processor a running thread holds: make that thread reach a
+  // safepoint soon (the allocator turns its allocation fast path off, so
+  // its next allocation polls). Must not block, allocate or take locks.
+  virtual void RequestSafepoint() {}
 
  protected:
   ~ProcessorLocal() = default;

@@ -73,7 +73,15 @@ void StopTheWorld(const char* reason) {
   }
   t.world_stopped_ = true;
   t.stopper_ = self;
-  g_stop_requested.store(true, std::memory_order_release);
+  // Sequentially consistent: a thread turning its fast path back on checks
+  // the flag after it (alloc::InstallCache), so either it sees the flag or
+  // the request below lands after its store.
+  g_stop_requested.store(true, std::memory_order_seq_cst);
+  for (Processor* p = t.all(); p != nullptr; p = p->next_all()) {
+    if (p != self && p->status() == ProcessorStatus::kRunning) {
+      p->local()->RequestSafepoint();
+    }
+  }
 
   auto period =
       std::chrono::milliseconds(g_watchdog_ms.load(std::memory_order_relaxed));

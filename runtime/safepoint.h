@@ -1,7 +1,10 @@
 // Safepoints and stop-the-world. The collector stops the world to mark:
 // every processor held by a running thread must park at a safepoint first.
 //
-//   StopTheWorld(reason)   sets the polled flag, then waits until every
+//   StopTheWorld(reason)   sets the polled flag, asks each running
+//                          processor's owner to reach a safepoint soon
+//                          (ProcessorLocal::RequestSafepoint: the allocator
+//                          turns its fast path off), then waits until every
 //                          processor other than the caller's is idle,
 //                          parked (kStopped) or in a blocking region
 //                          (kBlocked). Idle processors cannot be acquired

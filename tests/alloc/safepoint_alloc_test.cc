@@ -56,6 +56,52 @@ TEST(SafepointAllocTest, TinyAllocationSlowPathParksTheThread) {
   ExpectAllocatingThreadParks([] { AllocateFixed<1, 1, true, true>(&kByte); });
 }
 
+// The stopper turns each running thread's fast path off, so a thread parks
+// at its very next allocation, even one its current word could serve.
+TEST(SafepointAllocTest, TheNextAllocationAfterAStopRequestParks) {
+  AttachCurrentThread();
+  std::atomic<bool> ready{false}, allocated{false}, allocated_at_stop{true};
+  std::atomic<bool> stopped{false}, redirected{false};
+  std::thread worker([&] {
+    AttachCurrentThread();
+    // The current word of its span now has free slots: the next allocation
+    // of the class would be served by the fast path.
+    AllocateFixed<16, 8, false, true>(&kPair);
+    ready = true;
+    // Spins without a safepoint until its fast path is turned off.
+    auto deadline = std::chrono::steady_clock::now() + 3s;
+    while (t_cache != &g_unattached_cache &&
+           std::chrono::steady_clock::now() < deadline) {
+    }
+    redirected = t_cache == &g_unattached_cache;
+    AllocateFixed<16, 8, false, true>(&kPair);  // parks here
+    allocated = true;
+    deadline = std::chrono::steady_clock::now() + 3s;
+    while (!stopped.load() && std::chrono::steady_clock::now() < deadline) {
+    }
+  });
+  while (!ready.load()) std::this_thread::yield();
+  std::thread stopper([&] {
+    AttachCurrentThread();
+    runtime::StopTheWorld("next allocation test");
+    allocated_at_stop = allocated.load();
+    stopped = true;
+    runtime::StartTheWorld();
+    DetachCurrentThread();
+  });
+  {
+    runtime::BlockingRegion region;  // this thread must not hold the world
+    stopper.join();
+    worker.join();
+  }
+  EXPECT_TRUE(redirected.load()) << "the stop turned the fast path off";
+  EXPECT_FALSE(allocated_at_stop.load())
+      << "the world stopped with the worker parked inside its allocation";
+  EXPECT_TRUE(allocated.load());
+  EXPECT_TRUE(t_cache != &g_unattached_cache)
+      << "this thread's fast path is back";
+}
+
 }  // namespace
 }  // namespace gc::alloc
 
