@@ -34,6 +34,8 @@ def fmt(x, digits=2):
         return "-"
     if abs(x) >= 1000:
         return f"{x:,.0f}"
+    if digits == 2 and abs(x) < 1:
+        return f"{x:.3f}"
     return f"{x:.{digits}f}"
 
 
@@ -168,18 +170,22 @@ def plots(out, workloads, impls, summary):
             f", '' using {k + 2} title columnheader({k + 2})"
             for k in range(1, len(impls))),
         "unset logscale y", "set xtics norotate", "unset style",
-        # Pauses.
+        # Pauses: one panel per workload.
         "set output 'pauses.png'",
-        "set title 'Collection pauses: cumulative distribution (long-lived: solid, binary-trees: dashed)'",
+        "set multiplot layout 1,2 title 'Collection pauses, cumulative distribution (every run)'",
         "set logscale x 10", "set xlabel 'pause (ms)'", "set ylabel 'fraction of pauses <= x'",
-        "set yrange [0:1.02]",
+        "set yrange [0:1.02]", "set key inside left top",
     ]
     colors = {"gcrt": 1, "go": 2, "boehm": 3, "cppgc": 4}
-    if pause_sets:
-        gp.append("plot " + ", ".join(
-            f"'{n}' using 1:2 with steps lt {colors[i]} dt {1 if w == 'long-lived' else 2}"
-            f" lw 2 title '{i} {w}'" for w, i, n in pause_sets))
-    gp += ["unset logscale x", "set yrange [*:*]",
+    for w in ["long-lived", "binary-trees"]:
+        sets = [(i, n) for ww, i, n in pause_sets if ww == w]
+        if sets:
+            gp.append(f"set title '{w}'")
+            gp.append("plot " + ", ".join(
+                f"'{n}' using 1:2 with steps lt {colors[i]} lw 2 title '{i}'"
+                for i, n in sets))
+    gp += ["unset multiplot", "set key outside right",
+           "unset logscale x", "set yrange [*:*]",
            "set output 'heap.png'",
            "set title 'long-lived: resident set size over time (first run)'",
            "set xlabel 'seconds since start'", "set ylabel 'RSS (MiB)'"]

@@ -117,10 +117,15 @@ for ((r = 1; r <= runs; r++)); do
       impl=${impls[$(((k + r) % n_impls))]}
       log="$out/logs/$name.$impl.$r"
       set +e
+      t0=$EPOCHREALTIME
       /usr/bin/time -f "%e %U %S %M" -o "$log.time" "$bin/${impl_bin[$impl]}" $args >"$log.out" 2>"$log.err"
       rc=$?
+      t1=$EPOCHREALTIME
       set -e
-      read -r wall user sys rss < <(tail -1 "$log.time")
+      # Wall time to the microsecond (time's %e has 10 ms steps, too coarse
+      # for GCBench); CPU time and peak RSS from /usr/bin/time.
+      read -r _ user sys rss < <(tail -1 "$log.time")
+      wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.4f", b - a}')
       cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN {print u + s}')
       checksum=$(sed -n 's/^checksum: //p' "$log.out" | head -1)
       collections=$(field "$log.out" "gc:" collections)
