@@ -1,0 +1,178 @@
+// The stress harness (tests/README.md): random mutators with a shadow model
+// (model.h), the heap verifier on, a full check after every gc::collect().
+//
+//   single-threaded   one mutator
+//   threads/N         N mutators (2, 4, 8) handing fresh subgraphs to each
+//                     other, each collecting at random, under TSan in CI
+//
+// Seeded and reproducible: each run prints its seed. Environment:
+//   GCRT_STRESS_SEED=n      the seed (default: from the clock)
+//   GCRT_STRESS_SECONDS=s   run each test this long (the long run, e.g.
+//                           300); default: a short fixed number of steps
+#include <gtest/gtest.h>
+
+#include <barrier>
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "api/gc.h"
+#include "tests/stress/model.h"
+
+namespace stress {
+namespace {
+
+#if defined(GC_TSAN) || defined(GC_ASAN)
+constexpr uint64_t kShortSteps = 6000;
+#else
+constexpr uint64_t kShortSteps = 40000;
+#endif
+
+uint64_t Seed() {
+  if (const char* s = std::getenv("GCRT_STRESS_SEED")) {
+    return std::strtoull(s, nullptr, 10);
+  }
+  return static_cast<uint64_t>(
+      std::chrono::steady_clock::now().time_since_epoch().count());
+}
+
+double Seconds() {
+  const char* s = std::getenv("GCRT_STRESS_SECONDS");
+  return s == nullptr ? 0 : std::atof(s);
+}
+
+// Runs `model` for the short number of steps, or for GCRT_STRESS_SECONDS.
+bool RunModel(Model& model, double seconds) {
+  auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  for (uint64_t i = 0;; i++) {
+    if (seconds > 0
+            ? (i % 256 == 0 && std::chrono::steady_clock::now() >= deadline)
+            : i >= kShortSteps) {
+      break;
+    }
+    if (!model.Step()) return false;
+    if (i % 2000 == 1999 && !model.CollectAndCheck()) return false;
+  }
+  return model.DropAllAndCheck();
+}
+
+void Report(const char* name, uint64_t seed, const Stats& s) {
+  std::printf(
+      "stress %s: seed=%llu ops=%llu collections=%llu objects_checked=%llu "
+      "reclaimed_checked=%llu handed_over=%llu num_gc=%llu\n",
+      name, static_cast<unsigned long long>(seed),
+      static_cast<unsigned long long>(s.ops),
+      static_cast<unsigned long long>(s.collections),
+      static_cast<unsigned long long>(s.objects_checked),
+      static_cast<unsigned long long>(s.reclaimed_checked),
+      static_cast<unsigned long long>(s.handed_over),
+      static_cast<unsigned long long>(gc::stats().num_gc));
+}
+
+class StressTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    gc::set_verify(true);
+    gc::set_gc_percent(100);
+  }
+};
+
+TEST_F(StressTest, SingleThreadedShadowModel) {
+  const uint64_t seed = Seed();
+  std::printf("stress: seed %llu (repeat with GCRT_STRESS_SEED=%llu)\n",
+              static_cast<unsigned long long>(seed),
+              static_cast<unsigned long long>(seed));
+  Model model(seed, nullptr);
+  ASSERT_TRUE(RunModel(model, Seconds()))
+      << model.failure() << " (seed " << seed << ")";
+  Report("single-threaded", seed, model.stats());
+  EXPECT_GT(model.stats().reclaimed_checked, 0u);
+  EXPECT_GT(model.stats().objects_checked, 0u);
+  EXPECT_EQ(CorruptAtDestruction().load(), 0u);
+}
+
+class StressThreadsTest : public StressTest,
+                          public ::testing::WithParamInterface<int> {};
+
+TEST_P(StressThreadsTest, MutatorsHandOverSubgraphsAndCollect) {
+  const int threads = GetParam();
+  const uint64_t seed = Seed();
+  std::printf(
+      "stress: seed %llu, %d threads (repeat with "
+      "GCRT_STRESS_SEED=%llu; thread interleavings differ)\n",
+      static_cast<unsigned long long>(seed), threads,
+      static_cast<unsigned long long>(seed));
+  Mailbox mailbox;
+  std::vector<std::unique_ptr<Model>> models(threads);
+  std::vector<bool> ok(threads, false);
+  std::vector<std::string> failures(threads);
+  std::vector<Stats> stats(threads);
+  std::barrier done(threads);
+  const double seconds = Seconds();
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; t++) {
+    workers.emplace_back([&, t] {
+      models[t] = std::make_unique<Model>(seed + t, &mailbox);
+      Model& m = *models[t];
+      auto deadline = std::chrono::steady_clock::now() +
+                      std::chrono::duration<double>(seconds);
+      bool good = true;
+      for (uint64_t i = 0; good; i++) {
+        if (seconds > 0
+                ? (i % 256 == 0 && std::chrono::steady_clock::now() >= deadline)
+                : i >= kShortSteps / 2) {
+          break;
+        }
+        good = m.Step();
+      }
+      {
+        gc::Blocking waiting;  // the others may collect meanwhile
+        done.arrive_and_wait();
+      }
+      // Parcels still in transit are taken by somebody and checked.
+      for (int k = 0; good && k < 1000; k++) good = m.Step();
+      {
+        gc::Blocking waiting;
+        done.arrive_and_wait();
+      }
+      if (t == 0) m.ReceiveAll();  // nobody sends now: adopt what is left
+      {
+        gc::Blocking waiting;
+        done.arrive_and_wait();
+      }
+      ok[t] = good && m.DropAllAndCheck();
+      failures[t] = m.failure();
+      stats[t] = m.stats();
+      {
+        gc::Blocking waiting;
+        done.arrive_and_wait();
+      }
+      models[t].reset();  // its root set goes before the thread does
+    });
+  }
+  {
+    gc::Blocking waiting;
+    for (std::thread& w : workers) w.join();
+  }
+  Stats total;
+  for (int t = 0; t < threads; t++) {
+    EXPECT_TRUE(ok[t]) << "thread " << t << ": " << failures[t] << " (seed "
+                       << seed << ")";
+    total.Add(stats[t]);
+  }
+  Report(("threads/" + std::to_string(threads)).c_str(), seed, total);
+  EXPECT_GT(total.handed_over, 0u);
+  EXPECT_GT(total.reclaimed_checked, 0u);
+  EXPECT_EQ(CorruptAtDestruction().load(), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, StressThreadsTest, ::testing::Values(2, 4, 8),
+                         [](const auto& info) {
+                           return std::to_string(info.param) + "_threads";
+                         });
+
+}  // namespace
+}  // namespace stress
