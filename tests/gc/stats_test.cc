@@ -176,18 +176,20 @@ TEST(StatsTest, PeriodicCycleComesNoSoonerThanAPeriodAfterTheLastCycle) {
   const auto period = milliseconds(300);
   gc::internal::SetPeriodicGcInterval(period);
   gc::collect();
-  auto last = steady_clock::now();
-  uint64_t before = gc::stats().num_forced_gc;
-  while (gc::stats().num_forced_gc == before &&
-         steady_clock::now() < last + seconds(30)) {
+  const gc::Stats before = gc::stats();
+  auto start = steady_clock::now();
+  while (gc::stats().num_forced_gc == before.num_forced_gc &&
+         steady_clock::now() < start + seconds(30)) {
     gc::Blocking idle;
     std::this_thread::sleep_for(milliseconds(2));
   }
-  auto waited = steady_clock::now() - last;
+  const gc::Stats after = gc::stats();
   gc::internal::SetPeriodicGcInterval(minutes(2));
-  EXPECT_GT(gc::stats().num_forced_gc, before);
-  EXPECT_GE(waited, period) << "a forced cycle only when none ran for a period";
-  EXPECT_LT(waited, 10 * period);
+  ASSERT_EQ(after.num_gc, before.num_gc + 1) << "one forced cycle";
+  // Both stamps are taken at the same point of a cycle, after its pause.
+  const auto gap = nanoseconds(after.last_gc_unix_ns - before.last_gc_unix_ns);
+  EXPECT_GE(gap, period) << "a forced cycle only when none ran for a period";
+  EXPECT_LT(gap, 10 * period);
 }
 
 TEST(StatsTest, GcPercentOffStopsPeriodicCyclesToo) {
