@@ -36,10 +36,10 @@ void Print(const char* fmt, ...) {
   WriteAll(buf, len);
 }
 
-void Throw(const char* invariant, std::source_location where) noexcept {
+void Throw(const char* invariant, const char* file, unsigned line,
+           const char* function) noexcept {
   Print("fatal error: invariant violated: %s", invariant);
-  Print("  at %s:%u (%s)", where.file_name(), where.line(),
-        where.function_name());
+  Print("  at %s:%u (%s)", file, line, function);
   std::abort();
 }
 

@@ -13,8 +13,6 @@
 // so it is safe inside the allocator and with its locks held.
 #pragma once
 
-#include <source_location>
-
 #include "runtime/base.h"
 
 namespace gc::runtime {
@@ -22,9 +20,12 @@ namespace gc::runtime {
 // Prints "gcrt: <formatted>\n" to stderr without allocating.
 void Print(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
+// The caller's location comes from the compiler builtins GCC and Clang
+// share (clang 14 has no std::source_location with this libstdc++).
 [[noreturn]] GC_COLD GC_NOINLINE void Throw(
-    const char* invariant,
-    std::source_location where = std::source_location::current()) noexcept;
+    const char* invariant, const char* file = __builtin_FILE(),
+    unsigned line = __builtin_LINE(),
+    const char* function = __builtin_FUNCTION()) noexcept;
 
 }  // namespace gc::runtime
 

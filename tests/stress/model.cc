@@ -277,7 +277,13 @@ bool Model::Check() {
   }
   for (uint64_t id : gone) {
     objs_.erase(id);
-    dead_ids_.push_back(id);
+    constexpr size_t kSample = 1 << 16;
+    if (dead_ids_.size() < kSample) {
+      dead_ids_.push_back(id);
+    } else if (uint64_t j = Rand(dead_seen_ + 1); j < kSample) {
+      dead_ids_[j] = id;
+    }
+    dead_seen_++;
   }
   stats_.reclaimed_checked += gone.size();
   // A sample of the long dead: destroyed once, never again.

@@ -32,7 +32,9 @@
 namespace stress {
 
 inline constexpr int kEdges = 3;
-inline constexpr uint64_t kMaxIds = uint64_t{1} << 23;
+// Ids index a table of destructor counts (a byte each, in untouched BSS
+// until used): enough for runs of tens of minutes.
+inline constexpr uint64_t kMaxIds = uint64_t{1} << 28;
 
 inline uint64_t Mix(uint64_t x) {
   x += 0x9e3779b97f4a7c15ull;
@@ -162,7 +164,10 @@ class Model {
   std::vector<gc::Ptr<Node>> slots_;
   std::vector<uint64_t> slot_ids_;  // parallel to slots_
   gc::RootSet slot_roots_;
-  std::vector<uint64_t> dead_ids_;  // destroyed once, rechecked at the end
+  // A reservoir sample of destroyed ids, rechecked later: destroyed once,
+  // never again.
+  std::vector<uint64_t> dead_ids_;
+  uint64_t dead_seen_ = 0;
   Stats stats_;
   std::string failure_;
 };
