@@ -106,18 +106,27 @@ class Fuzzer {
           roots_.pop_back();
         }
         break;
-      case 4: {  // an array of any size, up to absurd ones
-        uint64_t n = in.Byte() < 8 ? in.Bytes(8) : in.Bytes(2);
+      case 4: {  // an array: a normal size, or an absurd one
+        const bool absurd = in.Byte() < 8;
+        // Absurd: past the largest object (1 TiB) or overflowing the size
+        // computation; it must be refused with std::bad_alloc.
+        uint64_t n = absurd ? in.Bytes(8) | (uint64_t{1} << 62) : in.Bytes(2);
         FNode* a = Pick(in);
         try {
           gc::Root<gc::Array<uint32_t>> arr = gc::make_array<uint32_t>(n);
+          if (absurd) {
+            error_ = "an array of " + std::to_string(n) + " elements was made";
+            break;
+          }
           for (size_t k = 0; k < arr->size(); k += 97) {
             (*arr)[k] = static_cast<uint32_t>(k);
           }
           if (a != nullptr) a->data = arr;
         } catch (const std::bad_alloc& e) {
-          if (n < (uint64_t{1} << 28)) {
+          if (!absurd) {
             error_ = std::string("a small array was refused: ") + e.what();
+          } else if (std::string(e.what()).find("gcrt") == std::string::npos) {
+            error_ = std::string("refused without gcrt's message: ") + e.what();
           }
           stats_->bad_inputs++;
         }
