@@ -1,9 +1,33 @@
 // See gc.h.
 #include "api/gc.h"
 
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+
 #include "gc/collector.h"
 
 namespace gc {
+
+namespace internal {
+
+void CheckHeapPointer(const void* p, const char* what) {
+  if (p == nullptr) return;
+  alloc::Span* s = alloc::SpanOf(p);
+  if (s != nullptr) {
+    uint32_t slot = s->SlotIndex(reinterpret_cast<uintptr_t>(p));
+    if (slot < s->nelems && s->IsAllocated(slot)) return;
+  }
+  char hex[32];
+  std::snprintf(hex, sizeof hex, "%p", p);
+  throw std::invalid_argument(
+      std::string("gcrt: ") + what + " of " + hex +
+      (s == nullptr ? ": not a pointer into the GC heap"
+                    : ": points into a free slot of the GC heap") +
+      "; only objects gc::make returned (or pointers into them) can be rooted");
+}
+
+}  // namespace internal
 
 using internal::Collector;
 

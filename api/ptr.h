@@ -42,6 +42,20 @@ GC_ALWAYS_INLINE void CheckDereference() {
   }
 #endif
 }
+// Debug builds (GC_DEBUG >= 2) refuse to root a raw pointer that does not
+// point into a live GC object (a stack or malloc address, a freed slot):
+// std::invalid_argument, before anything changes. Interior pointers are
+// fine, as the marker resolves them.
+void CheckHeapPointer(const void* p, const char* what);
+template <typename T>
+GC_ALWAYS_INLINE T* Checked(T* p, const char* what) {
+#if GC_DEBUG >= 2
+  CheckHeapPointer(p, what);
+#else
+  (void)what;
+#endif
+  return p;
+}
 }  // namespace internal
 
 template <typename T>
@@ -94,7 +108,8 @@ class Root {
   Root() noexcept = default;
   Root(std::nullptr_t) noexcept {}
   // Roots the object p points to (a GC object, or null).
-  explicit Root(T* p) : ptr_(p), slot_(Take(p)) {}
+  explicit Root(T* p)
+      : ptr_(internal::Checked(p, "gc::Root")), slot_(Take(p)) {}
   template <typename U>
   requires std::is_convertible_v<U*, T*> Root(const Ptr<U>& p)
       : Root(static_cast<T*>(p.get())) {}
@@ -182,7 +197,8 @@ class Global {
 
   Global() noexcept = default;
   Global(std::nullptr_t) noexcept {}
-  explicit Global(T* p) : ptr_(p), slot_(Take(p)) {}
+  explicit Global(T* p)
+      : ptr_(internal::Checked(p, "gc::Global")), slot_(Take(p)) {}
   template <typename U>
   requires std::is_convertible_v<U*, T*> Global(const Ptr<U>& p)
       : Global(static_cast<T*>(p.get())) {}

@@ -1,0 +1,71 @@
+// Misuse that debug builds (GC_DEBUG=2, this target's copts) catch with a
+// clear error: rooting a raw pointer that is not into a live GC object.
+// Nothing changes when the check refuses: the heap and the roots held
+// before are intact.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "api/gc.h"
+
+namespace {
+
+struct Node {
+  gc::Ptr<Node> next;
+  int64_t value = 0;
+};
+
+template <typename Fn>
+std::string InvalidArgumentOf(Fn fn) {
+  try {
+    fn();
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(DebugChecks, RootingAForeignPointerIsRefusedWithAMessage) {
+  gc::set_verify(true);
+  gc::Root<Node> kept = gc::make<Node>();
+  kept->value = 42;
+  Node on_stack;
+  auto on_malloc = std::make_unique<Node>();
+  std::string what = InvalidArgumentOf([&] { gc::Root<Node> r(&on_stack); });
+  EXPECT_NE(what.find("gc::Root"), std::string::npos) << what;
+  EXPECT_NE(what.find("not a pointer into the GC heap"), std::string::npos)
+      << what;
+  what = InvalidArgumentOf([&] { gc::Root<Node> r(on_malloc.get()); });
+  EXPECT_NE(what.find("not a pointer into the GC heap"), std::string::npos)
+      << what;
+  what = InvalidArgumentOf([&] { gc::Global<Node> g(&on_stack); });
+  EXPECT_NE(what.find("gc::Global"), std::string::npos) << what;
+  // A gc::Ptr made from a foreign raw pointer is caught when it is rooted.
+  what = InvalidArgumentOf(
+      [&] { gc::Root<Node> r = gc::Ptr<Node>(on_malloc.get()); });
+  EXPECT_FALSE(what.empty());
+  // What is legitimate still works: null, an object, a pointer into one.
+  gc::Root<Node> null_root(static_cast<Node*>(nullptr));
+  gc::Root<Node> again(kept.get());
+  auto* interior = reinterpret_cast<Node*>(reinterpret_cast<char*>(kept.get()) +
+                                           offsetof(Node, value));
+  EXPECT_EQ(InvalidArgumentOf([&] { gc::Root<Node> r(interior); }), "");
+  gc::collect();
+  EXPECT_EQ(kept->value, 42);
+}
+
+TEST(DebugChecks, RootingAFreedSlotIsRefused) {
+  gc::set_verify(true);
+  gc::set_gc_percent(-1);
+  gc::Root<Node> neighbour = gc::make<Node>();  // keeps the span in use
+  Node* dead = gc::make_unrooted<Node>().get();
+  gc::collect();  // the slot is free now
+  std::string what = InvalidArgumentOf([&] { gc::Root<Node> r(dead); });
+  EXPECT_NE(what.find("free slot"), std::string::npos) << what;
+  gc::set_gc_percent(100);
+}
+
+}  // namespace
