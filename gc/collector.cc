@@ -208,16 +208,7 @@ void Collector::Collect(GcReason reason) {
 
   MarkResult marked = MarkHeap(workers);
   const int64_t t_marked = NowNs();
-  {
-    void (*marked_hook)(void*);
-    void* marked_context;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      marked_hook = marked_hook_;
-      marked_context = marked_hook_context_;
-    }
-    if (marked_hook != nullptr) marked_hook(marked_context);
-  }
+  RunHook(&TestHook::marked);
   uint64_t verified = 0;
   if (verify) verified = VerifyMarking();
 
@@ -268,14 +259,7 @@ void Collector::Collect(GcReason reason) {
                 std::max<int64_t>(next_gc - last_marked_, 1 << 20) >>
                 alloc::kPageShift);
   sweeper.Start(1.1 * inuse_pages / runway_pages);
-  void (*hook)(void*);
-  void* hook_context;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    hook = termination_hook_;
-    hook_context = termination_hook_context_;
-  }
-  if (hook != nullptr) hook(hook_context);
+  RunHook(&TestHook::terminated);
   const int64_t t_end = NowNs();
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -357,14 +341,21 @@ void Collector::SetTrace(bool on) {
 
 void Collector::SetMarkedHookForTesting(void (*fn)(void*), void* context) {
   std::lock_guard<std::mutex> lock(mu_);
-  marked_hook_ = fn;
-  marked_hook_context_ = context;
+  hooks_.marked = {fn, context};
 }
 
 void Collector::SetTerminationHookForTesting(void (*fn)(void*), void* context) {
   std::lock_guard<std::mutex> lock(mu_);
-  termination_hook_ = fn;
-  termination_hook_context_ = context;
+  hooks_.terminated = {fn, context};
+}
+
+void Collector::RunHook(TestHook::Point TestHook::*which) {
+  TestHook::Point point;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    point = hooks_.*which;
+  }
+  if (point.fn != nullptr) point.fn(point.context);
 }
 
 CollectorStats Collector::ReadStats() {

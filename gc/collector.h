@@ -81,9 +81,21 @@ class Collector {
   void SetMarkedHookForTesting(void (*fn)(void*), void* context);
 
  private:
+  // Tests' callbacks at points of a cycle (the ForTesting setters).
+  struct TestHook {
+    struct Point {
+      void (*fn)(void*) = nullptr;
+      void* context = nullptr;
+    };
+    Point marked, terminated;
+  };
+
   Collector();
   void MarkTermination(uint64_t marked_bytes);
   void SetNextGcLocked(int64_t marked) GC_REQUIRES(mu_);
+  // Runs the tests' callback at one point of the cycle, if any (not under
+  // mu_: the callback may read stats).
+  void RunHook(TestHook::Point TestHook::*which);
   static void Trigger();
   // The background thread's forced cycle: runs one if none ran for a whole
   // period (and collection is on); returns when the next one is due.
@@ -99,10 +111,7 @@ class Collector {
   int64_t last_marked_ GC_GUARDED_BY(mu_) = 0;
   CollectorStats stats_ GC_GUARDED_BY(mu_) = {};
   uint64_t gc_cpu_ns_ GC_GUARDED_BY(mu_) = 0;  // pause x workers
-  void (*termination_hook_)(void*) GC_GUARDED_BY(mu_) = nullptr;
-  void* termination_hook_context_ GC_GUARDED_BY(mu_) = nullptr;
-  void (*marked_hook_)(void*) GC_GUARDED_BY(mu_) = nullptr;
-  void* marked_hook_context_ GC_GUARDED_BY(mu_) = nullptr;
+  TestHook hooks_ GC_GUARDED_BY(mu_);
   std::chrono::steady_clock::time_point start_time_;  // Immutable.
   // When the last cycle ended. Atomic: nanoseconds of steady_clock.
   std::atomic<int64_t> last_gc_ns_{0};
