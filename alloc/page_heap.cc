@@ -131,6 +131,17 @@ Span* PageHeap::FindFreeLocked(uint32_t npages) {
 void PageHeap::GrowLocked(uint32_t npages) {
   size_t need = size_t{npages} << kPageShift;
   size_t ask = (need + kMinGrowBytes - 1) & ~(kMinGrowBytes - 1);
+  const uint64_t limit = limit_bytes_.load(std::memory_order_relaxed);
+  if (limit != 0 && sys_bytes_ + ask > limit) {
+    throw runtime::OutOfMemoryError(
+        "gcrt: out of memory: the heap is at " +
+        std::to_string(sys_bytes_ >> 10) + " KiB and " +
+        std::to_string(need >> 10) + " KiB more would pass its limit of " +
+        std::to_string(limit >> 10) +
+        " KiB (gc::set_memory_limit / GCRT_MEMORY_LIMIT); " +
+        std::to_string((inuse_pages_ * kPageSize) >> 10) +
+        " KiB are in spans in use: drop references, or raise the limit");
+  }
   Arena* a = arenas_;
   if (a == nullptr || a->end - a->committed_end < ask) {
     size_t bytes = ask > kArenaBytes ? ask : kArenaBytes;

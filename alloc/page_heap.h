@@ -107,6 +107,15 @@ class PageHeap {
   // The collector registers a function that sweeps until at least `npages`
   // pages are freed (seed 003's MHeap_Reclaim); it runs before growing.
   using ReclaimHook = void (*)(uint32_t npages);
+  // The heap's limit (bytes of span memory from the OS, sys_bytes); 0 is
+  // none. Growth past it throws OutOfMemoryError instead, after the
+  // reclaim hook has swept what it could.
+  void SetLimit(uint64_t bytes) {
+    limit_bytes_.store(bytes, std::memory_order_relaxed);
+  }
+  uint64_t limit() const {
+    return limit_bytes_.load(std::memory_order_relaxed);
+  }
   void SetReclaimHook(ReclaimHook hook) {
     reclaim_hook_.store(hook, std::memory_order_release);
   }
@@ -176,6 +185,9 @@ class PageHeap {
   Span* span_pool_ GC_GUARDED_BY(mu_) = nullptr;  // dead Span objects
   size_t span_pool_count_ GC_GUARDED_BY(mu_) = 0;
   uint64_t sys_bytes_ GC_GUARDED_BY(mu_) = 0;
+  // Atomic: set by the collector's configuration, read (relaxed) under mu_
+  // when growing.
+  std::atomic<uint64_t> limit_bytes_{0};
   uint64_t inuse_pages_ GC_GUARDED_BY(mu_) = 0;
   uint64_t free_pages_ GC_GUARDED_BY(mu_) = 0;
   uint64_t released_pages_ GC_GUARDED_BY(mu_) = 0;

@@ -33,6 +33,10 @@ using internal::Collector;
 
 void collect() { Collector::Get().Collect(internal::GcReason::kExplicit); }
 
+uint64_t set_memory_limit(uint64_t bytes) {
+  return Collector::Get().SetMemoryLimit(bytes);
+}
+
 int set_gc_percent(int percent) {
   Collector& c = Collector::Get();
   int old = c.gc_percent();

@@ -76,6 +76,12 @@ struct Stats {
 void collect();
 // Sets the heap-growth ratio; returns the previous one. < 0 disables.
 int set_gc_percent(int percent);
+// A limit on the heap's memory (span memory from the OS; 0: none; also
+// GCRT_MEMORY_LIMIT=bytes or with a KiB/MiB/GiB suffix). Cycles come before
+// the heap nears it; an allocation that would grow the heap past it, after
+// sweeping, throws std::bad_alloc with a message, and nothing is lost.
+// Returns the previous limit.
+uint64_t set_memory_limit(uint64_t bytes);
 Stats stats();
 
 // A safepoint: parks here if the collector is stopping the world.

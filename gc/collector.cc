@@ -77,6 +77,25 @@ Collector::Collector() : start_time_(Clock::now()) {
       }
     }
   }
+  if (const char* env = std::getenv("GCRT_MEMORY_LIMIT")) {
+    // Bytes, or a number with a KiB / MiB / GiB suffix (as Go's GOMEMLIMIT).
+    char* end = nullptr;
+    unsigned long long v = std::strtoull(env, &end, 10);
+    std::string unit = end != nullptr ? end : "";
+    unsigned shift = unit == "KiB"   ? 10
+                     : unit == "MiB" ? 20
+                     : unit == "GiB" ? 30
+                                     : 0;
+    if (end == env || (shift == 0 && !unit.empty())) {
+      runtime::Print(
+          "GCRT_MEMORY_LIMIT=%s is not a size (bytes, or KiB/MiB/GiB); no "
+          "limit",
+          env);
+    } else {
+      memory_limit_ = v << shift;
+      Heap::Get().pages().SetLimit(memory_limit_);
+    }
+  }
   if (const char* env = std::getenv("GCRT_MARK_WORKERS")) {
     long v = std::strtol(env, nullptr, 10);
     if (v > 0) mark_workers_ = static_cast<uint32_t>(std::min(v, 256L));
@@ -106,6 +125,13 @@ void Collector::SetNextGcLocked(int64_t marked) {
     goal = marked + static_cast<int64_t>(static_cast<__int128>(marked) *
                                          gc_percent_ / 100);
     goal = std::max(goal, kMinHeapGoal);
+  }
+  if (memory_limit_ != 0) {
+    // Under a limit the next cycle comes by 7/8 of it, so sweeping and
+    // fragmentation have room; never sooner than 1 MiB past what is live
+    // (a heap that is almost all live collects often, not constantly).
+    int64_t cap = static_cast<int64_t>(memory_limit_ / 8 * 7);
+    goal = std::min(goal, std::max(cap, marked + (int64_t{1} << 20)));
   }
   Heap::Get().SetNextGc(goal);
 }
@@ -311,6 +337,15 @@ void Collector::Collect(GcReason reason) {
         static_cast<unsigned long>(marked.objects_marked),
         runtime::ProcessorCount(), triggered ? "" : " (forced)");
   }
+}
+
+uint64_t Collector::SetMemoryLimit(uint64_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  uint64_t old = memory_limit_;
+  memory_limit_ = bytes;
+  Heap::Get().pages().SetLimit(bytes);
+  SetNextGcLocked(last_marked_);
+  return old;
 }
 
 void Collector::SetGcPercent(int percent) {

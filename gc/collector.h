@@ -67,6 +67,9 @@ class Collector {
   void Collect(GcReason reason);
 
   void SetGcPercent(int percent);  // < 0 turns collection off
+  // The heap's memory limit (0: none): cycles come before the heap nears
+  // it, and growth past it throws std::bad_alloc. Returns the old one.
+  uint64_t SetMemoryLimit(uint64_t bytes);
   int gc_percent() const;
   void SetMarkWorkers(uint32_t n);  // 0: the default (hardware threads)
   void SetVerify(bool on);
@@ -105,6 +108,7 @@ class Collector {
   // world is being stopped.
   std::mutex mu_;
   int gc_percent_ GC_GUARDED_BY(mu_) = 100;
+  uint64_t memory_limit_ GC_GUARDED_BY(mu_) = 0;
   uint32_t mark_workers_ GC_GUARDED_BY(mu_) = 0;
   bool verify_ GC_GUARDED_BY(mu_) = false;
   bool trace_ GC_GUARDED_BY(mu_) = false;

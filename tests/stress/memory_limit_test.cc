@@ -1,0 +1,127 @@
+// Allocation storms near a memory limit (gc::set_memory_limit), in a binary
+// of their own so the heap starts empty: churn under the limit keeps the
+// heap under it and collects sooner; keeping more live than the limit
+// allows makes the allocation that would pass it throw std::bad_alloc with
+// a message, with every object allocated before intact, and allocation
+// works again once references are dropped. GCRT_MEMORY_LIMIT sets it from
+// the environment.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "api/gc.h"
+
+namespace {
+
+uint64_t Mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  return x ^ (x >> 31);
+}
+
+struct Cell {
+  gc::Ptr<Cell> next;
+  gc::Ptr<gc::Array<uint64_t>> blob;
+  uint64_t id = 0;
+  uint64_t check = 0;
+};
+
+// Prepends a cell with a blob of `blob_len` words to *head.
+void Push(gc::Root<Cell>* head, uint64_t id, size_t blob_len) {
+  gc::Root<Cell> c = gc::make<Cell>();
+  c->id = id;
+  c->check = Mix(id);
+  gc::Root<gc::Array<uint64_t>> b = gc::make_array<uint64_t>(blob_len);
+  (*b)[0] = Mix(id + 1);
+  (*b)[blob_len - 1] = Mix(id + 2);
+  c->blob = b;
+  c->next = *head;
+  *head = c;
+}
+
+// The length of the list, or -1 if any cell or blob is damaged.
+long CountIntact(const Cell* c) {
+  long n = 0;
+  for (; c != nullptr; c = c->next.get(), n++) {
+    const auto& b = *c->blob;
+    if (c->check != Mix(c->id) || b[0] != Mix(c->id + 1) ||
+        b[b.size() - 1] != Mix(c->id + 2)) {
+      return -1;
+    }
+  }
+  return n;
+}
+
+constexpr uint64_t kLimit = 64 << 20;
+
+class MemoryLimit : public ::testing::Test {
+ protected:
+  void SetUp() override { gc::set_verify(true); }
+  void TearDown() override { gc::set_memory_limit(0); }
+};
+
+TEST_F(MemoryLimit, StormsUnderTheLimitStayUnderIt) {
+  EXPECT_EQ(gc::set_memory_limit(kLimit), 0u);
+  gc::Root<Cell> live;
+  for (int i = 0; i < 2000; i++) Push(&live, i, 1500);  // ~24 MiB live
+  const uint64_t cycles_before = gc::stats().num_gc;
+  uint64_t max_sys = 0;
+  // ~1.5 GiB of garbage in small, medium and large objects.
+  for (int i = 0; i < 60000; i++) {
+    gc::Root<Cell> garbage;
+    Push(&garbage, i, i % 50 == 0 ? 8192 : 1 + i % 3000);
+    if (i % 1000 == 0) max_sys = std::max(max_sys, gc::stats().heap_sys);
+  }
+  gc::Stats s = gc::stats();
+  max_sys = std::max(max_sys, s.heap_sys);
+  EXPECT_LE(max_sys, kLimit) << "the heap stayed under its limit";
+  EXPECT_LE(s.next_gc, kLimit / 8 * 7) << "cycles come by 7/8 of the limit";
+  EXPECT_GT(s.num_gc, cycles_before);
+  EXPECT_EQ(CountIntact(live.get()), 2000);
+}
+
+TEST_F(MemoryLimit, PastTheLimitThrowsBadAllocAndLosesNothing) {
+  gc::set_memory_limit(kLimit);
+  gc::Root<Cell> live;
+  long made = 0;
+  std::string what;
+  try {
+    // 16 KiB each, all kept; 1.6 GiB at most if the limit did not hold.
+    for (; made < 100000; made++) Push(&live, made, 2000);
+  } catch (const std::bad_alloc& e) {
+    what = e.what();
+  }
+  EXPECT_NE(what.find("limit"), std::string::npos) << what;
+  EXPECT_NE(what.find("gc::set_memory_limit"), std::string::npos) << what;
+  EXPECT_GT(made, 1000) << "most of the limit was usable";
+  EXPECT_LE(gc::stats().heap_sys, kLimit);
+  // Every cell made before the failure is intact (the one that failed
+  // half-way was never linked).
+  EXPECT_EQ(CountIntact(live.get()), made);
+  // Drop all but 100 and allocate again: it works.
+  gc::Root<Cell> keep = live;
+  for (int i = 0; i < 99 && keep; i++) keep = gc::Root<Cell>(keep->next);
+  if (keep) keep->next = nullptr;
+  gc::collect();
+  EXPECT_EQ(CountIntact(live.get()), 100);
+  gc::Root<Cell> more;
+  for (int i = 0; i < 1000; i++) Push(&more, i, 2000);
+  EXPECT_EQ(CountIntact(more.get()), 1000);
+  EXPECT_LE(gc::stats().heap_sys, kLimit);
+}
+
+TEST(MemoryLimitEnvironment, GcrtMemoryLimitSetsTheLimit) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        setenv("GCRT_MEMORY_LIMIT", "48MiB", 1);
+        std::exit(gc::set_memory_limit(0) == (uint64_t{48} << 20) ? 0 : 1);
+      },
+      testing::ExitedWithCode(0), "");
+}
+
+}  // namespace
