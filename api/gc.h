@@ -28,6 +28,8 @@
 //
 // Configuration: gc::set_gc_percent / GCRT_GCPERCENT (default 100; "off" or
 // a negative value disables collection triggered by growth),
+// gc::set_memory_limit / GCRT_MEMORY_LIMIT (e.g. 2GiB; past it allocation
+// throws std::bad_alloc),
 // GCRT_DEBUG=gctrace=1 prints a line per cycle, GCRT_DEBUG=verify=1
 // re-marks after every cycle and checks that nothing reachable was freed,
 // GCRT_MARK_WORKERS sets the number of mark workers.
