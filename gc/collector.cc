@@ -183,8 +183,10 @@ void Collector::Collect(GcReason reason) {
   bool verify, trace;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    // GOGC=off: no cycle but an explicit one (Go's runtime.GC).
-    if ((triggered || reason == GcReason::kPeriodic) && gc_percent_ < 0) {
+    // GOGC=off: no cycle but an explicit one (Go's runtime.GC), and,
+    // under a memory limit, those the limit triggers (Go's GOMEMLIMIT).
+    if (gc_percent_ < 0 &&
+        (reason == GcReason::kPeriodic || (triggered && memory_limit_ == 0))) {
       return;
     }
     workers = mark_workers_ != 0

@@ -114,6 +114,26 @@ TEST_F(MemoryLimit, PastTheLimitThrowsBadAllocAndLosesNothing) {
   EXPECT_LE(gc::stats().heap_sys, kLimit);
 }
 
+TEST_F(MemoryLimit, WithCollectionOffTheLimitStillTriggersCycles) {
+  gc::set_memory_limit(kLimit);
+  const int old = gc::set_gc_percent(-1);
+  const uint64_t cycles_before = gc::stats().num_gc;
+  bool refused = false;
+  try {
+    for (int i = 0; i < 20000; i++) {  // ~300 MiB of garbage
+      gc::Root<Cell> garbage;
+      Push(&garbage, i, 2000);
+    }
+  } catch (const std::bad_alloc&) {
+    refused = true;
+  }
+  gc::set_gc_percent(old);
+  EXPECT_FALSE(refused) << "garbage alone never passes the limit";
+  EXPECT_GT(gc::stats().num_gc, cycles_before)
+      << "as Go's GOGC=off with GOMEMLIMIT";
+  EXPECT_LE(gc::stats().heap_sys, kLimit);
+}
+
 TEST(MemoryLimitEnvironment, GcrtMemoryLimitSetsTheLimit) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
