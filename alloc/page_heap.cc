@@ -223,6 +223,19 @@ Span* PageHeap::AllocSpanOrNull(uint32_t npages, bool* needzero,
   }
   if (s == nullptr) {
     if (enough != 0 && free_pages_ >= enough) return nullptr;
+    // At the limit, finish the whole sweep before refusing: the pages
+    // unswept garbage holds may make the run this needs.
+    ReclaimHook hook = reclaim_hook_.load(std::memory_order_acquire);
+    const uint64_t limit = limit_bytes_.load(std::memory_order_relaxed);
+    if (hook != nullptr && limit != 0 &&
+        sys_bytes_ + (uint64_t{npages} << kPageShift) + kMinGrowBytes > limit) {
+      lock.unlock();
+      hook(UINT32_MAX);
+      lock.lock();
+      ReserveSpanObjectsLocked();
+      s = FindFreeLocked(npages);
+      if (s != nullptr) return CarveLocked(s, npages, needzero);
+    }
     GrowLocked(npages);
     s = FindFreeLocked(npages);
     GC_CHECK(s != nullptr);
