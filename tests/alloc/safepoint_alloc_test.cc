@@ -69,14 +69,14 @@ TEST(SafepointAllocTest, TheNextAllocationAfterAStopRequestParks) {
     AllocateFixed<16, 8, false, true>(&kPair);
     ready = true;
     // Spins without a safepoint until its fast path is turned off.
-    auto deadline = std::chrono::steady_clock::now() + 3s;
+    auto deadline = std::chrono::steady_clock::now() + 30s;
     while (t_cache != &g_unattached_cache &&
            std::chrono::steady_clock::now() < deadline) {
     }
     redirected = t_cache == &g_unattached_cache;
     AllocateFixed<16, 8, false, true>(&kPair);  // parks here
     allocated = true;
-    deadline = std::chrono::steady_clock::now() + 3s;
+    deadline = std::chrono::steady_clock::now() + 30s;
     while (!stopped.load() && std::chrono::steady_clock::now() < deadline) {
     }
   });

@@ -189,7 +189,7 @@ TEST(StatsTest, PeriodicCycleComesNoSoonerThanAPeriodAfterTheLastCycle) {
   // Both stamps are taken at the same point of a cycle, after its pause.
   const auto gap = nanoseconds(after.last_gc_unix_ns - before.last_gc_unix_ns);
   EXPECT_GE(gap, period) << "a forced cycle only when none ran for a period";
-  EXPECT_LT(gap, 10 * period);
+  EXPECT_LT(gap, 100 * period);  // generous: a loaded machine under TSan
 }
 
 TEST(StatsTest, GcPercentOffStopsPeriodicCyclesToo) {
