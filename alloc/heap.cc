@@ -108,7 +108,18 @@ void Heap::TriggerGcSlow() {
 }
 
 uint32_t Heap::SwapSweptBits(Span* s) {
-  uint64_t* fresh = gc_bits_.NewMarkBits(s->nwords);
+  uint64_t* fresh;
+  try {
+    fresh = gc_bits_.NewMarkBits(s->nwords);
+  } catch (const std::bad_alloc& e) {
+    // The span's destructors have run and it is claimed: there is no
+    // state to go back to, and leaving it would hang every later sweep.
+    runtime::Print(
+        "out of memory for the mark bits of a span being swept (%s): the "
+        "collector cannot finish the sweep",
+        e.what());
+    GC_THROW("a span being swept gets fresh mark bits");
+  }
   uint32_t before = s->alloc_count;
   for (uint32_t w = 0; w < s->nwords; w++) s->mark_bits[w] &= s->alloc_bits[w];
   s->alloc_bits = s->mark_bits;

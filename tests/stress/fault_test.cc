@@ -103,6 +103,14 @@ enum : int {
 
 [[noreturn]] void FaultChild(FaultKind kind, uint64_t n) {
   gc::set_verify(true);
+  // Warm up: the collector's own metadata (mark-bit arenas) grows with the
+  // number of spans, from the same OS calls; after 64 MiB of small garbage
+  // swept twice it is recycled, so the armed fault lands on the heap growth
+  // of the load below, where the allocation must report it. (A fault in
+  // the collector's metadata while sweeping is fatal, with a message.)
+  for (int i = 0; i < 1300000; i++) gc::make_unrooted<Cell>();
+  gc::collect();
+  gc::collect();
   gc::Root<Cell> list = BuildList(3000);
   gc::runtime::os::SetFailAfterForTesting(kind, n);
   std::string what;
