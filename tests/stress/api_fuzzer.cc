@@ -10,16 +10,10 @@
 #include <vector>
 
 #include "api/gc.h"
+#include "tests/stress/mix.h"
 
 namespace stress {
 namespace {
-
-uint64_t Mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
 
 std::atomic<uint64_t> g_next_id{1};
 

@@ -22,16 +22,13 @@
 
 #include "api/gc.h"
 #include "runtime/os_mem.h"
+#include "tests/stress/mix.h"
 
 namespace {
 
-using gc::runtime::os::FaultKind;
+using stress::Mix;
 
-uint64_t Mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  return x ^ (x >> 31);
-}
+using gc::runtime::os::FaultKind;
 
 struct Cell {
   gc::Ptr<Cell> next;

@@ -14,14 +14,11 @@
 #include <vector>
 
 #include "api/gc.h"
+#include "tests/stress/mix.h"
 
 namespace {
 
-uint64_t Mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  return x ^ (x >> 31);
-}
+using stress::Mix;
 
 struct Cell {
   gc::Ptr<Cell> next;

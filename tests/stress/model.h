@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "api/gc.h"
+#include "tests/stress/mix.h"
 
 namespace stress {
 
@@ -35,13 +36,6 @@ inline constexpr int kEdges = 3;
 // Ids index a table of destructor counts (a byte each, in untouched BSS
 // until used): enough for runs of tens of minutes.
 inline constexpr uint64_t kMaxIds = uint64_t{1} << 28;
-
-inline uint64_t Mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
 
 // Destructor runs per object id, and corrupted objects destructors saw.
 std::atomic<uint8_t>* Destroyed();
