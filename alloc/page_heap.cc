@@ -128,11 +128,16 @@ Span* PageHeap::FindFreeLocked(uint32_t npages) {
   return best;
 }
 
+bool PageHeap::GrowthPassesLimitLocked(uint32_t npages) const {
+  const uint64_t limit = limit_bytes_.load(std::memory_order_relaxed);
+  return limit != 0 && sys_bytes_ + GrowBytes(npages) > limit;
+}
+
 void PageHeap::GrowLocked(uint32_t npages) {
   size_t need = size_t{npages} << kPageShift;
-  size_t ask = (need + kMinGrowBytes - 1) & ~(kMinGrowBytes - 1);
+  size_t ask = GrowBytes(npages);
   const uint64_t limit = limit_bytes_.load(std::memory_order_relaxed);
-  if (limit != 0 && sys_bytes_ + ask > limit) {
+  if (GrowthPassesLimitLocked(npages)) {
     throw runtime::OutOfMemoryError(
         "gcrt: out of memory: the heap is at " +
         std::to_string(sys_bytes_ >> 10) + " KiB and " +
@@ -226,9 +231,7 @@ Span* PageHeap::AllocSpanOrNull(uint32_t npages, bool* needzero,
     // At the limit, finish the whole sweep before refusing: the pages
     // unswept garbage holds may make the run this needs.
     ReclaimHook hook = reclaim_hook_.load(std::memory_order_acquire);
-    const uint64_t limit = limit_bytes_.load(std::memory_order_relaxed);
-    if (hook != nullptr && limit != 0 &&
-        sys_bytes_ + (uint64_t{npages} << kPageShift) + kMinGrowBytes > limit) {
+    if (hook != nullptr && GrowthPassesLimitLocked(npages)) {
       lock.unlock();
       hook(UINT32_MAX);
       lock.lock();

@@ -184,6 +184,14 @@ class PageHeap {
   Arena* arenas_ GC_GUARDED_BY(mu_) = nullptr;
   Span* span_pool_ GC_GUARDED_BY(mu_) = nullptr;  // dead Span objects
   size_t span_pool_count_ GC_GUARDED_BY(mu_) = 0;
+  // What growing by npages asks of the OS (whole growth steps), and
+  // whether that passes the limit.
+  static size_t GrowBytes(uint32_t npages) {
+    return ((size_t{npages} << kPageShift) + kMinGrowBytes - 1) &
+           ~(kMinGrowBytes - 1);
+  }
+  bool GrowthPassesLimitLocked(uint32_t npages) const GC_REQUIRES(mu_);
+
   uint64_t sys_bytes_ GC_GUARDED_BY(mu_) = 0;
   // Atomic: set by the collector's configuration, read (relaxed) under mu_
   // when growing.
