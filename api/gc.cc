@@ -11,23 +11,28 @@ namespace gc {
 
 namespace internal {
 
-void CheckHeapPointer(const void* p, const char* what) {
-  if (p == nullptr) return;
-  alloc::Span* s = alloc::SpanOf(p);
+void CheckHeapPointer(const void *p, const char *what) {
+  if (p == nullptr)
+    return;
+  alloc::Span *s = alloc::SpanOf(p);
+  bool freed = false;
   if (s != nullptr) {
     uint32_t slot = s->SlotIndex(reinterpret_cast<uintptr_t>(p));
-    if (slot < s->nelems && s->IsAllocated(slot)) return;
+    freed = IsQuarantined(p);
+    if (slot < s->nelems && s->IsAllocated(slot) && !freed)
+      return;
   }
   char hex[32];
   std::snprintf(hex, sizeof hex, "%p", p);
   throw std::invalid_argument(
       std::string("gcrt: ") + what + " of " + hex +
       (s == nullptr ? ": not a pointer into the GC heap"
+       : freed      ? ": points to an object freed with gc::free"
                     : ": points into a free slot of the GC heap") +
       "; only objects gc::make returned (or pointers into them) can be rooted");
 }
 
-}  // namespace internal
+} // namespace internal
 
 using internal::Collector;
 
@@ -38,14 +43,14 @@ uint64_t set_memory_limit(uint64_t bytes) {
 }
 
 int set_gc_percent(int percent) {
-  Collector& c = Collector::Get();
+  Collector &c = Collector::Get();
   int old = c.gc_percent();
   c.SetGcPercent(percent);
   return old;
 }
 
 Stats stats() {
-  Collector& c = Collector::Get();
+  Collector &c = Collector::Get();
   alloc::HeapStats h = alloc::ReadHeapStats();
   internal::CollectorStats cs = c.ReadStats();
   Stats s{};
@@ -67,8 +72,14 @@ Stats stats() {
   s.gc_cpu_fraction = cs.gc_cpu_fraction;
   s.last_marked_bytes = cs.last_marked_bytes;
   s.objects_destroyed = cs.objects_destroyed;
+  s.weak_refs_cleared = cs.weak_refs_cleared;
+  internal::FinalizerStats fs = internal::ReadFinalizerStats();
+  s.finalizers_pending = fs.pending;
+  s.finalizers_queued = fs.queued;
+  s.finalizers_run = fs.run;
   s.mark_workers = cs.mark_workers;
-  for (int i = 0; i < alloc::kNumSizeClasses; i++) s.by_size[i] = h.by_size[i];
+  for (int i = 0; i < alloc::kNumSizeClasses; i++)
+    s.by_size[i] = h.by_size[i];
   return s;
 }
 
@@ -83,4 +94,4 @@ void set_mark_workers(uint32_t n) { Collector::Get().SetMarkWorkers(n); }
 void set_verify(bool on) { Collector::Get().SetVerify(on); }
 void set_gctrace(bool on) { Collector::Get().SetTrace(on); }
 
-}  // namespace gc
+} // namespace gc

@@ -4,7 +4,9 @@
 //   -> parallel mark from the roots -> (verify) -> mark termination ->
 //   start the world -> lazy concurrent sweep (sweeper.h)
 //
-// Mark termination (seed 002), world still stopped: sweepgen += 2, every
+// Mark termination (seed 002), world still stopped: weak references to
+// unmarked objects are cleared (weak.h), unmarked finalizable objects are
+// queued for their finalizers (finalizer.h), sweepgen += 2, every
 // Central's partial spans become unswept, gcBits arenas rotate, the caches
 // of idle and blocked processors are flushed (their spans go back unswept),
 // heap_live becomes the marked bytes and next_gc = marked * (1 + GOGC/100)
@@ -55,6 +57,8 @@ struct CollectorStats {
   uint64_t objects_destroyed;  // destructors run by the sweeper
   uint64_t spans_swept;
   uint64_t verified_objects;  // checked by the verifier, all cycles
+  uint64_t weak_refs_cleared;  // weak cells cleared (one per object)
+  uint64_t finalizers_queued;
 };
 
 class Collector {

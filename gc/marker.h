@@ -6,8 +6,10 @@
 //      marked and scanned conservatively, on the collector's thread alone,
 //      before anything else can reach them: their trace functions must not
 //      run on half-built members.
-//   2. Root jobs (one per handle arena, one per root set) are claimed by
-//      the workers through an atomic index.
+//   2. Root jobs (one per handle arena, one per root set, one for the weak
+//      reference cells, one for finalizers: the contents of finalizable
+//      objects and the finalizer queue) are claimed by the workers through
+//      an atomic index.
 //   3. Each worker drains its own work buffer (LIFO, through a small
 //      prefetch ring), takes full buffers from the shared pool when it runs
 //      out, and splits its buffer into the pool when others are hungry.
@@ -48,5 +50,12 @@ MarkResult MarkHeap(uint32_t workers);
 // object, if a reachable object is not marked or not allocated (was freed).
 // World stopped, after MarkHeap. Returns the number of objects checked.
 uint64_t VerifyMarking();
+
+// Mark bits of single objects, for mark termination (world stopped, one
+// thread): whether the object holding p (an address in an in-use span) is
+// marked, and marking it; MarkObjectAtTermination returns the bytes of its
+// slot if it was unmarked, 0 otherwise. Neither scans anything.
+bool IsMarkedObject(uintptr_t p);
+uint64_t MarkObjectAtTermination(uintptr_t p);
 
 }  // namespace gc::internal

@@ -183,7 +183,9 @@ void UnregisterRootSet(RootSetRecord* r);
 
 // One unit of root marking.
 struct RootJob {
-  enum Kind : uint8_t { kArena, kRootSet } kind;
+  // kWeakCells and kFinalizers: the collector's own (gc/weak.h,
+  // gc/finalizer.h), added by the marker.
+  enum Kind : uint8_t { kArena, kRootSet, kWeakCells, kFinalizers } kind;
   HandleArena* arena;
   RootSetRecord* set;
 };

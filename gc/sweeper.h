@@ -116,5 +116,8 @@ std::chrono::milliseconds PeriodicGcInterval();
 // True while the calling thread runs destructors for the sweeper (its
 // allocations and new handles are refused with std::logic_error then).
 bool InDestructor();
+// Runs destroy(object) under the rules of the sweeper's destructors (an
+// explicit free's destructor).
+void RunDestructor(void (*destroy)(void*), void* object);
 
 }  // namespace gc::internal

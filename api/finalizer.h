@@ -1,0 +1,64 @@
+// Finalizers (Go's runtime.SetFinalizer; see gc/finalizer.h):
+//
+//   gc::set_finalizer(file, [](File* f) { f->flush(); });
+//   ...
+//   gc::collect();          // finds `file` unreachable: queues the finalizer
+//   gc::run_finalizers();   // or let the finalizer thread run it
+//
+// The finalizer runs once, on the finalizer thread (or the thread calling
+// gc::run_finalizers), after a collection found its object unreachable.
+// Until then the object and everything it reaches stay intact and
+// allocated; the finalizer may use them all, allocate, collect, and store
+// the object somewhere (it is then reachable again, and has no finalizer
+// any more). The object is reclaimed, and its destructor run, by a later
+// cycle that finds it unreachable.
+//
+// As in Go: an object on a cycle of references to itself is never
+// finalized; when one finalizable object reaches another, the first is
+// finalized a cycle earlier; do not capture the object (or anything that
+// reaches it) in the function, or it can never become unreachable. An
+// explicit gc::free drops the finalizer unrun. A finalizer that throws on
+// the finalizer thread is reported on stderr and ignored; one that throws
+// inside gc::run_finalizers reaches its caller.
+#pragma once
+
+#include <functional>
+#include <type_traits>
+#include <utility>
+
+#include "api/ptr.h"
+#include "gc/finalizer.h"
+
+namespace gc {
+
+// Sets obj's finalizer: fn(T*) once obj is unreachable. Throws
+// std::invalid_argument (changing nothing) if obj is not the start of a GC
+// object or already has a finalizer, and for a null obj.
+template <typename T, typename F>
+requires std::is_invocable_v<F &, T *>
+void set_finalizer(const Ptr<T> &obj, F fn) {
+  if (obj == nullptr) {
+    throw std::invalid_argument("gcrt: gc::set_finalizer of a null pointer");
+  }
+  internal::SetFinalizer(
+      internal::Checked(obj.get(), "gc::set_finalizer"),
+      [fn = std::move(fn)](void *p) mutable { fn(static_cast<T *>(p)); });
+}
+template <typename T, typename F>
+requires std::is_invocable_v<F &, T *>
+void set_finalizer(const Root<T> &obj, F fn) {
+  set_finalizer(Ptr<T>(obj), std::move(fn));
+}
+// Removes obj's finalizer if it was not queued yet; false if it had none.
+template <typename T> bool clear_finalizer(const Ptr<T> &obj) {
+  return obj != nullptr && internal::ClearFinalizer(obj.get());
+}
+template <typename T> bool clear_finalizer(const Root<T> &obj) {
+  return clear_finalizer(Ptr<T>(obj));
+}
+// Runs the finalizers queued so far on this thread (waiting for any the
+// finalizer thread is running) and returns when all of them have run.
+// Returns how many this thread ran.
+inline uint64_t run_finalizers() { return internal::RunFinalizers(); }
+
+} // namespace gc

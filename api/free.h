@@ -1,0 +1,71 @@
+// Explicit free (see gc/free.h for the details):
+//
+//   gc::free(root);   // destroys the object now and frees its slot; root
+//                     // becomes null
+//
+// For an object the program knows nothing reaches any more (Boehm's
+// GC_FREE): a tree node just unlinked, a temporary buffer. Its destructor
+// runs now, on this thread (the rules of destructors apply: no gc::Ptr
+// dereference, no allocation); weak references to it read null; its
+// finalizer, if any, is dropped unrun. Freeing through a pointer to a base
+// class needs a virtual destructor, as with delete. Any reference still
+// held is a use after free: release builds may reuse the memory at once;
+// debug builds (GC_DEBUG=2) keep it poisoned until the next collection and
+// stop the program, naming the object, when it is dereferenced, rooted,
+// freed again, or found reachable by the collector.
+//
+// Errors, before anything changes: std::invalid_argument for a pointer that
+// is not the start of a GC object (and, in debug builds, for a double
+// free); std::logic_error inside a gc::Blocking scope. Release builds catch
+// a double free only when it is visible at once (after the destructor ran
+// again). Pieces of tiny objects (pointer-free, under 16 bytes) are not
+// freed on their own.
+#pragma once
+
+#include <type_traits>
+
+#include "api/make.h"
+#include "api/ptr.h"
+#include "api/type_info.h"
+#include "gc/free.h"
+
+namespace gc {
+
+namespace internal {
+
+template <typename T> struct Destroyer {
+  static void (*Get())(void *) {
+    if constexpr (std::is_trivially_destructible_v<T>) {
+      return nullptr;
+    } else {
+      return &DestroyOne<T>;
+    }
+  }
+};
+template <typename T> struct Destroyer<Array<T>> {
+  static void (*Get())(void *) {
+    return ArrayTypeInfoHolder<T>::Get()->destroy;
+  }
+};
+
+template <typename T> void FreeRaw(T *p) {
+  FreeObject(const_cast<void *>(static_cast<const void *>(p)),
+             Destroyer<std::remove_cv_t<T>>::Get(), GC_DEBUG >= 2);
+}
+
+} // namespace internal
+
+template <typename T> void free(T *p) { internal::FreeRaw(p); }
+template <typename T> void free(const Ptr<T> &p) { internal::FreeRaw(p.get()); }
+// Frees the object and nulls the handle (which keeps it until the free
+// succeeded, so a refused free loses nothing).
+template <typename T> void free(Root<T> &root) {
+  internal::FreeRaw(root.get());
+  root = nullptr;
+}
+template <typename T> void free(Global<T> &global) {
+  internal::FreeRaw(global.get());
+  global = Global<T>();
+}
+
+} // namespace gc

@@ -1,0 +1,303 @@
+// See finalizer.h.
+#include "gc/finalizer.h"
+
+#include <condition_variable>
+#include <cstdio>
+#include <exception>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include "alloc/heap.h"
+#include "gc/collector.h"
+#include "gc/marker.h"
+#include "runtime/check.h"
+#include "runtime/safepoint.h"
+
+namespace gc::internal {
+
+namespace {
+
+struct FinalizerSpecial : alloc::Special {
+  uintptr_t object = 0; // Immutable.
+  FinalizerFn fn;       // Immutable once linked.
+  // Links of the registry (while the special is on its span) or of the
+  // queue (after mark termination took it off). Guarded by g_fin.mu.
+  FinalizerSpecial *prev = nullptr;
+  FinalizerSpecial *next = nullptr;
+  uint64_t seq = 0;     // queue order, from 1
+  bool claimed = false; // a thread is running it
+};
+
+// An intrusive doubly linked list.
+struct List {
+  FinalizerSpecial *head = nullptr;
+  FinalizerSpecial *tail = nullptr;
+  uint64_t size = 0;
+  void PushBack(FinalizerSpecial *f) {
+    f->prev = tail;
+    f->next = nullptr;
+    (tail != nullptr ? tail->next : head) = f;
+    tail = f;
+    size++;
+  }
+  void Remove(FinalizerSpecial *f) {
+    (f->prev != nullptr ? f->prev->next : head) = f->next;
+    (f->next != nullptr ? f->next->prev : tail) = f->prev;
+    f->prev = f->next = nullptr;
+    size--;
+  }
+};
+
+// Lock order: mu before a span's specials_lock. Never held across a
+// safepoint or while waiting for the world: the collector takes it with
+// the world stopped (marking, mark termination).
+struct Finalizers {
+  std::mutex mu;
+  std::condition_variable work_cv; // the queue has an unclaimed entry
+  std::condition_variable done_cv; // an entry was run
+  List registry GC_GUARDED_BY(mu); // specials on their spans
+  List queue GC_GUARDED_BY(mu);    // unreachable, waiting to run
+  uint64_t next_seq GC_GUARDED_BY(mu) = 1;
+  uint64_t queued GC_GUARDED_BY(mu) = 0;
+  uint64_t run GC_GUARDED_BY(mu) = 0;
+};
+Finalizers &g_fin = *new Finalizers; // lives for the process
+
+thread_local bool t_in_finalizer = false; // Owned by the thread.
+
+std::string Hex(const void *p) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%p", p);
+  return buf;
+}
+
+// Runs the first unclaimed entry with seq <= limit, if any; returns
+// whether it ran one. The entry stays on the queue (a root) while it runs.
+// `rethrow`: a finalizer's exception goes to the caller; otherwise it is
+// reported and dropped (the finalizer thread has no caller).
+bool RunOne(uint64_t limit, bool rethrow) {
+  FinalizerSpecial *f = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(g_fin.mu);
+    for (FinalizerSpecial *e = g_fin.queue.head; e != nullptr; e = e->next) {
+      if (e->seq > limit)
+        break;
+      if (!e->claimed) {
+        f = e;
+        break;
+      }
+    }
+    if (f == nullptr)
+      return false;
+    f->claimed = true;
+  }
+  std::exception_ptr error;
+  t_in_finalizer = true;
+  try {
+    f->fn(reinterpret_cast<void *>(f->object));
+  } catch (...) {
+    error = std::current_exception();
+  }
+  t_in_finalizer = false;
+  {
+    std::lock_guard<std::mutex> lock(g_fin.mu);
+    g_fin.queue.Remove(f);
+    g_fin.run++;
+  }
+  g_fin.done_cv.notify_all();
+  delete f; // the function's captures are destroyed here, unlocked
+  if (error) {
+    if (rethrow)
+      std::rethrow_exception(error);
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception &e) {
+      runtime::Print("a finalizer threw (ignored): %s", e.what());
+    } catch (...) {
+      runtime::Print("a finalizer threw a non-std::exception (ignored)");
+    }
+  }
+  return true;
+}
+
+bool HasUnclaimed() GC_REQUIRES(g_fin.mu) {
+  for (FinalizerSpecial *e = g_fin.queue.head; e != nullptr; e = e->next) {
+    if (!e->claimed)
+      return true;
+  }
+  return false;
+}
+
+[[noreturn]] void FinalizerThread() {
+  alloc::AttachCurrentThread();
+  for (;;) {
+    {
+      // Asleep in a blocking region: the world stops without this thread.
+      runtime::BlockingRegion blocking;
+      std::unique_lock<std::mutex> lock(g_fin.mu);
+      g_fin.work_cv.wait(lock, [] { return HasUnclaimed(); });
+    }
+    while (RunOne(UINT64_MAX, /*rethrow=*/false)) {
+    }
+  }
+}
+
+void StartFinalizerThread() {
+  static std::once_flag once;
+  std::call_once(once, [] { std::thread(&FinalizerThread).detach(); });
+}
+
+alloc::Span *ObjectSpan(const void *object, const char *what) {
+  auto p = reinterpret_cast<uintptr_t>(object);
+  alloc::Span *s = alloc::SpanOf(object);
+  if (s == nullptr) {
+    throw std::invalid_argument(std::string("gcrt: ") + what + " of " +
+                                Hex(object) +
+                                ": not a pointer into the GC heap");
+  }
+  uint32_t slot = s->SlotIndex(p);
+  if (slot >= s->nelems ||
+      (s->SlotAddress(slot) != p && s->span_class != alloc::kTinySpanClass)) {
+    throw std::invalid_argument(std::string("gcrt: ") + what + " of " +
+                                Hex(object) +
+                                ": not the start of a GC object (use the "
+                                "pointer gc::make returned)");
+  }
+  return s;
+}
+
+} // namespace
+
+void SetFinalizer(const void *object, FinalizerFn fn) {
+  if (!fn) {
+    throw std::invalid_argument(
+        "gcrt: gc::set_finalizer with an empty function; use "
+        "gc::clear_finalizer to remove one");
+  }
+  Collector::Get(); // registers the hook that releases specials
+  alloc::Span *s = ObjectSpan(object, "gc::set_finalizer");
+  StartFinalizerThread();
+  auto *f = new FinalizerSpecial;
+  f->kind = alloc::SpecialKind::kFinalizer;
+  f->object = reinterpret_cast<uintptr_t>(object);
+  f->fn = std::move(fn);
+  {
+    std::lock_guard<std::mutex> lock(g_fin.mu);
+    if (alloc::AddSpecial(s, f->object, f)) {
+      g_fin.registry.PushBack(f);
+      return;
+    }
+  }
+  delete f;
+  throw std::invalid_argument("gcrt: gc::set_finalizer of " + Hex(object) +
+                              ": the object has a finalizer already; clear "
+                              "it with gc::clear_finalizer first");
+}
+
+bool ClearFinalizer(const void *object) {
+  alloc::Span *s = ObjectSpan(object, "gc::clear_finalizer");
+  FinalizerSpecial *f;
+  {
+    std::lock_guard<std::mutex> lock(g_fin.mu);
+    f = static_cast<FinalizerSpecial *>(
+        alloc::RemoveSpecial(s, reinterpret_cast<uintptr_t>(object),
+                             alloc::SpecialKind::kFinalizer));
+    if (f == nullptr)
+      return false;
+    g_fin.registry.Remove(f);
+  }
+  delete f;
+  return true;
+}
+
+uint64_t RunFinalizers() {
+  if (t_in_finalizer) {
+    throw std::logic_error(
+        "gcrt: gc::run_finalizers() called from a finalizer: it would wait "
+        "for itself");
+  }
+  if (runtime::InBlockingRegion()) {
+    throw std::logic_error(
+        "gcrt: gc::run_finalizers() inside a blocking region (gc::Blocking): "
+        "finalizers use the GC heap; leave the region first");
+  }
+  uint64_t limit;
+  {
+    std::lock_guard<std::mutex> lock(g_fin.mu);
+    limit = g_fin.next_seq - 1;
+  }
+  uint64_t ran = 0;
+  for (;;) {
+    if (RunOne(limit, /*rethrow=*/true)) {
+      ran++;
+      continue;
+    }
+    // What is left up to `limit` is running on other threads.
+    runtime::BlockingRegion blocking;
+    std::unique_lock<std::mutex> lock(g_fin.mu);
+    FinalizerSpecial *e = g_fin.queue.head;
+    if (e == nullptr || e->seq > limit)
+      return ran;
+    g_fin.done_cv.wait(lock);
+  }
+}
+
+void ForEachFinalizerRoot(void (*scan_contents)(void *context, uintptr_t obj),
+                          void (*mark)(void *context, uintptr_t obj),
+                          void *context) {
+  std::lock_guard<std::mutex> lock(g_fin.mu);
+  for (FinalizerSpecial *f = g_fin.registry.head; f != nullptr; f = f->next) {
+    scan_contents(context, f->object);
+  }
+  for (FinalizerSpecial *f = g_fin.queue.head; f != nullptr; f = f->next) {
+    mark(context, f->object);
+  }
+}
+
+uint64_t QueueFinalizers(uint64_t *queued) {
+  uint64_t bytes = 0, n = 0;
+  {
+    std::lock_guard<std::mutex> lock(g_fin.mu);
+    for (FinalizerSpecial *f = g_fin.registry.head; f != nullptr;) {
+      FinalizerSpecial *next = f->next;
+      if (!IsMarkedObject(f->object)) {
+        alloc::Span *s = alloc::SpanOf(reinterpret_cast<void *>(f->object));
+        GC_CHECK(s != nullptr &&
+                 "a finalizable object is in the heap until it is finalized");
+        alloc::Special *taken =
+            alloc::RemoveSpecial(s, f->object, alloc::SpecialKind::kFinalizer);
+        GC_CHECK(taken == f && "every finalizer special is on its span's list");
+        g_fin.registry.Remove(f);
+        f->seq = g_fin.next_seq++;
+        g_fin.queue.PushBack(f);
+        bytes += MarkObjectAtTermination(f->object);
+        n++;
+      }
+      f = next;
+    }
+    g_fin.queued += n;
+  }
+  if (n > 0)
+    g_fin.work_cv.notify_all();
+  *queued = n;
+  return bytes;
+}
+
+void ReleaseFinalizerSpecial(alloc::Special *s) {
+  auto *f = static_cast<FinalizerSpecial *>(s);
+  {
+    std::lock_guard<std::mutex> lock(g_fin.mu);
+    g_fin.registry.Remove(f);
+  }
+  delete f;
+}
+
+FinalizerStats ReadFinalizerStats() {
+  std::lock_guard<std::mutex> lock(g_fin.mu);
+  return FinalizerStats{g_fin.registry.size, g_fin.queued, g_fin.run};
+}
+
+} // namespace gc::internal
