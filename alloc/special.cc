@@ -16,13 +16,13 @@ namespace {
 // Atomic: stored once (release) by the owning layer, loaded (acquire).
 std::atomic<SpecialFreeHook> g_special_free_hook{nullptr};
 
-bool Before(const Special *a, uint32_t offset, SpecialKind kind) {
+bool Before(const Special* a, uint32_t offset, SpecialKind kind) {
   return a->offset < offset || (a->offset == offset && a->kind < kind);
 }
 
-} // namespace
+}  // namespace
 
-bool AddSpecial(Span *span, uintptr_t object, Special *s) {
+bool AddSpecial(Span* span, uintptr_t object, Special* s) {
   if (span == nullptr || !span->Contains(object)) {
     throw std::invalid_argument("gcrt: special for " + std::to_string(object) +
                                 ": not in the given span");
@@ -36,8 +36,8 @@ bool AddSpecial(Span *span, uintptr_t object, Special *s) {
   }
   s->offset = offset;
   std::lock_guard<runtime::Mutex> lock(span->specials_lock);
-  Special *prev = nullptr;
-  Special *cur = span->specials.load(std::memory_order_relaxed);
+  Special* prev = nullptr;
+  Special* cur = span->specials.load(std::memory_order_relaxed);
   while (cur != nullptr && Before(cur, offset, s->kind)) {
     prev = cur;
     cur = cur->next;
@@ -56,7 +56,7 @@ bool AddSpecial(Span *span, uintptr_t object, Special *s) {
 
 // Unlinks the run of specials from `first` up to (not including) `end`,
 // whose predecessor is `prev`. Caller holds the span's specials_lock.
-static void UnlinkLocked(Span *span, Special *prev, Special *end) {
+static void UnlinkLocked(Span* span, Special* prev, Special* end) {
   if (prev == nullptr) {
     span->specials.store(end, std::memory_order_relaxed);
   } else {
@@ -64,49 +64,44 @@ static void UnlinkLocked(Span *span, Special *prev, Special *end) {
   }
 }
 
-Special *FindSpecial(Span *span, uintptr_t object, SpecialKind kind) {
-  if (span->specials.load(std::memory_order_relaxed) == nullptr)
-    return nullptr;
+Special* FindSpecial(Span* span, uintptr_t object, SpecialKind kind) {
+  if (span->specials.load(std::memory_order_relaxed) == nullptr) return nullptr;
   uint32_t offset = static_cast<uint32_t>(object - span->base);
   std::lock_guard<runtime::Mutex> lock(span->specials_lock);
-  Special *s = span->specials.load(std::memory_order_relaxed);
-  while (s != nullptr && Before(s, offset, kind))
-    s = s->next;
+  Special* s = span->specials.load(std::memory_order_relaxed);
+  while (s != nullptr && Before(s, offset, kind)) s = s->next;
   return s != nullptr && s->offset == offset && s->kind == kind ? s : nullptr;
 }
 
-Special *RemoveSpecial(Span *span, uintptr_t object, SpecialKind kind) {
+Special* RemoveSpecial(Span* span, uintptr_t object, SpecialKind kind) {
   uint32_t offset = static_cast<uint32_t>(object - span->base);
   std::lock_guard<runtime::Mutex> lock(span->specials_lock);
-  Special *prev = nullptr;
-  for (Special *s = span->specials.load(std::memory_order_relaxed);
+  Special* prev = nullptr;
+  for (Special* s = span->specials.load(std::memory_order_relaxed);
        s != nullptr; prev = s, s = s->next) {
     if (s->offset == offset && s->kind == kind) {
       UnlinkLocked(span, prev, s->next);
       s->next = nullptr;
       return s;
     }
-    if (!Before(s, offset, kind))
-      break;
+    if (!Before(s, offset, kind)) break;
   }
   return nullptr;
 }
 
-Special *TakeSpecials(Span *span, uint32_t offset, uint32_t size) {
-  if (span->specials.load(std::memory_order_relaxed) == nullptr)
-    return nullptr;
+Special* TakeSpecials(Span* span, uint32_t offset, uint32_t size) {
+  if (span->specials.load(std::memory_order_relaxed) == nullptr) return nullptr;
   const uint64_t end = uint64_t{offset} + size;
   std::lock_guard<runtime::Mutex> lock(span->specials_lock);
-  Special *prev = nullptr;
-  Special *s = span->specials.load(std::memory_order_relaxed);
+  Special* prev = nullptr;
+  Special* s = span->specials.load(std::memory_order_relaxed);
   while (s != nullptr && s->offset < offset) {
     prev = s;
     s = s->next;
   }
-  if (s == nullptr || s->offset >= end)
-    return nullptr;
-  Special *first = s;
-  Special *last = s;
+  if (s == nullptr || s->offset >= end) return nullptr;
+  Special* first = s;
+  Special* last = s;
   while (last->next != nullptr && last->next->offset < end) {
     last = last->next;
   }
@@ -115,16 +110,15 @@ Special *TakeSpecials(Span *span, uint32_t offset, uint32_t size) {
   return first;
 }
 
-void SetSpecialFreeHook(SpecialFreeHook hook) {
-  g_special_free_hook.store(hook, std::memory_order_release);
+SpecialFreeHook SetSpecialFreeHook(SpecialFreeHook hook) {
+  return g_special_free_hook.exchange(hook, std::memory_order_acq_rel);
 }
 
-void ReleaseSpecials(Special *list) {
-  if (list == nullptr)
-    return;
+void ReleaseSpecials(Special* list) {
+  if (list == nullptr) return;
   SpecialFreeHook hook = g_special_free_hook.load(std::memory_order_acquire);
   GC_CHECK(hook != nullptr && "specials exist only with an owner's hook");
   hook(list);
 }
 
-} // namespace gc::alloc
+}  // namespace gc::alloc

@@ -20,8 +20,8 @@ enum class SpecialKind : uint8_t {
 };
 
 struct Special {
-  Special *next = nullptr; // Guarded by the span's specials_lock.
-  uint32_t offset = 0;     // of the object from the span base
+  Special* next = nullptr;  // Guarded by the span's specials_lock.
+  uint32_t offset = 0;      // of the object from the span base
   SpecialKind kind = SpecialKind::kFinalizer;
 };
 
@@ -32,24 +32,24 @@ struct Special {
 // of an object of `span`. In the tiny span class any offset inside a block
 // is an object (the tiny allocator packs several into one block, which
 // lives and dies as one).
-bool AddSpecial(Span *span, uintptr_t object, Special *s);
+bool AddSpecial(Span* span, uintptr_t object, Special* s);
 
 // The special of `kind` for `object`, or null (left on the list).
-Special *FindSpecial(Span *span, uintptr_t object, SpecialKind kind);
+Special* FindSpecial(Span* span, uintptr_t object, SpecialKind kind);
 
 // Unlinks and returns the special of `kind` for `object`, or null.
-Special *RemoveSpecial(Span *span, uintptr_t object, SpecialKind kind);
+Special* RemoveSpecial(Span* span, uintptr_t object, SpecialKind kind);
 
 // Unlinks and returns (as a list through next) every special at an offset
 // in [offset, offset + size): those of the object at `offset` when it dies
 // (size = its slot, so a tiny block's pieces go with it) or is freed
 // (size 1).
-Special *TakeSpecials(Span *span, uint32_t offset, uint32_t size = 1);
+Special* TakeSpecials(Span* span, uint32_t offset, uint32_t size = 1);
 
 // Called with specials taken from an explicitly freed object; registered
 // by the layer that owns the records.
-using SpecialFreeHook = void (*)(Special *list);
+using SpecialFreeHook = void (*)(Special* list);
 void SetSpecialFreeHook(SpecialFreeHook hook);
-void ReleaseSpecials(Special *list);
+void ReleaseSpecials(Special* list);
 
-} // namespace gc::alloc
+}  // namespace gc::alloc

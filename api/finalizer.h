@@ -35,25 +35,27 @@ namespace gc {
 // std::invalid_argument (changing nothing) if obj is not the start of a GC
 // object or already has a finalizer, and for a null obj.
 template <typename T, typename F>
-requires std::is_invocable_v<F &, T *>
-void set_finalizer(const Ptr<T> &obj, F fn) {
+requires std::is_invocable_v<F&, T*>
+void set_finalizer(const Ptr<T>& obj, F fn) {
   if (obj == nullptr) {
     throw std::invalid_argument("gcrt: gc::set_finalizer of a null pointer");
   }
   internal::SetFinalizer(
       internal::Checked(obj.get(), "gc::set_finalizer"),
-      [fn = std::move(fn)](void *p) mutable { fn(static_cast<T *>(p)); });
+      [fn = std::move(fn)](void* p) mutable { fn(static_cast<T*>(p)); });
 }
 template <typename T, typename F>
-requires std::is_invocable_v<F &, T *>
-void set_finalizer(const Root<T> &obj, F fn) {
+requires std::is_invocable_v<F&, T*>
+void set_finalizer(const Root<T>& obj, F fn) {
   set_finalizer(Ptr<T>(obj), std::move(fn));
 }
 // Removes obj's finalizer if it was not queued yet; false if it had none.
-template <typename T> bool clear_finalizer(const Ptr<T> &obj) {
+template <typename T>
+bool clear_finalizer(const Ptr<T>& obj) {
   return obj != nullptr && internal::ClearFinalizer(obj.get());
 }
-template <typename T> bool clear_finalizer(const Root<T> &obj) {
+template <typename T>
+bool clear_finalizer(const Root<T>& obj) {
   return clear_finalizer(Ptr<T>(obj));
 }
 // Runs the finalizers queued so far on this thread (waiting for any the
@@ -61,4 +63,4 @@ template <typename T> bool clear_finalizer(const Root<T> &obj) {
 // Returns how many this thread ran.
 inline uint64_t run_finalizers() { return internal::RunFinalizers(); }
 
-} // namespace gc
+}  // namespace gc

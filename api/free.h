@@ -33,8 +33,9 @@ namespace gc {
 
 namespace internal {
 
-template <typename T> struct Destroyer {
-  static void (*Get())(void *) {
+template <typename T>
+struct Destroyer {
+  static void (*Get())(void*) {
     if constexpr (std::is_trivially_destructible_v<T>) {
       return nullptr;
     } else {
@@ -42,30 +43,38 @@ template <typename T> struct Destroyer {
     }
   }
 };
-template <typename T> struct Destroyer<Array<T>> {
-  static void (*Get())(void *) {
-    return ArrayTypeInfoHolder<T>::Get()->destroy;
-  }
+template <typename T>
+struct Destroyer<Array<T>> {
+  static void (*Get())(void*) { return ArrayTypeInfoHolder<T>::Get()->destroy; }
 };
 
-template <typename T> void FreeRaw(T *p) {
-  FreeObject(const_cast<void *>(static_cast<const void *>(p)),
+template <typename T>
+void FreeRaw(T* p) {
+  FreeObject(const_cast<void*>(static_cast<const void*>(p)),
              Destroyer<std::remove_cv_t<T>>::Get(), GC_DEBUG >= 2);
 }
 
-} // namespace internal
+}  // namespace internal
 
-template <typename T> void free(T *p) { internal::FreeRaw(p); }
-template <typename T> void free(const Ptr<T> &p) { internal::FreeRaw(p.get()); }
+template <typename T>
+void free(T* p) {
+  internal::FreeRaw(p);
+}
+template <typename T>
+void free(const Ptr<T>& p) {
+  internal::FreeRaw(p.get());
+}
 // Frees the object and nulls the handle (which keeps it until the free
 // succeeded, so a refused free loses nothing).
-template <typename T> void free(Root<T> &root) {
+template <typename T>
+void free(Root<T>& root) {
   internal::FreeRaw(root.get());
   root = nullptr;
 }
-template <typename T> void free(Global<T> &global) {
+template <typename T>
+void free(Global<T>& global) {
   internal::FreeRaw(global.get());
   global = Global<T>();
 }
 
-} // namespace gc
+}  // namespace gc

@@ -11,16 +11,14 @@ namespace gc {
 
 namespace internal {
 
-void CheckHeapPointer(const void *p, const char *what) {
-  if (p == nullptr)
-    return;
-  alloc::Span *s = alloc::SpanOf(p);
+void CheckHeapPointer(const void* p, const char* what) {
+  if (p == nullptr) return;
+  alloc::Span* s = alloc::SpanOf(p);
   bool freed = false;
   if (s != nullptr) {
     uint32_t slot = s->SlotIndex(reinterpret_cast<uintptr_t>(p));
     freed = IsQuarantined(p);
-    if (slot < s->nelems && s->IsAllocated(slot) && !freed)
-      return;
+    if (slot < s->nelems && s->IsAllocated(slot) && !freed) return;
   }
   char hex[32];
   std::snprintf(hex, sizeof hex, "%p", p);
@@ -32,7 +30,7 @@ void CheckHeapPointer(const void *p, const char *what) {
       "; only objects gc::make returned (or pointers into them) can be rooted");
 }
 
-} // namespace internal
+}  // namespace internal
 
 using internal::Collector;
 
@@ -43,14 +41,14 @@ uint64_t set_memory_limit(uint64_t bytes) {
 }
 
 int set_gc_percent(int percent) {
-  Collector &c = Collector::Get();
+  Collector& c = Collector::Get();
   int old = c.gc_percent();
   c.SetGcPercent(percent);
   return old;
 }
 
 Stats stats() {
-  Collector &c = Collector::Get();
+  Collector& c = Collector::Get();
   alloc::HeapStats h = alloc::ReadHeapStats();
   internal::CollectorStats cs = c.ReadStats();
   Stats s{};
@@ -78,8 +76,7 @@ Stats stats() {
   s.finalizers_queued = fs.queued;
   s.finalizers_run = fs.run;
   s.mark_workers = cs.mark_workers;
-  for (int i = 0; i < alloc::kNumSizeClasses; i++)
-    s.by_size[i] = h.by_size[i];
+  for (int i = 0; i < alloc::kNumSizeClasses; i++) s.by_size[i] = h.by_size[i];
   return s;
 }
 
@@ -94,4 +91,4 @@ void set_mark_workers(uint32_t n) { Collector::Get().SetMarkWorkers(n); }
 void set_verify(bool on) { Collector::Get().SetVerify(on); }
 void set_gctrace(bool on) { Collector::Get().SetTrace(on); }
 
-} // namespace gc
+}  // namespace gc

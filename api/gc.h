@@ -57,28 +57,28 @@ namespace gc {
 // Go's runtime.MemStats in spirit. Heap figures are exact once caches are
 // flushed (after gc::collect() on a single-threaded program, say).
 struct Stats {
-  uint64_t heap_alloc;    // bytes of allocated objects (slot sizes)
-  uint64_t heap_sys;      // bytes of heap memory obtained from the OS
-  uint64_t heap_idle;     // bytes in free spans
-  uint64_t heap_inuse;    // bytes in in-use spans
-  uint64_t heap_released; // of heap_idle, returned to the OS
-  uint64_t heap_objects;  // objects allocated and not yet freed
-  uint64_t mallocs;       // objects allocated, ever
-  uint64_t frees;         // objects freed (collected or explicit), ever
-  uint64_t num_gc;        // completed cycles
-  uint64_t num_forced_gc; // of which gc::collect() or periodic
-  uint64_t next_gc;       // heap_live goal of the next cycle; 0 when off
-  uint64_t heap_live;     // what the pacer compares with next_gc
+  uint64_t heap_alloc;     // bytes of allocated objects (slot sizes)
+  uint64_t heap_sys;       // bytes of heap memory obtained from the OS
+  uint64_t heap_idle;      // bytes in free spans
+  uint64_t heap_inuse;     // bytes in in-use spans
+  uint64_t heap_released;  // of heap_idle, returned to the OS
+  uint64_t heap_objects;   // objects allocated and not yet freed
+  uint64_t mallocs;        // objects allocated, ever
+  uint64_t frees;          // objects freed (collected or explicit), ever
+  uint64_t num_gc;         // completed cycles
+  uint64_t num_forced_gc;  // of which gc::collect() or periodic
+  uint64_t next_gc;        // heap_live goal of the next cycle; 0 when off
+  uint64_t heap_live;      // what the pacer compares with next_gc
   uint64_t pause_total_ns;
-  std::array<uint64_t, 256> pause_ns; // recent pauses, the newest at
-  uint64_t last_gc_unix_ns;           // pause_ns[(num_gc + 255) % 256]
-  double gc_cpu_fraction; // collector CPU time over available CPU time
+  std::array<uint64_t, 256> pause_ns;  // recent pauses, the newest at
+  uint64_t last_gc_unix_ns;            // pause_ns[(num_gc + 255) % 256]
+  double gc_cpu_fraction;  // collector CPU time over available CPU time
   uint64_t last_marked_bytes;
-  uint64_t objects_destroyed;  // destructors run by the collector
-  uint64_t weak_refs_cleared;  // objects whose weak references were cleared
-  uint64_t finalizers_pending; // objects with a finalizer, not yet queued
-  uint64_t finalizers_queued;  // ever
-  uint64_t finalizers_run;     // ever
+  uint64_t objects_destroyed;   // destructors run by the collector
+  uint64_t weak_refs_cleared;   // objects whose weak references were cleared
+  uint64_t finalizers_pending;  // objects with a finalizer, not yet queued
+  uint64_t finalizers_queued;   // ever
+  uint64_t finalizers_run;      // ever
   uint32_t mark_workers;
   alloc::SizeClassStats by_size[alloc::kNumSizeClasses];
 };
@@ -109,8 +109,8 @@ void attach_thread();
 void detach_thread();
 
 // Debug and tuning knobs (tests, benchmarks).
-void set_mark_workers(uint32_t n); // 0: one per hardware thread
-void set_verify(bool on);          // GCRT_DEBUG=verify=1
-void set_gctrace(bool on);         // GCRT_DEBUG=gctrace=1
+void set_mark_workers(uint32_t n);  // 0: one per hardware thread
+void set_verify(bool on);           // GCRT_DEBUG=verify=1
+void set_gctrace(bool on);          // GCRT_DEBUG=gctrace=1
 
-} // namespace gc
+}  // namespace gc

@@ -24,17 +24,18 @@
 
 namespace gc {
 
-template <typename T> class Root;
-template <typename T> class Global;
+template <typename T>
+class Root;
+template <typename T>
+class Global;
 
 namespace internal {
 // Debug builds (GC_DEBUG >= 2) stop the program when a pointer or handle to
 // an object freed with gc::free is dereferenced (the object is in
 // quarantine until a collection: gc/free.h).
-GC_ALWAYS_INLINE void CheckNotFreed(const void *p) {
+GC_ALWAYS_INLINE void CheckNotFreed(const void* p) {
 #if GC_DEBUG >= 2
-  if (MaybeQuarantined(p))
-    ReportUseAfterFree(p, "dereferenced");
+  if (MaybeQuarantined(p)) ReportUseAfterFree(p, "dereferenced");
 #else
   (void)p;
 #endif
@@ -42,7 +43,7 @@ GC_ALWAYS_INLINE void CheckNotFreed(const void *p) {
 // Debug builds (GC_DEBUG >= 2) stop a destructor the sweeper runs from
 // dereferencing a gc::Ptr (its target may already be dead), and any
 // dereference of a freed object.
-GC_ALWAYS_INLINE void CheckDereference(const void *p) {
+GC_ALWAYS_INLINE void CheckDereference(const void* p) {
   CheckNotFreed(p);
 #if GC_DEBUG >= 2
   if (GC_PREDICT_FALSE(InDestructor())) {
@@ -58,8 +59,9 @@ GC_ALWAYS_INLINE void CheckDereference(const void *p) {
 // point into a live GC object (a stack or malloc address, a freed slot):
 // std::invalid_argument, before anything changes. Interior pointers are
 // fine, as the marker resolves them.
-void CheckHeapPointer(const void *p, const char *what);
-template <typename T> GC_ALWAYS_INLINE T *Checked(T *p, const char *what) {
+void CheckHeapPointer(const void* p, const char* what);
+template <typename T>
+GC_ALWAYS_INLINE T* Checked(T* p, const char* what) {
 #if GC_DEBUG >= 2
   CheckHeapPointer(p, what);
 #else
@@ -67,133 +69,134 @@ template <typename T> GC_ALWAYS_INLINE T *Checked(T *p, const char *what) {
 #endif
   return p;
 }
-} // namespace internal
+}  // namespace internal
 
-template <typename T> class Ptr {
-public:
+template <typename T>
+class Ptr {
+ public:
   using element_type = T;
 
   constexpr Ptr() noexcept = default;
   constexpr Ptr(std::nullptr_t) noexcept {}
   // From a raw pointer to a GC object (or null); the caller keeps it alive.
-  explicit constexpr Ptr(T *raw) noexcept : ptr_(raw) {}
+  explicit constexpr Ptr(T* raw) noexcept : ptr_(raw) {}
   template <typename U>
-  requires std::is_convertible_v<U *, T *>
-  constexpr Ptr(const Ptr<U> &other) noexcept : ptr_(other.get()) {}
+  requires std::is_convertible_v<U*, T*>
+  constexpr Ptr(const Ptr<U>& other) noexcept : ptr_(other.get()) {}
   template <typename U>
-  requires std::is_convertible_v<U *, T *> Ptr(const Root<U> &root)
+  requires std::is_convertible_v<U*, T*> Ptr(const Root<U>& root)
   noexcept : ptr_(root.get()) {}
   template <typename U>
-  requires std::is_convertible_v<U *, T *> Ptr(const Global<U> &global)
+  requires std::is_convertible_v<U*, T*> Ptr(const Global<U>& global)
   noexcept : ptr_(global.get()) {}
 
-  T *get() const noexcept { return ptr_; }
-  T *operator->() const noexcept {
+  T* get() const noexcept { return ptr_; }
+  T* operator->() const noexcept {
     internal::CheckDereference(ptr_);
     return ptr_;
   }
-  T &operator*() const noexcept {
+  T& operator*() const noexcept {
     internal::CheckDereference(ptr_);
     return *ptr_;
   }
   explicit operator bool() const noexcept { return ptr_ != nullptr; }
-  template <typename U> bool operator==(const Ptr<U> &o) const noexcept {
+  template <typename U>
+  bool operator==(const Ptr<U>& o) const noexcept {
     return ptr_ == o.get();
   }
   bool operator==(std::nullptr_t) const noexcept { return ptr_ == nullptr; }
 
-private:
-  T *ptr_ = nullptr;
+ private:
+  T* ptr_ = nullptr;
 };
 
-static_assert(sizeof(Ptr<int>) == sizeof(void *));
+static_assert(sizeof(Ptr<int>) == sizeof(void*));
 static_assert(std::is_trivially_copyable_v<Ptr<int>>);
 
-template <typename T> class Root {
-public:
+template <typename T>
+class Root {
+ public:
   using element_type = T;
 
   Root() noexcept = default;
   Root(std::nullptr_t) noexcept {}
   // Roots the object p points to (a GC object, or null).
-  explicit Root(T *p)
+  explicit Root(T* p)
       : ptr_(internal::Checked(p, "gc::Root")), slot_(Take(p)) {}
   template <typename U>
-  requires std::is_convertible_v<U *, T *> Root(const Ptr<U> &p)
-      : Root(static_cast<T *>(p.get())) {}
+  requires std::is_convertible_v<U*, T*> Root(const Ptr<U>& p)
+      : Root(static_cast<T*>(p.get())) {}
   template <typename U>
-  requires std::is_convertible_v<U *, T *> Root(const Global<U> &g)
-      : Root(static_cast<T *>(g.get())) {}
-  Root(const Root &other) : Root(other.ptr_) {}
+  requires std::is_convertible_v<U*, T*> Root(const Global<U>& g)
+      : Root(static_cast<T*>(g.get())) {}
+  Root(const Root& other) : Root(other.ptr_) {}
   template <typename U>
-  requires std::is_convertible_v<U *, T *> Root(const Root<U> &other)
-      : Root(static_cast<T *>(other.get())) {}
-  Root(Root &&other) noexcept
+  requires std::is_convertible_v<U*, T*> Root(const Root<U>& other)
+      : Root(static_cast<T*>(other.get())) {}
+  Root(Root&& other) noexcept
       : ptr_(std::exchange(other.ptr_, nullptr)),
         slot_(std::exchange(other.slot_, nullptr)) {}
   template <typename U>
-  requires std::is_convertible_v<U *, T *> Root(Root<U> &&other)
+  requires std::is_convertible_v<U*, T*> Root(Root<U>&& other)
   noexcept : ptr_(other.get()), slot_(other.ReleaseSlot()) {
-    if (slot_ != nullptr)
-      internal::SetHandle(slot_, ptr_);
+    if (slot_ != nullptr) internal::SetHandle(slot_, ptr_);
   }
   ~Root() {
-    if (slot_ != nullptr)
-      internal::GiveHandle(slot_);
+    if (slot_ != nullptr) internal::GiveHandle(slot_);
   }
 
-  Root &operator=(const Root &other) {
+  Root& operator=(const Root& other) {
     Set(other.ptr_);
     return *this;
   }
-  Root &operator=(Root &&other) noexcept {
+  Root& operator=(Root&& other) noexcept {
     if (this != &other) {
-      if (slot_ != nullptr)
-        internal::GiveHandle(slot_);
+      if (slot_ != nullptr) internal::GiveHandle(slot_);
       ptr_ = std::exchange(other.ptr_, nullptr);
       slot_ = std::exchange(other.slot_, nullptr);
     }
     return *this;
   }
   template <typename U>
-  requires std::is_convertible_v<U *, T *> Root &operator=(const Ptr<U> &p) {
+  requires std::is_convertible_v<U*, T*> Root& operator=(const Ptr<U>& p) {
     Set(p.get());
     return *this;
   }
-  Root &operator=(std::nullptr_t) {
+  Root& operator=(std::nullptr_t) {
     Set(nullptr);
     return *this;
   }
 
-  T *get() const noexcept { return ptr_; }
-  T *operator->() const noexcept {
+  T* get() const noexcept { return ptr_; }
+  T* operator->() const noexcept {
     internal::CheckNotFreed(ptr_);
     return ptr_;
   }
-  T &operator*() const noexcept {
+  T& operator*() const noexcept {
     internal::CheckNotFreed(ptr_);
     return *ptr_;
   }
   explicit operator bool() const noexcept { return ptr_ != nullptr; }
-  template <typename U> bool operator==(const Root<U> &o) const noexcept {
+  template <typename U>
+  bool operator==(const Root<U>& o) const noexcept {
     return ptr_ == o.get();
   }
   bool operator==(std::nullptr_t) const noexcept { return ptr_ == nullptr; }
 
   // Internal: adopts a slot already holding p (gc::make).
-  Root(T *p, internal::HandleSlot *slot) noexcept : ptr_(p), slot_(slot) {}
-  internal::HandleSlot *ReleaseSlot() noexcept {
+  Root(T* p, internal::HandleSlot* slot) noexcept : ptr_(p), slot_(slot) {}
+  internal::HandleSlot* ReleaseSlot() noexcept {
     ptr_ = nullptr;
     return std::exchange(slot_, nullptr);
   }
 
-private:
-  static internal::HandleSlot *Take(T *p) {
+ private:
+  static internal::HandleSlot* Take(T* p) {
     return p == nullptr ? nullptr : internal::CurrentHandles()->Take(p);
   }
-  void Set(T *p) {
+  void Set(T* p) {
     if (slot_ != nullptr && p != nullptr) {
-      internal::SetHandle(slot_, p); // the slot stays with this handle
+      internal::SetHandle(slot_, p);  // the slot stays with this handle
     } else if (p != nullptr) {
       slot_ = Take(p);
     } else if (slot_ != nullptr) {
@@ -202,55 +205,55 @@ private:
     ptr_ = p;
   }
 
-  T *ptr_ = nullptr;
-  internal::HandleSlot *slot_ = nullptr;
+  T* ptr_ = nullptr;
+  internal::HandleSlot* slot_ = nullptr;
 };
 
-template <typename T> class Global {
-public:
+template <typename T>
+class Global {
+ public:
   using element_type = T;
 
   Global() noexcept = default;
   Global(std::nullptr_t) noexcept {}
-  explicit Global(T *p)
+  explicit Global(T* p)
       : ptr_(internal::Checked(p, "gc::Global")), slot_(Take(p)) {}
   template <typename U>
-  requires std::is_convertible_v<U *, T *> Global(const Ptr<U> &p)
-      : Global(static_cast<T *>(p.get())) {}
+  requires std::is_convertible_v<U*, T*> Global(const Ptr<U>& p)
+      : Global(static_cast<T*>(p.get())) {}
   template <typename U>
-  requires std::is_convertible_v<U *, T *> Global(const Root<U> &r)
-      : Global(static_cast<T *>(r.get())) {}
-  Global(const Global &other) : Global(other.ptr_) {}
-  Global(Global &&other) noexcept
+  requires std::is_convertible_v<U*, T*> Global(const Root<U>& r)
+      : Global(static_cast<T*>(r.get())) {}
+  Global(const Global& other) : Global(other.ptr_) {}
+  Global(Global&& other) noexcept
       : ptr_(std::exchange(other.ptr_, nullptr)),
         slot_(std::exchange(other.slot_, nullptr)) {}
   ~Global() {
-    if (slot_ != nullptr)
-      internal::GiveGlobal(slot_);
+    if (slot_ != nullptr) internal::GiveGlobal(slot_);
   }
-  Global &operator=(Global other) noexcept {
+  Global& operator=(Global other) noexcept {
     std::swap(ptr_, other.ptr_);
     std::swap(slot_, other.slot_);
     return *this;
   }
 
-  T *get() const noexcept { return ptr_; }
-  T *operator->() const noexcept {
+  T* get() const noexcept { return ptr_; }
+  T* operator->() const noexcept {
     internal::CheckNotFreed(ptr_);
     return ptr_;
   }
-  T &operator*() const noexcept {
+  T& operator*() const noexcept {
     internal::CheckNotFreed(ptr_);
     return *ptr_;
   }
   explicit operator bool() const noexcept { return ptr_ != nullptr; }
 
-private:
-  static internal::HandleSlot *Take(T *p) {
+ private:
+  static internal::HandleSlot* Take(T* p) {
     return p == nullptr ? nullptr : internal::TakeGlobal(p);
   }
-  T *ptr_ = nullptr;
-  internal::HandleSlot *slot_ = nullptr;
+  T* ptr_ = nullptr;
+  internal::HandleSlot* slot_ = nullptr;
 };
 
-} // namespace gc
+}  // namespace gc

@@ -40,31 +40,44 @@
 
 namespace gc {
 
-template <typename T> class Weak; // api/weak.h
+template <typename T>
+class Weak;  // api/weak.h
 
 namespace internal {
 
-template <typename T> struct IsGcPointer : std::false_type {};
-template <typename T> struct IsGcPointer<Ptr<T>> : std::true_type {};
-template <typename T> struct IsGcPointer<Root<T>> : std::true_type {};
-template <typename T> struct IsGcPointer<Global<T>> : std::true_type {};
+template <typename T>
+struct IsGcPointer : std::false_type {};
+template <typename T>
+struct IsGcPointer<Ptr<T>> : std::true_type {};
+template <typename T>
+struct IsGcPointer<Root<T>> : std::true_type {};
+template <typename T>
+struct IsGcPointer<Global<T>> : std::true_type {};
 // A gc::Weak is one traced word: a pointer to its target's weak cell.
-template <typename T> struct IsWeak : std::false_type {};
-template <typename T> struct IsWeak<Weak<T>> : std::true_type {};
+template <typename T>
+struct IsWeak : std::false_type {};
+template <typename T>
+struct IsWeak<Weak<T>> : std::true_type {};
 
 template <typename T>
-concept HasTrace = requires(const T &value, Tracer &tracer) {
+concept HasTrace = requires(const T& value, Tracer& tracer) {
   value.trace(tracer);
 };
 
-template <typename T> struct IsPair : std::false_type {};
+template <typename T>
+struct IsPair : std::false_type {};
 template <typename A, typename B>
 struct IsPair<std::pair<A, B>> : std::true_type {};
-template <typename T> struct IsTuple : std::false_type {};
-template <typename... Ts> struct IsTuple<std::tuple<Ts...>> : std::true_type {};
-template <typename T> struct IsOptional : std::false_type {};
-template <typename T> struct IsOptional<std::optional<T>> : std::true_type {};
-template <typename T> struct IsStdArray : std::false_type {};
+template <typename T>
+struct IsTuple : std::false_type {};
+template <typename... Ts>
+struct IsTuple<std::tuple<Ts...>> : std::true_type {};
+template <typename T>
+struct IsOptional : std::false_type {};
+template <typename T>
+struct IsOptional<std::optional<T>> : std::true_type {};
+template <typename T>
+struct IsStdArray : std::false_type {};
 template <typename T, size_t N>
 struct IsStdArray<std::array<T, N>> : std::true_type {};
 
@@ -84,7 +97,8 @@ concept ReflectedAggregate = PfrAggregate<T> && boost::pfr::tuple_size_v<T>
 template <typename T>
 concept UnreflectedAggregate = PfrAggregate<T> && !ReflectedAggregate<T>;
 
-template <typename T> constexpr bool ContainsGcPointers();
+template <typename T>
+constexpr bool ContainsGcPointers();
 
 template <typename T, size_t... I>
 constexpr bool AnyFieldContains(std::index_sequence<I...>) {
@@ -99,7 +113,8 @@ constexpr bool AnyTupleElementContains(std::index_sequence<I...>) {
 }
 
 // Whether a T can hold a GC pointer, decided at compile time.
-template <typename T> constexpr bool ContainsGcPointers() {
+template <typename T>
+constexpr bool ContainsGcPointers() {
   if constexpr (IsGcPointer<T>::value || IsWeak<T>::value || HasTrace<T>) {
     return true;
   } else if constexpr (std::is_scalar_v<T> || std::is_reference_v<T>) {
@@ -116,13 +131,14 @@ template <typename T> constexpr bool ContainsGcPointers() {
     return AnyFieldContains<T>(
         std::make_index_sequence<boost::pfr::tuple_size_v<T>>());
   } else if constexpr (UnreflectedAggregate<T>) {
-    return true; // unknown: scanned conservatively
+    return true;  // unknown: scanned conservatively
   } else {
     return false;
   }
 }
 
-template <typename T> void TraceValue(Tracer &tracer, const T &value) {
+template <typename T>
+void TraceValue(Tracer& tracer, const T& value) {
   if constexpr (IsGcPointer<T>::value) {
     tracer.Visit(value.get());
   } else if constexpr (IsWeak<T>::value) {
@@ -135,25 +151,24 @@ template <typename T> void TraceValue(Tracer &tracer, const T &value) {
     TraceValue(tracer, value.first);
     TraceValue(tracer, value.second);
   } else if constexpr (IsTuple<T>::value) {
-    std::apply([&](const auto &...e) { (TraceValue(tracer, e), ...); }, value);
+    std::apply([&](const auto&... e) { (TraceValue(tracer, e), ...); }, value);
   } else if constexpr (IsOptional<T>::value) {
-    if (value.has_value())
-      TraceValue(tracer, *value);
+    if (value.has_value()) TraceValue(tracer, *value);
   } else if constexpr (std::ranges::range<T>) {
-    for (const auto &e : value)
-      TraceValue(tracer, e);
+    for (const auto& e : value) TraceValue(tracer, e);
   } else if constexpr (ReflectedAggregate<T>) {
     boost::pfr::for_each_field(
-        value, [&](const auto &field) { TraceValue(tracer, field); });
+        value, [&](const auto& field) { TraceValue(tracer, field); });
   } else if constexpr (UnreflectedAggregate<T>) {
     tracer.VisitConservative(&value, sizeof(T));
   }
 }
 
-} // namespace internal
+}  // namespace internal
 
-template <typename... Ts> void Tracer::operator()(const Ts &...values) {
+template <typename... Ts>
+void Tracer::operator()(const Ts&... values) {
   (internal::TraceValue(*this, values), ...);
 }
 
-} // namespace gc
+}  // namespace gc

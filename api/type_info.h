@@ -15,24 +15,26 @@
 namespace gc::internal {
 
 // "Node" from the compiler's signature of TypeName<Node>.
-template <typename T> constexpr std::string_view TypeNameView() {
+template <typename T>
+constexpr std::string_view TypeNameView() {
   std::string_view f = __PRETTY_FUNCTION__;
   size_t start = f.find("T = ") + 4;
   size_t end = f.find_first_of(";]", start);
   return f.substr(start, end - start);
 }
-template <typename T> struct TypeName {
+template <typename T>
+struct TypeName {
   static constexpr std::string_view kView = TypeNameView<T>();
   static constexpr auto kStorage = [] {
     std::array<char, kView.size() + 1> a{};
-    for (size_t i = 0; i < kView.size(); i++)
-      a[i] = kView[i];
+    for (size_t i = 0; i < kView.size(); i++) a[i] = kView[i];
     return a;
   }();
-  static constexpr const char *Get() { return kStorage.data(); }
+  static constexpr const char* Get() { return kStorage.data(); }
 };
 
-template <typename T> constexpr bool Bitmappable();
+template <typename T>
+constexpr bool Bitmappable();
 
 template <typename T, size_t... I>
 constexpr bool AllFieldsBitmappable(std::index_sequence<I...>) {
@@ -42,7 +44,8 @@ constexpr bool AllFieldsBitmappable(std::index_sequence<I...>) {
 
 // Whether every GC pointer a T holds sits at a fixed offset: T is a
 // gc::Ptr, pointer-free, a std::array of such, or an aggregate of such.
-template <typename T> constexpr bool Bitmappable() {
+template <typename T>
+constexpr bool Bitmappable() {
   if constexpr (IsGcPointer<T>::value) {
     return std::is_same_v<T, Ptr<typename T::element_type>>;
   } else if constexpr (IsWeak<T>::value) {
@@ -65,9 +68,9 @@ template <typename T> constexpr bool Bitmappable() {
 // pointers. PFR yields references to the fields of a T laid out at
 // `object` (never constructed or read: only the fields' addresses are used).
 template <typename T>
-void FillBitmap(uint64_t *bitmap, const unsigned char *object, size_t base) {
+void FillBitmap(uint64_t* bitmap, const unsigned char* object, size_t base) {
   if constexpr (IsGcPointer<T>::value || IsWeak<T>::value) {
-    size_t word = base / sizeof(void *);
+    size_t word = base / sizeof(void*);
     bitmap[word / 64] |= uint64_t{1} << (word % 64);
   } else if constexpr (!ContainsGcPointers<T>()) {
     // Nothing here.
@@ -77,41 +80,44 @@ void FillBitmap(uint64_t *bitmap, const unsigned char *object, size_t base) {
       FillBitmap<E>(bitmap, object, base + i * sizeof(E));
     }
   } else {
-    const T &value = *reinterpret_cast<const T *>(object + base);
-    boost::pfr::for_each_field(value, [&](const auto &field) {
+    const T& value = *reinterpret_cast<const T*>(object + base);
+    boost::pfr::for_each_field(value, [&](const auto& field) {
       using F = std::remove_cvref_t<decltype(field)>;
-      size_t offset = reinterpret_cast<const unsigned char *>(&field) - object;
+      size_t offset = reinterpret_cast<const unsigned char*>(&field) - object;
       FillBitmap<F>(bitmap, object, offset);
     });
   }
 }
 
-template <typename T> void DestroyOne(void *object) {
-  static_cast<T *>(object)->~T();
+template <typename T>
+void DestroyOne(void* object) {
+  static_cast<T*>(object)->~T();
 }
 
-template <typename T> void TraceOne(const void *object, Tracer &tracer) {
-  TraceValue(tracer, *static_cast<const T *>(object));
+template <typename T>
+void TraceOne(const void* object, Tracer& tracer) {
+  TraceValue(tracer, *static_cast<const T*>(object));
 }
 
-template <typename T> struct TypeInfoHolder {
+template <typename T>
+struct TypeInfoHolder {
   static constexpr bool kPointerFree = !ContainsGcPointers<T>();
   static constexpr bool kBitmap = !kPointerFree && Bitmappable<T>();
   // No bitmap and no trace: scanned conservatively (UnreflectedAggregate).
   static constexpr bool kConservative = UnreflectedAggregate<T>;
   static constexpr uint32_t kBitmapWords =
-      kBitmap ? static_cast<uint32_t>((sizeof(T) / sizeof(void *) + 63) / 64)
+      kBitmap ? static_cast<uint32_t>((sizeof(T) / sizeof(void*) + 63) / 64)
               : 0;
-  static_assert(!kBitmap || alignof(T) >= alignof(void *));
+  static_assert(!kBitmap || alignof(T) >= alignof(void*));
 
   // Built on first use; the marker reads it only after an object of T was
   // allocated, which happened after this.
-  static const alloc::TypeInfo *Get() {
+  static const alloc::TypeInfo* Get() {
     static const Built built;
     return &built.info;
   }
 
-private:
+ private:
   struct Built {
     uint64_t bitmap[kBitmapWords > 0 ? kBitmapWords : 1] = {};
     alloc::TypeInfo info;
@@ -136,8 +142,9 @@ private:
   };
 };
 
-template <typename T> const alloc::TypeInfo *TypeInfoOf() {
+template <typename T>
+const alloc::TypeInfo* TypeInfoOf() {
   return TypeInfoHolder<T>::Get();
 }
 
-} // namespace gc::internal
+}  // namespace gc::internal

@@ -24,8 +24,9 @@
 
 namespace gc {
 
-template <typename T> class Weak {
-public:
+template <typename T>
+class Weak {
+ public:
   using element_type = T;
 
   constexpr Weak() noexcept = default;
@@ -35,56 +36,53 @@ public:
   // weak reference to an object allocates its cell. Throws
   // std::invalid_argument for a pointer that is not a GC object's start.
   template <typename U>
-  requires std::is_convertible_v<U *, T *>
-  explicit Weak(const Root<U> &target) : cell_(CellFor(target.get())) {}
+  requires std::is_convertible_v<U*, T*>
+  explicit Weak(const Root<U>& target) : cell_(CellFor(target.get())) {}
   template <typename U>
-  requires std::is_convertible_v<U *, T *>
-  explicit Weak(const Ptr<U> &target) {
-    if (target == nullptr)
-      return;
-    Root<T> hold(target); // the cell's allocation may collect
+  requires std::is_convertible_v<U*, T*>
+  explicit Weak(const Ptr<U>& target) {
+    if (target == nullptr) return;
+    Root<T> hold(target);  // the cell's allocation may collect
     cell_ = CellFor(hold.get());
   }
 
   // The object, rooted, or a null Root once it is gone.
   Root<T> lock() const {
-    if (cell_ == nullptr)
-      return Root<T>();
+    if (cell_ == nullptr) return Root<T>();
     // The thread's handle arena first (this may attach the thread and so
     // wait out a collection); from the load to the handle nothing parks,
     // so no mark termination can clear the cell in between.
-    internal::HandleArena *h = internal::CurrentHandles();
-    T *p = static_cast<T *>(internal::WeakTarget(cell_));
-    if (p == nullptr)
-      return Root<T>();
+    internal::HandleArena* h = internal::CurrentHandles();
+    T* p = static_cast<T*>(internal::WeakTarget(cell_));
+    if (p == nullptr) return Root<T>();
     return Root<T>(p, h->Take(p));
   }
   // Whether the object is gone (a null Weak counts as gone).
   bool expired() const { return internal::WeakTarget(cell_) == nullptr; }
   // The object's address, unrooted (null once gone): for comparison and
   // hashing, not for dereferencing across an allocation or safepoint.
-  T *get_unrooted() const {
-    return static_cast<T *>(internal::WeakTarget(cell_));
+  T* get_unrooted() const {
+    return static_cast<T*>(internal::WeakTarget(cell_));
   }
 
   void reset() noexcept { cell_ = nullptr; }
   // Two Weaks to one object share a cell.
-  template <typename U> bool operator==(const Weak<U> &o) const noexcept {
+  template <typename U>
+  bool operator==(const Weak<U>& o) const noexcept {
     return cell_ == o.internal_cell();
   }
   // Internal: the cell, which the marker traces.
-  const void *internal_cell() const noexcept { return cell_; }
+  const void* internal_cell() const noexcept { return cell_; }
 
-private:
-  static internal::WeakCell *CellFor(T *p) {
-    if (p == nullptr)
-      return nullptr;
+ private:
+  static internal::WeakCell* CellFor(T* p) {
+    if (p == nullptr) return nullptr;
     return internal::WeakCellFor(internal::Checked(p, "gc::Weak"));
   }
-  internal::WeakCell *cell_ = nullptr;
+  internal::WeakCell* cell_ = nullptr;
 };
 
-static_assert(sizeof(Weak<int>) == sizeof(void *));
+static_assert(sizeof(Weak<int>) == sizeof(void*));
 static_assert(std::is_trivially_copyable_v<Weak<int>>);
 
-} // namespace gc
+}  // namespace gc

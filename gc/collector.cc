@@ -26,7 +26,7 @@ namespace {
 using alloc::Heap;
 using Clock = std::chrono::steady_clock;
 
-thread_local bool t_collecting = false; // Owned by the thread.
+thread_local bool t_collecting = false;  // Owned by the thread.
 
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -42,20 +42,17 @@ uint64_t UnixNs() {
 }
 
 // GCRT_DEBUG is a comma-separated list of name=value, as Go's GODEBUG.
-bool DebugFlag(const char *name) {
-  const char *env = std::getenv("GCRT_DEBUG");
-  if (env == nullptr)
-    return false;
+bool DebugFlag(const char* name) {
+  const char* env = std::getenv("GCRT_DEBUG");
+  if (env == nullptr) return false;
   std::string s = env;
   std::string key = std::string(name) + "=";
   size_t pos = 0;
   while (pos < s.size()) {
     size_t end = s.find(',', pos);
-    if (end == std::string::npos)
-      end = s.size();
+    if (end == std::string::npos) end = s.size();
     std::string item = s.substr(pos, end - pos);
-    if (item.rfind(key, 0) == 0)
-      return item.substr(key.size()) != "0";
+    if (item.rfind(key, 0) == 0) return item.substr(key.size()) != "0";
     pos = end + 1;
   }
   return false;
@@ -64,35 +61,35 @@ bool DebugFlag(const char *name) {
 // The allocator hands back the specials of explicitly freed objects (and of
 // dead ones the sweeper finds, though mark termination has taken those
 // off already): each kind goes to its owner.
-void ReleaseSpecialList(alloc::Special *list) {
+void ReleaseSpecialList(alloc::Special* list) {
   while (list != nullptr) {
-    alloc::Special *next = list->next;
+    alloc::Special* next = list->next;
     list->next = nullptr;
     switch (list->kind) {
-    case alloc::SpecialKind::kWeakHandle:
-      ReleaseWeakSpecial(list);
-      break;
-    case alloc::SpecialKind::kFinalizer:
-      ReleaseFinalizerSpecial(list);
-      break;
+      case alloc::SpecialKind::kWeakHandle:
+        ReleaseWeakSpecial(list);
+        break;
+      case alloc::SpecialKind::kFinalizer:
+        ReleaseFinalizerSpecial(list);
+        break;
     }
     list = next;
   }
 }
 
-} // namespace
+}  // namespace
 
-Collector &Collector::Get() {
-  static Collector *c = new Collector(); // lives for the process
+Collector& Collector::Get() {
+  static Collector* c = new Collector();  // lives for the process
   return *c;
 }
 
 Collector::Collector() : start_time_(Clock::now()) {
-  if (const char *env = std::getenv("GCRT_GCPERCENT")) {
+  if (const char* env = std::getenv("GCRT_GCPERCENT")) {
     if (std::strcmp(env, "off") == 0) {
       gc_percent_ = -1;
     } else {
-      char *end = nullptr;
+      char* end = nullptr;
       long v = std::strtol(env, &end, 10);
       if (end != env && *end == '\0') {
         gc_percent_ = v < 0 ? -1 : static_cast<int>(std::min(v, 1000000L));
@@ -102,9 +99,9 @@ Collector::Collector() : start_time_(Clock::now()) {
       }
     }
   }
-  if (const char *env = std::getenv("GCRT_MEMORY_LIMIT")) {
+  if (const char* env = std::getenv("GCRT_MEMORY_LIMIT")) {
     // Bytes, or a number with a KiB / MiB / GiB suffix (as Go's GOMEMLIMIT).
-    char *end = nullptr;
+    char* end = nullptr;
     unsigned long long v = std::strtoull(env, &end, 10);
     std::string unit = end != nullptr ? end : "";
     unsigned shift = unit == "KiB"   ? 10
@@ -121,10 +118,9 @@ Collector::Collector() : start_time_(Clock::now()) {
       Heap::Get().pages().SetLimit(memory_limit_);
     }
   }
-  if (const char *env = std::getenv("GCRT_MARK_WORKERS")) {
+  if (const char* env = std::getenv("GCRT_MARK_WORKERS")) {
     long v = std::strtol(env, nullptr, 10);
-    if (v > 0)
-      mark_workers_ = static_cast<uint32_t>(std::min(v, 256L));
+    if (v > 0) mark_workers_ = static_cast<uint32_t>(std::min(v, 256L));
   }
   verify_ = DebugFlag("verify");
   trace_ = DebugFlag("gctrace");
@@ -137,7 +133,7 @@ Collector::Collector() : start_time_(Clock::now()) {
       &Sweeper::SweepTaken, &Sweeper::SweepCached, &Collector::Trigger,
       &Sweeper::Credit,     &OnBlocking,
   };
-  Heap &heap = Heap::Get();
+  Heap& heap = Heap::Get();
   alloc::SetSpecialFreeHook(&ReleaseSpecialList);
   heap.pages().SetReclaimHook(&Sweeper::Reclaim);
   heap.SetCollectorHooks(&hooks);
@@ -166,10 +162,9 @@ void Collector::SetNextGcLocked(int64_t marked) {
 void Collector::Trigger() { Get().Collect(GcReason::kTriggered); }
 
 int64_t Collector::Periodic() {
-  Collector &c = Get();
+  Collector& c = Get();
   const int64_t period = std::chrono::nanoseconds(PeriodicGcInterval()).count();
-  if (c.gc_percent() < 0)
-    return NowNs() + period;
+  if (c.gc_percent() < 0) return NowNs() + period;
   if (NowNs() - c.last_gc_ns_.load(std::memory_order_relaxed) >= period) {
     c.Collect(GcReason::kPeriodic);
   }
@@ -181,8 +176,7 @@ int64_t Collector::Periodic() {
 void Collector::Collect(GcReason reason) {
   const bool triggered = reason == GcReason::kTriggered;
   if (InDestructor()) {
-    if (triggered)
-      return;
+    if (triggered) return;
     throw std::logic_error(
         "gcrt: gc::collect() called from a destructor run by the collector: "
         "destructors of GC objects must not use the collector");
@@ -194,21 +188,19 @@ void Collector::Collect(GcReason reason) {
     GC_THROW("no collection starts while marking");
   }
   if (runtime::InBlockingRegion()) {
-    if (triggered)
-      return;
+    if (triggered) return;
     throw std::logic_error(
         "gcrt: gc::collect() inside a blocking region (gc::Blocking): leave "
         "the region first");
   }
-  if (t_collecting)
-    return;
+  if (t_collecting) return;
   t_collecting = true;
   struct Reset {
     ~Reset() { t_collecting = false; }
   } reset;
   alloc::AttachCurrentThread();
-  Heap &heap = Heap::Get();
-  Sweeper &sweeper = Sweeper::Get();
+  Heap& heap = Heap::Get();
+  Sweeper& sweeper = Sweeper::Get();
   const uint64_t cycles_seen = cycles_.load(std::memory_order_acquire);
   uint32_t workers;
   bool verify, trace;
@@ -253,9 +245,9 @@ void Collector::Collect(GcReason reason) {
   // termination: mark bits start clean.
   sweeper.Finish();
   const uint32_t h = heap.sweepgen();
-  for (runtime::Processor *p = runtime::ProcessorTable::Get().all();
+  for (runtime::Processor* p = runtime::ProcessorTable::Get().all();
        p != nullptr; p = p->next_all()) {
-    auto *cache = static_cast<alloc::Cache *>(p->local());
+    auto* cache = static_cast<alloc::Cache*>(p->local());
     if (cache->flush_gen() != h) {
       runtime::Print(
           "processor %u's cache was last flushed at sweepgen %u, but the heap "
@@ -269,8 +261,7 @@ void Collector::Collect(GcReason reason) {
   const int64_t t_marked = NowNs();
   RunHook(&TestHook::marked);
   uint64_t verified = 0;
-  if (verify)
-    verified = VerifyMarking();
+  if (verify) verified = VerifyMarking();
 
   // ---- Mark termination. ----
   // Weak references to unmarked objects are cleared first; then unmarked
@@ -288,24 +279,24 @@ void Collector::Collect(GcReason reason) {
   heap.gc_bits().NextEpoch();
   // Idle and blocked processors will not resume through a safepoint: their
   // caches are flushed now, the spans going back unswept (seed 002).
-  runtime::Processor *self = runtime::CurrentProcessor();
-  for (runtime::Processor *p = runtime::ProcessorTable::Get().all();
+  runtime::Processor* self = runtime::CurrentProcessor();
+  for (runtime::Processor* p = runtime::ProcessorTable::Get().all();
        p != nullptr; p = p->next_all()) {
     runtime::ProcessorStatus st = p->status();
     if (p != self && (st == runtime::ProcessorStatus::kIdle ||
                       st == runtime::ProcessorStatus::kBlocked)) {
-      static_cast<alloc::Cache *>(p->local())
+      static_cast<alloc::Cache*>(p->local())
           ->ReleaseAll(
               /*sweep_stale=*/false);
     }
   }
   // Processors parked at a safepoint flush (and sweep) their caches when
   // they resume; an explicit collection waits for them below.
-  std::vector<alloc::Cache *> resuming;
-  for (runtime::Processor *p = runtime::ProcessorTable::Get().all();
+  std::vector<alloc::Cache*> resuming;
+  for (runtime::Processor* p = runtime::ProcessorTable::Get().all();
        p != nullptr; p = p->next_all()) {
     if (p != self && p->status() == runtime::ProcessorStatus::kStopped) {
-      resuming.push_back(static_cast<alloc::Cache *>(p->local()));
+      resuming.push_back(static_cast<alloc::Cache*>(p->local()));
     }
   }
   heap.SetHeapLive(static_cast<int64_t>(marked.bytes_marked));
@@ -334,8 +325,7 @@ void Collector::Collect(GcReason reason) {
     uint64_t pause = static_cast<uint64_t>(t_end - t_stop);
     stats_.pause_ns[stats_.num_gc % kPauseRing] = pause;
     stats_.num_gc++;
-    if (!triggered)
-      stats_.num_forced_gc++;
+    if (!triggered) stats_.num_forced_gc++;
     stats_.pause_total_ns += pause;
     stats_.last_gc_unix_ns = UnixNs();
     stats_.last_marked_bytes = marked.bytes_marked;
@@ -352,7 +342,7 @@ void Collector::Collect(GcReason reason) {
 
   // This thread resumes like any other: it flushes its own cache, sweeping
   // the spans it held.
-  static_cast<alloc::Cache *>(self->local())->PrepareForSweep();
+  static_cast<alloc::Cache*>(self->local())->PrepareForSweep();
   FreeQuarantined(quarantined);
   sweeper.Wake();
   if (reason == GcReason::kExplicit) {
@@ -360,7 +350,7 @@ void Collector::Collect(GcReason reason) {
     // other threads' caches held: they sweep those themselves as soon as
     // they resume (Go's forEachP(prepareForSweep) in mark termination).
     const uint32_t h_now = h + 2;
-    for (alloc::Cache *c : resuming) {
+    for (alloc::Cache* c : resuming) {
       // (A later cycle may have moved the generation on already.)
       while (static_cast<int32_t>(c->flush_gen() - h_now) < 0) {
         std::this_thread::yield();
@@ -401,7 +391,7 @@ void Collector::SetGcPercent(int percent) {
 }
 
 int Collector::gc_percent() const {
-  std::lock_guard<std::mutex> lock(const_cast<std::mutex &>(mu_));
+  std::lock_guard<std::mutex> lock(const_cast<std::mutex&>(mu_));
   return gc_percent_;
 }
 
@@ -420,13 +410,12 @@ void Collector::SetTrace(bool on) {
   trace_ = on;
 }
 
-void Collector::SetMarkedHookForTesting(void (*fn)(void *), void *context) {
+void Collector::SetMarkedHookForTesting(void (*fn)(void*), void* context) {
   std::lock_guard<std::mutex> lock(mu_);
   hooks_.marked = {fn, context};
 }
 
-void Collector::SetTerminationHookForTesting(void (*fn)(void *),
-                                             void *context) {
+void Collector::SetTerminationHookForTesting(void (*fn)(void*), void* context) {
   std::lock_guard<std::mutex> lock(mu_);
   hooks_.terminated = {fn, context};
 }
@@ -437,12 +426,11 @@ void Collector::RunHook(TestHook::Point TestHook::*which) {
     std::lock_guard<std::mutex> lock(mu_);
     point = hooks_.*which;
   }
-  if (point.fn != nullptr)
-    point.fn(point.context);
+  if (point.fn != nullptr) point.fn(point.context);
 }
 
 CollectorStats Collector::ReadStats() {
-  Heap &heap = Heap::Get();
+  Heap& heap = Heap::Get();
   std::lock_guard<std::mutex> lock(mu_);
   CollectorStats st = stats_;
   st.next_gc = heap.next_gc();
@@ -460,4 +448,4 @@ CollectorStats Collector::ReadStats() {
   return st;
 }
 
-} // namespace gc::internal
+}  // namespace gc::internal

@@ -56,7 +56,7 @@ struct CollectorStats {
   uint32_t mark_workers;
   uint64_t objects_destroyed;  // destructors run by the sweeper
   uint64_t spans_swept;
-  uint64_t verified_objects;  // checked by the verifier, all cycles
+  uint64_t verified_objects;   // checked by the verifier, all cycles
   uint64_t weak_refs_cleared;  // weak cells cleared (one per object)
   uint64_t finalizers_queued;
 };

@@ -21,29 +21,29 @@ namespace gc::internal {
 namespace {
 
 struct FinalizerSpecial : alloc::Special {
-  uintptr_t object = 0; // Immutable.
-  FinalizerFn fn;       // Immutable once linked.
+  uintptr_t object = 0;  // Immutable.
+  FinalizerFn fn;        // Immutable once linked.
   // Links of the registry (while the special is on its span) or of the
   // queue (after mark termination took it off). Guarded by g_fin.mu.
-  FinalizerSpecial *prev = nullptr;
-  FinalizerSpecial *next = nullptr;
-  uint64_t seq = 0;     // queue order, from 1
-  bool claimed = false; // a thread is running it
+  FinalizerSpecial* prev = nullptr;
+  FinalizerSpecial* next = nullptr;
+  uint64_t seq = 0;      // queue order, from 1
+  bool claimed = false;  // a thread is running it
 };
 
 // An intrusive doubly linked list.
 struct List {
-  FinalizerSpecial *head = nullptr;
-  FinalizerSpecial *tail = nullptr;
+  FinalizerSpecial* head = nullptr;
+  FinalizerSpecial* tail = nullptr;
   uint64_t size = 0;
-  void PushBack(FinalizerSpecial *f) {
+  void PushBack(FinalizerSpecial* f) {
     f->prev = tail;
     f->next = nullptr;
     (tail != nullptr ? tail->next : head) = f;
     tail = f;
     size++;
   }
-  void Remove(FinalizerSpecial *f) {
+  void Remove(FinalizerSpecial* f) {
     (f->prev != nullptr ? f->prev->next : head) = f->next;
     (f->next != nullptr ? f->next->prev : tail) = f->prev;
     f->prev = f->next = nullptr;
@@ -56,19 +56,19 @@ struct List {
 // the world stopped (marking, mark termination).
 struct Finalizers {
   std::mutex mu;
-  std::condition_variable work_cv; // the queue has an unclaimed entry
-  std::condition_variable done_cv; // an entry was run
-  List registry GC_GUARDED_BY(mu); // specials on their spans
-  List queue GC_GUARDED_BY(mu);    // unreachable, waiting to run
+  std::condition_variable work_cv;  // the queue has an unclaimed entry
+  std::condition_variable done_cv;  // an entry was run
+  List registry GC_GUARDED_BY(mu);  // specials on their spans
+  List queue GC_GUARDED_BY(mu);     // unreachable, waiting to run
   uint64_t next_seq GC_GUARDED_BY(mu) = 1;
   uint64_t queued GC_GUARDED_BY(mu) = 0;
   uint64_t run GC_GUARDED_BY(mu) = 0;
 };
-Finalizers &g_fin = *new Finalizers; // lives for the process
+Finalizers& g_fin = *new Finalizers;  // lives for the process
 
-thread_local bool t_in_finalizer = false; // Owned by the thread.
+thread_local bool t_in_finalizer = false;  // Owned by the thread.
 
-std::string Hex(const void *p) {
+std::string Hex(const void* p) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%p", p);
   return buf;
@@ -79,25 +79,23 @@ std::string Hex(const void *p) {
 // `rethrow`: a finalizer's exception goes to the caller; otherwise it is
 // reported and dropped (the finalizer thread has no caller).
 bool RunOne(uint64_t limit, bool rethrow) {
-  FinalizerSpecial *f = nullptr;
+  FinalizerSpecial* f = nullptr;
   {
     std::lock_guard<std::mutex> lock(g_fin.mu);
-    for (FinalizerSpecial *e = g_fin.queue.head; e != nullptr; e = e->next) {
-      if (e->seq > limit)
-        break;
+    for (FinalizerSpecial* e = g_fin.queue.head; e != nullptr; e = e->next) {
+      if (e->seq > limit) break;
       if (!e->claimed) {
         f = e;
         break;
       }
     }
-    if (f == nullptr)
-      return false;
+    if (f == nullptr) return false;
     f->claimed = true;
   }
   std::exception_ptr error;
   t_in_finalizer = true;
   try {
-    f->fn(reinterpret_cast<void *>(f->object));
+    f->fn(reinterpret_cast<void*>(f->object));
   } catch (...) {
     error = std::current_exception();
   }
@@ -108,13 +106,12 @@ bool RunOne(uint64_t limit, bool rethrow) {
     g_fin.run++;
   }
   g_fin.done_cv.notify_all();
-  delete f; // the function's captures are destroyed here, unlocked
+  delete f;  // the function's captures are destroyed here, unlocked
   if (error) {
-    if (rethrow)
-      std::rethrow_exception(error);
+    if (rethrow) std::rethrow_exception(error);
     try {
       std::rethrow_exception(error);
-    } catch (const std::exception &e) {
+    } catch (const std::exception& e) {
       runtime::Print("a finalizer threw (ignored): %s", e.what());
     } catch (...) {
       runtime::Print("a finalizer threw a non-std::exception (ignored)");
@@ -124,9 +121,8 @@ bool RunOne(uint64_t limit, bool rethrow) {
 }
 
 bool HasUnclaimed() GC_REQUIRES(g_fin.mu) {
-  for (FinalizerSpecial *e = g_fin.queue.head; e != nullptr; e = e->next) {
-    if (!e->claimed)
-      return true;
+  for (FinalizerSpecial* e = g_fin.queue.head; e != nullptr; e = e->next) {
+    if (!e->claimed) return true;
   }
   return false;
 }
@@ -150,9 +146,9 @@ void StartFinalizerThread() {
   std::call_once(once, [] { std::thread(&FinalizerThread).detach(); });
 }
 
-alloc::Span *ObjectSpan(const void *object, const char *what) {
+alloc::Span* ObjectSpan(const void* object, const char* what) {
   auto p = reinterpret_cast<uintptr_t>(object);
-  alloc::Span *s = alloc::SpanOf(object);
+  alloc::Span* s = alloc::SpanOf(object);
   if (s == nullptr) {
     throw std::invalid_argument(std::string("gcrt: ") + what + " of " +
                                 Hex(object) +
@@ -169,18 +165,18 @@ alloc::Span *ObjectSpan(const void *object, const char *what) {
   return s;
 }
 
-} // namespace
+}  // namespace
 
-void SetFinalizer(const void *object, FinalizerFn fn) {
+void SetFinalizer(const void* object, FinalizerFn fn) {
   if (!fn) {
     throw std::invalid_argument(
         "gcrt: gc::set_finalizer with an empty function; use "
         "gc::clear_finalizer to remove one");
   }
-  Collector::Get(); // registers the hook that releases specials
-  alloc::Span *s = ObjectSpan(object, "gc::set_finalizer");
+  Collector::Get();  // registers the hook that releases specials
+  alloc::Span* s = ObjectSpan(object, "gc::set_finalizer");
   StartFinalizerThread();
-  auto *f = new FinalizerSpecial;
+  auto* f = new FinalizerSpecial;
   f->kind = alloc::SpecialKind::kFinalizer;
   f->object = reinterpret_cast<uintptr_t>(object);
   f->fn = std::move(fn);
@@ -197,16 +193,15 @@ void SetFinalizer(const void *object, FinalizerFn fn) {
                               "it with gc::clear_finalizer first");
 }
 
-bool ClearFinalizer(const void *object) {
-  alloc::Span *s = ObjectSpan(object, "gc::clear_finalizer");
-  FinalizerSpecial *f;
+bool ClearFinalizer(const void* object) {
+  alloc::Span* s = ObjectSpan(object, "gc::clear_finalizer");
+  FinalizerSpecial* f;
   {
     std::lock_guard<std::mutex> lock(g_fin.mu);
-    f = static_cast<FinalizerSpecial *>(
+    f = static_cast<FinalizerSpecial*>(
         alloc::RemoveSpecial(s, reinterpret_cast<uintptr_t>(object),
                              alloc::SpecialKind::kFinalizer));
-    if (f == nullptr)
-      return false;
+    if (f == nullptr) return false;
     g_fin.registry.Remove(f);
   }
   delete f;
@@ -238,36 +233,35 @@ uint64_t RunFinalizers() {
     // What is left up to `limit` is running on other threads.
     runtime::BlockingRegion blocking;
     std::unique_lock<std::mutex> lock(g_fin.mu);
-    FinalizerSpecial *e = g_fin.queue.head;
-    if (e == nullptr || e->seq > limit)
-      return ran;
+    FinalizerSpecial* e = g_fin.queue.head;
+    if (e == nullptr || e->seq > limit) return ran;
     g_fin.done_cv.wait(lock);
   }
 }
 
-void ForEachFinalizerRoot(void (*scan_contents)(void *context, uintptr_t obj),
-                          void (*mark)(void *context, uintptr_t obj),
-                          void *context) {
+void ForEachFinalizerRoot(void (*scan_contents)(void* context, uintptr_t obj),
+                          void (*mark)(void* context, uintptr_t obj),
+                          void* context) {
   std::lock_guard<std::mutex> lock(g_fin.mu);
-  for (FinalizerSpecial *f = g_fin.registry.head; f != nullptr; f = f->next) {
+  for (FinalizerSpecial* f = g_fin.registry.head; f != nullptr; f = f->next) {
     scan_contents(context, f->object);
   }
-  for (FinalizerSpecial *f = g_fin.queue.head; f != nullptr; f = f->next) {
+  for (FinalizerSpecial* f = g_fin.queue.head; f != nullptr; f = f->next) {
     mark(context, f->object);
   }
 }
 
-uint64_t QueueFinalizers(uint64_t *queued) {
+uint64_t QueueFinalizers(uint64_t* queued) {
   uint64_t bytes = 0, n = 0;
   {
     std::lock_guard<std::mutex> lock(g_fin.mu);
-    for (FinalizerSpecial *f = g_fin.registry.head; f != nullptr;) {
-      FinalizerSpecial *next = f->next;
+    for (FinalizerSpecial* f = g_fin.registry.head; f != nullptr;) {
+      FinalizerSpecial* next = f->next;
       if (!IsMarkedObject(f->object)) {
-        alloc::Span *s = alloc::SpanOf(reinterpret_cast<void *>(f->object));
+        alloc::Span* s = alloc::SpanOf(reinterpret_cast<void*>(f->object));
         GC_CHECK(s != nullptr &&
                  "a finalizable object is in the heap until it is finalized");
-        alloc::Special *taken =
+        alloc::Special* taken =
             alloc::RemoveSpecial(s, f->object, alloc::SpecialKind::kFinalizer);
         GC_CHECK(taken == f && "every finalizer special is on its span's list");
         g_fin.registry.Remove(f);
@@ -280,14 +274,13 @@ uint64_t QueueFinalizers(uint64_t *queued) {
     }
     g_fin.queued += n;
   }
-  if (n > 0)
-    g_fin.work_cv.notify_all();
+  if (n > 0) g_fin.work_cv.notify_all();
   *queued = n;
   return bytes;
 }
 
-void ReleaseFinalizerSpecial(alloc::Special *s) {
-  auto *f = static_cast<FinalizerSpecial *>(s);
+void ReleaseFinalizerSpecial(alloc::Special* s) {
+  auto* f = static_cast<FinalizerSpecial*>(s);
   {
     std::lock_guard<std::mutex> lock(g_fin.mu);
     g_fin.registry.Remove(f);
@@ -300,4 +293,4 @@ FinalizerStats ReadFinalizerStats() {
   return FinalizerStats{g_fin.registry.size, g_fin.queued, g_fin.run};
 }
 
-} // namespace gc::internal
+}  // namespace gc::internal

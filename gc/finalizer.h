@@ -33,14 +33,14 @@
 
 namespace gc::internal {
 
-using FinalizerFn = std::function<void(void *)>;
+using FinalizerFn = std::function<void(void*)>;
 
 // Gives the GC object starting at `object` a finalizer. Throws
 // std::invalid_argument if `object` is not the start of a GC object, or if
 // it has a finalizer already (clear it first), and loses nothing then.
-void SetFinalizer(const void *object, FinalizerFn fn);
+void SetFinalizer(const void* object, FinalizerFn fn);
 // Removes the object's finalizer (not yet queued); false if it had none.
-bool ClearFinalizer(const void *object);
+bool ClearFinalizer(const void* object);
 // Runs queued finalizers on the calling thread, and waits for those another
 // thread is running, until every finalizer queued before the call has run.
 // Returns the number this thread ran. A finalizer's exception reaches the
@@ -51,21 +51,21 @@ uint64_t RunFinalizers();
 // Marker, world stopped: scan_contents(context, object) for every object
 // with a finalizer (its pointers are roots, it is not), and
 // mark(context, object) for every object on the queue.
-void ForEachFinalizerRoot(void (*scan_contents)(void *context, uintptr_t obj),
-                          void (*mark)(void *context, uintptr_t obj),
-                          void *context);
+void ForEachFinalizerRoot(void (*scan_contents)(void* context, uintptr_t obj),
+                          void (*mark)(void* context, uintptr_t obj),
+                          void* context);
 // Mark termination, world stopped, after ClearDeadWeakRefs: queues the
 // finalizers of unmarked objects and marks those objects. Returns the
 // bytes it marked; *queued gets the number queued.
-uint64_t QueueFinalizers(uint64_t *queued);
+uint64_t QueueFinalizers(uint64_t* queued);
 // The special-free hook's part for kFinalizer: drops it unrun.
-void ReleaseFinalizerSpecial(alloc::Special *s);
+void ReleaseFinalizerSpecial(alloc::Special* s);
 
 struct FinalizerStats {
-  uint64_t pending; // objects with a finalizer not yet queued
-  uint64_t queued;  // finalizers queued, ever
-  uint64_t run;     // finalizers run (returned or threw), ever
+  uint64_t pending;  // objects with a finalizer not yet queued
+  uint64_t queued;   // finalizers queued, ever
+  uint64_t run;      // finalizers run (returned or threw), ever
 };
 FinalizerStats ReadFinalizerStats();
 
-} // namespace gc::internal
+}  // namespace gc::internal

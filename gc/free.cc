@@ -29,7 +29,7 @@ struct Quarantine {
   // stopped (under mu too).
   std::unordered_set<uintptr_t> objects GC_GUARDED_BY(mu);
 };
-Quarantine &g_quarantine = *new Quarantine; // lives for the process
+Quarantine& g_quarantine = *new Quarantine;  // lives for the process
 
 std::string Hex(uintptr_t p) {
   char buf[32];
@@ -38,29 +38,27 @@ std::string Hex(uintptr_t p) {
 }
 
 // The start of the object of span s holding p.
-uintptr_t ObjectStart(const alloc::Span *s, uintptr_t p) {
+uintptr_t ObjectStart(const alloc::Span* s, uintptr_t p) {
   return s->SlotAddress(s->SlotIndex(p));
 }
 
-size_t ObjectBytes(const alloc::Span *s) {
+size_t ObjectBytes(const alloc::Span* s) {
   return s->large() ? size_t{s->npages} << alloc::kPageShift : s->elem_size;
 }
 
-} // namespace
+}  // namespace
 
-void FreeObject(void *object, void (*destroy)(void *), bool quarantine) {
-  if (object == nullptr)
-    return;
+void FreeObject(void* object, void (*destroy)(void*), bool quarantine) {
+  if (object == nullptr) return;
   if (runtime::InBlockingRegion()) {
     throw std::logic_error(
         "gcrt: gc::free inside a blocking region (gc::Blocking): the world "
         "may be stopped while this thread runs; free before entering the "
         "region or after leaving it");
   }
-  if (runtime::CurrentProcessor() == nullptr)
-    alloc::AttachCurrentThread();
+  if (runtime::CurrentProcessor() == nullptr) alloc::AttachCurrentThread();
   auto p = reinterpret_cast<uintptr_t>(object);
-  alloc::Span *s = alloc::SpanOf(object);
+  alloc::Span* s = alloc::SpanOf(object);
   if (s == nullptr) {
     throw std::invalid_argument("gcrt: gc::free of " + Hex(p) +
                                 ": not an object of the GC heap");
@@ -95,10 +93,9 @@ void FreeObject(void *object, void (*destroy)(void *), bool quarantine) {
           "because it was unreachable)");
     }
   }
-  if (destroy != nullptr)
-    RunDestructor(destroy, object);
+  if (destroy != nullptr) RunDestructor(destroy, object);
   if (!quarantine) {
-    alloc::Free(object); // releases its specials too
+    alloc::Free(object);  // releases its specials too
     return;
   }
   alloc::ReleaseSpecials(alloc::TakeSpecials(s, offset));
@@ -108,24 +105,22 @@ void FreeObject(void *object, void (*destroy)(void *), bool quarantine) {
   g_quarantined.fetch_add(1, std::memory_order_relaxed);
 }
 
-bool IsQuarantined(const void *p) {
-  alloc::Span *s = alloc::SpanOf(p);
-  if (s == nullptr)
-    return false;
+bool IsQuarantined(const void* p) {
+  alloc::Span* s = alloc::SpanOf(p);
+  if (s == nullptr) return false;
   uintptr_t start = ObjectStart(s, reinterpret_cast<uintptr_t>(p));
   std::lock_guard<runtime::Mutex> lock(g_quarantine.mu);
   return g_quarantine.objects.count(start) != 0;
 }
 
-void ReportUseAfterFree(const void *p, const char *what) {
+void ReportUseAfterFree(const void* p, const char* what) {
   uintptr_t start = reinterpret_cast<uintptr_t>(p);
-  const char *type = "?";
-  if (alloc::Span *s = alloc::SpanOf(p)) {
+  const char* type = "?";
+  if (alloc::Span* s = alloc::SpanOf(p)) {
     start = ObjectStart(s, start);
     uint32_t slot = s->SlotIndex(start);
     if (slot < s->nelems) {
-      if (const alloc::TypeInfo *t = s->types.Get(slot))
-        type = t->name;
+      if (const alloc::TypeInfo* t = s->types.Get(slot)) type = t->name;
     }
   }
   runtime::Print(
@@ -136,27 +131,25 @@ void ReportUseAfterFree(const void *p, const char *what) {
   GC_THROW("no object freed with gc::free is used or reachable afterwards");
 }
 
-void EndQuarantine(std::vector<uintptr_t> *to_free) {
-  if (g_quarantined.load(std::memory_order_relaxed) == 0)
-    return;
+void EndQuarantine(std::vector<uintptr_t>* to_free) {
+  if (g_quarantined.load(std::memory_order_relaxed) == 0) return;
   std::lock_guard<runtime::Mutex> lock(g_quarantine.mu);
   for (uintptr_t p : g_quarantine.objects) {
     if (IsMarkedObject(p)) {
-      ReportUseAfterFree(reinterpret_cast<void *>(p),
+      ReportUseAfterFree(reinterpret_cast<void*>(p),
                          "the collector found reachable");
     }
   }
   for (uintptr_t p : g_quarantine.objects) {
-    MarkObjectAtTermination(p); // the sweep keeps the slot; freed below
+    MarkObjectAtTermination(p);  // the sweep keeps the slot; freed below
     to_free->push_back(p);
   }
   g_quarantine.objects.clear();
   g_quarantined.store(0, std::memory_order_relaxed);
 }
 
-void FreeQuarantined(const std::vector<uintptr_t> &to_free) {
-  for (uintptr_t p : to_free)
-    alloc::Free(reinterpret_cast<void *>(p));
+void FreeQuarantined(const std::vector<uintptr_t>& to_free) {
+  for (uintptr_t p : to_free) alloc::Free(reinterpret_cast<void*>(p));
 }
 
-} // namespace gc::internal
+}  // namespace gc::internal

@@ -32,26 +32,26 @@ namespace gc::internal {
 // std::invalid_argument, before anything changes, if `object` is not the
 // start of a GC object or (quarantine) was freed already; std::logic_error
 // inside a blocking region.
-void FreeObject(void *object, void (*destroy)(void *), bool quarantine);
+void FreeObject(void* object, void (*destroy)(void*), bool quarantine);
 
 // Objects in quarantine. Atomic: relaxed; only a hint that the set is not
 // empty (the set itself is under its lock).
 extern std::atomic<uint64_t> g_quarantined;
 // Whether the object containing p is in quarantine.
-bool IsQuarantined(const void *p);
-GC_ALWAYS_INLINE bool MaybeQuarantined(const void *p) {
+bool IsQuarantined(const void* p);
+GC_ALWAYS_INLINE bool MaybeQuarantined(const void* p) {
   return GC_PREDICT_FALSE(g_quarantined.load(std::memory_order_relaxed) != 0) &&
          IsQuarantined(p);
 }
 // Stops the program: `what` reached the quarantined object p.
-[[noreturn]] void ReportUseAfterFree(const void *p, const char *what);
+[[noreturn]] void ReportUseAfterFree(const void* p, const char* what);
 
 // Mark termination, world stopped, after marking: stops the program if a
 // quarantined object was marked (reachable); otherwise marks each one so
 // the sweep keeps its slot, and moves them to *to_free, emptying the
 // quarantine. The collector frees them (FreeQuarantined) once the world
 // runs again.
-void EndQuarantine(std::vector<uintptr_t> *to_free);
-void FreeQuarantined(const std::vector<uintptr_t> &to_free);
+void EndQuarantine(std::vector<uintptr_t>* to_free);
+void FreeQuarantined(const std::vector<uintptr_t>& to_free);
 
-} // namespace gc::internal
+}  // namespace gc::internal

@@ -26,7 +26,7 @@ using alloc::TypeInfo;
 
 constexpr size_t kWorkBufObjs = 510;
 struct WorkBuf {
-  WorkBuf *next;
+  WorkBuf* next;
   uint64_t n;
   uintptr_t objs[kWorkBufObjs];
 };
@@ -34,56 +34,54 @@ static_assert(sizeof(WorkBuf) == 4096);
 
 // The shared pool of full and empty buffers of one marking.
 class WorkPool {
-public:
+ public:
   explicit WorkPool(uint32_t workers) : workers_(workers) {}
   ~WorkPool() {
     GC_CHECK(full_ == nullptr && "marking ended with work left");
     while (empty_ != nullptr) {
-      WorkBuf *b = empty_;
+      WorkBuf* b = empty_;
       empty_ = b->next;
       delete b;
     }
   }
 
-  WorkBuf *GetEmpty() {
+  WorkBuf* GetEmpty() {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (WorkBuf *b = empty_) {
+      if (WorkBuf* b = empty_) {
         empty_ = b->next;
         b->n = 0;
         return b;
       }
     }
     // The work list never overflows: it grows as far as the C++ heap does.
-    auto *b = new WorkBuf;
+    auto* b = new WorkBuf;
     b->next = nullptr;
     b->n = 0;
     return b;
   }
-  void PutEmpty(WorkBuf *b) {
+  void PutEmpty(WorkBuf* b) {
     std::lock_guard<std::mutex> lock(mu_);
     b->next = empty_;
     empty_ = b;
   }
-  void PutFull(WorkBuf *b) {
+  void PutFull(WorkBuf* b) {
     std::lock_guard<std::mutex> lock(mu_);
     b->next = full_;
     full_ = b;
     nfull_.fetch_add(1, std::memory_order_relaxed);
-    if (nwaiting_.load(std::memory_order_relaxed) > 0)
-      cv_.notify_one();
+    if (nwaiting_.load(std::memory_order_relaxed) > 0) cv_.notify_one();
   }
   // A full buffer, or null once every worker is out of work.
-  WorkBuf *GetFullOrWait() {
+  WorkBuf* GetFullOrWait() {
     std::unique_lock<std::mutex> lock(mu_);
     for (;;) {
-      if (WorkBuf *b = full_) {
+      if (WorkBuf* b = full_) {
         full_ = b->next;
         nfull_.fetch_sub(1, std::memory_order_relaxed);
         return b;
       }
-      if (done_)
-        return nullptr;
+      if (done_) return nullptr;
       uint32_t waiting = nwaiting_.fetch_add(1, std::memory_order_relaxed) + 1;
       if (waiting == workers_) {
         done_ = true;
@@ -101,12 +99,12 @@ public:
            nfull_.load(std::memory_order_relaxed) == 0;
   }
 
-private:
+ private:
   const uint32_t workers_;
   std::mutex mu_;
   std::condition_variable cv_;
-  WorkBuf *full_ GC_GUARDED_BY(mu_) = nullptr;
-  WorkBuf *empty_ GC_GUARDED_BY(mu_) = nullptr;
+  WorkBuf* full_ GC_GUARDED_BY(mu_) = nullptr;
+  WorkBuf* empty_ GC_GUARDED_BY(mu_) = nullptr;
   bool done_ GC_GUARDED_BY(mu_) = false;
   // Atomic: changed under mu_, read relaxed by workers deciding to share.
   std::atomic<uint32_t> nwaiting_{0};
@@ -115,26 +113,24 @@ private:
 
 // The heap's page map, looked up once: the marker's inner loop must not
 // pay for Heap::Get()'s initialization guard.
-const alloc::PageHeap *g_pages = nullptr;
+const alloc::PageHeap* g_pages = nullptr;
 
 // The span holding p and p's slot in it, if p points into an in-use span.
-GC_ALWAYS_INLINE Span *FindSlot(uintptr_t p, uint32_t *slot) {
-  Span *s = g_pages->Lookup(p);
-  if (s == nullptr)
-    return nullptr;
+GC_ALWAYS_INLINE Span* FindSlot(uintptr_t p, uint32_t* slot) {
+  Span* s = g_pages->Lookup(p);
+  if (s == nullptr) return nullptr;
   // Relaxed: the world is stopped, so nothing changes under the marker.
   if (s->state.load(std::memory_order_relaxed) != alloc::SpanState::kInUse ||
       !s->Contains(p)) {
     return nullptr;
   }
   uint32_t i = s->SlotIndex(p);
-  if (i >= s->nelems)
-    return nullptr;
+  if (i >= s->nelems) return nullptr;
   *slot = i;
   return s;
 }
 
-GC_ALWAYS_INLINE size_t SlotBytes(const Span *s) {
+GC_ALWAYS_INLINE size_t SlotBytes(const Span* s) {
   return s->large() ? size_t{s->npages} << alloc::kPageShift : s->elem_size;
 }
 
@@ -142,54 +138,53 @@ GC_ALWAYS_INLINE size_t SlotBytes(const Span *s) {
 // Visit(p) for a precise pointer and VisitConservative(p) for a word that
 // may or may not be one.
 template <typename V>
-void ScanConservativeRange(V &v, uintptr_t begin, size_t bytes) {
-  auto *w = reinterpret_cast<const uintptr_t *>(begin);
+void ScanConservativeRange(V& v, uintptr_t begin, size_t bytes) {
+  auto* w = reinterpret_cast<const uintptr_t*>(begin);
   for (size_t i = 0; i < bytes / sizeof(uintptr_t); i++) {
-    if (w[i] != 0)
-      v.VisitConservative(w[i]);
+    if (w[i] != 0) v.VisitConservative(w[i]);
   }
 }
 
 template <typename V>
-void ScanElements(V &v, const TypeInfo *t, uintptr_t base, uint64_t n) {
-  if (const uint64_t *bitmap = t->pointer_bitmap) {
+void ScanElements(V& v, const TypeInfo* t, uintptr_t base, uint64_t n) {
+  if (const uint64_t* bitmap = t->pointer_bitmap) {
     const uint32_t nwords = t->pointer_bitmap_words;
     for (uint64_t e = 0; e < n; e++) {
-      auto *words = reinterpret_cast<const uintptr_t *>(base + e * t->size);
+      auto* words = reinterpret_cast<const uintptr_t*>(base + e * t->size);
       for (uint32_t w = 0; w < nwords; w++) {
         for (uint64_t bits = bitmap[w]; bits != 0; bits &= bits - 1) {
           uintptr_t p =
               words[w * 64 + static_cast<uint32_t>(__builtin_ctzll(bits))];
-          if (p != 0)
-            v.Visit(p);
+          if (p != 0) v.Visit(p);
         }
       }
     }
   } else if (t->trace != nullptr) {
     Tracer tracer(&V::VisitFromTracer, &V::VisitRangeFromTracer, &v);
     for (uint64_t e = 0; e < n; e++) {
-      t->trace(reinterpret_cast<const void *>(base + e * t->size), tracer);
+      t->trace(reinterpret_cast<const void*>(base + e * t->size), tracer);
     }
   } else {
     ScanConservativeRange(v, base, n * t->size);
   }
 }
 
-template <typename V> void ScanObject(V &v, Span *s, uint32_t slot) {
+template <typename V>
+void ScanObject(V& v, Span* s, uint32_t slot) {
   uintptr_t obj = s->SlotAddress(slot);
   // Debug builds' explicitly freed objects are destroyed and poisoned: a
   // trace function must not run on one (pointer bitmaps read poison words,
   // which point nowhere, and mark termination reports the object).
-  if (MaybeQuarantined(reinterpret_cast<const void *>(obj))) {
-    ReportUseAfterFree(reinterpret_cast<const void *>(obj),
+  if (MaybeQuarantined(reinterpret_cast<const void*>(obj))) {
+    ReportUseAfterFree(reinterpret_cast<const void*>(obj),
                        "the collector reached");
   }
-  const TypeInfo *t = s->types.Get(slot);
+  const TypeInfo* t = s->types.Get(slot);
   size_t bytes = SlotBytes(s);
   if (t == nullptr) {
     ScanConservativeRange(v, obj, bytes);
   } else if (t->array_header != 0) {
-    uint64_t n = *reinterpret_cast<const uint64_t *>(obj);
+    uint64_t n = *reinterpret_cast<const uint64_t*>(obj);
     uint64_t fits = (bytes - t->array_header) / t->size;
     ScanElements(v, t, obj + t->array_header, std::min(n, fits));
   } else {
@@ -202,41 +197,38 @@ template <typename V> void ScanObject(V &v, Span *s, uint32_t slot) {
 // Cache-line aligned: its fields are written on every object marked, and two
 // workers' fields on one line made two workers three times slower than one.
 class alignas(64) MarkWorker {
-public:
-  MarkWorker(WorkPool *pool, bool shared_marks)
+ public:
+  MarkWorker(WorkPool* pool, bool shared_marks)
       : pool_(pool), buf_(pool->GetEmpty()), shared_marks_(shared_marks) {}
   ~MarkWorker() { pool_->PutEmpty(buf_); }
 
   // A pointer from a gc::Ptr, a handle or a root set: exact or interior.
   GC_ALWAYS_INLINE void Visit(uintptr_t p) {
     uint32_t slot;
-    if (Span *s = FindSlot(p, &slot))
-      MarkSlot(s, slot);
+    if (Span* s = FindSlot(p, &slot)) MarkSlot(s, slot);
   }
   // A word that may not be a pointer: only allocated slots are marked.
   void VisitConservative(uintptr_t p) {
     uint32_t slot;
-    Span *s = FindSlot(p, &slot);
-    if (s != nullptr && s->IsAllocated(slot))
-      MarkSlot(s, slot);
+    Span* s = FindSlot(p, &slot);
+    if (s != nullptr && s->IsAllocated(slot)) MarkSlot(s, slot);
   }
-  static void VisitFromTracer(void *self, const void *p) {
-    static_cast<MarkWorker *>(self)->Visit(reinterpret_cast<uintptr_t>(p));
+  static void VisitFromTracer(void* self, const void* p) {
+    static_cast<MarkWorker*>(self)->Visit(reinterpret_cast<uintptr_t>(p));
   }
-  static void VisitRangeFromTracer(void *self, const void *p, size_t bytes) {
-    ScanConservativeRange(*static_cast<MarkWorker *>(self),
+  static void VisitRangeFromTracer(void* self, const void* p, size_t bytes) {
+    ScanConservativeRange(*static_cast<MarkWorker*>(self),
                           reinterpret_cast<uintptr_t>(p), bytes);
   }
 
   // An object whose constructor is running: marked, then scanned
   // conservatively at once (its trace function must not run yet).
-  void MarkConstructing(const Constructing &c) {
+  void MarkConstructing(const Constructing& c) {
     uint32_t slot;
     uintptr_t p = reinterpret_cast<uintptr_t>(c.object);
-    Span *s = FindSlot(p, &slot);
+    Span* s = FindSlot(p, &slot);
     GC_CHECK(s != nullptr && "an object under construction is in the heap");
-    if (SetMark(s, slot))
-      Count(s);
+    if (SetMark(s, slot)) Count(s);
     ScanConservativeRange(*this, s->SlotAddress(slot), SlotBytes(s));
   }
 
@@ -244,21 +236,20 @@ public:
   // object: finalizer.h).
   void ScanContents(uintptr_t p) {
     uint32_t slot;
-    Span *s = FindSlot(p, &slot);
-    if (s != nullptr && !s->noscan())
-      ScanObject(*this, s, slot);
+    Span* s = FindSlot(p, &slot);
+    if (s != nullptr && !s->noscan()) ScanObject(*this, s, slot);
   }
-  static void VisitWord(void *self, uintptr_t p) {
-    static_cast<MarkWorker *>(self)->Visit(p);
+  static void VisitWord(void* self, uintptr_t p) {
+    static_cast<MarkWorker*>(self)->Visit(p);
   }
-  static void ScanContentsOf(void *self, uintptr_t p) {
-    static_cast<MarkWorker *>(self)->ScanContents(p);
+  static void ScanContentsOf(void* self, uintptr_t p) {
+    static_cast<MarkWorker*>(self)->ScanContents(p);
   }
 
-  void RunJob(const RootJob &job) {
+  void RunJob(const RootJob& job) {
     if (job.kind == RootJob::kArena) {
       job.arena->ForEachRoot(
-          [this](const void *p) { Visit(reinterpret_cast<uintptr_t>(p)); });
+          [this](const void* p) { Visit(reinterpret_cast<uintptr_t>(p)); });
     } else if (job.kind == RootJob::kWeakCells) {
       ForEachWeakCell(&VisitWord, this);
     } else if (job.kind == RootJob::kFinalizers) {
@@ -269,8 +260,7 @@ public:
     } else {
       for (size_t i = 0; i < job.set->range_count; i++) {
         auto p = reinterpret_cast<uintptr_t>(job.set->range_begin[i]);
-        if (p != 0)
-          Visit(p);
+        if (p != 0) Visit(p);
       }
     }
   }
@@ -285,7 +275,7 @@ public:
       uintptr_t obj;
       if (buf_->n > 0) {
         uintptr_t popped = buf_->objs[--buf_->n];
-        __builtin_prefetch(reinterpret_cast<const void *>(popped));
+        __builtin_prefetch(reinterpret_cast<const void*>(popped));
         if (count < kRing) {
           ring[(head + count) % kRing] = popped;
           count++;
@@ -299,9 +289,8 @@ public:
         head = (head + 1) % kRing;
         count--;
       } else {
-        WorkBuf *full = pool_->GetFullOrWait();
-        if (full == nullptr)
-          return;
+        WorkBuf* full = pool_->GetFullOrWait();
+        if (full == nullptr) return;
         pool_->PutEmpty(buf_);
         buf_ = full;
         continue;
@@ -317,51 +306,47 @@ public:
   uint64_t bytes() const { return bytes_; }
   uint64_t objects() const { return objects_; }
 
-private:
+ private:
   // Sets the mark bit; true if this call set it. With several workers the
   // bit is set with an atomic OR (two workers may set bits of one word at
   // once); a lone worker owns every mark word and needs no locked
   // instruction, whose full fence would also stall the prefetches.
-  GC_ALWAYS_INLINE bool SetMark(Span *s, uint32_t slot) {
+  GC_ALWAYS_INLINE bool SetMark(Span* s, uint32_t slot) {
     std::atomic_ref<uint64_t> word(s->mark_bits[slot / 64]);
     uint64_t bit = uint64_t{1} << (slot % 64);
     uint64_t old = word.load(std::memory_order_relaxed);
-    if (old & bit)
-      return false;
+    if (old & bit) return false;
     if (!shared_marks_) {
       word.store(old | bit, std::memory_order_relaxed);
       return true;
     }
     return (word.fetch_or(bit, std::memory_order_relaxed) & bit) == 0;
   }
-  GC_ALWAYS_INLINE void Count(const Span *s) {
+  GC_ALWAYS_INLINE void Count(const Span* s) {
     objects_++;
-    bytes_ += s->elem_size; // a large object over 4 GiB counts 4 GiB
+    bytes_ += s->elem_size;  // a large object over 4 GiB counts 4 GiB
   }
   // Scans an object taken from the work list (a slot start of an in-use
   // span). The common case, an object of a span's single type with a
   // one-word pointer bitmap, is inline: no call, no loop over elements.
   GC_ALWAYS_INLINE void ScanQueued(uintptr_t obj) {
-    Span *s = g_pages->Lookup(obj);
-    const TypeInfo *t = s->types.single();
+    Span* s = g_pages->Lookup(obj);
+    const TypeInfo* t = s->types.single();
     if (GC_PREDICT_TRUE(t != nullptr && t->pointer_bitmap_words == 1 &&
                         t->array_header == 0)) {
-      auto *words = reinterpret_cast<const uintptr_t *>(obj);
+      auto* words = reinterpret_cast<const uintptr_t*>(obj);
       for (uint64_t bits = t->pointer_bitmap[0]; bits != 0; bits &= bits - 1) {
         uintptr_t p = words[__builtin_ctzll(bits)];
-        if (p != 0)
-          Visit(p);
+        if (p != 0) Visit(p);
       }
       return;
     }
     ScanObject(*this, s, s->SlotIndex(obj));
   }
-  GC_ALWAYS_INLINE void MarkSlot(Span *s, uint32_t slot) {
-    if (!SetMark(s, slot))
-      return;
+  GC_ALWAYS_INLINE void MarkSlot(Span* s, uint32_t slot) {
+    if (!SetMark(s, slot)) return;
     Count(s);
-    if (!s->noscan())
-      Push(s->SlotAddress(slot));
+    if (!s->noscan()) Push(s->SlotAddress(slot));
   }
   GC_ALWAYS_INLINE void Push(uintptr_t obj) {
     if (GC_PREDICT_FALSE(buf_->n == kWorkBufObjs)) {
@@ -377,9 +362,8 @@ private:
   // atomic ORs bounce the line between cores.
   static constexpr uint64_t kMinSplit = 16;
   void Balance() {
-    if (buf_->n < kMinSplit || !pool_->Hungry())
-      return;
-    WorkBuf *half = pool_->GetEmpty();
+    if (buf_->n < kMinSplit || !pool_->Hungry()) return;
+    WorkBuf* half = pool_->GetEmpty();
     uint64_t k = buf_->n / 2;
     std::copy(buf_->objs, buf_->objs + k, half->objs);
     std::copy(buf_->objs + k, buf_->objs + buf_->n, buf_->objs);
@@ -388,9 +372,9 @@ private:
     pool_->PutFull(half);
   }
 
-  WorkPool *pool_;
-  WorkBuf *buf_;
-  const bool shared_marks_; // more than one worker
+  WorkPool* pool_;
+  WorkBuf* buf_;
+  const bool shared_marks_;  // more than one worker
   uint64_t bytes_ = 0;
   uint64_t objects_ = 0;
 };
@@ -398,14 +382,14 @@ private:
 // ---- Helper threads: N-1 of them join the collector's thread. ----
 
 class MarkThreads {
-public:
-  static MarkThreads &Get() {
-    static MarkThreads *t = new MarkThreads(); // lives for the process
+ public:
+  static MarkThreads& Get() {
+    static MarkThreads* t = new MarkThreads();  // lives for the process
     return *t;
   }
 
   // Runs work(0) here and work(1..n-1) on helpers; returns when all did.
-  void Run(uint32_t n, const std::function<void(uint32_t)> &work) {
+  void Run(uint32_t n, const std::function<void(uint32_t)>& work) {
     {
       std::unique_lock<std::mutex> lock(mu_);
       while (threads_.size() + 1 < n) {
@@ -425,29 +409,27 @@ public:
     work_ = nullptr;
   }
 
-private:
+ private:
   void Loop(uint32_t id) {
     uint64_t seen = 0;
     std::unique_lock<std::mutex> lock(mu_);
     for (;;) {
       cv_.wait(lock, [&] { return generation_ != seen; });
       seen = generation_;
-      if (id > helpers_)
-        continue;
-      const std::function<void(uint32_t)> *work = work_;
+      if (id > helpers_) continue;
+      const std::function<void(uint32_t)>* work = work_;
       lock.unlock();
       (*work)(id);
       lock.lock();
-      if (--remaining_ == 0)
-        done_cv_.notify_all();
+      if (--remaining_ == 0) done_cv_.notify_all();
     }
   }
 
   std::mutex mu_;
   std::condition_variable cv_;
   std::condition_variable done_cv_;
-  std::vector<std::thread> threads_; // Guarded by mu_.
-  const std::function<void(uint32_t)> *work_ GC_GUARDED_BY(mu_) = nullptr;
+  std::vector<std::thread> threads_;  // Guarded by mu_.
+  const std::function<void(uint32_t)>* work_ GC_GUARDED_BY(mu_) = nullptr;
   uint32_t helpers_ GC_GUARDED_BY(mu_) = 0;
   uint32_t remaining_ GC_GUARDED_BY(mu_) = 0;
   uint64_t generation_ GC_GUARDED_BY(mu_) = 0;
@@ -456,68 +438,62 @@ private:
 // ---- The verifier (Go's checkmark). ----
 
 class Verifier {
-public:
+ public:
   void Visit(uintptr_t p) {
     uint32_t slot;
-    if (Span *s = FindSlot(p, &slot))
-      Reach(s, slot, p);
+    if (Span* s = FindSlot(p, &slot)) Reach(s, slot, p);
   }
   void VisitConservative(uintptr_t p) {
     uint32_t slot;
-    Span *s = FindSlot(p, &slot);
-    if (s != nullptr && s->IsAllocated(slot))
-      Reach(s, slot, p);
+    Span* s = FindSlot(p, &slot);
+    if (s != nullptr && s->IsAllocated(slot)) Reach(s, slot, p);
   }
-  static void VisitFromTracer(void *self, const void *p) {
-    static_cast<Verifier *>(self)->Visit(reinterpret_cast<uintptr_t>(p));
+  static void VisitFromTracer(void* self, const void* p) {
+    static_cast<Verifier*>(self)->Visit(reinterpret_cast<uintptr_t>(p));
   }
-  static void VisitRangeFromTracer(void *self, const void *p, size_t bytes) {
-    ScanConservativeRange(*static_cast<Verifier *>(self),
+  static void VisitRangeFromTracer(void* self, const void* p, size_t bytes) {
+    ScanConservativeRange(*static_cast<Verifier*>(self),
                           reinterpret_cast<uintptr_t>(p), bytes);
   }
-  void Constructing(const internal::Constructing &c) {
+  void Constructing(const internal::Constructing& c) {
     uint32_t slot;
-    Span *s = FindSlot(reinterpret_cast<uintptr_t>(c.object), &slot);
-    if (s == nullptr)
-      return;
+    Span* s = FindSlot(reinterpret_cast<uintptr_t>(c.object), &slot);
+    if (s == nullptr) return;
     seen_.insert(s->SlotAddress(slot));
     Check(s, slot, s->SlotAddress(slot));
     ScanConservativeRange(*this, s->SlotAddress(slot), SlotBytes(s));
   }
-  static void VisitWord(void *self, uintptr_t p) {
-    static_cast<Verifier *>(self)->Visit(p);
+  static void VisitWord(void* self, uintptr_t p) {
+    static_cast<Verifier*>(self)->Visit(p);
   }
-  static void ScanContentsOf(void *self, uintptr_t p) {
-    auto *v = static_cast<Verifier *>(self);
+  static void ScanContentsOf(void* self, uintptr_t p) {
+    auto* v = static_cast<Verifier*>(self);
     uint32_t slot;
-    Span *s = FindSlot(p, &slot);
-    if (s != nullptr && !s->noscan())
-      ScanObject(*v, s, slot);
+    Span* s = FindSlot(p, &slot);
+    if (s != nullptr && !s->noscan()) ScanObject(*v, s, slot);
   }
   void Drain() {
     while (!stack_.empty()) {
       uintptr_t obj = stack_.back();
       stack_.pop_back();
       uint32_t slot = 0;
-      Span *s = FindSlot(obj, &slot);
+      Span* s = FindSlot(obj, &slot);
       ScanObject(*this, s, slot);
     }
   }
   uint64_t checked() const { return seen_.size(); }
 
-private:
-  void Reach(Span *s, uint32_t slot, uintptr_t via) {
+ private:
+  void Reach(Span* s, uint32_t slot, uintptr_t via) {
     uintptr_t obj = s->SlotAddress(slot);
-    if (!seen_.insert(obj).second)
-      return;
+    if (!seen_.insert(obj).second) return;
     Check(s, slot, via);
-    if (!s->noscan())
-      stack_.push_back(obj);
+    if (!s->noscan()) stack_.push_back(obj);
   }
-  void Check(Span *s, uint32_t slot, uintptr_t via) {
+  void Check(Span* s, uint32_t slot, uintptr_t via) {
     uintptr_t obj = s->SlotAddress(slot);
-    const TypeInfo *t = s->types.Get(slot);
-    const char *name = t != nullptr ? t->name : "?";
+    const TypeInfo* t = s->types.Get(slot);
+    const char* name = t != nullptr ? t->name : "?";
     if (!s->IsAllocated(slot)) {
       runtime::Print(
           "verifier: object %#lx (type %s, reached through %#lx) is reachable "
@@ -540,25 +516,23 @@ private:
   std::vector<uintptr_t> stack_;
 };
 
-} // namespace
+}  // namespace
 
 bool IsMarkedObject(uintptr_t p) {
   g_pages = &alloc::Heap::Get().pages();
   uint32_t slot;
-  Span *s = FindSlot(p, &slot);
-  if (s == nullptr)
-    return false;
+  Span* s = FindSlot(p, &slot);
+  if (s == nullptr) return false;
   return (s->mark_bits[slot / 64] >> (slot % 64)) & 1;
 }
 
 uint64_t MarkObjectAtTermination(uintptr_t p) {
   g_pages = &alloc::Heap::Get().pages();
   uint32_t slot;
-  Span *s = FindSlot(p, &slot);
+  Span* s = FindSlot(p, &slot);
   GC_CHECK(s != nullptr && "an object marked at termination is in the heap");
   uint64_t bit = uint64_t{1} << (slot % 64);
-  if (s->mark_bits[slot / 64] & bit)
-    return 0;
+  if (s->mark_bits[slot / 64] & bit) return 0;
   s->mark_bits[slot / 64] |= bit;
   return s->elem_size;
 }
@@ -567,8 +541,8 @@ MarkResult MarkHeap(uint32_t workers) {
   GC_CHECK(workers >= 1);
   g_pages = &alloc::Heap::Get().pages();
   std::vector<RootJob> jobs;
-  std::vector<HandleArena *> arenas;
-  RootRegistry &registry = RootRegistry::Get();
+  std::vector<HandleArena*> arenas;
+  RootRegistry& registry = RootRegistry::Get();
   registry.BeginMarking(&jobs, &arenas);
   jobs.push_back(RootJob{RootJob::kWeakCells, nullptr, nullptr});
   jobs.push_back(RootJob{RootJob::kFinalizers, nullptr, nullptr});
@@ -580,25 +554,24 @@ MarkResult MarkHeap(uint32_t workers) {
       ws.push_back(std::make_unique<MarkWorker>(&pool, workers > 1));
     }
     SetInMarker(true);
-    for (HandleArena *a : arenas) {
+    for (HandleArena* a : arenas) {
       a->ForEachConstructing(
-          [&](const Constructing &c) { ws[0]->MarkConstructing(c); });
+          [&](const Constructing& c) { ws[0]->MarkConstructing(c); });
     }
     std::atomic<size_t> next_job{0};
     std::function<void(uint32_t)> work = [&](uint32_t id) {
       SetInMarker(true);
-      MarkWorker &w = *ws[id];
+      MarkWorker& w = *ws[id];
       for (;;) {
         size_t i = next_job.fetch_add(1, std::memory_order_relaxed);
-        if (i >= jobs.size())
-          break;
+        if (i >= jobs.size()) break;
         w.RunJob(jobs[i]);
       }
       w.Drain();
       SetInMarker(false);
     };
     MarkThreads::Get().Run(workers, work);
-    for (const auto &w : ws) {
+    for (const auto& w : ws) {
       result.bytes_marked += w->bytes();
       result.objects_marked += w->objects();
     }
@@ -610,20 +583,20 @@ MarkResult MarkHeap(uint32_t workers) {
 uint64_t VerifyMarking() {
   g_pages = &alloc::Heap::Get().pages();
   std::vector<RootJob> jobs;
-  std::vector<HandleArena *> arenas;
-  RootRegistry &registry = RootRegistry::Get();
+  std::vector<HandleArena*> arenas;
+  RootRegistry& registry = RootRegistry::Get();
   registry.BeginMarking(&jobs, &arenas);
   jobs.push_back(RootJob{RootJob::kWeakCells, nullptr, nullptr});
   jobs.push_back(RootJob{RootJob::kFinalizers, nullptr, nullptr});
   SetInMarker(true);
   Verifier v;
-  for (HandleArena *a : arenas) {
-    a->ForEachConstructing([&](const Constructing &c) { v.Constructing(c); });
+  for (HandleArena* a : arenas) {
+    a->ForEachConstructing([&](const Constructing& c) { v.Constructing(c); });
   }
-  for (const RootJob &job : jobs) {
+  for (const RootJob& job : jobs) {
     if (job.kind == RootJob::kArena) {
       job.arena->ForEachRoot(
-          [&](const void *p) { v.Visit(reinterpret_cast<uintptr_t>(p)); });
+          [&](const void* p) { v.Visit(reinterpret_cast<uintptr_t>(p)); });
     } else if (job.kind == RootJob::kWeakCells) {
       ForEachWeakCell(&Verifier::VisitWord, &v);
     } else if (job.kind == RootJob::kFinalizers) {
@@ -635,8 +608,7 @@ uint64_t VerifyMarking() {
     } else {
       for (size_t i = 0; i < job.set->range_count; i++) {
         auto p = reinterpret_cast<uintptr_t>(job.set->range_begin[i]);
-        if (p != 0)
-          v.Visit(p);
+        if (p != 0) v.Visit(p);
       }
     }
     v.Drain();
@@ -646,4 +618,4 @@ uint64_t VerifyMarking() {
   return v.checked();
 }
 
-} // namespace gc::internal
+}  // namespace gc::internal

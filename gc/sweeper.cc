@@ -25,26 +25,24 @@ std::atomic<int64_t> g_periodic_ms{2 * 60 * 1000};
 // instead of re-entering the refill that is sweeping.
 struct DestructorScope {
   DestructorScope() {
-    if (alloc::t_in_destructor++ > 0)
-      return;
+    if (alloc::t_in_destructor++ > 0) return;
     saved_cache = alloc::t_cache;
     alloc::t_cache = &alloc::g_unattached_cache;
     OnBlocking(true);
   }
   ~DestructorScope() {
-    if (--alloc::t_in_destructor > 0)
-      return;
+    if (--alloc::t_in_destructor > 0) return;
     OnBlocking(false);
     alloc::InstallCache(saved_cache);
   }
-  alloc::Cache *saved_cache = nullptr;
+  alloc::Cache* saved_cache = nullptr;
 };
 
-} // namespace
+}  // namespace
 
 bool InDestructor() { return alloc::t_in_destructor > 0; }
 
-void RunDestructor(void (*destroy)(void *), void *object) {
+void RunDestructor(void (*destroy)(void*), void* object) {
   DestructorScope scope;
   destroy(object);
 }
@@ -59,9 +57,9 @@ std::chrono::milliseconds PeriodicGcInterval() {
       g_periodic_ms.load(std::memory_order_relaxed));
 }
 
-Sweeper &Sweeper::Get() {
+Sweeper& Sweeper::Get() {
   alignas(Sweeper) static unsigned char storage[sizeof(Sweeper)];
-  static Sweeper *s = new (storage) Sweeper(); // never destroyed
+  static Sweeper* s = new (storage) Sweeper();  // never destroyed
   return *s;
 }
 
@@ -75,13 +73,12 @@ void Sweeper::Start(double pages_per_page) {
   cursor_.store(0, std::memory_order_relaxed);
 }
 
-void Sweeper::DestroyDead(Span *s) {
-  const TypeInfo *single = s->types.single();
+void Sweeper::DestroyDead(Span* s) {
+  const TypeInfo* single = s->types.single();
   bool destructors = !(single != nullptr && single->destroy == nullptr) &&
                      s->types.compression() != alloc::TypeCompression::kEmpty;
   bool specials = s->specials.load(std::memory_order_acquire) != nullptr;
-  if (!destructors && !specials)
-    return;
+  if (!destructors && !specials) return;
   DestructorScope scope;
   uint64_t destroyed = 0;
   for (uint32_t w = 0; w < s->nwords; w++) {
@@ -90,9 +87,9 @@ void Sweeper::DestroyDead(Span *s) {
       uint32_t slot = w * 64 + static_cast<uint32_t>(__builtin_ctzll(dead));
       uintptr_t obj = s->SlotAddress(slot);
       if (destructors) {
-        const TypeInfo *t = s->types.Get(slot);
+        const TypeInfo* t = s->types.Get(slot);
         if (t != nullptr && t->destroy != nullptr) {
-          t->destroy(reinterpret_cast<void *>(obj));
+          t->destroy(reinterpret_cast<void*>(obj));
           destroyed++;
         }
       }
@@ -105,43 +102,41 @@ void Sweeper::DestroyDead(Span *s) {
   destroyed_.fetch_add(destroyed, std::memory_order_relaxed);
 }
 
-bool Sweeper::SweepTakenSmall(Span *s) {
-  Heap &heap = Heap::Get();
+bool Sweeper::SweepTakenSmall(Span* s) {
+  Heap& heap = Heap::Get();
   DestroyDead(s);
   uint32_t freed = heap.SwapSweptBits(s);
   spans_swept_.fetch_add(1, std::memory_order_relaxed);
   return heap.central(s->span_class).FinishSweep(s, freed);
 }
 
-bool Sweeper::SweepLarge(Span *s) {
+bool Sweeper::SweepLarge(Span* s) {
   bool dead = (s->mark_bits[0] & 1) == 0;
-  if (dead)
-    DestroyDead(s);
+  if (dead) DestroyDead(s);
   spans_swept_.fetch_add(1, std::memory_order_relaxed);
   Heap::Get().FinishSweepLarge(s, dead);
   return dead;
 }
 
-void Sweeper::SweepTaken(Span *s) {
-  Sweeper &self = Get();
+void Sweeper::SweepTaken(Span* s) {
+  Sweeper& self = Get();
   self.active_.fetch_add(1, std::memory_order_relaxed);
   self.SweepTakenSmall(s);
   self.active_.fetch_sub(1, std::memory_order_release);
 }
 
-uint32_t Sweeper::SweepCached(Span *s) {
-  Sweeper &self = Get();
+uint32_t Sweeper::SweepCached(Span* s) {
+  Sweeper& self = Get();
   self.DestroyDead(s);
   self.spans_swept_.fetch_add(1, std::memory_order_relaxed);
   return Heap::Get().SwapSweptBits(s);
 }
 
-bool Sweeper::SweepOne(uint64_t *freed_pages) {
+bool Sweeper::SweepOne(uint64_t* freed_pages) {
   size_t i = cursor_.fetch_add(1, std::memory_order_relaxed);
-  if (i >= limit_.load(std::memory_order_relaxed))
-    return false;
-  Heap &heap = Heap::Get();
-  Span *s = heap.pages().SpanRecord(i);
+  if (i >= limit_.load(std::memory_order_relaxed)) return false;
+  Heap& heap = Heap::Get();
+  Span* s = heap.pages().SpanRecord(i);
   if (s->state.load(std::memory_order_acquire) != alloc::SpanState::kInUse) {
     return true;
   }
@@ -162,8 +157,7 @@ bool Sweeper::SweepOne(uint64_t *freed_pages) {
     freed = SweepTakenSmall(s);
   }
   swept_pages_.fetch_add(npages, std::memory_order_relaxed);
-  if (freed && freed_pages != nullptr)
-    *freed_pages += npages;
+  if (freed && freed_pages != nullptr) *freed_pages += npages;
   active_.fetch_sub(1, std::memory_order_release);
   return true;
 }
@@ -173,11 +167,11 @@ void Sweeper::Finish() {
   }
   // Sweeps other threads claimed (on demand, through the walk) finish on
   // those threads; wait for each span still being swept.
-  Heap &heap = Heap::Get();
+  Heap& heap = Heap::Get();
   uint32_t h = heap.sweepgen();
   size_t n = limit_.load(std::memory_order_relaxed);
   for (size_t i = 0; i < n; i++) {
-    Span *s = heap.pages().SpanRecord(i);
+    Span* s = heap.pages().SpanRecord(i);
     while (s->state.load(std::memory_order_acquire) ==
                alloc::SpanState::kInUse &&
            s->sweepgen.load(std::memory_order_acquire) == h - 1) {
@@ -190,24 +184,22 @@ void Sweeper::Finish() {
 }
 
 void Sweeper::Reclaim(uint32_t npages) {
-  Sweeper &self = Get();
+  Sweeper& self = Get();
   uint64_t freed = 0;
   while (freed < npages && self.SweepOne(&freed)) {
   }
 }
 
 void Sweeper::Credit(uint32_t npages) {
-  Sweeper &self = Get();
-  if (self.WalkDone())
-    return;
+  Sweeper& self = Get();
+  if (self.WalkDone()) return;
   uint64_t allocated =
       self.alloc_pages_.fetch_add(npages, std::memory_order_relaxed) + npages;
   double target = static_cast<double>(allocated) *
                   self.pages_per_page_.load(std::memory_order_relaxed);
   while (static_cast<double>(
              self.swept_pages_.load(std::memory_order_relaxed)) < target) {
-    if (!self.SweepOne())
-      break;
+    if (!self.SweepOne()) break;
   }
 }
 
@@ -228,8 +220,7 @@ void Sweeper::PauseBackgroundForTesting(bool paused) {
 
 void Sweeper::StartBackground(int64_t (*periodic)()) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (background_started_)
-    return;
+  if (background_started_) return;
   background_started_ = true;
   std::thread([this, periodic] { BackgroundLoop(periodic); }).detach();
 }
@@ -253,8 +244,7 @@ void Sweeper::BackgroundLoop(int64_t (*periodic)()) {
                                      int64_t{3600} * 1000000000)));
       cv_.wait_until(lock, deadline,
                      [&] { return wakeups_ != seen && !paused_; });
-      while (paused_)
-        cv_.wait(lock);
+      while (paused_) cv_.wait(lock);
       seen = wakeups_;
       background_busy_ = true;
     }
@@ -263,14 +253,12 @@ void Sweeper::BackgroundLoop(int64_t (*periodic)()) {
     int n = 0;
     while (SweepOne()) {
       runtime::Safepoint();
-      if (++n % 16 == 0)
-        std::this_thread::yield();
+      if (++n % 16 == 0) std::this_thread::yield();
     }
     // Runs a forced cycle if none ran for a whole period, and learns when
     // the next one is due (seed 003).
-    if (periodic != nullptr)
-      due = periodic();
+    if (periodic != nullptr) due = periodic();
   }
 }
 
-} // namespace gc::internal
+}  // namespace gc::internal

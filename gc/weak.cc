@@ -16,16 +16,16 @@ namespace gc::internal {
 namespace {
 
 struct WeakSpecial : alloc::Special {
-  WeakCell *cell = nullptr;    // Immutable once linked.
-  uintptr_t object = 0;        // the target; immutable
-  WeakSpecial *prev = nullptr; // Guarded by g_weak_mu.
-  WeakSpecial *next = nullptr;
+  WeakCell* cell = nullptr;     // Immutable once linked.
+  uintptr_t object = 0;         // the target; immutable
+  WeakSpecial* prev = nullptr;  // Guarded by g_weak_mu.
+  WeakSpecial* next = nullptr;
 };
 
 // Guards the list of live weak specials. Lock order: g_weak_mu before a
 // span's specials_lock. Never held across a safepoint.
 runtime::Mutex g_weak_mu;
-WeakSpecial *g_weak_list GC_GUARDED_BY(g_weak_mu) = nullptr;
+WeakSpecial* g_weak_list GC_GUARDED_BY(g_weak_mu) = nullptr;
 uint64_t g_weak_count GC_GUARDED_BY(g_weak_mu) = 0;
 
 // The cell is pointer-free: the marker keeps it alive but never follows the
@@ -40,39 +40,37 @@ constexpr alloc::TypeInfo kWeakCellType = {"gc::WeakCell",
                                            nullptr,
                                            0};
 
-void LinkLocked(WeakSpecial *w) GC_REQUIRES(g_weak_mu) {
+void LinkLocked(WeakSpecial* w) GC_REQUIRES(g_weak_mu) {
   w->prev = nullptr;
   w->next = g_weak_list;
-  if (g_weak_list != nullptr)
-    g_weak_list->prev = w;
+  if (g_weak_list != nullptr) g_weak_list->prev = w;
   g_weak_list = w;
   g_weak_count++;
 }
 
-void UnlinkLocked(WeakSpecial *w) GC_REQUIRES(g_weak_mu) {
+void UnlinkLocked(WeakSpecial* w) GC_REQUIRES(g_weak_mu) {
   if (w->prev != nullptr) {
     w->prev->next = w->next;
   } else {
     g_weak_list = w->next;
   }
-  if (w->next != nullptr)
-    w->next->prev = w->prev;
+  if (w->next != nullptr) w->next->prev = w->prev;
   w->prev = w->next = nullptr;
   g_weak_count--;
 }
 
-std::string Hex(const void *p) {
+std::string Hex(const void* p) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%p", p);
   return buf;
 }
 
-} // namespace
+}  // namespace
 
-WeakCell *WeakCellFor(const void *object) {
-  Collector::Get(); // registers the hook that releases specials
+WeakCell* WeakCellFor(const void* object) {
+  Collector::Get();  // registers the hook that releases specials
   auto p = reinterpret_cast<uintptr_t>(object);
-  alloc::Span *s = alloc::SpanOf(object);
+  alloc::Span* s = alloc::SpanOf(object);
   if (s == nullptr) {
     throw std::invalid_argument("gcrt: gc::Weak of " + Hex(object) +
                                 ": not a pointer into the GC heap");
@@ -88,18 +86,18 @@ WeakCell *WeakCellFor(const void *object) {
   for (;;) {
     {
       std::lock_guard<runtime::Mutex> lock(g_weak_mu);
-      if (alloc::Special *sp =
+      if (alloc::Special* sp =
               alloc::FindSpecial(s, p, alloc::SpecialKind::kWeakHandle)) {
-        return static_cast<WeakSpecial *>(sp)->cell;
+        return static_cast<WeakSpecial*>(sp)->cell;
       }
     }
     // The object has no cell yet: make one. The allocation may collect;
     // the caller keeps the target alive.
-    auto *cell = static_cast<WeakCell *>(
+    auto* cell = static_cast<WeakCell*>(
         alloc::AllocateFixed<sizeof(WeakCell), alignof(WeakCell), true, true>(
             &kWeakCellType));
     cell->target.store(p, std::memory_order_relaxed);
-    auto *w = new WeakSpecial;
+    auto* w = new WeakSpecial;
     w->kind = alloc::SpecialKind::kWeakHandle;
     w->cell = cell;
     w->object = p;
@@ -110,14 +108,14 @@ WeakCell *WeakCellFor(const void *object) {
       LinkLocked(w);
       return cell;
     }
-    delete w; // another thread made one first; this cell is garbage
+    delete w;  // another thread made one first; this cell is garbage
   }
 }
 
-void ForEachWeakCell(void (*visit)(void *context, uintptr_t cell),
-                     void *context) {
+void ForEachWeakCell(void (*visit)(void* context, uintptr_t cell),
+                     void* context) {
   std::lock_guard<runtime::Mutex> lock(g_weak_mu);
-  for (WeakSpecial *w = g_weak_list; w != nullptr; w = w->next) {
+  for (WeakSpecial* w = g_weak_list; w != nullptr; w = w->next) {
     visit(context, reinterpret_cast<uintptr_t>(w->cell));
   }
 }
@@ -125,14 +123,14 @@ void ForEachWeakCell(void (*visit)(void *context, uintptr_t cell),
 uint64_t ClearDeadWeakRefs() {
   uint64_t cleared = 0;
   std::lock_guard<runtime::Mutex> lock(g_weak_mu);
-  for (WeakSpecial *w = g_weak_list; w != nullptr;) {
-    WeakSpecial *next = w->next;
+  for (WeakSpecial* w = g_weak_list; w != nullptr;) {
+    WeakSpecial* next = w->next;
     if (!IsMarkedObject(w->object)) {
       w->cell->target.store(0, std::memory_order_relaxed);
-      alloc::Span *s = alloc::SpanOf(reinterpret_cast<void *>(w->object));
+      alloc::Span* s = alloc::SpanOf(reinterpret_cast<void*>(w->object));
       GC_CHECK(s != nullptr &&
                "a weak reference's target is in the heap until it is swept");
-      alloc::Special *taken =
+      alloc::Special* taken =
           alloc::RemoveSpecial(s, w->object, alloc::SpecialKind::kWeakHandle);
       GC_CHECK(taken == w && "every live weak special is on its span's list");
       UnlinkLocked(w);
@@ -144,8 +142,8 @@ uint64_t ClearDeadWeakRefs() {
   return cleared;
 }
 
-void ReleaseWeakSpecial(alloc::Special *s) {
-  auto *w = static_cast<WeakSpecial *>(s);
+void ReleaseWeakSpecial(alloc::Special* s) {
+  auto* w = static_cast<WeakSpecial*>(s);
   w->cell->target.store(0, std::memory_order_relaxed);
   {
     std::lock_guard<runtime::Mutex> lock(g_weak_mu);
@@ -159,4 +157,4 @@ uint64_t WeakSpecialCount() {
   return g_weak_count;
 }
 
-} // namespace gc::internal
+}  // namespace gc::internal

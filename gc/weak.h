@@ -33,30 +33,30 @@ struct WeakCell {
   // readers, which hold a processor, so no mark termination runs meanwhile.
   std::atomic<uintptr_t> target;
 };
-static_assert(sizeof(WeakCell) == sizeof(void *));
+static_assert(sizeof(WeakCell) == sizeof(void*));
 
 // The cell of the GC object starting at `object`, made on first use. The
 // caller keeps `object` alive across the call (it may allocate, and so
 // collect). Throws std::invalid_argument if `object` is not the start of a
 // live GC object.
-WeakCell *WeakCellFor(const void *object);
+WeakCell* WeakCellFor(const void* object);
 
-GC_ALWAYS_INLINE void *WeakTarget(const WeakCell *c) {
+GC_ALWAYS_INLINE void* WeakTarget(const WeakCell* c) {
   return c == nullptr ? nullptr
-                      : reinterpret_cast<void *>(
+                      : reinterpret_cast<void*>(
                             c->target.load(std::memory_order_relaxed));
 }
 
 // Marker, world stopped: visits the cell of every live weak special.
-void ForEachWeakCell(void (*visit)(void *context, uintptr_t cell),
-                     void *context);
+void ForEachWeakCell(void (*visit)(void* context, uintptr_t cell),
+                     void* context);
 // Mark termination, world stopped, after marking: clears the cells of
 // unmarked targets and drops their specials. Returns how many it cleared.
 uint64_t ClearDeadWeakRefs();
 // The special-free hook's part for kWeakHandle (an explicit free of the
 // target): clears the cell and drops the special.
-void ReleaseWeakSpecial(alloc::Special *s);
+void ReleaseWeakSpecial(alloc::Special* s);
 // Live weak specials (one per object with weak references).
 uint64_t WeakSpecialCount();
 
-} // namespace gc::internal
+}  // namespace gc::internal

@@ -189,12 +189,13 @@ std::atomic<int> g_released{0};
 std::vector<gc::alloc::Special*> g_released_records;  // the test thread's
 
 TEST_F(SweeperTest, SweepingReleasesTheSpecialsOfDeadObjectsOnly) {
-  gc::alloc::SetSpecialFreeHook([](gc::alloc::Special* list) {
-    for (; list != nullptr; list = list->next) {
-      g_released++;
-      g_released_records.push_back(list);
-    }
-  });
+  gc::alloc::SpecialFreeHook collectors =
+      gc::alloc::SetSpecialFreeHook([](gc::alloc::Special* list) {
+        for (; list != nullptr; list = list->next) {
+          g_released++;
+          g_released_records.push_back(list);
+        }
+      });
   using T = Counted<704>;
   T::test_thread = std::this_thread::get_id();
   gc::Root<T> live = gc::make<T>();
@@ -216,7 +217,7 @@ TEST_F(SweeperTest, SweepingReleasesTheSpecialsOfDeadObjectsOnly) {
                                      gc::alloc::SpecialKind::kFinalizer),
             &live_special)
       << "the live object keeps its special";
-  gc::alloc::SetSpecialFreeHook(nullptr);
+  gc::alloc::SetSpecialFreeHook(collectors);
 }
 
 }  // namespace
