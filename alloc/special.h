@@ -49,7 +49,8 @@ Special* TakeSpecials(Span* span, uint32_t offset, uint32_t size = 1);
 // Called with specials taken from an explicitly freed object; registered
 // by the layer that owns the records.
 using SpecialFreeHook = void (*)(Special* list);
-void SetSpecialFreeHook(SpecialFreeHook hook);
+// Returns the hook it replaces.
+SpecialFreeHook SetSpecialFreeHook(SpecialFreeHook hook);
 void ReleaseSpecials(Special* list);
 
 }  // namespace gc::alloc
