@@ -1,0 +1,279 @@
+// Weak references (gc::Weak, gc/weak.h): they do not keep their target
+// alive; they read null from the mark termination that finds the target
+// unreachable, whatever the lazy sweep has reached; they can be fields of
+// GC objects (pointer bitmap or trace function), share one cell per
+// object, work for tiny and large objects, are cleared by an explicit
+// free, and can be made and read while other threads collect.
+//
+// Every test runs with the verifier on.
+#include "gc/weak.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "api/gc.h"
+#include "gc/collector.h"
+#include "gc/sweeper.h"
+
+namespace {
+
+using gc::internal::Collector;
+using gc::internal::GcReason;
+using gc::internal::Sweeper;
+
+struct Node {
+  gc::Ptr<Node> next;
+  int64_t value = 0;
+};
+
+// Counts its destructor runs.
+struct Counted {
+  int64_t value = 0;
+  std::string name = "counted";  // a non-trivial destructor
+  ~Counted() { destroyed.fetch_add(1, std::memory_order_relaxed); }
+  static inline std::atomic<int64_t> destroyed{0};
+};
+
+// An aggregate with a weak field: part of its pointer bitmap.
+struct Holder {
+  gc::Ptr<Node> strong;
+  gc::Weak<Node> weak;
+  int64_t tag = 0;
+};
+
+// A class tracing a container of weak references itself.
+class Cache {
+ public:
+  void trace(gc::Tracer& t) const { t(entries_); }
+  std::vector<gc::Weak<Node>>& entries() { return entries_; }
+
+ private:
+  std::vector<gc::Weak<Node>> entries_;
+};
+
+class WeakTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    gc::set_verify(true);
+    gc::set_gc_percent(100);
+  }
+};
+
+TEST_F(WeakTest, AWeakFieldIsPartOfTheAggregatesPointerBitmap) {
+  using Info = gc::internal::TypeInfoHolder<Holder>;
+  static_assert(Info::kBitmap, "a Weak field keeps the aggregate bitmapped");
+  const gc::alloc::TypeInfo* t = gc::internal::TypeInfoOf<Holder>();
+  ASSERT_NE(t->pointer_bitmap, nullptr);
+  EXPECT_EQ(t->pointer_bitmap[0], 0b011u) << "strong and weak words";
+  static_assert(gc::internal::ContainsGcPointers<gc::Weak<int>>());
+}
+
+TEST_F(WeakTest, ReadsTheTargetWhileItIsReachableAndNullAfter) {
+  gc::Root<Node> target = gc::make<Node>();
+  target->value = 7;
+  gc::Weak<Node> weak(target);
+  gc::Root<Holder> holder = gc::make<Holder>();
+  holder->weak = weak;
+  for (int i = 0; i < 3; i++) {
+    gc::collect();
+    gc::Root<Node> got = holder->weak.lock();
+    ASSERT_EQ(got.get(), target.get()) << "cycle " << i;
+    EXPECT_EQ(got->value, 7);
+    EXPECT_FALSE(holder->weak.expired());
+  }
+  const uint64_t cleared_before = gc::stats().weak_refs_cleared;
+  target = nullptr;
+  gc::collect();
+  EXPECT_TRUE(holder->weak.expired());
+  EXPECT_EQ(holder->weak.lock(), nullptr);
+  EXPECT_EQ(holder->weak.get_unrooted(), nullptr);
+  EXPECT_EQ(gc::stats().weak_refs_cleared, cleared_before + 1);
+}
+
+TEST_F(WeakTest, ObjectsReachableOnlyWeaklyAreCollected) {
+  const int64_t before = Counted::destroyed.load();
+  std::vector<gc::Weak<Counted>> weaks;
+  gc::RootSet keep_cells([&](gc::Tracer& t) {
+    for (auto& w : weaks) t(w);
+  });
+  for (int i = 0; i < 100; i++) {
+    gc::Root<Counted> c = gc::make<Counted>();
+    c->value = i;
+    weaks.emplace_back(c);
+  }
+  gc::collect();
+  for (auto& w : weaks) EXPECT_TRUE(w.expired());
+  EXPECT_EQ(Counted::destroyed.load() - before, 100)
+      << "every object reachable only through weak references died";
+}
+
+TEST_F(WeakTest, ClearedAtMarkTerminationBeforeTheSweepReachesTheObject) {
+  gc::set_gc_percent(-1);
+  Sweeper::Get().PauseBackgroundForTesting(true);
+  const int64_t before = Counted::destroyed.load();
+  gc::Root<Counted> c = gc::make<Counted>();
+  gc::Weak<Counted> weak(c);
+  gc::RootSet keep_cell([&](gc::Tracer& t) { t(weak); });
+  c = nullptr;
+  // The span goes back to its Central, where only a sweeper finds it (a
+  // span this thread's cache held would be swept when the thread resumes).
+  gc::alloc::FlushCurrentCache();
+  Collector::Get().Collect(GcReason::kLazyForTesting);
+  EXPECT_EQ(weak.lock(), nullptr) << "the target is dead, if not yet swept";
+  EXPECT_EQ(Counted::destroyed.load(), before) << "not swept yet";
+  Sweeper::Get().PauseBackgroundForTesting(false);
+  gc::collect();
+  EXPECT_EQ(Counted::destroyed.load() - before, 1);
+  gc::set_gc_percent(100);
+}
+
+TEST_F(WeakTest, AllWeakReferencesToAnObjectShareOneCell) {
+  const uint64_t specials = gc::internal::WeakSpecialCount();
+  gc::Root<Node> target = gc::make<Node>();
+  gc::Weak<Node> a(target), b(target);
+  gc::Weak<Node> c(gc::Ptr<Node>(target.get()));
+  EXPECT_TRUE(a == b);
+  EXPECT_TRUE(a == c);
+  EXPECT_EQ(gc::internal::WeakSpecialCount(), specials + 1);
+  gc::Root<Node> other = gc::make<Node>();
+  gc::Weak<Node> d(other);
+  EXPECT_FALSE(a == d);
+  EXPECT_EQ(gc::internal::WeakSpecialCount(), specials + 2);
+  target = nullptr;
+  other = nullptr;
+  gc::RootSet keep([&](gc::Tracer& t) { t(a, d); });
+  gc::collect();
+  EXPECT_TRUE(a.expired());
+  EXPECT_TRUE(d.expired());
+  EXPECT_EQ(gc::internal::WeakSpecialCount(), specials)
+      << "specials of dead targets are dropped";
+}
+
+TEST_F(WeakTest, TheCellLivesAsLongAsAWeakInTheHeapNamesIt) {
+  gc::Root<Node> target = gc::make<Node>();
+  gc::Root<Holder> holder = gc::make<Holder>();
+  holder->weak = gc::Weak<Node>(target);
+  target = nullptr;
+  gc::collect();  // clears the cell; the holder keeps the cell itself
+  // Garbage reuses freed memory: a stale cell would read junk, not null.
+  for (int i = 0; i < 20000; i++) gc::make_unrooted<Node>()->value = -1;
+  gc::collect();
+  EXPECT_EQ(holder->weak.lock(), nullptr);
+}
+
+TEST_F(WeakTest, TracedContainersOfWeakReferences) {
+  gc::Root<Cache> cache = gc::make<Cache>();
+  std::vector<gc::Root<Node>> kept;
+  for (int i = 0; i < 64; i++) {
+    gc::Root<Node> n = gc::make<Node>();
+    n->value = i;
+    cache->entries().emplace_back(n);
+    if (i % 2 == 0) kept.push_back(n);
+  }
+  gc::collect();
+  for (int i = 0; i < 64; i++) {
+    gc::Root<Node> n = cache->entries()[i].lock();
+    if (i % 2 == 0) {
+      ASSERT_NE(n, nullptr) << i;
+      EXPECT_EQ(n->value, i);
+    } else {
+      EXPECT_EQ(n, nullptr) << i;
+    }
+  }
+}
+
+TEST_F(WeakTest, TinyAndLargeTargets) {
+  gc::Root<int64_t> tiny = gc::make<int64_t>(5);  // a tiny block's piece
+  gc::Root<int32_t> tiny2 = gc::make<int32_t>(6);
+  gc::Root<gc::Array<Node>> large = gc::make_array<Node>(10000);
+  gc::Weak<int64_t> wt(tiny);
+  gc::Weak<int32_t> wt2(tiny2);
+  gc::Weak<gc::Array<Node>> wl(large);
+  gc::RootSet keep([&](gc::Tracer& t) { t(wt, wt2, wl); });
+  gc::collect();
+  EXPECT_EQ(*wt.lock(), 5);
+  EXPECT_EQ(*wt2.lock(), 6);
+  EXPECT_EQ(wl.lock()->size(), 10000u);
+  tiny = nullptr;
+  tiny2 = nullptr;
+  large = nullptr;
+  gc::collect();
+  EXPECT_TRUE(wt.expired());
+  EXPECT_TRUE(wt2.expired());
+  EXPECT_TRUE(wl.expired());
+}
+
+TEST_F(WeakTest, AnExplicitFreeClearsTheObjectsWeakReferences) {
+  gc::Root<Counted> c = gc::make<Counted>();
+  gc::Weak<Counted> weak(c);
+  gc::RootSet keep([&](gc::Tracer& t) { t(weak); });
+  gc::free(c);
+  EXPECT_EQ(c, nullptr);
+  EXPECT_TRUE(weak.expired());
+  gc::collect();
+  EXPECT_TRUE(weak.expired());
+}
+
+TEST_F(WeakTest, BadTargetsAreRefusedAndChangeNothing) {
+  gc::Root<Holder> h = gc::make<Holder>();
+  auto* interior = reinterpret_cast<Node*>(&h->tag);
+  try {
+    gc::Weak<Node> w{gc::Ptr<Node>(interior)};
+    FAIL() << "an interior pointer was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("not the start of a GC object"),
+              std::string::npos)
+        << e.what();
+  }
+  Node on_stack;
+  EXPECT_THROW(gc::internal::WeakCellFor(&on_stack), std::invalid_argument);
+  gc::Weak<Node> null_weak{gc::Ptr<Node>()};
+  EXPECT_TRUE(null_weak.expired());
+  EXPECT_EQ(null_weak.lock(), nullptr);
+  gc::collect();
+}
+
+// Threads make weak references to their own objects and to shared ones
+// and read them back, while collections run from every thread (TSan).
+TEST_F(WeakTest, ConcurrentMakersReadersAndCollectors) {
+  constexpr int kThreads = 4;
+  gc::Global<Holder> shared(gc::make<Holder>());
+  gc::Global<Node> shared_target(gc::make<Node>());
+  shared_target->value = 99;
+  shared->weak = gc::Weak<Node>(gc::Ptr<Node>(shared_target.get()));
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; t++) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 300; i++) {
+        gc::Root<Node> mine = gc::make<Node>();
+        mine->value = t * 1000 + i;
+        gc::Root<Holder> h = gc::make<Holder>();
+        h->strong = mine;
+        h->weak = gc::Weak<Node>(mine);
+        gc::Root<Holder> dead = gc::make<Holder>();
+        dead->weak = gc::Weak<Node>(gc::make<Node>());
+        if (i % 50 == t) gc::collect();
+        gc::Root<Node> back = h->weak.lock();
+        if (back.get() != mine.get() || back->value != t * 1000 + i) {
+          failures++;
+        }
+        gc::Root<Node> s = shared->weak.lock();
+        if (s == nullptr || s->value != 99) failures++;
+      }
+    });
+  }
+  {
+    gc::Blocking blocking;  // the world stops without the joining thread
+    for (auto& th : threads) th.join();
+  }
+  EXPECT_EQ(failures.load(), 0);
+}
+
+}  // namespace
