@@ -8,12 +8,16 @@ namespace stress {
 
 namespace {
 std::atomic<uint8_t> g_destroyed[kMaxIds];
+std::atomic<uint8_t> g_finalized[kMaxIds];
 std::atomic<uint64_t> g_corrupt{0};
+std::atomic<uint64_t> g_corrupt_finalized{0};
 std::atomic<uint64_t> g_next_id{1};
 }  // namespace
 
 std::atomic<uint8_t>* Destroyed() { return g_destroyed; }
 std::atomic<uint64_t>& CorruptAtDestruction() { return g_corrupt; }
+std::atomic<uint8_t>* Finalized() { return g_finalized; }
+std::atomic<uint64_t>& CorruptAtFinalization() { return g_corrupt_finalized; }
 uint64_t NewId() {
   uint64_t id = g_next_id.fetch_add(1, std::memory_order_relaxed);
   if (id >= kMaxIds) {
@@ -129,8 +133,157 @@ void Model::ReceiveParcel() {
   Parcel p;
   if (!mailbox_->Take(&p)) return;
   for (auto& [id, e] : p.entries) objs_[id] = e;
+  if (Rand(3) == 0) {
+    // Made on another thread, freed here: its children become garbage.
+    gc::free(p.root);
+    Freed(p.root_id);
+    return;
+  }
   roots_.push_back(gc::Root<Node>(p.root));
   root_ids_.push_back(p.root_id);
+}
+
+bool Model::Freed(uint64_t id) {
+  stats_.freed++;
+  uint8_t d = Destroyed()[id].load(std::memory_order_relaxed);
+  Forget(id);
+  if (d != 1) {
+    return Fail("object " + std::to_string(id) +
+                " was freed explicitly but destroyed " + std::to_string(d) +
+                " times (want 1)");
+  }
+  return true;
+}
+
+void Model::Forget(uint64_t id) {
+  objs_.erase(id);
+  constexpr size_t kSample = 1 << 16;
+  if (dead_ids_.size() < kSample) {
+    dead_ids_.push_back(id);
+  } else if (uint64_t j = Rand(dead_seen_ + 1); j < kSample) {
+    dead_ids_[j] = id;
+  }
+  dead_seen_++;
+}
+
+void Model::MakePrivate() {
+  uint64_t id = NewId();
+  gc::Root<Node> r = gc::make<Node>();
+  Fill(r.get(), id, Rand(4) == 0 ? Rand(3000) : 0);
+  Entry e;
+  e.ptr = r.get();
+  e.blob_len = r->blob ? r->blob->size() : 0;
+  // Edges out to reachable objects; nothing points to it.
+  for (int k = 0; k < kEdges; k++) {
+    if (Rand(2) == 0) continue;
+    uint64_t to = Walk();
+    if (to == 0) continue;
+    r->edges[k] = gc::Ptr<Node>(objs_.at(to).ptr);
+    e.edges[k] = to;
+  }
+  objs_[id] = e;
+  privates_.push_back(std::move(r));
+  private_ids_.push_back(id);
+}
+
+bool Model::FreePrivate() {
+  if (privates_.empty()) return true;
+  size_t i = Rand(privates_.size());
+  std::swap(privates_[i], privates_.back());
+  std::swap(private_ids_[i], private_ids_.back());
+  uint64_t id = private_ids_.back();
+  gc::free(privates_.back());
+  if (privates_.back() != nullptr) return Fail("gc::free kept the root");
+  privates_.pop_back();
+  private_ids_.pop_back();
+  return Freed(id);
+}
+
+void Model::SetWeak() {
+  uint64_t a = Walk();
+  if (a == 0) return;
+  uint64_t t = Rand(4) == 0 ? 0 : Walk();
+  if (Rand(8) == 0) {
+    // A weak reference to fresh garbage: null after the next cycle.
+    t = NewId();
+    gc::Ptr<Node> g = gc::make_unrooted<Node>();
+    g->id = t;
+    g->check = Mix(t);
+    Entry e;
+    e.ptr = g.get();
+    objs_[t] = e;
+    objs_.at(a).ptr->weak = gc::Weak<Node>(g);  // no allocation since make
+    objs_.at(a).weak = t;
+    return;
+  }
+  Node* n = objs_.at(a).ptr;
+  n->weak = t == 0 ? gc::Weak<Node>()
+                   : gc::Weak<Node>(gc::Ptr<Node>(objs_.at(t).ptr));
+  objs_.at(a).weak = t;
+}
+
+bool Model::RootViaWeak() {
+  uint64_t a = Walk();
+  if (a == 0) return true;
+  Entry& e = objs_.at(a);
+  if (e.weak == 0) return true;
+  gc::Root<Node> got = e.ptr->weak.lock();
+  stats_.weak_checked++;
+  if (got == nullptr) {
+    // Cleared: its target was unreachable at some cycle since (and the
+    // model will find it destroyed at its next check).
+    return true;
+  }
+  const uint64_t t = e.weak;
+  auto it = objs_.find(t);
+  if (it == objs_.end() || got.get() != it->second.ptr || got->id != t ||
+      got->check != Mix(t) ||
+      Destroyed()[t].load(std::memory_order_relaxed) != 0) {
+    return Fail("weak reference of object " + std::to_string(a) +
+                " gave an object that is not its live target " +
+                std::to_string(t));
+  }
+  // Reachable again, rooted: a weak reference gives what is still there.
+  roots_.push_back(std::move(got));
+  root_ids_.push_back(t);
+  return true;
+}
+
+void Model::FinalizableGarbage() {
+  // An unreachable object with a finalizer and a child only it reaches.
+  uint64_t id = NewId(), child_id = NewId();
+  gc::Root<Node> r = gc::make<Node>();
+  Fill(r.get(), id, 0);
+  gc::Ptr<Node> c = gc::make_unrooted<Node>();
+  r->edges[0] = c;
+  size_t blob_len = Rand(2) == 0 ? Rand(400) : 0;
+  Fill(c.get(), child_id, blob_len);
+  const bool resurrect = Rand(4) == 0;
+  std::shared_ptr<ResurrectBox> box = box_;
+  gc::set_finalizer(r, [id, child_id, blob_len, resurrect, box](Node* self) {
+    const Node* child = self->edges[0].get();
+    bool ok = self->id == id && self->check == Mix(id) && child != nullptr &&
+              child->id == child_id && child->check == Mix(child_id) &&
+              (child->blob ? child->blob->size() : 0) == blob_len;
+    for (size_t i = 0; ok && i < blob_len; i++) {
+      ok = (*child->blob)[i] == Mix(child_id * 7919 + i);
+    }
+    if (!ok) CorruptAtFinalization().fetch_add(1, std::memory_order_relaxed);
+    Finalized()[id].fetch_add(1, std::memory_order_relaxed);
+    if (resurrect) {
+      std::lock_guard<std::mutex> lock(box->mu);
+      box->items.emplace_back(id, gc::Global<Node>(gc::Ptr<Node>(self)));
+    }
+  });
+  Entry e;
+  e.ptr = r.get();
+  e.edges[0] = child_id;
+  e.fin = 1;
+  objs_[id] = e;
+  Entry ce;
+  ce.ptr = c.get();
+  ce.blob_len = blob_len;
+  objs_[child_id] = ce;
 }
 
 void Model::ReceiveAll() {
@@ -144,7 +297,7 @@ void Model::ReceiveAll() {
 
 bool Model::Step() {
   stats_.ops++;
-  uint64_t op = Rand(1000);
+  uint64_t op = Rand(1100);
   if (root_ids_.empty() || (op < 150 && roots_.size() < 256)) {
     Create();
   } else if (op < 400) {  // link two reachable objects (cycles too)
@@ -210,34 +363,144 @@ bool Model::Step() {
     }
   } else if (op < 978) {
     return CollectAndCheck();
-  } else {
+  } else if (op < 1000) {
     gc::safepoint();
+  } else if (op < 1020) {
+    if (privates_.size() < 64) MakePrivate();
+  } else if (op < 1040) {
+    return FreePrivate();
+  } else if (op < 1065) {
+    SetWeak();
+  } else if (op < 1075) {
+    return RootViaWeak();
+  } else if (op < 1090) {
+    FinalizableGarbage();
+  } else {
+    // Make, link, unlink and free at once: the slot is reused soon.
+    uint64_t a = Walk();
+    int k = static_cast<int>(Rand(kEdges));
+    uint64_t id = NewId();
+    gc::Ptr<Node> c = gc::make_unrooted<Node>();
+    c->id = id;
+    c->check = Mix(id);
+    gc::Ptr<Node> old = objs_.at(a).ptr->edges[k];
+    objs_.at(a).ptr->edges[k] = c;
+    objs_.at(a).ptr->edges[k] = old;
+    Entry e;
+    e.ptr = c.get();
+    objs_[id] = e;
+    gc::free(c);
+    return Freed(id);
   }
   return true;
 }
 
 bool Model::CollectAndCheck() {
   gc::collect();
+  const uint64_t cycles = gc::stats().num_gc;
+  // Every finalizer the cycle queued has run when this returns. It may
+  // wait (in a blocking region) for the finalizer thread, and meanwhile
+  // other threads' cycles may start reclaiming, lazily, objects that this
+  // cycle kept for their finalizers: those are then checked only for
+  // being destroyed at most once.
+  gc::run_finalizers();
   stats_.collections++;
-  return Check();
+  return Check(/*kept_stable=*/gc::stats().num_gc == cycles);
 }
 
-bool Model::Check() {
-  // Reachability in the model, from the handles and the root set.
-  std::unordered_set<uint64_t> reached;
-  std::vector<uint64_t> stack(root_ids_.begin(), root_ids_.end());
-  stack.insert(stack.end(), slot_ids_.begin(), slot_ids_.end());
-  while (!stack.empty()) {
-    uint64_t id = stack.back();
-    stack.pop_back();
-    if (!reached.insert(id).second) continue;
-    for (uint64_t e : objs_.at(id).edges) {
-      if (e != 0 && !reached.count(e)) stack.push_back(e);
+bool Model::Check(bool kept_stable) {
+  // Objects their finalizer resurrected were rooted (by the box) when the
+  // cycle marked: they are roots now (or, while dropping, kept once).
+  std::vector<uint64_t> kept_roots;
+  {
+    std::vector<std::pair<uint64_t, gc::Global<Node>>> items;
+    {
+      std::lock_guard<std::mutex> lock(box_->mu);
+      items.swap(box_->items);
+    }
+    for (auto& [id, g] : items) {
+      auto it = objs_.find(id);
+      if (it == objs_.end() || it->second.fin == 0 ||
+          it->second.ptr != g.get()) {
+        return Fail("a finalizer resurrected object " + std::to_string(id) +
+                    ", which the model does not know as finalizable");
+      }
+      it->second.fin = 2;
+      stats_.resurrected++;
+      if (dropping_) {
+        kept_roots.push_back(id);
+      } else {
+        roots_.push_back(gc::Root<Node>(g));
+        root_ids_.push_back(id);
+      }
     }
   }
+  // Reachability in the model, from the handles and the root set.
+  auto walk = [this](std::vector<uint64_t> stack,
+                     std::unordered_set<uint64_t>* out,
+                     const std::unordered_set<uint64_t>* skip) {
+    while (!stack.empty()) {
+      uint64_t id = stack.back();
+      stack.pop_back();
+      if ((skip != nullptr && skip->count(id)) || !out->insert(id).second) {
+        continue;
+      }
+      for (uint64_t e : objs_.at(id).edges) {
+        if (e != 0 && !out->count(e)) stack.push_back(e);
+      }
+    }
+  };
+  std::unordered_set<uint64_t> reached;
+  std::vector<uint64_t> roots(root_ids_.begin(), root_ids_.end());
+  roots.insert(roots.end(), slot_ids_.begin(), slot_ids_.end());
+  roots.insert(roots.end(), private_ids_.begin(), private_ids_.end());
+  walk(std::move(roots), &reached, nullptr);
+  // Unreachable finalizable objects: each finalizer has run; an object it
+  // ran for in this cycle is kept with what it reaches until the next.
+  for (auto& [id, e] : objs_) {
+    if (e.fin == 0 || reached.count(id)) {
+      if (e.fin == 0 && Finalized()[id].load(std::memory_order_relaxed)) {
+        return Fail("object " + std::to_string(id) +
+                    " has no finalizer but one ran for it");
+      }
+      continue;
+    }
+    uint8_t f = Finalized()[id].load(std::memory_order_relaxed);
+    if (e.fin == 1 && f != 1) {
+      return Fail("the finalizer of unreachable object " + std::to_string(id) +
+                  " ran " + std::to_string(f) + " times (want 1)");
+    }
+    if (e.fin == 1) stats_.finalized++;
+    if (e.fin == 1 && Destroyed()[id].load(std::memory_order_relaxed) == 0) {
+      kept_roots.push_back(id);
+    }
+  }
+  std::unordered_set<uint64_t> kept;
+  walk(std::move(kept_roots), &kept, &reached);
   std::vector<uint64_t> gone;
   for (auto& [id, e] : objs_) {
     uint8_t destroyed = Destroyed()[id].load(std::memory_order_relaxed);
+    if (kept.count(id)) {
+      if (e.fin == 1) e.fin = 2;
+      if (!kept_stable) {
+        if (destroyed > 1) {
+          return Fail("object " + std::to_string(id) + " was destroyed " +
+                      std::to_string(destroyed) + " times");
+        }
+        if (destroyed == 1) gone.push_back(id);
+        continue;
+      }
+      if (destroyed != 0) {
+        return Fail("object " + std::to_string(id) +
+                    ", kept for a finalizer, was destroyed");
+      }
+      const Node* n = e.ptr;
+      if (n->id != id || n->check != Mix(id)) {
+        return Fail("object " + std::to_string(id) +
+                    ", kept for a finalizer, is corrupt");
+      }
+      continue;
+    }
     if (!reached.count(id)) {
       if (destroyed != 1) {
         return Fail("object " + std::to_string(id) +
@@ -273,18 +536,25 @@ bool Model::Check() {
                     " is corrupt at " + std::to_string(i));
       }
     }
+    if (e.weak != 0) {
+      stats_.weak_checked++;
+      const Node* got = n->weak.get_unrooted();
+      if (reached.count(e.weak)) {
+        if (got != objs_.at(e.weak).ptr) {
+          return Fail("the weak reference of object " + std::to_string(id) +
+                      " lost its reachable target " + std::to_string(e.weak));
+        }
+      } else if (got != nullptr) {
+        return Fail("the weak reference of object " + std::to_string(id) +
+                    " still reads its unreachable target " +
+                    std::to_string(e.weak));
+      } else {
+        e.weak = 0;  // cleared, as it must be
+      }
+    }
     stats_.objects_checked++;
   }
-  for (uint64_t id : gone) {
-    objs_.erase(id);
-    constexpr size_t kSample = 1 << 16;
-    if (dead_ids_.size() < kSample) {
-      dead_ids_.push_back(id);
-    } else if (uint64_t j = Rand(dead_seen_ + 1); j < kSample) {
-      dead_ids_[j] = id;
-    }
-    dead_seen_++;
-  }
+  for (uint64_t id : gone) Forget(id);
   stats_.reclaimed_checked += gone.size();
   // A sample of the long dead: destroyed once, never again.
   for (int i = 0; i < 64 && !dead_ids_.empty(); i++) {
@@ -296,6 +566,9 @@ bool Model::Check() {
   if (CorruptAtDestruction().load() != 0) {
     return Fail("a destructor ran on a corrupt (reused) object");
   }
+  if (CorruptAtFinalization().load() != 0) {
+    return Fail("a finalizer saw its object or its child corrupt");
+  }
   return true;
 }
 
@@ -304,7 +577,14 @@ bool Model::DropAllAndCheck() {
   root_ids_.clear();
   slots_.clear();
   slot_ids_.clear();
-  if (!CollectAndCheck()) return false;
+  privates_.clear();
+  private_ids_.clear();
+  dropping_ = true;
+  // Finalizable objects outlive one cycle (and a resurrected one another).
+  for (int i = 0; i < 4; i++) {
+    if (!CollectAndCheck()) return false;
+    if (objs_.empty()) break;
+  }
   if (!objs_.empty()) return Fail("objects left after dropping every root");
   for (uint64_t id : dead_ids_) {
     if (Destroyed()[id].load(std::memory_order_relaxed) != 1) {

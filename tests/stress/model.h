@@ -7,7 +7,16 @@
 //     pointing at the model's target, its pointer-free blob's contents;
 //   - every object unreachable when the cycle marked has been destroyed,
 //     exactly once (its destructor counts per id), and no reachable one has;
-//   - an object destroyed earlier is never destroyed again.
+//   - an object destroyed earlier is never destroyed again;
+//   - an object freed explicitly (gc::free) was destroyed at once, exactly
+//     once, and the sweeper never destroys it again;
+//   - every weak reference of a reachable object reads its target if the
+//     target is reachable, and null if not (never a dead object);
+//   - every finalizable object that became unreachable had its finalizer
+//     run once (gc::run_finalizers() after the collection) with it and
+//     its child intact, was kept with its child until then, and is
+//     destroyed by the next cycle unless the finalizer resurrected it
+//     (some do: they hand the object back to the model, which roots it).
 //
 // A Model belongs to one thread, which alone mutates its objects; the
 // destructor counts are global (the sweeper runs destructors anywhere).
@@ -20,6 +29,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <string>
@@ -40,11 +50,15 @@ inline constexpr uint64_t kMaxIds = uint64_t{1} << 28;
 // Destructor runs per object id, and corrupted objects destructors saw.
 std::atomic<uint8_t>* Destroyed();
 std::atomic<uint64_t>& CorruptAtDestruction();
+// Finalizer runs per object id, and finalizers that saw a corrupt object.
+std::atomic<uint8_t>* Finalized();
+std::atomic<uint64_t>& CorruptAtFinalization();
 uint64_t NewId();  // global, from an atomic counter
 
 struct Node {
   std::array<gc::Ptr<Node>, kEdges> edges;
   gc::Ptr<gc::Array<uint64_t>> blob;  // pointer-free, may be a large object
+  gc::Weak<Node> weak;
   uint64_t id = 0;
   uint64_t check = 0;
   ~Node() {
@@ -64,7 +78,15 @@ struct Stats {
   uint64_t objects_checked = 0;  // reachable objects verified intact
   uint64_t reclaimed_checked = 0;
   uint64_t handed_over = 0;
+  uint64_t freed = 0;         // explicit frees checked
+  uint64_t weak_checked = 0;  // weak references checked
+  uint64_t finalized = 0;     // finalizer runs checked
+  uint64_t resurrected = 0;   // by their finalizer
   void Add(const Stats& o) {
+    freed += o.freed;
+    weak_checked += o.weak_checked;
+    finalized += o.finalized;
+    resurrected += o.resurrected;
     ops += o.ops;
     collections += o.collections;
     objects_checked += o.objects_checked;
@@ -79,6 +101,16 @@ struct Entry {
   std::array<uint64_t, kEdges> edges{};  // ids; 0 = null (ids start at 1)
   size_t blob_len = 0;
   bool dead = false;  // destroyed and checked so
+  uint64_t weak = 0;  // the id the object's weak reference names, or 0
+  // 0: no finalizer; 1: one is set; 2: it ran (checked).
+  uint8_t fin = 0;
+};
+
+// Objects finalizers resurrected, handed back to their model. Shared with
+// the finalizers, which may run on any thread after the model is gone.
+struct ResurrectBox {
+  std::mutex mu;
+  std::vector<std::pair<uint64_t, gc::Global<Node>>> items;  // Guarded by mu.
 };
 
 // A fresh subgraph in transit between threads: rooted by a Global while
@@ -146,7 +178,16 @@ class Model {
   void Garbage();
   void SendParcel();
   void ReceiveParcel();
-  bool Check();
+  void MakePrivate();
+  bool FreePrivate();
+  void SetWeak();
+  bool RootViaWeak();
+  void FinalizableGarbage();
+  bool Freed(uint64_t id);   // checks an explicit free destroyed id once
+  void Forget(uint64_t id);  // a destroyed id leaves the model
+  // kept_stable: no other cycle ran since the collection (see
+  // CollectAndCheck).
+  bool Check(bool kept_stable);
   bool Fail(std::string what);
 
   std::mt19937_64 rng_;
@@ -158,6 +199,11 @@ class Model {
   std::vector<gc::Ptr<Node>> slots_;
   std::vector<uint64_t> slot_ids_;  // parallel to slots_
   gc::RootSet slot_roots_;
+  // Objects nothing points to, each held by one root: freed explicitly.
+  std::vector<gc::Root<Node>> privates_;
+  std::vector<uint64_t> private_ids_;  // parallel to privates_
+  std::shared_ptr<ResurrectBox> box_ = std::make_shared<ResurrectBox>();
+  bool dropping_ = false;  // DropAllAndCheck: resurrected objects are dropped
   // A reservoir sample of destroyed ids, rechecked later: destroyed once,
   // never again.
   std::vector<uint64_t> dead_ids_;

@@ -62,13 +62,18 @@ bool RunModel(Model& model, double seconds) {
 void Report(const char* name, uint64_t seed, const Stats& s) {
   std::printf(
       "stress %s: seed=%llu ops=%llu collections=%llu objects_checked=%llu "
-      "reclaimed_checked=%llu handed_over=%llu num_gc=%llu\n",
+      "reclaimed_checked=%llu handed_over=%llu freed=%llu weak_checked=%llu "
+      "finalized=%llu resurrected=%llu num_gc=%llu\n",
       name, static_cast<unsigned long long>(seed),
       static_cast<unsigned long long>(s.ops),
       static_cast<unsigned long long>(s.collections),
       static_cast<unsigned long long>(s.objects_checked),
       static_cast<unsigned long long>(s.reclaimed_checked),
       static_cast<unsigned long long>(s.handed_over),
+      static_cast<unsigned long long>(s.freed),
+      static_cast<unsigned long long>(s.weak_checked),
+      static_cast<unsigned long long>(s.finalized),
+      static_cast<unsigned long long>(s.resurrected),
       static_cast<unsigned long long>(gc::stats().num_gc));
 }
 
@@ -91,7 +96,11 @@ TEST_F(StressTest, SingleThreadedShadowModel) {
   Report("single-threaded", seed, model.stats());
   EXPECT_GT(model.stats().reclaimed_checked, 0u);
   EXPECT_GT(model.stats().objects_checked, 0u);
+  EXPECT_GT(model.stats().freed, 0u);
+  EXPECT_GT(model.stats().weak_checked, 0u);
+  EXPECT_GT(model.stats().finalized, 0u);
   EXPECT_EQ(CorruptAtDestruction().load(), 0u);
+  EXPECT_EQ(CorruptAtFinalization().load(), 0u);
 }
 
 class StressThreadsTest : public StressTest,
@@ -166,7 +175,10 @@ TEST_P(StressThreadsTest, MutatorsHandOverSubgraphsAndCollect) {
   Report(("threads/" + std::to_string(threads)).c_str(), seed, total);
   EXPECT_GT(total.handed_over, 0u);
   EXPECT_GT(total.reclaimed_checked, 0u);
+  EXPECT_GT(total.freed, 0u);
+  EXPECT_GT(total.finalized, 0u);
   EXPECT_EQ(CorruptAtDestruction().load(), 0u);
+  EXPECT_EQ(CorruptAtFinalization().load(), 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Threads, StressThreadsTest, ::testing::Values(2, 4, 8),
