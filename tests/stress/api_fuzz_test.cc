@@ -40,13 +40,17 @@ TEST(ApiFuzzTest, SeededInputsRunCleanly) {
   }
   std::printf(
       "api fuzz: inputs=%d ops=%llu collections=%llu objects_checked=%llu "
-      "bad_inputs=%llu\n",
+      "bad_inputs=%llu frees=%llu weak_checked=%llu\n",
       inputs, static_cast<unsigned long long>(stats.ops),
       static_cast<unsigned long long>(stats.collections),
       static_cast<unsigned long long>(stats.objects_checked),
-      static_cast<unsigned long long>(stats.bad_inputs));
+      static_cast<unsigned long long>(stats.bad_inputs),
+      static_cast<unsigned long long>(stats.frees),
+      static_cast<unsigned long long>(stats.weak_checked));
   EXPECT_GT(stats.collections, 0u);
   EXPECT_GT(stats.bad_inputs, 0u);
+  EXPECT_GT(stats.frees, 0u);
+  EXPECT_GT(stats.weak_checked, 0u);
 }
 
 }  // namespace

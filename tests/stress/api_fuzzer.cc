@@ -3,6 +3,8 @@
 
 #include <array>
 #include <atomic>
+#include <memory>
+#include <mutex>
 #include <new>
 #include <stdexcept>
 #include <thread>
@@ -20,8 +22,20 @@ std::atomic<uint64_t> g_next_id{1};
 struct FNode {
   std::array<gc::Ptr<FNode>, 2> edges;
   gc::Ptr<gc::Array<uint32_t>> data;
+  gc::Weak<FNode> weak;
+  uint64_t weak_id = 0;  // the id of what `weak` was made from, or 0
   uint64_t id = 0;
   uint64_t check = 0;
+};
+
+// What the finalizers of one input did; shared with them (they may run on
+// the finalizer thread after the input is over).
+struct FinalizerLog {
+  std::atomic<uint64_t> run{0};
+  std::atomic<uint64_t> corrupt{0};
+  std::atomic<uint64_t> cleared_ran{0};  // cleared finalizers that ran
+  std::mutex mu;
+  std::vector<gc::Global<FNode>> resurrected;  // Guarded by mu.
 };
 
 // A class with its own trace(): a variable number of children.
@@ -82,7 +96,7 @@ class Fuzzer {
   }
 
   void Op(Reader& in) {
-    switch (in.Byte() % 16) {
+    switch (in.Byte() % 22) {
       case 0:
       case 1:
         if (roots_.size() < 128) roots_.push_back(NewNode());
@@ -194,16 +208,149 @@ class Fuzzer {
         }
         break;
       }
-      default: {  // a child, linked before anything else allocates
+      case 15: {  // a child, linked before anything else allocates
         FNode* a = Pick(in);
         if (a != nullptr) a->edges[in.Byte() % 2] = NewNode();
+        break;
+      }
+      case 16: {  // a weak reference from one object to another (or null)
+        FNode* a = Pick(in);
+        FNode* b = in.Byte() < 32 ? nullptr : Pick(in);
+        if (a == nullptr) break;
+        a->weak = b == nullptr ? gc::Weak<FNode>()
+                               : gc::Weak<FNode>(gc::Ptr<FNode>(b));
+        a->weak_id = b == nullptr ? 0 : b->id;
+        break;
+      }
+      case 17: {  // root through a weak reference
+        FNode* a = Pick(in);
+        if (a == nullptr || roots_.size() >= 128) break;
+        gc::Root<FNode> got = a->weak.lock();
+        if (got == nullptr) break;
+        if (got->id != a->weak_id || got->check != Mix(got->id)) {
+          error_ = "a weak reference gave an object it was not made from";
+        }
+        roots_.push_back(std::move(got));
+        break;
+      }
+      case 18:
+        FreeOps(in);
+        break;
+      case 19:
+        FinalizerOps(in);
+        break;
+      case 20: {  // adopt what finalizers resurrected
+        std::lock_guard<std::mutex> lock(log_->mu);
+        for (auto& g : log_->resurrected) {
+          if (g->check != Mix(g->id))
+            error_ = "a resurrected object is corrupt";
+          if (roots_.size() < 128) roots_.push_back(gc::Root<FNode>(g));
+        }
+        log_->resurrected.clear();
+        break;
+      }
+      default: {  // a weak reference to fresh garbage: null after a cycle
+        FNode* a = Pick(in);
+        if (a == nullptr) break;
+        gc::Root<FNode> g = NewNode();
+        a->weak = gc::Weak<FNode>(g);
+        a->weak_id = g->id;
         break;
       }
     }
   }
 
+  // Explicit frees of objects nothing else reaches, and bad ones.
+  void FreeOps(Reader& in) {
+    uint8_t what = in.Byte();
+    gc::Root<FNode> n = NewNode();
+    if (FNode* a = Pick(in)) n->edges[0] = gc::Ptr<FNode>(a);  // out only
+    if (what % 4 == 0) {
+      try {  // an interior pointer is refused, and changes nothing
+        gc::free(reinterpret_cast<FNode*>(&n->id));
+        error_ = "gc::free of an interior pointer was accepted";
+      } catch (const std::invalid_argument&) {
+        stats_->bad_inputs++;
+      }
+      FNode on_stack;
+      try {
+        gc::free(&on_stack);
+        error_ = "gc::free of a stack object was accepted";
+      } catch (const std::invalid_argument&) {
+        stats_->bad_inputs++;
+      }
+      try {
+        gc::Blocking region;
+        gc::free(n);
+        error_ = "gc::free inside a blocking region was accepted";
+      } catch (const std::logic_error&) {
+        stats_->bad_inputs++;
+      }
+      if (n == nullptr || n->check != Mix(n->id)) {
+        error_ = "a refused free changed the object";
+      }
+    }
+    // A weak reference to it from a live object reads null at once.
+    FNode* holder = Pick(in);
+    if (holder != nullptr && what % 2 == 0) {
+      holder->weak = gc::Weak<FNode>(n);
+      holder->weak_id = n->id;
+    }
+    gc::free(n);
+    if (n != nullptr) error_ = "gc::free kept the root";
+    if (holder != nullptr && what % 2 == 0) {
+      if (!holder->weak.expired()) error_ = "a freed object's weak survived";
+      holder->weak_id = 0;
+    }
+    stats_->frees++;
+  }
+
+  // Finalizable garbage (some resurrect), cleared finalizers, bad calls.
+  void FinalizerOps(Reader& in) {
+    uint8_t what = in.Byte();
+    gc::Root<FNode> n = NewNode();
+    n->edges[0] = NewNode();
+    const uint64_t id = n->id, child = n->edges[0]->id;
+    const bool resurrect = what % 4 == 0;
+    std::shared_ptr<FinalizerLog> log = log_;
+    gc::set_finalizer(n, [log, id, child, resurrect](FNode* self) {
+      if (self->id != id || self->check != Mix(id) ||
+          self->edges[0] == nullptr || self->edges[0]->id != child ||
+          self->edges[0]->check != Mix(child)) {
+        log->corrupt++;
+      }
+      log->run++;
+      if (resurrect) {
+        std::lock_guard<std::mutex> lock(log->mu);
+        log->resurrected.emplace_back(gc::Ptr<FNode>(self));
+      }
+    });
+    fin_set_++;
+    if (what % 8 == 1) {
+      try {
+        gc::set_finalizer(n, [](FNode*) {});
+        error_ = "a second finalizer was accepted";
+      } catch (const std::invalid_argument&) {
+        stats_->bad_inputs++;
+      }
+    }
+    if (what % 8 == 2) {
+      if (!gc::clear_finalizer(n)) error_ = "clear_finalizer found none";
+      fin_set_--;
+    }
+  }
+
   void CollectAndCheck() {
     gc::collect();
+    // Every finalizable object was garbage from the start: after the cycle
+    // and run_finalizers, each finalizer has run once, with its object and
+    // child intact.
+    gc::run_finalizers();
+    if (log_->run.load() != fin_set_) {
+      error_ = "finalizers run: " + std::to_string(log_->run.load()) +
+               ", set on garbage: " + std::to_string(fin_set_);
+    }
+    if (log_->corrupt.load() != 0) error_ = "a finalizer saw a corrupt object";
     stats_->collections++;
     std::unordered_set<const FNode*> seen;
     std::vector<const FNode*> stack;
@@ -226,6 +373,26 @@ class Fuzzer {
       for (const auto& e : n->edges) stack.push_back(e.get());
       stats_->objects_checked++;
     }
+    // Weak references of reachable objects: the target if it is reachable,
+    // null if it was not at this cycle; never anything else.
+    // (By id: a dead target's address may hold a new object by now.)
+    std::unordered_set<uint64_t> seen_ids;
+    for (const FNode* n : seen) seen_ids.insert(n->id);
+    for (const FNode* n : seen) {
+      if (!error_.empty()) break;
+      const FNode* got = n->weak.get_unrooted();
+      if (n->weak_id == 0) {
+        if (got != nullptr)
+          error_ = "a weak reference made null reads non-null";
+      } else if (seen_ids.count(n->weak_id)) {
+        if (got == nullptr || got->id != n->weak_id) {
+          error_ = "a weak reference lost its target";
+        }
+      } else if (got != nullptr) {
+        error_ = "a weak reference still reads an unreachable object";
+      }
+      stats_->weak_checked++;
+    }
   }
 
   FuzzStats* stats_;
@@ -234,6 +401,8 @@ class Fuzzer {
   gc::RootSet set_;
   std::vector<gc::Global<FNode>> globals_;
   std::vector<gc::Root<Bag>> bags_;
+  std::shared_ptr<FinalizerLog> log_ = std::make_shared<FinalizerLog>();
+  uint64_t fin_set_ = 0;  // finalizers set on garbage (and not cleared)
   std::string error_;
 };
 
