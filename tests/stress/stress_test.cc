@@ -116,7 +116,7 @@ TEST_P(StressThreadsTest, MutatorsHandOverSubgraphsAndCollect) {
       static_cast<unsigned long long>(seed));
   Mailbox mailbox;
   std::vector<std::unique_ptr<Model>> models(threads);
-  std::vector<bool> ok(threads, false);
+  std::vector<uint8_t> ok(threads, 0);  // not vector<bool>: threads write apart
   std::vector<std::string> failures(threads);
   std::vector<Stats> stats(threads);
   std::barrier done(threads);
