@@ -346,6 +346,17 @@ bool Central::InFreebuf(Span* s, uintptr_t p) {
   return false;
 }
 
+bool Central::IsAllocatedUnlessCached(Span* s, uint32_t slot) {
+  std::lock_guard<runtime::Mutex> lock(mu_);
+  if (s->in_cache) return true;
+  // A span claimed for sweeping (h-1) is the sweeper's once taken off the
+  // lists; an unswept one (h-2) cannot be taken while this lock is held.
+  if (s->sweepgen.load(std::memory_order_acquire) == heap_->sweepgen() - 1) {
+    return true;
+  }
+  return s->IsAllocated(slot);
+}
+
 void Central::ReleaseEmptySpan(Span* s) { heap_->FreeSmallSpan(s); }
 
 void Central::ReleaseEmptySpans(Span* list) {

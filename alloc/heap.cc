@@ -317,6 +317,16 @@ const TypeInfo* TypeOf(const void* p) {
   return s->types.Get(slot);
 }
 
+bool SlotAllocatedAsSeen(Span* s, uint32_t slot) {
+  if (s->large()) return true;  // an in-use large span is its object
+  runtime::Processor* p = runtime::CurrentProcessor();
+  if (p != nullptr && t_in_destructor == 0 &&
+      static_cast<Cache*>(p->local())->Owns(s)) {
+    return s->IsAllocated(slot);
+  }
+  return Heap::Get().central(s->span_class).IsAllocatedUnlessCached(s, slot);
+}
+
 size_t AllocationSize(const void* p) {
   Span* s = SpanOf(p);
   if (s == nullptr) return 0;

@@ -271,6 +271,11 @@ Span* SpanOf(const void* p);
 const TypeInfo* TypeOf(const void* p);
 // The slot size of the object at p (0 if p is not a heap object).
 size_t AllocationSize(const void* p);
+// Whether slot `slot` of the in-use span s is allocated, as far as the
+// calling thread may look: exact if its Cache owns s or no Cache does
+// (under the Central lock), true while another thread's Cache holds s.
+// For debug checks of pointers the program hands in.
+bool SlotAllocatedAsSeen(Span* s, uint32_t slot);
 
 // Attaches the calling thread explicitly (creating the heap on first use):
 // it takes a Processor and its Cache now rather than at its first

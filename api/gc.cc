@@ -18,7 +18,9 @@ void CheckHeapPointer(const void* p, const char* what) {
   if (s != nullptr) {
     uint32_t slot = s->SlotIndex(reinterpret_cast<uintptr_t>(p));
     freed = IsQuarantined(p);
-    if (slot < s->nelems && s->IsAllocated(slot) && !freed) return;
+    if (slot < s->nelems && alloc::SlotAllocatedAsSeen(s, slot) && !freed) {
+      return;
+    }
   }
   char hex[32];
   std::snprintf(hex, sizeof hex, "%p", p);

@@ -86,7 +86,7 @@ void FreeObject(void* object, void (*destroy)(void*), bool quarantine) {
       throw std::invalid_argument("gcrt: double free of " + Hex(p) +
                                   ": it was freed with gc::free already");
     }
-    if (!s->IsAllocated(slot)) {
+    if (!alloc::SlotAllocatedAsSeen(s, slot)) {
       throw std::invalid_argument(
           "gcrt: gc::free of " + Hex(p) +
           ": not a live object (freed already, or reclaimed by the collector "
