@@ -147,6 +147,13 @@ void StartFinalizerThread() {
 }
 
 alloc::Span* ObjectSpan(const void* object, const char* what) {
+  if (runtime::InBlockingRegion()) {
+    throw std::logic_error(std::string("gcrt: ") + what +
+                           " inside a blocking region (gc::Blocking): leave "
+                           "the region first");
+  }
+  // Specials change only on threads the world stops for.
+  if (runtime::CurrentProcessor() == nullptr) alloc::AttachCurrentThread();
   auto p = reinterpret_cast<uintptr_t>(object);
   alloc::Span* s = alloc::SpanOf(object);
   if (s == nullptr) {

@@ -314,6 +314,30 @@ TEST_F(FinalizerTest, AnExceptionReachesRunFinalizersAndTheRestStayQueued) {
   EXPECT_EQ(refused.load(), 1);
 }
 
+TEST_F(FinalizerTest, FromAThreadThatNeverAttached) {
+  gc::Global<Obj> shared(MakeObj(110));
+  std::atomic<int> runs{0};
+  std::thread t([&] {  // its first use of the heap is set_finalizer
+    gc::set_finalizer(gc::Ptr<Obj>(shared.get()), [&](Obj* self) {
+      if (Intact(self, 110)) runs++;
+    });
+  });
+  {
+    gc::Blocking blocking;
+    t.join();
+  }
+  EXPECT_THROW(
+      {
+        gc::Blocking blocking;
+        gc::clear_finalizer(gc::Ptr<Obj>(shared.get()));
+      },
+      std::logic_error);
+  shared = gc::Global<Obj>();
+  gc::collect();
+  gc::run_finalizers();
+  EXPECT_EQ(runs.load(), 1);
+}
+
 // Threads set finalizers on their garbage and collect at random; every
 // finalizer runs exactly once with its object intact (TSan).
 TEST_F(FinalizerTest, ManyThreadsManyFinalizers) {

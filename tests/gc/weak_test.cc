@@ -239,6 +239,31 @@ TEST_F(WeakTest, BadTargetsAreRefusedAndChangeNothing) {
   gc::collect();
 }
 
+TEST_F(WeakTest, ReadFromAThreadThatNeverAttached) {
+  gc::Global<Node> target(gc::make<Node>());
+  target->value = 12;
+  gc::Global<Holder> holder(gc::make<Holder>());
+  holder->weak = gc::Weak<Node>(gc::Ptr<Node>(target.get()));
+  int64_t seen = 0;
+  std::thread t([&] {  // its first use of the heap is lock()
+    gc::Root<Node> r = holder->weak.lock();
+    seen = r == nullptr ? -1 : r->value;
+  });
+  {
+    gc::Blocking blocking;
+    t.join();
+  }
+  EXPECT_EQ(seen, 12);
+  target = gc::Global<Node>();
+  gc::collect();
+  std::thread t2([&] { seen = holder->weak.expired() ? -2 : 0; });
+  {
+    gc::Blocking blocking;
+    t2.join();
+  }
+  EXPECT_EQ(seen, -2);
+}
+
 // Threads make weak references to their own objects and to shared ones
 // and read them back, while collections run from every thread (TSan).
 TEST_F(WeakTest, ConcurrentMakersReadersAndCollectors) {
