@@ -19,29 +19,72 @@ uint64_t* GcBitsArenas::Arena::TryAllocate(uint32_t bytes) {
   return reinterpret_cast<uint64_t*>(bits + (end - bytes));
 }
 
-uint64_t* GcBitsArenas::Allocate(uint32_t nwords) {
+template <typename Refill>
+uint64_t* GcBitsArenas::AllocateFrom(std::atomic<Arena*>& head, uint32_t nwords,
+                                     Refill refill) {
   // Spans need at most 16 words; anything near an arena is a caller bug.
   GC_CHECK(nwords > 0 && nwords <= Arena::kCapacity / 8);
   // Whole cache lines: markers on different cores set bits of different
   // spans at once, and two spans' mark words on one line made two markers
   // slower than one (the line bounced on every atomic OR).
-  uint32_t bytes = (nwords * 8 + kCacheLine - 1) & ~(kCacheLine - 1);
-  Arena* a = next_.load(std::memory_order_acquire);
+  uint32_t bytes = PaddedBitWords(nwords) * 8;
+  Arena* a = head.load(std::memory_order_acquire);
   if (a != nullptr) {
     if (uint64_t* p = a->TryAllocate(bytes)) return p;
   }
   std::lock_guard<runtime::Mutex> lock(mu_);
   // Another thread may have linked a fresh arena while we waited.
-  a = next_.load(std::memory_order_relaxed);
+  a = head.load(std::memory_order_relaxed);
   if (a != nullptr) {
     if (uint64_t* p = a->TryAllocate(bytes)) return p;
   }
-  Arena* fresh = NewArenaLocked();
+  Arena* fresh = refill();
   uint64_t* p = fresh->TryAllocate(bytes);
   GC_CHECK(p != nullptr);
   fresh->next = a;
-  next_.store(fresh, std::memory_order_release);
+  head.store(fresh, std::memory_order_release);
   return p;
+}
+
+uint64_t* GcBitsArenas::Allocate(uint32_t nwords) {
+  // (The refill lambdas run under mu_.)
+  return AllocateFrom(next_, nwords, [this] { return NewArenaLocked(); });
+}
+
+uint64_t* GcBitsArenas::NewSweptMarkBits(uint32_t nwords) {
+  return AllocateFrom(sweep_next_, nwords, [this] {
+    if (Arena* a = reserve_) {
+      reserve_ = a->next;
+      nreserve_--;
+      a->next = nullptr;
+      return a;
+    }
+    return NewArenaLocked();  // only if the collector reserved too little
+  });
+}
+
+void GcBitsArenas::ReserveForSweep(uint64_t words, uint64_t vectors) {
+  // Each arena may waste up to one largest vector at its end, and the
+  // sweep's head arena (if any) is not counted.
+  constexpr uint64_t kUsable = Arena::kCapacity - PaddedBitWords(16) * 8;
+  const uint64_t bytes = words * 8;
+  const size_t want =
+      static_cast<size_t>((bytes + kUsable - 1) / kUsable) + (vectors > 0);
+  std::lock_guard<runtime::Mutex> lock(mu_);
+  while (nreserve_ < want) {
+    Arena* a = NewArenaLocked();  // may throw: the reserve so far stays
+    a->next = reserve_;
+    reserve_ = a;
+    nreserve_++;
+  }
+  // A heap that shrank leaves spare arenas: back to the free list.
+  while (nreserve_ > want + 16) {
+    Arena* a = reserve_;
+    reserve_ = a->next;
+    nreserve_--;
+    a->next = free_;
+    free_ = a;
+  }
 }
 
 GcBitsArenas::Arena* GcBitsArenas::NewArenaLocked() {
@@ -78,8 +121,19 @@ void GcBitsArenas::NextEpoch() {
     free_ = previous_;
   }
   previous_ = current_;
-  current_ = next_.load(std::memory_order_relaxed);
+  // The epoch's bits: new spans' and the last sweep's, in one list.
+  Arena* next = next_.load(std::memory_order_relaxed);
+  Arena* swept = sweep_next_.load(std::memory_order_relaxed);
+  if (next == nullptr) {
+    next = swept;
+  } else if (swept != nullptr) {
+    Arena* tail = next;
+    while (tail->next != nullptr) tail = tail->next;
+    tail->next = swept;
+  }
+  current_ = next;
   next_.store(nullptr, std::memory_order_release);
+  sweep_next_.store(nullptr, std::memory_order_release);
 }
 
 GcBitsArenas::Stats GcBitsArenas::ReadStats() {
@@ -87,7 +141,7 @@ GcBitsArenas::Stats GcBitsArenas::ReadStats() {
   size_t nfree = 0;
   for (Arena* a = free_; a != nullptr; a = a->next) nfree++;
   for (Arena* a = fresh_; a != nullptr; a = a->next) nfree++;
-  return Stats{mapped_, nfree};
+  return Stats{mapped_, nfree, nreserve_};
 }
 
 }  // namespace gc::alloc

@@ -13,6 +13,14 @@
 // Invariant the collector keeps: every span replaces both of its bit vectors
 // (alloc <- mark, mark <- new) once per cycle, so no span points into an
 // arena that reaches the free list.
+//
+// Sweeping never asks the OS for memory: a span being swept has had its
+// destructors run and is claimed, so it cannot give up halfway. Before it
+// marks, the collector sets aside (ReserveForSweep) zeroed arenas enough for
+// the fresh mark bits of every span the coming sweep will sweep, and the
+// sweep takes its bits from those (NewSweptMarkBits), through a head of its
+// own so new spans' bits cannot eat into them. If the OS has no memory for
+// the reserve, the cycle is refused before anything changed.
 #pragma once
 
 #include <atomic>
@@ -41,14 +49,23 @@ class GcBitsArenas {
   uint64_t* Allocate(uint32_t nwords);
   uint64_t* NewMarkBits(uint32_t nwords) { return Allocate(nwords); }
   uint64_t* NewAllocBits(uint32_t nwords) { return Allocate(nwords); }
+  // Fresh mark bits for a span being swept, from the reserve; never maps
+  // memory while the reserve lasts (and it lasts, for every span that was
+  // in use when the collector reserved).
+  uint64_t* NewSweptMarkBits(uint32_t nwords);
+  // Sets aside arenas for `vectors` bit vectors of `words` padded words in
+  // all. Throws std::bad_alloc if the OS has no memory for them; what was
+  // reserved already stays reserved.
+  void ReserveForSweep(uint64_t words, uint64_t vectors);
 
   // Rotates the epochs: free <- previous, previous <- current,
   // current <- next, next <- empty. Called once per GC cycle.
   void NextEpoch();
 
   struct Stats {
-    size_t arenas_mapped;  // ever mapped from the OS
-    size_t arenas_free;    // on the free list
+    size_t arenas_mapped;    // ever mapped from the OS
+    size_t arenas_free;      // on the free list
+    size_t arenas_reserved;  // set aside for the sweep
   };
   Stats ReadStats();
 
@@ -66,11 +83,20 @@ class GcBitsArenas {
   static_assert(sizeof(Arena) == kGcBitsArenaBytes);
 
   Arena* NewArenaLocked();
+  // Bumps `head`'s arena, linking in `refill()` (under mu_) when full.
+  template <typename Refill>
+  uint64_t* AllocateFrom(std::atomic<Arena*>& head, uint32_t nwords,
+                         Refill refill);
 
   runtime::Mutex mu_;
   // Atomic: stored (release) under mu_, loaded (acquire) on the fast path.
   // Head of the `next` epoch's list; older arenas of the epoch follow it.
   std::atomic<Arena*> next_{nullptr};
+  // The same for the sweep's mark bits (NewSweptMarkBits): its arenas come
+  // from reserve_ and join the next epoch with next_'s.
+  std::atomic<Arena*> sweep_next_{nullptr};
+  Arena* reserve_ GC_GUARDED_BY(mu_) = nullptr;  // zeroed, set aside
+  size_t nreserve_ GC_GUARDED_BY(mu_) = 0;
   Arena* current_ GC_GUARDED_BY(mu_) = nullptr;
   Arena* previous_ GC_GUARDED_BY(mu_) = nullptr;
   Arena* free_ GC_GUARDED_BY(mu_) = nullptr;

@@ -110,13 +110,14 @@ void Heap::TriggerGcSlow() {
 uint32_t Heap::SwapSweptBits(Span* s) {
   uint64_t* fresh;
   try {
-    fresh = gc_bits_.NewMarkBits(s->nwords);
+    // From the reserve the collector set aside before it marked.
+    fresh = gc_bits_.NewSweptMarkBits(s->nwords);
   } catch (const std::bad_alloc& e) {
     // The span's destructors have run and it is claimed: there is no
     // state to go back to, and leaving it would hang every later sweep.
     runtime::Print(
         "out of memory for the mark bits of a span being swept (%s): the "
-        "collector cannot finish the sweep",
+        "collector's reserve for the sweep ran out",
         e.what());
     GC_THROW("a span being swept gets fresh mark bits");
   }

@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -166,7 +167,12 @@ int64_t Collector::Periodic() {
   const int64_t period = std::chrono::nanoseconds(PeriodicGcInterval()).count();
   if (c.gc_percent() < 0) return NowNs() + period;
   if (NowNs() - c.last_gc_ns_.load(std::memory_order_relaxed) >= period) {
-    c.Collect(GcReason::kPeriodic);
+    try {
+      c.Collect(GcReason::kPeriodic);
+    } catch (const std::bad_alloc& e) {
+      // Out of memory for the collector's metadata: try again next period.
+      runtime::Print("periodic collection skipped: %s", e.what());
+    }
   }
   // Never in the past (a skipped cycle would make the thread spin).
   return std::max(c.last_gc_ns_.load(std::memory_order_relaxed) + period,
@@ -254,6 +260,28 @@ void Collector::Collect(GcReason reason) {
           "is at %u: the processor resumed without flushing",
           p->id(), cache->flush_gen(), h);
       GC_THROW("every cache is flushed before a new cycle starts (seed 002)");
+    }
+  }
+
+  // The coming sweep's mark bits are set aside now, while a failure can
+  // still refuse the cycle with nothing changed (alloc/gc_bits.h): once a
+  // span is being swept there is no way back.
+  {
+    uint64_t words = 0, vectors = 0;
+    alloc::PageHeap& pages = heap.pages();
+    for (size_t i = 0, n = pages.SpanRecordCount(); i < n; i++) {
+      const alloc::Span* s = pages.SpanRecord(i);
+      if (s->state.load(std::memory_order_relaxed) ==
+          alloc::SpanState::kInUse) {
+        words += alloc::PaddedBitWords(s->nwords);
+        vectors++;
+      }
+    }
+    try {
+      heap.gc_bits().ReserveForSweep(words, vectors);
+    } catch (...) {
+      runtime::StartTheWorld();
+      throw;
     }
   }
 

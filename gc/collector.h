@@ -67,7 +67,10 @@ class Collector {
 
   // Runs a full cycle. kExplicit also finishes the sweep before returning
   // (gc::collect). Throws std::logic_error where a cycle cannot run: from a
-  // destructor the sweeper runs, a marking callback, or a blocking region.
+  // destructor the sweeper runs, a marking callback, or a blocking region;
+  // std::bad_alloc, with nothing changed, if the OS has no memory for the
+  // metadata the cycle's sweep will need (a triggered cycle's allocation
+  // gets it).
   void Collect(GcReason reason);
 
   void SetGcPercent(int percent);  // < 0 turns collection off

@@ -1,5 +1,6 @@
 // Tests of the gcBits arenas (alloc/gc_bits.h): concurrent bump allocation
-// of bit vectors, and epoch rotation recycling arenas through the free list.
+// of bit vectors, epoch rotation recycling arenas through the free list, and
+// the sweep's reserve, which never needs the OS.
 //
 // Every test uses a private GcBitsArenas. Its arenas are mapped metadata that
 // is never returned to the OS (the allocator's lives as long as the process),
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "runtime/os_mem.h"
 
 namespace gc::alloc {
 namespace {
@@ -231,6 +233,42 @@ TEST(GcBitsArenasTest, RefusesVectorsLargerThanAnArena) {
         },
         "");
   }
+}
+
+// The sweep's mark bits come from the reserve: with the next OS call armed
+// to fail, a whole reserved sweep's worth of vectors is handed out, zeroed
+// and disjoint, without any OS call (the fault is still pending after); a
+// reserve the OS refuses throws std::bad_alloc.
+TEST(GcBitsArenasTest, TheSweepsMarkBitsComeFromTheReserveAlone) {
+  using runtime::os::FaultKind;
+  GcBitsArenas* arenas = NewArenas();
+  constexpr uint64_t kVectors = 5000;  // 5000 spans of 8 words (512 slots)
+  arenas->ReserveForSweep(kVectors * PaddedBitWords(8), kVectors);
+  const size_t reserved = arenas->ReadStats().arenas_reserved;
+  EXPECT_GE(reserved, kVectors * 64 / kGcBitsArenaBytes);
+  const size_t mapped = arenas->ReadStats().arenas_mapped;
+  runtime::os::SetFailAfterForTesting(FaultKind::kReserve, 1);
+  std::vector<Vec> vecs;
+  for (uint64_t i = 0; i < kVectors; i++) {
+    uint64_t* p = arenas->NewSweptMarkBits(8);
+    for (int w = 0; w < 8; w++) ASSERT_EQ(p[w], 0u) << "vector " << i;
+    for (int w = 0; w < 8; w++) p[w] = ~uint64_t{0};
+    vecs.push_back(Vec{p, 8});
+  }
+  std::sort(vecs.begin(), vecs.end(),
+            [](const Vec& a, const Vec& b) { return a.p < b.p; });
+  for (size_t i = 1; i < vecs.size(); i++) {
+    ASSERT_LE(vecs[i - 1].end(), vecs[i].begin()) << "vectors overlap";
+  }
+  EXPECT_EQ(arenas->ReadStats().arenas_mapped, mapped) << "nothing mapped";
+  // A reserve larger than what is mapped needs the OS: the pending fault
+  // fires now.
+  EXPECT_THROW(arenas->ReserveForSweep(uint64_t{1} << 24, 1 << 20),
+               std::bad_alloc);
+  runtime::os::SetFailAfterForTesting(FaultKind::kReserve, 0);
+  // The epoch's vectors survive the rotation that makes them current.
+  arenas->NextEpoch();
+  for (const Vec& v : vecs) ASSERT_EQ(v.p[7], ~uint64_t{0});
 }
 
 }  // namespace

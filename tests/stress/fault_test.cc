@@ -98,16 +98,19 @@ enum : int {
   kBrokenAfter = 13
 };
 
-[[noreturn]] void FaultChild(FaultKind kind, uint64_t n) {
+// `warm`: the collector's own metadata (mark-bit arenas, which grow with
+// the number of spans, from the same OS calls) is grown first by 64 MiB of
+// small garbage swept twice, so the armed fault lands on the heap growth of
+// the load. Cold, the fault lands on metadata as often: the mark bits the
+// next sweep needs are reserved before a cycle marks, so a cycle the OS
+// refuses them is refused with std::bad_alloc, nothing changed.
+[[noreturn]] void FaultChild(FaultKind kind, uint64_t n, bool warm) {
   gc::set_verify(true);
-  // Warm up: the collector's own metadata (mark-bit arenas) grows with the
-  // number of spans, from the same OS calls; after 64 MiB of small garbage
-  // swept twice it is recycled, so the armed fault lands on the heap growth
-  // of the load below, where the allocation must report it. (A fault in
-  // the collector's metadata while sweeping is fatal, with a message.)
-  for (int i = 0; i < 1300000; i++) gc::make_unrooted<Cell>();
-  gc::collect();
-  gc::collect();
+  if (warm) {
+    for (int i = 0; i < 1300000; i++) gc::make_unrooted<Cell>();
+    gc::collect();
+    gc::collect();
+  }
   gc::Root<Cell> list = BuildList(3000);
   gc::runtime::os::SetFailAfterForTesting(kind, n);
   std::string what;
@@ -139,7 +142,19 @@ class FaultInjection
 TEST_P(FaultInjection, FailingCallThrowsBadAllocAndNothingIsLost) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   auto [kind, n] = GetParam();
-  EXPECT_EXIT(FaultChild(kind, n), testing::ExitedWithCode(kOk), "fault: ")
+  EXPECT_EXIT(FaultChild(kind, n, /*warm=*/true), testing::ExitedWithCode(kOk),
+              "fault: ")
+      << "exit codes: 10 no fault fired, 11 no message, 12 objects broken by "
+         "the fault, 13 heap broken after it";
+}
+
+class ColdFaultInjection : public FaultInjection {};
+
+TEST_P(ColdFaultInjection, FaultsInCollectorMetadataToo) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  auto [kind, n] = GetParam();
+  EXPECT_EXIT(FaultChild(kind, n, /*warm=*/false), testing::ExitedWithCode(kOk),
+              "fault: ")
       << "exit codes: 10 no fault fired, 11 no message, 12 objects broken by "
          "the fault, 13 heap broken after it";
 }
@@ -158,6 +173,79 @@ INSTANTIATE_TEST_SUITE_P(
                                                                  : "commit") +
              "_" + std::to_string(info.param.second);
     });
+
+INSTANTIATE_TEST_SUITE_P(
+    OsFaults, ColdFaultInjection,
+    ::testing::Values(
+        std::pair{FaultKind::kReserve, 1}, std::pair{FaultKind::kReserve, 2},
+        std::pair{FaultKind::kReserve, 3}, std::pair{FaultKind::kReserve, 4},
+        std::pair{FaultKind::kCommit, 1}, std::pair{FaultKind::kCommit, 2},
+        std::pair{FaultKind::kCommit, 3}, std::pair{FaultKind::kCommit, 4},
+        std::pair{FaultKind::kCommit, 6}, std::pair{FaultKind::kCommit, 9},
+        std::pair{FaultKind::kCommit, 14}, std::pair{FaultKind::kCommit, 22}),
+    [](const auto& info) {
+      return std::string(info.param.first == FaultKind::kReserve ? "reserve"
+                                                                 : "commit") +
+             "_" + std::to_string(info.param.second);
+    });
+
+struct Link {
+  gc::Ptr<Link> next;
+};
+
+// A cycle needs, before it marks, the mark bits its sweep will take (a span
+// being swept cannot give up halfway). With 3 M small objects live in
+// spans whose bits used up the mapped arenas, the reserve needs the OS;
+// when the OS refuses, gc::collect() throws std::bad_alloc naming the
+// collector's metadata, the world runs on, nothing is lost, no cycle was
+// counted, and the next collection works.
+[[noreturn]] void SweepReserveChild() {
+  gc::set_verify(true);
+  gc::set_gc_percent(-1);  // no cycle grows the reserve meanwhile
+  gc::Root<Cell> list = BuildList(1000);
+  gc::Root<Link> chain = gc::make<Link>();
+  constexpr int kLinks = 3000000;
+  for (int i = 0; i < kLinks; i++) {
+    gc::Ptr<Link> n = gc::make_unrooted<Link>();
+    n->next = chain;
+    chain = n;
+  }
+  const uint64_t cycles = gc::stats().num_gc;
+  gc::runtime::os::SetFailAfterForTesting(FaultKind::kReserve, 1);
+  try {
+    gc::collect();
+    std::fprintf(stderr, "no fault\n");
+    std::_Exit(kNoFault);
+  } catch (const std::bad_alloc& e) {
+    std::fprintf(stderr, "fault: %s\n", e.what());
+    if (std::string(e.what()).find("gcBits") == std::string::npos) {
+      std::_Exit(kNoMessage);
+    }
+  }
+  int links = 0;
+  for (const Link* l = chain.get(); l != nullptr; l = l->next.get()) links++;
+  if (CountIntact(list.get()) != 1000 || links != kLinks + 1 ||
+      gc::stats().num_gc != cycles) {
+    std::_Exit(kBrokenBefore);
+  }
+  gc::Root<Cell> more = BuildList(500);
+  chain = nullptr;
+  gc::collect();
+  if (CountIntact(list.get()) != 1000 || CountIntact(more.get()) != 500 ||
+      gc::stats().num_gc != cycles + 1) {
+    std::_Exit(kBrokenAfter);
+  }
+  std::_Exit(kOk);
+}
+
+TEST(SweepReserve, ACycleTheOsRefusesMetadataIsRefusedAndNothingIsLost) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(SweepReserveChild(), testing::ExitedWithCode(kOk),
+              "fault: gcrt: out of memory: cannot reserve [0-9]+ bytes for "
+              "gcBits arenas")
+      << "exit codes: 10 no fault fired, 11 not the metadata's, 12 objects "
+         "broken by the fault, 13 heap broken after it";
+}
 
 // Threads that exit while attached, holding cached spans, handles and
 // objects they handed to others: their processors are reused, their

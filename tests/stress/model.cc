@@ -53,6 +53,7 @@ uint64_t Model::Create() {
   gc::Root<Node> r = gc::make<Node>();
   Fill(r.get(), id, blob_len);
   Entry e;
+  e.origin = Origin::kCreated;
   e.ptr = r.get();
   e.blob_len = blob_len;
   objs_[id] = e;
@@ -94,6 +95,7 @@ void Model::Garbage() {
     node->check = Mix(id);
     node->blob = blob;
     Entry e;
+    e.origin = Origin::kGarbage;
     e.ptr = node.get();
     objs_[id] = e;  // unreachable from the start
   }
@@ -106,6 +108,7 @@ void Model::SendParcel() {
   p.root_id = NewId();
   Fill(root.get(), p.root_id, 0);
   Entry re;
+  re.origin = Origin::kParcel;
   re.ptr = root.get();
   std::vector<std::pair<uint64_t, Entry>> entries;
   entries.push_back({p.root_id, re});
@@ -119,6 +122,7 @@ void Model::SendParcel() {
     entries[parent].second.edges[k] = id;
     Fill(child.get(), id, Rand(4) == 0 ? Rand(300) : 0);
     Entry ce;
+    ce.origin = Origin::kParcel;
     ce.ptr = child.get();
     ce.blob_len = child->blob ? child->blob->size() : 0;
     entries.push_back({id, ce});
@@ -171,6 +175,7 @@ void Model::MakePrivate() {
   gc::Root<Node> r = gc::make<Node>();
   Fill(r.get(), id, Rand(4) == 0 ? Rand(3000) : 0);
   Entry e;
+  e.origin = Origin::kPrivate;
   e.ptr = r.get();
   e.blob_len = r->blob ? r->blob->size() : 0;
   // Edges out to reachable objects; nothing points to it.
@@ -210,6 +215,7 @@ void Model::SetWeak() {
     g->id = t;
     g->check = Mix(t);
     Entry e;
+    e.origin = Origin::kWeakGarbage;
     e.ptr = g.get();
     objs_[t] = e;
     objs_.at(a).ptr->weak = gc::Weak<Node>(g);  // no allocation since make
@@ -276,11 +282,13 @@ void Model::FinalizableGarbage() {
     }
   });
   Entry e;
+  e.origin = Origin::kFinalizable;
   e.ptr = r.get();
   e.edges[0] = child_id;
   e.fin = 1;
   objs_[id] = e;
   Entry ce;
+  ce.origin = Origin::kFinalizableChild;
   ce.ptr = c.get();
   ce.blob_len = blob_len;
   objs_[child_id] = ce;
@@ -339,6 +347,7 @@ bool Model::Step() {
     objs_.at(a).edges[k] = id;
     size_t blob_len = Rand(8) == 0 ? Rand(2000) : 0;
     Entry e;
+    e.origin = Origin::kChild;
     e.ptr = c.get();
     e.blob_len = blob_len;
     objs_[id] = e;
@@ -387,6 +396,7 @@ bool Model::Step() {
     objs_.at(a).ptr->edges[k] = c;
     objs_.at(a).ptr->edges[k] = old;
     Entry e;
+    e.origin = Origin::kFreedAtOnce;
     e.ptr = c.get();
     objs_[id] = e;
     gc::free(c);
@@ -471,7 +481,11 @@ bool Model::Check(bool kept_stable) {
                   " ran " + std::to_string(f) + " times (want 1)");
     }
     if (e.fin == 1) stats_.finalized++;
-    if (e.fin == 1 && Destroyed()[id].load(std::memory_order_relaxed) == 0) {
+    // Destroyed already: queued by an earlier cycle, reclaimed by this one
+    // with all it reached. Unless another cycle ran since this one (then it
+    // may be this cycle's, reclaimed since, its reach only partly swept).
+    if (e.fin == 1 && (!kept_stable ||
+                       Destroyed()[id].load(std::memory_order_relaxed) == 0)) {
       kept_roots.push_back(id);
     }
   }
@@ -506,7 +520,8 @@ bool Model::Check(bool kept_stable) {
         return Fail("object " + std::to_string(id) +
                     " was unreachable at the last cycle but its destructor "
                     "ran " +
-                    std::to_string(destroyed) + " times (want 1)");
+                    std::to_string(destroyed) + " times (want 1); " +
+                    Describe(id));
       }
       gone.push_back(id);
       continue;
@@ -592,6 +607,31 @@ bool Model::DropAllAndCheck() {
     }
   }
   return true;
+}
+
+std::string Model::Describe(uint64_t id) const {
+  static const char* const kOrigins[] = {
+      "created",      "child",        "garbage",     "parcel",
+      "private",      "weak garbage", "finalizable", "finalizable's child",
+      "freed at once"};
+  const Entry& e = objs_.at(id);
+  std::string s =
+      std::string("made as ") + kOrigins[static_cast<int>(e.origin)] +
+      ", fin=" + std::to_string(e.fin) +
+      ", finalized=" + std::to_string(Finalized()[id].load()) + ", edges";
+  for (uint64_t to : e.edges) s += " " + std::to_string(to);
+  // Who in the model points to it.
+  for (const auto& [from, f] : objs_) {
+    for (uint64_t to : f.edges) {
+      if (to == id) {
+        s += ", pointed to by " + std::to_string(from) + " (" +
+             kOrigins[static_cast<int>(f.origin)] +
+             ", fin=" + std::to_string(f.fin) +
+             ", destroyed=" + std::to_string(Destroyed()[from].load()) + ")";
+      }
+    }
+  }
+  return s;
 }
 
 bool Model::Fail(std::string what) {

@@ -95,6 +95,19 @@ struct Stats {
   }
 };
 
+// How an object came to be (for failure messages).
+enum class Origin : uint8_t {
+  kCreated,
+  kChild,
+  kGarbage,
+  kParcel,
+  kPrivate,
+  kWeakGarbage,
+  kFinalizable,
+  kFinalizableChild,
+  kFreedAtOnce,
+};
+
 // What a model knows of one object.
 struct Entry {
   Node* ptr = nullptr;                   // valid while the object is reachable
@@ -104,6 +117,7 @@ struct Entry {
   uint64_t weak = 0;  // the id the object's weak reference names, or 0
   // 0: no finalizer; 1: one is set; 2: it ran (checked).
   uint8_t fin = 0;
+  Origin origin = Origin::kCreated;
 };
 
 // Objects finalizers resurrected, handed back to their model. Shared with
@@ -189,6 +203,7 @@ class Model {
   // CollectAndCheck).
   bool Check(bool kept_stable);
   bool Fail(std::string what);
+  std::string Describe(uint64_t id) const;
 
   std::mt19937_64 rng_;
   Mailbox* mailbox_;
