@@ -28,6 +28,9 @@
 // must not dereference gc::Ptr fields (those objects may be destroyed
 // already; debug builds stop the program when one does), allocate, or
 // call the collector (gc::collect throws std::logic_error there).
+// Finalizers (gc::set_finalizer) are the tool for work that needs the
+// object graph: they run on the finalizer thread, a mutator of its own,
+// with the object and all it reaches intact.
 //
 // Configuration: gc::set_gc_percent / GCRT_GCPERCENT (default 100; "off" or
 // a negative value disables collection triggered by growth),

@@ -263,8 +263,11 @@ TEST(ThreadExit, ThreadsThatDieAttachedLoseNothingAndLeakNothing) {
       threads.emplace_back([&, t] {
         gc::Root<Cell> mine = BuildList(500);  // rooted until exit
         for (int i = 0; i < 2000; i++) gc::make_unrooted<Cell>();
+        // Built before the lock: an allocation may stop the world, which
+        // would wait forever for a thread blocked on the lock meanwhile.
+        gc::Global<Cell> list(BuildList(100 + t));
         std::lock_guard<std::mutex> lock(mu);
-        handed.emplace_back(BuildList(100 + t));
+        handed.push_back(std::move(list));
         // Exits without gc::detach_thread(): the exit hook detaches.
       });
     }
