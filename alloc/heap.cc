@@ -20,18 +20,18 @@ namespace {
 
 runtime::ProcessorLocal* NewCache(runtime::Processor&) { return new Cache(); }
 
-std::string Hex(uintptr_t p) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%#lx", static_cast<unsigned long>(p));
-  return buf;
-}
-
 // Default scavenger limits (seed 003): spans idle for 5 minutes go back to
 // the OS; the scavenger looks once a minute.
 constexpr auto kScavengeIdle = std::chrono::minutes(5);
 constexpr auto kScavengePeriod = std::chrono::minutes(1);
 
 }  // namespace
+
+std::string HexAddress(uintptr_t p) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%#lx", static_cast<unsigned long>(p));
+  return buf;
+}
 
 Heap::Heap() {
   for (int sc = 0; sc < kNumSpanClasses; sc++) {
@@ -201,12 +201,12 @@ void Heap::FreeLarge(Span* s, uintptr_t p) {
     if (s->state.load(std::memory_order_acquire) != SpanState::kInUse ||
         s->alloc_count != 1) {
       throw std::invalid_argument("gcrt: double free of large object " +
-                                  Hex(p));
+                                  HexAddress(p));
     }
     if (p != s->base) {
-      throw std::invalid_argument("gcrt: free of " + Hex(p) +
+      throw std::invalid_argument("gcrt: free of " + HexAddress(p) +
                                   ": interior pointer into a large object at " +
-                                  Hex(s->base));
+                                  HexAddress(s->base));
     }
     // An unswept span is claimed first, so the sweeper cannot free it too;
     // one a sweeper holds is waited for.
@@ -349,7 +349,7 @@ void Free(void* ptr) {
   uintptr_t p = reinterpret_cast<uintptr_t>(ptr);
   Span* s = heap.pages().LookupInUse(p);
   if (s == nullptr) {
-    throw std::invalid_argument("gcrt: free of " + Hex(p) +
+    throw std::invalid_argument("gcrt: free of " + HexAddress(p) +
                                 ": not an object of the gcrt heap");
   }
   if (s->large()) {
@@ -359,13 +359,13 @@ void Free(void* ptr) {
   if (s->span_class == kTinySpanClass) return;  // reclaimed with its block
   uint32_t slot = s->SlotIndex(p);
   if (slot >= s->nelems) {
-    throw std::invalid_argument("gcrt: free of " + Hex(p) +
+    throw std::invalid_argument("gcrt: free of " + HexAddress(p) +
                                 ": points into the unused tail of a span");
   }
   if (s->SlotAddress(slot) != p) {
-    throw std::invalid_argument("gcrt: free of " + Hex(p) +
+    throw std::invalid_argument("gcrt: free of " + HexAddress(p) +
                                 ": interior pointer into the object at " +
-                                Hex(s->SlotAddress(slot)));
+                                HexAddress(s->SlotAddress(slot)));
   }
   // The object's finalizer or weak handle go back to their owner.
   ReleaseSpecials(TakeSpecials(s, static_cast<uint32_t>(p - s->base)));

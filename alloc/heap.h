@@ -42,6 +42,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <string>
 
 #include "alloc/cache.h"
 #include "alloc/central.h"
@@ -266,6 +267,8 @@ void Free(void* p);
 
 // The in-use span holding p, or null.
 Span* SpanOf(const void* p);
+// "0x7f..." for error messages.
+std::string HexAddress(uintptr_t p);
 // The type recorded for the object starting at p, or null. Only safe from
 // the thread owning the span, or when no cache holds it.
 const TypeInfo* TypeOf(const void* p);

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "alloc/heap.h"
 #include "alloc/span.h"
 #include "runtime/check.h"
 
@@ -62,6 +63,25 @@ static void UnlinkLocked(Span* span, Special* prev, Special* end) {
   } else {
     prev->next = end;
   }
+}
+
+Span* SpanForSpecial(const void* object, const char* what) {
+  auto p = reinterpret_cast<uintptr_t>(object);
+  Span* s = SpanOf(object);
+  if (s == nullptr) {
+    throw std::invalid_argument(std::string("gcrt: ") + what + " of " +
+                                HexAddress(p) +
+                                ": not a pointer into the GC heap");
+  }
+  uint32_t slot = s->SlotIndex(p);
+  if (slot >= s->nelems ||
+      (s->SlotAddress(slot) != p && s->span_class != kTinySpanClass)) {
+    throw std::invalid_argument(std::string("gcrt: ") + what + " of " +
+                                HexAddress(p) +
+                                ": not the start of a GC object (use the "
+                                "pointer gc::make returned)");
+  }
+  return s;
 }
 
 Special* FindSpecial(Span* span, uintptr_t object, SpecialKind kind) {

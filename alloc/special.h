@@ -34,6 +34,12 @@ struct Special {
 // lives and dies as one).
 bool AddSpecial(Span* span, uintptr_t object, Special* s);
 
+// The in-use span of the object starting at `object`, for adding or
+// finding its specials. Throws std::invalid_argument, naming `what` (the
+// API call), if `object` is not in the GC heap or not the start of an
+// object.
+Span* SpanForSpecial(const void* object, const char* what);
+
 // The special of `kind` for `object`, or null (left on the list).
 Special* FindSpecial(Span* span, uintptr_t object, SpecialKind kind);
 

@@ -68,12 +68,6 @@ Finalizers& g_fin = *new Finalizers;  // lives for the process
 
 thread_local bool t_in_finalizer = false;  // Owned by the thread.
 
-std::string Hex(const void* p) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%p", p);
-  return buf;
-}
-
 // Runs the first unclaimed entry with seq <= limit, if any; returns
 // whether it ran one. The entry stays on the queue (a root) while it runs.
 // `rethrow`: a finalizer's exception goes to the caller; otherwise it is
@@ -154,22 +148,7 @@ alloc::Span* ObjectSpan(const void* object, const char* what) {
   }
   // Specials change only on threads the world stops for.
   if (runtime::CurrentProcessor() == nullptr) alloc::AttachCurrentThread();
-  auto p = reinterpret_cast<uintptr_t>(object);
-  alloc::Span* s = alloc::SpanOf(object);
-  if (s == nullptr) {
-    throw std::invalid_argument(std::string("gcrt: ") + what + " of " +
-                                Hex(object) +
-                                ": not a pointer into the GC heap");
-  }
-  uint32_t slot = s->SlotIndex(p);
-  if (slot >= s->nelems ||
-      (s->SlotAddress(slot) != p && s->span_class != alloc::kTinySpanClass)) {
-    throw std::invalid_argument(std::string("gcrt: ") + what + " of " +
-                                Hex(object) +
-                                ": not the start of a GC object (use the "
-                                "pointer gc::make returned)");
-  }
-  return s;
+  return alloc::SpanForSpecial(object, what);
 }
 
 }  // namespace
@@ -195,9 +174,11 @@ void SetFinalizer(const void* object, FinalizerFn fn) {
     }
   }
   delete f;
-  throw std::invalid_argument("gcrt: gc::set_finalizer of " + Hex(object) +
-                              ": the object has a finalizer already; clear "
-                              "it with gc::clear_finalizer first");
+  throw std::invalid_argument(
+      "gcrt: gc::set_finalizer of " +
+      alloc::HexAddress(reinterpret_cast<uintptr_t>(object)) +
+      ": the object has a finalizer already; clear "
+      "it with gc::clear_finalizer first");
 }
 
 bool ClearFinalizer(const void* object) {

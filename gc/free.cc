@@ -31,12 +31,6 @@ struct Quarantine {
 };
 Quarantine& g_quarantine = *new Quarantine;  // lives for the process
 
-std::string Hex(uintptr_t p) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%#lx", static_cast<unsigned long>(p));
-  return buf;
-}
-
 // The start of the object of span s holding p.
 uintptr_t ObjectStart(const alloc::Span* s, uintptr_t p) {
   return s->SlotAddress(s->SlotIndex(p));
@@ -60,12 +54,12 @@ void FreeObject(void* object, void (*destroy)(void*), bool quarantine) {
   auto p = reinterpret_cast<uintptr_t>(object);
   alloc::Span* s = alloc::SpanOf(object);
   if (s == nullptr) {
-    throw std::invalid_argument("gcrt: gc::free of " + Hex(p) +
+    throw std::invalid_argument("gcrt: gc::free of " + alloc::HexAddress(p) +
                                 ": not an object of the GC heap");
   }
   uint32_t slot = s->SlotIndex(p);
   if (slot >= s->nelems) {
-    throw std::invalid_argument("gcrt: gc::free of " + Hex(p) +
+    throw std::invalid_argument("gcrt: gc::free of " + alloc::HexAddress(p) +
                                 ": points into the unused tail of a span");
   }
   const uint32_t offset = static_cast<uint32_t>(p - s->base);
@@ -76,19 +70,21 @@ void FreeObject(void* object, void (*destroy)(void*), bool quarantine) {
   }
   if (s->SlotAddress(slot) != p) {
     throw std::invalid_argument(
-        "gcrt: gc::free of " + Hex(p) +
-        ": interior pointer into the object at " + Hex(s->SlotAddress(slot)) +
+        "gcrt: gc::free of " + alloc::HexAddress(p) +
+        ": interior pointer into the object at " +
+        alloc::HexAddress(s->SlotAddress(slot)) +
         " (free the object through the pointer gc::make returned)");
   }
   if (quarantine) {
     std::lock_guard<runtime::Mutex> lock(g_quarantine.mu);
     if (g_quarantine.objects.count(p) != 0) {
-      throw std::invalid_argument("gcrt: double free of " + Hex(p) +
+      throw std::invalid_argument("gcrt: double free of " +
+                                  alloc::HexAddress(p) +
                                   ": it was freed with gc::free already");
     }
     if (!alloc::SlotAllocatedAsSeen(s, slot)) {
       throw std::invalid_argument(
-          "gcrt: gc::free of " + Hex(p) +
+          "gcrt: gc::free of " + alloc::HexAddress(p) +
           ": not a live object (freed already, or reclaimed by the collector "
           "because it was unreachable)");
     }

@@ -59,30 +59,12 @@ void UnlinkLocked(WeakSpecial* w) GC_REQUIRES(g_weak_mu) {
   g_weak_count--;
 }
 
-std::string Hex(const void* p) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%p", p);
-  return buf;
-}
-
 }  // namespace
 
 WeakCell* WeakCellFor(const void* object) {
   Collector::Get();  // registers the hook that releases specials
   auto p = reinterpret_cast<uintptr_t>(object);
-  alloc::Span* s = alloc::SpanOf(object);
-  if (s == nullptr) {
-    throw std::invalid_argument("gcrt: gc::Weak of " + Hex(object) +
-                                ": not a pointer into the GC heap");
-  }
-  uint32_t slot = s->SlotIndex(p);
-  if (slot >= s->nelems ||
-      (s->SlotAddress(slot) != p && s->span_class != alloc::kTinySpanClass)) {
-    throw std::invalid_argument(
-        "gcrt: gc::Weak of " + Hex(object) +
-        ": not the start of a GC object (weak references name whole objects; "
-        "make one from the pointer gc::make returned)");
-  }
+  alloc::Span* s = alloc::SpanForSpecial(object, "gc::Weak");
   for (;;) {
     {
       std::lock_guard<runtime::Mutex> lock(g_weak_mu);
