@@ -132,14 +132,20 @@ uint32_t Heap::SwapSweptBits(Span* s) {
 
 void Heap::FinishSweepLarge(Span* s, bool dead) {
   if (dead) {
-    std::lock_guard<std::mutex> lock(large_mu_);
-    ReleaseSpecials(TakeSpecials(s, 0));
-    s->alloc_count = 0;
-    s->alloc_bits[0] = 0;
-    large_frees_.fetch_add(1, std::memory_order_relaxed);
-    large_live_bytes_.fetch_sub(int64_t{s->npages} << kPageShift,
-                                std::memory_order_relaxed);
-    pages_.FreeSpan(s);
+    // Released after the lock: releasing a finalizer runs the destructors
+    // of what its function captured, which may free a large object.
+    Special* specials;
+    {
+      std::lock_guard<std::mutex> lock(large_mu_);
+      specials = TakeSpecials(s, 0);
+      s->alloc_count = 0;
+      s->alloc_bits[0] = 0;
+      large_frees_.fetch_add(1, std::memory_order_relaxed);
+      large_live_bytes_.fetch_sub(int64_t{s->npages} << kPageShift,
+                                  std::memory_order_relaxed);
+      pages_.FreeSpan(s);
+    }
+    ReleaseSpecials(specials);
     return;
   }
   SwapSweptBits(s);
@@ -224,7 +230,7 @@ void Heap::FreeLarge(Span* s, uintptr_t p) {
     }
     break;
   }
-  ReleaseSpecials(TakeSpecials(s, 0));
+  Special* specials = TakeSpecials(s, 0);
   s->alloc_count = 0;
   s->alloc_bits[0] = 0;
   large_frees_.fetch_add(1, std::memory_order_relaxed);
@@ -232,6 +238,8 @@ void Heap::FreeLarge(Span* s, uintptr_t p) {
                               std::memory_order_relaxed);
   AddHeapLive(-(int64_t{s->npages} << kPageShift));
   pages_.FreeSpan(s);
+  lock.unlock();
+  ReleaseSpecials(specials);  // after the lock, as in FinishSweepLarge
 }
 
 HeapStats Heap::ReadStats() {

@@ -175,6 +175,7 @@ void PageHeap::GrowLocked(uint32_t npages) {
       delete arena;
       throw;
     }
+    runtime::os::ScanForLeaks(mem, bytes);
     // The unused tail of the previous arena stays reserved but uncommitted.
     arena->next = arenas_;
     arenas_ = arena;

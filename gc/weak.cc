@@ -75,9 +75,12 @@ WeakCell* WeakCellFor(const void* object) {
     }
     // The object has no cell yet: make one. The allocation may collect;
     // the caller keeps the target alive.
+    // Not from the tiny allocator: a cell sharing a 16-byte block with a
+    // tiny target would keep the block, and so the target, alive forever
+    // (marking the cell marks its block).
     auto* cell = static_cast<WeakCell*>(
-        alloc::AllocateFixed<sizeof(WeakCell), alignof(WeakCell), true, true>(
-            &kWeakCellType));
+        alloc::AllocateFixed<sizeof(WeakCell), alignof(WeakCell), true,
+                             /*kTrivialDtor=*/false>(&kWeakCellType));
     cell->target.store(p, std::memory_order_relaxed);
     auto* w = new WeakSpecial;
     w->kind = alloc::SpecialKind::kWeakHandle;

@@ -11,6 +11,10 @@
 
 #include "runtime/check.h"
 
+#if GC_ASAN
+#include <sanitizer/lsan_interface.h>
+#endif
+
 namespace gc::runtime::os {
 
 namespace {
@@ -116,7 +120,26 @@ void* MapMetadata(size_t bytes, const char* what) {
   if (p == MAP_FAILED) Fail("map", what, bytes, errno);
   g_reserved.fetch_add(bytes, std::memory_order_relaxed);
   g_committed.fetch_add(bytes, std::memory_order_relaxed);
+  ScanForLeaks(p, bytes);
   return p;
+}
+
+void ScanForLeaks(const void* p, size_t bytes) {
+#if GC_ASAN
+  __lsan_register_root_region(p, bytes);
+#else
+  (void)p;
+  (void)bytes;
+#endif
+}
+
+void StopScanningForLeaks(const void* p, size_t bytes) {
+#if GC_ASAN
+  __lsan_unregister_root_region(p, bytes);
+#else
+  (void)p;
+  (void)bytes;
+#endif
 }
 
 void SetFailAfterForTesting(FaultKind kind, uint64_t n) {

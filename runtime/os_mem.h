@@ -53,7 +53,19 @@ void AdviseHugePages(void* p, size_t bytes);
 void Release(void* p, size_t bytes);
 
 // Reserve + Commit of memory for gcrt's own metadata (never a GC object).
+// Under AddressSanitizer the mapping is a LeakSanitizer root region (see
+// ScanForLeaks).
 void* MapMetadata(size_t bytes, const char* what);
+
+// Under AddressSanitizer, makes LeakSanitizer scan [p, p+bytes) for pointers
+// to malloc'd blocks (it scans only stacks, TLS, globals and the malloc heap,
+// not gcrt's own mappings): span records point at malloc'd type tables and
+// special records, GC objects at what their members own (a std::vector's
+// buffer), and none of that is a leak while the record or object lives.
+// Unreadable parts are skipped. StopScanningForLeaks takes the exact range
+// back before it is unmapped. No-ops in other builds.
+void ScanForLeaks(const void* p, size_t bytes);
+void StopScanningForLeaks(const void* p, size_t bytes);
 
 enum class FaultKind { kReserve = 0, kCommit = 1 };
 // The n-th next call of `kind` (1 = the next one) fails; 0 disables.

@@ -209,6 +209,19 @@ TEST_F(WeakTest, TinyAndLargeTargets) {
   EXPECT_TRUE(wl.expired());
 }
 
+TEST_F(WeakTest, ALoneTinyTargetIsCollected) {
+  // The first tiny object of a fresh block: its cell must not land in the
+  // same 16-byte block (it would keep the block, and the target, alive).
+  for (int i = 0; i < 64; i++) {
+    gc::Root<int32_t> t = gc::make<int32_t>(i);
+    gc::Weak<int32_t> w(t);
+    gc::RootSet keep([&](gc::Tracer& tr) { tr(w); });
+    t = nullptr;
+    gc::collect();
+    ASSERT_TRUE(w.expired()) << "tiny target " << i << " was kept alive";
+  }
+}
+
 TEST_F(WeakTest, AnExplicitFreeClearsTheObjectsWeakReferences) {
   gc::Root<Counted> c = gc::make<Counted>();
   gc::Weak<Counted> weak(c);
