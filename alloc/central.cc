@@ -351,8 +351,14 @@ bool Central::IsAllocatedUnlessCached(Span* s, uint32_t slot) {
   if (s->in_cache) return true;
   // A span claimed for sweeping (h-1) is the sweeper's once taken off the
   // lists; an unswept one (h-2) cannot be taken while this lock is held.
-  if (s->sweepgen.load(std::memory_order_acquire) == heap_->sweepgen() - 1) {
-    return true;
+  uint32_t h = heap_->sweepgen();
+  uint32_t sg = s->sweepgen.load(std::memory_order_acquire);
+  if (sg == h - 1) return true;
+  // Unswept: its dead objects still read allocated; the last marking says
+  // which are live (its mark bits are stable until the span is claimed).
+  if (sg == h - 2 &&
+      (s->mark_bits[slot / 64] & (uint64_t{1} << (slot % 64))) == 0) {
+    return false;
   }
   return s->IsAllocated(slot);
 }

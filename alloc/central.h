@@ -80,8 +80,10 @@ class alignas(64) Central {
   // Whether the object at p is waiting in s's freebuf (takes the lock).
   bool InFreebuf(Span* s, uintptr_t p);
   // Whether slot `slot` of s (a span of this class no Cache of the caller
-  // owns) is allocated, read under the lock; true while another Cache
-  // or a sweeper holds s (its allocation state is theirs alone then).
+  // owns) holds a live object, read under the lock: allocated, and in an
+  // unswept span also marked by the last cycle (its sweep frees the rest);
+  // true while another Cache or a sweeper holds s (its allocation state is
+  // theirs alone then).
   bool IsAllocatedUnlessCached(Span* s, uint32_t slot);
   // Unlinks and returns s's freebuf (the owner folds it before sweeping).
   FreeLink* TakeFreebuf(Span* s);

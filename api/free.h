@@ -15,10 +15,14 @@
 // freed again, or found reachable by the collector.
 //
 // Errors, before anything changes: std::invalid_argument for a pointer that
-// is not the start of a GC object (and, in debug builds, for a double
-// free); std::logic_error inside a gc::Blocking scope. Release builds catch
-// a double free only when it is visible at once (after the destructor ran
-// again). Pieces of tiny objects (pointer-free, under 16 bytes) are not
+// is not the start of a live GC object (one the collector found
+// unreachable counts as dead, even before its sweep; in debug builds a
+// double free too); std::logic_error inside a gc::Blocking scope or a
+// destructor the collector runs (what a dead object refers to is dead
+// too). Release builds catch a double free before the destructor runs
+// while the slot is still free; once another thread's cache holds its
+// span, only when that cache gives it back, and not at all once the slot
+// is reused. Pieces of tiny objects (pointer-free, under 16 bytes) are not
 // freed on their own.
 #pragma once
 

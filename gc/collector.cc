@@ -298,8 +298,7 @@ void Collector::Collect(GcReason reason) {
   const uint64_t weak_cleared = ClearDeadWeakRefs();
   uint64_t finalizers_queued = 0;
   marked.bytes_marked += QueueFinalizers(&finalizers_queued);
-  std::vector<uintptr_t> quarantined;
-  EndQuarantine(&quarantined);
+  marked.bytes_marked += EndQuarantine();
   heap.AdvanceSweepgen();
   for (int sc = 0; sc < alloc::kNumSpanClasses; sc++) {
     heap.central(static_cast<alloc::SpanClass>(sc)).StartSweep();
@@ -371,7 +370,7 @@ void Collector::Collect(GcReason reason) {
   // This thread resumes like any other: it flushes its own cache, sweeping
   // the spans it held.
   static_cast<alloc::Cache*>(self->local())->PrepareForSweep();
-  FreeQuarantined(quarantined);
+  FreeQuarantined();
   sweeper.Wake();
   if (reason == GcReason::kExplicit) {
     // gc::collect() returns with the sweep finished, including the spans

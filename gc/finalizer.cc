@@ -1,6 +1,7 @@
 // See finalizer.h.
 #include "gc/finalizer.h"
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <exception>
@@ -29,6 +30,9 @@ struct FinalizerSpecial : alloc::Special {
   FinalizerSpecial* next = nullptr;
   uint64_t seq = 0;      // queue order, from 1
   bool claimed = false;  // a thread is running it
+  // gc::free freed the object while its finalizer ran: the queue no
+  // longer roots it (its slot may be quarantined, or reused).
+  bool freed = false;
 };
 
 // An intrusive doubly linked list.
@@ -63,6 +67,9 @@ struct Finalizers {
   uint64_t next_seq GC_GUARDED_BY(mu) = 1;
   uint64_t queued GC_GUARDED_BY(mu) = 0;
   uint64_t run GC_GUARDED_BY(mu) = 0;
+  // Claimed entries (finalizers running). Atomic: changed under mu, read
+  // relaxed by gc::free as a hint that ForgetFinalizerRoot has work.
+  std::atomic<uint32_t> running{0};
 };
 Finalizers& g_fin = *new Finalizers;  // lives for the process
 
@@ -85,6 +92,7 @@ bool RunOne(uint64_t limit, bool rethrow) {
     }
     if (f == nullptr) return false;
     f->claimed = true;
+    g_fin.running.fetch_add(1, std::memory_order_relaxed);
   }
   std::exception_ptr error;
   t_in_finalizer = true;
@@ -98,6 +106,7 @@ bool RunOne(uint64_t limit, bool rethrow) {
     std::lock_guard<std::mutex> lock(g_fin.mu);
     g_fin.queue.Remove(f);
     g_fin.run++;
+    g_fin.running.fetch_sub(1, std::memory_order_relaxed);
   }
   g_fin.done_cv.notify_all();
   delete f;  // the function's captures are destroyed here, unlocked
@@ -235,7 +244,15 @@ void ForEachFinalizerRoot(void (*scan_contents)(void* context, uintptr_t obj),
     scan_contents(context, f->object);
   }
   for (FinalizerSpecial* f = g_fin.queue.head; f != nullptr; f = f->next) {
-    mark(context, f->object);
+    if (!f->freed) mark(context, f->object);
+  }
+}
+
+void ForgetFinalizerRoot(uintptr_t object) {
+  if (g_fin.running.load(std::memory_order_relaxed) == 0) return;
+  std::lock_guard<std::mutex> lock(g_fin.mu);
+  for (FinalizerSpecial* f = g_fin.queue.head; f != nullptr; f = f->next) {
+    if (f->claimed && f->object == object) f->freed = true;
   }
 }
 
@@ -243,6 +260,10 @@ uint64_t QueueFinalizers(uint64_t* queued) {
   uint64_t bytes = 0, n = 0;
   {
     std::lock_guard<std::mutex> lock(g_fin.mu);
+    // Two passes: every unmarked finalizable object is queued before any is
+    // marked, since marking one may mark another (two pieces of one tiny
+    // block share a mark bit), which would then wait for a later cycle.
+    FinalizerSpecial* last_before = g_fin.queue.tail;
     for (FinalizerSpecial* f = g_fin.registry.head; f != nullptr;) {
       FinalizerSpecial* next = f->next;
       if (!IsMarkedObject(f->object)) {
@@ -255,10 +276,14 @@ uint64_t QueueFinalizers(uint64_t* queued) {
         g_fin.registry.Remove(f);
         f->seq = g_fin.next_seq++;
         g_fin.queue.PushBack(f);
-        bytes += MarkObjectAtTermination(f->object);
         n++;
       }
       f = next;
+    }
+    for (FinalizerSpecial* f = last_before != nullptr ? last_before->next
+                                                      : g_fin.queue.head;
+         f != nullptr; f = f->next) {
+      bytes += MarkObjectAtTermination(f->object);
     }
     g_fin.queued += n;
   }

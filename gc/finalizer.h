@@ -58,6 +58,9 @@ void ForEachFinalizerRoot(void (*scan_contents)(void* context, uintptr_t obj),
 // finalizers of unmarked objects and marks those objects. Returns the
 // bytes it marked; *queued gets the number queued.
 uint64_t QueueFinalizers(uint64_t* queued);
+// gc::free of `object`: if its finalizer is running, the queue stops rooting
+// it (the object is gone; its slot may be quarantined or reused).
+void ForgetFinalizerRoot(uintptr_t object);
 // The special-free hook's part for kFinalizer: drops it unrun.
 void ReleaseFinalizerSpecial(alloc::Special* s);
 

@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "alloc/heap.h"
+#include "gc/finalizer.h"
 #include "gc/marker.h"
 #include "gc/sweeper.h"
 #include "runtime/check.h"
@@ -25,9 +26,22 @@ constexpr unsigned char kPoison = 0xdb;
 
 struct Quarantine {
   runtime::Mutex mu;
-  // Object starts. Guarded by mu; the collector reads it with the world
-  // stopped (under mu too).
+  // Object starts, guarded by mu (the marker reads them unlocked with the
+  // world stopped, when no thread can change them).
+  // objects: freed since the last mark termination.
+  // ending: kept by a mark termination and handed on to be freed
+  //   (FreeQuarantined) with the world running; each stays quarantined
+  //   until its slot is freed, and every termination until then keeps it.
   std::unordered_set<uintptr_t> objects GC_GUARDED_BY(mu);
+  std::unordered_set<uintptr_t> ending GC_GUARDED_BY(mu);
+
+  bool Contains(uintptr_t p) const GC_REQUIRES(mu) {
+    return objects.count(p) != 0 || ending.count(p) != 0;
+  }
+  void Count() GC_REQUIRES(mu) {
+    g_quarantined.store(objects.size() + ending.size(),
+                        std::memory_order_relaxed);
+  }
 };
 Quarantine& g_quarantine = *new Quarantine;  // lives for the process
 
@@ -40,6 +54,38 @@ size_t ObjectBytes(const alloc::Span* s) {
   return s->large() ? size_t{s->npages} << alloc::kPageShift : s->elem_size;
 }
 
+// The in-use span holding p, validated as the start of one of its objects;
+// throws std::invalid_argument otherwise. A piece of a tiny block is
+// returned as it is (its block is the slot).
+alloc::Span* ObjectSpan(uintptr_t p, uint32_t* slot) {
+  alloc::Span* s = alloc::SpanOf(reinterpret_cast<void*>(p));
+  if (s == nullptr) {
+    throw std::invalid_argument("gcrt: gc::free of " + alloc::HexAddress(p) +
+                                ": not an object of the GC heap");
+  }
+  *slot = s->SlotIndex(p);
+  if (*slot >= s->nelems) {
+    throw std::invalid_argument("gcrt: gc::free of " + alloc::HexAddress(p) +
+                                ": points into the unused tail of a span");
+  }
+  if (s->span_class == alloc::kTinySpanClass) return s;
+  if (s->SlotAddress(*slot) != p) {
+    throw std::invalid_argument(
+        "gcrt: gc::free of " + alloc::HexAddress(p) +
+        ": interior pointer into the object at " +
+        alloc::HexAddress(s->SlotAddress(*slot)) +
+        " (free the object through the pointer gc::make returned)");
+  }
+  return s;
+}
+
+[[noreturn]] void ThrowNotLive(uintptr_t p) {
+  throw std::invalid_argument(
+      "gcrt: gc::free of " + alloc::HexAddress(p) +
+      ": not a live object (freed already, or reclaimed by the collector "
+      "because it was unreachable)");
+}
+
 }  // namespace
 
 void FreeObject(void* object, void (*destroy)(void*), bool quarantine) {
@@ -50,55 +96,58 @@ void FreeObject(void* object, void (*destroy)(void*), bool quarantine) {
         "may be stopped while this thread runs; free before entering the "
         "region or after leaving it");
   }
+  if (InSweepDestructor()) {
+    // What a dead object refers to is dead too (the same sweep destroys
+    // it), or referred to from elsewhere (freeing it is a use after free).
+    throw std::logic_error(
+        "gcrt: gc::free inside a destructor the collector runs (a dead "
+        "object's, or a finalizer's captures being released): an object "
+        "only the dead object refers to is reclaimed by the collector "
+        "anyway; free nothing from there");
+  }
   if (runtime::CurrentProcessor() == nullptr) alloc::AttachCurrentThread();
   auto p = reinterpret_cast<uintptr_t>(object);
-  alloc::Span* s = alloc::SpanOf(object);
-  if (s == nullptr) {
-    throw std::invalid_argument("gcrt: gc::free of " + alloc::HexAddress(p) +
-                                ": not an object of the GC heap");
-  }
-  uint32_t slot = s->SlotIndex(p);
-  if (slot >= s->nelems) {
-    throw std::invalid_argument("gcrt: gc::free of " + alloc::HexAddress(p) +
-                                ": points into the unused tail of a span");
-  }
+  uint32_t slot;
+  alloc::Span* s = ObjectSpan(p, &slot);
   const uint32_t offset = static_cast<uint32_t>(p - s->base);
   if (s->span_class == alloc::kTinySpanClass) {
     // A piece of a tiny block: its block lives while any piece may.
     alloc::ReleaseSpecials(alloc::TakeSpecials(s, offset));
     return;
   }
-  if (s->SlotAddress(slot) != p) {
-    throw std::invalid_argument(
-        "gcrt: gc::free of " + alloc::HexAddress(p) +
-        ": interior pointer into the object at " +
-        alloc::HexAddress(s->SlotAddress(slot)) +
-        " (free the object through the pointer gc::make returned)");
+  // Swept first (Go's ensureSwept), so the allocation bits tell whether the
+  // object is live: in an unswept span a dead object still reads allocated,
+  // and its sweep would destroy it a second time. No collection can start
+  // from here to the end (this thread reaches no safepoint), so what the
+  // bits say stays true.
+  Sweeper::Get().EnsureSwept(s);
+  if (alloc::SpanOf(object) != s ||
+      s->state.load(std::memory_order_acquire) != alloc::SpanState::kInUse ||
+      !alloc::SlotAllocatedAsSeen(s, slot)) {
+    ThrowNotLive(p);  // the sweep freed it (and maybe its span)
   }
   if (quarantine) {
+    // In quarantine before its destructor runs: a second gc::free of it,
+    // on any thread, is a double free from here on.
     std::lock_guard<runtime::Mutex> lock(g_quarantine.mu);
-    if (g_quarantine.objects.count(p) != 0) {
+    if (g_quarantine.Contains(p)) {
       throw std::invalid_argument("gcrt: double free of " +
                                   alloc::HexAddress(p) +
                                   ": it was freed with gc::free already");
     }
-    if (!alloc::SlotAllocatedAsSeen(s, slot)) {
-      throw std::invalid_argument(
-          "gcrt: gc::free of " + alloc::HexAddress(p) +
-          ": not a live object (freed already, or reclaimed by the collector "
-          "because it was unreachable)");
-    }
+    g_quarantine.objects.insert(p);
+    g_quarantine.Count();
   }
-  if (destroy != nullptr) RunDestructor(destroy, object);
-  if (!quarantine) {
-    alloc::Free(object);  // releases its specials too
-    return;
-  }
+  // Its weak references read null and its finalizer is dropped before the
+  // destructor runs, so no other thread can reach it through them midway.
   alloc::ReleaseSpecials(alloc::TakeSpecials(s, offset));
-  std::memset(object, kPoison, ObjectBytes(s));
-  std::lock_guard<runtime::Mutex> lock(g_quarantine.mu);
-  g_quarantine.objects.insert(p);
-  g_quarantined.fetch_add(1, std::memory_order_relaxed);
+  ForgetFinalizerRoot(p);
+  if (destroy != nullptr) RunDestructor(destroy, object);
+  if (quarantine) {
+    std::memset(object, kPoison, ObjectBytes(s));
+  } else {
+    alloc::Free(object);
+  }
 }
 
 bool IsQuarantined(const void* p) {
@@ -106,7 +155,13 @@ bool IsQuarantined(const void* p) {
   if (s == nullptr) return false;
   uintptr_t start = ObjectStart(s, reinterpret_cast<uintptr_t>(p));
   std::lock_guard<runtime::Mutex> lock(g_quarantine.mu);
-  return g_quarantine.objects.count(start) != 0;
+  return g_quarantine.Contains(start);
+}
+
+bool IsQuarantinedWorldStopped(const void* p) GC_NO_THREAD_SAFETY_ANALYSIS {
+  alloc::Span* s = alloc::SpanOf(p);
+  if (s == nullptr) return false;
+  return g_quarantine.Contains(ObjectStart(s, reinterpret_cast<uintptr_t>(p)));
 }
 
 void ReportUseAfterFree(const void* p, const char* what) {
@@ -127,25 +182,51 @@ void ReportUseAfterFree(const void* p, const char* what) {
   GC_THROW("no object freed with gc::free is used or reachable afterwards");
 }
 
-void EndQuarantine(std::vector<uintptr_t>* to_free) {
-  if (g_quarantined.load(std::memory_order_relaxed) == 0) return;
+uint64_t EndQuarantine() {
+  if (g_quarantined.load(std::memory_order_relaxed) == 0) return 0;
   std::lock_guard<runtime::Mutex> lock(g_quarantine.mu);
-  for (uintptr_t p : g_quarantine.objects) {
-    if (IsMarkedObject(p)) {
-      ReportUseAfterFree(reinterpret_cast<void*>(p),
-                         "the collector found reachable");
+  for (const auto* set : {&g_quarantine.objects, &g_quarantine.ending}) {
+    for (uintptr_t p : *set) {
+      if (IsMarkedObject(p)) {
+        ReportUseAfterFree(reinterpret_cast<void*>(p),
+                           "the collector found reachable");
+      }
     }
   }
-  for (uintptr_t p : g_quarantine.objects) {
-    MarkObjectAtTermination(p);  // the sweep keeps the slot; freed below
-    to_free->push_back(p);
+  // Every one is kept by this sweep: those an earlier collector has not
+  // freed yet too (it frees them after this cycle, into swept spans).
+  uint64_t bytes = 0;
+  for (const auto* set : {&g_quarantine.objects, &g_quarantine.ending}) {
+    for (uintptr_t p : *set) bytes += MarkObjectAtTermination(p);
   }
-  g_quarantine.objects.clear();
-  g_quarantined.store(0, std::memory_order_relaxed);
+  if (g_quarantine.ending.empty()) {
+    g_quarantine.ending.swap(g_quarantine.objects);  // no allocation
+  }
+  return bytes;
 }
 
-void FreeQuarantined(const std::vector<uintptr_t>& to_free) {
-  for (uintptr_t p : to_free) alloc::Free(reinterpret_cast<void*>(p));
+void FreeQuarantined() {
+  if (g_quarantined.load(std::memory_order_relaxed) == 0) return;
+  for (;;) {
+    uintptr_t p;
+    {
+      std::lock_guard<runtime::Mutex> lock(g_quarantine.mu);
+      if (g_quarantine.ending.empty()) return;
+      auto it = g_quarantine.ending.begin();
+      p = *it;
+      g_quarantine.ending.erase(it);
+      g_quarantine.Count();
+    }
+    // Out of quarantine and freed with no safepoint in between: no cycle
+    // sees it neither quarantined nor free. Its specials went at gc::free.
+    try {
+      alloc::Free(reinterpret_cast<void*>(p));
+    } catch (const std::exception& e) {
+      runtime::Print("freeing quarantined object %#lx failed: %s",
+                     static_cast<unsigned long>(p), e.what());
+      GC_THROW("a quarantined object is live until its collector frees it");
+    }
+  }
 }
 
 }  // namespace gc::internal

@@ -30,28 +30,44 @@ namespace gc::internal {
 // Frees the GC object starting at `object` (null: nothing). `destroy`
 // destroys it (null for a trivially destructible type). Throws
 // std::invalid_argument, before anything changes, if `object` is not the
-// start of a GC object or (quarantine) was freed already; std::logic_error
-// inside a blocking region.
+// start of a live GC object (the span is swept first, so an object the
+// last cycle found unreachable counts as dead) or (quarantine) was freed
+// already; std::logic_error inside a blocking region or a destructor the
+// sweeper runs. Weak references and the finalizer are released before the
+// destructor runs.
 void FreeObject(void* object, void (*destroy)(void*), bool quarantine);
 
-// Objects in quarantine. Atomic: relaxed; only a hint that the set is not
-// empty (the set itself is under its lock).
+// Objects in quarantine (freed or being freed). Atomic: stored under the
+// quarantine's lock, read relaxed; only a hint that the set is not empty.
 extern std::atomic<uint64_t> g_quarantined;
-// Whether the object containing p is in quarantine.
+// Whether the object containing p is in quarantine. The WorldStopped form
+// takes no lock: the marker calls it with the world stopped, when the set
+// cannot change (gc::free runs only on threads the world stops for).
 bool IsQuarantined(const void* p);
+bool IsQuarantinedWorldStopped(const void* p);
 GC_ALWAYS_INLINE bool MaybeQuarantined(const void* p) {
   return GC_PREDICT_FALSE(g_quarantined.load(std::memory_order_relaxed) != 0) &&
          IsQuarantined(p);
+}
+GC_ALWAYS_INLINE bool MaybeQuarantinedWorldStopped(const void* p) {
+  return GC_PREDICT_FALSE(g_quarantined.load(std::memory_order_relaxed) != 0) &&
+         IsQuarantinedWorldStopped(p);
 }
 // Stops the program: `what` reached the quarantined object p.
 [[noreturn]] void ReportUseAfterFree(const void* p, const char* what);
 
 // Mark termination, world stopped, after marking: stops the program if a
 // quarantined object was marked (reachable); otherwise marks each one so
-// the sweep keeps its slot, and moves them to *to_free, emptying the
-// quarantine. The collector frees them (FreeQuarantined) once the world
-// runs again.
-void EndQuarantine(std::vector<uintptr_t>* to_free);
-void FreeQuarantined(const std::vector<uintptr_t>& to_free);
+// the sweep keeps its slot, and returns the bytes it marked (they count as
+// live until freed). The objects freed since the last termination are
+// handed on to be freed (FreeQuarantined) unless an earlier collector is
+// still freeing its share; either way they stay in quarantine until their
+// slot is freed, and every termination until then keeps them. Allocates
+// nothing.
+uint64_t EndQuarantine();
+// With the world running, after mark termination: frees the objects handed
+// on, one by one, each leaving quarantine just before its slot is freed.
+// Any thread may help; each object is freed once.
+void FreeQuarantined();
 
 }  // namespace gc::internal

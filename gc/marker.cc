@@ -175,7 +175,7 @@ void ScanObject(V& v, Span* s, uint32_t slot) {
   // Debug builds' explicitly freed objects are destroyed and poisoned: a
   // trace function must not run on one (pointer bitmaps read poison words,
   // which point nowhere, and mark termination reports the object).
-  if (MaybeQuarantined(reinterpret_cast<const void*>(obj))) {
+  if (MaybeQuarantinedWorldStopped(reinterpret_cast<const void*>(obj))) {
     ReportUseAfterFree(reinterpret_cast<const void*>(obj),
                        "the collector reached");
   }

@@ -23,27 +23,35 @@ std::atomic<int64_t> g_periodic_ms{2 * 60 * 1000};
 // are off (as in a blocking region), so a destructor that allocates or
 // roots something reaches a slow path, which refuses it with an error
 // instead of re-entering the refill that is sweeping.
+// Depth of the sweeper's destructor runs on this thread (DestroyDead), as
+// opposed to an explicit free's. Owned by the thread.
+thread_local int t_sweep_destructors = 0;
+
 struct DestructorScope {
-  DestructorScope() {
+  explicit DestructorScope(bool sweep) : sweep(sweep) {
+    t_sweep_destructors += sweep;
     if (alloc::t_in_destructor++ > 0) return;
     saved_cache = alloc::t_cache;
     alloc::t_cache = &alloc::g_unattached_cache;
     OnBlocking(true);
   }
   ~DestructorScope() {
+    t_sweep_destructors -= sweep;
     if (--alloc::t_in_destructor > 0) return;
     OnBlocking(false);
     alloc::InstallCache(saved_cache);
   }
+  const bool sweep;
   alloc::Cache* saved_cache = nullptr;
 };
 
 }  // namespace
 
 bool InDestructor() { return alloc::t_in_destructor > 0; }
+bool InSweepDestructor() { return t_sweep_destructors > 0; }
 
 void RunDestructor(void (*destroy)(void*), void* object) {
-  DestructorScope scope;
+  DestructorScope scope(/*sweep=*/false);
   destroy(object);
 }
 
@@ -79,7 +87,7 @@ void Sweeper::DestroyDead(Span* s) {
                      s->types.compression() != alloc::TypeCompression::kEmpty;
   bool specials = s->specials.load(std::memory_order_acquire) != nullptr;
   if (!destructors && !specials) return;
-  DestructorScope scope;
+  DestructorScope scope(/*sweep=*/true);
   uint64_t destroyed = 0;
   for (uint32_t w = 0; w < s->nwords; w++) {
     uint64_t dead = s->alloc_bits[w] & ~s->mark_bits[w];
@@ -160,6 +168,44 @@ bool Sweeper::SweepOne(uint64_t* freed_pages) {
   if (freed && freed_pages != nullptr) *freed_pages += npages;
   active_.fetch_sub(1, std::memory_order_release);
   return true;
+}
+
+void Sweeper::EnsureSwept(Span* s) {
+  Heap& heap = Heap::Get();
+  runtime::Processor* self = runtime::CurrentProcessor();
+  for (;;) {
+    if (s->state.load(std::memory_order_acquire) != alloc::SpanState::kInUse) {
+      return;
+    }
+    uint32_t h = heap.sweepgen();
+    uint32_t sg = s->sweepgen.load(std::memory_order_acquire);
+    if (sg == h || sg == h + 3) return;
+    if (sg == h - 2) {
+      active_.fetch_add(1, std::memory_order_relaxed);
+      if (s->sweepgen.compare_exchange_strong(sg, h - 1,
+                                              std::memory_order_acq_rel)) {
+        uint32_t npages = s->npages;
+        if (s->large()) {
+          SweepLarge(s);
+        } else {
+          heap.central(s->span_class).TakeForSweep(s);
+          SweepTakenSmall(s);
+        }
+        swept_pages_.fetch_add(npages, std::memory_order_relaxed);
+        active_.fetch_sub(1, std::memory_order_release);
+        return;
+      }
+      active_.fetch_sub(1, std::memory_order_release);
+      continue;
+    }
+    // h-1: a sweeper has it; h+1: a cache holds it from before the last
+    // mark termination, and its owner sweeps it when it resumes (never this
+    // thread, which has resumed).
+    GC_CHECK(!(sg == h + 1 && self != nullptr &&
+               static_cast<alloc::Cache*>(self->local())->Owns(s)) &&
+             "a running thread's cache holds no unswept span");
+    std::this_thread::yield();
+  }
 }
 
 void Sweeper::Finish() {

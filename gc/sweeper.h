@@ -49,6 +49,13 @@ class Sweeper {
   bool SweepOne(uint64_t* freed_pages = nullptr);
   // Sweeps everything left, and waits for sweeps in flight elsewhere.
   void Finish();
+  // Returns once the in-use span s is swept in this cycle, or was freed by
+  // its sweep (Go's mspan.ensureSwept): sweeps it here if nobody claimed
+  // it, else waits for whoever did (a sweeper, or the owner of the cache
+  // that holds it unswept, who sweeps it when it resumes). Only then do its
+  // allocation bits say which objects are live. The caller reaches no
+  // safepoint after it if it relies on that.
+  void EnsureSwept(alloc::Span* s);
   // Whether the walk is over.
   bool WalkDone() const {
     return cursor_.load(std::memory_order_relaxed) >=
@@ -116,6 +123,9 @@ std::chrono::milliseconds PeriodicGcInterval();
 // True while the calling thread runs destructors for the sweeper (its
 // allocations and new handles are refused with std::logic_error then).
 bool InDestructor();
+// True while the calling thread runs the sweeper's destructors (of dead
+// objects, or releasing their specials), not an explicit free's.
+bool InSweepDestructor();
 // Runs destroy(object) under the rules of the sweeper's destructors (an
 // explicit free's destructor).
 void RunDestructor(void (*destroy)(void*), void* object);

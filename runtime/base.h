@@ -15,9 +15,11 @@
 #if defined(__clang__)
 #define GC_GUARDED_BY(m) __attribute__((guarded_by(m)))
 #define GC_REQUIRES(m) __attribute__((requires_capability(m)))
+#define GC_NO_THREAD_SAFETY_ANALYSIS __attribute__((no_thread_safety_analysis))
 #else
 #define GC_GUARDED_BY(m)
 #define GC_REQUIRES(m)
+#define GC_NO_THREAD_SAFETY_ANALYSIS
 #endif
 
 #ifndef GC_DEBUG

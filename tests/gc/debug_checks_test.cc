@@ -10,6 +10,7 @@
 #include <string>
 
 #include "api/gc.h"
+#include "tests/gc/test_util.h"
 
 namespace {
 
@@ -18,15 +19,7 @@ struct Node {
   int64_t value = 0;
 };
 
-template <typename Fn>
-std::string InvalidArgumentOf(Fn fn) {
-  try {
-    fn();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "";
-}
+using gc::testing::InvalidArgumentOf;
 
 TEST(DebugChecks, RootingAForeignPointerIsRefusedWithAMessage) {
   gc::set_verify(true);

@@ -265,6 +265,26 @@ TEST_F(FinalizerTest, AClearedFinalizerDoesNotRun) {
   EXPECT_EQ(Obj::destroyed.load() - destroyed, 1) << "collected at once";
 }
 
+// Two tiny pieces of one 16-byte block share its mark bit: both are queued
+// by the same cycle (queuing one must not mark the other first).
+TEST_F(FinalizerTest, TwoTinyPiecesOfOneBlockAreFinalizedByOneCycle) {
+  std::atomic<int> runs{0};
+  bool shared = false;
+  for (int attempt = 0; attempt < 8 && !shared; attempt++) {
+    gc::Root<int32_t> a = gc::make<int32_t>(1);
+    gc::Root<int32_t> b = gc::make<int32_t>(2);
+    shared = (reinterpret_cast<uintptr_t>(a.get()) & ~uintptr_t{15}) ==
+             (reinterpret_cast<uintptr_t>(b.get()) & ~uintptr_t{15});
+    if (!shared) continue;
+    gc::set_finalizer(a, [&](int32_t*) { runs++; });
+    gc::set_finalizer(b, [&](int32_t*) { runs++; });
+  }
+  ASSERT_TRUE(shared) << "no two consecutive tiny objects shared a block";
+  gc::collect();
+  gc::run_finalizers();
+  EXPECT_EQ(runs.load(), 2) << "both pieces were unreachable at that cycle";
+}
+
 TEST_F(FinalizerTest, AnExplicitFreeDropsTheFinalizerUnrun) {
   std::atomic<int> runs{0};
   gc::Root<Obj> o = MakeObj(90);

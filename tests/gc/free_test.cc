@@ -17,6 +17,9 @@
 #include <vector>
 
 #include "api/gc.h"
+#include "gc/collector.h"
+#include "gc/sweeper.h"
+#include "tests/gc/test_util.h"
 
 namespace {
 
@@ -45,15 +48,7 @@ struct Derived : Base {
   static inline std::atomic<int64_t> derived{0};
 };
 
-template <typename Fn>
-std::string InvalidArgumentOf(Fn fn) {
-  try {
-    fn();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "";
-}
+using gc::testing::InvalidArgumentOf;
 
 class FreeTest : public ::testing::Test {
  protected:
@@ -182,6 +177,40 @@ TEST_F(FreeTest, BadPointersAreRefusedBeforeTheDestructorRuns) {
   EXPECT_NE(o, nullptr) << "a refused free keeps the root";
   gc::collect();
   EXPECT_EQ(o->id, 3);
+}
+
+// An object the last cycle found unreachable, in a span its sweep has not
+// reached yet, still reads allocated: gc::free must see it dead (sweeping
+// the span first), refuse it, and leave its one destruction to the sweep.
+// (Without the sweep first, the destructor ran twice: at the free and at
+// the sweep.)
+TEST_F(FreeTest, AnUnreachableObjectNotYetSweptIsRefusedAndDestroyedOnce) {
+  using gc::internal::Collector;
+  using gc::internal::GcReason;
+  using gc::internal::Sweeper;
+  gc::set_gc_percent(-1);
+  Sweeper::Get().PauseBackgroundForTesting(true);
+  const int64_t destroyed = Obj::destroyed.load();
+  gc::Root<Obj> small = gc::make<Obj>();
+  gc::Root<gc::Array<Obj>> large = gc::make_array<Obj>(4096);  // a large span
+  Obj* raw_small = small.get();
+  auto* raw_array = large.get();
+  small = nullptr;
+  large = nullptr;
+  // The small span goes back to its Central, unswept after the cycle.
+  gc::alloc::FlushCurrentCache();
+  Collector::Get().Collect(GcReason::kLazyForTesting);
+  EXPECT_EQ(Obj::destroyed.load(), destroyed) << "not swept yet";
+  std::string what = InvalidArgumentOf([&] { gc::free(raw_small); });
+  EXPECT_NE(what.find("not a live object"), std::string::npos) << what;
+  EXPECT_EQ(Obj::destroyed.load() - destroyed, 1) << "destroyed by its sweep";
+  what = InvalidArgumentOf([&] { gc::free(raw_array); });
+  EXPECT_FALSE(what.empty()) << "a dead large object was freed";
+  EXPECT_EQ(Obj::destroyed.load() - destroyed, 1 + 4096);
+  Sweeper::Get().PauseBackgroundForTesting(false);
+  gc::collect();
+  EXPECT_EQ(Obj::destroyed.load() - destroyed, 1 + 4096) << "and never again";
+  gc::set_gc_percent(100);
 }
 
 TEST_F(FreeTest, TinyPiecesStayUntilTheirBlockDies) {
