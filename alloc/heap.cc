@@ -132,8 +132,10 @@ uint32_t Heap::SwapSweptBits(Span* s) {
 
 void Heap::FinishSweepLarge(Span* s, bool dead) {
   if (dead) {
-    // Released after the lock: releasing a finalizer runs the destructors
-    // of what its function captured, which may free a large object.
+    // Normally none are left (the sweep's DestroyDead released them with
+    // the object); any that are, are released after the lock, since
+    // releasing a finalizer destroys its function's captures, and those
+    // destructors may free a large object (FreeLarge takes the lock).
     Special* specials;
     {
       std::lock_guard<std::mutex> lock(large_mu_);

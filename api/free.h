@@ -17,13 +17,15 @@
 // Errors, before anything changes: std::invalid_argument for a pointer that
 // is not the start of a live GC object (one the collector found
 // unreachable counts as dead, even before its sweep; in debug builds a
-// double free too); std::logic_error inside a gc::Blocking scope or a
-// destructor the collector runs (what a dead object refers to is dead
-// too). Release builds catch a double free before the destructor runs
-// while the slot is still free; once another thread's cache holds its
-// span, only when that cache gives it back, and not at all once the slot
-// is reused. Pieces of tiny objects (pointer-free, under 16 bytes) are not
-// freed on their own.
+// double free too); std::logic_error inside a gc::Blocking scope. From a
+// destructor the collector runs, gc::free throws std::logic_error, which
+// stops the program (destructors are noexcept): what a dead object refers
+// to is dead too. The destructor gc::free runs may not block (gc::Blocking
+// stops the program the same way): no collection may start mid-free. Release
+// builds catch a double free before the destructor runs while the slot is still
+// free; once another thread's cache holds its span, only when that cache gives
+// it back, and not at all once the slot is reused. Pieces of tiny objects
+// (pointer-free, under 16 bytes) are not freed on their own.
 #pragma once
 
 #include <type_traits>

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <unordered_set>
@@ -117,10 +118,16 @@ void FreeObject(void* object, void (*destroy)(void*), bool quarantine) {
   }
   // Swept first (Go's ensureSwept), so the allocation bits tell whether the
   // object is live: in an unswept span a dead object still reads allocated,
-  // and its sweep would destroy it a second time. No collection can start
-  // from here to the end (this thread reaches no safepoint), so what the
-  // bits say stays true.
-  Sweeper::Get().EnsureSwept(s);
+  // and its sweep would destroy it a second time. From the check to the
+  // end the world cannot stop (a no-stop region: the destructor may not
+  // block, and reaches no safepoint), so no cycle changes what it found.
+  std::optional<runtime::NoStopRegion> no_stop;
+  for (;;) {
+    Sweeper::Get().EnsureSwept(s);
+    no_stop.emplace();
+    if (Sweeper::Swept(s)) break;
+    no_stop.reset();  // a cycle came in between (its sweep ran destructors)
+  }
   if (alloc::SpanOf(object) != s ||
       s->state.load(std::memory_order_acquire) != alloc::SpanState::kInUse ||
       !alloc::SlotAllocatedAsSeen(s, slot)) {
@@ -128,19 +135,34 @@ void FreeObject(void* object, void (*destroy)(void*), bool quarantine) {
   }
   if (quarantine) {
     // In quarantine before its destructor runs: a second gc::free of it,
-    // on any thread, is a double free from here on.
+    // on any thread, is a double free from here on. Checked again under the
+    // lock, which FreeQuarantined holds while it frees a slot.
     std::lock_guard<runtime::Mutex> lock(g_quarantine.mu);
     if (g_quarantine.Contains(p)) {
       throw std::invalid_argument("gcrt: double free of " +
                                   alloc::HexAddress(p) +
                                   ": it was freed with gc::free already");
     }
+    if (!alloc::SlotAllocatedAsSeen(s, slot)) ThrowNotLive(p);
     g_quarantine.objects.insert(p);
     g_quarantine.Count();
   }
-  // Its weak references read null and its finalizer is dropped before the
-  // destructor runs, so no other thread can reach it through them midway.
-  alloc::ReleaseSpecials(alloc::TakeSpecials(s, offset));
+  // Its weak references read null before the destructor runs, so no other
+  // thread reaches it through them midway. Its finalizer is dropped now
+  // too, but released (its function's captures destroyed: they may do
+  // anything, collect included) only once the free is complete.
+  alloc::Special* finalizers = nullptr;
+  for (alloc::Special* sp = alloc::TakeSpecials(s, offset); sp != nullptr;) {
+    alloc::Special* next = sp->next;
+    sp->next = nullptr;
+    if (sp->kind == alloc::SpecialKind::kFinalizer) {
+      sp->next = finalizers;
+      finalizers = sp;
+    } else {
+      alloc::ReleaseSpecials(sp);
+    }
+    sp = next;
+  }
   ForgetFinalizerRoot(p);
   if (destroy != nullptr) RunDestructor(destroy, object);
   if (quarantine) {
@@ -148,6 +170,8 @@ void FreeObject(void* object, void (*destroy)(void*), bool quarantine) {
   } else {
     alloc::Free(object);
   }
+  no_stop.reset();
+  alloc::ReleaseSpecials(finalizers);
 }
 
 bool IsQuarantined(const void* p) {
@@ -212,13 +236,19 @@ void FreeQuarantined() {
     {
       std::lock_guard<runtime::Mutex> lock(g_quarantine.mu);
       if (g_quarantine.ending.empty()) return;
-      auto it = g_quarantine.ending.begin();
-      p = *it;
-      g_quarantine.ending.erase(it);
-      g_quarantine.Count();
+      p = *g_quarantine.ending.begin();
     }
-    // Out of quarantine and freed with no safepoint in between: no cycle
-    // sees it neither quarantined nor free. Its specials went at gc::free.
+    // Swept first, so freeing under the lock runs no sweep (no destructor).
+    alloc::Span* s = alloc::SpanOf(reinterpret_cast<void*>(p));
+    GC_CHECK(s != nullptr && "a quarantined object's span is in use");
+    Sweeper::Get().EnsureSwept(s);
+    // Out of quarantine and freed under the lock a second gc::free checks
+    // under: it finds the object either quarantined or free, never neither.
+    std::lock_guard<runtime::Mutex> lock(g_quarantine.mu);
+    if (g_quarantine.ending.count(p) == 0) continue;  // another thread did
+    if (!Sweeper::Swept(s)) continue;  // a cycle came in between: again
+    g_quarantine.ending.erase(p);
+    g_quarantine.Count();
     try {
       alloc::Free(reinterpret_cast<void*>(p));
     } catch (const std::exception& e) {

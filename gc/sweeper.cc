@@ -170,6 +170,15 @@ bool Sweeper::SweepOne(uint64_t* freed_pages) {
   return true;
 }
 
+bool Sweeper::Swept(const Span* s) {
+  if (s->state.load(std::memory_order_acquire) != alloc::SpanState::kInUse) {
+    return true;
+  }
+  uint32_t h = Heap::Get().sweepgen();
+  uint32_t sg = s->sweepgen.load(std::memory_order_acquire);
+  return sg == h || sg == h + 3;
+}
+
 void Sweeper::EnsureSwept(Span* s) {
   Heap& heap = Heap::Get();
   runtime::Processor* self = runtime::CurrentProcessor();

@@ -56,6 +56,8 @@ class Sweeper {
   // allocation bits say which objects are live. The caller reaches no
   // safepoint after it if it relies on that.
   void EnsureSwept(alloc::Span* s);
+  // Whether s is swept in this cycle (or no longer in use).
+  static bool Swept(const alloc::Span* s);
   // Whether the walk is over.
   bool WalkDone() const {
     return cursor_.load(std::memory_order_relaxed) >=

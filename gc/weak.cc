@@ -77,9 +77,15 @@ WeakCell* WeakCellFor(const void* object) {
     // the caller keeps the target alive.
     // Not from the tiny allocator: a cell sharing a 16-byte block with a
     // tiny target would keep the block, and so the target, alive forever
-    // (marking the cell marks its block).
+    // (marking the cell marks its block). The tiny allocator takes only
+    // pointer-free objects with trivial destructors, so the cell is
+    // allocated as if its destructor were not trivial (it has none to
+    // run: kWeakCellType's destroy is null), which puts it in its own slot
+    // of the 8-byte pointer-free class.
+    static_assert(sizeof(WeakCell) == 8);
     auto* cell = static_cast<WeakCell*>(
-        alloc::AllocateFixed<sizeof(WeakCell), alignof(WeakCell), true,
+        alloc::AllocateFixed<sizeof(WeakCell), alignof(WeakCell),
+                             /*kPointerFree=*/true,
                              /*kTrivialDtor=*/false>(&kWeakCellType));
     cell->target.store(p, std::memory_order_relaxed);
     auto* w = new WeakSpecial;

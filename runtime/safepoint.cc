@@ -5,6 +5,7 @@
 #include "runtime/safepoint.h"
 
 #include <cstdlib>
+#include <stdexcept>
 
 #include "runtime/check.h"
 
@@ -28,6 +29,7 @@ std::atomic<int64_t> g_watchdog_ms{InitialWatchdogMs()};
 std::atomic<uint64_t> g_watchdog_reports{0};
 
 thread_local int t_blocking_depth = 0;  // Owned by the thread.
+thread_local int t_no_stop_depth = 0;   // Owned by the thread.
 
 }  // namespace
 
@@ -44,7 +46,7 @@ void ProcessorTable::ParkLocked(Processor* p,
 
 void SafepointSlow() {
   Processor* p = CurrentProcessor();
-  if (p == nullptr || t_blocking_depth > 0) return;
+  if (p == nullptr || t_blocking_depth > 0 || t_no_stop_depth > 0) return;
   ProcessorTable& t = ProcessorTable::Get();
   std::unique_lock<std::mutex> lock(t.mu_);
   if (!t.world_stopped_ || t.stopper_ == p) return;
@@ -59,6 +61,7 @@ void StopTheWorld(const char* reason) {
   Processor* self = CurrentProcessor();
   GC_CHECK(self != nullptr && "the thread stopping the world is attached");
   GC_CHECK(t_blocking_depth == 0 && "no stop-the-world from a blocking region");
+  GC_CHECK(t_no_stop_depth == 0 && "no stop-the-world from a no-stop region");
   ProcessorTable& t = ProcessorTable::Get();
   std::unique_lock<std::mutex> lock(t.mu_);
   GC_CHECK(!(t.world_stopped_ && t.stopper_ == self) &&
@@ -152,6 +155,11 @@ uint64_t StopWatchdogReports() {
 }
 
 BlockingRegion::BlockingRegion() : p_(CurrentProcessor()) {
+  if (t_no_stop_depth > 0 && p_ != nullptr) {
+    throw std::logic_error(
+        "gcrt: gc::Blocking while the world may not stop (inside the "
+        "destructor gc::free runs): block before or after the free");
+  }
   if (t_blocking_depth++ > 0 || p_ == nullptr) return;
   p_->local()->OnBlockingEnter(*p_);
   ProcessorTable& t = ProcessorTable::Get();
@@ -174,5 +182,9 @@ BlockingRegion::~BlockingRegion() {
 }
 
 bool InBlockingRegion() { return t_blocking_depth > 0; }
+
+NoStopRegion::NoStopRegion() { t_no_stop_depth++; }
+NoStopRegion::~NoStopRegion() { t_no_stop_depth--; }
+bool InNoStopRegion() { return t_no_stop_depth > 0; }
 
 }  // namespace gc::runtime

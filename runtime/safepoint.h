@@ -70,4 +70,19 @@ class BlockingRegion {
 // True while the calling thread is inside a BlockingRegion.
 bool InBlockingRegion();
 
+// RAII: while a thread is inside one, it does not park at safepoints and
+// may not enter a blocking region (std::logic_error), so the world cannot
+// stop before it leaves. For work that must see no collection from start
+// to end: an explicit free decides from the allocation bits that its
+// object is live, then destroys and frees it. Keep it short: a stopper
+// waits for it. Nests.
+class NoStopRegion {
+ public:
+  NoStopRegion();
+  ~NoStopRegion();
+  NoStopRegion(const NoStopRegion&) = delete;
+  NoStopRegion& operator=(const NoStopRegion&) = delete;
+};
+bool InNoStopRegion();
+
 }  // namespace gc::runtime

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -295,6 +296,43 @@ TEST_F(FinalizerTest, AnExplicitFreeDropsTheFinalizerUnrun) {
   gc::collect();
   gc::run_finalizers();
   EXPECT_EQ(runs.load(), 0);
+}
+
+// What a finalizer's function captured is destroyed when gc::free drops the
+// finalizer, after the free is complete: such a destructor may allocate
+// and collect, and the freed object is not destroyed again.
+struct CollectsWhenDestroyed {
+  std::atomic<int>* destroyed;
+  explicit CollectsWhenDestroyed(std::atomic<int>* d) : destroyed(d) {}
+  ~CollectsWhenDestroyed() {
+    gc::Root<Obj> fresh = MakeObj(7);
+    gc::collect();
+    EXPECT_TRUE(Intact(fresh.get(), 7));
+    (*destroyed)++;
+  }
+};
+
+TEST_F(FinalizerTest, AFreedObjectsFinalizerCapturesMayCollectWhenDropped) {
+  std::atomic<int> captures_destroyed{0}, runs{0};
+  const int64_t destroyed = Obj::destroyed.load();
+  gc::Root<Obj> o = MakeObj(91);
+  {
+    auto guard = std::make_shared<CollectsWhenDestroyed>(&captures_destroyed);
+    gc::set_finalizer(o, [guard, &runs](Obj*) { runs++; });
+  }
+  EXPECT_EQ(captures_destroyed.load(), 0);
+  // Freed through a raw pointer: nothing roots it during the free.
+  Obj* raw = o.get();
+  o = nullptr;
+  gc::free(raw);
+  EXPECT_EQ(captures_destroyed.load(), 1) << "dropped with the free";
+  EXPECT_EQ(Obj::destroyed.load() - destroyed, 1)
+      << "the collection the captures ran did not destroy it again";
+  gc::collect();
+  gc::run_finalizers();
+  EXPECT_EQ(runs.load(), 0);
+  EXPECT_EQ(Obj::destroyed.load() - destroyed, 2)
+      << "the freed object and the captures' fresh one, each once";
 }
 
 TEST_F(FinalizerTest, AnExceptionReachesRunFinalizersAndTheRestStayQueued) {
