@@ -379,6 +379,10 @@ void Free(void* ptr) {
   }
   // The object's finalizer or weak handle go back to their owner.
   ReleaseSpecials(TakeSpecials(s, static_cast<uint32_t>(p - s->base)));
+  FreeSmallSlot(s, slot);
+}
+
+void FreeSmallSlot(Span* s, uint32_t slot) {
   // The thread's own cache, even while a stop has its fast path turned off;
   // none inside a destructor, which may run in the middle of its refill.
   Cache* c = t_in_destructor != 0
@@ -387,7 +391,7 @@ void Free(void* ptr) {
   if (c->Owns(s)) {
     c->FreeOwned(s, slot);
   } else {
-    heap.central(s->span_class).FreeObject(s, slot);
+    Heap::Get().central(s->span_class).FreeObject(s, slot);
   }
 }
 

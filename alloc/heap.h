@@ -264,6 +264,12 @@ void* AllocateArray(const TypeInfo* type, size_t count);
 // block). Throws std::invalid_argument for a pointer that is not the start
 // of a live object of this heap, or a double free that is visible at once.
 void Free(void* p);
+// Free's last step, for a caller that has validated slot `slot` of the
+// small span s as a live object's and released its specials already
+// (gc::free): the slot goes back to the owning cache, or to s's Central.
+// Throws std::invalid_argument for a double free visible at once. The
+// calling thread holds a processor and is not in a blocking region.
+void FreeSmallSlot(Span* s, uint32_t slot);
 
 // The in-use span holding p, or null.
 Span* SpanOf(const void* p);

@@ -122,13 +122,19 @@ void FreeObject(void* object, void (*destroy)(void*), bool quarantine) {
   // end the world cannot stop (a no-stop region: the destructor may not
   // block, and reaches no safepoint), so no cycle changes what it found.
   std::optional<runtime::NoStopRegion> no_stop;
+  bool swept_here = false;
   for (;;) {
-    Sweeper::Get().EnsureSwept(s);
     no_stop.emplace();
     if (Sweeper::Swept(s)) break;
-    no_stop.reset();  // a cycle came in between (its sweep ran destructors)
+    // Sweeping may run destructors that stop (they may block), so outside
+    // the region, and checked again inside it.
+    no_stop.reset();
+    Sweeper::Get().EnsureSwept(s);
+    swept_here = true;
   }
-  if (alloc::SpanOf(object) != s ||
+  // A sweep here may have freed the span, whose record may serve another
+  // span since; a span swept before holds its live objects in place.
+  if ((swept_here && alloc::SpanOf(object) != s) ||
       s->state.load(std::memory_order_acquire) != alloc::SpanState::kInUse ||
       !alloc::SlotAllocatedAsSeen(s, slot)) {
     ThrowNotLive(p);  // the sweep freed it (and maybe its span)
@@ -167,8 +173,10 @@ void FreeObject(void* object, void (*destroy)(void*), bool quarantine) {
   if (destroy != nullptr) RunDestructor(destroy, object);
   if (quarantine) {
     std::memset(object, kPoison, ObjectBytes(s));
-  } else {
+  } else if (s->large()) {
     alloc::Free(object);
+  } else {
+    alloc::FreeSmallSlot(s, slot);  // validated above, specials taken
   }
   no_stop.reset();
   alloc::ReleaseSpecials(finalizers);
