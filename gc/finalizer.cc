@@ -29,9 +29,10 @@ struct FinalizerSpecial : alloc::Special {
   FinalizerSpecial* prev = nullptr;
   FinalizerSpecial* next = nullptr;
   uint64_t seq = 0;      // queue order, from 1
-  bool claimed = false;  // a thread is running it
+  bool claimed = false;  // a thread is running it (guarded by g_fin.mu)
   // gc::free freed the object while its finalizer ran: the queue no
-  // longer roots it (its slot may be quarantined, or reused).
+  // longer roots it (its slot may be quarantined, or reused). Guarded by
+  // g_fin.mu, like claimed.
   bool freed = false;
 };
 

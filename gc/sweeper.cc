@@ -19,13 +19,14 @@ using alloc::TypeInfo;
 // Atomic: tests store, the background thread loads (relaxed).
 std::atomic<int64_t> g_periodic_ms{2 * 60 * 1000};
 
+// Depth of the sweeper's destructor runs on this thread (DestroyDead), as
+// opposed to an explicit free's. Owned by the thread.
+thread_local int t_sweep_destructors = 0;
+
 // While the thread runs destructors, its allocation and handle fast paths
 // are off (as in a blocking region), so a destructor that allocates or
 // roots something reaches a slow path, which refuses it with an error
 // instead of re-entering the refill that is sweeping.
-// Depth of the sweeper's destructor runs on this thread (DestroyDead), as
-// opposed to an explicit free's. Owned by the thread.
-thread_local int t_sweep_destructors = 0;
 
 struct DestructorScope {
   explicit DestructorScope(bool sweep) : sweep(sweep) {
@@ -140,21 +141,15 @@ uint32_t Sweeper::SweepCached(Span* s) {
   return Heap::Get().SwapSweptBits(s);
 }
 
-bool Sweeper::SweepOne(uint64_t* freed_pages) {
-  size_t i = cursor_.fetch_add(1, std::memory_order_relaxed);
-  if (i >= limit_.load(std::memory_order_relaxed)) return false;
+bool Sweeper::ClaimAndSweep(Span* s, uint64_t* freed_pages) {
   Heap& heap = Heap::Get();
-  Span* s = heap.pages().SpanRecord(i);
-  if (s->state.load(std::memory_order_acquire) != alloc::SpanState::kInUse) {
-    return true;
-  }
   uint32_t h = heap.sweepgen();
   uint32_t sg = h - 2;
   active_.fetch_add(1, std::memory_order_relaxed);
   if (!s->sweepgen.compare_exchange_strong(sg, h - 1,
                                            std::memory_order_acq_rel)) {
     active_.fetch_sub(1, std::memory_order_release);
-    return true;
+    return false;
   }
   uint32_t npages = s->npages;
   bool freed;
@@ -170,6 +165,16 @@ bool Sweeper::SweepOne(uint64_t* freed_pages) {
   return true;
 }
 
+bool Sweeper::SweepOne(uint64_t* freed_pages) {
+  size_t i = cursor_.fetch_add(1, std::memory_order_relaxed);
+  if (i >= limit_.load(std::memory_order_relaxed)) return false;
+  Span* s = Heap::Get().pages().SpanRecord(i);
+  if (s->state.load(std::memory_order_acquire) == alloc::SpanState::kInUse) {
+    ClaimAndSweep(s, freed_pages);
+  }
+  return true;
+}
+
 bool Sweeper::Swept(const Span* s) {
   if (s->state.load(std::memory_order_acquire) != alloc::SpanState::kInUse) {
     return true;
@@ -180,38 +185,15 @@ bool Sweeper::Swept(const Span* s) {
 }
 
 void Sweeper::EnsureSwept(Span* s) {
-  Heap& heap = Heap::Get();
   runtime::Processor* self = runtime::CurrentProcessor();
-  for (;;) {
-    if (s->state.load(std::memory_order_acquire) != alloc::SpanState::kInUse) {
-      return;
-    }
-    uint32_t h = heap.sweepgen();
-    uint32_t sg = s->sweepgen.load(std::memory_order_acquire);
-    if (sg == h || sg == h + 3) return;
-    if (sg == h - 2) {
-      active_.fetch_add(1, std::memory_order_relaxed);
-      if (s->sweepgen.compare_exchange_strong(sg, h - 1,
-                                              std::memory_order_acq_rel)) {
-        uint32_t npages = s->npages;
-        if (s->large()) {
-          SweepLarge(s);
-        } else {
-          heap.central(s->span_class).TakeForSweep(s);
-          SweepTakenSmall(s);
-        }
-        swept_pages_.fetch_add(npages, std::memory_order_relaxed);
-        active_.fetch_sub(1, std::memory_order_release);
-        return;
-      }
-      active_.fetch_sub(1, std::memory_order_release);
-      continue;
-    }
+  while (!Swept(s) && !ClaimAndSweep(s, nullptr)) {
     // h-1: a sweeper has it; h+1: a cache holds it from before the last
     // mark termination, and its owner sweeps it when it resumes (never this
     // thread, which has resumed).
-    GC_CHECK(!(sg == h + 1 && self != nullptr &&
-               static_cast<alloc::Cache*>(self->local())->Owns(s)) &&
+    GC_CHECK(!(self != nullptr &&
+               static_cast<alloc::Cache*>(self->local())->Owns(s) &&
+               s->sweepgen.load(std::memory_order_acquire) ==
+                   Heap::Get().sweepgen() + 1) &&
              "a running thread's cache holds no unswept span");
     std::this_thread::yield();
   }

@@ -92,6 +92,9 @@ class Sweeper {
   void DestroyDead(alloc::Span* s);
   bool SweepTakenSmall(alloc::Span* s);  // true if it went to the heap
   bool SweepLarge(alloc::Span* s);
+  // Claims s (h-2 -> h-1) and sweeps it; false if it was not unswept.
+  // Adds the pages it gave back to the page heap to *freed_pages.
+  bool ClaimAndSweep(alloc::Span* s, uint64_t* freed_pages);
   void BackgroundLoop(int64_t (*periodic)());
 
   // The walk over span records: [cursor_, limit_). Atomic: cursor_ bumped

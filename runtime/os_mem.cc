@@ -133,15 +133,6 @@ void ScanForLeaks(const void* p, size_t bytes) {
 #endif
 }
 
-void StopScanningForLeaks(const void* p, size_t bytes) {
-#if GC_ASAN
-  __lsan_unregister_root_region(p, bytes);
-#else
-  (void)p;
-  (void)bytes;
-#endif
-}
-
 void SetFailAfterForTesting(FaultKind kind, uint64_t n) {
   g_fail_after[static_cast<int>(kind)].store(n, std::memory_order_relaxed);
 }

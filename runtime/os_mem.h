@@ -62,10 +62,9 @@ void* MapMetadata(size_t bytes, const char* what);
 // not gcrt's own mappings): span records point at malloc'd type tables and
 // special records, GC objects at what their members own (a std::vector's
 // buffer), and none of that is a leak while the record or object lives.
-// Unreadable parts are skipped. StopScanningForLeaks takes the exact range
-// back before it is unmapped. No-ops in other builds.
+// Unreadable parts are skipped. Only for ranges never unmapped (metadata,
+// heap arenas). A no-op in other builds.
 void ScanForLeaks(const void* p, size_t bytes);
-void StopScanningForLeaks(const void* p, size_t bytes);
 
 enum class FaultKind { kReserve = 0, kCommit = 1 };
 // The n-th next call of `kind` (1 = the next one) fails; 0 disables.
