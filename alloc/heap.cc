@@ -127,6 +127,10 @@ uint32_t Heap::SwapSweptBits(Span* s) {
   s->mark_bits = fresh;
   s->ResetAllocState();
   GC_CHECK(s->alloc_count <= before && "sweeping frees, never allocates");
+  // A freed slot keeps its dead object's bytes: the next allocation there
+  // must zero it (Go's sweep sets needzero the same way). A span fresh from
+  // the OS had needzero false until now.
+  if (s->alloc_count < before) s->needzero = true;
   return before - s->alloc_count;
 }
 
