@@ -263,11 +263,8 @@ HeapStats Heap::ReadStats() {
   st.large_frees = large_frees_.load(std::memory_order_relaxed);
   for (int c = 0; c < kNumSizeClasses; c++) st.by_size[c].size = ClassToSize(c);
   for (int sc = 0; sc < kNumSpanClasses; sc++) {
-    // Tiny blocks are containers, not objects: their pieces are counted in
-    // tiny_allocs instead.
     Central::Stats cs = central_[sc].ReadStats();
     live += cs.live_bytes;
-    if (sc == kTinySpanClass) continue;
     SizeClassStats& b =
         st.by_size[SpanClassSizeClass(static_cast<SpanClass>(sc))];
     b.mallocs += cs.mallocs;
@@ -280,7 +277,11 @@ HeapStats Heap::ReadStats() {
     st.mallocs += b.mallocs;
     st.frees += b.frees;
   }
+  // Tiny pieces are not tracked one by one (their lifetime is their
+  // block's): as in Go, each counts as a malloc and a free at once, and the
+  // 16-byte blocks holding them count as the objects.
   st.mallocs += st.tiny_allocs;
+  st.frees += st.tiny_allocs;
   st.objects = st.mallocs - st.frees;
   st.gc_bits_arenas = gc_bits_.ReadStats().arenas_mapped;
   return st;

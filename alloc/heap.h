@@ -71,9 +71,11 @@ struct HeapStats {
   uint64_t heap_idle;      // bytes in free spans
   uint64_t heap_released;  // of heap_idle, returned to the OS
   uint64_t heap_reserved;  // address space reserved for arenas
-  uint64_t mallocs;        // objects ever allocated (tiny included)
-  uint64_t frees;          // objects ever freed
-  uint64_t objects;        // mallocs - frees
+  // Tiny pieces (under 16 bytes, pointer-free) count in mallocs and frees
+  // at once, and the 16-byte blocks holding them as objects, as in Go.
+  uint64_t mallocs;  // objects ever allocated (tiny pieces included)
+  uint64_t frees;    // objects ever freed
+  uint64_t objects;  // mallocs - frees
   uint64_t tiny_allocs;
   uint64_t large_allocs;
   uint64_t large_frees;

@@ -65,6 +65,9 @@ struct Stats {
   uint64_t heap_idle;      // bytes in free spans
   uint64_t heap_inuse;     // bytes in in-use spans
   uint64_t heap_released;  // of heap_idle, returned to the OS
+  // Pointer-free objects under 16 bytes share 16-byte blocks (Go's tiny
+  // allocator): each counts in mallocs and frees at once, and a block
+  // holding them counts as one object until it is reclaimed.
   uint64_t heap_objects;   // objects allocated and not yet freed
   uint64_t mallocs;        // objects allocated, ever
   uint64_t frees;          // objects freed (collected or explicit), ever

@@ -11,9 +11,15 @@
 //                                  gc::Array<T>; returns a Root.
 //
 // The memory is zeroed before T's constructor runs, and while it runs the
-// object is on the thread's construction stack, which the marker scans
-// conservatively: a collection started inside a constructor (say, one that
-// allocates its children) keeps the object and what it has stored so far.
+// object is on the thread's construction stack: a collection started
+// inside a constructor (say, one that allocates its children) keeps the
+// object (its own bytes are scanned conservatively: its trace function
+// cannot run on a half-built object) and every GC object the thread
+// allocated since the constructor began, wherever the constructor stored
+// it (a std::vector member's buffer included), until the constructor
+// returns. An object allocated elsewhere and stored by the constructor
+// only into such a buffer must stay reachable some other way (a root, an
+// argument held by a gc::Root) until then.
 // A constructor that throws leaves nothing behind: the slot is freed at
 // once and no destructor runs. Allocation errors are std::bad_alloc with a
 // message.
@@ -43,23 +49,25 @@ inline constexpr bool kTrackConstruction =
 template <typename T, typename... Args>
 GC_ALWAYS_INLINE T* Construct(HandleArena* h, void* mem, Args&&... args) {
   if constexpr (kTrackConstruction<T, Args...>) {
-    h->PushConstructing(mem, sizeof(T));
+    size_t depth = h->BeginConstruction(mem, sizeof(T));
+    T* obj;
     try {
-      T* obj;
       if constexpr (std::is_constructible_v<T, Args...>) {
         obj = new (mem) T(std::forward<Args>(args)...);
       } else {
         obj = new (mem) T{std::forward<Args>(args)...};
       }
-      h->PopConstructing();
-      return obj;
     } catch (...) {
-      h->PopConstructing();
+      h->EndConstruction(depth, mem, false);
       alloc::Free(mem);  // no destructor runs on a half-built object
       throw;
     }
+    h->EndConstruction(depth, mem, true);
+    return obj;
   } else {
-    return new (mem) T(std::forward<Args>(args)...);
+    T* obj = new (mem) T(std::forward<Args>(args)...);
+    h->KeepIfConstructing(obj);
+    return obj;
   }
 }
 
@@ -169,19 +177,21 @@ Root<Array<T>> make_array(size_t n) {
   auto* a = new (mem) Array<T>();
   if constexpr (!std::is_trivially_default_constructible_v<T> ||
                 !std::is_trivially_destructible_v<T>) {
-    h->PushConstructing(mem, bytes);
+    size_t depth = h->BeginConstruction(mem, bytes);
     try {
       for (size_t i = 0; i < n; i++) {
         new (a->data() + i) T();
         a->length_ = i + 1;
       }
     } catch (...) {
-      h->PopConstructing();
+      h->EndConstruction(depth, mem, false);
       Array<T>::Destroy(a);
       alloc::Free(mem);
       throw;
     }
-    h->PopConstructing();
+    h->EndConstruction(depth, mem, true);
+  } else {
+    h->KeepIfConstructing(mem);
   }
   a->length_ = n;
   return Root<Array<T>>(a, h->Take(a));

@@ -554,9 +554,20 @@ MarkResult MarkHeap(uint32_t workers) {
       ws.push_back(std::make_unique<MarkWorker>(&pool, workers > 1));
     }
     SetInMarker(true);
+    // Objects under construction first, so that no other root makes the
+    // marker run their trace functions; then what their constructors
+    // allocated (roots.h: Constructing).
     for (HandleArena* a : arenas) {
-      a->ForEachConstructing(
-          [&](const Constructing& c) { ws[0]->MarkConstructing(c); });
+      a->ForEachConstructing([&](const Constructing& c) {
+        if (c.bytes > 0) ws[0]->MarkConstructing(c);
+      });
+    }
+    for (HandleArena* a : arenas) {
+      a->ForEachConstructing([&](const Constructing& c) {
+        if (c.bytes == 0) {
+          ws[0]->VisitConservative(reinterpret_cast<uintptr_t>(c.object));
+        }
+      });
     }
     std::atomic<size_t> next_job{0};
     std::function<void(uint32_t)> work = [&](uint32_t id) {
@@ -591,7 +602,16 @@ uint64_t VerifyMarking() {
   SetInMarker(true);
   Verifier v;
   for (HandleArena* a : arenas) {
-    a->ForEachConstructing([&](const Constructing& c) { v.Constructing(c); });
+    a->ForEachConstructing([&](const Constructing& c) {
+      if (c.bytes > 0) v.Constructing(c);
+    });
+  }
+  for (HandleArena* a : arenas) {
+    a->ForEachConstructing([&](const Constructing& c) {
+      if (c.bytes == 0) {
+        v.VisitConservative(reinterpret_cast<uintptr_t>(c.object));
+      }
+    });
   }
   for (const RootJob& job : jobs) {
     if (job.kind == RootJob::kArena) {

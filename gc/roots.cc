@@ -215,6 +215,11 @@ void HandleArena::GrowConstructing() {
   constructing_capacity_ = cap;
 }
 
+void HandleArena::KeepSlow(const void* object) {
+  if (nconstructing_ == constructing_capacity_) GrowConstructing();
+  constructing_[nconstructing_++] = Constructing{object, 0};
+}
+
 size_t HandleArena::LiveSlotsForTesting() {
   size_t n = 0;
   ForEachRoot([&](const void*) { n++; });

@@ -4,8 +4,10 @@
 //   HandleArena       per thread: the slots of its rooted handles
 //                     (gc::Root), O(1) to take and give back, and the stack
 //                     of objects whose constructor is running (scanned
-//                     conservatively: their memory was zeroed first, so a
-//                     collection inside a constructor loses nothing).
+//                     conservatively: their memory was zeroed first) with
+//                     the objects allocated meanwhile (kept until the
+//                     constructor returns), so a collection inside a
+//                     constructor loses nothing (Constructing below).
 //   global handles    one HandleArena shared by every thread, under its
 //                     lock (gc::Global).
 //   RootSetRecord     a callback that traces what a user structure holds
@@ -50,7 +52,14 @@ struct alignas(4096) HandleChunk {
 };
 static_assert(sizeof(HandleChunk) == HandleChunk::kBytes);
 
-// An object whose constructor is running.
+// An entry of a thread's construction stack: an object whose constructor
+// is running (bytes > 0: scanned conservatively, its trace function must
+// not run yet), or one built while an object below it on the stack was
+// (bytes == 0: marked and traced as usual). The second kind is what keeps
+// a constructor's children alive when it stores them where the marker
+// cannot see yet (a std::vector member's buffer, say): every object a
+// thread allocates while one of its constructors runs stays alive until
+// that constructor returns.
 struct Constructing {
   const void* object;
   size_t bytes;
@@ -76,13 +85,33 @@ class HandleArena {
   // A slot of this arena re-pointed by such a thread.
   void SetRemote(HandleSlot* s, const void* p);
 
-  GC_ALWAYS_INLINE void PushConstructing(const void* object, size_t bytes) {
-    if (GC_PREDICT_FALSE(nconstructing_ == constructing_capacity_)) {
+  // The object at `object` (`bytes` long) is about to be constructed;
+  // returns the depth EndConstruction takes back. Room for the entry that
+  // EndConstruction may leave is made here, so that cannot fail.
+  GC_ALWAYS_INLINE size_t BeginConstruction(const void* object, size_t bytes) {
+    size_t depth = nconstructing_;
+    if (GC_PREDICT_FALSE(depth + 2 > constructing_capacity_)) {
       GrowConstructing();
     }
-    constructing_[nconstructing_++] = Constructing{object, bytes};
+    constructing_[depth] = Constructing{object, bytes};
+    nconstructing_ = depth + 1;
+    return depth;
   }
-  GC_ALWAYS_INLINE void PopConstructing() { nconstructing_--; }
+  // Its constructor returned (built) or threw. Whatever it allocated is
+  // reachable from it now, or garbage; if another constructor is still
+  // running below, the built object is kept until that one returns.
+  GC_ALWAYS_INLINE void EndConstruction(size_t depth, const void* object,
+                                        bool built) {
+    nconstructing_ = depth;
+    if (built && depth > 0) {
+      constructing_[nconstructing_++] = Constructing{object, 0};
+    }
+  }
+  // An object built without a construction entry (a trivial constructor):
+  // kept if a constructor of this thread is running.
+  GC_ALWAYS_INLINE void KeepIfConstructing(const void* object) {
+    if (GC_PREDICT_FALSE(nconstructing_ > 0)) KeepSlow(object);
+  }
 
   // Marker side, world stopped.
   template <typename Fn>
@@ -107,6 +136,7 @@ class HandleArena {
  private:
   HandleSlot* TakeSlow(const void* p);
   void GrowConstructing();
+  GC_NOINLINE void KeepSlow(const void* object);
 
   // Owned by the owning thread (or, for the global arena, guarded by mu_).
   HandleSlot* free_ = nullptr;
