@@ -40,9 +40,6 @@
 
 namespace gc {
 
-template <typename T>
-class Weak;  // api/weak.h
-
 namespace internal {
 
 template <typename T>
@@ -53,11 +50,6 @@ template <typename T>
 struct IsGcPointer<Root<T>> : std::true_type {};
 template <typename T>
 struct IsGcPointer<Global<T>> : std::true_type {};
-// A gc::Weak is one traced word: a pointer to its target's weak cell.
-template <typename T>
-struct IsWeak : std::false_type {};
-template <typename T>
-struct IsWeak<Weak<T>> : std::true_type {};
 
 template <typename T>
 concept HasTrace = requires(const T& value, Tracer& tracer) {
@@ -115,7 +107,7 @@ constexpr bool AnyTupleElementContains(std::index_sequence<I...>) {
 // Whether a T can hold a GC pointer, decided at compile time.
 template <typename T>
 constexpr bool ContainsGcPointers() {
-  if constexpr (IsGcPointer<T>::value || IsWeak<T>::value || HasTrace<T>) {
+  if constexpr (IsGcPointer<T>::value || HasTrace<T>) {
     return true;
   } else if constexpr (std::is_scalar_v<T> || std::is_reference_v<T>) {
     return false;
@@ -141,8 +133,6 @@ template <typename T>
 void TraceValue(Tracer& tracer, const T& value) {
   if constexpr (IsGcPointer<T>::value) {
     tracer.Visit(value.get());
-  } else if constexpr (IsWeak<T>::value) {
-    tracer.Visit(value.internal_cell());
   } else if constexpr (HasTrace<T>) {
     value.trace(tracer);
   } else if constexpr (!ContainsGcPointers<T>()) {

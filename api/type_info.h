@@ -48,8 +48,6 @@ template <typename T>
 constexpr bool Bitmappable() {
   if constexpr (IsGcPointer<T>::value) {
     return std::is_same_v<T, Ptr<typename T::element_type>>;
-  } else if constexpr (IsWeak<T>::value) {
-    return true;
   } else if constexpr (HasTrace<T>) {
     return false;
   } else if constexpr (!ContainsGcPointers<T>()) {
@@ -69,7 +67,7 @@ constexpr bool Bitmappable() {
 // `object` (never constructed or read: only the fields' addresses are used).
 template <typename T>
 void FillBitmap(uint64_t* bitmap, const unsigned char* object, size_t base) {
-  if constexpr (IsGcPointer<T>::value || IsWeak<T>::value) {
+  if constexpr (IsGcPointer<T>::value) {
     size_t word = base / sizeof(void*);
     bitmap[word / 64] |= uint64_t{1} << (word % 64);
   } else if constexpr (!ContainsGcPointers<T>()) {

@@ -4,19 +4,16 @@
 //   if (gc::Root<T> r = w.lock()) // the object, rooted, or null once the
 //     use(*r);                    // collector found it unreachable
 //
-// A Weak is one traced word (a pointer to the object's weak cell), so it
-// can be a field of a GC object (aggregates included: it is part of their
-// pointer bitmap), sit in a root set, or live in C++ memory; it is
-// trivially copyable, and every Weak to one object shares one cell. It
-// reads null from the mark termination that finds its object unreachable
-// (before the object's finalizer, if any, runs), or from an explicit free
-// of the object. An object reachable only through weak references is
+// A Weak is plain data (a cell in a table outside the GC heap, and the
+// generation it was made in), trivially copyable and never traced, so it
+// can live anywhere: a field of a GC object, the stack, a std container
+// (a cache's std::unordered_map<K, gc::Weak<V>>, say). Every Weak to one
+// object shares its cell. It reads null from the mark termination that
+// finds its object unreachable (before the object's finalizer, if any,
+// runs), or from an explicit free of the object, and stays null: a Weak
+// never returns an object other than the one it was made for, however
+// long it is kept. An object reachable only through weak references is
 // collected at the next cycle.
-//
-// A Weak outside the GC heap (on the stack, in a std::vector) does not keep
-// its cell alive: hold it in a GC object or a root set, or hold a
-// gc::Root to its target, across collections. A gc::Root<gc::Weak<T>> is
-// not a thing; put Weak fields in GC objects.
 #pragma once
 
 #include "api/ptr.h"
@@ -32,57 +29,58 @@ class Weak {
   constexpr Weak() noexcept = default;
   constexpr Weak(std::nullptr_t) noexcept {}
   // A weak reference to the object `target` points to (a GC object's
-  // start, or null). The caller keeps it alive meanwhile: making the first
-  // weak reference to an object allocates its cell. Throws
-  // std::invalid_argument for a pointer that is not a GC object's start.
+  // start, or null). Throws std::invalid_argument for a pointer that is
+  // not a live GC object's start (one the collector or gc::free reclaimed
+  // included).
   template <typename U>
   requires std::is_convertible_v<U*, T*>
-  explicit Weak(const Root<U>& target) : cell_(CellFor(target.get())) {}
+  explicit Weak(const Root<U>& target) : ref_(RefFor(target.get())) {}
   template <typename U>
   requires std::is_convertible_v<U*, T*>
   explicit Weak(const Ptr<U>& target) {
     if (target == nullptr) return;
-    Root<T> hold(target);  // the cell's allocation may collect
-    cell_ = CellFor(hold.get());
+    Root<T> hold(target);  // making the reference may sweep, and so block
+    ref_ = RefFor(hold.get());
   }
 
   // The object, rooted, or a null Root once it is gone.
   Root<T> lock() const {
-    if (cell_ == nullptr) return Root<T>();
+    if (ref_.cell == nullptr) return Root<T>();
     // The thread's handle arena first (this may attach the thread and so
     // wait out a collection); from the load to the handle nothing parks,
     // so no mark termination can clear the cell in between.
     internal::HandleArena* h = internal::CurrentHandles();
-    T* p = static_cast<T*>(internal::WeakTarget(cell_));
+    T* p = get_unrooted();
     if (p == nullptr) return Root<T>();
     return Root<T>(p, h->Take(p));
   }
   // Whether the object is gone (a null Weak counts as gone).
-  bool expired() const { return internal::WeakTarget(cell_) == nullptr; }
+  bool expired() const { return get_unrooted() == nullptr; }
   // The object's address, unrooted (null once gone): for comparison and
   // hashing, not for dereferencing across an allocation or safepoint.
   T* get_unrooted() const {
-    return static_cast<T*>(internal::WeakTarget(cell_));
+    return static_cast<T*>(internal::WeakTarget(ref_.cell, ref_.generation));
   }
 
-  void reset() noexcept { cell_ = nullptr; }
-  // Two Weaks to one object share a cell.
+  void reset() noexcept { ref_ = internal::WeakRef{nullptr, 0}; }
+  // Two Weaks made for one object are equal (null ones too), whether or
+  // not it is gone.
   template <typename U>
   bool operator==(const Weak<U>& o) const noexcept {
-    return cell_ == o.internal_cell();
+    return ref_.cell == o.ref_.cell && ref_.generation == o.ref_.generation;
   }
-  // Internal: the cell, which the marker traces.
-  const void* internal_cell() const noexcept { return cell_; }
 
  private:
-  static internal::WeakCell* CellFor(T* p) {
-    if (p == nullptr) return nullptr;
-    return internal::WeakCellFor(internal::Checked(p, "gc::Weak"));
+  template <typename U>
+  friend class Weak;
+  static internal::WeakRef RefFor(T* p) {
+    if (p == nullptr) return internal::WeakRef{nullptr, 0};
+    return internal::WeakRefFor(internal::Checked(p, "gc::Weak"));
   }
-  internal::WeakCell* cell_ = nullptr;
+  internal::WeakRef ref_{nullptr, 0};
 };
 
-static_assert(sizeof(Weak<int>) == sizeof(void*));
+static_assert(sizeof(Weak<int>) == 2 * sizeof(void*));
 static_assert(std::is_trivially_copyable_v<Weak<int>>);
 
 }  // namespace gc

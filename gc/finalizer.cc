@@ -14,6 +14,7 @@
 #include "alloc/heap.h"
 #include "gc/collector.h"
 #include "gc/marker.h"
+#include "gc/sweeper.h"
 #include "runtime/check.h"
 #include "runtime/safepoint.h"
 
@@ -158,7 +159,7 @@ alloc::Span* ObjectSpan(const void* object, const char* what) {
   }
   // Specials change only on threads the world stops for.
   if (runtime::CurrentProcessor() == nullptr) alloc::AttachCurrentThread();
-  return alloc::SpanForSpecial(object, what);
+  return SpanOfLiveObject(object, what);
 }
 
 }  // namespace

@@ -250,8 +250,6 @@ class alignas(64) MarkWorker {
     if (job.kind == RootJob::kArena) {
       job.arena->ForEachRoot(
           [this](const void* p) { Visit(reinterpret_cast<uintptr_t>(p)); });
-    } else if (job.kind == RootJob::kWeakCells) {
-      ForEachWeakCell(&VisitWord, this);
     } else if (job.kind == RootJob::kFinalizers) {
       ForEachFinalizerRoot(&ScanContentsOf, &VisitWord, this);
     } else if (job.set->trace != nullptr) {
@@ -544,7 +542,6 @@ MarkResult MarkHeap(uint32_t workers) {
   std::vector<HandleArena*> arenas;
   RootRegistry& registry = RootRegistry::Get();
   registry.BeginMarking(&jobs, &arenas);
-  jobs.push_back(RootJob{RootJob::kWeakCells, nullptr, nullptr});
   jobs.push_back(RootJob{RootJob::kFinalizers, nullptr, nullptr});
   MarkResult result{0, 0, workers};
   {
@@ -597,7 +594,6 @@ uint64_t VerifyMarking() {
   std::vector<HandleArena*> arenas;
   RootRegistry& registry = RootRegistry::Get();
   registry.BeginMarking(&jobs, &arenas);
-  jobs.push_back(RootJob{RootJob::kWeakCells, nullptr, nullptr});
   jobs.push_back(RootJob{RootJob::kFinalizers, nullptr, nullptr});
   SetInMarker(true);
   Verifier v;
@@ -617,8 +613,6 @@ uint64_t VerifyMarking() {
     if (job.kind == RootJob::kArena) {
       job.arena->ForEachRoot(
           [&](const void* p) { v.Visit(reinterpret_cast<uintptr_t>(p)); });
-    } else if (job.kind == RootJob::kWeakCells) {
-      ForEachWeakCell(&Verifier::VisitWord, &v);
     } else if (job.kind == RootJob::kFinalizers) {
       ForEachFinalizerRoot(&Verifier::ScanContentsOf, &Verifier::VisitWord, &v);
     } else if (job.set->trace != nullptr) {

@@ -213,9 +213,9 @@ void UnregisterRootSet(RootSetRecord* r);
 
 // One unit of root marking.
 struct RootJob {
-  // kWeakCells and kFinalizers: the collector's own (gc/weak.h,
-  // gc/finalizer.h), added by the marker.
-  enum Kind : uint8_t { kArena, kRootSet, kWeakCells, kFinalizers } kind;
+  // kFinalizers: the collector's own (gc/finalizer.h), added by the
+  // marker.
+  enum Kind : uint8_t { kArena, kRootSet, kFinalizers } kind;
   HandleArena* arena;
   RootSetRecord* set;
 };

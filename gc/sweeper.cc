@@ -2,6 +2,8 @@
 #include "gc/sweeper.h"
 
 #include <chrono>
+#include <stdexcept>
+#include <string>
 #include <thread>
 
 #include "gc/roots.h"
@@ -197,6 +199,36 @@ void Sweeper::EnsureSwept(Span* s) {
              "a running thread's cache holds no unswept span");
     std::this_thread::yield();
   }
+}
+
+alloc::Span* SpanOfLiveObject(const void* object, const char* what) {
+  auto p = reinterpret_cast<uintptr_t>(object);
+  auto not_live = [&] {
+    return std::invalid_argument(
+        std::string("gcrt: ") + what + " of " + alloc::HexAddress(p) +
+        ": not a live object (the collector or gc::free reclaimed it); keep "
+        "an object in a gc::Root, or reachable from one, while raw pointers "
+        "to it are in use");
+  };
+  Span* s;
+  for (;;) {
+    // Heap pages no in-use span covers held objects once (or never did):
+    // either way nothing live is there.
+    if (alloc::SpanOf(object) == nullptr &&
+        Heap::Get().pages().Lookup(p) != nullptr) {
+      throw not_live();
+    }
+    s = alloc::SpanForSpecial(object, what);
+    if (Sweeper::Swept(s)) break;
+    // Unswept, a dead object still reads allocated: sweep it first (Go's
+    // ensureSwept). Its destructors may let a cycle run: check again.
+    Sweeper::Get().EnsureSwept(s);
+    if (alloc::SpanOf(object) == nullptr) throw not_live();
+  }
+  if (!s->large() && !alloc::SlotAllocatedAsSeen(s, s->SlotIndex(p))) {
+    throw not_live();
+  }
+  return s;
 }
 
 void Sweeper::Finish() {

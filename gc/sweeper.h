@@ -35,6 +35,17 @@
 
 namespace gc::internal {
 
+// The in-use span of the live GC object starting at `object` (or of a
+// tiny piece's block), swept in this cycle so its allocation bits say the
+// object is live; for attaching specials (weak references, finalizers) to
+// it. Throws std::invalid_argument for a pointer that is not an object's
+// start, or an object already reclaimed (by the collector or gc::free);
+// the latter goes unseen only in a span another thread's cache holds.
+// The caller keeps `object` alive across the call (sweeping may run
+// destructors, which may block and let a cycle run), and reaches no
+// safepoint between the return and its use of the answer.
+alloc::Span* SpanOfLiveObject(const void* object, const char* what);
+
 class Sweeper {
  public:
   static Sweeper& Get();

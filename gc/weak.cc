@@ -2,12 +2,14 @@
 #include "gc/weak.h"
 
 #include <mutex>
+#include <new>
 #include <stdexcept>
 #include <string>
 
 #include "alloc/heap.h"
 #include "gc/collector.h"
 #include "gc/marker.h"
+#include "gc/sweeper.h"
 #include "runtime/check.h"
 #include "runtime/mutex.h"
 
@@ -22,23 +24,44 @@ struct WeakSpecial : alloc::Special {
   WeakSpecial* next = nullptr;
 };
 
-// Guards the list of live weak specials. Lock order: g_weak_mu before a
-// span's specials_lock. Never held across a safepoint.
+// Guards the list of live weak specials and the cell table's free list.
+// Lock order: g_weak_mu before a span's specials_lock. Never held across a
+// safepoint.
 runtime::Mutex g_weak_mu;
 WeakSpecial* g_weak_list GC_GUARDED_BY(g_weak_mu) = nullptr;
 uint64_t g_weak_count GC_GUARDED_BY(g_weak_mu) = 0;
 
-// The cell is pointer-free: the marker keeps it alive but never follows the
-// target's address it holds.
-constexpr alloc::TypeInfo kWeakCellType = {"gc::WeakCell",
-                                           sizeof(WeakCell),
-                                           alignof(WeakCell),
-                                           true,
-                                           nullptr,
-                                           nullptr,
-                                           0,
-                                           nullptr,
-                                           0};
+// Cells come in chunks that are never freed: a stale gc::Weak may read its
+// cell at any time, so a cell's memory is a cell's forever.
+constexpr size_t kCellsPerChunk = 4096 / sizeof(WeakCell);
+WeakCell* g_free_cells GC_GUARDED_BY(g_weak_mu) = nullptr;
+uint64_t g_cells_made GC_GUARDED_BY(g_weak_mu) = 0;
+
+WeakCell* TakeCellLocked() GC_REQUIRES(g_weak_mu) {
+  if (g_free_cells == nullptr) {
+    auto* chunk = new WeakCell[kCellsPerChunk];  // throws std::bad_alloc
+    for (size_t i = kCellsPerChunk; i > 0; i--) {
+      chunk[i - 1].next_free = g_free_cells;
+      g_free_cells = &chunk[i - 1];
+    }
+    g_cells_made += kCellsPerChunk;
+  }
+  WeakCell* c = g_free_cells;
+  g_free_cells = c->next_free;
+  c->next_free = nullptr;
+  return c;
+}
+
+// The generation moves on before the target is cleared (weak.h:
+// WeakTarget's seqlock), and the cell goes back to the free list.
+void ReleaseCellLocked(WeakCell* c) GC_REQUIRES(g_weak_mu) {
+  c->generation.store(c->generation.load(std::memory_order_relaxed) + 1,
+                      std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  c->target.store(0, std::memory_order_relaxed);
+  c->next_free = g_free_cells;
+  g_free_cells = c;
+}
 
 void LinkLocked(WeakSpecial* w) GC_REQUIRES(g_weak_mu) {
   w->prev = nullptr;
@@ -61,54 +84,28 @@ void UnlinkLocked(WeakSpecial* w) GC_REQUIRES(g_weak_mu) {
 
 }  // namespace
 
-WeakCell* WeakCellFor(const void* object) {
+WeakRef WeakRefFor(const void* object) {
   Collector::Get();  // registers the hook that releases specials
   auto p = reinterpret_cast<uintptr_t>(object);
-  alloc::Span* s = alloc::SpanForSpecial(object, "gc::Weak");
-  for (;;) {
-    {
-      std::lock_guard<runtime::Mutex> lock(g_weak_mu);
-      if (alloc::Special* sp =
-              alloc::FindSpecial(s, p, alloc::SpecialKind::kWeakHandle)) {
-        return static_cast<WeakSpecial*>(sp)->cell;
-      }
-    }
-    // The object has no cell yet: make one. The allocation may collect;
-    // the caller keeps the target alive.
-    // Not from the tiny allocator: a cell sharing a 16-byte block with a
-    // tiny target would keep the block, and so the target, alive forever
-    // (marking the cell marks its block). The tiny allocator takes only
-    // pointer-free objects with trivial destructors, so the cell is
-    // allocated as if its destructor were not trivial (it has none to
-    // run: kWeakCellType's destroy is null), which puts it in its own slot
-    // of the 8-byte pointer-free class.
-    static_assert(sizeof(WeakCell) == 8);
-    auto* cell = static_cast<WeakCell*>(
-        alloc::AllocateFixed<sizeof(WeakCell), alignof(WeakCell),
-                             /*kPointerFree=*/true,
-                             /*kTrivialDtor=*/false>(&kWeakCellType));
-    cell->target.store(p, std::memory_order_relaxed);
-    auto* w = new WeakSpecial;
-    w->kind = alloc::SpecialKind::kWeakHandle;
-    w->cell = cell;
-    w->object = p;
-    // From here to the link there is no safepoint, so no marking can miss
-    // the new cell, which only this thread's stack knows.
-    std::lock_guard<runtime::Mutex> lock(g_weak_mu);
-    if (alloc::AddSpecial(s, p, w)) {
-      LinkLocked(w);
-      return cell;
-    }
-    delete w;  // another thread made one first; this cell is garbage
-  }
-}
-
-void ForEachWeakCell(void (*visit)(void* context, uintptr_t cell),
-                     void* context) {
+  // Nothing from here to the link reaches a safepoint, so no mark
+  // termination can run between the liveness check and the special.
+  alloc::Span* s = SpanOfLiveObject(object, "gc::Weak");
+  auto w = std::make_unique<WeakSpecial>();
   std::lock_guard<runtime::Mutex> lock(g_weak_mu);
-  for (WeakSpecial* w = g_weak_list; w != nullptr; w = w->next) {
-    visit(context, reinterpret_cast<uintptr_t>(w->cell));
+  if (alloc::Special* sp =
+          alloc::FindSpecial(s, p, alloc::SpecialKind::kWeakHandle)) {
+    WeakCell* c = static_cast<WeakSpecial*>(sp)->cell;
+    return WeakRef{c, c->generation.load(std::memory_order_relaxed)};
   }
+  WeakCell* c = TakeCellLocked();
+  c->target.store(p, std::memory_order_release);
+  w->kind = alloc::SpecialKind::kWeakHandle;
+  w->cell = c;
+  w->object = p;
+  bool added = alloc::AddSpecial(s, p, w.get());
+  GC_CHECK(added && "no weak special was found under the weak lock");
+  LinkLocked(w.release());
+  return WeakRef{c, c->generation.load(std::memory_order_relaxed)};
 }
 
 uint64_t ClearDeadWeakRefs() {
@@ -117,7 +114,7 @@ uint64_t ClearDeadWeakRefs() {
   for (WeakSpecial* w = g_weak_list; w != nullptr;) {
     WeakSpecial* next = w->next;
     if (!IsMarkedObject(w->object)) {
-      w->cell->target.store(0, std::memory_order_relaxed);
+      ReleaseCellLocked(w->cell);
       alloc::Span* s = alloc::SpanOf(reinterpret_cast<void*>(w->object));
       GC_CHECK(s != nullptr &&
                "a weak reference's target is in the heap until it is swept");
@@ -135,9 +132,9 @@ uint64_t ClearDeadWeakRefs() {
 
 void ReleaseWeakSpecial(alloc::Special* s) {
   auto* w = static_cast<WeakSpecial*>(s);
-  w->cell->target.store(0, std::memory_order_relaxed);
   {
     std::lock_guard<runtime::Mutex> lock(g_weak_mu);
+    ReleaseCellLocked(w->cell);
     UnlinkLocked(w);
   }
   delete w;
@@ -146,6 +143,11 @@ void ReleaseWeakSpecial(alloc::Special* s) {
 uint64_t WeakSpecialCount() {
   std::lock_guard<runtime::Mutex> lock(g_weak_mu);
   return g_weak_count;
+}
+
+uint64_t WeakCellCountForTesting() {
+  std::lock_guard<runtime::Mutex> lock(g_weak_mu);
+  return g_cells_made;
 }
 
 }  // namespace gc::internal

@@ -1,21 +1,23 @@
 // Weak references (Go's weak.Pointer, cppgc's WeakMember): a reference that
 // does not keep its target alive and reads as null once the target is gone.
 //
-// Every object that has weak references has one WeakCell: a small GC object
-// holding the target's address, which the marker does not trace through
-// (the cell is pointer-free). gc::Weak<T> holds a traced pointer to the
-// cell, so weak references can live in GC objects, roots and C++ memory
-// alike, and many share one cell (Go's weak handle). The object's span
-// carries a kWeakHandle special (alloc/special.h) naming the cell; every such
-// special is a root for its cell while the target lives.
+// Every object that has weak references has one WeakCell, in a table of
+// cells outside the GC heap: the target's address and a generation. A
+// gc::Weak<T> holds the cell's address and the generation it was made in,
+// so it is plain data (never traced) that can live anywhere - a GC object,
+// the stack, a std::unordered_map - and many share one cell. The object's
+// span carries a kWeakHandle special (alloc/special.h) naming the cell.
 //
 // Clearing: at mark termination, with the world stopped, every cell whose
-// target is unmarked is cleared and its special dropped (before finalizers
-// are queued: a weak reference to an object that is about to be finalized
-// reads null, as in Go). An explicit free clears the object's cell too.
-// Between cycles a cell's target is therefore either null or an object the
-// last marking found live (or one allocated since), never a dead one,
-// whatever the lazy sweep has reached.
+// target is unmarked is released and its special dropped (before
+// finalizers are queued: a weak reference to an object that is about to be
+// finalized reads null, as in Go). An explicit free releases the object's
+// cell too. Releasing a cell clears its target and bumps its generation;
+// the cell then serves the next object that needs one. A Weak whose
+// generation is not the cell's reads null, so it never returns the cell's
+// next target, wherever it was kept. Between cycles a cell's target is
+// therefore either null or an object the last marking found live (or one
+// allocated since), never a dead one, whatever the lazy sweep has reached.
 #pragma once
 
 #include <atomic>
@@ -27,36 +29,56 @@
 namespace gc::internal {
 
 struct WeakCell {
-  // The target's address, or 0. Atomic: stored by the thread that made the
-  // cell (before publishing it), cleared by mark termination (world
-  // stopped) or by an explicit free of the target; loaded (relaxed) by
-  // readers, which hold a processor, so no mark termination runs meanwhile.
-  std::atomic<uintptr_t> target;
+  // The target's address, or 0 while the cell is free. Atomic: stored
+  // (release) when the cell is given to a target, under the weak lock;
+  // cleared by mark termination (world stopped) or by an explicit free of
+  // the target, under the weak lock; loaded by readers (WeakTarget).
+  std::atomic<uintptr_t> target{0};
+  // Bumped (before the target is cleared) each time the cell is released.
+  // Same discipline as target.
+  std::atomic<uint64_t> generation{1};
+  // Free-list link while free. Guarded by the weak lock (weak.cc).
+  WeakCell* next_free = nullptr;
 };
-static_assert(sizeof(WeakCell) == sizeof(void*));
 
-// The cell of the GC object starting at `object`, made on first use. The
-// caller keeps `object` alive across the call (it may allocate, and so
-// collect). Throws std::invalid_argument if `object` is not the start of a
-// live GC object.
-WeakCell* WeakCellFor(const void* object);
+// What a gc::Weak holds: a cell and the generation it was made in.
+struct WeakRef {
+  WeakCell* cell;
+  uint64_t generation;
+};
 
-GC_ALWAYS_INLINE void* WeakTarget(const WeakCell* c) {
-  return c == nullptr ? nullptr
-                      : reinterpret_cast<void*>(
-                            c->target.load(std::memory_order_relaxed));
+// The weak reference to the GC object starting at `object`, taking a cell
+// on first use. The caller keeps `object` alive across the call (sweeping
+// the object's span first may run destructors). Throws
+// std::invalid_argument if `object` is not the start of a live GC object
+// (a pointer to an object the collector or gc::free already reclaimed
+// included, except in a span another thread is allocating from).
+WeakRef WeakRefFor(const void* object);
+
+// The target `generation`'s reference reads: the object, or null if the
+// cell was released since (its generation moved on). A seqlock read: the
+// generation is read before and after the target, and a target stored
+// after a release (release order) cannot be read with the old generation
+// both times.
+GC_ALWAYS_INLINE void* WeakTarget(const WeakCell* c, uint64_t generation) {
+  if (c == nullptr) return nullptr;
+  uint64_t before = c->generation.load(std::memory_order_acquire);
+  uintptr_t target = c->target.load(std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_acquire);
+  uint64_t after = c->generation.load(std::memory_order_relaxed);
+  if (before != generation || after != generation) return nullptr;
+  return reinterpret_cast<void*>(target);
 }
 
-// Marker, world stopped: visits the cell of every live weak special.
-void ForEachWeakCell(void (*visit)(void* context, uintptr_t cell),
-                     void* context);
-// Mark termination, world stopped, after marking: clears the cells of
+// Mark termination, world stopped, after marking: releases the cells of
 // unmarked targets and drops their specials. Returns how many it cleared.
 uint64_t ClearDeadWeakRefs();
 // The special-free hook's part for kWeakHandle (an explicit free of the
-// target): clears the cell and drops the special.
+// target): releases the cell and drops the special.
 void ReleaseWeakSpecial(alloc::Special* s);
 // Live weak specials (one per object with weak references).
 uint64_t WeakSpecialCount();
+// Cells ever made (free ones included): the table never shrinks.
+uint64_t WeakCellCountForTesting();
 
 }  // namespace gc::internal

@@ -251,6 +251,40 @@ TEST_F(FinalizerTest, BadCallsAreRefusedAndChangeNothing) {
   EXPECT_EQ(runs.load(), 1) << "the first finalizer, unchanged, ran";
 }
 
+// A finalizer set through a stale pointer would attach to the slot and
+// run on whatever object is allocated there next.
+TEST_F(FinalizerTest, AReclaimedObjectIsRefusedAndTheSlotsNextObjectUntouched) {
+  std::atomic<int> runs{0};
+  const uint64_t pending = gc::stats().finalizers_pending;
+  std::vector<Obj*> stale;
+  std::vector<gc::Root<Obj>> neighbours;
+  for (int i = 0; i < 16; i++) {
+    gc::Root<Obj> o = MakeObj(100 + i);
+    if (i % 2 == 0) {
+      stale.push_back(o.get());
+    } else {
+      neighbours.push_back(o);  // keeps the span in use
+    }
+  }
+  gc::collect();
+  for (Obj* p : stale) {
+    try {
+      gc::set_finalizer(gc::Ptr<Obj>(p), [&](Obj*) { runs++; });
+      FAIL() << "a finalizer was set on a reclaimed object";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("not a live object"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  // The freed slots' next objects live and die without any finalizer.
+  for (int i = 0; i < 64; i++) MakeObj(200 + i);
+  gc::collect();
+  gc::run_finalizers();
+  EXPECT_EQ(runs.load(), 0);
+  EXPECT_EQ(gc::stats().finalizers_pending, pending);
+}
+
 TEST_F(FinalizerTest, AClearedFinalizerDoesNotRun) {
   std::atomic<int> runs{0};
   const int64_t destroyed = Obj::destroyed.load();

@@ -1,9 +1,10 @@
 // Weak references (gc::Weak, gc/weak.h): they do not keep their target
 // alive; they read null from the mark termination that finds the target
-// unreachable, whatever the lazy sweep has reached; they can be fields of
-// GC objects (pointer bitmap or trace function), share one cell per
-// object, work for tiny and large objects, are cleared by an explicit
-// free, and can be made and read while other threads collect.
+// unreachable, whatever the lazy sweep has reached; they are plain data
+// that can live anywhere (GC objects, C++ containers) and never return
+// another object; they share one cell per object, work for tiny and large
+// objects, are cleared by an explicit free, refuse reclaimed objects, and
+// can be made and read while other threads collect.
 //
 // Every test runs with the verifier on.
 #include "gc/weak.h"
@@ -15,6 +16,8 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
+#include <unordered_map>
 #include <vector>
 
 #include "api/gc.h"
@@ -40,7 +43,7 @@ struct Counted {
   static inline std::atomic<int64_t> destroyed{0};
 };
 
-// An aggregate with a weak field: part of its pointer bitmap.
+// An aggregate with a weak field (plain data: not in its pointer bitmap).
 struct Holder {
   gc::Ptr<Node> strong;
   gc::Weak<Node> weak;
@@ -65,13 +68,14 @@ class WeakTest : public ::testing::Test {
   }
 };
 
-TEST_F(WeakTest, AWeakFieldIsPartOfTheAggregatesPointerBitmap) {
+TEST_F(WeakTest, AWeakFieldIsPlainData) {
   using Info = gc::internal::TypeInfoHolder<Holder>;
-  static_assert(Info::kBitmap, "a Weak field keeps the aggregate bitmapped");
+  static_assert(Info::kBitmap);
   const gc::alloc::TypeInfo* t = gc::internal::TypeInfoOf<Holder>();
   ASSERT_NE(t->pointer_bitmap, nullptr);
-  EXPECT_EQ(t->pointer_bitmap[0], 0b011u) << "strong and weak words";
-  static_assert(gc::internal::ContainsGcPointers<gc::Weak<int>>());
+  EXPECT_EQ(t->pointer_bitmap[0], 0b001u) << "only the strong word";
+  static_assert(!gc::internal::ContainsGcPointers<gc::Weak<int>>());
+  static_assert(std::is_trivially_copyable_v<gc::Weak<int>>);
 }
 
 TEST_F(WeakTest, ReadsTheTargetWhileItIsReachableAndNullAfter) {
@@ -155,16 +159,108 @@ TEST_F(WeakTest, AllWeakReferencesToAnObjectShareOneCell) {
       << "specials of dead targets are dropped";
 }
 
-TEST_F(WeakTest, TheCellLivesAsLongAsAWeakInTheHeapNamesIt) {
+TEST_F(WeakTest, AWeakInAGcObjectReadsNullLongAfterItsTargetDied) {
   gc::Root<Node> target = gc::make<Node>();
   gc::Root<Holder> holder = gc::make<Holder>();
   holder->weak = gc::Weak<Node>(target);
   target = nullptr;
-  gc::collect();  // clears the cell; the holder keeps the cell itself
-  // Garbage reuses freed memory: a stale cell would read junk, not null.
-  for (int i = 0; i < 20000; i++) gc::make_unrooted<Node>()->value = -1;
+  gc::collect();
+  // New targets take cells, garbage reuses freed memory: neither may show
+  // through the old reference.
+  std::vector<gc::Root<Node>> others;
+  std::vector<gc::Weak<Node>> other_weaks;
+  for (int i = 0; i < 20000; i++) {
+    gc::Root<Node> n = gc::make<Node>();
+    n->value = -1;
+    if (i % 100 == 0) {
+      others.push_back(n);
+      other_weaks.emplace_back(n);
+    }
+  }
   gc::collect();
   EXPECT_EQ(holder->weak.lock(), nullptr);
+}
+
+// The user's cache: weak references in a std::unordered_map (C++ heap
+// memory the collector never sees), looked up long after their targets
+// died while other objects take their cells. A lookup returns its own
+// object or null, never another.
+TEST_F(WeakTest, AWeakInACppContainerNeverReturnsAnotherObject) {
+  std::unordered_map<int64_t, gc::Weak<Node>> cache;
+  std::vector<gc::Root<Node>> live;
+  int64_t wrong = 0;
+  int64_t hits = 0;
+  int64_t lookups = 0;
+  for (int64_t key = 0; key < 60000; key++) {
+    gc::Root<Node> n = gc::make<Node>();
+    n->value = key;
+    cache[key] = gc::Weak<Node>(n);
+    if (key % 10 == 0) live.push_back(n);
+    if (key % 5000 == 4999) gc::collect();
+    // Look up an older key.
+    int64_t old = (key * 7919) % (key + 1);
+    if (gc::Root<Node> got = cache[old].lock()) {
+      hits++;
+      if (got->value != old) wrong++;
+    }
+    lookups++;
+  }
+  gc::collect();
+  for (auto& [key, weak] : cache) {
+    gc::Root<Node> got = weak.lock();
+    lookups++;
+    if (got == nullptr) {
+      EXPECT_NE(key % 10, 0) << "a live object's weak reference read null";
+      continue;
+    }
+    hits++;
+    if (got->value != key) wrong++;
+  }
+  EXPECT_EQ(wrong, 0) << "of " << hits << " hits in " << lookups;
+  EXPECT_GE(hits, 6000);
+  // Cells of dead targets were reused: the table stays near the number of
+  // objects with live weak references, not the number ever made.
+  EXPECT_LT(gc::internal::WeakCellCountForTesting(), 30000u);
+}
+
+TEST_F(WeakTest, AReclaimedObjectIsRefused) {
+  const int64_t before = Counted::destroyed.load();
+  gc::Root<Counted> c = gc::make<Counted>();
+  Counted* raw = c.get();
+  c = nullptr;
+  gc::collect();  // collected and swept: its slot is free
+  ASSERT_EQ(Counted::destroyed.load() - before, 1);
+  try {
+    gc::Weak<Counted> w{gc::Ptr<Counted>(raw)};
+    FAIL() << "a weak reference to a reclaimed object was made";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("not a live object"),
+              std::string::npos)
+        << e.what();
+  }
+  // The slot's next object has no weak reference attached.
+  const uint64_t specials = gc::internal::WeakSpecialCount();
+  gc::Root<Counted> next = gc::make<Counted>();
+  EXPECT_EQ(gc::internal::WeakSpecialCount(), specials);
+}
+
+TEST_F(WeakTest, ADeadObjectNotYetSweptIsRefused) {
+  gc::set_gc_percent(-1);
+  gc::collect();  // earlier tests' garbage is gone
+  Sweeper::Get().PauseBackgroundForTesting(true);
+  const int64_t before = Counted::destroyed.load();
+  gc::Root<Counted> c = gc::make<Counted>();
+  Counted* raw = c.get();
+  c = nullptr;
+  gc::alloc::FlushCurrentCache();
+  Collector::Get().Collect(GcReason::kLazyForTesting);
+  EXPECT_EQ(Counted::destroyed.load(), before) << "not swept yet";
+  EXPECT_THROW(gc::Weak<Counted>{gc::Ptr<Counted>(raw)}, std::invalid_argument);
+  EXPECT_EQ(Counted::destroyed.load() - before, 1) << "swept once, here";
+  Sweeper::Get().PauseBackgroundForTesting(false);
+  gc::collect();
+  EXPECT_EQ(Counted::destroyed.load() - before, 1);
+  gc::set_gc_percent(100);
 }
 
 TEST_F(WeakTest, TracedContainersOfWeakReferences) {
@@ -245,7 +341,7 @@ TEST_F(WeakTest, BadTargetsAreRefusedAndChangeNothing) {
         << e.what();
   }
   Node on_stack;
-  EXPECT_THROW(gc::internal::WeakCellFor(&on_stack), std::invalid_argument);
+  EXPECT_THROW(gc::internal::WeakRefFor(&on_stack), std::invalid_argument);
   gc::Weak<Node> null_weak{gc::Ptr<Node>()};
   EXPECT_TRUE(null_weak.expired());
   EXPECT_EQ(null_weak.lock(), nullptr);
