@@ -1,44 +1,70 @@
 // Tracing: how the collector finds the gc::Ptr values an object holds.
 //
-//   - An aggregate (a plain struct) needs nothing: Boost.PFR enumerates its
-//     fields at compile time. If every field is a gc::Ptr, pointer-free, or
-//     such an aggregate itself (or a std::array of one), the type gets a
-//     pointer bitmap (type_info.h) and the marker scans it like Go scans a
-//     typed object, with no call at all. Otherwise (say, a std::vector of
-//     gc::Ptr among its fields) it gets a generated trace function that
-//     visits the fields through PFR.
+//   - An aggregate (a plain struct) needs nothing: its fields are found at
+//     compile time (api/reflect.h). If every field is a gc::Ptr,
+//     pointer-free, or such an aggregate itself (or a std::array of one),
+//     the type gets a pointer bitmap (type_info.h) and the marker scans it
+//     like Go scans a typed object, with no call at all. Otherwise (say, a
+//     std::vector of gc::Ptr among its fields) it gets a generated trace
+//     function that visits the fields.
 //   - A class with constructors or private fields writes
 //     `void trace(gc::Tracer& t) const { t(field1, field2, ...); }`.
 //   - A type that holds no gc::Ptr (decided at compile time) is
 //     pointer-free: it lives in noscan spans and is never scanned.
 //
 // The Tracer accepts gc::Ptr / Root / Global, std ranges (vector, list,
-// map, unordered_map, set, deque, array, ...), pairs, tuples, optionals,
+// map, unordered_map, set, deque, array, ...), the adaptors std::queue,
+// std::stack and std::priority_queue, pairs, tuples, optionals, variants,
+// std::unique_ptr and std::shared_ptr (what they point to is traced),
 // aggregates and objects with a trace() member, nested arbitrarily.
+// Anything else handed to a Tracer is a compile error naming the type (a
+// raw pointer, std::function, a class without trace()), never a silent
+// no-op: give the class a trace(), or hold GC objects in gc::Ptr.
+//
+// A raw pointer to a type that holds gc::Ptr (`Node*` where Node has a
+// gc::Ptr field) is a compile error wherever it appears in a traced type:
+// the marker cannot follow it; use gc::Ptr<Node>.
 //
 // A class that is not an aggregate and has no trace() member is taken to
-// hold no gc::Ptr: give such a class a trace() if it does. PFR's limits
-// apply to aggregates: no base classes, no reference or bit-field members,
-// and no C array fields (Boost.PFR counts each element of a C array as a
-// field, then fails to compile: hold the array in a std::array). An
-// aggregate with more than 64 fields by that count (`char data[4096]`
-// counts 4096) is not reflected at all: it is scanned conservatively,
-// every word a possible pointer; give it a trace() to make it precise.
+// hold no gc::Ptr, as are the standard library's opaque types (mutexes,
+// atomics of scalars, std::function, ...) found as fields: give such a
+// class a trace() if it holds GC pointers. A class declared pointer-free
+// (gc::PointerFree below; gc::Weak is one) is accepted by a Tracer too.
+//
+// Aggregates that cannot be taken apart at compile time (a C array member,
+// a base class, more than 64 fields counting each element of a C array):
+// if the type is trivially copyable, every GC pointer it can hold is in its
+// own bytes, and it is scanned conservatively (every word a possible
+// pointer: nothing is lost, garbage may be retained); otherwise it is a
+// compile error that says what to change (std::array for C arrays,
+// members instead of bases, or a trace() member).
 #pragma once
 
 #include <array>
-#include <boost/pfr/core.hpp>
 #include <cstddef>
+#include <memory>
 #include <optional>
+#include <queue>
 #include <ranges>
+#include <stack>
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <variant>
 
 #include "api/ptr.h"
+#include "api/reflect.h"
 #include "gc/tracer.h"
 
 namespace gc {
+
+// Declares a class pointer-free: it holds no GC pointer, so the collector
+// never scans it and a Tracer accepts it (and ignores it). Give the class a
+// member `using gc_pointer_free = void;`, or specialize this as true.
+template <typename T>
+    struct PointerFree : std::bool_constant < requires {
+  typename T::gc_pointer_free;
+} > {};
 
 namespace internal {
 
@@ -65,6 +91,10 @@ struct IsTuple : std::false_type {};
 template <typename... Ts>
 struct IsTuple<std::tuple<Ts...>> : std::true_type {};
 template <typename T>
+struct IsVariant : std::false_type {};
+template <typename... Ts>
+struct IsVariant<std::variant<Ts...>> : std::true_type {};
+template <typename T>
 struct IsOptional : std::false_type {};
 template <typename T>
 struct IsOptional<std::optional<T>> : std::true_type {};
@@ -72,85 +102,262 @@ template <typename T>
 struct IsStdArray : std::false_type {};
 template <typename T, size_t N>
 struct IsStdArray<std::array<T, N>> : std::true_type {};
-
-// Aggregates PFR can take apart: not arrays, not unions, not std::array.
+// std::unique_ptr and std::shared_ptr: owners of what they point to.
+// `kArray`: of an array (T[]), whose length they do not know.
 template <typename T>
-concept PfrAggregate =
+struct IsOwningPointer : std::false_type {};
+template <typename T, typename D>
+struct IsOwningPointer<std::unique_ptr<T, D>> : std::true_type {
+  static constexpr bool kArray = std::is_array_v<T>;
+};
+template <typename T>
+struct IsOwningPointer<std::shared_ptr<T>> : std::true_type {
+  static constexpr bool kArray = std::is_array_v<T>;
+};
+// Container adaptors: traced through their underlying container.
+template <typename T>
+struct IsAdaptor : std::false_type {};
+template <typename T, typename C>
+struct IsAdaptor<std::queue<T, C>> : std::true_type {};
+template <typename T, typename C>
+struct IsAdaptor<std::stack<T, C>> : std::true_type {};
+template <typename T, typename C, typename Cmp>
+struct IsAdaptor<std::priority_queue<T, C, Cmp>> : std::true_type {};
+
+// The adaptors' container is their protected member `c`.
+template <typename A>
+const typename A::container_type& AdaptedContainer(const A& a) {
+  struct Access : A {
+    static const typename A::container_type& Get(const A& x) {
+      return x.*(&Access::c);
+    }
+  };
+  return Access::Get(a);
+}
+
+// Aggregates that reflect.h can take apart: not arrays, not unions, not
+// std::array.
+template <typename T>
+concept PlainAggregate =
     std::is_aggregate_v<T> && std::is_class_v<T> && !std::is_union_v<T> &&
     !IsStdArray<T>::value;
+template <typename T>
+concept ReflectedAggregate = PlainAggregate<T> && reflect::LimitOf<T>()
+== reflect::Limit::kNone;
+template <typename T>
+concept UnreflectedAggregate = PlainAggregate<T> && !ReflectedAggregate<T>;
 
-// More fields than this (each element of a C array field counts) and an
-// aggregate is not taken apart at compile time: it is scanned
-// conservatively instead (see the header comment).
-inline constexpr size_t kMaxReflectedFields = 64;
-template <typename T>
-concept ReflectedAggregate = PfrAggregate<T> && boost::pfr::tuple_size_v<T>
-<= kMaxReflectedFields;
-template <typename T>
-concept UnreflectedAggregate = PfrAggregate<T> && !ReflectedAggregate<T>;
+// What the collector can know of a type at compile time.
+enum class TraceKind {
+  kPointerFree,   // holds no GC pointer
+  kPrecise,       // holds GC pointers, all of them found
+  kConservative,  // an unreflected trivially copyable aggregate
+  kOpaque,        // a class the tracer cannot see into (pointer-free as a
+                  // field; a compile error when handed to a Tracer)
+  kError,         // a raw pointer to a traced type, or an unreflected
+                  // aggregate that is not trivially copyable
+};
+
+constexpr TraceKind Combine(TraceKind a, TraceKind b) {
+  auto rank = [](TraceKind k) {
+    switch (k) {
+      case TraceKind::kPointerFree:
+        return 0;
+      case TraceKind::kOpaque:
+        return 1;
+      case TraceKind::kPrecise:
+        return 2;
+      case TraceKind::kConservative:
+        return 3;
+      case TraceKind::kError:
+        return 4;
+    }
+    return 4;
+  };
+  return rank(a) >= rank(b) ? a : b;
+}
 
 template <typename T>
-constexpr bool ContainsGcPointers();
+constexpr TraceKind KindOf();
+
+// A member or element of kind k, seen from the value holding it: opaque
+// members are taken as pointer-free (the documented rule), a conservative
+// member (C array, base) makes its holder precise only through the holder's
+// trace function, which scans that member conservatively.
+constexpr TraceKind AsMember(TraceKind k) {
+  if (k == TraceKind::kOpaque) return TraceKind::kPointerFree;
+  if (k == TraceKind::kConservative) return TraceKind::kPrecise;
+  return k;
+}
 
 template <typename T, size_t... I>
-constexpr bool AnyFieldContains(std::index_sequence<I...>) {
-  return (ContainsGcPointers<
-              std::remove_cv_t<boost::pfr::tuple_element_t<I, T>>>() ||
-          ...);
+constexpr TraceKind FieldsKind(std::index_sequence<I...>) {
+  TraceKind k = TraceKind::kPointerFree;
+  ((k = Combine(k, AsMember(KindOf<reflect::FieldType<T, I>>()))), ...);
+  return k;
+}
+template <typename... Ts>
+constexpr TraceKind ElementsKind() {
+  TraceKind k = TraceKind::kPointerFree;
+  ((k = Combine(k, AsMember(KindOf<std::remove_cv_t<Ts>>()))), ...);
+  return k;
 }
 template <typename T, size_t... I>
-constexpr bool AnyTupleElementContains(std::index_sequence<I...>) {
-  return (ContainsGcPointers<std::remove_cv_t<std::tuple_element_t<I, T>>>() ||
-          ...);
+constexpr TraceKind TupleKind(std::index_sequence<I...>) {
+  return ElementsKind<std::tuple_element_t<I, T>...>();
+}
+template <typename T>
+struct VariantKind;
+template <typename... Ts>
+struct VariantKind<std::variant<Ts...>> {
+  static constexpr TraceKind kValue = ElementsKind<Ts...>();
+};
+
+template <typename T>
+constexpr TraceKind KindOf() {
+  if constexpr (IsGcPointer<T>::value || HasTrace<T>) {
+    return TraceKind::kPrecise;
+  } else if constexpr (PointerFree<T>::value) {
+    return TraceKind::kPointerFree;
+  } else if constexpr (std::is_pointer_v<T>) {
+    using Pointee = std::remove_cv_t<std::remove_pointer_t<T>>;
+    if constexpr (std::is_object_v<Pointee> && !std::is_array_v<Pointee>) {
+      constexpr TraceKind k = KindOf<Pointee>();
+      return k == TraceKind::kPrecise || k == TraceKind::kConservative
+                 ? TraceKind::kError
+                 : TraceKind::kPointerFree;
+    } else {
+      return TraceKind::kPointerFree;
+    }
+  } else if constexpr (std::is_scalar_v<T> || std::is_reference_v<T>) {
+    return TraceKind::kPointerFree;
+  } else if constexpr (std::is_array_v<T>) {
+    return AsMember(KindOf<std::remove_cv_t<std::remove_extent_t<T>>>());
+  } else if constexpr (IsPair<T>::value || IsTuple<T>::value) {
+    return TupleKind<T>(std::make_index_sequence<std::tuple_size_v<T>>());
+  } else if constexpr (IsVariant<T>::value) {
+    return VariantKind<T>::kValue;
+  } else if constexpr (IsOptional<T>::value) {
+    return AsMember(KindOf<std::remove_cv_t<typename T::value_type>>());
+  } else if constexpr (IsOwningPointer<T>::value) {
+    constexpr TraceKind k =
+        AsMember(KindOf<std::remove_cv_t<typename T::element_type>>());
+    if constexpr (IsOwningPointer<T>::kArray) {
+      // The length is not known: tracing it is impossible.
+      return k == TraceKind::kPointerFree ? k : TraceKind::kError;
+    } else {
+      return k;
+    }
+  } else if constexpr (IsAdaptor<T>::value) {
+    return KindOf<typename T::container_type>();
+  } else if constexpr (std::ranges::range<T>) {
+    return AsMember(KindOf<std::remove_cv_t<std::ranges::range_value_t<T>>>());
+  } else if constexpr (ReflectedAggregate<T>) {
+    return FieldsKind<T>(std::make_index_sequence<reflect::kFieldCount<T>>());
+  } else if constexpr (UnreflectedAggregate<T>) {
+    return std::is_trivially_copyable_v<T> ? TraceKind::kConservative
+                                           : TraceKind::kError;
+  } else if constexpr (std::is_class_v<T> || std::is_union_v<T>) {
+    return TraceKind::kOpaque;
+  } else {
+    return TraceKind::kPointerFree;
+  }
 }
 
 // Whether a T can hold a GC pointer, decided at compile time.
 template <typename T>
 constexpr bool ContainsGcPointers() {
-  if constexpr (IsGcPointer<T>::value || HasTrace<T>) {
-    return true;
-  } else if constexpr (std::is_scalar_v<T> || std::is_reference_v<T>) {
-    return false;
-  } else if constexpr (IsPair<T>::value || IsTuple<T>::value) {
-    return AnyTupleElementContains<T>(
-        std::make_index_sequence<std::tuple_size_v<T>>());
-  } else if constexpr (IsOptional<T>::value) {
-    return ContainsGcPointers<typename T::value_type>();
-  } else if constexpr (std::ranges::range<T>) {
-    return ContainsGcPointers<
-        std::remove_cv_t<std::ranges::range_value_t<T>>>();
-  } else if constexpr (ReflectedAggregate<T>) {
-    return AnyFieldContains<T>(
-        std::make_index_sequence<boost::pfr::tuple_size_v<T>>());
-  } else if constexpr (UnreflectedAggregate<T>) {
-    return true;  // unknown: scanned conservatively
+  constexpr TraceKind k = KindOf<T>();
+  return k == TraceKind::kPrecise || k == TraceKind::kConservative;
+}
+
+// The compile errors. Each is a template of its own so the error names the
+// type: "In instantiation of 'gc::internal::CannotTrace<T>' ...".
+template <typename T>
+struct CannotTrace {
+  static_assert(!std::is_pointer_v<T>,
+                "gcrt: a raw pointer to a type holding gc::Ptr cannot be "
+                "traced: hold GC objects in gc::Ptr<T> (the marker follows "
+                "only gc::Ptr, gc::Root and gc::Global)");
+  static_assert(!UnreflectedAggregate<T>,
+                "gcrt: this aggregate cannot be taken apart at compile time "
+                "and is not trivially copyable, so it cannot be scanned "
+                "safely: replace each C array member `T x[N]` with "
+                "`std::array<T, N> x`, make base classes members, keep it "
+                "under 64 fields, or give it a `void trace(gc::Tracer&) "
+                "const` member");
+  static_assert(!IsOwningPointer<T>::value,
+                "gcrt: a std::unique_ptr / std::shared_ptr to an array of "
+                "traced elements cannot be traced (its length is unknown): "
+                "use a std::vector, or a gc::Array");
+  static constexpr bool kValue = true;
+};
+template <typename T>
+struct CannotTraceOpaque {
+  static_assert(sizeof(T) == 0,
+                "gcrt: gc::Tracer was handed a type it cannot see into (a "
+                "class with no trace() member that is not an aggregate, or "
+                "an opaque standard type such as std::function): give the "
+                "class a `void trace(gc::Tracer&) const` member, or do not "
+                "hand it to the tracer if it holds no GC pointer");
+  static constexpr bool kValue = true;
+};
+
+// The kind T must have to be traced: errors are reported here.
+template <typename T>
+constexpr bool CheckTraceable() {
+  constexpr TraceKind k = KindOf<T>();
+  if constexpr (k == TraceKind::kError) {
+    return CannotTrace<T>::kValue;
   } else {
-    return false;
+    return true;
   }
 }
 
 template <typename T>
 void TraceValue(Tracer& tracer, const T& value) {
-  if constexpr (IsGcPointer<T>::value) {
+  constexpr TraceKind kind = KindOf<T>();
+  static_assert(kind != TraceKind::kError || CheckTraceable<T>());
+  if constexpr (kind == TraceKind::kPointerFree || kind == TraceKind::kOpaque) {
+    // Nothing to visit (opaque members are pointer-free by the rule above).
+  } else if constexpr (kind == TraceKind::kConservative) {
+    tracer.VisitConservative(&value, sizeof(T));
+  } else if constexpr (IsGcPointer<T>::value) {
     tracer.Visit(value.get());
   } else if constexpr (HasTrace<T>) {
     value.trace(tracer);
-  } else if constexpr (!ContainsGcPointers<T>()) {
-    // Nothing to visit.
+  } else if constexpr (std::is_array_v<T>) {
+    for (const auto& e : value) TraceValue(tracer, e);
   } else if constexpr (IsPair<T>::value) {
     TraceValue(tracer, value.first);
     TraceValue(tracer, value.second);
   } else if constexpr (IsTuple<T>::value) {
     std::apply([&](const auto&... e) { (TraceValue(tracer, e), ...); }, value);
+  } else if constexpr (IsVariant<T>::value) {
+    if (!value.valueless_by_exception()) {
+      std::visit([&](const auto& e) { TraceValue(tracer, e); }, value);
+    }
   } else if constexpr (IsOptional<T>::value) {
     if (value.has_value()) TraceValue(tracer, *value);
+  } else if constexpr (IsOwningPointer<T>::value) {
+    if (value != nullptr) TraceValue(tracer, *value);
+  } else if constexpr (IsAdaptor<T>::value) {
+    TraceValue(tracer, AdaptedContainer(value));
   } else if constexpr (std::ranges::range<T>) {
     for (const auto& e : value) TraceValue(tracer, e);
   } else if constexpr (ReflectedAggregate<T>) {
-    boost::pfr::for_each_field(
+    reflect::ForEachField(
         value, [&](const auto& field) { TraceValue(tracer, field); });
-  } else if constexpr (UnreflectedAggregate<T>) {
-    tracer.VisitConservative(&value, sizeof(T));
+  }
+}
+
+// A value handed to a Tracer directly: an opaque type is an error there.
+template <typename T>
+void TraceArgument(Tracer& tracer, const T& value) {
+  if constexpr (KindOf<T>() == TraceKind::kOpaque) {
+    static_assert(CannotTraceOpaque<T>::kValue);
+  } else {
+    TraceValue(tracer, value);
   }
 }
 
@@ -158,7 +365,7 @@ void TraceValue(Tracer& tracer, const T& value) {
 
 template <typename... Ts>
 void Tracer::operator()(const Ts&... values) {
-  (internal::TraceValue(*this, values), ...);
+  (internal::TraceArgument(*this, values), ...);
 }
 
 }  // namespace gc

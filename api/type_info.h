@@ -1,8 +1,8 @@
 // The TypeInfo of a C++ type (alloc/type_info.h), built once per type from
 // what the compiler knows: size, alignment, destructor, whether it can hold
 // GC pointers, and how the marker finds them: a pointer bitmap for
-// aggregates whose gc::Ptr fields PFR finds at compile time, a trace
-// function otherwise. See api/trace.h for the rules.
+// aggregates whose gc::Ptr fields reflection finds at compile time
+// (api/reflect.h), a trace function otherwise. See api/trace.h for the rules.
 #pragma once
 
 #include <cstdint>
@@ -38,8 +38,7 @@ constexpr bool Bitmappable();
 
 template <typename T, size_t... I>
 constexpr bool AllFieldsBitmappable(std::index_sequence<I...>) {
-  return (Bitmappable<std::remove_cv_t<boost::pfr::tuple_element_t<I, T>>>() &&
-          ...);
+  return (Bitmappable<reflect::FieldType<T, I>>() && ...);
 }
 
 // Whether every GC pointer a T holds sits at a fixed offset: T is a
@@ -48,23 +47,25 @@ template <typename T>
 constexpr bool Bitmappable() {
   if constexpr (IsGcPointer<T>::value) {
     return std::is_same_v<T, Ptr<typename T::element_type>>;
-  } else if constexpr (HasTrace<T>) {
-    return false;
   } else if constexpr (!ContainsGcPointers<T>()) {
     return true;
+  } else if constexpr (HasTrace<T>) {
+    return false;
   } else if constexpr (IsStdArray<T>::value) {
     return Bitmappable<typename T::value_type>();
+  } else if constexpr (std::is_array_v<T>) {
+    return Bitmappable<std::remove_cv_t<std::remove_extent_t<T>>>();
   } else if constexpr (ReflectedAggregate<T>) {
     return AllFieldsBitmappable<T>(
-        std::make_index_sequence<boost::pfr::tuple_size_v<T>>());
+        std::make_index_sequence<reflect::kFieldCount<T>>());
   } else {
     return false;
   }
 }
 
 // Sets the bits of the words of a T at byte offset `base` that hold GC
-// pointers. PFR yields references to the fields of a T laid out at
-// `object` (never constructed or read: only the fields' addresses are used).
+// pointers. The fields of a T laid out at `object` are named by reference
+// (never constructed or read: only their addresses are used).
 template <typename T>
 void FillBitmap(uint64_t* bitmap, const unsigned char* object, size_t base) {
   if constexpr (IsGcPointer<T>::value) {
@@ -77,9 +78,14 @@ void FillBitmap(uint64_t* bitmap, const unsigned char* object, size_t base) {
     for (size_t i = 0; i < std::tuple_size_v<T>; i++) {
       FillBitmap<E>(bitmap, object, base + i * sizeof(E));
     }
+  } else if constexpr (std::is_array_v<T>) {
+    using E = std::remove_cv_t<std::remove_extent_t<T>>;
+    for (size_t i = 0; i < std::extent_v<T>; i++) {
+      FillBitmap<E>(bitmap, object, base + i * sizeof(E));
+    }
   } else {
     const T& value = *reinterpret_cast<const T*>(object + base);
-    boost::pfr::for_each_field(value, [&](const auto& field) {
+    reflect::ForEachField(value, [&](const auto& field) {
       using F = std::remove_cvref_t<decltype(field)>;
       size_t offset = reinterpret_cast<const unsigned char*>(&field) - object;
       FillBitmap<F>(bitmap, object, offset);
@@ -99,10 +105,12 @@ void TraceOne(const void* object, Tracer& tracer) {
 
 template <typename T>
 struct TypeInfoHolder {
+  static_assert(CheckTraceable<T>());
   static constexpr bool kPointerFree = !ContainsGcPointers<T>();
   static constexpr bool kBitmap = !kPointerFree && Bitmappable<T>();
-  // No bitmap and no trace: scanned conservatively (UnreflectedAggregate).
-  static constexpr bool kConservative = UnreflectedAggregate<T>;
+  // No bitmap and no trace: scanned conservatively (an unreflected,
+  // trivially copyable aggregate: api/trace.h).
+  static constexpr bool kConservative = KindOf<T>() == TraceKind::kConservative;
   static constexpr uint32_t kBitmapWords =
       kBitmap ? static_cast<uint32_t>((sizeof(T) / sizeof(void*) + 63) / 64)
               : 0;

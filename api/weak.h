@@ -25,6 +25,8 @@ template <typename T>
 class Weak {
  public:
   using element_type = T;
+  // Plain data: never traced (api/trace.h).
+  using gc_pointer_free = void;
 
   constexpr Weak() noexcept = default;
   constexpr Weak(std::nullptr_t) noexcept {}

@@ -1228,7 +1228,3 @@ TEST_F(Api, CollectRunsDestructorsOfGarbageCachedByARunningThread) {
 }
 
 }  // namespace
-
-// Note: an aggregate with a std::array<std::string, N> field is an
-// internal compiler error inside boost/pfr/detail/fields_count.hpp (GCC 12,
-// Boost 1.81); this file does not use one.

@@ -235,8 +235,8 @@ TEST_F(FreeDebugTest, HeapLiveIsExactAfterQuarantinedObjectsAreFreed) {
 // A destructor the sweeper runs must not free: what only the dead object
 // referred to is dead too. The program stops with the rule named.
 struct FreesInItsDestructor {
-  Obj* child = nullptr;  // not traced: dies with its owner
-  ~FreesInItsDestructor() { gc::free(child); }
+  void* child = nullptr;  // not traced: dies with its owner
+  ~FreesInItsDestructor() { gc::free(static_cast<Obj*>(child)); }
 };
 
 TEST_F(FreeDebugTest, FreeingFromADestructorTheSweeperRunsStops) {

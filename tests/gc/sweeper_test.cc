@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -39,7 +40,7 @@ template <size_t N>
 struct Counted {
   gc::Ptr<Counted> next;
   int64_t id = 0;
-  char pad[N - 16];
+  std::array<char, N - 16> pad;
   ~Counted() {
     destroyed.fetch_add(1, std::memory_order_relaxed);
     if (std::this_thread::get_id() != test_thread) {

@@ -1,0 +1,112 @@
+// Compile-time reflection of aggregates, for tracing (api/trace.h): how
+// many fields a plain struct has, their types, and a visit of each.
+//
+// The field count is the largest N for which T{x1, ..., xN} compiles, with
+// xi convertible to anything; fields are then named by a structured
+// binding of that many names (reflect_fields.inc). Every step is bounded
+// by kMaxFields, whatever the size of T's members, so a member such as
+// std::array<char, 1 << 20> costs the compiler nothing (the count of a
+// search up to sizeof(T) * 8 fields is what exhausted it before).
+//
+// Not every aggregate can be taken apart this way, and each case is found
+// at compile time rather than guessed:
+//   - a C array member: brace elision lets each element take an
+//     initializer, so the count is off. Found because T(x1, ..., xN) - the
+//     parenthesized form, which never elides braces - does not compile.
+//   - a base class: it takes the first initializer. Found by a first
+//     initializer that converts only to T's bases.
+//   - more than kMaxFields fields (counting each element of a C array).
+#pragma once
+
+#include <cstddef>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "runtime/base.h"
+
+namespace gc::internal::reflect {
+
+inline constexpr size_t kMaxFields = 64;
+
+// Converts to any type (only in unevaluated operands).
+struct AnyField {
+  template <typename U>
+  constexpr operator U() const noexcept;
+};
+// Converts only to a proper base class of T.
+template <typename T>
+struct AnyBaseOf {
+  template <typename U>
+  requires(std::is_base_of_v<U, T> &&
+           !std::is_same_v<U, std::remove_cv_t<T>>) constexpr
+  operator U() const noexcept;
+};
+
+template <size_t>
+using AnyFieldAt = AnyField;
+
+template <typename T, size_t... I>
+constexpr bool BraceInitializable(std::index_sequence<I...>) {
+  return requires { T{AnyFieldAt<I>{}...}; };
+}
+template <typename T, size_t... I>
+constexpr bool ParenInitializable(std::index_sequence<I...>) {
+  return requires { T(AnyFieldAt<I>{}...); };
+}
+template <typename T, size_t... I>
+constexpr bool FirstIsBase(std::index_sequence<I...>) {
+  return requires { T{AnyBaseOf<T>{}, AnyFieldAt<I>{}...}; };
+}
+
+// The largest N <= kMaxFields + 1 with T{x1, ..., xN} valid (kMaxFields + 1
+// meaning "more than kMaxFields").
+template <typename T>
+constexpr size_t BraceCount() {
+  return []<size_t... N>(std::index_sequence<N...>) {
+    size_t count = 0;
+    ((BraceInitializable<T>(std::make_index_sequence<N>()) ? count = N : 0),
+     ...);
+    return count;
+  }
+  (std::make_index_sequence<kMaxFields + 2>());
+}
+
+// Why an aggregate cannot be reflected, if it cannot.
+enum class Limit { kNone, kTooManyFields, kCArray, kBaseClass };
+
+template <typename T>
+constexpr Limit LimitOf() {
+  constexpr size_t n = BraceCount<T>();
+  if constexpr (n > kMaxFields) {
+    return Limit::kTooManyFields;
+  } else if constexpr (n == 0) {
+    return Limit::kNone;
+  } else if constexpr (FirstIsBase<T>(std::make_index_sequence<n - 1>())) {
+    return Limit::kBaseClass;
+  } else if constexpr (n >= 2 &&
+                       !ParenInitializable<T>(std::make_index_sequence<n>())) {
+    return Limit::kCArray;
+  } else {
+    return Limit::kNone;
+  }
+}
+
+#include "api/reflect_fields.inc"
+
+// Number of fields of an aggregate T with LimitOf<T>() == kNone.
+template <typename T>
+inline constexpr size_t kFieldCount = BraceCount<T>();
+
+template <typename T, size_t I>
+using FieldType = std::remove_cv_t<std::remove_pointer_t<std::tuple_element_t<
+    I, decltype(FieldPointers<kFieldCount<T>>(std::declval<T&>()))>>>;
+
+// Calls f(field) for each field of t, in declaration order.
+template <typename T, typename F>
+GC_ALWAYS_INLINE void ForEachField(T& t, F&& f) {
+  constexpr size_t n = kFieldCount<std::remove_cv_t<T>>;
+  if constexpr (n > 0) VisitFields<n>(t, f);
+}
+
+}  // namespace gc::internal::reflect

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Compiles small user programs against gcrt's headers: the ones the tracer
+# cannot handle must fail to compile, with gcrt's message and the
+# offending type named; the accepted ones must compile (so a failure is
+# never the harness's own).
+set -uo pipefail
+root="${TEST_SRCDIR:-.}/${TEST_WORKSPACE:-gcrt}"
+[[ -f "$root/api/gc.h" ]] || root="$(cd "$(dirname "$0")/../.." && pwd)"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+
+compile() {  # compile <name>: compiles $work/<name>.cc, output in .log
+  ( ulimit -v 4000000  # 4 GB: reflection must not depend on member sizes
+    g++ -std=c++20 -fsyntax-only -I"$root" "$work/$1.cc" >"$work/$1.log" 2>&1 )
+}
+
+# expect_error <name> <message substring> <type substring>; program on stdin
+expect_error() {
+  local name=$1 message=$2 type=$3
+  { echo '#include "api/gc.h"'; cat; } >"$work/$name.cc"
+  if compile "$name"; then
+    echo "FAIL $name: compiled, expected an error"
+    failures=$((failures + 1))
+  elif ! grep -qF -- "$message" "$work/$name.log"; then
+    echo "FAIL $name: no message \"$message\"; the compiler said:"
+    head -20 "$work/$name.log"
+    failures=$((failures + 1))
+  elif ! grep -qF -- "$type" "$work/$name.log"; then
+    echo "FAIL $name: the error does not name \"$type\""
+    failures=$((failures + 1))
+  else
+    echo "ok   $name"
+  fi
+}
+
+expect_ok() {
+  local name=$1
+  { echo '#include "api/gc.h"'; cat; } >"$work/$name.cc"
+  if compile "$name"; then
+    echo "ok   $name"
+  else
+    echo "FAIL $name: did not compile:"
+    head -30 "$work/$name.log"
+    failures=$((failures + 1))
+  fi
+}
+
+expect_ok accepted_types <<'CC'
+#include <array>
+#include <memory>
+#include <queue>
+#include <variant>
+#include <vector>
+struct Node { gc::Ptr<Node> next; };
+struct Huge { std::array<char, (1 << 20)> bytes; gc::Ptr<Node> p; };
+struct Pod { int64_t v[2]; gc::Ptr<Node> p; };  // scanned conservatively
+class C {
+ public:
+  void trace(gc::Tracer& t) const { t(v_, q_, u_, weak_); }
+  std::variant<int, gc::Ptr<Node>> v_;
+  std::queue<gc::Ptr<Node>> q_;
+  std::unique_ptr<Node> u_;
+  gc::Weak<Node> weak_;
+};
+int main() {
+  gc::make<Huge>();
+  gc::make<Pod>();
+  gc::make<C>();
+}
+CC
+
+expect_error opaque_handed_to_tracer \
+  "gc::Tracer was handed a type it cannot see into" "std::function" <<'CC'
+#include <functional>
+class C {
+ public:
+  void trace(gc::Tracer& t) const { t(callback_); }
+  std::function<void()> callback_;
+};
+int main() { gc::make<C>(); }
+CC
+
+expect_error raw_pointer_field \
+  "a raw pointer to a type holding gc::Ptr cannot be traced" "Node*" <<'CC'
+struct Node { gc::Ptr<Node> next; };
+struct Holder { Node* raw; int n; };
+int main() { gc::make<Holder>(); }
+CC
+
+expect_error raw_pointer_to_tracer \
+  "a raw pointer to a type holding gc::Ptr cannot be traced" "Node*" <<'CC'
+struct Node { gc::Ptr<Node> next; };
+class C {
+ public:
+  void trace(gc::Tracer& t) const { t(raw_); }
+  Node* raw_ = nullptr;
+};
+int main() { gc::make<C>(); }
+CC
+
+expect_error c_array_with_container \
+  "replace each C array member" "Wide" <<'CC'
+#include <vector>
+struct Node { gc::Ptr<Node> next; };
+struct Wide { char name[100]; std::vector<gc::Ptr<Node>> kids; };
+int main() { gc::make<Wide>(); }
+CC
+
+expect_error small_c_array_with_container \
+  "replace each C array member" "Pair" <<'CC'
+#include <string>
+struct Pair { int64_t v[2]; std::string name; };
+int main() { gc::make<Pair>(); }
+CC
+
+expect_error base_class \
+  "make base classes members" "Derived" <<'CC'
+#include <vector>
+struct Node { gc::Ptr<Node> next; };
+struct Base { gc::Ptr<Node> first; };
+struct Derived : Base { std::vector<gc::Ptr<Node>> kids; };
+int main() { gc::make<Derived>(); }
+CC
+
+expect_error unique_array \
+  "cannot be traced (its length is unknown)" "unique_ptr" <<'CC'
+#include <memory>
+struct Node { gc::Ptr<Node> next; };
+struct Holder { std::unique_ptr<Node[]> nodes; };
+int main() { gc::make<Holder>(); }
+CC
+
+if ((failures > 0)); then
+  echo "$failures case(s) failed"
+  exit 1
+fi
+echo "all cases passed"

@@ -1,0 +1,282 @@
+// What the tracer sees (api/trace.h, api/reflect.h): standard types that
+// hold GC pointers out of line are traced (variants, adaptors, owning
+// smart pointers), aggregates are taken apart at compile time whatever the
+// size of their members, and what cannot be traced is classified as an
+// error (a compile error where it is used), never silently pointer-free.
+// The compile errors themselves are checked by compile_errors_test.sh.
+//
+// Every test runs with the verifier on.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <queue>
+#include <stack>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "api/gc.h"
+
+namespace {
+
+using gc::internal::KindOf;
+using gc::internal::TraceKind;
+using gc::internal::TypeInfoHolder;
+using gc::internal::reflect::Limit;
+using gc::internal::reflect::LimitOf;
+
+constexpr uint64_t kMagic = 0xfeedface12345678ull;
+constexpr int kChildren = 2000;
+
+struct Leaf {
+  explicit Leaf(int v) : value(v) {}
+  ~Leaf() { magic = 0; }
+  uint64_t magic = kMagic;
+  int value;
+};
+
+bool Intact(const gc::Ptr<Leaf>& p, int v) {
+  return p != nullptr && p->magic == kMagic && p->value == v;
+}
+
+class TraceRulesTest : public ::testing::Test {
+ protected:
+  void SetUp() override { gc::set_verify(true); }
+};
+
+// ---- Standard types that hold GC pointers out of line. ----
+
+class WithVariants {
+ public:
+  void trace(gc::Tracer& t) const { t(items_); }
+  std::vector<std::variant<int, std::string, gc::Ptr<Leaf>>> items_;
+};
+
+TEST_F(TraceRulesTest, VariantsAreTraced) {
+  static_assert(KindOf<std::variant<int, gc::Ptr<Leaf>>>() ==
+                TraceKind::kPrecise);
+  static_assert(KindOf<std::variant<int, std::string>>() ==
+                TraceKind::kPointerFree);
+  gc::Root<WithVariants> o = gc::make<WithVariants>();
+  for (int i = 0; i < kChildren; i++) {
+    if (i % 3 == 0) {
+      o->items_.emplace_back(i);
+    } else {
+      o->items_.emplace_back(gc::make_unrooted<Leaf>(i));
+    }
+  }
+  gc::collect();
+  int intact = 0;
+  for (int i = 0; i < kChildren; i++) {
+    if (i % 3 == 0) continue;
+    intact += Intact(std::get<gc::Ptr<Leaf>>(o->items_[i]), i);
+  }
+  EXPECT_EQ(intact, kChildren - (kChildren + 2) / 3);
+}
+
+struct ByValue {
+  bool operator()(const std::pair<int, gc::Ptr<Leaf>>& a,
+                  const std::pair<int, gc::Ptr<Leaf>>& b) const {
+    return a.first < b.first;
+  }
+};
+
+class WithAdaptors {
+ public:
+  void trace(gc::Tracer& t) const { t(queue_, stack_, heap_); }
+  std::queue<gc::Ptr<Leaf>> queue_;
+  std::stack<gc::Ptr<Leaf>> stack_;
+  std::priority_queue<std::pair<int, gc::Ptr<Leaf>>,
+                      std::vector<std::pair<int, gc::Ptr<Leaf>>>, ByValue>
+      heap_;
+};
+
+TEST_F(TraceRulesTest, QueuesStacksAndPriorityQueuesAreTraced) {
+  gc::Root<WithAdaptors> o = gc::make<WithAdaptors>();
+  for (int i = 0; i < kChildren; i++) {
+    o->queue_.push(gc::make_unrooted<Leaf>(i));
+    o->stack_.push(gc::make_unrooted<Leaf>(i));
+    o->heap_.emplace(i, gc::make_unrooted<Leaf>(i));
+  }
+  gc::collect();
+  int intact = 0;
+  for (int i = 0; i < kChildren; i++) {
+    intact += Intact(o->queue_.front(), i);
+    o->queue_.pop();
+    intact += Intact(o->stack_.top(), kChildren - 1 - i);
+    o->stack_.pop();
+    intact += Intact(o->heap_.top().second, kChildren - 1 - i);
+    o->heap_.pop();
+  }
+  EXPECT_EQ(intact, 3 * kChildren);
+}
+
+struct Bag {
+  std::vector<gc::Ptr<Leaf>> leaves;
+};
+
+// An aggregate: its owning pointers' targets are traced through the
+// generated trace function.
+struct WithOwners {
+  std::unique_ptr<Bag> unique;
+  std::shared_ptr<Bag> shared;
+  std::unique_ptr<Bag> empty;
+};
+
+TEST_F(TraceRulesTest, UniqueAndSharedPointersAreTracedThrough) {
+  static_assert(KindOf<WithOwners>() == TraceKind::kPrecise);
+  static_assert(KindOf<std::unique_ptr<int>>() == TraceKind::kPointerFree);
+  gc::Root<WithOwners> o = gc::make<WithOwners>();
+  o->unique = std::make_unique<Bag>();
+  o->shared = std::make_shared<Bag>();
+  for (int i = 0; i < kChildren; i++) {
+    o->unique->leaves.push_back(gc::make_unrooted<Leaf>(i));
+    o->shared->leaves.push_back(gc::make_unrooted<Leaf>(-i));
+  }
+  gc::collect();
+  int intact = 0;
+  for (int i = 0; i < kChildren; i++) {
+    intact += Intact(o->unique->leaves[i], i);
+    intact += Intact(o->shared->leaves[i], -i);
+  }
+  EXPECT_EQ(intact, 2 * kChildren);
+}
+
+// ---- Classification of what cannot be traced. ----
+
+struct Node {
+  gc::Ptr<Node> next;
+};
+struct HoldsRawPointerToTraced {
+  Node* raw;
+};
+struct HoldsRawPointerToData {
+  const char* name;
+  int* numbers;
+  void* anything;
+};
+struct WideWithContainer {  // the user's case: 101 fields by brace count
+  char name[100];
+  std::vector<gc::Ptr<Node>> kids;
+};
+struct CArrayWithContainer {
+  int64_t v[2];
+  std::vector<gc::Ptr<Node>> kids;
+};
+struct Base {
+  gc::Ptr<Node> first;
+};
+struct Derived : Base {
+  std::vector<gc::Ptr<Node>> kids;
+};
+
+TEST_F(TraceRulesTest, WhatCannotBeTracedIsAnErrorNotPointerFree) {
+  static_assert(KindOf<Node*>() == TraceKind::kError);
+  static_assert(KindOf<HoldsRawPointerToTraced>() == TraceKind::kError);
+  static_assert(KindOf<HoldsRawPointerToData>() == TraceKind::kPointerFree);
+  static_assert(LimitOf<WideWithContainer>() == Limit::kTooManyFields);
+  static_assert(KindOf<WideWithContainer>() == TraceKind::kError);
+  static_assert(LimitOf<CArrayWithContainer>() == Limit::kCArray);
+  static_assert(KindOf<CArrayWithContainer>() == TraceKind::kError);
+  static_assert(LimitOf<Derived>() == Limit::kBaseClass);
+  static_assert(KindOf<Derived>() == TraceKind::kError);
+  static_assert(KindOf<std::unique_ptr<Bag[]>>() == TraceKind::kError);
+  // Opaque classes: pointer-free as fields, an error handed to a Tracer.
+  static_assert(KindOf<std::mutex>() == TraceKind::kOpaque);
+  struct WithMutex {
+    std::mutex mu;
+    gc::Ptr<Node> p;
+  };
+  static_assert(KindOf<WithMutex>() == TraceKind::kPrecise);
+  static_assert(TypeInfoHolder<WithMutex>::kBitmap);
+  SUCCEED();
+}
+
+// ---- Aggregates whatever the size of their members. ----
+
+// Counting fields is bounded by 64 probes, not by sizeof(T) * 8: a
+// megabyte member costs the compiler nothing (it ran out of memory).
+struct BigBuffer {
+  std::array<char, 1 << 20> bytes;
+  gc::Ptr<Leaf> leaf;
+  std::vector<gc::Ptr<Leaf>> more;
+};
+
+TEST_F(TraceRulesTest, AMegabyteArrayMemberIsReflectedExactly) {
+  static_assert(gc::internal::reflect::kFieldCount<BigBuffer> == 3);
+  static_assert(KindOf<BigBuffer>() == TraceKind::kPrecise);
+  gc::Root<BigBuffer> b = gc::make<BigBuffer>();
+  b->leaf = gc::make_unrooted<Leaf>(1);
+  for (int i = 0; i < kChildren; i++) {
+    b->more.push_back(gc::make_unrooted<Leaf>(i));
+  }
+  gc::collect();
+  EXPECT_TRUE(Intact(b->leaf, 1));
+  int intact = 0;
+  for (int i = 0; i < kChildren; i++) intact += Intact(b->more[i], i);
+  EXPECT_EQ(intact, kChildren);
+}
+
+// A trivially copyable aggregate that cannot be reflected holds every GC
+// pointer in its own bytes: scanned conservatively, nothing is lost.
+struct Grid {
+  gc::Ptr<Leaf> cells[4][25];
+  int64_t counts[3];
+};
+
+TEST_F(TraceRulesTest, ATriviallyCopyableCArrayAggregateIsScannedWhole) {
+  static_assert(LimitOf<Grid>() != Limit::kNone);
+  static_assert(TypeInfoHolder<Grid>::kConservative);
+  gc::Root<Grid> g = gc::make<Grid>();
+  for (int i = 0; i < 100; i++) {
+    g->cells[i / 25][i % 25] = gc::make_unrooted<Leaf>(i);
+  }
+  gc::collect();
+  int intact = 0;
+  for (int i = 0; i < 100; i++) intact += Intact(g->cells[i / 25][i % 25], i);
+  EXPECT_EQ(intact, 100);
+}
+
+// A single-element C array binds as one field (no count mismatch).
+struct OneCell {
+  gc::Ptr<Leaf> only[1];
+};
+
+TEST_F(TraceRulesTest, AOneElementCArrayIsOneField) {
+  static_assert(LimitOf<OneCell>() == Limit::kNone);
+  static_assert(TypeInfoHolder<OneCell>::kBitmap);
+  gc::Root<OneCell> o = gc::make<OneCell>();
+  o->only[0] = gc::make_unrooted<Leaf>(7);
+  gc::collect();
+  EXPECT_TRUE(Intact(o->only[0], 7));
+}
+
+// The opt-out: a class declared pointer-free is accepted by a Tracer.
+class Plain {
+ public:
+  using gc_pointer_free = void;
+  explicit Plain(int v) : v_(v) {}
+  int v() const { return v_; }
+
+ private:
+  int v_;
+};
+
+TEST_F(TraceRulesTest, APointerFreeDeclarationIsAcceptedByTheTracer) {
+  static_assert(KindOf<Plain>() == TraceKind::kPointerFree);
+  Plain plain(3);
+  gc::Root<Leaf> leaf = gc::make<Leaf>(4);
+  gc::Ptr<Leaf> held = leaf;
+  gc::RootSet roots([&](gc::Tracer& t) { t(plain, held); });
+  leaf = nullptr;
+  gc::collect();
+  EXPECT_TRUE(Intact(held, 4));
+  EXPECT_EQ(plain.v(), 3);
+}
+
+}  // namespace
