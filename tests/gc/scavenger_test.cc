@@ -20,6 +20,15 @@ namespace {
 
 constexpr uint64_t kMiB = 1 << 20;
 
+// ThreadSanitizer's shadow of the heap (several times its size) is not
+// released with it, so under TSan RSS says nothing about the heap: the RSS
+// checks are skipped there (retained memory is still checked).
+#if defined(GC_TSAN) && GC_TSAN
+constexpr bool kRssMeaningful = false;
+#else
+constexpr bool kRssMeaningful = true;
+#endif
+
 uint64_t RssBytes() {
   FILE* f = std::fopen("/proc/self/statm", "r");
   if (f == nullptr) return 0;
@@ -68,7 +77,7 @@ TEST(ScavengerTest, BackgroundScavengerReturnsDroppedMemoryWithNoCall) {
   const uint64_t bg_before = gc::stats().background_scavenged_bytes;
   {
     std::vector<Bytes> arrays = Touch(100 * kMiB, 1 * kMiB, 0x5A);
-    EXPECT_GE(RssBytes(), rss_before + 90 * kMiB);
+    if (kRssMeaningful) EXPECT_GE(RssBytes(), rss_before + 90 * kMiB);
   }
   gc::collect();  // nothing of it is live now
   const gc::Stats after_gc = gc::stats();
@@ -81,13 +90,13 @@ TEST(ScavengerTest, BackgroundScavengerReturnsDroppedMemoryWithNoCall) {
   EXPECT_TRUE(WaitFor([&] {
     st = gc::stats();
     return Retained(st) <= st.scavenge_goal &&
-           RssBytes() < rss_before + 24 * kMiB;
+           (!kRssMeaningful || RssBytes() < rss_before + 24 * kMiB);
   })) << "retained "
       << Retained(st) / kMiB << " MiB, goal " << st.scavenge_goal / kMiB
       << " MiB, RSS " << RssBytes() / kMiB
       << " MiB (before: " << rss_before / kMiB << " MiB)";
   EXPECT_LE(Retained(st), st.scavenge_goal);
-  EXPECT_LT(RssBytes(), rss_before + 24 * kMiB);
+  if (kRssMeaningful) EXPECT_LT(RssBytes(), rss_before + 24 * kMiB);
   EXPECT_GE(st.background_scavenged_bytes, bg_before + 80 * kMiB);
   EXPECT_LE(st.heap_released, st.heap_idle);
 }
@@ -100,7 +109,7 @@ TEST(ScavengerTest, ReleaseMemoryReturnsEveryFreePageAtOnce) {
   const uint64_t rss_before = RssBytes();
   {
     std::vector<Bytes> arrays = Touch(64 * kMiB, 256 << 10, 0x33);
-    EXPECT_GE(RssBytes(), rss_before + 56 * kMiB);
+    if (kRssMeaningful) EXPECT_GE(RssBytes(), rss_before + 56 * kMiB);
   }
   const uint64_t scavenged_before = gc::stats().scavenged_bytes;
   const size_t released = gc::release_memory();
@@ -111,7 +120,7 @@ TEST(ScavengerTest, ReleaseMemoryReturnsEveryFreePageAtOnce) {
   // flight: one chunk of slack).
   EXPECT_GE(st.heap_released + 2 * kMiB, st.heap_idle);
   EXPECT_LE(st.heap_released, st.heap_idle);
-  EXPECT_LT(RssBytes(), rss_before + 8 * kMiB);
+  if (kRssMeaningful) EXPECT_LT(RssBytes(), rss_before + 8 * kMiB);
   EXPECT_EQ(gc::release_memory(), 0u);  // nothing left
 }
 
@@ -144,9 +153,11 @@ TEST(ScavengerTest, RetainedMemoryTracksTheHeapGoalAfterAFragmentingPeak) {
   EXPECT_LE(Retained(st), st.scavenge_goal);
   // RSS within the goal, 10% and a few MiB (metadata: mark bits, spans).
   const int64_t heap_rss = static_cast<int64_t>(RssBytes()) - rss_other;
-  EXPECT_LE(heap_rss, static_cast<int64_t>(st.scavenge_goal +
-                                           st.scavenge_goal / 10 + 8 * kMiB))
-      << "heap RSS " << heap_rss / int64_t{kMiB} << " MiB";
+  if (kRssMeaningful) {
+    EXPECT_LE(heap_rss, static_cast<int64_t>(st.scavenge_goal +
+                                             st.scavenge_goal / 10 + 8 * kMiB))
+        << "heap RSS " << heap_rss / int64_t{kMiB} << " MiB";
+  }
   // The live objects are intact.
   for (Bytes& b : keep) {
     ASSERT_EQ(b->data()[0], 0x77);
