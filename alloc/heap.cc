@@ -20,8 +20,9 @@ namespace {
 
 runtime::ProcessorLocal* NewCache(runtime::Processor&) { return new Cache(); }
 
-// Default scavenger limits (seed 003): spans idle for 5 minutes go back to
-// the OS; the scavenger looks once a minute.
+// Default idle-release limits (seed 003): spans idle for 5 minutes go back
+// to the OS; the scavenger looks once a minute. (Its paced work toward the
+// collector's goal is woken by the collector: page_heap.h.)
 constexpr auto kScavengeIdle = std::chrono::minutes(5);
 constexpr auto kScavengePeriod = std::chrono::minutes(1);
 
@@ -257,6 +258,10 @@ HeapStats Heap::ReadStats() {
   st.heap_released = ps.released_bytes;
   st.heap_reserved = ps.reserved_bytes;
   st.scavenge_runs = ps.scavenge_runs;
+  st.scavenged_bytes = ps.scavenged_bytes;
+  st.paced_scavenged_bytes = ps.paced_scavenged_bytes;
+  st.scavenger_cpu_ns = ps.scavenger_cpu_ns;
+  st.scavenge_goal = ps.scavenge_goal;
   int64_t live = large_live_bytes_.load(std::memory_order_relaxed);
   st.tiny_allocs = tiny_allocs_.load(std::memory_order_relaxed);
   st.large_allocs = large_allocs_.load(std::memory_order_relaxed);

@@ -80,7 +80,13 @@ struct HeapStats {
   uint64_t large_allocs;
   uint64_t large_frees;
   uint64_t scavenge_runs;
-  uint64_t gc_bits_arenas;  // 64 KiB arenas mapped for alloc/mark bits
+  // Bytes returned to the OS, ever: by every path, and of those by the
+  // background scavenger pacing itself toward its goal.
+  uint64_t scavenged_bytes;
+  uint64_t paced_scavenged_bytes;
+  uint64_t scavenger_cpu_ns;  // CPU time of the background scavenger's work
+  uint64_t scavenge_goal;     // retained-memory goal; UINT64_MAX: none
+  uint64_t gc_bits_arenas;    // 64 KiB arenas mapped for alloc/mark bits
   SizeClassStats by_size[kNumSizeClasses];
 };
 
@@ -296,9 +302,11 @@ void DetachCurrentThread();
 
 // Gives the calling thread's cached spans back (exact statistics).
 void FlushCurrentCache();
-// Returns every idle page of the heap's free lists to the OS now (Go's
-// debug.FreeOSMemory); pages held in processors' page caches (at most
-// 512 KiB each, counted in heap_inuse) are not idle and stay.
+// Returns every idle page of the heap's free lists to the OS now (the
+// second half of Go's debug.FreeOSMemory; gc::release_memory collects
+// first); pages held in processors' page caches (at most 512 KiB each,
+// counted in heap_inuse) are not idle and stay. Returns the bytes this call
+// released.
 size_t ReleaseIdleMemory();
 HeapStats ReadHeapStats();
 

@@ -1,6 +1,9 @@
 // See page_heap.h.
 #include "alloc/page_heap.h"
 
+#include <time.h>
+
+#include <algorithm>
 #include <new>
 #include <string>
 
@@ -30,6 +33,41 @@ void PageMap::EnsureLocked(uintptr_t base, uintptr_t bytes) {
       void* mem = runtime::os::MapMetadata(sizeof(Leaf), "page map leaf");
       root_[i].store(static_cast<Leaf*>(mem), std::memory_order_release);
     }
+  }
+}
+
+size_t PageMap::CountReleasedLocked(uintptr_t addr, size_t npages) const {
+  size_t count = 0;
+  uintptr_t page = addr >> kPageShift;
+  const uintptr_t end = page + npages;
+  while (page < end) {
+    const Leaf* leaf = root_[page >> kLeafBits].load(std::memory_order_relaxed);
+    uintptr_t i = page & (kLeafEntries - 1);
+    uintptr_t n = std::min<uintptr_t>(end - page, 64 - i % 64);
+    uint64_t mask =
+        n == 64 ? ~uint64_t{0} : ((uint64_t{1} << n) - 1) << (i % 64);
+    count += static_cast<size_t>(
+        __builtin_popcountll(leaf->released[i / 64] & mask));
+    page += n;
+  }
+  return count;
+}
+
+void PageMap::MarkReleasedLocked(uintptr_t addr, size_t npages, bool released) {
+  uintptr_t page = addr >> kPageShift;
+  const uintptr_t end = page + npages;
+  while (page < end) {
+    Leaf* leaf = root_[page >> kLeafBits].load(std::memory_order_relaxed);
+    uintptr_t i = page & (kLeafEntries - 1);
+    uintptr_t n = std::min<uintptr_t>(end - page, 64 - i % 64);
+    uint64_t mask =
+        n == 64 ? ~uint64_t{0} : ((uint64_t{1} << n) - 1) << (i % 64);
+    if (released) {
+      leaf->released[i / 64] |= mask;
+    } else {
+      leaf->released[i / 64] &= ~mask;
+    }
+    page += n;
   }
 }
 
@@ -82,8 +120,15 @@ void PageHeap::FreeSpanObjectLocked(Span* s) {
 }
 
 void PageHeap::InsertFreeLocked(Span* s) {
+  // Spans wholly released go to the back of their list and the rest to the
+  // front: allocation (which takes the first span) reuses resident memory
+  // first, and the scavenger finds a list's unreleased spans at its front.
   if (s->npages < kMaxSmallPages) {
-    free_[s->npages].PushFront(s);
+    if (s->npreleased == s->npages) {
+      free_[s->npages].PushBack(s);
+    } else {
+      free_[s->npages].PushFront(s);
+    }
     nonempty_[s->npages / 64] |= uint64_t{1} << (s->npages % 64);
   } else {
     large_.PushFront(s);
@@ -199,7 +244,10 @@ void PageHeap::GrowLocked(uint32_t npages) {
   s->base = start;
   s->npages = static_cast<uint32_t>(ask >> kPageShift);
   s->needzero = false;  // fresh from the OS
-  s->npreleased = 0;
+  // Not resident until touched: counted as released, as Go counts fresh
+  // memory, so retained memory (heap_sys - heap_released) tracks RSS.
+  s->npreleased = s->npages;
+  map_.MarkReleasedLocked(s->base, s->npages, true);
   // Count it as in use for a moment so FreeSpanLocked's accounting balances.
   inuse_pages_ += s->npages;
   FreeSpanLocked(s, /*was_in_use=*/true);
@@ -236,6 +284,14 @@ Span* PageHeap::AllocSpanOrNull(uint32_t npages, bool* needzero,
       lock.unlock();
       hook(UINT32_MAX);
       lock.lock();
+      ReserveSpanObjectsLocked();
+      s = FindFreeLocked(npages);
+      if (s != nullptr) return CarveLocked(s, npages, needzero);
+    }
+    // Free pages the scavenger is releasing are off the free lists for a
+    // moment: at the limit, wait for them rather than refuse.
+    while (scavenging_pages_ != 0 && GrowthPassesLimitLocked(npages)) {
+      scavenge_done_cv_.wait(lock);
       ReserveSpanObjectsLocked();
       s = FindFreeLocked(npages);
       if (s != nullptr) return CarveLocked(s, npages, needzero);
@@ -377,34 +433,48 @@ void PageHeap::ReleasePageCache(PageCache* pc) {
   std::lock_guard<runtime::Mutex> lock(mu_);
   if (Span* run = pc->run) {
     pc->run = nullptr;
-    run->npreleased = 0;
+    run->npreleased = 0;  // carved: its released bits are clear
     FreeSpanLocked(run, /*was_in_use=*/true);
   }
   while (pc->nrecords > 0) FreeSpanObjectLocked(pc->records[--pc->nrecords]);
+}
+
+void PageHeap::RecountReleasedLocked(Span* s, bool was_released,
+                                     bool parent_needzero) {
+  s->npreleased =
+      was_released
+          ? static_cast<uint32_t>(map_.CountReleasedLocked(s->base, s->npages))
+          : 0;
+  // Released pages read zero; the others are as dirty as the parent was.
+  s->needzero = parent_needzero && s->npreleased != s->npages;
 }
 
 Span* PageHeap::CarveLocked(Span* s, uint32_t npages, bool* needzero) {
   RemoveFreeLocked(s);
   GC_DCHECK(s->state.load(std::memory_order_relaxed) == SpanState::kFree);
   free_pages_ -= s->npages;
-  // The whole span counts as used again; released pages fault back in as
-  // zeros when touched (gccgo accounts the same way).
   released_pages_ -= s->npreleased;
-  s->npreleased = 0;
+  // The carved pages are in use now: their released bits are cleared (they
+  // fault back in as zeros when touched), and heap_released loses them.
+  const bool was_released = s->npreleased != 0;
+  const bool parent_needzero = s->needzero;
 
   if (s->npages > npages) {
     Span* rest = NewSpanObjectLocked();
     rest->base = s->base + (uintptr_t{npages} << kPageShift);
     rest->npages = s->npages - npages;
-    rest->needzero = s->needzero;
+    RecountReleasedLocked(rest, was_released, parent_needzero);
     rest->unused_since_ns = s->unused_since_ns;
-    rest->npreleased = 0;
     rest->state.store(SpanState::kFree, std::memory_order_relaxed);
     SetFreeEndsLocked(rest);
     InsertFreeLocked(rest);
     free_pages_ += rest->npages;
+    released_pages_ += rest->npreleased;
     s->npages = npages;
   }
+  RecountReleasedLocked(s, was_released, parent_needzero);
+  if (s->npreleased != 0) map_.MarkReleasedLocked(s->base, s->npages, false);
+  s->npreleased = 0;
   inuse_pages_ += npages;
   // Not free any more, so a neighbour freed before the caller publishes
   // kInUse cannot coalesce with it.
@@ -425,7 +495,8 @@ void PageHeap::FreeSpan(Span* s) {
   FreeSpanLocked(s, /*was_in_use=*/true);
 }
 
-void PageHeap::FreeSpanLocked(Span* s, bool was_in_use) {
+void PageHeap::FreeSpanLocked(Span* s, bool was_in_use,
+                              int64_t unused_since_ns) {
   // Unpublish first, so a reader that reaches s through the page map does
   // not see it in use with its bits already gone.
   s->state.store(SpanState::kFree, std::memory_order_release);
@@ -441,9 +512,15 @@ void PageHeap::FreeSpanLocked(Span* s, bool was_in_use) {
     s->freebuf.store(nullptr, std::memory_order_relaxed);
   }
   s->state.store(SpanState::kFree, std::memory_order_release);
-  s->unused_since_ns = NowNs();
+  s->unused_since_ns = unused_since_ns < 0 ? NowNs() : unused_since_ns;
   free_pages_ += s->npages;
   released_pages_ += s->npreleased;
+  // A scavenger above its goal with nothing to release has work now.
+  if (scavenger_starved_) {
+    scavenger_starved_ = false;
+    scavenger_wakeups_++;
+    scavenger_cv_.notify_all();
+  }
 
   // Coalesce with the span before...
   if (Span* t = map_.Lookup(s->base - 1);
@@ -471,34 +548,172 @@ void PageHeap::FreeSpanLocked(Span* s, bool was_in_use) {
     s->npages += t->npages;
     s->npreleased += t->npreleased;
     s->needzero |= t->needzero;
+    if (t->unused_since_ns > s->unused_since_ns) {
+      s->unused_since_ns = t->unused_since_ns;
+    }
     FreeSpanObjectLocked(t);
   }
   SetFreeEndsLocked(s);
   InsertFreeLocked(s);
 }
 
-size_t PageHeap::Scavenge(std::chrono::nanoseconds idle) {
-  std::lock_guard<runtime::Mutex> lock(mu_);
-  scavenge_runs_++;
-  int64_t now = NowNs();
-  size_t released = 0;
-  auto scavenge_list = [&](SpanList& list) {
-    for (Span* s = list.first(); s != nullptr; s = s->next) {
-      if (s->npreleased == s->npages) continue;
-      if (now - s->unused_since_ns < idle.count()) continue;
-      if (!runtime::os::Decommit(reinterpret_cast<void*>(s->base),
-                                 uintptr_t{s->npages} << kPageShift)) {
-        continue;  // still resident and dirty: nothing changes
+bool PageHeap::FindScavengeRangeLocked(int64_t freed_before_ns, bool whole,
+                                       Span** span, uintptr_t* base,
+                                       uint32_t* npages) {
+  constexpr uintptr_t kChunk = kScavengeChunkBytes;
+  // The highest window of s with unreleased pages (whole windows only if
+  // `whole`): allocation takes the lowest addresses first, so the top of a
+  // free span is the part least likely to be wanted soon.
+  auto window_of = [&](Span* s, uintptr_t* a, uintptr_t* b) {
+    const uintptr_t lo = s->base, hi = s->limit();
+    if (whole && ((lo + kChunk - 1) & ~(kChunk - 1)) + kChunk > hi) {
+      return false;  // too short to hold an aligned window
+    }
+    for (uintptr_t w = (hi - 1) & ~(kChunk - 1);; w -= kChunk) {
+      uintptr_t x = std::max(w, lo), y = std::min(w + kChunk, hi);
+      if (!whole || (x == w && y == w + kChunk)) {
+        size_t n = (y - x) >> kPageShift;
+        if (map_.CountReleasedLocked(x, n) < n) {
+          *a = x;
+          *b = y;
+          return true;
+        }
       }
-      uint32_t newly = s->npages - s->npreleased;
-      released_pages_ += newly;
-      released += size_t{newly} << kPageShift;
-      s->npreleased = s->npages;
-      s->needzero = false;  // every page reads zero from the OS now
+      if (w <= lo) return false;
     }
   };
-  for (auto& list : free_) scavenge_list(list);
-  scavenge_list(large_);
+  auto eligible = [&](Span* s) {
+    return s->npreleased < s->npages && s->unused_since_ns <= freed_before_ns;
+  };
+  // Large spans: the one with the most unreleased pages that has a window,
+  // the oldest of equals.
+  Span* best = nullptr;
+  uintptr_t best_a = 0, best_b = 0;
+  for (Span* s = large_.first(); s != nullptr; s = s->next) {
+    if (!eligible(s)) continue;
+    uint32_t unreleased = s->npages - s->npreleased;
+    if (best != nullptr) {
+      uint32_t best_unreleased = best->npages - best->npreleased;
+      if (unreleased < best_unreleased ||
+          (unreleased == best_unreleased &&
+           s->unused_since_ns >= best->unused_since_ns)) {
+        continue;
+      }
+    }
+    uintptr_t a, b;
+    if (window_of(s, &a, &b)) {
+      best = s;
+      best_a = a;
+      best_b = b;
+    }
+  }
+  // No whole window can lie in a span shorter than kMaxSmallPages (1 MiB),
+  // so the small lists only serve partial windows: the largest first. A
+  // list's unreleased spans are at its front (InsertFreeLocked).
+  static_assert(kMaxSmallPages <= kScavengeChunkPages);
+  for (uint32_t n = kMaxSmallPages - 1; best == nullptr && !whole && n > 0;
+       n--) {
+    if ((nonempty_[n / 64] >> (n % 64) & 1) == 0) continue;
+    for (Span* s = free_[n].first(); s != nullptr; s = s->next) {
+      if (s->npreleased == s->npages) break;  // the released rest of the list
+      uintptr_t a, b;
+      if (eligible(s) && window_of(s, &a, &b)) {
+        best = s;
+        best_a = a;
+        best_b = b;
+        break;
+      }
+    }
+  }
+  if (best == nullptr) return false;
+  *span = best;
+  *base = best_a;
+  *npages = static_cast<uint32_t>((best_b - best_a) >> kPageShift);
+  return true;
+}
+
+size_t PageHeap::ReleaseOneLocked(std::unique_lock<runtime::Mutex>& lock,
+                                  int64_t freed_before_ns, bool* progress) {
+  *progress = false;
+  Span* s;
+  uintptr_t base;
+  uint32_t npages;
+  if (!FindScavengeRangeLocked(freed_before_ns, /*whole=*/true, &s, &base,
+                               &npages) &&
+      !FindScavengeRangeLocked(freed_before_ns, /*whole=*/false, &s, &base,
+                               &npages)) {
+    return 0;
+  }
+  // Split s into [s->base, base) and [base + npages, s->limit()), which stay
+  // free, and the window, taken off the lists as a kScavenging span (its
+  // ends mapped, so a neighbour freed meanwhile does not coalesce with it).
+  ReserveSpanObjectsLocked(2);
+  RemoveFreeLocked(s);
+  const bool was_released = s->npreleased != 0;
+  const bool parent_needzero = s->needzero;
+  const int64_t unused_since = s->unused_since_ns;
+  const uintptr_t limit = s->limit();
+  auto piece = [&](Span* t, uintptr_t from, uintptr_t to, SpanState st) {
+    t->base = from;
+    t->npages = static_cast<uint32_t>((to - from) >> kPageShift);
+    RecountReleasedLocked(t, was_released, parent_needzero);
+    t->unused_since_ns = unused_since;
+    t->state.store(st, std::memory_order_relaxed);
+    SetFreeEndsLocked(t);
+    if (st == SpanState::kFree) InsertFreeLocked(t);
+  };
+  Span* w = s;
+  if (base > s->base) {
+    piece(s, s->base, base, SpanState::kFree);
+    w = NewSpanObjectLocked();
+  }
+  const uintptr_t end = base + (uintptr_t{npages} << kPageShift);
+  if (end < limit) piece(NewSpanObjectLocked(), end, limit, SpanState::kFree);
+  piece(w, base, end, SpanState::kScavenging);
+  // free_pages_ and released_pages_ still count the window as it was.
+  scavenging_pages_ += npages;
+
+  lock.unlock();
+  const bool ok = runtime::os::Decommit(reinterpret_cast<void*>(base),
+                                        uintptr_t{npages} << kPageShift);
+  lock.lock();
+
+  scavenging_pages_ -= npages;
+  size_t newly = 0;
+  free_pages_ -= w->npages;  // FreeSpanLocked counts it again
+  released_pages_ -= w->npreleased;
+  if (ok) {
+    newly = npages - w->npreleased;
+    scavenged_pages_ += newly;
+    map_.MarkReleasedLocked(base, npages, true);
+    w->npreleased = npages;
+    w->needzero = false;  // every page reads zero from the OS now
+  }
+  // Filed back as old as it was, so the idle release's clock is not reset.
+  FreeSpanLocked(w, /*was_in_use=*/false, unused_since);
+  scavenge_done_cv_.notify_all();
+  *progress = ok;
+  return newly << kPageShift;
+}
+
+size_t PageHeap::Scavenge(std::chrono::nanoseconds idle) {
+  std::unique_lock<runtime::Mutex> lock(mu_);
+  scavenge_runs_++;
+  const int64_t freed_before = NowNs() - idle.count();
+  size_t released = 0;
+  for (bool progress = true; progress;) {
+    released += ReleaseOneLocked(lock, freed_before, &progress);
+  }
+  return released;
+}
+
+size_t PageHeap::ScavengeToGoal(uint64_t goal, size_t max_bytes) {
+  std::unique_lock<runtime::Mutex> lock(mu_);
+  size_t released = 0;
+  for (bool progress = true;
+       progress && released < max_bytes && RetainedBytesLocked() > goal;) {
+    released += ReleaseOneLocked(lock, INT64_MAX, &progress);
+  }
   return released;
 }
 
@@ -513,19 +728,87 @@ void PageHeap::StartScavenger(std::chrono::nanoseconds idle,
     // through process exit.
     std::thread([this] { ScavengerLoop(); }).detach();
   } else {
+    scavenger_wakeups_++;
     scavenger_cv_.notify_all();
   }
 }
 
+void PageHeap::WakeScavenger() {
+  std::lock_guard<runtime::Mutex> lock(mu_);
+  scavenger_starved_ = false;
+  scavenger_wakeups_++;
+  scavenger_cv_.notify_all();
+}
+
+namespace {
+int64_t ThreadCpuNs() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+}  // namespace
+
 void PageHeap::ScavengerLoop() {
   std::unique_lock<runtime::Mutex> lock(mu_);
+  int64_t next_idle_ns = NowNs() + scavenger_period_.count();
   for (;;) {
-    auto period = scavenger_period_;
-    scavenger_cv_.wait_for(lock, period);
-    auto idle = scavenger_idle_;
-    lock.unlock();
-    Scavenge(idle);
-    lock.lock();
+    uint64_t goal = scavenge_goal();
+    if (scavenger_starved_ || RetainedBytesLocked() <= goal) {
+      // Nothing to do toward the goal: sleep until woken or the idle
+      // release is due.
+      const uint64_t seen = scavenger_wakeups_;
+      const auto deadline = std::chrono::steady_clock::time_point(
+          std::chrono::nanoseconds(next_idle_ns));
+      scavenger_cv_.wait_until(lock, deadline,
+                               [&] { return scavenger_wakeups_ != seen; });
+    }
+    if (NowNs() >= next_idle_ns) {
+      // The five-minute idle release, whatever the goal (seed 003).
+      const auto idle = scavenger_idle_;
+      lock.unlock();
+      try {
+        Scavenge(idle);
+      } catch (const std::bad_alloc&) {
+        // No memory for a span record: try again next period.
+      }
+      lock.lock();
+      next_idle_ns = NowNs() + scavenger_period_.count();
+      continue;
+    }
+    goal = scavenge_goal();
+    if (scavenger_starved_ || RetainedBytesLocked() <= goal) continue;
+
+    // One batch of paced work: at least kScavengeBatchNs of releasing,
+    // unless the goal is met or nothing is left to release first.
+    const int64_t t0 = NowNs(), cpu0 = ThreadCpuNs();
+    size_t released = 0;
+    bool starved = false;
+    try {
+      while (NowNs() - t0 < kScavengeBatchNs &&
+             RetainedBytesLocked() > scavenge_goal()) {
+        bool progress;
+        released += ReleaseOneLocked(lock, INT64_MAX, &progress);
+        if (!progress) {
+          starved = true;
+          break;
+        }
+      }
+    } catch (const std::bad_alloc&) {
+      starved = true;  // no span record for a split: wait for a free
+    }
+    const int64_t worked = NowNs() - t0;
+    paced_scavenged_pages_ += released >> kPageShift;
+    scavenger_cpu_ns_ += static_cast<uint64_t>(ThreadCpuNs() - cpu0);
+    // Starved: FreeSpanLocked or the next cycle's wake-up clears it.
+    scavenger_starved_ = starved;
+    if (!starved) {
+      // Pacing: worked / (worked + sleep) = kScavengePercent / 100. Not
+      // woken early: a new goal waits for the end of the sleep.
+      lock.unlock();
+      std::this_thread::sleep_for(std::chrono::nanoseconds(
+          worked * (100 - kScavengePercent) / kScavengePercent));
+      lock.lock();
+    }
   }
 }
 
@@ -536,7 +819,11 @@ PageHeap::Stats PageHeap::ReadStats() {
                free_pages_ << kPageShift,
                released_pages_ << kPageShift,
                reserved_bytes_,
-               scavenge_runs_};
+               scavenge_runs_,
+               scavenged_pages_ << kPageShift,
+               paced_scavenged_pages_ << kPageShift,
+               scavenger_cpu_ns_,
+               scavenge_goal()};
 }
 
 bool PageHeap::Verify() {
@@ -562,7 +849,17 @@ bool PageHeap::Verify() {
         for (uintptr_t q = s->base; q < s->limit(); q += kPageSize) {
           if (map_.Lookup(q) != s) return fail("in-use page maps elsewhere", q);
         }
+        if (map_.CountReleasedLocked(s->base, s->npages) != 0) {
+          return fail("in-use span has released pages", s->base);
+        }
         inuse += s->npages;
+      } else if (st == SpanState::kScavenging) {
+        // Off the lists while the scavenger releases it: counted as free.
+        if (map_.CountReleasedLocked(s->base, s->npages) != s->npreleased) {
+          return fail("npreleased disagrees with the released bits", s->base);
+        }
+        free += s->npages;
+        released += s->npreleased;
       } else if (st == SpanState::kFree) {
         if (map_.Lookup(s->limit() - kPageSize) != s) {
           return fail("free span's last page maps elsewhere", s->base);
@@ -572,6 +869,13 @@ bool PageHeap::Verify() {
           return fail("two adjacent free spans", s->base);
         }
         if (s->npreleased > s->npages) return fail("npreleased > npages", p);
+        if (map_.CountReleasedLocked(s->base, s->npages) != s->npreleased) {
+          return fail("npreleased disagrees with the released bits", s->base);
+        }
+        if (s->npreleased == s->npages && s->needzero) {
+          // Not wrong, but a lost optimization: released pages read zero.
+          return fail("a wholly released span says it needs zeroing", p);
+        }
         // It must be on the list its size says.
         SpanList& list = s->npages < kMaxSmallPages ? free_[s->npages] : large_;
         bool found = false;

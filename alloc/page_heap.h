@@ -7,9 +7,42 @@
 //                 then grow by at least 64 KiB; split off the rest.
 //   FreeSpan(s)   coalesce with both neighbours (found through the page map)
 //                 and put the result on its free list.
-//   Scavenge      pages of free spans idle longer than a limit are returned
-//                 to the OS (madvise); a background thread does it
-//                 periodically, ReleaseAll() does it at once.
+//   Scavenging    pages of free spans are returned to the OS (madvise) one
+//                 chunk at a time, with mu_ released during the madvise.
+//                 Three callers: the background scavenger paces itself
+//                 toward a retained-memory goal the collector sets after
+//                 each cycle (below); the same thread returns pages idle
+//                 for five minutes; ReleaseAll() returns every free page.
+//
+// Released pages (Go's scavenged bitmap): the page map keeps one bit per
+// page, set iff the page is free and returned to the OS (it reads zero when
+// next touched). Span::npreleased counts the set bits of a free span, and
+// released_pages_ those of all free spans, so heap_released is exact: a
+// span carved from partly released memory takes its share of bits out of
+// the count, and its needzero is false only if all of its pages were
+// released (or the whole span was clean). Memory fresh from growth is
+// counted as released, as in Go: it is not resident until touched.
+//
+// The background scavenger (Go 1.19's bgscavenge, mgcscavenge.go):
+//   goal      retained = sys_bytes - released_bytes is kept at or below
+//             SetScavengeGoal's figure: the collector's heap goal plus 10%,
+//             or under a memory limit 95% of it if that is lower.
+//   chunks    at most one 2 MiB-aligned window (a huge page) at a time,
+//             taken off the free lists as a kScavenging span, released with
+//             mu_ dropped, and filed back; mu_ is held only to find and
+//             split it.
+//   order     huge-page aware: first whole 2 MiB windows inside free spans
+//             (a huge page no in-use memory shares), from the free span with
+//             the most unreleased pages (ties: the oldest), highest window
+//             first (allocation is lowest-address first); only when none is
+//             left, the parts of windows a free span shares with other
+//             memory, which splits a huge page the kernel may have built.
+//   pacing    about 1% of one CPU: it works in batches of at least 1 ms and
+//             then sleeps 99 times as long as the batch took.
+//   waking    WakeScavenger (the collector, at the end of each cycle). When
+//             it is above its goal with nothing free to release, it sleeps
+//             until a span is freed (FreeSpanLocked wakes it) or the next
+//             wake.
 //
 // Locking: every field is guarded by mu_ unless it says otherwise. mu_ is
 // the last lock in the order (Central::mu_ may be held when taking it, never
@@ -120,14 +153,42 @@ class PageHeap {
     reclaim_hook_.store(hook, std::memory_order_release);
   }
 
+  // The scavenger's unit: one huge page (see the overview).
+  static constexpr size_t kScavengeChunkBytes = size_t{2} << 20;
+  static constexpr uint32_t kScavengeChunkPages =
+      static_cast<uint32_t>(kScavengeChunkBytes >> kPageShift);
+  // The background scavenger's share of one CPU, in percent, and the least
+  // work it does per wake-up before it sleeps (Go's minScavWorkTime).
+  static constexpr int64_t kScavengePercent = 1;
+  static constexpr int64_t kScavengeBatchNs = 1000000;
+  static constexpr uint64_t kNoScavengeGoal = UINT64_MAX;
+
   // Returns to the OS the pages of free spans unused for at least `idle`.
   // Returns the bytes released by this call.
   size_t Scavenge(std::chrono::nanoseconds idle);
   size_t ReleaseAll() { return Scavenge(std::chrono::nanoseconds(0)); }
-  // Starts (once) the background scavenger: every `period` it scavenges
-  // spans idle for `idle`. Calling again changes the limits.
+  // Releases free pages, whole huge pages first, until retained memory
+  // (sys_bytes - released_bytes) is at or below `goal` or `max_bytes` were
+  // released (it stops after the chunk that passes it), or nothing free is
+  // left to release. Returns the bytes released. The background scavenger's
+  // step; tests call it directly.
+  size_t ScavengeToGoal(uint64_t goal, size_t max_bytes);
+  // Starts (once) the background scavenger: it works toward the goal when
+  // woken, and every `period` it scavenges spans idle for `idle`. Calling
+  // again changes the limits.
   void StartScavenger(std::chrono::nanoseconds idle,
                       std::chrono::nanoseconds period);
+  // The retained-memory goal (bytes; kNoScavengeGoal: none, the default).
+  // Any thread; takes effect at the scavenger's next wake-up.
+  void SetScavengeGoal(uint64_t retained_bytes) {
+    scavenge_goal_.store(retained_bytes, std::memory_order_relaxed);
+  }
+  uint64_t scavenge_goal() const {
+    return scavenge_goal_.load(std::memory_order_relaxed);
+  }
+  // Wakes the background scavenger to work toward the goal (the collector
+  // calls it at the end of each cycle). Takes mu_.
+  void WakeScavenger();
 
   struct Stats {
     uint64_t sys_bytes;       // committed from the OS for spans
@@ -135,7 +196,15 @@ class PageHeap {
     uint64_t idle_bytes;      // in free spans (released or not)
     uint64_t released_bytes;  // of idle_bytes, returned to the OS
     uint64_t reserved_bytes;  // address space reserved for arenas
-    uint64_t scavenge_runs;   // background and explicit scavenges
+    uint64_t scavenge_runs;   // idle and explicit scavenges (Scavenge)
+    // Bytes returned to the OS, ever, by every path (idle, paced, all).
+    uint64_t scavenged_bytes;
+    // Of scavenged_bytes, those the background scavenger released pacing
+    // itself toward the goal.
+    uint64_t paced_scavenged_bytes;
+    // CPU time the background scavenger's thread spent on paced work.
+    uint64_t scavenger_cpu_ns;
+    uint64_t scavenge_goal;  // kNoScavengeGoal: none
   };
   Stats ReadStats();
 
@@ -170,8 +239,27 @@ class PageHeap {
   void GrowLocked(uint32_t npages);
   void InsertFreeLocked(Span* s);
   void RemoveFreeLocked(Span* s);
-  void FreeSpanLocked(Span* s, bool was_in_use);
+  // unused_since_ns < 0: now.
+  void FreeSpanLocked(Span* s, bool was_in_use, int64_t unused_since_ns = -1);
   void SetFreeEndsLocked(Span* s);
+  // Sets s's npreleased and needzero for its range from the released
+  // bitmap, given the needzero of the span it was cut from.
+  void RecountReleasedLocked(Span* s, bool was_released, bool parent_needzero)
+      GC_REQUIRES(mu_);
+  // Finds a window of unreleased pages in a free span freed at or before
+  // `freed_before_ns` (see the overview for the order): the span and
+  // [*base, *base + *npages pages). `whole` asks for whole 2 MiB windows.
+  bool FindScavengeRangeLocked(int64_t freed_before_ns, bool whole, Span** span,
+                               uintptr_t* base, uint32_t* npages)
+      GC_REQUIRES(mu_);
+  // Releases one window (FindScavengeRangeLocked, whole windows first),
+  // dropping the lock around the madvise. Returns the bytes newly released;
+  // *progress is false if nothing was found or the OS refused.
+  size_t ReleaseOneLocked(std::unique_lock<runtime::Mutex>& lock,
+                          int64_t freed_before_ns, bool* progress);
+  uint64_t RetainedBytesLocked() const GC_REQUIRES(mu_) {
+    return sys_bytes_ - (released_pages_ << kPageShift);
+  }
   void ScavengerLoop();
   static int64_t NowNs();
 
@@ -201,6 +289,14 @@ class PageHeap {
   uint64_t released_pages_ GC_GUARDED_BY(mu_) = 0;
   uint64_t reserved_bytes_ GC_GUARDED_BY(mu_) = 0;
   uint64_t scavenge_runs_ GC_GUARDED_BY(mu_) = 0;
+  uint64_t scavenged_pages_ GC_GUARDED_BY(mu_) = 0;
+  uint64_t paced_scavenged_pages_ GC_GUARDED_BY(mu_) = 0;
+  uint64_t scavenger_cpu_ns_ GC_GUARDED_BY(mu_) = 0;
+  // Pages in kScavenging spans (off the free lists, counted in free_pages_
+  // and their released pages in released_pages_). An allocation that would
+  // pass the limit waits on scavenge_done_cv_ (with mu_) for them to return.
+  uint64_t scavenging_pages_ GC_GUARDED_BY(mu_) = 0;
+  std::condition_variable_any scavenge_done_cv_;
   // The span record table: chunks appended under mu_ (store release, then
   // the count, release), read by anyone (acquire). 2^16 chunks of 341
   // records: 22 M spans, 170 GiB of one-page spans; exceeding it is fatal.
@@ -216,6 +312,15 @@ class PageHeap {
   bool scavenger_started_ GC_GUARDED_BY(mu_) = false;
   std::chrono::nanoseconds scavenger_idle_ GC_GUARDED_BY(mu_){0};
   std::chrono::nanoseconds scavenger_period_ GC_GUARDED_BY(mu_){0};
+  // Bumped by every wake-up (WakeScavenger, a free while starved, a change
+  // of limits); the scavenger waits for it to change.
+  uint64_t scavenger_wakeups_ GC_GUARDED_BY(mu_) = 0;
+  // Set by the scavenger when it is above its goal with nothing free to
+  // release; the next FreeSpanLocked (or wake-up) clears it and wakes it.
+  bool scavenger_starved_ GC_GUARDED_BY(mu_) = false;
+  // Atomic: stored (relaxed) by the collector at the end of a cycle or a
+  // change of configuration; loaded (relaxed) by the scavenger.
+  std::atomic<uint64_t> scavenge_goal_{kNoScavengeGoal};
 };
 
 }  // namespace gc::alloc

@@ -10,9 +10,17 @@
 // Atomic: entries and leaf pointers are stored under PageHeap::mu_ (release
 // for leaves, relaxed for entries, since spans are published through their
 // own state field) and loaded by anyone without a lock.
+//
+// Each leaf also holds the released bitmap of its pages (Go's scavenged
+// bitmap): bit set iff the page belongs to a free span (or one being
+// scavenged) and has been returned to the OS, so it reads zero when next
+// touched. Pages of in-use spans always have it clear. Guarded by
+// PageHeap::mu_; the scavenger sets bits for a range it took off the free
+// lists only after it has released the range and retaken the lock.
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 #include "alloc/size_classes.h"
@@ -50,9 +58,23 @@ class PageMap {
                                                    std::memory_order_relaxed);
   }
 
+  // The released bitmap (see above). Caller holds PageHeap::mu_, and
+  // EnsureLocked has run for the range.
+  // Pages of [addr, addr + npages pages) whose bit is set.
+  size_t CountReleasedLocked(uintptr_t addr, size_t npages) const;
+  // Sets (released) or clears the bits of [addr, addr + npages pages).
+  void MarkReleasedLocked(uintptr_t addr, size_t npages, bool released);
+  bool ReleasedLocked(uintptr_t addr) const {
+    uintptr_t page = addr >> kPageShift;
+    const Leaf* leaf = root_[page >> kLeafBits].load(std::memory_order_relaxed);
+    uintptr_t i = page & (kLeafEntries - 1);
+    return (leaf->released[i / 64] >> (i % 64)) & 1;
+  }
+
  private:
   struct Leaf {
     std::atomic<Span*> entries[kLeafEntries];
+    uint64_t released[kLeafEntries / 64];  // Guarded by PageHeap::mu_.
   };
   std::atomic<Leaf*> root_[uintptr_t{1} << kRootBits] = {};
 };

@@ -117,6 +117,14 @@ void SpanList::PushFront(Span* s) {
   if (last_ == nullptr) last_ = s;
 }
 
+void SpanList::PushBack(Span* s) {
+  GC_DCHECK(s->next == nullptr && s->prev == nullptr);
+  s->prev = last_;
+  if (last_ != nullptr) last_->next = s;
+  last_ = s;
+  if (first_ == nullptr) first_ = s;
+}
+
 void SpanList::Remove(Span* s) {
   if (s->prev != nullptr) {
     s->prev->next = s->next;

@@ -62,6 +62,10 @@ enum class SpanState : uint8_t {
   // Carved by PageHeap::AllocSpan, not yet published: neither coalescable
   // nor visible to LookupInUse until its owner stores kInUse.
   kAllocating = 3,
+  // Free pages the scavenger took off the free lists to return them to the
+  // OS with PageHeap::mu_ released: counted as free, neither allocatable nor
+  // coalescable until the scavenger files them back as kFree.
+  kScavenging = 4,
 };
 
 // An object explicitly freed into a span another Cache owns (seed 000's
@@ -121,7 +125,9 @@ struct alignas(64) Span {
 
   // ---- PageHeap state. Guarded by PageHeap::mu_. ----
   int64_t unused_since_ns = 0;  // when it became free (monotonic clock)
-  uint32_t npreleased = 0;      // pages returned to the OS while free
+  // Pages of a free span returned to the OS (their bits are set in the
+  // page map's released bitmap); 0 while the span is in use.
+  uint32_t npreleased = 0;
 
   // ---- List links. Guarded by PageHeap::mu_ while free, by the Central
   //      lock while in use and not cached. Never on two lists at once. ----
@@ -177,6 +183,7 @@ class SpanList {
   bool empty() const { return first_ == nullptr; }
   Span* first() const { return first_; }
   void PushFront(Span* s);
+  void PushBack(Span* s);
   void Remove(Span* s);
   size_t Count() const;
 

@@ -38,6 +38,11 @@ using internal::Collector;
 
 void collect() { Collector::Get().Collect(internal::GcReason::kExplicit); }
 
+size_t release_memory() {
+  collect();
+  return alloc::ReleaseIdleMemory();
+}
+
 uint64_t set_memory_limit(uint64_t bytes) {
   return Collector::Get().SetMemoryLimit(bytes);
 }
@@ -78,6 +83,11 @@ Stats stats() {
   s.finalizers_queued = fs.queued;
   s.finalizers_run = fs.run;
   s.mark_workers = cs.mark_workers;
+  s.scavenged_bytes = h.scavenged_bytes;
+  s.background_scavenged_bytes = h.paced_scavenged_bytes;
+  s.scavenger_cpu_ns = h.scavenger_cpu_ns;
+  s.scavenge_goal =
+      h.scavenge_goal == alloc::PageHeap::kNoScavengeGoal ? 0 : h.scavenge_goal;
   for (int i = 0; i < alloc::kNumSizeClasses; i++) s.by_size[i] = h.by_size[i];
   return s;
 }

@@ -32,6 +32,10 @@
 // object graph: they run on the finalizer thread, a mutator of its own,
 // with the object and all it reaches intact.
 //
+// Memory goes back to the OS on its own (a background scavenger keeps
+// retained memory near the heap goal + 10%) or at once with
+// gc::release_memory().
+//
 // Configuration: gc::set_gc_percent / GCRT_GCPERCENT (default 100; "off" or
 // a negative value disables collection triggered by growth),
 // gc::set_memory_limit / GCRT_MEMORY_LIMIT (e.g. 2GiB; past it allocation
@@ -42,6 +46,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 
 #include "alloc/heap.h"
@@ -86,6 +91,16 @@ struct Stats {
   uint64_t finalizers_queued;   // ever
   uint64_t finalizers_run;      // ever
   uint32_t mark_workers;
+  // The scavenger (memory returned to the OS; see gc::release_memory):
+  uint64_t scavenged_bytes;  // returned to the OS, ever, by every path
+  // Of scavenged_bytes, those the background scavenger returned on its own,
+  // pacing itself toward scavenge_goal.
+  uint64_t background_scavenged_bytes;
+  uint64_t scavenger_cpu_ns;  // CPU time the background scavenger used
+  // Retained heap memory (heap_sys - heap_released) the background
+  // scavenger works toward: the heap goal + 10%, or under a memory limit
+  // 95% of it if lower; 0 while there is none (before the first cycle).
+  uint64_t scavenge_goal;
   alloc::SizeClassStats by_size[alloc::kNumSizeClasses];
 };
 
@@ -101,6 +116,12 @@ int set_gc_percent(int percent);
 // Returns the previous limit.
 uint64_t set_memory_limit(uint64_t bytes);
 Stats stats();
+// Runs a full collection, finishes its sweep, and returns every free page
+// of the heap to the OS at once (Go's debug.FreeOSMemory); returns the
+// bytes this call released. Without it, the background scavenger returns
+// memory beyond the heap goal + 10% gradually (about 1% of one CPU), and
+// pages idle for five minutes go back too. Throws as gc::collect does.
+size_t release_memory();
 
 // A safepoint: parks here if the collector is stopping the world.
 GC_ALWAYS_INLINE void safepoint() { runtime::Safepoint(); }

@@ -160,6 +160,19 @@ void Collector::SetNextGcLocked(int64_t marked) {
   Heap::Get().SetNextGc(goal);
 }
 
+void Collector::PaceScavengerLocked(bool cycle_done) {
+  uint64_t goal = alloc::PageHeap::kNoScavengeGoal;
+  const int64_t heap_goal = Heap::Get().next_gc();
+  if ((cycle_done || stats_.num_gc > 0) && heap_goal != INT64_MAX) {
+    const auto g = static_cast<uint64_t>(heap_goal);
+    goal = g + g / 100 * kScavengeRetainExtraPercent;
+  }
+  if (memory_limit_ != 0) {
+    goal = std::min(goal, memory_limit_ / 100 * kScavengeLimitPercent);
+  }
+  Heap::Get().pages().SetScavengeGoal(goal);
+}
+
 void Collector::Trigger() { Get().Collect(GcReason::kTriggered); }
 
 int64_t Collector::Periodic() {
@@ -332,6 +345,7 @@ void Collector::Collect(GcReason reason) {
     std::lock_guard<std::mutex> lock(mu_);
     last_marked_ = static_cast<int64_t>(marked.bytes_marked);
     SetNextGcLocked(last_marked_);
+    PaceScavengerLocked(/*cycle_done=*/true);
     next_gc = heap.next_gc();
   }
   // Proportional sweep: every page in use must be swept before the heap
@@ -385,6 +399,9 @@ void Collector::Collect(GcReason reason) {
     }
     sweeper.Finish();
   }
+  // The scavenger works toward the new goal with what the cycle freed; a
+  // lazy sweep frees more later, and each free wakes it if it ran short.
+  heap.pages().WakeScavenger();
   if (trace) {
     double since_start =
         std::chrono::duration<double>(Clock::now() - start_time_).count();
@@ -403,18 +420,24 @@ void Collector::Collect(GcReason reason) {
 }
 
 uint64_t Collector::SetMemoryLimit(uint64_t bytes) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   uint64_t old = memory_limit_;
   memory_limit_ = bytes;
   Heap::Get().pages().SetLimit(bytes);
   SetNextGcLocked(last_marked_);
+  PaceScavengerLocked(/*cycle_done=*/false);
+  lock.unlock();
+  Heap::Get().pages().WakeScavenger();
   return old;
 }
 
 void Collector::SetGcPercent(int percent) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   gc_percent_ = percent < 0 ? -1 : percent;
   SetNextGcLocked(last_marked_);
+  PaceScavengerLocked(/*cycle_done=*/false);
+  lock.unlock();
+  Heap::Get().pages().WakeScavenger();
 }
 
 int Collector::gc_percent() const {

@@ -17,6 +17,10 @@
 // next cycle checks that every cache was flushed and stops the program if
 // one was not.
 //
+// The end of a cycle also sets the background scavenger's goal (heap goal +
+// 10%, or 95% of the memory limit if lower) and wakes it
+// (alloc/page_heap.h), so memory the cycle freed goes back to the OS.
+//
 // Triggers (seed 004): an allocation slow path once heap_live passes
 // next_gc; gc::collect(); the background thread when no cycle ran for two
 // minutes (seed 003). Configuration: GCRT_GCPERCENT (a number, or "off"),
@@ -35,6 +39,11 @@
 namespace gc::internal {
 
 inline constexpr int64_t kMinHeapGoal = 4 << 20;
+// Retained memory the scavenger leaves above the heap goal, and the share
+// of the memory limit it keeps below (Go's retainExtraPercent and
+// 100 - reduceExtraPercent).
+inline constexpr uint64_t kScavengeRetainExtraPercent = 10;
+inline constexpr uint64_t kScavengeLimitPercent = 95;
 inline constexpr size_t kPauseRing = 256;
 
 // kLazyForTesting: a forced cycle that returns with the sweep not yet done
@@ -103,6 +112,13 @@ class Collector {
   Collector();
   void MarkTermination(uint64_t marked_bytes);
   void SetNextGcLocked(int64_t marked) GC_REQUIRES(mu_);
+  // Sets the background scavenger's retained-memory goal (Go's
+  // gcPaceScavenger) from the heap goal SetNextGcLocked set: heap goal plus
+  // kScavengeRetainExtraPercent, and under a memory limit at most
+  // kScavengeLimitPercent of it. The heap goal part only once a cycle has
+  // completed (`cycle_done`, or one before): before, it says nothing about
+  // the heap. The caller wakes the scavenger once it holds no lock.
+  void PaceScavengerLocked(bool cycle_done) GC_REQUIRES(mu_);
   // Runs the tests' callback at one point of the cycle, if any (not under
   // mu_: the callback may read stats).
   void RunHook(TestHook::Point TestHook::*which);
