@@ -195,7 +195,7 @@ DebugSettings ParseDebug(const char* text, Messages* messages) {
       if (eq == std::string_view::npos) {
         error = "\"" + std::string(item) + "\" is not name=value";
       } else if (target == nullptr) {
-        error = "unknown name \"" + std::string(name) + "\" (ignored)";
+        error = "unknown name \"" + std::string(name) + "\"";
       } else if (std::optional<bool> on =
                      ParseBool(item.substr(eq + 1), &error)) {
         *target = *on;
