@@ -36,13 +36,33 @@
 // retained memory near the heap goal + 10%) or at once with
 // gc::release_memory().
 //
-// Configuration: gc::set_gc_percent / GCRT_GCPERCENT (default 100; "off" or
-// a negative value disables collection triggered by growth),
-// gc::set_memory_limit / GCRT_MEMORY_LIMIT (e.g. 2GiB; past it allocation
-// throws std::bad_alloc),
-// GCRT_DEBUG=gctrace=1 prints a line per cycle, GCRT_DEBUG=verify=1
-// re-marks after every cycle and checks that nothing reachable was freed,
-// GCRT_MARK_WORKERS sets the number of mark workers.
+// Configuration. Each GCRT_* variable is read once, when the collector
+// starts (GCRT_STW_WATCHDOG_MS: at program start), and takes the same
+// values as its setter. A value that is not accepted prints one line
+// ("gcrt: NAME="text": why; accepted: ...; using ...") and the default is
+// used: nothing is clamped or half-read. Whitespace around values and
+// items is ignored. Booleans are 1 0 true false on off; sizes are decimal
+// bytes with an optional B, KiB, MiB, GiB or TiB suffix.
+//
+//   variable (setter)           accepted                          default
+//   GCRT_GCPERCENT              "off" or an integer, -2^31 to     100
+//    (gc::set_gc_percent)       2^31-1 (negative: off): heap
+//                               growth over the marked bytes, in
+//                               percent, that triggers a cycle
+//   GCRT_MEMORY_LIMIT           "off" or a size below 2^64 bytes; none
+//    (gc::set_memory_limit)     0, and 2^63-1 and up (UINT64_MAX
+//                               too), mean none
+//   GCRT_MARK_WORKERS           0 to 256 (0: one per hardware     0
+//    (gc::set_mark_workers)     thread)
+//   GCRT_DEBUG                  comma-separated name=value items: off
+//    (gc::set_gctrace,          gctrace=bool (a line per cycle on
+//     gc::set_verify)           stderr), verify=bool (re-mark
+//                               after every cycle, check nothing
+//                               reachable was freed)
+//   GCRT_STW_WATCHDOG_MS        1 to 3600000 milliseconds: how    1000
+//    (none; tests: runtime::    long a stop of the world waits
+//     SetStopWatchdogForTesting) before it names the threads that
+//                               hold it up
 #pragma once
 
 #include <array>
@@ -107,13 +127,15 @@ struct Stats {
 // Runs a full collection now, and finishes its sweep before returning.
 // Throws std::logic_error from a GC object's destructor or a Blocking scope.
 void collect();
-// Sets the heap-growth ratio; returns the previous one. < 0 disables.
+// Sets the heap-growth ratio (GCRT_GCPERCENT); returns the previous one.
+// < 0 disables (and reads back as -1).
 int set_gc_percent(int percent);
-// A limit on the heap's memory (span memory from the OS; 0: none; also
-// GCRT_MEMORY_LIMIT=bytes or with a KiB/MiB/GiB suffix). Cycles come before
-// the heap nears it; an allocation that would grow the heap past it, after
-// sweeping, throws std::bad_alloc with a message, and nothing is lost.
-// Returns the previous limit.
+// A limit on the heap's memory (span memory from the OS;
+// GCRT_MEMORY_LIMIT). 0 is none, and so is anything from 2^63-1 on
+// (UINT64_MAX included: heap figures are int64, so the heap cannot reach
+// it). Cycles come before the heap nears it; an allocation that would grow
+// the heap past it, after sweeping, throws std::bad_alloc with a message,
+// and nothing is lost. Returns the previous limit (0 if there was none).
 uint64_t set_memory_limit(uint64_t bytes);
 Stats stats();
 // Runs a full collection, finishes its sweep, and returns every free page
@@ -136,8 +158,10 @@ void attach_thread();
 void detach_thread();
 
 // Debug and tuning knobs (tests, benchmarks).
-void set_mark_workers(uint32_t n);  // 0: one per hardware thread
-void set_verify(bool on);           // GCRT_DEBUG=verify=1
-void set_gctrace(bool on);          // GCRT_DEBUG=gctrace=1
+// 0: one per hardware thread; at most 256 (more throws
+// std::invalid_argument, as GCRT_MARK_WORKERS refuses it).
+void set_mark_workers(uint32_t n);
+void set_verify(bool on);   // GCRT_DEBUG=verify=1
+void set_gctrace(bool on);  // GCRT_DEBUG=gctrace=1
 
 }  // namespace gc

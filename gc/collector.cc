@@ -1,8 +1,6 @@
 // See collector.h.
 #include "gc/collector.h"
 
-#include <cstdlib>
-#include <cstring>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -17,6 +15,7 @@
 #include "gc/sweeper.h"
 #include "gc/weak.h"
 #include "runtime/check.h"
+#include "runtime/env.h"
 #include "runtime/processor.h"
 #include "runtime/safepoint.h"
 
@@ -40,23 +39,6 @@ uint64_t UnixNs() {
       std::chrono::duration_cast<std::chrono::nanoseconds>(
           std::chrono::system_clock::now().time_since_epoch())
           .count());
-}
-
-// GCRT_DEBUG is a comma-separated list of name=value, as Go's GODEBUG.
-bool DebugFlag(const char* name) {
-  const char* env = std::getenv("GCRT_DEBUG");
-  if (env == nullptr) return false;
-  std::string s = env;
-  std::string key = std::string(name) + "=";
-  size_t pos = 0;
-  while (pos < s.size()) {
-    size_t end = s.find(',', pos);
-    if (end == std::string::npos) end = s.size();
-    std::string item = s.substr(pos, end - pos);
-    if (item.rfind(key, 0) == 0) return item.substr(key.size()) != "0";
-    pos = end + 1;
-  }
-  return false;
 }
 
 // The allocator hands back the specials of explicitly freed objects (and of
@@ -86,45 +68,14 @@ Collector& Collector::Get() {
 }
 
 Collector::Collector() : start_time_(Clock::now()) {
-  if (const char* env = std::getenv("GCRT_GCPERCENT")) {
-    if (std::strcmp(env, "off") == 0) {
-      gc_percent_ = -1;
-    } else {
-      char* end = nullptr;
-      long v = std::strtol(env, &end, 10);
-      if (end != env && *end == '\0') {
-        gc_percent_ = v < 0 ? -1 : static_cast<int>(std::min(v, 1000000L));
-      } else {
-        runtime::Print(
-            "GCRT_GCPERCENT=%s is not a number or \"off\"; using 100", env);
-      }
-    }
-  }
-  if (const char* env = std::getenv("GCRT_MEMORY_LIMIT")) {
-    // Bytes, or a number with a KiB / MiB / GiB suffix (as Go's GOMEMLIMIT).
-    char* end = nullptr;
-    unsigned long long v = std::strtoull(env, &end, 10);
-    std::string unit = end != nullptr ? end : "";
-    unsigned shift = unit == "KiB"   ? 10
-                     : unit == "MiB" ? 20
-                     : unit == "GiB" ? 30
-                                     : 0;
-    if (end == env || (shift == 0 && !unit.empty())) {
-      runtime::Print(
-          "GCRT_MEMORY_LIMIT=%s is not a size (bytes, or KiB/MiB/GiB); no "
-          "limit",
-          env);
-    } else {
-      memory_limit_ = v << shift;
-      Heap::Get().pages().SetLimit(memory_limit_);
-    }
-  }
-  if (const char* env = std::getenv("GCRT_MARK_WORKERS")) {
-    long v = std::strtol(env, nullptr, 10);
-    if (v > 0) mark_workers_ = static_cast<uint32_t>(std::min(v, 256L));
-  }
-  verify_ = DebugFlag("verify");
-  trace_ = DebugFlag("gctrace");
+  // Refused values have been reported (runtime/env.h) and give defaults.
+  gc_percent_ = runtime::env::GcPercentFromEnv();
+  memory_limit_ = runtime::env::MemoryLimitFromEnv();
+  Heap::Get().pages().SetLimit(memory_limit_);
+  mark_workers_ = runtime::env::MarkWorkersFromEnv();
+  const runtime::env::DebugSettings debug = runtime::env::DebugFromEnv();
+  verify_ = debug.verify;
+  trace_ = debug.gctrace;
   last_gc_ns_.store(NowNs(), std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -142,22 +93,27 @@ Collector::Collector() : start_time_(Clock::now()) {
 }
 
 void Collector::SetNextGcLocked(int64_t marked) {
-  int64_t goal;
+  // The sums are taken in 128 bits and saturate below INT64_MAX (which
+  // means "off"): no gc_percent or marked figure can wrap the goal.
+  constexpr __int128 kMaxGoal = INT64_MAX - 1;
+  __int128 goal;
   if (gc_percent_ < 0) {
     goal = INT64_MAX;
   } else {
-    goal = marked + static_cast<int64_t>(static_cast<__int128>(marked) *
-                                         gc_percent_ / 100);
-    goal = std::max(goal, kMinHeapGoal);
+    goal = std::min(marked + __int128{marked} * gc_percent_ / 100, kMaxGoal);
+    goal = std::max<__int128>(goal, kMinHeapGoal);
   }
   if (memory_limit_ != 0) {
     // Under a limit the next cycle comes by 7/8 of it, so sweeping and
     // fragmentation have room; never sooner than 1 MiB past what is live
     // (a heap that is almost all live collects often, not constantly).
-    int64_t cap = static_cast<int64_t>(memory_limit_ / 8 * 7);
-    goal = std::min(goal, std::max(cap, marked + (int64_t{1} << 20)));
+    // SetMemoryLimit keeps the limit below 2^63 (NormalizeMemoryLimit).
+    GC_DCHECK(memory_limit_ < runtime::env::kNoMemoryLimitFrom);
+    const __int128 cap = memory_limit_ / 8 * 7;
+    const __int128 floor = std::min(__int128{marked} + (1 << 20), kMaxGoal);
+    goal = std::min(goal, std::max(cap, floor));
   }
-  Heap::Get().SetNextGc(goal);
+  Heap::Get().SetNextGc(static_cast<int64_t>(goal));
 }
 
 void Collector::PaceScavengerLocked(bool cycle_done) {
@@ -422,8 +378,10 @@ void Collector::Collect(GcReason reason) {
 uint64_t Collector::SetMemoryLimit(uint64_t bytes) {
   std::unique_lock<std::mutex> lock(mu_);
   uint64_t old = memory_limit_;
-  memory_limit_ = bytes;
-  Heap::Get().pages().SetLimit(bytes);
+  // UINT64_MAX, and whatever else int64 heap figures cannot reach, is no
+  // limit: kept as 0 so the pacer never converts it.
+  memory_limit_ = runtime::env::NormalizeMemoryLimit(bytes);
+  Heap::Get().pages().SetLimit(memory_limit_);
   SetNextGcLocked(last_marked_);
   PaceScavengerLocked(/*cycle_done=*/false);
   lock.unlock();
@@ -446,8 +404,15 @@ int Collector::gc_percent() const {
 }
 
 void Collector::SetMarkWorkers(uint32_t n) {
+  // The same range as GCRT_MARK_WORKERS: refused, not clamped.
+  if (n > runtime::env::kMaxMarkWorkers) {
+    throw std::invalid_argument("gcrt: gc::set_mark_workers(" +
+                                std::to_string(n) +
+                                "): accepted: 0 (one per hardware thread) to " +
+                                std::to_string(runtime::env::kMaxMarkWorkers));
+  }
   std::lock_guard<std::mutex> lock(mu_);
-  mark_workers_ = std::min(n, 256u);
+  mark_workers_ = n;
 }
 
 void Collector::SetVerify(bool on) {

@@ -23,10 +23,10 @@
 //
 // Triggers (seed 004): an allocation slow path once heap_live passes
 // next_gc; gc::collect(); the background thread when no cycle ran for two
-// minutes (seed 003). Configuration: GCRT_GCPERCENT (a number, or "off"),
-// GCRT_DEBUG=gctrace=1 (one line per cycle on stderr, like Go's gctrace),
-// GCRT_DEBUG=verify=1 (re-mark after each cycle and check, Go's
-// checkmark), GCRT_MARK_WORKERS.
+// minutes (seed 003). Configuration: the GCRT_* variables listed in
+// api/gc.h, read once by the constructor through runtime/env.h (which
+// reports and replaces values it refuses); the setters below take the same
+// ranges.
 #pragma once
 
 #include <array>
@@ -83,11 +83,14 @@ class Collector {
   void Collect(GcReason reason);
 
   void SetGcPercent(int percent);  // < 0 turns collection off
-  // The heap's memory limit (0: none): cycles come before the heap nears
-  // it, and growth past it throws std::bad_alloc. Returns the old one.
+  // The heap's memory limit (0, or runtime::env::kNoMemoryLimitFrom and
+  // up: none): cycles come before the heap nears it, and growth past it
+  // throws std::bad_alloc. Returns the old one (0 if there was none).
   uint64_t SetMemoryLimit(uint64_t bytes);
   int gc_percent() const;
-  void SetMarkWorkers(uint32_t n);  // 0: the default (hardware threads)
+  // 0: the default (hardware threads), up to runtime::env::kMaxMarkWorkers;
+  // more throws std::invalid_argument.
+  void SetMarkWorkers(uint32_t n);
   void SetVerify(bool on);
   void SetTrace(bool on);
 

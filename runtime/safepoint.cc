@@ -4,10 +4,10 @@
 // world_cv_ under it.
 #include "runtime/safepoint.h"
 
-#include <cstdlib>
 #include <stdexcept>
 
 #include "runtime/check.h"
+#include "runtime/env.h"
 
 namespace gc::runtime {
 
@@ -15,17 +15,10 @@ std::atomic<bool> g_stop_requested{false};
 
 namespace {
 
-int64_t InitialWatchdogMs() {
-  const char* env = std::getenv("GCRT_STW_WATCHDOG_MS");
-  if (env != nullptr) {
-    long v = std::strtol(env, nullptr, 10);
-    if (v > 0) return v;
-  }
-  return 1000;
-}
-
 // Atomic: tests store, stoppers load (relaxed; a period, not a guard).
-std::atomic<int64_t> g_watchdog_ms{InitialWatchdogMs()};
+// GCRT_STW_WATCHDOG_MS is read at static initialization (env.cc's table is
+// constant-initialized for this).
+std::atomic<int64_t> g_watchdog_ms{env::StwWatchdogMsFromEnv()};
 std::atomic<uint64_t> g_watchdog_reports{0};
 
 thread_local int t_blocking_depth = 0;  // Owned by the thread.
@@ -148,6 +141,11 @@ bool WorldStoppedForTesting() {
 
 void SetStopWatchdogForTesting(std::chrono::milliseconds period) {
   g_watchdog_ms.store(period.count(), std::memory_order_relaxed);
+}
+
+std::chrono::milliseconds StopWatchdogPeriod() {
+  return std::chrono::milliseconds(
+      g_watchdog_ms.load(std::memory_order_relaxed));
 }
 
 uint64_t StopWatchdogReports() {

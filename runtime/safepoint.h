@@ -53,6 +53,8 @@ void StartTheWorld();
 bool WorldStoppedForTesting();
 // The watchdog period; tests shorten it.
 void SetStopWatchdogForTesting(std::chrono::milliseconds period);
+// The watchdog's period now (GCRT_STW_WATCHDOG_MS, or the tests' setting).
+std::chrono::milliseconds StopWatchdogPeriod();
 // Number of times the watchdog fired.
 uint64_t StopWatchdogReports();
 

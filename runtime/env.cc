@@ -1,0 +1,236 @@
+// See env.h.
+#include "runtime/env.h"
+
+#include <charconv>
+#include <cstdlib>
+
+#include "runtime/check.h"
+
+namespace gc::runtime::env {
+
+namespace {
+
+// Constant-initialized: the stop-the-world watchdog reads its variable
+// during static initialization, possibly before this file's dynamic
+// initializers have run.
+constexpr VarInfo kVars[] = {
+    {Var::kGcPercent, "GCRT_GCPERCENT",
+     "\"off\" or an integer from -2147483648 to 2147483647 (negative: off)",
+     "100"},
+    {Var::kMemoryLimit, "GCRT_MEMORY_LIMIT",
+     "\"off\" or a size: decimal bytes with an optional B, KiB, MiB, GiB or "
+     "TiB suffix, below 2^64 bytes (0, or 2^63-1 and more: no limit)",
+     "no limit"},
+    {Var::kMarkWorkers, "GCRT_MARK_WORKERS",
+     "an integer from 0 to 256 (0: one per hardware thread)",
+     "one per hardware thread"},
+    {Var::kDebug, "GCRT_DEBUG",
+     "comma-separated name=value items: gctrace and verify, each 1, 0, "
+     "true, false, on or off",
+     "off for that item (unknown names are ignored)"},
+    {Var::kStwWatchdog, "GCRT_STW_WATCHDOG_MS",
+     "an integer from 1 to 3600000 (milliseconds)", "1000"},
+};
+
+constexpr std::string_view kSpace = " \t\n\r\f\v";
+
+std::string_view Trim(std::string_view s) {
+  size_t begin = s.find_first_not_of(kSpace);
+  if (begin == std::string_view::npos) return {};
+  size_t end = s.find_last_not_of(kSpace);
+  return s.substr(begin, end - begin + 1);
+}
+
+void Refuse(Var var, std::string_view text, const std::string& why,
+            Messages* messages) {
+  const VarInfo& v = Info(var);
+  messages->push_back(std::string(v.name) + "=\"" + std::string(text) +
+                      "\": " + why + "; accepted: " + v.accepted + "; using " +
+                      v.fallback);
+}
+
+template <typename T>
+T FromEnv(Var var, T (*parse)(const char*, Messages*)) {
+  Messages messages;
+  T value = parse(std::getenv(Info(var).name), &messages);
+  for (const std::string& m : messages) Print("%s", m.c_str());
+  return value;
+}
+
+}  // namespace
+
+std::optional<bool> ParseBool(std::string_view text, std::string* error) {
+  text = Trim(text);
+  if (text == "1" || text == "true" || text == "on") return true;
+  if (text == "0" || text == "false" || text == "off") return false;
+  *error = text.empty() ? "empty" : "not a boolean";
+  return std::nullopt;
+}
+
+std::optional<int64_t> ParseInt(std::string_view text, int64_t min, int64_t max,
+                                std::string* error) {
+  text = Trim(text);
+  if (text.empty()) {
+    *error = "empty";
+    return std::nullopt;
+  }
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec == std::errc::result_out_of_range) {
+    *error = "out of range";
+    return std::nullopt;
+  }
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    *error = "not an integer";
+    return std::nullopt;
+  }
+  if (v < min || v > max) {
+    *error = "out of range";
+    return std::nullopt;
+  }
+  return v;
+}
+
+std::optional<uint64_t> ParseSize(std::string_view text, std::string* error) {
+  text = Trim(text);
+  if (text.empty()) {
+    *error = "empty";
+    return std::nullopt;
+  }
+  uint64_t v = 0;
+  // Unsigned from_chars takes no sign: "-1" is not a size (strtoull would
+  // have made it 2^64-1).
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec == std::errc::result_out_of_range) {
+    *error = "too large (2^64 bytes or more)";
+    return std::nullopt;
+  }
+  if (ec != std::errc()) {
+    *error = "not a size";
+    return std::nullopt;
+  }
+  std::string_view unit =
+      Trim(text.substr(static_cast<size_t>(end - text.data())));
+  unsigned shift;
+  if (unit.empty() || unit == "B") {
+    shift = 0;
+  } else if (unit == "KiB") {
+    shift = 10;
+  } else if (unit == "MiB") {
+    shift = 20;
+  } else if (unit == "GiB") {
+    shift = 30;
+  } else if (unit == "TiB") {
+    shift = 40;
+  } else {
+    *error = "not a size (unknown unit \"" + std::string(unit) + "\")";
+    return std::nullopt;
+  }
+  if (shift != 0 && v > (UINT64_MAX >> shift)) {
+    *error = "too large (2^64 bytes or more)";
+    return std::nullopt;
+  }
+  return v << shift;
+}
+
+std::span<const VarInfo> Vars() { return kVars; }
+
+const VarInfo& Info(Var var) {
+  for (const VarInfo& v : kVars) {
+    if (v.var == var) return v;
+  }
+  GC_THROW("every Var has an entry in kVars");
+}
+
+int ParseGcPercent(const char* text, Messages* messages) {
+  if (text == nullptr) return 100;
+  if (Trim(text) == "off") return -1;
+  std::string error;
+  std::optional<int64_t> v = ParseInt(text, INT_MIN, INT_MAX, &error);
+  if (!v) {
+    Refuse(Var::kGcPercent, text, error, messages);
+    return 100;
+  }
+  return *v < 0 ? -1 : static_cast<int>(*v);
+}
+
+uint64_t ParseMemoryLimit(const char* text, Messages* messages) {
+  if (text == nullptr || Trim(text) == "off") return 0;
+  std::string error;
+  std::optional<uint64_t> v = ParseSize(text, &error);
+  if (!v) {
+    Refuse(Var::kMemoryLimit, text, error, messages);
+    return 0;
+  }
+  return NormalizeMemoryLimit(*v);
+}
+
+uint32_t ParseMarkWorkers(const char* text, Messages* messages) {
+  if (text == nullptr) return 0;
+  std::string error;
+  std::optional<int64_t> v = ParseInt(text, 0, kMaxMarkWorkers, &error);
+  if (!v) {
+    Refuse(Var::kMarkWorkers, text, error, messages);
+    return 0;
+  }
+  return static_cast<uint32_t>(*v);
+}
+
+DebugSettings ParseDebug(const char* text, Messages* messages) {
+  DebugSettings settings;
+  if (text == nullptr) return settings;
+  std::string_view rest = text;
+  // As Go's GODEBUG: name=value items, the last of a name winning; empty
+  // items (a trailing comma) are nothing to refuse.
+  while (true) {
+    size_t comma = rest.find(',');
+    std::string_view item = Trim(rest.substr(0, comma));
+    if (!item.empty()) {
+      size_t eq = item.find('=');
+      std::string_view name = Trim(item.substr(0, eq));
+      bool* target = name == "gctrace"  ? &settings.gctrace
+                     : name == "verify" ? &settings.verify
+                                        : nullptr;
+      std::string error;
+      if (eq == std::string_view::npos) {
+        error = "\"" + std::string(item) + "\" is not name=value";
+      } else if (target == nullptr) {
+        error = "unknown name \"" + std::string(name) + "\"";
+      } else if (std::optional<bool> on =
+                     ParseBool(item.substr(eq + 1), &error)) {
+        *target = *on;
+      } else {
+        error = "\"" + std::string(item) + "\": " + error;
+      }
+      if (!error.empty()) Refuse(Var::kDebug, text, error, messages);
+    }
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  return settings;
+}
+
+int64_t ParseStwWatchdogMs(const char* text, Messages* messages) {
+  if (text == nullptr) return kDefaultStwWatchdogMs;
+  std::string error;
+  std::optional<int64_t> v = ParseInt(text, 1, kMaxStwWatchdogMs, &error);
+  if (!v) {
+    Refuse(Var::kStwWatchdog, text, error, messages);
+    return kDefaultStwWatchdogMs;
+  }
+  return *v;
+}
+
+int GcPercentFromEnv() { return FromEnv(Var::kGcPercent, &ParseGcPercent); }
+uint64_t MemoryLimitFromEnv() {
+  return FromEnv(Var::kMemoryLimit, &ParseMemoryLimit);
+}
+uint32_t MarkWorkersFromEnv() {
+  return FromEnv(Var::kMarkWorkers, &ParseMarkWorkers);
+}
+DebugSettings DebugFromEnv() { return FromEnv(Var::kDebug, &ParseDebug); }
+int64_t StwWatchdogMsFromEnv() {
+  return FromEnv(Var::kStwWatchdog, &ParseStwWatchdogMs);
+}
+
+}  // namespace gc::runtime::env
