@@ -80,6 +80,8 @@ Collector::Collector() : start_time_(Clock::now()) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     SetNextGcLocked(0);
+    // A limit from the environment bounds retained memory from the start.
+    PaceScavengerLocked(/*cycle_done=*/false);
   }
   static const Heap::CollectorHooks hooks = {
       &Sweeper::SweepTaken, &Sweeper::SweepCached, &Collector::Trigger,
