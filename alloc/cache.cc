@@ -113,6 +113,13 @@ void Cache::SweepStale(Span* s) {
   s->sweepgen.store(heap.sweepgen() + 3, std::memory_order_release);
 }
 
+void Cache::OnOwnerLost(runtime::Processor&) {
+  // The world is stopped and the owner is gone (the child of a fork): its
+  // spans go back as they would at its exit, swept if stale.
+  ReleaseAll();
+  owner_slot_.store(nullptr, std::memory_order_release);
+}
+
 void Cache::OnRelease(runtime::Processor&) {
   ReleaseAll();
   owner_slot_.store(nullptr, std::memory_order_release);

@@ -43,6 +43,9 @@ constexpr uint32_t PaddedBitWords(uint32_t nwords) {
 
 class GcBitsArenas {
  public:
+  // Fork support (Heap::LockForFork): the lock across a fork.
+  void LockForFork() { mu_.lock(); }
+  void UnlockAfterFork() { mu_.unlock(); }
   // A zeroed vector of `nwords` 64-bit words, cache-line aligned and padded
   // to whole lines (PaddedBitWords), never shared.
   // Throws std::bad_alloc if no arena can be mapped.

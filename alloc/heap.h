@@ -190,6 +190,21 @@ class Heap {
 
   HeapStats ReadStats();
 
+  // Fork support (the collector's pthread_atfork handlers): with the world
+  // stopped, takes the locks threads the world does not stop for (the
+  // scavenger, metadata) may hold, and releases them after the fork; in
+  // the child, threads that ran in the parent are started again by
+  // RestartThreadsAfterFork.
+  void LockForFork() {
+    gc_bits_.LockForFork();
+    pages_.LockForFork();
+  }
+  void UnlockAfterFork(bool child) {
+    pages_.UnlockAfterFork(child);
+    gc_bits_.UnlockAfterFork();
+  }
+  void RestartThreadsAfterFork() { pages_.RestartScavengerAfterFork(); }
+
  private:
   Heap();
 

@@ -733,6 +733,34 @@ void PageHeap::StartScavenger(std::chrono::nanoseconds idle,
   }
 }
 
+void PageHeap::LockForFork() {
+  std::unique_lock<runtime::Mutex> lock(mu_);
+  scavenge_done_cv_.wait(lock, [&] { return scavenging_pages_ == 0; });
+  lock.release();
+}
+
+void PageHeap::UnlockAfterFork(bool child) {
+  if (child) {
+    new (&scavenge_done_cv_) std::condition_variable_any();
+    new (&scavenger_cv_) std::condition_variable_any();
+    scavenger_restart_ = scavenger_started_;
+    scavenger_started_ = false;
+  }
+  mu_.unlock();
+}
+
+void PageHeap::RestartScavengerAfterFork() {
+  std::chrono::nanoseconds idle, period;
+  {
+    std::lock_guard<runtime::Mutex> lock(mu_);
+    if (!scavenger_restart_) return;
+    scavenger_restart_ = false;
+    idle = scavenger_idle_;
+    period = scavenger_period_;
+  }
+  StartScavenger(idle, period);
+}
+
 void PageHeap::WakeScavenger() {
   std::lock_guard<runtime::Mutex> lock(mu_);
   scavenger_starved_ = false;

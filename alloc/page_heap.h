@@ -176,6 +176,13 @@ class PageHeap {
   // Starts (once) the background scavenger: it works toward the goal when
   // woken, and every `period` it scavenges spans idle for `idle`. Calling
   // again changes the limits.
+  // Fork support (Heap::LockForFork): holds mu_ across a fork, once no
+  // window is being released (its pages are off the free lists meanwhile).
+  // In the child the scavenger thread is gone: RestartScavengerAfterFork
+  // starts a new one if one ran.
+  void LockForFork();
+  void UnlockAfterFork(bool child);
+  void RestartScavengerAfterFork();
   void StartScavenger(std::chrono::nanoseconds idle,
                       std::chrono::nanoseconds period);
   // The retained-memory goal (bytes; kNoScavengeGoal: none, the default).
@@ -310,6 +317,8 @@ class PageHeap {
   // scavenger_cv_ with mu_.
   std::condition_variable_any scavenger_cv_;
   bool scavenger_started_ GC_GUARDED_BY(mu_) = false;
+  // Set in the child of a fork if the scavenger ran in the parent.
+  bool scavenger_restart_ GC_GUARDED_BY(mu_) = false;
   std::chrono::nanoseconds scavenger_idle_ GC_GUARDED_BY(mu_){0};
   std::chrono::nanoseconds scavenger_period_ GC_GUARDED_BY(mu_){0};
   // Bumped by every wake-up (WakeScavenger, a free while starved, a change

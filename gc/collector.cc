@@ -9,6 +9,7 @@
 
 #include "alloc/cache.h"
 #include "gc/finalizer.h"
+#include "gc/fork.h"
 #include "gc/free.h"
 #include "gc/marker.h"
 #include "gc/roots.h"
@@ -92,6 +93,7 @@ Collector::Collector() : start_time_(Clock::now()) {
   heap.pages().SetReclaimHook(&Sweeper::Reclaim);
   heap.SetCollectorHooks(&hooks);
   Sweeper::Get().StartBackground(&Collector::Periodic);
+  InstallForkHandlers();
 }
 
 void Collector::SetNextGcLocked(int64_t marked) {
@@ -150,6 +152,15 @@ int64_t Collector::Periodic() {
                   NowNs() + std::max<int64_t>(period / 16, 1000000));
 }
 
+bool Collector::CollectingOnThisThread() { return t_collecting; }
+
+void Collector::RestartThreadsAfterFork() {
+  if (!restart_threads_.exchange(false, std::memory_order_relaxed)) return;
+  Sweeper::Get().StartBackground(&Collector::Periodic);
+  RestartFinalizerThreadAfterFork();
+  Heap::Get().RestartThreadsAfterFork();
+}
+
 void Collector::Collect(GcReason reason) {
   const bool triggered = reason == GcReason::kTriggered;
   if (InDestructor()) {
@@ -170,12 +181,22 @@ void Collector::Collect(GcReason reason) {
         "gcrt: gc::collect() inside a blocking region (gc::Blocking): leave "
         "the region first");
   }
+  if (GC_PREDICT_FALSE(refuse_after_fork_.load(std::memory_order_relaxed))) {
+    throw std::logic_error(
+        "gcrt: this process is the child of a fork() called from inside "
+        "gcrt (a destructor the collector runs, a trace function, a root "
+        "set callback or gc::free); its GC heap cannot collect. Fork "
+        "outside those");
+  }
   if (t_collecting) return;
   t_collecting = true;
   struct Reset {
     ~Reset() { t_collecting = false; }
   } reset;
   alloc::AttachCurrentThread();
+  if (GC_PREDICT_FALSE(restart_threads_.load(std::memory_order_relaxed))) {
+    RestartThreadsAfterFork();
+  }
   Heap& heap = Heap::Get();
   Sweeper& sweeper = Sweeper::Get();
   const uint64_t cycles_seen = cycles_.load(std::memory_order_acquire);

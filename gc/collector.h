@@ -30,6 +30,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <mutex>
@@ -102,6 +103,23 @@ class Collector {
   // Tests: runs fn(context) right after marking, before the verifier.
   void SetMarkedHookForTesting(void (*fn)(void*), void* context);
 
+  // Fork support (gc/fork.h). The collector's lock across a fork.
+  void LockForFork() { mu_.lock(); }
+  void UnlockAfterFork() { mu_.unlock(); }
+  // In the child of a fork: the background sweeper, the finalizer thread
+  // and the scavenger are started again (if they ran in the parent) by the
+  // child's first cycle.
+  void RestartThreadsAfterForkAtNextCycle() {
+    restart_threads_.store(true, std::memory_order_relaxed);
+  }
+  // In the child of a fork gcrt could not prepare for (fork.h): every
+  // collection throws std::logic_error saying so.
+  void RefuseCyclesAfterBadFork() {
+    refuse_after_fork_.store(true, std::memory_order_relaxed);
+  }
+  // Whether the calling thread is running a cycle.
+  static bool CollectingOnThisThread();
+
  private:
   // Tests' callbacks at points of a cycle (the ForTesting setters).
   struct TestHook {
@@ -113,6 +131,10 @@ class Collector {
   };
 
   Collector();
+  void RestartThreadsAfterFork();
+  // Set in the child of a fork; taken by the next cycle. Atomic, relaxed.
+  std::atomic<bool> restart_threads_{false};
+  std::atomic<bool> refuse_after_fork_{false};  // Same discipline.
   void MarkTermination(uint64_t marked_bytes);
   void SetNextGcLocked(int64_t marked) GC_REQUIRES(mu_);
   // Sets the background scavenger's retained-memory goal (Go's

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <exception>
 #include <mutex>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -29,8 +30,9 @@ struct FinalizerSpecial : alloc::Special {
   // queue (after mark termination took it off). Guarded by g_fin.mu.
   FinalizerSpecial* prev = nullptr;
   FinalizerSpecial* next = nullptr;
-  uint64_t seq = 0;      // queue order, from 1
-  bool claimed = false;  // a thread is running it (guarded by g_fin.mu)
+  uint64_t seq = 0;         // queue order, from 1
+  bool claimed = false;     // a thread is running it (guarded by g_fin.mu)
+  std::thread::id claimer;  // which thread (guarded by g_fin.mu)
   // gc::free freed the object while its finalizer ran: the queue no
   // longer roots it (its slot may be quarantined, or reused). Guarded by
   // g_fin.mu, like claimed.
@@ -94,6 +96,7 @@ bool RunOne(uint64_t limit, bool rethrow) {
     }
     if (f == nullptr) return false;
     f->claimed = true;
+    f->claimer = std::this_thread::get_id();
     g_fin.running.fetch_add(1, std::memory_order_relaxed);
   }
   std::exception_ptr error;
@@ -146,9 +149,18 @@ bool HasUnclaimed() GC_REQUIRES(g_fin.mu) {
   }
 }
 
+// Whether the finalizer thread was started. Guarded by g_fin.mu; reset in
+// the child of a fork (the thread is gone there).
+bool g_fin_thread_started GC_GUARDED_BY(g_fin.mu) = false;
+// Set in the child of a fork if the finalizer thread ran in the parent;
+// taken by the child's first cycle. Owned by the child's single thread.
+bool restart_finalizer_thread_ = false;
+
 void StartFinalizerThread() {
-  static std::once_flag once;
-  std::call_once(once, [] { std::thread(&FinalizerThread).detach(); });
+  std::lock_guard<std::mutex> lock(g_fin.mu);
+  if (g_fin_thread_started) return;
+  g_fin_thread_started = true;
+  std::thread(&FinalizerThread).detach();
 }
 
 alloc::Span* ObjectSpan(const void* object, const char* what) {
@@ -306,6 +318,39 @@ void ReleaseFinalizerSpecial(alloc::Special* s) {
 FinalizerStats ReadFinalizerStats() {
   std::lock_guard<std::mutex> lock(g_fin.mu);
   return FinalizerStats{g_fin.registry.size, g_fin.queued, g_fin.run};
+}
+
+void LockFinalizersForFork() { g_fin.mu.lock(); }
+
+void UnlockFinalizersAfterFork(bool child) {
+  if (child) {
+    new (&g_fin.work_cv) std::condition_variable();
+    new (&g_fin.done_cv) std::condition_variable();
+    // Finalizers other threads were running will never finish here: they
+    // count as run (at most once), and their records are left alone (their
+    // functions' captures may be in any state).
+    const std::thread::id self = std::this_thread::get_id();
+    for (FinalizerSpecial* e = g_fin.queue.head; e != nullptr;) {
+      FinalizerSpecial* next = e->next;
+      if (e->claimed && e->claimer != self) {
+        g_fin.queue.Remove(e);
+        g_fin.run++;
+        g_fin.running.fetch_sub(1, std::memory_order_relaxed);
+      }
+      e = next;
+    }
+    // The thread is gone: the next one is started on demand.
+    restart_finalizer_thread_ = g_fin_thread_started;
+    g_fin_thread_started = false;
+  }
+  g_fin.mu.unlock();
+}
+
+void RestartFinalizerThreadAfterFork() {
+  if (restart_finalizer_thread_) {
+    restart_finalizer_thread_ = false;
+    StartFinalizerThread();
+  }
 }
 
 }  // namespace gc::internal

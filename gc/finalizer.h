@@ -71,4 +71,12 @@ struct FinalizerStats {
 };
 FinalizerStats ReadFinalizerStats();
 
+// Fork support (gc/fork.h): the finalizers' lock across a fork. In the
+// child, finalizers other threads were running count as run, and the
+// finalizer thread, if it ran, is started again by
+// RestartFinalizerThreadAfterFork (the child's first cycle).
+void LockFinalizersForFork();
+void UnlockFinalizersAfterFork(bool child);
+void RestartFinalizerThreadAfterFork();
+
 }  // namespace gc::internal

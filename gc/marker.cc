@@ -423,6 +423,8 @@ class MarkThreads {
     }
   }
 
+  friend void gc::internal::LockMarkThreadsForFork();
+  friend void gc::internal::UnlockMarkThreadsAfterFork(bool child);
   std::mutex mu_;
   std::condition_variable cv_;
   std::condition_variable done_cv_;
@@ -630,6 +632,24 @@ uint64_t VerifyMarking() {
   SetInMarker(false);
   registry.EndMarking();
   return v.checked();
+}
+
+void LockMarkThreadsForFork() { MarkThreads::Get().mu_.lock(); }
+
+void UnlockMarkThreadsAfterFork(bool child) {
+  MarkThreads& t = MarkThreads::Get();
+  if (child) {
+    // The helpers are gone (no cycle ran: they were waiting for work);
+    // Run starts new ones when a cycle needs them.
+    for (std::thread& th : t.threads_) th = std::thread();
+    t.threads_.clear();
+    new (&t.cv_) std::condition_variable();
+    new (&t.done_cv_) std::condition_variable();
+    t.work_ = nullptr;
+    t.helpers_ = 0;
+    t.remaining_ = 0;
+  }
+  t.mu_.unlock();
 }
 
 }  // namespace gc::internal

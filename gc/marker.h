@@ -56,6 +56,12 @@ uint64_t VerifyMarking();
 // marked, and marking it; MarkObjectAtTermination returns the bytes of its
 // slot if it was unmarked, 0 otherwise. Neither scans anything.
 bool IsMarkedObject(uintptr_t p);
+
+// Fork support (gc/fork.h): the mark helpers' lock across a fork (no cycle
+// runs then, so they wait for work). In the child the helpers are gone and
+// the next cycle starts new ones.
+void LockMarkThreadsForFork();
+void UnlockMarkThreadsAfterFork(bool child);
 uint64_t MarkObjectAtTermination(uintptr_t p);
 
 }  // namespace gc::internal

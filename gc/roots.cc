@@ -295,4 +295,22 @@ void RootRegistry::EndMarking() {
   g_globals_mu.unlock();
 }
 
+void LockRootsForFork() {
+  RootRegistry& r = RootRegistry::Get();
+  r.mu_.lock();
+  g_globals_mu.lock();
+  for (HandleArena* a = r.arenas_; a != nullptr; a = a->next_all_) {
+    a->mu_.lock();
+  }
+}
+
+void UnlockRootsAfterFork() {
+  RootRegistry& r = RootRegistry::Get();
+  for (HandleArena* a = r.arenas_; a != nullptr; a = a->next_all_) {
+    a->mu_.unlock();
+  }
+  g_globals_mu.unlock();
+  r.mu_.unlock();
+}
+
 }  // namespace gc::internal

@@ -152,6 +152,8 @@ class HandleArena {
   bool orphaned_ = false;
   HandleArena* next_all_ = nullptr;
   friend class RootRegistry;
+  friend void LockRootsForFork();
+  friend void UnlockRootsAfterFork();
 };
 
 // The calling thread's arena, or null: set when the thread takes its first
@@ -232,6 +234,8 @@ class RootRegistry {
 
  private:
   friend class HandleArena;
+  friend void LockRootsForFork();
+  friend void UnlockRootsAfterFork();
   friend void RegisterRootSet(RootSetRecord*);
   friend void UnregisterRootSet(RootSetRecord*);
   runtime::Mutex mu_;
@@ -246,6 +250,13 @@ class RootRegistry {
 // hook): its handle fast path is turned off meanwhile, so handles cannot be
 // taken there, and given back ones go through the arena's lock.
 void OnBlocking(bool entering);
+
+// Fork support (gc/fork.h): the registry, global-handle and every arena's
+// lock across a fork (threads in blocking regions or not attached may take
+// them). The arenas of threads that do not exist in the child keep their
+// roots there: their Roots may have moved to the forking thread.
+void LockRootsForFork();
+void UnlockRootsAfterFork();
 
 // True on a thread running mark work (a marker thread, or the collector
 // while it marks): root set callbacks run there and must not touch the

@@ -2,6 +2,7 @@
 #include "gc/sweeper.h"
 
 #include <chrono>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -285,6 +286,16 @@ void Sweeper::PauseBackgroundForTesting(bool paused) {
   cv_.notify_all();
   // Returns once the background thread is between sweeps.
   cv_.wait(lock, [&] { return !paused || !background_busy_; });
+}
+
+void Sweeper::UnlockAfterFork(bool child) {
+  if (child) {
+    new (&cv_) std::condition_variable();
+    background_started_ = false;
+    background_busy_ = false;
+    paused_ = false;
+  }
+  mu_.unlock();
 }
 
 void Sweeper::StartBackground(int64_t (*periodic)()) {

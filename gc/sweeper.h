@@ -84,6 +84,11 @@ class Sweeper {
   void PauseBackgroundForTesting(bool paused);
   // Wakes the background sweeper (a new sweep began).
   void Wake();
+  // Fork support (gc/fork.h): the background thread's lock across a fork
+  // (it may hold it inside its blocking region). In the child the thread
+  // is gone; StartBackground starts a new one.
+  void LockForFork() { mu_.lock(); }
+  void UnlockAfterFork(bool child);
 
   uint64_t spans_swept() const {
     return spans_swept_.load(std::memory_order_relaxed);

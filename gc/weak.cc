@@ -150,4 +150,7 @@ uint64_t WeakCellCountForTesting() {
   return g_cells_made;
 }
 
+void LockWeakForFork() { g_weak_mu.lock(); }
+void UnlockWeakAfterFork() { g_weak_mu.unlock(); }
+
 }  // namespace gc::internal

@@ -78,6 +78,9 @@ uint64_t ClearDeadWeakRefs();
 void ReleaseWeakSpecial(alloc::Special* s);
 // Live weak specials (one per object with weak references).
 uint64_t WeakSpecialCount();
+// Fork support (gc/fork.h): the weak lock across a fork.
+void LockWeakForFork();
+void UnlockWeakAfterFork();
 // Cells ever made (free ones included): the table never shrinks.
 uint64_t WeakCellCountForTesting();
 

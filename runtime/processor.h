@@ -48,6 +48,10 @@ class ProcessorLocal {
   // safepoint soon (the allocator turns its allocation fast path off, so
   // its next allocation polls). Must not block, allocate or take locks.
   virtual void RequestSafepoint() {}
+  // The thread that held `p` no longer exists (the child of a fork, where
+  // only the forking thread lives on): give back what p holds, on the
+  // calling thread, with the world stopped. p becomes idle afterwards.
+  virtual void OnOwnerLost(Processor&) {}
 
  protected:
   ~ProcessorLocal() = default;
@@ -78,6 +82,7 @@ class Processor {
   friend class BlockingRegion;
   friend void StopTheWorld(const char*);
   friend void StartTheWorld();
+  friend void ResumeAfterForkChild();
   Processor(uint32_t id, ProcessorLocal* local) : id_(id), local_(local) {}
 
   const uint32_t id_;      // Immutable after creation.
@@ -140,6 +145,10 @@ class ProcessorTable {
 
   // Stop-the-world state (safepoint.h); all guarded by mu_.
   friend void StopTheWorld(const char*);
+  friend void StopTheWorldForFork();
+  friend void LockProcessorsForFork();
+  friend void ResumeAfterForkParent();
+  friend void ResumeAfterForkChild();
   friend void StartTheWorld();
   friend void SafepointSlow();
   friend bool WorldStoppedForTesting();
@@ -148,6 +157,14 @@ class ProcessorTable {
   // new stop has begun since: the thread then runs OnResume and parks again
   // at its next safepoint).
   void ParkLocked(Processor* p, std::unique_lock<std::mutex>& lock);
+  // Sets the stop flag, after any stop in progress ended (`self`, the
+  // stopper's running processor or null, parks meanwhile).
+  void BeginStopLocked(Processor* self, std::unique_lock<std::mutex>& lock);
+  // Waits until every processor but `self` has stopped running; the
+  // watchdog reports the ones that take long.
+  void WaitForStopLocked(Processor* self, const char* reason,
+                         std::unique_lock<std::mutex>& lock);
+  void RestartLocked();
   std::condition_variable world_cv_;    // signalled when the world restarts
   std::condition_variable stopper_cv_;  // signalled when a processor parks
   bool world_stopped_ GC_GUARDED_BY(mu_) = false;

@@ -4,7 +4,12 @@
 // world_cv_ under it.
 #include "runtime/safepoint.h"
 
+#include <unistd.h>
+
+#include <condition_variable>
+#include <new>
 #include <stdexcept>
+#include <vector>
 
 #include "runtime/check.h"
 #include "runtime/env.h"
@@ -50,35 +55,9 @@ void SafepointSlow() {
   p->local()->OnResume(*p);
 }
 
-void StopTheWorld(const char* reason) {
-  Processor* self = CurrentProcessor();
-  GC_CHECK(self != nullptr && "the thread stopping the world is attached");
-  GC_CHECK(t_blocking_depth == 0 && "no stop-the-world from a blocking region");
-  GC_CHECK(t_no_stop_depth == 0 && "no stop-the-world from a no-stop region");
-  ProcessorTable& t = ProcessorTable::Get();
-  std::unique_lock<std::mutex> lock(t.mu_);
-  GC_CHECK(!(t.world_stopped_ && t.stopper_ == self) &&
-           "the world is not stopped again by the thread that stopped it");
-  // Stops are serialized: a second stopper is just a running thread, and
-  // resumes like one before it tries again.
-  while (t.world_stopped_) {
-    t.ParkLocked(self, lock);
-    lock.unlock();
-    self->local()->OnResume(*self);
-    lock.lock();
-  }
-  t.world_stopped_ = true;
-  t.stopper_ = self;
-  // Sequentially consistent: a thread turning its fast path back on checks
-  // the flag after it (alloc::InstallCache), so either it sees the flag or
-  // the request below lands after its store.
-  g_stop_requested.store(true, std::memory_order_seq_cst);
-  for (Processor* p = t.all(); p != nullptr; p = p->next_all()) {
-    if (p != self && p->status() == ProcessorStatus::kRunning) {
-      p->local()->RequestSafepoint();
-    }
-  }
-
+void ProcessorTable::WaitForStopLocked(Processor* self, const char* reason,
+                                       std::unique_lock<std::mutex>& lock) {
+  ProcessorTable& t = *this;
   auto period =
       std::chrono::milliseconds(g_watchdog_ms.load(std::memory_order_relaxed));
   auto start = std::chrono::steady_clock::now();
@@ -114,23 +93,117 @@ void StopTheWorld(const char* reason) {
   }
 }
 
+void ProcessorTable::BeginStopLocked(Processor* self,
+                                     std::unique_lock<std::mutex>& lock) {
+  // Stops are serialized: a second stopper is just a running thread, and
+  // resumes like one before it tries again (one without a running
+  // processor waits for the restart).
+  while (world_stopped_) {
+    if (self != nullptr) {
+      ParkLocked(self, lock);
+      lock.unlock();
+      self->local()->OnResume(*self);
+      lock.lock();
+    } else {
+      uint64_t seen = restarts_;
+      world_cv_.wait(lock, [&] { return restarts_ != seen; });
+    }
+  }
+  world_stopped_ = true;
+  stopper_ = self;
+  // Sequentially consistent: a thread turning its fast path back on checks
+  // the flag after it (alloc::InstallCache), so either it sees the flag or
+  // the request below lands after its store.
+  g_stop_requested.store(true, std::memory_order_seq_cst);
+  for (Processor* p = all(); p != nullptr; p = p->next_all()) {
+    if (p != self && p->status() == ProcessorStatus::kRunning) {
+      p->local()->RequestSafepoint();
+    }
+  }
+}
+
+void ProcessorTable::RestartLocked() {
+  world_stopped_ = false;
+  stopper_ = nullptr;
+  // Parked processors run again from now on, whether or not their threads
+  // have woken yet (ParkLocked).
+  for (Processor* p = all(); p != nullptr; p = p->next_all()) {
+    if (p->status() == ProcessorStatus::kStopped) {
+      p->status_.store(ProcessorStatus::kRunning, std::memory_order_release);
+    }
+  }
+  restarts_++;
+  g_stop_requested.store(false, std::memory_order_release);
+  world_cv_.notify_all();
+}
+
+void StopTheWorld(const char* reason) {
+  Processor* self = CurrentProcessor();
+  GC_CHECK(self != nullptr && "the thread stopping the world is attached");
+  GC_CHECK(t_blocking_depth == 0 && "no stop-the-world from a blocking region");
+  GC_CHECK(t_no_stop_depth == 0 && "no stop-the-world from a no-stop region");
+  ProcessorTable& t = ProcessorTable::Get();
+  std::unique_lock<std::mutex> lock(t.mu_);
+  GC_CHECK(!(t.world_stopped_ && t.stopper_ == self) &&
+           "the world is not stopped again by the thread that stopped it");
+  t.BeginStopLocked(self, lock);
+  t.WaitForStopLocked(self, reason, lock);
+}
+
 void StartTheWorld() {
   ProcessorTable& t = ProcessorTable::Get();
   std::lock_guard<std::mutex> lock(t.mu_);
   GC_CHECK(t.world_stopped_ && t.stopper_ == CurrentProcessor() &&
            "the world is restarted by the thread that stopped it");
-  t.world_stopped_ = false;
-  t.stopper_ = nullptr;
-  // Parked processors run again from now on, whether or not their threads
-  // have woken yet (ParkLocked).
+  t.RestartLocked();
+}
+
+void StopTheWorldForFork() {
+  GC_CHECK(t_no_stop_depth == 0 && "no fork from a no-stop region");
+  Processor* p = CurrentProcessor();
+  // Only a running processor stops the world as its own; a thread in a
+  // blocking region (its processor kBlocked) or not attached stops it
+  // from outside, and the world does not wait for it either way.
+  Processor* self = p != nullptr && t_blocking_depth == 0 ? p : nullptr;
+  ProcessorTable& t = ProcessorTable::Get();
+  std::unique_lock<std::mutex> lock(t.mu_);
+  GC_CHECK(!(t.world_stopped_ && self != nullptr && t.stopper_ == self) &&
+           "fork is not called with the world stopped by the same thread");
+  t.BeginStopLocked(self, lock);
+  t.WaitForStopLocked(self, "fork", lock);
+}
+
+void LockProcessorsForFork() { ProcessorTable::Get().mu_.lock(); }
+
+void ResumeAfterForkParent() {
+  ProcessorTable& t = ProcessorTable::Get();
+  t.RestartLocked();
+  t.mu_.unlock();
+}
+
+void ResumeAfterForkChild() {
+  ProcessorTable& t = ProcessorTable::Get();
+  // Threads that no longer exist may have waited on these.
+  new (&t.world_cv_) std::condition_variable();
+  new (&t.stopper_cv_) std::condition_variable();
+  Processor* self = CurrentProcessor();
+  std::vector<Processor*> orphans;
   for (Processor* p = t.all(); p != nullptr; p = p->next_all()) {
-    if (p->status() == ProcessorStatus::kStopped) {
-      p->status_.store(ProcessorStatus::kRunning, std::memory_order_release);
-    }
+    if (p != self && p->status() != ProcessorStatus::kIdle)
+      orphans.push_back(p);
   }
-  t.restarts_++;
-  g_stop_requested.store(false, std::memory_order_release);
-  t.world_cv_.notify_all();
+  // OnOwnerLost takes the layers' locks, which come before this one.
+  t.mu_.unlock();
+  for (Processor* p : orphans) p->local()->OnOwnerLost(*p);
+  std::lock_guard<std::mutex> lock(t.mu_);
+  for (Processor* p : orphans) {
+    p->status_.store(ProcessorStatus::kIdle, std::memory_order_release);
+    p->owner_tid_ = 0;
+    p->next_idle_ = t.idle_;
+    t.idle_ = p;
+  }
+  if (self != nullptr) self->owner_tid_ = static_cast<int>(::gettid());
+  t.RestartLocked();
 }
 
 bool WorldStoppedForTesting() {

@@ -58,6 +58,22 @@ std::chrono::milliseconds StopWatchdogPeriod();
 // Number of times the watchdog fired.
 uint64_t StopWatchdogReports();
 
+// Fork support (the collector's pthread_atfork handlers, gc/fork.h).
+// StopTheWorldForFork stops the world from any state of the calling thread
+// but a no-stop region: attached and running (it is the stopper), inside a
+// blocking region, or not attached (the world stops around it).
+// LockProcessorsForFork then holds the processor table's lock across the
+// fork, last of the handler's locks. In the parent, ResumeAfterForkParent
+// releases it and restarts the world. In the child, where only the calling
+// thread exists, ResumeAfterForkChild makes the table's condition
+// variables anew (dead threads waited on them), hands every processor
+// another thread held to ProcessorLocal::OnOwnerLost and makes it idle,
+// and restarts the world.
+void StopTheWorldForFork();
+void LockProcessorsForFork();
+void ResumeAfterForkParent();
+void ResumeAfterForkChild();
+
 class BlockingRegion {
  public:
   BlockingRegion();

@@ -1,0 +1,88 @@
+// See fork.h.
+#include "gc/fork.h"
+
+#include <pthread.h>
+
+#include <mutex>
+
+#include "alloc/heap.h"
+#include "gc/collector.h"
+#include "gc/finalizer.h"
+#include "gc/marker.h"
+#include "gc/roots.h"
+#include "gc/sweeper.h"
+#include "gc/weak.h"
+#include "runtime/check.h"
+#include "runtime/safepoint.h"
+
+namespace gc::internal {
+
+namespace {
+
+// Whether prepare took the world and the locks. Owned by the forking
+// thread from prepare to the parent's or the child's handler (fork
+// serializes them through the handlers).
+bool g_prepared = false;
+
+void Prepare() {
+  if (runtime::InNoStopRegion() || InMarker() || InDestructor() ||
+      Collector::CollectingOnThisThread()) {
+    runtime::Print(
+        "fork() called from inside gcrt (a destructor the collector runs, "
+        "a trace function or root set callback, or gc::free): the child "
+        "cannot use the GC heap");
+    g_prepared = false;
+    return;
+  }
+  runtime::StopTheWorldForFork();
+  Collector::Get().LockForFork();
+  Sweeper::Get().LockForFork();
+  LockMarkThreadsForFork();
+  LockFinalizersForFork();
+  LockWeakForFork();
+  LockRootsForFork();
+  alloc::Heap::Get().LockForFork();
+  runtime::LockProcessorsForFork();
+  g_prepared = true;
+}
+
+void UnlockAll(bool child) {
+  alloc::Heap::Get().UnlockAfterFork(child);
+  UnlockRootsAfterFork();
+  UnlockWeakAfterFork();
+  UnlockFinalizersAfterFork(child);
+  UnlockMarkThreadsAfterFork(child);
+  Sweeper::Get().UnlockAfterFork(child);
+  Collector::Get().UnlockAfterFork();
+}
+
+void Parent() {
+  if (!g_prepared) return;
+  g_prepared = false;
+  UnlockAll(/*child=*/false);
+  runtime::ResumeAfterForkParent();
+}
+
+void Child() {
+  if (!g_prepared) {
+    Collector::Get().RefuseCyclesAfterBadFork();
+    return;
+  }
+  g_prepared = false;
+  UnlockAll(/*child=*/true);
+  // Last: giving back the dead threads' processors takes the locks above.
+  runtime::ResumeAfterForkChild();
+  Collector::Get().RestartThreadsAfterForkAtNextCycle();
+}
+
+}  // namespace
+
+void InstallForkHandlers() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    int rc = pthread_atfork(&Prepare, &Parent, &Child);
+    GC_CHECK(rc == 0 && "pthread_atfork registers gcrt's fork handlers");
+  });
+}
+
+}  // namespace gc::internal

@@ -1,0 +1,235 @@
+// fork() in a program that uses gcrt (gc/fork.h): the child gets a
+// consistent heap and collects (its collector threads start again), the
+// parent goes on, whatever the other threads were doing - allocating,
+// collecting, blocked - and whether the forking thread was running, in a
+// blocking region, or never attached. A child that hangs is killed and
+// fails the test (before the fork handlers, the child's first collection
+// waited forever for mark helpers that do not exist in it).
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "api/gc.h"
+
+#if defined(GC_TSAN)
+// Threads are started again in the child of a multi-threaded fork: TSan
+// supports it, but refuses by default.
+extern "C" const char* __tsan_default_options() { return "die_after_fork=0"; }
+#endif
+
+namespace {
+
+using namespace std::chrono_literals;
+
+struct Node {
+  gc::Ptr<Node> left, right;
+  int64_t value = 0;
+  int64_t check = 0;
+};
+
+gc::Ptr<Node> Build(int depth, int64_t value) {
+  gc::Root<Node> n = gc::make<Node>();
+  n->value = value;
+  n->check = value * 31 + 7;
+  if (depth > 0) {
+    n->left = Build(depth - 1, value * 2);
+    n->right = Build(depth - 1, value * 2 + 1);
+  }
+  return n;
+}
+
+// Nodes of a tree built by Build that are intact.
+int64_t Check(const gc::Ptr<Node>& n) {
+  if (n == nullptr) return 0;
+  int64_t ok = n->check == n->value * 31 + 7 ? 1 : 0;
+  return ok + Check(n->left) + Check(n->right);
+}
+
+constexpr int kDepth = 10;
+constexpr int64_t kNodes = (int64_t{1} << (kDepth + 1)) - 1;
+
+// What every child does: the parent's tree is intact, new trees survive
+// collections, garbage is reclaimed. Returns a nonzero code naming the
+// first failure.
+int ChildWork(const gc::Ptr<Node>& parents_tree) {
+  if (Check(parents_tree) != kNodes) return 10;
+  const uint64_t cycles = gc::stats().num_gc;
+  gc::Root<Node> mine = Build(kDepth, 1);
+  for (int i = 0; i < 3; i++) {
+    Build(kDepth, 5);  // garbage
+    gc::collect();
+  }
+  if (Check(mine) != kNodes) return 11;
+  if (Check(parents_tree) != kNodes) return 12;
+  if (gc::stats().num_gc < cycles + 3) return 13;
+  return 0;
+}
+
+// Waits for the child `pid`; returns its exit code, or -1 if it had not
+// finished within `limit` (it is killed then).
+int WaitChild(pid_t pid, std::chrono::seconds limit = 60s) {
+  EXPECT_GT(pid, 0) << "fork failed";
+  if (pid <= 0) return -2;
+  gc::Blocking blocking;  // the parent's other threads may collect
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  int status = 0;
+  for (;;) {
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      return -1;
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + WTERMSIG(status);
+}
+
+[[noreturn]] void ExitWith(const std::function<int()>& fn) {
+  int rc = 99;
+  try {
+    rc = fn();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "child threw: %s\n", e.what());
+    rc = 98;
+  }
+  std::fflush(stderr);
+  _exit(rc);
+}
+
+// Runs fn in a forked child; returns its exit code (-1: it hung).
+int RunInChild(const std::function<int()>& fn) {
+  pid_t pid = fork();
+  if (pid == 0) ExitWith(fn);
+  return WaitChild(pid);
+}
+
+class ForkTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    gc::set_verify(true);
+    tree_ = gc::Global<Node>(Build(kDepth, 1));
+    gc::collect();  // the mark helpers and background threads exist now
+  }
+  gc::Global<Node> tree_;
+};
+
+TEST_F(ForkTest, TheChildCollectsAfterTheParentDid) {
+  for (int i = 0; i < 8; i++) {
+    EXPECT_EQ(RunInChild([&] { return ChildWork(tree_); }), 0) << "fork " << i;
+    gc::collect();
+  }
+  EXPECT_EQ(Check(tree_), kNodes);
+}
+
+TEST_F(ForkTest, WhileOtherThreadsAllocateAndCollect) {
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> rounds{0};
+  std::vector<std::thread> workers;
+  for (int w = 0; w < 3; w++) {
+    workers.emplace_back([&, w] {
+      gc::Root<Node> keep = Build(6, w);
+      while (!stop.load(std::memory_order_relaxed)) {
+        Build(6, 3);
+        if (w == 0) gc::collect();
+        if (Check(keep) != 127) std::abort();
+        rounds.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+  }
+  for (int i = 0; i < 6; i++) {
+    int64_t before = rounds.load();
+    while (rounds.load() < before + 3) {
+      gc::Blocking blocking;
+      std::this_thread::sleep_for(1ms);
+    }
+    EXPECT_EQ(RunInChild([&] { return ChildWork(tree_); }), 0) << "fork " << i;
+  }
+  stop = true;
+  {
+    gc::Blocking blocking;
+    for (std::thread& t : workers) t.join();
+  }
+  gc::collect();
+  EXPECT_EQ(Check(tree_), kNodes);
+}
+
+// popen() and system() fork from wherever they are called; a program that
+// blocks around them forks inside a blocking region.
+TEST_F(ForkTest, FromInsideABlockingRegion) {
+  for (int i = 0; i < 4; i++) {
+    pid_t pid;
+    {
+      gc::Blocking blocking;
+      pid = fork();
+    }
+    // The child has left the region with the scope, and uses the heap.
+    if (pid == 0) ExitWith([&] { return ChildWork(tree_); });
+    EXPECT_EQ(WaitChild(pid), 0) << "fork " << i;
+  }
+  gc::collect();
+  EXPECT_EQ(Check(tree_), kNodes);
+}
+
+TEST_F(ForkTest, FromAThreadThatNeverAttached) {
+  int rc = -3;
+  std::thread t([&] {
+    // This thread has never touched the heap; its child does.
+    rc = RunInChild([&] { return ChildWork(tree_); });
+  });
+  {
+    gc::Blocking blocking;
+    t.join();
+  }
+  EXPECT_EQ(rc, 0);
+}
+
+struct Counted {
+  int64_t value = 0;
+  std::string name = "counted";
+};
+
+TEST_F(ForkTest, TheChildsFinalizersRunOnARestartedFinalizerThread) {
+  // The finalizer thread runs in the parent...
+  std::atomic<int> parent_runs{0};
+  {
+    gc::Root<Counted> c = gc::make<Counted>();
+    gc::set_finalizer(c, [&](Counted*) { parent_runs++; });
+  }
+  gc::collect();
+  gc::run_finalizers();
+  ASSERT_EQ(parent_runs.load(), 1);
+  // ... and again in the child, started by the child's first cycle.
+  int rc = RunInChild([] {
+    static std::atomic<int> runs{0};
+    {
+      gc::Root<Counted> c = gc::make<Counted>();
+      gc::set_finalizer(c, [](Counted*) { runs++; });
+    }
+    gc::collect();
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (runs.load() == 0) {
+      if (std::chrono::steady_clock::now() > deadline) return 20;
+      gc::Blocking blocking;
+      std::this_thread::sleep_for(1ms);
+    }
+    return runs.load() == 1 ? 0 : 21;
+  });
+  EXPECT_EQ(rc, 0);
+}
+
+}  // namespace
