@@ -783,10 +783,15 @@ void PageHeap::ScavengerLoop() {
     uint64_t goal = scavenge_goal();
     if (scavenger_starved_ || RetainedBytesLocked() <= goal) {
       // Nothing to do toward the goal: sleep until woken or the idle
-      // release is due.
+      // release is due (or, above the goal, until recently freed pages
+      // are old enough).
       const uint64_t seen = scavenger_wakeups_;
+      int64_t until = next_idle_ns;
+      if (RetainedBytesLocked() > goal) {
+        until = std::min(until, NowNs() + kScavengeMinIdleNs);
+      }
       const auto deadline = std::chrono::steady_clock::time_point(
-          std::chrono::nanoseconds(next_idle_ns));
+          std::chrono::nanoseconds(until));
       scavenger_cv_.wait_until(lock, deadline,
                                [&] { return scavenger_wakeups_ != seen; });
     }
@@ -804,7 +809,8 @@ void PageHeap::ScavengerLoop() {
       continue;
     }
     goal = scavenge_goal();
-    if (scavenger_starved_ || RetainedBytesLocked() <= goal) continue;
+    if (RetainedBytesLocked() <= goal) continue;
+    scavenger_starved_ = false;  // pages may have aged since
 
     // One batch of paced work: at least kScavengeBatchNs of releasing,
     // unless the goal is met or nothing is left to release first.
@@ -814,8 +820,14 @@ void PageHeap::ScavengerLoop() {
     try {
       while (NowNs() - t0 < kScavengeBatchNs &&
              RetainedBytesLocked() > scavenge_goal()) {
+        // Recently freed pages are kept unless the limit is near.
+        const uint64_t limit = limit_bytes_.load(std::memory_order_relaxed);
+        const bool near_limit =
+            limit != 0 && RetainedBytesLocked() > limit / 100 * 95;
+        const int64_t freed_before =
+            near_limit ? INT64_MAX : NowNs() - kScavengeMinIdleNs;
         bool progress;
-        released += ReleaseOneLocked(lock, INT64_MAX, &progress);
+        released += ReleaseOneLocked(lock, freed_before, &progress);
         if (!progress) {
           starved = true;
           break;

@@ -39,10 +39,13 @@
 //             memory, which splits a huge page the kernel may have built.
 //   pacing    about 1% of one CPU: it works in batches of at least 1 ms and
 //             then sleeps 99 times as long as the batch took.
+//   recency   only pages free for kScavengeMinIdleNs (1 s) are released,
+//             unless retained memory is past 95% of the memory limit:
+//             memory a steady workload frees and reuses every cycle stays.
 //   waking    WakeScavenger (the collector, at the end of each cycle). When
 //             it is above its goal with nothing free to release, it sleeps
-//             until a span is freed (FreeSpanLocked wakes it) or the next
-//             wake.
+//             until a span is freed (FreeSpanLocked wakes it), the next
+//             wake, or (when pages are free but too recently) 1 s.
 //
 // Locking: every field is guarded by mu_ unless it says otherwise. mu_ is
 // the last lock in the order (Central::mu_ may be held when taking it, never
@@ -161,6 +164,11 @@ class PageHeap {
   // work it does per wake-up before it sleeps (Go's minScavWorkTime).
   static constexpr int64_t kScavengePercent = 1;
   static constexpr int64_t kScavengeBatchNs = 1000000;
+  // The paced scavenger releases only pages free for at least this long
+  // (Go 1.21's scavenger likewise skips memory used in the last cycle): a
+  // program that frees and reuses memory every cycle keeps it resident
+  // instead of faulting it back in. Near the memory limit it takes any.
+  static constexpr int64_t kScavengeMinIdleNs = 1000000000;
   static constexpr uint64_t kNoScavengeGoal = UINT64_MAX;
 
   // Returns to the OS the pages of free spans unused for at least `idle`.

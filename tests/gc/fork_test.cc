@@ -23,12 +23,6 @@
 
 #include "api/gc.h"
 
-#if defined(GC_TSAN)
-// Threads are started again in the child of a multi-threaded fork: TSan
-// supports it, but refuses by default.
-extern "C" const char* __tsan_default_options() { return "die_after_fork=0"; }
-#endif
-
 namespace {
 
 using namespace std::chrono_literals;
