@@ -55,6 +55,19 @@ Cache* AttachSlow() {
 
 }  // namespace
 
+void CheckHandedOutZeroed(const void* p, size_t bytes) {
+  const auto* b = static_cast<const unsigned char*>(p);
+  for (size_t i = 0; i < bytes; i++) {
+    if (b[i] != 0) {
+      runtime::Print(
+          "allocation at %p (%zu-byte slot) was handed out without zeroing "
+          "(its span's needzero is false) but byte %zu is 0x%02x",
+          p, bytes, i, b[i]);
+      GC_THROW("a slot handed out without zeroing reads zero (needzero)");
+    }
+  }
+}
+
 void Cache::OnAcquire(runtime::Processor&) {
   owner_slot_.store(&t_cache, std::memory_order_release);
   InstallCache(this);
@@ -200,6 +213,10 @@ void* Cache::AllocSmallSlow(SpanClass sc, const TypeInfo* type) {
       reinterpret_cast<void*>(s->cache_addr + uintptr_t{bit} * s->elem_size);
   if (s->elem_size <= kAlwaysZeroBytes || s->needzero) {
     std::memset(p, 0, s->elem_size);
+  } else {
+#if GC_DEBUG >= 2
+    CheckHandedOutZeroed(p, s->elem_size);
+#endif
   }
   return p;
 }

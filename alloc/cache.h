@@ -47,6 +47,11 @@ inline constexpr uint32_t kTinySize = 16;
 // stores are cheaper than testing needzero.
 inline constexpr uint32_t kAlwaysZeroBytes = 128;
 
+// Debug builds (GC_DEBUG >= 2): stops the program, naming the slot, if a
+// slot handed out without zeroing (its span's needzero was false) holds a
+// nonzero byte: the allocator's promise that every allocation reads zero.
+void CheckHandedOutZeroed(const void* p, size_t bytes);
+
 // The span every unused alloc_ entry points at: no free slot, no type, so
 // the fast path's tests fail without a null check. Never written.
 extern constinit Span g_empty_span;
@@ -75,6 +80,10 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
     // The whole slot: the marker scans an array to the end of its slot.
     if (kElemSize <= kAlwaysZeroBytes || s->needzero) {
       std::memset(p, 0, kElemSize);
+    } else {
+#if GC_DEBUG >= 2
+      CheckHandedOutZeroed(p, kElemSize);
+#endif
     }
     return p;
   }
