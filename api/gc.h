@@ -33,8 +33,15 @@
 // with the object and all it reaches intact.
 //
 // Memory goes back to the OS on its own (a background scavenger keeps
-// retained memory near the heap goal + 10%) or at once with
-// gc::release_memory().
+// retained memory near the heap goal + 10%, releasing pages free for at
+// least a second) or at once with gc::release_memory().
+//
+// fork() is supported (gc/fork.h), from a running thread, inside a
+// gc::Blocking scope (as popen and system do) or from a thread that never
+// used the heap: the child has the parent's heap as it was, the forking
+// thread goes on using it, and the collector's threads start again at the
+// child's first cycle. Other threads' gc::Roots keep their objects alive in
+// the child. Not from a destructor, trace function or root set callback.
 //
 // Configuration. Each GCRT_* variable is read once, when the collector
 // starts (GCRT_STW_WATCHDOG_MS: at program start), and takes the same
