@@ -58,7 +58,14 @@ GC_ALWAYS_INLINE void CheckDereference(const void* p) {
 // Debug builds (GC_DEBUG >= 2) refuse to root a raw pointer that does not
 // point into a live GC object (a stack or malloc address, a freed slot):
 // std::invalid_argument, before anything changes. Interior pointers are
-// fine, as the marker resolves them.
+// fine, as the marker resolves them. Release builds do not check handles:
+// the check costs a span lookup, and a Central lock when no cache of the
+// thread holds the span, on every Root or Global made from a raw pointer or
+// gc::Ptr. A handle to a reclaimed object roots nothing the heap still
+// counts (a free slot stays free when marked) and reads whatever is
+// allocated there next. Weak references and finalizers, whose records
+// would pass to the slot's next object, are checked in every build
+// (gc/sweeper.h: SpanOfLiveObject).
 void CheckHeapPointer(const void* p, const char* what);
 template <typename T>
 GC_ALWAYS_INLINE T* Checked(T* p, const char* what) {
