@@ -21,6 +21,11 @@
 // raw pointer, std::function, a class without trace()), never a silent
 // no-op: give the class a trace(), or hold GC objects in gc::Ptr.
 //
+// A std::unique_ptr or std::shared_ptr to a type that is incomplete where
+// the holder's type information is made (a pimpl) is taken as pointer-free:
+// if the hidden type holds gc::Ptr, complete it before gc::make of the
+// holder (and in every file that makes one).
+//
 // A raw pointer to a type that holds gc::Ptr (`Node*` where Node has a
 // gc::Ptr field) is a compile error wherever it appears in a traced type:
 // the marker cannot follow it; use gc::Ptr<Node>.
@@ -180,6 +185,14 @@ constexpr TraceKind Combine(TraceKind a, TraceKind b) {
 template <typename T>
 constexpr TraceKind KindOf();
 
+// Whether T is a complete type here. A pointer (raw or smart) to an
+// incomplete type - a pimpl's std::unique_ptr<Impl> - cannot be looked
+// into, and is taken as opaque.
+template <typename T>
+concept Complete = requires {
+  sizeof(T);
+};
+
 // A member or element of kind k, seen from the value holding it: opaque
 // members are taken as pointer-free (the documented rule), a conservative
 // member (C array, base) makes its holder precise only through the holder's
@@ -221,7 +234,8 @@ constexpr TraceKind KindOf() {
     return TraceKind::kPointerFree;
   } else if constexpr (std::is_pointer_v<T>) {
     using Pointee = std::remove_cv_t<std::remove_pointer_t<T>>;
-    if constexpr (std::is_object_v<Pointee> && !std::is_array_v<Pointee>) {
+    if constexpr (std::is_object_v<Pointee> && !std::is_array_v<Pointee> &&
+                  Complete<Pointee>) {
       constexpr TraceKind k = KindOf<Pointee>();
       return k == TraceKind::kPrecise || k == TraceKind::kConservative
                  ? TraceKind::kError
@@ -240,18 +254,27 @@ constexpr TraceKind KindOf() {
   } else if constexpr (IsOptional<T>::value) {
     return AsMember(KindOf<std::remove_cv_t<typename T::value_type>>());
   } else if constexpr (IsOwningPointer<T>::value) {
-    constexpr TraceKind k =
-        AsMember(KindOf<std::remove_cv_t<typename T::element_type>>());
-    if constexpr (IsOwningPointer<T>::kArray) {
-      // The length is not known: tracing it is impossible.
-      return k == TraceKind::kPointerFree ? k : TraceKind::kError;
+    using E = std::remove_cv_t<typename T::element_type>;
+    if constexpr (!Complete<E>) {
+      return TraceKind::kOpaque;
     } else {
-      return k;
+      constexpr TraceKind k = AsMember(KindOf<E>());
+      if constexpr (IsOwningPointer<T>::kArray) {
+        // The length is not known: tracing it is impossible.
+        return k == TraceKind::kPointerFree ? k : TraceKind::kError;
+      } else {
+        return k;
+      }
     }
   } else if constexpr (IsAdaptor<T>::value) {
     return KindOf<typename T::container_type>();
   } else if constexpr (std::ranges::range<T>) {
-    return AsMember(KindOf<std::remove_cv_t<std::ranges::range_value_t<T>>>());
+    using E = std::remove_cv_t<std::ranges::range_value_t<T>>;
+    if constexpr (std::is_same_v<E, T>) {
+      return TraceKind::kOpaque;  // its own element (std::filesystem::path)
+    } else {
+      return AsMember(KindOf<E>());
+    }
   } else if constexpr (ReflectedAggregate<T>) {
     return FieldsKind<T>(std::make_index_sequence<reflect::kFieldCount<T>>());
   } else if constexpr (UnreflectedAggregate<T>) {

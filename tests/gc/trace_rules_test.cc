@@ -11,6 +11,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <queue>
@@ -254,6 +255,26 @@ TEST_F(TraceRulesTest, AOneElementCArrayIsOneField) {
   o->only[0] = gc::make_unrooted<Leaf>(7);
   gc::collect();
   EXPECT_TRUE(Intact(o->only[0], 7));
+}
+
+// A pimpl: a std::unique_ptr to a type incomplete here is opaque (a
+// pointer-free member), not a compile error; a path is its own element.
+struct Hidden;  // never defined in this file
+void DeleteHidden(Hidden*) {}
+struct WithPimpl {
+  std::unique_ptr<Hidden, void (*)(Hidden*)> impl{nullptr, &DeleteHidden};
+  gc::Ptr<Leaf> leaf;
+};
+
+TEST_F(TraceRulesTest, PimplsAndSelfReferentialRangesCompile) {
+  static_assert(KindOf<std::unique_ptr<Hidden, void (*)(Hidden*)>>() ==
+                TraceKind::kOpaque);
+  static_assert(KindOf<WithPimpl>() == TraceKind::kPrecise);
+  static_assert(KindOf<std::filesystem::path>() == TraceKind::kOpaque);
+  gc::Root<WithPimpl> o = gc::make<WithPimpl>();
+  o->leaf = gc::make_unrooted<Leaf>(9);
+  gc::collect();
+  EXPECT_TRUE(Intact(o->leaf, 9));
 }
 
 // The opt-out: a class declared pointer-free is accepted by a Tracer.
