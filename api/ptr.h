@@ -13,7 +13,9 @@
 // All three convert to each other; all compare by address.
 #pragma once
 
+#include <compare>
 #include <cstddef>
+#include <functional>
 #include <type_traits>
 #include <utility>
 
@@ -107,11 +109,11 @@ class Ptr {
     return *ptr_;
   }
   explicit operator bool() const noexcept { return ptr_ != nullptr; }
-  template <typename U>
-  bool operator==(const Ptr<U>& o) const noexcept {
-    return ptr_ == o.get();
-  }
   bool operator==(std::nullptr_t) const noexcept { return ptr_ == nullptr; }
+  // p[i] for a gc::Ptr<gc::Array<E>> (or any T with operator[]).
+  template <typename I, typename U = T>
+  requires requires(U& u, I i) { u[i]; }
+  decltype(auto) operator[](I i) const { return (**this)[i]; }
 
  private:
   T* ptr_ = nullptr;
@@ -184,11 +186,10 @@ class Root {
     return *ptr_;
   }
   explicit operator bool() const noexcept { return ptr_ != nullptr; }
-  template <typename U>
-  bool operator==(const Root<U>& o) const noexcept {
-    return ptr_ == o.get();
-  }
   bool operator==(std::nullptr_t) const noexcept { return ptr_ == nullptr; }
+  template <typename I, typename U = T>
+  requires requires(U& u, I i) { u[i]; }
+  decltype(auto) operator[](I i) const { return (**this)[i]; }
 
   // Internal: adopts a slot already holding p (gc::make).
   Root(T* p, internal::HandleSlot* slot) noexcept : ptr_(p), slot_(slot) {}
@@ -254,6 +255,10 @@ class Global {
     return *ptr_;
   }
   explicit operator bool() const noexcept { return ptr_ != nullptr; }
+  bool operator==(std::nullptr_t) const noexcept { return ptr_ == nullptr; }
+  template <typename I, typename U = T>
+  requires requires(U& u, I i) { u[i]; }
+  decltype(auto) operator[](I i) const { return (**this)[i]; }
 
  private:
   static internal::HandleSlot* Take(T* p) {
@@ -263,4 +268,77 @@ class Global {
   internal::HandleSlot* slot_ = nullptr;
 };
 
+namespace internal {
+template <typename P>
+struct IsHandle : std::false_type {};
+template <typename T>
+struct IsHandle<Ptr<T>> : std::true_type {};
+template <typename T>
+struct IsHandle<Root<T>> : std::true_type {};
+template <typename T>
+struct IsHandle<Global<T>> : std::true_type {};
+template <typename P>
+concept Handle = IsHandle<std::remove_cv_t<P>>::value;
+}  // namespace internal
+
+// Ptr, Root and Global compare and order by address, with each other.
+template <internal::Handle A, internal::Handle B>
+bool operator==(const A& a, const B& b) noexcept {
+  return a.get() == b.get();
+}
+template <internal::Handle A, internal::Handle B>
+std::strong_ordering operator<=>(const A& a, const B& b) noexcept {
+  return std::compare_three_way{}(static_cast<const void*>(a.get()),
+                                  static_cast<const void*>(b.get()));
+}
+
+// std::static_pointer_cast and friends, for GC pointers: a Ptr gives a Ptr,
+// a Root a new Root (the original keeps its own).
+template <typename T, typename U>
+Ptr<T> static_pointer_cast(const Ptr<U>& p) noexcept {
+  return Ptr<T>(static_cast<T*>(p.get()));
+}
+template <typename T, typename U>
+Root<T> static_pointer_cast(const Root<U>& p) {
+  return Root<T>(static_cast<T*>(p.get()));
+}
+template <typename T, typename U>
+Ptr<T> dynamic_pointer_cast(const Ptr<U>& p) noexcept {
+  return Ptr<T>(dynamic_cast<T*>(p.get()));
+}
+template <typename T, typename U>
+Root<T> dynamic_pointer_cast(const Root<U>& p) {
+  return Root<T>(dynamic_cast<T*>(p.get()));
+}
+template <typename T, typename U>
+Ptr<T> const_pointer_cast(const Ptr<U>& p) noexcept {
+  return Ptr<T>(const_cast<T*>(p.get()));
+}
+template <typename T, typename U>
+Root<T> const_pointer_cast(const Root<U>& p) {
+  return Root<T>(const_cast<T*>(p.get()));
+}
+
 }  // namespace gc
+
+// Hashing by address, so GC pointers key std::unordered_map and
+// std::unordered_set (a Root or Global key keeps its object alive; a Ptr
+// key does not).
+template <typename T>
+struct std::hash<gc::Ptr<T>> {
+  size_t operator()(const gc::Ptr<T>& p) const noexcept {
+    return std::hash<const void*>{}(p.get());
+  }
+};
+template <typename T>
+struct std::hash<gc::Root<T>> {
+  size_t operator()(const gc::Root<T>& p) const noexcept {
+    return std::hash<const void*>{}(p.get());
+  }
+};
+template <typename T>
+struct std::hash<gc::Global<T>> {
+  size_t operator()(const gc::Global<T>& p) const noexcept {
+    return std::hash<const void*>{}(p.get());
+  }
+};
