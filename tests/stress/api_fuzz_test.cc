@@ -40,17 +40,22 @@ TEST(ApiFuzzTest, SeededInputsRunCleanly) {
   }
   std::printf(
       "api fuzz: inputs=%d ops=%llu collections=%llu objects_checked=%llu "
-      "bad_inputs=%llu frees=%llu weak_checked=%llu\n",
+      "bad_inputs=%llu frees=%llu weak_checked=%llu containers=%llu "
+      "zero_checked=%llu\n",
       inputs, static_cast<unsigned long long>(stats.ops),
       static_cast<unsigned long long>(stats.collections),
       static_cast<unsigned long long>(stats.objects_checked),
       static_cast<unsigned long long>(stats.bad_inputs),
       static_cast<unsigned long long>(stats.frees),
-      static_cast<unsigned long long>(stats.weak_checked));
+      static_cast<unsigned long long>(stats.weak_checked),
+      static_cast<unsigned long long>(stats.containers),
+      static_cast<unsigned long long>(stats.zero_checked));
   EXPECT_GT(stats.collections, 0u);
   EXPECT_GT(stats.bad_inputs, 0u);
   EXPECT_GT(stats.frees, 0u);
   EXPECT_GT(stats.weak_checked, 0u);
+  EXPECT_GT(stats.containers, 0u);
+  EXPECT_GT(stats.zero_checked, 0u);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // See api_fuzzer.h.
 #include "tests/stress/api_fuzzer.h"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <memory>
@@ -8,6 +9,7 @@
 #include <new>
 #include <stdexcept>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -49,6 +51,62 @@ class Bag {
 
  private:
   std::vector<gc::Ptr<FNode>> items_;
+};
+
+// A container its constructor fills with new children, storing them only
+// in the vector (api/make.h keeps what a constructor allocates until it
+// returns), collecting after child `collect_at` (-1: never). ids_ records
+// what each child must be (C++ memory the collector never sees).
+class Litter {
+ public:
+  Litter(int n, int collect_at) {
+    for (int i = 0; i < n; i++) {
+      gc::Ptr<FNode> c = gc::make_unrooted<FNode>();
+      children_.push_back(c);
+      c->id = g_next_id.fetch_add(1, std::memory_order_relaxed);
+      c->check = Mix(c->id);
+      ids_.push_back(c->id);
+      if (i == collect_at) gc::collect();
+    }
+  }
+  void trace(gc::Tracer& t) const { t(children_); }
+  // Every child is the one made for its place, intact.
+  bool Intact() const {
+    if (children_.size() != ids_.size()) return false;
+    for (size_t i = 0; i < ids_.size(); i++) {
+      const FNode* c = children_[i].get();
+      if (c == nullptr || c->id != ids_[i] || c->check != Mix(ids_[i])) {
+        return false;
+      }
+    }
+    return true;
+  }
+  const std::vector<gc::Ptr<FNode>>& children() const { return children_; }
+
+ private:
+  std::vector<gc::Ptr<FNode>> children_;
+  std::vector<uint64_t> ids_;
+};
+
+// Bytes its constructor leaves to the zeroing every allocation gets: it
+// counts a failure unless they read zero (only slots over 128 bytes can
+// show a reused slot left dirty), then dirties them.
+std::atomic<uint64_t> g_nonzero{0};
+template <size_t N>
+class Raw {
+ public:
+  Raw() {
+    for (uint8_t b : bytes_) {
+      if (b != 0) {
+        g_nonzero.fetch_add(1, std::memory_order_relaxed);
+        break;
+      }
+    }
+    bytes_.fill(0x5a);
+  }
+
+ private:
+  std::array<uint8_t, N> bytes_;
 };
 
 gc::Root<FNode> NewNode() {
@@ -96,7 +154,7 @@ class Fuzzer {
   }
 
   void Op(Reader& in) {
-    switch (in.Byte() % 22) {
+    switch (in.Byte() % 25) {
       case 0:
       case 1:
         if (roots_.size() < 128) roots_.push_back(NewNode());
@@ -126,7 +184,17 @@ class Fuzzer {
             error_ = "an array of " + std::to_string(n) + " elements was made";
             break;
           }
-          for (size_t k = 0; k < arr->size(); k += 97) {
+          // Fresh: all zero (a reused slot too); then dirty throughout, so
+          // a slot reused unzeroed would show.
+          for (uint32_t v : *arr) {
+            if (v != 0) {
+              error_ = "a fresh array of " + std::to_string(n) +
+                       " elements does not read zero";
+              break;
+            }
+          }
+          stats_->zero_checked++;
+          for (size_t k = 0; k < arr->size(); k++) {
             (*arr)[k] = static_cast<uint32_t>(k);
           }
           if (a != nullptr) a->data = arr;
@@ -249,6 +317,65 @@ class Fuzzer {
         log_->resurrected.clear();
         break;
       }
+      case 21: {  // a container filled by its constructor, maybe collecting
+        const int n = 1 + in.Byte() % 24;
+        const uint8_t c = in.Byte();
+        gc::Root<Litter> l = gc::make<Litter>(n, c < 16 ? c % n : -1);
+        if (!l->Intact()) {
+          error_ = "a child its constructor made was lost";
+        }
+        if (litters_.size() < 8) {
+          litters_.push_back(std::move(l));
+        } else {
+          litters_[c % litters_.size()] = std::move(l);
+        }
+        stats_->containers++;
+        break;
+      }
+      case 22: {  // a weak reference kept in C++ heap memory
+        FNode* a = in.Byte() < 64 ? nullptr : Pick(in);
+        gc::Root<FNode> g;
+        if (a == nullptr) {
+          g = NewNode();  // garbage: null after the next cycle
+          a = g.get();
+        }
+        weak_map_[a->id] = gc::Weak<FNode>(gc::Ptr<FNode>(a));
+        if (weak_map_.size() > 256) weak_map_.erase(weak_map_.begin());
+        break;
+      }
+      case 23: {  // fresh memory over 128 bytes reads zero
+        // Some are kept a while, so their spans are partly live when the
+        // dead ones' slots are reused.
+        const uint8_t what = in.Byte();
+        for (int k = 1 + what % 16; k > 0; k--) {
+          const size_t keep = (what + k) % 2 == 0 ? (what + k) % 16 : 16;
+          switch ((what / 16 + k) % 4) {
+            case 0:
+              Keep(&raws136_, gc::make<Raw<136>>(), keep);
+              break;
+            case 1:
+              Keep(&raws600_, gc::make<Raw<600>>(), keep);
+              break;
+            case 2:
+              Keep(&raws2000_, gc::make<Raw<2000>>(), keep);
+              break;
+            default: {
+              const size_t n = 33 + in.Byte() * 4;  // n*4 > 128
+              gc::Root<gc::Array<int32_t>> a = gc::make_array<int32_t>(n);
+              for (int32_t v : *a) {
+                if (v != 0) error_ = "a fresh int32 array does not read zero";
+              }
+              std::fill(a->begin(), a->end(), -1);
+              break;
+            }
+          }
+          stats_->zero_checked++;
+        }
+        if (g_nonzero.load() != 0) {
+          error_ = "a Raw object's bytes did not read zero in its constructor";
+        }
+        break;
+      }
       default: {  // a weak reference to fresh garbage: null after a cycle
         FNode* a = Pick(in);
         if (a == nullptr) break;
@@ -360,6 +487,14 @@ class Fuzzer {
     for (const auto& b : bags_) {
       for (const auto& p : b->items()) stack.push_back(p.get());
     }
+    for (const auto& l : litters_) {
+      if (!l->Intact()) error_ = "a constructor-filled container lost a child";
+      for (const auto& p : l->children()) stack.push_back(p.get());
+    }
+    {
+      std::lock_guard<std::mutex> lock(log_->mu);
+      for (const auto& g : log_->resurrected) stack.push_back(g.get());
+    }
     while (!stack.empty() && error_.empty()) {
       const FNode* n = stack.back();
       stack.pop_back();
@@ -393,14 +528,46 @@ class Fuzzer {
       }
       stats_->weak_checked++;
     }
+    // Weak references in the map (C++ heap memory, never traced): the
+    // object they were made for while it is reachable, null once it is
+    // not - never another object, even after its slot and cell are
+    // reused (entries outlive their targets by many cycles).
+    for (const auto& [id, w] : weak_map_) {
+      if (!error_.empty()) break;
+      const FNode* got = w.get_unrooted();
+      if (seen_ids.count(id)) {
+        if (got == nullptr || got->id != id || got->check != Mix(id)) {
+          error_ = "a weak reference in a map lost its reachable target";
+        }
+      } else if (got != nullptr) {
+        error_ = "a weak reference in a map to a dead object reads non-null";
+      }
+      stats_->weak_checked++;
+    }
+  }
+
+  // Keeps r at index i of *v (at most 16), or drops it (i == 16).
+  template <typename T>
+  static void Keep(std::vector<gc::Root<T>>* v, gc::Root<T> r, size_t i) {
+    if (i >= 16) return;
+    if (i >= v->size()) {
+      v->push_back(std::move(r));
+    } else {
+      (*v)[i] = std::move(r);
+    }
   }
 
   FuzzStats* stats_;
+  std::vector<gc::Root<Raw<136>>> raws136_;
+  std::vector<gc::Root<Raw<600>>> raws600_;
+  std::vector<gc::Root<Raw<2000>>> raws2000_;
   std::vector<gc::Root<FNode>> roots_;
   std::vector<gc::Ptr<FNode>> set_slots_;
   gc::RootSet set_;
   std::vector<gc::Global<FNode>> globals_;
   std::vector<gc::Root<Bag>> bags_;
+  std::vector<gc::Root<Litter>> litters_;
+  std::unordered_map<uint64_t, gc::Weak<FNode>> weak_map_;
   std::shared_ptr<FinalizerLog> log_ = std::make_shared<FinalizerLog>();
   uint64_t fin_set_ = 0;  // finalizers set on garbage (and not cleared)
   std::string error_;

@@ -1,7 +1,8 @@
 // The API fuzzer (tests/README.md): one byte string drives gcrt's public
 // API (allocation of objects and arrays of any size, links, roots, root
 // sets, globals, collections, pacing, blocking regions, threads, weak
-// references, finalizers, explicit free) with the heap verifier on. Each object
+// references, finalizers, explicit free, constructors that allocate,
+// fresh memory reading zero) with the heap verifier on. Each object
 // carries a checksum of its id; after every collection everything reachable
 // from the fuzzer's roots is checked. Bad input the string asks for (array
 // sizes that overflow, allocation inside a blocking region) must give the
@@ -25,6 +26,8 @@ struct FuzzStats {
   uint64_t bad_inputs = 0;  // refused with the documented exception
   uint64_t frees = 0;       // explicit frees
   uint64_t weak_checked = 0;
+  uint64_t containers = 0;    // filled by their constructor, checked
+  uint64_t zero_checked = 0;  // fresh allocations checked for zero
 };
 
 // Runs one input. Returns an empty string, or what went wrong.

@@ -1,7 +1,15 @@
 // See model.h.
 #include "tests/stress/model.h"
 
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <chrono>
+#include <exception>
+#include <thread>
 #include <unordered_set>
 
 namespace stress {
@@ -12,12 +20,31 @@ std::atomic<uint8_t> g_finalized[kMaxIds];
 std::atomic<uint64_t> g_corrupt{0};
 std::atomic<uint64_t> g_corrupt_finalized{0};
 std::atomic<uint64_t> g_next_id{1};
+std::atomic<uint64_t> g_nonzero{0};
+std::atomic<uint64_t> g_zero_checked{0};
+
+// A fresh blob must read zero (make_array of a trivial type leaves its
+// elements to the zeroing) before it is filled with id's pattern.
+gc::Root<gc::Array<uint64_t>> MakeBlob(uint64_t id, size_t len) {
+  gc::Root<gc::Array<uint64_t>> b = gc::make_array<uint64_t>(len);
+  for (size_t i = 0; i < len; i++) {
+    if ((*b)[i] != 0) {
+      g_nonzero.fetch_add(1, std::memory_order_relaxed);
+      break;
+    }
+  }
+  g_zero_checked.fetch_add(1, std::memory_order_relaxed);
+  for (size_t i = 0; i < len; i++) (*b)[i] = Mix(id * 7919 + i);
+  return b;
+}
 }  // namespace
 
 std::atomic<uint8_t>* Destroyed() { return g_destroyed; }
 std::atomic<uint64_t>& CorruptAtDestruction() { return g_corrupt; }
 std::atomic<uint8_t>* Finalized() { return g_finalized; }
 std::atomic<uint64_t>& CorruptAtFinalization() { return g_corrupt_finalized; }
+std::atomic<uint64_t>& NonzeroAtAllocation() { return g_nonzero; }
+std::atomic<uint64_t>& ZeroChecked() { return g_zero_checked; }
 uint64_t NewId() {
   uint64_t id = g_next_id.fetch_add(1, std::memory_order_relaxed);
   if (id >= kMaxIds) {
@@ -26,6 +53,29 @@ uint64_t NewId() {
     std::abort();
   }
   return id;
+}
+
+Brood::Brood(uint64_t id, const std::vector<uint64_t>& kid_ids,
+             const std::vector<size_t>& blob_lens, int collect_at)
+    : id_(id), check_(Mix(id)) {
+  for (size_t i = 0; i < kid_ids.size(); i++) {
+    // Nothing but this vector (C++ heap memory the collector cannot see
+    // while the Brood is half-built) holds the children.
+    children_.push_back(gc::make_unrooted<Node>());
+    Node* c = children_.back().get();
+    c->id = kid_ids[i];
+    c->check = Mix(kid_ids[i]);
+    if (blob_lens[i] > 0) c->blob = MakeBlob(kid_ids[i], blob_lens[i]);
+    if (static_cast<int>(i) == collect_at) gc::collect();
+  }
+}
+
+Brood::~Brood() {
+  if (check_ != Mix(id_) || id_ >= kMaxIds) {
+    CorruptAtDestruction().fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  Destroyed()[id_].fetch_add(1, std::memory_order_relaxed);
 }
 
 Model::Model(uint64_t seed, Mailbox* mailbox)
@@ -38,12 +88,8 @@ Model::~Model() = default;
 void Model::Fill(Node* n, uint64_t id, size_t blob_len) {
   n->id = id;
   n->check = Mix(id);
-  if (blob_len > 0) {
-    // n is reachable (rooted or linked) before this allocation.
-    gc::Root<gc::Array<uint64_t>> b = gc::make_array<uint64_t>(blob_len);
-    for (size_t i = 0; i < blob_len; i++) (*b)[i] = Mix(id * 7919 + i);
-    n->blob = b;
-  }
+  // n is reachable (rooted or linked) before this allocation.
+  if (blob_len > 0) n->blob = MakeBlob(id, blob_len);
 }
 
 uint64_t Model::Create() {
@@ -69,7 +115,11 @@ uint64_t Model::Walk() {
   uint64_t id =
       i < root_ids_.size() ? root_ids_[i] : slot_ids_[i - root_ids_.size()];
   for (uint64_t steps = Rand(6); steps > 0; steps--) {
-    uint64_t next = objs_.at(id).edges[Rand(kEdges)];
+    const Entry& e = objs_.at(id);
+    // Into a Brood's children now and then (they are linked elsewhere so).
+    uint64_t next = !e.kids.empty() && Rand(4) == 0
+                        ? e.kids[Rand(e.kids.size())]
+                        : e.edges[Rand(kEdges)];
     if (next == 0) break;
     id = next;
   }
@@ -201,6 +251,13 @@ bool Model::FreePrivate() {
   if (privates_.back() != nullptr) return Fail("gc::free kept the root");
   privates_.pop_back();
   private_ids_.pop_back();
+  if (auto it = weak_map_.find(id); it != weak_map_.end()) {
+    stats_.weak_map_checked++;
+    if (!it->second.expired()) {
+      return Fail("a weak reference in the map to object " +
+                  std::to_string(id) + " reads non-null after its free");
+    }
+  }
   return Freed(id);
 }
 
@@ -277,8 +334,11 @@ void Model::FinalizableGarbage() {
     if (!ok) CorruptAtFinalization().fetch_add(1, std::memory_order_relaxed);
     Finalized()[id].fetch_add(1, std::memory_order_relaxed);
     if (resurrect) {
+      // Made before the lock is taken: making a handle may park at a
+      // safepoint, and a fork then would leave the lock held in the child.
+      gc::Global<Node> g{gc::Ptr<Node>(self)};
       std::lock_guard<std::mutex> lock(box->mu);
-      box->items.emplace_back(id, gc::Global<Node>(gc::Ptr<Node>(self)));
+      box->items.emplace_back(id, std::move(g));
     }
   });
   Entry e;
@@ -303,9 +363,294 @@ void Model::ReceiveAll() {
   }
 }
 
+bool Model::MakeBrood() {
+  // A new object holding a Brood of 1-16 children, linked in place of an
+  // edge of a reachable one (so the live graph does not grow much); the
+  // vector's buffer moves as it grows, and every 40th Brood collects at
+  // a random child (the others see the cycles their allocations trigger).
+  const uint64_t a = Walk();
+  const int k = static_cast<int>(Rand(kEdges));
+  const uint64_t owner = NewId();
+  {
+    gc::Ptr<Node> o = gc::make_unrooted<Node>();
+    objs_.at(a).ptr->edges[k] = o;  // reachable before anything allocates
+    objs_.at(a).edges[k] = owner;
+    Fill(o.get(), owner, 0);
+    Entry oe;
+    oe.origin = Origin::kChild;
+    oe.ptr = o.get();
+    objs_[owner] = oe;
+  }
+  const uint64_t brood_id = NewId();
+  const size_t n = 1 + Rand(16);
+  std::vector<uint64_t> kid_ids(n);
+  std::vector<size_t> blob_lens(n);
+  for (size_t i = 0; i < n; i++) {
+    kid_ids[i] = NewId();
+    blob_lens[i] = Rand(6) == 0 ? Rand(400) : 0;
+  }
+  const int collect_at =
+      stats_.broods % 40 == 39 ? static_cast<int>(Rand(n)) : -1;
+  gc::Ptr<Brood> b =
+      gc::make_unrooted<Brood>(brood_id, kid_ids, blob_lens, collect_at);
+  Entry& e = objs_.at(owner);
+  e.ptr->brood = b;  // before anything allocates
+  e.brood = brood_id;
+  e.brood_ptr = b.get();
+  e.kids = kid_ids;
+  stats_.broods++;
+  if (collect_at >= 0) stats_.brood_collects++;
+  // Every child is there, intact, and was never destroyed.
+  if (!b->Intact(brood_id) || b->children().size() != n) {
+    return Fail("brood " + std::to_string(brood_id) +
+                " is corrupt after its constructor");
+  }
+  for (size_t i = 0; i < n; i++) {
+    const uint64_t id = kid_ids[i];
+    const Node* c = b->children()[i].get();
+    bool ok = c != nullptr && Destroyed()[id].load() == 0 && c->id == id &&
+              c->check == Mix(id) &&
+              (c->blob ? c->blob->size() : 0) == blob_lens[i];
+    for (size_t k = 0; ok && k < blob_lens[i]; k++) {
+      ok = (*c->blob)[k] == Mix(id * 7919 + k);
+    }
+    if (!ok) {
+      return Fail(
+          "child " + std::to_string(i) + " (object " + std::to_string(id) +
+          ") of brood " + std::to_string(brood_id) +
+          (collect_at >= 0
+               ? ", which collected at child " + std::to_string(collect_at)
+               : "") +
+          ", was lost during its construction");
+    }
+    Entry ce;
+    ce.origin = Origin::kBroodChild;
+    ce.ptr = const_cast<Node*>(c);
+    ce.blob_len = blob_lens[i];
+    objs_[id] = std::move(ce);
+  }
+  return true;
+}
+
+namespace {
+// A batch of Raw<N>: each checks its own zeroing; a third are kept
+// (replacing a random kept one, at most 16), the rest die at once.
+template <size_t N>
+bool RawBatch(std::vector<gc::Root<Raw<N>>>& kept, std::mt19937_64& rng,
+              uint64_t* checked) {
+  for (uint64_t n = 1 + rng() % 12; n > 0; n--) {
+    gc::Root<Raw<N>> r = gc::make<Raw<N>>(rng());
+    (*checked)++;
+    if (rng() % 3 != 0) continue;
+    if (kept.size() < 16) {
+      kept.push_back(std::move(r));
+    } else {
+      kept[rng() % kept.size()] = std::move(r);
+    }
+  }
+  return true;
+}
+
+template <size_t N>
+bool RawIntact(const std::vector<gc::Root<Raw<N>>>& kept) {
+  for (const gc::Root<Raw<N>>& r : kept) {
+    if (!r->Intact()) return false;
+  }
+  return true;
+}
+}  // namespace
+
+bool Model::ZeroChurn() {
+  const uint64_t before = NonzeroAtAllocation().load();
+  switch (Rand(7)) {
+    case 0:
+      RawBatch(std::get<0>(raws_), rng_, &stats_.zero_checked);
+      break;
+    case 1:
+      RawBatch(std::get<1>(raws_), rng_, &stats_.zero_checked);
+      break;
+    case 2:
+      RawBatch(std::get<2>(raws_), rng_, &stats_.zero_checked);
+      break;
+    case 3:
+      RawBatch(std::get<3>(raws_), rng_, &stats_.zero_checked);
+      break;
+    case 4:
+      RawBatch(std::get<4>(raws_), rng_, &stats_.zero_checked);
+      break;
+    case 5:
+      RawBatch(std::get<5>(raws_), rng_, &stats_.zero_checked);
+      break;
+    default:  // int32 arrays of 132 bytes to 4 KiB (n*4 > 128)
+      for (uint64_t k = 1 + Rand(8); k > 0; k--) {
+        const size_t n = 33 + Rand(1000);
+        gc::Root<gc::Array<int32_t>> a = gc::make_array<int32_t>(n);
+        stats_.zero_checked++;
+        for (size_t i = 0; i < n; i++) {
+          if ((*a)[i] != 0) {
+            return Fail("a fresh gc::make_array<int32_t>(" + std::to_string(n) +
+                        ") reads " + std::to_string((*a)[i]) + " at " +
+                        std::to_string(i) + ", not zero");
+          }
+        }
+        const int32_t tag = static_cast<int32_t>(Rand(1 << 30)) | 1;
+        for (size_t i = 0; i < n; i++) (*a)[i] = tag ^ static_cast<int32_t>(i);
+        if (Rand(3) != 0) continue;  // dies at once: a dirty slot
+        if (ints_.size() < 16) {
+          ints_.emplace_back(std::move(a), tag);
+        } else {
+          ints_[Rand(ints_.size())] = {std::move(a), tag};
+        }
+      }
+      break;
+  }
+  if (NonzeroAtAllocation().load() != before) {
+    return Fail(
+        "a fresh allocation (a Raw object's bytes or a blob) did "
+        "not read zero before its constructor ran");
+  }
+  return true;
+}
+
+void Model::WeakMapPut() {
+  uint64_t t = 0;
+  gc::Weak<Node> w;
+  uint64_t pick = Rand(8);
+  if (pick == 0) {
+    // Fresh garbage: null after the next cycle, and its cell is reused.
+    t = NewId();
+    gc::Ptr<Node> g = gc::make_unrooted<Node>();
+    g->id = t;
+    g->check = Mix(t);
+    Entry e;
+    e.origin = Origin::kWeakGarbage;
+    e.ptr = g.get();
+    objs_[t] = e;
+    w = gc::Weak<Node>(g);  // no allocation since make
+  } else if (pick == 1 && !private_ids_.empty()) {
+    // A private object: freed explicitly later, then null at once.
+    size_t i = Rand(private_ids_.size());
+    t = private_ids_[i];
+    w = gc::Weak<Node>(privates_[i]);
+  } else {
+    t = Walk();  // reachable now; many die later
+    if (t == 0) return;
+    w = gc::Weak<Node>(gc::Ptr<Node>(objs_.at(t).ptr));
+  }
+  if (weak_map_.emplace(t, w).second) {
+    weak_map_order_.push_back(t);
+  } else {
+    weak_map_[t] = w;
+  }
+  if (weak_map_.size() > 512) {
+    weak_map_.erase(weak_map_order_.front());
+    weak_map_order_.pop_front();
+  }
+}
+
+bool Model::CheckWeakMap(const std::unordered_set<uint64_t>& reached) {
+  for (const auto& [id, w] : weak_map_) {
+    stats_.weak_map_checked++;
+    const Node* got = w.get_unrooted();
+    auto it = objs_.find(id);
+    if (it != objs_.end() && reached.count(id)) {
+      if (got == nullptr) {
+        return Fail("a weak reference in the map reads null, but its target " +
+                    std::to_string(id) + " is reachable");
+      }
+      if (got != it->second.ptr || got->id != id || got->check != Mix(id)) {
+        return Fail("a weak reference in the map made for reachable object " +
+                    std::to_string(id) + " reads another object");
+      }
+    } else if (got != nullptr) {
+      // Its target died (or was freed): whatever is at `got` now, it is
+      // not the object the reference was made for. Name it if the model
+      // knows the address.
+      std::string other = "an object the model does not know";
+      for (const auto& [oid, e] : objs_) {
+        if (e.ptr == got) other = "object " + std::to_string(oid);
+      }
+      return Fail("a weak reference in the map made for object " +
+                  std::to_string(id) +
+                  ", which died, reads non-null: " + other);
+    }
+  }
+  return true;
+}
+
+bool Model::ForkAndCheck() {
+#if defined(GC_TSAN)
+  return true;
+#else
+  std::fflush(nullptr);  // nothing buffered is written twice
+  const pid_t pid = fork();
+  if (pid < 0) return Fail("fork failed");
+  if (pid == 0) {
+    // The child: only this thread exists. Other threads' models are
+    // frozen mid-operation and never looked at; the mailbox (whose lock
+    // a frozen thread might hold) is not used.
+    in_child_ = true;
+    mailbox_ = nullptr;
+    int rc = 0;
+    try {
+      Garbage();
+      MakeBrood();
+      WeakMapPut();
+      Create();
+      if (!ZeroChurn() || !CollectAndCheck()) rc = 1;
+      for (int i = 0; rc == 0 && i < 100; i++) {
+        if (!Step()) rc = 1;
+      }
+      if (rc == 0 && !CollectAndCheck()) rc = 1;
+    } catch (const std::exception& e) {
+      failure_ = std::string("threw: ") + e.what();
+      rc = 2;
+    }
+    if (rc != 0) {
+      std::fprintf(stderr, "stress: forked child failed: %s\n",
+                   failure_.c_str());
+    }
+    std::fflush(stderr);
+    _exit(rc);
+  }
+  int status = 0;
+  bool hung = false;
+  {
+    gc::Blocking waiting;  // other threads may collect meanwhile
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    for (;;) {
+      const pid_t r = waitpid(pid, &status, WNOHANG);
+      if (r == pid) break;
+      if (r < 0 || std::chrono::steady_clock::now() > deadline) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        hung = true;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  if (hung) return Fail("a forked child did not finish in 60 s (killed)");
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return Fail("a forked child failed: " +
+                (WIFEXITED(status)
+                     ? "exit code " + std::to_string(WEXITSTATUS(status))
+                     : "signal " + std::to_string(WTERMSIG(status))) +
+                " (its message is above)");
+  }
+  stats_.forks++;
+  return true;
+#endif
+}
+
 bool Model::Step() {
   stats_.ops++;
-  uint64_t op = Rand(1100);
+  if (fork_every_ != 0 && !in_child_ &&
+      stats_.ops % fork_every_ == fork_every_ / 2) {
+    return ForkAndCheck();
+  }
+  uint64_t op = Rand(1132);
   if (root_ids_.empty() || (op < 150 && roots_.size() < 256)) {
     Create();
   } else if (op < 400) {  // link two reachable objects (cycles too)
@@ -358,9 +703,7 @@ bool Model::Step() {
     uint64_t a = Walk();
     size_t len = Rand(3000);
     Node* n = objs_.at(a).ptr;
-    gc::Root<gc::Array<uint64_t>> b = gc::make_array<uint64_t>(len);
-    for (size_t i = 0; i < len; i++) (*b)[i] = Mix(a * 7919 + i);
-    n->blob = b;
+    n->blob = MakeBlob(a, len);
     objs_.at(a).blob_len = len;
   } else if (op < 975) {  // hand a fresh subgraph over, or take one
     if (mailbox_ == nullptr) {
@@ -384,6 +727,12 @@ bool Model::Step() {
     return RootViaWeak();
   } else if (op < 1090) {
     FinalizableGarbage();
+  } else if (op < 1096) {
+    return MakeBrood();
+  } else if (op < 1108) {
+    return ZeroChurn();
+  } else if (op < 1122) {
+    WeakMapPut();
   } else {
     // Make, link, unlink and free at once: the slot is reused soon.
     uint64_t a = Walk();
@@ -455,8 +804,12 @@ bool Model::Check(bool kept_stable) {
       if ((skip != nullptr && skip->count(id)) || !out->insert(id).second) {
         continue;
       }
-      for (uint64_t e : objs_.at(id).edges) {
+      const Entry& en = objs_.at(id);
+      for (uint64_t e : en.edges) {
         if (e != 0 && !out->count(e)) stack.push_back(e);
+      }
+      for (uint64_t k : en.kids) {
+        if (!out->count(k)) stack.push_back(k);
       }
     }
   };
@@ -523,6 +876,15 @@ bool Model::Check(bool kept_stable) {
                     std::to_string(destroyed) + " times (want 1); " +
                     Describe(id));
       }
+      if (e.brood != 0) {
+        uint8_t bd = Destroyed()[e.brood].load(std::memory_order_relaxed);
+        if (bd != 1) {
+          return Fail("brood " + std::to_string(e.brood) + " of object " +
+                      std::to_string(id) + " was destroyed " +
+                      std::to_string(bd) + " times (want 1)");
+        }
+        gone.push_back(e.brood);
+      }
       gone.push_back(id);
       continue;
     }
@@ -538,6 +900,23 @@ bool Model::Check(bool kept_stable) {
       if (n->edges[k].get() != want) {
         return Fail("edge " + std::to_string(k) + " of object " +
                     std::to_string(id) + " changed");
+      }
+    }
+    if (n->brood.get() != e.brood_ptr) {
+      return Fail("the brood of object " + std::to_string(id) + " changed");
+    }
+    if (e.brood != 0) {
+      const Brood* b = e.brood_ptr;
+      if (Destroyed()[e.brood].load(std::memory_order_relaxed) != 0 ||
+          !b->Intact(e.brood) || b->children().size() != e.kids.size()) {
+        return Fail("brood " + std::to_string(e.brood) + " of object " +
+                    std::to_string(id) + " was destroyed or is corrupt");
+      }
+      for (size_t i = 0; i < e.kids.size(); i++) {
+        if (b->children()[i].get() != objs_.at(e.kids[i]).ptr) {
+          return Fail("child " + std::to_string(i) + " of brood " +
+                      std::to_string(e.brood) + " changed");
+        }
       }
     }
     size_t len = n->blob ? n->blob->size() : 0;
@@ -571,6 +950,21 @@ bool Model::Check(bool kept_stable) {
   }
   for (uint64_t id : gone) Forget(id);
   stats_.reclaimed_checked += gone.size();
+  if (!CheckWeakMap(reached)) return false;
+  bool raws_intact = true;
+  std::apply([&](const auto&... v) { raws_intact = (RawIntact(v) && ...); },
+             raws_);
+  if (!raws_intact) return Fail("a kept Raw object is corrupt");
+  for (const auto& [a, tag] : ints_) {
+    for (size_t i = 0; i < a->size(); i += 13) {
+      if ((*a)[i] != (tag ^ static_cast<int32_t>(i))) {
+        return Fail("a kept int32 array is corrupt at " + std::to_string(i));
+      }
+    }
+  }
+  if (NonzeroAtAllocation().load() != 0) {
+    return Fail("an allocation did not read zero before its constructor ran");
+  }
   // A sample of the long dead: destroyed once, never again.
   for (int i = 0; i < 64 && !dead_ids_.empty(); i++) {
     uint64_t id = dead_ids_[Rand(dead_ids_.size())];
@@ -588,6 +982,8 @@ bool Model::Check(bool kept_stable) {
 }
 
 bool Model::DropAllAndCheck() {
+  raws_ = {};
+  ints_.clear();
   roots_.clear();
   root_ids_.clear();
   slots_.clear();
@@ -611,9 +1007,9 @@ bool Model::DropAllAndCheck() {
 
 std::string Model::Describe(uint64_t id) const {
   static const char* const kOrigins[] = {
-      "created",      "child",        "garbage",     "parcel",
-      "private",      "weak garbage", "finalizable", "finalizable's child",
-      "freed at once"};
+      "created",       "child",        "garbage",     "parcel",
+      "private",       "weak garbage", "finalizable", "finalizable's child",
+      "freed at once", "brood child"};
   const Entry& e = objs_.at(id);
   std::string s =
       std::string("made as ") + kOrigins[static_cast<int>(e.origin)] +

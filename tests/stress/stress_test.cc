@@ -5,6 +5,9 @@
 //   threads/N         N mutators (2, 4, 8) handing fresh subgraphs to each
 //                     other, each collecting at random, under TSan in CI
 //
+// Both fork now and then (not under TSan): the child checks the forking
+// thread's model after collecting and allocating (model.h).
+//
 // Seeded and reproducible: each run prints its seed. Environment:
 //   GCRT_STRESS_SEED=n      the seed (default: from the clock)
 //   GCRT_STRESS_SECONDS=s   run each test this long (the long run, e.g.
@@ -38,6 +41,12 @@ uint64_t Seed() {
       std::chrono::steady_clock::now().time_since_epoch().count());
 }
 
+// Forks: ten in the single-threaded run, two per threaded run (from
+// thread 0, while the others mutate); rarer in the long runs.
+uint64_t ForkEvery(double seconds, uint64_t short_ops, int forks) {
+  return seconds > 0 ? 100000 : short_ops / forks;
+}
+
 double Seconds() {
   const char* s = std::getenv("GCRT_STRESS_SECONDS");
   return s == nullptr ? 0 : std::atof(s);
@@ -63,7 +72,8 @@ void Report(const char* name, uint64_t seed, const Stats& s) {
   std::printf(
       "stress %s: seed=%llu ops=%llu collections=%llu objects_checked=%llu "
       "reclaimed_checked=%llu handed_over=%llu freed=%llu weak_checked=%llu "
-      "finalized=%llu resurrected=%llu num_gc=%llu\n",
+      "finalized=%llu resurrected=%llu broods=%llu (collected inside %llu) "
+      "weak_map_checked=%llu zero_checked=%llu forks=%llu num_gc=%llu\n",
       name, static_cast<unsigned long long>(seed),
       static_cast<unsigned long long>(s.ops),
       static_cast<unsigned long long>(s.collections),
@@ -74,6 +84,11 @@ void Report(const char* name, uint64_t seed, const Stats& s) {
       static_cast<unsigned long long>(s.weak_checked),
       static_cast<unsigned long long>(s.finalized),
       static_cast<unsigned long long>(s.resurrected),
+      static_cast<unsigned long long>(s.broods),
+      static_cast<unsigned long long>(s.brood_collects),
+      static_cast<unsigned long long>(s.weak_map_checked),
+      static_cast<unsigned long long>(s.zero_checked),
+      static_cast<unsigned long long>(s.forks),
       static_cast<unsigned long long>(gc::stats().num_gc));
 }
 
@@ -91,6 +106,7 @@ TEST_F(StressTest, SingleThreadedShadowModel) {
               static_cast<unsigned long long>(seed),
               static_cast<unsigned long long>(seed));
   Model model(seed, nullptr);
+  model.set_fork_every(ForkEvery(Seconds(), kShortSteps, 10));
   ASSERT_TRUE(RunModel(model, Seconds()))
       << model.failure() << " (seed " << seed << ")";
   Report("single-threaded", seed, model.stats());
@@ -99,6 +115,14 @@ TEST_F(StressTest, SingleThreadedShadowModel) {
   EXPECT_GT(model.stats().freed, 0u);
   EXPECT_GT(model.stats().weak_checked, 0u);
   EXPECT_GT(model.stats().finalized, 0u);
+  EXPECT_GT(model.stats().broods, 0u);
+  EXPECT_GT(model.stats().brood_collects, 0u);
+  EXPECT_GT(model.stats().weak_map_checked, 0u);
+  EXPECT_GT(model.stats().zero_checked, 0u);
+#if !defined(GC_TSAN)
+  EXPECT_GT(model.stats().forks, 0u);
+#endif
+  EXPECT_EQ(NonzeroAtAllocation().load(), 0u);
   EXPECT_EQ(CorruptAtDestruction().load(), 0u);
   EXPECT_EQ(CorruptAtFinalization().load(), 0u);
 }
@@ -126,6 +150,7 @@ TEST_P(StressThreadsTest, MutatorsHandOverSubgraphsAndCollect) {
     workers.emplace_back([&, t] {
       models[t] = std::make_unique<Model>(seed + t, &mailbox);
       Model& m = *models[t];
+      if (t == 0) m.set_fork_every(ForkEvery(seconds, kShortSteps / 2, 2));
       auto deadline = std::chrono::steady_clock::now() +
                       std::chrono::duration<double>(seconds);
       bool good = true;
@@ -177,6 +202,13 @@ TEST_P(StressThreadsTest, MutatorsHandOverSubgraphsAndCollect) {
   EXPECT_GT(total.reclaimed_checked, 0u);
   EXPECT_GT(total.freed, 0u);
   EXPECT_GT(total.finalized, 0u);
+  EXPECT_GT(total.broods, 0u);
+  EXPECT_GT(total.weak_map_checked, 0u);
+  EXPECT_GT(total.zero_checked, 0u);
+#if !defined(GC_TSAN)
+  EXPECT_GT(total.forks, 0u);
+#endif
+  EXPECT_EQ(NonzeroAtAllocation().load(), 0u);
   EXPECT_EQ(CorruptAtDestruction().load(), 0u);
   EXPECT_EQ(CorruptAtFinalization().load(), 0u);
 }
