@@ -366,8 +366,9 @@ void Model::ReceiveAll() {
 bool Model::MakeBrood() {
   // A new object holding a Brood of 1-16 children, linked in place of an
   // edge of a reachable one (so the live graph does not grow much); the
-  // vector's buffer moves as it grows, and every 40th Brood collects at
-  // a random child (the others see the cycles their allocations trigger).
+  // vector's buffer moves as it grows, and every 40th Brood (the first
+  // included, so even the short sanitizer runs have one) collects at a
+  // random child (the others see the cycles their allocations trigger).
   const uint64_t a = Walk();
   const int k = static_cast<int>(Rand(kEdges));
   const uint64_t owner = NewId();
@@ -390,7 +391,7 @@ bool Model::MakeBrood() {
     blob_lens[i] = Rand(6) == 0 ? Rand(400) : 0;
   }
   const int collect_at =
-      stats_.broods % 40 == 39 ? static_cast<int>(Rand(n)) : -1;
+      stats_.broods % 40 == 0 ? static_cast<int>(Rand(n)) : -1;
   gc::Ptr<Brood> b =
       gc::make_unrooted<Brood>(brood_id, kid_ids, blob_lens, collect_at);
   Entry& e = objs_.at(owner);
