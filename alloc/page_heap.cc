@@ -515,11 +515,17 @@ void PageHeap::FreeSpanLocked(Span* s, bool was_in_use,
   s->unused_since_ns = unused_since_ns < 0 ? NowNs() : unused_since_ns;
   free_pages_ += s->npages;
   released_pages_ += s->npreleased;
-  // A scavenger above its goal with nothing to release has work now.
+  // A scavenger above its goal with nothing to release has work now only
+  // near the memory limit: otherwise it takes pages free for a second
+  // (kScavengeMinIdleNs), and wakes for them on its own (waking it on every
+  // free made it spin through the free lists for nothing).
   if (scavenger_starved_) {
-    scavenger_starved_ = false;
-    scavenger_wakeups_++;
-    scavenger_cv_.notify_all();
+    const uint64_t limit = limit_bytes_.load(std::memory_order_relaxed);
+    if (limit != 0 && RetainedBytesLocked() > limit / 100 * 95) {
+      scavenger_starved_ = false;
+      scavenger_wakeups_++;
+      scavenger_cv_.notify_all();
+    }
   }
 
   // Coalesce with the span before...

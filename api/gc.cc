@@ -6,6 +6,7 @@
 #include <string>
 
 #include "gc/collector.h"
+#include "runtime/stack.h"
 
 namespace gc {
 
@@ -101,6 +102,12 @@ void detach_thread() { alloc::DetachCurrentThread(); }
 
 void set_mark_workers(uint32_t n) { Collector::Get().SetMarkWorkers(n); }
 void set_verify(bool on) { Collector::Get().SetVerify(on); }
+
+bool set_stack_scan(bool on) {
+  bool old = runtime::StackScanEnabled();
+  runtime::SetStackScanEnabled(on);
+  return old;
+}
 void set_gctrace(bool on) { Collector::Get().SetTrace(on); }
 
 }  // namespace gc

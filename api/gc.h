@@ -70,6 +70,9 @@
 //    (none; tests: runtime::    long a stop of the world waits
 //     SetStopWatchdogForTesting) before it names the threads that
 //                               hold it up
+//   GCRT_STACK_SCAN             bool: scan thread stacks          on
+//    (gc::set_stack_scan)       conservatively (off: only
+//                               registered roots count)
 #pragma once
 
 #include <array>
@@ -151,6 +154,19 @@ Stats stats();
 // memory beyond the heap goal + 10% gradually (about 1% of one CPU), and
 // pages idle for five minutes go back too. Throws as gc::collect does.
 size_t release_memory();
+
+// Conservative scanning of thread stacks and registers (runtime/stack.h;
+// GCRT_STACK_SCAN, default on): gc::Ptr and raw T* locals and temporaries
+// keep their objects alive across allocations and collections, on every
+// thread the collector stops (parked at a safepoint, or inside a
+// gc::Blocking scope: there, references held on entry count). The heap
+// stays precise. What is not scanned: the C++ heap (a std::vector of
+// gc::Ptr in malloc memory is no root: hold GC pointers there in a
+// gc::Global, a gc::RootSet, or a GC object), threads that never attached,
+// and GC pointers created inside a Blocking scope. Off: only registered
+// roots (Root, Global, RootSet) keep objects alive. Returns the previous
+// setting.
+bool set_stack_scan(bool on);
 
 // A safepoint: parks here if the collector is stopping the world.
 GC_ALWAYS_INLINE void safepoint() { runtime::Safepoint(); }

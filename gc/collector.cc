@@ -19,6 +19,7 @@
 #include "runtime/env.h"
 #include "runtime/processor.h"
 #include "runtime/safepoint.h"
+#include "runtime/stack.h"
 
 namespace gc::internal {
 
@@ -162,6 +163,9 @@ void Collector::RestartThreadsAfterFork() {
 }
 
 void Collector::Collect(GcReason reason) {
+  // The callers' callee-saved registers into this frame: the stack scan
+  // (runtime/stack.h) covers the collecting thread from here up.
+  __builtin_unwind_init();
   const bool triggered = reason == GcReason::kTriggered;
   if (InDestructor()) {
     if (triggered) return;
@@ -221,6 +225,7 @@ void Collector::Collect(GcReason reason) {
   sweeper.Finish();
 
   runtime::StopTheWorld("garbage collection");
+  runtime::RecordStack(runtime::CurrentProcessor(), runtime::ApproximateSp());
   const int64_t t_stop = NowNs();
   bool skip = false;
   if (triggered) {

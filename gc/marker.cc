@@ -14,6 +14,8 @@
 #include "gc/free.h"
 #include "gc/weak.h"
 #include "runtime/check.h"
+#include "runtime/processor.h"
+#include "runtime/stack.h"
 
 namespace gc::internal {
 
@@ -196,6 +198,29 @@ void ScanObject(V& v, Span* s, uint32_t slot) {
 
 // Cache-line aligned: its fields are written on every object marked, and two
 // workers' fields on one line made two workers three times slower than one.
+// A thread's stack and saved registers (runtime/stack.h), word by word.
+void ScanStack(runtime::Processor* p,
+               void (*visit)(void* context, uintptr_t word), void* context) {
+  const runtime::StackRecord& r = p->stack();
+  if (r.sp == 0 || r.hi == 0) return;
+  runtime::ScanStackRange(r.sp, r.hi, r.fake_stack, visit, context);
+  const auto saved = reinterpret_cast<uintptr_t>(r.saved);
+  runtime::ScanStackRange(saved, saved + r.saved_bytes, r.fake_stack, visit,
+                          context);
+}
+
+// One job per thread holding a processor (world stopped), when stacks are
+// scanned.
+void AddStackJobs(std::vector<RootJob>* jobs) {
+  if (!runtime::StackScanEnabled()) return;
+  for (runtime::Processor* p = runtime::ProcessorTable::Get().all();
+       p != nullptr; p = p->next_all()) {
+    if (p->status() != runtime::ProcessorStatus::kIdle) {
+      jobs->push_back(RootJob{RootJob::kStack, nullptr, nullptr, p});
+    }
+  }
+}
+
 class alignas(64) MarkWorker {
  public:
   MarkWorker(WorkPool* pool, bool shared_marks)
@@ -246,8 +271,25 @@ class alignas(64) MarkWorker {
     static_cast<MarkWorker*>(self)->ScanContents(p);
   }
 
+  // A stack word (runtime/stack.h): conservative, and a stale one may
+  // point at an object gc::free quarantined (debug builds), which is no
+  // use of it.
+  static void VisitStackWord(void* self, uintptr_t word) {
+    auto* w = static_cast<MarkWorker*>(self);
+    uint32_t slot;
+    Span* s = FindSlot(word, &slot);
+    if (s == nullptr || !s->IsAllocated(slot) ||
+        MaybeQuarantinedWorldStopped(
+            reinterpret_cast<const void*>(s->SlotAddress(slot)))) {
+      return;
+    }
+    w->MarkSlot(s, slot);
+  }
+
   void RunJob(const RootJob& job) {
-    if (job.kind == RootJob::kArena) {
+    if (job.kind == RootJob::kStack) {
+      ScanStack(job.processor, &VisitStackWord, this);
+    } else if (job.kind == RootJob::kArena) {
       job.arena->ForEachRoot(
           [this](const void* p) { Visit(reinterpret_cast<uintptr_t>(p)); });
     } else if (job.kind == RootJob::kFinalizers) {
@@ -545,6 +587,7 @@ MarkResult MarkHeap(uint32_t workers) {
   RootRegistry& registry = RootRegistry::Get();
   registry.BeginMarking(&jobs, &arenas);
   jobs.push_back(RootJob{RootJob::kFinalizers, nullptr, nullptr});
+  AddStackJobs(&jobs);
   MarkResult result{0, 0, workers};
   {
     WorkPool pool(workers);
@@ -597,6 +640,7 @@ uint64_t VerifyMarking() {
   RootRegistry& registry = RootRegistry::Get();
   registry.BeginMarking(&jobs, &arenas);
   jobs.push_back(RootJob{RootJob::kFinalizers, nullptr, nullptr});
+  AddStackJobs(&jobs);
   SetInMarker(true);
   Verifier v;
   for (HandleArena* a : arenas) {
@@ -612,7 +656,20 @@ uint64_t VerifyMarking() {
     });
   }
   for (const RootJob& job : jobs) {
-    if (job.kind == RootJob::kArena) {
+    if (job.kind == RootJob::kStack) {
+      ScanStack(
+          job.processor,
+          [](void* self, uintptr_t w) {
+            uint32_t slot;
+            Span* s = FindSlot(w, &slot);
+            if (s != nullptr && s->IsAllocated(slot) &&
+                !MaybeQuarantinedWorldStopped(
+                    reinterpret_cast<const void*>(s->SlotAddress(slot)))) {
+              static_cast<Verifier*>(self)->VisitConservative(w);
+            }
+          },
+          &v);
+    } else if (job.kind == RootJob::kArena) {
       job.arena->ForEachRoot(
           [&](const void* p) { v.Visit(reinterpret_cast<uintptr_t>(p)); });
     } else if (job.kind == RootJob::kFinalizers) {

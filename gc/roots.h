@@ -216,10 +216,12 @@ void UnregisterRootSet(RootSetRecord* r);
 // One unit of root marking.
 struct RootJob {
   // kFinalizers: the collector's own (gc/finalizer.h), added by the
-  // marker.
-  enum Kind : uint8_t { kArena, kRootSet, kFinalizers } kind;
+  // marker; kStack: a thread's stack, scanned conservatively
+  // (runtime/stack.h).
+  enum Kind : uint8_t { kArena, kRootSet, kFinalizers, kStack } kind;
   HandleArena* arena;
   RootSetRecord* set;
+  runtime::Processor* processor = nullptr;  // kStack
 };
 
 // Collector side, world stopped. Holds the registry lock from Begin to

@@ -30,6 +30,8 @@ constexpr VarInfo kVars[] = {
      "off for that item (unknown names are ignored)"},
     {Var::kStwWatchdog, "GCRT_STW_WATCHDOG_MS",
      "an integer from 1 to 3600000 (milliseconds)", "1000"},
+    {Var::kStackScan, "GCRT_STACK_SCAN",
+     "1, 0, true, false, on or off (off: only registered roots)", "on"},
 };
 
 constexpr std::string_view kSpace = " \t\n\r\f\v";
@@ -221,6 +223,17 @@ int64_t ParseStwWatchdogMs(const char* text, Messages* messages) {
   return *v;
 }
 
+bool ParseStackScan(const char* text, Messages* messages) {
+  if (text == nullptr) return true;
+  std::string error;
+  std::optional<bool> v = ParseBool(text, &error);
+  if (!v) {
+    Refuse(Var::kStackScan, text, error, messages);
+    return true;
+  }
+  return *v;
+}
+
 int GcPercentFromEnv() { return FromEnv(Var::kGcPercent, &ParseGcPercent); }
 uint64_t MemoryLimitFromEnv() {
   return FromEnv(Var::kMemoryLimit, &ParseMemoryLimit);
@@ -232,5 +245,6 @@ DebugSettings DebugFromEnv() { return FromEnv(Var::kDebug, &ParseDebug); }
 int64_t StwWatchdogMsFromEnv() {
   return FromEnv(Var::kStwWatchdog, &ParseStwWatchdogMs);
 }
+bool StackScanFromEnv() { return FromEnv(Var::kStackScan, &ParseStackScan); }
 
 }  // namespace gc::runtime::env

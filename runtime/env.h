@@ -59,7 +59,14 @@ std::optional<uint64_t> ParseSize(std::string_view text, std::string* error);
 
 // ---- The variables.
 
-enum class Var { kGcPercent, kMemoryLimit, kMarkWorkers, kDebug, kStwWatchdog };
+enum class Var {
+  kGcPercent,
+  kMemoryLimit,
+  kMarkWorkers,
+  kDebug,
+  kStwWatchdog,
+  kStackScan,
+};
 
 struct VarInfo {
   Var var;
@@ -86,6 +93,7 @@ uint64_t ParseMemoryLimit(const char* text, Messages* messages);  // 0: none
 uint32_t ParseMarkWorkers(const char* text, Messages* messages);  // 0: auto
 DebugSettings ParseDebug(const char* text, Messages* messages);
 int64_t ParseStwWatchdogMs(const char* text, Messages* messages);
+bool ParseStackScan(const char* text, Messages* messages);  // default on
 
 // The same, from the environment, each message printed with Print.
 int GcPercentFromEnv();
@@ -93,5 +101,6 @@ uint64_t MemoryLimitFromEnv();
 uint32_t MarkWorkersFromEnv();
 DebugSettings DebugFromEnv();
 int64_t StwWatchdogMsFromEnv();
+bool StackScanFromEnv();
 
 }  // namespace gc::runtime::env

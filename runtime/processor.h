@@ -59,6 +59,23 @@ class ProcessorLocal {
 
 using ProcessorLocalFactory = ProcessorLocal* (*)(Processor& p);
 
+// The stack of the thread holding a processor, for conservative scanning
+// (runtime/stack.h). Written by the holding thread: `hi` when it acquires
+// the processor, the rest before it stops running (parks at a safepoint,
+// enters a blocking region, or stops the world itself), under the table's
+// lock or with the world stopped by it; read by the collector with the
+// world stopped, for processors that are not idle.
+struct StackRecord {
+  static constexpr size_t kMaxSavedBytes = 1024;
+  uintptr_t hi = 0;  // the stack's base (its highest address)
+  uintptr_t sp = 0;  // the lowest address still in use when it stopped
+  // Callee-saved registers spilled on entry to a blocking region (they
+  // may be pushed below `sp` by what the region calls): scanned too.
+  size_t saved_bytes = 0;
+  alignas(16) unsigned char saved[kMaxSavedBytes];
+  void* fake_stack = nullptr;  // AddressSanitizer's, for that thread
+};
+
 enum class ProcessorStatus : uint32_t {
   kIdle = 0,     // in the idle pool; no thread holds it
   kRunning = 1,  // held by a thread that may touch the heap
@@ -76,6 +93,8 @@ class Processor {
   }
   // The next processor in creation order (newest first), or null.
   Processor* next_all() const { return next_all_; }
+  // The holding thread's stack (see StackRecord for who writes it).
+  StackRecord& stack() { return stack_; }
 
  private:
   friend class ProcessorTable;
@@ -95,6 +114,7 @@ class Processor {
   // Kernel thread id of the holder, for the stop-the-world watchdog.
   // Guarded by ProcessorTable::mu_.
   int owner_tid_ = 0;
+  StackRecord stack_;
 };
 
 // Registers the factory for ProcessorLocals. Must be called before the first

@@ -13,6 +13,7 @@
 
 #include "runtime/check.h"
 #include "runtime/env.h"
+#include "runtime/stack.h"
 
 namespace gc::runtime {
 
@@ -31,8 +32,12 @@ thread_local int t_no_stop_depth = 0;   // Owned by the thread.
 
 }  // namespace
 
-void ProcessorTable::ParkLocked(Processor* p,
-                                std::unique_lock<std::mutex>& lock) {
+GC_NOINLINE void ProcessorTable::ParkLocked(
+    Processor* p, std::unique_lock<std::mutex>& lock) {
+  // The callers' callee-saved registers into this frame, which the thread
+  // stays in while parked: the stack scan from here up finds them.
+  __builtin_unwind_init();
+  RecordStack(p, ApproximateSp());
   p->status_.store(ProcessorStatus::kStopped, std::memory_order_release);
   stopper_cv_.notify_all();
   uint64_t parked_at = restarts_;
@@ -225,13 +230,19 @@ uint64_t StopWatchdogReports() {
   return g_watchdog_reports.load(std::memory_order_relaxed);
 }
 
-BlockingRegion::BlockingRegion() : p_(CurrentProcessor()) {
+// Not inlined: the caller's frames start right above this one's.
+GC_NOINLINE BlockingRegion::BlockingRegion() : p_(CurrentProcessor()) {
   if (t_no_stop_depth > 0 && p_ != nullptr) {
     throw std::logic_error(
         "gcrt: gc::Blocking while the world may not stop (inside the "
         "destructor gc::free runs): block before or after the free");
   }
   if (t_blocking_depth++ > 0 || p_ == nullptr) return;
+  // The caller's frames stay as they are while the region runs; its
+  // registers are copied out (the region may reuse them).
+  RecordStackWithRegisters(
+      p_, reinterpret_cast<uintptr_t>(__builtin_frame_address(0)) +
+              2 * sizeof(void*));
   p_->local()->OnBlockingEnter(*p_);
   ProcessorTable& t = ProcessorTable::Get();
   std::lock_guard<std::mutex> lock(t.mu_);

@@ -154,9 +154,10 @@ TEST(VarsTest, EveryVariableHasOneEntryWithItsText) {
     EXPECT_NE(std::string(v.fallback), "") << v.name;
     names.insert(v.name);
   }
-  EXPECT_EQ(names, (std::set<std::string>{"GCRT_GCPERCENT", "GCRT_MEMORY_LIMIT",
-                                          "GCRT_MARK_WORKERS", "GCRT_DEBUG",
-                                          "GCRT_STW_WATCHDOG_MS"}));
+  EXPECT_EQ(names,
+            (std::set<std::string>{"GCRT_GCPERCENT", "GCRT_MEMORY_LIMIT",
+                                   "GCRT_MARK_WORKERS", "GCRT_DEBUG",
+                                   "GCRT_STW_WATCHDOG_MS", "GCRT_STACK_SCAN"}));
   // The messages quote the same ranges the parsers check.
   EXPECT_TRUE(Contains(Info(Var::kMarkWorkers).accepted,
                        "to " + std::to_string(kMaxMarkWorkers)));
@@ -337,6 +338,18 @@ TEST_F(StwWatchdogEnvironmentTest, RefusedValueIsReportedAndDefaultUsed) {
               testing::ExitedWithCode(0),
               "gcrt: GCRT_STW_WATCHDOG_MS=\"20ms\": not an integer; "
               "accepted: .*; using 1000");
+}
+
+TEST(ParseVarTest, StackScanIsABooleanDefaultingOn) {
+  Messages m;
+  EXPECT_TRUE(ParseStackScan(nullptr, &m));
+  EXPECT_FALSE(ParseStackScan("off", &m));
+  EXPECT_FALSE(ParseStackScan(" 0 ", &m));
+  EXPECT_TRUE(ParseStackScan("on", &m));
+  EXPECT_TRUE(m.empty());
+  EXPECT_TRUE(ParseStackScan("precise", &m)) << "refused: the default";
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_TRUE(Contains(m[0], "GCRT_STACK_SCAN=\"precise\"")) << m[0];
 }
 
 }  // namespace

@@ -1,0 +1,67 @@
+// Conservative scanning of thread stacks (cppgc's model: a precise heap,
+// conservative stacks; Boehm GC's mark_rts.c and pthread_stop_world.c).
+//
+// Every thread that holds a processor has its stack recorded in the
+// processor (StackRecord, runtime/processor.h): the stack's base when the
+// thread attaches, and when it stops running the lowest address still in
+// use, with the callee-saved registers spilled where the scan finds them:
+//   parked at a safepoint   SafepointSlow spills them into its own frame
+//                           (__builtin_unwind_init) and stays in it while
+//                           parked: [sp, hi) covers them.
+//   in a blocking region    the region's constructor spills them and
+//                           copies them into the record (the region's body
+//                           may push them below sp and reuse the
+//                           registers); [sp, hi) from the caller's frame.
+//   stopping the world      the collector spills them in its own frame
+//                           (RecordOwnStack, called from that frame).
+// The collector scans, with the world stopped, each non-idle processor's
+// [sp, hi) and saved registers, word by word; a word that points into an
+// allocated object marks it (an interior pointer too). Under
+// AddressSanitizer a word that points into the thread's fake stack (stack
+// use-after-return detection) scans that fake frame as well.
+//
+// Off (GCRT_STACK_SCAN=off, gc::set_stack_scan(false)): only registered
+// roots count, gcrt's precise mode.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "runtime/base.h"
+#include "runtime/processor.h"
+
+namespace gc::runtime {
+
+// The calling thread's stack base (highest address), computed once per
+// thread.
+uintptr_t CurrentStackHi();
+
+// The address of a local of the calling frame's callee: everything of the
+// caller's frames is at or above it.
+GC_NOINLINE uintptr_t ApproximateSp();
+
+// Records the calling thread's stack into p's record: [sp, its base), the
+// registers already spilled at or above sp (a parked thread, the stopper).
+void RecordStack(Processor* p, uintptr_t sp);
+
+// Records the calling thread's stack into p's record with every
+// callee-saved register copied out (a blocking region's entry: the
+// registers may be reused meanwhile). `sp`: the lowest address of the
+// caller's frames that must stay scanned.
+GC_NOINLINE void RecordStackWithRegisters(Processor* p, uintptr_t sp);
+
+// Visits every word of the range [begin, end) of a thread's stack (or a
+// saved register area) that may be a pointer: reads racing the owning
+// thread are expected (a thread in a blocking region runs), so the reads
+// are invisible to the sanitizers. `fake_stack`: the thread's ASan fake
+// stack, whose frames the words point into are visited as well.
+void ScanStackRange(uintptr_t begin, uintptr_t end, void* fake_stack,
+                    void (*visit)(void* context, uintptr_t word),
+                    void* context);
+
+// Whether stacks are scanned (default on; GCRT_STACK_SCAN=off). Atomic:
+// set by the configuration, read by the collector.
+bool StackScanEnabled();
+void SetStackScanEnabled(bool on);
+
+}  // namespace gc::runtime
