@@ -21,7 +21,11 @@
 // entry of gc::Blocking scopes; a thread in a long loop that does not
 // allocate calls gc::safepoint(), and a thread about to block (I/O, a
 // lock, a join) opens a gc::Blocking scope so the world can stop without
-// it. Inside a Blocking scope the thread must not touch the GC heap.
+// it. Inside a Blocking scope the thread must not touch the GC heap. A
+// thread that blocks outside one holds every collection up (the program
+// hangs if what it waits for needs one; the watchdog names the thread
+// every second): gc::Thread joins inside one, and gc::blocking(fn) runs
+// any blocking call inside one (api/thread.h).
 //
 // Destructors of GC objects run on whichever thread sweeps their span,
 // with no lock held, some time after the object became unreachable. They
@@ -85,6 +89,7 @@
 #include "api/make.h"
 #include "api/ptr.h"
 #include "api/roots.h"
+#include "api/thread.h"
 #include "api/trace.h"
 #include "api/weak.h"
 #include "gc/tracer.h"
