@@ -51,6 +51,10 @@ class Heap;
 // Cache-line aligned: neighbouring classes are locked by different threads.
 class alignas(64) Central {
  public:
+  // Fork support (Heap::LockForFork): the lock across a fork.
+  void LockForFork() { mu_.lock(); }
+  void UnlockAfterFork() { mu_.unlock(); }
+
   // Pages of spans handed to a Cache per refill.
   static constexpr size_t kMaxBatch = 8;
 

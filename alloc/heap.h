@@ -195,13 +195,16 @@ class Heap {
   // scavenger, metadata) may hold, and releases them after the fork; in
   // the child, threads that ran in the parent are started again by
   // RestartThreadsAfterFork.
+  // (Centrals too: gc::stats() reads them from threads that never attach.)
   void LockForFork() {
+    for (Central& c : central_) c.LockForFork();
     gc_bits_.LockForFork();
     pages_.LockForFork();
   }
   void UnlockAfterFork(bool child) {
     pages_.UnlockAfterFork(child);
     gc_bits_.UnlockAfterFork();
+    for (Central& c : central_) c.UnlockAfterFork();
   }
   void RestartThreadsAfterFork() { pages_.RestartScavengerAfterFork(); }
 

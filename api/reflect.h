@@ -16,6 +16,7 @@
 //   - a base class: it takes the first initializer. Found by a first
 //     initializer that converts only to T's bases.
 //   - more than kMaxFields fields (counting each element of a C array).
+//   - no initializer list fits at all (a reference member).
 #pragma once
 
 #include <cstddef>
@@ -73,7 +74,7 @@ constexpr size_t BraceCount() {
 }
 
 // Why an aggregate cannot be reflected, if it cannot.
-enum class Limit { kNone, kTooManyFields, kCArray, kBaseClass };
+enum class Limit { kNone, kTooManyFields, kCArray, kBaseClass, kUncountable };
 
 template <typename T>
 constexpr Limit LimitOf() {
@@ -81,7 +82,9 @@ constexpr Limit LimitOf() {
   if constexpr (n > kMaxFields) {
     return Limit::kTooManyFields;
   } else if constexpr (n == 0) {
-    return Limit::kNone;
+    // No initializer list fits a non-empty aggregate: a member no
+    // conversion reaches (a reference), so its fields are unknown.
+    return std::is_empty_v<T> ? Limit::kNone : Limit::kUncountable;
   } else if constexpr (FirstIsBase<T>(std::make_index_sequence<n - 1>())) {
     return Limit::kBaseClass;
   } else if constexpr (n >= 2 &&

@@ -36,8 +36,13 @@
 // class a trace() if it holds GC pointers. A class declared pointer-free
 // (gc::PointerFree below; gc::Weak is one) is accepted by a Tracer too.
 //
+// A union is scanned whole, conservatively, if it is trivially copyable
+// (which member is live is unknown); otherwise it is a compile error.
+// An aggregate that is also a range is traced by its fields.
+//
 // Aggregates that cannot be taken apart at compile time (a C array member,
-// a base class, more than 64 fields counting each element of a C array):
+// a base class, a reference member, more than 64 fields counting each
+// element of a C array):
 // if the type is trivially copyable, every GC pointer it can hold is in its
 // own bytes, and it is scanned conservatively (every word a possible
 // pointer: nothing is lost, garbage may be retained); otherwise it is a
@@ -268,6 +273,22 @@ constexpr TraceKind KindOf() {
     }
   } else if constexpr (IsAdaptor<T>::value) {
     return KindOf<typename T::container_type>();
+  } else if constexpr (ReflectedAggregate<T>) {
+    // Before ranges: an aggregate with begin() and end() is traced by its
+    // fields, which hold whatever its range yields and more.
+    return FieldsKind<T>(std::make_index_sequence<reflect::kFieldCount<T>>());
+  } else if constexpr (UnreflectedAggregate<T>) {
+    return std::is_trivially_copyable_v<T> ? TraceKind::kConservative
+                                           : TraceKind::kError;
+  } else if constexpr (std::is_union_v<T>) {
+    // Which member is live is unknown: scanned whole if that is safe (and
+    // it can hold a pointer at all).
+    if constexpr (sizeof(T) < sizeof(void*) || alignof(T) < alignof(void*)) {
+      return TraceKind::kPointerFree;
+    } else {
+      return std::is_trivially_copyable_v<T> ? TraceKind::kConservative
+                                             : TraceKind::kError;
+    }
   } else if constexpr (std::ranges::range<T>) {
     using E = std::remove_cv_t<std::ranges::range_value_t<T>>;
     if constexpr (std::is_same_v<E, T>) {
@@ -275,12 +296,7 @@ constexpr TraceKind KindOf() {
     } else {
       return AsMember(KindOf<E>());
     }
-  } else if constexpr (ReflectedAggregate<T>) {
-    return FieldsKind<T>(std::make_index_sequence<reflect::kFieldCount<T>>());
-  } else if constexpr (UnreflectedAggregate<T>) {
-    return std::is_trivially_copyable_v<T> ? TraceKind::kConservative
-                                           : TraceKind::kError;
-  } else if constexpr (std::is_class_v<T> || std::is_union_v<T>) {
+  } else if constexpr (std::is_class_v<T>) {
     return TraceKind::kOpaque;
   } else {
     return TraceKind::kPointerFree;
@@ -306,9 +322,14 @@ struct CannotTrace {
                 "gcrt: this aggregate cannot be taken apart at compile time "
                 "and is not trivially copyable, so it cannot be scanned "
                 "safely: replace each C array member `T x[N]` with "
-                "`std::array<T, N> x`, make base classes members, keep it "
-                "under 64 fields, or give it a `void trace(gc::Tracer&) "
-                "const` member");
+                "`std::array<T, N> x`, make base classes members, hold "
+                "references as pointers, keep it under 64 fields, or give "
+                "it a `void trace(gc::Tracer&) const` member");
+  static_assert(!std::is_union_v<T>,
+                "gcrt: a union that is not trivially copyable cannot be "
+                "traced (which member is live is unknown): give the type "
+                "holding it a `void trace(gc::Tracer&) const` member that "
+                "traces the live member, or use std::variant");
   static_assert(!IsOwningPointer<T>::value,
                 "gcrt: a std::unique_ptr / std::shared_ptr to an array of "
                 "traced elements cannot be traced (its length is unknown): "
@@ -366,11 +387,11 @@ void TraceValue(Tracer& tracer, const T& value) {
     if (value != nullptr) TraceValue(tracer, *value);
   } else if constexpr (IsAdaptor<T>::value) {
     TraceValue(tracer, AdaptedContainer(value));
-  } else if constexpr (std::ranges::range<T>) {
-    for (const auto& e : value) TraceValue(tracer, e);
   } else if constexpr (ReflectedAggregate<T>) {
     reflect::ForEachField(
         value, [&](const auto& field) { TraceValue(tracer, field); });
+  } else if constexpr (std::ranges::range<T>) {
+    for (const auto& e : value) TraceValue(tracer, e);
   }
 }
 

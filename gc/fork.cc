@@ -19,10 +19,10 @@ namespace gc::internal {
 
 namespace {
 
-// Whether prepare took the world and the locks. Owned by the forking
-// thread from prepare to the parent's or the child's handler (fork
-// serializes them through the handlers).
-bool g_prepared = false;
+// Whether prepare took the world and the locks: per thread, since two
+// threads may fork at once (one from a state prepare refuses). Owned by
+// the forking thread from prepare to its parent's or child's handler.
+thread_local bool g_prepared = false;
 
 void Prepare() {
   if (runtime::InNoStopRegion() || InMarker() || InDestructor() ||

@@ -198,11 +198,40 @@ void ScanObject(V& v, Span* s, uint32_t slot) {
 
 // Cache-line aligned: its fields are written on every object marked, and two
 // workers' fields on one line made two workers three times slower than one.
+// Whether a word a conservative scan found (a stack word, a word of an
+// object under construction or of an unreflected aggregate, a kept entry)
+// names a live object: an allocated slot that is neither an explicitly
+// freed object waiting in another cache's freebuf (its allocation bit is
+// still set until that cache gives the span back: marking it would run a
+// trace function on a destroyed object) nor one in the debug quarantine.
+// World stopped: no freebuf changes meanwhile.
+bool LiveForConservativeScan(Span* s, uint32_t slot) {
+  if (!s->IsAllocated(slot)) return false;
+  const uintptr_t obj = s->SlotAddress(slot);
+  for (const alloc::FreeLink* v = s->freebuf.load(std::memory_order_acquire);
+       v != nullptr; v = v->next) {
+    if (reinterpret_cast<uintptr_t>(v) == obj) return false;
+  }
+  return !MaybeQuarantinedWorldStopped(reinterpret_cast<const void*>(obj));
+}
+
 // A thread's stack and saved registers (runtime/stack.h), word by word.
 void ScanStack(runtime::Processor* p,
                void (*visit)(void* context, uintptr_t word), void* context) {
   const runtime::StackRecord& r = p->stack();
   if (r.sp == 0 || r.hi == 0) return;
+  if (r.sp < r.lo || r.sp >= r.hi) {
+    // A thread running on a stack of its own making (a fiber, an
+    // alternate signal stack): its bounds are not known.
+    runtime::Print(
+        "conservative stack scan: processor %u's thread stopped at %#lx, "
+        "outside its thread stack [%#lx, %#lx); threads that switch stacks "
+        "(fibers, coroutines on their own stacks) need GCRT_STACK_SCAN=off "
+        "and registered roots",
+        p->id(), static_cast<unsigned long>(r.sp),
+        static_cast<unsigned long>(r.lo), static_cast<unsigned long>(r.hi));
+    GC_THROW("a stopped thread's stack pointer is within its thread stack");
+  }
   runtime::ScanStackRange(r.sp, r.hi, r.fake_stack, visit, context);
   const auto saved = reinterpret_cast<uintptr_t>(r.saved);
   runtime::ScanStackRange(saved, saved + r.saved_bytes, r.fake_stack, visit,
@@ -232,11 +261,11 @@ class alignas(64) MarkWorker {
     uint32_t slot;
     if (Span* s = FindSlot(p, &slot)) MarkSlot(s, slot);
   }
-  // A word that may not be a pointer: only allocated slots are marked.
+  // A word that may not be a pointer: only live objects are marked.
   void VisitConservative(uintptr_t p) {
     uint32_t slot;
     Span* s = FindSlot(p, &slot);
-    if (s != nullptr && s->IsAllocated(slot)) MarkSlot(s, slot);
+    if (s != nullptr && LiveForConservativeScan(s, slot)) MarkSlot(s, slot);
   }
   static void VisitFromTracer(void* self, const void* p) {
     static_cast<MarkWorker*>(self)->Visit(reinterpret_cast<uintptr_t>(p));
@@ -246,15 +275,21 @@ class alignas(64) MarkWorker {
                           reinterpret_cast<uintptr_t>(p), bytes);
   }
 
-  // An object whose constructor is running: marked, then scanned
-  // conservatively at once (its trace function must not run yet).
-  void MarkConstructing(const Constructing& c) {
+  // An object whose constructor is running: marked (`scan` false), then
+  // scanned conservatively (`scan` true; its trace function must not run
+  // yet). Every such object is marked before any is scanned: one may
+  // already point to another (a constructor that links `this` into its
+  // parent), which must not be pushed as an ordinary object.
+  void MarkConstructing(const Constructing& c, bool scan) {
     uint32_t slot;
     uintptr_t p = reinterpret_cast<uintptr_t>(c.object);
     Span* s = FindSlot(p, &slot);
     GC_CHECK(s != nullptr && "an object under construction is in the heap");
-    if (SetMark(s, slot)) Count(s);
-    ScanConservativeRange(*this, s->SlotAddress(slot), SlotBytes(s));
+    if (!scan) {
+      if (SetMark(s, slot)) Count(s);
+    } else {
+      ScanConservativeRange(*this, s->SlotAddress(slot), SlotBytes(s));
+    }
   }
 
   // The pointers of an object that is not itself a root (a finalizable
@@ -275,15 +310,7 @@ class alignas(64) MarkWorker {
   // point at an object gc::free quarantined (debug builds), which is no
   // use of it.
   static void VisitStackWord(void* self, uintptr_t word) {
-    auto* w = static_cast<MarkWorker*>(self);
-    uint32_t slot;
-    Span* s = FindSlot(word, &slot);
-    if (s == nullptr || !s->IsAllocated(slot) ||
-        MaybeQuarantinedWorldStopped(
-            reinterpret_cast<const void*>(s->SlotAddress(slot)))) {
-      return;
-    }
-    w->MarkSlot(s, slot);
+    static_cast<MarkWorker*>(self)->VisitConservative(word);
   }
 
   void RunJob(const RootJob& job) {
@@ -488,7 +515,7 @@ class Verifier {
   void VisitConservative(uintptr_t p) {
     uint32_t slot;
     Span* s = FindSlot(p, &slot);
-    if (s != nullptr && s->IsAllocated(slot)) Reach(s, slot, p);
+    if (s != nullptr && LiveForConservativeScan(s, slot)) Reach(s, slot, p);
   }
   static void VisitFromTracer(void* self, const void* p) {
     static_cast<Verifier*>(self)->Visit(reinterpret_cast<uintptr_t>(p));
@@ -497,13 +524,17 @@ class Verifier {
     ScanConservativeRange(*static_cast<Verifier*>(self),
                           reinterpret_cast<uintptr_t>(p), bytes);
   }
-  void Constructing(const internal::Constructing& c) {
+  // As MarkWorker::MarkConstructing: all seen first, then all scanned.
+  void Constructing(const internal::Constructing& c, bool scan) {
     uint32_t slot;
     Span* s = FindSlot(reinterpret_cast<uintptr_t>(c.object), &slot);
     if (s == nullptr) return;
-    seen_.insert(s->SlotAddress(slot));
-    Check(s, slot, s->SlotAddress(slot));
-    ScanConservativeRange(*this, s->SlotAddress(slot), SlotBytes(s));
+    if (!scan) {
+      seen_.insert(s->SlotAddress(slot));
+      Check(s, slot, s->SlotAddress(slot));
+    } else {
+      ScanConservativeRange(*this, s->SlotAddress(slot), SlotBytes(s));
+    }
   }
   static void VisitWord(void* self, uintptr_t p) {
     static_cast<Verifier*>(self)->Visit(p);
@@ -599,10 +630,12 @@ MarkResult MarkHeap(uint32_t workers) {
     // Objects under construction first, so that no other root makes the
     // marker run their trace functions; then what their constructors
     // allocated (roots.h: Constructing).
-    for (HandleArena* a : arenas) {
-      a->ForEachConstructing([&](const Constructing& c) {
-        if (c.bytes > 0) ws[0]->MarkConstructing(c);
-      });
+    for (bool scan : {false, true}) {
+      for (HandleArena* a : arenas) {
+        a->ForEachConstructing([&](const Constructing& c) {
+          if (c.bytes > 0) ws[0]->MarkConstructing(c, scan);
+        });
+      }
     }
     for (HandleArena* a : arenas) {
       a->ForEachConstructing([&](const Constructing& c) {
@@ -645,7 +678,12 @@ uint64_t VerifyMarking() {
   Verifier v;
   for (HandleArena* a : arenas) {
     a->ForEachConstructing([&](const Constructing& c) {
-      if (c.bytes > 0) v.Constructing(c);
+      if (c.bytes > 0) v.Constructing(c, /*scan=*/false);
+    });
+  }
+  for (HandleArena* a : arenas) {
+    a->ForEachConstructing([&](const Constructing& c) {
+      if (c.bytes > 0) v.Constructing(c, /*scan=*/true);
     });
   }
   for (HandleArena* a : arenas) {
@@ -660,13 +698,7 @@ uint64_t VerifyMarking() {
       ScanStack(
           job.processor,
           [](void* self, uintptr_t w) {
-            uint32_t slot;
-            Span* s = FindSlot(w, &slot);
-            if (s != nullptr && s->IsAllocated(slot) &&
-                !MaybeQuarantinedWorldStopped(
-                    reinterpret_cast<const void*>(s->SlotAddress(slot)))) {
-              static_cast<Verifier*>(self)->VisitConservative(w);
-            }
+            static_cast<Verifier*>(self)->VisitConservative(w);
           },
           &v);
     } else if (job.kind == RootJob::kArena) {

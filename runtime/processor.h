@@ -67,6 +67,7 @@ using ProcessorLocalFactory = ProcessorLocal* (*)(Processor& p);
 // world stopped, for processors that are not idle.
 struct StackRecord {
   static constexpr size_t kMaxSavedBytes = 1024;
+  uintptr_t lo = 0;  // the stack's lowest address
   uintptr_t hi = 0;  // the stack's base (its highest address)
   uintptr_t sp = 0;  // the lowest address still in use when it stopped
   // Callee-saved registers spilled on entry to a blocking region (they

@@ -24,7 +24,8 @@ namespace {
 std::atomic<bool> g_stack_scan{true};
 std::atomic<bool> g_stack_scan_configured{false};
 
-thread_local uintptr_t t_stack_hi = 0;  // Owned by the thread.
+thread_local uintptr_t t_stack_lo = 0;  // Owned by the thread.
+thread_local uintptr_t t_stack_hi = 0;
 
 void* CurrentFakeStack() {
 #if defined(GC_ASAN)
@@ -45,6 +46,7 @@ uintptr_t CurrentStackHi() {
     size_t size = 0;
     pthread_attr_getstack(&attr, &addr, &size);
     pthread_attr_destroy(&attr);
+    t_stack_lo = reinterpret_cast<uintptr_t>(addr);
     t_stack_hi = reinterpret_cast<uintptr_t>(addr) + size;
   }
   return t_stack_hi;
@@ -74,6 +76,7 @@ GC_NOINLINE GC_NO_SANITIZE void RecordStackWithRegisters(Processor* p,
   r.saved_bytes = words * sizeof(uintptr_t);
   r.sp = sp;
   r.hi = CurrentStackHi();
+  r.lo = t_stack_lo;
   r.fake_stack = CurrentFakeStack();
 }
 
@@ -82,6 +85,7 @@ void RecordStack(Processor* p, uintptr_t sp) {
   r.saved_bytes = 0;
   r.sp = sp;
   r.hi = CurrentStackHi();
+  r.lo = t_stack_lo;
   r.fake_stack = CurrentFakeStack();
 }
 

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <thread>
+#include <vector>
 
 #include "api/gc.h"
 
@@ -193,6 +194,41 @@ TEST_F(StackScanTest, ABlockedThreadsLocalsAreRoots) {
     t.join();
   }
   EXPECT_EQ(intact.load(), NodesAt(12));
+}
+
+// An object freed with gc::free into a span another thread's cache holds
+// still reads allocated (it waits in the span's freebuf); a stale stack
+// word naming it must not mark it, or its trace function would walk its
+// destroyed std::vector (a heap use after free ASan reports).
+struct WithVector {
+  void trace(gc::Tracer& t) const { t(kids); }
+  std::vector<gc::Ptr<Node>> kids;
+};
+
+TEST_F(StackScanTest, AnObjectFreedIntoAnotherCachesSpanIsNotTraced) {
+  std::atomic<int> stage{0};
+  gc::Global<WithVector> handed;
+  gc::Thread owner([&] {
+    {
+      gc::Root<WithVector> w = gc::make<WithVector>();  // this cache's span
+      for (int i = 0; i < 100; i++) {
+        w->kids.push_back(gc::make_unrooted<Node>());
+      }
+      handed = gc::Global<WithVector>(w);
+    }
+    stage = 1;
+    while (stage.load() != 2) gc::safepoint();  // keeps the span cached
+  });
+  while (stage.load() != 1) std::this_thread::yield();
+  WithVector* raw = handed.get();
+  handed = gc::Global<WithVector>();
+  gc::free(raw);  // into the owner's freebuf: its bit stays set
+  Escape(&raw);
+  gc::collect();
+  gc::collect();
+  stage = 2;
+  owner.join();
+  SUCCEED() << "no trace of the destroyed object (ASan would report one)";
 }
 
 }  // namespace

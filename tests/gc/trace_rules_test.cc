@@ -277,6 +277,55 @@ TEST_F(TraceRulesTest, PimplsAndSelfReferentialRangesCompile) {
   EXPECT_TRUE(Intact(o->leaf, 9));
 }
 
+// Shapes that used to pass as pointer-free: an aggregate that is also a
+// range, a tagged union, a reference member.
+struct RangeBag {
+  std::vector<int> items;
+  gc::Ptr<Leaf> owner;
+  auto begin() const { return items.begin(); }
+  auto end() const { return items.end(); }
+};
+union Payload {
+  Payload() : number(0) {}
+  gc::Ptr<Leaf> leaf;
+  double number;
+};
+struct Value {
+  int tag;
+  Payload payload;
+};
+struct Config {
+  int level = 0;
+};
+struct WithReference {
+  Config& config;  // a const reference binds to a temporary: countable
+  gc::Ptr<Leaf> leaf;
+};
+union Small {
+  int a;
+  float b;
+};
+
+TEST_F(TraceRulesTest, RangesUnionsAndReferencesAreNotPointerFree) {
+  static_assert(KindOf<RangeBag>() == TraceKind::kPrecise);
+  static_assert(KindOf<Payload>() == TraceKind::kConservative);
+  static_assert(KindOf<Value>() == TraceKind::kPrecise);
+  static_assert(LimitOf<WithReference>() == Limit::kUncountable);
+  static_assert(KindOf<WithReference>() == TraceKind::kConservative);
+  static_assert(KindOf<Small>() == TraceKind::kPointerFree);
+  gc::Root<RangeBag> bag = gc::make<RangeBag>();
+  bag->owner = gc::make_unrooted<Leaf>(1);
+  gc::Root<Value> value = gc::make<Value>();
+  value->payload.leaf = gc::make_unrooted<Leaf>(2);
+  static Config config;
+  gc::Root<WithReference> ref = gc::make<WithReference>(config);
+  ref->leaf = gc::make_unrooted<Leaf>(3);
+  gc::collect();
+  EXPECT_TRUE(Intact(bag->owner, 1));
+  EXPECT_TRUE(Intact(value->payload.leaf, 2));
+  EXPECT_TRUE(Intact(ref->leaf, 3));
+}
+
 // The opt-out: a class declared pointer-free is accepted by a Tracer.
 class Plain {
  public:
