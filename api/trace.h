@@ -22,9 +22,11 @@
 // no-op: give the class a trace(), or hold GC objects in gc::Ptr.
 //
 // A std::unique_ptr or std::shared_ptr to a type that is incomplete where
-// the holder's type information is made (a pimpl) is taken as pointer-free:
-// if the hidden type holds gc::Ptr, complete it before gc::make of the
-// holder (and in every file that makes one).
+// the holder's type information is made (a pimpl) is a compile error: what
+// it holds cannot be known there, and taking it as pointer-free in one file
+// and traced in another would give the holder two layouts. Complete the
+// hidden type before gc::make of the holder, or declare the holder
+// gc::PointerFree if nothing in it holds GC pointers.
 //
 // A raw pointer to a type that holds gc::Ptr (`Node*` where Node has a
 // gc::Ptr field) is a compile error wherever it appears in a traced type:
@@ -190,9 +192,9 @@ constexpr TraceKind Combine(TraceKind a, TraceKind b) {
 template <typename T>
 constexpr TraceKind KindOf();
 
-// Whether T is a complete type here. A pointer (raw or smart) to an
-// incomplete type - a pimpl's std::unique_ptr<Impl> - cannot be looked
-// into, and is taken as opaque.
+// Whether T is a complete type here. A raw pointer to an incomplete type
+// is pointer-free (raw pointers are never traced; a file where the type is
+// complete and traced refuses it); a smart pointer to one is an error.
 template <typename T>
 concept Complete = requires {
   sizeof(T);
@@ -261,7 +263,7 @@ constexpr TraceKind KindOf() {
   } else if constexpr (IsOwningPointer<T>::value) {
     using E = std::remove_cv_t<typename T::element_type>;
     if constexpr (!Complete<E>) {
-      return TraceKind::kOpaque;
+      return TraceKind::kError;
     } else {
       constexpr TraceKind k = AsMember(KindOf<E>());
       if constexpr (IsOwningPointer<T>::kArray) {
@@ -310,6 +312,15 @@ constexpr bool ContainsGcPointers() {
   return k == TraceKind::kPrecise || k == TraceKind::kConservative;
 }
 
+template <typename T>
+constexpr bool OwnsIncomplete() {
+  if constexpr (IsOwningPointer<T>::value) {
+    return !Complete<std::remove_cv_t<typename T::element_type>>;
+  } else {
+    return false;
+  }
+}
+
 // The compile errors. Each is a template of its own so the error names the
 // type: "In instantiation of 'gc::internal::CannotTrace<T>' ...".
 template <typename T>
@@ -330,7 +341,12 @@ struct CannotTrace {
                 "traced (which member is live is unknown): give the type "
                 "holding it a `void trace(gc::Tracer&) const` member that "
                 "traces the live member, or use std::variant");
-  static_assert(!IsOwningPointer<T>::value,
+  static_assert(!OwnsIncomplete<T>(),
+                "gcrt: a std::unique_ptr / std::shared_ptr to a type that is "
+                "incomplete here (a pimpl) cannot be traced: complete the "
+                "type before gc::make of its holder, or declare the holder "
+                "gc::PointerFree if nothing in it holds GC pointers");
+  static_assert(!IsOwningPointer<T>::value || OwnsIncomplete<T>(),
                 "gcrt: a std::unique_ptr / std::shared_ptr to an array of "
                 "traced elements cannot be traced (its length is unknown): "
                 "use a std::vector, or a gc::Array");

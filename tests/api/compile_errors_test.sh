@@ -131,6 +131,19 @@ struct Holder { std::unique_ptr<Node[]> nodes; };
 int main() { gc::make<Holder>(); }
 CC
 
+expect_error pimpl \
+  "incomplete here (a pimpl) cannot be traced" "Impl" <<'CC'
+#include <memory>
+struct Impl;
+void Drop(Impl*);
+struct Leaf { gc::Ptr<Leaf> next; };
+struct Holder {
+  std::unique_ptr<Impl, void (*)(Impl*)> impl{nullptr, &Drop};
+  gc::Ptr<Leaf> leaf;
+};
+int main() { gc::make<Holder>(); }
+CC
+
 if ((failures > 0)); then
   echo "$failures case(s) failed"
   exit 1
