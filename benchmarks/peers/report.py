@@ -131,6 +131,14 @@ def plots(out, workloads, impls, summary):
     for r in csv.DictReader(open(os.path.join(out, "pauses.csv"))):
         if num(r["pause_ms"]) is not None:
             pauses[(r["workload"], r["impl"])].append(float(r["pause_ms"]))
+    # The summary kept in git (figures/pause_summary.csv); pauses.csv, every
+    # pause, stays in the results folder.
+    with open(os.path.join(out, "pause_summary.csv"), "w") as f:
+        f.write("workload,impl,pauses,p50_ms,p99_ms,max_ms\n")
+        for (w, i), v in sorted(pauses.items()):
+            v = sorted(v)
+            q = lambda p: v[min(len(v) - 1, int(p * (len(v) - 1) + 0.5))]
+            f.write(f"{w},{i},{len(v)},{q(0.5):.4f},{q(0.99):.4f},{v[-1]:.4f}\n")
     pause_sets = []
     for w in ["long-lived", "binary-trees"]:
         for i in COLLECTORS:
