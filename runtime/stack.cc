@@ -21,6 +21,11 @@ namespace gc::runtime {
 
 namespace {
 
+// Whether stacks are scanned, and whether that was decided yet (by the
+// environment at first use, or by a setter). Atomic: stored by
+// SetStackScanEnabled and the first StackScanEnabled on any thread
+// (release; the environment's value is installed by whoever wins the CAS of
+// g_stack_scan_configured), loaded (acquire) by the collector.
 std::atomic<bool> g_stack_scan{true};
 std::atomic<bool> g_stack_scan_configured{false};
 
