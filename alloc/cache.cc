@@ -14,7 +14,7 @@ namespace gc::alloc {
 
 constinit Span g_empty_span;
 constinit Cache g_unattached_cache;
-thread_local constinit CacheSlot t_cache GC_TLS_FAST{&g_unattached_cache};
+thread_local constinit CacheSlot t_cache GCRT_TLS_FAST{&g_unattached_cache};
 
 void InstallCache(Cache* c) {
   t_cache.StoreSeqCst(c);
@@ -63,7 +63,7 @@ void CheckHandedOutZeroed(const void* p, size_t bytes) {
           "allocation at %p (%zu-byte slot) was handed out without zeroing "
           "(its span's needzero is false) but byte %zu is 0x%02x",
           p, bytes, i, b[i]);
-      GC_THROW("a slot handed out without zeroing reads zero (needzero)");
+      GCRT_THROW("a slot handed out without zeroing reads zero (needzero)");
     }
   }
 }
@@ -115,7 +115,7 @@ void Cache::SweepStale(Span* s) {
           !s->IsAllocated(slot)) {
         runtime::Print("double free of %p (found folding a freebuf)",
                        static_cast<void*>(v));
-        GC_THROW("no object is freed twice (detected folding a freebuf)");
+        GCRT_THROW("no object is freed twice (detected folding a freebuf)");
       }
       s->FreeSlot(slot);
       local_frees_[s->span_class]++;
@@ -174,11 +174,11 @@ Span* Cache::Refill(SpanClass sc) {
   if (sc == kTinySpanClass && s->types.single() != &kTinyBlockType) {
     // Tiny spans hold only tiny blocks: one Single record covers every slot,
     // so the inline block refill in AllocTiny never records a type.
-    GC_CHECK(s->types.compression() == TypeCompression::kEmpty);
+    GCRT_CHECK(s->types.compression() == TypeCompression::kEmpty);
     s->types.Record(0, s->nelems, &kTinyBlockType);
   }
   bool loaded = s->LoadNextCacheWord();
-  GC_CHECK(loaded && "Central::Exchange handed out a full span");
+  GCRT_CHECK(loaded && "Central::Exchange handed out a full span");
   alloc_[sc] = s;
   return s;
 }
@@ -214,7 +214,7 @@ void* Cache::AllocSmallSlow(SpanClass sc, const TypeInfo* type) {
   if (s->elem_size <= kAlwaysZeroBytes || s->needzero) {
     std::memset(p, 0, s->elem_size);
   } else {
-#if GC_DEBUG >= 2
+#if GCRT_DEBUG_LEVEL >= 2
     CheckHandedOutZeroed(p, s->elem_size);
 #endif
   }
@@ -241,8 +241,9 @@ void* Cache::AllocTinySlow(uint32_t size) {
 }
 
 void Cache::FreeOwned(Span* s, uint32_t slot) {
-  GC_DCHECK(Owns(s));
-  if (GC_PREDICT_FALSE(s->freebuf.load(std::memory_order_acquire) != nullptr) &&
+  GCRT_DCHECK(Owns(s));
+  if (GCRT_PREDICT_FALSE(s->freebuf.load(std::memory_order_acquire) !=
+                         nullptr) &&
       Heap::Get().central(s->span_class).InFreebuf(s, s->SlotAddress(slot))) {
     throw std::invalid_argument("gcrt: double free of object " +
                                 std::to_string(s->SlotAddress(slot)) +

@@ -47,8 +47,8 @@ inline constexpr uint32_t kTinySize = 16;
 // stores are cheaper than testing needzero.
 inline constexpr uint32_t kAlwaysZeroBytes = 128;
 
-// Debug builds (GC_DEBUG >= 2): stops the program, naming the slot, if a
-// slot handed out without zeroing (its span's needzero was false) holds a
+// Debug builds (GCRT_DEBUG_LEVEL >= 2): stops the program, naming the slot, if
+// a slot handed out without zeroing (its span's needzero was false) holds a
 // nonzero byte: the allocator's promise that every allocation reads zero.
 void CheckHandedOutZeroed(const void* p, size_t bytes);
 
@@ -67,10 +67,10 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
   // Allocates a zeroed object of span class kSpanClass (whose slots are
   // kElemSize bytes) of type `type` (kSize bytes); the whole slot is zeroed.
   template <SpanClass kSpanClass, uint32_t kElemSize, uint32_t kSize>
-  GC_ALWAYS_INLINE void* AllocSmall(const TypeInfo* type) {
+  GCRT_ALWAYS_INLINE void* AllocSmall(const TypeInfo* type) {
     Span* s = alloc_[kSpanClass];
     uint64_t free = s->alloc_cache;
-    if (GC_PREDICT_FALSE(free == 0 || s->types.single() != type)) {
+    if (GCRT_PREDICT_FALSE(free == 0 || s->types.single() != type)) {
       return AllocSmallSlow(kSpanClass, type);
     }
     s->alloc_cache = free & (free - 1);
@@ -81,7 +81,7 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
     if (kElemSize <= kAlwaysZeroBytes || s->needzero) {
       std::memset(p, 0, kElemSize);
     } else {
-#if GC_DEBUG >= 2
+#if GCRT_DEBUG_LEVEL >= 2
       CheckHandedOutZeroed(p, kElemSize);
 #endif
     }
@@ -93,17 +93,17 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
   // new block comes inline from the owned tiny span (its type was recorded
   // when the span was cached), and only an exhausted word goes out of line.
   template <uint32_t kSize, uint32_t kAlign>
-  GC_ALWAYS_INLINE void* AllocTiny() {
+  GCRT_ALWAYS_INLINE void* AllocTiny() {
     static_assert(kSize < kTinySize && kAlign <= 8 && kAlign > 0);
     uint32_t off = (tiny_offset_ + kAlign - 1) & ~(kAlign - 1);
-    if (GC_PREDICT_TRUE(off + kSize <= kTinySize)) {
+    if (GCRT_PREDICT_TRUE(off + kSize <= kTinySize)) {
       tiny_offset_ = off + kSize;
       tiny_allocs_++;
       return reinterpret_cast<void*>(tiny_ + off);
     }
     Span* s = alloc_[kTinySpanClass];
     uint64_t free = s->alloc_cache;
-    if (GC_PREDICT_FALSE(free == 0)) return AllocTinySlow(kSize);
+    if (GCRT_PREDICT_FALSE(free == 0)) return AllocTinySlow(kSize);
     tiny_allocs_++;
     return TakeTinyBlock(s, free, kSize);
   }
@@ -111,7 +111,8 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
   // Takes the lowest free 16-byte block of the owned tiny span s (whose
   // alloc_cache is `free`, not 0), zeroes it, and hands out its first
   // `size` bytes; keeps whichever block has more room left, as Go does.
-  GC_ALWAYS_INLINE void* TakeTinyBlock(Span* s, uint64_t free, uint32_t size) {
+  GCRT_ALWAYS_INLINE void* TakeTinyBlock(Span* s, uint64_t free,
+                                         uint32_t size) {
     s->alloc_cache = free & (free - 1);
     uintptr_t block =
         s->cache_addr +
@@ -124,8 +125,8 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
     return reinterpret_cast<void*>(block);
   }
 
-  GC_NOINLINE void* AllocSmallSlow(SpanClass sc, const TypeInfo* type);
-  GC_NOINLINE void* AllocTinySlow(uint32_t size);
+  GCRT_NOINLINE void* AllocSmallSlow(SpanClass sc, const TypeInfo* type);
+  GCRT_NOINLINE void* AllocTinySlow(uint32_t size);
 
   bool Owns(const Span* s) const {
     return s->owner.load(std::memory_order_relaxed) == this;
@@ -196,7 +197,7 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
   PageCache page_cache_;  // pages for fresh spans, cut without the heap lock
 };
 
-[[noreturn]] GC_COLD void ThrowAllocationRefused();
+[[noreturn]] GCRT_COLD void ThrowAllocationRefused();
 
 // Nonzero while the thread runs destructors of dead objects for the sweeper
 // (gc/sweeper.cc). Its t_cache is then the unattached cache, so every
@@ -209,8 +210,8 @@ extern thread_local constinit int t_in_destructor;
 // thread running the sweeper's destructors must not allocate: both are
 // refused here, on the first slow path (within 64 allocations of a class
 // in a blocking region; at once in a destructor).
-GC_ALWAYS_INLINE void SafepointAndCheckNotBlocking() {
-  if (GC_PREDICT_FALSE(runtime::InBlockingRegion() || t_in_destructor != 0)) {
+GCRT_ALWAYS_INLINE void SafepointAndCheckNotBlocking() {
+  if (GCRT_PREDICT_FALSE(runtime::InBlockingRegion() || t_in_destructor != 0)) {
     ThrowAllocationRefused();
   }
   runtime::Safepoint();
@@ -240,7 +241,7 @@ class CacheSlot {
 // The calling thread's cache; the unattached cache until the thread
 // attaches, inside blocking regions and destructors, and while a stopper's
 // request to reach a safepoint is pending.
-extern thread_local constinit CacheSlot t_cache GC_TLS_FAST;
+extern thread_local constinit CacheSlot t_cache GCRT_TLS_FAST;
 
 // Turns the calling thread's fast path back on with `c` (its own cache,
 // or the unattached one), unless the world is being stopped: then the

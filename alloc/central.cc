@@ -18,7 +18,7 @@ void Central::Init(Heap* heap, SpanClass sc) {
 
 Span* Central::Exchange(Span* retired, uint64_t local_frees, size_t want,
                         PageCache* pc) {
-  GC_CHECK(want > 0 && want <= kMaxBatch);
+  GCRT_CHECK(want > 0 && want <= kMaxBatch);
   Span* out = nullptr;
   size_t n = 0;
   Span* to_free = nullptr;
@@ -136,23 +136,23 @@ Span* Central::TakeBackLocked(Span* spans, uint64_t local_frees,
 }
 
 void Central::MarkCachedLocked(Span* s) {
-  GC_DCHECK_EXPENSIVE(s->IsValid());
-  GC_CHECK(!s->in_cache);
+  GCRT_DCHECK_EXPENSIVE(s->IsValid());
+  GCRT_CHECK(!s->in_cache);
   uint32_t h = heap_->sweepgen();
-  GC_CHECK(s->sweepgen.load(std::memory_order_relaxed) == h &&
-           "only swept spans are cached");
+  GCRT_CHECK(s->sweepgen.load(std::memory_order_relaxed) == h &&
+             "only swept spans are cached");
   s->in_cache = true;
   // Swept, then cached (seed 002: h+3).
   s->sweepgen.store(h + 3, std::memory_order_release);
   uint32_t assumed = s->nelems - s->alloc_count;
-  GC_CHECK(assumed > 0);
+  GCRT_CHECK(assumed > 0);
   nmalloc_ += assumed;
   live_bytes_ += int64_t{assumed} * s->elem_size;
   heap_->AddHeapLive(int64_t{assumed} * s->elem_size);
 }
 
 Span* Central::UncacheLocked(Span* s, Span** to_free) {
-  GC_CHECK(s->in_cache);
+  GCRT_CHECK(s->in_cache);
   s->in_cache = false;
   uint32_t h = heap_->sweepgen();
   uint32_t sg = s->sweepgen.load(std::memory_order_acquire);
@@ -160,7 +160,7 @@ Span* Central::UncacheLocked(Span* s, Span** to_free) {
   // collector flushing an idle processor). h+3: cached after its sweep
   // (or swept by its owner on the way out).
   bool stale = sg == h + 1;
-  GC_CHECK((stale || sg == h + 3) && "a cached span is in state h+1 or h+3");
+  GCRT_CHECK((stale || sg == h + 3) && "a cached span is in state h+1 or h+3");
   uint32_t unassumed = s->nelems - s->alloc_count;
   nmalloc_ -= unassumed;
   live_bytes_ -= int64_t{unassumed} * s->elem_size;
@@ -180,7 +180,7 @@ Span* Central::UncacheLocked(Span* s, Span** to_free) {
           "points to %p, not an object of the span (an object freed by "
           "another thread was freed, reused or written again)",
           static_cast<unsigned long>(s->base), static_cast<void*>(v));
-      GC_THROW("no object is freed twice (freebuf link intact)");
+      GCRT_THROW("no object is freed twice (freebuf link intact)");
     }
     s->freebuf.store(v->next, std::memory_order_relaxed);
     if (!s->IsAllocated(slot)) {
@@ -188,14 +188,14 @@ Span* Central::UncacheLocked(Span* s, Span** to_free) {
           "double free of %p: it was freed by another thread while its span "
           "was cached, and was already free",
           static_cast<void*>(v));
-      GC_THROW("no object is freed twice (detected folding a freebuf)");
+      GCRT_THROW("no object is freed twice (detected folding a freebuf)");
     }
     s->FreeSlot(slot);
     nfree_++;
     live_bytes_ -= s->elem_size;
     if (!stale) heap_->AddHeapLive(-int64_t{s->elem_size});
   }
-  GC_DCHECK_EXPENSIVE(s->IsValid());
+  GCRT_DCHECK_EXPENSIVE(s->IsValid());
 
   if (stale) {
     if (s->alloc_count == 0) {
@@ -226,7 +226,7 @@ Span* Central::FileLocked(Span* s, SpanList* partial) {
 
 void Central::RemoveLocked(Span* s, SpanList* partial) {
   if (s->alloc_count == s->nelems) {
-    GC_CHECK(nfull_ > 0);
+    GCRT_CHECK(nfull_ > 0);
     nfull_--;
   } else {
     partial->Remove(s);
@@ -235,14 +235,14 @@ void Central::RemoveLocked(Span* s, SpanList* partial) {
 
 void Central::StartSweep() {
   std::lock_guard<runtime::Mutex> lock(mu_);
-  GC_CHECK(unswept_.empty() && "every span was swept before the next mark");
+  GCRT_CHECK(unswept_.empty() && "every span was swept before the next mark");
   std::swap(partial_, unswept_);
 }
 
 void Central::TakeForSweep(Span* s) {
   std::lock_guard<runtime::Mutex> lock(mu_);
-  GC_CHECK(!s->in_cache && s->sweepgen.load(std::memory_order_relaxed) ==
-                               heap_->sweepgen() - 1);
+  GCRT_CHECK(!s->in_cache && s->sweepgen.load(std::memory_order_relaxed) ==
+                                 heap_->sweepgen() - 1);
   RemoveLocked(s, &unswept_);
 }
 
@@ -252,7 +252,7 @@ bool Central::FinishSweep(Span* s, uint32_t freed) {
     std::lock_guard<runtime::Mutex> lock(mu_);
     nfree_ += freed;
     live_bytes_ -= int64_t{freed} * s->elem_size;
-    GC_DCHECK_EXPENSIVE(s->IsValid());
+    GCRT_DCHECK_EXPENSIVE(s->IsValid());
     s->sweepgen.store(heap_->sweepgen(), std::memory_order_release);
     empty = FileLocked(s, &partial_);
   }

@@ -131,19 +131,19 @@ class alignas(64) Central {
   void ReleaseEmptySpans(Span* list);
 
   runtime::Mutex mu_;
-  Heap* heap_ = nullptr;                 // Immutable after Init.
-  SpanClass span_class_ = 0;             // Immutable after Init.
-  SpanList partial_ GC_GUARDED_BY(mu_);  // swept (h), not full
-  SpanList unswept_ GC_GUARDED_BY(mu_);  // unswept (h-2), not full
+  Heap* heap_ = nullptr;                   // Immutable after Init.
+  SpanClass span_class_ = 0;               // Immutable after Init.
+  SpanList partial_ GCRT_GUARDED_BY(mu_);  // swept (h), not full
+  SpanList unswept_ GCRT_GUARDED_BY(mu_);  // unswept (h-2), not full
   // Full spans are on no list (the lists are written by every refill, and
   // a list push writes the neighbour span's header: a cache line another
   // thread owns). They are counted, and found through the page map.
-  uint64_t nfull_ GC_GUARDED_BY(mu_) = 0;
+  uint64_t nfull_ GCRT_GUARDED_BY(mu_) = 0;
 
   // Bytes of this class's allocated slots, counted as Go does (see above).
-  int64_t live_bytes_ GC_GUARDED_BY(mu_) = 0;
-  uint64_t nmalloc_ GC_GUARDED_BY(mu_) = 0;
-  uint64_t nfree_ GC_GUARDED_BY(mu_) = 0;
+  int64_t live_bytes_ GCRT_GUARDED_BY(mu_) = 0;
+  uint64_t nmalloc_ GCRT_GUARDED_BY(mu_) = 0;
+  uint64_t nfree_ GCRT_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace gc::alloc

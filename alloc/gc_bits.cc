@@ -23,7 +23,7 @@ template <typename Refill>
 uint64_t* GcBitsArenas::AllocateFrom(std::atomic<Arena*>& head, uint32_t nwords,
                                      Refill refill) {
   // Spans need at most 16 words; anything near an arena is a caller bug.
-  GC_CHECK(nwords > 0 && nwords <= Arena::kCapacity / 8);
+  GCRT_CHECK(nwords > 0 && nwords <= Arena::kCapacity / 8);
   // Whole cache lines: markers on different cores set bits of different
   // spans at once, and two spans' mark words on one line made two markers
   // slower than one (the line bounced on every atomic OR).
@@ -40,7 +40,7 @@ uint64_t* GcBitsArenas::AllocateFrom(std::atomic<Arena*>& head, uint32_t nwords,
   }
   Arena* fresh = refill();
   uint64_t* p = fresh->TryAllocate(bytes);
-  GC_CHECK(p != nullptr);
+  GCRT_CHECK(p != nullptr);
   fresh->next = a;
   head.store(fresh, std::memory_order_release);
   return p;

@@ -98,14 +98,14 @@ class GcBitsArenas {
   // The same for the sweep's mark bits (NewSweptMarkBits): its arenas come
   // from reserve_ and join the next epoch with next_'s.
   std::atomic<Arena*> sweep_next_{nullptr};
-  Arena* reserve_ GC_GUARDED_BY(mu_) = nullptr;  // zeroed, set aside
-  size_t nreserve_ GC_GUARDED_BY(mu_) = 0;
-  Arena* current_ GC_GUARDED_BY(mu_) = nullptr;
-  Arena* previous_ GC_GUARDED_BY(mu_) = nullptr;
-  Arena* free_ GC_GUARDED_BY(mu_) = nullptr;
-  size_t mapped_ GC_GUARDED_BY(mu_) = 0;
+  Arena* reserve_ GCRT_GUARDED_BY(mu_) = nullptr;  // zeroed, set aside
+  size_t nreserve_ GCRT_GUARDED_BY(mu_) = 0;
+  Arena* current_ GCRT_GUARDED_BY(mu_) = nullptr;
+  Arena* previous_ GCRT_GUARDED_BY(mu_) = nullptr;
+  Arena* free_ GCRT_GUARDED_BY(mu_) = nullptr;
+  size_t mapped_ GCRT_GUARDED_BY(mu_) = 0;
   // Mapped in a batch and never used: still zero.
-  Arena* fresh_ GC_GUARDED_BY(mu_) = nullptr;
+  Arena* fresh_ GCRT_GUARDED_BY(mu_) = nullptr;
 };
 
 }  // namespace gc::alloc

@@ -56,7 +56,7 @@ size_t Heap::NewSmallSpans(SpanClass sc, size_t count, Span** out,
                            PageCache* pc) {
   int sizeclass = SpanClassSizeClass(sc);
   constexpr size_t kMax = 64;
-  GC_CHECK(count > 0 && count <= kMax);
+  GCRT_CHECK(count > 0 && count <= kMax);
   bool needzero[kMax];
   size_t n =
       pc != nullptr
@@ -98,8 +98,8 @@ size_t Heap::NewSmallSpans(SpanClass sc, size_t count, Span** out,
 }
 
 void Heap::FreeSmallSpan(Span* s) {
-  GC_CHECK(s->alloc_count == 0 && !s->in_cache &&
-           s->freebuf.load(std::memory_order_relaxed) == nullptr);
+  GCRT_CHECK(s->alloc_count == 0 && !s->in_cache &&
+             s->freebuf.load(std::memory_order_relaxed) == nullptr);
   pages_.FreeSpan(s);
 }
 
@@ -120,14 +120,14 @@ uint32_t Heap::SwapSweptBits(Span* s) {
         "out of memory for the mark bits of a span being swept (%s): the "
         "collector's reserve for the sweep ran out",
         e.what());
-    GC_THROW("a span being swept gets fresh mark bits");
+    GCRT_THROW("a span being swept gets fresh mark bits");
   }
   uint32_t before = s->alloc_count;
   for (uint32_t w = 0; w < s->nwords; w++) s->mark_bits[w] &= s->alloc_bits[w];
   s->alloc_bits = s->mark_bits;
   s->mark_bits = fresh;
   s->ResetAllocState();
-  GC_CHECK(s->alloc_count <= before && "sweeping frees, never allocates");
+  GCRT_CHECK(s->alloc_count <= before && "sweeping frees, never allocates");
   // A freed slot keeps its dead object's bytes: the next allocation there
   // must zero it (Go's sweep sets needzero the same way). A span fresh from
   // the OS had needzero false until now.

@@ -167,8 +167,8 @@ class Heap {
   int64_t next_gc() const { return next_gc_.load(std::memory_order_relaxed); }
   // Called at the start of allocation slow paths: starts a cycle if the
   // heap has grown past next_gc.
-  GC_ALWAYS_INLINE void MaybeTriggerGc() {
-    if (GC_PREDICT_FALSE(heap_live() >= next_gc())) TriggerGcSlow();
+  GCRT_ALWAYS_INLINE void MaybeTriggerGc() {
+    if (GCRT_PREDICT_FALSE(heap_live() >= next_gc())) TriggerGcSlow();
   }
   // The collector's side of sweeping: only with the world stopped (the
   // collector, at mark termination): the heap's generation moves on by 2.
@@ -215,7 +215,7 @@ class Heap {
   GcBitsArenas gc_bits_;
   Central central_[kNumSpanClasses];
   std::atomic<uint32_t> sweepgen_{4};
-  GC_NOINLINE void TriggerGcSlow();
+  GCRT_NOINLINE void TriggerGcSlow();
   // Atomic: stored (release) once by the collector, loaded (acquire).
   std::atomic<const CollectorHooks*> hooks_{nullptr};
   std::atomic<int64_t> heap_live_{0};
@@ -252,7 +252,7 @@ constexpr int SizeClassForAligned(size_t size, size_t align) {
 // Allocates a zeroed object of `type` whose size, alignment and scan-ness
 // are compile-time constants: the inline fast path.
 template <uint32_t kSize, uint32_t kAlign, bool kPointerFree, bool kTrivialDtor>
-GC_ALWAYS_INLINE void* AllocateFixed(const TypeInfo* type) {
+GCRT_ALWAYS_INLINE void* AllocateFixed(const TypeInfo* type) {
   static_assert(kSize > 0 && kAlign > 0 && (kAlign & (kAlign - 1)) == 0);
   static_assert(kAlign <= kPageSize,
                 "gcrt aligns objects to at most a page (8 KiB)");

@@ -27,7 +27,7 @@ int64_t PageHeap::NowNs() {
 void PageMap::EnsureLocked(uintptr_t base, uintptr_t bytes) {
   uintptr_t first = (base >> kPageShift) >> kLeafBits;
   uintptr_t last = ((base + bytes - 1) >> kPageShift) >> kLeafBits;
-  GC_CHECK(last < (uintptr_t{1} << kRootBits));
+  GCRT_CHECK(last < (uintptr_t{1} << kRootBits));
   for (uintptr_t i = first; i <= last; i++) {
     if (root_[i].load(std::memory_order_relaxed) == nullptr) {
       void* mem = runtime::os::MapMetadata(sizeof(Leaf), "page map leaf");
@@ -83,7 +83,7 @@ void PageHeap::ReserveSpanObjectsLocked(size_t n) {
     size_t fresh = kSpanPoolChunk / sizeof(Span);
     static_assert(kSpanPoolChunk / sizeof(Span) == kSpansPerChunk);
     size_t chunk = span_chunks_count_.load(std::memory_order_relaxed);
-    GC_CHECK(chunk < kMaxSpanChunks && "the span record table has room");
+    GCRT_CHECK(chunk < kMaxSpanChunks && "the span record table has room");
     for (size_t i = 0; i < fresh; i++) {
       Span* s = new (&spans[i]) Span();
       s->next = span_pool_;
@@ -97,7 +97,7 @@ void PageHeap::ReserveSpanObjectsLocked(size_t n) {
 }
 
 Span* PageHeap::NewSpanObjectLocked() {
-  GC_CHECK(span_pool_ != nullptr && "ReserveSpanObjectsLocked ran first");
+  GCRT_CHECK(span_pool_ != nullptr && "ReserveSpanObjectsLocked ran first");
   Span* s = span_pool_;
   span_pool_ = s->next;
   span_pool_count_--;
@@ -158,7 +158,7 @@ Span* PageHeap::FindFreeLocked(uint32_t npages) {
     if (w == npages / 64) bits &= ~uint64_t{0} << (npages % 64);
     if (bits != 0) {
       uint32_t n = w * 64 + static_cast<uint32_t>(__builtin_ctzll(bits));
-      GC_DCHECK(!free_[n].empty());
+      GCRT_DCHECK(!free_[n].empty());
       return free_[n].first();
     }
   }
@@ -255,7 +255,7 @@ void PageHeap::GrowLocked(uint32_t npages) {
 
 Span* PageHeap::AllocSpanOrNull(uint32_t npages, bool* needzero,
                                 uint64_t enough) {
-  GC_CHECK(npages > 0);
+  GCRT_CHECK(npages > 0);
   if ((size_t{npages} << kPageShift) > kMaxSpanBytes) {
     throw runtime::OutOfMemoryError(
         "gcrt: out of memory: a span of " + std::to_string(npages) +
@@ -298,14 +298,14 @@ Span* PageHeap::AllocSpanOrNull(uint32_t npages, bool* needzero,
     }
     GrowLocked(npages);
     s = FindFreeLocked(npages);
-    GC_CHECK(s != nullptr);
+    GCRT_CHECK(s != nullptr);
   }
   return CarveLocked(s, npages, needzero);
 }
 
 size_t PageHeap::AllocSpans(uint32_t npages, size_t count, Span** out,
                             bool* needzero) {
-  GC_CHECK(count > 0);
+  GCRT_CHECK(count > 0);
   if (count > 1) {
     // The common case: one run of count * npages pages, carved with one
     // split under the lock and cut into spans outside it, so threads
@@ -314,7 +314,7 @@ size_t PageHeap::AllocSpans(uint32_t npages, size_t count, Span** out,
     Span* run = nullptr;
     Span* records[64];
     bool zero = false;
-    GC_CHECK(count <= 64);
+    GCRT_CHECK(count <= 64);
     {
       std::lock_guard<runtime::Mutex> lock(mu_);
       ReserveSpanObjectsLocked(count + 2);
@@ -451,7 +451,7 @@ void PageHeap::RecountReleasedLocked(Span* s, bool was_released,
 
 Span* PageHeap::CarveLocked(Span* s, uint32_t npages, bool* needzero) {
   RemoveFreeLocked(s);
-  GC_DCHECK(s->state.load(std::memory_order_relaxed) == SpanState::kFree);
+  GCRT_DCHECK(s->state.load(std::memory_order_relaxed) == SpanState::kFree);
   free_pages_ -= s->npages;
   released_pages_ -= s->npreleased;
   // The carved pages are in use now: their released bits are cleared (they
@@ -489,7 +489,7 @@ Span* PageHeap::CarveLocked(Span* s, uint32_t npages, bool* needzero) {
 void PageHeap::FreeSpan(Span* s) {
   std::lock_guard<runtime::Mutex> lock(mu_);
   SpanState st = s->state.load(std::memory_order_relaxed);
-  GC_CHECK(st == SpanState::kInUse || st == SpanState::kAllocating);
+  GCRT_CHECK(st == SpanState::kInUse || st == SpanState::kAllocating);
   s->needzero = true;
   s->npreleased = 0;
   FreeSpanLocked(s, /*was_in_use=*/true);
@@ -503,8 +503,8 @@ void PageHeap::FreeSpanLocked(Span* s, bool was_in_use,
   // No sweeper's claim (a CAS from h-2) can succeed on a free record.
   s->sweepgen.store(0, std::memory_order_relaxed);
   if (was_in_use) {
-    GC_CHECK(s->specials.load(std::memory_order_relaxed) == nullptr &&
-             "a freed span has no specials left");
+    GCRT_CHECK(s->specials.load(std::memory_order_relaxed) == nullptr &&
+               "a freed span has no specials left");
     inuse_pages_ -= s->npages;
     s->types.Reset();
     s->alloc_bits = nullptr;

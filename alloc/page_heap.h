@@ -260,19 +260,19 @@ class PageHeap {
   // Sets s's npreleased and needzero for its range from the released
   // bitmap, given the needzero of the span it was cut from.
   void RecountReleasedLocked(Span* s, bool was_released, bool parent_needzero)
-      GC_REQUIRES(mu_);
+      GCRT_REQUIRES(mu_);
   // Finds a window of unreleased pages in a free span freed at or before
   // `freed_before_ns` (see the overview for the order): the span and
   // [*base, *base + *npages pages). `whole` asks for whole 2 MiB windows.
   bool FindScavengeRangeLocked(int64_t freed_before_ns, bool whole, Span** span,
                                uintptr_t* base, uint32_t* npages)
-      GC_REQUIRES(mu_);
+      GCRT_REQUIRES(mu_);
   // Releases one window (FindScavengeRangeLocked, whole windows first),
   // dropping the lock around the madvise. Returns the bytes newly released;
   // *progress is false if nothing was found or the OS refused.
   size_t ReleaseOneLocked(std::unique_lock<runtime::Mutex>& lock,
                           int64_t freed_before_ns, bool* progress);
-  uint64_t RetainedBytesLocked() const GC_REQUIRES(mu_) {
+  uint64_t RetainedBytesLocked() const GCRT_REQUIRES(mu_) {
     return sys_bytes_ - (released_pages_ << kPageShift);
   }
   void ScavengerLoop();
@@ -280,37 +280,37 @@ class PageHeap {
 
   runtime::Mutex mu_;
   PageMap map_;  // Written under mu_, read by anyone (see page_map.h).
-  SpanList free_[kMaxSmallPages] GC_GUARDED_BY(mu_);
-  SpanList large_ GC_GUARDED_BY(mu_);
+  SpanList free_[kMaxSmallPages] GCRT_GUARDED_BY(mu_);
+  SpanList large_ GCRT_GUARDED_BY(mu_);
   // Bit n set iff free_[n] is not empty.
-  uint64_t nonempty_[kMaxSmallPages / 64] GC_GUARDED_BY(mu_) = {};
-  Arena* arenas_ GC_GUARDED_BY(mu_) = nullptr;
-  Span* span_pool_ GC_GUARDED_BY(mu_) = nullptr;  // dead Span objects
-  size_t span_pool_count_ GC_GUARDED_BY(mu_) = 0;
+  uint64_t nonempty_[kMaxSmallPages / 64] GCRT_GUARDED_BY(mu_) = {};
+  Arena* arenas_ GCRT_GUARDED_BY(mu_) = nullptr;
+  Span* span_pool_ GCRT_GUARDED_BY(mu_) = nullptr;  // dead Span objects
+  size_t span_pool_count_ GCRT_GUARDED_BY(mu_) = 0;
   // What growing by npages asks of the OS (whole growth steps), and
   // whether that passes the limit.
   static size_t GrowBytes(uint32_t npages) {
     return ((size_t{npages} << kPageShift) + kMinGrowBytes - 1) &
            ~(kMinGrowBytes - 1);
   }
-  bool GrowthPassesLimitLocked(uint32_t npages) const GC_REQUIRES(mu_);
+  bool GrowthPassesLimitLocked(uint32_t npages) const GCRT_REQUIRES(mu_);
 
-  uint64_t sys_bytes_ GC_GUARDED_BY(mu_) = 0;
+  uint64_t sys_bytes_ GCRT_GUARDED_BY(mu_) = 0;
   // Atomic: set by the collector's configuration, read (relaxed) under mu_
   // when growing.
   std::atomic<uint64_t> limit_bytes_{0};
-  uint64_t inuse_pages_ GC_GUARDED_BY(mu_) = 0;
-  uint64_t free_pages_ GC_GUARDED_BY(mu_) = 0;
-  uint64_t released_pages_ GC_GUARDED_BY(mu_) = 0;
-  uint64_t reserved_bytes_ GC_GUARDED_BY(mu_) = 0;
-  uint64_t scavenge_runs_ GC_GUARDED_BY(mu_) = 0;
-  uint64_t scavenged_pages_ GC_GUARDED_BY(mu_) = 0;
-  uint64_t paced_scavenged_pages_ GC_GUARDED_BY(mu_) = 0;
-  uint64_t scavenger_cpu_ns_ GC_GUARDED_BY(mu_) = 0;
+  uint64_t inuse_pages_ GCRT_GUARDED_BY(mu_) = 0;
+  uint64_t free_pages_ GCRT_GUARDED_BY(mu_) = 0;
+  uint64_t released_pages_ GCRT_GUARDED_BY(mu_) = 0;
+  uint64_t reserved_bytes_ GCRT_GUARDED_BY(mu_) = 0;
+  uint64_t scavenge_runs_ GCRT_GUARDED_BY(mu_) = 0;
+  uint64_t scavenged_pages_ GCRT_GUARDED_BY(mu_) = 0;
+  uint64_t paced_scavenged_pages_ GCRT_GUARDED_BY(mu_) = 0;
+  uint64_t scavenger_cpu_ns_ GCRT_GUARDED_BY(mu_) = 0;
   // Pages in kScavenging spans (off the free lists, counted in free_pages_
   // and their released pages in released_pages_). An allocation that would
   // pass the limit waits on scavenge_done_cv_ (with mu_) for them to return.
-  uint64_t scavenging_pages_ GC_GUARDED_BY(mu_) = 0;
+  uint64_t scavenging_pages_ GCRT_GUARDED_BY(mu_) = 0;
   std::condition_variable_any scavenge_done_cv_;
   // The span record table: chunks appended under mu_ (store release, then
   // the count, release), read by anyone (acquire). 2^16 chunks of 341
@@ -324,17 +324,17 @@ class PageHeap {
   // Background scavenger: its limits are guarded by mu_, and it waits on
   // scavenger_cv_ with mu_.
   std::condition_variable_any scavenger_cv_;
-  bool scavenger_started_ GC_GUARDED_BY(mu_) = false;
+  bool scavenger_started_ GCRT_GUARDED_BY(mu_) = false;
   // Set in the child of a fork if the scavenger ran in the parent.
-  bool scavenger_restart_ GC_GUARDED_BY(mu_) = false;
-  std::chrono::nanoseconds scavenger_idle_ GC_GUARDED_BY(mu_){0};
-  std::chrono::nanoseconds scavenger_period_ GC_GUARDED_BY(mu_){0};
+  bool scavenger_restart_ GCRT_GUARDED_BY(mu_) = false;
+  std::chrono::nanoseconds scavenger_idle_ GCRT_GUARDED_BY(mu_){0};
+  std::chrono::nanoseconds scavenger_period_ GCRT_GUARDED_BY(mu_){0};
   // Bumped by every wake-up (WakeScavenger, a free while starved, a change
   // of limits); the scavenger waits for it to change.
-  uint64_t scavenger_wakeups_ GC_GUARDED_BY(mu_) = 0;
+  uint64_t scavenger_wakeups_ GCRT_GUARDED_BY(mu_) = 0;
   // Set by the scavenger when it is above its goal with nothing free to
   // release; the next FreeSpanLocked (or wake-up) clears it and wakes it.
-  bool scavenger_starved_ GC_GUARDED_BY(mu_) = false;
+  bool scavenger_starved_ GCRT_GUARDED_BY(mu_) = false;
   // Atomic: stored (relaxed) by the collector at the end of a cycle or a
   // change of configuration; loaded (relaxed) by the scavenger.
   std::atomic<uint64_t> scavenge_goal_{kNoScavengeGoal};

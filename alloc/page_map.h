@@ -36,9 +36,9 @@ class PageMap {
   static constexpr int kRootBits = kAddressBits - kPageShift - kLeafBits;
   static constexpr uintptr_t kLeafEntries = uintptr_t{1} << kLeafBits;
 
-  GC_ALWAYS_INLINE Span* Lookup(uintptr_t addr) const {
+  GCRT_ALWAYS_INLINE Span* Lookup(uintptr_t addr) const {
     uintptr_t page = addr >> kPageShift;
-    if (GC_PREDICT_FALSE(page >> (kLeafBits + kRootBits))) return nullptr;
+    if (GCRT_PREDICT_FALSE(page >> (kLeafBits + kRootBits))) return nullptr;
     Leaf* leaf = root_[page >> kLeafBits].load(std::memory_order_acquire);
     if (leaf == nullptr) return nullptr;
     return leaf->entries[page & (kLeafEntries - 1)].load(

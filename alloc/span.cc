@@ -52,7 +52,7 @@ bool Span::IsAllocated(uint32_t slot) const {
 }
 
 void Span::FreeSlot(uint32_t slot) {
-  GC_DCHECK(slot < nelems && IsAllocated(slot));
+  GCRT_DCHECK(slot < nelems && IsAllocated(slot));
   uint32_t w = slot / 64;
   uint64_t bit = uint64_t{1} << (slot % 64);
   needzero = true;
@@ -110,7 +110,7 @@ bool Span::IsValid() const {
 }
 
 void SpanList::PushFront(Span* s) {
-  GC_DCHECK(s->next == nullptr && s->prev == nullptr);
+  GCRT_DCHECK(s->next == nullptr && s->prev == nullptr);
   s->next = first_;
   if (first_ != nullptr) first_->prev = s;
   first_ = s;
@@ -118,7 +118,7 @@ void SpanList::PushFront(Span* s) {
 }
 
 void SpanList::PushBack(Span* s) {
-  GC_DCHECK(s->next == nullptr && s->prev == nullptr);
+  GCRT_DCHECK(s->next == nullptr && s->prev == nullptr);
   s->prev = last_;
   if (last_ != nullptr) last_->next = s;
   last_ = s;
@@ -129,13 +129,13 @@ void SpanList::Remove(Span* s) {
   if (s->prev != nullptr) {
     s->prev->next = s->next;
   } else {
-    GC_CHECK(first_ == s);
+    GCRT_CHECK(first_ == s);
     first_ = s->next;
   }
   if (s->next != nullptr) {
     s->next->prev = s->prev;
   } else {
-    GC_CHECK(last_ == s);
+    GCRT_CHECK(last_ == s);
     last_ = s->prev;
   }
   s->next = nullptr;

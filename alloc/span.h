@@ -170,7 +170,7 @@ struct alignas(64) Span {
   // Number of allocated slots, exact even with a word loaded.
   uint32_t CountAllocated() const;
 
-  // Full consistency walk, for GC_DCHECK_EXPENSIVE and tests.
+  // Full consistency walk, for GCRT_DCHECK_EXPENSIVE and tests.
   bool IsValid() const;
 };
 

@@ -137,7 +137,7 @@ SpecialFreeHook SetSpecialFreeHook(SpecialFreeHook hook) {
 void ReleaseSpecials(Special* list) {
   if (list == nullptr) return;
   SpecialFreeHook hook = g_special_free_hook.load(std::memory_order_acquire);
-  GC_CHECK(hook != nullptr && "specials exist only with an owner's hook");
+  GCRT_CHECK(hook != nullptr && "specials exist only with an owner's hook");
   hook(list);
 }
 

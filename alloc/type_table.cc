@@ -13,7 +13,7 @@ const TypeInfo kTinyBlockType = {
 };
 
 void TypeTable::Record(uint32_t slot, uint32_t nelems, const TypeInfo* type) {
-  GC_DCHECK(slot < nelems && type != nullptr);
+  GCRT_DCHECK(slot < nelems && type != nullptr);
   switch (compression_) {
     case TypeCompression::kEmpty:
       single_ = type;
@@ -59,7 +59,7 @@ void TypeTable::Record(uint32_t slot, uint32_t nelems, const TypeInfo* type) {
       static_cast<const TypeInfo**>(data_)[slot] = type;
       return;
   }
-  GC_THROW("TypeTable: invalid compression kind");
+  GCRT_THROW("TypeTable: invalid compression kind");
 }
 
 const TypeInfo* TypeTable::GetSlow(uint32_t slot) const {
@@ -75,7 +75,7 @@ const TypeInfo* TypeTable::GetSlow(uint32_t slot) const {
     case TypeCompression::kWords:
       return static_cast<const TypeInfo* const*>(data_)[slot];
   }
-  GC_THROW("TypeTable: invalid compression kind");
+  GCRT_THROW("TypeTable: invalid compression kind");
 }
 
 void TypeTable::Reset() {

@@ -10,8 +10,8 @@
 // finalizer, if any, is dropped unrun. Freeing through a pointer to a base
 // class needs a virtual destructor, as with delete. Any reference still
 // held is a use after free: release builds may reuse the memory at once;
-// debug builds (GC_DEBUG=2) keep it poisoned until the next collection and
-// stop the program, naming the object, when it is dereferenced, rooted,
+// debug builds (GCRT_DEBUG_LEVEL=2) keep it poisoned until the next collection
+// and stop the program, naming the object, when it is dereferenced, rooted,
 // freed again, or found reachable by the collector.
 //
 // Errors, before anything changes: std::invalid_argument for a pointer that
@@ -57,7 +57,7 @@ struct Destroyer<Array<T>> {
 template <typename T>
 void FreeRaw(T* p) {
   FreeObject(const_cast<void*>(static_cast<const void*>(p)),
-             Destroyer<std::remove_cv_t<T>>::Get(), GC_DEBUG >= 2);
+             Destroyer<std::remove_cv_t<T>>::Get(), GCRT_DEBUG_LEVEL >= 2);
 }
 
 }  // namespace internal

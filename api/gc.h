@@ -174,7 +174,7 @@ size_t release_memory();
 bool set_stack_scan(bool on);
 
 // A safepoint: parks here if the collector is stopping the world.
-GC_ALWAYS_INLINE void safepoint() { runtime::Safepoint(); }
+GCRT_ALWAYS_INLINE void safepoint() { runtime::Safepoint(); }
 
 // A scope in which the thread does not touch the GC heap, so the world can
 // stop without waiting for it (Go's syscall entry).

@@ -47,7 +47,7 @@ inline constexpr bool kTrackConstruction =
     !std::is_trivially_constructible_v<T, Args...>;
 
 template <typename T, typename... Args>
-GC_ALWAYS_INLINE T* Construct(HandleArena* h, void* mem, Args&&... args) {
+GCRT_ALWAYS_INLINE T* Construct(HandleArena* h, void* mem, Args&&... args) {
   if constexpr (kTrackConstruction<T, Args...>) {
     size_t depth = h->BeginConstruction(mem, sizeof(T));
     T* obj;
@@ -72,7 +72,7 @@ GC_ALWAYS_INLINE T* Construct(HandleArena* h, void* mem, Args&&... args) {
 }
 
 template <typename T>
-GC_ALWAYS_INLINE void* AllocateFor() {
+GCRT_ALWAYS_INLINE void* AllocateFor() {
   static_assert(!std::is_array_v<T>, "use gc::make_array<T>(n)");
   static_assert(sizeof(T) < (uint64_t{1} << 32),
                 "gcrt objects are smaller than 4 GiB; use gc::make_array");
@@ -86,7 +86,7 @@ GC_ALWAYS_INLINE void* AllocateFor() {
 }  // namespace internal
 
 template <typename T, typename... Args>
-GC_ALWAYS_INLINE Root<T> make(Args&&... args) {
+GCRT_ALWAYS_INLINE Root<T> make(Args&&... args) {
   internal::HandleArena* h = internal::CurrentHandles();
   void* mem = internal::AllocateFor<T>();
   T* obj = internal::Construct<T>(h, mem, std::forward<Args>(args)...);
@@ -94,7 +94,7 @@ GC_ALWAYS_INLINE Root<T> make(Args&&... args) {
 }
 
 template <typename T, typename... Args>
-GC_ALWAYS_INLINE Ptr<T> make_unrooted(Args&&... args) {
+GCRT_ALWAYS_INLINE Ptr<T> make_unrooted(Args&&... args) {
   internal::HandleArena* h = internal::CurrentHandles();
   void* mem = internal::AllocateFor<T>();
   return Ptr<T>(internal::Construct<T>(h, mem, std::forward<Args>(args)...));

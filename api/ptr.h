@@ -32,33 +32,33 @@ template <typename T>
 class Global;
 
 namespace internal {
-// Debug builds (GC_DEBUG >= 2) stop the program when a pointer or handle to
-// an object freed with gc::free is dereferenced (the object is in
+// Debug builds (GCRT_DEBUG_LEVEL >= 2) stop the program when a pointer or
+// handle to an object freed with gc::free is dereferenced (the object is in
 // quarantine until a collection: gc/free.h).
-GC_ALWAYS_INLINE void CheckNotFreed(const void* p) {
-#if GC_DEBUG >= 2
+GCRT_ALWAYS_INLINE void CheckNotFreed(const void* p) {
+#if GCRT_DEBUG_LEVEL >= 2
   if (MaybeQuarantined(p)) ReportUseAfterFree(p, "dereferenced");
 #else
   (void)p;
 #endif
 }
-// Debug builds (GC_DEBUG >= 2) stop a destructor the sweeper runs from
+// Debug builds (GCRT_DEBUG_LEVEL >= 2) stop a destructor the sweeper runs from
 // dereferencing a gc::Ptr (its target may already be dead), and any
 // dereference of a freed object.
-GC_ALWAYS_INLINE void CheckDereference(const void* p) {
+GCRT_ALWAYS_INLINE void CheckDereference(const void* p) {
   CheckNotFreed(p);
-#if GC_DEBUG >= 2
-  if (GC_PREDICT_FALSE(InDestructor())) {
+#if GCRT_DEBUG_LEVEL >= 2
+  if (GCRT_PREDICT_FALSE(InDestructor())) {
     runtime::Print(
         "a gc::Ptr was dereferenced inside the destructor of a GC object; "
         "the object it points to may already have been destroyed. Only "
         "release non-GC resources in destructors.");
-    GC_THROW("no gc::Ptr is dereferenced in a destructor run by the sweeper");
+    GCRT_THROW("no gc::Ptr is dereferenced in a destructor run by the sweeper");
   }
 #endif
 }
-// Debug builds (GC_DEBUG >= 2) refuse to root a raw pointer that does not
-// point into a live GC object (a stack or malloc address, a freed slot):
+// Debug builds (GCRT_DEBUG_LEVEL >= 2) refuse to root a raw pointer that does
+// not point into a live GC object (a stack or malloc address, a freed slot):
 // std::invalid_argument, before anything changes. Interior pointers are
 // fine, as the marker resolves them. Release builds do not check handles:
 // the check costs a span lookup, and a Central lock when no cache of the
@@ -70,8 +70,8 @@ GC_ALWAYS_INLINE void CheckDereference(const void* p) {
 // (gc/sweeper.h: SpanOfLiveObject).
 void CheckHeapPointer(const void* p, const char* what);
 template <typename T>
-GC_ALWAYS_INLINE T* Checked(T* p, const char* what) {
-#if GC_DEBUG >= 2
+GCRT_ALWAYS_INLINE T* Checked(T* p, const char* what) {
+#if GCRT_DEBUG_LEVEL >= 2
   CheckHeapPointer(p, what);
 #else
   (void)what;

@@ -107,7 +107,7 @@ using FieldType = std::remove_cv_t<std::remove_pointer_t<std::tuple_element_t<
 
 // Calls f(field) for each field of t, in declaration order.
 template <typename T, typename F>
-GC_ALWAYS_INLINE void ForEachField(T& t, F&& f) {
+GCRT_ALWAYS_INLINE void ForEachField(T& t, F&& f) {
   constexpr size_t n = kFieldCount<std::remove_cv_t<T>>;
   if constexpr (n > 0) VisitFields<n>(t, f);
 }

@@ -62,7 +62,7 @@ constexpr TypeInfo kStruct16 = MakeType<NoPtr2>("Struct16", true);
 // Go's escaping `new(T)`: zeroed, typed, size and scan-ness known at compile
 // time.
 template <typename T, const TypeInfo* kType>
-GC_ALWAYS_INLINE T* GcNew() {
+GCRT_ALWAYS_INLINE T* GcNew() {
   return static_cast<T*>(
       AllocateFixed<sizeof(T), alignof(T), kType->pointer_free, true>(kType));
 }

@@ -20,7 +20,7 @@ struct Node {
 };
 
 // Recurses `depth` frames of 1 KiB each, then runs the benchmark's loop.
-GC_NOINLINE void Deep(int depth, benchmark::State& state) {
+GCRT_NOINLINE void Deep(int depth, benchmark::State& state) {
   volatile uintptr_t frame[128];
   for (int i = 0; i < 128; i++) {
     frame[i] = (i % 2 == 0) ? 0 : 0x123456789ull * static_cast<uintptr_t>(i);

@@ -113,7 +113,7 @@ void Collector::SetNextGcLocked(int64_t marked) {
     // fragmentation have room; never sooner than 1 MiB past what is live
     // (a heap that is almost all live collects often, not constantly).
     // SetMemoryLimit keeps the limit below 2^63 (NormalizeMemoryLimit).
-    GC_DCHECK(memory_limit_ < runtime::env::kNoMemoryLimitFrom);
+    GCRT_DCHECK(memory_limit_ < runtime::env::kNoMemoryLimitFrom);
     const __int128 cap = memory_limit_ / 8 * 7;
     const __int128 floor = std::min(__int128{marked} + (1 << 20), kMaxGoal);
     goal = std::min(goal, std::max(cap, floor));
@@ -177,7 +177,7 @@ void Collector::Collect(GcReason reason) {
     runtime::Print(
         "gc::collect() or an allocation was called while marking (from a "
         "root set callback or a trace function)");
-    GC_THROW("no collection starts while marking");
+    GCRT_THROW("no collection starts while marking");
   }
   if (runtime::InBlockingRegion()) {
     if (triggered) return;
@@ -185,7 +185,7 @@ void Collector::Collect(GcReason reason) {
         "gcrt: gc::collect() inside a blocking region (gc::Blocking): leave "
         "the region first");
   }
-  if (GC_PREDICT_FALSE(refuse_after_fork_.load(std::memory_order_relaxed))) {
+  if (GCRT_PREDICT_FALSE(refuse_after_fork_.load(std::memory_order_relaxed))) {
     throw std::logic_error(
         "gcrt: this process is the child of a fork() called from inside "
         "gcrt (a destructor the collector runs, a trace function, a root "
@@ -198,7 +198,7 @@ void Collector::Collect(GcReason reason) {
     ~Reset() { t_collecting = false; }
   } reset;
   alloc::AttachCurrentThread();
-  if (GC_PREDICT_FALSE(restart_threads_.load(std::memory_order_relaxed))) {
+  if (GCRT_PREDICT_FALSE(restart_threads_.load(std::memory_order_relaxed))) {
     RestartThreadsAfterFork();
   }
   Heap& heap = Heap::Get();
@@ -256,7 +256,7 @@ void Collector::Collect(GcReason reason) {
           "processor %u's cache was last flushed at sweepgen %u, but the heap "
           "is at %u: the processor resumed without flushing",
           p->id(), cache->flush_gen(), h);
-      GC_THROW("every cache is flushed before a new cycle starts (seed 002)");
+      GCRT_THROW("every cache is flushed before a new cycle starts (seed 002)");
     }
   }
 

@@ -136,14 +136,14 @@ class Collector {
   std::atomic<bool> restart_threads_{false};
   std::atomic<bool> refuse_after_fork_{false};  // Same discipline.
   void MarkTermination(uint64_t marked_bytes);
-  void SetNextGcLocked(int64_t marked) GC_REQUIRES(mu_);
+  void SetNextGcLocked(int64_t marked) GCRT_REQUIRES(mu_);
   // Sets the background scavenger's retained-memory goal (Go's
   // gcPaceScavenger) from the heap goal SetNextGcLocked set: heap goal plus
   // kScavengeRetainExtraPercent, and under a memory limit at most
   // kScavengeLimitPercent of it. The heap goal part only once a cycle has
   // completed (`cycle_done`, or one before): before, it says nothing about
   // the heap. The caller wakes the scavenger once it holds no lock.
-  void PaceScavengerLocked(bool cycle_done) GC_REQUIRES(mu_);
+  void PaceScavengerLocked(bool cycle_done) GCRT_REQUIRES(mu_);
   // Runs the tests' callback at one point of the cycle, if any (not under
   // mu_: the callback may read stats).
   void RunHook(TestHook::Point TestHook::*which);
@@ -155,15 +155,15 @@ class Collector {
   // Guards the configuration and statistics below; never held while the
   // world is being stopped.
   std::mutex mu_;
-  int gc_percent_ GC_GUARDED_BY(mu_) = 100;
-  uint64_t memory_limit_ GC_GUARDED_BY(mu_) = 0;
-  uint32_t mark_workers_ GC_GUARDED_BY(mu_) = 0;
-  bool verify_ GC_GUARDED_BY(mu_) = false;
-  bool trace_ GC_GUARDED_BY(mu_) = false;
-  int64_t last_marked_ GC_GUARDED_BY(mu_) = 0;
-  CollectorStats stats_ GC_GUARDED_BY(mu_) = {};
-  uint64_t gc_cpu_ns_ GC_GUARDED_BY(mu_) = 0;  // pause x workers
-  TestHook hooks_ GC_GUARDED_BY(mu_);
+  int gc_percent_ GCRT_GUARDED_BY(mu_) = 100;
+  uint64_t memory_limit_ GCRT_GUARDED_BY(mu_) = 0;
+  uint32_t mark_workers_ GCRT_GUARDED_BY(mu_) = 0;
+  bool verify_ GCRT_GUARDED_BY(mu_) = false;
+  bool trace_ GCRT_GUARDED_BY(mu_) = false;
+  int64_t last_marked_ GCRT_GUARDED_BY(mu_) = 0;
+  CollectorStats stats_ GCRT_GUARDED_BY(mu_) = {};
+  uint64_t gc_cpu_ns_ GCRT_GUARDED_BY(mu_) = 0;  // pause x workers
+  TestHook hooks_ GCRT_GUARDED_BY(mu_);
   std::chrono::steady_clock::time_point start_time_;  // Immutable.
   // When the last cycle ended. Atomic: nanoseconds of steady_clock.
   std::atomic<int64_t> last_gc_ns_{0};

@@ -64,13 +64,13 @@ struct List {
 // the world stopped (marking, mark termination).
 struct Finalizers {
   std::mutex mu;
-  std::condition_variable work_cv;  // the queue has an unclaimed entry
-  std::condition_variable done_cv;  // an entry was run
-  List registry GC_GUARDED_BY(mu);  // specials on their spans
-  List queue GC_GUARDED_BY(mu);     // unreachable, waiting to run
-  uint64_t next_seq GC_GUARDED_BY(mu) = 1;
-  uint64_t queued GC_GUARDED_BY(mu) = 0;
-  uint64_t run GC_GUARDED_BY(mu) = 0;
+  std::condition_variable work_cv;    // the queue has an unclaimed entry
+  std::condition_variable done_cv;    // an entry was run
+  List registry GCRT_GUARDED_BY(mu);  // specials on their spans
+  List queue GCRT_GUARDED_BY(mu);     // unreachable, waiting to run
+  uint64_t next_seq GCRT_GUARDED_BY(mu) = 1;
+  uint64_t queued GCRT_GUARDED_BY(mu) = 0;
+  uint64_t run GCRT_GUARDED_BY(mu) = 0;
   // Claimed entries (finalizers running). Atomic: changed under mu, read
   // relaxed by gc::free as a hint that ForgetFinalizerRoot has work.
   std::atomic<uint32_t> running{0};
@@ -128,7 +128,7 @@ bool RunOne(uint64_t limit, bool rethrow) {
   return true;
 }
 
-bool HasUnclaimed() GC_REQUIRES(g_fin.mu) {
+bool HasUnclaimed() GCRT_REQUIRES(g_fin.mu) {
   for (FinalizerSpecial* e = g_fin.queue.head; e != nullptr; e = e->next) {
     if (!e->claimed) return true;
   }
@@ -151,7 +151,7 @@ bool HasUnclaimed() GC_REQUIRES(g_fin.mu) {
 
 // Whether the finalizer thread was started. Guarded by g_fin.mu; reset in
 // the child of a fork (the thread is gone there).
-bool g_fin_thread_started GC_GUARDED_BY(g_fin.mu) = false;
+bool g_fin_thread_started GCRT_GUARDED_BY(g_fin.mu) = false;
 // Set in the child of a fork if the finalizer thread ran in the parent;
 // taken by the child's first cycle. Owned by the child's single thread.
 bool restart_finalizer_thread_ = false;
@@ -282,11 +282,12 @@ uint64_t QueueFinalizers(uint64_t* queued) {
       FinalizerSpecial* next = f->next;
       if (!IsMarkedObject(f->object)) {
         alloc::Span* s = alloc::SpanOf(reinterpret_cast<void*>(f->object));
-        GC_CHECK(s != nullptr &&
-                 "a finalizable object is in the heap until it is finalized");
+        GCRT_CHECK(s != nullptr &&
+                   "a finalizable object is in the heap until it is finalized");
         alloc::Special* taken =
             alloc::RemoveSpecial(s, f->object, alloc::SpecialKind::kFinalizer);
-        GC_CHECK(taken == f && "every finalizer special is on its span's list");
+        GCRT_CHECK(taken == f &&
+                   "every finalizer special is on its span's list");
         g_fin.registry.Remove(f);
         f->seq = g_fin.next_seq++;
         g_fin.queue.PushBack(f);

@@ -81,7 +81,7 @@ void InstallForkHandlers() {
   static std::once_flag once;
   std::call_once(once, [] {
     int rc = pthread_atfork(&Prepare, &Parent, &Child);
-    GC_CHECK(rc == 0 && "pthread_atfork registers gcrt's fork handlers");
+    GCRT_CHECK(rc == 0 && "pthread_atfork registers gcrt's fork handlers");
   });
 }
 

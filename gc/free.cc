@@ -33,13 +33,13 @@ struct Quarantine {
   // ending: kept by a mark termination and handed on to be freed
   //   (FreeQuarantined) with the world running; each stays quarantined
   //   until its slot is freed, and every termination until then keeps it.
-  std::unordered_set<uintptr_t> objects GC_GUARDED_BY(mu);
-  std::unordered_set<uintptr_t> ending GC_GUARDED_BY(mu);
+  std::unordered_set<uintptr_t> objects GCRT_GUARDED_BY(mu);
+  std::unordered_set<uintptr_t> ending GCRT_GUARDED_BY(mu);
 
-  bool Contains(uintptr_t p) const GC_REQUIRES(mu) {
+  bool Contains(uintptr_t p) const GCRT_REQUIRES(mu) {
     return objects.count(p) != 0 || ending.count(p) != 0;
   }
-  void Count() GC_REQUIRES(mu) {
+  void Count() GCRT_REQUIRES(mu) {
     g_quarantined.store(objects.size() + ending.size(),
                         std::memory_order_relaxed);
   }
@@ -190,7 +190,7 @@ bool IsQuarantined(const void* p) {
   return g_quarantine.Contains(start);
 }
 
-bool IsQuarantinedWorldStopped(const void* p) GC_NO_THREAD_SAFETY_ANALYSIS {
+bool IsQuarantinedWorldStopped(const void* p) GCRT_NO_THREAD_SAFETY_ANALYSIS {
   alloc::Span* s = alloc::SpanOf(p);
   if (s == nullptr) return false;
   return g_quarantine.Contains(ObjectStart(s, reinterpret_cast<uintptr_t>(p)));
@@ -211,7 +211,7 @@ void ReportUseAfterFree(const void* p, const char* what) {
       "freed with gc::free. Clear every reference to an object (fields, "
       "roots, root sets) before freeing it, or leave it to the collector.",
       what, static_cast<unsigned long>(start), type);
-  GC_THROW("no object freed with gc::free is used or reachable afterwards");
+  GCRT_THROW("no object freed with gc::free is used or reachable afterwards");
 }
 
 uint64_t EndQuarantine() {
@@ -248,7 +248,7 @@ void FreeQuarantined() {
     }
     // Swept first, so freeing under the lock runs no sweep (no destructor).
     alloc::Span* s = alloc::SpanOf(reinterpret_cast<void*>(p));
-    GC_CHECK(s != nullptr && "a quarantined object's span is in use");
+    GCRT_CHECK(s != nullptr && "a quarantined object's span is in use");
     Sweeper::Get().EnsureSwept(s);
     // Out of quarantine and freed under the lock a second gc::free checks
     // under: it finds the object either quarantined or free, never neither.
@@ -262,7 +262,7 @@ void FreeQuarantined() {
     } catch (const std::exception& e) {
       runtime::Print("freeing quarantined object %#lx failed: %s",
                      static_cast<unsigned long>(p), e.what());
-      GC_THROW("a quarantined object is live until its collector frees it");
+      GCRT_THROW("a quarantined object is live until its collector frees it");
     }
   }
 }

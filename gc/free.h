@@ -5,8 +5,8 @@
 // fields, allocate, or root), its weak references read null from then on,
 // its finalizer is dropped unrun, and its slot is free for reuse at once.
 //
-// Debug builds (the caller's GC_DEBUG >= 2) quarantine instead, as Boehm's
-// GC_debug_free does: the object is destroyed and its memory poisoned
+// Debug builds (the caller's GCRT_DEBUG_LEVEL >= 2) quarantine instead, as
+// Boehm's GC_debug_free does: the object is destroyed and its memory poisoned
 // (0xdb bytes), but its slot is not reused until a collection has shown
 // that nothing reaches it. Until then, a dereference of a gc::Ptr to it,
 // rooting it, or freeing it again is reported; a collection that finds it
@@ -45,12 +45,14 @@ extern std::atomic<uint64_t> g_quarantined;
 // cannot change (gc::free runs only on threads the world stops for).
 bool IsQuarantined(const void* p);
 bool IsQuarantinedWorldStopped(const void* p);
-GC_ALWAYS_INLINE bool MaybeQuarantined(const void* p) {
-  return GC_PREDICT_FALSE(g_quarantined.load(std::memory_order_relaxed) != 0) &&
+GCRT_ALWAYS_INLINE bool MaybeQuarantined(const void* p) {
+  return GCRT_PREDICT_FALSE(g_quarantined.load(std::memory_order_relaxed) !=
+                            0) &&
          IsQuarantined(p);
 }
-GC_ALWAYS_INLINE bool MaybeQuarantinedWorldStopped(const void* p) {
-  return GC_PREDICT_FALSE(g_quarantined.load(std::memory_order_relaxed) != 0) &&
+GCRT_ALWAYS_INLINE bool MaybeQuarantinedWorldStopped(const void* p) {
+  return GCRT_PREDICT_FALSE(g_quarantined.load(std::memory_order_relaxed) !=
+                            0) &&
          IsQuarantinedWorldStopped(p);
 }
 // Stops the program: `what` reached the quarantined object p.

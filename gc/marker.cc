@@ -39,7 +39,7 @@ class WorkPool {
  public:
   explicit WorkPool(uint32_t workers) : workers_(workers) {}
   ~WorkPool() {
-    GC_CHECK(full_ == nullptr && "marking ended with work left");
+    GCRT_CHECK(full_ == nullptr && "marking ended with work left");
     while (empty_ != nullptr) {
       WorkBuf* b = empty_;
       empty_ = b->next;
@@ -105,9 +105,9 @@ class WorkPool {
   const uint32_t workers_;
   std::mutex mu_;
   std::condition_variable cv_;
-  WorkBuf* full_ GC_GUARDED_BY(mu_) = nullptr;
-  WorkBuf* empty_ GC_GUARDED_BY(mu_) = nullptr;
-  bool done_ GC_GUARDED_BY(mu_) = false;
+  WorkBuf* full_ GCRT_GUARDED_BY(mu_) = nullptr;
+  WorkBuf* empty_ GCRT_GUARDED_BY(mu_) = nullptr;
+  bool done_ GCRT_GUARDED_BY(mu_) = false;
   // Atomic: changed under mu_, read relaxed by workers deciding to share.
   std::atomic<uint32_t> nwaiting_{0};
   std::atomic<uint32_t> nfull_{0};
@@ -118,7 +118,7 @@ class WorkPool {
 const alloc::PageHeap* g_pages = nullptr;
 
 // The span holding p and p's slot in it, if p points into an in-use span.
-GC_ALWAYS_INLINE Span* FindSlot(uintptr_t p, uint32_t* slot) {
+GCRT_ALWAYS_INLINE Span* FindSlot(uintptr_t p, uint32_t* slot) {
   Span* s = g_pages->Lookup(p);
   if (s == nullptr) return nullptr;
   // Relaxed: the world is stopped, so nothing changes under the marker.
@@ -132,7 +132,7 @@ GC_ALWAYS_INLINE Span* FindSlot(uintptr_t p, uint32_t* slot) {
   return s;
 }
 
-GC_ALWAYS_INLINE size_t SlotBytes(const Span* s) {
+GCRT_ALWAYS_INLINE size_t SlotBytes(const Span* s) {
   return s->large() ? size_t{s->npages} << alloc::kPageShift : s->elem_size;
 }
 
@@ -230,7 +230,7 @@ void ScanStack(runtime::Processor* p,
         "and registered roots",
         p->id(), static_cast<unsigned long>(r.sp),
         static_cast<unsigned long>(r.lo), static_cast<unsigned long>(r.hi));
-    GC_THROW("a stopped thread's stack pointer is within its thread stack");
+    GCRT_THROW("a stopped thread's stack pointer is within its thread stack");
   }
   runtime::ScanStackRange(r.sp, r.hi, r.fake_stack, visit, context);
   const auto saved = reinterpret_cast<uintptr_t>(r.saved);
@@ -257,7 +257,7 @@ class alignas(64) MarkWorker {
   ~MarkWorker() { pool_->PutEmpty(buf_); }
 
   // A pointer from a gc::Ptr, a handle or a root set: exact or interior.
-  GC_ALWAYS_INLINE void Visit(uintptr_t p) {
+  GCRT_ALWAYS_INLINE void Visit(uintptr_t p) {
     uint32_t slot;
     if (Span* s = FindSlot(p, &slot)) MarkSlot(s, slot);
   }
@@ -284,7 +284,7 @@ class alignas(64) MarkWorker {
     uint32_t slot;
     uintptr_t p = reinterpret_cast<uintptr_t>(c.object);
     Span* s = FindSlot(p, &slot);
-    GC_CHECK(s != nullptr && "an object under construction is in the heap");
+    GCRT_CHECK(s != nullptr && "an object under construction is in the heap");
     if (!scan) {
       if (SetMark(s, slot)) Count(s);
     } else {
@@ -378,7 +378,7 @@ class alignas(64) MarkWorker {
   // bit is set with an atomic OR (two workers may set bits of one word at
   // once); a lone worker owns every mark word and needs no locked
   // instruction, whose full fence would also stall the prefetches.
-  GC_ALWAYS_INLINE bool SetMark(Span* s, uint32_t slot) {
+  GCRT_ALWAYS_INLINE bool SetMark(Span* s, uint32_t slot) {
     std::atomic_ref<uint64_t> word(s->mark_bits[slot / 64]);
     uint64_t bit = uint64_t{1} << (slot % 64);
     uint64_t old = word.load(std::memory_order_relaxed);
@@ -389,18 +389,18 @@ class alignas(64) MarkWorker {
     }
     return (word.fetch_or(bit, std::memory_order_relaxed) & bit) == 0;
   }
-  GC_ALWAYS_INLINE void Count(const Span* s) {
+  GCRT_ALWAYS_INLINE void Count(const Span* s) {
     objects_++;
     bytes_ += s->elem_size;  // a large object over 4 GiB counts 4 GiB
   }
   // Scans an object taken from the work list (a slot start of an in-use
   // span). The common case, an object of a span's single type with a
   // one-word pointer bitmap, is inline: no call, no loop over elements.
-  GC_ALWAYS_INLINE void ScanQueued(uintptr_t obj) {
+  GCRT_ALWAYS_INLINE void ScanQueued(uintptr_t obj) {
     Span* s = g_pages->Lookup(obj);
     const TypeInfo* t = s->types.single();
-    if (GC_PREDICT_TRUE(t != nullptr && t->pointer_bitmap_words == 1 &&
-                        t->array_header == 0)) {
+    if (GCRT_PREDICT_TRUE(t != nullptr && t->pointer_bitmap_words == 1 &&
+                          t->array_header == 0)) {
       auto* words = reinterpret_cast<const uintptr_t*>(obj);
       for (uint64_t bits = t->pointer_bitmap[0]; bits != 0; bits &= bits - 1) {
         uintptr_t p = words[__builtin_ctzll(bits)];
@@ -410,13 +410,13 @@ class alignas(64) MarkWorker {
     }
     ScanObject(*this, s, s->SlotIndex(obj));
   }
-  GC_ALWAYS_INLINE void MarkSlot(Span* s, uint32_t slot) {
+  GCRT_ALWAYS_INLINE void MarkSlot(Span* s, uint32_t slot) {
     if (!SetMark(s, slot)) return;
     Count(s);
     if (!s->noscan()) Push(s->SlotAddress(slot));
   }
-  GC_ALWAYS_INLINE void Push(uintptr_t obj) {
-    if (GC_PREDICT_FALSE(buf_->n == kWorkBufObjs)) {
+  GCRT_ALWAYS_INLINE void Push(uintptr_t obj) {
+    if (GCRT_PREDICT_FALSE(buf_->n == kWorkBufObjs)) {
       pool_->PutFull(buf_);
       buf_ = pool_->GetEmpty();
     }
@@ -498,10 +498,10 @@ class MarkThreads {
   std::condition_variable cv_;
   std::condition_variable done_cv_;
   std::vector<std::thread> threads_;  // Guarded by mu_.
-  const std::function<void(uint32_t)>* work_ GC_GUARDED_BY(mu_) = nullptr;
-  uint32_t helpers_ GC_GUARDED_BY(mu_) = 0;
-  uint32_t remaining_ GC_GUARDED_BY(mu_) = 0;
-  uint64_t generation_ GC_GUARDED_BY(mu_) = 0;
+  const std::function<void(uint32_t)>* work_ GCRT_GUARDED_BY(mu_) = nullptr;
+  uint32_t helpers_ GCRT_GUARDED_BY(mu_) = 0;
+  uint32_t remaining_ GCRT_GUARDED_BY(mu_) = 0;
+  uint64_t generation_ GCRT_GUARDED_BY(mu_) = 0;
 };
 
 // ---- The verifier (Go's checkmark). ----
@@ -573,7 +573,7 @@ class Verifier {
           "but was freed",
           static_cast<unsigned long>(obj), name,
           static_cast<unsigned long>(via));
-      GC_THROW("no reachable object is freed (verifier)");
+      GCRT_THROW("no reachable object is freed (verifier)");
     }
     std::atomic_ref<uint64_t> word(s->mark_bits[slot / 64]);
     if ((word.load(std::memory_order_relaxed) & (uint64_t{1} << (slot % 64))) ==
@@ -581,7 +581,7 @@ class Verifier {
       runtime::Print(
           "verifier: object %#lx (type %s) is reachable but was not marked",
           static_cast<unsigned long>(obj), name);
-      GC_THROW("every reachable object is marked (verifier)");
+      GCRT_THROW("every reachable object is marked (verifier)");
     }
   }
 
@@ -603,7 +603,7 @@ uint64_t MarkObjectAtTermination(uintptr_t p) {
   g_pages = &alloc::Heap::Get().pages();
   uint32_t slot;
   Span* s = FindSlot(p, &slot);
-  GC_CHECK(s != nullptr && "an object marked at termination is in the heap");
+  GCRT_CHECK(s != nullptr && "an object marked at termination is in the heap");
   uint64_t bit = uint64_t{1} << (slot % 64);
   if (s->mark_bits[slot / 64] & bit) return 0;
   s->mark_bits[slot / 64] |= bit;
@@ -611,7 +611,7 @@ uint64_t MarkObjectAtTermination(uintptr_t p) {
 }
 
 MarkResult MarkHeap(uint32_t workers) {
-  GC_CHECK(workers >= 1);
+  GCRT_CHECK(workers >= 1);
   g_pages = &alloc::Heap::Get().pages();
   std::vector<RootJob> jobs;
   std::vector<HandleArena*> arenas;

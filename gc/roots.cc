@@ -15,7 +15,7 @@
 
 namespace gc::internal {
 
-thread_local constinit HandleArena* t_handles GC_TLS_FAST = nullptr;
+thread_local constinit HandleArena* t_handles GCRT_TLS_FAST = nullptr;
 
 namespace {
 
@@ -102,7 +102,7 @@ HandleArena* HandleArena::ForCurrentThread() {
         "a gc::Root was created inside marking (a root set callback or a "
         "trace function): these run with the world stopped and may only "
         "visit pointers");
-    GC_THROW("no handle is created while marking");
+    GCRT_THROW("no handle is created while marking");
   }
   Collector::Get();  // the first handle of the process starts the collector
   alloc::AttachCurrentThread();  // throws after thread exit
@@ -136,7 +136,7 @@ HandleArena* HandleArena::ForCurrentThread() {
 }
 
 void HandleArena::Orphan() {
-  GC_CHECK(nconstructing_ == 0);
+  GCRT_CHECK(nconstructing_ == 0);
   RootRegistry& r = RootRegistry::Get();
   std::lock_guard<runtime::Mutex> lock(r.mu_);
   orphaned_ = true;
@@ -231,7 +231,7 @@ void RegisterRootSet(RootSetRecord* rec) {
     runtime::Print(
         "a gc::RootSet was registered inside marking (a root set callback "
         "or a trace function): these may only visit pointers");
-    GC_THROW("no root set is registered while marking");
+    GCRT_THROW("no root set is registered while marking");
   }
   RootRegistry& r = RootRegistry::Get();
   std::lock_guard<runtime::Mutex> lock(r.mu_);
@@ -247,7 +247,7 @@ void UnregisterRootSet(RootSetRecord* rec) {
         "a gc::RootSet was unregistered during marking, from inside a root "
         "set callback or trace function: the marker may be reading it. "
         "Destroy root sets outside of tracing.");
-    GC_THROW("no root set is unregistered while marking");
+    GCRT_THROW("no root set is unregistered while marking");
   }
   RootRegistry& r = RootRegistry::Get();
   // Waits for a marking in progress: the collector holds mu_ throughout.
@@ -255,7 +255,7 @@ void UnregisterRootSet(RootSetRecord* rec) {
   if (rec->prev != nullptr) {
     rec->prev->next = rec->next;
   } else {
-    GC_CHECK(r.sets_ == rec && "the root set is registered");
+    GCRT_CHECK(r.sets_ == rec && "the root set is registered");
     r.sets_ = rec->next;
   }
   if (rec->next != nullptr) rec->next->prev = rec->prev;

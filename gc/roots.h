@@ -68,14 +68,14 @@ struct Constructing {
 class HandleArena {
  public:
   // The owner's fast paths: no lock, no atomic.
-  GC_ALWAYS_INLINE HandleSlot* Take(const void* p) {
+  GCRT_ALWAYS_INLINE HandleSlot* Take(const void* p) {
     HandleSlot* s = free_;
-    if (GC_PREDICT_FALSE(s == nullptr)) return TakeSlow(p);
+    if (GCRT_PREDICT_FALSE(s == nullptr)) return TakeSlow(p);
     free_ = s->next_free;
     s->ptr = p;
     return s;
   }
-  GC_ALWAYS_INLINE void Give(HandleSlot* s) {
+  GCRT_ALWAYS_INLINE void Give(HandleSlot* s) {
     s->ptr = nullptr;
     s->next_free = free_;
     free_ = s;
@@ -88,9 +88,10 @@ class HandleArena {
   // The object at `object` (`bytes` long) is about to be constructed;
   // returns the depth EndConstruction takes back. Room for the entry that
   // EndConstruction may leave is made here, so that cannot fail.
-  GC_ALWAYS_INLINE size_t BeginConstruction(const void* object, size_t bytes) {
+  GCRT_ALWAYS_INLINE size_t BeginConstruction(const void* object,
+                                              size_t bytes) {
     size_t depth = nconstructing_;
-    if (GC_PREDICT_FALSE(depth + 2 > constructing_capacity_)) {
+    if (GCRT_PREDICT_FALSE(depth + 2 > constructing_capacity_)) {
       GrowConstructing();
     }
     constructing_[depth] = Constructing{object, bytes};
@@ -100,8 +101,8 @@ class HandleArena {
   // Its constructor returned (built) or threw. Whatever it allocated is
   // reachable from it now, or garbage; if another constructor is still
   // running below, the built object is kept until that one returns.
-  GC_ALWAYS_INLINE void EndConstruction(size_t depth, const void* object,
-                                        bool built) {
+  GCRT_ALWAYS_INLINE void EndConstruction(size_t depth, const void* object,
+                                          bool built) {
     nconstructing_ = depth;
     if (built && depth > 0) {
       constructing_[nconstructing_++] = Constructing{object, 0};
@@ -109,8 +110,8 @@ class HandleArena {
   }
   // An object built without a construction entry (a trivial constructor):
   // kept if a constructor of this thread is running.
-  GC_ALWAYS_INLINE void KeepIfConstructing(const void* object) {
-    if (GC_PREDICT_FALSE(nconstructing_ > 0)) KeepSlow(object);
+  GCRT_ALWAYS_INLINE void KeepIfConstructing(const void* object) {
+    if (GCRT_PREDICT_FALSE(nconstructing_ > 0)) KeepSlow(object);
   }
 
   // Marker side, world stopped.
@@ -136,7 +137,7 @@ class HandleArena {
  private:
   HandleSlot* TakeSlow(const void* p);
   void GrowConstructing();
-  GC_NOINLINE void KeepSlow(const void* object);
+  GCRT_NOINLINE void KeepSlow(const void* object);
 
   // Owned by the owning thread (or, for the global arena, guarded by mu_).
   HandleSlot* free_ = nullptr;
@@ -145,9 +146,9 @@ class HandleArena {
   size_t constructing_capacity_ = 0;
 
   runtime::Mutex mu_;
-  HandleChunk* chunks_ GC_GUARDED_BY(mu_) = nullptr;
+  HandleChunk* chunks_ GCRT_GUARDED_BY(mu_) = nullptr;
   // Slots given back by other threads; the owner takes them in TakeSlow.
-  HandleSlot* remote_free_ GC_GUARDED_BY(mu_) = nullptr;
+  HandleSlot* remote_free_ GCRT_GUARDED_BY(mu_) = nullptr;
   // Guarded by the registry lock (roots.cc).
   bool orphaned_ = false;
   HandleArena* next_all_ = nullptr;
@@ -158,22 +159,22 @@ class HandleArena {
 
 // The calling thread's arena, or null: set when the thread takes its first
 // handle. Owned by the thread.
-extern thread_local constinit HandleArena* t_handles GC_TLS_FAST;
+extern thread_local constinit HandleArena* t_handles GCRT_TLS_FAST;
 
 // The arena to use on the fast path: the thread's own, if it has one and
 // holds a processor (a detached thread is not stopped by the collector and
 // must attach again first).
-GC_ALWAYS_INLINE HandleArena* CurrentHandles() {
+GCRT_ALWAYS_INLINE HandleArena* CurrentHandles() {
   HandleArena* a = t_handles;
-  if (GC_PREDICT_FALSE(a == nullptr || runtime::t_processor == nullptr)) {
+  if (GCRT_PREDICT_FALSE(a == nullptr || runtime::t_processor == nullptr)) {
     return HandleArena::ForCurrentThread();
   }
   return a;
 }
 
-GC_ALWAYS_INLINE void GiveHandle(HandleSlot* s) {
+GCRT_ALWAYS_INLINE void GiveHandle(HandleSlot* s) {
   HandleArena* a = HandleChunk::Of(s)->arena;
-  if (GC_PREDICT_TRUE(a == t_handles && runtime::t_processor != nullptr)) {
+  if (GCRT_PREDICT_TRUE(a == t_handles && runtime::t_processor != nullptr)) {
     a->Give(s);
   } else {
     a->GiveRemote(s);
@@ -188,9 +189,9 @@ void GiveGlobal(HandleSlot* s);
 // world cannot be stopped while it runs); under the arena's lock from any
 // other thread, or inside a blocking region, so the marker never reads a
 // slot being written.
-GC_ALWAYS_INLINE void SetHandle(HandleSlot* s, const void* p) {
+GCRT_ALWAYS_INLINE void SetHandle(HandleSlot* s, const void* p) {
   HandleArena* a = HandleChunk::Of(s)->arena;
-  if (GC_PREDICT_TRUE(a == t_handles && runtime::t_processor != nullptr)) {
+  if (GCRT_PREDICT_TRUE(a == t_handles && runtime::t_processor != nullptr)) {
     s->ptr = p;
   } else {
     a->SetRemote(s, p);
@@ -241,8 +242,8 @@ class RootRegistry {
   friend void RegisterRootSet(RootSetRecord*);
   friend void UnregisterRootSet(RootSetRecord*);
   runtime::Mutex mu_;
-  HandleArena* arenas_ GC_GUARDED_BY(mu_) = nullptr;
-  RootSetRecord* sets_ GC_GUARDED_BY(mu_) = nullptr;
+  HandleArena* arenas_ GCRT_GUARDED_BY(mu_) = nullptr;
+  RootSetRecord* sets_ GCRT_GUARDED_BY(mu_) = nullptr;
   // Atomic: stored (relaxed) by the collector under mu_, read by
   // unregistering threads to report misuse.
   std::atomic<bool> marking_{false};

@@ -76,7 +76,8 @@ Sweeper& Sweeper::Get() {
 }
 
 void Sweeper::Start(double pages_per_page) {
-  GC_CHECK(active_.load() == 0 && "no sweep is in flight at mark termination");
+  GCRT_CHECK(active_.load() == 0 &&
+             "no sweep is in flight at mark termination");
   alloc_pages_.store(0, std::memory_order_relaxed);
   swept_pages_.store(0, std::memory_order_relaxed);
   pages_per_page_.store(pages_per_page, std::memory_order_relaxed);
@@ -193,11 +194,11 @@ void Sweeper::EnsureSwept(Span* s) {
     // h-1: a sweeper has it; h+1: a cache holds it from before the last
     // mark termination, and its owner sweeps it when it resumes (never this
     // thread, which has resumed).
-    GC_CHECK(!(self != nullptr &&
-               static_cast<alloc::Cache*>(self->local())->Owns(s) &&
-               s->sweepgen.load(std::memory_order_acquire) ==
-                   Heap::Get().sweepgen() + 1) &&
-             "a running thread's cache holds no unswept span");
+    GCRT_CHECK(!(self != nullptr &&
+                 static_cast<alloc::Cache*>(self->local())->Owns(s) &&
+                 s->sweepgen.load(std::memory_order_acquire) ==
+                     Heap::Get().sweepgen() + 1) &&
+               "a running thread's cache holds no unswept span");
     std::this_thread::yield();
   }
 }

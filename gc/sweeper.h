@@ -130,10 +130,10 @@ class Sweeper {
   // The background thread sleeps on cv_ (mu_) until Wake.
   std::mutex mu_;
   std::condition_variable cv_;
-  uint64_t wakeups_ GC_GUARDED_BY(mu_) = 0;
-  bool background_started_ GC_GUARDED_BY(mu_) = false;
-  bool paused_ GC_GUARDED_BY(mu_) = false;           // tests
-  bool background_busy_ GC_GUARDED_BY(mu_) = false;  // sweeping, not waiting
+  uint64_t wakeups_ GCRT_GUARDED_BY(mu_) = 0;
+  bool background_started_ GCRT_GUARDED_BY(mu_) = false;
+  bool paused_ GCRT_GUARDED_BY(mu_) = false;           // tests
+  bool background_busy_ GCRT_GUARDED_BY(mu_) = false;  // sweeping, not waiting
 };
 
 // The forced-cycle period of the background thread (2 minutes by default,

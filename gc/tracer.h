@@ -28,7 +28,7 @@ class Tracer {
   Tracer(const Tracer&) = delete;
   Tracer& operator=(const Tracer&) = delete;
 
-  GC_ALWAYS_INLINE void Visit(const void* pointer) {
+  GCRT_ALWAYS_INLINE void Visit(const void* pointer) {
     if (pointer != nullptr) visit_(context_, pointer);
   }
   void VisitConservative(const void* begin, size_t bytes) {

@@ -28,16 +28,16 @@ struct WeakSpecial : alloc::Special {
 // Lock order: g_weak_mu before a span's specials_lock. Never held across a
 // safepoint.
 runtime::Mutex g_weak_mu;
-WeakSpecial* g_weak_list GC_GUARDED_BY(g_weak_mu) = nullptr;
-uint64_t g_weak_count GC_GUARDED_BY(g_weak_mu) = 0;
+WeakSpecial* g_weak_list GCRT_GUARDED_BY(g_weak_mu) = nullptr;
+uint64_t g_weak_count GCRT_GUARDED_BY(g_weak_mu) = 0;
 
 // Cells come in chunks that are never freed: a stale gc::Weak may read its
 // cell at any time, so a cell's memory is a cell's forever.
 constexpr size_t kCellsPerChunk = 4096 / sizeof(WeakCell);
-WeakCell* g_free_cells GC_GUARDED_BY(g_weak_mu) = nullptr;
-uint64_t g_cells_made GC_GUARDED_BY(g_weak_mu) = 0;
+WeakCell* g_free_cells GCRT_GUARDED_BY(g_weak_mu) = nullptr;
+uint64_t g_cells_made GCRT_GUARDED_BY(g_weak_mu) = 0;
 
-WeakCell* TakeCellLocked() GC_REQUIRES(g_weak_mu) {
+WeakCell* TakeCellLocked() GCRT_REQUIRES(g_weak_mu) {
   if (g_free_cells == nullptr) {
     auto* chunk = new WeakCell[kCellsPerChunk];  // throws std::bad_alloc
     for (size_t i = kCellsPerChunk; i > 0; i--) {
@@ -54,7 +54,7 @@ WeakCell* TakeCellLocked() GC_REQUIRES(g_weak_mu) {
 
 // The generation moves on before the target is cleared (weak.h:
 // WeakTarget's seqlock), and the cell goes back to the free list.
-void ReleaseCellLocked(WeakCell* c) GC_REQUIRES(g_weak_mu) {
+void ReleaseCellLocked(WeakCell* c) GCRT_REQUIRES(g_weak_mu) {
   c->generation.store(c->generation.load(std::memory_order_relaxed) + 1,
                       std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);
@@ -63,7 +63,7 @@ void ReleaseCellLocked(WeakCell* c) GC_REQUIRES(g_weak_mu) {
   g_free_cells = c;
 }
 
-void LinkLocked(WeakSpecial* w) GC_REQUIRES(g_weak_mu) {
+void LinkLocked(WeakSpecial* w) GCRT_REQUIRES(g_weak_mu) {
   w->prev = nullptr;
   w->next = g_weak_list;
   if (g_weak_list != nullptr) g_weak_list->prev = w;
@@ -71,7 +71,7 @@ void LinkLocked(WeakSpecial* w) GC_REQUIRES(g_weak_mu) {
   g_weak_count++;
 }
 
-void UnlinkLocked(WeakSpecial* w) GC_REQUIRES(g_weak_mu) {
+void UnlinkLocked(WeakSpecial* w) GCRT_REQUIRES(g_weak_mu) {
   if (w->prev != nullptr) {
     w->prev->next = w->next;
   } else {
@@ -103,7 +103,7 @@ WeakRef WeakRefFor(const void* object) {
   w->cell = c;
   w->object = p;
   bool added = alloc::AddSpecial(s, p, w.get());
-  GC_CHECK(added && "no weak special was found under the weak lock");
+  GCRT_CHECK(added && "no weak special was found under the weak lock");
   LinkLocked(w.release());
   return WeakRef{c, c->generation.load(std::memory_order_relaxed)};
 }
@@ -116,11 +116,11 @@ uint64_t ClearDeadWeakRefs() {
     if (!IsMarkedObject(w->object)) {
       ReleaseCellLocked(w->cell);
       alloc::Span* s = alloc::SpanOf(reinterpret_cast<void*>(w->object));
-      GC_CHECK(s != nullptr &&
-               "a weak reference's target is in the heap until it is swept");
+      GCRT_CHECK(s != nullptr &&
+                 "a weak reference's target is in the heap until it is swept");
       alloc::Special* taken =
           alloc::RemoveSpecial(s, w->object, alloc::SpecialKind::kWeakHandle);
-      GC_CHECK(taken == w && "every live weak special is on its span's list");
+      GCRT_CHECK(taken == w && "every live weak special is on its span's list");
       UnlinkLocked(w);
       delete w;
       cleared++;

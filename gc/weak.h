@@ -60,7 +60,7 @@ WeakRef WeakRefFor(const void* object);
 // generation is read before and after the target, and a target stored
 // after a release (release order) cannot be read with the old generation
 // both times.
-GC_ALWAYS_INLINE void* WeakTarget(const WeakCell* c, uint64_t generation) {
+GCRT_ALWAYS_INLINE void* WeakTarget(const WeakCell* c, uint64_t generation) {
   if (c == nullptr) return nullptr;
   uint64_t before = c->generation.load(std::memory_order_acquire);
   uintptr_t target = c->target.load(std::memory_order_relaxed);

@@ -3,11 +3,11 @@
 // message naming the invariant and where it was checked. Errors that belong
 // to the user (bad sizes, exhausted memory, misuse) are exceptions instead.
 //
-//   GC_THROW("invariant")   always on, never returns
-//   GC_CHECK(cond)          always on
-//   GC_DCHECK(cond)         GC_DEBUG >= 1 (default builds)
-//   GC_DCHECK_EXPENSIVE(c)  GC_DEBUG >= 2 (--config=gcdebug): full-structure
-//   walks
+//   GCRT_THROW("invariant")   always on, never returns
+//   GCRT_CHECK(cond)          always on
+//   GCRT_DCHECK(cond)         GCRT_DEBUG_LEVEL >= 1 (default builds)
+//   GCRT_DCHECK_EXPENSIVE(c)  GCRT_DEBUG_LEVEL >= 2 (--config=gcdebug):
+//   full-structure walks
 //
 // Print() formats into a stack buffer and write(2)s it: no heap allocation,
 // so it is safe inside the allocator and with its locks held.
@@ -22,27 +22,27 @@ void Print(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
 // The caller's location comes from the compiler builtins GCC and Clang
 // share (clang 14 has no std::source_location with this libstdc++).
-[[noreturn]] GC_COLD GC_NOINLINE void Throw(
+[[noreturn]] GCRT_COLD GCRT_NOINLINE void Throw(
     const char* invariant, const char* file = __builtin_FILE(),
     unsigned line = __builtin_LINE(),
     const char* function = __builtin_FUNCTION()) noexcept;
 
 }  // namespace gc::runtime
 
-#define GC_THROW(invariant) ::gc::runtime::Throw(invariant)
-#define GC_CHECK(c)                                       \
-  do {                                                    \
-    if (GC_PREDICT_FALSE(!(c))) ::gc::runtime::Throw(#c); \
+#define GCRT_THROW(invariant) ::gc::runtime::Throw(invariant)
+#define GCRT_CHECK(c)                                       \
+  do {                                                      \
+    if (GCRT_PREDICT_FALSE(!(c))) ::gc::runtime::Throw(#c); \
   } while (0)
 
-#if GC_DEBUG >= 1
-#define GC_DCHECK(c) GC_CHECK(c)
+#if GCRT_DEBUG_LEVEL >= 1
+#define GCRT_DCHECK(c) GCRT_CHECK(c)
 #else
-#define GC_DCHECK(c) ((void)sizeof(!(c)))
+#define GCRT_DCHECK(c) ((void)sizeof(!(c)))
 #endif
 
-#if GC_DEBUG >= 2
-#define GC_DCHECK_EXPENSIVE(c) GC_CHECK(c)
+#if GCRT_DEBUG_LEVEL >= 2
+#define GCRT_DCHECK_EXPENSIVE(c) GCRT_CHECK(c)
 #else
-#define GC_DCHECK_EXPENSIVE(c) ((void)sizeof(!(c)))
+#define GCRT_DCHECK_EXPENSIVE(c) ((void)sizeof(!(c)))
 #endif

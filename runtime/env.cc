@@ -141,7 +141,7 @@ const VarInfo& Info(Var var) {
   for (const VarInfo& v : kVars) {
     if (v.var == var) return v;
   }
-  GC_THROW("every Var has an entry in kVars");
+  GCRT_THROW("every Var has an entry in kVars");
 }
 
 int ParseGcPercent(const char* text, Messages* messages) {

@@ -25,7 +25,7 @@ class Mutex {
 
   void lock() {
     uint32_t expected = 0;
-    if (GC_PREDICT_TRUE(state_.compare_exchange_strong(
+    if (GCRT_PREDICT_TRUE(state_.compare_exchange_strong(
             expected, 1, std::memory_order_acquire,
             std::memory_order_relaxed))) {
       return;
@@ -38,14 +38,15 @@ class Mutex {
         expected, 1, std::memory_order_acquire, std::memory_order_relaxed);
   }
   void unlock() {
-    if (GC_PREDICT_FALSE(state_.exchange(0, std::memory_order_release) == 2)) {
+    if (GCRT_PREDICT_FALSE(state_.exchange(0, std::memory_order_release) ==
+                           2)) {
       Wake();
     }
   }
 
  private:
-  GC_NOINLINE void LockSlow();
-  GC_NOINLINE void Wake();
+  GCRT_NOINLINE void LockSlow();
+  GCRT_NOINLINE void Wake();
 
   // Atomic: acquired by CAS/exchange (acquire), released by exchange
   // (release); see the state table above.

@@ -11,7 +11,7 @@
 
 #include "runtime/check.h"
 
-#if GC_ASAN
+#if GCRT_ASAN
 #include <sanitizer/lsan_interface.h>
 #endif
 
@@ -47,7 +47,7 @@ bool InjectedFault(FaultKind kind) {
 }  // namespace
 
 void* Reserve(size_t bytes, size_t align, const char* what) {
-  GC_CHECK(align >= kOsPageSize && (align & (align - 1)) == 0);
+  GCRT_CHECK(align >= kOsPageSize && (align & (align - 1)) == 0);
   if (bytes == 0 || bytes > (size_t{1} << 46))
     Fail("reserve", what, bytes, ENOMEM);
   if (InjectedFault(FaultKind::kReserve)) Fail("reserve", what, bytes, ENOMEM);
@@ -101,7 +101,7 @@ bool Decommit(void* p, size_t bytes) {
 
 void Release(void* p, size_t bytes) {
   bytes = (bytes + kOsPageSize - 1) & ~(kOsPageSize - 1);
-  GC_CHECK(::munmap(p, bytes) == 0);
+  GCRT_CHECK(::munmap(p, bytes) == 0);
   g_reserved.fetch_sub(bytes, std::memory_order_relaxed);
 }
 
@@ -125,7 +125,7 @@ void* MapMetadata(size_t bytes, const char* what) {
 }
 
 void ScanForLeaks(const void* p, size_t bytes) {
-#if GC_ASAN
+#if GCRT_ASAN
   __lsan_register_root_region(p, bytes);
 #else
   (void)p;

@@ -10,7 +10,7 @@
 
 namespace gc::runtime {
 
-thread_local constinit Processor* t_processor GC_TLS_FAST = nullptr;
+thread_local constinit Processor* t_processor GCRT_TLS_FAST = nullptr;
 
 namespace {
 
@@ -45,8 +45,8 @@ ProcessorTable& ProcessorTable::Get() {
 void ProcessorTable::SetFactory(ProcessorLocalFactory f) {
   std::lock_guard<std::mutex> lock(mu_);
   if (factory_ == f) return;
-  GC_CHECK(factory_ == nullptr && count_.load() == 0 &&
-           "processor-local factory set after processors exist");
+  GCRT_CHECK(factory_ == nullptr && count_.load() == 0 &&
+             "processor-local factory set after processors exist");
   factory_ = f;
 }
 
@@ -61,7 +61,7 @@ Processor* ProcessorTable::Acquire() {
       idle_ = p->next_idle_;
       p->next_idle_ = nullptr;
     } else {
-      GC_CHECK(factory_ != nullptr);
+      GCRT_CHECK(factory_ != nullptr);
       uint32_t id = count_.load(std::memory_order_relaxed);
       // Processors live forever, so they come from the C++ heap once each.
       p = new Processor(id, nullptr);
@@ -70,7 +70,7 @@ Processor* ProcessorTable::Acquire() {
       all_.store(p, std::memory_order_release);
       count_.store(id + 1, std::memory_order_release);
     }
-    GC_CHECK(p->status() == ProcessorStatus::kIdle);
+    GCRT_CHECK(p->status() == ProcessorStatus::kIdle);
     p->status_.store(ProcessorStatus::kRunning, std::memory_order_release);
     p->owner_tid_ = static_cast<int>(::gettid());
   }
@@ -79,7 +79,7 @@ Processor* ProcessorTable::Acquire() {
 }
 
 void ProcessorTable::Release(Processor* p) {
-  GC_CHECK(p->status() == ProcessorStatus::kRunning);
+  GCRT_CHECK(p->status() == ProcessorStatus::kRunning);
   p->local_->OnRelease(*p);
   std::lock_guard<std::mutex> lock(mu_);
   p->status_.store(ProcessorStatus::kIdle, std::memory_order_release);

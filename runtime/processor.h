@@ -124,7 +124,7 @@ void SetProcessorLocalFactory(ProcessorLocalFactory factory);
 
 // The calling thread's processor, or null if the thread is not attached.
 // Owned by the thread.
-extern thread_local constinit Processor* t_processor GC_TLS_FAST;
+extern thread_local constinit Processor* t_processor GCRT_TLS_FAST;
 inline Processor* CurrentProcessor() { return t_processor; }
 
 // Attaches the calling thread: takes an idle processor or creates one, and
@@ -157,8 +157,8 @@ class ProcessorTable {
 
  private:
   std::mutex mu_;
-  ProcessorLocalFactory factory_ GC_GUARDED_BY(mu_) = nullptr;
-  Processor* idle_ GC_GUARDED_BY(mu_) = nullptr;
+  ProcessorLocalFactory factory_ GCRT_GUARDED_BY(mu_) = nullptr;
+  Processor* idle_ GCRT_GUARDED_BY(mu_) = nullptr;
   // Atomic: stored (release) under mu_; loaded (acquire) without it. The
   // list only grows at its head, so a reader sees a consistent suffix.
   std::atomic<Processor*> all_{nullptr};
@@ -188,9 +188,9 @@ class ProcessorTable {
   void RestartLocked();
   std::condition_variable world_cv_;    // signalled when the world restarts
   std::condition_variable stopper_cv_;  // signalled when a processor parks
-  bool world_stopped_ GC_GUARDED_BY(mu_) = false;
-  Processor* stopper_ GC_GUARDED_BY(mu_) = nullptr;
-  uint64_t restarts_ GC_GUARDED_BY(mu_) = 0;  // StartTheWorld calls
+  bool world_stopped_ GCRT_GUARDED_BY(mu_) = false;
+  Processor* stopper_ GCRT_GUARDED_BY(mu_) = nullptr;
+  uint64_t restarts_ GCRT_GUARDED_BY(mu_) = 0;  // StartTheWorld calls
 };
 
 template <typename Fn>

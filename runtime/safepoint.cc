@@ -32,7 +32,7 @@ thread_local int t_no_stop_depth = 0;   // Owned by the thread.
 
 }  // namespace
 
-GC_NOINLINE void ProcessorTable::ParkLocked(
+GCRT_NOINLINE void ProcessorTable::ParkLocked(
     Processor* p, std::unique_lock<std::mutex>& lock) {
   // The callers' callee-saved registers into this frame, which the thread
   // stays in while parked: the stack scan from here up finds them.
@@ -44,7 +44,7 @@ GC_NOINLINE void ProcessorTable::ParkLocked(
   world_cv_.wait(lock, [&] { return restarts_ != parked_at; });
   // StartTheWorld marked p running: a stopper that comes next waits for
   // this thread to park again, even if it has not woken up yet.
-  GC_CHECK(p->status() == ProcessorStatus::kRunning);
+  GCRT_CHECK(p->status() == ProcessorStatus::kRunning);
 }
 
 void SafepointSlow() {
@@ -144,13 +144,14 @@ void ProcessorTable::RestartLocked() {
 
 void StopTheWorld(const char* reason) {
   Processor* self = CurrentProcessor();
-  GC_CHECK(self != nullptr && "the thread stopping the world is attached");
-  GC_CHECK(t_blocking_depth == 0 && "no stop-the-world from a blocking region");
-  GC_CHECK(t_no_stop_depth == 0 && "no stop-the-world from a no-stop region");
+  GCRT_CHECK(self != nullptr && "the thread stopping the world is attached");
+  GCRT_CHECK(t_blocking_depth == 0 &&
+             "no stop-the-world from a blocking region");
+  GCRT_CHECK(t_no_stop_depth == 0 && "no stop-the-world from a no-stop region");
   ProcessorTable& t = ProcessorTable::Get();
   std::unique_lock<std::mutex> lock(t.mu_);
-  GC_CHECK(!(t.world_stopped_ && t.stopper_ == self) &&
-           "the world is not stopped again by the thread that stopped it");
+  GCRT_CHECK(!(t.world_stopped_ && t.stopper_ == self) &&
+             "the world is not stopped again by the thread that stopped it");
   t.BeginStopLocked(self, lock);
   t.WaitForStopLocked(self, reason, lock);
 }
@@ -158,13 +159,13 @@ void StopTheWorld(const char* reason) {
 void StartTheWorld() {
   ProcessorTable& t = ProcessorTable::Get();
   std::lock_guard<std::mutex> lock(t.mu_);
-  GC_CHECK(t.world_stopped_ && t.stopper_ == CurrentProcessor() &&
-           "the world is restarted by the thread that stopped it");
+  GCRT_CHECK(t.world_stopped_ && t.stopper_ == CurrentProcessor() &&
+             "the world is restarted by the thread that stopped it");
   t.RestartLocked();
 }
 
 void StopTheWorldForFork() {
-  GC_CHECK(t_no_stop_depth == 0 && "no fork from a no-stop region");
+  GCRT_CHECK(t_no_stop_depth == 0 && "no fork from a no-stop region");
   Processor* p = CurrentProcessor();
   // Only a running processor stops the world as its own; a thread in a
   // blocking region (its processor kBlocked) or not attached stops it
@@ -172,8 +173,8 @@ void StopTheWorldForFork() {
   Processor* self = p != nullptr && t_blocking_depth == 0 ? p : nullptr;
   ProcessorTable& t = ProcessorTable::Get();
   std::unique_lock<std::mutex> lock(t.mu_);
-  GC_CHECK(!(t.world_stopped_ && self != nullptr && t.stopper_ == self) &&
-           "fork is not called with the world stopped by the same thread");
+  GCRT_CHECK(!(t.world_stopped_ && self != nullptr && t.stopper_ == self) &&
+             "fork is not called with the world stopped by the same thread");
   t.BeginStopLocked(self, lock);
   t.WaitForStopLocked(self, "fork", lock);
 }
@@ -231,7 +232,7 @@ uint64_t StopWatchdogReports() {
 }
 
 // Not inlined: the caller's frames start right above this one's.
-GC_NOINLINE BlockingRegion::BlockingRegion() : p_(CurrentProcessor()) {
+GCRT_NOINLINE BlockingRegion::BlockingRegion() : p_(CurrentProcessor()) {
   if (t_no_stop_depth > 0 && p_ != nullptr) {
     throw std::logic_error(
         "gcrt: gc::Blocking while the world may not stop (inside the "
@@ -246,7 +247,7 @@ GC_NOINLINE BlockingRegion::BlockingRegion() : p_(CurrentProcessor()) {
   p_->local()->OnBlockingEnter(*p_);
   ProcessorTable& t = ProcessorTable::Get();
   std::lock_guard<std::mutex> lock(t.mu_);
-  GC_CHECK(p_->status() == ProcessorStatus::kRunning);
+  GCRT_CHECK(p_->status() == ProcessorStatus::kRunning);
   p_->status_.store(ProcessorStatus::kBlocked, std::memory_order_release);
   if (t.world_stopped_) t.stopper_cv_.notify_all();
 }

@@ -39,8 +39,8 @@ void SafepointSlow();
 
 // Parks the calling thread if the world is being stopped. Cheap enough for
 // inner loops: one load and a predicted branch.
-GC_ALWAYS_INLINE void Safepoint() {
-  if (GC_PREDICT_FALSE(g_stop_requested.load(std::memory_order_relaxed))) {
+GCRT_ALWAYS_INLINE void Safepoint() {
+  if (GCRT_PREDICT_FALSE(g_stop_requested.load(std::memory_order_relaxed))) {
     SafepointSlow();
   }
 }

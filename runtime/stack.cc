@@ -8,13 +8,13 @@
 #include "runtime/check.h"
 #include "runtime/env.h"
 
-#if defined(GC_ASAN)
+#if defined(GCRT_ASAN)
 #include <sanitizer/asan_interface.h>
 #endif
 
 // The stack reads race with threads in blocking regions and cross ASan's
 // redzones: the sanitizers must not instrument them.
-#define GC_NO_SANITIZE \
+#define GCRT_NO_SANITIZE \
   __attribute__((no_sanitize("address", "thread", "undefined")))
 
 namespace gc::runtime {
@@ -33,7 +33,7 @@ thread_local uintptr_t t_stack_lo = 0;  // Owned by the thread.
 thread_local uintptr_t t_stack_hi = 0;
 
 void* CurrentFakeStack() {
-#if defined(GC_ASAN)
+#if defined(GCRT_ASAN)
   return __asan_get_current_fake_stack();
 #else
   return nullptr;
@@ -46,7 +46,7 @@ uintptr_t CurrentStackHi() {
   if (t_stack_hi == 0) {
     pthread_attr_t attr;
     int rc = pthread_getattr_np(pthread_self(), &attr);
-    GC_CHECK(rc == 0 && "the thread's stack bounds are known");
+    GCRT_CHECK(rc == 0 && "the thread's stack bounds are known");
     void* addr = nullptr;
     size_t size = 0;
     pthread_attr_getstack(&attr, &addr, &size);
@@ -57,20 +57,20 @@ uintptr_t CurrentStackHi() {
   return t_stack_hi;
 }
 
-GC_NOINLINE uintptr_t ApproximateSp() {
+GCRT_NOINLINE uintptr_t ApproximateSp() {
   return reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
 }
 
-GC_NOINLINE GC_NO_SANITIZE void RecordStackWithRegisters(Processor* p,
-                                                         uintptr_t sp) {
+GCRT_NOINLINE GCRT_NO_SANITIZE void RecordStackWithRegisters(Processor* p,
+                                                             uintptr_t sp) {
   // Every callee-saved register goes into this frame's prologue; the
   // frames between here and `sp` (this one and the caller's) are copied.
   __builtin_unwind_init();
   volatile uintptr_t anchor = 0;
   const uintptr_t lo = reinterpret_cast<uintptr_t>(&anchor);
   StackRecord& r = p->stack();
-  GC_CHECK(sp > lo && sp - lo <= StackRecord::kMaxSavedBytes &&
-           "a blocking region's entry frames fit its register save area");
+  GCRT_CHECK(sp > lo && sp - lo <= StackRecord::kMaxSavedBytes &&
+             "a blocking region's entry frames fit its register save area");
   // Word by word, not memcpy: ASan checks memcpy's ranges, and the frames
   // have redzones.
   auto* to = reinterpret_cast<uintptr_t*>(r.saved);
@@ -94,17 +94,16 @@ void RecordStack(Processor* p, uintptr_t sp) {
   r.fake_stack = CurrentFakeStack();
 }
 
-GC_NO_SANITIZE void ScanStackRange(uintptr_t begin, uintptr_t end,
-                                   void* fake_stack,
-                                   void (*visit)(void* context, uintptr_t word),
-                                   void* context) {
+GCRT_NO_SANITIZE void ScanStackRange(
+    uintptr_t begin, uintptr_t end, void* fake_stack,
+    void (*visit)(void* context, uintptr_t word), void* context) {
   begin = (begin + sizeof(uintptr_t) - 1) & ~(sizeof(uintptr_t) - 1);
   for (uintptr_t a = begin; a + sizeof(uintptr_t) <= end;
        a += sizeof(uintptr_t)) {
     const uintptr_t word = *reinterpret_cast<const volatile uintptr_t*>(a);
     if (word == 0) continue;
     visit(context, word);
-#if defined(GC_ASAN)
+#if defined(GCRT_ASAN)
     // A frame ASan moved off the real stack (use-after-return detection):
     // the word points into it, and its locals are roots too.
     void* beg = nullptr;

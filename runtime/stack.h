@@ -38,7 +38,7 @@ uintptr_t CurrentStackHi();
 
 // The address of a local of the calling frame's callee: everything of the
 // caller's frames is at or above it.
-GC_NOINLINE uintptr_t ApproximateSp();
+GCRT_NOINLINE uintptr_t ApproximateSp();
 
 // Records the calling thread's stack into p's record: [sp, its base), the
 // registers already spilled at or above sp (a parked thread, the stopper).
@@ -48,7 +48,7 @@ void RecordStack(Processor* p, uintptr_t sp);
 // callee-saved register copied out (a blocking region's entry: the
 // registers may be reused meanwhile). `sp`: the lowest address of the
 // caller's frames that must stay scanned.
-GC_NOINLINE void RecordStackWithRegisters(Processor* p, uintptr_t sp);
+GCRT_NOINLINE void RecordStackWithRegisters(Processor* p, uintptr_t sp);
 
 // Visits every word of the range [begin, end) of a thread's stack (or a
 // saved register area) that may be a pointer: reads racing the owning

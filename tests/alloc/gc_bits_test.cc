@@ -44,7 +44,7 @@ uint64_t Pattern(int thread, size_t index, uint32_t word) {
          (uint64_t{index} << 8) ^ word ^ 0x5A5A000000000000u;
 }
 
-#if defined(GC_TSAN) && GC_TSAN
+#if defined(GCRT_TSAN) && GCRT_TSAN
 constexpr int kVectorsPerThread = 2000;
 #else
 constexpr int kVectorsPerThread = 5000;

@@ -36,7 +36,7 @@ using runtime::os::SetFailAfterForTesting;
 // ThreadSanitizer makes every page-map lookup (an atomic load) costly, and
 // the random sequences below do millions of them on one thread, where TSan
 // has nothing to find; it runs them shorter.
-#if defined(GC_TSAN) && GC_TSAN
+#if defined(GCRT_TSAN) && GCRT_TSAN
 constexpr int kRandomSteps = 6000;
 #else
 constexpr int kRandomSteps = 20000;

@@ -177,7 +177,7 @@ TEST(ScavengerAllocTest, ConcurrentScavengingKeepsNeedzeroRight) {
   std::mt19937 rng(42);
   std::vector<Span*> held;
   size_t dirty_found = 0;
-#if defined(GC_TSAN) && GC_TSAN
+#if defined(GCRT_TSAN) && GCRT_TSAN
   constexpr int kSteps = 1500;
 #else
   constexpr int kSteps = 6000;

@@ -14,7 +14,7 @@
 #include "alloc/heap.h"
 #include "gtest/gtest.h"
 
-#if GC_ASAN
+#if GCRT_ASAN
 #include <sanitizer/lsan_interface.h>
 #endif
 
@@ -316,7 +316,7 @@ TEST(TypeTableHeapTest, TypeOfAPointerIntoASpansTailIsNull) {
   Free(p);
 }
 
-#if GC_ASAN
+#if GCRT_ASAN
 TEST(TypeTableHeapTest, ALiveSpansTablesAreNoLeak) {
   // Span records live in gcrt's own mappings, which LeakSanitizer does not
   // scan unless told to (os::ScanForLeaks): the malloc'd table of a live

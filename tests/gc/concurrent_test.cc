@@ -39,9 +39,9 @@ namespace {
 using namespace std::chrono_literals;
 
 // Sanitizer builds are 5-20x slower: fewer iterations, same coverage.
-#if defined(GC_TSAN)
+#if defined(GCRT_TSAN)
 constexpr int kScale = 3;
-#elif defined(GC_ASAN)
+#elif defined(GCRT_ASAN)
 constexpr int kScale = 2;
 #else
 constexpr int kScale = 1;

@@ -1,5 +1,5 @@
-// Misuse that debug builds (GC_DEBUG=2, this target's copts) catch with a
-// clear error: rooting a raw pointer that is not into a live GC object.
+// Misuse that debug builds (GCRT_DEBUG_LEVEL=2, this target's copts) catch with
+// a clear error: rooting a raw pointer that is not into a live GC object.
 // Nothing changes when the check refuses: the heap and the roots held
 // before are intact.
 #include <gtest/gtest.h>

@@ -1,5 +1,5 @@
-// Debug builds (GC_DEBUG >= 2, this target's copts) stop a destructor run
-// by the sweeper from dereferencing a gc::Ptr field: its target may already
+// Debug builds (GCRT_DEBUG_LEVEL >= 2, this target's copts) stop a destructor
+// run by the sweeper from dereferencing a gc::Ptr field: its target may already
 // be destroyed.
 #include <gtest/gtest.h>
 
@@ -7,7 +7,8 @@
 
 namespace {
 
-static_assert(GC_DEBUG >= 2, "this test is built with -DGC_DEBUG=2");
+static_assert(GCRT_DEBUG_LEVEL >= 2,
+              "this test is built with -DGCRT_DEBUG_LEVEL=2");
 
 struct Leaf {
   int value = 7;

@@ -1,4 +1,4 @@
-// Use after explicit free in debug builds (GC_DEBUG=2, this target's
+// Use after explicit free in debug builds (GCRT_DEBUG_LEVEL=2, this target's
 // copts): a freed object stays in quarantine, destroyed and poisoned, until
 // a collection shows nothing reaches it. Meanwhile a dereference, rooting it
 // or freeing it again is reported, and a collection that finds it

@@ -1,8 +1,8 @@
-// Explicit free (gc::free, gc/free.h) in a release-style build (GC_DEBUG=1):
-// the destructor runs once, now, on the caller's thread, and never again
-// from the sweeper; the slot is reused at once; arrays, large objects and
-// objects freed from a thread whose cache does not own their span; bad
-// pointers refused before anything changes.
+// Explicit free (gc::free, gc/free.h) in a release-style build
+// (GCRT_DEBUG_LEVEL=1): the destructor runs once, now, on the caller's thread,
+// and never again from the sweeper; the slot is reused at once; arrays, large
+// objects and objects freed from a thread whose cache does not own their span;
+// bad pointers refused before anything changes.
 //
 // Every test runs with the verifier on, which would stop the program if a
 // reachable object had been freed.

@@ -23,7 +23,7 @@ constexpr uint64_t kMiB = 1 << 20;
 // ThreadSanitizer's shadow of the heap (several times its size) is not
 // released with it, so under TSan RSS says nothing about the heap: the RSS
 // checks are skipped there (retained memory is still checked).
-#if defined(GC_TSAN) && GC_TSAN
+#if defined(GCRT_TSAN) && GCRT_TSAN
 constexpr bool kRssMeaningful = false;
 #else
 constexpr bool kRssMeaningful = true;

@@ -14,7 +14,7 @@
 
 #include "api/gc.h"
 
-#if defined(GC_ASAN)
+#if defined(GCRT_ASAN)
 // Frames moved to ASan's fake stack (use-after-return detection) hold
 // roots too: turn the fake stack on for this binary.
 extern "C" const char* __asan_default_options() {
@@ -64,7 +64,7 @@ int64_t NodesAt(int depth) { return (int64_t{2} << depth) - 1; }
 
 // Keeps a local's address from the optimizer (and, under ASan with the
 // fake stack on, moves the local's frame there).
-GC_NOINLINE void Escape(void* p) { asm volatile("" : : "r"(p) : "memory"); }
+GCRT_NOINLINE void Escape(void* p) { asm volatile("" : : "r"(p) : "memory"); }
 
 class StackScanTest : public ::testing::Test {
  protected:

@@ -14,7 +14,7 @@
 namespace stress {
 namespace {
 
-#if defined(GC_TSAN) || defined(GC_ASAN)
+#if defined(GCRT_TSAN) || defined(GCRT_ASAN)
 constexpr int kInputs = 60;
 #else
 constexpr int kInputs = 300;

@@ -580,7 +580,7 @@ bool Model::CheckWeakMap(const std::unordered_set<uint64_t>& reached) {
 }
 
 bool Model::ForkAndCheck() {
-#if defined(GC_TSAN)
+#if defined(GCRT_TSAN)
   return true;
 #else
   std::fflush(nullptr);  // nothing buffered is written twice

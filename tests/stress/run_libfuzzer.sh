@@ -30,7 +30,7 @@ for f in runtime/*.cc alloc/*.cc gc/*.cc api/*.cc; do
 done
 srcs+=(tests/stress/api_fuzzer.cc tests/stress/api_fuzzer_main.cc)
 echo "libfuzzer: building $out/api_fuzzer (${#srcs[@]} files)"
-clang++-14 -std=c++20 -O1 -g -mpopcnt -I. -DGC_ASAN=1 \
+clang++-14 -std=c++20 -O1 -g -mpopcnt -I. -DGCRT_ASAN=1 \
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   "${srcs[@]}" -o "$out/api_fuzzer" -lpthread
 echo "libfuzzer: running for ${seconds}s, corpus $out/corpus"

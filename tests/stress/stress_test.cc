@@ -27,7 +27,7 @@
 namespace stress {
 namespace {
 
-#if defined(GC_TSAN) || defined(GC_ASAN)
+#if defined(GCRT_TSAN) || defined(GCRT_ASAN)
 constexpr uint64_t kShortSteps = 6000;
 #else
 constexpr uint64_t kShortSteps = 40000;
@@ -119,7 +119,7 @@ TEST_F(StressTest, SingleThreadedShadowModel) {
   EXPECT_GT(model.stats().brood_collects, 0u);
   EXPECT_GT(model.stats().weak_map_checked, 0u);
   EXPECT_GT(model.stats().zero_checked, 0u);
-#if !defined(GC_TSAN)
+#if !defined(GCRT_TSAN)
   EXPECT_GT(model.stats().forks, 0u);
 #endif
   EXPECT_EQ(NonzeroAtAllocation().load(), 0u);
@@ -205,7 +205,7 @@ TEST_P(StressThreadsTest, MutatorsHandOverSubgraphsAndCollect) {
   EXPECT_GT(total.broods, 0u);
   EXPECT_GT(total.weak_map_checked, 0u);
   EXPECT_GT(total.zero_checked, 0u);
-#if !defined(GC_TSAN)
+#if !defined(GCRT_TSAN)
   EXPECT_GT(total.forks, 0u);
 #endif
   EXPECT_EQ(NonzeroAtAllocation().load(), 0u);
