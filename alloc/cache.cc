@@ -122,8 +122,9 @@ void Cache::SweepStale(Span* s) {
       v = next;
     }
   }
-  local_frees_[s->span_class] += heap.hooks()->sweep_cached(s);
-  s->sweepgen.store(heap.sweepgen() + 3, std::memory_order_release);
+  SweepClaim claim = SweepClaim::AcquireCachedStale(s, heap.sweepgen());
+  local_frees_[s->span_class] += heap.hooks()->sweep_cached(claim);
+  std::move(claim).Finish();
 }
 
 void Cache::OnOwnerLost(runtime::Processor&) {
@@ -260,7 +261,7 @@ void Cache::FreeOwned(Span* s, uint32_t slot) {
 
 void Cache::ReleaseAll(bool sweep_stale) {
   Heap& heap = Heap::Get();
-  const uint32_t stale_gen = heap.sweepgen() + 1;
+  const uint32_t h = heap.sweepgen();
   for (int sc = 0; sc < kNumSpanClasses; sc++) {
     Span* list = retired_[sc];
     retired_[sc] = nullptr;
@@ -277,8 +278,7 @@ void Cache::ReleaseAll(bool sweep_stale) {
       list = spare;
     }
     for (Span* t = list; t != nullptr; t = t->next) {
-      if (sweep_stale &&
-          t->sweepgen.load(std::memory_order_relaxed) == stale_gen) {
+      if (sweep_stale && t->sweepgen.Of(h) == SweepGen::State::kCachedUnswept) {
         SweepStale(t);
       }
       t->owner.store(nullptr, std::memory_order_relaxed);

@@ -46,7 +46,8 @@ Span* Central::Exchange(Span* retired, uint64_t local_frees, size_t want,
   // Sweep on demand (seed 002's cacheSpan): with no swept partial span,
   // claim unswept ones of this class and sweep them (outside the lock:
   // destructors run) before carving fresh pages. Bounded, as in Go.
-  int sweep_budget = 64;
+  constexpr int kMaxSweeps = 8;
+  int sweep_budget = kMaxSweeps;
   for (;;) {
     while (n < want && !partial_.empty()) {
       Span* s = partial_.first();
@@ -57,28 +58,23 @@ Span* Central::Exchange(Span* retired, uint64_t local_frees, size_t want,
     const Heap::CollectorHooks* hooks = heap_->hooks();
     if (hooks == nullptr) break;
     uint32_t h = heap_->sweepgen();
-    Span* claimed = nullptr;
-    for (Span* s = unswept_.first(); s != nullptr && sweep_budget > 0;) {
+    SweepClaim claimed[kMaxSweeps];
+    int nclaimed = 0;
+    for (Span* s = unswept_.first(); s != nullptr && nclaimed < sweep_budget;) {
       Span* next = s->next;
-      uint32_t sg = h - 2;
       // A failed claim: a sweeper walking all spans has it and waits for
       // this lock to take it off the list.
-      if (s->sweepgen.compare_exchange_strong(sg, h - 1,
-                                              std::memory_order_acq_rel)) {
+      if (SweepClaim claim = SweepClaim::TryAcquire(s, h)) {
         unswept_.Remove(s);
-        s->next = claimed;
-        claimed = s;
-        sweep_budget -= 8;
+        claimed[nclaimed++] = std::move(claim);
       }
       s = next;
     }
-    if (claimed == nullptr) break;
+    if (nclaimed == 0) break;
+    sweep_budget -= nclaimed;
     lock.unlock();
-    while (claimed != nullptr) {
-      Span* s = claimed;
-      claimed = s->next;
-      s->next = nullptr;
-      hooks->sweep_taken(s);  // files it back through FinishSweep
+    for (int i = 0; i < nclaimed; i++) {
+      hooks->sweep_taken(std::move(claimed[i]));  // filed back by FinishSweep
     }
     lock.lock();
   }
@@ -138,12 +134,9 @@ Span* Central::TakeBackLocked(Span* spans, uint64_t local_frees,
 void Central::MarkCachedLocked(Span* s) {
   GCRT_DCHECK_EXPENSIVE(s->IsValid());
   GCRT_CHECK(!s->in_cache);
-  uint32_t h = heap_->sweepgen();
-  GCRT_CHECK(s->sweepgen.load(std::memory_order_relaxed) == h &&
-             "only swept spans are cached");
   s->in_cache = true;
-  // Swept, then cached (seed 002: h+3).
-  s->sweepgen.store(h + 3, std::memory_order_release);
+  // Only swept spans are cached (seed 002).
+  s->sweepgen.Cache(heap_->sweepgen());
   uint32_t assumed = s->nelems - s->alloc_count;
   GCRT_CHECK(assumed > 0);
   nmalloc_ += assumed;
@@ -155,12 +148,10 @@ Span* Central::UncacheLocked(Span* s, Span** to_free) {
   GCRT_CHECK(s->in_cache);
   s->in_cache = false;
   uint32_t h = heap_->sweepgen();
-  uint32_t sg = s->sweepgen.load(std::memory_order_acquire);
   // h+1: cached before this sweep began and given back unswept (the
   // collector flushing an idle processor). h+3: cached after its sweep
-  // (or swept by its owner on the way out).
-  bool stale = sg == h + 1;
-  GCRT_CHECK((stale || sg == h + 3) && "a cached span is in state h+1 or h+3");
+  // (or swept by its owner on the way out). The transitions below check.
+  bool stale = s->sweepgen.Of(h) == SweepGen::State::kCachedUnswept;
   uint32_t unassumed = s->nelems - s->alloc_count;
   nmalloc_ -= unassumed;
   live_bytes_ -= int64_t{unassumed} * s->elem_size;
@@ -201,16 +192,16 @@ Span* Central::UncacheLocked(Span* s, Span** to_free) {
     if (s->alloc_count == 0) {
       // Nothing allocated, so nothing to sweep: but its bits are a cycle
       // old, so it goes back to the heap rather than to a Cache.
-      s->sweepgen.store(h, std::memory_order_release);
+      s->sweepgen.UncacheStaleEmpty(h);
       s->next = *to_free;
       *to_free = s;
       return nullptr;
     }
-    s->sweepgen.store(h - 2, std::memory_order_release);
+    s->sweepgen.UncacheStaleUnswept(h);
     FileLocked(s, &unswept_);
     return nullptr;
   }
-  s->sweepgen.store(h, std::memory_order_release);
+  s->sweepgen.UncacheSwept(h);
   return FileLocked(s, &partial_);
 }
 
@@ -239,21 +230,21 @@ void Central::StartSweep() {
   std::swap(partial_, unswept_);
 }
 
-void Central::TakeForSweep(Span* s) {
+void Central::TakeForSweep(const SweepClaim& claim) {
   std::lock_guard<runtime::Mutex> lock(mu_);
-  GCRT_CHECK(!s->in_cache && s->sweepgen.load(std::memory_order_relaxed) ==
-                                 heap_->sweepgen() - 1);
-  RemoveLocked(s, &unswept_);
+  GCRT_CHECK(!claim.span()->in_cache);
+  RemoveLocked(claim.span(), &unswept_);
 }
 
-bool Central::FinishSweep(Span* s, uint32_t freed) {
+bool Central::FinishSweep(SweepClaim claim, uint32_t freed) {
+  Span* s = claim.span();
   Span* empty;
   {
     std::lock_guard<runtime::Mutex> lock(mu_);
     nfree_ += freed;
     live_bytes_ -= int64_t{freed} * s->elem_size;
     GCRT_DCHECK_EXPENSIVE(s->IsValid());
-    s->sweepgen.store(heap_->sweepgen(), std::memory_order_release);
+    std::move(claim).Finish();
     empty = FileLocked(s, &partial_);
   }
   if (empty != nullptr) ReleaseEmptySpan(empty);
@@ -279,13 +270,11 @@ void Central::FreeObject(Span* s, uint32_t slot) {
   // waited for, an unswept one is claimed and swept here first.
   while (!s->in_cache) {
     uint32_t h = heap_->sweepgen();
-    uint32_t sg = s->sweepgen.load(std::memory_order_acquire);
-    if (sg == h) break;
-    if (sg == h - 2 && s->sweepgen.compare_exchange_strong(
-                           sg, h - 1, std::memory_order_acq_rel)) {
+    if (s->sweepgen.Of(h) == SweepGen::State::kSwept) break;
+    if (SweepClaim claim = SweepClaim::TryAcquire(s, h)) {
       RemoveLocked(s, &unswept_);
       lock.unlock();
-      heap_->hooks()->sweep_taken(s);
+      heap_->hooks()->sweep_taken(std::move(claim));
     } else {
       lock.unlock();
       std::this_thread::yield();
@@ -351,12 +340,11 @@ bool Central::IsAllocatedUnlessCached(Span* s, uint32_t slot) {
   if (s->in_cache) return true;
   // A span claimed for sweeping (h-1) is the sweeper's once taken off the
   // lists; an unswept one (h-2) cannot be taken while this lock is held.
-  uint32_t h = heap_->sweepgen();
-  uint32_t sg = s->sweepgen.load(std::memory_order_acquire);
-  if (sg == h - 1) return true;
+  SweepGen::State state = s->sweepgen.Of(heap_->sweepgen());
+  if (state == SweepGen::State::kSweeping) return true;
   // Unswept: its dead objects still read allocated; the last marking says
   // which are live (its mark bits are stable until the span is claimed).
-  if (sg == h - 2 &&
+  if (state == SweepGen::State::kUnswept &&
       (s->mark_bits[slot / 64] & (uint64_t{1} << (slot % 64))) == 0) {
     return false;
   }
@@ -385,7 +373,7 @@ bool Central::Verify() {
   for (Span* s = partial_.first(); s != nullptr; s = s->next) {
     if (!s->IsValid() || s->in_cache || s->span_class != span_class_ ||
         s->alloc_count == 0 || s->alloc_count >= s->nelems ||
-        s->sweepgen.load(std::memory_order_relaxed) != heap_->sweepgen()) {
+        s->sweepgen.Of(heap_->sweepgen()) != SweepGen::State::kSwept) {
       runtime::Print("Central::Verify: bad partial span %#lx",
                      static_cast<unsigned long>(s->base));
       return false;

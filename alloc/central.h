@@ -13,12 +13,13 @@
 //   FreeObject()   an explicit free into a span of this class that the
 //                  caller's Cache does not own.
 //
-// Sweeping (seeds 000, 002; sweepgen states in span.h). At mark termination
-// (world stopped) StartSweep() moves every partial span to unswept_ (state
-// h-2); full spans stay counted in nfull_ and are found by the sweeper's
-// walk over all spans. A sweeper claims a span by CAS h-2 -> h-1, takes it
-// off the lists (TakeForSweep), sweeps it with no lock held (destructors
-// are user code), and files it back (FinishSweep, state h). Only swept
+// Sweeping (seeds 000, 002; sweepgen states in alloc/sweepgen.h). At mark
+// termination (world stopped) StartSweep() moves every partial span to
+// unswept_ (state h-2); full spans stay counted in nfull_ and are found by
+// the sweeper's walk over all spans. A sweeper claims a span
+// (SweepClaim::TryAcquire, h-2 -> h-1), takes it off the lists
+// (TakeForSweep), sweeps it with no lock held (destructors are user code),
+// and files it back (FinishSweep, which ends the claim: state h). Only swept
 // spans (h) are ever on partial_ or handed to a Cache. Exchange sweeps on
 // demand: with no swept partial span, it claims unswept ones of its class
 // before carving fresh pages. A span a Cache held across mark termination
@@ -94,12 +95,12 @@ class alignas(64) Central {
 
   // Sweeping. With the world stopped: every partial span becomes unswept.
   void StartSweep();
-  // Takes a span the caller has claimed (h-1) off the lists.
-  void TakeForSweep(Span* s);
+  // Takes the claimed span (h-1) off the lists.
+  void TakeForSweep(const SweepClaim& claim);
   // Files a claimed span back after its sweep freed `freed` objects (its
   // bits already swapped): partial, full, or (empty) back to the page heap.
   // Returns whether it went back to the page heap.
-  bool FinishSweep(Span* s, uint32_t freed);
+  bool FinishSweep(SweepClaim claim, uint32_t freed);
   // Whether unswept spans remain on the partial list (tests).
   bool HasUnswept();
 

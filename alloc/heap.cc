@@ -90,7 +90,7 @@ size_t Heap::NewSmallSpans(SpanClass sc, size_t count, Span** out,
     s->types.Reset();
     s->alloc_bits = bits + 2 * stride * i;
     s->mark_bits = s->alloc_bits + stride;
-    s->sweepgen.store(sweepgen(), std::memory_order_relaxed);
+    s->sweepgen.InitSwept(sweepgen());
     s->ResetAllocState();
     s->state.store(SpanState::kInUse, std::memory_order_release);
   }
@@ -108,7 +108,8 @@ void Heap::TriggerGcSlow() {
   if (h != nullptr && h->trigger != nullptr) h->trigger();
 }
 
-uint32_t Heap::SwapSweptBits(Span* s) {
+uint32_t Heap::SwapSweptBits(const SweepClaim& claim) {
+  Span* s = claim.span();
   uint64_t* fresh;
   try {
     // From the reserve the collector set aside before it marked.
@@ -135,7 +136,8 @@ uint32_t Heap::SwapSweptBits(Span* s) {
   return before - s->alloc_count;
 }
 
-void Heap::FinishSweepLarge(Span* s, bool dead) {
+void Heap::FinishSweepLarge(SweepClaim claim, bool dead) {
+  Span* s = claim.span();
   if (dead) {
     // Normally none are left (the sweep's DestroyDead released them with
     // the object); any that are, are released after the lock, since
@@ -151,12 +153,13 @@ void Heap::FinishSweepLarge(Span* s, bool dead) {
       large_live_bytes_.fetch_sub(int64_t{s->npages} << kPageShift,
                                   std::memory_order_relaxed);
       pages_.FreeSpan(s);
+      std::move(claim).SpanFreed();
     }
     ReleaseSpecials(specials);
     return;
   }
-  SwapSweptBits(s);
-  s->sweepgen.store(sweepgen(), std::memory_order_release);
+  SwapSweptBits(claim);
+  std::move(claim).Finish();
 }
 
 void* Heap::AllocateLarge(const TypeInfo* type, size_t bytes) {
@@ -183,7 +186,7 @@ void* Heap::AllocateLarge(const TypeInfo* type, size_t bytes) {
   s->in_cache = false;
   s->freebuf.store(nullptr, std::memory_order_relaxed);
   s->types.Reset();
-  s->sweepgen.store(sweepgen(), std::memory_order_relaxed);
+  s->sweepgen.InitSwept(sweepgen());
   try {
     s->alloc_bits = gc_bits_.NewAllocBits(1);
     s->mark_bits = gc_bits_.NewMarkBits(1);
@@ -210,6 +213,8 @@ void* Heap::AllocateLarge(const TypeInfo* type, size_t bytes) {
 
 void Heap::FreeLarge(Span* s, uintptr_t p) {
   std::unique_lock<std::mutex> lock(large_mu_);
+  // Held when the object was unswept: the free is its sweep.
+  SweepClaim claim;
   for (;;) {
     if (s->state.load(std::memory_order_acquire) != SpanState::kInUse ||
         s->alloc_count != 1) {
@@ -224,16 +229,16 @@ void Heap::FreeLarge(Span* s, uintptr_t p) {
     // An unswept span is claimed first, so the sweeper cannot free it too;
     // one a sweeper holds is waited for.
     uint32_t h = sweepgen();
-    uint32_t sg = s->sweepgen.load(std::memory_order_acquire);
-    if (sg == h - 1) {
+    SweepGen::State state = s->sweepgen.Of(h);
+    if (state == SweepGen::State::kSweeping) {
       lock.unlock();
       std::this_thread::yield();
       lock.lock();
       continue;
     }
-    if (sg == h - 2 && !s->sweepgen.compare_exchange_strong(
-                           sg, h - 1, std::memory_order_acq_rel)) {
-      continue;
+    if (state == SweepGen::State::kUnswept) {
+      claim = SweepClaim::TryAcquire(s, h);
+      if (!claim) continue;
     }
     break;
   }
@@ -245,6 +250,7 @@ void Heap::FreeLarge(Span* s, uintptr_t p) {
                               std::memory_order_relaxed);
   AddHeapLive(-(int64_t{s->npages} << kPageShift));
   pages_.FreeSpan(s);
+  if (claim) std::move(claim).SpanFreed();
   lock.unlock();
   ReleaseSpecials(specials);  // after the lock, as in FinishSweepLarge
 }

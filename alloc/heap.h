@@ -119,15 +119,18 @@ class Heap {
   // ---- The collector (gc/) plugs in here (layering: alloc never calls up
   //      except through these). ----
   struct CollectorHooks {
-    // Sweeps a small span the caller claimed (sweepgen h-2 -> h-1 by CAS)
-    // and took off its Central's lists (Central::TakeForSweep, or Exchange
+    // Sweeps a small span the caller claimed (SweepClaim::TryAcquire) and
+    // took off its Central's lists (Central::TakeForSweep, or Exchange
     // itself): runs the destructors of its dead objects with no lock held,
-    // swaps its bits, and files it back with Central::FinishSweep.
-    void (*sweep_taken)(Span* s);
+    // swaps its bits, and files it back with Central::FinishSweep, which
+    // ends the claim.
+    void (*sweep_taken)(SweepClaim claim);
     // Sweeps a span in state h+1 that its owner (the calling thread's
-    // Cache) is about to give back; returns the number of objects freed.
-    // The span's freebuf has been folded and its cache word written back.
-    uint32_t (*sweep_cached)(Span* s);
+    // Cache, holding SweepClaim::AcquireCachedStale's claim) is about to
+    // give back; returns the number of objects freed. The span's freebuf
+    // has been folded and its cache word written back. The caller ends the
+    // claim.
+    uint32_t (*sweep_cached)(const SweepClaim& claim);
     // Runs a collection cycle; called at the start of an allocation slow
     // path once heap_live reaches next_gc.
     void (*trigger)();
@@ -175,13 +178,15 @@ class Heap {
   void AdvanceSweepgen() {
     sweepgen_.store(sweepgen() + 2, std::memory_order_release);
   }
-  // A swept large span: frees it (dead) or gives it fresh bits (live).
-  void FinishSweepLarge(Span* s, bool dead);
-  // Fresh mark bits for s and its mark bits become its alloc bits (ANDed
-  // with the old alloc bits, so an explicitly freed slot stays free); the
-  // allocation state is reset. The caller owns the span's allocation state.
+  // A swept large span: frees it (dead) or gives it fresh bits (live);
+  // either ends the claim.
+  void FinishSweepLarge(SweepClaim claim, bool dead);
+  // Fresh mark bits for the claimed span and its mark bits become its alloc
+  // bits (ANDed with the old alloc bits, so an explicitly freed slot stays
+  // free); the allocation state is reset. The claim holder owns the span's
+  // allocation state.
   // Returns the number of slots that were allocated and are now free.
-  uint32_t SwapSweptBits(Span* s);
+  uint32_t SwapSweptBits(const SweepClaim& claim);
 
   // Atomic counters: relaxed adds from slow paths on any thread.
   void AddTinyAllocs(uint64_t n) {

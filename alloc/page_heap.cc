@@ -501,7 +501,7 @@ void PageHeap::FreeSpanLocked(Span* s, bool was_in_use,
   // not see it in use with its bits already gone.
   s->state.store(SpanState::kFree, std::memory_order_release);
   // No sweeper's claim (a CAS from h-2) can succeed on a free record.
-  s->sweepgen.store(0, std::memory_order_relaxed);
+  s->sweepgen.Clear();
   if (was_in_use) {
     GCRT_CHECK(s->specials.load(std::memory_order_relaxed) == nullptr &&
                "a freed span has no specials left");

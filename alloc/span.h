@@ -20,9 +20,8 @@
 // the exact state is ~alloc_cache; WriteBackCacheWord() makes alloc_bits exact
 // for it too, which happens before the span leaves its Cache.
 //
-// Sweep generations (seed 002), with h the heap's sweepgen:
-//   h-2 needs sweeping | h-1 being swept | h swept |
-//   h+1 cached before the sweep began, needs sweeping | h+3 swept, then cached
+// Sweep generations (seed 002): Span::sweepgen, a SweepGen (alloc/sweepgen.h
+// tables its states and names its transitions).
 #pragma once
 
 #include <atomic>
@@ -30,6 +29,7 @@
 
 #include "alloc/size_classes.h"
 #include "alloc/special.h"
+#include "alloc/sweepgen.h"
 #include "alloc/type_table.h"
 #include "runtime/base.h"
 #include "runtime/mutex.h"
@@ -119,9 +119,9 @@ struct alignas(64) Span {
   // sweeper that claimed the span, never during mark.
   uint64_t* mark_bits = nullptr;
 
-  // ---- Collector state. Atomic: h-2 -> h-1 only by CAS; other stores by
-  //      the span's current owner (release); loads acquire. ----
-  std::atomic<uint32_t> sweepgen{0};
+  // ---- Collector state: the sweep generation (its own discipline, in
+  //      alloc/sweepgen.h). ----
+  SweepGen sweepgen;
 
   // ---- PageHeap state. Guarded by PageHeap::mu_. ----
   int64_t unused_since_ns = 0;  // when it became free (monotonic clock)

@@ -86,7 +86,8 @@ void Sweeper::Start(double pages_per_page) {
   cursor_.store(0, std::memory_order_relaxed);
 }
 
-void Sweeper::DestroyDead(Span* s) {
+void Sweeper::DestroyDead(const alloc::SweepClaim& claim) {
+  Span* s = claim.span();
   const TypeInfo* single = s->types.single();
   bool destructors = !(single != nullptr && single->destroy == nullptr) &&
                      s->types.compression() != alloc::TypeCompression::kEmpty;
@@ -115,53 +116,52 @@ void Sweeper::DestroyDead(Span* s) {
   destroyed_.fetch_add(destroyed, std::memory_order_relaxed);
 }
 
-bool Sweeper::SweepTakenSmall(Span* s) {
+bool Sweeper::SweepTakenSmall(alloc::SweepClaim claim) {
   Heap& heap = Heap::Get();
-  DestroyDead(s);
-  uint32_t freed = heap.SwapSweptBits(s);
+  Span* s = claim.span();
+  DestroyDead(claim);
+  uint32_t freed = heap.SwapSweptBits(claim);
   spans_swept_.fetch_add(1, std::memory_order_relaxed);
-  return heap.central(s->span_class).FinishSweep(s, freed);
+  return heap.central(s->span_class).FinishSweep(std::move(claim), freed);
 }
 
-bool Sweeper::SweepLarge(Span* s) {
-  bool dead = (s->mark_bits[0] & 1) == 0;
-  if (dead) DestroyDead(s);
+bool Sweeper::SweepLarge(alloc::SweepClaim claim) {
+  bool dead = (claim.span()->mark_bits[0] & 1) == 0;
+  if (dead) DestroyDead(claim);
   spans_swept_.fetch_add(1, std::memory_order_relaxed);
-  Heap::Get().FinishSweepLarge(s, dead);
+  Heap::Get().FinishSweepLarge(std::move(claim), dead);
   return dead;
 }
 
-void Sweeper::SweepTaken(Span* s) {
+void Sweeper::SweepTaken(alloc::SweepClaim claim) {
   Sweeper& self = Get();
   self.active_.fetch_add(1, std::memory_order_relaxed);
-  self.SweepTakenSmall(s);
+  self.SweepTakenSmall(std::move(claim));
   self.active_.fetch_sub(1, std::memory_order_release);
 }
 
-uint32_t Sweeper::SweepCached(Span* s) {
+uint32_t Sweeper::SweepCached(const alloc::SweepClaim& claim) {
   Sweeper& self = Get();
-  self.DestroyDead(s);
+  self.DestroyDead(claim);
   self.spans_swept_.fetch_add(1, std::memory_order_relaxed);
-  return Heap::Get().SwapSweptBits(s);
+  return Heap::Get().SwapSweptBits(claim);
 }
 
 bool Sweeper::ClaimAndSweep(Span* s, uint64_t* freed_pages) {
   Heap& heap = Heap::Get();
-  uint32_t h = heap.sweepgen();
-  uint32_t sg = h - 2;
   active_.fetch_add(1, std::memory_order_relaxed);
-  if (!s->sweepgen.compare_exchange_strong(sg, h - 1,
-                                           std::memory_order_acq_rel)) {
+  alloc::SweepClaim claim = alloc::SweepClaim::TryAcquire(s, heap.sweepgen());
+  if (!claim) {
     active_.fetch_sub(1, std::memory_order_release);
     return false;
   }
   uint32_t npages = s->npages;
   bool freed;
   if (s->large()) {
-    freed = SweepLarge(s);
+    freed = SweepLarge(std::move(claim));
   } else {
-    heap.central(s->span_class).TakeForSweep(s);
-    freed = SweepTakenSmall(s);
+    heap.central(s->span_class).TakeForSweep(claim);
+    freed = SweepTakenSmall(std::move(claim));
   }
   swept_pages_.fetch_add(npages, std::memory_order_relaxed);
   if (freed && freed_pages != nullptr) *freed_pages += npages;
@@ -183,9 +183,7 @@ bool Sweeper::Swept(const Span* s) {
   if (s->state.load(std::memory_order_acquire) != alloc::SpanState::kInUse) {
     return true;
   }
-  uint32_t h = Heap::Get().sweepgen();
-  uint32_t sg = s->sweepgen.load(std::memory_order_acquire);
-  return sg == h || sg == h + 3;
+  return s->sweepgen.Swept(Heap::Get().sweepgen());
 }
 
 void Sweeper::EnsureSwept(Span* s) {
@@ -196,8 +194,8 @@ void Sweeper::EnsureSwept(Span* s) {
     // thread, which has resumed).
     GCRT_CHECK(!(self != nullptr &&
                  static_cast<alloc::Cache*>(self->local())->Owns(s) &&
-                 s->sweepgen.load(std::memory_order_acquire) ==
-                     Heap::Get().sweepgen() + 1) &&
+                 s->sweepgen.Of(Heap::Get().sweepgen()) ==
+                     alloc::SweepGen::State::kCachedUnswept) &&
                "a running thread's cache holds no unswept span");
     std::this_thread::yield();
   }
@@ -245,7 +243,7 @@ void Sweeper::Finish() {
     Span* s = heap.pages().SpanRecord(i);
     while (s->state.load(std::memory_order_acquire) ==
                alloc::SpanState::kInUse &&
-           s->sweepgen.load(std::memory_order_acquire) == h - 1) {
+           s->sweepgen.Of(h) == alloc::SweepGen::State::kSweeping) {
       std::this_thread::yield();
     }
   }

@@ -98,16 +98,18 @@ class Sweeper {
   }
 
   // The allocator's hooks (alloc::Heap::CollectorHooks).
-  static void SweepTaken(alloc::Span* s);
-  static uint32_t SweepCached(alloc::Span* s);
+  static void SweepTaken(alloc::SweepClaim claim);
+  static uint32_t SweepCached(const alloc::SweepClaim& claim);
   static void Reclaim(uint32_t npages);
   static void Credit(uint32_t npages);
 
  private:
-  // Runs the destructors and frees the specials of s's dead objects.
-  void DestroyDead(alloc::Span* s);
-  bool SweepTakenSmall(alloc::Span* s);  // true if it went to the heap
-  bool SweepLarge(alloc::Span* s);
+  // Runs the destructors and frees the specials of the claimed span's dead
+  // objects.
+  void DestroyDead(const alloc::SweepClaim& claim);
+  // Each ends the claim; true if the span went back to the page heap.
+  bool SweepTakenSmall(alloc::SweepClaim claim);
+  bool SweepLarge(alloc::SweepClaim claim);
   // Claims s (h-2 -> h-1) and sweeps it; false if it was not unswept.
   // Adds the pages it gave back to the page heap to *freed_pages.
   bool ClaimAndSweep(alloc::Span* s, uint64_t* freed_pages);

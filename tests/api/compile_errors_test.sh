@@ -18,7 +18,7 @@ compile() {  # compile <name>: compiles $work/<name>.cc, output in .log
 # expect_error <name> <message substring> <type substring>; program on stdin
 expect_error() {
   local name=$1 message=$2 type=$3
-  { echo '#include "api/gc.h"'; cat; } >"$work/$name.cc"
+  { echo '#include "api/gc.h"'; echo '#include "alloc/heap.h"'; cat; } >"$work/$name.cc"
   if compile "$name"; then
     echo "FAIL $name: compiled, expected an error"
     failures=$((failures + 1))
@@ -36,7 +36,7 @@ expect_error() {
 
 expect_ok() {
   local name=$1
-  { echo '#include "api/gc.h"'; cat; } >"$work/$name.cc"
+  { echo '#include "api/gc.h"'; echo '#include "alloc/heap.h"'; cat; } >"$work/$name.cc"
   if compile "$name"; then
     echo "ok   $name"
   else
@@ -142,6 +142,23 @@ struct Holder {
   gc::Ptr<Leaf> leaf;
 };
 int main() { gc::make<Holder>(); }
+CC
+
+# Sweeping a span needs its sweep claim (alloc/sweepgen.h): without one, a
+# forged one, or a copy of one, the code does not compile.
+expect_error sweep_without_claim "cannot convert" "SweepClaim" <<'CC'
+void F(gc::alloc::Span* s) { gc::alloc::Heap::Get().SwapSweptBits(s); }
+CC
+
+expect_error forged_sweep_claim "private within this context" "SweepClaim" <<'CC'
+void F(gc::alloc::Span* s) { gc::alloc::SweepClaim c(s, 4, false); }
+CC
+
+expect_error copied_sweep_claim "use of deleted function" "SweepClaim" <<'CC'
+void F(gc::alloc::Span* s) {
+  gc::alloc::SweepClaim c = gc::alloc::SweepClaim::TryAcquire(s, 4);
+  gc::alloc::SweepClaim d = c;
+}
 CC
 
 if ((failures > 0)); then

@@ -35,9 +35,7 @@ struct Obj240 {
 };
 static_assert(sizeof(Obj240) == 240);
 
-uint32_t SweepgenOf(const Span* s) {
-  return s->sweepgen.load(std::memory_order_acquire);
-}
+uint32_t SweepgenOf(const Span* s) { return s->sweepgen.Load(); }
 
 // Runs `fn` at the end of the next mark termination (world stopped).
 template <typename Fn>
@@ -85,11 +83,13 @@ TEST_F(SweepTest, SpanGoesThroughEverySweepgenState) {
     s3_at_termination = SweepgenOf(s3);
     s2_at_termination = SweepgenOf(s2);
     // Act as a sweeper: claim s2 (h-2 -> h-1), sweep it, file it back (h).
-    uint32_t expected = seen_h - 2;
-    ASSERT_TRUE(s2->sweepgen.compare_exchange_strong(expected, seen_h - 1));
+    gc::alloc::SweepClaim claim = gc::alloc::SweepClaim::TryAcquire(s2, seen_h);
+    ASSERT_TRUE(claim);
+    EXPECT_FALSE(gc::alloc::SweepClaim::TryAcquire(s2, seen_h))
+        << "a claimed span cannot be claimed again";
     s2_claimed = SweepgenOf(s2);
-    heap.central(s2->span_class).TakeForSweep(s2);
-    gc::internal::Sweeper::SweepTaken(s2);
+    heap.central(s2->span_class).TakeForSweep(claim);
+    gc::internal::Sweeper::SweepTaken(std::move(claim));
     s2_swept = SweepgenOf(s2);
   });
   EXPECT_EQ(seen_h, h0 + 2) << "mark termination moves sweepgen on by 2";
