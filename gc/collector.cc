@@ -162,13 +162,58 @@ void Collector::RestartThreadsAfterFork() {
   Heap::Get().RestartThreadsAfterFork();
 }
 
+// One cycle's state, carried through its phases.
+struct Collector::Cycle {
+  GcReason reason;
+  bool triggered;
+  // Configuration, read once at the start.
+  uint32_t workers = 0;
+  bool verify = false;
+  bool trace = false;
+  uint64_t cycles_seen = 0;  // cycles_ when this one was asked for
+  // 1. Sweep termination.
+  int64_t t_stop = 0;
+  int64_t heap_before = 0;
+  uint32_t sweepgen = 0;  // the heap's, before mark termination moves it
+  // 2. Mark.
+  MarkResult marked{};
+  int64_t t_marked = 0;
+  uint64_t verified = 0;
+  // 3. Mark termination.
+  uint64_t weak_cleared = 0;
+  uint64_t finalizers_queued = 0;
+  int64_t next_gc = 0;
+  int64_t t_end = 0;
+  // Caches of processors stopped at a safepoint: each flushes itself when
+  // its processor resumes (an explicit cycle waits for them).
+  std::vector<alloc::Cache*> resuming;
+};
+
 void Collector::Collect(GcReason reason) {
   // The callers' callee-saved registers into this frame: the stack scan
   // (runtime/stack.h) covers the collecting thread from here up.
   __builtin_unwind_init();
-  const bool triggered = reason == GcReason::kTriggered;
+  Cycle c{reason, reason == GcReason::kTriggered};
+  if (!Admit(c)) return;
+  t_collecting = true;
+  struct Reset {
+    ~Reset() { t_collecting = false; }
+  } reset;
+  alloc::AttachCurrentThread();
+  if (GCRT_PREDICT_FALSE(restart_threads_.load(std::memory_order_relaxed))) {
+    RestartThreadsAfterFork();
+  }
+  if (!ReadConfig(c)) return;
+  if (!SweepTermination(c)) return;
+  Mark(c);
+  MarkTermination(c);
+  Sweep(c);
+  if (c.trace) Trace(c);
+}
+
+bool Collector::Admit(const Cycle& c) {
   if (InDestructor()) {
-    if (triggered) return;
+    if (c.triggered) return false;
     throw std::logic_error(
         "gcrt: gc::collect() called from a destructor run by the collector: "
         "destructors of GC objects must not use the collector");
@@ -180,7 +225,7 @@ void Collector::Collect(GcReason reason) {
     GCRT_THROW("no collection starts while marking");
   }
   if (runtime::InBlockingRegion()) {
-    if (triggered) return;
+    if (c.triggered) return false;
     throw std::logic_error(
         "gcrt: gc::collect() inside a blocking region (gc::Blocking): leave "
         "the region first");
@@ -192,62 +237,68 @@ void Collector::Collect(GcReason reason) {
         "set callback or gc::free); its GC heap cannot collect. Fork "
         "outside those");
   }
-  if (t_collecting) return;
-  t_collecting = true;
-  struct Reset {
-    ~Reset() { t_collecting = false; }
-  } reset;
-  alloc::AttachCurrentThread();
-  if (GCRT_PREDICT_FALSE(restart_threads_.load(std::memory_order_relaxed))) {
-    RestartThreadsAfterFork();
+  return !t_collecting;
+}
+
+bool Collector::ReadConfig(Cycle& c) {
+  c.cycles_seen = cycles_.load(std::memory_order_acquire);
+  std::lock_guard<std::mutex> lock(mu_);
+  // GOGC=off: no cycle but an explicit one (Go's runtime.GC), and,
+  // under a memory limit, those the limit triggers (Go's GOMEMLIMIT).
+  if (gc_percent_ < 0 && (c.reason == GcReason::kPeriodic ||
+                          (c.triggered && memory_limit_ == 0))) {
+    return false;
   }
-  Heap& heap = Heap::Get();
-  Sweeper& sweeper = Sweeper::Get();
-  const uint64_t cycles_seen = cycles_.load(std::memory_order_acquire);
-  uint32_t workers;
-  bool verify, trace;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    // GOGC=off: no cycle but an explicit one (Go's runtime.GC), and,
-    // under a memory limit, those the limit triggers (Go's GOMEMLIMIT).
-    if (gc_percent_ < 0 &&
-        (reason == GcReason::kPeriodic || (triggered && memory_limit_ == 0))) {
-      return;
-    }
-    workers = mark_workers_ != 0
+  c.workers = mark_workers_ != 0
                   ? mark_workers_
                   : std::max(1u, std::thread::hardware_concurrency());
-    verify = verify_;
-    trace = trace_;
-  }
+  c.verify = verify_;
+  c.trace = trace_;
+  return true;
+}
+
+bool Collector::SweepTermination(Cycle& c) {
+  Heap& heap = Heap::Get();
+  Sweeper& sweeper = Sweeper::Get();
   // The last sweep is finished by mutators and the background sweeper;
   // whatever is left is finished here, with the world running.
   sweeper.Finish();
 
   runtime::StopTheWorld("garbage collection");
   runtime::RecordStack(runtime::CurrentProcessor(), runtime::ApproximateSp());
-  const int64_t t_stop = NowNs();
+  c.t_stop = NowNs();
   bool skip = false;
-  if (triggered) {
+  if (c.triggered) {
     // Another thread's cycle may have run while this one waited.
-    skip = cycles_.load(std::memory_order_relaxed) != cycles_seen ||
+    skip = cycles_.load(std::memory_order_relaxed) != c.cycles_seen ||
            heap.heap_live() < heap.next_gc();
-  } else if (reason == GcReason::kPeriodic) {
+  } else if (c.reason == GcReason::kPeriodic) {
     // Forced only when no cycle ran for a whole period (seed 003).
     auto period = std::chrono::nanoseconds(PeriodicGcInterval());
     skip =
-        t_stop - last_gc_ns_.load(std::memory_order_relaxed) < period.count();
+        c.t_stop - last_gc_ns_.load(std::memory_order_relaxed) < period.count();
   }
   if (skip) {
     runtime::StartTheWorld();
-    return;
+    return false;
   }
-  const int64_t heap_before = heap.heap_live();
+  c.heap_before = heap.heap_live();
 
   // Every span was swept, and every cache flushed, since the last mark
   // termination: mark bits start clean.
   sweeper.Finish();
-  const uint32_t h = heap.sweepgen();
+  c.sweepgen = heap.sweepgen();
+  CheckCachesFlushed(c.sweepgen);
+  try {
+    ReserveSweepBits();
+  } catch (...) {
+    runtime::StartTheWorld();
+    throw;
+  }
+  return true;
+}
+
+void Collector::CheckCachesFlushed(uint32_t h) {
   for (runtime::Processor* p = runtime::ProcessorTable::Get().all();
        p != nullptr; p = p->next_all()) {
     auto* cache = static_cast<alloc::Cache*>(p->local());
@@ -259,125 +310,135 @@ void Collector::Collect(GcReason reason) {
       GCRT_THROW("every cache is flushed before a new cycle starts (seed 002)");
     }
   }
+}
 
+void Collector::ReserveSweepBits() {
   // The coming sweep's mark bits are set aside now, while a failure can
   // still refuse the cycle with nothing changed (alloc/gc_bits.h): once a
   // span is being swept there is no way back.
-  {
-    uint64_t words = 0, vectors = 0;
-    alloc::PageHeap& pages = heap.pages();
-    for (size_t i = 0, n = pages.SpanRecordCount(); i < n; i++) {
-      const alloc::Span* s = pages.SpanRecord(i);
-      if (s->state.load(std::memory_order_relaxed) ==
-          alloc::SpanState::kInUse) {
-        words += alloc::PaddedBitWords(s->nwords);
-        vectors++;
-      }
-    }
-    try {
-      heap.gc_bits().ReserveForSweep(words, vectors);
-    } catch (...) {
-      runtime::StartTheWorld();
-      throw;
+  Heap& heap = Heap::Get();
+  uint64_t words = 0, vectors = 0;
+  alloc::PageHeap& pages = heap.pages();
+  for (size_t i = 0, n = pages.SpanRecordCount(); i < n; i++) {
+    const alloc::Span* s = pages.SpanRecord(i);
+    if (s->state.load(std::memory_order_relaxed) == alloc::SpanState::kInUse) {
+      words += alloc::PaddedBitWords(s->nwords);
+      vectors++;
     }
   }
+  heap.gc_bits().ReserveForSweep(words, vectors);
+}
 
-  MarkResult marked = MarkHeap(workers);
-  const int64_t t_marked = NowNs();
+void Collector::Mark(Cycle& c) {
+  c.marked = MarkHeap(c.workers);
+  c.t_marked = NowNs();
   RunHook(&TestHook::marked);
-  uint64_t verified = 0;
-  if (verify) verified = VerifyMarking();
+  if (c.verify) c.verified = VerifyMarking();
+}
 
-  // ---- Mark termination. ----
+void Collector::MarkTermination(Cycle& c) {
+  Heap& heap = Heap::Get();
   // Weak references to unmarked objects are cleared first; then unmarked
   // finalizable objects are queued and marked (with what they reach,
   // marked already); then debug builds' freed objects leave quarantine.
-  const uint64_t weak_cleared = ClearDeadWeakRefs();
-  uint64_t finalizers_queued = 0;
-  marked.bytes_marked += QueueFinalizers(&finalizers_queued);
-  marked.bytes_marked += EndQuarantine();
+  c.weak_cleared = ClearDeadWeakRefs();
+  c.marked.bytes_marked += QueueFinalizers(&c.finalizers_queued);
+  c.marked.bytes_marked += EndQuarantine();
+  // The flip: every swept span becomes unswept (alloc/sweepgen.h).
   heap.AdvanceSweepgen();
   for (int sc = 0; sc < alloc::kNumSpanClasses; sc++) {
     heap.central(static_cast<alloc::SpanClass>(sc)).StartSweep();
   }
   heap.gc_bits().NextEpoch();
+  FlushCaches(c);
+  heap.SetHeapLive(static_cast<int64_t>(c.marked.bytes_marked));
+  Pace(c);
+  RunHook(&TestHook::terminated);
+  c.t_end = NowNs();
+  RecordCycle(c);
+  last_gc_ns_.store(c.t_end, std::memory_order_relaxed);
+  cycles_.store(c.cycles_seen + 1, std::memory_order_release);
+  runtime::StartTheWorld();
+}
+
+void Collector::FlushCaches(Cycle& c) {
   // Idle and blocked processors will not resume through a safepoint: their
   // caches are flushed now, the spans going back unswept (seed 002).
+  // Processors parked at a safepoint flush (and sweep) their caches when
+  // they resume.
   runtime::Processor* self = runtime::CurrentProcessor();
   for (runtime::Processor* p = runtime::ProcessorTable::Get().all();
        p != nullptr; p = p->next_all()) {
+    if (p == self) continue;
+    auto* cache = static_cast<alloc::Cache*>(p->local());
     runtime::ProcessorStatus st = p->status();
-    if (p != self && (st == runtime::ProcessorStatus::kIdle ||
-                      st == runtime::ProcessorStatus::kBlocked)) {
-      static_cast<alloc::Cache*>(p->local())
-          ->ReleaseAll(
-              /*sweep_stale=*/false);
+    if (st == runtime::ProcessorStatus::kIdle ||
+        st == runtime::ProcessorStatus::kBlocked) {
+      cache->ReleaseAll(/*sweep_stale=*/false);
+    } else if (st == runtime::ProcessorStatus::kStopped) {
+      c.resuming.push_back(cache);
     }
   }
-  // Processors parked at a safepoint flush (and sweep) their caches when
-  // they resume; an explicit collection waits for them below.
-  std::vector<alloc::Cache*> resuming;
-  for (runtime::Processor* p = runtime::ProcessorTable::Get().all();
-       p != nullptr; p = p->next_all()) {
-    if (p != self && p->status() == runtime::ProcessorStatus::kStopped) {
-      resuming.push_back(static_cast<alloc::Cache*>(p->local()));
-    }
-  }
-  heap.SetHeapLive(static_cast<int64_t>(marked.bytes_marked));
-  int64_t next_gc;
+}
+
+void Collector::Pace(Cycle& c) {
+  Heap& heap = Heap::Get();
+  int64_t marked;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    last_marked_ = static_cast<int64_t>(marked.bytes_marked);
+    last_marked_ = static_cast<int64_t>(c.marked.bytes_marked);
+    marked = last_marked_;
     SetNextGcLocked(last_marked_);
     PaceScavengerLocked(/*cycle_done=*/true);
-    next_gc = heap.next_gc();
+    c.next_gc = heap.next_gc();
   }
   // Proportional sweep: every page in use must be swept before the heap
   // grows from the marked bytes to the goal (with 10% to spare).
   double inuse_pages = static_cast<double>(
       heap.pages().ReadStats().inuse_bytes >> alloc::kPageShift);
   double runway_pages =
-      next_gc == INT64_MAX
+      c.next_gc == INT64_MAX
           ? 1e18
           : static_cast<double>(
-                std::max<int64_t>(next_gc - last_marked_, 1 << 20) >>
+                std::max<int64_t>(c.next_gc - marked, 1 << 20) >>
                 alloc::kPageShift);
-  sweeper.Start(1.1 * inuse_pages / runway_pages);
-  RunHook(&TestHook::terminated);
-  const int64_t t_end = NowNs();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    uint64_t pause = static_cast<uint64_t>(t_end - t_stop);
-    stats_.pause_ns[stats_.num_gc % kPauseRing] = pause;
-    stats_.num_gc++;
-    if (!triggered) stats_.num_forced_gc++;
-    stats_.pause_total_ns += pause;
-    stats_.last_gc_unix_ns = UnixNs();
-    stats_.last_marked_bytes = marked.bytes_marked;
-    stats_.last_marked_objects = marked.objects_marked;
-    stats_.mark_workers = workers;
-    stats_.verified_objects += verified;
-    stats_.weak_refs_cleared += weak_cleared;
-    stats_.finalizers_queued += finalizers_queued;
-    gc_cpu_ns_ += pause * workers;
-  }
-  last_gc_ns_.store(t_end, std::memory_order_relaxed);
-  cycles_.store(cycles_seen + 1, std::memory_order_release);
-  runtime::StartTheWorld();
+  Sweeper::Get().Start(1.1 * inuse_pages / runway_pages);
+}
 
+void Collector::RecordCycle(const Cycle& c) {
+  std::lock_guard<std::mutex> lock(mu_);
+  uint64_t pause = static_cast<uint64_t>(c.t_end - c.t_stop);
+  stats_.pause_ns[stats_.num_gc % kPauseRing] = pause;
+  stats_.num_gc++;
+  if (!c.triggered) stats_.num_forced_gc++;
+  stats_.pause_total_ns += pause;
+  stats_.last_gc_unix_ns = UnixNs();
+  stats_.last_marked_bytes = c.marked.bytes_marked;
+  stats_.last_marked_objects = c.marked.objects_marked;
+  stats_.mark_workers = c.workers;
+  stats_.verified_objects += c.verified;
+  stats_.weak_refs_cleared += c.weak_cleared;
+  stats_.finalizers_queued += c.finalizers_queued;
+  gc_cpu_ns_ += pause * c.workers;
+}
+
+void Collector::Sweep(const Cycle& c) {
+  Heap& heap = Heap::Get();
+  Sweeper& sweeper = Sweeper::Get();
   // This thread resumes like any other: it flushes its own cache, sweeping
   // the spans it held.
-  static_cast<alloc::Cache*>(self->local())->PrepareForSweep();
+  static_cast<alloc::Cache*>(runtime::CurrentProcessor()->local())
+      ->PrepareForSweep();
   FreeQuarantined();
   sweeper.Wake();
-  if (reason == GcReason::kExplicit) {
+  if (c.reason == GcReason::kExplicit) {
     // gc::collect() returns with the sweep finished, including the spans
     // other threads' caches held: they sweep those themselves as soon as
     // they resume (Go's forEachP(prepareForSweep) in mark termination).
-    const uint32_t h_now = h + 2;
-    for (alloc::Cache* c : resuming) {
+    const uint32_t h_now = c.sweepgen + 2;
+    for (alloc::Cache* cache : c.resuming) {
       // (A later cycle may have moved the generation on already.)
-      while (static_cast<int32_t>(c->flush_gen() - h_now) < 0) {
+      while (static_cast<int32_t>(cache->flush_gen() - h_now) < 0) {
         std::this_thread::yield();
       }
     }
@@ -386,21 +447,22 @@ void Collector::Collect(GcReason reason) {
   // The scavenger works toward the new goal with what the cycle freed; a
   // lazy sweep frees more later, and each free wakes it if it ran short.
   heap.pages().WakeScavenger();
-  if (trace) {
-    double since_start =
-        std::chrono::duration<double>(Clock::now() - start_time_).count();
-    CollectorStats st = ReadStats();
-    runtime::Print(
-        "gc %lu @%.3fs %.0f%%: %.3f ms STW (mark %.3f ms, %u workers), "
-        "%ld->%lu MB live, %ld MB goal, %lu objects, %u P%s",
-        static_cast<unsigned long>(st.num_gc), since_start,
-        st.gc_cpu_fraction * 100, (t_end - t_stop) / 1e6,
-        (t_marked - t_stop) / 1e6, workers, heap_before >> 20,
-        static_cast<unsigned long>(marked.bytes_marked >> 20),
-        next_gc == INT64_MAX ? -1L : static_cast<long>(next_gc >> 20),
-        static_cast<unsigned long>(marked.objects_marked),
-        runtime::ProcessorCount(), triggered ? "" : " (forced)");
-  }
+}
+
+void Collector::Trace(const Cycle& c) {
+  double since_start =
+      std::chrono::duration<double>(Clock::now() - start_time_).count();
+  CollectorStats st = ReadStats();
+  runtime::Print(
+      "gc %lu @%.3fs %.0f%%: %.3f ms STW (mark %.3f ms, %u workers), "
+      "%ld->%lu MB live, %ld MB goal, %lu objects, %u P%s",
+      static_cast<unsigned long>(st.num_gc), since_start,
+      st.gc_cpu_fraction * 100, (c.t_end - c.t_stop) / 1e6,
+      (c.t_marked - c.t_stop) / 1e6, c.workers, c.heap_before >> 20,
+      static_cast<unsigned long>(c.marked.bytes_marked >> 20),
+      c.next_gc == INT64_MAX ? -1L : static_cast<long>(c.next_gc >> 20),
+      static_cast<unsigned long>(c.marked.objects_marked),
+      runtime::ProcessorCount(), c.triggered ? "" : " (forced)");
 }
 
 uint64_t Collector::SetMemoryLimit(uint64_t bytes) {

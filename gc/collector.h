@@ -1,21 +1,39 @@
-// The collector: one cycle is
+// The collector. One cycle, Collector::Collect, runs four phases, numbered
+// as Go's mgc.go numbers its own (gcrt marks with the world stopped, so the
+// mark phase and mark termination share one stop):
 //
-//   finish the last sweep -> stop the world -> check every cache was flushed
-//   -> parallel mark from the roots -> (verify) -> mark termination ->
-//   start the world -> lazy concurrent sweep (sweeper.h)
+//  0. Admission (Admit, ReadConfig): refused from a destructor the sweeper
+//     runs, a marking callback, a blocking region, or a bad fork's child;
+//     a triggered cycle no longer needed, or any cycle but an explicit one
+//     with collection off, does nothing.
+//  1. Sweep termination (SweepTermination): the last cycle's sweep is
+//     finished with the world running (sweeper.h); the world stops; a
+//     triggered cycle another thread's cycle made unneeded returns; every
+//     processor's cache must have been flushed since the last cycle
+//     (CheckCachesFlushed; seed 002); the mark bits the coming sweep needs
+//     are set aside (ReserveSweepBits): the last point a cycle can be
+//     refused with nothing changed.
+//  2. Mark (Mark): parallel marking from the roots (marker.h), then, with
+//     GCRT_DEBUG=verify=1, an independent re-mark that checks it.
+//  3. Mark termination (MarkTermination), world still stopped: weak
+//     references to unmarked objects are cleared (weak.h), unmarked
+//     finalizable objects are queued for their finalizers (finalizer.h),
+//     debug builds' freed objects leave quarantine (free.h); the flip:
+//     sweepgen += 2 and every Central's partial spans become unswept
+//     (alloc/sweepgen.h), gcBits arenas rotate; the caches of idle and
+//     blocked processors are flushed, their spans going back unswept
+//     (FlushCaches); heap_live becomes the marked bytes, next_gc = marked
+//     * (1 + GOGC/100) (at least 4 MiB; under a memory limit by 7/8 of
+//     it), the scavenger's goal and the sweep ratio are set (Pace); the
+//     statistics are recorded (RecordCycle); the world starts.
+//  4. Sweep (Sweep), world running: lazy and concurrent (sweeper.h). Running
+//     processors were not flushed at termination: each flushes its own cache
+//     when it resumes, sweeping the spans it held (Cache::PrepareForSweep,
+//     from Processor OnResume); the collecting thread does so first. An
+//     explicit cycle (gc::collect) waits for those and finishes the sweep.
+//     With GCRT_DEBUG=gctrace=1 the cycle prints a line (Trace).
 //
-// Mark termination (seed 002), world still stopped: weak references to
-// unmarked objects are cleared (weak.h), unmarked finalizable objects are
-// queued for their finalizers (finalizer.h), sweepgen += 2, every
-// Central's partial spans become unswept, gcBits arenas rotate, the caches
-// of idle and blocked processors are flushed (their spans go back unswept),
-// heap_live becomes the marked bytes and next_gc = marked * (1 + GOGC/100)
-// (at least 4 MiB), the pause is recorded. Running processors are not
-// flushed here: each flushes its own cache when it resumes, sweeping the
-// spans it held (Cache::PrepareForSweep, run from Processor OnResume); the
-// collector's own thread does so right after it restarts the world. The
-// next cycle checks that every cache was flushed and stops the program if
-// one was not.
+// See docs/design.md for the whole design.
 //
 // The end of a cycle also sets the background scavenger's goal (heap goal +
 // 10%, or 95% of the memory limit if lower) and wakes it
@@ -135,7 +153,23 @@ class Collector {
   // Set in the child of a fork; taken by the next cycle. Atomic, relaxed.
   std::atomic<bool> restart_threads_{false};
   std::atomic<bool> refuse_after_fork_{false};  // Same discipline.
-  void MarkTermination(uint64_t marked_bytes);
+  // One cycle's state, carried through its phases (collector.cc).
+  struct Cycle;
+  // The phases of Collect, in order (the overview above). Admit, ReadConfig
+  // and SweepTermination return false when the cycle does not run.
+  bool Admit(const Cycle& c);
+  bool ReadConfig(Cycle& c);
+  bool SweepTermination(Cycle& c);
+  void Mark(Cycle& c);
+  void MarkTermination(Cycle& c);
+  void Sweep(const Cycle& c);
+  void Trace(const Cycle& c);
+  // Parts of the phases, all run with the world stopped.
+  void CheckCachesFlushed(uint32_t h);
+  void ReserveSweepBits();
+  void FlushCaches(Cycle& c);
+  void Pace(Cycle& c);
+  void RecordCycle(const Cycle& c);
   void SetNextGcLocked(int64_t marked) GCRT_REQUIRES(mu_);
   // Sets the background scavenger's retained-memory goal (Go's
   // gcPaceScavenger) from the heap goal SetNextGcLocked set: heap goal plus

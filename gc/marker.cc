@@ -238,15 +238,100 @@ void ScanStack(runtime::Processor* p,
                           context);
 }
 
-// One job per thread holding a processor (world stopped), when stacks are
-// scanned.
-void AddStackJobs(std::vector<RootJob>* jobs) {
-  if (!runtime::StackScanEnabled()) return;
-  for (runtime::Processor* p = runtime::ProcessorTable::Get().all();
-       p != nullptr; p = p->next_all()) {
-    if (p->status() != runtime::ProcessorStatus::kIdle) {
-      jobs->push_back(RootJob{RootJob::kStack, nullptr, nullptr, p});
+// A cycle's roots as jobs, built in one place for the marker and the
+// verifier (world stopped): the root registry's handle arenas and root sets,
+// the finalizer queue, and, when stacks are scanned, the stack of every
+// thread holding a processor. Holds the registry's locks (BeginMarking)
+// while it lives.
+class RootJobs {
+ public:
+  RootJobs() {
+    RootRegistry::Get().BeginMarking(&jobs_, &arenas_);
+    jobs_.push_back(RootJob{RootJob::kFinalizers, nullptr, nullptr});
+    if (runtime::StackScanEnabled()) {
+      for (runtime::Processor* p = runtime::ProcessorTable::Get().all();
+           p != nullptr; p = p->next_all()) {
+        if (p->status() != runtime::ProcessorStatus::kIdle) {
+          jobs_.push_back(RootJob{RootJob::kStack, nullptr, nullptr, p});
+        }
+      }
     }
+  }
+  ~RootJobs() { RootRegistry::Get().EndMarking(); }
+  RootJobs(const RootJobs&) = delete;
+  RootJobs& operator=(const RootJobs&) = delete;
+
+  const std::vector<RootJob>& jobs() const { return jobs_; }
+
+  // Objects under construction (roots.h: Constructing), for V with
+  // Constructing(c, scan) and VisitConservative(p): every one is marked
+  // before any is scanned (one may already point to another: a constructor
+  // that links `this` into its parent, which must not be pushed as an
+  // ordinary object whose trace function would run); then what their
+  // constructors allocated (entries of 0 bytes), conservatively, so a
+  // freed one is never resurrected.
+  template <typename V>
+  void VisitConstructing(V& v) const {
+    for (bool scan : {false, true}) {
+      for (HandleArena* a : arenas_) {
+        a->ForEachConstructing([&](const Constructing& c) {
+          if (c.bytes > 0) v.Constructing(c, scan);
+        });
+      }
+    }
+    for (HandleArena* a : arenas_) {
+      a->ForEachConstructing([&](const Constructing& c) {
+        if (c.bytes == 0) {
+          v.VisitConservative(reinterpret_cast<uintptr_t>(c.object));
+        }
+      });
+    }
+  }
+
+ private:
+  std::vector<RootJob> jobs_;
+  std::vector<HandleArena*> arenas_;
+};
+
+// Runs one root job for V (the MarkWorker or the Verifier): Visit(p) for a
+// precise pointer, VisitConservative(p) for a stack word, ScanContents(p)
+// for an object whose pointers are roots but which is not itself one (a
+// finalizable object: finalizer.h), and the Tracer's two callbacks.
+template <typename V>
+void RunRootJob(const RootJob& job, V& v) {
+  switch (job.kind) {
+    case RootJob::kStack:
+      // A stack word may point at an object gc::free quarantined (debug
+      // builds): VisitConservative takes no use of it.
+      ScanStack(
+          job.processor,
+          [](void* self, uintptr_t w) {
+            static_cast<V*>(self)->VisitConservative(w);
+          },
+          &v);
+      return;
+    case RootJob::kArena:
+      job.arena->ForEachRoot(
+          [&v](const void* p) { v.Visit(reinterpret_cast<uintptr_t>(p)); });
+      return;
+    case RootJob::kFinalizers:
+      ForEachFinalizerRoot(
+          [](void* self, uintptr_t p) {
+            static_cast<V*>(self)->ScanContents(p);
+          },
+          [](void* self, uintptr_t p) { static_cast<V*>(self)->Visit(p); }, &v);
+      return;
+    case RootJob::kRootSet:
+      if (job.set->trace != nullptr) {
+        Tracer tracer(&V::VisitFromTracer, &V::VisitRangeFromTracer, &v);
+        job.set->trace(job.set->context, tracer);
+      } else {
+        for (size_t i = 0; i < job.set->range_count; i++) {
+          auto p = reinterpret_cast<uintptr_t>(job.set->range_begin[i]);
+          if (p != 0) v.Visit(p);
+        }
+      }
+      return;
   }
 }
 
@@ -280,7 +365,7 @@ class alignas(64) MarkWorker {
   // yet). Every such object is marked before any is scanned: one may
   // already point to another (a constructor that links `this` into its
   // parent), which must not be pushed as an ordinary object.
-  void MarkConstructing(const Constructing& c, bool scan) {
+  void Constructing(const internal::Constructing& c, bool scan) {
     uint32_t slot;
     uintptr_t p = reinterpret_cast<uintptr_t>(c.object);
     Span* s = FindSlot(p, &slot);
@@ -299,39 +384,6 @@ class alignas(64) MarkWorker {
     Span* s = FindSlot(p, &slot);
     if (s != nullptr && !s->noscan()) ScanObject(*this, s, slot);
   }
-  static void VisitWord(void* self, uintptr_t p) {
-    static_cast<MarkWorker*>(self)->Visit(p);
-  }
-  static void ScanContentsOf(void* self, uintptr_t p) {
-    static_cast<MarkWorker*>(self)->ScanContents(p);
-  }
-
-  // A stack word (runtime/stack.h): conservative, and a stale one may
-  // point at an object gc::free quarantined (debug builds), which is no
-  // use of it.
-  static void VisitStackWord(void* self, uintptr_t word) {
-    static_cast<MarkWorker*>(self)->VisitConservative(word);
-  }
-
-  void RunJob(const RootJob& job) {
-    if (job.kind == RootJob::kStack) {
-      ScanStack(job.processor, &VisitStackWord, this);
-    } else if (job.kind == RootJob::kArena) {
-      job.arena->ForEachRoot(
-          [this](const void* p) { Visit(reinterpret_cast<uintptr_t>(p)); });
-    } else if (job.kind == RootJob::kFinalizers) {
-      ForEachFinalizerRoot(&ScanContentsOf, &VisitWord, this);
-    } else if (job.set->trace != nullptr) {
-      Tracer tracer(&VisitFromTracer, &VisitRangeFromTracer, this);
-      job.set->trace(job.set->context, tracer);
-    } else {
-      for (size_t i = 0; i < job.set->range_count; i++) {
-        auto p = reinterpret_cast<uintptr_t>(job.set->range_begin[i]);
-        if (p != 0) Visit(p);
-      }
-    }
-  }
-
   void Drain() {
     // Objects leave the buffer through a ring of kRing, prefetched on the
     // way in, so the scan of one overlaps the cache misses of the next.
@@ -524,7 +576,7 @@ class Verifier {
     ScanConservativeRange(*static_cast<Verifier*>(self),
                           reinterpret_cast<uintptr_t>(p), bytes);
   }
-  // As MarkWorker::MarkConstructing: all seen first, then all scanned.
+  // As MarkWorker::Constructing: all seen first, then all scanned.
   void Constructing(const internal::Constructing& c, bool scan) {
     uint32_t slot;
     Span* s = FindSlot(reinterpret_cast<uintptr_t>(c.object), &slot);
@@ -536,14 +588,10 @@ class Verifier {
       ScanConservativeRange(*this, s->SlotAddress(slot), SlotBytes(s));
     }
   }
-  static void VisitWord(void* self, uintptr_t p) {
-    static_cast<Verifier*>(self)->Visit(p);
-  }
-  static void ScanContentsOf(void* self, uintptr_t p) {
-    auto* v = static_cast<Verifier*>(self);
+  void ScanContents(uintptr_t p) {
     uint32_t slot;
     Span* s = FindSlot(p, &slot);
-    if (s != nullptr && !s->noscan()) ScanObject(*v, s, slot);
+    if (s != nullptr && !s->noscan()) ScanObject(*this, s, slot);
   }
   void Drain() {
     while (!stack_.empty()) {
@@ -613,113 +661,48 @@ uint64_t MarkObjectAtTermination(uintptr_t p) {
 MarkResult MarkHeap(uint32_t workers) {
   GCRT_CHECK(workers >= 1);
   g_pages = &alloc::Heap::Get().pages();
-  std::vector<RootJob> jobs;
-  std::vector<HandleArena*> arenas;
-  RootRegistry& registry = RootRegistry::Get();
-  registry.BeginMarking(&jobs, &arenas);
-  jobs.push_back(RootJob{RootJob::kFinalizers, nullptr, nullptr});
-  AddStackJobs(&jobs);
+  RootJobs roots;
+  const std::vector<RootJob>& jobs = roots.jobs();
   MarkResult result{0, 0, workers};
-  {
-    WorkPool pool(workers);
-    std::vector<std::unique_ptr<MarkWorker>> ws;
-    for (uint32_t i = 0; i < workers; i++) {
-      ws.push_back(std::make_unique<MarkWorker>(&pool, workers > 1));
-    }
-    SetInMarker(true);
-    // Objects under construction first, so that no other root makes the
-    // marker run their trace functions; then what their constructors
-    // allocated (roots.h: Constructing).
-    for (bool scan : {false, true}) {
-      for (HandleArena* a : arenas) {
-        a->ForEachConstructing([&](const Constructing& c) {
-          if (c.bytes > 0) ws[0]->MarkConstructing(c, scan);
-        });
-      }
-    }
-    for (HandleArena* a : arenas) {
-      a->ForEachConstructing([&](const Constructing& c) {
-        if (c.bytes == 0) {
-          ws[0]->VisitConservative(reinterpret_cast<uintptr_t>(c.object));
-        }
-      });
-    }
-    std::atomic<size_t> next_job{0};
-    std::function<void(uint32_t)> work = [&](uint32_t id) {
-      SetInMarker(true);
-      MarkWorker& w = *ws[id];
-      for (;;) {
-        size_t i = next_job.fetch_add(1, std::memory_order_relaxed);
-        if (i >= jobs.size()) break;
-        w.RunJob(jobs[i]);
-      }
-      w.Drain();
-      SetInMarker(false);
-    };
-    MarkThreads::Get().Run(workers, work);
-    for (const auto& w : ws) {
-      result.bytes_marked += w->bytes();
-      result.objects_marked += w->objects();
-    }
+  WorkPool pool(workers);
+  std::vector<std::unique_ptr<MarkWorker>> ws;
+  for (uint32_t i = 0; i < workers; i++) {
+    ws.push_back(std::make_unique<MarkWorker>(&pool, workers > 1));
   }
-  registry.EndMarking();
+  SetInMarker(true);
+  // First, so that no other root makes the marker run their trace functions.
+  roots.VisitConstructing(*ws[0]);
+  std::atomic<size_t> next_job{0};
+  std::function<void(uint32_t)> work = [&](uint32_t id) {
+    SetInMarker(true);
+    MarkWorker& w = *ws[id];
+    for (;;) {
+      size_t i = next_job.fetch_add(1, std::memory_order_relaxed);
+      if (i >= jobs.size()) break;
+      RunRootJob(jobs[i], w);
+    }
+    w.Drain();
+    SetInMarker(false);
+  };
+  MarkThreads::Get().Run(workers, work);
+  for (const auto& w : ws) {
+    result.bytes_marked += w->bytes();
+    result.objects_marked += w->objects();
+  }
   return result;
 }
 
 uint64_t VerifyMarking() {
   g_pages = &alloc::Heap::Get().pages();
-  std::vector<RootJob> jobs;
-  std::vector<HandleArena*> arenas;
-  RootRegistry& registry = RootRegistry::Get();
-  registry.BeginMarking(&jobs, &arenas);
-  jobs.push_back(RootJob{RootJob::kFinalizers, nullptr, nullptr});
-  AddStackJobs(&jobs);
+  RootJobs roots;
   SetInMarker(true);
   Verifier v;
-  for (HandleArena* a : arenas) {
-    a->ForEachConstructing([&](const Constructing& c) {
-      if (c.bytes > 0) v.Constructing(c, /*scan=*/false);
-    });
-  }
-  for (HandleArena* a : arenas) {
-    a->ForEachConstructing([&](const Constructing& c) {
-      if (c.bytes > 0) v.Constructing(c, /*scan=*/true);
-    });
-  }
-  for (HandleArena* a : arenas) {
-    a->ForEachConstructing([&](const Constructing& c) {
-      if (c.bytes == 0) {
-        v.VisitConservative(reinterpret_cast<uintptr_t>(c.object));
-      }
-    });
-  }
-  for (const RootJob& job : jobs) {
-    if (job.kind == RootJob::kStack) {
-      ScanStack(
-          job.processor,
-          [](void* self, uintptr_t w) {
-            static_cast<Verifier*>(self)->VisitConservative(w);
-          },
-          &v);
-    } else if (job.kind == RootJob::kArena) {
-      job.arena->ForEachRoot(
-          [&](const void* p) { v.Visit(reinterpret_cast<uintptr_t>(p)); });
-    } else if (job.kind == RootJob::kFinalizers) {
-      ForEachFinalizerRoot(&Verifier::ScanContentsOf, &Verifier::VisitWord, &v);
-    } else if (job.set->trace != nullptr) {
-      Tracer tracer(&Verifier::VisitFromTracer, &Verifier::VisitRangeFromTracer,
-                    &v);
-      job.set->trace(job.set->context, tracer);
-    } else {
-      for (size_t i = 0; i < job.set->range_count; i++) {
-        auto p = reinterpret_cast<uintptr_t>(job.set->range_begin[i]);
-        if (p != 0) v.Visit(p);
-      }
-    }
+  roots.VisitConstructing(v);
+  for (const RootJob& job : roots.jobs()) {
+    RunRootJob(job, v);
     v.Drain();
   }
   SetInMarker(false);
-  registry.EndMarking();
   return v.checked();
 }
 

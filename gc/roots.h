@@ -13,8 +13,8 @@
 //   RootSetRecord     a callback that traces what a user structure holds
 //                     (gc::RootSet), or a range of pointers (gc::RootRange).
 //
-// The marker takes these as parallel jobs (CollectRootJobs). Everything here
-// is written by mutators while they run and read by markers with the world
+// The marker takes these as parallel jobs (RootJobs, marker.cc). Everything
+// here is written by mutators while they run and read by markers with the world
 // stopped; the stop-the-world handshake orders the two.
 #pragma once
 
