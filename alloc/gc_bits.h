@@ -1,4 +1,5 @@
 // gcBits arenas (seed 001): the memory of every span's alloc and mark bits.
+// See alloc/heap.h for the overview.
 //
 // Bits are carved from 64 KiB arenas by bumping an arena's free offset with
 // one atomic add; the lock is taken only to link in a fresh arena when the

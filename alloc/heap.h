@@ -1,7 +1,8 @@
 // gcrt's allocator: overview, and the interface the layers above use.
 //
 // The allocator follows Go's (malloc.go, mheap.go, mcentral.go, mcache.go)
-// and the mechanisms docs/seeds.md numbers (000, 001, 003, 004).
+// and seeds 000, 001, 003 and 004 (docs/seeds.md). The whole design, with
+// the allocation path step by step: docs/design.md.
 //
 // Data structures, bottom up:
 //   PageHeap (page_heap.h)   8 KiB pages in reserved arenas, handed out as

@@ -2,6 +2,7 @@
 // its page, in two dependent loads. A two-level radix map over the 48-bit
 // address space: the root (static, 1 MiB, touched only where the heap lives)
 // points to leaves of 2^18 entries, each leaf covering 2 GiB.
+// See alloc/heap.h for the overview.
 //
 // Entries: every page of an in-use span maps to the span; a free span maps
 // only its first and last page (enough to coalesce with neighbours); other

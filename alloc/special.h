@@ -3,6 +3,7 @@
 // handles, as in Go. The allocator owns the list and its lock; the record
 // memory belongs to the layer that adds it, which registers a hook to get
 // records back when their object is freed explicitly.
+// See alloc/heap.h for the overview.
 //
 // Locking: Span::specials is guarded by Span::specials_lock. Its readers
 // outside the lock are the collector's, with the world stopped.

@@ -1,8 +1,8 @@
 // TypeInfo: what the runtime knows about the type of a heap object. One
 // immutable TypeInfo exists per C++ type allocated in the heap; the per-span
 // type tables (type_table.h) record a pointer to it for every object, so the
-// marker can find how to trace an object, the sweeper which destructor to
-// run, and the heap census how many bytes each type holds.
+// marker can find how to trace an object and the sweeper which destructor
+// to run. See alloc/heap.h for the overview.
 //
 // The allocator reads only name, size, align, pointer_free and destroy. The
 // collector's fields (pointer bitmap, trace function) are filled by the API
@@ -20,7 +20,7 @@ class Tracer;  // api/; only named here, never used by the allocator.
 namespace gc::alloc {
 
 struct TypeInfo {
-  const char* name;   // for census and error messages
+  const char* name;   // for error messages
   uint32_t size;      // sizeof(T): one element of an array
   uint32_t align;     // alignof(T)
   bool pointer_free;  // holds no GC pointers: allocated in noscan spans

@@ -1,5 +1,6 @@
 // The per-span type table (seed 000): the type of every object in a span,
-// compressed by how many distinct types the span holds.
+// compressed by how many distinct types the span holds. See alloc/heap.h
+// for the overview.
 //
 //   kEmpty   no object allocated since the last reset
 //   kSingle  every object has the type `single` (the common case: a span is

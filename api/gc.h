@@ -12,8 +12,7 @@
 // api/trace.h. Root sets: api/roots.h. Weak references (gc::Weak):
 // api/weak.h. Finalizers (gc::set_finalizer, gc::run_finalizers):
 // api/finalizer.h. Explicit free (gc::free): api/free.h. The design:
-// docs/seeds.md and the overviews in gc/collector.h, gc/sweeper.h,
-// gc/marker.h, alloc/heap.h.
+// docs/design.md, and the overviews in gc/collector.h and alloc/heap.h.
 //
 // Threads: a thread attaches to the heap on its first allocation or handle
 // (or gc::attach_thread()), and detaches at exit. The collector stops the

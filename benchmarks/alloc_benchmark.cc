@@ -1,10 +1,11 @@
 // The seed benchmarks (Go's Malloc8, Malloc16, MallocTypeInfo8/16,
 // SetTypeNoPtr1/2, SetTypePtr1/2, Allocation), each beside the same loop with
-// new/delete in the same binary. There is no collector yet, so the gcrt loops
-// allocate a fixed number of objects without freeing (as Go's loops do; its
-// GC is what reclaims them), keeping each pointer in a preallocated array,
-// and free them after the timed loop. The heap is warmed first so that page
-// faults of fresh memory are not what is measured.
+// new/delete in the same binary. It links the allocator alone, without the
+// collector, so the gcrt loops allocate a fixed number of objects without
+// freeing (as Go's loops do; its GC is what reclaims them), keeping each
+// pointer in a preallocated array, and free them after the timed loop. The
+// heap is warmed first so that page faults of fresh memory are not what is
+// measured.
 //
 // Run: bazel run -c opt //benchmarks:alloc_benchmark
 // The ratio gcrt/new+delete is printed after the table.

@@ -4,6 +4,7 @@
 // already have reclaimed what the object points to) a finalizer sees its
 // object and everything the object reaches intact, and may allocate,
 // collect, or store the object somewhere again (resurrect it).
+// See gc/collector.h for the overview.
 //
 // Each object with a finalizer has a kFinalizer special (alloc/special.h).
 // Marking treats every such special as a root for what its object points

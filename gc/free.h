@@ -4,6 +4,7 @@
 // (under the same rules as the sweeper's: it must not dereference gc::Ptr
 // fields, allocate, or root), its weak references read null from then on,
 // its finalizer is dropped unrun, and its slot is free for reuse at once.
+// See gc/collector.h for the overview.
 //
 // Debug builds (the caller's GCRT_DEBUG_LEVEL >= 2) quarantine instead, as
 // Boehm's GC_debug_free does: the object is destroyed and its memory poisoned

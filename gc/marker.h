@@ -1,15 +1,16 @@
 // The parallel marker (seeds 000, 001; Go's mgcmark.go and mgcwork.go).
 // Runs with the world stopped, on the collector's thread and N-1 helper
-// threads that never touch a Cache.
+// threads that never touch a Cache. See gc/collector.h for the overview.
 //
 //   1. Objects under construction (every thread's construction stack) are
 //      marked and scanned conservatively, on the collector's thread alone,
 //      before anything else can reach them: their trace functions must not
 //      run on half-built members.
-//   2. Root jobs (one per handle arena, one per root set, one for the weak
-//      reference cells, one for finalizers: the contents of finalizable
-//      objects and the finalizer queue) are claimed by the workers through
-//      an atomic index.
+//   2. Root jobs (one per handle arena, one per root set or range, one for
+//      finalizers: the contents of finalizable objects and the finalizer
+//      queue; and, when stacks are scanned, one per non-idle processor's
+//      stack: runtime/stack.h) are claimed by the workers through an
+//      atomic index. Weak references are not roots.
 //   3. Each worker drains its own work buffer (LIFO, through a small
 //      prefetch ring), takes full buffers from the shared pool when it runs
 //      out, and splits its buffer into the pool when others are hungry.

@@ -1,5 +1,7 @@
-// Roots: what the marker starts from. gcrt never scans thread stacks; every
-// root is registered:
+// Roots: what the marker starts from. See gc/collector.h for the overview.
+// Besides thread stacks, scanned conservatively unless GCRT_STACK_SCAN=off
+// (runtime/stack.h; the marker adds them as root jobs), every root is
+// registered:
 //
 //   HandleArena       per thread: the slots of its rooted handles
 //                     (gc::Root), O(1) to take and give back, and the stack

@@ -1,6 +1,7 @@
 // The sweeper (seeds 000, 002, 003; Go's mgcsweep.go). Sweeping is lazy and
 // concurrent: after mark termination the world restarts at once, and spans
-// are swept as they are needed, by whoever needs them:
+// are swept as they are needed, by whoever needs them (see gc/collector.h
+// for the overview):
 //
 //   - the owner of a Cache, for the spans it held across mark termination
 //     (h+1), when it flushes on resume (Cache::ReleaseAll -> SweepCached);

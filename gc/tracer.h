@@ -1,8 +1,9 @@
 // gc::Tracer: what a type's trace function, and a registered root set, hand
-// the pointers they hold to. The collector builds one per use (the marker,
-// the verifier, the why-alive query) around a visit function; the API
-// (api/trace.h) gives it its operator(), which takes gc::Ptr fields, std
-// containers of them, aggregates and anything with its own trace().
+// the pointers they hold to. The collector builds one per use (the marker
+// and the verifier) around a visit function; the API (api/trace.h) gives it
+// its operator(), which takes gc::Ptr fields, std containers of them,
+// aggregates and anything with its own trace().
+// See gc/collector.h for the overview.
 //
 // Layering: the class is defined here, below the API, because the marker
 // constructs it and type trace functions (alloc::TypeInfo::trace) take it.

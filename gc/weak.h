@@ -1,5 +1,6 @@
 // Weak references (Go's weak.Pointer, cppgc's WeakMember): a reference that
 // does not keep its target alive and reads as null once the target is gone.
+// See gc/collector.h for the overview.
 //
 // Every object that has weak references has one WeakCell, in a table of
 // cells outside the GC heap: the target's address and a generation. A

@@ -13,7 +13,7 @@
 //                           may push them below sp and reuse the
 //                           registers); [sp, hi) from the caller's frame.
 //   stopping the world      the collector spills them in its own frame
-//                           (RecordOwnStack, called from that frame).
+//                           (Collector::Collect, then RecordStack).
 // The collector scans, with the world stopped, each non-idle processor's
 // [sp, hi) and saved registers, word by word; a word that points into an
 // allocated object marks it (an interior pointer too). Under

@@ -4,10 +4,14 @@
 # times, interleaved (the order of implementations rotates every run), and
 # writes into benchmarks/peers/results/:
 #   raw.csv      one row per run: wall, CPU, peak RSS, the program's lines
-#   pauses.csv   every collection pause each collector reported
+#   pauses.csv   every collection pause each collector reported (not kept
+#                in git: too large)
+#   pause_summary.csv  per workload and collector: count, p50, p99, max
 #   heap.csv     RSS over time of the long-lived workload
 #   table.md     medians, and every figure as a ratio to gcrt in the same run
 #   wall.png, pauses.png, heap.png
+# benchmarks/peers/figures/ keeps a copy of a run: all of these but
+# pauses.csv, with machine.txt and commit.txt (see benchmarks/README.md).
 # The programs run from bazel-bin (cppgc's finds libnode through its
 # runpath there), so nothing may rebuild them while this runs.
 #

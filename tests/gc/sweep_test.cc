@@ -1,6 +1,7 @@
 // The sweepgen protocol and the lazy cache flush (seed 002): a span driven
-// through every state of DESIGN.md's table, idle/blocked processors flushed
-// at mark termination, running ones flushing (and sweeping) on resume.
+// through every state of docs/design.md's sweepgen table, idle/blocked
+// processors flushed at mark termination, running ones flushing (and
+// sweeping) on resume.
 #include <gtest/gtest.h>
 
 #include <atomic>
