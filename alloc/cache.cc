@@ -115,7 +115,7 @@ void Cache::SweepStale(Span* s) {
           !s->IsAllocated(slot)) {
         runtime::Print("double free of %p (found folding a freebuf)",
                        static_cast<void*>(v));
-        GCRT_THROW("no object is freed twice (detected folding a freebuf)");
+        GCRT_FATAL("no object is freed twice (detected folding a freebuf)");
       }
       s->FreeSlot(slot);
       local_frees_[s->span_class]++;

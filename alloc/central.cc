@@ -18,7 +18,8 @@ void Central::Init(Heap* heap, SpanClass sc) {
 
 Span* Central::Exchange(Span* retired, uint64_t local_frees, size_t want,
                         PageCache* pc) {
-  GCRT_CHECK(want > 0 && want <= kMaxBatch);
+  GCRT_CHECK_GT(want, 0u);
+  GCRT_CHECK_LE(want, kMaxBatch);
   Span* out = nullptr;
   size_t n = 0;
   Span* to_free = nullptr;
@@ -138,7 +139,7 @@ void Central::MarkCachedLocked(Span* s) {
   // Only swept spans are cached (seed 002).
   s->sweepgen.Cache(heap_->sweepgen());
   uint32_t assumed = s->nelems - s->alloc_count;
-  GCRT_CHECK(assumed > 0);
+  GCRT_CHECK_GT(assumed, 0u);
   nmalloc_ += assumed;
   live_bytes_ += int64_t{assumed} * s->elem_size;
   heap_->AddHeapLive(int64_t{assumed} * s->elem_size);
@@ -171,7 +172,7 @@ Span* Central::UncacheLocked(Span* s, Span** to_free) {
           "points to %p, not an object of the span (an object freed by "
           "another thread was freed, reused or written again)",
           static_cast<unsigned long>(s->base), static_cast<void*>(v));
-      GCRT_THROW("no object is freed twice (freebuf link intact)");
+      GCRT_FATAL("no object is freed twice (freebuf link intact)");
     }
     s->freebuf.store(v->next, std::memory_order_relaxed);
     if (!s->IsAllocated(slot)) {
@@ -179,7 +180,7 @@ Span* Central::UncacheLocked(Span* s, Span** to_free) {
           "double free of %p: it was freed by another thread while its span "
           "was cached, and was already free",
           static_cast<void*>(v));
-      GCRT_THROW("no object is freed twice (detected folding a freebuf)");
+      GCRT_FATAL("no object is freed twice (detected folding a freebuf)");
     }
     s->FreeSlot(slot);
     nfree_++;
@@ -217,7 +218,7 @@ Span* Central::FileLocked(Span* s, SpanList* partial) {
 
 void Central::RemoveLocked(Span* s, SpanList* partial) {
   if (s->alloc_count == s->nelems) {
-    GCRT_CHECK(nfull_ > 0);
+    GCRT_CHECK_GT(nfull_, 0u);
     nfull_--;
   } else {
     partial->Remove(s);
@@ -364,7 +365,7 @@ void Central::ReleaseEmptySpans(Span* list) {
 
 Central::Stats Central::ReadStats() {
   std::lock_guard<runtime::Mutex> lock(mu_);
-  return Stats{nmalloc_, nfree_, partial_.Count() + unswept_.Count(), nfull_,
+  return Stats{nmalloc_, nfree_, partial_.size() + unswept_.size(), nfull_,
                live_bytes_};
 }
 

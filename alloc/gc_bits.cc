@@ -23,7 +23,8 @@ template <typename Refill>
 uint64_t* GcBitsArenas::AllocateFrom(std::atomic<Arena*>& head, uint32_t nwords,
                                      Refill refill) {
   // Spans need at most 16 words; anything near an arena is a caller bug.
-  GCRT_CHECK(nwords > 0 && nwords <= Arena::kCapacity / 8);
+  GCRT_CHECK_GT(nwords, 0u);
+  GCRT_CHECK_LE(nwords, Arena::kCapacity / 8);
   // Whole cache lines: markers on different cores set bits of different
   // spans at once, and two spans' mark words on one line made two markers
   // slower than one (the line bounced on every atomic OR).

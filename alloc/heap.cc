@@ -56,7 +56,8 @@ size_t Heap::NewSmallSpans(SpanClass sc, size_t count, Span** out,
                            PageCache* pc) {
   int sizeclass = SpanClassSizeClass(sc);
   constexpr size_t kMax = 64;
-  GCRT_CHECK(count > 0 && count <= kMax);
+  GCRT_CHECK_GT(count, 0u);
+  GCRT_CHECK_LE(count, kMax);
   bool needzero[kMax];
   size_t n =
       pc != nullptr
@@ -128,11 +129,12 @@ uint32_t Heap::SwapSweptBits(const SweepClaim& claim) {
   s->alloc_bits = s->mark_bits;
   s->mark_bits = fresh;
   s->ResetAllocState();
-  GCRT_CHECK(s->alloc_count <= before && "sweeping frees, never allocates");
+  GCRT_CHECK_LE(s->alloc_count, before);  // sweeping frees, never allocates
   // A freed slot keeps its dead object's bytes: the next allocation there
   // must zero it (Go's sweep sets needzero the same way). A span fresh from
   // the OS had needzero false until now.
   if (s->alloc_count < before) s->needzero = true;
+  GCRT_DCHECK_EXPENSIVE(s->IsValid());
   return before - s->alloc_count;
 }
 
@@ -357,7 +359,7 @@ bool SlotAllocatedAsSeen(Span* s, uint32_t slot) {
 size_t AllocationSize(const void* p) {
   Span* s = SpanOf(p);
   if (s == nullptr) return 0;
-  return s->large() ? size_t{s->npages} << kPageShift : s->elem_size;
+  return s->slot_bytes();
 }
 
 void Free(void* ptr) {

@@ -255,7 +255,7 @@ void PageHeap::GrowLocked(uint32_t npages) {
 
 Span* PageHeap::AllocSpanOrNull(uint32_t npages, bool* needzero,
                                 uint64_t enough) {
-  GCRT_CHECK(npages > 0);
+  GCRT_CHECK_GT(npages, 0u);
   if ((size_t{npages} << kPageShift) > kMaxSpanBytes) {
     throw runtime::OutOfMemoryError(
         "gcrt: out of memory: a span of " + std::to_string(npages) +
@@ -305,7 +305,7 @@ Span* PageHeap::AllocSpanOrNull(uint32_t npages, bool* needzero,
 
 size_t PageHeap::AllocSpans(uint32_t npages, size_t count, Span** out,
                             bool* needzero) {
-  GCRT_CHECK(count > 0);
+  GCRT_CHECK_GT(count, 0u);
   if (count > 1) {
     // The common case: one run of count * npages pages, carved with one
     // split under the lock and cut into spans outside it, so threads
@@ -314,7 +314,7 @@ size_t PageHeap::AllocSpans(uint32_t npages, size_t count, Span** out,
     Span* run = nullptr;
     Span* records[64];
     bool zero = false;
-    GCRT_CHECK(count <= 64);
+    GCRT_CHECK_LE(count, 64u);
     {
       std::lock_guard<runtime::Mutex> lock(mu_);
       ReserveSpanObjectsLocked(count + 2);
@@ -942,8 +942,16 @@ bool PageHeap::Verify() {
     }
   }
   size_t listed = 0;
-  for (auto& list : free_) listed += list.Count();
-  listed += large_.Count();
+  for (const SpanList* list = free_; list != free_ + kMaxSmallPages; list++) {
+    if (list->CountByWalking() != list->size()) {
+      return fail("a free list's links disagree with its size", 0);
+    }
+    listed += list->size();
+  }
+  if (large_.CountByWalking() != large_.size()) {
+    return fail("the large free list's links disagree with its size", 0);
+  }
+  listed += large_.size();
   size_t nfree_spans = 0;
   for (Arena* a = arenas_; a != nullptr; a = a->next) {
     for (uintptr_t p = a->base; p < a->committed_end;) {

@@ -109,43 +109,4 @@ bool Span::IsValid() const {
   return true;
 }
 
-void SpanList::PushFront(Span* s) {
-  GCRT_DCHECK(s->next == nullptr && s->prev == nullptr);
-  s->next = first_;
-  if (first_ != nullptr) first_->prev = s;
-  first_ = s;
-  if (last_ == nullptr) last_ = s;
-}
-
-void SpanList::PushBack(Span* s) {
-  GCRT_DCHECK(s->next == nullptr && s->prev == nullptr);
-  s->prev = last_;
-  if (last_ != nullptr) last_->next = s;
-  last_ = s;
-  if (first_ == nullptr) first_ = s;
-}
-
-void SpanList::Remove(Span* s) {
-  if (s->prev != nullptr) {
-    s->prev->next = s->next;
-  } else {
-    GCRT_CHECK(first_ == s);
-    first_ = s->next;
-  }
-  if (s->next != nullptr) {
-    s->next->prev = s->prev;
-  } else {
-    GCRT_CHECK(last_ == s);
-    last_ = s->prev;
-  }
-  s->next = nullptr;
-  s->prev = nullptr;
-}
-
-size_t SpanList::Count() const {
-  size_t n = 0;
-  for (Span* s = first_; s != nullptr; s = s->next) n++;
-  return n;
-}
-
 }  // namespace gc::alloc

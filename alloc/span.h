@@ -32,6 +32,7 @@
 #include "alloc/sweepgen.h"
 #include "alloc/type_table.h"
 #include "runtime/base.h"
+#include "runtime/list.h"
 #include "runtime/mutex.h"
 
 namespace gc::alloc {
@@ -142,6 +143,11 @@ struct alignas(64) Span {
   bool large() const { return SpanClassSizeClass(span_class) == 0; }
   bool noscan() const { return SpanClassNoScan(span_class); }
   uintptr_t limit() const { return base + uintptr_t{npages} * kPageSize; }
+  // Bytes of one slot: elem_size, or for a large object the whole span
+  // (its elem_size saturates at 4 GiB; an array is scanned to the end).
+  size_t slot_bytes() const {
+    return large() ? size_t{npages} << kPageShift : elem_size;
+  }
   bool Contains(uintptr_t p) const { return p >= base && p < limit(); }
   uint32_t SlotIndex(uintptr_t p) const {
     return static_cast<uint32_t>(
@@ -178,18 +184,6 @@ static_assert(sizeof(Span) <= 192, "Span grew past three cache lines");
 static_assert(alignof(Span) == 64);
 
 // A doubly linked list of spans through Span::next/prev.
-class SpanList {
- public:
-  bool empty() const { return first_ == nullptr; }
-  Span* first() const { return first_; }
-  void PushFront(Span* s);
-  void PushBack(Span* s);
-  void Remove(Span* s);
-  size_t Count() const;
-
- private:
-  Span* first_ = nullptr;
-  Span* last_ = nullptr;
-};
+using SpanList = runtime::IntrusiveList<Span>;
 
 }  // namespace gc::alloc

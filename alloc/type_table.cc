@@ -3,8 +3,10 @@
 
 #include <cstdlib>
 #include <new>
+#include <string>
 
 #include "runtime/check.h"
+#include "runtime/os_mem.h"
 
 namespace gc::alloc {
 
@@ -25,7 +27,12 @@ void TypeTable::Record(uint32_t slot, uint32_t nelems, const TypeInfo* type) {
       // which is right for the allocated ones and harmless for free ones.
       auto* t =
           static_cast<BytesTable*>(std::calloc(1, sizeof(BytesTable) + nelems));
-      if (t == nullptr) throw std::bad_alloc();
+      if (t == nullptr) {
+        throw runtime::OutOfMemoryError(
+            "gcrt: out of memory: the type table of a span holding a second "
+            "type (" +
+            std::to_string(sizeof(BytesTable) + nelems) + " bytes)");
+      }
       t->types[1] = single_;
       t->types[2] = type;
       for (uint32_t i = 0; i < nelems; i++) t->slots[i] = 1;
@@ -47,7 +54,12 @@ void TypeTable::Record(uint32_t slot, uint32_t nelems, const TypeInfo* type) {
       // An eighth type: expand to one pointer per slot.
       auto* words = static_cast<const TypeInfo**>(
           std::malloc(sizeof(const TypeInfo*) * nelems));
-      if (words == nullptr) throw std::bad_alloc();
+      if (words == nullptr) {
+        throw runtime::OutOfMemoryError(
+            "gcrt: out of memory: the type table of a span holding an eighth "
+            "type (" +
+            std::to_string(sizeof(const TypeInfo*) * nelems) + " bytes)");
+      }
       for (uint32_t i = 0; i < nelems; i++) words[i] = t->types[t->slots[i]];
       words[slot] = type;
       std::free(t);

@@ -25,12 +25,23 @@ void CheckHeapPointer(const void* p, const char* what) {
   }
   char hex[32];
   std::snprintf(hex, sizeof hex, "%p", p);
+  // Heap pages no in-use span covers held objects once (or never did).
+  const bool in_heap =
+      s != nullptr || alloc::Heap::Get().pages().Lookup(
+                          reinterpret_cast<uintptr_t>(p)) != nullptr;
+  if (!in_heap) {
+    throw std::invalid_argument(std::string("gcrt: ") + what + " of " + hex +
+                                ": not a pointer into the GC heap; only "
+                                "objects gc::make returned (or pointers into "
+                                "them) can be rooted");
+  }
+  // The same words as the checks every build makes (SpanOfLiveObject).
   throw std::invalid_argument(
       std::string("gcrt: ") + what + " of " + hex +
-      (s == nullptr ? ": not a pointer into the GC heap"
-       : freed      ? ": points to an object freed with gc::free"
-                    : ": points into a free slot of the GC heap") +
-      "; only objects gc::make returned (or pointers into them) can be rooted");
+      (freed ? ": points to an object freed with gc::free"
+             : ": not a live object (the collector or gc::free reclaimed it)") +
+      "; keep an object in a gc::Root, or reachable from one, while raw "
+      "pointers to it are in use");
 }
 
 }  // namespace internal

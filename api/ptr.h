@@ -53,7 +53,7 @@ GCRT_ALWAYS_INLINE void CheckDereference(const void* p) {
         "a gc::Ptr was dereferenced inside the destructor of a GC object; "
         "the object it points to may already have been destroyed. Only "
         "release non-GC resources in destructors.");
-    GCRT_THROW("no gc::Ptr is dereferenced in a destructor run by the sweeper");
+    GCRT_FATAL("no gc::Ptr is dereferenced in a destructor run by the sweeper");
   }
 #endif
 }

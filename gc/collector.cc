@@ -222,7 +222,7 @@ bool Collector::Admit(const Cycle& c) {
     runtime::Print(
         "gc::collect() or an allocation was called while marking (from a "
         "root set callback or a trace function)");
-    GCRT_THROW("no collection starts while marking");
+    GCRT_FATAL("no collection starts while marking");
   }
   if (runtime::InBlockingRegion()) {
     if (c.triggered) return false;
@@ -289,6 +289,10 @@ bool Collector::SweepTermination(Cycle& c) {
   sweeper.Finish();
   c.sweepgen = heap.sweepgen();
   CheckCachesFlushed(c.sweepgen);
+  // Debug builds (--config=gcdebug): the allocator's structures are whole
+  // at the one point where nothing is cached, nothing is being swept and
+  // nothing runs.
+  GCRT_DCHECK_EXPENSIVE(VerifyAllocator());
   try {
     ReserveSweepBits();
   } catch (...) {
@@ -310,6 +314,14 @@ void Collector::CheckCachesFlushed(uint32_t h) {
       GCRT_THROW("every cache is flushed before a new cycle starts (seed 002)");
     }
   }
+}
+
+bool Collector::VerifyAllocator() {
+  Heap& heap = Heap::Get();
+  for (int sc = 0; sc < alloc::kNumSpanClasses; sc++) {
+    if (!heap.central(static_cast<alloc::SpanClass>(sc)).Verify()) return false;
+  }
+  return heap.pages().Verify();
 }
 
 void Collector::ReserveSweepBits() {

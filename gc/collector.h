@@ -166,6 +166,8 @@ class Collector {
   void Trace(const Cycle& c);
   // Parts of the phases, all run with the world stopped.
   void CheckCachesFlushed(uint32_t h);
+  // Every Central's and the page heap's consistency walk (debug builds).
+  bool VerifyAllocator();
   void ReserveSweepBits();
   void FlushCaches(Cycle& c);
   void Pace(Cycle& c);

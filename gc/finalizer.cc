@@ -17,6 +17,7 @@
 #include "gc/marker.h"
 #include "gc/sweeper.h"
 #include "runtime/check.h"
+#include "runtime/list.h"
 #include "runtime/safepoint.h"
 
 namespace gc::internal {
@@ -39,25 +40,7 @@ struct FinalizerSpecial : alloc::Special {
   bool freed = false;
 };
 
-// An intrusive doubly linked list.
-struct List {
-  FinalizerSpecial* head = nullptr;
-  FinalizerSpecial* tail = nullptr;
-  uint64_t size = 0;
-  void PushBack(FinalizerSpecial* f) {
-    f->prev = tail;
-    f->next = nullptr;
-    (tail != nullptr ? tail->next : head) = f;
-    tail = f;
-    size++;
-  }
-  void Remove(FinalizerSpecial* f) {
-    (f->prev != nullptr ? f->prev->next : head) = f->next;
-    (f->next != nullptr ? f->next->prev : tail) = f->prev;
-    f->prev = f->next = nullptr;
-    size--;
-  }
-};
+using List = runtime::IntrusiveList<FinalizerSpecial>;
 
 // Lock order: mu before a span's specials_lock. Never held across a
 // safepoint or while waiting for the world: the collector takes it with
@@ -87,7 +70,7 @@ bool RunOne(uint64_t limit, bool rethrow) {
   FinalizerSpecial* f = nullptr;
   {
     std::lock_guard<std::mutex> lock(g_fin.mu);
-    for (FinalizerSpecial* e = g_fin.queue.head; e != nullptr; e = e->next) {
+    for (FinalizerSpecial* e = g_fin.queue.first(); e != nullptr; e = e->next) {
       if (e->seq > limit) break;
       if (!e->claimed) {
         f = e;
@@ -129,7 +112,7 @@ bool RunOne(uint64_t limit, bool rethrow) {
 }
 
 bool HasUnclaimed() GCRT_REQUIRES(g_fin.mu) {
-  for (FinalizerSpecial* e = g_fin.queue.head; e != nullptr; e = e->next) {
+  for (FinalizerSpecial* e = g_fin.queue.first(); e != nullptr; e = e->next) {
     if (!e->claimed) return true;
   }
   return false;
@@ -244,7 +227,7 @@ uint64_t RunFinalizers() {
     // What is left up to `limit` is running on other threads.
     runtime::BlockingRegion blocking;
     std::unique_lock<std::mutex> lock(g_fin.mu);
-    FinalizerSpecial* e = g_fin.queue.head;
+    FinalizerSpecial* e = g_fin.queue.first();
     if (e == nullptr || e->seq > limit) return ran;
     g_fin.done_cv.wait(lock);
   }
@@ -254,10 +237,11 @@ void ForEachFinalizerRoot(void (*scan_contents)(void* context, uintptr_t obj),
                           void (*mark)(void* context, uintptr_t obj),
                           void* context) {
   std::lock_guard<std::mutex> lock(g_fin.mu);
-  for (FinalizerSpecial* f = g_fin.registry.head; f != nullptr; f = f->next) {
+  for (FinalizerSpecial* f = g_fin.registry.first(); f != nullptr;
+       f = f->next) {
     scan_contents(context, f->object);
   }
-  for (FinalizerSpecial* f = g_fin.queue.head; f != nullptr; f = f->next) {
+  for (FinalizerSpecial* f = g_fin.queue.first(); f != nullptr; f = f->next) {
     if (!f->freed) mark(context, f->object);
   }
 }
@@ -265,7 +249,7 @@ void ForEachFinalizerRoot(void (*scan_contents)(void* context, uintptr_t obj),
 void ForgetFinalizerRoot(uintptr_t object) {
   if (g_fin.running.load(std::memory_order_relaxed) == 0) return;
   std::lock_guard<std::mutex> lock(g_fin.mu);
-  for (FinalizerSpecial* f = g_fin.queue.head; f != nullptr; f = f->next) {
+  for (FinalizerSpecial* f = g_fin.queue.first(); f != nullptr; f = f->next) {
     if (f->claimed && f->object == object) f->freed = true;
   }
 }
@@ -277,8 +261,8 @@ uint64_t QueueFinalizers(uint64_t* queued) {
     // Two passes: every unmarked finalizable object is queued before any is
     // marked, since marking one may mark another (two pieces of one tiny
     // block share a mark bit), which would then wait for a later cycle.
-    FinalizerSpecial* last_before = g_fin.queue.tail;
-    for (FinalizerSpecial* f = g_fin.registry.head; f != nullptr;) {
+    FinalizerSpecial* last_before = g_fin.queue.last();
+    for (FinalizerSpecial* f = g_fin.registry.first(); f != nullptr;) {
       FinalizerSpecial* next = f->next;
       if (!IsMarkedObject(f->object)) {
         alloc::Span* s = alloc::SpanOf(reinterpret_cast<void*>(f->object));
@@ -296,7 +280,7 @@ uint64_t QueueFinalizers(uint64_t* queued) {
       f = next;
     }
     for (FinalizerSpecial* f = last_before != nullptr ? last_before->next
-                                                      : g_fin.queue.head;
+                                                      : g_fin.queue.first();
          f != nullptr; f = f->next) {
       bytes += MarkObjectAtTermination(f->object);
     }
@@ -318,7 +302,7 @@ void ReleaseFinalizerSpecial(alloc::Special* s) {
 
 FinalizerStats ReadFinalizerStats() {
   std::lock_guard<std::mutex> lock(g_fin.mu);
-  return FinalizerStats{g_fin.registry.size, g_fin.queued, g_fin.run};
+  return FinalizerStats{g_fin.registry.size(), g_fin.queued, g_fin.run};
 }
 
 void LockFinalizersForFork() { g_fin.mu.lock(); }
@@ -331,7 +315,7 @@ void UnlockFinalizersAfterFork(bool child) {
     // count as run (at most once), and their records are left alone (their
     // functions' captures may be in any state).
     const std::thread::id self = std::this_thread::get_id();
-    for (FinalizerSpecial* e = g_fin.queue.head; e != nullptr;) {
+    for (FinalizerSpecial* e = g_fin.queue.first(); e != nullptr;) {
       FinalizerSpecial* next = e->next;
       if (e->claimed && e->claimer != self) {
         g_fin.queue.Remove(e);

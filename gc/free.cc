@@ -51,10 +51,6 @@ uintptr_t ObjectStart(const alloc::Span* s, uintptr_t p) {
   return s->SlotAddress(s->SlotIndex(p));
 }
 
-size_t ObjectBytes(const alloc::Span* s) {
-  return s->large() ? size_t{s->npages} << alloc::kPageShift : s->elem_size;
-}
-
 // The in-use span holding p, validated as the start of one of its objects;
 // throws std::invalid_argument otherwise. A piece of a tiny block is
 // returned as it is (its block is the slot).
@@ -172,7 +168,7 @@ void FreeObject(void* object, void (*destroy)(void*), bool quarantine) {
   ForgetFinalizerRoot(p);
   if (destroy != nullptr) RunDestructor(destroy, object);
   if (quarantine) {
-    std::memset(object, kPoison, ObjectBytes(s));
+    std::memset(object, kPoison, s->slot_bytes());
   } else if (s->large()) {
     alloc::Free(object);
   } else {
@@ -211,7 +207,7 @@ void ReportUseAfterFree(const void* p, const char* what) {
       "freed with gc::free. Clear every reference to an object (fields, "
       "roots, root sets) before freeing it, or leave it to the collector.",
       what, static_cast<unsigned long>(start), type);
-  GCRT_THROW("no object freed with gc::free is used or reachable afterwards");
+  GCRT_FATAL("no object freed with gc::free is used or reachable afterwards");
 }
 
 uint64_t EndQuarantine() {

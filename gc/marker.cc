@@ -132,10 +132,6 @@ GCRT_ALWAYS_INLINE Span* FindSlot(uintptr_t p, uint32_t* slot) {
   return s;
 }
 
-GCRT_ALWAYS_INLINE size_t SlotBytes(const Span* s) {
-  return s->large() ? size_t{s->npages} << alloc::kPageShift : s->elem_size;
-}
-
 // Scans the object at `obj` (a slot start of span s) for V, which has
 // Visit(p) for a precise pointer and VisitConservative(p) for a word that
 // may or may not be one.
@@ -182,7 +178,7 @@ void ScanObject(V& v, Span* s, uint32_t slot) {
                        "the collector reached");
   }
   const TypeInfo* t = s->types.Get(slot);
-  size_t bytes = SlotBytes(s);
+  size_t bytes = s->slot_bytes();
   if (t == nullptr) {
     ScanConservativeRange(v, obj, bytes);
   } else if (t->array_header != 0) {
@@ -230,7 +226,7 @@ void ScanStack(runtime::Processor* p,
         "and registered roots",
         p->id(), static_cast<unsigned long>(r.sp),
         static_cast<unsigned long>(r.lo), static_cast<unsigned long>(r.hi));
-    GCRT_THROW("a stopped thread's stack pointer is within its thread stack");
+    GCRT_FATAL("a stopped thread's stack pointer is within its thread stack");
   }
   runtime::ScanStackRange(r.sp, r.hi, r.fake_stack, visit, context);
   const auto saved = reinterpret_cast<uintptr_t>(r.saved);
@@ -373,7 +369,7 @@ class alignas(64) MarkWorker {
     if (!scan) {
       if (SetMark(s, slot)) Count(s);
     } else {
-      ScanConservativeRange(*this, s->SlotAddress(slot), SlotBytes(s));
+      ScanConservativeRange(*this, s->SlotAddress(slot), s->slot_bytes());
     }
   }
 
@@ -585,7 +581,7 @@ class Verifier {
       seen_.insert(s->SlotAddress(slot));
       Check(s, slot, s->SlotAddress(slot));
     } else {
-      ScanConservativeRange(*this, s->SlotAddress(slot), SlotBytes(s));
+      ScanConservativeRange(*this, s->SlotAddress(slot), s->slot_bytes());
     }
   }
   void ScanContents(uintptr_t p) {
@@ -659,7 +655,7 @@ uint64_t MarkObjectAtTermination(uintptr_t p) {
 }
 
 MarkResult MarkHeap(uint32_t workers) {
-  GCRT_CHECK(workers >= 1);
+  GCRT_CHECK_GE(workers, 1u);
   g_pages = &alloc::Heap::Get().pages();
   RootJobs roots;
   const std::vector<RootJob>& jobs = roots.jobs();

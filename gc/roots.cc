@@ -6,11 +6,13 @@
 #include <mutex>
 #include <new>
 #include <stdexcept>
+#include <string>
 
 #include "alloc/heap.h"
 #include "gc/collector.h"
 #include "gc/sweeper.h"
 #include "runtime/check.h"
+#include "runtime/os_mem.h"
 #include "runtime/safepoint.h"
 
 namespace gc::internal {
@@ -102,7 +104,7 @@ HandleArena* HandleArena::ForCurrentThread() {
         "a gc::Root was created inside marking (a root set callback or a "
         "trace function): these run with the world stopped and may only "
         "visit pointers");
-    GCRT_THROW("no handle is created while marking");
+    GCRT_FATAL("no handle is created while marking");
   }
   Collector::Get();  // the first handle of the process starts the collector
   alloc::AttachCurrentThread();  // throws after thread exit
@@ -136,7 +138,7 @@ HandleArena* HandleArena::ForCurrentThread() {
 }
 
 void HandleArena::Orphan() {
-  GCRT_CHECK(nconstructing_ == 0);
+  GCRT_CHECK_EQ(nconstructing_, 0u);
   RootRegistry& r = RootRegistry::Get();
   std::lock_guard<runtime::Mutex> lock(r.mu_);
   orphaned_ = true;
@@ -162,7 +164,10 @@ HandleSlot* HandleArena::TakeSlow(const void* p) {
       // Handle memory is not GC memory: the marker reads it as roots.
       void* mem = std::aligned_alloc(HandleChunk::kBytes, HandleChunk::kBytes);
       if (mem == nullptr) {
-        throw std::bad_alloc();
+        throw runtime::OutOfMemoryError(
+            "gcrt: out of memory: a chunk of handle slots (gc::Root, "
+            "gc::Global) of " +
+            std::to_string(HandleChunk::kBytes) + " bytes");
       }
       std::memset(mem, 0, HandleChunk::kBytes);
       auto* c = static_cast<HandleChunk*>(mem);
@@ -206,7 +211,11 @@ void HandleArena::GrowConstructing() {
   // stopped. The old array stays valid until the new one is published.
   auto* fresh =
       static_cast<Constructing*>(std::malloc(cap * sizeof(Constructing)));
-  if (fresh == nullptr) throw std::bad_alloc();
+  if (fresh == nullptr) {
+    throw runtime::OutOfMemoryError(
+        "gcrt: out of memory: the record of objects under construction (" +
+        std::to_string(cap) + " entries)");
+  }
   if (nconstructing_ > 0) {
     std::memcpy(fresh, constructing_, nconstructing_ * sizeof(Constructing));
   }
@@ -231,7 +240,7 @@ void RegisterRootSet(RootSetRecord* rec) {
     runtime::Print(
         "a gc::RootSet was registered inside marking (a root set callback "
         "or a trace function): these may only visit pointers");
-    GCRT_THROW("no root set is registered while marking");
+    GCRT_FATAL("no root set is registered while marking");
   }
   RootRegistry& r = RootRegistry::Get();
   std::lock_guard<runtime::Mutex> lock(r.mu_);
@@ -247,7 +256,7 @@ void UnregisterRootSet(RootSetRecord* rec) {
         "a gc::RootSet was unregistered during marking, from inside a root "
         "set callback or trace function: the marker may be reading it. "
         "Destroy root sets outside of tracing.");
-    GCRT_THROW("no root set is unregistered while marking");
+    GCRT_FATAL("no root set is unregistered while marking");
   }
   RootRegistry& r = RootRegistry::Get();
   // Waits for a marking in progress: the collector holds mu_ throughout.

@@ -11,7 +11,9 @@
 #include "gc/marker.h"
 #include "gc/sweeper.h"
 #include "runtime/check.h"
+#include "runtime/list.h"
 #include "runtime/mutex.h"
+#include "runtime/os_mem.h"
 
 namespace gc::internal {
 
@@ -28,8 +30,7 @@ struct WeakSpecial : alloc::Special {
 // Lock order: g_weak_mu before a span's specials_lock. Never held across a
 // safepoint.
 runtime::Mutex g_weak_mu;
-WeakSpecial* g_weak_list GCRT_GUARDED_BY(g_weak_mu) = nullptr;
-uint64_t g_weak_count GCRT_GUARDED_BY(g_weak_mu) = 0;
+runtime::IntrusiveList<WeakSpecial> g_weak_list GCRT_GUARDED_BY(g_weak_mu);
 
 // Cells come in chunks that are never freed: a stale gc::Weak may read its
 // cell at any time, so a cell's memory is a cell's forever.
@@ -39,7 +40,12 @@ uint64_t g_cells_made GCRT_GUARDED_BY(g_weak_mu) = 0;
 
 WeakCell* TakeCellLocked() GCRT_REQUIRES(g_weak_mu) {
   if (g_free_cells == nullptr) {
-    auto* chunk = new WeakCell[kCellsPerChunk];  // throws std::bad_alloc
+    auto* chunk = new (std::nothrow) WeakCell[kCellsPerChunk];
+    if (chunk == nullptr) {
+      throw runtime::OutOfMemoryError(
+          "gcrt: out of memory: a chunk of weak reference cells (" +
+          std::to_string(sizeof(WeakCell) * kCellsPerChunk) + " bytes)");
+    }
     for (size_t i = kCellsPerChunk; i > 0; i--) {
       chunk[i - 1].next_free = g_free_cells;
       g_free_cells = &chunk[i - 1];
@@ -64,22 +70,11 @@ void ReleaseCellLocked(WeakCell* c) GCRT_REQUIRES(g_weak_mu) {
 }
 
 void LinkLocked(WeakSpecial* w) GCRT_REQUIRES(g_weak_mu) {
-  w->prev = nullptr;
-  w->next = g_weak_list;
-  if (g_weak_list != nullptr) g_weak_list->prev = w;
-  g_weak_list = w;
-  g_weak_count++;
+  g_weak_list.PushFront(w);
 }
 
 void UnlinkLocked(WeakSpecial* w) GCRT_REQUIRES(g_weak_mu) {
-  if (w->prev != nullptr) {
-    w->prev->next = w->next;
-  } else {
-    g_weak_list = w->next;
-  }
-  if (w->next != nullptr) w->next->prev = w->prev;
-  w->prev = w->next = nullptr;
-  g_weak_count--;
+  g_weak_list.Remove(w);
 }
 
 }  // namespace
@@ -111,7 +106,7 @@ WeakRef WeakRefFor(const void* object) {
 uint64_t ClearDeadWeakRefs() {
   uint64_t cleared = 0;
   std::lock_guard<runtime::Mutex> lock(g_weak_mu);
-  for (WeakSpecial* w = g_weak_list; w != nullptr;) {
+  for (WeakSpecial* w = g_weak_list.first(); w != nullptr;) {
     WeakSpecial* next = w->next;
     if (!IsMarkedObject(w->object)) {
       ReleaseCellLocked(w->cell);
@@ -142,7 +137,7 @@ void ReleaseWeakSpecial(alloc::Special* s) {
 
 uint64_t WeakSpecialCount() {
   std::lock_guard<runtime::Mutex> lock(g_weak_mu);
-  return g_weak_count;
+  return g_weak_list.size();
 }
 
 uint64_t WeakCellCountForTesting() {

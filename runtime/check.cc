@@ -40,6 +40,49 @@ void Throw(const char* invariant, const char* file, unsigned line,
            const char* function) noexcept {
   Print("fatal error: invariant violated: %s", invariant);
   Print("  at %s:%u (%s)", file, line, function);
+  Print("  (a bug in gcrt, or memory corrupted by the program)");
+  std::abort();
+}
+
+void Fatal(const char* rule, const char* file, unsigned line,
+           const char* function) noexcept {
+  Print("fatal error: the program broke a rule of gcrt: %s", rule);
+  Print("  detected at %s:%u (%s)", file, line, function);
+  std::abort();
+}
+
+namespace {
+
+// Formats one operand into buf (no allocation).
+void FormatOperand(char* buf, size_t size, const CheckOperand& o) {
+  switch (o.kind) {
+    case CheckOperand::kSigned:
+      std::snprintf(buf, size, "%lld", o.s);
+      return;
+    case CheckOperand::kUnsigned:
+      if (o.u > 0xffff) {
+        std::snprintf(buf, size, "%llu (%#llx)", o.u, o.u);
+      } else {
+        std::snprintf(buf, size, "%llu", o.u);
+      }
+      return;
+    case CheckOperand::kPointer:
+      std::snprintf(buf, size, "%p", o.p);
+      return;
+  }
+}
+
+}  // namespace
+
+void CheckOpFailed(const char* expression, CheckOperand a, CheckOperand b,
+                   const char* file, unsigned line,
+                   const char* function) noexcept {
+  char sa[64], sb[64];
+  FormatOperand(sa, sizeof(sa), a);
+  FormatOperand(sb, sizeof(sb), b);
+  Print("fatal error: invariant violated: %s (%s vs. %s)", expression, sa, sb);
+  Print("  at %s:%u (%s)", file, line, function);
+  Print("  (a bug in gcrt, or memory corrupted by the program)");
   std::abort();
 }
 
