@@ -28,6 +28,8 @@
 
 #include "api/gc.h"
 #include "gc/collector.h"
+#include "tests/test_support/destructions.h"
+#include "tests/test_support/verified_heap_test.h"
 
 namespace {
 
@@ -35,85 +37,14 @@ using gc::internal::ContainsGcPointers;
 using gc::internal::TypeInfoHolder;
 using gc::internal::TypeInfoOf;
 
-// ---- Destructor bookkeeping (see reachability_test.cc). ----
+using gc::testing::CountDestroy;
+using gc::testing::CountWrong;
+using gc::testing::Destroyed;
+using gc::testing::Leaf;  // a pointer-free class with a destructor
+using gc::testing::NewId;
+using gc::testing::NewLeaf;
 
-constexpr int kMaxIds = 1 << 20;
-std::atomic<int> g_destroyed[kMaxIds];
-std::atomic<int> g_next_id{0};
-
-int NewId() {
-  int id = g_next_id.fetch_add(1, std::memory_order_relaxed);
-  if (id >= kMaxIds) std::abort();
-  return id;
-}
-void CountDestroy(int64_t id) {
-  if (id >= 0 && id < kMaxIds) {
-    g_destroyed[id].fetch_add(1, std::memory_order_relaxed);
-  }
-}
-int Destroyed(int id) {
-  return g_destroyed[id].load(std::memory_order_relaxed);
-}
-
-uint64_t Mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
-class Api : public ::testing::Test {
- protected:
-  void SetUp() override {
-    gc::set_verify(true);
-    gc::collect();
-    verified_ = gc::internal::Collector::Get().ReadStats().verified_objects;
-    sentinel_ = gc::make<Sentinel>();
-  }
-  void TearDown() override {
-    gc::collect();
-    // The verifier really ran: it checked at least the sentinel.
-    EXPECT_GT(gc::internal::Collector::Get().ReadStats().verified_objects,
-              verified_);
-    EXPECT_EQ(sentinel_->check, 0x5E7711E1u);
-    sentinel_ = nullptr;
-  }
-  struct Sentinel {
-    uint64_t check = 0x5E7711E1u;
-  };
-  uint64_t verified_ = 0;
-  gc::Root<Sentinel> sentinel_;
-};
-
-// A pointer-free class (constructor, private fields, no trace()).
-class Leaf {
- public:
-  Leaf() : Leaf(NewId()) {}
-  explicit Leaf(int id) : id_(id), check_(Mix(static_cast<uint64_t>(id))) {}
-  ~Leaf() { CountDestroy(id_); }
-  Leaf(const Leaf&) = delete;
-  Leaf& operator=(const Leaf&) = delete;
-  int id() const { return id_; }
-  bool Intact() const { return check_ == Mix(static_cast<uint64_t>(id_)); }
-
- private:
-  int id_;
-  uint64_t check_;
-};
-
-// An unrooted leaf, its id recorded.
-gc::Ptr<Leaf> NewLeaf(std::vector<int>* ids) {
-  gc::Ptr<Leaf> p = gc::make_unrooted<Leaf>();
-  ids->push_back(p->id());
-  return p;
-}
-
-// Counts ids not destroyed exactly `times` times.
-int CountWrong(const std::vector<int>& ids, int times) {
-  int wrong = 0;
-  for (int id : ids) wrong += Destroyed(id) != times;
-  return wrong;
-}
+class Api : public gc::testing::VerifierCheckedTest {};
 
 // ---- Pointer-free types. ----
 
