@@ -1,18 +1,15 @@
 // The API's contracts: how types are classified and traced (pointer-free,
-// pointer bitmap, generated or user trace function), allocation
-// (make_unrooted, make_array) and statistics. Handles and registered roots
-// (gc::Root, gc::Global, gc::RootSet, gc::RootRange) are tested in
-// roots_test.cc.
+// pointer bitmap, generated or user trace function) and allocation
+// (make_unrooted, make_array). Handles and registered roots (gc::Root,
+// gc::Global, gc::RootSet, gc::RootRange) are tested in roots_test.cc,
+// statistics and knobs in collector_test.cc.
 //
 // Every test runs with the verifier on (gc::set_verify(true)).
 #include <gtest/gtest.h>
 
 #include <array>
-#include <atomic>
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <deque>
 #include <list>
 #include <map>
@@ -20,7 +17,6 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <tuple>
 #include <unordered_map>
 #include <utility>
@@ -37,11 +33,9 @@ using gc::internal::ContainsGcPointers;
 using gc::internal::TypeInfoHolder;
 using gc::internal::TypeInfoOf;
 
-using gc::testing::CountDestroy;
 using gc::testing::CountWrong;
 using gc::testing::Destroyed;
 using gc::testing::Leaf;  // a pointer-free class with a destructor
-using gc::testing::NewId;
 using gc::testing::NewLeaf;
 
 class Api : public gc::testing::VerifierCheckedTest {};
@@ -653,149 +647,6 @@ TEST_F(Api, MakeArrayOverflowThrowsBadAlloc) {
   // The heap is still usable.
   auto a = gc::make_array<int>(10);
   EXPECT_EQ(a->size(), 10u);
-}
-
-// ---- Statistics and knobs. ----
-
-TEST_F(Api, StatsMoveWithCollectionsAndDestructors) {
-  constexpr int kN = 1000;
-  // No cycle triggered by growth: only the explicit ones below.
-  const int old_percent = gc::set_gc_percent(-1);
-  gc::collect();
-  const gc::Stats s0 = gc::stats();
-  std::vector<int> ids;
-  {
-    std::vector<gc::Root<Leaf>> keep;
-    for (int i = 0; i < kN; i++) {
-      keep.push_back(gc::make<Leaf>());
-      ids.push_back(keep.back()->id());
-    }
-    gc::collect();
-    const gc::Stats s1 = gc::stats();
-    EXPECT_EQ(s1.num_gc, s0.num_gc + 1);
-    EXPECT_EQ(s1.num_forced_gc, s0.num_forced_gc + 1);
-    EXPECT_EQ(s1.heap_objects, s0.heap_objects + kN);
-    EXPECT_GE(s1.mallocs, s0.mallocs + kN);
-    EXPECT_EQ(s1.objects_destroyed, s0.objects_destroyed);
-    EXPECT_GE(s1.heap_alloc, s0.heap_alloc + kN * sizeof(Leaf));
-    EXPECT_GE(s1.last_marked_bytes, kN * sizeof(Leaf));
-    EXPECT_GE(s1.heap_sys, s1.heap_inuse);
-    EXPECT_GE(s1.heap_inuse, s1.heap_alloc);
-    EXPECT_GE(s1.last_gc_unix_ns, s0.last_gc_unix_ns);
-    EXPECT_GE(s1.mark_workers, 1u);
-    uint64_t class_mallocs0 = 0, class_mallocs1 = 0;
-    for (int c = 0; c < gc::alloc::kNumSizeClasses; c++) {
-      class_mallocs0 += s0.by_size[c].mallocs;
-      class_mallocs1 += s1.by_size[c].mallocs;
-    }
-    EXPECT_GE(class_mallocs1, class_mallocs0 + kN);
-  }
-  gc::collect();
-  const gc::Stats s2 = gc::stats();
-  EXPECT_EQ(s2.num_gc, s0.num_gc + 2);
-  EXPECT_EQ(s2.heap_objects, s0.heap_objects);
-  EXPECT_EQ(s2.objects_destroyed, s0.objects_destroyed + kN);
-  EXPECT_GE(s2.frees, s0.frees + kN);
-  EXPECT_EQ(s2.mallocs - s2.frees, s2.heap_objects);
-  EXPECT_EQ(CountWrong(ids, 1), 0);
-  gc::set_gc_percent(old_percent);
-}
-
-TEST_F(Api, KnobsReturnAndReportTheirSettings) {
-  int old = gc::set_gc_percent(50);
-  EXPECT_EQ(old, 100);  // the default (GCRT_GCPERCENT unset)
-  EXPECT_EQ(gc::set_gc_percent(-1), 50);
-  EXPECT_EQ(gc::stats().next_gc, 0u);  // off
-  gc::collect();
-  EXPECT_EQ(gc::stats().next_gc, 0u);
-  EXPECT_EQ(gc::set_gc_percent(old), -1);
-  gc::collect();
-  EXPECT_GE(gc::stats().next_gc, uint64_t{4} << 20);  // the minimum goal
-
-  gc::set_mark_workers(3);
-  gc::collect();
-  EXPECT_EQ(gc::stats().mark_workers, 3u);
-  gc::set_mark_workers(1);
-  gc::collect();
-  EXPECT_EQ(gc::stats().mark_workers, 1u);
-  gc::set_mark_workers(0);
-}
-
-TEST_F(Api, CollectInsideABlockingRegionThrows) {
-  uint64_t before = gc::stats().num_gc;
-  {
-    gc::Blocking blocking;
-    EXPECT_THROW(gc::collect(), std::logic_error);
-  }
-  EXPECT_EQ(gc::stats().num_gc, before);
-  gc::collect();
-  EXPECT_EQ(gc::stats().num_gc, before + 1);
-}
-
-// gc::collect() "finishes its sweep before returning": the destructors of
-// the objects it found unreachable have run when it returns, also for
-// garbage that sits in spans cached by another thread that is running
-// (parked at a safepoint during the cycle, not blocked).
-//
-// The other thread allocates a "blocker" and then the checked objects, all
-// garbage, in the span its cache holds. The blocker's destructor waits
-// (for at most 2 s) until this thread has looked at the counters, so if
-// that span is swept only after collect() returned, the checked objects
-// are seen undestroyed, every time. If collect() waits for that sweep, the
-// blocker's wait runs out and the test passes, 2 s later.
-std::atomic<bool> g_release_blocker{false};
-
-class SlowToDie {
- public:
-  SlowToDie(bool blocker, int id) : blocker_(blocker), id_(id) {}
-  ~SlowToDie() {
-    if (blocker_) {
-      auto deadline =
-          std::chrono::steady_clock::now() + std::chrono::seconds(2);
-      while (!g_release_blocker.load() &&
-             std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::yield();
-      }
-    }
-    CountDestroy(id_);
-  }
-
- private:
-  bool blocker_;
-  int id_;
-};
-
-TEST_F(Api, CollectRunsDestructorsOfGarbageCachedByARunningThread) {
-  g_release_blocker = false;
-  std::atomic<bool> ready{false}, stop{false};
-  std::vector<int> ids;
-  std::thread other([&] {
-    gc::attach_thread();
-    gc::make_unrooted<SlowToDie>(true, -1);
-    for (int i = 0; i < 20; i++) {
-      ids.push_back(NewId());
-      gc::make_unrooted<SlowToDie>(false, ids.back());
-    }
-    ready = true;
-    while (!stop) gc::safepoint();  // running, not blocked
-  });
-  {
-    gc::Blocking blocking;
-    while (!ready) std::this_thread::yield();
-  }
-  gc::collect();
-  int wrong = CountWrong(ids, 1);
-  g_release_blocker = true;
-  EXPECT_EQ(wrong, 0) << "destructors of unreachable objects in spans cached "
-                         "by a running thread had not run when gc::collect() "
-                         "returned";
-  stop = true;
-  {
-    gc::Blocking blocking;
-    other.join();
-  }
-  gc::collect();
-  EXPECT_EQ(CountWrong(ids, 1), 0);
 }
 
 }  // namespace
