@@ -1,18 +1,14 @@
-// Tests of the per-processor caches and the explicit free paths
-// (alloc/cache.h, alloc/central.h, through alloc/heap.h): concurrent
-// allocation, cross-thread frees into another cache's span (freebuf),
-// owned frees, double frees, the tiny allocator, statistics, thread
-// lifecycle, and bad input.
+// Tests of the per-processor caches (alloc/cache.h, through alloc/heap.h):
+// concurrent allocation, frees from every thread to every thread, owned
+// frees, double frees, the tiny allocator, statistics, thread lifecycle,
+// and bad input. What the Central does with frees into spans the caller's
+// cache does not own (freebufs, frees under its lock, its counts) is in
+// central_test.cc.
 #include "alloc/cache.h"
-
-#include <sys/wait.h>
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
-#include <csignal>
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
@@ -23,24 +19,22 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
-#include <unordered_set>
 #include <vector>
 
-#include "alloc/central.h"
 #include "alloc/heap.h"
 #include "alloc/size_classes.h"
 #include "alloc/span.h"
 #include "gtest/gtest.h"
 #include "runtime/processor.h"
+#include "tests/test_support/heap_stats.h"
+#include "tests/test_support/mix.h"
+#include "tests/test_support/sanitizers.h"
 
 namespace gc::alloc {
 namespace {
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr int kScale = 4;  // sanitizers: keep each binary well under 20 s
-#else
-constexpr int kScale = 8;
-#endif
+// Sanitizers: keep each binary well under 20 s.
+constexpr int kScale = gc::testing::kUnderSanitizer ? 4 : 8;
 
 constexpr TypeInfo kRawType = {"raw", 1, 1, true, nullptr, nullptr, 0, nullptr};
 constexpr TypeInfo kScanType = {"scan",  8,       8, false,
@@ -48,51 +42,11 @@ constexpr TypeInfo kScanType = {"scan",  8,       8, false,
 
 // ---- Helpers. ----
 
-uint64_t Mix(uint64_t tag, uint64_t i) {
-  uint64_t x = tag * 0x9E3779B97F4A7C15ull + i * 0xC2B2AE3D27D4EB4Full + 1;
-  x ^= x >> 31;
-  return x * 0x94D049BB133111EBull;
-}
-
-// Fills [p, p+n) with a pattern derived from tag.
-void Stamp(void* p, size_t n, uint64_t tag) {
-  auto* w = static_cast<uint64_t*>(p);
-  size_t words = n / 8;
-  for (size_t i = 0; i < words; i++) w[i] = Mix(tag, i);
-  auto* b = static_cast<unsigned char*>(p);
-  for (size_t i = words * 8; i < n; i++) {
-    b[i] = static_cast<unsigned char>(Mix(tag, i));
-  }
-}
-
-// Index of the first byte of [p, p+n) that does not hold tag's pattern, or
-// n if all do.
-size_t CheckStamp(const void* p, size_t n, uint64_t tag) {
-  auto* w = static_cast<const uint64_t*>(p);
-  size_t words = n / 8;
-  for (size_t i = 0; i < words; i++) {
-    if (w[i] != Mix(tag, i)) return i * 8;
-  }
-  auto* b = static_cast<const unsigned char*>(p);
-  for (size_t i = words * 8; i < n; i++) {
-    if (b[i] != static_cast<unsigned char>(Mix(tag, i))) return i;
-  }
-  return n;
-}
-
-bool IsZero(const void* p, size_t n) {
-  auto* b = static_cast<const unsigned char*>(p);
-  for (size_t i = 0; i < n; i++) {
-    if (b[i] != 0) return false;
-  }
-  return true;
-}
-
-// Figures that are exact only when no cache holds spans: flush first.
-HeapStats FlushedStats() {
-  FlushCurrentCache();
-  return ReadHeapStats();
-}
+using gc::testing::CheckStamp;
+using gc::testing::FlushedStats;
+using gc::testing::IsZero;
+using gc::testing::PagesAddUp;
+using gc::testing::Stamp;
 
 template <typename Fn>
 void RunOnThread(Fn fn) {
@@ -168,138 +122,6 @@ TEST(CacheTest, ConcurrentThreadsGetDistinctNonOverlappingIntactObjects) {
 }
 
 // ---- (b) Cross-thread frees. ----
-
-// Objects of 80 bytes: size class 7 (102 slots per span).
-constexpr TypeInfo kObj80 = {"obj80", 80,      8, false,
-                             nullptr, nullptr, 0, nullptr};
-constexpr int kClass80 = SizeToClass(80);
-static_assert(ClassToSize(kClass80) == 80);
-
-// A handoff queue between two threads.
-struct Handoff {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<std::pair<void*, uint64_t>> queue;  // object, stamp tag
-  bool done = false;
-  uint64_t sync_freed = 0;  // synchronous handoffs freed so far
-};
-
-TEST(CacheTest, CrossThreadFreesAreCountedExactlyAndTheirSlotsReused) {
-  const int kObjects = 5000 * kScale;
-  HeapStats before = FlushedStats();
-  Handoff h;
-  std::vector<void*> kept;        // still live at the end
-  std::vector<void*> sync_freed;  // freed by B while A owned their span
-  int sync_in_freebuf = 0;
-  int sync_owned = 0;
-
-  std::thread freer([&] {
-    std::unique_lock<std::mutex> lock(h.mu);
-    for (;;) {
-      h.cv.wait(lock, [&] { return h.done || !h.queue.empty(); });
-      if (h.queue.empty()) break;
-      auto [p, tag] = h.queue.front();
-      h.queue.pop_front();
-      bool sync = tag & 1;
-      lock.unlock();
-      EXPECT_EQ(CheckStamp(p, 80, tag), 80u);
-      Free(p);
-      lock.lock();
-      if (sync) {
-        h.sync_freed++;
-        h.cv.notify_all();
-      }
-    }
-    lock.unlock();
-    FlushCurrentCache();
-  });
-
-  std::thread allocator([&] {
-    uint64_t sync_sent = 0;
-    for (int i = 0; i < kObjects; i++) {
-      void* p = Allocate(&kObj80, 80);
-      EXPECT_TRUE(IsZero(p, 80));
-      if (i % 10 == 0) {
-        kept.push_back(p);
-        continue;
-      }
-      bool sync = i % 37 == 1;
-      uint64_t tag = (uint64_t(i) << 1) | (sync ? 1 : 0);
-      Stamp(p, 80, tag);
-      std::unique_lock<std::mutex> lock(h.mu);
-      h.queue.emplace_back(p, tag);
-      h.cv.notify_all();
-      if (sync) {
-        // Wait until B has freed it (and everything queued before it):
-        // p's span is the one this thread allocates from, so the free went
-        // into that span's freebuf. B is idle now, so reading the span's
-        // freebuf here does not race.
-        sync_sent++;
-        h.cv.wait(lock, [&] { return h.sync_freed == sync_sent; });
-        Span* s = SpanOf(p);
-        sync_owned += t_cache->Owns(s);
-        for (FreeLink* v = s->freebuf; v != nullptr; v = v->next) {
-          if (v == p) {
-            sync_in_freebuf++;
-            break;
-          }
-        }
-        sync_freed.push_back(p);
-      }
-    }
-    {
-      std::lock_guard<std::mutex> lock(h.mu);
-      h.done = true;
-      h.cv.notify_all();
-    }
-    FlushCurrentCache();
-  });
-  allocator.join();
-  freer.join();
-
-  ASSERT_FALSE(sync_freed.empty());
-  EXPECT_EQ(sync_owned, static_cast<int>(sync_freed.size()));
-  EXPECT_EQ(sync_in_freebuf, static_cast<int>(sync_freed.size()))
-      << "frees into a span another cache owns must go to its freebuf";
-
-  const uint64_t kFreed = kObjects - kept.size();
-  HeapStats after = FlushedStats();
-  const SizeClassStats& b0 = before.by_size[kClass80];
-  const SizeClassStats& b1 = after.by_size[kClass80];
-  EXPECT_EQ(b1.mallocs - b0.mallocs, uint64_t(kObjects));
-  EXPECT_EQ(b1.frees - b0.frees, kFreed);
-  EXPECT_EQ(after.mallocs - before.mallocs, uint64_t(kObjects));
-  EXPECT_EQ(after.frees - before.frees, kFreed);
-  EXPECT_EQ(after.objects - before.objects, kept.size());
-  EXPECT_EQ(after.heap_alloc - before.heap_alloc, kept.size() * 80);
-
-  // The freed slots (including those folded in from freebufs) are
-  // allocated again: every span still holds kept objects, so its free
-  // slots are found before any new span is made. (A may already have
-  // reused some of them itself, for objects it kept.)
-  std::unordered_set<void*> want(sync_freed.begin(), sync_freed.end());
-  for (void* p : kept) want.erase(p);
-  ASSERT_FALSE(want.empty());
-  const size_t wanted = want.size();
-  std::vector<void*> again;
-  const size_t limit = kFreed + 4 * ClassToNElems(kClass80);
-  while (!want.empty() && again.size() < limit) {
-    void* p = Allocate(&kObj80, 80);
-    ASSERT_TRUE(IsZero(p, 80)) << "reused slot not zeroed";
-    want.erase(p);
-    again.push_back(p);
-  }
-  EXPECT_TRUE(want.empty()) << want.size() << " of " << wanted
-                            << " slots freed through a freebuf never came back";
-  HeapStats reused = FlushedStats();
-  EXPECT_EQ(reused.by_size[kClass80].mallocs - b1.mallocs, again.size());
-  EXPECT_EQ(reused.heap_alloc - after.heap_alloc, again.size() * 80);
-  for (void* p : again) Free(p);
-  for (void* p : kept) Free(p);
-  HeapStats end = FlushedStats();
-  EXPECT_EQ(end.objects, before.objects);
-  EXPECT_EQ(end.heap_alloc, before.heap_alloc);
-}
 
 TEST(CacheTest, AllToAllFreesAcrossEightThreadsKeepObjectsAndStatsExact) {
   // Every thread allocates objects of a few classes (and now and then a
@@ -455,147 +277,10 @@ TEST(CacheTest, DoubleFreeOnTheOwnerThreadThrows) {
   Free(keep);
 }
 
-TEST(CacheTest, DoubleFreeInASpanNoCacheHoldsThrows) {
-  void* keep = Allocate(&kRawType, 200);  // keeps the span in use
-  void* p = Allocate(&kRawType, 200);
-  HeapStats st = FlushedStats();
-  ASSERT_FALSE(t_cache->Owns(SpanOf(p)));
-  Free(p);  // under the Central lock
-  try {
-    Free(p);
-    FAIL() << "double free accepted";
-  } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::strstr(e.what(), "double free"), nullptr) << e.what();
-  }
-  HeapStats end = FlushedStats();
-  EXPECT_EQ(end.frees - st.frees, 1u) << "the rejected free was counted";
-  EXPECT_EQ(end.heap_alloc - st.heap_alloc, -uint64_t{RoundUpSize(200)});
-  Free(keep);
-}
-
 TEST(CacheTest, DoubleFreeOfALargeObjectThrows) {
   void* p = Allocate(&kRawType, 100 << 10);
   Free(p);
   EXPECT_THROW(Free(p), std::invalid_argument);
-}
-
-// Runs `owner_work` on a thread that allocates one object of 80 bytes and
-// keeps its span cached, lets `other_work(p)` run on this thread while the
-// owner waits, then runs `owner_after(p)` on the owner.
-template <typename Before, typename Other, typename After>
-void WithObjectCachedByAnotherThread(Before before, Other other, After after) {
-  std::mutex mu;
-  std::condition_variable cv;
-  int phase = 0;
-  void* p = nullptr;
-  std::thread owner([&] {
-    p = Allocate(&kObj80, 80);
-    before(p);
-    std::unique_lock<std::mutex> lock(mu);
-    phase = 1;
-    cv.notify_all();
-    cv.wait(lock, [&] { return phase == 2; });
-    lock.unlock();
-    after(p);
-  });
-  {
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&] { return phase == 1; });
-  }
-  other(p);
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    phase = 2;
-    cv.notify_all();
-  }
-  owner.join();
-}
-
-TEST(CacheTest, SecondFreeIntoAnotherThreadsFreebufThrowsAtOnce) {
-  HeapStats before = FlushedStats();
-  void* keep = nullptr;
-  WithObjectCachedByAnotherThread([&](void*) { keep = Allocate(&kObj80, 80); },
-                                  [](void* p) {
-                                    ASSERT_FALSE(t_cache->Owns(SpanOf(p)));
-                                    Free(p);  // into the owner's freebuf
-                                    EXPECT_THROW(Free(p),
-                                                 std::invalid_argument);
-                                  },
-                                  [](void*) { FlushCurrentCache(); });
-  // The first free was folded in, exactly once.
-  HeapStats after = FlushedStats();
-  EXPECT_EQ(after.by_size[kClass80].mallocs - before.by_size[kClass80].mallocs,
-            2u);
-  EXPECT_EQ(after.by_size[kClass80].frees - before.by_size[kClass80].frees, 1u);
-  EXPECT_EQ(after.heap_alloc - before.heap_alloc, 80u);
-  Free(keep);
-}
-
-TEST(CacheDeathTest, DoubleFreeFoldedFromAFreebufIsFatal) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
-  // The owner frees the object itself, then another thread frees it again
-  // into the owner's span's freebuf (where it cannot be checked); folding
-  // the freebuf when the owner gives the span back finds the slot free.
-  EXPECT_DEATH(
-      WithObjectCachedByAnotherThread(
-          [](void* p) {
-            Allocate(&kObj80, 80);  // keeps the span non-empty
-            Free(p);
-          },
-          [](void* p) { Free(p); }, [](void*) { FlushCurrentCache(); }),
-      "double free");
-}
-
-TEST(CacheDeathTest, OwnerFreeOfAnObjectAlreadyInItsFreebufIsFatalWhenFolded) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
-  EXPECT_DEATH(WithObjectCachedByAnotherThread(
-                   [](void*) { Allocate(&kObj80, 80); },
-                   [](void* p) { Free(p); },  // into the freebuf
-                   [](void* p) {
-                     Free(p);  // the owner frees it again
-                     FlushCurrentCache();
-                   }),
-               "double free");
-}
-
-// The owner frees an object that another thread has already freed into
-// the owner's span's freebuf, then allocates again before giving the span
-// back. The double free must be caught (invalid_argument at the owner's
-// free, or a fatal "double free") before the slot is reused: otherwise the
-// new object's first word, which the freebuf still uses as p's link, is
-// followed as a pointer when the freebuf is folded, and the fold frees the
-// new, live object so that the next allocation returns its address again.
-bool AbortedOrExitedZero(int status) {
-  return (WIFEXITED(status) && WEXITSTATUS(status) == 0) ||
-         (WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
-}
-
-TEST(CacheDeathTest, OwnerDoubleFreeOfAnObjectInItsFreebufIsCaughtInTime) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
-  EXPECT_EXIT(
-      WithObjectCachedByAnotherThread(
-          [](void*) { Allocate(&kObj80, 80); },  // keeps the span in use
-          [](void* p) { Free(p); },              // into the owner's freebuf
-          [](void* p) {
-            try {
-              Free(p);  // the owner frees it again
-            } catch (const std::invalid_argument& e) {
-              std::fprintf(stderr, "caught at once: %s\n", e.what());
-              std::_Exit(0);
-            }
-            void* y = Allocate(&kObj80, 80);  // p's slot, live again
-            Stamp(y, 80, 5);
-            FlushCurrentCache();  // folds the freebuf, which still names p
-            void* z = Allocate(&kObj80, 80);
-            if (z == y) {
-              std::fprintf(stderr, "live object %p handed out twice\n", y);
-              std::_Exit(1);
-            }
-            std::fprintf(stderr, "undetected, stamp %s\n",
-                         CheckStamp(y, 80, 5) == 80 ? "intact" : "clobbered");
-            std::_Exit(1);
-          }),
-      AbortedOrExitedZero, "double free");
 }
 
 // ---- (e) The tiny allocator. ----
@@ -780,77 +465,6 @@ TEST(CacheTest, FreeOfATinyPieceIsAcceptedAndDoesNothing) {
 }
 
 // ---- (f) Statistics. ----
-
-::testing::AssertionResult PagesAddUp(const HeapStats& st) {
-  if (st.heap_inuse + st.heap_idle != st.heap_sys) {
-    return ::testing::AssertionFailure()
-           << "inuse " << st.heap_inuse << " + idle " << st.heap_idle
-           << " != sys " << st.heap_sys;
-  }
-  if (st.heap_released > st.heap_idle) {
-    return ::testing::AssertionFailure() << "released > idle";
-  }
-  if (st.heap_sys > st.heap_reserved) {
-    return ::testing::AssertionFailure() << "sys > reserved";
-  }
-  if (st.objects != st.mallocs - st.frees) {
-    return ::testing::AssertionFailure() << "objects != mallocs - frees";
-  }
-  return ::testing::AssertionSuccess();
-}
-
-TEST(CacheTest, PerClassMallocsAndFreesAreExactAfterAFlush) {
-  constexpr TypeInfo kObj256 = {"obj256", 256,     8, true,
-                                nullptr,  nullptr, 0, nullptr};
-  constexpr int kClass = SizeToClass(256);
-  const int kN = 300 * kScale;
-  HeapStats before = FlushedStats();
-  EXPECT_TRUE(PagesAddUp(before));
-  std::vector<void*> v;
-  for (int i = 0; i < kN; i++) v.push_back(Allocate(&kObj256, 256));
-  EXPECT_TRUE(PagesAddUp(ReadHeapStats()));
-  HeapStats st = FlushedStats();
-  EXPECT_EQ(st.by_size[kClass].size, 256u);
-  EXPECT_EQ(st.by_size[kClass].mallocs - before.by_size[kClass].mallocs,
-            uint64_t(kN));
-  EXPECT_EQ(st.by_size[kClass].frees, before.by_size[kClass].frees);
-  EXPECT_EQ(st.mallocs - before.mallocs, uint64_t(kN));
-  EXPECT_EQ(st.heap_alloc - before.heap_alloc, uint64_t(kN) * 256);
-  EXPECT_GE(st.heap_inuse - before.heap_inuse, uint64_t(kN) * 256);
-  EXPECT_TRUE(PagesAddUp(st));
-
-  // Frees on the owner thread (some owned, some not after the flush).
-  for (int i = 0; i < kN / 3; i++) Free(v[i]);
-  HeapStats freed = FlushedStats();
-  EXPECT_EQ(freed.by_size[kClass].frees - before.by_size[kClass].frees,
-            uint64_t(kN / 3));
-  EXPECT_EQ(freed.by_size[kClass].mallocs, st.by_size[kClass].mallocs);
-  EXPECT_EQ(freed.objects - before.objects, uint64_t(kN - kN / 3));
-  EXPECT_EQ(freed.heap_alloc - before.heap_alloc, uint64_t(kN - kN / 3) * 256);
-  for (int i = kN / 3; i < kN; i++) Free(v[i]);
-  HeapStats end = FlushedStats();
-  EXPECT_EQ(end.objects, before.objects);
-  EXPECT_EQ(end.heap_alloc, before.heap_alloc);
-  EXPECT_TRUE(PagesAddUp(end));
-}
-
-TEST(CacheTest, OwnedFreeAndReallocationCountAsOneMoreMallocAndOneFree) {
-  constexpr TypeInfo kObj320 = {"obj320", 320,     8, true,
-                                nullptr,  nullptr, 0, nullptr};
-  constexpr int kClass = SizeToClass(320);
-  HeapStats before = FlushedStats();
-  void* a = Allocate(&kObj320, 320);
-  void* b = Allocate(&kObj320, 320);
-  Free(a);                            // owned
-  void* c = Allocate(&kObj320, 320);  // the same slot again
-  EXPECT_EQ(c, a);
-  HeapStats st = FlushedStats();
-  EXPECT_EQ(st.by_size[kClass].mallocs - before.by_size[kClass].mallocs, 3u);
-  EXPECT_EQ(st.by_size[kClass].frees - before.by_size[kClass].frees, 1u);
-  EXPECT_EQ(st.heap_alloc - before.heap_alloc, 2u * 320);
-  Free(b);
-  Free(c);
-}
 
 TEST(CacheTest, LargeObjectsAreCountedInClassZeroAndPagesAddUp) {
   HeapStats before = FlushedStats();

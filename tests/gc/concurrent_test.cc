@@ -33,44 +33,26 @@
 #include <vector>
 
 #include "api/gc.h"
+#include "tests/test_support/destructions.h"
+#include "tests/test_support/mix.h"
+#include "tests/test_support/sanitizers.h"
+#include "tests/test_support/verified_heap_test.h"
 
 namespace {
 
 using namespace std::chrono_literals;
 
 // Sanitizer builds are 5-20x slower: fewer iterations, same coverage.
-#if defined(GCRT_TSAN)
-constexpr int kScale = 3;
-#elif defined(GCRT_ASAN)
-constexpr int kScale = 2;
-#else
-constexpr int kScale = 1;
-#endif
+constexpr int kScale = gc::testing::kSanitizerSlowdown;
 
 constexpr auto kHangLimit = 30s;
 
-// ---- Destructor bookkeeping: one counter per object id, never freed (a
-//      destructor may run on any thread that sweeps). ----
-
-constexpr int kMaxIds = 1 << 22;
-std::atomic<int> g_destroyed[kMaxIds];
-std::atomic<int> g_next_id{0};
-
-int NewId() {
-  int id = g_next_id.fetch_add(1, std::memory_order_relaxed);
-  if (id >= kMaxIds) std::abort();  // raise kMaxIds
-  return id;
-}
-int Destroyed(int id) {
-  return g_destroyed[id].load(std::memory_order_relaxed);
-}
-
-uint64_t Mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
+// Destructor bookkeeping: one counter per object id.
+using gc::testing::CountDestroy;
+using gc::testing::Destroyed;
+using gc::testing::Mix;
+using gc::testing::NewId;
+using gc::testing::NextId;
 
 // A list node: a class with a trace() (the trace-function path), a
 // checksum over its id and salt, and an optional pointer-free payload array
@@ -79,11 +61,7 @@ class Node {
  public:
   explicit Node(uint64_t salt = 0)
       : id_(NewId()), salt_(salt), check_(Check(id_, salt)) {}
-  ~Node() {
-    if (id_ >= 0 && id_ < kMaxIds) {
-      g_destroyed[id_].fetch_add(1, std::memory_order_relaxed);
-    }
-  }
+  ~Node() { CountDestroy(id_); }
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
 
@@ -271,12 +249,11 @@ class CollectorThread {
   std::thread thread_;
 };
 
-class Concurrent : public ::testing::Test {
+class Concurrent : public gc::testing::VerifiedHeapTest {
  protected:
   void SetUp() override {
-    gc::set_verify(true);
-    gc::collect();
-    id_begin_ = g_next_id.load();
+    VerifiedHeapTest::SetUp();
+    id_begin_ = NextId();
     destroyed_before_ = gc::stats().objects_destroyed;
   }
   void TearDown() override {
@@ -287,13 +264,13 @@ class Concurrent : public ::testing::Test {
   // After a final collection: every object allocated since SetUp whose id
   // is not in `alive` was destroyed exactly once, and none in `alive` was.
   void ExpectExactlyTheUnreachableDestroyed(const std::vector<int>& alive) {
-    std::vector<char> is_alive(g_next_id.load() - id_begin_, 0);
+    std::vector<char> is_alive(NextId() - id_begin_, 0);
     for (int id : alive) {
       ASSERT_GE(id, id_begin_);
       is_alive[id - id_begin_] = 1;
     }
     int wrong = 0, destroyed = 0;
-    for (int id = id_begin_; id < g_next_id.load(); id++) {
+    for (int id = id_begin_; id < NextId(); id++) {
       int want = is_alive[id - id_begin_] ? 0 : 1;
       int got = Destroyed(id);
       destroyed += got;

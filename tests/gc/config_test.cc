@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "api/gc.h"
-#include "tests/gc/test_util.h"
+#include "tests/test_support/errors.h"
 
 namespace {
 

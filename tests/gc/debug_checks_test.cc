@@ -10,7 +10,7 @@
 #include <string>
 
 #include "api/gc.h"
-#include "tests/gc/test_util.h"
+#include "tests/test_support/errors.h"
 
 namespace {
 

@@ -27,57 +27,19 @@
 #include "api/gc.h"
 #include "gc/collector.h"
 #include "runtime/processor.h"
+#include "tests/test_support/destructions.h"
+#include "tests/test_support/sanitizers.h"
+#include "tests/test_support/verified_heap_test.h"
 
 namespace {
 
 using namespace std::chrono_literals;
 
-#if defined(GCRT_TSAN)
-constexpr int kScale = 3;
-#elif defined(GCRT_ASAN)
-constexpr int kScale = 2;
-#else
-constexpr int kScale = 1;
-#endif
+constexpr int kScale = gc::testing::kSanitizerSlowdown;
 
-// ---- Destructor bookkeeping. ----
-
-constexpr int kMaxIds = 1 << 20;
-std::atomic<int> g_destroyed[kMaxIds];
-std::atomic<int> g_next_id{0};
-
-int NewId() {
-  int id = g_next_id.fetch_add(1, std::memory_order_relaxed);
-  if (id >= kMaxIds) std::abort();
-  return id;
-}
-int Destroyed(int id) {
-  return g_destroyed[id].load(std::memory_order_relaxed);
-}
-
-uint64_t Mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
-// A pointer-free object that counts its destruction.
-class Leaf {
- public:
-  Leaf() : id_(NewId()), check_(Mix(static_cast<uint64_t>(id_))) {}
-  ~Leaf() {
-    if (id_ >= 0 && id_ < kMaxIds) g_destroyed[id_].fetch_add(1);
-  }
-  Leaf(const Leaf&) = delete;
-  Leaf& operator=(const Leaf&) = delete;
-  int id() const { return id_; }
-  bool Intact() const { return check_ == Mix(static_cast<uint64_t>(id_)); }
-
- private:
-  int id_;
-  uint64_t check_;
-};
+using gc::testing::Destroyed;
+using gc::testing::Leaf;  // a pointer-free object that counts its destruction
+using gc::testing::NextId;
 
 // A traced object holding leaves.
 class Holder {
@@ -132,12 +94,8 @@ int CountIntact(const Holder* h) {
   return n;
 }
 
-class Errors : public ::testing::Test {
+class Errors : public gc::testing::VerifiedHeapTest {
  protected:
-  void SetUp() override {
-    gc::set_verify(true);
-    gc::collect();
-  }
   void TearDown() override {
     gc::set_gc_percent(100);
     gc::collect();
@@ -329,7 +287,7 @@ TEST_F(Errors, AllocationInsideABlockingRegionThrowsLogicError) {
   gc::Root<Holder> before = MakeHolders(100, &ids);
   gc::Root<Leaf> leaf = gc::make<Leaf>();
   gc::Root<Leaf> target = gc::make<Leaf>();
-  const int next_id = g_next_id.load();
+  const int next_id = NextId();
   {
     gc::Blocking region;
     std::string what = WhatOf<std::logic_error>([] { gc::make<Leaf>(); });
@@ -359,7 +317,7 @@ TEST_F(Errors, AllocationInsideABlockingRegionThrowsLogicError) {
     EXPECT_TRUE(Contains(what, "blocking region")) << what;
   }
   // No constructor ran for the refused objects.
-  EXPECT_EQ(g_next_id.load(), next_id);
+  EXPECT_EQ(NextId(), next_id);
   // Out of the region, allocation works and nothing was disturbed.
   gc::Root<Leaf> after = gc::make<Leaf>();
   gc::Root<Leaf> copy = leaf;
@@ -455,7 +413,7 @@ TEST_F(Errors, ArraySizeOverflowThrowsBadAllocAndTheHeapStillWorks) {
   gc::Root<Holder> kept = MakeHolders(100, &ids);
   gc::collect();
   const gc::Stats before = gc::stats();
-  const int next_id = g_next_id.load();
+  const int next_id = NextId();
   constexpr size_t kMax = SIZE_MAX;
   // n * sizeof(T) overflows.
   std::string what =
@@ -475,7 +433,7 @@ TEST_F(Errors, ArraySizeOverflowThrowsBadAllocAndTheHeapStillWorks) {
   EXPECT_TRUE(Contains(what, "overflow")) << what;
   what = WhatOf<std::bad_alloc>([] { gc::make_array<Wide>((kMax - 63) / 64); });
   EXPECT_TRUE(Contains(what, "overflow")) << what;
-  EXPECT_EQ(g_next_id.load(), next_id);  // no element was constructed
+  EXPECT_EQ(NextId(), next_id);  // no element was constructed
 
   // The heap goes on, and nothing was left behind.
   gc::collect();
@@ -497,7 +455,7 @@ TEST_F(Errors, HugeArrayThrowsBadAllocAndTheHeapStillWorks) {
   gc::Root<Holder> kept = MakeHolders(100, &ids);
   gc::collect();
   const gc::Stats before = gc::stats();
-  const int next_id = g_next_id.load();
+  const int next_id = NextId();
   // 32 TiB: no overflow, but far beyond the largest object.
   std::string what =
       WhatOf<std::bad_alloc>([] { gc::make_array<uint64_t>(size_t{1} << 42); });
@@ -514,7 +472,7 @@ TEST_F(Errors, HugeArrayThrowsBadAllocAndTheHeapStillWorks) {
   what = WhatOf<std::bad_alloc>(
       [] { gc::make_array<gc::Ptr<Leaf>>(size_t{1} << 42); });
   EXPECT_TRUE(Contains(what, "out of memory")) << what;
-  EXPECT_EQ(g_next_id.load(), next_id);
+  EXPECT_EQ(NextId(), next_id);
 
   gc::collect();
   const gc::Stats after = gc::stats();

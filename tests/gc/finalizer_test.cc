@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "api/gc.h"
+#include "tests/test_support/verified_heap_test.h"
 
 namespace {
 
@@ -59,12 +60,11 @@ bool Eventually(Pred pred, std::chrono::milliseconds limit = 30s) {
   return true;
 }
 
-class FinalizerTest : public ::testing::Test {
+class FinalizerTest : public gc::testing::VerifiedHeapTest {
  protected:
   void SetUp() override {
-    gc::set_verify(true);
     gc::set_gc_percent(100);
-    gc::collect();
+    VerifiedHeapTest::SetUp();
     gc::run_finalizers();
   }
 };

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "api/gc.h"
+#include "tests/test_support/verified_heap_test.h"
 
 namespace {
 
@@ -112,10 +113,10 @@ int RunInChild(const std::function<int()>& fn) {
   return WaitChild(pid);
 }
 
-class ForkTest : public ::testing::Test {
+class ForkTest : public gc::testing::VerifiedHeapTest {
  protected:
   void SetUp() override {
-    gc::set_verify(true);
+    VerifiedHeapTest::SetUp();
     tree_ = gc::Global<Node>(Build(kDepth, 1));
     gc::collect();  // the mark helpers and background threads exist now
   }

@@ -16,7 +16,8 @@
 #include "api/gc.h"
 #include "gc/collector.h"
 #include "gc/sweeper.h"
-#include "tests/gc/test_util.h"
+#include "tests/test_support/errors.h"
+#include "tests/test_support/verified_heap_test.h"
 
 namespace {
 
@@ -40,10 +41,10 @@ class Traced {
 
 using gc::testing::InvalidArgumentOf;
 
-class FreeDebugTest : public ::testing::Test {
+class FreeDebugTest : public gc::testing::VerifiedHeapTest {
  protected:
   void SetUp() override {
-    gc::set_verify(true);
+    VerifiedHeapTest::SetUp();
     GTEST_FLAG_SET(death_test_style, "threadsafe");
   }
 };

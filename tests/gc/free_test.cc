@@ -19,7 +19,8 @@
 #include "api/gc.h"
 #include "gc/collector.h"
 #include "gc/sweeper.h"
-#include "tests/gc/test_util.h"
+#include "tests/test_support/errors.h"
+#include "tests/test_support/verified_heap_test.h"
 
 namespace {
 
@@ -50,13 +51,12 @@ struct Derived : Base {
 
 using gc::testing::InvalidArgumentOf;
 
-class FreeTest : public ::testing::Test {
+class FreeTest : public gc::testing::VerifiedHeapTest {
  protected:
   // Each test starts with the garbage of the one before collected.
   void SetUp() override {
-    gc::set_verify(true);
     gc::set_gc_percent(100);
-    gc::collect();
+    VerifiedHeapTest::SetUp();
   }
 };
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "api/gc.h"
+#include "tests/test_support/verified_heap_test.h"
 
 namespace {
 
@@ -24,10 +25,7 @@ struct Derived : Base {
 };
 struct Other : Base {};
 
-class HandleOpsTest : public ::testing::Test {
- protected:
-  void SetUp() override { gc::set_verify(true); }
-};
+class HandleOpsTest : public gc::testing::VerifiedHeapTest {};
 
 TEST_F(HandleOpsTest, CompareAndOrderAcrossPtrRootAndGlobal) {
   gc::Root<Base> a = gc::make<Base>();

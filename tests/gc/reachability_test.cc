@@ -25,77 +25,23 @@
 
 #include "api/gc.h"
 #include "gc/collector.h"
+#include "tests/test_support/destructions.h"
+#include "tests/test_support/mix.h"
+#include "tests/test_support/verified_heap_test.h"
 
 namespace {
 
-// ---- Destructor bookkeeping: one counter per object id, never freed (a
-//      destructor may run on the background sweeper's thread). ----
+using gc::testing::CountDestroy;
+using gc::testing::Destroyed;
+using gc::testing::Leaf;  // a pointer-free leaf with a destructor
+using gc::testing::Mix;
+using gc::testing::NewId;
 
-constexpr int kMaxIds = 1 << 21;
-std::atomic<int> g_destroyed[kMaxIds];
-std::atomic<int> g_next_id{0};
-
-int NewId() {
-  int id = g_next_id.fetch_add(1, std::memory_order_relaxed);
-  if (id >= kMaxIds) std::abort();  // raise kMaxIds
-  return id;
-}
-void CountDestroy(int64_t id) {
-  if (id >= 0 && id < kMaxIds) {
-    g_destroyed[id].fetch_add(1, std::memory_order_relaxed);
-  }
-}
-int Destroyed(int id) {
-  return g_destroyed[id].load(std::memory_order_relaxed);
-}
 // Destructor runs of the throwing types (never expected).
 std::atomic<int> g_thrower_destroyed{0};
 
-uint64_t Mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
+class Reachability : public gc::testing::VerifierCheckedTest {};
 
-class Reachability : public ::testing::Test {
- protected:
-  void SetUp() override {
-    gc::set_verify(true);
-    gc::collect();
-    verified_ = gc::internal::Collector::Get().ReadStats().verified_objects;
-    sentinel_ = gc::make<Sentinel>();
-  }
-  void TearDown() override {
-    gc::collect();
-    // The verifier really ran: it checked at least the sentinel.
-    EXPECT_GT(gc::internal::Collector::Get().ReadStats().verified_objects,
-              verified_);
-    EXPECT_EQ(sentinel_->check, 0x5E7711E1u);
-    sentinel_ = nullptr;
-  }
-  struct Sentinel {
-    uint64_t check = 0x5E7711E1u;
-  };
-  uint64_t verified_ = 0;
-  gc::Root<Sentinel> sentinel_;
-};
-
-// A pointer-free leaf with a destructor (not tiny-allocated).
-class Leaf {
- public:
-  Leaf() : Leaf(NewId()) {}
-  explicit Leaf(int id) : id_(id), check_(Mix(static_cast<uint64_t>(id))) {}
-  ~Leaf() { CountDestroy(id_); }
-  Leaf(const Leaf&) = delete;
-  Leaf& operator=(const Leaf&) = delete;
-  int id() const { return id_; }
-  bool Intact() const { return check_ == Mix(static_cast<uint64_t>(id_)); }
-
- private:
-  int id_;
-  uint64_t check_;
-};
 static_assert(!gc::internal::ContainsGcPointers<Leaf>());
 
 // A pointer-free aggregate member that counts its destruction.
@@ -1308,7 +1254,7 @@ TEST_F(Reachability, ThrowingArrayElementConstructor) {
     ArrElem::collect_midway = c.collect_midway;
     ArrElem::built = &built;
     ArrElem::children = &children;
-    int failed_id = g_next_id.load() + 2 * (c.throw_at - 1);
+    int failed_id = gc::testing::NextId() + 2 * (c.throw_at - 1);
     EXPECT_THROW(gc::make_array<ArrElem>(c.n), std::runtime_error);
     ASSERT_EQ(built.size(), static_cast<size_t>(c.throw_at - 1));
     // Destroyed at once by make_array, before any collection.

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "api/gc.h"
+#include "tests/test_support/verified_heap_test.h"
 
 #if defined(GCRT_ASAN)
 // Frames moved to ASan's fake stack (use-after-return detection) hold
@@ -66,10 +67,10 @@ int64_t NodesAt(int depth) { return (int64_t{2} << depth) - 1; }
 // fake stack on, moves the local's frame there).
 GCRT_NOINLINE void Escape(void* p) { asm volatile("" : : "r"(p) : "memory"); }
 
-class StackScanTest : public ::testing::Test {
+class StackScanTest : public gc::testing::VerifiedHeapTest {
  protected:
   void SetUp() override {
-    gc::set_verify(true);
+    VerifiedHeapTest::SetUp();
     previous_ = gc::set_stack_scan(true);
   }
   void TearDown() override {

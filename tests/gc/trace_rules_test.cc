@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "api/gc.h"
+#include "tests/test_support/verified_heap_test.h"
 
 namespace {
 
@@ -45,10 +46,7 @@ bool Intact(const gc::Ptr<Leaf>& p, int v) {
   return p != nullptr && p->magic == kMagic && p->value == v;
 }
 
-class TraceRulesTest : public ::testing::Test {
- protected:
-  void SetUp() override { gc::set_verify(true); }
-};
+class TraceRulesTest : public gc::testing::VerifiedHeapTest {};
 
 // ---- Standard types that hold GC pointers out of line. ----
 

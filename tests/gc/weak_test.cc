@@ -23,6 +23,7 @@
 #include "api/gc.h"
 #include "gc/collector.h"
 #include "gc/sweeper.h"
+#include "tests/test_support/verified_heap_test.h"
 
 namespace {
 
@@ -60,11 +61,11 @@ class Cache {
   std::vector<gc::Weak<Node>> entries_;
 };
 
-class WeakTest : public ::testing::Test {
+class WeakTest : public gc::testing::VerifiedHeapTest {
  protected:
   void SetUp() override {
-    gc::set_verify(true);
     gc::set_gc_percent(100);
+    VerifiedHeapTest::SetUp();
   }
 };
 

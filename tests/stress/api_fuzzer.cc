@@ -14,10 +14,12 @@
 #include <vector>
 
 #include "api/gc.h"
-#include "tests/stress/mix.h"
+#include "tests/test_support/mix.h"
 
 namespace stress {
 namespace {
+
+using gc::testing::Mix;
 
 std::atomic<uint64_t> g_next_id{1};
 

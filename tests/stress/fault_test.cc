@@ -22,11 +22,11 @@
 
 #include "api/gc.h"
 #include "runtime/os_mem.h"
-#include "tests/stress/mix.h"
+#include "tests/test_support/mix.h"
 
 namespace {
 
-using stress::Mix;
+using gc::testing::Mix;
 
 using gc::runtime::os::FaultKind;
 

@@ -14,11 +14,12 @@
 #include <vector>
 
 #include "api/gc.h"
-#include "tests/stress/mix.h"
+#include "tests/test_support/mix.h"
+#include "tests/test_support/verified_heap_test.h"
 
 namespace {
 
-using stress::Mix;
+using gc::testing::Mix;
 
 struct Cell {
   gc::Ptr<Cell> next;
@@ -55,9 +56,8 @@ long CountIntact(const Cell* c) {
 
 constexpr uint64_t kLimit = 64 << 20;
 
-class MemoryLimit : public ::testing::Test {
+class MemoryLimit : public gc::testing::VerifiedHeapTest {
  protected:
-  void SetUp() override { gc::set_verify(true); }
   void TearDown() override { gc::set_memory_limit(0); }
 };
 

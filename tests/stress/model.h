@@ -54,9 +54,11 @@
 #include <vector>
 
 #include "api/gc.h"
-#include "tests/stress/mix.h"
+#include "tests/test_support/mix.h"
 
 namespace stress {
+
+using gc::testing::Mix;
 
 inline constexpr int kEdges = 3;
 // Ids index a table of destructor counts (a byte each, in untouched BSS

@@ -23,6 +23,7 @@
 
 #include "api/gc.h"
 #include "tests/stress/model.h"
+#include "tests/test_support/verified_heap_test.h"
 
 namespace stress {
 namespace {
@@ -92,11 +93,11 @@ void Report(const char* name, uint64_t seed, const Stats& s) {
       static_cast<unsigned long long>(gc::stats().num_gc));
 }
 
-class StressTest : public ::testing::Test {
+class StressTest : public gc::testing::VerifiedHeapTest {
  protected:
   void SetUp() override {
-    gc::set_verify(true);
     gc::set_gc_percent(100);
+    VerifiedHeapTest::SetUp();
   }
 };
 

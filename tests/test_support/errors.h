@@ -1,4 +1,4 @@
-// Helpers shared by the tests of the GC layer.
+// Checking the errors gcrt reports.
 #pragma once
 
 #include <stdexcept>
