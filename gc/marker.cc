@@ -234,6 +234,45 @@ void ScanStack(runtime::Processor* p,
                           context);
 }
 
+// What the marker and the verifier share: resolving a pointer, or a word
+// that may be one, to an object, and the Tracer's callbacks. Derived takes
+// what is found in Reached(span, slot, pointer).
+template <typename Derived>
+class SlotVisitor {
+ public:
+  // A pointer from a gc::Ptr, a handle or a root set: exact or interior.
+  GCRT_ALWAYS_INLINE void Visit(uintptr_t p) {
+    uint32_t slot;
+    if (Span* s = FindSlot(p, &slot)) self().Reached(s, slot, p);
+  }
+  // A word that may not be a pointer (a stack word, a conservatively
+  // scanned object): only live objects are taken.
+  void VisitConservative(uintptr_t p) {
+    uint32_t slot;
+    Span* s = FindSlot(p, &slot);
+    if (s != nullptr && LiveForConservativeScan(s, slot)) {
+      self().Reached(s, slot, p);
+    }
+  }
+  static void VisitFromTracer(void* self, const void* p) {
+    static_cast<Derived*>(self)->Visit(reinterpret_cast<uintptr_t>(p));
+  }
+  static void VisitRangeFromTracer(void* self, const void* p, size_t bytes) {
+    ScanConservativeRange(*static_cast<Derived*>(self),
+                          reinterpret_cast<uintptr_t>(p), bytes);
+  }
+  // The pointers of an object that is not itself a root (a finalizable
+  // object: finalizer.h).
+  void ScanContents(uintptr_t p) {
+    uint32_t slot;
+    Span* s = FindSlot(p, &slot);
+    if (s != nullptr && !s->noscan()) ScanObject(self(), s, slot);
+  }
+
+ private:
+  Derived& self() { return static_cast<Derived&>(*this); }
+};
+
 // A cycle's roots as jobs, built in one place for the marker and the
 // verifier (world stopped): the root registry's handle arenas and root sets,
 // the finalizer queue, and, when stacks are scanned, the stack of every
@@ -331,29 +370,16 @@ void RunRootJob(const RootJob& job, V& v) {
   }
 }
 
-class alignas(64) MarkWorker {
+class alignas(64) MarkWorker : public SlotVisitor<MarkWorker> {
  public:
   MarkWorker(WorkPool* pool, bool shared_marks)
       : pool_(pool), buf_(pool->GetEmpty()), shared_marks_(shared_marks) {}
   ~MarkWorker() { pool_->PutEmpty(buf_); }
 
-  // A pointer from a gc::Ptr, a handle or a root set: exact or interior.
-  GCRT_ALWAYS_INLINE void Visit(uintptr_t p) {
-    uint32_t slot;
-    if (Span* s = FindSlot(p, &slot)) MarkSlot(s, slot);
-  }
-  // A word that may not be a pointer: only live objects are marked.
-  void VisitConservative(uintptr_t p) {
-    uint32_t slot;
-    Span* s = FindSlot(p, &slot);
-    if (s != nullptr && LiveForConservativeScan(s, slot)) MarkSlot(s, slot);
-  }
-  static void VisitFromTracer(void* self, const void* p) {
-    static_cast<MarkWorker*>(self)->Visit(reinterpret_cast<uintptr_t>(p));
-  }
-  static void VisitRangeFromTracer(void* self, const void* p, size_t bytes) {
-    ScanConservativeRange(*static_cast<MarkWorker*>(self),
-                          reinterpret_cast<uintptr_t>(p), bytes);
+  // What a visit found (SlotVisitor): marked, and queued if it has
+  // pointers.
+  GCRT_ALWAYS_INLINE void Reached(Span* s, uint32_t slot, uintptr_t) {
+    MarkSlot(s, slot);
   }
 
   // An object whose constructor is running: marked (`scan` false), then
@@ -373,13 +399,6 @@ class alignas(64) MarkWorker {
     }
   }
 
-  // The pointers of an object that is not itself a root (a finalizable
-  // object: finalizer.h).
-  void ScanContents(uintptr_t p) {
-    uint32_t slot;
-    Span* s = FindSlot(p, &slot);
-    if (s != nullptr && !s->noscan()) ScanObject(*this, s, slot);
-  }
   void Drain() {
     // Objects leave the buffer through a ring of kRing, prefetched on the
     // way in, so the scan of one overlaps the cache misses of the next.
@@ -554,24 +573,9 @@ class MarkThreads {
 
 // ---- The verifier (Go's checkmark). ----
 
-class Verifier {
+class Verifier : public SlotVisitor<Verifier> {
  public:
-  void Visit(uintptr_t p) {
-    uint32_t slot;
-    if (Span* s = FindSlot(p, &slot)) Reach(s, slot, p);
-  }
-  void VisitConservative(uintptr_t p) {
-    uint32_t slot;
-    Span* s = FindSlot(p, &slot);
-    if (s != nullptr && LiveForConservativeScan(s, slot)) Reach(s, slot, p);
-  }
-  static void VisitFromTracer(void* self, const void* p) {
-    static_cast<Verifier*>(self)->Visit(reinterpret_cast<uintptr_t>(p));
-  }
-  static void VisitRangeFromTracer(void* self, const void* p, size_t bytes) {
-    ScanConservativeRange(*static_cast<Verifier*>(self),
-                          reinterpret_cast<uintptr_t>(p), bytes);
-  }
+  void Reached(Span* s, uint32_t slot, uintptr_t via) { Reach(s, slot, via); }
   // As MarkWorker::Constructing: all seen first, then all scanned.
   void Constructing(const internal::Constructing& c, bool scan) {
     uint32_t slot;
@@ -583,11 +587,6 @@ class Verifier {
     } else {
       ScanConservativeRange(*this, s->SlotAddress(slot), s->slot_bytes());
     }
-  }
-  void ScanContents(uintptr_t p) {
-    uint32_t slot;
-    Span* s = FindSlot(p, &slot);
-    if (s != nullptr && !s->noscan()) ScanObject(*this, s, slot);
   }
   void Drain() {
     while (!stack_.empty()) {

@@ -69,20 +69,42 @@ std::optional<bool> ParseBool(std::string_view text, std::string* error) {
   return std::nullopt;
 }
 
-std::optional<int64_t> ParseInt(std::string_view text, int64_t min, int64_t max,
-                                std::string* error) {
-  text = Trim(text);
+namespace {
+
+// The leading number of `text` (trimmed, not empty) into *v; *rest is what
+// follows it. Sets *error to `too_large` or `not_a_number` on failure.
+template <typename T>
+bool ParseLeadingNumber(std::string_view text, T* v, std::string_view* rest,
+                        const char* too_large, const char* not_a_number,
+                        std::string* error) {
   if (text.empty()) {
     *error = "empty";
-    return std::nullopt;
+    return false;
   }
-  int64_t v = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *v);
   if (ec == std::errc::result_out_of_range) {
-    *error = "out of range";
+    *error = too_large;
+    return false;
+  }
+  if (ec != std::errc()) {
+    *error = not_a_number;
+    return false;
+  }
+  *rest = text.substr(static_cast<size_t>(end - text.data()));
+  return true;
+}
+
+}  // namespace
+
+std::optional<int64_t> ParseInt(std::string_view text, int64_t min, int64_t max,
+                                std::string* error) {
+  int64_t v = 0;
+  std::string_view rest;
+  if (!ParseLeadingNumber(Trim(text), &v, &rest, "out of range",
+                          "not an integer", error)) {
     return std::nullopt;
   }
-  if (ec != std::errc() || end != text.data() + text.size()) {
+  if (!rest.empty()) {
     *error = "not an integer";
     return std::nullopt;
   }
@@ -94,25 +116,16 @@ std::optional<int64_t> ParseInt(std::string_view text, int64_t min, int64_t max,
 }
 
 std::optional<uint64_t> ParseSize(std::string_view text, std::string* error) {
-  text = Trim(text);
-  if (text.empty()) {
-    *error = "empty";
-    return std::nullopt;
-  }
   uint64_t v = 0;
+  std::string_view rest;
   // Unsigned from_chars takes no sign: "-1" is not a size (strtoull would
   // have made it 2^64-1).
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec == std::errc::result_out_of_range) {
-    *error = "too large (2^64 bytes or more)";
+  if (!ParseLeadingNumber(Trim(text), &v, &rest,
+                          "too large (2^64 bytes or more)", "not a size",
+                          error)) {
     return std::nullopt;
   }
-  if (ec != std::errc()) {
-    *error = "not a size";
-    return std::nullopt;
-  }
-  std::string_view unit =
-      Trim(text.substr(static_cast<size_t>(end - text.data())));
+  std::string_view unit = Trim(rest);
   unsigned shift;
   if (unit.empty() || unit == "B") {
     shift = 0;
