@@ -11,7 +11,7 @@
 // (GcReason::kLazyForTesting, as a triggered cycle does).
 //
 // Also the sweepgen protocol and the lazy cache flush (seed 002): a span
-// driven through every state of span.h's table, idle and blocked
+// driven through every state of alloc/sweepgen.h's table, idle and blocked
 // processors flushed at mark termination, running ones flushing (and
 // sweeping) their own caches on resume.
 #include "gc/sweeper.h"
