@@ -143,7 +143,7 @@ void Heap::FinishSweepLarge(Span* s, bool dead) {
     // destructors may free a large object (FreeLarge takes the lock).
     Special* specials;
     {
-      std::lock_guard<std::mutex> lock(large_mu_);
+      runtime::MutexLock lock(&large_mu_);
       specials = TakeSpecials(s, 0);
       s->alloc_count = 0;
       s->alloc_bits[0] = 0;
@@ -209,7 +209,7 @@ void* Heap::AllocateLarge(const TypeInfo* type, size_t bytes) {
 }
 
 void Heap::FreeLarge(Span* s, uintptr_t p) {
-  std::unique_lock<std::mutex> lock(large_mu_);
+  runtime::MutexLock lock(&large_mu_);
   for (;;) {
     if (s->state.load(std::memory_order_acquire) != SpanState::kInUse ||
         s->alloc_count != 1) {
@@ -226,9 +226,9 @@ void Heap::FreeLarge(Span* s, uintptr_t p) {
     uint32_t h = sweepgen();
     uint32_t sg = s->sweepgen.load(std::memory_order_acquire);
     if (sg == h - 1) {
-      lock.unlock();
+      lock.Unlock();
       std::this_thread::yield();
-      lock.lock();
+      lock.Lock();
       continue;
     }
     if (sg == h - 2 && !s->sweepgen.compare_exchange_strong(
@@ -245,7 +245,7 @@ void Heap::FreeLarge(Span* s, uintptr_t p) {
                               std::memory_order_relaxed);
   AddHeapLive(-(int64_t{s->npages} << kPageShift));
   pages_.FreeSpan(s);
-  lock.unlock();
+  lock.Unlock();
   ReleaseSpecials(specials);  // after the lock, as in FinishSweepLarge
 }
 
