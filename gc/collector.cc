@@ -80,7 +80,7 @@ Collector::Collector() : start_time_(Clock::now()) {
   trace_ = debug.gctrace;
   last_gc_ns_.store(NowNs(), std::memory_order_relaxed);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    runtime::MutexLock lock(&mu_);
     SetNextGcLocked(0);
     // A limit from the environment bounds retained memory from the start.
     PaceScavengerLocked(/*cycle_done=*/false);
@@ -207,7 +207,7 @@ void Collector::Collect(GcReason reason) {
   uint32_t workers;
   bool verify, trace;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    runtime::MutexLock lock(&mu_);
     // GOGC=off: no cycle but an explicit one (Go's runtime.GC), and,
     // under a memory limit, those the limit triggers (Go's GOMEMLIMIT).
     if (gc_percent_ < 0 &&
@@ -326,7 +326,7 @@ void Collector::Collect(GcReason reason) {
   heap.SetHeapLive(static_cast<int64_t>(marked.bytes_marked));
   int64_t next_gc;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    runtime::MutexLock lock(&mu_);
     last_marked_ = static_cast<int64_t>(marked.bytes_marked);
     SetNextGcLocked(last_marked_);
     PaceScavengerLocked(/*cycle_done=*/true);
@@ -340,13 +340,15 @@ void Collector::Collect(GcReason reason) {
       next_gc == INT64_MAX
           ? 1e18
           : static_cast<double>(
-                std::max<int64_t>(next_gc - last_marked_, 1 << 20) >>
+                std::max<int64_t>(
+                    next_gc - static_cast<int64_t>(marked.bytes_marked),
+                    1 << 20) >>
                 alloc::kPageShift);
   sweeper.Start(1.1 * inuse_pages / runway_pages);
   RunHook(&TestHook::terminated);
   const int64_t t_end = NowNs();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    runtime::MutexLock lock(&mu_);
     uint64_t pause = static_cast<uint64_t>(t_end - t_stop);
     stats_.pause_ns[stats_.num_gc % kPauseRing] = pause;
     stats_.num_gc++;
@@ -404,7 +406,7 @@ void Collector::Collect(GcReason reason) {
 }
 
 uint64_t Collector::SetMemoryLimit(uint64_t bytes) {
-  std::unique_lock<std::mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   uint64_t old = memory_limit_;
   // UINT64_MAX, and whatever else int64 heap figures cannot reach, is no
   // limit: kept as 0 so the pacer never converts it.
@@ -412,22 +414,22 @@ uint64_t Collector::SetMemoryLimit(uint64_t bytes) {
   Heap::Get().pages().SetLimit(memory_limit_);
   SetNextGcLocked(last_marked_);
   PaceScavengerLocked(/*cycle_done=*/false);
-  lock.unlock();
+  lock.Unlock();
   Heap::Get().pages().WakeScavenger();
   return old;
 }
 
 void Collector::SetGcPercent(int percent) {
-  std::unique_lock<std::mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   gc_percent_ = percent < 0 ? -1 : percent;
   SetNextGcLocked(last_marked_);
   PaceScavengerLocked(/*cycle_done=*/false);
-  lock.unlock();
+  lock.Unlock();
   Heap::Get().pages().WakeScavenger();
 }
 
 int Collector::gc_percent() const {
-  std::lock_guard<std::mutex> lock(const_cast<std::mutex&>(mu_));
+  runtime::MutexLock lock(&mu_);
   return gc_percent_;
 }
 
@@ -439,34 +441,34 @@ void Collector::SetMarkWorkers(uint32_t n) {
                                 "): accepted: 0 (one per hardware thread) to " +
                                 std::to_string(runtime::env::kMaxMarkWorkers));
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   mark_workers_ = n;
 }
 
 void Collector::SetVerify(bool on) {
-  std::lock_guard<std::mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   verify_ = on;
 }
 
 void Collector::SetTrace(bool on) {
-  std::lock_guard<std::mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   trace_ = on;
 }
 
 void Collector::SetMarkedHookForTesting(void (*fn)(void*), void* context) {
-  std::lock_guard<std::mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   hooks_.marked = {fn, context};
 }
 
 void Collector::SetTerminationHookForTesting(void (*fn)(void*), void* context) {
-  std::lock_guard<std::mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   hooks_.terminated = {fn, context};
 }
 
 void Collector::RunHook(TestHook::Point TestHook::*which) {
   TestHook::Point point;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    runtime::MutexLock lock(&mu_);
     point = hooks_.*which;
   }
   if (point.fn != nullptr) point.fn(point.context);
@@ -474,7 +476,7 @@ void Collector::RunHook(TestHook::Point TestHook::*which) {
 
 CollectorStats Collector::ReadStats() {
   Heap& heap = Heap::Get();
-  std::lock_guard<std::mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   CollectorStats st = stats_;
   st.next_gc = heap.next_gc();
   st.heap_live = heap.heap_live();

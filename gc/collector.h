@@ -33,9 +33,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <mutex>
 
 #include "alloc/heap.h"
+#include "runtime/mutex.h"
 
 namespace gc::internal {
 
@@ -81,31 +81,33 @@ class Collector {
   // std::bad_alloc, with nothing changed, if the OS has no memory for the
   // metadata the cycle's sweep will need (a triggered cycle's allocation
   // gets it).
-  void Collect(GcReason reason);
+  void Collect(GcReason reason) GCRT_EXCLUDES(mu_);
 
-  void SetGcPercent(int percent);  // < 0 turns collection off
+  void SetGcPercent(int percent) GCRT_EXCLUDES(mu_);  // < 0: collection off
   // The heap's memory limit (0, or runtime::env::kNoMemoryLimitFrom and
   // up: none): cycles come before the heap nears it, and growth past it
   // throws std::bad_alloc. Returns the old one (0 if there was none).
-  uint64_t SetMemoryLimit(uint64_t bytes);
-  int gc_percent() const;
+  uint64_t SetMemoryLimit(uint64_t bytes) GCRT_EXCLUDES(mu_);
+  int gc_percent() const GCRT_EXCLUDES(mu_);
   // 0: the default (hardware threads), up to runtime::env::kMaxMarkWorkers;
   // more throws std::invalid_argument.
-  void SetMarkWorkers(uint32_t n);
-  void SetVerify(bool on);
-  void SetTrace(bool on);
+  void SetMarkWorkers(uint32_t n) GCRT_EXCLUDES(mu_);
+  void SetVerify(bool on) GCRT_EXCLUDES(mu_);
+  void SetTrace(bool on) GCRT_EXCLUDES(mu_);
 
-  CollectorStats ReadStats();
+  CollectorStats ReadStats() GCRT_EXCLUDES(mu_);
 
   // Tests: runs fn(context) at the end of mark termination, with the world
   // still stopped (null to remove).
-  void SetTerminationHookForTesting(void (*fn)(void*), void* context);
+  void SetTerminationHookForTesting(void (*fn)(void*), void* context)
+      GCRT_EXCLUDES(mu_);
   // Tests: runs fn(context) right after marking, before the verifier.
-  void SetMarkedHookForTesting(void (*fn)(void*), void* context);
+  void SetMarkedHookForTesting(void (*fn)(void*), void* context)
+      GCRT_EXCLUDES(mu_);
 
   // Fork support (gc/fork.h). The collector's lock across a fork.
-  void LockForFork() { mu_.lock(); }
-  void UnlockAfterFork() { mu_.unlock(); }
+  void LockForFork() GCRT_ACQUIRE(mu_) { mu_.lock(); }
+  void UnlockAfterFork() GCRT_RELEASE(mu_) { mu_.unlock(); }
   // In the child of a fork: the background sweeper, the finalizer thread
   // and the scavenger are started again (if they ran in the parent) by the
   // child's first cycle.
@@ -146,7 +148,7 @@ class Collector {
   void PaceScavengerLocked(bool cycle_done) GCRT_REQUIRES(mu_);
   // Runs the tests' callback at one point of the cycle, if any (not under
   // mu_: the callback may read stats).
-  void RunHook(TestHook::Point TestHook::*which);
+  void RunHook(TestHook::Point TestHook::*which) GCRT_EXCLUDES(mu_);
   static void Trigger();
   // The background thread's forced cycle: runs one if none ran for a whole
   // period (and collection is on); returns when the next one is due.
@@ -154,7 +156,7 @@ class Collector {
 
   // Guards the configuration and statistics below; never held while the
   // world is being stopped.
-  std::mutex mu_;
+  mutable runtime::Mutex mu_;
   int gc_percent_ GCRT_GUARDED_BY(mu_) = 100;
   uint64_t memory_limit_ GCRT_GUARDED_BY(mu_) = 0;
   uint32_t mark_workers_ GCRT_GUARDED_BY(mu_) = 0;
