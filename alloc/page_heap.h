@@ -48,7 +48,7 @@
 //             wake, or (when pages are free but too recently) 1 s.
 //
 // Locking: every field is guarded by mu_ unless it says otherwise. No lock
-// is taken under mu_ (Central::mu_ and
+// is taken under mu_ (runtime/lock_order.h: Central::mu_ and
 // Heap::large_mu_ may be held when taking it, never the reverse); no
 // callback runs with it held.
 #pragma once

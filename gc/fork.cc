@@ -25,7 +25,7 @@ namespace {
 thread_local bool g_prepared = false;
 
 // Prepare, UnlockAll, Parent and Child are not analysed: prepare takes the
-// stopped world and every lock (in lock order), and
+// stopped world and every lock (in lock order, runtime/lock_order.h), and
 // the parent's or child's handler gives them back, across functions
 // (pthread_atfork) and only if prepare took them (g_prepared).
 void Prepare() GCRT_NO_THREAD_SAFETY_ANALYSIS {
@@ -41,10 +41,10 @@ void Prepare() GCRT_NO_THREAD_SAFETY_ANALYSIS {
   runtime::StopTheWorldForFork();
   Collector::Get().LockForFork();
   Sweeper::Get().LockForFork();
+  LockRootsForFork();
   LockMarkThreadsForFork();
   LockFinalizersForFork();
   LockWeakForFork();
-  LockRootsForFork();
   alloc::Heap::Get().LockForFork();
   runtime::LockProcessorsForFork();
   g_prepared = true;
@@ -52,10 +52,10 @@ void Prepare() GCRT_NO_THREAD_SAFETY_ANALYSIS {
 
 void UnlockAll(bool child) GCRT_NO_THREAD_SAFETY_ANALYSIS {
   alloc::Heap::Get().UnlockAfterFork(child);
-  UnlockRootsAfterFork();
   UnlockWeakAfterFork();
   UnlockFinalizersAfterFork(child);
   UnlockMarkThreadsAfterFork(child);
+  UnlockRootsAfterFork();
   Sweeper::Get().UnlockAfterFork(child);
   Collector::Get().UnlockAfterFork();
 }

@@ -291,11 +291,11 @@ void RootRegistry::EndMarking() {
 }
 
 // Not analysed: holds every arena's lock (a list of them), from here to
-// UnlockRootsAfterFork.
+// UnlockRootsAfterFork. In the order BeginMarking takes them.
 void LockRootsForFork() GCRT_NO_THREAD_SAFETY_ANALYSIS {
   RootRegistry& r = RootRegistry::Get();
-  r.mu_.lock();
   r.globals_mu_.lock();
+  r.mu_.lock();
   for (HandleArena* a = r.arenas_; a != nullptr; a = a->next_all_) {
     a->mu_.lock();
   }
@@ -307,8 +307,8 @@ void UnlockRootsAfterFork() GCRT_NO_THREAD_SAFETY_ANALYSIS {
   for (HandleArena* a = r.arenas_; a != nullptr; a = a->next_all_) {
     a->mu_.unlock();
   }
-  r.globals_mu_.unlock();
   r.mu_.unlock();
+  r.globals_mu_.unlock();
 }
 
 }  // namespace gc::internal

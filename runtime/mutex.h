@@ -11,7 +11,8 @@
 // Every lock of gcrt is a Mutex, a capability for Clang's -Wthread-safety
 // (runtime/base.h): take it with a MutexLock (or lock()/unlock() where a
 // lock outlives a scope, as across fork), wait with a CondVar, and mark
-// what it guards with GCRT_GUARDED_BY. The stopped world is a capability
+// what it guards with GCRT_GUARDED_BY. runtime/lock_order.h lists every
+// lock and the order in which they nest. The stopped world is a capability
 // too (kWorldStopped, below). Mutex satisfies Lockable (for
 // std::condition_variable_any, under CondVar); std::lock_guard and
 // std::unique_lock work too, but the analysis cannot see what they hold.
@@ -80,7 +81,7 @@ class GCRT_CAPABILITY("mutex") Mutex {
 // that need the world stopped say GCRT_REQUIRES(kWorldStopped): the
 // collector's marking and mark termination, and what they call. Not a
 // lock: nothing waits for it, but only one thread at a time holds it (stops
-// are serialized), and it comes before every lock.
+// are serialized), and it comes before every lock (runtime/lock_order.h).
 class GCRT_CAPABILITY("stopped world") WorldStopped {};
 inline constexpr WorldStopped kWorldStopped{};
 

@@ -55,7 +55,7 @@ GCRT_ALWAYS_INLINE void Safepoint() {
 
 // Stops every other running processor at a safepoint. The caller must be
 // attached (its own processor counts as the stopper's), and holds no lock
-// of gcrt's. Reason is printed by the watchdog.
+// of gcrt's (runtime/lock_order.h). Reason is printed by the watchdog.
 void StopTheWorld(const char* reason) GCRT_ACQUIRE(kWorldStopped);
 void StartTheWorld() GCRT_RELEASE(kWorldStopped);
 bool WorldStoppedForTesting();
