@@ -160,7 +160,8 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
 
   void OnAcquire(runtime::Processor& p) override;
   void OnRelease(runtime::Processor& p) override;
-  void OnOwnerLost(runtime::Processor& p) override;
+  void OnOwnerLost(runtime::Processor& p) override
+      GCRT_REQUIRES(runtime::kWorldStopped);
   void OnResume(runtime::Processor& p) override;
   // Inside a blocking region the thread's fast paths fail (t_cache is the
   // unattached cache) and its slow paths refuse, so an allocation there

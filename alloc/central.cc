@@ -23,13 +23,13 @@ Span* Central::Exchange(Span* retired, uint64_t local_frees, size_t want,
   Span* out = nullptr;
   size_t n = 0;
   Span* to_free = nullptr;
-  auto hand_out = [&](Span* s) {
+  auto hand_out = [&](Span* s) GCRT_REQUIRES(mu_) {
     MarkCachedLocked(s);
     s->next = out;
     out = s;
     n++;
   };
-  std::unique_lock<runtime::Mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   Span* empties = TakeBackLocked(retired, local_frees, &to_free);
   while (empties != nullptr) {
     Span* empty = empties;
@@ -73,17 +73,17 @@ Span* Central::Exchange(Span* retired, uint64_t local_frees, size_t want,
     }
     if (nclaimed == 0) break;
     sweep_budget -= nclaimed;
-    lock.unlock();
+    lock.Unlock();
     for (int i = 0; i < nclaimed; i++) {
       hooks->sweep_taken(std::move(claimed[i]));  // filed back by FinishSweep
     }
-    lock.lock();
+    lock.Lock();
   }
   if (n == 0) {
     // Carve a batch of fresh spans (64 KiB worth) under one page heap lock,
     // without holding ours over the page heap's work.
     Span* batch[kMaxBatch];
-    lock.unlock();
+    lock.Unlock();
     size_t got;
     try {
       got = heap_->NewSmallSpans(span_class_, want, batch, pc);
@@ -91,10 +91,10 @@ Span* Central::Exchange(Span* retired, uint64_t local_frees, size_t want,
       ReleaseEmptySpans(to_free);
       throw;
     }
-    lock.lock();
+    lock.Lock();
     for (size_t i = got; i > 0; i--) hand_out(batch[i - 1]);
   }
-  lock.unlock();
+  lock.Unlock();
   ReleaseEmptySpans(to_free);
   return out;
 }
@@ -102,7 +102,7 @@ Span* Central::Exchange(Span* retired, uint64_t local_frees, size_t want,
 void Central::Release(Span* spans, uint64_t local_frees) {
   Span* to_free = nullptr;
   {
-    std::lock_guard<runtime::Mutex> lock(mu_);
+    runtime::MutexLock lock(&mu_);
     Span* empties = TakeBackLocked(spans, local_frees, &to_free);
     while (empties != nullptr) {
       Span* s = empties;
@@ -226,13 +226,13 @@ void Central::RemoveLocked(Span* s, SpanList* partial) {
 }
 
 void Central::StartSweep() {
-  std::lock_guard<runtime::Mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   GCRT_CHECK(unswept_.empty() && "every span was swept before the next mark");
   std::swap(partial_, unswept_);
 }
 
 void Central::TakeForSweep(const SweepClaim& claim) {
-  std::lock_guard<runtime::Mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   GCRT_CHECK(!claim.span()->in_cache);
   RemoveLocked(claim.span(), &unswept_);
 }
@@ -241,7 +241,7 @@ bool Central::FinishSweep(SweepClaim claim, uint32_t freed) {
   Span* s = claim.span();
   Span* empty;
   {
-    std::lock_guard<runtime::Mutex> lock(mu_);
+    runtime::MutexLock lock(&mu_);
     nfree_ += freed;
     live_bytes_ -= int64_t{freed} * s->elem_size;
     GCRT_DCHECK_EXPENSIVE(s->IsValid());
@@ -253,19 +253,19 @@ bool Central::FinishSweep(SweepClaim claim, uint32_t freed) {
 }
 
 bool Central::HasUnswept() {
-  std::lock_guard<runtime::Mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   return !unswept_.empty();
 }
 
 FreeLink* Central::TakeFreebuf(Span* s) {
-  std::lock_guard<runtime::Mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   FreeLink* list = s->freebuf.load(std::memory_order_relaxed);
   s->freebuf.store(nullptr, std::memory_order_relaxed);
   return list;
 }
 
 void Central::FreeObject(Span* s, uint32_t slot) {
-  std::unique_lock<runtime::Mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   uintptr_t p = s->SlotAddress(slot);
   // An uncached span is freed into only once swept: one being swept is
   // waited for, an unswept one is claimed and swept here first.
@@ -274,13 +274,13 @@ void Central::FreeObject(Span* s, uint32_t slot) {
     if (s->sweepgen.Of(h) == SweepGen::State::kSwept) break;
     if (SweepClaim claim = SweepClaim::TryAcquire(s, h)) {
       RemoveLocked(s, &unswept_);
-      lock.unlock();
+      lock.Unlock();
       heap_->hooks()->sweep_taken(std::move(claim));
     } else {
-      lock.unlock();
+      lock.Unlock();
       std::this_thread::yield();
     }
-    lock.lock();
+    lock.Lock();
     if (s->state.load(std::memory_order_acquire) != SpanState::kInUse) {
       // The sweep freed the object (it was unreachable) and maybe the span.
       throw std::invalid_argument(
@@ -319,7 +319,7 @@ void Central::FreeObject(Span* s, uint32_t slot) {
     } else {
       partial_.Remove(s);
     }
-    lock.unlock();
+    lock.Unlock();
     ReleaseEmptySpan(s);
   } else if (was_full) {
     nfull_--;
@@ -328,7 +328,7 @@ void Central::FreeObject(Span* s, uint32_t slot) {
 }
 
 bool Central::InFreebuf(Span* s, uintptr_t p) {
-  std::lock_guard<runtime::Mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   for (FreeLink* v = s->freebuf.load(std::memory_order_relaxed); v != nullptr;
        v = v->next) {
     if (reinterpret_cast<uintptr_t>(v) == p) return true;
@@ -337,7 +337,7 @@ bool Central::InFreebuf(Span* s, uintptr_t p) {
 }
 
 bool Central::IsAllocatedUnlessCached(Span* s, uint32_t slot) {
-  std::lock_guard<runtime::Mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   if (s->in_cache) return true;
   // A span claimed for sweeping (h-1) is the sweeper's once taken off the
   // lists; an unswept one (h-2) cannot be taken while this lock is held.
@@ -364,13 +364,13 @@ void Central::ReleaseEmptySpans(Span* list) {
 }
 
 Central::Stats Central::ReadStats() {
-  std::lock_guard<runtime::Mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   return Stats{nmalloc_, nfree_, partial_.size() + unswept_.size(), nfull_,
                live_bytes_};
 }
 
 bool Central::Verify() {
-  std::lock_guard<runtime::Mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   for (Span* s = partial_.first(); s != nullptr; s = s->next) {
     if (!s->IsValid() || s->in_cache || s->span_class != span_class_ ||
         s->alloc_count == 0 || s->alloc_count >= s->nelems ||

@@ -37,7 +37,6 @@
 #pragma once
 
 #include <cstdint>
-#include <mutex>
 
 #include "alloc/page_heap.h"
 #include "alloc/size_classes.h"
@@ -53,8 +52,8 @@ class Heap;
 class alignas(64) Central {
  public:
   // Fork support (Heap::LockForFork): the lock across a fork.
-  void LockForFork() { mu_.lock(); }
-  void UnlockAfterFork() { mu_.unlock(); }
+  void LockForFork() GCRT_ACQUIRE(mu_) { mu_.lock(); }
+  void UnlockAfterFork() GCRT_RELEASE(mu_) { mu_.unlock(); }
 
   // Pages of spans handed to a Cache per refill.
   static constexpr size_t kMaxBatch = 8;
@@ -71,38 +70,38 @@ class alignas(64) Central {
   // Throws std::bad_alloc (OutOfMemoryError) when the heap cannot grow;
   // the retired spans are given back regardless.
   Span* Exchange(Span* retired, uint64_t local_frees, size_t want,
-                 PageCache* pc = nullptr);
+                 PageCache* pc = nullptr) GCRT_EXCLUDES(mu_);
   // Takes back every span on the list (a Cache's flush).
-  void Release(Span* spans, uint64_t local_frees);
+  void Release(Span* spans, uint64_t local_frees) GCRT_EXCLUDES(mu_);
   // Frees the object at slot `slot` of `s` (a span of this class the
   // caller does not own). Throws std::invalid_argument on a double free
   // that can be seen now. A double free into a span another Cache holds is
   // reported (fatally) when that Cache gives the span back, if the object
   // was not reused in between; a double free racing with the owner reusing
   // the slot cannot be seen without per-slot state and is not detected.
-  void FreeObject(Span* s, uint32_t slot);
+  void FreeObject(Span* s, uint32_t slot) GCRT_EXCLUDES(mu_);
 
   // Whether the object at p is waiting in s's freebuf (takes the lock).
-  bool InFreebuf(Span* s, uintptr_t p);
+  bool InFreebuf(Span* s, uintptr_t p) GCRT_EXCLUDES(mu_);
   // Whether slot `slot` of s (a span of this class no Cache of the caller
   // owns) holds a live object, read under the lock: allocated, and in an
   // unswept span also marked by the last cycle (its sweep frees the rest);
   // true while another Cache or a sweeper holds s (its allocation state is
   // theirs alone then).
-  bool IsAllocatedUnlessCached(Span* s, uint32_t slot);
+  bool IsAllocatedUnlessCached(Span* s, uint32_t slot) GCRT_EXCLUDES(mu_);
   // Unlinks and returns s's freebuf (the owner folds it before sweeping).
-  FreeLink* TakeFreebuf(Span* s);
+  FreeLink* TakeFreebuf(Span* s) GCRT_EXCLUDES(mu_);
 
   // Sweeping. With the world stopped: every partial span becomes unswept.
-  void StartSweep();
+  void StartSweep() GCRT_REQUIRES(runtime::kWorldStopped) GCRT_EXCLUDES(mu_);
   // Takes the claimed span (h-1) off the lists.
-  void TakeForSweep(const SweepClaim& claim);
+  void TakeForSweep(const SweepClaim& claim) GCRT_EXCLUDES(mu_);
   // Files a claimed span back after its sweep freed `freed` objects (its
   // bits already swapped): partial, full, or (empty) back to the page heap.
   // Returns whether it went back to the page heap.
-  bool FinishSweep(SweepClaim claim, uint32_t freed);
+  bool FinishSweep(SweepClaim claim, uint32_t freed) GCRT_EXCLUDES(mu_);
   // Whether unswept spans remain on the partial list (tests).
-  bool HasUnswept();
+  bool HasUnswept() GCRT_EXCLUDES(mu_);
 
   struct Stats {
     uint64_t mallocs;
@@ -111,25 +110,26 @@ class alignas(64) Central {
     uint64_t full_spans;
     int64_t live_bytes;  // bytes of allocated (and assumed) slots
   };
-  Stats ReadStats();
+  Stats ReadStats() GCRT_EXCLUDES(mu_);
   // Checks every span on the lists (tests).
-  bool Verify();
+  bool Verify() GCRT_EXCLUDES(mu_);
 
  private:
-  void MarkCachedLocked(Span* s);
+  void MarkCachedLocked(Span* s) GCRT_REQUIRES(mu_);
   // Returns s if it ended up empty and reusable (on no list), null
   // otherwise; an empty span that was never swept goes on *to_free.
-  Span* UncacheLocked(Span* s, Span** to_free);
+  Span* UncacheLocked(Span* s, Span** to_free) GCRT_REQUIRES(mu_);
   // Uncaches every span of a Cache's list (through next) and counts its
   // local frees; returns the spans that ended up empty, through next.
-  Span* TakeBackLocked(Span* spans, uint64_t local_frees, Span** to_free);
+  Span* TakeBackLocked(Span* spans, uint64_t local_frees, Span** to_free)
+      GCRT_REQUIRES(mu_);
   // Files a span that is on no list by its allocation count; returns it
   // if empty.
-  Span* FileLocked(Span* s, SpanList* partial);
-  void RemoveLocked(Span* s, SpanList* partial);
-  void ReleaseEmptySpan(Span* s);
+  Span* FileLocked(Span* s, SpanList* partial) GCRT_REQUIRES(mu_);
+  void RemoveLocked(Span* s, SpanList* partial) GCRT_REQUIRES(mu_);
+  void ReleaseEmptySpan(Span* s) GCRT_EXCLUDES(mu_);
   // Frees a list (through next) of empty spans; without the lock.
-  void ReleaseEmptySpans(Span* list);
+  void ReleaseEmptySpans(Span* list) GCRT_EXCLUDES(mu_);
 
   runtime::Mutex mu_;
   Heap* heap_ = nullptr;                   // Immutable after Init.

@@ -33,7 +33,7 @@ uint64_t* GcBitsArenas::AllocateFrom(std::atomic<Arena*>& head, uint32_t nwords,
   if (a != nullptr) {
     if (uint64_t* p = a->TryAllocate(bytes)) return p;
   }
-  std::lock_guard<runtime::Mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   // Another thread may have linked a fresh arena while we waited.
   a = head.load(std::memory_order_relaxed);
   if (a != nullptr) {
@@ -48,12 +48,12 @@ uint64_t* GcBitsArenas::AllocateFrom(std::atomic<Arena*>& head, uint32_t nwords,
 }
 
 uint64_t* GcBitsArenas::Allocate(uint32_t nwords) {
-  // (The refill lambdas run under mu_.)
-  return AllocateFrom(next_, nwords, [this] { return NewArenaLocked(); });
+  return AllocateFrom(next_, nwords,
+                      [this]() GCRT_REQUIRES(mu_) { return NewArenaLocked(); });
 }
 
 uint64_t* GcBitsArenas::NewSweptMarkBits(uint32_t nwords) {
-  return AllocateFrom(sweep_next_, nwords, [this] {
+  return AllocateFrom(sweep_next_, nwords, [this]() GCRT_REQUIRES(mu_) {
     if (Arena* a = reserve_) {
       reserve_ = a->next;
       nreserve_--;
@@ -71,7 +71,7 @@ void GcBitsArenas::ReserveForSweep(uint64_t words, uint64_t vectors) {
   const uint64_t bytes = words * 8;
   const size_t want =
       static_cast<size_t>((bytes + kUsable - 1) / kUsable) + (vectors > 0);
-  std::lock_guard<runtime::Mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   while (nreserve_ < want) {
     Arena* a = NewArenaLocked();  // may throw: the reserve so far stays
     a->next = reserve_;
@@ -114,7 +114,7 @@ GcBitsArenas::Arena* GcBitsArenas::NewArenaLocked() {
 }
 
 void GcBitsArenas::NextEpoch() {
-  std::lock_guard<runtime::Mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   if (previous_ != nullptr) {
     Arena* tail = previous_;
     while (tail->next != nullptr) tail = tail->next;
@@ -138,7 +138,7 @@ void GcBitsArenas::NextEpoch() {
 }
 
 GcBitsArenas::Stats GcBitsArenas::ReadStats() {
-  std::lock_guard<runtime::Mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   size_t nfree = 0;
   for (Arena* a = free_; a != nullptr; a = a->next) nfree++;
   for (Arena* a = fresh_; a != nullptr; a = a->next) nfree++;

@@ -27,7 +27,6 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 
 #include "runtime/base.h"
 #include "runtime/mutex.h"
@@ -45,33 +44,33 @@ constexpr uint32_t PaddedBitWords(uint32_t nwords) {
 class GcBitsArenas {
  public:
   // Fork support (Heap::LockForFork): the lock across a fork.
-  void LockForFork() { mu_.lock(); }
-  void UnlockAfterFork() { mu_.unlock(); }
+  void LockForFork() GCRT_ACQUIRE(mu_) { mu_.lock(); }
+  void UnlockAfterFork() GCRT_RELEASE(mu_) { mu_.unlock(); }
   // A zeroed vector of `nwords` 64-bit words, cache-line aligned and padded
   // to whole lines (PaddedBitWords), never shared.
   // Throws std::bad_alloc if no arena can be mapped.
-  uint64_t* Allocate(uint32_t nwords);
+  uint64_t* Allocate(uint32_t nwords) GCRT_EXCLUDES(mu_);
   uint64_t* NewMarkBits(uint32_t nwords) { return Allocate(nwords); }
   uint64_t* NewAllocBits(uint32_t nwords) { return Allocate(nwords); }
   // Fresh mark bits for a span being swept, from the reserve; never maps
   // memory while the reserve lasts (and it lasts, for every span that was
   // in use when the collector reserved).
-  uint64_t* NewSweptMarkBits(uint32_t nwords);
+  uint64_t* NewSweptMarkBits(uint32_t nwords) GCRT_EXCLUDES(mu_);
   // Sets aside arenas for `vectors` bit vectors of `words` padded words in
   // all. Throws std::bad_alloc if the OS has no memory for them; what was
   // reserved already stays reserved.
-  void ReserveForSweep(uint64_t words, uint64_t vectors);
+  void ReserveForSweep(uint64_t words, uint64_t vectors) GCRT_EXCLUDES(mu_);
 
   // Rotates the epochs: free <- previous, previous <- current,
   // current <- next, next <- empty. Called once per GC cycle.
-  void NextEpoch();
+  void NextEpoch() GCRT_EXCLUDES(mu_);
 
   struct Stats {
     size_t arenas_mapped;    // ever mapped from the OS
     size_t arenas_free;      // on the free list
     size_t arenas_reserved;  // set aside for the sweep
   };
-  Stats ReadStats();
+  Stats ReadStats() GCRT_EXCLUDES(mu_);
 
  private:
   struct Arena {
@@ -86,11 +85,11 @@ class GcBitsArenas {
   };
   static_assert(sizeof(Arena) == kGcBitsArenaBytes);
 
-  Arena* NewArenaLocked();
+  Arena* NewArenaLocked() GCRT_REQUIRES(mu_);
   // Bumps `head`'s arena, linking in `refill()` (under mu_) when full.
   template <typename Refill>
   uint64_t* AllocateFrom(std::atomic<Arena*>& head, uint32_t nwords,
-                         Refill refill);
+                         Refill refill) GCRT_EXCLUDES(mu_);
 
   runtime::Mutex mu_;
   // Atomic: stored (release) under mu_, loaded (acquire) on the fast path.

@@ -147,7 +147,7 @@ void Heap::FinishSweepLarge(SweepClaim claim, bool dead) {
     // destructors may free a large object (FreeLarge takes the lock).
     Special* specials;
     {
-      std::lock_guard<std::mutex> lock(large_mu_);
+      runtime::MutexLock lock(&large_mu_);
       specials = TakeSpecials(s, 0);
       s->alloc_count = 0;
       s->alloc_bits[0] = 0;
@@ -214,7 +214,7 @@ void* Heap::AllocateLarge(const TypeInfo* type, size_t bytes) {
 }
 
 void Heap::FreeLarge(Span* s, uintptr_t p) {
-  std::unique_lock<std::mutex> lock(large_mu_);
+  runtime::MutexLock lock(&large_mu_);
   // Held when the object was unswept: the free is its sweep.
   SweepClaim claim;
   for (;;) {
@@ -233,9 +233,9 @@ void Heap::FreeLarge(Span* s, uintptr_t p) {
     uint32_t h = sweepgen();
     SweepGen::State state = s->sweepgen.Of(h);
     if (state == SweepGen::State::kSweeping) {
-      lock.unlock();
+      lock.Unlock();
       std::this_thread::yield();
-      lock.lock();
+      lock.Lock();
       continue;
     }
     if (state == SweepGen::State::kUnswept) {
@@ -253,7 +253,7 @@ void Heap::FreeLarge(Span* s, uintptr_t p) {
   AddHeapLive(-(int64_t{s->npages} << kPageShift));
   pages_.FreeSpan(s);
   if (claim) std::move(claim).SpanFreed();
-  lock.unlock();
+  lock.Unlock();
   ReleaseSpecials(specials);  // after the lock, as in FinishSweepLarge
 }
 

@@ -42,7 +42,6 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 #include <string>
 
 #include "alloc/cache.h"
@@ -53,6 +52,7 @@
 #include "alloc/span.h"
 #include "alloc/type_info.h"
 #include "runtime/base.h"
+#include "runtime/mutex.h"
 
 namespace gc::alloc {
 
@@ -115,7 +115,7 @@ class Heap {
   void FreeSmallSpan(Span* s);
 
   void* AllocateLarge(const TypeInfo* type, size_t bytes);
-  void FreeLarge(Span* s, uintptr_t p);
+  void FreeLarge(Span* s, uintptr_t p) GCRT_EXCLUDES(large_mu_);
 
   // ---- The collector (gc/) plugs in here (layering: alloc never calls up
   //      except through these). ----
@@ -157,7 +157,7 @@ class Heap {
   void AddHeapLive(int64_t bytes) {
     heap_live_.fetch_add(bytes, std::memory_order_relaxed);
   }
-  void SetHeapLive(int64_t bytes) {
+  void SetHeapLive(int64_t bytes) GCRT_REQUIRES(runtime::kWorldStopped) {
     heap_live_.store(bytes, std::memory_order_relaxed);
   }
   int64_t heap_live() const {
@@ -176,12 +176,12 @@ class Heap {
   }
   // The collector's side of sweeping: only with the world stopped (the
   // collector, at mark termination): the heap's generation moves on by 2.
-  void AdvanceSweepgen() {
+  void AdvanceSweepgen() GCRT_REQUIRES(runtime::kWorldStopped) {
     sweepgen_.store(sweepgen() + 2, std::memory_order_release);
   }
   // A swept large span: frees it (dead) or gives it fresh bits (live);
   // either ends the claim.
-  void FinishSweepLarge(SweepClaim claim, bool dead);
+  void FinishSweepLarge(SweepClaim claim, bool dead) GCRT_EXCLUDES(large_mu_);
   // Fresh mark bits for the claimed span and its mark bits become its alloc
   // bits (ANDed with the old alloc bits, so an explicitly freed slot stays
   // free); the allocation state is reset. The claim holder owns the span's
@@ -202,12 +202,14 @@ class Heap {
   // the child, threads that ran in the parent are started again by
   // RestartThreadsAfterFork.
   // (Centrals too: gc::stats() reads them from threads that never attach.)
-  void LockForFork() {
+  // Not analysed: the analysis names locks, and cannot hold an array's
+  // (every Central's) from here to UnlockAfterFork.
+  void LockForFork() GCRT_NO_THREAD_SAFETY_ANALYSIS {
     for (Central& c : central_) c.LockForFork();
     gc_bits_.LockForFork();
     pages_.LockForFork();
   }
-  void UnlockAfterFork(bool child) {
+  void UnlockAfterFork(bool child) GCRT_NO_THREAD_SAFETY_ANALYSIS {
     pages_.UnlockAfterFork(child);
     gc_bits_.UnlockAfterFork();
     for (Central& c : central_) c.UnlockAfterFork();
@@ -236,8 +238,9 @@ class Heap {
   std::atomic<uint64_t> large_allocs_{0};
   std::atomic<uint64_t> large_frees_{0};
   // Serializes the check-then-free of large objects, so a double free of a
-  // large object is always seen.
-  std::mutex large_mu_;
+  // large object is always seen. Guards no field: it orders the frees and
+  // sweeps of large spans (FreeLarge, FinishSweepLarge).
+  runtime::Mutex large_mu_;
 };
 
 // ---- The allocator's interface for the layers above. ----

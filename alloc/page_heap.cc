@@ -24,7 +24,8 @@ int64_t PageHeap::NowNs() {
       .count();
 }
 
-void PageMap::EnsureLocked(uintptr_t base, uintptr_t bytes) {
+void PageMap::EnsureLocked(const runtime::Mutex&, uintptr_t base,
+                           uintptr_t bytes) {
   uintptr_t first = (base >> kPageShift) >> kLeafBits;
   uintptr_t last = ((base + bytes - 1) >> kPageShift) >> kLeafBits;
   GCRT_CHECK(last < (uintptr_t{1} << kRootBits));
@@ -36,7 +37,8 @@ void PageMap::EnsureLocked(uintptr_t base, uintptr_t bytes) {
   }
 }
 
-size_t PageMap::CountReleasedLocked(uintptr_t addr, size_t npages) const {
+size_t PageMap::CountReleasedLocked(const runtime::Mutex&, uintptr_t addr,
+                                    size_t npages) const {
   size_t count = 0;
   uintptr_t page = addr >> kPageShift;
   const uintptr_t end = page + npages;
@@ -53,7 +55,8 @@ size_t PageMap::CountReleasedLocked(uintptr_t addr, size_t npages) const {
   return count;
 }
 
-void PageMap::MarkReleasedLocked(uintptr_t addr, size_t npages, bool released) {
+void PageMap::MarkReleasedLocked(const runtime::Mutex&, uintptr_t addr,
+                                 size_t npages, bool released) {
   uintptr_t page = addr >> kPageShift;
   const uintptr_t end = page + npages;
   while (page < end) {
@@ -147,8 +150,8 @@ void PageHeap::RemoveFreeLocked(Span* s) {
 }
 
 void PageHeap::SetFreeEndsLocked(Span* s) {
-  map_.SetLocked(s->base, s);
-  map_.SetLocked(s->limit() - kPageSize, s);
+  map_.Set(s->base, s);
+  map_.Set(s->limit() - kPageSize, s);
 }
 
 Span* PageHeap::FindFreeLocked(uint32_t npages) {
@@ -214,7 +217,7 @@ void PageHeap::GrowLocked(uint32_t npages) {
     arena->os_committed_end = arena->base;
     arena->end = arena->base + bytes;
     try {
-      map_.EnsureLocked(arena->base, bytes);
+      map_.EnsureLocked(mu_, arena->base, bytes);
     } catch (...) {
       runtime::os::Release(mem, bytes + kPageSize);
       delete arena;
@@ -247,7 +250,7 @@ void PageHeap::GrowLocked(uint32_t npages) {
   // Not resident until touched: counted as released, as Go counts fresh
   // memory, so retained memory (heap_sys - heap_released) tracks RSS.
   s->npreleased = s->npages;
-  map_.MarkReleasedLocked(s->base, s->npages, true);
+  map_.MarkReleasedLocked(mu_, s->base, s->npages, true);
   // Count it as in use for a moment so FreeSpanLocked's accounting balances.
   inuse_pages_ += s->npages;
   FreeSpanLocked(s, /*was_in_use=*/true);
@@ -262,15 +265,15 @@ Span* PageHeap::AllocSpanOrNull(uint32_t npages, bool* needzero,
         " pages is larger than the heap's limit of " +
         std::to_string(kMaxSpanBytes >> 20) + " MiB");
   }
-  std::unique_lock<runtime::Mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   ReserveSpanObjectsLocked();
   Span* s = FindFreeLocked(npages);
   if (s == nullptr) {
     ReclaimHook hook = reclaim_hook_.load(std::memory_order_acquire);
     if (hook != nullptr) {
-      lock.unlock();
+      lock.Unlock();
       hook(npages);
-      lock.lock();
+      lock.Lock();
       ReserveSpanObjectsLocked();
       s = FindFreeLocked(npages);
     }
@@ -281,9 +284,9 @@ Span* PageHeap::AllocSpanOrNull(uint32_t npages, bool* needzero,
     // unswept garbage holds may make the run this needs.
     ReclaimHook hook = reclaim_hook_.load(std::memory_order_acquire);
     if (hook != nullptr && GrowthPassesLimitLocked(npages)) {
-      lock.unlock();
+      lock.Unlock();
       hook(UINT32_MAX);
-      lock.lock();
+      lock.Lock();
       ReserveSpanObjectsLocked();
       s = FindFreeLocked(npages);
       if (s != nullptr) return CarveLocked(s, npages, needzero);
@@ -291,7 +294,7 @@ Span* PageHeap::AllocSpanOrNull(uint32_t npages, bool* needzero,
     // Free pages the scavenger is releasing are off the free lists for a
     // moment: at the limit, wait for them rather than refuse.
     while (scavenging_pages_ != 0 && GrowthPassesLimitLocked(npages)) {
-      scavenge_done_cv_.wait(lock);
+      scavenge_done_cv_.Wait(&mu_);
       ReserveSpanObjectsLocked();
       s = FindFreeLocked(npages);
       if (s != nullptr) return CarveLocked(s, npages, needzero);
@@ -316,7 +319,7 @@ size_t PageHeap::AllocSpans(uint32_t npages, size_t count, Span** out,
     bool zero = false;
     GCRT_CHECK_LE(count, 64u);
     {
-      std::lock_guard<runtime::Mutex> lock(mu_);
+      runtime::MutexLock lock(&mu_);
       ReserveSpanObjectsLocked(count + 2);
       if (Span* f = FindFreeLocked(npages * static_cast<uint32_t>(count))) {
         run = CarveLocked(f, npages * static_cast<uint32_t>(count), &zero);
@@ -339,7 +342,7 @@ size_t PageHeap::AllocSpans(uint32_t npages, size_t count, Span** out,
         // These pages are ours (carved, not yet published): their entries
         // are written without the lock, as for any span being set up.
         for (uint32_t p = 0; p < npages; p++) {
-          map_.SetLocked(s->base + (uintptr_t{p} << kPageShift), s);
+          map_.Set(s->base + (uintptr_t{p} << kPageShift), s);
         }
         out[i] = s;
         needzero[i] = zero;
@@ -350,7 +353,7 @@ size_t PageHeap::AllocSpans(uint32_t npages, size_t count, Span** out,
   out[0] = AllocSpan(npages, &needzero[0]);
   // Fragmented: the rest span by span from free memory, under one lock,
   // never growing for them.
-  std::lock_guard<runtime::Mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   size_t n = 1;
   for (; n < count; n++) {
     try {
@@ -389,7 +392,7 @@ size_t PageHeap::AllocSpansCached(PageCache* pc, uint32_t npages, size_t count,
       return AllocSpans(npages, count, out, needzero);
     }
     run->needzero = zero;
-    std::lock_guard<runtime::Mutex> lock(mu_);
+    runtime::MutexLock lock(&mu_);
     try {
       ReserveSpanObjectsLocked(PageCache::kMaxRecords + 2);
     } catch (...) {
@@ -412,7 +415,7 @@ size_t PageHeap::AllocSpansCached(PageCache* pc, uint32_t npages, size_t count,
     s->unused_since_ns = run->unused_since_ns;
     s->state.store(SpanState::kAllocating, std::memory_order_relaxed);
     for (uint32_t p = 0; p < npages; p++) {
-      map_.SetLocked(s->base + (uintptr_t{p} << kPageShift), s);
+      map_.Set(s->base + (uintptr_t{p} << kPageShift), s);
     }
     run->base += uintptr_t{npages} << kPageShift;
     run->npages -= npages;
@@ -430,7 +433,7 @@ size_t PageHeap::AllocSpansCached(PageCache* pc, uint32_t npages, size_t count,
 
 void PageHeap::ReleasePageCache(PageCache* pc) {
   if (pc->run == nullptr && pc->nrecords == 0) return;
-  std::lock_guard<runtime::Mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   if (Span* run = pc->run) {
     pc->run = nullptr;
     run->npreleased = 0;  // carved: its released bits are clear
@@ -441,10 +444,9 @@ void PageHeap::ReleasePageCache(PageCache* pc) {
 
 void PageHeap::RecountReleasedLocked(Span* s, bool was_released,
                                      bool parent_needzero) {
-  s->npreleased =
-      was_released
-          ? static_cast<uint32_t>(map_.CountReleasedLocked(s->base, s->npages))
-          : 0;
+  s->npreleased = was_released ? static_cast<uint32_t>(map_.CountReleasedLocked(
+                                     mu_, s->base, s->npages))
+                               : 0;
   // Released pages read zero; the others are as dirty as the parent was.
   s->needzero = parent_needzero && s->npreleased != s->npages;
 }
@@ -473,21 +475,22 @@ Span* PageHeap::CarveLocked(Span* s, uint32_t npages, bool* needzero) {
     s->npages = npages;
   }
   RecountReleasedLocked(s, was_released, parent_needzero);
-  if (s->npreleased != 0) map_.MarkReleasedLocked(s->base, s->npages, false);
+  if (s->npreleased != 0)
+    map_.MarkReleasedLocked(mu_, s->base, s->npages, false);
   s->npreleased = 0;
   inuse_pages_ += npages;
   // Not free any more, so a neighbour freed before the caller publishes
   // kInUse cannot coalesce with it.
   s->state.store(SpanState::kAllocating, std::memory_order_relaxed);
   for (uint32_t i = 0; i < npages; i++) {
-    map_.SetLocked(s->base + (uintptr_t{i} << kPageShift), s);
+    map_.Set(s->base + (uintptr_t{i} << kPageShift), s);
   }
   *needzero = s->needzero;
   return s;  // the caller fills the rest and publishes state = kInUse
 }
 
 void PageHeap::FreeSpan(Span* s) {
-  std::lock_guard<runtime::Mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   SpanState st = s->state.load(std::memory_order_relaxed);
   GCRT_CHECK(st == SpanState::kInUse || st == SpanState::kAllocating);
   s->needzero = true;
@@ -524,7 +527,7 @@ void PageHeap::FreeSpanLocked(Span* s, bool was_in_use,
     if (limit != 0 && RetainedBytesLocked() > limit / 100 * 95) {
       scavenger_starved_ = false;
       scavenger_wakeups_++;
-      scavenger_cv_.notify_all();
+      scavenger_cv_.NotifyAll();
     }
   }
 
@@ -570,7 +573,7 @@ bool PageHeap::FindScavengeRangeLocked(int64_t freed_before_ns, bool whole,
   // The highest window of s with unreleased pages (whole windows only if
   // `whole`): allocation takes the lowest addresses first, so the top of a
   // free span is the part least likely to be wanted soon.
-  auto window_of = [&](Span* s, uintptr_t* a, uintptr_t* b) {
+  auto window_of = [&](Span* s, uintptr_t* a, uintptr_t* b) GCRT_REQUIRES(mu_) {
     const uintptr_t lo = s->base, hi = s->limit();
     if (whole && ((lo + kChunk - 1) & ~(kChunk - 1)) + kChunk > hi) {
       return false;  // too short to hold an aligned window
@@ -579,7 +582,7 @@ bool PageHeap::FindScavengeRangeLocked(int64_t freed_before_ns, bool whole,
       uintptr_t x = std::max(w, lo), y = std::min(w + kChunk, hi);
       if (!whole || (x == w && y == w + kChunk)) {
         size_t n = (y - x) >> kPageShift;
-        if (map_.CountReleasedLocked(x, n) < n) {
+        if (map_.CountReleasedLocked(mu_, x, n) < n) {
           *a = x;
           *b = y;
           return true;
@@ -638,8 +641,7 @@ bool PageHeap::FindScavengeRangeLocked(int64_t freed_before_ns, bool whole,
   return true;
 }
 
-size_t PageHeap::ReleaseOneLocked(std::unique_lock<runtime::Mutex>& lock,
-                                  int64_t freed_before_ns, bool* progress) {
+size_t PageHeap::ReleaseOneLocked(int64_t freed_before_ns, bool* progress) {
   *progress = false;
   Span* s;
   uintptr_t base;
@@ -659,7 +661,8 @@ size_t PageHeap::ReleaseOneLocked(std::unique_lock<runtime::Mutex>& lock,
   const bool parent_needzero = s->needzero;
   const int64_t unused_since = s->unused_since_ns;
   const uintptr_t limit = s->limit();
-  auto piece = [&](Span* t, uintptr_t from, uintptr_t to, SpanState st) {
+  auto piece = [&](Span* t, uintptr_t from, uintptr_t to,
+                   SpanState st) GCRT_REQUIRES(mu_) {
     t->base = from;
     t->npages = static_cast<uint32_t>((to - from) >> kPageShift);
     RecountReleasedLocked(t, was_released, parent_needzero);
@@ -679,10 +682,12 @@ size_t PageHeap::ReleaseOneLocked(std::unique_lock<runtime::Mutex>& lock,
   // free_pages_ and released_pages_ still count the window as it was.
   scavenging_pages_ += npages;
 
-  lock.unlock();
-  const bool ok = runtime::os::Decommit(reinterpret_cast<void*>(base),
-                                        uintptr_t{npages} << kPageShift);
-  lock.lock();
+  bool ok;
+  {
+    runtime::MutexUnlock unlock(&mu_);
+    ok = runtime::os::Decommit(reinterpret_cast<void*>(base),
+                               uintptr_t{npages} << kPageShift);
+  }
 
   scavenging_pages_ -= npages;
   size_t newly = 0;
@@ -691,41 +696,41 @@ size_t PageHeap::ReleaseOneLocked(std::unique_lock<runtime::Mutex>& lock,
   if (ok) {
     newly = npages - w->npreleased;
     scavenged_pages_ += newly;
-    map_.MarkReleasedLocked(base, npages, true);
+    map_.MarkReleasedLocked(mu_, base, npages, true);
     w->npreleased = npages;
     w->needzero = false;  // every page reads zero from the OS now
   }
   // Filed back as old as it was, so the idle release's clock is not reset.
   FreeSpanLocked(w, /*was_in_use=*/false, unused_since);
-  scavenge_done_cv_.notify_all();
+  scavenge_done_cv_.NotifyAll();
   *progress = ok;
   return newly << kPageShift;
 }
 
 size_t PageHeap::Scavenge(std::chrono::nanoseconds idle) {
-  std::unique_lock<runtime::Mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   scavenge_runs_++;
   const int64_t freed_before = NowNs() - idle.count();
   size_t released = 0;
   for (bool progress = true; progress;) {
-    released += ReleaseOneLocked(lock, freed_before, &progress);
+    released += ReleaseOneLocked(freed_before, &progress);
   }
   return released;
 }
 
 size_t PageHeap::ScavengeToGoal(uint64_t goal, size_t max_bytes) {
-  std::unique_lock<runtime::Mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   size_t released = 0;
   for (bool progress = true;
        progress && released < max_bytes && RetainedBytesLocked() > goal;) {
-    released += ReleaseOneLocked(lock, INT64_MAX, &progress);
+    released += ReleaseOneLocked(INT64_MAX, &progress);
   }
   return released;
 }
 
 void PageHeap::StartScavenger(std::chrono::nanoseconds idle,
                               std::chrono::nanoseconds period) {
-  std::unique_lock<runtime::Mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   scavenger_idle_ = idle;
   scavenger_period_ = period;
   if (!scavenger_started_) {
@@ -735,20 +740,19 @@ void PageHeap::StartScavenger(std::chrono::nanoseconds idle,
     std::thread([this] { ScavengerLoop(); }).detach();
   } else {
     scavenger_wakeups_++;
-    scavenger_cv_.notify_all();
+    scavenger_cv_.NotifyAll();
   }
 }
 
 void PageHeap::LockForFork() {
-  std::unique_lock<runtime::Mutex> lock(mu_);
-  scavenge_done_cv_.wait(lock, [&] { return scavenging_pages_ == 0; });
-  lock.release();
+  mu_.lock();
+  while (scavenging_pages_ != 0) scavenge_done_cv_.Wait(&mu_);
 }
 
 void PageHeap::UnlockAfterFork(bool child) {
   if (child) {
-    new (&scavenge_done_cv_) std::condition_variable_any();
-    new (&scavenger_cv_) std::condition_variable_any();
+    scavenge_done_cv_.ResetAfterFork();
+    scavenger_cv_.ResetAfterFork();
     scavenger_restart_ = scavenger_started_;
     scavenger_started_ = false;
   }
@@ -758,7 +762,7 @@ void PageHeap::UnlockAfterFork(bool child) {
 void PageHeap::RestartScavengerAfterFork() {
   std::chrono::nanoseconds idle, period;
   {
-    std::lock_guard<runtime::Mutex> lock(mu_);
+    runtime::MutexLock lock(&mu_);
     if (!scavenger_restart_) return;
     scavenger_restart_ = false;
     idle = scavenger_idle_;
@@ -768,10 +772,10 @@ void PageHeap::RestartScavengerAfterFork() {
 }
 
 void PageHeap::WakeScavenger() {
-  std::lock_guard<runtime::Mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   scavenger_starved_ = false;
   scavenger_wakeups_++;
-  scavenger_cv_.notify_all();
+  scavenger_cv_.NotifyAll();
 }
 
 namespace {
@@ -783,7 +787,7 @@ int64_t ThreadCpuNs() {
 }  // namespace
 
 void PageHeap::ScavengerLoop() {
-  std::unique_lock<runtime::Mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   int64_t next_idle_ns = NowNs() + scavenger_period_.count();
   for (;;) {
     uint64_t goal = scavenge_goal();
@@ -798,19 +802,20 @@ void PageHeap::ScavengerLoop() {
       }
       const auto deadline = std::chrono::steady_clock::time_point(
           std::chrono::nanoseconds(until));
-      scavenger_cv_.wait_until(lock, deadline,
-                               [&] { return scavenger_wakeups_ != seen; });
+      while (scavenger_wakeups_ == seen) {
+        if (!scavenger_cv_.WaitUntil(&mu_, deadline)) break;
+      }
     }
     if (NowNs() >= next_idle_ns) {
       // The five-minute idle release, whatever the goal (seed 003).
       const auto idle = scavenger_idle_;
-      lock.unlock();
+      lock.Unlock();
       try {
         Scavenge(idle);
       } catch (const std::bad_alloc&) {
         // No memory for a span record: try again next period.
       }
-      lock.lock();
+      lock.Lock();
       next_idle_ns = NowNs() + scavenger_period_.count();
       continue;
     }
@@ -833,7 +838,7 @@ void PageHeap::ScavengerLoop() {
         const int64_t freed_before =
             near_limit ? INT64_MAX : NowNs() - kScavengeMinIdleNs;
         bool progress;
-        released += ReleaseOneLocked(lock, freed_before, &progress);
+        released += ReleaseOneLocked(freed_before, &progress);
         if (!progress) {
           starved = true;
           break;
@@ -850,16 +855,16 @@ void PageHeap::ScavengerLoop() {
     if (!starved) {
       // Pacing: worked / (worked + sleep) = kScavengePercent / 100. Not
       // woken early: a new goal waits for the end of the sleep.
-      lock.unlock();
+      lock.Unlock();
       std::this_thread::sleep_for(std::chrono::nanoseconds(
           worked * (100 - kScavengePercent) / kScavengePercent));
-      lock.lock();
+      lock.Lock();
     }
   }
 }
 
 PageHeap::Stats PageHeap::ReadStats() {
-  std::lock_guard<runtime::Mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   return Stats{sys_bytes_,
                inuse_pages_ << kPageShift,
                free_pages_ << kPageShift,
@@ -873,7 +878,7 @@ PageHeap::Stats PageHeap::ReadStats() {
 }
 
 bool PageHeap::Verify() {
-  std::lock_guard<runtime::Mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   auto fail = [](const char* what, uintptr_t addr) {
     runtime::Print("PageHeap::Verify: %s at %#lx", what,
                    static_cast<unsigned long>(addr));
@@ -895,13 +900,14 @@ bool PageHeap::Verify() {
         for (uintptr_t q = s->base; q < s->limit(); q += kPageSize) {
           if (map_.Lookup(q) != s) return fail("in-use page maps elsewhere", q);
         }
-        if (map_.CountReleasedLocked(s->base, s->npages) != 0) {
+        if (map_.CountReleasedLocked(mu_, s->base, s->npages) != 0) {
           return fail("in-use span has released pages", s->base);
         }
         inuse += s->npages;
       } else if (st == SpanState::kScavenging) {
         // Off the lists while the scavenger releases it: counted as free.
-        if (map_.CountReleasedLocked(s->base, s->npages) != s->npreleased) {
+        if (map_.CountReleasedLocked(mu_, s->base, s->npages) !=
+            s->npreleased) {
           return fail("npreleased disagrees with the released bits", s->base);
         }
         free += s->npages;
@@ -915,7 +921,8 @@ bool PageHeap::Verify() {
           return fail("two adjacent free spans", s->base);
         }
         if (s->npreleased > s->npages) return fail("npreleased > npages", p);
-        if (map_.CountReleasedLocked(s->base, s->npages) != s->npreleased) {
+        if (map_.CountReleasedLocked(mu_, s->base, s->npages) !=
+            s->npreleased) {
           return fail("npreleased disagrees with the released bits", s->base);
         }
         if (s->npreleased == s->npages && s->needzero) {

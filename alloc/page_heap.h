@@ -47,17 +47,16 @@
 //             until a span is freed (FreeSpanLocked wakes it), the next
 //             wake, or (when pages are free but too recently) 1 s.
 //
-// Locking: every field is guarded by mu_ unless it says otherwise. mu_ is
-// the last lock in the order (Central::mu_ may be held when taking it, never
-// the reverse); no callback runs with it held.
+// Locking: every field is guarded by mu_ unless it says otherwise. No lock
+// is taken under mu_ (runtime/lock_order.h: Central::mu_ and
+// Heap::large_mu_ may be held when taking it, never the reverse); no
+// callback runs with it held.
 #pragma once
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 #include <thread>
 
 #include "alloc/page_map.h"
@@ -101,19 +100,21 @@ class PageHeap {
   // The same, except that it returns null instead of growing the heap when
   // free spans hold at least `enough` pages between them (nonzero): a
   // caller that can use pieces takes those rather than new memory.
-  Span* AllocSpanOrNull(uint32_t npages, bool* needzero, uint64_t enough);
+  Span* AllocSpanOrNull(uint32_t npages, bool* needzero, uint64_t enough)
+      GCRT_EXCLUDES(mu_);
   // Up to `count` spans of `npages` each (at least one), carved under one
   // lock acquisition; only the first may grow the heap. Returns how many
   // were stored in out[], with needzero[i] for each.
-  size_t AllocSpans(uint32_t npages, size_t count, Span** out, bool* needzero);
+  size_t AllocSpans(uint32_t npages, size_t count, Span** out, bool* needzero)
+      GCRT_EXCLUDES(mu_);
   // As AllocSpans, cutting the spans from `pc` (refilled from the heap
   // with one lock acquisition when it runs short).
   size_t AllocSpansCached(PageCache* pc, uint32_t npages, size_t count,
-                          Span** out, bool* needzero);
+                          Span** out, bool* needzero) GCRT_EXCLUDES(mu_);
   // Gives the rest of pc's run and its spare records back to the heap.
-  void ReleasePageCache(PageCache* pc);
+  void ReleasePageCache(PageCache* pc) GCRT_EXCLUDES(mu_);
   // Returns an in-use span's pages to the heap.
-  void FreeSpan(Span* s);
+  void FreeSpan(Span* s) GCRT_EXCLUDES(mu_);
 
   Span* Lookup(uintptr_t addr) const { return map_.Lookup(addr); }
   // The in-use span covering addr, or null.
@@ -173,14 +174,14 @@ class PageHeap {
 
   // Returns to the OS the pages of free spans unused for at least `idle`.
   // Returns the bytes released by this call.
-  size_t Scavenge(std::chrono::nanoseconds idle);
+  size_t Scavenge(std::chrono::nanoseconds idle) GCRT_EXCLUDES(mu_);
   size_t ReleaseAll() { return Scavenge(std::chrono::nanoseconds(0)); }
   // Releases free pages, whole huge pages first, until retained memory
   // (sys_bytes - released_bytes) is at or below `goal` or `max_bytes` were
   // released (it stops after the chunk that passes it), or nothing free is
   // left to release. Returns the bytes released. The background scavenger's
   // step; tests call it directly.
-  size_t ScavengeToGoal(uint64_t goal, size_t max_bytes);
+  size_t ScavengeToGoal(uint64_t goal, size_t max_bytes) GCRT_EXCLUDES(mu_);
   // Starts (once) the background scavenger: it works toward the goal when
   // woken, and every `period` it scavenges spans idle for `idle`. Calling
   // again changes the limits.
@@ -188,11 +189,11 @@ class PageHeap {
   // window is being released (its pages are off the free lists meanwhile).
   // In the child the scavenger thread is gone: RestartScavengerAfterFork
   // starts a new one if one ran.
-  void LockForFork();
-  void UnlockAfterFork(bool child);
-  void RestartScavengerAfterFork();
+  void LockForFork() GCRT_ACQUIRE(mu_);
+  void UnlockAfterFork(bool child) GCRT_RELEASE(mu_);
+  void RestartScavengerAfterFork() GCRT_EXCLUDES(mu_);
   void StartScavenger(std::chrono::nanoseconds idle,
-                      std::chrono::nanoseconds period);
+                      std::chrono::nanoseconds period) GCRT_EXCLUDES(mu_);
   // The retained-memory goal (bytes; kNoScavengeGoal: none, the default).
   // Any thread; takes effect at the scavenger's next wake-up.
   void SetScavengeGoal(uint64_t retained_bytes) {
@@ -203,7 +204,7 @@ class PageHeap {
   }
   // Wakes the background scavenger to work toward the goal (the collector
   // calls it at the end of each cycle). Takes mu_.
-  void WakeScavenger();
+  void WakeScavenger() GCRT_EXCLUDES(mu_);
 
   struct Stats {
     uint64_t sys_bytes;       // committed from the OS for spans
@@ -221,14 +222,14 @@ class PageHeap {
     uint64_t scavenger_cpu_ns;
     uint64_t scavenge_goal;  // kNoScavengeGoal: none
   };
-  Stats ReadStats();
+  Stats ReadStats() GCRT_EXCLUDES(mu_);
 
   // Walks every structure and checks the invariants (tests, gcdebug):
   // every page of the committed arenas is covered by exactly one in-use or
   // free span, spans do not overlap, no two free spans are adjacent, every
   // free span is on the list its size says, and the accounting adds up.
   // Returns false (after printing why) on the first violation.
-  bool Verify();
+  bool Verify() GCRT_EXCLUDES(mu_);
 
  private:
   // Guarded by mu_, every field.
@@ -244,19 +245,21 @@ class PageHeap {
   };
 
   // Maps Span records so at least n are spare; may throw.
-  void ReserveSpanObjectsLocked(size_t n = 2);
+  void ReserveSpanObjectsLocked(size_t n = 2) GCRT_REQUIRES(mu_);
   // Takes a spare record; never fails after ReserveSpanObjectsLocked.
-  Span* NewSpanObjectLocked();
-  void FreeSpanObjectLocked(Span* s);
-  Span* FindFreeLocked(uint32_t npages);
+  Span* NewSpanObjectLocked() GCRT_REQUIRES(mu_);
+  void FreeSpanObjectLocked(Span* s) GCRT_REQUIRES(mu_);
+  Span* FindFreeLocked(uint32_t npages) GCRT_REQUIRES(mu_);
   // Takes free span s off its list and splits off what npages leaves.
-  Span* CarveLocked(Span* s, uint32_t npages, bool* needzero);
-  void GrowLocked(uint32_t npages);
-  void InsertFreeLocked(Span* s);
-  void RemoveFreeLocked(Span* s);
+  Span* CarveLocked(Span* s, uint32_t npages, bool* needzero)
+      GCRT_REQUIRES(mu_);
+  void GrowLocked(uint32_t npages) GCRT_REQUIRES(mu_);
+  void InsertFreeLocked(Span* s) GCRT_REQUIRES(mu_);
+  void RemoveFreeLocked(Span* s) GCRT_REQUIRES(mu_);
   // unused_since_ns < 0: now.
-  void FreeSpanLocked(Span* s, bool was_in_use, int64_t unused_since_ns = -1);
-  void SetFreeEndsLocked(Span* s);
+  void FreeSpanLocked(Span* s, bool was_in_use, int64_t unused_since_ns = -1)
+      GCRT_REQUIRES(mu_);
+  void SetFreeEndsLocked(Span* s) GCRT_REQUIRES(mu_);
   // Sets s's npreleased and needzero for its range from the released
   // bitmap, given the needzero of the span it was cut from.
   void RecountReleasedLocked(Span* s, bool was_released, bool parent_needzero)
@@ -270,12 +273,12 @@ class PageHeap {
   // Releases one window (FindScavengeRangeLocked, whole windows first),
   // dropping the lock around the madvise. Returns the bytes newly released;
   // *progress is false if nothing was found or the OS refused.
-  size_t ReleaseOneLocked(std::unique_lock<runtime::Mutex>& lock,
-                          int64_t freed_before_ns, bool* progress);
+  size_t ReleaseOneLocked(int64_t freed_before_ns, bool* progress)
+      GCRT_REQUIRES(mu_);
   uint64_t RetainedBytesLocked() const GCRT_REQUIRES(mu_) {
     return sys_bytes_ - (released_pages_ << kPageShift);
   }
-  void ScavengerLoop();
+  void ScavengerLoop() GCRT_EXCLUDES(mu_);
   static int64_t NowNs();
 
   runtime::Mutex mu_;
@@ -284,8 +287,9 @@ class PageHeap {
   SpanList large_ GCRT_GUARDED_BY(mu_);
   // Bit n set iff free_[n] is not empty.
   uint64_t nonempty_[kMaxSmallPages / 64] GCRT_GUARDED_BY(mu_) = {};
-  Arena* arenas_ GCRT_GUARDED_BY(mu_) = nullptr;
-  Span* span_pool_ GCRT_GUARDED_BY(mu_) = nullptr;  // dead Span objects
+  Arena* arenas_ GCRT_GUARDED_BY(mu_) GCRT_PT_GUARDED_BY(mu_) = nullptr;
+  // Dead Span objects.
+  Span* span_pool_ GCRT_GUARDED_BY(mu_) GCRT_PT_GUARDED_BY(mu_) = nullptr;
   size_t span_pool_count_ GCRT_GUARDED_BY(mu_) = 0;
   // What growing by npages asks of the OS (whole growth steps), and
   // whether that passes the limit.
@@ -311,7 +315,7 @@ class PageHeap {
   // and their released pages in released_pages_). An allocation that would
   // pass the limit waits on scavenge_done_cv_ (with mu_) for them to return.
   uint64_t scavenging_pages_ GCRT_GUARDED_BY(mu_) = 0;
-  std::condition_variable_any scavenge_done_cv_;
+  runtime::CondVar scavenge_done_cv_;
   // The span record table: chunks appended under mu_ (store release, then
   // the count, release), read by anyone (acquire). 2^16 chunks of 341
   // records: 22 M spans, 170 GiB of one-page spans; exceeding it is fatal.
@@ -323,7 +327,7 @@ class PageHeap {
 
   // Background scavenger: its limits are guarded by mu_, and it waits on
   // scavenger_cv_ with mu_.
-  std::condition_variable_any scavenger_cv_;
+  runtime::CondVar scavenger_cv_;
   bool scavenger_started_ GCRT_GUARDED_BY(mu_) = false;
   // Set in the child of a fork if the scavenger ran in the parent.
   bool scavenger_restart_ GCRT_GUARDED_BY(mu_) = false;

@@ -16,8 +16,10 @@
 // bitmap): bit set iff the page belongs to a free span (or one being
 // scavenged) and has been returned to the OS, so it reads zero when next
 // touched. Pages of in-use spans always have it clear. Guarded by
-// PageHeap::mu_; the scavenger sets bits for a range it took off the free
-// lists only after it has released the range and retaken the lock.
+// PageHeap::mu_ (which the `*Locked` functions below take as `heap_mu`, so
+// the analysis checks it is held); the scavenger sets bits for a range it
+// took off the free lists only after it has released the range and
+// retaken the lock.
 #pragma once
 
 #include <atomic>
@@ -27,6 +29,7 @@
 #include "alloc/size_classes.h"
 #include "alloc/span.h"
 #include "runtime/base.h"
+#include "runtime/mutex.h"
 
 namespace gc::alloc {
 
@@ -48,11 +51,12 @@ class PageMap {
 
   // Ensures leaves exist for [base, base+bytes). Caller holds PageHeap::mu_.
   // Throws std::bad_alloc if a leaf cannot be mapped.
-  void EnsureLocked(uintptr_t base, uintptr_t bytes);
+  void EnsureLocked(const runtime::Mutex& heap_mu, uintptr_t base,
+                    uintptr_t bytes) GCRT_REQUIRES(heap_mu);
   // Sets the entry of the page holding `addr`. Caller holds PageHeap::mu_,
   // or owns the page (a span carved and not yet published), and
-  // EnsureLocked has run for it.
-  void SetLocked(uintptr_t addr, Span* s) {
+  // EnsureLocked has run for it. (Not a lock the analysis can check.)
+  void Set(uintptr_t addr, Span* s) {
     uintptr_t page = addr >> kPageShift;
     Leaf* leaf = root_[page >> kLeafBits].load(std::memory_order_relaxed);
     leaf->entries[page & (kLeafEntries - 1)].store(s,
@@ -62,10 +66,13 @@ class PageMap {
   // The released bitmap (see above). Caller holds PageHeap::mu_, and
   // EnsureLocked has run for the range.
   // Pages of [addr, addr + npages pages) whose bit is set.
-  size_t CountReleasedLocked(uintptr_t addr, size_t npages) const;
+  size_t CountReleasedLocked(const runtime::Mutex& heap_mu, uintptr_t addr,
+                             size_t npages) const GCRT_REQUIRES(heap_mu);
   // Sets (released) or clears the bits of [addr, addr + npages pages).
-  void MarkReleasedLocked(uintptr_t addr, size_t npages, bool released);
-  bool ReleasedLocked(uintptr_t addr) const {
+  void MarkReleasedLocked(const runtime::Mutex& heap_mu, uintptr_t addr,
+                          size_t npages, bool released) GCRT_REQUIRES(heap_mu);
+  bool ReleasedLocked(const runtime::Mutex& heap_mu, uintptr_t addr) const
+      GCRT_REQUIRES(heap_mu) {
     uintptr_t page = addr >> kPageShift;
     const Leaf* leaf = root_[page >> kLeafBits].load(std::memory_order_relaxed);
     uintptr_t i = page & (kLeafEntries - 1);

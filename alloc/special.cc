@@ -2,7 +2,6 @@
 #include "alloc/special.h"
 
 #include <atomic>
-#include <mutex>
 #include <stdexcept>
 #include <string>
 
@@ -36,7 +35,7 @@ bool AddSpecial(Span* span, uintptr_t object, Special* s) {
                                 ": not the start of an object");
   }
   s->offset = offset;
-  std::lock_guard<runtime::Mutex> lock(span->specials_lock);
+  runtime::MutexLock lock(&span->specials_lock);
   Special* prev = nullptr;
   Special* cur = span->specials.load(std::memory_order_relaxed);
   while (cur != nullptr && Before(cur, offset, s->kind)) {
@@ -56,8 +55,9 @@ bool AddSpecial(Span* span, uintptr_t object, Special* s) {
 }
 
 // Unlinks the run of specials from `first` up to (not including) `end`,
-// whose predecessor is `prev`. Caller holds the span's specials_lock.
-static void UnlinkLocked(Span* span, Special* prev, Special* end) {
+// whose predecessor is `prev`.
+static void UnlinkLocked(Span* span, Special* prev, Special* end)
+    GCRT_REQUIRES(span->specials_lock) {
   if (prev == nullptr) {
     span->specials.store(end, std::memory_order_relaxed);
   } else {
@@ -87,7 +87,7 @@ Span* SpanForSpecial(const void* object, const char* what) {
 Special* FindSpecial(Span* span, uintptr_t object, SpecialKind kind) {
   if (span->specials.load(std::memory_order_relaxed) == nullptr) return nullptr;
   uint32_t offset = static_cast<uint32_t>(object - span->base);
-  std::lock_guard<runtime::Mutex> lock(span->specials_lock);
+  runtime::MutexLock lock(&span->specials_lock);
   Special* s = span->specials.load(std::memory_order_relaxed);
   while (s != nullptr && Before(s, offset, kind)) s = s->next;
   return s != nullptr && s->offset == offset && s->kind == kind ? s : nullptr;
@@ -95,7 +95,7 @@ Special* FindSpecial(Span* span, uintptr_t object, SpecialKind kind) {
 
 Special* RemoveSpecial(Span* span, uintptr_t object, SpecialKind kind) {
   uint32_t offset = static_cast<uint32_t>(object - span->base);
-  std::lock_guard<runtime::Mutex> lock(span->specials_lock);
+  runtime::MutexLock lock(&span->specials_lock);
   Special* prev = nullptr;
   for (Special* s = span->specials.load(std::memory_order_relaxed);
        s != nullptr; prev = s, s = s->next) {
@@ -112,7 +112,7 @@ Special* RemoveSpecial(Span* span, uintptr_t object, SpecialKind kind) {
 Special* TakeSpecials(Span* span, uint32_t offset, uint32_t size) {
   if (span->specials.load(std::memory_order_relaxed) == nullptr) return nullptr;
   const uint64_t end = uint64_t{offset} + size;
-  std::lock_guard<runtime::Mutex> lock(span->specials_lock);
+  runtime::MutexLock lock(&span->specials_lock);
   Special* prev = nullptr;
   Special* s = span->specials.load(std::memory_order_relaxed);
   while (s != nullptr && s->offset < offset) {

@@ -80,7 +80,7 @@ Collector::Collector() : start_time_(Clock::now()) {
   trace_ = debug.gctrace;
   last_gc_ns_.store(NowNs(), std::memory_order_relaxed);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    runtime::MutexLock lock(&mu_);
     SetNextGcLocked(0);
     // A limit from the environment bounds retained memory from the start.
     PaceScavengerLocked(/*cycle_done=*/false);
@@ -204,9 +204,24 @@ void Collector::Collect(GcReason reason) {
     RestartThreadsAfterFork();
   }
   if (!ReadConfig(c)) return;
-  if (!SweepTermination(c)) return;
+  // The last sweep is finished by mutators and the background sweeper;
+  // whatever is left is finished here, with the world running.
+  Sweeper::Get().Finish();
+  runtime::StopTheWorld("garbage collection");
+  bool run;
+  try {
+    run = SweepTermination(c);
+  } catch (...) {
+    runtime::StartTheWorld();
+    throw;
+  }
+  if (!run) {
+    runtime::StartTheWorld();
+    return;
+  }
   Mark(c);
   MarkTermination(c);
+  runtime::StartTheWorld();
   Sweep(c);
   if (c.trace) Trace(c);
 }
@@ -242,7 +257,7 @@ bool Collector::Admit(const Cycle& c) {
 
 bool Collector::ReadConfig(Cycle& c) {
   c.cycles_seen = cycles_.load(std::memory_order_acquire);
-  std::lock_guard<std::mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   // GOGC=off: no cycle but an explicit one (Go's runtime.GC), and,
   // under a memory limit, those the limit triggers (Go's GOMEMLIMIT).
   if (gc_percent_ < 0 && (c.reason == GcReason::kPeriodic ||
@@ -260,11 +275,6 @@ bool Collector::ReadConfig(Cycle& c) {
 bool Collector::SweepTermination(Cycle& c) {
   Heap& heap = Heap::Get();
   Sweeper& sweeper = Sweeper::Get();
-  // The last sweep is finished by mutators and the background sweeper;
-  // whatever is left is finished here, with the world running.
-  sweeper.Finish();
-
-  runtime::StopTheWorld("garbage collection");
   runtime::RecordStack(runtime::CurrentProcessor(), runtime::ApproximateSp());
   c.t_stop = NowNs();
   bool skip = false;
@@ -278,10 +288,7 @@ bool Collector::SweepTermination(Cycle& c) {
     skip =
         c.t_stop - last_gc_ns_.load(std::memory_order_relaxed) < period.count();
   }
-  if (skip) {
-    runtime::StartTheWorld();
-    return false;
-  }
+  if (skip) return false;
   c.heap_before = heap.heap_live();
 
   // Every span was swept, and every cache flushed, since the last mark
@@ -293,12 +300,7 @@ bool Collector::SweepTermination(Cycle& c) {
   // at the one point where nothing is cached, nothing is being swept and
   // nothing runs.
   GCRT_DCHECK_EXPENSIVE(VerifyAllocator());
-  try {
-    ReserveSweepBits();
-  } catch (...) {
-    runtime::StartTheWorld();
-    throw;
-  }
+  ReserveSweepBits();  // throws std::bad_alloc with nothing changed
   return true;
 }
 
@@ -370,7 +372,6 @@ void Collector::MarkTermination(Cycle& c) {
   RecordCycle(c);
   last_gc_ns_.store(c.t_end, std::memory_order_relaxed);
   cycles_.store(c.cycles_seen + 1, std::memory_order_release);
-  runtime::StartTheWorld();
 }
 
 void Collector::FlushCaches(Cycle& c) {
@@ -397,7 +398,7 @@ void Collector::Pace(Cycle& c) {
   Heap& heap = Heap::Get();
   int64_t marked;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    runtime::MutexLock lock(&mu_);
     last_marked_ = static_cast<int64_t>(c.marked.bytes_marked);
     marked = last_marked_;
     SetNextGcLocked(last_marked_);
@@ -418,7 +419,7 @@ void Collector::Pace(Cycle& c) {
 }
 
 void Collector::RecordCycle(const Cycle& c) {
-  std::lock_guard<std::mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   uint64_t pause = static_cast<uint64_t>(c.t_end - c.t_stop);
   stats_.pause_ns[stats_.num_gc % kPauseRing] = pause;
   stats_.num_gc++;
@@ -478,7 +479,7 @@ void Collector::Trace(const Cycle& c) {
 }
 
 uint64_t Collector::SetMemoryLimit(uint64_t bytes) {
-  std::unique_lock<std::mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   uint64_t old = memory_limit_;
   // UINT64_MAX, and whatever else int64 heap figures cannot reach, is no
   // limit: kept as 0 so the pacer never converts it.
@@ -486,22 +487,22 @@ uint64_t Collector::SetMemoryLimit(uint64_t bytes) {
   Heap::Get().pages().SetLimit(memory_limit_);
   SetNextGcLocked(last_marked_);
   PaceScavengerLocked(/*cycle_done=*/false);
-  lock.unlock();
+  lock.Unlock();
   Heap::Get().pages().WakeScavenger();
   return old;
 }
 
 void Collector::SetGcPercent(int percent) {
-  std::unique_lock<std::mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   gc_percent_ = percent < 0 ? -1 : percent;
   SetNextGcLocked(last_marked_);
   PaceScavengerLocked(/*cycle_done=*/false);
-  lock.unlock();
+  lock.Unlock();
   Heap::Get().pages().WakeScavenger();
 }
 
 int Collector::gc_percent() const {
-  std::lock_guard<std::mutex> lock(const_cast<std::mutex&>(mu_));
+  runtime::MutexLock lock(&mu_);
   return gc_percent_;
 }
 
@@ -513,34 +514,34 @@ void Collector::SetMarkWorkers(uint32_t n) {
                                 "): accepted: 0 (one per hardware thread) to " +
                                 std::to_string(runtime::env::kMaxMarkWorkers));
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   mark_workers_ = n;
 }
 
 void Collector::SetVerify(bool on) {
-  std::lock_guard<std::mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   verify_ = on;
 }
 
 void Collector::SetTrace(bool on) {
-  std::lock_guard<std::mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   trace_ = on;
 }
 
 void Collector::SetMarkedHookForTesting(void (*fn)(void*), void* context) {
-  std::lock_guard<std::mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   hooks_.marked = {fn, context};
 }
 
 void Collector::SetTerminationHookForTesting(void (*fn)(void*), void* context) {
-  std::lock_guard<std::mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   hooks_.terminated = {fn, context};
 }
 
 void Collector::RunHook(TestHook::Point TestHook::*which) {
   TestHook::Point point;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    runtime::MutexLock lock(&mu_);
     point = hooks_.*which;
   }
   if (point.fn != nullptr) point.fn(point.context);
@@ -548,7 +549,7 @@ void Collector::RunHook(TestHook::Point TestHook::*which) {
 
 CollectorStats Collector::ReadStats() {
   Heap& heap = Heap::Get();
-  std::lock_guard<std::mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   CollectorStats st = stats_;
   st.next_gc = heap.next_gc();
   st.heap_live = heap.heap_live();

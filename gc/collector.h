@@ -6,8 +6,9 @@
 //     runs, a marking callback, a blocking region, or a bad fork's child;
 //     a triggered cycle no longer needed, or any cycle but an explicit one
 //     with collection off, does nothing.
-//  1. Sweep termination (SweepTermination): the last cycle's sweep is
-//     finished with the world running (sweeper.h); the world stops; a
+//  1. Sweep termination (Collect, then SweepTermination): the last cycle's
+//     sweep is finished with the world running (sweeper.h); the world
+//     stops; a
 //     triggered cycle another thread's cycle made unneeded returns; every
 //     processor's cache must have been flushed since the last cycle
 //     (CheckCachesFlushed; seed 002); the mark bits the coming sweep needs
@@ -25,7 +26,7 @@
 //     (FlushCaches); heap_live becomes the marked bytes, next_gc = marked
 //     * (1 + GOGC/100) (at least 4 MiB; under a memory limit by 7/8 of
 //     it), the scavenger's goal and the sweep ratio are set (Pace); the
-//     statistics are recorded (RecordCycle); the world starts.
+//     statistics are recorded (RecordCycle); Collect starts the world.
 //  4. Sweep (Sweep), world running: lazy and concurrent (sweeper.h). Running
 //     processors were not flushed at termination: each flushes its own cache
 //     when it resumes, sweeping the spans it held (Cache::PrepareForSweep,
@@ -51,9 +52,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <mutex>
 
 #include "alloc/heap.h"
+#include "runtime/mutex.h"
 
 namespace gc::internal {
 
@@ -99,31 +100,33 @@ class Collector {
   // std::bad_alloc, with nothing changed, if the OS has no memory for the
   // metadata the cycle's sweep will need (a triggered cycle's allocation
   // gets it).
-  void Collect(GcReason reason);
+  void Collect(GcReason reason) GCRT_EXCLUDES(mu_);
 
-  void SetGcPercent(int percent);  // < 0 turns collection off
+  void SetGcPercent(int percent) GCRT_EXCLUDES(mu_);  // < 0: collection off
   // The heap's memory limit (0, or runtime::env::kNoMemoryLimitFrom and
   // up: none): cycles come before the heap nears it, and growth past it
   // throws std::bad_alloc. Returns the old one (0 if there was none).
-  uint64_t SetMemoryLimit(uint64_t bytes);
-  int gc_percent() const;
+  uint64_t SetMemoryLimit(uint64_t bytes) GCRT_EXCLUDES(mu_);
+  int gc_percent() const GCRT_EXCLUDES(mu_);
   // 0: the default (hardware threads), up to runtime::env::kMaxMarkWorkers;
   // more throws std::invalid_argument.
-  void SetMarkWorkers(uint32_t n);
-  void SetVerify(bool on);
-  void SetTrace(bool on);
+  void SetMarkWorkers(uint32_t n) GCRT_EXCLUDES(mu_);
+  void SetVerify(bool on) GCRT_EXCLUDES(mu_);
+  void SetTrace(bool on) GCRT_EXCLUDES(mu_);
 
-  CollectorStats ReadStats();
+  CollectorStats ReadStats() GCRT_EXCLUDES(mu_);
 
   // Tests: runs fn(context) at the end of mark termination, with the world
   // still stopped (null to remove).
-  void SetTerminationHookForTesting(void (*fn)(void*), void* context);
+  void SetTerminationHookForTesting(void (*fn)(void*), void* context)
+      GCRT_EXCLUDES(mu_);
   // Tests: runs fn(context) right after marking, before the verifier.
-  void SetMarkedHookForTesting(void (*fn)(void*), void* context);
+  void SetMarkedHookForTesting(void (*fn)(void*), void* context)
+      GCRT_EXCLUDES(mu_);
 
   // Fork support (gc/fork.h). The collector's lock across a fork.
-  void LockForFork() { mu_.lock(); }
-  void UnlockAfterFork() { mu_.unlock(); }
+  void LockForFork() GCRT_ACQUIRE(mu_) { mu_.lock(); }
+  void UnlockAfterFork() GCRT_RELEASE(mu_) { mu_.unlock(); }
   // In the child of a fork: the background sweeper, the finalizer thread
   // and the scavenger are started again (if they ran in the parent) by the
   // child's first cycle.
@@ -157,21 +160,25 @@ class Collector {
   struct Cycle;
   // The phases of Collect, in order (the overview above). Admit, ReadConfig
   // and SweepTermination return false when the cycle does not run.
+  // Collect stops the world between ReadConfig and SweepTermination and
+  // starts it after MarkTermination.
   bool Admit(const Cycle& c);
-  bool ReadConfig(Cycle& c);
-  bool SweepTermination(Cycle& c);
-  void Mark(Cycle& c);
-  void MarkTermination(Cycle& c);
+  bool ReadConfig(Cycle& c) GCRT_EXCLUDES(mu_);
+  bool SweepTermination(Cycle& c) GCRT_REQUIRES(runtime::kWorldStopped);
+  void Mark(Cycle& c) GCRT_REQUIRES(runtime::kWorldStopped) GCRT_EXCLUDES(mu_);
+  void MarkTermination(Cycle& c) GCRT_REQUIRES(runtime::kWorldStopped)
+      GCRT_EXCLUDES(mu_);
   void Sweep(const Cycle& c);
-  void Trace(const Cycle& c);
+  void Trace(const Cycle& c) GCRT_EXCLUDES(mu_);
   // Parts of the phases, all run with the world stopped.
-  void CheckCachesFlushed(uint32_t h);
+  void CheckCachesFlushed(uint32_t h) GCRT_REQUIRES(runtime::kWorldStopped);
   // Every Central's and the page heap's consistency walk (debug builds).
-  bool VerifyAllocator();
-  void ReserveSweepBits();
-  void FlushCaches(Cycle& c);
-  void Pace(Cycle& c);
-  void RecordCycle(const Cycle& c);
+  bool VerifyAllocator() GCRT_REQUIRES(runtime::kWorldStopped);
+  void ReserveSweepBits() GCRT_REQUIRES(runtime::kWorldStopped);
+  void FlushCaches(Cycle& c) GCRT_REQUIRES(runtime::kWorldStopped);
+  void Pace(Cycle& c) GCRT_REQUIRES(runtime::kWorldStopped) GCRT_EXCLUDES(mu_);
+  void RecordCycle(const Cycle& c) GCRT_REQUIRES(runtime::kWorldStopped)
+      GCRT_EXCLUDES(mu_);
   void SetNextGcLocked(int64_t marked) GCRT_REQUIRES(mu_);
   // Sets the background scavenger's retained-memory goal (Go's
   // gcPaceScavenger) from the heap goal SetNextGcLocked set: heap goal plus
@@ -182,7 +189,7 @@ class Collector {
   void PaceScavengerLocked(bool cycle_done) GCRT_REQUIRES(mu_);
   // Runs the tests' callback at one point of the cycle, if any (not under
   // mu_: the callback may read stats).
-  void RunHook(TestHook::Point TestHook::*which);
+  void RunHook(TestHook::Point TestHook::*which) GCRT_EXCLUDES(mu_);
   static void Trigger();
   // The background thread's forced cycle: runs one if none ran for a whole
   // period (and collection is on); returns when the next one is due.
@@ -190,7 +197,7 @@ class Collector {
 
   // Guards the configuration and statistics below; never held while the
   // world is being stopped.
-  std::mutex mu_;
+  mutable runtime::Mutex mu_;
   int gc_percent_ GCRT_GUARDED_BY(mu_) = 100;
   uint64_t memory_limit_ GCRT_GUARDED_BY(mu_) = 0;
   uint32_t mark_workers_ GCRT_GUARDED_BY(mu_) = 0;

@@ -2,10 +2,8 @@
 #include "gc/finalizer.h"
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdio>
 #include <exception>
-#include <mutex>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -18,44 +16,47 @@
 #include "gc/sweeper.h"
 #include "runtime/check.h"
 #include "runtime/list.h"
+#include "runtime/mutex.h"
 #include "runtime/safepoint.h"
 
 namespace gc::internal {
 
 namespace {
 
+// Guards the finalizers' registry and queue (Finalizers below) and their
+// entries. Lock order: before a span's specials_lock. Never held across a
+// safepoint or while waiting for the world: the collector takes it with
+// the world stopped (marking, mark termination).
+runtime::Mutex g_fin_mu;
+
 struct FinalizerSpecial : alloc::Special {
   uintptr_t object = 0;  // Immutable.
   FinalizerFn fn;        // Immutable once linked.
   // Links of the registry (while the special is on its span) or of the
-  // queue (after mark termination took it off). Guarded by g_fin.mu.
-  FinalizerSpecial* prev = nullptr;
-  FinalizerSpecial* next = nullptr;
-  uint64_t seq = 0;         // queue order, from 1
-  bool claimed = false;     // a thread is running it (guarded by g_fin.mu)
-  std::thread::id claimer;  // which thread (guarded by g_fin.mu)
+  // queue (after mark termination took it off).
+  FinalizerSpecial* prev GCRT_GUARDED_BY(g_fin_mu) = nullptr;
+  FinalizerSpecial* next GCRT_GUARDED_BY(g_fin_mu) = nullptr;
+  uint64_t seq GCRT_GUARDED_BY(g_fin_mu) = 0;  // queue order, from 1
+  // A thread is running it, and which.
+  bool claimed GCRT_GUARDED_BY(g_fin_mu) = false;
+  std::thread::id claimer GCRT_GUARDED_BY(g_fin_mu);
   // gc::free freed the object while its finalizer ran: the queue no
-  // longer roots it (its slot may be quarantined, or reused). Guarded by
-  // g_fin.mu, like claimed.
-  bool freed = false;
+  // longer roots it (its slot may be quarantined, or reused).
+  bool freed GCRT_GUARDED_BY(g_fin_mu) = false;
 };
 
 using List = runtime::IntrusiveList<FinalizerSpecial>;
 
-// Lock order: mu before a span's specials_lock. Never held across a
-// safepoint or while waiting for the world: the collector takes it with
-// the world stopped (marking, mark termination).
 struct Finalizers {
-  std::mutex mu;
-  std::condition_variable work_cv;    // the queue has an unclaimed entry
-  std::condition_variable done_cv;    // an entry was run
-  List registry GCRT_GUARDED_BY(mu);  // specials on their spans
-  List queue GCRT_GUARDED_BY(mu);     // unreachable, waiting to run
-  uint64_t next_seq GCRT_GUARDED_BY(mu) = 1;
-  uint64_t queued GCRT_GUARDED_BY(mu) = 0;
-  uint64_t run GCRT_GUARDED_BY(mu) = 0;
-  // Claimed entries (finalizers running). Atomic: changed under mu, read
-  // relaxed by gc::free as a hint that ForgetFinalizerRoot has work.
+  runtime::CondVar work_cv;  // the queue has an unclaimed entry (g_fin_mu)
+  runtime::CondVar done_cv;  // an entry was run (g_fin_mu)
+  List registry GCRT_GUARDED_BY(g_fin_mu);  // specials on their spans
+  List queue GCRT_GUARDED_BY(g_fin_mu);     // unreachable, waiting to run
+  uint64_t next_seq GCRT_GUARDED_BY(g_fin_mu) = 1;
+  uint64_t queued GCRT_GUARDED_BY(g_fin_mu) = 0;
+  uint64_t run GCRT_GUARDED_BY(g_fin_mu) = 0;
+  // Claimed entries (finalizers running). Atomic: changed under g_fin_mu,
+  // read relaxed by gc::free as a hint that ForgetFinalizerRoot has work.
   std::atomic<uint32_t> running{0};
 };
 Finalizers& g_fin = *new Finalizers;  // lives for the process
@@ -69,7 +70,7 @@ thread_local bool t_in_finalizer = false;  // Owned by the thread.
 bool RunOne(uint64_t limit, bool rethrow) {
   FinalizerSpecial* f = nullptr;
   {
-    std::lock_guard<std::mutex> lock(g_fin.mu);
+    runtime::MutexLock lock(&g_fin_mu);
     for (FinalizerSpecial* e = g_fin.queue.first(); e != nullptr; e = e->next) {
       if (e->seq > limit) break;
       if (!e->claimed) {
@@ -91,12 +92,12 @@ bool RunOne(uint64_t limit, bool rethrow) {
   }
   t_in_finalizer = false;
   {
-    std::lock_guard<std::mutex> lock(g_fin.mu);
+    runtime::MutexLock lock(&g_fin_mu);
     g_fin.queue.Remove(f);
     g_fin.run++;
     g_fin.running.fetch_sub(1, std::memory_order_relaxed);
   }
-  g_fin.done_cv.notify_all();
+  g_fin.done_cv.NotifyAll();
   delete f;  // the function's captures are destroyed here, unlocked
   if (error) {
     if (rethrow) std::rethrow_exception(error);
@@ -111,7 +112,7 @@ bool RunOne(uint64_t limit, bool rethrow) {
   return true;
 }
 
-bool HasUnclaimed() GCRT_REQUIRES(g_fin.mu) {
+bool HasUnclaimed() GCRT_REQUIRES(g_fin_mu) {
   for (FinalizerSpecial* e = g_fin.queue.first(); e != nullptr; e = e->next) {
     if (!e->claimed) return true;
   }
@@ -124,23 +125,23 @@ bool HasUnclaimed() GCRT_REQUIRES(g_fin.mu) {
     {
       // Asleep in a blocking region: the world stops without this thread.
       runtime::BlockingRegion blocking;
-      std::unique_lock<std::mutex> lock(g_fin.mu);
-      g_fin.work_cv.wait(lock, [] { return HasUnclaimed(); });
+      runtime::MutexLock lock(&g_fin_mu);
+      while (!HasUnclaimed()) g_fin.work_cv.Wait(&g_fin_mu);
     }
     while (RunOne(UINT64_MAX, /*rethrow=*/false)) {
     }
   }
 }
 
-// Whether the finalizer thread was started. Guarded by g_fin.mu; reset in
-// the child of a fork (the thread is gone there).
-bool g_fin_thread_started GCRT_GUARDED_BY(g_fin.mu) = false;
+// Whether the finalizer thread was started. Reset in the child of a fork
+// (the thread is gone there).
+bool g_fin_thread_started GCRT_GUARDED_BY(g_fin_mu) = false;
 // Set in the child of a fork if the finalizer thread ran in the parent;
 // taken by the child's first cycle. Owned by the child's single thread.
 bool restart_finalizer_thread_ = false;
 
 void StartFinalizerThread() {
-  std::lock_guard<std::mutex> lock(g_fin.mu);
+  runtime::MutexLock lock(&g_fin_mu);
   if (g_fin_thread_started) return;
   g_fin_thread_started = true;
   std::thread(&FinalizerThread).detach();
@@ -173,7 +174,7 @@ void SetFinalizer(const void* object, FinalizerFn fn) {
   f->object = reinterpret_cast<uintptr_t>(object);
   f->fn = std::move(fn);
   {
-    std::lock_guard<std::mutex> lock(g_fin.mu);
+    runtime::MutexLock lock(&g_fin_mu);
     if (alloc::AddSpecial(s, f->object, f)) {
       g_fin.registry.PushBack(f);
       return;
@@ -191,7 +192,7 @@ bool ClearFinalizer(const void* object) {
   alloc::Span* s = ObjectSpan(object, "gc::clear_finalizer");
   FinalizerSpecial* f;
   {
-    std::lock_guard<std::mutex> lock(g_fin.mu);
+    runtime::MutexLock lock(&g_fin_mu);
     f = static_cast<FinalizerSpecial*>(
         alloc::RemoveSpecial(s, reinterpret_cast<uintptr_t>(object),
                              alloc::SpecialKind::kFinalizer));
@@ -215,7 +216,7 @@ uint64_t RunFinalizers() {
   }
   uint64_t limit;
   {
-    std::lock_guard<std::mutex> lock(g_fin.mu);
+    runtime::MutexLock lock(&g_fin_mu);
     limit = g_fin.next_seq - 1;
   }
   uint64_t ran = 0;
@@ -226,17 +227,17 @@ uint64_t RunFinalizers() {
     }
     // What is left up to `limit` is running on other threads.
     runtime::BlockingRegion blocking;
-    std::unique_lock<std::mutex> lock(g_fin.mu);
+    runtime::MutexLock lock(&g_fin_mu);
     FinalizerSpecial* e = g_fin.queue.first();
     if (e == nullptr || e->seq > limit) return ran;
-    g_fin.done_cv.wait(lock);
+    g_fin.done_cv.Wait(&g_fin_mu);
   }
 }
 
 void ForEachFinalizerRoot(void (*scan_contents)(void* context, uintptr_t obj),
                           void (*mark)(void* context, uintptr_t obj),
                           void* context) {
-  std::lock_guard<std::mutex> lock(g_fin.mu);
+  runtime::MutexLock lock(&g_fin_mu);
   for (FinalizerSpecial* f = g_fin.registry.first(); f != nullptr;
        f = f->next) {
     scan_contents(context, f->object);
@@ -248,7 +249,7 @@ void ForEachFinalizerRoot(void (*scan_contents)(void* context, uintptr_t obj),
 
 void ForgetFinalizerRoot(uintptr_t object) {
   if (g_fin.running.load(std::memory_order_relaxed) == 0) return;
-  std::lock_guard<std::mutex> lock(g_fin.mu);
+  runtime::MutexLock lock(&g_fin_mu);
   for (FinalizerSpecial* f = g_fin.queue.first(); f != nullptr; f = f->next) {
     if (f->claimed && f->object == object) f->freed = true;
   }
@@ -257,7 +258,7 @@ void ForgetFinalizerRoot(uintptr_t object) {
 uint64_t QueueFinalizers(uint64_t* queued) {
   uint64_t bytes = 0, n = 0;
   {
-    std::lock_guard<std::mutex> lock(g_fin.mu);
+    runtime::MutexLock lock(&g_fin_mu);
     // Two passes: every unmarked finalizable object is queued before any is
     // marked, since marking one may mark another (two pieces of one tiny
     // block share a mark bit), which would then wait for a later cycle.
@@ -286,7 +287,7 @@ uint64_t QueueFinalizers(uint64_t* queued) {
     }
     g_fin.queued += n;
   }
-  if (n > 0) g_fin.work_cv.notify_all();
+  if (n > 0) g_fin.work_cv.NotifyAll();
   *queued = n;
   return bytes;
 }
@@ -294,23 +295,23 @@ uint64_t QueueFinalizers(uint64_t* queued) {
 void ReleaseFinalizerSpecial(alloc::Special* s) {
   auto* f = static_cast<FinalizerSpecial*>(s);
   {
-    std::lock_guard<std::mutex> lock(g_fin.mu);
+    runtime::MutexLock lock(&g_fin_mu);
     g_fin.registry.Remove(f);
   }
   delete f;
 }
 
 FinalizerStats ReadFinalizerStats() {
-  std::lock_guard<std::mutex> lock(g_fin.mu);
+  runtime::MutexLock lock(&g_fin_mu);
   return FinalizerStats{g_fin.registry.size(), g_fin.queued, g_fin.run};
 }
 
-void LockFinalizersForFork() { g_fin.mu.lock(); }
+void LockFinalizersForFork() GCRT_ACQUIRE(g_fin_mu) { g_fin_mu.lock(); }
 
-void UnlockFinalizersAfterFork(bool child) {
+void UnlockFinalizersAfterFork(bool child) GCRT_RELEASE(g_fin_mu) {
   if (child) {
-    new (&g_fin.work_cv) std::condition_variable();
-    new (&g_fin.done_cv) std::condition_variable();
+    g_fin.work_cv.ResetAfterFork();
+    g_fin.done_cv.ResetAfterFork();
     // Finalizers other threads were running will never finish here: they
     // count as run (at most once), and their records are left alone (their
     // functions' captures may be in any state).
@@ -328,7 +329,7 @@ void UnlockFinalizersAfterFork(bool child) {
     restart_finalizer_thread_ = g_fin_thread_started;
     g_fin_thread_started = false;
   }
-  g_fin.mu.unlock();
+  g_fin_mu.unlock();
 }
 
 void RestartFinalizerThreadAfterFork() {

@@ -31,6 +31,7 @@
 #include <functional>
 
 #include "alloc/special.h"
+#include "runtime/mutex.h"
 
 namespace gc::internal {
 
@@ -54,11 +55,12 @@ uint64_t RunFinalizers();
 // mark(context, object) for every object on the queue.
 void ForEachFinalizerRoot(void (*scan_contents)(void* context, uintptr_t obj),
                           void (*mark)(void* context, uintptr_t obj),
-                          void* context);
+                          void* context) GCRT_REQUIRES(runtime::kWorldStopped);
 // Mark termination, world stopped, after ClearDeadWeakRefs: queues the
 // finalizers of unmarked objects and marks those objects. Returns the
 // bytes it marked; *queued gets the number queued.
-uint64_t QueueFinalizers(uint64_t* queued);
+uint64_t QueueFinalizers(uint64_t* queued)
+    GCRT_REQUIRES(runtime::kWorldStopped);
 // gc::free of `object`: if its finalizer is running, the queue stops rooting
 // it (the object is gone; its slot may be quarantined or reused).
 void ForgetFinalizerRoot(uintptr_t object);

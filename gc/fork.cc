@@ -24,7 +24,11 @@ namespace {
 // the forking thread from prepare to its parent's or child's handler.
 thread_local bool g_prepared = false;
 
-void Prepare() {
+// Prepare, UnlockAll, Parent and Child are not analysed: prepare takes the
+// stopped world and every lock (in lock order, runtime/lock_order.h), and
+// the parent's or child's handler gives them back, across functions
+// (pthread_atfork) and only if prepare took them (g_prepared).
+void Prepare() GCRT_NO_THREAD_SAFETY_ANALYSIS {
   if (runtime::InNoStopRegion() || InMarker() || InDestructor() ||
       Collector::CollectingOnThisThread()) {
     runtime::Print(
@@ -37,33 +41,33 @@ void Prepare() {
   runtime::StopTheWorldForFork();
   Collector::Get().LockForFork();
   Sweeper::Get().LockForFork();
+  LockRootsForFork();
   LockMarkThreadsForFork();
   LockFinalizersForFork();
   LockWeakForFork();
-  LockRootsForFork();
   alloc::Heap::Get().LockForFork();
   runtime::LockProcessorsForFork();
   g_prepared = true;
 }
 
-void UnlockAll(bool child) {
+void UnlockAll(bool child) GCRT_NO_THREAD_SAFETY_ANALYSIS {
   alloc::Heap::Get().UnlockAfterFork(child);
-  UnlockRootsAfterFork();
   UnlockWeakAfterFork();
   UnlockFinalizersAfterFork(child);
   UnlockMarkThreadsAfterFork(child);
+  UnlockRootsAfterFork();
   Sweeper::Get().UnlockAfterFork(child);
   Collector::Get().UnlockAfterFork();
 }
 
-void Parent() {
+void Parent() GCRT_NO_THREAD_SAFETY_ANALYSIS {
   if (!g_prepared) return;
   g_prepared = false;
   UnlockAll(/*child=*/false);
   runtime::ResumeAfterForkParent();
 }
 
-void Child() {
+void Child() GCRT_NO_THREAD_SAFETY_ANALYSIS {
   if (!g_prepared) {
     Collector::Get().RefuseCyclesAfterBadFork();
     return;

@@ -7,12 +7,12 @@
 //            the thread: running, inside gc::Blocking (popen and system
 //            fork there), or not attached - so every mutator is parked at
 //            a safepoint (no allocator or collector lock held, no span half
-//            swept) or in a blocking region; then takes, in lock order, the
-//            locks threads the world does not stop for may hold (the
-//            collector's, the background sweeper's, the mark helpers', the
-//            finalizers', the weak table's, the roots', the gcBits and page
-//            heap's - once no scavenged window is in flight - and the
-//            processor table's).
+//            swept) or in a blocking region; then takes, in lock order
+//            (runtime/lock_order.h), the locks threads the world does not
+//            stop for may hold (the collector's, the background sweeper's,
+//            the roots', the mark helpers', the finalizers', the weak
+//            table's, the Centrals', the gcBits and page heap's - once no
+//            scavenged window is in flight - and the processor table's).
 //   parent   releases them and restarts the world.
 //   child    only the forking thread exists: condition variables dead
 //            threads waited on are made anew; every processor another

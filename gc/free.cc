@@ -3,7 +3,6 @@
 
 #include <cstdio>
 #include <cstring>
-#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -139,7 +138,7 @@ void FreeObject(void* object, void (*destroy)(void*), bool quarantine) {
     // In quarantine before its destructor runs: a second gc::free of it,
     // on any thread, is a double free from here on. Checked again under the
     // lock, which FreeQuarantined holds while it frees a slot.
-    std::lock_guard<runtime::Mutex> lock(g_quarantine.mu);
+    runtime::MutexLock lock(&g_quarantine.mu);
     if (g_quarantine.Contains(p)) {
       throw std::invalid_argument("gcrt: double free of " +
                                   alloc::HexAddress(p) +
@@ -182,10 +181,13 @@ bool IsQuarantined(const void* p) {
   alloc::Span* s = alloc::SpanOf(p);
   if (s == nullptr) return false;
   uintptr_t start = ObjectStart(s, reinterpret_cast<uintptr_t>(p));
-  std::lock_guard<runtime::Mutex> lock(g_quarantine.mu);
+  runtime::MutexLock lock(&g_quarantine.mu);
   return g_quarantine.Contains(start);
 }
 
+// Not analysed: reads the sets without their lock, which their writers
+// (gc::free in its no-stop region, FreeQuarantined) hold on threads the
+// world stops for and never across a safepoint.
 bool IsQuarantinedWorldStopped(const void* p) GCRT_NO_THREAD_SAFETY_ANALYSIS {
   alloc::Span* s = alloc::SpanOf(p);
   if (s == nullptr) return false;
@@ -212,7 +214,7 @@ void ReportUseAfterFree(const void* p, const char* what) {
 
 uint64_t EndQuarantine() {
   if (g_quarantined.load(std::memory_order_relaxed) == 0) return 0;
-  std::lock_guard<runtime::Mutex> lock(g_quarantine.mu);
+  runtime::MutexLock lock(&g_quarantine.mu);
   for (const auto* set : {&g_quarantine.objects, &g_quarantine.ending}) {
     for (uintptr_t p : *set) {
       if (IsMarkedObject(p)) {
@@ -238,7 +240,7 @@ void FreeQuarantined() {
   for (;;) {
     uintptr_t p;
     {
-      std::lock_guard<runtime::Mutex> lock(g_quarantine.mu);
+      runtime::MutexLock lock(&g_quarantine.mu);
       if (g_quarantine.ending.empty()) return;
       p = *g_quarantine.ending.begin();
     }
@@ -248,7 +250,7 @@ void FreeQuarantined() {
     Sweeper::Get().EnsureSwept(s);
     // Out of quarantine and freed under the lock a second gc::free checks
     // under: it finds the object either quarantined or free, never neither.
-    std::lock_guard<runtime::Mutex> lock(g_quarantine.mu);
+    runtime::MutexLock lock(&g_quarantine.mu);
     if (g_quarantine.ending.count(p) == 0) continue;  // another thread did
     if (!Sweeper::Swept(s)) continue;  // a cycle came in between: again
     g_quarantine.ending.erase(p);

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "runtime/base.h"
+#include "runtime/mutex.h"
 
 namespace gc::internal {
 
@@ -45,13 +46,15 @@ extern std::atomic<uint64_t> g_quarantined;
 // takes no lock: the marker calls it with the world stopped, when the set
 // cannot change (gc::free runs only on threads the world stops for).
 bool IsQuarantined(const void* p);
-bool IsQuarantinedWorldStopped(const void* p);
+bool IsQuarantinedWorldStopped(const void* p)
+    GCRT_REQUIRES(runtime::kWorldStopped);
 GCRT_ALWAYS_INLINE bool MaybeQuarantined(const void* p) {
   return GCRT_PREDICT_FALSE(g_quarantined.load(std::memory_order_relaxed) !=
                             0) &&
          IsQuarantined(p);
 }
-GCRT_ALWAYS_INLINE bool MaybeQuarantinedWorldStopped(const void* p) {
+GCRT_ALWAYS_INLINE bool MaybeQuarantinedWorldStopped(const void* p)
+    GCRT_REQUIRES(runtime::kWorldStopped) {
   return GCRT_PREDICT_FALSE(g_quarantined.load(std::memory_order_relaxed) !=
                             0) &&
          IsQuarantinedWorldStopped(p);
@@ -67,7 +70,7 @@ GCRT_ALWAYS_INLINE bool MaybeQuarantinedWorldStopped(const void* p) {
 // still freeing its share; either way they stay in quarantine until their
 // slot is freed, and every termination until then keeps them. Allocates
 // nothing.
-uint64_t EndQuarantine();
+uint64_t EndQuarantine() GCRT_REQUIRES(runtime::kWorldStopped);
 // With the world running, after mark termination: frees the objects handed
 // on, one by one, each leaving quarantine just before its slot is freed.
 // Any thread may help; each object is freed once.

@@ -23,6 +23,7 @@ namespace {
 
 using alloc::Span;
 using alloc::TypeInfo;
+using runtime::kWorldStopped;
 
 // ---- Work buffers (Go's workbufs): 4 KiB, from the C++ heap. ----
 
@@ -47,9 +48,9 @@ class WorkPool {
     }
   }
 
-  WorkBuf* GetEmpty() {
+  WorkBuf* GetEmpty() GCRT_EXCLUDES(mu_) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      runtime::MutexLock lock(&mu_);
       if (WorkBuf* b = empty_) {
         empty_ = b->next;
         b->n = 0;
@@ -62,21 +63,21 @@ class WorkPool {
     b->n = 0;
     return b;
   }
-  void PutEmpty(WorkBuf* b) {
-    std::lock_guard<std::mutex> lock(mu_);
+  void PutEmpty(WorkBuf* b) GCRT_EXCLUDES(mu_) {
+    runtime::MutexLock lock(&mu_);
     b->next = empty_;
     empty_ = b;
   }
-  void PutFull(WorkBuf* b) {
-    std::lock_guard<std::mutex> lock(mu_);
+  void PutFull(WorkBuf* b) GCRT_EXCLUDES(mu_) {
+    runtime::MutexLock lock(&mu_);
     b->next = full_;
     full_ = b;
     nfull_.fetch_add(1, std::memory_order_relaxed);
-    if (nwaiting_.load(std::memory_order_relaxed) > 0) cv_.notify_one();
+    if (nwaiting_.load(std::memory_order_relaxed) > 0) cv_.NotifyOne();
   }
   // A full buffer, or null once every worker is out of work.
-  WorkBuf* GetFullOrWait() {
-    std::unique_lock<std::mutex> lock(mu_);
+  WorkBuf* GetFullOrWait() GCRT_EXCLUDES(mu_) {
+    runtime::MutexLock lock(&mu_);
     for (;;) {
       if (WorkBuf* b = full_) {
         full_ = b->next;
@@ -88,10 +89,10 @@ class WorkPool {
       if (waiting == workers_) {
         done_ = true;
         nwaiting_.fetch_sub(1, std::memory_order_relaxed);
-        cv_.notify_all();
+        cv_.NotifyAll();
         return nullptr;
       }
-      cv_.wait(lock);
+      cv_.Wait(&mu_);
       nwaiting_.fetch_sub(1, std::memory_order_relaxed);
     }
   }
@@ -103,8 +104,8 @@ class WorkPool {
 
  private:
   const uint32_t workers_;
-  std::mutex mu_;
-  std::condition_variable cv_;
+  runtime::Mutex mu_;
+  runtime::CondVar cv_;
   WorkBuf* full_ GCRT_GUARDED_BY(mu_) = nullptr;
   WorkBuf* empty_ GCRT_GUARDED_BY(mu_) = nullptr;
   bool done_ GCRT_GUARDED_BY(mu_) = false;
@@ -114,11 +115,13 @@ class WorkPool {
 };
 
 // The heap's page map, looked up once: the marker's inner loop must not
-// pay for Heap::Get()'s initialization guard.
-const alloc::PageHeap* g_pages = nullptr;
+// pay for Heap::Get()'s initialization guard. Written only with the world
+// stopped, and read only then.
+const alloc::PageHeap* g_pages GCRT_GUARDED_BY(kWorldStopped) = nullptr;
 
 // The span holding p and p's slot in it, if p points into an in-use span.
-GCRT_ALWAYS_INLINE Span* FindSlot(uintptr_t p, uint32_t* slot) {
+GCRT_ALWAYS_INLINE Span* FindSlot(uintptr_t p, uint32_t* slot)
+    GCRT_REQUIRES(kWorldStopped) {
   Span* s = g_pages->Lookup(p);
   if (s == nullptr) return nullptr;
   // Relaxed: the world is stopped, so nothing changes under the marker.
@@ -136,7 +139,8 @@ GCRT_ALWAYS_INLINE Span* FindSlot(uintptr_t p, uint32_t* slot) {
 // Visit(p) for a precise pointer and VisitConservative(p) for a word that
 // may or may not be one.
 template <typename V>
-void ScanConservativeRange(V& v, uintptr_t begin, size_t bytes) {
+void ScanConservativeRange(V& v, uintptr_t begin, size_t bytes)
+    GCRT_REQUIRES(kWorldStopped) {
   auto* w = reinterpret_cast<const uintptr_t*>(begin);
   for (size_t i = 0; i < bytes / sizeof(uintptr_t); i++) {
     if (w[i] != 0) v.VisitConservative(w[i]);
@@ -144,7 +148,8 @@ void ScanConservativeRange(V& v, uintptr_t begin, size_t bytes) {
 }
 
 template <typename V>
-void ScanElements(V& v, const TypeInfo* t, uintptr_t base, uint64_t n) {
+void ScanElements(V& v, const TypeInfo* t, uintptr_t base, uint64_t n)
+    GCRT_REQUIRES(kWorldStopped) {
   if (const uint64_t* bitmap = t->pointer_bitmap) {
     const uint32_t nwords = t->pointer_bitmap_words;
     for (uint64_t e = 0; e < n; e++) {
@@ -168,7 +173,7 @@ void ScanElements(V& v, const TypeInfo* t, uintptr_t base, uint64_t n) {
 }
 
 template <typename V>
-void ScanObject(V& v, Span* s, uint32_t slot) {
+void ScanObject(V& v, Span* s, uint32_t slot) GCRT_REQUIRES(kWorldStopped) {
   uintptr_t obj = s->SlotAddress(slot);
   // Debug builds' explicitly freed objects are destroyed and poisoned: a
   // trace function must not run on one (pointer bitmaps read poison words,
@@ -201,7 +206,8 @@ void ScanObject(V& v, Span* s, uint32_t slot) {
 // still set until that cache gives the span back: marking it would run a
 // trace function on a destroyed object) nor one in the debug quarantine.
 // World stopped: no freebuf changes meanwhile.
-bool LiveForConservativeScan(Span* s, uint32_t slot) {
+bool LiveForConservativeScan(Span* s, uint32_t slot)
+    GCRT_REQUIRES(kWorldStopped) {
   if (!s->IsAllocated(slot)) return false;
   const uintptr_t obj = s->SlotAddress(slot);
   for (const alloc::FreeLink* v = s->freebuf.load(std::memory_order_acquire);
@@ -213,7 +219,8 @@ bool LiveForConservativeScan(Span* s, uint32_t slot) {
 
 // A thread's stack and saved registers (runtime/stack.h), word by word.
 void ScanStack(runtime::Processor* p,
-               void (*visit)(void* context, uintptr_t word), void* context) {
+               void (*visit)(void* context, uintptr_t word), void* context)
+    GCRT_REQUIRES(kWorldStopped) {
   const runtime::StackRecord& r = p->stack();
   if (r.sp == 0 || r.hi == 0) return;
   if (r.sp < r.lo || r.sp >= r.hi) {
@@ -241,29 +248,31 @@ template <typename Derived>
 class SlotVisitor {
  public:
   // A pointer from a gc::Ptr, a handle or a root set: exact or interior.
-  GCRT_ALWAYS_INLINE void Visit(uintptr_t p) {
+  GCRT_ALWAYS_INLINE void Visit(uintptr_t p) GCRT_REQUIRES(kWorldStopped) {
     uint32_t slot;
     if (Span* s = FindSlot(p, &slot)) self().Reached(s, slot, p);
   }
   // A word that may not be a pointer (a stack word, a conservatively
   // scanned object): only live objects are taken.
-  void VisitConservative(uintptr_t p) {
+  void VisitConservative(uintptr_t p) GCRT_REQUIRES(kWorldStopped) {
     uint32_t slot;
     Span* s = FindSlot(p, &slot);
     if (s != nullptr && LiveForConservativeScan(s, slot)) {
       self().Reached(s, slot, p);
     }
   }
-  static void VisitFromTracer(void* self, const void* p) {
+  static void VisitFromTracer(void* self, const void* p)
+      GCRT_REQUIRES(kWorldStopped) {
     static_cast<Derived*>(self)->Visit(reinterpret_cast<uintptr_t>(p));
   }
-  static void VisitRangeFromTracer(void* self, const void* p, size_t bytes) {
+  static void VisitRangeFromTracer(void* self, const void* p, size_t bytes)
+      GCRT_REQUIRES(kWorldStopped) {
     ScanConservativeRange(*static_cast<Derived*>(self),
                           reinterpret_cast<uintptr_t>(p), bytes);
   }
   // The pointers of an object that is not itself a root (a finalizable
   // object: finalizer.h).
-  void ScanContents(uintptr_t p) {
+  void ScanContents(uintptr_t p) GCRT_REQUIRES(kWorldStopped) {
     uint32_t slot;
     Span* s = FindSlot(p, &slot);
     if (s != nullptr && !s->noscan()) ScanObject(self(), s, slot);
@@ -280,7 +289,7 @@ class SlotVisitor {
 // while it lives.
 class RootJobs {
  public:
-  RootJobs() {
+  RootJobs() GCRT_REQUIRES(kWorldStopped) {
     RootRegistry::Get().BeginMarking(&jobs_, &arenas_);
     jobs_.push_back(RootJob{RootJob::kFinalizers, nullptr, nullptr});
     if (runtime::StackScanEnabled()) {
@@ -306,20 +315,22 @@ class RootJobs {
   // constructors allocated (entries of 0 bytes), conservatively, so a
   // freed one is never resurrected.
   template <typename V>
-  void VisitConstructing(V& v) const {
+  void VisitConstructing(V& v) const GCRT_REQUIRES(kWorldStopped) {
     for (bool scan : {false, true}) {
       for (HandleArena* a : arenas_) {
-        a->ForEachConstructing([&](const Constructing& c) {
-          if (c.bytes > 0) v.Constructing(c, scan);
-        });
+        a->ForEachConstructing([&](const Constructing& c)
+                                   GCRT_REQUIRES(kWorldStopped) {
+                                     if (c.bytes > 0) v.Constructing(c, scan);
+                                   });
       }
     }
     for (HandleArena* a : arenas_) {
-      a->ForEachConstructing([&](const Constructing& c) {
-        if (c.bytes == 0) {
-          v.VisitConservative(reinterpret_cast<uintptr_t>(c.object));
-        }
-      });
+      a->ForEachConstructing(
+          [&](const Constructing& c) GCRT_REQUIRES(kWorldStopped) {
+            if (c.bytes == 0) {
+              v.VisitConservative(reinterpret_cast<uintptr_t>(c.object));
+            }
+          });
     }
   }
 
@@ -333,28 +344,32 @@ class RootJobs {
 // for an object whose pointers are roots but which is not itself one (a
 // finalizable object: finalizer.h), and the Tracer's two callbacks.
 template <typename V>
-void RunRootJob(const RootJob& job, V& v) {
+void RunRootJob(const RootJob& job, V& v) GCRT_REQUIRES(kWorldStopped) {
   switch (job.kind) {
     case RootJob::kStack:
       // A stack word may point at an object gc::free quarantined (debug
       // builds): VisitConservative takes no use of it.
       ScanStack(
           job.processor,
-          [](void* self, uintptr_t w) {
+          [](void* self, uintptr_t w) GCRT_REQUIRES(kWorldStopped) {
             static_cast<V*>(self)->VisitConservative(w);
           },
           &v);
       return;
     case RootJob::kArena:
-      job.arena->ForEachRoot(
-          [&v](const void* p) { v.Visit(reinterpret_cast<uintptr_t>(p)); });
+      job.arena->ForEachRoot([&v](const void* p) {
+        runtime::AssertWorldStopped();  // ForEachRoot does not say so
+        v.Visit(reinterpret_cast<uintptr_t>(p));
+      });
       return;
     case RootJob::kFinalizers:
       ForEachFinalizerRoot(
-          [](void* self, uintptr_t p) {
+          [](void* self, uintptr_t p) GCRT_REQUIRES(kWorldStopped) {
             static_cast<V*>(self)->ScanContents(p);
           },
-          [](void* self, uintptr_t p) { static_cast<V*>(self)->Visit(p); }, &v);
+          [](void* self, uintptr_t p)
+              GCRT_REQUIRES(kWorldStopped) { static_cast<V*>(self)->Visit(p); },
+          &v);
       return;
     case RootJob::kRootSet:
       if (job.set->trace != nullptr) {
@@ -378,7 +393,8 @@ class alignas(64) MarkWorker : public SlotVisitor<MarkWorker> {
 
   // What a visit found (SlotVisitor): marked, and queued if it has
   // pointers.
-  GCRT_ALWAYS_INLINE void Reached(Span* s, uint32_t slot, uintptr_t) {
+  GCRT_ALWAYS_INLINE void Reached(Span* s, uint32_t slot, uintptr_t)
+      GCRT_REQUIRES(kWorldStopped) {
     MarkSlot(s, slot);
   }
 
@@ -387,7 +403,8 @@ class alignas(64) MarkWorker : public SlotVisitor<MarkWorker> {
   // yet). Every such object is marked before any is scanned: one may
   // already point to another (a constructor that links `this` into its
   // parent), which must not be pushed as an ordinary object.
-  void Constructing(const internal::Constructing& c, bool scan) {
+  void Constructing(const internal::Constructing& c, bool scan)
+      GCRT_REQUIRES(kWorldStopped) {
     uint32_t slot;
     uintptr_t p = reinterpret_cast<uintptr_t>(c.object);
     Span* s = FindSlot(p, &slot);
@@ -399,7 +416,7 @@ class alignas(64) MarkWorker : public SlotVisitor<MarkWorker> {
     }
   }
 
-  void Drain() {
+  void Drain() GCRT_REQUIRES(kWorldStopped) {
     // Objects leave the buffer through a ring of kRing, prefetched on the
     // way in, so the scan of one overlaps the cache misses of the next.
     constexpr unsigned kRing = 8;
@@ -463,7 +480,8 @@ class alignas(64) MarkWorker : public SlotVisitor<MarkWorker> {
   // Scans an object taken from the work list (a slot start of an in-use
   // span). The common case, an object of a span's single type with a
   // one-word pointer bitmap, is inline: no call, no loop over elements.
-  GCRT_ALWAYS_INLINE void ScanQueued(uintptr_t obj) {
+  GCRT_ALWAYS_INLINE void ScanQueued(uintptr_t obj)
+      GCRT_REQUIRES(kWorldStopped) {
     Span* s = g_pages->Lookup(obj);
     const TypeInfo* t = s->types.single();
     if (GCRT_PREDICT_TRUE(t != nullptr && t->pointer_bitmap_words == 1 &&
@@ -477,7 +495,8 @@ class alignas(64) MarkWorker : public SlotVisitor<MarkWorker> {
     }
     ScanObject(*this, s, s->SlotIndex(obj));
   }
-  GCRT_ALWAYS_INLINE void MarkSlot(Span* s, uint32_t slot) {
+  GCRT_ALWAYS_INLINE void MarkSlot(Span* s, uint32_t slot)
+      GCRT_REQUIRES(kWorldStopped) {
     if (!SetMark(s, slot)) return;
     Count(s);
     if (!s->noscan()) Push(s->SlotAddress(slot));
@@ -523,9 +542,10 @@ class MarkThreads {
   }
 
   // Runs work(0) here and work(1..n-1) on helpers; returns when all did.
-  void Run(uint32_t n, const std::function<void(uint32_t)>& work) {
+  void Run(uint32_t n, const std::function<void(uint32_t)>& work)
+      GCRT_EXCLUDES(mu_) {
     {
-      std::unique_lock<std::mutex> lock(mu_);
+      runtime::MutexLock lock(&mu_);
       while (threads_.size() + 1 < n) {
         uint32_t id = static_cast<uint32_t>(threads_.size()) + 1;
         threads_.emplace_back([this, id] { Loop(id); });
@@ -535,36 +555,54 @@ class MarkThreads {
       helpers_ = n - 1;
       remaining_ = n - 1;
       generation_++;
-      cv_.notify_all();
+      cv_.NotifyAll();
     }
     work(0);
-    std::unique_lock<std::mutex> lock(mu_);
-    done_cv_.wait(lock, [this] { return remaining_ == 0; });
+    runtime::MutexLock lock(&mu_);
+    while (remaining_ != 0) done_cv_.Wait(&mu_);
     work_ = nullptr;
   }
 
+  // Fork support (LockMarkThreadsForFork): the lock across a fork.
+  void LockForFork() GCRT_ACQUIRE(mu_) { mu_.lock(); }
+  void UnlockAfterFork(bool child) GCRT_RELEASE(mu_) {
+    if (child) {
+      // The helpers are gone (no cycle ran: they were waiting for work);
+      // Run starts new ones when a cycle needs them.
+      for (std::thread& th : threads_) th = std::thread();
+      threads_.clear();
+      cv_.ResetAfterFork();
+      done_cv_.ResetAfterFork();
+      work_ = nullptr;
+      helpers_ = 0;
+      remaining_ = 0;
+    }
+    mu_.unlock();
+  }
+
  private:
-  void Loop(uint32_t id) {
+  void Loop(uint32_t id) GCRT_EXCLUDES(mu_) {
     uint64_t seen = 0;
-    std::unique_lock<std::mutex> lock(mu_);
+    runtime::MutexLock lock(&mu_);
     for (;;) {
-      cv_.wait(lock, [&] { return generation_ != seen; });
+      while (generation_ == seen) cv_.Wait(&mu_);
       seen = generation_;
       if (id > helpers_) continue;
       const std::function<void(uint32_t)>* work = work_;
-      lock.unlock();
+      lock.Unlock();
       (*work)(id);
-      lock.lock();
-      if (--remaining_ == 0) done_cv_.notify_all();
+      lock.Lock();
+      if (--remaining_ == 0) done_cv_.NotifyAll();
     }
   }
 
+  // (For their annotations, which name mu_.)
   friend void gc::internal::LockMarkThreadsForFork();
   friend void gc::internal::UnlockMarkThreadsAfterFork(bool child);
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::condition_variable done_cv_;
-  std::vector<std::thread> threads_;  // Guarded by mu_.
+  runtime::Mutex mu_;
+  runtime::CondVar cv_;       // a new generation of work (mu_)
+  runtime::CondVar done_cv_;  // every helper finished its work (mu_)
+  std::vector<std::thread> threads_ GCRT_GUARDED_BY(mu_);
   const std::function<void(uint32_t)>* work_ GCRT_GUARDED_BY(mu_) = nullptr;
   uint32_t helpers_ GCRT_GUARDED_BY(mu_) = 0;
   uint32_t remaining_ GCRT_GUARDED_BY(mu_) = 0;
@@ -575,9 +613,13 @@ class MarkThreads {
 
 class Verifier : public SlotVisitor<Verifier> {
  public:
-  void Reached(Span* s, uint32_t slot, uintptr_t via) { Reach(s, slot, via); }
+  void Reached(Span* s, uint32_t slot, uintptr_t via)
+      GCRT_REQUIRES(kWorldStopped) {
+    Reach(s, slot, via);
+  }
   // As MarkWorker::Constructing: all seen first, then all scanned.
-  void Constructing(const internal::Constructing& c, bool scan) {
+  void Constructing(const internal::Constructing& c, bool scan)
+      GCRT_REQUIRES(kWorldStopped) {
     uint32_t slot;
     Span* s = FindSlot(reinterpret_cast<uintptr_t>(c.object), &slot);
     if (s == nullptr) return;
@@ -588,7 +630,7 @@ class Verifier : public SlotVisitor<Verifier> {
       ScanConservativeRange(*this, s->SlotAddress(slot), s->slot_bytes());
     }
   }
-  void Drain() {
+  void Drain() GCRT_REQUIRES(kWorldStopped) {
     while (!stack_.empty()) {
       uintptr_t obj = stack_.back();
       stack_.pop_back();
@@ -669,6 +711,8 @@ MarkResult MarkHeap(uint32_t workers) {
   roots.VisitConstructing(*ws[0]);
   std::atomic<size_t> next_job{0};
   std::function<void(uint32_t)> work = [&](uint32_t id) {
+    // A mark helper works for the thread that stopped the world.
+    runtime::AssertWorldStopped();
     SetInMarker(true);
     MarkWorker& w = *ws[id];
     for (;;) {
@@ -701,22 +745,13 @@ uint64_t VerifyMarking() {
   return v.checked();
 }
 
-void LockMarkThreadsForFork() { MarkThreads::Get().mu_.lock(); }
+void LockMarkThreadsForFork() GCRT_ACQUIRE(MarkThreads::Get().mu_) {
+  MarkThreads::Get().LockForFork();
+}
 
-void UnlockMarkThreadsAfterFork(bool child) {
-  MarkThreads& t = MarkThreads::Get();
-  if (child) {
-    // The helpers are gone (no cycle ran: they were waiting for work);
-    // Run starts new ones when a cycle needs them.
-    for (std::thread& th : t.threads_) th = std::thread();
-    t.threads_.clear();
-    new (&t.cv_) std::condition_variable();
-    new (&t.done_cv_) std::condition_variable();
-    t.work_ = nullptr;
-    t.helpers_ = 0;
-    t.remaining_ = 0;
-  }
-  t.mu_.unlock();
+void UnlockMarkThreadsAfterFork(bool child)
+    GCRT_RELEASE(MarkThreads::Get().mu_) {
+  MarkThreads::Get().UnlockAfterFork(child);
 }
 
 }  // namespace gc::internal

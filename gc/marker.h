@@ -26,13 +26,12 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "gc/roots.h"
+#include "runtime/mutex.h"
 
 namespace gc::internal {
 
@@ -44,25 +43,26 @@ struct MarkResult {
 
 // Marks everything reachable from the registered roots. World stopped; the
 // caller holds nothing. `workers` >= 1.
-MarkResult MarkHeap(uint32_t workers);
+MarkResult MarkHeap(uint32_t workers) GCRT_REQUIRES(runtime::kWorldStopped);
 
 // Checks the marking just done (Go's checkmark, a debug option): re-traces
 // the heap from the roots on one thread and stops the program, naming the
 // object, if a reachable object is not marked or not allocated (was freed).
 // World stopped, after MarkHeap. Returns the number of objects checked.
-uint64_t VerifyMarking();
+uint64_t VerifyMarking() GCRT_REQUIRES(runtime::kWorldStopped);
 
 // Mark bits of single objects, for mark termination (world stopped, one
 // thread): whether the object holding p (an address in an in-use span) is
 // marked, and marking it; MarkObjectAtTermination returns the bytes of its
 // slot if it was unmarked, 0 otherwise. Neither scans anything.
-bool IsMarkedObject(uintptr_t p);
+bool IsMarkedObject(uintptr_t p) GCRT_REQUIRES(runtime::kWorldStopped);
 
 // Fork support (gc/fork.h): the mark helpers' lock across a fork (no cycle
 // runs then, so they wait for work). In the child the helpers are gone and
 // the next cycle starts new ones.
 void LockMarkThreadsForFork();
 void UnlockMarkThreadsAfterFork(bool child);
-uint64_t MarkObjectAtTermination(uintptr_t p);
+uint64_t MarkObjectAtTermination(uintptr_t p)
+    GCRT_REQUIRES(runtime::kWorldStopped);
 
 }  // namespace gc::internal

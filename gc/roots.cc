@@ -3,7 +3,6 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -22,10 +21,6 @@ thread_local constinit HandleArena* t_handles GCRT_TLS_FAST = nullptr;
 namespace {
 
 thread_local bool t_in_marker = false;  // Owned by the thread.
-
-// Guards the global arena's free list and slot writes; the collector holds
-// it through marking, so a global handle never changes under the marker.
-runtime::Mutex g_globals_mu;
 
 // Orphans the thread's arena when the thread exits, so the next thread
 // reuses it (roots still in it, moved to other threads, stay valid).
@@ -78,7 +73,7 @@ HandleArena& HandleArena::Globals() {
   static HandleArena* a = [] {
     auto* g = new (storage) HandleArena();
     RootRegistry& r = RootRegistry::Get();
-    std::lock_guard<runtime::Mutex> lock(r.mu_);
+    runtime::MutexLock lock(&r.mu_);
     g->next_all_ = r.arenas_;
     r.arenas_ = g;
     return g;
@@ -119,7 +114,7 @@ HandleArena* HandleArena::ForCurrentThread() {
   RootRegistry& r = RootRegistry::Get();
   HandleArena* a = nullptr;
   {
-    std::lock_guard<runtime::Mutex> lock(r.mu_);
+    runtime::MutexLock lock(&r.mu_);
     for (HandleArena* x = r.arenas_; x != nullptr; x = x->next_all_) {
       if (x->orphaned_) {
         x->orphaned_ = false;
@@ -140,13 +135,13 @@ HandleArena* HandleArena::ForCurrentThread() {
 void HandleArena::Orphan() {
   GCRT_CHECK_EQ(nconstructing_, 0u);
   RootRegistry& r = RootRegistry::Get();
-  std::lock_guard<runtime::Mutex> lock(r.mu_);
+  runtime::MutexLock lock(&r.mu_);
   orphaned_ = true;
 }
 
 std::vector<HandleArena*> HandleArena::All() {
   RootRegistry& r = RootRegistry::Get();
-  std::lock_guard<runtime::Mutex> lock(r.mu_);
+  runtime::MutexLock lock(&r.mu_);
   std::vector<HandleArena*> v;
   for (HandleArena* x = r.arenas_; x != nullptr; x = x->next_all_) {
     v.push_back(x);
@@ -156,7 +151,7 @@ std::vector<HandleArena*> HandleArena::All() {
 
 HandleSlot* HandleArena::TakeSlow(const void* p) {
   {
-    std::lock_guard<runtime::Mutex> lock(mu_);
+    runtime::MutexLock lock(&mu_);
     if (remote_free_ != nullptr) {
       free_ = remote_free_;
       remote_free_ = nullptr;
@@ -184,7 +179,7 @@ HandleSlot* HandleArena::TakeSlow(const void* p) {
 }
 
 void HandleArena::GiveRemote(HandleSlot* s) {
-  std::lock_guard<runtime::Mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   s->ptr = nullptr;
   s->next_free = remote_free_;
   remote_free_ = s;
@@ -201,7 +196,7 @@ void HandleArena::SetRemote(HandleSlot* s, const void* p) {
         "runs; assign it before entering the region or after leaving it");
   }
   alloc::AttachCurrentThread();
-  std::lock_guard<runtime::Mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   s->ptr = p;
 }
 
@@ -243,7 +238,7 @@ void RegisterRootSet(RootSetRecord* rec) {
     GCRT_FATAL("no root set is registered while marking");
   }
   RootRegistry& r = RootRegistry::Get();
-  std::lock_guard<runtime::Mutex> lock(r.mu_);
+  runtime::MutexLock lock(&r.mu_);
   rec->prev = nullptr;
   rec->next = r.sets_;
   if (r.sets_ != nullptr) r.sets_->prev = rec;
@@ -260,7 +255,7 @@ void UnregisterRootSet(RootSetRecord* rec) {
   }
   RootRegistry& r = RootRegistry::Get();
   // Waits for a marking in progress: the collector holds mu_ throughout.
-  std::lock_guard<runtime::Mutex> lock(r.mu_);
+  runtime::MutexLock lock(&r.mu_);
   if (rec->prev != nullptr) {
     rec->prev->next = rec->next;
   } else {
@@ -273,20 +268,20 @@ void UnregisterRootSet(RootSetRecord* rec) {
 
 HandleSlot* TakeGlobal(const void* p) {
   HandleArena& g = HandleArena::Globals();
-  std::lock_guard<runtime::Mutex> lock(g_globals_mu);
+  runtime::MutexLock lock(&RootRegistry::Get().globals_mu_);
   return g.Take(p);
 }
 
 void GiveGlobal(HandleSlot* s) {
   HandleArena& g = HandleArena::Globals();
-  std::lock_guard<runtime::Mutex> lock(g_globals_mu);
+  runtime::MutexLock lock(&RootRegistry::Get().globals_mu_);
   g.Give(s);
 }
 
 void RootRegistry::BeginMarking(std::vector<RootJob>* jobs,
                                 std::vector<HandleArena*>* arenas) {
   HandleArena::Globals();  // registered before the registry lock is taken
-  g_globals_mu.lock();
+  globals_mu_.lock();
   mu_.lock();
   marking_.store(true, std::memory_order_relaxed);
   for (HandleArena* a = arenas_; a != nullptr; a = a->next_all_) {
@@ -301,25 +296,28 @@ void RootRegistry::BeginMarking(std::vector<RootJob>* jobs,
 void RootRegistry::EndMarking() {
   marking_.store(false, std::memory_order_relaxed);
   mu_.unlock();
-  g_globals_mu.unlock();
+  globals_mu_.unlock();
 }
 
-void LockRootsForFork() {
+// Not analysed: holds every arena's lock (a list of them), from here to
+// UnlockRootsAfterFork. In the order BeginMarking takes them.
+void LockRootsForFork() GCRT_NO_THREAD_SAFETY_ANALYSIS {
   RootRegistry& r = RootRegistry::Get();
+  r.globals_mu_.lock();
   r.mu_.lock();
-  g_globals_mu.lock();
   for (HandleArena* a = r.arenas_; a != nullptr; a = a->next_all_) {
     a->mu_.lock();
   }
 }
 
-void UnlockRootsAfterFork() {
+// Not analysed: releases what LockRootsForFork took.
+void UnlockRootsAfterFork() GCRT_NO_THREAD_SAFETY_ANALYSIS {
   RootRegistry& r = RootRegistry::Get();
   for (HandleArena* a = r.arenas_; a != nullptr; a = a->next_all_) {
     a->mu_.unlock();
   }
-  g_globals_mu.unlock();
   r.mu_.unlock();
+  r.globals_mu_.unlock();
 }
 
 }  // namespace gc::internal

@@ -83,9 +83,9 @@ class HandleArena {
     free_ = s;
   }
   // A slot of this arena given back by a thread that does not own it.
-  void GiveRemote(HandleSlot* s);
+  void GiveRemote(HandleSlot* s) GCRT_EXCLUDES(mu_);
   // A slot of this arena re-pointed by such a thread.
-  void SetRemote(HandleSlot* s, const void* p);
+  void SetRemote(HandleSlot* s, const void* p) GCRT_EXCLUDES(mu_);
 
   // The object at `object` (`bytes` long) is about to be constructed;
   // returns the depth EndConstruction takes back. Room for the entry that
@@ -116,11 +116,12 @@ class HandleArena {
     if (GCRT_PREDICT_FALSE(nconstructing_ > 0)) KeepSlow(object);
   }
 
-  // Marker side, world stopped.
+  // Marker side, world stopped (ForEachRoot takes the arena's lock; tests
+  // call it with the world running).
   template <typename Fn>
-  void ForEachRoot(Fn&& fn);
+  void ForEachRoot(Fn&& fn) GCRT_EXCLUDES(mu_);
   template <typename Fn>
-  void ForEachConstructing(Fn&& fn) {
+  void ForEachConstructing(Fn&& fn) GCRT_REQUIRES(runtime::kWorldStopped) {
     for (size_t i = 0; i < nconstructing_; i++) fn(constructing_[i]);
   }
 
@@ -137,11 +138,12 @@ class HandleArena {
   size_t LiveSlotsForTesting();
 
  private:
-  HandleSlot* TakeSlow(const void* p);
+  HandleSlot* TakeSlow(const void* p) GCRT_EXCLUDES(mu_);
   void GrowConstructing();
   GCRT_NOINLINE void KeepSlow(const void* object);
 
-  // Owned by the owning thread (or, for the global arena, guarded by mu_).
+  // Owned by the owning thread (or, for the global arena, guarded by
+  // RootRegistry::globals_mu_); read by markers with the world stopped.
   HandleSlot* free_ = nullptr;
   Constructing* constructing_ = nullptr;
   size_t nconstructing_ = 0;
@@ -227,14 +229,16 @@ struct RootJob {
   runtime::Processor* processor = nullptr;  // kStack
 };
 
-// Collector side, world stopped. Holds the registry lock from Begin to
-// End, so root sets cannot come or go while marking.
+// Collector side, world stopped. Holds the registry lock (and the global
+// handles' lock) from Begin to End, so root sets cannot come or go and no
+// global handle changes while marking.
 class RootRegistry {
  public:
   static RootRegistry& Get();
   void BeginMarking(std::vector<RootJob>* jobs,
-                    std::vector<HandleArena*>* arenas);
-  void EndMarking();
+                    std::vector<HandleArena*>* arenas)
+      GCRT_REQUIRES(runtime::kWorldStopped) GCRT_ACQUIRE(globals_mu_, mu_);
+  void EndMarking() GCRT_RELEASE(mu_, globals_mu_);
   bool marking() const { return marking_.load(std::memory_order_relaxed); }
 
  private:
@@ -243,6 +247,11 @@ class RootRegistry {
   friend void UnlockRootsAfterFork();
   friend void RegisterRootSet(RootSetRecord*);
   friend void UnregisterRootSet(RootSetRecord*);
+  friend HandleSlot* TakeGlobal(const void* p);
+  friend void GiveGlobal(HandleSlot* s);
+  // Guards the global arena's owner fields (free list, slot writes); taken
+  // before mu_.
+  runtime::Mutex globals_mu_;
   runtime::Mutex mu_;
   HandleArena* arenas_ GCRT_GUARDED_BY(mu_) = nullptr;
   RootSetRecord* sets_ GCRT_GUARDED_BY(mu_) = nullptr;
@@ -271,7 +280,7 @@ void SetInMarker(bool on);
 
 template <typename Fn>
 void HandleArena::ForEachRoot(Fn&& fn) {
-  std::lock_guard<runtime::Mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   for (HandleChunk* c = chunks_; c != nullptr; c = c->next) {
     for (const HandleSlot& s : c->slots) {
       if (s.ptr != nullptr) fn(s.ptr);

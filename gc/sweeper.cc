@@ -273,23 +273,23 @@ void Sweeper::Credit(uint32_t npages) {
 }
 
 void Sweeper::Wake() {
-  std::lock_guard<std::mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   wakeups_++;
-  cv_.notify_all();
+  cv_.NotifyAll();
 }
 
 void Sweeper::PauseBackgroundForTesting(bool paused) {
-  std::unique_lock<std::mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   paused_ = paused;
   wakeups_++;
-  cv_.notify_all();
+  cv_.NotifyAll();
   // Returns once the background thread is between sweeps.
-  cv_.wait(lock, [&] { return !paused || !background_busy_; });
+  while (paused && background_busy_) cv_.Wait(&mu_);
 }
 
 void Sweeper::UnlockAfterFork(bool child) {
   if (child) {
-    new (&cv_) std::condition_variable();
+    cv_.ResetAfterFork();
     background_started_ = false;
     background_busy_ = false;
     paused_ = false;
@@ -298,7 +298,7 @@ void Sweeper::UnlockAfterFork(bool child) {
 }
 
 void Sweeper::StartBackground(int64_t (*periodic)()) {
-  std::lock_guard<std::mutex> lock(mu_);
+  runtime::MutexLock lock(&mu_);
   if (background_started_) return;
   background_started_ = true;
   std::thread([this, periodic] { BackgroundLoop(periodic); }).detach();
@@ -315,15 +315,16 @@ void Sweeper::BackgroundLoop(int64_t (*periodic)()) {
   for (;;) {
     {
       runtime::BlockingRegion idle;
-      std::unique_lock<std::mutex> lock(mu_);
+      runtime::MutexLock lock(&mu_);
       background_busy_ = false;
-      cv_.notify_all();
+      cv_.NotifyAll();
       auto deadline = Clock::time_point(std::chrono::nanoseconds(
           std::min<int64_t>(due, Clock::now().time_since_epoch().count() +
                                      int64_t{3600} * 1000000000)));
-      cv_.wait_until(lock, deadline,
-                     [&] { return wakeups_ != seen && !paused_; });
-      while (paused_) cv_.wait(lock);
+      while (wakeups_ == seen || paused_) {
+        if (!cv_.WaitUntil(&mu_, deadline)) break;
+      }
+      while (paused_) cv_.Wait(&mu_);
       seen = wakeups_;
       background_busy_ = true;
     }

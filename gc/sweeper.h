@@ -28,11 +28,10 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 
 #include "alloc/heap.h"
+#include "runtime/mutex.h"
 
 namespace gc::internal {
 
@@ -55,7 +54,7 @@ class Sweeper {
   // over every span record that exists now. Allocation of one page of
   // spans must pay for `pages_per_page` pages of sweeping (proportional
   // sweep).
-  void Start(double pages_per_page);
+  void Start(double pages_per_page) GCRT_REQUIRES(runtime::kWorldStopped);
   // Sweeps the next span of the walk if it is unswept; false once the walk
   // is over. Adds the pages it gave back to the page heap to *freed_pages.
   bool SweepOne(uint64_t* freed_pages = nullptr);
@@ -79,17 +78,17 @@ class Sweeper {
   // runs on it whenever it wakes: it runs the collector's forced cycle if
   // one is due, and returns when the next is due (steady_clock ns); the
   // thread sleeps until then or until Wake.
-  void StartBackground(int64_t (*periodic)());
+  void StartBackground(int64_t (*periodic)()) GCRT_EXCLUDES(mu_);
   // Tests: holds the background thread between sweeps (and returns once it
   // is there), or lets it go again.
-  void PauseBackgroundForTesting(bool paused);
+  void PauseBackgroundForTesting(bool paused) GCRT_EXCLUDES(mu_);
   // Wakes the background sweeper (a new sweep began).
-  void Wake();
+  void Wake() GCRT_EXCLUDES(mu_);
   // Fork support (gc/fork.h): the background thread's lock across a fork
   // (it may hold it inside its blocking region). In the child the thread
   // is gone; StartBackground starts a new one.
-  void LockForFork() { mu_.lock(); }
-  void UnlockAfterFork(bool child);
+  void LockForFork() GCRT_ACQUIRE(mu_) { mu_.lock(); }
+  void UnlockAfterFork(bool child) GCRT_RELEASE(mu_);
 
   uint64_t spans_swept() const {
     return spans_swept_.load(std::memory_order_relaxed);
@@ -114,7 +113,7 @@ class Sweeper {
   // Claims s (h-2 -> h-1) and sweeps it; false if it was not unswept.
   // Adds the pages it gave back to the page heap to *freed_pages.
   bool ClaimAndSweep(alloc::Span* s, uint64_t* freed_pages);
-  void BackgroundLoop(int64_t (*periodic)());
+  void BackgroundLoop(int64_t (*periodic)()) GCRT_EXCLUDES(mu_);
 
   // The walk over span records: [cursor_, limit_). Atomic: cursor_ bumped
   // by any sweeping thread; limit_ and ratio set with the world stopped.
@@ -131,8 +130,8 @@ class Sweeper {
   std::atomic<uint64_t> destroyed_{0};
 
   // The background thread sleeps on cv_ (mu_) until Wake.
-  std::mutex mu_;
-  std::condition_variable cv_;
+  runtime::Mutex mu_;
+  runtime::CondVar cv_;
   uint64_t wakeups_ GCRT_GUARDED_BY(mu_) = 0;
   bool background_started_ GCRT_GUARDED_BY(mu_) = false;
   bool paused_ GCRT_GUARDED_BY(mu_) = false;           // tests

@@ -1,7 +1,6 @@
 // See weak.h.
 #include "gc/weak.h"
 
-#include <mutex>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -19,17 +18,18 @@ namespace gc::internal {
 
 namespace {
 
-struct WeakSpecial : alloc::Special {
-  WeakCell* cell = nullptr;     // Immutable once linked.
-  uintptr_t object = 0;         // the target; immutable
-  WeakSpecial* prev = nullptr;  // Guarded by g_weak_mu.
-  WeakSpecial* next = nullptr;
-};
-
 // Guards the list of live weak specials and the cell table's free list.
 // Lock order: g_weak_mu before a span's specials_lock. Never held across a
 // safepoint.
 runtime::Mutex g_weak_mu;
+
+struct WeakSpecial : alloc::Special {
+  WeakCell* cell = nullptr;  // Immutable once linked.
+  uintptr_t object = 0;      // the target; immutable
+  WeakSpecial* prev GCRT_GUARDED_BY(g_weak_mu) = nullptr;
+  WeakSpecial* next GCRT_GUARDED_BY(g_weak_mu) = nullptr;
+};
+
 runtime::IntrusiveList<WeakSpecial> g_weak_list GCRT_GUARDED_BY(g_weak_mu);
 
 // Cells come in chunks that are never freed: a stale gc::Weak may read its
@@ -86,7 +86,7 @@ WeakRef WeakRefFor(const void* object) {
   // termination can run between the liveness check and the special.
   alloc::Span* s = SpanOfLiveObject(object, "gc::Weak");
   auto w = std::make_unique<WeakSpecial>();
-  std::lock_guard<runtime::Mutex> lock(g_weak_mu);
+  runtime::MutexLock lock(&g_weak_mu);
   if (alloc::Special* sp =
           alloc::FindSpecial(s, p, alloc::SpecialKind::kWeakHandle)) {
     WeakCell* c = static_cast<WeakSpecial*>(sp)->cell;
@@ -105,7 +105,7 @@ WeakRef WeakRefFor(const void* object) {
 
 uint64_t ClearDeadWeakRefs() {
   uint64_t cleared = 0;
-  std::lock_guard<runtime::Mutex> lock(g_weak_mu);
+  runtime::MutexLock lock(&g_weak_mu);
   for (WeakSpecial* w = g_weak_list.first(); w != nullptr;) {
     WeakSpecial* next = w->next;
     if (!IsMarkedObject(w->object)) {
@@ -128,7 +128,7 @@ uint64_t ClearDeadWeakRefs() {
 void ReleaseWeakSpecial(alloc::Special* s) {
   auto* w = static_cast<WeakSpecial*>(s);
   {
-    std::lock_guard<runtime::Mutex> lock(g_weak_mu);
+    runtime::MutexLock lock(&g_weak_mu);
     ReleaseCellLocked(w->cell);
     UnlinkLocked(w);
   }
@@ -136,16 +136,16 @@ void ReleaseWeakSpecial(alloc::Special* s) {
 }
 
 uint64_t WeakSpecialCount() {
-  std::lock_guard<runtime::Mutex> lock(g_weak_mu);
+  runtime::MutexLock lock(&g_weak_mu);
   return g_weak_list.size();
 }
 
 uint64_t WeakCellCountForTesting() {
-  std::lock_guard<runtime::Mutex> lock(g_weak_mu);
+  runtime::MutexLock lock(&g_weak_mu);
   return g_cells_made;
 }
 
-void LockWeakForFork() { g_weak_mu.lock(); }
-void UnlockWeakAfterFork() { g_weak_mu.unlock(); }
+void LockWeakForFork() GCRT_ACQUIRE(g_weak_mu) { g_weak_mu.lock(); }
+void UnlockWeakAfterFork() GCRT_RELEASE(g_weak_mu) { g_weak_mu.unlock(); }
 
 }  // namespace gc::internal

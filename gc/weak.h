@@ -26,6 +26,7 @@
 
 #include "alloc/special.h"
 #include "runtime/base.h"
+#include "runtime/mutex.h"
 
 namespace gc::internal {
 
@@ -73,7 +74,7 @@ GCRT_ALWAYS_INLINE void* WeakTarget(const WeakCell* c, uint64_t generation) {
 
 // Mark termination, world stopped, after marking: releases the cells of
 // unmarked targets and drops their specials. Returns how many it cleared.
-uint64_t ClearDeadWeakRefs();
+uint64_t ClearDeadWeakRefs() GCRT_REQUIRES(runtime::kWorldStopped);
 // The special-free hook's part for kWeakHandle (an explicit free of the
 // target): releases the cell and drops the special.
 void ReleaseWeakSpecial(alloc::Special* s);

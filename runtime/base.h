@@ -1,6 +1,6 @@
 // Compiler helpers shared by every layer of gcrt: inlining and branch hints,
-// and the thread-safety annotation macros used in the shared-field comments
-// (they expand to Clang's attributes and to nothing under GCC).
+// and the thread-safety annotation macros (Clang's attributes; nothing
+// under GCC).
 #pragma once
 
 #define GCRT_ALWAYS_INLINE inline __attribute__((always_inline))
@@ -12,16 +12,52 @@
 // access to one %fs-relative load (no __tls_get_addr call).
 #define GCRT_TLS_FAST __attribute__((tls_model("initial-exec")))
 
+// Thread-safety annotations (Clang's -Wthread-safety; nothing under GCC),
+// as Abseil's thread_annotations.h. runtime/mutex.h has the capabilities
+// (Mutex, the stopped world), runtime/lock_order.h the lock order.
+//
+//   GCRT_GUARDED_BY(mu)        field: read and written only with mu held
+//   GCRT_PT_GUARDED_BY(mu)     pointer field: what it points to, likewise
+//   GCRT_REQUIRES(mu...)       function: the caller holds mu (`*Locked`)
+//   GCRT_REQUIRES_SHARED(...)  the same, shared
+//   GCRT_EXCLUDES(mu...)       function: takes mu, so the caller must not
+//                              hold it
+//   GCRT_ACQUIRE(mu...)        function: returns with mu held
+//   GCRT_RELEASE(mu...)        function: returns with mu released
+//   GCRT_TRY_ACQUIRE(ok, mu)   function: holds mu iff it returned ok
+//   GCRT_ASSERT_CAPABILITY(mu) function: checks (at run time) that mu is
+//                              held, and the analysis takes it as held
+//   GCRT_RETURN_CAPABILITY(mu) function: returns a reference to mu
+//   GCRT_CAPABILITY(name)      class: a lock (or a token such as the
+//                              stopped world)
+//   GCRT_SCOPED_CAPABILITY     class: RAII holder of a capability
+//   GCRT_NO_THREAD_SAFETY_ANALYSIS  function: not checked. Only where the
+//                              analysis cannot express the discipline,
+//                              with a comment saying what it is.
 #if defined(__clang__)
-#define GCRT_GUARDED_BY(m) __attribute__((guarded_by(m)))
-#define GCRT_REQUIRES(m) __attribute__((requires_capability(m)))
-#define GCRT_NO_THREAD_SAFETY_ANALYSIS \
-  __attribute__((no_thread_safety_analysis))
+#define GCRT_THREAD_ANNOTATION(x) __attribute__((x))
 #else
-#define GCRT_GUARDED_BY(m)
-#define GCRT_REQUIRES(m)
-#define GCRT_NO_THREAD_SAFETY_ANALYSIS
+#define GCRT_THREAD_ANNOTATION(x)
 #endif
+#define GCRT_GUARDED_BY(m) GCRT_THREAD_ANNOTATION(guarded_by(m))
+#define GCRT_PT_GUARDED_BY(m) GCRT_THREAD_ANNOTATION(pt_guarded_by(m))
+#define GCRT_REQUIRES(...) \
+  GCRT_THREAD_ANNOTATION(requires_capability(__VA_ARGS__))
+#define GCRT_REQUIRES_SHARED(...) \
+  GCRT_THREAD_ANNOTATION(requires_shared_capability(__VA_ARGS__))
+#define GCRT_EXCLUDES(...) GCRT_THREAD_ANNOTATION(locks_excluded(__VA_ARGS__))
+#define GCRT_ACQUIRE(...) \
+  GCRT_THREAD_ANNOTATION(acquire_capability(__VA_ARGS__))
+#define GCRT_RELEASE(...) \
+  GCRT_THREAD_ANNOTATION(release_capability(__VA_ARGS__))
+#define GCRT_TRY_ACQUIRE(...) \
+  GCRT_THREAD_ANNOTATION(try_acquire_capability(__VA_ARGS__))
+#define GCRT_ASSERT_CAPABILITY(m) GCRT_THREAD_ANNOTATION(assert_capability(m))
+#define GCRT_RETURN_CAPABILITY(m) GCRT_THREAD_ANNOTATION(lock_returned(m))
+#define GCRT_CAPABILITY(name) GCRT_THREAD_ANNOTATION(capability(name))
+#define GCRT_SCOPED_CAPABILITY GCRT_THREAD_ANNOTATION(scoped_lockable)
+#define GCRT_NO_THREAD_SAFETY_ANALYSIS \
+  GCRT_THREAD_ANNOTATION(no_thread_safety_analysis)
 
 #ifndef GCRT_DEBUG_LEVEL
 #define GCRT_DEBUG_LEVEL 1

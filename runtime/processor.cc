@@ -43,7 +43,7 @@ ProcessorTable& ProcessorTable::Get() {
 }
 
 void ProcessorTable::SetFactory(ProcessorLocalFactory f) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (factory_ == f) return;
   GCRT_CHECK(factory_ == nullptr && count_.load() == 0 &&
              "processor-local factory set after processors exist");
@@ -53,9 +53,9 @@ void ProcessorTable::SetFactory(ProcessorLocalFactory f) {
 Processor* ProcessorTable::Acquire() {
   Processor* p;
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     // A thread may not start touching the heap while the world is stopped.
-    world_cv_.wait(lock, [this] { return !world_stopped_; });
+    while (world_stopped_) world_cv_.Wait(&mu_);
     p = idle_;
     if (p != nullptr) {
       idle_ = p->next_idle_;
@@ -81,11 +81,11 @@ Processor* ProcessorTable::Acquire() {
 void ProcessorTable::Release(Processor* p) {
   GCRT_CHECK(p->status() == ProcessorStatus::kRunning);
   p->local_->OnRelease(*p);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   p->status_.store(ProcessorStatus::kIdle, std::memory_order_release);
   p->owner_tid_ = 0;
   // A stopper may be waiting for this processor to stop running.
-  if (world_stopped_) stopper_cv_.notify_all();
+  if (world_stopped_) stopper_cv_.NotifyAll();
   p->next_idle_ = idle_;
   idle_ = p;
 }

@@ -14,11 +14,10 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 
 #include "runtime/base.h"
+#include "runtime/mutex.h"
 
 namespace gc::runtime {
 
@@ -51,7 +50,7 @@ class ProcessorLocal {
   // The thread that held `p` no longer exists (the child of a fork, where
   // only the forking thread lives on): give back what p holds, on the
   // calling thread, with the world stopped. p becomes idle afterwards.
-  virtual void OnOwnerLost(Processor&) {}
+  virtual void OnOwnerLost(Processor&) GCRT_REQUIRES(kWorldStopped) {}
 
  protected:
   ~ProcessorLocal() = default;
@@ -148,15 +147,15 @@ void ForEachProcessor(Fn&& fn);
 class ProcessorTable {
  public:
   static ProcessorTable& Get();
-  Processor* Acquire();
-  void Release(Processor* p);
+  Processor* Acquire() GCRT_EXCLUDES(mu_);
+  void Release(Processor* p) GCRT_EXCLUDES(mu_);
   uint32_t count() const { return count_.load(std::memory_order_acquire); }
-  std::mutex& mu() { return mu_; }
+  Mutex& mu() GCRT_RETURN_CAPABILITY(mu_) { return mu_; }
   Processor* all() const { return all_.load(std::memory_order_acquire); }
-  void SetFactory(ProcessorLocalFactory f);
+  void SetFactory(ProcessorLocalFactory f) GCRT_EXCLUDES(mu_);
 
  private:
-  std::mutex mu_;
+  Mutex mu_;
   ProcessorLocalFactory factory_ GCRT_GUARDED_BY(mu_) = nullptr;
   Processor* idle_ GCRT_GUARDED_BY(mu_) = nullptr;
   // Atomic: stored (release) under mu_; loaded (acquire) without it. The
@@ -177,17 +176,18 @@ class ProcessorTable {
   // Parks p until the world restarts (the restart counter moves, even if a
   // new stop has begun since: the thread then runs OnResume and parks again
   // at its next safepoint).
-  void ParkLocked(Processor* p, std::unique_lock<std::mutex>& lock);
+  void ParkLocked(Processor* p) GCRT_REQUIRES(mu_);
   // Sets the stop flag, after any stop in progress ended (`self`, the
-  // stopper's running processor or null, parks meanwhile).
-  void BeginStopLocked(Processor* self, std::unique_lock<std::mutex>& lock);
+  // stopper's running processor or null, parks meanwhile, and runs its
+  // OnResume without the lock).
+  void BeginStopLocked(Processor* self) GCRT_REQUIRES(mu_);
   // Waits until every processor but `self` has stopped running; the
   // watchdog reports the ones that take long.
-  void WaitForStopLocked(Processor* self, const char* reason,
-                         std::unique_lock<std::mutex>& lock);
-  void RestartLocked();
-  std::condition_variable world_cv_;    // signalled when the world restarts
-  std::condition_variable stopper_cv_;  // signalled when a processor parks
+  void WaitForStopLocked(Processor* self, const char* reason)
+      GCRT_REQUIRES(mu_);
+  void RestartLocked() GCRT_REQUIRES(mu_);
+  CondVar world_cv_;    // signalled when the world restarts (with mu_)
+  CondVar stopper_cv_;  // signalled when a processor parks (with mu_)
   bool world_stopped_ GCRT_GUARDED_BY(mu_) = false;
   Processor* stopper_ GCRT_GUARDED_BY(mu_) = nullptr;
   uint64_t restarts_ GCRT_GUARDED_BY(mu_) = 0;  // StartTheWorld calls
@@ -196,7 +196,7 @@ class ProcessorTable {
 template <typename Fn>
 void ForEachProcessor(Fn&& fn) {
   ProcessorTable& t = ProcessorTable::Get();
-  std::lock_guard<std::mutex> lock(t.mu());
+  MutexLock lock(&t.mu());
   for (Processor* p = t.all(); p != nullptr; p = p->next_all()) {
     fn(*p);
   }

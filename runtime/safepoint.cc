@@ -6,8 +6,6 @@
 
 #include <unistd.h>
 
-#include <condition_variable>
-#include <new>
 #include <stdexcept>
 #include <vector>
 
@@ -30,18 +28,23 @@ std::atomic<uint64_t> g_watchdog_reports{0};
 thread_local int t_blocking_depth = 0;  // Owned by the thread.
 thread_local int t_no_stop_depth = 0;   // Owned by the thread.
 
+// kWorldStopped has no state: giving it back is this no-op, which tells the
+// analysis that the world runs again (StopTheWorld takes it with
+// AssertWorldStopped once the stop is complete).
+void ReleaseWorldStopped()
+    GCRT_RELEASE(kWorldStopped) GCRT_NO_THREAD_SAFETY_ANALYSIS {}
+
 }  // namespace
 
-GCRT_NOINLINE void ProcessorTable::ParkLocked(
-    Processor* p, std::unique_lock<std::mutex>& lock) {
+GCRT_NOINLINE void ProcessorTable::ParkLocked(Processor* p) {
   // The callers' callee-saved registers into this frame, which the thread
   // stays in while parked: the stack scan from here up finds them.
   __builtin_unwind_init();
   RecordStack(p, ApproximateSp());
   p->status_.store(ProcessorStatus::kStopped, std::memory_order_release);
-  stopper_cv_.notify_all();
+  stopper_cv_.NotifyAll();
   uint64_t parked_at = restarts_;
-  world_cv_.wait(lock, [&] { return restarts_ != parked_at; });
+  while (restarts_ == parked_at) world_cv_.Wait(&mu_);
   // StartTheWorld marked p running: a stopper that comes next waits for
   // this thread to park again, even if it has not woken up yet.
   GCRT_CHECK(p->status() == ProcessorStatus::kRunning);
@@ -51,17 +54,16 @@ void SafepointSlow() {
   Processor* p = CurrentProcessor();
   if (p == nullptr || t_blocking_depth > 0 || t_no_stop_depth > 0) return;
   ProcessorTable& t = ProcessorTable::Get();
-  std::unique_lock<std::mutex> lock(t.mu_);
+  MutexLock lock(&t.mu_);
   if (!t.world_stopped_ || t.stopper_ == p) return;
-  t.ParkLocked(p, lock);
-  lock.unlock();
+  t.ParkLocked(p);
+  lock.Unlock();
   // Running again: the layers above catch up with what the stop changed
   // (the allocator flushes a stale cache) before this thread allocates.
   p->local()->OnResume(*p);
 }
 
-void ProcessorTable::WaitForStopLocked(Processor* self, const char* reason,
-                                       std::unique_lock<std::mutex>& lock) {
+void ProcessorTable::WaitForStopLocked(Processor* self, const char* reason) {
   ProcessorTable& t = *this;
   auto period =
       std::chrono::milliseconds(g_watchdog_ms.load(std::memory_order_relaxed));
@@ -76,7 +78,7 @@ void ProcessorTable::WaitForStopLocked(Processor* self, const char* reason,
       }
     }
     if (all_stopped) return;
-    t.stopper_cv_.wait_until(lock, next_report);
+    t.stopper_cv_.WaitUntil(&mu_, next_report);
     auto now = std::chrono::steady_clock::now();
     if (now >= next_report) {
       long long waited =
@@ -98,20 +100,18 @@ void ProcessorTable::WaitForStopLocked(Processor* self, const char* reason,
   }
 }
 
-void ProcessorTable::BeginStopLocked(Processor* self,
-                                     std::unique_lock<std::mutex>& lock) {
+void ProcessorTable::BeginStopLocked(Processor* self) {
   // Stops are serialized: a second stopper is just a running thread, and
   // resumes like one before it tries again (one without a running
   // processor waits for the restart).
   while (world_stopped_) {
     if (self != nullptr) {
-      ParkLocked(self, lock);
-      lock.unlock();
+      ParkLocked(self);
+      MutexUnlock unlock(&mu_);
       self->local()->OnResume(*self);
-      lock.lock();
     } else {
       uint64_t seen = restarts_;
-      world_cv_.wait(lock, [&] { return restarts_ != seen; });
+      while (restarts_ == seen) world_cv_.Wait(&mu_);
     }
   }
   world_stopped_ = true;
@@ -139,7 +139,7 @@ void ProcessorTable::RestartLocked() {
   }
   restarts_++;
   g_stop_requested.store(false, std::memory_order_release);
-  world_cv_.notify_all();
+  world_cv_.NotifyAll();
 }
 
 void StopTheWorld(const char* reason) {
@@ -149,19 +149,21 @@ void StopTheWorld(const char* reason) {
              "no stop-the-world from a blocking region");
   GCRT_CHECK(t_no_stop_depth == 0 && "no stop-the-world from a no-stop region");
   ProcessorTable& t = ProcessorTable::Get();
-  std::unique_lock<std::mutex> lock(t.mu_);
+  MutexLock lock(&t.mu_);
   GCRT_CHECK(!(t.world_stopped_ && t.stopper_ == self) &&
              "the world is not stopped again by the thread that stopped it");
-  t.BeginStopLocked(self, lock);
-  t.WaitForStopLocked(self, reason, lock);
+  t.BeginStopLocked(self);
+  t.WaitForStopLocked(self, reason);
+  AssertWorldStopped();
 }
 
 void StartTheWorld() {
   ProcessorTable& t = ProcessorTable::Get();
-  std::lock_guard<std::mutex> lock(t.mu_);
+  MutexLock lock(&t.mu_);
   GCRT_CHECK(t.world_stopped_ && t.stopper_ == CurrentProcessor() &&
              "the world is restarted by the thread that stopped it");
   t.RestartLocked();
+  ReleaseWorldStopped();
 }
 
 void StopTheWorldForFork() {
@@ -172,26 +174,33 @@ void StopTheWorldForFork() {
   // from outside, and the world does not wait for it either way.
   Processor* self = p != nullptr && t_blocking_depth == 0 ? p : nullptr;
   ProcessorTable& t = ProcessorTable::Get();
-  std::unique_lock<std::mutex> lock(t.mu_);
+  MutexLock lock(&t.mu_);
   GCRT_CHECK(!(t.world_stopped_ && self != nullptr && t.stopper_ == self) &&
              "fork is not called with the world stopped by the same thread");
-  t.BeginStopLocked(self, lock);
-  t.WaitForStopLocked(self, "fork", lock);
+  t.BeginStopLocked(self);
+  t.WaitForStopLocked(self, "fork");
+  AssertWorldStopped();
 }
 
-void LockProcessorsForFork() { ProcessorTable::Get().mu_.lock(); }
+// The fork handlers hold the table's lock from prepare (this) to the parent's
+// or the child's handler (pthread_atfork): across functions.
+void LockProcessorsForFork() GCRT_NO_THREAD_SAFETY_ANALYSIS {
+  ProcessorTable::Get().mu_.lock();
+}
 
-void ResumeAfterForkParent() {
+// Holds the table's lock (LockProcessorsForFork) on entry.
+void ResumeAfterForkParent() GCRT_NO_THREAD_SAFETY_ANALYSIS {
   ProcessorTable& t = ProcessorTable::Get();
   t.RestartLocked();
   t.mu_.unlock();
 }
 
-void ResumeAfterForkChild() {
+// Holds the table's lock (LockProcessorsForFork) on entry.
+void ResumeAfterForkChild() GCRT_NO_THREAD_SAFETY_ANALYSIS {
   ProcessorTable& t = ProcessorTable::Get();
   // Threads that no longer exist may have waited on these.
-  new (&t.world_cv_) std::condition_variable();
-  new (&t.stopper_cv_) std::condition_variable();
+  t.world_cv_.ResetAfterFork();
+  t.stopper_cv_.ResetAfterFork();
   Processor* self = CurrentProcessor();
   std::vector<Processor*> orphans;
   for (Processor* p = t.all(); p != nullptr; p = p->next_all()) {
@@ -201,7 +210,7 @@ void ResumeAfterForkChild() {
   // OnOwnerLost takes the layers' locks, which come before this one.
   t.mu_.unlock();
   for (Processor* p : orphans) p->local()->OnOwnerLost(*p);
-  std::lock_guard<std::mutex> lock(t.mu_);
+  MutexLock lock(&t.mu_);
   for (Processor* p : orphans) {
     p->status_.store(ProcessorStatus::kIdle, std::memory_order_release);
     p->owner_tid_ = 0;
@@ -214,7 +223,7 @@ void ResumeAfterForkChild() {
 
 bool WorldStoppedForTesting() {
   ProcessorTable& t = ProcessorTable::Get();
-  std::lock_guard<std::mutex> lock(t.mu_);
+  MutexLock lock(&t.mu_);
   return t.world_stopped_;
 }
 
@@ -246,21 +255,21 @@ GCRT_NOINLINE BlockingRegion::BlockingRegion() : p_(CurrentProcessor()) {
               2 * sizeof(void*));
   p_->local()->OnBlockingEnter(*p_);
   ProcessorTable& t = ProcessorTable::Get();
-  std::lock_guard<std::mutex> lock(t.mu_);
+  MutexLock lock(&t.mu_);
   GCRT_CHECK(p_->status() == ProcessorStatus::kRunning);
   p_->status_.store(ProcessorStatus::kBlocked, std::memory_order_release);
-  if (t.world_stopped_) t.stopper_cv_.notify_all();
+  if (t.world_stopped_) t.stopper_cv_.NotifyAll();
 }
 
 BlockingRegion::~BlockingRegion() {
   if (--t_blocking_depth > 0 || p_ == nullptr) return;
   ProcessorTable& t = ProcessorTable::Get();
-  std::unique_lock<std::mutex> lock(t.mu_);
+  MutexLock lock(&t.mu_);
   // Touching the heap again must wait for a stopped world to restart,
   // unless this thread is the one that stopped it.
-  t.world_cv_.wait(lock, [&] { return !t.world_stopped_ || t.stopper_ == p_; });
+  while (t.world_stopped_ && t.stopper_ != p_) t.world_cv_.Wait(&t.mu_);
   p_->status_.store(ProcessorStatus::kRunning, std::memory_order_release);
-  lock.unlock();
+  lock.Unlock();
   p_->local()->OnBlockingExit(*p_);
 }
 

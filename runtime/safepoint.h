@@ -20,12 +20,20 @@
 // the world waiting longer than the watchdog period (1 s by default;
 // GCRT_STW_WATCHDOG_MS overrides). Stops are serialized: a second stopper
 // parks like any running thread until the first restarts the world.
+//
+// The stopped world is a capability (kWorldStopped, runtime/mutex.h) that
+// StopTheWorld acquires and StartTheWorld releases: a function that needs
+// the world stopped says GCRT_REQUIRES(kWorldStopped), and the analysis
+// checks that its callers stopped it. A thread that works for the stopper
+// while it holds the world (a mark helper) says so with
+// AssertWorldStopped().
 #pragma once
 
 #include <atomic>
 #include <chrono>
 
 #include "runtime/base.h"
+#include "runtime/check.h"
 #include "runtime/processor.h"
 
 namespace gc::runtime {
@@ -46,11 +54,20 @@ GCRT_ALWAYS_INLINE void Safepoint() {
 }
 
 // Stops every other running processor at a safepoint. The caller must be
-// attached (its own processor counts as the stopper's). Reason is printed
-// by the watchdog.
-void StopTheWorld(const char* reason);
-void StartTheWorld();
+// attached (its own processor counts as the stopper's), and holds no lock
+// of gcrt's (runtime/lock_order.h). Reason is printed by the watchdog.
+void StopTheWorld(const char* reason) GCRT_ACQUIRE(kWorldStopped);
+void StartTheWorld() GCRT_RELEASE(kWorldStopped);
 bool WorldStoppedForTesting();
+// Tells the analysis that the world is stopped, on a thread that works for
+// the thread that stopped it (a mark helper) or where the analysis cannot
+// see the stop. Debug builds (GCRT_DEBUG_LEVEL >= 1) check that a stop is
+// in effect (the flag safepoints poll is set), but not that it is complete
+// or that the caller works for the stopper.
+inline void AssertWorldStopped() GCRT_ASSERT_CAPABILITY(kWorldStopped) {
+  GCRT_DCHECK(g_stop_requested.load(std::memory_order_relaxed) &&
+              "the world is stopped");
+}
 // The watchdog period; tests shorten it.
 void SetStopWatchdogForTesting(std::chrono::milliseconds period);
 // The watchdog's period now (GCRT_STW_WATCHDOG_MS, or the tests' setting).
@@ -69,10 +86,10 @@ uint64_t StopWatchdogReports();
 // variables anew (dead threads waited on them), hands every processor
 // another thread held to ProcessorLocal::OnOwnerLost and makes it idle,
 // and restarts the world.
-void StopTheWorldForFork();
+void StopTheWorldForFork() GCRT_ACQUIRE(kWorldStopped);
 void LockProcessorsForFork();
-void ResumeAfterForkParent();
-void ResumeAfterForkChild();
+void ResumeAfterForkParent() GCRT_RELEASE(kWorldStopped);
+void ResumeAfterForkChild() GCRT_RELEASE(kWorldStopped);
 
 class BlockingRegion {
  public:

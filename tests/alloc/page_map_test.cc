@@ -12,6 +12,7 @@
 #include "alloc/size_classes.h"
 #include "alloc/span.h"
 #include "gtest/gtest.h"
+#include "runtime/mutex.h"
 
 namespace gc::alloc {
 namespace {
@@ -29,25 +30,30 @@ uintptr_t Page(uintptr_t base, uintptr_t i) { return base + (i << kPageShift); }
 // The maps are 1 MiB each (the root): on the heap, made zero.
 std::unique_ptr<PageMap> NewMap() { return std::make_unique<PageMap>(); }
 
+// A private map's "heap lock": the *Locked functions require one.
+runtime::Mutex g_map_mu;
+
 TEST(PageMapTest, AnAddressWithNoLeafOrPastFortyEightBitsMapsToNothing) {
+  runtime::MutexLock lock(&g_map_mu);
   auto map = NewMap();
   EXPECT_EQ(map->Lookup(0), nullptr);
   EXPECT_EQ(map->Lookup(kBase), nullptr);
   EXPECT_EQ(map->Lookup(uintptr_t{1} << PageMap::kAddressBits), nullptr);
   EXPECT_EQ(map->Lookup(~uintptr_t{0}), nullptr);
-  map->EnsureLocked(kBase, kPageSize);
+  map->EnsureLocked(g_map_mu, kBase, kPageSize);
   EXPECT_EQ(map->Lookup(kBase), nullptr) << "a new leaf maps nothing";
   EXPECT_EQ(map->Lookup(kBase + kLeafBytes - 1), nullptr);
   EXPECT_EQ(map->Lookup(kBase + kLeafBytes), nullptr) << "the next leaf";
 }
 
 TEST(PageMapTest, EveryByteOfASetPageMapsToItsSpanAndNoOtherPageDoes) {
+  runtime::MutexLock lock(&g_map_mu);
   auto map = NewMap();
   Span a, b;
   const uintptr_t at = Page(kBase, 100);
-  map->EnsureLocked(at, 3 * kPageSize);
-  for (uintptr_t i = 0; i < 2; i++) map->SetLocked(Page(at, i), &a);
-  map->SetLocked(Page(at, 2), &b);
+  map->EnsureLocked(g_map_mu, at, 3 * kPageSize);
+  for (uintptr_t i = 0; i < 2; i++) map->Set(Page(at, i), &a);
+  map->Set(Page(at, 2), &b);
   for (uintptr_t i = 0; i < 2; i++) {
     EXPECT_EQ(map->Lookup(Page(at, i)), &a);
     EXPECT_EQ(map->Lookup(Page(at, i) + kPageSize / 2), &a);
@@ -58,20 +64,21 @@ TEST(PageMapTest, EveryByteOfASetPageMapsToItsSpanAndNoOtherPageDoes) {
   EXPECT_EQ(map->Lookup(Page(at, 3)), nullptr);
   EXPECT_EQ(map->Lookup(at - 1), nullptr);
   // Entries are overwritten, and cleared with null.
-  map->SetLocked(Page(at, 1), &b);
+  map->Set(Page(at, 1), &b);
   EXPECT_EQ(map->Lookup(Page(at, 1)), &b);
-  map->SetLocked(Page(at, 0), nullptr);
+  map->Set(Page(at, 0), nullptr);
   EXPECT_EQ(map->Lookup(Page(at, 0)), nullptr);
   EXPECT_EQ(map->Lookup(Page(at, 1)), &b);
 }
 
 TEST(PageMapTest, ARangeAcrossALeafBoundaryGetsBothLeaves) {
+  runtime::MutexLock lock(&g_map_mu);
   auto map = NewMap();
   Span s;
   // Four pages: two at the end of one leaf, two at the start of the next.
   const uintptr_t at = kBase + kLeafBytes - 2 * kPageSize;
-  map->EnsureLocked(at, 4 * kPageSize);
-  for (uintptr_t i = 0; i < 4; i++) map->SetLocked(Page(at, i), &s);
+  map->EnsureLocked(g_map_mu, at, 4 * kPageSize);
+  for (uintptr_t i = 0; i < 4; i++) map->Set(Page(at, i), &s);
   for (uintptr_t i = 0; i < 4; i++) {
     EXPECT_EQ(map->Lookup(Page(at, i) + 8), &s) << "page " << i;
   }
@@ -82,34 +89,37 @@ TEST(PageMapTest, ARangeAcrossALeafBoundaryGetsBothLeaves) {
   EXPECT_EQ(map->Lookup(kBase), nullptr);
   EXPECT_EQ(map->Lookup(kBase + 2 * kLeafBytes - 2 * kPageSize), nullptr);
   // Ensuring again keeps the entries (no leaf is replaced).
-  map->EnsureLocked(at, 4 * kPageSize);
+  map->EnsureLocked(g_map_mu, at, 4 * kPageSize);
   EXPECT_EQ(map->Lookup(Page(at, 3)), &s);
 }
 
 TEST(PageMapTest, ReleasedBitsAreCountedAndClearedPerPageAcrossWords) {
+  runtime::MutexLock lock(&g_map_mu);
   auto map = NewMap();
   // 200 pages from page 37 of a leaf: the run starts and ends inside a
   // 64-page word of the bitmap and covers whole words between.
   const uintptr_t at = Page(kBase, 37);
-  map->EnsureLocked(at, 200 * kPageSize);
-  EXPECT_EQ(map->CountReleasedLocked(at, 200), 0u) << "a new leaf is clear";
-  map->MarkReleasedLocked(at, 200, true);
-  EXPECT_EQ(map->CountReleasedLocked(at, 200), 200u);
-  EXPECT_EQ(map->CountReleasedLocked(at - kPageSize, 202), 200u)
+  map->EnsureLocked(g_map_mu, at, 200 * kPageSize);
+  EXPECT_EQ(map->CountReleasedLocked(g_map_mu, at, 200), 0u)
+      << "a new leaf is clear";
+  map->MarkReleasedLocked(g_map_mu, at, 200, true);
+  EXPECT_EQ(map->CountReleasedLocked(g_map_mu, at, 200), 200u);
+  EXPECT_EQ(map->CountReleasedLocked(g_map_mu, at - kPageSize, 202), 200u)
       << "the pages either side are not released";
-  EXPECT_FALSE(map->ReleasedLocked(at - kPageSize));
-  EXPECT_TRUE(map->ReleasedLocked(at));
-  EXPECT_TRUE(map->ReleasedLocked(Page(at, 199)));
-  EXPECT_FALSE(map->ReleasedLocked(Page(at, 200)));
+  EXPECT_FALSE(map->ReleasedLocked(g_map_mu, at - kPageSize));
+  EXPECT_TRUE(map->ReleasedLocked(g_map_mu, at));
+  EXPECT_TRUE(map->ReleasedLocked(g_map_mu, Page(at, 199)));
+  EXPECT_FALSE(map->ReleasedLocked(g_map_mu, Page(at, 200)));
 
   // Clearing pages 20..89 of the run (across a word boundary) leaves 130.
-  map->MarkReleasedLocked(Page(at, 20), 70, false);
-  EXPECT_EQ(map->CountReleasedLocked(at, 200), 130u);
-  EXPECT_EQ(map->CountReleasedLocked(Page(at, 20), 70), 0u);
-  EXPECT_EQ(map->CountReleasedLocked(at, 20), 20u);
-  EXPECT_EQ(map->CountReleasedLocked(Page(at, 90), 110), 110u);
+  map->MarkReleasedLocked(g_map_mu, Page(at, 20), 70, false);
+  EXPECT_EQ(map->CountReleasedLocked(g_map_mu, at, 200), 130u);
+  EXPECT_EQ(map->CountReleasedLocked(g_map_mu, Page(at, 20), 70), 0u);
+  EXPECT_EQ(map->CountReleasedLocked(g_map_mu, at, 20), 20u);
+  EXPECT_EQ(map->CountReleasedLocked(g_map_mu, Page(at, 90), 110), 110u);
   for (uintptr_t i = 0; i < 200; i++) {
-    ASSERT_EQ(map->ReleasedLocked(Page(at, i)), i < 20 || i >= 90) << i;
+    ASSERT_EQ(map->ReleasedLocked(g_map_mu, Page(at, i)), i < 20 || i >= 90)
+        << i;
   }
   // The bits are the map's alone: no entry was set.
   EXPECT_EQ(map->Lookup(at), nullptr);

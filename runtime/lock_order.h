@@ -1,0 +1,51 @@
+// The lock order of gcrt (Go's lockrank.go, as a list): every lock of the
+// library, outermost first. A thread that holds a lock takes only locks
+// below it; the arrows say which nestings the code has today. Locks that
+// are never held together may still be taken in any order. Every lock is
+// a runtime::Mutex (runtime/mutex.h); the analysis (clang -Wthread-safety)
+// checks what each guards, not this order.
+//
+//   the stopped world   runtime (safepoint.h). A capability, not a lock
+//                       (runtime::kWorldStopped): StopTheWorld is called
+//                       holding none of the locks below, and the collector
+//                       and the fork handler take them with the world
+//                       stopped.
+//    1 Collector::mu_            gc/collector.h   configuration, statistics
+//    2 Sweeper::mu_              gc/sweeper.h     the background sweeper
+//    3 Quarantine::mu            gc/free.cc       gc::free's debug quarantine
+//                                  -> 9, 10 (specials released), 11 to 15
+//                                  (FreeQuarantined frees under it)
+//    4 RootRegistry::globals_mu_ gc/roots.h       the global handle arena
+//                                  -> 5 (BeginMarking), 6 (TakeGlobal)
+//    5 RootRegistry::mu_         gc/roots.h       arenas and root sets; held
+//                                  with 4 through marking: -> 6, 7, 8, 9
+//    6 HandleArena::mu_          gc/roots.h       one arena's chunks; never
+//                                  two at once (the fork handler takes all,
+//                                  in list order)
+//    7 MarkThreads::mu_          gc/marker.cc     the mark helpers
+//    8 WorkPool::mu_             gc/marker.cc     one marking's work buffers
+//    9 g_fin_mu                  gc/finalizer.cc  finalizer registry, queue
+//                                  -> 13
+//   10 g_weak_mu                 gc/weak.cc       weak specials, cells
+//                                  -> 13
+//   11 Heap::large_mu_           alloc/heap.h     frees of large objects
+//                                  -> 13, 15
+//   12 Central::mu_              alloc/central.h  one span class's lists;
+//                                  never two at once (but the fork handler)
+//   13 Span::specials_lock       alloc/span.h     one span's specials; never
+//                                  two at once
+//   14 GcBitsArenas::mu_         alloc/gc_bits.h  gcBits arenas
+//   15 PageHeap::mu_             alloc/page_heap.h  free pages, scavenger
+//   16 ProcessorTable::mu_       runtime/processor.h  processors, the
+//                                  stop-the-world handshake
+//
+// Destructors and finalizers (user code) run with none of them held; trace
+// functions and root set callbacks run under 4 and 5 (marking) and may
+// take none.
+//
+// The fork handler (gc/fork.cc) stops the world, then takes 1, 2, 4, 5, all
+// of 6, 7, 9, 10, every 12, 14, 15, 16 in this order. It leaves 11, which
+// only threads the world stops for take (never across a safepoint), and 3,
+// which those threads write under it (and debug builds' pointer checks on
+// any thread read under it); 8 exists only while marking.
+#pragma once
