@@ -11,6 +11,24 @@
 
 namespace gc::alloc {
 
+namespace {
+
+// Lists of spans on their way somewhere (to a Cache, to the page heap),
+// singly linked through Span::next while on no SpanList.
+void PushSpan(Span** list, Span* s) {
+  s->next = *list;
+  *list = s;
+}
+
+Span* PopSpan(Span** list) {
+  Span* s = *list;
+  *list = s->next;
+  s->next = nullptr;
+  return s;
+}
+
+}  // namespace
+
 void Central::Init(Heap* heap, SpanClass sc) {
   heap_ = heap;
   span_class_ = sc;
@@ -25,23 +43,19 @@ Span* Central::Exchange(Span* retired, uint64_t local_frees, size_t want,
   Span* to_free = nullptr;
   auto hand_out = [&](Span* s) GCRT_REQUIRES(mu_) {
     MarkCachedLocked(s);
-    s->next = out;
-    out = s;
+    PushSpan(&out, s);
     n++;
   };
   runtime::MutexLock lock(&mu_);
   Span* empties = TakeBackLocked(retired, local_frees, &to_free);
   while (empties != nullptr) {
-    Span* empty = empties;
-    empties = empty->next;
-    empty->next = nullptr;
+    Span* empty = PopSpan(&empties);
     // Every object was freed: the best span to cache next, its memory is
     // warm in this core's cache.
     if (n < want) {
       hand_out(empty);
     } else {
-      empty->next = to_free;
-      to_free = empty;
+      PushSpan(&to_free, empty);
     }
   }
   // Sweep on demand (seed 002's cacheSpan): with no swept partial span,
@@ -104,12 +118,7 @@ void Central::Release(Span* spans, uint64_t local_frees) {
   {
     runtime::MutexLock lock(&mu_);
     Span* empties = TakeBackLocked(spans, local_frees, &to_free);
-    while (empties != nullptr) {
-      Span* s = empties;
-      empties = s->next;
-      s->next = to_free;
-      to_free = s;
-    }
+    while (empties != nullptr) PushSpan(&to_free, PopSpan(&empties));
   }
   ReleaseEmptySpans(to_free);
 }
@@ -121,12 +130,8 @@ Span* Central::TakeBackLocked(Span* spans, uint64_t local_frees,
   nfree_ += local_frees;
   Span* empties = nullptr;
   while (spans != nullptr) {
-    Span* s = spans;
-    spans = s->next;
-    s->next = nullptr;
-    if (Span* empty = UncacheLocked(s, to_free)) {
-      empty->next = empties;
-      empties = empty;
+    if (Span* empty = UncacheLocked(PopSpan(&spans), to_free)) {
+      PushSpan(&empties, empty);
     }
   }
   return empties;
@@ -194,8 +199,7 @@ Span* Central::UncacheLocked(Span* s, Span** to_free) {
       // Nothing allocated, so nothing to sweep: but its bits are a cycle
       // old, so it goes back to the heap rather than to a Cache.
       s->sweepgen.UncacheStaleEmpty(h);
-      s->next = *to_free;
-      *to_free = s;
+      PushSpan(to_free, s);
       return nullptr;
     }
     s->sweepgen.UncacheStaleUnswept(h);
@@ -355,12 +359,7 @@ bool Central::IsAllocatedUnlessCached(Span* s, uint32_t slot) {
 void Central::ReleaseEmptySpan(Span* s) { heap_->FreeSmallSpan(s); }
 
 void Central::ReleaseEmptySpans(Span* list) {
-  while (list != nullptr) {
-    Span* s = list;
-    list = s->next;
-    s->next = nullptr;
-    ReleaseEmptySpan(s);
-  }
+  while (list != nullptr) ReleaseEmptySpan(PopSpan(&list));
 }
 
 Central::Stats Central::ReadStats() {

@@ -531,39 +531,35 @@ void PageHeap::FreeSpanLocked(Span* s, bool was_in_use,
     }
   }
 
-  // Coalesce with the span before...
+  // Coalesce with the free span before, and the one after.
+  auto free_span = [](const Span* t) {
+    return t != nullptr &&
+           t->state.load(std::memory_order_relaxed) == SpanState::kFree;
+  };
   if (Span* t = map_.Lookup(s->base - 1);
-      t != nullptr &&
-      t->state.load(std::memory_order_relaxed) == SpanState::kFree &&
-      t->limit() == s->base) {
-    RemoveFreeLocked(t);
+      free_span(t) && t->limit() == s->base) {
     s->base = t->base;
-    s->npages += t->npages;
-    s->npreleased += t->npreleased;
-    s->needzero |= t->needzero;
-    // The merged span is as recently used as its most recent part, so the
-    // scavenger does not release pages that were just freed.
-    if (t->unused_since_ns > s->unused_since_ns) {
-      s->unused_since_ns = t->unused_since_ns;
-    }
-    FreeSpanObjectLocked(t);
+    AbsorbFreeLocked(s, t);
   }
-  // ... and the one after.
   if (Span* t = map_.Lookup(s->limit());
-      t != nullptr &&
-      t->state.load(std::memory_order_relaxed) == SpanState::kFree &&
-      t->base == s->limit()) {
-    RemoveFreeLocked(t);
-    s->npages += t->npages;
-    s->npreleased += t->npreleased;
-    s->needzero |= t->needzero;
-    if (t->unused_since_ns > s->unused_since_ns) {
-      s->unused_since_ns = t->unused_since_ns;
-    }
-    FreeSpanObjectLocked(t);
+      free_span(t) && t->base == s->limit()) {
+    AbsorbFreeLocked(s, t);
   }
   SetFreeEndsLocked(s);
   InsertFreeLocked(s);
+}
+
+void PageHeap::AbsorbFreeLocked(Span* s, Span* t) {
+  RemoveFreeLocked(t);
+  s->npages += t->npages;
+  s->npreleased += t->npreleased;
+  s->needzero |= t->needzero;
+  // The merged span is as recently used as its most recent part, so the
+  // scavenger does not release pages that were just freed.
+  if (t->unused_since_ns > s->unused_since_ns) {
+    s->unused_since_ns = t->unused_since_ns;
+  }
+  FreeSpanObjectLocked(t);
 }
 
 bool PageHeap::FindScavengeRangeLocked(int64_t freed_before_ns, bool whole,

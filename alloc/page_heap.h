@@ -256,6 +256,9 @@ class PageHeap {
   void GrowLocked(uint32_t npages) GCRT_REQUIRES(mu_);
   void InsertFreeLocked(Span* s) GCRT_REQUIRES(mu_);
   void RemoveFreeLocked(Span* s) GCRT_REQUIRES(mu_);
+  // Merges the free span t, adjacent to s (whose base the caller has set),
+  // into s; t's record goes back to the pool.
+  void AbsorbFreeLocked(Span* s, Span* t) GCRT_REQUIRES(mu_);
   // unused_since_ns < 0: now.
   void FreeSpanLocked(Span* s, bool was_in_use, int64_t unused_since_ns = -1)
       GCRT_REQUIRES(mu_);
