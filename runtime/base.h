@@ -14,7 +14,9 @@
 
 // Thread-safety annotations (Clang's -Wthread-safety; nothing under GCC),
 // as Abseil's thread_annotations.h. runtime/mutex.h has the capabilities
-// (Mutex, the stopped world), runtime/lock_order.h the lock order.
+// (Mutex, the stopped world), runtime/lock_order.h the lock order. CI builds
+// the library with clang (.bazelrc's --config=clang), where a violation is
+// an error.
 //
 //   GCRT_GUARDED_BY(mu)        field: read and written only with mu held
 //   GCRT_PT_GUARDED_BY(mu)     pointer field: what it points to, likewise

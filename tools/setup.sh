@@ -12,6 +12,7 @@ PACKAGES=(
   libboost-context1.81-dev
   valgrind               # callgrind instruction counts for benchmarks/README.md
   clang-format
+  clang-14               # the CI's thread-safety build (bazel --config=clang)
 )
 
 missing=()
