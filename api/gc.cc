@@ -10,6 +10,9 @@
 
 namespace gc {
 
+static_assert(kNumSizeClasses == alloc::kNumSizeClasses,
+              "gc::kNumSizeClasses follows alloc/size_classes.h");
+
 namespace internal {
 
 void CheckHeapPointer(const void* p, const char* what) {
@@ -100,7 +103,10 @@ Stats stats() {
   s.scavenger_cpu_ns = h.scavenger_cpu_ns;
   s.scavenge_goal =
       h.scavenge_goal == alloc::PageHeap::kNoScavengeGoal ? 0 : h.scavenge_goal;
-  for (int i = 0; i < alloc::kNumSizeClasses; i++) s.by_size[i] = h.by_size[i];
+  for (int i = 0; i < kNumSizeClasses; i++) {
+    s.by_size[i] = SizeClassStats{h.by_size[i].size, h.by_size[i].mallocs,
+                                  h.by_size[i].frees};
+  }
   return s;
 }
 

@@ -96,6 +96,16 @@
 
 namespace gc {
 
+// Objects of one size class (gc::Stats::by_size).
+struct SizeClassStats {
+  uint32_t size;     // bytes per object
+  uint64_t mallocs;  // objects allocated in this class, ever
+  uint64_t frees;    // objects of this class freed, ever
+};
+// Size classes, class 0 (large objects) included: Go 1.19's 67 classes up
+// to 32 KiB (alloc/size_classes.h; api/gc.cc checks they agree).
+inline constexpr int kNumSizeClasses = 68;
+
 // Go's runtime.MemStats in spirit. Heap figures are exact once caches are
 // flushed (after gc::collect() on a single-threaded program, say).
 struct Stats {
@@ -135,7 +145,9 @@ struct Stats {
   // scavenger works toward: the heap goal + 10%, or under a memory limit
   // 95% of it if lower; 0 while there is none (before the first cycle).
   uint64_t scavenge_goal;
-  alloc::SizeClassStats by_size[alloc::kNumSizeClasses];
+  // Per size class, as Go's MemStats.BySize: by_size[c] for class c of
+  // kNumSizeClasses; class 0 stands for large objects (size 0).
+  SizeClassStats by_size[kNumSizeClasses];
 };
 
 // Runs a full collection now, and finishes its sweep before returning.
