@@ -82,17 +82,16 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "alloc/heap.h"
 #include "api/finalizer.h"
 #include "api/free.h"
+#include "api/internal/safepoint.h"
 #include "api/make.h"
 #include "api/ptr.h"
 #include "api/roots.h"
 #include "api/thread.h"
 #include "api/trace.h"
 #include "api/weak.h"
-#include "gc/tracer.h"
-#include "runtime/safepoint.h"
+#include "runtime/base.h"
 
 namespace gc {
 
