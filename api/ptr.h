@@ -29,6 +29,15 @@ template <typename T>
 class Root;
 template <typename T>
 class Global;
+template <typename T>
+class Weak;
+template <typename T>
+class Array;
+// api/make.h; declared here to befriend them.
+template <typename T, typename... Args>
+GCRT_ALWAYS_INLINE Root<T> make(Args&&... args);
+template <typename T>
+Root<Array<T>> make_array(size_t n);
 
 template <typename T>
 class Ptr {
@@ -141,14 +150,23 @@ class Root {
   requires requires(U& u, I i) { u[i]; }
   decltype(auto) operator[](I i) const { return (**this)[i]; }
 
-  // Internal: adopts a slot already holding p (gc::make).
+ private:
+  template <typename U>
+  friend class Root;
+  template <typename U>
+  friend class Weak;
+  template <typename U, typename... Args>
+  friend Root<U> make(Args&&... args);
+  template <typename U>
+  friend Root<Array<U>> make_array(size_t n);
+
+  // Adopts a slot already holding p (gc::make, gc::Weak::lock).
   Root(T* p, internal::HandleSlot* slot) noexcept : ptr_(p), slot_(slot) {}
+  // Gives up the slot, still holding the object, to another Root.
   internal::HandleSlot* ReleaseSlot() noexcept {
     ptr_ = nullptr;
     return std::exchange(slot_, nullptr);
   }
-
- private:
   static internal::HandleSlot* Take(T* p) {
     return p == nullptr ? nullptr : internal::CurrentHandles()->Take(p);
   }
