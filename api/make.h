@@ -34,8 +34,8 @@
 
 #include "api/internal/allocate.h"
 #include "api/internal/handles.h"
+#include "api/internal/type_info.h"
 #include "api/ptr.h"
-#include "api/type_info.h"
 #include "runtime/base.h"
 
 namespace gc {

@@ -13,7 +13,7 @@
 #include <type_traits>
 
 #include "alloc/allocate.h"
-#include "api/type_info.h"
+#include "api/internal/type_info.h"
 #include "runtime/base.h"
 
 namespace gc::internal {
