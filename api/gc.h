@@ -14,6 +14,18 @@
 // api/finalizer.h. Explicit free (gc::free): api/free.h. The design:
 // docs/design.md, and the overviews in gc/collector.h and alloc/heap.h.
 //
+// Two tiers, as cppgc's include/cppgc and include/cppgc/internal: api/*.h
+// are the API (namespace gc); api/internal/*.h are the glue their inline
+// paths need - the allocation fast path's entry, handle slots and the
+// construction stack, the debug checks, the weak-reference read, the
+// safepoint poll - internal to gcrt (namespace gc::internal), not part of
+// the API, and may change. Together they include what the fast paths
+// inline (the per-processor Cache and its Span, handle arenas) and nothing
+// of the heap, the collector or stop-the-world: a program that includes this
+// header cannot name alloc::Heap, alloc::Free, runtime::StopTheWorld or
+// internal::Collector (tests/api/compile_errors_test.sh). gcrt's own code
+// and its tests include gc/, alloc/ and runtime/ headers directly.
+//
 // Threads: a thread attaches to the heap on its first allocation or handle
 // (or gc::attach_thread()), and detaches at exit. The collector stops the
 // world at safepoints: allocation slow paths, gc::safepoint(), and the
@@ -195,7 +207,7 @@ using Blocking = runtime::BlockingRegion;
 void attach_thread();
 void detach_thread();
 
-// Debug and tuning knobs (tests, benchmarks).
+// Debug and tuning knobs, each the setter of its GCRT_* variable (above).
 // 0: one per hardware thread; at most 256 (more throws
 // std::invalid_argument, as GCRT_MARK_WORKERS refuses it).
 void set_mark_workers(uint32_t n);
