@@ -31,13 +31,13 @@
 #include <cstdint>
 #include <cstring>
 
-#include "alloc/page_heap.h"
+#include "alloc/page_cache.h"
 #include "alloc/size_classes.h"
 #include "alloc/span.h"
 #include "alloc/type_info.h"
 #include "runtime/base.h"
 #include "runtime/processor.h"
-#include "runtime/safepoint.h"
+#include "runtime/safepoint_poll.h"
 
 namespace gc::alloc {
 

@@ -59,25 +59,13 @@
 #include <cstdint>
 #include <thread>
 
+#include "alloc/page_cache.h"
 #include "alloc/page_map.h"
 #include "alloc/span.h"
 #include "runtime/base.h"
 #include "runtime/mutex.h"
 
 namespace gc::alloc {
-
-// A processor's private run of free pages (Go 1.19's pageCache): its
-// Cache's refills cut spans from the run without the heap lock, so threads
-// refilling at once meet in the page heap once per run (512 KiB), not once
-// per batch of spans. Owned by one Cache (no sync); the run is an in-use
-// span in state kAllocating, so nothing else coalesces with it.
-struct PageCache {
-  static constexpr uint32_t kPages = 64;
-  static constexpr uint32_t kMaxRecords = 64;
-  Span* run = nullptr;              // the uncut rest, or null
-  Span* records[kMaxRecords] = {};  // spare Span records for cut spans
-  uint32_t nrecords = 0;
-};
 
 class PageHeap {
  public:

@@ -22,12 +22,15 @@
 // inside gc::run_finalizers reaches its caller.
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <stdexcept>
 #include <type_traits>
 #include <utility>
 
+#include "api/internal/checks.h"
+#include "api/internal/finalizer.h"
 #include "api/ptr.h"
-#include "gc/finalizer.h"
 
 namespace gc {
 
@@ -40,7 +43,7 @@ void set_finalizer(const Ptr<T>& obj, F fn) {
   if (obj == nullptr) {
     throw std::invalid_argument("gcrt: gc::set_finalizer of a null pointer");
   }
-  internal::SetFinalizer(
+  internal::SetFinalizerOf(
       internal::Checked(obj.get(), "gc::set_finalizer"),
       [fn = std::move(fn)](void* p) mutable { fn(static_cast<T*>(p)); });
 }
@@ -52,7 +55,7 @@ void set_finalizer(const Root<T>& obj, F fn) {
 // Removes obj's finalizer if it was not queued yet; false if it had none.
 template <typename T>
 bool clear_finalizer(const Ptr<T>& obj) {
-  return obj != nullptr && internal::ClearFinalizer(obj.get());
+  return obj != nullptr && internal::ClearFinalizerOf(obj.get());
 }
 template <typename T>
 bool clear_finalizer(const Root<T>& obj) {
@@ -61,6 +64,6 @@ bool clear_finalizer(const Root<T>& obj) {
 // Runs the finalizers queued so far on this thread (waiting for any the
 // finalizer thread is running) and returns when all of them have run.
 // Returns how many this thread ran.
-inline uint64_t run_finalizers() { return internal::RunFinalizers(); }
+uint64_t run_finalizers();
 
 }  // namespace gc

@@ -30,10 +30,10 @@
 
 #include <type_traits>
 
+#include "api/internal/checks.h"
+#include "api/internal/type_info.h"
 #include "api/make.h"
 #include "api/ptr.h"
-#include "api/type_info.h"
-#include "gc/free.h"
 
 namespace gc {
 

@@ -5,12 +5,48 @@
 #include <stdexcept>
 #include <string>
 
+#include "alloc/heap.h"
+#include "api/internal/allocate.h"
+#include "api/internal/checks.h"
+#include "api/internal/finalizer.h"
 #include "gc/collector.h"
+#include "gc/finalizer.h"
+#include "gc/sweeper.h"
+#include "runtime/check.h"
+#include "runtime/os_mem.h"
 #include "runtime/stack.h"
 
 namespace gc {
 
+static_assert(kNumSizeClasses == alloc::kNumSizeClasses,
+              "gc::kNumSizeClasses follows alloc/size_classes.h");
+
+// The out-of-line half of the glue api/internal/ declares.
 namespace internal {
+
+void FreeUnconstructed(void* object) { alloc::Free(object); }
+
+void ThrowArrayTooLarge(size_t n, size_t element_size) {
+  throw runtime::OutOfMemoryError(
+      "gcrt: gc::make_array of " + std::to_string(n) + " elements of " +
+      std::to_string(element_size) + " bytes overflows the address space");
+}
+
+void CheckNotInDestructor() {
+  if (GCRT_PREDICT_FALSE(InDestructor())) {
+    runtime::Print(
+        "a gc::Ptr was dereferenced inside the destructor of a GC object; "
+        "the object it points to may already have been destroyed. Only "
+        "release non-GC resources in destructors.");
+    GCRT_FATAL("no gc::Ptr is dereferenced in a destructor run by the sweeper");
+  }
+}
+
+void SetFinalizerOf(const void* object, std::function<void(void*)> fn) {
+  SetFinalizer(object, std::move(fn));
+}
+
+bool ClearFinalizerOf(const void* object) { return ClearFinalizer(object); }
 
 void CheckHeapPointer(const void* p, const char* what) {
   if (p == nullptr) return;
@@ -47,6 +83,8 @@ void CheckHeapPointer(const void* p, const char* what) {
 }  // namespace internal
 
 using internal::Collector;
+
+uint64_t run_finalizers() { return internal::RunFinalizers(); }
 
 void collect() { Collector::Get().Collect(internal::GcReason::kExplicit); }
 
@@ -100,7 +138,10 @@ Stats stats() {
   s.scavenger_cpu_ns = h.scavenger_cpu_ns;
   s.scavenge_goal =
       h.scavenge_goal == alloc::PageHeap::kNoScavengeGoal ? 0 : h.scavenge_goal;
-  for (int i = 0; i < alloc::kNumSizeClasses; i++) s.by_size[i] = h.by_size[i];
+  for (int i = 0; i < kNumSizeClasses; i++) {
+    s.by_size[i] = SizeClassStats{h.by_size[i].size, h.by_size[i].mallocs,
+                                  h.by_size[i].frees};
+  }
   return s;
 }
 

@@ -14,6 +14,18 @@
 // api/finalizer.h. Explicit free (gc::free): api/free.h. The design:
 // docs/design.md, and the overviews in gc/collector.h and alloc/heap.h.
 //
+// Two tiers, as cppgc's include/cppgc and include/cppgc/internal: api/*.h
+// are the API (namespace gc); api/internal/*.h are the glue their inline
+// paths need - the allocation fast path's entry, handle slots and the
+// construction stack, the debug checks, the weak-reference read, the
+// safepoint poll - internal to gcrt (namespace gc::internal), not part of
+// the API, and may change. Together they include what the fast paths
+// inline (the per-processor Cache and its Span, handle arenas) and nothing
+// of the heap, the collector or stop-the-world: a program that includes this
+// header cannot name alloc::Heap, alloc::Free, runtime::StopTheWorld or
+// internal::Collector (tests/api/compile_errors_test.sh). gcrt's own code
+// and its tests include gc/, alloc/ and runtime/ headers directly.
+//
 // Threads: a thread attaches to the heap on its first allocation or handle
 // (or gc::attach_thread()), and detaches at exit. The collector stops the
 // world at safepoints: allocation slow paths, gc::safepoint(), and the
@@ -82,19 +94,28 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "alloc/heap.h"
 #include "api/finalizer.h"
 #include "api/free.h"
+#include "api/internal/safepoint.h"
 #include "api/make.h"
 #include "api/ptr.h"
 #include "api/roots.h"
 #include "api/thread.h"
 #include "api/trace.h"
 #include "api/weak.h"
-#include "gc/tracer.h"
-#include "runtime/safepoint.h"
+#include "runtime/base.h"
 
 namespace gc {
+
+// Objects of one size class (gc::Stats::by_size).
+struct SizeClassStats {
+  uint32_t size;     // bytes per object
+  uint64_t mallocs;  // objects allocated in this class, ever
+  uint64_t frees;    // objects of this class freed, ever
+};
+// Size classes, class 0 (large objects) included: Go 1.19's 67 classes up
+// to 32 KiB (alloc/size_classes.h; api/gc.cc checks they agree).
+inline constexpr int kNumSizeClasses = 68;
 
 // Go's runtime.MemStats in spirit. Heap figures are exact once caches are
 // flushed (after gc::collect() on a single-threaded program, say).
@@ -135,7 +156,9 @@ struct Stats {
   // scavenger works toward: the heap goal + 10%, or under a memory limit
   // 95% of it if lower; 0 while there is none (before the first cycle).
   uint64_t scavenge_goal;
-  alloc::SizeClassStats by_size[alloc::kNumSizeClasses];
+  // Per size class, as Go's MemStats.BySize: by_size[c] for class c of
+  // kNumSizeClasses; class 0 stands for large objects (size 0).
+  SizeClassStats by_size[kNumSizeClasses];
 };
 
 // Runs a full collection now, and finishes its sweep before returning.
@@ -184,7 +207,7 @@ using Blocking = runtime::BlockingRegion;
 void attach_thread();
 void detach_thread();
 
-// Debug and tuning knobs (tests, benchmarks).
+// Debug and tuning knobs, each the setter of its GCRT_* variable (above).
 // 0: one per hardware thread; at most 256 (more throws
 // std::invalid_argument, as GCRT_MARK_WORKERS refuses it).
 void set_mark_workers(uint32_t n);

@@ -26,17 +26,17 @@
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <new>
-#include <string>
 #include <type_traits>
 #include <utility>
 
-#include "alloc/heap.h"
+#include "api/internal/allocate.h"
+#include "api/internal/handles.h"
+#include "api/internal/type_info.h"
 #include "api/ptr.h"
-#include "api/type_info.h"
-#include "gc/roots.h"
-#include "runtime/os_mem.h"
+#include "runtime/base.h"
 
 namespace gc {
 
@@ -59,7 +59,7 @@ GCRT_ALWAYS_INLINE T* Construct(HandleArena* h, void* mem, Args&&... args) {
       }
     } catch (...) {
       h->EndConstruction(depth, mem, false);
-      alloc::Free(mem);  // no destructor runs on a half-built object
+      FreeUnconstructed(mem);  // no destructor runs on a half-built object
       throw;
     }
     h->EndConstruction(depth, mem, true);
@@ -69,18 +69,6 @@ GCRT_ALWAYS_INLINE T* Construct(HandleArena* h, void* mem, Args&&... args) {
     h->KeepIfConstructing(obj);
     return obj;
   }
-}
-
-template <typename T>
-GCRT_ALWAYS_INLINE void* AllocateFor() {
-  static_assert(!std::is_array_v<T>, "use gc::make_array<T>(n)");
-  static_assert(sizeof(T) < (uint64_t{1} << 32),
-                "gcrt objects are smaller than 4 GiB; use gc::make_array");
-  constexpr bool kPointerFree = TypeInfoHolder<T>::kPointerFree;
-  return alloc::AllocateFixed<static_cast<uint32_t>(sizeof(T)),
-                              static_cast<uint32_t>(alignof(T)), kPointerFree,
-                              std::is_trivially_destructible_v<T>>(
-      TypeInfoOf<T>());
 }
 
 }  // namespace internal
@@ -169,9 +157,7 @@ Root<Array<T>> make_array(size_t n) {
   size_t bytes;
   if (__builtin_mul_overflow(n, sizeof(T), &bytes) ||
       __builtin_add_overflow(bytes, Array<T>::kHeader, &bytes)) {
-    throw runtime::OutOfMemoryError(
-        "gcrt: gc::make_array of " + std::to_string(n) + " elements of " +
-        std::to_string(sizeof(T)) + " bytes overflows the address space");
+    internal::ThrowArrayTooLarge(n, sizeof(T));
   }
   void* mem = alloc::Allocate(internal::ArrayTypeInfoHolder<T>::Get(), bytes);
   auto* a = new (mem) Array<T>();
@@ -186,7 +172,7 @@ Root<Array<T>> make_array(size_t n) {
     } catch (...) {
       h->EndConstruction(depth, mem, false);
       Array<T>::Destroy(a);
-      alloc::Free(mem);
+      internal::FreeUnconstructed(mem);
       throw;
     }
     h->EndConstruction(depth, mem, true);

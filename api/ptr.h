@@ -19,10 +19,9 @@
 #include <type_traits>
 #include <utility>
 
-#include "gc/free.h"
-#include "gc/roots.h"
-#include "gc/sweeper.h"
-#include "runtime/check.h"
+#include "api/internal/checks.h"
+#include "api/internal/handles.h"
+#include "runtime/base.h"
 
 namespace gc {
 
@@ -30,55 +29,15 @@ template <typename T>
 class Root;
 template <typename T>
 class Global;
-
-namespace internal {
-// Debug builds (GCRT_DEBUG_LEVEL >= 2) stop the program when a pointer or
-// handle to an object freed with gc::free is dereferenced (the object is in
-// quarantine until a collection: gc/free.h).
-GCRT_ALWAYS_INLINE void CheckNotFreed(const void* p) {
-#if GCRT_DEBUG_LEVEL >= 2
-  if (MaybeQuarantined(p)) ReportUseAfterFree(p, "dereferenced");
-#else
-  (void)p;
-#endif
-}
-// Debug builds (GCRT_DEBUG_LEVEL >= 2) stop a destructor the sweeper runs from
-// dereferencing a gc::Ptr (its target may already be dead), and any
-// dereference of a freed object.
-GCRT_ALWAYS_INLINE void CheckDereference(const void* p) {
-  CheckNotFreed(p);
-#if GCRT_DEBUG_LEVEL >= 2
-  if (GCRT_PREDICT_FALSE(InDestructor())) {
-    runtime::Print(
-        "a gc::Ptr was dereferenced inside the destructor of a GC object; "
-        "the object it points to may already have been destroyed. Only "
-        "release non-GC resources in destructors.");
-    GCRT_FATAL("no gc::Ptr is dereferenced in a destructor run by the sweeper");
-  }
-#endif
-}
-// Debug builds (GCRT_DEBUG_LEVEL >= 2) refuse to root a raw pointer that does
-// not point into a live GC object (a stack or malloc address, a freed slot):
-// std::invalid_argument, before anything changes. Interior pointers are
-// fine, as the marker resolves them. Release builds do not check handles:
-// the check costs a span lookup, and a Central lock when no cache of the
-// thread holds the span, on every Root or Global made from a raw pointer or
-// gc::Ptr. A handle to a reclaimed object roots nothing the heap still
-// counts (a free slot stays free when marked) and reads whatever is
-// allocated there next. Weak references and finalizers, whose records
-// would pass to the slot's next object, are checked in every build
-// (gc/sweeper.h: SpanOfLiveObject).
-void CheckHeapPointer(const void* p, const char* what);
 template <typename T>
-GCRT_ALWAYS_INLINE T* Checked(T* p, const char* what) {
-#if GCRT_DEBUG_LEVEL >= 2
-  CheckHeapPointer(p, what);
-#else
-  (void)what;
-#endif
-  return p;
-}
-}  // namespace internal
+class Weak;
+template <typename T>
+class Array;
+// api/make.h; declared here to befriend them.
+template <typename T, typename... Args>
+GCRT_ALWAYS_INLINE Root<T> make(Args&&... args);
+template <typename T>
+Root<Array<T>> make_array(size_t n);
 
 template <typename T>
 class Ptr {
@@ -191,14 +150,23 @@ class Root {
   requires requires(U& u, I i) { u[i]; }
   decltype(auto) operator[](I i) const { return (**this)[i]; }
 
-  // Internal: adopts a slot already holding p (gc::make).
+ private:
+  template <typename U>
+  friend class Root;
+  template <typename U>
+  friend class Weak;
+  template <typename U, typename... Args>
+  friend Root<U> make(Args&&... args);
+  template <typename U>
+  friend Root<Array<U>> make_array(size_t n);
+
+  // Adopts a slot already holding p (gc::make, gc::Weak::lock).
   Root(T* p, internal::HandleSlot* slot) noexcept : ptr_(p), slot_(slot) {}
+  // Gives up the slot, still holding the object, to another Root.
   internal::HandleSlot* ReleaseSlot() noexcept {
     ptr_ = nullptr;
     return std::exchange(slot_, nullptr);
   }
-
- private:
   static internal::HandleSlot* Take(T* p) {
     return p == nullptr ? nullptr : internal::CurrentHandles()->Take(p);
   }

@@ -18,7 +18,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "runtime/safepoint.h"
+#include "api/internal/safepoint.h"
 
 namespace gc {
 

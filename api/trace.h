@@ -1,12 +1,12 @@
 // Tracing: how the collector finds the gc::Ptr values an object holds.
 //
 //   - An aggregate (a plain struct) needs nothing: its fields are found at
-//     compile time (api/reflect.h). If every field is a gc::Ptr,
+//     compile time (api/internal/reflect.h). If every field is a gc::Ptr,
 //     pointer-free, or such an aggregate itself (or a std::array of one),
-//     the type gets a pointer bitmap (type_info.h) and the marker scans it
-//     like Go scans a typed object, with no call at all. Otherwise (say, a
-//     std::vector of gc::Ptr among its fields) it gets a generated trace
-//     function that visits the fields.
+//     the type gets a pointer bitmap (api/internal/type_info.h) and the marker
+//     scans it like Go scans a typed object, with no call at all. Otherwise
+//     (say, a std::vector of gc::Ptr among its fields) it gets a generated
+//     trace function that visits the fields.
 //   - A class with constructors or private fields writes
 //     `void trace(gc::Tracer& t) const { t(field1, field2, ...); }`.
 //   - A type that holds no gc::Ptr (decided at compile time) is
@@ -64,9 +64,9 @@
 #include <utility>
 #include <variant>
 
+#include "api/internal/reflect.h"
+#include "api/internal/tracer.h"
 #include "api/ptr.h"
-#include "api/reflect.h"
-#include "gc/tracer.h"
 
 namespace gc {
 

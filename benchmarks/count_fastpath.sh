@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Instructions per allocation on the fast path, by callgrind (repeatable on
 # a shared machine, unlike times). Prints Ir per object for each loop,
-# including the amortized slow paths (refills), and the empty loop's cost.
+# including the amortized slow paths (refills), and the empty loop's cost;
+# then the same through the public API (gc::make_unrooted, gc::make) and a
+# gc::Root taken and dropped (the handle fast path).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bazel build -c opt //benchmarks:fastpath_count >/dev/null 2>&1
 bin=bazel-bin/benchmarks/fastpath_count
 n=$((1 << 20))
-for fn in EmptyLoop AllocLoopMalloc8 AllocLoopMallocTypeInfo8 AllocLoopMallocTypeInfo16; do
+for fn in EmptyLoop AllocLoopMalloc8 AllocLoopMallocTypeInfo8 AllocLoopMallocTypeInfo16 \
+  MakeUnrootedNode8 MakeUnrootedPod16 MakeRootedNode8 RootHandle8; do
   out=$(mktemp)
   valgrind --tool=callgrind --callgrind-out-file="$out" \
     --toggle-collect="*${fn}*" "$bin" >/dev/null 2>&1

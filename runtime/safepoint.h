@@ -16,6 +16,10 @@
 //                          (like Go's syscall entry), so the world can stop
 //                          without it; leaving waits for a stopped world.
 //
+// The mutator's side (Safepoint, BlockingRegion) is declared apart, in
+// runtime/safepoint_poll.h, for the headers that inline it (the allocation
+// fast path, the public API) and must not see the stopper's side.
+//
 // A debug watchdog prints the processors (and kernel thread ids) that keep
 // the world waiting longer than the watchdog period (1 s by default;
 // GCRT_STW_WATCHDOG_MS overrides). Stops are serialized: a second stopper
@@ -35,23 +39,9 @@
 #include "runtime/base.h"
 #include "runtime/check.h"
 #include "runtime/processor.h"
+#include "runtime/safepoint_poll.h"
 
 namespace gc::runtime {
-
-// Atomic: stored (release) under ProcessorTable's lock by the stopper;
-// loaded relaxed by safepoint polls (a stale false only delays the park to
-// the next poll; the stopper waits for the park, not for the load).
-extern std::atomic<bool> g_stop_requested;
-
-void SafepointSlow();
-
-// Parks the calling thread if the world is being stopped. Cheap enough for
-// inner loops: one load and a predicted branch.
-GCRT_ALWAYS_INLINE void Safepoint() {
-  if (GCRT_PREDICT_FALSE(g_stop_requested.load(std::memory_order_relaxed))) {
-    SafepointSlow();
-  }
-}
 
 // Stops every other running processor at a safepoint. The caller must be
 // attached (its own processor counts as the stopper's), and holds no lock
@@ -90,20 +80,6 @@ void StopTheWorldForFork() GCRT_ACQUIRE(kWorldStopped);
 void LockProcessorsForFork();
 void ResumeAfterForkParent() GCRT_RELEASE(kWorldStopped);
 void ResumeAfterForkChild() GCRT_RELEASE(kWorldStopped);
-
-class BlockingRegion {
- public:
-  BlockingRegion();
-  ~BlockingRegion();
-  BlockingRegion(const BlockingRegion&) = delete;
-  BlockingRegion& operator=(const BlockingRegion&) = delete;
-
- private:
-  Processor* p_;  // the caller's processor, or null if not attached
-};
-
-// True while the calling thread is inside a BlockingRegion.
-bool InBlockingRegion();
 
 // RAII: while a thread is inside one, it does not park at safepoints and
 // may not enter a blocking region (std::logic_error), so the world cannot

@@ -8,7 +8,10 @@
 #   api/        api/ gc/ alloc/ runtime/
 #
 # and none of them from the rest of the repository (tests/, benchmarks/,
-# tools/, third_party/). System and library headers (<atomic>,
+# tools/, third_party/). Inside api/, the public headers (api/*.h and
+# api/*.inc, what users include) include only api/ (their inline glue is
+# in api/internal/) and runtime/base.h: the glue headers alone reach
+# gc/, alloc/ and runtime/. System and library headers (<atomic>,
 # <sys/mman.h>) are not judged. BUILD visibility already keeps a layer
 # from depending on the targets above it; this checks the #include lines
 # themselves, so a header that reaches upward fails here even where no
@@ -37,6 +40,10 @@ may_include() {  # the layers a file of layer $1 may include
 
 contains() {  # contains "<words>" word
   [[ " $1 " == *" $2 "* ]]
+}
+
+public_header() {  # public_header <file>: api/*.h or api/*.inc, not deeper
+  [[ $1 =~ ^api/[^/]+\.(h|inc)$ ]]
 }
 
 if (($# == 0)); then
@@ -83,6 +90,14 @@ for f in "$@"; do
     top=${target%%/*}
     if contains "$LAYERS" "$top"; then
       checked=$((checked + 1))
+      if public_header "$f" && [[ $top != api && $target != runtime/base.h ]]
+      then
+        echo "FAIL $f:$line: #include ${delim}${path}${delim/</>}: a public" \
+          "header includes only api/ (its glue through api/internal/) and" \
+          "runtime/base.h"
+        violations=$((violations + 1))
+        continue
+      fi
       contains "$allowed" "$top" && continue
     elif [[ $delim == '"' ]] && contains "$ABOVE_ALL" "$top"; then
       checked=$((checked + 1))
@@ -105,8 +120,9 @@ done
 
 if ((violations > 0)); then
   echo "$violations layering violation(s); the layers include downwards" \
-    "only: runtime/ -> alloc/ -> gc/ -> api/"
+    "only: runtime/ -> alloc/ -> gc/ -> api/ (and api/*.h only through" \
+    "api/internal/)"
   exit 1
 fi
 echo "ok: $# files, $checked includes of the repository's own headers," \
-  "all downwards"
+  "all downwards, the public headers' through api/internal/"

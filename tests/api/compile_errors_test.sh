@@ -2,7 +2,9 @@
 # Compiles small user programs against gcrt's headers: the ones the tracer
 # cannot handle must fail to compile, with gcrt's message and the
 # offending type named; the accepted ones must compile (so a failure is
-# never the harness's own).
+# never the harness's own). Each program states its own #includes: a user's
+# program includes "api/gc.h", and must not reach the collector's internals
+# through it; the sweep-claim cases include the allocator's "alloc/heap.h".
 set -uo pipefail
 root="${TEST_SRCDIR:-.}/${TEST_WORKSPACE:-gcrt}"
 [[ -f "$root/api/gc.h" ]] || root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -15,10 +17,11 @@ compile() {  # compile <name>: compiles $work/<name>.cc, output in .log
     g++ -std=c++20 -fsyntax-only -I"$root" "$work/$1.cc" >"$work/$1.log" 2>&1 )
 }
 
-# expect_error <name> <message substring> <type substring>; program on stdin
+# expect_error <name> <message substring> <type substring>; the whole
+# program, includes first, on stdin
 expect_error() {
   local name=$1 message=$2 type=$3
-  { echo '#include "api/gc.h"'; echo '#include "alloc/heap.h"'; cat; } >"$work/$name.cc"
+  cat >"$work/$name.cc"
   if compile "$name"; then
     echo "FAIL $name: compiled, expected an error"
     failures=$((failures + 1))
@@ -34,9 +37,9 @@ expect_error() {
   fi
 }
 
-expect_ok() {
+expect_ok() {  # expect_ok <name>; the whole program on stdin
   local name=$1
-  { echo '#include "api/gc.h"'; echo '#include "alloc/heap.h"'; cat; } >"$work/$name.cc"
+  cat >"$work/$name.cc"
   if compile "$name"; then
     echo "ok   $name"
   else
@@ -47,6 +50,7 @@ expect_ok() {
 }
 
 expect_ok accepted_types <<'CC'
+#include "api/gc.h"
 #include <array>
 #include <memory>
 #include <queue>
@@ -72,6 +76,7 @@ CC
 
 expect_error opaque_handed_to_tracer \
   "gc::Tracer was handed a type it cannot see into" "std::function" <<'CC'
+#include "api/gc.h"
 #include <functional>
 class C {
  public:
@@ -83,6 +88,7 @@ CC
 
 expect_error raw_pointer_field \
   "a raw pointer to a type holding gc::Ptr cannot be traced" "Node*" <<'CC'
+#include "api/gc.h"
 struct Node { gc::Ptr<Node> next; };
 struct Holder { Node* raw; int n; };
 int main() { gc::make<Holder>(); }
@@ -90,6 +96,7 @@ CC
 
 expect_error raw_pointer_to_tracer \
   "a raw pointer to a type holding gc::Ptr cannot be traced" "Node*" <<'CC'
+#include "api/gc.h"
 struct Node { gc::Ptr<Node> next; };
 class C {
  public:
@@ -101,6 +108,7 @@ CC
 
 expect_error c_array_with_container \
   "replace each C array member" "Wide" <<'CC'
+#include "api/gc.h"
 #include <vector>
 struct Node { gc::Ptr<Node> next; };
 struct Wide { char name[100]; std::vector<gc::Ptr<Node>> kids; };
@@ -109,6 +117,7 @@ CC
 
 expect_error small_c_array_with_container \
   "replace each C array member" "Pair" <<'CC'
+#include "api/gc.h"
 #include <string>
 struct Pair { int64_t v[2]; std::string name; };
 int main() { gc::make<Pair>(); }
@@ -116,6 +125,7 @@ CC
 
 expect_error base_class \
   "make base classes members" "Derived" <<'CC'
+#include "api/gc.h"
 #include <vector>
 struct Node { gc::Ptr<Node> next; };
 struct Base { gc::Ptr<Node> first; };
@@ -125,6 +135,7 @@ CC
 
 expect_error unique_array \
   "cannot be traced (its length is unknown)" "unique_ptr" <<'CC'
+#include "api/gc.h"
 #include <memory>
 struct Node { gc::Ptr<Node> next; };
 struct Holder { std::unique_ptr<Node[]> nodes; };
@@ -133,6 +144,7 @@ CC
 
 expect_error pimpl \
   "incomplete here (a pimpl) cannot be traced" "Impl" <<'CC'
+#include "api/gc.h"
 #include <memory>
 struct Impl;
 void Drop(Impl*);
@@ -147,17 +159,72 @@ CC
 # Sweeping a span needs its sweep claim (alloc/sweepgen.h): without one, a
 # forged one, or a copy of one, the code does not compile.
 expect_error sweep_without_claim "cannot convert" "SweepClaim" <<'CC'
+#include "alloc/heap.h"
 void F(gc::alloc::Span* s) { gc::alloc::Heap::Get().SwapSweptBits(s); }
 CC
 
 expect_error forged_sweep_claim "private within this context" "SweepClaim" <<'CC'
+#include "alloc/heap.h"
 void F(gc::alloc::Span* s) { gc::alloc::SweepClaim c(s, 4, false); }
 CC
 
 expect_error copied_sweep_claim "use of deleted function" "SweepClaim" <<'CC'
+#include "alloc/heap.h"
 void F(gc::alloc::Span* s) {
   gc::alloc::SweepClaim c = gc::alloc::SweepClaim::TryAcquire(s, 4);
   gc::alloc::SweepClaim d = c;
+}
+CC
+
+# The public headers keep the layers below out of sight: a program that
+# includes only "api/gc.h" cannot name the heap, the allocator's free, its
+# centrals and page heap, stop the world, or reach the collector. (The
+# internal headers give them to gcrt's own code and tests: the next case.)
+# hidden <name> <message> <identifier> <statement naming it>
+hidden() {
+  expect_error "$1" "$2" "$3" <<CC
+#include "api/gc.h"
+void F() { $4; }
+CC
+}
+undeclared="has not been declared"
+not_member="is not a member of"
+hidden heap_hidden "$undeclared" Heap 'gc::alloc::Heap::Get()'
+hidden free_hidden "$not_member" Free 'gc::alloc::Free(nullptr)'
+hidden central_hidden "$not_member" Central 'gc::alloc::Central* c = nullptr'
+hidden page_heap_hidden "$not_member" PageHeap 'gc::alloc::PageHeap* p = nullptr'
+hidden stop_the_world_hidden "$not_member" StopTheWorld \
+  'gc::runtime::StopTheWorld("x")'
+hidden collector_hidden "$undeclared" Collector 'gc::internal::Collector::Get()'
+hidden sweeper_hidden "$undeclared" Sweeper 'gc::internal::Sweeper::Get()'
+
+expect_ok internals_with_their_headers <<'CC'
+#include "alloc/heap.h"
+#include "api/gc.h"
+#include "gc/collector.h"
+#include "gc/sweeper.h"
+#include "runtime/safepoint.h"
+void F() {
+  gc::alloc::Heap::Get();
+  gc::alloc::Free(nullptr);
+  gc::alloc::Central* c = nullptr;
+  gc::alloc::PageHeap* p = nullptr;
+  gc::runtime::StopTheWorld("x");
+  gc::internal::Collector::Get();
+  gc::internal::Sweeper::Get();
+  (void)c;
+  (void)p;
+}
+CC
+
+# gc::Root's slot-adopting constructor and ReleaseSlot are gc::make's.
+expect_error root_release_slot_private "private within this context" \
+  "ReleaseSlot" <<'CC'
+#include "api/gc.h"
+struct Node { gc::Ptr<Node> next; };
+void F() {
+  gc::Root<Node> r = gc::make<Node>();
+  r.ReleaseSlot();
 }
 CC
 

@@ -13,8 +13,10 @@
 #include <string>
 #include <vector>
 
+#include "alloc/heap.h"
 #include "api/gc.h"
 #include "gc/collector.h"
+#include "gc/free.h"
 #include "gc/sweeper.h"
 #include "tests/test_support/errors.h"
 #include "tests/test_support/verified_heap_test.h"

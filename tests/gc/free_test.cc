@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "alloc/heap.h"
 #include "api/gc.h"
 #include "gc/collector.h"
 #include "gc/sweeper.h"

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "alloc/heap.h"
 #include "api/gc.h"
 #include "gc/collector.h"
 #include "tests/test_support/collector_hooks.h"

@@ -1,4 +1,4 @@
-// What the tracer sees (api/trace.h, api/reflect.h): standard types that
+// What the tracer sees (api/trace.h, api/internal/reflect.h): standard types that
 // hold GC pointers out of line are traced (variants, adaptors, owning
 // smart pointers), aggregates are taken apart at compile time whatever the
 // size of their members, and what cannot be traced is classified as an

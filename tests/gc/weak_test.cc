@@ -20,6 +20,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "alloc/cache.h"
+#include "alloc/heap.h"
 #include "api/gc.h"
 #include "gc/collector.h"
 #include "gc/sweeper.h"

@@ -1,8 +1,11 @@
+// Internal to gcrt: not part of the API, may change.
+//
 // The TypeInfo of a C++ type (alloc/type_info.h), built once per type from
 // what the compiler knows: size, alignment, destructor, whether it can hold
 // GC pointers, and how the marker finds them: a pointer bitmap for
 // aggregates whose gc::Ptr fields reflection finds at compile time
-// (api/reflect.h), a trace function otherwise. See api/trace.h for the rules.
+// (api/internal/reflect.h), a trace function otherwise. See api/trace.h for the
+// rules.
 #pragma once
 
 #include <cstdint>

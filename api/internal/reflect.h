@@ -1,3 +1,5 @@
+// Internal to gcrt: not part of the API, may change.
+//
 // Compile-time reflection of aggregates, for tracing (api/trace.h): how
 // many fields a plain struct has, their types, and a visit of each.
 //
@@ -95,7 +97,7 @@ constexpr Limit LimitOf() {
   }
 }
 
-#include "api/reflect_fields.inc"
+#include "api/internal/reflect_fields.inc"
 
 // Number of fields of an aggregate T with LimitOf<T>() == kNone.
 template <typename T>

@@ -1,0 +1,43 @@
+// Internal to gcrt: not part of the API, may change.
+//
+// The allocation glue api/make.h inlines. gc::make enters the allocator's
+// fast path (the per-processor Cache, alloc/cache.h) through AllocateFor,
+// which picks the size class at compile time (alloc/allocate.h);
+// gc::make_array calls alloc::Allocate. The rest is out of line (api/gc.cc).
+// This header makes alloc/cache.h, alloc/span.h and what they include
+// visible, and nothing of the Heap, the Centrals or the PageHeap.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "alloc/allocate.h"
+#include "api/internal/type_info.h"
+#include "runtime/base.h"
+
+namespace gc::internal {
+
+// A zeroed slot for a T: the inline fast path (tiny, small or, out of
+// line, large), with the class and span class folded at compile time.
+template <typename T>
+GCRT_ALWAYS_INLINE void* AllocateFor() {
+  static_assert(!std::is_array_v<T>, "use gc::make_array<T>(n)");
+  static_assert(sizeof(T) < (uint64_t{1} << 32),
+                "gcrt objects are smaller than 4 GiB; use gc::make_array");
+  constexpr bool kPointerFree = TypeInfoHolder<T>::kPointerFree;
+  return alloc::AllocateFixed<static_cast<uint32_t>(sizeof(T)),
+                              static_cast<uint32_t>(alignof(T)), kPointerFree,
+                              std::is_trivially_destructible_v<T>>(
+      TypeInfoOf<T>());
+}
+
+// Gives back the slot of an object whose constructor threw: no destructor
+// runs on a half-built object (alloc::Free).
+void FreeUnconstructed(void* object);
+
+// gc::make_array of n elements of element_size bytes overflows the address
+// space: throws std::bad_alloc with a message.
+[[noreturn]] GCRT_COLD void ThrowArrayTooLarge(size_t n, size_t element_size);
+
+}  // namespace gc::internal

@@ -1,0 +1,64 @@
+// Internal to gcrt: not part of the API, may change.
+//
+// The debug checks the API's handles and gc::free inline (api/ptr.h,
+// api/free.h). Release builds compile them to nothing but the calls that
+// happen anyway; debug builds (GCRT_DEBUG_LEVEL >= 2) check every
+// dereference against the quarantine of explicitly freed objects
+// (gc/free.h, which also declares FreeObject, gc::free's entry) and every
+// handle made from a raw pointer against the heap.
+#pragma once
+
+#include "gc/free.h"
+#include "runtime/base.h"
+
+namespace gc::internal {
+
+// Debug builds (GCRT_DEBUG_LEVEL >= 2) stop the program when a pointer or
+// handle to an object freed with gc::free is dereferenced (the object is in
+// quarantine until a collection: gc/free.h).
+GCRT_ALWAYS_INLINE void CheckNotFreed(const void* p) {
+#if GCRT_DEBUG_LEVEL >= 2
+  if (MaybeQuarantined(p)) ReportUseAfterFree(p, "dereferenced");
+#else
+  (void)p;
+#endif
+}
+
+// Stops the program if the calling thread is running destructors for the
+// sweeper (gc/sweeper.h: InDestructor). Out of line (api/gc.cc): debug
+// builds only.
+void CheckNotInDestructor();
+
+// Debug builds (GCRT_DEBUG_LEVEL >= 2) stop a destructor the sweeper runs from
+// dereferencing a gc::Ptr (its target may already be dead), and any
+// dereference of a freed object.
+GCRT_ALWAYS_INLINE void CheckDereference(const void* p) {
+  CheckNotFreed(p);
+#if GCRT_DEBUG_LEVEL >= 2
+  CheckNotInDestructor();
+#endif
+}
+
+// Debug builds (GCRT_DEBUG_LEVEL >= 2) refuse to root a raw pointer that does
+// not point into a live GC object (a stack or malloc address, a freed slot):
+// std::invalid_argument, before anything changes. Interior pointers are
+// fine, as the marker resolves them. Release builds do not check handles:
+// the check costs a span lookup, and a Central lock when no cache of the
+// thread holds the span, on every Root or Global made from a raw pointer or
+// gc::Ptr. A handle to a reclaimed object roots nothing the heap still
+// counts (a free slot stays free when marked) and reads whatever is
+// allocated there next. Weak references and finalizers, whose records
+// would pass to the slot's next object, are checked in every build
+// (gc/sweeper.h: SpanOfLiveObject).
+void CheckHeapPointer(const void* p, const char* what);
+template <typename T>
+GCRT_ALWAYS_INLINE T* Checked(T* p, const char* what) {
+#if GCRT_DEBUG_LEVEL >= 2
+  CheckHeapPointer(p, what);
+#else
+  (void)what;
+#endif
+  return p;
+}
+
+}  // namespace gc::internal

@@ -1,0 +1,44 @@
+// The mutator's side of safepoints: the poll and blocking regions. See
+// runtime/safepoint.h for stop-the-world, which includes this header.
+// Declared apart so that the headers that inline the poll (the allocator's
+// fast path, gc::safepoint) do not make the stopper's side visible.
+#pragma once
+
+#include <atomic>
+
+#include "runtime/base.h"
+
+namespace gc::runtime {
+
+class Processor;
+
+// Atomic: stored (release) under ProcessorTable's lock by the stopper;
+// loaded relaxed by safepoint polls (a stale false only delays the park to
+// the next poll; the stopper waits for the park, not for the load).
+extern std::atomic<bool> g_stop_requested;
+
+void SafepointSlow();
+
+// Parks the calling thread if the world is being stopped. Cheap enough for
+// inner loops: one load and a predicted branch.
+GCRT_ALWAYS_INLINE void Safepoint() {
+  if (GCRT_PREDICT_FALSE(g_stop_requested.load(std::memory_order_relaxed))) {
+    SafepointSlow();
+  }
+}
+
+class BlockingRegion {
+ public:
+  BlockingRegion();
+  ~BlockingRegion();
+  BlockingRegion(const BlockingRegion&) = delete;
+  BlockingRegion& operator=(const BlockingRegion&) = delete;
+
+ private:
+  Processor* p_;  // the caller's processor, or null if not attached
+};
+
+// True while the calling thread is inside a BlockingRegion.
+bool InBlockingRegion();
+
+}  // namespace gc::runtime
