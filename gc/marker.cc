@@ -15,6 +15,7 @@
 #include "gc/weak.h"
 #include "runtime/check.h"
 #include "runtime/processor.h"
+#include "runtime/safepoint.h"
 #include "runtime/stack.h"
 
 namespace gc::internal {
