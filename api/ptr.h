@@ -81,8 +81,39 @@ class Ptr {
 static_assert(sizeof(Ptr<int>) == sizeof(void*));
 static_assert(std::is_trivially_copyable_v<Ptr<int>>);
 
+namespace internal {
+
+// What the owning handles (Root, Global) offer besides ownership: access to
+// the object, checked in debug builds against gc::free. Handle has get().
+template <typename Handle, typename T>
+class HandleAccess {
+ public:
+  T* operator->() const noexcept {
+    T* p = self().get();
+    CheckNotFreed(p);
+    return p;
+  }
+  T& operator*() const noexcept {
+    T* p = self().get();
+    CheckNotFreed(p);
+    return *p;
+  }
+  explicit operator bool() const noexcept { return self().get() != nullptr; }
+  bool operator==(std::nullptr_t) const noexcept {
+    return self().get() == nullptr;
+  }
+  template <typename I, typename U = T>
+  requires requires(U& u, I i) { u[i]; }
+  decltype(auto) operator[](I i) const { return (**this)[i]; }
+
+ private:
+  const Handle& self() const { return static_cast<const Handle&>(*this); }
+};
+
+}  // namespace internal
+
 template <typename T>
-class Root {
+class Root : public internal::HandleAccess<Root<T>, T> {
  public:
   using element_type = T;
 
@@ -136,19 +167,6 @@ class Root {
   }
 
   T* get() const noexcept { return ptr_; }
-  T* operator->() const noexcept {
-    internal::CheckNotFreed(ptr_);
-    return ptr_;
-  }
-  T& operator*() const noexcept {
-    internal::CheckNotFreed(ptr_);
-    return *ptr_;
-  }
-  explicit operator bool() const noexcept { return ptr_ != nullptr; }
-  bool operator==(std::nullptr_t) const noexcept { return ptr_ == nullptr; }
-  template <typename I, typename U = T>
-  requires requires(U& u, I i) { u[i]; }
-  decltype(auto) operator[](I i) const { return (**this)[i]; }
 
  private:
   template <typename U>
@@ -186,7 +204,7 @@ class Root {
 };
 
 template <typename T>
-class Global {
+class Global : public internal::HandleAccess<Global<T>, T> {
  public:
   using element_type = T;
 
@@ -214,19 +232,6 @@ class Global {
   }
 
   T* get() const noexcept { return ptr_; }
-  T* operator->() const noexcept {
-    internal::CheckNotFreed(ptr_);
-    return ptr_;
-  }
-  T& operator*() const noexcept {
-    internal::CheckNotFreed(ptr_);
-    return *ptr_;
-  }
-  explicit operator bool() const noexcept { return ptr_ != nullptr; }
-  bool operator==(std::nullptr_t) const noexcept { return ptr_ == nullptr; }
-  template <typename I, typename U = T>
-  requires requires(U& u, I i) { u[i]; }
-  decltype(auto) operator[](I i) const { return (**this)[i]; }
 
  private:
   static internal::HandleSlot* Take(T* p) {
