@@ -21,10 +21,15 @@ void InstallCache(Cache* c) {
   // Pairs with StopTheWorld's seq_cst store of the flag before its
   // requests: either this load sees the flag, or the request's store comes
   // after ours and wins.
-  if (runtime::g_stop_requested.load(std::memory_order_seq_cst)) {
+  if (runtime::g_stop_requested.load(std::memory_order_seq_cst) ||
+      g_zeal.load(std::memory_order_relaxed) != 0) {
     t_cache = &g_unattached_cache;
   }
 }
+
+std::atomic<uint64_t> g_zeal{0};
+
+void SetZeal(uint64_t n) { g_zeal.store(n, std::memory_order_relaxed); }
 
 thread_local constinit int t_in_destructor = 0;
 
@@ -212,6 +217,7 @@ void* Cache::AllocSmallSlow(SpanClass sc, const TypeInfo* type) {
   }
   void* p =
       reinterpret_cast<void*>(s->cache_addr + uintptr_t{bit} * s->elem_size);
+  GCRT_ASAN_UNPOISON(p, s->elem_size);
   if (s->elem_size <= kAlwaysZeroBytes || s->needzero) {
     std::memset(p, 0, s->elem_size);
   } else {

@@ -77,6 +77,7 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
     void* p = reinterpret_cast<void*>(
         s->cache_addr +
         static_cast<uintptr_t>(__builtin_ctzll(free)) * kElemSize);
+    GCRT_ASAN_UNPOISON(p, kElemSize);
     // The whole slot: the marker scans an array to the end of its slot.
     if (kElemSize <= kAlwaysZeroBytes || s->needzero) {
       std::memset(p, 0, kElemSize);
@@ -117,6 +118,7 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
     uintptr_t block =
         s->cache_addr +
         uintptr_t{kTinySize} * static_cast<uintptr_t>(__builtin_ctzll(free));
+    GCRT_ASAN_UNPOISON(block, kTinySize);
     std::memset(reinterpret_cast<void*>(block), 0, kTinySize);
     if (size < tiny_offset_) {
       tiny_ = block;
@@ -239,14 +241,24 @@ class CacheSlot {
   std::atomic<Cache*> c_;
 };
 
+// Zeal mode (GCRT_DEBUG=zeal=N): a full collection every N allocations; 0
+// is off. While it is on, every thread's t_cache stays the unattached
+// cache, so that every allocation takes a slow path, which counts it
+// (Heap::MaybeTriggerGc): the fast path pays nothing for the mode. Atomic,
+// relaxed: set by the configuration, read by slow paths.
+extern std::atomic<uint64_t> g_zeal;
+// Turns zeal mode on (n > 0) or off; running threads' fast paths turn off
+// at their next safepoint or cache install, and on again at theirs.
+void SetZeal(uint64_t n);
+
 // The calling thread's cache; the unattached cache until the thread
-// attaches, inside blocking regions and destructors, and while a stopper's
-// request to reach a safepoint is pending.
+// attaches, inside blocking regions and destructors, while a stopper's
+// request to reach a safepoint is pending, and in zeal mode.
 extern thread_local constinit CacheSlot t_cache GCRT_TLS_FAST;
 
 // Turns the calling thread's fast path back on with `c` (its own cache,
-// or the unattached one), unless the world is being stopped: then the
-// thread's next allocation still polls.
+// or the unattached one), unless the world is being stopped or zeal mode is
+// on: then the thread's next allocation still takes the slow path.
 void InstallCache(Cache* c);
 
 }  // namespace gc::alloc

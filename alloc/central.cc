@@ -306,6 +306,8 @@ void Central::FreeObject(Span* s, uint32_t slot) {
     auto* link = reinterpret_cast<FreeLink*>(p);
     link->next = s->freebuf.load(std::memory_order_relaxed);
     s->freebuf.store(link, std::memory_order_release);
+    // The link stays readable until the owner folds it (Span::FreeSlot).
+    GCRT_ASAN_POISON(p + sizeof(FreeLink), s->elem_size - sizeof(FreeLink));
     return;
   }
   if (!s->IsAllocated(slot)) {

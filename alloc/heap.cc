@@ -86,6 +86,8 @@ size_t Heap::NewSmallSpans(SpanClass sc, size_t count, Span** out,
     s->nwords = nwords;
     s->div_magic = kClassDivMagic[sizeclass];
     s->needzero = needzero[i];
+    // Every slot is poisoned until handed out (runtime/base.h).
+    GCRT_ASAN_POISON(s->base, size_t{s->npages} << kPageShift);
     s->in_cache = false;
     s->freebuf.store(nullptr, std::memory_order_relaxed);
     s->types.Reset();
@@ -106,7 +108,17 @@ void Heap::FreeSmallSpan(Span* s) {
 
 void Heap::TriggerGcSlow() {
   const CollectorHooks* h = hooks();
-  if (h != nullptr && h->trigger != nullptr) h->trigger();
+  if (h == nullptr) return;
+  if (const uint64_t zeal = g_zeal.load(std::memory_order_relaxed)) {
+    // Counted over every thread's allocations.
+    static std::atomic<uint64_t> allocations{0};
+    if ((allocations.fetch_add(1, std::memory_order_relaxed) + 1) % zeal == 0 &&
+        h->zeal != nullptr) {
+      h->zeal();
+      return;
+    }
+  }
+  if (heap_live() >= next_gc() && h->trigger != nullptr) h->trigger();
 }
 
 uint32_t Heap::SwapSweptBits(const SweepClaim& claim) {
@@ -125,7 +137,17 @@ uint32_t Heap::SwapSweptBits(const SweepClaim& claim) {
     GCRT_THROW("a span being swept gets fresh mark bits");
   }
   uint32_t before = s->alloc_count;
-  for (uint32_t w = 0; w < s->nwords; w++) s->mark_bits[w] &= s->alloc_bits[w];
+  for (uint32_t w = 0; w < s->nwords; w++) {
+#if GCRT_ASAN
+    for (uint64_t freed = s->alloc_bits[w] & ~s->mark_bits[w]; freed != 0;
+         freed &= freed - 1) {
+      GCRT_ASAN_POISON(s->SlotAddress(w * 64 + static_cast<uint32_t>(
+                                                   __builtin_ctzll(freed))),
+                       s->elem_size);
+    }
+#endif
+    s->mark_bits[w] &= s->alloc_bits[w];
+  }
   s->alloc_bits = s->mark_bits;
   s->mark_bits = fresh;
   s->ResetAllocState();

@@ -141,6 +141,9 @@ class Heap {
     void (*sweep_credit)(uint32_t npages);
     // The calling thread enters (true) or leaves (false) a blocking region.
     void (*blocking)(bool entering);
+    // Zeal mode (SetZeal): a full collection, at the start of an allocation
+    // slow path.
+    void (*zeal)();
   };
   // Registered once by the collector (a static object) before its first
   // cycle; null until then.
@@ -173,7 +176,10 @@ class Heap {
   // Called at the start of allocation slow paths: starts a cycle if the
   // heap has grown past next_gc.
   GCRT_ALWAYS_INLINE void MaybeTriggerGc() {
-    if (GCRT_PREDICT_FALSE(heap_live() >= next_gc())) TriggerGcSlow();
+    if (GCRT_PREDICT_FALSE(heap_live() >= next_gc()) ||
+        GCRT_PREDICT_FALSE(g_zeal.load(std::memory_order_relaxed) != 0)) {
+      TriggerGcSlow();
+    }
   }
   // The collector's side of sweeping: only with the world stopped (the
   // collector, at mark termination): the heap's generation moves on by 2.

@@ -339,6 +339,7 @@ size_t PageHeap::AllocSpans(uint32_t npages, size_t count, Span** out,
         s->npreleased = 0;
         s->unused_since_ns = run->unused_since_ns;
         s->state.store(SpanState::kAllocating, std::memory_order_relaxed);
+        GCRT_ASAN_UNPOISON(s->base, size_t{npages} << kPageShift);
         // These pages are ours (carved, not yet published): their entries
         // are written without the lock, as for any span being set up.
         for (uint32_t p = 0; p < npages; p++) {
@@ -414,6 +415,7 @@ size_t PageHeap::AllocSpansCached(PageCache* pc, uint32_t npages, size_t count,
     s->npreleased = 0;
     s->unused_since_ns = run->unused_since_ns;
     s->state.store(SpanState::kAllocating, std::memory_order_relaxed);
+    GCRT_ASAN_UNPOISON(s->base, size_t{npages} << kPageShift);
     for (uint32_t p = 0; p < npages; p++) {
       map_.Set(s->base + (uintptr_t{p} << kPageShift), s);
     }
@@ -482,6 +484,8 @@ Span* PageHeap::CarveLocked(Span* s, uint32_t npages, bool* needzero) {
   // Not free any more, so a neighbour freed before the caller publishes
   // kInUse cannot coalesce with it.
   s->state.store(SpanState::kAllocating, std::memory_order_relaxed);
+  // Handed out: the caller decides which of its bytes hold objects.
+  GCRT_ASAN_UNPOISON(s->base, size_t{npages} << kPageShift);
   for (uint32_t i = 0; i < npages; i++) {
     map_.Set(s->base + (uintptr_t{i} << kPageShift), s);
   }
@@ -493,6 +497,7 @@ void PageHeap::FreeSpan(Span* s) {
   runtime::MutexLock lock(&mu_);
   SpanState st = s->state.load(std::memory_order_relaxed);
   GCRT_CHECK(st == SpanState::kInUse || st == SpanState::kAllocating);
+  GCRT_ASAN_POISON(s->base, size_t{s->npages} << kPageShift);
   s->needzero = true;
   s->npreleased = 0;
   FreeSpanLocked(s, /*was_in_use=*/true);

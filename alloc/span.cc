@@ -53,6 +53,7 @@ bool Span::IsAllocated(uint32_t slot) const {
 
 void Span::FreeSlot(uint32_t slot) {
   GCRT_DCHECK(slot < nelems && IsAllocated(slot));
+  GCRT_ASAN_POISON(SlotAddress(slot), elem_size);
   uint32_t w = slot / 64;
   uint64_t bit = uint64_t{1} << (slot % 64);
   needzero = true;

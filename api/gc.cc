@@ -55,7 +55,8 @@ void CheckHeapPointer(const void* p, const char* what) {
   if (s != nullptr) {
     uint32_t slot = s->SlotIndex(reinterpret_cast<uintptr_t>(p));
     freed = IsQuarantined(p);
-    if (slot < s->nelems && alloc::SlotAllocatedAsSeen(s, slot) && !freed) {
+    if (slot < s->nelems && alloc::SlotAllocatedAsSeen(s, slot) && !freed &&
+        !FindReclaimed(p)) {
       return;
     }
   }
@@ -75,7 +76,8 @@ void CheckHeapPointer(const void* p, const char* what) {
   throw std::invalid_argument(
       std::string("gcrt: ") + what + " of " + hex +
       (freed ? ": points to an object freed with gc::free"
-             : ": not a live object (the collector or gc::free reclaimed it)") +
+             : ": not a live object (the collector or gc::free reclaimed it)" +
+                   ReclaimedNote(p)) +
       "; keep an object in a gc::Root, or reachable from one, while raw "
       "pointers to it are in use");
 }
@@ -161,5 +163,26 @@ bool set_stack_scan(bool on) {
   return old;
 }
 void set_gctrace(bool on) { Collector::Get().SetTrace(on); }
+
+bool set_quarantine(bool on) {
+  Collector::Get();  // its configuration from GCRT_DEBUG first
+  bool old = internal::ReclaimQuarantineOn();
+  internal::SetReclaimQuarantine(on);
+  return old;
+}
+
+uint64_t set_zeal(uint64_t n) {
+  Collector::Get();
+  uint64_t old = alloc::g_zeal.load(std::memory_order_relaxed);
+  if (n != 0) internal::SetReclaimQuarantine(true);
+  alloc::SetZeal(n);
+  // This thread's next allocation takes the slow path, which keeps it
+  // there while zeal is on (alloc::InstallCache).
+  if (n != 0 && alloc::t_in_destructor == 0 &&
+      runtime::CurrentProcessor() != nullptr) {
+    alloc::t_cache = &alloc::g_unattached_cache;
+  }
+  return old;
+}
 
 }  // namespace gc

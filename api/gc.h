@@ -78,9 +78,14 @@
 //    (gc::set_mark_workers)     thread)
 //   GCRT_DEBUG                  comma-separated name=value items: off
 //    (gc::set_gctrace,          gctrace=bool (a line per cycle on
-//     gc::set_verify)           stderr), verify=bool (re-mark
-//                               after every cycle, check nothing
-//                               reachable was freed)
+//     gc::set_verify,           stderr), verify=bool (re-mark
+//     gc::set_quarantine,       after every cycle, check nothing
+//     gc::set_zeal)             reachable was freed),
+//                               quarantine=bool (reclaimed objects
+//                               poisoned and kept one cycle; on
+//                               in debug builds), zeal=N (0 to
+//                               2^40: a collection every N
+//                               allocations; 0 off)
 //   GCRT_STW_WATCHDOG_MS        1 to 3600000 milliseconds: how    1000
 //    (none; tests: runtime::    long a stop of the world waits
 //     SetStopWatchdogForTesting) before it names the threads that
@@ -213,5 +218,31 @@ void detach_thread();
 void set_mark_workers(uint32_t n);
 void set_verify(bool on);   // GCRT_DEBUG=verify=1
 void set_gctrace(bool on);  // GCRT_DEBUG=gctrace=1
+
+// Detectors for a missing root or trace (docs/design.md, "Checks").
+//
+// The quarantine of reclaimed objects (GCRT_DEBUG=quarantine=bool; on by
+// default in debug builds, --config=gcdebug): the sweep that finds an
+// object unreachable runs its destructor, then fills it with 0xdb bytes
+// (and poisons it for AddressSanitizer) and keeps its slot from reuse for
+// one more cycle. Meanwhile a debug build's dereference of a gc::Ptr or
+// handle to it stops the program with
+//   "use after reclaim: dereferenced 0x..., in the object at 0x... (type
+//    Node), which collection 12 found unreachable and reclaimed ..."
+// as does a root or traced field that reaches it in the next cycle; rooting
+// it, gc::free, gc::Weak or gc::set_finalizer on it throw
+// std::invalid_argument naming the cycle. In release builds a use reads
+// the poison (a pointer read from it is 0xdbdbdbdbdbdbdbdb, which faults),
+// or, under AddressSanitizer, is reported by it. Costs a lock and a hash
+// insert per dead object, and dead objects' memory for one cycle.
+// Returns the previous setting.
+bool set_quarantine(bool on);
+// Zeal mode (GCRT_DEBUG=zeal=N, after SpiderMonkey's JS_GC_ZEAL): a full
+// collection every N allocations (counted over all threads), with the
+// quarantine on, so a missing root fails a test at once rather than under
+// load. 0 turns it off (the quarantine stays as it is). Every allocation
+// takes the slow path while it is on; other threads follow at their next
+// safepoint. Returns the previous N.
+uint64_t set_zeal(uint64_t n);
 
 }  // namespace gc

@@ -12,6 +12,7 @@
 #include "gc/fork.h"
 #include "gc/free.h"
 #include "gc/marker.h"
+#include "gc/quarantine.h"
 #include "gc/roots.h"
 #include "gc/sweeper.h"
 #include "gc/weak.h"
@@ -78,6 +79,10 @@ Collector::Collector() : start_time_(Clock::now()) {
   const runtime::env::DebugSettings debug = runtime::env::DebugFromEnv();
   verify_ = debug.verify;
   trace_ = debug.gctrace;
+  // Zeal poisons what it reclaims: a missing root fails at once.
+  SetReclaimQuarantine(debug.quarantine.value_or(kReclaimQuarantineDefault) ||
+                       debug.zeal != 0);
+  alloc::SetZeal(debug.zeal);
   last_gc_ns_.store(NowNs(), std::memory_order_relaxed);
   {
     runtime::MutexLock lock(&mu_);
@@ -87,7 +92,7 @@ Collector::Collector() : start_time_(Clock::now()) {
   }
   static const Heap::CollectorHooks hooks = {
       &Sweeper::SweepTaken, &Sweeper::SweepCached, &Collector::Trigger,
-      &Sweeper::Credit,     &OnBlocking,
+      &Sweeper::Credit,     &OnBlocking,           &Collector::Zeal,
   };
   Heap& heap = Heap::Get();
   alloc::SetSpecialFreeHook(&ReleaseSpecialList);
@@ -135,6 +140,8 @@ void Collector::PaceScavengerLocked(bool cycle_done) {
 }
 
 void Collector::Trigger() { Get().Collect(GcReason::kTriggered); }
+
+void Collector::Zeal() { Get().Collect(GcReason::kZeal); }
 
 int64_t Collector::Periodic() {
   Collector& c = Get();
@@ -227,8 +234,10 @@ void Collector::Collect(GcReason reason) {
 }
 
 bool Collector::Admit(const Cycle& c) {
+  // Cycles the allocator starts are skipped where none can run.
+  const bool quiet = c.triggered || c.reason == GcReason::kZeal;
   if (InDestructor()) {
-    if (c.triggered) return false;
+    if (quiet) return false;
     throw std::logic_error(
         "gcrt: gc::collect() called from a destructor run by the collector: "
         "destructors of GC objects must not use the collector");
@@ -240,7 +249,7 @@ bool Collector::Admit(const Cycle& c) {
     GCRT_FATAL("no collection starts while marking");
   }
   if (runtime::InBlockingRegion()) {
-    if (c.triggered) return false;
+    if (quiet) return false;
     throw std::logic_error(
         "gcrt: gc::collect() inside a blocking region (gc::Blocking): leave "
         "the region first");
@@ -358,6 +367,7 @@ void Collector::MarkTermination(Cycle& c) {
   c.weak_cleared = ClearDeadWeakRefs();
   c.marked.bytes_marked += QueueFinalizers(&c.finalizers_queued);
   c.marked.bytes_marked += EndQuarantine();
+  SetSweepCycle(c.cycles_seen + 1);
   // The flip: every swept span becomes unswept (alloc/sweepgen.h).
   heap.AdvanceSweepgen();
   for (int sc = 0; sc < alloc::kNumSpanClasses; sc++) {

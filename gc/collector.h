@@ -67,8 +67,16 @@ inline constexpr uint64_t kScavengeLimitPercent = 95;
 inline constexpr size_t kPauseRing = 256;
 
 // kLazyForTesting: a forced cycle that returns with the sweep not yet done
-// (as a triggered one does), for tests of the lazy sweep.
-enum class GcReason { kTriggered, kExplicit, kPeriodic, kLazyForTesting };
+// (as a triggered one does), for tests of the lazy sweep. kZeal: zeal
+// mode's cycle, every N allocations (alloc::SetZeal); forced, and, like a
+// triggered one, quietly not run where a cycle cannot run.
+enum class GcReason {
+  kTriggered,
+  kExplicit,
+  kPeriodic,
+  kLazyForTesting,
+  kZeal
+};
 
 struct CollectorStats {
   uint64_t num_gc;
@@ -191,6 +199,8 @@ class Collector {
   // mu_: the callback may read stats).
   void RunHook(TestHook::Point TestHook::*which) GCRT_EXCLUDES(mu_);
   static void Trigger();
+  // The allocator's zeal-mode hook (alloc::SetZeal).
+  static void Zeal();
   // The background thread's forced cycle: runs one if none ran for a whole
   // period (and collection is on); returns when the next one is due.
   static int64_t Periodic();

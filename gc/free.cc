@@ -11,6 +11,7 @@
 #include "alloc/heap.h"
 #include "gc/finalizer.h"
 #include "gc/marker.h"
+#include "gc/quarantine.h"
 #include "gc/sweeper.h"
 #include "runtime/check.h"
 #include "runtime/mutex.h"
@@ -79,7 +80,8 @@ alloc::Span* ObjectSpan(uintptr_t p, uint32_t* slot) {
   throw std::invalid_argument(
       "gcrt: gc::free of " + alloc::HexAddress(p) +
       ": not a live object (freed already, or reclaimed by the collector "
-      "because it was unreachable)");
+      "because it was unreachable)" +
+      ReclaimedNote(reinterpret_cast<const void*>(p)));
 }
 
 }  // namespace
@@ -134,6 +136,8 @@ void FreeObject(void* object, void (*destroy)(void*), bool quarantine) {
       !alloc::SlotAllocatedAsSeen(s, slot)) {
     ThrowNotLive(p);  // the sweep freed it (and maybe its span)
   }
+  // Kept allocated, destroyed, by the quarantine of reclaimed objects.
+  if (FindReclaimed(object)) ThrowNotLive(p);
   if (quarantine) {
     // In quarantine before its destructor runs: a second gc::free of it,
     // on any thread, is a double free from here on. Checked again under the
@@ -168,6 +172,7 @@ void FreeObject(void* object, void (*destroy)(void*), bool quarantine) {
   if (destroy != nullptr) RunDestructor(destroy, object);
   if (quarantine) {
     std::memset(object, kPoison, s->slot_bytes());
+    GCRT_ASAN_POISON(object, s->slot_bytes());
   } else if (s->large()) {
     alloc::Free(object);
   } else {

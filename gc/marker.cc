@@ -12,6 +12,7 @@
 #include "alloc/heap.h"
 #include "gc/finalizer.h"
 #include "gc/free.h"
+#include "gc/quarantine.h"
 #include "gc/weak.h"
 #include "runtime/check.h"
 #include "runtime/processor.h"
@@ -183,6 +184,15 @@ void ScanObject(V& v, Span* s, uint32_t slot) GCRT_REQUIRES(kWorldStopped) {
     ReportUseAfterFree(reinterpret_cast<const void*>(obj),
                        "the collector reached");
   }
+  // So are reclaimed objects in their quarantine: a precise reference to
+  // one was made from a pointer kept past its reclamation.
+  if (GCRT_PREDICT_FALSE(g_reclaimed.load(std::memory_order_relaxed) != 0)) {
+    if (auto r =
+            FindReclaimedWorldStopped(reinterpret_cast<const void*>(obj))) {
+      ReportUseAfterReclaim(reinterpret_cast<const void*>(obj), *r,
+                            "a root or a traced field reached");
+    }
+  }
   const TypeInfo* t = s->types.Get(slot);
   size_t bytes = s->slot_bytes();
   if (t == nullptr) {
@@ -215,7 +225,8 @@ bool LiveForConservativeScan(Span* s, uint32_t slot)
        v != nullptr; v = v->next) {
     if (reinterpret_cast<uintptr_t>(v) == obj) return false;
   }
-  return !MaybeQuarantinedWorldStopped(reinterpret_cast<const void*>(obj));
+  return !MaybeQuarantinedWorldStopped(reinterpret_cast<const void*>(obj)) &&
+         !MaybeReclaimedWorldStopped(reinterpret_cast<const void*>(obj));
 }
 
 // A thread's stack and saved registers (runtime/stack.h), word by word.

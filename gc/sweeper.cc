@@ -6,7 +6,9 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include "gc/quarantine.h"
 #include "gc/roots.h"
 #include "runtime/check.h"
 #include "runtime/safepoint.h"
@@ -92,6 +94,13 @@ void Sweeper::DestroyDead(const alloc::SweepClaim& claim) {
   bool destructors = !(single != nullptr && single->destroy == nullptr) &&
                      s->types.compression() != alloc::TypeCompression::kEmpty;
   bool specials = s->specials.load(std::memory_order_acquire) != nullptr;
+  // Read once: the mode may change meanwhile. Objects quarantined before
+  // it was turned off still leave the quarantine, undestroyed.
+  if (const bool on = ReclaimQuarantineOn();
+      on || g_reclaimed.load(std::memory_order_relaxed) != 0) {
+    DestroyIntoQuarantine(claim, on, destructors, specials);
+    return;
+  }
   if (!destructors && !specials) return;
   DestructorScope scope(/*sweep=*/true);
   uint64_t destroyed = 0;
@@ -99,19 +108,44 @@ void Sweeper::DestroyDead(const alloc::SweepClaim& claim) {
     uint64_t dead = s->alloc_bits[w] & ~s->mark_bits[w];
     for (; dead != 0; dead &= dead - 1) {
       uint32_t slot = w * 64 + static_cast<uint32_t>(__builtin_ctzll(dead));
-      uintptr_t obj = s->SlotAddress(slot);
-      if (destructors) {
-        const TypeInfo* t = s->types.Get(slot);
-        if (t != nullptr && t->destroy != nullptr) {
-          t->destroy(reinterpret_cast<void*>(obj));
-          destroyed++;
-        }
-      }
-      if (specials) {
-        alloc::ReleaseSpecials(alloc::TakeSpecials(
-            s, static_cast<uint32_t>(obj - s->base), s->elem_size));
-      }
+      destroyed += DestroyOne(s, slot, destructors, specials);
     }
+  }
+  destroyed_.fetch_add(destroyed, std::memory_order_relaxed);
+}
+
+bool Sweeper::DestroyOne(Span* s, uint32_t slot, bool destructors,
+                         bool specials) {
+  uintptr_t obj = s->SlotAddress(slot);
+  bool destroyed = false;
+  if (destructors) {
+    const TypeInfo* t = s->types.Get(slot);
+    if (t != nullptr && t->destroy != nullptr) {
+      t->destroy(reinterpret_cast<void*>(obj));
+      destroyed = true;
+    }
+  }
+  if (specials) {
+    alloc::ReleaseSpecials(alloc::TakeSpecials(
+        s, static_cast<uint32_t>(obj - s->base), s->elem_size));
+  }
+  return destroyed;
+}
+
+void Sweeper::DestroyIntoQuarantine(const alloc::SweepClaim& claim, bool put_in,
+                                    bool destructors, bool specials) {
+  // Those quarantined by the last cycle leave (destroyed then, their slots
+  // freed now); the newly dead are destroyed, and, if `put_in`, go in:
+  // kept one cycle, poisoned (gc/quarantine.h).
+  Span* s = claim.span();
+  std::vector<uint32_t> dead;
+  QuarantineDead(claim, put_in, &dead);
+  if (dead.empty()) return;
+  DestructorScope scope(/*sweep=*/true);
+  uint64_t destroyed = 0;
+  for (uint32_t slot : dead) {
+    destroyed += DestroyOne(s, slot, destructors, specials);
+    if (put_in) Poison(s, slot);
   }
   destroyed_.fetch_add(destroyed, std::memory_order_relaxed);
 }
@@ -127,7 +161,11 @@ bool Sweeper::SweepTakenSmall(alloc::SweepClaim claim) {
 
 bool Sweeper::SweepLarge(alloc::SweepClaim claim) {
   bool dead = (claim.span()->mark_bits[0] & 1) == 0;
-  if (dead) DestroyDead(claim);
+  if (dead) {
+    DestroyDead(claim);
+    // The quarantine keeps a newly dead object one cycle more.
+    dead = (claim.span()->mark_bits[0] & 1) == 0;
+  }
   spans_swept_.fetch_add(1, std::memory_order_relaxed);
   Heap::Get().FinishSweepLarge(std::move(claim), dead);
   return dead;
@@ -227,6 +265,9 @@ alloc::Span* SpanOfLiveObject(const void* object, const char* what) {
   }
   if (!s->large() && !alloc::SlotAllocatedAsSeen(s, s->SlotIndex(p))) {
     throw not_live();
+  }
+  if (FindReclaimed(object)) {
+    throw std::invalid_argument(not_live().what() + ReclaimedNote(object));
   }
   return s;
 }

@@ -107,6 +107,13 @@ class Sweeper {
   // Runs the destructors and frees the specials of the claimed span's dead
   // objects.
   void DestroyDead(const alloc::SweepClaim& claim);
+  // DestroyDead's two halves: one dead object's destructor and specials
+  // (true if a destructor ran), and the quarantine's sweep
+  // (gc/quarantine.h).
+  static bool DestroyOne(alloc::Span* s, uint32_t slot, bool destructors,
+                         bool specials);
+  void DestroyIntoQuarantine(const alloc::SweepClaim& claim, bool put_in,
+                             bool destructors, bool specials);
   // Each ends the claim; true if the span went back to the page heap.
   bool SweepTakenSmall(alloc::SweepClaim claim);
   bool SweepLarge(alloc::SweepClaim claim);

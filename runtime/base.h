@@ -71,3 +71,18 @@
 #if defined(__SANITIZE_THREAD__) && !defined(GCRT_TSAN)
 #define GCRT_TSAN 1
 #endif
+
+// AddressSanitizer builds: heap slots that hold no object (free, never
+// allocated, or quarantined) are poisoned, and unpoisoned only when handed
+// out, so any access to them is reported where it happens. Nothing in
+// other builds.
+#if GCRT_ASAN
+#include <sanitizer/asan_interface.h>
+#define GCRT_ASAN_POISON(p, n) \
+  __asan_poison_memory_region(reinterpret_cast<const void*>(p), (n))
+#define GCRT_ASAN_UNPOISON(p, n) \
+  __asan_unpoison_memory_region(reinterpret_cast<const void*>(p), (n))
+#else
+#define GCRT_ASAN_POISON(p, n) ((void)(p), (void)(n))
+#define GCRT_ASAN_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif

@@ -25,8 +25,9 @@ constexpr VarInfo kVars[] = {
      "an integer from 0 to 256 (0: one per hardware thread)",
      "one per hardware thread"},
     {Var::kDebug, "GCRT_DEBUG",
-     "comma-separated name=value items: gctrace and verify, each 1, 0, "
-     "true, false, on or off",
+     "comma-separated name=value items: gctrace, verify and quarantine, "
+     "each 1, 0, true, false, on or off; zeal, an integer from 0 to 2^40 "
+     "(allocations between collections, 0: off)",
      "off for that item (unknown names are ignored)"},
     {Var::kStwWatchdog, "GCRT_STW_WATCHDOG_MS",
      "an integer from 1 to 3600000 (milliseconds)", "1000"},
@@ -209,6 +210,19 @@ DebugSettings ParseDebug(const char* text, Messages* messages) {
       std::string error;
       if (eq == std::string_view::npos) {
         error = "\"" + std::string(item) + "\" is not name=value";
+      } else if (name == "quarantine") {
+        if (std::optional<bool> on = ParseBool(item.substr(eq + 1), &error)) {
+          settings.quarantine = *on;
+        } else {
+          error = "\"" + std::string(item) + "\": " + error;
+        }
+      } else if (name == "zeal") {
+        if (std::optional<int64_t> n =
+                ParseInt(item.substr(eq + 1), 0, kMaxZeal, &error)) {
+          settings.zeal = static_cast<uint64_t>(*n);
+        } else {
+          error = "\"" + std::string(item) + "\": " + error;
+        }
       } else if (target == nullptr) {
         error = "unknown name \"" + std::string(name) + "\"";
       } else if (std::optional<bool> on =

@@ -81,9 +81,15 @@ const VarInfo& Info(Var var);
 
 using Messages = std::vector<std::string>;
 
+// zeal=N: a full collection every N allocations, up to this.
+inline constexpr int64_t kMaxZeal = int64_t{1} << 40;
+
 struct DebugSettings {
   bool gctrace = false;
   bool verify = false;
+  // Unset: the build's default (on in debug builds, gc/quarantine.h).
+  std::optional<bool> quarantine;
+  uint64_t zeal = 0;  // 0: off
 };
 
 // Each takes the variable's text (null: unset) and returns the setting to

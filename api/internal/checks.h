@@ -9,16 +9,22 @@
 #pragma once
 
 #include "gc/free.h"
+#include "gc/quarantine.h"
 #include "runtime/base.h"
 
 namespace gc::internal {
 
 // Debug builds (GCRT_DEBUG_LEVEL >= 2) stop the program when a pointer or
 // handle to an object freed with gc::free is dereferenced (the object is in
-// quarantine until a collection: gc/free.h).
+// quarantine until a collection: gc/free.h), or to one the collector
+// reclaimed, while it is in the quarantine of reclaimed objects
+// (gc/quarantine.h: one cycle; on by default in debug builds).
 GCRT_ALWAYS_INLINE void CheckNotFreed(const void* p) {
 #if GCRT_DEBUG_LEVEL >= 2
   if (MaybeQuarantined(p)) ReportUseAfterFree(p, "dereferenced");
+  if (GCRT_PREDICT_FALSE(g_reclaimed.load(std::memory_order_relaxed) != 0)) {
+    CheckNotReclaimed(p, "dereferenced");
+  }
 #else
   (void)p;
 #endif

@@ -271,9 +271,29 @@ TEST(ParseVarTest, DebugBooleansFollowTheRule) {
   ASSERT_EQ(m.size(), 1u);
   EXPECT_EQ(m[0],
             "GCRT_DEBUG=\"gctrace=yes\": \"gctrace=yes\": not a boolean; "
-            "accepted: comma-separated name=value items: gctrace and "
-            "verify, each 1, 0, true, false, on or off; using off for that "
-            "item (unknown names are ignored)");
+            "accepted: comma-separated name=value items: gctrace, verify "
+            "and quarantine, each 1, 0, true, false, on or off; zeal, an "
+            "integer from 0 to 2^40 (allocations between collections, 0: "
+            "off); using off for that item (unknown names are ignored)");
+}
+
+TEST(ParseVarTest, DebugQuarantineAndZeal) {
+  Messages m;
+  DebugSettings d = ParseDebug("verify=1", &m);
+  EXPECT_FALSE(d.quarantine.has_value()) << "unset: the build's default";
+  EXPECT_EQ(d.zeal, 0u);
+  d = ParseDebug("quarantine=off, zeal=1000", &m);
+  ASSERT_TRUE(d.quarantine.has_value());
+  EXPECT_FALSE(*d.quarantine);
+  EXPECT_EQ(d.zeal, 1000u);
+  EXPECT_TRUE(m.empty());
+  d = ParseDebug("zeal=-1", &m);
+  EXPECT_EQ(d.zeal, 0u);
+  d = ParseDebug("zeal=1099511627777", &m);  // 2^40 + 1
+  EXPECT_EQ(d.zeal, 0u);
+  d = ParseDebug("quarantine=maybe", &m);
+  EXPECT_FALSE(d.quarantine.has_value());
+  EXPECT_EQ(m.size(), 3u);
 }
 
 TEST(ParseVarTest, DebugToleratesWhitespaceAroundItems) {

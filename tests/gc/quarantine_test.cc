@@ -1,0 +1,229 @@
+// The quarantine of reclaimed objects and zeal mode (gc/quarantine.h,
+// api/gc.h: gc::set_quarantine, gc::set_zeal): the detectors that turn a
+// missing root into a report naming the object's type and the cycle that
+// reclaimed it. Built twice: quarantine_test (release checks) and
+// quarantine_debug_test (GCRT_DEBUG_LEVEL=2: dereferences are checked).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "api/gc.h"
+#include "tests/test_support/errors.h"
+#include "tests/test_support/verified_heap_test.h"
+
+namespace {
+
+using gc::testing::InvalidArgumentOf;
+
+struct Node {
+  gc::Ptr<Node> left, right;
+  int64_t value = 0;
+  ~Node() { destroyed.fetch_add(1, std::memory_order_relaxed); }
+  static inline std::atomic<int64_t> destroyed{0};
+};
+
+// 48 bytes: a size class no other object of these tests uses.
+struct Blob {
+  int64_t words[6] = {1, 2, 3, 4, 5, 6};
+};
+
+class QuarantineTest : public gc::testing::VerifiedHeapTest {
+ protected:
+  void SetUp() override {
+    VerifiedHeapTest::SetUp();
+    quarantine_ = gc::set_quarantine(true);
+    stack_scan_ = gc::set_stack_scan(false);
+    gc::collect();  // what earlier tests left dies under the quarantine
+    gc::collect();  // and leaves it
+  }
+  void TearDown() override {
+    gc::set_zeal(0);
+    gc::set_quarantine(quarantine_);
+    gc::set_stack_scan(stack_scan_);
+    gc::set_gc_percent(100);
+  }
+  static uint64_t BlobFrees() {
+    gc::Stats st = gc::stats();
+    for (const gc::SizeClassStats& c : st.by_size) {
+      if (c.size == sizeof(Blob)) return c.frees;
+    }
+    ADD_FAILURE() << "no 48-byte size class";
+    return 0;
+  }
+  bool quarantine_ = false;
+  bool stack_scan_ = true;
+};
+
+TEST_F(QuarantineTest, AReclaimedObjectIsDestroyedOnceAndFreedOneCycleLater) {
+  const int64_t destroyed = Node::destroyed.load();
+  gc::make_unrooted<Node>();
+  gc::collect();
+  EXPECT_EQ(Node::destroyed.load() - destroyed, 1) << "its cycle destroys it";
+  gc::collect();
+  gc::collect();
+  EXPECT_EQ(Node::destroyed.load() - destroyed, 1) << "never again";
+
+  const uint64_t frees = BlobFrees();
+  gc::make_unrooted<Blob>();
+  gc::collect();
+  EXPECT_EQ(BlobFrees(), frees) << "kept in quarantine for a cycle";
+  gc::collect();
+  EXPECT_EQ(BlobFrees(), frees + 1) << "freed by the next cycle";
+}
+
+TEST_F(QuarantineTest, WithoutTheQuarantineTheSlotIsFreedAtOnce) {
+  gc::set_quarantine(false);
+  const uint64_t frees = BlobFrees();
+  gc::make_unrooted<Blob>();
+  gc::collect();
+  EXPECT_EQ(BlobFrees(), frees + 1);
+}
+
+TEST_F(QuarantineTest, TurnedOffItStillDestroysEachObjectOnce) {
+  const int64_t destroyed = Node::destroyed.load();
+  gc::make_unrooted<Node>();
+  gc::collect();  // destroyed, in quarantine
+  gc::set_quarantine(false);
+  gc::collect();  // leaves it, not destroyed again
+  EXPECT_EQ(Node::destroyed.load() - destroyed, 1);
+  for (int i = 0; i < 1000; i++) gc::make_unrooted<Node>();  // reuse slots
+  gc::collect();
+  gc::collect();
+  EXPECT_EQ(Node::destroyed.load() - destroyed, 1001);
+}
+
+TEST_F(QuarantineTest, AReclaimedObjectIsPoisoned) {
+  Blob* raw = gc::make_unrooted<Blob>().get();
+  gc::collect();
+#if defined(GCRT_ASAN)
+  EXPECT_TRUE(__asan_address_is_poisoned(raw));
+#else
+  unsigned char bytes[sizeof(Blob)];
+  std::memcpy(bytes, raw, sizeof bytes);
+  for (unsigned char b : bytes) ASSERT_EQ(b, 0xdb);
+#endif
+}
+
+TEST_F(QuarantineTest, FreeWeakAndFinalizerOfAReclaimedObjectNameTheCycle) {
+  Node* raw = gc::make_unrooted<Node>().get();
+  gc::collect();
+  const std::string cycle = std::to_string(gc::stats().num_gc);
+  const std::string freed = InvalidArgumentOf([&] { gc::free(raw); });
+  EXPECT_NE(freed.find("collector reclaimed the object of type"),
+            std::string::npos)
+      << freed;
+  EXPECT_NE(freed.find("collection " + cycle + " found it unreachable"),
+            std::string::npos)
+      << freed;
+  const std::string weak =
+      InvalidArgumentOf([&] { gc::Weak<Node>{gc::Ptr<Node>(raw)}; });
+  EXPECT_NE(weak.find("collection " + cycle), std::string::npos) << weak;
+  const std::string fin = InvalidArgumentOf(
+      [&] { gc::set_finalizer(gc::Ptr<Node>(raw), [](Node*) {}); });
+  EXPECT_NE(fin.find("collection " + cycle), std::string::npos) << fin;
+}
+
+#if GCRT_DEBUG_LEVEL >= 2
+
+using QuarantineDeathTest = QuarantineTest;
+
+TEST_F(QuarantineDeathTest, DereferencingAReclaimedObjectNamesTypeAndCycle) {
+  gc::Ptr<Node> local = gc::make_unrooted<Node>();  // no root, no scan
+  gc::collect();
+  const std::string cycle = std::to_string(gc::stats().num_gc);
+  EXPECT_DEATH({ (void)local->value; },
+               "use after reclaim: dereferenced 0x[0-9a-f]+, in the object at "
+               "0x[0-9a-f]+ \\(type [^)]*Node\\), which collection " +
+                   cycle + " found unreachable");
+}
+
+TEST_F(QuarantineDeathTest, RootingAReclaimedObjectNamesTheCycle) {
+  gc::Ptr<Node> local = gc::make_unrooted<Node>();
+  gc::collect();
+  const std::string rooted =
+      InvalidArgumentOf([&] { gc::Root<Node> r(local); });
+  EXPECT_NE(rooted.find("found it unreachable"), std::string::npos) << rooted;
+}
+
+TEST_F(QuarantineDeathTest, AFieldSetFromADanglingPointerIsReported) {
+  gc::Root<Node> holder = gc::make<Node>();
+  gc::Ptr<Node> local = gc::make_unrooted<Node>();
+  gc::collect();
+  // A raw store: no dereference of the dangling pointer itself.
+  holder->left = local;
+  EXPECT_DEATH(gc::collect(),
+               "use after reclaim: a root or a traced field reached .*type "
+               "[^)]*Node");
+  holder->left = nullptr;
+}
+
+// The benchmark game's binary-trees as a new user writes it, with gc::Ptr
+// locals and no Root: correct with stack scanning on, reported with it off.
+gc::Ptr<Node> BottomUp(int depth) {
+  gc::Ptr<Node> n = gc::make_unrooted<Node>();
+  n->value = depth;
+  if (depth > 0) {
+    gc::Ptr<Node> l = BottomUp(depth - 1);
+    gc::Ptr<Node> r = BottomUp(depth - 1);  // allocates: may collect
+    n->left = l;
+    n->right = r;
+  }
+  return n;
+}
+
+int64_t Check(gc::Ptr<Node> n) {
+  if (n == nullptr) return 0;
+  return 1 + Check(n->left) + Check(n->right);
+}
+
+TEST_F(QuarantineDeathTest, BinaryTreesWithPtrLocalsAndScanningOffIsReported) {
+  EXPECT_DEATH(
+      {
+        gc::set_gc_percent(1);
+        for (int i = 0; i < 4; i++) Check(BottomUp(16));
+      },
+      "use after reclaim: .*type [^)]*Node\\), which collection [0-9]+ found "
+      "unreachable");
+}
+
+TEST_F(QuarantineDeathTest, BinaryTreesWithPtrLocalsAndScanningOnIsCorrect) {
+  gc::set_stack_scan(true);
+  gc::set_zeal(2000);
+  const uint64_t cycles = gc::stats().num_gc;
+  EXPECT_EQ(Check(BottomUp(14)), (int64_t{2} << 14) - 1);
+  EXPECT_GE(gc::stats().num_gc, cycles + 10) << "zeal collected meanwhile";
+}
+
+// A missing root: the program keeps GC pointers in a std::vector on the C++
+// heap, which is no root. It gives the right answer while no collection
+// happens to run between the pushes and the reads; zeal makes one run.
+int64_t SumOfValuesHeldInAStdVector() {
+  std::vector<gc::Ptr<Node>> nodes;
+  for (int i = 1; i <= 100; i++) {
+    gc::Ptr<Node> n = gc::make_unrooted<Node>();
+    n->value = i;
+    nodes.push_back(n);
+  }
+  int64_t sum = 0;
+  for (const gc::Ptr<Node>& n : nodes) sum += n->value;
+  return sum;
+}
+
+TEST_F(QuarantineDeathTest, ZealFindsAMissingRoot) {
+  gc::set_stack_scan(true);  // the default: the vector's buffer is not seen
+  EXPECT_EQ(SumOfValuesHeldInAStdVector(), 5050) << "no cycle ran: luck";
+  EXPECT_DEATH(
+      {
+        gc::set_zeal(10);
+        SumOfValuesHeldInAStdVector();
+      },
+      "use after reclaim: dereferenced .*type [^)]*Node\\)");
+}
+
+#endif  // GCRT_DEBUG_LEVEL >= 2
+
+}  // namespace
