@@ -304,6 +304,7 @@ void Central::FreeObject(Span* s, uint32_t slot) {
       }
     }
     auto* link = reinterpret_cast<FreeLink*>(p);
+    GCRT_ASAN_UNPOISON(p, sizeof(FreeLink));  // (gc::free's quarantine)
     link->next = s->freebuf.load(std::memory_order_relaxed);
     s->freebuf.store(link, std::memory_order_release);
     // The link stays readable until the owner folds it (Span::FreeSlot).

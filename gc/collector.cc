@@ -367,6 +367,7 @@ void Collector::MarkTermination(Cycle& c) {
   c.weak_cleared = ClearDeadWeakRefs();
   c.marked.bytes_marked += QueueFinalizers(&c.finalizers_queued);
   c.marked.bytes_marked += EndQuarantine();
+  CheckReclaimedUnmarked();
   SetSweepCycle(c.cycles_seen + 1);
   // The flip: every swept span becomes unswept (alloc/sweepgen.h).
   heap.AdvanceSweepgen();

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "alloc/heap.h"
+#include "gc/marker.h"
 #include "runtime/check.h"
 
 namespace gc::internal {
@@ -135,6 +136,17 @@ __attribute__((no_sanitize("thread"))) bool LooksPoisoned(const void* p) {
 }
 
 }  // namespace
+
+void CheckReclaimedUnmarked() GCRT_NO_THREAD_SAFETY_ANALYSIS {
+  if (g_reclaimed.load(std::memory_order_relaxed) == 0) return;
+  for (const auto& [start, e] : g_q.objects) {
+    if (IsMarkedObject(start)) {
+      ReportUseAfterReclaim(reinterpret_cast<const void*>(start),
+                            ReclaimedObject{start, e.type, e.cycle},
+                            "a root or a traced field reached");
+    }
+  }
+}
 
 void CheckNotReclaimed(const void* p, const char* what) {
   if (p == nullptr || !LooksPoisoned(p)) return;

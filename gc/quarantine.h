@@ -79,6 +79,11 @@ GCRT_ALWAYS_INLINE bool MaybeReclaimedWorldStopped(const void* p)
          FindReclaimedWorldStopped(p).has_value();
 }
 
+// Mark termination, world stopped, after marking: stops the program if a
+// quarantined object was marked (a precise reference reached it; a
+// conservative one never marks it).
+void CheckReclaimedUnmarked() GCRT_REQUIRES(runtime::kWorldStopped);
+
 // Debug builds' dereference check: stops the program (ReportUseAfterReclaim)
 // if p points into a quarantined object. Only objects whose first byte at p
 // reads as poison (for AddressSanitizer: is poisoned) are looked up.

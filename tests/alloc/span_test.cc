@@ -7,6 +7,7 @@
 
 #include <bit>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -23,7 +24,10 @@ class HandMadeSpan {
   explicit HandMadeSpan(int sizeclass)
       : alloc_((ClassToNElems(sizeclass) + 63) / 64, 0),
         mark_(alloc_.size(), 0) {
-    s.base = uintptr_t{1} << 40;
+    // Real memory: freeing a slot poisons it for AddressSanitizer.
+    memory_ =
+        std::aligned_alloc(kPageSize, ClassToNPages(sizeclass) * kPageSize);
+    s.base = reinterpret_cast<uintptr_t>(memory_);
     s.npages = ClassToNPages(sizeclass);
     s.span_class = MakeSpanClass(sizeclass, /*noscan=*/true);
     s.elem_size = ClassToSize(sizeclass);
@@ -46,9 +50,17 @@ class HandMadeSpan {
     return s.cache_word * 64 + bit;
   }
 
+  ~HandMadeSpan() {
+    GCRT_ASAN_UNPOISON(memory_, s.npages * kPageSize);
+    std::free(memory_);
+  }
+  HandMadeSpan(const HandMadeSpan&) = delete;
+  HandMadeSpan& operator=(const HandMadeSpan&) = delete;
+
   Span s;
 
  private:
+  void* memory_;
   std::vector<uint64_t> alloc_;
   std::vector<uint64_t> mark_;
 };
