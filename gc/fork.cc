@@ -9,6 +9,7 @@
 #include "gc/collector.h"
 #include "gc/finalizer.h"
 #include "gc/marker.h"
+#include "gc/quarantine.h"
 #include "gc/roots.h"
 #include "gc/sweeper.h"
 #include "gc/weak.h"
@@ -46,11 +47,13 @@ void Prepare() GCRT_NO_THREAD_SAFETY_ANALYSIS {
   LockFinalizersForFork();
   LockWeakForFork();
   alloc::Heap::Get().LockForFork();
+  LockReclaimedForFork();
   runtime::LockProcessorsForFork();
   g_prepared = true;
 }
 
 void UnlockAll(bool child) GCRT_NO_THREAD_SAFETY_ANALYSIS {
+  UnlockReclaimedAfterFork();
   alloc::Heap::Get().UnlockAfterFork(child);
   UnlockWeakAfterFork();
   UnlockFinalizersAfterFork(child);

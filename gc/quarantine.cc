@@ -137,6 +137,12 @@ __attribute__((no_sanitize("thread"))) bool LooksPoisoned(const void* p) {
 
 }  // namespace
 
+// Not analysed: the lock is held across the fork, from one to the other.
+void LockReclaimedForFork() GCRT_NO_THREAD_SAFETY_ANALYSIS { g_q.mu.lock(); }
+void UnlockReclaimedAfterFork() GCRT_NO_THREAD_SAFETY_ANALYSIS {
+  g_q.mu.unlock();
+}
+
 void CheckReclaimedUnmarked() GCRT_NO_THREAD_SAFETY_ANALYSIS {
   if (g_reclaimed.load(std::memory_order_relaxed) == 0) return;
   for (const auto& [start, e] : g_q.objects) {

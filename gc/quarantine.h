@@ -79,6 +79,11 @@ GCRT_ALWAYS_INLINE bool MaybeReclaimedWorldStopped(const void* p)
          FindReclaimedWorldStopped(p).has_value();
 }
 
+// Fork support (gc/fork.h): the quarantine's lock across a fork (a sweep
+// on a thread the world does not stop may hold it).
+void LockReclaimedForFork();
+void UnlockReclaimedAfterFork();
+
 // Mark termination, world stopped, after marking: stops the program if a
 // quarantined object was marked (a precise reference reached it; a
 // conservative one never marks it).

@@ -38,6 +38,9 @@
 //   15 PageHeap::mu_             alloc/page_heap.h  free pages, scavenger
 //   16 ProcessorTable::mu_       runtime/processor.h  processors, the
 //                                  stop-the-world handshake
+//   17 Quarantine::mu            gc/quarantine.cc  reclaimed objects kept a
+//                                  cycle; a leaf, taken with no other lock
+//                                  held (the fork handler takes it after 15)
 //
 // Destructors and finalizers (user code) run with none of them held; trace
 // functions and root set callbacks run under 4 and 5 (marking) and may
