@@ -1,6 +1,7 @@
 // See quarantine.h.
 #include "gc/quarantine.h"
 
+#include <bit>
 #include <cstring>
 #include <string>
 #include <unordered_map>
@@ -20,38 +21,55 @@ constexpr unsigned char kPoison = 0xdb;  // as gc::free's quarantine
 // Atomic, relaxed: the configuration stores, sweeps load.
 std::atomic<bool> g_on{kReclaimQuarantineDefault};
 
-struct Entry {
-  const alloc::TypeInfo* type;
+// One span's quarantined objects: all from one cycle, since a span is
+// swept once per cycle and each sweep replaces the last one's.
+struct SpanEntry {
   uint64_t cycle;
+  std::vector<uint64_t> slots;  // a bit per slot
+  uint32_t count;               // bits set
 };
 
 struct Quarantine {
   runtime::Mutex mu;
-  // Object start -> what it was. Guarded by mu; read unlocked with the
-  // world stopped, when no sweep runs (the next cycle's sweep termination
-  // finished them all).
-  std::unordered_map<uintptr_t, Entry> objects GCRT_GUARDED_BY(mu);
+  // In-use span -> its quarantined objects. Guarded by mu; read unlocked
+  // with the world stopped, when no sweep runs (the next cycle's sweep
+  // termination finished them all). A span with an entry holds allocated
+  // slots, so it is not freed (nor its record reused) before a sweep
+  // erases the entry.
+  std::unordered_map<const alloc::Span*, SpanEntry> spans GCRT_GUARDED_BY(mu);
+  uint64_t objects GCRT_GUARDED_BY(mu) = 0;
   // The cycle whose sweep is running. Written with the world stopped;
   // read by sweeps, which begin after the world restarts.
   uint64_t sweep_cycle = 0;
 };
 Quarantine& g_q = *new Quarantine;  // lives for the process
 
-// The start of the slot of an in-use span holding p, or 0.
-uintptr_t SlotStart(const void* p, alloc::Span** span) {
+// The quarantined object containing p, if any. Not analysed: callers hold
+// mu, or have the world stopped.
+std::optional<ReclaimedObject> Lookup(const void* p)
+    GCRT_NO_THREAD_SAFETY_ANALYSIS {
   alloc::Span* s = alloc::SpanOf(p);
-  if (s == nullptr) return 0;
-  uint32_t slot = s->SlotIndex(reinterpret_cast<uintptr_t>(p));
-  if (slot >= s->nelems) return 0;
-  if (span != nullptr) *span = s;
-  return s->SlotAddress(slot);
+  if (s == nullptr) return std::nullopt;
+  const uint32_t slot = s->SlotIndex(reinterpret_cast<uintptr_t>(p));
+  if (slot >= s->nelems) return std::nullopt;
+  auto it = g_q.spans.find(s);
+  if (it == g_q.spans.end() ||
+      (it->second.slots[slot / 64] & (uint64_t{1} << (slot % 64))) == 0) {
+    return std::nullopt;
+  }
+  return ReclaimedObject{s->SlotAddress(slot), s->types.Get(slot),
+                         it->second.cycle};
 }
 
-std::optional<ReclaimedObject> Lookup(uintptr_t start)
-    GCRT_NO_THREAD_SAFETY_ANALYSIS {
-  auto it = g_q.objects.find(start);
-  if (it == g_q.objects.end()) return std::nullopt;
-  return ReclaimedObject{start, it->second.type, it->second.cycle};
+// Not instrumented for ThreadSanitizer: the byte belongs to the user's
+// object, which another thread may be writing; a stale read only decides
+// whether to look p up.
+__attribute__((no_sanitize("thread"))) bool LooksPoisoned(const void* p) {
+#if GCRT_ASAN
+  return __asan_address_is_poisoned(p) != 0;
+#else
+  return *static_cast<const volatile unsigned char*>(p) == kPoison;
+#endif
 }
 
 }  // namespace
@@ -64,25 +82,37 @@ bool ReclaimQuarantineOn() { return g_on.load(std::memory_order_relaxed); }
 void SetSweepCycle(uint64_t cycle) { g_q.sweep_cycle = cycle; }
 
 void QuarantineDead(const alloc::SweepClaim& claim, bool put_in,
-                    std::vector<uint32_t>* in) {
+                    std::vector<uint32_t>* dead) {
   alloc::Span* s = claim.span();
-  in->clear();
+  dead->clear();
+  SpanEntry fresh{0, {}, 0};
   runtime::MutexLock lock(&g_q.mu);
-  const bool any_in = !g_q.objects.empty();
+  auto it = g_q.spans.find(s);
+  const SpanEntry* last = it != g_q.spans.end() ? &it->second : nullptr;
   for (uint32_t w = 0; w < s->nwords; w++) {
-    uint64_t dead = s->alloc_bits[w] & ~s->mark_bits[w];
-    for (; dead != 0; dead &= dead - 1) {
-      const uint32_t bit = static_cast<uint32_t>(__builtin_ctzll(dead));
-      const uint32_t slot = w * 64 + bit;
-      const uintptr_t obj = s->SlotAddress(slot);
-      if (any_in && g_q.objects.erase(obj) != 0) continue;  // its cycle is up
-      in->push_back(slot);
-      if (!put_in) continue;
-      g_q.objects.emplace(obj, Entry{s->types.Get(slot), g_q.sweep_cycle});
-      s->mark_bits[w] |= uint64_t{1} << bit;  // kept: SwapSweptBits
+    uint64_t dying = s->alloc_bits[w] & ~s->mark_bits[w];
+    // Those of the last cycle leave: destroyed then, freed now.
+    if (last != nullptr) dying &= ~last->slots[w];
+    if (dying == 0) continue;
+    for (uint64_t d = dying; d != 0; d &= d - 1) {
+      dead->push_back(w * 64 + static_cast<uint32_t>(__builtin_ctzll(d)));
     }
+    if (!put_in) continue;
+    if (fresh.slots.empty()) fresh.slots.assign(s->nwords, 0);
+    fresh.slots[w] = dying;
+    fresh.count += static_cast<uint32_t>(std::popcount(dying));
+    s->mark_bits[w] |= dying;  // kept: SwapSweptBits
   }
-  g_reclaimed.store(g_q.objects.size(), std::memory_order_relaxed);
+  if (last != nullptr) {
+    g_q.objects -= last->count;
+    g_q.spans.erase(it);
+  }
+  if (fresh.count != 0) {
+    fresh.cycle = g_q.sweep_cycle;
+    g_q.objects += fresh.count;
+    g_q.spans.emplace(s, std::move(fresh));
+  }
+  g_reclaimed.store(g_q.objects, std::memory_order_relaxed);
 }
 
 void Poison(alloc::Span* s, uint32_t slot) {
@@ -93,16 +123,35 @@ void Poison(alloc::Span* s, uint32_t slot) {
 
 std::optional<ReclaimedObject> FindReclaimed(const void* p) {
   if (g_reclaimed.load(std::memory_order_relaxed) == 0) return std::nullopt;
-  uintptr_t start = SlotStart(p, nullptr);
-  if (start == 0) return std::nullopt;
   runtime::MutexLock lock(&g_q.mu);
-  return Lookup(start);
+  return Lookup(p);
 }
 
 std::optional<ReclaimedObject> FindReclaimedWorldStopped(const void* p) {
-  uintptr_t start = SlotStart(p, nullptr);
-  if (start == 0) return std::nullopt;
-  return Lookup(start);
+  return Lookup(p);
+}
+
+// Not analysed: the lock is held across the fork, from one to the other.
+void LockReclaimedForFork() GCRT_NO_THREAD_SAFETY_ANALYSIS { g_q.mu.lock(); }
+void UnlockReclaimedAfterFork() GCRT_NO_THREAD_SAFETY_ANALYSIS {
+  g_q.mu.unlock();
+}
+
+void CheckReclaimedUnmarked() GCRT_NO_THREAD_SAFETY_ANALYSIS {
+  if (g_reclaimed.load(std::memory_order_relaxed) == 0) return;
+  for (const auto& [s, e] : g_q.spans) {
+    for (uint32_t w = 0; w < e.slots.size(); w++) {
+      for (uint64_t b = e.slots[w] & s->mark_bits[w]; b != 0; b &= b - 1) {
+        const uint32_t slot =
+            w * 64 + static_cast<uint32_t>(__builtin_ctzll(b));
+        const uintptr_t start = s->SlotAddress(slot);
+        ReportUseAfterReclaim(
+            reinterpret_cast<const void*>(start),
+            ReclaimedObject{start, s->types.Get(slot), e.cycle},
+            "a root or a traced field reached");
+      }
+    }
+  }
 }
 
 void ReportUseAfterReclaim(const void* p, const ReclaimedObject& r,
@@ -120,38 +169,6 @@ void ReportUseAfterReclaim(const void* p, const ReclaimedObject& r,
       r.type != nullptr ? r.type->name : "?",
       static_cast<unsigned long>(r.cycle));
   GCRT_FATAL("no object the collector reclaimed is used or reachable");
-}
-
-namespace {
-
-// Not instrumented for ThreadSanitizer: the byte belongs to the user's
-// object, which another thread may be writing; a stale read only decides
-// whether to look p up.
-__attribute__((no_sanitize("thread"))) bool LooksPoisoned(const void* p) {
-#if GCRT_ASAN
-  return __asan_address_is_poisoned(p) != 0;
-#else
-  return *static_cast<const volatile unsigned char*>(p) == kPoison;
-#endif
-}
-
-}  // namespace
-
-// Not analysed: the lock is held across the fork, from one to the other.
-void LockReclaimedForFork() GCRT_NO_THREAD_SAFETY_ANALYSIS { g_q.mu.lock(); }
-void UnlockReclaimedAfterFork() GCRT_NO_THREAD_SAFETY_ANALYSIS {
-  g_q.mu.unlock();
-}
-
-void CheckReclaimedUnmarked() GCRT_NO_THREAD_SAFETY_ANALYSIS {
-  if (g_reclaimed.load(std::memory_order_relaxed) == 0) return;
-  for (const auto& [start, e] : g_q.objects) {
-    if (IsMarkedObject(start)) {
-      ReportUseAfterReclaim(reinterpret_cast<const void*>(start),
-                            ReclaimedObject{start, e.type, e.cycle},
-                            "a root or a traced field reached");
-    }
-  }
 }
 
 void CheckNotReclaimed(const void* p, const char* what) {

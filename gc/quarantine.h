@@ -17,8 +17,11 @@
 //     traced field set from a dangling pointer) stops the program naming
 //     it; a conservative reference (a stack word) is ignored, as for a free
 //     slot.
-// Memory cost: dead objects occupy their slots for one cycle more. Time:
-// a lock and a hash-table insert per dead object in the sweep.
+// Memory cost: dead objects occupy their slots for one cycle more (and the
+// pacer does not count them: the heap grows past its goal by them). Time:
+// the poison's memset per dead object, and a lock and a hash-table update
+// per span swept (a bit per slot, one cycle number per span: a span is
+// swept once per cycle).
 #pragma once
 
 #include <atomic>
