@@ -29,7 +29,10 @@ void InstallCache(Cache* c) {
 
 std::atomic<uint64_t> g_zeal{0};
 
-void SetZeal(uint64_t n) { g_zeal.store(n, std::memory_order_relaxed); }
+void SetZeal(uint64_t n) {
+  g_zeal.store(n, std::memory_order_relaxed);
+  Heap::Get().RefreshPoll();
+}
 
 thread_local constinit int t_in_destructor = 0;
 

@@ -171,13 +171,20 @@ class Heap {
   // by the collector, loaded (relaxed) by allocation slow paths.
   void SetNextGc(int64_t bytes) {
     next_gc_.store(bytes, std::memory_order_relaxed);
+    RefreshPoll();
+  }
+  // Zeal mode (SetZeal) makes every slow path reach TriggerGcSlow, which
+  // counts allocations: the slow path's test stays one load and compare.
+  void RefreshPoll() {
+    poll_at_.store(g_zeal.load(std::memory_order_relaxed) != 0 ? 0 : next_gc(),
+                   std::memory_order_relaxed);
   }
   int64_t next_gc() const { return next_gc_.load(std::memory_order_relaxed); }
   // Called at the start of allocation slow paths: starts a cycle if the
   // heap has grown past next_gc.
   GCRT_ALWAYS_INLINE void MaybeTriggerGc() {
-    if (GCRT_PREDICT_FALSE(heap_live() >= next_gc()) ||
-        GCRT_PREDICT_FALSE(g_zeal.load(std::memory_order_relaxed) != 0)) {
+    if (GCRT_PREDICT_FALSE(heap_live() >=
+                           poll_at_.load(std::memory_order_relaxed))) {
       TriggerGcSlow();
     }
   }
@@ -236,6 +243,8 @@ class Heap {
   std::atomic<int64_t> heap_live_{0};
   // No cycle until the collector sets a goal.
   std::atomic<int64_t> next_gc_{INT64_MAX};
+  // next_gc_, or 0 in zeal mode (RefreshPoll). Atomic, as next_gc_.
+  std::atomic<int64_t> poll_at_{INT64_MAX};
   // Bytes of large objects; small ones are counted per Central. Atomic:
   // relaxed adds by AllocateLarge/FreeLarge, relaxed loads by ReadStats.
   std::atomic<int64_t> large_live_bytes_{0};
