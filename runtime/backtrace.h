@@ -7,7 +7,8 @@
 // The signal: SIGRTMIN + kBacktraceSignalOffset (SIGRTMIN + 6, signal 40
 // with glibc). gcrt installs its handler the first time it wants a stack,
 // so a program whose stops never wait past the watchdog period never sees
-// it. The handler:
+// it, and keeps it installed (a signal that arrives late, once the thread
+// unblocks it, must still find it; it then does nothing). The handler:
 //   - is installed with SA_RESTART | SA_SIGINFO. A thread blocked in a call
 //     the kernel restarts (futex waits: pthread_join, std::mutex,
 //     std::condition_variable; read and write on pipes and sockets without
