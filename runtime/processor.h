@@ -114,6 +114,10 @@ class Processor {
   // Kernel thread id of the holder, for the stop-the-world watchdog.
   // Guarded by ProcessorTable::mu_.
   int owner_tid_ = 0;
+  // The stop (ProcessorTable::restarts_ while it lasts) in which the
+  // watchdog last printed this processor's full report: later reports in
+  // the same stop are one line. Guarded by ProcessorTable::mu_.
+  uint64_t watchdog_stop_ = ~uint64_t{0};
   StackRecord stack_;
 };
 
@@ -185,6 +189,11 @@ class ProcessorTable {
   // watchdog reports the ones that take long.
   void WaitForStopLocked(Processor* self, const char* reason)
       GCRT_REQUIRES(mu_);
+  // The watchdog: names every processor but `self` still running, with its
+  // thread's stack the first time in this stop. Releases mu_ while it
+  // symbolizes and prints the stacks.
+  void ReportStragglersLocked(Processor* self, const char* reason,
+                              long long waited_ms) GCRT_REQUIRES(mu_);
   void RestartLocked() GCRT_REQUIRES(mu_);
   CondVar world_cv_;    // signalled when the world restarts (with mu_)
   CondVar stopper_cv_;  // signalled when a processor parks (with mu_)

@@ -6,9 +6,11 @@
 
 #include <unistd.h>
 
+#include <cstring>
 #include <stdexcept>
 #include <vector>
 
+#include "runtime/backtrace.h"
 #include "runtime/check.h"
 #include "runtime/env.h"
 #include "runtime/stack.h"
@@ -81,23 +83,85 @@ void ProcessorTable::WaitForStopLocked(Processor* self, const char* reason) {
     t.stopper_cv_.WaitUntil(&mu_, next_report);
     auto now = std::chrono::steady_clock::now();
     if (now >= next_report) {
-      long long waited =
+      ReportStragglersLocked(
+          self, reason,
           std::chrono::duration_cast<std::chrono::milliseconds>(now - start)
-              .count();
-      for (Processor* p = t.all(); p != nullptr; p = p->next_all()) {
-        if (p != self && p->status() == ProcessorStatus::kRunning) {
-          Print(
-              "stop-the-world (%s) has waited %lld ms for processor %u, held "
-              "by thread %d: it has not reached a safepoint (call "
-              "gc::safepoint() in long loops, or enter a blocking region "
-              "around blocking calls)",
-              reason, waited, p->id(), p->owner_tid_);
-        }
-      }
+              .count());
       g_watchdog_reports.fetch_add(1, std::memory_order_relaxed);
-      next_report = now + period;
+      next_report = std::chrono::steady_clock::now() + period;
     }
   }
+}
+
+namespace {
+
+// How long the watchdog waits for a thread to answer its signal. A thread
+// that can answer does so in microseconds; one that cannot (the signal
+// blocked, or held by ThreadSanitizer) costs this once per stop.
+constexpr std::chrono::milliseconds kSampleTimeout{250};
+// Full reports per watchdog round; more stragglers get theirs next round.
+constexpr int kMaxFullReports = 8;
+
+struct StragglerReport {
+  uint32_t processor;
+  int tid;
+  char name[16];
+  SampleResult result;
+  Backtrace stack;
+};
+
+}  // namespace
+
+void ProcessorTable::ReportStragglersLocked(Processor* self, const char* reason,
+                                            long long waited) {
+  // The stacks are taken with the lock held (a thread cannot give its
+  // processor back and exit meanwhile, so its id names it), and printed
+  // without it (symbolizing reads files and allocates).
+  StragglerReport reports[kMaxFullReports];
+  int n = 0;
+  for (Processor* p = all(); p != nullptr; p = p->next_all()) {
+    if (p == self || p->status() != ProcessorStatus::kRunning) continue;
+    char name[16];
+    ThreadName(p->owner_tid_, name, sizeof(name));
+    if (p->watchdog_stop_ == restarts_ || n == kMaxFullReports) {
+      Print(
+          "stop-the-world (%s) has waited %lld ms for processor %u, held by "
+          "thread %d \"%s\": it has not reached a safepoint (%s)",
+          reason, waited, p->id(), p->owner_tid_, name,
+          p->watchdog_stop_ == restarts_ ? "reported above"
+                                         : "its report comes next time");
+      continue;
+    }
+    p->watchdog_stop_ = restarts_;
+    StragglerReport& r = reports[n++];
+    r.processor = p->id();
+    r.tid = p->owner_tid_;
+    std::memcpy(r.name, name, sizeof(name));
+    r.result = SampleThreadStack(r.tid, kSampleTimeout, &r.stack);
+  }
+  if (n == 0) return;
+  MutexUnlock unlock(&mu_);
+  for (int i = 0; i < n; i++) {
+    const StragglerReport& r = reports[i];
+    Print(
+        "stop-the-world (%s) has waited %lld ms for processor %u, held by "
+        "thread %d \"%s\": it has not reached a safepoint.%s",
+        reason, waited, r.processor, r.tid, r.name,
+        r.result == SampleResult::kOk ? " Its stack:" : "");
+    if (r.result == SampleResult::kOk) {
+      PrintBacktrace(r.stack);
+    } else {
+      Print("  (no stack: the thread %s)", SampleResultText(r.result));
+    }
+  }
+  Print(
+      "a thread that waits (a join, a lock, a condition variable, a sleep, "
+      "I/O) must wait inside a gc::Blocking scope, which the world stops "
+      "without: gc::Thread joins in one, gc::Mutex and "
+      "gc::ConditionVariable lock and wait in one, gc::blocking([&] { ... "
+      "}) runs any other call in one (it must not touch GC objects there). "
+      "A thread in a long loop that does not allocate calls "
+      "gc::safepoint(). See api/thread.h.");
 }
 
 void ProcessorTable::BeginStopLocked(Processor* self) {

@@ -20,10 +20,14 @@
 // runtime/safepoint_poll.h, for the headers that inline it (the allocation
 // fast path, the public API) and must not see the stopper's side.
 //
-// A debug watchdog prints the processors (and kernel thread ids) that keep
-// the world waiting longer than the watchdog period (1 s by default;
-// GCRT_STW_WATCHDOG_MS overrides). Stops are serialized: a second stopper
-// parks like any running thread until the first restarts the world.
+// A watchdog names the threads that keep the world waiting longer than the
+// watchdog period (1 s by default; GCRT_STW_WATCHDOG_MS overrides): for
+// each, once per stop, its processor, kernel thread id, name and stack
+// (sampled with gcrt's signal, runtime/backtrace.h), then what to do about
+// it (wait in a blocking region: api/thread.h); every period after, one
+// line per thread still holding the stop up. Stops are serialized: a
+// second stopper parks like any running thread until the first restarts
+// the world.
 //
 // The stopped world is a capability (kWorldStopped, runtime/mutex.h) that
 // StopTheWorld acquires and StartTheWorld releases: a function that needs

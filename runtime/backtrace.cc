@@ -1,0 +1,465 @@
+// See backtrace.h. One sample at a time goes through one slot:
+//
+//   the sampler (SampleThreadStack)           the target's handler
+//   busy: false -> true (CAS)
+//   tid = target; phase = kRequested
+//   rt_tgsigqueueinfo(target, SI_QUEUE, &g_slot)
+//                                              ours? (SI_QUEUE, cookie)
+//                                              phase kRequested and tid is
+//                                              mine: CAS -> kWriting
+//                                              frames, depth, skip
+//                                              phase = kDone (release)
+//   waits for kDone (acquire), copies out
+//   or, at the timeout, CAS kRequested -> kIdle
+//   busy = false
+//
+// A signal that arrives late (the thread had it blocked, or TSan held it)
+// finds no request for its thread and does nothing. A handler that claimed
+// the slot and never finished (an unwinder that deadlocked) leaves it
+// kWriting and the sampler busy for good: no later sample reuses frames it
+// might still write.
+#include "runtime/backtrace.h"
+
+#include <cxxabi.h>
+#include <dlfcn.h>
+#include <elf.h>
+#include <execinfo.h>
+#include <fcntl.h>
+#include <link.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include "runtime/check.h"
+
+namespace gc::runtime {
+
+namespace {
+
+enum Phase : uint32_t { kIdle, kRequested, kWriting, kDone };
+
+struct Slot {
+  // Atomic: the sampler stores kRequested (release) and CASes kRequested
+  // -> kIdle; the handler CASes kRequested -> kWriting (acquire) and stores
+  // kDone (release); the sampler loads (acquire).
+  std::atomic<uint32_t> phase{kIdle};
+  // Atomic: stored by the sampler before phase = kRequested, loaded by the
+  // handler after it saw kRequested.
+  std::atomic<int> tid{0};
+  // Written by the handler while phase == kWriting, read by the sampler
+  // after it saw kDone.
+  int depth = 0;
+  int skip = 0;
+  bool first_exact = false;
+  void* frames[Backtrace::kMaxFrames + 8];
+};
+static_assert(std::atomic<uint32_t>::is_always_lock_free &&
+              std::atomic<int>::is_always_lock_free);
+
+Slot g_slot;
+// Atomic: CAS false -> true by the sampler that takes the slot, stored
+// false when it is done with it.
+std::atomic<bool> g_busy{false};
+
+// Written once, by the thread that installs the handler (under the
+// std::call_once), before any signal gcrt sends; read by the handler.
+struct sigaction g_previous;
+
+uintptr_t InterruptedPc(void* ucontext) {
+  auto* uc = static_cast<ucontext_t*>(ucontext);
+  if (uc == nullptr) return 0;
+#if defined(__x86_64__)
+  return static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]);
+#elif defined(__aarch64__)
+  return static_cast<uintptr_t>(uc->uc_mcontext.pc);
+#else
+  return 0;
+#endif
+}
+
+bool SentByGcrt(const siginfo_t* info) {
+  return info != nullptr && info->si_code == SI_QUEUE &&
+         info->si_pid == ::getpid() && info->si_value.sival_ptr == &g_slot;
+}
+
+// Hands a signal gcrt did not send to what the program had before.
+void Chain(int sig, siginfo_t* info, void* ucontext) {
+  if (g_previous.sa_flags & SA_SIGINFO) {
+    if (g_previous.sa_sigaction != nullptr) {
+      g_previous.sa_sigaction(sig, info, ucontext);
+    }
+    return;
+  }
+  if (g_previous.sa_handler == SIG_IGN) return;
+  if (g_previous.sa_handler == SIG_DFL) {
+    // The default action of a real-time signal ends the process: take it.
+    struct sigaction dfl = {};
+    dfl.sa_handler = SIG_DFL;
+    ::sigaction(sig, &dfl, nullptr);
+    ::syscall(SYS_tgkill, ::getpid(), ::gettid(), sig);
+    return;
+  }
+  g_previous.sa_handler(sig);
+}
+
+void Handler(int sig, siginfo_t* info, void* ucontext) {
+  int saved_errno = errno;
+  if (!SentByGcrt(info)) {
+    Chain(sig, info, ucontext);
+    errno = saved_errno;
+    return;
+  }
+  uint32_t requested = kRequested;
+  if (g_slot.tid.load(std::memory_order_relaxed) == ::gettid() &&
+      g_slot.phase.compare_exchange_strong(requested, kWriting,
+                                           std::memory_order_acquire,
+                                           std::memory_order_relaxed)) {
+    int depth = ::backtrace(g_slot.frames, Backtrace::kMaxFrames + 8);
+    // Leave out this handler and the signal trampoline: the interrupted
+    // instruction's frame comes first (the unwinder reports its exact pc).
+    uintptr_t pc = InterruptedPc(ucontext);
+    int skip = depth > 1 ? 1 : 0;
+    bool exact = false;
+    for (int i = 0; i < depth; i++) {
+      if (reinterpret_cast<uintptr_t>(g_slot.frames[i]) == pc) {
+        skip = i;
+        exact = true;
+        break;
+      }
+    }
+    g_slot.depth = depth;
+    g_slot.skip = skip;
+    g_slot.first_exact = exact;
+    g_slot.phase.store(kDone, std::memory_order_release);
+  }
+  errno = saved_errno;
+}
+
+std::once_flag g_install_once;
+
+void Install() {
+  // Loads libgcc's unwinder now, outside any handler.
+  void* warm[4];
+  ::backtrace(warm, 4);
+  struct sigaction sa = {};
+  sa.sa_sigaction = &Handler;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  GCRT_CHECK(::sigaction(BacktraceSignal(), &sa, &g_previous) == 0);
+}
+
+bool HandlerInstalled() {
+  struct sigaction now = {};
+  if (::sigaction(BacktraceSignal(), nullptr, &now) != 0) return false;
+  return (now.sa_flags & SA_SIGINFO) && now.sa_sigaction == &Handler;
+}
+
+}  // namespace
+
+int BacktraceSignal() { return SIGRTMIN + kBacktraceSignalOffset; }
+
+SampleResult SampleThreadStack(int tid, std::chrono::milliseconds timeout,
+                               Backtrace* out) {
+  out->depth = 0;
+  bool expected = false;
+  if (!g_busy.compare_exchange_strong(expected, true,
+                                      std::memory_order_acquire)) {
+    return SampleResult::kBusy;
+  }
+  std::call_once(g_install_once, Install);
+  if (!HandlerInstalled()) {
+    g_busy.store(false, std::memory_order_release);
+    return SampleResult::kNoHandler;
+  }
+  g_slot.tid.store(tid, std::memory_order_relaxed);
+  g_slot.phase.store(kRequested, std::memory_order_release);
+  siginfo_t info = {};
+  info.si_signo = BacktraceSignal();
+  info.si_code = SI_QUEUE;
+  info.si_pid = ::getpid();
+  info.si_uid = ::getuid();
+  info.si_value.sival_ptr = &g_slot;
+  if (::syscall(SYS_rt_tgsigqueueinfo, ::getpid(), tid, BacktraceSignal(),
+                &info) != 0) {
+    g_slot.phase.store(kIdle, std::memory_order_relaxed);
+    g_busy.store(false, std::memory_order_release);
+    return SampleResult::kNoThread;
+  }
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  // A handler that has claimed the slot gets a second, longer wait before
+  // the slot is given up for good.
+  auto writing_deadline = deadline + std::chrono::seconds(2);
+  for (int spins = 0;; spins++) {
+    uint32_t phase = g_slot.phase.load(std::memory_order_acquire);
+    if (phase == kDone) break;
+    auto now = std::chrono::steady_clock::now();
+    if (phase == kRequested && now >= deadline) {
+      uint32_t requested = kRequested;
+      if (g_slot.phase.compare_exchange_strong(requested, kIdle,
+                                               std::memory_order_acquire)) {
+        g_busy.store(false, std::memory_order_release);
+        return SampleResult::kNoAnswer;
+      }
+      continue;  // the handler claimed it meanwhile
+    }
+    if (phase == kWriting && now >= writing_deadline) {
+      return SampleResult::kNoAnswer;  // g_busy stays set: see the top
+    }
+    if (spins < 100) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  int n = g_slot.depth - g_slot.skip;
+  if (n > Backtrace::kMaxFrames) n = Backtrace::kMaxFrames;
+  if (n < 0) n = 0;
+  for (int i = 0; i < n; i++) out->frames[i] = g_slot.frames[g_slot.skip + i];
+  out->depth = n;
+  out->first_exact = g_slot.first_exact;
+  g_slot.phase.store(kIdle, std::memory_order_relaxed);
+  g_busy.store(false, std::memory_order_release);
+  return SampleResult::kOk;
+}
+
+const char* SampleResultText(SampleResult r) {
+  switch (r) {
+    case SampleResult::kOk:
+      return "answered";
+    case SampleResult::kNoHandler:
+      return "cannot be asked: the program installed its own handler for "
+             "gcrt's signal";
+    case SampleResult::kNoAnswer:
+      return "did not answer gcrt's signal in time: it blocks the signal, "
+             "or ThreadSanitizer holds the signal back until the thread "
+             "returns from or makes a libc call";
+    case SampleResult::kNoThread:
+      return "has exited";
+    case SampleResult::kBusy:
+      return "cannot be asked: another stack sample is in progress";
+  }
+  return "?";
+}
+
+namespace {
+
+// One module's ELF symbol table, mapped from its file.
+class ElfSymbols {
+ public:
+  bool Open(const char* path) {
+    int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    struct stat st;
+    if (::fstat(fd, &st) != 0 || st.st_size < (off_t)sizeof(ElfW(Ehdr))) {
+      ::close(fd);
+      return false;
+    }
+    size_ = static_cast<size_t>(st.st_size);
+    void* m = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    ::close(fd);
+    if (m == MAP_FAILED) return false;
+    base_ = static_cast<const char*>(m);
+    auto* eh = reinterpret_cast<const ElfW(Ehdr)*>(base_);
+    if (std::memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 ||
+        eh->e_shentsize != sizeof(ElfW(Shdr)) ||
+        eh->e_shoff + eh->e_shnum * sizeof(ElfW(Shdr)) > size_) {
+      return true;  // mapped, no usable sections
+    }
+    auto* sh = reinterpret_cast<const ElfW(Shdr)*>(base_ + eh->e_shoff);
+    // .symtab (every function, static ones too) if the file has one, else
+    // .dynsym (the exported ones).
+    for (uint32_t want : {SHT_SYMTAB, SHT_DYNSYM}) {
+      for (int i = 0; i < eh->e_shnum && syms_ == nullptr; i++) {
+        if (sh[i].sh_type != want || sh[i].sh_link >= eh->e_shnum) continue;
+        const ElfW(Shdr)& str = sh[sh[i].sh_link];
+        if (sh[i].sh_offset + sh[i].sh_size > size_ ||
+            str.sh_offset + str.sh_size > size_) {
+          continue;
+        }
+        syms_ = reinterpret_cast<const ElfW(Sym)*>(base_ + sh[i].sh_offset);
+        nsyms_ = sh[i].sh_size / sizeof(ElfW(Sym));
+        strtab_ = base_ + str.sh_offset;
+        strsize_ = str.sh_size;
+      }
+      if (syms_ != nullptr) break;
+    }
+    return true;
+  }
+  ~ElfSymbols() {
+    if (base_ != nullptr) ::munmap(const_cast<char*>(base_), size_);
+  }
+
+  // The function symbol containing the link-time address `vaddr` (or the
+  // nearest below it, for symbols without a size), and its start.
+  const char* Lookup(uintptr_t vaddr, uintptr_t* start) const {
+    const ElfW(Sym)* best = nullptr;
+    for (size_t i = 0; i < nsyms_; i++) {
+      const ElfW(Sym)& s = syms_[i];
+      int type = ELF64_ST_TYPE(s.st_info);
+      if ((type != STT_FUNC && type != STT_GNU_IFUNC) ||
+          s.st_shndx == SHN_UNDEF || s.st_value > vaddr ||
+          s.st_name >= strsize_) {
+        continue;
+      }
+      if (s.st_size != 0 && vaddr >= s.st_value + s.st_size) continue;
+      if (best == nullptr || s.st_value > best->st_value ||
+          (s.st_value == best->st_value && s.st_size != 0)) {
+        best = &s;
+      }
+    }
+    if (best == nullptr) return nullptr;
+    *start = best->st_value;
+    return strtab_ + best->st_name;
+  }
+
+ private:
+  const char* base_ = nullptr;
+  size_t size_ = 0;
+  const ElfW(Sym) * syms_ = nullptr;
+  size_t nsyms_ = 0;
+  const char* strtab_ = nullptr;
+  size_t strsize_ = 0;
+};
+
+struct ModuleOf {
+  uintptr_t pc;
+  const char* name = nullptr;  // "" for the executable
+  uintptr_t bias = 0;
+  bool found = false;
+};
+
+int FindModule(struct dl_phdr_info* info, size_t, void* data) {
+  auto* m = static_cast<ModuleOf*>(data);
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD) continue;
+    uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
+    if (m->pc >= lo && m->pc < lo + ph.p_memsz) {
+      m->name = info->dlpi_name != nullptr ? info->dlpi_name : "";
+      m->bias = info->dlpi_addr;
+      m->found = true;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+// The modules of one backtrace, each opened once.
+class Symbolizer {
+ public:
+  ~Symbolizer() {
+    for (int i = 0; i < n_; i++) delete modules_[i].symbols;
+  }
+
+  void PrintFrame(int index, uintptr_t pc, bool exact) {
+    // A return address may be the first byte after its call's function
+    // (a call to a noreturn function ends it): look up the call itself.
+    uintptr_t lookup = exact ? pc : pc - 1;
+    ModuleOf m{lookup};
+    dl_iterate_phdr(&FindModule, &m);
+    if (!m.found) {
+      Print("  #%-2d 0x%lx", index, static_cast<unsigned long>(pc));
+      return;
+    }
+    char path[512];
+    if (m.name[0] == '\0') {
+      ssize_t n = ::readlink("/proc/self/exe", path, sizeof(path) - 1);
+      path[n > 0 ? n : 0] = '\0';
+    } else {
+      std::snprintf(path, sizeof(path), "%s", m.name);
+    }
+    const char* base = std::strrchr(path, '/');
+    base = base != nullptr ? base + 1 : path;
+    uintptr_t vaddr = lookup - m.bias;
+    uintptr_t start = 0;
+    const char* name = nullptr;
+    if (const ElfSymbols* syms = SymbolsOf(path))
+      name = syms->Lookup(vaddr, &start);
+    if (name == nullptr) {
+      // dladdr knows what the dynamic linker does (exported symbols).
+      Dl_info dl;
+      if (::dladdr(reinterpret_cast<void*>(lookup), &dl) != 0 &&
+          dl.dli_sname != nullptr) {
+        name = dl.dli_sname;
+        start = reinterpret_cast<uintptr_t>(dl.dli_saddr) - m.bias;
+      }
+    }
+    unsigned long offset = static_cast<unsigned long>(pc - m.bias);
+    if (name == nullptr) {
+      Print("  #%-2d ??  [%s+0x%lx]", index, base, offset);
+      return;
+    }
+    int status = -1;
+    char* demangled = abi::__cxa_demangle(name, nullptr, nullptr, &status);
+    Print("  #%-2d %s+0x%lx  [%s+0x%lx]", index,
+          status == 0 && demangled != nullptr ? demangled : name,
+          static_cast<unsigned long>(pc - m.bias - start), base, offset);
+    std::free(demangled);
+  }
+
+ private:
+  struct Module {
+    char path[512];
+    ElfSymbols* symbols;  // null if the file cannot be read
+  };
+
+  const ElfSymbols* SymbolsOf(const char* path) {
+    for (int i = 0; i < n_; i++) {
+      if (std::strcmp(modules_[i].path, path) == 0) return modules_[i].symbols;
+    }
+    auto* syms = new ElfSymbols();
+    if (!syms->Open(path)) {
+      delete syms;
+      syms = nullptr;
+    }
+    if (n_ == kMaxModules) {  // out of room: dladdr's names only
+      delete syms;
+      return nullptr;
+    }
+    std::snprintf(modules_[n_].path, sizeof(modules_[n_].path), "%s", path);
+    modules_[n_++].symbols = syms;
+    return syms;
+  }
+
+  static constexpr int kMaxModules = 16;
+  Module modules_[kMaxModules];
+  int n_ = 0;
+};
+
+}  // namespace
+
+void PrintBacktrace(const Backtrace& bt) {
+  Symbolizer symbolizer;
+  for (int i = 0; i < bt.depth; i++) {
+    symbolizer.PrintFrame(i, reinterpret_cast<uintptr_t>(bt.frames[i]),
+                          /*exact=*/i == 0 && bt.first_exact);
+  }
+}
+
+void ThreadName(int tid, char* buf, size_t size) {
+  if (size == 0) return;
+  buf[0] = '\0';
+  char path[64];
+  std::snprintf(path, sizeof(path), "/proc/self/task/%d/comm", tid);
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ssize_t n = ::read(fd, buf, size - 1);
+  ::close(fd);
+  if (n <= 0) n = 0;
+  buf[n] = '\0';
+  if (n > 0 && buf[n - 1] == '\n') buf[n - 1] = '\0';
+}
+
+}  // namespace gc::runtime
