@@ -34,9 +34,11 @@
 // lock, a join) opens a gc::Blocking scope so the world can stop without
 // it. Inside a Blocking scope the thread must not touch the GC heap. A
 // thread that blocks outside one holds every collection up (the program
-// hangs if what it waits for needs one; the watchdog names the thread
-// every second): gc::Thread joins inside one, and gc::blocking(fn) runs
-// any blocking call inside one (api/thread.h).
+// hangs if what it waits for needs one; after GCRT_STW_WATCHDOG_MS the
+// watchdog prints the thread's id, name and stack, then a line a period):
+// gc::Thread joins inside one, gc::Mutex and gc::ConditionVariable lock
+// and wait inside one, and gc::blocking(fn) runs any other blocking call
+// inside one (api/thread.h).
 //
 // Destructors of GC objects run on whichever thread sweeps their span,
 // with no lock held, some time after the object became unreachable. They
