@@ -34,6 +34,7 @@
 #include "gc/collector.h"
 #include "runtime/processor.h"
 #include "tests/test_support/collector_hooks.h"
+#include "tests/test_support/eventually.h"
 #include "tests/test_support/verified_heap_test.h"
 
 namespace {
@@ -72,15 +73,7 @@ void MakeGarbage(int n) {
 
 void LazyCycle() { Collector::Get().Collect(GcReason::kLazyForTesting); }
 
-template <typename Pred>
-bool Eventually(Pred pred, std::chrono::milliseconds limit = 20s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
+using gc::testing::Eventually;
 
 class SweeperTest : public gc::testing::VerifiedHeapTest {
  protected:

@@ -22,6 +22,7 @@
 
 #include "api/gc.h"
 #include "runtime/safepoint.h"
+#include "tests/test_support/eventually.h"
 
 namespace {
 
@@ -38,15 +39,7 @@ GCRT_NOINLINE void LockWithoutBlocking(std::mutex& mu) {
   asm volatile("" ::: "memory");
 }
 
-template <typename Pred>
-bool Eventually(Pred pred) {
-  auto deadline = std::chrono::steady_clock::now() + 20s;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
+using gc::testing::Eventually;
 
 size_t Count(const std::string& s, const std::string& what) {
   size_t n = 0;
@@ -71,8 +64,7 @@ Report Parse(const std::string& err, int tid, const std::string& name) {
   std::string who =
       "held by thread " + std::to_string(tid) + " \"" + name + "\": ";
   r.full = Count(err, who + "it has not reached a safepoint.");
-  r.lines =
-      Count(err, who + "it has not reached a safepoint (reported above)");
+  r.lines = Count(err, who + "it has not reached a safepoint (reported above)");
   size_t at = err.find(who + "it has not reached a safepoint. Its stack:");
   if (at != std::string::npos) {
     r.stack = true;
@@ -91,7 +83,7 @@ Report Parse(const std::string& err, int tid, const std::string& name) {
 // what was wrong and what it read.
 void PlainJoinChild() {
   gc::runtime::SetStopWatchdogForTesting(50ms);
-  testing::internal::CaptureStderr();
+  ::testing::internal::CaptureStderr();
   std::atomic<int> tid{0};
   std::thread main_like([&] {
     pthread_setname_np(pthread_self(), "gcrt-joiner");
@@ -103,7 +95,7 @@ void PlainJoinChild() {
   main_like.detach();  // it never returns
   bool reported =
       Eventually([] { return gc::runtime::StopWatchdogReports() >= 3; });
-  std::string err = testing::internal::GetCapturedStderr();
+  std::string err = ::testing::internal::GetCapturedStderr();
   Report r = Parse(err, tid.load(), "gcrt-joiner");
   std::string wrong;
   if (!reported) wrong += "fewer than 3 watchdog reports in 20 s; ";
@@ -123,7 +115,7 @@ void PlainJoinChild() {
 
 TEST(WatchdogTest, NamesAThreadThatJoinsAWorkerWithoutBlocking) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
-  EXPECT_EXIT(PlainJoinChild(), testing::ExitedWithCode(0), "report right");
+  EXPECT_EXIT(PlainJoinChild(), ::testing::ExitedWithCode(0), "report right");
 }
 
 TEST(WatchdogTest, NamesAThreadWaitingForAStdMutexAndLetsItGo) {
@@ -144,7 +136,7 @@ TEST(WatchdogTest, NamesAThreadWaitingForAStdMutexAndLetsItGo) {
   });
   ASSERT_TRUE(Eventually([&] { return tid.load() != 0; }));
   std::this_thread::sleep_for(50ms);  // into the lock
-  testing::internal::CaptureStderr();
+  ::testing::internal::CaptureStderr();
   std::thread collector([&] {
     gc::collect();
     collected = true;
@@ -155,7 +147,7 @@ TEST(WatchdogTest, NamesAThreadWaitingForAStdMutexAndLetsItGo) {
   mu.unlock();  // the locker takes it and parks: the collection completes
   collector.join();
   locker.join();
-  std::string err = testing::internal::GetCapturedStderr();
+  std::string err = ::testing::internal::GetCapturedStderr();
   gc::runtime::SetStopWatchdogForTesting(1000ms);
   EXPECT_TRUE(reported);
   EXPECT_FALSE(collected_early);

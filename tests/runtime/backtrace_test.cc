@@ -22,27 +22,19 @@
 
 #include "gtest/gtest.h"
 #include "runtime/base.h"
+#include "tests/test_support/eventually.h"
 
 namespace gc::runtime {
 namespace {
 
 using namespace std::chrono_literals;
 
-// Waits (bounded) until pred() holds; returns whether it did.
-template <typename Pred>
-bool Eventually(Pred pred) {
-  auto deadline = std::chrono::steady_clock::now() + 20s;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
+using gc::testing::Eventually;
 
 std::string Symbolized(const Backtrace& bt) {
-  testing::internal::CaptureStderr();
+  ::testing::internal::CaptureStderr();
   PrintBacktrace(bt);
-  return testing::internal::GetCapturedStderr();
+  return ::testing::internal::GetCapturedStderr();
 }
 
 // The frames the samples must find. Not inlined, and not tail calls (the
@@ -272,12 +264,12 @@ void TakeBackCheck() {
 
 TEST(BacktraceTest, SignalsGcrtDidNotSendGoToTheProgramsHandler) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
-  EXPECT_EXIT(ChainCheck(), testing::ExitedWithCode(0), "");
+  EXPECT_EXIT(ChainCheck(), ::testing::ExitedWithCode(0), "");
 }
 
 TEST(BacktraceTest, AProgramThatTakesTheSignalBackIsNotSentIt) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
-  EXPECT_EXIT(TakeBackCheck(), testing::ExitedWithCode(0), "");
+  EXPECT_EXIT(TakeBackCheck(), ::testing::ExitedWithCode(0), "");
 }
 
 }  // namespace

@@ -340,7 +340,7 @@ TEST(ParseVarTest, StwWatchdog) {
 
 // The exec-style death test runs a fresh copy of this binary with the
 // parent's environment, so its static initialization sees the variable.
-class StwWatchdogEnvironmentTest : public testing::Test {
+class StwWatchdogEnvironmentTest : public ::testing::Test {
  protected:
   void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
   void TearDown() override { unsetenv("GCRT_STW_WATCHDOG_MS"); }
@@ -349,13 +349,13 @@ class StwWatchdogEnvironmentTest : public testing::Test {
 TEST_F(StwWatchdogEnvironmentTest, SetsThePeriod) {
   setenv("GCRT_STW_WATCHDOG_MS", " 25 ", 1);
   EXPECT_EXIT(std::exit(StopWatchdogPeriod().count() == 25 ? 0 : 1),
-              testing::ExitedWithCode(0), "");
+              ::testing::ExitedWithCode(0), "");
 }
 
 TEST_F(StwWatchdogEnvironmentTest, RefusedValueIsReportedAndDefaultUsed) {
   setenv("GCRT_STW_WATCHDOG_MS", "20ms", 1);
   EXPECT_EXIT(std::exit(StopWatchdogPeriod().count() == 1000 ? 0 : 1),
-              testing::ExitedWithCode(0),
+              ::testing::ExitedWithCode(0),
               "gcrt: GCRT_STW_WATCHDOG_MS=\"20ms\": not an integer; "
               "accepted: .*; using 1000");
 }

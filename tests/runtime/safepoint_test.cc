@@ -11,6 +11,7 @@
 
 #include "gtest/gtest.h"
 #include "runtime/processor.h"
+#include "tests/test_support/eventually.h"
 
 namespace gc::runtime {
 namespace {
@@ -44,16 +45,7 @@ class SafepointTest : public ::testing::Test {
   }
 };
 
-// Waits (bounded) until pred() holds; returns whether it did.
-template <typename Pred>
-bool Eventually(Pred pred) {
-  auto deadline = std::chrono::steady_clock::now() + 20s;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
+using gc::testing::Eventually;
 
 TEST_F(SafepointTest, RunningThreadsParkUntilTheWorldRestarts) {
   constexpr int kThreads = 3;
@@ -179,7 +171,7 @@ TEST_F(SafepointTest, WatchdogNamesTheThreadThatKeepsTheWorldWaiting) {
     DetachCurrentThread();
   });
   ASSERT_TRUE(Eventually([&] { return spinning.load(); }));
-  testing::internal::CaptureStderr();
+  ::testing::internal::CaptureStderr();
   // This thread is attached too: it must not hold the world itself.
   std::optional<BlockingRegion> region(std::in_place);
   std::atomic<bool> stopped{false};
@@ -197,7 +189,7 @@ TEST_F(SafepointTest, WatchdogNamesTheThreadThatKeepsTheWorldWaiting) {
   may_poll = true;
   stopper.join();
   region.reset();
-  std::string err = testing::internal::GetCapturedStderr();
+  std::string err = ::testing::internal::GetCapturedStderr();
   done = true;
   straggler.join();
   SetStopWatchdogForTesting(1000ms);
