@@ -32,11 +32,22 @@
 // gc::Ptr field) is a compile error wherever it appears in a traced type:
 // the marker cannot follow it; use gc::Ptr<Node>.
 //
-// A class that is not an aggregate and has no trace() member is taken to
-// hold no gc::Ptr, as are the standard library's opaque types (mutexes,
-// atomics of scalars, std::function, ...) found as fields: give such a
-// class a trace() if it holds GC pointers. A class declared pointer-free
-// (gc::PointerFree below; gc::Weak is one) is accepted by a Tracer too.
+// A class that is not an aggregate and has no trace() member (a class with
+// constructors or private members) cannot be seen into: it is scanned
+// conservatively, every aligned word of its own bytes taken as a possible
+// pointer, whether it is allocated itself, a field of an aggregate, an
+// element of a container or handed to a Tracer. Nothing its bytes hold is
+// lost; what it keeps in C++ heap memory (a std::vector<gc::Ptr<T>> member)
+// is not seen: give such a class a trace(). The cost: its objects live in
+// scanned spans and are read word by word at every cycle, and an integer
+// that happens to look like a heap address keeps an object alive. Opt out
+// with gc::PointerFree (below) for a class known to hold no GC pointer, or
+// give it a trace() to be scanned precisely. Classes too small or too
+// loosely aligned to hold a pointer, and the standard library's opaque
+// types (mutexes, atomics, std::function, chrono and locale types, ...)
+// are taken to hold no gc::Ptr; those standard types are a compile error
+// when handed to a Tracer. A class declared pointer-free (gc::PointerFree
+// below; gc::Weak is one) is accepted by a Tracer too.
 //
 // A union is scanned whole, conservatively, if it is trivially copyable
 // (which member is live is unknown); otherwise it is a compile error.
@@ -59,6 +70,7 @@
 #include <queue>
 #include <ranges>
 #include <stack>
+#include <string_view>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -159,12 +171,28 @@ concept ReflectedAggregate = PlainAggregate<T> && reflect::LimitOf<T>()
 template <typename T>
 concept UnreflectedAggregate = PlainAggregate<T> && !ReflectedAggregate<T>;
 
+// "Node" from the compiler's signature of TypeNameView<Node>.
+template <typename T>
+constexpr std::string_view TypeNameView() {
+  std::string_view f = __PRETTY_FUNCTION__;
+  size_t start = f.find("T = ") + 4;
+  size_t end = f.find_first_of(";]", start);
+  return f.substr(start, end - start);
+}
+
+// Whether T is a type of the standard library (its name starts "std::").
+template <typename T>
+constexpr bool InStd() {
+  return TypeNameView<T>().starts_with("std::");
+}
+
 // What the collector can know of a type at compile time.
 enum class TraceKind {
   kPointerFree,   // holds no GC pointer
   kPrecise,       // holds GC pointers, all of them found
-  kConservative,  // an unreflected trivially copyable aggregate
-  kOpaque,        // a class the tracer cannot see into (pointer-free as a
+  kConservative,  // an unreflected trivially copyable aggregate, or a
+                  // class without trace() that is not an aggregate
+  kOpaque,        // an opaque standard library type (pointer-free as a
                   // field; a compile error when handed to a Tracer)
   kError,         // a raw pointer to a traced type, or an unreflected
                   // aggregate that is not trivially copyable
@@ -299,7 +327,14 @@ constexpr TraceKind KindOf() {
       return AsMember(KindOf<E>());
     }
   } else if constexpr (std::is_class_v<T>) {
-    return TraceKind::kOpaque;
+    // A class the tracer cannot see into (see the rule at the top).
+    if constexpr (sizeof(T) < sizeof(void*) || alignof(T) < alignof(void*)) {
+      return TraceKind::kPointerFree;  // no room for an aligned gc::Ptr
+    } else if constexpr (InStd<T>()) {
+      return TraceKind::kOpaque;
+    } else {
+      return TraceKind::kConservative;
+    }
   } else {
     return TraceKind::kPointerFree;
   }

@@ -17,14 +17,6 @@
 
 namespace gc::internal {
 
-// "Node" from the compiler's signature of TypeName<Node>.
-template <typename T>
-constexpr std::string_view TypeNameView() {
-  std::string_view f = __PRETTY_FUNCTION__;
-  size_t start = f.find("T = ") + 4;
-  size_t end = f.find_first_of(";]", start);
-  return f.substr(start, end - start);
-}
 template <typename T>
 struct TypeName {
   static constexpr std::string_view kView = TypeNameView<T>();
@@ -112,7 +104,7 @@ struct TypeInfoHolder {
   static constexpr bool kPointerFree = !ContainsGcPointers<T>();
   static constexpr bool kBitmap = !kPointerFree && Bitmappable<T>();
   // No bitmap and no trace: scanned conservatively (an unreflected,
-  // trivially copyable aggregate: api/trace.h).
+  // trivially copyable aggregate, or a class without trace(): api/trace.h).
   static constexpr bool kConservative = KindOf<T>() == TraceKind::kConservative;
   static constexpr uint32_t kBitmapWords =
       kBitmap ? static_cast<uint32_t>((sizeof(T) / sizeof(void*) + 63) / 64)

@@ -52,6 +52,9 @@ inline int CountWrong(const std::vector<int>& ids, int times) {
 // keeps a checksum of its id.
 class Leaf {
  public:
+  // Not an aggregate and no trace(): declared pointer-free, so it lives in
+  // noscan spans (without this it would be scanned conservatively).
+  using gc_pointer_free = void;
   Leaf() : Leaf(NewId()) {}
   explicit Leaf(int id) : id_(id), check_(Mix(static_cast<uint64_t>(id))) {}
   ~Leaf() { CountDestroy(id_); }
