@@ -163,6 +163,7 @@ bool set_stack_scan(bool on) {
   return old;
 }
 void set_gctrace(bool on) { Collector::Get().SetTrace(on); }
+bool set_crosscheck(bool on) { return Collector::Get().SetCrossCheck(on); }
 
 bool set_quarantine(bool on) {
   Collector::Get();  // its configuration from GCRT_DEBUG first

@@ -82,7 +82,12 @@
 //    (gc::set_gctrace,          gctrace=bool (a line per cycle on
 //     gc::set_verify,           stderr), verify=bool (re-mark
 //     gc::set_quarantine,       after every cycle, check nothing
-//     gc::set_zeal)             reachable was freed),
+//     gc::set_zeal,             reachable was freed),
+//     gc::set_crosscheck)       crosscheck=bool (after marking,
+//                               a marked object's word that
+//                               points to an unmarked object
+//                               stops the program: a missed
+//                               field),
 //                               quarantine=bool (reclaimed objects
 //                               poisoned and kept one cycle; on
 //                               in debug builds), zeal=N (0 to
@@ -220,6 +225,16 @@ void detach_thread();
 void set_mark_workers(uint32_t n);
 void set_verify(bool on);   // GCRT_DEBUG=verify=1
 void set_gctrace(bool on);  // GCRT_DEBUG=gctrace=1
+// The missed-field cross-check (GCRT_DEBUG=crosscheck=1; off by default):
+// after marking, every word of every reachable object is read, and a word
+// that points into an object the cycle is about to free stops the program
+// with "missed field: the object of type X at 0x... holds at offset 24 a
+// pointer to ... in the object of type Y ...: does X::trace visit that
+// field?". It finds a trace() that skips a field and a class declared
+// gc::PointerFree that holds a gc::Ptr. A program that keeps heap
+// addresses as integers gets false reports. Costs a read and a lookup per
+// word of the live heap at every cycle. Returns the previous setting.
+bool set_crosscheck(bool on);
 
 // Detectors for a missing root or trace (docs/design.md, "Checks").
 //

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "alloc/cache.h"
+#include "gc/crosscheck.h"
 #include "gc/finalizer.h"
 #include "gc/fork.h"
 #include "gc/free.h"
@@ -78,6 +79,7 @@ Collector::Collector() : start_time_(Clock::now()) {
   mark_workers_ = runtime::env::MarkWorkersFromEnv();
   const runtime::env::DebugSettings debug = runtime::env::DebugFromEnv();
   verify_ = debug.verify;
+  crosscheck_ = debug.crosscheck;
   trace_ = debug.gctrace;
   // Zeal poisons what it reclaims: a missing root fails at once.
   SetReclaimQuarantine(debug.quarantine.value_or(kReclaimQuarantineDefault) ||
@@ -176,6 +178,7 @@ struct Collector::Cycle {
   // Configuration, read once at the start.
   uint32_t workers = 0;
   bool verify = false;
+  bool crosscheck = false;
   bool trace = false;
   uint64_t cycles_seen = 0;  // cycles_ when this one was asked for
   // 1. Sweep termination.
@@ -277,6 +280,7 @@ bool Collector::ReadConfig(Cycle& c) {
                   ? mark_workers_
                   : std::max(1u, std::thread::hardware_concurrency());
   c.verify = verify_;
+  c.crosscheck = crosscheck_;
   c.trace = trace_;
   return true;
 }
@@ -368,6 +372,7 @@ void Collector::MarkTermination(Cycle& c) {
   c.marked.bytes_marked += QueueFinalizers(&c.finalizers_queued);
   c.marked.bytes_marked += EndQuarantine();
   CheckReclaimedUnmarked();
+  if (c.crosscheck) CrossCheckMarking();
   SetSweepCycle(c.cycles_seen + 1);
   // The flip: every swept span becomes unswept (alloc/sweepgen.h).
   heap.AdvanceSweepgen();
@@ -532,6 +537,13 @@ void Collector::SetMarkWorkers(uint32_t n) {
 void Collector::SetVerify(bool on) {
   runtime::MutexLock lock(&mu_);
   verify_ = on;
+}
+
+bool Collector::SetCrossCheck(bool on) {
+  runtime::MutexLock lock(&mu_);
+  bool old = crosscheck_;
+  crosscheck_ = on;
+  return old;
 }
 
 void Collector::SetTrace(bool on) {

@@ -120,6 +120,8 @@ class Collector {
   // more throws std::invalid_argument.
   void SetMarkWorkers(uint32_t n) GCRT_EXCLUDES(mu_);
   void SetVerify(bool on) GCRT_EXCLUDES(mu_);
+  // The missed-field cross-check (gc/crosscheck.h); returns the old one.
+  bool SetCrossCheck(bool on) GCRT_EXCLUDES(mu_);
   void SetTrace(bool on) GCRT_EXCLUDES(mu_);
 
   CollectorStats ReadStats() GCRT_EXCLUDES(mu_);
@@ -212,6 +214,7 @@ class Collector {
   uint64_t memory_limit_ GCRT_GUARDED_BY(mu_) = 0;
   uint32_t mark_workers_ GCRT_GUARDED_BY(mu_) = 0;
   bool verify_ GCRT_GUARDED_BY(mu_) = false;
+  bool crosscheck_ GCRT_GUARDED_BY(mu_) = false;
   bool trace_ GCRT_GUARDED_BY(mu_) = false;
   int64_t last_marked_ GCRT_GUARDED_BY(mu_) = 0;
   CollectorStats stats_ GCRT_GUARDED_BY(mu_) = {};

@@ -707,6 +707,17 @@ bool IsMarkedObject(uintptr_t p) {
   return (s->mark_bits[slot / 64] >> (slot % 64)) & 1;
 }
 
+uintptr_t UnmarkedLiveObject(uintptr_t p) {
+  g_pages = &alloc::Heap::Get().pages();
+  uint32_t slot;
+  Span* s = FindSlot(p, &slot);
+  if (s == nullptr || ((s->mark_bits[slot / 64] >> (slot % 64)) & 1) != 0 ||
+      !LiveForConservativeScan(s, slot)) {
+    return 0;
+  }
+  return s->SlotAddress(slot);
+}
+
 uint64_t MarkObjectAtTermination(uintptr_t p) {
   g_pages = &alloc::Heap::Get().pages();
   uint32_t slot;

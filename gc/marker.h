@@ -56,6 +56,11 @@ uint64_t VerifyMarking() GCRT_REQUIRES(runtime::kWorldStopped);
 // marked, and marking it; MarkObjectAtTermination returns the bytes of its
 // slot if it was unmarked, 0 otherwise. Neither scans anything.
 bool IsMarkedObject(uintptr_t p) GCRT_REQUIRES(runtime::kWorldStopped);
+// For the cross-check (gc/crosscheck.h), world stopped, after marking: the
+// start of the object containing p if it is live and unmarked (an
+// allocated slot waiting in no freebuf and in neither quarantine: one this
+// cycle will free), else 0.
+uintptr_t UnmarkedLiveObject(uintptr_t p) GCRT_REQUIRES(runtime::kWorldStopped);
 
 // Fork support (gc/fork.h): the mark helpers' lock across a fork (no cycle
 // runs then, so they wait for work). In the child the helpers are gone and

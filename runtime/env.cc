@@ -25,7 +25,8 @@ constexpr VarInfo kVars[] = {
      "an integer from 0 to 256 (0: one per hardware thread)",
      "one per hardware thread"},
     {Var::kDebug, "GCRT_DEBUG",
-     "comma-separated name=value items: gctrace, verify and quarantine, "
+     "comma-separated name=value items: gctrace, verify, crosscheck and "
+     "quarantine, "
      "each 1, 0, true, false, on or off; zeal, an integer from 0 to 2^40 "
      "(allocations between collections, 0: off)",
      "off for that item (unknown names are ignored)"},
@@ -204,9 +205,10 @@ DebugSettings ParseDebug(const char* text, Messages* messages) {
     if (!item.empty()) {
       size_t eq = item.find('=');
       std::string_view name = Trim(item.substr(0, eq));
-      bool* target = name == "gctrace"  ? &settings.gctrace
-                     : name == "verify" ? &settings.verify
-                                        : nullptr;
+      bool* target = name == "gctrace"      ? &settings.gctrace
+                     : name == "verify"     ? &settings.verify
+                     : name == "crosscheck" ? &settings.crosscheck
+                                            : nullptr;
       std::string error;
       if (eq == std::string_view::npos) {
         error = "\"" + std::string(item) + "\" is not name=value";

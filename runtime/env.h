@@ -87,6 +87,7 @@ inline constexpr int64_t kMaxZeal = int64_t{1} << 40;
 struct DebugSettings {
   bool gctrace = false;
   bool verify = false;
+  bool crosscheck = false;
   // Unset: the build's default (on in debug builds, gc/quarantine.h).
   std::optional<bool> quarantine;
   uint64_t zeal = 0;  // 0: off

@@ -271,8 +271,9 @@ TEST(ParseVarTest, DebugBooleansFollowTheRule) {
   ASSERT_EQ(m.size(), 1u);
   EXPECT_EQ(m[0],
             "GCRT_DEBUG=\"gctrace=yes\": \"gctrace=yes\": not a boolean; "
-            "accepted: comma-separated name=value items: gctrace, verify "
-            "and quarantine, each 1, 0, true, false, on or off; zeal, an "
+            "accepted: comma-separated name=value items: gctrace, verify, "
+            "crosscheck and quarantine, each 1, 0, true, false, on or off; "
+            "zeal, an "
             "integer from 0 to 2^40 (allocations between collections, 0: "
             "off); using off for that item (unknown names are ignored)");
 }
@@ -282,7 +283,9 @@ TEST(ParseVarTest, DebugQuarantineAndZeal) {
   DebugSettings d = ParseDebug("verify=1", &m);
   EXPECT_FALSE(d.quarantine.has_value()) << "unset: the build's default";
   EXPECT_EQ(d.zeal, 0u);
-  d = ParseDebug("quarantine=off, zeal=1000", &m);
+  EXPECT_FALSE(d.crosscheck);
+  d = ParseDebug("quarantine=off, zeal=1000, crosscheck=on", &m);
+  EXPECT_TRUE(d.crosscheck);
   ASSERT_TRUE(d.quarantine.has_value());
   EXPECT_FALSE(*d.quarantine);
   EXPECT_EQ(d.zeal, 1000u);

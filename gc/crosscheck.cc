@@ -1,0 +1,69 @@
+// See crosscheck.h.
+#include "gc/crosscheck.h"
+
+#include "alloc/heap.h"
+#include "gc/free.h"
+#include "gc/marker.h"
+#include "runtime/check.h"
+
+namespace gc::internal {
+
+namespace {
+
+const char* TypeName(const alloc::Span* s, uint32_t slot) {
+  const alloc::TypeInfo* t = s->types.Get(slot);
+  return t != nullptr ? t->name : "?";
+}
+
+[[noreturn]] void ReportMissedField(const alloc::Span* from, uint32_t slot,
+                                    size_t offset, uintptr_t word,
+                                    uintptr_t target) {
+  const alloc::Span* to = alloc::SpanOf(reinterpret_cast<void*>(target));
+  const char* from_type = TypeName(from, slot);
+  runtime::Print(
+      "missed field: the object of type %s at %#lx holds at offset %zu a "
+      "pointer to %#lx, in the object of type %s at %#lx that this cycle "
+      "will free: does %s::trace visit that field (or is %s declared "
+      "pointer-free)? If %s keeps the address as data, turn the check off: "
+      "GCRT_DEBUG=crosscheck=0.",
+      from_type, static_cast<unsigned long>(from->SlotAddress(slot)), offset,
+      static_cast<unsigned long>(word), TypeName(to, to->SlotIndex(target)),
+      static_cast<unsigned long>(target), from_type, from_type, from_type);
+  GCRT_FATAL("every GC pointer a reachable object holds is traced");
+}
+
+}  // namespace
+
+void CrossCheckMarking() {
+  alloc::PageHeap& pages = alloc::Heap::Get().pages();
+  for (size_t i = 0, n = pages.SpanRecordCount(); i < n; i++) {
+    alloc::Span* s = pages.SpanRecord(i);
+    if (s->state.load(std::memory_order_relaxed) != alloc::SpanState::kInUse ||
+        s->span_class == alloc::kTinySpanClass) {
+      continue;
+    }
+    const size_t bytes = s->slot_bytes();
+    for (uint32_t w = 0; w < s->nwords; w++) {
+      for (uint64_t marked = s->mark_bits[w]; marked != 0;
+           marked &= marked - 1) {
+        const uint32_t slot =
+            w * 64 + static_cast<uint32_t>(__builtin_ctzll(marked));
+        const uintptr_t obj = s->SlotAddress(slot);
+        // gc::free's quarantine keeps its objects marked, and poisoned.
+        if (MaybeQuarantinedWorldStopped(reinterpret_cast<const void*>(obj))) {
+          continue;
+        }
+        const auto* words = reinterpret_cast<const uintptr_t*>(obj);
+        for (size_t k = 0; k < bytes / sizeof(uintptr_t); k++) {
+          const uintptr_t word = words[k];
+          if (word == 0) continue;
+          if (uintptr_t target = UnmarkedLiveObject(word)) {
+            ReportMissedField(s, slot, k * sizeof(uintptr_t), word, target);
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace gc::internal

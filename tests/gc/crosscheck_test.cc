@@ -1,0 +1,110 @@
+// The missed-field cross-check (gc/crosscheck.h, gc::set_crosscheck): after
+// marking, a word of a reachable object that points to an object the cycle
+// would free stops the program naming both types and the offset. The
+// suites run with stack scanning off (.bazelrc): only the heap keeps
+// objects here.
+//
+// Every test runs with the verifier on.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "api/gc.h"
+#include "tests/test_support/verified_heap_test.h"
+
+namespace {
+
+struct Child {
+  ~Child() { destroyed.fetch_add(1, std::memory_order_relaxed); }
+  int64_t value = 42;
+  static inline std::atomic<int> destroyed{0};
+};
+
+// Declared pointer-free, and yet holding the only reference to a child.
+class WronglyPointerFree {
+ public:
+  using gc_pointer_free = void;
+  WronglyPointerFree() : child_(gc::make_unrooted<Child>()) {}
+
+ private:
+  int64_t tag_ = 1;
+  gc::Ptr<Child> child_;
+};
+
+// A trace() that forgets its second field.
+class ForgetsAField {
+ public:
+  ForgetsAField()
+      : first_(gc::make_unrooted<Child>()),
+        second_(gc::make_unrooted<Child>()) {}
+  void trace(gc::Tracer& t) const { t(first_); }
+
+ private:
+  gc::Ptr<Child> first_;
+  gc::Ptr<Child> second_;
+};
+
+struct Node {
+  gc::Ptr<Node> left, right;
+  int64_t value = 0;
+};
+
+gc::Ptr<Node> Tree(int depth) {
+  gc::Root<Node> n = gc::make<Node>();
+  if (depth > 0) {
+    n->left = Tree(depth - 1);
+    n->right = Tree(depth - 1);
+  }
+  return n;
+}
+
+class CrossCheckTest : public gc::testing::VerifiedHeapTest {
+ protected:
+  void SetUp() override {
+#if defined(GCRT_TSAN)
+    // A forked child may not start the mark workers under TSan.
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+#endif
+    VerifiedHeapTest::SetUp();
+    previous_ = gc::set_crosscheck(true);
+  }
+  void TearDown() override { gc::set_crosscheck(previous_); }
+  bool previous_ = false;
+};
+
+TEST_F(CrossCheckTest, AClassDeclaredPointerFreeHoldingAPtrIsReported) {
+  gc::Root<WronglyPointerFree> r = gc::make<WronglyPointerFree>();
+  EXPECT_DEATH(gc::collect(),
+               "missed field: the object of type [^ ]*WronglyPointerFree at "
+               "0x[0-9a-f]+ holds at offset 8 a pointer to 0x[0-9a-f]+, in "
+               "the object of type [^ ]*Child at");
+}
+
+TEST_F(CrossCheckTest, AFieldTheTraceSkipsIsReportedAtItsOffset) {
+  gc::Root<ForgetsAField> r = gc::make<ForgetsAField>();
+  EXPECT_DEATH(gc::collect(),
+               "missed field: the object of type [^ ]*ForgetsAField at "
+               "0x[0-9a-f]+ holds at offset 8 .*does [^ ]*ForgetsAField::"
+               "trace visit that field");
+}
+
+TEST_F(CrossCheckTest, ACorrectProgramIsNotReported) {
+  gc::Root<Node> tree = Tree(12);
+  for (int i = 0; i < 5; i++) {
+    Tree(10);  // garbage, freed by the next cycle
+    gc::collect();
+  }
+  EXPECT_NE(tree->left->right, nullptr);
+}
+
+TEST_F(CrossCheckTest, OffTheMissedChildIsFreedSilently) {
+  gc::set_crosscheck(false);
+  const int before = Child::destroyed.load();
+  gc::Root<WronglyPointerFree> r = gc::make<WronglyPointerFree>();
+  gc::collect();
+  EXPECT_EQ(Child::destroyed.load(), before + 1);
+}
+
+}  // namespace
