@@ -186,10 +186,46 @@ Span* Cache::Refill(SpanClass sc) {
     GCRT_CHECK(s->types.compression() == TypeCompression::kEmpty);
     s->types.Record(0, s->nelems, &kTinyBlockType);
   }
-  bool loaded = s->LoadNextCacheWord();
+  bool loaded = LoadWord(s);
   GCRT_CHECK(loaded && "Central::Exchange handed out a full span");
   alloc_[sc] = s;
   return s;
+}
+
+bool Cache::LoadWordBlack(Span* s) {
+  const bool record = !s->noscan();
+  // Room first: a throw leaves nothing loaded and unrecorded.
+  if (record) black_words_.reserve(black_words_.size() + 1);
+  if (!s->LoadNextCacheWord()) return false;
+  // Markers set bits of this word meanwhile (atomic OR).
+  std::atomic_ref<uint64_t>(s->mark_bits[s->cache_word])
+      .fetch_or(s->alloc_cache, std::memory_order_relaxed);
+  if (record) black_words_.push_back({s, s->cache_word, s->alloc_cache});
+  return true;
+}
+
+void Cache::BeginBlackAllocation() {
+  try {
+    black_words_.reserve(black_words_.size() + kNumSpanClasses);
+  } catch (const std::bad_alloc&) {
+    return;
+  }
+  for (Span* s : alloc_) {
+    if (s == &g_empty_span || s->cache_word >= s->nwords) continue;
+    s->mark_bits[s->cache_word] |= s->alloc_cache;
+    if (!s->noscan()) {
+      black_words_.push_back({s, s->cache_word, s->alloc_cache});
+    }
+  }
+}
+
+void Cache::EndBlackAllocation(void (*visit)(void*, const BlackWord&),
+                               void* context) {
+  for (Span* s : alloc_) {
+    if (s != &g_empty_span) s->UnmarkFreeCacheSlots();
+  }
+  for (const BlackWord& w : black_words_) visit(context, w);
+  black_words_.clear();
 }
 
 void* Cache::AllocSmallSlow(SpanClass sc, const TypeInfo* type) {
@@ -204,7 +240,7 @@ void* Cache::AllocSmallSlow(SpanClass sc, const TypeInfo* type) {
   Heap::Get().MaybeTriggerGc();
   Span* s = alloc_[sc];
   if (s->alloc_cache == 0) {
-    if (s == &g_empty_span || !s->LoadNextCacheWord()) s = Refill(sc);
+    if (s == &g_empty_span || !LoadWord(s)) s = Refill(sc);
   }
   uint64_t free = s->alloc_cache;
   uint32_t bit = static_cast<uint32_t>(__builtin_ctzll(free));
@@ -237,7 +273,7 @@ void* Cache::AllocTinySlow(uint32_t size) {
   Heap::Get().MaybeTriggerGc();
   Span* s = alloc_[kTinySpanClass];
   if (s->alloc_cache == 0) {
-    if (s == &g_empty_span || !s->LoadNextCacheWord()) {
+    if (s == &g_empty_span || !LoadWord(s)) {
       s = Refill(kTinySpanClass);
     }
   }

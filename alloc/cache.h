@@ -30,6 +30,7 @@
 #include <bit>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "alloc/page_cache.h"
 #include "alloc/size_classes.h"
@@ -173,8 +174,30 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
   // Points the owning thread's t_cache at the unattached cache.
   void RequestSafepoint() override;
 
+  // Marking starts (world stopped): the words loaded now are marked black
+  // too (alloc/span.h), so everything allocated from here on is. Where the
+  // C++ heap has no room to record them, they stay white: an object
+  // allocated white is marked, and scanned, only if the marking reaches
+  // it, which is safe too, only slower at the final stop.
+  void BeginBlackAllocation() GCRT_REQUIRES(runtime::kWorldStopped);
+  // Marking ends (world stopped): unmarks the free slots of every word this
+  // cache has loaded (alloc/span.h: black allocation), then hands each word
+  // of a scannable span it loaded while marking to visit(context, word) and
+  // forgets them.
+  void EndBlackAllocation(void (*visit)(void* context, const BlackWord& word),
+                          void* context) GCRT_REQUIRES(runtime::kWorldStopped);
+
  private:
   Span* Refill(SpanClass sc);
+  // s->LoadNextCacheWord(); while allocating black, the word's free slots
+  // are marked and the word recorded (LoadWordBlack).
+  GCRT_ALWAYS_INLINE bool LoadWord(Span* s) {
+    if (GCRT_PREDICT_FALSE(g_allocate_black.load(std::memory_order_relaxed))) {
+      return LoadWordBlack(s);
+    }
+    return s->LoadNextCacheWord();
+  }
+  GCRT_NOINLINE bool LoadWordBlack(Span* s);
   // Sweeps a stale (h+1) span this cache owns, before it goes back.
   void SweepStale(Span* s);
 
@@ -198,6 +221,9 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
   Span* stash_[kNumSpanClasses] = {};
   Span* retired_[kNumSpanClasses] = {};
   PageCache page_cache_;  // pages for fresh spans, cut without the heap lock
+  // Words of scannable spans loaded while allocating black (LoadWord);
+  // taken by EndBlackAllocation with the world stopped.
+  std::vector<BlackWord> black_words_;
 };
 
 [[noreturn]] GCRT_COLD void ThrowAllocationRefused();

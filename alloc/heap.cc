@@ -186,6 +186,13 @@ void Heap::FinishSweepLarge(SweepClaim claim, bool dead) {
   std::move(claim).Finish();
 }
 
+void Heap::EndBlackAllocationLarge(void (*visit)(void*, const BlackWord&),
+                                   void* context) {
+  runtime::MutexLock lock(&black_mu_);
+  for (const BlackWord& w : black_large_) visit(context, w);
+  black_large_.clear();
+}
+
 void* Heap::AllocateLarge(const TypeInfo* type, size_t bytes) {
   SafepointAndCheckNotBlocking();
   if (runtime::CurrentProcessor() == nullptr) AttachCurrentThread();
@@ -225,6 +232,26 @@ void* Heap::AllocateLarge(const TypeInfo* type, size_t bytes) {
   if (needzero) {
     std::memset(reinterpret_cast<void*>(s->base), 0,
                 size_t{npages} << kPageShift);
+  }
+  if (GCRT_PREDICT_FALSE(g_allocate_black.load(std::memory_order_relaxed))) {
+    s->mark_bits[0] = 1;  // not yet visible to any marker
+    if (!s->noscan()) {
+      bool recorded = false;
+      {
+        runtime::MutexLock lock(&black_mu_);
+        try {
+          black_large_.push_back({s, 0, 1});
+          recorded = true;
+        } catch (const std::bad_alloc&) {
+        }
+      }
+      if (!recorded) {
+        pages_.FreeSpan(s);  // still kAllocating: never visible
+        throw runtime::OutOfMemoryError(
+            "gcrt: out of memory: cannot record a large object allocated "
+            "while marking");
+      }
+    }
   }
   // Published last, after every field is valid (span.h).
   s->state.store(SpanState::kInUse, std::memory_order_release);

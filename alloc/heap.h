@@ -43,6 +43,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "alloc/allocate.h"
 #include "alloc/cache.h"
@@ -115,7 +116,15 @@ class Heap {
   // An empty small span goes back to the page heap.
   void FreeSmallSpan(Span* s);
 
-  void* AllocateLarge(const TypeInfo* type, size_t bytes);
+  // While g_allocate_black is on (alloc/span.h), the object is born marked.
+  void* AllocateLarge(const TypeInfo* type, size_t bytes)
+      GCRT_EXCLUDES(black_mu_);
+  // Marking ends (world stopped): hands each scannable large object
+  // allocated black to visit(context, word) and forgets them.
+  void EndBlackAllocationLarge(void (*visit)(void* context,
+                                             const BlackWord& word),
+                               void* context) GCRT_EXCLUDES(black_mu_)
+      GCRT_REQUIRES(runtime::kWorldStopped);
   void FreeLarge(Span* s, uintptr_t p) GCRT_EXCLUDES(large_mu_);
 
   // ---- The collector (gc/) plugs in here (layering: alloc never calls up
@@ -257,6 +266,9 @@ class Heap {
   // large object is always seen. Guards no field: it orders the frees and
   // sweeps of large spans (FreeLarge, FinishSweepLarge).
   runtime::Mutex large_mu_;
+  // Scannable large objects allocated black (AllocateLarge).
+  runtime::Mutex black_mu_;
+  std::vector<BlackWord> black_large_ GCRT_GUARDED_BY(black_mu_);
 };
 
 // ---- The allocator's interface for the layers above. ----

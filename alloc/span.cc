@@ -18,8 +18,15 @@ void Span::ResetAllocState() {
   alloc_count = n;
 }
 
+std::atomic<bool> g_allocate_black{false};
+
 void Span::WriteBackCacheWord() {
   if (cache_word >= nwords) return;
+  if (GCRT_PREDICT_FALSE(g_allocate_black.load(std::memory_order_relaxed))) {
+    // Marked black when loaded; what was not handed out is free again.
+    std::atomic_ref<uint64_t>(mark_bits[cache_word])
+        .fetch_and(~alloc_cache, std::memory_order_relaxed);
+  }
   alloc_bits[cache_word] = ValidMask(cache_word) & ~alloc_cache;
   alloc_count += cache_word_free - std::popcount(alloc_cache);
   cache_word = nwords;
@@ -42,6 +49,10 @@ bool Span::LoadNextCacheWord() {
   }
   free_word = nwords;
   return false;
+}
+
+void Span::UnmarkFreeCacheSlots() {
+  if (cache_word < nwords) mark_bits[cache_word] &= ~alloc_cache;
 }
 
 bool Span::IsAllocated(uint32_t slot) const {

@@ -75,6 +75,26 @@ struct FreeLink {
   FreeLink* next;
 };
 
+// Black allocation (gc/barrier.h). While a cycle marks with the world
+// running, the collector sets g_allocate_black (with the world stopped),
+// and every word a cache loads for allocation gets its free slots marked
+// as it is loaded (Cache::LoadWord): objects allocated while marking are
+// born marked, with no test on the allocation fast path. The slots still
+// free when the word is written back, or when marking ends
+// (UnmarkFreeCacheSlots, world stopped), are unmarked again. Atomic,
+// relaxed: stored only with the world stopped.
+extern std::atomic<bool> g_allocate_black;
+
+// A word of slots allocated black (for the collector's final stop, which
+// scans the objects allocated there whose types it cannot trust to the
+// write barrier: gc/marker.h). `slots`: the word's free slots when loaded.
+struct Span;
+struct BlackWord {
+  Span* span;
+  uint32_t word;
+  uint64_t slots;
+};
+
 // Aligned to a cache line: two threads' spans are written on every
 // allocation, and must not share a line.
 struct alignas(64) Span {
@@ -168,8 +188,11 @@ struct alignas(64) Span {
   // Makes alloc_bits exact for cache_word and unloads it.
   void WriteBackCacheWord();
   // Writes back the current word and loads the next word with a free slot.
-  // Returns false if the span is full.
+  // Returns false if the span is full. (Its owning Cache marks the word's
+  // free slots while g_allocate_black is on: Cache::LoadWord.)
   bool LoadNextCacheWord();
+  // Marking ends (world stopped): unmarks the loaded word's free slots.
+  void UnmarkFreeCacheSlots() GCRT_REQUIRES(runtime::kWorldStopped);
   bool IsAllocated(uint32_t slot) const;
   // Marks `slot` free (it must be allocated) and makes it reusable.
   void FreeSlot(uint32_t slot);

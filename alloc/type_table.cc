@@ -4,7 +4,9 @@
 #include <cstdlib>
 #include <new>
 #include <string>
+#include <vector>
 
+#include "alloc/span.h"
 #include "runtime/check.h"
 #include "runtime/os_mem.h"
 
@@ -14,16 +16,49 @@ const TypeInfo kTinyBlockType = {
     "gcrt.tiny_block", 16, 16, true, nullptr, nullptr, 0, nullptr,
 };
 
+namespace {
+
+// Tables replaced while marking ran beside the program (Retire).
+struct RetiredTables {
+  runtime::Mutex mu;
+  std::vector<void*> tables GCRT_GUARDED_BY(mu);
+};
+RetiredTables& g_retired = *new RetiredTables;  // lives for the process
+
+}  // namespace
+
+void TypeTable::Retire(void* table) {
+  if (table == nullptr) return;
+  if (g_allocate_black.load(std::memory_order_relaxed)) {
+    runtime::MutexLock lock(&g_retired.mu);
+    try {
+      g_retired.tables.push_back(table);
+      return;
+    } catch (const std::bad_alloc&) {
+      // Leaked rather than freed under a reader: a table is small.
+      return;
+    }
+  }
+  std::free(table);
+}
+
+void FreeRetiredTypeTables() {
+  runtime::MutexLock lock(&g_retired.mu);
+  for (void* t : g_retired.tables) std::free(t);
+  g_retired.tables.clear();
+}
+
 void TypeTable::Record(uint32_t slot, uint32_t nelems, const TypeInfo* type) {
   GCRT_DCHECK(slot < nelems && type != nullptr);
   switch (compression_) {
     case TypeCompression::kEmpty:
-      single_ = type;
       compression_ = TypeCompression::kSingle;
+      __atomic_store_n(&single_, type, __ATOMIC_RELEASE);
       return;
     case TypeCompression::kSingle: {
-      if (single_ == type) return;
-      // A second type: every slot so far (allocated or not) says "single_",
+      const TypeInfo* single = single_;
+      if (single == type) return;
+      // A second type: every slot so far (allocated or not) says "single",
       // which is right for the allocated ones and harmless for free ones.
       auto* t =
           static_cast<BytesTable*>(std::calloc(1, sizeof(BytesTable) + nelems));
@@ -33,73 +68,89 @@ void TypeTable::Record(uint32_t slot, uint32_t nelems, const TypeInfo* type) {
             "type (" +
             std::to_string(sizeof(BytesTable) + nelems) + " bytes)");
       }
-      t->types[1] = single_;
+      t->kind = TypeCompression::kBytes;
+      t->types[1] = single;
       t->types[2] = type;
       for (uint32_t i = 0; i < nelems; i++) t->slots[i] = 1;
       t->slots[slot] = 2;
-      data_ = t;
-      single_ = nullptr;
       compression_ = TypeCompression::kBytes;
+      // The table first: a reader that sees single_ null finds it.
+      data_.store(t, std::memory_order_release);
+      __atomic_store_n(&single_, nullptr, __ATOMIC_RELEASE);
       return;
     }
     case TypeCompression::kBytes: {
-      auto* t = static_cast<BytesTable*>(data_);
+      auto* t = static_cast<BytesTable*>(data_.load(std::memory_order_relaxed));
       for (int j = 1; j < kBytesHeader; j++) {
         if (t->types[j] == type || t->types[j] == nullptr) {
-          t->types[j] = type;
-          t->slots[slot] = static_cast<uint8_t>(j);
+          // Relaxed stores: a marker may read the header meanwhile (never
+          // this slot's byte: its object is being allocated).
+          __atomic_store_n(&t->types[j], type, __ATOMIC_RELAXED);
+          __atomic_store_n(&t->slots[slot], static_cast<uint8_t>(j),
+                           __ATOMIC_RELAXED);
           return;
         }
       }
       // An eighth type: expand to one pointer per slot.
-      auto* words = static_cast<const TypeInfo**>(
-          std::malloc(sizeof(const TypeInfo*) * nelems));
+      auto* words = static_cast<WordsTable*>(
+          std::malloc(sizeof(WordsTable) + sizeof(const TypeInfo*) * nelems));
       if (words == nullptr) {
         throw runtime::OutOfMemoryError(
             "gcrt: out of memory: the type table of a span holding an eighth "
             "type (" +
             std::to_string(sizeof(const TypeInfo*) * nelems) + " bytes)");
       }
-      for (uint32_t i = 0; i < nelems; i++) words[i] = t->types[t->slots[i]];
-      words[slot] = type;
-      std::free(t);
-      data_ = words;
+      words->kind = TypeCompression::kWords;
+      for (uint32_t i = 0; i < nelems; i++) {
+        words->types[i] = t->types[t->slots[i]];
+      }
+      words->types[slot] = type;
       compression_ = TypeCompression::kWords;
+      data_.store(words, std::memory_order_release);
+      Retire(t);
       return;
     }
-    case TypeCompression::kWords:
-      static_cast<const TypeInfo**>(data_)[slot] = type;
+    case TypeCompression::kWords: {
+      auto* t = static_cast<WordsTable*>(data_.load(std::memory_order_relaxed));
+      __atomic_store_n(&t->types[slot], type, __ATOMIC_RELAXED);
       return;
+    }
   }
   GCRT_THROW("TypeTable: invalid compression kind");
 }
 
 const TypeInfo* TypeTable::GetSlow(uint32_t slot) const {
-  switch (compression_) {
-    case TypeCompression::kEmpty:
-      return nullptr;
-    case TypeCompression::kSingle:
-      return single_;
+  const void* d = data_.load(std::memory_order_acquire);
+  if (d == nullptr) {
+    // kEmpty, or kSingle (whose type Get found unless it changed since).
+    return __atomic_load_n(&single_, __ATOMIC_ACQUIRE);
+  }
+  switch (*static_cast<const TypeCompression*>(d)) {
     case TypeCompression::kBytes: {
-      auto* t = static_cast<const BytesTable*>(data_);
-      return t->types[t->slots[slot]];
+      auto* t = static_cast<const BytesTable*>(d);
+      return __atomic_load_n(
+          &t->types[__atomic_load_n(&t->slots[slot], __ATOMIC_RELAXED)],
+          __ATOMIC_RELAXED);
     }
     case TypeCompression::kWords:
-      return static_cast<const TypeInfo* const*>(data_)[slot];
+      return __atomic_load_n(&static_cast<const WordsTable*>(d)->types[slot],
+                             __ATOMIC_RELAXED);
+    default:
+      break;
   }
   GCRT_THROW("TypeTable: invalid compression kind");
 }
 
 void TypeTable::Reset() {
-  std::free(data_);
-  data_ = nullptr;
-  single_ = nullptr;
+  std::free(data_.load(std::memory_order_relaxed));
+  data_.store(nullptr, std::memory_order_relaxed);
+  __atomic_store_n(&single_, nullptr, __ATOMIC_RELAXED);
   compression_ = TypeCompression::kEmpty;
 }
 
 int TypeTable::BytesTypeCountForTesting() const {
   if (compression_ != TypeCompression::kBytes) return 0;
-  auto* t = static_cast<const BytesTable*>(data_);
+  auto* t = static_cast<const BytesTable*>(data_.load());
   int n = 0;
   for (int j = 1; j < kBytesHeader; j++) n += t->types[j] != nullptr;
   return n;

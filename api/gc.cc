@@ -133,6 +133,8 @@ Stats stats() {
   internal::FinalizerStats fs = internal::ReadFinalizerStats();
   s.finalizers_pending = fs.pending;
   s.finalizers_queued = fs.queued;
+  s.concurrent_cycles = cs.concurrent_cycles;
+  s.deferred_objects = cs.deferred_objects;
   s.finalizers_run = fs.run;
   s.mark_workers = cs.mark_workers;
   s.scavenged_bytes = h.scavenged_bytes;
@@ -164,6 +166,8 @@ bool set_stack_scan(bool on) {
 }
 void set_gctrace(bool on) { Collector::Get().SetTrace(on); }
 bool set_crosscheck(bool on) { return Collector::Get().SetCrossCheck(on); }
+
+bool set_concurrent_mark(bool on) { return Collector::Get().SetConcurrent(on); }
 
 bool set_quarantine(bool on) {
   Collector::Get();  // its configuration from GCRT_DEBUG first

@@ -83,7 +83,8 @@
 //     gc::set_verify,           stderr), verify=bool (re-mark
 //     gc::set_quarantine,       after every cycle, check nothing
 //     gc::set_zeal,             reachable was freed),
-//     gc::set_crosscheck)       crosscheck=bool (after marking,
+//     gc::set_crosscheck,       crosscheck=bool (after marking,
+//     gc::set_concurrent_mark)
 //                               a marked object's word that
 //                               points to an unmarked object
 //                               stops the program: a missed
@@ -92,7 +93,9 @@
 //                               poisoned and kept one cycle; on
 //                               in debug builds), zeal=N (0 to
 //                               2^40: a collection every N
-//                               allocations; 0 off)
+//                               allocations; 0 off),
+//                               concurrent=bool (mark beside the
+//                               program; off)
 //   GCRT_STW_WATCHDOG_MS        1 to 3600000 milliseconds: how    1000
 //    (none; tests: runtime::    long a stop of the world waits
 //     SetStopWatchdogForTesting) before it names the threads that
@@ -158,6 +161,12 @@ struct Stats {
   uint64_t finalizers_queued;   // ever
   uint64_t finalizers_run;      // ever
   uint32_t mark_workers;
+  // Cycles that marked beside the program (gc::set_concurrent_mark), and
+  // the objects their concurrent marker left to the final stop (a trace()
+  // that reaches a std container, an optional, a variant or an owned
+  // object; a class scanned conservatively), ever.
+  uint64_t concurrent_cycles;
+  uint64_t deferred_objects;
   // The scavenger (memory returned to the OS; see gc::release_memory):
   uint64_t scavenged_bytes;  // returned to the OS, ever, by every path
   // Of scavenged_bytes, those the background scavenger returned on its own,
@@ -235,6 +244,18 @@ void set_gctrace(bool on);  // GCRT_DEBUG=gctrace=1
 // addresses as integers gets false reports. Costs a read and a lookup per
 // word of the live heap at every cycle. Returns the previous setting.
 bool set_crosscheck(bool on);
+// Marking beside the program (GCRT_DEBUG=concurrent=1; off by default
+// while it is being built: issue 15). A cycle stops the world twice,
+// briefly: once to mark what the roots point to and turn the write barrier
+// on, once at the end to mark again from everything the barrier does not
+// cover (thread stacks, handles, root sets, objects under construction,
+// objects whose trace() reaches a std container) and finish as before; in
+// between, the thread that started the cycle and the mark helpers mark
+// while the other threads run. Every gc::Ptr store and every gc::Ptr made
+// from a pointer then marks that pointer's object (gc/barrier.h), and
+// objects allocated meanwhile are born marked. Returns the previous
+// setting.
+bool set_concurrent_mark(bool on);
 
 // Detectors for a missing root or trace (docs/design.md, "Checks").
 //

@@ -85,7 +85,11 @@ template <typename T, typename... Args>
 GCRT_ALWAYS_INLINE Ptr<T> make_unrooted(Args&&... args) {
   internal::HandleArena* h = internal::CurrentHandles();
   void* mem = internal::AllocateFor<T>();
-  return Ptr<T>(internal::Construct<T>(h, mem, std::forward<Args>(args)...));
+  // A new object needs no shading (gc/barrier.h): allocated while a cycle
+  // marks, it is born marked; if a cycle started during its constructor,
+  // that cycle marked it as an object under construction.
+  return Ptr<T>(internal::Construct<T>(h, mem, std::forward<Args>(args)...),
+                internal::kNewObject);
 }
 
 namespace internal {

@@ -1,8 +1,11 @@
 // Pointers to GC objects (see api/gc.h for the whole API):
 //
 //   gc::Ptr<T>     a field of a GC object (or of a root set's structure):
-//                  a plain pointer the marker traces precisely. Not a root:
-//                  a Ptr on the C++ stack does not keep its object alive.
+//                  a pointer the marker traces precisely, whose stores go
+//                  through the write barrier (gc/barrier.h). Not a root of
+//                  its own: on a thread's stack it keeps its object alive
+//                  through the conservative stack scan (on by default:
+//                  gc::set_stack_scan), and not at all with that off.
 //   gc::Root<T>    a rooted handle held by one thread: keeps its object
 //                  alive while it exists. O(1) to create and drop (a slot of
 //                  the thread's handle arena), movable, returnable; may be
@@ -19,6 +22,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "api/internal/barrier.h"
 #include "api/internal/checks.h"
 #include "api/internal/handles.h"
 #include "runtime/base.h"
@@ -33,6 +37,12 @@ template <typename T>
 class Weak;
 template <typename T>
 class Array;
+namespace internal {
+struct PtrAccess;
+// gc::make_unrooted's Ptr to the object it just made: no barrier.
+struct NewObject {};
+inline constexpr NewObject kNewObject{};
+}  // namespace internal
 // api/make.h; declared here to befriend them.
 template <typename T, typename... Args>
 GCRT_ALWAYS_INLINE Root<T> make(Args&&... args);
@@ -47,16 +57,31 @@ class Ptr {
   constexpr Ptr() noexcept = default;
   constexpr Ptr(std::nullptr_t) noexcept {}
   // From a raw pointer to a GC object (or null); the caller keeps it alive.
-  explicit constexpr Ptr(T* raw) noexcept : ptr_(raw) {}
+  explicit constexpr Ptr(T* raw) noexcept : ptr_(raw) { Shade(raw); }
+  constexpr Ptr(const Ptr& other) noexcept : ptr_(other.ptr_) { Shade(ptr_); }
+  constexpr Ptr(T* made, internal::NewObject) noexcept : ptr_(made) {}
   template <typename U>
   requires std::is_convertible_v<U*, T*>
-  constexpr Ptr(const Ptr<U>& other) noexcept : ptr_(other.get()) {}
+  constexpr Ptr(const Ptr<U>& other) noexcept : ptr_(other.get()) {
+    Shade(ptr_);
+  }
   template <typename U>
   requires std::is_convertible_v<U*, T*> Ptr(const Root<U>& root)
-  noexcept : ptr_(root.get()) {}
+  noexcept : ptr_(root.get()) { Shade(ptr_); }
   template <typename U>
   requires std::is_convertible_v<U*, T*> Ptr(const Global<U>& global)
-  noexcept : ptr_(global.get()) {}
+  noexcept : ptr_(global.get()) { Shade(ptr_); }
+
+  // Stores go through the write barrier (gc/barrier.h), and are single
+  // relaxed atomic stores: the marker may be reading this Ptr meanwhile.
+  Ptr& operator=(const Ptr& other) noexcept {
+    Store(other.ptr_);
+    return *this;
+  }
+  Ptr& operator=(std::nullptr_t) noexcept {
+    __atomic_store_n(&ptr_, nullptr, __ATOMIC_RELAXED);
+    return *this;
+  }
 
   T* get() const noexcept { return ptr_; }
   T* operator->() const noexcept {
@@ -75,11 +100,33 @@ class Ptr {
   decltype(auto) operator[](I i) const { return (**this)[i]; }
 
  private:
+  friend struct internal::PtrAccess;
+  GCRT_ALWAYS_INLINE static constexpr void Shade(T* p) noexcept {
+    if (!std::is_constant_evaluated()) internal::WriteBarrier(p);
+  }
+  void Store(T* p) noexcept {
+    internal::WriteBarrier(p);
+    __atomic_store_n(&ptr_, p, __ATOMIC_RELAXED);
+  }
+
   T* ptr_ = nullptr;
 };
 
 static_assert(sizeof(Ptr<int>) == sizeof(void*));
-static_assert(std::is_trivially_copyable_v<Ptr<int>>);
+static_assert(std::is_trivially_destructible_v<Ptr<int>>);
+
+namespace internal {
+
+// The marker's read of a gc::Ptr that a mutator may be storing to (a
+// relaxed atomic load: a plain load on every machine gcrt runs on).
+struct PtrAccess {
+  template <typename T>
+  static T* LoadRelaxed(const Ptr<T>& p) noexcept {
+    return __atomic_load_n(&p.ptr_, __ATOMIC_RELAXED);
+  }
+};
+
+}  // namespace internal
 
 namespace internal {
 

@@ -49,18 +49,19 @@
 // when handed to a Tracer. A class declared pointer-free (gc::PointerFree
 // below; gc::Weak is one) is accepted by a Tracer too.
 //
-// A union is scanned whole, conservatively, if it is trivially copyable
-// (which member is live is unknown); otherwise it is a compile error.
+// A union is scanned whole, conservatively, if it is trivially destructible
+// (which member is live is unknown; it owns nothing outside its bytes);
+// otherwise it is a compile error.
 // An aggregate that is also a range is traced by its fields.
 //
 // Aggregates that cannot be taken apart at compile time (a C array member,
 // a base class, a reference member, more than 64 fields counting each
 // element of a C array):
-// if the type is trivially copyable, every GC pointer it can hold is in its
-// own bytes, and it is scanned conservatively (every word a possible
-// pointer: nothing is lost, garbage may be retained); otherwise it is a
-// compile error that says what to change (std::array for C arrays,
-// members instead of bases, or a trace() member).
+// if the type is trivially destructible, it owns nothing outside its own
+// bytes, so every GC pointer it can hold is in them, and it is scanned
+// conservatively (every word a possible pointer: nothing is lost, garbage may
+// be retained); otherwise it is a compile error that says what to change
+// (std::array for C arrays, members instead of bases, or a trace() member).
 #pragma once
 
 #include <array>
@@ -100,6 +101,10 @@ template <typename T>
 struct IsGcPointer<Root<T>> : std::true_type {};
 template <typename T>
 struct IsGcPointer<Global<T>> : std::true_type {};
+template <typename T>
+struct IsPtr : std::false_type {};
+template <typename T>
+struct IsPtr<Ptr<T>> : std::true_type {};
 
 template <typename T>
 concept HasTrace = requires(const T& value, Tracer& tracer) {
@@ -190,12 +195,12 @@ constexpr bool InStd() {
 enum class TraceKind {
   kPointerFree,   // holds no GC pointer
   kPrecise,       // holds GC pointers, all of them found
-  kConservative,  // an unreflected trivially copyable aggregate, or a
+  kConservative,  // an unreflected trivially destructible aggregate, or a
                   // class without trace() that is not an aggregate
   kOpaque,        // an opaque standard library type (pointer-free as a
                   // field; a compile error when handed to a Tracer)
   kError,         // a raw pointer to a traced type, or an unreflected
-                  // aggregate that is not trivially copyable
+                  // aggregate that is not trivially destructible
 };
 
 constexpr TraceKind Combine(TraceKind a, TraceKind b) {
@@ -308,16 +313,16 @@ constexpr TraceKind KindOf() {
     // fields, which hold whatever its range yields and more.
     return FieldsKind<T>(std::make_index_sequence<reflect::kFieldCount<T>>());
   } else if constexpr (UnreflectedAggregate<T>) {
-    return std::is_trivially_copyable_v<T> ? TraceKind::kConservative
-                                           : TraceKind::kError;
+    return std::is_trivially_destructible_v<T> ? TraceKind::kConservative
+                                               : TraceKind::kError;
   } else if constexpr (std::is_union_v<T>) {
     // Which member is live is unknown: scanned whole if that is safe (and
     // it can hold a pointer at all).
     if constexpr (sizeof(T) < sizeof(void*) || alignof(T) < alignof(void*)) {
       return TraceKind::kPointerFree;
     } else {
-      return std::is_trivially_copyable_v<T> ? TraceKind::kConservative
-                                             : TraceKind::kError;
+      return std::is_trivially_destructible_v<T> ? TraceKind::kConservative
+                                                 : TraceKind::kError;
     }
   } else if constexpr (std::ranges::range<T>) {
     using E = std::remove_cv_t<std::ranges::range_value_t<T>>;
@@ -366,13 +371,13 @@ struct CannotTrace {
                 "only gc::Ptr, gc::Root and gc::Global)");
   static_assert(!UnreflectedAggregate<T>,
                 "gcrt: this aggregate cannot be taken apart at compile time "
-                "and is not trivially copyable, so it cannot be scanned "
+                "and is not trivially destructible, so it cannot be scanned "
                 "safely: replace each C array member `T x[N]` with "
                 "`std::array<T, N> x`, make base classes members, hold "
                 "references as pointers, keep it under 64 fields, or give "
                 "it a `void trace(gc::Tracer&) const` member");
   static_assert(!std::is_union_v<T>,
-                "gcrt: a union that is not trivially copyable cannot be "
+                "gcrt: a union that is not trivially destructible cannot be "
                 "traced (which member is live is unknown): give the type "
                 "holding it a `void trace(gc::Tracer&) const` member that "
                 "traces the live member, or use std::variant");
@@ -416,9 +421,15 @@ void TraceValue(Tracer& tracer, const T& value) {
   if constexpr (kind == TraceKind::kPointerFree || kind == TraceKind::kOpaque) {
     // Nothing to visit (opaque members are pointer-free by the rule above).
   } else if constexpr (kind == TraceKind::kConservative) {
+    if (tracer.DeferIfConcurrent()) return;  // raw words: no barrier
     tracer.VisitConservative(&value, sizeof(T));
+  } else if constexpr (IsPtr<T>::value) {
+    tracer.Visit(PtrAccess::LoadRelaxed(value));
   } else if constexpr (IsGcPointer<T>::value) {
-    tracer.Visit(value.get());
+    // A Root or Global member is a root of its own: its handle slot is
+    // scanned again at the final stop, so the concurrent marker need not
+    // read a member the program may be changing.
+    if (!tracer.concurrent()) tracer.Visit(value.get());
   } else if constexpr (HasTrace<T>) {
     value.trace(tracer);
   } else if constexpr (std::is_array_v<T>) {
@@ -429,19 +440,24 @@ void TraceValue(Tracer& tracer, const T& value) {
   } else if constexpr (IsTuple<T>::value) {
     std::apply([&](const auto&... e) { (TraceValue(tracer, e), ...); }, value);
   } else if constexpr (IsVariant<T>::value) {
+    if (tracer.DeferIfConcurrent()) return;
     if (!value.valueless_by_exception()) {
       std::visit([&](const auto& e) { TraceValue(tracer, e); }, value);
     }
   } else if constexpr (IsOptional<T>::value) {
+    if (tracer.DeferIfConcurrent()) return;
     if (value.has_value()) TraceValue(tracer, *value);
   } else if constexpr (IsOwningPointer<T>::value) {
+    if (tracer.DeferIfConcurrent()) return;
     if (value != nullptr) TraceValue(tracer, *value);
   } else if constexpr (IsAdaptor<T>::value) {
+    if (tracer.DeferIfConcurrent()) return;
     TraceValue(tracer, AdaptedContainer(value));
   } else if constexpr (ReflectedAggregate<T>) {
     reflect::ForEachField(
         value, [&](const auto& field) { TraceValue(tracer, field); });
   } else if constexpr (std::ranges::range<T>) {
+    if (tracer.DeferIfConcurrent()) return;
     for (const auto& e : value) TraceValue(tracer, e);
   }
 }

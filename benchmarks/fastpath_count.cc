@@ -4,7 +4,8 @@
 // allocation plus the loop's store and increment (~3 instructions).
 // The Make* loops do the same through the public API (gc::make_unrooted,
 // gc::make), and RootHandle8 takes and drops a gc::Root per iteration: the
-// handle fast path alone. The collector is off (gc::set_gc_percent(-1))
+// handle fast path alone, and PtrStore8 stores a gc::Ptr field (the
+// write barrier's fast path). The collector is off (gc::set_gc_percent(-1))
 // while they run, and a collection between loops reclaims their objects.
 //
 //   bash benchmarks/count_fastpath.sh
@@ -81,6 +82,17 @@ __attribute__((noinline)) void RootHandle8(void** out, Node8* node) {
   }
 }
 
+// A gc::Ptr store (the write barrier's fast path, no cycle marking): the
+// loop alternates node->next between two objects and records it.
+__attribute__((noinline)) void PtrStore8(void** out, Node8* node, Node8* a,
+                                         Node8* b) {
+  gc::Ptr<Node8> pa(a), pb(b);
+  for (int i = 0; i < kN; i++) {
+    node->next = (i & 1) ? pa : pb;
+    out[i] = node->next.get();
+  }
+}
+
 __attribute__((noinline)) void EmptyLoop(void** out) {
   for (int i = 0; i < kN; i++) {
     out[i] = out;
@@ -111,6 +123,8 @@ int main() {
   {
     gc::Root<Node8> node = gc::make<Node8>();
     RootHandle8(out.data(), node.get());
+    gc::Root<Node8> a = gc::make<Node8>(), b = gc::make<Node8>();
+    PtrStore8(out.data(), node.get(), a.get(), b.get());
   }
   gc::collect();
   std::printf("allocated %d objects per loop\n", kN);

@@ -21,6 +21,7 @@
 #include "runtime/env.h"
 #include "runtime/processor.h"
 #include "runtime/safepoint.h"
+#include "runtime/safepoint_poll.h"
 #include "runtime/stack.h"
 
 namespace gc::internal {
@@ -79,6 +80,7 @@ Collector::Collector() : start_time_(Clock::now()) {
   mark_workers_ = runtime::env::MarkWorkersFromEnv();
   const runtime::env::DebugSettings debug = runtime::env::DebugFromEnv();
   verify_ = debug.verify;
+  concurrent_ = debug.concurrent;
   crosscheck_ = debug.crosscheck;
   trace_ = debug.gctrace;
   // Zeal poisons what it reclaims: a missing root fails at once.
@@ -184,8 +186,13 @@ struct Collector::Cycle {
   // 1. Sweep termination.
   int64_t t_stop = 0;
   int64_t heap_before = 0;
-  uint32_t sweepgen = 0;  // the heap's, before mark termination moves it
-  // 2. Mark.
+  uint32_t sweepgen = 0;    // the heap's, before mark termination moves it
+  bool concurrent = false;  // marking beside the program (barrier.h)
+  // 2. Mark. Concurrently: t_restart ends the first stop, t_stop2 starts
+  // the second (mark termination's).
+  int64_t t_restart = 0;
+  int64_t t_stop2 = 0;
+  uint64_t deferred = 0;  // objects the concurrent marker left to the stop
   MarkResult marked{};
   int64_t t_marked = 0;
   uint64_t verified = 0;
@@ -214,6 +221,11 @@ void Collector::Collect(GcReason reason) {
     RestartThreadsAfterFork();
   }
   if (!ReadConfig(c)) return;
+  // One cycle at a time: a concurrent one runs with the world running.
+  if (!EnterCycle(c)) return;
+  struct Leave {
+    ~Leave() { Collector::Get().LeaveCycle(); }
+  } leave;
   // The last sweep is finished by mutators and the background sweeper;
   // whatever is left is finished here, with the world running.
   Sweeper::Get().Finish();
@@ -229,7 +241,11 @@ void Collector::Collect(GcReason reason) {
     runtime::StartTheWorld();
     return;
   }
-  Mark(c);
+  if (c.concurrent) {
+    MarkBesideProgram(c);
+  } else {
+    Mark(c);
+  }
   MarkTermination(c);
   runtime::StartTheWorld();
   Sweep(c);
@@ -280,6 +296,7 @@ bool Collector::ReadConfig(Cycle& c) {
                   ? mark_workers_
                   : std::max(1u, std::thread::hardware_concurrency());
   c.verify = verify_;
+  c.concurrent = concurrent_;
   c.crosscheck = crosscheck_;
   c.trace = trace_;
   return true;
@@ -363,6 +380,53 @@ void Collector::Mark(Cycle& c) {
   if (c.verify) c.verified = VerifyMarking();
 }
 
+void Collector::MarkBesideProgram(Cycle& c) {
+  StartMarking(c.workers);
+  c.t_restart = NowNs();
+  runtime::StartTheWorld();
+  RunHook(&TestHook::concurrent);
+  {
+    // Other threads' stops need not wait for this one while it marks.
+    runtime::BlockingRegion marking;
+    MarkConcurrently();
+  }
+  runtime::StopTheWorld("garbage collection: mark termination");
+  c.t_stop2 = NowNs();
+  runtime::RecordStack(runtime::CurrentProcessor(), runtime::ApproximateSp());
+  c.marked = FinishMarking(&c.deferred);
+  c.t_marked = NowNs();
+  RunHook(&TestHook::marked);
+  if (c.verify) c.verified = VerifyMarking();
+}
+
+bool Collector::EnterCycle(const Cycle& c) {
+  // Waiting, this thread must not hold up the running cycle's stops.
+  runtime::BlockingRegion waiting;
+  runtime::MutexLock lock(&cycle_mu_);
+  while (cycle_running_) {
+    // A triggered cycle is the running one's job already.
+    if (c.triggered || c.reason == GcReason::kZeal ||
+        c.reason == GcReason::kPeriodic) {
+      return false;
+    }
+    cycle_done_.Wait(&cycle_mu_);
+  }
+  cycle_running_ = true;
+  return true;
+}
+
+void Collector::LeaveCycle() {
+  runtime::MutexLock lock(&cycle_mu_);
+  cycle_running_ = false;
+  cycle_done_.NotifyAll();
+}
+
+void Collector::WaitForCycleAndLockForFork() {
+  runtime::BlockingRegion waiting;
+  cycle_mu_.lock();
+  while (cycle_running_) cycle_done_.Wait(&cycle_mu_);
+}
+
 void Collector::MarkTermination(Cycle& c) {
   Heap& heap = Heap::Get();
   // Weak references to unmarked objects are cleared first; then unmarked
@@ -436,7 +500,9 @@ void Collector::Pace(Cycle& c) {
 
 void Collector::RecordCycle(const Cycle& c) {
   runtime::MutexLock lock(&mu_);
-  uint64_t pause = static_cast<uint64_t>(c.t_end - c.t_stop);
+  uint64_t pause = static_cast<uint64_t>(
+      c.concurrent ? (c.t_restart - c.t_stop) + (c.t_end - c.t_stop2)
+                   : c.t_end - c.t_stop);
   stats_.pause_ns[stats_.num_gc % kPauseRing] = pause;
   stats_.num_gc++;
   if (!c.triggered) stats_.num_forced_gc++;
@@ -448,7 +514,9 @@ void Collector::RecordCycle(const Cycle& c) {
   stats_.verified_objects += c.verified;
   stats_.weak_refs_cleared += c.weak_cleared;
   stats_.finalizers_queued += c.finalizers_queued;
-  gc_cpu_ns_ += pause * c.workers;
+  stats_.concurrent_cycles += c.concurrent ? 1 : 0;
+  stats_.deferred_objects += c.deferred;
+  gc_cpu_ns_ += static_cast<uint64_t>(c.t_marked - c.t_stop) * c.workers;
 }
 
 void Collector::Sweep(const Cycle& c) {
@@ -482,6 +550,21 @@ void Collector::Trace(const Cycle& c) {
   double since_start =
       std::chrono::duration<double>(Clock::now() - start_time_).count();
   CollectorStats st = ReadStats();
+  if (c.concurrent) {
+    runtime::Print(
+        "gc %lu @%.3fs %.0f%%: %.3f+%.3f+%.3f ms clock (stop, concurrent "
+        "mark, stop; %u workers, %lu objects deferred), %ld->%lu MB live, "
+        "%ld MB goal, %lu objects, %u P%s",
+        static_cast<unsigned long>(st.num_gc), since_start,
+        st.gc_cpu_fraction * 100, (c.t_restart - c.t_stop) / 1e6,
+        (c.t_stop2 - c.t_restart) / 1e6, (c.t_end - c.t_stop2) / 1e6, c.workers,
+        static_cast<unsigned long>(c.deferred), c.heap_before >> 20,
+        static_cast<unsigned long>(c.marked.bytes_marked >> 20),
+        c.next_gc == INT64_MAX ? -1L : static_cast<long>(c.next_gc >> 20),
+        static_cast<unsigned long>(c.marked.objects_marked),
+        runtime::ProcessorCount(), c.triggered ? "" : " (forced)");
+    return;
+  }
   runtime::Print(
       "gc %lu @%.3fs %.0f%%: %.3f ms STW (mark %.3f ms, %u workers), "
       "%ld->%lu MB live, %ld MB goal, %lu objects, %u P%s",
@@ -546,6 +629,13 @@ bool Collector::SetCrossCheck(bool on) {
   return old;
 }
 
+bool Collector::SetConcurrent(bool on) {
+  runtime::MutexLock lock(&mu_);
+  bool old = concurrent_;
+  concurrent_ = on;
+  return old;
+}
+
 void Collector::SetTrace(bool on) {
   runtime::MutexLock lock(&mu_);
   trace_ = on;
@@ -554,6 +644,11 @@ void Collector::SetTrace(bool on) {
 void Collector::SetMarkedHookForTesting(void (*fn)(void*), void* context) {
   runtime::MutexLock lock(&mu_);
   hooks_.marked = {fn, context};
+}
+
+void Collector::SetConcurrentHookForTesting(void (*fn)(void*), void* context) {
+  runtime::MutexLock lock(&mu_);
+  hooks_.concurrent = {fn, context};
 }
 
 void Collector::SetTerminationHookForTesting(void (*fn)(void*), void* context) {

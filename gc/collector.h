@@ -15,7 +15,15 @@
 //     are set aside (ReserveSweepBits): the last point a cycle can be
 //     refused with nothing changed.
 //  2. Mark (Mark): parallel marking from the roots (marker.h), then, with
-//     GCRT_DEBUG=verify=1, an independent re-mark that checks it.
+//     GCRT_DEBUG=verify=1, an independent re-mark that checks it. With
+//     GCRT_DEBUG=concurrent=1 (MarkBesideProgram; barrier.h): the roots
+//     are marked, the write barrier and black allocation turned on, and
+//     the world restarted; the collecting thread (in a blocking region)
+//     and the mark helpers mark while the program runs; the world stops
+//     again, marking finishes from what the barrier does not cover, and
+//     mark termination follows in that second stop. One cycle runs at a
+//     time (EnterCycle): a triggered one that finds another running
+//     returns.
 //  3. Mark termination (MarkTermination), world still stopped: weak
 //     references to unmarked objects are cleared (weak.h), unmarked
 //     finalizable objects are queued for their finalizers (finalizer.h),
@@ -96,6 +104,8 @@ struct CollectorStats {
   uint64_t verified_objects;   // checked by the verifier, all cycles
   uint64_t weak_refs_cleared;  // weak cells cleared (one per object)
   uint64_t finalizers_queued;
+  uint64_t concurrent_cycles;  // cycles that marked beside the program
+  uint64_t deferred_objects;   // left by the concurrent marker to the stop
 };
 
 class Collector {
@@ -123,6 +133,9 @@ class Collector {
   // The missed-field cross-check (gc/crosscheck.h); returns the old one.
   bool SetCrossCheck(bool on) GCRT_EXCLUDES(mu_);
   void SetTrace(bool on) GCRT_EXCLUDES(mu_);
+  // Marking beside the program (gc/barrier.h) or with the world stopped;
+  // returns the old setting.
+  bool SetConcurrent(bool on) GCRT_EXCLUDES(mu_);
 
   CollectorStats ReadStats() GCRT_EXCLUDES(mu_);
 
@@ -130,13 +143,27 @@ class Collector {
   // still stopped (null to remove).
   void SetTerminationHookForTesting(void (*fn)(void*), void* context)
       GCRT_EXCLUDES(mu_);
+  // Tests: runs fn(context) on the collecting thread of a cycle that marks
+  // beside the program, once the world has restarted after the first stop
+  // and before the concurrent marker scans anything: as a mutator, with
+  // the write barrier and black allocation on.
+  void SetConcurrentHookForTesting(void (*fn)(void*), void* context)
+      GCRT_EXCLUDES(mu_);
   // Tests: runs fn(context) right after marking, before the verifier.
   void SetMarkedHookForTesting(void (*fn)(void*), void* context)
       GCRT_EXCLUDES(mu_);
 
   // Fork support (gc/fork.h). The collector's lock across a fork.
+  // Before the world is stopped for a fork: waits for a running cycle (one
+  // that marks beside the program runs with the world running) and keeps
+  // the next from starting until UnlockAfterFork.
+  void WaitForCycleAndLockForFork() GCRT_ACQUIRE(cycle_mu_);
   void LockForFork() GCRT_ACQUIRE(mu_) { mu_.lock(); }
-  void UnlockAfterFork() GCRT_RELEASE(mu_) { mu_.unlock(); }
+  void UnlockAfterFork(bool child) GCRT_RELEASE(mu_, cycle_mu_) {
+    mu_.unlock();
+    if (child) cycle_done_.ResetAfterFork();
+    cycle_mu_.unlock();
+  }
   // In the child of a fork: the background sweeper, the finalizer thread
   // and the scavenger are started again (if they ran in the parent) by the
   // child's first cycle.
@@ -158,7 +185,7 @@ class Collector {
       void (*fn)(void*) = nullptr;
       void* context = nullptr;
     };
-    Point marked, terminated;
+    Point marked, terminated, concurrent;
   };
 
   Collector();
@@ -176,6 +203,14 @@ class Collector {
   bool ReadConfig(Cycle& c) GCRT_EXCLUDES(mu_);
   bool SweepTermination(Cycle& c) GCRT_REQUIRES(runtime::kWorldStopped);
   void Mark(Cycle& c) GCRT_REQUIRES(runtime::kWorldStopped) GCRT_EXCLUDES(mu_);
+  // Mark when c.concurrent: a stop (entered and left with the world
+  // stopped), marking with the world running, and a second stop.
+  void MarkBesideProgram(Cycle& c) GCRT_REQUIRES(runtime::kWorldStopped)
+      GCRT_EXCLUDES(mu_);
+  // One cycle at a time (cycle_mu_): a triggered, zeal or periodic cycle
+  // returns false while another runs; an explicit one waits for it.
+  bool EnterCycle(const Cycle& c) GCRT_EXCLUDES(cycle_mu_);
+  void LeaveCycle() GCRT_EXCLUDES(cycle_mu_);
   void MarkTermination(Cycle& c) GCRT_REQUIRES(runtime::kWorldStopped)
       GCRT_EXCLUDES(mu_);
   void Sweep(const Cycle& c);
@@ -207,6 +242,12 @@ class Collector {
   // period (and collection is on); returns when the next one is due.
   static int64_t Periodic();
 
+  // Whether a cycle is running, from EnterCycle to LeaveCycle. Taken and
+  // waited on only inside a blocking region (a waiting thread must not hold
+  // up the running cycle's stops); before mu_ (runtime/lock_order.h).
+  runtime::Mutex cycle_mu_;
+  runtime::CondVar cycle_done_;
+  bool cycle_running_ GCRT_GUARDED_BY(cycle_mu_) = false;
   // Guards the configuration and statistics below; never held while the
   // world is being stopped.
   mutable runtime::Mutex mu_;
@@ -214,6 +255,7 @@ class Collector {
   uint64_t memory_limit_ GCRT_GUARDED_BY(mu_) = 0;
   uint32_t mark_workers_ GCRT_GUARDED_BY(mu_) = 0;
   bool verify_ GCRT_GUARDED_BY(mu_) = false;
+  bool concurrent_ GCRT_GUARDED_BY(mu_) = false;
   bool crosscheck_ GCRT_GUARDED_BY(mu_) = false;
   bool trace_ GCRT_GUARDED_BY(mu_) = false;
   int64_t last_marked_ GCRT_GUARDED_BY(mu_) = 0;

@@ -39,6 +39,9 @@ void Prepare() GCRT_NO_THREAD_SAFETY_ANALYSIS {
     g_prepared = false;
     return;
   }
+  // A cycle marking beside the program needs the world restarted and
+  // stopped again: it finishes first.
+  Collector::Get().WaitForCycleAndLockForFork();
   runtime::StopTheWorldForFork();
   Collector::Get().LockForFork();
   Sweeper::Get().LockForFork();
@@ -60,7 +63,7 @@ void UnlockAll(bool child) GCRT_NO_THREAD_SAFETY_ANALYSIS {
   UnlockMarkThreadsAfterFork(child);
   UnlockRootsAfterFork();
   Sweeper::Get().UnlockAfterFork(child);
-  Collector::Get().UnlockAfterFork();
+  Collector::Get().UnlockAfterFork(child);
 }
 
 void Parent() GCRT_NO_THREAD_SAFETY_ANALYSIS {

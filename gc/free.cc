@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "alloc/heap.h"
+#include "gc/barrier.h"
 #include "gc/finalizer.h"
 #include "gc/marker.h"
 #include "gc/quarantine.h"
@@ -33,14 +34,20 @@ struct Quarantine {
   // ending: kept by a mark termination and handed on to be freed
   //   (FreeQuarantined) with the world running; each stays quarantined
   //   until its slot is freed, and every termination until then keeps it.
+  // marking: freed while a cycle marked beside the program (in every
+  //   build): destroyed, their slots kept (a marker may be reading them)
+  //   until that cycle's termination puts them with `objects`. The marker
+  //   may have marked them before they were freed: not reported.
   std::unordered_set<uintptr_t> objects GCRT_GUARDED_BY(mu);
   std::unordered_set<uintptr_t> ending GCRT_GUARDED_BY(mu);
+  std::unordered_set<uintptr_t> marking GCRT_GUARDED_BY(mu);
 
   bool Contains(uintptr_t p) const GCRT_REQUIRES(mu) {
-    return objects.count(p) != 0 || ending.count(p) != 0;
+    return objects.count(p) != 0 || ending.count(p) != 0 ||
+           marking.count(p) != 0;
   }
   void Count() GCRT_REQUIRES(mu) {
-    g_quarantined.store(objects.size() + ending.size(),
+    g_quarantined.store(objects.size() + ending.size() + marking.size(),
                         std::memory_order_relaxed);
   }
 };
@@ -138,6 +145,12 @@ void FreeObject(void* object, void (*destroy)(void*), bool quarantine) {
   }
   // Kept allocated, destroyed, by the quarantine of reclaimed objects.
   if (FindReclaimed(object)) ThrowNotLive(p);
+  // A cycle marking beside the program may be reading the object: its slot
+  // is kept until that cycle's termination (the no-stop region keeps the
+  // cycle from ending meanwhile), and not poisoned.
+  const bool marking = g_write_barrier.load(std::memory_order_relaxed);
+  const bool poison = quarantine && !marking;
+  quarantine |= marking;
   if (quarantine) {
     // In quarantine before its destructor runs: a second gc::free of it,
     // on any thread, is a double free from here on. Checked again under the
@@ -149,7 +162,7 @@ void FreeObject(void* object, void (*destroy)(void*), bool quarantine) {
                                   ": it was freed with gc::free already");
     }
     if (!alloc::SlotAllocatedAsSeen(s, slot)) ThrowNotLive(p);
-    g_quarantine.objects.insert(p);
+    (marking ? g_quarantine.marking : g_quarantine.objects).insert(p);
     g_quarantine.Count();
   }
   // Its weak references read null before the destructor runs, so no other
@@ -171,8 +184,10 @@ void FreeObject(void* object, void (*destroy)(void*), bool quarantine) {
   ForgetFinalizerRoot(p);
   if (destroy != nullptr) RunDestructor(destroy, object);
   if (quarantine) {
-    std::memset(object, kPoison, s->slot_bytes());
-    GCRT_ASAN_POISON(object, s->slot_bytes());
+    if (poison) {
+      std::memset(object, kPoison, s->slot_bytes());
+      GCRT_ASAN_POISON(object, s->slot_bytes());
+    }
   } else if (s->large()) {
     alloc::Free(object);
   } else {
@@ -196,7 +211,19 @@ bool IsQuarantined(const void* p) {
 bool IsQuarantinedWorldStopped(const void* p) GCRT_NO_THREAD_SAFETY_ANALYSIS {
   alloc::Span* s = alloc::SpanOf(p);
   if (s == nullptr) return false;
-  return g_quarantine.Contains(ObjectStart(s, reinterpret_cast<uintptr_t>(p)));
+  const uintptr_t start = ObjectStart(s, reinterpret_cast<uintptr_t>(p));
+  return g_quarantine.objects.count(start) != 0 ||
+         g_quarantine.ending.count(start) != 0;
+}
+
+// Not analysed: as IsQuarantinedWorldStopped.
+bool FreedWhileMarkingWorldStopped(const void* p)
+    GCRT_NO_THREAD_SAFETY_ANALYSIS {
+  if (g_quarantined.load(std::memory_order_relaxed) == 0) return false;
+  alloc::Span* s = alloc::SpanOf(p);
+  if (s == nullptr) return false;
+  return g_quarantine.marking.count(
+             ObjectStart(s, reinterpret_cast<uintptr_t>(p))) != 0;
 }
 
 void ReportUseAfterFree(const void* p, const char* what) {
@@ -231,9 +258,12 @@ uint64_t EndQuarantine() {
   // Every one is kept by this sweep: those an earlier collector has not
   // freed yet too (it frees them after this cycle, into swept spans).
   uint64_t bytes = 0;
-  for (const auto* set : {&g_quarantine.objects, &g_quarantine.ending}) {
+  for (const auto* set :
+       {&g_quarantine.objects, &g_quarantine.ending, &g_quarantine.marking}) {
     for (uintptr_t p : *set) bytes += MarkObjectAtTermination(p);
   }
+  // Freed while this cycle marked: from now on as any freed object.
+  g_quarantine.objects.merge(g_quarantine.marking);
   if (g_quarantine.ending.empty()) {
     g_quarantine.ending.swap(g_quarantine.objects);  // no allocation
   }

@@ -6,6 +6,10 @@
 // its finalizer is dropped unrun, and its slot is free for reuse at once.
 // See gc/collector.h for the overview.
 //
+// While a cycle marks beside the program (gc/barrier.h), the slot is kept
+// until that cycle's mark termination and freed after it, in every build:
+// a marker may be reading the object.
+//
 // Debug builds (the caller's GCRT_DEBUG_LEVEL >= 2) quarantine instead, as
 // Boehm's GC_debug_free does: the object is destroyed and its memory poisoned
 // (0xdb bytes), but its slot is not reused until a collection has shown
@@ -59,6 +63,10 @@ GCRT_ALWAYS_INLINE bool MaybeQuarantinedWorldStopped(const void* p)
                             0) &&
          IsQuarantinedWorldStopped(p);
 }
+// Whether p's object was freed while the current cycle marked beside the
+// program (destroyed: the marker skips it). World stopped, as above.
+bool FreedWhileMarkingWorldStopped(const void* p)
+    GCRT_REQUIRES(runtime::kWorldStopped);
 // Stops the program: `what` reached the quarantined object p.
 [[noreturn]] void ReportUseAfterFree(const void* p, const char* what);
 

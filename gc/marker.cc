@@ -8,8 +8,10 @@
 #include <memory>
 #include <new>
 #include <unordered_set>
+#include <utility>
 
 #include "alloc/heap.h"
+#include "gc/barrier.h"
 #include "gc/finalizer.h"
 #include "gc/free.h"
 #include "gc/quarantine.h"
@@ -83,6 +85,16 @@ class WorkPool {
     nfull_.fetch_add(1, std::memory_order_relaxed);
     if (nwaiting_.load(std::memory_order_relaxed) > 0) cv_.NotifyOne();
   }
+  // A full buffer if there is one, without waiting.
+  WorkBuf* TakeFull() GCRT_EXCLUDES(mu_) {
+    runtime::MutexLock lock(&mu_);
+    WorkBuf* b = full_;
+    if (b != nullptr) {
+      full_ = b->next;
+      nfull_.fetch_sub(1, std::memory_order_relaxed);
+    }
+    return b;
+  }
   // A full buffer, or null once every worker is out of work.
   WorkBuf* GetFullOrWait() GCRT_EXCLUDES(mu_) {
     runtime::MutexLock lock(&mu_);
@@ -123,17 +135,20 @@ class WorkPool {
 };
 
 // The heap's page map, looked up once: the marker's inner loop must not
-// pay for Heap::Get()'s initialization guard. Written only with the world
-// stopped, and read only then.
-const alloc::PageHeap* g_pages GCRT_GUARDED_BY(kWorldStopped) = nullptr;
+// pay for Heap::Get()'s initialization guard. Stored with the world
+// stopped before any marker or write barrier can read it, and the same
+// every time (the heap is never replaced).
+const alloc::PageHeap* g_pages = nullptr;
 
 // The span holding p and p's slot in it, if p points into an in-use span.
-GCRT_ALWAYS_INLINE Span* FindSlot(uintptr_t p, uint32_t* slot)
-    GCRT_REQUIRES(kWorldStopped) {
+// With the world stopped nothing changes under the marker; while marking
+// runs beside the program, spans are published (kInUse, release) but none
+// is freed or changes identity (the sweep has finished; gc::free keeps its
+// objects until mark termination).
+GCRT_ALWAYS_INLINE Span* FindSlot(uintptr_t p, uint32_t* slot) {
   Span* s = g_pages->Lookup(p);
   if (s == nullptr) return nullptr;
-  // Relaxed: the world is stopped, so nothing changes under the marker.
-  if (s->state.load(std::memory_order_relaxed) != alloc::SpanState::kInUse ||
+  if (s->state.load(std::memory_order_acquire) != alloc::SpanState::kInUse ||
       !s->Contains(p)) {
     return nullptr;
   }
@@ -141,6 +156,61 @@ GCRT_ALWAYS_INLINE Span* FindSlot(uintptr_t p, uint32_t* slot)
   if (i >= s->nelems) return nullptr;
   *slot = i;
   return s;
+}
+
+// ---- The write barrier's queue (gc/barrier.h). ----
+
+// Objects the barrier shaded (marked) while the program runs, waiting to
+// be scanned: taken by concurrent workers that run out of work, and by
+// the final stop.
+struct ShadedQueue {
+  runtime::Mutex mu;
+  WorkBuf* partial GCRT_GUARDED_BY(mu) = nullptr;
+  WorkBuf* full GCRT_GUARDED_BY(mu) = nullptr;  // linked through next
+  // Marked by the barrier. Atomic: relaxed adds by mutators; read with
+  // the world stopped.
+  std::atomic<uint64_t> bytes{0};
+  std::atomic<uint64_t> objects{0};
+
+  void Push(uintptr_t obj) GCRT_EXCLUDES(mu) {
+    runtime::MutexLock lock(&mu);
+    if (partial == nullptr) {
+      partial = new WorkBuf;  // the C++ heap: the queue never overflows
+      partial->next = nullptr;
+      partial->n = 0;
+    }
+    partial->objs[partial->n++] = obj;
+    if (partial->n == kWorkBufObjs) {
+      partial->next = full;
+      full = partial;
+      partial = nullptr;
+    }
+  }
+  void PutFull(WorkBuf* b) GCRT_EXCLUDES(mu) {
+    runtime::MutexLock lock(&mu);
+    b->next = full;
+    full = b;
+  }
+  // A buffer of shaded objects (a full one first), or null.
+  WorkBuf* Take() GCRT_EXCLUDES(mu) {
+    runtime::MutexLock lock(&mu);
+    if (WorkBuf* b = full) {
+      full = b->next;
+      b->next = nullptr;
+      return b;
+    }
+    return std::exchange(partial, nullptr);
+  }
+};
+ShadedQueue& g_shaded = *new ShadedQueue;  // lives for the process
+
+WorkBuf* TakeShaded() { return g_shaded.Take(); }
+
+// A word of an object the program may be storing to (the concurrent
+// marker): a relaxed atomic load, a plain load on every machine gcrt
+// runs on.
+GCRT_ALWAYS_INLINE uintptr_t LoadWord(const uintptr_t* w) {
+  return __atomic_load_n(w, __ATOMIC_RELAXED);
 }
 
 // Scans the object at `obj` (a slot start of span s) for V, which has
@@ -151,30 +221,39 @@ void ScanConservativeRange(V& v, uintptr_t begin, size_t bytes)
     GCRT_REQUIRES(kWorldStopped) {
   auto* w = reinterpret_cast<const uintptr_t*>(begin);
   for (size_t i = 0; i < bytes / sizeof(uintptr_t); i++) {
-    if (w[i] != 0) v.VisitConservative(w[i]);
+    const uintptr_t word = LoadWord(&w[i]);
+    if (word != 0) v.VisitConservative(word);
   }
 }
 
+// The elements of the object at obj (n of type t from base). The
+// concurrent marker reads pointer bitmaps only; an object whose trace
+// function reaches what it cannot read, or that is scanned
+// conservatively, is deferred to the final stop (v.Defer).
 template <typename V>
-void ScanElements(V& v, const TypeInfo* t, uintptr_t base, uint64_t n)
-    GCRT_REQUIRES(kWorldStopped) {
+void ScanElements(V& v, const TypeInfo* t, uintptr_t obj, uintptr_t base,
+                  uint64_t n) GCRT_REQUIRES(kWorldStopped) {
   if (const uint64_t* bitmap = t->pointer_bitmap) {
     const uint32_t nwords = t->pointer_bitmap_words;
     for (uint64_t e = 0; e < n; e++) {
       auto* words = reinterpret_cast<const uintptr_t*>(base + e * t->size);
       for (uint32_t w = 0; w < nwords; w++) {
         for (uint64_t bits = bitmap[w]; bits != 0; bits &= bits - 1) {
-          uintptr_t p =
-              words[w * 64 + static_cast<uint32_t>(__builtin_ctzll(bits))];
+          uintptr_t p = LoadWord(
+              &words[w * 64 + static_cast<uint32_t>(__builtin_ctzll(bits))]);
           if (p != 0) v.Visit(p);
         }
       }
     }
   } else if (t->trace != nullptr) {
-    Tracer tracer(&V::VisitFromTracer, &V::VisitRangeFromTracer, &v);
-    for (uint64_t e = 0; e < n; e++) {
+    Tracer tracer(&V::VisitFromTracer, &V::VisitRangeFromTracer, &v,
+                  v.concurrent());
+    for (uint64_t e = 0; e < n && !tracer.deferred(); e++) {
       t->trace(reinterpret_cast<const void*>(base + e * t->size), tracer);
     }
+    if (tracer.deferred()) v.Defer(obj);
+  } else if (v.concurrent()) {
+    v.Defer(obj);  // raw words: stored with no barrier
   } else {
     ScanConservativeRange(v, base, n * t->size);
   }
@@ -183,32 +262,45 @@ void ScanElements(V& v, const TypeInfo* t, uintptr_t base, uint64_t n)
 template <typename V>
 void ScanObject(V& v, Span* s, uint32_t slot) GCRT_REQUIRES(kWorldStopped) {
   uintptr_t obj = s->SlotAddress(slot);
-  // Debug builds' explicitly freed objects are destroyed and poisoned: a
-  // trace function must not run on one (pointer bitmaps read poison words,
-  // which point nowhere, and mark termination reports the object).
-  if (MaybeQuarantinedWorldStopped(reinterpret_cast<const void*>(obj))) {
-    ReportUseAfterFree(reinterpret_cast<const void*>(obj),
-                       "the collector reached");
-  }
-  // So are reclaimed objects in their quarantine: a precise reference to
-  // one was made from a pointer kept past its reclamation.
-  if (GCRT_PREDICT_FALSE(g_reclaimed.load(std::memory_order_relaxed) != 0)) {
-    if (auto r =
-            FindReclaimedWorldStopped(reinterpret_cast<const void*>(obj))) {
-      ReportUseAfterReclaim(reinterpret_cast<const void*>(obj), *r,
-                            "a root or a traced field reached");
+  // The quarantines change while the program runs: checked with the world
+  // stopped only.
+  if (!v.concurrent()) {
+    // Freed while this cycle marked beside the program: destroyed, its
+    // slot kept; a marker that queued it before the free skips it.
+    if (FreedWhileMarkingWorldStopped(reinterpret_cast<const void*>(obj))) {
+      return;
+    }
+    // Debug builds' explicitly freed objects are destroyed and poisoned: a
+    // trace function must not run on one (pointer bitmaps read poison
+    // words, which point nowhere, and mark termination reports the object).
+    if (MaybeQuarantinedWorldStopped(reinterpret_cast<const void*>(obj))) {
+      ReportUseAfterFree(reinterpret_cast<const void*>(obj),
+                         "the collector reached");
+    }
+    // So are reclaimed objects in their quarantine: a precise reference to
+    // one was made from a pointer kept past its reclamation.
+    if (GCRT_PREDICT_FALSE(g_reclaimed.load(std::memory_order_relaxed) != 0)) {
+      if (auto r =
+              FindReclaimedWorldStopped(reinterpret_cast<const void*>(obj))) {
+        ReportUseAfterReclaim(reinterpret_cast<const void*>(obj), *r,
+                              "a root or a traced field reached");
+      }
     }
   }
   const TypeInfo* t = s->types.Get(slot);
   size_t bytes = s->slot_bytes();
   if (t == nullptr) {
-    ScanConservativeRange(v, obj, bytes);
+    if (v.concurrent()) {
+      v.Defer(obj);
+    } else {
+      ScanConservativeRange(v, obj, bytes);
+    }
   } else if (t->array_header != 0) {
-    uint64_t n = *reinterpret_cast<const uint64_t*>(obj);
+    uint64_t n = LoadWord(reinterpret_cast<const uintptr_t*>(obj));
     uint64_t fits = (bytes - t->array_header) / t->size;
-    ScanElements(v, t, obj + t->array_header, std::min(n, fits));
+    ScanElements(v, t, obj, obj + t->array_header, std::min(n, fits));
   } else {
-    ScanElements(v, t, obj, 1);
+    ScanElements(v, t, obj, obj, 1);
   }
 }
 
@@ -288,6 +380,10 @@ class SlotVisitor {
     ScanConservativeRange(*static_cast<Derived*>(self),
                           reinterpret_cast<uintptr_t>(p), bytes);
   }
+  // The concurrent marker (MarkWorker) overrides these: ScanObject leaves
+  // what it cannot read while the program runs to the final stop.
+  bool concurrent() const { return false; }
+  void Defer(uintptr_t) {}
   // The pointers of an object that is not itself a root (a finalizable
   // object: finalizer.h).
   void ScanContents(uintptr_t p) GCRT_REQUIRES(kWorldStopped) {
@@ -405,9 +501,28 @@ void RunRootJob(const RootJob& job, V& v) GCRT_REQUIRES(kWorldStopped) {
 
 class alignas(64) MarkWorker : public SlotVisitor<MarkWorker> {
  public:
-  MarkWorker(WorkPool* pool, bool shared_marks)
-      : pool_(pool), buf_(pool->GetEmpty()), shared_marks_(shared_marks) {}
+  // `concurrent`: marking beside the program (gc/barrier.h): object words
+  // are read atomically and what cannot be read safely is deferred.
+  MarkWorker(WorkPool* pool, bool shared_marks, bool concurrent = false)
+      : pool_(pool),
+        buf_(pool->GetEmpty()),
+        shared_marks_(shared_marks),
+        concurrent_(concurrent) {}
   ~MarkWorker() { pool_->PutEmpty(buf_); }
+
+  bool concurrent() const { return concurrent_; }
+  // An object left for the final stop (marked already).
+  void Defer(uintptr_t obj) { deferred_.push_back(obj); }
+  std::vector<uintptr_t>& deferred() { return deferred_; }
+  // Queues a marked object for scanning (deferred and black objects at the
+  // final stop).
+  void Rescan(uintptr_t obj) { Push(obj); }
+  // Hands this worker's queued objects to the pool (as a full buffer).
+  void Flush() {
+    if (buf_->n == 0) return;
+    pool_->PutFull(buf_);
+    buf_ = pool_->GetEmpty();
+  }
 
   // What a visit found (SlotVisitor): marked, and queued if it has
   // pointers.
@@ -458,7 +573,10 @@ class alignas(64) MarkWorker : public SlotVisitor<MarkWorker> {
         head = (head + 1) % kRing;
         count--;
       } else {
-        WorkBuf* full = pool_->GetFullOrWait();
+        // The write barrier's queue first: while the program runs, the
+        // objects it shaded are work too (the rest waits for the stop).
+        WorkBuf* full = concurrent_ ? TakeShaded() : nullptr;
+        if (full == nullptr) full = pool_->GetFullOrWait();
         if (full == nullptr) return;
         pool_->PutEmpty(buf_);
         buf_ = full;
@@ -501,7 +619,7 @@ class alignas(64) MarkWorker : public SlotVisitor<MarkWorker> {
   GCRT_ALWAYS_INLINE void ScanQueued(uintptr_t obj)
       GCRT_REQUIRES(kWorldStopped) {
     Span* s = g_pages->Lookup(obj);
-    const TypeInfo* t = s->types.single();
+    const TypeInfo* t = s->types.single_atomic();
     // AddressSanitizer builds take the checked path (ScanObject), which
     // reports a quarantined object before reading its poisoned words;
     // other builds report it at mark termination (CheckReclaimedUnmarked,
@@ -511,7 +629,7 @@ class alignas(64) MarkWorker : public SlotVisitor<MarkWorker> {
                           t->array_header == 0)) {
       auto* words = reinterpret_cast<const uintptr_t*>(obj);
       for (uint64_t bits = t->pointer_bitmap[0]; bits != 0; bits &= bits - 1) {
-        uintptr_t p = words[__builtin_ctzll(bits)];
+        uintptr_t p = LoadWord(&words[__builtin_ctzll(bits)]);
         if (p != 0) Visit(p);
       }
       return;
@@ -551,8 +669,10 @@ class alignas(64) MarkWorker : public SlotVisitor<MarkWorker> {
   WorkPool* pool_;
   WorkBuf* buf_;
   const bool shared_marks_;  // more than one worker
+  const bool concurrent_;
   uint64_t bytes_ = 0;
   uint64_t objects_ = 0;
+  std::vector<uintptr_t> deferred_;
 };
 
 // ---- Helper threads: N-1 of them join the collector's thread. ----
@@ -762,6 +882,200 @@ MarkResult MarkHeap(uint32_t workers) {
     result.bytes_marked += w->bytes();
     result.objects_marked += w->objects();
   }
+  return result;
+}
+
+// ---- Marking beside the program (gc/barrier.h). ----
+
+std::atomic<bool> g_write_barrier{false};
+
+void ShadeSlow(const void* p) {
+  if (p == nullptr) return;
+  uint32_t slot;
+  Span* s = FindSlot(reinterpret_cast<uintptr_t>(p), &slot);
+  if (s == nullptr) return;
+  std::atomic_ref<uint64_t> word(s->mark_bits[slot / 64]);
+  const uint64_t bit = uint64_t{1} << (slot % 64);
+  if ((word.load(std::memory_order_relaxed) & bit) != 0 ||
+      (word.fetch_or(bit, std::memory_order_relaxed) & bit) != 0) {
+    return;  // marked already (by a marker, the barrier, or allocated black)
+  }
+  g_shaded.bytes.fetch_add(s->elem_size, std::memory_order_relaxed);
+  g_shaded.objects.fetch_add(1, std::memory_order_relaxed);
+  if (!s->noscan()) g_shaded.Push(s->SlotAddress(slot));
+}
+
+namespace {
+
+// Tells the analysis what the marker's functions require of a stopped
+// world, on a concurrent mark worker: spans that keep their identity, mark
+// bits that only gain bits. While marking runs beside the program the
+// collector keeps both without the stop (no sweep runs, no span is freed,
+// gc::free keeps its objects until mark termination: free.h).
+void AssertConcurrentMarking() GCRT_ASSERT_CAPABILITY(kWorldStopped) {
+  GCRT_DCHECK(g_write_barrier.load(std::memory_order_relaxed) &&
+              "the concurrent marker runs while the write barrier is on");
+}
+
+// One marking's state from StartMarking to FinishMarking. Owned by the
+// collecting thread; workers add theirs after they have joined.
+struct ConcurrentMarking {
+  uint32_t workers = 1;
+  uint64_t bytes = 0;
+  uint64_t objects = 0;
+  int64_t heap_live_at_start = 0;
+  std::vector<uintptr_t> deferred;  // objects left for the final stop
+};
+ConcurrentMarking& g_marking = *new ConcurrentMarking;  // lives for the process
+
+std::vector<std::unique_ptr<MarkWorker>> MakeWorkers(WorkPool* pool, uint32_t n,
+                                                     bool concurrent) {
+  std::vector<std::unique_ptr<MarkWorker>> ws;
+  for (uint32_t i = 0; i < n; i++) {
+    // Mutators set mark bits too while marking runs beside them.
+    ws.push_back(
+        std::make_unique<MarkWorker>(pool, n > 1 || concurrent, concurrent));
+  }
+  return ws;
+}
+
+void AddWorkerResults(const std::vector<std::unique_ptr<MarkWorker>>& ws) {
+  for (const auto& w : ws) {
+    g_marking.bytes += w->bytes();
+    g_marking.objects += w->objects();
+    std::vector<uintptr_t>& d = w->deferred();
+    g_marking.deferred.insert(g_marking.deferred.end(), d.begin(), d.end());
+    d.clear();
+  }
+}
+
+// An object allocated black whose type the write barrier cannot vouch for
+// (a trace function or a conservative scan: its containers and raw words
+// took pointers without a barrier) is scanned at the final stop.
+void RescanBlackWord(void* worker, const alloc::BlackWord& w)
+    GCRT_REQUIRES(kWorldStopped) {
+  Span* s = w.span;
+  const TypeInfo* single = s->types.single();
+  if (single != nullptr && single->pointer_bitmap != nullptr) return;
+  for (uint64_t bits = w.slots; bits != 0; bits &= bits - 1) {
+    const uint32_t slot =
+        w.word * 64 + static_cast<uint32_t>(__builtin_ctzll(bits));
+    if (!s->IsAllocated(slot)) continue;
+    const TypeInfo* t = s->types.Get(slot);
+    if (t != nullptr && t->pointer_bitmap != nullptr) continue;
+    static_cast<MarkWorker*>(worker)->Rescan(s->SlotAddress(slot));
+  }
+}
+
+}  // namespace
+
+void StartMarking(uint32_t workers) {
+  GCRT_CHECK_GE(workers, 1u);
+  g_pages = &alloc::Heap::Get().pages();
+  g_marking.workers = workers;
+  g_marking.bytes = g_marking.objects = 0;
+  g_marking.deferred.clear();
+  g_marking.heap_live_at_start = alloc::Heap::Get().heap_live();
+  RootJobs roots;
+  const std::vector<RootJob>& jobs = roots.jobs();
+  WorkPool pool(workers);
+  auto ws = MakeWorkers(&pool, workers, /*concurrent=*/false);
+  SetInMarker(true);
+  roots.VisitConstructing(*ws[0]);
+  std::atomic<size_t> next_job{0};
+  // The roots are marked and queued here; their objects are scanned
+  // beside the program (MarkConcurrently).
+  std::function<void(uint32_t)> work = [&](uint32_t id) {
+    runtime::AssertWorldStopped();
+    SetInMarker(true);
+    MarkWorker& w = *ws[id];
+    for (;;) {
+      size_t i = next_job.fetch_add(1, std::memory_order_relaxed);
+      if (i >= jobs.size()) break;
+      RunRootJob(jobs[i], w);
+    }
+    w.Flush();
+    SetInMarker(false);
+  };
+  MarkThreads::Get().Run(workers, work);
+  while (WorkBuf* b = pool.TakeFull()) g_shaded.PutFull(b);
+  AddWorkerResults(ws);
+  for (runtime::Processor* p = runtime::ProcessorTable::Get().all();
+       p != nullptr; p = p->next_all()) {
+    static_cast<alloc::Cache*>(p->local())->BeginBlackAllocation();
+  }
+  g_write_barrier.store(true, std::memory_order_relaxed);
+  alloc::g_allocate_black.store(true, std::memory_order_relaxed);
+}
+
+void MarkConcurrently() {
+  const uint32_t workers = g_marking.workers;
+  WorkPool pool(workers);
+  while (WorkBuf* b = g_shaded.Take()) pool.PutFull(b);
+  auto ws = MakeWorkers(&pool, workers, /*concurrent=*/true);
+  std::function<void(uint32_t)> work = [&](uint32_t id) {
+    AssertConcurrentMarking();
+    SetInMarker(true);
+    ws[id]->Drain();
+    SetInMarker(false);
+  };
+  MarkThreads::Get().Run(workers, work);
+  AddWorkerResults(ws);
+}
+
+MarkResult FinishMarking(uint64_t* deferred) {
+  alloc::Heap& heap = alloc::Heap::Get();
+  // Nothing stores or allocates until the world restarts.
+  g_write_barrier.store(false, std::memory_order_relaxed);
+  alloc::g_allocate_black.store(false, std::memory_order_relaxed);
+  alloc::FreeRetiredTypeTables();
+  const uint32_t workers = g_marking.workers;
+  RootJobs roots;
+  const std::vector<RootJob>& jobs = roots.jobs();
+  WorkPool pool(workers);
+  while (WorkBuf* b = g_shaded.Take()) pool.PutFull(b);
+  auto ws = MakeWorkers(&pool, workers, /*concurrent=*/false);
+  SetInMarker(true);
+  // Everything without a barrier is scanned again: the roots (below), the
+  // objects the concurrent marker deferred, and the objects allocated black
+  // whose types hold pointers the barrier does not see.
+  roots.VisitConstructing(*ws[0]);
+  *deferred = g_marking.deferred.size();
+  for (uintptr_t obj : g_marking.deferred) ws[0]->Rescan(obj);
+  g_marking.deferred.clear();
+  for (runtime::Processor* p = runtime::ProcessorTable::Get().all();
+       p != nullptr; p = p->next_all()) {
+    static_cast<alloc::Cache*>(p->local())
+        ->EndBlackAllocation(&RescanBlackWord, ws[0].get());
+  }
+  heap.EndBlackAllocationLarge(&RescanBlackWord, ws[0].get());
+  ws[0]->Flush();
+  std::atomic<size_t> next_job{0};
+  std::function<void(uint32_t)> work = [&](uint32_t id) {
+    runtime::AssertWorldStopped();
+    SetInMarker(true);
+    MarkWorker& w = *ws[id];
+    for (;;) {
+      size_t i = next_job.fetch_add(1, std::memory_order_relaxed);
+      if (i >= jobs.size()) break;
+      RunRootJob(jobs[i], w);
+    }
+    w.Drain();
+    SetInMarker(false);
+  };
+  MarkThreads::Get().Run(workers, work);
+  AddWorkerResults(ws);
+  // Objects allocated black count as marked: heap_live's growth since the
+  // start (it counts a cached span's free slots as allocated, as it does
+  // everywhere).
+  const int64_t black =
+      std::max<int64_t>(0, heap.heap_live() - g_marking.heap_live_at_start);
+  MarkResult result{g_marking.bytes +
+                        g_shaded.bytes.exchange(0, std::memory_order_relaxed) +
+                        static_cast<uint64_t>(black),
+                    g_marking.objects +
+                        g_shaded.objects.exchange(0, std::memory_order_relaxed),
+                    workers};
   return result;
 }
 

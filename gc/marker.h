@@ -45,6 +45,28 @@ struct MarkResult {
 // caller holds nothing. `workers` >= 1.
 MarkResult MarkHeap(uint32_t workers) GCRT_REQUIRES(runtime::kWorldStopped);
 
+// Marking beside the program (gc/barrier.h), in three steps:
+//   StartMarking, world stopped: marks and queues what the roots reach
+//     (objects under construction, handle arenas, root sets, finalizers,
+//     thread stacks), then turns the write barrier and black allocation on.
+//   MarkConcurrently, world running, on the collecting thread and helpers:
+//     scans the queued objects and what the barrier shades. Object words
+//     are read with atomic loads; an object whose trace() reaches what the
+//     program can change without a barrier (a container's buffer, an
+//     optional, a conservatively scanned member), or which is scanned
+//     conservatively, is left for the final stop.
+//   FinishMarking, world stopped: turns the barrier and black allocation
+//     off, then marks from everything the barrier does not cover: the
+//     roots again, the deferred objects, the barrier's queue, and the
+//     objects allocated black whose types have a trace() or are scanned
+//     conservatively. *deferred: the objects deferred.
+// The objects allocated black count as marked bytes (heap_live's growth
+// over the marking), not as marked objects.
+void StartMarking(uint32_t workers) GCRT_REQUIRES(runtime::kWorldStopped);
+void MarkConcurrently();
+MarkResult FinishMarking(uint64_t* deferred)
+    GCRT_REQUIRES(runtime::kWorldStopped);
+
 // Checks the marking just done (Go's checkmark, a debug option): re-traces
 // the heap from the roots on one thread and stops the program, naming the
 // object, if a reachable object is not marked or not allocated (was freed).

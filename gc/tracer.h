@@ -24,8 +24,13 @@ class Tracer {
   // only words that point into allocated objects count).
   using VisitRangeFn = void (*)(void* context, const void* begin, size_t bytes);
 
-  Tracer(VisitFn visit, VisitRangeFn visit_range, void* context)
-      : visit_(visit), visit_range_(visit_range), context_(context) {}
+  // `concurrent`: the marker runs beside the program (gc/marker.h).
+  Tracer(VisitFn visit, VisitRangeFn visit_range, void* context,
+         bool concurrent = false)
+      : visit_(visit),
+        visit_range_(visit_range),
+        context_(context),
+        concurrent_(concurrent) {}
   Tracer(const Tracer&) = delete;
   Tracer& operator=(const Tracer&) = delete;
 
@@ -36,8 +41,21 @@ class Tracer {
     visit_range_(context_, begin, bytes);
   }
 
+  // The concurrent marker reads gc::Ptr members while the program runs,
+  // but not what the program may change with no write barrier: a
+  // container's buffer, an optional's or a variant's storage, an owned
+  // object, a conservatively scanned member. Tracing one of those calls
+  // this, which, for the concurrent marker, leaves the member unread and
+  // the whole object for the final stop (deferred()) and returns true.
+  bool DeferIfConcurrent() {
+    deferred_ |= concurrent_;
+    return concurrent_;
+  }
+  bool concurrent() const { return concurrent_; }
+  bool deferred() const { return deferred_; }
+
   // Traces every argument: gc::Ptr and gc::Root values, std containers,
-  // pairs, tuples and optionals of them, aggregates (through Boost.PFR),
+  // pairs, tuples and optionals of them, aggregates (api/internal/reflect.h),
   // and objects with a `void trace(gc::Tracer&) const` member. Defined in
   // api/trace.h.
   template <typename... Ts>
@@ -47,6 +65,8 @@ class Tracer {
   VisitFn visit_;
   VisitRangeFn visit_range_;
   void* context_;
+  const bool concurrent_;
+  bool deferred_ = false;
 };
 
 }  // namespace gc

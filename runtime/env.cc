@@ -25,8 +25,8 @@ constexpr VarInfo kVars[] = {
      "an integer from 0 to 256 (0: one per hardware thread)",
      "one per hardware thread"},
     {Var::kDebug, "GCRT_DEBUG",
-     "comma-separated name=value items: gctrace, verify, crosscheck and "
-     "quarantine, "
+     "comma-separated name=value items: gctrace, verify, crosscheck, "
+     "quarantine and concurrent, "
      "each 1, 0, true, false, on or off; zeal, an integer from 0 to 2^40 "
      "(allocations between collections, 0: off)",
      "off for that item (unknown names are ignored)"},
@@ -208,6 +208,7 @@ DebugSettings ParseDebug(const char* text, Messages* messages) {
       bool* target = name == "gctrace"      ? &settings.gctrace
                      : name == "verify"     ? &settings.verify
                      : name == "crosscheck" ? &settings.crosscheck
+                     : name == "concurrent" ? &settings.concurrent
                                             : nullptr;
       std::string error;
       if (eq == std::string_view::npos) {

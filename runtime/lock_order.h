@@ -10,6 +10,10 @@
 //                       holding none of the locks below, and the collector
 //                       and the fork handler take them with the world
 //                       stopped.
+//    0 Collector::cycle_mu_      gc/collector.h   one cycle at a time; taken
+//                                  and waited on only inside a blocking
+//                                  region, and by the fork handler before
+//                                  it stops the world
 //    1 Collector::mu_            gc/collector.h   configuration, statistics
 //    2 Sweeper::mu_              gc/sweeper.h     the background sweeper
 //    3 Quarantine::mu            gc/free.cc       gc::free's debug quarantine
@@ -41,14 +45,23 @@
 //   17 Quarantine::mu            gc/quarantine.cc  reclaimed objects kept a
 //                                  cycle; a leaf, taken with no other lock
 //                                  held (the fork handler takes it after 15)
+//   18 ShadedQueue::mu           gc/marker.cc     objects the write barrier
+//                                  shaded; a leaf, taken from gc::Ptr stores
+//                                  under any lock the program holds
+//   19 Heap::black_mu_           alloc/heap.h     large objects allocated
+//                                  black; a leaf
+//   20 RetiredTables::mu         alloc/type_table.cc  type tables replaced
+//                                  while marking; a leaf
 //
 // Destructors and finalizers (user code) run with none of them held; trace
 // functions and root set callbacks run under 4 and 5 (marking) and may
 // take none.
 //
-// The fork handler (gc/fork.cc) stops the world, then takes 1, 2, 4, 5, all
+// The fork handler (gc/fork.cc) takes 0 (waiting for a cycle that marks
+// beside the program to end), stops the world, then takes 1, 2, 4, 5, all
 // of 6, 7, 9, 10, every 12, 14, 15, 16 in this order. It leaves 11, which
 // only threads the world stops for take (never across a safepoint), and 3,
 // which those threads write under it (and debug builds' pointer checks on
-// any thread read under it); 8 exists only while marking.
+// any thread read under it); 8 exists only while marking; 18 to 20 are
+// leaves no cycle holds while the world is stopped for a fork (none runs).
 #pragma once

@@ -104,7 +104,7 @@ struct TypeInfoHolder {
   static constexpr bool kPointerFree = !ContainsGcPointers<T>();
   static constexpr bool kBitmap = !kPointerFree && Bitmappable<T>();
   // No bitmap and no trace: scanned conservatively (an unreflected,
-  // trivially copyable aggregate, or a class without trace(): api/trace.h).
+  // trivially destructible aggregate, or a class without trace(): api/trace.h).
   static constexpr bool kConservative = KindOf<T>() == TraceKind::kConservative;
   static constexpr uint32_t kBitmapWords =
       kBitmap ? static_cast<uint32_t>((sizeof(T) / sizeof(void*) + 63) / 64)

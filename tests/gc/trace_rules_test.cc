@@ -1,5 +1,5 @@
-// What the tracer sees (api/trace.h, api/internal/reflect.h): standard types that
-// hold GC pointers out of line are traced (variants, adaptors, owning
+// What the tracer sees (api/trace.h, api/internal/reflect.h): standard types
+// that hold GC pointers out of line are traced (variants, adaptors, owning
 // smart pointers), aggregates are taken apart at compile time whatever the
 // size of their members, and what cannot be traced is classified as an
 // error (a compile error where it is used), never silently pointer-free.
@@ -221,14 +221,14 @@ TEST_F(TraceRulesTest, AMegabyteArrayMemberIsReflectedExactly) {
   EXPECT_EQ(intact, kChildren);
 }
 
-// A trivially copyable aggregate that cannot be reflected holds every GC
+// A trivially destructible aggregate that cannot be reflected holds every GC
 // pointer in its own bytes: scanned conservatively, nothing is lost.
 struct Grid {
   gc::Ptr<Leaf> cells[4][25];
   int64_t counts[3];
 };
 
-TEST_F(TraceRulesTest, ATriviallyCopyableCArrayAggregateIsScannedWhole) {
+TEST_F(TraceRulesTest, ATriviallyDestructibleCArrayAggregateIsScannedWhole) {
   static_assert(LimitOf<Grid>() != Limit::kNone);
   static_assert(TypeInfoHolder<Grid>::kConservative);
   gc::Root<Grid> g = gc::make<Grid>();

@@ -272,7 +272,8 @@ TEST(ParseVarTest, DebugBooleansFollowTheRule) {
   EXPECT_EQ(m[0],
             "GCRT_DEBUG=\"gctrace=yes\": \"gctrace=yes\": not a boolean; "
             "accepted: comma-separated name=value items: gctrace, verify, "
-            "crosscheck and quarantine, each 1, 0, true, false, on or off; "
+            "crosscheck, quarantine and concurrent, each 1, 0, true, false, "
+            "on or off; "
             "zeal, an "
             "integer from 0 to 2^40 (allocations between collections, 0: "
             "off); using off for that item (unknown names are ignored)");
@@ -284,8 +285,10 @@ TEST(ParseVarTest, DebugQuarantineAndZeal) {
   EXPECT_FALSE(d.quarantine.has_value()) << "unset: the build's default";
   EXPECT_EQ(d.zeal, 0u);
   EXPECT_FALSE(d.crosscheck);
-  d = ParseDebug("quarantine=off, zeal=1000, crosscheck=on", &m);
+  EXPECT_FALSE(d.concurrent);
+  d = ParseDebug("quarantine=off, zeal=1000, crosscheck=on,concurrent=1", &m);
   EXPECT_TRUE(d.crosscheck);
+  EXPECT_TRUE(d.concurrent);
   ASSERT_TRUE(d.quarantine.has_value());
   EXPECT_FALSE(*d.quarantine);
   EXPECT_EQ(d.zeal, 1000u);

@@ -1,5 +1,4 @@
-// Running test code inside a cycle, with the world stopped: the
-// collector's ...ForTesting hooks.
+// Running test code inside a cycle: the collector's ...ForTesting hooks.
 #pragma once
 
 #include "api/gc.h"
@@ -26,6 +25,20 @@ void CollectWithMarkedHook(Fn fn) {
   c.SetMarkedHookForTesting([](void* f) { (*static_cast<Fn*>(f))(); }, &fn);
   gc::collect();
   c.SetMarkedHookForTesting(nullptr, nullptr);
+}
+
+// Runs a collection (gc::collect()) that marks beside the program and calls
+// fn() on the collecting thread once the world has restarted after the
+// first stop, before anything is scanned concurrently: fn acts as a
+// mutator with the write barrier and black allocation on.
+template <typename Fn>
+void CollectWithConcurrentHook(Fn fn) {
+  gc::internal::Collector& c = gc::internal::Collector::Get();
+  const bool was = c.SetConcurrent(true);
+  c.SetConcurrentHookForTesting([](void* f) { (*static_cast<Fn*>(f))(); }, &fn);
+  gc::collect();
+  c.SetConcurrentHookForTesting(nullptr, nullptr);
+  c.SetConcurrent(was);
 }
 
 }  // namespace gc::testing

@@ -1,0 +1,53 @@
+// The write barrier: what keeps a marking that runs beside the program
+// correct. See gc/collector.h for the overview.
+//
+// While a cycle marks with the world running (collector.h, phase 2), every
+// store of a GC pointer into a gc::Ptr, and every gc::Ptr made from one,
+// shades the pointer stored: its object is marked and queued for scanning
+// if it was not marked yet (Dijkstra's insertion barrier, as cppgc's
+// Member does on assignment and on construction). Objects allocated while
+// marking are allocated black (alloc/cache.h), so an object the marker
+// never scans gets every pointer it holds through the barrier.
+//
+// Why insertion, not deletion (Yuasa's snapshot barrier, Go's hybrid):
+// a snapshot barrier must see every pointer overwritten, and C++ programs
+// overwrite GC pointers where no barrier can be put: the buffers of std
+// containers a trace() walks (a vector's reallocation, pop_back, clear),
+// raw T* fields of classes scanned conservatively, raw pointers and
+// gc::Ptr locals on thread stacks. An insertion barrier needs only that
+// the places without a barrier are scanned again at the final stop: the
+// stacks, the handle arenas and construction stacks, the root sets, and
+// the objects the concurrent marker left for that stop (it defers, per
+// field type, every object whose trace() reaches into a container or a
+// conservatively scanned member; gc/marker.h). Deletions need nothing.
+//
+// gc::Weak needs no barrier: lock() returns a gc::Root, and handle arenas
+// are scanned again at the final stop, before weak references are cleared.
+//
+// The fast path is one relaxed load of g_write_barrier and a branch that is
+// not taken while no cycle marks.
+#pragma once
+
+#include <atomic>
+
+#include "runtime/base.h"
+
+namespace gc::internal {
+
+// Whether a cycle is marking while the program runs. Atomic, relaxed:
+// stored only with the world stopped (the restart and the next stop order
+// it for every thread the world stops for).
+extern std::atomic<bool> g_write_barrier;
+
+// Marks the object p points into (an exact or interior pointer; null and
+// non-heap pointers are ignored) and queues it for scanning if it was
+// unmarked. Any thread, while the barrier is on.
+void ShadeSlow(const void* p);
+
+GCRT_ALWAYS_INLINE void WriteBarrier(const void* p) {
+  if (GCRT_PREDICT_FALSE(g_write_barrier.load(std::memory_order_relaxed))) {
+    ShadeSlow(p);
+  }
+}
+
+}  // namespace gc::internal
