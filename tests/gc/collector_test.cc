@@ -193,12 +193,14 @@ TEST(StatsTest, GcCpuFractionGrowsWhileTheProgramDoesNothingButCollect) {
 }
 
 TEST(StatsTest, GctracePrintsOneLinePerCycle) {
+  const bool concurrent = gc::set_concurrent_mark(false);  // its own line
   gc::set_gctrace(true);
   testing::internal::CaptureStderr();
   gc::collect();
   gc::collect();
   std::string err = testing::internal::GetCapturedStderr();
   gc::set_gctrace(false);
+  gc::set_concurrent_mark(concurrent);
   std::regex line(
       R"(gcrt: gc \d+ @[0-9.]+s \d+%: [0-9.]+ ms STW \(mark [0-9.]+ ms, \d+ workers\), \d+->\d+ MB live, -?\d+ MB goal, \d+ objects, \d+ P \(forced\)\n)");
   auto begin = std::sregex_iterator(err.begin(), err.end(), line);

@@ -12,7 +12,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <iterator>
+#include <regex>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -79,6 +82,19 @@ TEST_F(ConcurrentMarkTest, CyclesMarkBesideTheProgram) {
   gc::set_concurrent_mark(false);
   gc::collect();
   EXPECT_EQ(gc::stats().concurrent_cycles, after.concurrent_cycles);
+}
+
+TEST_F(ConcurrentMarkTest, GctraceShowsBothStopsAndTheConcurrentMark) {
+  gc::set_gctrace(true);
+  testing::internal::CaptureStderr();
+  gc::collect();
+  gc::collect();
+  std::string err = testing::internal::GetCapturedStderr();
+  gc::set_gctrace(false);
+  std::regex line(
+      R"(gcrt: gc \d+ @[0-9.]+s \d+%: [0-9.]+\+[0-9.]+\+[0-9.]+ ms clock \(stop, concurrent mark, stop; \d+ workers, \d+ objects deferred\), \d+->\d+ MB live, -?\d+ MB goal, \d+ objects, \d+ P \(forced\)\n)");
+  auto begin = std::sregex_iterator(err.begin(), err.end(), line);
+  EXPECT_EQ(std::distance(begin, std::sregex_iterator()), 2) << err;
 }
 
 // Box -> Holder -> leaf; during marking the leaf moves to a Holder made
