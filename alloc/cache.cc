@@ -8,6 +8,7 @@
 
 #include "alloc/heap.h"
 #include "runtime/check.h"
+#include "runtime/os_mem.h"
 #include "runtime/safepoint.h"
 
 namespace gc::alloc {
@@ -133,6 +134,7 @@ void Cache::SweepStale(Span* s) {
   SweepClaim claim = SweepClaim::AcquireCachedStale(s, heap.sweepgen());
   local_frees_[s->span_class] += heap.hooks()->sweep_cached(claim);
   std::move(claim).Finish();
+  s->swept_stale = true;
 }
 
 void Cache::OnOwnerLost(runtime::Processor&) {
@@ -192,6 +194,17 @@ Span* Cache::Refill(SpanClass sc) {
   return s;
 }
 
+Span* Cache::RefillOrCollect(SpanClass sc) {
+  try {
+    return Refill(sc);
+  } catch (const runtime::OutOfMemoryError&) {
+    // Refill left this cache consistent (the class's span empty). A cycle
+    // flushes it; the refill then starts over.
+    if (!Heap::Get().CollectForMemory()) throw;
+    return Refill(sc);
+  }
+}
+
 bool Cache::LoadWordBlack(Span* s) {
   const bool record = !s->noscan();
   // Room first: a throw leaves nothing loaded and unrecorded.
@@ -240,7 +253,7 @@ void* Cache::AllocSmallSlow(SpanClass sc, const TypeInfo* type) {
   Heap::Get().MaybeTriggerGc();
   Span* s = alloc_[sc];
   if (s->alloc_cache == 0) {
-    if (s == &g_empty_span || !LoadWord(s)) s = Refill(sc);
+    if (s == &g_empty_span || !LoadWord(s)) s = RefillOrCollect(sc);
   }
   uint64_t free = s->alloc_cache;
   uint32_t bit = static_cast<uint32_t>(__builtin_ctzll(free));
@@ -274,7 +287,7 @@ void* Cache::AllocTinySlow(uint32_t size) {
   Span* s = alloc_[kTinySpanClass];
   if (s->alloc_cache == 0) {
     if (s == &g_empty_span || !LoadWord(s)) {
-      s = Refill(kTinySpanClass);
+      s = RefillOrCollect(kTinySpanClass);
     }
   }
   tiny_allocs_++;  // only once the allocation cannot fail

@@ -189,6 +189,9 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
 
  private:
   Span* Refill(SpanClass sc);
+  // Refill, and when it finds no memory, a collection and one more try
+  // (Heap::CollectForMemory).
+  Span* RefillOrCollect(SpanClass sc);
   // s->LoadNextCacheWord(); while allocating black, the word's free slots
   // are marked and the word recorded (LoadWordBlack).
   GCRT_ALWAYS_INLINE bool LoadWord(Span* s) {

@@ -158,12 +158,17 @@ Span* Central::UncacheLocked(Span* s, Span** to_free) {
   // collector flushing an idle processor). h+3: cached after its sweep
   // (or swept by its owner on the way out). The transitions below check.
   bool stale = s->sweepgen.Of(h) == SweepGen::State::kCachedUnswept;
+  // A stale span's slots were assumed before the last mark, whose live
+  // bytes replaced heap_live: nothing of them is in it now. So for one its
+  // owner swept on the way out (h+3 now).
+  const bool assumed_before_mark = stale || s->swept_stale;
+  s->swept_stale = false;
   uint32_t unassumed = s->nelems - s->alloc_count;
   nmalloc_ -= unassumed;
   live_bytes_ -= int64_t{unassumed} * s->elem_size;
-  // A stale span's slots were assumed before the last mark, whose live
-  // bytes replaced heap_live: nothing of them is in it now.
-  if (!stale) heap_->AddHeapLive(-int64_t{unassumed} * s->elem_size);
+  if (!assumed_before_mark) {
+    heap_->AddHeapLive(-int64_t{unassumed} * s->elem_size);
+  }
 
   // Fold in what other threads freed while the span was cached (seed 000).
   while (FreeLink* v = s->freebuf.load(std::memory_order_relaxed)) {
@@ -190,7 +195,7 @@ Span* Central::UncacheLocked(Span* s, Span** to_free) {
     s->FreeSlot(slot);
     nfree_++;
     live_bytes_ -= s->elem_size;
-    if (!stale) heap_->AddHeapLive(-int64_t{s->elem_size});
+    if (!assumed_before_mark) heap_->AddHeapLive(-int64_t{s->elem_size});
   }
   GCRT_DCHECK_EXPENSIVE(s->IsValid());
 

@@ -106,6 +106,19 @@ void Heap::FreeSmallSpan(Span* s) {
   pages_.FreeSpan(s);
 }
 
+bool Heap::CollectForMemory() {
+  static thread_local bool collecting = false;
+  const CollectorHooks* h = hooks();
+  if (h == nullptr || h->collect_for_memory == nullptr || collecting) {
+    return false;
+  }
+  collecting = true;
+  struct Reset {
+    ~Reset() { collecting = false; }
+  } reset;
+  return h->collect_for_memory();
+}
+
 void Heap::TriggerGcSlow() {
   const CollectorHooks* h = hooks();
   if (h == nullptr) return;
@@ -206,7 +219,13 @@ void* Heap::AllocateLarge(const TypeInfo* type, size_t bytes) {
   uint32_t npages =
       static_cast<uint32_t>((bytes + kPageSize - 1) >> kPageShift);
   bool needzero;
-  Span* s = pages_.AllocSpan(npages, &needzero);
+  Span* s;
+  try {
+    s = pages_.AllocSpan(npages, &needzero);
+  } catch (const runtime::OutOfMemoryError&) {
+    if (!CollectForMemory()) throw;
+    s = pages_.AllocSpan(npages, &needzero);
+  }
   s->span_class = MakeSpanClass(0, type->pointer_free);
   s->elem_size = static_cast<uint32_t>(std::min<uint64_t>(
       uint64_t{npages} << kPageShift, std::numeric_limits<uint32_t>::max()));

@@ -153,6 +153,10 @@ class Heap {
     // Zeal mode (SetZeal): a full collection, at the start of an allocation
     // slow path.
     void (*zeal)();
+    // An allocation found no memory (the memory limit, or the OS): a full
+    // collection with its sweep finished, so the allocation can try once
+    // more. Returns whether one ran.
+    bool (*collect_for_memory)();
   };
   // Registered once by the collector (a static object) before its first
   // cycle; null until then.
@@ -185,8 +189,9 @@ class Heap {
   // Zeal mode (SetZeal) makes every slow path reach TriggerGcSlow, which
   // counts allocations: the slow path's test stays one load and compare.
   void RefreshPoll() {
-    poll_at_.store(g_zeal.load(std::memory_order_relaxed) != 0 ? 0 : next_gc(),
-                   std::memory_order_relaxed);
+    poll_at_.store(
+        g_zeal.load(std::memory_order_relaxed) != 0 ? INT64_MIN : next_gc(),
+        std::memory_order_relaxed);
   }
   int64_t next_gc() const { return next_gc_.load(std::memory_order_relaxed); }
   // Called at the start of allocation slow paths: starts a cycle if the
@@ -211,6 +216,12 @@ class Heap {
   // allocation state.
   // Returns the number of slots that were allocated and are now free.
   uint32_t SwapSweptBits(const SweepClaim& claim);
+
+  // An allocation slow path that caught runtime::OutOfMemoryError, with
+  // its cache consistent again: runs a collection (the memory limit may
+  // have been reached with garbage that no trigger has collected yet) and
+  // returns whether one ran; the caller then retries once. Never nested.
+  bool CollectForMemory();
 
   // Atomic counters: relaxed adds from slow paths on any thread.
   void AddTinyAllocs(uint64_t n) {
@@ -252,7 +263,7 @@ class Heap {
   std::atomic<int64_t> heap_live_{0};
   // No cycle until the collector sets a goal.
   std::atomic<int64_t> next_gc_{INT64_MAX};
-  // next_gc_, or 0 in zeal mode (RefreshPoll). Atomic, as next_gc_.
+  // next_gc_, or INT64_MIN in zeal mode (RefreshPoll). Atomic, as next_gc_.
   std::atomic<int64_t> poll_at_{INT64_MAX};
   // Bytes of large objects; small ones are counted per Central. Atomic:
   // relaxed adds by AllocateLarge/FreeLarge, relaxed loads by ReadStats.

@@ -8,6 +8,7 @@
 namespace gc::alloc {
 
 void Span::ResetAllocState() {
+  swept_stale = false;
   cache_word = nwords;
   alloc_cache = 0;
   cache_addr = 0;

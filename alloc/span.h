@@ -120,6 +120,11 @@ struct alignas(64) Span {
   uint32_t alloc_count = 0;
   bool needzero = false;  // slots may hold non-zero bytes
   bool in_cache = false;  // Guarded by the Central lock.
+  // Its owner swept it on the way out of its cache (Cache::SweepStale): its
+  // free slots were counted in heap_live before the last mark replaced
+  // heap_live, so giving them back takes nothing off it. Owned as the
+  // allocation state.
+  bool swept_stale = false;
   // The Cache that owns the span (its alloc_, stash or retired spans), or
   // null. Atomic: stored (relaxed) only by the owning Cache's thread, when
   // it takes the span and before it hands it back under the Central lock;

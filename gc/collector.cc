@@ -95,8 +95,13 @@ Collector::Collector() : start_time_(Clock::now()) {
     PaceScavengerLocked(/*cycle_done=*/false);
   }
   static const Heap::CollectorHooks hooks = {
-      &Sweeper::SweepTaken, &Sweeper::SweepCached, &Collector::Trigger,
-      &Sweeper::Credit,     &OnBlocking,           &Collector::Zeal,
+      &Sweeper::SweepTaken,
+      &Sweeper::SweepCached,
+      &Collector::Trigger,
+      &Sweeper::Credit,
+      &OnBlocking,
+      &Collector::Zeal,
+      &Collector::CollectForMemory,
   };
   Heap& heap = Heap::Get();
   alloc::SetSpecialFreeHook(&ReleaseSpecialList);
@@ -146,6 +151,17 @@ void Collector::PaceScavengerLocked(bool cycle_done) {
 void Collector::Trigger() { Get().Collect(GcReason::kTriggered); }
 
 void Collector::Zeal() { Get().Collect(GcReason::kZeal); }
+
+bool Collector::CollectForMemory() {
+  Collector& c = Get();
+  const uint64_t before = c.cycles_.load(std::memory_order_acquire);
+  try {
+    c.Collect(GcReason::kMemory);
+  } catch (const std::bad_alloc&) {
+    return false;  // no memory for the cycle's metadata either
+  }
+  return c.cycles_.load(std::memory_order_acquire) != before;
+}
 
 int64_t Collector::Periodic() {
   Collector& c = Get();
@@ -254,7 +270,8 @@ void Collector::Collect(GcReason reason) {
 
 bool Collector::Admit(const Cycle& c) {
   // Cycles the allocator starts are skipped where none can run.
-  const bool quiet = c.triggered || c.reason == GcReason::kZeal;
+  const bool quiet = c.triggered || c.reason == GcReason::kZeal ||
+                     c.reason == GcReason::kMemory;
   if (InDestructor()) {
     if (quiet) return false;
     throw std::logic_error(
@@ -289,7 +306,8 @@ bool Collector::ReadConfig(Cycle& c) {
   // GOGC=off: no cycle but an explicit one (Go's runtime.GC), and,
   // under a memory limit, those the limit triggers (Go's GOMEMLIMIT).
   if (gc_percent_ < 0 && (c.reason == GcReason::kPeriodic ||
-                          (c.triggered && memory_limit_ == 0))) {
+                          ((c.triggered || c.reason == GcReason::kMemory) &&
+                           memory_limit_ == 0))) {
     return false;
   }
   c.workers = mark_workers_ != 0
@@ -505,7 +523,10 @@ void Collector::RecordCycle(const Cycle& c) {
                    : c.t_end - c.t_stop);
   stats_.pause_ns[stats_.num_gc % kPauseRing] = pause;
   stats_.num_gc++;
-  if (!c.triggered) stats_.num_forced_gc++;
+  if (!c.triggered && c.reason != GcReason::kZeal &&
+      c.reason != GcReason::kMemory) {
+    stats_.num_forced_gc++;
+  }
   stats_.pause_total_ns += pause;
   stats_.last_gc_unix_ns = UnixNs();
   stats_.last_marked_bytes = c.marked.bytes_marked;
@@ -516,7 +537,13 @@ void Collector::RecordCycle(const Cycle& c) {
   stats_.finalizers_queued += c.finalizers_queued;
   stats_.concurrent_cycles += c.concurrent ? 1 : 0;
   stats_.deferred_objects += c.deferred;
-  gc_cpu_ns_ += static_cast<uint64_t>(c.t_marked - c.t_stop) * c.workers;
+  // As Go's GCCPUFraction: a stop takes every CPU; marking beside the
+  // program, its workers (at most one per CPU).
+  const uint64_t cpus = std::max(1u, std::thread::hardware_concurrency());
+  const uint64_t concurrent_ns =
+      c.concurrent ? static_cast<uint64_t>(c.t_stop2 - c.t_restart) : 0;
+  gc_cpu_ns_ +=
+      pause * cpus + concurrent_ns * std::min<uint64_t>(c.workers, cpus);
 }
 
 void Collector::Sweep(const Cycle& c) {
@@ -528,7 +555,7 @@ void Collector::Sweep(const Cycle& c) {
       ->PrepareForSweep();
   FreeQuarantined();
   sweeper.Wake();
-  if (c.reason == GcReason::kExplicit) {
+  if (c.reason == GcReason::kExplicit || c.reason == GcReason::kMemory) {
     // gc::collect() returns with the sweep finished, including the spans
     // other threads' caches held: they sweep those themselves as soon as
     // they resume (Go's forEachP(prepareForSweep) in mark termination).

@@ -78,12 +78,16 @@ inline constexpr size_t kPauseRing = 256;
 // (as a triggered one does), for tests of the lazy sweep. kZeal: zeal
 // mode's cycle, every N allocations (alloc::SetZeal); forced, and, like a
 // triggered one, quietly not run where a cycle cannot run.
+// kMemory: an allocation found no memory (Heap::CollectForMemory): forced,
+// quiet where a cycle cannot run, run with collection off only under a
+// memory limit, and its sweep finished before the allocation tries again.
 enum class GcReason {
   kTriggered,
   kExplicit,
   kPeriodic,
   kLazyForTesting,
-  kZeal
+  kZeal,
+  kMemory
 };
 
 struct CollectorStats {
@@ -238,6 +242,8 @@ class Collector {
   static void Trigger();
   // The allocator's zeal-mode hook (alloc::SetZeal).
   static void Zeal();
+  // The allocator's out-of-memory hook (Heap::CollectForMemory).
+  static bool CollectForMemory();
   // The background thread's forced cycle: runs one if none ran for a whole
   // period (and collection is on); returns when the next one is due.
   static int64_t Periodic();

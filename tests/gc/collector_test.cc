@@ -105,6 +105,10 @@ TEST(StatsTest, HeapAllocEqualsLiveBytesAfterFullCollection) {
   EXPECT_EQ(s.heap_alloc, live);
   EXPECT_EQ(s.heap_objects, smalls.size() + mediums.size() + bigs.size());
   EXPECT_EQ(s.last_marked_bytes, live);
+  // What the pacer compares with the goal: the marked bytes, nothing taken
+  // off for the slots this thread's cache gave back after the cycle (its
+  // spans, cached before the mark, were swept on the way out).
+  EXPECT_EQ(s.heap_live, live);
   EXPECT_EQ(s.mallocs - s.frees, s.heap_objects);
   EXPECT_EQ(s.next_gc,
             std::max<uint64_t>(gc::internal::kMinHeapGoal, live * 2));
@@ -190,6 +194,17 @@ TEST(StatsTest, GcCpuFractionGrowsWhileTheProgramDoesNothingButCollect) {
   EXPECT_GT(after, before) << "a program that only collects spends a growing "
                               "share of its CPU in the collector";
   EXPECT_LE(after, 1.0);
+}
+
+TEST(StatsTest, GcCpuFractionStaysAFractionWithMoreWorkersThanCpus) {
+  gc::set_mark_workers(64);
+  auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start <
+         std::chrono::milliseconds(200)) {
+    gc::collect();
+  }
+  gc::set_mark_workers(0);
+  EXPECT_LE(gc::stats().gc_cpu_fraction, 1.0);
 }
 
 TEST(StatsTest, GctracePrintsOneLinePerCycle) {

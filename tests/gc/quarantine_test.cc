@@ -75,6 +75,21 @@ TEST_F(QuarantineTest, AReclaimedObjectIsDestroyedOnceAndFreedOneCycleLater) {
   EXPECT_EQ(BlobFrees(), frees + 1) << "freed by the next cycle";
 }
 
+// Zeal counts every allocation of every size, from the call on, on the
+// calling thread (whose cache was filled before).
+TEST_F(QuarantineTest, ZealCollectsEveryNAllocations) {
+  gc::make<Node>();  // this thread has a cache with free slots
+  const uint64_t old = gc::set_zeal(10);
+  for (int round = 0; round < 3; round++) {
+    const uint64_t before = gc::stats().num_gc;
+    for (int i = 0; i < 100; i++) gc::make_unrooted<Node>();
+    const uint64_t cycles = gc::stats().num_gc - before;
+    EXPECT_GE(cycles, 9u) << "round " << round;
+    EXPECT_LE(cycles, 11u) << "round " << round;
+  }
+  gc::set_zeal(old);
+}
+
 TEST_F(QuarantineTest, WithoutTheQuarantineTheSlotIsFreedAtOnce) {
   gc::set_quarantine(false);
   const uint64_t frees = BlobFrees();

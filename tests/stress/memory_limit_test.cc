@@ -111,6 +111,35 @@ TEST_F(MemoryLimit, PastTheLimitThrowsBadAllocAndLosesNothing) {
   EXPECT_LE(gc::stats().heap_sys, kLimit);
 }
 
+// After std::bad_alloc the program drops its references and allocates
+// again, calling nothing else: the allocation that finds no memory runs a
+// cycle first (nothing had triggered one: the heap was below its goal).
+TEST_F(MemoryLimit, AfterBadAllocDroppingReferencesIsEnough) {
+  gc::set_memory_limit(kLimit);
+  for (size_t blob : {size_t{2000}, size_t{1} << 17}) {  // 16 KiB, 1 MiB
+    gc::Root<Cell> live;
+    bool refused = false;
+    try {
+      for (long made = 0; made < 100000; made++) Push(&live, made, blob);
+    } catch (const std::bad_alloc&) {
+      refused = true;
+    }
+    ASSERT_TRUE(refused);
+    live = nullptr;  // every reference dropped
+    const uint64_t cycles = gc::stats().num_gc;
+    gc::Root<Cell> more;
+    EXPECT_NO_THROW({
+      for (int i = 0; i < 2000; i++) {
+        more = nullptr;
+        Push(&more, i, blob);
+      }
+    }) << "blob of "
+       << blob << " words";
+    EXPECT_GT(gc::stats().num_gc, cycles);
+    EXPECT_LE(gc::stats().heap_sys, kLimit);
+  }
+}
+
 TEST_F(MemoryLimit, WithCollectionOffTheLimitStillTriggersCycles) {
   gc::set_memory_limit(kLimit);
   const int old = gc::set_gc_percent(-1);
