@@ -33,6 +33,16 @@ std::atomic<uint64_t> g_zeal{0};
 void SetZeal(uint64_t n) {
   g_zeal.store(n, std::memory_order_relaxed);
   Heap::Get().RefreshPoll();
+  if (n == 0) return;
+  // Every running thread's fast path off now, as a stop's request does:
+  // each allocation from here on reaches the slow path, which counts it.
+  runtime::ProcessorTable& t = runtime::ProcessorTable::Get();
+  runtime::MutexLock lock(&t.mu());
+  for (runtime::Processor* p = t.all(); p != nullptr; p = p->next_all()) {
+    if (p->status() == runtime::ProcessorStatus::kRunning) {
+      p->local()->RequestSafepoint();
+    }
+  }
 }
 
 thread_local constinit int t_in_destructor = 0;

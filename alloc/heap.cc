@@ -109,7 +109,10 @@ void Heap::FreeSmallSpan(Span* s) {
 bool Heap::CollectForMemory() {
   static thread_local bool collecting = false;
   const CollectorHooks* h = hooks();
-  if (h == nullptr || h->collect_for_memory == nullptr || collecting) {
+  // Only under a memory limit: an OS that refuses memory is reported as it
+  // is (bad_alloc), not retried.
+  if (h == nullptr || h->collect_for_memory == nullptr || collecting ||
+      pages_.limit() == 0) {
     return false;
   }
   collecting = true;

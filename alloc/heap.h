@@ -153,7 +153,7 @@ class Heap {
     // Zeal mode (SetZeal): a full collection, at the start of an allocation
     // slow path.
     void (*zeal)();
-    // An allocation found no memory (the memory limit, or the OS): a full
+    // An allocation found no memory under the memory limit: a full
     // collection with its sweep finished, so the allocation can try once
     // more. Returns whether one ran.
     bool (*collect_for_memory)();
@@ -218,9 +218,10 @@ class Heap {
   uint32_t SwapSweptBits(const SweepClaim& claim);
 
   // An allocation slow path that caught runtime::OutOfMemoryError, with
-  // its cache consistent again: runs a collection (the memory limit may
-  // have been reached with garbage that no trigger has collected yet) and
-  // returns whether one ran; the caller then retries once. Never nested.
+  // its cache consistent again: under a memory limit, runs a collection
+  // (the limit may have been reached with garbage no trigger has collected
+  // yet: below its goal, the heap triggers none) and returns whether one
+  // ran; the caller then retries once. Never nested.
   bool CollectForMemory();
 
   // Atomic counters: relaxed adds from slow paths on any thread.

@@ -7,12 +7,15 @@
 // GC_FREE): a tree node just unlinked, a temporary buffer. Its destructor
 // runs now, on this thread (the rules of destructors apply: no gc::Ptr
 // dereference, no allocation); weak references to it read null; its
-// finalizer, if any, is dropped unrun. Freeing through a pointer to a base
-// class needs a virtual destructor, as with delete. Any reference still
+// finalizer, if any, is dropped unrun. Through a pointer to any base of a
+// polymorphic class (as with delete), the whole object is freed and
+// destroyed as the type gc::make made. gc::free of null does nothing, as
+// delete of null. Any reference still
 // held is a use after free: release builds may reuse the memory at once;
 // debug builds (GCRT_DEBUG_LEVEL=2) keep it poisoned until the next collection
-// and stop the program, naming the object, when it is dereferenced, rooted,
-// freed again, or found reachable by the collector.
+// and stop the program, naming the object, when it is dereferenced or
+// found reachable by the collector, and throw std::invalid_argument when it
+// is rooted or freed again.
 //
 // Errors, before anything changes: std::invalid_argument for a pointer that
 // is not the start of a live GC object (one the collector found
@@ -56,8 +59,18 @@ struct Destroyer<Array<T>> {
 
 template <typename T>
 void FreeRaw(T* p) {
-  FreeObject(const_cast<void*>(static_cast<const void*>(p)),
-             Destroyer<std::remove_cv_t<T>>::Get(), GCRT_DEBUG_LEVEL >= 2);
+  if constexpr (std::is_polymorphic_v<T>) {
+    // As delete through a base: the whole object, whichever base p is
+    // (dynamic_cast<void*> finds its start), destroyed as the type it was
+    // made as (the type its span recorded).
+    if (p != nullptr) {
+      FreeObject(const_cast<void*>(dynamic_cast<const volatile void*>(p)),
+                 &DestroyRecordedType, GCRT_DEBUG_LEVEL >= 2);
+    }
+  } else {
+    FreeObject(const_cast<void*>(static_cast<const void*>(p)),
+               Destroyer<std::remove_cv_t<T>>::Get(), GCRT_DEBUG_LEVEL >= 2);
+  }
 }
 
 }  // namespace internal

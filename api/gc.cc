@@ -13,6 +13,7 @@
 #include "gc/finalizer.h"
 #include "gc/sweeper.h"
 #include "runtime/check.h"
+#include "runtime/env.h"
 #include "runtime/os_mem.h"
 #include "runtime/stack.h"
 
@@ -47,6 +48,17 @@ void SetFinalizerOf(const void* object, std::function<void(void*)> fn) {
 }
 
 bool ClearFinalizerOf(const void* object) { return ClearFinalizer(object); }
+
+void CheckNotReclaimedRoot(const void* p, const char* what) {
+  if (p == nullptr || !FindReclaimed(p)) return;
+  char hex[32];
+  std::snprintf(hex, sizeof hex, "%p", p);
+  throw std::invalid_argument(
+      std::string("gcrt: ") + what + " of " + hex +
+      ": not a live object (the collector reclaimed it)" + ReclaimedNote(p) +
+      "; keep an object in a gc::Root, or reachable from one, while raw "
+      "pointers to it are in use");
+}
 
 void CheckHeapPointer(const void* p, const char* what) {
   if (p == nullptr) return;
@@ -177,6 +189,11 @@ bool set_quarantine(bool on) {
 }
 
 uint64_t set_zeal(uint64_t n) {
+  // The range GCRT_DEBUG=zeal accepts: refused, not clamped.
+  if (n > static_cast<uint64_t>(runtime::env::kMaxZeal)) {
+    throw std::invalid_argument("gcrt: gc::set_zeal(" + std::to_string(n) +
+                                "): accepted: 0 (off) to 2^40 allocations");
+  }
   Collector::Get();
   uint64_t old = alloc::g_zeal.load(std::memory_order_relaxed);
   if (n != 0) internal::SetReclaimQuarantine(true);

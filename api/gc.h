@@ -178,7 +178,9 @@ struct Stats {
   // 95% of it if lower; 0 while there is none (before the first cycle).
   uint64_t scavenge_goal;
   // Per size class, as Go's MemStats.BySize: by_size[c] for class c of
-  // kNumSizeClasses; class 0 stands for large objects (size 0).
+  // kNumSizeClasses; class 0 stands for large objects (size 0). Pieces of
+  // the tiny allocator count in mallocs and frees above only; their
+  // 16-byte blocks count here, in the 16-byte class.
   SizeClassStats by_size[kNumSizeClasses];
 };
 
@@ -192,8 +194,10 @@ int set_gc_percent(int percent);
 // GCRT_MEMORY_LIMIT). 0 is none, and so is anything from 2^63-1 on
 // (UINT64_MAX included: heap figures are int64, so the heap cannot reach
 // it). Cycles come before the heap nears it; an allocation that would grow
-// the heap past it, after sweeping, throws std::bad_alloc with a message,
-// and nothing is lost. Returns the previous limit (0 if there was none).
+// the heap past it first runs a full collection and finishes its sweep,
+// then, if there is still no room, throws std::bad_alloc with a message,
+// and nothing is lost: once references are dropped, the next allocation
+// collects them. Returns the previous limit (0 if there was none).
 uint64_t set_memory_limit(uint64_t bytes);
 Stats stats();
 // Runs a full collection, finishes its sweep, and returns every free page
@@ -277,10 +281,12 @@ bool set_concurrent_mark(bool on);
 bool set_quarantine(bool on);
 // Zeal mode (GCRT_DEBUG=zeal=N, after SpiderMonkey's JS_GC_ZEAL): a full
 // collection every N allocations (counted over all threads), with the
-// quarantine on, so a missing root fails a test at once rather than under
-// load. 0 turns it off (the quarantine stays as it is). Every allocation
-// takes the slow path while it is on; other threads follow at their next
-// safepoint. Returns the previous N.
+// quarantine on (unless GCRT_DEBUG also says quarantine=0, or
+// gc::set_quarantine(false) comes after), so a missing root fails a test
+// at once rather than under load. 0 turns it off (the quarantine stays as
+// it is); N above 2^40 throws std::invalid_argument. Every allocation, on
+// every thread, takes the slow path from the call on. Returns the
+// previous N.
 uint64_t set_zeal(uint64_t n);
 
 }  // namespace gc

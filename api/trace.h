@@ -18,8 +18,10 @@
 // std::unique_ptr and std::shared_ptr (what they point to is traced),
 // aggregates and objects with a trace() member, nested arbitrarily.
 // Anything else handed to a Tracer is a compile error naming the type (a
-// raw pointer, std::function, a class without trace()), never a silent
-// no-op: give the class a trace(), or hold GC objects in gc::Ptr.
+// raw pointer, whatever it points to; an opaque standard type such as
+// std::function), never a silent no-op: hold GC objects in gc::Ptr. A
+// class without trace() handed to a Tracer is scanned conservatively, as
+// everywhere (below).
 //
 // A std::unique_ptr or std::shared_ptr to a type that is incomplete where
 // the holder's type information is made (a pimpl) is a compile error: what
@@ -366,9 +368,10 @@ constexpr bool OwnsIncomplete() {
 template <typename T>
 struct CannotTrace {
   static_assert(!std::is_pointer_v<T>,
-                "gcrt: a raw pointer to a type holding gc::Ptr cannot be "
-                "traced: hold GC objects in gc::Ptr<T> (the marker follows "
-                "only gc::Ptr, gc::Root and gc::Global)");
+                "gcrt: a raw pointer to a type that may hold gc::Ptr (traced, "
+                "or scanned conservatively) cannot be traced: hold GC "
+                "objects in gc::Ptr<T> (the marker follows only gc::Ptr, "
+                "gc::Root and gc::Global)");
   static_assert(!UnreflectedAggregate<T>,
                 "gcrt: this aggregate cannot be taken apart at compile time "
                 "and is not trivially destructible, so it cannot be scanned "
@@ -395,11 +398,21 @@ struct CannotTrace {
 template <typename T>
 struct CannotTraceOpaque {
   static_assert(sizeof(T) == 0,
-                "gcrt: gc::Tracer was handed a type it cannot see into (a "
-                "class with no trace() member that is not an aggregate, or "
-                "an opaque standard type such as std::function): give the "
-                "class a `void trace(gc::Tracer&) const` member, or do not "
-                "hand it to the tracer if it holds no GC pointer");
+                "gcrt: gc::Tracer was handed an opaque standard library type "
+                "(such as std::function or std::mutex) it cannot see into: "
+                "do not hand it to the tracer (it is taken to hold no GC "
+                "pointer); if it does hold GC objects, keep them in gc::Ptr "
+                "members the trace() visits");
+  static constexpr bool kValue = true;
+};
+template <typename T>
+struct CannotTraceRawPointer {
+  static_assert(sizeof(T) == 0,
+                "gcrt: gc::Tracer was handed a raw pointer: the marker "
+                "follows only gc::Ptr, gc::Root and gc::Global, so what it "
+                "points to would not be kept alive. Hold GC objects in "
+                "gc::Ptr<T>; a raw pointer to memory outside the GC heap "
+                "needs no tracing: leave it out of trace()");
   static constexpr bool kValue = true;
 };
 
@@ -465,7 +478,9 @@ void TraceValue(Tracer& tracer, const T& value) {
 // A value handed to a Tracer directly: an opaque type is an error there.
 template <typename T>
 void TraceArgument(Tracer& tracer, const T& value) {
-  if constexpr (KindOf<T>() == TraceKind::kOpaque) {
+  if constexpr (std::is_pointer_v<T>) {
+    static_assert(CannotTraceRawPointer<T>::kValue);
+  } else if constexpr (KindOf<T>() == TraceKind::kOpaque) {
     static_assert(CannotTraceOpaque<T>::kValue);
   } else {
     TraceValue(tracer, value);

@@ -39,6 +39,9 @@ class Weak {
   explicit Weak(const Root<U>& target) : ref_(RefFor(target.get())) {}
   template <typename U>
   requires std::is_convertible_v<U*, T*>
+  explicit Weak(const Global<U>& target) : ref_(RefFor(target.get())) {}
+  template <typename U>
+  requires std::is_convertible_v<U*, T*>
   explicit Weak(const Ptr<U>& target) {
     if (target == nullptr) return;
     Root<T> hold(target);  // making the reference may sweep, and so block

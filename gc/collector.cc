@@ -83,9 +83,10 @@ Collector::Collector() : start_time_(Clock::now()) {
   concurrent_ = debug.concurrent;
   crosscheck_ = debug.crosscheck;
   trace_ = debug.gctrace;
-  // Zeal poisons what it reclaims: a missing root fails at once.
-  SetReclaimQuarantine(debug.quarantine.value_or(kReclaimQuarantineDefault) ||
-                       debug.zeal != 0);
+  // Zeal poisons what it reclaims (a missing root fails at once), unless
+  // the quarantine is turned off explicitly.
+  SetReclaimQuarantine(
+      debug.quarantine.value_or(kReclaimQuarantineDefault || debug.zeal != 0));
   alloc::SetZeal(debug.zeal);
   last_gc_ns_.store(NowNs(), std::memory_order_relaxed);
   {

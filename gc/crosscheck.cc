@@ -11,6 +11,10 @@ namespace gc::internal {
 namespace {
 
 const char* TypeName(const alloc::Span* s, uint32_t slot) {
+  if (s->span_class == alloc::kTinySpanClass) {
+    // Its pieces' types are not recorded.
+    return "gcrt.tiny_block (objects under 16 bytes declared pointer-free)";
+  }
   const alloc::TypeInfo* t = s->types.Get(slot);
   return t != nullptr ? t->name : "?";
 }
@@ -38,8 +42,9 @@ void CrossCheckMarking() {
   alloc::PageHeap& pages = alloc::Heap::Get().pages();
   for (size_t i = 0, n = pages.SpanRecordCount(); i < n; i++) {
     alloc::Span* s = pages.SpanRecord(i);
-    if (s->state.load(std::memory_order_relaxed) != alloc::SpanState::kInUse ||
-        s->span_class == alloc::kTinySpanClass) {
+    // Tiny blocks too: a class under 16 bytes declared pointer-free lives
+    // in one, and may be the one that holds a gc::Ptr.
+    if (s->state.load(std::memory_order_relaxed) != alloc::SpanState::kInUse) {
       continue;
     }
     const size_t bytes = s->slot_bytes();

@@ -4,10 +4,10 @@
 //
 // With GCRT_DEBUG=crosscheck=1 (gc::set_crosscheck), mark termination,
 // after everything is marked and before the sweep's flip, reads every word
-// of every marked object (pointer-free ones too; not tiny blocks, which
-// hold only pointer-free pieces) and stops the program if a word points
-// into a live object the cycle left unmarked, i.e. one its sweep would
-// destroy while a reachable object holds its address:
+// of every marked object (pointer-free ones and tiny blocks too: a class
+// declared pointer-free may be the liar) and stops the program if a word
+// points into a live object the cycle left unmarked, i.e. one its sweep
+// would destroy while a reachable object holds its address:
 //
 //   missed field: the object of type X at 0x... holds at offset 24 a
 //   pointer to 0x..., in the object of type Y at 0x... that this cycle

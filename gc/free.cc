@@ -93,6 +93,10 @@ alloc::Span* ObjectSpan(uintptr_t p, uint32_t* slot) {
 
 }  // namespace
 
+void DestroyRecordedType(void*) {
+  GCRT_THROW("DestroyRecordedType is a marker, never called");
+}
+
 void FreeObject(void* object, void (*destroy)(void*), bool quarantine) {
   if (object == nullptr) return;
   if (runtime::InBlockingRegion()) {
@@ -182,6 +186,10 @@ void FreeObject(void* object, void (*destroy)(void*), bool quarantine) {
     sp = next;
   }
   ForgetFinalizerRoot(p);
+  if (destroy == &DestroyRecordedType) {
+    const alloc::TypeInfo* t = s->types.Get(slot);
+    destroy = t != nullptr ? t->destroy : nullptr;
+  }
   if (destroy != nullptr) RunDestructor(destroy, object);
   if (quarantine) {
     if (poison) {

@@ -42,6 +42,9 @@ namespace gc::internal {
 // sweeper runs. Weak references and the finalizer are released before the
 // destructor runs.
 void FreeObject(void* object, void (*destroy)(void*), bool quarantine);
+// As FreeObject's `destroy`: destroy the object as the type its span
+// recorded (gc::free through a base of a polymorphic class). Never called.
+void DestroyRecordedType(void* object);
 
 // Objects in quarantine (freed or being freed). Atomic: stored under the
 // quarantine's lock, read relaxed; only a hint that the set is not empty.

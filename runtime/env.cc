@@ -29,7 +29,8 @@ constexpr VarInfo kVars[] = {
      "quarantine and concurrent, "
      "each 1, 0, true, false, on or off; zeal, an integer from 0 to 2^40 "
      "(allocations between collections, 0: off)",
-     "off for that item (unknown names are ignored)"},
+     "the defaults for every item (off; the quarantine on in debug "
+     "builds)"},
     {Var::kStwWatchdog, "GCRT_STW_WATCHDOG_MS",
      "an integer from 1 to 3600000 (milliseconds)", "1000"},
     {Var::kStackScan, "GCRT_STACK_SCAN",
@@ -234,7 +235,11 @@ DebugSettings ParseDebug(const char* text, Messages* messages) {
       } else {
         error = "\"" + std::string(item) + "\": " + error;
       }
-      if (!error.empty()) Refuse(Var::kDebug, text, error, messages);
+      if (!error.empty()) {
+        // Nothing half-read: one refused item refuses the variable.
+        Refuse(Var::kDebug, text, error, messages);
+        return DebugSettings{};
+      }
     }
     if (comma == std::string_view::npos) break;
     rest.remove_prefix(comma + 1);

@@ -75,7 +75,7 @@ int main() {
 CC
 
 expect_error opaque_handed_to_tracer \
-  "gc::Tracer was handed a type it cannot see into" "std::function" <<'CC'
+  "gc::Tracer was handed an opaque standard library type" "std::function" <<'CC'
 #include "api/gc.h"
 #include <functional>
 class C {
@@ -87,7 +87,7 @@ int main() { gc::make<C>(); }
 CC
 
 expect_error raw_pointer_field \
-  "a raw pointer to a type holding gc::Ptr cannot be traced" "Node*" <<'CC'
+  "a raw pointer to a type that may hold gc::Ptr (traced, or scanned conservatively) cannot be traced" "Node*" <<'CC'
 #include "api/gc.h"
 struct Node { gc::Ptr<Node> next; };
 struct Holder { Node* raw; int n; };
@@ -95,13 +95,26 @@ int main() { gc::make<Holder>(); }
 CC
 
 expect_error raw_pointer_to_tracer \
-  "a raw pointer to a type holding gc::Ptr cannot be traced" "Node*" <<'CC'
+  "gc::Tracer was handed a raw pointer" "Node*" <<'CC'
 #include "api/gc.h"
 struct Node { gc::Ptr<Node> next; };
 class C {
  public:
   void trace(gc::Tracer& t) const { t(raw_); }
   Node* raw_ = nullptr;
+};
+int main() { gc::make<C>(); }
+CC
+
+# Whatever it points to: a raw pointer handed to a Tracer is never a no-op.
+expect_error raw_pointer_to_pointer_free_to_tracer \
+  "gc::Tracer was handed a raw pointer" "Leaf*" <<'CC'
+#include "api/gc.h"
+struct Leaf { long v0, v1, v2, v3; };
+class C {
+ public:
+  void trace(gc::Tracer& t) const { t(raw_); }
+  Leaf* raw_ = nullptr;
 };
 int main() { gc::make<C>(); }
 CC

@@ -33,6 +33,16 @@ class WronglyPointerFree {
   gc::Ptr<Child> child_;
 };
 
+// The same under 16 bytes: it lives in a tiny block.
+class SmallWronglyPointerFree {
+ public:
+  using gc_pointer_free = void;
+  SmallWronglyPointerFree() : child_(gc::make_unrooted<Child>()) {}
+
+ private:
+  gc::Ptr<Child> child_;
+};
+
 // A trace() that forgets its second field.
 class ForgetsAField {
  public:
@@ -80,6 +90,16 @@ TEST_F(CrossCheckTest, AClassDeclaredPointerFreeHoldingAPtrIsReported) {
                "missed field: the object of type [^ ]*WronglyPointerFree at "
                "0x[0-9a-f]+ holds at offset 8 a pointer to 0x[0-9a-f]+, in "
                "the object of type [^ ]*Child at");
+}
+
+TEST_F(CrossCheckTest, ASmallClassDeclaredPointerFreeIsReportedToo) {
+  static_assert(sizeof(SmallWronglyPointerFree) < 16);
+  gc::Root<SmallWronglyPointerFree> r = gc::make<SmallWronglyPointerFree>();
+  EXPECT_DEATH(gc::collect(),
+               "missed field: the object of type gcrt.tiny_block \\(objects "
+               "under 16 bytes declared pointer-free\\) at 0x[0-9a-f]+ holds "
+               "at offset [0-9]+ a pointer to 0x[0-9a-f]+, in the object of "
+               "type [^ ]*Child at");
 }
 
 TEST_F(CrossCheckTest, AFieldTheTraceSkipsIsReportedAtItsOffset) {

@@ -50,6 +50,16 @@ struct Derived : Base {
   static inline std::atomic<int64_t> derived{0};
 };
 
+// A second base: a pointer to it is not the object's start.
+struct Other {
+  virtual ~Other() = default;
+  int64_t o = 0;
+};
+struct Both : Base, Other {
+  ~Both() override { both.fetch_add(1, std::memory_order_relaxed); }
+  static inline std::atomic<int64_t> both{0};
+};
+
 using gc::testing::InvalidArgumentOf;
 
 class FreeTest : public gc::testing::VerifiedHeapTest {
@@ -136,6 +146,19 @@ TEST_F(FreeTest, ThroughABaseWithAVirtualDestructor) {
   gc::free(b);
   EXPECT_EQ(Derived::derived.load() - derived, 1);
   EXPECT_EQ(Base::destroyed.load() - base, 1);
+}
+
+TEST_F(FreeTest, ThroughASecondBaseAsDeleteDoes) {
+  const int64_t base = Base::destroyed.load(), both = Both::both;
+  gc::Root<Both> d = gc::make<Both>();
+  Other* other = d.get();
+  ASSERT_NE(static_cast<void*>(other), static_cast<void*>(d.get()));
+  gc::Ptr<Other> p(other);
+  d = nullptr;
+  gc::free(p);
+  EXPECT_EQ(Both::both.load() - both, 1);
+  EXPECT_EQ(Base::destroyed.load() - base, 1);
+  gc::free(static_cast<Other*>(nullptr));  // as delete of null: nothing
 }
 
 TEST_F(FreeTest, FromAThreadThatDoesNotOwnTheSpan) {

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -88,6 +89,9 @@ TEST_F(QuarantineTest, ZealCollectsEveryNAllocations) {
     EXPECT_LE(cycles, 11u) << "round " << round;
   }
   gc::set_zeal(old);
+  // The range GCRT_DEBUG=zeal takes: refused, not clamped.
+  EXPECT_THROW(gc::set_zeal((uint64_t{1} << 40) + 1), std::invalid_argument);
+  EXPECT_EQ(gc::set_zeal(old), old);
 }
 
 TEST_F(QuarantineTest, WithoutTheQuarantineTheSlotIsFreedAtOnce) {
@@ -123,7 +127,8 @@ TEST_F(QuarantineTest, AReclaimedObjectIsPoisoned) {
 #endif
 }
 
-TEST_F(QuarantineTest, FreeWeakAndFinalizerOfAReclaimedObjectNameTheCycle) {
+TEST_F(QuarantineTest,
+       FreeWeakFinalizerAndRootingOfAReclaimedObjectNameTheCycle) {
   Node* raw = gc::make_unrooted<Node>().get();
   gc::collect();
   const std::string cycle = std::to_string(gc::stats().num_gc);
@@ -140,6 +145,11 @@ TEST_F(QuarantineTest, FreeWeakAndFinalizerOfAReclaimedObjectNameTheCycle) {
   const std::string fin = InvalidArgumentOf(
       [&] { gc::set_finalizer(gc::Ptr<Node>(raw), [](Node*) {}); });
   EXPECT_NE(fin.find("collection " + cycle), std::string::npos) << fin;
+  // In every build, not only debug ones.
+  const std::string root = InvalidArgumentOf([&] { gc::Root<Node>{raw}; });
+  EXPECT_NE(root.find("collection " + cycle), std::string::npos) << root;
+  const std::string global = InvalidArgumentOf([&] { gc::Global<Node>{raw}; });
+  EXPECT_NE(global.find("collection " + cycle), std::string::npos) << global;
 }
 
 #if GCRT_DEBUG_LEVEL >= 2

@@ -103,6 +103,21 @@ TEST_F(WeakTest, ReadsTheTargetWhileItIsReachableAndNullAfter) {
   EXPECT_EQ(gc::stats().weak_refs_cleared, cleared_before + 1);
 }
 
+TEST_F(WeakTest, MadeFromAGlobalARootOrAPtr) {
+  gc::Global<Node> global(gc::make<Node>());
+  gc::Weak<Node> from_global(global);
+  gc::Root<Node> root = gc::make<Node>();
+  gc::Weak<Node> from_root(root);
+  gc::Weak<Node> from_ptr{gc::Ptr<Node>(root)};
+  gc::collect();
+  EXPECT_EQ(from_global.lock(), global);
+  EXPECT_EQ(from_root.lock(), root);
+  EXPECT_EQ(from_ptr.lock(), root);
+  global = gc::Global<Node>();
+  gc::collect();
+  EXPECT_EQ(from_global.lock(), nullptr);
+}
+
 TEST_F(WeakTest, ObjectsReachableOnlyWeaklyAreCollected) {
   const int64_t before = Counted::destroyed.load();
   std::vector<gc::Weak<Counted>> weaks;

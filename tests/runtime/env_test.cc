@@ -276,7 +276,8 @@ TEST(ParseVarTest, DebugBooleansFollowTheRule) {
             "on or off; "
             "zeal, an "
             "integer from 0 to 2^40 (allocations between collections, 0: "
-            "off); using off for that item (unknown names are ignored)");
+            "off); using the defaults for every item (off; the quarantine "
+            "on in debug builds)");
 }
 
 TEST(ParseVarTest, DebugQuarantineAndZeal) {
@@ -316,15 +317,23 @@ TEST(ParseVarTest, DebugToleratesWhitespaceAroundItems) {
   EXPECT_TRUE(m.empty());
 }
 
-TEST(ParseVarTest, DebugReportsUnknownNamesAndMalformedItems) {
+// Nothing half-read: the first refused item refuses the whole variable,
+// the items before it included.
+TEST(ParseVarTest, DebugRefusesTheWholeVariableForOneBadItem) {
   Messages m;
-  DebugSettings d = ParseDebug("gctrace=1,checkmark=1,verify", &m);
-  EXPECT_TRUE(d.gctrace);
-  EXPECT_FALSE(d.verify);
-  ASSERT_EQ(m.size(), 2u);
-  EXPECT_TRUE(Contains(m[0], "GCRT_DEBUG=\"gctrace=1,checkmark=1,verify\""));
+  DebugSettings d = ParseDebug("gctrace=1,checkmark=1,crosscheck=1", &m);
+  EXPECT_FALSE(d.gctrace);
+  EXPECT_FALSE(d.crosscheck);
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_TRUE(
+      Contains(m[0], "GCRT_DEBUG=\"gctrace=1,checkmark=1,crosscheck=1\""));
   EXPECT_TRUE(Contains(m[0], "unknown name \"checkmark\"")) << m[0];
-  EXPECT_TRUE(Contains(m[1], "\"verify\" is not name=value")) << m[1];
+  EXPECT_TRUE(Contains(m[0], "using the defaults for every item")) << m[0];
+  m.clear();
+  d = ParseDebug("verify=1,gctrace", &m);
+  EXPECT_FALSE(d.verify);
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_TRUE(Contains(m[0], "\"gctrace\" is not name=value")) << m[0];
 }
 
 TEST(ParseVarTest, StwWatchdog) {
