@@ -134,7 +134,7 @@ void Heap::TriggerGcSlow() {
       return;
     }
   }
-  if (heap_live() >= next_gc() && h->trigger != nullptr) h->trigger();
+  if (heap_live() >= trigger() && h->trigger != nullptr) h->trigger();
 }
 
 uint32_t Heap::SwapSweptBits(const SweepClaim& claim) {

@@ -39,6 +39,7 @@
 // through registered hooks (PageHeap::SetReclaimHook, Heap::SetCollectorHooks).
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -180,22 +181,27 @@ class Heap {
   int64_t heap_live() const {
     return heap_live_.load(std::memory_order_relaxed);
   }
-  // The heap_live at which the next cycle starts. Atomic: stored (relaxed)
-  // by the collector, loaded (relaxed) by allocation slow paths.
-  void SetNextGc(int64_t bytes) {
-    next_gc_.store(bytes, std::memory_order_relaxed);
+  // The heap goal, and the heap_live at which the next cycle starts (the
+  // goal itself for a cycle that stops the world; earlier for one that
+  // marks beside the program, which must finish before the goal). Atomic:
+  // stored (relaxed) by the collector, loaded (relaxed) by allocation slow
+  // paths.
+  void SetNextGc(int64_t goal, int64_t trigger) {
+    next_gc_.store(goal, std::memory_order_relaxed);
+    trigger_.store(std::min(trigger, goal), std::memory_order_relaxed);
     RefreshPoll();
   }
+  int64_t trigger() const { return trigger_.load(std::memory_order_relaxed); }
   // Zeal mode (SetZeal) makes every slow path reach TriggerGcSlow, which
   // counts allocations: the slow path's test stays one load and compare.
   void RefreshPoll() {
     poll_at_.store(
-        g_zeal.load(std::memory_order_relaxed) != 0 ? INT64_MIN : next_gc(),
+        g_zeal.load(std::memory_order_relaxed) != 0 ? INT64_MIN : trigger(),
         std::memory_order_relaxed);
   }
   int64_t next_gc() const { return next_gc_.load(std::memory_order_relaxed); }
   // Called at the start of allocation slow paths: starts a cycle if the
-  // heap has grown past next_gc.
+  // heap has grown past the trigger.
   GCRT_ALWAYS_INLINE void MaybeTriggerGc() {
     if (GCRT_PREDICT_FALSE(heap_live() >=
                            poll_at_.load(std::memory_order_relaxed))) {
@@ -264,7 +270,8 @@ class Heap {
   std::atomic<int64_t> heap_live_{0};
   // No cycle until the collector sets a goal.
   std::atomic<int64_t> next_gc_{INT64_MAX};
-  // next_gc_, or INT64_MIN in zeal mode (RefreshPoll). Atomic, as next_gc_.
+  std::atomic<int64_t> trigger_{INT64_MAX};  // As next_gc_.
+  // trigger_, or INT64_MIN in zeal mode (RefreshPoll). Atomic, as next_gc_.
   std::atomic<int64_t> poll_at_{INT64_MAX};
   // Bytes of large objects; small ones are counted per Central. Atomic:
   // relaxed adds by AllocateLarge/FreeLarge, relaxed loads by ReadStats.

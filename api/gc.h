@@ -254,8 +254,10 @@ bool set_crosscheck(bool on);
 // on, once at the end to mark again from everything the barrier does not
 // cover (thread stacks, handles, root sets, objects under construction,
 // objects whose trace() reaches a std container) and finish as before; in
-// between, the thread that started the cycle and the mark helpers mark
-// while the other threads run. Every gc::Ptr store and every gc::Ptr made
+// between, marking runs while the program does. A triggered cycle runs on
+// a background thread, starting at 70% of the way to the heap goal, with a
+// quarter of the mark workers; an allocation that finds the heap past its
+// goal meanwhile waits for the cycle to end. Every gc::Ptr store and every gc::Ptr made
 // from a pointer then marks that pointer's object (gc/barrier.h), and
 // objects allocated meanwhile are born marked. Returns the previous
 // setting.

@@ -81,6 +81,7 @@ Collector::Collector() : start_time_(Clock::now()) {
   const runtime::env::DebugSettings debug = runtime::env::DebugFromEnv();
   verify_ = debug.verify;
   concurrent_ = debug.concurrent;
+  concurrent_on_.store(concurrent_, std::memory_order_relaxed);
   crosscheck_ = debug.crosscheck;
   trace_ = debug.gctrace;
   // Zeal poisons what it reclaims (a missing root fails at once), unless
@@ -133,7 +134,18 @@ void Collector::SetNextGcLocked(int64_t marked) {
     const __int128 floor = std::min(__int128{marked} + (1 << 20), kMaxGoal);
     goal = std::min(goal, std::max(cap, floor));
   }
-  Heap::Get().SetNextGc(static_cast<int64_t>(goal));
+  // Marking beside the program starts early enough to end by the goal: at
+  // kTriggerRatio of the way from the marked bytes to it (Go's pacer
+  // places it between 0.7 and 0.95 from a model of the cycle; gcrt's is
+  // fixed), and never less than 1 MiB ahead of them.
+  __int128 trigger = goal;
+  if (concurrent_ && goal != INT64_MAX) {
+    const __int128 runway = std::max<__int128>(goal - marked, 0);
+    trigger = std::max<__int128>(marked + runway * kTriggerPercent / 100,
+                                 std::min<__int128>(goal, marked + (1 << 20)));
+  }
+  Heap::Get().SetNextGc(static_cast<int64_t>(goal),
+                        static_cast<int64_t>(trigger));
 }
 
 void Collector::PaceScavengerLocked(bool cycle_done) {
@@ -149,7 +161,67 @@ void Collector::PaceScavengerLocked(bool cycle_done) {
   Heap::Get().pages().SetScavengeGoal(goal);
 }
 
-void Collector::Trigger() { Get().Collect(GcReason::kTriggered); }
+void Collector::Trigger() {
+  Collector& c = Get();
+  if (!c.concurrent_on_.load(std::memory_order_relaxed)) {
+    c.Collect(GcReason::kTriggered);
+    return;
+  }
+  // Marking beside the program: the background thread runs the cycle and
+  // this allocation goes on. Past the goal while it runs, the allocating
+  // thread waits for it (a stand-in for Go's proportional mark assists,
+  // not built yet: it bounds the heap at the goal but helps no marking).
+  c.RequestBackgroundCycle();
+  Heap& heap = Heap::Get();
+  if (heap.heap_live() >= heap.next_gc()) c.WaitForBackgroundCycle();
+}
+
+void Collector::RequestBackgroundCycle() {
+  if (background_busy_.load(std::memory_order_acquire) ||
+      background_busy_.exchange(true, std::memory_order_acq_rel)) {
+    return;  // requested or running already
+  }
+  runtime::MutexLock lock(&background_mu_);
+  if (!background_started_) {
+    background_started_ = true;
+    std::thread([this] { BackgroundLoop(); }).detach();
+  }
+  background_requested_ = true;
+  background_cv_.NotifyOne();
+}
+
+void Collector::WaitForBackgroundCycle() {
+  if (!background_busy_.load(std::memory_order_acquire) ||
+      CollectingOnThisThread() || runtime::InBlockingRegion()) {
+    return;
+  }
+  // Blocked, so the cycle's stops do not wait for this thread.
+  runtime::BlockingRegion waiting;
+  runtime::MutexLock lock(&background_mu_);
+  while (background_busy_.load(std::memory_order_acquire)) {
+    background_done_cv_.Wait(&background_mu_);
+  }
+}
+
+void Collector::BackgroundLoop() {
+  for (;;) {
+    {
+      // It holds a processor after its first cycle: it waits blocked.
+      runtime::BlockingRegion idle;
+      runtime::MutexLock lock(&background_mu_);
+      while (!background_requested_) background_cv_.Wait(&background_mu_);
+      background_requested_ = false;
+    }
+    try {
+      Collect(GcReason::kTriggered);
+    } catch (const std::bad_alloc& e) {
+      runtime::Print("background collection skipped: %s", e.what());
+    }
+    runtime::MutexLock lock(&background_mu_);
+    background_busy_.store(false, std::memory_order_release);
+    background_done_cv_.NotifyAll();
+  }
+}
 
 void Collector::Zeal() { Get().Collect(GcReason::kZeal); }
 
@@ -330,7 +402,7 @@ bool Collector::SweepTermination(Cycle& c) {
   if (c.triggered) {
     // Another thread's cycle may have run while this one waited.
     skip = cycles_.load(std::memory_order_relaxed) != c.cycles_seen ||
-           heap.heap_live() < heap.next_gc();
+           heap.heap_live() < heap.trigger();
   } else if (c.reason == GcReason::kPeriodic) {
     // Forced only when no cycle ran for a whole period (seed 003).
     auto period = std::chrono::nanoseconds(PeriodicGcInterval());
@@ -407,7 +479,10 @@ void Collector::MarkBesideProgram(Cycle& c) {
   {
     // Other threads' stops need not wait for this one while it marks.
     runtime::BlockingRegion marking;
-    MarkConcurrently();
+    // A triggered cycle: a quarter of the workers, at least one (Go's 25%
+    // background utilization), so the program keeps the other cores. One
+    // someone waits for (gc::collect): all of them.
+    MarkConcurrently(c.triggered ? std::max(1u, c.workers / 4) : c.workers);
   }
   runtime::StopTheWorld("garbage collection: mark termination");
   c.t_stop2 = NowNs();
@@ -661,6 +736,8 @@ bool Collector::SetConcurrent(bool on) {
   runtime::MutexLock lock(&mu_);
   bool old = concurrent_;
   concurrent_ = on;
+  concurrent_on_.store(on, std::memory_order_relaxed);
+  SetNextGcLocked(last_marked_);  // the trigger moves
   return old;
 }
 

@@ -23,7 +23,9 @@
 //     again, marking finishes from what the barrier does not cover, and
 //     mark termination follows in that second stop. One cycle runs at a
 //     time (EnterCycle): a triggered one that finds another running
-//     returns.
+//     returns. Triggered cycles run on a background thread
+//     (RequestBackgroundCycle), from Heap::trigger (kTriggerPercent of the
+//     way to the goal); past the goal, an allocation waits for the cycle.
 //  3. Mark termination (MarkTermination), world still stopped: weak
 //     references to unmarked objects are cleared (weak.h), unmarked
 //     finalizable objects are queued for their finalizers (finalizer.h),
@@ -73,6 +75,9 @@ inline constexpr int64_t kMinHeapGoal = 4 << 20;
 inline constexpr uint64_t kScavengeRetainExtraPercent = 10;
 inline constexpr uint64_t kScavengeLimitPercent = 95;
 inline constexpr size_t kPauseRing = 256;
+// Where a cycle that marks beside the program starts: this share of the
+// way from the last marked bytes to the heap goal.
+inline constexpr int kTriggerPercent = 70;
 
 // kLazyForTesting: a forced cycle that returns with the sweep not yet done
 // (as a triggered one does), for tests of the lazy sweep. kZeal: zeal
@@ -162,10 +167,23 @@ class Collector {
   // that marks beside the program runs with the world running) and keeps
   // the next from starting until UnlockAfterFork.
   void WaitForCycleAndLockForFork() GCRT_ACQUIRE(cycle_mu_);
-  void LockForFork() GCRT_ACQUIRE(mu_) { mu_.lock(); }
-  void UnlockAfterFork(bool child) GCRT_RELEASE(mu_, cycle_mu_) {
+  void LockForFork() GCRT_ACQUIRE(mu_, background_mu_) {
+    mu_.lock();
+    background_mu_.lock();
+  }
+  void UnlockAfterFork(bool child)
+      GCRT_RELEASE(background_mu_, mu_, cycle_mu_) {
+    if (child) {
+      // The background thread is gone: the next trigger starts another.
+      background_started_ = false;
+      background_requested_ = false;
+      background_busy_.store(false, std::memory_order_relaxed);
+      background_cv_.ResetAfterFork();
+      background_done_cv_.ResetAfterFork();
+      cycle_done_.ResetAfterFork();
+    }
+    background_mu_.unlock();
     mu_.unlock();
-    if (child) cycle_done_.ResetAfterFork();
     cycle_mu_.unlock();
   }
   // In the child of a fork: the background sweeper, the finalizer thread
@@ -239,7 +257,13 @@ class Collector {
   // Runs the tests' callback at one point of the cycle, if any (not under
   // mu_: the callback may read stats).
   void RunHook(TestHook::Point TestHook::*which) GCRT_EXCLUDES(mu_);
+  // The allocator's trigger: a cycle on this thread, or (marking beside the
+  // program) one on the background thread.
   static void Trigger();
+  void RequestBackgroundCycle() GCRT_EXCLUDES(background_mu_);
+  // Waits, blocked, until the background cycle requested or running ends.
+  void WaitForBackgroundCycle() GCRT_EXCLUDES(background_mu_);
+  void BackgroundLoop() GCRT_EXCLUDES(background_mu_);
   // The allocator's zeal-mode hook (alloc::SetZeal).
   static void Zeal();
   // The allocator's out-of-memory hook (Heap::CollectForMemory).
@@ -262,6 +286,20 @@ class Collector {
   uint32_t mark_workers_ GCRT_GUARDED_BY(mu_) = 0;
   bool verify_ GCRT_GUARDED_BY(mu_) = false;
   bool concurrent_ GCRT_GUARDED_BY(mu_) = false;
+  // concurrent_, for the allocator's trigger. Atomic: stored under mu_,
+  // loaded relaxed.
+  std::atomic<bool> concurrent_on_{false};
+  // The background thread that runs triggered cycles when they mark beside
+  // the program (Trigger). background_busy_: a cycle requested or running;
+  // atomic, set by the first requester (exchange), cleared under
+  // background_mu_ by the thread when its cycle ends. A leaf lock
+  // (runtime/lock_order.h); the thread waits on it blocked.
+  runtime::Mutex background_mu_;
+  runtime::CondVar background_cv_;       // a request (background_mu_)
+  runtime::CondVar background_done_cv_;  // a cycle ended (background_mu_)
+  bool background_started_ GCRT_GUARDED_BY(background_mu_) = false;
+  bool background_requested_ GCRT_GUARDED_BY(background_mu_) = false;
+  std::atomic<bool> background_busy_{false};
   bool crosscheck_ GCRT_GUARDED_BY(mu_) = false;
   bool trace_ GCRT_GUARDED_BY(mu_) = false;
   int64_t last_marked_ GCRT_GUARDED_BY(mu_) = 0;

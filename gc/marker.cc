@@ -1008,8 +1008,8 @@ void StartMarking(uint32_t workers) {
   alloc::g_allocate_black.store(true, std::memory_order_relaxed);
 }
 
-void MarkConcurrently() {
-  const uint32_t workers = g_marking.workers;
+void MarkConcurrently(uint32_t workers) {
+  GCRT_CHECK_GE(workers, 1u);
   WorkPool pool(workers);
   while (WorkBuf* b = g_shaded.Take()) pool.PutFull(b);
   auto ws = MakeWorkers(&pool, workers, /*concurrent=*/true);

@@ -49,7 +49,8 @@ MarkResult MarkHeap(uint32_t workers) GCRT_REQUIRES(runtime::kWorldStopped);
 //   StartMarking, world stopped: marks and queues what the roots reach
 //     (objects under construction, handle arenas, root sets, finalizers,
 //     thread stacks), then turns the write barrier and black allocation on.
-//   MarkConcurrently, world running, on the collecting thread and helpers:
+//   MarkConcurrently, world running, on the collecting thread and
+//     workers - 1 helpers (the final stop uses StartMarking's number):
 //     scans the queued objects and what the barrier shades. Object words
 //     are read with atomic loads; an object whose trace() reaches what the
 //     program can change without a barrier (a container's buffer, an
@@ -63,7 +64,7 @@ MarkResult MarkHeap(uint32_t workers) GCRT_REQUIRES(runtime::kWorldStopped);
 // The objects allocated black count as marked bytes (heap_live's growth
 // over the marking), not as marked objects.
 void StartMarking(uint32_t workers) GCRT_REQUIRES(runtime::kWorldStopped);
-void MarkConcurrently();
+void MarkConcurrently(uint32_t workers);
 MarkResult FinishMarking(uint64_t* deferred)
     GCRT_REQUIRES(runtime::kWorldStopped);
 

@@ -52,6 +52,9 @@
 //                                  black; a leaf
 //   20 RetiredTables::mu         alloc/type_table.cc  type tables replaced
 //                                  while marking; a leaf
+//   21 Collector::background_mu_ gc/collector.h   the background cycle's
+//                                  request; a leaf (the fork handler takes
+//                                  it after 1)
 //
 // Destructors and finalizers (user code) run with none of them held; trace
 // functions and root set callbacks run under 4 and 5 (marking) and may

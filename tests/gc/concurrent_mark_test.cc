@@ -10,6 +10,7 @@
 // verifier (on in every test) stops the program.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <iterator>
@@ -235,6 +236,29 @@ TEST_F(ConcurrentMarkTest, FreeWhileMarkingKeepsTheSlotUntilTheCycleEnds) {
   EXPECT_EQ(g_leaves_destroyed.load(), destroyed + 1 + 0);
   gc::collect();  // the 200 are garbage now: destroyed once each
   EXPECT_EQ(g_leaves_destroyed.load(), destroyed + 1 + 200);
+}
+
+// A triggered cycle runs on the background thread while the allocating
+// thread goes on; past the goal the allocating thread waits for it, so the
+// heap stays near its goal.
+TEST_F(ConcurrentMarkTest, TriggeredCyclesRunInTheBackground) {
+  gc::Root<Bag> live = gc::make<Bag>();
+  for (int i = 0; i < 20000; i++)
+    live->items.push_back(gc::make_unrooted<Leaf>(i));
+  gc::collect();
+  const gc::Stats before = gc::stats();
+  uint64_t max_sys = 0;
+  // 32 MiB of garbage: about ten cycles at the 4 MiB minimum goal.
+  for (int i = 0; i < 2000000 / gc::testing::kSanitizerSlowdown; i++) {
+    gc::Root<Holder> garbage = gc::make<Holder>();
+    garbage->leaf = gc::make_unrooted<Leaf>(i);
+    if (i % 1000 == 0) max_sys = std::max(max_sys, gc::stats().heap_sys);
+  }
+  const gc::Stats after = gc::stats();
+  EXPECT_GE(after.concurrent_cycles - before.concurrent_cycles, 2u);
+  EXPECT_EQ(after.num_forced_gc, before.num_forced_gc) << "all triggered";
+  EXPECT_LE(max_sys, uint64_t{64} << 20) << "the heap stays near its goal";
+  for (int i = 0; i < 20000; i++) ASSERT_EQ(live->items[i]->value, i);
 }
 
 // Threads that build, rewire and drop trees (gc::Ptr fields, vectors, new
