@@ -849,20 +849,25 @@ uint64_t MarkObjectAtTermination(uintptr_t p) {
   return s->elem_size;
 }
 
-MarkResult MarkHeap(uint32_t workers) {
-  GCRT_CHECK_GE(workers, 1u);
-  g_pages = &alloc::Heap::Get().pages();
-  RootJobs roots;
-  const std::vector<RootJob>& jobs = roots.jobs();
-  MarkResult result{0, 0, workers};
-  WorkPool pool(workers);
-  std::vector<std::unique_ptr<MarkWorker>> ws;
-  for (uint32_t i = 0; i < workers; i++) {
-    ws.push_back(std::make_unique<MarkWorker>(&pool, workers > 1));
+namespace {
+
+using Workers = std::vector<std::unique_ptr<MarkWorker>>;
+
+Workers MakeWorkers(WorkPool* pool, uint32_t n, bool concurrent) {
+  Workers ws;
+  for (uint32_t i = 0; i < n; i++) {
+    // Mutators set mark bits too while marking runs beside them.
+    ws.push_back(
+        std::make_unique<MarkWorker>(pool, n > 1 || concurrent, concurrent));
   }
-  SetInMarker(true);
-  // First, so that no other root makes the marker run their trace functions.
-  roots.VisitConstructing(*ws[0]);
+  return ws;
+}
+
+// Runs the root jobs on the workers (the collector's thread and helpers,
+// world stopped); then each drains its work, or with `drain` false hands
+// it to the pool for a marking beside the program.
+void RunRootJobs(const Workers& ws, const std::vector<RootJob>& jobs,
+                 bool drain) GCRT_REQUIRES(kWorldStopped) {
   std::atomic<size_t> next_job{0};
   std::function<void(uint32_t)> work = [&](uint32_t id) {
     // A mark helper works for the thread that stopped the world.
@@ -874,10 +879,30 @@ MarkResult MarkHeap(uint32_t workers) {
       if (i >= jobs.size()) break;
       RunRootJob(jobs[i], w);
     }
-    w.Drain();
+    if (drain) {
+      w.Drain();
+    } else {
+      w.Flush();
+    }
     SetInMarker(false);
   };
-  MarkThreads::Get().Run(workers, work);
+  MarkThreads::Get().Run(static_cast<uint32_t>(ws.size()), work);
+}
+
+}  // namespace
+
+MarkResult MarkHeap(uint32_t workers) {
+  GCRT_CHECK_GE(workers, 1u);
+  g_pages = &alloc::Heap::Get().pages();
+  RootJobs roots;
+  const std::vector<RootJob>& jobs = roots.jobs();
+  MarkResult result{0, 0, workers};
+  WorkPool pool(workers);
+  Workers ws = MakeWorkers(&pool, workers, /*concurrent=*/false);
+  SetInMarker(true);
+  // First, so that no other root makes the marker run their trace functions.
+  roots.VisitConstructing(*ws[0]);
+  RunRootJobs(ws, jobs, /*drain=*/true);
   for (const auto& w : ws) {
     result.bytes_marked += w->bytes();
     result.objects_marked += w->objects();
@@ -928,18 +953,7 @@ struct ConcurrentMarking {
 };
 ConcurrentMarking& g_marking = *new ConcurrentMarking;  // lives for the process
 
-std::vector<std::unique_ptr<MarkWorker>> MakeWorkers(WorkPool* pool, uint32_t n,
-                                                     bool concurrent) {
-  std::vector<std::unique_ptr<MarkWorker>> ws;
-  for (uint32_t i = 0; i < n; i++) {
-    // Mutators set mark bits too while marking runs beside them.
-    ws.push_back(
-        std::make_unique<MarkWorker>(pool, n > 1 || concurrent, concurrent));
-  }
-  return ws;
-}
-
-void AddWorkerResults(const std::vector<std::unique_ptr<MarkWorker>>& ws) {
+void AddWorkerResults(const Workers& ws) {
   for (const auto& w : ws) {
     g_marking.bytes += w->bytes();
     g_marking.objects += w->objects();
@@ -982,22 +996,9 @@ void StartMarking(uint32_t workers) {
   auto ws = MakeWorkers(&pool, workers, /*concurrent=*/false);
   SetInMarker(true);
   roots.VisitConstructing(*ws[0]);
-  std::atomic<size_t> next_job{0};
   // The roots are marked and queued here; their objects are scanned
   // beside the program (MarkConcurrently).
-  std::function<void(uint32_t)> work = [&](uint32_t id) {
-    runtime::AssertWorldStopped();
-    SetInMarker(true);
-    MarkWorker& w = *ws[id];
-    for (;;) {
-      size_t i = next_job.fetch_add(1, std::memory_order_relaxed);
-      if (i >= jobs.size()) break;
-      RunRootJob(jobs[i], w);
-    }
-    w.Flush();
-    SetInMarker(false);
-  };
-  MarkThreads::Get().Run(workers, work);
+  RunRootJobs(ws, jobs, /*drain=*/false);
   while (WorkBuf* b = pool.TakeFull()) g_shaded.PutFull(b);
   AddWorkerResults(ws);
   for (runtime::Processor* p = runtime::ProcessorTable::Get().all();
@@ -1050,20 +1051,7 @@ MarkResult FinishMarking(uint64_t* deferred) {
   }
   heap.EndBlackAllocationLarge(&RescanBlackWord, ws[0].get());
   ws[0]->Flush();
-  std::atomic<size_t> next_job{0};
-  std::function<void(uint32_t)> work = [&](uint32_t id) {
-    runtime::AssertWorldStopped();
-    SetInMarker(true);
-    MarkWorker& w = *ws[id];
-    for (;;) {
-      size_t i = next_job.fetch_add(1, std::memory_order_relaxed);
-      if (i >= jobs.size()) break;
-      RunRootJob(jobs[i], w);
-    }
-    w.Drain();
-    SetInMarker(false);
-  };
-  MarkThreads::Get().Run(workers, work);
+  RunRootJobs(ws, jobs, /*drain=*/true);
   AddWorkerResults(ws);
   // Objects allocated black count as marked: heap_live's growth since the
   // start (it counts a cached span's free slots as allocated, as it does
