@@ -11,7 +11,8 @@
 // Pointers and handles: api/ptr.h. Allocation: api/make.h. Tracing rules:
 // api/trace.h. Root sets: api/roots.h. Weak references (gc::Weak):
 // api/weak.h. Finalizers (gc::set_finalizer, gc::run_finalizers):
-// api/finalizer.h. Explicit free (gc::free): api/free.h. The design:
+// api/finalizer.h. Explicit free (gc::free): api/free.h. A growable array
+// in the GC heap (gc::Vector): api/vector.h. The design:
 // docs/design.md, and the overviews in gc/collector.h and alloc/heap.h.
 //
 // Two tiers, as cppgc's include/cppgc and include/cppgc/internal: api/*.h
@@ -117,6 +118,7 @@
 #include "api/roots.h"
 #include "api/thread.h"
 #include "api/trace.h"
+#include "api/vector.h"
 #include "api/weak.h"
 #include "runtime/base.h"
 

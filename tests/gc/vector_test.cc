@@ -1,0 +1,118 @@
+// gc::Vector (api/vector.h): std::vector's interface over a gc::Array, and
+// a member the concurrent marker reads while the program runs. The suites
+// run with stack scanning off (.bazelrc): only handles and the heap keep
+// objects here.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdint>
+#include <stdexcept>
+#include <utility>
+
+#include "api/gc.h"
+#include "tests/test_support/collector_hooks.h"
+#include "tests/test_support/verified_heap_test.h"
+
+namespace {
+
+std::atomic<int> g_destroyed{0};
+
+// Declared pointer-free: a class with a constructor and no trace() is
+// scanned conservatively otherwise, and the concurrent marker defers those.
+struct Leaf {
+  using gc_pointer_free = void;
+  explicit Leaf(int64_t v) : value(v) {}
+  ~Leaf() { g_destroyed.fetch_add(1, std::memory_order_relaxed); }
+  int64_t value;
+};
+
+struct Holder {
+  gc::Vector<gc::Ptr<Leaf>> leaves;
+  gc::Vector<int64_t> numbers;
+};
+
+class VectorTest : public gc::testing::VerifiedHeapTest {};
+
+TEST_F(VectorTest, GrowsAndKeepsItsElementsAcrossCollections) {
+  gc::Root<Holder> h = gc::make<Holder>();
+  EXPECT_TRUE(h->leaves.empty());
+  for (int i = 0; i < 1000; i++) {
+    h->leaves.push_back(gc::make_unrooted<Leaf>(i));
+    h->numbers.push_back(i * 2);
+    if (i % 100 == 0) gc::collect();
+  }
+  gc::collect();
+  ASSERT_EQ(h->leaves.size(), 1000u);
+  EXPECT_GE(h->leaves.capacity(), 1000u);
+  for (int i = 0; i < 1000; i++) {
+    ASSERT_EQ(h->leaves[i]->value, i);
+    ASSERT_EQ(h->numbers.at(i), i * 2);
+  }
+  int64_t sum = 0;
+  for (const gc::Ptr<Leaf>& l : h->leaves) sum += l->value;
+  EXPECT_EQ(sum, 999 * 1000 / 2);
+  EXPECT_EQ(h->leaves.front()->value, 0);
+  EXPECT_EQ(h->leaves.back()->value, 999);
+  EXPECT_THROW(h->numbers.at(1000), std::out_of_range);
+}
+
+TEST_F(VectorTest, RemovedElementsAreCollected) {
+  gc::Root<Holder> h = gc::make<Holder>();
+  for (int i = 0; i < 100; i++) h->leaves.push_back(gc::make_unrooted<Leaf>(i));
+  gc::collect();
+  const int destroyed = g_destroyed.load();
+  for (int i = 0; i < 10; i++) h->leaves.pop_back();  // 90..99
+  h->leaves.erase(h->leaves.begin());                 // 0
+  gc::collect();
+  EXPECT_EQ(g_destroyed.load() - destroyed, 11);
+  ASSERT_EQ(h->leaves.size(), 89u);
+  EXPECT_EQ(h->leaves[0]->value, 1);
+  h->leaves.resize(10);
+  gc::collect();
+  EXPECT_EQ(g_destroyed.load() - destroyed, 11 + 79);
+  h->leaves.clear();
+  gc::collect();
+  EXPECT_EQ(g_destroyed.load() - destroyed, 100);
+  EXPECT_TRUE(h->leaves.empty());
+}
+
+TEST_F(VectorTest, CopiesAreDeepAndMovesTakeTheArray) {
+  gc::Root<Holder> a = gc::make<Holder>();
+  a->numbers = {1, 2, 3};
+  gc::Root<Holder> b = gc::make<Holder>();
+  b->numbers = a->numbers;
+  b->numbers[0] = 10;
+  EXPECT_EQ(a->numbers[0], 1);
+  EXPECT_EQ(b->numbers[0], 10);
+  const int64_t* storage = a->numbers.data();
+  b->numbers = std::move(a->numbers);
+  EXPECT_EQ(b->numbers.data(), storage);
+  EXPECT_TRUE(a->numbers.empty());
+  gc::collect();
+  EXPECT_EQ(b->numbers[2], 3);
+  b->numbers.emplace_back(4);
+  EXPECT_EQ(b->numbers.back(), 4);
+}
+
+// Marking beside the program reads a gc::Vector member while the program
+// runs: the object holding it is not deferred to the final stop, and
+// elements moved between vectors meanwhile are kept.
+TEST_F(VectorTest, TheConcurrentMarkerReadsItWithoutDeferring) {
+  gc::Root<Holder> a = gc::make<Holder>();
+  gc::Root<Holder> b = gc::make<Holder>();
+  for (int i = 0; i < 500; i++) a->leaves.push_back(gc::make_unrooted<Leaf>(i));
+  const int destroyed = g_destroyed.load();
+  const uint64_t deferred = gc::stats().deferred_objects;
+  gc::testing::CollectWithConcurrentHook([&] {
+    while (!a->leaves.empty()) {
+      b->leaves.push_back(a->leaves.back());
+      a->leaves.pop_back();
+    }
+  });
+  EXPECT_EQ(gc::stats().deferred_objects, deferred);
+  EXPECT_EQ(g_destroyed.load(), destroyed);
+  ASSERT_EQ(b->leaves.size(), 500u);
+  for (int i = 0; i < 500; i++) EXPECT_EQ(b->leaves[i]->value, 499 - i);
+}
+
+}  // namespace
