@@ -147,6 +147,7 @@ Stats stats() {
   s.finalizers_queued = fs.queued;
   s.concurrent_cycles = cs.concurrent_cycles;
   s.deferred_objects = cs.deferred_objects;
+  s.deferred_bytes = cs.deferred_bytes;
   s.finalizers_run = fs.run;
   s.mark_workers = cs.mark_workers;
   s.scavenged_bytes = h.scavenged_bytes;

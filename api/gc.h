@@ -169,6 +169,7 @@ struct Stats {
   // object; a class scanned conservatively), ever.
   uint64_t concurrent_cycles;
   uint64_t deferred_objects;
+  uint64_t deferred_bytes;  // the bytes of those objects
   // The scavenger (memory returned to the OS; see gc::release_memory):
   uint64_t scavenged_bytes;  // returned to the OS, ever, by every path
   // Of scavenged_bytes, those the background scavenger returned on its own,
@@ -259,9 +260,9 @@ bool set_crosscheck(bool on);
 // between, marking runs while the program does. A triggered cycle runs on
 // a background thread, starting at 70% of the way to the heap goal, with a
 // quarter of the mark workers; an allocation that finds the heap past its
-// goal meanwhile waits for the cycle to end. Every gc::Ptr store and every gc::Ptr made
-// from a pointer then marks that pointer's object (gc/barrier.h), and
-// objects allocated meanwhile are born marked. Returns the previous
+// goal meanwhile waits for the cycle to end. Every gc::Ptr store and every
+// gc::Ptr made from a pointer then marks that pointer's object (gc/barrier.h),
+// and objects allocated meanwhile are born marked. Returns the previous
 // setting.
 bool set_concurrent_mark(bool on);
 

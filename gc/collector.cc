@@ -281,7 +281,7 @@ struct Collector::Cycle {
   // the second (mark termination's).
   int64_t t_restart = 0;
   int64_t t_stop2 = 0;
-  uint64_t deferred = 0;  // objects the concurrent marker left to the stop
+  DeferredObjects deferred{};  // what the concurrent marker left to the stop
   MarkResult marked{};
   int64_t t_marked = 0;
   uint64_t verified = 0;
@@ -612,7 +612,8 @@ void Collector::RecordCycle(const Cycle& c) {
   stats_.weak_refs_cleared += c.weak_cleared;
   stats_.finalizers_queued += c.finalizers_queued;
   stats_.concurrent_cycles += c.concurrent ? 1 : 0;
-  stats_.deferred_objects += c.deferred;
+  stats_.deferred_objects += c.deferred.objects;
+  stats_.deferred_bytes += c.deferred.bytes;
   // As Go's GCCPUFraction: a stop takes every CPU; marking beside the
   // program, its workers (at most one per CPU).
   const uint64_t cpus = std::max(1u, std::thread::hardware_concurrency());
@@ -656,12 +657,14 @@ void Collector::Trace(const Cycle& c) {
   if (c.concurrent) {
     runtime::Print(
         "gc %lu @%.3fs %.0f%%: %.3f+%.3f+%.3f ms clock (stop, concurrent "
-        "mark, stop; %u workers, %lu objects deferred), %ld->%lu MB live, "
+        "mark, stop; %u workers, %lu objects (%lu KB) deferred), %ld->%lu MB "
+        "live, "
         "%ld MB goal, %lu objects, %u P%s",
         static_cast<unsigned long>(st.num_gc), since_start,
         st.gc_cpu_fraction * 100, (c.t_restart - c.t_stop) / 1e6,
         (c.t_stop2 - c.t_restart) / 1e6, (c.t_end - c.t_stop2) / 1e6, c.workers,
-        static_cast<unsigned long>(c.deferred), c.heap_before >> 20,
+        static_cast<unsigned long>(c.deferred.objects),
+        static_cast<unsigned long>(c.deferred.bytes >> 10), c.heap_before >> 20,
         static_cast<unsigned long>(c.marked.bytes_marked >> 20),
         c.next_gc == INT64_MAX ? -1L : static_cast<long>(c.next_gc >> 20),
         static_cast<unsigned long>(c.marked.objects_marked),

@@ -64,6 +64,7 @@
 #include <cstdint>
 
 #include "alloc/heap.h"
+#include "gc/marker.h"
 #include "runtime/mutex.h"
 
 namespace gc::internal {
@@ -115,6 +116,7 @@ struct CollectorStats {
   uint64_t finalizers_queued;
   uint64_t concurrent_cycles;  // cycles that marked beside the program
   uint64_t deferred_objects;   // left by the concurrent marker to the stop
+  uint64_t deferred_bytes;     // their slots' bytes
 };
 
 class Collector {

@@ -1024,7 +1024,7 @@ void MarkConcurrently(uint32_t workers) {
   AddWorkerResults(ws);
 }
 
-MarkResult FinishMarking(uint64_t* deferred) {
+MarkResult FinishMarking(DeferredObjects* deferred) {
   alloc::Heap& heap = alloc::Heap::Get();
   // Nothing stores or allocates until the world restarts.
   g_write_barrier.store(false, std::memory_order_relaxed);
@@ -1041,8 +1041,11 @@ MarkResult FinishMarking(uint64_t* deferred) {
   // objects the concurrent marker deferred, and the objects allocated black
   // whose types hold pointers the barrier does not see.
   roots.VisitConstructing(*ws[0]);
-  *deferred = g_marking.deferred.size();
-  for (uintptr_t obj : g_marking.deferred) ws[0]->Rescan(obj);
+  *deferred = {g_marking.deferred.size(), 0};
+  for (uintptr_t obj : g_marking.deferred) {
+    deferred->bytes += g_pages->Lookup(obj)->slot_bytes();
+    ws[0]->Rescan(obj);
+  }
   g_marking.deferred.clear();
   for (runtime::Processor* p = runtime::ProcessorTable::Get().all();
        p != nullptr; p = p->next_all()) {

@@ -60,12 +60,16 @@ MarkResult MarkHeap(uint32_t workers) GCRT_REQUIRES(runtime::kWorldStopped);
 //     off, then marks from everything the barrier does not cover: the
 //     roots again, the deferred objects, the barrier's queue, and the
 //     objects allocated black whose types have a trace() or are scanned
-//     conservatively. *deferred: the objects deferred.
+//     conservatively. *deferred: the objects deferred, and their bytes.
 // The objects allocated black count as marked bytes (heap_live's growth
 // over the marking), not as marked objects.
 void StartMarking(uint32_t workers) GCRT_REQUIRES(runtime::kWorldStopped);
 void MarkConcurrently(uint32_t workers);
-MarkResult FinishMarking(uint64_t* deferred)
+struct DeferredObjects {
+  uint64_t objects;
+  uint64_t bytes;  // of their slots
+};
+MarkResult FinishMarking(DeferredObjects* deferred)
     GCRT_REQUIRES(runtime::kWorldStopped);
 
 // Checks the marking just done (Go's checkmark, a debug option): re-traces

@@ -93,7 +93,7 @@ TEST_F(ConcurrentMarkTest, GctraceShowsBothStopsAndTheConcurrentMark) {
   std::string err = testing::internal::GetCapturedStderr();
   gc::set_gctrace(false);
   std::regex line(
-      R"(gcrt: gc \d+ @[0-9.]+s \d+%: [0-9.]+\+[0-9.]+\+[0-9.]+ ms clock \(stop, concurrent mark, stop; \d+ workers, \d+ objects deferred\), \d+->\d+ MB live, -?\d+ MB goal, \d+ objects, \d+ P \(forced\)\n)");
+      R"(gcrt: gc \d+ @[0-9.]+s \d+%: [0-9.]+\+[0-9.]+\+[0-9.]+ ms clock \(stop, concurrent mark, stop; \d+ workers, \d+ objects \(\d+ KB\) deferred\), \d+->\d+ MB live, -?\d+ MB goal, \d+ objects, \d+ P \(forced\)\n)");
   auto begin = std::sregex_iterator(err.begin(), err.end(), line);
   EXPECT_EQ(std::distance(begin, std::sregex_iterator()), 2) << err;
 }
@@ -144,6 +144,7 @@ TEST_F(ConcurrentMarkTest, ObjectsWithContainersAreDeferredToTheStop) {
   gc::Root<Bag> b = gc::make<Bag>();
   for (int i = 0; i < 100; i++) a->items.push_back(gc::make_unrooted<Leaf>(i));
   const uint64_t deferred = gc::stats().deferred_objects;
+  const uint64_t deferred_bytes = gc::stats().deferred_bytes;
   const int destroyed = g_leaves_destroyed.load();
   gc::testing::CollectWithConcurrentHook([&] {
     b->items = std::move(a->items);  // a vector's move: no gc::Ptr store
@@ -151,6 +152,7 @@ TEST_F(ConcurrentMarkTest, ObjectsWithContainersAreDeferredToTheStop) {
   });
   EXPECT_EQ(g_leaves_destroyed.load(), destroyed);
   EXPECT_GE(gc::stats().deferred_objects, deferred + 2);
+  EXPECT_GE(gc::stats().deferred_bytes, deferred_bytes + 2 * sizeof(Bag));
   ASSERT_EQ(b->items.size(), 100u);
   for (int i = 0; i < 100; i++) EXPECT_EQ(b->items[i]->value, i);
 }
