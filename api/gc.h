@@ -11,8 +11,9 @@
 // Pointers and handles: api/ptr.h. Allocation: api/make.h. Tracing rules:
 // api/trace.h. Root sets: api/roots.h. Weak references (gc::Weak):
 // api/weak.h. Finalizers (gc::set_finalizer, gc::run_finalizers):
-// api/finalizer.h. Explicit free (gc::free): api/free.h. A growable array
-// in the GC heap (gc::Vector): api/vector.h. The design:
+// api/finalizer.h. Explicit free (gc::free): api/free.h. Containers whose
+// storage is in the GC heap (gc::Vector, gc::HashMap): api/vector.h,
+// api/hash_map.h. The design:
 // docs/design.md, and the overviews in gc/collector.h and alloc/heap.h.
 //
 // Two tiers, as cppgc's include/cppgc and include/cppgc/internal: api/*.h
@@ -112,6 +113,7 @@
 
 #include "api/finalizer.h"
 #include "api/free.h"
+#include "api/hash_map.h"
 #include "api/internal/safepoint.h"
 #include "api/make.h"
 #include "api/ptr.h"

@@ -37,7 +37,8 @@ TEST_F(VectorTest, GrowsAndKeepsItsElementsAcrossCollections) {
   gc::Root<Holder> h = gc::make<Holder>();
   EXPECT_TRUE(h->leaves.empty());
   for (int i = 0; i < 1000; i++) {
-    h->leaves.push_back(gc::make_unrooted<Leaf>(i));
+    gc::Root<Leaf> leaf = gc::make<Leaf>(i);  // growing allocates
+    h->leaves.push_back(leaf);
     h->numbers.push_back(i * 2);
     if (i % 100 == 0) gc::collect();
   }
@@ -58,7 +59,10 @@ TEST_F(VectorTest, GrowsAndKeepsItsElementsAcrossCollections) {
 
 TEST_F(VectorTest, RemovedElementsAreCollected) {
   gc::Root<Holder> h = gc::make<Holder>();
-  for (int i = 0; i < 100; i++) h->leaves.push_back(gc::make_unrooted<Leaf>(i));
+  for (int i = 0; i < 100; i++) {
+    gc::Root<Leaf> leaf = gc::make<Leaf>(i);
+    h->leaves.push_back(leaf);
+  }
   gc::collect();
   const int destroyed = g_destroyed.load();
   for (int i = 0; i < 10; i++) h->leaves.pop_back();  // 90..99
@@ -100,7 +104,10 @@ TEST_F(VectorTest, CopiesAreDeepAndMovesTakeTheArray) {
 TEST_F(VectorTest, TheConcurrentMarkerReadsItWithoutDeferring) {
   gc::Root<Holder> a = gc::make<Holder>();
   gc::Root<Holder> b = gc::make<Holder>();
-  for (int i = 0; i < 500; i++) a->leaves.push_back(gc::make_unrooted<Leaf>(i));
+  for (int i = 0; i < 500; i++) {
+    gc::Root<Leaf> leaf = gc::make<Leaf>(i);
+    a->leaves.push_back(leaf);
+  }
   const int destroyed = g_destroyed.load();
   const uint64_t deferred = gc::stats().deferred_objects;
   gc::testing::CollectWithConcurrentHook([&] {
