@@ -49,17 +49,6 @@ void SetFinalizerOf(const void* object, std::function<void(void*)> fn) {
 
 bool ClearFinalizerOf(const void* object) { return ClearFinalizer(object); }
 
-void CheckNotReclaimedRoot(const void* p, const char* what) {
-  if (p == nullptr || !FindReclaimed(p)) return;
-  char hex[32];
-  std::snprintf(hex, sizeof hex, "%p", p);
-  throw std::invalid_argument(
-      std::string("gcrt: ") + what + " of " + hex +
-      ": not a live object (the collector reclaimed it)" + ReclaimedNote(p) +
-      "; keep an object in a gc::Root, or reachable from one, while raw "
-      "pointers to it are in use");
-}
-
 void CheckHeapPointer(const void* p, const char* what) {
   if (p == nullptr) return;
   alloc::Span* s = alloc::SpanOf(p);

@@ -278,9 +278,10 @@ bool set_concurrent_mark(bool on);
 // handle to it stops the program with
 //   "use after reclaim: dereferenced 0x..., in the object at 0x... (type
 //    Node), which collection 12 found unreachable and reclaimed ..."
-// as does a root or traced field that reaches it in the next cycle; rooting
-// it, gc::free, gc::Weak or gc::set_finalizer on it throw
-// std::invalid_argument naming the cycle. In release builds a use reads
+// as does a root or traced field that reaches it in the next cycle;
+// gc::free, gc::Weak or gc::set_finalizer on it throw std::invalid_argument
+// naming the cycle, and so does rooting it in a debug build (release
+// builds do not check handles: api/ptr.h). In release builds a use reads
 // the poison (a pointer read from it is 0xdbdbdbdbdbdbdbdb, which faults),
 // or, under AddressSanitizer, is reported by it. Costs a lock and a hash
 // insert per dead object, and dead objects' memory for one cycle.

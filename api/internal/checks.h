@@ -57,19 +57,14 @@ GCRT_ALWAYS_INLINE void CheckDereference(const void* p) {
 // would pass to the slot's next object, are checked in every build
 // (gc/sweeper.h: SpanOfLiveObject).
 void CheckHeapPointer(const void* p, const char* what);
-// Every build refuses to root an object in the quarantine of reclaimed
-// objects (gc/quarantine.h: on in debug builds, or with
-// GCRT_DEBUG=quarantine=1): std::invalid_argument naming the cycle. One
-// relaxed load while the quarantine is empty.
-void CheckNotReclaimedRoot(const void* p, const char* what);
 template <typename T>
 GCRT_ALWAYS_INLINE T* Checked(T* p, const char* what) {
 #if GCRT_DEBUG_LEVEL >= 2
   CheckHeapPointer(p, what);
 #else
-  if (GCRT_PREDICT_FALSE(g_reclaimed.load(std::memory_order_relaxed) != 0)) {
-    CheckNotReclaimedRoot(p, what);
-  }
+  // Not even the quarantine's one-load test: it cost the handle fast path
+  // 6 of its 34 instructions (benchmarks/count_fastpath.sh, RootHandle8).
+  (void)what;
 #endif
   return p;
 }
