@@ -72,14 +72,14 @@ class Ptr {
   requires std::is_convertible_v<U*, T*> Ptr(const Global<U>& global)
   noexcept : ptr_(global.get()) { Shade(ptr_); }
 
-  // Stores go through the write barrier (gc/barrier.h), and are single
-  // relaxed atomic stores: the marker may be reading this Ptr meanwhile.
+  // Stores go through the write barrier (gc/barrier.h); while it is on
+  // they are relaxed atomic stores, as a marker may be reading this Ptr.
   Ptr& operator=(const Ptr& other) noexcept {
     Store(other.ptr_);
     return *this;
   }
   Ptr& operator=(std::nullptr_t) noexcept {
-    __atomic_store_n(&ptr_, nullptr, __ATOMIC_RELAXED);
+    Store(nullptr);
     return *this;
   }
 
@@ -104,9 +104,16 @@ class Ptr {
   GCRT_ALWAYS_INLINE static constexpr void Shade(T* p) noexcept {
     if (!std::is_constant_evaluated()) internal::WriteBarrier(p);
   }
-  void Store(T* p) noexcept {
-    internal::WriteBarrier(p);
-    __atomic_store_n(&ptr_, p, __ATOMIC_RELAXED);
+  // With the barrier off no marker runs beside this thread (the barrier
+  // turns on only while the world is stopped, and nothing here reaches a
+  // safepoint): a plain store, which a Ptr local can keep in a register.
+  GCRT_ALWAYS_INLINE void Store(T* p) noexcept {
+    if (internal::WriteBarrierOn()) {
+      internal::ShadeSlow(p);
+      __atomic_store_n(&ptr_, p, __ATOMIC_RELAXED);
+    } else {
+      ptr_ = p;
+    }
   }
 
   T* ptr_ = nullptr;

@@ -44,10 +44,12 @@ extern std::atomic<bool> g_write_barrier;
 // unmarked. Any thread, while the barrier is on.
 void ShadeSlow(const void* p);
 
+GCRT_ALWAYS_INLINE bool WriteBarrierOn() {
+  return GCRT_PREDICT_FALSE(g_write_barrier.load(std::memory_order_relaxed));
+}
+
 GCRT_ALWAYS_INLINE void WriteBarrier(const void* p) {
-  if (GCRT_PREDICT_FALSE(g_write_barrier.load(std::memory_order_relaxed))) {
-    ShadeSlow(p);
-  }
+  if (WriteBarrierOn()) ShadeSlow(p);
 }
 
 }  // namespace gc::internal
