@@ -61,9 +61,14 @@ uintptr_t ObjectStart(const alloc::Span* s, uintptr_t p) {
 // The in-use span holding p, validated as the start of one of its objects;
 // throws std::invalid_argument otherwise. A piece of a tiny block is
 // returned as it is (its block is the slot).
+[[noreturn]] void ThrowNotLive(uintptr_t p);
+
 alloc::Span* ObjectSpan(uintptr_t p, uint32_t* slot) {
   alloc::Span* s = alloc::SpanOf(reinterpret_cast<void*>(p));
   if (s == nullptr) {
+    // Heap pages no in-use span covers held objects once: the collector
+    // or a free gave their span back.
+    if (alloc::Heap::Get().pages().Lookup(p) != nullptr) ThrowNotLive(p);
     throw std::invalid_argument("gcrt: gc::free of " + alloc::HexAddress(p) +
                                 ": not an object of the GC heap");
   }
