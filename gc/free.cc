@@ -232,7 +232,6 @@ bool IsQuarantinedWorldStopped(const void* p) GCRT_NO_THREAD_SAFETY_ANALYSIS {
 // Not analysed: as IsQuarantinedWorldStopped.
 bool FreedWhileMarkingWorldStopped(const void* p)
     GCRT_NO_THREAD_SAFETY_ANALYSIS {
-  if (g_quarantined.load(std::memory_order_relaxed) == 0) return false;
   alloc::Span* s = alloc::SpanOf(p);
   if (s == nullptr) return false;
   return g_quarantine.marking.count(

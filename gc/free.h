@@ -67,7 +67,8 @@ GCRT_ALWAYS_INLINE bool MaybeQuarantinedWorldStopped(const void* p)
          IsQuarantinedWorldStopped(p);
 }
 // Whether p's object was freed while the current cycle marked beside the
-// program (destroyed: the marker skips it). World stopped, as above.
+// program (destroyed: the marker skips it). World stopped, as above; the
+// caller tests g_quarantined first.
 bool FreedWhileMarkingWorldStopped(const void* p)
     GCRT_REQUIRES(runtime::kWorldStopped);
 // Stops the program: `what` reached the quarantined object p.

@@ -265,17 +265,20 @@ void ScanObject(V& v, Span* s, uint32_t slot) GCRT_REQUIRES(kWorldStopped) {
   // The quarantines change while the program runs: checked with the world
   // stopped only.
   if (!v.concurrent()) {
-    // Freed while this cycle marked beside the program: destroyed, its
-    // slot kept; a marker that queued it before the free skips it.
-    if (FreedWhileMarkingWorldStopped(reinterpret_cast<const void*>(obj))) {
-      return;
-    }
-    // Debug builds' explicitly freed objects are destroyed and poisoned: a
-    // trace function must not run on one (pointer bitmaps read poison
-    // words, which point nowhere, and mark termination reports the object).
-    if (MaybeQuarantinedWorldStopped(reinterpret_cast<const void*>(obj))) {
-      ReportUseAfterFree(reinterpret_cast<const void*>(obj),
-                         "the collector reached");
+    // Both tests only while gc::free's quarantine holds anything: one
+    // relaxed load per object otherwise.
+    if (GCRT_PREDICT_FALSE(g_quarantined.load(std::memory_order_relaxed) !=
+                           0)) {
+      const auto* p = reinterpret_cast<const void*>(obj);
+      // Freed while this cycle marked beside the program: destroyed, its
+      // slot kept; a marker that queued it before the free skips it.
+      if (FreedWhileMarkingWorldStopped(p)) return;
+      // Debug builds' explicitly freed objects are destroyed and poisoned:
+      // a trace function must not run on one (pointer bitmaps read poison
+      // words, which point nowhere, and mark termination reports it).
+      if (IsQuarantinedWorldStopped(p)) {
+        ReportUseAfterFree(p, "the collector reached");
+      }
     }
     // So are reclaimed objects in their quarantine: a precise reference to
     // one was made from a pointer kept past its reclamation.

@@ -209,17 +209,14 @@ TEST(StatsTest, GcCpuFractionStaysAFractionWithMoreWorkersThanCpus) {
 
 TEST(StatsTest, GctracePrintsOneLinePerCycle) {
   const bool concurrent = gc::set_concurrent_mark(false);  // its own line
-  gc::set_gctrace(true);
-  testing::internal::CaptureStderr();
-  gc::collect();
-  gc::collect();
-  std::string err = testing::internal::GetCapturedStderr();
-  gc::set_gctrace(false);
+  std::string err;
+  EXPECT_EQ(
+      gc::testing::CountGctraceLines(
+          R"(gcrt: gc \d+ @[0-9.]+s \d+%: [0-9.]+ ms STW \(mark [0-9.]+ ms, \d+ workers\), \d+->\d+ MB live, -?\d+ MB goal, \d+ objects, \d+ P \(forced\)\n)",
+          &err),
+      2)
+      << err;
   gc::set_concurrent_mark(concurrent);
-  std::regex line(
-      R"(gcrt: gc \d+ @[0-9.]+s \d+%: [0-9.]+ ms STW \(mark [0-9.]+ ms, \d+ workers\), \d+->\d+ MB live, -?\d+ MB goal, \d+ objects, \d+ P \(forced\)\n)");
-  auto begin = std::sregex_iterator(err.begin(), err.end(), line);
-  EXPECT_EQ(std::distance(begin, std::sregex_iterator()), 2) << err;
 }
 
 TEST(StatsTest, PeriodicCycleRunsWhenNoneRanForAPeriod) {

@@ -86,16 +86,13 @@ TEST_F(ConcurrentMarkTest, CyclesMarkBesideTheProgram) {
 }
 
 TEST_F(ConcurrentMarkTest, GctraceShowsBothStopsAndTheConcurrentMark) {
-  gc::set_gctrace(true);
-  testing::internal::CaptureStderr();
-  gc::collect();
-  gc::collect();
-  std::string err = testing::internal::GetCapturedStderr();
-  gc::set_gctrace(false);
-  std::regex line(
-      R"(gcrt: gc \d+ @[0-9.]+s \d+%: [0-9.]+\+[0-9.]+\+[0-9.]+ ms clock \(stop, concurrent mark, stop; \d+ workers, \d+ objects \(\d+ KB\) deferred\), \d+->\d+ MB live, -?\d+ MB goal, \d+ objects, \d+ P \(forced\)\n)");
-  auto begin = std::sregex_iterator(err.begin(), err.end(), line);
-  EXPECT_EQ(std::distance(begin, std::sregex_iterator()), 2) << err;
+  std::string err;
+  EXPECT_EQ(
+      gc::testing::CountGctraceLines(
+          R"(gcrt: gc \d+ @[0-9.]+s \d+%: [0-9.]+\+[0-9.]+\+[0-9.]+ ms clock \(stop, concurrent mark, stop; \d+ workers, \d+ objects \(\d+ KB\) deferred\), \d+->\d+ MB live, -?\d+ MB goal, \d+ objects, \d+ P \(forced\)\n)",
+          &err),
+      2)
+      << err;
 }
 
 // Box -> Holder -> leaf; during marking the leaf moves to a Holder made

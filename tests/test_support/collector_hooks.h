@@ -1,6 +1,12 @@
 // Running test code inside a cycle: the collector's ...ForTesting hooks.
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include <iterator>
+#include <regex>
+#include <string>
+
 #include "api/gc.h"
 #include "gc/collector.h"
 
@@ -39,6 +45,21 @@ void CollectWithConcurrentHook(Fn fn) {
   gc::collect();
   c.SetConcurrentHookForTesting(nullptr, nullptr);
   c.SetConcurrent(was);
+}
+
+// Runs two collections with gctrace on and returns how many lines of
+// stderr match `line` (a whole gctrace line, newline included), and in
+// *err what was printed.
+inline long CountGctraceLines(const std::string& line, std::string* err) {
+  gc::set_gctrace(true);
+  ::testing::internal::CaptureStderr();
+  gc::collect();
+  gc::collect();
+  *err = ::testing::internal::GetCapturedStderr();
+  gc::set_gctrace(false);
+  const std::regex re(line);
+  return std::distance(std::sregex_iterator(err->begin(), err->end(), re),
+                       std::sregex_iterator());
 }
 
 }  // namespace gc::testing
