@@ -217,8 +217,11 @@ Span* Cache::RefillOrCollect(SpanClass sc) {
 
 bool Cache::LoadWordBlack(Span* s) {
   const bool record = !s->noscan();
-  // Room first: a throw leaves nothing loaded and unrecorded.
-  if (record) black_words_.reserve(black_words_.size() + 1);
+  // Room first (doubling: a reserve of one more would copy the vector at
+  // every word): a throw leaves nothing loaded and unrecorded.
+  if (record && black_words_.size() == black_words_.capacity()) {
+    black_words_.reserve(2 * black_words_.size() + 64);
+  }
   if (!s->LoadNextCacheWord()) return false;
   // Markers set bits of this word meanwhile (atomic OR).
   std::atomic_ref<uint64_t>(s->mark_bits[s->cache_word])
