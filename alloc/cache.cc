@@ -46,6 +46,7 @@ void SetZeal(uint64_t n) {
 }
 
 thread_local constinit int t_in_destructor = 0;
+thread_local constinit int64_t t_assist_debt = 0;
 
 void ThrowAllocationRefused() {
   if (t_in_destructor != 0) {
@@ -227,6 +228,7 @@ bool Cache::LoadWordBlack(Span* s) {
   std::atomic_ref<uint64_t>(s->mark_bits[s->cache_word])
       .fetch_or(s->alloc_cache, std::memory_order_relaxed);
   if (record) black_words_.push_back({s, s->cache_word, s->alloc_cache});
+  t_assist_debt += int64_t{__builtin_popcountll(s->alloc_cache)} * s->elem_size;
   return true;
 }
 

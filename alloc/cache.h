@@ -237,6 +237,13 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
 // allocated could re-enter the refill that is sweeping. Owned by the thread.
 extern thread_local constinit int t_in_destructor;
 
+// Bytes this thread has taken for allocation while a marking runs beside
+// the program (the free slots of each word it loads, each large object),
+// not yet paid for by a mark assist (the collector's Trigger hook charges
+// and pays it: gc/collector.h). Negative: credit from an assist that did
+// more. Owned by the thread.
+extern thread_local constinit int64_t t_assist_debt;
+
 // The allocation slow paths' safepoint. A thread inside a blocking region
 // promised not to touch the heap (the world may stop without it), and a
 // thread running the sweeper's destructors must not allocate: both are

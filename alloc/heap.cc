@@ -9,6 +9,7 @@
 #include <string>
 #include <thread>
 
+#include "alloc/cache.h"
 #include "runtime/check.h"
 #include "runtime/os_mem.h"
 #include "runtime/processor.h"
@@ -257,6 +258,7 @@ void* Heap::AllocateLarge(const TypeInfo* type, size_t bytes) {
   }
   if (GCRT_PREDICT_FALSE(g_allocate_black.load(std::memory_order_relaxed))) {
     s->mark_bits[0] = 1;  // not yet visible to any marker
+    t_assist_debt += int64_t{npages} << kPageShift;
     if (!s->noscan()) {
       bool recorded = false;
       {

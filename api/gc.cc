@@ -137,6 +137,8 @@ Stats stats() {
   s.concurrent_cycles = cs.concurrent_cycles;
   s.deferred_objects = cs.deferred_objects;
   s.deferred_bytes = cs.deferred_bytes;
+  s.mark_assists = cs.mark_assists;
+  s.mark_assist_ns = cs.mark_assist_ns;
   s.finalizers_run = fs.run;
   s.mark_workers = cs.mark_workers;
   s.scavenged_bytes = h.scavenged_bytes;

@@ -172,6 +172,11 @@ struct Stats {
   uint64_t concurrent_cycles;
   uint64_t deferred_objects;
   uint64_t deferred_bytes;  // the bytes of those objects
+  // Mark assists (gc::set_concurrent_mark): how often threads that
+  // allocated while a cycle marked scanned objects for it, in proportion to
+  // what they allocated, and the time they spent doing so, ever.
+  uint64_t mark_assists;
+  uint64_t mark_assist_ns;
   // The scavenger (memory returned to the OS; see gc::release_memory):
   uint64_t scavenged_bytes;  // returned to the OS, ever, by every path
   // Of scavenged_bytes, those the background scavenger returned on its own,

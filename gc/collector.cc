@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "alloc/cache.h"
+#include "gc/barrier.h"
 #include "gc/crosscheck.h"
 #include "gc/finalizer.h"
 #include "gc/fork.h"
@@ -63,6 +64,23 @@ void ReleaseSpecialList(alloc::Special* list) {
     }
     list = next;
   }
+}
+
+// The mark workers a cycle uses (GCRT_MARK_WORKERS, or one per hardware
+// thread), and of them those that mark beside the program in a triggered
+// cycle: a quarter, at least one (Go's 25% background utilization), so the
+// program keeps the other cores.
+uint32_t MarkWorkers(uint32_t configured) {
+  return configured != 0 ? configured
+                         : std::max(1u, std::thread::hardware_concurrency());
+}
+uint32_t BackgroundWorkers(uint32_t workers) {
+  return std::max(1u, workers / 4);
+}
+// Their share of the machine's hardware threads (at most one half).
+double BackgroundUtilization(uint32_t workers) {
+  const double procs = std::max(1u, std::thread::hardware_concurrency());
+  return std::min(0.5, BackgroundWorkers(workers) / procs);
 }
 
 }  // namespace
@@ -134,15 +152,29 @@ void Collector::SetNextGcLocked(int64_t marked) {
     const __int128 floor = std::min(__int128{marked} + (1 << 20), kMaxGoal);
     goal = std::min(goal, std::max(cap, floor));
   }
-  // Marking beside the program starts early enough to end by the goal: at
-  // kTriggerRatio of the way from the marked bytes to it (Go's pacer
-  // places it between 0.7 and 0.95 from a model of the cycle; gcrt's is
-  // fixed), and never less than 1 MiB ahead of them.
+  // Marking beside the program starts early enough to end by the goal
+  // (Go 1.18's pacer): the bytes the program will allocate while it marks
+  // are the cons/mark ratio times the scan work expected (the last
+  // cycle's), scaled by the program's share of the CPU over the marking's
+  // (1 - u) / u; the trigger is that far below the goal, between
+  // kMinTriggerPercent and kMaxTriggerPercent of the way from the marked
+  // bytes to it (kTriggerPercent before any cycle was measured), and never
+  // less than 1 MiB ahead of them.
   __int128 trigger = goal;
   if (concurrent_ && goal != INT64_MAX) {
-    const __int128 runway = std::max<__int128>(goal - marked, 0);
-    trigger = std::max<__int128>(marked + runway * kTriggerPercent / 100,
-                                 std::min<__int128>(goal, marked + (1 << 20)));
+    const __int128 distance = std::max<__int128>(goal - marked, 0);
+    __int128 at = marked + distance * kTriggerPercent / 100;
+    if (cons_mark_ > 0) {
+      const double u = BackgroundUtilization(MarkWorkers(mark_workers_));
+      const double runway =
+          cons_mark_ * (1 - u) / u * static_cast<double>(last_scan_work_);
+      at = goal - static_cast<__int128>(std::min(runway, 9e18));
+      at =
+          std::clamp<__int128>(at, marked + distance * kMinTriggerPercent / 100,
+                               marked + distance * kMaxTriggerPercent / 100);
+    }
+    trigger =
+        std::max<__int128>(at, std::min<__int128>(goal, marked + (1 << 20)));
   }
   Heap::Get().SetNextGc(static_cast<int64_t>(goal),
                         static_cast<int64_t>(trigger));
@@ -172,8 +204,54 @@ void Collector::Trigger() {
   // thread waits for it (a stand-in for Go's proportional mark assists,
   // not built yet: it bounds the heap at the goal but helps no marking).
   c.RequestBackgroundCycle();
+  if (WriteBarrierOn()) c.Assist();
   Heap& heap = Heap::Get();
   if (heap.heap_live() >= heap.next_gc()) c.WaitForBackgroundCycle();
+}
+
+void Collector::Assist() {
+  // Debt from an earlier marking is forgotten: each pays for its own.
+  static thread_local uint64_t charged_cycle = 0;
+  int64_t& debt = alloc::t_assist_debt;
+  const uint64_t cycle = cycles_.load(std::memory_order_relaxed);
+  if (charged_cycle != cycle) {
+    charged_cycle = cycle;
+    debt = 0;
+  }
+  Heap& heap = Heap::Get();
+  const int64_t live = heap.heap_live();
+  const int64_t goal = heap.next_gc();
+  const bool past_goal = live >= goal;
+  if ((debt < kAssistDebtBytes && !past_goal) || CollectingOnThisThread() ||
+      runtime::InBlockingRegion()) {
+    return;
+  }
+  // Scan work per byte allocated, so that the work left is done by the
+  // time the heap reaches its goal (Go's assistWorkPerByte). A marking
+  // that has done more than expected (a growing heap) asks little more
+  // of assists: the goal, and the wait there, bound it.
+  const int64_t work_left = std::max(
+      assist_expected_work_.load(std::memory_order_relaxed) - MarkWorkDone(),
+      kAssistMinWork);
+  const int64_t heap_left = std::max(goal - live, kAssistMinWork);
+  const double per_byte =
+      static_cast<double>(work_left) / static_cast<double>(heap_left);
+  const int64_t budget =
+      past_goal
+          ? INT64_MAX
+          : std::max(kAssistMinWork, static_cast<int64_t>(
+                                         static_cast<double>(debt) * per_byte));
+  const int64_t start = NowNs();
+  const int64_t scanned = AssistMarking(budget);
+  if (scanned == 0) {
+    debt = 0;
+    return;
+  }
+  assist_ns_.fetch_add(NowNs() - start, std::memory_order_relaxed);
+  assist_count_.fetch_add(1, std::memory_order_relaxed);
+  debt = scanned < budget ? 0
+                          : debt - static_cast<int64_t>(
+                                       static_cast<double>(scanned) / per_byte);
 }
 
 void Collector::RequestBackgroundCycle() {
@@ -281,6 +359,9 @@ struct Collector::Cycle {
   // the second (mark termination's).
   int64_t t_restart = 0;
   int64_t t_stop2 = 0;
+  int64_t heap_at_stop2 = 0;  // heap_live then
+  int64_t assist_ns = 0;      // allocating threads' mark assists
+  uint64_t assists = 0;
   DeferredObjects deferred{};  // what the concurrent marker left to the stop
   MarkResult marked{};
   int64_t t_marked = 0;
@@ -383,9 +464,7 @@ bool Collector::ReadConfig(Cycle& c) {
                            memory_limit_ == 0))) {
     return false;
   }
-  c.workers = mark_workers_ != 0
-                  ? mark_workers_
-                  : std::max(1u, std::thread::hardware_concurrency());
+  c.workers = MarkWorkers(mark_workers_);
   c.verify = verify_;
   c.concurrent = concurrent_;
   c.crosscheck = crosscheck_;
@@ -473,21 +552,32 @@ void Collector::Mark(Cycle& c) {
 
 void Collector::MarkBesideProgram(Cycle& c) {
   StartMarking(c.workers);
+  {
+    runtime::MutexLock lock(&mu_);
+    // The first cycle has no scan work measured: at most everything is.
+    assist_expected_work_.store(
+        last_scan_work_ != 0 ? last_scan_work_ : c.heap_before,
+        std::memory_order_relaxed);
+  }
+  assist_ns_.store(0, std::memory_order_relaxed);
+  assist_count_.store(0, std::memory_order_relaxed);
   c.t_restart = NowNs();
   runtime::StartTheWorld();
   RunHook(&TestHook::concurrent);
   {
     // Other threads' stops need not wait for this one while it marks.
     runtime::BlockingRegion marking;
-    // A triggered cycle: a quarter of the workers, at least one (Go's 25%
-    // background utilization), so the program keeps the other cores. One
-    // someone waits for (gc::collect): all of them.
-    MarkConcurrently(c.triggered ? std::max(1u, c.workers / 4) : c.workers);
+    // A triggered cycle: BackgroundWorkers, and the allocating threads'
+    // assists. One someone waits for (gc::collect): all of them.
+    MarkConcurrently(c.triggered ? BackgroundWorkers(c.workers) : c.workers);
   }
   runtime::StopTheWorld("garbage collection: mark termination");
   c.t_stop2 = NowNs();
+  c.heap_at_stop2 = Heap::Get().heap_live();
   runtime::RecordStack(runtime::CurrentProcessor(), runtime::ApproximateSp());
   c.marked = FinishMarking(&c.deferred);
+  c.assist_ns = assist_ns_.load(std::memory_order_relaxed);
+  c.assists = assist_count_.load(std::memory_order_relaxed);
   c.t_marked = NowNs();
   RunHook(&TestHook::marked);
   if (c.verify) c.verified = VerifyMarking();
@@ -568,6 +658,23 @@ void Collector::FlushCaches(Cycle& c) {
   }
 }
 
+void Collector::UpdateConsMarkLocked(const Cycle& c) {
+  const double duration = static_cast<double>(c.t_stop2 - c.t_restart);
+  const double allocated = static_cast<double>(c.heap_at_stop2 - c.heap_before);
+  if (duration <= 0 || allocated <= 0 || last_scan_work_ == 0) return;
+  // The marking's share of the CPU: its background workers, and the time
+  // allocating threads spent assisting.
+  const double procs = std::max(1u, std::thread::hardware_concurrency());
+  const double u =
+      std::min(0.95, BackgroundUtilization(c.workers) +
+                         static_cast<double>(c.assist_ns) / (duration * procs));
+  const double current =
+      allocated * u / (static_cast<double>(last_scan_work_) * (1 - u));
+  // Smoothed over cycles (Go runs a PI controller; an average of the last
+  // estimate and this cycle's follows a change within a few cycles).
+  cons_mark_ = cons_mark_ == 0 ? current : (cons_mark_ + current) / 2;
+}
+
 void Collector::Pace(Cycle& c) {
   Heap& heap = Heap::Get();
   int64_t marked;
@@ -575,6 +682,11 @@ void Collector::Pace(Cycle& c) {
     runtime::MutexLock lock(&mu_);
     last_marked_ = static_cast<int64_t>(c.marked.bytes_marked);
     marked = last_marked_;
+    // Scan work: what the markers marked (finalizer queue and quarantine
+    // included), not what was allocated black.
+    last_scan_work_ = std::max<int64_t>(
+        0, last_marked_ - static_cast<int64_t>(c.marked.black_bytes));
+    if (c.concurrent && c.triggered) UpdateConsMarkLocked(c);
     SetNextGcLocked(last_marked_);
     PaceScavengerLocked(/*cycle_done=*/true);
     c.next_gc = heap.next_gc();
@@ -614,13 +726,18 @@ void Collector::RecordCycle(const Cycle& c) {
   stats_.concurrent_cycles += c.concurrent ? 1 : 0;
   stats_.deferred_objects += c.deferred.objects;
   stats_.deferred_bytes += c.deferred.bytes;
+  stats_.mark_assists += c.assists;
+  stats_.mark_assist_ns += static_cast<uint64_t>(c.assist_ns);
   // As Go's GCCPUFraction: a stop takes every CPU; marking beside the
-  // program, its workers (at most one per CPU).
+  // program, its workers (at most one per CPU) and the assists.
   const uint64_t cpus = std::max(1u, std::thread::hardware_concurrency());
   const uint64_t concurrent_ns =
       c.concurrent ? static_cast<uint64_t>(c.t_stop2 - c.t_restart) : 0;
-  gc_cpu_ns_ +=
-      pause * cpus + concurrent_ns * std::min<uint64_t>(c.workers, cpus);
+  const uint32_t concurrent_workers =
+      c.triggered ? BackgroundWorkers(c.workers) : c.workers;
+  gc_cpu_ns_ += pause * cpus +
+                concurrent_ns * std::min<uint64_t>(concurrent_workers, cpus) +
+                static_cast<uint64_t>(c.assist_ns);
 }
 
 void Collector::Sweep(const Cycle& c) {
@@ -657,14 +774,15 @@ void Collector::Trace(const Cycle& c) {
   if (c.concurrent) {
     runtime::Print(
         "gc %lu @%.3fs %.0f%%: %.3f+%.3f+%.3f ms clock (stop, concurrent "
-        "mark, stop; %u workers, %lu objects (%lu KB) deferred), %ld->%lu MB "
-        "live, "
-        "%ld MB goal, %lu objects, %u P%s",
+        "mark, stop; %u workers, %lu objects (%lu KB) deferred, %lu assists "
+        "(%.3f ms)), %ld->%lu MB live, %ld MB goal, %lu objects, %u P%s",
         static_cast<unsigned long>(st.num_gc), since_start,
         st.gc_cpu_fraction * 100, (c.t_restart - c.t_stop) / 1e6,
         (c.t_stop2 - c.t_restart) / 1e6, (c.t_end - c.t_stop2) / 1e6, c.workers,
         static_cast<unsigned long>(c.deferred.objects),
-        static_cast<unsigned long>(c.deferred.bytes >> 10), c.heap_before >> 20,
+        static_cast<unsigned long>(c.deferred.bytes >> 10),
+        static_cast<unsigned long>(c.assists), c.assist_ns / 1e6,
+        c.heap_before >> 20,
         static_cast<unsigned long>(c.marked.bytes_marked >> 20),
         c.next_gc == INT64_MAX ? -1L : static_cast<long>(c.next_gc >> 20),
         static_cast<unsigned long>(c.marked.objects_marked),

@@ -24,8 +24,10 @@
 //     mark termination follows in that second stop. One cycle runs at a
 //     time (EnterCycle): a triggered one that finds another running
 //     returns. Triggered cycles run on a background thread
-//     (RequestBackgroundCycle), from Heap::trigger (kTriggerPercent of the
-//     way to the goal); past the goal, an allocation waits for the cycle.
+//     (RequestBackgroundCycle), from Heap::trigger (placed by the pacer,
+//     SetNextGcLocked, so that the marking ends near the goal); allocating
+//     threads assist the marking in proportion to what they allocate
+//     (Assist); past the goal, an allocation waits for the cycle.
 //  3. Mark termination (MarkTermination), world still stopped: weak
 //     references to unmarked objects are cleared (weak.h), unmarked
 //     finalizable objects are queued for their finalizers (finalizer.h),
@@ -76,9 +78,20 @@ inline constexpr int64_t kMinHeapGoal = 4 << 20;
 inline constexpr uint64_t kScavengeRetainExtraPercent = 10;
 inline constexpr uint64_t kScavengeLimitPercent = 95;
 inline constexpr size_t kPauseRing = 256;
-// Where a cycle that marks beside the program starts: this share of the
-// way from the last marked bytes to the heap goal.
+// Where a cycle that marks beside the program starts, before the pacer
+// has measured one (then the share of the way from the last marked bytes
+// to the heap goal), and the bounds of the pacer's trigger (Go's are 0.7
+// and 0.95: gcrt starts earlier where its model says the marking needs
+// it, since its one background worker on a small machine is slower than
+// Go's dedicated and idle workers).
 inline constexpr int kTriggerPercent = 70;
+inline constexpr int kMinTriggerPercent = 40;
+inline constexpr int kMaxTriggerPercent = 95;
+// Mark assists (Collector::Assist): a thread assists once it owes this
+// many bytes of allocation, and scans at least this many bytes when it
+// does (Go's gcOverAssistWork: fewer, longer assists).
+inline constexpr int64_t kAssistDebtBytes = 64 << 10;
+inline constexpr int64_t kAssistMinWork = 64 << 10;
 
 // kLazyForTesting: a forced cycle that returns with the sweep not yet done
 // (as a triggered one does), for tests of the lazy sweep. kZeal: zeal
@@ -117,6 +130,8 @@ struct CollectorStats {
   uint64_t concurrent_cycles;  // cycles that marked beside the program
   uint64_t deferred_objects;   // left by the concurrent marker to the stop
   uint64_t deferred_bytes;     // their slots' bytes
+  uint64_t mark_assists;       // assists that scanned something
+  uint64_t mark_assist_ns;     // time allocating threads spent in them
 };
 
 class Collector {
@@ -260,8 +275,19 @@ class Collector {
   // mu_: the callback may read stats).
   void RunHook(TestHook::Point TestHook::*which) GCRT_EXCLUDES(mu_);
   // The allocator's trigger: a cycle on this thread, or (marking beside the
-  // program) one on the background thread.
+  // program) one on the background thread, and this thread's mark assist.
   static void Trigger();
+  // A mark assist (Go's gcAssistAlloc): while marking runs beside the
+  // program, an allocating thread that owes kAssistDebtBytes or more
+  // (alloc::t_assist_debt) scans in proportion: the scan work left over
+  // the heap left before the goal, times its debt; past the goal, all the
+  // work it can find. Then its debt is paid (or, with no work to find,
+  // forgiven: the background workers hold it).
+  void Assist();
+  // The pacer's model (Go 1.18's cons/mark), after a triggered cycle that
+  // marked beside the program: the bytes allocated per byte scanned,
+  // normalized by the share of the CPU the marking had.
+  void UpdateConsMarkLocked(const Cycle& c) GCRT_REQUIRES(mu_);
   void RequestBackgroundCycle() GCRT_EXCLUDES(background_mu_);
   // Waits, blocked, until the background cycle requested or running ends.
   void WaitForBackgroundCycle() GCRT_EXCLUDES(background_mu_);
@@ -305,6 +331,17 @@ class Collector {
   bool crosscheck_ GCRT_GUARDED_BY(mu_) = false;
   bool trace_ GCRT_GUARDED_BY(mu_) = false;
   int64_t last_marked_ GCRT_GUARDED_BY(mu_) = 0;
+  // The pacer (SetNextGcLocked): the last cycle's scan work (marked bytes
+  // not allocated black), and the smoothed cons/mark ratio (0: none
+  // measured yet).
+  int64_t last_scan_work_ GCRT_GUARDED_BY(mu_) = 0;
+  double cons_mark_ GCRT_GUARDED_BY(mu_) = 0;
+  // For the running marking's assists: the scan work expected (stored
+  // with the world stopped before it restarts, relaxed), and what the
+  // assists did (relaxed adds; read with the world stopped).
+  std::atomic<int64_t> assist_expected_work_{0};
+  std::atomic<int64_t> assist_ns_{0};
+  std::atomic<uint64_t> assist_count_{0};
   CollectorStats stats_ GCRT_GUARDED_BY(mu_) = {};
   uint64_t gc_cpu_ns_ GCRT_GUARDED_BY(mu_) = 0;  // pause x workers
   TestHook hooks_ GCRT_GUARDED_BY(mu_);

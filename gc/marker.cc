@@ -106,7 +106,7 @@ class WorkPool {
       }
       if (done_) return nullptr;
       uint32_t waiting = nwaiting_.fetch_add(1, std::memory_order_relaxed) + 1;
-      if (waiting == workers_) {
+      if (waiting == workers_ && assists_ == 0) {
         done_ = true;
         nwaiting_.fetch_sub(1, std::memory_order_relaxed);
         cv_.NotifyAll();
@@ -116,11 +116,33 @@ class WorkPool {
       nwaiting_.fetch_sub(1, std::memory_order_relaxed);
     }
   }
+  // A mark assist (AssistMarking) joins the marking: false once it has
+  // ended. While one is in, the marking does not end: it may hold objects
+  // no worker can see, which it gives back (PutFull) before EndAssist.
+  bool BeginAssist() GCRT_EXCLUDES(mu_) {
+    runtime::MutexLock lock(&mu_);
+    if (done_) return false;
+    assists_++;
+    return true;
+  }
+  // The assist leaves; if it was the last thing the waiting workers were
+  // waiting for, the marking ends.
+  void EndAssist() GCRT_EXCLUDES(mu_) {
+    runtime::MutexLock lock(&mu_);
+    GCRT_CHECK_GT(assists_, 0u);
+    if (--assists_ == 0 && full_ == nullptr &&
+        nwaiting_.load(std::memory_order_relaxed) == workers_) {
+      done_ = true;
+      cv_.NotifyAll();
+    }
+  }
   // Whether some worker waits for work while the pool has none.
   bool Hungry() const {
     return nwaiting_.load(std::memory_order_relaxed) > 0 &&
            nfull_.load(std::memory_order_relaxed) == 0;
   }
+  // Whether the pool has no full buffer (a hint: relaxed).
+  bool Empty() const { return nfull_.load(std::memory_order_relaxed) == 0; }
 
  private:
   const uint32_t workers_;
@@ -129,6 +151,7 @@ class WorkPool {
   WorkBuf* full_ GCRT_GUARDED_BY(mu_) = nullptr;
   WorkBuf* empty_ GCRT_GUARDED_BY(mu_) = nullptr;
   bool done_ GCRT_GUARDED_BY(mu_) = false;
+  uint32_t assists_ GCRT_GUARDED_BY(mu_) = 0;  // in, between Begin and End
   // Atomic: changed under mu_, read relaxed by workers deciding to share.
   std::atomic<uint32_t> nwaiting_{0};
   std::atomic<uint32_t> nfull_{0};
@@ -205,6 +228,12 @@ struct ShadedQueue {
 ShadedQueue& g_shaded = *new ShadedQueue;  // lives for the process
 
 WorkBuf* TakeShaded() { return g_shaded.Take(); }
+
+// Bytes marked so far by the marking running beside the program, its
+// workers and assists together, published every few dozen objects
+// (MarkWorker::PublishWork). Atomic, relaxed: a progress figure for the
+// pacer; reset with the world stopped when a marking starts.
+std::atomic<int64_t> g_mark_work{0};
 
 // A word of an object the program may be storing to (the concurrent
 // marker): a relaxed atomic load, a plain load on every machine gcrt
@@ -580,7 +609,10 @@ class alignas(64) MarkWorker : public SlotVisitor<MarkWorker> {
         // objects it shaded are work too (the rest waits for the stop).
         WorkBuf* full = concurrent_ ? TakeShaded() : nullptr;
         if (full == nullptr) full = pool_->GetFullOrWait();
-        if (full == nullptr) return;
+        if (full == nullptr) {
+          if (concurrent_) PublishWork();
+          return;
+        }
         pool_->PutEmpty(buf_);
         buf_ = full;
         continue;
@@ -589,8 +621,40 @@ class alignas(64) MarkWorker : public SlotVisitor<MarkWorker> {
       if (++since_balance == 64) {
         since_balance = 0;
         Balance();
+        if (concurrent_) PublishWork();
       }
     }
+  }
+
+  // A mark assist's share (AssistMarking): scans queued objects, its own
+  // then the pool's then the barrier's, until `budget` bytes of them are
+  // scanned or none is left, then gives back what it queued. Never waits.
+  // Returns the bytes scanned.
+  int64_t DrainFor(int64_t budget) GCRT_REQUIRES(kWorldStopped) {
+    int64_t scanned = 0;
+    while (scanned < budget) {
+      if (buf_->n == 0) {
+        WorkBuf* full = pool_->TakeFull();
+        if (full == nullptr) full = TakeShaded();
+        if (full == nullptr) break;
+        pool_->PutEmpty(buf_);
+        buf_ = full;
+        continue;
+      }
+      const uintptr_t obj = buf_->objs[--buf_->n];
+      scanned += g_pages->Lookup(obj)->elem_size;
+      ScanQueued(obj);
+    }
+    Flush();
+    PublishWork();
+    return scanned;
+  }
+  // Adds the bytes marked since the last call to the marking's total (the
+  // pacer's measure of its progress: MarkWorkDone).
+  void PublishWork() {
+    g_mark_work.fetch_add(static_cast<int64_t>(bytes_ - published_),
+                          std::memory_order_relaxed);
+    published_ = bytes_;
   }
 
   uint64_t bytes() const { return bytes_; }
@@ -658,8 +722,15 @@ class alignas(64) MarkWorker : public SlotVisitor<MarkWorker> {
   // worker is scanning: both then set bits in the same mark words, and the
   // atomic ORs bounce the line between cores.
   static constexpr uint64_t kMinSplit = 16;
+  // While the program runs, the pool is kept from running dry (Go's
+  // gcDrain balances whenever the global list is empty): a thread that
+  // owes an assist can take work at once, even when this worker is not
+  // running when it asks.
   void Balance() {
-    if (buf_->n < kMinSplit || !pool_->Hungry()) return;
+    if (buf_->n < kMinSplit ||
+        !(concurrent_ ? pool_->Empty() : pool_->Hungry())) {
+      return;
+    }
     WorkBuf* half = pool_->GetEmpty();
     uint64_t k = buf_->n / 2;
     std::copy(buf_->objs, buf_->objs + k, half->objs);
@@ -675,6 +746,7 @@ class alignas(64) MarkWorker : public SlotVisitor<MarkWorker> {
   const bool concurrent_;
   uint64_t bytes_ = 0;
   uint64_t objects_ = 0;
+  uint64_t published_ = 0;  // of bytes_, to g_mark_work
   std::vector<uintptr_t> deferred_;
 };
 
@@ -986,8 +1058,27 @@ void RescanBlackWord(void* worker, const alloc::BlackWord& w)
 
 }  // namespace
 
+// Mark assists (AssistMarking): the concurrent marking's pool, published
+// while its workers run, and the assists' results, gathered for the final
+// stop. A leaf lock (runtime/lock_order.h).
+struct Assists {
+  // Set (release) by MarkConcurrently before its workers start, cleared
+  // after they end; an assist counts itself in `entering` before loading
+  // it, and MarkConcurrently waits for `entering` to drop to zero before
+  // the pool goes (both sequentially consistent: an assist either sees
+  // null or is waited for).
+  std::atomic<WorkPool*> pool{nullptr};
+  std::atomic<uint32_t> entering{0};
+  runtime::Mutex mu;
+  uint64_t bytes GCRT_GUARDED_BY(mu) = 0;
+  uint64_t objects GCRT_GUARDED_BY(mu) = 0;
+  std::vector<uintptr_t> deferred GCRT_GUARDED_BY(mu);
+};
+Assists& g_assists = *new Assists;  // lives for the process
+
 void StartMarking(uint32_t workers) {
   GCRT_CHECK_GE(workers, 1u);
+  g_mark_work.store(0, std::memory_order_relaxed);
   g_pages = &alloc::Heap::Get().pages();
   g_marking.workers = workers;
   g_marking.bytes = g_marking.objects = 0;
@@ -1023,9 +1114,44 @@ void MarkConcurrently(uint32_t workers) {
     ws[id]->Drain();
     SetInMarker(false);
   };
+  g_assists.pool.store(&pool, std::memory_order_seq_cst);
   MarkThreads::Get().Run(workers, work);
+  // The workers end only when no assist is in (WorkPool::EndAssist); any
+  // assist still entering finds the marking done.
+  g_assists.pool.store(nullptr, std::memory_order_seq_cst);
+  while (g_assists.entering.load(std::memory_order_seq_cst) != 0) {
+    std::this_thread::yield();
+  }
   AddWorkerResults(ws);
 }
+
+int64_t AssistMarking(int64_t budget) {
+  if (InMarker()) return 0;  // a trace function's allocation: no nesting
+  g_assists.entering.fetch_add(1, std::memory_order_seq_cst);
+  struct Leave {
+    ~Leave() { g_assists.entering.fetch_sub(1, std::memory_order_seq_cst); }
+  } leave;
+  WorkPool* pool = g_assists.pool.load(std::memory_order_seq_cst);
+  if (pool == nullptr || !pool->BeginAssist()) return 0;
+  // The pool lives until EndAssist and this thread's `entering` count ends.
+  AssertConcurrentMarking();
+  int64_t scanned;
+  {
+    MarkWorker w(pool, /*shared_marks=*/true, /*concurrent=*/true);
+    SetInMarker(true);
+    scanned = w.DrainFor(budget);
+    SetInMarker(false);
+    runtime::MutexLock lock(&g_assists.mu);
+    g_assists.bytes += w.bytes();
+    g_assists.objects += w.objects();
+    g_assists.deferred.insert(g_assists.deferred.end(), w.deferred().begin(),
+                              w.deferred().end());
+  }
+  pool->EndAssist();
+  return scanned;
+}
+
+int64_t MarkWorkDone() { return g_mark_work.load(std::memory_order_relaxed); }
 
 MarkResult FinishMarking(DeferredObjects* deferred) {
   alloc::Heap& heap = alloc::Heap::Get();
@@ -1044,6 +1170,15 @@ MarkResult FinishMarking(DeferredObjects* deferred) {
   // objects the concurrent marker deferred, and the objects allocated black
   // whose types hold pointers the barrier does not see.
   roots.VisitConstructing(*ws[0]);
+  {
+    runtime::MutexLock lock(&g_assists.mu);
+    g_marking.bytes += std::exchange(g_assists.bytes, 0);
+    g_marking.objects += std::exchange(g_assists.objects, 0);
+    g_marking.deferred.insert(g_marking.deferred.end(),
+                              g_assists.deferred.begin(),
+                              g_assists.deferred.end());
+    g_assists.deferred.clear();
+  }
   *deferred = {g_marking.deferred.size(), 0};
   for (uintptr_t obj : g_marking.deferred) {
     deferred->bytes += g_pages->Lookup(obj)->slot_bytes();
@@ -1069,7 +1204,7 @@ MarkResult FinishMarking(DeferredObjects* deferred) {
                         static_cast<uint64_t>(black),
                     g_marking.objects +
                         g_shaded.objects.exchange(0, std::memory_order_relaxed),
-                    workers};
+                    workers, static_cast<uint64_t>(black)};
   return result;
 }
 

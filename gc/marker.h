@@ -39,6 +39,10 @@ struct MarkResult {
   uint64_t bytes_marked;    // bytes of the slots of marked objects
   uint64_t objects_marked;  // objects (tiny blocks count once)
   uint32_t workers;
+  // Of bytes_marked, those allocated black while marking beside the
+  // program (heap_live's growth over the marking); the rest is the scan
+  // work the markers did, the pacer's measure of the next cycle's.
+  uint64_t black_bytes = 0;
 };
 
 // Marks everything reachable from the registered roots. World stopped; the
@@ -71,6 +75,18 @@ struct DeferredObjects {
 };
 MarkResult FinishMarking(DeferredObjects* deferred)
     GCRT_REQUIRES(runtime::kWorldStopped);
+
+// A mark assist (Go's gcAssistAlloc): a thread that allocates while
+// MarkConcurrently runs scans up to `budget` bytes of queued objects for
+// it (its own allocation pays for the marking it makes necessary; the
+// collector sizes the budget: gc/collector.h). Returns the bytes scanned:
+// 0 when no marking is running, the marking has ended, or the calling
+// thread is marking already (a trace function's allocation). Bounded: it
+// never waits for work; the marking does not end while it is in.
+int64_t AssistMarking(int64_t budget);
+// The bytes marked so far by the running marking's workers and assists
+// (published every few dozen objects): the pacer's measure of progress.
+int64_t MarkWorkDone();
 
 // Checks the marking just done (Go's checkmark, a debug option): re-traces
 // the heap from the roots on one thread and stops the program, naming the
