@@ -73,10 +73,7 @@ size_t Heap::NewSmallSpans(SpanClass sc, size_t count, Span** out,
   try {
     bits = gc_bits_.Allocate(static_cast<uint32_t>(2 * stride * n));
   } catch (...) {
-    for (size_t j = 0; j < n; j++) {
-      out[j]->state.store(SpanState::kInUse, std::memory_order_relaxed);
-      pages_.FreeSpan(out[j]);
-    }
+    for (size_t j = 0; j < n; j++) pages_.FreeSpan(out[j]);  // kAllocating
     throw;
   }
   for (size_t i = 0; i < n; i++) {
@@ -96,6 +93,7 @@ size_t Heap::NewSmallSpans(SpanClass sc, size_t count, Span** out,
     s->mark_bits = s->alloc_bits + stride;
     s->sweepgen.InitSwept(sweepgen());
     s->ResetAllocState();
+    pages_.NoteInUse(s);
     s->state.store(SpanState::kInUse, std::memory_order_release);
   }
   return n;
@@ -278,6 +276,7 @@ void* Heap::AllocateLarge(const TypeInfo* type, size_t bytes) {
     }
   }
   // Published last, after every field is valid (span.h).
+  pages_.NoteInUse(s);
   s->state.store(SpanState::kInUse, std::memory_order_release);
   large_allocs_.fetch_add(1, std::memory_order_relaxed);
   large_live_bytes_.fetch_add(int64_t{npages} << kPageShift,

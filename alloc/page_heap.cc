@@ -7,6 +7,7 @@
 #include <new>
 #include <string>
 
+#include "alloc/gc_bits.h"
 #include "runtime/check.h"
 #include "runtime/os_mem.h"
 
@@ -493,10 +494,21 @@ Span* PageHeap::CarveLocked(Span* s, uint32_t npages, bool* needzero) {
   return s;  // the caller fills the rest and publishes state = kInUse
 }
 
+void PageHeap::NoteInUse(const Span* s) {
+  inuse_spans_.fetch_add(1, std::memory_order_relaxed);
+  inuse_bit_words_.fetch_add(PaddedBitWords(s->nwords),
+                             std::memory_order_relaxed);
+}
+
 void PageHeap::FreeSpan(Span* s) {
   runtime::MutexLock lock(&mu_);
   SpanState st = s->state.load(std::memory_order_relaxed);
   GCRT_CHECK(st == SpanState::kInUse || st == SpanState::kAllocating);
+  if (st == SpanState::kInUse) {
+    inuse_spans_.fetch_sub(1, std::memory_order_relaxed);
+    inuse_bit_words_.fetch_sub(PaddedBitWords(s->nwords),
+                               std::memory_order_relaxed);
+  }
   GCRT_ASAN_POISON(s->base, size_t{s->npages} << kPageShift);
   s->needzero = true;
   s->npreleased = 0;

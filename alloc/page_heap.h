@@ -103,6 +103,18 @@ class PageHeap {
   void ReleasePageCache(PageCache* pc) GCRT_EXCLUDES(mu_);
   // Returns an in-use span's pages to the heap.
   void FreeSpan(Span* s) GCRT_EXCLUDES(mu_);
+  // The spans published in use (the Heap notes each as it publishes it;
+  // FreeSpan takes back one that was), and the padded bit words of one
+  // vector of each: what the next sweep's mark bits need
+  // (Collector::ReserveSweepBits), without a walk of the span records.
+  // Atomic, relaxed adds; exact with the world stopped.
+  void NoteInUse(const Span* s);
+  uint64_t inuse_spans() const {
+    return inuse_spans_.load(std::memory_order_relaxed);
+  }
+  uint64_t inuse_bit_words() const {
+    return inuse_bit_words_.load(std::memory_order_relaxed);
+  }
 
   Span* Lookup(uintptr_t addr) const { return map_.Lookup(addr); }
   // The in-use span covering addr, or null.
@@ -295,6 +307,8 @@ class PageHeap {
   // when growing.
   std::atomic<uint64_t> limit_bytes_{0};
   uint64_t inuse_pages_ GCRT_GUARDED_BY(mu_) = 0;
+  std::atomic<uint64_t> inuse_spans_{0};      // NoteInUse
+  std::atomic<uint64_t> inuse_bit_words_{0};  // NoteInUse
   uint64_t free_pages_ GCRT_GUARDED_BY(mu_) = 0;
   uint64_t released_pages_ GCRT_GUARDED_BY(mu_) = 0;
   uint64_t reserved_bytes_ GCRT_GUARDED_BY(mu_) = 0;

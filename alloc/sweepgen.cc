@@ -55,13 +55,21 @@ SweepClaim& SweepClaim::operator=(SweepClaim&& other) noexcept {
   return *this;
 }
 
+std::atomic<uint64_t> SweepClaim::in_flight_{0};
+
 SweepClaim SweepClaim::TryAcquire(Span* s, uint32_t h) {
   uint32_t sg = h - 2;
   if (!s->sweepgen.gen_.compare_exchange_strong(sg, h - 1,
                                                 std::memory_order_acq_rel)) {
     return SweepClaim();
   }
+  in_flight_.fetch_add(1, std::memory_order_relaxed);
   return SweepClaim(s, h, /*cached=*/false);
+}
+
+void SweepClaim::SpanFreed() && {
+  span_ = nullptr;
+  if (!cached_) in_flight_.fetch_sub(1, std::memory_order_release);
 }
 
 SweepClaim SweepClaim::AcquireCachedStale(Span* s, uint32_t h) {
@@ -92,6 +100,7 @@ void SweepClaim::Finish() && {
                            SweepGen::State::kCachedUnswept, h_ + 3);
   } else {
     s->sweepgen.Transition("Finish", h_, SweepGen::State::kSweeping, h_);
+    in_flight_.fetch_sub(1, std::memory_order_release);
   }
 }
 

@@ -139,7 +139,16 @@ class SweepClaim {
   void Finish() &&;
   // The sweep freed the span (its record went back to the page heap, which
   // cleared the generation): the claim ends without a store.
-  void SpanFreed() && { span_ = nullptr; }
+  void SpanFreed() &&;
+
+  // Claims taken by TryAcquire and not yet ended (Go's sweep.active): the
+  // collector waits for none to be left before the heap's generation
+  // moves (Sweeper::Finish), without a walk of the span records. Atomic:
+  // incremented by the CAS's winner, decremented (release) after the
+  // claim's last store.
+  static uint64_t InFlight() {
+    return in_flight_.load(std::memory_order_acquire);
+  }
 
  private:
   SweepClaim(Span* s, uint32_t h, bool cached)
@@ -149,6 +158,7 @@ class SweepClaim {
   Span* span_ = nullptr;
   uint32_t h_ = 0;
   bool cached_ = false;
+  static std::atomic<uint64_t> in_flight_;
 };
 
 }  // namespace gc::alloc

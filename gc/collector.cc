@@ -399,6 +399,7 @@ void Collector::Collect(GcReason reason) {
   // The last sweep is finished by mutators and the background sweeper;
   // whatever is left is finished here, with the world running.
   Sweeper::Get().Finish();
+  ReserveSweepBits(kSweepBitsSlackPercent);
   runtime::StopTheWorld("garbage collection");
   bool run;
   try {
@@ -500,7 +501,9 @@ bool Collector::SweepTermination(Cycle& c) {
   // at the one point where nothing is cached, nothing is being swept and
   // nothing runs.
   GCRT_DCHECK_EXPENSIVE(VerifyAllocator());
-  ReserveSweepBits();  // throws std::bad_alloc with nothing changed
+  GCRT_DCHECK_EXPENSIVE(InUseCountsMatch());
+  // The same slack as before the stop: nothing to map or zero here.
+  ReserveSweepBits(kSweepBitsSlackPercent);  // may throw std::bad_alloc
   return true;
 }
 
@@ -526,13 +529,9 @@ bool Collector::VerifyAllocator() {
   return heap.pages().Verify();
 }
 
-void Collector::ReserveSweepBits() {
-  // The coming sweep's mark bits are set aside now, while a failure can
-  // still refuse the cycle with nothing changed (alloc/gc_bits.h): once a
-  // span is being swept there is no way back.
-  Heap& heap = Heap::Get();
+bool Collector::InUseCountsMatch() {
+  const alloc::PageHeap& pages = Heap::Get().pages();
   uint64_t words = 0, vectors = 0;
-  alloc::PageHeap& pages = heap.pages();
   for (size_t i = 0, n = pages.SpanRecordCount(); i < n; i++) {
     const alloc::Span* s = pages.SpanRecord(i);
     if (s->state.load(std::memory_order_relaxed) == alloc::SpanState::kInUse) {
@@ -540,7 +539,30 @@ void Collector::ReserveSweepBits() {
       vectors++;
     }
   }
-  heap.gc_bits().ReserveForSweep(words, vectors);
+  if (words == pages.inuse_bit_words() && vectors == pages.inuse_spans()) {
+    return true;
+  }
+  runtime::Print(
+      "the page heap counts %lu spans in use with %lu bit words; the span "
+      "records hold %lu with %lu",
+      static_cast<unsigned long>(pages.inuse_spans()),
+      static_cast<unsigned long>(pages.inuse_bit_words()),
+      static_cast<unsigned long>(vectors), static_cast<unsigned long>(words));
+  return false;
+}
+
+void Collector::ReserveSweepBits(uint64_t extra_percent) {
+  // The coming sweep's mark bits are set aside now, while a failure can
+  // still refuse the cycle with nothing changed (alloc/gc_bits.h): once a
+  // span is being swept there is no way back. The page heap counts what
+  // the spans in use need (PageHeap::NoteInUse), so the stop walks
+  // nothing; Collect reserves once before it, with room for the spans
+  // allocated until the world stops, so that arenas are mapped and zeroed
+  // while the program runs.
+  Heap& heap = Heap::Get();
+  const uint64_t words = heap.pages().inuse_bit_words();
+  heap.gc_bits().ReserveForSweep(words + words / 100 * extra_percent,
+                                 heap.pages().inuse_spans());
 }
 
 void Collector::Mark(Cycle& c) {

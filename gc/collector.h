@@ -78,6 +78,10 @@ inline constexpr int64_t kMinHeapGoal = 4 << 20;
 inline constexpr uint64_t kScavengeRetainExtraPercent = 10;
 inline constexpr uint64_t kScavengeLimitPercent = 95;
 inline constexpr size_t kPauseRing = 256;
+// The sweep's mark bits reserved before the world stops
+// (Collector::ReserveSweepBits): this share more than the spans in use
+// need then, for those allocated until the stop.
+inline constexpr uint64_t kSweepBitsSlackPercent = 12;
 // Where a cycle that marks beside the program starts, before the pacer
 // has measured one (then the share of the way from the last marked bytes
 // to the heap goal), and the bounds of the pacer's trigger (Go's are 0.7
@@ -258,7 +262,13 @@ class Collector {
   void CheckCachesFlushed(uint32_t h) GCRT_REQUIRES(runtime::kWorldStopped);
   // Every Central's and the page heap's consistency walk (debug builds).
   bool VerifyAllocator() GCRT_REQUIRES(runtime::kWorldStopped);
-  void ReserveSweepBits() GCRT_REQUIRES(runtime::kWorldStopped);
+  // Sets aside the coming sweep's mark bits, `extra_percent` more than
+  // the spans in use need now (alloc/gc_bits.h). Throws std::bad_alloc with
+  // nothing changed.
+  void ReserveSweepBits(uint64_t extra_percent);
+  // Debug builds: the page heap's counts of spans in use (NoteInUse) agree
+  // with a walk of the span records (world stopped).
+  bool InUseCountsMatch() GCRT_REQUIRES(runtime::kWorldStopped);
   void FlushCaches(Cycle& c) GCRT_REQUIRES(runtime::kWorldStopped);
   void Pace(Cycle& c) GCRT_REQUIRES(runtime::kWorldStopped) GCRT_EXCLUDES(mu_);
   void RecordCycle(const Cycle& c) GCRT_REQUIRES(runtime::kWorldStopped)

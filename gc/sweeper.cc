@@ -276,18 +276,8 @@ void Sweeper::Finish() {
   while (SweepOne()) {
   }
   // Sweeps other threads claimed (on demand, through the walk) finish on
-  // those threads; wait for each span still being swept.
-  Heap& heap = Heap::Get();
-  uint32_t h = heap.sweepgen();
-  size_t n = limit_.load(std::memory_order_relaxed);
-  for (size_t i = 0; i < n; i++) {
-    Span* s = heap.pages().SpanRecord(i);
-    while (s->state.load(std::memory_order_acquire) ==
-               alloc::SpanState::kInUse &&
-           s->sweepgen.Of(h) == alloc::SweepGen::State::kSweeping) {
-      std::this_thread::yield();
-    }
-  }
+  // those threads; wait for every claim still in flight.
+  while (alloc::SweepClaim::InFlight() != 0) std::this_thread::yield();
   while (active_.load(std::memory_order_acquire) != 0) {
     std::this_thread::yield();
   }
