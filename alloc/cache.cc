@@ -217,7 +217,7 @@ Span* Cache::RefillOrCollect(SpanClass sc) {
 }
 
 bool Cache::LoadWordBlack(Span* s) {
-  const bool record = !s->noscan();
+  const bool record = BlackMayNeedRescan(s);
   // Room first (doubling: a reserve of one more would copy the vector at
   // every word): a throw leaves nothing loaded and unrecorded.
   if (record && black_words_.size() == black_words_.capacity()) {
@@ -232,6 +232,17 @@ bool Cache::LoadWordBlack(Span* s) {
   return true;
 }
 
+void Cache::NoteBlackTypeChange(Span* s, uint32_t slot, const TypeInfo* type) {
+  if (type->pointer_bitmap != nullptr || BlackMayNeedRescan(s) || s->noscan()) {
+    return;
+  }
+  // The word's slots allocated before this one hold objects of the span's
+  // bitmap type (or none): only this slot and those still free can hold
+  // objects of another type.
+  black_words_.push_back(
+      {s, s->cache_word, s->alloc_cache | uint64_t{1} << (slot % 64)});
+}
+
 void Cache::BeginBlackAllocation() {
   try {
     black_words_.reserve(black_words_.size() + kNumSpanClasses);
@@ -241,7 +252,7 @@ void Cache::BeginBlackAllocation() {
   for (Span* s : alloc_) {
     if (s == &g_empty_span || s->cache_word >= s->nwords) continue;
     s->mark_bits[s->cache_word] |= s->alloc_cache;
-    if (!s->noscan()) {
+    if (BlackMayNeedRescan(s)) {
       black_words_.push_back({s, s->cache_word, s->alloc_cache});
     }
   }
@@ -276,6 +287,10 @@ void* Cache::AllocSmallSlow(SpanClass sc, const TypeInfo* type) {
   uint32_t slot = s->cache_word * 64 + bit;
   if (s->types.single() != type) {
     try {
+      if (GCRT_PREDICT_FALSE(
+              g_allocate_black.load(std::memory_order_relaxed))) {
+        NoteBlackTypeChange(s, slot, type);
+      }
       s->types.Record(slot, s->nelems, type);
     } catch (...) {
       s->alloc_cache |= uint64_t{1} << bit;  // give the slot back

@@ -201,6 +201,27 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
     return s->LoadNextCacheWord();
   }
   GCRT_NOINLINE bool LoadWordBlack(Span* s);
+  // Whether the objects s holds may need the final stop's rescan once
+  // allocated black: its objects are not all of one type with a pointer
+  // bitmap (alloc/span.h, BlackWord). A span with no type yet is not: its
+  // first allocation records its type (AllocSmallSlow) and its word then.
+  static bool BlackMayNeedRescan(const Span* s) {
+    if (s->noscan()) return false;
+    switch (s->types.compression()) {
+      case TypeCompression::kEmpty:
+        return false;
+      case TypeCompression::kSingle:
+        return s->types.single()->pointer_bitmap == nullptr;
+      default:
+        return true;
+    }
+  }
+  // Records the rest of the current word of s (slot `slot` and the free
+  // slots after it) when this allocation is the first of type `type` that
+  // may need a rescan (BlackMayNeedRescan was false and type has no
+  // pointer bitmap). Before the type is recorded; throws std::bad_alloc
+  // with nothing recorded.
+  void NoteBlackTypeChange(Span* s, uint32_t slot, const TypeInfo* type);
   // Sweeps a stale (h+1) span this cache owns, before it goes back.
   void SweepStale(Span* s);
 

@@ -20,8 +20,8 @@ uint64_t* GcBitsArenas::Arena::TryAllocate(uint32_t bytes) {
 }
 
 template <typename Refill>
-uint64_t* GcBitsArenas::AllocateFrom(std::atomic<Arena*>& head, uint32_t nwords,
-                                     Refill refill) {
+uint64_t* GcBitsArenas::AllocateFrom(std::atomic<Arena*>& head, Arena*& tail,
+                                     uint32_t nwords, Refill refill) {
   // Spans need at most 16 words; anything near an arena is a caller bug.
   GCRT_CHECK_GT(nwords, 0u);
   GCRT_CHECK_LE(nwords, Arena::kCapacity / 8);
@@ -43,25 +43,27 @@ uint64_t* GcBitsArenas::AllocateFrom(std::atomic<Arena*>& head, uint32_t nwords,
   uint64_t* p = fresh->TryAllocate(bytes);
   GCRT_CHECK(p != nullptr);
   fresh->next = a;
+  if (a == nullptr) tail = fresh;
   head.store(fresh, std::memory_order_release);
   return p;
 }
 
 uint64_t* GcBitsArenas::Allocate(uint32_t nwords) {
-  return AllocateFrom(next_, nwords,
+  return AllocateFrom(next_, next_tail_, nwords,
                       [this]() GCRT_REQUIRES(mu_) { return NewArenaLocked(); });
 }
 
 uint64_t* GcBitsArenas::NewSweptMarkBits(uint32_t nwords) {
-  return AllocateFrom(sweep_next_, nwords, [this]() GCRT_REQUIRES(mu_) {
-    if (Arena* a = reserve_) {
-      reserve_ = a->next;
-      nreserve_--;
-      a->next = nullptr;
-      return a;
-    }
-    return NewArenaLocked();  // only if the collector reserved too little
-  });
+  return AllocateFrom(
+      sweep_next_, sweep_next_tail_, nwords, [this]() GCRT_REQUIRES(mu_) {
+        if (Arena* a = reserve_) {
+          reserve_ = a->next;
+          nreserve_--;
+          a->next = nullptr;
+          return a;
+        }
+        return NewArenaLocked();  // only if the collector reserved too little
+      });
 }
 
 void GcBitsArenas::ReserveForSweep(uint64_t words, uint64_t vectors) {
@@ -113,28 +115,44 @@ GcBitsArenas::Arena* GcBitsArenas::NewArenaLocked() {
   return a;
 }
 
+namespace {
+template <typename A>
+A* LastOf(A* list) {
+  while (list != nullptr && list->next != nullptr) list = list->next;
+  return list;
+}
+}  // namespace
+
 void GcBitsArenas::NextEpoch() {
   runtime::MutexLock lock(&mu_);
+  GCRT_DCHECK_EXPENSIVE(
+      LastOf(previous_) == previous_tail_ &&
+      LastOf(current_) == current_tail_ &&
+      LastOf(next_.load(std::memory_order_relaxed)) == next_tail_ &&
+      LastOf(sweep_next_.load(std::memory_order_relaxed)) == sweep_next_tail_);
   if (previous_ != nullptr) {
-    Arena* tail = previous_;
-    while (tail->next != nullptr) tail = tail->next;
-    tail->next = free_;
+    previous_tail_->next = free_;
     free_ = previous_;
   }
   previous_ = current_;
+  previous_tail_ = current_tail_;
   // The epoch's bits: new spans' and the last sweep's, in one list.
   Arena* next = next_.load(std::memory_order_relaxed);
   Arena* swept = sweep_next_.load(std::memory_order_relaxed);
   if (next == nullptr) {
-    next = swept;
-  } else if (swept != nullptr) {
-    Arena* tail = next;
-    while (tail->next != nullptr) tail = tail->next;
-    tail->next = swept;
+    current_ = swept;
+    current_tail_ = sweep_next_tail_;
+  } else {
+    current_ = next;
+    current_tail_ = next_tail_;
+    if (swept != nullptr) {
+      next_tail_->next = swept;
+      current_tail_ = sweep_next_tail_;
+    }
   }
-  current_ = next;
   next_.store(nullptr, std::memory_order_release);
   sweep_next_.store(nullptr, std::memory_order_release);
+  next_tail_ = sweep_next_tail_ = nullptr;
 }
 
 GcBitsArenas::Stats GcBitsArenas::ReadStats() {

@@ -88,6 +88,12 @@ extern std::atomic<bool> g_allocate_black;
 // A word of slots allocated black (for the collector's final stop, which
 // scans the objects allocated there whose types it cannot trust to the
 // write barrier: gc/marker.h). `slots`: the word's free slots when loaded.
+//
+// Only words that may hold such objects are recorded: a span whose objects
+// all have one type with a pointer bitmap (or none yet) records nothing
+// when a word is loaded, and the allocation that first gives it an object
+// of another type records the rest of its word then (Cache::AllocSmallSlow:
+// the fast path takes only the span's single type).
 struct Span;
 struct BlackWord {
   Span* span;

@@ -126,6 +126,9 @@ Stats stats() {
   s.heap_live = cs.heap_live > 0 ? static_cast<uint64_t>(cs.heap_live) : 0;
   s.pause_total_ns = cs.pause_total_ns;
   s.pause_ns = cs.pause_ns;
+  s.ttsp_ns = cs.ttsp_ns;
+  s.ttsp_total_ns = cs.ttsp_total_ns;
+  s.ttsp_max_ns = cs.ttsp_max_ns;
   s.last_gc_unix_ns = cs.last_gc_unix_ns;
   s.gc_cpu_fraction = cs.gc_cpu_fraction;
   s.last_marked_bytes = cs.last_marked_bytes;

@@ -154,9 +154,19 @@ struct Stats {
   uint64_t num_forced_gc;  // of which gc::collect() or periodic
   uint64_t next_gc;        // heap_live goal of the next cycle; 0 when off
   uint64_t heap_live;      // what the pacer compares with next_gc
+  // A cycle's pause runs from the request to stop the world to its restart
+  // (both stops of a cycle that marks beside the program, summed), so it
+  // includes the time to safepoint, as Go's PauseNs does.
   uint64_t pause_total_ns;
   std::array<uint64_t, 256> pause_ns;  // recent pauses, the newest at
   uint64_t last_gc_unix_ns;            // pause_ns[(num_gc + 255) % 256]
+  // Time to safepoint: from the request to stop the world until every
+  // running thread has parked at a safepoint (or is idle or in a blocking
+  // region). Per cycle, its stops summed, indexed as pause_ns; in all; and
+  // the longest any one stop took.
+  std::array<uint64_t, 256> ttsp_ns;
+  uint64_t ttsp_total_ns;
+  uint64_t ttsp_max_ns;
   double gc_cpu_fraction;  // collector CPU time over available CPU time
   uint64_t last_marked_bytes;
   uint64_t objects_destroyed;   // destructors run by the collector

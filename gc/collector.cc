@@ -66,20 +66,27 @@ void ReleaseSpecialList(alloc::Special* list) {
   }
 }
 
+// The machine's hardware threads, read once (Go's ncpu): glibc reads
+// /sys/devices/system/cpu/online at every std::thread::hardware_concurrency
+// call, which cost 0.1 ms inside mark termination's stop.
+uint32_t HardwareThreads() {
+  static const uint32_t n = std::max(1u, std::thread::hardware_concurrency());
+  return n;
+}
+
 // The mark workers a cycle uses (GCRT_MARK_WORKERS, or one per hardware
 // thread), and of them those that mark beside the program in a triggered
 // cycle: a quarter, at least one (Go's 25% background utilization), so the
 // program keeps the other cores.
 uint32_t MarkWorkers(uint32_t configured) {
-  return configured != 0 ? configured
-                         : std::max(1u, std::thread::hardware_concurrency());
+  return configured != 0 ? configured : HardwareThreads();
 }
 uint32_t BackgroundWorkers(uint32_t workers) {
   return std::max(1u, workers / 4);
 }
 // Their share of the machine's hardware threads (at most one half).
 double BackgroundUtilization(uint32_t workers) {
-  const double procs = std::max(1u, std::thread::hardware_concurrency());
+  const double procs = HardwareThreads();
   return std::min(0.5, BackgroundWorkers(workers) / procs);
 }
 
@@ -350,7 +357,9 @@ struct Collector::Cycle {
   bool crosscheck = false;
   bool trace = false;
   uint64_t cycles_seen = 0;  // cycles_ when this one was asked for
-  // 1. Sweep termination.
+  // 1. Sweep termination. t_stop_asked: the request to stop the world;
+  // t_stop: every processor stopped.
+  int64_t t_stop_asked = 0;
   int64_t t_stop = 0;
   int64_t heap_before = 0;
   uint32_t sweepgen = 0;    // the heap's, before mark termination moves it
@@ -358,6 +367,7 @@ struct Collector::Cycle {
   // 2. Mark. Concurrently: t_restart ends the first stop, t_stop2 starts
   // the second (mark termination's).
   int64_t t_restart = 0;
+  int64_t t_stop2_asked = 0;
   int64_t t_stop2 = 0;
   int64_t heap_at_stop2 = 0;  // heap_live then
   int64_t assist_ns = 0;      // allocating threads' mark assists
@@ -400,6 +410,7 @@ void Collector::Collect(GcReason reason) {
   // whatever is left is finished here, with the world running.
   Sweeper::Get().Finish();
   ReserveSweepBits(kSweepBitsSlackPercent);
+  c.t_stop_asked = NowNs();
   runtime::StopTheWorld("garbage collection");
   bool run;
   try {
@@ -593,6 +604,7 @@ void Collector::MarkBesideProgram(Cycle& c) {
     // assists. One someone waits for (gc::collect): all of them.
     MarkConcurrently(c.triggered ? BackgroundWorkers(c.workers) : c.workers);
   }
+  c.t_stop2_asked = NowNs();
   runtime::StopTheWorld("garbage collection: mark termination");
   c.t_stop2 = NowNs();
   c.heap_at_stop2 = Heap::Get().heap_live();
@@ -686,7 +698,7 @@ void Collector::UpdateConsMarkLocked(const Cycle& c) {
   if (duration <= 0 || allocated <= 0 || last_scan_work_ == 0) return;
   // The marking's share of the CPU: its background workers, and the time
   // allocating threads spent assisting.
-  const double procs = std::max(1u, std::thread::hardware_concurrency());
+  const double procs = HardwareThreads();
   const double u =
       std::min(0.95, BackgroundUtilization(c.workers) +
                          static_cast<double>(c.assist_ns) / (duration * procs));
@@ -728,10 +740,17 @@ void Collector::Pace(Cycle& c) {
 
 void Collector::RecordCycle(const Cycle& c) {
   runtime::MutexLock lock(&mu_);
-  uint64_t pause = static_cast<uint64_t>(
-      c.concurrent ? (c.t_restart - c.t_stop) + (c.t_end - c.t_stop2)
-                   : c.t_end - c.t_stop);
+  uint64_t pause =
+      static_cast<uint64_t>(c.concurrent ? (c.t_restart - c.t_stop_asked) +
+                                               (c.t_end - c.t_stop2_asked)
+                                         : c.t_end - c.t_stop_asked);
+  const auto ttsp1 = static_cast<uint64_t>(c.t_stop - c.t_stop_asked);
+  const auto ttsp2 =
+      c.concurrent ? static_cast<uint64_t>(c.t_stop2 - c.t_stop2_asked) : 0;
   stats_.pause_ns[stats_.num_gc % kPauseRing] = pause;
+  stats_.ttsp_ns[stats_.num_gc % kPauseRing] = ttsp1 + ttsp2;
+  stats_.ttsp_total_ns += ttsp1 + ttsp2;
+  stats_.ttsp_max_ns = std::max({stats_.ttsp_max_ns, ttsp1, ttsp2});
   stats_.num_gc++;
   if (!c.triggered && c.reason != GcReason::kZeal &&
       c.reason != GcReason::kMemory) {
@@ -752,7 +771,7 @@ void Collector::RecordCycle(const Cycle& c) {
   stats_.mark_assist_ns += static_cast<uint64_t>(c.assist_ns);
   // As Go's GCCPUFraction: a stop takes every CPU; marking beside the
   // program, its workers (at most one per CPU) and the assists.
-  const uint64_t cpus = std::max(1u, std::thread::hardware_concurrency());
+  const uint64_t cpus = HardwareThreads();
   const uint64_t concurrent_ns =
       c.concurrent ? static_cast<uint64_t>(c.t_stop2 - c.t_restart) : 0;
   const uint32_t concurrent_workers =
@@ -796,11 +815,14 @@ void Collector::Trace(const Cycle& c) {
   if (c.concurrent) {
     runtime::Print(
         "gc %lu @%.3fs %.0f%%: %.3f+%.3f+%.3f ms clock (stop, concurrent "
-        "mark, stop; %u workers, %lu objects (%lu KB) deferred, %lu assists "
-        "(%.3f ms)), %ld->%lu MB live, %ld MB goal, %lu objects, %u P%s",
+        "mark, stop; time to safepoint %.3f+%.3f ms; %u workers, %lu objects "
+        "(%lu KB) deferred, %lu assists (%.3f ms)), %ld->%lu MB live, %ld MB "
+        "goal, %lu objects, %u P%s",
         static_cast<unsigned long>(st.num_gc), since_start,
-        st.gc_cpu_fraction * 100, (c.t_restart - c.t_stop) / 1e6,
-        (c.t_stop2 - c.t_restart) / 1e6, (c.t_end - c.t_stop2) / 1e6, c.workers,
+        st.gc_cpu_fraction * 100, (c.t_restart - c.t_stop_asked) / 1e6,
+        (c.t_stop2_asked - c.t_restart) / 1e6,
+        (c.t_end - c.t_stop2_asked) / 1e6, (c.t_stop - c.t_stop_asked) / 1e6,
+        (c.t_stop2 - c.t_stop2_asked) / 1e6, c.workers,
         static_cast<unsigned long>(c.deferred.objects),
         static_cast<unsigned long>(c.deferred.bytes >> 10),
         static_cast<unsigned long>(c.assists), c.assist_ns / 1e6,
@@ -812,11 +834,13 @@ void Collector::Trace(const Cycle& c) {
     return;
   }
   runtime::Print(
-      "gc %lu @%.3fs %.0f%%: %.3f ms STW (mark %.3f ms, %u workers), "
-      "%ld->%lu MB live, %ld MB goal, %lu objects, %u P%s",
+      "gc %lu @%.3fs %.0f%%: %.3f ms STW (time to safepoint %.3f ms, mark "
+      "%.3f ms, %u workers), %ld->%lu MB live, %ld MB goal, %lu objects, %u "
+      "P%s",
       static_cast<unsigned long>(st.num_gc), since_start,
-      st.gc_cpu_fraction * 100, (c.t_end - c.t_stop) / 1e6,
-      (c.t_marked - c.t_stop) / 1e6, c.workers, c.heap_before >> 20,
+      st.gc_cpu_fraction * 100, (c.t_end - c.t_stop_asked) / 1e6,
+      (c.t_stop - c.t_stop_asked) / 1e6, (c.t_marked - c.t_stop) / 1e6,
+      c.workers, c.heap_before >> 20,
       static_cast<unsigned long>(c.marked.bytes_marked >> 20),
       c.next_gc == INT64_MAX ? -1L : static_cast<long>(c.next_gc >> 20),
       static_cast<unsigned long>(c.marked.objects_marked),
@@ -924,7 +948,7 @@ CollectorStats Collector::ReadStats() {
       static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                               Clock::now() - start_time_)
                               .count());
-  double cpus = std::max(1u, std::thread::hardware_concurrency());
+  double cpus = HardwareThreads();
   st.gc_cpu_fraction =
       elapsed > 0 ? static_cast<double>(gc_cpu_ns_) / (elapsed * cpus) : 0;
   st.objects_destroyed = Sweeper::Get().objects_destroyed();

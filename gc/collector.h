@@ -119,9 +119,17 @@ struct CollectorStats {
   int64_t next_gc;
   int64_t heap_live;
   int gc_percent;  // < 0: off
+  // A pause runs from the request to stop the world to its restart, so it
+  // includes the time to safepoint (Go's PauseNs does too).
   uint64_t pause_total_ns;
   std::array<uint64_t, kPauseRing> pause_ns;  // ring, newest at
   uint64_t last_gc_unix_ns;                   // (num_gc - 1) % kPauseRing
+  // Time to safepoint: from the request to stop the world until every
+  // running processor has parked, summed over a cycle's stops (the ring
+  // matches pause_ns), and the longest of any one stop.
+  uint64_t ttsp_total_ns;
+  std::array<uint64_t, kPauseRing> ttsp_ns;
+  uint64_t ttsp_max_ns;
   double gc_cpu_fraction;
   uint64_t last_marked_bytes;
   uint64_t last_marked_objects;

@@ -173,6 +173,49 @@ TEST(StatsTest, PauseRingAndCounters) {
   EXPECT_GE(s.mark_workers, 1u);
 }
 
+// A thread that sees the stop requested and runs 20 ms more before its
+// next safepoint holds the world up that long: the time to safepoint of
+// that cycle is at least 20 ms, inside its pause, and in the totals.
+TEST(StatsTest, TimeToSafepointIsMeasuredPerCycle) {
+  std::atomic<bool> ready{false}, stop{false};
+  std::thread late([&] {
+    gc::attach_thread();
+    ready = true;
+    while (!stop) {
+      if (gc::runtime::g_stop_requested.load(std::memory_order_relaxed)) {
+        const auto until =
+            std::chrono::steady_clock::now() + std::chrono::milliseconds(20);
+        while (std::chrono::steady_clock::now() < until) {
+        }
+      }
+      gc::safepoint();
+    }
+  });
+  {
+    gc::Blocking blocking;
+    while (!ready) std::this_thread::yield();
+  }
+  const gc::Stats before = gc::stats();
+  gc::collect();
+  const gc::Stats after = gc::stats();
+  stop = true;
+  {
+    gc::Blocking blocking;
+    late.join();
+  }
+  ASSERT_EQ(after.num_gc, before.num_gc + 1);
+  const uint64_t ttsp = after.ttsp_ns[before.num_gc % 256];
+  EXPECT_GE(ttsp, 20'000'000u);
+  EXPECT_GE(after.pause_ns[before.num_gc % 256], ttsp);
+  EXPECT_EQ(after.ttsp_total_ns, before.ttsp_total_ns + ttsp);
+  EXPECT_GE(after.ttsp_max_ns, 20'000'000u);
+  EXPECT_LE(after.ttsp_max_ns, std::max(before.ttsp_max_ns, ttsp));
+  // With nothing else running, the next stop is reached at once.
+  gc::collect();
+  const gc::Stats quiet = gc::stats();
+  EXPECT_LT(quiet.ttsp_ns[after.num_gc % 256], 20'000'000u);
+}
+
 TEST(StatsTest, GcCpuFractionGrowsWhileTheProgramDoesNothingButCollect) {
   struct Cell {
     gc::Ptr<Cell> next;
@@ -212,7 +255,7 @@ TEST(StatsTest, GctracePrintsOneLinePerCycle) {
   std::string err;
   EXPECT_EQ(
       gc::testing::CountGctraceLines(
-          R"(gcrt: gc \d+ @[0-9.]+s \d+%: [0-9.]+ ms STW \(mark [0-9.]+ ms, \d+ workers\), \d+->\d+ MB live, -?\d+ MB goal, \d+ objects, \d+ P \(forced\)\n)",
+          R"(gcrt: gc \d+ @[0-9.]+s \d+%: [0-9.]+ ms STW \(time to safepoint [0-9.]+ ms, mark [0-9.]+ ms, \d+ workers\), \d+->\d+ MB live, -?\d+ MB goal, \d+ objects, \d+ P \(forced\)\n)",
           &err),
       2)
       << err;
