@@ -44,6 +44,13 @@ extern std::atomic<bool> g_write_barrier;
 // unmarked. Any thread, while the barrier is on.
 void ShadeSlow(const void* p);
 
+// TESTS ONLY (tests/gc/lost_object_test.cc): with `disabled`, ShadeSlow
+// does nothing, so a marking beside the program runs without its barrier
+// and loses the objects the barrier is there to keep; the tests show the
+// verifier catching that. A program that turns it on gets a corrupt heap.
+// The fast path below is unchanged: only ShadeSlow reads the switch.
+void SetWriteBarrierDisabledForTesting(bool disabled);
+
 GCRT_ALWAYS_INLINE bool WriteBarrierOn() {
   return GCRT_PREDICT_FALSE(g_write_barrier.load(std::memory_order_relaxed));
 }

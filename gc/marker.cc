@@ -989,8 +989,22 @@ MarkResult MarkHeap(uint32_t workers) {
 
 std::atomic<bool> g_write_barrier{false};
 
+namespace {
+// SetWriteBarrierDisabledForTesting's switch (relaxed: tests set it while
+// no cycle marks).
+std::atomic<bool> g_barrier_disabled_for_testing{false};
+}  // namespace
+
+void SetWriteBarrierDisabledForTesting(bool disabled) {
+  g_barrier_disabled_for_testing.store(disabled, std::memory_order_relaxed);
+}
+
 void ShadeSlow(const void* p) {
   if (p == nullptr) return;
+  if (GCRT_PREDICT_FALSE(
+          g_barrier_disabled_for_testing.load(std::memory_order_relaxed))) {
+    return;
+  }
   uint32_t slot;
   Span* s = FindSlot(reinterpret_cast<uintptr_t>(p), &slot);
   if (s == nullptr) return;
