@@ -604,6 +604,7 @@ void Collector::MarkBesideProgram(Cycle& c) {
     // assists. One someone waits for (gc::collect): all of them.
     MarkConcurrently(c.triggered ? BackgroundWorkers(c.workers) : c.workers);
   }
+  RunHook(&TestHook::drained);
   c.t_stop2_asked = NowNs();
   runtime::StopTheWorld("garbage collection: mark termination");
   c.t_stop2 = NowNs();
@@ -921,6 +922,11 @@ void Collector::SetMarkedHookForTesting(void (*fn)(void*), void* context) {
 void Collector::SetConcurrentHookForTesting(void (*fn)(void*), void* context) {
   runtime::MutexLock lock(&mu_);
   hooks_.concurrent = {fn, context};
+}
+
+void Collector::SetDrainedHookForTesting(void (*fn)(void*), void* context) {
+  runtime::MutexLock lock(&mu_);
+  hooks_.drained = {fn, context};
 }
 
 void Collector::SetTerminationHookForTesting(void (*fn)(void*), void* context) {

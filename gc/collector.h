@@ -187,6 +187,14 @@ class Collector {
   // the write barrier and black allocation on.
   void SetConcurrentHookForTesting(void (*fn)(void*), void* context)
       GCRT_EXCLUDES(mu_);
+  // Tests: runs fn(context) on the collecting thread of a cycle that marks
+  // beside the program once the concurrent marking has drained (everything
+  // it could reach is scanned; objects deferred to the final stop, and
+  // those reachable only through handles made after the first stop, are
+  // not), before the final stop: as a mutator, with the write barrier and
+  // black allocation still on.
+  void SetDrainedHookForTesting(void (*fn)(void*), void* context)
+      GCRT_EXCLUDES(mu_);
   // Tests: runs fn(context) right after marking, before the verifier.
   void SetMarkedHookForTesting(void (*fn)(void*), void* context)
       GCRT_EXCLUDES(mu_);
@@ -236,7 +244,7 @@ class Collector {
       void (*fn)(void*) = nullptr;
       void* context = nullptr;
     };
-    Point marked, terminated, concurrent;
+    Point marked, terminated, concurrent, drained;
   };
 
   Collector();

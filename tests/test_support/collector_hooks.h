@@ -47,6 +47,35 @@ void CollectWithConcurrentHook(Fn fn) {
   c.SetConcurrent(was);
 }
 
+// Runs a collection (gc::collect()) that marks beside the program, calls
+// started() where CollectWithConcurrentHook calls its fn (the roots marked
+// and queued, nothing scanned), and drained() once the concurrent marking
+// has drained, before the final stop (Collector::SetDrainedHookForTesting:
+// what the marker reached is scanned; the objects it deferred, and objects
+// reachable only through handles made after the first stop, are not).
+// Both act as mutators on the collecting thread, the write barrier and
+// black allocation on. The two points make a race between the program and
+// the marker deterministic: an object is scanned or not by construction.
+template <typename Started, typename Drained>
+void CollectWithConcurrentHooks(Started started, Drained drained) {
+  gc::internal::Collector& c = gc::internal::Collector::Get();
+  const bool was = c.SetConcurrent(true);
+  c.SetConcurrentHookForTesting([](void* f) { (*static_cast<Started*>(f))(); },
+                                &started);
+  c.SetDrainedHookForTesting([](void* f) { (*static_cast<Drained*>(f))(); },
+                             &drained);
+  gc::collect();
+  c.SetConcurrentHookForTesting(nullptr, nullptr);
+  c.SetDrainedHookForTesting(nullptr, nullptr);
+  c.SetConcurrent(was);
+}
+
+// The same with drained() alone.
+template <typename Fn>
+void CollectWithDrainedHook(Fn fn) {
+  CollectWithConcurrentHooks([] {}, fn);
+}
+
 // Runs two collections with gctrace on and returns how many lines of
 // stderr match `line` (a whole gctrace line, newline included), and in
 // *err what was printed.
