@@ -202,12 +202,15 @@ void PageHeap::GrowLocked(uint32_t npages) {
     // One extra page past the end is reserved and never committed or
     // mapped, so spans of two arenas that happen to be adjacent in the
     // address space never coalesce.
-    // Aligned to 2 MiB, so the kernel can back the arena with huge pages
-    // (os::AdviseHugePages): the heap is walked by the marker and the
-    // allocator at random, and 4 KiB TLB entries do not cover it.
+    // Aligned to 2 MiB, so a kernel whose transparent huge pages are on
+    // for every mapping can back the arena with them. gcrt does not ask
+    // for them where the system leaves them to madvise (as Go since 1.21.1):
+    // the first touch of a huge page zeroes 2 MiB in one fault, 3-4 ms on a
+    // VM whose host backs guest memory lazily, and a thread in that fault
+    // holds up a stop of the world (binary-trees: longest time to safepoint
+    // 3.2-4.0 ms with MADV_HUGEPAGE, 0.33-0.35 ms without).
     void* mem = runtime::os::Reserve(bytes + kPageSize,
                                      runtime::os::kHugePageSize, "heap arena");
-    runtime::os::AdviseHugePages(mem, bytes);
     auto* arena = new (std::nothrow) Arena;
     if (arena == nullptr) {
       runtime::os::Release(mem, bytes + kPageSize);

@@ -97,7 +97,9 @@
 //                               2^40: a collection every N
 //                               allocations; 0 off),
 //                               concurrent=bool (mark beside the
-//                               program; off)
+//                               program; on: 0 marks with the
+//                               world stopped, Go's
+//                               gcstoptheworld)
 //   GCRT_STW_WATCHDOG_MS        1 to 3600000 milliseconds: how    1000
 //    (none; tests: runtime::    long a stop of the world waits
 //     SetStopWatchdogForTesting) before it names the threads that
@@ -268,16 +270,21 @@ void set_gctrace(bool on);  // GCRT_DEBUG=gctrace=1
 // addresses as integers gets false reports. Costs a read and a lookup per
 // word of the live heap at every cycle. Returns the previous setting.
 bool set_crosscheck(bool on);
-// Marking beside the program (GCRT_DEBUG=concurrent=1; off by default
-// while it is being built: issue 15). A cycle stops the world twice,
-// briefly: once to mark what the roots point to and turn the write barrier
-// on, once at the end to mark again from everything the barrier does not
-// cover (thread stacks, handles, root sets, objects under construction,
-// objects whose trace() reaches a std container) and finish as before; in
-// between, marking runs while the program does. A triggered cycle runs on
-// a background thread, starting at 70% of the way to the heap goal, with a
-// quarter of the mark workers; an allocation that finds the heap past its
-// goal meanwhile waits for the cycle to end. Every gc::Ptr store and every
+// Marking beside the program (GCRT_DEBUG=concurrent=bool; on by default; off,
+// every cycle marks with the world stopped, as Go's GODEBUG=gcstoptheworld=1,
+// for comparison and debugging). A cycle stops the world twice, briefly: once
+// to mark what the roots point to and turn the write barrier on, once at the
+// end to mark again from everything the barrier does not cover (thread stacks,
+// handles, root sets, objects under construction, objects whose trace() reaches
+// a std container) and finish as before; in between, marking runs while the
+// program does. A triggered cycle runs on a background thread, started early
+// enough to end near the heap goal (the trigger is placed from the program's
+// measured allocation rate against the marking's), with a quarter of the mark
+// workers; threads that allocate meanwhile help mark in proportion to what they
+// allocate (mark assists), and an allocation that finds the heap past its goal
+// waits for the cycle to end. A thread in a long loop that neither allocates
+// nor blocks must call gc::safepoint(), or each stop waits for the loop (the
+// pause then includes it: stats().ttsp_max_ns). Every gc::Ptr store and every
 // gc::Ptr made from a pointer then marks that pointer's object (gc/barrier.h),
 // and objects allocated meanwhile are born marked. Returns the previous
 // setting.

@@ -207,9 +207,9 @@ void Collector::Trigger() {
     return;
   }
   // Marking beside the program: the background thread runs the cycle and
-  // this allocation goes on. Past the goal while it runs, the allocating
-  // thread waits for it (a stand-in for Go's proportional mark assists,
-  // not built yet: it bounds the heap at the goal but helps no marking).
+  // this allocation goes on, paying for it with a mark assist; past the
+  // goal while it runs, the allocating thread waits for it (the assists
+  // are paced to make that rare).
   c.RequestBackgroundCycle();
   if (WriteBarrierOn()) c.Assist();
   Heap& heap = Heap::Get();
@@ -727,15 +727,18 @@ void Collector::Pace(Cycle& c) {
     c.next_gc = heap.next_gc();
   }
   // Proportional sweep: every page in use must be swept before the heap
-  // grows from the marked bytes to the goal (with 10% to spare).
+  // grows from the marked bytes to the next trigger (with 10% to spare),
+  // as Go's sweep pacing: the next cycle's sweep termination then finds
+  // nothing left to sweep. The trigger is the goal when marking stops the
+  // world, below it when marking runs beside the program.
+  const int64_t trigger = heap.trigger();
   double inuse_pages = static_cast<double>(
       heap.pages().ReadStats().inuse_bytes >> alloc::kPageShift);
   double runway_pages =
-      c.next_gc == INT64_MAX
+      trigger == INT64_MAX
           ? 1e18
-          : static_cast<double>(
-                std::max<int64_t>(c.next_gc - marked, 1 << 20) >>
-                alloc::kPageShift);
+          : static_cast<double>(std::max<int64_t>(trigger - marked, 1 << 20) >>
+                                alloc::kPageShift);
   Sweeper::Get().Start(1.1 * inuse_pages / runway_pages);
 }
 

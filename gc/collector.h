@@ -15,8 +15,9 @@
 //     are set aside (ReserveSweepBits): the last point a cycle can be
 //     refused with nothing changed.
 //  2. Mark (Mark): parallel marking from the roots (marker.h), then, with
-//     GCRT_DEBUG=verify=1, an independent re-mark that checks it. With
-//     GCRT_DEBUG=concurrent=1 (MarkBesideProgram; barrier.h): the roots
+//     GCRT_DEBUG=verify=1, an independent re-mark that checks it. By
+//     default (GCRT_DEBUG=concurrent=0 turns it off; MarkBesideProgram;
+//     barrier.h): the roots
 //     are marked, the write barrier and black allocation turned on, and
 //     the world restarted; the collecting thread (in a blocking region)
 //     and the mark helpers mark while the program runs; the world stops

@@ -29,8 +29,8 @@ constexpr VarInfo kVars[] = {
      "quarantine and concurrent, "
      "each 1, 0, true, false, on or off; zeal, an integer from 0 to 2^40 "
      "(allocations between collections, 0: off)",
-     "the defaults for every item (off; the quarantine on in debug "
-     "builds)"},
+     "the defaults for every item (off; concurrent on; the quarantine on "
+     "in debug builds)"},
     {Var::kStwWatchdog, "GCRT_STW_WATCHDOG_MS",
      "an integer from 1 to 3600000 (milliseconds)", "1000"},
     {Var::kStackScan, "GCRT_STACK_SCAN",

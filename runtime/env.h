@@ -88,7 +88,7 @@ struct DebugSettings {
   bool gctrace = false;
   bool verify = false;
   bool crosscheck = false;
-  bool concurrent = false;  // mark beside the program (gc/barrier.h)
+  bool concurrent = true;  // mark beside the program (gc/barrier.h)
   // Unset: the build's default (on in debug builds, gc/quarantine.h).
   std::optional<bool> quarantine;
   uint64_t zeal = 0;  // 0: off

@@ -79,15 +79,6 @@ void Commit(void* p, size_t bytes, const char* what) {
   g_committed.fetch_add(bytes, std::memory_order_relaxed);
 }
 
-void AdviseHugePages(void* p, size_t bytes) {
-#ifdef MADV_HUGEPAGE
-  (void)::madvise(p, bytes, MADV_HUGEPAGE);
-#else
-  (void)p;
-  (void)bytes;
-#endif
-}
-
 bool Decommit(void* p, size_t bytes) {
   // MADV_DONTNEED frees the pages at once and keeps the range usable; a later
   // touch faults in a zero page, so the span it belongs to needs no zeroing.

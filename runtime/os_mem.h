@@ -45,10 +45,6 @@ void Commit(void* p, size_t bytes, const char* what);
 // printing why) if the OS refused: then the memory keeps its contents.
 bool Decommit(void* p, size_t bytes);
 
-// Asks the kernel to back [p, p+bytes) with transparent huge pages where it
-// can (madvise MADV_HUGEPAGE; a hint, failures are ignored).
-void AdviseHugePages(void* p, size_t bytes);
-
 // Unmaps [p, p+bytes).
 void Release(void* p, size_t bytes);
 

@@ -117,7 +117,7 @@ TEST_F(ConfigEnvironmentTest, DebugSpaceAfterCommaKeepsGctrace) {
         gc::collect();
         std::exit(0);
       },
-      ExitedWithCode(0), "gc 1 @[0-9.]+s .* STW");
+      ExitedWithCode(0), "gc 1 @[0-9.]+s .*MB live");
 }
 
 // Nothing half-read: the unknown item refuses the whole variable, so
@@ -169,10 +169,12 @@ TEST_F(MemoryLimitSetterTest, MaximumIsNoLimitForThePacer) {
     const uint64_t goal = gc::stats().next_gc;
     gc::set_memory_limit(limit);
     EXPECT_EQ(gc::stats().next_gc, goal);
-    // Allow one cycle either way: the loop starts where the last one left.
+    // Allow a quarter and one cycle either way: the loop starts where the
+    // last one left, and a trigger placed from the measured cons/mark ratio
+    // moves from run to run. The overflow made it about 64.
     const uint64_t cycles = CyclesOfAllocationLoop();
-    EXPECT_LE(cycles, unlimited + 1);
-    EXPECT_GE(cycles + 1, unlimited);
+    EXPECT_LE(cycles, unlimited * 5 / 4 + 1);
+    EXPECT_GE(cycles * 5 / 4 + 1, unlimited);
     EXPECT_EQ(gc::set_memory_limit(0), 0u) << "kept as no limit";
   }
 }

@@ -276,8 +276,8 @@ TEST(ParseVarTest, DebugBooleansFollowTheRule) {
             "on or off; "
             "zeal, an "
             "integer from 0 to 2^40 (allocations between collections, 0: "
-            "off); using the defaults for every item (off; the quarantine "
-            "on in debug builds)");
+            "off); using the defaults for every item (off; concurrent on; "
+            "the quarantine on in debug builds)");
 }
 
 TEST(ParseVarTest, DebugQuarantineAndZeal) {
@@ -286,10 +286,10 @@ TEST(ParseVarTest, DebugQuarantineAndZeal) {
   EXPECT_FALSE(d.quarantine.has_value()) << "unset: the build's default";
   EXPECT_EQ(d.zeal, 0u);
   EXPECT_FALSE(d.crosscheck);
-  EXPECT_FALSE(d.concurrent);
-  d = ParseDebug("quarantine=off, zeal=1000, crosscheck=on,concurrent=1", &m);
+  EXPECT_TRUE(d.concurrent) << "marking beside the program by default";
+  d = ParseDebug("quarantine=off, zeal=1000, crosscheck=on,concurrent=0", &m);
   EXPECT_TRUE(d.crosscheck);
-  EXPECT_TRUE(d.concurrent);
+  EXPECT_FALSE(d.concurrent);
   ASSERT_TRUE(d.quarantine.has_value());
   EXPECT_FALSE(*d.quarantine);
   EXPECT_EQ(d.zeal, 1000u);
