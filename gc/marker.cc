@@ -291,6 +291,17 @@ void ScanElements(V& v, const TypeInfo* t, uintptr_t obj, uintptr_t base,
 template <typename V>
 void ScanObject(V& v, Span* s, uint32_t slot) GCRT_REQUIRES(kWorldStopped) {
   uintptr_t obj = s->SlotAddress(slot);
+#if GCRT_ASAN
+  // AddressSanitizer builds poison quarantined and freed objects, which a
+  // dangling pointer may have queued: the concurrent marker leaves a
+  // poisoned object to the final stop, whose checks below report it (or
+  // skip one freed while marking) instead of reading its words.
+  if (v.concurrent() && __asan_region_is_poisoned(reinterpret_cast<void*>(obj),
+                                                  s->slot_bytes()) != nullptr) {
+    v.Defer(obj);
+    return;
+  }
+#endif
   // The quarantines change while the program runs: checked with the world
   // stopped only.
   if (!v.concurrent()) {

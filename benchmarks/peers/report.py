@@ -139,6 +139,19 @@ def plots(out, workloads, impls, summary):
             v = sorted(v)
             q = lambda p: v[min(len(v) - 1, int(p * (len(v) - 1) + 0.5))]
             f.write(f"{w},{i},{len(v)},{q(0.5):.4f},{q(0.99):.4f},{v[-1]:.4f}\n")
+    # gcrt's time to safepoint per cycle (part of each pause above).
+    ttsp = collections.defaultdict(list)
+    ttsp_path = os.path.join(out, "ttsp.csv")
+    if os.path.exists(ttsp_path):
+        for r in csv.DictReader(open(ttsp_path)):
+            if num(r["ttsp_ms"]) is not None:
+                ttsp[(r["workload"], r["impl"])].append(float(r["ttsp_ms"]))
+    with open(os.path.join(out, "ttsp_summary.csv"), "w") as f:
+        f.write("workload,impl,cycles,p50_ms,p99_ms,max_ms\n")
+        for (w, i), v in sorted(ttsp.items()):
+            v = sorted(v)
+            q = lambda p: v[min(len(v) - 1, int(p * (len(v) - 1) + 0.5))]
+            f.write(f"{w},{i},{len(v)},{q(0.5):.4f},{q(0.99):.4f},{v[-1]:.4f}\n")
     pause_sets = []
     for w in ["long-lived", "binary-trees"]:
         for i in COLLECTORS:

@@ -7,11 +7,13 @@
 #   pauses.csv   every collection pause each collector reported (not kept
 #                in git: too large)
 #   pause_summary.csv  per workload and collector: count, p50, p99, max
+#   ttsp.csv, ttsp_summary.csv  gcrt's time to safepoint per cycle (part
+#                of its pause), every cycle and per workload p50, p99, max
 #   heap.csv     RSS over time of the long-lived workload
 #   table.md     medians, and every figure as a ratio to gcrt in the same run
 #   wall.png, pauses.png, heap.png
 # benchmarks/peers/figures/ keeps a copy of a run: all of these but
-# pauses.csv, with machine.txt and commit.txt (see benchmarks/README.md).
+# pauses.csv and ttsp.csv, with machine.txt and commit.txt (see benchmarks/README.md).
 # The programs run from bazel-bin (cppgc's finds libnode through its
 # runpath there), so nothing may rebuild them while this runs.
 #
@@ -105,6 +107,7 @@ cat "$out/machine.txt"
 
 echo "run,workload,impl,wall_s,cpu_s,peak_rss_kb,exit,checksum,collections,pause_total_ms,pause_max_ms,ns_per_op,latency_max_ms,latency_p99_ms" >"$out/raw.csv"
 echo "run,workload,impl,pause_ms" >"$out/pauses.csv"
+echo "run,workload,impl,ttsp_ms" >"$out/ttsp.csv"
 echo "run,impl,t_ms,rss_kb" >"$out/heap.csv"
 
 field() {  # field <file> <line prefix> <key>: the value of key=value on that line
@@ -140,6 +143,7 @@ for ((r = 1; r <= runs; r++)); do
       lp99=$(field "$log.out" "latency:" p99_ms)
       echo "$r,$name,$impl,$wall,$cpu,$rss,$rc,$checksum,$collections,$ptotal,$pmax,$rate,$lmax,$lp99" >>"$out/raw.csv"
       sed -n "s/^pause_ms: /$r,$name,$impl,/p" "$log.out" >>"$out/pauses.csv"
+      sed -n "s/^ttsp_ms: /$r,$name,$impl,/p" "$log.out" >>"$out/ttsp.csv"
       if [[ $name == long-lived ]]; then
         sed -n "s/^heap: \([^ ]*\) \(.*\)/$r,$impl,\1,\2/p" "$log.out" >>"$out/heap.csv"
       fi
