@@ -4,14 +4,14 @@
 # including the amortized slow paths (refills), and the empty loop's cost;
 # then the same through the public API (gc::make_unrooted, gc::make) and a
 # gc::Root taken and dropped (the handle fast path), and a gc::Ptr field
-# stored (the write barrier's fast path).
+# stored (the write barrier's fast path) beside a raw pointer stored.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bazel build -c opt //benchmarks:fastpath_count >/dev/null 2>&1
 bin=bazel-bin/benchmarks/fastpath_count
 n=$((1 << 20))
 for fn in EmptyLoop AllocLoopMalloc8 AllocLoopMallocTypeInfo8 AllocLoopMallocTypeInfo16 \
-  MakeUnrootedNode8 MakeUnrootedPod16 MakeRootedNode8 RootHandle8 PtrStore8; do
+  MakeUnrootedNode8 MakeUnrootedPod16 MakeRootedNode8 RootHandle8 PtrStore8 PlainStore8; do
   out=$(mktemp)
   valgrind --tool=callgrind --callgrind-out-file="$out" \
     --toggle-collect="*${fn}*" "$bin" >/dev/null 2>&1

@@ -5,8 +5,9 @@
 // The Make* loops do the same through the public API (gc::make_unrooted,
 // gc::make), and RootHandle8 takes and drops a gc::Root per iteration: the
 // handle fast path alone, and PtrStore8 stores a gc::Ptr field (the
-// write barrier's fast path). The collector is off (gc::set_gc_percent(-1))
-// while they run, and a collection between loops reclaims their objects.
+// write barrier's fast path), PlainStore8 the same loop with a raw pointer. The
+// collector is off (gc::set_gc_percent(-1)) while they run, and a collection
+// between loops reclaims their objects.
 //
 //   bash benchmarks/count_fastpath.sh
 #include <cstdint>
@@ -90,6 +91,20 @@ __attribute__((noinline)) void PtrStore8(void** out, Node8* node, Node8* a,
   for (int i = 0; i < kN; i++) {
     node->next = (i & 1) ? pa : pb;
     out[i] = node->next.get();
+    asm volatile("" ::: "memory");  // as PlainStore8
+  }
+}
+
+// The same loop with a plain pointer field: what the barrier's test adds.
+struct RawNode8 {
+  RawNode8* next;
+};
+__attribute__((noinline)) void PlainStore8(void** out, RawNode8* node,
+                                           RawNode8* a, RawNode8* b) {
+  for (int i = 0; i < kN; i++) {
+    node->next = (i & 1) ? a : b;
+    out[i] = node->next;
+    asm volatile("" ::: "memory");  // the store is not folded into the next
   }
 }
 
@@ -125,6 +140,10 @@ int main() {
     RootHandle8(out.data(), node.get());
     gc::Root<Node8> a = gc::make<Node8>(), b = gc::make<Node8>();
     PtrStore8(out.data(), node.get(), a.get(), b.get());
+  }
+  {
+    RawNode8 node{}, a{}, b{};
+    PlainStore8(out.data(), &node, &a, &b);
   }
   gc::collect();
   std::printf("allocated %d objects per loop\n", kN);
