@@ -3,7 +3,10 @@
 //
 //   single-threaded   one mutator
 //   threads/N         N mutators (2, 4, 8) handing fresh subgraphs to each
-//                     other, each collecting at random, under TSan in CI
+//                     other, each collecting at random, under TSan in CI;
+//                     cycles mark beside the program (the default), so the
+//                     others rewire the graph while one thread's cycle
+//                     marks: the test asserts that steps ran during marking
 //
 // Both fork now and then (not under TSan): the child checks the forking
 // thread's model after collecting and allocating (model.h).
@@ -22,6 +25,7 @@
 #include <vector>
 
 #include "api/gc.h"
+#include "gc/barrier.h"
 #include "tests/stress/model.h"
 #include "tests/test_support/verified_heap_test.h"
 
@@ -144,6 +148,9 @@ TEST_P(StressThreadsTest, MutatorsHandOverSubgraphsAndCollect) {
   std::vector<uint8_t> ok(threads, 0);  // not vector<bool>: threads write apart
   std::vector<std::string> failures(threads);
   std::vector<Stats> stats(threads);
+  // Steps each thread ran while a cycle was marking beside it.
+  std::vector<uint64_t> marking_steps(threads, 0);
+  const uint64_t concurrent_before = gc::stats().concurrent_cycles;
   std::barrier done(threads);
   const double seconds = Seconds();
   std::vector<std::thread> workers;
@@ -162,6 +169,7 @@ TEST_P(StressThreadsTest, MutatorsHandOverSubgraphsAndCollect) {
           break;
         }
         good = m.Step();
+        if (gc::internal::WriteBarrierOn()) marking_steps[t]++;
       }
       {
         gc::Blocking waiting;  // the others may collect meanwhile
@@ -199,6 +207,13 @@ TEST_P(StressThreadsTest, MutatorsHandOverSubgraphsAndCollect) {
     total.Add(stats[t]);
   }
   Report(("threads/" + std::to_string(threads)).c_str(), seed, total);
+  uint64_t steps_while_marking = 0;
+  for (uint64_t n : marking_steps) steps_while_marking += n;
+  std::printf("stress threads/%d: %llu steps ran while a cycle marked\n",
+              threads, static_cast<unsigned long long>(steps_while_marking));
+  EXPECT_GT(gc::stats().concurrent_cycles, concurrent_before);
+  EXPECT_GT(steps_while_marking, 0u)
+      << "no mutator step overlapped a concurrent marking";
   EXPECT_GT(total.handed_over, 0u);
   EXPECT_GT(total.reclaimed_checked, 0u);
   EXPECT_GT(total.freed, 0u);
@@ -212,6 +227,50 @@ TEST_P(StressThreadsTest, MutatorsHandOverSubgraphsAndCollect) {
   EXPECT_EQ(NonzeroAtAllocation().load(), 0u);
   EXPECT_EQ(CorruptAtDestruction().load(), 0u);
   EXPECT_EQ(CorruptAtFinalization().load(), 0u);
+}
+
+// The threaded harness with the write barrier off (a test-only switch,
+// gc/barrier.h): mutators that rewire the graph while a cycle marks make
+// it lose objects, and the verifier (or a model check after the cycle)
+// stops the run. Shows that the harness above can fail for want of the
+// barrier. The child steps until that happens, at most 50 times
+// kShortSteps per thread (in practice within the first 20000 steps).
+[[noreturn]] void StepWithoutBarrier(int threads, uint64_t seed) {
+  gc::set_verify(true);
+  gc::set_gc_percent(100);
+  gc::internal::SetWriteBarrierDisabledForTesting(true);
+  Mailbox mailbox;
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; t++) {
+    workers.emplace_back([&, t] {
+      auto m = std::make_unique<Model>(seed + t, &mailbox);
+      for (uint64_t i = 0; i < 50 * kShortSteps; i++) {
+        if (!m->Step()) {
+          std::fprintf(stderr, "model check failed after %llu steps: %s\n",
+                       static_cast<unsigned long long>(i),
+                       m->failure().c_str());
+          std::abort();
+        }
+      }
+      gc::Blocking waiting;
+      (void)m.release();  // the process exits below
+    });
+  }
+  {
+    gc::Blocking waiting;
+    for (std::thread& w : workers) w.join();
+  }
+  std::_Exit(0);
+}
+
+TEST(StressWithoutBarrierDeathTest, RewiringWhileMarkingLosesObjects) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  const uint64_t seed = Seed();
+  std::printf("stress without barrier: seed %llu\n",
+              static_cast<unsigned long long>(seed));
+  EXPECT_DEATH(StepWithoutBarrier(4, seed),
+               "is reachable but was|model check failed")
+      << "seed " << seed;
 }
 
 INSTANTIATE_TEST_SUITE_P(Threads, StressThreadsTest, ::testing::Values(2, 4, 8),
