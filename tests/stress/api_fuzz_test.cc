@@ -4,11 +4,15 @@
 // sets how many inputs (the long run).
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <random>
+#include <thread>
 #include <vector>
 
+#include "api/gc.h"
+#include "api/thread.h"
 #include "tests/stress/api_fuzzer.h"
 
 namespace stress {
@@ -20,15 +24,15 @@ constexpr int kInputs = 60;
 constexpr int kInputs = 300;
 #endif
 
-TEST(ApiFuzzTest, SeededInputsRunCleanly) {
+// Runs the seeded corpus and checks its counters; `label` names the run.
+void RunCorpus(const char* label, int inputs) {
   uint64_t seed = std::chrono::steady_clock::now().time_since_epoch().count();
   if (const char* s = std::getenv("GCRT_FUZZ_SEED")) {
     seed = std::strtoull(s, nullptr, 10);
   }
-  int inputs = kInputs;
   if (const char* s = std::getenv("GCRT_FUZZ_INPUTS")) inputs = std::atoi(s);
-  std::printf("api fuzz: seed %llu (repeat with GCRT_FUZZ_SEED=%llu)\n",
-              static_cast<unsigned long long>(seed),
+  std::printf("api fuzz%s: seed %llu (repeat with GCRT_FUZZ_SEED=%llu)\n",
+              label, static_cast<unsigned long long>(seed),
               static_cast<unsigned long long>(seed));
   std::mt19937_64 rng(seed);
   FuzzStats stats;
@@ -56,6 +60,33 @@ TEST(ApiFuzzTest, SeededInputsRunCleanly) {
   EXPECT_GT(stats.weak_checked, 0u);
   EXPECT_GT(stats.containers, 0u);
   EXPECT_GT(stats.zero_checked, 0u);
+}
+
+TEST(ApiFuzzTest, SeededInputsRunCleanly) { RunCorpus("", kInputs); }
+
+// The same corpus while another thread collects without pause: its cycles
+// mark beside the fuzzer's operations (the default), so every link, root,
+// free and weak lock the inputs make may land in the middle of a marking,
+// and the verifier checks each of those cycles as well as the fuzzer's.
+TEST(ApiFuzzTest, SeededInputsRunCleanlyMarkingBesideTheProgram) {
+  const uint64_t concurrent_before = gc::stats().concurrent_cycles;
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> cycles{0};
+  gc::Thread collector([&] {
+    while (!stop.load(std::memory_order_relaxed)) {
+      gc::collect();
+      cycles.fetch_add(1, std::memory_order_relaxed);
+      gc::Blocking idle;
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+  RunCorpus(" beside a collecting thread", kInputs / 2);
+  stop.store(true);
+  collector.join();
+  std::printf("api fuzz: %llu cycles of the collecting thread\n",
+              static_cast<unsigned long long>(cycles.load()));
+  EXPECT_GT(cycles.load(), 10u);
+  EXPECT_GT(gc::stats().concurrent_cycles, concurrent_before + 10);
 }
 
 }  // namespace
