@@ -20,7 +20,8 @@ uint64_t* GcBitsArenas::Arena::TryAllocate(uint32_t bytes) {
 }
 
 template <typename Refill>
-uint64_t* GcBitsArenas::AllocateFrom(std::atomic<Arena*>& head, Arena*& tail,
+uint64_t* GcBitsArenas::AllocateFrom(std::atomic<Arena*>& head,
+                                     Arena* GcBitsArenas::*tail,
                                      uint32_t nwords, Refill refill) {
   // Spans need at most 16 words; anything near an arena is a caller bug.
   GCRT_CHECK_GT(nwords, 0u);
@@ -43,19 +44,20 @@ uint64_t* GcBitsArenas::AllocateFrom(std::atomic<Arena*>& head, Arena*& tail,
   uint64_t* p = fresh->TryAllocate(bytes);
   GCRT_CHECK(p != nullptr);
   fresh->next = a;
-  if (a == nullptr) tail = fresh;
+  if (a == nullptr) this->*tail = fresh;
   head.store(fresh, std::memory_order_release);
   return p;
 }
 
 uint64_t* GcBitsArenas::Allocate(uint32_t nwords) {
-  return AllocateFrom(next_, next_tail_, nwords,
+  return AllocateFrom(next_, &GcBitsArenas::next_tail_, nwords,
                       [this]() GCRT_REQUIRES(mu_) { return NewArenaLocked(); });
 }
 
 uint64_t* GcBitsArenas::NewSweptMarkBits(uint32_t nwords) {
   return AllocateFrom(
-      sweep_next_, sweep_next_tail_, nwords, [this]() GCRT_REQUIRES(mu_) {
+      sweep_next_, &GcBitsArenas::sweep_next_tail_, nwords,
+      [this]() GCRT_REQUIRES(mu_) {
         if (Arena* a = reserve_) {
           reserve_ = a->next;
           nreserve_--;

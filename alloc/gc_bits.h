@@ -87,11 +87,14 @@ class GcBitsArenas {
 
   Arena* NewArenaLocked() GCRT_REQUIRES(mu_);
   // Bumps `head`'s arena, linking in `refill()` (under mu_) when full.
-  // `tail` is the list's last arena (set when the first one is linked),
-  // so that NextEpoch splices lists without walking them: the walk touched
-  // one cold arena per 64 KiB of bits, inside mark termination's stop.
+  // `tail` names the list's last arena (set, under mu_, when the first one
+  // is linked), so that NextEpoch splices lists without walking them: the
+  // walk touched one cold arena per 64 KiB of bits, inside mark
+  // termination's stop. A member pointer, not a reference: the
+  // thread-safety analysis refuses a reference to a guarded field taken
+  // without the lock (the field is written only under it, below).
   template <typename Refill>
-  uint64_t* AllocateFrom(std::atomic<Arena*>& head, Arena*& tail,
+  uint64_t* AllocateFrom(std::atomic<Arena*>& head, Arena* GcBitsArenas::*tail,
                          uint32_t nwords, Refill refill) GCRT_EXCLUDES(mu_);
 
   runtime::Mutex mu_;
