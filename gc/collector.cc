@@ -243,11 +243,22 @@ void Collector::Assist() {
   const int64_t heap_left = std::max(goal - live, kAssistMinWork);
   const double per_byte =
       static_cast<double>(work_left) / static_cast<double>(heap_left);
-  const int64_t budget =
+  int64_t budget =
       past_goal
           ? INT64_MAX
           : std::max(kAssistMinWork, static_cast<int64_t>(
                                          static_cast<double>(debt) * per_byte));
+  if (!past_goal) {
+    // The background workers' surplus pays first (Go's bgScanCredit): a
+    // thread assists only when they fall behind the goal's pace.
+    const int64_t credit = TakeBackgroundCredit(budget);
+    if (credit == budget) {
+      debt = 0;
+      return;
+    }
+    budget -= credit;
+    debt -= static_cast<int64_t>(static_cast<double>(credit) / per_byte);
+  }
   const int64_t start = NowNs();
   const int64_t scanned = AssistMarking(budget);
   if (scanned == 0) {

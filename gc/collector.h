@@ -307,7 +307,8 @@ class Collector {
   // A mark assist (Go's gcAssistAlloc): while marking runs beside the
   // program, an allocating thread that owes kAssistDebtBytes or more
   // (alloc::t_assist_debt) scans in proportion: the scan work left over
-  // the heap left before the goal, times its debt; past the goal, all the
+  // the heap left before the goal, times its debt, less the background
+  // workers' unclaimed work (TakeBackgroundCredit); past the goal, all the
   // work it can find. Then its debt is paid (or, with no work to find,
   // forgiven: the background workers hold it).
   void Assist();

@@ -235,6 +235,14 @@ WorkBuf* TakeShaded() { return g_shaded.Take(); }
 // pacer; reset with the world stopped when a marking starts.
 std::atomic<int64_t> g_mark_work{0};
 
+// Scan work the background workers did that no assist has claimed yet
+// (Go's bgScanCredit): an allocating thread in debt takes from it before
+// it assists, so assists happen only when the background workers fall
+// behind the pace the goal asks for. Atomic, relaxed: added to by the
+// workers as they publish, taken (compare-and-swap) by assists; reset
+// with the world stopped when a marking starts.
+std::atomic<int64_t> g_background_credit{0};
+
 // A word of an object the program may be storing to (the concurrent
 // marker): a relaxed atomic load, a plain load on every machine gcrt
 // runs on.
@@ -621,7 +629,7 @@ class alignas(64) MarkWorker : public SlotVisitor<MarkWorker> {
         WorkBuf* full = concurrent_ ? TakeShaded() : nullptr;
         if (full == nullptr) full = pool_->GetFullOrWait();
         if (full == nullptr) {
-          if (concurrent_) PublishWork();
+          if (concurrent_) PublishWork(/*background=*/true);
           return;
         }
         pool_->PutEmpty(buf_);
@@ -632,7 +640,7 @@ class alignas(64) MarkWorker : public SlotVisitor<MarkWorker> {
       if (++since_balance == 64) {
         since_balance = 0;
         Balance();
-        if (concurrent_) PublishWork();
+        if (concurrent_) PublishWork(/*background=*/true);
       }
     }
   }
@@ -657,14 +665,18 @@ class alignas(64) MarkWorker : public SlotVisitor<MarkWorker> {
       ScanQueued(obj);
     }
     Flush();
-    PublishWork();
+    PublishWork(/*background=*/false);
     return scanned;
   }
   // Adds the bytes marked since the last call to the marking's total (the
-  // pacer's measure of its progress: MarkWorkDone).
-  void PublishWork() {
-    g_mark_work.fetch_add(static_cast<int64_t>(bytes_ - published_),
-                          std::memory_order_relaxed);
+  // pacer's measure of its progress: MarkWorkDone) and, for a background
+  // worker, to the credit assists draw on (TakeBackgroundCredit).
+  void PublishWork(bool background) {
+    const auto work = static_cast<int64_t>(bytes_ - published_);
+    g_mark_work.fetch_add(work, std::memory_order_relaxed);
+    if (background) {
+      g_background_credit.fetch_add(work, std::memory_order_relaxed);
+    }
     published_ = bytes_;
   }
 
@@ -1104,6 +1116,7 @@ Assists& g_assists = *new Assists;  // lives for the process
 void StartMarking(uint32_t workers) {
   GCRT_CHECK_GE(workers, 1u);
   g_mark_work.store(0, std::memory_order_relaxed);
+  g_background_credit.store(0, std::memory_order_relaxed);
   g_pages = &alloc::Heap::Get().pages();
   g_marking.workers = workers;
   g_marking.bytes = g_marking.objects = 0;
@@ -1177,6 +1190,17 @@ int64_t AssistMarking(int64_t budget) {
 }
 
 int64_t MarkWorkDone() { return g_mark_work.load(std::memory_order_relaxed); }
+
+int64_t TakeBackgroundCredit(int64_t want) {
+  int64_t credit = g_background_credit.load(std::memory_order_relaxed);
+  int64_t take;
+  do {
+    if (credit <= 0) return 0;
+    take = std::min(credit, want);
+  } while (!g_background_credit.compare_exchange_weak(
+      credit, credit - take, std::memory_order_relaxed));
+  return take;
+}
 
 MarkResult FinishMarking(DeferredObjects* deferred) {
   alloc::Heap& heap = alloc::Heap::Get();

@@ -87,6 +87,11 @@ int64_t AssistMarking(int64_t budget);
 // The bytes marked so far by the running marking's workers and assists
 // (published every few dozen objects): the pacer's measure of progress.
 int64_t MarkWorkDone();
+// Takes up to `want` bytes of the scan work the running marking's
+// background workers did beyond what assists have taken already (Go's
+// bgScanCredit), and returns how much it took: a thread in assist debt
+// pays with it first and scans only for the rest.
+int64_t TakeBackgroundCredit(int64_t want);
 
 // Checks the marking just done (Go's checkmark, a debug option): re-traces
 // the heap from the roots on one thread and stops the program, naming the

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "api/gc.h"
+#include "gc/marker.h"
 #include "tests/test_support/collector_hooks.h"
 #include "tests/test_support/sanitizers.h"
 #include "tests/test_support/verified_heap_test.h"
@@ -391,3 +392,26 @@ TEST_F(ConcurrentMarkTest, AllocatingThreadsAssistTheMarking) {
 }
 
 }  // namespace
+
+// What the background workers scan is credit an assist takes before it
+// scans anything itself (Go's bgScanCredit): none before they start, all
+// of their work once they drained (no assist ran: the only mutator here is
+// the collecting thread), and each byte of it taken once.
+TEST_F(ConcurrentMarkTest, BackgroundWorkIsCreditForAssists) {
+  gc::Root<Node> live = Build(12, 1);  // 8K nodes of work for the workers
+  int64_t at_start = -1, taken = -1, work = -1, again = -1;
+  gc::testing::CollectWithConcurrentHooks(
+      [&] { at_start = gc::internal::TakeBackgroundCredit(INT64_MAX); },
+      [&] {
+        work = gc::internal::MarkWorkDone();
+        taken = gc::internal::TakeBackgroundCredit(work / 2);
+        taken += gc::internal::TakeBackgroundCredit(INT64_MAX);
+        again = gc::internal::TakeBackgroundCredit(INT64_MAX);
+      });
+  EXPECT_EQ(at_start, 0);
+  // Every node but the root, which the first stop marked.
+  EXPECT_GE(work, int64_t{8190} * static_cast<int64_t>(sizeof(Node)));
+  EXPECT_EQ(taken, work);
+  EXPECT_EQ(again, 0);
+  EXPECT_EQ(Sum(live), int64_t{8191} * 8192 / 2);  // nodes 1..8191, whole
+}
