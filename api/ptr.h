@@ -196,6 +196,13 @@ class Root : public internal::HandleAccess<Root<T>, T> {
   }
   ~Root() {
     if (slot_ != nullptr) internal::GiveHandle(slot_);
+    // The handle's own copy of the pointer is cleared, in a store the
+    // compiler may not drop as dead (volatile: one store, where an asm
+    // barrier would keep the whole handle in memory): a Root left on the
+    // stack would keep its object, and all it reaches, through the
+    // conservative stack scan for as long as the frame lives (a dead
+    // 128 MiB tree in binary-trees).
+    *const_cast<T* volatile*>(&ptr_) = nullptr;
   }
 
   Root& operator=(const Root& other) {
@@ -278,6 +285,8 @@ class Global : public internal::HandleAccess<Global<T>, T> {
         slot_(std::exchange(other.slot_, nullptr)) {}
   ~Global() {
     if (slot_ != nullptr) internal::GiveGlobal(slot_);
+    // As ~Root: not left behind for the conservative stack scan.
+    *const_cast<T* volatile*>(&ptr_) = nullptr;
   }
   Global& operator=(Global other) noexcept {
     std::swap(ptr_, other.ptr_);

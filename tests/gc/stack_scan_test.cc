@@ -9,6 +9,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
+#include <new>
 #include <thread>
 #include <vector>
 
@@ -103,6 +105,30 @@ TEST_F(StackScanTest, ARootConvertedToAPtrLocalKeepsItsObject) {
   }
   EXPECT_EQ(l->magic, kMagic);
   EXPECT_EQ(l->value, 7);
+}
+
+// A handle's frame outlives the handle: its copy of the pointer must go
+// with it, or the scan keeps the object (and all it reaches) alive as long
+// as the frame lives. Read from the handle's storage after its destructor.
+TEST_F(StackScanTest, ADestroyedHandleLeavesNoPointerBehind) {
+  alignas(gc::Root<Node>) unsigned char root_bytes[sizeof(gc::Root<Node>)];
+  alignas(
+      gc::Global<Node>) unsigned char global_bytes[sizeof(gc::Global<Node>)];
+  static_assert(sizeof(root_bytes) == sizeof(global_bytes));
+  auto* root = new (root_bytes) gc::Root<Node>(gc::make<Node>());
+  auto* global = new (global_bytes) gc::Global<Node>(root->get());
+  const auto object = reinterpret_cast<uintptr_t>(root->get());
+  ASSERT_NE(object, 0u);
+  root->~Root();
+  global->~Global();
+  for (const unsigned char* bytes : {root_bytes, global_bytes}) {
+    for (size_t at = 0; at + sizeof(uintptr_t) <= sizeof(root_bytes);
+         at += sizeof(uintptr_t)) {
+      uintptr_t word;
+      std::memcpy(&word, bytes + at, sizeof(word));
+      EXPECT_NE(word, object) << "at byte " << at;
+    }
+  }
 }
 
 TEST_F(StackScanTest, RawPointerLocalsAndInteriorPointersKeepTheirObjects) {
