@@ -207,13 +207,19 @@ void Collector::Trigger() {
     return;
   }
   // Marking beside the program: the background thread runs the cycle and
-  // this allocation goes on, paying for it with a mark assist; past the
-  // goal while it runs, the allocating thread waits for it (the assists
-  // are paced to make that rare).
+  // this allocation goes on, paying for it with a mark assist (past the
+  // goal, with all the work it finds); past the goal by kMaxOvershootPercent
+  // while it runs, the allocating thread waits for it (Go lets the goal
+  // slip by as much rather than stop a thread whose assist found nothing
+  // left to scan but the background worker's last buffers).
   c.RequestBackgroundCycle();
   if (WriteBarrierOn()) c.Assist();
   Heap& heap = Heap::Get();
-  if (heap.heap_live() >= heap.next_gc()) c.WaitForBackgroundCycle();
+  const int64_t goal = heap.next_gc();
+  const int64_t slip = goal / 100 * kMaxOvershootPercent;
+  if (heap.heap_live() >= (goal > INT64_MAX - slip ? INT64_MAX : goal + slip)) {
+    c.WaitForBackgroundCycle();
+  }
 }
 
 void Collector::Assist() {

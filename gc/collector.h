@@ -28,7 +28,8 @@
 //     (RequestBackgroundCycle), from Heap::trigger (placed by the pacer,
 //     SetNextGcLocked, so that the marking ends near the goal); allocating
 //     threads assist the marking in proportion to what they allocate
-//     (Assist); past the goal, an allocation waits for the cycle.
+//     (Assist); past the goal by kMaxOvershootPercent, an allocation
+//     waits for the cycle.
 //  3. Mark termination (MarkTermination), world still stopped: weak
 //     references to unmarked objects are cleared (weak.h), unmarked
 //     finalizable objects are queued for their finalizers (finalizer.h),
@@ -92,6 +93,11 @@ inline constexpr uint64_t kSweepBitsSlackPercent = 12;
 // not CPU (at 40% the long-lived workload allocated up to 200 MB black
 // per marking and peaked at 1.1-1.27x Go's RSS; at 70%, 1.06x).
 inline constexpr int kTriggerPercent = 70;
+// How far past its goal the heap may grow while a cycle marks beside the
+// program before an allocating thread waits for the cycle to end (Go's
+// maxOvershoot, 1.1). Below it, past the goal, threads assist with all the
+// work they find.
+inline constexpr int64_t kMaxOvershootPercent = 10;
 inline constexpr int kMinTriggerPercent = 70;
 inline constexpr int kMaxTriggerPercent = 95;
 // Mark assists (Collector::Assist): a thread assists once it owes this
