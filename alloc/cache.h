@@ -187,21 +187,6 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
   void EndBlackAllocation(void (*visit)(void* context, const BlackWord& word),
                           void* context) GCRT_REQUIRES(runtime::kWorldStopped);
 
-  // The write barrier's per-processor buffer (gc/barrier.h; Go's wbBuf):
-  // objects the barrier marked on this processor, queued here for the
-  // marker instead of one by one under the shared queue's lock. Written by
-  // the thread holding the processor while it runs (not blocked); handed
-  // to the marker by that thread when full or at an allocation slow path,
-  // and by the collector with the world stopped (the final stop).
-  struct ShadeBuffer {
-    static constexpr uint32_t kObjs = 256;
-    uint32_t n = 0;
-    uint64_t bytes = 0;    // of the objects marked, queued or not (noscan)
-    uint64_t objects = 0;  // their number
-    uintptr_t objs[kObjs] = {};
-  };
-  ShadeBuffer& shade_buffer() { return shade_buffer_; }
-
  private:
   Span* Refill(SpanClass sc);
   // Refill, and when it finds no memory, a collection and one more try
@@ -263,7 +248,6 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
   // Words of scannable spans loaded while allocating black (LoadWord);
   // taken by EndBlackAllocation with the world stopped.
   std::vector<BlackWord> black_words_;
-  ShadeBuffer shade_buffer_;
 };
 
 [[noreturn]] GCRT_COLD void ThrowAllocationRefused();

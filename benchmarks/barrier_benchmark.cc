@@ -2,19 +2,15 @@
 // heavy loop (relinking a ring of nodes, one store and one load per node)
 // through gc::Ptr fields beside the same loop through raw pointer fields.
 // The instruction counts of one store each way are count_fastpath.sh's
-// PtrStore8 and PlainStore8. And its cost while a cycle marks, when every
-// store shades an object not marked yet (BM_GcPtrStoreShading): the slow
-// path, marking the object and queueing it for the marker.
+// PtrStore8 and PlainStore8.
 //
 //   bazel run -c opt //benchmarks:barrier_benchmark -- \
 //     --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 
-#include <chrono>
 #include <vector>
 
 #include "api/gc.h"
-#include "gc/collector.h"
 
 namespace {
 
@@ -82,49 +78,6 @@ void BM_RawPointerStore(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * kNodes);
 }
 BENCHMARK(BM_RawPointerStore);
-
-// kShaded stores, each of a pointer to an object the marking has not
-// reached, timed inside a cycle right after its first stop (the
-// collector's concurrent test hook: the write barrier is on and the
-// marker has scanned nothing, so the array holding the objects is marked
-// but its elements are not).
-constexpr size_t kShaded = 1 << 16;
-
-struct ShadingRun {
-  gc::Array<gc::Ptr<GcNode>>* targets;
-  GcNode* sink;
-  double seconds = 0;
-};
-
-void StoreEveryTarget(void* context) {
-  auto* run = static_cast<ShadingRun*>(context);
-  const auto start = std::chrono::steady_clock::now();
-  for (size_t i = 0; i < kShaded; i++) run->sink->next = (*run->targets)[i];
-  run->seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-          .count();
-}
-
-void BM_GcPtrStoreShading(benchmark::State& state) {
-  const bool was = gc::set_concurrent_mark(true);
-  gc::internal::Collector& collector = gc::internal::Collector::Get();
-  gc::Root<GcNode> sink = gc::make<GcNode>();
-  for (auto _ : state) {
-    gc::Root<gc::Array<gc::Ptr<GcNode>>> targets =
-        gc::make_array<gc::Ptr<GcNode>>(kShaded);
-    for (size_t i = 0; i < kShaded; i++) {
-      (*targets)[i] = gc::make_unrooted<GcNode>();
-    }
-    ShadingRun run{targets.get(), sink.get()};
-    collector.SetConcurrentHookForTesting(&StoreEveryTarget, &run);
-    gc::collect();
-    collector.SetConcurrentHookForTesting(nullptr, nullptr);
-    state.SetIterationTime(run.seconds);
-  }
-  state.SetItemsProcessed(state.iterations() * kShaded);
-  gc::set_concurrent_mark(was);
-}
-BENCHMARK(BM_GcPtrStoreShading)->UseManualTime();
 
 }  // namespace
 

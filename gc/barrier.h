@@ -43,12 +43,6 @@ extern std::atomic<bool> g_write_barrier;
 // non-heap pointers are ignored) and queues it for scanning if it was
 // unmarked. Any thread, while the barrier is on.
 void ShadeSlow(const void* p);
-// Hands the calling thread's processor's shade buffer (alloc::Cache::
-// ShadeBuffer: what ShadeSlow queued there) to the concurrent marker. The
-// allocation slow path calls it while a cycle marks, so a thread that
-// allocates does not keep shaded objects from the marker until the final
-// stop; a full buffer is handed over by ShadeSlow itself.
-void FlushShadeBuffer();
 
 // TESTS ONLY (tests/gc/lost_object_test.cc): with `disabled`, ShadeSlow
 // does nothing, so a marking beside the program runs without its barrier

@@ -213,10 +213,7 @@ void Collector::Trigger() {
   // slip by as much rather than stop a thread whose assist found nothing
   // left to scan but the background worker's last buffers).
   c.RequestBackgroundCycle();
-  if (WriteBarrierOn()) {
-    FlushShadeBuffer();
-    c.Assist();
-  }
+  if (WriteBarrierOn()) c.Assist();
   Heap& heap = Heap::Get();
   const int64_t goal = heap.next_gc();
   const int64_t slip = goal / 100 * kMaxOvershootPercent;

@@ -190,28 +190,23 @@ struct ShadedQueue {
   runtime::Mutex mu;
   WorkBuf* partial GCRT_GUARDED_BY(mu) = nullptr;
   WorkBuf* full GCRT_GUARDED_BY(mu) = nullptr;  // linked through next
-  // Marked by the barrier: by threads without a running processor, and
-  // the processors' shade buffers' counts added at the final stop.
-  // Atomic: relaxed adds; read with the world stopped.
+  // Marked by the barrier. Atomic: relaxed adds by mutators; read with
+  // the world stopped.
   std::atomic<uint64_t> bytes{0};
   std::atomic<uint64_t> objects{0};
 
-  void Push(uintptr_t obj) GCRT_EXCLUDES(mu) { PushMany(&obj, 1); }
-  // A processor's shade buffer, emptied into the queue under one lock.
-  void PushMany(const uintptr_t* objs, uint32_t n) GCRT_EXCLUDES(mu) {
+  void Push(uintptr_t obj) GCRT_EXCLUDES(mu) {
     runtime::MutexLock lock(&mu);
-    for (uint32_t i = 0; i < n; i++) {
-      if (partial == nullptr) {
-        partial = new WorkBuf;
-        partial->next = nullptr;
-        partial->n = 0;
-      }
-      partial->objs[partial->n++] = objs[i];
-      if (partial->n == kWorkBufObjs) {
-        partial->next = full;
-        full = partial;
-        partial = nullptr;
-      }
+    if (partial == nullptr) {
+      partial = new WorkBuf;  // the C++ heap: the queue never overflows
+      partial->next = nullptr;
+      partial->n = 0;
+    }
+    partial->objs[partial->n++] = obj;
+    if (partial->n == kWorkBufObjs) {
+      partial->next = full;
+      full = partial;
+      partial = nullptr;
     }
   }
   void PutFull(WorkBuf* b) GCRT_EXCLUDES(mu) {
@@ -1042,39 +1037,9 @@ void ShadeSlow(const void* p) {
       (word.fetch_or(bit, std::memory_order_relaxed) & bit) != 0) {
     return;  // marked already (by a marker, the barrier, or allocated black)
   }
-  // A running processor's thread queues into its own buffer (no lock, no
-  // shared counter); a thread without one, or inside a blocking region,
-  // into the shared queue.
-  runtime::Processor* proc = runtime::CurrentProcessor();
-  if (GCRT_PREDICT_TRUE(proc != nullptr &&
-                        proc->status() == runtime::ProcessorStatus::kRunning)) {
-    alloc::Cache::ShadeBuffer& b =
-        static_cast<alloc::Cache*>(proc->local())->shade_buffer();
-    b.bytes += s->elem_size;
-    b.objects++;
-    if (s->noscan()) return;
-    b.objs[b.n++] = s->SlotAddress(slot);
-    if (b.n == alloc::Cache::ShadeBuffer::kObjs) {
-      g_shaded.PushMany(b.objs, b.n);
-      b.n = 0;
-    }
-    return;
-  }
   g_shaded.bytes.fetch_add(s->elem_size, std::memory_order_relaxed);
   g_shaded.objects.fetch_add(1, std::memory_order_relaxed);
   if (!s->noscan()) g_shaded.Push(s->SlotAddress(slot));
-}
-
-void FlushShadeBuffer() {
-  runtime::Processor* p = runtime::CurrentProcessor();
-  if (p == nullptr || p->status() != runtime::ProcessorStatus::kRunning) {
-    return;
-  }
-  alloc::Cache::ShadeBuffer& b =
-      static_cast<alloc::Cache*>(p->local())->shade_buffer();
-  if (b.n == 0) return;
-  g_shaded.PushMany(b.objs, b.n);
-  b.n = 0;
 }
 
 namespace {
@@ -1247,20 +1212,6 @@ MarkResult FinishMarking(DeferredObjects* deferred) {
   RootJobs roots;
   const std::vector<RootJob>& jobs = roots.jobs();
   WorkPool pool(workers);
-  // Every processor's shade buffer joins the queue (and its counts the
-  // barrier's), the idle processors' included: a thread that let its
-  // processor go left its buffer with it.
-  for (runtime::Processor* p = runtime::ProcessorTable::Get().all();
-       p != nullptr; p = p->next_all()) {
-    alloc::Cache::ShadeBuffer& b =
-        static_cast<alloc::Cache*>(p->local())->shade_buffer();
-    g_shaded.PushMany(b.objs, b.n);
-    g_shaded.bytes.fetch_add(std::exchange(b.bytes, 0),
-                             std::memory_order_relaxed);
-    g_shaded.objects.fetch_add(std::exchange(b.objects, 0),
-                               std::memory_order_relaxed);
-    b.n = 0;
-  }
   while (WorkBuf* b = g_shaded.Take()) pool.PutFull(b);
   auto ws = MakeWorkers(&pool, workers, /*concurrent=*/false);
   SetInMarker(true);
