@@ -601,48 +601,13 @@ class alignas(64) MarkWorker : public SlotVisitor<MarkWorker> {
   }
 
   void Drain() GCRT_REQUIRES(kWorldStopped) {
-    // Objects leave the buffer through a ring of kRing, prefetched on the
-    // way in, so the scan of one overlaps the cache misses of the next.
-    constexpr unsigned kRing = 8;
-    uintptr_t ring[kRing];
-    unsigned head = 0, count = 0, since_balance = 0;
-    for (;;) {
-      uintptr_t obj;
-      if (buf_->n > 0) {
-        uintptr_t popped = buf_->objs[--buf_->n];
-        __builtin_prefetch(reinterpret_cast<const void*>(popped));
-        if (count < kRing) {
-          ring[(head + count) % kRing] = popped;
-          count++;
-          continue;
-        }
-        obj = ring[head];
-        ring[head] = popped;
-        head = (head + 1) % kRing;
-      } else if (count > 0) {
-        obj = ring[head];
-        head = (head + 1) % kRing;
-        count--;
-      } else {
-        // The write barrier's queue first: while the program runs, the
-        // objects it shaded are work too (the rest waits for the stop).
-        WorkBuf* full = concurrent_ ? TakeShaded() : nullptr;
-        if (full == nullptr) full = pool_->GetFullOrWait();
-        if (full == nullptr) {
-          if (concurrent_) PublishWork(/*background=*/true);
-          return;
-        }
-        pool_->PutEmpty(buf_);
-        buf_ = full;
-        continue;
-      }
-      ScanQueued(obj);
-      if (++since_balance == 64) {
-        since_balance = 0;
-        Balance();
-        if (concurrent_) PublishWork(/*background=*/true);
-      }
-    }
+    ScanUntil</*kBackground=*/true>(INT64_MAX, [this] {
+      // The write barrier's queue first: while the program runs, the
+      // objects it shaded are work too (the rest waits for the stop).
+      WorkBuf* full = concurrent_ ? TakeShaded() : nullptr;
+      return full != nullptr ? full : pool_->GetFullOrWait();
+    });
+    if (concurrent_) PublishWork(/*background=*/true);
   }
 
   // A mark assist's share (AssistMarking): scans queued objects, its own
@@ -650,20 +615,10 @@ class alignas(64) MarkWorker : public SlotVisitor<MarkWorker> {
   // scanned or none is left, then gives back what it queued. Never waits.
   // Returns the bytes scanned.
   int64_t DrainFor(int64_t budget) GCRT_REQUIRES(kWorldStopped) {
-    int64_t scanned = 0;
-    while (scanned < budget) {
-      if (buf_->n == 0) {
-        WorkBuf* full = pool_->TakeFull();
-        if (full == nullptr) full = TakeShaded();
-        if (full == nullptr) break;
-        pool_->PutEmpty(buf_);
-        buf_ = full;
-        continue;
-      }
-      const uintptr_t obj = buf_->objs[--buf_->n];
-      scanned += g_pages->Lookup(obj)->elem_size;
-      ScanQueued(obj);
-    }
+    const int64_t scanned = ScanUntil</*kBackground=*/false>(budget, [this] {
+      WorkBuf* full = pool_->TakeFull();
+      return full != nullptr ? full : TakeShaded();
+    });
     Flush();
     PublishWork(/*background=*/false);
     return scanned;
@@ -684,6 +639,54 @@ class alignas(64) MarkWorker : public SlotVisitor<MarkWorker> {
   uint64_t objects() const { return objects_; }
 
  private:
+  // Scans queued objects until `budget` bytes are scanned or `refill`
+  // (called with this worker's buffer empty) finds no full buffer; returns
+  // the bytes scanned. Objects leave the buffer through a ring of kRing,
+  // prefetched on the way in, so the scan of one overlaps the cache misses
+  // of the next; what the ring holds when the budget runs out goes back to
+  // the buffer. A background worker balances every 64 objects.
+  template <bool kBackground, typename Refill>
+  GCRT_ALWAYS_INLINE int64_t ScanUntil(int64_t budget, Refill refill)
+      GCRT_REQUIRES(kWorldStopped) {
+    constexpr unsigned kRing = 8;
+    uintptr_t ring[kRing];
+    unsigned head = 0, count = 0, since_balance = 0;
+    int64_t scanned = 0;
+    while (scanned < budget) {
+      uintptr_t obj;
+      if (buf_->n > 0) {
+        uintptr_t popped = buf_->objs[--buf_->n];
+        __builtin_prefetch(reinterpret_cast<const void*>(popped));
+        if (count < kRing) {
+          ring[(head + count) % kRing] = popped;
+          count++;
+          continue;
+        }
+        obj = ring[head];
+        ring[head] = popped;
+        head = (head + 1) % kRing;
+      } else if (count > 0) {
+        obj = ring[head];
+        head = (head + 1) % kRing;
+        count--;
+      } else {
+        WorkBuf* full = refill();
+        if (full == nullptr) break;
+        pool_->PutEmpty(buf_);
+        buf_ = full;
+        continue;
+      }
+      scanned += ScanQueued(obj);
+      if (kBackground && ++since_balance == 64) {
+        since_balance = 0;
+        Balance();
+        if (concurrent_) PublishWork(/*background=*/true);
+      }
+    }
+    for (; count > 0; count--, head = (head + 1) % kRing) Push(ring[head]);
+    return scanned;
+  }
+
   // Sets the mark bit; true if this call set it. With several workers the
   // bit is set with an atomic OR (two workers may set bits of one word at
   // once); a lone worker owns every mark word and needs no locked
@@ -706,7 +709,8 @@ class alignas(64) MarkWorker : public SlotVisitor<MarkWorker> {
   // Scans an object taken from the work list (a slot start of an in-use
   // span). The common case, an object of a span's single type with a
   // one-word pointer bitmap, is inline: no call, no loop over elements.
-  GCRT_ALWAYS_INLINE void ScanQueued(uintptr_t obj)
+  // Returns the object's bytes (the pacer's unit of scan work).
+  GCRT_ALWAYS_INLINE int64_t ScanQueued(uintptr_t obj)
       GCRT_REQUIRES(kWorldStopped) {
     Span* s = g_pages->Lookup(obj);
     const TypeInfo* t = s->types.single_atomic();
@@ -722,9 +726,10 @@ class alignas(64) MarkWorker : public SlotVisitor<MarkWorker> {
         uintptr_t p = LoadWord(&words[__builtin_ctzll(bits)]);
         if (p != 0) Visit(p);
       }
-      return;
+      return s->elem_size;
     }
     ScanObject(*this, s, s->SlotIndex(obj));
+    return s->elem_size;
   }
   GCRT_ALWAYS_INLINE void MarkSlot(Span* s, uint32_t slot)
       GCRT_REQUIRES(kWorldStopped) {
