@@ -40,27 +40,7 @@ using gc::testing::NewId;
 // Destructor runs of the throwing types (never expected).
 std::atomic<int> g_thrower_destroyed{0};
 
-// The suite asserts exactly which objects each cycle destroys, so only
-// registered roots count: with the stacks scanned conservatively, a stale
-// copy of a dropped handle in a dead stack slot (a spill the compiler left,
-// more of them under ThreadSanitizer's instrumentation) keeps its object,
-// which a conservative scan cannot tell from a live one (it kept both
-// arrays of ArraysOfBitmapAndTracedElements once under TSan).
-// stack_scan_test covers what the stacks keep.
-class Reachability : public gc::testing::VerifierCheckedTest {
- protected:
-  void SetUp() override {
-    stack_scan_ = gc::set_stack_scan(false);
-    VerifierCheckedTest::SetUp();
-  }
-  void TearDown() override {
-    VerifierCheckedTest::TearDown();
-    gc::set_stack_scan(stack_scan_);
-  }
-
- private:
-  bool stack_scan_ = true;
-};
+class Reachability : public gc::testing::VerifierCheckedTest {};
 
 static_assert(!gc::internal::ContainsGcPointers<Leaf>());
 
