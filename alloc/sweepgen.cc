@@ -58,12 +58,16 @@ SweepClaim& SweepClaim::operator=(SweepClaim&& other) noexcept {
 std::atomic<uint64_t> SweepClaim::in_flight_{0};
 
 SweepClaim SweepClaim::TryAcquire(Span* s, uint32_t h) {
+  // Counted before the claim: a thread whose claim of s fails because this
+  // one won (a walker, gc::Sweeper::Finish's or one it synchronizes with)
+  // read this CAS, and so sees the count until the sweep is filed.
+  in_flight_.fetch_add(1, std::memory_order_relaxed);
   uint32_t sg = h - 2;
   if (!s->sweepgen.gen_.compare_exchange_strong(sg, h - 1,
                                                 std::memory_order_acq_rel)) {
+    in_flight_.fetch_sub(1, std::memory_order_release);
     return SweepClaim();
   }
-  in_flight_.fetch_add(1, std::memory_order_relaxed);
   return SweepClaim(s, h, /*cached=*/false);
 }
 

@@ -144,8 +144,8 @@ class SweepClaim {
   // Claims taken by TryAcquire and not yet ended (Go's sweep.active): the
   // collector waits for none to be left before the heap's generation
   // moves (Sweeper::Finish), without a walk of the span records. Atomic:
-  // incremented by the CAS's winner, decremented (release) after the
-  // claim's last store.
+  // incremented by every claimant before its CAS (a loser takes its count
+  // back), decremented (release) after the claim's last store.
   static uint64_t InFlight() {
     return in_flight_.load(std::memory_order_acquire);
   }

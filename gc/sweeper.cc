@@ -207,11 +207,35 @@ bool Sweeper::ClaimAndSweep(Span* s, uint64_t* freed_pages) {
   return true;
 }
 
+namespace {
+std::atomic<void (*)(size_t)> g_after_take_for_testing{nullptr};
+}  // namespace
+
+void Sweeper::SetAfterTakeHookForTesting(void (*hook)(size_t index)) {
+  g_after_take_for_testing.store(hook, std::memory_order_relaxed);
+}
+
 bool Sweeper::SweepOne(uint64_t* freed_pages) {
-  size_t i = cursor_.fetch_add(1, std::memory_order_relaxed);
+  // Counted in active_ before the index is taken, and the index taken with
+  // acq_rel: Finish, once its own take finds the walk done, has synchronized
+  // with every take before it (one release sequence of RMWs on cursor_), so
+  // it sees the count of a thread that took the last indices and has not yet
+  // claimed its span. Counted after the take, that thread could claim and
+  // sweep after Finish saw active_ at 0: gc::collect() returned while a
+  // span's destructors had still to run (a TSan run once saw 120 dead
+  // objects of one span not yet destroyed).
+  active_.fetch_add(1, std::memory_order_relaxed);
+  struct Done {
+    std::atomic<uint32_t>& active;
+    ~Done() { active.fetch_sub(1, std::memory_order_release); }
+  } done{active_};
+  size_t i = cursor_.fetch_add(1, std::memory_order_acq_rel);
   if (i >= limit_.load(std::memory_order_relaxed)) return false;
   Span* s = Heap::Get().pages().SpanRecord(i);
   if (s->state.load(std::memory_order_acquire) == alloc::SpanState::kInUse) {
+    if (auto hook = g_after_take_for_testing.load(std::memory_order_relaxed)) {
+      hook(i);
+    }
     ClaimAndSweep(s, freed_pages);
   }
   return true;
@@ -276,11 +300,15 @@ void Sweeper::Finish() {
   while (SweepOne()) {
   }
   // Sweeps other threads claimed (on demand, through the walk) finish on
-  // those threads; wait for every claim still in flight.
-  while (alloc::SweepClaim::InFlight() != 0) std::this_thread::yield();
+  // those threads; wait for every claim still in flight. The walkers
+  // first: once active_ reads 0 this thread has synchronized with every
+  // take of a walk index and every claim attempt after it, and so with any
+  // claim made on demand that beat a walker to its span (its InFlight count
+  // comes before its claim, SweepClaim::TryAcquire).
   while (active_.load(std::memory_order_acquire) != 0) {
     std::this_thread::yield();
   }
+  while (alloc::SweepClaim::InFlight() != 0) std::this_thread::yield();
 }
 
 void Sweeper::Reclaim(uint32_t npages) {

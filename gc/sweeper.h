@@ -82,6 +82,9 @@ class Sweeper {
   // Tests: holds the background thread between sweeps (and returns once it
   // is there), or lets it go again.
   void PauseBackgroundForTesting(bool paused) GCRT_EXCLUDES(mu_);
+  // Tests: called by SweepOne on the thread that took walk index `index`
+  // of an in-use span, before it claims the span (null: none).
+  static void SetAfterTakeHookForTesting(void (*hook)(size_t index));
   // Wakes the background sweeper (a new sweep began).
   void Wake() GCRT_EXCLUDES(mu_);
   // Fork support (gc/fork.h): the background thread's lock across a fork
