@@ -99,7 +99,9 @@
 //                               concurrent=bool (mark beside the
 //                               program; on: 0 marks with the
 //                               world stopped, Go's
-//                               gcstoptheworld)
+//                               gcstoptheworld), census=bool
+//                               (print gc::census() to stderr
+//                               at exit)
 //   GCRT_STW_WATCHDOG_MS        1 to 3600000 milliseconds: how    1000
 //    (none; tests: runtime::    long a stop of the world waits
 //     SetStopWatchdogForTesting) before it names the threads that
@@ -113,6 +115,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "api/census.h"
 #include "api/finalizer.h"
 #include "api/free.h"
 #include "api/hash_map.h"
@@ -123,6 +126,7 @@
 #include "api/thread.h"
 #include "api/trace.h"
 #include "api/vector.h"
+#include "api/why_alive.h"
 #include "api/weak.h"
 #include "runtime/base.h"
 
@@ -259,6 +263,8 @@ void detach_thread();
 // std::invalid_argument, as GCRT_MARK_WORKERS refuses it).
 void set_mark_workers(uint32_t n);
 void set_verify(bool on);   // GCRT_DEBUG=verify=1
+// A line per cycle on stderr in the format of Go's GODEBUG=gctrace=1
+// (docs/design.md, "The collection cycle"), gcrt's own figures after it.
 void set_gctrace(bool on);  // GCRT_DEBUG=gctrace=1
 // The missed-field cross-check (GCRT_DEBUG=crosscheck=1; off by default):
 // after marking, every word of every reachable object is read, and a word

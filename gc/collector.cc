@@ -1,6 +1,8 @@
 // See collector.h.
 #include "gc/collector.h"
 
+#include <cstdio>
+#include <cstdlib>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -9,6 +11,7 @@
 
 #include "alloc/cache.h"
 #include "gc/barrier.h"
+#include "gc/census.h"
 #include "gc/crosscheck.h"
 #include "gc/finalizer.h"
 #include "gc/fork.h"
@@ -109,6 +112,7 @@ Collector::Collector() : start_time_(Clock::now()) {
   concurrent_on_.store(concurrent_, std::memory_order_relaxed);
   crosscheck_ = debug.crosscheck;
   trace_ = debug.gctrace;
+  if (debug.census) std::atexit(&PrintCensusAtExit);
   // Zeal poisons what it reclaims (a missing root fails at once), unless
   // the quarantine is turned off explicitly.
   SetReclaimQuarantine(
@@ -379,6 +383,7 @@ struct Collector::Cycle {
   int64_t t_stop_asked = 0;
   int64_t t_stop = 0;
   int64_t heap_before = 0;
+  int64_t goal = 0;         // next_gc then: the heap goal this cycle serves
   uint32_t sweepgen = 0;    // the heap's, before mark termination moves it
   bool concurrent = false;  // marking beside the program (barrier.h)
   // 2. Mark. Concurrently: t_restart ends the first stop, t_stop2 starts
@@ -451,6 +456,28 @@ void Collector::Collect(GcReason reason) {
   if (c.trace) Trace(c);
 }
 
+void Collector::RunWithHeapSwept(const char* why,
+                                 const std::function<void()>& fn) {
+  __builtin_unwind_init();  // the callers' registers, for the stack scan
+  Cycle c{GcReason::kExplicit, false};
+  if (!Admit(c)) return;
+  alloc::AttachCurrentThread();
+  if (!EnterCycle(c)) return;
+  struct Leave {
+    ~Leave() { Collector::Get().LeaveCycle(); }
+  } leave;
+  // Spans the program takes from now on come swept (alloc/sweepgen.h).
+  Sweeper::Get().Finish();
+  runtime::StopTheWorld(why);
+  try {
+    fn();
+  } catch (...) {
+    runtime::StartTheWorld();
+    throw;
+  }
+  runtime::StartTheWorld();
+}
+
 bool Collector::Admit(const Cycle& c) {
   // Cycles the allocator starts are skipped where none can run.
   const bool quiet = c.triggered || c.reason == GcReason::kZeal ||
@@ -519,6 +546,7 @@ bool Collector::SweepTermination(Cycle& c) {
   }
   if (skip) return false;
   c.heap_before = heap.heap_live();
+  c.goal = heap.next_gc();
 
   // Every span was swept, and every cache flushed, since the last mark
   // termination: mark bits start clean.
@@ -829,43 +857,92 @@ void Collector::Sweep(const Cycle& c) {
   heap.pages().WakeScavenger();
 }
 
-void Collector::Trace(const Cycle& c) {
-  double since_start =
-      std::chrono::duration<double>(Clock::now() - start_time_).count();
-  CollectorStats st = ReadStats();
-  if (c.concurrent) {
-    runtime::Print(
-        "gc %lu @%.3fs %.0f%%: %.3f+%.3f+%.3f ms clock (stop, concurrent "
-        "mark, stop; time to safepoint %.3f+%.3f ms; %u workers, %lu objects "
-        "(%lu KB) deferred, %lu assists (%.3f ms)), %ld->%lu MB live, %ld MB "
-        "goal, %lu objects, %u P%s",
-        static_cast<unsigned long>(st.num_gc), since_start,
-        st.gc_cpu_fraction * 100, (c.t_restart - c.t_stop_asked) / 1e6,
-        (c.t_stop2_asked - c.t_restart) / 1e6,
-        (c.t_end - c.t_stop2_asked) / 1e6, (c.t_stop - c.t_stop_asked) / 1e6,
-        (c.t_stop2 - c.t_stop2_asked) / 1e6, c.workers,
-        static_cast<unsigned long>(c.deferred.objects),
-        static_cast<unsigned long>(c.deferred.bytes >> 10),
-        static_cast<unsigned long>(c.assists), c.assist_ns / 1e6,
-        c.heap_before >> 20,
-        static_cast<unsigned long>(c.marked.bytes_marked >> 20),
-        c.next_gc == INT64_MAX ? -1L : static_cast<long>(c.next_gc >> 20),
-        static_cast<unsigned long>(c.marked.objects_marked),
-        runtime::ProcessorCount(), c.triggered ? "" : " (forced)");
+namespace {
+
+// Go's fmtNSAsMS: whole milliseconds from 10 ms up; below, two significant
+// digits with at most three decimals ("0.018", "1.2", "0").
+void FormatMs(char (&buf)[24], int64_t ns) {
+  if (ns < 0) ns = 0;
+  if (ns >= 10'000'000) {
+    std::snprintf(buf, sizeof buf, "%ld", static_cast<long>(ns / 1'000'000));
     return;
   }
-  runtime::Print(
-      "gc %lu @%.3fs %.0f%%: %.3f ms STW (time to safepoint %.3f ms, mark "
-      "%.3f ms, %u workers), %ld->%lu MB live, %ld MB goal, %lu objects, %u "
-      "P%s",
+  int64_t x = ns / 1000;
+  int dec = 3;
+  while (x >= 100) {
+    x /= 10;
+    dec--;
+  }
+  if (x == 0) {
+    std::snprintf(buf, sizeof buf, "0");
+  } else if (dec == 0) {
+    std::snprintf(buf, sizeof buf, "%ld", static_cast<long>(x));
+  } else {
+    int64_t scale = 1;
+    for (int i = 0; i < dec; i++) scale *= 10;
+    std::snprintf(buf, sizeof buf, "%ld.%0*ld", static_cast<long>(x / scale),
+                  dec, static_cast<long>(x % scale));
+  }
+}
+
+}  // namespace
+
+void Collector::Trace(const Cycle& c) {
+  const double since_start =
+      std::chrono::duration<double>(Clock::now() - start_time_).count();
+  CollectorStats st = ReadStats();
+  // Go's three phases, wall clock: sweep termination (gcrt's first stop),
+  // marking (beside the program, or with the world stopped), mark
+  // termination (the second stop).
+  int64_t sweep_term, mark, mark_term;
+  if (c.concurrent) {
+    sweep_term = c.t_restart - c.t_stop_asked;
+    mark = c.t_stop2_asked - c.t_restart;
+    mark_term = c.t_end - c.t_stop2_asked;
+  } else {
+    sweep_term = c.t_stop - c.t_stop_asked;
+    mark = c.t_marked - c.t_stop;
+    mark_term = c.t_end - c.t_marked;
+  }
+  // And CPU, as Go counts it: a stop takes every CPU; the marking's time
+  // is the assists', the background workers' (at most one per CPU) and
+  // the idle workers' (gcrt has none).
+  const int64_t cpus = static_cast<int64_t>(HardwareThreads());
+  const int64_t workers = std::min<int64_t>(
+      c.concurrent && c.triggered ? BackgroundWorkers(c.workers) : c.workers,
+      cpus);
+  char clock[3][24], cpu[5][24];
+  FormatMs(clock[0], sweep_term);
+  FormatMs(clock[1], mark);
+  FormatMs(clock[2], mark_term);
+  FormatMs(cpu[0], sweep_term * cpus);
+  FormatMs(cpu[1], c.assist_ns);
+  FormatMs(cpu[2], (c.concurrent ? c.t_stop2 - c.t_restart : mark) * workers);
+  FormatMs(cpu[3], 0);
+  FormatMs(cpu[4], mark_term * cpus);
+  const int64_t heap_end = c.concurrent ? c.heap_at_stop2 : c.heap_before;
+  char ttsp[2][24];
+  FormatMs(ttsp[0], c.t_stop - c.t_stop_asked);
+  FormatMs(ttsp[1], c.concurrent ? c.t_stop2 - c.t_stop2_asked : 0);
+  // Go's line field for field (stacks and globals: gcrt does not measure
+  // the bytes of either it scans, and prints 0), then gcrt's own figures.
+  runtime::PrintLine(
+      "gc %lu @%.3fs %.0f%%: %s+%s+%s ms clock, %s+%s/%s/%s+%s ms cpu, "
+      "%ld->%ld->%lu MB, %ld MB goal, 0 MB stacks, 0 MB globals, %u P%s; "
+      "gcrt: %s, time to safepoint %s+%s ms, %u workers, %lu objects marked, "
+      "%lu objects (%lu KB) deferred, %lu assists",
       static_cast<unsigned long>(st.num_gc), since_start,
-      st.gc_cpu_fraction * 100, (c.t_end - c.t_stop_asked) / 1e6,
-      (c.t_stop - c.t_stop_asked) / 1e6, (c.t_marked - c.t_stop) / 1e6,
-      c.workers, c.heap_before >> 20,
+      st.gc_cpu_fraction * 100, clock[0], clock[1], clock[2], cpu[0], cpu[1],
+      cpu[2], cpu[3], cpu[4], static_cast<long>(c.heap_before >> 20),
+      static_cast<long>(heap_end >> 20),
       static_cast<unsigned long>(c.marked.bytes_marked >> 20),
-      c.next_gc == INT64_MAX ? -1L : static_cast<long>(c.next_gc >> 20),
-      static_cast<unsigned long>(c.marked.objects_marked),
-      runtime::ProcessorCount(), c.triggered ? "" : " (forced)");
+      c.goal == INT64_MAX ? -1L : static_cast<long>(c.goal >> 20),
+      runtime::ProcessorCount(), c.triggered ? "" : " (forced)",
+      c.concurrent ? "concurrent" : "stop-the-world", ttsp[0], ttsp[1],
+      c.workers, static_cast<unsigned long>(c.marked.objects_marked),
+      static_cast<unsigned long>(c.deferred.objects),
+      static_cast<unsigned long>(c.deferred.bytes >> 10),
+      static_cast<unsigned long>(c.assists));
 }
 
 uint64_t Collector::SetMemoryLimit(uint64_t bytes) {

@@ -66,6 +66,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 
 #include "alloc/heap.h"
 #include "gc/marker.h"
@@ -166,6 +167,14 @@ class Collector {
   // metadata the cycle's sweep will need (a triggered cycle's allocation
   // gets it).
   void Collect(GcReason reason) GCRT_EXCLUDES(mu_);
+
+  // Runs fn with the world stopped (`why` names the stop for the
+  // watchdog), no cycle running and the last cycle's sweep finished: every
+  // allocated slot holds an object not yet reclaimed (gc/census.h). Throws
+  // std::logic_error where a cycle could not run (as Collect); rethrows
+  // what fn throws, with the world restarted.
+  void RunWithHeapSwept(const char* why, const std::function<void()>& fn)
+      GCRT_EXCLUDES(mu_);
 
   void SetGcPercent(int percent) GCRT_EXCLUDES(mu_);  // < 0: collection off
   // The heap's memory limit (0, or runtime::env::kNoMemoryLimitFrom and

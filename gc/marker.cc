@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <new>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 
@@ -920,6 +921,87 @@ class Verifier : public SlotVisitor<Verifier> {
   std::vector<uintptr_t> stack_;
 };
 
+// ---- Why alive (FindRetentionPath): a breadth-first walk from the roots,
+//      each object reached recording what reached it. ----
+
+class PathFinder : public SlotVisitor<PathFinder> {
+ public:
+  explicit PathFinder(uintptr_t target) : target_(target) {}
+
+  // What reaches the objects visited next: an object, or a root as
+  // RootId(i) (objects are at least 8-byte aligned, root ids odd).
+  static uintptr_t RootId(size_t i) { return (uintptr_t{i} << 1) | 1; }
+  static bool IsRoot(uintptr_t from) { return (from & 1) != 0; }
+  static size_t RootIndex(uintptr_t from) { return from >> 1; }
+  void From(uintptr_t from) { from_ = from; }
+
+  void Reached(Span* s, uint32_t slot, uintptr_t) GCRT_REQUIRES(kWorldStopped) {
+    Seen(s, slot, /*scan=*/!s->noscan());
+  }
+  // Objects under construction are roots; their trace functions must not
+  // run yet, so their words are scanned conservatively, as the marker does.
+  void Constructing(const internal::Constructing& c, bool scan)
+      GCRT_REQUIRES(kWorldStopped) {
+    uint32_t slot;
+    Span* s = FindSlot(reinterpret_cast<uintptr_t>(c.object), &slot);
+    if (s == nullptr) return;
+    if (!scan) {
+      Seen(s, slot, /*scan=*/false);
+    } else if (!found_) {
+      const uintptr_t from = from_;
+      From(s->SlotAddress(slot));
+      ScanConservativeRange(*this, s->SlotAddress(slot), s->slot_bytes());
+      From(from);
+    }
+  }
+  // Scans the objects reached at the last level, making the next one;
+  // false once there is none or the target was found.
+  bool NextLevel() GCRT_REQUIRES(kWorldStopped) {
+    if (found_ || next_.empty()) return false;
+    std::vector<uintptr_t> level;
+    level.swap(next_);
+    for (uintptr_t obj : level) {
+      uint32_t slot = 0;
+      Span* s = FindSlot(obj, &slot);
+      From(obj);
+      ScanObject(*this, s, slot);
+      if (found_) break;
+    }
+    return !found_;
+  }
+  bool found() const { return found_; }
+  // The objects from the root's to the target, and the root's index.
+  std::vector<uintptr_t> Path(size_t* root) const {
+    std::vector<uintptr_t> path;
+    uintptr_t at = target_;
+    for (;;) {
+      path.push_back(at);
+      const uintptr_t from = parents_.at(at);
+      if (IsRoot(from)) {
+        *root = RootIndex(from);
+        break;
+      }
+      at = from;
+    }
+    std::reverse(path.begin(), path.end());
+    return path;
+  }
+
+ private:
+  void Seen(Span* s, uint32_t slot, bool scan) {
+    const uintptr_t obj = s->SlotAddress(slot);
+    if (!parents_.try_emplace(obj, from_).second) return;
+    if (obj == target_) found_ = true;
+    if (scan) next_.push_back(obj);
+  }
+
+  const uintptr_t target_;
+  uintptr_t from_ = RootId(0);
+  bool found_ = false;
+  std::unordered_map<uintptr_t, uintptr_t> parents_;  // object -> from
+  std::vector<uintptr_t> next_;
+};
+
 }  // namespace
 
 bool IsMarkedObject(uintptr_t p) {
@@ -1274,6 +1356,68 @@ uint64_t VerifyMarking() {
   }
   SetInMarker(false);
   return v.checked();
+}
+
+RetentionPath FindRetentionPath(uintptr_t target) {
+  g_pages = &alloc::Heap::Get().pages();
+  RetentionPath out;
+  uint32_t slot;
+  Span* s = FindSlot(target, &slot);
+  if (s == nullptr || !s->IsAllocated(slot)) return out;
+  out.object = s->SlotAddress(slot);
+  out.object_type = s->types.Get(slot);
+  RootJobs roots;
+  const std::vector<RootJob>& jobs = roots.jobs();
+  SetInMarker(true);  // trace functions run; none may allocate or collect
+  PathFinder f(out.object);
+  // Root 0: the objects under construction; root i + 1: jobs[i].
+  f.From(PathFinder::RootId(0));
+  roots.VisitConstructing(f);
+  for (size_t i = 0; i < jobs.size() && !f.found(); i++) {
+    if (jobs[i].kind == RootJob::kStack &&
+        jobs[i].processor == runtime::CurrentProcessor()) {
+      continue;
+    }
+    f.From(PathFinder::RootId(i + 1));
+    RunRootJob(jobs[i], f);
+  }
+  while (f.NextLevel()) {
+  }
+  SetInMarker(false);
+  if (!f.found()) return out;
+  out.reachable = true;
+  size_t root = 0;
+  out.objects = f.Path(&root);
+  for (size_t i = 0; i < out.objects.size(); i++) {
+    uint32_t at = 0;
+    Span* os = FindSlot(out.objects[i], &at);
+    out.types.push_back(os->types.Get(at));
+    int64_t offset = -1;
+    if (i > 0) {
+      const auto* words =
+          reinterpret_cast<const uintptr_t*>(out.objects[i - 1]);
+      const size_t n =
+          FindSlot(out.objects[i - 1], &at)->slot_bytes() / sizeof(uintptr_t);
+      for (size_t w = 0; w < n; w++) {
+        if (words[w] >= out.objects[i] &&
+            words[w] - out.objects[i] < os->slot_bytes()) {
+          offset = static_cast<int64_t>(w * sizeof(uintptr_t));
+          break;
+        }
+      }
+    }
+    out.offsets.push_back(offset);
+  }
+  if (root == 0) {
+    out.root_is_constructing = true;
+    return out;
+  }
+  const RootJob& job = jobs[root - 1];
+  out.root_kind = job.kind;
+  out.root_is_global =
+      job.kind == RootJob::kArena && job.arena == &HandleArena::Globals();
+  if (job.kind == RootJob::kStack) out.root_processor = job.processor->id();
+  return out;
 }
 
 void LockMarkThreadsForFork() GCRT_ACQUIRE(MarkThreads::Get().mu_) {

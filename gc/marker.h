@@ -30,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "alloc/type_info.h"
 #include "gc/roots.h"
 #include "runtime/mutex.h"
 
@@ -98,6 +99,35 @@ int64_t TakeBackgroundCredit(int64_t want);
 // object, if a reachable object is not marked or not allocated (was freed).
 // World stopped, after MarkHeap. Returns the number of objects checked.
 uint64_t VerifyMarking() GCRT_REQUIRES(runtime::kWorldStopped);
+
+// Why is an object alive (gc::why_alive): one shortest path of references
+// from a root to the object holding `target`, found by a breadth-first
+// walk from every root of the next cycle but the calling thread's stack
+// (which holds `target` itself), with its own visited set (the mark bits
+// are left alone), stopped as soon as the object is reached. World
+// stopped, the sweep finished (Collector::RunWithHeapSwept). `target` must
+// be in an allocated object (else `object` is 0). Costs memory in
+// proportion to the objects the walk visits before it finds the target.
+struct RetentionPath {
+  uintptr_t object = 0;  // the start of the object holding target
+  const alloc::TypeInfo* object_type = nullptr;
+  bool reachable = false;
+  // The root the path starts from (when reachable).
+  RootJob::Kind root_kind = RootJob::kArena;
+  bool root_is_global = false;        // kArena: the gc::Global arena
+  bool root_is_constructing = false;  // an object under construction
+  uint32_t root_processor = 0;        // kStack: the thread's processor id
+  // The objects from the one the root holds to the target, in order, with
+  // their types and where the one before holds each: the byte offset of
+  // its word that points into it, or -1 where no word of it does (the
+  // first object, which the root holds; a reference in a std container's
+  // buffer that a trace function walks).
+  std::vector<uintptr_t> objects;
+  std::vector<const alloc::TypeInfo*> types;
+  std::vector<int64_t> offsets;
+};
+RetentionPath FindRetentionPath(uintptr_t target)
+    GCRT_REQUIRES(runtime::kWorldStopped);
 
 // Mark bits of single objects, for mark termination (world stopped, one
 // thread): whether the object holding p (an address in an in-use span) is

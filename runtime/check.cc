@@ -36,6 +36,18 @@ void Print(const char* fmt, ...) {
   WriteAll(buf, len);
 }
 
+void PrintLine(const char* fmt, ...) {
+  char buf[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  int m = std::vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
+  va_end(ap);
+  size_t len = m < 0 ? 0 : static_cast<size_t>(m);
+  if (len > sizeof(buf) - 2) len = sizeof(buf) - 2;
+  buf[len++] = '\n';
+  WriteAll(buf, len);
+}
+
 void Throw(const char* invariant, const char* file, unsigned line,
            const char* function) noexcept {
   Print("fatal error: invariant violated: %s", invariant);

@@ -35,6 +35,9 @@ namespace gc::runtime {
 
 // Prints "gcrt: <formatted>\n" to stderr without allocating.
 void Print(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+// The same without the prefix, for lines in another program's format
+// (gctrace's, which Go's tools parse from "gc N @"); up to 1 KiB.
+void PrintLine(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
 // The caller's location comes from the compiler builtins GCC and Clang
 // share (clang 14 has no std::source_location with this libstdc++).

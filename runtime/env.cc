@@ -26,7 +26,7 @@ constexpr VarInfo kVars[] = {
      "one per hardware thread"},
     {Var::kDebug, "GCRT_DEBUG",
      "comma-separated name=value items: gctrace, verify, crosscheck, "
-     "quarantine and concurrent, "
+     "quarantine, concurrent and census, "
      "each 1, 0, true, false, on or off; zeal, an integer from 0 to 2^40 "
      "(allocations between collections, 0: off)",
      "the defaults for every item (off; concurrent on; the quarantine on "
@@ -210,6 +210,7 @@ DebugSettings ParseDebug(const char* text, Messages* messages) {
                      : name == "verify"     ? &settings.verify
                      : name == "crosscheck" ? &settings.crosscheck
                      : name == "concurrent" ? &settings.concurrent
+                     : name == "census"     ? &settings.census
                                             : nullptr;
       std::string error;
       if (eq == std::string_view::npos) {

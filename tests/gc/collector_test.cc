@@ -255,7 +255,8 @@ TEST(StatsTest, GctracePrintsOneLinePerCycle) {
   std::string err;
   EXPECT_EQ(
       gc::testing::CountGctraceLines(
-          R"(gcrt: gc \d+ @[0-9.]+s \d+%: [0-9.]+ ms STW \(time to safepoint [0-9.]+ ms, mark [0-9.]+ ms, \d+ workers\), \d+->\d+ MB live, -?\d+ MB goal, \d+ objects, \d+ P \(forced\)\n)",
+          std::string("(^|\n)") + gc::testing::kGoGctrace +
+              R"(; gcrt: stop-the-world, time to safepoint [0-9.]+\+0 ms, \d+ workers, \d+ objects marked, 0 objects \(0 KB\) deferred, 0 assists(?=\n))",
           &err),
       2)
       << err;
@@ -319,7 +320,7 @@ TEST(StatsTest, EnvironmentTurnsOnGctrace) {
         gc::collect();
         std::exit(0);
       },
-      testing::ExitedWithCode(0), "gc 1 @[0-9.]+s .*MB live");
+      testing::ExitedWithCode(0), "gc 1 @[0-9.]+s [0-9]+%: .* MB goal");
 }
 
 TEST(StatsTest, EnvironmentConfiguresGcPercent) {

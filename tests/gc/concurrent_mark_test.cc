@@ -93,7 +93,8 @@ TEST_F(ConcurrentMarkTest, GctraceShowsBothStopsAndTheConcurrentMark) {
   std::string err;
   EXPECT_EQ(
       gc::testing::CountGctraceLines(
-          R"(gcrt: gc \d+ @[0-9.]+s \d+%: [0-9.]+\+[0-9.]+\+[0-9.]+ ms clock \(stop, concurrent mark, stop; time to safepoint [0-9.]+\+[0-9.]+ ms; \d+ workers, \d+ objects \(\d+ KB\) deferred, \d+ assists \([0-9.]+ ms\)\), \d+->\d+ MB live, -?\d+ MB goal, \d+ objects, \d+ P \(forced\)\n)",
+          std::string("(^|\n)") + gc::testing::kGoGctrace +
+              R"(; gcrt: concurrent, time to safepoint [0-9.]+\+[0-9.]+ ms, \d+ workers, \d+ objects marked, \d+ objects \(\d+ KB\) deferred, \d+ assists(?=\n))",
           &err),
       2)
       << err;

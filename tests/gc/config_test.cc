@@ -117,7 +117,7 @@ TEST_F(ConfigEnvironmentTest, DebugSpaceAfterCommaKeepsGctrace) {
         gc::collect();
         std::exit(0);
       },
-      ExitedWithCode(0), "gc 1 @[0-9.]+s .*MB live");
+      ExitedWithCode(0), "gc 1 @[0-9.]+s [0-9]+%: .* MB goal");
 }
 
 // Nothing half-read: the unknown item refuses the whole variable, so

@@ -264,6 +264,9 @@ TEST(ParseVarTest, DebugBooleansFollowTheRule) {
   EXPECT_TRUE(d.verify);
   d = ParseDebug("gctrace=1,gctrace=0", &m);  // the last one wins
   EXPECT_FALSE(d.gctrace);
+  EXPECT_FALSE(d.census);
+  d = ParseDebug("census=on", &m);
+  EXPECT_TRUE(d.census);
   EXPECT_TRUE(m.empty());
 
   d = ParseDebug("gctrace=yes", &m);
@@ -272,7 +275,8 @@ TEST(ParseVarTest, DebugBooleansFollowTheRule) {
   EXPECT_EQ(m[0],
             "GCRT_DEBUG=\"gctrace=yes\": \"gctrace=yes\": not a boolean; "
             "accepted: comma-separated name=value items: gctrace, verify, "
-            "crosscheck, quarantine and concurrent, each 1, 0, true, false, "
+            "crosscheck, quarantine, concurrent and census, each 1, 0, true, "
+            "false, "
             "on or off; "
             "zeal, an "
             "integer from 0 to 2^40 (allocations between collections, 0: "

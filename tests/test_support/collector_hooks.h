@@ -76,6 +76,15 @@ void CollectWithDrainedHook(Fn fn) {
   CollectWithConcurrentHooks([] {}, fn);
 }
 
+// A gctrace line in Go's format, field for field (a forced cycle), as
+// parsers of Go's GODEBUG=gctrace=1 output read it; gcrt's own figures
+// follow it after "; gcrt: ".
+inline constexpr const char* kGoGctrace =
+    R"(gc \d+ @[0-9.]+s \d+%: [0-9.]+\+[0-9.]+\+[0-9.]+ ms clock, )"
+    R"([0-9.]+\+[0-9.]+/[0-9.]+/[0-9.]+\+[0-9.]+ ms cpu, )"
+    R"(\d+->\d+->\d+ MB, -?\d+ MB goal, \d+ MB stacks, \d+ MB globals, )"
+    R"(\d+ P \(forced\))";
+
 // Runs two collections with gctrace on and returns how many lines of
 // stderr match `line` (a whole gctrace line, newline included), and in
 // *err what was printed.

@@ -1,0 +1,90 @@
+#include "api/why_alive.h"
+
+#include <cstdio>
+#include <stdexcept>
+
+#include "alloc/heap.h"
+#include "gc/census.h"
+#include "gc/collector.h"
+#include "gc/marker.h"
+#include "runtime/safepoint.h"
+
+namespace gc {
+
+namespace {
+
+std::string RootName(const internal::RetentionPath& p) {
+  if (p.root_is_constructing) return "an object under construction";
+  switch (p.root_kind) {
+    case internal::RootJob::kArena:
+      return p.root_is_global ? "a gc::Global handle" : "a gc::Root handle";
+    case internal::RootJob::kRootSet:
+      return "a gc::RootSet";
+    case internal::RootJob::kFinalizers:
+      return "the finalizer queue (an object waiting for its finalizer, or "
+             "reachable from one)";
+    case internal::RootJob::kStack:
+      return "the stack of the thread with processor " +
+             std::to_string(p.root_processor) + " (conservative stack scan)";
+  }
+  return "a root";
+}
+
+}  // namespace
+
+WhyAlive why_alive(const void* object) {
+  internal::RetentionPath found;
+  const auto target = reinterpret_cast<uintptr_t>(object);
+  internal::Collector::Get().RunWithHeapSwept("why_alive", [&found, target] {
+    runtime::AssertWorldStopped();
+    found = internal::FindRetentionPath(target);
+  });
+  if (found.object == 0) {
+    throw std::invalid_argument(
+        "gcrt: why_alive(" + alloc::HexAddress(target) +
+        "): not in an allocated object of the GC heap (never allocated by "
+        "gcrt, or reclaimed already)");
+  }
+  WhyAlive out;
+  out.reachable = found.reachable;
+  if (!found.reachable) {
+    out.path.push_back(
+        RetentionStep{reinterpret_cast<const void*>(found.object),
+                      internal::TypeName(found.object_type), -1});
+    return out;
+  }
+  out.root = RootName(found);
+  for (size_t i = 0; i < found.objects.size(); i++) {
+    out.path.push_back(
+        RetentionStep{reinterpret_cast<const void*>(found.objects[i]),
+                      internal::TypeName(found.types[i]), found.offsets[i]});
+  }
+  return out;
+}
+
+std::string WhyAlive::text() const {
+  std::string out;
+  if (path.empty()) return "(no object)\n";
+  const RetentionStep& target = path.back();
+  char line[96];
+  std::snprintf(line, sizeof line, "%p", target.object);
+  out += line;
+  out += " (" + target.type + ")";
+  if (!reachable) return out + " is not reachable from any root\n";
+  out += " is reachable from " + root + ":\n";
+  for (size_t i = 0; i < path.size(); i++) {
+    std::snprintf(line, sizeof line, "  %p ", path[i].object);
+    out += line + path[i].type;
+    if (i > 0) {
+      out += path[i].offset >= 0
+                 ? "  at offset " + std::to_string(path[i].offset) +
+                       " of the " + path[i - 1].type
+                 : "  through a trace() of the " + path[i - 1].type +
+                       " (no word of it points here)";
+    }
+    out += '\n';
+  }
+  return out;
+}
+
+}  // namespace gc

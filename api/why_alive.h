@@ -1,0 +1,68 @@
+// gc::why_alive(): why the collector keeps an object (Go users' missing
+// retention path; Boehm's GC_generate_random_backtrace; a V8 heap
+// snapshot's retainers). Included by api/gc.h.
+//
+//   gc::WhyAlive w = gc::why_alive(node.get());
+//   if (w.reachable) std::fputs(w.text().c_str(), stderr);
+//
+// prints, say:
+//
+//   0x7f3a2c001040 (Node) is reachable from a gc::Global handle:
+//     0x7f3a2c000010 Cache
+//     0x7f3a2c001000 Bucket      at offset 16 of the Cache
+//     0x7f3a2c001040 Node        at offset 8 of the Bucket
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace gc {
+
+struct RetentionStep {
+  const void* object;  // the object's start
+  std::string type;    // its type, as gc::census() names it
+  // Where the step before holds this object: the byte offset of the word
+  // of that object that points into this one; -1 for the first step (the
+  // root holds it) and where no word of the object before does (a
+  // reference in a std container's buffer, which a trace() walks).
+  int64_t offset;
+};
+
+struct WhyAlive {
+  // Whether a root reaches the object: if not, the next collection
+  // reclaims it (unless the calling thread's own stack keeps it: see
+  // why_alive).
+  bool reachable = false;
+  // What holds the first object of the path: "a gc::Root handle", "a
+  // gc::Global handle", "a gc::RootSet", "the finalizer queue (an object
+  // waiting for its finalizer, or reachable from one)", "an object under
+  // construction", "the stack of the thread with processor N (conservative
+  // stack scan)".
+  std::string root;
+  // One shortest path: from the object the root holds to the object asked
+  // about (its last step), each object reached through the one before.
+  std::vector<RetentionStep> path;
+
+  // The path as lines of text, as above; one line saying it is not
+  // reachable otherwise.
+  std::string text() const;
+};
+
+// One shortest chain of references from a root to the object `object`
+// points into (its start or any byte inside it), as the next collection
+// would find it: handles (gc::Root, gc::Global), root sets, objects under
+// construction, finalizable objects, and, with stack scanning on, the
+// stacks of other threads. The calling thread's own stack is not searched
+// (it holds `object` itself): a local of the caller keeps what it points
+// to, whatever this says. A walk from the roots with the world stopped
+// (after the last cycle's sweep is finished), stopped as soon as it
+// reaches the object: it costs nothing when not called, and time and
+// memory (~50 bytes an object) in proportion to the objects the walk visits
+// when called: a tool for debugging, not for a program's fast path.
+// Throws std::invalid_argument if `object` is not in an allocated object
+// of the GC heap; std::logic_error where gc::collect() would (inside a
+// gc::Blocking scope, or from a destructor the collector runs).
+WhyAlive why_alive(const void* object);
+
+}  // namespace gc
