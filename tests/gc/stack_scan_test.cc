@@ -184,7 +184,9 @@ TEST_F(StackScanTest, AParkedThreadsLocalsAreRoots) {
     while (stage.load() != 2) gc::safepoint();
     intact = Check(mine, 12);
   });
-  while (stage.load() != 1) std::this_thread::yield();
+  // A safepoint while waiting: the thread's allocation may start a cycle,
+  // whose stop would otherwise wait for this thread as it waits for that one.
+  while (stage.load() != 1) gc::safepoint();
   for (int i = 0; i < 5; i++) {
     BottomUp(12);
     gc::collect();
@@ -210,7 +212,9 @@ TEST_F(StackScanTest, ABlockedThreadsLocalsAreRoots) {
     }
     intact = Check(mine, 12);
   });
-  while (stage.load() != 1) std::this_thread::yield();
+  // A safepoint while waiting: the thread's allocation may start a cycle,
+  // whose stop would otherwise wait for this thread as it waits for that one.
+  while (stage.load() != 1) gc::safepoint();
   for (int i = 0; i < 5; i++) {
     BottomUp(12);
     gc::collect();
