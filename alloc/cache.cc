@@ -206,14 +206,10 @@ Span* Cache::Refill(SpanClass sc) {
 }
 
 Span* Cache::RefillOrCollect(SpanClass sc) {
-  try {
-    return Refill(sc);
-  } catch (const runtime::OutOfMemoryError&) {
-    // Refill left this cache consistent (the class's span empty). A cycle
-    // flushes it; the refill then starts over.
-    if (!Heap::Get().CollectForMemory()) throw;
-    return Refill(sc);
-  }
+  // Refill leaves this cache consistent when it throws (the class's span
+  // empty). A cycle flushes it; the refill then starts over.
+  return Heap::Get().RetryForMemory(ClassToSize(SpanClassSizeClass(sc)),
+                                    [&] { return Refill(sc); });
 }
 
 bool Cache::LoadWordBlack(Span* s) {

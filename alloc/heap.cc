@@ -121,6 +121,20 @@ bool Heap::CollectForMemory() {
   return h->collect_for_memory();
 }
 
+bool Heap::OutOfMemory(size_t bytes) {
+  static thread_local bool running = false;
+  const CollectorHooks* h = hooks();
+  if (h == nullptr || h->out_of_memory == nullptr || running ||
+      pages_.limit() == 0) {
+    return false;
+  }
+  running = true;
+  struct Reset {
+    ~Reset() { running = false; }
+  } reset;
+  return h->out_of_memory(bytes);
+}
+
 void Heap::TriggerGcSlow() {
   const CollectorHooks* h = hooks();
   if (h == nullptr) return;
@@ -222,12 +236,8 @@ void* Heap::AllocateLarge(const TypeInfo* type, size_t bytes) {
       static_cast<uint32_t>((bytes + kPageSize - 1) >> kPageShift);
   bool needzero;
   Span* s;
-  try {
-    s = pages_.AllocSpan(npages, &needzero);
-  } catch (const runtime::OutOfMemoryError&) {
-    if (!CollectForMemory()) throw;
-    s = pages_.AllocSpan(npages, &needzero);
-  }
+  s = RetryForMemory(bytes,
+                     [&] { return pages_.AllocSpan(npages, &needzero); });
   s->span_class = MakeSpanClass(0, type->pointer_free);
   s->elem_size = static_cast<uint32_t>(std::min<uint64_t>(
       uint64_t{npages} << kPageShift, std::numeric_limits<uint32_t>::max()));

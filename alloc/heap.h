@@ -56,6 +56,7 @@
 #include "alloc/type_info.h"
 #include "runtime/base.h"
 #include "runtime/mutex.h"
+#include "runtime/os_mem.h"
 
 namespace gc::alloc {
 
@@ -158,6 +159,11 @@ class Heap {
     // collection with its sweep finished, so the allocation can try once
     // more. Returns whether one ran.
     bool (*collect_for_memory)();
+    // An allocation of `bytes` still found no memory under the limit after
+    // that collection: runs the program's out-of-memory callback, if it set
+    // one, and returns whether it ran (the allocation then collects and
+    // tries once more).
+    bool (*out_of_memory)(size_t bytes);
   };
   // Registered once by the collector (a static object) before its first
   // cycle; null until then.
@@ -229,6 +235,17 @@ class Heap {
   // yet: below its goal, the heap triggers none) and returns whether one
   // ran; the caller then retries once. Never nested.
   bool CollectForMemory();
+  // `attempt` (an allocation of `bytes` from the page heap or a Central,
+  // leaving everything consistent when it throws
+  // runtime::OutOfMemoryError), retried under a memory limit: after a
+  // collection (CollectForMemory), and once more after the program's
+  // out-of-memory callback and another collection. What the last attempt
+  // throws goes to the caller.
+  template <typename Attempt>
+  auto RetryForMemory(size_t bytes, Attempt attempt) -> decltype(attempt());
+
+  // Runs the out-of-memory hook, unless nested in it or with no limit.
+  bool OutOfMemory(size_t bytes);
 
   // Atomic counters: relaxed adds from slow paths on any thread.
   void AddTinyAllocs(uint64_t n) {
@@ -341,5 +358,22 @@ void FlushCurrentCache();
 // released.
 size_t ReleaseIdleMemory();
 HeapStats ReadHeapStats();
+
+template <typename Attempt>
+auto Heap::RetryForMemory(size_t bytes, Attempt attempt)
+    -> decltype(attempt()) {
+  try {
+    return attempt();
+  } catch (const runtime::OutOfMemoryError&) {
+    if (!CollectForMemory()) throw;
+  }
+  try {
+    return attempt();
+  } catch (const runtime::OutOfMemoryError&) {
+    if (!OutOfMemory(bytes)) throw;
+  }
+  CollectForMemory();  // what the callback let go
+  return attempt();
+}
 
 }  // namespace gc::alloc

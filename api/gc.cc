@@ -107,6 +107,23 @@ int set_gc_percent(int percent) {
   return old;
 }
 
+uint64_t set_min_heap(uint64_t bytes) {
+  return Collector::Get().SetMinHeap(bytes);
+}
+
+void set_out_of_memory_callback(
+    std::function<void(const OutOfMemoryInfo&)> callback) {
+  if (!callback) {
+    Collector::Get().SetOutOfMemoryCallback(nullptr);
+    return;
+  }
+  Collector::Get().SetOutOfMemoryCallback(
+      [callback = std::move(callback)](size_t bytes, uint64_t limit,
+                                       uint64_t live) {
+        callback(OutOfMemoryInfo{bytes, limit, live});
+      });
+}
+
 Stats stats() {
   Collector& c = Collector::Get();
   alloc::HeapStats h = alloc::ReadHeapStats();

@@ -78,6 +78,9 @@
 //   GCRT_MEMORY_LIMIT           "off" or a size below 2^64 bytes; none
 //    (gc::set_memory_limit)     0, and 2^63-1 and up (UINT64_MAX
 //                               too), mean none
+//   GCRT_MIN_HEAP               "off" or a size below 2^64 bytes: 4 MiB
+//    (gc::set_min_heap)         the least heap goal (0, off: the
+//                               built-in 4 MiB)
 //   GCRT_MARK_WORKERS           0 to 256 (0: one per hardware     0
 //    (gc::set_mark_workers)     thread)
 //   GCRT_DEBUG                  comma-separated name=value items: off
@@ -114,6 +117,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 
 #include "api/census.h"
 #include "api/finalizer.h"
@@ -126,8 +130,8 @@
 #include "api/thread.h"
 #include "api/trace.h"
 #include "api/vector.h"
-#include "api/why_alive.h"
 #include "api/weak.h"
+#include "api/why_alive.h"
 #include "runtime/base.h"
 
 namespace gc {
@@ -221,10 +225,40 @@ int set_gc_percent(int percent);
 // (UINT64_MAX included: heap figures are int64, so the heap cannot reach
 // it). Cycles come before the heap nears it; an allocation that would grow
 // the heap past it first runs a full collection and finishes its sweep,
-// then, if there is still no room, throws std::bad_alloc with a message,
+// then, if there is still no room, runs the out-of-memory callback (below)
+// if the program set one, and then throws std::bad_alloc with a message,
 // and nothing is lost: once references are dropped, the next allocation
 // collects them. Returns the previous limit (0 if there was none).
 uint64_t set_memory_limit(uint64_t bytes);
+
+// The least heap goal (GCRT_MIN_HEAP; Go's wish for a minimum heap, met
+// there with a ballast allocation): the next cycle never comes before the
+// heap reaches it, so a program with a small live heap that allocates fast
+// collects less often. 0 is the built-in floor, 4 MiB. The memory limit
+// wins over it (cycles still come by 7/8 of the limit). Returns the
+// previous setting (0 if none was set).
+uint64_t set_min_heap(uint64_t bytes);
+
+// What an allocation that found no room under the memory limit tells the
+// out-of-memory callback.
+struct OutOfMemoryInfo {
+  size_t requested_bytes;  // the allocation's size (its size class's slot)
+  uint64_t memory_limit;
+  uint64_t heap_live;  // after the full collection that did not make room
+};
+// The out-of-memory callback (V8's near-heap-limit callback, Java's last
+// chance): runs when an allocation finds no room under the memory limit
+// even after a full collection, before gcrt throws std::bad_alloc; on the
+// allocating thread, with no lock of gcrt's held, once per such allocation.
+// It may drop references (a cache it can rebuild) or raise the limit
+// (gc::set_memory_limit); the allocation then collects once more and
+// tries again, and throws std::bad_alloc only if there is still no room.
+// An allocation made inside the callback that finds no room throws at
+// once; an exception the callback throws reaches the allocation's caller.
+// With no memory limit it never runs (an OS that refuses memory is
+// reported as it is). Null: none (the default).
+void set_out_of_memory_callback(
+    std::function<void(const OutOfMemoryInfo&)> callback);
 Stats stats();
 // Runs a full collection, finishes its sweep, and returns every free page
 // of the heap to the OS at once (Go's debug.FreeOSMemory); returns the
@@ -262,7 +296,7 @@ void detach_thread();
 // 0: one per hardware thread; at most 256 (more throws
 // std::invalid_argument, as GCRT_MARK_WORKERS refuses it).
 void set_mark_workers(uint32_t n);
-void set_verify(bool on);   // GCRT_DEBUG=verify=1
+void set_verify(bool on);  // GCRT_DEBUG=verify=1
 // A line per cycle on stderr in the format of Go's GODEBUG=gctrace=1
 // (docs/design.md, "The collection cycle"), gcrt's own figures after it.
 void set_gctrace(bool on);  // GCRT_DEBUG=gctrace=1

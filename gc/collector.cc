@@ -104,6 +104,7 @@ Collector::Collector() : start_time_(Clock::now()) {
   // Refused values have been reported (runtime/env.h) and give defaults.
   gc_percent_ = runtime::env::GcPercentFromEnv();
   memory_limit_ = runtime::env::MemoryLimitFromEnv();
+  min_heap_ = runtime::env::MinHeapFromEnv();
   Heap::Get().pages().SetLimit(memory_limit_);
   mark_workers_ = runtime::env::MarkWorkersFromEnv();
   const runtime::env::DebugSettings debug = runtime::env::DebugFromEnv();
@@ -133,6 +134,7 @@ Collector::Collector() : start_time_(Clock::now()) {
       &OnBlocking,
       &Collector::Zeal,
       &Collector::CollectForMemory,
+      &Collector::OutOfMemory,
   };
   Heap& heap = Heap::Get();
   alloc::SetSpecialFreeHook(&ReleaseSpecialList);
@@ -151,7 +153,9 @@ void Collector::SetNextGcLocked(int64_t marked) {
     goal = INT64_MAX;
   } else {
     goal = std::min(marked + __int128{marked} * gc_percent_ / 100, kMaxGoal);
-    goal = std::max<__int128>(goal, kMinHeapGoal);
+    goal = std::max<__int128>(
+        goal, std::min<__int128>(std::max<uint64_t>(min_heap_, kMinHeapGoal),
+                                 kMaxGoal));
   }
   if (memory_limit_ != 0) {
     // Under a limit the next cycle comes by 7/8 of it, so sweeping and
@@ -340,6 +344,29 @@ bool Collector::CollectForMemory() {
     return false;  // no memory for the cycle's metadata either
   }
   return c.cycles_.load(std::memory_order_acquire) != before;
+}
+
+void Collector::SetOutOfMemoryCallback(OutOfMemoryCallback callback) {
+  runtime::MutexLock lock(&oom_mu_);
+  oom_callback_ = std::move(callback);
+}
+
+bool Collector::OutOfMemory(size_t bytes) {
+  Collector& c = Get();
+  OutOfMemoryCallback callback;
+  uint64_t limit;
+  {
+    runtime::MutexLock lock(&c.oom_mu_);
+    if (!c.oom_callback_) return false;
+    callback = c.oom_callback_;  // run with no lock of gcrt held
+  }
+  {
+    runtime::MutexLock lock(&c.mu_);
+    limit = c.memory_limit_;
+  }
+  const int64_t live = Heap::Get().heap_live();
+  callback(bytes, limit, live > 0 ? static_cast<uint64_t>(live) : 0);
+  return true;
 }
 
 int64_t Collector::Periodic() {
@@ -952,6 +979,17 @@ uint64_t Collector::SetMemoryLimit(uint64_t bytes) {
   // limit: kept as 0 so the pacer never converts it.
   memory_limit_ = runtime::env::NormalizeMemoryLimit(bytes);
   Heap::Get().pages().SetLimit(memory_limit_);
+  SetNextGcLocked(last_marked_);
+  PaceScavengerLocked(/*cycle_done=*/false);
+  lock.Unlock();
+  Heap::Get().pages().WakeScavenger();
+  return old;
+}
+
+uint64_t Collector::SetMinHeap(uint64_t bytes) {
+  runtime::MutexLock lock(&mu_);
+  const uint64_t old = min_heap_;
+  min_heap_ = bytes;
   SetNextGcLocked(last_marked_);
   PaceScavengerLocked(/*cycle_done=*/false);
   lock.Unlock();

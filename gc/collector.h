@@ -176,11 +176,22 @@ class Collector {
   void RunWithHeapSwept(const char* why, const std::function<void()>& fn)
       GCRT_EXCLUDES(mu_);
 
+  // The program's out-of-memory callback (gc::set_out_of_memory_callback):
+  // called with the allocation's bytes, the memory limit and heap_live.
+  using OutOfMemoryCallback =
+      std::function<void(size_t bytes, uint64_t limit, uint64_t heap_live)>;
+  void SetOutOfMemoryCallback(OutOfMemoryCallback callback)
+      GCRT_EXCLUDES(oom_mu_);
+
   void SetGcPercent(int percent) GCRT_EXCLUDES(mu_);  // < 0: collection off
   // The heap's memory limit (0, or runtime::env::kNoMemoryLimitFrom and
   // up: none): cycles come before the heap nears it, and growth past it
   // throws std::bad_alloc. Returns the old one (0 if there was none).
   uint64_t SetMemoryLimit(uint64_t bytes) GCRT_EXCLUDES(mu_);
+  // The least heap goal (GCRT_MIN_HEAP; 0: kMinHeapGoal): a program with a
+  // small live heap that allocates fast collects less often, with no
+  // ballast. The memory limit still wins. Returns the old one.
+  uint64_t SetMinHeap(uint64_t bytes) GCRT_EXCLUDES(mu_);
   int gc_percent() const GCRT_EXCLUDES(mu_);
   // 0: the default (hardware threads), up to runtime::env::kMaxMarkWorkers;
   // more throws std::invalid_argument.
@@ -341,6 +352,8 @@ class Collector {
   static void Zeal();
   // The allocator's out-of-memory hook (Heap::CollectForMemory).
   static bool CollectForMemory();
+  // Its second (Heap::OutOfMemory): runs the program's callback, if any.
+  static bool OutOfMemory(size_t bytes) GCRT_EXCLUDES(oom_mu_, mu_);
   // The background thread's forced cycle: runs one if none ran for a whole
   // period (and collection is on); returns when the next one is due.
   static int64_t Periodic();
@@ -348,6 +361,10 @@ class Collector {
   // Whether a cycle is running, from EnterCycle to LeaveCycle. Taken and
   // waited on only inside a blocking region (a waiting thread must not hold
   // up the running cycle's stops); before mu_ (runtime/lock_order.h).
+  // Guards the out-of-memory callback, copied out before it runs (a leaf
+  // lock).
+  runtime::Mutex oom_mu_;
+  OutOfMemoryCallback oom_callback_ GCRT_GUARDED_BY(oom_mu_);
   runtime::Mutex cycle_mu_;
   runtime::CondVar cycle_done_;
   bool cycle_running_ GCRT_GUARDED_BY(cycle_mu_) = false;
@@ -356,6 +373,7 @@ class Collector {
   mutable runtime::Mutex mu_;
   int gc_percent_ GCRT_GUARDED_BY(mu_) = 100;
   uint64_t memory_limit_ GCRT_GUARDED_BY(mu_) = 0;
+  uint64_t min_heap_ GCRT_GUARDED_BY(mu_) = 0;  // 0: kMinHeapGoal
   uint32_t mark_workers_ GCRT_GUARDED_BY(mu_) = 0;
   bool verify_ GCRT_GUARDED_BY(mu_) = false;
   bool concurrent_ GCRT_GUARDED_BY(mu_) = false;

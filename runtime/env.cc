@@ -33,6 +33,11 @@ constexpr VarInfo kVars[] = {
      "in debug builds)"},
     {Var::kStwWatchdog, "GCRT_STW_WATCHDOG_MS",
      "an integer from 1 to 3600000 (milliseconds)", "1000"},
+    {Var::kMinHeap, "GCRT_MIN_HEAP",
+     "\"off\" or a size: decimal bytes with an optional B, KiB, MiB, GiB or "
+     "TiB suffix, below 2^64 bytes (the heap goal is never below it; 0 or "
+     "off: the built-in 4 MiB)",
+     "4 MiB"},
     {Var::kStackScan, "GCRT_STACK_SCAN",
      "1, 0, true, false, on or off (off: only registered roots)", "on"},
 };
@@ -183,6 +188,17 @@ uint64_t ParseMemoryLimit(const char* text, Messages* messages) {
   return NormalizeMemoryLimit(*v);
 }
 
+uint64_t ParseMinHeap(const char* text, Messages* messages) {
+  if (text == nullptr || Trim(text) == "off") return 0;
+  std::string error;
+  std::optional<uint64_t> v = ParseSize(text, &error);
+  if (!v) {
+    Refuse(Var::kMinHeap, text, error, messages);
+    return 0;
+  }
+  return *v;
+}
+
 uint32_t ParseMarkWorkers(const char* text, Messages* messages) {
   if (text == nullptr) return 0;
   std::string error;
@@ -274,6 +290,7 @@ int GcPercentFromEnv() { return FromEnv(Var::kGcPercent, &ParseGcPercent); }
 uint64_t MemoryLimitFromEnv() {
   return FromEnv(Var::kMemoryLimit, &ParseMemoryLimit);
 }
+uint64_t MinHeapFromEnv() { return FromEnv(Var::kMinHeap, &ParseMinHeap); }
 uint32_t MarkWorkersFromEnv() {
   return FromEnv(Var::kMarkWorkers, &ParseMarkWorkers);
 }

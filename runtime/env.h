@@ -66,6 +66,7 @@ enum class Var {
   kDebug,
   kStwWatchdog,
   kStackScan,
+  kMinHeap,
 };
 
 struct VarInfo {
@@ -99,6 +100,7 @@ struct DebugSettings {
 // use: the default when the text is refused, with a message added.
 int ParseGcPercent(const char* text, Messages* messages);         // -1: off
 uint64_t ParseMemoryLimit(const char* text, Messages* messages);  // 0: none
+uint64_t ParseMinHeap(const char* text, Messages* messages);      // 0: built-in
 uint32_t ParseMarkWorkers(const char* text, Messages* messages);  // 0: auto
 DebugSettings ParseDebug(const char* text, Messages* messages);
 int64_t ParseStwWatchdogMs(const char* text, Messages* messages);
@@ -107,6 +109,7 @@ bool ParseStackScan(const char* text, Messages* messages);  // default on
 // The same, from the environment, each message printed with Print.
 int GcPercentFromEnv();
 uint64_t MemoryLimitFromEnv();
+uint64_t MinHeapFromEnv();
 uint32_t MarkWorkersFromEnv();
 DebugSettings DebugFromEnv();
 int64_t StwWatchdogMsFromEnv();

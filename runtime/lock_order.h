@@ -57,6 +57,10 @@
 //                                  it after 1)
 //   22 Assists::mu               gc/marker.cc     mark assists' results; a
 //                                  leaf
+//   23 Collector::oom_mu_        gc/collector.h   the out-of-memory callback;
+//                                  a leaf, taken by an allocation that found
+//                                  no memory (with no other lock held; the
+//                                  callback runs with none)
 //
 // Destructors and finalizers (user code) run with none of them held; trace
 // functions and root set callbacks run under 4 and 5 (marking) and may
@@ -67,6 +71,7 @@
 // of 6, 7, 9, 10, every 12, 14, 15, 16 in this order. It leaves 11, which
 // only threads the world stops for take (never across a safepoint), and 3,
 // which those threads write under it (and debug builds' pointer checks on
-// any thread read under it); 8 exists only while marking; 18 to 20 and 22 are
-// leaves no cycle holds while the world is stopped for a fork (none runs).
+// any thread read under it); 8 exists only while marking; 18 to 20, 22 and 23
+// are leaves no cycle holds while the world is stopped for a fork (none
+// runs).
 #pragma once

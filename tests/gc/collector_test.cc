@@ -153,6 +153,25 @@ TEST(StatsTest, GcPercentScalesTheGoal) {
   gc::set_gc_percent(old);
 }
 
+// GCRT_MIN_HEAP / gc::set_min_heap: no cycle before the heap reaches it
+// (a ballast without the ballast); the memory limit still wins.
+TEST(StatsTest, MinHeapHoldsTheGoalUpAndTheLimitWins) {
+  gc::collect();
+  EXPECT_EQ(gc::set_min_heap(uint64_t{64} << 20), 0u);
+  EXPECT_GE(gc::stats().next_gc, uint64_t{64} << 20);
+  const uint64_t before = gc::stats().num_gc;
+  // ~40 MiB of garbage with ~1 MiB live: under the minimum, no cycle (with
+  // the built-in 4 MiB floor this is ten or more).
+  for (int i = 0; i < 40 * 1024 * 1024 / 512; i++) gc::make_unrooted<Medium>();
+  EXPECT_EQ(gc::stats().num_gc, before);
+  gc::set_memory_limit(uint64_t{32} << 20);
+  EXPECT_LE(gc::stats().next_gc, (uint64_t{32} << 20) / 8 * 7);
+  gc::set_memory_limit(0);
+  EXPECT_EQ(gc::set_min_heap(0), uint64_t{64} << 20);
+  gc::collect();
+  EXPECT_LT(gc::stats().next_gc, uint64_t{64} << 20);
+}
+
 TEST(StatsTest, PauseRingAndCounters) {
   uint64_t n0 = gc::stats().num_gc;
   uint64_t forced0 = gc::stats().num_forced_gc;

@@ -56,6 +56,24 @@ TEST_F(ConfigEnvironmentTest, MemoryLimitWithSpacesAndTiB) {
       ExitedWithCode(0), Not(HasSubstr("GCRT_MEMORY_LIMIT")));
 }
 
+TEST_F(ConfigEnvironmentTest, MinHeapSetsTheLeastGoal) {
+  EXPECT_EXIT(
+      {
+        setenv("GCRT_MIN_HEAP", "96MiB", 1);
+        gc::collect();
+        const bool goal = gc::stats().next_gc >= (uint64_t{96} << 20);
+        std::exit(goal && gc::set_min_heap(0) == uint64_t{96} << 20 ? 0 : 1);
+      },
+      ExitedWithCode(0), Not(HasSubstr("GCRT_MIN_HEAP")));
+  EXPECT_EXIT(
+      {
+        setenv("GCRT_MIN_HEAP", "lots", 1);
+        std::exit(gc::set_min_heap(0) == 0 ? 0 : 1);
+      },
+      ExitedWithCode(0),
+      "gcrt: GCRT_MIN_HEAP=\"lots\": .*accepted: .*; using 4 MiB");
+}
+
 TEST_F(ConfigEnvironmentTest, MarkWorkersOutOfRangeIsRefusedNotClamped) {
   const uint32_t automatic = std::max(1u, std::thread::hardware_concurrency());
   EXPECT_EXIT(

@@ -143,6 +143,19 @@ TEST(NormalizeMemoryLimitTest, WhatInt64CannotRepresentIsNoLimit) {
   EXPECT_EQ(NormalizeMemoryLimit(UINT64_MAX), 0u);
 }
 
+TEST(ParseVarTest, MinHeapIsASizeOrOff) {
+  Messages m;
+  EXPECT_EQ(ParseMinHeap(nullptr, &m), 0u);
+  EXPECT_EQ(ParseMinHeap("off", &m), 0u);
+  EXPECT_EQ(ParseMinHeap(" 64 MiB ", &m), uint64_t{64} << 20);
+  EXPECT_EQ(ParseMinHeap("1000000", &m), 1000000u);
+  EXPECT_TRUE(m.empty());
+  EXPECT_EQ(ParseMinHeap("-5", &m), 0u);
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_TRUE(Contains(m[0], "GCRT_MIN_HEAP=\"-5\"")) << m[0];
+  EXPECT_TRUE(Contains(m[0], "using 4 MiB")) << m[0];
+}
+
 // ---- The table. ----
 
 TEST(VarsTest, EveryVariableHasOneEntryWithItsText) {
@@ -154,10 +167,10 @@ TEST(VarsTest, EveryVariableHasOneEntryWithItsText) {
     EXPECT_NE(std::string(v.fallback), "") << v.name;
     names.insert(v.name);
   }
-  EXPECT_EQ(names,
-            (std::set<std::string>{"GCRT_GCPERCENT", "GCRT_MEMORY_LIMIT",
-                                   "GCRT_MARK_WORKERS", "GCRT_DEBUG",
-                                   "GCRT_STW_WATCHDOG_MS", "GCRT_STACK_SCAN"}));
+  EXPECT_EQ(names, (std::set<std::string>{"GCRT_GCPERCENT", "GCRT_MEMORY_LIMIT",
+                                          "GCRT_MARK_WORKERS", "GCRT_DEBUG",
+                                          "GCRT_STW_WATCHDOG_MS",
+                                          "GCRT_STACK_SCAN", "GCRT_MIN_HEAP"}));
   // The messages quote the same ranges the parsers check.
   EXPECT_TRUE(Contains(Info(Var::kMarkWorkers).accepted,
                        "to " + std::to_string(kMaxMarkWorkers)));

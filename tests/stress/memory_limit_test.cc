@@ -58,7 +58,10 @@ constexpr uint64_t kLimit = 64 << 20;
 
 class MemoryLimit : public gc::testing::VerifiedHeapTest {
  protected:
-  void TearDown() override { gc::set_memory_limit(0); }
+  void TearDown() override {
+    gc::set_out_of_memory_callback(nullptr);
+    gc::set_memory_limit(0);
+  }
 };
 
 TEST_F(MemoryLimit, StormsUnderTheLimitStayUnderIt) {
@@ -158,6 +161,67 @@ TEST_F(MemoryLimit, WithCollectionOffTheLimitStillTriggersCycles) {
   EXPECT_GT(gc::stats().num_gc, cycles_before)
       << "as Go's GOGC=off with GOMEMLIMIT";
   EXPECT_LE(gc::stats().heap_sys, kLimit);
+}
+
+// The out-of-memory callback runs before std::bad_alloc, once per failing
+// allocation, with the figures; what it drops makes the allocation
+// succeed (a cache the program can rebuild).
+TEST_F(MemoryLimit, TheOutOfMemoryCallbackRunsBeforeBadAllocAndCanMakeRoom) {
+  gc::set_memory_limit(kLimit);
+  gc::Root<Cell> cache;  // droppable
+  gc::Root<Cell> live;
+  std::vector<gc::OutOfMemoryInfo> calls;
+  gc::set_out_of_memory_callback([&](const gc::OutOfMemoryInfo& info) {
+    calls.push_back(info);
+    cache = nullptr;  // the program lets its cache go
+  });
+  long made = 0;
+  // Fill about half of the limit with the cache, then keep allocating
+  // live cells: the first allocation without room calls back, the cache
+  // goes, and allocation goes on.
+  for (long i = 0; i < 1900; i++) Push(&cache, i, 2000);  // ~30 MiB
+  bool refused = false;
+  try {
+    for (; made < 100000; made++) Push(&live, made, 2000);
+  } catch (const std::bad_alloc&) {
+    refused = true;
+  }
+  ASSERT_TRUE(refused) << "the limit holds in the end";
+  ASSERT_GE(calls.size(), 2u) << "once for the cache, once at the end";
+  EXPECT_EQ(calls[0].memory_limit, kLimit);
+  EXPECT_GT(calls[0].requested_bytes, 0u);
+  EXPECT_GT(calls[0].heap_live, kLimit / 4);
+  EXPECT_LE(calls[0].heap_live, kLimit);
+  EXPECT_EQ(cache, nullptr);
+  // The cache's room was used: more live cells than the limit left beside
+  // it before.
+  EXPECT_GT(made, 2500);
+  EXPECT_EQ(CountIntact(live.get()), made);
+}
+
+// The callback may raise the limit instead (last: the heap memory it lets
+// the heap take stays in heap_sys, which the tests above hold to the
+// limit); one that does nothing leaves
+// the allocation to throw, after exactly one call.
+TEST_F(MemoryLimit, TheOutOfMemoryCallbackCanRaiseTheLimitOrDoNothing) {
+  gc::set_memory_limit(kLimit);
+  int calls = 0;
+  gc::set_out_of_memory_callback([&](const gc::OutOfMemoryInfo&) {
+    if (++calls == 1) gc::set_memory_limit(kLimit * 2);
+  });
+  gc::Root<Cell> live;
+  long made = 0;
+  bool refused = false;
+  try {
+    for (; made < 100000; made++) Push(&live, made, 2000);
+  } catch (const std::bad_alloc&) {
+    refused = true;
+  }
+  EXPECT_TRUE(refused);
+  EXPECT_EQ(calls, 2) << "raised once, then nothing: bad_alloc";
+  EXPECT_GT(gc::stats().heap_sys, kLimit) << "the raised limit was used";
+  EXPECT_LE(gc::stats().heap_sys, kLimit * 2);
+  EXPECT_EQ(CountIntact(live.get()), made);
 }
 
 TEST(MemoryLimitEnvironment, GcrtMemoryLimitSetsTheLimit) {
