@@ -649,10 +649,21 @@ void Collector::ReserveSweepBits(uint64_t extra_percent) {
 }
 
 void Collector::Mark(Cycle& c) {
+  if (c.verify) SnapshotOwnStack();
   c.marked = MarkHeap(c.workers);
   c.t_marked = NowNs();
   RunHook(&TestHook::marked);
-  if (c.verify) c.verified = VerifyMarking();
+  if (c.verify) {
+    c.verified = VerifyMarking();
+    SetStackSnapshot(nullptr, nullptr);
+  }
+}
+
+void Collector::SnapshotOwnStack() {
+  runtime::Processor* self = runtime::CurrentProcessor();
+  const runtime::StackRecord& r = self->stack();
+  runtime::CopyStackWords(r.sp, r.hi, &own_stack_);
+  SetStackSnapshot(self, &own_stack_);
 }
 
 void Collector::MarkBesideProgram(Cycle& c) {
@@ -682,12 +693,16 @@ void Collector::MarkBesideProgram(Cycle& c) {
   c.t_stop2 = NowNs();
   c.heap_at_stop2 = Heap::Get().heap_live();
   runtime::RecordStack(runtime::CurrentProcessor(), runtime::ApproximateSp());
+  if (c.verify) SnapshotOwnStack();
   c.marked = FinishMarking(&c.deferred);
   c.assist_ns = assist_ns_.load(std::memory_order_relaxed);
   c.assists = assist_count_.load(std::memory_order_relaxed);
   c.t_marked = NowNs();
   RunHook(&TestHook::marked);
-  if (c.verify) c.verified = VerifyMarking();
+  if (c.verify) {
+    c.verified = VerifyMarking();
+    SetStackSnapshot(nullptr, nullptr);
+  }
 }
 
 bool Collector::EnterCycle(const Cycle& c) {

@@ -67,6 +67,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 #include "alloc/heap.h"
 #include "gc/marker.h"
@@ -315,6 +316,10 @@ class Collector {
   // with a walk of the span records (world stopped).
   bool InUseCountsMatch() GCRT_REQUIRES(runtime::kWorldStopped);
   void FlushCaches(Cycle& c) GCRT_REQUIRES(runtime::kWorldStopped);
+  // For a verified cycle: this thread's recorded stack, copied into
+  // own_stack_, is what the marker and the verifier scan of it
+  // (SetStackSnapshot, gc/marker.h).
+  void SnapshotOwnStack() GCRT_REQUIRES(runtime::kWorldStopped);
   void Pace(Cycle& c) GCRT_REQUIRES(runtime::kWorldStopped) GCRT_EXCLUDES(mu_);
   void RecordCycle(const Cycle& c) GCRT_REQUIRES(runtime::kWorldStopped)
       GCRT_EXCLUDES(mu_);
@@ -363,6 +368,9 @@ class Collector {
   // up the running cycle's stops); before mu_ (runtime/lock_order.h).
   // Guards the out-of-memory callback, copied out before it runs (a leaf
   // lock).
+  // SnapshotOwnStack's copy: used by the collecting thread, with the world
+  // stopped (one cycle at a time).
+  std::vector<uintptr_t> own_stack_;
   runtime::Mutex oom_mu_;
   OutOfMemoryCallback oom_callback_ GCRT_GUARDED_BY(oom_mu_);
   runtime::Mutex cycle_mu_;

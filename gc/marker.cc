@@ -379,6 +379,10 @@ bool LiveForConservativeScan(Span* s, uint32_t slot)
          !MaybeReclaimedWorldStopped(reinterpret_cast<const void*>(obj));
 }
 
+// SetStackSnapshot's: written and read with the world stopped.
+runtime::Processor* g_snapshot_processor = nullptr;
+const std::vector<uintptr_t>* g_snapshot_words = nullptr;
+
 // A thread's stack and saved registers (runtime/stack.h), word by word.
 void ScanStack(runtime::Processor* p,
                void (*visit)(void* context, uintptr_t word), void* context)
@@ -397,7 +401,14 @@ void ScanStack(runtime::Processor* p,
         static_cast<unsigned long>(r.lo), static_cast<unsigned long>(r.hi));
     GCRT_FATAL("a stopped thread's stack pointer is within its thread stack");
   }
-  runtime::ScanStackRange(r.sp, r.hi, r.fake_stack, visit, context);
+  if (p == g_snapshot_processor && g_snapshot_words != nullptr) {
+    const auto begin = reinterpret_cast<uintptr_t>(g_snapshot_words->data());
+    runtime::ScanStackRange(
+        begin, begin + g_snapshot_words->size() * sizeof(uintptr_t),
+        r.fake_stack, visit, context);
+  } else {
+    runtime::ScanStackRange(r.sp, r.hi, r.fake_stack, visit, context);
+  }
   const auto saved = reinterpret_cast<uintptr_t>(r.saved);
   runtime::ScanStackRange(saved, saved + r.saved_bytes, r.fake_stack, visit,
                           context);
@@ -1003,6 +1014,12 @@ class PathFinder : public SlotVisitor<PathFinder> {
 };
 
 }  // namespace
+
+void SetStackSnapshot(runtime::Processor* p,
+                      const std::vector<uintptr_t>* words) {
+  g_snapshot_processor = words != nullptr ? p : nullptr;
+  g_snapshot_words = words;
+}
 
 bool IsMarkedObject(uintptr_t p) {
   g_pages = &alloc::Heap::Get().pages();

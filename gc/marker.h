@@ -94,6 +94,18 @@ int64_t MarkWorkDone();
 // pays with it first and scans only for the rest.
 int64_t TakeBackgroundCredit(int64_t want);
 
+// The collecting thread's own stack, for a cycle the verifier checks: the
+// collector's frames above the sp it recorded keep running between the
+// marker's scan and the verifier's, and a word that changes in between
+// (a dead value that happens to point into an object) made the verifier
+// report an object "reachable but not marked" that nothing reached (seen
+// once in ~50 runs of stack_scan_test). With a snapshot set, ScanStack
+// reads p's [sp, hi) from `words` (a copy taken right after the record),
+// so both scans see the same words. World stopped; null clears it.
+void SetStackSnapshot(runtime::Processor* p,
+                      const std::vector<uintptr_t>* words)
+    GCRT_REQUIRES(runtime::kWorldStopped);
+
 // Checks the marking just done (Go's checkmark, a debug option): re-traces
 // the heap from the roots on one thread and stops the program, naming the
 // object, if a reachable object is not marked or not allocated (was freed).

@@ -94,6 +94,17 @@ void RecordStack(Processor* p, uintptr_t sp) {
   r.fake_stack = CurrentFakeStack();
 }
 
+GCRT_NO_SANITIZE void CopyStackWords(uintptr_t begin, uintptr_t end,
+                                     std::vector<uintptr_t>* out) {
+  begin = (begin + sizeof(uintptr_t) - 1) & ~(sizeof(uintptr_t) - 1);
+  out->clear();
+  for (uintptr_t a = begin; a + sizeof(uintptr_t) <= end;
+       a += sizeof(uintptr_t)) {
+    const uintptr_t word = *reinterpret_cast<const volatile uintptr_t*>(a);
+    out->push_back(word);
+  }
+}
+
 GCRT_NO_SANITIZE void ScanStackRange(
     uintptr_t begin, uintptr_t end, void* fake_stack,
     void (*visit)(void* context, uintptr_t word), void* context) {

@@ -26,6 +26,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "runtime/base.h"
 #include "runtime/processor.h"
@@ -49,6 +50,11 @@ void RecordStack(Processor* p, uintptr_t sp);
 // registers may be reused meanwhile). `sp`: the lowest address of the
 // caller's frames that must stay scanned.
 GCRT_NOINLINE void RecordStackWithRegisters(Processor* p, uintptr_t sp);
+
+// The words of [begin, end) of the calling thread's own stack, copied
+// (reads the sanitizers do not check: the frames have redzones).
+void CopyStackWords(uintptr_t begin, uintptr_t end,
+                    std::vector<uintptr_t>* out);
 
 // Visits every word of the range [begin, end) of a thread's stack (or a
 // saved register area) that may be a pointer: reads racing the owning
