@@ -19,6 +19,7 @@
 
 #include "alloc/type_info.h"
 #include "runtime/base.h"
+#include "runtime/safepoint.h"
 
 namespace gc::internal {
 
