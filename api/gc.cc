@@ -107,6 +107,36 @@ int set_gc_percent(int percent) {
   return old;
 }
 
+void set_cycle_callback(std::function<void(const CycleEvent&)> callback) {
+  if (!callback) {
+    Collector::Get().SetCycleCallback(nullptr);
+    return;
+  }
+  Collector::Get().SetCycleCallback(
+      [callback = std::move(callback)](const internal::CycleRecord& r) {
+        callback(CycleEvent{r.num_gc,
+                            r.forced,
+                            r.concurrent,
+                            r.start_s,
+                            r.sweep_termination_ns,
+                            r.mark_ns,
+                            r.mark_termination_ns,
+                            r.pause_ns,
+                            r.ttsp_ns,
+                            r.heap_before,
+                            r.heap_at_end,
+                            r.heap_marked,
+                            r.objects_marked,
+                            r.goal == INT64_MAX ? -1 : r.goal,
+                            r.next_goal == INT64_MAX ? -1 : r.next_goal,
+                            r.assists,
+                            r.assist_ns,
+                            r.deferred_objects,
+                            r.workers,
+                            r.gc_cpu_fraction});
+      });
+}
+
 uint64_t set_min_heap(uint64_t bytes) {
   return Collector::Get().SetMinHeap(bytes);
 }

@@ -104,7 +104,9 @@
 //                               world stopped, Go's
 //                               gcstoptheworld), census=bool
 //                               (print gc::census() to stderr
-//                               at exit)
+//                               at exit), gclog=path (a JSON
+//                               line per cycle appended to the
+//                               file: gc::CycleEvent's fields)
 //   GCRT_STW_WATCHDOG_MS        1 to 3600000 milliseconds: how    1000
 //    (none; tests: runtime::    long a stop of the world waits
 //     SetStopWatchdogForTesting) before it names the threads that
@@ -230,6 +232,41 @@ int set_gc_percent(int percent);
 // and nothing is lost: once references are dropped, the next allocation
 // collects them. Returns the previous limit (0 if there was none).
 uint64_t set_memory_limit(uint64_t bytes);
+
+// One cycle's figures, handed to the cycle callback (set_cycle_callback)
+// and written as a JSON line per cycle by GCRT_DEBUG=gclog=path (the same
+// names; tools/gclog_plot.py turns that log into plots). Times in
+// nanoseconds, heap figures in bytes.
+struct CycleEvent {
+  uint64_t num_gc;  // this cycle's number, from 1
+  bool forced;      // gc::collect(), periodic, zeal or out of memory
+  bool concurrent;  // marked beside the program
+  double start_s;   // when it began, in seconds since the collector started
+  // Wall clock of its phases, as gctrace's: the first stop, the marking,
+  // the second stop (with the world stopped throughout: the stop to the
+  // start of marking, the marking, the rest).
+  int64_t sweep_termination_ns, mark_ns, mark_termination_ns;
+  uint64_t pause_ns;     // its stops, time to safepoint included (Stats)
+  uint64_t ttsp_ns;      // time to safepoint, its stops summed
+  int64_t heap_before;   // heap_live when it began
+  int64_t heap_at_end;   // heap_live at its last stop
+  uint64_t heap_marked;  // live bytes it found (and allocated black)
+  uint64_t objects_marked;
+  int64_t goal;       // the heap goal it worked toward (-1: collection off)
+  int64_t next_goal;  // the goal it set
+  uint64_t assists;   // mark assists during it
+  int64_t assist_ns;
+  uint64_t deferred_objects;  // left to the final stop by the marker
+  uint32_t workers;
+  double gc_cpu_fraction;  // Stats::gc_cpu_fraction after it
+};
+// Calls `callback` after every cycle with its figures: on the thread that
+// ran the cycle (the allocating thread, the background collector, or the
+// caller of gc::collect()), once the world has restarted and with no lock
+// of gcrt held, so it may read gc::stats(), allocate, or log; a
+// gc::collect() from it runs a cycle of its own (and calls it again).
+// What it throws is printed and dropped. Null: none (the default).
+void set_cycle_callback(std::function<void(const CycleEvent&)> callback);
 
 // The least heap goal (GCRT_MIN_HEAP; Go's wish for a minimum heap, met
 // there with a ballast allocation): the next cycle never comes before the

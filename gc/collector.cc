@@ -1,8 +1,10 @@
 // See collector.h.
 #include "gc/collector.h"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -113,6 +115,16 @@ Collector::Collector() : start_time_(Clock::now()) {
   concurrent_on_.store(concurrent_, std::memory_order_relaxed);
   crosscheck_ = debug.crosscheck;
   trace_ = debug.gctrace;
+  if (!debug.gclog.empty()) {
+    runtime::MutexLock lock(&events_mu_);
+    gclog_ = std::fopen(debug.gclog.c_str(), "a");
+    if (gclog_ == nullptr) {
+      runtime::Print("GCRT_DEBUG gclog=%s: cannot open the file (%s); no log",
+                     debug.gclog.c_str(), std::strerror(errno));
+    } else {
+      reporting_.store(true, std::memory_order_relaxed);
+    }
+  }
   if (debug.census) std::atexit(&PrintCensusAtExit);
   // Zeal poisons what it reclaims (a missing root fails at once), unless
   // the quarantine is turned off explicitly.
@@ -441,6 +453,15 @@ void Collector::Collect(GcReason reason) {
   __builtin_unwind_init();
   Cycle c{reason, reason == GcReason::kTriggered};
   if (!Admit(c)) return;
+  // The record goes out once the cycle lock is released and this thread
+  // no longer counts as collecting (destroyed after `leave` and `reset`):
+  // the callback may allocate, read stats, or collect.
+  struct Reported {
+    std::optional<CycleRecord> record;
+    ~Reported() {
+      if (record) Collector::Get().Report(*record);
+    }
+  } reported;
   t_collecting = true;
   struct Reset {
     ~Reset() { t_collecting = false; }
@@ -481,6 +502,9 @@ void Collector::Collect(GcReason reason) {
   runtime::StartTheWorld();
   Sweep(c);
   if (c.trace) Trace(c);
+  if (reporting_.load(std::memory_order_relaxed)) {
+    reported.record = MakeRecord(c);
+  }
 }
 
 void Collector::RunWithHeapSwept(const char* why,
@@ -929,23 +953,106 @@ void FormatMs(char (&buf)[24], int64_t ns) {
 
 }  // namespace
 
+// Go's three phases, wall clock: sweep termination (gcrt's first stop),
+// marking (beside the program, or with the world stopped), mark
+// termination (the second stop).
+void Collector::Phases(const Cycle& c, int64_t* sweep_term, int64_t* mark,
+                       int64_t* mark_term) {
+  if (c.concurrent) {
+    *sweep_term = c.t_restart - c.t_stop_asked;
+    *mark = c.t_stop2_asked - c.t_restart;
+    *mark_term = c.t_end - c.t_stop2_asked;
+  } else {
+    *sweep_term = c.t_stop - c.t_stop_asked;
+    *mark = c.t_marked - c.t_stop;
+    *mark_term = c.t_end - c.t_marked;
+  }
+}
+
+CycleRecord Collector::MakeRecord(const Cycle& c) {
+  CycleRecord r{};
+  CollectorStats st = ReadStats();
+  r.num_gc = st.num_gc;
+  r.forced = !c.triggered;
+  r.concurrent = c.concurrent;
+  r.start_s =
+      std::chrono::duration<double>(std::chrono::nanoseconds(c.t_stop_asked) -
+                                    start_time_.time_since_epoch())
+          .count();
+  Phases(c, &r.sweep_termination_ns, &r.mark_ns, &r.mark_termination_ns);
+  r.pause_ns = st.pause_ns[(st.num_gc + kPauseRing - 1) % kPauseRing];
+  r.ttsp_ns = st.ttsp_ns[(st.num_gc + kPauseRing - 1) % kPauseRing];
+  r.heap_before = c.heap_before;
+  r.heap_at_end = c.concurrent ? c.heap_at_stop2 : c.heap_before;
+  r.heap_marked = c.marked.bytes_marked;
+  r.objects_marked = c.marked.objects_marked;
+  r.goal = c.goal;
+  r.next_goal = c.next_gc;
+  r.assists = c.assists;
+  r.assist_ns = c.assist_ns;
+  r.deferred_objects = c.deferred.objects;
+  r.workers = c.workers;
+  r.gc_cpu_fraction = st.gc_cpu_fraction;
+  return r;
+}
+
+void Collector::SetCycleCallback(CycleCallback callback) {
+  runtime::MutexLock lock(&events_mu_);
+  cycle_callback_ = std::move(callback);
+  reporting_.store(cycle_callback_ != nullptr || gclog_ != nullptr,
+                   std::memory_order_relaxed);
+}
+
+void Collector::Report(const CycleRecord& r) {
+  CycleCallback callback;
+  {
+    runtime::MutexLock lock(&events_mu_);
+    callback = cycle_callback_;
+    if (gclog_ != nullptr) {
+      std::fprintf(
+          gclog_,
+          "{\"gc\":%lu,\"forced\":%s,\"concurrent\":%s,\"start_s\":%.6f,"
+          "\"sweep_termination_ns\":%ld,\"mark_ns\":%ld,"
+          "\"mark_termination_ns\":%ld,\"pause_ns\":%lu,\"ttsp_ns\":%lu,"
+          "\"heap_before\":%ld,\"heap_at_end\":%ld,\"heap_marked\":%lu,"
+          "\"objects_marked\":%lu,\"goal\":%ld,\"next_goal\":%ld,"
+          "\"assists\":%lu,\"assist_ns\":%ld,\"deferred_objects\":%lu,"
+          "\"workers\":%u,\"gc_cpu_fraction\":%.6f}\n",
+          static_cast<unsigned long>(r.num_gc), r.forced ? "true" : "false",
+          r.concurrent ? "true" : "false", r.start_s,
+          static_cast<long>(r.sweep_termination_ns),
+          static_cast<long>(r.mark_ns),
+          static_cast<long>(r.mark_termination_ns),
+          static_cast<unsigned long>(r.pause_ns),
+          static_cast<unsigned long>(r.ttsp_ns),
+          static_cast<long>(r.heap_before), static_cast<long>(r.heap_at_end),
+          static_cast<unsigned long>(r.heap_marked),
+          static_cast<unsigned long>(r.objects_marked),
+          static_cast<long>(r.goal == INT64_MAX ? -1 : r.goal),
+          static_cast<long>(r.next_goal == INT64_MAX ? -1 : r.next_goal),
+          static_cast<unsigned long>(r.assists), static_cast<long>(r.assist_ns),
+          static_cast<unsigned long>(r.deferred_objects), r.workers,
+          r.gc_cpu_fraction);
+      std::fflush(gclog_);
+    }
+  }
+  if (!callback) return;
+  try {
+    callback(r);
+  } catch (const std::exception& e) {
+    runtime::Print("the cycle callback (gc::set_cycle_callback) threw: %s",
+                   e.what());
+  } catch (...) {
+    runtime::Print("the cycle callback (gc::set_cycle_callback) threw");
+  }
+}
+
 void Collector::Trace(const Cycle& c) {
   const double since_start =
       std::chrono::duration<double>(Clock::now() - start_time_).count();
   CollectorStats st = ReadStats();
-  // Go's three phases, wall clock: sweep termination (gcrt's first stop),
-  // marking (beside the program, or with the world stopped), mark
-  // termination (the second stop).
   int64_t sweep_term, mark, mark_term;
-  if (c.concurrent) {
-    sweep_term = c.t_restart - c.t_stop_asked;
-    mark = c.t_stop2_asked - c.t_restart;
-    mark_term = c.t_end - c.t_stop2_asked;
-  } else {
-    sweep_term = c.t_stop - c.t_stop_asked;
-    mark = c.t_marked - c.t_stop;
-    mark_term = c.t_end - c.t_marked;
-  }
+  Phases(c, &sweep_term, &mark, &mark_term);
   // And CPU, as Go counts it: a stop takes every CPU; the marking's time
   // is the assists', the background workers' (at most one per CPU) and
   // the idle workers' (gcrt has none).

@@ -66,7 +66,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "alloc/heap.h"
@@ -74,6 +76,29 @@
 #include "runtime/mutex.h"
 
 namespace gc::internal {
+
+// One cycle's figures, for the program's per-cycle callback
+// (gc::set_cycle_callback) and GCRT_DEBUG=gclog=path's JSON lines. Times
+// in nanoseconds, heap figures in bytes.
+struct CycleRecord {
+  uint64_t num_gc;  // this cycle's number, from 1
+  bool forced;      // gc::collect(), periodic, zeal or out of memory
+  bool concurrent;  // marked beside the program
+  double start_s;   // when its first stop was asked for, since start
+  // Wall clock: the first stop, the marking, the second stop (Go's
+  // sweep termination, mark, mark termination; gctrace's clock fields).
+  int64_t sweep_termination_ns, mark_ns, mark_termination_ns;
+  uint64_t pause_ns;  // the stops, time to safepoint included (Stats)
+  uint64_t ttsp_ns;   // time to safepoint, both stops
+  int64_t heap_before, heap_at_end;  // heap_live at the start and at the end
+  uint64_t heap_marked, objects_marked;
+  int64_t goal, next_goal;  // the goal it worked toward, the next one
+  uint64_t assists;
+  int64_t assist_ns;
+  uint64_t deferred_objects;
+  uint32_t workers;
+  double gc_cpu_fraction;  // Stats::gc_cpu_fraction after it
+};
 
 inline constexpr int64_t kMinHeapGoal = 4 << 20;
 // Retained memory the scavenger leaves above the heap goal, and the share
@@ -183,6 +208,12 @@ class Collector {
       std::function<void(size_t bytes, uint64_t limit, uint64_t heap_live)>;
   void SetOutOfMemoryCallback(OutOfMemoryCallback callback)
       GCRT_EXCLUDES(oom_mu_);
+
+  // Called after each cycle with its record, on the thread that ran it,
+  // once the world has restarted, the sweep is done (an explicit cycle)
+  // and no lock of gcrt is held (gc::set_cycle_callback). Null: none.
+  using CycleCallback = std::function<void(const CycleRecord&)>;
+  void SetCycleCallback(CycleCallback callback) GCRT_EXCLUDES(events_mu_);
 
   void SetGcPercent(int percent) GCRT_EXCLUDES(mu_);  // < 0: collection off
   // The heap's memory limit (0, or runtime::env::kNoMemoryLimitFrom and
@@ -304,6 +335,12 @@ class Collector {
       GCRT_EXCLUDES(mu_);
   void Sweep(const Cycle& c);
   void Trace(const Cycle& c) GCRT_EXCLUDES(mu_);
+  // The cycle's record (Report's), and handing it to the callback and the
+  // gclog; Report runs once the cycle lock is released.
+  CycleRecord MakeRecord(const Cycle& c) GCRT_EXCLUDES(mu_);
+  static void Phases(const Cycle& c, int64_t* sweep_term, int64_t* mark,
+                     int64_t* mark_term);
+  void Report(const CycleRecord& r) GCRT_EXCLUDES(events_mu_);
   // Parts of the phases, all run with the world stopped.
   void CheckCachesFlushed(uint32_t h) GCRT_REQUIRES(runtime::kWorldStopped);
   // Every Central's and the page heap's consistency walk (debug builds).
@@ -371,6 +408,13 @@ class Collector {
   // SnapshotOwnStack's copy: used by the collecting thread, with the world
   // stopped (one cycle at a time).
   std::vector<uintptr_t> own_stack_;
+  // The per-cycle callback and the gclog file (a leaf lock: the callback
+  // is copied out and runs with none held). `reporting_` says whether
+  // either is set, so a cycle builds no record for nobody.
+  runtime::Mutex events_mu_;
+  CycleCallback cycle_callback_ GCRT_GUARDED_BY(events_mu_);
+  std::FILE* gclog_ GCRT_GUARDED_BY(events_mu_) = nullptr;
+  std::atomic<bool> reporting_{false};
   runtime::Mutex oom_mu_;
   OutOfMemoryCallback oom_callback_ GCRT_GUARDED_BY(oom_mu_);
   runtime::Mutex cycle_mu_;

@@ -28,7 +28,8 @@ constexpr VarInfo kVars[] = {
      "comma-separated name=value items: gctrace, verify, crosscheck, "
      "quarantine, concurrent and census, "
      "each 1, 0, true, false, on or off; zeal, an integer from 0 to 2^40 "
-     "(allocations between collections, 0: off)",
+     "(allocations between collections, 0: off); gclog, a file path "
+     "without commas (a JSON line per cycle appended to it)",
      "the defaults for every item (off; concurrent on; the quarantine on "
      "in debug builds)"},
     {Var::kStwWatchdog, "GCRT_STW_WATCHDOG_MS",
@@ -236,6 +237,13 @@ DebugSettings ParseDebug(const char* text, Messages* messages) {
           settings.quarantine = *on;
         } else {
           error = "\"" + std::string(item) + "\": " + error;
+        }
+      } else if (name == "gclog") {
+        std::string_view path = Trim(item.substr(eq + 1));
+        if (path.empty()) {
+          error = "\"" + std::string(item) + "\": no file path";
+        } else {
+          settings.gclog = std::string(path);
         }
       } else if (name == "zeal") {
         if (std::optional<int64_t> n =

@@ -280,21 +280,26 @@ TEST(ParseVarTest, DebugBooleansFollowTheRule) {
   EXPECT_FALSE(d.census);
   d = ParseDebug("census=on", &m);
   EXPECT_TRUE(d.census);
+  d = ParseDebug("gclog= /tmp/gc log.jsonl ,gctrace=1", &m);
+  EXPECT_EQ(d.gclog, "/tmp/gc log.jsonl");
+  EXPECT_TRUE(d.gctrace);
   EXPECT_TRUE(m.empty());
 
   d = ParseDebug("gctrace=yes", &m);
   EXPECT_FALSE(d.gctrace);
   ASSERT_EQ(m.size(), 1u);
-  EXPECT_EQ(m[0],
-            "GCRT_DEBUG=\"gctrace=yes\": \"gctrace=yes\": not a boolean; "
-            "accepted: comma-separated name=value items: gctrace, verify, "
-            "crosscheck, quarantine, concurrent and census, each 1, 0, true, "
-            "false, "
-            "on or off; "
-            "zeal, an "
-            "integer from 0 to 2^40 (allocations between collections, 0: "
-            "off); using the defaults for every item (off; concurrent on; "
-            "the quarantine on in debug builds)");
+  EXPECT_EQ(
+      m[0],
+      "GCRT_DEBUG=\"gctrace=yes\": \"gctrace=yes\": not a boolean; "
+      "accepted: comma-separated name=value items: gctrace, verify, "
+      "crosscheck, quarantine, concurrent and census, each 1, 0, true, "
+      "false, "
+      "on or off; "
+      "zeal, an "
+      "integer from 0 to 2^40 (allocations between collections, 0: "
+      "off); gclog, a file path without commas (a JSON line per cycle "
+      "appended to it); using the defaults for every item (off; concurrent on; "
+      "the quarantine on in debug builds)");
 }
 
 TEST(ParseVarTest, DebugQuarantineAndZeal) {

@@ -1,0 +1,117 @@
+// The per-cycle record (gc::set_cycle_callback, GCRT_DEBUG=gclog=path):
+// one per cycle, with the figures gc::stats() has for it.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "api/gc.h"
+#include "tests/test_support/verified_heap_test.h"
+
+namespace {
+
+struct Item {
+  gc::Ptr<Item> next;
+  int64_t payload[6] = {};
+};
+
+class CycleEventsTest : public gc::testing::VerifiedHeapTest {
+ protected:
+  void TearDown() override { gc::set_cycle_callback(nullptr); }
+};
+
+TEST_F(CycleEventsTest, OneRecordPerCycleWithTheStatsFigures) {
+  std::vector<gc::CycleEvent> events;
+  gc::set_cycle_callback(
+      [&events](const gc::CycleEvent& e) { events.push_back(e); });
+  gc::Root<Item> keep = gc::make<Item>();
+  for (int round = 0; round < 3; round++) {
+    for (int i = 0; i < 10000; i++) gc::make<Item>();  // garbage
+    gc::collect();
+    const gc::Stats s = gc::stats();
+    ASSERT_FALSE(events.empty());
+    const gc::CycleEvent& e = events.back();
+    EXPECT_EQ(e.num_gc, s.num_gc);
+    EXPECT_TRUE(e.forced);
+    EXPECT_EQ(e.pause_ns, s.pause_ns[(s.num_gc + 255) % 256]);
+    EXPECT_EQ(e.ttsp_ns, s.ttsp_ns[(s.num_gc + 255) % 256]);
+    EXPECT_EQ(e.heap_marked, s.last_marked_bytes);
+    EXPECT_EQ(static_cast<uint64_t>(e.next_goal), s.next_gc);
+    EXPECT_GT(e.objects_marked, 0u);
+    EXPECT_GE(e.heap_before, static_cast<int64_t>(e.heap_marked) / 2);
+    EXPECT_GE(e.sweep_termination_ns + e.mark_ns + e.mark_termination_ns,
+              static_cast<int64_t>(e.pause_ns) / 2);
+    EXPECT_GT(e.start_s, 0.0);
+  }
+  for (size_t i = 1; i < events.size(); i++) {
+    EXPECT_EQ(events[i].num_gc, events[i - 1].num_gc + 1);
+    EXPECT_GE(events[i].start_s, events[i - 1].start_s);
+  }
+}
+
+// The callback runs with no lock of gcrt held: it may allocate, read
+// stats, and collect (once, here).
+TEST_F(CycleEventsTest, TheCallbackMayAllocateAndCollect) {
+  int calls = 0;
+  bool nested = false;
+  gc::set_cycle_callback([&](const gc::CycleEvent&) {
+    calls++;
+    gc::Root<Item> made = gc::make<Item>();
+    (void)gc::stats();
+    if (!nested) {
+      nested = true;
+      gc::collect();
+    }
+  });
+  gc::collect();
+  EXPECT_EQ(calls, 2);
+}
+
+TEST_F(CycleEventsTest, AThrowingCallbackIsReportedNotFatal) {
+  gc::set_cycle_callback(
+      [](const gc::CycleEvent&) { throw std::runtime_error("boom"); });
+  ::testing::internal::CaptureStderr();
+  EXPECT_NO_THROW(gc::collect());
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("gc::set_cycle_callback) threw: boom"), std::string::npos)
+      << err;
+}
+
+TEST(CycleEventsLog, GclogWritesAJsonLinePerCycle) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  // The same path in the child, which runs this test anew.
+  const std::string path =
+      std::string(tmp != nullptr ? tmp : "/tmp") + "/gclog_test.jsonl";
+  std::remove(path.c_str());
+  setenv("GCRT_DEBUG", ("gclog=" + path).c_str(), 1);
+  EXPECT_EXIT(
+      {
+        for (int i = 0; i < 3; i++) gc::collect();
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(0), "");
+  unsetenv("GCRT_DEBUG");
+  std::ifstream in(path);
+  std::string line;
+  const std::regex json(
+      R"(\{"gc":(\d+),"forced":true,"concurrent":(true|false),"start_s":[0-9.]+,)"
+      R"("sweep_termination_ns":\d+,"mark_ns":\d+,"mark_termination_ns":\d+,)"
+      R"("pause_ns":\d+,"ttsp_ns":\d+,"heap_before":\d+,"heap_at_end":\d+,)"
+      R"("heap_marked":\d+,"objects_marked":\d+,"goal":-?\d+,"next_goal":-?\d+,)"
+      R"("assists":\d+,"assist_ns":\d+,"deferred_objects":\d+,"workers":\d+,)"
+      R"("gc_cpu_fraction":[0-9.]+\})");
+  std::vector<int> numbers;
+  while (std::getline(in, line)) {
+    std::smatch m;
+    ASSERT_TRUE(std::regex_match(line, m, json)) << line;
+    numbers.push_back(std::stoi(m[1]));
+  }
+  EXPECT_EQ(numbers, (std::vector<int>{1, 2, 3}));
+  std::remove(path.c_str());
+}
+
+}  // namespace
