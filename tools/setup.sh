@@ -13,6 +13,7 @@ PACKAGES=(
   valgrind               # callgrind instruction counts for benchmarks/README.md
   clang-format
   clang-14               # the CI's thread-safety build (bazel --config=clang)
+  python3                # tools/gclog_plot.py, run by //tests/gc:gclog_plot_test
 )
 
 missing=()
