@@ -57,9 +57,11 @@ struct WhyAlive {
 // (it holds `object` itself): a local of the caller keeps what it points
 // to, whatever this says. A walk from the roots with the world stopped
 // (after the last cycle's sweep is finished), stopped as soon as it
-// reaches the object: it costs nothing when not called, and time and
-// memory (~50 bytes an object) in proportion to the objects the walk visits
-// when called: a tool for debugging, not for a program's fast path.
+// reaches the object: it costs nothing when not called, and when called
+// time in proportion to the objects the walk visits (0.12-0.17 us each:
+// about 2 s for 16 M, the world stopped throughout) and a word of memory for
+// each slot of the spans it reaches: a tool for debugging, not for a
+// program's fast path.
 // Throws std::invalid_argument if `object` is not in an allocated object
 // of the GC heap; std::logic_error where gc::collect() would (inside a
 // gc::Blocking scope, or from a destructor the collector runs).

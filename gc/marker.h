@@ -118,8 +118,8 @@ uint64_t VerifyMarking() GCRT_REQUIRES(runtime::kWorldStopped);
 // (which holds `target` itself), with its own visited set (the mark bits
 // are left alone), stopped as soon as the object is reached. World
 // stopped, the sweep finished (Collector::RunWithHeapSwept). `target` must
-// be in an allocated object (else `object` is 0). Costs memory in
-// proportion to the objects the walk visits before it finds the target.
+// be in an allocated object (else `object` is 0). Costs a word for each
+// slot of every span the walk reaches before it finds the target.
 struct RetentionPath {
   uintptr_t object = 0;  // the start of the object holding target
   const alloc::TypeInfo* object_type = nullptr;
