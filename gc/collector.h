@@ -410,7 +410,10 @@ class Collector {
   std::vector<uintptr_t> own_stack_;
   // The per-cycle callback and the gclog file (a leaf lock: the callback
   // is copied out and runs with none held). `reporting_` says whether
-  // either is set, so a cycle builds no record for nobody.
+  // either is set, so a cycle builds no record for nobody. Atomic: stored
+  // (relaxed) only under events_mu_ (SetCycleCallback, the constructor);
+  // loaded (relaxed) by the collecting thread at a cycle's end, so a
+  // callback set while a cycle runs may first hear of the next one.
   runtime::Mutex events_mu_;
   CycleCallback cycle_callback_ GCRT_GUARDED_BY(events_mu_);
   std::FILE* gclog_ GCRT_GUARDED_BY(events_mu_) = nullptr;
