@@ -2,6 +2,9 @@
 #include "alloc/cache.h"
 
 #include <algorithm>
+#include <bit>
+#include <chrono>
+#include <cmath>
 #include <cstring>
 #include <new>
 #include <stdexcept>
@@ -29,6 +32,15 @@ void InstallCache(Cache* c) {
 }
 
 std::atomic<uint64_t> g_zeal{0};
+
+std::atomic<uint64_t> g_mem_profile_rate{kDefaultMemProfileRate};
+std::atomic<uint32_t> g_mem_profile_epoch{0};
+
+uint64_t SetMemProfileRate(uint64_t bytes) {
+  uint64_t old = g_mem_profile_rate.exchange(bytes, std::memory_order_relaxed);
+  g_mem_profile_epoch.fetch_add(1, std::memory_order_relaxed);
+  return old;
+}
 
 void SetZeal(uint64_t n) {
   g_zeal.store(n, std::memory_order_relaxed);
@@ -236,7 +248,7 @@ void Cache::NoteBlackTypeChange(Span* s, uint32_t slot, const TypeInfo* type) {
   // bitmap type (or none): only this slot and those still free can hold
   // objects of another type.
   black_words_.push_back(
-      {s, s->cache_word, s->alloc_cache | uint64_t{1} << (slot % 64)});
+      {s, s->cache_word, s->CacheWordFree() | uint64_t{1} << (slot % 64)});
 }
 
 void Cache::BeginBlackAllocation() {
@@ -247,9 +259,9 @@ void Cache::BeginBlackAllocation() {
   }
   for (Span* s : alloc_) {
     if (s == &g_empty_span || s->cache_word >= s->nwords) continue;
-    s->mark_bits[s->cache_word] |= s->alloc_cache;
+    s->mark_bits[s->cache_word] |= s->CacheWordFree();
     if (BlackMayNeedRescan(s)) {
-      black_words_.push_back({s, s->cache_word, s->alloc_cache});
+      black_words_.push_back({s, s->cache_word, s->CacheWordFree()});
     }
   }
 }
@@ -274,8 +286,15 @@ void* Cache::AllocSmallSlow(SpanClass sc, const TypeInfo* type) {
   // May run a whole cycle, after which this cache has been flushed.
   Heap::Get().MaybeTriggerGc();
   Span* s = alloc_[sc];
-  if (s->alloc_cache == 0) {
+  if (s->CacheWordFree() == 0) {
     if (s == &g_empty_span || !LoadWord(s)) s = RefillOrCollect(sc);
+  }
+  // The fast path ran out at a slot held back for the heap profile: this
+  // allocation is the sample.
+  const bool sampled = s->alloc_cache == 0;
+  if (sampled) {
+    s->alloc_cache = s->sample_held;
+    s->sample_held = 0;
   }
   uint64_t free = s->alloc_cache;
   uint32_t bit = static_cast<uint32_t>(__builtin_ctzll(free));
@@ -303,6 +322,7 @@ void* Cache::AllocSmallSlow(SpanClass sc, const TypeInfo* type) {
     CheckHandedOutZeroed(p, s->elem_size);
 #endif
   }
+  if (GCRT_PREDICT_FALSE(sampled)) Sampled(s, p, s->elem_size);
   return p;
 }
 
@@ -311,10 +331,17 @@ void* Cache::AllocTinySlow(uint32_t size) {
   if (this == &g_unattached_cache) return AttachSlow()->AllocTinySlow(size);
   Heap::Get().MaybeTriggerGc();
   Span* s = alloc_[kTinySpanClass];
-  if (s->alloc_cache == 0) {
+  if (s->CacheWordFree() == 0) {
     if (s == &g_empty_span || !LoadWord(s)) {
       s = RefillOrCollect(kTinySpanClass);
     }
+  }
+  // A block held back for the heap profile: this allocation starts it and
+  // is the sample (the block's other pieces live and die with it).
+  const bool sampled = s->alloc_cache == 0;
+  if (sampled) {
+    s->alloc_cache = s->sample_held;
+    s->sample_held = 0;
   }
   tiny_allocs_++;  // only once the allocation cannot fail
   void* block = TakeTinyBlock(s, s->alloc_cache, size);
@@ -322,7 +349,82 @@ void* Cache::AllocTinySlow(uint32_t size) {
     Heap::Get().AddTinyAllocs(tiny_allocs_);
     tiny_allocs_ = 0;
   }
+  if (GCRT_PREDICT_FALSE(sampled)) Sampled(s, block, kTinySize);
   return block;
+}
+
+void Cache::ChargeSampler(Span* s) {
+  if (!DrawSample()) return;
+  GCRT_DCHECK(s->sample_held == 0);
+  uint64_t free = s->alloc_cache;
+  const uint64_t bytes = uint64_t{s->elem_size} * std::popcount(free);
+  if (next_sample_ > bytes) {
+    next_sample_ -= bytes;
+    return;
+  }
+  // The sample is the k-th free slot (from 1) of the word: the fast path
+  // keeps the k - 1 below it.
+  uint64_t below = 0;
+  for (uint64_t k = (next_sample_ + s->elem_size - 1) / s->elem_size; k > 1;
+       k--) {
+    below |= free & -free;
+    free &= free - 1;
+  }
+  s->alloc_cache = below;
+  s->sample_held = free;
+  next_sample_ = 0;
+}
+
+void Cache::Sampled(Span* s, void* p, uint64_t bytes) {
+  ChargeSampler(s);
+  if (g_mem_profile_rate.load(std::memory_order_relaxed) == 0) return;
+  if (const Heap::CollectorHooks* hooks = Heap::Get().hooks()) {
+    hooks->profile_alloc(p, bytes);
+  }
+}
+
+bool Cache::SampleLarge(uint64_t bytes) {
+  if (!DrawSample()) return false;
+  if (next_sample_ > bytes) {
+    next_sample_ -= bytes;
+    return false;
+  }
+  next_sample_ = 0;
+  return true;
+}
+
+bool Cache::DrawSample() {
+  const uint64_t rate = g_mem_profile_rate.load(std::memory_order_relaxed);
+  if (rate == 0) return false;
+  const uint32_t epoch = g_mem_profile_epoch.load(std::memory_order_relaxed);
+  if (next_sample_ == 0 || sample_epoch_ != epoch) {
+    next_sample_ = NextSampleBytes(rate);
+    sample_epoch_ = epoch;
+  }
+  return true;
+}
+
+uint64_t Cache::NextSampleBytes(uint64_t rate) {
+  if (rate == 1) return 1;
+  if (sample_rng_ == 0) {
+    // Any nonzero seed; distinct per cache, so that caches do not sample
+    // in step.
+    sample_rng_ =
+        reinterpret_cast<uintptr_t>(this) ^ 0x9e3779b97f4a7c15ULL ^
+        static_cast<uint64_t>(
+            std::chrono::steady_clock::now().time_since_epoch().count());
+    if (sample_rng_ == 0) sample_rng_ = 1;
+  }
+  // xorshift64*; the top 53 bits as a uniform in (0, 1].
+  sample_rng_ ^= sample_rng_ >> 12;
+  sample_rng_ ^= sample_rng_ << 25;
+  sample_rng_ ^= sample_rng_ >> 27;
+  const uint64_t r = (sample_rng_ * 0x2545f4914f6cdd1dULL) >> 11;
+  const double u = (static_cast<double>(r) + 1.0) / 9007199254740992.0;
+  // Go caps the interval (0x7000000 bytes at its default rate): so does
+  // this, at 2^40 bytes, far above any rate's mean.
+  const double x = -std::log(u) * static_cast<double>(rate);
+  return std::clamp<uint64_t>(static_cast<uint64_t>(x), 1, uint64_t{1} << 40);
 }
 
 void Cache::FreeOwned(Span* s, uint32_t slot) {

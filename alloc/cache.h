@@ -53,6 +53,18 @@ inline constexpr uint32_t kAlwaysZeroBytes = 128;
 // nonzero byte: the allocator's promise that every allocation reads zero.
 void CheckHandedOutZeroed(const void* p, size_t bytes);
 
+// The heap profile's sampling rate (Go's runtime.MemProfileRate): on average
+// one allocation in every g_mem_profile_rate bytes allocated is sampled
+// (1: every one; 0: none). Atomic, relaxed: set by the configuration
+// (SetMemProfileRate), read at each word load and large allocation.
+inline constexpr uint64_t kDefaultMemProfileRate = 512 * 1024;
+extern std::atomic<uint64_t> g_mem_profile_rate;
+// Counts the rate's changes, so that a cache redraws an interval it drew at
+// the old rate. Atomic, relaxed, as the rate.
+extern std::atomic<uint32_t> g_mem_profile_epoch;
+// Returns the rate it replaces.
+uint64_t SetMemProfileRate(uint64_t bytes);
+
 // The span every unused alloc_ entry points at: no free slot, no type, so
 // the fast path's tests fail without a null check. Never written.
 extern constinit Span g_empty_span;
@@ -131,6 +143,10 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
   GCRT_NOINLINE void* AllocSmallSlow(SpanClass sc, const TypeInfo* type);
   GCRT_NOINLINE void* AllocTinySlow(uint32_t size);
 
+  // The heap profile's sampler for a large object of `bytes` (its whole
+  // span): charges it, and returns whether it is sampled.
+  bool SampleLarge(uint64_t bytes);
+
   bool Owns(const Span* s) const {
     return s->owner.load(std::memory_order_relaxed) == this;
   }
@@ -195,11 +211,32 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
   // s->LoadNextCacheWord(); while allocating black, the word's free slots
   // are marked and the word recorded (LoadWordBlack).
   GCRT_ALWAYS_INLINE bool LoadWord(Span* s) {
-    if (GCRT_PREDICT_FALSE(g_allocate_black.load(std::memory_order_relaxed))) {
-      return LoadWordBlack(s);
+    bool loaded =
+        GCRT_PREDICT_FALSE(g_allocate_black.load(std::memory_order_relaxed))
+            ? LoadWordBlack(s)
+            : s->LoadNextCacheWord();
+    if (loaded && g_mem_profile_rate.load(std::memory_order_relaxed) != 0) {
+      ChargeSampler(s);
     }
-    return s->LoadNextCacheWord();
+    return loaded;
   }
+  // The heap profile's sampler (Go's mcache.nextSample), charged a word at
+  // a time so that the fast path counts nothing: the free slots of s's
+  // freshly loaded word (alloc_cache, none held) count toward the next
+  // sample; when it falls among them, the sampled slot and those after it
+  // are held back (Span::sample_held), and the fast path runs out at it.
+  void ChargeSampler(Span* s);
+  // The slow path handed out the held slot at p (`bytes` of it): the rest
+  // of the word counts toward the next sample, and the allocation goes to
+  // the profile.
+  void Sampled(Span* s, void* p, uint64_t bytes);
+  // Whether sampling is on; if so, next_sample_ is drawn at the current
+  // rate.
+  bool DrawSample();
+  // Bytes to the next sample: exponentially distributed with mean `rate`,
+  // as Go's fastexprand, so that samples are a Poisson process over the
+  // bytes allocated (every allocation when rate is 1).
+  uint64_t NextSampleBytes(uint64_t rate);
   GCRT_NOINLINE bool LoadWordBlack(Span* s);
   // Whether the objects s holds may need the final stop's rescan once
   // allocated black: its objects are not all of one type with a pointer
@@ -237,6 +274,12 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
   // lock, while the owner cannot finish releasing (so the slot is alive).
   std::atomic<class CacheSlot*> owner_slot_{nullptr};
   uint64_t tiny_allocs_ = 0;  // folded into the heap by ReleaseAll/refill
+  // Bytes to allocate before the next sampled allocation; 0 when none is
+  // drawn (a sample was just taken, or the rate changed since the draw:
+  // sample_epoch_ is the g_mem_profile_epoch it was drawn at).
+  uint64_t next_sample_ = 0;
+  uint32_t sample_epoch_ = 0;
+  uint64_t sample_rng_ = 0;  // xorshift state; seeded at the first draw
   uint64_t local_frees_[kNumSpanClasses] = {};  // owned explicit frees
   // Spans this cache owns besides alloc_, linked through Span::next: spare
   // ones handed out with the last batch, and finished ones waiting to go

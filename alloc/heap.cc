@@ -292,6 +292,14 @@ void* Heap::AllocateLarge(const TypeInfo* type, size_t bytes) {
   large_live_bytes_.fetch_add(int64_t{npages} << kPageShift,
                               std::memory_order_relaxed);
   AddHeapLive(int64_t{npages} << kPageShift);
+  if (g_mem_profile_rate.load(std::memory_order_relaxed) != 0 &&
+      static_cast<Cache*>(runtime::CurrentProcessor()->local())
+          ->SampleLarge(uint64_t{npages} << kPageShift)) {
+    if (const CollectorHooks* h = hooks()) {
+      h->profile_alloc(reinterpret_cast<void*>(s->base),
+                       uint64_t{npages} << kPageShift);
+    }
+  }
   return reinterpret_cast<void*>(s->base);
 }
 

@@ -164,6 +164,10 @@ class Heap {
     // one, and returns whether it ran (the allocation then collects and
     // tries once more).
     bool (*out_of_memory)(size_t bytes);
+    // The heap profile's sampler chose this allocation (Cache::ChargeSampler,
+    // Cache::SampleLarge): `object` (allocated, not yet constructed) and its
+    // slot's `bytes` go to the profile. Must not throw.
+    void (*profile_alloc)(void* object, uint64_t bytes);
   };
   // Registered once by the collector (a static object) before its first
   // cycle; null until then.

@@ -11,6 +11,7 @@ void Span::ResetAllocState() {
   swept_stale = false;
   cache_word = nwords;
   alloc_cache = 0;
+  sample_held = 0;
   cache_addr = 0;
   cache_word_free = 0;
   free_word = 0;
@@ -23,15 +24,19 @@ std::atomic<bool> g_allocate_black{false};
 
 void Span::WriteBackCacheWord() {
   if (cache_word >= nwords) return;
+  // A sample held back in the word is given up with it: the owning cache
+  // draws the next one at its next word.
+  const uint64_t free = CacheWordFree();
   if (GCRT_PREDICT_FALSE(g_allocate_black.load(std::memory_order_relaxed))) {
     // Marked black when loaded; what was not handed out is free again.
     std::atomic_ref<uint64_t>(mark_bits[cache_word])
-        .fetch_and(~alloc_cache, std::memory_order_relaxed);
+        .fetch_and(~free, std::memory_order_relaxed);
   }
-  alloc_bits[cache_word] = ValidMask(cache_word) & ~alloc_cache;
-  alloc_count += cache_word_free - std::popcount(alloc_cache);
+  alloc_bits[cache_word] = ValidMask(cache_word) & ~free;
+  alloc_count += cache_word_free - std::popcount(free);
   cache_word = nwords;
   alloc_cache = 0;
+  sample_held = 0;
   cache_word_free = 0;
 }
 
@@ -53,13 +58,13 @@ bool Span::LoadNextCacheWord() {
 }
 
 void Span::UnmarkFreeCacheSlots() {
-  if (cache_word < nwords) mark_bits[cache_word] &= ~alloc_cache;
+  if (cache_word < nwords) mark_bits[cache_word] &= ~CacheWordFree();
 }
 
 bool Span::IsAllocated(uint32_t slot) const {
   uint32_t w = slot / 64;
   uint64_t bit = uint64_t{1} << (slot % 64);
-  if (w == cache_word) return (alloc_cache & bit) == 0;
+  if (w == cache_word) return (CacheWordFree() & bit) == 0;
   return (alloc_bits[w] & bit) != 0;
 }
 
@@ -82,7 +87,7 @@ void Span::FreeSlot(uint32_t slot) {
 uint32_t Span::CountAllocated() const {
   uint32_t n = 0;
   for (uint32_t w = 0; w < nwords; w++) {
-    n += w == cache_word ? std::popcount(ValidMask(w) & ~alloc_cache)
+    n += w == cache_word ? std::popcount(ValidMask(w) & ~CacheWordFree())
                          : std::popcount(alloc_bits[w]);
   }
   return n;
@@ -109,15 +114,19 @@ bool Span::IsValid() const {
     }
   }
   if (cache_word < nwords) {
-    if (alloc_cache & ~ValidMask(cache_word)) return fail("cache past nelems");
+    if (CacheWordFree() & ~ValidMask(cache_word)) {
+      return fail("cache past nelems");
+    }
+    if (alloc_cache & sample_held) return fail("a slot both cached and held");
     if (cache_addr != base + uintptr_t{cache_word} * 64 * elem_size) {
       return fail("cache_addr");
     }
-  } else if (alloc_cache != 0) {
+  } else if (CacheWordFree() != 0) {
     return fail("alloc_cache without a word");
   }
-  uint32_t pending =
-      cache_word < nwords ? cache_word_free - std::popcount(alloc_cache) : 0;
+  uint32_t pending = cache_word < nwords
+                         ? cache_word_free - std::popcount(CacheWordFree())
+                         : 0;
   if (alloc_count + pending != CountAllocated()) return fail("alloc_count");
   return true;
 }

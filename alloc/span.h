@@ -116,7 +116,13 @@ struct alignas(64) Span {
 
   // ---- Allocation state. Owned by the holding Cache while in_cache (no
   //      sync); guarded by the span class's Central lock otherwise. ----
-  uint64_t alloc_cache = 0;      // free, not yet handed out slots of cache_word
+  uint64_t alloc_cache = 0;  // free, not yet handed out slots of cache_word
+  // Free slots of cache_word held back from alloc_cache for the heap
+  // profiler (Cache::ChargeSampler): every one above alloc_cache's, the
+  // lowest the next sampled allocation, so that the fast path runs out just
+  // before it and the slow path samples it. Free as alloc_cache's are
+  // (CacheWordFree); 0 when no sample falls in the rest of the word.
+  uint64_t sample_held = 0;
   uintptr_t cache_addr = 0;      // address of slot cache_word * 64
   uint32_t cache_word = 0;       // == nwords when no word is loaded
   uint32_t cache_word_free = 0;  // popcount(alloc_cache) when it was loaded
@@ -156,10 +162,11 @@ struct alignas(64) Span {
   SweepGen sweepgen;
 
   // ---- PageHeap state. Guarded by PageHeap::mu_. ----
-  int64_t unused_since_ns = 0;  // when it became free (monotonic clock)
   // Pages of a free span returned to the OS (their bits are set in the
-  // page map's released bitmap); 0 while the span is in use.
+  // page map's released bitmap); 0 while the span is in use. (Beside
+  // sweepgen's four bytes, so that the Span fits three cache lines.)
   uint32_t npreleased = 0;
+  int64_t unused_since_ns = 0;  // when it became free (monotonic clock)
 
   // ---- List links. Guarded by PageHeap::mu_ while free, by the Central
   //      lock while in use and not cached. Never on two lists at once. ----
@@ -194,6 +201,9 @@ struct alignas(64) Span {
   }
 
   // Allocation-state operations; the caller owns the allocation state.
+  // The loaded word's free slots: those the fast path has yet to hand out
+  // and those held back for a sample.
+  uint64_t CacheWordFree() const { return alloc_cache | sample_held; }
   // Resets the allocation state for the current alloc_bits (no word loaded).
   void ResetAllocState();
   // Makes alloc_bits exact for cache_word and unloads it.

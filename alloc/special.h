@@ -18,6 +18,7 @@ struct Span;
 enum class SpecialKind : uint8_t {
   kFinalizer = 1,
   kWeakHandle = 2,
+  kHeapProfile = 3,  // a sampled allocation (gc/heap_profile.h)
 };
 
 struct Special {

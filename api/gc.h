@@ -13,7 +13,10 @@
 // api/weak.h. Finalizers (gc::set_finalizer, gc::run_finalizers):
 // api/finalizer.h. Explicit free (gc::free): api/free.h. Containers whose
 // storage is in the GC heap (gc::Vector, gc::HashMap): api/vector.h,
-// api/hash_map.h. The design:
+// api/hash_map.h. The census by type (gc::census): api/census.h. Why an
+// object is alive (gc::why_alive): api/why_alive.h. The heap profile by
+// allocation site (gc::heap_profile, gc::write_heap_profile, pprof's
+// format): api/heap_profile.h. The design:
 // docs/design.md, and the overviews in gc/collector.h and alloc/heap.h.
 //
 // Two tiers, as cppgc's include/cppgc and include/cppgc/internal: api/*.h
@@ -89,9 +92,8 @@
 //     gc::set_quarantine,       after every cycle, check nothing
 //     gc::set_zeal,             reachable was freed),
 //     gc::set_crosscheck,       crosscheck=bool (after marking,
-//     gc::set_concurrent_mark)
-//                               a marked object's word that
-//                               points to an unmarked object
+//     gc::set_concurrent_mark,  a marked object's word that
+//     gc::set_mem_profile_rate) points to an unmarked object
 //                               stops the program: a missed
 //                               field),
 //                               quarantine=bool (reclaimed objects
@@ -106,7 +108,13 @@
 //                               (print gc::census() to stderr
 //                               at exit), gclog=path (a JSON
 //                               line per cycle appended to the
-//                               file: gc::CycleEvent's fields)
+//                               file: gc::CycleEvent's fields),
+//                               memprofilerate=N (0 to 2^40: the
+//                               heap profile's bytes between
+//                               samples, 1 every allocation, 0
+//                               off; 512 KiB), heapprofile=path
+//                               (the heap profile written to the
+//                               file at exit, pprof's format)
 //   GCRT_STW_WATCHDOG_MS        1 to 3600000 milliseconds: how    1000
 //    (none; tests: runtime::    long a stop of the world waits
 //     SetStopWatchdogForTesting) before it names the threads that
@@ -125,6 +133,7 @@
 #include "api/finalizer.h"
 #include "api/free.h"
 #include "api/hash_map.h"
+#include "api/heap_profile.h"
 #include "api/internal/safepoint.h"
 #include "api/make.h"
 #include "api/ptr.h"

@@ -18,6 +18,7 @@
 #include "gc/finalizer.h"
 #include "gc/fork.h"
 #include "gc/free.h"
+#include "gc/heap_profile.h"
 #include "gc/marker.h"
 #include "gc/quarantine.h"
 #include "gc/roots.h"
@@ -65,6 +66,9 @@ void ReleaseSpecialList(alloc::Special* list) {
         break;
       case alloc::SpecialKind::kFinalizer:
         ReleaseFinalizerSpecial(list);
+        break;
+      case alloc::SpecialKind::kHeapProfile:
+        ReleaseProfileSpecial(list);
         break;
     }
     list = next;
@@ -126,6 +130,8 @@ Collector::Collector() : start_time_(Clock::now()) {
     }
   }
   if (debug.census) std::atexit(&PrintCensusAtExit);
+  if (debug.mem_profile_rate) alloc::SetMemProfileRate(*debug.mem_profile_rate);
+  if (!debug.heap_profile.empty()) WriteHeapProfileAtExit(debug.heap_profile);
   // Zeal poisons what it reclaims (a missing root fails at once), unless
   // the quarantine is turned off explicitly.
   SetReclaimQuarantine(
@@ -147,6 +153,7 @@ Collector::Collector() : start_time_(Clock::now()) {
       &Collector::Zeal,
       &Collector::CollectForMemory,
       &Collector::OutOfMemory,
+      &ProfileAlloc,
   };
   Heap& heap = Heap::Get();
   alloc::SetSpecialFreeHook(&ReleaseSpecialList);
@@ -602,6 +609,7 @@ bool Collector::SweepTermination(Cycle& c) {
   // Every span was swept, and every cache flushed, since the last mark
   // termination: mark bits start clean.
   sweeper.Finish();
+  ProfilePostSweep();
   c.sweepgen = heap.sweepgen();
   CheckCachesFlushed(c.sweepgen);
   // Debug builds (--config=gcdebug): the allocator's structures are whole
@@ -774,6 +782,7 @@ void Collector::MarkTermination(Cycle& c) {
     heap.central(static_cast<alloc::SpanClass>(sc)).StartSweep();
   }
   heap.gc_bits().NextEpoch();
+  ProfileNextCycle();
   FlushCaches(c);
   heap.SetHeapLive(static_cast<int64_t>(c.marked.bytes_marked));
   Pace(c);
@@ -904,6 +913,7 @@ void Collector::Sweep(const Cycle& c) {
   static_cast<alloc::Cache*>(runtime::CurrentProcessor()->local())
       ->PrepareForSweep();
   FreeQuarantined();
+  ProfileFlush();
   sweeper.Wake();
   if (c.reason == GcReason::kExplicit || c.reason == GcReason::kMemory) {
     // gc::collect() returns with the sweep finished, including the spans
@@ -917,6 +927,7 @@ void Collector::Sweep(const Cycle& c) {
       }
     }
     sweeper.Finish();
+    ProfilePostSweep();
   }
   // The scavenger works toward the new goal with what the cycle freed; a
   // lazy sweep frees more later, and each free wakes it if it ran short.

@@ -8,6 +8,7 @@
 #include "alloc/heap.h"
 #include "gc/collector.h"
 #include "gc/finalizer.h"
+#include "gc/heap_profile.h"
 #include "gc/marker.h"
 #include "gc/quarantine.h"
 #include "gc/roots.h"
@@ -52,10 +53,12 @@ void Prepare() GCRT_NO_THREAD_SAFETY_ANALYSIS {
   alloc::Heap::Get().LockForFork();
   LockReclaimedForFork();
   runtime::LockProcessorsForFork();
+  LockProfileForFork();
   g_prepared = true;
 }
 
 void UnlockAll(bool child) GCRT_NO_THREAD_SAFETY_ANALYSIS {
+  UnlockProfileAfterFork();
   UnlockReclaimedAfterFork();
   alloc::Heap::Get().UnlockAfterFork(child);
   UnlockWeakAfterFork();

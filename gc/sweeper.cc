@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "gc/heap_profile.h"
 #include "gc/quarantine.h"
 #include "gc/roots.h"
 #include "runtime/check.h"
@@ -394,6 +395,9 @@ void Sweeper::BackgroundLoop(int64_t (*periodic)()) {
       runtime::Safepoint();
       if (++n % 16 == 0) std::this_thread::yield();
     }
+    // The walk is done (sweeps other threads claimed may still be running:
+    // their frees reach the profile at the next mark termination).
+    if (n > 0) ProfilePostSweep();
     // Runs a forced cycle if none ran for a whole period, and learns when
     // the next one is due (seed 003).
     if (periodic != nullptr) due = periodic();

@@ -20,15 +20,9 @@
 // might still write.
 #include "runtime/backtrace.h"
 
-#include <cxxabi.h>
-#include <dlfcn.h>
-#include <elf.h>
 #include <execinfo.h>
 #include <fcntl.h>
-#include <link.h>
 #include <signal.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -43,6 +37,7 @@
 #include <thread>
 
 #include "runtime/check.h"
+#include "runtime/symbolize.h"
 
 namespace gc::runtime {
 
@@ -253,198 +248,25 @@ const char* SampleResultText(SampleResult r) {
   return "?";
 }
 
-namespace {
-
-// One module's ELF symbol table, mapped from its file.
-class ElfSymbols {
- public:
-  bool Open(const char* path) {
-    int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return false;
-    struct stat st;
-    if (::fstat(fd, &st) != 0 || st.st_size < (off_t)sizeof(ElfW(Ehdr))) {
-      ::close(fd);
-      return false;
-    }
-    size_ = static_cast<size_t>(st.st_size);
-    void* m = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-    ::close(fd);
-    if (m == MAP_FAILED) return false;
-    base_ = static_cast<const char*>(m);
-    auto* eh = reinterpret_cast<const ElfW(Ehdr)*>(base_);
-    if (std::memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 ||
-        eh->e_shentsize != sizeof(ElfW(Shdr)) ||
-        eh->e_shoff + eh->e_shnum * sizeof(ElfW(Shdr)) > size_) {
-      return true;  // mapped, no usable sections
-    }
-    auto* sh = reinterpret_cast<const ElfW(Shdr)*>(base_ + eh->e_shoff);
-    // .symtab (every function, static ones too) if the file has one, else
-    // .dynsym (the exported ones).
-    for (uint32_t want : {SHT_SYMTAB, SHT_DYNSYM}) {
-      for (int i = 0; i < eh->e_shnum && syms_ == nullptr; i++) {
-        if (sh[i].sh_type != want || sh[i].sh_link >= eh->e_shnum) continue;
-        const ElfW(Shdr)& str = sh[sh[i].sh_link];
-        if (sh[i].sh_offset + sh[i].sh_size > size_ ||
-            str.sh_offset + str.sh_size > size_) {
-          continue;
-        }
-        syms_ = reinterpret_cast<const ElfW(Sym)*>(base_ + sh[i].sh_offset);
-        nsyms_ = sh[i].sh_size / sizeof(ElfW(Sym));
-        strtab_ = base_ + str.sh_offset;
-        strsize_ = str.sh_size;
-      }
-      if (syms_ != nullptr) break;
-    }
-    return true;
-  }
-  ~ElfSymbols() {
-    if (base_ != nullptr) ::munmap(const_cast<char*>(base_), size_);
-  }
-
-  // The function symbol containing the link-time address `vaddr` (or the
-  // nearest below it, for symbols without a size), and its start.
-  const char* Lookup(uintptr_t vaddr, uintptr_t* start) const {
-    const ElfW(Sym)* best = nullptr;
-    for (size_t i = 0; i < nsyms_; i++) {
-      const ElfW(Sym)& s = syms_[i];
-      int type = ELF64_ST_TYPE(s.st_info);
-      if ((type != STT_FUNC && type != STT_GNU_IFUNC) ||
-          s.st_shndx == SHN_UNDEF || s.st_value > vaddr ||
-          s.st_name >= strsize_) {
-        continue;
-      }
-      if (s.st_size != 0 && vaddr >= s.st_value + s.st_size) continue;
-      if (best == nullptr || s.st_value > best->st_value ||
-          (s.st_value == best->st_value && s.st_size != 0)) {
-        best = &s;
-      }
-    }
-    if (best == nullptr) return nullptr;
-    *start = best->st_value;
-    return strtab_ + best->st_name;
-  }
-
- private:
-  const char* base_ = nullptr;
-  size_t size_ = 0;
-  const ElfW(Sym) * syms_ = nullptr;
-  size_t nsyms_ = 0;
-  const char* strtab_ = nullptr;
-  size_t strsize_ = 0;
-};
-
-struct ModuleOf {
-  uintptr_t pc;
-  const char* name = nullptr;  // "" for the executable
-  uintptr_t bias = 0;
-  bool found = false;
-};
-
-int FindModule(struct dl_phdr_info* info, size_t, void* data) {
-  auto* m = static_cast<ModuleOf*>(data);
-  for (int i = 0; i < info->dlpi_phnum; i++) {
-    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    if (ph.p_type != PT_LOAD) continue;
-    uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
-    if (m->pc >= lo && m->pc < lo + ph.p_memsz) {
-      m->name = info->dlpi_name != nullptr ? info->dlpi_name : "";
-      m->bias = info->dlpi_addr;
-      m->found = true;
-      return 1;
-    }
-  }
-  return 0;
-}
-
-// The modules of one backtrace, each opened once.
-class Symbolizer {
- public:
-  ~Symbolizer() {
-    for (int i = 0; i < n_; i++) delete modules_[i].symbols;
-  }
-
-  void PrintFrame(int index, uintptr_t pc, bool exact) {
-    // A return address may be the first byte after its call's function
-    // (a call to a noreturn function ends it): look up the call itself.
-    uintptr_t lookup = exact ? pc : pc - 1;
-    ModuleOf m{lookup};
-    dl_iterate_phdr(&FindModule, &m);
-    if (!m.found) {
-      Print("  #%-2d 0x%lx", index, static_cast<unsigned long>(pc));
-      return;
-    }
-    char path[512];
-    if (m.name[0] == '\0') {
-      ssize_t n = ::readlink("/proc/self/exe", path, sizeof(path) - 1);
-      path[n > 0 ? n : 0] = '\0';
-    } else {
-      std::snprintf(path, sizeof(path), "%s", m.name);
-    }
-    const char* base = std::strrchr(path, '/');
-    base = base != nullptr ? base + 1 : path;
-    uintptr_t vaddr = lookup - m.bias;
-    uintptr_t start = 0;
-    const char* name = nullptr;
-    if (const ElfSymbols* syms = SymbolsOf(path))
-      name = syms->Lookup(vaddr, &start);
-    if (name == nullptr) {
-      // dladdr knows what the dynamic linker does (exported symbols).
-      Dl_info dl;
-      if (::dladdr(reinterpret_cast<void*>(lookup), &dl) != 0 &&
-          dl.dli_sname != nullptr) {
-        name = dl.dli_sname;
-        start = reinterpret_cast<uintptr_t>(dl.dli_saddr) - m.bias;
-      }
-    }
-    unsigned long offset = static_cast<unsigned long>(pc - m.bias);
-    if (name == nullptr) {
-      Print("  #%-2d ??  [%s+0x%lx]", index, base, offset);
-      return;
-    }
-    int status = -1;
-    char* demangled = abi::__cxa_demangle(name, nullptr, nullptr, &status);
-    Print("  #%-2d %s+0x%lx  [%s+0x%lx]", index,
-          status == 0 && demangled != nullptr ? demangled : name,
-          static_cast<unsigned long>(pc - m.bias - start), base, offset);
-    std::free(demangled);
-  }
-
- private:
-  struct Module {
-    char path[512];
-    ElfSymbols* symbols;  // null if the file cannot be read
-  };
-
-  const ElfSymbols* SymbolsOf(const char* path) {
-    for (int i = 0; i < n_; i++) {
-      if (std::strcmp(modules_[i].path, path) == 0) return modules_[i].symbols;
-    }
-    auto* syms = new ElfSymbols();
-    if (!syms->Open(path)) {
-      delete syms;
-      syms = nullptr;
-    }
-    if (n_ == kMaxModules) {  // out of room: dladdr's names only
-      delete syms;
-      return nullptr;
-    }
-    std::snprintf(modules_[n_].path, sizeof(modules_[n_].path), "%s", path);
-    modules_[n_++].symbols = syms;
-    return syms;
-  }
-
-  static constexpr int kMaxModules = 16;
-  Module modules_[kMaxModules];
-  int n_ = 0;
-};
-
-}  // namespace
-
 void PrintBacktrace(const Backtrace& bt) {
   Symbolizer symbolizer;
   for (int i = 0; i < bt.depth; i++) {
-    symbolizer.PrintFrame(i, reinterpret_cast<uintptr_t>(bt.frames[i]),
-                          /*exact=*/i == 0 && bt.first_exact);
+    const uintptr_t pc = reinterpret_cast<uintptr_t>(bt.frames[i]);
+    SymbolizedFrame f;
+    if (!symbolizer.Symbolize(pc, /*exact=*/i == 0 && bt.first_exact, &f)) {
+      Print("  #%-2d 0x%lx", i, static_cast<unsigned long>(pc));
+      continue;
+    }
+    const char* base = std::strrchr(f.module.c_str(), '/');
+    base = base != nullptr ? base + 1 : f.module.c_str();
+    if (f.function.empty()) {
+      Print("  #%-2d ??  [%s+0x%lx]", i, base,
+            static_cast<unsigned long>(f.module_offset));
+    } else {
+      Print("  #%-2d %s+0x%lx  [%s+0x%lx]", i, f.function.c_str(),
+            static_cast<unsigned long>(f.function_offset), base,
+            static_cast<unsigned long>(f.module_offset));
+    }
   }
 }
 

@@ -23,7 +23,7 @@ void WriteAll(const char* buf, size_t n) {
 }  // namespace
 
 void Print(const char* fmt, ...) {
-  char buf[512];
+  char buf[2048];  // GCRT_DEBUG's refusal lists every item: ~800 bytes
   int n = std::snprintf(buf, sizeof(buf), "gcrt: ");
   va_list ap;
   va_start(ap, fmt);

@@ -28,8 +28,11 @@ constexpr VarInfo kVars[] = {
      "comma-separated name=value items: gctrace, verify, crosscheck, "
      "quarantine, concurrent and census, "
      "each 1, 0, true, false, on or off; zeal, an integer from 0 to 2^40 "
-     "(allocations between collections, 0: off); gclog, a file path "
-     "without commas (a JSON line per cycle appended to it)",
+     "(allocations between collections, 0: off); memprofilerate, an "
+     "integer from 0 to 2^40 (bytes between heap profile samples, 1: every "
+     "allocation, 0: off); gclog and heapprofile, a file path without "
+     "commas (a JSON line per cycle appended to it; the heap profile "
+     "written to it at exit)",
      "the defaults for every item (off; concurrent on; the quarantine on "
      "in debug builds)"},
     {Var::kStwWatchdog, "GCRT_STW_WATCHDOG_MS",
@@ -238,12 +241,20 @@ DebugSettings ParseDebug(const char* text, Messages* messages) {
         } else {
           error = "\"" + std::string(item) + "\": " + error;
         }
-      } else if (name == "gclog") {
+      } else if (name == "gclog" || name == "heapprofile") {
         std::string_view path = Trim(item.substr(eq + 1));
         if (path.empty()) {
           error = "\"" + std::string(item) + "\": no file path";
         } else {
-          settings.gclog = std::string(path);
+          (name == "gclog" ? settings.gclog : settings.heap_profile) =
+              std::string(path);
+        }
+      } else if (name == "memprofilerate") {
+        if (std::optional<int64_t> n =
+                ParseInt(item.substr(eq + 1), 0, kMaxMemProfileRate, &error)) {
+          settings.mem_profile_rate = static_cast<uint64_t>(*n);
+        } else {
+          error = "\"" + std::string(item) + "\": " + error;
         }
       } else if (name == "zeal") {
         if (std::optional<int64_t> n =

@@ -84,6 +84,8 @@ using Messages = std::vector<std::string>;
 
 // zeal=N: a full collection every N allocations, up to this.
 inline constexpr int64_t kMaxZeal = int64_t{1} << 40;
+// memprofilerate=N: bytes between samples on average, up to this.
+inline constexpr int64_t kMaxMemProfileRate = int64_t{1} << 40;
 
 struct DebugSettings {
   bool gctrace = false;
@@ -92,6 +94,10 @@ struct DebugSettings {
   bool concurrent = true;  // mark beside the program (gc/barrier.h)
   bool census = false;     // print gc::census() at exit (gc/census.h)
   std::string gclog;       // a JSON line per cycle to this file; empty: none
+  // memprofilerate=N: the heap profile's sampling rate (Go's GODEBUG
+  // memprofilerate); unset: the built-in 512 KiB.
+  std::optional<uint64_t> mem_profile_rate;
+  std::string heap_profile;  // heapprofile=path: written at exit; empty: none
   // Unset: the build's default (on in debug builds, gc/quarantine.h).
   std::optional<bool> quarantine;
   uint64_t zeal = 0;  // 0: off

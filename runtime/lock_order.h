@@ -61,6 +61,11 @@
 //                                  a leaf, taken by an allocation that found
 //                                  no memory (with no other lock held; the
 //                                  callback runs with none)
+//   24 g_profile_mu              gc/heap_profile.cc  the heap profile's
+//                                  buckets; a leaf, taken by allocation slow
+//                                  paths, by frees (under 3 or 11), with the
+//                                  world stopped at mark termination, and
+//                                  by the fork handler last
 //
 // Destructors and finalizers (user code) run with none of them held; trace
 // functions and root set callbacks run under 4 and 5 (marking) and may
@@ -68,7 +73,7 @@
 //
 // The fork handler (gc/fork.cc) takes 0 (waiting for a cycle that marks
 // beside the program to end), stops the world, then takes 1, 2, 4, 5, all
-// of 6, 7, 9, 10, every 12, 14, 15, 16 in this order. It leaves 11, which
+// of 6, 7, 9, 10, every 12, 14, 15, 16, 24 in this order. It leaves 11, which
 // only threads the world stops for take (never across a safepoint), and 3,
 // which those threads write under it (and debug builds' pointer checks on
 // any thread read under it); 8 exists only while marking; 18 to 20, 22 and 23

@@ -14,6 +14,7 @@ PACKAGES=(
   clang-format
   clang-14               # the CI's thread-safety build (bazel --config=clang)
   python3                # tools/gclog_plot.py, run by //tests/gc:gclog_plot_test
+  golang-go              # go tool pprof reads the heap profile (//tests/gc:heap_profile_pprof_test)
 )
 
 missing=()

@@ -297,9 +297,32 @@ TEST(ParseVarTest, DebugBooleansFollowTheRule) {
       "on or off; "
       "zeal, an "
       "integer from 0 to 2^40 (allocations between collections, 0: "
-      "off); gclog, a file path without commas (a JSON line per cycle "
-      "appended to it); using the defaults for every item (off; concurrent on; "
-      "the quarantine on in debug builds)");
+      "off); memprofilerate, an integer from 0 to 2^40 (bytes between heap "
+      "profile samples, 1: every allocation, 0: off); gclog and "
+      "heapprofile, a file path without commas (a JSON line per cycle "
+      "appended to it; the heap profile written to it at exit); using the "
+      "defaults for every item (off; concurrent on; the quarantine on in "
+      "debug builds)");
+}
+
+TEST(ParseVarTest, DebugHeapProfileItems) {
+  Messages m;
+  DebugSettings d = ParseDebug("gctrace=1", &m);
+  EXPECT_FALSE(d.mem_profile_rate.has_value()) << "unset: the built-in rate";
+  EXPECT_EQ(d.heap_profile, "");
+  d = ParseDebug("memprofilerate=1, heapprofile= /tmp/heap.pprof ", &m);
+  ASSERT_TRUE(d.mem_profile_rate.has_value());
+  EXPECT_EQ(*d.mem_profile_rate, 1u);
+  EXPECT_EQ(d.heap_profile, "/tmp/heap.pprof");
+  d = ParseDebug("memprofilerate=0", &m);
+  EXPECT_EQ(d.mem_profile_rate, std::optional<uint64_t>(0));
+  EXPECT_TRUE(m.empty());
+  d = ParseDebug("memprofilerate=-5", &m);
+  EXPECT_FALSE(d.mem_profile_rate.has_value());
+  EXPECT_EQ(m.size(), 1u);
+  d = ParseDebug("heapprofile=", &m);
+  EXPECT_EQ(d.heap_profile, "");
+  EXPECT_EQ(m.size(), 2u);
 }
 
 TEST(ParseVarTest, DebugQuarantineAndZeal) {
