@@ -105,8 +105,19 @@ Bucket* FindBucketLocked(void* const* frames, int depth)
 }  // namespace
 
 void ProfileAlloc(void* object, uint64_t bytes) {
-  void* frames[kMaxStack];
-  const int depth = backtrace(frames, kMaxStack);
+  void* all[kMaxStack];
+  int depth = backtrace(all, kMaxStack);
+  // From this function's caller on: a sanitizer's backtrace() interceptor
+  // adds frames of its own above this one.
+  void* const* frames = all;
+  void* const caller = __builtin_return_address(0);
+  for (int i = 0; i < depth; i++) {
+    if (all[i] == caller) {
+      frames = all + i;
+      depth -= i;
+      break;
+    }
+  }
   auto* special = new (std::nothrow) ProfileSpecial();
   if (special == nullptr) return;
   {

@@ -195,8 +195,9 @@ TEST_F(HeapProfileTest, ShowsTheHeapAsOfTheLastCycle) {
   // No cycle has judged them yet: not published.
   EXPECT_EQ(FindSite(gc::heap_profile(), "KeptList<2>"), nullptr);
   gc::collect();
-  const gc::HeapProfileSite* k = FindSite(gc::heap_profile(), "KeptList<2>");
-  ASSERT_NE(k, nullptr);
+  gc::HeapProfile p = gc::heap_profile();
+  const gc::HeapProfileSite* k = FindSite(p, "KeptList<2>");
+  ASSERT_NE(k, nullptr) << Dump(p);
   EXPECT_EQ(k->inuse_objects, 100u);
 }
 
