@@ -34,12 +34,9 @@ void InstallCache(Cache* c) {
 std::atomic<uint64_t> g_zeal{0};
 
 std::atomic<uint64_t> g_mem_profile_rate{kDefaultMemProfileRate};
-std::atomic<uint32_t> g_mem_profile_epoch{0};
 
 uint64_t SetMemProfileRate(uint64_t bytes) {
-  uint64_t old = g_mem_profile_rate.exchange(bytes, std::memory_order_relaxed);
-  g_mem_profile_epoch.fetch_add(1, std::memory_order_relaxed);
-  return old;
+  return g_mem_profile_rate.exchange(bytes, std::memory_order_relaxed);
 }
 
 void SetZeal(uint64_t n) {
@@ -354,7 +351,9 @@ void* Cache::AllocTinySlow(uint32_t size) {
 }
 
 void Cache::ChargeSampler(Span* s) {
-  if (!DrawSample()) return;
+  const uint64_t rate = g_mem_profile_rate.load(std::memory_order_relaxed);
+  if (rate == 0) return;
+  if (next_sample_ == 0) next_sample_ = NextSampleBytes(rate);
   GCRT_DCHECK(s->sample_held == 0);
   uint64_t free = s->alloc_cache;
   const uint64_t bytes = uint64_t{s->elem_size} * std::popcount(free);
@@ -384,23 +383,14 @@ void Cache::Sampled(Span* s, void* p, uint64_t bytes) {
 }
 
 bool Cache::SampleLarge(uint64_t bytes) {
-  if (!DrawSample()) return false;
+  const uint64_t rate = g_mem_profile_rate.load(std::memory_order_relaxed);
+  if (rate == 0) return false;
+  if (next_sample_ == 0) next_sample_ = NextSampleBytes(rate);
   if (next_sample_ > bytes) {
     next_sample_ -= bytes;
     return false;
   }
   next_sample_ = 0;
-  return true;
-}
-
-bool Cache::DrawSample() {
-  const uint64_t rate = g_mem_profile_rate.load(std::memory_order_relaxed);
-  if (rate == 0) return false;
-  const uint32_t epoch = g_mem_profile_epoch.load(std::memory_order_relaxed);
-  if (next_sample_ == 0 || sample_epoch_ != epoch) {
-    next_sample_ = NextSampleBytes(rate);
-    sample_epoch_ = epoch;
-  }
   return true;
 }
 
@@ -446,6 +436,7 @@ void Cache::FreeOwned(Span* s, uint32_t slot) {
 }
 
 void Cache::ReleaseAll(bool sweep_stale) {
+  next_sample_ = 0;  // a fresh interval, at the rate of the time
   Heap& heap = Heap::Get();
   const uint32_t h = heap.sweepgen();
   for (int sc = 0; sc < kNumSpanClasses; sc++) {

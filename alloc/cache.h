@@ -59,10 +59,9 @@ void CheckHandedOutZeroed(const void* p, size_t bytes);
 // (SetMemProfileRate), read at each word load and large allocation.
 inline constexpr uint64_t kDefaultMemProfileRate = 512 * 1024;
 extern std::atomic<uint64_t> g_mem_profile_rate;
-// Counts the rate's changes, so that a cache redraws an interval it drew at
-// the old rate. Atomic, relaxed, as the rate.
-extern std::atomic<uint32_t> g_mem_profile_epoch;
-// Returns the rate it replaces.
+// Returns the rate it replaces. A cache goes on with the interval it drew
+// at the old rate until its next sample or its next flush (every cycle),
+// whichever comes first.
 uint64_t SetMemProfileRate(uint64_t bytes);
 
 // The span every unused alloc_ entry points at: no free slot, no type, so
@@ -216,7 +215,12 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
             ? LoadWordBlack(s)
             : s->LoadNextCacheWord();
     if (loaded && g_mem_profile_rate.load(std::memory_order_relaxed) != 0) {
-      ChargeSampler(s);
+      const uint64_t bytes = uint64_t{s->elem_size} * s->cache_word_free;
+      if (GCRT_PREDICT_TRUE(next_sample_ > bytes)) {
+        next_sample_ -= bytes;
+      } else {
+        ChargeSampler(s);
+      }
     }
     return loaded;
   }
@@ -230,9 +234,6 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
   // of the word counts toward the next sample, and the allocation goes to
   // the profile.
   void Sampled(Span* s, void* p, uint64_t bytes);
-  // Whether sampling is on; if so, next_sample_ is drawn at the current
-  // rate.
-  bool DrawSample();
   // Bytes to the next sample: exponentially distributed with mean `rate`,
   // as Go's fastexprand, so that samples are a Poisson process over the
   // bytes allocated (every allocation when rate is 1).
@@ -275,10 +276,10 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
   std::atomic<class CacheSlot*> owner_slot_{nullptr};
   uint64_t tiny_allocs_ = 0;  // folded into the heap by ReleaseAll/refill
   // Bytes to allocate before the next sampled allocation; 0 when none is
-  // drawn (a sample was just taken, or the rate changed since the draw:
-  // sample_epoch_ is the g_mem_profile_epoch it was drawn at).
+  // drawn (a sample was just taken, or the cache was flushed: intervals are
+  // exponential, so dropping the rest of one and drawing anew leaves the
+  // sampling unbiased, and a new rate takes effect within a cycle).
   uint64_t next_sample_ = 0;
-  uint32_t sample_epoch_ = 0;
   uint64_t sample_rng_ = 0;  // xorshift state; seeded at the first draw
   uint64_t local_frees_[kNumSpanClasses] = {};  // owned explicit frees
   // Spans this cache owns besides alloc_, linked through Span::next: spare

@@ -46,8 +46,10 @@
 namespace gc {
 
 // Sets the heap profile's sampling rate in bytes (see above; 1: every
-// allocation, 0: off) and returns the previous one. Takes effect at each
-// thread's next sample.
+// allocation, 0: off) and returns the previous one. Each thread goes on
+// with the interval it drew at the old rate until its next sample or the
+// next cycle, whichever comes first (gc::collect() makes it take effect
+// everywhere).
 uint64_t set_mem_profile_rate(uint64_t bytes);
 
 // One allocation site: a stack, and the estimates of what it allocated.
