@@ -11,7 +11,8 @@
 // Pointers and handles: api/ptr.h. Allocation: api/make.h. Tracing rules:
 // api/trace.h. Root sets: api/roots.h. Weak references (gc::Weak):
 // api/weak.h. Finalizers (gc::set_finalizer, gc::run_finalizers):
-// api/finalizer.h. Explicit free (gc::free): api/free.h. Containers whose
+// api/finalizer.h. Cleanups, any number per object (gc::add_cleanup):
+// api/cleanup.h. Explicit free (gc::free): api/free.h. Containers whose
 // storage is in the GC heap (gc::Vector, gc::HashMap): api/vector.h,
 // api/hash_map.h. The design:
 // docs/design.md, and the overviews in gc/collector.h and alloc/heap.h.
@@ -122,6 +123,7 @@
 #include <functional>
 
 #include "api/census.h"
+#include "api/cleanup.h"
 #include "api/finalizer.h"
 #include "api/free.h"
 #include "api/hash_map.h"
@@ -186,6 +188,10 @@ struct Stats {
   uint64_t finalizers_pending;  // objects with a finalizer, not yet queued
   uint64_t finalizers_queued;   // ever
   uint64_t finalizers_run;      // ever
+  uint64_t cleanups_pending;    // added (gc::add_cleanup), not queued or
+                                // stopped
+  uint64_t cleanups_queued;     // ever
+  uint64_t cleanups_run;        // ever
   uint32_t mark_workers;
   // Cycles that marked beside the program (gc::set_concurrent_mark), and
   // the objects their concurrent marker left to the final stop (a trace()

@@ -52,9 +52,10 @@ uint64_t UnixNs() {
           .count());
 }
 
-// The allocator hands back the specials of explicitly freed objects (and of
-// dead ones the sweeper finds, though mark termination has taken those
-// off already): each kind goes to its owner.
+// The allocator hands back the specials of explicitly freed objects and of
+// dead ones the sweeper finds (mark termination has taken the finalizers
+// and weak handles of those off already; their cleanups are queued here):
+// each kind goes to its owner.
 void ReleaseSpecialList(alloc::Special* list) {
   while (list != nullptr) {
     alloc::Special* next = list->next;
@@ -65,6 +66,9 @@ void ReleaseSpecialList(alloc::Special* list) {
         break;
       case alloc::SpecialKind::kFinalizer:
         ReleaseFinalizerSpecial(list);
+        break;
+      case alloc::SpecialKind::kCleanup:
+        QueueCleanupSpecial(list);
         break;
     }
     list = next;
