@@ -204,6 +204,7 @@ Stats stats() {
   s.last_marked_bytes = cs.last_marked_bytes;
   s.objects_destroyed = cs.objects_destroyed;
   s.weak_refs_cleared = cs.weak_refs_cleared;
+  s.weak_map_entries_removed = cs.weak_map_entries_removed;
   internal::FinalizerStats fs = internal::ReadFinalizerStats();
   s.finalizers_pending = fs.pending;
   s.finalizers_queued = fs.queued;

@@ -172,8 +172,9 @@ struct CollectorStats {
   uint32_t mark_workers;
   uint64_t objects_destroyed;  // destructors run by the sweeper
   uint64_t spans_swept;
-  uint64_t verified_objects;   // checked by the verifier, all cycles
-  uint64_t weak_refs_cleared;  // weak cells cleared (one per object)
+  uint64_t verified_objects;          // checked by the verifier, all cycles
+  uint64_t weak_refs_cleared;         // weak cells cleared (one per object)
+  uint64_t weak_map_entries_removed;  // of gc::WeakMaps, their key dead
   uint64_t finalizers_queued;
   uint64_t concurrent_cycles;  // cycles that marked beside the program
   uint64_t deferred_objects;   // left by the concurrent marker to the stop
