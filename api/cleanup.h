@@ -11,7 +11,8 @@
 // gone, so the cleanup never sees the object. An object may have any number
 // of cleanups; they are queued in the order they were added, by the sweep
 // that reclaims the object (a gc::collect() has queued them when it
-// returns). Unlike a finalizer, a cleanup does not resurrect its object.
+// returns), and the finalizer thread runs them in that order (a
+// gc::run_finalizers() on another thread may run some at the same time). Unlike a finalizer, a cleanup does not resurrect its object.
 //
 // The rule (Go's): nothing the cleanup holds may reach the object, or the
 // object stays reachable and the cleanup never runs (a GC pointer in `arg`

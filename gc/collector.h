@@ -30,7 +30,8 @@
 //     threads assist the marking in proportion to what they allocate
 //     (Assist); past the goal by kMaxOvershootPercent, an allocation
 //     waits for the cycle.
-//  3. Mark termination (MarkTermination), world still stopped: weak
+//  3. Mark termination (MarkTermination), world still stopped: entries of
+//     gc::WeakMaps whose keys are unmarked are removed (ephemeron.h), weak
 //     references to unmarked objects are cleared (weak.h), unmarked
 //     finalizable objects are queued for their finalizers (finalizer.h),
 //     debug builds' freed objects leave quarantine (free.h); the flip:

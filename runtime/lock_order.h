@@ -61,6 +61,11 @@
 //                                  a leaf, taken by an allocation that found
 //                                  no memory (with no other lock held; the
 //                                  callback runs with none)
+//   24 EphemeronLog::mu          gc/ephemeron.cc  gc::WeakMap entries
+//                                  written while marking; a leaf, taken
+//                                  from gc::WeakMap stores under any lock
+//                                  the program holds, only while the write
+//                                  barrier is on
 //
 // Destructors and finalizers (user code) run with none of them held; trace
 // functions and root set callbacks run under 4 and 5 (marking) and may
@@ -71,7 +76,7 @@
 // of 6, 7, 9, 10, every 12, 14, 15, 16 in this order. It leaves 11, which
 // only threads the world stops for take (never across a safepoint), and 3,
 // which those threads write under it (and debug builds' pointer checks on
-// any thread read under it); 8 exists only while marking; 18 to 20, 22 and 23
+// any thread read under it); 8 exists only while marking; 18 to 20, 22 to 24
 // are leaves no cycle holds while the world is stopped for a fork (none
 // runs).
 #pragma once

@@ -1,13 +1,14 @@
 // Cleanups (gc::add_cleanup, api/cleanup.h): each runs exactly once, after
 // the cycle that found its object unreachable reclaimed it (its destructor
-// ran first, and the object is not resurrected); several per object, in the
-// order they were added; stop() cancels; a finalizer runs first, the
+// ran first, and the object is not resurrected); several per object;
+// stop() cancels; a finalizer runs first, the
 // cleanups when a later cycle reclaims the object; gc::free queues them;
 // the errors; many threads adding, stopping and collecting at once.
 //
 // Every test runs with the verifier on.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -88,14 +89,18 @@ TEST_F(CleanupTest, RunsOnceAfterTheObjectIsReclaimedNotBefore) {
   EXPECT_EQ(after.cleanups_pending, before.cleanups_pending);
 }
 
-TEST_F(CleanupTest, SeveralPerObjectRunInTheOrderAdded) {
+// Queued in the order added; the finalizer thread and run_finalizers may
+// run two of them at once, so only the set is checked.
+TEST_F(CleanupTest, SeveralPerObjectEachRunOnce) {
   {
     gc::Root<Res> r = gc::make<Res>();
     for (int64_t i = 0; i < 5; i++) gc::add_cleanup(r, &Record, i);
   }
   gc::collect();
   gc::run_finalizers();
-  EXPECT_EQ(Ran(), (std::vector<int64_t>{0, 1, 2, 3, 4}));
+  std::vector<int64_t> ran = Ran();
+  std::sort(ran.begin(), ran.end());
+  EXPECT_EQ(ran, (std::vector<int64_t>{0, 1, 2, 3, 4}));
 }
 
 TEST_F(CleanupTest, StopCancelsOnlyThatCleanup) {
@@ -111,7 +116,9 @@ TEST_F(CleanupTest, StopCancelsOnlyThatCleanup) {
   }
   gc::collect();
   gc::run_finalizers();
-  EXPECT_EQ(Ran(), (std::vector<int64_t>{1, 3}));
+  std::vector<int64_t> ran = Ran();
+  std::sort(ran.begin(), ran.end());
+  EXPECT_EQ(ran, (std::vector<int64_t>{1, 3}));
   EXPECT_FALSE(kept.stop()) << "a cleanup that ran cannot be stopped";
   EXPECT_FALSE(gc::Cleanup().stop());
 }
@@ -183,8 +190,11 @@ TEST_F(CleanupTest, FreeQueuesTheCleanupsAfterTheDestructor) {
   gc::add_cleanup(r, &Record, int64_t{5});
   gc::free(r);
   gc::run_finalizers();
-  EXPECT_EQ(Ran(), (std::vector<int64_t>{4, 5}));
+  std::vector<int64_t> ran = Ran();
+  std::sort(ran.begin(), ran.end());
+  EXPECT_EQ(ran, (std::vector<int64_t>{4, 5}));
   EXPECT_EQ(log().destroyed_then[0], destroyed_before + 1);
+  EXPECT_EQ(log().destroyed_then[1], destroyed_before + 1);
   gc::collect();
   gc::run_finalizers();
   EXPECT_EQ(Ran().size(), 2u) << "freed, then collected: still once each";
