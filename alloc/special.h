@@ -1,9 +1,9 @@
 // Specials (seed 003): per-object records the collector attaches to a span,
-// kept on the span's list sorted by (offset, kind) — finalizers and weak
-// handles, as in Go. The allocator owns the list and its lock; the record
-// memory belongs to the layer that adds it, which registers a hook to get
-// records back when their object is freed explicitly.
-// See alloc/heap.h for the overview.
+// kept on the span's list sorted by (offset, kind) — finalizers, weak
+// handles and cleanups, as in Go. The allocator owns the list and its lock; the
+// record memory belongs to the layer that adds it, which registers a hook to
+// get records back when their object is freed explicitly. See alloc/heap.h for
+// the overview.
 //
 // Locking: Span::specials is guarded by Span::specials_lock. Its readers
 // outside the lock are the collector's, with the world stopped.
@@ -18,7 +18,10 @@ struct Span;
 enum class SpecialKind : uint8_t {
   kFinalizer = 1,
   kWeakHandle = 2,
-  kHeapProfile = 3,  // a sampled allocation (gc/heap_profile.h)
+  // One per object that has cleanups (gc::add_cleanup): the record holds
+  // all of them, since AddSpecial keeps one special of a kind per object.
+  kCleanup = 3,
+  kHeapProfile = 4,  // a sampled allocation (gc/heap_profile.h)
 };
 
 struct Special {

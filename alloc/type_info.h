@@ -19,6 +19,21 @@ class Tracer;  // api/; only named here, never used by the allocator.
 
 namespace gc::alloc {
 
+struct TypeInfo;
+
+// Collector: how the marker reads an ephemeron table (gc::WeakMap's
+// storage, gc/ephemeron.h): entries of `entry_size` bytes from
+// `entries_offset`, each with its value at `value_offset`, traced as
+// `value` says once its key is marked; `clear_value` assigns V{} to a
+// value (mark termination, for an entry whose key died).
+struct EphemeronLayout {
+  uint32_t entries_offset;
+  uint32_t entry_size;
+  uint32_t value_offset;
+  const TypeInfo* value;
+  void (*clear_value)(void* value);
+};
+
 struct TypeInfo {
   const char* name;   // for error messages
   uint32_t size;      // sizeof(T): one element of an array
@@ -36,6 +51,9 @@ struct TypeInfo {
   // count, and the elements start this many bytes in. `destroy` then
   // destroys the whole array.
   uint32_t array_header;
+  // Collector: non-null for an ephemeron table, which the marker scans as
+  // the layout says (and nothing else reads as pointers).
+  const EphemeronLayout* ephemeron = nullptr;
 };
 
 // The type of the 16-byte blocks the tiny allocator packs small pointer-free

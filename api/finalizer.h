@@ -61,9 +61,9 @@ template <typename T>
 bool clear_finalizer(const Root<T>& obj) {
   return clear_finalizer(Ptr<T>(obj));
 }
-// Runs the finalizers queued so far on this thread (waiting for any the
-// finalizer thread is running) and returns when all of them have run.
-// Returns how many this thread ran.
+// Runs the finalizers and cleanups (api/cleanup.h) queued so far on this
+// thread (waiting for any the finalizer thread is running) and returns when
+// all of them have run. Returns how many this thread ran.
 uint64_t run_finalizers();
 
 }  // namespace gc

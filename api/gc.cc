@@ -49,6 +49,29 @@ void SetFinalizerOf(const void* object, std::function<void(void*)> fn) {
 
 bool ClearFinalizerOf(const void* object) { return ClearFinalizer(object); }
 
+uint64_t AddCleanupOf(const void* object, std::function<void()> fn) {
+  return AddCleanup(object, std::move(fn));
+}
+
+bool StopCleanupOf(const void* object, uint64_t id) {
+  return StopCleanup(object, id);
+}
+
+void CheckCleanupArg(const void* object, const void* arg) {
+  if (arg == nullptr) return;
+  const alloc::Span* s = alloc::SpanOf(object);
+  const auto begin = reinterpret_cast<uintptr_t>(object);
+  const auto a = reinterpret_cast<uintptr_t>(arg);
+  if (s != nullptr && a >= begin && a - begin < s->slot_bytes()) {
+    throw std::invalid_argument(
+        "gcrt: gc::add_cleanup of " + alloc::HexAddress(begin) +
+        ": the argument points into the object itself; the cleanup runs "
+        "after the object is reclaimed, and an argument that reaches it "
+        "would keep it alive forever: pass what the cleanup needs (a file "
+        "descriptor, a handle), not the object");
+  }
+}
+
 void CheckHeapPointer(const void* p, const char* what) {
   if (p == nullptr) return;
   alloc::Span* s = alloc::SpanOf(p);
@@ -181,6 +204,7 @@ Stats stats() {
   s.last_marked_bytes = cs.last_marked_bytes;
   s.objects_destroyed = cs.objects_destroyed;
   s.weak_refs_cleared = cs.weak_refs_cleared;
+  s.weak_map_entries_removed = cs.weak_map_entries_removed;
   internal::FinalizerStats fs = internal::ReadFinalizerStats();
   s.finalizers_pending = fs.pending;
   s.finalizers_queued = fs.queued;
@@ -190,6 +214,9 @@ Stats stats() {
   s.mark_assists = cs.mark_assists;
   s.mark_assist_ns = cs.mark_assist_ns;
   s.finalizers_run = fs.run;
+  s.cleanups_pending = fs.cleanups_pending;
+  s.cleanups_queued = fs.cleanups_queued;
+  s.cleanups_run = fs.cleanups_run;
   s.mark_workers = cs.mark_workers;
   s.scavenged_bytes = h.scavenged_bytes;
   s.background_scavenged_bytes = h.paced_scavenged_bytes;

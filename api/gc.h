@@ -10,14 +10,16 @@
 //
 // Pointers and handles: api/ptr.h. Allocation: api/make.h. Tracing rules:
 // api/trace.h. Root sets: api/roots.h. Weak references (gc::Weak):
-// api/weak.h. Finalizers (gc::set_finalizer, gc::run_finalizers):
-// api/finalizer.h. Explicit free (gc::free): api/free.h. Containers whose
-// storage is in the GC heap (gc::Vector, gc::HashMap): api/vector.h,
-// api/hash_map.h. The census by type (gc::census): api/census.h. Why an
-// object is alive (gc::why_alive): api/why_alive.h. The heap profile by
-// allocation site (gc::heap_profile, gc::write_heap_profile, pprof's
-// format): api/heap_profile.h. The design:
-// docs/design.md, and the overviews in gc/collector.h and alloc/heap.h.
+// api/weak.h. Ephemeron tables, whose values live while their keys do
+// (gc::WeakMap): api/weak_map.h. Finalizers (gc::set_finalizer,
+// gc::run_finalizers): api/finalizer.h. Cleanups, any number per object
+// (gc::add_cleanup): api/cleanup.h. Explicit free (gc::free): api/free.h.
+// Containers whose storage is in the GC heap (gc::Vector, gc::HashMap):
+// api/vector.h, api/hash_map.h. The census by type (gc::census):
+// api/census.h. Why an object is alive (gc::why_alive): api/why_alive.h. The
+// heap profile by allocation site (gc::heap_profile, gc::write_heap_profile,
+// pprof's format): api/heap_profile.h. The design: docs/design.md, and the
+// overviews in gc/collector.h and alloc/heap.h.
 //
 // Two tiers, as cppgc's include/cppgc and include/cppgc/internal: api/*.h
 // are the API (namespace gc); api/internal/*.h are the glue their inline
@@ -130,6 +132,7 @@
 #include <functional>
 
 #include "api/census.h"
+#include "api/cleanup.h"
 #include "api/finalizer.h"
 #include "api/free.h"
 #include "api/hash_map.h"
@@ -142,6 +145,7 @@
 #include "api/trace.h"
 #include "api/vector.h"
 #include "api/weak.h"
+#include "api/weak_map.h"
 #include "api/why_alive.h"
 #include "runtime/base.h"
 
@@ -190,11 +194,18 @@ struct Stats {
   uint64_t ttsp_max_ns;
   double gc_cpu_fraction;  // collector CPU time over available CPU time
   uint64_t last_marked_bytes;
-  uint64_t objects_destroyed;   // destructors run by the collector
-  uint64_t weak_refs_cleared;   // objects whose weak references were cleared
+  uint64_t objects_destroyed;  // destructors run by the collector
+  uint64_t weak_refs_cleared;  // objects whose weak references were cleared
+  // Entries of gc::WeakMaps removed by the cycle that found their key dead
+  // (or, for a key freed with gc::free, by the next cycle), ever.
+  uint64_t weak_map_entries_removed;
   uint64_t finalizers_pending;  // objects with a finalizer, not yet queued
   uint64_t finalizers_queued;   // ever
   uint64_t finalizers_run;      // ever
+  uint64_t cleanups_pending;    // added (gc::add_cleanup), not queued or
+                                // stopped
+  uint64_t cleanups_queued;     // ever
+  uint64_t cleanups_run;        // ever
   uint32_t mark_workers;
   // Cycles that marked beside the program (gc::set_concurrent_mark), and
   // the objects their concurrent marker left to the final stop (a trace()

@@ -23,6 +23,9 @@
 //
 // gc::Weak needs no barrier: lock() returns a gc::Root, and handle arenas
 // are scanned again at the final stop, before weak references are cleared.
+// gc::WeakMap's keys are not shaded (they must not be kept alive); the
+// entries it writes while the barrier is on are logged instead
+// (gc/ephemeron.h).
 //
 // The fast path is one relaxed load of g_write_barrier and a branch that is
 // not taken while no cycle marks.

@@ -15,6 +15,7 @@
 #include "gc/barrier.h"
 #include "gc/census.h"
 #include "gc/crosscheck.h"
+#include "gc/ephemeron.h"
 #include "gc/finalizer.h"
 #include "gc/fork.h"
 #include "gc/free.h"
@@ -53,9 +54,10 @@ uint64_t UnixNs() {
           .count());
 }
 
-// The allocator hands back the specials of explicitly freed objects (and of
-// dead ones the sweeper finds, though mark termination has taken those
-// off already): each kind goes to its owner.
+// The allocator hands back the specials of explicitly freed objects and of
+// dead ones the sweeper finds (mark termination has taken the finalizers
+// and weak handles of those off already; their cleanups are queued here):
+// each kind goes to its owner.
 void ReleaseSpecialList(alloc::Special* list) {
   while (list != nullptr) {
     alloc::Special* next = list->next;
@@ -69,6 +71,9 @@ void ReleaseSpecialList(alloc::Special* list) {
         break;
       case alloc::SpecialKind::kHeapProfile:
         ReleaseProfileSpecial(list);
+        break;
+      case alloc::SpecialKind::kCleanup:
+        QueueCleanupSpecial(list);
         break;
     }
     list = next;
@@ -446,6 +451,7 @@ struct Collector::Cycle {
   uint64_t verified = 0;
   // 3. Mark termination.
   uint64_t weak_cleared = 0;
+  uint64_t ephemerons_removed = 0;
   uint64_t finalizers_queued = 0;
   int64_t next_gc = 0;
   int64_t t_end = 0;
@@ -767,9 +773,13 @@ void Collector::WaitForCycleAndLockForFork() {
 
 void Collector::MarkTermination(Cycle& c) {
   Heap& heap = Heap::Get();
-  // Weak references to unmarked objects are cleared first; then unmarked
-  // finalizable objects are queued and marked (with what they reach,
-  // marked already); then debug builds' freed objects leave quarantine.
+  // Entries of gc::WeakMaps whose keys are unmarked are removed and their
+  // values released (gc/ephemeron.h); weak references to unmarked objects
+  // are cleared; then unmarked finalizable objects are queued and marked
+  // (with what they reach, marked already): a finalizable key's entry is
+  // gone before its finalizer runs, as its weak references are; then debug
+  // builds' freed objects leave quarantine.
+  c.ephemerons_removed = PendingEphemerons::Get().Purge();
   c.weak_cleared = ClearDeadWeakRefs();
   c.marked.bytes_marked += QueueFinalizers(&c.finalizers_queued);
   c.marked.bytes_marked += EndQuarantine();
@@ -887,6 +897,7 @@ void Collector::RecordCycle(const Cycle& c) {
   stats_.mark_workers = c.workers;
   stats_.verified_objects += c.verified;
   stats_.weak_refs_cleared += c.weak_cleared;
+  stats_.weak_map_entries_removed += c.ephemerons_removed;
   stats_.finalizers_queued += c.finalizers_queued;
   stats_.concurrent_cycles += c.concurrent ? 1 : 0;
   stats_.deferred_objects += c.deferred.objects;

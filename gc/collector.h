@@ -30,7 +30,8 @@
 //     threads assist the marking in proportion to what they allocate
 //     (Assist); past the goal by kMaxOvershootPercent, an allocation
 //     waits for the cycle.
-//  3. Mark termination (MarkTermination), world still stopped: weak
+//  3. Mark termination (MarkTermination), world still stopped: entries of
+//     gc::WeakMaps whose keys are unmarked are removed (ephemeron.h), weak
 //     references to unmarked objects are cleared (weak.h), unmarked
 //     finalizable objects are queued for their finalizers (finalizer.h),
 //     debug builds' freed objects leave quarantine (free.h); the flip:
@@ -172,8 +173,9 @@ struct CollectorStats {
   uint32_t mark_workers;
   uint64_t objects_destroyed;  // destructors run by the sweeper
   uint64_t spans_swept;
-  uint64_t verified_objects;   // checked by the verifier, all cycles
-  uint64_t weak_refs_cleared;  // weak cells cleared (one per object)
+  uint64_t verified_objects;          // checked by the verifier, all cycles
+  uint64_t weak_refs_cleared;         // weak cells cleared (one per object)
+  uint64_t weak_map_entries_removed;  // of gc::WeakMaps, their key dead
   uint64_t finalizers_queued;
   uint64_t concurrent_cycles;  // cycles that marked beside the program
   uint64_t deferred_objects;   // left by the concurrent marker to the stop

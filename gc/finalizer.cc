@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdio>
 #include <exception>
+#include <memory>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -29,11 +30,15 @@ namespace {
 // the world stopped (marking, mark termination).
 runtime::Mutex g_fin_mu;
 
+// A finalizer (the kFinalizer special on its object's span), or a cleanup
+// (one record of its object's CleanupSpecial, then an entry of the queue).
 struct FinalizerSpecial : alloc::Special {
-  uintptr_t object = 0;  // Immutable.
-  FinalizerFn fn;        // Immutable once linked.
-  // Links of the registry (while the special is on its span) or of the
-  // queue (after mark termination took it off).
+  uintptr_t object = 0;     // Immutable. 0 for a cleanup: it never sees it.
+  FinalizerFn fn;           // Immutable once linked.
+  uint64_t cleanup_id = 0;  // Immutable; nonzero for a cleanup.
+  // Links of the registry (while the special is on its span), of its
+  // object's cleanups (a cleanup not queued yet) or of the queue (after
+  // mark termination, or the object's reclamation, took it off).
   FinalizerSpecial* prev GCRT_GUARDED_BY(g_fin_mu) = nullptr;
   FinalizerSpecial* next GCRT_GUARDED_BY(g_fin_mu) = nullptr;
   uint64_t seq GCRT_GUARDED_BY(g_fin_mu) = 0;  // queue order, from 1
@@ -47,6 +52,12 @@ struct FinalizerSpecial : alloc::Special {
 
 using List = runtime::IntrusiveList<FinalizerSpecial>;
 
+// An object's cleanups: its kCleanup special, holding every cleanup added
+// to it and not yet stopped, in the order they were added.
+struct CleanupSpecial : alloc::Special {
+  List records GCRT_GUARDED_BY(g_fin_mu);
+};
+
 struct Finalizers {
   runtime::CondVar work_cv;  // the queue has an unclaimed entry (g_fin_mu)
   runtime::CondVar done_cv;  // an entry was run (g_fin_mu)
@@ -55,6 +66,10 @@ struct Finalizers {
   uint64_t next_seq GCRT_GUARDED_BY(g_fin_mu) = 1;
   uint64_t queued GCRT_GUARDED_BY(g_fin_mu) = 0;
   uint64_t run GCRT_GUARDED_BY(g_fin_mu) = 0;
+  uint64_t next_cleanup_id GCRT_GUARDED_BY(g_fin_mu) = 1;
+  uint64_t cleanups_pending GCRT_GUARDED_BY(g_fin_mu) = 0;
+  uint64_t cleanups_queued GCRT_GUARDED_BY(g_fin_mu) = 0;
+  uint64_t cleanups_run GCRT_GUARDED_BY(g_fin_mu) = 0;
   // Claimed entries (finalizers running). Atomic: changed under g_fin_mu,
   // read relaxed by gc::free as a hint that ForgetFinalizerRoot has work.
   std::atomic<uint32_t> running{0};
@@ -62,6 +77,11 @@ struct Finalizers {
 Finalizers& g_fin = *new Finalizers;  // lives for the process
 
 thread_local bool t_in_finalizer = false;  // Owned by the thread.
+
+// Counts a queue entry as run (a finalizer or a cleanup).
+void CountRunLocked(const FinalizerSpecial* f) GCRT_REQUIRES(g_fin_mu) {
+  (f->cleanup_id != 0 ? g_fin.cleanups_run : g_fin.run)++;
+}
 
 // Runs the first unclaimed entry with seq <= limit, if any; returns
 // whether it ran one. The entry stays on the queue (a root) while it runs.
@@ -94,19 +114,22 @@ bool RunOne(uint64_t limit, bool rethrow) {
   {
     runtime::MutexLock lock(&g_fin_mu);
     g_fin.queue.Remove(f);
-    g_fin.run++;
+    CountRunLocked(f);
     g_fin.running.fetch_sub(1, std::memory_order_relaxed);
   }
   g_fin.done_cv.NotifyAll();
+  const bool f_was_cleanup = f->cleanup_id != 0;
   delete f;  // the function's captures are destroyed here, unlocked
   if (error) {
     if (rethrow) std::rethrow_exception(error);
     try {
       std::rethrow_exception(error);
     } catch (const std::exception& e) {
-      runtime::Print("a finalizer threw (ignored): %s", e.what());
+      runtime::Print("a %s threw (ignored): %s",
+                     f_was_cleanup ? "cleanup" : "finalizer", e.what());
     } catch (...) {
-      runtime::Print("a finalizer threw a non-std::exception (ignored)");
+      runtime::Print("a %s threw a non-std::exception (ignored)",
+                     f_was_cleanup ? "cleanup" : "finalizer");
     }
   }
   return true;
@@ -243,7 +266,7 @@ void ForEachFinalizerRoot(void (*scan_contents)(void* context, uintptr_t obj),
     scan_contents(context, f->object);
   }
   for (FinalizerSpecial* f = g_fin.queue.first(); f != nullptr; f = f->next) {
-    if (!f->freed) mark(context, f->object);
+    if (!f->freed && f->cleanup_id == 0) mark(context, f->object);
   }
 }
 
@@ -301,9 +324,89 @@ void ReleaseFinalizerSpecial(alloc::Special* s) {
   delete f;
 }
 
+uint64_t AddCleanup(const void* object, std::function<void()> fn) {
+  if (!fn) {
+    throw std::invalid_argument("gcrt: gc::add_cleanup with an empty function");
+  }
+  Collector::Get();  // registers the hook that queues cleanups
+  alloc::Span* s = ObjectSpan(object, "gc::add_cleanup");
+  StartFinalizerThread();
+  const auto p = reinterpret_cast<uintptr_t>(object);
+  auto c = std::make_unique<FinalizerSpecial>();
+  c->kind = alloc::SpecialKind::kCleanup;
+  c->fn = [fn = std::move(fn)](void*) { fn(); };
+  auto holder = std::make_unique<CleanupSpecial>();
+  holder->kind = alloc::SpecialKind::kCleanup;
+  // Nothing from ObjectSpan's liveness check to here reaches a safepoint,
+  // so no cycle can find the object dead in between.
+  runtime::MutexLock lock(&g_fin_mu);
+  auto* cleanups = static_cast<CleanupSpecial*>(
+      alloc::FindSpecial(s, p, alloc::SpecialKind::kCleanup));
+  if (cleanups == nullptr) {
+    const bool added = alloc::AddSpecial(s, p, holder.get());
+    GCRT_CHECK(added && "no cleanup special was found under the lock");
+    cleanups = holder.release();
+  }
+  c->cleanup_id = g_fin.next_cleanup_id++;
+  const uint64_t id = c->cleanup_id;
+  cleanups->records.PushBack(c.release());
+  g_fin.cleanups_pending++;
+  return id;
+}
+
+bool StopCleanup(const void* object, uint64_t id) {
+  // The object may be gone, its memory reused or returned: SpanOf answers
+  // for any address, and the ids of another object's cleanups differ.
+  alloc::Span* s = alloc::SpanOf(object);
+  if (s == nullptr || !s->Contains(reinterpret_cast<uintptr_t>(object))) {
+    return false;
+  }
+  FinalizerSpecial* stopped = nullptr;
+  {
+    runtime::MutexLock lock(&g_fin_mu);
+    auto* cleanups = static_cast<CleanupSpecial*>(alloc::FindSpecial(
+        s, reinterpret_cast<uintptr_t>(object), alloc::SpecialKind::kCleanup));
+    if (cleanups == nullptr) return false;
+    for (FinalizerSpecial* c = cleanups->records.first(); c != nullptr;
+         c = c->next) {
+      if (c->cleanup_id == id) {
+        cleanups->records.Remove(c);
+        g_fin.cleanups_pending--;
+        stopped = c;
+        break;
+      }
+    }
+    // An empty CleanupSpecial stays on the span until the object dies:
+    // removing it here would race with an AddCleanup that found it.
+  }
+  if (stopped == nullptr) return false;
+  delete stopped;  // the function and its argument are destroyed unlocked
+  return true;
+}
+
+void QueueCleanupSpecial(alloc::Special* s) {
+  auto* cleanups = static_cast<CleanupSpecial*>(s);
+  uint64_t n = 0;
+  {
+    runtime::MutexLock lock(&g_fin_mu);
+    while (FinalizerSpecial* c = cleanups->records.first()) {
+      cleanups->records.Remove(c);
+      c->seq = g_fin.next_seq++;
+      g_fin.queue.PushBack(c);
+      n++;
+    }
+    g_fin.cleanups_pending -= n;
+    g_fin.cleanups_queued += n;
+  }
+  delete cleanups;
+  if (n > 0) g_fin.work_cv.NotifyAll();
+}
+
 FinalizerStats ReadFinalizerStats() {
   runtime::MutexLock lock(&g_fin_mu);
-  return FinalizerStats{g_fin.registry.size(), g_fin.queued, g_fin.run};
+  return FinalizerStats{
+      g_fin.registry.size(),  g_fin.queued,          g_fin.run,
+      g_fin.cleanups_pending, g_fin.cleanups_queued, g_fin.cleanups_run};
 }
 
 void LockFinalizersForFork() GCRT_ACQUIRE(g_fin_mu) { g_fin_mu.lock(); }
@@ -320,7 +423,7 @@ void UnlockFinalizersAfterFork(bool child) GCRT_RELEASE(g_fin_mu) {
       FinalizerSpecial* next = e->next;
       if (e->claimed && e->claimer != self) {
         g_fin.queue.Remove(e);
-        g_fin.run++;
+        CountRunLocked(e);
         g_fin.running.fetch_sub(1, std::memory_order_relaxed);
       }
       e = next;

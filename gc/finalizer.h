@@ -25,6 +25,17 @@
 // only then destroyed.
 //
 // An explicit free drops the object's finalizer without running it.
+//
+// Cleanups (Go 1.24's runtime.AddCleanup) share the queue and the thread:
+// any number per object, each a function that does not take the object.
+// An object's cleanups hang off one kCleanup special. Marking ignores them
+// (they are no roots), so the object dies as any other: the sweep that
+// reclaims it (or gc::free) hands its kCleanup special to the special-free
+// hook, which queues the cleanups, in the order they were added, after the
+// destructor ran. An object with a finalizer too is resurrected for it
+// first (mark termination marks it), so its cleanups wait until a later
+// cycle reclaims it (Go's order). A cleanup's id names it for
+// StopCleanup; ids are never reused, so a stale id stops nothing.
 #pragma once
 
 #include <cstdint>
@@ -43,8 +54,9 @@ using FinalizerFn = std::function<void(void*)>;
 void SetFinalizer(const void* object, FinalizerFn fn);
 // Removes the object's finalizer (not yet queued); false if it had none.
 bool ClearFinalizer(const void* object);
-// Runs queued finalizers on the calling thread, and waits for those another
-// thread is running, until every finalizer queued before the call has run.
+// Runs queued finalizers and cleanups on the calling thread, and waits for
+// those another thread is running, until every one queued before the call
+// has run.
 // Returns the number this thread ran. A finalizer's exception reaches the
 // caller (the rest of the queue stays queued). Throws std::logic_error from
 // inside a finalizer or a blocking region.
@@ -67,10 +79,27 @@ void ForgetFinalizerRoot(uintptr_t object);
 // The special-free hook's part for kFinalizer: drops it unrun.
 void ReleaseFinalizerSpecial(alloc::Special* s);
 
+// Gives the GC object starting at `object` one more cleanup, `fn`, to run
+// on the finalizer thread once the object is reclaimed; returns its id.
+// Throws std::invalid_argument if `object` is not the start of a live GC
+// object or fn is empty, and std::logic_error inside a blocking region;
+// nothing changes then.
+uint64_t AddCleanup(const void* object, std::function<void()> fn);
+// Cancels the cleanup `id` of `object` if it is not queued yet; false if
+// it was queued (its object was reclaimed or freed), ran, or was stopped.
+// Safe whatever became of the object.
+bool StopCleanup(const void* object, uint64_t id);
+// The special-free hook's part for kCleanup (the sweep reclaimed the
+// object, or gc::free freed it): queues its cleanups.
+void QueueCleanupSpecial(alloc::Special* s);
+
 struct FinalizerStats {
-  uint64_t pending;  // objects with a finalizer not yet queued
-  uint64_t queued;   // finalizers queued, ever
-  uint64_t run;      // finalizers run (returned or threw), ever
+  uint64_t pending;           // objects with a finalizer not yet queued
+  uint64_t queued;            // finalizers queued, ever
+  uint64_t run;               // finalizers run (returned or threw), ever
+  uint64_t cleanups_pending;  // added, not queued or stopped yet
+  uint64_t cleanups_queued;   // ever
+  uint64_t cleanups_run;      // ever (returned or threw)
 };
 FinalizerStats ReadFinalizerStats();
 

@@ -177,14 +177,17 @@ void FreeObject(void* object, void (*destroy)(void*), bool quarantine) {
   // Its weak references read null before the destructor runs, so no other
   // thread reaches it through them midway. Its finalizer is dropped now
   // too, but released (its function's captures destroyed: they may do
-  // anything, collect included) only once the free is complete.
-  alloc::Special* finalizers = nullptr;
+  // anything, collect included) only once the free is complete; its
+  // cleanups are queued then, after the destructor, as the sweep queues
+  // those of an object it reclaims (gc/finalizer.h).
+  alloc::Special* after_free = nullptr;
   for (alloc::Special* sp = alloc::TakeSpecials(s, offset); sp != nullptr;) {
     alloc::Special* next = sp->next;
     sp->next = nullptr;
-    if (sp->kind == alloc::SpecialKind::kFinalizer) {
-      sp->next = finalizers;
-      finalizers = sp;
+    if (sp->kind == alloc::SpecialKind::kFinalizer ||
+        sp->kind == alloc::SpecialKind::kCleanup) {
+      sp->next = after_free;
+      after_free = sp;
     } else {
       alloc::ReleaseSpecials(sp);
     }
@@ -207,7 +210,7 @@ void FreeObject(void* object, void (*destroy)(void*), bool quarantine) {
     alloc::FreeSmallSlot(s, slot);  // validated above, specials taken
   }
   no_stop.reset();
-  alloc::ReleaseSpecials(finalizers);
+  alloc::ReleaseSpecials(after_free);
 }
 
 bool IsQuarantined(const void* p) {

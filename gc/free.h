@@ -3,7 +3,8 @@
 // at the next cycle. The object's destructor runs on the calling thread
 // (under the same rules as the sweeper's: it must not dereference gc::Ptr
 // fields, allocate, or root), its weak references read null from then on,
-// its finalizer is dropped unrun, and its slot is free for reuse at once.
+// its finalizer is dropped unrun, its cleanups are queued (after the
+// destructor), and its slot is free for reuse at once.
 // See gc/collector.h for the overview.
 //
 // While a cycle marks beside the program (gc/barrier.h), the slot is kept

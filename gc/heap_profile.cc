@@ -45,7 +45,7 @@ struct ProfileSpecial : alloc::Special {
   uint64_t cycle;  // g_cycles when it was allocated; immutable
 };
 
-// Lock order 24: a leaf. Taken by allocation slow paths (no gcrt lock held),
+// Lock order 25: a leaf. Taken by allocation slow paths (no gcrt lock held),
 // by frees (under Quarantine::mu or Heap::large_mu_ at most), by mark
 // termination with the world stopped, and by the fork handler last.
 runtime::Mutex g_profile_mu;

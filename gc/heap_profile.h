@@ -27,7 +27,7 @@
 //                                  as well: frees that came in after the
 //                                  sweep was declared done.
 //
-// Locking: g_profile_mu (gc/heap_profile.cc; lock order 24, a leaf) guards
+// Locking: g_profile_mu (gc/heap_profile.cc; lock order 25, a leaf) guards
 // the buckets, their figures and the cycle. Stacks are taken and
 // symbolized outside it.
 #pragma once

@@ -13,6 +13,7 @@
 
 #include "alloc/heap.h"
 #include "gc/barrier.h"
+#include "gc/ephemeron.h"
 #include "gc/finalizer.h"
 #include "gc/free.h"
 #include "gc/quarantine.h"
@@ -297,6 +298,31 @@ void ScanElements(V& v, const TypeInfo* t, uintptr_t obj, uintptr_t base,
   }
 }
 
+// The value of an ephemeron entry whose key V found reached: traced as its
+// type says (a deferral defers the whole table).
+template <typename V>
+void ScanEphemeronValue(V& v, const EphemeronRef& e,
+                        const alloc::EphemeronLayout* l)
+    GCRT_REQUIRES(kWorldStopped) {
+  if (l->value->pointer_free) return;
+  ScanElements(v, l->value, e.table, e.entry + l->value_offset, 1);
+}
+
+// An ephemeron table (gc/ephemeron.h): each entry goes to
+// v.Ephemeron(entry, layout), which traces its value if its key is reached
+// and records it otherwise. Keys are never visited.
+template <typename V>
+void ScanEphemeronTable(V& v, Span* s, uintptr_t table,
+                        const alloc::EphemeronLayout* l)
+    GCRT_REQUIRES(kWorldStopped) {
+  const uint64_t n = LoadWord(reinterpret_cast<const uintptr_t*>(table));
+  const uint64_t fits = (s->slot_bytes() - l->entries_offset) / l->entry_size;
+  for (uint64_t i = 0; i < std::min(n, fits); i++) {
+    v.Ephemeron(
+        EphemeronRef{table + l->entries_offset + i * l->entry_size, table}, l);
+  }
+}
+
 template <typename V>
 void ScanObject(V& v, Span* s, uint32_t slot) GCRT_REQUIRES(kWorldStopped) {
   uintptr_t obj = s->SlotAddress(slot);
@@ -341,7 +367,9 @@ void ScanObject(V& v, Span* s, uint32_t slot) GCRT_REQUIRES(kWorldStopped) {
   }
   const TypeInfo* t = s->types.Get(slot);
   size_t bytes = s->slot_bytes();
-  if (t == nullptr) {
+  if (GCRT_PREDICT_FALSE(t != nullptr && t->ephemeron != nullptr)) {
+    ScanEphemeronTable(v, s, obj, t->ephemeron);
+  } else if (t == nullptr) {
     if (v.concurrent()) {
       v.Defer(obj);
     } else {
@@ -413,6 +441,73 @@ void ScanStack(runtime::Processor* p,
   runtime::ScanStackRange(saved, saved + r.saved_bytes, r.fake_stack, visit,
                           context);
 }
+
+// ---- Ephemerons (gc/ephemeron.h): helpers of the visitors. ----
+
+// The span and slot of an ephemeron's key (a tiny piece's block), or null
+// if it is dead: freed with gc::free (its generation moved on), or in no
+// in-use span. Keys are read, never visited.
+GCRT_ALWAYS_INLINE Span* EphemeronKeySlot(const EphemeronRef& e, uint32_t* slot,
+                                          bool* no_key) {
+  bool dead = false;
+  const uintptr_t key = ReadEphemeronKey(e.entry, &dead);
+  *no_key = key == 0;
+  if (key == 0 || dead) return nullptr;
+  return FindSlot(key, slot);
+}
+
+GCRT_ALWAYS_INLINE bool SlotMarked(const Span* s, uint32_t slot) {
+  std::atomic_ref<uint64_t> word(
+      const_cast<uint64_t&>(s->mark_bits[slot / 64]));
+  return ((word.load(std::memory_order_relaxed) >> (slot % 64)) & 1) != 0;
+}
+
+// Whether the object starting at `obj` is marked (an ephemeron's key).
+bool ObjectMarked(uintptr_t obj) {
+  uint32_t slot;
+  const Span* s = FindSlot(obj, &slot);
+  return s != nullptr && SlotMarked(s, slot);
+}
+
+// The layout of the ephemeron table at `table` (an in-use object).
+const alloc::EphemeronLayout* LayoutAt(uintptr_t table) {
+  uint32_t slot;
+  Span* s = FindSlot(table, &slot);
+  GCRT_CHECK(s != nullptr && "an ephemeron table is in the heap while marked");
+  const TypeInfo* t = s->types.Get(slot);
+  GCRT_CHECK(t != nullptr && t->ephemeron != nullptr &&
+             "an ephemeron entry lies in a table of an ephemeron type");
+  return t->ephemeron;
+}
+
+// For the visitors that decide reachability on their own, on one thread
+// (the verifier, why_alive): the entries waiting for their key, by the
+// key's slot, and those whose key was reached since (ready to be traced).
+class EphemeronWaitList {
+ public:
+  struct Waiting {
+    EphemeronRef ref;
+    const alloc::EphemeronLayout* layout;
+  };
+  void Wait(uintptr_t key, const EphemeronRef& e,
+            const alloc::EphemeronLayout* l) {
+    waiting_[key].push_back(Waiting{e, l});
+  }
+  // `obj` was reached for the first time.
+  void Reached(uintptr_t obj) {
+    if (waiting_.empty()) return;
+    auto it = waiting_.find(obj);
+    if (it == waiting_.end()) return;
+    ready_.insert(ready_.end(), it->second.begin(), it->second.end());
+    waiting_.erase(it);
+  }
+  bool HasReady() const { return !ready_.empty(); }
+  std::vector<Waiting> TakeReady() { return std::exchange(ready_, {}); }
+
+ private:
+  std::unordered_map<uintptr_t, std::vector<Waiting>> waiting_;
+  std::vector<Waiting> ready_;
+};
 
 // What the marker and the verifier share: resolving a pointer, or a word
 // that may be one, to an object, and the Tracer's callbacks. Derived takes
@@ -562,6 +657,13 @@ void RunRootJob(const RootJob& job, V& v) GCRT_REQUIRES(kWorldStopped) {
   }
 }
 
+// An ephemeron entry a worker found with its key unmarked: the key's slot
+// (0: the key is dead), and the entry.
+struct DiscoveredEphemeron {
+  uintptr_t key;
+  EphemeronRef ref;
+};
+
 class alignas(64) MarkWorker : public SlotVisitor<MarkWorker> {
  public:
   // `concurrent`: marking beside the program (gc/barrier.h): object words
@@ -577,6 +679,29 @@ class alignas(64) MarkWorker : public SlotVisitor<MarkWorker> {
   // An object left for the final stop (marked already).
   void Defer(uintptr_t obj) { deferred_.push_back(obj); }
   std::vector<uintptr_t>& deferred() { return deferred_; }
+
+  // An ephemeron entry (ScanEphemeronTable, and ResolveEphemerons examining
+  // one again): its value is traced if its key is marked; otherwise it is
+  // recorded as discovered, under its key's slot (0: its key is dead).
+  void Ephemeron(const EphemeronRef& e, const alloc::EphemeronLayout* l)
+      GCRT_REQUIRES(kWorldStopped) {
+    uint32_t slot;
+    bool no_key;
+    Span* ks = EphemeronKeySlot(e, &slot, &no_key);
+    if (no_key) return;
+    if (ks != nullptr && SlotMarked(ks, slot)) {
+      ScanEphemeronValue(*this, e, l);
+      return;
+    }
+    discovered_.push_back(
+        DiscoveredEphemeron{ks != nullptr ? ks->SlotAddress(slot) : 0, e});
+  }
+  std::vector<DiscoveredEphemeron>& discovered() { return discovered_; }
+  // While `pending` is set (ResolveEphemerons, on one worker), every object
+  // this worker marks that an entry of `pending` waits for is noted in
+  // ready(): a chain of ephemerons resolves in one drain.
+  void SetResolving(PendingEphemerons* pending) { resolving_ = pending; }
+  std::vector<uintptr_t>& ready() { return ready_; }
   // Queues a marked object for scanning (deferred and black objects at the
   // final stop).
   void Rescan(uintptr_t obj) { Push(obj); }
@@ -747,6 +872,10 @@ class alignas(64) MarkWorker : public SlotVisitor<MarkWorker> {
       GCRT_REQUIRES(kWorldStopped) {
     if (!SetMark(s, slot)) return;
     Count(s);
+    if (GCRT_PREDICT_FALSE(resolving_ != nullptr) &&
+        resolving_->Waiting(s->SlotAddress(slot))) {
+      ready_.push_back(s->SlotAddress(slot));
+    }
     if (!s->noscan()) Push(s->SlotAddress(slot));
   }
   GCRT_ALWAYS_INLINE void Push(uintptr_t obj) {
@@ -788,6 +917,9 @@ class alignas(64) MarkWorker : public SlotVisitor<MarkWorker> {
   uint64_t objects_ = 0;
   uint64_t published_ = 0;  // of bytes_, to g_mark_work
   std::vector<uintptr_t> deferred_;
+  std::vector<DiscoveredEphemeron> discovered_;
+  PendingEphemerons* resolving_ = nullptr;
+  std::vector<uintptr_t> ready_;  // keys marked while resolving_
 };
 
 // ---- Helper threads: N-1 of them join the collector's thread. ----
@@ -882,14 +1014,38 @@ class Verifier : public SlotVisitor<Verifier> {
     Span* s = FindSlot(reinterpret_cast<uintptr_t>(c.object), &slot);
     if (s == nullptr) return;
     if (!scan) {
-      seen_.insert(s->SlotAddress(slot));
+      if (seen_.insert(s->SlotAddress(slot)).second) {
+        waits_.Reached(s->SlotAddress(slot));
+      }
       Check(s, slot, s->SlotAddress(slot));
     } else {
       ScanConservativeRange(*this, s->SlotAddress(slot), s->slot_bytes());
     }
   }
+  // An ephemeron's value is reachable once its key is (the verifier's own
+  // fixpoint, independent of the marker's): traced now, or when the key is
+  // first reached.
+  void Ephemeron(const EphemeronRef& e, const alloc::EphemeronLayout* l)
+      GCRT_REQUIRES(kWorldStopped) {
+    uint32_t slot;
+    bool no_key;
+    Span* ks = EphemeronKeySlot(e, &slot, &no_key);
+    if (ks == nullptr) return;
+    const uintptr_t key = ks->SlotAddress(slot);
+    if (seen_.count(key) != 0) {
+      ScanEphemeronValue(*this, e, l);
+    } else {
+      waits_.Wait(key, e, l);
+    }
+  }
   void Drain() GCRT_REQUIRES(kWorldStopped) {
-    while (!stack_.empty()) {
+    while (!stack_.empty() || waits_.HasReady()) {
+      if (stack_.empty()) {
+        for (const auto& w : waits_.TakeReady()) {
+          ScanEphemeronValue(*this, w.ref, w.layout);
+        }
+        continue;
+      }
       uintptr_t obj = stack_.back();
       stack_.pop_back();
       uint32_t slot = 0;
@@ -903,6 +1059,7 @@ class Verifier : public SlotVisitor<Verifier> {
   void Reach(Span* s, uint32_t slot, uintptr_t via) {
     uintptr_t obj = s->SlotAddress(slot);
     if (!seen_.insert(obj).second) return;
+    waits_.Reached(obj);
     Check(s, slot, via);
     if (!s->noscan()) stack_.push_back(obj);
   }
@@ -930,6 +1087,7 @@ class Verifier : public SlotVisitor<Verifier> {
 
   std::unordered_set<uintptr_t> seen_;
   std::vector<uintptr_t> stack_;
+  EphemeronWaitList waits_;
 };
 
 // ---- Why alive (FindRetentionPath): a breadth-first walk from the roots,
@@ -967,7 +1125,28 @@ class PathFinder : public SlotVisitor<PathFinder> {
   }
   // Scans the objects reached at the last level, making the next one;
   // false once there is none or the target was found.
+  // As the verifier's: an entry's value once its key was reached, through
+  // the table (the path shows the table, not the key).
+  void Ephemeron(const EphemeronRef& e, const alloc::EphemeronLayout* l)
+      GCRT_REQUIRES(kWorldStopped) {
+    uint32_t slot;
+    bool no_key;
+    Span* ks = EphemeronKeySlot(e, &slot, &no_key);
+    if (ks == nullptr) return;
+    if (FromTable(ks)[slot] != 0) {
+      ScanEphemeronValue(*this, e, l);
+    } else {
+      waits_.Wait(ks->SlotAddress(slot), e, l);
+    }
+  }
   bool NextLevel() GCRT_REQUIRES(kWorldStopped) {
+    // Values whose keys the last level reached join the next one.
+    while (!found_ && waits_.HasReady()) {
+      for (const auto& w : waits_.TakeReady()) {
+        From(w.ref.table);
+        ScanEphemeronValue(*this, w.ref, w.layout);
+      }
+    }
     if (found_ || next_.empty()) return false;
     std::vector<uintptr_t> level;
     level.swap(next_);
@@ -1007,6 +1186,7 @@ class PathFinder : public SlotVisitor<PathFinder> {
     if (from != 0) return;  // reached already
     from = from_;
     const uintptr_t obj = s->SlotAddress(slot);
+    waits_.Reached(obj);
     if (obj == target_) found_ = true;
     if (scan) next_.push_back(obj);
   }
@@ -1027,6 +1207,7 @@ class PathFinder : public SlotVisitor<PathFinder> {
   uintptr_t from_ = RootId(0);
   bool found_ = false;
   std::unordered_map<const Span*, std::unique_ptr<uintptr_t[]>> tables_;
+  EphemeronWaitList waits_;
   const Span* last_span_ = nullptr;
   uintptr_t* last_table_ = nullptr;
   std::vector<uintptr_t> next_;
@@ -1110,6 +1291,66 @@ void RunRootJobs(const Workers& ws, const std::vector<RootJob>& jobs,
   MarkThreads::Get().Run(static_cast<uint32_t>(ws.size()), work);
 }
 
+// Passes over the pending keys while the program runs (ResolveEphemerons):
+// the write barrier marks keys no worker sees, so each pass may find more;
+// the rest is left to the final stop, which needs one.
+constexpr int kConcurrentEphemeronPasses = 8;
+
+// Resolves the marking's ephemerons (gc/ephemeron.h) on one worker, the
+// collecting thread's, after a drain: files what the workers discovered
+// (`discovered`), examines the entries the program wrote (the log), and
+// makes passes over the pending keys, each tracing the values of keys
+// marked since their entries were filed, then draining with w noting every
+// key it marks, until a pass finds nothing or `max_passes` ran. With the
+// world stopped one pass is the fixpoint: after it, every key marked was
+// marked by w (noted) or found marked when its entries were filed.
+void ResolveEphemerons(MarkWorker& w, std::vector<DiscoveredEphemeron> found,
+                       int max_passes) GCRT_REQUIRES(kWorldStopped) {
+  PendingEphemerons& pending = PendingEphemerons::Get();
+  w.SetResolving(&pending);
+  for (int pass = 0; pass < max_passes; pass++) {
+    std::vector<EphemeronRef> examine = TakeEphemeronLog();
+    const bool logged = !examine.empty();
+    std::vector<EphemeronRef> marked = pending.TakeMarked(&ObjectMarked);
+    examine.insert(examine.end(), marked.begin(), marked.end());
+    for (const EphemeronRef& e : examine) w.Ephemeron(e, LayoutAt(e.table));
+    for (;;) {
+      w.Drain();
+      found.insert(found.end(), w.discovered().begin(), w.discovered().end());
+      w.discovered().clear();
+      std::vector<uintptr_t> ready = std::exchange(w.ready(), {});
+      if (found.empty() && ready.empty()) break;
+      for (const DiscoveredEphemeron& d : found) {
+        if (d.key == 0) {
+          pending.AddDead(d.ref);
+        } else if (ObjectMarked(d.key)) {
+          w.Ephemeron(d.ref, LayoutAt(d.ref.table));  // marked meanwhile
+        } else {
+          pending.AddPending(d.key, d.ref);
+        }
+      }
+      found.clear();
+      for (uintptr_t key : ready) {
+        for (const EphemeronRef& e : pending.Take(key)) {
+          w.Ephemeron(e, LayoutAt(e.table));
+        }
+      }
+    }
+    if (!logged && marked.empty()) break;
+  }
+  w.SetResolving(nullptr);
+}
+
+// Every worker's discovered ephemerons, handed to the resolving one.
+std::vector<DiscoveredEphemeron> TakeDiscovered(const Workers& ws) {
+  std::vector<DiscoveredEphemeron> all;
+  for (const auto& w : ws) {
+    all.insert(all.end(), w->discovered().begin(), w->discovered().end());
+    w->discovered().clear();
+  }
+  return all;
+}
+
 }  // namespace
 
 MarkResult MarkHeap(uint32_t workers) {
@@ -1121,9 +1362,13 @@ MarkResult MarkHeap(uint32_t workers) {
   WorkPool pool(workers);
   Workers ws = MakeWorkers(&pool, workers, /*concurrent=*/false);
   SetInMarker(true);
+  PendingEphemerons::Get().Clear();
   // First, so that no other root makes the marker run their trace functions.
   roots.VisitConstructing(*ws[0]);
   RunRootJobs(ws, jobs, /*drain=*/true);
+  SetInMarker(true);
+  ResolveEphemerons(*ws[0], TakeDiscovered(ws), /*max_passes=*/1);
+  SetInMarker(false);
   for (const auto& w : ws) {
     result.bytes_marked += w->bytes();
     result.objects_marked += w->objects();
@@ -1185,6 +1430,8 @@ struct ConcurrentMarking {
   uint64_t objects = 0;
   int64_t heap_live_at_start = 0;
   std::vector<uintptr_t> deferred;  // objects left for the final stop
+  // Ephemerons the workers found with unmarked keys, not yet filed.
+  std::vector<DiscoveredEphemeron> discovered;
 };
 ConcurrentMarking& g_marking = *new ConcurrentMarking;  // lives for the process
 
@@ -1196,6 +1443,9 @@ void AddWorkerResults(const Workers& ws) {
     g_marking.deferred.insert(g_marking.deferred.end(), d.begin(), d.end());
     d.clear();
   }
+  std::vector<DiscoveredEphemeron> found = TakeDiscovered(ws);
+  g_marking.discovered.insert(g_marking.discovered.end(), found.begin(),
+                              found.end());
 }
 
 // An object allocated black whose type the write barrier cannot vouch for
@@ -1212,6 +1462,9 @@ void RescanBlackWord(void* worker, const alloc::BlackWord& w)
     if (!s->IsAllocated(slot)) continue;
     const TypeInfo* t = s->types.Get(slot);
     if (t != nullptr && t->pointer_bitmap != nullptr) continue;
+    // An ephemeron table's entries were all written through its barrier,
+    // which logged them for ResolveEphemerons.
+    if (t != nullptr && t->ephemeron != nullptr) continue;
     static_cast<MarkWorker*>(worker)->Rescan(s->SlotAddress(slot));
   }
 }
@@ -1233,6 +1486,7 @@ struct Assists {
   uint64_t bytes GCRT_GUARDED_BY(mu) = 0;
   uint64_t objects GCRT_GUARDED_BY(mu) = 0;
   std::vector<uintptr_t> deferred GCRT_GUARDED_BY(mu);
+  std::vector<DiscoveredEphemeron> discovered GCRT_GUARDED_BY(mu);
 };
 Assists& g_assists = *new Assists;  // lives for the process
 
@@ -1244,6 +1498,9 @@ void StartMarking(uint32_t workers) {
   g_marking.workers = workers;
   g_marking.bytes = g_marking.objects = 0;
   g_marking.deferred.clear();
+  g_marking.discovered.clear();
+  PendingEphemerons::Get().Clear();
+  TakeEphemeronLog();  // none: the barrier was off
   g_marking.heap_live_at_start = alloc::Heap::Get().heap_live();
   RootJobs roots;
   const std::vector<RootJob>& jobs = roots.jobs();
@@ -1284,6 +1541,23 @@ void MarkConcurrently(uint32_t workers) {
     std::this_thread::yield();
   }
   AddWorkerResults(ws);
+  // The ephemerons, as far as they resolve while the program runs, on this
+  // thread (no assist joins: the pool above is gone).
+  std::vector<DiscoveredEphemeron> found =
+      std::exchange(g_marking.discovered, {});
+  {
+    runtime::MutexLock lock(&g_assists.mu);
+    found.insert(found.end(), g_assists.discovered.begin(),
+                 g_assists.discovered.end());
+    g_assists.discovered.clear();
+  }
+  WorkPool resolve_pool(1);
+  Workers resolver = MakeWorkers(&resolve_pool, 1, /*concurrent=*/true);
+  AssertConcurrentMarking();
+  SetInMarker(true);
+  ResolveEphemerons(*resolver[0], std::move(found), kConcurrentEphemeronPasses);
+  SetInMarker(false);
+  AddWorkerResults(resolver);
 }
 
 int64_t AssistMarking(int64_t budget) {
@@ -1307,6 +1581,8 @@ int64_t AssistMarking(int64_t budget) {
     g_assists.objects += w.objects();
     g_assists.deferred.insert(g_assists.deferred.end(), w.deferred().begin(),
                               w.deferred().end());
+    g_assists.discovered.insert(g_assists.discovered.end(),
+                                w.discovered().begin(), w.discovered().end());
   }
   pool->EndAssist();
   return scanned;
@@ -1350,6 +1626,10 @@ MarkResult FinishMarking(DeferredObjects* deferred) {
                               g_assists.deferred.begin(),
                               g_assists.deferred.end());
     g_assists.deferred.clear();
+    g_marking.discovered.insert(g_marking.discovered.end(),
+                                g_assists.discovered.begin(),
+                                g_assists.discovered.end());
+    g_assists.discovered.clear();
   }
   *deferred = {g_marking.deferred.size(), 0};
   for (uintptr_t obj : g_marking.deferred) {
@@ -1365,6 +1645,15 @@ MarkResult FinishMarking(DeferredObjects* deferred) {
   heap.EndBlackAllocationLarge(&RescanBlackWord, ws[0].get());
   ws[0]->Flush();
   RunRootJobs(ws, jobs, /*drain=*/true);
+  // The ephemerons left: the roots', the deferred objects' and what the
+  // program wrote since the concurrent passes (one pass: gc/ephemeron.h).
+  std::vector<DiscoveredEphemeron> found = TakeDiscovered(ws);
+  found.insert(found.end(), g_marking.discovered.begin(),
+               g_marking.discovered.end());
+  g_marking.discovered.clear();
+  SetInMarker(true);
+  ResolveEphemerons(*ws[0], std::move(found), /*max_passes=*/1);
+  SetInMarker(false);
   AddWorkerResults(ws);
   // Objects allocated black count as marked: heap_live's growth since the
   // start (it counts a cached span's free slots as allocated, as it does

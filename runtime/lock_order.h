@@ -61,7 +61,12 @@
 //                                  a leaf, taken by an allocation that found
 //                                  no memory (with no other lock held; the
 //                                  callback runs with none)
-//   24 g_profile_mu              gc/heap_profile.cc  the heap profile's
+//   24 EphemeronLog::mu          gc/ephemeron.cc  gc::WeakMap entries
+//                                  written while marking; a leaf, taken
+//                                  from gc::WeakMap stores under any lock
+//                                  the program holds, only while the write
+//                                  barrier is on
+//   25 g_profile_mu              gc/heap_profile.cc  the heap profile's
 //                                  buckets; a leaf, taken by allocation slow
 //                                  paths, by frees (under 3 or 11), with the
 //                                  world stopped at mark termination, and
@@ -73,10 +78,10 @@
 //
 // The fork handler (gc/fork.cc) takes 0 (waiting for a cycle that marks
 // beside the program to end), stops the world, then takes 1, 2, 4, 5, all
-// of 6, 7, 9, 10, every 12, 14, 15, 16, 24 in this order. It leaves 11, which
+// of 6, 7, 9, 10, every 12, 14, 15, 16, 25 in this order. It leaves 11, which
 // only threads the world stops for take (never across a safepoint), and 3,
 // which those threads write under it (and debug builds' pointer checks on
-// any thread read under it); 8 exists only while marking; 18 to 20, 22 and 23
+// any thread read under it); 8 exists only while marking; 18 to 20, 22 to 24
 // are leaves no cycle holds while the world is stopped for a fork (none
 // runs).
 #pragma once

@@ -241,6 +241,42 @@ void F() {
 }
 CC
 
+# A cleanup (api/cleanup.h) must not be able to keep its object alive: a
+# function that captures, or a gc::Ptr / gc::Root argument, does not compile.
+expect_error cleanup_capturing_lambda "the function must hold no state" \
+  "add_cleanup" <<'CC'
+#include "api/gc.h"
+struct Node { gc::Ptr<Node> next; };
+void F() {
+  gc::Root<Node> r = gc::make<Node>();
+  Node* raw = r.get();
+  gc::add_cleanup(r, [raw](int) { (void)raw; }, 1);
+}
+CC
+
+expect_error cleanup_ptr_argument "must not be a gc::Ptr" "add_cleanup" <<'CC'
+#include "api/gc.h"
+struct Node { gc::Ptr<Node> next; };
+void F() {
+  gc::Root<Node> r = gc::make<Node>();
+  gc::add_cleanup(r, [](gc::Ptr<Node>) {}, r->next);
+}
+CC
+
+expect_ok cleanup_plain_argument <<'CC'
+#include "api/gc.h"
+#include <memory>
+struct Node { gc::Ptr<Node> next; };
+void Close(int) {}
+void F() {
+  gc::Root<Node> r = gc::make<Node>();
+  gc::Cleanup c = gc::add_cleanup(r, &Close, 3);
+  gc::add_cleanup(r, [](std::unique_ptr<int>) {}, std::make_unique<int>(1));
+  gc::add_cleanup(r, [] {});
+  c.stop();
+}
+CC
+
 if ((failures > 0)); then
   echo "$failures case(s) failed"
   exit 1

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <new>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -40,6 +41,13 @@ struct FinalizerLog {
   std::atomic<uint64_t> cleared_ran{0};  // cleared finalizers that ran
   std::mutex mu;
   std::vector<gc::Global<FNode>> resurrected;  // Guarded by mu.
+  std::atomic<uint64_t> cleanups_run{0};
+};
+
+// The fuzzer's ephemeron table (gc::WeakMap), in a GC object.
+struct WeakMapHolder {
+  gc::WeakMap<FNode, gc::Ptr<FNode>> map;
+  void trace(gc::Tracer& t) const { t(map); }
 };
 
 // A class with its own trace(): a variable number of children.
@@ -156,7 +164,7 @@ class Fuzzer {
   }
 
   void Op(Reader& in) {
-    switch (in.Byte() % 25) {
+    switch (in.Byte() % 27) {
       case 0:
       case 1:
         if (roots_.size() < 128) roots_.push_back(NewNode());
@@ -381,6 +389,12 @@ class Fuzzer {
         }
         break;
       }
+      case 25:
+        WeakMapOps(in);
+        break;
+      case 26:
+        CleanupOps(in);
+        break;
       default: {  // a weak reference to fresh garbage: null after a cycle
         FNode* a = Pick(in);
         if (a == nullptr) break;
@@ -472,6 +486,45 @@ class Fuzzer {
     }
   }
 
+  // An entry for a rooted key (its value sometimes pointing back at it),
+  // an erasure, or an entry for a garbage key; CollectAndCheck checks that
+  // every reachable key still has the value it was given last.
+  void WeakMapOps(Reader& in) {
+    FNode* k = Pick(in);
+    if (k == nullptr) return;
+    const uint8_t what = in.Byte();
+    auto& m = weak_map_holder_->map;
+    if (what % 4 == 0) {
+      m.erase(k);
+      weak_map_expected_.erase(k->id);
+      return;
+    }
+    gc::Root<FNode> v = NewNode();
+    if (what % 2 == 1) v->edges[0] = gc::Ptr<FNode>(k);  // value -> key
+    m.insert_or_assign(k, v);
+    weak_map_expected_[k->id] = v->id;
+    if (what % 8 == 2) m.insert_or_assign(NewNode(), v);  // a garbage key
+  }
+
+  // Cleanups on garbage (some stopped): CollectAndCheck checks that each
+  // one not stopped ran exactly once.
+  void CleanupOps(Reader& in) {
+    const uint8_t what = in.Byte();
+    gc::Root<FNode> n = NewNode();
+    const int count = 1 + what % 3;
+    for (int i = 0; i < count; i++) {
+      gc::Cleanup c = gc::add_cleanup(
+          n,
+          [](const std::shared_ptr<FinalizerLog>& log) { log->cleanups_run++; },
+          log_);
+      if (what % 5 == 0 && i == 0) {
+        if (!c.stop()) error_ = "a cleanup not queued could not be stopped";
+      } else {
+        cleanups_set_++;
+      }
+    }
+  }
+
   void CollectAndCheck() {
     gc::collect();
     // Every finalizable object was garbage from the start: after the cycle
@@ -483,6 +536,11 @@ class Fuzzer {
                ", set on garbage: " + std::to_string(fin_set_);
     }
     if (log_->corrupt.load() != 0) error_ = "a finalizer saw a corrupt object";
+    if (log_->cleanups_run.load() != cleanups_set_) {
+      error_ = "cleanups run: " + std::to_string(log_->cleanups_run.load()) +
+               ", added on garbage and not stopped: " +
+               std::to_string(cleanups_set_);
+    }
     stats_->collections++;
     std::unordered_set<const FNode*> seen;
     std::vector<const FNode*> stack;
@@ -511,6 +569,16 @@ class Fuzzer {
         }
       }
       for (const auto& e : n->edges) stack.push_back(e.get());
+      // A reachable key keeps the value it was given last.
+      if (auto it = weak_map_expected_.find(n->id);
+          it != weak_map_expected_.end()) {
+        const gc::Ptr<FNode>* v = weak_map_holder_->map.find(n);
+        if (v == nullptr || *v == nullptr || (*v)->id != it->second) {
+          error_ = "a reachable key's gc::WeakMap value was lost";
+        } else {
+          stack.push_back(v->get());
+        }
+      }
       stats_->objects_checked++;
     }
     // Weak references of reachable objects: the target if it is reachable,
@@ -574,7 +642,11 @@ class Fuzzer {
   std::vector<gc::Root<Litter>> litters_;
   std::unordered_map<uint64_t, gc::Weak<FNode>> weak_map_;
   std::shared_ptr<FinalizerLog> log_ = std::make_shared<FinalizerLog>();
-  uint64_t fin_set_ = 0;  // finalizers set on garbage (and not cleared)
+  uint64_t fin_set_ = 0;       // finalizers set on garbage (and not cleared)
+  uint64_t cleanups_set_ = 0;  // cleanups added on garbage, not stopped
+  gc::Root<WeakMapHolder> weak_map_holder_ = gc::make<WeakMapHolder>();
+  // Key id -> the id of the value it was given last (erased: none).
+  std::unordered_map<uint64_t, uint64_t> weak_map_expected_;
   std::string error_;
 };
 
