@@ -1,8 +1,6 @@
 // See heap_profile.h.
 #include "gc/heap_profile.h"
 
-#include <execinfo.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -21,6 +19,7 @@
 #include "gc/pprof.h"
 #include "runtime/check.h"
 #include "runtime/mutex.h"
+#include "runtime/stack.h"
 #include "runtime/symbolize.h"
 
 namespace gc::internal {
@@ -106,9 +105,8 @@ Bucket* FindBucketLocked(void* const* frames, int depth)
 
 void ProfileAlloc(void* object, uint64_t bytes) {
   void* all[kMaxStack];
-  int depth = backtrace(all, kMaxStack);
-  // From this function's caller on: a sanitizer's backtrace() interceptor
-  // adds frames of its own above this one.
+  int depth = runtime::FramePointerStack(all, kMaxStack);
+  // From this function's caller on.
   void* const* frames = all;
   void* const caller = __builtin_return_address(0);
   for (int i = 0; i < depth; i++) {

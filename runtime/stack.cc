@@ -57,6 +57,27 @@ uintptr_t CurrentStackHi() {
   return t_stack_hi;
 }
 
+GCRT_NOINLINE GCRT_NO_SANITIZE int FramePointerStack(void** out, int max) {
+  const uintptr_t hi = CurrentStackHi();
+  uintptr_t fp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  // [fp, hi) is mapped: it runs from this frame to the stack's base.
+  if (fp < t_stack_lo || fp >= hi) return 0;
+  int n = 0;
+  while (n < max) {
+    if (fp % alignof(uintptr_t) != 0 || fp > hi - 2 * sizeof(uintptr_t)) {
+      break;
+    }
+    const auto* frame = reinterpret_cast<const uintptr_t*>(fp);
+    const uintptr_t next = frame[0];
+    const uintptr_t ret = frame[1];
+    if (ret == 0) break;
+    out[n++] = reinterpret_cast<void*>(ret);
+    if (next <= fp) break;  // callers' frames are above their callees'
+    fp = next;
+  }
+  return n;
+}
+
 GCRT_NOINLINE uintptr_t ApproximateSp() {
   return reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
 }

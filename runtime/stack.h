@@ -37,6 +37,20 @@ namespace gc::runtime {
 // thread.
 uintptr_t CurrentStackHi();
 
+// The return addresses of the calling thread's frames, innermost first
+// (out[0] returns into the caller of FramePointerStack), by following the
+// frame pointer chain: a few instructions a frame, where glibc's
+// backtrace() reads unwind tables for each (about 18,000 instructions for
+// a heap profile sample). Stops at max frames, at a return address of 0,
+// or at a saved frame pointer that is not aligned, not above the frame
+// before it or not inside the thread's stack, so that it reads only the
+// thread's own stack, above the current frame: a function compiled
+// without frame pointers (a library built with -fomit-frame-pointer) may
+// keep anything in that register, and the walk then ends early (its
+// callers are missing) rather than going astray. Returns 0 when the
+// calling frame is not on the thread's stack (a fiber's, say).
+GCRT_NOINLINE int FramePointerStack(void** out, int max);
+
 // The address of a local of the calling frame's callee: everything of the
 // caller's frames is at or above it.
 GCRT_NOINLINE uintptr_t ApproximateSp();
