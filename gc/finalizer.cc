@@ -18,6 +18,7 @@
 #include "runtime/list.h"
 #include "runtime/mutex.h"
 #include "runtime/safepoint.h"
+#include "runtime/sys_stat.h"
 
 namespace gc::internal {
 
@@ -30,6 +31,7 @@ namespace {
 runtime::Mutex g_fin_mu;
 
 struct FinalizerSpecial : alloc::Special {
+  GCRT_CHARGED_TO(FinalizerSpecial, kOther)
   uintptr_t object = 0;  // Immutable.
   FinalizerFn fn;        // Immutable once linked.
   // Links of the registry (while the special is on its span) or of the

@@ -91,6 +91,7 @@ struct DebugSettings {
   bool crosscheck = false;
   bool concurrent = true;  // mark beside the program (gc/barrier.h)
   bool census = false;     // print gc::census() at exit (gc/census.h)
+  bool scavtrace = false;  // a scavenger line per cycle (alloc/page_heap.h)
   std::string gclog;       // a JSON line per cycle to this file; empty: none
   // Unset: the build's default (on in debug builds, gc/quarantine.h).
   std::optional<bool> quarantine;
