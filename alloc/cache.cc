@@ -182,18 +182,21 @@ Span* Cache::Refill(SpanClass sc) {
   }
   Span* s = stash_[sc];
   if (s == nullptr) {
+    size_t want = std::max<size_t>(
+        1, Central::kMaxBatch / ClassToNPages(SpanClassSizeClass(sc)));
+    // Before the retired spans and local frees leave the cache: the
+    // sweeping may run destructors that park, and gc::stats() counts what
+    // a parked thread's cache holds (AddUnflushed).
+    if (const Heap::CollectorHooks* hooks = Heap::Get().hooks()) {
+      hooks->sweep_credit(
+          static_cast<uint32_t>(want * ClassToNPages(SpanClassSizeClass(sc))));
+    }
     Span* retired = retired_[sc];
     uint64_t frees = local_frees_[sc];
     retired_[sc] = nullptr;
     local_frees_[sc] = 0;
     for (Span* r = retired; r != nullptr; r = r->next) {
       r->owner.store(nullptr, std::memory_order_relaxed);
-    }
-    size_t want = std::max<size_t>(
-        1, Central::kMaxBatch / ClassToNPages(SpanClassSizeClass(sc)));
-    if (const Heap::CollectorHooks* hooks = Heap::Get().hooks()) {
-      hooks->sweep_credit(
-          static_cast<uint32_t>(want * ClassToNPages(SpanClassSizeClass(sc))));
     }
     s = Heap::Get().central(sc).Exchange(retired, frees, want, &page_cache_);
     for (Span* t = s; t != nullptr; t = t->next) {

@@ -42,6 +42,8 @@
 
 namespace gc::alloc {
 
+struct UnflushedCounts;  // alloc/heap.h
+
 inline constexpr uint32_t kTinySize = 16;
 
 // Objects up to this size are zeroed unconditionally on the fast path: a few
@@ -175,6 +177,11 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
   void SetFlushGenForTesting(uint32_t gen) {
     flush_gen_.store(gen, std::memory_order_release);
   }
+
+  // gc::stats(): adds what the Centrals' counters do not know yet about
+  // this cache (its spans' slots, its local counters); heap_stats.cc.
+  void AddUnflushed(UnflushedCounts* out) const
+      GCRT_REQUIRES(runtime::kWorldStopped);
 
   void OnAcquire(runtime::Processor& p) override;
   void OnRelease(runtime::Processor& p) override;

@@ -141,6 +141,7 @@ void Central::MarkCachedLocked(Span* s) {
   GCRT_DCHECK_EXPENSIVE(s->IsValid());
   GCRT_CHECK(!s->in_cache);
   s->in_cache = true;
+  ncached_++;
   // Only swept spans are cached (seed 002).
   s->sweepgen.Cache(heap_->sweepgen());
   uint32_t assumed = s->nelems - s->alloc_count;
@@ -153,6 +154,7 @@ void Central::MarkCachedLocked(Span* s) {
 Span* Central::UncacheLocked(Span* s, Span** to_free) {
   GCRT_CHECK(s->in_cache);
   s->in_cache = false;
+  ncached_--;
   uint32_t h = heap_->sweepgen();
   // h+1: cached before this sweep began and given back unswept (the
   // collector flushing an idle processor). h+3: cached after its sweep
@@ -372,8 +374,8 @@ void Central::ReleaseEmptySpans(Span* list) {
 
 Central::Stats Central::ReadStats() {
   runtime::MutexLock lock(&mu_);
-  return Stats{nmalloc_, nfree_, partial_.size() + unswept_.size(), nfull_,
-               live_bytes_};
+  return Stats{nmalloc_, nfree_,      partial_.size() + unswept_.size(),
+               nfull_,   live_bytes_, ncached_};
 }
 
 bool Central::Verify() {

@@ -108,7 +108,8 @@ class alignas(64) Central {
     uint64_t frees;
     uint64_t partial_spans;
     uint64_t full_spans;
-    int64_t live_bytes;  // bytes of allocated (and assumed) slots
+    int64_t live_bytes;     // bytes of allocated (and assumed) slots
+    uint64_t cached_spans;  // handed to a Cache and not taken back
   };
   Stats ReadStats() GCRT_EXCLUDES(mu_);
   // Checks every span on the lists (tests).
@@ -145,6 +146,9 @@ class alignas(64) Central {
   int64_t live_bytes_ GCRT_GUARDED_BY(mu_) = 0;
   uint64_t nmalloc_ GCRT_GUARDED_BY(mu_) = 0;
   uint64_t nfree_ GCRT_GUARDED_BY(mu_) = 0;
+  // Spans MarkCachedLocked handed out and UncacheLocked has not taken back
+  // (in_cache), wherever their Cache keeps them meanwhile.
+  uint64_t ncached_ GCRT_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace gc::alloc

@@ -14,12 +14,19 @@
 #include "runtime/os_mem.h"
 #include "runtime/processor.h"
 #include "runtime/safepoint.h"
+#include "runtime/sys_stat.h"
 
 namespace gc::alloc {
 
 namespace {
 
-runtime::ProcessorLocal* NewCache(runtime::Processor&) { return new Cache(); }
+// Never freed: processors live for the process (runtime/processor.h).
+runtime::ProcessorLocal* NewCache(runtime::Processor&) {
+  void* mem = runtime::AllocAlignedMetadata(alignof(Cache), sizeof(Cache),
+                                            runtime::SysStat::kCache,
+                                            "a processor's cache");
+  return new (mem) Cache();
+}
 
 // Default idle-release limits (seed 003): spans idle for 5 minutes go back
 // to the OS; the scavenger looks once a minute. (Its paced work toward the
@@ -289,6 +296,8 @@ void* Heap::AllocateLarge(const TypeInfo* type, size_t bytes) {
   pages_.NoteInUse(s);
   s->state.store(SpanState::kInUse, std::memory_order_release);
   large_allocs_.fetch_add(1, std::memory_order_relaxed);
+  large_alloc_bytes_.fetch_add(uint64_t{npages} << kPageShift,
+                               std::memory_order_relaxed);
   large_live_bytes_.fetch_add(int64_t{npages} << kPageShift,
                               std::memory_order_relaxed);
   AddHeapLive(int64_t{npages} << kPageShift);
@@ -345,49 +354,6 @@ void Heap::FreeLarge(Span* s, uintptr_t p) {
   if (claim) std::move(claim).SpanFreed();
   lock.Unlock();
   ReleaseSpecials(specials);  // after the lock, as in FinishSweepLarge
-}
-
-HeapStats Heap::ReadStats() {
-  HeapStats st{};
-  PageHeap::Stats ps = pages_.ReadStats();
-  st.heap_sys = ps.sys_bytes;
-  st.heap_inuse = ps.inuse_bytes;
-  st.heap_idle = ps.idle_bytes;
-  st.heap_released = ps.released_bytes;
-  st.heap_reserved = ps.reserved_bytes;
-  st.scavenge_runs = ps.scavenge_runs;
-  st.scavenged_bytes = ps.scavenged_bytes;
-  st.paced_scavenged_bytes = ps.paced_scavenged_bytes;
-  st.scavenger_cpu_ns = ps.scavenger_cpu_ns;
-  st.scavenge_goal = ps.scavenge_goal;
-  int64_t live = large_live_bytes_.load(std::memory_order_relaxed);
-  st.tiny_allocs = tiny_allocs_.load(std::memory_order_relaxed);
-  st.large_allocs = large_allocs_.load(std::memory_order_relaxed);
-  st.large_frees = large_frees_.load(std::memory_order_relaxed);
-  for (int c = 0; c < kNumSizeClasses; c++) st.by_size[c].size = ClassToSize(c);
-  for (int sc = 0; sc < kNumSpanClasses; sc++) {
-    Central::Stats cs = central_[sc].ReadStats();
-    live += cs.live_bytes;
-    SizeClassStats& b =
-        st.by_size[SpanClassSizeClass(static_cast<SpanClass>(sc))];
-    b.mallocs += cs.mallocs;
-    b.frees += cs.frees;
-  }
-  st.heap_alloc = live > 0 ? static_cast<uint64_t>(live) : 0;
-  st.by_size[0].mallocs = st.large_allocs;
-  st.by_size[0].frees = st.large_frees;
-  for (const SizeClassStats& b : st.by_size) {
-    st.mallocs += b.mallocs;
-    st.frees += b.frees;
-  }
-  // Tiny pieces are not tracked one by one (their lifetime is their
-  // block's): as in Go, each counts as a malloc and a free at once, and the
-  // 16-byte blocks holding them count as the objects.
-  st.mallocs += st.tiny_allocs;
-  st.frees += st.tiny_allocs;
-  st.objects = st.mallocs - st.frees;
-  st.gc_bits_arenas = gc_bits_.ReadStats().arenas_mapped;
-  return st;
 }
 
 void* Allocate(const TypeInfo* type, size_t bytes) {
@@ -518,7 +484,5 @@ void FlushCurrentCache() {
 }
 
 size_t ReleaseIdleMemory() { return Heap::Get().pages().ReleaseAll(); }
-
-HeapStats ReadHeapStats() { return Heap::Get().ReadStats(); }
 
 }  // namespace gc::alloc

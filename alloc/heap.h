@@ -66,11 +66,16 @@ struct SizeClassStats {
   uint64_t frees;
 };
 
-// Go's runtime.MemStats in spirit. Counts from caches are folded in when
-// they give spans back; figures are exact once no cache holds spans
-// (FlushCurrentCache on every thread, or after a collection).
+// Go's runtime.MemStats in spirit. ReadStats: counts from caches are folded
+// in when they give spans back, so its object figures are exact once no
+// cache holds spans (FlushCurrentCache on every thread, or after a
+// collection). ReadStatsExact (world stopped) adds what the caches hold.
 struct HeapStats {
-  uint64_t heap_alloc;     // bytes of allocated objects
+  uint64_t heap_alloc;  // bytes of allocated objects
+  // Bytes ever allocated: slot sizes (a tiny block counts as one 16-byte
+  // object), whole spans for large objects. total_alloc - heap_alloc is
+  // what was freed.
+  uint64_t total_alloc;
   uint64_t heap_sys;       // bytes of span memory obtained from the OS
   uint64_t heap_inuse;     // bytes in in-use spans
   uint64_t heap_idle;      // bytes in free spans
@@ -92,7 +97,27 @@ struct HeapStats {
   uint64_t scavenger_cpu_ns;  // CPU time of the background scavenger's work
   uint64_t scavenge_goal;     // retained-memory goal; UINT64_MAX: none
   uint64_t gc_bits_arenas;    // 64 KiB arenas mapped for alloc/mark bits
+  // Mapped from the OS and never given back (runtime/os_mem.h counts the
+  // same mappings, at the system call): arena memory committed (heap_sys
+  // and what is committed ahead of it), span records, page map leaves,
+  // gcBits arenas.
+  uint64_t heap_committed;
+  uint64_t span_record_bytes;
+  uint64_t page_map_bytes;
+  uint64_t gc_bits_bytes;
   SizeClassStats by_size[kNumSizeClasses];
+};
+
+// What the Centrals' counters do not know yet about the spans Caches hold,
+// per span class (Cache::AddUnflushed; Heap::ReadStatsExact). A Central
+// counts every free slot of a span it hands to a Cache as allocated, and
+// takes back those still free when the span comes back (central.h).
+struct UnflushedCounts {
+  uint64_t free_slots[kNumSpanClasses];       // still free in cached spans
+  uint64_t freebuf_objects[kNumSpanClasses];  // freed into them by others
+  uint64_t local_frees[kNumSpanClasses];      // Cache::local_frees_
+  uint64_t cached_spans[kNumSpanClasses];     // spans found in caches
+  uint64_t tiny_allocs;                       // not yet folded
 };
 
 class Heap {
@@ -256,7 +281,15 @@ class Heap {
     tiny_allocs_.fetch_add(n, std::memory_order_relaxed);
   }
 
-  HeapStats ReadStats();
+  HeapStats ReadStats() { return Summarize(nullptr); }
+  // The same, exact for any program: with the world stopped, the figures
+  // of every processor's cache are added (as Go's ReadMemStats flushes
+  // every mcache, without flushing). Costs a walk of each processor's
+  // cache, and, when a thread parked halfway through giving spans back
+  // (a destructor it ran while sweeping them), of every span record
+  // (heap_stats.cc). `walk_spans` forces that walk (tests).
+  HeapStats ReadStatsExact(bool walk_spans = false)
+      GCRT_REQUIRES(runtime::kWorldStopped);
 
   // Fork support (the collector's pthread_atfork handlers): with the world
   // stopped, takes the locks threads the world does not stop for (the
@@ -280,6 +313,15 @@ class Heap {
 
  private:
   Heap();
+  // The figures, from the Centrals' counters plus `unflushed` (or none).
+  HeapStats Summarize(const UnflushedCounts* unflushed);
+  // Adds the span parts of `u` from every cached span record.
+  void AddUnflushedSpans(UnflushedCounts* u)
+      GCRT_REQUIRES(runtime::kWorldStopped);
+  // Replaces the span parts of `u` (what AddUnflushed found in caches) by
+  // the span records' (AddUnflushedSpans); keeps the caches' counters.
+  void ReplaceSpanParts(UnflushedCounts* u)
+      GCRT_REQUIRES(runtime::kWorldStopped);
 
   PageHeap pages_;
   GcBitsArenas gc_bits_;
@@ -302,6 +344,7 @@ class Heap {
   std::atomic<uint64_t> tiny_allocs_{0};
   std::atomic<uint64_t> large_allocs_{0};
   std::atomic<uint64_t> large_frees_{0};
+  std::atomic<uint64_t> large_alloc_bytes_{0};  // whole spans, ever
   // Serializes the check-then-free of large objects, so a double free of a
   // large object is always seen. Guards no field: it orders the frees and
   // sweeps of large spans (FreeLarge, FinishSweepLarge).
@@ -362,6 +405,8 @@ void FlushCurrentCache();
 // released.
 size_t ReleaseIdleMemory();
 HeapStats ReadHeapStats();
+// Heap::ReadStatsExact.
+HeapStats ReadHeapStatsExact() GCRT_REQUIRES(runtime::kWorldStopped);
 
 template <typename Attempt>
 auto Heap::RetryForMemory(size_t bytes, Attempt attempt)

@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <new>
 #include <string>
 
@@ -34,6 +35,8 @@ void PageMap::EnsureLocked(const runtime::Mutex&, uintptr_t base,
     if (root_[i].load(std::memory_order_relaxed) == nullptr) {
       void* mem = runtime::os::MapMetadata(sizeof(Leaf), "page map leaf");
       root_[i].store(static_cast<Leaf*>(mem), std::memory_order_release);
+      leaf_bytes_ += (sizeof(Leaf) + runtime::os::kOsPageSize - 1) &
+                     ~(runtime::os::kOsPageSize - 1);
     }
   }
 }
@@ -242,6 +245,7 @@ void PageHeap::GrowLocked(uint32_t npages) {
     if (want > a->end) want = a->end;
     runtime::os::Commit(reinterpret_cast<void*>(a->os_committed_end),
                         want - a->os_committed_end, "heap growth");
+    committed_bytes_ += want - a->os_committed_end;
     a->os_committed_end = want;
   }
   a->committed_end += ask;
@@ -725,6 +729,51 @@ size_t PageHeap::ReleaseOneLocked(int64_t freed_before_ns, bool* progress) {
 
 size_t PageHeap::Scavenge(std::chrono::nanoseconds idle) {
   runtime::MutexLock lock(&mu_);
+  return ScavengeLocked(idle);
+}
+
+size_t PageHeap::ReleaseAll() {
+  char line[160];
+  size_t released;
+  {
+    runtime::MutexLock lock(&mu_);
+    released = ScavengeLocked(std::chrono::nanoseconds(0));
+    if (!scavtrace_.load(std::memory_order_relaxed)) return released;
+    // Reported here, not again as the background scavenger's work.
+    traced_scavenged_pages_ += released >> kPageShift;
+    FormatScavTraceLocked(released, /*forced=*/true, line, sizeof line);
+  }
+  runtime::PrintLine("%s", line);
+  return released;
+}
+
+void PageHeap::PrintScavTraceForCycle() {
+  if (!scavtrace_.load(std::memory_order_relaxed)) return;
+  char line[160];
+  {
+    runtime::MutexLock lock(&mu_);
+    const uint64_t work = scavenged_pages_ - traced_scavenged_pages_;
+    traced_scavenged_pages_ = scavenged_pages_;
+    FormatScavTraceLocked(work << kPageShift, /*forced=*/false, line,
+                          sizeof line);
+  }
+  runtime::PrintLine("%s", line);
+}
+
+void PageHeap::FormatScavTraceLocked(uint64_t released, bool forced, char* line,
+                                     size_t size) {
+  const uint64_t retained = RetainedBytesLocked();
+  const uint64_t inuse = inuse_pages_ << kPageShift;
+  // Go divides by the retained bytes unguarded; an empty heap is 0% here.
+  std::snprintf(
+      line, size, "scav %lu KiB work, %lu KiB total, %lu%% util%s",
+      static_cast<unsigned long>(released >> 10),
+      static_cast<unsigned long>((released_pages_ << kPageShift) >> 10),
+      static_cast<unsigned long>(retained == 0 ? 0 : inuse * 100 / retained),
+      forced ? " (forced)" : "");
+}
+
+size_t PageHeap::ScavengeLocked(std::chrono::nanoseconds idle) {
   scavenge_runs_++;
   const int64_t freed_before = NowNs() - idle.count();
   size_t released = 0;
@@ -881,16 +930,20 @@ void PageHeap::ScavengerLoop() {
 
 PageHeap::Stats PageHeap::ReadStats() {
   runtime::MutexLock lock(&mu_);
-  return Stats{sys_bytes_,
-               inuse_pages_ << kPageShift,
-               free_pages_ << kPageShift,
-               released_pages_ << kPageShift,
-               reserved_bytes_,
-               scavenge_runs_,
-               scavenged_pages_ << kPageShift,
-               paced_scavenged_pages_ << kPageShift,
-               scavenger_cpu_ns_,
-               scavenge_goal()};
+  return Stats{
+      sys_bytes_,
+      inuse_pages_ << kPageShift,
+      free_pages_ << kPageShift,
+      released_pages_ << kPageShift,
+      reserved_bytes_,
+      scavenge_runs_,
+      scavenged_pages_ << kPageShift,
+      paced_scavenged_pages_ << kPageShift,
+      scavenger_cpu_ns_,
+      scavenge_goal(),
+      committed_bytes_,
+      span_chunks_count_.load(std::memory_order_relaxed) * kSpanPoolChunk,
+      map_.LeafBytesLocked(mu_)};
 }
 
 bool PageHeap::Verify() {

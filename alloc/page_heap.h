@@ -64,6 +64,7 @@
 #include "alloc/span.h"
 #include "runtime/base.h"
 #include "runtime/mutex.h"
+#include "runtime/sys_stat.h"
 
 namespace gc::alloc {
 
@@ -175,7 +176,26 @@ class PageHeap {
   // Returns to the OS the pages of free spans unused for at least `idle`.
   // Returns the bytes released by this call.
   size_t Scavenge(std::chrono::nanoseconds idle) GCRT_EXCLUDES(mu_);
-  size_t ReleaseAll() { return Scavenge(std::chrono::nanoseconds(0)); }
+  // Every free page (gc::release_memory); with the scavenge trace on,
+  // prints its line, marked "(forced)".
+  size_t ReleaseAll() GCRT_EXCLUDES(mu_);
+
+  // The scavenge trace (GCRT_DEBUG=scavtrace=1, Go's GODEBUG=scavtrace=1):
+  // a line on stderr in Go's format once per cycle and for each forced
+  // release,
+  //   scav <work> KiB work, <released> KiB total, <util>% util[ (forced)]
+  // work: what the background scavenger returned to the OS since the last
+  // line (a forced line: what the release returned); total: what is
+  // returned now (heap_released); util: in-use span bytes over retained
+  // bytes (heap_sys - heap_released), in percent. Go 1.19 marks a reset of
+  // its scavenger's rate controller " [controller reset]"; gcrt's
+  // scavenger paces itself by CPU time and has none. Atomic, relaxed:
+  // stored by the configuration, loaded where lines are printed.
+  bool SetScavTrace(bool on) {
+    return scavtrace_.exchange(on, std::memory_order_relaxed);
+  }
+  // The collector, once per cycle (as Go's last sweeper does).
+  void PrintScavTraceForCycle() GCRT_EXCLUDES(mu_);
   // Releases free pages, whole huge pages first, until retained memory
   // (sys_bytes - released_bytes) is at or below `goal` or `max_bytes` were
   // released (it stops after the chunk that passes it), or nothing free is
@@ -221,6 +241,13 @@ class PageHeap {
     // CPU time the background scavenger's thread spent on paced work.
     uint64_t scavenger_cpu_ns;
     uint64_t scavenge_goal;  // kNoScavengeGoal: none
+    // What the heap and its own metadata took from the OS, for gc::Stats::
+    // sys (runtime/sys_stat.h): arena memory committed (sys_bytes, and the
+    // rest of the last kOsCommitBytes step, committed ahead of use), span
+    // records, page map leaves. None of it is ever given back.
+    uint64_t committed_bytes;
+    uint64_t span_record_bytes;
+    uint64_t page_map_bytes;
   };
   Stats ReadStats() GCRT_EXCLUDES(mu_);
 
@@ -234,6 +261,7 @@ class PageHeap {
  private:
   // Guarded by mu_, every field.
   struct Arena {
+    GCRT_CHARGED_TO(Arena, kOther)
     uintptr_t base;
     uintptr_t committed_end;  // [base, committed_end) belongs to the heap
     // [base, os_committed_end) is read-write at the OS. Committed ahead in
@@ -278,6 +306,11 @@ class PageHeap {
   // *progress is false if nothing was found or the OS refused.
   size_t ReleaseOneLocked(int64_t freed_before_ns, bool* progress)
       GCRT_REQUIRES(mu_);
+  // Formats the scavenge trace line (SetScavTrace) into `line`;
+  // `released`: the bytes it reports as work.
+  void FormatScavTraceLocked(uint64_t released, bool forced, char* line,
+                             size_t size) GCRT_REQUIRES(mu_);
+  size_t ScavengeLocked(std::chrono::nanoseconds idle) GCRT_REQUIRES(mu_);
   uint64_t RetainedBytesLocked() const GCRT_REQUIRES(mu_) {
     return sys_bytes_ - (released_pages_ << kPageShift);
   }
@@ -303,6 +336,11 @@ class PageHeap {
   bool GrowthPassesLimitLocked(uint32_t npages) const GCRT_REQUIRES(mu_);
 
   uint64_t sys_bytes_ GCRT_GUARDED_BY(mu_) = 0;
+  std::atomic<bool> scavtrace_{false};  // SetScavTrace
+  // scavenged_pages_ as of the last trace line, forced releases added.
+  uint64_t traced_scavenged_pages_ GCRT_GUARDED_BY(mu_) = 0;
+  // Arena bytes committed at the OS (Arena::os_committed_end), >= sys_bytes_.
+  uint64_t committed_bytes_ GCRT_GUARDED_BY(mu_) = 0;
   // Atomic: set by the collector's configuration, read (relaxed) under mu_
   // when growing.
   std::atomic<uint64_t> limit_bytes_{0};

@@ -78,6 +78,12 @@ class PageMap {
     uintptr_t i = page & (kLeafEntries - 1);
     return (leaf->released[i / 64] >> (i % 64)) & 1;
   }
+  // Bytes of leaves mapped from the OS (never unmapped). Caller holds
+  // PageHeap::mu_.
+  uint64_t LeafBytesLocked(const runtime::Mutex& heap_mu) const
+      GCRT_REQUIRES(heap_mu) {
+    return leaf_bytes_;
+  }
 
  private:
   struct Leaf {
@@ -85,6 +91,7 @@ class PageMap {
     uint64_t released[kLeafEntries / 64];  // Guarded by PageHeap::mu_.
   };
   std::atomic<Leaf*> root_[uintptr_t{1} << kRootBits] = {};
+  uint64_t leaf_bytes_ = 0;  // Guarded by PageHeap::mu_ (EnsureLocked).
 };
 
 }  // namespace gc::alloc

@@ -9,6 +9,7 @@
 #include "alloc/span.h"
 #include "runtime/check.h"
 #include "runtime/os_mem.h"
+#include "runtime/sys_stat.h"
 
 namespace gc::alloc {
 
@@ -39,12 +40,14 @@ void TypeTable::Retire(void* table) {
       return;
     }
   }
-  std::free(table);
+  runtime::FreeMetadata(table, runtime::SysStat::kGc);
 }
 
 void FreeRetiredTypeTables() {
   runtime::MutexLock lock(&g_retired.mu);
-  for (void* t : g_retired.tables) std::free(t);
+  for (void* t : g_retired.tables) {
+    runtime::FreeMetadata(t, runtime::SysStat::kGc);
+  }
   g_retired.tables.clear();
 }
 
@@ -60,14 +63,9 @@ void TypeTable::Record(uint32_t slot, uint32_t nelems, const TypeInfo* type) {
       if (single == type) return;
       // A second type: every slot so far (allocated or not) says "single",
       // which is right for the allocated ones and harmless for free ones.
-      auto* t =
-          static_cast<BytesTable*>(std::calloc(1, sizeof(BytesTable) + nelems));
-      if (t == nullptr) {
-        throw runtime::OutOfMemoryError(
-            "gcrt: out of memory: the type table of a span holding a second "
-            "type (" +
-            std::to_string(sizeof(BytesTable) + nelems) + " bytes)");
-      }
+      auto* t = static_cast<BytesTable*>(runtime::AllocZeroedMetadata(
+          sizeof(BytesTable) + nelems, runtime::SysStat::kGc,
+          "the type table of a span holding a second type"));
       t->kind = TypeCompression::kBytes;
       t->types[1] = single;
       t->types[2] = type;
@@ -92,14 +90,10 @@ void TypeTable::Record(uint32_t slot, uint32_t nelems, const TypeInfo* type) {
         }
       }
       // An eighth type: expand to one pointer per slot.
-      auto* words = static_cast<WordsTable*>(
-          std::malloc(sizeof(WordsTable) + sizeof(const TypeInfo*) * nelems));
-      if (words == nullptr) {
-        throw runtime::OutOfMemoryError(
-            "gcrt: out of memory: the type table of a span holding an eighth "
-            "type (" +
-            std::to_string(sizeof(const TypeInfo*) * nelems) + " bytes)");
-      }
+      auto* words = static_cast<WordsTable*>(runtime::AllocMetadata(
+          sizeof(WordsTable) + sizeof(const TypeInfo*) * nelems,
+          runtime::SysStat::kGc,
+          "the type table of a span holding an eighth type"));
       words->kind = TypeCompression::kWords;
       for (uint32_t i = 0; i < nelems; i++) {
         words->types[i] = t->types[t->slots[i]];
@@ -142,7 +136,8 @@ const TypeInfo* TypeTable::GetSlow(uint32_t slot) const {
 }
 
 void TypeTable::Reset() {
-  std::free(data_.load(std::memory_order_relaxed));
+  runtime::FreeMetadata(data_.load(std::memory_order_relaxed),
+                        runtime::SysStat::kGc);
   data_.store(nullptr, std::memory_order_relaxed);
   __atomic_store_n(&single_, nullptr, __ATOMIC_RELAXED);
   compression_ = TypeCompression::kEmpty;

@@ -11,11 +11,14 @@
 #include "api/internal/finalizer.h"
 #include "gc/collector.h"
 #include "gc/finalizer.h"
+#include "gc/roots.h"
 #include "gc/sweeper.h"
 #include "runtime/check.h"
 #include "runtime/env.h"
 #include "runtime/os_mem.h"
+#include "runtime/safepoint.h"
 #include "runtime/stack.h"
+#include "runtime/sys_stat.h"
 
 namespace gc {
 
@@ -177,13 +180,25 @@ void set_out_of_memory_callback(
       });
 }
 
-Stats stats() {
+namespace {
+
+// The figures from the heap's (h) and the collector's counters.
+Stats MakeStats(const alloc::HeapStats& h) {
   Collector& c = Collector::Get();
-  alloc::HeapStats h = alloc::ReadHeapStats();
   internal::CollectorStats cs = c.ReadStats();
   Stats s{};
   s.heap_alloc = h.heap_alloc;
+  s.total_alloc = h.total_alloc;
   s.heap_sys = h.heap_sys;
+  s.heap_ahead_sys = h.heap_committed - h.heap_sys;
+  s.span_sys = h.span_record_bytes;
+  s.cache_sys = runtime::ChargedSys(runtime::SysStat::kCache);
+  s.gc_sys = h.page_map_bytes + h.gc_bits_bytes +
+             runtime::ChargedSys(runtime::SysStat::kGc);
+  s.handle_sys = runtime::ChargedSys(runtime::SysStat::kHandle);
+  s.other_sys = runtime::ChargedSys(runtime::SysStat::kOther);
+  s.sys = s.heap_sys + s.heap_ahead_sys + s.span_sys + s.cache_sys + s.gc_sys +
+          s.handle_sys + s.other_sys;
   s.heap_idle = h.heap_idle;
   s.heap_inuse = h.heap_inuse;
   s.heap_released = h.heap_released;
@@ -196,6 +211,8 @@ Stats stats() {
   s.heap_live = cs.heap_live > 0 ? static_cast<uint64_t>(cs.heap_live) : 0;
   s.pause_total_ns = cs.pause_total_ns;
   s.pause_ns = cs.pause_ns;
+  s.pause_end = cs.pause_end_unix_ns;
+  s.pause_max_ns = cs.pause_max_ns;
   s.ttsp_ns = cs.ttsp_ns;
   s.ttsp_total_ns = cs.ttsp_total_ns;
   s.ttsp_max_ns = cs.ttsp_max_ns;
@@ -230,6 +247,38 @@ Stats stats() {
   return s;
 }
 
+}  // namespace
+
+Stats stats() {
+  Collector::Get();  // its hooks and configuration first
+  if (internal::InMarker()) {
+    runtime::Print(
+        "gc::stats() was called while marking (from a root set callback or "
+        "a trace function): the collector holds the world stopped");
+    GCRT_FATAL("gc::stats() does not stop the world while marking");
+  }
+  if (runtime::InNoStopRegion()) {
+    throw std::logic_error(
+        "gcrt: gc::stats() inside the destructor gc::free runs: the world "
+        "may not stop there; read the statistics before or after the free");
+  }
+  alloc::HeapStats h;
+  if (runtime::WorldStoppedByCaller()) {
+    runtime::AssertWorldStopped();  // a collector hook (tests)
+    h = alloc::ReadHeapStatsExact();
+  } else {
+    runtime::StopTheWorldFromAnyThread("gc::stats");
+    h = alloc::ReadHeapStatsExact();
+    runtime::StartTheWorldFromAnyThread();
+  }
+  return MakeStats(h);
+}
+
+Stats stats_unstopped() {
+  Collector::Get();
+  return MakeStats(alloc::ReadHeapStats());
+}
+
 void attach_thread() {
   Collector::Get();
   alloc::AttachCurrentThread();
@@ -246,6 +295,10 @@ bool set_stack_scan(bool on) {
   return old;
 }
 void set_gctrace(bool on) { Collector::Get().SetTrace(on); }
+bool set_scavtrace(bool on) {
+  Collector::Get();  // its configuration from GCRT_DEBUG first
+  return alloc::Heap::Get().pages().SetScavTrace(on);
+}
 bool set_crosscheck(bool on) { return Collector::Get().SetCrossCheck(on); }
 
 bool set_concurrent_mark(bool on) { return Collector::Get().SetConcurrent(on); }

@@ -90,8 +90,11 @@
 //    (gc::set_mark_workers)     thread)
 //   GCRT_DEBUG                  comma-separated name=value items: off
 //    (gc::set_gctrace,          gctrace=bool (a line per cycle on
-//     gc::set_verify,           stderr), verify=bool (re-mark
-//     gc::set_quarantine,       after every cycle, check nothing
+//     gc::set_scavtrace,        stderr), scavtrace=bool (Go's
+//     gc::set_verify,           scavenger line per cycle and per
+//     gc::set_quarantine,       gc::release_memory() on stderr),
+//                               verify=bool (re-mark
+//                               after every cycle, check nothing
 //     gc::set_zeal,             reachable was freed),
 //     gc::set_crosscheck,       crosscheck=bool (after marking,
 //     gc::set_concurrent_mark,  a marked object's word that
@@ -161,11 +164,36 @@ struct SizeClassStats {
 // to 32 KiB (alloc/size_classes.h; api/gc.cc checks they agree).
 inline constexpr int kNumSizeClasses = 68;
 
-// Go's runtime.MemStats in spirit. Heap figures are exact once caches are
-// flushed (after gc::collect() on a single-threaded program, say).
+// Go's runtime.MemStats in spirit; gc::stats() reads it.
 struct Stats {
-  uint64_t heap_alloc;     // bytes of allocated objects (slot sizes)
-  uint64_t heap_sys;       // bytes of heap memory obtained from the OS
+  uint64_t heap_alloc;  // bytes of allocated objects (slot sizes)
+  // Bytes allocated, ever (Go's TotalAlloc): slot sizes, a tiny block as
+  // one 16-byte object, a large object's whole span. total_alloc -
+  // heap_alloc is what was freed.
+  uint64_t total_alloc;
+  // Every byte gcrt took for itself (Go's Sys), and exactly the sum of its
+  // parts below: heap_sys, heap_ahead_sys, span_sys, cache_sys, gc_sys,
+  // handle_sys, other_sys. Memory gcrt maps from the OS counts whole
+  // (heap arenas as committed, span records, the page map, the alloc and
+  // mark bits), whether resident or not; metadata it keeps in the C++ heap
+  // (malloc) counts at its blocks' usable size. Not counted: gcrt's few
+  // fixed-size process-wide objects and the growth of standard containers
+  // inside them (runtime/sys_stat.h).
+  uint64_t sys;
+  uint64_t heap_sys;  // bytes of heap memory obtained from the OS (spans)
+  // Heap arena memory committed ahead of use, beyond heap_sys: read-write
+  // at the OS but never touched (not resident); under 4 MiB an arena.
+  uint64_t heap_ahead_sys;
+  uint64_t span_sys;       // span records (Go's MSpanSys)
+  uint64_t cache_sys;      // per processor: its record and allocation cache
+                           // (Go's MCacheSys)
+  uint64_t gc_sys;         // collector metadata (Go's GCSys): the page map,
+                           // alloc and mark bits, per-span type tables, mark
+                           // work buffers
+  uint64_t handle_sys;     // handle arenas (gc::Root, gc::Global) and the
+                           // records of objects under construction
+  uint64_t other_sys;      // specials (finalizers, weak references), weak
+                           // reference cells, heap arena records
   uint64_t heap_idle;      // bytes in free spans
   uint64_t heap_inuse;     // bytes in in-use spans
   uint64_t heap_released;  // of heap_idle, returned to the OS
@@ -185,6 +213,11 @@ struct Stats {
   uint64_t pause_total_ns;
   std::array<uint64_t, 256> pause_ns;  // recent pauses, the newest at
   uint64_t last_gc_unix_ns;            // pause_ns[(num_gc + 255) % 256]
+  // When each pause of pause_ns ended, Unix time in nanoseconds, indexed
+  // as pause_ns (Go's PauseEnd); last_gc_unix_ns is the newest.
+  std::array<uint64_t, 256> pause_end;
+  uint64_t pause_max_ns;  // the longest pause of all cycles (not only the
+                          // ring's)
   // Time to safepoint: from the request to stop the world until every
   // running thread has parked at a safepoint (or is idle or in a blocking
   // region). Per cycle, its stops summed, indexed as pause_ns; in all; and
@@ -316,7 +349,31 @@ struct OutOfMemoryInfo {
 // reported as it is). Null: none (the default).
 void set_out_of_memory_callback(
     std::function<void(const OutOfMemoryInfo&)> callback);
+// The statistics, exact when read: stops the world briefly, as Go's
+// ReadMemStats does, and adds what every processor's cache holds to the
+// heap's counters (nothing is flushed), so heap_alloc, total_alloc,
+// heap_objects, mallocs, frees and by_size are those of one instant, with
+// any number of threads allocating, without a collection. The cost is a
+// stop of the world: every running thread parks at its next safepoint (the
+// pause includes the slowest one's time to get there, so a thread in a
+// long loop without gc::safepoint() holds it up), then a walk of every
+// processor's cache; benchmarks/README.md has figures ("gc::stats()").
+// Callable from any thread: attached or not (it does not attach), in a
+// gc::Blocking scope, a destructor, a finalizer, the cycle callback.
+// Inside the destructor gc::free runs the world may not stop: throws
+// std::logic_error; from a trace function or root set callback (while the
+// collector holds the world) the program stops, as for gc::collect().
 Stats stats();
+// The same figures without stopping the world (the tier of Go's
+// runtime/metrics), for reading often, from a thread that must not wait:
+// each counter is read under its own lock or atomically, so the figures
+// are of nearby instants, not one; and heap_alloc, total_alloc,
+// heap_objects, mallocs, frees and by_size count each slot of a span a
+// processor's cache holds as allocated until the cache gives the span back
+// (at its refill, a collection, or its thread's exit): up to a few spans'
+// worth per size class and processor ahead. The rest is as exact as from
+// gc::stats(). Never stops the world or waits for one.
+Stats stats_unstopped();
 // Runs a full collection, finishes its sweep, and returns every free page
 // of the heap to the OS at once (Go's debug.FreeOSMemory); returns the
 // bytes this call released. Without it, the background scavenger returns
@@ -357,6 +414,14 @@ void set_verify(bool on);  // GCRT_DEBUG=verify=1
 // A line per cycle on stderr in the format of Go's GODEBUG=gctrace=1
 // (docs/design.md, "The collection cycle"), gcrt's own figures after it.
 void set_gctrace(bool on);  // GCRT_DEBUG=gctrace=1
+// A line on stderr in the format of Go's GODEBUG=scavtrace=1 once per cycle
+// (at its end), and one for each gc::release_memory() marked "(forced)":
+//   scav <work> KiB work, <total> KiB total, <util>% util
+// work: what the scavenger returned to the OS since the line before (or
+// what the release returned); total: what is returned now (heap_released);
+// util: heap_inuse over retained memory (heap_sys - heap_released), in
+// percent. Returns the previous setting.
+bool set_scavtrace(bool on);  // GCRT_DEBUG=scavtrace=1
 // The missed-field cross-check (GCRT_DEBUG=crosscheck=1; off by default):
 // after marking, every word of every reachable object is read, and a word
 // that points into an object the cycle is about to free stops the program

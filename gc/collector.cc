@@ -124,6 +124,7 @@ Collector::Collector() : start_time_(Clock::now()) {
   concurrent_on_.store(concurrent_, std::memory_order_relaxed);
   crosscheck_ = debug.crosscheck;
   trace_ = debug.gctrace;
+  Heap::Get().pages().SetScavTrace(debug.scavtrace);
   if (!debug.gclog.empty()) {
     runtime::MutexLock lock(&events_mu_);
     gclog_ = std::fopen(debug.gclog.c_str(), "a");
@@ -881,7 +882,12 @@ void Collector::RecordCycle(const Cycle& c) {
   const auto ttsp1 = static_cast<uint64_t>(c.t_stop - c.t_stop_asked);
   const auto ttsp2 =
       c.concurrent ? static_cast<uint64_t>(c.t_stop2 - c.t_stop2_asked) : 0;
+  // The pause ends at c.t_end (monotonic); the Unix clock read now, less
+  // the time since then, dates it on the clock users compare with.
+  const uint64_t end_unix = UnixNs() - static_cast<uint64_t>(NowNs() - c.t_end);
   stats_.pause_ns[stats_.num_gc % kPauseRing] = pause;
+  stats_.pause_end_unix_ns[stats_.num_gc % kPauseRing] = end_unix;
+  stats_.pause_max_ns = std::max(stats_.pause_max_ns, pause);
   stats_.ttsp_ns[stats_.num_gc % kPauseRing] = ttsp1 + ttsp2;
   stats_.ttsp_total_ns += ttsp1 + ttsp2;
   stats_.ttsp_max_ns = std::max({stats_.ttsp_max_ns, ttsp1, ttsp2});
@@ -891,7 +897,7 @@ void Collector::RecordCycle(const Cycle& c) {
     stats_.num_forced_gc++;
   }
   stats_.pause_total_ns += pause;
-  stats_.last_gc_unix_ns = UnixNs();
+  stats_.last_gc_unix_ns = end_unix;
   stats_.last_marked_bytes = c.marked.bytes_marked;
   stats_.last_marked_objects = c.marked.objects_marked;
   stats_.mark_workers = c.workers;
@@ -942,6 +948,9 @@ void Collector::Sweep(const Cycle& c) {
   }
   // The scavenger works toward the new goal with what the cycle freed; a
   // lazy sweep frees more later, and each free wakes it if it ran short.
+  // Its trace line first, with what it returned since the last one (Go
+  // prints it where the last sweeper wakes the scavenger).
+  heap.pages().PrintScavTraceForCycle();
   heap.pages().WakeScavenger();
 }
 

@@ -161,6 +161,10 @@ struct CollectorStats {
   uint64_t pause_total_ns;
   std::array<uint64_t, kPauseRing> pause_ns;  // ring, newest at
   uint64_t last_gc_unix_ns;                   // (num_gc - 1) % kPauseRing
+  // When each of those pauses ended (its last stop's restart), Unix time
+  // in nanoseconds; indexed as pause_ns (Go's PauseEnd).
+  std::array<uint64_t, kPauseRing> pause_end_unix_ns;
+  uint64_t pause_max_ns;  // the longest pause of every cycle, not the ring's
   // Time to safepoint: from the request to stop the world until every
   // running processor has parked, summed over a cycle's stops (the ring
   // matches pause_ns), and the longest of any one stop.

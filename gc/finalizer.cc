@@ -19,6 +19,7 @@
 #include "runtime/list.h"
 #include "runtime/mutex.h"
 #include "runtime/safepoint.h"
+#include "runtime/sys_stat.h"
 
 namespace gc::internal {
 
@@ -33,6 +34,7 @@ runtime::Mutex g_fin_mu;
 // A finalizer (the kFinalizer special on its object's span), or a cleanup
 // (one record of its object's CleanupSpecial, then an entry of the queue).
 struct FinalizerSpecial : alloc::Special {
+  GCRT_CHARGED_TO(FinalizerSpecial, kOther)
   uintptr_t object = 0;     // Immutable. 0 for a cleanup: it never sees it.
   FinalizerFn fn;           // Immutable once linked.
   uint64_t cleanup_id = 0;  // Immutable; nonzero for a cleanup.

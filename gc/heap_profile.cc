@@ -21,6 +21,7 @@
 #include "runtime/mutex.h"
 #include "runtime/stack.h"
 #include "runtime/symbolize.h"
+#include "runtime/sys_stat.h"
 
 namespace gc::internal {
 
@@ -30,6 +31,7 @@ constexpr int kMaxStack = 64;
 constexpr size_t kHashSize = 1 << 14;  // bucket chains
 
 struct Bucket {
+  GCRT_CHARGED_TO(Bucket, kOther)
   Bucket* next_hash;             // Immutable once linked.
   Bucket* next_all;              // Immutable once linked.
   uint64_t hash;                 // Immutable.
@@ -39,6 +41,7 @@ struct Bucket {
 };
 
 struct ProfileSpecial : alloc::Special {
+  GCRT_CHARGED_TO(ProfileSpecial, kOther)
   Bucket* bucket;  // Immutable.
   uint64_t bytes;  // Immutable.
   uint64_t cycle;  // g_cycles when it was allocated; immutable
@@ -71,8 +74,13 @@ uint64_t HashStack(const void* const* frames, int depth) {
 Bucket* FindBucketLocked(void* const* frames, int depth)
     GCRT_REQUIRES(g_profile_mu) {
   if (g_hash == nullptr) {
-    g_hash = new (std::nothrow) Bucket* [kHashSize] {};
-    if (g_hash == nullptr) return nullptr;
+    try {
+      g_hash = static_cast<Bucket**>(runtime::AllocZeroedMetadata(
+          kHashSize * sizeof(Bucket*), runtime::SysStat::kOther,
+          "the heap profile's bucket table"));
+    } catch (const std::bad_alloc&) {
+      return nullptr;
+    }
   }
   const uint64_t h = HashStack(frames, depth);
   Bucket*& head = g_hash[h % kHashSize];

@@ -22,6 +22,7 @@
 #include "runtime/processor.h"
 #include "runtime/safepoint.h"
 #include "runtime/stack.h"
+#include "runtime/sys_stat.h"
 
 namespace gc::internal {
 
@@ -41,6 +42,7 @@ using runtime::kWorldStopped;
 
 constexpr size_t kWorkBufObjs = 510;
 struct WorkBuf {
+  GCRT_CHARGED_TO(WorkBuf, kGc)
   WorkBuf* next;
   uint64_t n;
   uintptr_t objs[kWorkBufObjs];

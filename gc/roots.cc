@@ -157,13 +157,9 @@ HandleSlot* HandleArena::TakeSlow(const void* p) {
       remote_free_ = nullptr;
     } else {
       // Handle memory is not GC memory: the marker reads it as roots.
-      void* mem = std::aligned_alloc(HandleChunk::kBytes, HandleChunk::kBytes);
-      if (mem == nullptr) {
-        throw runtime::OutOfMemoryError(
-            "gcrt: out of memory: a chunk of handle slots (gc::Root, "
-            "gc::Global) of " +
-            std::to_string(HandleChunk::kBytes) + " bytes");
-      }
+      void* mem = runtime::AllocAlignedMetadata(
+          HandleChunk::kBytes, HandleChunk::kBytes, runtime::SysStat::kHandle,
+          "a chunk of handle slots (gc::Root, gc::Global)");
       std::memset(mem, 0, HandleChunk::kBytes);
       auto* c = static_cast<HandleChunk*>(mem);
       c->arena = this;
@@ -204,17 +200,13 @@ void HandleArena::GrowConstructing() {
   size_t cap = constructing_capacity_ == 0 ? 64 : constructing_capacity_ * 2;
   // Grown by the owner while it runs; read by markers with the world
   // stopped. The old array stays valid until the new one is published.
-  auto* fresh =
-      static_cast<Constructing*>(std::malloc(cap * sizeof(Constructing)));
-  if (fresh == nullptr) {
-    throw runtime::OutOfMemoryError(
-        "gcrt: out of memory: the record of objects under construction (" +
-        std::to_string(cap) + " entries)");
-  }
+  auto* fresh = static_cast<Constructing*>(runtime::AllocMetadata(
+      cap * sizeof(Constructing), runtime::SysStat::kHandle,
+      "the record of objects under construction"));
   if (nconstructing_ > 0) {
     std::memcpy(fresh, constructing_, nconstructing_ * sizeof(Constructing));
   }
-  std::free(constructing_);
+  runtime::FreeMetadata(constructing_, runtime::SysStat::kHandle);
   constructing_ = fresh;
   constructing_capacity_ = cap;
 }

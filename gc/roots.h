@@ -29,6 +29,7 @@
 #include "runtime/base.h"
 #include "runtime/mutex.h"
 #include "runtime/processor.h"
+#include "runtime/sys_stat.h"
 
 namespace gc::internal {
 
@@ -69,6 +70,7 @@ struct Constructing {
 
 class HandleArena {
  public:
+  GCRT_CHARGED_TO(HandleArena, kHandle)
   // The owner's fast paths: no lock, no atomic.
   GCRT_ALWAYS_INLINE HandleSlot* Take(const void* p) {
     HandleSlot* s = free_;

@@ -13,6 +13,7 @@
 #include "runtime/list.h"
 #include "runtime/mutex.h"
 #include "runtime/os_mem.h"
+#include "runtime/sys_stat.h"
 
 namespace gc::internal {
 
@@ -24,6 +25,7 @@ namespace {
 runtime::Mutex g_weak_mu;
 
 struct WeakSpecial : alloc::Special {
+  GCRT_CHARGED_TO(WeakSpecial, kOther)
   WeakCell* cell = nullptr;  // Immutable once linked.
   uintptr_t object = 0;      // the target; immutable
   WeakSpecial* prev GCRT_GUARDED_BY(g_weak_mu) = nullptr;

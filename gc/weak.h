@@ -27,10 +27,12 @@
 #include "alloc/special.h"
 #include "runtime/base.h"
 #include "runtime/mutex.h"
+#include "runtime/sys_stat.h"
 
 namespace gc::internal {
 
 struct WeakCell {
+  GCRT_CHARGED_TO(WeakCell, kOther)
   // The target's address, or 0 while the cell is free. Atomic: stored
   // (release) when the cell is given to a target, under the weak lock;
   // cleared by mark termination (world stopped) or by an explicit free of

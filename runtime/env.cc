@@ -25,8 +25,8 @@ constexpr VarInfo kVars[] = {
      "an integer from 0 to 256 (0: one per hardware thread)",
      "one per hardware thread"},
     {Var::kDebug, "GCRT_DEBUG",
-     "comma-separated name=value items: gctrace, verify, crosscheck, "
-     "quarantine, concurrent and census, "
+     "comma-separated name=value items: gctrace, scavtrace, verify, "
+     "crosscheck, quarantine, concurrent and census, "
      "each 1, 0, true, false, on or off; zeal, an integer from 0 to 2^40 "
      "(allocations between collections, 0: off); memprofilerate, an "
      "integer from 0 to 2^40 (bytes between heap profile samples, 1: every "
@@ -231,6 +231,7 @@ DebugSettings ParseDebug(const char* text, Messages* messages) {
                      : name == "crosscheck" ? &settings.crosscheck
                      : name == "concurrent" ? &settings.concurrent
                      : name == "census"     ? &settings.census
+                     : name == "scavtrace"  ? &settings.scavtrace
                                             : nullptr;
       std::string error;
       if (eq == std::string_view::npos) {

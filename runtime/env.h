@@ -93,6 +93,7 @@ struct DebugSettings {
   bool crosscheck = false;
   bool concurrent = true;  // mark beside the program (gc/barrier.h)
   bool census = false;     // print gc::census() at exit (gc/census.h)
+  bool scavtrace = false;  // a scavenger line per cycle (alloc/page_heap.h)
   std::string gclog;       // a JSON line per cycle to this file; empty: none
   // memprofilerate=N: the heap profile's sampling rate (Go's GODEBUG
   // memprofilerate); unset: the built-in 512 KiB.

@@ -18,6 +18,7 @@
 
 #include "runtime/base.h"
 #include "runtime/mutex.h"
+#include "runtime/sys_stat.h"
 
 namespace gc::runtime {
 
@@ -103,6 +104,7 @@ class Processor {
   friend void StartTheWorld();
   friend void ResumeAfterForkChild();
   Processor(uint32_t id, ProcessorLocal* local) : id_(id), local_(local) {}
+  GCRT_CHARGED_TO(Processor, kCache)
 
   const uint32_t id_;      // Immutable after creation.
   ProcessorLocal* local_;  // Immutable after ProcessorTable::Acquire sets it.
@@ -170,6 +172,9 @@ class ProcessorTable {
   // Stop-the-world state (safepoint.h); all guarded by mu_.
   friend void StopTheWorld(const char*);
   friend void StopTheWorldForFork();
+  friend void StopTheWorldFromAnyThread(const char*);
+  friend void StartTheWorldFromAnyThread();
+  friend bool WorldStoppedByCaller();
   friend void LockProcessorsForFork();
   friend void ResumeAfterForkParent();
   friend void ResumeAfterForkChild();
@@ -195,6 +200,10 @@ class ProcessorTable {
   void ReportStragglersLocked(Processor* self, const char* reason,
                               long long waited_ms) GCRT_REQUIRES(mu_);
   void RestartLocked() GCRT_REQUIRES(mu_);
+  // Restarts the world `stopper` (null: a thread without a running
+  // processor) stopped.
+  void RestartBy(Processor* stopper) GCRT_EXCLUDES(mu_)
+      GCRT_RELEASE(kWorldStopped);
   CondVar world_cv_;    // signalled when the world restarts (with mu_)
   CondVar stopper_cv_;  // signalled when a processor parks (with mu_)
   bool world_stopped_ GCRT_GUARDED_BY(mu_) = false;

@@ -221,22 +221,23 @@ void StopTheWorld(const char* reason) {
   AssertWorldStopped();
 }
 
-void StartTheWorld() {
-  ProcessorTable& t = ProcessorTable::Get();
-  MutexLock lock(&t.mu_);
-  GCRT_CHECK(t.world_stopped_ && t.stopper_ == CurrentProcessor() &&
-             "the world is restarted by the thread that stopped it");
-  t.RestartLocked();
-  ReleaseWorldStopped();
+void StartTheWorld() { ProcessorTable::Get().RestartBy(CurrentProcessor()); }
+
+namespace {
+
+// Only a running processor stops the world as its own; a thread in a
+// blocking region (its processor kBlocked) or not attached stops it from
+// outside, and the world does not wait for it either way.
+Processor* StopperOfAnyThread() {
+  Processor* p = CurrentProcessor();
+  return p != nullptr && t_blocking_depth == 0 ? p : nullptr;
 }
+
+}  // namespace
 
 void StopTheWorldForFork() {
   GCRT_CHECK(t_no_stop_depth == 0 && "no fork from a no-stop region");
-  Processor* p = CurrentProcessor();
-  // Only a running processor stops the world as its own; a thread in a
-  // blocking region (its processor kBlocked) or not attached stops it
-  // from outside, and the world does not wait for it either way.
-  Processor* self = p != nullptr && t_blocking_depth == 0 ? p : nullptr;
+  Processor* self = StopperOfAnyThread();
   ProcessorTable& t = ProcessorTable::Get();
   MutexLock lock(&t.mu_);
   GCRT_CHECK(!(t.world_stopped_ && self != nullptr && t.stopper_ == self) &&
@@ -244,6 +245,38 @@ void StopTheWorldForFork() {
   t.BeginStopLocked(self);
   t.WaitForStopLocked(self, "fork");
   AssertWorldStopped();
+}
+
+void StopTheWorldFromAnyThread(const char* reason) {
+  GCRT_CHECK(t_no_stop_depth == 0 && "no stop-the-world from a no-stop region");
+  Processor* self = StopperOfAnyThread();
+  ProcessorTable& t = ProcessorTable::Get();
+  MutexLock lock(&t.mu_);
+  GCRT_CHECK(!(t.world_stopped_ && self != nullptr && t.stopper_ == self) &&
+             "the world is not stopped again by the thread that stopped it");
+  t.BeginStopLocked(self);
+  t.WaitForStopLocked(self, reason);
+  AssertWorldStopped();
+}
+
+void StartTheWorldFromAnyThread() {
+  ProcessorTable::Get().RestartBy(StopperOfAnyThread());
+}
+
+void ProcessorTable::RestartBy(Processor* stopper) {
+  MutexLock lock(&mu_);
+  GCRT_CHECK(world_stopped_ && stopper_ == stopper &&
+             "the world is restarted by the thread that stopped it");
+  RestartLocked();
+  ReleaseWorldStopped();
+}
+
+bool WorldStoppedByCaller() {
+  Processor* self = StopperOfAnyThread();
+  if (self == nullptr) return false;
+  ProcessorTable& t = ProcessorTable::Get();
+  MutexLock lock(&t.mu_);
+  return t.world_stopped_ && t.stopper_ == self;
 }
 
 // The fork handlers hold the table's lock from prepare (this) to the parent's

@@ -52,6 +52,18 @@ namespace gc::runtime {
 // of gcrt's (runtime/lock_order.h). Reason is printed by the watchdog.
 void StopTheWorld(const char* reason) GCRT_ACQUIRE(kWorldStopped);
 void StartTheWorld() GCRT_RELEASE(kWorldStopped);
+// StopTheWorld for a reader of the stopped world (gc::stats()), from a
+// thread in any state but a no-stop region: attached and running (its
+// processor is the stopper's, as with StopTheWorld), inside a blocking
+// region, or not attached (the world stops around it, and the world does
+// not wait for it: it holds no running processor). Not from the thread
+// that holds the world stopped already (WorldStoppedByCaller). The same
+// thread restarts it with StartTheWorldFromAnyThread.
+void StopTheWorldFromAnyThread(const char* reason) GCRT_ACQUIRE(kWorldStopped);
+void StartTheWorldFromAnyThread() GCRT_RELEASE(kWorldStopped);
+// Whether the calling thread, attached and running, is the one that holds
+// the world stopped (a collector hook it runs, say).
+bool WorldStoppedByCaller();
 bool WorldStoppedForTesting();
 // Tells the analysis that the world is stopped, on a thread that works for
 // the thread that stopped it (a mark helper) or where the analysis cannot

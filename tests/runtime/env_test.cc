@@ -280,6 +280,9 @@ TEST(ParseVarTest, DebugBooleansFollowTheRule) {
   EXPECT_FALSE(d.census);
   d = ParseDebug("census=on", &m);
   EXPECT_TRUE(d.census);
+  EXPECT_FALSE(d.scavtrace);
+  d = ParseDebug(" scavtrace = 1 ,gctrace=0", &m);
+  EXPECT_TRUE(d.scavtrace);
   d = ParseDebug("gclog= /tmp/gc log.jsonl ,gctrace=1", &m);
   EXPECT_EQ(d.gclog, "/tmp/gc log.jsonl");
   EXPECT_TRUE(d.gctrace);
@@ -291,8 +294,9 @@ TEST(ParseVarTest, DebugBooleansFollowTheRule) {
   EXPECT_EQ(
       m[0],
       "GCRT_DEBUG=\"gctrace=yes\": \"gctrace=yes\": not a boolean; "
-      "accepted: comma-separated name=value items: gctrace, verify, "
-      "crosscheck, quarantine, concurrent and census, each 1, 0, true, "
+      "accepted: comma-separated name=value items: gctrace, scavtrace, "
+      "verify, crosscheck, quarantine, concurrent and census, each 1, 0, "
+      "true, "
       "false, "
       "on or off; "
       "zeal, an "
