@@ -130,6 +130,31 @@ Special* TakeSpecials(Span* span, uint32_t offset, uint32_t size) {
   return first;
 }
 
+Special* TakeSpecialsOfDead(Span* span) {
+  if (span->specials.load(std::memory_order_relaxed) == nullptr) return nullptr;
+  runtime::MutexLock lock(&span->specials_lock);
+  Special* taken = nullptr;
+  Special** tail = &taken;
+  Special* prev = nullptr;
+  Special* s = span->specials.load(std::memory_order_relaxed);
+  while (s != nullptr) {
+    Special* next = s->next;
+    const uint32_t slot = span->SlotIndex(span->base + s->offset);
+    const uint64_t bit = uint64_t{1} << (slot % 64);
+    if ((span->alloc_bits[slot / 64] & ~span->mark_bits[slot / 64] & bit) !=
+        0) {
+      UnlinkLocked(span, prev, next);
+      s->next = nullptr;
+      *tail = s;
+      tail = &s->next;
+    } else {
+      prev = s;
+    }
+    s = next;
+  }
+  return taken;
+}
+
 SpecialFreeHook SetSpecialFreeHook(SpecialFreeHook hook) {
   return g_special_free_hook.exchange(hook, std::memory_order_acq_rel);
 }

@@ -616,7 +616,6 @@ bool Collector::SweepTermination(Cycle& c) {
   // Every span was swept, and every cache flushed, since the last mark
   // termination: mark bits start clean.
   sweeper.Finish();
-  ProfilePostSweep();
   c.sweepgen = heap.sweepgen();
   CheckCachesFlushed(c.sweepgen);
   // Debug builds (--config=gcdebug): the allocator's structures are whole

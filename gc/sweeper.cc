@@ -102,7 +102,15 @@ void Sweeper::DestroyDead(const alloc::SweepClaim& claim) {
     DestroyIntoQuarantine(claim, on, destructors, specials);
     return;
   }
-  if (!destructors && !specials) return;
+  if (!destructors) {
+    // Only specials to release (a sampled allocation's, say): one walk of
+    // the span's specials, not a lock per dead slot.
+    if (specials) {
+      DestructorScope scope(/*sweep=*/true);
+      alloc::ReleaseSpecials(alloc::TakeSpecialsOfDead(s));
+    }
+    return;
+  }
   DestructorScope scope(/*sweep=*/true);
   uint64_t destroyed = 0;
   for (uint32_t w = 0; w < s->nwords; w++) {
