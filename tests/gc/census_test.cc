@@ -1,11 +1,8 @@
 // gc::census() (api/census.h, gc/census.h): the heap's objects by type.
 #include <gtest/gtest.h>
-#include <poll.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -15,6 +12,7 @@
 #include <vector>
 
 #include "api/gc.h"
+#include "tests/test_support/stderr_capture.h"
 #include "tests/test_support/verified_heap_test.h"
 
 namespace {
@@ -208,64 +206,8 @@ TEST(CensusAtExit, PrintedWithGcrtDebugCensus) {
 struct CensusSignalBlob {
   int64_t payload[5] = {};
 };
-struct CensusForkChildBlob {
-  int64_t payload[7] = {};
-};
 
-// The process's stderr into a pipe it reads itself: the census is written
-// by gcrt's own thread, and the test waits for it.
-class StderrCapture {
- public:
-  StderrCapture() {
-    int fds[2];
-    if (::pipe(fds) != 0 || (saved_ = ::dup(2)) < 0 || ::dup2(fds[1], 2) < 0) {
-      std::perror("StderrCapture");
-      std::_Exit(2);
-    }
-    ::close(fds[1]);
-    read_fd_ = fds[0];
-  }
-  // Reads until `needle` has been written (what was read, with it), or
-  // fails the process if nothing comes for a minute.
-  std::string ReadUntil(const std::string& needle) {
-    for (;;) {
-      size_t found = seen_.find(needle);
-      if (found != std::string::npos) {
-        std::string text = seen_.substr(0, found + needle.size());
-        seen_.erase(0, found + needle.size());
-        return text;
-      }
-      pollfd p{read_fd_, POLLIN, 0};
-      char buf[4096];
-      ssize_t n;
-      int error;
-      {
-        // The census stops the world: this thread waits outside it.
-        gc::Blocking blocking;
-        const int ready = ::poll(&p, 1, 60'000);
-        n = ready == 1 ? ::read(read_fd_, buf, sizeof buf) : -1;
-        error = errno;
-      }
-      // The census signal may interrupt this thread's wait.
-      if (n < 0 && error == EINTR) continue;
-      if (n <= 0) {
-        Restore();
-        std::fprintf(stderr, "no \"%s\" on stderr; got:\n%s\n", needle.c_str(),
-                     seen_.c_str());
-        std::_Exit(3);
-      }
-      seen_.append(buf, static_cast<size_t>(n));
-    }
-  }
-  void Restore() { ::dup2(saved_, 2); }
-
- private:
-  int saved_ = -1;
-  int read_fd_ = -1;
-  std::string seen_;
-};
-
-TEST(CensusOnSignal, PrintedOnEachSignalAndInAForkedChild) {
+TEST(CensusOnSignal, PrintedOnEachSignal) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   // The child runs this test anew and reads the variable when its
   // collector starts.
@@ -275,40 +217,21 @@ TEST(CensusOnSignal, PrintedOnEachSignalAndInAForkedChild) {
         static gc::Global<CensusSignalBlob>* keep =
             new gc::Global<CensusSignalBlob>(gc::make<CensusSignalBlob>());
         (void)keep;
-        StderrCapture capture;
+        gc::testing::StderrCapture capture;
         ::kill(::getpid(), SIGUSR2);
         std::string first = capture.ReadUntil("CensusSignalBlob");
         // The reader waits detached: a collection does not wait for it.
         gc::collect();
         ::kill(::getpid(), SIGUSR2);
         std::string second = capture.ReadUntil("CensusSignalBlob");
-        // A forked child prints its own census (its own pipe and reader,
-        // started by its first cycle), not its parent's reader.
-        const pid_t pid = ::fork();
-        if (pid == 0) {
-          static gc::Global<CensusForkChildBlob>* mine =
-              new gc::Global<CensusForkChildBlob>(
-                  gc::make<CensusForkChildBlob>());
-          (void)mine;
-          StderrCapture child_capture;
-          gc::collect();
-          ::kill(::getpid(), SIGUSR2);
-          child_capture.ReadUntil("CensusForkChildBlob");
-          std::_Exit(0);
-        }
-        int status = 0;
-        ::waitpid(pid, &status, 0);
         capture.Restore();
-        std::fprintf(stderr, "%s\n--\n%s\n--\nforked child: %d\n",
-                     first.c_str(), second.c_str(),
-                     WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        std::fprintf(stderr, "%s\n--\n%s\n--\n", first.c_str(), second.c_str());
         std::exit(0);
       },
       ::testing::ExitedWithCode(0),
       "gcrt census on SIGUSR2:\ngcrt census: [0-9]+ objects, [0-9]+ bytes, "
       "[0-9]+ types(.|\n)*CensusSignalBlob\n--\n(.|\n)*gcrt census on "
-      "SIGUSR2:\ngcrt census: (.|\n)*CensusSignalBlob\n--\nforked child: "
-      "0\n");
+      "SIGUSR2:\ngcrt census: (.|\n)*CensusSignalBlob\n--\n");
   unsetenv("GCRT_DEBUG");
 }
 
