@@ -16,7 +16,8 @@
 // (gc::add_cleanup): api/cleanup.h. Explicit free (gc::free): api/free.h.
 // Containers whose storage is in the GC heap (gc::Vector, gc::HashMap):
 // api/vector.h, api/hash_map.h. The census by type (gc::census):
-// api/census.h. Why an object is alive (gc::why_alive): api/why_alive.h. The
+// api/census.h. Why an object is alive (gc::why_alive): api/why_alive.h,
+// with field names from GCRT_FIELD_NAMES: api/field_names.h. The
 // heap profile by allocation site (gc::heap_profile, gc::write_heap_profile,
 // pprof's format): api/heap_profile.h. The design: docs/design.md, and the
 // overviews in gc/collector.h and alloc/heap.h.
@@ -111,7 +112,13 @@
 //                               world stopped, Go's
 //                               gcstoptheworld), census=bool
 //                               (print gc::census() to stderr
-//                               at exit), gclog=path (a JSON
+//                               at exit) or census=SIGNAL
+//                               (SIGUSR2, USR2 or a number: print
+//                               it on each such signal; replaces
+//                               the program's handler for it;
+//                               not KILL, STOP, SEGV, BUS, FPE,
+//                               ILL, TRAP, ABRT),
+//                               gclog=path (a JSON
 //                               line per cycle appended to the
 //                               file: gc::CycleEvent's fields),
 //                               memprofilerate=N (0 to 2^40: the
@@ -136,6 +143,7 @@
 
 #include "api/census.h"
 #include "api/cleanup.h"
+#include "api/field_names.h"
 #include "api/finalizer.h"
 #include "api/free.h"
 #include "api/hash_map.h"

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "alloc/heap.h"
+#include "api/internal/field_names.h"
 #include "gc/census.h"
 #include "gc/collector.h"
 #include "gc/marker.h"
@@ -50,14 +51,16 @@ WhyAlive why_alive(const void* object) {
   if (!found.reachable) {
     out.path.push_back(
         RetentionStep{reinterpret_cast<const void*>(found.object),
-                      internal::TypeName(found.object_type), -1});
+                      internal::TypeName(found.object_type), -1, ""});
     return out;
   }
   out.root = RootName(found);
   for (size_t i = 0; i < found.objects.size(); i++) {
-    out.path.push_back(
-        RetentionStep{reinterpret_cast<const void*>(found.objects[i]),
-                      internal::TypeName(found.types[i]), found.offsets[i]});
+    out.path.push_back(RetentionStep{
+        reinterpret_cast<const void*>(found.objects[i]),
+        internal::TypeName(found.types[i]), found.offsets[i],
+        i == 0 ? std::string()
+               : internal::FieldNameAt(found.types[i - 1], found.offsets[i])});
   }
   return out;
 }
@@ -76,11 +79,17 @@ std::string WhyAlive::text() const {
     std::snprintf(line, sizeof line, "  %p ", path[i].object);
     out += line + path[i].type;
     if (i > 0) {
-      out += path[i].offset >= 0
-                 ? "  at offset " + std::to_string(path[i].offset) +
-                       " of the " + path[i - 1].type
-                 : "  through a trace() of the " + path[i - 1].type +
-                       " (no word of it points here)";
+      const std::string& field = path[i].field;
+      if (!field.empty()) {
+        out +=
+            "  at " + path[i - 1].type + (field[0] == '[' ? "" : ".") + field;
+      } else if (path[i].offset >= 0) {
+        out += "  at offset " + std::to_string(path[i].offset) + " of the " +
+               path[i - 1].type;
+      } else {
+        out += "  through a trace() of the " + path[i - 1].type +
+               " (no word of it points here)";
+      }
     }
     out += '\n';
   }

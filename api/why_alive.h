@@ -10,7 +10,11 @@
 //   0x7f3a2c001040 (Node) is reachable from a gc::Global handle:
 //     0x7f3a2c000010 Cache
 //     0x7f3a2c001000 Bucket      at offset 16 of the Cache
-//     0x7f3a2c001040 Node        at offset 8 of the Bucket
+//     0x7f3a2c001040 Node        at Bucket.head
+//
+// A step names the field that holds it where the holder's type has names
+// (GCRT_FIELD_NAMES, api/field_names.h: C++20 cannot reflect them), its
+// offset otherwise.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +31,10 @@ struct RetentionStep {
   // root holds it) and where no word of the object before does (a
   // reference in a std container's buffer, which a trace() walks).
   int64_t offset;
+  // That word's field of the step before, where GCRT_FIELD_NAMES named the
+  // type's fields (api/field_names.h): "head", "kids[2].left", "[3]" (an
+  // element of a gc::Array); empty where no names say (or offset is -1).
+  std::string field;
 };
 
 struct WhyAlive {
@@ -44,7 +52,8 @@ struct WhyAlive {
   // about (its last step), each object reached through the one before.
   std::vector<RetentionStep> path;
 
-  // The path as lines of text, as above; one line saying it is not
+  // The path as lines of text, as above ("at Type.field" where the field is
+  // named, "at offset N of the Type" otherwise); one line saying it is not
   // reachable otherwise.
   std::string text() const;
 };

@@ -14,6 +14,7 @@
 #include "alloc/cache.h"
 #include "gc/barrier.h"
 #include "gc/census.h"
+#include "gc/census_signal.h"
 #include "gc/crosscheck.h"
 #include "gc/ephemeron.h"
 #include "gc/finalizer.h"
@@ -167,6 +168,7 @@ Collector::Collector() : start_time_(Clock::now()) {
   heap.SetCollectorHooks(&hooks);
   Sweeper::Get().StartBackground(&Collector::Periodic);
   InstallForkHandlers();
+  if (debug.census_signal != 0) StartCensusOnSignal(debug.census_signal);
 }
 
 void Collector::SetNextGcLocked(int64_t marked) {
@@ -418,6 +420,7 @@ void Collector::RestartThreadsAfterFork() {
   Sweeper::Get().StartBackground(&Collector::Periodic);
   RestartFinalizerThreadAfterFork();
   Heap::Get().RestartThreadsAfterFork();
+  RestartCensusSignalThreadAfterFork();
 }
 
 // One cycle's state, carried through its phases.

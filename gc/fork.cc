@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "alloc/heap.h"
+#include "gc/census_signal.h"
 #include "gc/collector.h"
 #include "gc/finalizer.h"
 #include "gc/heap_profile.h"
@@ -77,6 +78,8 @@ void Parent() GCRT_NO_THREAD_SAFETY_ANALYSIS {
 }
 
 void Child() GCRT_NO_THREAD_SAFETY_ANALYSIS {
+  // Before anything else: a census signal the child receives is its own.
+  ResetCensusSignalAfterFork();
   if (!g_prepared) {
     Collector::Get().RefuseCyclesAfterBadFork();
     return;

@@ -20,8 +20,9 @@
 //            and becomes idle; finalizers other threads were running count
 //            as run; the locks are released and the world restarts. The
 //            mark helpers, the background sweeper (and periodic cycles),
-//            the finalizer thread and the scavenger start again at the
-//            child's first cycle.
+//            the finalizer thread, the scavenger and the census signal's
+//            reader (gc/census_signal.h: the child gets a pipe of its own
+//            at once) start again at the child's first cycle.
 //
 // What the dead threads held stays: their gc::Root handles keep their
 // objects alive (a Root may have moved to the forking thread), objects they

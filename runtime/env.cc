@@ -2,8 +2,10 @@
 #include "runtime/env.h"
 
 #include <charconv>
+#include <csignal>
 #include <cstdlib>
 
+#include "runtime/backtrace.h"
 #include "runtime/check.h"
 
 namespace gc::runtime::env {
@@ -26,8 +28,13 @@ constexpr VarInfo kVars[] = {
      "one per hardware thread"},
     {Var::kDebug, "GCRT_DEBUG",
      "comma-separated name=value items: gctrace, scavtrace, verify, "
-     "crosscheck, quarantine, concurrent and census, "
-     "each 1, 0, true, false, on or off; zeal, an integer from 0 to 2^40 "
+     "crosscheck, quarantine and concurrent, "
+     "each 1, 0, true, false, on or off; census, one of those (printed at "
+     "exit) or a signal to print it on: a name (SIGUSR2 or USR2) or a "
+     "number (1 and 0 are the booleans), not KILL, STOP, SEGV, BUS, FPE, ILL, "
+     "TRAP, ABRT, glibc's "
+     "reserved real-time signals or gcrt's SIGRTMIN+6; zeal, an integer from 0 "
+     "to 2^40 "
      "(allocations between collections, 0: off); memprofilerate, an "
      "integer from 0 to 2^40 (bytes between heap profile samples, 1: every "
      "allocation, 0: off); gclog and heapprofile, a file path without "
@@ -160,6 +167,99 @@ std::optional<uint64_t> ParseSize(std::string_view text, std::string* error) {
   return v << shift;
 }
 
+namespace {
+
+struct NamedSignal {
+  const char* name;  // without "SIG"
+  int sig;
+};
+
+// The signals census=NAME takes by name (ParseCensusSignal): those a
+// program may send for a report. Others are taken by number.
+constexpr NamedSignal kNamedSignals[] = {
+    {"HUP", SIGHUP},     {"INT", SIGINT},       {"QUIT", SIGQUIT},
+    {"USR1", SIGUSR1},   {"USR2", SIGUSR2},     {"PIPE", SIGPIPE},
+    {"ALRM", SIGALRM},   {"TERM", SIGTERM},     {"CHLD", SIGCHLD},
+    {"CONT", SIGCONT},   {"TSTP", SIGTSTP},     {"TTIN", SIGTTIN},
+    {"TTOU", SIGTTOU},   {"URG", SIGURG},       {"XCPU", SIGXCPU},
+    {"XFSZ", SIGXFSZ},   {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},
+    {"WINCH", SIGWINCH}, {"IO", SIGIO},         {"PWR", SIGPWR},
+    {"SYS", SIGSYS},
+};
+
+// Why signal `sig` cannot print the census; null if it can.
+const char* CensusSignalRefusal(int sig) {
+  switch (sig) {
+    case SIGKILL:
+    case SIGSTOP:
+      return "a signal no handler can catch";
+    case SIGSEGV:
+    case SIGBUS:
+    case SIGFPE:
+    case SIGILL:
+    case SIGTRAP:
+    case SIGABRT:
+      return "a signal a fault or abort() raises";
+    default:
+      break;
+  }
+  if (sig < 1 || sig > SIGRTMAX) return "not a signal number";
+  if (sig > SIGSYS && sig < SIGRTMIN) {
+    return "a real-time signal glibc keeps for itself";
+  }
+  if (sig == BacktraceSignal()) return "gcrt's stack-sampling signal";
+  return nullptr;
+}
+
+}  // namespace
+
+std::optional<int> ParseCensusSignal(std::string_view text,
+                                     std::string* error) {
+  text = Trim(text);
+  if (text.empty()) {
+    *error = "empty";
+    return std::nullopt;
+  }
+  int sig = 0;
+  if (!text.empty() && text.front() >= '0' && text.front() <= '9') {
+    std::optional<int64_t> n = ParseInt(text, 1, SIGRTMAX, error);
+    if (!n) {
+      *error = "not a signal number (1 to " + std::to_string(SIGRTMAX) + ")";
+      return std::nullopt;
+    }
+    sig = static_cast<int>(*n);
+  } else {
+    std::string_view name = text;
+    if (name.substr(0, 3) == "SIG") name.remove_prefix(3);
+    for (const NamedSignal& s : kNamedSignals) {
+      if (name == s.name) sig = s.sig;
+    }
+    if (sig == 0) {
+      bool known = name == "KILL" || name == "STOP" || name == "SEGV" ||
+                   name == "BUS" || name == "FPE" || name == "ILL" ||
+                   name == "TRAP" || name == "ABRT";
+      *error = known ? "a signal that cannot print the census"
+                     : "not a boolean or a signal name";
+      return std::nullopt;
+    }
+  }
+  if (const char* why = CensusSignalRefusal(sig)) {
+    *error = why;
+    return std::nullopt;
+  }
+  return sig;
+}
+
+std::string SignalName(int sig) {
+  for (const NamedSignal& s : kNamedSignals) {
+    if (s.sig == sig) return std::string("SIG") + s.name;
+  }
+  if (sig >= SIGRTMIN && sig <= SIGRTMAX) {
+    return "SIGRTMIN+" + std::to_string(sig - SIGRTMIN);
+  }
+  return "signal " + std::to_string(sig);
+}
+
 std::span<const VarInfo> Vars() { return kVars; }
 
 const VarInfo& Info(Var var) {
@@ -230,7 +330,6 @@ DebugSettings ParseDebug(const char* text, Messages* messages) {
                      : name == "verify"     ? &settings.verify
                      : name == "crosscheck" ? &settings.crosscheck
                      : name == "concurrent" ? &settings.concurrent
-                     : name == "census"     ? &settings.census
                      : name == "scavtrace"  ? &settings.scavtrace
                                             : nullptr;
       std::string error;
@@ -254,6 +353,18 @@ DebugSettings ParseDebug(const char* text, Messages* messages) {
         if (std::optional<int64_t> n =
                 ParseInt(item.substr(eq + 1), 0, kMaxMemProfileRate, &error)) {
           settings.mem_profile_rate = static_cast<uint64_t>(*n);
+        } else {
+          error = "\"" + std::string(item) + "\": " + error;
+        }
+      } else if (name == "census") {
+        std::string_view value = item.substr(eq + 1);
+        std::string bool_error;
+        if (std::optional<bool> on = ParseBool(value, &bool_error)) {
+          settings.census = *on;
+          settings.census_signal = 0;
+        } else if (std::optional<int> sig = ParseCensusSignal(value, &error)) {
+          settings.census = false;
+          settings.census_signal = *sig;
         } else {
           error = "\"" + std::string(item) + "\": " + error;
         }

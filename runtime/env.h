@@ -57,6 +57,18 @@ std::optional<int64_t> ParseInt(std::string_view text, int64_t min, int64_t max,
                                 std::string* error);
 std::optional<uint64_t> ParseSize(std::string_view text, std::string* error);
 
+// A signal GCRT_DEBUG=census=SIGNAL may print the census on: "SIGUSR2",
+// "USR2" or its number. Refused: signals no handler can catch (KILL,
+// STOP), those a fault or abort() raises (SEGV, BUS, FPE, ILL, TRAP, ABRT:
+// crash reporting keeps them), the real-time signals glibc keeps for
+// itself (below SIGRTMIN) and gcrt's own stack-sampling signal
+// (runtime/backtrace.h).
+std::optional<int> ParseCensusSignal(std::string_view text, std::string* error);
+
+// How a census header names signal `sig`: "SIGUSR2"; "SIGRTMIN+3" for a
+// real-time one; "signal N" for one with no name.
+std::string SignalName(int sig);
+
 // ---- The variables.
 
 enum class Var {
@@ -92,7 +104,10 @@ struct DebugSettings {
   bool verify = false;
   bool crosscheck = false;
   bool concurrent = true;  // mark beside the program (gc/barrier.h)
-  bool census = false;     // print gc::census() at exit (gc/census.h)
+  bool census = false;     // census=bool: gc::census() at exit (gc/census.h)
+  // census=SIGNAL: gc::census() printed on each delivery of that signal
+  // (gc/census_signal.h); 0: none. A census item sets both: the last wins.
+  int census_signal = 0;
   bool scavtrace = false;  // a scavenger line per cycle (alloc/page_heap.h)
   std::string gclog;       // a JSON line per cycle to this file; empty: none
   // memprofilerate=N: the heap profile's sampling rate (Go's GODEBUG

@@ -1,7 +1,10 @@
 // gc::census() (api/census.h, gc/census.h): the heap's objects by type.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -9,6 +12,7 @@
 #include <vector>
 
 #include "api/gc.h"
+#include "tests/test_support/stderr_capture.h"
 #include "tests/test_support/verified_heap_test.h"
 
 namespace {
@@ -197,6 +201,45 @@ TEST(CensusAtExit, PrintedWithGcrtDebugCensus) {
       "gcrt census: [0-9]+ objects, [0-9]+ bytes, [0-9]+ types(.|\n)*"
       "CensusBlob");
   unsetenv("GCRT_DEBUG");
+}
+
+struct CensusSignalBlob {
+  int64_t payload[5] = {};
+};
+
+TEST(CensusOnSignal, PrintedOnEachSignal) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  // The child runs this test anew and reads the variable when its
+  // collector starts.
+  setenv("GCRT_DEBUG", "census=SIGUSR2", 1);
+  EXPECT_EXIT(
+      {
+        static gc::Global<CensusSignalBlob>* keep =
+            new gc::Global<CensusSignalBlob>(gc::make<CensusSignalBlob>());
+        (void)keep;
+        gc::testing::StderrCapture capture;
+        ::kill(::getpid(), SIGUSR2);
+        std::string first = capture.ReadUntil("CensusSignalBlob");
+        // The reader waits detached: a collection does not wait for it.
+        gc::collect();
+        ::kill(::getpid(), SIGUSR2);
+        std::string second = capture.ReadUntil("CensusSignalBlob");
+        capture.Restore();
+        std::fprintf(stderr, "%s\n--\n%s\n--\n", first.c_str(), second.c_str());
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(0),
+      "gcrt census on SIGUSR2:\ngcrt census: [0-9]+ objects, [0-9]+ bytes, "
+      "[0-9]+ types(.|\n)*CensusSignalBlob\n--\n(.|\n)*gcrt census on "
+      "SIGUSR2:\ngcrt census: (.|\n)*CensusSignalBlob\n--\n");
+  unsetenv("GCRT_DEBUG");
+}
+
+TEST(CensusOnSignal, NoHandlerUnlessAsked) {
+  gc::collect();  // the collector is running (without census=SIGNAL)
+  struct sigaction now = {};
+  ASSERT_EQ(::sigaction(SIGUSR2, nullptr, &now), 0);
+  EXPECT_EQ(now.sa_handler, SIG_DFL);
 }
 
 }  // namespace

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "api/gc.h"
+#include "tests/test_support/stderr_capture.h"
 #include "tests/test_support/verified_heap_test.h"
 
 namespace {
@@ -225,6 +226,54 @@ TEST_F(ForkTest, TheChildsFinalizersRunOnARestartedFinalizerThread) {
     return runs.load() == 1 ? 0 : 21;
   });
   EXPECT_EQ(rc, 0);
+}
+
+struct CensusParentBlob {
+  int64_t payload[5] = {};
+};
+struct CensusForkChildBlob {
+  int64_t payload[7] = {};
+};
+
+// GCRT_DEBUG=census=SIGNAL (gc/census_signal.h) in the child of a fork:
+// the child's signal prints the child's census, through a pipe and reader
+// of its own (a signal written to the parent's pipe would print the
+// parent's census, on the parent's stderr, and the child would wait on).
+TEST(ForkCensusOnSignal, PrintedByTheChildOnItsOwnSignal) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  // The death test's process runs this test anew and reads the variable
+  // when its collector starts.
+  setenv("GCRT_DEBUG", "census=SIGUSR2", 1);
+  EXPECT_EXIT(
+      {
+        static gc::Global<CensusParentBlob>* keep =
+            new gc::Global<CensusParentBlob>(gc::make<CensusParentBlob>());
+        (void)keep;
+        gc::testing::StderrCapture capture;
+        ::kill(::getpid(), SIGUSR2);
+        std::string parent = capture.ReadUntil("CensusParentBlob");
+        const pid_t pid = ::fork();
+        if (pid == 0) {
+          static gc::Global<CensusForkChildBlob>* mine =
+              new gc::Global<CensusForkChildBlob>(
+                  gc::make<CensusForkChildBlob>());
+          (void)mine;
+          gc::testing::StderrCapture child_capture;
+          ::kill(::getpid(), SIGUSR2);  // waits in the child's pipe
+          gc::collect();                // starts the child's reader
+          child_capture.ReadUntil("CensusForkChildBlob");
+          std::_Exit(0);
+        }
+        int status = 0;
+        gc::blocking([&] { ::waitpid(pid, &status, 0); });
+        capture.Restore();
+        std::fprintf(stderr, "%s\n--\nchild: %d\n", parent.c_str(),
+                     WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(0),
+      "gcrt census on SIGUSR2:\n(.|\n)*CensusParentBlob\n--\nchild: 0\n");
+  unsetenv("GCRT_DEBUG");
 }
 
 }  // namespace

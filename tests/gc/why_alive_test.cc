@@ -1,6 +1,7 @@
 // gc::why_alive() (api/why_alive.h): one shortest path from a root.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <atomic>
 #include <stdexcept>
 #include <string>
@@ -23,6 +24,34 @@ class Holder {
   void trace(gc::Tracer& t) const { t(items); }
   std::vector<gc::Ptr<Link>> items;
 };
+
+// Types with field names (api/field_names.h).
+struct Leaf {
+  int64_t id = 0;
+  gc::Ptr<Leaf> left;   // offset 8
+  gc::Ptr<Leaf> right;  // offset 16
+};
+GCRT_FIELD_NAMES(Leaf, left, right);
+
+struct Pair {
+  gc::Ptr<Leaf> first;
+  gc::Ptr<Leaf> second;
+};
+GCRT_FIELD_NAMES(Pair, first, second);
+
+struct UnnamedPair {
+  gc::Ptr<Leaf> a;
+  gc::Ptr<Leaf> b;
+};
+
+struct Tree {
+  int64_t size = 0;
+  Pair top;                           // named, with names of its own
+  std::array<gc::Ptr<Leaf>, 3> kids;  // named: kids[i]
+  UnnamedPair bare;                   // named, its type not
+  gc::Ptr<Leaf> spare;                // not listed: offset 64
+};
+GCRT_FIELD_NAMES(Tree, top, kids, bare);
 
 class WhyAliveTest : public gc::testing::VerifierCheckedTest {
  protected:
@@ -143,6 +172,75 @@ TEST_F(WhyAliveTest, RefusesWhatIsNotAHeapObject) {
   int on_the_stack = 0;
   EXPECT_THROW(gc::why_alive(&on_the_stack), std::invalid_argument);
   EXPECT_THROW(gc::why_alive(nullptr), std::invalid_argument);
+}
+
+TEST_F(WhyAliveTest, NamesFieldsWhereTheTypeHasNames) {
+  gc::Root<Tree> tree = gc::make<Tree>();
+  gc::Ptr<Leaf> mid = gc::make_unrooted<Leaf>();
+  gc::Ptr<Leaf> end = gc::make_unrooted<Leaf>();
+  tree->top.second = mid;
+  mid->right = end;
+  const gc::WhyAlive w = gc::why_alive(end.get());
+  ASSERT_TRUE(w.reachable) << w.text();
+  ASSERT_EQ(w.path.size(), 3u) << w.text();
+  EXPECT_EQ(w.path[0].field, "");  // the root holds it
+  EXPECT_EQ(w.path[1].field, "top.second") << w.text();
+  EXPECT_EQ(w.path[1].offset, 16);
+  EXPECT_EQ(w.path[2].field, "right") << w.text();
+  const std::string text = w.text();
+  EXPECT_NE(text.find("Tree.top.second\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("Leaf.right\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("at offset"), std::string::npos) << text;
+}
+
+TEST_F(WhyAliveTest, NamesArrayElementsAndStopsWhereNamesEnd) {
+  gc::Root<Tree> tree = gc::make<Tree>();
+  tree->kids[2] = gc::make_unrooted<Leaf>();
+  tree->bare.b = gc::make_unrooted<Leaf>();
+  tree->spare = gc::make_unrooted<Leaf>();
+  gc::WhyAlive w = gc::why_alive(tree->kids[2].get());
+  ASSERT_EQ(w.path.size(), 2u) << w.text();
+  EXPECT_EQ(w.path[1].field, "kids[2]") << w.text();
+  EXPECT_NE(w.text().find("Tree.kids[2]\n"), std::string::npos) << w.text();
+  // A member whose type has no names is named, and no further.
+  w = gc::why_alive(tree->bare.b.get());
+  ASSERT_EQ(w.path.size(), 2u) << w.text();
+  EXPECT_EQ(w.path[1].field, "bare") << w.text();
+  // A member not listed: the offset, as for a type without names.
+  w = gc::why_alive(tree->spare.get());
+  ASSERT_EQ(w.path.size(), 2u) << w.text();
+  EXPECT_EQ(w.path[1].field, "");
+  EXPECT_EQ(w.path[1].offset, static_cast<int64_t>(offsetof(Tree, spare)));
+  EXPECT_NE(w.text().find("at offset " + std::to_string(offsetof(Tree, spare)) +
+                          " of the"),
+            std::string::npos)
+      << w.text();
+}
+
+TEST_F(WhyAliveTest, TypesWithoutNamesKeepOffsets) {
+  gc::Root<Link> head = gc::make<Link>();
+  head->other = gc::make_unrooted<Link>();
+  const gc::WhyAlive w = gc::why_alive(head->other.get());
+  ASSERT_EQ(w.path.size(), 2u) << w.text();
+  EXPECT_EQ(w.path[1].field, "");
+  EXPECT_EQ(w.path[1].offset, 16);
+  EXPECT_NE(w.text().find("at offset 16 of the"), std::string::npos)
+      << w.text();
+}
+
+TEST_F(WhyAliveTest, NamesTheElementOfAGcArray) {
+  gc::Root<gc::Array<Leaf>> leaves = gc::make_array<Leaf>(4);
+  (*leaves)[3].left = gc::make_unrooted<Leaf>();
+  gc::Root<gc::Array<Link>> links = gc::make_array<Link>(3);
+  (*links)[1].next = gc::make_unrooted<Link>();
+  gc::WhyAlive w = gc::why_alive((*leaves)[3].left.get());
+  ASSERT_EQ(w.path.size(), 2u) << w.text();
+  EXPECT_EQ(w.path[1].field, "[3].left") << w.text();
+  EXPECT_NE(w.text().find("Leaf>[3].left\n"), std::string::npos) << w.text();
+  // An element of a type without names: the index only.
+  w = gc::why_alive((*links)[1].next.get());
+  ASSERT_EQ(w.path.size(), 2u) << w.text();
+  EXPECT_EQ(w.path[1].field, "[1]") << w.text();
 }
 
 }  // namespace

@@ -5,10 +5,12 @@
 
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <set>
 #include <string>
 
+#include "runtime/backtrace.h"
 #include "runtime/safepoint.h"
 
 namespace gc::runtime::env {
@@ -295,11 +297,11 @@ TEST(ParseVarTest, DebugBooleansFollowTheRule) {
       m[0],
       "GCRT_DEBUG=\"gctrace=yes\": \"gctrace=yes\": not a boolean; "
       "accepted: comma-separated name=value items: gctrace, scavtrace, "
-      "verify, crosscheck, quarantine, concurrent and census, each 1, 0, "
-      "true, "
-      "false, "
-      "on or off; "
-      "zeal, an "
+      "verify, crosscheck, quarantine and concurrent, each 1, 0, true, "
+      "false, on or off; census, one of those (printed at exit) or a signal "
+      "to print it on: a name (SIGUSR2 or USR2) or a number (1 and 0 are "
+      "the booleans), not KILL, STOP, SEGV, BUS, FPE, ILL, TRAP, ABRT, "
+      "glibc's reserved real-time signals or gcrt's SIGRTMIN+6; zeal, an "
       "integer from 0 to 2^40 (allocations between collections, 0: "
       "off); memprofilerate, an integer from 0 to 2^40 (bytes between heap "
       "profile samples, 1: every allocation, 0: off); gclog and "
@@ -307,6 +309,82 @@ TEST(ParseVarTest, DebugBooleansFollowTheRule) {
       "appended to it; the heap profile written to it at exit); using the "
       "defaults for every item (off; concurrent on; the quarantine on in "
       "debug builds)");
+}
+
+TEST(ParseVarTest, DebugCensusOnASignal) {
+  Messages m;
+  DebugSettings d = ParseDebug("census=SIGUSR2", &m);
+  EXPECT_FALSE(d.census) << "a signal, not at exit";
+  EXPECT_EQ(d.census_signal, SIGUSR2);
+  EXPECT_EQ(ParseDebug(" census = USR1 ", &m).census_signal, SIGUSR1);
+  EXPECT_EQ(ParseDebug("census=12", &m).census_signal, 12);
+  EXPECT_EQ(ParseDebug("census=SIGHUP", &m).census_signal, SIGHUP);
+  d = ParseDebug("census=1", &m);
+  EXPECT_TRUE(d.census) << "1 is the boolean: at exit";
+  EXPECT_EQ(d.census_signal, 0);
+  d = ParseDebug("census=SIGUSR2,census=true", &m);  // the last one wins
+  EXPECT_TRUE(d.census);
+  EXPECT_EQ(d.census_signal, 0);
+  d = ParseDebug("census=on,census=USR2", &m);
+  EXPECT_FALSE(d.census);
+  EXPECT_EQ(d.census_signal, SIGUSR2);
+  d = ParseDebug("census=SIGRTMIN", &m);  // not a name it takes
+  EXPECT_EQ(d.census_signal, 0);
+  ASSERT_EQ(m.size(), 1u);
+  m.clear();
+  EXPECT_EQ(ParseDebug(("census=" + std::to_string(SIGRTMIN + 1)).c_str(), &m)
+                .census_signal,
+            SIGRTMIN + 1);
+  EXPECT_TRUE(m.empty());
+}
+
+TEST(ParseVarTest, DebugCensusRefusesSignalsItCannotUse) {
+  const std::string refusals[] = {
+      "census=SIGKILL",
+      "census=STOP",
+      "census=SEGV",
+      "census=SIGBUS",
+      "census=FPE",
+      "census=ILL",
+      "census=ABRT",
+      "census=TRAP",
+      "census=9",
+      "census=11",
+      "census=SIGFOO",
+      "census=",
+      "census=65",
+      "census=-12",
+      "census=" + std::to_string(SIGRTMIN - 1),
+      "census=" + std::to_string(gc::runtime::BacktraceSignal()),
+  };
+  for (const std::string& text : refusals) {
+    Messages m;
+    DebugSettings d = ParseDebug(("gctrace=1," + text).c_str(), &m);
+    EXPECT_EQ(d.census_signal, 0) << text;
+    EXPECT_FALSE(d.gctrace) << text << ": one refused item refuses all";
+    ASSERT_EQ(m.size(), 1u) << text;
+    EXPECT_NE(
+        m[0].find("GCRT_DEBUG=\"gctrace=1," + text + "\": \"" + text + "\": "),
+        std::string::npos)
+        << m[0];
+    EXPECT_NE(m[0].find("accepted: "), std::string::npos) << m[0];
+  }
+  Messages m;
+  ParseDebug("census=SIGKILL", &m);
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_NE(m[0].find("a signal that cannot print the census"),
+            std::string::npos)
+      << m[0];
+  m.clear();
+  ParseDebug("census=9", &m);
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_NE(m[0].find("a signal no handler can catch"), std::string::npos)
+      << m[0];
+}
+
+TEST(ParseVarTest, SignalNames) {
+  EXPECT_EQ(SignalName(SIGUSR2), "SIGUSR2");
+  EXPECT_EQ(SignalName(SIGRTMIN + 2), "SIGRTMIN+2");
 }
 
 TEST(ParseVarTest, DebugHeapProfileItems) {
