@@ -58,7 +58,12 @@ bool Span::LoadNextCacheWord() {
 }
 
 void Span::UnmarkFreeCacheSlots() {
-  if (cache_word < nwords) mark_bits[cache_word] &= ~CacheWordFree();
+  // Atomic: a thread that never attached runs through the stop, and its
+  // gc::Ptr stores' barrier loads mark bits (atomically) meanwhile.
+  if (cache_word < nwords) {
+    std::atomic_ref<uint64_t>(mark_bits[cache_word])
+        .fetch_and(~CacheWordFree(), std::memory_order_relaxed);
+  }
 }
 
 bool Span::IsAllocated(uint32_t slot) const {

@@ -167,6 +167,14 @@ class WorkPool {
 // every time (the heap is never replaced).
 const alloc::PageHeap* g_pages = nullptr;
 
+// Sets g_pages to the heap's page heap: written only when it differs (the
+// first marking), since a thread that never attached runs through a stop
+// and its gc::Ptr stores' barrier reads g_pages meanwhile.
+void SetPages() {
+  const alloc::PageHeap* pages = &alloc::Heap::Get().pages();
+  if (g_pages != pages) g_pages = pages;
+}
+
 // The span holding p and p's slot in it, if p points into an in-use span.
 // With the world stopped nothing changes under the marker; while marking
 // runs beside the program, spans are published (kInUse, release) but none
@@ -1224,7 +1232,7 @@ void SetStackSnapshot(runtime::Processor* p,
 }
 
 bool IsMarkedObject(uintptr_t p) {
-  g_pages = &alloc::Heap::Get().pages();
+  SetPages();
   uint32_t slot;
   Span* s = FindSlot(p, &slot);
   if (s == nullptr) return false;
@@ -1232,7 +1240,7 @@ bool IsMarkedObject(uintptr_t p) {
 }
 
 uintptr_t UnmarkedLiveObject(uintptr_t p) {
-  g_pages = &alloc::Heap::Get().pages();
+  SetPages();
   uint32_t slot;
   Span* s = FindSlot(p, &slot);
   if (s == nullptr || ((s->mark_bits[slot / 64] >> (slot % 64)) & 1) != 0 ||
@@ -1243,7 +1251,7 @@ uintptr_t UnmarkedLiveObject(uintptr_t p) {
 }
 
 uint64_t MarkObjectAtTermination(uintptr_t p) {
-  g_pages = &alloc::Heap::Get().pages();
+  SetPages();
   uint32_t slot;
   Span* s = FindSlot(p, &slot);
   GCRT_CHECK(s != nullptr && "an object marked at termination is in the heap");
@@ -1357,7 +1365,7 @@ std::vector<DiscoveredEphemeron> TakeDiscovered(const Workers& ws) {
 
 MarkResult MarkHeap(uint32_t workers) {
   GCRT_CHECK_GE(workers, 1u);
-  g_pages = &alloc::Heap::Get().pages();
+  SetPages();
   RootJobs roots;
   const std::vector<RootJob>& jobs = roots.jobs();
   MarkResult result{0, 0, workers};
@@ -1496,7 +1504,7 @@ void StartMarking(uint32_t workers) {
   GCRT_CHECK_GE(workers, 1u);
   g_mark_work.store(0, std::memory_order_relaxed);
   g_background_credit.store(0, std::memory_order_relaxed);
-  g_pages = &alloc::Heap::Get().pages();
+  SetPages();
   g_marking.workers = workers;
   g_marking.bytes = g_marking.objects = 0;
   g_marking.deferred.clear();
@@ -1672,7 +1680,7 @@ MarkResult FinishMarking(DeferredObjects* deferred) {
 }
 
 uint64_t VerifyMarking() {
-  g_pages = &alloc::Heap::Get().pages();
+  SetPages();
   RootJobs roots;
   SetInMarker(true);
   Verifier v;
@@ -1686,7 +1694,7 @@ uint64_t VerifyMarking() {
 }
 
 RetentionPath FindRetentionPath(uintptr_t target) {
-  g_pages = &alloc::Heap::Get().pages();
+  SetPages();
   RetentionPath out;
   uint32_t slot;
   Span* s = FindSlot(target, &slot);
