@@ -291,11 +291,7 @@ void* Cache::AllocSmallSlow(SpanClass sc, const TypeInfo* type) {
   }
   // The fast path ran out at a slot held back for the heap profile: this
   // allocation is the sample.
-  const bool sampled = s->alloc_cache == 0;
-  if (sampled) {
-    s->alloc_cache = s->sample_held;
-    s->sample_held = 0;
-  }
+  const bool sampled = TakeHeldSample(s);
   uint64_t free = s->alloc_cache;
   uint32_t bit = static_cast<uint32_t>(__builtin_ctzll(free));
   s->alloc_cache = free & (free - 1);
@@ -338,11 +334,7 @@ void* Cache::AllocTinySlow(uint32_t size) {
   }
   // A block held back for the heap profile: this allocation starts it and
   // is the sample (the block's other pieces live and die with it).
-  const bool sampled = s->alloc_cache == 0;
-  if (sampled) {
-    s->alloc_cache = s->sample_held;
-    s->sample_held = 0;
-  }
+  const bool sampled = TakeHeldSample(s);
   tiny_allocs_++;  // only once the allocation cannot fail
   void* block = TakeTinyBlock(s, s->alloc_cache, size);
   if (tiny_allocs_ >= 4096) {

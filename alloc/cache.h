@@ -237,6 +237,15 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
   // sample; when it falls among them, the sampled slot and those after it
   // are held back (Span::sample_held), and the fast path runs out at it.
   void ChargeSampler(Span* s);
+  // Whether the loaded word's free slots are all held back for a sample
+  // (the fast path ran out at it): if so, gives them back to alloc_cache,
+  // the sampled slot lowest, for the slow path to take.
+  static bool TakeHeldSample(Span* s) {
+    if (s->alloc_cache != 0) return false;
+    s->alloc_cache = s->sample_held;
+    s->sample_held = 0;
+    return true;
+  }
   // The slow path handed out the held slot at p (`bytes` of it): the rest
   // of the word counts toward the next sample, and the allocation goes to
   // the profile.
