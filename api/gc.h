@@ -19,7 +19,9 @@
 // api/census.h. Why an object is alive (gc::why_alive): api/why_alive.h,
 // with field names from GCRT_FIELD_NAMES: api/field_names.h. The
 // heap profile by allocation site (gc::heap_profile, gc::write_heap_profile,
-// pprof's format): api/heap_profile.h. The design: docs/design.md, and the
+// pprof's format): api/heap_profile.h. Tasks, Go's goroutines on a few
+// worker threads, with channels, wait groups and a mutex that park them
+// (gc::go, gc::Channel, gc::WaitGroup, gc::TaskMutex): api/task.h. The design: docs/design.md, and the
 // overviews in gc/collector.h and alloc/heap.h.
 //
 // Two tiers, as cppgc's include/cppgc and include/cppgc/internal: api/*.h
@@ -134,6 +136,11 @@
 //   GCRT_STACK_SCAN             bool: scan thread stacks          on
 //    (gc::set_stack_scan)       conservatively (off: only
 //                               registered roots count)
+//   GCRT_PROCS                  0 to 256: workers that run tasks  0
+//    (none; read when the first at a time (api/task.h; 0: one
+//     task starts)              per hardware thread)
+//   GCRT_TASK_STACK_KB          16 to 1048576 KiB, or 0: a task's 256
+//    (gc::set_task_stack_size)  stack (0: the built-in 256 KiB)
 #pragma once
 
 #include <array>

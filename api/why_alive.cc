@@ -27,6 +27,9 @@ std::string RootName(const internal::RetentionPath& p) {
     case internal::RootJob::kStack:
       return "the stack of the thread with processor " +
              std::to_string(p.root_processor) + " (conservative stack scan)";
+    case internal::RootJob::kTaskStack:
+      return "the stack of a task no worker is running (conservative stack "
+             "scan)";
   }
   return "a root";
 }

@@ -332,8 +332,9 @@ void Collector::WaitForBackgroundCycle() {
       CollectingOnThisThread() || runtime::InBlockingRegion()) {
     return;
   }
-  // Blocked, so the cycle's stops do not wait for this thread.
-  runtime::BlockingRegion waiting;
+  // Blocked, so the cycle's stops do not wait for this thread. A task's
+  // worker keeps its slot: the other tasks would only wait here too.
+  runtime::BlockingRegion waiting(runtime::HandOff::kNo);
   runtime::MutexLock lock(&background_mu_);
   while (background_busy_.load(std::memory_order_acquire)) {
     background_done_cv_.Wait(&background_mu_);

@@ -581,6 +581,12 @@ class RootJobs {
           jobs_.push_back(RootJob{RootJob::kStack, nullptr, nullptr, p});
         }
       }
+      runtime::ForEachSuspendedTaskStack(
+          [this](const runtime::SuspendedStack& s) {
+            RootJob job{RootJob::kTaskStack, nullptr, nullptr};
+            job.task_stack = s;
+            jobs_.push_back(job);
+          });
     }
   }
   ~RootJobs() { RootRegistry::Get().EndMarking(); }
@@ -633,6 +639,14 @@ void RunRootJob(const RootJob& job, V& v) GCRT_REQUIRES(kWorldStopped) {
       // builds): VisitConservative takes no use of it.
       ScanStack(
           job.processor,
+          [](void* self, uintptr_t w) GCRT_REQUIRES(kWorldStopped) {
+            static_cast<V*>(self)->VisitConservative(w);
+          },
+          &v);
+      return;
+    case RootJob::kTaskStack:
+      runtime::ScanStackRange(
+          job.task_stack.sp, job.task_stack.hi, job.task_stack.fake_stack,
           [](void* self, uintptr_t w) GCRT_REQUIRES(kWorldStopped) {
             static_cast<V*>(self)->VisitConservative(w);
           },

@@ -13,6 +13,7 @@
 #include "runtime/check.h"
 #include "runtime/os_mem.h"
 #include "runtime/safepoint.h"
+#include "runtime/task.h"
 
 namespace gc::internal {
 
@@ -115,12 +116,11 @@ HandleArena* HandleArena::ForCurrentThread() {
   HandleArena* a = nullptr;
   {
     runtime::MutexLock lock(&r.mu_);
-    for (HandleArena* x = r.arenas_; x != nullptr; x = x->next_all_) {
-      if (x->orphaned_) {
-        x->orphaned_ = false;
-        a = x;
-        break;
-      }
+    if (HandleArena* x = r.orphans_) {
+      r.orphans_ = x->next_orphan_;
+      x->next_orphan_ = nullptr;
+      x->orphaned_ = false;
+      a = x;
     }
     if (a == nullptr) {
       a = new HandleArena();
@@ -137,6 +137,34 @@ void HandleArena::Orphan() {
   RootRegistry& r = RootRegistry::Get();
   runtime::MutexLock lock(&r.mu_);
   orphaned_ = true;
+  next_orphan_ = r.orphans_;
+  r.orphans_ = this;
+}
+
+namespace {
+
+// A task switches only where the thread's arena is in t_handles: outside
+// blocking regions and marking (runtime/task.h refuses both).
+void* ExchangeTaskHandles(void* value) {
+  GCRT_CHECK(t_handles_parked == nullptr &&
+             "a task switches outside blocking regions and marking");
+  HandleArena* old = t_handles;
+  t_handles = static_cast<HandleArena*>(value);
+  return old;
+}
+
+void ReleaseTaskHandles(void* value) {
+  static_cast<HandleArena*>(value)->Orphan();
+}
+
+}  // namespace
+
+void InstallTaskHandles() {
+  static const bool installed = [] {
+    runtime::SetTaskLocalHook({&ExchangeTaskHandles, &ReleaseTaskHandles});
+    return true;
+  }();
+  (void)installed;
 }
 
 std::vector<HandleArena*> HandleArena::All() {

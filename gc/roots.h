@@ -30,6 +30,7 @@
 #include "runtime/mutex.h"
 #include "runtime/processor.h"
 #include "runtime/sys_stat.h"
+#include "runtime/task.h"
 
 namespace gc::internal {
 
@@ -158,6 +159,7 @@ class HandleArena {
   // Guarded by the registry lock (roots.cc).
   bool orphaned_ = false;
   HandleArena* next_all_ = nullptr;
+  HandleArena* next_orphan_ = nullptr;
   friend class RootRegistry;
   friend void LockRootsForFork();
   friend void UnlockRootsAfterFork();
@@ -224,11 +226,19 @@ void UnregisterRootSet(RootSetRecord* r);
 struct RootJob {
   // kFinalizers: the collector's own (gc/finalizer.h), added by the
   // marker; kStack: a thread's stack, scanned conservatively
-  // (runtime/stack.h).
-  enum Kind : uint8_t { kArena, kRootSet, kFinalizers, kStack } kind;
+  // (runtime/stack.h); kTaskStack: the stack of a task no worker runs now
+  // (runtime/task.h), scanned the same way.
+  enum Kind : uint8_t {
+    kArena,
+    kRootSet,
+    kFinalizers,
+    kStack,
+    kTaskStack
+  } kind;
   HandleArena* arena;
   RootSetRecord* set;
   runtime::Processor* processor = nullptr;  // kStack
+  runtime::SuspendedStack task_stack{};     // kTaskStack
 };
 
 // Collector side, world stopped. Holds the registry lock (and the global
@@ -256,6 +266,9 @@ class RootRegistry {
   runtime::Mutex globals_mu_;
   runtime::Mutex mu_;
   HandleArena* arenas_ GCRT_GUARDED_BY(mu_) = nullptr;
+  // The orphaned arenas (their threads or tasks ended), for the next
+  // thread or task to adopt: a stack through next_orphan_.
+  HandleArena* orphans_ GCRT_GUARDED_BY(mu_) = nullptr;
   RootSetRecord* sets_ GCRT_GUARDED_BY(mu_) = nullptr;
   // Atomic: stored (relaxed) by the collector under mu_, read by
   // unregistering threads to report misuse.
@@ -266,6 +279,11 @@ class RootRegistry {
 // hook): its handle fast path is turned off meanwhile, so handles cannot be
 // taken there, and given back ones go through the arena's lock.
 void OnBlocking(bool entering);
+
+// Makes the handle arena (with its construction stack) follow each task
+// from worker to worker (runtime/task.h's TaskLocalHook). Idempotent;
+// called before the first task starts.
+void InstallTaskHandles();
 
 // Fork support (gc/fork.h): the registry, global-handle and every arena's
 // lock across a fork (threads in blocking regions or not attached may take

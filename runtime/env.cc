@@ -51,6 +51,14 @@ constexpr VarInfo kVars[] = {
      "4 MiB"},
     {Var::kStackScan, "GCRT_STACK_SCAN",
      "1, 0, true, false, on or off (off: only registered roots)", "on"},
+    {Var::kProcs, "GCRT_PROCS",
+     "an integer from 0 to 256 (workers running tasks at a time; 0: one per "
+     "hardware thread)",
+     "one per hardware thread"},
+    {Var::kTaskStack, "GCRT_TASK_STACK_KB",
+     "an integer from 16 to 1048576 (a task's stack in KiB), or 0 for the "
+     "built-in size",
+     "256"},
 };
 
 constexpr std::string_view kSpace = " \t\n\r\f\v";
@@ -417,6 +425,32 @@ bool ParseStackScan(const char* text, Messages* messages) {
   return *v;
 }
 
+uint32_t ParseProcs(const char* text, Messages* messages) {
+  if (text == nullptr) return 0;
+  std::string error;
+  std::optional<int64_t> v = ParseInt(text, 0, kMaxProcs, &error);
+  if (!v) {
+    Refuse(Var::kProcs, text, error, messages);
+    return 0;
+  }
+  return static_cast<uint32_t>(*v);
+}
+
+uint64_t ParseTaskStackKb(const char* text, Messages* messages) {
+  if (text == nullptr) return 0;
+  std::string error;
+  std::optional<int64_t> v = ParseInt(text, 0, kMaxTaskStackKb, &error);
+  if (v && *v != 0 && *v < kMinTaskStackKb) {
+    v.reset();
+    error = "below the minimum of 16 KiB";
+  }
+  if (!v) {
+    Refuse(Var::kTaskStack, text, error, messages);
+    return 0;
+  }
+  return static_cast<uint64_t>(*v);
+}
+
 int GcPercentFromEnv() { return FromEnv(Var::kGcPercent, &ParseGcPercent); }
 uint64_t MemoryLimitFromEnv() {
   return FromEnv(Var::kMemoryLimit, &ParseMemoryLimit);
@@ -430,5 +464,9 @@ int64_t StwWatchdogMsFromEnv() {
   return FromEnv(Var::kStwWatchdog, &ParseStwWatchdogMs);
 }
 bool StackScanFromEnv() { return FromEnv(Var::kStackScan, &ParseStackScan); }
+uint32_t ProcsFromEnv() { return FromEnv(Var::kProcs, &ParseProcs); }
+uint64_t TaskStackKbFromEnv() {
+  return FromEnv(Var::kTaskStack, &ParseTaskStackKb);
+}
 
 }  // namespace gc::runtime::env

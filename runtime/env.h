@@ -79,6 +79,8 @@ enum class Var {
   kStwWatchdog,
   kStackScan,
   kMinHeap,
+  kProcs,
+  kTaskStack,
 };
 
 struct VarInfo {
@@ -128,6 +130,13 @@ uint32_t ParseMarkWorkers(const char* text, Messages* messages);  // 0: auto
 DebugSettings ParseDebug(const char* text, Messages* messages);
 int64_t ParseStwWatchdogMs(const char* text, Messages* messages);
 bool ParseStackScan(const char* text, Messages* messages);  // default on
+// GCRT_PROCS: the scheduler's slots (runtime/task.h); 0: hardware threads.
+inline constexpr int64_t kMaxProcs = 256;
+uint32_t ParseProcs(const char* text, Messages* messages);
+// GCRT_TASK_STACK_KB: a task's stack in KiB; 0: the built-in 256 KiB.
+inline constexpr int64_t kMinTaskStackKb = 16;
+inline constexpr int64_t kMaxTaskStackKb = int64_t{1} << 20;  // 1 GiB
+uint64_t ParseTaskStackKb(const char* text, Messages* messages);
 
 // The same, from the environment, each message printed with Print.
 int GcPercentFromEnv();
@@ -137,5 +146,7 @@ uint32_t MarkWorkersFromEnv();
 DebugSettings DebugFromEnv();
 int64_t StwWatchdogMsFromEnv();
 bool StackScanFromEnv();
+uint32_t ProcsFromEnv();
+uint64_t TaskStackKbFromEnv();
 
 }  // namespace gc::runtime::env

@@ -71,6 +71,22 @@
 //                                  paths, by frees (under 3 or 11), with the
 //                                  world stopped at mark termination, and
 //                                  by the fork handler last
+//   26 a task primitive's lock   runtime/task.h, api/task.h  TaskShared's
+//                                  (join), gc::WaitGroup's, gc::TaskMutex's,
+//                                  gc::Channel's: a task parks holding it
+//                                  and its worker releases it once the task
+//                                  has switched out (Waiter::Wait); wakes
+//                                  happen after it is released
+//   27 Scheduler::mu_            runtime/scheduler.cc  the global run
+//                                  queue, idle slots, waiting workers; a
+//                                  leaf
+//   28 Slot::mu                  runtime/scheduler.cc  a slot's local run
+//                                  queue; a leaf
+//   29 TaskRegistry::mu          runtime/scheduler.cc  live tasks, for the
+//                                  stack scan: a leaf, taken with the world
+//                                  stopped under 4 and 5 (RootJobs)
+//   30 StackPool::mu             runtime/task_stack.cc  pooled task
+//                                  stacks; a leaf
 //
 // Destructors and finalizers (user code) run with none of them held; trace
 // functions and root set callbacks run under 4 and 5 (marking) and may

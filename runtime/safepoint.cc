@@ -14,6 +14,7 @@
 #include "runtime/check.h"
 #include "runtime/env.h"
 #include "runtime/stack.h"
+#include "runtime/task.h"
 
 namespace gc::runtime {
 
@@ -338,7 +339,8 @@ uint64_t StopWatchdogReports() {
 }
 
 // Not inlined: the caller's frames start right above this one's.
-GCRT_NOINLINE BlockingRegion::BlockingRegion() : p_(CurrentProcessor()) {
+GCRT_NOINLINE BlockingRegion::BlockingRegion(HandOff hand_off)
+    : p_(CurrentProcessor()), hand_off_(hand_off == HandOff::kYes) {
   if (t_no_stop_depth > 0 && p_ != nullptr) {
     throw std::logic_error(
         "gcrt: gc::Blocking while the world may not stop (inside the "
@@ -356,10 +358,16 @@ GCRT_NOINLINE BlockingRegion::BlockingRegion() : p_(CurrentProcessor()) {
   GCRT_CHECK(p_->status() == ProcessorStatus::kRunning);
   p_->status_.store(ProcessorStatus::kBlocked, std::memory_order_release);
   if (t.world_stopped_) t.stopper_cv_.NotifyAll();
+  lock.Unlock();
+  // A task's worker lets its slot go to another worker meanwhile.
+  if (hand_off_) OnTaskBlockingEnter();
 }
 
 BlockingRegion::~BlockingRegion() {
   if (--t_blocking_depth > 0 || p_ == nullptr) return;
+  // A task's worker takes a slot back first (it may wait for one; the
+  // world need not wait for it meanwhile).
+  if (hand_off_) OnTaskBlockingExit();
   ProcessorTable& t = ProcessorTable::Get();
   MutexLock lock(&t.mu_);
   // Touching the heap again must wait for a stopped world to restart,

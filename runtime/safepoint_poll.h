@@ -27,15 +27,23 @@ GCRT_ALWAYS_INLINE void Safepoint() {
   }
 }
 
+// Whether a task's worker (runtime/task.h) lets another worker take its
+// slot while it is blocked: yes for the program's waits (gc::Blocking and
+// api/thread.h), no for the collector's own waits for a cycle (every task
+// that allocates meets them, as goroutines park in Go's assists; more
+// workers would only meet them too).
+enum class HandOff : bool { kNo = false, kYes = true };
+
 class BlockingRegion {
  public:
-  BlockingRegion();
+  explicit BlockingRegion(HandOff hand_off = HandOff::kYes);
   ~BlockingRegion();
   BlockingRegion(const BlockingRegion&) = delete;
   BlockingRegion& operator=(const BlockingRegion&) = delete;
 
  private:
-  Processor* p_;  // the caller's processor, or null if not attached
+  Processor* p_;   // the caller's processor, or null if not attached
+  bool hand_off_;  // the outermost region's choice (HandOff)
 };
 
 // True while the calling thread is inside a BlockingRegion.

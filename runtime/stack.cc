@@ -57,6 +57,18 @@ uintptr_t CurrentStackHi() {
   return t_stack_hi;
 }
 
+StackBounds CurrentStackBounds() {
+  const uintptr_t hi = CurrentStackHi();
+  return StackBounds{t_stack_lo, hi};
+}
+
+StackBounds ExchangeStackBounds(StackBounds bounds) {
+  const StackBounds old = CurrentStackBounds();
+  t_stack_lo = bounds.lo;
+  t_stack_hi = bounds.hi;
+  return old;
+}
+
 GCRT_NOINLINE GCRT_NO_SANITIZE int FramePointerStack(void** out, int max) {
   const uintptr_t hi = CurrentStackHi();
   uintptr_t fp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));

@@ -37,6 +37,17 @@ namespace gc::runtime {
 // thread.
 uintptr_t CurrentStackHi();
 
+// The bounds of the stack the calling thread runs on: its own, or a task's
+// while it runs one (runtime/task.h). ExchangeStackBounds installs a
+// task's bounds when a worker switches to it and the worker's own when it
+// switches back; it returns the bounds it replaced.
+struct StackBounds {
+  uintptr_t lo = 0;
+  uintptr_t hi = 0;
+};
+StackBounds CurrentStackBounds();
+StackBounds ExchangeStackBounds(StackBounds bounds);
+
 // The return addresses of the calling thread's frames, innermost first
 // (out[0] returns into the caller of FramePointerStack), by following the
 // frame pointer chain: a few instructions a frame, where glibc's

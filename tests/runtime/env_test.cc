@@ -169,10 +169,11 @@ TEST(VarsTest, EveryVariableHasOneEntryWithItsText) {
     EXPECT_NE(std::string(v.fallback), "") << v.name;
     names.insert(v.name);
   }
-  EXPECT_EQ(names, (std::set<std::string>{"GCRT_GCPERCENT", "GCRT_MEMORY_LIMIT",
-                                          "GCRT_MARK_WORKERS", "GCRT_DEBUG",
-                                          "GCRT_STW_WATCHDOG_MS",
-                                          "GCRT_STACK_SCAN", "GCRT_MIN_HEAP"}));
+  EXPECT_EQ(names,
+            (std::set<std::string>{
+                "GCRT_GCPERCENT", "GCRT_MEMORY_LIMIT", "GCRT_MARK_WORKERS",
+                "GCRT_DEBUG", "GCRT_STW_WATCHDOG_MS", "GCRT_STACK_SCAN",
+                "GCRT_MIN_HEAP", "GCRT_PROCS", "GCRT_TASK_STACK_KB"}));
   // The messages quote the same ranges the parsers check.
   EXPECT_TRUE(Contains(Info(Var::kMarkWorkers).accepted,
                        "to " + std::to_string(kMaxMarkWorkers)));
@@ -512,6 +513,25 @@ TEST(ParseVarTest, StackScanIsABooleanDefaultingOn) {
   EXPECT_TRUE(ParseStackScan("precise", &m)) << "refused: the default";
   ASSERT_EQ(m.size(), 1u);
   EXPECT_TRUE(Contains(m[0], "GCRT_STACK_SCAN=\"precise\"")) << m[0];
+}
+
+TEST(ParseVarTest, ProcsAndTaskStackTakeTheirRanges) {
+  Messages m;
+  EXPECT_EQ(ParseProcs(nullptr, &m), 0u);
+  EXPECT_EQ(ParseProcs(" 4 ", &m), 4u);
+  EXPECT_EQ(ParseTaskStackKb(nullptr, &m), 0u);
+  EXPECT_EQ(ParseTaskStackKb("0", &m), 0u);
+  EXPECT_EQ(ParseTaskStackKb("64", &m), 64u);
+  EXPECT_TRUE(m.empty());
+  EXPECT_EQ(ParseProcs("257", &m), 0u);
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_TRUE(Contains(m[0], "GCRT_PROCS=\"257\"")) << m[0];
+  EXPECT_TRUE(Contains(m[0], "using one per hardware thread")) << m[0];
+  EXPECT_EQ(ParseTaskStackKb("8", &m), 0u) << "below 16 KiB: the default";
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_TRUE(Contains(m[1], "GCRT_TASK_STACK_KB=\"8\": below the minimum"))
+      << m[1];
+  EXPECT_TRUE(Contains(m[1], "using 256")) << m[1];
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 //                     cycles mark beside the program (the default), so the
 //                     others rewire the graph while one thread's cycle
 //                     marks: the test asserts that steps ran during marking
+//   tasks/8           the same with 8 tasks (gc::go) on the scheduler's
+//                     workers
 //
 // Both fork now and then (not under TSan or ASan: model.cc says why): the
 // child checks the forking thread's model after collecting and allocating
@@ -26,6 +28,7 @@
 #include <vector>
 
 #include "api/gc.h"
+#include "api/task.h"
 #include "gc/barrier.h"
 #include "tests/stress/model.h"
 #include "tests/test_support/verified_heap_test.h"
@@ -225,6 +228,83 @@ TEST_P(StressThreadsTest, MutatorsHandOverSubgraphsAndCollect) {
 #if !defined(GCRT_TSAN) && !defined(GCRT_ASAN)
   EXPECT_GT(total.forks, 0u);
 #endif
+  EXPECT_EQ(NonzeroAtAllocation().load(), 0u);
+  EXPECT_EQ(CorruptAtDestruction().load(), 0u);
+  EXPECT_EQ(CorruptAtFinalization().load(), 0u);
+}
+
+// The threaded harness with the mutators as tasks (api/task.h): 8 tasks on
+// the scheduler's workers hand subgraphs to each other and collect while
+// cycles mark beside them; each task's roots (its model's root set and
+// gc::Roots) follow it from worker to worker. No forks: a forked child
+// would run on a task's stack with the other workers gone.
+TEST_F(StressTest, MutatorsAsTasksHandOverSubgraphsAndCollect) {
+  constexpr int kTasks = 8;
+  const uint64_t seed = Seed();
+  std::printf(
+      "stress: seed %llu, %d tasks on %u workers (repeat with "
+      "GCRT_STRESS_SEED=%llu)\n",
+      static_cast<unsigned long long>(seed), kTasks, gc::task_procs(),
+      static_cast<unsigned long long>(seed));
+  Mailbox mailbox;
+  std::vector<std::unique_ptr<Model>> models(kTasks);
+  std::vector<uint8_t> ok(kTasks, 0);
+  std::vector<std::string> failures(kTasks);
+  std::vector<Stats> stats(kTasks);
+  std::vector<uint64_t> marking_steps(kTasks, 0);
+  const double seconds = Seconds();
+  // The phases' barriers: every task arrives, then waits for the others.
+  gc::WaitGroup phase[4];
+  for (gc::WaitGroup& p : phase) p.add(kTasks);
+  auto barrier = [&](int i) {
+    phase[i].done();
+    phase[i].wait();
+  };
+  std::vector<gc::Task<void>> tasks;
+  for (int t = 0; t < kTasks; t++) {
+    tasks.push_back(gc::go([&, t] {
+      models[t] = std::make_unique<Model>(seed + t, &mailbox);
+      Model& m = *models[t];
+      auto deadline = std::chrono::steady_clock::now() +
+                      std::chrono::duration<double>(seconds);
+      bool good = true;
+      for (uint64_t i = 0; good; i++) {
+        if (seconds > 0
+                ? (i % 256 == 0 && std::chrono::steady_clock::now() >= deadline)
+                : i >= kShortSteps / 4) {
+          break;
+        }
+        good = m.Step();
+        if (gc::internal::WriteBarrierOn()) marking_steps[t]++;
+        if (i % 16 == 0) gc::yield();  // migrate, interleave
+      }
+      barrier(0);
+      for (int k = 0; good && k < 1000; k++) good = m.Step();
+      barrier(1);
+      if (t == 0) m.ReceiveAll();
+      barrier(2);
+      ok[t] = good && m.DropAllAndCheck();
+      failures[t] = m.failure();
+      stats[t] = m.stats();
+      barrier(3);
+      models[t].reset();
+    }));
+  }
+  for (gc::Task<void>& t : tasks) t.join();
+  Stats total;
+  for (int t = 0; t < kTasks; t++) {
+    EXPECT_TRUE(ok[t]) << "task " << t << ": " << failures[t] << " (seed "
+                       << seed << ")";
+    total.Add(stats[t]);
+  }
+  Report("tasks/8", seed, total);
+  uint64_t steps_while_marking = 0;
+  for (uint64_t n : marking_steps) steps_while_marking += n;
+  EXPECT_GT(steps_while_marking, 0u)
+      << "no mutator step overlapped a concurrent marking";
+  EXPECT_GT(total.handed_over, 0u);
+  EXPECT_GT(total.reclaimed_checked, 0u);
+  EXPECT_GT(total.freed, 0u);
   EXPECT_EQ(NonzeroAtAllocation().load(), 0u);
   EXPECT_EQ(CorruptAtDestruction().load(), 0u);
   EXPECT_EQ(CorruptAtFinalization().load(), 0u);

@@ -100,7 +100,10 @@ inline void Usage(const char* prog) {
                "usage: %s binary-trees [depth=21] | binary-trees-mt [depth=21] "
                "[threads=2] | gcbench | malloc8|malloc16|malloctypeinfo8|"
                "malloctypeinfo16 [n=20000000] | allocation [threads=1] | "
-               "long-lived [live_mib=256] [steps=200000]\n",
+               "long-lived [live_mib=256] [steps=200000] | "
+               "binary-trees-tasks [depth=21] [tasks=2] | "
+               "task-spawn|task-switch [n=1000000] | "
+               "many-tasks|many-threads [count=100] [ms=3000] (gcrt)\n",
                prog);
 }
 

@@ -7,13 +7,18 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include "api/gc.h"
+#include "api/task.h"
+#include "api/thread.h"
 #include "benchmarks/peers/common/workload.h"
 
 namespace {
@@ -86,7 +91,7 @@ long TreesOfDepth(int d, long first, long last) {
   return check;
 }
 
-int BinaryTrees(int max_depth, int threads) {
+int BinaryTrees(int max_depth, int threads, bool use_tasks = false) {
   const int min_depth = 4;
   long long total = 0;
   {
@@ -99,6 +104,25 @@ int BinaryTrees(int max_depth, int threads) {
   if (threads <= 1) {
     for (int d = min_depth, k = 0; d <= max_depth; d += 2, k++) {
       checks[k] = TreesOfDepth(d, 0, 1L << (max_depth - d + min_depth));
+    }
+  } else if (use_tasks) {
+    // The same shares, each a task (gc::go): `threads` tasks on the
+    // scheduler's GCRT_PROCS workers, as Go's version runs goroutines.
+    std::vector<std::vector<long>> partial(threads,
+                                           std::vector<long>(checks.size()));
+    std::vector<gc::Task<void>> tasks;
+    for (int t = 0; t < threads; t++) {
+      tasks.push_back(gc::go([&, t] {
+        for (int d = min_depth, k = 0; d <= max_depth; d += 2, k++) {
+          long n = 1L << (max_depth - d + min_depth);
+          partial[t][k] =
+              TreesOfDepth(d, n * t / threads, n * (t + 1) / threads);
+        }
+      }));
+    }
+    for (gc::Task<void>& t : tasks) t.join();
+    for (int t = 0; t < threads; t++) {
+      for (size_t k = 0; k < checks.size(); k++) checks[k] += partial[t][k];
     }
   } else {
     // Each thread takes its share of every depth's iterations.
@@ -133,6 +157,90 @@ int BinaryTrees(int max_depth, int threads) {
   PauseLog pauses;
   pauses.Print();
   peers::PrintChecksum(total);
+  return 0;
+}
+
+// ---- Tasks (api/task.h) beside goroutines. ----
+
+// n tasks started and run to their end, in batches of 1000 joined by a
+// wait group: the cost of one task from gc::go to its end.
+int TaskSpawn(long n) {
+  constexpr long kBatch = 1000;
+  auto t0 = peers::Clock::now();
+  for (long done = 0; done < n; done += kBatch) {
+    gc::WaitGroup wg;
+    const long batch = std::min(kBatch, n - done);
+    wg.add(batch);
+    for (long i = 0; i < batch; i++) gc::go([&wg] { wg.done(); });
+    wg.wait();
+  }
+  peers::PrintRate(peers::MsSince(t0) * 1e6 / static_cast<double>(n));
+  peers::PrintChecksum(n);
+  return 0;
+}
+
+// Two tasks hand a value back and forth over two unbuffered channels n
+// times: the cost of one hand-over (a send to a parked receiver, which
+// wakes it, and the switches around it), per one-way message.
+int TaskSwitch(long n) {
+  gc::Channel<long> ping, pong;
+  auto echo = gc::go([&] {
+    while (std::optional<long> v = ping.recv()) pong.send(*v);
+  });
+  auto t0 = peers::Clock::now();
+  long sum = gc::go([&] {
+               long s = 0;
+               for (long i = 0; i < n; i++) {
+                 ping.send(i);
+                 s += *pong.recv();
+               }
+               ping.close();
+               return s;
+             }).join();
+  const double ms = peers::MsSince(t0);
+  echo.join();
+  peers::PrintRate(ms * 1e6 / (2.0 * static_cast<double>(n)));
+  peers::PrintChecksum(sum);
+  return 0;
+}
+
+// `count` activities (tasks on the scheduler, or threads) each building
+// and checking trees of depth 8 for `ms` milliseconds while the collector
+// runs: the time to safepoint of its stops with many more activities than
+// cores (a stop waits for GCRT_PROCS workers, or for every thread).
+int ManyActivities(bool tasks, int count, long ms) {
+  std::atomic<bool> stop{false};
+  std::atomic<long> trees{0};
+  auto body = [&] {
+    long mine = 0;
+    while (!stop.load(std::memory_order_relaxed)) {
+      if (Check(Bottom(8).get()) != 511) std::abort();
+      mine++;
+    }
+    trees.fetch_add(mine);
+  };
+  if (tasks) {
+    std::vector<gc::Task<void>> all;
+    for (int i = 0; i < count; i++) all.push_back(gc::go(body));
+    {
+      gc::Blocking sleeping;
+      std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    }
+    stop.store(true);
+    for (gc::Task<void>& t : all) t.join();
+  } else {
+    std::vector<gc::Thread> all;
+    for (int i = 0; i < count; i++) all.emplace_back(body);
+    {
+      gc::Blocking sleeping;
+      std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    }
+    stop.store(true);
+    for (gc::Thread& t : all) t.join();
+  }
+  PauseLog pauses;
+  pauses.Print();
+  peers::PrintChecksum(trees.load());
   return 0;
 }
 
@@ -321,6 +429,23 @@ int main(int argc, char** argv) {
   if (std::strcmp(w, "binary-trees-mt") == 0) {
     return BinaryTrees(static_cast<int>(peers::ArgOr(argc, argv, 2, 21)),
                        static_cast<int>(peers::ArgOr(argc, argv, 3, 2)));
+  }
+  if (std::strcmp(w, "binary-trees-tasks") == 0) {
+    return BinaryTrees(static_cast<int>(peers::ArgOr(argc, argv, 2, 21)),
+                       static_cast<int>(peers::ArgOr(argc, argv, 3, 2)),
+                       /*use_tasks=*/true);
+  }
+  if (std::strcmp(w, "task-spawn") == 0) {
+    return TaskSpawn(peers::ArgOr(argc, argv, 2, 1000000));
+  }
+  if (std::strcmp(w, "task-switch") == 0) {
+    return TaskSwitch(peers::ArgOr(argc, argv, 2, 1000000));
+  }
+  if (std::strcmp(w, "many-tasks") == 0 ||
+      std::strcmp(w, "many-threads") == 0) {
+    return ManyActivities(std::strcmp(w, "many-tasks") == 0,
+                          static_cast<int>(peers::ArgOr(argc, argv, 2, 100)),
+                          peers::ArgOr(argc, argv, 3, 3000));
   }
   if (std::strcmp(w, "gcbench") == 0) return GcBench();
   const long n = peers::ArgOr(argc, argv, 2, 20000000);

@@ -304,6 +304,49 @@ func micro(loop func(n int), n int) {
 	finish(int64(n))
 }
 
+// ---- goroutines beside gcrt's tasks. ----
+
+// taskSpawn starts n goroutines in batches of 1000 joined by a WaitGroup:
+// the cost of one goroutine from go to its end.
+func taskSpawn(n int) {
+	const batch = 1000
+	t0 := time.Now()
+	for done := 0; done < n; done += batch {
+		b := batch
+		if n-done < b {
+			b = n - done
+		}
+		var wg sync.WaitGroup
+		wg.Add(b)
+		for i := 0; i < b; i++ {
+			go func() { wg.Done() }()
+		}
+		wg.Wait()
+	}
+	printRate(time.Since(t0), int64(n))
+	finish(int64(n))
+}
+
+// taskSwitch hands a value back and forth between two goroutines over two
+// unbuffered channels n times; the rate is per one-way message.
+func taskSwitch(n int) {
+	ping, pong := make(chan int), make(chan int)
+	go func() {
+		for v := range ping {
+			pong <- v
+		}
+	}()
+	t0 := time.Now()
+	var sum int64
+	for i := 0; i < n; i++ {
+		ping <- i
+		sum += int64(<-pong)
+	}
+	close(ping)
+	printRate(time.Since(t0), int64(2*n))
+	finish(sum)
+}
+
 // ---- allocation. ----
 
 const (
@@ -411,7 +454,8 @@ func longLived(liveMiB, steps int) {
 func usage() {
 	fmt.Fprintf(os.Stderr, "usage: %s binary-trees [depth=21] | binary-trees-mt [depth=21] "+
 		"[threads=2] | gcbench | malloc8|malloc16|malloctypeinfo8|malloctypeinfo16 "+
-		"[n=20000000] | allocation [threads=1] | long-lived [live_mib=256] [steps=200000]\n",
+		"[n=20000000] | allocation [threads=1] | long-lived [live_mib=256] [steps=200000] | "+
+		"binary-trees-tasks [depth=21] [tasks=2] | task-spawn|task-switch [n=1000000]\n",
 		os.Args[0])
 	os.Exit(2)
 }
@@ -437,8 +481,12 @@ func main() {
 	switch w := os.Args[1]; w {
 	case "binary-trees":
 		binaryTrees(arg(1, 21), 1)
-	case "binary-trees-mt":
+	case "binary-trees-mt", "binary-trees-tasks":
 		binaryTrees(arg(1, 21), arg(2, 2))
+	case "task-spawn":
+		taskSpawn(arg(1, 1000000))
+	case "task-switch":
+		taskSwitch(arg(1, 1000000))
 	case "gcbench":
 		gcbench()
 	case "allocation":

@@ -1,0 +1,457 @@
+// Tasks (api/task.h, runtime/task.h): many fibers on GCRT_PROCS workers,
+// with the collector running under them. Every test runs with the heap
+// verifier on, so a root a task holds that the marker missed stops the
+// program.
+#include "api/task.h"
+
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "alloc/cache.h"
+#include "alloc/heap.h"
+#include "api/gc.h"
+#include "api/thread.h"
+#include "runtime/task.h"
+#include "tests/test_support/stderr_capture.h"
+#include "tests/test_support/verified_heap_test.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr uint64_t kMagic = 0x7a5c0ffee0ddba11;
+
+struct Node {
+  gc::Ptr<Node> left, right;
+  int64_t value = 0;
+  uint64_t magic = kMagic;
+};
+
+gc::Root<Node> Tree(int depth, int64_t value) {
+  gc::Root<Node> n = gc::make<Node>();
+  n->value = value;
+  if (depth > 0) {
+    n->left = Tree(depth - 1, value);
+    n->right = Tree(depth - 1, value);
+  }
+  return n;
+}
+
+// The nodes of an intact tree Tree built (0 if any node is damaged).
+int64_t Count(const Node* n, int64_t value) {
+  if (n == nullptr) return 0;
+  if (n->magic != kMagic || n->value != value) return -1000000;
+  return 1 + Count(n->left.get(), value) + Count(n->right.get(), value);
+}
+
+int Tid() { return static_cast<int>(syscall(SYS_gettid)); }
+
+class TaskTest : public gc::testing::VerifiedHeapTest {};
+
+TEST_F(TaskTest, JoinReturnsTheResult) {
+  gc::Task<int> t = gc::go([](int a, int b) { return a * b; }, 6, 7);
+  EXPECT_TRUE(t.joinable());
+  EXPECT_NE(t.id(), 0u);
+  EXPECT_EQ(t.join(), 42);
+  EXPECT_FALSE(t.joinable());
+  EXPECT_THROW(t.join(), std::logic_error);
+}
+
+TEST_F(TaskTest, JoinRethrowsTheTasksException) {
+  gc::Task<void> t = gc::go([] { throw std::runtime_error("task failed"); });
+  try {
+    t.join();
+    FAIL() << "join did not rethrow";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "task failed");
+  }
+}
+
+TEST_F(TaskTest, AnExceptionNobodyJoinsIsReported) {
+  gc::testing::StderrCapture capture;
+  std::atomic<bool> thrown{false};
+  uint64_t id = 0;
+  {
+    gc::Task<void> t = gc::go([&] {
+      thrown.store(true);
+      throw std::runtime_error("lost in a task");
+    });
+    id = t.id();
+    t.detach();
+  }
+  std::string text = capture.ReadUntil("lost in a task");
+  capture.Restore();
+  EXPECT_NE(text.find("task " + std::to_string(id) +
+                      " ended with an exception nobody joined"),
+            std::string::npos)
+      << text;
+  EXPECT_TRUE(thrown.load());
+}
+
+// Millions of short tasks, each building a small tree and checking it
+// after a yield, while collections run: every one completes, and every
+// object a task built is intact when it counts it. 20 tasks start them,
+// 1,000 at a time, waiting for each thousand (as a Go program's
+// goroutines start goroutines), so at most about 20,000 exist at once:
+// each task's stack is a mapping of its own (api/task.h).
+TEST_F(TaskTest, MillionsOfShortTasksAllocatingAllComplete) {
+  constexpr int kSpawners = 20, kBatches = 50, kBatch = 1000;
+  std::atomic<int64_t> nodes{0};
+  gc::WaitGroup wg;
+  wg.add(kSpawners);
+  const auto before = gc::runtime::GetSchedulerStats();
+  const uint64_t cycles_before = gc::stats().num_gc;
+  for (int s = 0; s < kSpawners; s++) {
+    gc::go([&wg, &nodes, s] {
+      for (int b = 0; b < kBatches; b++) {
+        gc::WaitGroup batch;
+        batch.add(kBatch);
+        for (int k = 0; k < kBatch; k++) {
+          const int64_t i = (int64_t{s} * kBatches + b) * kBatch + k;
+          gc::go([&batch, &nodes, i] {
+            gc::Root<Node> t = Tree(2, i);
+            if (i % 64 == 0) gc::yield();
+            nodes.fetch_add(Count(t.get(), i), std::memory_order_relaxed);
+            batch.done();
+          });
+        }
+        batch.wait();
+      }
+      wg.done();
+    });
+  }
+  wg.wait();
+  constexpr int64_t kTasks = int64_t{kSpawners} * kBatches * kBatch;
+  EXPECT_EQ(nodes.load(), kTasks * 7);
+  const auto after = gc::runtime::GetSchedulerStats();
+  EXPECT_GE(after.tasks_done - before.tasks_done,
+            static_cast<uint64_t>(kTasks + kSpawners));
+  EXPECT_GT(gc::stats().num_gc, cycles_before + 1);
+}
+
+// More tasks alive at once than the system lets gcrt map stacks for get a
+// clear error from gc::go (in a fresh process, under an address-space
+// limit), and the tasks already started are unharmed.
+TEST(TaskDeathTest, RunningOutOfTaskStacksIsAClearError) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        gc::Channel<int> hold;
+        gc::go([] {}).join();  // the workers exist
+        long pages = 0;
+        FILE* f = std::fopen("/proc/self/statm", "r");
+        if (f == nullptr || std::fscanf(f, "%ld", &pages) != 1) std::_Exit(3);
+        std::fclose(f);
+        rlimit limit{};
+        limit.rlim_cur = limit.rlim_max =
+            static_cast<rlim_t>(pages) * 4096 + (rlim_t{256} << 20);
+        if (setrlimit(RLIMIT_AS, &limit) != 0) std::_Exit(4);
+        std::vector<gc::Task<int>> waiting;
+        try {
+          for (int i = 0; i < 100000; i++) {
+            waiting.push_back(gc::go([&hold] { return *hold.recv(); }));
+          }
+        } catch (const std::bad_alloc& e) {
+          std::fprintf(stderr, "%s\n", e.what());
+          const size_t n = waiting.size();
+          for (size_t i = 0; i < n; i++) hold.send(7);
+          for (auto& t : waiting) {
+            if (t.join() != 7) std::_Exit(5);
+          }
+          std::_Exit(n > 10 ? 0 : 6);
+        }
+        std::_Exit(7);
+      },
+      ::testing::ExitedWithCode(0),
+      "gcrt: cannot map a stack for a new task .*tasks alive");
+}
+
+// A task's gc::Roots and the objects under them survive collections while
+// the task moves from worker to worker.
+TEST_F(TaskTest, RootsFollowATaskAcrossWorkers) {
+  constexpr int kTasks = 16;
+  std::atomic<bool> stop{false};
+  std::vector<gc::Task<std::set<int>>> tasks;
+  for (int i = 0; i < kTasks; i++) {
+    tasks.push_back(gc::go([i, &stop] {
+      std::set<int> tids;
+      gc::Root<Node> mine = Tree(6, i);
+      for (int round = 0; round < 200 || !stop.load(); round++) {
+        tids.insert(Tid());
+        gc::Root<Node> garbage = Tree(3, -1);  // allocation: cycles run
+        gc::yield();
+        if (Count(mine.get(), i) != 127) throw std::runtime_error("lost");
+        if (round > 100000) break;
+      }
+      return tids;
+    }));
+  }
+  for (int i = 0; i < 20; i++) gc::collect();
+  stop.store(true);
+  std::set<int> all;
+  for (auto& t : tasks) {
+    std::set<int> tids = t.join();
+    all.insert(tids.begin(), tids.end());
+  }
+  if (gc::task_procs() > 1) {
+    EXPECT_GT(all.size(), 1u) << "every task ran on one worker";
+  }
+}
+
+// With the stack scanned, gc::Ptr locals and raw pointers on a task's
+// stack keep their objects, while it runs, while it waits, and before it
+// first runs (what its function captured).
+TEST_F(TaskTest, StackScanKeepsTaskLocalsAndCaptures) {
+  const bool previous = gc::set_stack_scan(true);
+  gc::Channel<int> go_on;
+  std::vector<gc::Task<int64_t>> tasks;
+  for (int i = 0; i < 8; i++) {
+    gc::Ptr<Node> captured = gc::make_unrooted<Node>();
+    captured->value = i;
+    tasks.push_back(gc::go([captured, i, &go_on]() -> int64_t {
+      Node* raw = gc::make_unrooted<Node>().get();
+      raw->value = i;
+      go_on.recv();  // waits: the stack is a suspended task's
+      for (int k = 0; k < 1000; k++) gc::make_unrooted<Node>();
+      return Count(captured.get(), i) + Count(raw, i);
+    }));
+  }
+  for (int i = 0; i < 5; i++) gc::collect();
+  for (int i = 0; i < 8; i++) go_on.send(1);
+  for (auto& t : tasks) EXPECT_EQ(t.join(), 2);
+  gc::set_stack_scan(previous);
+}
+
+// A result that holds GC pointers stays alive between the task's end and
+// the join, however many cycles run in between.
+TEST_F(TaskTest, AResultHoldingGcPointersIsRootedUntilJoined) {
+  gc::Task<gc::Ptr<Node>> t = gc::go([]() -> gc::Ptr<Node> {
+    gc::Root<Node> tree = Tree(5, 3);
+    gc::Ptr<Node> p = tree;
+    return p;
+  });
+  while (!t.done()) std::this_thread::sleep_for(1ms);
+  for (int i = 0; i < 5; i++) gc::collect();
+  gc::Ptr<Node> r = t.join();
+  EXPECT_EQ(Count(r.get(), 3), 63);
+}
+
+// A collection requested while tasks allocate on every worker completes,
+// and each worker's cache is flushed when it resumes, before its next
+// allocation (flush_gen, seed 002).
+TEST_F(TaskTest, CachesAreFlushedOnResumeAfterACollection) {
+  const int old_percent = gc::set_gc_percent(-1);  // only explicit cycles
+  const int n = static_cast<int>(gc::task_procs()) * 2;
+  std::atomic<int> phase{0};
+  std::atomic<int> allocating{0};
+  std::vector<gc::Task<uint32_t>> tasks;
+  for (int i = 0; i < n; i++) {
+    tasks.push_back(gc::go([&] {
+      allocating.fetch_add(1);
+      while (phase.load() == 0) {
+        gc::make<Node>();
+        gc::yield();  // no preemption: let the other tasks start
+      }
+      gc::make<Node>();
+      return gc::alloc::t_cache->flush_gen();
+    }));
+  }
+  while (allocating.load() < n) std::this_thread::sleep_for(1ms);
+  gc::collect();
+  const uint32_t h = gc::alloc::Heap::Get().sweepgen();
+  phase.store(1);
+  for (auto& t : tasks) EXPECT_EQ(t.join(), h);
+  gc::set_gc_percent(old_percent);
+}
+
+// A task blocked in the OS (inside gc::Blocking) gives its worker's slot
+// away: the other tasks run, and collections complete, meanwhile.
+TEST_F(TaskTest, ABlockingTaskStallsNeitherTasksNorTheCollector) {
+  const auto before = gc::runtime::GetSchedulerStats();
+  std::atomic<bool> release{false};
+  std::vector<gc::Task<void>> blockers;
+  // As many blockers as workers: without hand-offs nothing else could run.
+  for (uint32_t i = 0; i < gc::task_procs(); i++) {
+    blockers.push_back(gc::go([&release] {
+      gc::blocking([&] {
+        while (!release.load()) std::this_thread::sleep_for(1ms);
+      });
+      gc::Root<Node> after = Tree(2, 1);
+      if (Count(after.get(), 1) != 7) throw std::runtime_error("damaged");
+    }));
+  }
+  std::vector<gc::Task<int64_t>> others;
+  for (int i = 0; i < 100; i++) {
+    others.push_back(gc::go([i] { return Count(Tree(4, i).get(), i); }));
+  }
+  for (auto& t : others) EXPECT_EQ(t.join(), 31);
+  gc::collect();
+  release.store(true);
+  for (auto& t : blockers) t.join();
+  EXPECT_GE(gc::runtime::GetSchedulerStats().handoffs - before.handoffs,
+            uint64_t{gc::task_procs()});
+}
+
+// 10^6 messages through a pipeline of three tasks and two channels: none
+// lost, none duplicated, in order.
+TEST_F(TaskTest, AChannelPipelineLosesNoMessage) {
+  constexpr int64_t kMessages = 1'000'000;
+  gc::Channel<int64_t> numbers(64);
+  gc::Channel<gc::Root<Node>> nodes(64);
+  auto producer = gc::go([&] {
+    for (int64_t i = 0; i < kMessages; i++) numbers.send(i);
+    numbers.close();
+  });
+  auto stage = gc::go([&] {
+    while (std::optional<int64_t> i = numbers.recv()) {
+      gc::Root<Node> n = gc::make<Node>();
+      n->value = *i;
+      nodes.send(std::move(n));
+    }
+    nodes.close();
+  });
+  int64_t expected = 0;
+  bool in_order = true;
+  while (std::optional<gc::Root<Node>> n = nodes.recv()) {
+    in_order = in_order && (*n)->value == expected && (*n)->magic == kMagic;
+    expected++;
+  }
+  producer.join();
+  stage.join();
+  EXPECT_TRUE(in_order);
+  EXPECT_EQ(expected, kMessages);
+}
+
+// An unbuffered channel hands each value over directly, a sender waiting
+// for its receiver (and the other way round), between tasks and threads.
+TEST_F(TaskTest, AnUnbufferedChannelHandsValuesOver) {
+  gc::Channel<gc::Ptr<Node>> ch;
+  EXPECT_EQ(ch.capacity(), 0u);
+  auto sender = gc::go([&] {
+    for (int i = 0; i < 1000; i++) {
+      gc::Root<Node> n = gc::make<Node>();
+      n->value = i;
+      gc::Ptr<Node> p = n;
+      ch.send(p);
+    }
+    ch.close();
+  });
+  int got = 0;
+  while (std::optional<gc::Ptr<Node>> n = ch.recv()) {
+    EXPECT_EQ((*n)->value, got);
+    got++;
+    if (got % 100 == 0) gc::collect();
+  }
+  sender.join();
+  EXPECT_EQ(got, 1000);
+  EXPECT_FALSE(ch.try_recv().has_value());
+}
+
+TEST_F(TaskTest, AClosedChannelRefusesSendsAndDrainsItsBuffer) {
+  gc::Channel<int> ch(2);
+  EXPECT_TRUE(ch.try_send(1));
+  EXPECT_TRUE(ch.try_send(2));
+  EXPECT_FALSE(ch.try_send(3));  // full
+  ch.close();
+  EXPECT_TRUE(ch.closed());
+  EXPECT_THROW(ch.send(4), std::logic_error);
+  EXPECT_THROW(ch.close(), std::logic_error);
+  EXPECT_EQ(ch.recv(), 1);
+  EXPECT_EQ(ch.recv(), 2);
+  EXPECT_EQ(ch.recv(), std::nullopt);
+}
+
+TEST_F(TaskTest, ASenderWaitingOnAChannelThatClosesGetsAnError) {
+  gc::Channel<int> ch;
+  auto t = gc::go([&] { ch.send(1); });
+  std::this_thread::sleep_for(20ms);  // the sender parks: no receiver
+  EXPECT_FALSE(t.done());
+  ch.close();
+  EXPECT_THROW(t.join(), std::logic_error);
+}
+
+// Busy tasks all started from one task land on its worker's queue; the
+// other workers steal them, and both cores run tasks.
+TEST_F(TaskTest, IdleWorkersStealWork) {
+  ASSERT_EQ(gc::task_procs(), 2u) << "BUILD sets GCRT_PROCS=2";
+  const auto before = gc::runtime::GetSchedulerStats();
+  std::mutex mu;
+  std::set<int> tids;
+  auto root = gc::go([&] {
+    std::vector<gc::Task<void>> busy;
+    for (int i = 0; i < 64; i++) {
+      busy.push_back(gc::go([&] {
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          tids.insert(Tid());
+        }
+        const auto until = std::chrono::steady_clock::now() + 2ms;
+        while (std::chrono::steady_clock::now() < until) gc::safepoint();
+      }));
+    }
+    for (auto& t : busy) t.join();
+  });
+  root.join();
+  EXPECT_GT(gc::runtime::GetSchedulerStats().steals, before.steals);
+  EXPECT_GE(tids.size(), 2u);
+}
+
+TEST_F(TaskTest, TaskMutexAndWaitGroupCoordinateTasksAndThreads) {
+  gc::TaskMutex mu;
+  int64_t counter = 0;  // guarded by mu
+  gc::WaitGroup wg;
+  constexpr int kTasks = 200, kRounds = 100;
+  wg.add(kTasks + 1);
+  for (int i = 0; i < kTasks; i++) {
+    gc::go([&] {
+      for (int r = 0; r < kRounds; r++) {
+        std::lock_guard<gc::TaskMutex> lock(mu);
+        int64_t seen = counter;
+        gc::yield();  // holding the mutex: the others park on it
+        counter = seen + 1;
+      }
+      wg.done();
+    });
+  }
+  gc::Thread thread([&] {
+    for (int r = 0; r < kRounds; r++) {
+      std::lock_guard<gc::TaskMutex> lock(mu);
+      counter++;
+    }
+    wg.done();
+  });
+  wg.wait();
+  thread.join();
+  EXPECT_EQ(counter, int64_t{kTasks + 1} * kRounds);
+  EXPECT_THROW(wg.done(), std::logic_error);
+  EXPECT_THROW(mu.unlock(), std::logic_error);
+}
+
+TEST_F(TaskTest, WaitsInsideABlockingRegionAreRefused) {
+  auto t = gc::go([] { gc::blocking([] { gc::yield(); }); });
+  EXPECT_THROW(t.join(), std::logic_error);
+}
+
+TEST_F(TaskTest, ABigClosureIsRefused) {
+  std::array<char, 1 << 20> big{};
+  EXPECT_THROW(gc::go([big] { return big[0]; }), std::length_error);
+  EXPECT_THROW(gc::set_task_stack_size(1024), std::invalid_argument);
+}
+
+}  // namespace
