@@ -45,12 +45,14 @@ GCRT_ALWAYS_INLINE void* AllocateFixed(const TypeInfo* type) {
                 "gcrt aligns objects to at most a page (8 KiB)");
   if constexpr (kPointerFree && kTrivialDtor && kSize < kTinySize &&
                 kAlign <= 8) {
-    return t_cache->AllocTiny<kSize, kAlign>();
+    Cache* cache = GCRT_TLS(t_cache);
+    return cache->AllocTiny<kSize, kAlign>();
   } else if constexpr (kSize <= kMaxSmallSize) {
     constexpr int kClass = SizeClassForAligned(kSize, kAlign);
     if constexpr (kClass > 0) {
       constexpr uint32_t kElemSize = ClassToSize(kClass);
-      return t_cache
+      Cache* cache = GCRT_TLS(t_cache);
+      return cache
           ->AllocSmall<MakeSpanClass(kClass, kPointerFree), kElemSize, kSize>(
               type);
     } else {

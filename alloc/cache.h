@@ -331,7 +331,8 @@ extern thread_local constinit int64_t t_assist_debt;
 // refused here, on the first slow path (within 64 allocations of a class
 // in a blocking region; at once in a destructor).
 GCRT_ALWAYS_INLINE void SafepointAndCheckNotBlocking() {
-  if (GCRT_PREDICT_FALSE(runtime::InBlockingRegion() || t_in_destructor != 0)) {
+  if (GCRT_PREDICT_FALSE(runtime::InBlockingRegion() ||
+                         GCRT_TLS(t_in_destructor) != 0)) {
     ThrowAllocationRefused();
   }
   runtime::Safepoint();

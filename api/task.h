@@ -255,7 +255,9 @@ class Task {
     }
     state_->Wait();
     internal::TaskState<R>* s = std::exchange(state_, nullptr);
-    std::exception_ptr error = s->error;
+    // Moved out: whichever thread drops the state last, the exception is
+    // released on this one.
+    std::exception_ptr error = std::move(s->error);
     if constexpr (std::is_void_v<R>) {
       s->Unref();
       if (error) std::rethrow_exception(error);

@@ -173,8 +173,9 @@ extern thread_local constinit HandleArena* t_handles GCRT_TLS_FAST;
 // holds a processor (a detached thread is not stopped by the collector and
 // must attach again first).
 GCRT_ALWAYS_INLINE HandleArena* CurrentHandles() {
-  HandleArena* a = t_handles;
-  if (GCRT_PREDICT_FALSE(a == nullptr || runtime::t_processor == nullptr)) {
+  HandleArena* a = GCRT_TLS(t_handles);
+  if (GCRT_PREDICT_FALSE(a == nullptr ||
+                         GCRT_TLS(runtime::t_processor) == nullptr)) {
     return HandleArena::ForCurrentThread();
   }
   return a;
@@ -182,7 +183,8 @@ GCRT_ALWAYS_INLINE HandleArena* CurrentHandles() {
 
 GCRT_ALWAYS_INLINE void GiveHandle(HandleSlot* s) {
   HandleArena* a = HandleChunk::Of(s)->arena;
-  if (GCRT_PREDICT_TRUE(a == t_handles && runtime::t_processor != nullptr)) {
+  if (GCRT_PREDICT_TRUE(a == GCRT_TLS(t_handles) &&
+                        GCRT_TLS(runtime::t_processor) != nullptr)) {
     a->Give(s);
   } else {
     a->GiveRemote(s);
@@ -199,7 +201,8 @@ void GiveGlobal(HandleSlot* s);
 // slot being written.
 GCRT_ALWAYS_INLINE void SetHandle(HandleSlot* s, const void* p) {
   HandleArena* a = HandleChunk::Of(s)->arena;
-  if (GCRT_PREDICT_TRUE(a == t_handles && runtime::t_processor != nullptr)) {
+  if (GCRT_PREDICT_TRUE(a == GCRT_TLS(t_handles) &&
+                        GCRT_TLS(runtime::t_processor) != nullptr)) {
     s->ptr = p;
   } else {
     a->SetRemote(s, p);

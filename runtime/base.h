@@ -12,6 +12,28 @@
 // access to one %fs-relative load (no __tls_get_addr call).
 #define GCRT_TLS_FAST __attribute__((tls_model("initial-exec")))
 
+// gcrt's thread_locals as read by inline code a task may run
+// (runtime/task.h). A task can resume on another thread after any call,
+// and GCC takes the thread pointer to be constant within a function (its
+// PR 26461): an address of a thread_local computed before such a call may
+// be reused after it, on the wrong thread. Optimized builds read
+// initial-exec thread_locals with one %fs-relative load each time, keeping
+// no address, which is safe; the sanitizers' instrumentation materializes
+// the address, so there the read goes through a call, in which the thread
+// pointer is loaded afresh. (A program's own thread_locals are its
+// worker's, and the same hazard applies to them: api/task.h.)
+#if defined(GCRT_TSAN) || defined(GCRT_ASAN)
+namespace gc::runtime::tls {
+template <typename F>
+GCRT_NOINLINE decltype(auto) Fresh(F f) {
+  return f();
+}
+}  // namespace gc::runtime::tls
+#define GCRT_TLS(var) (::gc::runtime::tls::Fresh([]() -> auto& { return var; }))
+#else
+#define GCRT_TLS(var) (var)
+#endif
+
 // Thread-safety annotations (Clang's -Wthread-safety; nothing under GCC),
 // as Abseil's thread_annotations.h. runtime/mutex.h has the capabilities
 // (Mutex, the stopped world), runtime/lock_order.h the lock order. CI builds

@@ -130,7 +130,7 @@ void SetProcessorLocalFactory(ProcessorLocalFactory factory);
 // The calling thread's processor, or null if the thread is not attached.
 // Owned by the thread.
 extern thread_local constinit Processor* t_processor GCRT_TLS_FAST;
-inline Processor* CurrentProcessor() { return t_processor; }
+inline Processor* CurrentProcessor() { return GCRT_TLS(t_processor); }
 
 // Attaches the calling thread: takes an idle processor or creates one, and
 // runs its OnAcquire. Idempotent. The thread detaches automatically at exit.

@@ -470,9 +470,15 @@ Task* Scheduler::Steal(Worker* w) {
     if (first == nullptr) continue;
     steals.fetch_add(taken.n + 1, std::memory_order_relaxed);
     if (taken.n > 0) {
-      MutexLock lock(&w->slot->mu);
-      while (Task* t = taken.Pop()) w->slot->queue.Push(t);
-      w->slot->queued.store(w->slot->queue.n, std::memory_order_relaxed);
+      {
+        MutexLock lock(&w->slot->mu);
+        while (Task* t = taken.Pop()) w->slot->queue.Push(t);
+        w->slot->queued.store(w->slot->queue.n, std::memory_order_relaxed);
+      }
+      // A worker that looked while the batch was in neither queue went to
+      // sleep: there is work for it again.
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      WakeP();
     }
     return first;
   }
@@ -526,9 +532,13 @@ Task* Scheduler::FindRunnable(Worker* w) {
       }
       t = batch.Pop();
       if (batch.n > 0) {
-        MutexLock lock(&s->mu);
-        while (Task* x = batch.Pop()) s->queue.Push(x);
-        s->queued.store(s->queue.n, std::memory_order_relaxed);
+        {
+          MutexLock lock(&s->mu);
+          while (Task* x = batch.Pop()) s->queue.Push(x);
+          s->queued.store(s->queue.n, std::memory_order_relaxed);
+        }
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        WakeP();
       }
     }
     if (t == nullptr) t = Steal(w);
@@ -593,10 +603,12 @@ void Scheduler::StartWorker(Slot* s, bool spinning) {
   auto* w = new Worker();
   w->slot = s;
   w->spinning = spinning;
+  w->id = nworkers_.fetch_add(1, std::memory_order_relaxed);
   try {
     std::thread([this, w] { WorkerMain(w); }).detach();
   } catch (const std::system_error& e) {
     delete w;
+    nworkers_.fetch_sub(1, std::memory_order_relaxed);
     if (spinning) nspinning_.fetch_sub(1);
     {
       MutexLock lock(&mu_);
@@ -611,7 +623,6 @@ void Scheduler::StartWorker(Slot* s, bool spinning) {
     }
     return;
   }
-  w->id = nworkers_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void Scheduler::WorkerMain(Worker* w) {
@@ -975,10 +986,11 @@ void TaskShared::Finish() {
   bool report;
   {
     MutexLock lock(&mu_);
-    done_.store(true, std::memory_order_release);
+    report = dropped_ && error != nullptr;
     joiners = joiners_;
     joiners_ = nullptr;
-    report = dropped_ && error != nullptr;
+    // Last: a joiner that sees it may take the error and drop the state.
+    done_.store(true, std::memory_order_release);
   }
   while (joiners != nullptr) {
     Waiter* next = joiners->next;
