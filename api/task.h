@@ -34,10 +34,11 @@
 // result that holds GC pointers is kept rooted until it is joined.
 //
 // Blocking inside a task. A task that blocks its thread (gc::Blocking,
-// gc::Mutex, gc::Thread::join, gc::ConditionVariable: api/thread.h) hands
-// its worker's share of the processors to another worker, so the other
-// tasks go on, and takes one back when it returns (as a goroutine in a
-// system call). Blocking without gc::Blocking holds up every task of its
+// gc::Mutex, gc::Thread::join, gc::ConditionVariable: api/thread.h) for
+// more than about a millisecond, while other tasks wait to run, has its
+// worker's right to run tasks handed to another worker, so the other tasks
+// go on; it takes one back when it returns (as a goroutine in a system
+// call). Blocking without gc::Blocking holds up every task of its
 // worker and every collection, as for threads. The waits of this header
 // park the task instead: the worker runs other tasks meanwhile.
 //
