@@ -1,5 +1,6 @@
 // The task scheduler: see task.h.
 #include <linux/futex.h>
+#include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -164,6 +165,11 @@ struct Worker {
   void* tsan_fiber = nullptr;  // its thread's own TSan fiber
 };
 
+// Set in the child of a fork once the scheduler exists: the child has
+// none of the workers, so it cannot run tasks. Written by the atfork
+// handler (one thread exists then), read by StartTask.
+std::atomic<bool> g_forked_child{false};
+
 // The worker the calling thread is; null for every other thread.
 thread_local Worker* t_worker = nullptr;
 
@@ -258,6 +264,8 @@ Scheduler::Scheduler() {
     for (uint32_t i = n; i-- > 0;) PushIdleLocked(slots_[i]);
   }
   std::thread([this] { MonitorMain(); }).detach();
+  pthread_atfork(nullptr, nullptr,
+                 [] { g_forked_child.store(true, std::memory_order_relaxed); });
 }
 
 Slot* Scheduler::PopIdleLocked() {
@@ -780,6 +788,11 @@ void FutexWake(std::atomic<uint32_t>* word) {
 
 Task* NewTask(TaskShared* shared, size_t closure_bytes, size_t align,
               void** closure) {
+  if (g_forked_child.load(std::memory_order_relaxed)) {
+    throw std::logic_error(
+        "gcrt: gc::go in the child of a fork: the parent's task workers do "
+        "not exist here; a forked child runs plain threads only");
+  }
   GCRT_CHECK(align <= 16 && (align & (align - 1)) == 0);
   const size_t bytes = TaskStackBytes();
   if (closure_bytes > bytes / 4) {

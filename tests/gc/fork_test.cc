@@ -17,11 +17,13 @@
 #include <cstdio>
 #include <exception>
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "api/gc.h"
+#include "api/task.h"
 #include "tests/test_support/stderr_capture.h"
 #include "tests/test_support/verified_heap_test.h"
 
@@ -239,6 +241,27 @@ struct CensusForkChildBlob {
 // the child's signal prints the child's census, through a pipe and reader
 // of its own (a signal written to the parent's pipe would print the
 // parent's census, on the parent's stderr, and the child would wait on).
+// The child of a process that runs tasks has none of its workers: a
+// gc::go there is refused with a message, not left to wait forever; the
+// child's heap works as after any fork.
+TEST_F(ForkTest, TasksAreRefusedInTheChild) {
+  EXPECT_EQ(gc::go([] { return 5; }).join(), 5);  // the scheduler runs
+  EXPECT_EQ(RunInChild([this] {
+              try {
+                gc::go([] {}).join();
+                return 20;
+              } catch (const std::logic_error& e) {
+                if (std::string(e.what()).find("child of a fork") ==
+                    std::string::npos) {
+                  return 21;
+                }
+              }
+              return ChildWork(tree_);
+            }),
+            0);
+  EXPECT_EQ(gc::go([] { return 6; }).join(), 6);  // the parent's still do
+}
+
 TEST(ForkCensusOnSignal, PrintedByTheChildOnItsOwnSignal) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   // The death test's process runs this test anew and reads the variable
