@@ -473,6 +473,58 @@ TEST_F(TaskTest, TaskMutexAndWaitGroupCoordinateTasksAndThreads) {
   EXPECT_THROW(mu.unlock(), std::logic_error);
 }
 
+// A constructor that waits: the objects it has allocated so far are kept
+// by the task's construction stack, which moves with the task, while
+// other tasks' cycles run.
+struct Parent {
+  explicit Parent(int64_t v) {
+    for (int i = 0; i < 8; i++) {
+      gc::Root<Node> child = Tree(3, v);
+      children.emplace_back(child);  // then held only by a std::vector
+      gc::yield();
+    }
+  }
+  void trace(gc::Tracer& t) const { t(children); }
+  std::vector<gc::Ptr<Node>> children;
+};
+
+TEST_F(TaskTest, AConstructorThatYieldsKeepsWhatItBuilt) {
+  std::atomic<bool> stop{false};
+  gc::Thread collector([&] {
+    while (!stop.load()) gc::collect();
+  });
+  std::vector<gc::Task<int64_t>> tasks;
+  for (int i = 0; i < 32; i++) {
+    tasks.push_back(gc::go([i] {
+      gc::Root<Parent> p = gc::make<Parent>(i);
+      int64_t n = 0;
+      for (const gc::Ptr<Node>& c : p->children) n += Count(c.get(), i);
+      return n;
+    }));
+  }
+  for (auto& t : tasks) EXPECT_EQ(t.join(), 8 * 15);
+  stop.store(true);
+  collector.join();
+}
+
+// A task that overflows its stack hits the guard page below it: the
+// process stops with a fault, never writing into another task's stack.
+int Deep(int n) {
+  volatile char frame[1024];
+  frame[0] = static_cast<char>(n);
+  return n == 0 ? frame[0] : Deep(n - 1) + frame[0];
+}
+
+TEST(TaskDeathTest, AStackOverflowFaultsOnTheGuardPage) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        gc::set_task_stack_size(64 << 10);
+        gc::go([] { return Deep(1 << 20); }).join();
+      },
+      "");
+}
+
 TEST_F(TaskTest, WaitsInsideABlockingRegionAreRefused) {
   auto t = gc::go([] { gc::blocking([] { gc::yield(); }); });
   EXPECT_THROW(t.join(), std::logic_error);
