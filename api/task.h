@@ -14,7 +14,12 @@
 //
 // A task is a fiber (Boost.Context) with its own stack, 256 KiB by default
 // (GCRT_TASK_STACK_KB, gc::set_task_stack_size; a guard page below it
-// faults on overflow). GCRT_PROCS worker threads (default: one per
+// faults on overflow). Stacks are reserved, not committed: a task uses the
+// pages it touches, and an ended task's stack is reused. Each stack is two
+// mappings, so the system's mapping limit (vm.max_map_count, 65530 by
+// default) bounds the tasks that exist at once to about 32,000; past it
+// gc::go throws std::bad_alloc saying so. Start many tasks from tasks that
+// wait for them in batches, as the tests do with a million. GCRT_PROCS worker threads (default: one per
 // hardware thread) run the tasks, each worker with its own allocation
 // cache: a task allocates from its worker's cache, without a lock. A task
 // runs until it waits (a channel, a wait group, a gc::TaskMutex, a join,
