@@ -19,11 +19,11 @@
 // mappings, so the system's mapping limit (vm.max_map_count, 65530 by
 // default) bounds the tasks that exist at once to about 32,000; past it
 // gc::go throws std::bad_alloc saying so. Start many tasks from tasks that
-// wait for them in batches, as the tests do with a million. GCRT_PROCS worker threads (default: one per
-// hardware thread) run the tasks, each worker with its own allocation
-// cache: a task allocates from its worker's cache, without a lock. A task
-// runs until it waits (a channel, a wait group, a gc::TaskMutex, a join,
-// gc::yield()) or ends; then its worker runs another. Idle workers take
+// wait for them in batches, as the tests do with a million. GCRT_PROCS worker
+// threads (default: one per hardware thread) run the tasks, each worker with
+// its own allocation cache: a task allocates from its worker's cache, without a
+// lock. A task runs until it waits (a channel, a wait group, a gc::TaskMutex, a
+// join, gc::yield()) or ends; then its worker runs another. Idle workers take
 // tasks from busy ones. A task may resume on another worker than the one
 // it waited on: what it holds (its stack, its gc::Roots, the objects its
 // constructors are building) goes with it, but a thread_local of the
@@ -161,41 +161,6 @@ void RunTask(void* closure, runtime::TaskShared* shared) {
   }
   c->~Closure();
 }
-
-// A FIFO of waiters, under the primitive's lock.
-struct WaitQueue {
-  runtime::Waiter* head = nullptr;
-  runtime::Waiter* tail = nullptr;
-  void Push(runtime::Waiter* w) {
-    w->next = nullptr;
-    if (tail == nullptr) {
-      head = w;
-    } else {
-      tail->next = w;
-    }
-    tail = w;
-  }
-  runtime::Waiter* Pop() {
-    runtime::Waiter* w = head;
-    if (w != nullptr) {
-      head = w->next;
-      if (head == nullptr) tail = nullptr;
-      w->next = nullptr;
-    }
-    return w;
-  }
-  bool empty() const { return head == nullptr; }
-  void Remove(runtime::Waiter* w) {
-    runtime::Waiter* prev = nullptr;
-    for (runtime::Waiter* x = head; x != nullptr; prev = x, x = x->next) {
-      if (x != w) continue;
-      (prev == nullptr ? head : prev->next) = x->next;
-      if (tail == x) tail = prev;
-      x->next = nullptr;
-      return;
-    }
-  }
-};
 
 }  // namespace internal
 
@@ -413,10 +378,11 @@ class Channel {
     if constexpr (kRooted) {
       roots_.emplace([this](Tracer& t) GCRT_NO_THREAD_SAFETY_ANALYSIS {
         for (const T& v : buffer_) t(v);
-        for (runtime::Waiter* w = senders_.head; w != nullptr; w = w->next) {
+        for (runtime::Waiter* w = senders_.first(); w != nullptr; w = w->next) {
           t(*static_cast<const T*>(w->data));
         }
-        for (runtime::Waiter* w = delivered_.head; w != nullptr; w = w->next) {
+        for (runtime::Waiter* w = delivered_.first(); w != nullptr;
+             w = w->next) {
           t(**static_cast<const std::optional<T>*>(w->data));
         }
       });

@@ -21,6 +21,7 @@
 
 #include "runtime/check.h"
 #include "runtime/env.h"
+#include "runtime/list.h"
 #include "runtime/processor.h"
 #include "runtime/safepoint.h"
 #include "runtime/stack.h"
@@ -67,8 +68,10 @@ class Task {
   void* tsan_fiber = nullptr;  // Immutable after NewTask.
   After after = After::kNone;  // Written by the task, read by its worker.
   Mutex* park_mu = nullptr;    // kPark: released by the worker
-  Task* next_run = nullptr;    // A run queue's link, under its lock.
-  // The registry of live tasks (for stack scanning); guarded by g_tasks.mu.
+  // A run queue's links, under its lock.
+  Task* next_run = nullptr;
+  Task* prev_run = nullptr;
+  // The registry of live tasks (for stack scanning), under its lock.
   Task* prev_all = nullptr;
   Task* next_all = nullptr;
 };
@@ -80,7 +83,7 @@ namespace {
 struct TaskRegistry {
   Mutex mu;  // lock rank 29: a leaf, taken with the world stopped by
              // ForEachSuspendedTaskStack (under ranks 4 and 5)
-  Task* all GCRT_GUARDED_BY(mu) = nullptr;
+  IntrusiveList<Task, &Task::next_all, &Task::prev_all> all GCRT_GUARDED_BY(mu);
   std::atomic<uint64_t> next_id{1};
 };
 TaskRegistry& Registry() {
@@ -88,29 +91,14 @@ TaskRegistry& Registry() {
   return *r;
 }
 
-// ---- A FIFO of tasks (intrusive, through next_run). ----
+// ---- A FIFO of tasks. ----
 
-struct TaskQueue {
-  Task* head = nullptr;
-  Task* tail = nullptr;
-  size_t n = 0;
-  void Push(Task* t) {
-    t->next_run = nullptr;
-    if (tail == nullptr) {
-      head = t;
-    } else {
-      tail->next_run = t;
-    }
-    tail = t;
-    n++;
-  }
+class TaskQueue : public IntrusiveList<Task, &Task::next_run, &Task::prev_run> {
+ public:
+  void Push(Task* t) { PushBack(t); }
   Task* Pop() {
-    Task* t = head;
-    if (t == nullptr) return nullptr;
-    head = t->next_run;
-    if (head == nullptr) tail = nullptr;
-    t->next_run = nullptr;
-    n--;
+    Task* t = first();
+    if (t != nullptr) Remove(t);
     return t;
   }
 };
@@ -119,7 +107,7 @@ struct Slot {
   uint32_t id = 0;
   Mutex mu;  // lock rank 28: the local run queue; a leaf
   TaskQueue queue GCRT_GUARDED_BY(mu);
-  // Atomic mirror of queue.n for lock-free peeks (relaxed; stored under
+  // Atomic mirror of queue.size() for lock-free peeks (relaxed; stored under
   // mu).
   std::atomic<size_t> queued{0};
   uint32_t schedtick = 0;     // Owned by the worker holding the slot.
@@ -137,13 +125,13 @@ struct Slot {
   void PushLocal(Task* t) {
     MutexLock lock(&mu);
     queue.Push(t);
-    queued.store(queue.n, std::memory_order_relaxed);
+    queued.store(queue.size(), std::memory_order_relaxed);
   }
   Task* PopLocal() {
     if (queued.load(std::memory_order_relaxed) == 0) return nullptr;
     MutexLock lock(&mu);
     Task* t = queue.Pop();
-    queued.store(queue.n, std::memory_order_relaxed);
+    queued.store(queue.size(), std::memory_order_relaxed);
     return t;
   }
 };
@@ -227,7 +215,7 @@ class Scheduler {
   std::vector<Slot*> slots_;  // Immutable after construction.
   Mutex mu_;  // lock rank 27: global queue, idle slots, waiting workers
   TaskQueue global_ GCRT_GUARDED_BY(mu_);
-  std::atomic<size_t> global_n_{0};  // mirror of global_.n, stored under mu_
+  std::atomic<size_t> global_n_{0};  // global_.size(), stored under mu_
   Slot* idle_ GCRT_GUARDED_BY(mu_) = nullptr;
   std::atomic<uint32_t> npidle_{0};  // idle slots; stored under mu_
   Worker* sleeping_ GCRT_GUARDED_BY(mu_) = nullptr;
@@ -325,7 +313,7 @@ void Scheduler::AfterSwitch(Worker* w, Task* t) GCRT_NO_THREAD_SAFETY_ANALYSIS {
       {
         MutexLock lock(&mu_);
         global_.Push(t);
-        global_n_.store(global_.n, std::memory_order_relaxed);
+        global_n_.store(global_.size(), std::memory_order_relaxed);
       }
       break;
     case After::kPark: {
@@ -353,12 +341,7 @@ void Scheduler::Finish(Worker*, Task* t) {
   {
     TaskRegistry& r = Registry();
     MutexLock lock(&r.mu);
-    if (t->prev_all != nullptr) {
-      t->prev_all->next_all = t->next_all;
-    } else {
-      r.all = t->next_all;
-    }
-    if (t->next_all != nullptr) t->next_all->prev_all = t->prev_all;
+    r.all.Remove(t);
   }
   TaskShared* shared = t->shared;
   delete t;
@@ -418,7 +401,7 @@ void Scheduler::Ready(Task* t) {
   } else {
     MutexLock lock(&mu_);
     global_.Push(t);
-    global_n_.store(global_.n, std::memory_order_relaxed);
+    global_n_.store(global_.size(), std::memory_order_relaxed);
   }
   // The push before the look at idle slots; a worker giving its slot back
   // counts it idle before it looks at the queues again (FindRunnable).
@@ -470,18 +453,18 @@ Task* Scheduler::Steal(Worker* w) {
     TaskQueue taken;
     {
       MutexLock lock(&victim->mu);
-      size_t take = (victim->queue.n + 1) / 2;
+      size_t take = (victim->queue.size() + 1) / 2;
       while (take-- > 0) taken.Push(victim->queue.Pop());
-      victim->queued.store(victim->queue.n, std::memory_order_relaxed);
+      victim->queued.store(victim->queue.size(), std::memory_order_relaxed);
     }
     Task* first = taken.Pop();
     if (first == nullptr) continue;
-    steals.fetch_add(taken.n + 1, std::memory_order_relaxed);
-    if (taken.n > 0) {
+    steals.fetch_add(taken.size() + 1, std::memory_order_relaxed);
+    if (!taken.empty()) {
       {
         MutexLock lock(&w->slot->mu);
         while (Task* t = taken.Pop()) w->slot->queue.Push(t);
-        w->slot->queued.store(w->slot->queue.n, std::memory_order_relaxed);
+        w->slot->queued.store(w->slot->queue.size(), std::memory_order_relaxed);
       }
       // A worker that looked while the batch was in neither queue went to
       // sleep: there is work for it again.
@@ -526,7 +509,7 @@ Task* Scheduler::FindRunnable(Worker* w) {
         global_n_.load(std::memory_order_relaxed) > 0) {
       MutexLock lock(&mu_);
       t = global_.Pop();
-      global_n_.store(global_.n, std::memory_order_relaxed);
+      global_n_.store(global_.size(), std::memory_order_relaxed);
     }
     if (t == nullptr) t = s->PopLocal();
     if (t == nullptr && global_n_.load(std::memory_order_relaxed) > 0) {
@@ -534,16 +517,16 @@ Task* Scheduler::FindRunnable(Worker* w) {
       TaskQueue batch;
       {
         MutexLock lock(&mu_);
-        size_t take = std::min(global_.n, global_.n / procs_ + 1);
+        size_t take = std::min(global_.size(), global_.size() / procs_ + 1);
         while (take-- > 0) batch.Push(global_.Pop());
-        global_n_.store(global_.n, std::memory_order_relaxed);
+        global_n_.store(global_.size(), std::memory_order_relaxed);
       }
       t = batch.Pop();
-      if (batch.n > 0) {
+      if (!batch.empty()) {
         {
           MutexLock lock(&s->mu);
           while (Task* x = batch.Pop()) s->queue.Push(x);
-          s->queued.store(s->queue.n, std::memory_order_relaxed);
+          s->queued.store(s->queue.size(), std::memory_order_relaxed);
         }
         std::atomic_thread_fence(std::memory_order_seq_cst);
         WakeP();
@@ -561,7 +544,7 @@ Task* Scheduler::FindRunnable(Worker* w) {
     // Nothing to run: give the slot back.
     {
       MutexLock lock(&mu_);
-      if (global_.n > 0) continue;
+      if (!global_.empty()) continue;
       if (Worker* waiter = slot_waiters_) {
         slot_waiters_ = waiter->next_waiting;
         waiter->next_waiting = nullptr;
@@ -660,7 +643,7 @@ void Scheduler::HandOff(Slot* s) {
     GiveLocked(waiter, s, /*spinning=*/false);
     return;
   }
-  if (s->queued.load(std::memory_order_relaxed) == 0 && global_.n == 0) {
+  if (s->queued.load(std::memory_order_relaxed) == 0 && global_.empty()) {
     PushIdleLocked(s);
     return;
   }
@@ -858,9 +841,7 @@ void StartTask(Task* t, TaskEntry entry) {
   {
     TaskRegistry& r = Registry();
     MutexLock lock(&r.mu);
-    t->next_all = r.all;
-    if (r.all != nullptr) r.all->prev_all = t;
-    r.all = t;
+    r.all.PushBack(t);
   }
   Scheduler& s = Scheduler::Get();
   s.started.fetch_add(1, std::memory_order_relaxed);
@@ -930,7 +911,7 @@ void ForEachSuspendedTaskStackImpl(void (*fn)(void*, const SuspendedStack&),
                                    void* ctx) {
   TaskRegistry& r = Registry();
   MutexLock lock(&r.mu);
-  for (Task* t = r.all; t != nullptr; t = t->next_all) {
+  for (Task* t = r.all.first(); t != nullptr; t = t->next_all) {
     if (t->sp != 0) fn(ctx, SuspendedStack{t->sp, t->stack.hi, t->fake_stack});
   }
 }

@@ -160,7 +160,8 @@ class Waiter {
   void Wait(Mutex* mu) GCRT_RELEASE(mu);
   void Wake();
 
-  Waiter* next = nullptr;
+  Waiter* next = nullptr;  // a primitive's queue (runtime/list.h)
+  Waiter* prev = nullptr;
   void* data = nullptr;
   bool ok = false;
 

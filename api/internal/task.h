@@ -5,10 +5,22 @@
 // primitives lock), without stop-the-world or the heap.
 #pragma once
 
+#include "runtime/list.h"
 #include "runtime/mutex.h"
 #include "runtime/task.h"
 
 namespace gc::internal {
+
+// A FIFO of waiters, under the primitive's lock.
+class WaitQueue : public runtime::IntrusiveList<runtime::Waiter> {
+ public:
+  void Push(runtime::Waiter* w) { PushBack(w); }
+  runtime::Waiter* Pop() {
+    runtime::Waiter* w = first();
+    if (w != nullptr) Remove(w);
+    return w;
+  }
+};
 
 // Starts the heap and the collector and makes handle arenas follow tasks
 // (gc/roots.h), once, before the first task; attaches the calling thread.

@@ -311,17 +311,21 @@ TEST_F(TaskTest, CachesAreFlushedOnResumeAfterACollection) {
 TEST_F(TaskTest, ABlockingTaskStallsNeitherTasksNorTheCollector) {
   const auto before = gc::runtime::GetSchedulerStats();
   std::atomic<bool> release{false};
+  std::atomic<uint32_t> blocked{0};
   std::vector<gc::Task<void>> blockers;
-  // As many blockers as workers: without hand-offs nothing else could run.
+  // As many blockers as workers, all blocked before the others start:
+  // without hand-offs nothing else could run.
   for (uint32_t i = 0; i < gc::task_procs(); i++) {
-    blockers.push_back(gc::go([&release] {
+    blockers.push_back(gc::go([&release, &blocked] {
       gc::blocking([&] {
+        blocked.fetch_add(1);
         while (!release.load()) std::this_thread::sleep_for(1ms);
       });
       gc::Root<Node> after = Tree(2, 1);
       if (Count(after.get(), 1) != 7) throw std::runtime_error("damaged");
     }));
   }
+  while (blocked.load() < gc::task_procs()) std::this_thread::sleep_for(1ms);
   std::vector<gc::Task<int64_t>> others;
   for (int i = 0; i < 100; i++) {
     others.push_back(gc::go([i] { return Count(Tree(4, i).get(), i); }));
@@ -330,8 +334,10 @@ TEST_F(TaskTest, ABlockingTaskStallsNeitherTasksNorTheCollector) {
   gc::collect();
   release.store(true);
   for (auto& t : blockers) t.join();
-  EXPECT_GE(gc::runtime::GetSchedulerStats().handoffs - before.handoffs,
-            uint64_t{gc::task_procs()});
+  // Every worker's task was blocked when the others were queued: they ran
+  // on a slot the monitor took from a blocked worker (without it, their
+  // joins above would wait for `release`, which comes after them).
+  EXPECT_GE(gc::runtime::GetSchedulerStats().handoffs - before.handoffs, 1u);
 }
 
 // 10^6 messages through a pipeline of three tasks and two channels: none
