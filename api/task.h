@@ -81,18 +81,11 @@ class Task;
 
 namespace internal {
 
-template <typename T>
-struct IsHandleType : std::false_type {};
-template <typename T>
-struct IsHandleType<Root<T>> : std::true_type {};
-template <typename T>
-struct IsHandleType<Global<T>> : std::true_type {};
-
 // A result that holds GC pointers waits for its join in a GC object
-// rooted by the handle (a handle type is a root itself).
+// rooted by the handle; a gc::Root or gc::Global is a root itself.
 template <typename R>
 inline constexpr bool kBoxResult =
-    !IsHandleType<R>::value && ContainsGcPointers<R>();
+    !(IsGcPointer<R>::value && !IsPtr<R>::value) && ContainsGcPointers<R>();
 
 template <typename R>
 struct TaskResultBox {

@@ -101,6 +101,25 @@ void Report(const char* name, uint64_t seed, const Stats& s) {
       static_cast<unsigned long long>(gc::stats().num_gc));
 }
 
+// Steps a model for `seconds` (the long runs) or `steps`, until a check
+// fails; yields every `yield_every` steps (0: never), and counts the steps
+// that ran while a cycle marked. Returns whether every step passed.
+bool RunSteps(Model& m, double seconds, uint64_t steps, uint64_t yield_every,
+              uint64_t* marking_steps) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  for (uint64_t i = 0;; i++) {
+    if (seconds > 0
+            ? (i % 256 == 0 && std::chrono::steady_clock::now() >= deadline)
+            : i >= steps) {
+      return true;
+    }
+    if (!m.Step()) return false;
+    if (gc::internal::WriteBarrierOn()) (*marking_steps)++;
+    if (yield_every != 0 && i % yield_every == 0) gc::yield();
+  }
+}
+
 class StressTest : public gc::testing::VerifiedHeapTest {
  protected:
   void SetUp() override {
@@ -163,18 +182,7 @@ TEST_P(StressThreadsTest, MutatorsHandOverSubgraphsAndCollect) {
       models[t] = std::make_unique<Model>(seed + t, &mailbox);
       Model& m = *models[t];
       if (t == 0) m.set_fork_every(ForkEvery(seconds, kShortSteps / 2, 2));
-      auto deadline = std::chrono::steady_clock::now() +
-                      std::chrono::duration<double>(seconds);
-      bool good = true;
-      for (uint64_t i = 0; good; i++) {
-        if (seconds > 0
-                ? (i % 256 == 0 && std::chrono::steady_clock::now() >= deadline)
-                : i >= kShortSteps / 2) {
-          break;
-        }
-        good = m.Step();
-        if (gc::internal::WriteBarrierOn()) marking_steps[t]++;
-      }
+      bool good = RunSteps(m, seconds, kShortSteps / 2, 0, &marking_steps[t]);
       {
         gc::Blocking waiting;  // the others may collect meanwhile
         done.arrive_and_wait();
@@ -265,19 +273,8 @@ TEST_F(StressTest, MutatorsAsTasksHandOverSubgraphsAndCollect) {
     tasks.push_back(gc::go([&, t] {
       models[t] = std::make_unique<Model>(seed + t, &mailbox);
       Model& m = *models[t];
-      auto deadline = std::chrono::steady_clock::now() +
-                      std::chrono::duration<double>(seconds);
-      bool good = true;
-      for (uint64_t i = 0; good; i++) {
-        if (seconds > 0
-                ? (i % 256 == 0 && std::chrono::steady_clock::now() >= deadline)
-                : i >= kShortSteps / 4) {
-          break;
-        }
-        good = m.Step();
-        if (gc::internal::WriteBarrierOn()) marking_steps[t]++;
-        if (i % 16 == 0) gc::yield();  // migrate, interleave
-      }
+      // Yielding every 16 steps: the tasks migrate and interleave.
+      bool good = RunSteps(m, seconds, kShortSteps / 4, 16, &marking_steps[t]);
       barrier(0);
       for (int k = 0; good && k < 1000; k++) good = m.Step();
       barrier(1);
