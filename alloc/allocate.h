@@ -8,11 +8,11 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "alloc/cache.h"
-#include "alloc/size_classes.h"
-#include "alloc/span.h"
-#include "alloc/type_info.h"
-#include "runtime/base.h"
+#include "gcrt/alloc/cache.h"
+#include "gcrt/alloc/size_classes.h"
+#include "gcrt/alloc/span.h"
+#include "gcrt/alloc/type_info.h"
+#include "gcrt/runtime/base.h"
 
 namespace gc::alloc {
 

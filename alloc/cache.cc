@@ -1,5 +1,5 @@
 // See cache.h.
-#include "alloc/cache.h"
+#include "gcrt/alloc/cache.h"
 
 #include <algorithm>
 #include <bit>
@@ -9,10 +9,10 @@
 #include <new>
 #include <stdexcept>
 
-#include "alloc/heap.h"
-#include "runtime/check.h"
-#include "runtime/os_mem.h"
-#include "runtime/safepoint.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/runtime/check.h"
+#include "gcrt/runtime/os_mem.h"
+#include "gcrt/runtime/safepoint.h"
 
 namespace gc::alloc {
 

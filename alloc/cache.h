@@ -32,13 +32,13 @@
 #include <cstring>
 #include <vector>
 
-#include "alloc/page_cache.h"
-#include "alloc/size_classes.h"
-#include "alloc/span.h"
-#include "alloc/type_info.h"
-#include "runtime/base.h"
-#include "runtime/processor.h"
-#include "runtime/safepoint_poll.h"
+#include "gcrt/alloc/page_cache.h"
+#include "gcrt/alloc/size_classes.h"
+#include "gcrt/alloc/span.h"
+#include "gcrt/alloc/type_info.h"
+#include "gcrt/runtime/base.h"
+#include "gcrt/runtime/processor.h"
+#include "gcrt/runtime/safepoint_poll.h"
 
 namespace gc::alloc {
 

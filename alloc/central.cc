@@ -1,13 +1,13 @@
 // See central.h.
-#include "alloc/central.h"
+#include "gcrt/alloc/central.h"
 
 #include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <thread>
 
-#include "alloc/heap.h"
-#include "runtime/check.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/runtime/check.h"
 
 namespace gc::alloc {
 

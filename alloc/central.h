@@ -38,11 +38,11 @@
 
 #include <cstdint>
 
-#include "alloc/page_heap.h"
-#include "alloc/size_classes.h"
-#include "alloc/span.h"
-#include "runtime/base.h"
-#include "runtime/mutex.h"
+#include "gcrt/alloc/page_heap.h"
+#include "gcrt/alloc/size_classes.h"
+#include "gcrt/alloc/span.h"
+#include "gcrt/runtime/base.h"
+#include "gcrt/runtime/mutex.h"
 
 namespace gc::alloc {
 

@@ -1,10 +1,10 @@
 // See gc_bits.h.
-#include "alloc/gc_bits.h"
+#include "gcrt/alloc/gc_bits.h"
 
 #include <cstring>
 
-#include "runtime/check.h"
-#include "runtime/os_mem.h"
+#include "gcrt/runtime/check.h"
+#include "gcrt/runtime/os_mem.h"
 
 namespace gc::alloc {
 

@@ -28,8 +28,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "runtime/base.h"
-#include "runtime/mutex.h"
+#include "gcrt/runtime/base.h"
+#include "gcrt/runtime/mutex.h"
 
 namespace gc::alloc {
 

@@ -1,5 +1,5 @@
 // See heap.h for the overview.
-#include "alloc/heap.h"
+#include "gcrt/alloc/heap.h"
 
 #include <cstdio>
 #include <cstring>
@@ -9,12 +9,12 @@
 #include <string>
 #include <thread>
 
-#include "alloc/cache.h"
-#include "runtime/check.h"
-#include "runtime/os_mem.h"
-#include "runtime/processor.h"
-#include "runtime/safepoint.h"
-#include "runtime/sys_stat.h"
+#include "gcrt/alloc/cache.h"
+#include "gcrt/runtime/check.h"
+#include "gcrt/runtime/os_mem.h"
+#include "gcrt/runtime/processor.h"
+#include "gcrt/runtime/safepoint.h"
+#include "gcrt/runtime/sys_stat.h"
 
 namespace gc::alloc {
 

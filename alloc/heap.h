@@ -46,17 +46,17 @@
 #include <string>
 #include <vector>
 
-#include "alloc/allocate.h"
-#include "alloc/cache.h"
-#include "alloc/central.h"
-#include "alloc/gc_bits.h"
-#include "alloc/page_heap.h"
-#include "alloc/size_classes.h"
-#include "alloc/span.h"
-#include "alloc/type_info.h"
-#include "runtime/base.h"
-#include "runtime/mutex.h"
-#include "runtime/os_mem.h"
+#include "gcrt/alloc/allocate.h"
+#include "gcrt/alloc/cache.h"
+#include "gcrt/alloc/central.h"
+#include "gcrt/alloc/gc_bits.h"
+#include "gcrt/alloc/page_heap.h"
+#include "gcrt/alloc/size_classes.h"
+#include "gcrt/alloc/span.h"
+#include "gcrt/alloc/type_info.h"
+#include "gcrt/runtime/base.h"
+#include "gcrt/runtime/mutex.h"
+#include "gcrt/runtime/os_mem.h"
 
 namespace gc::alloc {
 

@@ -22,9 +22,9 @@
 // is still in_cache instead.
 #include <bit>
 
-#include "alloc/heap.h"
-#include "runtime/processor.h"
-#include "runtime/safepoint.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/runtime/processor.h"
+#include "gcrt/runtime/safepoint.h"
 
 namespace gc::alloc {
 

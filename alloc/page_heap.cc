@@ -1,5 +1,5 @@
 // See page_heap.h.
-#include "alloc/page_heap.h"
+#include "gcrt/alloc/page_heap.h"
 
 #include <time.h>
 
@@ -8,9 +8,9 @@
 #include <new>
 #include <string>
 
-#include "alloc/gc_bits.h"
-#include "runtime/check.h"
-#include "runtime/os_mem.h"
+#include "gcrt/alloc/gc_bits.h"
+#include "gcrt/runtime/check.h"
+#include "gcrt/runtime/os_mem.h"
 
 namespace gc::alloc {
 

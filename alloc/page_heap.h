@@ -59,12 +59,12 @@
 #include <cstdint>
 #include <thread>
 
-#include "alloc/page_cache.h"
-#include "alloc/page_map.h"
-#include "alloc/span.h"
-#include "runtime/base.h"
-#include "runtime/mutex.h"
-#include "runtime/sys_stat.h"
+#include "gcrt/alloc/page_cache.h"
+#include "gcrt/alloc/page_map.h"
+#include "gcrt/alloc/span.h"
+#include "gcrt/runtime/base.h"
+#include "gcrt/runtime/mutex.h"
+#include "gcrt/runtime/sys_stat.h"
 
 namespace gc::alloc {
 

@@ -26,10 +26,10 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "alloc/size_classes.h"
-#include "alloc/span.h"
-#include "runtime/base.h"
-#include "runtime/mutex.h"
+#include "gcrt/alloc/size_classes.h"
+#include "gcrt/alloc/span.h"
+#include "gcrt/runtime/base.h"
+#include "gcrt/runtime/mutex.h"
 
 namespace gc::alloc {
 

@@ -22,7 +22,7 @@ inline constexpr size_t kLargeSizeDiv = 128;
 
 }  // namespace gc::alloc
 
-#include "alloc/size_classes.inc"
+#include "gcrt/alloc/size_classes.inc"
 
 namespace gc::alloc {
 

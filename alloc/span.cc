@@ -1,9 +1,9 @@
 // See span.h.
-#include "alloc/span.h"
+#include "gcrt/alloc/span.h"
 
 #include <bit>
 
-#include "runtime/check.h"
+#include "gcrt/runtime/check.h"
 
 namespace gc::alloc {
 

@@ -27,13 +27,13 @@
 #include <atomic>
 #include <cstdint>
 
-#include "alloc/size_classes.h"
-#include "alloc/special.h"
-#include "alloc/sweepgen.h"
-#include "alloc/type_table.h"
-#include "runtime/base.h"
-#include "runtime/list.h"
-#include "runtime/mutex.h"
+#include "gcrt/alloc/size_classes.h"
+#include "gcrt/alloc/special.h"
+#include "gcrt/alloc/sweepgen.h"
+#include "gcrt/alloc/type_table.h"
+#include "gcrt/runtime/base.h"
+#include "gcrt/runtime/list.h"
+#include "gcrt/runtime/mutex.h"
 
 namespace gc::alloc {
 

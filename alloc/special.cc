@@ -1,13 +1,13 @@
 // See special.h.
-#include "alloc/special.h"
+#include "gcrt/alloc/special.h"
 
 #include <atomic>
 #include <stdexcept>
 #include <string>
 
-#include "alloc/heap.h"
-#include "alloc/span.h"
-#include "runtime/check.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/alloc/span.h"
+#include "gcrt/runtime/check.h"
 
 namespace gc::alloc {
 

@@ -1,8 +1,8 @@
-#include "alloc/sweepgen.h"
+#include "gcrt/alloc/sweepgen.h"
 
-#include "alloc/heap.h"
-#include "alloc/span.h"
-#include "runtime/check.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/alloc/span.h"
+#include "gcrt/runtime/check.h"
 
 namespace gc::alloc {
 

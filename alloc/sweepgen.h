@@ -29,7 +29,7 @@
 #include <atomic>
 #include <cstdint>
 
-#include "runtime/base.h"
+#include "gcrt/runtime/base.h"
 
 namespace gc::alloc {
 

@@ -1,15 +1,15 @@
 // See type_table.h.
-#include "alloc/type_table.h"
+#include "gcrt/alloc/type_table.h"
 
 #include <cstdlib>
 #include <new>
 #include <string>
 #include <vector>
 
-#include "alloc/span.h"
-#include "runtime/check.h"
-#include "runtime/os_mem.h"
-#include "runtime/sys_stat.h"
+#include "gcrt/alloc/span.h"
+#include "gcrt/runtime/check.h"
+#include "gcrt/runtime/os_mem.h"
+#include "gcrt/runtime/sys_stat.h"
 
 namespace gc::alloc {
 

@@ -27,8 +27,8 @@
 #include <atomic>
 #include <cstdint>
 
-#include "alloc/type_info.h"
-#include "runtime/mutex.h"
+#include "gcrt/alloc/type_info.h"
+#include "gcrt/runtime/mutex.h"
 
 namespace gc::alloc {
 

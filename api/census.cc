@@ -1,6 +1,6 @@
-#include "api/census.h"
+#include "gcrt/census.h"
 
-#include "gc/census.h"
+#include "gcrt/gc/census.h"
 
 namespace gc {
 

@@ -12,7 +12,8 @@
 // of cleanups; they are queued in the order they were added, by the sweep
 // that reclaims the object (a gc::collect() has queued them when it
 // returns), and the finalizer thread runs them in that order (a
-// gc::run_finalizers() on another thread may run some at the same time). Unlike a finalizer, a cleanup does not resurrect its object.
+// gc::run_finalizers() on another thread may run some at the same time). Unlike
+// a finalizer, a cleanup does not resurrect its object.
 //
 // The rule (Go's): nothing the cleanup holds may reach the object, or the
 // object stays reachable and the cleanup never runs (a GC pointer in `arg`
@@ -43,9 +44,9 @@
 #include <type_traits>
 #include <utility>
 
-#include "api/internal/checks.h"
-#include "api/internal/finalizer.h"
-#include "api/ptr.h"
+#include "gcrt/internal/checks.h"
+#include "gcrt/internal/finalizer.h"
+#include "gcrt/ptr.h"
 
 namespace gc {
 

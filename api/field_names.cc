@@ -1,10 +1,10 @@
 // See api/internal/field_names.h.
-#include "api/internal/field_names.h"
+#include "gcrt/internal/field_names.h"
 
 #include <atomic>
 #include <cstring>
 
-#include "runtime/check.h"
+#include "gcrt/runtime/check.h"
 
 namespace gc::internal {
 

@@ -34,8 +34,8 @@
 #include <cstddef>
 #include <type_traits>
 
-#include "api/internal/field_names.h"
-#include "api/internal/type_info.h"
+#include "gcrt/internal/field_names.h"
+#include "gcrt/internal/type_info.h"
 
 namespace gc::internal {
 

@@ -28,9 +28,9 @@
 #include <type_traits>
 #include <utility>
 
-#include "api/internal/checks.h"
-#include "api/internal/finalizer.h"
-#include "api/ptr.h"
+#include "gcrt/internal/checks.h"
+#include "gcrt/internal/finalizer.h"
+#include "gcrt/ptr.h"
 
 namespace gc {
 

@@ -33,10 +33,10 @@
 
 #include <type_traits>
 
-#include "api/internal/checks.h"
-#include "api/internal/type_info.h"
-#include "api/make.h"
-#include "api/ptr.h"
+#include "gcrt/internal/checks.h"
+#include "gcrt/internal/type_info.h"
+#include "gcrt/make.h"
+#include "gcrt/ptr.h"
 
 namespace gc {
 

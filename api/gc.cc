@@ -1,26 +1,28 @@
 // See gc.h.
-#include "api/gc.h"
+#include "gcrt/gc.h"
 
 #include <cstdio>
 #include <stdexcept>
 #include <string>
 
-#include "alloc/heap.h"
-#include "api/internal/allocate.h"
-#include "api/internal/checks.h"
-#include "api/internal/finalizer.h"
-#include "gc/collector.h"
-#include "gc/finalizer.h"
-#include "gc/roots.h"
-#include "gc/sweeper.h"
-#include "runtime/check.h"
-#include "runtime/env.h"
-#include "runtime/os_mem.h"
-#include "runtime/safepoint.h"
-#include "runtime/stack.h"
-#include "runtime/sys_stat.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/gc/collector.h"
+#include "gcrt/gc/finalizer.h"
+#include "gcrt/gc/roots.h"
+#include "gcrt/gc/sweeper.h"
+#include "gcrt/internal/allocate.h"
+#include "gcrt/internal/checks.h"
+#include "gcrt/internal/finalizer.h"
+#include "gcrt/runtime/check.h"
+#include "gcrt/runtime/env.h"
+#include "gcrt/runtime/os_mem.h"
+#include "gcrt/runtime/safepoint.h"
+#include "gcrt/runtime/stack.h"
+#include "gcrt/runtime/sys_stat.h"
 
 namespace gc {
+
+const char* version() { return GCRT_VERSION_STRING; }
 
 static_assert(kNumSizeClasses == alloc::kNumSizeClasses,
               "gc::kNumSizeClasses follows alloc/size_classes.h");

@@ -21,8 +21,8 @@
 // heap profile by allocation site (gc::heap_profile, gc::write_heap_profile,
 // pprof's format): api/heap_profile.h. Tasks, Go's goroutines on a few
 // worker threads, with channels, wait groups and a mutex that park them
-// (gc::go, gc::Channel, gc::WaitGroup, gc::TaskMutex): api/task.h. The design: docs/design.md, and the
-// overviews in gc/collector.h and alloc/heap.h.
+// (gc::go, gc::Channel, gc::WaitGroup, gc::TaskMutex): api/task.h. The design:
+// docs/design.md, and the overviews in gc/collector.h and alloc/heap.h.
 //
 // Two tiers, as cppgc's include/cppgc and include/cppgc/internal: api/*.h
 // are the API (namespace gc); api/internal/*.h are the glue their inline
@@ -148,24 +148,25 @@
 #include <cstdint>
 #include <functional>
 
-#include "api/census.h"
-#include "api/cleanup.h"
-#include "api/field_names.h"
-#include "api/finalizer.h"
-#include "api/free.h"
-#include "api/hash_map.h"
-#include "api/heap_profile.h"
-#include "api/internal/safepoint.h"
-#include "api/make.h"
-#include "api/ptr.h"
-#include "api/roots.h"
-#include "api/thread.h"
-#include "api/trace.h"
-#include "api/vector.h"
-#include "api/weak.h"
-#include "api/weak_map.h"
-#include "api/why_alive.h"
-#include "runtime/base.h"
+#include "gcrt/census.h"
+#include "gcrt/cleanup.h"
+#include "gcrt/field_names.h"
+#include "gcrt/finalizer.h"
+#include "gcrt/free.h"
+#include "gcrt/hash_map.h"
+#include "gcrt/heap_profile.h"
+#include "gcrt/internal/safepoint.h"
+#include "gcrt/make.h"
+#include "gcrt/ptr.h"
+#include "gcrt/roots.h"
+#include "gcrt/runtime/base.h"
+#include "gcrt/thread.h"
+#include "gcrt/trace.h"
+#include "gcrt/vector.h"
+#include "gcrt/version.h"
+#include "gcrt/weak.h"
+#include "gcrt/weak_map.h"
+#include "gcrt/why_alive.h"
 
 namespace gc {
 

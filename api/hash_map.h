@@ -32,9 +32,9 @@
 #include <stdexcept>
 #include <utility>
 
-#include "api/make.h"
-#include "api/ptr.h"
-#include "api/trace.h"
+#include "gcrt/make.h"
+#include "gcrt/ptr.h"
+#include "gcrt/trace.h"
 
 namespace gc {
 

@@ -1,4 +1,4 @@
-#include "api/heap_profile.h"
+#include "gcrt/heap_profile.h"
 
 #include <cerrno>
 #include <chrono>
@@ -7,9 +7,9 @@
 #include <ostream>
 #include <stdexcept>
 
-#include "alloc/cache.h"
-#include "gc/heap_profile.h"
-#include "gc/pprof.h"
+#include "gcrt/alloc/cache.h"
+#include "gcrt/gc/heap_profile.h"
+#include "gcrt/gc/pprof.h"
 
 namespace gc {
 

@@ -32,11 +32,11 @@
 #include <type_traits>
 #include <utility>
 
-#include "api/internal/allocate.h"
-#include "api/internal/handles.h"
-#include "api/internal/type_info.h"
-#include "api/ptr.h"
-#include "runtime/base.h"
+#include "gcrt/internal/allocate.h"
+#include "gcrt/internal/handles.h"
+#include "gcrt/internal/type_info.h"
+#include "gcrt/ptr.h"
+#include "gcrt/runtime/base.h"
 
 namespace gc {
 

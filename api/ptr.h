@@ -22,10 +22,10 @@
 #include <type_traits>
 #include <utility>
 
-#include "api/internal/barrier.h"
-#include "api/internal/checks.h"
-#include "api/internal/handles.h"
-#include "runtime/base.h"
+#include "gcrt/internal/barrier.h"
+#include "gcrt/internal/checks.h"
+#include "gcrt/internal/handles.h"
+#include "gcrt/runtime/base.h"
 
 namespace gc {
 

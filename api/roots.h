@@ -15,9 +15,9 @@
 #include <functional>
 #include <utility>
 
-#include "api/internal/handles.h"
-#include "api/ptr.h"
-#include "api/trace.h"
+#include "gcrt/internal/handles.h"
+#include "gcrt/ptr.h"
+#include "gcrt/trace.h"
 
 namespace gc {
 

@@ -1,9 +1,9 @@
 // See task.h.
-#include "api/task.h"
+#include "gcrt/task.h"
 
-#include "alloc/heap.h"
-#include "gc/collector.h"
-#include "gc/roots.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/gc/collector.h"
+#include "gcrt/gc/roots.h"
 
 namespace gc::internal {
 

@@ -67,12 +67,12 @@
 #include <type_traits>
 #include <utility>
 
-#include "api/gc.h"
-#include "api/internal/task.h"
-#include "api/make.h"
-#include "api/ptr.h"
-#include "api/roots.h"
-#include "api/trace.h"
+#include "gcrt/gc.h"
+#include "gcrt/internal/task.h"
+#include "gcrt/make.h"
+#include "gcrt/ptr.h"
+#include "gcrt/roots.h"
+#include "gcrt/trace.h"
 
 namespace gc {
 

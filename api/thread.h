@@ -68,8 +68,8 @@
 #include <type_traits>
 #include <utility>
 
-#include "api/internal/safepoint.h"
-#include "runtime/base.h"
+#include "gcrt/internal/safepoint.h"
+#include "gcrt/runtime/base.h"
 
 namespace gc {
 

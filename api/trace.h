@@ -79,9 +79,9 @@
 #include <utility>
 #include <variant>
 
-#include "api/internal/reflect.h"
-#include "api/internal/tracer.h"
-#include "api/ptr.h"
+#include "gcrt/internal/reflect.h"
+#include "gcrt/internal/tracer.h"
+#include "gcrt/ptr.h"
 
 namespace gc {
 

@@ -33,9 +33,9 @@
 #include <string>
 #include <utility>
 
-#include "api/make.h"
-#include "api/ptr.h"
-#include "api/trace.h"
+#include "gcrt/make.h"
+#include "gcrt/ptr.h"
+#include "gcrt/trace.h"
 
 namespace gc {
 

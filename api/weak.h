@@ -16,8 +16,8 @@
 // collected at the next cycle.
 #pragma once
 
-#include "api/internal/weak.h"
-#include "api/ptr.h"
+#include "gcrt/internal/weak.h"
+#include "gcrt/ptr.h"
 
 namespace gc {
 

@@ -50,11 +50,11 @@
 #include <type_traits>
 #include <utility>
 
-#include "api/internal/ephemeron.h"
-#include "api/internal/weak.h"
-#include "api/make.h"
-#include "api/ptr.h"
-#include "api/trace.h"
+#include "gcrt/internal/ephemeron.h"
+#include "gcrt/internal/weak.h"
+#include "gcrt/make.h"
+#include "gcrt/ptr.h"
+#include "gcrt/trace.h"
 
 namespace gc {
 

@@ -1,14 +1,14 @@
-#include "api/why_alive.h"
+#include "gcrt/why_alive.h"
 
 #include <cstdio>
 #include <stdexcept>
 
-#include "alloc/heap.h"
-#include "api/internal/field_names.h"
-#include "gc/census.h"
-#include "gc/collector.h"
-#include "gc/marker.h"
-#include "runtime/safepoint.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/gc/census.h"
+#include "gcrt/gc/collector.h"
+#include "gcrt/gc/marker.h"
+#include "gcrt/internal/field_names.h"
+#include "gcrt/runtime/safepoint.h"
 
 namespace gc {
 

@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "alloc/heap.h"
+#include "gcrt/alloc/heap.h"
 
 namespace {
 

@@ -10,7 +10,7 @@
 
 #include <vector>
 
-#include "api/gc.h"
+#include "gcrt/gc.h"
 
 namespace {
 

@@ -21,7 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "api/gc.h"
+#include "gcrt/gc.h"
 
 namespace {
 

@@ -14,8 +14,8 @@
 #include <cstdio>
 #include <vector>
 
-#include "alloc/heap.h"
-#include "api/gc.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/gc.h"
 
 namespace {
 

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "api/gc.h"
+#include "gcrt/gc.h"
 
 namespace {
 

@@ -18,7 +18,7 @@
 #include <cstdlib>
 #include <vector>
 
-#include "api/gc.h"
+#include "gcrt/gc.h"
 
 namespace {
 

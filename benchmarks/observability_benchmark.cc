@@ -12,7 +12,7 @@
 #include <cstdint>
 #include <sstream>
 
-#include "api/gc.h"
+#include "gcrt/gc.h"
 
 namespace {
 

@@ -10,7 +10,7 @@
 
 #include <cstdint>
 
-#include "api/gc.h"
+#include "gcrt/gc.h"
 
 namespace {
 

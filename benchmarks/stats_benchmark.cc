@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "api/gc.h"
+#include "gcrt/gc.h"
 
 namespace {
 

@@ -33,7 +33,7 @@
 
 #include <atomic>
 
-#include "runtime/base.h"
+#include "gcrt/runtime/base.h"
 
 namespace gc::internal {
 

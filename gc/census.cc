@@ -1,4 +1,4 @@
-#include "gc/census.h"
+#include "gcrt/gc/census.h"
 
 #include <algorithm>
 #include <cinttypes>
@@ -8,10 +8,10 @@
 #include <thread>
 #include <unordered_map>
 
-#include "alloc/heap.h"
-#include "alloc/span.h"
-#include "gc/collector.h"
-#include "runtime/safepoint.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/alloc/span.h"
+#include "gcrt/gc/collector.h"
+#include "gcrt/runtime/safepoint.h"
 
 namespace gc::internal {
 

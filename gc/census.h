@@ -17,9 +17,9 @@
 #include <string>
 #include <vector>
 
-#include "alloc/type_info.h"
-#include "runtime/base.h"
-#include "runtime/safepoint.h"
+#include "gcrt/alloc/type_info.h"
+#include "gcrt/runtime/base.h"
+#include "gcrt/runtime/safepoint.h"
 
 namespace gc::internal {
 

@@ -1,5 +1,5 @@
 // See census_signal.h.
-#include "gc/census_signal.h"
+#include "gcrt/gc/census_signal.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -13,10 +13,10 @@
 #include <string>
 #include <thread>
 
-#include "alloc/heap.h"
-#include "gc/census.h"
-#include "runtime/check.h"
-#include "runtime/env.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/gc/census.h"
+#include "gcrt/runtime/check.h"
+#include "gcrt/runtime/env.h"
 
 namespace gc::internal {
 

@@ -1,5 +1,5 @@
 // See collector.h.
-#include "gc/collector.h"
+#include "gcrt/gc/collector.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -11,27 +11,27 @@
 #include <thread>
 #include <vector>
 
-#include "alloc/cache.h"
-#include "gc/barrier.h"
-#include "gc/census.h"
-#include "gc/census_signal.h"
-#include "gc/crosscheck.h"
-#include "gc/ephemeron.h"
-#include "gc/finalizer.h"
-#include "gc/fork.h"
-#include "gc/free.h"
-#include "gc/heap_profile.h"
-#include "gc/marker.h"
-#include "gc/quarantine.h"
-#include "gc/roots.h"
-#include "gc/sweeper.h"
-#include "gc/weak.h"
-#include "runtime/check.h"
-#include "runtime/env.h"
-#include "runtime/processor.h"
-#include "runtime/safepoint.h"
-#include "runtime/safepoint_poll.h"
-#include "runtime/stack.h"
+#include "gcrt/alloc/cache.h"
+#include "gcrt/gc/barrier.h"
+#include "gcrt/gc/census.h"
+#include "gcrt/gc/census_signal.h"
+#include "gcrt/gc/crosscheck.h"
+#include "gcrt/gc/ephemeron.h"
+#include "gcrt/gc/finalizer.h"
+#include "gcrt/gc/fork.h"
+#include "gcrt/gc/free.h"
+#include "gcrt/gc/heap_profile.h"
+#include "gcrt/gc/marker.h"
+#include "gcrt/gc/quarantine.h"
+#include "gcrt/gc/roots.h"
+#include "gcrt/gc/sweeper.h"
+#include "gcrt/gc/weak.h"
+#include "gcrt/runtime/check.h"
+#include "gcrt/runtime/env.h"
+#include "gcrt/runtime/processor.h"
+#include "gcrt/runtime/safepoint.h"
+#include "gcrt/runtime/safepoint_poll.h"
+#include "gcrt/runtime/stack.h"
 
 namespace gc::internal {
 

@@ -72,9 +72,9 @@
 #include <optional>
 #include <vector>
 
-#include "alloc/heap.h"
-#include "gc/marker.h"
-#include "runtime/mutex.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/gc/marker.h"
+#include "gcrt/runtime/mutex.h"
 
 namespace gc::internal {
 

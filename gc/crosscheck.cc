@@ -1,10 +1,10 @@
 // See crosscheck.h.
-#include "gc/crosscheck.h"
+#include "gcrt/gc/crosscheck.h"
 
-#include "alloc/heap.h"
-#include "gc/free.h"
-#include "gc/marker.h"
-#include "runtime/check.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/gc/free.h"
+#include "gcrt/gc/marker.h"
+#include "gcrt/runtime/check.h"
 
 namespace gc::internal {
 

@@ -19,7 +19,7 @@
 // with the world stopped.
 #pragma once
 
-#include "runtime/mutex.h"
+#include "gcrt/runtime/mutex.h"
 
 namespace gc::internal {
 

@@ -1,11 +1,11 @@
 // See ephemeron.h.
-#include "gc/ephemeron.h"
+#include "gcrt/gc/ephemeron.h"
 
 #include <utility>
 
-#include "alloc/heap.h"
-#include "gc/marker.h"
-#include "runtime/check.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/gc/marker.h"
+#include "gcrt/runtime/check.h"
 
 namespace gc::internal {
 

@@ -42,10 +42,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "alloc/type_info.h"
-#include "gc/weak.h"
-#include "runtime/base.h"
-#include "runtime/mutex.h"
+#include "gcrt/alloc/type_info.h"
+#include "gcrt/gc/weak.h"
+#include "gcrt/runtime/base.h"
+#include "gcrt/runtime/mutex.h"
 
 namespace gc::internal {
 

@@ -1,5 +1,5 @@
 // See finalizer.h.
-#include "gc/finalizer.h"
+#include "gcrt/gc/finalizer.h"
 
 #include <atomic>
 #include <cstdio>
@@ -11,15 +11,15 @@
 #include <thread>
 #include <utility>
 
-#include "alloc/heap.h"
-#include "gc/collector.h"
-#include "gc/marker.h"
-#include "gc/sweeper.h"
-#include "runtime/check.h"
-#include "runtime/list.h"
-#include "runtime/mutex.h"
-#include "runtime/safepoint.h"
-#include "runtime/sys_stat.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/gc/collector.h"
+#include "gcrt/gc/marker.h"
+#include "gcrt/gc/sweeper.h"
+#include "gcrt/runtime/check.h"
+#include "gcrt/runtime/list.h"
+#include "gcrt/runtime/mutex.h"
+#include "gcrt/runtime/safepoint.h"
+#include "gcrt/runtime/sys_stat.h"
 
 namespace gc::internal {
 

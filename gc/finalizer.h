@@ -41,8 +41,8 @@
 #include <cstdint>
 #include <functional>
 
-#include "alloc/special.h"
-#include "runtime/mutex.h"
+#include "gcrt/alloc/special.h"
+#include "gcrt/runtime/mutex.h"
 
 namespace gc::internal {
 

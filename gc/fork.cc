@@ -1,22 +1,22 @@
 // See fork.h.
-#include "gc/fork.h"
+#include "gcrt/gc/fork.h"
 
 #include <pthread.h>
 
 #include <mutex>
 
-#include "alloc/heap.h"
-#include "gc/census_signal.h"
-#include "gc/collector.h"
-#include "gc/finalizer.h"
-#include "gc/heap_profile.h"
-#include "gc/marker.h"
-#include "gc/quarantine.h"
-#include "gc/roots.h"
-#include "gc/sweeper.h"
-#include "gc/weak.h"
-#include "runtime/check.h"
-#include "runtime/safepoint.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/gc/census_signal.h"
+#include "gcrt/gc/collector.h"
+#include "gcrt/gc/finalizer.h"
+#include "gcrt/gc/heap_profile.h"
+#include "gcrt/gc/marker.h"
+#include "gcrt/gc/quarantine.h"
+#include "gcrt/gc/roots.h"
+#include "gcrt/gc/sweeper.h"
+#include "gcrt/gc/weak.h"
+#include "gcrt/runtime/check.h"
+#include "gcrt/runtime/safepoint.h"
 
 namespace gc::internal {
 

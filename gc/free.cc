@@ -1,5 +1,5 @@
 // See free.h.
-#include "gc/free.h"
+#include "gcrt/gc/free.h"
 
 #include <cstdio>
 #include <cstring>
@@ -8,15 +8,15 @@
 #include <string>
 #include <unordered_set>
 
-#include "alloc/heap.h"
-#include "gc/barrier.h"
-#include "gc/finalizer.h"
-#include "gc/marker.h"
-#include "gc/quarantine.h"
-#include "gc/sweeper.h"
-#include "runtime/check.h"
-#include "runtime/mutex.h"
-#include "runtime/safepoint.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/gc/barrier.h"
+#include "gcrt/gc/finalizer.h"
+#include "gcrt/gc/marker.h"
+#include "gcrt/gc/quarantine.h"
+#include "gcrt/gc/sweeper.h"
+#include "gcrt/runtime/check.h"
+#include "gcrt/runtime/mutex.h"
+#include "gcrt/runtime/safepoint.h"
 
 namespace gc::internal {
 

@@ -29,8 +29,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "runtime/base.h"
-#include "runtime/mutex.h"
+#include "gcrt/runtime/base.h"
+#include "gcrt/runtime/mutex.h"
 
 namespace gc::internal {
 

@@ -1,5 +1,5 @@
 // See heap_profile.h.
-#include "gc/heap_profile.h"
+#include "gcrt/gc/heap_profile.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -13,15 +13,15 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "alloc/cache.h"
-#include "alloc/heap.h"
-#include "alloc/special.h"
-#include "gc/pprof.h"
-#include "runtime/check.h"
-#include "runtime/mutex.h"
-#include "runtime/stack.h"
-#include "runtime/symbolize.h"
-#include "runtime/sys_stat.h"
+#include "gcrt/alloc/cache.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/alloc/special.h"
+#include "gcrt/gc/pprof.h"
+#include "gcrt/runtime/check.h"
+#include "gcrt/runtime/mutex.h"
+#include "gcrt/runtime/stack.h"
+#include "gcrt/runtime/symbolize.h"
+#include "gcrt/runtime/sys_stat.h"
 
 namespace gc::internal {
 

@@ -36,9 +36,9 @@
 #include <string>
 #include <vector>
 
-#include "alloc/special.h"
-#include "runtime/base.h"
-#include "runtime/safepoint.h"
+#include "gcrt/alloc/special.h"
+#include "gcrt/runtime/base.h"
+#include "gcrt/runtime/safepoint.h"
 
 namespace gc::internal {
 

@@ -1,5 +1,5 @@
 // See marker.h.
-#include "gc/marker.h"
+#include "gcrt/gc/marker.h"
 
 #include <algorithm>
 #include <atomic>
@@ -11,18 +11,18 @@
 #include <unordered_set>
 #include <utility>
 
-#include "alloc/heap.h"
-#include "gc/barrier.h"
-#include "gc/ephemeron.h"
-#include "gc/finalizer.h"
-#include "gc/free.h"
-#include "gc/quarantine.h"
-#include "gc/weak.h"
-#include "runtime/check.h"
-#include "runtime/processor.h"
-#include "runtime/safepoint.h"
-#include "runtime/stack.h"
-#include "runtime/sys_stat.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/gc/barrier.h"
+#include "gcrt/gc/ephemeron.h"
+#include "gcrt/gc/finalizer.h"
+#include "gcrt/gc/free.h"
+#include "gcrt/gc/quarantine.h"
+#include "gcrt/gc/weak.h"
+#include "gcrt/runtime/check.h"
+#include "gcrt/runtime/processor.h"
+#include "gcrt/runtime/safepoint.h"
+#include "gcrt/runtime/stack.h"
+#include "gcrt/runtime/sys_stat.h"
 
 namespace gc::internal {
 

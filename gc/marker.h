@@ -30,9 +30,9 @@
 #include <thread>
 #include <vector>
 
-#include "alloc/type_info.h"
-#include "gc/roots.h"
-#include "runtime/mutex.h"
+#include "gcrt/alloc/type_info.h"
+#include "gcrt/gc/roots.h"
+#include "gcrt/runtime/mutex.h"
 
 namespace gc::internal {
 

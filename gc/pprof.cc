@@ -1,10 +1,10 @@
 // See pprof.h. profile.proto's field numbers, as its definition gives them.
-#include "gc/pprof.h"
+#include "gcrt/gc/pprof.h"
 
 #include <map>
 #include <unordered_map>
 
-#include "runtime/symbolize.h"
+#include "gcrt/runtime/symbolize.h"
 
 namespace gc::internal {
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "gc/heap_profile.h"
+#include "gcrt/gc/heap_profile.h"
 
 namespace gc::internal {
 

@@ -1,14 +1,14 @@
 // See quarantine.h.
-#include "gc/quarantine.h"
+#include "gcrt/gc/quarantine.h"
 
 #include <bit>
 #include <cstring>
 #include <string>
 #include <unordered_map>
 
-#include "alloc/heap.h"
-#include "gc/marker.h"
-#include "runtime/check.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/gc/marker.h"
+#include "gcrt/runtime/check.h"
 
 namespace gc::internal {
 

@@ -30,10 +30,10 @@
 #include <string>
 #include <vector>
 
-#include "alloc/sweepgen.h"
-#include "alloc/type_info.h"
-#include "runtime/base.h"
-#include "runtime/mutex.h"
+#include "gcrt/alloc/sweepgen.h"
+#include "gcrt/alloc/type_info.h"
+#include "gcrt/runtime/base.h"
+#include "gcrt/runtime/mutex.h"
 
 namespace gc::internal {
 

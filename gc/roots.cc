@@ -1,5 +1,5 @@
 // See roots.h.
-#include "gc/roots.h"
+#include "gcrt/gc/roots.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -7,13 +7,13 @@
 #include <stdexcept>
 #include <string>
 
-#include "alloc/heap.h"
-#include "gc/collector.h"
-#include "gc/sweeper.h"
-#include "runtime/check.h"
-#include "runtime/os_mem.h"
-#include "runtime/safepoint.h"
-#include "runtime/task.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/gc/collector.h"
+#include "gcrt/gc/sweeper.h"
+#include "gcrt/runtime/check.h"
+#include "gcrt/runtime/os_mem.h"
+#include "gcrt/runtime/safepoint.h"
+#include "gcrt/runtime/task.h"
 
 namespace gc::internal {
 

@@ -25,12 +25,12 @@
 #include <cstdint>
 #include <vector>
 
-#include "gc/tracer.h"
-#include "runtime/base.h"
-#include "runtime/mutex.h"
-#include "runtime/processor.h"
-#include "runtime/sys_stat.h"
-#include "runtime/task.h"
+#include "gcrt/gc/tracer.h"
+#include "gcrt/runtime/base.h"
+#include "gcrt/runtime/mutex.h"
+#include "gcrt/runtime/processor.h"
+#include "gcrt/runtime/sys_stat.h"
+#include "gcrt/runtime/task.h"
 
 namespace gc::internal {
 

@@ -1,5 +1,5 @@
 // See sweeper.h.
-#include "gc/sweeper.h"
+#include "gcrt/gc/sweeper.h"
 
 #include <chrono>
 #include <new>
@@ -8,11 +8,11 @@
 #include <thread>
 #include <vector>
 
-#include "gc/heap_profile.h"
-#include "gc/quarantine.h"
-#include "gc/roots.h"
-#include "runtime/check.h"
-#include "runtime/safepoint.h"
+#include "gcrt/gc/heap_profile.h"
+#include "gcrt/gc/quarantine.h"
+#include "gcrt/gc/roots.h"
+#include "gcrt/runtime/check.h"
+#include "gcrt/runtime/safepoint.h"
 
 namespace gc::internal {
 

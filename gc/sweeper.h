@@ -30,8 +30,8 @@
 #include <chrono>
 #include <cstdint>
 
-#include "alloc/heap.h"
-#include "runtime/mutex.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/runtime/mutex.h"
 
 namespace gc::internal {
 

@@ -11,7 +11,7 @@
 
 #include <cstddef>
 
-#include "runtime/base.h"
+#include "gcrt/runtime/base.h"
 
 namespace gc {
 

@@ -1,19 +1,19 @@
 // See weak.h.
-#include "gc/weak.h"
+#include "gcrt/gc/weak.h"
 
 #include <new>
 #include <stdexcept>
 #include <string>
 
-#include "alloc/heap.h"
-#include "gc/collector.h"
-#include "gc/marker.h"
-#include "gc/sweeper.h"
-#include "runtime/check.h"
-#include "runtime/list.h"
-#include "runtime/mutex.h"
-#include "runtime/os_mem.h"
-#include "runtime/sys_stat.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/gc/collector.h"
+#include "gcrt/gc/marker.h"
+#include "gcrt/gc/sweeper.h"
+#include "gcrt/runtime/check.h"
+#include "gcrt/runtime/list.h"
+#include "gcrt/runtime/mutex.h"
+#include "gcrt/runtime/os_mem.h"
+#include "gcrt/runtime/sys_stat.h"
 
 namespace gc::internal {
 

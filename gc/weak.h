@@ -24,10 +24,10 @@
 #include <atomic>
 #include <cstdint>
 
-#include "alloc/special.h"
-#include "runtime/base.h"
-#include "runtime/mutex.h"
-#include "runtime/sys_stat.h"
+#include "gcrt/alloc/special.h"
+#include "gcrt/runtime/base.h"
+#include "gcrt/runtime/mutex.h"
+#include "gcrt/runtime/sys_stat.h"
 
 namespace gc::internal {
 

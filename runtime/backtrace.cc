@@ -18,7 +18,7 @@
 // the slot and never finished (an unwinder that deadlocked) leaves it
 // kWriting and the sampler busy for good: no later sample reuses frames it
 // might still write.
-#include "runtime/backtrace.h"
+#include "gcrt/runtime/backtrace.h"
 
 #include <execinfo.h>
 #include <fcntl.h>
@@ -36,8 +36,8 @@
 #include <mutex>
 #include <thread>
 
-#include "runtime/check.h"
-#include "runtime/symbolize.h"
+#include "gcrt/runtime/check.h"
+#include "gcrt/runtime/symbolize.h"
 
 namespace gc::runtime {
 

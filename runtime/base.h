@@ -3,6 +3,14 @@
 // under GCC).
 #pragma once
 
+// gcrt's headers use C++20 (concepts, std::atomic_ref, designated
+// initializers): an older language mode stops here with what to do, not in
+// a cascade of errors further on.
+static_assert(__cplusplus >= 202002L,
+              "gcrt needs C++20: compile with -std=c++20 (Bazel: "
+              "build --cxxopt=-std=c++20 in .bazelrc; CMake: link "
+              "gcrt::gcrt, which requires it; pkg-config: gcrt.pc's Cflags)");
+
 #define GCRT_ALWAYS_INLINE inline __attribute__((always_inline))
 #define GCRT_NOINLINE __attribute__((noinline))
 #define GCRT_COLD __attribute__((cold))

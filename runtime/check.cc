@@ -1,5 +1,5 @@
 // See check.h.
-#include "runtime/check.h"
+#include "gcrt/runtime/check.h"
 
 #include <unistd.h>
 

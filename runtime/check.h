@@ -29,7 +29,7 @@
 
 #include <type_traits>
 
-#include "runtime/base.h"
+#include "gcrt/runtime/base.h"
 
 namespace gc::runtime {
 

@@ -1,12 +1,12 @@
 // See env.h.
-#include "runtime/env.h"
+#include "gcrt/runtime/env.h"
 
 #include <charconv>
 #include <csignal>
 #include <cstdlib>
 
-#include "runtime/backtrace.h"
-#include "runtime/check.h"
+#include "gcrt/runtime/backtrace.h"
+#include "gcrt/runtime/check.h"
 
 namespace gc::runtime::env {
 

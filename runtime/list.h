@@ -11,7 +11,7 @@
 #include <cstddef>
 #include <utility>
 
-#include "runtime/check.h"
+#include "gcrt/runtime/check.h"
 
 namespace gc::runtime {
 

@@ -1,5 +1,5 @@
 // See mutex.h.
-#include "runtime/mutex.h"
+#include "gcrt/runtime/mutex.h"
 
 #include <linux/futex.h>
 #include <sched.h>

@@ -24,8 +24,8 @@
 #include <cstdint>
 #include <new>
 
-#include "runtime/base.h"
-#include "runtime/check.h"
+#include "gcrt/runtime/base.h"
+#include "gcrt/runtime/check.h"
 
 namespace gc::runtime {
 

@@ -1,5 +1,5 @@
 // See os_mem.h.
-#include "runtime/os_mem.h"
+#include "gcrt/runtime/os_mem.h"
 
 #include <sys/mman.h>
 #include <unistd.h>
@@ -9,7 +9,7 @@
 #include <cstring>
 #include <vector>
 
-#include "runtime/check.h"
+#include "gcrt/runtime/check.h"
 
 #if GCRT_ASAN
 #include <sanitizer/lsan_interface.h>

@@ -1,12 +1,12 @@
 // See processor.h.
-#include "runtime/processor.h"
+#include "gcrt/runtime/processor.h"
 
 #include <unistd.h>
 
 #include <new>
 #include <stdexcept>
 
-#include "runtime/check.h"
+#include "gcrt/runtime/check.h"
 
 namespace gc::runtime {
 

@@ -16,9 +16,9 @@
 #include <atomic>
 #include <cstdint>
 
-#include "runtime/base.h"
-#include "runtime/mutex.h"
-#include "runtime/sys_stat.h"
+#include "gcrt/runtime/base.h"
+#include "gcrt/runtime/mutex.h"
+#include "gcrt/runtime/sys_stat.h"
 
 namespace gc::runtime {
 

@@ -2,7 +2,7 @@
 // status change of a processor that a stopper waits on happens under it and
 // signals stopper_cv_, and every wait for the world to restart waits on
 // world_cv_ under it.
-#include "runtime/safepoint.h"
+#include "gcrt/runtime/safepoint.h"
 
 #include <unistd.h>
 
@@ -10,11 +10,11 @@
 #include <stdexcept>
 #include <vector>
 
-#include "runtime/backtrace.h"
-#include "runtime/check.h"
-#include "runtime/env.h"
-#include "runtime/stack.h"
-#include "runtime/task.h"
+#include "gcrt/runtime/backtrace.h"
+#include "gcrt/runtime/check.h"
+#include "gcrt/runtime/env.h"
+#include "gcrt/runtime/stack.h"
+#include "gcrt/runtime/task.h"
 
 namespace gc::runtime {
 

@@ -40,10 +40,10 @@
 #include <atomic>
 #include <chrono>
 
-#include "runtime/base.h"
-#include "runtime/check.h"
-#include "runtime/processor.h"
-#include "runtime/safepoint_poll.h"
+#include "gcrt/runtime/base.h"
+#include "gcrt/runtime/check.h"
+#include "gcrt/runtime/processor.h"
+#include "gcrt/runtime/safepoint_poll.h"
 
 namespace gc::runtime {
 

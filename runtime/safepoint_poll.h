@@ -6,7 +6,7 @@
 
 #include <atomic>
 
-#include "runtime/base.h"
+#include "gcrt/runtime/base.h"
 
 namespace gc::runtime {
 

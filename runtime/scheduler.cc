@@ -19,14 +19,14 @@
 #include <thread>
 #include <vector>
 
-#include "runtime/check.h"
-#include "runtime/env.h"
-#include "runtime/list.h"
-#include "runtime/processor.h"
-#include "runtime/safepoint.h"
-#include "runtime/stack.h"
-#include "runtime/task.h"
-#include "runtime/task_stack.h"
+#include "gcrt/runtime/check.h"
+#include "gcrt/runtime/env.h"
+#include "gcrt/runtime/list.h"
+#include "gcrt/runtime/processor.h"
+#include "gcrt/runtime/safepoint.h"
+#include "gcrt/runtime/stack.h"
+#include "gcrt/runtime/task.h"
+#include "gcrt/runtime/task_stack.h"
 
 #if defined(GCRT_ASAN)
 #include <sanitizer/common_interface_defs.h>

@@ -1,12 +1,12 @@
 // See stack.h.
-#include "runtime/stack.h"
+#include "gcrt/runtime/stack.h"
 
 #include <pthread.h>
 
 #include <atomic>
 
-#include "runtime/check.h"
-#include "runtime/env.h"
+#include "gcrt/runtime/check.h"
+#include "gcrt/runtime/env.h"
 
 #if defined(GCRT_ASAN)
 #include <sanitizer/asan_interface.h>

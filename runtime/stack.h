@@ -28,8 +28,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "runtime/base.h"
-#include "runtime/processor.h"
+#include "gcrt/runtime/base.h"
+#include "gcrt/runtime/processor.h"
 
 namespace gc::runtime {
 

@@ -1,5 +1,5 @@
 // See symbolize.h.
-#include "runtime/symbolize.h"
+#include "gcrt/runtime/symbolize.h"
 
 #include <cxxabi.h>
 #include <dlfcn.h>

@@ -1,5 +1,5 @@
 // See sys_stat.h.
-#include "runtime/sys_stat.h"
+#include "gcrt/runtime/sys_stat.h"
 
 #include <malloc.h>
 
@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "runtime/os_mem.h"
+#include "gcrt/runtime/os_mem.h"
 
 namespace gc::runtime {
 

@@ -48,8 +48,8 @@
 #include <cstdint>
 #include <exception>
 
-#include "runtime/base.h"
-#include "runtime/mutex.h"
+#include "gcrt/runtime/base.h"
+#include "gcrt/runtime/mutex.h"
 
 namespace gc::runtime {
 

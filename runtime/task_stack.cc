@@ -1,5 +1,5 @@
 // See task_stack.h.
-#include "runtime/task_stack.h"
+#include "gcrt/runtime/task_stack.h"
 
 #include <sys/mman.h>
 #include <unistd.h>
@@ -11,13 +11,13 @@
 #include <string>
 #include <vector>
 
-#include "runtime/check.h"
+#include "gcrt/runtime/check.h"
 
 #if defined(GCRT_ASAN)
 #include <sanitizer/asan_interface.h>
 #endif
-#include "runtime/mutex.h"
-#include "runtime/os_mem.h"
+#include "gcrt/runtime/mutex.h"
+#include "gcrt/runtime/os_mem.h"
 
 namespace gc::runtime {
 

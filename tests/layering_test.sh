@@ -7,7 +7,9 @@
 #   gc/         gc/ alloc/ runtime/
 #   api/        api/ gc/ alloc/ runtime/
 #
-# and none of them from the rest of the repository (tests/, benchmarks/,
+# (each included by its installed name: gcrt/runtime/, gcrt/alloc/,
+# gcrt/gc/, and gcrt/ for api/), and none of them from the rest of the
+# repository (tests/, benchmarks/,
 # tools/, third_party/). Inside api/, the public headers (api/*.h and
 # api/*.inc, what users include) include only api/ (their inline glue is
 # in api/internal/) and runtime/base.h: the glue headers alone reach
@@ -88,6 +90,22 @@ for f in "$@"; do
     fi
     [[ $target == */* ]] || continue  # a system header, or one beside it
     top=${target%%/*}
+    # gcrt's own headers are included by their installed names, under the
+    # gcrt/ prefix (a consumer's own runtime/ or gc/ cannot shadow them):
+    # gcrt/runtime/, gcrt/alloc/, gcrt/gc/ are those layers, and the rest of
+    # gcrt/ is api/.
+    if contains "$LAYERS" "$top" && [[ $target == "$path" ]]; then
+      echo "FAIL $f:$line: #include ${delim}${path}${delim/</>}: gcrt's" \
+        "headers are included as gcrt/... (gcrt/runtime/base.h, gcrt/gc.h)"
+      violations=$((violations + 1))
+      continue
+    fi
+    if [[ $top == gcrt ]]; then
+      target=${target#gcrt/}
+      top=${target%%/*}
+      contains "runtime alloc gc" "$top" || target=api/$target
+      top=${target%%/*}
+    fi
     if contains "$LAYERS" "$top"; then
       checked=$((checked + 1))
       if public_header "$f" && [[ $top != api && $target != runtime/base.h ]]
@@ -117,6 +135,11 @@ for layer in $LAYERS; do
     violations=$((violations + 1))
   fi
 done
+
+if ((checked == 0)); then
+  echo "FAIL: no include of gcrt's own headers was recognised"
+  violations=$((violations + 1))
+fi
 
 if ((violations > 0)); then
   echo "$violations layering violation(s); the layers include downwards" \

@@ -12,9 +12,9 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "alloc/allocate.h"
-#include "api/internal/type_info.h"
-#include "runtime/base.h"
+#include "gcrt/alloc/allocate.h"
+#include "gcrt/internal/type_info.h"
+#include "gcrt/runtime/base.h"
 
 namespace gc::internal {
 

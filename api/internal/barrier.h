@@ -3,4 +3,4 @@
 // The write barrier gc::Ptr inlines (gc/barrier.h).
 #pragma once
 
-#include "gc/barrier.h"
+#include "gcrt/gc/barrier.h"

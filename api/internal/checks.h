@@ -8,9 +8,9 @@
 // handle made from a raw pointer against the heap.
 #pragma once
 
-#include "gc/free.h"
-#include "gc/quarantine.h"
-#include "runtime/base.h"
+#include "gcrt/gc/free.h"
+#include "gcrt/gc/quarantine.h"
+#include "gcrt/runtime/base.h"
 
 namespace gc::internal {
 

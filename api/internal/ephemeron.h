@@ -11,12 +11,12 @@
 #include <new>
 #include <type_traits>
 
-#include "alloc/allocate.h"
-#include "api/internal/barrier.h"
-#include "api/internal/handles.h"
-#include "api/internal/type_info.h"
-#include "api/ptr.h"
-#include "gc/ephemeron.h"
+#include "gcrt/alloc/allocate.h"
+#include "gcrt/gc/ephemeron.h"
+#include "gcrt/internal/barrier.h"
+#include "gcrt/internal/handles.h"
+#include "gcrt/internal/type_info.h"
+#include "gcrt/ptr.h"
 
 namespace gc::internal {
 

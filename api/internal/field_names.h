@@ -11,7 +11,7 @@
 #include <string>
 #include <type_traits>
 
-#include "alloc/type_info.h"
+#include "gcrt/alloc/type_info.h"
 
 namespace gc::internal {
 

@@ -15,4 +15,4 @@
 // collector, sweeper or heap.
 #pragma once
 
-#include "gc/roots.h"
+#include "gcrt/gc/roots.h"

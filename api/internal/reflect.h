@@ -26,7 +26,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "runtime/base.h"
+#include "gcrt/runtime/base.h"
 
 namespace gc::internal::reflect {
 
@@ -97,7 +97,7 @@ constexpr Limit LimitOf() {
   }
 }
 
-#include "api/internal/reflect_fields.inc"
+#include "gcrt/internal/reflect_fields.inc"
 
 // Number of fields of an aggregate T with LimitOf<T>() == kNone.
 template <typename T>

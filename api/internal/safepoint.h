@@ -6,4 +6,4 @@
 // stop-the-world.
 #pragma once
 
-#include "runtime/safepoint_poll.h"
+#include "gcrt/runtime/safepoint_poll.h"

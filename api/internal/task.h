@@ -5,9 +5,9 @@
 // primitives lock), without stop-the-world or the heap.
 #pragma once
 
-#include "runtime/list.h"
-#include "runtime/mutex.h"
-#include "runtime/task.h"
+#include "gcrt/runtime/list.h"
+#include "gcrt/runtime/mutex.h"
+#include "gcrt/runtime/task.h"
 
 namespace gc::internal {
 

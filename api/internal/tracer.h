@@ -6,4 +6,4 @@
 // records (alloc::TypeInfo::trace) name it.
 #pragma once
 
-#include "gc/tracer.h"
+#include "gcrt/gc/tracer.h"

@@ -12,8 +12,8 @@
 #include <string_view>
 #include <type_traits>
 
-#include "alloc/type_info.h"
-#include "api/trace.h"
+#include "gcrt/alloc/type_info.h"
+#include "gcrt/trace.h"
 
 namespace gc::internal {
 

@@ -6,4 +6,4 @@
 // get_unrooted) and WeakRefFor (out of line).
 #pragma once
 
-#include "gc/weak.h"
+#include "gcrt/gc/weak.h"

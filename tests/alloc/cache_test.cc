@@ -4,7 +4,7 @@
 // and bad input. What the Central does with frees into spans the caller's
 // cache does not own (freebufs, frees under its lock, its counts) is in
 // central_test.cc.
-#include "alloc/cache.h"
+#include "gcrt/alloc/cache.h"
 
 #include <algorithm>
 #include <atomic>
@@ -21,11 +21,11 @@
 #include <thread>
 #include <vector>
 
-#include "alloc/heap.h"
-#include "alloc/size_classes.h"
-#include "alloc/span.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/alloc/size_classes.h"
+#include "gcrt/alloc/span.h"
+#include "gcrt/runtime/processor.h"
 #include "gtest/gtest.h"
-#include "runtime/processor.h"
 #include "tests/test_support/heap_stats.h"
 #include "tests/test_support/mix.h"
 #include "tests/test_support/sanitizers.h"

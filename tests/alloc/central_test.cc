@@ -3,7 +3,7 @@
 // caller's cache does not own (under its lock when no cache holds the
 // span, into the span's freebuf when another cache does, folded in when
 // that cache gives the span back), and its counts, kept as Go keeps them.
-#include "alloc/central.h"
+#include "gcrt/alloc/central.h"
 
 #include <sys/wait.h>
 
@@ -22,10 +22,10 @@
 #include <utility>
 #include <vector>
 
-#include "alloc/cache.h"
-#include "alloc/heap.h"
-#include "alloc/size_classes.h"
-#include "alloc/span.h"
+#include "gcrt/alloc/cache.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/alloc/size_classes.h"
+#include "gcrt/alloc/span.h"
 #include "gtest/gtest.h"
 #include "tests/test_support/heap_stats.h"
 #include "tests/test_support/mix.h"

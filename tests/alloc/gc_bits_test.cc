@@ -5,7 +5,7 @@
 // Every test uses a private GcBitsArenas. Its arenas are mapped metadata that
 // is never returned to the OS (the allocator's lives as long as the process),
 // so test instances are simply kept alive.
-#include "alloc/gc_bits.h"
+#include "gcrt/alloc/gc_bits.h"
 
 #include <algorithm>
 #include <atomic>
@@ -18,8 +18,8 @@
 #include <thread>
 #include <vector>
 
+#include "gcrt/runtime/os_mem.h"
 #include "gtest/gtest.h"
-#include "runtime/os_mem.h"
 
 namespace gc::alloc {
 namespace {

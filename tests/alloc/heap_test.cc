@@ -1,6 +1,6 @@
 // End-to-end tests of the allocator's interface (alloc/heap.h): typed
 // allocation through the fast and slow paths, explicit free, statistics.
-#include "alloc/heap.h"
+#include "gcrt/alloc/heap.h"
 
 #include <cstring>
 #include <set>

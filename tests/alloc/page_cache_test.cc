@@ -5,7 +5,7 @@
 #include <set>
 #include <vector>
 
-#include "alloc/page_heap.h"
+#include "gcrt/alloc/page_heap.h"
 #include "gtest/gtest.h"
 
 namespace gc::alloc {

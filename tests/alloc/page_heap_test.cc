@@ -6,7 +6,7 @@
 // Every test uses a private PageHeap. AllocSpan hands a span back before its
 // state is kInUse; the tests publish it (state = kInUse) before FreeSpan, as
 // Heap::NewSmallSpans and Heap::AllocateLarge do.
-#include "alloc/page_heap.h"
+#include "gcrt/alloc/page_heap.h"
 
 #include <chrono>
 #include <cstdint>
@@ -21,10 +21,10 @@
 #include <thread>
 #include <vector>
 
-#include "alloc/size_classes.h"
-#include "alloc/span.h"
+#include "gcrt/alloc/size_classes.h"
+#include "gcrt/alloc/span.h"
+#include "gcrt/runtime/os_mem.h"
 #include "gtest/gtest.h"
-#include "runtime/os_mem.h"
 
 namespace gc::alloc {
 namespace {

@@ -3,16 +3,16 @@
 // addresses are made up and never touched), leaves across a 2 GiB leaf
 // boundary, the released bitmap; and the heap's own map, where every page
 // of an in-use span leads back to it.
-#include "alloc/page_map.h"
+#include "gcrt/alloc/page_map.h"
 
 #include <cstdint>
 #include <memory>
 
-#include "alloc/heap.h"
-#include "alloc/size_classes.h"
-#include "alloc/span.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/alloc/size_classes.h"
+#include "gcrt/alloc/span.h"
+#include "gcrt/runtime/mutex.h"
 #include "gtest/gtest.h"
-#include "runtime/mutex.h"
 
 namespace gc::alloc {
 namespace {

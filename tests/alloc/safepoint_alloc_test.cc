@@ -7,10 +7,10 @@
 #include <thread>
 #include <vector>
 
-#include "alloc/heap.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/runtime/processor.h"
+#include "gcrt/runtime/safepoint.h"
 #include "gtest/gtest.h"
-#include "runtime/processor.h"
-#include "runtime/safepoint.h"
 
 namespace gc::alloc {
 namespace {

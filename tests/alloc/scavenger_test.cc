@@ -12,11 +12,11 @@
 #include <thread>
 #include <vector>
 
-#include "alloc/page_heap.h"
-#include "alloc/size_classes.h"
-#include "alloc/span.h"
+#include "gcrt/alloc/page_heap.h"
+#include "gcrt/alloc/size_classes.h"
+#include "gcrt/alloc/span.h"
+#include "gcrt/runtime/os_mem.h"
 #include "gtest/gtest.h"
-#include "runtime/os_mem.h"
 
 namespace gc::alloc {
 namespace {

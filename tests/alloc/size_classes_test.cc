@@ -2,7 +2,7 @@
 // small size, plus spot checks against Go 1.19's runtime/sizeclasses.go,
 // whose rounding and packing the allocator means to reproduce; and of
 // SizeClassForAligned (alloc/heap.h), the class choice for aligned types.
-#include "alloc/size_classes.h"
+#include "gcrt/alloc/size_classes.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "alloc/heap.h"
+#include "gcrt/alloc/heap.h"
 #include "gtest/gtest.h"
 
 namespace gc::alloc {

@@ -3,7 +3,7 @@
 // the fast path and the Central keep), the IsValid walk, and span lists.
 // The spans are made by hand at a made-up address: none of this touches a
 // span's memory.
-#include "alloc/span.h"
+#include "gcrt/alloc/span.h"
 
 #include <bit>
 #include <cstdint>
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "alloc/size_classes.h"
+#include "gcrt/alloc/size_classes.h"
 #include "gtest/gtest.h"
 
 namespace gc::alloc {

@@ -1,7 +1,7 @@
 // Specials (alloc/special.h): per-object records on a span, sorted by
 // (offset, kind), added and removed under the span's lock, handed back to
 // their owner when the object is freed explicitly.
-#include "alloc/special.h"
+#include "gcrt/alloc/special.h"
 
 #include <algorithm>
 #include <atomic>
@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "alloc/heap.h"
+#include "gcrt/alloc/heap.h"
 #include "gtest/gtest.h"
 
 namespace gc::alloc {

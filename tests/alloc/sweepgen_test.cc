@@ -1,12 +1,12 @@
 // The sweep generation's states and transitions (alloc/sweepgen.h), on a
 // span record of the test's own: every transition checks where it starts,
 // and a sweep claim is exclusive and must be ended.
-#include "alloc/sweepgen.h"
+#include "gcrt/alloc/sweepgen.h"
 
 #include <gtest/gtest.h>
 
-#include "alloc/heap.h"
-#include "alloc/span.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/alloc/span.h"
 
 namespace gc::alloc {
 namespace {

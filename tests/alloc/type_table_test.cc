@@ -2,7 +2,7 @@
 // transition keeps the type of every recorded slot, checked against a shadow
 // array after each Record; and, through the heap, TypeOf reports each
 // object's own type when many types share one span.
-#include "alloc/type_table.h"
+#include "gcrt/alloc/type_table.h"
 
 #include <algorithm>
 #include <map>
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "alloc/heap.h"
+#include "gcrt/alloc/heap.h"
 #include "gtest/gtest.h"
 
 #if GCRT_ASAN

@@ -3,18 +3,26 @@
 # cannot handle must fail to compile, with gcrt's message and the
 # offending type named; the accepted ones must compile (so a failure is
 # never the harness's own). Each program states its own #includes: a user's
-# program includes "api/gc.h", and must not reach the collector's internals
-# through it; the sweep-claim cases include the allocator's "alloc/heap.h".
+# program includes "gcrt/gc.h", and must not reach the collector's internals
+# through it; the sweep-claim cases include the allocator's
+# "gcrt/alloc/heap.h". The headers are seen as an install lays them out
+# (api/ as gcrt/, the layers as gcrt/runtime/, gcrt/alloc/, gcrt/gc/).
 set -uo pipefail
 root="${TEST_SRCDIR:-.}/${TEST_WORKSPACE:-gcrt}"
 [[ -f "$root/api/gc.h" ]] || root="$(cd "$(dirname "$0")/../.." && pwd)"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failures=0
+include="$work/include"
+mkdir -p "$include/gcrt"
+for f in "$root"/api/*; do ln -s "$(realpath "$f")" "$include/gcrt/"; done
+for layer in runtime alloc gc; do
+  ln -s "$(realpath "$root/$layer")" "$include/gcrt/$layer"
+done
 
 compile() {  # compile <name>: compiles $work/<name>.cc, output in .log
   ( ulimit -v 4000000  # 4 GB: reflection must not depend on member sizes
-    g++ -std=c++20 -fsyntax-only -I"$root" "$work/$1.cc" >"$work/$1.log" 2>&1 )
+    g++ -std=c++20 -fsyntax-only -I"$include" "$work/$1.cc" >"$work/$1.log" 2>&1 )
 }
 
 # expect_error <name> <message substring> <type substring>; the whole
@@ -50,7 +58,7 @@ expect_ok() {  # expect_ok <name>; the whole program on stdin
 }
 
 expect_ok accepted_types <<'CC'
-#include "api/gc.h"
+#include "gcrt/gc.h"
 #include <array>
 #include <memory>
 #include <queue>
@@ -76,7 +84,7 @@ CC
 
 expect_error opaque_handed_to_tracer \
   "gc::Tracer was handed an opaque standard library type" "std::function" <<'CC'
-#include "api/gc.h"
+#include "gcrt/gc.h"
 #include <functional>
 class C {
  public:
@@ -88,7 +96,7 @@ CC
 
 expect_error raw_pointer_field \
   "a raw pointer to a type that may hold gc::Ptr (traced, or scanned conservatively) cannot be traced" "Node*" <<'CC'
-#include "api/gc.h"
+#include "gcrt/gc.h"
 struct Node { gc::Ptr<Node> next; };
 struct Holder { Node* raw; int n; };
 int main() { gc::make<Holder>(); }
@@ -96,7 +104,7 @@ CC
 
 expect_error raw_pointer_to_tracer \
   "gc::Tracer was handed a raw pointer" "Node*" <<'CC'
-#include "api/gc.h"
+#include "gcrt/gc.h"
 struct Node { gc::Ptr<Node> next; };
 class C {
  public:
@@ -109,7 +117,7 @@ CC
 # Whatever it points to: a raw pointer handed to a Tracer is never a no-op.
 expect_error raw_pointer_to_pointer_free_to_tracer \
   "gc::Tracer was handed a raw pointer" "Leaf*" <<'CC'
-#include "api/gc.h"
+#include "gcrt/gc.h"
 struct Leaf { long v0, v1, v2, v3; };
 class C {
  public:
@@ -121,7 +129,7 @@ CC
 
 expect_error c_array_with_container \
   "replace each C array member" "Wide" <<'CC'
-#include "api/gc.h"
+#include "gcrt/gc.h"
 #include <vector>
 struct Node { gc::Ptr<Node> next; };
 struct Wide { char name[100]; std::vector<gc::Ptr<Node>> kids; };
@@ -130,7 +138,7 @@ CC
 
 expect_error small_c_array_with_container \
   "replace each C array member" "Pair" <<'CC'
-#include "api/gc.h"
+#include "gcrt/gc.h"
 #include <string>
 struct Pair { int64_t v[2]; std::string name; };
 int main() { gc::make<Pair>(); }
@@ -138,7 +146,7 @@ CC
 
 expect_error base_class \
   "make base classes members" "Derived" <<'CC'
-#include "api/gc.h"
+#include "gcrt/gc.h"
 #include <vector>
 struct Node { gc::Ptr<Node> next; };
 struct Base { gc::Ptr<Node> first; };
@@ -148,7 +156,7 @@ CC
 
 expect_error unique_array \
   "cannot be traced (its length is unknown)" "unique_ptr" <<'CC'
-#include "api/gc.h"
+#include "gcrt/gc.h"
 #include <memory>
 struct Node { gc::Ptr<Node> next; };
 struct Holder { std::unique_ptr<Node[]> nodes; };
@@ -157,7 +165,7 @@ CC
 
 expect_error pimpl \
   "incomplete here (a pimpl) cannot be traced" "Impl" <<'CC'
-#include "api/gc.h"
+#include "gcrt/gc.h"
 #include <memory>
 struct Impl;
 void Drop(Impl*);
@@ -172,17 +180,17 @@ CC
 # Sweeping a span needs its sweep claim (alloc/sweepgen.h): without one, a
 # forged one, or a copy of one, the code does not compile.
 expect_error sweep_without_claim "cannot convert" "SweepClaim" <<'CC'
-#include "alloc/heap.h"
+#include "gcrt/alloc/heap.h"
 void F(gc::alloc::Span* s) { gc::alloc::Heap::Get().SwapSweptBits(s); }
 CC
 
 expect_error forged_sweep_claim "private within this context" "SweepClaim" <<'CC'
-#include "alloc/heap.h"
+#include "gcrt/alloc/heap.h"
 void F(gc::alloc::Span* s) { gc::alloc::SweepClaim c(s, 4, false); }
 CC
 
 expect_error copied_sweep_claim "use of deleted function" "SweepClaim" <<'CC'
-#include "alloc/heap.h"
+#include "gcrt/alloc/heap.h"
 void F(gc::alloc::Span* s) {
   gc::alloc::SweepClaim c = gc::alloc::SweepClaim::TryAcquire(s, 4);
   gc::alloc::SweepClaim d = c;
@@ -190,13 +198,13 @@ void F(gc::alloc::Span* s) {
 CC
 
 # The public headers keep the layers below out of sight: a program that
-# includes only "api/gc.h" cannot name the heap, the allocator's free, its
+# includes only "gcrt/gc.h" cannot name the heap, the allocator's free, its
 # centrals and page heap, stop the world, or reach the collector. (The
 # internal headers give them to gcrt's own code and tests: the next case.)
 # hidden <name> <message> <identifier> <statement naming it>
 hidden() {
   expect_error "$1" "$2" "$3" <<CC
-#include "api/gc.h"
+#include "gcrt/gc.h"
 void F() { $4; }
 CC
 }
@@ -212,11 +220,11 @@ hidden collector_hidden "$undeclared" Collector 'gc::internal::Collector::Get()'
 hidden sweeper_hidden "$undeclared" Sweeper 'gc::internal::Sweeper::Get()'
 
 expect_ok internals_with_their_headers <<'CC'
-#include "alloc/heap.h"
-#include "api/gc.h"
-#include "gc/collector.h"
-#include "gc/sweeper.h"
-#include "runtime/safepoint.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/gc.h"
+#include "gcrt/gc/collector.h"
+#include "gcrt/gc/sweeper.h"
+#include "gcrt/runtime/safepoint.h"
 void F() {
   gc::alloc::Heap::Get();
   gc::alloc::Free(nullptr);
@@ -233,7 +241,7 @@ CC
 # gc::Root's slot-adopting constructor and ReleaseSlot are gc::make's.
 expect_error root_release_slot_private "private within this context" \
   "ReleaseSlot" <<'CC'
-#include "api/gc.h"
+#include "gcrt/gc.h"
 struct Node { gc::Ptr<Node> next; };
 void F() {
   gc::Root<Node> r = gc::make<Node>();
@@ -245,7 +253,7 @@ CC
 # function that captures, or a gc::Ptr / gc::Root argument, does not compile.
 expect_error cleanup_capturing_lambda "the function must hold no state" \
   "add_cleanup" <<'CC'
-#include "api/gc.h"
+#include "gcrt/gc.h"
 struct Node { gc::Ptr<Node> next; };
 void F() {
   gc::Root<Node> r = gc::make<Node>();
@@ -255,7 +263,7 @@ void F() {
 CC
 
 expect_error cleanup_ptr_argument "must not be a gc::Ptr" "add_cleanup" <<'CC'
-#include "api/gc.h"
+#include "gcrt/gc.h"
 struct Node { gc::Ptr<Node> next; };
 void F() {
   gc::Root<Node> r = gc::make<Node>();
@@ -264,7 +272,7 @@ void F() {
 CC
 
 expect_ok cleanup_plain_argument <<'CC'
-#include "api/gc.h"
+#include "gcrt/gc.h"
 #include <memory>
 struct Node { gc::Ptr<Node> next; };
 void Close(int) {}

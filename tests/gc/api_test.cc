@@ -22,8 +22,8 @@
 #include <utility>
 #include <vector>
 
-#include "api/gc.h"
-#include "gc/collector.h"
+#include "gcrt/gc.h"
+#include "gcrt/gc/collector.h"
 #include "tests/test_support/destructions.h"
 #include "tests/test_support/verified_heap_test.h"
 

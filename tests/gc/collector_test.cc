@@ -6,7 +6,7 @@
 // found unreachable have run, also in spans other threads' caches hold;
 // refused inside a blocking region), a cycle's mark termination as the
 // heap sees it, and the cycles that stand down.
-#include "gc/collector.h"
+#include "gcrt/gc/collector.h"
 
 #include <gtest/gtest.h>
 
@@ -22,10 +22,10 @@
 #include <thread>
 #include <vector>
 
-#include "alloc/heap.h"
-#include "api/gc.h"
-#include "gc/sweeper.h"
-#include "runtime/safepoint.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/gc.h"
+#include "gcrt/gc/sweeper.h"
+#include "gcrt/runtime/safepoint.h"
 #include "tests/test_support/collector_hooks.h"
 #include "tests/test_support/destructions.h"
 #include "tests/test_support/verified_heap_test.h"

@@ -22,10 +22,10 @@
 #include <utility>
 #include <vector>
 
-#include "alloc/heap.h"
-#include "api/gc.h"
-#include "gc/collector.h"
-#include "gc/marker.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/gc.h"
+#include "gcrt/gc/collector.h"
+#include "gcrt/gc/marker.h"
 #include "tests/test_support/collector_hooks.h"
 #include "tests/test_support/sanitizers.h"
 #include "tests/test_support/verified_heap_test.h"

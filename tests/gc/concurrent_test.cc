@@ -32,7 +32,7 @@
 #include <utility>
 #include <vector>
 
-#include "api/gc.h"
+#include "gcrt/gc.h"
 #include "tests/test_support/destructions.h"
 #include "tests/test_support/mix.h"
 #include "tests/test_support/sanitizers.h"

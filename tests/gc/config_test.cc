@@ -11,7 +11,7 @@
 #include <cstdlib>
 #include <thread>
 
-#include "api/gc.h"
+#include "gcrt/gc.h"
 #include "tests/test_support/errors.h"
 
 namespace {

@@ -9,7 +9,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "api/gc.h"
+#include "gcrt/gc.h"
 
 namespace {
 

@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <string>
 
-#include "api/gc.h"
+#include "gcrt/gc.h"
 #include "tests/test_support/verified_heap_test.h"
 
 namespace {

@@ -9,7 +9,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "api/gc.h"
+#include "gcrt/gc.h"
 #include "tests/test_support/errors.h"
 
 namespace {

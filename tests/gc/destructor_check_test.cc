@@ -3,7 +3,7 @@
 // be destroyed.
 #include <gtest/gtest.h>
 
-#include "api/gc.h"
+#include "gcrt/gc.h"
 
 namespace {
 

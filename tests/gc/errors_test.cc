@@ -22,11 +22,11 @@
 #include <thread>
 #include <vector>
 
-#include "alloc/cache.h"
-#include "alloc/heap.h"
-#include "api/gc.h"
-#include "gc/collector.h"
-#include "runtime/processor.h"
+#include "gcrt/alloc/cache.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/gc.h"
+#include "gcrt/gc/collector.h"
+#include "gcrt/runtime/processor.h"
 #include "tests/test_support/destructions.h"
 #include "tests/test_support/sanitizers.h"
 #include "tests/test_support/verified_heap_test.h"

@@ -22,8 +22,8 @@
 #include <thread>
 #include <vector>
 
-#include "api/gc.h"
-#include "api/task.h"
+#include "gcrt/gc.h"
+#include "gcrt/task.h"
 #include "tests/test_support/stderr_capture.h"
 #include "tests/test_support/verified_heap_test.h"
 

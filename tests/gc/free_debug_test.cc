@@ -13,11 +13,11 @@
 #include <string>
 #include <vector>
 
-#include "alloc/heap.h"
-#include "api/gc.h"
-#include "gc/collector.h"
-#include "gc/free.h"
-#include "gc/sweeper.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/gc.h"
+#include "gcrt/gc/collector.h"
+#include "gcrt/gc/free.h"
+#include "gcrt/gc/sweeper.h"
 #include "tests/test_support/errors.h"
 #include "tests/test_support/verified_heap_test.h"
 

@@ -1,6 +1,6 @@
 // A program for gclog_plot_test: a few cycles with garbage and a live list,
 // so the log has pauses and heap figures that move.
-#include "api/gc.h"
+#include "gcrt/gc.h"
 
 namespace {
 struct Cell {

@@ -12,7 +12,7 @@
 #include <string>
 #include <utility>
 
-#include "api/gc.h"
+#include "gcrt/gc.h"
 #include "tests/test_support/collector_hooks.h"
 #include "tests/test_support/verified_heap_test.h"
 

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <vector>
 
-#include "api/gc.h"
+#include "gcrt/gc.h"
 
 namespace {
 

@@ -1,7 +1,7 @@
 // The heap profile (api/heap_profile.h, gc/heap_profile.h, gc/pprof.h):
 // sampled allocation sites, their in-use and allocated figures, and the
 // pprof encoding.
-#include "gc/heap_profile.h"
+#include "gcrt/gc/heap_profile.h"
 
 #include <gtest/gtest.h>
 
@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "api/gc.h"
+#include "gcrt/gc.h"
 #include "tests/test_support/verified_heap_test.h"
 
 namespace {

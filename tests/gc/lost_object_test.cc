@@ -29,8 +29,8 @@
 #include <utility>
 #include <vector>
 
-#include "api/gc.h"
-#include "gc/barrier.h"
+#include "gcrt/gc.h"
+#include "gcrt/gc/barrier.h"
 #include "tests/test_support/collector_hooks.h"
 #include "tests/test_support/verified_heap_test.h"
 

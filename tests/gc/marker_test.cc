@@ -8,7 +8,7 @@
 // Collection is off in these tests but for their own gc::collect() calls,
 // so the unreachable objects they look at are still allocated when the
 // marker has run.
-#include "gc/marker.h"
+#include "gcrt/gc/marker.h"
 
 #include <gtest/gtest.h>
 
@@ -19,9 +19,9 @@
 #include <string>
 #include <vector>
 
-#include "alloc/heap.h"
-#include "api/gc.h"
-#include "gc/collector.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/gc.h"
+#include "gcrt/gc/collector.h"
 #include "tests/test_support/collector_hooks.h"
 #include "tests/test_support/destructions.h"
 #include "tests/test_support/verified_heap_test.h"

@@ -5,7 +5,7 @@
 //
 // Every test runs with the verifier on (gc::set_verify(true)), and checks
 // exactly which objects died (test_support/destructions.h).
-#include "gc/roots.h"
+#include "gcrt/gc/roots.h"
 
 #include <gtest/gtest.h>
 
@@ -20,8 +20,8 @@
 #include <utility>
 #include <vector>
 
-#include "api/gc.h"
-#include "gc/collector.h"
+#include "gcrt/gc.h"
+#include "gcrt/gc/collector.h"
 #include "tests/test_support/collector_hooks.h"
 #include "tests/test_support/destructions.h"
 #include "tests/test_support/verified_heap_test.h"

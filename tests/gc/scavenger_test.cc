@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "api/gc.h"
+#include "gcrt/gc.h"
 #include "gtest/gtest.h"
 
 namespace {

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "api/gc.h"
+#include "gcrt/gc.h"
 #include "tests/test_support/verified_heap_test.h"
 
 namespace {

@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "api/gc.h"
+#include "gcrt/gc.h"
 #include "tests/test_support/verified_heap_test.h"
 
 #if defined(GCRT_ASAN)

@@ -8,12 +8,12 @@
 #include <thread>
 #include <vector>
 
-#include "alloc/heap.h"
-#include "api/gc.h"
-#include "gc/free.h"
-#include "runtime/os_mem.h"
-#include "runtime/processor.h"
-#include "runtime/safepoint.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/gc.h"
+#include "gcrt/gc/free.h"
+#include "gcrt/runtime/os_mem.h"
+#include "gcrt/runtime/processor.h"
+#include "gcrt/runtime/safepoint.h"
 #include "tests/test_support/verified_heap_test.h"
 
 namespace {

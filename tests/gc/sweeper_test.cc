@@ -14,7 +14,7 @@
 // driven through every state of alloc/sweepgen.h's table, idle and blocked
 // processors flushed at mark termination, running ones flushing (and
 // sweeping) their own caches on resume.
-#include "gc/sweeper.h"
+#include "gcrt/gc/sweeper.h"
 
 #include <gtest/gtest.h>
 
@@ -27,12 +27,12 @@
 #include <thread>
 #include <vector>
 
-#include "alloc/cache.h"
-#include "alloc/heap.h"
-#include "alloc/special.h"
-#include "api/gc.h"
-#include "gc/collector.h"
-#include "runtime/processor.h"
+#include "gcrt/alloc/cache.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/alloc/special.h"
+#include "gcrt/gc.h"
+#include "gcrt/gc/collector.h"
+#include "gcrt/runtime/processor.h"
 #include "tests/test_support/collector_hooks.h"
 #include "tests/test_support/eventually.h"
 #include "tests/test_support/verified_heap_test.h"

@@ -2,7 +2,7 @@
 // with the collector running under them. Every test runs with the heap
 // verifier on, so a root a task holds that the marker missed stops the
 // program.
-#include "api/task.h"
+#include "gcrt/task.h"
 
 #include <gtest/gtest.h>
 #include <sys/resource.h>
@@ -23,11 +23,11 @@
 #include <thread>
 #include <vector>
 
-#include "alloc/cache.h"
-#include "alloc/heap.h"
-#include "api/gc.h"
-#include "api/thread.h"
-#include "runtime/task.h"
+#include "gcrt/alloc/cache.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/gc.h"
+#include "gcrt/runtime/task.h"
+#include "gcrt/thread.h"
 #include "tests/test_support/eventually.h"
 #include "tests/test_support/stderr_capture.h"
 #include "tests/test_support/verified_heap_test.h"

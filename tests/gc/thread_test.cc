@@ -13,8 +13,8 @@
 #include <mutex>
 #include <string>
 
-#include "api/gc.h"
-#include "runtime/safepoint_poll.h"
+#include "gcrt/gc.h"
+#include "gcrt/runtime/safepoint_poll.h"
 
 namespace {
 

@@ -21,7 +21,7 @@
 #include <variant>
 #include <vector>
 
-#include "api/gc.h"
+#include "gcrt/gc.h"
 #include "tests/test_support/verified_heap_test.h"
 
 namespace {

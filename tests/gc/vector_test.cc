@@ -9,7 +9,7 @@
 #include <stdexcept>
 #include <utility>
 
-#include "api/gc.h"
+#include "gcrt/gc.h"
 #include "tests/test_support/collector_hooks.h"
 #include "tests/test_support/verified_heap_test.h"
 

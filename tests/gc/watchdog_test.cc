@@ -20,8 +20,8 @@
 #include <string>
 #include <thread>
 
-#include "api/gc.h"
-#include "runtime/safepoint.h"
+#include "gcrt/gc.h"
+#include "gcrt/runtime/safepoint.h"
 #include "tests/test_support/eventually.h"
 
 namespace {

@@ -19,7 +19,7 @@
 #include <thread>
 #include <vector>
 
-#include "api/gc.h"
+#include "gcrt/gc.h"
 #include "tests/test_support/collector_hooks.h"
 #include "tests/test_support/destructions.h"
 #include "tests/test_support/verified_heap_test.h"

@@ -7,7 +7,7 @@
 // can be made and read while other threads collect.
 //
 // Every test runs with the verifier on.
-#include "gc/weak.h"
+#include "gcrt/gc/weak.h"
 
 #include <gtest/gtest.h>
 
@@ -20,11 +20,11 @@
 #include <unordered_map>
 #include <vector>
 
-#include "alloc/cache.h"
-#include "alloc/heap.h"
-#include "api/gc.h"
-#include "gc/collector.h"
-#include "gc/sweeper.h"
+#include "gcrt/alloc/cache.h"
+#include "gcrt/alloc/heap.h"
+#include "gcrt/gc.h"
+#include "gcrt/gc/collector.h"
+#include "gcrt/gc/sweeper.h"
 #include "tests/test_support/verified_heap_test.h"
 
 namespace {

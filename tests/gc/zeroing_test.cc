@@ -8,7 +8,7 @@
 #include <cstring>
 #include <vector>
 
-#include "api/gc.h"
+#include "gcrt/gc.h"
 
 namespace {
 

@@ -4,7 +4,7 @@
 // if nothing happened (pthread_join, std::this_thread::sleep_for,
 // std::condition_variable::wait, std::mutex::lock); signals gcrt did not
 // send reach the handler the program had.
-#include "runtime/backtrace.h"
+#include "gcrt/runtime/backtrace.h"
 
 #include <dlfcn.h>
 #include <execinfo.h>
@@ -20,8 +20,8 @@
 #include <string>
 #include <thread>
 
+#include "gcrt/runtime/base.h"
 #include "gtest/gtest.h"
-#include "runtime/base.h"
 #include "tests/test_support/eventually.h"
 
 namespace gc::runtime {

@@ -1,6 +1,6 @@
 // The checks of runtime/check.h: an internal invariant and a user's broken
 // rule are told apart, and the comparison checks print both operands.
-#include "runtime/check.h"
+#include "gcrt/runtime/check.h"
 
 #include <gtest/gtest.h>
 

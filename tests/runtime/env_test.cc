@@ -1,7 +1,7 @@
 // The GCRT_* parser (runtime/env.h): the value parsers and each
 // variable's rule, from text (no setenv), and the stop-the-world watchdog's
 // variable end to end in a fresh process.
-#include "runtime/env.h"
+#include "gcrt/runtime/env.h"
 
 #include <gtest/gtest.h>
 
@@ -10,8 +10,8 @@
 #include <set>
 #include <string>
 
-#include "runtime/backtrace.h"
-#include "runtime/safepoint.h"
+#include "gcrt/runtime/backtrace.h"
+#include "gcrt/runtime/safepoint.h"
 
 namespace gc::runtime::env {
 namespace {

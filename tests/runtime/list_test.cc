@@ -1,6 +1,6 @@
 // runtime::IntrusiveList: order, removal from anywhere, size, moves, and
 // the checks that catch removing an element of another list.
-#include "runtime/list.h"
+#include "gcrt/runtime/list.h"
 
 #include <gtest/gtest.h>
 

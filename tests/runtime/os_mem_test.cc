@@ -3,7 +3,7 @@
 //
 // This binary links only //runtime, so nothing but these tests moves the
 // process-wide counters: their deltas are exact.
-#include "runtime/os_mem.h"
+#include "gcrt/runtime/os_mem.h"
 
 #include <sys/mman.h>
 

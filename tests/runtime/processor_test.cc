@@ -6,7 +6,7 @@
 // OnAcquire/OnRelease per processor and keeps an "owner" word that must go
 // from free to the acquiring thread and back, so two threads holding one
 // processor at once is caught.
-#include "runtime/processor.h"
+#include "gcrt/runtime/processor.h"
 
 #include <atomic>
 #include <barrier>

@@ -1,7 +1,7 @@
 // Stop-the-world at safepoints (runtime/safepoint.h): running threads park,
 // blocking regions do not hold the world, the watchdog names a straggler,
 // and stops are serialized.
-#include "runtime/safepoint.h"
+#include "gcrt/runtime/safepoint.h"
 
 #include <atomic>
 #include <chrono>
@@ -9,8 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include "gcrt/runtime/processor.h"
 #include "gtest/gtest.h"
-#include "runtime/processor.h"
 #include "tests/test_support/eventually.h"
 
 namespace gc::runtime {

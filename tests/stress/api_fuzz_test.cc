@@ -11,8 +11,8 @@
 #include <thread>
 #include <vector>
 
-#include "api/gc.h"
-#include "api/thread.h"
+#include "gcrt/gc.h"
+#include "gcrt/thread.h"
 #include "tests/stress/api_fuzzer.h"
 
 namespace stress {

@@ -14,7 +14,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "api/gc.h"
+#include "gcrt/gc.h"
 #include "tests/test_support/mix.h"
 
 namespace stress {

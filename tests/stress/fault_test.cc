@@ -20,8 +20,8 @@
 #include <thread>
 #include <vector>
 
-#include "api/gc.h"
-#include "runtime/os_mem.h"
+#include "gcrt/gc.h"
+#include "gcrt/runtime/os_mem.h"
 #include "tests/test_support/mix.h"
 
 namespace {

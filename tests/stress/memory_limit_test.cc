@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "api/gc.h"
+#include "gcrt/gc.h"
 #include "tests/test_support/mix.h"
 #include "tests/test_support/verified_heap_test.h"
 

@@ -53,7 +53,7 @@
 #include <utility>
 #include <vector>
 
-#include "api/gc.h"
+#include "gcrt/gc.h"
 #include "tests/test_support/mix.h"
 
 namespace stress {

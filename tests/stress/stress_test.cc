@@ -27,9 +27,9 @@
 #include <thread>
 #include <vector>
 
-#include "api/gc.h"
-#include "api/task.h"
-#include "gc/barrier.h"
+#include "gcrt/gc.h"
+#include "gcrt/gc/barrier.h"
+#include "gcrt/task.h"
 #include "tests/stress/model.h"
 #include "tests/test_support/verified_heap_test.h"
 

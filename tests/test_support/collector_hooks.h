@@ -7,8 +7,8 @@
 #include <regex>
 #include <string>
 
-#include "api/gc.h"
-#include "gc/collector.h"
+#include "gcrt/gc.h"
+#include "gcrt/gc/collector.h"
 
 namespace gc::testing {
 

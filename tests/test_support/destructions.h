@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <vector>
 
-#include "api/gc.h"
+#include "gcrt/gc.h"
 #include "tests/test_support/mix.h"
 
 namespace gc::testing {

@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "alloc/heap.h"
+#include "gcrt/alloc/heap.h"
 
 namespace gc::testing {
 

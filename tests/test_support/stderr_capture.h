@@ -10,7 +10,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "api/gc.h"
+#include "gcrt/gc.h"
 
 namespace gc::testing {
 

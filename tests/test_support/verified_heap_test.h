@@ -5,8 +5,8 @@
 
 #include <cstdint>
 
-#include "api/gc.h"
-#include "gc/collector.h"
+#include "gcrt/gc.h"
+#include "gcrt/gc/collector.h"
 
 namespace gc::testing {
 

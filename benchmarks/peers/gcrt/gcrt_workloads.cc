@@ -16,10 +16,10 @@
 #include <thread>
 #include <vector>
 
-#include "api/gc.h"
-#include "api/task.h"
-#include "api/thread.h"
 #include "benchmarks/peers/common/workload.h"
+#include "gcrt/gc.h"
+#include "gcrt/task.h"
+#include "gcrt/thread.h"
 
 namespace {
 
