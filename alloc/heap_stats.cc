@@ -40,11 +40,12 @@ uint64_t FreebufLength(const Span* s) {
 }
 
 // Slots of s still free, exact with a word loaded: alloc_count lags by the
-// loaded word's handouts (span.h).
+// loaded word's handouts (span.h). The slots held back for the heap
+// profiler (sample_held) are free, not handed out.
 uint64_t FreeSlots(const Span* s) {
   const uint32_t pending =
       s->cache_word < s->nwords
-          ? s->cache_word_free - std::popcount(s->alloc_cache)
+          ? s->cache_word_free - std::popcount(s->CacheWordFree())
           : 0;
   return s->nelems - (s->alloc_count + pending);
 }
