@@ -180,7 +180,7 @@ class Scheduler {
 
   void Ready(Task* t);
   void Run(Worker* w, Task* t);
-  [[noreturn]] void WorkerMain(Worker* w);
+  void WorkerMain(Worker* w);
   void BlockingEnter(Worker* w);
   void BlockingExit(Worker* w);
   [[noreturn]] void MonitorMain();
@@ -194,9 +194,14 @@ class Scheduler {
   Task* Steal(Worker* w);
   bool AnyWork();
   void WakeP();
-  // Starts a worker with slot s; if no thread can be made, s goes back to
-  // the idle list (the queued tasks wait for the workers there are).
+  // Starts a worker with slot s; if no thread can be made (no memory for
+  // its record, its thread or its Processor, or the system refuses the
+  // thread), s goes back to the idle list (the queued tasks wait for the
+  // workers there are).
   void StartWorker(Slot* s, bool spinning);
+  // The failed start's undoing, for StartWorker and a worker that could
+  // not attach: one report per process, then s idle again.
+  void AbandonStart(Slot* s, bool spinning, const char* why);
   // Takes, from workers blocked in a region for a monitor period, the
   // slots other tasks are waiting for (Go's sysmon retake); whether some
   // slot is blocked.
@@ -591,28 +596,40 @@ void Scheduler::Sleep(Worker* w) {
 }
 
 void Scheduler::StartWorker(Slot* s, bool spinning) {
-  auto* w = new Worker();
+  auto* w = new (std::nothrow) Worker();
+  if (w == nullptr) return AbandonStart(s, spinning, "out of memory");
   w->slot = s;
   w->spinning = spinning;
   w->id = nworkers_.fetch_add(1, std::memory_order_relaxed);
+  const char* why = nullptr;
+  std::string system_error;
   try {
     std::thread([this, w] { WorkerMain(w); }).detach();
   } catch (const std::system_error& e) {
+    system_error = e.what();
+    why = system_error.c_str();
+  } catch (const std::bad_alloc&) {
+    why = "out of memory";
+  }
+  if (why != nullptr) {
     delete w;
     nworkers_.fetch_sub(1, std::memory_order_relaxed);
-    if (spinning) nspinning_.fetch_sub(1);
-    {
-      MutexLock lock(&mu_);
-      PushIdleLocked(s);
-    }
-    static std::atomic<bool> reported{false};
-    if (!reported.exchange(true)) {
-      Print(
-          "cannot start a task worker thread (%s); the tasks wait for the "
-          "%u workers there are",
-          e.what(), nworkers_.load(std::memory_order_relaxed));
-    }
-    return;
+    AbandonStart(s, spinning, why);
+  }
+}
+
+void Scheduler::AbandonStart(Slot* s, bool spinning, const char* why) {
+  if (spinning) nspinning_.fetch_sub(1);
+  {
+    MutexLock lock(&mu_);
+    PushIdleLocked(s);
+  }
+  static std::atomic<bool> reported{false};
+  if (!reported.exchange(true)) {
+    Print(
+        "cannot start a task worker thread (%s); the tasks wait for the "
+        "%u workers there are",
+        why, nworkers_.load(std::memory_order_relaxed));
   }
 }
 
@@ -625,7 +642,17 @@ void Scheduler::WorkerMain(Worker* w) {
 #if defined(GCRT_TSAN)
   w->tsan_fiber = __tsan_get_current_fiber();
 #endif
-  AttachCurrentThread();
+  try {
+    AttachCurrentThread();
+  } catch (const std::bad_alloc&) {
+    // No memory for its Processor: the thread ends, its slot goes idle.
+    t_worker = nullptr;
+    nworkers_.fetch_sub(1, std::memory_order_relaxed);
+    Slot* s = w->slot;
+    const bool spinning = w->spinning;
+    delete w;
+    return AbandonStart(s, spinning, "out of memory for its processor");
+  }
   for (;;) {
     Task* t = FindRunnable(w);
     Run(w, t);
