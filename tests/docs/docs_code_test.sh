@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Compiles every C++ code block of the documentation: README.md and
-# docs/*.md (every page, design.md included), read from the source tree at
-# test time, so a page and the API cannot drift apart.
+# docs/*.md (every page, design.md included; //:docs), read at test time,
+# so a page and the API cannot drift apart.
 #
 # The convention (a page's author needs only this):
 #
@@ -176,12 +176,10 @@ else
 fi
 [[ $self_failures -eq 0 ]] || exit 1
 
-# The pages are read from the source tree, which the script's runfile
-# leads to: they are not Bazel inputs of this test (no BUILD file exports
-# them), so the target is tagged "external" and runs every time.
-source_tree=$(cd "$(dirname "$(realpath "$0")")/../.." && pwd)
+# The pages: //:docs, in the runfiles beside the headers.
+source_tree=$root
 [[ -f "$source_tree/README.md" ]] || {
-  echo "FAIL no README.md at $source_tree, the source tree's root"
+  echo "FAIL no README.md at $source_tree (//:docs is a data dependency)"
   exit 1
 }
 
