@@ -304,7 +304,8 @@ uint64_t set_memory_limit(uint64_t bytes);
 
 // One cycle's figures, handed to the cycle callback (set_cycle_callback)
 // and written as a JSON line per cycle by GCRT_DEBUG=gclog=path (the same
-// names; tools/gclog_plot.py turns that log into plots). Times in
+// names, except num_gc, which the log writes as "gc", as gctrace's "gc N";
+// tools/gclog_plot.py turns that log into plots). Times in
 // nanoseconds, heap figures in bytes.
 struct CycleEvent {
   uint64_t num_gc;  // this cycle's number, from 1
