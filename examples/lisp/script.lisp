@@ -43,7 +43,7 @@
   (+ (fold + 0 xs) (begin (collect) (fold + 0 ys))))
 
 ; Churn: build and drop a 200-element list, its squares and its evens 300
-; times (about a million GC objects), so collections are triggered by
+; times (over a million GC objects), so collections are triggered by
 ; allocation while the loop's own state stays live. The loop is a tail
 ; call: it runs in constant C++ stack.
 (define churn
