@@ -216,13 +216,17 @@ struct Stats {
   // Pointer-free objects under 16 bytes share 16-byte blocks (Go's tiny
   // allocator): each counts in mallocs and frees at once, and a block
   // holding them counts as one object until it is reclaimed.
-  uint64_t heap_objects;   // objects allocated and not yet freed
-  uint64_t mallocs;        // objects allocated, ever
-  uint64_t frees;          // objects freed (collected or explicit), ever
-  uint64_t num_gc;         // completed cycles
-  uint64_t num_forced_gc;  // of which gc::collect() or periodic
-  uint64_t next_gc;        // heap_live goal of the next cycle; 0 when off
-  uint64_t heap_live;      // what the pacer compares with next_gc
+  uint64_t heap_objects;  // objects allocated and not yet freed
+  uint64_t mallocs;       // objects allocated, ever
+  uint64_t frees;         // objects freed (collected or explicit), ever
+  uint64_t num_gc;        // completed cycles
+  // Of which gc::collect() or periodic (as Go's NumForcedGC; zeal and
+  // out-of-memory cycles are not counted here, though CycleEvent::forced
+  // and gctrace's "(forced)" mark them, as every cycle the pacer did not
+  // trigger).
+  uint64_t num_forced_gc;
+  uint64_t next_gc;    // heap_live goal of the next cycle; 0 when off
+  uint64_t heap_live;  // what the pacer compares with next_gc
   // A cycle's pause runs from the request to stop the world to its restart
   // (both stops of a cycle that marks beside the program, summed), so it
   // includes the time to safepoint, as Go's PauseNs does.
