@@ -1,0 +1,17 @@
+# Run by `cmake --install` (cmake/GcrtInstall.cmake): writes gcrt.pc for the
+# install prefix in use and installs it at <libdir>/pkgconfig. Given
+# GCRT_PC_TEMPLATE, GCRT_PC_OUTPUT, GCRT_PC_INCLUDEDIR and GCRT_PC_LIBDIR
+# (relative to the prefix, or absolute), PROJECT_DESCRIPTION and
+# PROJECT_VERSION.
+
+set(GCRT_PC_PREFIX "${CMAKE_INSTALL_PREFIX}")
+foreach(dir GCRT_PC_INCLUDEDIR GCRT_PC_LIBDIR)
+  if(NOT IS_ABSOLUTE "${${dir}}")
+    set(${dir} "\${prefix}/${${dir}}")
+  endif()
+endforeach()
+# The pkgconfig folder, from the unexpanded libdir.
+string(REPLACE "\${prefix}" "${CMAKE_INSTALL_PREFIX}" pc_dir "${GCRT_PC_LIBDIR}/pkgconfig")
+
+configure_file("${GCRT_PC_TEMPLATE}" "${GCRT_PC_OUTPUT}" @ONLY)
+file(INSTALL "${GCRT_PC_OUTPUT}" DESTINATION "$ENV{DESTDIR}${pc_dir}")
