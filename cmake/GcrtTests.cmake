@@ -1,6 +1,6 @@
 # gcrt's GoogleTest suites under CTest: every cc_test of tests/*/BUILD.bazel,
 # with the sources, copts, linkopts, environment and size Bazel gives it.
-# cmake/check_bazel_drift.py compares this list with `bazel query`.
+# Nothing compares this list with `bazel query` yet (CMakeLists.txt).
 #
 # Left to Bazel: the sh_tests (the layering check, the size-class table
 # check, the compile-error and docs snippet tests, the gclog and pprof

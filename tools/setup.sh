@@ -14,6 +14,8 @@ PACKAGES=(
   clang-format
   clang-14               # the CI's thread-safety build (bazel --config=clang)
   python3                # tools/gclog_plot.py, run by //tests/gc:gclog_plot_test
+  cmake                  # the CMake build beside Bazel (CMakeLists.txt, tools/consumer_cmake.sh)
+  pkg-config             # the pkg-config consumer (tests/consumers/pkgconfig)
   golang-go              # go tool pprof reads the heap profile (//tests/gc:heap_profile_pprof_test)
 )
 
