@@ -2,7 +2,8 @@
 # gcrt through CMake and pkg-config: builds the library with CMake
 # (CMakeLists.txt; the static and shared libraries only, since the Bazel
 # legs run the test suites), installs it into a temporary prefix, and builds
-# and runs tests/consumers/cmake's program against that install four ways:
+# and runs the consumer program (tests/consumers/bazel/hello.cc, the one
+# every route builds) against that install four ways:
 # find_package with the static and with the shared library, and pkg-config
 # (tests/consumers/pkgconfig) with each. Ends with "consumer_cmake: ok" or
 # exits nonzero saying which use failed.
@@ -42,13 +43,13 @@ for shared in OFF ON; do
 done
 
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
-(cd "$consumer" &&
-  g++ -I. app.cc -o "$work/pc-shared" $(pkg-config --cflags --libs gcrt)) ||
+(cd tests/consumers/bazel &&
+  g++ -I. hello.cc -o "$work/pc-shared" $(pkg-config --cflags --libs gcrt)) ||
   fail "pkg-config consumer (shared) did not build"
 check_run "pkg-config, shared" env LD_LIBRARY_PATH="$prefix/lib" \
   "$work/pc-shared"
-(cd "$consumer" &&
-  g++ -I. app.cc -o "$work/pc-static" $(pkg-config --cflags gcrt) \
+(cd tests/consumers/bazel &&
+  g++ -I. hello.cc -o "$work/pc-static" $(pkg-config --cflags gcrt) \
     -L"$prefix/lib" -Wl,-Bstatic -lgcrt -Wl,-Bdynamic \
     $(pkg-config --libs-only-l --static gcrt | sed 's/-lgcrt//')) ||
   fail "pkg-config consumer (static) did not build"

@@ -1,10 +1,10 @@
-// A first gcrt program, built from another workspace: a tree of GC objects
+// A first gcrt program, as each consumer route builds it (this workspace,
+// and the CMake and pkg-config routes from ../cmake): a tree of GC objects
 // kept by a root, a collection, and the version the headers and the
 // library say they are. Exits nonzero, saying why, if anything is off.
 #include <cstdio>
 #include <cstring>
 
-#include "answer.h"
 #include "gcrt/gc.h"
 #include "runtime/base.h"
 
@@ -39,7 +39,7 @@ int main() {
   for (int i = 0; i < 100; i++) Build(8);  // garbage
   gc::collect();
   const int nodes = Count(tree);
-  if (nodes != (1 << 11) - 1 || TheAnswer() != 42) {
+  if (nodes != (1 << 11) - 1) {
     std::fprintf(stderr, "the tree has %d nodes, expected %d\n", nodes,
                  (1 << 11) - 1);
     return 1;
