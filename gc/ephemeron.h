@@ -59,10 +59,11 @@ struct EphemeronTableHeader {
 };
 
 // The first words of an entry, the value after them. Written by the
-// program with relaxed atomic stores (gc::WeakMap), read by the marker
-// with relaxed atomic loads: a marker may read them while the program
-// writes (a torn read is harmless: the write is logged and examined
-// again, and the value it stored was shaded).
+// program with atomic stores (gc::WeakMap), read by the marker with atomic
+// loads, relaxed except the cell (release/acquire: the marker dereferences
+// it, and the cell may come from a chunk another thread just made): a marker
+// may read them while the program writes (a torn read is harmless: the write is
+// logged and examined again, and the value it stored was shaded).
 struct EphemeronKeyWords {
   uintptr_t key;  // kNoKey, kRemovedKey, or the key's address
   WeakCell* cell;
@@ -82,8 +83,8 @@ GCRT_ALWAYS_INLINE uintptr_t ReadEphemeronKey(uintptr_t entry, bool* dead) {
   auto* w = reinterpret_cast<const EphemeronKeyWords*>(entry);
   const uintptr_t key = LoadRelaxed(&w->key);
   if (key == kNoKey || key == kRemovedKey) return 0;
-  const auto* cell = reinterpret_cast<const WeakCell*>(
-      LoadRelaxed(reinterpret_cast<const uintptr_t*>(&w->cell)));
+  const auto* cell = reinterpret_cast<const WeakCell*>(__atomic_load_n(
+      reinterpret_cast<const uintptr_t*>(&w->cell), __ATOMIC_ACQUIRE));
   const uint64_t generation = __atomic_load_n(&w->generation, __ATOMIC_RELAXED);
   *dead = cell == nullptr ||
           cell->generation.load(std::memory_order_relaxed) != generation;

@@ -1545,12 +1545,25 @@ void StartMarking(uint32_t workers) {
   alloc::g_allocate_black.store(true, std::memory_order_relaxed);
 }
 
+namespace {
+// SetConcurrentWorkerHookForTesting's: written by a test while no marking
+// runs, read by the workers (published by MarkThreads::Run's hand-off).
+void (*g_worker_hook)(void*) = nullptr;
+void* g_worker_hook_context = nullptr;
+}  // namespace
+
+void SetConcurrentWorkerHookForTesting(void (*fn)(void*), void* context) {
+  g_worker_hook = fn;
+  g_worker_hook_context = context;
+}
+
 void MarkConcurrently(uint32_t workers) {
   GCRT_CHECK_GE(workers, 1u);
   WorkPool pool(workers);
   while (WorkBuf* b = g_shaded.Take()) pool.PutFull(b);
   auto ws = MakeWorkers(&pool, workers, /*concurrent=*/true);
   std::function<void(uint32_t)> work = [&](uint32_t id) {
+    if (g_worker_hook != nullptr) g_worker_hook(g_worker_hook_context);
     AssertConcurrentMarking();
     SetInMarker(true);
     ws[id]->Drain();

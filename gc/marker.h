@@ -94,6 +94,12 @@ int64_t MarkWorkDone();
 // pays with it first and scans only for the rest.
 int64_t TakeBackgroundCredit(int64_t want);
 
+// Tests: fn(context) runs on each worker of MarkConcurrently once assists
+// can join the marking and before the worker scans anything, so a test can
+// hold the workers back and have assists do the marking (null to remove;
+// set only while no marking runs).
+void SetConcurrentWorkerHookForTesting(void (*fn)(void*), void* context);
+
 // The collecting thread's own stack, for a cycle the verifier checks: the
 // collector's frames above the sp it recorded keep running between the
 // marker's scan and the verifier's, and a word that changes in between

@@ -26,11 +26,13 @@ struct EphemeronEntry {
   V value;
 };
 
-// An entry's key words, stored as the marker reads them (relaxed atomic
-// stores: a marker may be reading them).
+// An entry's key words, stored as the marker reads them (atomic stores: a
+// marker may be reading them). The cell is stored with release, paired with
+// the marker's acquire load, so a cell fresh from a new chunk is seen
+// initialised by a marker that dereferences it.
 GCRT_ALWAYS_INLINE void StoreKeyWords(EphemeronKeyWords* w, uintptr_t key,
                                       WeakCell* cell, uint64_t generation) {
-  __atomic_store_n(&w->cell, cell, __ATOMIC_RELAXED);
+  __atomic_store_n(&w->cell, cell, __ATOMIC_RELEASE);
   __atomic_store_n(&w->generation, generation, __ATOMIC_RELAXED);
   __atomic_store_n(&w->key, key, __ATOMIC_RELAXED);
 }

@@ -368,27 +368,49 @@ TEST_F(ConcurrentMarkTest, ThreadsMutatingWhileCyclesMarkLoseNothing) {
   EXPECT_GT(gc::stats().concurrent_cycles, 0u);
 }
 
-// A thread that allocates while a triggered cycle marks pays for it: it
-// scans objects for the marking in proportion to what it allocates (mark
-// assists), and the tree the marking shares with it stays whole.
+// A thread that allocates while a cycle marks, past the trigger, pays for
+// it: it scans objects for the marking in proportion to what it allocates
+// (mark assists), and the tree the marking shares with it stays whole. The
+// marking's workers are held back until it is done (a test hook), so no
+// background credit pays its debt: the assists happen by construction,
+// however fast the workers would run on this machine.
 TEST_F(ConcurrentMarkTest, AllocatingThreadsAssistTheMarking) {
-  gc::Root<Node> live = Build(16, 1);  // 128K nodes: marking takes a while
+  gc::Root<Node> live = Build(16, 1);  // 128K nodes: work for the assists
   const int64_t expected = Sum(live);
   gc::collect();
   const gc::Stats before = gc::stats();
-  gc::Stats after = before;
-  // Garbage as fast as one thread allocates it, until cycles ran with
-  // assists (a cycle's runway is about 256K of these: many cycles' worth,
-  // for a loaded machine, where the background worker that holds the work
-  // an assist would share may not run for a whole cycle).
-  for (int i = 0; i < 64000000; i++) {
-    gc::make_unrooted<Leaf>(i);
-    if (i % 65536 == 0) {
-      after = gc::stats();
-      if (after.mark_assists - before.mark_assists >= 2) break;
-    }
+  gc::alloc::Heap& heap = gc::alloc::Heap::Get();
+  std::atomic<bool> allocated{false};
+  gc::internal::SetConcurrentWorkerHookForTesting(
+      [](void* done) {
+        while (!static_cast<std::atomic<bool>*>(done)->load()) {
+          std::this_thread::yield();
+        }
+      },
+      &allocated);
+  int64_t past_trigger = 0;
+  std::thread allocating;
+  gc::testing::CollectWithConcurrentHook([&] {
+    allocating = std::thread([&] {
+      // Up to the trigger (below it the allocation slow path does not look
+      // at the marking), then 8 x kAssistDebtBytes more: about 8 assists'
+      // worth of debt, while the trigger stays 30% of the runway short of
+      // the goal, where a thread would wait for the cycle instead.
+      int i = 0;
+      while (heap.heap_live() < heap.trigger()) gc::make_unrooted<Leaf>(i++);
+      past_trigger = heap.heap_live();
+      const int64_t until = past_trigger + 8 * gc::internal::kAssistDebtBytes;
+      while (heap.heap_live() < until) gc::make_unrooted<Leaf>(i++);
+      allocated = true;
+    });
+  });
+  gc::internal::SetConcurrentWorkerHookForTesting(nullptr, nullptr);
+  {
+    gc::Blocking waiting;
+    allocating.join();
   }
-  after = gc::stats();
+  const gc::Stats after = gc::stats();
+  ASSERT_GT(past_trigger, 0);
   EXPECT_GE(after.mark_assists - before.mark_assists, 2u);
   EXPECT_GT(after.mark_assist_ns, before.mark_assist_ns);
   EXPECT_GT(after.concurrent_cycles, before.concurrent_cycles);
