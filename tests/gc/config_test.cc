@@ -187,12 +187,14 @@ TEST_F(MemoryLimitSetterTest, MaximumIsNoLimitForThePacer) {
     const uint64_t goal = gc::stats().next_gc;
     gc::set_memory_limit(limit);
     EXPECT_EQ(gc::stats().next_gc, goal);
-    // Allow a quarter and one cycle either way: the loop starts where the
-    // last one left, and a trigger placed from the measured cons/mark ratio
-    // moves from run to run. The overflow made it about 64.
+    // The overflow made cycles come about 3x as often (about 64 against
+    // 19). Allow twice as many or half as many and one cycle: the loop
+    // starts where the last one left, and a trigger placed from the
+    // measured cons/mark ratio moves from run to run (14 and 20 against 15
+    // to 19 seen in debug builds on a loaded machine).
     const uint64_t cycles = CyclesOfAllocationLoop();
-    EXPECT_LE(cycles, unlimited * 5 / 4 + 1);
-    EXPECT_GE(cycles * 5 / 4 + 1, unlimited);
+    EXPECT_LE(cycles, unlimited * 2 + 1);
+    EXPECT_GE(cycles * 2 + 1, unlimited);
     EXPECT_EQ(gc::set_memory_limit(0), 0u) << "kept as no limit";
   }
 }

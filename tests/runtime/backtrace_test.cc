@@ -221,13 +221,18 @@ void ProgramHandler(int, siginfo_t*, void*) { g_program_handler_calls++; }
 
 void SampleAnIdleThread(SampleResult* r) {
   std::atomic<int> tid{0};
+  std::atomic<bool> sampled{false};
+  // Idle until sampled: a thread that had already ended when the signal
+  // came (the sampler late on a loaded machine, or TSan deferring the
+  // signal) would leave the sampler waiting out its timeout.
   std::thread t([&] {
     tid = static_cast<int>(::gettid());
-    SleepPlainly(200ms);
+    while (!sampled.load()) SleepPlainly(20ms);
   });
   while (tid.load() == 0) std::this_thread::sleep_for(1ms);
   Backtrace bt;
   *r = SampleThreadStack(tid, 5s, &bt);
+  sampled = true;
   t.join();
 }
 
