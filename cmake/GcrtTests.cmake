@@ -1,6 +1,8 @@
 # gcrt's GoogleTest suites under CTest: every cc_test of tests/*/BUILD.bazel,
 # with the sources, copts, linkopts, environment and size Bazel gives it.
-# Nothing compares this list with `bazel query` yet (CMakeLists.txt).
+# tools/cmake_drift_check.py compares this list with `bazel query` (CI's
+# consumer-cmake leg runs it): a test added, dropped or changed on one side
+# only fails that check.
 #
 # Left to Bazel: the sh_tests (the layering check, the size-class table
 # check, the compile-error and docs snippet tests, the gclog and pprof
@@ -24,8 +26,9 @@ set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
   "${PROJECT_SOURCE_DIR}/.bazelrc")
 
 # gcrt_test(<label> SRCS <file>... [COPTS <flag>...] [LINKOPTS <flag>...]
-#           [ENV <name>=<value>...] [SIZE medium] [DEPS <target>...] [NO_GCRT])
-# <label> is the Bazel label without the leading //, e.g. tests/gc:api_test;
+#           [ENV <name>=<value>...] [SIZE <size>] [DEPS <target>...] [NO_GCRT])
+# SIZE is Bazel's size (small, medium or large), medium if not given, as
+# in Bazel. <label> is the Bazel label without the leading //, e.g. tests/gc:api_test;
 # it names the CTest test. SRCS holds the test's sources and those of the
 # test-only libraries it depends on (compiled with the same copts). DEPS:
 # CMake targets it links besides gcrt and GoogleTest; NO_GCRT: the test does
@@ -39,7 +42,7 @@ function(gcrt_test label)
   set(name "${CMAKE_MATCH_3}")
   string(REPLACE "/" "_" target "${package}_${name}")
   if(NOT arg_SIZE)
-    set(arg_SIZE small)
+    set(arg_SIZE medium)  # Bazel's default
   endif()
 
   add_executable(${target} ${arg_SRCS})
@@ -57,10 +60,15 @@ function(gcrt_test label)
   set(tmpdir "${PROJECT_BINARY_DIR}/test_tmp/${package}/${name}")
   file(MAKE_DIRECTORY "${tmpdir}")
   add_test(NAME ${label} COMMAND ${target})
-  if(arg_SIZE STREQUAL "medium")
-    set(timeout 300)
-  else()
+  # Bazel's timeout for the size.
+  if(arg_SIZE STREQUAL "small")
     set(timeout 60)
+  elseif(arg_SIZE STREQUAL "medium")
+    set(timeout 300)
+  elseif(arg_SIZE STREQUAL "large")
+    set(timeout 900)
+  else()
+    message(FATAL_ERROR "gcrt_test(${label}): SIZE `${arg_SIZE}` is not small, medium or large")
   endif()
   set(env ${GCRT_TEST_ENV} ${arg_ENV} "TEST_TMPDIR=${tmpdir}")
   set_tests_properties(${label} PROPERTIES

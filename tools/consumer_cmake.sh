@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# gcrt through CMake and pkg-config: builds the library with CMake
-# (CMakeLists.txt; the static and shared libraries only, since the Bazel
-# legs run the test suites), installs it into a temporary prefix, and builds
-# and runs the consumer program (tests/consumers/bazel/hello.cc, the one
-# every route builds) against that install four ways:
-# find_package with the static and with the shared library, and pkg-config
-# (tests/consumers/pkgconfig) with each. Ends with "consumer_cmake: ok" or
-# exits nonzero saying which use failed.
+# gcrt through CMake and pkg-config. Configures the CMake build
+# (CMakeLists.txt) and checks that it builds what the Bazel build defines
+# (tools/cmake_drift_check.py, which runs `bazel query`); builds everything
+# (both libraries, the test suites, the demo) and runs the suites under
+# CTest; installs into a temporary prefix, and builds and runs the consumer
+# program (tests/consumers/bazel/hello.cc, the one every route builds)
+# against that install four ways: find_package with the static and with the
+# shared library, and pkg-config (tests/consumers/pkgconfig) with each.
+# Ends with "consumer_cmake: ok" or exits nonzero saying what failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -16,11 +17,20 @@ prefix="$work/prefix"
 
 fail() { echo "consumer_cmake: FAILED: $*"; exit 1; }
 
-echo "consumer_cmake: building the library"
+echo "consumer_cmake: configuring"
 cmake -S . -B "$work/build" -DCMAKE_INSTALL_PREFIX="$prefix" >/dev/null ||
   fail "cmake configure"
-cmake --build "$work/build" -j2 --target gcrt_static gcrt_shared >/dev/null ||
-  fail "cmake build of libgcrt"
+python3 tools/cmake_drift_check.py "$work/build/gcrt_bazel_manifest.txt" ||
+  fail "the CMake build's targets differ from the Bazel build's"
+echo "consumer_cmake: building the libraries, the tests and the demo"
+cmake --build "$work/build" -j2 >"$work/build.log" 2>&1 || {
+  tail -50 "$work/build.log"
+  fail "cmake build"
+}
+echo "consumer_cmake: running the tests under CTest"
+ctest --test-dir "$work/build" -j2 --output-on-failure ||
+  fail "ctest: some of the test suites failed"
+"$work/build/demo" >/dev/null || fail "the demo failed"
 cmake --install "$work/build" >/dev/null || fail "cmake --install"
 
 expected="gcrt $(sed -n 's/^#define GCRT_VERSION_STRING "\(.*\)"$/\1/p' \

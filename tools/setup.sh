@@ -7,6 +7,7 @@ PACKAGES=(
   bazel-bootstrap        # Bazel 4.2.3, offline with the stand-ins in third_party/
   g++
   libgtest-dev           # GoogleTest
+  libgmock-dev           # GoogleMock matchers (//tests/gc:config_test)
   libbenchmark-dev       # Google Benchmark
   libboost1.81-dev       # Boost.PFR (aggregate field reflection); not the 1.74 set
   libboost-context1.81-dev
