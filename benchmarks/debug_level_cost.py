@@ -13,10 +13,9 @@ each level and their ratios to level 1.
       0=/tmp/workloads-0 1=/tmp/workloads-1 2=/tmp/workloads-2
 """
 import argparse
-import os
-import re
 import statistics
-import subprocess
+
+from run_timing import run_once
 
 WORKLOADS = [
     ("binary-trees 21", ["binary-trees", "21"]),
@@ -24,17 +23,11 @@ WORKLOADS = [
 ]
 
 
-def run_once(binary, args):
-    cmd = ["/usr/bin/time", "-f", "TIME %e %U %S", binary] + args
-    p = subprocess.run(cmd, env=dict(os.environ), capture_output=True,
-                       text=True, check=True)
-    m = re.search(r"TIME ([\d.]+) ([\d.]+) ([\d.]+)", p.stderr)
-    return float(m[1]), float(m[2]) + float(m[3])
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--workload", choices=[n for n, _ in WORKLOADS],
+                    help="only this one")
     ap.add_argument("builds", nargs="+", metavar="LEVEL=BINARY",
                     help="a level and the program built at it; level 1 is "
                     "the baseline")
@@ -46,6 +39,8 @@ def main():
     print("| workload | level | wall s | wall ratio | CPU s | CPU ratio |")
     print("|---|---|---|---|---|---|")
     for name, args in WORKLOADS:
+        if a.workload and name != a.workload:
+            continue
         results = {lvl: [] for lvl in levels}
         for i in range(a.runs):
             shift = i % len(builds)
@@ -57,8 +52,8 @@ def main():
         base = med["1"]
         for lvl in levels:
             wall, cpu = med[lvl]
-            print(f"| {name} | {lvl} | {wall:.3f} | {wall / base[0]:.3f} "
-                  f"| {cpu:.3f} | {cpu / base[1]:.3f} |")
+            print(f"| {name} | {lvl} | {wall:.4f} | {wall / base[0]:.3f} "
+                  f"| {cpu:.4f} | {cpu / base[1]:.3f} |")
 
 
 if __name__ == "__main__":

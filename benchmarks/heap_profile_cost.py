@@ -9,10 +9,9 @@ mode and their ratios (default over off).
 """
 import argparse
 import os
-import re
 import statistics
-import subprocess
-import tempfile
+
+from run_timing import run_once
 
 WORKLOADS = [
     ("binary-trees 21", ["binary-trees", "21"]),
@@ -21,17 +20,11 @@ WORKLOADS = [
 MODES = [("off", "memprofilerate=0"), ("default", "")]
 
 
-def run_once(binary, args, debug):
-    env = dict(os.environ, GCRT_DEBUG=debug)
-    cmd = ["/usr/bin/time", "-f", "TIME %e %U %S", binary] + args
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
-    m = re.search(r"TIME ([\d.]+) ([\d.]+) ([\d.]+)", p.stderr)
-    return float(m[1]), float(m[2]) + float(m[3])
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--workload", choices=[n for n, _ in WORKLOADS],
+                    help="only this one")
     ap.add_argument(
         "--binary",
         default="bazel-bin/benchmarks/peers/gcrt/gcrt_workloads")
@@ -40,17 +33,20 @@ def main():
           "| off: CPU s | default: CPU s | CPU ratio |")
     print("|---|---|---|---|---|---|---|")
     for name, args in WORKLOADS:
+        if a.workload and name != a.workload:
+            continue
         results = {m: [] for m, _ in MODES}
         for i in range(a.runs):
             order = MODES if i % 2 == 0 else list(reversed(MODES))
             for mode, debug in order:
-                results[mode].append(run_once(a.binary, args, debug))
+                results[mode].append(
+                    run_once(a.binary, args, dict(os.environ, GCRT_DEBUG=debug)))
         med = {m: (statistics.median(w for w, _ in r),
                    statistics.median(c for _, c in r))
                for m, r in results.items()}
         off, on = med["off"], med["default"]
-        print(f"| {name} | {off[0]:.3f} | {on[0]:.3f} | {on[0] / off[0]:.3f} "
-              f"| {off[1]:.3f} | {on[1]:.3f} | {on[1] / off[1]:.3f} |")
+        print(f"| {name} | {off[0]:.4f} | {on[0]:.4f} | {on[0] / off[0]:.3f} "
+              f"| {off[1]:.4f} | {on[1]:.4f} | {on[1] / off[1]:.3f} |")
 
 
 if __name__ == "__main__":
