@@ -39,8 +39,8 @@ def main():
         for i in range(a.runs):
             order = MODES if i % 2 == 0 else list(reversed(MODES))
             for mode, debug in order:
-                results[mode].append(
-                    run_once(a.binary, args, dict(os.environ, GCRT_DEBUG=debug)))
+                env = dict(os.environ, GCRT_DEBUG=debug)
+                results[mode].append(run_once(a.binary, args, env))
         med = {m: (statistics.median(w for w, _ in r),
                    statistics.median(c for _, c in r))
                for m, r in results.items()}

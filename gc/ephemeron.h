@@ -61,9 +61,10 @@ struct EphemeronTableHeader {
 // The first words of an entry, the value after them. Written by the
 // program with atomic stores (gc::WeakMap), read by the marker with atomic
 // loads, relaxed except the cell (release/acquire: the marker dereferences
-// it, and the cell may come from a chunk another thread just made): a marker
-// may read them while the program writes (a torn read is harmless: the write is
-// logged and examined again, and the value it stored was shaded).
+// it, and the cell may come from a chunk another thread just made): a
+// marker may read them while the program writes (a torn read is harmless:
+// the write is logged and examined again, and the value it stored was
+// shaded).
 struct EphemeronKeyWords {
   uintptr_t key;  // kNoKey, kRemovedKey, or the key's address
   WeakCell* cell;
