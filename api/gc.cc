@@ -142,26 +142,30 @@ void set_cycle_callback(std::function<void(const CycleEvent&)> callback) {
   }
   Collector::Get().SetCycleCallback(
       [callback = std::move(callback)](const internal::CycleRecord& r) {
-        callback(CycleEvent{r.num_gc,
-                            r.forced,
-                            r.concurrent,
-                            r.start_s,
-                            r.sweep_termination_ns,
-                            r.mark_ns,
-                            r.mark_termination_ns,
-                            r.pause_ns,
-                            r.ttsp_ns,
-                            r.heap_before,
-                            r.heap_at_end,
-                            r.heap_marked,
-                            r.objects_marked,
-                            r.goal == INT64_MAX ? -1 : r.goal,
-                            r.next_goal == INT64_MAX ? -1 : r.next_goal,
-                            r.assists,
-                            r.assist_ns,
-                            r.deferred_objects,
-                            r.workers,
-                            r.gc_cpu_fraction});
+        callback(CycleEvent{
+            r.num_gc,
+            r.forced,
+            r.concurrent,
+            r.start_s,
+            r.sweep_termination_ns,
+            r.mark_ns,
+            r.mark_termination_ns,
+            r.pause_ns,
+            r.ttsp_ns,
+            r.heap_before,
+            r.heap_at_end,
+            r.heap_marked,
+            r.objects_marked,
+            r.goal == INT64_MAX ? -1 : r.goal,
+            r.next_goal == INT64_MAX ? -1 : r.next_goal,
+            r.assists,
+            r.assist_ns,
+            r.deferred_objects,
+            r.workers,
+            r.gc_cpu_fraction,
+            StopTimes{r.stop.ttsp_ns, r.stop.sweep_ns, r.stop.roots_ns,
+                      r.stop.ttsp2_ns, r.stop.mark_ns, r.stop.weak_ns,
+                      r.stop.flip_ns, r.stop.flush_ns, r.stop.pace_ns}});
       });
 }
 

@@ -306,6 +306,31 @@ int set_gc_percent(int percent);
 // collects them. Returns the previous limit (0 if there was none).
 uint64_t set_memory_limit(uint64_t bytes);
 
+// Where a cycle's stops spent their time, in nanoseconds, in the order
+// the parts run; they add up to CycleEvent::pause_ns. A cycle that marks
+// beside the program stops twice: ttsp + sweep + roots, then ttsp2 + mark
+// + weak + flip + flush + pace. One that marks with the world stopped
+// (GCRT_DEBUG=concurrent=0) stops once: roots is then its whole marking,
+// and ttsp2 and mark are 0.
+struct StopTimes {
+  int64_t ttsp_ns;   // the first stop's time to safepoint
+  int64_t sweep_ns;  // sweep termination: the last of the previous sweep,
+                     // the coming sweep's mark bits set aside
+  int64_t roots_ns;  // the roots marked and the barrier turned on
+  int64_t ttsp2_ns;  // the second stop's time to safepoint
+  int64_t mark_ns;   // the marking's end: what the barrier and the threads
+                     // queued, objects deferred to the stop, weak maps'
+                     // chains (and GCRT_DEBUG=verify's check)
+  int64_t weak_ns;   // dead weak map entries removed, weak references
+                     // cleared, finalizers queued, gc::free's quarantine
+  int64_t flip_ns;   // the sweepgen flip: every span unswept, the sweep
+                     // of each size class started
+  int64_t flush_ns;  // the heap profile's cycle, idle threads' caches
+                     // flushed
+  int64_t pace_ns;   // the next goal and trigger, the sweep's pace, the
+                     // statistics
+};
+
 // One cycle's figures, handed to the cycle callback (set_cycle_callback)
 // and written as a JSON line per cycle by GCRT_DEBUG=gclog=path (the same
 // names, except num_gc, which the log writes as "gc", as gctrace's "gc N";
@@ -333,6 +358,7 @@ struct CycleEvent {
   uint64_t deferred_objects;  // left to the final stop by the marker
   uint32_t workers;
   double gc_cpu_fraction;  // Stats::gc_cpu_fraction after it
+  StopTimes stop;          // where its stops' time went (gclog: "stop")
 };
 // Calls `callback` after every cycle with its figures: on the thread that
 // ran the cycle (the allocating thread, the background collector, or the

@@ -438,6 +438,7 @@ struct Collector::Cycle {
   // t_stop: every processor stopped.
   int64_t t_stop_asked = 0;
   int64_t t_stop = 0;
+  int64_t t_swept = 0;  // sweep termination's own work done
   int64_t heap_before = 0;
   int64_t goal = 0;         // next_gc then: the heap goal this cycle serves
   uint32_t sweepgen = 0;    // the heap's, before mark termination moves it
@@ -454,7 +455,14 @@ struct Collector::Cycle {
   MarkResult marked{};
   int64_t t_marked = 0;
   uint64_t verified = 0;
-  // 3. Mark termination.
+  // 3. Mark termination, from t_term (the marking and its verification
+  // done): weak references, finalizers and quarantine until t_weak, the
+  // sweepgen flip until t_flipped, the caches flushed by t_flushed, pacing
+  // and the record until t_end (CycleRecord's stop parts).
+  int64_t t_term = 0;
+  int64_t t_weak = 0;
+  int64_t t_flipped = 0;
+  int64_t t_flushed = 0;
   uint64_t weak_cleared = 0;
   uint64_t ephemerons_removed = 0;
   uint64_t finalizers_queued = 0;
@@ -629,6 +637,7 @@ bool Collector::SweepTermination(Cycle& c) {
   GCRT_DCHECK_EXPENSIVE(InUseCountsMatch());
   // The same slack as before the stop: nothing to map or zero here.
   ReserveSweepBits(kSweepBitsSlackPercent);  // may throw std::bad_alloc
+  c.t_swept = NowNs();
   return true;
 }
 
@@ -777,6 +786,7 @@ void Collector::WaitForCycleAndLockForFork() {
 
 void Collector::MarkTermination(Cycle& c) {
   Heap& heap = Heap::Get();
+  c.t_term = NowNs();
   // Entries of gc::WeakMaps whose keys are unmarked are removed and their
   // values released (gc/ephemeron.h); weak references to unmarked objects
   // are cleared; then unmarked finalizable objects are queued and marked
@@ -789,6 +799,7 @@ void Collector::MarkTermination(Cycle& c) {
   c.marked.bytes_marked += EndQuarantine();
   CheckReclaimedUnmarked();
   if (c.crosscheck) CrossCheckMarking();
+  c.t_weak = NowNs();
   SetSweepCycle(c.cycles_seen + 1);
   // The flip: every swept span becomes unswept (alloc/sweepgen.h).
   heap.AdvanceSweepgen();
@@ -796,8 +807,10 @@ void Collector::MarkTermination(Cycle& c) {
     heap.central(static_cast<alloc::SpanClass>(sc)).StartSweep();
   }
   heap.gc_bits().NextEpoch();
+  c.t_flipped = NowNs();
   ProfileNextCycle();
   FlushCaches(c);
+  c.t_flushed = NowNs();
   heap.SetHeapLive(static_cast<int64_t>(c.marked.bytes_marked));
   Pace(c);
   RunHook(&TestHook::terminated);
@@ -904,6 +917,8 @@ void Collector::RecordCycle(const Cycle& c) {
   stats_.last_marked_bytes = c.marked.bytes_marked;
   stats_.last_marked_objects = c.marked.objects_marked;
   stats_.mark_workers = c.workers;
+  stats_.last_mark_helpers_offered = c.marked.helpers_offered;
+  stats_.last_mark_workers_joined = c.marked.workers_joined;
   stats_.verified_objects += c.verified;
   stats_.weak_refs_cleared += c.weak_cleared;
   stats_.weak_map_entries_removed += c.ephemerons_removed;
@@ -1027,6 +1042,19 @@ CycleRecord Collector::MakeRecord(const Cycle& c) {
   r.deferred_objects = c.deferred.objects;
   r.workers = c.workers;
   r.gc_cpu_fraction = st.gc_cpu_fraction;
+  r.stop.ttsp_ns = c.t_stop - c.t_stop_asked;
+  r.stop.sweep_ns = c.t_swept - c.t_stop;
+  if (c.concurrent) {
+    r.stop.roots_ns = c.t_restart - c.t_swept;
+    r.stop.ttsp2_ns = c.t_stop2 - c.t_stop2_asked;
+    r.stop.mark_ns = c.t_term - c.t_stop2;
+  } else {
+    r.stop.roots_ns = c.t_term - c.t_swept;
+  }
+  r.stop.weak_ns = c.t_weak - c.t_term;
+  r.stop.flip_ns = c.t_flipped - c.t_weak;
+  r.stop.flush_ns = c.t_flushed - c.t_flipped;
+  r.stop.pace_ns = c.t_end - c.t_flushed;
   return r;
 }
 
@@ -1051,7 +1079,10 @@ void Collector::Report(const CycleRecord& r) {
           "\"heap_before\":%ld,\"heap_at_end\":%ld,\"heap_marked\":%lu,"
           "\"objects_marked\":%lu,\"goal\":%ld,\"next_goal\":%ld,"
           "\"assists\":%lu,\"assist_ns\":%ld,\"deferred_objects\":%lu,"
-          "\"workers\":%u,\"gc_cpu_fraction\":%.6f}\n",
+          "\"workers\":%u,\"gc_cpu_fraction\":%.6f,\"stop\":{\"ttsp_ns\":%ld,"
+          "\"sweep_ns\":%ld,\"roots_ns\":%ld,\"ttsp2_ns\":%ld,\"mark_ns\":%ld,"
+          "\"weak_ns\":%ld,\"flip_ns\":%ld,\"flush_ns\":%ld,\"pace_ns\":%ld}}"
+          "\n",
           static_cast<unsigned long>(r.num_gc), r.forced ? "true" : "false",
           r.concurrent ? "true" : "false", r.start_s,
           static_cast<long>(r.sweep_termination_ns),
@@ -1066,7 +1097,13 @@ void Collector::Report(const CycleRecord& r) {
           static_cast<long>(r.next_goal == INT64_MAX ? -1 : r.next_goal),
           static_cast<unsigned long>(r.assists), static_cast<long>(r.assist_ns),
           static_cast<unsigned long>(r.deferred_objects), r.workers,
-          r.gc_cpu_fraction);
+          r.gc_cpu_fraction, static_cast<long>(r.stop.ttsp_ns),
+          static_cast<long>(r.stop.sweep_ns),
+          static_cast<long>(r.stop.roots_ns),
+          static_cast<long>(r.stop.ttsp2_ns), static_cast<long>(r.stop.mark_ns),
+          static_cast<long>(r.stop.weak_ns), static_cast<long>(r.stop.flip_ns),
+          static_cast<long>(r.stop.flush_ns),
+          static_cast<long>(r.stop.pace_ns));
       std::fflush(gclog_);
     }
   }

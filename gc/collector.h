@@ -81,6 +81,13 @@ namespace gc::internal {
 // One cycle's figures, for the program's per-cycle callback
 // (gc::set_cycle_callback) and GCRT_DEBUG=gclog=path's JSON lines. Times
 // in nanoseconds, heap figures in bytes.
+// Where a cycle's stops spent their time, in order (gc::StopTimes, which
+// says what each part holds); the parts add up to CycleRecord::pause_ns.
+struct StopTimes {
+  int64_t ttsp_ns, sweep_ns, roots_ns;  // the first stop
+  int64_t ttsp2_ns, mark_ns, weak_ns, flip_ns, flush_ns, pace_ns;
+};
+
 struct CycleRecord {
   uint64_t num_gc;  // this cycle's number, from 1
   bool forced;      // gc::collect(), periodic, zeal or out of memory
@@ -99,6 +106,7 @@ struct CycleRecord {
   uint64_t deferred_objects;
   uint32_t workers;
   double gc_cpu_fraction;  // Stats::gc_cpu_fraction after it
+  StopTimes stop;
 };
 
 inline constexpr int64_t kMinHeapGoal = 4 << 20;
@@ -175,6 +183,10 @@ struct CollectorStats {
   uint64_t last_marked_bytes;
   uint64_t last_marked_objects;
   uint32_t mark_workers;
+  // The last cycle's marking with the world stopped (its whole marking, or
+  // the final stop's): MarkResult's helpers_offered and workers_joined.
+  bool last_mark_helpers_offered;
+  uint32_t last_mark_workers_joined;
   uint64_t objects_destroyed;  // destructors run by the sweeper
   uint64_t spans_swept;
   uint64_t verified_objects;          // checked by the verifier, all cycles

@@ -49,7 +49,18 @@ struct WorkBuf {
 };
 static_assert(sizeof(WorkBuf) == 4096);
 
-// The shared pool of full and empty buffers of one marking.
+// Work that makes helpers worth waking (WorkPool::OfferHelpers): full
+// buffers queued in the pool, or objects one worker marked. Either is
+// about 2,000 objects, 10-20 us of marking for one worker, against 40-100
+// us for waking a thread and waiting for it on a VM.
+constexpr uint32_t kOfferFullBuffers = 4;
+constexpr uint64_t kOfferObjects = 2048;
+
+// The shared pool of full and empty buffers of one marking. Worker 0, the
+// thread that runs the marking, is in from the start; the others join
+// (Join) if they come before the marking ends, so that an end found by
+// worker 0 alone is not held up waiting for threads that are still waking
+// (MarkThreads::Run).
 class WorkPool {
  public:
   explicit WorkPool(uint32_t workers) : workers_(workers) {}
@@ -83,11 +94,36 @@ class WorkPool {
     empty_ = b;
   }
   void PutFull(WorkBuf* b) GCRT_EXCLUDES(mu_) {
+    uint32_t full;
+    {
+      runtime::MutexLock lock(&mu_);
+      b->next = full_;
+      full_ = b;
+      full = nfull_.fetch_add(1, std::memory_order_relaxed) + 1;
+      if (nwaiting_.load(std::memory_order_relaxed) > 0) cv_.NotifyOne();
+    }
+    if (full >= kOfferFullBuffers) OfferHelpers();
+  }
+  // `fn(context)` runs once, on the first OfferHelpers from now on
+  // (outside the lock). Set before any worker runs.
+  void SetOnWork(void (*fn)(void*), void* context) {
+    on_work_ = fn;
+    on_work_context_ = context;
+  }
+  // The marking has more work than one worker soon finishes: kOfferFull
+  // buffers queued (PutFull), or kOfferObjects marked by a worker that
+  // keeps its work in its own buffer (a deep, narrow graph). Helpers are
+  // then worth waking (MarkThreads::Run).
+  void OfferHelpers() {
+    if (on_work_ != nullptr && !offered_.load(std::memory_order_relaxed) &&
+        !offered_.exchange(true, std::memory_order_relaxed)) {
+      on_work_(on_work_context_);
+    }
+  }
+  bool offered() const { return offered_.load(std::memory_order_relaxed); }
+  uint32_t joined() GCRT_EXCLUDES(mu_) {
     runtime::MutexLock lock(&mu_);
-    b->next = full_;
-    full_ = b;
-    nfull_.fetch_add(1, std::memory_order_relaxed);
-    if (nwaiting_.load(std::memory_order_relaxed) > 0) cv_.NotifyOne();
+    return joined_;
   }
   // A full buffer if there is one, without waiting.
   WorkBuf* TakeFull() GCRT_EXCLUDES(mu_) {
@@ -110,7 +146,7 @@ class WorkPool {
       }
       if (done_) return nullptr;
       uint32_t waiting = nwaiting_.fetch_add(1, std::memory_order_relaxed) + 1;
-      if (waiting == workers_ && assists_ == 0) {
+      if (waiting == joined_ && assists_ == 0) {
         done_ = true;
         nwaiting_.fetch_sub(1, std::memory_order_relaxed);
         cv_.NotifyAll();
@@ -119,6 +155,16 @@ class WorkPool {
       cv_.Wait(&mu_);
       nwaiting_.fetch_sub(1, std::memory_order_relaxed);
     }
+  }
+  // Worker `id` (> 0) joins before it takes any work: false once the
+  // marking has ended, and then it must take none.
+  bool Join(uint32_t id) GCRT_EXCLUDES(mu_) {
+    runtime::MutexLock lock(&mu_);
+    GCRT_CHECK_LT(id, workers_);
+    GCRT_CHECK_LT(joined_, workers_);
+    if (done_) return false;
+    joined_++;
+    return true;
   }
   // A mark assist (AssistMarking) joins the marking: false once it has
   // ended. While one is in, the marking does not end: it may hold objects
@@ -135,7 +181,7 @@ class WorkPool {
     runtime::MutexLock lock(&mu_);
     GCRT_CHECK_GT(assists_, 0u);
     if (--assists_ == 0 && full_ == nullptr &&
-        nwaiting_.load(std::memory_order_relaxed) == workers_) {
+        nwaiting_.load(std::memory_order_relaxed) == joined_) {
       done_ = true;
       cv_.NotifyAll();
     }
@@ -145,13 +191,20 @@ class WorkPool {
     return nwaiting_.load(std::memory_order_relaxed) > 0 &&
            nfull_.load(std::memory_order_relaxed) == 0;
   }
-  // Whether the pool has no full buffer (a hint: relaxed).
+  // Whether the pool has no full buffer, and how many it has (hints:
+  // relaxed).
   bool Empty() const { return nfull_.load(std::memory_order_relaxed) == 0; }
+  uint32_t Full() const { return nfull_.load(std::memory_order_relaxed); }
 
  private:
   const uint32_t workers_;
   runtime::Mutex mu_;
   runtime::CondVar cv_;
+  uint32_t joined_ GCRT_GUARDED_BY(mu_) = 1;  // worker 0 and those joined
+  // SetOnWork's: written before the workers start, read by them.
+  void (*on_work_)(void*) = nullptr;
+  void* on_work_context_ = nullptr;
+  std::atomic<bool> offered_{false};  // on_work_ ran (or is running)
   WorkBuf* full_ GCRT_GUARDED_BY(mu_) = nullptr;
   WorkBuf* empty_ GCRT_GUARDED_BY(mu_) = nullptr;
   bool done_ GCRT_GUARDED_BY(mu_) = false;
@@ -700,6 +753,7 @@ class alignas(64) MarkWorker : public SlotVisitor<MarkWorker> {
   ~MarkWorker() { pool_->PutEmpty(buf_); }
 
   bool concurrent() const { return concurrent_; }
+  WorkPool* pool() const { return pool_; }
   // An object left for the final stop (marked already).
   void Defer(uintptr_t obj) { deferred_.push_back(obj); }
   std::vector<uintptr_t>& deferred() { return deferred_; }
@@ -920,6 +974,9 @@ class alignas(64) MarkWorker : public SlotVisitor<MarkWorker> {
   // owes an assist can take work at once, even when this worker is not
   // running when it asks.
   void Balance() {
+    if (GCRT_PREDICT_FALSE(objects_ >= kOfferObjects) && !pool_->offered()) {
+      pool_->OfferHelpers();
+    }
     if (buf_->n < kMinSplit ||
         !(concurrent_ ? pool_->Empty() : pool_->Hungry())) {
       return;
@@ -955,9 +1012,18 @@ class MarkThreads {
     return *t;
   }
 
-  // Runs work(0) here and work(1..n-1) on helpers; returns when all did.
-  void Run(uint32_t n, const std::function<void(uint32_t)>& work)
-      GCRT_EXCLUDES(mu_) {
+  // Runs work(0) here and offers work(1..n-1) to helpers once `pool` holds
+  // a full buffer (at once if it does already): a helper that wakes before
+  // work(0) has returned runs its part, one that wakes later skips it.
+  // Returns once work(0) and every part begun have returned. So the parts
+  // must share what there is to do (RootJobs' counter, the WorkPool, which
+  // a helper joins before it takes anything). A marking with less than a
+  // buffer of work at a time is then done by this thread alone, not held
+  // up by waking helpers, which on a VM cost 40-100 us a stop (GCBench's
+  // two stops: 26 and 24 us of marking with two workers offered lazily,
+  // 10 and 9 with one, 42 and 57 with both always started).
+  void Run(uint32_t n, WorkPool* pool,
+           const std::function<void(uint32_t)>& work) GCRT_EXCLUDES(mu_) {
     {
       runtime::MutexLock lock(&mu_);
       while (threads_.size() + 1 < n) {
@@ -967,14 +1033,30 @@ class MarkThreads {
       }
       work_ = &work;
       helpers_ = n - 1;
-      remaining_ = n - 1;
-      generation_++;
-      cv_.NotifyAll();
+      closed_ = n == 1;
+      run_++;
+    }
+    if (n > 1) {
+      pool->SetOnWork(&MarkThreads::OfferThunk, this);
+      if (pool->Full() >= kOfferFullBuffers) pool->OfferHelpers();
     }
     work(0);
     runtime::MutexLock lock(&mu_);
-    while (remaining_ != 0) done_cv_.Wait(&mu_);
+    closed_ = true;
+    while (running_ != 0) done_cv_.Wait(&mu_);
     work_ = nullptr;
+  }
+
+  // Wakes the helpers for the running work, once (the pool's on-work
+  // callback: any thread that puts a full buffer, an assist's included).
+  void Offer() GCRT_EXCLUDES(mu_) {
+    runtime::MutexLock lock(&mu_);
+    if (closed_) return;
+    generation_++;
+    cv_.NotifyAll();
+  }
+  static void OfferThunk(void* self) {
+    static_cast<MarkThreads*>(self)->Offer();
   }
 
   // Fork support (LockMarkThreadsForFork): the lock across a fork.
@@ -989,24 +1071,28 @@ class MarkThreads {
       done_cv_.ResetAfterFork();
       work_ = nullptr;
       helpers_ = 0;
-      remaining_ = 0;
+      running_ = 0;
+      closed_ = true;
     }
     mu_.unlock();
   }
 
  private:
   void Loop(uint32_t id) GCRT_EXCLUDES(mu_) {
-    uint64_t seen = 0;
+    uint64_t seen = 0, ran = 0;
     runtime::MutexLock lock(&mu_);
     for (;;) {
       while (generation_ == seen) cv_.Wait(&mu_);
       seen = generation_;
-      if (id > helpers_) continue;
+      // Each part runs once per Run, however often it offers.
+      if (id > helpers_ || closed_ || ran == run_) continue;
+      ran = run_;
       const std::function<void(uint32_t)>* work = work_;
+      running_++;
       lock.Unlock();
       (*work)(id);
       lock.Lock();
-      if (--remaining_ == 0) done_cv_.NotifyAll();
+      if (--running_ == 0) done_cv_.NotifyAll();
     }
   }
 
@@ -1015,11 +1101,13 @@ class MarkThreads {
   friend void gc::internal::UnlockMarkThreadsAfterFork(bool child);
   runtime::Mutex mu_;
   runtime::CondVar cv_;       // a new generation of work (mu_)
-  runtime::CondVar done_cv_;  // every helper finished its work (mu_)
+  runtime::CondVar done_cv_;  // no helper runs its part any more (mu_)
   std::vector<std::thread> threads_ GCRT_GUARDED_BY(mu_);
   const std::function<void(uint32_t)>* work_ GCRT_GUARDED_BY(mu_) = nullptr;
   uint32_t helpers_ GCRT_GUARDED_BY(mu_) = 0;
-  uint32_t remaining_ GCRT_GUARDED_BY(mu_) = 0;
+  uint32_t running_ GCRT_GUARDED_BY(mu_) = 0;  // helpers in their part
+  bool closed_ GCRT_GUARDED_BY(mu_) = true;    // work(0) has returned
+  uint64_t run_ GCRT_GUARDED_BY(mu_) = 0;      // Runs so far
   uint64_t generation_ GCRT_GUARDED_BY(mu_) = 0;
 };
 
@@ -1298,12 +1386,14 @@ void RunRootJobs(const Workers& ws, const std::vector<RootJob>& jobs,
   std::function<void(uint32_t)> work = [&](uint32_t id) {
     // A mark helper works for the thread that stopped the world.
     runtime::AssertWorldStopped();
-    SetInMarker(true);
     MarkWorker& w = *ws[id];
+    if (id != 0 && !w.pool()->Join(id)) return;  // the marking has ended
+    SetInMarker(true);
     for (;;) {
       size_t i = next_job.fetch_add(1, std::memory_order_relaxed);
       if (i >= jobs.size()) break;
       RunRootJob(jobs[i], w);
+      if (w.objects() >= kOfferObjects) w.pool()->OfferHelpers();
     }
     if (drain) {
       w.Drain();
@@ -1312,7 +1402,7 @@ void RunRootJobs(const Workers& ws, const std::vector<RootJob>& jobs,
     }
     SetInMarker(false);
   };
-  MarkThreads::Get().Run(static_cast<uint32_t>(ws.size()), work);
+  MarkThreads::Get().Run(static_cast<uint32_t>(ws.size()), ws[0]->pool(), work);
 }
 
 // Passes over the pending keys while the program runs (ResolveEphemerons):
@@ -1397,6 +1487,8 @@ MarkResult MarkHeap(uint32_t workers) {
     result.bytes_marked += w->bytes();
     result.objects_marked += w->objects();
   }
+  result.helpers_offered = pool.offered();
+  result.workers_joined = pool.joined();
   return result;
 }
 
@@ -1564,13 +1656,14 @@ void MarkConcurrently(uint32_t workers) {
   auto ws = MakeWorkers(&pool, workers, /*concurrent=*/true);
   std::function<void(uint32_t)> work = [&](uint32_t id) {
     if (g_worker_hook != nullptr) g_worker_hook(g_worker_hook_context);
+    if (id != 0 && !pool.Join(id)) return;  // the marking has ended
     AssertConcurrentMarking();
     SetInMarker(true);
     ws[id]->Drain();
     SetInMarker(false);
   };
   g_assists.pool.store(&pool, std::memory_order_seq_cst);
-  MarkThreads::Get().Run(workers, work);
+  MarkThreads::Get().Run(workers, &pool, work);
   // The workers end only when no assist is in (WorkPool::EndAssist); any
   // assist still entering finds the marking done.
   g_assists.pool.store(nullptr, std::memory_order_seq_cst);
@@ -1703,6 +1796,8 @@ MarkResult FinishMarking(DeferredObjects* deferred) {
                     g_marking.objects +
                         g_shaded.objects.exchange(0, std::memory_order_relaxed),
                     workers, static_cast<uint64_t>(black)};
+  result.helpers_offered = pool.offered();
+  result.workers_joined = pool.joined();
   return result;
 }
 

@@ -44,6 +44,12 @@ struct MarkResult {
   // program (heap_live's growth over the marking); the rest is the scan
   // work the markers did, the pacer's measure of the next cycle's.
   uint64_t black_bytes = 0;
+  // Of the marking with the world stopped (MarkHeap, FinishMarking):
+  // whether it had work enough to offer helpers a share, and how many
+  // workers took part (1 to `workers`; a helper that woke after the
+  // marking ended took none).
+  bool helpers_offered = false;
+  uint32_t workers_joined = 1;
 };
 
 // Marks everything reachable from the registered roots. World stopped; the

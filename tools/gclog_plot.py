@@ -95,6 +95,16 @@ plot 'histogram.dat' using 1:2 with boxes title ''
     print(f"cycles {len(cycles)}, pause p50 {percentile(pauses, 50):.3f} ms, "
           f"p99 {percentile(pauses, 99):.3f} ms, max {max(pauses):.3f} ms, "
           f"total {sum(pauses):.1f} ms")
+    # Where the stops' time went (gc::StopTimes), part by part.
+    parts = ["ttsp", "sweep", "roots", "ttsp2", "mark", "weak", "flip",
+             "flush", "pace"]
+    stops = [c["stop"] for c in cycles if "stop" in c]
+    if stops:
+        print("stop parts, ms (p50 / p99 / max):")
+        for part in parts:
+            v = [s[part + "_ns"] / 1e6 for s in stops]
+            print(f"  {part:<6} {percentile(v, 50):.3f} / "
+                  f"{percentile(v, 99):.3f} / {max(v):.3f}")
     if not args.no_plot:
         if shutil.which("gnuplot") is None:
             print("gnuplot not found: data and script written, no plots")

@@ -52,6 +52,52 @@ TEST_F(CycleEventsTest, OneRecordPerCycleWithTheStatsFigures) {
   }
 }
 
+int64_t SumOfParts(const gc::StopTimes& t) {
+  return t.ttsp_ns + t.sweep_ns + t.roots_ns + t.ttsp2_ns + t.mark_ns +
+         t.weak_ns + t.flip_ns + t.flush_ns + t.pace_ns;
+}
+
+// The stops' parts cover the pause exactly, none negative, in both modes;
+// a cycle that keeps the world stopped has no second stop.
+TEST_F(CycleEventsTest, TheStopsPartsAddUpToThePause) {
+  std::vector<gc::CycleEvent> events;
+  gc::set_cycle_callback(
+      [&events](const gc::CycleEvent& e) { events.push_back(e); });
+  gc::Root<Item> keep = gc::make<Item>();
+  Item* last = keep.get();
+  for (int i = 0; i < 20000; i++) {
+    last->next = gc::make<Item>();
+    last = last->next.get();
+  }
+  for (bool concurrent : {true, false}) {
+    const bool was = gc::set_concurrent_mark(concurrent);
+    events.clear();
+    gc::collect();
+    gc::set_concurrent_mark(was);
+    ASSERT_EQ(events.size(), 1u);
+    const gc::CycleEvent& e = events.back();
+    ASSERT_EQ(e.concurrent, concurrent);
+    const gc::StopTimes& t = e.stop;
+    EXPECT_EQ(SumOfParts(t), static_cast<int64_t>(e.pause_ns));
+    for (int64_t part :
+         {t.ttsp_ns, t.sweep_ns, t.roots_ns, t.ttsp2_ns, t.mark_ns, t.weak_ns,
+          t.flip_ns, t.flush_ns, t.pace_ns}) {
+      EXPECT_GE(part, 0);
+    }
+    EXPECT_EQ(t.ttsp_ns + t.ttsp2_ns, static_cast<int64_t>(e.ttsp_ns));
+    // gctrace's first clock field: the first stop, or (the world stopped
+    // throughout) its time to safepoint.
+    EXPECT_EQ(concurrent ? t.ttsp_ns + t.sweep_ns + t.roots_ns : t.ttsp_ns,
+              e.sweep_termination_ns);
+    if (!concurrent) {
+      EXPECT_EQ(t.ttsp2_ns, 0);
+      EXPECT_EQ(t.mark_ns, 0);
+      // 20,000 objects marked with the world stopped: a part of its own.
+      EXPECT_GT(t.roots_ns, 0);
+    }
+  }
+}
+
 // The callback runs with no lock of gcrt held: it may allocate, read
 // stats, and collect (once, here).
 TEST_F(CycleEventsTest, TheCallbackMayAllocateAndCollect) {
@@ -103,7 +149,9 @@ TEST(CycleEventsLog, GclogWritesAJsonLinePerCycle) {
       R"("pause_ns":\d+,"ttsp_ns":\d+,"heap_before":\d+,"heap_at_end":\d+,)"
       R"("heap_marked":\d+,"objects_marked":\d+,"goal":-?\d+,"next_goal":-?\d+,)"
       R"("assists":\d+,"assist_ns":\d+,"deferred_objects":\d+,"workers":\d+,)"
-      R"("gc_cpu_fraction":[0-9.]+\})");
+      R"("gc_cpu_fraction":[0-9.]+,"stop":\{"ttsp_ns":\d+,"sweep_ns":\d+,)"
+      R"("roots_ns":\d+,"ttsp2_ns":\d+,"mark_ns":\d+,"weak_ns":\d+,)"
+      R"("flip_ns":\d+,"flush_ns":\d+,"pace_ns":\d+\}\})");
   std::vector<int> numbers;
   while (std::getline(in, line)) {
     std::smatch m;

@@ -14,6 +14,10 @@ cycles=$(wc -l < "$out/gc.jsonl")
 summary=$(python3 "$script" "$out/gc.jsonl" "$out/plots" --no-plot)
 echo "$summary"
 [[ "$summary" == "cycles $cycles, pause p50 "* ]] || { echo "FAIL: summary"; exit 1; }
+for part in ttsp sweep roots ttsp2 mark weak flip flush pace; do
+  grep -Eq "^  $part +[0-9.]+ / [0-9.]+ / [0-9.]+$" <<< "$summary" ||
+    { echo "FAIL: no stop part $part"; exit 1; }
+done
 for f in pauses.dat heap.dat histogram.dat gclog.gp; do
   [ -s "$out/plots/$f" ] || { echo "FAIL: no $f"; exit 1; }
 done

@@ -180,6 +180,44 @@ TEST_F(MarkerTest, EachObjectIsMarkedOnceWithAnyNumberOfWorkers) {
   }
 }
 
+// Helpers are offered a share only of a marking with work enough to pay
+// for waking them (gc/marker.cc, kOfferObjects): a few objects are marked
+// by the collecting thread alone; a long list, which never fills a work
+// buffer, is offered once its first 2,048 objects are marked. Both with
+// the world stopped throughout and in the final stop of a marking beside
+// the program (which, with the world stopped, finds the list marked).
+TEST_F(MarkerTest, HelpersAreOfferedWorkOnlyWhenThereIsEnough) {
+  using gc::internal::Collector;
+  gc::set_mark_workers(2);
+  const bool was_concurrent = gc::set_concurrent_mark(false);
+  gc::collect();
+  const gc::internal::CollectorStats small = Collector::Get().ReadStats();
+  EXPECT_LT(small.last_marked_objects, 2048u);
+  EXPECT_FALSE(small.last_mark_helpers_offered);
+  EXPECT_EQ(small.last_mark_workers_joined, 1u);
+
+  gc::Root<DagNode> head = gc::make<DagNode>();
+  DagNode* last = head.get();
+  for (int i = 0; i < 50000; i++) {
+    last->edges[0] = gc::make<DagNode>();
+    last = last->edges[0].get();
+  }
+  gc::collect();
+  const gc::internal::CollectorStats big = Collector::Get().ReadStats();
+  EXPECT_GE(big.last_marked_objects, 50000u);
+  EXPECT_TRUE(big.last_mark_helpers_offered);
+  EXPECT_GE(big.last_mark_workers_joined, 1u);
+  EXPECT_LE(big.last_mark_workers_joined, 2u);
+
+  gc::set_concurrent_mark(true);
+  gc::collect();
+  const gc::internal::CollectorStats final_stop = Collector::Get().ReadStats();
+  EXPECT_EQ(final_stop.concurrent_cycles, big.concurrent_cycles + 1);
+  EXPECT_FALSE(final_stop.last_mark_helpers_offered);
+  EXPECT_EQ(final_stop.last_mark_workers_joined, 1u);
+  gc::set_concurrent_mark(was_concurrent);
+}
+
 TEST_F(MarkerTest, MarkingAtTerminationKeepsAnObjectOneMoreCycle) {
   std::vector<int> ids;
   gc::Ptr<Leaf> dead = NewLeaf(&ids);  // unreachable
