@@ -32,17 +32,18 @@ namespace gc::internal::reflect {
 
 inline constexpr size_t kMaxFields = 64;
 
-// Converts to any type (only in unevaluated operands).
+// Converts to any type (only in unevaluated operands: declared, never
+// defined, and not constexpr, which would make it inline and have GCC
+// warn that an inline function is used but never defined).
 struct AnyField {
   template <typename U>
-  constexpr operator U() const noexcept;
+  operator U() const noexcept;
 };
 // Converts only to a proper base class of T.
 template <typename T>
 struct AnyBaseOf {
   template <typename U>
-  requires(std::is_base_of_v<U, T> &&
-           !std::is_same_v<U, std::remove_cv_t<T>>) constexpr
+  requires(std::is_base_of_v<U, T> && !std::is_same_v<U, std::remove_cv_t<T>>)
   operator U() const noexcept;
 };
 
