@@ -14,8 +14,9 @@
 //   busy = false
 //
 // A signal that arrives late (the thread had it blocked, or TSan held it)
-// finds no request for its thread and does nothing. A handler that claimed
-// the slot and never finished (an unwinder that deadlocked) leaves it
+// finds no request for its thread and does nothing; so the sampler may send
+// it again while it waits (kResendPeriod), in case one was lost. A handler that
+// claimed the slot and never finished (an unwinder that deadlocked) leaves it
 // kWriting and the sampler busy for good: no later sample reuses frames it
 // might still write.
 #include "gcrt/runtime/backtrace.h"
@@ -142,6 +143,9 @@ void Handler(int sig, siginfo_t* info, void* ucontext) {
   errno = saved_errno;
 }
 
+// How long a sampler waits for an answer before it sends the signal again.
+constexpr std::chrono::milliseconds kResendPeriod{100};
+
 std::once_flag g_install_once;
 
 void Install() {
@@ -196,10 +200,21 @@ SampleResult SampleThreadStack(int tid, std::chrono::milliseconds timeout,
   // A handler that has claimed the slot gets a second, longer wait before
   // the slot is given up for good.
   auto writing_deadline = deadline + std::chrono::seconds(2);
+  // The signal again while no handler has answered: one held and dropped
+  // on the way (ThreadSanitizer keeps one pending signal per number and
+  // thread; a CI run saw a sleeping thread never answer in 5 s) is sent
+  // anew. Extra ones find no request, or this one answered, and do
+  // nothing (the top).
+  auto resend = std::chrono::steady_clock::now() + kResendPeriod;
   for (int spins = 0;; spins++) {
     uint32_t phase = g_slot.phase.load(std::memory_order_acquire);
     if (phase == kDone) break;
     auto now = std::chrono::steady_clock::now();
+    if (phase == kRequested && now >= resend && now < deadline) {
+      ::syscall(SYS_rt_tgsigqueueinfo, ::getpid(), tid, BacktraceSignal(),
+                &info);
+      resend = now + kResendPeriod;
+    }
     if (phase == kRequested && now >= deadline) {
       uint32_t requested = kRequested;
       if (g_slot.phase.compare_exchange_strong(requested, kIdle,
