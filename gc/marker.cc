@@ -105,19 +105,23 @@ class WorkPool {
     if (full >= kOfferFullBuffers) OfferHelpers();
   }
   // `fn(context)` runs once, on the first OfferHelpers from now on
-  // (outside the lock). Set before any worker runs.
+  // (outside the lock); null: none. An assist may call OfferHelpers while
+  // this is set (the pool is published before MarkThreads::Run sets it):
+  // the context is stored first, the function last (release), and read
+  // in the other order (acquire).
   void SetOnWork(void (*fn)(void*), void* context) {
-    on_work_ = fn;
-    on_work_context_ = context;
+    on_work_context_.store(context, std::memory_order_relaxed);
+    on_work_.store(fn, std::memory_order_release);
   }
   // The marking has more work than one worker soon finishes: kOfferFull
   // buffers queued (PutFull), or kOfferObjects marked by a worker that
   // keeps its work in its own buffer (a deep, narrow graph). Helpers are
   // then worth waking (MarkThreads::Run).
   void OfferHelpers() {
-    if (on_work_ != nullptr && !offered_.load(std::memory_order_relaxed) &&
-        !offered_.exchange(true, std::memory_order_relaxed)) {
-      on_work_(on_work_context_);
+    if (offered_.load(std::memory_order_relaxed)) return;
+    void (*fn)(void*) = on_work_.load(std::memory_order_acquire);
+    if (fn != nullptr && !offered_.exchange(true, std::memory_order_relaxed)) {
+      fn(on_work_context_.load(std::memory_order_relaxed));
     }
   }
   bool offered() const { return offered_.load(std::memory_order_relaxed); }
@@ -201,9 +205,9 @@ class WorkPool {
   runtime::Mutex mu_;
   runtime::CondVar cv_;
   uint32_t joined_ GCRT_GUARDED_BY(mu_) = 1;  // worker 0 and those joined
-  // SetOnWork's: written before the workers start, read by them.
-  void (*on_work_)(void*) = nullptr;
-  void* on_work_context_ = nullptr;
+  // SetOnWork's (see there).
+  std::atomic<void (*)(void*)> on_work_{nullptr};
+  std::atomic<void*> on_work_context_{nullptr};
   std::atomic<bool> offered_{false};  // on_work_ ran (or is running)
   WorkBuf* full_ GCRT_GUARDED_BY(mu_) = nullptr;
   WorkBuf* empty_ GCRT_GUARDED_BY(mu_) = nullptr;
@@ -1041,10 +1045,15 @@ class MarkThreads {
       if (pool->Full() >= kOfferFullBuffers) pool->OfferHelpers();
     }
     work(0);
-    runtime::MutexLock lock(&mu_);
-    closed_ = true;
-    while (running_ != 0) done_cv_.Wait(&mu_);
-    work_ = nullptr;
+    {
+      runtime::MutexLock lock(&mu_);
+      closed_ = true;
+      while (running_ != 0) done_cv_.Wait(&mu_);
+      work_ = nullptr;
+    }
+    // The caller may go on with the pool alone (ResolveEphemerons): no
+    // offer from now on, and helpers_offered says what this Run did.
+    pool->SetOnWork(nullptr, nullptr);
   }
 
   // Wakes the helpers for the running work, once (the pool's on-work
@@ -1052,6 +1061,7 @@ class MarkThreads {
   void Offer() GCRT_EXCLUDES(mu_) {
     runtime::MutexLock lock(&mu_);
     if (closed_) return;
+    offered_run_ = run_;
     generation_++;
     cv_.NotifyAll();
   }
@@ -1084,8 +1094,12 @@ class MarkThreads {
     for (;;) {
       while (generation_ == seen) cv_.Wait(&mu_);
       seen = generation_;
-      // Each part runs once per Run, however often it offers.
-      if (id > helpers_ || closed_ || ran == run_) continue;
+      // Each part runs once per Run, and only in a Run that offered it:
+      // a helper that wakes late for an earlier Run's offer, or a new one
+      // (its `seen` is 0), takes no share of a Run that has not.
+      if (id > helpers_ || closed_ || ran == run_ || offered_run_ != run_) {
+        continue;
+      }
       ran = run_;
       const std::function<void(uint32_t)>* work = work_;
       running_++;
@@ -1105,9 +1119,10 @@ class MarkThreads {
   std::vector<std::thread> threads_ GCRT_GUARDED_BY(mu_);
   const std::function<void(uint32_t)>* work_ GCRT_GUARDED_BY(mu_) = nullptr;
   uint32_t helpers_ GCRT_GUARDED_BY(mu_) = 0;
-  uint32_t running_ GCRT_GUARDED_BY(mu_) = 0;  // helpers in their part
-  bool closed_ GCRT_GUARDED_BY(mu_) = true;    // work(0) has returned
-  uint64_t run_ GCRT_GUARDED_BY(mu_) = 0;      // Runs so far
+  uint32_t running_ GCRT_GUARDED_BY(mu_) = 0;      // helpers in their part
+  bool closed_ GCRT_GUARDED_BY(mu_) = true;        // work(0) has returned
+  uint64_t run_ GCRT_GUARDED_BY(mu_) = 0;          // Runs so far
+  uint64_t offered_run_ GCRT_GUARDED_BY(mu_) = 0;  // the last Run offered
   uint64_t generation_ GCRT_GUARDED_BY(mu_) = 0;
 };
 

@@ -26,7 +26,13 @@
 //    6 HandleArena::mu_          gc/roots.h       one arena's chunks; never
 //                                  two at once (the fork handler takes all,
 //                                  in list order)
-//    7 MarkThreads::mu_          gc/marker.cc     the mark helpers
+//    7 MarkThreads::mu_          gc/marker.cc     the mark helpers; taken
+//                                  by MarkThreads::Offer from any thread
+//                                  that queues work (an assisting
+//                                  mutator's too), under 5 and, marking
+//                                  finalizer roots, under 9: never the
+//                                  other way but in the fork handler,
+//                                  which runs with no marking
 //    8 WorkPool::mu_             gc/marker.cc     one marking's work buffers
 //    9 g_fin_mu                  gc/finalizer.cc  finalizer registry, queue
 //                                  -> 13
