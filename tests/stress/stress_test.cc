@@ -20,6 +20,7 @@
 //                           300); default: a short fixed number of steps
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <barrier>
 #include <chrono>
 #include <cstdlib>
@@ -101,11 +102,54 @@ void Report(const char* name, uint64_t seed, const Stats& s) {
       static_cast<unsigned long long>(gc::stats().num_gc));
 }
 
+// Holds each concurrent marking open (gc/marker.h's worker hook) until a
+// mutator step has run while the barrier was on, or 200 ms have passed
+// (the mutators may all be waiting for the cycle: in collect(), or at the
+// heap goal). The coverage check "some step overlapped a marking" then
+// does not depend on timing: without the hold a small marking could end
+// before any mutator step landed inside it (seen under TSan, once the
+// marking stopped waiting for its helper to wake).
+class MarkingHeldOpen {
+ public:
+  MarkingHeldOpen() {
+    gc::internal::SetConcurrentWorkerHookForTesting(&Hold, this);
+  }
+  ~MarkingHeldOpen() {
+    // A cycle a mutator triggered may still be marking: collect() waits
+    // for it (and runs one more), so no worker reads the hook below.
+    gc::collect();
+    gc::internal::SetConcurrentWorkerHookForTesting(nullptr, nullptr);
+  }
+  MarkingHeldOpen(const MarkingHeldOpen&) = delete;
+  MarkingHeldOpen& operator=(const MarkingHeldOpen&) = delete;
+
+  // Called by a mutator after each step.
+  void Stepped() {
+    if (!overlapped_.load(std::memory_order_relaxed) &&
+        gc::internal::WriteBarrierOn()) {
+      overlapped_.store(true, std::memory_order_relaxed);
+    }
+  }
+
+ private:
+  static void Hold(void* self) {
+    auto* held = static_cast<MarkingHeldOpen*>(self);
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+    while (!held->overlapped_.load(std::memory_order_relaxed) &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::yield();
+    }
+  }
+
+  std::atomic<bool> overlapped_{false};
+};
+
 // Steps a model for `seconds` (the long runs) or `steps`, until a check
 // fails; yields every `yield_every` steps (0: never), and counts the steps
 // that ran while a cycle marked. Returns whether every step passed.
 bool RunSteps(Model& m, double seconds, uint64_t steps, uint64_t yield_every,
-              uint64_t* marking_steps) {
+              uint64_t* marking_steps, MarkingHeldOpen* held) {
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   for (uint64_t i = 0;; i++) {
@@ -116,6 +160,7 @@ bool RunSteps(Model& m, double seconds, uint64_t steps, uint64_t yield_every,
     }
     if (!m.Step()) return false;
     if (gc::internal::WriteBarrierOn()) (*marking_steps)++;
+    held->Stepped();
     if (yield_every != 0 && i % yield_every == 0) gc::yield();
   }
 }
@@ -174,6 +219,7 @@ TEST_P(StressThreadsTest, MutatorsHandOverSubgraphsAndCollect) {
   // Steps each thread ran while a cycle was marking beside it.
   std::vector<uint64_t> marking_steps(threads, 0);
   const uint64_t concurrent_before = gc::stats().concurrent_cycles;
+  MarkingHeldOpen held;
   std::barrier done(threads);
   const double seconds = Seconds();
   std::vector<std::thread> workers;
@@ -182,7 +228,8 @@ TEST_P(StressThreadsTest, MutatorsHandOverSubgraphsAndCollect) {
       models[t] = std::make_unique<Model>(seed + t, &mailbox);
       Model& m = *models[t];
       if (t == 0) m.set_fork_every(ForkEvery(seconds, kShortSteps / 2, 2));
-      bool good = RunSteps(m, seconds, kShortSteps / 2, 0, &marking_steps[t]);
+      bool good =
+          RunSteps(m, seconds, kShortSteps / 2, 0, &marking_steps[t], &held);
       {
         gc::Blocking waiting;  // the others may collect meanwhile
         done.arrive_and_wait();
@@ -260,6 +307,7 @@ TEST_F(StressTest, MutatorsAsTasksHandOverSubgraphsAndCollect) {
   std::vector<std::string> failures(kTasks);
   std::vector<Stats> stats(kTasks);
   std::vector<uint64_t> marking_steps(kTasks, 0);
+  MarkingHeldOpen held;
   const double seconds = Seconds();
   // The phases' barriers: every task arrives, then waits for the others.
   gc::WaitGroup phase[4];
@@ -274,7 +322,8 @@ TEST_F(StressTest, MutatorsAsTasksHandOverSubgraphsAndCollect) {
       models[t] = std::make_unique<Model>(seed + t, &mailbox);
       Model& m = *models[t];
       // Yielding every 16 steps: the tasks migrate and interleave.
-      bool good = RunSteps(m, seconds, kShortSteps / 4, 16, &marking_steps[t]);
+      bool good =
+          RunSteps(m, seconds, kShortSteps / 4, 16, &marking_steps[t], &held);
       barrier(0);
       for (int k = 0; good && k < 1000; k++) good = m.Step();
       barrier(1);
