@@ -188,8 +188,7 @@ Span* Cache::Refill(SpanClass sc) {
     // sweeping may run destructors that park, and gc::stats() counts what
     // a parked thread's cache holds (AddUnflushed).
     if (const Heap::CollectorHooks* hooks = Heap::Get().hooks()) {
-      hooks->sweep_credit(
-          static_cast<uint32_t>(want * ClassToNPages(SpanClassSizeClass(sc))));
+      hooks->sweep_credit(sc, want);
     }
     Span* retired = retired_[sc];
     uint64_t frees = local_frees_[sc];

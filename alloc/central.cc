@@ -60,16 +60,22 @@ Span* Central::Exchange(Span* retired, uint64_t local_frees, size_t want,
   }
   // Sweep on demand (seed 002's cacheSpan): with no swept partial span,
   // claim unswept ones of this class and sweep them (outside the lock:
-  // destructors run) before carving fresh pages. Bounded, as in Go.
+  // destructors run) before carving fresh pages, then sweep the walk for
+  // full ones of this class (on no list). Bounded, as in Go. The spans
+  // these sweeps empty stay on partial_ for this refill (keep_empty).
+  // Nothing is handed out before the last sweep: a destructor may park,
+  // and a cycle run meanwhile, and only spans on the lists are made
+  // unswept by it.
   constexpr int kMaxSweeps = 8;
   int sweep_budget = kMaxSweeps;
+  bool walk_swept = false;
   for (;;) {
     while (n < want && !partial_.empty()) {
       Span* s = partial_.first();
       partial_.Remove(s);
       hand_out(s);
     }
-    if (n > 0 || sweep_budget <= 0 || unswept_.empty()) break;
+    if (n > 0) break;
     const Heap::CollectorHooks* hooks = heap_->hooks();
     if (hooks == nullptr) break;
     uint32_t h = heap_->sweepgen();
@@ -85,12 +91,20 @@ Span* Central::Exchange(Span* retired, uint64_t local_frees, size_t want,
       }
       s = next;
     }
-    if (nclaimed == 0) break;
-    sweep_budget -= nclaimed;
-    lock.Unlock();
-    for (int i = 0; i < nclaimed; i++) {
-      hooks->sweep_taken(std::move(claimed[i]));  // filed back by FinishSweep
+    if (nclaimed > 0) {
+      sweep_budget -= nclaimed;
+      lock.Unlock();
+      for (int i = 0; i < nclaimed; i++) {
+        // Filed back by FinishSweep, an emptied span kept on partial_.
+        hooks->sweep_taken(std::move(claimed[i]), /*keep_empty=*/true);
+      }
+      lock.Lock();
+      continue;
     }
+    if (walk_swept) break;
+    walk_swept = true;
+    lock.Unlock();
+    hooks->sweep_for_refill(span_class_, want);
     lock.Lock();
   }
   if (n == 0) {
@@ -217,8 +231,9 @@ Span* Central::UncacheLocked(Span* s, Span** to_free) {
   return FileLocked(s, &partial_);
 }
 
-Span* Central::FileLocked(Span* s, SpanList* partial) {
-  if (s->alloc_count == 0) return s;  // the caller decides: reuse or free
+Span* Central::FileLocked(Span* s, SpanList* partial, bool keep_empty) {
+  // The caller decides: reuse or free.
+  if (s->alloc_count == 0 && !keep_empty) return s;
   if (s->alloc_count == s->nelems) {
     nfull_++;  // on no list: nothing to allocate from it
   } else {
@@ -248,19 +263,23 @@ void Central::TakeForSweep(const SweepClaim& claim) {
   RemoveLocked(claim.span(), &unswept_);
 }
 
-bool Central::FinishSweep(SweepClaim claim, uint32_t freed) {
+Central::Filed Central::FinishSweep(SweepClaim claim, uint32_t freed,
+                                    bool keep_empty) {
   Span* s = claim.span();
   Span* empty;
+  Filed filed;
   {
     runtime::MutexLock lock(&mu_);
     nfree_ += freed;
     live_bytes_ -= int64_t{freed} * s->elem_size;
     GCRT_DCHECK_EXPENSIVE(s->IsValid());
     std::move(claim).Finish();
-    empty = FileLocked(s, &partial_);
+    filed = s->alloc_count == s->nelems ? Filed::kFull : Filed::kPartial;
+    empty = FileLocked(s, &partial_, keep_empty);
   }
-  if (empty != nullptr) ReleaseEmptySpan(empty);
-  return empty != nullptr;
+  if (empty == nullptr) return filed;
+  ReleaseEmptySpan(empty);
+  return Filed::kFreed;
 }
 
 bool Central::HasUnswept() {
@@ -286,7 +305,7 @@ void Central::FreeObject(Span* s, uint32_t slot) {
     if (SweepClaim claim = SweepClaim::TryAcquire(s, h)) {
       RemoveLocked(s, &unswept_);
       lock.Unlock();
-      heap_->hooks()->sweep_taken(std::move(claim));
+      heap_->hooks()->sweep_taken(std::move(claim), /*keep_empty=*/false);
     } else {
       lock.Unlock();
       std::this_thread::yield();
@@ -382,7 +401,7 @@ bool Central::Verify() {
   runtime::MutexLock lock(&mu_);
   for (Span* s = partial_.first(); s != nullptr; s = s->next) {
     if (!s->IsValid() || s->in_cache || s->span_class != span_class_ ||
-        s->alloc_count == 0 || s->alloc_count >= s->nelems ||
+        s->alloc_count >= s->nelems ||
         s->sweepgen.Of(heap_->sweepgen()) != SweepGen::State::kSwept) {
       runtime::Print("Central::Verify: bad partial span %#lx",
                      static_cast<unsigned long>(s->base));

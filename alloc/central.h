@@ -21,11 +21,15 @@
 // (TakeForSweep), sweeps it with no lock held (destructors are user code),
 // and files it back (FinishSweep, which ends the claim: state h). Only swept
 // spans (h) are ever on partial_ or handed to a Cache. Exchange sweeps on
-// demand: with no swept partial span, it claims unswept ones of its class
-// before carving fresh pages. A span a Cache held across mark termination
-// (h+1) is swept by that Cache's owner before it comes back (Cache::
-// ReleaseAll); when the collector flushes an idle processor's cache
-// instead, the span comes back unswept (h-2) and is filed on unswept_.
+// demand: with no swept partial span, it claims unswept ones of its class,
+// then sweeps the walk over all spans until it found spans of its class
+// with free slots (CollectorHooks::sweep_for_refill; full spans are on no
+// list), before carving fresh pages. Those sweeps keep the spans they
+// empty for the refill rather than freeing them to the page heap. A span
+// a Cache held across mark termination (h+1) is swept by that Cache's
+// owner before it comes back (Cache::ReleaseAll); when the collector
+// flushes an idle processor's cache instead, the span comes back unswept
+// (h-2) and is filed on unswept_.
 //
 // Statistics: mallocs are counted as Go does. When a span is cached, all its
 // free slots are counted as allocated (and their bytes as live); when it is
@@ -96,10 +100,17 @@ class alignas(64) Central {
   void StartSweep() GCRT_REQUIRES(runtime::kWorldStopped) GCRT_EXCLUDES(mu_);
   // Takes the claimed span (h-1) off the lists.
   void TakeForSweep(const SweepClaim& claim) GCRT_EXCLUDES(mu_);
+  // Where FinishSweep filed a span.
+  enum class Filed { kPartial, kFull, kFreed };
   // Files a claimed span back after its sweep freed `freed` objects (its
   // bits already swapped): partial, full, or (empty) back to the page heap.
-  // Returns whether it went back to the page heap.
-  bool FinishSweep(SweepClaim claim, uint32_t freed) GCRT_EXCLUDES(mu_);
+  // With `keep_empty` an emptied span is filed partial instead, at the
+  // front: the sweep ran for a refill of this class, which takes it next
+  // (Go's cacheSpan allocates from the span it just swept; freeing it only
+  // for the refill to carve the same pages again cost two page heap lock
+  // round trips per span on a churning heap).
+  Filed FinishSweep(SweepClaim claim, uint32_t freed, bool keep_empty = false)
+      GCRT_EXCLUDES(mu_);
   // Whether unswept spans remain on the partial list (tests).
   bool HasUnswept() GCRT_EXCLUDES(mu_);
 
@@ -125,17 +136,22 @@ class alignas(64) Central {
   Span* TakeBackLocked(Span* spans, uint64_t local_frees, Span** to_free)
       GCRT_REQUIRES(mu_);
   // Files a span that is on no list by its allocation count; returns it
-  // if empty.
-  Span* FileLocked(Span* s, SpanList* partial) GCRT_REQUIRES(mu_);
+  // if empty (unless keep_empty: then it is filed partial).
+  Span* FileLocked(Span* s, SpanList* partial, bool keep_empty = false)
+      GCRT_REQUIRES(mu_);
   void RemoveLocked(Span* s, SpanList* partial) GCRT_REQUIRES(mu_);
   void ReleaseEmptySpan(Span* s) GCRT_EXCLUDES(mu_);
   // Frees a list (through next) of empty spans; without the lock.
   void ReleaseEmptySpans(Span* list) GCRT_EXCLUDES(mu_);
 
   runtime::Mutex mu_;
-  Heap* heap_ = nullptr;                   // Immutable after Init.
-  SpanClass span_class_ = 0;               // Immutable after Init.
-  SpanList partial_ GCRT_GUARDED_BY(mu_);  // swept (h), not full
+  Heap* heap_ = nullptr;      // Immutable after Init.
+  SpanClass span_class_ = 0;  // Immutable after Init.
+  // Swept (h), not full; empty only when a refill's sweep kept it there
+  // for the refill (FinishSweep's keep_empty), which normally takes it at
+  // once (if a cycle intervenes, StartSweep makes it unswept and its next
+  // sweep frees it).
+  SpanList partial_ GCRT_GUARDED_BY(mu_);
   SpanList unswept_ GCRT_GUARDED_BY(mu_);  // unswept (h-2), not full
   // Full spans are on no list (the lists are written by every refill, and
   // a list push writes the neighbour span's header: a cache line another

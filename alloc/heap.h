@@ -161,8 +161,13 @@ class Heap {
     // took off its Central's lists (Central::TakeForSweep, or Exchange
     // itself): runs the destructors of its dead objects with no lock held,
     // swaps its bits, and files it back with Central::FinishSweep, which
-    // ends the claim.
-    void (*sweep_taken)(SweepClaim claim);
+    // ends the claim (keep_empty: as FinishSweep's).
+    void (*sweep_taken)(SweepClaim claim, bool keep_empty);
+    // A refill of class `sc` that found no span with free slots on its
+    // Central's lists: sweeps spans of the sweep's walk (any class) until
+    // `want` of class sc were filed partial (those it empties kept there,
+    // not freed), or a budget of spans is swept, or the walk is over.
+    void (*sweep_for_refill)(SpanClass sc, size_t want);
     // Sweeps a span in state h+1 that its owner (the calling thread's
     // Cache, holding SweepClaim::AcquireCachedStale's claim) is about to
     // give back; returns the number of objects freed. The span's freebuf
@@ -172,9 +177,11 @@ class Heap {
     // Runs a collection cycle; called at the start of an allocation slow
     // path once heap_live reaches next_gc.
     void (*trigger)();
-    // Proportional sweeping: called before a Cache takes `npages` pages of
-    // spans from a Central, so sweeping keeps ahead of allocation.
-    void (*sweep_credit)(uint32_t npages);
+    // Proportional sweeping: called before a Cache takes `want` spans of
+    // class sc from its Central, so sweeping keeps ahead of allocation;
+    // up to `want` spans of class sc it empties stay on the Central's
+    // partial list for that refill (as sweep_for_refill's).
+    void (*sweep_credit)(SpanClass sc, size_t want);
     // The calling thread enters (true) or leaves (false) a blocking region.
     void (*blocking)(bool entering);
     // Zeal mode (SetZeal): a full collection, at the start of an allocation
@@ -326,16 +333,20 @@ class Heap {
   PageHeap pages_;
   GcBitsArenas gc_bits_;
   Central central_[kNumSpanClasses];
-  std::atomic<uint32_t> sweepgen_{4};
   GCRT_NOINLINE void TriggerGcSlow();
+  // Read on every allocation slow path and sweep, stored rarely: on lines
+  // of their own, apart from the counters every thread writes (below), so
+  // those writes do not take the lines from the other cores.
+  alignas(64) std::atomic<uint32_t> sweepgen_{4};
   // Atomic: stored (release) once by the collector, loaded (acquire).
   std::atomic<const CollectorHooks*> hooks_{nullptr};
-  std::atomic<int64_t> heap_live_{0};
   // No cycle until the collector sets a goal.
   std::atomic<int64_t> next_gc_{INT64_MAX};
   std::atomic<int64_t> trigger_{INT64_MAX};  // As next_gc_.
   // trigger_, or INT64_MIN in zeal mode (RefreshPoll). Atomic, as next_gc_.
   std::atomic<int64_t> poll_at_{INT64_MAX};
+  // Written by every refill (relaxed adds of a span's bytes).
+  alignas(64) std::atomic<int64_t> heap_live_{0};
   // Bytes of large objects; small ones are counted per Central. Atomic:
   // relaxed adds by AllocateLarge/FreeLarge, relaxed loads by ReadStats.
   std::atomic<int64_t> large_live_bytes_{0};
@@ -348,7 +359,7 @@ class Heap {
   // Serializes the check-then-free of large objects, so a double free of a
   // large object is always seen. Guards no field: it orders the frees and
   // sweeps of large spans (FreeLarge, FinishSweepLarge).
-  runtime::Mutex large_mu_;
+  alignas(64) runtime::Mutex large_mu_;
   // Scannable large objects allocated black (AllocateLarge).
   runtime::Mutex black_mu_;
   std::vector<BlackWord> black_large_ GCRT_GUARDED_BY(black_mu_);

@@ -55,17 +55,17 @@ SweepClaim& SweepClaim::operator=(SweepClaim&& other) noexcept {
   return *this;
 }
 
-std::atomic<uint64_t> SweepClaim::in_flight_{0};
+SweepClaim::Counter SweepClaim::in_flight_;
 
 SweepClaim SweepClaim::TryAcquire(Span* s, uint32_t h) {
   // Counted before the claim: a thread whose claim of s fails because this
   // one won (a walker, gc::Sweeper::Finish's or one it synchronizes with)
   // read this CAS, and so sees the count until the sweep is filed.
-  in_flight_.fetch_add(1, std::memory_order_relaxed);
+  in_flight_.n.fetch_add(1, std::memory_order_relaxed);
   uint32_t sg = h - 2;
   if (!s->sweepgen.gen_.compare_exchange_strong(sg, h - 1,
                                                 std::memory_order_acq_rel)) {
-    in_flight_.fetch_sub(1, std::memory_order_release);
+    in_flight_.n.fetch_sub(1, std::memory_order_release);
     return SweepClaim();
   }
   return SweepClaim(s, h, /*cached=*/false);
@@ -73,7 +73,7 @@ SweepClaim SweepClaim::TryAcquire(Span* s, uint32_t h) {
 
 void SweepClaim::SpanFreed() && {
   span_ = nullptr;
-  if (!cached_) in_flight_.fetch_sub(1, std::memory_order_release);
+  if (!cached_) in_flight_.n.fetch_sub(1, std::memory_order_release);
 }
 
 SweepClaim SweepClaim::AcquireCachedStale(Span* s, uint32_t h) {
@@ -104,7 +104,7 @@ void SweepClaim::Finish() && {
                            SweepGen::State::kCachedUnswept, h_ + 3);
   } else {
     s->sweepgen.Transition("Finish", h_, SweepGen::State::kSweeping, h_);
-    in_flight_.fetch_sub(1, std::memory_order_release);
+    in_flight_.n.fetch_sub(1, std::memory_order_release);
   }
 }
 

@@ -152,15 +152,16 @@ Collector::Collector() : start_time_(Clock::now()) {
     PaceScavengerLocked(/*cycle_done=*/false);
   }
   static const Heap::CollectorHooks hooks = {
-      &Sweeper::SweepTaken,
-      &Sweeper::SweepCached,
-      &Collector::Trigger,
-      &Sweeper::Credit,
-      &OnBlocking,
-      &Collector::Zeal,
-      &Collector::CollectForMemory,
-      &Collector::OutOfMemory,
-      &ProfileAlloc,
+      .sweep_taken = &Sweeper::SweepTaken,
+      .sweep_for_refill = &Sweeper::SweepForRefill,
+      .sweep_cached = &Sweeper::SweepCached,
+      .trigger = &Collector::Trigger,
+      .sweep_credit = &Sweeper::Credit,
+      .blocking = &OnBlocking,
+      .zeal = &Collector::Zeal,
+      .collect_for_memory = &Collector::CollectForMemory,
+      .out_of_memory = &Collector::OutOfMemory,
+      .profile_alloc = &ProfileAlloc,
   };
   Heap& heap = Heap::Get();
   alloc::SetSpecialFreeHook(&ReleaseSpecialList);

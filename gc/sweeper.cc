@@ -159,13 +159,15 @@ void Sweeper::DestroyIntoQuarantine(const alloc::SweepClaim& claim, bool put_in,
   destroyed_.fetch_add(destroyed, std::memory_order_relaxed);
 }
 
-bool Sweeper::SweepTakenSmall(alloc::SweepClaim claim) {
+alloc::Central::Filed Sweeper::SweepTakenSmall(alloc::SweepClaim claim,
+                                               bool keep_empty) {
   Heap& heap = Heap::Get();
   Span* s = claim.span();
   DestroyDead(claim);
   uint32_t freed = heap.SwapSweptBits(claim);
   spans_swept_.fetch_add(1, std::memory_order_relaxed);
-  return heap.central(s->span_class).FinishSweep(std::move(claim), freed);
+  return heap.central(s->span_class)
+      .FinishSweep(std::move(claim), freed, keep_empty);
 }
 
 bool Sweeper::SweepLarge(alloc::SweepClaim claim) {
@@ -180,11 +182,20 @@ bool Sweeper::SweepLarge(alloc::SweepClaim claim) {
   return dead;
 }
 
-void Sweeper::SweepTaken(alloc::SweepClaim claim) {
+void Sweeper::SweepTaken(alloc::SweepClaim claim, bool keep_empty) {
   Sweeper& self = Get();
   self.active_.fetch_add(1, std::memory_order_relaxed);
-  self.SweepTakenSmall(std::move(claim));
+  self.SweepTakenSmall(std::move(claim), keep_empty);
   self.active_.fetch_sub(1, std::memory_order_release);
+}
+
+void Sweeper::SweepForRefill(alloc::SpanClass sc, size_t want) {
+  Sweeper& self = Get();
+  Refill refill{sc, want};
+  for (int budget = kRefillSweepBudget; budget > 0 && refill.filed < want;
+       budget--) {
+    if (!self.SweepNext(nullptr, &refill)) break;
+  }
 }
 
 uint32_t Sweeper::SweepCached(const alloc::SweepClaim& claim) {
@@ -194,7 +205,7 @@ uint32_t Sweeper::SweepCached(const alloc::SweepClaim& claim) {
   return Heap::Get().SwapSweptBits(claim);
 }
 
-bool Sweeper::ClaimAndSweep(Span* s, uint64_t* freed_pages) {
+bool Sweeper::ClaimAndSweep(Span* s, uint64_t* freed_pages, Refill* refill) {
   Heap& heap = Heap::Get();
   active_.fetch_add(1, std::memory_order_relaxed);
   alloc::SweepClaim claim = alloc::SweepClaim::TryAcquire(s, heap.sweepgen());
@@ -207,8 +218,16 @@ bool Sweeper::ClaimAndSweep(Span* s, uint64_t* freed_pages) {
   if (s->large()) {
     freed = SweepLarge(std::move(claim));
   } else {
+    const bool for_refill =
+        refill != nullptr && s->span_class == refill->span_class;
     heap.central(s->span_class).TakeForSweep(claim);
-    freed = SweepTakenSmall(std::move(claim));
+    alloc::Central::Filed filed = SweepTakenSmall(
+        std::move(claim),
+        /*keep_empty=*/for_refill && refill->filed < refill->want);
+    freed = filed == alloc::Central::Filed::kFreed;
+    if (for_refill && filed == alloc::Central::Filed::kPartial) {
+      refill->filed++;
+    }
   }
   swept_pages_.fetch_add(npages, std::memory_order_relaxed);
   if (freed && freed_pages != nullptr) *freed_pages += npages;
@@ -225,6 +244,10 @@ void Sweeper::SetAfterTakeHookForTesting(void (*hook)(size_t index)) {
 }
 
 bool Sweeper::SweepOne(uint64_t* freed_pages) {
+  return SweepNext(freed_pages, nullptr);
+}
+
+bool Sweeper::SweepNext(uint64_t* freed_pages, Refill* refill) {
   // Counted in active_ before the index is taken, and the index taken with
   // acq_rel: Finish, once its own take finds the walk done, has synchronized
   // with every take before it (one release sequence of RMWs on cursor_), so
@@ -245,7 +268,7 @@ bool Sweeper::SweepOne(uint64_t* freed_pages) {
     if (auto hook = g_after_take_for_testing.load(std::memory_order_relaxed)) {
       hook(i);
     }
-    ClaimAndSweep(s, freed_pages);
+    ClaimAndSweep(s, freed_pages, refill);
   }
   return true;
 }
@@ -259,7 +282,7 @@ bool Sweeper::Swept(const Span* s) {
 
 void Sweeper::EnsureSwept(Span* s) {
   runtime::Processor* self = runtime::CurrentProcessor();
-  while (!Swept(s) && !ClaimAndSweep(s, nullptr)) {
+  while (!Swept(s) && !ClaimAndSweep(s, nullptr, nullptr)) {
     // h-1: a sweeper has it; h+1: a cache holds it from before the last
     // mark termination, and its owner sweeps it when it resumes (never this
     // thread, which has resumed).
@@ -327,16 +350,19 @@ void Sweeper::Reclaim(uint32_t npages) {
   }
 }
 
-void Sweeper::Credit(uint32_t npages) {
+void Sweeper::Credit(alloc::SpanClass sc, size_t want) {
   Sweeper& self = Get();
   if (self.WalkDone()) return;
+  const uint64_t npages =
+      want * alloc::ClassToNPages(alloc::SpanClassSizeClass(sc));
   uint64_t allocated =
       self.alloc_pages_.fetch_add(npages, std::memory_order_relaxed) + npages;
   double target = static_cast<double>(allocated) *
                   self.pages_per_page_.load(std::memory_order_relaxed);
+  Refill refill{sc, want};
   while (static_cast<double>(
              self.swept_pages_.load(std::memory_order_relaxed)) < target) {
-    if (!self.SweepOne()) break;
+    if (!self.SweepNext(nullptr, &refill)) break;
   }
 }
 

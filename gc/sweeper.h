@@ -6,11 +6,15 @@
 //   - the owner of a Cache, for the spans it held across mark termination
 //     (h+1), when it flushes on resume (Cache::ReleaseAll -> SweepCached);
 //   - a Cache refilling a span class, which sweeps unswept spans of that
-//     class before carving new ones (Central::Exchange -> SweepTaken);
+//     class, then spans of the walk until it finds some of that class with
+//     free slots, before carving new ones (Central::Exchange -> SweepTaken,
+//     SweepForRefill); the spans these sweeps empty stay with the class
+//     for the refill rather than go back to the page heap;
 //   - the page heap, before it grows by n pages: sweep until n pages came
 //     back (Reclaim, seed 003's MHeap_Reclaim);
-//   - allocation in proportion to its pace (Credit), so that every span is
-//     swept before the heap reaches the next trigger;
+//   - allocation in proportion to its pace (Credit, before each refill,
+//     keeping for it the refill's class's spans it empties), so that every
+//     span is swept before the heap reaches the next trigger;
 //   - the background sweeper thread, for the rest;
 //   - the next cycle, which finishes whatever is left before it marks.
 //
@@ -101,10 +105,14 @@ class Sweeper {
   }
 
   // The allocator's hooks (alloc::Heap::CollectorHooks).
-  static void SweepTaken(alloc::SweepClaim claim);
+  static void SweepTaken(alloc::SweepClaim claim, bool keep_empty);
+  static void SweepForRefill(alloc::SpanClass sc, size_t want);
+  // SweepForRefill's budget: spans swept per call at most (Go's cacheSpan
+  // sweeps at most 100).
+  static constexpr int kRefillSweepBudget = 100;
   static uint32_t SweepCached(const alloc::SweepClaim& claim);
   static void Reclaim(uint32_t npages);
-  static void Credit(uint32_t npages);
+  static void Credit(alloc::SpanClass sc, size_t want);
 
  private:
   // Runs the destructors and frees the specials of the claimed span's dead
@@ -117,30 +125,46 @@ class Sweeper {
                          bool specials);
   void DestroyIntoQuarantine(const alloc::SweepClaim& claim, bool put_in,
                              bool destructors, bool specials);
-  // Each ends the claim; true if the span went back to the page heap.
-  bool SweepTakenSmall(alloc::SweepClaim claim);
+  // A refill's sweep (SweepForRefill, Credit): up to `want` spans of its
+  // class that the sweep empties stay on the Central's partial list for
+  // it; `filed` counts those of its class filed partial.
+  struct Refill {
+    alloc::SpanClass span_class;
+    size_t want;
+    size_t filed = 0;
+  };
+  // Each ends the claim; SweepLarge returns whether the span went back to
+  // the page heap.
+  alloc::Central::Filed SweepTakenSmall(alloc::SweepClaim claim,
+                                        bool keep_empty);
   bool SweepLarge(alloc::SweepClaim claim);
   // Claims s (h-2 -> h-1) and sweeps it; false if it was not unswept.
-  // Adds the pages it gave back to the page heap to *freed_pages.
-  bool ClaimAndSweep(alloc::Span* s, uint64_t* freed_pages);
+  // Adds the pages it gave back to the page heap to *freed_pages; for a
+  // refill (not null), keeps the emptied spans of its class.
+  bool ClaimAndSweep(alloc::Span* s, uint64_t* freed_pages, Refill* refill);
+  // SweepOne, for a refill when not null.
+  bool SweepNext(uint64_t* freed_pages, Refill* refill);
   void BackgroundLoop(int64_t (*periodic)()) GCRT_EXCLUDES(mu_);
 
-  // The walk over span records: [cursor_, limit_). Atomic: cursor_ bumped
-  // by any sweeping thread; limit_ and ratio set with the world stopped.
-  std::atomic<size_t> cursor_{0};
-  std::atomic<size_t> limit_{0};
+  // The walk over span records: [cursor_, limit_), and the proportional
+  // sweep's ratio. limit_ and pages_per_page_ are set with the world
+  // stopped (Start) and read by every sweep: on a line apart from the
+  // counters below, which every sweeping thread writes per span.
+  alignas(64) std::atomic<size_t> limit_{0};
+  std::atomic<double> pages_per_page_{0};
+  // Atomic: bumped by any sweeping thread.
+  alignas(64) std::atomic<size_t> cursor_{0};
   // Sweeps in flight on any thread (claimed, not yet filed). Atomic.
   std::atomic<uint32_t> active_{0};
   // Proportional sweep: pages allocated and swept since Start. Atomic.
   std::atomic<uint64_t> alloc_pages_{0};
   std::atomic<uint64_t> swept_pages_{0};
-  std::atomic<double> pages_per_page_{0};
   // Statistics. Atomic, relaxed adds.
   std::atomic<uint64_t> spans_swept_{0};
   std::atomic<uint64_t> destroyed_{0};
 
   // The background thread sleeps on cv_ (mu_) until Wake.
-  runtime::Mutex mu_;
+  alignas(64) runtime::Mutex mu_;
   runtime::CondVar cv_;
   uint64_t wakeups_ GCRT_GUARDED_BY(mu_) = 0;
   bool background_started_ GCRT_GUARDED_BY(mu_) = false;

@@ -77,7 +77,9 @@ TEST(ScavengerTest, BackgroundScavengerReturnsDroppedMemoryWithNoCall) {
   const uint64_t bg_before = gc::stats().background_scavenged_bytes;
   {
     std::vector<Bytes> arrays = Touch(100 * kMiB, 1 * kMiB, 0x5A);
-    if (kRssMeaningful) EXPECT_GE(RssBytes(), rss_before + 90 * kMiB);
+    if (kRssMeaningful) {
+      EXPECT_GE(RssBytes(), rss_before + 90 * kMiB);
+    }
   }
   gc::collect();  // nothing of it is live now
   const gc::Stats after_gc = gc::stats();
@@ -96,7 +98,9 @@ TEST(ScavengerTest, BackgroundScavengerReturnsDroppedMemoryWithNoCall) {
       << " MiB, RSS " << RssBytes() / kMiB
       << " MiB (before: " << rss_before / kMiB << " MiB)";
   EXPECT_LE(Retained(st), st.scavenge_goal);
-  if (kRssMeaningful) EXPECT_LT(RssBytes(), rss_before + 24 * kMiB);
+  if (kRssMeaningful) {
+    EXPECT_LT(RssBytes(), rss_before + 24 * kMiB);
+  }
   EXPECT_GE(st.background_scavenged_bytes, bg_before + 80 * kMiB);
   EXPECT_LE(st.heap_released, st.heap_idle);
 }
@@ -109,7 +113,9 @@ TEST(ScavengerTest, ReleaseMemoryReturnsEveryFreePageAtOnce) {
   const uint64_t rss_before = RssBytes();
   {
     std::vector<Bytes> arrays = Touch(64 * kMiB, 256 << 10, 0x33);
-    if (kRssMeaningful) EXPECT_GE(RssBytes(), rss_before + 56 * kMiB);
+    if (kRssMeaningful) {
+      EXPECT_GE(RssBytes(), rss_before + 56 * kMiB);
+    }
   }
   const uint64_t scavenged_before = gc::stats().scavenged_bytes;
   const size_t released = gc::release_memory();
@@ -120,7 +126,9 @@ TEST(ScavengerTest, ReleaseMemoryReturnsEveryFreePageAtOnce) {
   // flight: one chunk of slack).
   EXPECT_GE(st.heap_released + 2 * kMiB, st.heap_idle);
   EXPECT_LE(st.heap_released, st.heap_idle);
-  if (kRssMeaningful) EXPECT_LT(RssBytes(), rss_before + 8 * kMiB);
+  if (kRssMeaningful) {
+    EXPECT_LT(RssBytes(), rss_before + 8 * kMiB);
+  }
   EXPECT_EQ(gc::release_memory(), 0u);  // nothing left
 }
 

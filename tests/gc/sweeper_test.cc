@@ -324,7 +324,7 @@ TEST_F(SweepgenTest, SpanGoesThroughEverySweepgenState) {
         << "a claimed span cannot be claimed again";
     s2_claimed = SweepgenOf(s2);
     heap.central(s2->span_class).TakeForSweep(claim);
-    gc::internal::Sweeper::SweepTaken(std::move(claim));
+    gc::internal::Sweeper::SweepTaken(std::move(claim), /*keep_empty=*/false);
     s2_swept = SweepgenOf(s2);
   });
   EXPECT_EQ(seen_h, h0 + 2) << "mark termination moves sweepgen on by 2";
