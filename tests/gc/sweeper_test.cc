@@ -18,6 +18,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -171,6 +172,51 @@ TEST_F(SweeperTest, RefillSweepsUnsweptSpansOfItsClassBeforeTakingFreshOnes) {
       << "swept by the allocating thread";
   EXPECT_LT(gc::stats().heap_inuse, inuse_before + (1 << 20));
   for (const gc::Root<T>& r : kept) ASSERT_EQ(r->id, 0) << "zeroed slot";
+}
+
+// Full spans are on no Central list: a refill finds its class's dead ones
+// by sweeping the walk, and allocates from the spans that sweep emptied
+// (Go's cacheSpan), instead of freeing them to the page heap and carving
+// fresh pages, though the page heap has idle pages to carve.
+TEST_F(SweeperTest, RefillAllocatesFromTheSpansItsSweepEmptied) {
+  using T = Counted<320>;
+  Sweeper::Get().PauseBackgroundForTesting(true);
+  {
+    // 16 MiB idle in the page heap: a fresh carve needs no reclaim.
+    gc::Root<gc::Array<char>> big = gc::make_array<char>(16 << 20);
+  }
+  gc::collect();
+  ASSERT_GE(gc::stats().heap_idle, 16u << 20);
+  constexpr int kDead = 2500;  // 100 full spans
+  T::test_thread = std::this_thread::get_id();
+  std::vector<uintptr_t> dead_spans;
+  for (int i = 0; i < kDead; i++) {
+    T* p = gc::make_unrooted<T>().get();
+    auto base = gc::alloc::SpanOf(p)->base;
+    if (dead_spans.empty() || dead_spans.back() != base) {
+      dead_spans.push_back(base);
+    }
+  }
+  gc::alloc::FlushCurrentCache();
+  const int64_t destroyed_before = T::destroyed.load();
+  LazyCycle();
+  const uint64_t inuse_before = gc::stats().heap_inuse;
+  ASSERT_EQ(T::destroyed.load(), destroyed_before) << "nothing swept yet";
+
+  std::vector<gc::Root<T>> kept;
+  for (int i = 0; i < kDead / 2; i++) kept.push_back(gc::make<T>());
+  EXPECT_GE(T::destroyed.load() - destroyed_before, kDead / 2)
+      << "the refills swept the dead spans";
+  EXPECT_EQ(T::destroyed_elsewhere.load(), 0);
+  EXPECT_LE(gc::stats().heap_inuse, inuse_before)
+      << "the refills carved fresh pages instead of reusing swept spans";
+  std::sort(dead_spans.begin(), dead_spans.end());
+  int reused = 0;
+  for (const gc::Root<T>& r : kept) {
+    reused += std::binary_search(dead_spans.begin(), dead_spans.end(),
+                                 gc::alloc::SpanOf(r.get())->base);
+  }
+  EXPECT_EQ(reused, kDead / 2) << "every new object is in a swept dead span";
 }
 
 TEST_F(SweeperTest, ProportionalSweepFinishesTheWalkBeforeTheNextTrigger) {
