@@ -103,6 +103,17 @@ Span* Central::Exchange(Span* retired, uint64_t local_frees, size_t want,
     }
     if (walk_swept) break;
     walk_swept = true;
+    // With free pages to carve, a fresh span is cheap, and the sweep is
+    // left to the background sweeper (on an idle core, if there is one;
+    // sweeping here made single-threaded binary-trees 11% slower).
+    // Without, the carve would sweep the walk first anyway (the page
+    // heap's reclaim), and free the spans it emptied only to carve them
+    // again: sweep here and keep them.
+    const uint64_t npages = ClassToNPages(SpanClassSizeClass(span_class_));
+    if ((pc != nullptr && pc->run != nullptr && pc->run->npages >= npages) ||
+        heap_->pages().FreePagesHint() >= want * npages) {
+      break;
+    }
     lock.Unlock();
     hooks->sweep_for_refill(span_class_, want);
     lock.Lock();

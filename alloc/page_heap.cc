@@ -464,7 +464,7 @@ void PageHeap::RecountReleasedLocked(Span* s, bool was_released,
 Span* PageHeap::CarveLocked(Span* s, uint32_t npages, bool* needzero) {
   RemoveFreeLocked(s);
   GCRT_DCHECK(s->state.load(std::memory_order_relaxed) == SpanState::kFree);
-  free_pages_ -= s->npages;
+  AddFreePagesLocked(-int64_t{s->npages});
   released_pages_ -= s->npreleased;
   // The carved pages are in use now: their released bits are cleared (they
   // fault back in as zeros when touched), and heap_released loses them.
@@ -480,7 +480,7 @@ Span* PageHeap::CarveLocked(Span* s, uint32_t npages, bool* needzero) {
     rest->state.store(SpanState::kFree, std::memory_order_relaxed);
     SetFreeEndsLocked(rest);
     InsertFreeLocked(rest);
-    free_pages_ += rest->npages;
+    AddFreePagesLocked(rest->npages);
     released_pages_ += rest->npreleased;
     s->npages = npages;
   }
@@ -540,7 +540,7 @@ void PageHeap::FreeSpanLocked(Span* s, bool was_in_use,
   }
   s->state.store(SpanState::kFree, std::memory_order_release);
   s->unused_since_ns = unused_since_ns < 0 ? NowNs() : unused_since_ns;
-  free_pages_ += s->npages;
+  AddFreePagesLocked(s->npages);
   released_pages_ += s->npreleased;
   // A scavenger above its goal with nothing to release has work now only
   // near the memory limit: otherwise it takes pages free for a second
@@ -711,7 +711,7 @@ size_t PageHeap::ReleaseOneLocked(int64_t freed_before_ns, bool* progress) {
 
   scavenging_pages_ -= npages;
   size_t newly = 0;
-  free_pages_ -= w->npages;  // FreeSpanLocked counts it again
+  AddFreePagesLocked(-int64_t{w->npages});  // FreeSpanLocked adds it again
   released_pages_ -= w->npreleased;
   if (ok) {
     newly = npages - w->npreleased;

@@ -104,6 +104,12 @@ class PageHeap {
   void ReleasePageCache(PageCache* pc) GCRT_EXCLUDES(mu_);
   // Returns an in-use span's pages to the heap.
   void FreeSpan(Span* s) GCRT_EXCLUDES(mu_);
+  // The free pages (idle, released or not) as of a moment ago, without the
+  // lock: a hint (a refill deciding whether a fresh carve would have to
+  // reclaim pages by sweeping first).
+  uint64_t FreePagesHint() const {
+    return free_pages_hint_.load(std::memory_order_relaxed);
+  }
   // The spans published in use (the Heap notes each as it publishes it;
   // FreeSpan takes back one that was), and the padded bit words of one
   // vector of each: what the next sweep's mark bits need
@@ -348,6 +354,13 @@ class PageHeap {
   std::atomic<uint64_t> inuse_spans_{0};      // NoteInUse
   std::atomic<uint64_t> inuse_bit_words_{0};  // NoteInUse
   uint64_t free_pages_ GCRT_GUARDED_BY(mu_) = 0;
+  // free_pages_ as of its last change, for FreePagesHint. Atomic: stored
+  // (relaxed) under mu_, loaded (relaxed) by anyone.
+  std::atomic<uint64_t> free_pages_hint_{0};
+  void AddFreePagesLocked(int64_t pages) GCRT_REQUIRES(mu_) {
+    free_pages_ += pages;
+    free_pages_hint_.store(free_pages_, std::memory_order_relaxed);
+  }
   uint64_t released_pages_ GCRT_GUARDED_BY(mu_) = 0;
   uint64_t reserved_bytes_ GCRT_GUARDED_BY(mu_) = 0;
   uint64_t scavenge_runs_ GCRT_GUARDED_BY(mu_) = 0;
