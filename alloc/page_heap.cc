@@ -18,7 +18,10 @@ namespace {
 constexpr size_t kSpanPoolChunk = 64 << 10;
 }  // namespace
 
-PageHeap::PageHeap() = default;
+PageHeap::PageHeap()
+    : span_chunks_(static_cast<std::atomic<Span*>*>(runtime::os::MapMetadata(
+          kMaxSpanChunks * sizeof(std::atomic<Span*>), "span record table",
+          /*populate=*/false))) {}
 
 int64_t PageHeap::NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -26,18 +29,40 @@ int64_t PageHeap::NowNs() {
       .count();
 }
 
+PageMap::PageMap()
+    : root_(static_cast<std::atomic<Leaf*>*>(runtime::os::MapMetadata(
+          kRootEntries * sizeof(std::atomic<Leaf*>), "page map root",
+          /*populate=*/false))) {}
+
 void PageMap::EnsureLocked(const runtime::Mutex&, uintptr_t base,
                            uintptr_t bytes) {
   uintptr_t first = (base >> kPageShift) >> kLeafBits;
   uintptr_t last = ((base + bytes - 1) >> kPageShift) >> kLeafBits;
-  GCRT_CHECK(last < (uintptr_t{1} << kRootBits));
+  GCRT_CHECK(last < kRootEntries);
   for (uintptr_t i = first; i <= last; i++) {
     if (root_[i].load(std::memory_order_relaxed) == nullptr) {
-      void* mem = runtime::os::MapMetadata(sizeof(Leaf), "page map leaf");
+      void* mem = runtime::os::MapMetadata(sizeof(Leaf), "page map leaf",
+                                           /*populate=*/false);
       root_[i].store(static_cast<Leaf*>(mem), std::memory_order_release);
-      leaf_bytes_ += (sizeof(Leaf) + runtime::os::kOsPageSize - 1) &
-                     ~(runtime::os::kOsPageSize - 1);
+      mapped_bytes_ += (sizeof(Leaf) + runtime::os::kOsPageSize - 1) &
+                       ~(runtime::os::kOsPageSize - 1);
     }
+  }
+  // The range's entries and released bits made resident and writable
+  // now, before any span in it is published and read: a first read would
+  // map the zero page, and the first store under the lock would then take
+  // a copy-on-write fault, with a TLB shootdown of every core running the
+  // process.
+  const uintptr_t page_end = (base + bytes - 1) / kPageSize + 1;
+  for (uintptr_t page = base / kPageSize; page < page_end;) {
+    Leaf* leaf = root_[page >> kLeafBits].load(std::memory_order_relaxed);
+    const uintptr_t i = page & (kLeafEntries - 1);
+    const uintptr_t n = std::min(page_end - page, kLeafEntries - i);
+    runtime::os::PrefaultMetadata(&leaf->entries[i],
+                                  n * sizeof(std::atomic<Span*>));
+    runtime::os::PrefaultMetadata(&leaf->released[i / 64],
+                                  ((i + n + 63) / 64 - i / 64) * 8);
+    page += n;
   }
 }
 
@@ -942,8 +967,9 @@ PageHeap::Stats PageHeap::ReadStats() {
       scavenger_cpu_ns_,
       scavenge_goal(),
       committed_bytes_,
-      span_chunks_count_.load(std::memory_order_relaxed) * kSpanPoolChunk,
-      map_.LeafBytesLocked(mu_)};
+      span_chunks_count_.load(std::memory_order_relaxed) * kSpanPoolChunk +
+          kMaxSpanChunks * sizeof(std::atomic<Span*>),
+      map_.MappedBytesLocked(mu_)};
 }
 
 bool PageHeap::Verify() {

@@ -250,7 +250,9 @@ class PageHeap {
     // What the heap and its own metadata took from the OS, for gc::Stats::
     // sys (runtime/sys_stat.h): arena memory committed (sys_bytes, and the
     // rest of the last kOsCommitBytes step, committed ahead of use), span
-    // records, page map leaves. None of it is ever given back.
+    // records and their table, the page map (root and leaves). None of it
+    // is ever given back. (The tables are mapped whole and resident only
+    // where touched: counted whole, as gc::Stats::sys says.)
     uint64_t committed_bytes;
     uint64_t span_record_bytes;
     uint64_t page_map_bytes;
@@ -376,7 +378,11 @@ class PageHeap {
   // the count, release), read by anyone (acquire). 2^16 chunks of 341
   // records: 22 M spans, 170 GiB of one-page spans; exceeding it is fatal.
   static constexpr size_t kMaxSpanChunks = size_t{1} << 16;
-  std::atomic<Span*> span_chunks_[kMaxSpanChunks] = {};
+  // kMaxSpanChunks pointers, mapped unpopulated: resident only in the
+  // pages chunks have been published in (a 512 KiB table of which a heap
+  // under 4 GiB uses one page). Immutable after construction (the
+  // pointer).
+  std::atomic<Span*>* const span_chunks_;
   std::atomic<size_t> span_chunks_count_{0};
   // Atomic: stored once by the collector (release), loaded before growing.
   std::atomic<ReclaimHook> reclaim_hook_{nullptr};

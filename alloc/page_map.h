@@ -1,7 +1,10 @@
 // The page-to-span map: for any address in the heap, the Span that covers
 // its page, in two dependent loads. A two-level radix map over the 48-bit
-// address space: the root (static, 1 MiB, touched only where the heap lives)
-// points to leaves of 2^18 entries, each leaf covering 2 GiB.
+// address space: the root (1 MiB, mapped unpopulated: resident only in the
+// pages that point to leaves) points to leaves of 2^18 entries, each leaf
+// covering 2 GiB and mapped unpopulated too, its pages made resident as
+// arenas are added in their range (EnsureLocked), 64 KiB of entries per
+// 64 MiB arena rather than the whole 2 MiB leaf.
 // See alloc/heap.h for the overview.
 //
 // Entries: every page of an in-use span maps to the span; a free span maps
@@ -35,6 +38,11 @@ namespace gc::alloc {
 
 class PageMap {
  public:
+  // Maps the root. Throws OutOfMemoryError if it cannot.
+  PageMap();
+  PageMap(const PageMap&) = delete;
+  PageMap& operator=(const PageMap&) = delete;
+
   static constexpr int kAddressBits = 48;
   static constexpr int kLeafBits = 18;
   static constexpr int kRootBits = kAddressBits - kPageShift - kLeafBits;
@@ -78,11 +86,11 @@ class PageMap {
     uintptr_t i = page & (kLeafEntries - 1);
     return (leaf->released[i / 64] >> (i % 64)) & 1;
   }
-  // Bytes of leaves mapped from the OS (never unmapped). Caller holds
-  // PageHeap::mu_.
-  uint64_t LeafBytesLocked(const runtime::Mutex& heap_mu) const
+  // Bytes of the root and the leaves mapped from the OS (never unmapped;
+  // resident only where touched). Caller holds PageHeap::mu_.
+  uint64_t MappedBytesLocked(const runtime::Mutex& heap_mu) const
       GCRT_REQUIRES(heap_mu) {
-    return leaf_bytes_;
+    return mapped_bytes_;
   }
 
  private:
@@ -90,8 +98,12 @@ class PageMap {
     std::atomic<Span*> entries[kLeafEntries];
     uint64_t released[kLeafEntries / 64];  // Guarded by PageHeap::mu_.
   };
-  std::atomic<Leaf*> root_[uintptr_t{1} << kRootBits] = {};
-  uint64_t leaf_bytes_ = 0;  // Guarded by PageHeap::mu_ (EnsureLocked).
+  static constexpr size_t kRootEntries = uintptr_t{1} << kRootBits;
+  // kRootEntries leaf pointers, zero until a leaf is mapped. Immutable
+  // after construction (the pointer).
+  std::atomic<Leaf*>* const root_;
+  // Guarded by PageHeap::mu_ (EnsureLocked); the root's from the start.
+  uint64_t mapped_bytes_ = kRootEntries * sizeof(std::atomic<Leaf*>);
 };
 
 }  // namespace gc::alloc

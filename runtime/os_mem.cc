@@ -96,7 +96,7 @@ void Release(void* p, size_t bytes) {
   g_reserved.fetch_sub(bytes, std::memory_order_relaxed);
 }
 
-void* MapMetadata(size_t bytes, const char* what) {
+void* MapMetadata(size_t bytes, const char* what, bool populate) {
   // One read-write mmap, not Reserve + Commit: a new mapping needs no TLB
   // shootdown, an mprotect in a multi-threaded process does.
   if (InjectedFault(FaultKind::kReserve)) Fail("reserve", what, bytes, ENOMEM);
@@ -107,12 +107,29 @@ void* MapMetadata(size_t bytes, const char* what) {
   // write would take a copy-on-write fault with a TLB shootdown of every
   // other core running this process. Populated pages are writable at once.
   void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+                   MAP_PRIVATE | MAP_ANONYMOUS | (populate ? MAP_POPULATE : 0),
+                   -1, 0);
   if (p == MAP_FAILED) Fail("map", what, bytes, errno);
   g_reserved.fetch_add(bytes, std::memory_order_relaxed);
   g_committed.fetch_add(bytes, std::memory_order_relaxed);
   ScanForLeaks(p, bytes);
   return p;
+}
+
+void PrefaultMetadata(void* p, size_t bytes) {
+  if (bytes == 0) return;
+  uintptr_t start = reinterpret_cast<uintptr_t>(p) & ~(kOsPageSize - 1);
+  uintptr_t end = (reinterpret_cast<uintptr_t>(p) + bytes + kOsPageSize - 1) &
+                  ~(kOsPageSize - 1);
+#ifdef MADV_POPULATE_WRITE
+  if (::madvise(reinterpret_cast<void*>(start), end - start,
+                MADV_POPULATE_WRITE) == 0) {
+    return;
+  }
+#endif
+  for (uintptr_t a = start; a < end; a += kOsPageSize) {
+    __atomic_fetch_add(reinterpret_cast<uint64_t*>(a), 0, __ATOMIC_RELAXED);
+  }
 }
 
 void ScanForLeaks(const void* p, size_t bytes) {

@@ -50,8 +50,19 @@ void Release(void* p, size_t bytes);
 
 // Reserve + Commit of memory for gcrt's own metadata (never a GC object).
 // Under AddressSanitizer the mapping is a LeakSanitizer root region (see
-// ScanForLeaks).
-void* MapMetadata(size_t bytes, const char* what);
+// ScanForLeaks). Populated (resident at once) unless `populate` is false:
+// for sparse tables of which a program uses a few pages (the page map's
+// root and leaves, the table of span record chunks), whose pages become
+// resident only as they are first touched. Such a caller writes a page
+// before it reads it where it can: a page first read maps the shared zero
+// page, and the first write then takes a copy-on-write fault.
+void* MapMetadata(size_t bytes, const char* what, bool populate = true);
+
+// Makes the pages of [p, p+bytes) of an unpopulated metadata mapping
+// resident and writable without changing their contents
+// (MADV_POPULATE_WRITE; on a kernel without it, an atomic add of 0 to a
+// word of each page: a write fault, never the zero page).
+void PrefaultMetadata(void* p, size_t bytes);
 
 // Under AddressSanitizer, makes LeakSanitizer scan [p, p+bytes) for pointers
 // to malloc'd blocks (it scans only stacks, TLS, globals and the malloc heap,
