@@ -48,6 +48,28 @@ void CheckNotInDestructor() {
   }
 }
 
+void CheckStoringThread(const void* slot) {
+  const bool blocking = runtime::InBlockingRegion();
+  if (!blocking && runtime::CurrentProcessor() != nullptr) return;
+  if (alloc::SpanOf(slot) == nullptr) return;  // not a field of a GC object
+  if (blocking) {
+    runtime::Print(
+        "a gc::Ptr field of a GC object was stored to inside a gc::Blocking "
+        "scope, where the thread must not touch the GC heap (a collection "
+        "may be running). Store before entering the scope or after leaving "
+        "it.");
+    GCRT_FATAL("no gc::Ptr in the heap is stored to inside a blocking region");
+  }
+  runtime::Print(
+      "a gc::Ptr field of a GC object was stored to from a thread that is "
+      "not attached to the heap (it has not allocated, held a handle or "
+      "called gc::attach_thread()). The collector does not stop such a "
+      "thread, so its store can race with a collection and lose the object "
+      "it stores. Call gc::attach_thread() before the thread touches the "
+      "heap.");
+  GCRT_FATAL("a gc::Ptr in the heap is stored to only by attached threads");
+}
+
 void SetFinalizerOf(const void* object, std::function<void(void*)> fn) {
   SetFinalizer(object, std::move(fn));
 }

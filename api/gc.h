@@ -43,6 +43,10 @@
 // allocate calls gc::safepoint(), and a thread about to block (I/O, a
 // lock, a join) opens a gc::Blocking scope so the world can stop without
 // it. Inside a Blocking scope the thread must not touch the GC heap. A
+// thread that stores gc::Ptrs into GC objects must be attached (call
+// gc::attach_thread() in one that has not allocated or held a handle):
+// the world does not stop other threads, so their stores can miss a
+// marking's write barrier (debug builds stop the program there). A
 // thread that blocks outside one holds every collection up (the program
 // hangs if what it waits for needs one; after GCRT_STW_WATCHDOG_MS the
 // watchdog prints the thread's id, name and stack, then a line a period):

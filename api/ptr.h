@@ -108,6 +108,9 @@ class Ptr {
   // turns on only while the world is stopped, and nothing here reaches a
   // safepoint): a plain store, which a Ptr local can keep in a register.
   GCRT_ALWAYS_INLINE void Store(T* p) noexcept {
+#if GCRT_DEBUG_LEVEL >= 2
+    internal::CheckStoringThread(&ptr_);
+#endif
     if (internal::WriteBarrierOn()) {
       internal::ShadeSlow(p);
       __atomic_store_n(&ptr_, p, __ATOMIC_RELAXED);

@@ -24,7 +24,11 @@
 // raw pointer to a GC object (the collector may be running). What it held
 // before stays alive (stack scanning, registered roots), and on leaving the
 // scope the thread waits for a collection in progress to end. A thread in
-// a long loop that neither allocates nor blocks calls gc::safepoint().
+// a long loop that neither allocates nor blocks calls gc::safepoint(). A
+// thread that stores gc::Ptrs into GC objects must be attached
+// (gc::attach_thread(), if it has not allocated or held a handle): the
+// world does not stop other threads, so their stores can miss the write
+// barrier of a marking (debug builds stop the program at such a store).
 //
 // What the watchdog prints. When a stop of the world has waited longer than
 // GCRT_STW_WATCHDOG_MS (1 s by default) for a thread, gcrt names the thread

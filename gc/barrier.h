@@ -44,7 +44,10 @@ extern std::atomic<bool> g_write_barrier;
 
 // Marks the object p points into (an exact or interior pointer; null and
 // non-heap pointers are ignored) and queues it for scanning if it was
-// unmarked. Any thread, while the barrier is on.
+// unmarked. Any thread, while the barrier is on: a thread that is not
+// attached attaches first, and one inside a blocking region shades nothing
+// (neither is stopped with the world, so either may see the flag of a
+// marking that has ended; gc/marker.cc).
 void ShadeSlow(const void* p);
 
 // TESTS ONLY (tests/gc/lost_object_test.cc): with `disabled`, ShadeSlow

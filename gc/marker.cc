@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <new>
+#include <stdexcept>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -1526,6 +1527,26 @@ void ShadeSlow(const void* p) {
   if (GCRT_PREDICT_FALSE(
           g_barrier_disabled_for_testing.load(std::memory_order_relaxed))) {
     return;
+  }
+  // Only a thread the world stops may set a mark bit: its load of
+  // g_write_barrier is ordered by the stops, so it shades only while a
+  // marking runs. A thread inside a blocking region, or not attached, runs
+  // through the stops: it may read the flag of a marking that has ended and
+  // set a bit while a sweep swaps the bitmaps, or in the next cycle's
+  // fresh bitmap, where the bit would pass an unscanned object off as
+  // marked. Inside a blocking region the thread may not touch the heap
+  // (api/thread.h), and what it makes there is no root: nothing to shade.
+  // A thread that never attached attaches here, as its first allocation or
+  // handle would, and looks at the flag again under the stops' ordering
+  // (ProcessorTable::Acquire waits out a stop in progress).
+  if (runtime::InBlockingRegion()) return;
+  if (GCRT_PREDICT_FALSE(runtime::CurrentProcessor() == nullptr)) {
+    try {
+      alloc::AttachCurrentThread();
+    } catch (const std::logic_error&) {
+      return;  // a thread_local destructor after the thread's exit
+    }
+    if (!g_write_barrier.load(std::memory_order_relaxed)) return;
   }
   uint32_t slot;
   Span* s = FindSlot(reinterpret_cast<uintptr_t>(p), &slot);

@@ -35,6 +35,14 @@ GCRT_ALWAYS_INLINE void CheckNotFreed(const void* p) {
 // builds only.
 void CheckNotInDestructor();
 
+// Stops the program if the calling thread stores to a gc::Ptr inside a GC
+// object while the world does not stop it: not attached (the store can
+// race with a cycle's first stop, miss the barrier and lose the object it
+// stores), or inside a blocking region (where the heap is off limits).
+// Stores to a gc::Ptr outside the heap (locals, C++ heap structures) pass.
+// Out of line (api/gc.cc): debug builds only, from gc::Ptr's stores.
+void CheckStoringThread(const void* slot);
+
 // Debug builds (GCRT_DEBUG_LEVEL >= 2) stop a destructor the sweeper runs from
 // dereferencing a gc::Ptr (its target may already be dead), and any
 // dereference of a freed object.

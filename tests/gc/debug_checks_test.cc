@@ -61,4 +61,35 @@ TEST(DebugChecks, RootingAFreedSlotIsRefused) {
   gc::set_gc_percent(100);
 }
 
+// A store into the heap from a thread the world does not stop: one that
+// never attached (it would race with a cycle's first stop and could miss
+// the barrier), or one inside a blocking region. Stores to gc::Ptrs outside
+// the heap pass on such threads, and so do an attached thread's.
+TEST(DebugChecksDeathTest, StoringIntoTheHeapFromAThreadTheWorldDoesNotStop) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  gc::Root<Node> a = gc::make<Node>();
+  gc::Root<Node> b = gc::make<Node>();
+  Node* from = a.get();
+  Node* to = b.get();
+  EXPECT_DEATH(
+      {
+        gc::Thread t([&] { from->next = gc::Ptr<Node>(to); });
+        t.join();
+      },
+      "not attached to the heap.*gc::attach_thread");
+  EXPECT_DEATH(gc::blocking([&] { from->next = gc::Ptr<Node>(to); }),
+               "inside a gc::Blocking scope");
+  gc::Ptr<Node> local_seen;
+  gc::Thread t([&] {
+    gc::Ptr<Node> local;
+    local = gc::Ptr<Node>(to);
+    local_seen = local;
+    gc::attach_thread();
+    from->next = local;
+  });
+  t.join();
+  EXPECT_EQ(local_seen.get(), to);
+  EXPECT_EQ(a->next.get(), to);
+}
+
 }  // namespace

@@ -31,6 +31,7 @@
 
 #include "gcrt/gc.h"
 #include "gcrt/gc/barrier.h"
+#include "gcrt/runtime/processor.h"
 #include "tests/test_support/collector_hooks.h"
 #include "tests/test_support/verified_heap_test.h"
 
@@ -353,6 +354,56 @@ TEST_F(LostObjectTest, AnObjectAllocatedWhileMarkingNeedsNoBarrier) {
   gc::testing::CollectWithDrainedHook(
       [&] { scanned->leaf = gc::make_unrooted<Leaf>(kValue); });
   ExpectKept([&] { return scanned->leaf.get(); }, destroyed);
+}
+
+// ---- The barrier on threads the world does not stop (gc/barrier.h). A
+// thread inside a blocking region, or one that never attached, runs
+// through the stops, so it may see the flag of a marking that has ended; a
+// mark bit it set then, while a sweep swaps the bitmaps or in the next
+// cycle's bitmap, would pass an unscanned object off as marked. ----
+
+// An unrooted Leaf, and a weak reference that tells whether a cycle marked
+// it.
+Leaf* UnrootedLeaf(gc::Weak<Leaf>* weak) {
+  gc::Root<Leaf> leaf = gc::make<Leaf>(kValue);
+  *weak = gc::Weak<Leaf>(leaf);
+  return leaf.get();
+}
+
+// Inside a blocking region the barrier shades nothing: the thread may not
+// touch the heap there, and what it makes there is no root.
+TEST_F(LostObjectTest, ABarrierInsideABlockingRegionShadesNothing) {
+  gc::Weak<Leaf> weak;
+  Leaf* raw = UnrootedLeaf(&weak);
+  gc::testing::CollectWithConcurrentHook([&] {
+    gc::blocking([&] {
+      gc::Ptr<Leaf> made(raw);
+      EXPECT_EQ(made.get(), raw);
+    });
+  });
+  EXPECT_EQ(weak.lock().get(), nullptr);
+}
+
+// A thread that never attached attaches at its first barrier of a marking
+// (so the stops order its reads of the flag from then on), and shades.
+TEST_F(LostObjectTest, ABarrierOnAThreadThatNeverAttachedAttachesIt) {
+  gc::Weak<Leaf> weak;
+  Leaf* raw = UnrootedLeaf(&weak);
+  bool attached_before = true;
+  bool attached_after = false;
+  gc::testing::CollectWithConcurrentHook([&] {
+    gc::Thread t([&] {
+      attached_before = gc::runtime::CurrentProcessor() != nullptr;
+      gc::Ptr<Leaf> made(raw);
+      attached_after = gc::runtime::CurrentProcessor() != nullptr;
+    });
+    t.join();
+  });
+  EXPECT_FALSE(attached_before);
+  EXPECT_TRUE(attached_after);
+  gc::Root<Leaf> kept = weak.lock();  // marked by the barrier this cycle
+  ASSERT_NE(kept.get(), nullptr);
+  EXPECT_EQ(kept->value, kValue);
 }
 
 }  // namespace
