@@ -37,18 +37,25 @@
 
 namespace gc::internal {
 
-// Whether a cycle is marking while the program runs. Atomic, relaxed:
-// stored only with the world stopped (the restart and the next stop order
-// it for every thread the world stops for).
+// Whether a cycle is marking while the program runs. Atomic: stored only
+// with the world stopped (the restart and the next stop order it for every
+// thread the world stops for), sequentially consistent for the threads it
+// does not stop (ShadeSlow); the fast path's load is relaxed.
 extern std::atomic<bool> g_write_barrier;
 
 // Marks the object p points into (an exact or interior pointer; null and
 // non-heap pointers are ignored) and queues it for scanning if it was
-// unmarked. Any thread, while the barrier is on: a thread that is not
-// attached attaches first, and one inside a blocking region shades nothing
-// (neither is stopped with the world, so either may see the flag of a
-// marking that has ended; gc/marker.cc).
+// unmarked. Any thread, while the barrier is on. A thread the world does
+// not stop (not attached, or inside a blocking region) may have seen the
+// flag of a marking that has ended: it shades through a handshake with the
+// final stop, which waits for it (gc/marker.cc: ShadeBesideTheWorld).
 void ShadeSlow(const void* p);
+
+// TESTS ONLY (tests/gc/lost_object_test.cc): hook() runs inside the
+// handshake of a thread the world does not stop, once it has seen the
+// barrier on and before it shades, so a test can hold a shade in flight
+// across the end of a marking. Null to remove.
+void SetShadeBesideTheWorldHookForTesting(void (*hook)());
 
 // TESTS ONLY (tests/gc/lost_object_test.cc): with `disabled`, ShadeSlow
 // does nothing, so a marking beside the program runs without its barrier

@@ -1,13 +1,14 @@
 // See marker.h.
 #include "gcrt/gc/marker.h"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <functional>
 #include <memory>
 #include <new>
-#include <stdexcept>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -1522,32 +1523,18 @@ void SetWriteBarrierDisabledForTesting(bool disabled) {
   g_barrier_disabled_for_testing.store(disabled, std::memory_order_relaxed);
 }
 
-void ShadeSlow(const void* p) {
-  if (p == nullptr) return;
-  if (GCRT_PREDICT_FALSE(
-          g_barrier_disabled_for_testing.load(std::memory_order_relaxed))) {
-    return;
-  }
-  // Only a thread the world stops may set a mark bit: its load of
-  // g_write_barrier is ordered by the stops, so it shades only while a
-  // marking runs. A thread inside a blocking region, or not attached, runs
-  // through the stops: it may read the flag of a marking that has ended and
-  // set a bit while a sweep swaps the bitmaps, or in the next cycle's
-  // fresh bitmap, where the bit would pass an unscanned object off as
-  // marked. Inside a blocking region the thread may not touch the heap
-  // (api/thread.h), and what it makes there is no root: nothing to shade.
-  // A thread that never attached attaches here, as its first allocation or
-  // handle would, and looks at the flag again under the stops' ordering
-  // (ProcessorTable::Acquire waits out a stop in progress).
-  if (runtime::InBlockingRegion()) return;
-  if (GCRT_PREDICT_FALSE(runtime::CurrentProcessor() == nullptr)) {
-    try {
-      alloc::AttachCurrentThread();
-    } catch (const std::logic_error&) {
-      return;  // a thread_local destructor after the thread's exit
-    }
-    if (!g_write_barrier.load(std::memory_order_relaxed)) return;
-  }
+namespace {
+
+// Threads shading beside the world right now (ShadeBesideTheWorld). Atomic,
+// sequentially consistent: with g_write_barrier's stores, a Dekker
+// handshake.
+std::atomic<uint32_t> g_shades_beside_the_world{0};
+
+// SetShadeBesideTheWorldHookForTesting's: written by a test while no
+// marking runs.
+std::atomic<void (*)()> g_shade_beside_hook{nullptr};
+
+void Shade(const void* p) {
   uint32_t slot;
   Span* s = FindSlot(reinterpret_cast<uintptr_t>(p), &slot);
   if (s == nullptr) return;
@@ -1560,6 +1547,56 @@ void ShadeSlow(const void* p) {
   g_shaded.bytes.fetch_add(s->elem_size, std::memory_order_relaxed);
   g_shaded.objects.fetch_add(1, std::memory_order_relaxed);
   if (!s->noscan()) g_shaded.Push(s->SlotAddress(slot));
+}
+
+// A thread the world does not stop (not attached, or inside a blocking
+// region) read g_write_barrier without the stops' ordering: the marking it
+// saw may have ended, and a bit set now, while a sweep swaps the bitmaps
+// or in the next cycle's fresh bitmap, would pass an unscanned object off
+// as marked. So it announces itself and reads the flag again, both
+// sequentially consistent; FinishMarking turns the flag off the same way
+// and waits until no thread is announced (WaitForShadesBesideTheWorld).
+// Either this thread sees the flag off, or the final stop waits for its
+// shade and scans what it queued.
+GCRT_NOINLINE void ShadeBesideTheWorld(const void* p) {
+  g_shades_beside_the_world.fetch_add(1, std::memory_order_seq_cst);
+  if (g_write_barrier.load(std::memory_order_seq_cst)) {
+    if (auto hook = g_shade_beside_hook.load(std::memory_order_relaxed)) {
+      hook();
+    }
+    Shade(p);
+  }
+  g_shades_beside_the_world.fetch_sub(1, std::memory_order_release);
+}
+
+// The other half of the handshake, after g_write_barrier's seq_cst store
+// of false: no thread beside the world shades from here on.
+void WaitForShadesBesideTheWorld() {
+  while (g_shades_beside_the_world.load(std::memory_order_acquire) != 0) {
+    sched_yield();  // a shade is a few loads and stores
+  }
+}
+
+}  // namespace
+
+void SetShadeBesideTheWorldHookForTesting(void (*hook)()) {
+  g_shade_beside_hook.store(hook, std::memory_order_relaxed);
+}
+
+void ShadeSlow(const void* p) {
+  if (p == nullptr) return;
+  if (GCRT_PREDICT_FALSE(
+          g_barrier_disabled_for_testing.load(std::memory_order_relaxed))) {
+    return;
+  }
+  // Only the stops order a thread's load of g_write_barrier, and only for
+  // the threads they stop.
+  if (GCRT_PREDICT_FALSE(runtime::CurrentProcessor() == nullptr ||
+                         runtime::InBlockingRegion())) {
+    ShadeBesideTheWorld(p);
+    return;
+  }
+  Shade(p);
 }
 
 namespace {
@@ -1669,7 +1706,9 @@ void StartMarking(uint32_t workers) {
        p != nullptr; p = p->next_all()) {
     static_cast<alloc::Cache*>(p->local())->BeginBlackAllocation();
   }
-  g_write_barrier.store(true, std::memory_order_relaxed);
+  // Sequentially consistent for the threads beside the world
+  // (ShadeBesideTheWorld), which see the first stop's writes with it.
+  g_write_barrier.store(true, std::memory_order_seq_cst);
   alloc::g_allocate_black.store(true, std::memory_order_relaxed);
 }
 
@@ -1769,8 +1808,10 @@ int64_t TakeBackgroundCredit(int64_t want) {
 
 MarkResult FinishMarking(DeferredObjects* deferred) {
   alloc::Heap& heap = alloc::Heap::Get();
-  // Nothing stores or allocates until the world restarts.
-  g_write_barrier.store(false, std::memory_order_relaxed);
+  // Nothing stores or allocates until the world restarts, but threads the
+  // world does not stop may be shading: the handshake waits for them.
+  g_write_barrier.store(false, std::memory_order_seq_cst);
+  WaitForShadesBesideTheWorld();
   alloc::g_allocate_black.store(false, std::memory_order_relaxed);
   alloc::FreeRetiredTypeTables();
   const uint32_t workers = g_marking.workers;

@@ -24,18 +24,22 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "gcrt/gc.h"
 #include "gcrt/gc/barrier.h"
-#include "gcrt/runtime/processor.h"
+#include "gcrt/gc/collector.h"
 #include "tests/test_support/collector_hooks.h"
 #include "tests/test_support/verified_heap_test.h"
 
 namespace {
+
+using namespace std::chrono_literals;
 
 std::atomic<int> g_leaves_destroyed{0};
 
@@ -358,52 +362,84 @@ TEST_F(LostObjectTest, AnObjectAllocatedWhileMarkingNeedsNoBarrier) {
 
 // ---- The barrier on threads the world does not stop (gc/barrier.h). A
 // thread inside a blocking region, or one that never attached, runs
-// through the stops, so it may see the flag of a marking that has ended; a
-// mark bit it set then, while a sweep swaps the bitmaps or in the next
-// cycle's bitmap, would pass an unscanned object off as marked. ----
+// through the stops, so it may have seen the flag of a marking that has
+// ended; a mark bit it set then, while a sweep swaps the bitmaps or in the
+// next cycle's bitmap, would pass an unscanned object off as marked. Its
+// shade is a handshake with the final stop, which waits for it. ----
 
-// An unrooted Leaf, and a weak reference that tells whether a cycle marked
-// it.
-Leaf* UnrootedLeaf(gc::Weak<Leaf>* weak) {
-  gc::Root<Leaf> leaf = gc::make<Leaf>(kValue);
-  *weak = gc::Weak<Leaf>(leaf);
-  return leaf.get();
+// The hook holds the shade in flight until the test releases it.
+std::atomic<bool> g_shade_held{false};
+std::atomic<bool> g_shade_released{false};
+void HoldShade() {
+  g_shade_held.store(true);
+  while (!g_shade_released.load()) std::this_thread::yield();
 }
 
-// Inside a blocking region the barrier shades nothing: the thread may not
-// touch the heap there, and what it makes there is no root.
-TEST_F(LostObjectTest, ABarrierInsideABlockingRegionShadesNothing) {
+// A thread beside the world (never attached, or inside a blocking region)
+// makes a gc::Ptr to an unrooted Leaf while a marking runs, and its shade
+// is held in flight: the cycle must not end meanwhile, and the Leaf is
+// marked (kept this cycle).
+void ExpectAShadeBesideTheWorldHoldsTheFinalStop(bool blocking) {
   gc::Weak<Leaf> weak;
-  Leaf* raw = UnrootedLeaf(&weak);
+  Leaf* raw;
+  {
+    gc::Root<Leaf> leaf = gc::make<Leaf>(kValue);
+    weak = gc::Weak<Leaf>(leaf);
+    raw = leaf.get();
+  }
+  g_shade_held = false;
+  g_shade_released = false;
+  std::atomic<bool> terminated{false};
+  std::atomic<int> ended_while_held{-1};  // -1: the shade never got held
+  gc::internal::Collector& c = gc::internal::Collector::Get();
+  c.SetTerminationHookForTesting(
+      [](void* t) { static_cast<std::atomic<bool>*>(t)->store(true); },
+      &terminated);
+  gc::internal::SetShadeBesideTheWorldHookForTesting(HoldShade);
+  std::thread shader;
+  std::thread watcher;  // never touches the heap
   gc::testing::CollectWithConcurrentHook([&] {
-    gc::blocking([&] {
-      gc::Ptr<Leaf> made(raw);
-      EXPECT_EQ(made.get(), raw);
+    shader = std::thread([&] {
+      if (blocking) {
+        gc::attach_thread();
+        gc::blocking([&] { gc::Ptr<Leaf> made(raw); });
+      } else {
+        gc::Ptr<Leaf> made(raw);
+      }
+    });
+    // The marking goes on only once the shade is in flight.
+    const auto give_up = std::chrono::steady_clock::now() + 5s;
+    while (!g_shade_held.load() && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::yield();
+    }
+    watcher = std::thread([&] {
+      if (g_shade_held.load()) {
+        std::this_thread::sleep_for(50ms);  // time for the cycle to end
+        ended_while_held = terminated.load() ? 1 : 0;
+      }
+      g_shade_released = true;
     });
   });
-  EXPECT_EQ(weak.lock().get(), nullptr);
-}
-
-// A thread that never attached attaches at its first barrier of a marking
-// (so the stops order its reads of the flag from then on), and shades.
-TEST_F(LostObjectTest, ABarrierOnAThreadThatNeverAttachedAttachesIt) {
-  gc::Weak<Leaf> weak;
-  Leaf* raw = UnrootedLeaf(&weak);
-  bool attached_before = true;
-  bool attached_after = false;
-  gc::testing::CollectWithConcurrentHook([&] {
-    gc::Thread t([&] {
-      attached_before = gc::runtime::CurrentProcessor() != nullptr;
-      gc::Ptr<Leaf> made(raw);
-      attached_after = gc::runtime::CurrentProcessor() != nullptr;
-    });
-    t.join();
+  gc::blocking([&] {
+    watcher.join();
+    shader.join();
   });
-  EXPECT_FALSE(attached_before);
-  EXPECT_TRUE(attached_after);
-  gc::Root<Leaf> kept = weak.lock();  // marked by the barrier this cycle
+  gc::internal::SetShadeBesideTheWorldHookForTesting(nullptr);
+  c.SetTerminationHookForTesting(nullptr, nullptr);
+  EXPECT_TRUE(terminated.load());
+  EXPECT_EQ(ended_while_held.load(), 0)
+      << "-1: the shade never ran; 1: the cycle ended during the shade";
+  gc::Root<Leaf> kept = weak.lock();  // marked through the handshake
   ASSERT_NE(kept.get(), nullptr);
   EXPECT_EQ(kept->value, kValue);
+}
+
+TEST_F(LostObjectTest, AShadeOnAThreadThatNeverAttachedHoldsTheFinalStop) {
+  ExpectAShadeBesideTheWorldHoldsTheFinalStop(/*blocking=*/false);
+}
+
+TEST_F(LostObjectTest, AShadeInsideABlockingRegionHoldsTheFinalStop) {
+  ExpectAShadeBesideTheWorldHoldsTheFinalStop(/*blocking=*/true);
 }
 
 }  // namespace
