@@ -51,11 +51,12 @@ extern std::atomic<bool> g_write_barrier;
 // final stop, which waits for it (gc/marker.cc: ShadeBesideTheWorld).
 void ShadeSlow(const void* p);
 
-// TESTS ONLY (tests/gc/lost_object_test.cc): hook() runs inside the
-// handshake of a thread the world does not stop, once it has seen the
-// barrier on and before it shades, so a test can hold a shade in flight
-// across the end of a marking. Null to remove.
-void SetShadeBesideTheWorldHookForTesting(void (*hook)());
+// TESTS ONLY (tests/gc/lost_object_test.cc, fork_test.cc): hook(on) runs
+// inside the handshake of a thread the world does not stop, once it has
+// read the flag (`on`) and before it shades, so a test can hold such a
+// thread counted in: across the end of a marking, or a fork. Null to
+// remove.
+void SetShadeBesideTheWorldHookForTesting(void (*hook)(bool on));
 
 // TESTS ONLY (tests/gc/lost_object_test.cc): with `disabled`, ShadeSlow
 // does nothing, so a marking beside the program runs without its barrier

@@ -1532,7 +1532,7 @@ std::atomic<uint32_t> g_shades_beside_the_world{0};
 
 // SetShadeBesideTheWorldHookForTesting's: written by a test while no
 // marking runs.
-std::atomic<void (*)()> g_shade_beside_hook{nullptr};
+std::atomic<void (*)(bool)> g_shade_beside_hook{nullptr};
 
 void Shade(const void* p) {
   uint32_t slot;
@@ -1560,12 +1560,11 @@ void Shade(const void* p) {
 // shade and scans what it queued.
 GCRT_NOINLINE void ShadeBesideTheWorld(const void* p) {
   g_shades_beside_the_world.fetch_add(1, std::memory_order_seq_cst);
-  if (g_write_barrier.load(std::memory_order_seq_cst)) {
-    if (auto hook = g_shade_beside_hook.load(std::memory_order_relaxed)) {
-      hook();
-    }
-    Shade(p);
+  const bool marking = g_write_barrier.load(std::memory_order_seq_cst);
+  if (auto hook = g_shade_beside_hook.load(std::memory_order_relaxed)) {
+    hook(marking);
   }
+  if (marking) Shade(p);
   g_shades_beside_the_world.fetch_sub(1, std::memory_order_release);
 }
 
@@ -1579,7 +1578,7 @@ void WaitForShadesBesideTheWorld() {
 
 }  // namespace
 
-void SetShadeBesideTheWorldHookForTesting(void (*hook)()) {
+void SetShadeBesideTheWorldHookForTesting(void (*hook)(bool)) {
   g_shade_beside_hook.store(hook, std::memory_order_relaxed);
 }
 
@@ -1961,6 +1960,10 @@ void LockMarkThreadsForFork() GCRT_ACQUIRE(MarkThreads::Get().mu_) {
 void UnlockMarkThreadsAfterFork(bool child)
     GCRT_RELEASE(MarkThreads::Get().mu_) {
   MarkThreads::Get().UnlockAfterFork(child);
+  // A thread counted in by the barrier's handshake when another forked
+  // (it saw the flag off: no cycle marks across a fork) is not in the
+  // child, and would hold the child's first final stop forever.
+  if (child) g_shades_beside_the_world.store(0, std::memory_order_relaxed);
 }
 
 }  // namespace gc::internal

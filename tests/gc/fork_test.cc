@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "gcrt/gc.h"
+#include "gcrt/gc/barrier.h"
 #include "gcrt/task.h"
 #include "tests/test_support/stderr_capture.h"
 #include "tests/test_support/verified_heap_test.h"
@@ -194,6 +195,39 @@ TEST_F(ForkTest, FromAThreadThatNeverAttached) {
     t.join();
   }
   EXPECT_EQ(rc, 0);
+}
+
+// A thread the world does not stop, counted in by the write barrier's
+// handshake (gc/marker.cc: ShadeBesideTheWorld) when another thread forks:
+// the child, which has no such thread, must not wait for it at the final
+// stop of its markings. The thread is held there with the flag seen off
+// (ShadeSlow called directly: no marking runs).
+std::atomic<bool> g_counted_in{false};
+std::atomic<bool> g_let_go{false};
+void HoldCountedIn(bool) {
+  g_counted_in = true;
+  while (!g_let_go) std::this_thread::yield();
+}
+
+TEST_F(ForkTest, AThreadInsideTheBarriersHandshakeDoesNotHoldTheChild) {
+  g_counted_in = false;
+  g_let_go = false;
+  gc::internal::SetShadeBesideTheWorldHookForTesting(HoldCountedIn);
+  Node* target = tree_.get();
+  std::thread beside([&] { gc::internal::ShadeSlow(target); });
+  while (!g_counted_in) std::this_thread::yield();
+  const int rc = RunInChild([&] {
+    gc::internal::SetShadeBesideTheWorldHookForTesting(nullptr);
+    gc::set_concurrent_mark(true);  // the final stop waits for the count
+    return ChildWork(tree_);
+  });
+  g_let_go = true;
+  {
+    gc::Blocking blocking;
+    beside.join();
+  }
+  gc::internal::SetShadeBesideTheWorldHookForTesting(nullptr);
+  EXPECT_EQ(rc, 0) << "-1: the child hung";
 }
 
 struct Counted {

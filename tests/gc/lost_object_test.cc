@@ -370,7 +370,8 @@ TEST_F(LostObjectTest, AnObjectAllocatedWhileMarkingNeedsNoBarrier) {
 // The hook holds the shade in flight until the test releases it.
 std::atomic<bool> g_shade_held{false};
 std::atomic<bool> g_shade_released{false};
-void HoldShade() {
+void HoldShade(bool marking) {
+  if (!marking) return;
   g_shade_held.store(true);
   while (!g_shade_released.load()) std::this_thread::yield();
 }
