@@ -1589,9 +1589,12 @@ void ShadeSlow(const void* p) {
     return;
   }
   // Only the stops order a thread's load of g_write_barrier, and only for
-  // the threads they stop.
-  if (GCRT_PREDICT_FALSE(runtime::CurrentProcessor() == nullptr ||
-                         runtime::InBlockingRegion())) {
+  // the threads they stop: those holding a running processor (inside a
+  // blocking region the thread's processor is kBlocked).
+  runtime::Processor* self = runtime::CurrentProcessor();
+  if (GCRT_PREDICT_FALSE(self == nullptr ||
+                         self->status() !=
+                             runtime::ProcessorStatus::kRunning)) {
     ShadeBesideTheWorld(p);
     return;
   }
