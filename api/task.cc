@@ -15,6 +15,10 @@ void PrepareTasks() {
   }();
   (void)prepared;
   alloc::AttachCurrentThread();
+  // gc::go is a safepoint: a loop that starts tasks (and does nothing else
+  // on this thread: the tasks allocate on the workers) must let the world
+  // stop. Before anything of the new task exists.
+  runtime::Safepoint();
 }
 
 void DiscardTask(runtime::Task* task) { runtime::DiscardTask(task); }

@@ -536,8 +536,12 @@ class Channel {
   }
   // A value holding GC pointers must not be moved by a thread the world
   // does not stop (the channel's root set is read with the world stopped).
+  // Every operation is a safepoint too, before it takes the lock: a loop of
+  // sends into a roomy buffer, or of receives from a full one, never waits
+  // and must let the world stop.
   static void Attach() {
     if constexpr (kRooted) attach_thread();
+    safepoint();
   }
 
   static constexpr bool kRooted = internal::ContainsGcPointers<T>();

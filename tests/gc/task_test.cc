@@ -26,6 +26,7 @@
 #include "gcrt/alloc/cache.h"
 #include "gcrt/alloc/heap.h"
 #include "gcrt/gc.h"
+#include "gcrt/gc/collector.h"
 #include "gcrt/runtime/task.h"
 #include "gcrt/thread.h"
 #include "tests/test_support/eventually.h"
@@ -64,6 +65,43 @@ int64_t Count(const Node* n, int64_t value) {
 int Tid() { return static_cast<int>(syscall(SYS_gettid)); }
 
 class TaskTest : public gc::testing::VerifiedHeapTest {};
+
+// gc::go and every gc::Channel operation are safepoints: a thread that
+// only starts tasks (which allocate on the workers), or only sends into a
+// roomy buffer, lets the world stop. Each is called once while a
+// stop-the-world cycle waits for this thread: it must park there until the
+// cycle has ended (its mark termination ran with the world stopped).
+template <typename Op>
+void ExpectAStopParksIn(Op op) {
+  const bool was = gc::set_concurrent_mark(false);  // the whole cycle stopped
+  std::atomic<bool> terminated{false};
+  gc::internal::Collector& c = gc::internal::Collector::Get();
+  c.SetTerminationHookForTesting(
+      [](void* t) { static_cast<std::atomic<bool>*>(t)->store(true); },
+      &terminated);
+  gc::Thread collector([] { gc::collect(); });
+  while (!gc::runtime::g_stop_requested.load()) std::this_thread::yield();
+  op();
+  const bool parked = terminated.load();
+  collector.join();
+  c.SetTerminationHookForTesting(nullptr, nullptr);
+  gc::set_concurrent_mark(was);
+  EXPECT_TRUE(parked) << "the operation returned while a stop waited for it";
+}
+
+TEST_F(TaskTest, StartingATaskIsASafepoint) {
+  gc::Root<Node> keep = Tree(4, 1);  // this thread is attached
+  ExpectAStopParksIn([] { gc::go([] {}); });
+}
+
+TEST_F(TaskTest, AChannelOperationIsASafepoint) {
+  gc::Root<Node> keep = Tree(4, 1);
+  gc::Channel<int> ch(4);
+  ExpectAStopParksIn([&] { ch.send(1); });
+  ExpectAStopParksIn([&] { EXPECT_EQ(ch.recv(), 1); });
+  ExpectAStopParksIn([&] { EXPECT_TRUE(ch.try_send(2)); });
+  ExpectAStopParksIn([&] { EXPECT_EQ(ch.try_recv(), 2); });
+}
 
 TEST_F(TaskTest, JoinReturnsTheResult) {
   gc::Task<int> t = gc::go([](int a, int b) { return a * b; }, 6, 7);
