@@ -44,7 +44,9 @@ class Weak {
   requires std::is_convertible_v<U*, T*>
   explicit Weak(const Ptr<U>& target) {
     if (target == nullptr) return;
-    Root<T> hold(target);  // making the reference may sweep, and so block
+    // Making the reference may sweep, and so block: the target is held in
+    // a Root meanwhile (debug builds check it as a gc::Weak's first).
+    Root<T> hold(static_cast<T*>(internal::Checked(target.get(), "gc::Weak")));
     ref_ = RefFor(hold.get());
   }
 

@@ -200,8 +200,8 @@ class WeakMap {
     }
     // Its weak cell names the key for as long as it lives (and validates
     // it: a live GC object's start).
-    const internal::WeakRef ref =
-        internal::WeakRefFor(reinterpret_cast<const void*>(key));
+    const internal::WeakRef ref = internal::WeakRefFor(
+        reinterpret_cast<const void*>(key), "gc::WeakMap key");
     if (table_ == nullptr ||
         (table_->header().used + 1) * 10 > capacity() * 7) {
       Rehash(size() + 1);

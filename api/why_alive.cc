@@ -39,10 +39,11 @@ std::string RootName(const internal::RetentionPath& p) {
 WhyAlive why_alive(const void* object) {
   internal::RetentionPath found;
   const auto target = reinterpret_cast<uintptr_t>(object);
-  internal::Collector::Get().RunWithHeapSwept("why_alive", [&found, target] {
-    runtime::AssertWorldStopped();
-    found = internal::FindRetentionPath(target);
-  });
+  internal::Collector::Get().RunWithHeapSwept(
+      "why_alive", "gc::why_alive()", [&found, target] {
+        runtime::AssertWorldStopped();
+        found = internal::FindRetentionPath(target);
+      });
   if (found.object == 0) {
     throw std::invalid_argument(
         "gcrt: why_alive(" + alloc::HexAddress(target) +

@@ -62,7 +62,7 @@ std::string TypeName(const alloc::TypeInfo* t) {
 
 std::vector<CensusRow> TakeCensus() {
   std::vector<TypeCount> counts;
-  Collector::Get().RunWithHeapSwept("heap census", [&counts] {
+  Collector::Get().RunWithHeapSwept("heap census", "gc::census()", [&counts] {
     runtime::AssertWorldStopped();
     counts = CountObjectsByType();
   });

@@ -534,11 +534,11 @@ void Collector::Collect(GcReason reason) {
   }
 }
 
-void Collector::RunWithHeapSwept(const char* why,
+void Collector::RunWithHeapSwept(const char* why, const char* api,
                                  const std::function<void()>& fn) {
   __builtin_unwind_init();  // the callers' registers, for the stack scan
   Cycle c{GcReason::kExplicit, false};
-  if (!Admit(c)) return;
+  if (!Admit(c, api)) return;
   alloc::AttachCurrentThread();
   if (!EnterCycle(c)) return;
   struct Leave {
@@ -556,15 +556,16 @@ void Collector::RunWithHeapSwept(const char* why,
   runtime::StartTheWorld();
 }
 
-bool Collector::Admit(const Cycle& c) {
+bool Collector::Admit(const Cycle& c, const char* api) {
   // Cycles the allocator starts are skipped where none can run.
   const bool quiet = c.triggered || c.reason == GcReason::kZeal ||
                      c.reason == GcReason::kMemory;
   if (InDestructor()) {
     if (quiet) return false;
-    throw std::logic_error(
-        "gcrt: gc::collect() called from a destructor run by the collector: "
-        "destructors of GC objects must not use the collector");
+    throw std::logic_error(std::string("gcrt: ") + api +
+                           " called from a destructor run by the collector: "
+                           "destructors of GC objects must not use the "
+                           "collector");
   }
   if (InMarker()) {
     runtime::Print(
@@ -574,9 +575,9 @@ bool Collector::Admit(const Cycle& c) {
   }
   if (runtime::InBlockingRegion()) {
     if (quiet) return false;
-    throw std::logic_error(
-        "gcrt: gc::collect() inside a blocking region (gc::Blocking): leave "
-        "the region first");
+    throw std::logic_error(std::string("gcrt: ") + api +
+                           " inside a blocking region (gc::Blocking): leave "
+                           "the region first");
   }
   if (GCRT_PREDICT_FALSE(refuse_after_fork_.load(std::memory_order_relaxed))) {
     throw std::logic_error(

@@ -215,10 +215,11 @@ class Collector {
   // Runs fn with the world stopped (`why` names the stop for the
   // watchdog), no cycle running and the last cycle's sweep finished: every
   // allocated slot holds an object not yet reclaimed (gc/census.h). Throws
-  // std::logic_error where a cycle could not run (as Collect); rethrows
-  // what fn throws, with the world restarted.
-  void RunWithHeapSwept(const char* why, const std::function<void()>& fn)
-      GCRT_EXCLUDES(mu_);
+  // std::logic_error where a cycle could not run (as Collect, naming `api`,
+  // the caller's entry point); rethrows what fn throws, with the world
+  // restarted.
+  void RunWithHeapSwept(const char* why, const char* api,
+                        const std::function<void()>& fn) GCRT_EXCLUDES(mu_);
 
   // The program's out-of-memory callback (gc::set_out_of_memory_callback):
   // called with the allocation's bytes, the memory limit and heap_live.
@@ -337,7 +338,7 @@ class Collector {
   // and SweepTermination return false when the cycle does not run.
   // Collect stops the world between ReadConfig and SweepTermination and
   // starts it after MarkTermination.
-  bool Admit(const Cycle& c);
+  bool Admit(const Cycle& c, const char* api = "gc::collect()");
   bool ReadConfig(Cycle& c) GCRT_EXCLUDES(mu_);
   bool SweepTermination(Cycle& c) GCRT_REQUIRES(runtime::kWorldStopped);
   void Mark(Cycle& c) GCRT_REQUIRES(runtime::kWorldStopped) GCRT_EXCLUDES(mu_);

@@ -81,12 +81,12 @@ void UnlinkLocked(WeakSpecial* w) GCRT_REQUIRES(g_weak_mu) {
 
 }  // namespace
 
-WeakRef WeakRefFor(const void* object) {
+WeakRef WeakRefFor(const void* object, const char* what) {
   Collector::Get();  // registers the hook that releases specials
   auto p = reinterpret_cast<uintptr_t>(object);
   // Nothing from here to the link reaches a safepoint, so no mark
   // termination can run between the liveness check and the special.
-  alloc::Span* s = SpanOfLiveObject(object, "gc::Weak");
+  alloc::Span* s = SpanOfLiveObject(object, what);
   auto w = std::make_unique<WeakSpecial>();
   runtime::MutexLock lock(&g_weak_mu);
   if (alloc::Special* sp =

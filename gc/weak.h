@@ -56,8 +56,9 @@ struct WeakRef {
 // the object's span first may run destructors). Throws
 // std::invalid_argument if `object` is not the start of a live GC object
 // (a pointer to an object the collector or gc::free already reclaimed
-// included, except in a span another thread is allocating from).
-WeakRef WeakRefFor(const void* object);
+// included, except in a span another thread is allocating from), its
+// message naming `what` (the API the caller offers).
+WeakRef WeakRefFor(const void* object, const char* what = "gc::Weak");
 
 // The target `generation`'s reference reads: the object, or null if the
 // cell was released since (its generation moved on). A seqlock read: the

@@ -159,6 +159,13 @@ TEST_F(CensusTest, TypesComeMostBytesFirstAndTheTextShowsThem) {
 TEST_F(CensusTest, RefusedInsideABlockingRegion) {
   gc::Blocking blocking;
   EXPECT_THROW(gc::census(), std::logic_error);
+  try {
+    gc::census();
+  } catch (const std::logic_error& e) {  // names what the program called
+    EXPECT_NE(std::string(e.what()).find("gc::census() inside a blocking"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 // Another thread allocating and dropping objects all along: each census

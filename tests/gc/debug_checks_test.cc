@@ -36,6 +36,9 @@ TEST(DebugChecks, RootingAForeignPointerIsRefusedWithAMessage) {
       << what;
   what = InvalidArgumentOf([&] { gc::Global<Node> g(&on_stack); });
   EXPECT_NE(what.find("gc::Global"), std::string::npos) << what;
+  what = InvalidArgumentOf(
+      [&] { gc::Weak<Node> w{gc::Ptr<Node>(on_malloc.get())}; });
+  EXPECT_NE(what.find("gc::Weak of"), std::string::npos) << what;
   // A gc::Ptr made from a foreign raw pointer is caught when it is rooted.
   what = InvalidArgumentOf(
       [&] { gc::Root<Node> r = gc::Ptr<Node>(on_malloc.get()); });

@@ -200,6 +200,13 @@ TEST_P(WeakMapTest, EraseFindInsertAndGrowth) {
   EXPECT_THROW(map().insert_or_assign(reinterpret_cast<Node*>(&on_stack),
                                       gc::Ptr<Node>()),
                std::invalid_argument);
+  try {
+    map().insert_or_assign(reinterpret_cast<Node*>(&on_stack), gc::Ptr<Node>());
+  } catch (const std::invalid_argument& e) {  // names the map's key
+    EXPECT_NE(std::string(e.what()).find("gc::WeakMap key of"),
+              std::string::npos)
+        << e.what();
+  }
   EXPECT_EQ(map().size(), 100u) << "a refused insertion changes nothing";
   Map copy = map();  // a copy has the same entries, in a table of its own
   map().clear();
