@@ -77,7 +77,12 @@ std::string WhyAlive::text() const {
   std::snprintf(line, sizeof line, "%p", target.object);
   out += line;
   out += " (" + target.type + ")";
-  if (!reachable) return out + " is not reachable from any root\n";
+  if (!reachable) {
+    return out +
+           " is not reachable from any root (the calling thread's own stack "
+           "is not searched: with stack scanning on, a stale word there may "
+           "still keep it)\n";
+  }
   out += " is reachable from " + root + ":\n";
   for (size_t i = 0; i < path.size(); i++) {
     std::snprintf(line, sizeof line, "  %p ", path[i].object);

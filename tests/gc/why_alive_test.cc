@@ -144,6 +144,9 @@ TEST_F(WhyAliveTest, GarbageIsNotReachable) {
   EXPECT_EQ(w.path[0].object, dropped.get());
   EXPECT_NE(w.text().find("is not reachable from any root"), std::string::npos)
       << w.text();
+  // What it cannot see is said: the caller's own stack.
+  EXPECT_NE(w.text().find("own stack is not searched"), std::string::npos)
+      << w.text();
 }
 
 TEST_F(WhyAliveTest, FromAnotherThreadsStack) {
