@@ -49,10 +49,9 @@ void CheckNotInDestructor() {
 }
 
 void CheckStoringThread(const void* slot) {
-  const bool blocking = runtime::InBlockingRegion();
-  if (!blocking && runtime::CurrentProcessor() != nullptr) return;
+  if (runtime::WorldStopsCurrentThread()) return;
   if (alloc::SpanOf(slot) == nullptr) return;  // not a field of a GC object
-  if (blocking) {
+  if (runtime::InBlockingRegion()) {
     runtime::Print(
         "a gc::Ptr field of a GC object was stored to inside a gc::Blocking "
         "scope, where the thread must not touch the GC heap (a collection "

@@ -1525,9 +1525,10 @@ void SetWriteBarrierDisabledForTesting(bool disabled) {
 
 namespace {
 
-// Threads shading beside the world right now (ShadeBesideTheWorld). Atomic,
-// sequentially consistent: with g_write_barrier's stores, a Dekker
-// handshake.
+// Threads shading beside the world right now (ShadeBesideTheWorld): each
+// such thread adds 1 and takes it back; FinishMarking reads it (a fork's
+// child zeroes it, alone). Atomic, sequentially consistent: with
+// g_write_barrier's stores, a Dekker handshake.
 std::atomic<uint32_t> g_shades_beside_the_world{0};
 
 // SetShadeBesideTheWorldHookForTesting's: written by a test while no
@@ -1589,12 +1590,8 @@ void ShadeSlow(const void* p) {
     return;
   }
   // Only the stops order a thread's load of g_write_barrier, and only for
-  // the threads they stop: those holding a running processor (inside a
-  // blocking region the thread's processor is kBlocked).
-  runtime::Processor* self = runtime::CurrentProcessor();
-  if (GCRT_PREDICT_FALSE(self == nullptr ||
-                         self->status() !=
-                             runtime::ProcessorStatus::kRunning)) {
+  // the threads they stop.
+  if (GCRT_PREDICT_FALSE(!runtime::WorldStopsCurrentThread())) {
     ShadeBesideTheWorld(p);
     return;
   }

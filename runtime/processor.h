@@ -132,6 +132,14 @@ void SetProcessorLocalFactory(ProcessorLocalFactory factory);
 extern thread_local constinit Processor* t_processor GCRT_TLS_FAST;
 inline Processor* CurrentProcessor() { return GCRT_TLS(t_processor); }
 
+// Whether a stop of the world waits for the calling thread: it holds a
+// processor that is running (not kBlocked: inside a blocking region). Only
+// such a thread's loads are ordered by the stops.
+inline bool WorldStopsCurrentThread() {
+  Processor* p = CurrentProcessor();
+  return p != nullptr && p->status() == ProcessorStatus::kRunning;
+}
+
 // Attaches the calling thread: takes an idle processor or creates one, and
 // runs its OnAcquire. Idempotent. The thread detaches automatically at exit.
 Processor* AttachCurrentThread();
