@@ -493,14 +493,15 @@ bool set_crosscheck(bool on);
 // program does. A triggered cycle runs on a background thread, started early
 // enough to end near the heap goal (the trigger is placed from the program's
 // measured allocation rate against the marking's), with a quarter of the mark
-// workers; threads that allocate meanwhile help mark in proportion to what they
-// allocate (mark assists), and an allocation that finds the heap past its goal
-// waits for the cycle to end. A thread in a long loop that neither allocates
-// nor blocks must call gc::safepoint(), or each stop waits for the loop (the
-// pause then includes it: stats().ttsp_max_ns). Every gc::Ptr store and every
-// gc::Ptr made from a pointer then marks that pointer's object (gc/barrier.h),
-// and objects allocated meanwhile are born marked. Returns the previous
-// setting.
+// workers (when the last cycle marked at most 256 KiB, the allocating thread
+// that reached the trigger runs the short cycle itself); threads that allocate
+// meanwhile help mark in proportion to what they allocate (mark assists), and
+// an allocation that finds the heap past its goal waits for the cycle to end. A
+// thread in a long loop that neither allocates nor blocks must call
+// gc::safepoint(), or each stop waits for the loop (the pause then includes it:
+// stats().ttsp_max_ns). Every gc::Ptr store and every gc::Ptr made from a
+// pointer then marks that pointer's object (gc/barrier.h), and objects
+// allocated meanwhile are born marked. Returns the previous setting.
 bool set_concurrent_mark(bool on);
 
 // Detectors for a missing root or trace (docs/design.md, "Checks").

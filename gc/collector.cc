@@ -242,6 +242,27 @@ void Collector::Trigger() {
     c.Collect(GcReason::kTriggered);
     return;
   }
+  Heap& heap = Heap::Get();
+  const auto past_slip = [&heap] {
+    const int64_t goal = heap.next_gc();
+    const int64_t slip = goal / 100 * kMaxOvershootPercent;
+    return heap.heap_live() >=
+           (goal > INT64_MAX - slip ? INT64_MAX : goal + slip);
+  };
+  // A small marking: this thread runs the cycle (kInlineCycleMaxScanWork);
+  // the other threads go on meanwhile, and wait for it past the slip.
+  if (c.inline_cycles_.load(std::memory_order_relaxed)) {
+    if (!c.inline_busy_.load(std::memory_order_relaxed) &&
+        !c.inline_busy_.exchange(true, std::memory_order_acquire)) {
+      struct Done {
+        ~Done() { Get().inline_busy_.store(false, std::memory_order_release); }
+      } done;
+      c.Collect(GcReason::kTriggered);
+    } else if (past_slip()) {
+      c.WaitForRunningCycle();
+    }
+    return;
+  }
   // Marking beside the program: the background thread runs the cycle and
   // this allocation goes on, paying for it with a mark assist (past the
   // goal, with all the work it finds); past the goal by kMaxOvershootPercent
@@ -250,12 +271,14 @@ void Collector::Trigger() {
   // left to scan but the background worker's last buffers).
   c.RequestBackgroundCycle();
   if (WriteBarrierOn()) c.Assist();
-  Heap& heap = Heap::Get();
-  const int64_t goal = heap.next_gc();
-  const int64_t slip = goal / 100 * kMaxOvershootPercent;
-  if (heap.heap_live() >= (goal > INT64_MAX - slip ? INT64_MAX : goal + slip)) {
-    c.WaitForBackgroundCycle();
-  }
+  if (past_slip()) c.WaitForBackgroundCycle();
+}
+
+void Collector::WaitForRunningCycle() {
+  if (CollectingOnThisThread() || runtime::InBlockingRegion()) return;
+  runtime::BlockingRegion waiting(runtime::HandOff::kNo);
+  runtime::MutexLock lock(&cycle_mu_);
+  while (cycle_running_) cycle_done_.Wait(&cycle_mu_);
 }
 
 void Collector::Assist() {
@@ -442,6 +465,7 @@ struct Collector::Cycle {
   int64_t t_swept = 0;  // sweep termination's own work done
   int64_t heap_before = 0;
   int64_t goal = 0;         // next_gc then: the heap goal this cycle serves
+  int64_t trigger = 0;      // the heap's trigger then
   uint32_t sweepgen = 0;    // the heap's, before mark termination moves it
   bool concurrent = false;  // marking beside the program (barrier.h)
   // 2. Mark. Concurrently: t_restart ends the first stop, t_stop2 starts
@@ -626,6 +650,7 @@ bool Collector::SweepTermination(Cycle& c) {
   if (skip) return false;
   c.heap_before = heap.heap_live();
   c.goal = heap.next_gc();
+  c.trigger = heap.trigger();
 
   // Every span was swept, and every cache flushed, since the last mark
   // termination: mark bits start clean.
@@ -844,7 +869,14 @@ void Collector::FlushCaches(Cycle& c) {
 
 void Collector::UpdateConsMarkLocked(const Cycle& c) {
   const double duration = static_cast<double>(c.t_stop2 - c.t_restart);
-  const double allocated = static_cast<double>(c.heap_at_stop2 - c.heap_before);
+  // Allocated since the trigger, as Go counts it: what the program
+  // allocates while the cycle starts (the background thread wakes, the
+  // sweep finishes, the world stops) is runway the next trigger must leave
+  // too. Counted from the first stop, a cycle whose threads reached the
+  // goal before it stopped the world, and waited there, saw nothing
+  // allocated and left the trigger where it was.
+  const double allocated =
+      static_cast<double>(c.heap_at_stop2 - std::min(c.heap_before, c.trigger));
   if (duration <= 0 || allocated <= 0 || last_scan_work_ == 0) return;
   // The marking's share of the CPU: its background workers, and the time
   // allocating threads spent assisting.
@@ -871,6 +903,8 @@ void Collector::Pace(Cycle& c) {
     last_scan_work_ = std::max<int64_t>(
         0, last_marked_ - static_cast<int64_t>(c.marked.black_bytes));
     if (c.concurrent && c.triggered) UpdateConsMarkLocked(c);
+    inline_cycles_.store(last_scan_work_ <= kInlineCycleMaxScanWork,
+                         std::memory_order_relaxed);
     SetNextGcLocked(last_marked_);
     PaceScavengerLocked(/*cycle_done=*/true);
     c.next_gc = heap.next_gc();

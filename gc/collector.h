@@ -25,8 +25,10 @@
 //     mark termination follows in that second stop. One cycle runs at a
 //     time (EnterCycle): a triggered one that finds another running
 //     returns. Triggered cycles run on a background thread
-//     (RequestBackgroundCycle), from Heap::trigger (placed by the pacer,
-//     SetNextGcLocked, so that the marking ends near the goal); allocating
+//     (RequestBackgroundCycle), or on the allocating thread when the last
+//     one marked little (kInlineCycleMaxScanWork), from Heap::trigger
+//     (placed by the pacer, SetNextGcLocked, so that the marking ends near
+//     the goal); allocating
 //     threads assist the marking in proportion to what they allocate
 //     (Assist); past the goal by kMaxOvershootPercent, an allocation
 //     waits for the cycle.
@@ -136,6 +138,15 @@ inline constexpr int kTriggerPercent = 70;
 inline constexpr int64_t kMaxOvershootPercent = 10;
 inline constexpr int kMinTriggerPercent = 70;
 inline constexpr int kMaxTriggerPercent = 95;
+// A triggered cycle whose marking is expected to be this small (the last
+// cycle's scan work, about 0.25 ms of marking) runs on the thread whose
+// allocation triggered it, as Go starts every cycle on the allocating
+// goroutine; larger ones run on the background thread (Trigger). Waking
+// that thread took 40-270 us on 2 busy cores (the scheduler gives it a
+// core only when a running thread yields one), longer than such a cycle
+// marks, and two threads allocating 16-byte objects reached the goal
+// meanwhile and waited for the cycle.
+inline constexpr int64_t kInlineCycleMaxScanWork = 256 << 10;
 // Mark assists (Collector::Assist): a thread assists once it owes this
 // many bytes of allocation, and scans at least this many bytes when it
 // does (Go's gcOverAssistWork: fewer, longer assists).
@@ -408,6 +419,8 @@ class Collector {
   void RequestBackgroundCycle() GCRT_EXCLUDES(background_mu_);
   // Waits, blocked, until the background cycle requested or running ends.
   void WaitForBackgroundCycle() GCRT_EXCLUDES(background_mu_);
+  // Waits, blocked, until the running cycle (if any) ends.
+  void WaitForRunningCycle() GCRT_EXCLUDES(cycle_mu_);
   void BackgroundLoop() GCRT_EXCLUDES(background_mu_);
   // The allocator's zeal-mode hook (alloc::SetZeal).
   static void Zeal();
@@ -465,6 +478,12 @@ class Collector {
   bool background_started_ GCRT_GUARDED_BY(background_mu_) = false;
   bool background_requested_ GCRT_GUARDED_BY(background_mu_) = false;
   std::atomic<bool> background_busy_{false};
+  // Whether the next triggered cycle runs on the triggering thread: the
+  // last cycle's scan work was at most kInlineCycleMaxScanWork. Atomic:
+  // stored under mu_ (Pace), loaded relaxed by Trigger. inline_busy_: a
+  // triggering thread runs one (exchange), cleared by that thread.
+  std::atomic<bool> inline_cycles_{false};
+  std::atomic<bool> inline_busy_{false};
   bool crosscheck_ GCRT_GUARDED_BY(mu_) = false;
   bool trace_ GCRT_GUARDED_BY(mu_) = false;
   int64_t last_marked_ GCRT_GUARDED_BY(mu_) = 0;

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <iterator>
+#include <mutex>
 #include <regex>
 #include <stdexcept>
 #include <string>
@@ -496,4 +497,57 @@ TEST_F(ConcurrentMarkTest, TheHeapSlipsPastItsGoalByATenthAtMost) {
   }
   EXPECT_GE(gc::stats().concurrent_cycles - before, 20u);
   EXPECT_LE(worst_excess, int64_t{1} << 20);
+}
+
+// A triggered cycle whose last marking was small (nothing but a few
+// leaves live here) runs on the thread whose allocation reached the
+// trigger, not on the background thread; a second thread allocating
+// meanwhile is held at the slip past the goal.
+TEST_F(ConcurrentMarkTest, ASmallHeapsTriggeredCycleRunsOnTheAllocatingThread) {
+  gc::collect();
+  std::mutex mu;
+  std::vector<std::thread::id> ran_on;  // triggered cycles only
+  gc::set_cycle_callback([&](const gc::CycleEvent& e) {
+    if (e.forced) return;
+    std::lock_guard<std::mutex> lock(mu);
+    ran_on.push_back(std::this_thread::get_id());
+  });
+  const std::thread::id main_id = std::this_thread::get_id();
+  gc::alloc::Heap& heap = gc::alloc::Heap::Get();
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> worst_excess{INT64_MIN};
+  std::thread other([&] {
+    int64_t worst = INT64_MIN;
+    for (int i = 0; !stop.load(std::memory_order_relaxed); i++) {
+      gc::make_unrooted<Leaf>(i);
+      if (i % 1024 == 0) {
+        const int64_t goal = heap.next_gc();
+        worst = std::max(worst,
+                         heap.heap_live() - goal -
+                             goal / 100 * gc::internal::kMaxOvershootPercent);
+      }
+    }
+    worst_excess = worst;
+  });
+  const uint64_t before = gc::stats().concurrent_cycles;
+  // About 8 cycles at the 4 MiB minimum goal, triggered by either thread.
+  for (int i = 0; i < 4000000 / gc::testing::kSanitizerSlowdown; i++) {
+    gc::make_unrooted<Leaf>(i);
+    if (i % 65536 == 0 && gc::stats().concurrent_cycles - before >= 8) break;
+  }
+  stop = true;
+  const std::thread::id other_id = other.get_id();
+  {
+    gc::Blocking waiting;
+    other.join();
+  }
+  gc::set_cycle_callback(nullptr);
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_GE(ran_on.size(), 3u);
+  // The first cycle may have come before any was measured small.
+  for (size_t i = 1; i < ran_on.size(); i++) {
+    EXPECT_TRUE(ran_on[i] == main_id || ran_on[i] == other_id)
+        << "triggered cycle " << i << " ran on another thread";
+  }
+  EXPECT_LE(worst_excess.load(), int64_t{1} << 20);
 }
