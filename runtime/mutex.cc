@@ -20,14 +20,6 @@ constexpr int kActiveSpins = 4;
 constexpr int kActiveSpinPauses = 30;
 constexpr int kPassiveSpins = 1;
 
-void CpuRelax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
-
 }  // namespace
 
 void Mutex::LockSlow() {

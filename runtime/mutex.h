@@ -29,6 +29,16 @@
 
 namespace gc::runtime {
 
+// One round of a spin-wait: tells the core that this thread is waiting, so
+// that it yields to its sibling hyperthread and leaves the loop cheaply.
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
 class GCRT_CAPABILITY("mutex") Mutex {
  public:
   constexpr Mutex() = default;

@@ -212,11 +212,23 @@ class ProcessorTable {
   // processor) stopped.
   void RestartBy(Processor* stopper) GCRT_EXCLUDES(mu_)
       GCRT_RELEASE(kWorldStopped);
+  // Signals a stopper waiting in WaitForStopLocked that a processor
+  // stopped running (parked, blocked or released).
+  void NotifyStopperLocked() GCRT_REQUIRES(mu_);
+  // Whether a thread waiting in the stop protocol may spin before it
+  // sleeps: every thread the stop involves (processors running or parked,
+  // and an unattached stopper) has a core of its own.
+  bool MaySpinLocked() GCRT_REQUIRES(mu_);
   CondVar world_cv_;    // signalled when the world restarts (with mu_)
   CondVar stopper_cv_;  // signalled when a processor parks (with mu_)
   bool world_stopped_ GCRT_GUARDED_BY(mu_) = false;
   Processor* stopper_ GCRT_GUARDED_BY(mu_) = nullptr;
-  uint64_t restarts_ GCRT_GUARDED_BY(mu_) = 0;  // StartTheWorld calls
+  // The two events the stop protocol waits for, as counters a waiter can
+  // spin on without mu_ before it sleeps on the CondVar (safepoint.cc,
+  // kStopSpin). Atomic: incremented only under mu_; loaded under mu_, or
+  // without it (acquire) while spinning.
+  std::atomic<uint64_t> restarts_{0};        // StartTheWorld calls
+  std::atomic<uint64_t> stopper_events_{0};  // NotifyStopperLocked calls
 };
 
 template <typename Fn>

@@ -6,8 +6,10 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "gcrt/runtime/backtrace.h"
@@ -37,6 +39,35 @@ thread_local int t_no_stop_depth = 0;   // Owned by the thread.
 void ReleaseWorldStopped()
     GCRT_RELEASE(kWorldStopped) GCRT_NO_THREAD_SAFETY_ANALYSIS {}
 
+// How long a parked thread spins for the restart, and a stopper for the
+// next processor to stop, before they sleep on their CondVar, when every
+// thread of the stop has a core (MaySpinLocked). A stop of a small heap
+// lasts 10-50 us, and a thread that sleeps meanwhile wakes tens of
+// microseconds after it is signalled (on a VM its idle core halts): the
+// stopper after the last thread parked, the parked threads after the
+// restart. With more threads than cores a spinner holds a core that the
+// thread it waits for needs (a mutator the stopper preempted), so then
+// both sleep at once.
+constexpr std::chrono::microseconds kStopSpin{50};
+
+// Spins until `word` differs from `seen` (true) or kStopSpin has passed
+// (false). The caller holds no lock.
+bool SpinUntilChanged(const std::atomic<uint64_t>& word, uint64_t seen) {
+  const auto deadline = std::chrono::steady_clock::now() + kStopSpin;
+  for (uint32_t i = 1;; i++) {
+    if (word.load(std::memory_order_acquire) != seen) return true;
+    CpuRelax();
+    if (i % 64 == 0 && std::chrono::steady_clock::now() >= deadline) {
+      return false;
+    }
+  }
+}
+
+uint32_t Cores() {
+  static const uint32_t n = std::max(1u, std::thread::hardware_concurrency());
+  return n;
+}
+
 }  // namespace
 
 GCRT_NOINLINE void ProcessorTable::ParkLocked(Processor* p) {
@@ -45,9 +76,15 @@ GCRT_NOINLINE void ProcessorTable::ParkLocked(Processor* p) {
   __builtin_unwind_init();
   RecordStack(p, ApproximateSp());
   p->status_.store(ProcessorStatus::kStopped, std::memory_order_release);
-  stopper_cv_.NotifyAll();
-  uint64_t parked_at = restarts_;
-  while (restarts_ == parked_at) world_cv_.Wait(&mu_);
+  NotifyStopperLocked();
+  const uint64_t parked_at = restarts_.load(std::memory_order_relaxed);
+  if (MaySpinLocked()) {
+    MutexUnlock unlock(&mu_);
+    SpinUntilChanged(restarts_, parked_at);
+  }
+  while (restarts_.load(std::memory_order_relaxed) == parked_at) {
+    world_cv_.Wait(&mu_);
+  }
   // StartTheWorld marked p running: a stopper that comes next waits for
   // this thread to park again, even if it has not woken up yet.
   GCRT_CHECK(p->status() == ProcessorStatus::kRunning);
@@ -81,7 +118,18 @@ void ProcessorTable::WaitForStopLocked(Processor* self, const char* reason) {
       }
     }
     if (all_stopped) return;
-    t.stopper_cv_.WaitUntil(&mu_, next_report);
+    const uint64_t seen = stopper_events_.load(std::memory_order_relaxed);
+    if (MaySpinLocked()) {
+      bool changed;
+      {
+        MutexUnlock unlock(&mu_);
+        changed = SpinUntilChanged(stopper_events_, seen);
+      }
+      if (changed) continue;
+    }
+    if (stopper_events_.load(std::memory_order_relaxed) == seen) {
+      t.stopper_cv_.WaitUntil(&mu_, next_report);
+    }
     auto now = std::chrono::steady_clock::now();
     if (now >= next_report) {
       ReportStragglersLocked(
@@ -124,16 +172,18 @@ void ProcessorTable::ReportStragglersLocked(Processor* self, const char* reason,
     if (p == self || p->status() != ProcessorStatus::kRunning) continue;
     char name[16];
     ThreadName(p->owner_tid_, name, sizeof(name));
-    if (p->watchdog_stop_ == restarts_ || n == kMaxFullReports) {
+    if (p->watchdog_stop_ == restarts_.load(std::memory_order_relaxed) ||
+        n == kMaxFullReports) {
       Print(
           "stop-the-world (%s) has waited %lld ms for processor %u, held by "
           "thread %d \"%s\": it has not reached a safepoint (%s)",
           reason, waited, p->id(), p->owner_tid_, name,
-          p->watchdog_stop_ == restarts_ ? "reported above"
-                                         : "its report comes next time");
+          p->watchdog_stop_ == restarts_.load(std::memory_order_relaxed)
+              ? "reported above"
+              : "its report comes next time");
       continue;
     }
-    p->watchdog_stop_ = restarts_;
+    p->watchdog_stop_ = restarts_.load(std::memory_order_relaxed);
     StragglerReport& r = reports[n++];
     r.processor = p->id();
     r.tid = p->owner_tid_;
@@ -175,8 +225,10 @@ void ProcessorTable::BeginStopLocked(Processor* self) {
       MutexUnlock unlock(&mu_);
       self->local()->OnResume(*self);
     } else {
-      uint64_t seen = restarts_;
-      while (restarts_ == seen) world_cv_.Wait(&mu_);
+      const uint64_t seen = restarts_.load(std::memory_order_relaxed);
+      while (restarts_.load(std::memory_order_relaxed) == seen) {
+        world_cv_.Wait(&mu_);
+      }
     }
   }
   world_stopped_ = true;
@@ -192,6 +244,24 @@ void ProcessorTable::BeginStopLocked(Processor* self) {
   }
 }
 
+void ProcessorTable::NotifyStopperLocked() {
+  stopper_events_.fetch_add(1, std::memory_order_release);
+  stopper_cv_.NotifyAll();
+}
+
+bool ProcessorTable::MaySpinLocked() {
+  const uint32_t cores = Cores();
+  if (cores < 2) return false;
+  uint32_t threads = stopper_ == nullptr ? 1 : 0;
+  for (Processor* p = all(); p != nullptr; p = p->next_all()) {
+    const ProcessorStatus s = p->status();
+    if (s == ProcessorStatus::kRunning || s == ProcessorStatus::kStopped) {
+      if (++threads > cores) return false;
+    }
+  }
+  return true;
+}
+
 void ProcessorTable::RestartLocked() {
   world_stopped_ = false;
   stopper_ = nullptr;
@@ -202,7 +272,7 @@ void ProcessorTable::RestartLocked() {
       p->status_.store(ProcessorStatus::kRunning, std::memory_order_release);
     }
   }
-  restarts_++;
+  restarts_.fetch_add(1, std::memory_order_release);
   g_stop_requested.store(false, std::memory_order_release);
   world_cv_.NotifyAll();
 }
@@ -357,7 +427,7 @@ GCRT_NOINLINE BlockingRegion::BlockingRegion(HandOff hand_off)
   MutexLock lock(&t.mu_);
   GCRT_CHECK(p_->status() == ProcessorStatus::kRunning);
   p_->status_.store(ProcessorStatus::kBlocked, std::memory_order_release);
-  if (t.world_stopped_) t.stopper_cv_.NotifyAll();
+  if (t.world_stopped_) t.NotifyStopperLocked();
   lock.Unlock();
   // A task's worker lets its slot go to another worker meanwhile.
   if (hand_off_) OnTaskBlockingEnter();
