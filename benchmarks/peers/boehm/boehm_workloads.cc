@@ -15,7 +15,7 @@
 // whole mark phase runs inside that interval; sweeping is lazy and happens
 // during allocation.
 #define GC_THREADS
-#include <gcrt/gc/gc.h>
+#include <gc/gc.h>
 #include <pthread.h>
 #include <time.h>
 
