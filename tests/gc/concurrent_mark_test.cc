@@ -431,20 +431,27 @@ TEST_F(ConcurrentMarkTest, AllocatingThreadsAssistTheMarking) {
 // What the background workers scan is credit an assist takes before it
 // scans anything itself (Go's bgScanCredit): none before they start, all
 // of their work once they drained (no assist ran: the only mutator here is
-// the collecting thread), and each byte of it taken once.
+// the collecting thread), and each byte of it taken once. What the first
+// stop marked is work done (the pacer's expected work counts it), but no
+// credit: no worker of the marking did it.
 TEST_F(ConcurrentMarkTest, BackgroundWorkIsCreditForAssists) {
   gc::Root<Node> live = Build(12, 1);  // 8K nodes of work for the workers
-  int64_t at_start = -1, taken = -1, work = -1, again = -1;
+  int64_t at_start = -1, done_at_start = -1, taken = -1, work = -1, again = -1;
   gc::testing::CollectWithConcurrentHooks(
-      [&] { at_start = gc::internal::TakeBackgroundCredit(INT64_MAX); },
       [&] {
-        work = gc::internal::MarkWorkDone();
+        done_at_start = gc::internal::MarkWorkDone();
+        at_start = gc::internal::TakeBackgroundCredit(INT64_MAX);
+      },
+      [&] {
+        work = gc::internal::MarkWorkDone() - done_at_start;
         taken = gc::internal::TakeBackgroundCredit(work / 2);
         taken += gc::internal::TakeBackgroundCredit(INT64_MAX);
         again = gc::internal::TakeBackgroundCredit(INT64_MAX);
       });
   EXPECT_EQ(at_start, 0);
-  // Every node but the root, which the first stop marked.
+  // The root, which the first stop marked.
+  EXPECT_GE(done_at_start, static_cast<int64_t>(sizeof(Node)));
+  // Every node but the root.
   EXPECT_GE(work, int64_t{8190} * static_cast<int64_t>(sizeof(Node)));
   EXPECT_EQ(taken, work);
   EXPECT_EQ(again, 0);
