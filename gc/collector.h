@@ -306,6 +306,10 @@ class Collector {
       background_started_ = false;
       background_requested_ = false;
       background_busy_.store(false, std::memory_order_relaxed);
+      // A thread that was between claiming a small cycle and running it
+      // (or clearing the claim after it) is gone too: left set, the claim
+      // would keep every later small cycle from running.
+      inline_busy_.store(false, std::memory_order_relaxed);
       background_cv_.ResetAfterFork();
       background_done_cv_.ResetAfterFork();
       cycle_done_.ResetAfterFork();

@@ -235,6 +235,37 @@ struct Counted {
   std::string name = "counted";
 };
 
+// A fork from the thread running a small heap's triggered cycle (which
+// runs on the allocating thread, not the background one): the child's
+// heap keeps collecting when it allocates, though the thread that claimed
+// that cycle never clears its claim in the child (the cycle callback runs
+// before the claim is cleared).
+TEST_F(ForkTest, FromACycleOnTheAllocatingThread) {
+  gc::collect();  // little is live: the next triggered cycle runs here
+  const std::thread::id self = std::this_thread::get_id();
+  pid_t pid = -1;
+  bool forked = false;
+  gc::set_cycle_callback([&](const gc::CycleEvent& e) {
+    if (e.forced || forked || std::this_thread::get_id() != self) return;
+    forked = true;
+    pid = fork();
+    if (pid != 0) return;
+    ExitWith([] {
+      const uint64_t before = gc::stats().num_gc;
+      for (int i = 0; i < 8000000; i++) {
+        gc::make_unrooted<Node>();
+        if (i % 4096 == 0 && gc::stats().num_gc >= before + 2) return 0;
+      }
+      return 20;  // no triggered cycle ran
+    });
+  });
+  for (int i = 0; !forked && i < 64000000; i++) gc::make_unrooted<Node>();
+  gc::set_cycle_callback(nullptr);
+  ASSERT_TRUE(forked) << "no triggered cycle ran on this thread";
+  EXPECT_EQ(WaitChild(pid), 0);
+  EXPECT_EQ(Check(tree_), kNodes);
+}
+
 TEST_F(ForkTest, TheChildsFinalizersRunOnARestartedFinalizerThread) {
   // The finalizer thread runs in the parent...
   std::atomic<int> parent_runs{0};
