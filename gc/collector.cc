@@ -81,13 +81,7 @@ void ReleaseSpecialList(alloc::Special* list) {
   }
 }
 
-// The machine's hardware threads, read once (Go's ncpu): glibc reads
-// /sys/devices/system/cpu/online at every std::thread::hardware_concurrency
-// call, which cost 0.1 ms inside mark termination's stop.
-uint32_t HardwareThreads() {
-  static const uint32_t n = std::max(1u, std::thread::hardware_concurrency());
-  return n;
-}
+using runtime::HardwareThreads;
 
 // The mark workers a cycle uses (GCRT_MARK_WORKERS, or one per hardware
 // thread), and of them those that mark beside the program in a triggered

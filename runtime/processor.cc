@@ -3,8 +3,10 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <new>
 #include <stdexcept>
+#include <thread>
 
 #include "gcrt/runtime/check.h"
 
@@ -88,6 +90,11 @@ void ProcessorTable::Release(Processor* p) {
   if (world_stopped_) NotifyStopperLocked();
   p->next_idle_ = idle_;
   idle_ = p;
+}
+
+uint32_t HardwareThreads() {
+  static const uint32_t n = std::max(1u, std::thread::hardware_concurrency());
+  return n;
 }
 
 void SetProcessorLocalFactory(ProcessorLocalFactory factory) {

@@ -127,6 +127,11 @@ class Processor {
 // processor is created; later calls with the same factory are no-ops.
 void SetProcessorLocalFactory(ProcessorLocalFactory factory);
 
+// The machine's hardware threads, read once (Go's ncpu): glibc reads
+// /sys/devices/system/cpu/online at every std::thread::hardware_concurrency
+// call, which cost 0.1 ms inside mark termination's stop.
+uint32_t HardwareThreads();
+
 // The calling thread's processor, or null if the thread is not attached.
 // Owned by the thread.
 extern thread_local constinit Processor* t_processor GCRT_TLS_FAST;

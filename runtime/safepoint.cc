@@ -6,10 +6,8 @@
 
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstring>
 #include <stdexcept>
-#include <thread>
 #include <vector>
 
 #include "gcrt/runtime/backtrace.h"
@@ -61,11 +59,6 @@ bool SpinUntilChanged(const std::atomic<uint64_t>& word, uint64_t seen) {
       return false;
     }
   }
-}
-
-uint32_t Cores() {
-  static const uint32_t n = std::max(1u, std::thread::hardware_concurrency());
-  return n;
 }
 
 }  // namespace
@@ -250,7 +243,7 @@ void ProcessorTable::NotifyStopperLocked() {
 }
 
 bool ProcessorTable::MaySpinLocked() {
-  const uint32_t cores = Cores();
+  const uint32_t cores = HardwareThreads();
   if (cores < 2) return false;
   uint32_t threads = stopper_ == nullptr ? 1 : 0;
   for (Processor* p = all(); p != nullptr; p = p->next_all()) {

@@ -245,7 +245,7 @@ Scheduler& Scheduler::Get() {
 
 Scheduler::Scheduler() {
   uint32_t n = env::ProcsFromEnv();
-  if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
+  if (n == 0) n = HardwareThreads();
   procs_ = n;
   for (uint32_t i = 0; i < n; i++) {
     auto* s = new Slot();
