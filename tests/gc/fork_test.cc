@@ -359,9 +359,13 @@ TEST(ForkCensusOnSignal, PrintedByTheChildOnItsOwnSignal) {
         }
         int status = 0;
         gc::blocking([&] { ::waitpid(pid, &status, 0); });
+        // A child that failed said why on this capture (its stderr before
+        // its own): shown after the status, which the match ends at.
+        const std::string child_said = capture.ReadAvailable();
         capture.Restore();
-        std::fprintf(stderr, "%s\n--\nchild: %d\n", parent.c_str(),
-                     WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        const int child = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        std::fprintf(stderr, "%s\n--\nchild: %d\n%s", parent.c_str(), child,
+                     child == 0 ? "" : child_said.c_str());
         std::exit(0);
       },
       ::testing::ExitedWithCode(0),

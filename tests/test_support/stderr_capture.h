@@ -58,6 +58,20 @@ class StderrCapture {
       seen_.append(buf, static_cast<size_t>(n));
     }
   }
+  // What was written and not read yet, without waiting: for a failure's
+  // report (a forked child's, written here after it restored its stderr).
+  std::string ReadAvailable() {
+    std::string text;
+    text.swap(seen_);
+    char buf[4096];
+    pollfd p{read_fd_, POLLIN, 0};
+    while (::poll(&p, 1, 0) == 1) {
+      const ssize_t n = ::read(read_fd_, buf, sizeof buf);
+      if (n <= 0) break;
+      text.append(buf, static_cast<size_t>(n));
+    }
+    return text;
+  }
   void Restore() { ::dup2(saved_, 2); }
 
  private:
