@@ -42,6 +42,7 @@ Span* Central::Exchange(Span* retired, uint64_t local_frees, size_t want,
   size_t n = 0;
   Span* to_free = nullptr;
   auto hand_out = [&](Span* s) GCRT_REQUIRES(mu_) {
+    taken_since_sweep_++;
     MarkCachedLocked(s);
     PushSpan(&out, s);
     n++;
@@ -62,7 +63,7 @@ Span* Central::Exchange(Span* retired, uint64_t local_frees, size_t want,
   // claim unswept ones of this class and sweep them (outside the lock:
   // destructors run) before carving fresh pages, then sweep the walk for
   // full ones of this class (on no list). Bounded, as in Go. The spans
-  // these sweeps empty stay on partial_ for this refill (keep_empty).
+  // these sweeps empty stay on partial_ for this refill (Emptied::kKeep).
   // Nothing is handed out before the last sweep: a destructor may park,
   // and a cycle run meanwhile, and only spans on the lists are made
   // unswept by it.
@@ -73,6 +74,12 @@ Span* Central::Exchange(Span* retired, uint64_t local_frees, size_t want,
     while (n < want && !partial_.empty()) {
       Span* s = partial_.first();
       partial_.Remove(s);
+      hand_out(s);
+    }
+    // Spans a sweep emptied and kept for this class: swept already.
+    while (n < want && !empty_.empty()) {
+      Span* s = empty_.first();
+      empty_.Remove(s);
       hand_out(s);
     }
     if (n > 0) break;
@@ -96,7 +103,7 @@ Span* Central::Exchange(Span* retired, uint64_t local_frees, size_t want,
       lock.Unlock();
       for (int i = 0; i < nclaimed; i++) {
         // Filed back by FinishSweep, an emptied span kept on partial_.
-        hooks->sweep_taken(std::move(claimed[i]), /*keep_empty=*/true);
+        hooks->sweep_taken(std::move(claimed[i]), Emptied::kKeep);
       }
       lock.Lock();
       continue;
@@ -262,10 +269,35 @@ void Central::RemoveLocked(Span* s, SpanList* partial) {
   }
 }
 
-void Central::StartSweep() {
+void Central::StartSweep(bool reuse_empties) {
   runtime::MutexLock lock(&mu_);
   GCRT_CHECK(unswept_.empty() && "every span was swept before the next mark");
   std::swap(partial_, unswept_);
+  unswept_.Splice(empty_);
+  reuse_budget_ = reuse_empties ? taken_since_sweep_ : 0;
+  taken_since_sweep_ = 0;
+}
+
+uint64_t Central::ReleaseKept(uint64_t pages) {
+  const uint64_t npages = ClassToNPages(SpanClassSizeClass(span_class_));
+  Span* to_free = nullptr;
+  uint64_t released = 0;
+  {
+    runtime::MutexLock lock(&mu_);
+    while (released < pages && !empty_.empty()) {
+      Span* s = empty_.first();
+      empty_.Remove(s);
+      PushSpan(&to_free, s);
+      released += npages;
+    }
+  }
+  ReleaseEmptySpans(to_free);
+  return released;
+}
+
+size_t Central::KeptForTesting() {
+  runtime::MutexLock lock(&mu_);
+  return empty_.size();
 }
 
 void Central::TakeForSweep(const SweepClaim& claim) {
@@ -275,7 +307,7 @@ void Central::TakeForSweep(const SweepClaim& claim) {
 }
 
 Central::Filed Central::FinishSweep(SweepClaim claim, uint32_t freed,
-                                    bool keep_empty) {
+                                    Emptied emptied) {
   Span* s = claim.span();
   Span* empty;
   Filed filed;
@@ -286,7 +318,14 @@ Central::Filed Central::FinishSweep(SweepClaim claim, uint32_t freed,
     GCRT_DCHECK_EXPENSIVE(s->IsValid());
     std::move(claim).Finish();
     filed = s->alloc_count == s->nelems ? Filed::kFull : Filed::kPartial;
-    empty = FileLocked(s, &partial_, keep_empty);
+    if (s->alloc_count == 0 && emptied == Emptied::kKeepIfDue &&
+        reuse_budget_ > 0) {
+      reuse_budget_--;
+      empty_.PushFront(s);
+      return filed;
+    }
+    empty = FileLocked(s, &partial_,
+                       s->alloc_count == 0 && emptied == Emptied::kKeep);
   }
   if (empty == nullptr) return filed;
   ReleaseEmptySpan(empty);
@@ -316,7 +355,7 @@ void Central::FreeObject(Span* s, uint32_t slot) {
     if (SweepClaim claim = SweepClaim::TryAcquire(s, h)) {
       RemoveLocked(s, &unswept_);
       lock.Unlock();
-      heap_->hooks()->sweep_taken(std::move(claim), /*keep_empty=*/false);
+      heap_->hooks()->sweep_taken(std::move(claim), Emptied::kFree);
     } else {
       lock.Unlock();
       std::this_thread::yield();
@@ -404,8 +443,9 @@ void Central::ReleaseEmptySpans(Span* list) {
 
 Central::Stats Central::ReadStats() {
   runtime::MutexLock lock(&mu_);
-  return Stats{nmalloc_, nfree_,      partial_.size() + unswept_.size(),
-               nfull_,   live_bytes_, ncached_};
+  return Stats{
+      nmalloc_, nfree_,      partial_.size() + unswept_.size() + empty_.size(),
+      nfull_,   live_bytes_, ncached_};
 }
 
 bool Central::Verify() {
@@ -415,6 +455,15 @@ bool Central::Verify() {
         s->alloc_count >= s->nelems ||
         s->sweepgen.Of(heap_->sweepgen()) != SweepGen::State::kSwept) {
       runtime::Print("Central::Verify: bad partial span %#lx",
+                     static_cast<unsigned long>(s->base));
+      return false;
+    }
+  }
+  for (Span* s = empty_.first(); s != nullptr; s = s->next) {
+    if (!s->IsValid() || s->in_cache || s->span_class != span_class_ ||
+        s->alloc_count != 0 ||
+        s->sweepgen.Of(heap_->sweepgen()) != SweepGen::State::kSwept) {
+      runtime::Print("Central::Verify: bad kept empty span %#lx",
                      static_cast<unsigned long>(s->base));
       return false;
     }

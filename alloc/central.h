@@ -1,6 +1,7 @@
 // Central free lists, one per span class (seeds 000 and 002): the spans of a
-// class that no Cache holds: those with free slots (partial_), and full
-// ones (counted only). See alloc/heap.h for the overview.
+// class that no Cache holds: those with free slots (partial_), full ones
+// (counted only), and empty ones a sweep kept for the class's refills
+// (empty_). See alloc/heap.h for the overview.
 //
 //   Exchange()     a Cache's refill: takes back the spans it has finished
 //                  with, folding in the objects other threads freed into
@@ -25,7 +26,10 @@
 // then sweeps the walk over all spans until it found spans of its class
 // with free slots (CollectorHooks::sweep_for_refill; full spans are on no
 // list), before carving fresh pages. Those sweeps keep the spans they
-// empty for the refill rather than freeing them to the page heap. A span
+// empty for the refill rather than freeing them to the page heap; other
+// sweeps after a triggered cycle keep them on empty_ within the class's
+// reuse budget (Emptied::kKeepIfDue), which the page heap's reclaim frees
+// before the heap grows (ReleaseKept). A span
 // a Cache held across mark termination (h+1) is swept by that Cache's
 // owner before it comes back (Cache::ReleaseAll); when the collector
 // flushes an idle processor's cache instead, the span comes back unswept
@@ -97,20 +101,42 @@ class alignas(64) Central {
   FreeLink* TakeFreebuf(Span* s) GCRT_EXCLUDES(mu_);
 
   // Sweeping. With the world stopped: every partial span becomes unswept.
-  void StartSweep() GCRT_REQUIRES(runtime::kWorldStopped) GCRT_EXCLUDES(mu_);
+  // `reuse_empties`: this sweep may keep as many spans it empties as this
+  // class's Caches took since the last sweep started (kKeepIfDue), for
+  // their refills; otherwise every emptied span goes back to the page heap.
+  void StartSweep(bool reuse_empties) GCRT_REQUIRES(runtime::kWorldStopped)
+      GCRT_EXCLUDES(mu_);
   // Takes the claimed span (h-1) off the lists.
   void TakeForSweep(const SweepClaim& claim) GCRT_EXCLUDES(mu_);
   // Where FinishSweep filed a span.
   enum class Filed { kPartial, kFull, kFreed };
+  // What FinishSweep does with a span its sweep emptied.
+  enum class Emptied {
+    // Back to the page heap: the sweep reclaims pages for it.
+    kFree,
+    // Kept (on empty_) while the reuse budget StartSweep set lasts (one
+    // span each), else freed. A class that churns takes about as many
+    // spans each cycle as the last: freeing each span its sweep empties
+    // only for the next refill to carve the same pages again cost two
+    // page heap lock round trips per span, and the page heap's lock was
+    // the one allocating threads met (Allocation, 2 threads).
+    kKeepIfDue,
+    // Filed partial, at the front: the sweep ran for a refill of this
+    // class, which takes it next (Go's cacheSpan allocates from the span
+    // it just swept).
+    kKeep,
+  };
   // Files a claimed span back after its sweep freed `freed` objects (its
-  // bits already swapped): partial, full, or (empty) back to the page heap.
-  // With `keep_empty` an emptied span is filed partial instead, at the
-  // front: the sweep ran for a refill of this class, which takes it next
-  // (Go's cacheSpan allocates from the span it just swept; freeing it only
-  // for the refill to carve the same pages again cost two page heap lock
-  // round trips per span on a churning heap).
-  Filed FinishSweep(SweepClaim claim, uint32_t freed, bool keep_empty = false)
-      GCRT_EXCLUDES(mu_);
+  // bits already swapped): partial, full, or (empty) as `emptied` says.
+  Filed FinishSweep(SweepClaim claim, uint32_t freed,
+                    Emptied emptied = Emptied::kFree) GCRT_EXCLUDES(mu_);
+  // Gives kept empty spans (Emptied::kKeepIfDue) back to the page heap
+  // until `pages` pages went back or none is left; returns the pages. The
+  // page heap's reclaim, before it grows: the kept spans are a cache for
+  // this class's refills, not memory the heap may grow past.
+  uint64_t ReleaseKept(uint64_t pages) GCRT_EXCLUDES(mu_);
+  // Empty spans kept for this class's refills (tests).
+  size_t KeptForTesting() GCRT_EXCLUDES(mu_);
   // Whether unswept spans remain on the partial list (tests).
   bool HasUnswept() GCRT_EXCLUDES(mu_);
 
@@ -147,12 +173,16 @@ class alignas(64) Central {
   runtime::Mutex mu_;
   Heap* heap_ = nullptr;      // Immutable after Init.
   SpanClass span_class_ = 0;  // Immutable after Init.
-  // Swept (h), not full; empty only when a refill's sweep kept it there
-  // for the refill (FinishSweep's keep_empty), which normally takes it at
-  // once (if a cycle intervenes, StartSweep makes it unswept and its next
-  // sweep frees it).
+  // Swept (h), not full; empty only when a sweep kept it there for a
+  // refill (FinishSweep's `emptied`), which normally takes it at once or
+  // within the cycle (if a cycle intervenes, StartSweep makes it unswept
+  // and its next sweep frees or keeps it again).
   SpanList partial_ GCRT_GUARDED_BY(mu_);
   SpanList unswept_ GCRT_GUARDED_BY(mu_);  // unswept (h-2), not full
+  // Swept (h) and empty, kept by a sweep within the reuse budget
+  // (Emptied::kKeepIfDue). Refills take them after partial_; StartSweep
+  // makes them unswept with the rest; ReleaseKept frees them.
+  SpanList empty_ GCRT_GUARDED_BY(mu_);
   // Full spans are on no list (the lists are written by every refill, and
   // a list push writes the neighbour span's header: a cache line another
   // thread owns). They are counted, and found through the page map.
@@ -165,6 +195,10 @@ class alignas(64) Central {
   // Spans MarkCachedLocked handed out and UncacheLocked has not taken back
   // (in_cache), wherever their Cache keeps them meanwhile.
   uint64_t ncached_ GCRT_GUARDED_BY(mu_) = 0;
+  // Spans handed to Caches since the last StartSweep (fresh, partial or
+  // reused), and how many more emptied spans this sweep may keep.
+  uint64_t taken_since_sweep_ GCRT_GUARDED_BY(mu_) = 0;
+  uint64_t reuse_budget_ GCRT_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace gc::alloc

@@ -112,6 +112,14 @@ void Heap::FreeSmallSpan(Span* s) {
   pages_.FreeSpan(s);
 }
 
+uint64_t Heap::ReleaseKeptSpans(uint64_t pages) {
+  uint64_t released = 0;
+  for (int sc = 0; sc < kNumSpanClasses && released < pages; sc++) {
+    released += central_[sc].ReleaseKept(pages - released);
+  }
+  return released;
+}
+
 bool Heap::CollectForMemory() {
   static thread_local bool collecting = false;
   const CollectorHooks* h = hooks();

@@ -142,6 +142,10 @@ class Heap {
                        PageCache* pc = nullptr);
   // An empty small span goes back to the page heap.
   void FreeSmallSpan(Span* s);
+  // Gives the empty spans the Centrals kept for their refills back to the
+  // page heap (Central::ReleaseKept), until `pages` pages went back or none
+  // is left; returns the pages.
+  uint64_t ReleaseKeptSpans(uint64_t pages);
 
   // While g_allocate_black is on (alloc/span.h), the object is born marked.
   void* AllocateLarge(const TypeInfo* type, size_t bytes)
@@ -161,8 +165,8 @@ class Heap {
     // took off its Central's lists (Central::TakeForSweep, or Exchange
     // itself): runs the destructors of its dead objects with no lock held,
     // swaps its bits, and files it back with Central::FinishSweep, which
-    // ends the claim (keep_empty: as FinishSweep's).
-    void (*sweep_taken)(SweepClaim claim, bool keep_empty);
+    // ends the claim (`emptied`: as FinishSweep's).
+    void (*sweep_taken)(SweepClaim claim, Central::Emptied emptied);
     // A refill of class `sc` that found no span with free slots on its
     // Central's lists: sweeps spans of the sweep's walk (any class) until
     // `want` of class sc were filed partial (those it empties kept there,
@@ -180,7 +184,8 @@ class Heap {
     // Proportional sweeping: called before a Cache takes `want` spans of
     // class sc from its Central, so sweeping keeps ahead of allocation;
     // up to `want` spans of class sc it empties stay on the Central's
-    // partial list for that refill (as sweep_for_refill's).
+    // partial list for that refill (as sweep_for_refill's), and others
+    // are kept within their class's reuse budget (Central::Emptied).
     void (*sweep_credit)(SpanClass sc, size_t want);
     // The calling thread enters (true) or leaves (false) a blocking region.
     void (*blocking)(bool entering);

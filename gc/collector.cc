@@ -824,8 +824,17 @@ void Collector::MarkTermination(Cycle& c) {
   SetSweepCycle(c.cycles_seen + 1);
   // The flip: every swept span becomes unswept (alloc/sweepgen.h).
   heap.AdvanceSweepgen();
+  // A triggered cycle's sweep (and the tests' lazy one, which stands for
+  // it) keeps emptied spans for the classes that took as many since the
+  // last (Central::Emptied::kKeepIfDue): the program goes on allocating as
+  // it did. An explicit cycle, or one under a memory limit, gives every
+  // emptied span back to the page heap, where a larger object, another
+  // class or the scavenger can have its pages.
+  const bool reuse_empties =
+      (c.triggered || c.reason == GcReason::kLazyForTesting) &&
+      heap.pages().limit() == 0;
   for (int sc = 0; sc < alloc::kNumSpanClasses; sc++) {
-    heap.central(static_cast<alloc::SpanClass>(sc)).StartSweep();
+    heap.central(static_cast<alloc::SpanClass>(sc)).StartSweep(reuse_empties);
   }
   heap.gc_bits().NextEpoch();
   c.t_flipped = NowNs();

@@ -159,15 +159,15 @@ void Sweeper::DestroyIntoQuarantine(const alloc::SweepClaim& claim, bool put_in,
   destroyed_.fetch_add(destroyed, std::memory_order_relaxed);
 }
 
-alloc::Central::Filed Sweeper::SweepTakenSmall(alloc::SweepClaim claim,
-                                               bool keep_empty) {
+alloc::Central::Filed Sweeper::SweepTakenSmall(
+    alloc::SweepClaim claim, alloc::Central::Emptied emptied) {
   Heap& heap = Heap::Get();
   Span* s = claim.span();
   DestroyDead(claim);
   uint32_t freed = heap.SwapSweptBits(claim);
   spans_swept_.fetch_add(1, std::memory_order_relaxed);
   return heap.central(s->span_class)
-      .FinishSweep(std::move(claim), freed, keep_empty);
+      .FinishSweep(std::move(claim), freed, emptied);
 }
 
 bool Sweeper::SweepLarge(alloc::SweepClaim claim) {
@@ -182,10 +182,11 @@ bool Sweeper::SweepLarge(alloc::SweepClaim claim) {
   return dead;
 }
 
-void Sweeper::SweepTaken(alloc::SweepClaim claim, bool keep_empty) {
+void Sweeper::SweepTaken(alloc::SweepClaim claim,
+                         alloc::Central::Emptied emptied) {
   Sweeper& self = Get();
   self.active_.fetch_add(1, std::memory_order_relaxed);
-  self.SweepTakenSmall(std::move(claim), keep_empty);
+  self.SweepTakenSmall(std::move(claim), emptied);
   self.active_.fetch_sub(1, std::memory_order_release);
 }
 
@@ -221,9 +222,14 @@ bool Sweeper::ClaimAndSweep(Span* s, uint64_t* freed_pages, Refill* refill) {
     const bool for_refill =
         refill != nullptr && s->span_class == refill->span_class;
     heap.central(s->span_class).TakeForSweep(claim);
-    alloc::Central::Filed filed = SweepTakenSmall(
-        std::move(claim),
-        /*keep_empty=*/for_refill && refill->filed < refill->want);
+    // Kept for the refill that sweeps; freed for a reclaim, which wants
+    // pages; otherwise kept while the class's reuse budget lasts.
+    using Emptied = alloc::Central::Emptied;
+    const Emptied emptied = for_refill && refill->filed < refill->want
+                                ? Emptied::kKeep
+                            : freed_pages != nullptr ? Emptied::kFree
+                                                     : Emptied::kKeepIfDue;
+    alloc::Central::Filed filed = SweepTakenSmall(std::move(claim), emptied);
     freed = filed == alloc::Central::Filed::kFreed;
     if (for_refill && filed == alloc::Central::Filed::kPartial) {
       refill->filed++;
@@ -348,6 +354,9 @@ void Sweeper::Reclaim(uint32_t npages) {
   uint64_t freed = 0;
   while (freed < npages && self.SweepOne(&freed)) {
   }
+  // Then the spans sweeps kept empty for their classes' refills: the heap
+  // does not grow past them.
+  if (freed < npages) Heap::Get().ReleaseKeptSpans(npages - freed);
 }
 
 void Sweeper::Credit(alloc::SpanClass sc, size_t want) {

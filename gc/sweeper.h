@@ -105,7 +105,8 @@ class Sweeper {
   }
 
   // The allocator's hooks (alloc::Heap::CollectorHooks).
-  static void SweepTaken(alloc::SweepClaim claim, bool keep_empty);
+  static void SweepTaken(alloc::SweepClaim claim,
+                         alloc::Central::Emptied emptied);
   static void SweepForRefill(alloc::SpanClass sc, size_t want);
   // SweepForRefill's budget: spans swept per call at most (Go's cacheSpan
   // sweeps at most 100).
@@ -136,7 +137,7 @@ class Sweeper {
   // Each ends the claim; SweepLarge returns whether the span went back to
   // the page heap.
   alloc::Central::Filed SweepTakenSmall(alloc::SweepClaim claim,
-                                        bool keep_empty);
+                                        alloc::Central::Emptied emptied);
   bool SweepLarge(alloc::SweepClaim claim);
   // Claims s (h-2 -> h-1) and sweeps it; false if it was not unswept.
   // Adds the pages it gave back to the page heap to *freed_pages; for a

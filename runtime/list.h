@@ -76,6 +76,21 @@ class IntrusiveList {
     size_--;
   }
 
+  // Moves every element of `other` to the back of this list, in O(1).
+  void Splice(IntrusiveList& other) {
+    if (other.empty()) return;
+    if (empty()) {
+      *this = std::move(other);
+      return;
+    }
+    last_->*kNext = other.first_;
+    other.first_->*kPrev = last_;
+    last_ = other.last_;
+    size_ += other.size_;
+    other.first_ = other.last_ = nullptr;
+    other.size_ = 0;
+  }
+
   // Walks the links (consistency checks compare it with size()).
   size_t CountByWalking() const {
     size_t n = 0;

@@ -247,6 +247,19 @@ TEST_F(SweeperTest, ProportionalSweepFinishesTheWalkBeforeTheNextTrigger) {
   gc::set_gc_percent(-1);
 }
 
+// Allocates (and drops) large objects for what the heap has idle now and
+// `extra` bytes more; returns how much the heap grew meanwhile.
+uint64_t GrowthForLargeObjectsPastIdle(size_t extra) {
+  const gc::Stats before = gc::stats();
+  constexpr size_t kLarge = 256 << 10;
+  const size_t count = (before.heap_idle + extra) / kLarge;
+  std::vector<gc::Root<gc::Array<char>>> large;
+  for (size_t i = 0; i < count; i++)
+    large.push_back(gc::make_array<char>(kLarge - 64));
+  const gc::Stats after = gc::stats();
+  return after.heap_sys - before.heap_sys;
+}
+
 TEST_F(SweeperTest, PageHeapReclaimsBySweepingBeforeItGrows) {
   using Dead = Counted<576>;
   Sweeper::Get().PauseBackgroundForTesting(true);
@@ -255,19 +268,11 @@ TEST_F(SweeperTest, PageHeapReclaimsBySweepingBeforeItGrows) {
   gc::alloc::FlushCurrentCache();
   LazyCycle();
   const int64_t destroyed_before = Dead::destroyed.load();
-  gc::Stats before = gc::stats();
-  // Large objects for what is idle now and 16 MiB more: the page heap has
-  // to find 16 MiB, and sweeping the dead spans gives them back.
-  constexpr size_t kLarge = 256 << 10;
-  const size_t count = (before.heap_idle + (16 << 20)) / kLarge;
-  std::vector<gc::Root<gc::Array<char>>> large;
-  for (size_t i = 0; i < count; i++)
-    large.push_back(gc::make_array<char>(kLarge - 64));
-  gc::Stats after = gc::stats();
+  // The page heap has to find 16 MiB, and sweeping the dead spans gives
+  // them back.
+  EXPECT_LT(GrowthForLargeObjectsPastIdle(16 << 20), 8u << 20);
   EXPECT_GT(Dead::destroyed.load() - destroyed_before, 0);
   EXPECT_EQ(Dead::destroyed_elsewhere.load(), 0);
-  EXPECT_LT(after.heap_sys, before.heap_sys + (8 << 20))
-      << "grew by " << ((after.heap_sys - before.heap_sys) >> 20) << " MiB";
 }
 
 TEST_F(SweeperTest, EmptySpansGoBackToThePageHeap) {
@@ -278,6 +283,69 @@ TEST_F(SweeperTest, EmptySpansGoBackToThePageHeap) {
   gc::Stats after = gc::stats();
   EXPECT_GE(before.heap_inuse - after.heap_inuse, 12u << 20);
   EXPECT_GE(after.heap_idle - before.heap_idle, 12u << 20);
+}
+
+// Garbage of class Counted<N> in spans of its own; returns their count
+// (and the class, through *sc).
+template <size_t N>
+size_t MakeGarbageSpans(int n, gc::alloc::SpanClass* sc) {
+  Counted<N>::test_thread = std::this_thread::get_id();
+  std::vector<const Span*> spans;
+  for (int i = 0; i < n; i++) {
+    const Span* s = gc::alloc::SpanOf(gc::make_unrooted<Counted<N>>().get());
+    if (spans.empty() || spans.back() != s) spans.push_back(s);
+  }
+  *sc = spans.front()->span_class;
+  gc::alloc::FlushCurrentCache();
+  std::sort(spans.begin(), spans.end());
+  return std::unique(spans.begin(), spans.end()) - spans.begin();
+}
+
+void SweepAll() {
+  while (Sweeper::Get().SweepOne()) {
+  }
+}
+
+// A class that churns takes about as many spans each cycle as it did in
+// the last: the sweep after a triggered cycle keeps as many of the spans
+// it empties for the class's refills (Central::Emptied::kKeepIfDue), and
+// the refills take them, rather than the sweep freeing each to the page
+// heap for the refill to carve the same pages again.
+TEST_F(SweeperTest, ATriggeredCyclesSweepKeepsEmptiedSpansForTheirClass) {
+  using T = Counted<704>;
+  Sweeper::Get().PauseBackgroundForTesting(true);
+  gc::alloc::SpanClass sc;
+  const size_t dead = MakeGarbageSpans<704>(2000, &sc);  // 182 spans
+  gc::alloc::Central& central = Heap::Get().central(sc);
+  const uint64_t idle_before = gc::stats().heap_idle;
+  LazyCycle();  // no reason but the heap's growth: as a triggered cycle
+  SweepAll();
+  EXPECT_EQ(central.KeptForTesting(), dead);
+  EXPECT_LT(gc::stats().heap_idle, idle_before + (64 << 10))
+      << "the emptied spans stayed with their class";
+  EXPECT_TRUE(central.Verify());
+
+  std::vector<gc::Root<T>> kept;
+  for (int i = 0; i < 1000; i++) kept.push_back(gc::make<T>());
+  EXPECT_LE(central.KeptForTesting(), dead - 90)
+      << "the refills took the kept spans";
+  kept.clear();
+  // An explicit cycle gives them back, for any class or the scavenger.
+  gc::collect();
+  EXPECT_EQ(central.KeptForTesting(), 0u);
+}
+
+// The kept spans are a cache for their class, not memory the heap grows
+// past: the page heap's reclaim frees them before it asks the OS.
+TEST_F(SweeperTest, PageHeapReclaimsKeptSpansBeforeItGrows) {
+  Sweeper::Get().PauseBackgroundForTesting(true);
+  gc::alloc::SpanClass sc;
+  const size_t dead = MakeGarbageSpans<768>(24000, &sc);  // ~18 MiB
+  LazyCycle();
+  SweepAll();
+  ASSERT_EQ(Heap::Get().central(sc).KeptForTesting(), dead);
+  EXPECT_LT(GrowthForLargeObjectsPastIdle(16 << 20), 8u << 20);
+  EXPECT_LT(Heap::Get().central(sc).KeptForTesting(), dead);
 }
 
 std::atomic<int> g_released{0};
@@ -367,7 +435,8 @@ TEST_F(SweepgenTest, SpanGoesThroughEverySweepgenState) {
         << "a claimed span cannot be claimed again";
     s2_claimed = SweepgenOf(s2);
     heap.central(s2->span_class).TakeForSweep(claim);
-    gc::internal::Sweeper::SweepTaken(std::move(claim), /*keep_empty=*/false);
+    gc::internal::Sweeper::SweepTaken(std::move(claim),
+                                      gc::alloc::Central::Emptied::kFree);
     s2_swept = SweepgenOf(s2);
   });
   EXPECT_EQ(seen_h, h0 + 2) << "mark termination moves sweepgen on by 2";

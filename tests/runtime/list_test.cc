@@ -72,6 +72,29 @@ TEST(IntrusiveListTest, SwapAndMoveTakeTheElements) {
   EXPECT_EQ(n.size(), 2u);
 }
 
+TEST(IntrusiveListTest, SpliceAppendsTheOtherListAndEmptiesIt) {
+  Node a{1}, b{2}, c{3}, d{4};
+  List l, m, empty;
+  l.PushBack(&a);
+  l.PushBack(&b);
+  m.PushBack(&c);
+  m.PushBack(&d);
+  l.Splice(m);
+  EXPECT_EQ(Ids(l), (std::vector<int>{1, 2, 3, 4}));
+  EXPECT_EQ(l.size(), 4u);
+  EXPECT_EQ(l.CountByWalking(), 4u);
+  EXPECT_EQ(l.last(), &d);
+  EXPECT_EQ(c.prev, &b);
+  EXPECT_TRUE(m.empty());
+  EXPECT_EQ(m.size(), 0u);
+  l.Splice(empty);  // nothing to take
+  EXPECT_EQ(l.size(), 4u);
+  empty.Splice(l);  // into an empty list: takes all
+  EXPECT_EQ(Ids(empty), (std::vector<int>{1, 2, 3, 4}));
+  EXPECT_TRUE(l.empty());
+  EXPECT_EQ(l.first(), nullptr);
+}
+
 TEST(IntrusiveListTest, OtherLinksMakeASecondList) {
   Node a{1}, b{2};
   List l;
