@@ -64,7 +64,12 @@ class Env {
   std::unordered_map<std::string, gc::Ptr<Value>> vars_;
 };
 
-std::mutex g_registry_mu;
+// A gc::Mutex, not a std::mutex: its holder allocates (Bottom) while
+// holding it, and may park for a collection meanwhile; a thread waiting
+// for a std::mutex is not at a safepoint, so that collection's stop would
+// wait for the waiter and the waiter for the holder (CI's consumer build
+// of this demo hung so once, the stop watchdog naming this lock).
+gc::Mutex g_registry_mu;
 std::vector<gc::Global<Node>> g_registry;  // results shared across threads
 
 void TreeWorker(int id, long* checksum) {
@@ -75,7 +80,7 @@ void TreeWorker(int id, long* checksum) {
       long iterations = 1L << (18 - d + 2);
       for (long i = 0; i < iterations; i++) total += Check(Bottom(d).get());
     }
-    std::lock_guard<std::mutex> lock(g_registry_mu);
+    std::lock_guard<gc::Mutex> lock(g_registry_mu);
     g_registry.emplace_back(Bottom(10));
   }
   total += Check(long_lived.get());
