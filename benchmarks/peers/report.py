@@ -106,6 +106,7 @@ def main(out):
             lines.append("| " + " | ".join(cells) + " |")
             summary[w][i] = ratio(w, i, "wall_s")
         lines.append("")
+    lines += scaling(out, by, impls)
     if problems:
         lines.append("**Problems:**\n")
         lines += [f"- {p}" for p in problems]
@@ -115,6 +116,43 @@ def main(out):
     print(table)
     plots(out, workloads, impls, summary)
     return 1 if problems else 0
+
+
+def scaling(out, by, impls):
+    """Allocation's 2-thread over 1-thread throughput per run, beside what
+    the machine gave a second thread in that run (ceiling.csv)."""
+    path = os.path.join(out, "ceiling.csv")
+    if not os.path.exists(path):
+        return []
+    ceiling = {r["run"]: r for r in csv.DictReader(open(path))}
+    runs = sorted(ceiling, key=int)
+    per_impl = {}
+    for i in impls:
+        one = {r["run"]: num(r["ns_per_op"]) for r in by[("allocation-1", i)]}
+        two = {r["run"]: num(r["ns_per_op"]) for r in by[("allocation-2", i)]}
+        per_impl[i] = {r: one[r] / two[r] for r in runs
+                       if one.get(r) and two.get(r)}
+    keys = [("core_scaling", "machine: core-bound loop"),
+            ("chain_scaling", "machine: latency-bound loop"),
+            ("store_scaling", "machine: stores, a 4 MiB region per thread"),
+            ("shared_scaling", "machine: stores, one 4 MiB region, 8 KiB chunks interleaved")]
+    lines = ["### Allocation: 2 threads over 1 thread, beside the machine's ceiling\n",
+             "Throughput with 2 threads over 1 thread (2.00: a second core doubles it); "
+             "the machine's rows come from benchmarks/peers/machine/ceiling.cc, run "
+             "just before that run's Allocation workloads.\n",
+             "| | median | " + " | ".join(f"run {r}" for r in runs) + " |",
+             "|---|---|" + "---|" * len(runs)]
+    for k, label in keys:
+        vals = [num(ceiling[r][k]) for r in runs]
+        lines.append(f"| {label} | {fmt(median(vals))} | " +
+                     " | ".join(fmt(v) for v in vals) + " |")
+    for i in impls:
+        vals = [per_impl[i].get(r) for r in runs]
+        if any(v is not None for v in vals):
+            lines.append(f"| {i} | {fmt(median(vals))} | " +
+                         " | ".join(fmt(v) for v in vals) + " |")
+    lines.append("")
+    return lines
 
 
 def plots(out, workloads, impls, summary):

@@ -10,6 +10,9 @@
 #   ttsp.csv, ttsp_summary.csv  gcrt's time to safepoint per cycle (part
 #                of its pause), every cycle and per workload p50, p99, max
 #   heap.csv     RSS over time of the long-lived workload
+#   ceiling.csv  per run, what the machine gives a second thread
+#                (benchmarks/peers/machine/ceiling.cc), measured just before
+#                the run's Allocation workloads, whose scaling it bounds
 #   table.md     medians, and every figure as a ratio to gcrt in the same run
 #   wall.png, pauses.png, heap.png
 # benchmarks/peers/figures/ keeps a copy of a run: all of these but
@@ -46,6 +49,7 @@ targets=(
   //benchmarks/peers/malloc:newdelete_glibc
   //benchmarks/peers/malloc:newdelete_mimalloc
   //benchmarks/peers/malloc:newdelete_jemalloc
+  //benchmarks/peers/machine:ceiling
 )
 echo "peers: building ${#targets[@]} programs (bazel build -c opt)"
 bazel build -c opt "${targets[@]}" 2>&1 | tail -2
@@ -109,6 +113,7 @@ echo "run,workload,impl,wall_s,cpu_s,peak_rss_kb,exit,checksum,collections,pause
 echo "run,workload,impl,pause_ms" >"$out/pauses.csv"
 echo "run,workload,impl,ttsp_ms" >"$out/ttsp.csv"
 echo "run,impl,t_ms,rss_kb" >"$out/heap.csv"
+echo "run,core_scaling,chain_scaling,store_scaling,shared_scaling" >"$out/ceiling.csv"
 
 field() {  # field <file> <line prefix> <key>: the value of key=value on that line
   { grep -m1 "^$2" "$1" || true; } | tr ' ' '\n' | sed -n "s/^$3=//p"
@@ -118,6 +123,12 @@ for ((r = 1; r <= runs; r++)); do
   for w in "${workloads[@]}"; do
     name=${w%%|*}
     args=${w#*|}
+    if [[ $name == allocation-1 ]]; then
+      "$bin/machine/ceiling" >"$out/logs/ceiling.$r"
+      c=$out/logs/ceiling.$r
+      echo "$r,$(field "$c" ceiling: core_scaling),$(field "$c" ceiling: chain_scaling),$(field "$c" ceiling: store_scaling),$(field "$c" ceiling: shared_scaling)" >>"$out/ceiling.csv"
+      printf "run %d ceiling: %s\n" "$r" "$(cat "$c")"
+    fi
     # Rotate the order each run, so no implementation always runs first.
     n_impls=${#impls[@]}
     for ((k = 0; k < n_impls; k++)); do
