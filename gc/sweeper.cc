@@ -243,10 +243,15 @@ bool Sweeper::ClaimAndSweep(Span* s, uint64_t* freed_pages, Refill* refill) {
 
 namespace {
 std::atomic<void (*)(size_t)> g_after_take_for_testing{nullptr};
+std::atomic<void (*)()> g_yield_for_testing{nullptr};
 }  // namespace
 
 void Sweeper::SetAfterTakeHookForTesting(void (*hook)(size_t index)) {
   g_after_take_for_testing.store(hook, std::memory_order_relaxed);
+}
+
+void Sweeper::SetYieldHookForTesting(void (*hook)()) {
+  g_yield_for_testing.store(hook, std::memory_order_relaxed);
 }
 
 bool Sweeper::SweepOne(uint64_t* freed_pages) {
@@ -432,11 +437,22 @@ void Sweeper::BackgroundLoop(int64_t (*periodic)()) {
       background_busy_ = true;
     }
     // Low priority, as Go's bgsweep: a span at a time, yielding the core
-    // between batches, and a safepoint between spans.
+    // between batches, and a safepoint between spans. It yields in a
+    // blocking region: a thread that gave its core away may wait for one
+    // for a whole time slice of the kernel's, and a stop must not wait for
+    // it meanwhile (on long-lived, a gc::stats() stop once waited 2 ms for
+    // this thread in sched_yield).
     int n = 0;
     while (SweepOne()) {
       runtime::Safepoint();
-      if (++n % 16 == 0) std::this_thread::yield();
+      if (++n % 16 == 0) {
+        runtime::BlockingRegion yielding;
+        if (auto hook = g_yield_for_testing.load(std::memory_order_relaxed)) {
+          hook();
+        } else {
+          std::this_thread::yield();
+        }
+      }
     }
     // The walk is done (sweeps other threads claimed may still be running:
     // their frees reach the profile at the next mark termination).

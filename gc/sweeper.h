@@ -89,6 +89,9 @@ class Sweeper {
   // Tests: called by SweepOne on the thread that took walk index `index`
   // of an in-use span, before it claims the span (null: none).
   static void SetAfterTakeHookForTesting(void (*hook)(size_t index));
+  // Tests: called by the background thread in place of its yield, in the
+  // same blocking region (null: yields).
+  static void SetYieldHookForTesting(void (*hook)());
   // Wakes the background sweeper (a new sweep began).
   void Wake() GCRT_EXCLUDES(mu_);
   // Fork support (gc/fork.h): the background thread's lock across a fork

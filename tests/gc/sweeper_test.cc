@@ -148,6 +148,44 @@ TEST_F(SweeperTest, FinishWaitsForAWalkerBetweenItsTakeAndItsClaim) {
   Sweeper::SetAfterTakeHookForTesting(nullptr);
 }
 
+// The background sweeper gives its core away inside a blocking region: a
+// stop does not wait for it while it waits to run again (on the long-lived
+// workload a gc::stats() stop once waited 2 ms for it in sched_yield). The
+// hook stands for a thread the kernel has not run again yet.
+namespace yielding {
+std::atomic<bool> inside{false};
+std::atomic<bool> release{false};
+std::atomic<bool> timed_out{false};
+void Hold() {
+  if (inside.exchange(true)) return;  // the first yield only
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!release.load()) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      timed_out = true;
+      return;
+    }
+    std::this_thread::sleep_for(1ms);
+  }
+}
+}  // namespace yielding
+
+TEST_F(SweeperTest, AStopDoesNotWaitForTheBackgroundSweeperWhileItYields) {
+  Sweeper::Get().PauseBackgroundForTesting(true);
+  MakeGarbage<768>(2000);
+  gc::alloc::FlushCurrentCache();
+  LazyCycle();
+  Sweeper::SetYieldHookForTesting(&yielding::Hold);
+  Sweeper::Get().PauseBackgroundForTesting(false);
+  ASSERT_TRUE(Eventually([] { return yielding::inside.load(); }));
+  const gc::Stats st = gc::stats();  // stops the world
+  yielding::release = true;
+  EXPECT_GT(st.num_gc, 0u);
+  EXPECT_FALSE(yielding::timed_out.load())
+      << "gc::stats() waited for the sweeper to come back from its yield";
+  ASSERT_TRUE(Eventually([] { return Sweeper::Get().WalkDone(); }));
+  Sweeper::SetYieldHookForTesting(nullptr);
+}
+
 TEST_F(SweeperTest, RefillSweepsUnsweptSpansOfItsClassBeforeTakingFreshOnes) {
   using T = Counted<352>;
   Sweeper::Get().PauseBackgroundForTesting(true);
