@@ -525,8 +525,10 @@ void Collector::Collect(GcReason reason) {
   // whatever is left is finished here, with the world running.
   Sweeper::Get().Finish();
   ReserveSweepBits(kSweepBitsSlackPercent);
+  StartMarkThreads(c.workers);
   c.t_stop_asked = NowNs();
   runtime::StopTheWorld("garbage collection");
+  RunHook(&TestHook::stopped);
   bool run;
   try {
     run = SweepTermination(c);
@@ -1284,6 +1286,11 @@ void Collector::SetTrace(bool on) {
 void Collector::SetMarkedHookForTesting(void (*fn)(void*), void* context) {
   runtime::MutexLock lock(&mu_);
   hooks_.marked = {fn, context};
+}
+
+void Collector::SetStoppedHookForTesting(void (*fn)(void*), void* context) {
+  runtime::MutexLock lock(&mu_);
+  hooks_.stopped = {fn, context};
 }
 
 void Collector::SetConcurrentHookForTesting(void (*fn)(void*), void* context) {

@@ -289,6 +289,10 @@ class Collector {
   // Tests: runs fn(context) right after marking, before the verifier.
   void SetMarkedHookForTesting(void (*fn)(void*), void* context)
       GCRT_EXCLUDES(mu_);
+  // Tests: runs fn(context) as soon as a cycle's first stop has stopped
+  // the world, before sweep termination.
+  void SetStoppedHookForTesting(void (*fn)(void*), void* context)
+      GCRT_EXCLUDES(mu_);
 
   // Fork support (gc/fork.h). The collector's lock across a fork.
   // Before the world is stopped for a fork: waits for a running cycle (one
@@ -339,7 +343,7 @@ class Collector {
       void (*fn)(void*) = nullptr;
       void* context = nullptr;
     };
-    Point marked, terminated, concurrent, drained;
+    Point stopped, marked, terminated, concurrent, drained;
   };
 
   Collector();

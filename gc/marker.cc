@@ -1018,6 +1018,16 @@ class MarkThreads {
     return *t;
   }
 
+  // Starts helpers until n - 1 run (StartMarkThreads).
+  void Start(uint32_t n) GCRT_EXCLUDES(mu_) {
+    runtime::MutexLock lock(&mu_);
+    StartLocked(n);
+  }
+  uint32_t StartedForTesting() GCRT_EXCLUDES(mu_) {
+    runtime::MutexLock lock(&mu_);
+    return static_cast<uint32_t>(threads_.size());
+  }
+
   // Runs work(0) here and offers work(1..n-1) to helpers once `pool` holds
   // a full buffer (at once if it does already): a helper that wakes before
   // work(0) has returned runs its part, one that wakes later skips it.
@@ -1032,11 +1042,7 @@ class MarkThreads {
            const std::function<void(uint32_t)>& work) GCRT_EXCLUDES(mu_) {
     {
       runtime::MutexLock lock(&mu_);
-      while (threads_.size() + 1 < n) {
-        uint32_t id = static_cast<uint32_t>(threads_.size()) + 1;
-        threads_.emplace_back([this, id] { Loop(id); });
-        threads_.back().detach();
-      }
+      StartLocked(n);
       work_ = &work;
       helpers_ = n - 1;
       closed_ = n == 1;
@@ -1090,6 +1096,13 @@ class MarkThreads {
   }
 
  private:
+  void StartLocked(uint32_t n) GCRT_REQUIRES(mu_) {
+    while (threads_.size() + 1 < n) {
+      uint32_t id = static_cast<uint32_t>(threads_.size()) + 1;
+      threads_.emplace_back([this, id] { Loop(id); });
+      threads_.back().detach();
+    }
+  }
   void Loop(uint32_t id) GCRT_EXCLUDES(mu_) {
     uint64_t seen = 0, ran = 0;
     runtime::MutexLock lock(&mu_);
@@ -1677,6 +1690,12 @@ struct Assists {
   std::vector<DiscoveredEphemeron> discovered GCRT_GUARDED_BY(mu);
 };
 Assists& g_assists = *new Assists;  // lives for the process
+
+void StartMarkThreads(uint32_t workers) { MarkThreads::Get().Start(workers); }
+
+uint32_t MarkThreadsStartedForTesting() {
+  return MarkThreads::Get().StartedForTesting();
+}
 
 void StartMarking(uint32_t workers) {
   GCRT_CHECK_GE(workers, 1u);

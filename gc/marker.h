@@ -75,6 +75,14 @@ MarkResult MarkHeap(uint32_t workers) GCRT_REQUIRES(runtime::kWorldStopped);
 // The objects allocated black count as marked bytes (heap_live's growth
 // over the marking), not as marked objects.
 void StartMarking(uint32_t workers) GCRT_REQUIRES(runtime::kWorldStopped);
+// Starts the helper threads a marking with `workers` workers runs on, if
+// they are not running yet; called before the world stops, so no stop
+// waits for thread creation (the first cycle's root marking took 0.5-0.6
+// ms on the 2-core VM with the helper created inside it, against 0.04-0.1
+// ms in later cycles).
+void StartMarkThreads(uint32_t workers);
+// The helper threads started so far (tests).
+uint32_t MarkThreadsStartedForTesting();
 void MarkConcurrently(uint32_t workers);
 struct DeferredObjects {
   uint64_t objects;

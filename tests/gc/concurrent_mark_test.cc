@@ -104,6 +104,26 @@ TEST_F(ConcurrentMarkTest, GctraceShowsBothStopsAndTheConcurrentMark) {
 // Box -> Holder -> leaf; during marking the leaf moves to a Holder made
 // then (allocated black: never scanned) and its old reference is cleared.
 // Only the barrier on the store marks it.
+// A cycle's mark helpers are started before its first stop, so no stop
+// waits for threads being created (on the 2-core VM the first cycle's
+// root marking took 0.5-0.6 ms with its helper created inside the stop).
+TEST_F(ConcurrentMarkTest, MarkHelpersStartBeforeTheFirstStop) {
+  const uint32_t started = gc::internal::MarkThreadsStartedForTesting();
+  const uint32_t workers = started + 3;  // more than any cycle used so far
+  gc::set_mark_workers(workers);
+  uint32_t at_stop = 0;
+  auto hook = [&] { at_stop = gc::internal::MarkThreadsStartedForTesting(); };
+  gc::internal::Collector& c = gc::internal::Collector::Get();
+  c.SetStoppedHookForTesting(
+      [](void* f) { (*static_cast<decltype(hook)*>(f))(); }, &hook);
+  gc::collect();
+  c.SetStoppedHookForTesting(nullptr, nullptr);
+  gc::set_mark_workers(0);
+  EXPECT_EQ(at_stop, workers - 1)
+      << "helpers started when the world had stopped (" << started
+      << " before the cycle)";
+}
+
 TEST_F(ConcurrentMarkTest, ThePointerStoredIntoANewObjectIsMarked) {
   gc::Root<Box> box = gc::make<Box>();
   box->holder = gc::make_unrooted<Holder>();
