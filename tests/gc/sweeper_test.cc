@@ -170,6 +170,9 @@ void Hold() {
 }  // namespace yielding
 
 TEST_F(SweeperTest, AStopDoesNotWaitForTheBackgroundSweeperWhileItYields) {
+  yielding::inside = false;
+  yielding::release = false;
+  yielding::timed_out = false;
   Sweeper::Get().PauseBackgroundForTesting(true);
   MakeGarbage<768>(2000);
   gc::alloc::FlushCurrentCache();
