@@ -37,8 +37,11 @@ constexpr int SizeClassForAligned(size_t size, size_t align) {
 }
 
 // Allocates a zeroed object of `type` whose size, alignment and scan-ness
-// are compile-time constants: the inline fast path.
-template <uint32_t kSize, uint32_t kAlign, bool kPointerFree, bool kTrivialDtor>
+// are compile-time constants: the inline fast path. kBuild, if not null,
+// returns `type` built; until a slow path calls it, `type` is only an
+// address (Cache::AllocSmall).
+template <uint32_t kSize, uint32_t kAlign, bool kPointerFree, bool kTrivialDtor,
+          const TypeInfo* (*kBuild)() = nullptr>
 GCRT_ALWAYS_INLINE void* AllocateFixed(const TypeInfo* type) {
   static_assert(kSize > 0 && kAlign > 0 && (kAlign & (kAlign - 1)) == 0);
   static_assert(kAlign <= kPageSize,
@@ -52,14 +55,14 @@ GCRT_ALWAYS_INLINE void* AllocateFixed(const TypeInfo* type) {
     if constexpr (kClass > 0) {
       constexpr uint32_t kElemSize = ClassToSize(kClass);
       Cache* cache = GCRT_TLS(t_cache);
-      return cache
-          ->AllocSmall<MakeSpanClass(kClass, kPointerFree), kElemSize, kSize>(
-              type);
+      return cache->AllocSmall<MakeSpanClass(kClass, kPointerFree), kElemSize,
+                               kSize, kBuild>(type);
     } else {
-      return Allocate(type, kSize);  // no class aligns it: a large span
+      // No class aligns it: a large span.
+      return Allocate(kBuild != nullptr ? kBuild() : type, kSize);
     }
   } else {
-    return Allocate(type, kSize);
+    return Allocate(kBuild != nullptr ? kBuild() : type, kSize);
   }
 }
 

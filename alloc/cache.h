@@ -80,12 +80,15 @@ class alignas(64) Cache final : public runtime::ProcessorLocal {
 
   // Allocates a zeroed object of span class kSpanClass (whose slots are
   // kElemSize bytes) of type `type` (kSize bytes); the whole slot is zeroed.
-  template <SpanClass kSpanClass, uint32_t kElemSize, uint32_t kSize>
+  // kBuild, if not null, returns `type` built: the fast path only compares
+  // the pointer, the slow path reads the type (api/internal/type_info.h).
+  template <SpanClass kSpanClass, uint32_t kElemSize, uint32_t kSize,
+            const TypeInfo* (*kBuild)() = nullptr>
   GCRT_ALWAYS_INLINE void* AllocSmall(const TypeInfo* type) {
     Span* s = alloc_[kSpanClass];
     uint64_t free = s->alloc_cache;
     if (GCRT_PREDICT_FALSE(free == 0 || s->types.single() != type)) {
-      return AllocSmallSlow(kSpanClass, type);
+      return AllocSmallSlow(kSpanClass, kBuild != nullptr ? kBuild() : type);
     }
     s->alloc_cache = free & (free - 1);
     void* p = reinterpret_cast<void*>(

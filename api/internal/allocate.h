@@ -28,8 +28,9 @@ GCRT_ALWAYS_INLINE void* AllocateFor() {
   constexpr bool kPointerFree = TypeInfoHolder<T>::kPointerFree;
   return alloc::AllocateFixed<static_cast<uint32_t>(sizeof(T)),
                               static_cast<uint32_t>(alignof(T)), kPointerFree,
-                              std::is_trivially_destructible_v<T>>(
-      TypeInfoOf<T>());
+                              std::is_trivially_destructible_v<T>,
+                              &TypeInfoHolder<T>::Get>(
+      TypeInfoHolder<T>::Address());
 }
 
 // Gives back the slot of an object whose constructor threw: no destructor

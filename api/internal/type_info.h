@@ -114,9 +114,15 @@ struct TypeInfoHolder {
   // Built on first use; the marker reads it only after an object of T was
   // allocated, which happened after this.
   static const alloc::TypeInfo* Get() {
-    static const Built built;
-    return &built.info;
+    static const bool built = (new (&storage_.built) Built(), true);
+    (void)built;
+    return &storage_.built.info;
   }
+  // Where Get() builds it, known before it is built: the allocation fast
+  // path only compares it with the type its span recorded (which a slow
+  // path recorded after Get() built it), so it skips Get()'s guard, 3
+  // instructions of about 40 per gc::make_unrooted (callgrind).
+  static const alloc::TypeInfo* Address() { return &storage_.built.info; }
 
  private:
   struct Built {
@@ -141,6 +147,15 @@ struct TypeInfoHolder {
       };
     }
   };
+  // Constant-initialized storage, so Address() needs no guard; Get()
+  // constructs `built` in it once.
+  union Storage {
+    constexpr Storage() : unbuilt() {}
+    ~Storage() {}
+    char unbuilt;
+    Built built;
+  };
+  static constinit inline Storage storage_;
 };
 
 template <typename T>
