@@ -15,6 +15,7 @@
 
 #include "gcrt/alloc/heap.h"
 #include "gcrt/gc/census.h"
+#include "gcrt/runtime/backtrace.h"
 #include "gcrt/runtime/check.h"
 #include "gcrt/runtime/env.h"
 
@@ -80,6 +81,7 @@ void PrintCensus(const std::string& signal_name) {
 // Not attached while it waits (a stop of the world does not wait for it):
 // attached only by the census, detached right after.
 void ReadingThread(int read_fd, int sig) {
+  runtime::SetCurrentThreadName("gcrt-census");
   const std::string name = runtime::env::SignalName(sig);
   for (;;) {
     char byte;

@@ -26,6 +26,7 @@
 #include "gcrt/gc/roots.h"
 #include "gcrt/gc/sweeper.h"
 #include "gcrt/gc/weak.h"
+#include "gcrt/runtime/backtrace.h"
 #include "gcrt/runtime/check.h"
 #include "gcrt/runtime/env.h"
 #include "gcrt/runtime/processor.h"
@@ -360,6 +361,7 @@ void Collector::WaitForBackgroundCycle() {
 }
 
 void Collector::BackgroundLoop() {
+  runtime::SetCurrentThreadName("gcrt-gc");
   for (;;) {
     {
       // It holds a processor after its first cycle: it waits blocked.

@@ -15,6 +15,7 @@
 #include "gcrt/gc/collector.h"
 #include "gcrt/gc/marker.h"
 #include "gcrt/gc/sweeper.h"
+#include "gcrt/runtime/backtrace.h"
 #include "gcrt/runtime/check.h"
 #include "gcrt/runtime/list.h"
 #include "gcrt/runtime/mutex.h"
@@ -145,6 +146,7 @@ bool HasUnclaimed() GCRT_REQUIRES(g_fin_mu) {
 }
 
 [[noreturn]] void FinalizerThread() {
+  runtime::SetCurrentThreadName("gcrt-finalizer");
   alloc::AttachCurrentThread();
   for (;;) {
     {

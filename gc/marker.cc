@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <memory>
@@ -20,6 +21,7 @@
 #include "gcrt/gc/free.h"
 #include "gcrt/gc/quarantine.h"
 #include "gcrt/gc/weak.h"
+#include "gcrt/runtime/backtrace.h"
 #include "gcrt/runtime/check.h"
 #include "gcrt/runtime/processor.h"
 #include "gcrt/runtime/safepoint.h"
@@ -1104,6 +1106,9 @@ class MarkThreads {
     }
   }
   void Loop(uint32_t id) GCRT_EXCLUDES(mu_) {
+    char name[16];
+    std::snprintf(name, sizeof(name), "gcrt-mark-%u", id);
+    runtime::SetCurrentThreadName(name);
     uint64_t seen = 0, ran = 0;
     runtime::MutexLock lock(&mu_);
     for (;;) {

@@ -2,6 +2,7 @@
 #include "gcrt/gc/sweeper.h"
 
 #include <chrono>
+#include <cstdio>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -11,6 +12,7 @@
 #include "gcrt/gc/heap_profile.h"
 #include "gcrt/gc/quarantine.h"
 #include "gcrt/gc/roots.h"
+#include "gcrt/runtime/backtrace.h"
 #include "gcrt/runtime/check.h"
 #include "gcrt/runtime/safepoint.h"
 
@@ -415,6 +417,7 @@ void Sweeper::StartBackground(int64_t (*periodic)()) {
 void Sweeper::BackgroundLoop(int64_t (*periodic)()) {
   // A processor of its own: sweeping touches spans, so the world must stop
   // for it too. It waits in a blocking region so it never holds a stop up.
+  runtime::SetCurrentThreadName("gcrt-sweep");
   alloc::AttachCurrentThread();
   using Clock = std::chrono::steady_clock;
   uint64_t seen = 0;

@@ -23,6 +23,7 @@
 
 #include <execinfo.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
@@ -283,6 +284,12 @@ void PrintBacktrace(const Backtrace& bt) {
             static_cast<unsigned long>(f.module_offset));
     }
   }
+}
+
+void SetCurrentThreadName(const char* name) {
+  char truncated[16];
+  std::snprintf(truncated, sizeof(truncated), "%s", name);
+  pthread_setname_np(pthread_self(), truncated);
 }
 
 void ThreadName(int tid, char* buf, size_t size) {

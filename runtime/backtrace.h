@@ -79,4 +79,9 @@ void PrintBacktrace(const Backtrace& bt);
 // kernel's comm, at most 15 characters), or "" if it cannot be read.
 void ThreadName(int tid, char* buf, size_t size);
 
+// Names the calling thread (truncated to the kernel's 15 characters), so
+// the stop watchdog's reports, debuggers and profilers tell gcrt's own
+// threads ("gcrt-sweep", "gcrt-mark-1", ...) from the program's.
+void SetCurrentThreadName(const char* name);
+
 }  // namespace gc::runtime

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "gcrt/runtime/backtrace.h"
 #include "gcrt/runtime/check.h"
 #include "gcrt/runtime/env.h"
 #include "gcrt/runtime/list.h"
@@ -636,7 +637,7 @@ void Scheduler::AbandonStart(Slot* s, bool spinning, const char* why) {
 void Scheduler::WorkerMain(Worker* w) {
   char name[16];
   std::snprintf(name, sizeof(name), "gcrt-worker-%u", w->id);
-  pthread_setname_np(pthread_self(), name);
+  SetCurrentThreadName(name);
   t_worker = w;
   w->native = CurrentStackBounds();
 #if defined(GCRT_TSAN)
@@ -749,7 +750,7 @@ bool Scheduler::Retake(std::vector<uint64_t>* seen_ticks) {
 }
 
 void Scheduler::MonitorMain() {
-  pthread_setname_np(pthread_self(), "gcrt-sched-mon");
+  SetCurrentThreadName("gcrt-sched-mon");
   // A blocked slot is taken after one to two periods (Go's sysmon: 20 us
   // to 10 ms).
   constexpr auto kPeriod = std::chrono::milliseconds(1);

@@ -12,8 +12,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <iterator>
 #include <mutex>
 #include <regex>
@@ -122,6 +125,39 @@ TEST_F(ConcurrentMarkTest, MarkHelpersStartBeforeTheFirstStop) {
   EXPECT_EQ(at_stop, workers - 1)
       << "helpers started when the world had stopped (" << started
       << " before the cycle)";
+}
+
+// gcrt's own threads carry names, so the stop watchdog's reports (which
+// name the threads a stop waits for), debuggers and profilers tell them
+// from the program's.
+TEST_F(ConcurrentMarkTest, TheCollectorsThreadsHaveNames) {
+  gc::set_mark_workers(3);
+  gc::collect();  // starts two mark helpers and the background sweeper
+  gc::set_mark_workers(0);
+  auto names = [] {
+    std::vector<std::string> found;
+    for (const auto& task :
+         std::filesystem::directory_iterator("/proc/self/task")) {
+      std::ifstream comm(task.path() / "comm");
+      std::string name;
+      if (std::getline(comm, name)) found.push_back(name);
+    }
+    std::sort(found.begin(), found.end());
+    return found;
+  };
+  const std::vector<std::string> wanted = {"gcrt-mark-1", "gcrt-mark-2",
+                                           "gcrt-sweep"};
+  // A new thread names itself when it starts running: up to 10 s.
+  std::vector<std::string> found = names();
+  for (int i = 0; i < 10000 && !std::includes(found.begin(), found.end(),
+                                              wanted.begin(), wanted.end());
+       i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    found = names();
+  }
+  for (const std::string& name : wanted) {
+    EXPECT_TRUE(std::binary_search(found.begin(), found.end(), name)) << name;
+  }
 }
 
 TEST_F(ConcurrentMarkTest, ThePointerStoredIntoANewObjectIsMarked) {
