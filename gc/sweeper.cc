@@ -244,6 +244,8 @@ bool Sweeper::ClaimAndSweep(Span* s, uint64_t* freed_pages, Refill* refill) {
 }
 
 namespace {
+// Tests' hooks. Atomic: a test stores (relaxed), with no sweep of the hook's
+// concern in flight; sweeping threads load (relaxed) and call.
 std::atomic<void (*)(size_t)> g_after_take_for_testing{nullptr};
 std::atomic<void (*)()> g_yield_for_testing{nullptr};
 }  // namespace
