@@ -4,8 +4,9 @@
 //                  interpreter's value stack, a cache), run by the marker
 //                  with the world stopped: it may only visit pointers (no
 //                  allocation, no locks the mutators hold while allocating).
-//   gc::RootRange  count pointers (gc::Ptr or raw) starting at an address,
-//                  scanned precisely; re-register if the storage moves.
+//   gc::RootRange  count pointers (gc::Ptr, or raw of any type) starting at
+//                  an address, scanned precisely; re-register if the
+//                  storage moves.
 //
 // Both register in their constructor and unregister in their destructor
 // (RAII), from any thread; unregistering waits for a marking in progress.
@@ -46,6 +47,11 @@ class RootRange {
  public:
   template <typename T>
   RootRange(const Ptr<T>* begin, size_t count)
+      : RootRange(reinterpret_cast<const void* const*>(begin), count) {}
+  // Raw pointers of any type (Node* nodes[4]: RootRange(nodes, 4)): each
+  // is null or the start of a live GC object.
+  template <typename T>
+  RootRange(T* const* begin, size_t count)
       : RootRange(reinterpret_cast<const void* const*>(begin), count) {}
   RootRange(const void* const* begin, size_t count) {
     record_.trace = nullptr;

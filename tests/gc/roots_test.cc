@@ -509,6 +509,28 @@ TEST_F(RootsTest, RootRangesOfPtrsAndOfRawPointers) {
   EXPECT_EQ(CountWrong(raw_ids, 1), 0);
 }
 
+// Raw pointers typed as the program holds them (Leaf*, not const void*)
+// register as they are, from an array or a vector.
+TEST_F(RootsTest, RootRangesOfTypedRawPointers) {
+  Leaf* array[8] = {};
+  std::vector<const Leaf*> vector(8);
+  std::vector<int> array_ids, vector_ids;
+  {
+    gc::RootRange r1(array, 8);
+    gc::RootRange r2(vector.data(), vector.size());
+    for (Leaf*& p : array) p = NewLeaf(&array_ids).get();
+    for (const Leaf*& p : vector) p = NewLeaf(&vector_ids).get();
+    gc::collect();
+    EXPECT_EQ(CountWrong(array_ids, 0), 0);
+    EXPECT_EQ(CountWrong(vector_ids, 0), 0);
+    EXPECT_TRUE(array[7]->Intact());
+    EXPECT_TRUE(vector[7]->Intact());
+  }
+  gc::collect();
+  EXPECT_EQ(CountWrong(array_ids, 1), 0);
+  EXPECT_EQ(CountWrong(vector_ids, 1), 0);
+}
+
 // ---- Many threads. ----
 
 // Threads that allocate, root, share through a Global and collect at the
