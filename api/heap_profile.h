@@ -29,9 +29,15 @@
 // in-use is what is live now. Allocated figures count every sampled
 // allocation the program made, up to the last cycle.
 //
-// Stacks: up to 64 frames, innermost first, taken with glibc's backtrace()
-// at the sampled allocation, gcrt's own frames (gc::make, gc::make_array,
-// the allocator) left out. Functions are named from the binary's ELF
+// Stacks: up to 64 frames, innermost first, taken at the sampled
+// allocation by walking the frame pointer chain (a few instructions a
+// frame, where glibc's backtrace() reads unwind tables), gcrt's own frames
+// (gc::make, gc::make_array, the allocator) left out. So the program keeps
+// frame pointers: gcrt's CMake package and gcrt.pc add
+// -fno-omit-frame-pointer to its flags, and Bazel's default toolchain
+// compiles with it. A stack ends early (its callers missing) at a function
+// compiled without them (-fomit-frame-pointer, the default of g++ -O1 and
+// up otherwise). Functions are named from the binary's ELF
 // symbol table, demangled (a function inlined into its caller shows as the
 // caller; a stripped binary gives addresses, which pprof resolves with the
 // binary at hand). Stacks that allocated are kept for the life of the
