@@ -39,7 +39,11 @@ bool AppendField(const FieldNameList* list, uint64_t offset, std::string* out) {
     *out += f.name;
     uint64_t inner = offset - f.offset;
     if (f.element_size != 0) {
-      *out += "[" + std::to_string(inner / f.element_size) + "]";
+      // Appended piecewise: g++ 12 at -O2 warns (-Wrestrict, a false
+      // positive) on "[" + std::to_string(...).
+      *out += '[';
+      *out += std::to_string(inner / f.element_size);
+      *out += ']';
       inner %= f.element_size;
     }
     if (const FieldNameList* nested = *f.nested) {
@@ -84,7 +88,9 @@ std::string FieldNameAt(const alloc::TypeInfo* holder, int64_t offset) {
     // A gc::Array<T>: the element, then its field.
     if (at < holder->array_header || holder->size == 0) return {};
     at -= holder->array_header;
-    out = "[" + std::to_string(at / holder->size) + "]";
+    out = '[';  // piecewise, as in AppendField
+    out += std::to_string(at / holder->size);
+    out += ']';
     at %= holder->size;
     const FieldNameList* list = ListFor(holder);
     std::string field;
