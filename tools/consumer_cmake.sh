@@ -52,12 +52,20 @@ for shared in OFF ON; do
   check_run "find_package, shared=$shared" "$work/consumer-$shared/app"
 done
 
+# The heap profile walks frame pointers (api/heap_profile.h): both routes
+# give the program's code -fno-omit-frame-pointer.
+grep -q -- -fno-omit-frame-pointer "$prefix"/lib/cmake/gcrt/gcrtTargets.cmake ||
+  fail "the CMake package does not add -fno-omit-frame-pointer"
+
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
+[[ $(pkg-config --cflags gcrt) == *-fno-omit-frame-pointer* ]] ||
+  fail "gcrt.pc's Cflags lack -fno-omit-frame-pointer"
+# The command of docs/getting-started.md, rpath included.
 (cd tests/consumers/bazel &&
-  g++ -I. hello.cc -o "$work/pc-shared" $(pkg-config --cflags --libs gcrt)) ||
+  g++ -I. hello.cc -o "$work/pc-shared" $(pkg-config --cflags --libs gcrt) \
+    -Wl,-rpath,$(pkg-config --variable=libdir gcrt)) ||
   fail "pkg-config consumer (shared) did not build"
-check_run "pkg-config, shared" env LD_LIBRARY_PATH="$prefix/lib" \
-  "$work/pc-shared"
+check_run "pkg-config, shared" "$work/pc-shared"
 (cd tests/consumers/bazel &&
   g++ -I. hello.cc -o "$work/pc-static" $(pkg-config --cflags gcrt) \
     -L"$prefix/lib" -Wl,-Bstatic -lgcrt -Wl,-Bdynamic \
