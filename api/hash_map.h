@@ -21,15 +21,30 @@
 // (every entry moved into new arrays) past 70% full counting removed
 // slots. Iteration visits the entries in table order as `first` / `second`
 // (structured bindings work); find() returns a pointer to the value or
-// null. Pointers and iterators are invalidated by any insertion, as
-// std::unordered_map's iterators are by a rehash. Growth allocates, and
-// so may collect.
+// null. Unlike std::unordered_map's, references, pointers and iterators to
+// entries are invalidated by any insertion (as absl::flat_hash_map's): in
+// `m[k2] = m[k1]` the right side's reference may dangle once the left side
+// inserts; copy first (`V v = m[k1]; m[k2] = v;`). A key or value passed to
+// an insertion may itself live in the map: it is copied before the table
+// grows. Erasing never moves other entries. Growth allocates, and so may
+// collect.
+//
+// The members are std::unordered_map's where they exist there (find aside,
+// which returns a pointer): size, empty, count, contains, at, operator[],
+// insert, emplace, try_emplace, insert_or_assign (returning only whether
+// the key was new), erase by key and by iterator, clear, reserve, swap,
+// begin/end/cbegin/cend, ==, and construction from an initializer list;
+// the iterators are forward iterators, so std:: and std::ranges
+// algorithms take the map.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
+#include <iterator>
 #include <stdexcept>
+#include <type_traits>
 #include <utility>
 
 #include "gcrt/make.h"
@@ -44,30 +59,62 @@ class HashMap {
   struct Entry {
     K first;
     V second;
+    bool operator==(const Entry&) const = default;
   };
+  using key_type = K;
+  using mapped_type = V;
+  using value_type = Entry;
+  using size_type = size_t;
+  using difference_type = std::ptrdiff_t;
+  using hasher = Hash;
+  using reference = Entry&;
+  using const_reference = const Entry&;
 
   template <typename E>
   class Iterator {
    public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = Entry;
+    using difference_type = std::ptrdiff_t;
+    using pointer = E*;
+    using reference = E&;
+
+    Iterator() = default;
+    // iterator -> const_iterator.
+    template <typename F>
+    requires(std::is_const_v<E> && !std::is_const_v<F>)
+        Iterator(const Iterator<F>& o)
+        : map_(o.map_), i_(o.i_) {}
     E& operator*() const { return map_->entries()[i_]; }
     E* operator->() const { return &map_->entries()[i_]; }
     Iterator& operator++() {
       i_ = map_->NextFull(i_ + 1);
       return *this;
     }
+    Iterator operator++(int) {
+      Iterator before = *this;
+      ++*this;
+      return before;
+    }
     bool operator==(const Iterator& o) const { return i_ == o.i_; }
 
    private:
     friend class HashMap;
+    template <typename F>
+    friend class Iterator;
     using Map = std::conditional_t<std::is_const_v<E>, const HashMap, HashMap>;
     Iterator(Map* map, size_t i) : map_(map), i_(i) {}
-    Map* map_;
-    size_t i_;
+    Map* map_ = nullptr;
+    size_t i_ = 0;
   };
   using iterator = Iterator<Entry>;
   using const_iterator = Iterator<const Entry>;
 
   HashMap() = default;
+  HashMap(std::initializer_list<Entry> entries) {
+    reserve(entries.size());
+    for (const Entry& e : entries) insert(e);
+  }
   HashMap(const HashMap& other) {
     for (const Entry& e : other) insert_or_assign(e.first, e.second);
   }
@@ -103,6 +150,7 @@ class HashMap {
     return i == kNone ? nullptr : &entries()[i].second;
   }
   bool contains(const K& key) const { return Lookup(key) != kNone; }
+  size_t count(const K& key) const { return contains(key) ? 1 : 0; }
   V& at(const K& key) {
     if (V* v = find(key)) return *v;
     throw std::out_of_range("gc::HashMap::at: no such key");
@@ -120,19 +168,65 @@ class HashMap {
   }
   // Returns true if the key was new.
   bool insert_or_assign(const K& key, const V& value) {
-    size_t i = Lookup(key);
-    const bool fresh = i == kNone;
-    if (fresh) i = Insert(key);
-    entries()[i].second = value;
-    return fresh;
-  }
-  // Returns true if the key was there.
-  bool erase(const K& key) {
     const size_t i = Lookup(key);
-    if (i == kNone) return false;
-    entries()[i] = Entry{};
-    states()[i] = kRemoved;
-    size_--;
+    if (i != kNone) {
+      entries()[i].second = value;
+      return false;
+    }
+    if (WillGrow() && InTable(&value)) {
+      const V copy = value;  // growing moves the entry it is part of
+      const size_t j = Insert(key);
+      entries()[j].second = copy;
+      return true;
+    }
+    const size_t j = Insert(key);
+    entries()[j].second = value;
+    return true;
+  }
+  // Inserts `key` with V(args...) if absent; the entry, and whether it was
+  // inserted.
+  template <typename... Args>
+  std::pair<iterator, bool> try_emplace(const K& key, Args&&... args) {
+    const size_t i = Lookup(key);
+    if (i != kNone) return {iterator(this, i), false};
+    V value(std::forward<Args>(args)...);  // before: args may be entries
+    const size_t j = Insert(key);
+    entries()[j].second = std::move(value);
+    return {iterator(this, j), true};
+  }
+  std::pair<iterator, bool> insert(const Entry& entry) {
+    return try_emplace(entry.first, entry.second);
+  }
+  std::pair<iterator, bool> emplace(const K& key, const V& value) {
+    return try_emplace(key, value);
+  }
+  // Returns the number of entries removed (0 or 1), as std's.
+  size_t erase(const K& key) {
+    const size_t i = Lookup(key);
+    if (i == kNone) return 0;
+    RemoveAt(i);
+    return 1;
+  }
+  // Removes the entry at `pos`; returns the next one's iterator.
+  iterator erase(const_iterator pos) {
+    RemoveAt(pos.i_);
+    return iterator(this, NextFull(pos.i_ + 1));
+  }
+  iterator erase(iterator pos) { return erase(const_iterator(pos)); }
+  void swap(HashMap& other) noexcept {
+    std::swap(entries_, other.entries_);
+    std::swap(states_, other.states_);
+    std::swap(size_, other.size_);
+    std::swap(used_, other.used_);
+  }
+  friend void swap(HashMap& a, HashMap& b) noexcept { a.swap(b); }
+  // Equal sizes, and every key of one in the other with an equal value.
+  friend bool operator==(const HashMap& a, const HashMap& b) {
+    if (a.size() != b.size()) return false;
+    for (const Entry& e : a) {
+      const V* v = b.find(e.first);
+      if (v == nullptr || !(*v == e.second)) return false;
+    }
     return true;
   }
   void clear() {
@@ -152,6 +246,8 @@ class HashMap {
   iterator end() { return iterator(this, capacity()); }
   const_iterator begin() const { return const_iterator(this, NextFull(0)); }
   const_iterator end() const { return const_iterator(this, capacity()); }
+  const_iterator cbegin() const { return begin(); }
+  const_iterator cend() const { return end(); }
 
   // Two gc::Ptrs, read safely while the program runs; the entries are
   // traced as their type says.
@@ -164,6 +260,20 @@ class HashMap {
   size_t capacity() const { return entries_ == nullptr ? 0 : entries_->size(); }
   Entry* entries() const { return const_cast<Entry*>(entries_->data()); }
   uint8_t* states() const { return const_cast<uint8_t*>(states_->data()); }
+  void RemoveAt(size_t i) {
+    entries()[i] = Entry{};
+    states()[i] = kRemoved;
+    size_--;
+  }
+  bool WillGrow() const { return (used_ + 1) * 10 > capacity() * 7; }
+  // Whether `x` lies in the entries' array (a key or value the caller
+  // passed from this map), which growing empties.
+  bool InTable(const void* x) const {
+    if (entries_ == nullptr) return false;
+    const auto p = reinterpret_cast<uintptr_t>(x);
+    const auto b = reinterpret_cast<uintptr_t>(entries());
+    return p >= b && p < b + capacity() * sizeof(Entry);
+  }
   size_t NextFull(size_t i) const {
     while (i < capacity() && states()[i] != kFull) i++;
     return i;
@@ -178,7 +288,17 @@ class HashMap {
   }
   // Takes a slot for `key` (known absent), growing first if needed.
   size_t Insert(const K& key) {
-    if ((used_ + 1) * 10 > capacity() * 7) Rehash(size_ + 1);
+    if (WillGrow()) {
+      if (InTable(&key)) {
+        const K copy = key;  // growing moves the entry it is part of
+        Rehash(size_ + 1);
+        return Place(copy);
+      }
+      Rehash(size_ + 1);
+    }
+    return Place(key);
+  }
+  size_t Place(const K& key) {
     const size_t mask = capacity() - 1;
     size_t i = Hash{}(key)&mask;
     while (states()[i] == kFull) i = (i + 1) & mask;

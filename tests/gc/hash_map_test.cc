@@ -4,8 +4,10 @@
 // keep objects here.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <iterator>
 #include <map>
 #include <random>
 #include <stdexcept>
@@ -127,3 +129,94 @@ TEST_F(HashMapTest, TheConcurrentMarkerReadsItWithoutDeferring) {
 }
 
 }  // namespace
+
+namespace {
+
+using StringMap = gc::HashMap<std::string, std::string>;
+
+// Five entries: the sixth insertion grows the table (past 70% of 8).
+void FillToTheBrim(StringMap& m) {
+  for (int i = 0; i < 5; i++) {
+    m.insert_or_assign("key" + std::to_string(i),
+                       std::string(40, static_cast<char>('a' + i)));
+  }
+}
+
+}  // namespace
+
+// A key or value handed to an insertion from the map itself survives the
+// growth the insertion causes (growing moves every entry into new arrays;
+// the argument was read after the move, and stored empty).
+TEST_F(HashMapTest, AnInsertionsArgumentsMayComeFromTheMapItself) {
+  gc::Root<StringMap> m = gc::make<StringMap>();
+  FillToTheBrim(*m);
+  EXPECT_TRUE(m->insert_or_assign("new", m->at("key0")));
+  EXPECT_EQ(m->at("new"), std::string(40, 'a'));
+
+  gc::Root<StringMap> k = gc::make<StringMap>();
+  FillToTheBrim(*k);
+  (*k)["key1"] = "a key that is also a value, long enough to be on the heap";
+  const std::string wanted = k->at("key1");
+  (*k)[k->at("key1")] = "found";  // the key argument is an entry's value
+  EXPECT_EQ(k->size(), 6u);
+  ASSERT_TRUE(k->contains(wanted));
+  EXPECT_EQ(k->at(wanted), "found");
+
+  gc::Root<StringMap> e = gc::make<StringMap>();
+  FillToTheBrim(*e);
+  auto [it, inserted] = e->try_emplace("copy", e->at("key4"));
+  EXPECT_TRUE(inserted);
+  EXPECT_EQ(it->second, std::string(40, 'e'));
+}
+
+// The members std::unordered_map has, with its results.
+TEST_F(HashMapTest, TheStdMembersBehaveAsStds) {
+  gc::Root<StringMap> m =
+      gc::make<StringMap>(StringMap{{"one", "1"}, {"two", "2"}});
+  EXPECT_EQ(m->size(), 2u);
+  EXPECT_EQ(m->count("one"), 1u);
+  EXPECT_EQ(m->count("three"), 0u);
+
+  auto [it, inserted] = m->insert({"three", "3"});
+  EXPECT_TRUE(inserted);
+  EXPECT_EQ(it->first, "three");
+  EXPECT_EQ(it->second, "3");
+  auto [again, inserted_again] = m->insert({"three", "three"});
+  EXPECT_FALSE(inserted_again);
+  EXPECT_EQ(again->second, "3") << "insert keeps the value there";
+  EXPECT_FALSE(m->emplace("one", "uno").second);
+  EXPECT_TRUE(m->try_emplace("four", 4, 'x').second);
+  EXPECT_EQ(m->at("four"), "xxxx");
+
+  // Forward iterators: std and ranges algorithms, postfix ++, const.
+  EXPECT_EQ(std::distance(m->begin(), m->end()), 4);
+  EXPECT_EQ(std::ranges::distance(*m), 4);
+  auto found = std::ranges::find_if(
+      *m, [](const StringMap::value_type& e) { return e.second == "2"; });
+  ASSERT_NE(found, m->end());
+  EXPECT_EQ(found->first, "two");
+  StringMap::const_iterator c = m->begin();
+  StringMap::const_iterator d = c++;
+  EXPECT_NE(c, d);
+  EXPECT_EQ(m->cbegin(), StringMap::const_iterator(m->begin()));
+
+  // erase by iterator returns the next entry; erasing all that way
+  // empties the map.
+  size_t erased = 0;
+  for (auto i = m->begin(); i != m->end();) {
+    i = m->erase(i);
+    erased++;
+  }
+  EXPECT_EQ(erased, 4u);
+  EXPECT_TRUE(m->empty());
+  EXPECT_EQ(m->erase("one"), 0u);
+
+  StringMap a{{"x", "1"}}, b{{"y", "2"}, {"z", "3"}};
+  a.swap(b);
+  EXPECT_EQ(a.size(), 2u);
+  EXPECT_EQ(b.at("x"), "1");
+  swap(a, b);
+  EXPECT_EQ(a, (StringMap{{"x", "1"}}));
+  EXPECT_NE(a, (StringMap{{"x", "2"}}));
+  EXPECT_NE(a, b);
+}
