@@ -16,7 +16,15 @@
 // element store is a gc::Ptr store with its write barrier: the marker reads
 // it while the program runs.
 //
-// The interface is std::vector's in the main. Elements are value-initialized
+// The interface is std::vector's: its member types, constructors (count,
+// count and value, iterator range, initializer list), assign, element
+// access (at, [], front, back, data), iterators (begin/end, the c and r
+// forms), size, empty, max_size, capacity, reserve, shrink_to_fit, clear,
+// insert and emplace at a position, erase of one or a range, push_back,
+// emplace_back, pop_back, resize (with a value), swap, and comparison (==,
+// <=>). Iterators are pointers, invalidated as std::vector's are, and by
+// growth. A value passed in from the vector itself is copied before the
+// vector grows. Elements are value-initialized
 // slots of the array: T must be default-constructible and assignable (a
 // removed element's slot is reset to T{}, so it keeps nothing alive).
 // Copying a Vector copies its elements into a new array; moving takes the
@@ -27,8 +35,12 @@
 #pragma once
 
 #include <algorithm>
+#include <compare>
+#include <concepts>
 #include <cstddef>
 #include <initializer_list>
+#include <iterator>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -44,15 +56,26 @@ class Vector {
  public:
   using value_type = T;
   using size_type = size_t;
+  using difference_type = std::ptrdiff_t;
+  using reference = T&;
+  using const_reference = const T&;
+  using pointer = T*;
+  using const_pointer = const T*;
   using iterator = T*;
   using const_iterator = const T*;
+  using reverse_iterator = std::reverse_iterator<iterator>;
+  using const_reverse_iterator = std::reverse_iterator<const_iterator>;
 
   Vector() = default;
   Vector(std::initializer_list<T> values) {
-    reserve(values.size());
-    for (const T& v : values) push_back(v);
+    insert(end(), values.begin(), values.end());
   }
   explicit Vector(size_t n) { resize(n); }
+  Vector(size_t n, const T& value) { assign(n, value); }
+  template <std::input_iterator It>
+  Vector(It first, It last) {
+    insert(end(), first, last);
+  }
   Vector(const Vector& other) {
     reserve(other.size_);
     for (const T& v : other) push_back(v);
@@ -73,8 +96,34 @@ class Vector {
     return *this;
   }
 
+  Vector& operator=(std::initializer_list<T> values) {
+    assign(values.begin(), values.end());
+    return *this;
+  }
+  void assign(size_t n, const T& value) {
+    // value may be an element of this vector: copied before the array is
+    // replaced, which keeps it reachable while the new one is allocated.
+    const T copy = value;
+    reserve(n);
+    clear();
+    for (size_t i = 0; i < n; i++) (*data_)[i] = copy;
+    size_ = n;
+  }
+  template <std::input_iterator It>
+  void assign(It first, It last) {
+    Vector staged;  // the range may be this vector's
+    staged.insert(staged.end(), first, last);
+    swap(staged);
+  }
+  void assign(std::initializer_list<T> values) {
+    assign(values.begin(), values.end());
+  }
+
   size_t size() const noexcept { return size_; }
   bool empty() const noexcept { return size_ == 0; }
+  size_t max_size() const noexcept {
+    return std::numeric_limits<std::ptrdiff_t>::max() / sizeof(T);
+  }
   size_t capacity() const noexcept {
     return data_ == nullptr ? 0 : data_->size();
   }
@@ -95,6 +144,18 @@ class Vector {
   T* end() noexcept { return data() + size_; }
   const T* begin() const noexcept { return data(); }
   const T* end() const noexcept { return data() + size_; }
+  const T* cbegin() const noexcept { return begin(); }
+  const T* cend() const noexcept { return end(); }
+  reverse_iterator rbegin() noexcept { return reverse_iterator(end()); }
+  reverse_iterator rend() noexcept { return reverse_iterator(begin()); }
+  const_reverse_iterator rbegin() const noexcept {
+    return const_reverse_iterator(end());
+  }
+  const_reverse_iterator rend() const noexcept {
+    return const_reverse_iterator(begin());
+  }
+  const_reverse_iterator crbegin() const noexcept { return rbegin(); }
+  const_reverse_iterator crend() const noexcept { return rend(); }
 
   void push_back(const T& value) {
     if (size_ == capacity()) {
@@ -128,14 +189,97 @@ class Vector {
     while (size_ > n) pop_back();
     size_ = n;  // slots past the old size hold T{} already
   }
+  void resize(size_t n, const T& value) {
+    if (n <= size_) {
+      resize(n);
+      return;
+    }
+    insert(end(), n - size_, value);
+  }
   void reserve(size_t n) {
     if (n > capacity()) Grow(n);
   }
+  // Down to an array of size() slots (none when empty).
+  void shrink_to_fit() {
+    if (capacity() == size_) return;
+    if (size_ == 0) {
+      data_ = nullptr;
+      return;
+    }
+    Resize(size_);
+  }
+
+  // Inserts before `pos`; returns the first inserted element's iterator.
+  iterator insert(const_iterator pos, const T& value) {
+    return insert(pos, size_t{1}, value);
+  }
+  iterator insert(const_iterator pos, T&& value) {
+    const size_t at = Index(pos);
+    T moved = std::move(value);  // it may be an element of this vector
+    OpenGap(at, 1);
+    (*data_)[at] = std::move(moved);
+    return begin() + at;
+  }
+  iterator insert(const_iterator pos, size_t n, const T& value) {
+    const size_t at = Index(pos);
+    if (n == 0) return begin() + at;
+    const T copy = value;  // it may be an element of this vector
+    OpenGap(at, n);
+    for (size_t i = at; i < at + n; i++) (*data_)[i] = copy;
+    return begin() + at;
+  }
+  template <std::input_iterator It>
+  iterator insert(const_iterator pos, It first, It last) {
+    const size_t at = Index(pos);
+    // Copied out first: the range may be this vector's, and growing
+    // replaces the array. Rooted: growing allocates, and may collect.
+    Root<Array<T>> staged;
+    size_t n = 0;
+    for (; first != last; ++first) {
+      if (!staged || n == staged->size()) {
+        Root<Array<T>> bigger = make_array<T>(std::max<size_t>(8, 2 * n));
+        for (size_t i = 0; i < n; i++) (*bigger)[i] = std::move((*staged)[i]);
+        staged = bigger;
+      }
+      (*staged)[n++] = *first;
+    }
+    if (n == 0) return begin() + at;
+    OpenGap(at, n);
+    for (size_t i = 0; i < n; i++) (*data_)[at + i] = std::move((*staged)[i]);
+    return begin() + at;
+  }
+  iterator insert(const_iterator pos, std::initializer_list<T> values) {
+    return insert(pos, values.begin(), values.end());
+  }
+  template <typename... Args>
+  iterator emplace(const_iterator pos, Args&&... args) {
+    return insert(pos, T(std::forward<Args>(args)...));
+  }
+
   // Removes the element at `pos`, moving the later ones down.
-  T* erase(T* pos) {
-    std::move(pos + 1, end(), pos);
-    pop_back();
-    return pos;
+  iterator erase(const_iterator pos) { return erase(pos, pos + 1); }
+  // Removes [first, last), moving the later ones down.
+  iterator erase(const_iterator first, const_iterator last) {
+    const size_t at = Index(first);
+    const size_t n = static_cast<size_t>(last - first);
+    std::move(begin() + at + n, end(), begin() + at);
+    for (size_t i = 0; i < n; i++) pop_back();
+    return begin() + at;
+  }
+
+  void swap(Vector& other) noexcept {
+    std::swap(data_, other.data_);
+    std::swap(size_, other.size_);
+  }
+  friend void swap(Vector& a, Vector& b) noexcept { a.swap(b); }
+  friend bool operator==(const Vector& a,
+                         const Vector& b) requires std::equality_comparable<T> {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end());
+  }
+  friend auto operator<=>(
+      const Vector& a, const Vector& b) requires std::three_way_comparable<T> {
+    return std::lexicographical_compare_three_way(a.begin(), a.end(), b.begin(),
+                                                  b.end());
   }
 
   // The buffer, for the tracer: one gc::Ptr, read safely while the program
@@ -150,9 +294,21 @@ class Vector {
     }
     return i;
   }
+  size_t Index(const_iterator pos) const {
+    return static_cast<size_t>(pos - begin());
+  }
+  // Makes room for n elements at `at`: the later ones move up n slots.
+  void OpenGap(size_t at, size_t n) {
+    if (size_ + n > capacity()) Grow(size_ + n);
+    size_ += n;
+    std::move_backward(begin() + at, end() - n, end());
+  }
   // A new array of at least `want` slots, the elements moved into it.
   void Grow(size_t want) {
-    const size_t n = std::max({want, capacity() * 2, size_t{4}});
+    Resize(std::max({want, capacity() * 2, size_t{4}}));
+  }
+  // A new array of n >= size() slots, the elements moved into it.
+  void Resize(size_t n) {
     Root<Array<T>> bigger = make_array<T>(n);
     for (size_t i = 0; i < size_; i++) (*bigger)[i] = std::move((*data_)[i]);
     data_ = bigger;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <utility>
+#include <vector>
 
 #include "gcrt/gc.h"
 #include "tests/test_support/collector_hooks.h"
@@ -123,3 +124,97 @@ TEST_F(VectorTest, TheConcurrentMarkerReadsItWithoutDeferring) {
 }
 
 }  // namespace
+
+namespace {
+
+using Numbers = gc::Vector<int64_t>;
+
+std::vector<int64_t> Std(const Numbers& v) { return {v.begin(), v.end()}; }
+
+}  // namespace
+
+// std::vector's members, each against std::vector doing the same.
+TEST_F(VectorTest, TheStdMembersBehaveAsStdVectors) {
+  gc::Root<Numbers> v = gc::make<Numbers>(Numbers(3, 7));
+  std::vector<int64_t> model(3, 7);
+  EXPECT_EQ(Std(*v), model);
+
+  auto at = v->insert(v->begin() + 1, 5);
+  model.insert(model.begin() + 1, 5);
+  EXPECT_EQ(at - v->begin(), 1);
+  EXPECT_EQ(Std(*v), model);
+  v->insert(v->end(), 2, 9);
+  model.insert(model.end(), 2, 9);
+  v->insert(v->begin(), {1, 2});
+  model.insert(model.begin(), {1, 2});
+  EXPECT_EQ(*v->emplace(v->begin() + 3, 42), 42);
+  model.emplace(model.begin() + 3, 42);
+  EXPECT_EQ(Std(*v), model);
+
+  // A range from the vector itself, inserted while the vector grows.
+  v->shrink_to_fit();
+  EXPECT_EQ(v->capacity(), v->size());
+  v->insert(v->begin() + 2, v->begin(), v->end());
+  const std::vector<int64_t> before = model;
+  model.insert(model.begin() + 2, before.begin(), before.end());
+  EXPECT_EQ(Std(*v), model);
+  v->insert(v->end(), v->front());  // an element of its own, at growth
+  model.push_back(model.front());
+  EXPECT_EQ(Std(*v), model);
+
+  auto next = v->erase(v->begin() + 1, v->begin() + 4);
+  auto model_next = model.erase(model.begin() + 1, model.begin() + 4);
+  EXPECT_EQ(next - v->begin(), model_next - model.begin());
+  v->erase(v->end() - 1);
+  model.erase(model.end() - 1);
+  EXPECT_EQ(Std(*v), model);
+
+  v->resize(v->size() + 3, -1);
+  model.resize(model.size() + 3, -1);
+  v->resize(4, -2);
+  model.resize(4, -2);
+  EXPECT_EQ(Std(*v), model);
+
+  EXPECT_EQ(std::vector<int64_t>(v->rbegin(), v->rend()),
+            std::vector<int64_t>(model.rbegin(), model.rend()));
+  EXPECT_EQ(v->cend() - v->cbegin(), 4);
+  EXPECT_GT(v->max_size(), 1u << 30);
+
+  v->assign(2, v->back());  // its own element
+  model.assign(2, model.back());
+  EXPECT_EQ(Std(*v), model);
+  const std::vector<int64_t> from = {4, 5, 6};
+  v->assign(from.begin(), from.end());
+  EXPECT_EQ(Std(*v), from);
+  v->assign(v->begin() + 1, v->end());  // a range of its own
+  EXPECT_EQ(Std(*v), (std::vector<int64_t>{5, 6}));
+  *v = {8, 9};
+  EXPECT_EQ(Std(*v), (std::vector<int64_t>{8, 9}));
+
+  Numbers a{1, 2, 3}, b(from.begin(), from.end());
+  EXPECT_NE(a, b);
+  EXPECT_LT(a, b);
+  EXPECT_EQ(a, (Numbers{1, 2, 3}));
+  a.swap(b);
+  EXPECT_EQ(Std(a), from);
+  swap(a, b);
+  EXPECT_EQ(Std(b), from);
+  b.clear();
+  b.shrink_to_fit();
+  EXPECT_EQ(b.capacity(), 0u);
+}
+
+// Insertions that grow the array keep gc::Ptr elements alive and in place
+// across the collections growth may run (stack scanning is off here).
+TEST_F(VectorTest, InsertionsKeepPtrElementsAcrossCollections) {
+  gc::Root<Holder> h = gc::make<Holder>();
+  for (int i = 0; i < 8; i++) h->leaves.push_back(gc::make<Leaf>(i));
+  gc::set_zeal(1);  // a cycle at every allocation
+  h->leaves.insert(h->leaves.begin(), h->leaves.begin() + 4, h->leaves.end());
+  h->leaves.insert(h->leaves.begin() + 1, 3, h->leaves.back());
+  h->leaves.assign(20, h->leaves.front());
+  gc::set_zeal(0);
+  gc::collect();
+  ASSERT_EQ(h->leaves.size(), 20u);
+  for (const gc::Ptr<Leaf>& l : h->leaves) EXPECT_EQ(l->value, 4);
+}
