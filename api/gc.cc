@@ -314,14 +314,14 @@ void attach_thread() {
 void detach_thread() { alloc::DetachCurrentThread(); }
 
 void set_mark_workers(uint32_t n) { Collector::Get().SetMarkWorkers(n); }
-void set_verify(bool on) { Collector::Get().SetVerify(on); }
+bool set_verify(bool on) { return Collector::Get().SetVerify(on); }
 
 bool set_stack_scan(bool on) {
   bool old = runtime::StackScanEnabled();
   runtime::SetStackScanEnabled(on);
   return old;
 }
-void set_gctrace(bool on) { Collector::Get().SetTrace(on); }
+bool set_gctrace(bool on) { return Collector::Get().SetTrace(on); }
 bool set_scavtrace(bool on) {
   Collector::Get();  // its configuration from GCRT_DEBUG first
   return alloc::Heap::Get().pages().SetScavTrace(on);

@@ -461,10 +461,12 @@ void detach_thread();
 // 0: one per hardware thread; at most 256 (more throws
 // std::invalid_argument, as GCRT_MARK_WORKERS refuses it).
 void set_mark_workers(uint32_t n);
-void set_verify(bool on);  // GCRT_DEBUG=verify=1
+// Each returns the previous setting.
+bool set_verify(bool on);  // GCRT_DEBUG=verify=1
 // A line per cycle on stderr in the format of Go's GODEBUG=gctrace=1
 // (docs/design.md, "The collection cycle"), gcrt's own figures after it.
-void set_gctrace(bool on);  // GCRT_DEBUG=gctrace=1
+// Returns the previous setting.
+bool set_gctrace(bool on);  // GCRT_DEBUG=gctrace=1
 // A line on stderr in the format of Go's GODEBUG=scavtrace=1 once per cycle
 // (at its end), and one for each gc::release_memory() marked "(forced)":
 //   scav <work> KiB work, <total> KiB total, <util>% util

@@ -13,7 +13,10 @@
 // runs), or from an explicit free of the object, and stays null: a Weak
 // never returns an object other than the one it was made for, however
 // long it is kept. An object reachable only through weak references is
-// collected at the next cycle.
+// collected at the next cycle, unless the conservative stack scan finds a
+// stale copy of its address on some thread's stack or in its registers
+// (api/gc.h, stack scanning), which keeps it a while longer; with stack
+// scanning off (GCRT_STACK_SCAN=off), at the next cycle always.
 #pragma once
 
 #include "gcrt/internal/weak.h"

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "gcrt/alloc/cache.h"
@@ -1259,9 +1260,9 @@ void Collector::SetMarkWorkers(uint32_t n) {
   mark_workers_ = n;
 }
 
-void Collector::SetVerify(bool on) {
+bool Collector::SetVerify(bool on) {
   runtime::MutexLock lock(&mu_);
-  verify_ = on;
+  return std::exchange(verify_, on);
 }
 
 bool Collector::SetCrossCheck(bool on) {
@@ -1280,9 +1281,9 @@ bool Collector::SetConcurrent(bool on) {
   return old;
 }
 
-void Collector::SetTrace(bool on) {
+bool Collector::SetTrace(bool on) {
   runtime::MutexLock lock(&mu_);
-  trace_ = on;
+  return std::exchange(trace_, on);
 }
 
 void Collector::SetMarkedHookForTesting(void (*fn)(void*), void* context) {

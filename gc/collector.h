@@ -258,10 +258,11 @@ class Collector {
   // 0: the default (hardware threads), up to runtime::env::kMaxMarkWorkers;
   // more throws std::invalid_argument.
   void SetMarkWorkers(uint32_t n) GCRT_EXCLUDES(mu_);
-  void SetVerify(bool on) GCRT_EXCLUDES(mu_);
+  // Each returns the old setting.
+  bool SetVerify(bool on) GCRT_EXCLUDES(mu_);
   // The missed-field cross-check (gc/crosscheck.h); returns the old one.
   bool SetCrossCheck(bool on) GCRT_EXCLUDES(mu_);
-  void SetTrace(bool on) GCRT_EXCLUDES(mu_);
+  bool SetTrace(bool on) GCRT_EXCLUDES(mu_);
   // Marking beside the program (gc/barrier.h) or with the world stopped;
   // returns the old setting.
   bool SetConcurrent(bool on) GCRT_EXCLUDES(mu_);

@@ -224,3 +224,18 @@ TEST(MarkWorkersSetterTest, TakesTheEnvironmentsRange) {
 }
 
 }  // namespace
+
+namespace {
+
+// The debug switches' setters return the setting they replace, as the
+// others (set_scavtrace, set_crosscheck, set_zeal, ...) do.
+TEST(ConfigSettersTest, VerifyAndGctraceReturnTheirPreviousSetting) {
+  const bool verify = gc::set_verify(true);
+  EXPECT_TRUE(gc::set_verify(false));
+  EXPECT_FALSE(gc::set_verify(verify));
+  const bool trace = gc::set_gctrace(true);
+  EXPECT_TRUE(gc::set_gctrace(false));
+  EXPECT_FALSE(gc::set_gctrace(trace));
+}
+
+}  // namespace
