@@ -59,7 +59,6 @@ class HashMap {
   struct Entry {
     K first;
     V second;
-    bool operator==(const Entry&) const = default;
   };
   using key_type = K;
   using mapped_type = V;
@@ -173,15 +172,7 @@ class HashMap {
       entries()[i].second = value;
       return false;
     }
-    if (WillGrow() && InTable(&value)) {
-      const V copy = value;  // growing moves the entry it is part of
-      const size_t j = Insert(key);
-      entries()[j].second = copy;
-      return true;
-    }
-    const size_t j = Insert(key);
-    entries()[j].second = value;
-    return true;
+    return try_emplace(key, value).second;
   }
   // Inserts `key` with V(args...) if absent; the entry, and whether it was
   // inserted.
@@ -266,8 +257,8 @@ class HashMap {
     size_--;
   }
   bool WillGrow() const { return (used_ + 1) * 10 > capacity() * 7; }
-  // Whether `x` lies in the entries' array (a key or value the caller
-  // passed from this map), which growing empties.
+  // Whether `x` lies in the entries' array (a key the caller passed from
+  // this map), which growing empties.
   bool InTable(const void* x) const {
     if (entries_ == nullptr) return false;
     const auto p = reinterpret_cast<uintptr_t>(x);

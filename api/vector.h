@@ -67,14 +67,17 @@ class Vector {
   using const_reverse_iterator = std::reverse_iterator<const_iterator>;
 
   Vector() = default;
-  Vector(std::initializer_list<T> values) {
-    insert(end(), values.begin(), values.end());
-  }
+  Vector(std::initializer_list<T> values)
+      : Vector(values.begin(), values.end()) {}
   explicit Vector(size_t n) { resize(n); }
   Vector(size_t n, const T& value) { assign(n, value); }
+  // A new vector's range cannot be its own: appended as it is read.
   template <std::input_iterator It>
   Vector(It first, It last) {
-    insert(end(), first, last);
+    if constexpr (std::forward_iterator<It>) {
+      reserve(static_cast<size_t>(std::distance(first, last)));
+    }
+    for (; first != last; ++first) push_back(*first);
   }
   Vector(const Vector& other) {
     reserve(other.size_);
@@ -111,8 +114,7 @@ class Vector {
   }
   template <std::input_iterator It>
   void assign(It first, It last) {
-    Vector staged;  // the range may be this vector's
-    staged.insert(staged.end(), first, last);
+    Vector staged(first, last);  // the range may be this vector's
     swap(staged);
   }
   void assign(std::initializer_list<T> values) {

@@ -2,7 +2,6 @@
 #include "gcrt/gc/sweeper.h"
 
 #include <chrono>
-#include <cstdio>
 #include <new>
 #include <stdexcept>
 #include <string>
