@@ -1,10 +1,9 @@
 // See mutex.h.
 #include "gcrt/runtime/mutex.h"
 
-#include <linux/futex.h>
 #include <sched.h>
-#include <sys/syscall.h>
-#include <unistd.h>
+
+#include "gcrt/runtime/futex.h"
 
 namespace gc::runtime {
 
@@ -41,14 +40,10 @@ void Mutex::LockSlow() {
   }
   // Sleep. Marking the lock 2 makes its unlock wake a sleeper.
   while (state_.exchange(2, std::memory_order_acquire) != 0) {
-    ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(&state_),
-              FUTEX_WAIT_PRIVATE, 2, nullptr, nullptr, 0);
+    FutexWait(&state_, 2);
   }
 }
 
-void Mutex::Wake() {
-  ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(&state_), FUTEX_WAKE_PRIVATE,
-            1, nullptr, nullptr, 0);
-}
+void Mutex::Wake() { FutexWake(&state_, 1); }
 
 }  // namespace gc::runtime

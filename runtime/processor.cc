@@ -87,7 +87,7 @@ void ProcessorTable::Release(Processor* p) {
   p->status_.store(ProcessorStatus::kIdle, std::memory_order_release);
   p->owner_tid_ = 0;
   // A stopper may be waiting for this processor to stop running.
-  if (world_stopped_) NotifyStopperLocked();
+  LeaveRunningLocked(p);
   p->next_idle_ = idle_;
   idle_ = p;
 }

@@ -62,9 +62,10 @@ using ProcessorLocalFactory = ProcessorLocal* (*)(Processor& p);
 // The stack of the thread holding a processor, for conservative scanning
 // (runtime/stack.h). Written by the holding thread: `hi` when it acquires
 // the processor, the rest before it stops running (parks at a safepoint,
-// enters a blocking region, or stops the world itself), under the table's
-// lock or with the world stopped by it; read by the collector with the
-// world stopped, for processors that are not idle.
+// enters a blocking region, or stops the world itself), which publishes
+// them (the status store, release, and the stop's count of the processors
+// it waits for); read by the collector with the world stopped, for
+// processors that are not idle.
 struct StackRecord {
   static constexpr size_t kMaxSavedBytes = 1024;
   uintptr_t lo = 0;  // the stack's lowest address
@@ -108,18 +109,19 @@ class Processor {
 
   const uint32_t id_;      // Immutable after creation.
   ProcessorLocal* local_;  // Immutable after ProcessorTable::Acquire sets it.
-  // Atomic: stored (release) under ProcessorTable::mu_, loaded (acquire)
-  // by anyone.
+  // Atomic: stored (release) under ProcessorTable::mu_, but for the
+  // holding thread's kRunning -> kStopped when it parks (without it);
+  // loaded (acquire) by anyone.
   std::atomic<ProcessorStatus> status_{ProcessorStatus::kIdle};
   Processor* next_idle_ = nullptr;  // Guarded by ProcessorTable::mu_.
   Processor* next_all_ = nullptr;   // Immutable after publication.
   // Kernel thread id of the holder, for the stop-the-world watchdog.
   // Guarded by ProcessorTable::mu_.
   int owner_tid_ = 0;
-  // The stop (ProcessorTable::restarts_ while it lasts) in which the
+  // The stop (ProcessorTable::restart_seq_ while it lasts) in which the
   // watchdog last printed this processor's full report: later reports in
   // the same stop are one line. Guarded by ProcessorTable::mu_.
-  uint64_t watchdog_stop_ = ~uint64_t{0};
+  uint32_t watchdog_stop_ = ~uint32_t{0};
   StackRecord stack_;
 };
 
@@ -182,7 +184,13 @@ class ProcessorTable {
   std::atomic<Processor*> all_{nullptr};
   std::atomic<uint32_t> count_{0};  // Atomic, same discipline as all_.
 
-  // Stop-the-world state (safepoint.h); all guarded by mu_.
+  // Stop-the-world state (safepoint.h). The lock serializes stoppers and
+  // every change of a processor's status but one: a thread parks at a
+  // safepoint without it, counting itself off stopwait_ (Go's
+  // sched.stopwait) with one atomic. Parking under the lock, threads that
+  // parked at once queued on it, each behind the last one's wake-up call
+  // to the stopper; with more threads than cores, one waiting there was
+  // woken onto a busy core and held a stop 3 ms while its own core idled.
   friend void StopTheWorld(const char*);
   friend void StopTheWorldForFork();
   friend void StopTheWorldFromAnyThread(const char*);
@@ -195,16 +203,18 @@ class ProcessorTable {
   friend void SafepointSlow();
   friend bool WorldStoppedForTesting();
   friend class BlockingRegion;
-  // Parks p until the world restarts (the restart counter moves, even if a
-  // new stop has begun since: the thread then runs OnResume and parks again
-  // at its next safepoint).
-  void ParkLocked(Processor* p) GCRT_REQUIRES(mu_);
+  // Parks the calling thread's running processor p at a safepoint until
+  // the world restarts (restart_seq_ moves, even if a new stop has begun
+  // since: the thread then runs OnResume and parks again at its next
+  // safepoint). Only while a stop that counted p in stopwait_ lasts; the
+  // caller holds no lock.
+  void Park(Processor* p) GCRT_EXCLUDES(mu_);
   // Sets the stop flag, after any stop in progress ended (`self`, the
   // stopper's running processor or null, parks meanwhile, and runs its
-  // OnResume without the lock).
+  // OnResume without the lock), and counts the processors to wait for.
   void BeginStopLocked(Processor* self) GCRT_REQUIRES(mu_);
-  // Waits until every processor but `self` has stopped running; the
-  // watchdog reports the ones that take long.
+  // Waits, with the lock released, until every processor but `self` has
+  // stopped running; the watchdog reports the ones that take long.
   void WaitForStopLocked(Processor* self, const char* reason)
       GCRT_REQUIRES(mu_);
   // The watchdog: names every processor but `self` still running, with its
@@ -217,23 +227,45 @@ class ProcessorTable {
   // processor) stopped.
   void RestartBy(Processor* stopper) GCRT_EXCLUDES(mu_)
       GCRT_RELEASE(kWorldStopped);
-  // Signals a stopper waiting in WaitForStopLocked that a processor
-  // stopped running (parked, blocked or released).
-  void NotifyStopperLocked() GCRT_REQUIRES(mu_);
+  // Running processor p stops running (blocks or is released) under the
+  // lock: if a stop counted it, count it off.
+  void LeaveRunningLocked(Processor* p) GCRT_REQUIRES(mu_);
+  // Counts one processor off stopwait_, waking the stopper at zero.
+  void CountStopped();
   // Whether a thread waiting in the stop protocol may spin before it
   // sleeps: every thread the stop involves (processors running or parked,
-  // and an unattached stopper) has a core of its own.
-  bool MaySpinLocked() GCRT_REQUIRES(mu_);
-  CondVar world_cv_;    // signalled when the world restarts (with mu_)
-  CondVar stopper_cv_;  // signalled when a processor parks (with mu_)
+  // and an unattached stopper) has a core of its own. Reads the statuses
+  // without the lock (an estimate: it decides only how to wait).
+  bool MaySpin();
+  CondVar world_cv_;  // signalled when the world restarts (with mu_)
   bool world_stopped_ GCRT_GUARDED_BY(mu_) = false;
-  Processor* stopper_ GCRT_GUARDED_BY(mu_) = nullptr;
-  // The two events the stop protocol waits for, as counters a waiter can
-  // spin on without mu_ before it sleeps on the CondVar (safepoint.cc,
-  // kStopSpin). Atomic: incremented only under mu_; loaded under mu_, or
-  // without it (acquire) while spinning.
-  std::atomic<uint64_t> restarts_{0};        // StartTheWorld calls
-  std::atomic<uint64_t> stopper_events_{0};  // NotifyStopperLocked calls
+  // The processor of the thread holding the world stopped (null: one with
+  // no running processor, or no stop). Atomic: stored under mu_ before
+  // g_stop_requested is set (and cleared after it is reset); loaded under
+  // mu_, or by a parking thread without it after an acquire load of
+  // g_stop_requested that saw the stop.
+  std::atomic<Processor*> stopper_{nullptr};
+  // Processors the stop in progress still waits for (Go's stopwait): those
+  // running at its start, less those that parked, blocked or were
+  // released since. Atomic: set under mu_ before g_stop_requested; counted
+  // down (acq_rel, a release sequence the stopper's acquire load reads)
+  // by parking threads without mu_, by the others under it. Who takes it
+  // to 0 wakes the stopper, which sleeps on it as a futex.
+  std::atomic<uint32_t> stopwait_{0};
+  // Whether the stopper sleeps (or is about to) on stopwait_: the last
+  // thread to count off makes the wake-up call only then. Atomic, seq_cst
+  // both sides (the stopper sets it, then checks stopwait_; a thread
+  // counts off, then reads it).
+  std::atomic<uint32_t> stopper_asleep_{0};
+  // StartTheWorld calls, and the futex parked threads sleep on. Atomic:
+  // incremented (seq_cst) only under mu_, after the parked processors are
+  // marked running; loaded anywhere.
+  std::atomic<uint32_t> restart_seq_{0};
+  // Parked threads asleep (or about to be) on restart_seq_: a restart
+  // makes the wake-up call only when there is one. Atomic, seq_cst both
+  // sides (a parked thread counts itself, then checks restart_seq_; a
+  // restart moves restart_seq_, then reads this).
+  std::atomic<uint32_t> park_sleepers_{0};
 };
 
 template <typename Fn>

@@ -1,11 +1,15 @@
-// See safepoint.h. The protocol lives in ProcessorTable's lock: every
-// status change of a processor that a stopper waits on happens under it and
-// signals stopper_cv_, and every wait for the world to restart waits on
-// world_cv_ under it.
+// See safepoint.h. The protocol lives in ProcessorTable's lock, but for the
+// park: a stopper counts the running processors under the lock
+// (stopwait_), and each of them counts itself off as it stops running,
+// without the lock when it parks, under it when it blocks or is released;
+// the stopper sleeps on the count, parked threads on restart_seq_, both
+// futexes. Other waits for the world to restart wait on world_cv_ under
+// the lock.
 #include "gcrt/runtime/safepoint.h"
 
 #include <unistd.h>
 
+#include <climits>
 #include <cstring>
 #include <stdexcept>
 #include <vector>
@@ -13,6 +17,7 @@
 #include "gcrt/runtime/backtrace.h"
 #include "gcrt/runtime/check.h"
 #include "gcrt/runtime/env.h"
+#include "gcrt/runtime/futex.h"
 #include "gcrt/runtime/stack.h"
 #include "gcrt/runtime/task.h"
 
@@ -39,7 +44,7 @@ void ReleaseWorldStopped()
 
 // How long a parked thread spins for the restart, and a stopper for the
 // next processor to stop, before they sleep on their CondVar, when every
-// thread of the stop has a core (MaySpinLocked). A stop of a small heap
+// thread of the stop has a core (MaySpin). A stop of a small heap
 // lasts 10-50 us, and a thread that sleeps meanwhile wakes tens of
 // microseconds after it is signalled (on a VM its idle core halts): the
 // stopper after the last thread parked, the parked threads after the
@@ -48,12 +53,13 @@ void ReleaseWorldStopped()
 // both sleep at once.
 constexpr std::chrono::microseconds kStopSpin{50};
 
-// Spins until `word` differs from `seen` (true) or kStopSpin has passed
-// (false). The caller holds no lock.
-bool SpinUntilChanged(const std::atomic<uint64_t>& word, uint64_t seen) {
+// Spins until done() (true) or kStopSpin has passed (false). The caller
+// holds no lock.
+template <typename Done>
+bool SpinUntil(Done done) {
   const auto deadline = std::chrono::steady_clock::now() + kStopSpin;
   for (uint32_t i = 1;; i++) {
-    if (word.load(std::memory_order_acquire) != seen) return true;
+    if (done()) return true;
     CpuRelax();
     if (i % 64 == 0 && std::chrono::steady_clock::now() >= deadline) {
       return false;
@@ -63,68 +69,98 @@ bool SpinUntilChanged(const std::atomic<uint64_t>& word, uint64_t seen) {
 
 }  // namespace
 
-GCRT_NOINLINE void ProcessorTable::ParkLocked(Processor* p) {
+GCRT_NOINLINE void ProcessorTable::Park(Processor* p) {
   // The callers' callee-saved registers into this frame, which the thread
   // stays in while parked: the stack scan from here up finds them.
   __builtin_unwind_init();
+  GCRT_CHECK(p->status() == ProcessorStatus::kRunning);
+  // Read before the park counts: the restart that ends this stop cannot
+  // come before it.
+  const uint32_t parked_at = restart_seq_.load(std::memory_order_relaxed);
+  // Published to the stopper by the status store and the count.
   RecordStack(p, ApproximateSp());
   p->status_.store(ProcessorStatus::kStopped, std::memory_order_release);
-  NotifyStopperLocked();
-  const uint64_t parked_at = restarts_.load(std::memory_order_relaxed);
-  if (MaySpinLocked()) {
-    MutexUnlock unlock(&mu_);
-    SpinUntilChanged(restarts_, parked_at);
-  }
-  while (restarts_.load(std::memory_order_relaxed) == parked_at) {
-    world_cv_.Wait(&mu_);
+  CountStopped();
+  auto restarted = [&] {
+    return restart_seq_.load(std::memory_order_seq_cst) != parked_at;
+  };
+  if (!(MaySpin() && SpinUntil(restarted))) {
+    park_sleepers_.fetch_add(1, std::memory_order_seq_cst);
+    while (!restarted()) FutexWait(&restart_seq_, parked_at);
+    park_sleepers_.fetch_sub(1, std::memory_order_relaxed);
   }
   // StartTheWorld marked p running: a stopper that comes next waits for
   // this thread to park again, even if it has not woken up yet.
-  GCRT_CHECK(p->status() == ProcessorStatus::kRunning);
+  GCRT_CHECK(p->status() == ProcessorStatus::kRunning &&
+             "a parked processor runs again after the restart");
+}
+
+void ProcessorTable::CountStopped() {
+  // Sequentially consistent, against the stopper's going to sleep
+  // (stopper_asleep_, then stopwait_): the last one either sees it asleep
+  // or it sees the count at 0.
+  const uint32_t left = stopwait_.fetch_sub(1, std::memory_order_seq_cst);
+  if (left == 0) {
+    Print("stopwait_ was 0 when a processor stopped running");
+    GCRT_FATAL("a stop counts off only the processors it waits for");
+  }
+  if (left == 1 && stopper_asleep_.load(std::memory_order_seq_cst) != 0) {
+    FutexWake(&stopwait_, 1);
+  }
+}
+
+void ProcessorTable::LeaveRunningLocked(Processor* p) {
+  // A processor running while the world is stopped was running when the
+  // stop began (none starts running until the restart): it was counted,
+  // unless it is the stopper's.
+  if (world_stopped_ && stopper_.load(std::memory_order_relaxed) != p) {
+    CountStopped();
+  }
 }
 
 void SafepointSlow() {
   Processor* p = CurrentProcessor();
   if (p == nullptr || t_blocking_depth > 0 || t_no_stop_depth > 0) return;
   ProcessorTable& t = ProcessorTable::Get();
-  MutexLock lock(&t.mu_);
-  if (!t.world_stopped_ || t.stopper_ == p) return;
-  t.ParkLocked(p);
-  lock.Unlock();
+  // Acquire: the stop that set the flag set stopper_ and stopwait_ before
+  // it. A running processor that sees the flag is counted in that stop:
+  // the flag is down before a restart lets a parked thread go
+  // (RestartLocked), and nothing else starts running during a stop.
+  if (!g_stop_requested.load(std::memory_order_acquire) ||
+      t.stopper_.load(std::memory_order_relaxed) == p) {
+    return;
+  }
+  t.Park(p);
   // Running again: the layers above catch up with what the stop changed
   // (the allocator flushes a stale cache) before this thread allocates.
   p->local()->OnResume(*p);
 }
 
 void ProcessorTable::WaitForStopLocked(Processor* self, const char* reason) {
-  ProcessorTable& t = *this;
-  auto period =
+  const auto period =
       std::chrono::milliseconds(g_watchdog_ms.load(std::memory_order_relaxed));
-  auto start = std::chrono::steady_clock::now();
+  const auto start = std::chrono::steady_clock::now();
   auto next_report = start + period;
-  for (;;) {
-    bool all_stopped = true;
-    for (Processor* p = t.all(); p != nullptr; p = p->next_all()) {
-      if (p != self && p->status() == ProcessorStatus::kRunning) {
-        all_stopped = false;
-        break;
+  auto stopped = [&] { return stopwait_.load(std::memory_order_seq_cst) == 0; };
+  while (!stopped()) {
+    {
+      // Threads that block or give their processor back meanwhile count
+      // themselves off under the lock.
+      MutexUnlock unlock(&mu_);
+      if (!(MaySpin() && SpinUntil(stopped))) {
+        stopper_asleep_.store(1, std::memory_order_seq_cst);
+        for (uint32_t left;
+             (left = stopwait_.load(std::memory_order_seq_cst)) != 0;) {
+          const auto remaining = next_report - std::chrono::steady_clock::now();
+          if (remaining <= std::chrono::nanoseconds::zero()) break;
+          const std::chrono::nanoseconds timeout = remaining;
+          FutexWait(&stopwait_, left, &timeout);
+        }
+        stopper_asleep_.store(0, std::memory_order_relaxed);
       }
     }
-    if (all_stopped) return;
-    const uint64_t seen = stopper_events_.load(std::memory_order_relaxed);
-    if (MaySpinLocked()) {
-      bool changed;
-      {
-        MutexUnlock unlock(&mu_);
-        changed = SpinUntilChanged(stopper_events_, seen);
-      }
-      if (changed) continue;
-    }
-    if (stopper_events_.load(std::memory_order_relaxed) == seen) {
-      t.stopper_cv_.WaitUntil(&mu_, next_report);
-    }
-    auto now = std::chrono::steady_clock::now();
-    if (now >= next_report) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!stopped() && now >= next_report) {
       ReportStragglersLocked(
           self, reason,
           std::chrono::duration_cast<std::chrono::milliseconds>(now - start)
@@ -132,6 +168,9 @@ void ProcessorTable::WaitForStopLocked(Processor* self, const char* reason) {
       g_watchdog_reports.fetch_add(1, std::memory_order_relaxed);
       next_report = std::chrono::steady_clock::now() + period;
     }
+  }
+  for (Processor* p = all(); p != nullptr; p = p->next_all()) {
+    GCRT_DCHECK(p == self || p->status() != ProcessorStatus::kRunning);
   }
 }
 
@@ -165,18 +204,18 @@ void ProcessorTable::ReportStragglersLocked(Processor* self, const char* reason,
     if (p == self || p->status() != ProcessorStatus::kRunning) continue;
     char name[16];
     ThreadName(p->owner_tid_, name, sizeof(name));
-    if (p->watchdog_stop_ == restarts_.load(std::memory_order_relaxed) ||
+    if (p->watchdog_stop_ == restart_seq_.load(std::memory_order_relaxed) ||
         n == kMaxFullReports) {
       Print(
           "stop-the-world (%s) has waited %lld ms for processor %u, held by "
           "thread %d \"%s\": it has not reached a safepoint (%s)",
           reason, waited, p->id(), p->owner_tid_, name,
-          p->watchdog_stop_ == restarts_.load(std::memory_order_relaxed)
+          p->watchdog_stop_ == restart_seq_.load(std::memory_order_relaxed)
               ? "reported above"
               : "its report comes next time");
       continue;
     }
-    p->watchdog_stop_ = restarts_.load(std::memory_order_relaxed);
+    p->watchdog_stop_ = restart_seq_.load(std::memory_order_relaxed);
     StragglerReport& r = reports[n++];
     r.processor = p->id();
     r.tid = p->owner_tid_;
@@ -214,21 +253,33 @@ void ProcessorTable::BeginStopLocked(Processor* self) {
   // processor waits for the restart).
   while (world_stopped_) {
     if (self != nullptr) {
-      ParkLocked(self);
+      // Running, so counted by the stop in progress.
       MutexUnlock unlock(&mu_);
+      Park(self);
       self->local()->OnResume(*self);
     } else {
-      const uint64_t seen = restarts_.load(std::memory_order_relaxed);
-      while (restarts_.load(std::memory_order_relaxed) == seen) {
+      const uint32_t seen = restart_seq_.load(std::memory_order_relaxed);
+      while (restart_seq_.load(std::memory_order_relaxed) == seen) {
         world_cv_.Wait(&mu_);
       }
     }
   }
   world_stopped_ = true;
-  stopper_ = self;
+  stopper_.store(self, std::memory_order_relaxed);
+  // Every processor that runs now is counted; none starts running until
+  // the restart (Acquire and BlockingRegion's exit wait for it).
+  uint32_t running = 0;
+  for (Processor* p = all(); p != nullptr; p = p->next_all()) {
+    const ProcessorStatus status = p->status();
+    GCRT_CHECK(status != ProcessorStatus::kStopped &&
+               "no processor stays parked between stops");
+    running += p != self && status == ProcessorStatus::kRunning;
+  }
+  stopwait_.store(running, std::memory_order_relaxed);
   // Sequentially consistent: a thread turning its fast path back on checks
   // the flag after it (alloc::InstallCache), so either it sees the flag or
-  // the request below lands after its store.
+  // the request below lands after its store. It publishes stopper_ and
+  // stopwait_ to parking threads too.
   g_stop_requested.store(true, std::memory_order_seq_cst);
   for (Processor* p = all(); p != nullptr; p = p->next_all()) {
     if (p != self && p->status() == ProcessorStatus::kRunning) {
@@ -237,15 +288,10 @@ void ProcessorTable::BeginStopLocked(Processor* self) {
   }
 }
 
-void ProcessorTable::NotifyStopperLocked() {
-  stopper_events_.fetch_add(1, std::memory_order_release);
-  stopper_cv_.NotifyAll();
-}
-
-bool ProcessorTable::MaySpinLocked() {
+bool ProcessorTable::MaySpin() {
   const uint32_t cores = HardwareThreads();
   if (cores < 2) return false;
-  uint32_t threads = stopper_ == nullptr ? 1 : 0;
+  uint32_t threads = stopper_.load(std::memory_order_relaxed) == nullptr;
   for (Processor* p = all(); p != nullptr; p = p->next_all()) {
     const ProcessorStatus s = p->status();
     if (s == ProcessorStatus::kRunning || s == ProcessorStatus::kStopped) {
@@ -257,16 +303,21 @@ bool ProcessorTable::MaySpinLocked() {
 
 void ProcessorTable::RestartLocked() {
   world_stopped_ = false;
-  stopper_ = nullptr;
+  stopper_.store(nullptr, std::memory_order_relaxed);
   // Parked processors run again from now on, whether or not their threads
-  // have woken yet (ParkLocked).
+  // have woken yet (Park).
   for (Processor* p = all(); p != nullptr; p = p->next_all()) {
     if (p->status() == ProcessorStatus::kStopped) {
       p->status_.store(ProcessorStatus::kRunning, std::memory_order_release);
     }
   }
-  restarts_.fetch_add(1, std::memory_order_release);
+  // Down before the restart lets a parked thread go: one that saw the flag
+  // still up would park again, for no stop.
   g_stop_requested.store(false, std::memory_order_release);
+  restart_seq_.fetch_add(1, std::memory_order_seq_cst);
+  if (park_sleepers_.load(std::memory_order_seq_cst) != 0) {
+    FutexWake(&restart_seq_, INT_MAX);
+  }
   world_cv_.NotifyAll();
 }
 
@@ -278,7 +329,8 @@ void StopTheWorld(const char* reason) {
   GCRT_CHECK(t_no_stop_depth == 0 && "no stop-the-world from a no-stop region");
   ProcessorTable& t = ProcessorTable::Get();
   MutexLock lock(&t.mu_);
-  GCRT_CHECK(!(t.world_stopped_ && t.stopper_ == self) &&
+  GCRT_CHECK(!(t.world_stopped_ &&
+               t.stopper_.load(std::memory_order_relaxed) == self) &&
              "the world is not stopped again by the thread that stopped it");
   t.BeginStopLocked(self);
   t.WaitForStopLocked(self, reason);
@@ -304,7 +356,8 @@ void StopTheWorldForFork() {
   Processor* self = StopperOfAnyThread();
   ProcessorTable& t = ProcessorTable::Get();
   MutexLock lock(&t.mu_);
-  GCRT_CHECK(!(t.world_stopped_ && self != nullptr && t.stopper_ == self) &&
+  GCRT_CHECK(!(t.world_stopped_ && self != nullptr &&
+               t.stopper_.load(std::memory_order_relaxed) == self) &&
              "fork is not called with the world stopped by the same thread");
   t.BeginStopLocked(self);
   t.WaitForStopLocked(self, "fork");
@@ -316,7 +369,8 @@ void StopTheWorldFromAnyThread(const char* reason) {
   Processor* self = StopperOfAnyThread();
   ProcessorTable& t = ProcessorTable::Get();
   MutexLock lock(&t.mu_);
-  GCRT_CHECK(!(t.world_stopped_ && self != nullptr && t.stopper_ == self) &&
+  GCRT_CHECK(!(t.world_stopped_ && self != nullptr &&
+               t.stopper_.load(std::memory_order_relaxed) == self) &&
              "the world is not stopped again by the thread that stopped it");
   t.BeginStopLocked(self);
   t.WaitForStopLocked(self, reason);
@@ -329,7 +383,8 @@ void StartTheWorldFromAnyThread() {
 
 void ProcessorTable::RestartBy(Processor* stopper) {
   MutexLock lock(&mu_);
-  GCRT_CHECK(world_stopped_ && stopper_ == stopper &&
+  GCRT_CHECK(world_stopped_ &&
+             stopper_.load(std::memory_order_relaxed) == stopper &&
              "the world is restarted by the thread that stopped it");
   RestartLocked();
   ReleaseWorldStopped();
@@ -340,7 +395,7 @@ bool WorldStoppedByCaller() {
   if (self == nullptr) return false;
   ProcessorTable& t = ProcessorTable::Get();
   MutexLock lock(&t.mu_);
-  return t.world_stopped_ && t.stopper_ == self;
+  return t.world_stopped_ && t.stopper_.load(std::memory_order_relaxed) == self;
 }
 
 // The fork handlers hold the table's lock from prepare (this) to the parent's
@@ -361,7 +416,7 @@ void ResumeAfterForkChild() GCRT_NO_THREAD_SAFETY_ANALYSIS {
   ProcessorTable& t = ProcessorTable::Get();
   // Threads that no longer exist may have waited on these.
   t.world_cv_.ResetAfterFork();
-  t.stopper_cv_.ResetAfterFork();
+  t.park_sleepers_.store(0, std::memory_order_relaxed);
   Processor* self = CurrentProcessor();
   std::vector<Processor*> orphans;
   for (Processor* p = t.all(); p != nullptr; p = p->next_all()) {
@@ -420,7 +475,7 @@ GCRT_NOINLINE BlockingRegion::BlockingRegion(HandOff hand_off)
   MutexLock lock(&t.mu_);
   GCRT_CHECK(p_->status() == ProcessorStatus::kRunning);
   p_->status_.store(ProcessorStatus::kBlocked, std::memory_order_release);
-  if (t.world_stopped_) t.NotifyStopperLocked();
+  t.LeaveRunningLocked(p_);
   lock.Unlock();
   // A task's worker lets its slot go to another worker meanwhile.
   if (hand_off_) OnTaskBlockingEnter();
@@ -435,7 +490,9 @@ BlockingRegion::~BlockingRegion() {
   MutexLock lock(&t.mu_);
   // Touching the heap again must wait for a stopped world to restart,
   // unless this thread is the one that stopped it.
-  while (t.world_stopped_ && t.stopper_ != p_) t.world_cv_.Wait(&t.mu_);
+  while (t.world_stopped_ && t.stopper_.load(std::memory_order_relaxed) != p_) {
+    t.world_cv_.Wait(&t.mu_);
+  }
   p_->status_.store(ProcessorStatus::kRunning, std::memory_order_release);
   lock.Unlock();
   p_->local()->OnBlockingExit(*p_);

@@ -1,7 +1,5 @@
 // The task scheduler: see task.h.
-#include <linux/futex.h>
 #include <pthread.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,6 +20,7 @@
 #include "gcrt/runtime/backtrace.h"
 #include "gcrt/runtime/check.h"
 #include "gcrt/runtime/env.h"
+#include "gcrt/runtime/futex.h"
 #include "gcrt/runtime/list.h"
 #include "gcrt/runtime/processor.h"
 #include "gcrt/runtime/safepoint.h"
@@ -783,16 +782,6 @@ SchedulerStats Scheduler::Stats() {
   return st;
 }
 
-// The futex of a waiting thread.
-void FutexWait(std::atomic<uint32_t>* word, uint32_t value) {
-  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT_PRIVATE,
-          value, nullptr, nullptr, 0);
-}
-void FutexWake(std::atomic<uint32_t>* word) {
-  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE_PRIVATE, 1,
-          nullptr, nullptr, 0);
-}
-
 }  // namespace
 
 // ---- The API of task.h. ----
@@ -988,7 +977,7 @@ void Waiter::Wake() {
     return;
   }
   woken_.store(1, std::memory_order_release);
-  FutexWake(&woken_);
+  FutexWake(&woken_, 1);
 }
 
 void TaskShared::Wait() {

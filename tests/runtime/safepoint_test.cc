@@ -252,6 +252,118 @@ TEST_F(SafepointTest, ConcurrentStopsAreSerialized) {
   EXPECT_EQ(max_holders.load(), 1);
 }
 
+// A thread parks at a safepoint without the processor table's lock: with
+// more threads than cores, threads parking at once queued on it, and one
+// woken onto a busy core held a stop up for milliseconds. Here the lock is
+// held while the stop waits, and the running thread must park all the same.
+TEST_F(SafepointTest, AThreadParksWithoutTheProcessorTablesLock) {
+  std::atomic<bool> ready{false}, may_poll{false}, done{false};
+  std::atomic<Processor*> runner{nullptr};
+  std::thread running([&] {
+    runner = AttachCurrentThread();
+    ready = true;
+    while (!may_poll.load()) {
+    }
+    while (!done.load()) Safepoint();
+    DetachCurrentThread();
+  });
+  ASSERT_TRUE(Eventually([&] { return ready.load(); }));
+  // This thread is attached too: it must not hold the world itself.
+  std::optional<BlockingRegion> region(std::in_place);
+  std::atomic<bool> stopped{false};
+  std::thread stopper([&] {
+    AttachCurrentThread();
+    StopTheWorld("lock-free park test");
+    stopped = true;
+    StartTheWorld();
+    DetachCurrentThread();
+  });
+  // The stop has begun (and waits for `running`, which has not polled).
+  ASSERT_TRUE(Eventually(
+      [&] { return g_stop_requested.load(std::memory_order_acquire); }));
+  bool parked;
+  {
+    MutexLock lock(&ProcessorTable::Get().mu());
+    may_poll = true;
+    parked = Eventually(
+        [&] { return runner.load()->status() == ProcessorStatus::kStopped; });
+  }
+  stopper.join();
+  done = true;
+  running.join();
+  region.reset();
+  EXPECT_TRUE(parked) << "the thread waited for the lock to park";
+  EXPECT_TRUE(stopped.load());
+}
+
+// Threads park, block, leave blocking regions, detach and attach again while
+// stops come one after another: every stop must wait for each running
+// processor (a count too small lets a stop finish with one running; too
+// large, it never finishes), and never for another.
+TEST_F(SafepointTest, EveryStopWaitsForExactlyTheRunningProcessors) {
+  constexpr int kThreads = 4;
+  constexpr int kStops = 300;
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> steps[kThreads] = {};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; i++) {
+    threads.emplace_back([&, i] {
+      AttachCurrentThread();
+      for (uint32_t k = 0; !done.load(std::memory_order_relaxed); k++) {
+        steps[i].fetch_add(1, std::memory_order_relaxed);
+        switch (k % 4) {
+          case 0:
+          case 1:
+            Safepoint();
+            break;
+          case 2: {
+            BlockingRegion region;
+            std::this_thread::yield();
+            break;
+          }
+          case 3:
+            if (k % 64 == 3) {
+              DetachCurrentThread();
+              AttachCurrentThread();
+            }
+            break;
+        }
+      }
+      DetachCurrentThread();
+    });
+  }
+  // Each stop comes once every thread has taken a step since the last: the
+  // stops find the threads in every state.
+  auto all_moved = [&](const uint64_t* since) {
+    for (int i = 0; i < kThreads; i++) {
+      if (steps[i].load() <= since[i]) return false;
+    }
+    return true;
+  };
+  uint64_t seen[kThreads] = {};
+  int running_in_stop = 0;
+  for (int s = 0; s < kStops; s++) {
+    {
+      BlockingRegion region;  // while the others run
+      ASSERT_TRUE(Eventually([&] { return all_moved(seen); }));
+    }
+    StopTheWorld("count test");
+    for (int i = 0; i < kThreads; i++) seen[i] = steps[i].load();
+    for (Processor* p = ProcessorTable::Get().all(); p != nullptr;
+         p = p->next_all()) {
+      running_in_stop +=
+          p != CurrentProcessor() && p->status() == ProcessorStatus::kRunning;
+    }
+    StartTheWorld();
+  }
+  done = true;
+  {
+    BlockingRegion region;
+    for (auto& t : threads) t.join();
+  }
+  EXPECT_EQ(running_in_stop, 0);
+}
+
 }  // namespace
 }  // namespace gc::runtime
 
