@@ -9,6 +9,7 @@
 #include <string>
 
 #include "gcrt/alloc/gc_bits.h"
+#include "gcrt/runtime/backtrace.h"
 #include "gcrt/runtime/check.h"
 #include "gcrt/runtime/os_mem.h"
 
@@ -877,6 +878,7 @@ int64_t ThreadCpuNs() {
 }  // namespace
 
 void PageHeap::ScavengerLoop() {
+  runtime::SetCurrentThreadName("gcrt-scavenge");
   runtime::MutexLock lock(&mu_);
   int64_t next_idle_ns = NowNs() + scavenger_period_.count();
   for (;;) {

@@ -11,6 +11,7 @@
 #include "gcrt/alloc/heap.h"
 #include "gcrt/alloc/span.h"
 #include "gcrt/gc/collector.h"
+#include "gcrt/runtime/backtrace.h"
 #include "gcrt/runtime/safepoint.h"
 
 namespace gc::internal {
@@ -127,6 +128,7 @@ void PrintCensusAtExit() {
   // On a thread of its own: the exiting thread has let its processor go
   // already (its thread_local destructors ran before the atexit handlers).
   std::thread([] {
+    runtime::SetCurrentThreadName("gcrt-census");
     try {
       std::fputs(FormatCensus(TakeCensus(), 0).c_str(), stderr);
     } catch (const std::exception& e) {

@@ -133,6 +133,7 @@ TEST_F(ConcurrentMarkTest, MarkHelpersStartBeforeTheFirstStop) {
 TEST_F(ConcurrentMarkTest, TheCollectorsThreadsHaveNames) {
   gc::set_mark_workers(3);
   gc::collect();  // starts two mark helpers and the background sweeper
+  // (the heap started the scavenger)
   gc::set_mark_workers(0);
   auto names = [] {
     std::vector<std::string> found;
@@ -146,7 +147,7 @@ TEST_F(ConcurrentMarkTest, TheCollectorsThreadsHaveNames) {
     return found;
   };
   const std::vector<std::string> wanted = {"gcrt-mark-1", "gcrt-mark-2",
-                                           "gcrt-sweep"};
+                                           "gcrt-scavenge", "gcrt-sweep"};
   // A new thread names itself when it starts running: up to 10 s.
   std::vector<std::string> found = names();
   for (int i = 0; i < 10000 && !std::includes(found.begin(), found.end(),
