@@ -46,7 +46,9 @@ class ProcessorLocal {
   // Runs on a thread stopping the world, under the processor table's lock,
   // for each processor a running thread holds: make that thread reach a
   // safepoint soon (the allocator turns its allocation fast path off, so
-  // its next allocation polls). Must not block, allocate or take locks.
+  // its next allocation polls). The thread may park meanwhile (parking
+  // takes no lock; its OnResume comes after this). Must not block,
+  // allocate or take locks.
   virtual void RequestSafepoint() {}
   // The thread that held `p` no longer exists (the child of a fork, where
   // only the forking thread lives on): give back what p holds, on the
@@ -240,9 +242,10 @@ class ProcessorTable {
   CondVar world_cv_;  // signalled when the world restarts (with mu_)
   bool world_stopped_ GCRT_GUARDED_BY(mu_) = false;
   // The processor of the thread holding the world stopped (null: one with
-  // no running processor, or no stop). Atomic: stored under mu_ before
-  // g_stop_requested is set (and cleared after it is reset); loaded under
-  // mu_, or by a parking thread without it after an acquire load of
+  // no running processor, or no stop). Atomic: stored under mu_, before
+  // g_stop_requested is raised, and cleared at the restart (before the
+  // flag is lowered: only the restarting thread could match it); loaded
+  // under mu_, or by a parking thread without it after an acquire load of
   // g_stop_requested that saw the stop.
   std::atomic<Processor*> stopper_{nullptr};
   // Processors the stop in progress still waits for (Go's stopwait): those

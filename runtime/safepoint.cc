@@ -43,7 +43,7 @@ void ReleaseWorldStopped()
     GCRT_RELEASE(kWorldStopped) GCRT_NO_THREAD_SAFETY_ANALYSIS {}
 
 // How long a parked thread spins for the restart, and a stopper for the
-// next processor to stop, before they sleep on their CondVar, when every
+// last processor to stop, before they sleep on their futex, when every
 // thread of the stop has a core (MaySpin). A stop of a small heap
 // lasts 10-50 us, and a thread that sleeps meanwhile wakes tens of
 // microseconds after it is signalled (on a VM its idle core halts): the
@@ -414,7 +414,8 @@ void ResumeAfterForkParent() GCRT_NO_THREAD_SAFETY_ANALYSIS {
 // Holds the table's lock (LockProcessorsForFork) on entry.
 void ResumeAfterForkChild() GCRT_NO_THREAD_SAFETY_ANALYSIS {
   ProcessorTable& t = ProcessorTable::Get();
-  // Threads that no longer exist may have waited on these.
+  // Threads that no longer exist may have waited on the condition variable
+  // and counted themselves asleep on restart_seq_.
   t.world_cv_.ResetAfterFork();
   t.park_sleepers_.store(0, std::memory_order_relaxed);
   Processor* self = CurrentProcessor();

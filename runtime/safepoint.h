@@ -89,7 +89,8 @@ uint64_t StopWatchdogReports();
 // fork, last of the handler's locks. In the parent, ResumeAfterForkParent
 // releases it and restarts the world. In the child, where only the calling
 // thread exists, ResumeAfterForkChild makes the table's condition
-// variables anew (dead threads waited on them), hands every processor
+// variable anew and forgets the parked sleepers (dead threads waited),
+// hands every processor
 // another thread held to ProcessorLocal::OnOwnerLost and makes it idle,
 // and restarts the world.
 void StopTheWorldForFork() GCRT_ACQUIRE(kWorldStopped);

@@ -12,9 +12,12 @@ namespace gc::runtime {
 
 class Processor;
 
-// Atomic: stored (release) under ProcessorTable's lock by the stopper;
-// loaded relaxed by safepoint polls (a stale false only delays the park to
-// the next poll; the stopper waits for the park, not for the load).
+// Atomic: raised (seq_cst) under ProcessorTable's lock by the stopper, after
+// it has set what a parking thread reads (its processor, the count of
+// processors to wait for); lowered (release) at the restart before parked
+// threads are let go, so a running thread never sees it raised from a stop
+// that has ended. Loaded relaxed by safepoint polls (a stale false only
+// delays the park to the next poll), with acquire by the park itself.
 extern std::atomic<bool> g_stop_requested;
 
 void SafepointSlow();

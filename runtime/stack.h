@@ -5,7 +5,7 @@
 // processor (StackRecord, runtime/processor.h): the stack's base when the
 // thread attaches, and when it stops running the lowest address still in
 // use, with the callee-saved registers spilled where the scan finds them:
-//   parked at a safepoint   SafepointSlow spills them into its own frame
+//   parked at a safepoint   ProcessorTable::Park spills them into its frame
 //                           (__builtin_unwind_init) and stays in it while
 //                           parked: [sp, hi) covers them.
 //   in a blocking region    the region's constructor spills them and
