@@ -74,8 +74,19 @@ Span* SpanForSpecial(const void* object, const char* what) {
                                 ": not a pointer into the GC heap");
   }
   uint32_t slot = s->SlotIndex(p);
-  if (slot >= s->nelems ||
-      (s->SlotAddress(slot) != p && s->span_class != kTinySpanClass)) {
+  if (slot < s->nelems && s->SlotAddress(slot) != p &&
+      s->span_class != kTinySpanClass) {
+    throw std::invalid_argument(
+        std::string("gcrt: ") + what + " of " + HexAddress(p) +
+        ": not the start of a GC object: it points " +
+        std::to_string(p - s->SlotAddress(slot)) + " bytes into the one at " +
+        HexAddress(s->SlotAddress(slot)) +
+        " (a member's address, or a base class at a nonzero offset: "
+        "multiple inheritance, a gc::Root<Base> made from a "
+        "gc::Root<Derived>). Pass the object as gc::make returned it, "
+        "through a handle of the type it was made with");
+  }
+  if (slot >= s->nelems) {
     throw std::invalid_argument(std::string("gcrt: ") + what + " of " +
                                 HexAddress(p) +
                                 ": not the start of a GC object (use the "

@@ -144,6 +144,10 @@ template <typename T, typename F, typename A>
 Cleanup add_cleanup(const Root<T>& obj, F fn, A arg) {
   return add_cleanup(Ptr<T>(obj), std::move(fn), std::move(arg));
 }
+template <typename T, typename F, typename A>
+Cleanup add_cleanup(const Global<T>& obj, F fn, A arg) {
+  return add_cleanup(Ptr<T>(obj), std::move(fn), std::move(arg));
+}
 // fn() with no argument.
 template <typename T, typename F>
 requires std::is_invocable_v<F&> Cleanup add_cleanup(const Ptr<T>& obj, F fn) {
@@ -157,6 +161,11 @@ requires std::is_invocable_v<F&> Cleanup add_cleanup(const Ptr<T>& obj, F fn) {
 }
 template <typename T, typename F>
 requires std::is_invocable_v<F&> Cleanup add_cleanup(const Root<T>& obj, F fn) {
+  return add_cleanup(Ptr<T>(obj), std::move(fn));
+}
+template <typename T, typename F>
+requires std::is_invocable_v<F&> Cleanup add_cleanup(const Global<T>& obj,
+                                                     F fn) {
   return add_cleanup(Ptr<T>(obj), std::move(fn));
 }
 

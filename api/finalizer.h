@@ -17,7 +17,11 @@
 // finalized; when one finalizable object reaches another, the first is
 // finalized a cycle earlier; do not capture the object (or anything that
 // reaches it) in the function, or it can never become unreachable. An
-// explicit gc::free drops the finalizer unrun. A finalizer that throws on
+// explicit gc::free drops the finalizer unrun. A tiny object (pointer-free,
+// trivially destructible, under 16 bytes) shares a 16-byte block with
+// others: its finalizer runs once nothing reaches any object of the block,
+// and never while one of them stays reachable (Go's tiny allocator has the
+// same rule). A finalizer that throws on
 // the finalizer thread is reported on stderr and ignored; one that throws
 // inside gc::run_finalizers reaches its caller.
 #pragma once
@@ -52,6 +56,11 @@ requires std::is_invocable_v<F&, T*>
 void set_finalizer(const Root<T>& obj, F fn) {
   set_finalizer(Ptr<T>(obj), std::move(fn));
 }
+template <typename T, typename F>
+requires std::is_invocable_v<F&, T*>
+void set_finalizer(const Global<T>& obj, F fn) {
+  set_finalizer(Ptr<T>(obj), std::move(fn));
+}
 // Removes obj's finalizer if it was not queued yet; false if it had none.
 template <typename T>
 bool clear_finalizer(const Ptr<T>& obj) {
@@ -59,6 +68,10 @@ bool clear_finalizer(const Ptr<T>& obj) {
 }
 template <typename T>
 bool clear_finalizer(const Root<T>& obj) {
+  return clear_finalizer(Ptr<T>(obj));
+}
+template <typename T>
+bool clear_finalizer(const Global<T>& obj) {
   return clear_finalizer(Ptr<T>(obj));
 }
 // Runs the finalizers and cleanups (api/cleanup.h) queued so far on this

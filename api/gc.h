@@ -252,7 +252,8 @@ struct Stats {
   double gc_cpu_fraction;  // collector CPU time over available CPU time
   uint64_t last_marked_bytes;
   uint64_t objects_destroyed;  // destructors run by the collector
-  uint64_t weak_refs_cleared;  // objects whose weak references were cleared
+  uint64_t weak_refs_cleared;  // objects whose weak references the
+                               // collector cleared (not gc::free's)
   // Entries of gc::WeakMaps removed by the cycle that found their key dead
   // (or, for a key freed with gc::free, by the next cycle), ever.
   uint64_t weak_map_entries_removed;
@@ -522,8 +523,10 @@ bool set_concurrent_mark(bool on);
 // builds do not check handles: api/ptr.h). In release builds a use reads
 // the poison (a pointer read from it is 0xdbdbdbdbdbdbdbdb, which faults),
 // or, under AddressSanitizer, is reported by it. Costs a lock and a hash
-// insert per dead object, and dead objects' memory for one cycle.
-// Returns the previous setting.
+// insert per dead object, and dead objects' memory for one cycle. Until
+// the next cycle frees their slots, Stats counts the quarantined objects
+// in heap_objects and heap_alloc (not yet in frees); gc::census() does not
+// count them. Returns the previous setting.
 bool set_quarantine(bool on);
 // Zeal mode (GCRT_DEBUG=zeal=N, after SpiderMonkey's JS_GC_ZEAL): a full
 // collection every N allocations (counted over all threads), with the

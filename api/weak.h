@@ -16,7 +16,11 @@
 // collected at the next cycle, unless the conservative stack scan finds a
 // stale copy of its address on some thread's stack or in its registers
 // (api/gc.h, stack scanning), which keeps it a while longer; with stack
-// scanning off (GCRT_STACK_SCAN=off), at the next cycle always.
+// scanning off (GCRT_STACK_SCAN=off), at the next cycle always. But tiny
+// objects (pointer-free, trivially destructible, under 16 bytes, alignment
+// at most 8) share 16-byte blocks and live and die with their block (Go's
+// tiny allocator): a Weak to one reads null once nothing reaches any
+// object of its block.
 #pragma once
 
 #include "gcrt/internal/weak.h"

@@ -18,7 +18,9 @@
 // entries' values too (k1 -> v1 -> k2 -> v2 ... resolves whatever its
 // length). The cycle that finds a key unreachable removes its entry and
 // releases its value (assigns V{}): after a gc::collect(), size() counts
-// exactly the entries whose keys are alive. A key's entry is gone, for
+// exactly the entries whose keys are alive (a tiny key, pointer-free,
+// trivially destructible and under 16 bytes, is alive while any object of
+// its 16-byte block is: api/weak.h). A key's entry is gone, for
 // find and contains, from that cycle's end on (and at once if the key is
 // freed with gc::free; its value is then released, and size() stops
 // counting it, at the next cycle). A key with a finalizer loses its entry

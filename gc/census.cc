@@ -11,6 +11,7 @@
 #include "gcrt/alloc/heap.h"
 #include "gcrt/alloc/span.h"
 #include "gcrt/gc/collector.h"
+#include "gcrt/gc/quarantine.h"
 #include "gcrt/runtime/backtrace.h"
 #include "gcrt/runtime/safepoint.h"
 
@@ -43,6 +44,11 @@ std::vector<TypeCount> CountObjectsByType() {
     for (uint32_t slot = 0; slot < s->nelems; slot++) {
       if (!s->IsAllocated(slot)) continue;
       if (freebuf && InFreebuf(s, s->SlotAddress(slot))) continue;
+      // Reclaimed, its slot kept a cycle more by the debug quarantine.
+      if (MaybeReclaimedWorldStopped(
+              reinterpret_cast<const void*>(s->SlotAddress(slot)))) {
+        continue;
+      }
       const alloc::TypeInfo* t = s->types.Get(slot);
       TypeCount& c = counts.try_emplace(t, TypeCount{t, 0, 0}).first->second;
       c.objects++;

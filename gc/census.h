@@ -31,7 +31,8 @@ struct TypeCount {
 
 // Every allocated object of every in-use span, by TypeInfo, in no
 // particular order. The 16-byte blocks of the tiny allocator count as
-// objects of alloc::kTinyBlockType, as in heap_objects.
+// objects of alloc::kTinyBlockType, as in heap_objects. Not the objects the
+// quarantine keeps (gc/quarantine.h): they are reclaimed.
 std::vector<TypeCount> CountObjectsByType()
     GCRT_REQUIRES(runtime::kWorldStopped);
 

@@ -60,6 +60,24 @@ class CensusTest : public gc::testing::VerifierCheckedTest {
   bool stack_scan_ = true;
 };
 
+// The debug quarantine keeps reclaimed objects' slots a cycle more: they
+// are dead (destroyed), and the census does not count them.
+TEST_F(CensusTest, ObjectsInTheQuarantineAreNotCounted) {
+  const bool was = gc::set_quarantine(true);
+  gc::collect();
+  gc::collect();  // nothing quarantined from before
+  gc::Root<CensusGarbage> kept = gc::make<CensusGarbage>();
+  for (int i = 0; i < 1000; i++) gc::make<CensusGarbage>();  // dropped
+  gc::collect();  // reclaims the 1000: in the quarantine now
+  const gc::Census c = gc::census();
+  gc::set_quarantine(was);
+  gc::collect();
+  gc::collect();  // the quarantine empties
+  const gc::CensusEntry* garbage = Find(c, "CensusGarbage");
+  ASSERT_NE(garbage, nullptr) << c.text();
+  EXPECT_EQ(garbage->objects, 1u) << c.text();
+}
+
 TEST_F(CensusTest, CountsEachLiveTypeExactly) {
   constexpr int kNodes = 1000, kBlobs = 300;
   gc::Root<CensusNode> list;

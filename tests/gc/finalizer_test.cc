@@ -102,6 +102,30 @@ TEST_F(FinalizerTest, RunsOnceWithTheObjectAndWhatItReachesIntact) {
   EXPECT_EQ(runs.load(), 1) << "a finalizer runs once";
 }
 
+// gc::Global holds an object as gc::Root does: a finalizer and a cleanup
+// are set (and a finalizer cleared) through one too.
+TEST_F(FinalizerTest, AGlobalTakesAFinalizerAndACleanup) {
+  std::atomic<int> finalized{0};
+  static std::atomic<int> cleaned{0};
+  cleaned = 0;
+  {
+    gc::Global<Obj> g = MakeObj(4);
+    gc::set_finalizer(g, [&](Obj*) { finalized++; });
+    gc::Global<Obj> h = MakeObj(5);
+    gc::add_cleanup(
+        h, [](int n) { cleaned += n; }, 7);
+    gc::add_cleanup(h, [] { cleaned += 1; });
+    gc::Global<Obj> k = MakeObj(6);
+    gc::set_finalizer(k, [&](Obj*) { finalized += 100; });
+    EXPECT_TRUE(gc::clear_finalizer(k));
+  }
+  gc::collect();
+  gc::collect();
+  gc::run_finalizers();
+  EXPECT_EQ(finalized.load(), 1);
+  EXPECT_EQ(cleaned.load(), 8);
+}
+
 TEST_F(FinalizerTest, TheFinalizerThreadRunsItWithoutBeingAsked) {
   std::atomic<int> runs{0};
   std::atomic<std::thread::id> ran_on{};

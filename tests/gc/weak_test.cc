@@ -360,7 +360,7 @@ TEST_F(WeakTest, BadTargetsAreRefusedAndChangeNothing) {
     gc::Weak<Node> w{gc::Ptr<Node>(interior)};
     FAIL() << "an interior pointer was accepted";
   } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("not the start of a GC object"),
+    EXPECT_NE(std::string(e.what()).find("not the start of a GC object: it points"),
               std::string::npos)
         << e.what();
   }
@@ -370,6 +370,33 @@ TEST_F(WeakTest, BadTargetsAreRefusedAndChangeNothing) {
   EXPECT_TRUE(null_weak.expired());
   EXPECT_EQ(null_weak.lock(), nullptr);
   gc::collect();
+}
+
+// A gc::Weak of a base class that does not start the object (multiple
+// inheritance) is refused with a message that says so, not taken for a
+// pointer from nowhere.
+struct FirstBase {
+  int64_t a = 1;
+  virtual ~FirstBase() = default;
+};
+struct SecondBase {
+  int64_t b = 2;
+  virtual ~SecondBase() = default;
+};
+struct BothBases : FirstBase, SecondBase {};
+
+TEST_F(WeakTest, ABaseAtANonzeroOffsetIsRefusedWithItsReason) {
+  gc::Root<BothBases> d = gc::make<BothBases>();
+  gc::Weak<FirstBase> first(d);  // at offset 0: the object's start
+  EXPECT_EQ(first.lock().get(), static_cast<FirstBase*>(d.get()));
+  try {
+    gc::Weak<SecondBase> second(d);
+    FAIL() << "a base at a nonzero offset was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("base class at a nonzero offset"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 TEST_F(WeakTest, ReadFromAThreadThatNeverAttached) {
