@@ -758,8 +758,11 @@ void Collector::MarkBesideProgram(Cycle& c) {
   runtime::StartTheWorld();
   RunHook(&TestHook::concurrent);
   {
-    // Other threads' stops need not wait for this one while it marks.
-    runtime::BlockingRegion marking;
+    // Other threads' stops need not wait for this one while it marks. A
+    // task keeps its worker's slot (HandOff::kNo): tasks that allocate
+    // meanwhile wait for this cycle on theirs (WaitForRunningCycle), and a
+    // slot given away here might not come back until the cycle ends.
+    runtime::BlockingRegion marking(runtime::HandOff::kNo);
     // A triggered cycle: BackgroundWorkers, and the allocating threads'
     // assists. One someone waits for (gc::collect): all of them.
     MarkConcurrently(c.triggered ? BackgroundWorkers(c.workers) : c.workers);
@@ -783,8 +786,12 @@ void Collector::MarkBesideProgram(Cycle& c) {
 }
 
 bool Collector::EnterCycle(const Cycle& c) {
-  // Waiting, this thread must not hold up the running cycle's stops.
-  runtime::BlockingRegion waiting;
+  // Waiting, this thread must not hold up the running cycle's stops. A
+  // task keeps its worker's slot, as in WaitForRunningCycle: given away,
+  // the slot could go to tasks that wait for the cycle this one is about
+  // to run, and it would wait for them in turn (a new user's program, 20
+  // tasks calling gc::collect() beside allocating threads, hung so).
+  runtime::BlockingRegion waiting(runtime::HandOff::kNo);
   runtime::MutexLock lock(&cycle_mu_);
   while (cycle_running_) {
     // A triggered cycle is the running one's job already.
@@ -805,7 +812,7 @@ void Collector::LeaveCycle() {
 }
 
 void Collector::WaitForCycleAndLockForFork() {
-  runtime::BlockingRegion waiting;
+  runtime::BlockingRegion waiting(runtime::HandOff::kNo);
   cycle_mu_.lock();
   while (cycle_running_) cycle_done_.Wait(&cycle_mu_);
 }
