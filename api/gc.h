@@ -72,7 +72,11 @@
 // used the heap: the child has the parent's heap as it was, the forking
 // thread goes on using it, and the collector's threads start again at the
 // child's first cycle. Other threads' gc::Roots keep their objects alive in
-// the child. Not from a destructor, trace function or root set callback.
+// the child, but cannot be used there: those threads' stacks, where the
+// Root objects live, are reused for the child's new threads; reach what
+// the child needs through the forking thread's handles or a gc::Global
+// (docs/threads.md). Not from a destructor, trace function or root set
+// callback.
 //
 // Configuration. Each GCRT_* variable is read once, when the collector
 // starts (GCRT_STW_WATCHDOG_MS: at program start), and takes the same
@@ -529,7 +533,9 @@ bool set_concurrent_mark(bool on);
 // count them. Returns the previous setting.
 bool set_quarantine(bool on);
 // Zeal mode (GCRT_DEBUG=zeal=N, after SpiderMonkey's JS_GC_ZEAL): a full
-// collection every N allocations (counted over all threads), with the
+// collection every N allocations (counted over all threads; one that falls
+// due while another thread's cycle runs is that cycle, so threads
+// allocating at once see fewer cycles than allocations / N), with the
 // quarantine on (unless GCRT_DEBUG also says quarantine=0, or
 // gc::set_quarantine(false) comes after), so a missing root fails a test
 // at once rather than under load. 0 turns it off (the quarantine stays as

@@ -1,4 +1,5 @@
 // The task scheduler: see task.h.
+#include <cxxabi.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <boost/context/stack_context.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <new>
 #include <stdexcept>
@@ -1028,7 +1030,13 @@ void TaskShared::ReportUnjoinedError() {
   try {
     std::rethrow_exception(error);
   } catch (const std::exception& e) {
-    what = std::string(typeid(e).name()) + ": " + e.what();
+    int status = 0;
+    char* name =
+        abi::__cxa_demangle(typeid(e).name(), nullptr, nullptr, &status);
+    what =
+        std::string(status == 0 && name != nullptr ? name : typeid(e).name()) +
+        ": " + e.what();
+    std::free(name);
   } catch (...) {
   }
   Print("task %llu ended with an exception nobody joined: %s",

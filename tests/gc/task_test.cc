@@ -182,9 +182,10 @@ TEST_F(TaskTest, AnExceptionNobodyJoinsIsReported) {
   std::string text = capture.ReadUntil("lost in a task");
   capture.Restore();
   EXPECT_NE(text.find("task " + std::to_string(id) +
-                      " ended with an exception nobody joined"),
+                      " ended with an exception nobody joined: "
+                      "std::runtime_error: lost in a task"),
             std::string::npos)
-      << text;
+      << "the type demangled: " << text;
   EXPECT_TRUE(thrown.load());
 }
 
