@@ -22,8 +22,8 @@ std::string RootName(const internal::RetentionPath& p) {
     case internal::RootJob::kRootSet:
       return "a gc::RootSet";
     case internal::RootJob::kFinalizers:
-      return "the finalizer queue (an object waiting for its finalizer, or "
-             "reachable from one)";
+      return "a finalizer (the path's first object has one, queued or not: "
+             "it and what it reaches are kept until the finalizer has run)";
     case internal::RootJob::kStack:
       return "the stack of the thread with processor " +
              std::to_string(p.root_processor) + " (conservative stack scan)";

@@ -1254,6 +1254,14 @@ class PathFinder : public SlotVisitor<PathFinder> {
   void Reached(Span* s, uint32_t slot, uintptr_t) GCRT_REQUIRES(kWorldStopped) {
     Seen(s, slot, /*scan=*/!s->noscan());
   }
+  // A finalizable object not yet queued: the marker scans what it reaches
+  // (SlotVisitor::ScanContents), and the next mark termination keeps it for
+  // its finalizer. Here it is the first object of its paths, so that a
+  // path shows it, and it is kept itself.
+  void ScanContents(uintptr_t p) GCRT_REQUIRES(kWorldStopped) {
+    uint32_t slot;
+    if (Span* s = FindSlot(p, &slot)) Seen(s, slot, /*scan=*/!s->noscan());
+  }
   // Objects under construction are roots; their trace functions must not
   // run yet, so their words are scanned conservatively, as the marker does.
   void Constructing(const internal::Constructing& c, bool scan)

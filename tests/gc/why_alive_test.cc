@@ -133,6 +133,29 @@ TEST_F(WhyAliveTest, FromARootSet) {
   EXPECT_EQ(w.path.size(), 1u);
 }
 
+// An object with a finalizer is kept (with what it reaches) until its
+// finalizer has run, even when nothing else reaches it: the next collection
+// queues it rather than reclaiming it. Its paths start at it.
+TEST_F(WhyAliveTest, AFinalizableObjectKeepsItselfAndWhatItReaches) {
+  gc::Ptr<Link> f = gc::make_unrooted<Link>();  // on no root
+  f->next = gc::make_unrooted<Link>();
+  gc::Ptr<Link> child = f->next;
+  gc::set_finalizer(f, [](Link*) {});
+  const gc::WhyAlive self = gc::why_alive(f.get());
+  ASSERT_TRUE(self.reachable) << self.text();
+  EXPECT_EQ(self.root.rfind("a finalizer", 0), 0u) << self.root;
+  ASSERT_EQ(self.path.size(), 1u);
+  EXPECT_EQ(self.path[0].object, f.get());
+  const gc::WhyAlive w = gc::why_alive(child.get());
+  ASSERT_TRUE(w.reachable) << w.text();
+  EXPECT_EQ(w.root, self.root);
+  ASSERT_EQ(w.path.size(), 2u) << w.text();
+  EXPECT_EQ(w.path[0].object, f.get());
+  EXPECT_EQ(w.path[1].object, child.get());
+  EXPECT_EQ(w.path[1].offset, 8);
+  EXPECT_TRUE(gc::clear_finalizer(f));
+}
+
 TEST_F(WhyAliveTest, GarbageIsNotReachable) {
   gc::Root<Link> head = gc::make<Link>();
   Chain(head, 3);
