@@ -20,7 +20,7 @@ std::string RootName(const internal::RetentionPath& p) {
     case internal::RootJob::kArena:
       return p.root_is_global ? "a gc::Global handle" : "a gc::Root handle";
     case internal::RootJob::kRootSet:
-      return "a gc::RootSet";
+      return p.root_is_range ? "a gc::RootRange" : "a gc::RootSet";
     case internal::RootJob::kFinalizers:
       return "a finalizer (the path's first object has one, queued or not: "
              "it and what it reaches are kept until the finalizer has run)";

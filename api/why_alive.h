@@ -43,10 +43,10 @@ struct WhyAlive {
   // why_alive).
   bool reachable = false;
   // What holds the first object of the path: "a gc::Root handle", "a
-  // gc::Global handle", "a gc::RootSet", "a finalizer (the path's first
-  // object has one, ...)" (an object with a finalizer is kept, with what it
-  // reaches, until the finalizer has run, even if nothing else reaches it),
-  // "an object under construction", "the stack of the thread with
+  // gc::Global handle", "a gc::RootSet", "a gc::RootRange", "a finalizer (the
+  // path's first object has one, ...)" (an object with a finalizer is kept,
+  // with what it reaches, until the finalizer has run, even if nothing else
+  // reaches it), "an object under construction", "the stack of the thread with
   // processor N (conservative stack scan)".
   std::string root;
   // One shortest path: from the object the root holds to the object asked

@@ -1985,6 +1985,8 @@ RetentionPath FindRetentionPath(uintptr_t target) {
   }
   const RootJob& job = jobs[root - 1];
   out.root_kind = job.kind;
+  out.root_is_range =
+      job.kind == RootJob::kRootSet && job.set->trace == nullptr;
   out.root_is_global =
       job.kind == RootJob::kArena && job.arena == &HandleArena::Globals();
   if (job.kind == RootJob::kStack) out.root_processor = job.processor->id();

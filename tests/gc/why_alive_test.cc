@@ -156,6 +156,14 @@ TEST_F(WhyAliveTest, AFinalizableObjectKeepsItselfAndWhatItReaches) {
   EXPECT_TRUE(gc::clear_finalizer(f));
 }
 
+TEST_F(WhyAliveTest, FromARootRange) {
+  gc::Ptr<Link> held[2] = {gc::make_unrooted<Link>(), nullptr};
+  gc::RootRange range(held, 2);
+  const gc::WhyAlive w = gc::why_alive(held[0].get());
+  ASSERT_TRUE(w.reachable) << w.text();
+  EXPECT_EQ(w.root, "a gc::RootRange");
+}
+
 TEST_F(WhyAliveTest, GarbageIsNotReachable) {
   gc::Root<Link> head = gc::make<Link>();
   Chain(head, 3);
