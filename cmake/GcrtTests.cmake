@@ -126,6 +126,8 @@ foreach(name
   gcrt_test(tests/gc:${name} SRCS tests/gc/${name}.cc ENV ${EXACT_RECLAMATION})
 endforeach()
 gcrt_test(tests/gc:task_test SRCS tests/gc/task_test.cc ENV GCRT_PROCS=2)
+gcrt_test(tests/gc:task_memory_test SRCS tests/gc/task_memory_test.cc
+  ENV GCRT_PROCS=2 LINKOPTS -Wl,--wrap=malloc)
 gcrt_test(tests/gc:config_test SRCS tests/gc/config_test.cc LINKOPTS -lgmock)
 foreach(name destructor_check_test debug_checks_test)
   gcrt_test(tests/gc:${name} SRCS tests/gc/${name}.cc COPTS ${DEBUG_BUILD})

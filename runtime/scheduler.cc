@@ -805,7 +805,13 @@ Task* NewTask(TaskShared* shared, size_t closure_bytes, size_t align,
         " bytes): capture less by value, or raise GCRT_TASK_STACK_KB");
   }
   TaskStack stack = AcquireTaskStack(bytes);
-  auto* t = new Task();
+  Task* t;
+  try {
+    t = new Task();
+  } catch (const std::bad_alloc&) {
+    ReleaseTaskStack(stack);
+    throw;
+  }
   t->stack = stack;
   t->shared = shared;
   shared->id_ = Registry().next_id.fetch_add(1, std::memory_order_relaxed);

@@ -29,6 +29,12 @@ size_t PageBytes() {
 }
 
 struct StackPool {
+  // Room for every stack the pool keeps: giving a stack back allocates
+  // nothing. It runs where an allocation could not fail cleanly (a task's
+  // end, in Boost.Context's noexcept deallocate, on a worker), and when
+  // memory is short, since tasks ending is how a program recovers.
+  StackPool() { free.reserve(kMaxPooledStacks); }
+
   Mutex mu;  // lock rank 30: a leaf
   std::vector<TaskStack> free GCRT_GUARDED_BY(mu);
 };

@@ -3,7 +3,7 @@
 // task that ends gives its stack back for the next one, so spawning a task
 // maps nothing in the steady state. Pages a task touched stay committed
 // while pooled (a task's next use finds them warm); the pool keeps at most
-// kMaxPooled stacks and unmaps the rest.
+// kMaxPooledStacks stacks and unmaps the rest.
 //
 // Not charged to gc::Stats::sys: stacks are mapped here, not through
 // runtime/os_mem.h, and gc::Stats has no part for them yet.

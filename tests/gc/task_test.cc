@@ -5,7 +5,6 @@
 #include "gcrt/task.h"
 
 #include <gtest/gtest.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -251,46 +250,6 @@ TEST_F(TaskTest, MillionsOfShortTasksAllocatingAllComplete) {
   }));
   EXPECT_GT(gc::stats().num_gc, cycles_before + 1);
 }
-
-// More tasks alive at once than the system lets gcrt map stacks for get a
-// clear error from gc::go (in a fresh process, under an address-space
-// limit), and the tasks already started are unharmed. Not under the
-// sanitizers: their own allocators fail first under such a limit.
-#if !defined(GCRT_TSAN) && !defined(GCRT_ASAN)
-TEST(TaskDeathTest, RunningOutOfTaskStacksIsAClearError) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
-  EXPECT_EXIT(
-      {
-        gc::Channel<int> hold;
-        gc::go([] {}).join();  // the workers exist
-        long pages = 0;
-        FILE* f = std::fopen("/proc/self/statm", "r");
-        if (f == nullptr || std::fscanf(f, "%ld", &pages) != 1) std::_Exit(3);
-        std::fclose(f);
-        rlimit limit{};
-        limit.rlim_cur = limit.rlim_max =
-            static_cast<rlim_t>(pages) * 4096 + (rlim_t{256} << 20);
-        if (setrlimit(RLIMIT_AS, &limit) != 0) std::_Exit(4);
-        std::vector<gc::Task<int>> waiting;
-        try {
-          for (int i = 0; i < 100000; i++) {
-            waiting.push_back(gc::go([&hold] { return *hold.recv(); }));
-          }
-        } catch (const std::bad_alloc& e) {
-          std::fprintf(stderr, "%s\n", e.what());
-          const size_t n = waiting.size();
-          for (size_t i = 0; i < n; i++) hold.send(7);
-          for (auto& t : waiting) {
-            if (t.join() != 7) std::_Exit(5);
-          }
-          std::_Exit(n > 10 ? 0 : 6);
-        }
-        std::_Exit(7);
-      },
-      ::testing::ExitedWithCode(0),
-      "gcrt: cannot map a stack for a new task .*tasks alive");
-}
-#endif
 
 // A task's gc::Roots and the objects under them survive collections while
 // the task moves from worker to worker.
