@@ -37,10 +37,14 @@ class Weak {
 
   constexpr Weak() noexcept = default;
   constexpr Weak(std::nullptr_t) noexcept {}
-  // A weak reference to the object `target` points to (a GC object's
-  // start, or null). Throws std::invalid_argument for a pointer that is
-  // not a live GC object's start (one the collector or gc::free reclaimed
-  // included).
+  // A weak reference to the object `target` points to (or null). A
+  // Weak<Base> may refer to a base class at a nonzero offset (multiple
+  // inheritance): made from a handle to the derived object, or from one to
+  // the base if Base is polymorphic (dynamic_cast finds the object). It
+  // refers to the whole object and reads its Base part. Throws
+  // std::invalid_argument for a pointer that is not a live GC object's
+  // start nor such a base (one the collector or gc::free reclaimed
+  // included), and for a base more than 65535 bytes into its object.
   template <typename U>
   requires std::is_convertible_v<U*, T*>
   explicit Weak(const Root<U>& target) : ref_(RefFor(target.get())) {}
@@ -53,7 +57,7 @@ class Weak {
     if (target == nullptr) return;
     // Making the reference may sweep, and so block: the target is held in
     // a Root meanwhile (debug builds check it as a gc::Weak's first).
-    Root<T> hold(static_cast<T*>(internal::Checked(target.get(), "gc::Weak")));
+    Root<U> hold(internal::Checked(target.get(), "gc::Weak"));
     ref_ = RefFor(hold.get());
   }
 
@@ -78,18 +82,35 @@ class Weak {
 
   void reset() noexcept { ref_ = internal::WeakRef{nullptr, 0}; }
   // Two Weaks made for one object are equal (null ones too), whether or
-  // not it is gone.
+  // not it is gone, and through whichever of its bases they were made.
   template <typename U>
   bool operator==(const Weak<U>& o) const noexcept {
-    return ref_.cell == o.ref_.cell && ref_.generation == o.ref_.generation;
+    return ref_.cell == o.ref_.cell && ((ref_.generation ^ o.ref_.generation) &
+                                        internal::kWeakGenerationMask) == 0;
   }
 
  private:
   template <typename U>
   friend class Weak;
-  static internal::WeakRef RefFor(T* p) {
-    if (p == nullptr) return internal::WeakRef{nullptr, 0};
-    return internal::WeakRefFor(internal::Checked(p, "gc::Weak"));
+  // The object's reference, reading T at its offset in the object. `u`
+  // points to the object's start, or into it at a U that is a base class
+  // subobject: shown by dynamic_cast for a polymorphic U (a Root<Base> of
+  // a Derived's second base); any other interior pointer is refused.
+  template <typename U>
+  static internal::WeakRef RefFor(U* u) {
+    if (u == nullptr) return internal::WeakRef{nullptr, 0};
+    const uintptr_t start =
+        internal::WeakObjectStart(internal::Checked(u, "gc::Weak"));
+    if (reinterpret_cast<uintptr_t>(u) != start) {
+      bool subobject = false;
+      if constexpr (std::is_polymorphic_v<U>) {
+        subobject = reinterpret_cast<uintptr_t>(
+                        dynamic_cast<const volatile void*>(u)) == start;
+      }
+      if (!subobject) internal::ThrowNotObjectStart(u, "gc::Weak");
+    }
+    T* t = u;
+    return internal::WeakRefAt(start, reinterpret_cast<uintptr_t>(t) - start);
   }
   internal::WeakRef ref_{nullptr, 0};
 };

@@ -61,12 +61,15 @@ WeakCell* TakeCellLocked() GCRT_REQUIRES(g_weak_mu) {
 }
 
 // The generation moves on before the target is cleared (weak.h:
-// WeakTarget's seqlock), and the cell goes back to the free list.
+// WeakTarget's seqlock), and the cell goes back to the free list, unless
+// its generation would reach the bits a Weak keeps its offset in: then it
+// retires (2^48 releases of one cell: never, in practice).
 void ReleaseCellLocked(WeakCell* c) GCRT_REQUIRES(g_weak_mu) {
-  c->generation.store(c->generation.load(std::memory_order_relaxed) + 1,
-                      std::memory_order_relaxed);
+  const uint64_t next = c->generation.load(std::memory_order_relaxed) + 1;
+  c->generation.store(next, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);
   c->target.store(0, std::memory_order_relaxed);
+  if (next >= kWeakGenerationMask) return;
   c->next_free = g_free_cells;
   g_free_cells = c;
 }
@@ -103,6 +106,43 @@ WeakRef WeakRefFor(const void* object, const char* what) {
   GCRT_CHECK(added && "no weak special was found under the weak lock");
   LinkLocked(w.release());
   return WeakRef{c, c->generation.load(std::memory_order_relaxed)};
+}
+
+uintptr_t WeakObjectStart(const void* p, const char* what) {
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  const alloc::Span* s = alloc::SpanOf(p);
+  if (s == nullptr) {
+    SpanOfLiveObject(p, what);  // throws: outside the heap, or reclaimed
+    GCRT_FATAL("a pointer into no span is refused");
+  }
+  uintptr_t start = a;
+  // A tiny block holds several objects, each its own start.
+  if (s->span_class != alloc::kTinySpanClass) {
+    const uint32_t slot = s->large() ? 0 : s->SlotIndex(a);
+    if (slot < s->nelems) start = s->SlotAddress(slot);
+  }
+  SpanOfLiveObject(reinterpret_cast<const void*>(start), what);
+  return start;
+}
+
+void ThrowNotObjectStart(const void* p, const char* what) {
+  alloc::SpanForSpecial(p, what);  // throws for a pointer into an object
+  GCRT_FATAL("a pointer that is not an object's start is refused");
+}
+
+WeakRef WeakRefAt(uintptr_t start, uint64_t offset, const char* what) {
+  if (offset > kMaxWeakOffset) {
+    throw std::invalid_argument(
+        std::string("gcrt: ") + what + " of " +
+        alloc::HexAddress(start + offset) + ": a base class " +
+        std::to_string(offset) + " bytes into the object at " +
+        alloc::HexAddress(start) + ", past the " +
+        std::to_string(kMaxWeakOffset) +
+        " a weak reference can hold: make it to the object itself");
+  }
+  WeakRef ref = WeakRefFor(reinterpret_cast<const void*>(start), what);
+  ref.generation |= offset << kWeakOffsetShift;
+  return ref;
 }
 
 uint64_t ClearDeadWeakRefs() {

@@ -45,11 +45,19 @@ struct WeakCell {
   WeakCell* next_free = nullptr;
 };
 
-// What a gc::Weak holds: a cell and the generation it was made in.
+// What a gc::Weak holds: a cell and the generation it was made in. A
+// gc::Weak to a subobject (a base class at a nonzero offset) also keeps the
+// subobject's offset from its object's start in generation's top bits
+// (WeakRefAt), so that a Weak stays two words; cells retire
+// before their generation reaches those bits.
 struct WeakRef {
   WeakCell* cell;
   uint64_t generation;
 };
+inline constexpr int kWeakOffsetShift = 48;
+inline constexpr uint64_t kWeakGenerationMask =
+    (uint64_t{1} << kWeakOffsetShift) - 1;
+inline constexpr uint64_t kMaxWeakOffset = ~uint64_t{0} >> kWeakOffsetShift;
 
 // The weak reference to the GC object starting at `object`, taking a cell
 // on first use. The caller keeps `object` alive across the call (sweeping
@@ -59,20 +67,35 @@ struct WeakRef {
 // included, except in a span another thread is allocating from), its
 // message naming `what` (the API the caller offers).
 WeakRef WeakRefFor(const void* object, const char* what = "gc::Weak");
+// For a gc::Weak: the start of the live GC object p points into (p itself
+// for a tiny object); api/weak.h decides whether a p past it is a base
+// class subobject (at a nonzero offset). Throws std::invalid_argument as
+// WeakRefFor does for a pointer into no live object.
+uintptr_t WeakObjectStart(const void* p, const char* what = "gc::Weak");
+// Throws WeakRefFor's std::invalid_argument for p, a pointer into a GC
+// object that is not its start nor, as far as api/weak.h can tell, a base
+// class subobject: the message says how far into which object it points.
+[[noreturn]] void ThrowNotObjectStart(const void* p, const char* what);
+// The weak reference to the object at `start` that reads the subobject
+// `offset` bytes into it (WeakRef). Throws as WeakRefFor does, and
+// std::invalid_argument for an offset over kMaxWeakOffset.
+WeakRef WeakRefAt(uintptr_t start, uint64_t offset,
+                  const char* what = "gc::Weak");
 
-// The target `generation`'s reference reads: the object, or null if the
-// cell was released since (its generation moved on). A seqlock read: the
-// generation is read before and after the target, and a target stored
-// after a release (release order) cannot be read with the old generation
-// both times.
+// What the reference (cell, generation and offset: WeakRef) reads: the
+// object (at the offset), or null if the cell was released since (its
+// generation moved on). A seqlock read: the generation is read before and
+// after the target, and a target stored after a release (release order)
+// cannot be read with the old generation both times.
 GCRT_ALWAYS_INLINE void* WeakTarget(const WeakCell* c, uint64_t generation) {
   if (c == nullptr) return nullptr;
+  const uint64_t made = generation & kWeakGenerationMask;
   uint64_t before = c->generation.load(std::memory_order_acquire);
   uintptr_t target = c->target.load(std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_acquire);
   uint64_t after = c->generation.load(std::memory_order_relaxed);
-  if (before != generation || after != generation) return nullptr;
-  return reinterpret_cast<void*>(target);
+  if (before != made || after != made) return nullptr;
+  return reinterpret_cast<void*>(target + (generation >> kWeakOffsetShift));
 }
 
 // Mark termination, world stopped, after marking: releases the cells of

@@ -360,8 +360,9 @@ TEST_F(WeakTest, BadTargetsAreRefusedAndChangeNothing) {
     gc::Weak<Node> w{gc::Ptr<Node>(interior)};
     FAIL() << "an interior pointer was accepted";
   } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("not the start of a GC object: it points"),
-              std::string::npos)
+    EXPECT_NE(
+        std::string(e.what()).find("not the start of a GC object: it points"),
+        std::string::npos)
         << e.what();
   }
   Node on_stack;
@@ -373,8 +374,11 @@ TEST_F(WeakTest, BadTargetsAreRefusedAndChangeNothing) {
 }
 
 // A gc::Weak of a base class that does not start the object (multiple
-// inheritance) is refused with a message that says so, not taken for a
-// pointer from nowhere.
+// inheritance) refers to the whole object and reads its base: the same
+// cell as a Weak to the object itself, cleared with it. A handle to such a
+// base shows the object's start only if the base is polymorphic
+// (dynamic_cast); otherwise it is refused, as is a finalizer, which is
+// handed the object and wants its start.
 struct FirstBase {
   int64_t a = 1;
   virtual ~FirstBase() = default;
@@ -385,13 +389,64 @@ struct SecondBase {
 };
 struct BothBases : FirstBase, SecondBase {};
 
-TEST_F(WeakTest, ABaseAtANonzeroOffsetIsRefusedWithItsReason) {
+TEST_F(WeakTest, ABaseAtANonzeroOffsetReadsThatBaseOfTheObject) {
   gc::Root<BothBases> d = gc::make<BothBases>();
+  SecondBase* const base = d.get();
+  ASSERT_NE(static_cast<void*>(base), static_cast<void*>(d.get()));
   gc::Weak<FirstBase> first(d);  // at offset 0: the object's start
+  gc::Weak<SecondBase> second(d);
+  gc::Weak<SecondBase> from_ptr{gc::Ptr<SecondBase>(base)};
+  gc::Weak<BothBases> whole(d);
   EXPECT_EQ(first.lock().get(), static_cast<FirstBase*>(d.get()));
+  EXPECT_EQ(second.get_unrooted(), base);
+  EXPECT_EQ(from_ptr.get_unrooted(), base);
+  EXPECT_TRUE(second == from_ptr);
+  EXPECT_TRUE(second == whole);  // one object, whichever base
+  const uint64_t cells = gc::internal::WeakSpecialCount();
+  gc::Weak<SecondBase> again(d);
+  EXPECT_EQ(gc::internal::WeakSpecialCount(), cells);  // the object's cell
+  gc::collect();
+  {
+    gc::Root<SecondBase> r = second.lock();  // roots the whole object
+    ASSERT_EQ(r.get(), base);
+    d = gc::Root<BothBases>();
+    gc::collect();
+    EXPECT_EQ(r->b, 2);
+    EXPECT_EQ(whole.get_unrooted(), static_cast<BothBases*>(r.get()));
+  }
+  gc::collect();
+  EXPECT_TRUE(second.expired());
+  EXPECT_TRUE(from_ptr.expired());
+  EXPECT_TRUE(whole.expired());
+  EXPECT_EQ(second.lock(), nullptr);
+
+  // Without virtual functions, a base's offset is known only from the
+  // conversion: from the object's own type, not from a handle to the base.
+  struct PlainFirst {
+    int64_t a = 1;
+  };
+  struct PlainSecond {
+    int64_t b = 2;
+  };
+  struct PlainBoth : PlainFirst, PlainSecond {};
+  gc::Root<PlainBoth> plain = gc::make<PlainBoth>();
+  gc::Weak<PlainSecond> plain_second(plain);
+  EXPECT_EQ(plain_second.lock().get(), static_cast<PlainSecond*>(plain.get()));
+  EXPECT_EQ(plain_second.lock()->b, 2);
   try {
-    gc::Weak<SecondBase> second(d);
-    FAIL() << "a base at a nonzero offset was accepted";
+    gc::Weak<PlainSecond> refused{gc::Root<PlainSecond>(plain)};
+    FAIL() << "an interior pointer without a type that shows its object's "
+              "start was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("base class at a nonzero offset"),
+              std::string::npos)
+        << e.what();
+  }
+
+  gc::Root<BothBases> other = gc::make<BothBases>();
+  try {
+    gc::set_finalizer(gc::Root<SecondBase>(other), [](SecondBase*) {});
+    FAIL() << "a finalizer of a base at a nonzero offset was accepted";
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("base class at a nonzero offset"),
               std::string::npos)
