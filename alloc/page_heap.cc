@@ -220,8 +220,9 @@ void PageHeap::GrowLocked(uint32_t npages) {
         "gcrt: out of memory: the heap is at " +
         std::to_string(sys_bytes_ >> 10) + " KiB and " +
         std::to_string(need >> 10) + " KiB more would pass its limit of " +
-        std::to_string(limit >> 10) +
-        " KiB (gc::set_memory_limit / GCRT_MEMORY_LIMIT); " +
+        (limit < 1024 ? std::to_string(limit) + " bytes"
+                      : std::to_string(limit >> 10) + " KiB") +
+        " (gc::set_memory_limit / GCRT_MEMORY_LIMIT); " +
         std::to_string((inuse_pages_ * kPageSize) >> 10) +
         " KiB are in spans in use: drop references, or raise the limit");
   }

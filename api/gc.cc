@@ -19,6 +19,7 @@
 #include "gcrt/runtime/safepoint.h"
 #include "gcrt/runtime/stack.h"
 #include "gcrt/runtime/sys_stat.h"
+#include "gcrt/runtime/task.h"
 
 namespace gc {
 
@@ -314,6 +315,7 @@ void attach_thread() {
 void detach_thread() { alloc::DetachCurrentThread(); }
 
 void set_mark_workers(uint32_t n) { Collector::Get().SetMarkWorkers(n); }
+void set_task_stack_size(size_t bytes) { runtime::SetTaskStackBytes(bytes); }
 bool set_verify(bool on) { return Collector::Get().SetVerify(on); }
 
 bool set_stack_scan(bool on) {

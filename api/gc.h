@@ -365,6 +365,9 @@ struct CycleEvent {
   uint64_t assists;   // mark assists during it
   int64_t assist_ns;
   uint64_t deferred_objects;  // left to the final stop by the marker
+  // Mark workers its marking used: a quarter of gc::Stats::mark_workers
+  // (at least one) for a triggered cycle marking beside the program, all
+  // of them otherwise (and in the stops).
   uint32_t workers;
   double gc_cpu_fraction;  // Stats::gc_cpu_fraction after it
   StopTimes stop;          // where its stops' time went (gclog: "stop")
@@ -466,6 +469,11 @@ void detach_thread();
 // 0: one per hardware thread; at most 256 (more throws
 // std::invalid_argument, as GCRT_MARK_WORKERS refuses it).
 void set_mark_workers(uint32_t n);
+// The stack size of tasks (api/task.h) started from now on, rounded up to
+// pages: 16 KiB to 1 GiB, or 0 for the built-in 256 KiB, as
+// GCRT_TASK_STACK_KB (which sets the initial size); else
+// std::invalid_argument, changing nothing.
+void set_task_stack_size(size_t bytes);
 // Each returns the previous setting.
 bool set_verify(bool on);  // GCRT_DEBUG=verify=1
 // A line per cycle on stderr in the format of Go's GODEBUG=gctrace=1

@@ -263,12 +263,6 @@ inline bool in_task() { return runtime::InTask(); }
 inline uint64_t task_id() { return runtime::CurrentTaskId(); }
 // The number of workers that run tasks at a time (GCRT_PROCS).
 inline uint32_t task_procs() { return runtime::TaskProcs(); }
-// The stack size of tasks started from now on (rounded up to pages; at
-// least 16 KiB, else std::invalid_argument). GCRT_TASK_STACK_KB sets the
-// initial size.
-inline void set_task_stack_size(size_t bytes) {
-  runtime::SetTaskStackBytes(bytes);
-}
 
 // Waits for a collection of tasks (or threads) to finish, as Go's
 // sync.WaitGroup: add(n) before starting them, done() as each ends, wait()

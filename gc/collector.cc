@@ -95,6 +95,13 @@ uint32_t MarkWorkers(uint32_t configured) {
 uint32_t BackgroundWorkers(uint32_t workers) {
   return std::max(1u, workers / 4);
 }
+
+// The workers a cycle's marking used (gctrace's and CycleEvent's figure):
+// a triggered cycle marking beside the program, BackgroundWorkers; any
+// other, all of them. (The stops use all of them either way.)
+uint32_t MarkingWorkers(uint32_t workers, bool concurrent, bool triggered) {
+  return concurrent && triggered ? BackgroundWorkers(workers) : workers;
+}
 // Their share of the machine's hardware threads (at most one half).
 double BackgroundUtilization(uint32_t workers) {
   const double procs = HardwareThreads();
@@ -985,7 +992,7 @@ void Collector::RecordCycle(const Cycle& c) {
   const uint64_t concurrent_ns =
       c.concurrent ? static_cast<uint64_t>(c.t_stop2 - c.t_restart) : 0;
   const uint32_t concurrent_workers =
-      c.triggered ? BackgroundWorkers(c.workers) : c.workers;
+      MarkingWorkers(c.workers, c.concurrent, c.triggered);
   gc_cpu_ns_ += pause * cpus +
                 concurrent_ns * std::min<uint64_t>(concurrent_workers, cpus) +
                 static_cast<uint64_t>(c.assist_ns);
@@ -1091,7 +1098,7 @@ CycleRecord Collector::MakeRecord(const Cycle& c) {
   r.assists = c.assists;
   r.assist_ns = c.assist_ns;
   r.deferred_objects = c.deferred.objects;
-  r.workers = c.workers;
+  r.workers = MarkingWorkers(c.workers, c.concurrent, c.triggered);
   r.gc_cpu_fraction = st.gc_cpu_fraction;
   r.stop.ttsp_ns = c.t_stop - c.t_stop_asked;
   r.stop.sweep_ns = c.t_swept - c.t_stop;
@@ -1180,8 +1187,7 @@ void Collector::Trace(const Cycle& c) {
   // the idle workers' (gcrt has none).
   const int64_t cpus = static_cast<int64_t>(HardwareThreads());
   const int64_t workers = std::min<int64_t>(
-      c.concurrent && c.triggered ? BackgroundWorkers(c.workers) : c.workers,
-      cpus);
+      MarkingWorkers(c.workers, c.concurrent, c.triggered), cpus);
   char clock[3][24], cpu[5][24];
   FormatMs(clock[0], sweep_term);
   FormatMs(clock[1], mark);
@@ -1210,7 +1216,8 @@ void Collector::Trace(const Cycle& c) {
       c.goal == INT64_MAX ? -1L : static_cast<long>(c.goal >> 20),
       runtime::ProcessorCount(), c.triggered ? "" : " (forced)",
       c.concurrent ? "concurrent" : "stop-the-world", ttsp[0], ttsp[1],
-      c.workers, static_cast<unsigned long>(c.marked.objects_marked),
+      MarkingWorkers(c.workers, c.concurrent, c.triggered),
+      static_cast<unsigned long>(c.marked.objects_marked),
       static_cast<unsigned long>(c.deferred.objects),
       static_cast<unsigned long>(c.deferred.bytes >> 10),
       static_cast<unsigned long>(c.assists));

@@ -97,10 +97,10 @@ HandleArena* HandleArena::ForCurrentThread() {
   }
   if (InMarker()) {
     runtime::Print(
-        "a gc::Root was created inside marking (a root set callback or a "
-        "trace function): these run with the world stopped and may only "
-        "visit pointers");
-    GCRT_FATAL("no handle is created while marking");
+        "a gc::Root or GC object was created inside marking (a root set "
+        "callback or a trace function): these run with the world stopped "
+        "and may only visit pointers, not allocate or make handles");
+    GCRT_FATAL("no handle or object is created while marking");
   }
   Collector::Get();  // the first handle of the process starts the collector
   alloc::AttachCurrentThread();  // throws after thread exit

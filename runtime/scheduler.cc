@@ -918,9 +918,13 @@ size_t TaskStackBytes() {
 }
 
 void SetTaskStackBytes(size_t bytes) {
-  if (bytes < (size_t{env::kMinTaskStackKb} << 10)) {
+  // GCRT_TASK_STACK_KB's values (env.h): 0 for the built-in size.
+  if (bytes == 0) bytes = kDefaultStackBytes;
+  if (bytes < (size_t{env::kMinTaskStackKb} << 10) ||
+      bytes > (size_t{env::kMaxTaskStackKb} << 10)) {
     throw std::invalid_argument(
-        "gcrt: a task's stack must be at least 16 KiB (asked for " +
+        "gcrt: a task's stack must be 16 KiB to 1 GiB, or 0 for the "
+        "built-in 256 KiB (asked for " +
         std::to_string(bytes) + " bytes)");
   }
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));

@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
 #include <regex>
 #include <string>
 #include <vector>
@@ -114,6 +115,37 @@ TEST_F(CycleEventsTest, TheCallbackMayAllocateAndCollect) {
   });
   gc::collect();
   EXPECT_EQ(calls, 2);
+}
+
+// A triggered cycle marking beside the program marks with a quarter of
+// the mark workers, and its record says so; a forced one uses them all.
+TEST_F(CycleEventsTest, TheRecordNamesTheWorkersItsMarkingUsed) {
+  const uint32_t configured = gc::stats().mark_workers;
+  gc::set_mark_workers(8);
+  std::mutex mu;
+  std::vector<gc::CycleEvent> events;
+  bool triggered = false;
+  gc::set_cycle_callback([&](const gc::CycleEvent& e) {
+    std::lock_guard<std::mutex> lock(mu);
+    events.push_back(e);
+    if (!e.forced) triggered = true;
+  });
+  gc::collect();
+  auto saw_triggered = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return triggered;
+  };
+  for (int i = 0; i < 4000000 && !saw_triggered(); i++) gc::make<Item>();
+  gc::collect();  // and the triggered cycle's callback has run
+  gc::set_cycle_callback(nullptr);
+  gc::set_mark_workers(configured);
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_TRUE(triggered) << "no cycle was triggered by the allocation";
+  for (const gc::CycleEvent& e : events) {
+    EXPECT_EQ(e.workers, !e.forced && e.concurrent ? 2u : 8u)
+        << "cycle " << e.num_gc << (e.forced ? " (forced)" : " (triggered)")
+        << (e.concurrent ? ", concurrent" : ", stop-the-world");
+  }
 }
 
 TEST_F(CycleEventsTest, AThrowingCallbackIsReportedNotFatal) {

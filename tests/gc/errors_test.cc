@@ -215,6 +215,20 @@ TEST(ErrorsDeathTest, RootSetRegisteredDuringMarkingStopsTheProgram) {
       "registered inside marking");
 }
 
+// Allocating from a root set callback names what was done: an object
+// made, not only a handle.
+TEST(ErrorsDeathTest, AllocationFromARootSetCallbackStopsTheProgram) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        gc::set_mark_workers(1);
+        gc::RootSet set(
+            [](gc::Tracer&) { (void)gc::make_unrooted<int64_t>(1); });
+        gc::collect();
+      },
+      "a gc::Root or GC object was created inside marking.*not allocate");
+}
+
 TEST(ErrorsDeathTest, CollectionFromARootSetCallbackStopsTheProgram) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_DEATH(

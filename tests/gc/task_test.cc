@@ -582,7 +582,22 @@ TEST_F(TaskTest, WaitsInsideABlockingRegionAreRefused) {
 TEST_F(TaskTest, ABigClosureIsRefused) {
   std::array<char, 1 << 20> big{};
   EXPECT_THROW(gc::go([big] { return big[0]; }), std::length_error);
+}
+
+// gc::set_task_stack_size takes what GCRT_TASK_STACK_KB takes (api/gc.h):
+// 16 KiB to 1 GiB, or 0 for the built-in 256 KiB.
+TEST_F(TaskTest, TheStackSizeSetterTakesWhatItsVariableTakes) {
+  const size_t before = gc::runtime::TaskStackBytes();
   EXPECT_THROW(gc::set_task_stack_size(1024), std::invalid_argument);
+  EXPECT_THROW(gc::set_task_stack_size(size_t{2} << 30), std::invalid_argument);
+  EXPECT_EQ(gc::runtime::TaskStackBytes(), before);  // refused: unchanged
+  const auto page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  gc::set_task_stack_size((64 << 10) + 1);
+  EXPECT_EQ(gc::runtime::TaskStackBytes(), (64u << 10) + page);  // pages
+  EXPECT_EQ(gc::go([] { return 5; }).join(), 5);
+  gc::set_task_stack_size(0);
+  EXPECT_EQ(gc::runtime::TaskStackBytes(), 256u << 10);
+  gc::set_task_stack_size(before);
 }
 
 }  // namespace
