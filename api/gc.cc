@@ -8,6 +8,8 @@
 #include "gcrt/alloc/heap.h"
 #include "gcrt/gc/collector.h"
 #include "gcrt/gc/finalizer.h"
+#include "gcrt/gc/free.h"
+#include "gcrt/gc/quarantine.h"
 #include "gcrt/gc/roots.h"
 #include "gcrt/gc/sweeper.h"
 #include "gcrt/internal/allocate.h"
@@ -31,7 +33,9 @@ static_assert(kNumSizeClasses == alloc::kNumSizeClasses,
 // The out-of-line half of the glue api/internal/ declares.
 namespace internal {
 
-void FreeUnconstructed(void* object) { alloc::Free(object); }
+void FreeUnconstructed(void* object, bool debug) {
+  FreeObject(object, nullptr, debug || ReclaimQuarantineOn());
+}
 
 void ThrowArrayTooLarge(size_t n, size_t element_size) {
   throw runtime::OutOfMemoryError(

@@ -20,9 +20,12 @@
 // returns. An object allocated elsewhere and stored by the constructor
 // only into such a buffer must stay reachable some other way (a root, an
 // argument held by a gc::Root) until then.
-// A constructor that throws leaves nothing behind: the slot is freed at
-// once and no destructor runs. Allocation errors are std::bad_alloc with a
-// message.
+// A constructor that throws leaves nothing behind: no destructor runs and
+// the slot is freed at once, as gc::free frees (api/free.h). A constructor
+// that stored `this` somewhere and then threw leaves a dangling pointer
+// there, as with new: debug builds (and GCRT_DEBUG=quarantine=1) keep the
+// slot poisoned until a collection shows nothing reaches it, and report
+// its use. Allocation errors are std::bad_alloc with a message.
 #pragma once
 
 #include <algorithm>
@@ -59,7 +62,8 @@ GCRT_ALWAYS_INLINE T* Construct(HandleArena* h, void* mem, Args&&... args) {
       }
     } catch (...) {
       h->EndConstruction(depth, mem, false);
-      FreeUnconstructed(mem);  // no destructor runs on a half-built object
+      // No destructor runs on a half-built object.
+      FreeUnconstructed(mem, GCRT_DEBUG_LEVEL >= 2);
       throw;
     }
     h->EndConstruction(depth, mem, true);
@@ -176,7 +180,7 @@ Root<Array<T>> make_array(size_t n) {
     } catch (...) {
       h->EndConstruction(depth, mem, false);
       Array<T>::Destroy(a);
-      internal::FreeUnconstructed(mem);
+      internal::FreeUnconstructed(mem, GCRT_DEBUG_LEVEL >= 2);
       throw;
     }
     h->EndConstruction(depth, mem, true);

@@ -253,8 +253,11 @@ void ReportUseAfterFree(const void* p, const char* what) {
   }
   runtime::Print(
       "use after explicit free: %s the object at %#lx (type %s), which was "
-      "freed with gc::free. Clear every reference to an object (fields, "
-      "roots, root sets) before freeing it, or leave it to the collector.",
+      "freed with gc::free, or whose constructor threw in gc::make after "
+      "storing `this` somewhere. Clear every reference to an object "
+      "(fields, roots, root sets) before freeing it, or leave it to the "
+      "collector; a constructor publishes `this` only once nothing after "
+      "can throw.",
       what, static_cast<unsigned long>(start), type);
   GCRT_FATAL("no object freed with gc::free is used or reachable afterwards");
 }

@@ -33,9 +33,15 @@ GCRT_ALWAYS_INLINE void* AllocateFor() {
       TypeInfoHolder<T>::Address());
 }
 
-// Gives back the slot of an object whose constructor threw: no destructor
-// runs on a half-built object (alloc::Free).
-void FreeUnconstructed(void* object);
+// Gives back the slot of an object whose constructor threw, as gc::free
+// does (gc/free.h) but running no destructor on the half-built object: a
+// slot a marker may be reading waits for its cycle's end, and with `debug`
+// (the caller's GCRT_DEBUG_LEVEL >= 2) or the quarantine on
+// (GCRT_DEBUG=quarantine=1) the slot is poisoned and kept until a
+// collection shows nothing reaches it: a constructor that stored `this`
+// somewhere and then threw left a dangling pointer, which is reported
+// when used rather than silently reaching the slot's next object.
+void FreeUnconstructed(void* object, bool debug);
 
 // gc::make_array of n elements of element_size bytes overflows the address
 // space: throws std::bad_alloc with a message.

@@ -117,6 +117,51 @@ TEST_F(FreeDebugTest, ACollectionThatFindsAFreedObjectReachableStops) {
       "object at 0x[0-9a-f]+ \\(type [^)]*Obj\\)");
 }
 
+// A constructor that stored `this` and then threw left a dangling pointer:
+// its slot is quarantined as a freed object's, so the use is reported
+// rather than reaching the slot's next object (a new user's program read
+// the next object through it, silently, before).
+struct Child;
+struct Parent {
+  gc::Ptr<Child> kid;
+};
+struct Child {
+  Child(gc::Ptr<Parent> parent, bool fail) {
+    parent->kid = gc::Ptr<Child>(this);
+    if (fail) throw std::runtime_error("half-built");
+  }
+  int64_t id = 7;
+};
+
+TEST_F(FreeDebugTest, AConstructorThatPublishedThisAndThrewIsReportedOnUse) {
+  EXPECT_DEATH(
+      {
+        gc::Root<Parent> parent = gc::make<Parent>();
+        EXPECT_THROW(gc::make<Child>(gc::Ptr<Parent>(parent), true),
+                     std::runtime_error);
+        gc::Root<Parent> other = gc::make<Parent>();
+        gc::Root<Child> next = gc::make<Child>(gc::Ptr<Parent>(other), false);
+        if (parent->kid.get() == next.get()) std::_Exit(3);  // slot reused
+        (void)parent->kid->id;
+      },
+      "use after explicit free: dereferenced the object at 0x[0-9a-f]+ "
+      "\\(type [^)]*Child\\), which was freed with gc::free, or whose "
+      "constructor threw");
+}
+
+// The collector finding it reachable says the same.
+TEST_F(FreeDebugTest, ACollectionThatReachesAHalfBuiltObjectStops) {
+  EXPECT_DEATH(
+      {
+        gc::Root<Parent> parent = gc::make<Parent>();
+        EXPECT_THROW(gc::make<Child>(gc::Ptr<Parent>(parent), true),
+                     std::runtime_error);
+        gc::collect();
+      },
+      "use after explicit free: the collector (reached|found reachable) the "
+      "object at 0x[0-9a-f]+ \\(type [^)]*Child\\)");
+}
+
 TEST_F(FreeDebugTest, TheMarkerNeverTracesAFreedObject) {
   EXPECT_DEATH(
       {
