@@ -14,7 +14,8 @@
 //
 // A task is a fiber (Boost.Context) with its own stack, 256 KiB by default
 // (GCRT_TASK_STACK_KB, gc::set_task_stack_size; a guard page below it
-// faults on overflow). Stacks are reserved, not committed: a task uses the
+// faults on overflow, and the fault ends the program with "task N
+// overflowed its stack of K KiB ..." on stderr). Stacks are reserved, not committed: a task uses the
 // pages it touches, and an ended task's stack is reused. Each stack is two
 // mappings, so the system's mapping limit (vm.max_map_count, 65530 by
 // default) bounds the tasks that exist at once to about 32,000; past it

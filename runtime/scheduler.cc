@@ -1,6 +1,9 @@
 // The task scheduler: see task.h.
 #include <cxxabi.h>
+#include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <mutex>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -635,6 +639,92 @@ void Scheduler::AbandonStart(Slot* s, bool spinning, const char* why) {
   }
 }
 
+// ---- A task's stack overflow. ----
+//
+// A task that overflows its stack faults on the guard page below it
+// (task_stack.h). Left alone, the fault ends the process without a word.
+// Go prints "goroutine stack exceeds limit"; here each worker thread has an
+// alternate signal stack (the task's is used up), and gcrt's SIGSEGV
+// handler names the task and what to change when the fault is in the
+// running task's guard page, then lets the fault take its course: the
+// program's own handler if it had one, else the default action. Not under
+// the sanitizers, whose handlers report a stack overflow themselves.
+
+namespace {
+
+#if !defined(GCRT_ASAN) && !defined(GCRT_TSAN)
+constexpr size_t kSignalStackBytes = size_t{64} << 10;
+
+// Written once (under g_overflow_once), before any worker runs a task;
+// read by the handler.
+struct sigaction g_previous_segv;
+std::once_flag g_overflow_once;
+
+void OnSegv(int sig, siginfo_t* info, void* ucontext) {
+  Worker* w = CurrentWorker();
+  const Task* t = w != nullptr ? w->current : nullptr;
+  if (t != nullptr && info != nullptr) {
+    const auto addr = reinterpret_cast<uintptr_t>(info->si_addr);
+    const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    if (addr < t->stack.lo && addr >= t->stack.lo - page) {
+      Print(
+          "task %lu overflowed its stack of %zu KiB: the fault at %#lx is in "
+          "the guard page below it. Give tasks larger stacks "
+          "(GCRT_TASK_STACK_KB, gc::set_task_stack_size) or make its "
+          "recursion shallower",
+          static_cast<unsigned long>(t->shared->id()), t->stack.bytes() >> 10,
+          static_cast<unsigned long>(addr));
+    }
+  }
+  // The program's handler, or the default action: returning re-runs the
+  // faulting instruction, which faults again under it.
+  if ((g_previous_segv.sa_flags & SA_SIGINFO) &&
+      g_previous_segv.sa_sigaction != nullptr) {
+    g_previous_segv.sa_sigaction(sig, info, ucontext);
+    return;
+  }
+  if (!(g_previous_segv.sa_flags & SA_SIGINFO) &&
+      g_previous_segv.sa_handler != SIG_DFL &&
+      g_previous_segv.sa_handler != SIG_IGN) {
+    g_previous_segv.sa_handler(sig);
+    return;
+  }
+  struct sigaction dfl = {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  ::sigaction(sig, &dfl, nullptr);
+}
+
+// On the worker's thread, before it runs a task.
+void PrepareForStackOverflow() {
+  std::call_once(g_overflow_once, [] {
+    struct sigaction sa = {};
+    sa.sa_sigaction = &OnSegv;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    if (::sigaction(SIGSEGV, &sa, &g_previous_segv) != 0) {
+      Print(
+          "cannot install the handler that reports a task's stack "
+          "overflow (sigaction: errno %d); an overflow faults unreported",
+          errno);
+    }
+  });
+  // The thread's alternate signal stack: the worker never ends (its memory
+  // is never reclaimed), and a failure only loses the report.
+  void* p = mmap(nullptr, kSignalStackBytes, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return;
+  stack_t ss = {};
+  ss.ss_sp = p;
+  ss.ss_size = kSignalStackBytes;
+  if (sigaltstack(&ss, nullptr) != 0) munmap(p, kSignalStackBytes);
+}
+#else
+void PrepareForStackOverflow() {}
+#endif
+
+}  // namespace
+
 void Scheduler::WorkerMain(Worker* w) {
   char name[16];
   std::snprintf(name, sizeof(name), "gcrt-worker-%u", w->id);
@@ -655,6 +745,7 @@ void Scheduler::WorkerMain(Worker* w) {
     delete w;
     return AbandonStart(s, spinning, "out of memory for its processor");
   }
+  PrepareForStackOverflow();
   for (;;) {
     Task* t = FindRunnable(w);
     Run(w, t);
