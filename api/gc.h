@@ -541,9 +541,8 @@ bool set_concurrent_mark(bool on);
 // count them. Returns the previous setting.
 bool set_quarantine(bool on);
 // Zeal mode (GCRT_DEBUG=zeal=N, after SpiderMonkey's JS_GC_ZEAL): a full
-// collection every N allocations (counted over all threads; one that falls
-// due while another thread's cycle runs is that cycle, so threads
-// allocating at once see fewer cycles than allocations / N), with the
+// collection every N allocations (counted over all threads and tasks; one
+// that falls due while another cycle runs waits for it, then runs), with the
 // quarantine on (unless GCRT_DEBUG also says quarantine=0, or
 // gc::set_quarantine(false) comes after), so a missing root fails a test
 // at once rather than under load. 0 turns it off (the quarantine stays as
