@@ -37,7 +37,9 @@
 // and its tests include gc/, alloc/ and runtime/ headers directly.
 //
 // Threads: a thread attaches to the heap on its first allocation or handle
-// (or gc::attach_thread()), and detaches at exit. The collector stops the
+// (or gc::attach_thread()), starting a task, or using a gc::Channel of GC
+// pointers, and detaches at exit; gc::collect(), gc::census() and
+// gc::why_alive() attach it for the call only. The collector stops the
 // world at safepoints: allocation slow paths, gc::safepoint(), and the
 // entry of gc::Blocking scopes; a thread in a long loop that does not
 // allocate calls gc::safepoint(), and a thread about to block (I/O, a

@@ -506,12 +506,39 @@ struct Collector::Cycle {
   std::vector<alloc::Cache*> resuming;
 };
 
+namespace {
+
+// Attaches the calling thread for one call (gc::collect(), the census,
+// why_alive) and detaches it after if it was not attached before: a thread
+// that only collects or watches the heap stays one the world does not
+// wait for, so its plain waits between calls hold up no stop (a new user's
+// monitor thread, calling gc::census() and sleeping, held every pause of
+// the program for its 400 ms sleeps).
+class AttachedForCall {
+ public:
+  AttachedForCall() : attached_here_(runtime::CurrentProcessor() == nullptr) {
+    alloc::AttachCurrentThread();
+  }
+  ~AttachedForCall() {
+    if (attached_here_) alloc::DetachCurrentThread();
+  }
+  AttachedForCall(const AttachedForCall&) = delete;
+  AttachedForCall& operator=(const AttachedForCall&) = delete;
+
+ private:
+  const bool attached_here_;
+};
+
+}  // namespace
+
 void Collector::Collect(GcReason reason) {
   // The callers' callee-saved registers into this frame: the stack scan
   // (runtime/stack.h) covers the collecting thread from here up.
   __builtin_unwind_init();
   Cycle c{reason, reason == GcReason::kTriggered};
   if (!Admit(c)) return;
+  // Destroyed last, after the record went out.
+  AttachedForCall attached;
   // The record goes out once the cycle lock is released and this thread
   // no longer counts as collecting (destroyed after `leave` and `reset`):
   // the callback may allocate, read stats, or collect.
@@ -525,7 +552,6 @@ void Collector::Collect(GcReason reason) {
   struct Reset {
     ~Reset() { t_collecting = false; }
   } reset;
-  alloc::AttachCurrentThread();
   if (GCRT_PREDICT_FALSE(restart_threads_.load(std::memory_order_relaxed))) {
     RestartThreadsAfterFork();
   }
@@ -573,7 +599,7 @@ void Collector::RunWithHeapSwept(const char* why, const char* api,
   __builtin_unwind_init();  // the callers' registers, for the stack scan
   Cycle c{GcReason::kExplicit, false};
   if (!Admit(c, api)) return;
-  alloc::AttachCurrentThread();
+  AttachedForCall attached;
   if (!EnterCycle(c)) return;
   struct Leave {
     ~Leave() { Collector::Get().LeaveCycle(); }

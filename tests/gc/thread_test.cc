@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "gcrt/gc.h"
 #include "gcrt/runtime/safepoint_poll.h"
@@ -88,6 +89,44 @@ bool AwaitFlag(const std::atomic<bool>& flag,
     }
     return true;
   });
+}
+
+// A thread that only collects or watches the heap (gc::collect(),
+// gc::census(), gc::why_alive()) leaves each call as unattached as it came
+// in: its plain waits between calls hold up no stop of the world. Here the
+// other thread waits on a plain condition variable until main's collection
+// is done; had the call left it attached, that collection would wait for
+// it to park, and the wait would end only at its timeout.
+TEST(ThreadTest, CollectingAndWatchingLeaveAThreadUnattached) {
+  gc::Global<Node> watched(gc::make<Node>());
+  for (int op = 0; op < 3; op++) {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done_op = false, collected = false, timed_out = false;
+    std::thread t([&] {
+      if (op == 0) gc::collect();
+      if (op == 1) (void)gc::census();
+      if (op == 2) (void)gc::why_alive(watched.get());
+      std::unique_lock<std::mutex> lock(mu);
+      done_op = true;
+      cv.notify_all();
+      timed_out = !cv.wait_for(lock, std::chrono::seconds(5),
+                               [&] { return collected; });
+    });
+    gc::blocking([&] {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return done_op; });
+    });
+    gc::collect();
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      collected = true;
+    }
+    cv.notify_all();
+    gc::blocking([&] { t.join(); });
+    EXPECT_FALSE(timed_out)
+        << "operation " << op << " left its thread attached";
+  }
 }
 
 TEST(ThreadTest, ANamedThreadNamesItself) {
