@@ -146,6 +146,11 @@ uint64_t run_finalizers() { return internal::RunFinalizers(); }
 void collect() { Collector::Get().Collect(internal::GcReason::kExplicit); }
 
 size_t release_memory() {
+  if (runtime::InBlockingRegion()) {
+    throw std::logic_error(
+        "gcrt: gc::release_memory() inside a blocking region (gc::Blocking): "
+        "leave the region first");
+  }
   collect();
   return alloc::ReleaseIdleMemory();
 }
@@ -293,6 +298,12 @@ Stats stats() {
     throw std::logic_error(
         "gcrt: gc::stats() inside the destructor gc::free runs: the world "
         "may not stop there; read the statistics before or after the free");
+  }
+  if (internal::InSweepDestructor()) {
+    // A sweep is in flight on this thread (it holds its span's claim): a
+    // stop would wait for a collecting thread that waits for this sweep,
+    // or let a cycle begin with it unfinished. Read without one.
+    return MakeStats(alloc::ReadHeapStats());
   }
   alloc::HeapStats h;
   if (runtime::WorldStoppedByCaller()) {

@@ -420,8 +420,10 @@ void set_out_of_memory_callback(
 // long loop without gc::safepoint() holds it up), then a walk of every
 // processor's cache; benchmarks/README.md has figures ("gc::stats()").
 // Callable from any thread: attached or not (it does not attach), in a
-// gc::Blocking scope, a destructor, a finalizer, the cycle callback.
-// Inside the destructor gc::free runs the world may not stop: throws
+// gc::Blocking scope, a destructor, a finalizer, the cycle callback. In a
+// destructor the collector runs (a sweep is in flight there) it does not
+// stop the world and reads as stats_unstopped() does. Inside the
+// destructor gc::free runs the world may not stop: throws
 // std::logic_error; from a trace function or root set callback (while the
 // collector holds the world) the program stops, as for gc::collect().
 Stats stats();

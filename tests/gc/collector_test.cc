@@ -437,6 +437,15 @@ TEST_F(CollectorTest, CollectInsideABlockingRegionThrows) {
   {
     gc::Blocking blocking;
     EXPECT_THROW(gc::collect(), std::logic_error);
+    // release_memory() collects first, and names itself.
+    try {
+      gc::release_memory();
+      ADD_FAILURE() << "release_memory() in a blocking region";
+    } catch (const std::logic_error& e) {
+      EXPECT_NE(std::string(e.what()).find("gc::release_memory() inside"),
+                std::string::npos)
+          << e.what();
+    }
   }
   EXPECT_EQ(gc::stats().num_gc, before);
   gc::collect();

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -67,6 +68,29 @@ class StatsTest : public gc::testing::VerifiedHeapTest {
  private:
   int gc_percent_ = 100;
 };
+
+// A destructor the collector runs may read the stats (api/gc.h). A sweep
+// is in flight there, so gc::stats() does not stop the world: stopping
+// waited for a gc::collect() that waited for that sweep (a new user's
+// program hung so in 6 of 6 runs), or let a cycle begin with the sweep
+// unfinished.
+struct ReadsStatsWhenDestroyed {
+  std::string text = "a string with a destructor of its own to run";
+  ~ReadsStatsWhenDestroyed() {
+    if (gc::stats().num_gc > 0) reads.fetch_add(1, std::memory_order_relaxed);
+  }
+  static inline std::atomic<int64_t> reads{0};
+};
+
+TEST_F(StatsTest, ADestructorTheCollectorRunsMayReadTheStats) {
+  const int64_t before = ReadsStatsWhenDestroyed::reads.load();
+  for (int round = 0; round < 20; round++) {
+    for (int i = 0; i < 20000; i++) gc::make<ReadsStatsWhenDestroyed>();
+    gc::collect();
+  }
+  gc::collect();
+  EXPECT_GE(ReadsStatsWhenDestroyed::reads.load() - before, 19 * 20000);
+}
 
 TEST_F(StatsTest, SysIsTheSumOfItsParts) {
   gc::Root<StatsNode> first = gc::make<StatsNode>();
