@@ -29,7 +29,9 @@ struct Census {
   // name).
   std::vector<CensusEntry> types;
   // Their sums: Stats::heap_objects and Stats::heap_alloc at the moment
-  // of the census.
+  // of the census, but for the objects the quarantine keeps (debug builds,
+  // GCRT_DEBUG=quarantine=1): Stats counts them until the next cycle frees
+  // their slots, the census does not.
   uint64_t objects = 0;
   uint64_t bytes = 0;
 

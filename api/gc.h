@@ -222,7 +222,10 @@ struct Stats {
                            // reference cells, heap arena records
   uint64_t heap_idle;      // bytes in free spans
   uint64_t heap_inuse;     // bytes in in-use spans
-  uint64_t heap_released;  // of heap_idle, returned to the OS
+  // Of heap_idle, not resident: returned to the OS, or mapped and never
+  // touched since (as Go counts fresh memory), so it may be nonzero before
+  // anything was scavenged (scavenged_bytes counts only returns).
+  uint64_t heap_released;
   // Pointer-free objects under 16 bytes share 16-byte blocks (Go's tiny
   // allocator): each counts in mallocs and frees at once, and a block
   // holding them counts as one object until it is reclaimed.
