@@ -8,13 +8,15 @@
 #include "gcrt/gc/collector.h"
 #include "gcrt/gc/marker.h"
 #include "gcrt/internal/field_names.h"
+#include "gcrt/runtime/backtrace.h"
+#include "gcrt/runtime/processor.h"
 #include "gcrt/runtime/safepoint.h"
 
 namespace gc {
 
 namespace {
 
-std::string RootName(const internal::RetentionPath& p) {
+std::string RootName(const internal::RetentionPath& p, int root_tid) {
   if (p.root_is_constructing) return "an object under construction";
   switch (p.root_kind) {
     case internal::RootJob::kArena:
@@ -24,9 +26,17 @@ std::string RootName(const internal::RetentionPath& p) {
     case internal::RootJob::kFinalizers:
       return "a finalizer (the path's first object has one, queued or not: "
              "it and what it reaches are kept until the finalizer has run)";
-    case internal::RootJob::kStack:
-      return "the stack of the thread with processor " +
-             std::to_string(p.root_processor) + " (conservative stack scan)";
+    case internal::RootJob::kStack: {
+      if (root_tid == 0) {
+        return "the stack of the thread with processor " +
+               std::to_string(p.root_processor) + " (conservative stack scan)";
+      }
+      char name[16];
+      runtime::ThreadName(root_tid, name, sizeof(name));
+      return "the stack of thread " + std::to_string(root_tid) + " \"" + name +
+             "\" (processor " + std::to_string(p.root_processor) +
+             "; conservative stack scan)";
+    }
     case internal::RootJob::kTaskStack:
       return "the stack of a task no worker is running (conservative stack "
              "scan)";
@@ -38,11 +48,17 @@ std::string RootName(const internal::RetentionPath& p) {
 
 WhyAlive why_alive(const void* object) {
   internal::RetentionPath found;
+  int root_tid = 0;  // the thread whose stack holds the root, if one does
   const auto target = reinterpret_cast<uintptr_t>(object);
   internal::Collector::Get().RunWithHeapSwept(
-      "why_alive", "gc::why_alive()", [&found, target] {
+      "why_alive", "gc::why_alive()", [&found, &root_tid, target] {
         runtime::AssertWorldStopped();
         found = internal::FindRetentionPath(target);
+        if (found.reachable && found.root_kind == internal::RootJob::kStack) {
+          runtime::ForEachProcessor([&](const runtime::Processor& p) {
+            if (p.id() == found.root_processor) root_tid = p.owner_tid();
+          });
+        }
       });
   if (found.object == 0) {
     throw std::invalid_argument(
@@ -58,7 +74,7 @@ WhyAlive why_alive(const void* object) {
                       internal::TypeName(found.object_type), -1, ""});
     return out;
   }
-  out.root = RootName(found);
+  out.root = RootName(found, root_tid);
   for (size_t i = 0; i < found.objects.size(); i++) {
     out.path.push_back(RetentionStep{
         reinterpret_cast<const void*>(found.objects[i]),

@@ -46,8 +46,8 @@ struct WhyAlive {
   // gc::Global handle", "a gc::RootSet", "a gc::RootRange", "a finalizer (the
   // path's first object has one, ...)" (an object with a finalizer is kept,
   // with what it reaches, until the finalizer has run, even if nothing else
-  // reaches it), "an object under construction", "the stack of the thread with
-  // processor N (conservative stack scan)".
+  // reaches it), "an object under construction", "the stack of thread TID
+  // "name" (processor N; conservative stack scan)".
   std::string root;
   // One shortest path: from the object the root holds to the object asked
   // about (its last step), each object reached through the one before.

@@ -99,6 +99,9 @@ class Processor {
   Processor* next_all() const { return next_all_; }
   // The holding thread's stack (see StackRecord for who writes it).
   StackRecord& stack() { return stack_; }
+  // The holding thread's kernel id (0 if none); read under the table's
+  // lock (ForEachProcessor).
+  int owner_tid() const { return owner_tid_; }
 
  private:
   friend class ProcessorTable;

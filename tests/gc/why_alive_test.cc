@@ -1,5 +1,7 @@
 // gc::why_alive() (api/why_alive.h): one shortest path from a root.
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <unistd.h>
 
 #include <array>
 #include <atomic>
@@ -184,7 +186,10 @@ TEST_F(WhyAliveTest, FromAnotherThreadsStack) {
   const bool previous = gc::set_stack_scan(true);
   std::atomic<Link*> published{nullptr};
   std::atomic<bool> done{false};
+  std::atomic<long> tid{0};
   std::thread t([&] {
+    pthread_setname_np(pthread_self(), "link-holder");
+    tid = static_cast<long>(::gettid());
     Link* volatile local = gc::make_unrooted<Link>().get();
     published = local;
     gc::Blocking blocking;  // references held on entry count
@@ -197,7 +202,9 @@ TEST_F(WhyAliveTest, FromAnotherThreadsStack) {
   t.join();
   gc::set_stack_scan(previous);
   ASSERT_TRUE(w.reachable) << w.text();
-  EXPECT_NE(w.root.find("the stack of the thread with processor"),
+  // Named by its thread id and name, as the watchdog names threads.
+  EXPECT_NE(w.root.find("the stack of thread " + std::to_string(tid.load()) +
+                        " \"link-holder\" (processor "),
             std::string::npos)
       << w.root;
 }
