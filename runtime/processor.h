@@ -102,6 +102,14 @@ class Processor {
   // The holding thread's kernel id (0 if none); read under the table's
   // lock (ForEachProcessor).
   int owner_tid() const { return owner_tid_; }
+  // The task the holding thread (a task worker) runs, 0 if none: for the
+  // stop-the-world watchdog, which names a task that holds a stop up.
+  void set_running_task(uint64_t id) {
+    running_task_.store(id, std::memory_order_relaxed);
+  }
+  uint64_t running_task() const {
+    return running_task_.load(std::memory_order_relaxed);
+  }
 
  private:
   friend class ProcessorTable;
@@ -127,6 +135,9 @@ class Processor {
   // watchdog last printed this processor's full report: later reports in
   // the same stop are one line. Guarded by ProcessorTable::mu_.
   uint32_t watchdog_stop_ = ~uint32_t{0};
+  // Atomic, relaxed: stored by the holding thread as it switches to a task
+  // and back; loaded by the watchdog, for its report only.
+  std::atomic<uint64_t> running_task_{0};
   StackRecord stack_;
 };
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 #include <vector>
@@ -187,6 +188,7 @@ struct StragglerReport {
   uint32_t processor;
   int tid;
   char name[16];
+  char task[32];  // ", running task N" for a task worker, else empty
   SampleResult result;
   Backtrace stack;
 };
@@ -204,12 +206,17 @@ void ProcessorTable::ReportStragglersLocked(Processor* self, const char* reason,
     if (p == self || p->status() != ProcessorStatus::kRunning) continue;
     char name[16];
     ThreadName(p->owner_tid_, name, sizeof(name));
+    char task[32] = "";
+    if (const uint64_t id = p->running_task()) {
+      std::snprintf(task, sizeof(task), ", running task %lu",
+                    static_cast<unsigned long>(id));
+    }
     if (p->watchdog_stop_ == restart_seq_.load(std::memory_order_relaxed) ||
         n == kMaxFullReports) {
       Print(
           "stop-the-world (%s) has waited %lld ms for processor %u, held by "
-          "thread %d \"%s\": it has not reached a safepoint (%s)",
-          reason, waited, p->id(), p->owner_tid_, name,
+          "thread %d \"%s\"%s: it has not reached a safepoint (%s)",
+          reason, waited, p->id(), p->owner_tid_, name, task,
           p->watchdog_stop_ == restart_seq_.load(std::memory_order_relaxed)
               ? "reported above"
               : "its report comes next time");
@@ -220,6 +227,7 @@ void ProcessorTable::ReportStragglersLocked(Processor* self, const char* reason,
     r.processor = p->id();
     r.tid = p->owner_tid_;
     std::memcpy(r.name, name, sizeof(name));
+    std::memcpy(r.task, task, sizeof(task));
     r.result = SampleThreadStack(r.tid, kSampleTimeout, &r.stack);
   }
   if (n == 0) return;
@@ -228,8 +236,8 @@ void ProcessorTable::ReportStragglersLocked(Processor* self, const char* reason,
     const StragglerReport& r = reports[i];
     Print(
         "stop-the-world (%s) has waited %lld ms for processor %u, held by "
-        "thread %d \"%s\": it has not reached a safepoint.%s",
-        reason, waited, r.processor, r.tid, r.name,
+        "thread %d \"%s\"%s: it has not reached a safepoint.%s",
+        reason, waited, r.processor, r.tid, r.name, r.task,
         r.result == SampleResult::kOk ? " Its stack:" : "");
     if (r.result == SampleResult::kOk) {
       PrintBacktrace(r.stack);

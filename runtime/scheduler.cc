@@ -297,6 +297,7 @@ void Scheduler::Run(Worker* w, Task* t) {
   t->sp = 0;
   void* own_local = g_hook.exchange ? g_hook.exchange(t->local) : nullptr;
   const StackBounds own = ExchangeStackBounds({t->stack.lo, t->stack.hi});
+  if (Processor* p = CurrentProcessor()) p->set_running_task(t->shared->id());
 #if defined(GCRT_ASAN)
   __sanitizer_start_switch_fiber(
       &w->fake_stack, reinterpret_cast<void*>(t->stack.lo), t->stack.bytes());
@@ -309,6 +310,7 @@ void Scheduler::Run(Worker* w, Task* t) {
   __sanitizer_finish_switch_fiber(w->fake_stack, nullptr, nullptr);
 #endif
   ExchangeStackBounds(own);
+  if (Processor* p = CurrentProcessor()) p->set_running_task(0);
   if (g_hook.exchange) t->local = g_hook.exchange(own_local);
   w->current = nullptr;
   AfterSwitch(w, t);

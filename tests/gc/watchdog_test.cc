@@ -22,6 +22,7 @@
 
 #include "gcrt/gc.h"
 #include "gcrt/runtime/safepoint.h"
+#include "gcrt/task.h"
 #include "tests/test_support/eventually.h"
 
 namespace {
@@ -169,6 +170,38 @@ TEST(WatchdogTest, NamesAThreadWaitingForAStdMutexAndLetsItGo) {
 #endif
   ASSERT_TRUE(r.stack) << err;
   EXPECT_NE(r.frames.find("LockWithoutBlocking(std::mutex&)+0x"),
+            std::string::npos)
+      << err;
+}
+
+// A task that waits without a gc::blocking region holds a stop up like a
+// thread; the report names the task as well as its worker thread (whose
+// name says only that it is gcrt's).
+TEST(WatchdogTest, NamesTheTaskAWorkerRuns) {
+  gc::runtime::SetStopWatchdogForTesting(30ms);
+  const uint64_t reports_before = gc::runtime::StopWatchdogReports();
+  std::atomic<uint64_t> id{0};
+  std::atomic<bool> release{false};
+  gc::Task<void> task = gc::go([&] {
+    id = gc::task_id();
+    while (!release.load()) std::this_thread::sleep_for(1ms);  // no region
+  });
+  ASSERT_TRUE(Eventually([&] { return id.load() != 0; }));
+  ::testing::internal::CaptureStderr();
+  std::thread collector([] { gc::collect(); });
+  const bool reported = Eventually(
+      [&] { return gc::runtime::StopWatchdogReports() >= reports_before + 1; });
+  release = true;
+  gc::blocking([&] {
+    collector.join();
+    task.join();
+  });
+  std::string err = ::testing::internal::GetCapturedStderr();
+  gc::runtime::SetStopWatchdogForTesting(1000ms);
+  EXPECT_TRUE(reported);
+  EXPECT_NE(err.find("\"gcrt-worker-"), std::string::npos) << err;
+  EXPECT_NE(err.find("\", running task " + std::to_string(id.load()) +
+                     ": it has not reached a safepoint"),
             std::string::npos)
       << err;
 }
