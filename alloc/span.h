@@ -194,6 +194,9 @@ struct alignas(64) Span {
   uintptr_t SlotAddress(uint32_t slot) const {
     return base + uintptr_t{slot} * elem_size;
   }
+  // The start of the slot holding p (a large object's span: its base, as
+  // div_magic is 0). p must be below SlotAddress(nelems).
+  uintptr_t SlotStart(uintptr_t p) const { return SlotAddress(SlotIndex(p)); }
   // Valid (in-range) slot bits of word w.
   uint64_t ValidMask(uint32_t w) const {
     uint32_t rest = nelems - w * 64;

@@ -53,11 +53,6 @@ struct Quarantine {
 };
 Quarantine& g_quarantine = *new Quarantine;  // lives for the process
 
-// The start of the object of span s holding p.
-uintptr_t ObjectStart(const alloc::Span* s, uintptr_t p) {
-  return s->SlotAddress(s->SlotIndex(p));
-}
-
 // The in-use span holding p, validated as the start of one of its objects;
 // throws std::invalid_argument otherwise. A piece of a tiny block is
 // returned as it is (its block is the slot).
@@ -216,7 +211,7 @@ void FreeObject(void* object, void (*destroy)(void*), bool quarantine) {
 bool IsQuarantined(const void* p) {
   alloc::Span* s = alloc::SpanOf(p);
   if (s == nullptr) return false;
-  uintptr_t start = ObjectStart(s, reinterpret_cast<uintptr_t>(p));
+  uintptr_t start = s->SlotStart(reinterpret_cast<uintptr_t>(p));
   runtime::MutexLock lock(&g_quarantine.mu);
   return g_quarantine.Contains(start);
 }
@@ -227,7 +222,7 @@ bool IsQuarantined(const void* p) {
 bool IsQuarantinedWorldStopped(const void* p) GCRT_NO_THREAD_SAFETY_ANALYSIS {
   alloc::Span* s = alloc::SpanOf(p);
   if (s == nullptr) return false;
-  const uintptr_t start = ObjectStart(s, reinterpret_cast<uintptr_t>(p));
+  const uintptr_t start = s->SlotStart(reinterpret_cast<uintptr_t>(p));
   return g_quarantine.objects.count(start) != 0 ||
          g_quarantine.ending.count(start) != 0;
 }
@@ -238,14 +233,14 @@ bool FreedWhileMarkingWorldStopped(const void* p)
   alloc::Span* s = alloc::SpanOf(p);
   if (s == nullptr) return false;
   return g_quarantine.marking.count(
-             ObjectStart(s, reinterpret_cast<uintptr_t>(p))) != 0;
+             s->SlotStart(reinterpret_cast<uintptr_t>(p))) != 0;
 }
 
 void ReportUseAfterFree(const void* p, const char* what) {
   uintptr_t start = reinterpret_cast<uintptr_t>(p);
   const char* type = "?";
   if (alloc::Span* s = alloc::SpanOf(p)) {
-    start = ObjectStart(s, start);
+    start = s->SlotStart(start);
     uint32_t slot = s->SlotIndex(start);
     if (slot < s->nelems) {
       if (const alloc::TypeInfo* t = s->types.Get(slot)) type = t->name;

@@ -115,12 +115,14 @@ uintptr_t WeakObjectStart(const void* p, const char* what) {
     SpanOfLiveObject(p, what);  // throws: outside the heap, or reclaimed
     GCRT_FATAL("a pointer into no span is refused");
   }
-  uintptr_t start = a;
-  // A tiny block holds several objects, each its own start.
-  if (s->span_class != alloc::kTinySpanClass) {
-    const uint32_t slot = s->large() ? 0 : s->SlotIndex(a);
-    if (slot < s->nelems) start = s->SlotAddress(slot);
-  }
+  // A tiny block holds several objects, each its own start; past the last
+  // slot is no object (SpanOfLiveObject refuses it).
+  const uintptr_t start =
+      s->span_class == alloc::kTinySpanClass || s->SlotIndex(a) >= s->nelems
+          ? a
+          : s->SlotStart(a);
+  // Live, before api/weak.h reads its vtable (dynamic_cast); WeakRefFor
+  // checks again where no cycle can intervene.
   SpanOfLiveObject(reinterpret_cast<const void*>(start), what);
   return start;
 }
