@@ -84,9 +84,11 @@
 // starts (GCRT_STW_WATCHDOG_MS: at program start), and takes the same
 // values as its setter. A value that is not accepted prints one line
 // ("gcrt: NAME="text": why; accepted: ...; using ...") and the default is
-// used: nothing is clamped or half-read. Whitespace around values and
-// items is ignored. Booleans are 1 0 true false on off; sizes are decimal
-// bytes with an optional B, KiB, MiB, GiB or TiB suffix.
+// used: nothing is clamped or half-read. GCRT_DEBUG is read item by item,
+// as Go's GODEBUG: a refused item prints its line and is ignored, and the
+// other items apply. Whitespace around values and items is ignored. Booleans
+// are 1 0 true false on off; sizes are decimal bytes with an optional B, KiB,
+// MiB, GiB or TiB suffix.
 //
 //   variable (setter)           accepted                          default
 //   GCRT_GCPERCENT              "off" or an integer, -2^31 to     100
@@ -210,18 +212,18 @@ struct Stats {
   // Heap arena memory committed ahead of use, beyond heap_sys: read-write
   // at the OS but never touched (not resident); under 4 MiB an arena.
   uint64_t heap_ahead_sys;
-  uint64_t span_sys;       // span records (Go's MSpanSys)
-  uint64_t cache_sys;      // per processor: its record and allocation cache
-                           // (Go's MCacheSys)
-  uint64_t gc_sys;         // collector metadata (Go's GCSys): the page map,
-                           // alloc and mark bits, per-span type tables, mark
-                           // work buffers
-  uint64_t handle_sys;     // handle arenas (gc::Root, gc::Global) and the
-                           // records of objects under construction
-  uint64_t other_sys;      // specials (finalizers, weak references), weak
-                           // reference cells, heap arena records
-  uint64_t heap_idle;      // bytes in free spans
-  uint64_t heap_inuse;     // bytes in in-use spans
+  uint64_t span_sys;    // span records (Go's MSpanSys)
+  uint64_t cache_sys;   // per processor: its record and allocation cache
+                        // (Go's MCacheSys)
+  uint64_t gc_sys;      // collector metadata (Go's GCSys): the page map,
+                        // alloc and mark bits, per-span type tables, mark
+                        // work buffers
+  uint64_t handle_sys;  // handle arenas (gc::Root, gc::Global) and the
+                        // records of objects under construction
+  uint64_t other_sys;   // specials (finalizers, weak references), weak
+                        // reference cells, heap arena records
+  uint64_t heap_idle;   // bytes in free spans
+  uint64_t heap_inuse;  // bytes in in-use spans
   // Of heap_idle, not resident: returned to the OS, or mapped and never
   // touched since (as Go counts fresh memory), so it may be nonzero before
   // anything was scavenged (scavenged_bytes counts only returns).

@@ -40,8 +40,7 @@ constexpr VarInfo kVars[] = {
      "allocation, 0: off); gclog and heapprofile, a file path without "
      "commas (a JSON line per cycle appended to it; the heap profile "
      "written to it at exit)",
-     "the defaults for every item (off; concurrent on; the quarantine on "
-     "in debug builds)"},
+     "the other items (this one ignored)"},
     {Var::kStwWatchdog, "GCRT_STW_WATCHDOG_MS",
      "an integer from 1 to 3600000 (milliseconds)", "1000"},
     {Var::kMinHeap, "GCRT_MIN_HEAP",
@@ -403,9 +402,10 @@ DebugSettings ParseDebug(const char* text, Messages* messages) {
         error = Quoted(item) + ": " + error;
       }
       if (!error.empty()) {
-        // Nothing half-read: one refused item refuses the variable.
+        // As GODEBUG, one item's mistake does not cost the others: a
+        // program run with gctrace=1 and a misspelt second item still
+        // traces. The refused item changes nothing and is named.
         Refuse(Var::kDebug, text, error, messages);
-        return DebugSettings{};
       }
     }
     if (comma == std::string_view::npos) break;

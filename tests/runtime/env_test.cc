@@ -308,8 +308,7 @@ TEST(ParseVarTest, DebugBooleansFollowTheRule) {
       "profile samples, 1: every allocation, 0: off); gclog and "
       "heapprofile, a file path without commas (a JSON line per cycle "
       "appended to it; the heap profile written to it at exit); using the "
-      "defaults for every item (off; concurrent on; the quarantine on in "
-      "debug builds)");
+      "other items (this one ignored)");
 }
 
 TEST(ParseVarTest, DebugCensusOnASignal) {
@@ -362,7 +361,8 @@ TEST(ParseVarTest, DebugCensusRefusesSignalsItCannotUse) {
     Messages m;
     DebugSettings d = ParseDebug(("gctrace=1," + text).c_str(), &m);
     EXPECT_EQ(d.census_signal, 0) << text;
-    EXPECT_FALSE(d.gctrace) << text << ": one refused item refuses all";
+    EXPECT_FALSE(d.census) << text;
+    EXPECT_TRUE(d.gctrace) << text << ": the other item still applies";
     ASSERT_EQ(m.size(), 1u) << text;
     EXPECT_NE(
         m[0].find("GCRT_DEBUG=\"gctrace=1," + text + "\": \"" + text + "\": "),
@@ -445,23 +445,34 @@ TEST(ParseVarTest, DebugToleratesWhitespaceAroundItems) {
   EXPECT_TRUE(m.empty());
 }
 
-// Nothing half-read: the first refused item refuses the whole variable,
-// the items before it included.
-TEST(ParseVarTest, DebugRefusesTheWholeVariableForOneBadItem) {
+// As GODEBUG: a refused item is named and ignored, and the other items
+// apply, those before it and after it.
+TEST(ParseVarTest, DebugIgnoresOnlyTheRefusedItems) {
   Messages m;
   DebugSettings d = ParseDebug("gctrace=1,checkmark=1,crosscheck=1", &m);
-  EXPECT_FALSE(d.gctrace);
-  EXPECT_FALSE(d.crosscheck);
+  EXPECT_TRUE(d.gctrace);
+  EXPECT_TRUE(d.crosscheck);
   ASSERT_EQ(m.size(), 1u);
   EXPECT_TRUE(
       Contains(m[0], "GCRT_DEBUG=\"gctrace=1,checkmark=1,crosscheck=1\""));
   EXPECT_TRUE(Contains(m[0], "unknown name \"checkmark\"")) << m[0];
-  EXPECT_TRUE(Contains(m[0], "using the defaults for every item")) << m[0];
+  EXPECT_TRUE(Contains(m[0], "using the other items (this one ignored)"))
+      << m[0];
   m.clear();
-  d = ParseDebug("verify=1,gctrace", &m);
-  EXPECT_FALSE(d.verify);
-  ASSERT_EQ(m.size(), 1u);
+  d = ParseDebug("verify=1,gctrace,zeal=x,scavtrace=1", &m);
+  EXPECT_TRUE(d.verify);
+  EXPECT_TRUE(d.scavtrace);
+  EXPECT_FALSE(d.gctrace);
+  EXPECT_EQ(d.zeal, 0u);
+  ASSERT_EQ(m.size(), 2u) << "one line per refused item";
   EXPECT_TRUE(Contains(m[0], "\"gctrace\" is not name=value")) << m[0];
+  EXPECT_TRUE(Contains(m[1], "\"zeal=x\": ")) << m[1];
+  // A refused item leaves its name as the items before it set it.
+  m.clear();
+  d = ParseDebug("gctrace=1,gctrace=maybe,zeal=100,zeal=-5", &m);
+  EXPECT_TRUE(d.gctrace);
+  EXPECT_EQ(d.zeal, 100u);
+  EXPECT_EQ(m.size(), 2u);
 }
 
 TEST(ParseVarTest, StwWatchdog) {
