@@ -43,6 +43,20 @@ void ThrowArrayTooLarge(size_t n, size_t element_size) {
       std::to_string(element_size) + " bytes overflows the address space");
 }
 
+void ConstantConstructorAllocated(const char* type) {
+  runtime::Print(
+      "gc::make<%s>: its default constructor is a constant expression, so "
+      "gc::make does not record the object as under construction, yet at "
+      "run time it allocated GC objects (a constexpr constructor that "
+      "tests std::is_constant_evaluated()). A collection there could trace "
+      "the object half-built. Make the constructor not constexpr, or "
+      "allocate after gc::make returns.",
+      type);
+  GCRT_FATAL(
+      "a default constructor that is a constant expression allocates "
+      "nothing at run time");
+}
+
 void CheckNotInDestructor() {
   if (GCRT_PREDICT_FALSE(InDestructor())) {
     runtime::Print(

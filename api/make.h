@@ -45,9 +45,37 @@ namespace gc {
 
 namespace internal {
 
+// T, value-initialized inside a union that never destroys it: a literal
+// type whenever T's default constructor is constexpr, whatever T's
+// destructor is.
+template <typename T>
+union ConstantBuilt {
+  T object;
+  constexpr ConstantBuilt() : object() {}
+  constexpr ~ConstantBuilt() {}
+};
+
+// T() is a constant expression and cannot throw: it runs no code that could
+// allocate, reach a safepoint or throw (as `struct Node { gc::Ptr<Node>
+// left, right; int value = 0; };`), so no collection can see the object
+// half-built. The one way around it is a constexpr constructor that does
+// something else at run time (std::is_constant_evaluated()): one that
+// allocates there stops debug builds (ConstantConstructorAllocated).
+template <typename T>
+concept ConstantDefaultConstructible =
+    std::is_nothrow_default_constructible_v<T> && requires {
+  typename std::bool_constant<(ConstantBuilt<T>(), true)>;
+};
+
+// Whether make<T>(Args...) records T as under construction while its
+// constructor runs (HandleArena::BeginConstruction): not for a trivial
+// constructor, nor for a default constructor that is a constant expression.
+// Those cost two stores and a test instead of a push and a pop of the
+// thread's construction stack.
 template <typename T, typename... Args>
 inline constexpr bool kTrackConstruction =
-    !std::is_trivially_constructible_v<T, Args...>;
+    !std::is_trivially_constructible_v<T, Args...> &&
+    !(sizeof...(Args) == 0 && ConstantDefaultConstructible<T>);
 
 template <typename T, typename... Args>
 GCRT_ALWAYS_INLINE T* Construct(HandleArena* h, void* mem, Args&&... args) {
@@ -65,6 +93,18 @@ GCRT_ALWAYS_INLINE T* Construct(HandleArena* h, void* mem, Args&&... args) {
       // No destructor runs on a half-built object.
       FreeUnconstructed(mem, GCRT_DEBUG_LEVEL >= 2);
       throw;
+    }
+    h->EndConstruction(depth, mem, true);
+    return obj;
+  } else if constexpr (GCRT_DEBUG_LEVEL >= 2 &&
+                       !std::is_trivially_constructible_v<T, Args...>) {
+    // Debug builds hold a constant default constructor to its promise: it
+    // is recorded as any other, and must have allocated nothing (anything
+    // it allocated left an entry above its own).
+    size_t depth = h->BeginConstruction(mem, sizeof(T));
+    T* obj = new (mem) T();
+    if (h->construction_depth() != depth + 1) {
+      ConstantConstructorAllocated(TypeName<T>::Get());
     }
     h->EndConstruction(depth, mem, true);
     return obj;

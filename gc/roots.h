@@ -113,6 +113,9 @@ class HandleArena {
       constructing_[nconstructing_++] = Constructing{object, 0};
     }
   }
+  // Entries on the construction stack (debug builds' check of constant
+  // constructors, api/make.h).
+  size_t construction_depth() const { return nconstructing_; }
   // An object built without a construction entry (a trivial constructor):
   // kept if a constructor of this thread is running.
   GCRT_ALWAYS_INLINE void KeepIfConstructing(const void* object) {

@@ -43,6 +43,12 @@ GCRT_ALWAYS_INLINE void* AllocateFor() {
 // when used rather than silently reaching the slot's next object.
 void FreeUnconstructed(void* object, bool debug);
 
+// Debug builds: the default constructor of `type`, a constant expression
+// that gc::make therefore does not record as under construction, allocated
+// at run time (a constexpr constructor that tests
+// std::is_constant_evaluated()). Stops the program, naming the type.
+[[noreturn]] GCRT_COLD void ConstantConstructorAllocated(const char* type);
+
 // gc::make_array of n elements of element_size bytes overflows the address
 // space: throws std::bad_alloc with a message.
 [[noreturn]] GCRT_COLD void ThrowArrayTooLarge(size_t n, size_t element_size);

@@ -113,6 +113,56 @@ TEST(ConstructionTest, WhatAConstructorDroppedIsCollectedAfterItReturns) {
   EXPECT_EQ(g_leaves_destroyed.load() - before, 1000);
 }
 
+// Objects whose default constructor is a constant expression are built
+// without a construction entry (api/make.h); made inside a recorded
+// constructor, they are still kept until it returns.
+struct Pair {
+  gc::Ptr<Pair> left, right;
+  int64_t value = 7;
+};
+struct NotConstexpr {
+  NotConstexpr() noexcept {}
+  gc::Ptr<Pair> pair;
+};
+static_assert(!gc::internal::kTrackConstruction<Pair>);
+static_assert(gc::internal::kTrackConstruction<Pair, gc::Ptr<Pair>>);
+static_assert(gc::internal::kTrackConstruction<NotConstexpr>);
+static_assert(gc::internal::kTrackConstruction<Parent, int, int>);
+
+class PairParent {
+ public:
+  explicit PairParent(int n) {
+    for (int i = 0; i < n; i++) {
+      gc::Ptr<Pair> p = gc::make_unrooted<Pair>();
+      p->value = i;
+      weak_.emplace_back(p);
+      pairs_.push_back(p);  // out of the marker's sight until we return
+      if (i % 16 == 0) gc::collect();
+    }
+  }
+  void trace(gc::Tracer& t) const { t(pairs_); }
+  int Intact() const {
+    int ok = 0;
+    for (size_t i = 0; i < pairs_.size(); i++) {
+      ok += weak_[i].lock() && pairs_[i]->value == static_cast<int64_t>(i);
+    }
+    return ok;
+  }
+
+ private:
+  std::vector<gc::Ptr<Pair>> pairs_;
+  std::vector<gc::Weak<Pair>> weak_;
+};
+
+TEST(ConstructionTest, ConstantConstructedChildrenSurviveTheirParentsBuild) {
+  gc::Root<Pair> alone = gc::make<Pair>();
+  EXPECT_EQ(alone->value, 7) << "the default member initializers ran";
+  EXPECT_EQ(alone->left.get(), nullptr);
+  gc::Root<PairParent> p = gc::make<PairParent>(200);
+  gc::collect();
+  EXPECT_EQ(p->Intact(), 200);
+}
+
 // The children of a constructor that throws are garbage; the statistics
 // count no object for the failed construction, whatever its size class.
 template <size_t kBytes>

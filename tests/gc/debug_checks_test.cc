@@ -8,6 +8,8 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
+#include <vector>
 
 #include "gcrt/gc.h"
 #include "tests/test_support/errors.h"
@@ -93,6 +95,37 @@ TEST(DebugChecksDeathTest, StoringIntoTheHeapFromAThreadTheWorldDoesNotStop) {
   t.join();
   EXPECT_EQ(local_seen.get(), to);
   EXPECT_EQ(a->next.get(), to);
+}
+
+// A default constructor that is a constant expression is not recorded as
+// under construction (api/make.h); one that allocates anyway, at run time
+// only, is reported rather than left to a collection that could trace it
+// half-built.
+struct SneakyChild {
+  gc::Ptr<Node> node;
+  constexpr SneakyChild() noexcept {
+    if (!std::is_constant_evaluated()) node = gc::make_unrooted<Node>();
+  }
+};
+static_assert(!gc::internal::kTrackConstruction<SneakyChild>);
+
+TEST(DebugChecksDeathTest, AConstantConstructorThatAllocatesIsReported) {
+  EXPECT_DEATH(gc::make<SneakyChild>(),
+               "gc::make<.*SneakyChild>: its default constructor is a "
+               "constant expression.*allocated GC objects");
+  // Constant constructors that allocate nothing pass the check, alone and
+  // inside a recorded constructor.
+  struct Outer {
+    Outer() {
+      for (int i = 0; i < 3; i++) nodes.push_back(gc::make_unrooted<Node>());
+    }
+    void trace(gc::Tracer& t) const { t(nodes); }
+    std::vector<gc::Ptr<Node>> nodes;
+  };
+  gc::Root<Outer> outer = gc::make<Outer>();
+  gc::collect();
+  ASSERT_EQ(outer->nodes.size(), 3u);
+  EXPECT_EQ(outer->nodes[2]->value, 0);
 }
 
 }  // namespace
