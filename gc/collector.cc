@@ -43,6 +43,8 @@ using alloc::Heap;
 using Clock = std::chrono::steady_clock;
 
 thread_local bool t_collecting = false;  // Owned by the thread.
+// The background collector's thread ("gcrt-gc"). Owned by the thread.
+thread_local bool t_background_collector = false;
 
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -355,8 +357,12 @@ void Collector::RequestBackgroundCycle() {
 }
 
 void Collector::WaitForBackgroundCycle() {
+  // The background thread allocating in the cycle callback of its own
+  // cycle (which keeps background_busy_ set until the callback returns)
+  // would wait for itself.
   if (!background_busy_.load(std::memory_order_acquire) ||
-      CollectingOnThisThread() || runtime::InBlockingRegion()) {
+      CollectingOnThisThread() || t_background_collector ||
+      runtime::InBlockingRegion()) {
     return;
   }
   // Blocked, so the cycle's stops do not wait for this thread. A task's
@@ -370,6 +376,7 @@ void Collector::WaitForBackgroundCycle() {
 
 void Collector::BackgroundLoop() {
   runtime::SetCurrentThreadName("gcrt-gc");
+  t_background_collector = true;
   for (;;) {
     {
       // It holds a processor after its first cycle: it waits blocked.

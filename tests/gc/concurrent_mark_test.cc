@@ -13,8 +13,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -561,6 +563,71 @@ TEST_F(ConcurrentMarkTest, TheHeapSlipsPastItsGoalByATenthAtMost) {
   }
   EXPECT_GE(gc::stats().concurrent_cycles - before, 20u);
   EXPECT_LE(worst_excess, int64_t{1} << 20);
+}
+
+// A triggered cycle whose last marking was not small runs on the
+// background thread, and so does its cycle callback, which may allocate
+// (api/gc.h): past the goal's slip too, where the program's threads wait
+// for the background cycle. The callback's thread used to wait there for
+// its own cycle, and every allocating thread with it.
+TEST_F(ConcurrentMarkTest, ABackgroundCyclesCallbackMayAllocatePastTheSlip) {
+  gc::Root<gc::Array<gc::Ptr<Holder>>> live =
+      gc::make_array<gc::Ptr<Holder>>(40000);  // a marking of ~1.3 MiB
+  for (gc::Ptr<Holder>& h : *live) {
+    h = gc::make_unrooted<Holder>();
+    h->leaf = gc::make_unrooted<Leaf>(1);
+  }
+  gc::collect();
+  std::mutex mu;
+  std::condition_variable cv;
+  int state = 0;  // 1: the callback allocates on the background thread; 2:
+                  // it returned
+  const std::thread::id main_id = std::this_thread::get_id();
+  gc::alloc::Heap& heap = gc::alloc::Heap::Get();
+  int64_t allocated_past = INT64_MIN;
+  gc::set_cycle_callback([&](const gc::CycleEvent& e) {
+    if (e.forced || std::this_thread::get_id() == main_id) return;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (state != 0) return;
+      state = 1;
+    }
+    const int64_t goal = heap.next_gc();
+    const int64_t slip = goal + goal / 100 * gc::internal::kMaxOvershootPercent;
+    for (int64_t i = 0; heap.heap_live() <= slip + (1 << 20); i++) {
+      gc::make_unrooted<Leaf>(i);
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    allocated_past = heap.heap_live() - slip;
+    state = 2;
+    cv.notify_all();
+  });
+  // A hang is reported, not left to the test's timeout.
+  std::thread watchdog([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    if (!cv.wait_for(lock, std::chrono::seconds(60),
+                     [&] { return state == 2; })) {
+      std::fprintf(stderr,
+                   "the background cycle's callback never returned "
+                   "(state %d)\n",
+                   state);
+      std::abort();
+    }
+  });
+  for (int64_t i = 0;; i++) {
+    gc::make_unrooted<Leaf>(i);
+    if (i % 4096 == 0) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (state == 2) break;
+    }
+  }
+  {
+    gc::Blocking waiting;
+    watchdog.join();
+  }
+  gc::set_cycle_callback(nullptr);
+  EXPECT_GT(allocated_past, 0);
+  EXPECT_EQ(live->size(), 40000u);
 }
 
 // A triggered cycle whose last marking was small (nothing but a few
