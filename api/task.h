@@ -95,6 +95,10 @@ struct TaskResultBox {
 
 template <typename R>
 class TaskState final : public runtime::TaskShared {
+  // A result that is a raw pointer to a type holding gc::Ptr would wait for
+  // its join unrooted: a compile error, as in a traced type.
+  static_assert(CheckTraceable<R>());
+
  public:
   // In the task, before its function runs: the box for a result holding
   // GC pointers is allocated first, so the result goes into it with no
@@ -361,6 +365,11 @@ class TaskMutex {
 // one handed over directly is on a stack all the way.
 template <typename T>
 class Channel {
+  // A raw pointer to a type that holds gc::Ptr (Channel<Node*>) would wait
+  // in the buffer unrooted, its object reclaimed: a compile error, as in a
+  // traced type (api/trace.h). gc::Ptr<Node> or gc::Root<Node> travel.
+  static_assert(internal::CheckTraceable<T>());
+
  public:
   explicit Channel(size_t capacity = 0) : capacity_(capacity) {
     if constexpr (kRooted) {

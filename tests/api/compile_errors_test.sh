@@ -285,6 +285,39 @@ void F() {
 }
 CC
 
+# A channel or a task result of raw pointers to a traced type: the values
+# would wait unrooted (a new user's Channel<Node*> lost every object).
+expect_error channel_of_raw_pointers "a raw pointer to a type that may hold gc::Ptr" \
+  "CannotTrace<Node*>" <<'CC'
+#include "gcrt/gc.h"
+#include "gcrt/task.h"
+struct Node { gc::Ptr<Node> next; };
+void F() { gc::Channel<Node*> ch(4); }
+CC
+
+expect_error task_result_raw_pointer "a raw pointer to a type that may hold gc::Ptr" \
+  "CannotTrace<Node*>" <<'CC'
+#include "gcrt/gc.h"
+#include "gcrt/task.h"
+struct Node { gc::Ptr<Node> next; };
+void F() { gc::go([]() -> Node* { return nullptr; }).join(); }
+CC
+
+expect_ok channels_and_results_that_travel <<'CC'
+#include "gcrt/gc.h"
+#include "gcrt/task.h"
+#include <utility>
+struct Node { gc::Ptr<Node> next; };
+void F() {
+  gc::Channel<int*> raw_plain(4);  // not a GC type: nothing to root
+  gc::Channel<gc::Ptr<Node>> ptrs(4);
+  gc::Channel<std::pair<int, gc::Root<Node>>> pairs(4);
+  gc::go([]() -> int* { return nullptr; }).join();
+  gc::go([] { return gc::make<Node>(); }).join();
+  gc::go([] {}).join();
+}
+CC
+
 if ((failures > 0)); then
   echo "$failures case(s) failed"
   exit 1
