@@ -30,6 +30,11 @@
 // hidden type before gc::make of the holder, or declare the holder
 // gc::PointerFree if nothing in it holds GC pointers.
 //
+// A class with a member named trace that gcrt cannot call as `void
+// trace(gc::Tracer&) const` (private, not const, taking a Tracer*) is a
+// compile error, not a trace() ignored; an aggregate's unrelated trace
+// member is left alone (MisdeclaredTrace).
+//
 // A raw pointer to a type that holds gc::Ptr (`Node*` where Node has a
 // gc::Ptr field) is a compile error wherever it appears in a traced type:
 // the marker cannot follow it; use gc::Ptr<Node>.
@@ -112,6 +117,36 @@ template <typename T>
 concept HasTrace = requires(const T& value, Tracer& tracer) {
   value.trace(tracer);
 };
+
+// Whether T has a member named `trace`, of any signature or access: in a
+// class derived from T and from a class with its own `trace`, the name is
+// ambiguous exactly when T has one (name lookup comes before access
+// checks). Final classes cannot be probed.
+struct TraceNameProbe {
+  void trace();
+};
+template <typename T>
+struct TraceNameProbed : T, TraceNameProbe {};
+template <typename T>
+concept HasMemberNamedTrace = std::is_class_v<T> && !std::is_union_v<T> &&
+                              !std::is_final_v<T> && !requires {
+  &TraceNameProbed<T>::trace;
+};
+
+// A trace() meant for gcrt that gcrt cannot call as `void trace(gc::Tracer&)
+// const`, which would otherwise be ignored without a word: one that is not
+// const, takes a gc::Tracer*, or (in a class that is not an aggregate, whose
+// fields gcrt cannot find on its own) is private, protected or otherwise
+// declared. An aggregate with an unrelated trace member (a logger's
+// trace(const char*)) is traced by its fields and is not refused.
+template <typename T>
+concept MisdeclaredTrace =
+    !HasTrace<T> &&
+    (requires(T & value, Tracer& tracer) { value.trace(tracer); } ||
+     (
+         requires(T & value, Tracer* tracer) { value.trace(tracer); } &&
+         !requires(T & value, int* other) { value.trace(other); }) ||
+     (HasMemberNamedTrace<T> && !std::is_aggregate_v<T>));
 
 template <typename T>
 struct IsPair : std::false_type {};
@@ -274,6 +309,8 @@ constexpr TraceKind KindOf() {
     return TraceKind::kPrecise;
   } else if constexpr (PointerFree<T>::value) {
     return TraceKind::kPointerFree;
+  } else if constexpr (MisdeclaredTrace<T>) {
+    return TraceKind::kError;
   } else if constexpr (std::is_pointer_v<T>) {
     using Pointee = std::remove_cv_t<std::remove_pointer_t<T>>;
     if constexpr (std::is_object_v<Pointee> && !std::is_array_v<Pointee> &&
@@ -367,6 +404,14 @@ constexpr bool OwnsIncomplete() {
 // type: "In instantiation of 'gc::internal::CannotTrace<T>' ...".
 template <typename T>
 struct CannotTrace {
+  static_assert(!MisdeclaredTrace<T>,
+                "gcrt: this class has a member named trace that gcrt cannot "
+                "call as `void trace(gc::Tracer& t) const` (it is not "
+                "public, not const, or takes another parameter), so its "
+                "fields would not be traced: declare it exactly so, public "
+                "(or, if this trace is not meant for gcrt, add that overload "
+                "too, or declare the class gc::PointerFree if it holds no GC "
+                "pointer)");
   static_assert(!std::is_pointer_v<T>,
                 "gcrt: a raw pointer to a type that may hold gc::Ptr (traced, "
                 "or scanned conservatively) cannot be traced: hold GC "

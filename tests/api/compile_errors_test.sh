@@ -285,6 +285,71 @@ void F() {
 }
 CC
 
+# A trace() gcrt cannot call as `void trace(gc::Tracer&) const` used to be
+# ignored: the class was scanned conservatively and what its std::vector
+# held was reclaimed (a new user's three ported classes).
+for variant in "not_const|public|void trace(gc::Tracer& t) { t(items_); }" \
+               "private|private|void trace(gc::Tracer& t) const { t(items_); }" \
+               "pointer|public|void trace(gc::Tracer* t) const { (*t)(items_); }"; do
+  IFS='|' read -r name access decl <<<"$variant"
+  expect_error "misdeclared_trace_$name" \
+    "has a member named trace that gcrt cannot call" "CannotTrace<Holder>" <<CC
+#include "gcrt/gc.h"
+#include <vector>
+struct Item { int v = 0; };
+class Holder {
+ public:
+  Holder() {}
+ $access:
+  $decl
+  std::vector<gc::Ptr<Item>> items_;
+};
+void F() { gc::make<Holder>(); }
+CC
+done
+
+expect_error misdeclared_trace_in_a_field \
+  "has a member named trace that gcrt cannot call" "CannotTrace<Holder>" <<'CC'
+#include "gcrt/gc.h"
+#include <vector>
+struct Item { int v = 0; };
+class Holder {
+ public:
+  void trace(gc::Tracer& t) { t(items_); }
+  std::vector<gc::Ptr<Item>> items_;
+};
+struct Outer { Holder h; };
+void F() { gc::make<Outer>(); }
+CC
+
+# Members named trace that are not gcrt's are accepted where gcrt can do
+# without them: an aggregate (traced by its fields) and a class that also
+# has the right trace(), inherited or not.
+expect_ok other_members_named_trace <<'CC'
+#include "gcrt/gc.h"
+#include <vector>
+struct Item { int v = 0; };
+struct Logger { gc::Ptr<Item> p; void trace(const char*) {} };
+class Good {
+ public:
+  Good() {}
+  void trace(gc::Tracer& t) const { t(items_); }
+  void trace(const char*) {}
+  std::vector<gc::Ptr<Item>> items_;
+};
+class Derived : public Good {
+ public:
+  Derived() {}
+};
+class Final final {
+ public:
+  Final() {}
+  void trace(gc::Tracer& t) const { t(items_); }
+  std::vector<gc::Ptr<Item>> items_;
+};
+void F() { gc::make<Logger>(); gc::make<Good>(); gc::make<Derived>(); gc::make<Final>(); }
+CC
+
 # A channel or a task result of raw pointers to a traced type: the values
 # would wait unrooted (a new user's Channel<Node*> lost every object).
 expect_error channel_of_raw_pointers "a raw pointer to a type that may hold gc::Ptr" \
