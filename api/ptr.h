@@ -320,15 +320,19 @@ template <typename P>
 concept Handle = IsHandle<std::remove_cv_t<P>>::value;
 }  // namespace internal
 
-// Ptr, Root and Global compare and order by address, with each other.
+// Ptr, Root and Global compare and order by address, with each other. Two
+// handles of related types compare as pointers of the common type, as ==
+// does: a handle to a base at a nonzero offset in an object is equal to
+// one to the object, and ordered neither before nor after it.
 template <internal::Handle A, internal::Handle B>
 bool operator==(const A& a, const B& b) noexcept {
   return a.get() == b.get();
 }
 template <internal::Handle A, internal::Handle B>
 std::strong_ordering operator<=>(const A& a, const B& b) noexcept {
-  return std::compare_three_way{}(static_cast<const void*>(a.get()),
-                                  static_cast<const void*>(b.get()));
+  using Common = std::common_type_t<decltype(a.get()), decltype(b.get())>;
+  return std::compare_three_way{}(static_cast<Common>(a.get()),
+                                  static_cast<Common>(b.get()));
 }
 
 // std::static_pointer_cast and friends, for GC pointers: a Ptr gives a Ptr,

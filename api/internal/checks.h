@@ -46,11 +46,14 @@ void CheckStoringThread(const void* slot);
 // Debug builds (GCRT_DEBUG_LEVEL >= 2) stop a destructor the sweeper runs from
 // dereferencing a gc::Ptr (its target may already be dead), and any
 // dereference of a freed object.
+// The destructor check first: in a destructor, the target usually died
+// in the same cycle, and the rule broken is the destructor's, not a
+// missing root.
 GCRT_ALWAYS_INLINE void CheckDereference(const void* p) {
-  CheckNotFreed(p);
 #if GCRT_DEBUG_LEVEL >= 2
   CheckNotInDestructor();
 #endif
+  CheckNotFreed(p);
 }
 
 // Debug builds (GCRT_DEBUG_LEVEL >= 2) refuse to root a raw pointer that does

@@ -3,6 +3,9 @@
 // be destroyed.
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <vector>
+
 #include "gcrt/gc.h"
 
 namespace {
@@ -41,6 +44,35 @@ TEST(DestructorCheckTest, DereferencingAPtrInADestructorStopsTheProgram) {
   EXPECT_DEATH(
       {
         gc::make_unrooted<Careless>(gc::make_unrooted<Leaf>());
+        gc::collect();
+      },
+      "dereferenced inside the destructor of a GC object");
+}
+
+// The usual case: the owner and its child die in the same cycle, and the
+// child's slot may be reclaimed (quarantined) before the owner's
+// destructor runs. The report names the destructor rule, not a missing
+// root (the dereference check used to look for a reclaimed target first).
+struct Child {
+  gc::Ptr<Child> next;
+  int64_t value = 5;
+};
+struct Owner {
+  gc::Ptr<Child> child;
+  std::vector<int> payload;
+  ~Owner() { g_sink += static_cast<int>(child->value); }  // breaks the rule
+};
+
+TEST(DestructorCheckTest, ADeadChildDereferencedInADestructorNamesTheRule) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        gc::set_quarantine(true);  // as in a debug build of the library
+        for (int i = 0; i < 100; i++) {
+          gc::Root<Owner> o = gc::make<Owner>();
+          o->child = gc::make<Child>();
+        }
+        gc::collect();
         gc::collect();
       },
       "dereferenced inside the destructor of a GC object");

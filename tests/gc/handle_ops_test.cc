@@ -48,6 +48,31 @@ TEST_F(HandleOpsTest, CompareAndOrderAcrossPtrRootAndGlobal) {
   EXPECT_EQ(ordered.begin()->get(), a_first ? a.get() : b.get());
 }
 
+// A second base sits at a nonzero offset in its object: a handle to it
+// and one to the object are equal, and ordered as equal (<=> used to
+// compare the unadjusted addresses: equal by ==, greater by <=>).
+struct Tag {
+  int64_t tag = 1;
+};
+struct Tagged : Base, Tag {};
+
+TEST_F(HandleOpsTest, ABaseAtAnOffsetComparesAndOrdersAsItsObject) {
+  gc::Root<Tagged> d = gc::make<Tagged>();
+  gc::Ptr<Tag> tag = d;
+  gc::Global<Tag> global_tag(tag);
+  ASSERT_NE(static_cast<const void*>(tag.get()),
+            static_cast<const void*>(d.get()));
+  EXPECT_TRUE(tag == d);
+  EXPECT_TRUE((tag <=> d) == 0);
+  EXPECT_FALSE(tag < d);
+  EXPECT_FALSE(tag > d);
+  EXPECT_TRUE(d <= global_tag && d >= global_tag);
+  gc::Root<Tagged> other = gc::make<Tagged>();
+  const bool d_first = d.get() < other.get();
+  EXPECT_EQ(tag < other, d_first);
+  EXPECT_EQ((other <=> tag) < 0, !d_first);
+}
+
 TEST_F(HandleOpsTest, HandlesKeyUnorderedContainers) {
   std::unordered_map<gc::Root<Base>, int> by_root;
   std::unordered_set<gc::Global<Base>> globals;
