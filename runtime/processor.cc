@@ -35,6 +35,8 @@ struct ThreadExit {
 
 thread_local ThreadExit t_exit;
 
+bool CurrentThreadIsMain() { return gettid() == getpid(); }
+
 }  // namespace
 
 ProcessorTable& ProcessorTable::Get() {
@@ -104,8 +106,18 @@ void SetProcessorLocalFactory(ProcessorLocalFactory factory) {
 Processor* AttachCurrentThread() {
   if (t_processor == nullptr) {
     if (t_exited) {
-      // A thread_local destructor running after the thread detached: a
-      // processor taken now would never be given back.
+      // A thread_local destructor running after the thread detached (on
+      // the main thread, static destructors and atexit handlers too, which
+      // run after its thread_local ones): a processor taken now would never
+      // be given back.
+      if (CurrentThreadIsMain()) {
+        throw std::logic_error(
+            "gcrt: the GC heap was used after main returned (from a static "
+            "or thread_local destructor, or an atexit handler), when the "
+            "main thread had detached from it; destroy what uses the GC "
+            "heap before main returns (reading or resetting a gc::Global "
+            "is fine)");
+      }
       throw std::logic_error(
           "gcrt: the GC heap was used from a thread_local destructor after "
           "the thread detached at exit; destroy GC users before thread exit");

@@ -11,6 +11,8 @@
 #include <atomic>
 #include <barrier>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -333,6 +335,32 @@ struct LateUser {
     }
   }
 };
+
+// On the main thread, static destructors run after its thread_local ones,
+// so after its exit hook too: a static that uses the heap in its destructor
+// is told that main has returned, not about thread_local destructors.
+struct LateStatic {
+  ~LateStatic() {
+    try {
+      AttachCurrentThread();
+      std::fprintf(stderr, "attached after exit\n");
+    } catch (const std::logic_error& e) {
+      std::fprintf(stderr, "refused: %s\n", e.what());
+    }
+  }
+};
+
+TEST(ProcessorExitDeathTest, HeapUseFromAStaticDestructorNamesMainsReturn) {
+  EXPECT_EXIT(
+      {
+        AttachCurrentThread();
+        static LateStatic late;
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(0),
+      "refused: gcrt: the GC heap was used after main returned \\(from a "
+      "static or thread_local destructor, or an atexit handler\\)");
+}
 
 TEST(ProcessorExitTest, HeapUseFromALaterThreadLocalDestructorIsAClearError) {
   std::atomic<int> outcome{0};
