@@ -224,7 +224,9 @@ void PageHeap::GrowLocked(uint32_t npages) {
                       : std::to_string(limit >> 10) + " KiB") +
         " (gc::set_memory_limit / GCRT_MEMORY_LIMIT); " +
         std::to_string((inuse_pages_ * kPageSize) >> 10) +
-        " KiB are in spans in use: drop references, or raise the limit");
+        " KiB are in spans in use: drop references (gc::why_alive names "
+        "what keeps an object; with stack scanning on, a word left in the "
+        "frame of a function still running can), or raise the limit");
   }
   Arena* a = arenas_;
   if (a == nullptr || a->end - a->committed_end < ask) {
