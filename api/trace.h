@@ -259,7 +259,12 @@ constexpr TraceKind Combine(TraceKind a, TraceKind b) {
   return rank(a) >= rank(b) ? a : b;
 }
 
-template <typename T>
+// kFollowRaw: whether a raw pointer's pointee is looked into, to refuse a
+// raw pointer to a type that holds GC pointers. Inside a pointee it is not
+// (a raw pointer there is taken as pointer-free), so that a type with a raw
+// pointer to itself (`Node* parent`) gets that refusal, not an evaluation
+// of its own kind that recurses.
+template <typename T, bool kFollowRaw = true>
 constexpr TraceKind KindOf();
 
 // Whether T is a complete type here. A raw pointer to an incomplete type
@@ -280,30 +285,31 @@ constexpr TraceKind AsMember(TraceKind k) {
   return k;
 }
 
-template <typename T, size_t... I>
+template <typename T, bool kFollowRaw, size_t... I>
 constexpr TraceKind FieldsKind(std::index_sequence<I...>) {
   TraceKind k = TraceKind::kPointerFree;
-  ((k = Combine(k, AsMember(KindOf<reflect::FieldType<T, I>>()))), ...);
+  ((k = Combine(k, AsMember(KindOf<reflect::FieldType<T, I>, kFollowRaw>()))),
+   ...);
   return k;
 }
-template <typename... Ts>
+template <bool kFollowRaw, typename... Ts>
 constexpr TraceKind ElementsKind() {
   TraceKind k = TraceKind::kPointerFree;
-  ((k = Combine(k, AsMember(KindOf<std::remove_cv_t<Ts>>()))), ...);
+  ((k = Combine(k, AsMember(KindOf<std::remove_cv_t<Ts>, kFollowRaw>()))), ...);
   return k;
 }
-template <typename T, size_t... I>
+template <typename T, bool kFollowRaw, size_t... I>
 constexpr TraceKind TupleKind(std::index_sequence<I...>) {
-  return ElementsKind<std::tuple_element_t<I, T>...>();
+  return ElementsKind<kFollowRaw, std::tuple_element_t<I, T>...>();
 }
-template <typename T>
+template <typename T, bool kFollowRaw>
 struct VariantKind;
-template <typename... Ts>
-struct VariantKind<std::variant<Ts...>> {
-  static constexpr TraceKind kValue = ElementsKind<Ts...>();
+template <bool kFollowRaw, typename... Ts>
+struct VariantKind<std::variant<Ts...>, kFollowRaw> {
+  static constexpr TraceKind kValue = ElementsKind<kFollowRaw, Ts...>();
 };
 
-template <typename T>
+template <typename T, bool kFollowRaw>
 constexpr TraceKind KindOf() {
   if constexpr (IsGcPointer<T>::value || HasTrace<T>) {
     return TraceKind::kPrecise;
@@ -313,9 +319,9 @@ constexpr TraceKind KindOf() {
     return TraceKind::kError;
   } else if constexpr (std::is_pointer_v<T>) {
     using Pointee = std::remove_cv_t<std::remove_pointer_t<T>>;
-    if constexpr (std::is_object_v<Pointee> && !std::is_array_v<Pointee> &&
-                  Complete<Pointee>) {
-      constexpr TraceKind k = KindOf<Pointee>();
+    if constexpr (kFollowRaw && std::is_object_v<Pointee> &&
+                  !std::is_array_v<Pointee> && Complete<Pointee>) {
+      constexpr TraceKind k = KindOf<Pointee, false>();
       return k == TraceKind::kPrecise || k == TraceKind::kConservative
                  ? TraceKind::kError
                  : TraceKind::kPointerFree;
@@ -325,19 +331,22 @@ constexpr TraceKind KindOf() {
   } else if constexpr (std::is_scalar_v<T> || std::is_reference_v<T>) {
     return TraceKind::kPointerFree;
   } else if constexpr (std::is_array_v<T>) {
-    return AsMember(KindOf<std::remove_cv_t<std::remove_extent_t<T>>>());
+    return AsMember(
+        KindOf<std::remove_cv_t<std::remove_extent_t<T>>, kFollowRaw>());
   } else if constexpr (IsPair<T>::value || IsTuple<T>::value) {
-    return TupleKind<T>(std::make_index_sequence<std::tuple_size_v<T>>());
+    return TupleKind<T, kFollowRaw>(
+        std::make_index_sequence<std::tuple_size_v<T>>());
   } else if constexpr (IsVariant<T>::value) {
-    return VariantKind<T>::kValue;
+    return VariantKind<T, kFollowRaw>::kValue;
   } else if constexpr (IsOptional<T>::value) {
-    return AsMember(KindOf<std::remove_cv_t<typename T::value_type>>());
+    return AsMember(
+        KindOf<std::remove_cv_t<typename T::value_type>, kFollowRaw>());
   } else if constexpr (IsOwningPointer<T>::value) {
     using E = std::remove_cv_t<typename T::element_type>;
     if constexpr (!Complete<E>) {
       return TraceKind::kError;
     } else {
-      constexpr TraceKind k = AsMember(KindOf<E>());
+      constexpr TraceKind k = AsMember(KindOf<E, kFollowRaw>());
       if constexpr (IsOwningPointer<T>::kArray) {
         // The length is not known: tracing it is impossible.
         return k == TraceKind::kPointerFree ? k : TraceKind::kError;
@@ -346,11 +355,12 @@ constexpr TraceKind KindOf() {
       }
     }
   } else if constexpr (IsAdaptor<T>::value) {
-    return KindOf<typename T::container_type>();
+    return KindOf<typename T::container_type, kFollowRaw>();
   } else if constexpr (ReflectedAggregate<T>) {
     // Before ranges: an aggregate with begin() and end() is traced by its
     // fields, which hold whatever its range yields and more.
-    return FieldsKind<T>(std::make_index_sequence<reflect::kFieldCount<T>>());
+    return FieldsKind<T, kFollowRaw>(
+        std::make_index_sequence<reflect::kFieldCount<T>>());
   } else if constexpr (UnreflectedAggregate<T>) {
     return std::is_trivially_destructible_v<T> ? TraceKind::kConservative
                                                : TraceKind::kError;
@@ -368,7 +378,7 @@ constexpr TraceKind KindOf() {
     if constexpr (std::is_same_v<E, T>) {
       return TraceKind::kOpaque;  // its own element (std::filesystem::path)
     } else {
-      return AsMember(KindOf<E>());
+      return AsMember(KindOf<E, kFollowRaw>());
     }
   } else if constexpr (std::is_class_v<T>) {
     // A class the tracer cannot see into (see the rule at the top).

@@ -102,6 +102,16 @@ struct Holder { Node* raw; int n; };
 int main() { gc::make<Holder>(); }
 CC
 
+# A raw pointer to the type itself (a tree's back-pointer) gets the same
+# message, not a cascade of errors about a kind evaluated before its type's
+# definition was complete.
+expect_error raw_pointer_to_itself \
+  "a raw pointer to a type that may hold gc::Ptr (traced, or scanned conservatively) cannot be traced" "TreeNode*" <<'CC'
+#include "gcrt/gc.h"
+struct TreeNode { gc::Ptr<TreeNode> left, right; TreeNode* parent; };
+void F() { gc::make<TreeNode>(); }
+CC
+
 expect_error raw_pointer_to_tracer \
   "gc::Tracer was handed a raw pointer" "Node*" <<'CC'
 #include "gcrt/gc.h"
