@@ -45,9 +45,10 @@ namespace gc {
 
 namespace internal {
 
-// T, value-initialized inside a union that never destroys it: a literal
-// type whenever T's default constructor is constexpr, whatever T's
-// destructor is.
+// T, value-initialized inside a union that never destroys it. The union is
+// a literal type only if T's destructor is trivial or constexpr: for any
+// other T the concept below is false and T is recorded as usual (safe,
+// only slower).
 template <typename T>
 union ConstantBuilt {
   T object;

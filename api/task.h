@@ -15,20 +15,20 @@
 // A task is a fiber (Boost.Context) with its own stack, 256 KiB by default
 // (GCRT_TASK_STACK_KB, gc::set_task_stack_size; a guard page below it
 // faults on overflow, and the fault ends the program with "task N
-// overflowed its stack of K KiB ..." on stderr). Stacks are reserved, not committed: a task uses the
-// pages it touches, and an ended task's stack is reused. Each stack is two
-// mappings, so the system's mapping limit (vm.max_map_count, 65530 by
-// default) bounds the tasks that exist at once to about 32,000; past it
-// gc::go throws std::bad_alloc saying so. Start many tasks from tasks that
-// wait for them in batches, as the tests do with a million. GCRT_PROCS worker
-// threads (default: one per hardware thread) run the tasks, each worker with
-// its own allocation cache: a task allocates from its worker's cache, without a
-// lock. A task runs until it waits (a channel, a wait group, a gc::TaskMutex, a
-// join, gc::yield()) or ends; then its worker runs another. Idle workers take
-// tasks from busy ones. A task may resume on another worker than the one
-// it waited on: what it holds (its stack, its gc::Roots, the objects its
-// constructors are building) goes with it, but a thread_local of the
-// program is the worker's (do not keep one's address across a wait).
+// overflowed its stack of K KiB ..." on stderr). Stacks are reserved, not
+// committed: a task uses the pages it touches, and an ended task's stack is
+// reused. Each stack is two mappings, so the system's mapping limit
+// (vm.max_map_count, 65530 by default) bounds the tasks that exist at once to
+// about 32,000; past it gc::go throws std::bad_alloc saying so. Start many
+// tasks from tasks that wait for them in batches, as the tests do with a
+// million. GCRT_PROCS worker threads (default: one per hardware thread) run the
+// tasks, each worker with its own allocation cache: a task allocates from its
+// worker's cache, without a lock. A task runs until it waits (a channel, a wait
+// group, a gc::TaskMutex, a join, gc::yield()) or ends; then its worker runs
+// another. Idle workers take tasks from busy ones. A task may resume on another
+// worker than the one it waited on: what it holds (its stack, its gc::Roots,
+// the objects its constructors are building) goes with it, but a thread_local
+// of the program is the worker's (do not keep one's address across a wait).
 //
 // The collector and tasks. A task switch is a safepoint, and at most
 // GCRT_PROCS tasks run at a time, so a stop of the world waits for at most
@@ -97,7 +97,10 @@ template <typename R>
 class TaskState final : public runtime::TaskShared {
   // A result that is a raw pointer to a type holding gc::Ptr would wait for
   // its join unrooted: a compile error, as in a traced type.
-  static_assert(CheckTraceable<R>());
+  static_assert(!RawPointerToTraced<R>,
+                "gcrt: a task returning a raw pointer to a type that may hold "
+                "gc::Ptr: the result would not be a root until joined and its "
+                "object could be reclaimed; return gc::Ptr<T> or gc::Root<T>");
 
  public:
   // In the task, before its function runs: the box for a result holding
@@ -368,7 +371,10 @@ class Channel {
   // A raw pointer to a type that holds gc::Ptr (Channel<Node*>) would wait
   // in the buffer unrooted, its object reclaimed: a compile error, as in a
   // traced type (api/trace.h). gc::Ptr<Node> or gc::Root<Node> travel.
-  static_assert(internal::CheckTraceable<T>());
+  static_assert(!internal::RawPointerToTraced<T>,
+                "gcrt: a gc::Channel of raw pointers to a type that may hold "
+                "gc::Ptr: the buffered pointers would not be roots and their "
+                "objects would be reclaimed; send gc::Ptr<T> or gc::Root<T>");
 
  public:
   explicit Channel(size_t capacity = 0) : capacity_(capacity) {

@@ -30,10 +30,10 @@
 // hidden type before gc::make of the holder, or declare the holder
 // gc::PointerFree if nothing in it holds GC pointers.
 //
-// A class with a member named trace that gcrt cannot call as `void
-// trace(gc::Tracer&) const` (private, not const, taking a Tracer*) is a
-// compile error, not a trace() ignored; an aggregate's unrelated trace
-// member is left alone (MisdeclaredTrace).
+// A trace() that gcrt cannot call as `void trace(gc::Tracer&) const` but
+// is plainly meant for it (not const, or taking a Tracer*) is a compile
+// error, not a trace() ignored (MisdeclaredTrace). A private trace() cannot
+// be seen from outside the class: the class is taken as having none.
 //
 // A raw pointer to a type that holds gc::Ptr (`Node*` where Node has a
 // gc::Ptr field) is a compile error wherever it appears in a traced type:
@@ -118,35 +118,25 @@ concept HasTrace = requires(const T& value, Tracer& tracer) {
   value.trace(tracer);
 };
 
-// Whether T has a member named `trace`, of any signature or access: in a
-// class derived from T and from a class with its own `trace`, the name is
-// ambiguous exactly when T has one (name lookup comes before access
-// checks). Final classes cannot be probed.
-struct TraceNameProbe {
-  void trace();
-};
-template <typename T>
-struct TraceNameProbed : T, TraceNameProbe {};
-template <typename T>
-concept HasMemberNamedTrace = std::is_class_v<T> && !std::is_union_v<T> &&
-                              !std::is_final_v<T> && !requires {
-  &TraceNameProbed<T>::trace;
-};
-
 // A trace() meant for gcrt that gcrt cannot call as `void trace(gc::Tracer&)
 // const`, which would otherwise be ignored without a word: one that is not
-// const, takes a gc::Tracer*, or (in a class that is not an aggregate, whose
-// fields gcrt cannot find on its own) is private, protected or otherwise
-// declared. An aggregate with an unrelated trace member (a logger's
-// trace(const char*)) is traced by its fields and is not refused.
+// const, or takes a gc::Tracer*. A trace member that takes anything (a
+// logger's template) is not one; nor is a private trace, which C++ cannot
+// see from outside the class (object-model.md says so).
+struct UnrelatedToTrace {};
 template <typename T>
 concept MisdeclaredTrace =
     !HasTrace<T> &&
-    (requires(T & value, Tracer& tracer) { value.trace(tracer); } ||
+    ((
+         requires(T & value, Tracer& tracer) { value.trace(tracer); } &&
+         !requires(T & value, UnrelatedToTrace& other) {
+           value.trace(other);
+         }) ||
      (
          requires(T & value, Tracer* tracer) { value.trace(tracer); } &&
-         !requires(T & value, int* other) { value.trace(other); }) ||
-     (HasMemberNamedTrace<T> && !std::is_aggregate_v<T>));
+         !requires(T & value, UnrelatedToTrace* other) {
+           value.trace(other);
+         }));
 
 template <typename T>
 struct IsPair : std::false_type {};
@@ -322,7 +312,8 @@ constexpr TraceKind KindOf() {
     if constexpr (kFollowRaw && std::is_object_v<Pointee> &&
                   !std::is_array_v<Pointee> && Complete<Pointee>) {
       constexpr TraceKind k = KindOf<Pointee, false>();
-      return k == TraceKind::kPrecise || k == TraceKind::kConservative
+      return k == TraceKind::kPrecise || k == TraceKind::kConservative ||
+                     MisdeclaredTrace<Pointee>
                  ? TraceKind::kError
                  : TraceKind::kPointerFree;
     } else {
@@ -402,6 +393,15 @@ constexpr bool ContainsGcPointers() {
 }
 
 template <typename T>
+constexpr bool OwnsArray() {
+  if constexpr (IsOwningPointer<T>::value) {
+    return IsOwningPointer<T>::kArray;
+  } else {
+    return false;
+  }
+}
+
+template <typename T>
 constexpr bool OwnsIncomplete() {
   if constexpr (IsOwningPointer<T>::value) {
     return !Complete<std::remove_cv_t<typename T::element_type>>;
@@ -410,18 +410,21 @@ constexpr bool OwnsIncomplete() {
   }
 }
 
+// A raw pointer to a type that may hold GC pointers (itself, not inside
+// another type): what gc::Channel and a task's result refuse.
+template <typename T>
+concept RawPointerToTraced = std::is_pointer_v<T> && KindOf<T>()
+== TraceKind::kError;
+
 // The compile errors. Each is a template of its own so the error names the
 // type: "In instantiation of 'gc::internal::CannotTrace<T>' ...".
 template <typename T>
 struct CannotTrace {
   static_assert(!MisdeclaredTrace<T>,
-                "gcrt: this class has a member named trace that gcrt cannot "
-                "call as `void trace(gc::Tracer& t) const` (it is not "
-                "public, not const, or takes another parameter), so its "
-                "fields would not be traced: declare it exactly so, public "
-                "(or, if this trace is not meant for gcrt, add that overload "
-                "too, or declare the class gc::PointerFree if it holds no GC "
-                "pointer)");
+                "gcrt: this class has a trace member that gcrt cannot call "
+                "as `void trace(gc::Tracer& t) const` (it is not const, or "
+                "takes a gc::Tracer*), so its fields would not be traced: "
+                "declare it exactly so, public");
   static_assert(!std::is_pointer_v<T>,
                 "gcrt: a raw pointer to a type that may hold gc::Ptr (traced, "
                 "or scanned conservatively) cannot be traced: hold GC "
@@ -444,7 +447,8 @@ struct CannotTrace {
                 "incomplete here (a pimpl) cannot be traced: complete the "
                 "type before gc::make of its holder, or declare the holder "
                 "gc::PointerFree if nothing in it holds GC pointers");
-  static_assert(!IsOwningPointer<T>::value || OwnsIncomplete<T>(),
+  static_assert(!IsOwningPointer<T>::value || OwnsIncomplete<T>() ||
+                    !OwnsArray<T>(),
                 "gcrt: a std::unique_ptr / std::shared_ptr to an array of "
                 "traced elements cannot be traced (its length is unknown): "
                 "use a std::vector, or a gc::Array");

@@ -299,11 +299,10 @@ CC
 # ignored: the class was scanned conservatively and what its std::vector
 # held was reclaimed (a new user's three ported classes).
 for variant in "not_const|public|void trace(gc::Tracer& t) { t(items_); }" \
-               "private|private|void trace(gc::Tracer& t) const { t(items_); }" \
                "pointer|public|void trace(gc::Tracer* t) const { (*t)(items_); }"; do
   IFS='|' read -r name access decl <<<"$variant"
   expect_error "misdeclared_trace_$name" \
-    "has a member named trace that gcrt cannot call" "CannotTrace<Holder>" <<CC
+    "has a trace member that gcrt cannot call" "CannotTrace<Holder>" <<CC
 #include "gcrt/gc.h"
 #include <vector>
 struct Item { int v = 0; };
@@ -319,7 +318,7 @@ CC
 done
 
 expect_error misdeclared_trace_in_a_field \
-  "has a member named trace that gcrt cannot call" "CannotTrace<Holder>" <<'CC'
+  "has a trace member that gcrt cannot call" "CannotTrace<Holder>" <<'CC'
 #include "gcrt/gc.h"
 #include <vector>
 struct Item { int v = 0; };
@@ -332,14 +331,44 @@ struct Outer { Holder h; };
 void F() { gc::make<Outer>(); }
 CC
 
-# Members named trace that are not gcrt's are accepted where gcrt can do
-# without them: an aggregate (traced by its fields) and a class that also
-# has the right trace(), inherited or not.
+# Members named trace that are not gcrt's are accepted: a logger's (in an
+# aggregate or not, generic or not, behind a shared_ptr), a data member, a
+# static function, a class that also has the right trace(), inherited or
+# not, and a class with a final destructor.
 expect_ok other_members_named_trace <<'CC'
 #include "gcrt/gc.h"
+#include <memory>
+#include <string>
 #include <vector>
 struct Item { int v = 0; };
 struct Logger { gc::Ptr<Item> p; void trace(const char*) {} };
+class SpdLogger {
+ public:
+  SpdLogger() {}
+  template <class... A> void trace(const char*, const A&...) {}
+  template <class T> void trace(const T&) {}
+};
+class Request {
+ public:
+  explicit Request(std::string p) : path(std::move(p)) {}
+  std::string path;
+  bool trace = false;
+  static void trace_all(const char*) {}
+};
+class StaticTrace {
+ public:
+  StaticTrace() {}
+  static void trace(const char*) {}
+  gc::Ptr<Item> item;
+};
+class FinalDtor {
+ public:
+  FinalDtor() {}
+  virtual ~FinalDtor() final {}
+  gc::Ptr<Item> item;
+};
+struct Service { gc::Ptr<Item> head; std::shared_ptr<SpdLogger> log;
+                 std::vector<Request> requests; StaticTrace s; };
 class Good {
  public:
   Good() {}
@@ -357,21 +386,55 @@ class Final final {
   void trace(gc::Tracer& t) const { t(items_); }
   std::vector<gc::Ptr<Item>> items_;
 };
-void F() { gc::make<Logger>(); gc::make<Good>(); gc::make<Derived>(); gc::make<Final>(); }
+void F() {
+  gc::make<Logger>(); gc::make<Good>(); gc::make<Derived>(); gc::make<Final>();
+  gc::make<Service>(); gc::make<FinalDtor>();
+}
+CC
+
+expect_error raw_pointer_to_misdeclared_trace \
+  "a raw pointer to a type that may hold gc::Ptr" "Widget*" <<'CC'
+#include "gcrt/gc.h"
+#include <vector>
+struct X { gc::Ptr<X> p; };
+class Widget {
+ public:
+  Widget() {}
+  void trace(gc::Tracer& t) { t(kids); }
+  std::vector<gc::Ptr<X>> kids;
+};
+struct Holder { gc::Ptr<X> x; Widget* w; };
+void F() { gc::make<Holder>(); }
+CC
+
+expect_error misdeclared_trace_behind_shared_ptr \
+  "has a trace member that gcrt cannot call" "Widget" <<'CC'
+#include "gcrt/gc.h"
+#include <memory>
+#include <vector>
+struct X { gc::Ptr<X> p; };
+class Widget {
+ public:
+  Widget() {}
+  void trace(gc::Tracer& t) { t(kids); }
+  std::vector<gc::Ptr<X>> kids;
+};
+struct Holder { std::shared_ptr<Widget> w; };
+void F() { gc::make<Holder>(); }
 CC
 
 # A channel or a task result of raw pointers to a traced type: the values
 # would wait unrooted (a new user's Channel<Node*> lost every object).
-expect_error channel_of_raw_pointers "a raw pointer to a type that may hold gc::Ptr" \
-  "CannotTrace<Node*>" <<'CC'
+expect_error channel_of_raw_pointers "a gc::Channel of raw pointers to a type that may hold gc::Ptr" \
+  "Node*" <<'CC'
 #include "gcrt/gc.h"
 #include "gcrt/task.h"
 struct Node { gc::Ptr<Node> next; };
 void F() { gc::Channel<Node*> ch(4); }
 CC
 
-expect_error task_result_raw_pointer "a raw pointer to a type that may hold gc::Ptr" \
-  "CannotTrace<Node*>" <<'CC'
+expect_error task_result_raw_pointer "a task returning a raw pointer to a type that may hold gc::Ptr" \
+  "Node*" <<'CC'
 #include "gcrt/gc.h"
 #include "gcrt/task.h"
 struct Node { gc::Ptr<Node> next; };
@@ -381,9 +444,26 @@ CC
 expect_ok channels_and_results_that_travel <<'CC'
 #include "gcrt/gc.h"
 #include "gcrt/task.h"
+#include <memory>
+#include <string>
 #include <utility>
 struct Node { gc::Ptr<Node> next; };
+struct Base { int id = 0; };
+struct MsgBase : Base { std::string body; };  // unreflected: still a payload
+class Widget {
+ public:
+  Widget();
+  ~Widget();
+ private:
+  struct Job;
+  gc::Channel<std::unique_ptr<Job>> jobs_;
+};
+struct Widget::Job { int id = 0; };
+Widget::Widget() : jobs_(8) {}
+Widget::~Widget() = default;
 void F() {
+  gc::Channel<MsgBase> messages(4);
+  gc::go([] { return MsgBase{}; }).join();
   gc::Channel<int*> raw_plain(4);  // not a GC type: nothing to root
   gc::Channel<gc::Ptr<Node>> ptrs(4);
   gc::Channel<std::pair<int, gc::Root<Node>>> pairs(4);
