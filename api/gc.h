@@ -383,7 +383,9 @@ struct CycleEvent {
 // ran the cycle (the allocating thread, the background collector, or the
 // caller of gc::collect()), once the world has restarted and with no lock
 // of gcrt held, so it may read gc::stats(), allocate, or log; a
-// gc::collect() from it runs a cycle of its own (and calls it again).
+// gc::collect() from it runs a cycle of its own (and calls it again). It
+// must not wait for another thread that allocates (a join, a channel
+// send): that thread may be waiting for the cycle the callback ends.
 // What it throws is printed and dropped. Null: none (the default).
 void set_cycle_callback(std::function<void(const CycleEvent&)> callback);
 
