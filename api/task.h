@@ -95,12 +95,14 @@ struct TaskResultBox {
 
 template <typename R>
 class TaskState final : public runtime::TaskShared {
-  // A result that is a raw pointer to a type holding gc::Ptr would wait for
-  // its join unrooted: a compile error, as in a traced type.
-  static_assert(!RawPointerToTraced<R>,
+  // A result that is or holds a raw pointer to a type holding gc::Ptr would
+  // wait for its join unrooted: a compile error, as in a traced type.
+  static_assert(!HoldsRawPointerToTraced<R>(),
                 "gcrt: a task returning a raw pointer to a type that may hold "
-                "gc::Ptr: the result would not be a root until joined and its "
-                "object could be reclaimed; return gc::Ptr<T> or gc::Root<T>");
+                "gc::Ptr (or a value holding one: a container, pair, optional "
+                "or struct of such pointers): the result would not be a root "
+                "until joined and its object could be reclaimed; return "
+                "gc::Ptr<T> or gc::Root<T> in its place");
 
  public:
   // In the task, before its function runs: the box for a result holding
@@ -368,13 +370,16 @@ class TaskMutex {
 // one handed over directly is on a stack all the way.
 template <typename T>
 class Channel {
-  // A raw pointer to a type that holds gc::Ptr (Channel<Node*>) would wait
-  // in the buffer unrooted, its object reclaimed: a compile error, as in a
-  // traced type (api/trace.h). gc::Ptr<Node> or gc::Root<Node> travel.
-  static_assert(!internal::RawPointerToTraced<T>,
+  // A raw pointer to a type that holds gc::Ptr (Channel<Node*>, or one
+  // inside the value: Channel<std::vector<Node*>>) would wait in the buffer
+  // unrooted, its object reclaimed: a compile error, as in a traced type
+  // (api/trace.h). gc::Ptr<Node> or gc::Root<Node> travel.
+  static_assert(!internal::HoldsRawPointerToTraced<T>(),
                 "gcrt: a gc::Channel of raw pointers to a type that may hold "
-                "gc::Ptr: the buffered pointers would not be roots and their "
-                "objects would be reclaimed; send gc::Ptr<T> or gc::Root<T>");
+                "gc::Ptr (or of values holding them: a container, pair, "
+                "optional or struct of such pointers): the buffered pointers "
+                "would not be roots and their objects would be reclaimed; "
+                "send gc::Ptr<T> or gc::Root<T> in their place");
 
  public:
   explicit Channel(size_t capacity = 0) : capacity_(capacity) {

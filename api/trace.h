@@ -411,10 +411,80 @@ constexpr bool OwnsIncomplete() {
 }
 
 // A raw pointer to a type that may hold GC pointers (itself, not inside
-// another type): what gc::Channel and a task's result refuse.
+// another type).
 template <typename T>
 concept RawPointerToTraced = std::is_pointer_v<T> && KindOf<T>()
 == TraceKind::kError;
+
+template <typename T>
+constexpr bool HoldsRawPointerToTraced();
+template <typename... Ts>
+constexpr bool AnyHoldsRawPointerToTraced() {
+  return (HoldsRawPointerToTraced<std::remove_cv_t<Ts>>() || ...);
+}
+template <typename T, size_t... I>
+constexpr bool FieldsHoldRawPointerToTraced(std::index_sequence<I...>) {
+  return AnyHoldsRawPointerToTraced<reflect::FieldType<T, I>...>();
+}
+template <typename T, size_t... I>
+constexpr bool ElementsHoldRawPointerToTraced(std::index_sequence<I...>) {
+  return AnyHoldsRawPointerToTraced<std::tuple_element_t<I, T>...>();
+}
+template <typename T>
+struct VariantHoldsRawPointerToTraced;
+template <typename... Ts>
+struct VariantHoldsRawPointerToTraced<std::variant<Ts...>> {
+  static constexpr bool kValue = AnyHoldsRawPointerToTraced<Ts...>();
+};
+
+// What gc::Channel and a task's result refuse: a raw pointer to a type that
+// may hold GC pointers, itself or anywhere the tracer can see into a value
+// (std::vector<Node*>, std::pair<Node*, int>, an aggregate with a Node*
+// field). Such a value waits in a buffer or a result box that is a root
+// only for what the tracer follows, so the pointee would be reclaimed. Only
+// this reason: a payload the tracer cannot take apart for another reason
+// (an aggregate with a base class and a std::string, a pimpl's unique_ptr to
+// an incomplete type) is not a GC type there and still travels.
+template <typename T>
+constexpr bool HoldsRawPointerToTraced() {
+  if constexpr (IsGcPointer<T>::value || HasTrace<T> || PointerFree<T>::value) {
+    return false;  // the class's own trace decides what it holds
+  } else if constexpr (std::is_pointer_v<T>) {
+    return RawPointerToTraced<T>;
+  } else if constexpr (std::is_scalar_v<T> || std::is_reference_v<T>) {
+    return false;
+  } else if constexpr (std::is_array_v<T>) {
+    return HoldsRawPointerToTraced<std::remove_cv_t<std::remove_extent_t<T>>>();
+  } else if constexpr (IsPair<T>::value || IsTuple<T>::value) {
+    return ElementsHoldRawPointerToTraced<T>(
+        std::make_index_sequence<std::tuple_size_v<T>>());
+  } else if constexpr (IsVariant<T>::value) {
+    return VariantHoldsRawPointerToTraced<T>::kValue;
+  } else if constexpr (IsOptional<T>::value) {
+    return HoldsRawPointerToTraced<std::remove_cv_t<typename T::value_type>>();
+  } else if constexpr (IsOwningPointer<T>::value) {
+    using E = std::remove_cv_t<typename T::element_type>;
+    if constexpr (Complete<E> && !IsOwningPointer<T>::kArray) {
+      return HoldsRawPointerToTraced<E>();
+    } else {
+      return false;
+    }
+  } else if constexpr (IsAdaptor<T>::value) {
+    return HoldsRawPointerToTraced<typename T::container_type>();
+  } else if constexpr (ReflectedAggregate<T>) {
+    return FieldsHoldRawPointerToTraced<T>(
+        std::make_index_sequence<reflect::kFieldCount<T>>());
+  } else if constexpr (std::ranges::range<T>) {
+    using E = std::remove_cv_t<std::ranges::range_value_t<T>>;
+    if constexpr (std::is_same_v<E, T>) {
+      return false;
+    } else {
+      return HoldsRawPointerToTraced<E>();
+    }
+  } else {
+    return false;
+  }
+}
 
 // The compile errors. Each is a template of its own so the error names the
 // type: "In instantiation of 'gc::internal::CannotTrace<T>' ...".

@@ -441,6 +441,38 @@ struct Node { gc::Ptr<Node> next; };
 void F() { gc::go([]() -> Node* { return nullptr; }).join(); }
 CC
 
+# Inside the value too: a container, a pair, an optional, a struct.
+expect_error channel_of_vectors_of_raw_pointers "a gc::Channel of raw pointers to a type that may hold gc::Ptr" \
+  "Node*" <<'CC'
+#include "gcrt/gc.h"
+#include "gcrt/task.h"
+#include <vector>
+struct Node { gc::Ptr<Node> next; };
+void F() { gc::Channel<std::vector<Node*>> ch(4); }
+CC
+
+expect_error channel_of_structs_with_raw_pointer "a gc::Channel of raw pointers to a type that may hold gc::Ptr" \
+  "Job" <<'CC'
+#include "gcrt/gc.h"
+#include "gcrt/task.h"
+#include <optional>
+#include <utility>
+struct Node { gc::Ptr<Node> next; };
+struct Job { int id; std::optional<std::pair<int, Node*>> target; };
+void F() { gc::Channel<Job> ch(4); }
+CC
+
+expect_error task_result_holding_raw_pointers "a task returning a raw pointer to a type that may hold gc::Ptr" \
+  "Node*" <<'CC'
+#include "gcrt/gc.h"
+#include "gcrt/task.h"
+#include <vector>
+struct Node { gc::Ptr<Node> next; };
+void F() {
+  gc::go([] { return std::vector<Node*>{}; }).join();
+}
+CC
+
 expect_ok channels_and_results_that_travel <<'CC'
 #include "gcrt/gc.h"
 #include "gcrt/task.h"
@@ -470,6 +502,13 @@ void F() {
   gc::go([]() -> int* { return nullptr; }).join();
   gc::go([] { return gc::make<Node>(); }).join();
   gc::go([] {}).join();
+  gc::Channel<std::vector<int*>> plain_vectors(4);
+  gc::Channel<std::vector<gc::Ptr<Node>>> ptr_vectors(4);
+  struct Traced {
+    Node* cursor = nullptr;  // its own trace decides
+    void trace(gc::Tracer&) const {}
+  };
+  gc::Channel<std::pair<Traced, int>> traced(4);
 }
 CC
 
