@@ -384,9 +384,11 @@ struct CycleEvent {
 // caller of gc::collect()), once the world has restarted and with no lock
 // of gcrt held, so it may read gc::stats(), allocate, or log; a
 // gc::collect() from it runs a cycle of its own (and calls it again). It
-// must not wait for another thread that allocates (a join, a channel
-// send): that thread may be waiting for the cycle the callback ends.
-// What it throws is printed and dropped. Null: none (the default).
+// may wait for another thread, even one that allocates (a join, a channel
+// send), inside gc::Blocking as any wait (api/thread.h): no thread waits
+// for the cycle it ends, and while it runs, the cycles its own or other
+// threads' allocations trigger run on the triggering threads. What it
+// throws is printed and dropped. Null: none (the default).
 void set_cycle_callback(std::function<void(const CycleEvent&)> callback);
 
 // The least heap goal (GCRT_MIN_HEAP; Go's wish for a minimum heap, met

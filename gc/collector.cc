@@ -45,6 +45,10 @@ using Clock = std::chrono::steady_clock;
 thread_local bool t_collecting = false;  // Owned by the thread.
 // The background collector's thread ("gcrt-gc"). Owned by the thread.
 thread_local bool t_background_collector = false;
+// Set by the background thread around its own cycle: where Collect leaves
+// the cycle's record, reported once the cycle no longer counts as running
+// (BackgroundLoop). Owned by the thread.
+thread_local std::optional<CycleRecord>* t_deferred_report = nullptr;
 
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -256,7 +260,10 @@ void Collector::Trigger() {
   };
   // A small marking: this thread runs the cycle (kInlineCycleMaxScanWork);
   // the other threads go on meanwhile, and wait for it past the slip.
-  if (c.inline_cycles_.load(std::memory_order_relaxed)) {
+  // So does every trigger while the background thread runs a cycle
+  // callback, which may wait for this thread.
+  if (c.inline_cycles_.load(std::memory_order_relaxed) ||
+      c.background_reporting_.load(std::memory_order_relaxed)) {
     if (!c.inline_busy_.load(std::memory_order_relaxed) &&
         !c.inline_busy_.exchange(true, std::memory_order_acquire)) {
       struct Done {
@@ -357,9 +364,8 @@ void Collector::RequestBackgroundCycle() {
 }
 
 void Collector::WaitForBackgroundCycle() {
-  // The background thread allocating in the cycle callback of its own
-  // cycle (which keeps background_busy_ set until the callback returns)
-  // would wait for itself.
+  // The background thread allocating in a cycle callback runs its own
+  // cycles meanwhile (Trigger), and must never wait for itself.
   if (!background_busy_.load(std::memory_order_acquire) ||
       CollectingOnThisThread() || t_background_collector ||
       runtime::InBlockingRegion()) {
@@ -385,14 +391,27 @@ void Collector::BackgroundLoop() {
       while (!background_requested_) background_cv_.Wait(&background_mu_);
       background_requested_ = false;
     }
+    std::optional<CycleRecord> record;
+    t_deferred_report = &record;
     try {
       Collect(GcReason::kTriggered);
     } catch (const std::bad_alloc& e) {
       runtime::Print("background collection skipped: %s", e.what());
     }
-    runtime::MutexLock lock(&background_mu_);
-    background_busy_.store(false, std::memory_order_release);
-    background_done_cv_.NotifyAll();
+    t_deferred_report = nullptr;
+    if (record) background_reporting_.store(true, std::memory_order_relaxed);
+    {
+      runtime::MutexLock lock(&background_mu_);
+      background_busy_.store(false, std::memory_order_release);
+      background_done_cv_.NotifyAll();
+    }
+    // The callback runs once no thread waits for this cycle: it may wait
+    // for one that allocates (a join, a channel send), whose triggers run
+    // their own cycles meanwhile (Trigger).
+    if (record) {
+      Report(*record);
+      background_reporting_.store(false, std::memory_order_relaxed);
+    }
   }
 }
 
@@ -552,7 +571,12 @@ void Collector::Collect(GcReason reason) {
   struct Reported {
     std::optional<CycleRecord> record;
     ~Reported() {
-      if (record) Collector::Get().Report(*record);
+      if (!record) return;
+      if (t_deferred_report != nullptr) {
+        *t_deferred_report = std::move(record);
+      } else {
+        Collector::Get().Report(*record);
+      }
     }
   } reported;
   t_collecting = true;

@@ -311,6 +311,7 @@ class Collector {
       background_started_ = false;
       background_requested_ = false;
       background_busy_.store(false, std::memory_order_relaxed);
+      background_reporting_.store(false, std::memory_order_relaxed);
       // A thread that was between claiming a small cycle and running it
       // (or clearing the claim after it) is gone too: left set, the claim
       // would keep every later small cycle from running.
@@ -487,6 +488,12 @@ class Collector {
   bool background_started_ GCRT_GUARDED_BY(background_mu_) = false;
   bool background_requested_ GCRT_GUARDED_BY(background_mu_) = false;
   std::atomic<bool> background_busy_{false};
+  // The background thread runs a cycle callback: its cycle ended
+  // (background_busy_ cleared first), and triggers meanwhile run their
+  // cycle on the triggering thread, so that a callback waiting for a thread
+  // that allocates never waits for the background thread itself. Atomic:
+  // stored by the background thread, loaded relaxed by Trigger.
+  std::atomic<bool> background_reporting_{false};
   // Whether the next triggered cycle runs on the triggering thread: the
   // last cycle's scan work was at most kInlineCycleMaxScanWork. Atomic:
   // stored under mu_ (Pace), loaded relaxed by Trigger. inline_busy_: a
