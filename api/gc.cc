@@ -2,6 +2,7 @@
 #include "gcrt/gc.h"
 
 #include <cstdio>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -149,6 +150,41 @@ void CheckHeapPointer(const void* p, const char* what) {
                    ReclaimedNote(p)) +
       "; keep an object in a gc::Root, or reachable from one, while raw "
       "pointers to it are in use");
+}
+
+void CheckOwnBytesUntraced(const void* object, size_t begin, size_t end,
+                           std::string_view type, std::string_view base) {
+  const auto start = reinterpret_cast<uintptr_t>(object);
+  const size_t first = (begin + sizeof(void*) - 1) & ~(sizeof(void*) - 1);
+  for (size_t offset = first; offset + sizeof(void*) <= end;
+       offset += sizeof(void*)) {
+    uintptr_t word;
+    std::memcpy(&word, reinterpret_cast<const void*>(start + offset),
+                sizeof word);
+    alloc::Span* s = alloc::SpanOf(reinterpret_cast<const void*>(word));
+    if (s == nullptr) continue;
+    const uint32_t slot = s->SlotIndex(word);
+    if (slot >= s->nelems || !alloc::SlotAllocatedAsSeen(s, slot)) continue;
+    const std::string at = alloc::HexAddress(start);
+    const std::string to = alloc::HexAddress(word);
+    const int t = static_cast<int>(type.size());
+    const int b = static_cast<int>(base.size());
+    runtime::Print(
+        "%.*s (the GC object at %s) inherits its trace() from %.*s, which "
+        "cannot see %.*s's own fields, yet its byte %zu holds a pointer to "
+        "a GC object (%s): the collector does not follow it, and reclaims "
+        "that object once nothing else reaches it. Give %.*s its own "
+        "`void trace(gc::Tracer& t) const` that calls %.*s::trace(t) and "
+        "traces its fields; if that word is not a GC pointer %.*s needs "
+        "traced (a raw pointer to an object kept alive otherwise), a trace() "
+        "that calls only %.*s::trace(t) says so.",
+        t, type.data(), at.c_str(), b, base.data(), t, type.data(), offset,
+        to.c_str(), t, type.data(), b, base.data(), t, type.data(), b,
+        base.data());
+    GCRT_FATAL(
+        "a class that inherits trace() holds no GC pointer in its own "
+        "fields");
+  }
 }
 
 }  // namespace internal

@@ -35,6 +35,13 @@
 // error, not a trace() ignored (MisdeclaredTrace). A private trace() cannot
 // be seen from outside the class: the class is taken as having none.
 //
+// A class that inherits its trace() from a base class (declares none of
+// its own) is traced by the base's, which cannot see the derived class's
+// own fields: one that adds GC pointers declares its own trace(), calling
+// the base's (`Base::trace(t); t(field);`). Debug builds
+// (GCRT_DEBUG_LEVEL >= 2) stop the program, naming both classes, when such
+// a class's own bytes hold a pointer to a GC object (InheritsTrace).
+//
 // A raw pointer to a type that holds gc::Ptr (`Node*` where Node has a
 // gc::Ptr field) is a compile error wherever it appears in a traced type:
 // the marker cannot follow it; use gc::Ptr<Node>.
@@ -117,6 +124,28 @@ template <typename T>
 concept HasTrace = requires(const T& value, Tracer& tracer) {
   value.trace(tracer);
 };
+
+// The class that declares the `void trace(gc::Tracer&) const` a class
+// has: the class itself, or the base class it inherits it from (the type
+// of &T::trace names the declaring class).
+template <typename C>
+C TraceDeclaringClass(void (C::*)(Tracer&) const);
+template <typename C>
+C TraceDeclaringClass(void (C::*)(Tracer&) const noexcept);
+
+// T's trace() is a base class's, and T has bytes of its own, which that
+// trace cannot see into.
+template <typename T>
+concept InheritsTrace = HasTrace<T> && requires {
+  TraceDeclaringClass(&T::trace);
+} && !std::is_same_v<decltype(TraceDeclaringClass(&T::trace)), T> &&
+    sizeof(T) > sizeof(decltype(TraceDeclaringClass(&T::trace)));
+
+// Debug builds: stops the program if a word of [begin, end) of `object`
+// (an object of `type` whose trace is inherited from `base`) points into a
+// live GC object. The world is stopped (api/gc.cc).
+void CheckOwnBytesUntraced(const void* object, size_t begin, size_t end,
+                           std::string_view type, std::string_view base);
 
 // A trace() meant for gcrt that gcrt cannot call as `void trace(gc::Tracer&)
 // const`, which would otherwise be ignored without a word: one that is not
@@ -573,6 +602,22 @@ void TraceValue(Tracer& tracer, const T& value) {
     // read a member the program may be changing.
     if (!tracer.concurrent()) tracer.Visit(value.get());
   } else if constexpr (HasTrace<T>) {
+#if GCRT_DEBUG_LEVEL >= 2
+    if constexpr (InheritsTrace<T>) {
+      // Read word by word: at the final stop, not beside the program.
+      if (tracer.DeferIfConcurrent()) return;
+      using Base = decltype(TraceDeclaringClass(&T::trace));
+      const auto* object = reinterpret_cast<const unsigned char*>(&value);
+      const size_t base_begin =
+          static_cast<size_t>(reinterpret_cast<const unsigned char*>(
+                                  static_cast<const Base*>(&value)) -
+                              object);
+      CheckOwnBytesUntraced(object, 0, base_begin, TypeNameView<T>(),
+                            TypeNameView<Base>());
+      CheckOwnBytesUntraced(object, base_begin + sizeof(Base), sizeof(T),
+                            TypeNameView<T>(), TypeNameView<Base>());
+    }
+#endif
     value.trace(tracer);
   } else if constexpr (std::is_array_v<T>) {
     for (const auto& e : value) TraceValue(tracer, e);

@@ -128,4 +128,52 @@ TEST(DebugChecksDeathTest, AConstantConstructorThatAllocatesIsReported) {
   EXPECT_EQ(outer->nodes[2]->value, 0);
 }
 
+// A class that inherits its trace() from its base and adds a gc::Ptr of
+// its own: the base's trace cannot see it, and its target would be
+// reclaimed while the derived object is live. Debug builds stop at the
+// first cycle that traces such an object.
+class Shape {
+ public:
+  virtual ~Shape() = default;
+  virtual void trace(gc::Tracer& t) const { t(style); }
+  gc::Ptr<Node> style;
+};
+class Group : public Shape {  // forgot to override trace()
+ public:
+  gc::Ptr<Node> first_child;
+};
+static_assert(gc::internal::InheritsTrace<Group>);
+class Circle : public Shape {  // adds no GC pointer: no report
+ public:
+  double radius = 1.0;
+};
+class Square : public Shape {  // declares its own trace: no report
+ public:
+  void trace(gc::Tracer& t) const override {
+    Shape::trace(t);
+    t(corner);
+  }
+  gc::Ptr<Node> corner;
+};
+static_assert(!gc::internal::InheritsTrace<Square>);
+
+TEST(DebugChecksDeathTest, AnInheritedTraceThatMissesAGcPointerIsReported) {
+  gc::Root<Circle> circle = gc::make<Circle>();
+  circle->style = gc::make_unrooted<Node>();
+  gc::Root<Square> square = gc::make<Square>();
+  square->corner = gc::make_unrooted<Node>();
+  square->corner->value = 7;
+  gc::collect();
+  EXPECT_EQ(square->corner->value, 7);
+  EXPECT_DEATH(
+      {
+        gc::Root<Group> group = gc::make<Group>();
+        group->first_child = gc::make_unrooted<Node>();
+        gc::collect();
+      },
+      "Group \\(the GC object at 0x[0-9a-f]+\\) inherits its trace\\(\\) "
+      "from .*Shape, which cannot see .*Group's own fields, yet its byte 16 "
+      "holds a pointer to a GC object");
+}
+
 }  // namespace
