@@ -33,7 +33,7 @@ class Weak {
  public:
   using element_type = T;
   // Plain data: never traced (api/trace.h).
-  using gc_pointer_free = void;
+  using gc_pointer_free = Weak;
 
   constexpr Weak() noexcept = default;
   constexpr Weak(std::nullptr_t) noexcept {}

@@ -26,7 +26,7 @@ class Ints {
 
 class IntsOptedOut {
  public:
-  using gc_pointer_free = void;
+  using gc_pointer_free = IntsOptedOut;
   explicit IntsOptedOut(int64_t seed) {
     for (int i = 0; i < 8; i++) v_[i] = seed * 0x9e3779b97f4a7c15ull + i;
   }

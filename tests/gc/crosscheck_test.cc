@@ -25,7 +25,7 @@ struct Child {
 // Declared pointer-free, and yet holding the only reference to a child.
 class WronglyPointerFree {
  public:
-  using gc_pointer_free = void;
+  using gc_pointer_free = WronglyPointerFree;
   WronglyPointerFree() : child_(gc::make_unrooted<Child>()) {}
 
  private:
@@ -36,7 +36,7 @@ class WronglyPointerFree {
 // The same under 16 bytes: it lives in a tiny block.
 class SmallWronglyPointerFree {
  public:
-  using gc_pointer_free = void;
+  using gc_pointer_free = SmallWronglyPointerFree;
   SmallWronglyPointerFree() : child_(gc::make_unrooted<Child>()) {}
 
  private:

@@ -23,7 +23,7 @@ namespace {
 std::atomic<int> g_destroyed{0};
 
 struct Symbol {
-  using gc_pointer_free = void;
+  using gc_pointer_free = Symbol;
   explicit Symbol(int64_t v) : value(v) {}
   ~Symbol() { g_destroyed.fetch_add(1, std::memory_order_relaxed); }
   int64_t value;

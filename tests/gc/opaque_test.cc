@@ -43,7 +43,7 @@ class Holder {
 // The same, declared pointer-free: the opt-out, here wrongly used.
 class DeclaredPointerFree {
  public:
-  using gc_pointer_free = void;
+  using gc_pointer_free = DeclaredPointerFree;
   DeclaredPointerFree() : child_(gc::make_unrooted<Child>()) {}
 
  private:

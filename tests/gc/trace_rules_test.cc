@@ -325,7 +325,7 @@ TEST_F(TraceRulesTest, RangesUnionsAndReferencesAreNotPointerFree) {
 // The opt-out: a class declared pointer-free is accepted by a Tracer.
 class Plain {
  public:
-  using gc_pointer_free = void;
+  using gc_pointer_free = Plain;
   explicit Plain(int v) : v_(v) {}
   int v() const { return v_; }
 
@@ -343,6 +343,25 @@ TEST_F(TraceRulesTest, APointerFreeDeclarationIsAcceptedByTheTracer) {
   gc::collect();
   EXPECT_TRUE(Intact(held, 4));
   EXPECT_EQ(plain.v(), 3);
+}
+
+// A class derived from a pointer-free one inherits its marker, not its
+// promise: the gc::Ptr it adds is scanned (conservatively: a base class),
+// where taking the marker as its own lost the object it held.
+class PlainWithChild : public Plain {
+ public:
+  explicit PlainWithChild(int v) : Plain(v) {}
+  gc::Ptr<Leaf> child;
+};
+
+TEST_F(TraceRulesTest, AClassDerivedFromAPointerFreeOneIsNotPointerFree) {
+  static_assert(!gc::PointerFree<PlainWithChild>::value);
+  static_assert(KindOf<PlainWithChild>() == TraceKind::kConservative);
+  gc::Root<PlainWithChild> holder = gc::make<PlainWithChild>(1);
+  holder->child = gc::make_unrooted<Leaf>(5);
+  gc::collect();
+  gc::collect();
+  EXPECT_TRUE(Intact(holder->child, 5));
 }
 
 }  // namespace

@@ -21,7 +21,7 @@ std::atomic<int> g_destroyed{0};
 // Declared pointer-free: a class with a constructor and no trace() is
 // scanned conservatively otherwise, and the concurrent marker defers those.
 struct Leaf {
-  using gc_pointer_free = void;
+  using gc_pointer_free = Leaf;
   explicit Leaf(int64_t v) : value(v) {}
   ~Leaf() { g_destroyed.fetch_add(1, std::memory_order_relaxed); }
   int64_t value;

@@ -54,7 +54,7 @@ class Leaf {
  public:
   // Not an aggregate and no trace(): declared pointer-free, so it lives in
   // noscan spans (without this it would be scanned conservatively).
-  using gc_pointer_free = void;
+  using gc_pointer_free = Leaf;
   Leaf() : Leaf(NewId()) {}
   explicit Leaf(int id) : id_(id), check_(Mix(static_cast<uint64_t>(id))) {}
   ~Leaf() { CountDestroy(id_); }
