@@ -542,7 +542,10 @@ bool set_concurrent_mark(bool on);
 // handle to it stops the program with
 //   "use after reclaim: dereferenced 0x..., in the object at 0x... (type
 //    Node), which collection 12 found unreachable and reclaimed ..."
-// as does a root or traced field that reaches it in the next cycle;
+// as does a root or traced field that reaches it in the next cycle; after
+// that cycle the slot is freed still poisoned, and a debug build's
+// dereference is reported ("in free GC heap memory that still holds the
+// poison ...") until an allocation reuses the slot;
 // gc::free, gc::Weak or gc::set_finalizer on it throw std::invalid_argument
 // naming the cycle, and so does rooting it in a debug build (release
 // builds do not check handles: api/ptr.h). In release builds a use reads

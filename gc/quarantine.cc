@@ -13,6 +13,7 @@
 namespace gc::internal {
 
 std::atomic<uint64_t> g_reclaimed{0};
+std::atomic<bool> g_poisoned{false};
 
 namespace {
 
@@ -119,6 +120,9 @@ void Poison(alloc::Span* s, uint32_t slot) {
   void* obj = reinterpret_cast<void*>(s->SlotAddress(slot));
   std::memset(obj, kPoison, s->slot_bytes());
   GCRT_ASAN_POISON(obj, s->slot_bytes());
+  if (!g_poisoned.load(std::memory_order_relaxed)) {
+    g_poisoned.store(true, std::memory_order_relaxed);
+  }
 }
 
 std::optional<ReclaimedObject> FindReclaimed(const void* p) {
@@ -154,20 +158,25 @@ void CheckReclaimedUnmarked() GCRT_NO_THREAD_SAFETY_ANALYSIS {
   }
 }
 
+// The causes a use after reclaim has, for its messages.
+constexpr const char* kUnseenPointer =
+    "Something kept a pointer the collector does not see: a gc::Ptr or raw "
+    "pointer on the stack with stack scanning off (GCRT_STACK_SCAN=off), a "
+    "pointer in C++ heap memory (hold it in a gc::Global, a root set, or a "
+    "GC object), a gc::Ptr in a global or static variable (make it a "
+    "gc::Global) or captured by a lambda kept in a std::function, or a "
+    "field its type's trace() does not visit. Keep the object in a "
+    "gc::Root, or reachable from one, for as long as it is used.";
+
 void ReportUseAfterReclaim(const void* p, const ReclaimedObject& r,
                            const char* what) {
   runtime::Print(
       "use after reclaim: %s %p, in the object at %#lx (type %s), which "
       "collection %lu found unreachable and reclaimed (its destructor has "
-      "run). Something kept a pointer the collector does not see: a "
-      "gc::Ptr or raw pointer on the stack with stack scanning off "
-      "(GCRT_STACK_SCAN=off), a pointer in C++ heap memory (hold it in a "
-      "gc::Global, a root set, or a GC object), or a field its type's "
-      "trace() does not visit. Keep the object in a gc::Root, or reachable "
-      "from one, for as long as it is used.",
+      "run). %s",
       what, p, static_cast<unsigned long>(r.start),
       r.type != nullptr ? r.type->name : "?",
-      static_cast<unsigned long>(r.cycle));
+      static_cast<unsigned long>(r.cycle), kUnseenPointer);
   GCRT_FATAL("no object the collector reclaimed is used or reachable");
 }
 
@@ -176,6 +185,25 @@ void CheckNotReclaimed(const void* p, const char* what) {
   if (std::optional<ReclaimedObject> r = FindReclaimed(p)) {
     ReportUseAfterReclaim(p, *r, what);
   }
+  // Past its cycle in the quarantine: a free slot, or pages no span holds
+  // any more, still poisoned. A slot another thread's cache may be reusing
+  // reads as allocated: no report.
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  const alloc::TypeInfo* type = nullptr;
+  if (alloc::Span* s = alloc::SpanOf(p)) {
+    const uint32_t slot = s->SlotIndex(a);
+    if (slot >= s->nelems || alloc::SlotAllocatedAsSeen(s, slot)) return;
+    type = s->types.Get(slot);
+  } else if (alloc::Heap::Get().pages().Lookup(a) == nullptr) {
+    return;  // not heap memory: not gcrt's poison
+  }
+  runtime::Print(
+      "use after reclaim: %s %p, in free GC heap memory that still holds "
+      "the poison of an object reclaimed there (type %s) at least two "
+      "collections ago, or freed with gc::free; once an allocation reuses "
+      "it, such a pointer reads the new object and nothing reports it. %s",
+      what, p, type != nullptr ? type->name : "?", kUnseenPointer);
+  GCRT_FATAL("no object the collector reclaimed is used or reachable");
 }
 
 std::string ReclaimedNote(const void* p) {

@@ -47,6 +47,11 @@ constexpr bool kReclaimQuarantineDefault = GCRT_DEBUG_LEVEL >= 2;
 // Objects in the quarantine. Atomic: stored under its lock, read relaxed;
 // only a hint that it is not empty.
 extern std::atomic<uint64_t> g_reclaimed;
+// Whether a sweep ever poisoned a reclaimed object's slot: from then on,
+// debug builds' dereferences look for poison (CheckNotReclaimed), which a
+// freed slot keeps until an allocation reuses it. Atomic, relaxed: set
+// once, by a sweep.
+extern std::atomic<bool> g_poisoned;
 
 struct ReclaimedObject {
   uintptr_t start;              // the object's address
@@ -93,8 +98,11 @@ void UnlockReclaimedAfterFork();
 void CheckReclaimedUnmarked() GCRT_REQUIRES(runtime::kWorldStopped);
 
 // Debug builds' dereference check: stops the program (ReportUseAfterReclaim)
-// if p points into a quarantined object. Only objects whose first byte at p
-// reads as poison (for AddressSanitizer: is poisoned) are looked up.
+// if p points into a quarantined object, or into a free slot that still
+// holds the poison of the object reclaimed there (past its cycle in the
+// quarantine, until an allocation reuses the slot). Only objects whose
+// first byte at p reads as poison (for AddressSanitizer: is poisoned) are
+// looked up.
 void CheckNotReclaimed(const void* p, const char* what);
 
 // Stops the program: `what` (e.g. "dereferenced") reached the reclaimed

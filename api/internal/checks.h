@@ -18,11 +18,12 @@ namespace gc::internal {
 // handle to an object freed with gc::free is dereferenced (the object is in
 // quarantine until a collection: gc/free.h), or to one the collector
 // reclaimed, while it is in the quarantine of reclaimed objects
-// (gc/quarantine.h: one cycle; on by default in debug builds).
+// (gc/quarantine.h: one cycle; on by default in debug builds) or its free
+// slot still holds the quarantine's poison (until an allocation reuses it).
 GCRT_ALWAYS_INLINE void CheckNotFreed(const void* p) {
 #if GCRT_DEBUG_LEVEL >= 2
   if (MaybeQuarantined(p)) ReportUseAfterFree(p, "dereferenced");
-  if (GCRT_PREDICT_FALSE(g_reclaimed.load(std::memory_order_relaxed) != 0)) {
+  if (GCRT_PREDICT_FALSE(g_poisoned.load(std::memory_order_relaxed))) {
     CheckNotReclaimed(p, "dereferenced");
   }
 #else

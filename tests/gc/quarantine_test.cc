@@ -230,6 +230,28 @@ TEST_F(QuarantineDeathTest, DereferencingAReclaimedObjectNamesTypeAndCycle) {
                    cycle + " found unreachable");
 }
 
+// Past its cycle in the quarantine the slot is free, and holds the poison
+// until an allocation reuses it: a dereference meanwhile is reported too
+// (it read 0xdbdbdbdbdbdbdbdb as the field's value).
+TEST_F(QuarantineDeathTest, DereferencingAFreedPoisonedSlotIsReported) {
+  gc::Ptr<Node> local = gc::make_unrooted<Node>();
+  gc::collect();  // reclaimed: in the quarantine
+  gc::collect();  // its slot freed
+  gc::collect();
+  EXPECT_DEATH({ (void)local->value; },
+               "use after reclaim: dereferenced 0x[0-9a-f]+, in free GC heap "
+               "memory that still holds the poison of an object reclaimed");
+  // A live object whose first byte reads as poison is not reported.
+  struct Tagged {
+    uint8_t tag = 0xdb;
+    int64_t value = 5;
+  };
+  gc::Root<Tagged> live = gc::make<Tagged>();
+  gc::collect();
+  EXPECT_EQ(live->value, 5);
+  EXPECT_EQ(live->tag, 0xdb);
+}
+
 TEST_F(QuarantineDeathTest, RootingAReclaimedObjectNamesTheCycle) {
   gc::Ptr<Node> local = gc::make_unrooted<Node>();
   gc::collect();
