@@ -100,16 +100,13 @@ namespace gc {
 namespace internal {
 // The member marker names the class itself, so that a class derived from a
 // pointer-free one (and inheriting its marker) is not taken as pointer-free
-// too: it may add gc::Ptr fields of its own.
+// too: it may add gc::Ptr fields of its own. `void`, the older spelling,
+// still declares the class, and every class derived from it, pointer-free.
 template <typename T>
 constexpr bool DeclaresPointerFree() {
   if constexpr (requires { typename T::gc_pointer_free; }) {
-    static_assert(!std::is_void_v<typename T::gc_pointer_free>,
-                  "gcrt: `using gc_pointer_free = void;` would be inherited "
-                  "by every class derived from this one, gc::Ptr fields and "
-                  "all, and their objects' pointers ignored: name the class "
-                  "itself, `using gc_pointer_free = ClassName;`");
-    return std::is_same_v<typename T::gc_pointer_free, T>;
+    return std::is_void_v<typename T::gc_pointer_free> ||
+           std::is_same_v<typename T::gc_pointer_free, T>;
   } else {
     return false;
   }
@@ -119,8 +116,8 @@ constexpr bool DeclaresPointerFree() {
 // Declares a class pointer-free: it holds no GC pointer, so the collector
 // never scans it and a Tracer accepts it (and ignores it). Give the class a
 // member `using gc_pointer_free = ClassName;` (the class itself: a derived
-// class inherits the member but is not pointer-free by it), or specialize
-// this as true.
+// class inherits the member but is not pointer-free by it; `= void` is
+// inherited with its meaning), or specialize this as true.
 template <typename T>
 struct PointerFree : std::bool_constant<internal::DeclaresPointerFree<T>()> {};
 

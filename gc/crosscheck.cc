@@ -1,6 +1,8 @@
 // See crosscheck.h.
 #include "gcrt/gc/crosscheck.h"
 
+#include <string>
+
 #include "gcrt/alloc/heap.h"
 #include "gcrt/gc/free.h"
 #include "gcrt/gc/marker.h"
@@ -24,15 +26,26 @@ const char* TypeName(const alloc::Span* s, uint32_t slot) {
                                     uintptr_t target) {
   const alloc::Span* to = alloc::SpanOf(reinterpret_cast<void*>(target));
   const char* from_type = TypeName(from, slot);
+  // A noscan span's objects were taken as pointer-free: by a marker of
+  // their own, or one inherited from a base class (`= void`).
+  const std::string question =
+      from->noscan()
+          ? std::string(
+                "its type is taken as pointer-free, so it is never "
+                "scanned: ") +
+                from_type +
+                " declares itself pointer-free, or inherits a `using "
+                "gc_pointer_free = void;` from a base class (a marker that "
+                "names its class, `= ClassName`, is not inherited)."
+          : std::string("does ") + from_type + "::trace visit that field?";
   runtime::Print(
       "missed field: the object of type %s at %#lx holds at offset %zu a "
       "pointer to %#lx, in the object of type %s at %#lx that this cycle "
-      "will free: does %s::trace visit that field (or is %s declared "
-      "pointer-free)? If %s keeps the address as data, turn the check off: "
+      "will free: %s If %s keeps the address as data, turn the check off: "
       "GCRT_DEBUG=crosscheck=0.",
       from_type, static_cast<unsigned long>(from->SlotAddress(slot)), offset,
       static_cast<unsigned long>(word), TypeName(to, to->SlotIndex(target)),
-      static_cast<unsigned long>(target), from_type, from_type, from_type);
+      static_cast<unsigned long>(target), question.c_str(), from_type);
   GCRT_FATAL("every GC pointer a reachable object holds is traced");
 }
 

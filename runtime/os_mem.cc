@@ -13,6 +13,11 @@
 
 #if GCRT_ASAN
 #include <sanitizer/lsan_interface.h>
+#else
+// A program built with AddressSanitizer links a gcrt built without it:
+// LeakSanitizer is there when this resolves (its runtime defines it).
+extern "C" void __lsan_register_root_region(const void* p, size_t size)
+    __attribute__((weak));
 #endif
 
 namespace gc::runtime::os {
@@ -136,8 +141,9 @@ void ScanForLeaks(const void* p, size_t bytes) {
 #if GCRT_ASAN
   __lsan_register_root_region(p, bytes);
 #else
-  (void)p;
-  (void)bytes;
+  if (&__lsan_register_root_region != nullptr) {
+    __lsan_register_root_region(p, bytes);
+  }
 #endif
 }
 

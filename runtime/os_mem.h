@@ -70,7 +70,9 @@ void PrefaultMetadata(void* p, size_t bytes);
 // special records, GC objects at what their members own (a std::vector's
 // buffer), and none of that is a leak while the record or object lives.
 // Unreadable parts are skipped. Only for ranges never unmapped (metadata,
-// heap arenas). A no-op in other builds.
+// heap arenas). Also in a gcrt built without AddressSanitizer linked into a
+// program built with it (LeakSanitizer's entry point is looked up weakly);
+// a no-op without LeakSanitizer.
 void ScanForLeaks(const void* p, size_t bytes);
 
 enum class FaultKind { kReserve = 0, kCommit = 1 };

@@ -441,19 +441,6 @@ struct Node { gc::Ptr<Node> next; };
 void F() { gc::go([]() -> Node* { return nullptr; }).join(); }
 CC
 
-# The pointer-free marker names its class: `= void` would be inherited by
-# derived classes holding gc::Ptr.
-expect_error pointer_free_marker_void "would be inherited by every class derived from this one" \
-  "Counter" <<'CC'
-#include "gcrt/gc.h"
-class Counter {
- public:
-  using gc_pointer_free = void;
-  int n = 0;
-};
-void F() { gc::make<Counter>(); }
-CC
-
 # Inside the value too: a container, a pair, an optional, a struct.
 expect_error channel_of_vectors_of_raw_pointers "a gc::Channel of raw pointers to a type that may hold gc::Ptr" \
   "Node*" <<'CC'

@@ -354,7 +354,14 @@ class PlainWithChild : public Plain {
   gc::Ptr<Leaf> child;
 };
 
+// The older marker, `= void`, still declares a class pointer-free.
+struct VoidMarked {
+  using gc_pointer_free = void;
+  int64_t n = 0;
+};
+
 TEST_F(TraceRulesTest, AClassDerivedFromAPointerFreeOneIsNotPointerFree) {
+  static_assert(gc::PointerFree<VoidMarked>::value);
   static_assert(!gc::PointerFree<PlainWithChild>::value);
   static_assert(KindOf<PlainWithChild>() == TraceKind::kConservative);
   gc::Root<PlainWithChild> holder = gc::make<PlainWithChild>(1);
