@@ -44,7 +44,7 @@ uint64_t set_mem_profile_rate(uint64_t bytes) {
 HeapProfile heap_profile() {
   HeapProfile p;
   p.rate = alloc::g_mem_profile_rate.load(std::memory_order_relaxed);
-  for (internal::HeapProfileSite& s : internal::HeapProfileSites(p.rate)) {
+  for (internal::HeapProfileSite& s : internal::HeapProfileSites()) {
     p.sites.push_back(HeapProfileSite{
         std::move(s.stack), std::move(s.functions), s.inuse_objects,
         s.inuse_bytes, s.alloc_objects, s.alloc_bytes, s.samples});

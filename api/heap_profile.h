@@ -13,11 +13,13 @@
 // samples are drawn from an exponential distribution with that mean, so an
 // allocation of n bytes is sampled with probability 1 - e^(-n / rate), and
 // the figures are scaled back by that probability to estimates of all
-// allocations, as Go's pprof writer does. With a rate of 1 every
-// allocation is sampled and the figures are exact; 0 turns sampling off
-// (what was sampled stays). The allocation fast path counts nothing: the
-// sampler charges a 64-slot word of a span at a time, and holds the
-// sampled slot back so that the fast path runs out just before it.
+// allocations, as Go's pprof writer does, each sample at the rate it was
+// taken at (so a change of rate leaves the estimates of earlier samples as
+// they were; Go scales them all at the current rate). With a rate of 1
+// every allocation is sampled and the figures are exact; 0 turns sampling
+// off (what was sampled stays, with its estimates). The allocation fast path
+// counts nothing: the sampler charges a 64-slot word of a span at a time, and
+// holds the sampled slot back so that the fast path runs out just before it.
 // Pointer-free objects under 16 bytes share 16-byte blocks (api/gc.h,
 // Stats): a block is sampled as a whole, in the name of the allocation
 // that started it.
@@ -73,7 +75,9 @@ struct HeapProfileSite {
 };
 
 struct HeapProfile {
-  uint64_t rate = 0;  // the sampling rate the figures were scaled at
+  // The sampling rate when the profile was taken (pprof's period); each
+  // sample was scaled at the rate in force when it was taken.
+  uint64_t rate = 0;
   // Every site with a sampled allocation, most in-use bytes first.
   std::vector<HeapProfileSite> sites;
 

@@ -45,6 +45,7 @@ struct ProfileSpecial : alloc::Special {
   Bucket* bucket;  // Immutable.
   uint64_t bytes;  // Immutable.
   uint64_t cycle;  // g_cycles when it was allocated; immutable
+  double weight;   // SampleWeight at the rate it was taken at; immutable
 };
 
 // Lock order 25: a leaf. Taken by allocation slow paths (no gcrt lock held),
@@ -135,6 +136,8 @@ void ProfileAlloc(void* object, uint64_t bytes) {
     return;
   }
   special->bytes = bytes;
+  special->weight = SampleWeight(
+      bytes, alloc::g_mem_profile_rate.load(std::memory_order_relaxed));
   special->kind = alloc::SpecialKind::kHeapProfile;
   // The object is allocated and reachable by nobody yet: nothing frees it,
   // and no cycle ends, before it is counted below (no safepoint between).
@@ -147,7 +150,8 @@ void ProfileAlloc(void* object, uint64_t bytes) {
   special->cycle = g_cycles;
   MemRecord& r = special->bucket->future[(g_cycle + 2) % 3];
   r.allocs++;
-  r.alloc_bytes += bytes;
+  r.est_allocs += special->weight;
+  r.est_alloc_bytes += special->weight * static_cast<double>(bytes);
   g_specials++;
 }
 
@@ -164,7 +168,8 @@ void ReleaseProfileSpecial(alloc::Special* s) {
     const uint32_t ahead = ps->cycle == g_cycles ? 2 : 1;
     MemRecord& r = ps->bucket->future[(g_cycle + ahead) % 3];
     r.frees++;
-    r.free_bytes += ps->bytes;
+    r.est_frees += ps->weight;
+    r.est_free_bytes += ps->weight * static_cast<double>(ps->bytes);
     g_specials--;
   }
   delete ps;
@@ -234,28 +239,15 @@ bool IsGcrtAllocationFrame(std::string_view mangled) {
   return false;
 }
 
-// Go's scaleHeapSample: each sampled allocation of average size `bytes /
-// count` stands for 1 / (1 - e^(-size / rate)) allocations.
-void Scale(uint64_t count, uint64_t bytes, uint64_t rate, uint64_t* count_out,
-           uint64_t* bytes_out) {
-  if (count == 0 || bytes == 0) {
-    *count_out = *bytes_out = 0;
-    return;
-  }
-  if (rate <= 1) {
-    *count_out = count;
-    *bytes_out = bytes;
-    return;
-  }
-  const double avg = static_cast<double>(bytes) / static_cast<double>(count);
-  const double scale = 1 / (1 - std::exp(-avg / static_cast<double>(rate)));
-  *count_out = static_cast<uint64_t>(static_cast<double>(count) * scale);
-  *bytes_out = static_cast<uint64_t>(static_cast<double>(bytes) * scale);
-}
-
 }  // namespace
 
-std::vector<HeapProfileSite> HeapProfileSites(uint64_t rate) {
+double SampleWeight(uint64_t bytes, uint64_t rate) {
+  if (rate <= 1 || bytes == 0) return 1;
+  return 1 / (1 - std::exp(-static_cast<double>(bytes) /
+                           static_cast<double>(rate)));
+}
+
+std::vector<HeapProfileSite> HeapProfileSites() {
   const std::vector<ProfileRecord> records = ProfileRecords();
   runtime::Symbolizer symbolizer;
   std::unordered_map<uintptr_t, runtime::SymbolizedFrame> frames;
@@ -282,9 +274,14 @@ std::vector<HeapProfileSite> HeapProfileSites(uint64_t rate) {
     HeapProfileSite s;
     s.stack = stack;
     for (uintptr_t pc : stack) s.functions.push_back(frame(pc).function);
-    Scale(m.allocs, m.alloc_bytes, rate, &s.alloc_objects, &s.alloc_bytes);
-    Scale(m.allocs - m.frees, m.alloc_bytes - m.free_bytes, rate,
-          &s.inuse_objects, &s.inuse_bytes);
+    // Rounded: at rate 1 every weight is 1 and the sums are exact.
+    const auto estimate = [](double x) {
+      return x <= 0 ? uint64_t{0} : static_cast<uint64_t>(std::llround(x));
+    };
+    s.alloc_objects = estimate(m.est_allocs);
+    s.alloc_bytes = estimate(m.est_alloc_bytes);
+    s.inuse_objects = estimate(m.est_allocs - m.est_frees);
+    s.inuse_bytes = estimate(m.est_alloc_bytes - m.est_free_bytes);
     s.samples = m.allocs;
     sites.push_back(std::move(s));
   }
@@ -340,7 +337,7 @@ std::string HeapProfilePprof() {
   const uint64_t rate =
       alloc::g_mem_profile_rate.load(std::memory_order_relaxed);
   return EncodeHeapProfile(
-      HeapProfileSites(rate), rate,
+      HeapProfileSites(), rate,
       std::chrono::duration_cast<std::chrono::nanoseconds>(
           std::chrono::system_clock::now().time_since_epoch())
           .count());

@@ -42,19 +42,30 @@
 
 namespace gc::internal {
 
-// One slot of a bucket's figures: raw samples, not scaled to estimates.
+// One slot of a bucket's figures: the raw samples, and the estimates of
+// every allocation they stand for, each sample scaled at the rate it was
+// taken at (SampleWeight), so that a change of rate leaves the estimates of
+// what was sampled before it as they were.
 struct MemRecord {
   uint64_t allocs = 0;
   uint64_t frees = 0;
-  uint64_t alloc_bytes = 0;
-  uint64_t free_bytes = 0;
+  double est_allocs = 0;
+  double est_frees = 0;
+  double est_alloc_bytes = 0;
+  double est_free_bytes = 0;
   void Add(const MemRecord& o) {
     allocs += o.allocs;
     frees += o.frees;
-    alloc_bytes += o.alloc_bytes;
-    free_bytes += o.free_bytes;
+    est_allocs += o.est_allocs;
+    est_frees += o.est_frees;
+    est_alloc_bytes += o.est_alloc_bytes;
+    est_free_bytes += o.est_free_bytes;
   }
 };
+
+// Go's scaleHeapSample for one sample: an allocation of `bytes` sampled at
+// `rate` stands for 1 / (1 - e^(-bytes / rate)) allocations (1 at rate 1).
+double SampleWeight(uint64_t bytes, uint64_t rate);
 
 // The collector's hook (alloc::Heap::CollectorHooks::profile_alloc): takes
 // the calling thread's stack, counts the allocation in its bucket and
@@ -88,7 +99,7 @@ uint64_t ProfileSpecialCount();
 // One allocation site of the report: a stack with gcrt's own frames
 // trimmed, and its figures scaled to estimates of every allocation, as Go's
 // pprof writer scales them (each sample stands for 1 / (1 - e^(-size/rate))
-// allocations of its size).
+// allocations of its size, at the rate it was taken at).
 struct HeapProfileSite {
   std::vector<uintptr_t> stack;        // innermost first
   std::vector<std::string> functions;  // demangled; "" where unknown
@@ -101,8 +112,8 @@ struct HeapProfileSite {
 
 // The published buckets, symbolized, trimmed of the leading frames inside
 // gcrt (gc::make's and the allocator's), merged where trimmed stacks agree,
-// scaled at `rate`, most in-use bytes first.
-std::vector<HeapProfileSite> HeapProfileSites(uint64_t rate);
+// most in-use bytes first.
+std::vector<HeapProfileSite> HeapProfileSites();
 
 // The sites as a table, pprof -top's columns: in-use bytes and objects,
 // allocated bytes and objects, and the innermost function (with `top` > 0,
