@@ -81,14 +81,15 @@
 // callback.
 //
 // Configuration. Each GCRT_* variable is read once, when the collector
-// starts (GCRT_STW_WATCHDOG_MS: at program start), and takes the same
+// starts (GCRT_STW_WATCHDOG_MS: at program start; GCRT_PROCS and
+// GCRT_TASK_STACK_KB: when the first task starts), and takes the same
 // values as its setter. A value that is not accepted prints one line
 // ("gcrt: NAME="text": why; accepted: ...; using ...") and the default is
 // used: nothing is clamped or half-read. GCRT_DEBUG is read item by item,
-// as Go's GODEBUG: a refused item prints its line and is ignored, and the
-// other items apply. Whitespace around values and items is ignored. Booleans
-// are 1 0 true false on off; sizes are decimal bytes with an optional B, KiB,
-// MiB, GiB or TiB suffix.
+// as Go's GODEBUG: a refused item prints its line (naming the item after
+// the whole value) and is ignored, and the other items apply. Whitespace around
+// values and items is ignored. Booleans are 1 0 true false on off; sizes are
+// decimal bytes with an optional B, KiB, MiB, GiB or TiB suffix.
 //
 //   variable (setter)           accepted                          default
 //   GCRT_GCPERCENT              "off" or an integer, -2^31 to     100
@@ -152,7 +153,9 @@
 //    (none; read when the first at a time (api/task.h; 0: one
 //     task starts)              per hardware thread)
 //   GCRT_TASK_STACK_KB          16 to 1048576 KiB, or 0: a task's 256
-//    (gc::set_task_stack_size)  stack (0: the built-in 256 KiB)
+//    (gc::set_task_stack_size;  stack (0: the built-in 256 KiB)
+//     read when the first task
+//     starts)
 #pragma once
 
 #include <array>
@@ -524,7 +527,7 @@ bool set_crosscheck(bool on);
 // workers (when the last cycle marked at most 256 KiB, the allocating thread
 // that reached the trigger runs the short cycle itself); threads that allocate
 // meanwhile help mark in proportion to what they allocate (mark assists), and
-// an allocation that finds the heap past its goal waits for the cycle to end. A
+// an allocation that finds the heap 10% past its goal waits for the cycle. A
 // thread in a long loop that neither allocates nor blocks must call
 // gc::safepoint(), or each stop waits for the loop (the pause then includes it:
 // stats().ttsp_max_ns). Every gc::Ptr store and every gc::Ptr made from a

@@ -1241,8 +1241,12 @@ void Collector::Report(const CycleRecord& r) {
 }
 
 void Collector::Trace(const Cycle& c) {
+  // Go's "@": when the cycle began (the first stop was asked for), as the
+  // cycle log's start_s.
   const double since_start =
-      std::chrono::duration<double>(Clock::now() - start_time_).count();
+      std::chrono::duration<double>(std::chrono::nanoseconds(c.t_stop_asked) -
+                                    start_time_.time_since_epoch())
+          .count();
   CollectorStats st = ReadStats();
   int64_t sweep_term, mark, mark_term;
   Phases(c, &sweep_term, &mark, &mark_term);

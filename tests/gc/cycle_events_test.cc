@@ -101,6 +101,36 @@ TEST_F(CycleEventsTest, TheStopsPartsAddUpToThePause) {
 
 // The callback runs with no lock of gcrt held: it may allocate, read
 // stats, and collect (once, here).
+// gctrace's "@Ns" is when the cycle began, as Go's and as the record's
+// start_s, not when it ended (it printed the end: off by the whole cycle).
+TEST_F(CycleEventsTest, GctraceTimesTheCycleFromItsStart) {
+  gc::Root<Item> list;
+  for (int i = 0; i < 400000; i++) {  // ~25 MiB live: a cycle of many ms
+    gc::Root<Item> item = gc::make<Item>();
+    item->next = list;
+    list = item;
+  }
+  double start_s = -1;
+  int64_t length_ns = 0;
+  gc::set_cycle_callback([&](const gc::CycleEvent& e) {
+    start_s = e.start_s;
+    length_ns = e.sweep_termination_ns + e.mark_ns + e.mark_termination_ns;
+  });
+  const bool trace = gc::set_gctrace(true);
+  testing::internal::CaptureStderr();
+  gc::collect();
+  const std::string out = testing::internal::GetCapturedStderr();
+  gc::set_gctrace(trace);
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(out, m, std::regex("gc [0-9]+ @([0-9.]+)s")))
+      << out;
+  const double at = std::stod(m[1].str());
+  ASSERT_GE(start_s, 0);
+  EXPECT_NEAR(at, start_s, 0.0015)
+      << out << "the cycle took " << length_ns << " ns";
+  EXPECT_GT(length_ns, 3000000) << "too short a cycle to tell";
+}
+
 TEST_F(CycleEventsTest, TheCallbackMayAllocateAndCollect) {
   int calls = 0;
   bool nested = false;
