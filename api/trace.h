@@ -294,12 +294,30 @@ constexpr TraceKind Combine(TraceKind a, TraceKind b) {
   return rank(a) >= rank(b) ? a : b;
 }
 
+// The types a kind is being found for, outermost first: a type met again
+// inside itself (struct Tree { std::vector<Tree> kids; }) adds nothing to
+// the kind the rest of it has, so it counts as pointer-free there, and the
+// evaluation ends (a kind is the greatest of its parts' kinds).
+template <typename... Ts>
+struct TypeList {};
+template <typename T, typename List>
+struct InTypeList;
+template <typename T, typename... Ts>
+struct InTypeList<T, TypeList<Ts...>>
+    : std::bool_constant<(std::is_same_v<T, Ts> || ...)> {};
+template <typename T, typename List>
+struct PushType;
+template <typename T, typename... Ts>
+struct PushType<T, TypeList<Ts...>> {
+  using type = TypeList<Ts..., T>;
+};
+
 // kFollowRaw: whether a raw pointer's pointee is looked into, to refuse a
 // raw pointer to a type that holds GC pointers. Inside a pointee it is not
 // (a raw pointer there is taken as pointer-free), so that a type with a raw
 // pointer to itself (`Node* parent`) gets that refusal, not an evaluation
-// of its own kind that recurses.
-template <typename T, bool kFollowRaw = true>
+// of its own kind that recurses. Seen: the enclosing types (TypeList).
+template <typename T, bool kFollowRaw = true, typename Seen = TypeList<>>
 constexpr TraceKind KindOf();
 
 // Whether T is a complete type here. A raw pointer to an incomplete type
@@ -320,33 +338,38 @@ constexpr TraceKind AsMember(TraceKind k) {
   return k;
 }
 
-template <typename T, bool kFollowRaw, size_t... I>
+template <typename T, bool kFollowRaw, typename Seen, size_t... I>
 constexpr TraceKind FieldsKind(std::index_sequence<I...>) {
   TraceKind k = TraceKind::kPointerFree;
-  ((k = Combine(k, AsMember(KindOf<reflect::FieldType<T, I>, kFollowRaw>()))),
+  ((k = Combine(
+        k, AsMember(KindOf<reflect::FieldType<T, I>, kFollowRaw, Seen>()))),
    ...);
   return k;
 }
-template <bool kFollowRaw, typename... Ts>
+template <bool kFollowRaw, typename Seen, typename... Ts>
 constexpr TraceKind ElementsKind() {
   TraceKind k = TraceKind::kPointerFree;
-  ((k = Combine(k, AsMember(KindOf<std::remove_cv_t<Ts>, kFollowRaw>()))), ...);
+  ((k = Combine(k, AsMember(KindOf<std::remove_cv_t<Ts>, kFollowRaw, Seen>()))),
+   ...);
   return k;
 }
-template <typename T, bool kFollowRaw, size_t... I>
+template <typename T, bool kFollowRaw, typename Seen, size_t... I>
 constexpr TraceKind TupleKind(std::index_sequence<I...>) {
-  return ElementsKind<kFollowRaw, std::tuple_element_t<I, T>...>();
+  return ElementsKind<kFollowRaw, Seen, std::tuple_element_t<I, T>...>();
 }
-template <typename T, bool kFollowRaw>
+template <typename T, bool kFollowRaw, typename Seen>
 struct VariantKind;
-template <bool kFollowRaw, typename... Ts>
-struct VariantKind<std::variant<Ts...>, kFollowRaw> {
-  static constexpr TraceKind kValue = ElementsKind<kFollowRaw, Ts...>();
+template <bool kFollowRaw, typename Seen, typename... Ts>
+struct VariantKind<std::variant<Ts...>, kFollowRaw, Seen> {
+  static constexpr TraceKind kValue = ElementsKind<kFollowRaw, Seen, Ts...>();
 };
 
-template <typename T, bool kFollowRaw>
+template <typename T, bool kFollowRaw, typename Seen>
 constexpr TraceKind KindOf() {
-  if constexpr (IsGcPointer<T>::value || HasTrace<T>) {
+  using Inner = typename PushType<T, Seen>::type;
+  if constexpr (InTypeList<T, Seen>::value) {
+    return TraceKind::kPointerFree;  // met again inside itself: see TypeList
+  } else if constexpr (IsGcPointer<T>::value || HasTrace<T>) {
     return TraceKind::kPrecise;
   } else if constexpr (PointerFree<T>::value) {
     return TraceKind::kPointerFree;
@@ -368,21 +391,21 @@ constexpr TraceKind KindOf() {
     return TraceKind::kPointerFree;
   } else if constexpr (std::is_array_v<T>) {
     return AsMember(
-        KindOf<std::remove_cv_t<std::remove_extent_t<T>>, kFollowRaw>());
+        KindOf<std::remove_cv_t<std::remove_extent_t<T>>, kFollowRaw, Inner>());
   } else if constexpr (IsPair<T>::value || IsTuple<T>::value) {
-    return TupleKind<T, kFollowRaw>(
+    return TupleKind<T, kFollowRaw, Inner>(
         std::make_index_sequence<std::tuple_size_v<T>>());
   } else if constexpr (IsVariant<T>::value) {
-    return VariantKind<T, kFollowRaw>::kValue;
+    return VariantKind<T, kFollowRaw, Inner>::kValue;
   } else if constexpr (IsOptional<T>::value) {
     return AsMember(
-        KindOf<std::remove_cv_t<typename T::value_type>, kFollowRaw>());
+        KindOf<std::remove_cv_t<typename T::value_type>, kFollowRaw, Inner>());
   } else if constexpr (IsOwningPointer<T>::value) {
     using E = std::remove_cv_t<typename T::element_type>;
     if constexpr (!Complete<E>) {
       return TraceKind::kError;
     } else {
-      constexpr TraceKind k = AsMember(KindOf<E, kFollowRaw>());
+      constexpr TraceKind k = AsMember(KindOf<E, kFollowRaw, Inner>());
       if constexpr (IsOwningPointer<T>::kArray) {
         // The length is not known: tracing it is impossible.
         return k == TraceKind::kPointerFree ? k : TraceKind::kError;
@@ -391,11 +414,11 @@ constexpr TraceKind KindOf() {
       }
     }
   } else if constexpr (IsAdaptor<T>::value) {
-    return KindOf<typename T::container_type, kFollowRaw>();
+    return KindOf<typename T::container_type, kFollowRaw, Inner>();
   } else if constexpr (ReflectedAggregate<T>) {
     // Before ranges: an aggregate with begin() and end() is traced by its
     // fields, which hold whatever its range yields and more.
-    return FieldsKind<T, kFollowRaw>(
+    return FieldsKind<T, kFollowRaw, Inner>(
         std::make_index_sequence<reflect::kFieldCount<T>>());
   } else if constexpr (UnreflectedAggregate<T>) {
     return std::is_trivially_destructible_v<T> ? TraceKind::kConservative
@@ -414,7 +437,7 @@ constexpr TraceKind KindOf() {
     if constexpr (std::is_same_v<E, T>) {
       return TraceKind::kOpaque;  // its own element (std::filesystem::path)
     } else {
-      return AsMember(KindOf<E, kFollowRaw>());
+      return AsMember(KindOf<E, kFollowRaw, Inner>());
     }
   } else if constexpr (std::is_class_v<T>) {
     // A class the tracer cannot see into (see the rule at the top).
@@ -461,25 +484,25 @@ template <typename T>
 concept RawPointerToTraced = std::is_pointer_v<T> && KindOf<T>()
 == TraceKind::kError;
 
-template <typename T>
+template <typename T, typename Seen = TypeList<>>
 constexpr bool HoldsRawPointerToTraced();
-template <typename... Ts>
+template <typename Seen, typename... Ts>
 constexpr bool AnyHoldsRawPointerToTraced() {
-  return (HoldsRawPointerToTraced<std::remove_cv_t<Ts>>() || ...);
+  return (HoldsRawPointerToTraced<std::remove_cv_t<Ts>, Seen>() || ...);
 }
-template <typename T, size_t... I>
+template <typename T, typename Seen, size_t... I>
 constexpr bool FieldsHoldRawPointerToTraced(std::index_sequence<I...>) {
-  return AnyHoldsRawPointerToTraced<reflect::FieldType<T, I>...>();
+  return AnyHoldsRawPointerToTraced<Seen, reflect::FieldType<T, I>...>();
 }
-template <typename T, size_t... I>
+template <typename T, typename Seen, size_t... I>
 constexpr bool ElementsHoldRawPointerToTraced(std::index_sequence<I...>) {
-  return AnyHoldsRawPointerToTraced<std::tuple_element_t<I, T>...>();
+  return AnyHoldsRawPointerToTraced<Seen, std::tuple_element_t<I, T>...>();
 }
-template <typename T>
+template <typename T, typename Seen>
 struct VariantHoldsRawPointerToTraced;
-template <typename... Ts>
-struct VariantHoldsRawPointerToTraced<std::variant<Ts...>> {
-  static constexpr bool kValue = AnyHoldsRawPointerToTraced<Ts...>();
+template <typename Seen, typename... Ts>
+struct VariantHoldsRawPointerToTraced<std::variant<Ts...>, Seen> {
+  static constexpr bool kValue = AnyHoldsRawPointerToTraced<Seen, Ts...>();
 };
 
 // What gc::Channel and a task's result refuse: a raw pointer to a type that
@@ -489,42 +512,47 @@ struct VariantHoldsRawPointerToTraced<std::variant<Ts...>> {
 // only for what the tracer follows, so the pointee would be reclaimed. Only
 // this reason: a payload the tracer cannot take apart for another reason
 // (an aggregate with a base class and a std::string, a pimpl's unique_ptr to
-// an incomplete type) is not a GC type there and still travels.
-template <typename T>
+// an incomplete type) is not a GC type there and still travels. Seen: the
+// enclosing types, as for KindOf.
+template <typename T, typename Seen>
 constexpr bool HoldsRawPointerToTraced() {
-  if constexpr (IsGcPointer<T>::value || HasTrace<T> || PointerFree<T>::value) {
-    return false;  // the class's own trace decides what it holds
+  using Inner = typename PushType<T, Seen>::type;
+  if constexpr (InTypeList<T, Seen>::value || IsGcPointer<T>::value ||
+                HasTrace<T> || PointerFree<T>::value) {
+    return false;  // met again, or the class's own trace decides
   } else if constexpr (std::is_pointer_v<T>) {
     return RawPointerToTraced<T>;
   } else if constexpr (std::is_scalar_v<T> || std::is_reference_v<T>) {
     return false;
   } else if constexpr (std::is_array_v<T>) {
-    return HoldsRawPointerToTraced<std::remove_cv_t<std::remove_extent_t<T>>>();
+    return HoldsRawPointerToTraced<std::remove_cv_t<std::remove_extent_t<T>>,
+                                   Inner>();
   } else if constexpr (IsPair<T>::value || IsTuple<T>::value) {
-    return ElementsHoldRawPointerToTraced<T>(
+    return ElementsHoldRawPointerToTraced<T, Inner>(
         std::make_index_sequence<std::tuple_size_v<T>>());
   } else if constexpr (IsVariant<T>::value) {
-    return VariantHoldsRawPointerToTraced<T>::kValue;
+    return VariantHoldsRawPointerToTraced<T, Inner>::kValue;
   } else if constexpr (IsOptional<T>::value) {
-    return HoldsRawPointerToTraced<std::remove_cv_t<typename T::value_type>>();
+    return HoldsRawPointerToTraced<std::remove_cv_t<typename T::value_type>,
+                                   Inner>();
   } else if constexpr (IsOwningPointer<T>::value) {
     using E = std::remove_cv_t<typename T::element_type>;
     if constexpr (Complete<E> && !IsOwningPointer<T>::kArray) {
-      return HoldsRawPointerToTraced<E>();
+      return HoldsRawPointerToTraced<E, Inner>();
     } else {
       return false;
     }
   } else if constexpr (IsAdaptor<T>::value) {
-    return HoldsRawPointerToTraced<typename T::container_type>();
+    return HoldsRawPointerToTraced<typename T::container_type, Inner>();
   } else if constexpr (ReflectedAggregate<T>) {
-    return FieldsHoldRawPointerToTraced<T>(
+    return FieldsHoldRawPointerToTraced<T, Inner>(
         std::make_index_sequence<reflect::kFieldCount<T>>());
   } else if constexpr (std::ranges::range<T>) {
     using E = std::remove_cv_t<std::ranges::range_value_t<T>>;
     if constexpr (std::is_same_v<E, T>) {
       return false;
     } else {
-      return HoldsRawPointerToTraced<E>();
+      return HoldsRawPointerToTraced<E, Inner>();
     }
   } else {
     return false;

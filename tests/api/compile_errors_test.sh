@@ -491,6 +491,10 @@ class Widget {
   gc::Channel<std::unique_ptr<Job>> jobs_;
 };
 struct Widget::Job { int id = 0; };
+struct Tree {  // holds itself through a container
+  std::vector<Tree> kids;
+  gc::Ptr<Node> node;
+};
 Widget::Widget() : jobs_(8) {}
 Widget::~Widget() = default;
 void F() {
@@ -509,6 +513,8 @@ void F() {
     void trace(gc::Tracer&) const {}
   };
   gc::Channel<std::pair<Traced, int>> traced(4);
+  gc::Channel<Tree> trees(2);
+  gc::go([] { return Tree{}; }).join();
 }
 CC
 

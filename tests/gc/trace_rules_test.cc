@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <queue>
@@ -263,6 +264,45 @@ struct WithPimpl {
   std::unique_ptr<Hidden, void (*)(Hidden*)> impl;
   gc::Ptr<Leaf> leaf;
 };
+
+// A value type that holds itself through a container (a tree of values,
+// a JSON-like document) is classified by its other parts: its kind was an
+// evaluation without end, a compiler error about constexpr depth.
+struct ValueTree {
+  std::vector<ValueTree> kids;
+  int64_t v = 0;
+};
+struct LeafTree {
+  std::vector<LeafTree> kids;
+  std::map<std::string, LeafTree> named;
+  gc::Ptr<Leaf> leaf;
+};
+struct ParentedTree {
+  std::vector<ParentedTree> kids;
+  ParentedTree* parent = nullptr;
+  gc::Ptr<Leaf> leaf;
+};
+
+TEST_F(TraceRulesTest, ATypeHoldingItselfThroughAContainerIsClassified) {
+  static_assert(KindOf<ValueTree>() == TraceKind::kPointerFree);
+  static_assert(KindOf<LeafTree>() == TraceKind::kPrecise);
+  static_assert(KindOf<std::vector<LeafTree>>() == TraceKind::kPrecise);
+  // A raw pointer to such a type is refused as to any traced type.
+  static_assert(KindOf<ParentedTree>() == TraceKind::kError);
+  gc::Root<ValueTree> values = gc::make<ValueTree>();
+  values->kids.resize(3);
+  values->kids[2].kids.push_back(ValueTree{{}, 7});
+  gc::Root<LeafTree> tree = gc::make<LeafTree>();
+  tree->kids.resize(2);
+  tree->kids[1].kids.resize(1);
+  tree->kids[1].kids[0].leaf = gc::make_unrooted<Leaf>(11);
+  tree->named["x"].leaf = gc::make_unrooted<Leaf>(12);
+  gc::collect();
+  gc::collect();
+  EXPECT_EQ(values->kids[2].kids[0].v, 7);
+  EXPECT_TRUE(Intact(tree->kids[1].kids[0].leaf, 11));
+  EXPECT_TRUE(Intact(tree->named["x"].leaf, 12));
+}
 
 TEST_F(TraceRulesTest, PimplsAreRefusedAndSelfReferentialRangesCompile) {
   static_assert(KindOf<std::unique_ptr<Hidden, void (*)(Hidden*)>>() ==
