@@ -37,13 +37,17 @@
 //
 // A class that inherits its trace() from a base class (declares none of
 // its own) is traced by the base's, which cannot see the derived class's
-// own fields: one that adds GC pointers declares its own trace(), calling
-// the base's (`Base::trace(t); t(field);`). Debug builds
-// (GCRT_DEBUG_LEVEL >= 2) stop the program, naming both classes, when such
-// a class's own bytes hold a pointer to a GC object (InheritsTrace).
+// own fields (unless it reaches them itself, as a CRTP base's may): one
+// that adds GC pointers declares its own trace(), calling the base's
+// (`Base::trace(t); t(field);`). Debug builds (GCRT_DEBUG_LEVEL >= 2) stop
+// the program, naming both classes, when such a class's own bytes hold a
+// pointer to a GC object that the inherited trace did not visit
+// (InheritsTrace).
 //
 // A raw pointer to a type that holds gc::Ptr (`Node*` where Node has a
-// gc::Ptr field) is a compile error wherever it appears in a traced type:
+// gc::Ptr field) is a compile error wherever gcrt takes a type apart (an
+// aggregate's fields, a container's elements, a pair, ...; a field of a
+// class with its own trace() is not seen, and not traced):
 // the marker cannot follow it; use gc::Ptr<Node>.
 //
 // A class that is not an aggregate and has no trace() member (a class with
@@ -157,11 +161,16 @@ concept InheritsTrace = HasTrace<T> && requires {
 } && !std::is_same_v<decltype(TraceDeclaringClass(&T::trace)), T> &&
     sizeof(T) > sizeof(decltype(TraceDeclaringClass(&T::trace)));
 
-// Debug builds: stops the program if a word of [begin, end) of `object`
-// (an object of `type` whose trace is inherited from `base`) points into a
-// live GC object. The world is stopped (api/gc.cc).
-void CheckOwnBytesUntraced(const void* object, size_t begin, size_t end,
-                           std::string_view type, std::string_view base);
+// Debug builds: runs `trace` (an object of `type` whose trace() is
+// inherited from `base`, which lies at [base_begin, base_end) in it) with
+// `tracer`, and stops the program if a word of the object's own bytes
+// outside the base points into a live GC object that the trace neither
+// visited nor scanned: a field the inherited trace cannot see. The world is
+// stopped (api/gc.cc).
+void TraceCheckingOwnBytes(Tracer& tracer, const void* object, size_t size,
+                           size_t base_begin, size_t base_end,
+                           std::string_view type, std::string_view base,
+                           void (*trace)(const void* object, Tracer& tracer));
 
 // A trace() meant for gcrt that gcrt cannot call as `void trace(gc::Tracer&)
 // const`, which would otherwise be ignored without a word: one that is not
@@ -656,10 +665,12 @@ void TraceValue(Tracer& tracer, const T& value) {
           static_cast<size_t>(reinterpret_cast<const unsigned char*>(
                                   static_cast<const Base*>(&value)) -
                               object);
-      CheckOwnBytesUntraced(object, 0, base_begin, TypeNameView<T>(),
-                            TypeNameView<Base>());
-      CheckOwnBytesUntraced(object, base_begin + sizeof(Base), sizeof(T),
-                            TypeNameView<T>(), TypeNameView<Base>());
+      TraceCheckingOwnBytes(
+          tracer, &value, sizeof(T), base_begin,
+          base_begin + (std::is_empty_v<Base> ? 0 : sizeof(Base)),
+          TypeNameView<T>(), TypeNameView<Base>(),
+          [](const void* o, Tracer& t) { static_cast<const T*>(o)->trace(t); });
+      return;
     }
 #endif
     value.trace(tracer);

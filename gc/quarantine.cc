@@ -197,12 +197,15 @@ void CheckNotReclaimed(const void* p, const char* what) {
   } else if (alloc::Heap::Get().pages().Lookup(a) == nullptr) {
     return;  // not heap memory: not gcrt's poison
   }
+  // The slot's type record outlives its object only in some spans.
+  const std::string of_type =
+      type != nullptr ? std::string(" (type ") + type->name + ")" : "";
   runtime::Print(
       "use after reclaim: %s %p, in free GC heap memory that still holds "
-      "the poison of an object reclaimed there (type %s) at least two "
-      "collections ago, or freed with gc::free; once an allocation reuses "
-      "it, such a pointer reads the new object and nothing reports it. %s",
-      what, p, type != nullptr ? type->name : "?", kUnseenPointer);
+      "the poison of an object reclaimed there%s at least two collections "
+      "ago, or freed with gc::free; once an allocation reuses it, such a "
+      "pointer reads the new object and nothing reports it. %s",
+      what, p, of_type.c_str(), kUnseenPointer);
   GCRT_FATAL("no object the collector reclaimed is used or reachable");
 }
 
