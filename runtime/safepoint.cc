@@ -206,7 +206,7 @@ void ProcessorTable::ReportStragglersLocked(Processor* self, const char* reason,
     if (p == self || p->status() != ProcessorStatus::kRunning) continue;
     char name[16];
     ThreadName(p->owner_tid_, name, sizeof(name));
-    char task[32] = "";
+    char task[48] = "";  // ", running task " and a 20-digit id
     if (const uint64_t id = p->running_task()) {
       std::snprintf(task, sizeof(task), ", running task %lu",
                     static_cast<unsigned long>(id));
