@@ -174,6 +174,9 @@ class Lamp : public AutoTraced<Lamp> {
 static_assert(gc::internal::InheritsTrace<Lamp>);
 
 TEST(DebugChecksDeathTest, AnInheritedTraceThatMissesAGcPointerIsReported) {
+  // The child collects (it starts mark workers): under ThreadSanitizer a
+  // forked child may not start threads, so it runs in a fresh process.
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
   gc::Root<Circle> circle = gc::make<Circle>();
   circle->style = gc::make_unrooted<Node>();
   gc::Root<Square> square = gc::make<Square>();
