@@ -45,5 +45,6 @@ install(CODE "
   set(GCRT_PC_LIBDIR \"${CMAKE_INSTALL_LIBDIR}\")
   set(PROJECT_DESCRIPTION \"${PROJECT_DESCRIPTION}\")
   set(PROJECT_VERSION \"${PROJECT_VERSION}\")
+  set(GCRT_DEBUG_LEVEL \"${GCRT_DEBUG_LEVEL}\")
   include(\"${PROJECT_SOURCE_DIR}/cmake/InstallPkgConfig.cmake\")
   " COMPONENT devel)

@@ -6,7 +6,9 @@
 # CTest; installs into a temporary prefix, and builds and runs the consumer
 # program (tests/consumers/bazel/hello.cc, the one every route builds)
 # against that install four ways: find_package with the static and with the
-# shared library, and pkg-config (tests/consumers/pkgconfig) with each.
+# shared library, and pkg-config (tests/consumers/pkgconfig) with each;
+# then a debug build of the libraries (-DGCRT_DEBUG_LEVEL=2), installed to
+# a prefix of its own, and a program built against it both ways.
 # Ends with "consumer_cmake: ok" or exits nonzero saying what failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -73,4 +75,40 @@ check_run "pkg-config, shared" "$work/pc-shared"
   fail "pkg-config consumer (static) did not build"
 check_run "pkg-config, static" "$work/pc-static"
 cd "$root"
+
+# A debug build (docs/debugging.md): configured with -DGCRT_DEBUG_LEVEL=2,
+# the libraries alone, installed to a prefix of its own. A program built
+# with only what the package or gcrt.pc gives it must be at level 2 too
+# (tests/consumers/debug/use_after_reclaim.cc) and report its use of a
+# reclaimed object.
+debug_prefix="$work/debug-prefix"
+echo "consumer_cmake: building and installing a debug build"
+cmake -S . -B "$work/build-debug" -DGCRT_BUILD_TESTS=OFF \
+  -DGCRT_DEBUG_LEVEL=2 -DCMAKE_INSTALL_PREFIX="$debug_prefix" >/dev/null &&
+  cmake --build "$work/build-debug" -j2 --target gcrt_static gcrt_shared \
+    >"$work/build-debug.log" 2>&1 &&
+  cmake --install "$work/build-debug" >/dev/null || {
+  tail -50 "$work/build-debug.log"
+  fail "the debug build"
+}
+check_reported() {  # check_reported <what> <program>
+  local out
+  if out=$(GCRT_STACK_SCAN=off "$2" 2>&1); then
+    fail "$2: $1: exited 0: $out"
+  fi
+  [[ $out == *"use after reclaim"*"(type Node)"* ]] ||
+    fail "$1: the use after reclaim was not reported: $out"
+  echo "consumer_cmake: $1: reported"
+}
+debug_src=tests/consumers/debug
+cmake -S "$debug_src" -B "$work/consumer-debug" \
+  -DCMAKE_PREFIX_PATH="$debug_prefix" >/dev/null &&
+  cmake --build "$work/consumer-debug" >/dev/null ||
+  fail "find_package consumer of the debug build did not build"
+check_reported "debug build, find_package" "$work/consumer-debug/use_after_reclaim"
+g++ "$debug_src/use_after_reclaim.cc" -o "$work/pc-debug" \
+  $(PKG_CONFIG_PATH="$debug_prefix/lib/pkgconfig" pkg-config --cflags --libs gcrt) \
+  -Wl,-rpath,"$debug_prefix/lib" ||
+  fail "pkg-config consumer of the debug build did not build"
+check_reported "debug build, pkg-config" "$work/pc-debug"
 echo "consumer_cmake: ok"
