@@ -196,12 +196,22 @@ void TraceCheckingOwnBytes(Tracer& tracer, const void* object, size_t size,
                    &visits);
   trace(object, recording);
   const auto start = reinterpret_cast<uintptr_t>(object);
+  // A pointer into the GC object that holds this one (or into this one,
+  // outside the heap) is no loss: that object is being traced. Members
+  // point into themselves: a std::string's short buffer, an empty
+  // std::map's or std::list's header.
+  uintptr_t self_begin = start, self_end = start + size;
+  if (const alloc::Span* own = alloc::SpanOf(object)) {
+    self_begin = own->SlotStart(start);
+    self_end = self_begin + own->slot_bytes();
+  }
   for (size_t offset = 0; offset + sizeof(void*) <= size;
        offset += sizeof(void*)) {
     if (offset + sizeof(void*) > base_begin && offset < base_end) continue;
     uintptr_t word;
     std::memcpy(&word, reinterpret_cast<const void*>(start + offset),
                 sizeof word);
+    if (word >= self_begin && word < self_end) continue;
     alloc::Span* s = alloc::SpanOf(reinterpret_cast<const void*>(word));
     if (s == nullptr) continue;
     const uint32_t slot = s->SlotIndex(word);
