@@ -41,8 +41,9 @@
 // that adds GC pointers declares its own trace(), calling the base's
 // (`Base::trace(t); t(field);`). Debug builds (GCRT_DEBUG_LEVEL >= 2) stop
 // the program, naming both classes, when such a class's own bytes hold a
-// pointer to a GC object that the inherited trace did not visit
-// (InheritsTrace).
+// pointer to another GC object that the inherited trace did not visit and
+// the cycle had not marked otherwise (a gc::Root or gc::Global member is
+// fine) (InheritsTrace).
 //
 // A raw pointer to a type that holds gc::Ptr (`Node*` where Node has a
 // gc::Ptr field) is a compile error wherever gcrt takes a type apart (an
@@ -164,9 +165,9 @@ concept InheritsTrace = HasTrace<T> && requires {
 // Debug builds: runs `trace` (an object of `type` whose trace() is
 // inherited from `base`, which lies at [base_begin, base_end) in it) with
 // `tracer`, and stops the program if a word of the object's own bytes
-// outside the base points into a live GC object that the trace neither
-// visited nor scanned: a field the inherited trace cannot see. The world is
-// stopped (api/gc.cc).
+// outside the base points into a live, unmarked GC object other than the
+// one it is in, that the trace neither visited nor scanned: a field the
+// inherited trace cannot see. The world is stopped (api/gc.cc).
 void TraceCheckingOwnBytes(Tracer& tracer, const void* object, size_t size,
                            size_t base_begin, size_t base_end,
                            std::string_view type, std::string_view base,

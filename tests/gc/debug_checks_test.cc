@@ -183,6 +183,12 @@ class Label : public Shape {
   std::list<int> history;
 };
 static_assert(gc::internal::InheritsTrace<Label>);
+// A gc::Global member is a root of its own: not reported.
+class Pinned : public Shape {
+ public:
+  gc::Global<Node> pin;
+};
+static_assert(gc::internal::InheritsTrace<Pinned>);
 
 TEST(DebugChecksDeathTest, AnInheritedTraceThatMissesAGcPointerIsReported) {
   // The child collects (it starts mark workers): under ThreadSanitizer a
@@ -197,8 +203,12 @@ TEST(DebugChecksDeathTest, AnInheritedTraceThatMissesAGcPointerIsReported) {
   lamp->target = gc::make_unrooted<Node>();
   lamp->target->value = 9;
   gc::Root<Label> label = gc::make<Label>();
+  gc::Root<Pinned> pinned = gc::make<Pinned>();
+  pinned->pin = gc::make_unrooted<Node>();
+  pinned->pin->value = 11;
   gc::collect();
   EXPECT_EQ(label->text, "short");
+  EXPECT_EQ(pinned->pin->value, 11);
   EXPECT_EQ(square->corner->value, 7);
   EXPECT_EQ(lamp->target->value, 9);
   EXPECT_DEATH(
