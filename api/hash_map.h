@@ -24,10 +24,11 @@
 // null. Unlike std::unordered_map's, references, pointers and iterators to
 // entries are invalidated by any insertion (as absl::flat_hash_map's): in
 // `m[k2] = m[k1]` the right side's reference may dangle once the left side
-// inserts; copy first (`V v = m[k1]; m[k2] = v;`). A key or value passed to
+// inserts; use `m.insert_or_assign(k2, m.at(k1))`. A key or value passed to
 // an insertion may itself live in the map: it is copied before the table
-// grows. Erasing never moves other entries. Growth allocates, and so may
-// collect.
+// grows, and the copies the map makes for itself are rooted while it
+// allocates (a value that is a GC container owns a new array). Erasing never
+// moves other entries. Growth allocates, and so may collect.
 //
 // The members are std::unordered_map's where they exist there (find aside,
 // which returns a pointer): size, empty, count, contains, at, operator[],
@@ -47,6 +48,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "gcrt/internal/staged.h"
 #include "gcrt/make.h"
 #include "gcrt/ptr.h"
 #include "gcrt/trace.h"
@@ -122,10 +124,14 @@ class HashMap {
         states_(std::exchange(other.states_, nullptr)),
         size_(std::exchange(other.size_, 0)),
         used_(std::exchange(other.used_, 0)) {}
+  // Copied into this map's own arrays: a temporary copy's arrays would be
+  // reachable from nothing while it grows (growing allocates, and copying
+  // a value that is a GC container too).
   HashMap& operator=(const HashMap& other) {
     if (this != &other) {
-      HashMap copy(other);
-      *this = std::move(copy);
+      clear();
+      reserve(other.size());
+      for (const Entry& e : other) insert_or_assign(e.first, e.second);
     }
     return *this;
   }
@@ -180,9 +186,10 @@ class HashMap {
   std::pair<iterator, bool> try_emplace(const K& key, Args&&... args) {
     const size_t i = Lookup(key);
     if (i != kNone) return {iterator(this, i), false};
-    V value(std::forward<Args>(args)...);  // before: args may be entries
+    // Before: args may be entries.
+    internal::Staged<V> value(std::in_place, std::forward<Args>(args)...);
     const size_t j = Insert(key);
-    entries()[j].second = std::move(value);
+    entries()[j].second = std::move(value.get());
     return {iterator(this, j), true};
   }
   std::pair<iterator, bool> insert(const Entry& entry) {
@@ -281,9 +288,10 @@ class HashMap {
   size_t Insert(const K& key) {
     if (WillGrow()) {
       if (InTable(&key)) {
-        const K copy = key;  // growing moves the entry it is part of
+        // Growing moves the entry it is part of.
+        internal::Staged<K> copy(std::in_place, key);
         Rehash(size_ + 1);
-        return Place(copy);
+        return Place(copy.get());
       }
       Rehash(size_ + 1);
     }

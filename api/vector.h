@@ -5,7 +5,7 @@
 //     gc::Vector<gc::Ptr<Node>> nodes;
 //     void trace(gc::Tracer& t) const { t(nodes); }
 //   };
-//   graph->nodes.push_back(gc::make_unrooted<Node>());
+//   graph->nodes.push_back(gc::make<Node>());
 //
 // For large mutable collections inside GC objects. A std::vector<gc::Ptr<T>>
 // member works too, but its buffer is C++ heap memory that changes with no
@@ -24,7 +24,9 @@
 // emplace_back, pop_back, resize (with a value), swap, and comparison (==,
 // <=>). Iterators are pointers, invalidated as std::vector's are, and by
 // growth. A value passed in from the vector itself is copied before the
-// vector grows. Elements are value-initialized
+// vector grows, and the copies a Vector makes for itself (of a value passed
+// in, of elements that are GC containers too) are rooted while it
+// allocates. Elements are value-initialized
 // slots of the array: T must be default-constructible and assignable (a
 // removed element's slot is reset to T{}, so it keeps nothing alive).
 // Copying a Vector copies its elements into a new array; moving takes the
@@ -45,6 +47,7 @@
 #include <string>
 #include <utility>
 
+#include "gcrt/internal/staged.h"
 #include "gcrt/make.h"
 #include "gcrt/ptr.h"
 #include "gcrt/trace.h"
@@ -79,18 +82,12 @@ class Vector {
     }
     for (; first != last; ++first) push_back(*first);
   }
-  Vector(const Vector& other) {
-    reserve(other.size_);
-    for (const T& v : other) push_back(v);
-  }
+  Vector(const Vector& other) { CopyFrom(other); }
   Vector(Vector&& other) noexcept
       : data_(std::exchange(other.data_, nullptr)),
         size_(std::exchange(other.size_, 0)) {}
   Vector& operator=(const Vector& other) {
-    if (this != &other) {
-      Vector copy(other);
-      *this = std::move(copy);
-    }
+    if (this != &other) CopyFrom(other);
     return *this;
   }
   Vector& operator=(Vector&& other) noexcept {
@@ -105,17 +102,23 @@ class Vector {
   }
   void assign(size_t n, const T& value) {
     // value may be an element of this vector: copied before the array is
-    // replaced, which keeps it reachable while the new one is allocated.
-    const T copy = value;
+    // replaced.
+    internal::Staged<T> copy(std::in_place, value);
     reserve(n);
     clear();
-    for (size_t i = 0; i < n; i++) (*data_)[i] = copy;
+    for (size_t i = 0; i < n; i++) (*data_)[i] = copy.get();
     size_ = n;
   }
   template <std::input_iterator It>
   void assign(It first, It last) {
-    Vector staged(first, last);  // the range may be this vector's
-    swap(staged);
+    size_t n = 0;
+    Root<Array<T>> staged = Stage(first, last, &n);  // it may be ours
+    if (n == 0) {
+      clear();
+      return;
+    }
+    data_ = staged;
+    size_ = n;
   }
   void assign(std::initializer_list<T> values) {
     assign(values.begin(), values.end());
@@ -161,25 +164,27 @@ class Vector {
 
   void push_back(const T& value) {
     if (size_ == capacity()) {
-      T copy = value;  // value may be an element of this vector
+      // value may be an element of this vector
+      internal::Staged<T> copy(std::in_place, value);
       Grow(size_ + 1);
-      (*data_)[size_++] = std::move(copy);
+      (*data_)[size_++] = std::move(copy.get());
       return;
     }
     (*data_)[size_++] = value;
   }
   void push_back(T&& value) {
     if (size_ == capacity()) {
-      T moved = std::move(value);
+      internal::Staged<T> moved(std::in_place, std::move(value));
       Grow(size_ + 1);
-      (*data_)[size_++] = std::move(moved);
+      (*data_)[size_++] = std::move(moved.get());
       return;
     }
     (*data_)[size_++] = std::move(value);
   }
   template <typename... Args>
   T& emplace_back(Args&&... args) {
-    push_back(T(std::forward<Args>(args)...));
+    internal::Staged<T> made(std::in_place, std::forward<Args>(args)...);
+    push_back(std::move(made.get()));
     return back();
   }
   void pop_back() { (*data_)[--size_] = T{}; }
@@ -217,34 +222,26 @@ class Vector {
   }
   iterator insert(const_iterator pos, T&& value) {
     const size_t at = Index(pos);
-    T moved = std::move(value);  // it may be an element of this vector
+    // it may be an element of this vector
+    internal::Staged<T> moved(std::in_place, std::move(value));
     OpenGap(at, 1);
-    (*data_)[at] = std::move(moved);
+    (*data_)[at] = std::move(moved.get());
     return begin() + at;
   }
   iterator insert(const_iterator pos, size_t n, const T& value) {
     const size_t at = Index(pos);
     if (n == 0) return begin() + at;
-    const T copy = value;  // it may be an element of this vector
+    // it may be an element of this vector
+    internal::Staged<T> copy(std::in_place, value);
     OpenGap(at, n);
-    for (size_t i = at; i < at + n; i++) (*data_)[i] = copy;
+    for (size_t i = at; i < at + n; i++) (*data_)[i] = copy.get();
     return begin() + at;
   }
   template <std::input_iterator It>
   iterator insert(const_iterator pos, It first, It last) {
     const size_t at = Index(pos);
-    // Copied out first: the range may be this vector's, and growing
-    // replaces the array. Rooted: growing allocates, and may collect.
-    Root<Array<T>> staged;
     size_t n = 0;
-    for (; first != last; ++first) {
-      if (!staged || n == staged->size()) {
-        Root<Array<T>> bigger = make_array<T>(std::max<size_t>(8, 2 * n));
-        for (size_t i = 0; i < n; i++) (*bigger)[i] = std::move((*staged)[i]);
-        staged = bigger;
-      }
-      (*staged)[n++] = *first;
-    }
+    Root<Array<T>> staged = Stage(first, last, &n);
     if (n == 0) return begin() + at;
     OpenGap(at, n);
     for (size_t i = 0; i < n; i++) (*data_)[at + i] = std::move((*staged)[i]);
@@ -255,7 +252,9 @@ class Vector {
   }
   template <typename... Args>
   iterator emplace(const_iterator pos, Args&&... args) {
-    return insert(pos, T(std::forward<Args>(args)...));
+    const size_t at = Index(pos);
+    internal::Staged<T> made(std::in_place, std::forward<Args>(args)...);
+    return insert(begin() + at, std::move(made.get()));
   }
 
   // Removes the element at `pos`, moving the later ones down.
@@ -304,6 +303,40 @@ class Vector {
     if (size_ + n > capacity()) Grow(size_ + n);
     size_ += n;
     std::move_backward(begin() + at, end() - n, end());
+  }
+  // The range copied out into a rooted array of at least *n slots (null if
+  // empty): it may be this vector's, which growing replaces, and growing
+  // and copying elements (GC containers themselves) allocate, and may
+  // collect.
+  template <std::input_iterator It>
+  static Root<Array<T>> Stage(It first, It last, size_t* n) {
+    Root<Array<T>> staged;
+    *n = 0;
+    for (; first != last; ++first) {
+      if (!staged || *n == staged->size()) {
+        Root<Array<T>> bigger = make_array<T>(std::max<size_t>(8, 2 * *n));
+        for (size_t i = 0; i < *n; i++) {
+          (*bigger)[i] = std::move((*staged)[i]);
+        }
+        staged = bigger;
+      }
+      (*staged)[(*n)++] = *first;
+    }
+    return staged;
+  }
+  // Becomes a copy of `other` (not this vector): the copies are made into a
+  // rooted array, since copying an element may allocate and *this may be a
+  // temporary nothing reaches.
+  void CopyFrom(const Vector& other) {
+    if (other.size_ == 0) {
+      data_ = nullptr;
+      size_ = 0;
+      return;
+    }
+    Root<Array<T>> fresh = make_array<T>(other.size_);
+    for (size_t i = 0; i < other.size_; i++) (*fresh)[i] = other[i];
+    data_ = fresh;
+    size_ = other.size_;
   }
   // A new array of at least `want` slots, the elements moved into it.
   void Grow(size_t want) {

@@ -220,3 +220,47 @@ TEST_F(HashMapTest, TheStdMembersBehaveAsStds) {
   EXPECT_NE(a, (StringMap{{"x", "2"}}));
   EXPECT_NE(a, b);
 }
+
+// Values and keys that are GC containers themselves: their copies own new
+// arrays that nothing else reaches while the copy is made and while the
+// table grows. With stack scanning off (as here) copies held in locals
+// were reclaimed by the collections growth runs.
+namespace {
+using Group = gc::Vector<gc::Ptr<Symbol>>;
+struct Store {
+  gc::HashMap<int64_t, Group> by_key;
+  gc::HashMap<int64_t, gc::HashMap<int64_t, Group>> nested;
+  Group proto;
+};
+bool Intact(const Group& g) {
+  if (g.size() != 10) return false;
+  for (int i = 0; i < 10; i++) {
+    if (g[i] == nullptr || g[i]->value != i) return false;
+  }
+  return true;
+}
+}  // namespace
+
+TEST_F(HashMapTest, ContainerValuesSurviveTheCollectionsOfTheirCopies) {
+  gc::Root<Store> s = gc::make<Store>();
+  for (int i = 0; i < 10; i++) s->proto.push_back(gc::make<Symbol>(i));
+  gc::set_zeal(1);  // a cycle at every allocation
+  for (int64_t k = 0; k < 40; k++) {
+    s->by_key.insert_or_assign(k, s->proto);
+    s->by_key.try_emplace(k + 100, s->proto);
+  }
+  s->by_key.insert_or_assign(1000, s->by_key.at(3));  // its own value
+  s->by_key.emplace(1001, s->by_key.at(4));
+  s->nested[1] = s->by_key;  // a copy assignment of a whole map
+  s->nested.insert_or_assign(2, s->nested.at(1));
+  gc::set_zeal(0);
+  for (int i = 0; i < 5000; i++) gc::make<Symbol>(-1);  // reuse the freed
+  gc::collect();
+  ASSERT_EQ(s->by_key.size(), 82u);
+  for (const auto& [k, g] : s->by_key) EXPECT_TRUE(Intact(g)) << k;
+  ASSERT_EQ(s->nested.size(), 2u);
+  for (const auto& [n, map] : s->nested) {
+    ASSERT_EQ(map.size(), 82u);
+    for (const auto& [k, g] : map) EXPECT_TRUE(Intact(g)) << n << " " << k;
+  }
+}

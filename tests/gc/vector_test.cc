@@ -218,3 +218,52 @@ TEST_F(VectorTest, InsertionsKeepPtrElementsAcrossCollections) {
   ASSERT_EQ(h->leaves.size(), 20u);
   for (const gc::Ptr<Leaf>& l : h->leaves) EXPECT_EQ(l->value, 4);
 }
+
+// A copy of a gc::Vector owns a new array that nothing else reaches while
+// the copy is being made and while the outer vector grows; with stack
+// scanning off (as here) a copy held in a local was reclaimed by the
+// collections growth runs, and the outer vector kept freed memory.
+namespace {
+using Inner = gc::Vector<gc::Ptr<Leaf>>;
+struct Nested {
+  gc::Vector<Inner> groups;
+  Inner proto;
+  gc::Vector<gc::Vector<Inner>> deeper;
+};
+bool Intact(const Inner& g) {
+  if (g.size() != 20) return false;
+  for (int i = 0; i < 20; i++) {
+    if (g[i] == nullptr || g[i]->value != i) return false;
+  }
+  return true;
+}
+}  // namespace
+
+TEST_F(VectorTest, NestedVectorsSurviveTheCollectionsOfTheirCopies) {
+  gc::Root<Nested> n = gc::make<Nested>();
+  for (int i = 0; i < 20; i++) n->proto.push_back(gc::make<Leaf>(i));
+  gc::set_zeal(1);  // a cycle at every allocation
+  for (int r = 0; r < 5; r++) {
+    n->groups.push_back(n->proto);
+    n->groups.insert(n->groups.begin(), n->proto);
+    n->groups.insert(n->groups.begin() + 1, 2, n->proto);
+    n->groups.resize(n->groups.size() + 1, n->proto);
+    n->groups.push_back(n->groups.front());  // an element of its own
+    n->groups.emplace_back(n->proto);
+  }
+  n->deeper.push_back(n->groups);  // copies of copies
+  n->deeper.assign(3, n->deeper.front());
+  n->deeper.push_back(n->deeper.back());
+  n->groups.front() = n->proto;  // copy assignment of an element
+  n->deeper.back().assign(n->groups.begin(), n->groups.end());
+  gc::set_zeal(0);
+  for (int i = 0; i < 5000; i++) gc::make<Leaf>(-1);  // reuse what was freed
+  gc::collect();
+  ASSERT_EQ(n->groups.size(), 35u);
+  for (const Inner& g : n->groups) EXPECT_TRUE(Intact(g));
+  ASSERT_EQ(n->deeper.size(), 4u);
+  for (const gc::Vector<Inner>& d : n->deeper) {
+    ASSERT_EQ(d.size(), 35u);
+    for (const Inner& g : d) EXPECT_TRUE(Intact(g));
+  }
+}
