@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace gc {
 class Tracer;  // api/; only named here, never used by the allocator.
@@ -55,6 +56,12 @@ struct TypeInfo {
   // the layout says (and nothing else reads as pointers).
   const EphemeronLayout* ephemeron = nullptr;
 };
+
+// How messages, the census and why-alive name the type of an object whose
+// TypeInfo is t: `name`, as the compiler spells the C++ type;
+// "gc::Array<name>" for an array of it (gc::make_array: its TypeInfo is
+// the element's, with an array header); "(untyped)" for none recorded.
+std::string TypeName(const TypeInfo* t);
 
 // The type of the 16-byte blocks the tiny allocator packs small pointer-free
 // objects into. Its pieces have no individual type.

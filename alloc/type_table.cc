@@ -13,6 +13,12 @@
 
 namespace gc::alloc {
 
+std::string TypeName(const TypeInfo* t) {
+  if (t == nullptr) return "(untyped)";
+  if (t->array_header != 0) return std::string("gc::Array<") + t->name + ">";
+  return t->name;
+}
+
 const TypeInfo kTinyBlockType = {
     "gcrt.tiny_block", 16, 16, true, nullptr, nullptr, 0, nullptr,
 };

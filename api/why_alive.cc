@@ -71,14 +71,14 @@ WhyAlive why_alive(const void* object) {
   if (!found.reachable) {
     out.path.push_back(
         RetentionStep{reinterpret_cast<const void*>(found.object),
-                      internal::TypeName(found.object_type), -1, ""});
+                      alloc::TypeName(found.object_type), -1, ""});
     return out;
   }
   out.root = RootName(found, root_tid);
   for (size_t i = 0; i < found.objects.size(); i++) {
     out.path.push_back(RetentionStep{
         reinterpret_cast<const void*>(found.objects[i]),
-        internal::TypeName(found.types[i]), found.offsets[i],
+        alloc::TypeName(found.types[i]), found.offsets[i],
         i == 0 ? std::string()
                : internal::FieldNameAt(found.types[i - 1], found.offsets[i])});
   }

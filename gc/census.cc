@@ -61,12 +61,6 @@ std::vector<TypeCount> CountObjectsByType() {
   return out;
 }
 
-std::string TypeName(const alloc::TypeInfo* t) {
-  if (t == nullptr) return "(untyped)";
-  if (t->array_header != 0) return std::string("gc::Array<") + t->name + ">";
-  return t->name;
-}
-
 std::vector<CensusRow> TakeCensus() {
   std::vector<TypeCount> counts;
   Collector::Get().RunWithHeapSwept("heap census", "gc::census()", [&counts] {
@@ -75,7 +69,7 @@ std::vector<CensusRow> TakeCensus() {
   });
   std::map<std::string, CensusRow> by_name;
   for (const TypeCount& c : counts) {
-    std::string name = TypeName(c.type);
+    std::string name = alloc::TypeName(c.type);
     CensusRow& row =
         by_name.try_emplace(name, CensusRow{name, 0, 0}).first->second;
     row.objects += c.objects;

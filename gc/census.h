@@ -36,14 +36,8 @@ struct TypeCount {
 std::vector<TypeCount> CountObjectsByType()
     GCRT_REQUIRES(runtime::kWorldStopped);
 
-// How the census and why-alive name a type: TypeInfo::name, as the
-// compiler spells the C++ type; "gc::Array<name>" for an array of it
-// (gc::make_array: its TypeInfo is the element's, with an array header);
-// "(untyped)" for a slot with no type recorded.
-std::string TypeName(const alloc::TypeInfo* t);
-
 struct CensusRow {
-  std::string type;  // TypeName
+  std::string type;  // alloc::TypeName
   uint64_t objects;
   uint64_t bytes;
 };

@@ -12,20 +12,19 @@ namespace gc::internal {
 
 namespace {
 
-const char* TypeName(const alloc::Span* s, uint32_t slot) {
+std::string TypeName(const alloc::Span* s, uint32_t slot) {
   if (s->span_class == alloc::kTinySpanClass) {
     // Its pieces' types are not recorded.
     return "gcrt.tiny_block (objects under 16 bytes declared pointer-free)";
   }
-  const alloc::TypeInfo* t = s->types.Get(slot);
-  return t != nullptr ? t->name : "?";
+  return alloc::TypeName(s->types.Get(slot));
 }
 
 [[noreturn]] void ReportMissedField(const alloc::Span* from, uint32_t slot,
                                     size_t offset, uintptr_t word,
                                     uintptr_t target) {
   const alloc::Span* to = alloc::SpanOf(reinterpret_cast<void*>(target));
-  const char* from_type = TypeName(from, slot);
+  const std::string from_type = TypeName(from, slot);
   // A noscan span's objects were taken as pointer-free: by a marker of
   // their own, or one inherited from a base class (`= void`).
   const std::string question =
@@ -43,9 +42,10 @@ const char* TypeName(const alloc::Span* s, uint32_t slot) {
       "pointer to %#lx, in the object of type %s at %#lx that this cycle "
       "will free: %s If %s keeps the address as data, turn the check off: "
       "GCRT_DEBUG=crosscheck=0.",
-      from_type, static_cast<unsigned long>(from->SlotAddress(slot)), offset,
-      static_cast<unsigned long>(word), TypeName(to, to->SlotIndex(target)),
-      static_cast<unsigned long>(target), question.c_str(), from_type);
+      from_type.c_str(), static_cast<unsigned long>(from->SlotAddress(slot)),
+      offset, static_cast<unsigned long>(word),
+      TypeName(to, to->SlotIndex(target)).c_str(),
+      static_cast<unsigned long>(target), question.c_str(), from_type.c_str());
   GCRT_FATAL("every GC pointer a reachable object holds is traced");
 }
 

@@ -1213,7 +1213,8 @@ class Verifier : public SlotVisitor<Verifier> {
   void Check(Span* s, uint32_t slot, uintptr_t via) {
     uintptr_t obj = s->SlotAddress(slot);
     const TypeInfo* t = s->types.Get(slot);
-    const char* name = t != nullptr ? t->name : "?";
+    const std::string type = alloc::TypeName(t);
+    const char* name = type.c_str();
     if (!s->IsAllocated(slot)) {
       runtime::Print(
           "verifier: object %#lx (type %s, reached through %#lx) is reachable "

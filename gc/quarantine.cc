@@ -175,8 +175,8 @@ void ReportUseAfterReclaim(const void* p, const ReclaimedObject& r,
       "collection %lu found unreachable and reclaimed (its destructor has "
       "run). %s",
       what, p, static_cast<unsigned long>(r.start),
-      r.type != nullptr ? r.type->name : "?",
-      static_cast<unsigned long>(r.cycle), kUnseenPointer);
+      alloc::TypeName(r.type).c_str(), static_cast<unsigned long>(r.cycle),
+      kUnseenPointer);
   GCRT_FATAL("no object the collector reclaimed is used or reachable");
 }
 
@@ -199,7 +199,7 @@ void CheckNotReclaimed(const void* p, const char* what) {
   }
   // The slot's type record outlives its object only in some spans.
   const std::string of_type =
-      type != nullptr ? std::string(" (type ") + type->name + ")" : "";
+      type != nullptr ? " (type " + alloc::TypeName(type) + ")" : "";
   runtime::Print(
       "use after reclaim: %s %p, in free GC heap memory that still holds "
       "the poison of an object reclaimed there%s at least two collections "
@@ -213,8 +213,8 @@ std::string ReclaimedNote(const void* p) {
   std::optional<ReclaimedObject> r = FindReclaimed(p);
   if (!r) return "";
   return std::string(" (the collector reclaimed the object of type ") +
-         (r->type != nullptr ? r->type->name : "?") + ": collection " +
-         std::to_string(r->cycle) + " found it unreachable)";
+         alloc::TypeName(r->type) + ": collection " + std::to_string(r->cycle) +
+         " found it unreachable)";
 }
 
 }  // namespace gc::internal

@@ -230,6 +230,15 @@ TEST_F(QuarantineDeathTest, DereferencingAReclaimedObjectNamesTypeAndCycle) {
                    cycle + " found unreachable");
 }
 
+// An array is named as one, not by its element type.
+TEST_F(QuarantineDeathTest, AReclaimedArrayIsNamedAsAnArray) {
+  gc::Ptr<gc::Array<gc::Ptr<Node>>> local = gc::make_array<gc::Ptr<Node>>(4);
+  gc::collect();
+  EXPECT_DEATH({ (void)local->size(); },
+               "in the object at 0x[0-9a-f]+ \\(type "
+               "gc::Array<gc::Ptr<[^)]*Node>>\\), which collection");
+}
+
 // Past its cycle in the quarantine the slot is free, and holds the poison
 // until an allocation reuses it: a dereference meanwhile is reported too
 // (it read 0xdbdbdbdbdbdbdbdb as the field's value).
