@@ -88,10 +88,34 @@ template <typename R>
 inline constexpr bool kBoxResult =
     !(IsGcPointer<R>::value && !IsPtr<R>::value) && ContainsGcPointers<R>();
 
+// A raw pointer to an object whose type holds no gc::Ptr (Leaf*, where Leaf
+// is { long x, y; }): whether it points into the GC heap is not known at
+// compile time, and nothing else may keep its object. Such a value, as a
+// channel's buffered value or a task's result, is kept as a stack word is:
+// scanned conservatively (a pointer into a live GC object keeps it; any
+// other is ignored).
+template <typename T>
+inline constexpr bool kRawObjectPointer =
+    std::is_pointer_v<T>&& std::is_object_v<std::remove_pointer_t<T>> &&
+    !ContainsGcPointers<T>();
+
 template <typename R>
 struct TaskResultBox {
   std::optional<R> value;
 };
+// kRawObjectPointer's result box: a class that is not an aggregate and has
+// no trace(), which the marker scans conservatively (api/trace.h).
+template <typename R>
+class RawPointerResultBox {
+ public:
+  RawPointerResultBox() {}
+  std::optional<R> value;
+};
+template <typename R>
+using ResultBox = std::conditional_t<kRawObjectPointer<R>,
+                                     RawPointerResultBox<R>, TaskResultBox<R>>;
+template <typename R>
+inline constexpr bool kBoxed = kBoxResult<R> || kRawObjectPointer<R>;
 
 template <typename R>
 class TaskState final : public runtime::TaskShared {
@@ -110,17 +134,17 @@ class TaskState final : public runtime::TaskShared {
   // allocation (no safepoint) between the function's return and the
   // store.
   void Prepare() {
-    if constexpr (kBoxResult<R>) stored_ = make<TaskResultBox<R>>();
+    if constexpr (kBoxed<R>) stored_ = make<ResultBox<R>>();
   }
   void Set(R&& value) {
-    if constexpr (kBoxResult<R>) {
+    if constexpr (kBoxed<R>) {
       stored_->value.emplace(std::move(value));
     } else {
       stored_.emplace(std::move(value));
     }
   }
   R Take() {
-    if constexpr (kBoxResult<R>) {
+    if constexpr (kBoxed<R>) {
       R r = std::move(*stored_->value);
       stored_ = nullptr;
       return r;
@@ -133,8 +157,7 @@ class TaskState final : public runtime::TaskShared {
 
  private:
   // Written by the task before it ends, read by the joiner after.
-  std::conditional_t<kBoxResult<R>, Root<TaskResultBox<R>>, std::optional<R>>
-      stored_;
+  std::conditional_t<kBoxed<R>, Root<ResultBox<R>>, std::optional<R>> stored_;
 };
 
 template <>
@@ -373,7 +396,10 @@ class Channel {
   // A raw pointer to a type that holds gc::Ptr (Channel<Node*>, or one
   // inside the value: Channel<std::vector<Node*>>) would wait in the buffer
   // unrooted, its object reclaimed: a compile error, as in a traced type
-  // (api/trace.h). gc::Ptr<Node> or gc::Root<Node> travel.
+  // (api/trace.h). gc::Ptr<Node> or gc::Root<Node> travel. One to a type
+  // with no gc::Ptr (Channel<Leaf*>) waits as a stack word does
+  // (kRawObjectPointer); inside a value (std::vector<Leaf*>) it is not
+  // seen.
   static_assert(!internal::HoldsRawPointerToTraced<T>(),
                 "gcrt: a gc::Channel of raw pointers to a type that may hold "
                 "gc::Ptr (or of values holding them: a container, pair, "
@@ -385,13 +411,13 @@ class Channel {
   explicit Channel(size_t capacity = 0) : capacity_(capacity) {
     if constexpr (kRooted) {
       roots_.emplace([this](Tracer& t) GCRT_NO_THREAD_SAFETY_ANALYSIS {
-        for (const T& v : buffer_) t(v);
+        for (const T& v : buffer_) Trace(t, v);
         for (runtime::Waiter* w = senders_.first(); w != nullptr; w = w->next) {
-          t(*static_cast<const T*>(w->data));
+          Trace(t, *static_cast<const T*>(w->data));
         }
         for (runtime::Waiter* w = delivered_.first(); w != nullptr;
              w = w->next) {
-          t(**static_cast<const std::optional<T>*>(w->data));
+          Trace(t, **static_cast<const std::optional<T>*>(w->data));
         }
       });
     }
@@ -559,7 +585,17 @@ class Channel {
     safepoint();
   }
 
-  static constexpr bool kRooted = internal::ContainsGcPointers<T>();
+  static constexpr bool kRooted =
+      internal::ContainsGcPointers<T>() || internal::kRawObjectPointer<T>;
+  // A value as a root: traced, or a raw pointer word taken conservatively
+  // (kRawObjectPointer). The world is stopped.
+  static void Trace(Tracer& t, const T& v) {
+    if constexpr (internal::kRawObjectPointer<T>) {
+      t.VisitConservative(&v, sizeof v);
+    } else {
+      t(v);
+    }
+  }
 
   const size_t capacity_;
   mutable runtime::Mutex mu_;  // lock rank 26 (a task primitive's)

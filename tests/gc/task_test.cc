@@ -321,6 +321,48 @@ TEST_F(TaskTest, AResultHoldingGcPointersIsRootedUntilJoined) {
   EXPECT_EQ(Count(r.get(), 3), 63);
 }
 
+// A GC type with no gc::Ptr: a raw pointer to it may point into the GC heap
+// or not, so a channel's buffered pointers and a task's raw pointer result
+// keep what they point to as a stack word would. Both were unrooted: the
+// objects were reclaimed and their slots reused.
+struct Leaf {
+  int64_t x = 0;
+  uint64_t magic = kMagic;
+};
+static_assert(
+    gc::internal::KindOf<gc::internal::RawPointerResultBox<Leaf*>>() ==
+    gc::internal::TraceKind::kConservative);
+
+TEST_F(TaskTest, RawPointersInAChannelOrATaskResultKeepTheirObjects) {
+  gc::Channel<Leaf*> ch(100);
+  for (int i = 0; i < 100; i++) {
+    Leaf* leaf = gc::make_unrooted<Leaf>().get();
+    leaf->x = 1000 + i;
+    ch.send(leaf);
+  }
+  int64_t outside = 5;
+  gc::Channel<int64_t*> plain(1);
+  plain.send(&outside);  // not GC memory: ignored by the scan
+  gc::Task<Leaf*> t = gc::go([]() -> Leaf* {
+    Leaf* leaf = gc::make_unrooted<Leaf>().get();
+    leaf->x = 777;
+    return leaf;
+  });
+  while (!t.done()) std::this_thread::sleep_for(1ms);
+  for (int i = 0; i < 3; i++) gc::collect();
+  for (int i = 0; i < 20000; i++) gc::make_unrooted<Leaf>()->x = -1;
+  Leaf* result = t.join();
+  EXPECT_EQ(result->x, 777);
+  EXPECT_EQ(result->magic, kMagic);
+  for (int i = 0; i < 100; i++) {
+    std::optional<Leaf*> leaf = ch.recv();
+    ASSERT_TRUE(leaf.has_value());
+    EXPECT_EQ((*leaf)->x, 1000 + i);
+    EXPECT_EQ((*leaf)->magic, kMagic);
+  }
+  EXPECT_EQ(**plain.recv(), 5);
+}
+
 // A collection requested while tasks allocate on every worker completes,
 // and each worker's cache is flushed when it resumes, before its next
 // allocation (flush_gen, seed 002).
