@@ -667,13 +667,12 @@ void OnSegv(int sig, siginfo_t* info, void* ucontext) {
   const Task* t = w != nullptr ? w->current : nullptr;
   if (t != nullptr && info != nullptr) {
     const auto addr = reinterpret_cast<uintptr_t>(info->si_addr);
-    const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-    if (addr < t->stack.lo && addr >= t->stack.lo - page) {
+    if (addr < t->stack.lo && addr >= t->stack.lo - kTaskStackGuardBytes) {
       Print(
           "task %lu overflowed its stack of %zu KiB: the fault at %#lx is in "
-          "the guard page below it. Give tasks larger stacks "
+          "the guard region below it. Give tasks larger stacks "
           "(GCRT_TASK_STACK_KB, gc::set_task_stack_size) or make its "
-          "recursion shallower",
+          "recursion shallower (or its large local arrays heap ones)",
           static_cast<unsigned long>(t->shared->id()), t->stack.bytes() >> 10,
           static_cast<unsigned long>(addr));
     }

@@ -23,11 +23,6 @@ namespace gc::runtime {
 
 namespace {
 
-size_t PageBytes() {
-  static const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  return page;
-}
-
 struct StackPool {
   // Room for every stack the pool keeps: giving a stack back allocates
   // nothing. It runs where an allocation could not fail cleanly (a task's
@@ -50,7 +45,7 @@ std::atomic<size_t> g_mapped{0};
 [[noreturn]] void ThrowNoStack(size_t bytes, int error) {
   throw OutOfMemoryError(
       "gcrt: cannot map a stack for a new task (" + std::to_string(bytes) +
-      " bytes and a guard page): " + std::strerror(error) + "; tasks alive " +
+      " bytes and a guard region): " + std::strerror(error) + "; tasks alive " +
       "or pooled: " + std::to_string(g_mapped.load(std::memory_order_relaxed)) +
       ". Each task's stack is two mappings of its own, so the system's "
       "limits (vm.max_map_count, RLIMIT_AS, memory) bound how many tasks "
@@ -78,7 +73,7 @@ TaskStack AcquireTaskStack(size_t bytes) {
       }
     }
   }
-  const size_t guard = PageBytes();
+  const size_t guard = kTaskStackGuardBytes;
   void* p = mmap(nullptr, bytes + guard, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) ThrowNoStack(bytes, errno);
@@ -101,7 +96,7 @@ void ReleaseTaskStack(TaskStack s) {
       return;
     }
   }
-  const size_t guard = PageBytes();
+  const size_t guard = kTaskStackGuardBytes;
   GCRT_CHECK(munmap(reinterpret_cast<void*>(s.lo - guard), s.bytes() + guard) ==
              0);
   g_mapped.fetch_sub(1, std::memory_order_relaxed);

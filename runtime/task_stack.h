@@ -1,4 +1,4 @@
-// Task stacks (runtime/task.h): mapped with a guard page below them (an
+// Task stacks (runtime/task.h): mapped with a guard region below them (an
 // overflow faults instead of writing into the next stack), and pooled: a
 // task that ends gives its stack back for the next one, so spawning a task
 // maps nothing in the steady state. Pages a task touched stay committed
@@ -15,12 +15,19 @@
 namespace gc::runtime {
 
 struct TaskStack {
-  uintptr_t lo = 0;  // the lowest usable address (above the guard page)
+  uintptr_t lo = 0;  // the lowest usable address (above the guard region)
   uintptr_t hi = 0;  // the stack's base: its highest address, exclusive
   size_t bytes() const { return hi - lo; }
 };
 
 inline constexpr size_t kMaxPooledStacks = 1024;
+
+// The inaccessible region below each stack: 64 KiB of address space, no
+// memory. A frame that moves the stack pointer past it in one step (a
+// large local array, compiled without -fstack-clash-protection, which
+// probes every page of such a frame) would write into whatever lies below
+// without a fault; one page stopped only frames under 4 KiB.
+inline constexpr size_t kTaskStackGuardBytes = size_t{64} << 10;
 
 // A stack of `bytes` (a multiple of the page size): from the pool if one
 // of that size is there, else newly mapped. Throws std::bad_alloc if the

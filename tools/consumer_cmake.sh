@@ -58,10 +58,16 @@ done
 # give the program's code -fno-omit-frame-pointer.
 grep -q -- -fno-omit-frame-pointer "$prefix"/lib/cmake/gcrt/gcrtTargets.cmake ||
   fail "the CMake package does not add -fno-omit-frame-pointer"
+# A task's frame larger than its stack's guard region probes each page
+# (runtime/task_stack.h): both routes add -fstack-clash-protection.
+grep -q -- -fstack-clash-protection "$prefix"/lib/cmake/gcrt/gcrtTargets.cmake ||
+  fail "the CMake package does not add -fstack-clash-protection"
 
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 [[ $(pkg-config --cflags gcrt) == *-fno-omit-frame-pointer* ]] ||
   fail "gcrt.pc's Cflags lack -fno-omit-frame-pointer"
+[[ $(pkg-config --cflags gcrt) == *-fstack-clash-protection* ]] ||
+  fail "gcrt.pc's Cflags lack -fstack-clash-protection"
 # The command of docs/getting-started.md, rpath included.
 (cd tests/consumers/bazel &&
   g++ -I. hello.cc -o "$work/pc-shared" $(pkg-config --cflags --libs gcrt) \

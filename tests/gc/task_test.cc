@@ -4,6 +4,7 @@
 // program.
 #include "gcrt/task.h"
 
+#include <alloca.h>
 #include <gtest/gtest.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -619,8 +620,35 @@ TEST(TaskDeathTest, AStackOverflowFaultsOnTheGuardPage) {
       "");
 #else
       "task [0-9]+ overflowed its stack of 64 KiB: the fault at 0x[0-9a-f]+ "
-      "is in the guard page below it. Give tasks larger stacks "
+      "is in the guard region below it. Give tasks larger stacks "
       "\\(GCRT_TASK_STACK_KB, gc::set_task_stack_size\\)");
+#endif
+}
+
+// A frame larger than a page moves the stack pointer past a one-page guard
+// in one step: its first write, at its lowest address, fell below the
+// guard, into another mapping or none, unreported. The guard region is
+// 64 KiB.
+int BigFrame(size_t bytes) {
+  volatile char* frame = static_cast<volatile char*>(alloca(bytes));
+  frame[0] = 1;  // the lowest address first, as a memset would
+  return frame[0];
+}
+
+TEST(TaskDeathTest, AFrameLargerThanAPageFaultsInTheGuardRegion) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        gc::set_task_stack_size(64 << 10);
+        // The whole stack and 32 KiB more: the frame's bottom lies 32 KiB
+        // below the stack, in the guard region.
+        gc::go([] { return BigFrame((64 + 32) << 10); }).join();
+      },
+#if defined(GCRT_ASAN) || defined(GCRT_TSAN)
+      "");
+#else
+      "task [0-9]+ overflowed its stack of 64 KiB: the fault at 0x[0-9a-f]+ "
+      "is in the guard region below it");
 #endif
 }
 
