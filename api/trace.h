@@ -15,8 +15,14 @@
 // The Tracer accepts gc::Ptr / Root / Global, std ranges (vector, list,
 // map, unordered_map, set, deque, array, ...), the adaptors std::queue,
 // std::stack and std::priority_queue, pairs, tuples, optionals, variants,
-// std::unique_ptr and std::shared_ptr (what they point to is traced),
-// aggregates and objects with a trace() member, nested arbitrarily.
+// std::unique_ptr and std::shared_ptr (what they point to is traced, as
+// its static type: one to a polymorphic class with no trace() is a compile
+// error, OwnsPolymorphicUnseen), aggregates and objects with a trace()
+// member, nested arbitrarily. A range not of the standard library (begin()
+// and end(), no trace()) is traced by what it yields and by its own bytes,
+// conservatively; one that yields no GC pointers is a class as any other.
+// A trace member counts only when it can be taken as
+// `void (T::*)(Tracer&) const` (HasTrace): a logger's template is not one.
 // Anything else handed to a Tracer is a compile error naming the type (a
 // raw pointer, whatever it points to; an opaque standard type such as
 // std::function), never a silent no-op: hold GC objects in gc::Ptr. A
@@ -144,7 +150,10 @@ struct IsPtr<Ptr<T>> : std::true_type {};
 template <typename T>
 concept HasTrace = requires(const T& value, Tracer& tracer) {
   value.trace(tracer);
-};
+}
+&&(
+    requires { static_cast<void (T::*)(Tracer&) const>(&T::trace); } ||
+    requires { static_cast<void (T::*)(Tracer&) const noexcept>(&T::trace); });
 
 // The class that declares the `void trace(gc::Tracer&) const` a class
 // has: the class itself, or the base class it inherits it from (the type
@@ -191,7 +200,9 @@ concept MisdeclaredTrace =
          requires(T & value, Tracer* tracer) { value.trace(tracer); } &&
          !requires(T & value, UnrelatedToTrace* other) {
            value.trace(other);
-         }));
+         }) ||
+     requires { static_cast<void (T::*)(Tracer) const>(&T::trace); } ||
+     requires { static_cast<void (T::*)(Tracer)>(&T::trace); });
 
 template <typename T>
 struct IsPair : std::false_type {};
@@ -330,6 +341,31 @@ struct PushType<T, TypeList<Ts...>> {
 template <typename T, bool kFollowRaw = true, typename Seen = TypeList<>>
 constexpr TraceKind KindOf();
 
+// The pointee type E of a std::unique_ptr or std::shared_ptr is a
+// polymorphic class of the program's with no trace() and no pointer-free
+// marker: the object may be of a derived class whose fields scanning E's
+// bytes would miss, so it cannot be traced.
+template <typename E>
+constexpr bool OwnsPolymorphicUnseen() {
+  if constexpr (std::is_polymorphic_v<E> && !std::is_final_v<E>) {
+    return !HasTrace<E> && !PointerFree<E>::value && !InStd<E>();
+  } else {
+    return false;
+  }
+}
+
+// A class the tracer cannot see into (see the rule at the top).
+template <typename T>
+constexpr TraceKind UnseenClassKind() {
+  if constexpr (sizeof(T) < sizeof(void*) || alignof(T) < alignof(void*)) {
+    return TraceKind::kPointerFree;  // no room for an aligned gc::Ptr
+  } else if constexpr (InStd<T>()) {
+    return TraceKind::kOpaque;
+  } else {
+    return TraceKind::kConservative;
+  }
+}
+
 // Whether T is a complete type here. A raw pointer to an incomplete type
 // is pointer-free (raw pointers are never traced; a file where the type is
 // complete and traced refuses it); a smart pointer to one is an error.
@@ -414,6 +450,8 @@ constexpr TraceKind KindOf() {
     using E = std::remove_cv_t<typename T::element_type>;
     if constexpr (!Complete<E>) {
       return TraceKind::kError;
+    } else if constexpr (OwnsPolymorphicUnseen<E>()) {
+      return TraceKind::kError;
     } else {
       constexpr TraceKind k = AsMember(KindOf<E, kFollowRaw, Inner>());
       if constexpr (IsOwningPointer<T>::kArray) {
@@ -446,18 +484,26 @@ constexpr TraceKind KindOf() {
     using E = std::remove_cv_t<std::ranges::range_value_t<T>>;
     if constexpr (std::is_same_v<E, T>) {
       return TraceKind::kOpaque;  // its own element (std::filesystem::path)
-    } else {
+    } else if constexpr (InStd<T>()) {
       return AsMember(KindOf<E, kFollowRaw, Inner>());
+    } else {
+      // A range of the program's or a library's, with no trace(): its own
+      // bytes may hold GC pointers besides what it yields (a GC string's
+      // gc::Ptr to its characters, a class derived from a std::vector). A
+      // range of GC pointers is traced by its elements and its own bytes
+      // conservatively (TraceValue); any other is a class like the rest.
+      constexpr TraceKind k = AsMember(KindOf<E, kFollowRaw, Inner>());
+      if constexpr (k == TraceKind::kError) {
+        return k;
+      } else if constexpr (k == TraceKind::kPrecise ||
+                           k == TraceKind::kConservative) {
+        return TraceKind::kPrecise;
+      } else {
+        return UnseenClassKind<T>();
+      }
     }
   } else if constexpr (std::is_class_v<T>) {
-    // A class the tracer cannot see into (see the rule at the top).
-    if constexpr (sizeof(T) < sizeof(void*) || alignof(T) < alignof(void*)) {
-      return TraceKind::kPointerFree;  // no room for an aligned gc::Ptr
-    } else if constexpr (InStd<T>()) {
-      return TraceKind::kOpaque;
-    } else {
-      return TraceKind::kConservative;
-    }
+    return UnseenClassKind<T>();
   } else {
     return TraceKind::kPointerFree;
   }
@@ -474,6 +520,20 @@ template <typename T>
 constexpr bool OwnsArray() {
   if constexpr (IsOwningPointer<T>::value) {
     return IsOwningPointer<T>::kArray;
+  } else {
+    return false;
+  }
+}
+
+template <typename T>
+constexpr bool OwnsPolymorphicUnseenMember() {
+  if constexpr (IsOwningPointer<T>::value) {
+    using E = std::remove_cv_t<typename T::element_type>;
+    if constexpr (Complete<E>) {
+      return OwnsPolymorphicUnseen<E>();
+    } else {
+      return false;
+    }
   } else {
     return false;
   }
@@ -576,8 +636,8 @@ struct CannotTrace {
   static_assert(!MisdeclaredTrace<T>,
                 "gcrt: this class has a trace member that gcrt cannot call "
                 "as `void trace(gc::Tracer& t) const` (it is not const, or "
-                "takes a gc::Tracer*), so its fields would not be traced: "
-                "declare it exactly so, public");
+                "takes a gc::Tracer* or a gc::Tracer by value), so its "
+                "fields would not be traced: declare it exactly so, public");
   static_assert(!std::is_pointer_v<T>,
                 "gcrt: a raw pointer to a type that may hold gc::Ptr (traced, "
                 "or scanned conservatively) cannot be traced: hold GC "
@@ -588,8 +648,8 @@ struct CannotTrace {
                 "and is not trivially destructible, so it cannot be scanned "
                 "safely: replace each C array member `T x[N]` with "
                 "`std::array<T, N> x`, make base classes members, hold "
-                "references as pointers, keep it under 64 fields, or give "
-                "it a `void trace(gc::Tracer&) const` member");
+                "references as pointers, keep it to 64 fields or fewer, or "
+                "give it a `void trace(gc::Tracer&) const` member");
   static_assert(!std::is_union_v<T>,
                 "gcrt: a union that is not trivially destructible cannot be "
                 "traced (which member is live is unknown): give the type "
@@ -600,6 +660,14 @@ struct CannotTrace {
                 "incomplete here (a pimpl) cannot be traced: complete the "
                 "type before gc::make of its holder, or declare the holder "
                 "gc::PointerFree if nothing in it holds GC pointers");
+  static_assert(!OwnsPolymorphicUnseenMember<T>(),
+                "gcrt: a std::unique_ptr / std::shared_ptr to a polymorphic "
+                "class with no trace(): the object may be of a derived "
+                "class, whose fields gcrt cannot see by scanning the base's "
+                "bytes. Give the base `virtual void trace(gc::Tracer& t) "
+                "const` (a derived class with GC pointers overrides it), or, "
+                "if no class derived from it holds GC pointers, declare the "
+                "base pointer-free (`using gc_pointer_free = Base;`)");
   static_assert(!IsOwningPointer<T>::value || OwnsIncomplete<T>() ||
                     !OwnsArray<T>(),
                 "gcrt: a std::unique_ptr / std::shared_ptr to an array of "
@@ -701,6 +769,8 @@ void TraceValue(Tracer& tracer, const T& value) {
         value, [&](const auto& field) { TraceValue(tracer, field); });
   } else if constexpr (std::ranges::range<T>) {
     if (tracer.DeferIfConcurrent()) return;
+    // A range not of the standard library: its own bytes too (KindOf).
+    if constexpr (!InStd<T>()) tracer.VisitConservative(&value, sizeof(T));
     for (const auto& e : value) TraceValue(tracer, e);
   }
 }

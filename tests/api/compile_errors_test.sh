@@ -518,6 +518,75 @@ void F() {
 }
 CC
 
+# A trace taking the Tracer by value (a missing &) is meant for gcrt: an
+# error, not a trace ignored.
+expect_error trace_by_value \
+  "takes a gc::Tracer* or a gc::Tracer by value" "ByValue" <<'CC'
+#include "gcrt/gc.h"
+#include <vector>
+struct Leaf { gc::Ptr<Leaf> next; };
+class ByValue {
+ public:
+  void trace(gc::Tracer t) const {}
+  std::vector<gc::Ptr<Leaf>> kids;
+};
+int main() { gc::make<ByValue>(); }
+CC
+
+# A smart pointer to a polymorphic class with no trace(): the object may
+# be a derived class whose fields scanning the base's bytes would miss.
+expect_error owned_polymorphic_without_trace \
+  "a std::unique_ptr / std::shared_ptr to a polymorphic class with no trace()" "Shape" <<'CC'
+#include "gcrt/gc.h"
+#include <memory>
+#include <vector>
+class Shape {
+ public:
+  virtual ~Shape() = default;
+  virtual double area() const { return 0; }
+};
+struct Scene { std::vector<std::unique_ptr<Shape>> shapes; };
+int main() { gc::make<Scene>(); }
+CC
+
+# ... which a virtual trace(), a pointer-free marker or `final` settle; a
+# logger's trace template is not gcrt's trace (the aggregate is reflected).
+expect_ok owned_polymorphic_settled <<'CC'
+#include "gcrt/gc.h"
+#include <memory>
+struct Leaf { gc::Ptr<Leaf> next; };
+class Traced {
+ public:
+  virtual ~Traced() = default;
+  virtual void trace(gc::Tracer& t) const {}
+};
+class Plain {
+ public:
+  using gc_pointer_free = Plain;
+  virtual ~Plain() = default;
+};
+class Sealed final {
+ public:
+  virtual ~Sealed() = default;
+  gc::Ptr<Leaf> leaf;
+};
+struct Logged {
+  gc::Ptr<Leaf> a, b;
+  template <typename... A>
+  void trace(const A&...) const {}
+};
+static_assert(!gc::internal::HasTrace<Logged>);
+struct Holder {
+  std::unique_ptr<Traced> traced;
+  std::shared_ptr<Plain> plain;
+  std::unique_ptr<Sealed> sealed;
+};
+int main() {
+  gc::make<Holder>();
+  gc::make<Logged>();
+}
+CC
+
 if ((failures > 0)); then
   echo "$failures case(s) failed"
   exit 1

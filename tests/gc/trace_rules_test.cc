@@ -11,6 +11,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -409,6 +410,58 @@ TEST_F(TraceRulesTest, AClassDerivedFromAPointerFreeOneIsNotPointerFree) {
   gc::collect();
   gc::collect();
   EXPECT_TRUE(Intact(holder->child, 5));
+}
+
+// Ranges of the program's (begin() and end(), no trace()): classified by
+// what they yield, their own gc::Ptr fields were never scanned. A range of
+// GC pointers is traced by its elements and its own bytes; any other is
+// scanned conservatively, as a class.
+class GcString {  // its characters in a gc::Array, iterated
+ public:
+  explicit GcString(const char* s) : n_(std::strlen(s)) {
+    chars_ = gc::make_array<char>(n_);
+    std::memcpy(chars_->data(), s, n_);
+  }
+  const char* begin() const { return chars_->data(); }
+  const char* end() const { return chars_->data() + n_; }
+
+ private:
+  gc::Ptr<gc::Array<char>> chars_;
+  size_t n_;
+};
+class Children : public std::vector<gc::Ptr<Leaf>> {  // and a field
+ public:
+  gc::Ptr<Leaf>& parent() { return parent_; }
+
+ private:
+  gc::Ptr<Leaf> parent_;
+};
+struct Logged {  // a logger's trace template is not gcrt's trace
+  gc::Ptr<Leaf> a, b;
+  template <typename... A>
+  void trace(const A&...) const {}
+};
+
+TEST_F(TraceRulesTest, RangesOfTheProgramKeepTheirOwnFields) {
+  static_assert(KindOf<GcString>() == TraceKind::kConservative);
+  static_assert(KindOf<Children>() == TraceKind::kPrecise);
+  static_assert(!gc::internal::HasTrace<Logged>);
+  static_assert(KindOf<Logged>() == TraceKind::kPrecise);
+  gc::Root<GcString> text = gc::make<GcString>("garbage-collected text");
+  gc::Root<Children> kids = gc::make<Children>();
+  kids->parent() = gc::make_unrooted<Leaf>(7);
+  for (int i = 0; i < 10; i++) kids->push_back(gc::make_unrooted<Leaf>(i));
+  gc::Root<Logged> logged = gc::make<Logged>();
+  logged->a = gc::make_unrooted<Leaf>(8);
+  logged->b = gc::make_unrooted<Leaf>(9);
+  gc::collect();
+  for (int i = 0; i < 1000; i++) gc::make_array<char>(22);  // reuse slots
+  gc::collect();
+  EXPECT_EQ(std::string(text->begin(), text->end()), "garbage-collected text");
+  EXPECT_TRUE(Intact(kids->parent(), 7));
+  for (int i = 0; i < 10; i++) EXPECT_TRUE(Intact((*kids)[i], i));
+  EXPECT_TRUE(Intact(logged->a, 8));
+  EXPECT_TRUE(Intact(logged->b, 9));
 }
 
 }  // namespace
