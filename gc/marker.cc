@@ -1216,9 +1216,18 @@ class Verifier : public SlotVisitor<Verifier> {
     const std::string type = alloc::TypeName(t);
     const char* name = type.c_str();
     if (!s->IsAllocated(slot)) {
+      // Freed by an earlier cycle (or gc::free) and reachable now: most
+      // often the program kept a pointer the collector does not see, and
+      // stored it back.
       runtime::Print(
           "verifier: object %#lx (type %s, reached through %#lx) is reachable "
-          "but was freed",
+          "but was freed. Most often the program kept a pointer the "
+          "collector does not see (a gc::Ptr or raw pointer on the stack "
+          "with stack scanning off, in C++ heap memory, in a global, or a "
+          "field a trace() skips) across the collection that freed it, then "
+          "stored it where the collector looks: a debug build, or "
+          "GCRT_DEBUG=quarantine=1, stops at that use and names the "
+          "collection. Otherwise it is a gcrt bug",
           static_cast<unsigned long>(obj), name,
           static_cast<unsigned long>(via));
       GCRT_THROW("no reachable object is freed (verifier)");

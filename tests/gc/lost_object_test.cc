@@ -279,6 +279,24 @@ class LostObjectDeathTest : public LostObjectTest {
   }
 };
 
+// The program's own loss, not the collector's: a gc::Ptr local (stack
+// scanning is off here) kept across the collection that freed its object,
+// then stored into a rooted one. The verifier names that likely cause
+// before a collector bug.
+TEST_F(LostObjectDeathTest, AFreedObjectStoredBackIsBlamedOnAMissingRoot) {
+  EXPECT_DEATH(
+      {
+        gc::Root<Holder> holder = gc::make<Holder>();
+        gc::Ptr<Leaf> unrooted = gc::make_unrooted<Leaf>(1);
+        gc::collect();  // frees the Leaf
+        holder->leaf = unrooted;
+        gc::collect();
+      },
+      "verifier: object 0x[0-9a-f]+ \\(type .*Leaf, reached through "
+      "0x[0-9a-f]+\\) is reachable but was freed. Most often the program "
+      "kept a pointer the collector does not see");
+}
+
 TEST_F(LostObjectDeathTest, APointerMovedFromAnUnscannedToAScannedObject) {
   ExpectLostWithoutBarrier(MoveFromUnscannedToScanned);
 }
