@@ -52,8 +52,7 @@ class Staged {
  private:
   static constexpr bool kRooted = !IsPtr<T>::value &&
                                   !std::is_trivially_copyable_v<T> &&
-                                  KindOf<T>() != TraceKind::kPointerFree &&
-                                  KindOf<T>() != TraceKind::kOpaque;
+                                  ContainsGcPointers<T>();
   Root<Array<T>> slot_;
   std::optional<T> value_;
 };
