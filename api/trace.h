@@ -90,11 +90,14 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <queue>
 #include <ranges>
+#include <span>
 #include <stack>
 #include <string_view>
 #include <tuple>
@@ -236,6 +239,36 @@ template <typename T>
 struct IsOwningPointer<std::shared_ptr<T>> : std::true_type {
   static constexpr bool kArray = std::is_array_v<T>;
 };
+// Standard types that hold a raw pointer without owning what it points
+// to: std::atomic<T*>, std::reference_wrapper<T> and std::span<T>. The
+// marker follows none, so each is classified as the raw pointer it holds
+// (`Pointer`): a compile error when its target may hold gc::Ptr, which
+// would be reclaimed while the view still reached it.
+template <typename T>
+struct ViewsRawPointer : std::false_type {};
+template <typename T>
+struct ViewsRawPointer<std::atomic<T>>
+    : std::bool_constant<std::is_pointer_v<T>> {
+  using Pointer = T;
+};
+template <typename T>
+struct ViewsRawPointer<std::reference_wrapper<T>> : std::true_type {
+  using Pointer = T*;
+};
+template <typename T, size_t N>
+struct ViewsRawPointer<std::span<T, N>> : std::true_type {
+  using Pointer = T*;
+};
+// A reference member of an aggregate (reflect::FieldType keeps it): a
+// pointer the program cannot reseat, followed no more than one.
+template <typename T>
+requires std::is_reference_v<T>
+struct ViewsRawPointer<T> : std::true_type {
+  using Pointer = std::add_pointer_t<std::remove_reference_t<T>>;
+};
+template <typename T>
+concept ViewOfRawPointer = ViewsRawPointer<T>::value;
+
 // Container adaptors: traced through their underlying container.
 template <typename T>
 struct IsAdaptor : std::false_type {};
@@ -415,6 +448,8 @@ constexpr TraceKind KindOf() {
   using Inner = typename PushType<T, Seen>::type;
   if constexpr (InTypeList<T, Seen>::value) {
     return TraceKind::kPointerFree;  // met again inside itself: see TypeList
+  } else if constexpr (ViewOfRawPointer<T>) {
+    return KindOf<typename ViewsRawPointer<T>::Pointer, kFollowRaw, Seen>();
   } else if constexpr (IsGcPointer<T>::value || HasTrace<T>) {
     return TraceKind::kPrecise;
   } else if constexpr (PointerFree<T>::value) {
@@ -433,7 +468,7 @@ constexpr TraceKind KindOf() {
     } else {
       return TraceKind::kPointerFree;
     }
-  } else if constexpr (std::is_scalar_v<T> || std::is_reference_v<T>) {
+  } else if constexpr (std::is_scalar_v<T>) {
     return TraceKind::kPointerFree;
   } else if constexpr (std::is_array_v<T>) {
     return AsMember(
@@ -587,12 +622,14 @@ struct VariantHoldsRawPointerToTraced<std::variant<Ts...>, Seen> {
 template <typename T, typename Seen>
 constexpr bool HoldsRawPointerToTraced() {
   using Inner = typename PushType<T, Seen>::type;
-  if constexpr (InTypeList<T, Seen>::value || IsGcPointer<T>::value ||
-                HasTrace<T> || PointerFree<T>::value) {
+  if constexpr (ViewOfRawPointer<T>) {
+    return RawPointerToTraced<typename ViewsRawPointer<T>::Pointer>;
+  } else if constexpr (InTypeList<T, Seen>::value || IsGcPointer<T>::value ||
+                       HasTrace<T> || PointerFree<T>::value) {
     return false;  // met again, or the class's own trace decides
   } else if constexpr (std::is_pointer_v<T>) {
     return RawPointerToTraced<T>;
-  } else if constexpr (std::is_scalar_v<T> || std::is_reference_v<T>) {
+  } else if constexpr (std::is_scalar_v<T>) {
     return false;
   } else if constexpr (std::is_array_v<T>) {
     return HoldsRawPointerToTraced<std::remove_cv_t<std::remove_extent_t<T>>,
@@ -632,7 +669,43 @@ constexpr bool HoldsRawPointerToTraced() {
 // The compile errors. Each is a template of its own so the error names the
 // type: "In instantiation of 'gc::internal::CannotTrace<T>' ...".
 template <typename T>
+constexpr bool CheckTraceable();
+
+// A reference member of an aggregate is checked as the pointer it is;
+// visiting the fields gives what it refers to, a value like any other.
+template <typename F>
+constexpr bool CheckReferenceField() {
+  if constexpr (std::is_reference_v<F>) {
+    return CheckTraceable<F>();
+  } else {
+    return true;
+  }
+}
+template <typename T, size_t... I>
+constexpr bool CheckReferenceFields(std::index_sequence<I...>) {
+  return (CheckReferenceField<reflect::FieldType<T, I>>() && ...);
+}
+template <typename T>
+constexpr bool CheckReferenceFieldsOf() {
+  if constexpr (ReflectedAggregate<T>) {
+    return CheckReferenceFields<T>(
+        std::make_index_sequence<reflect::kFieldCount<T>>());
+  } else {
+    return true;
+  }
+}
+
+template <typename T>
 struct CannotTrace {
+  static_assert(!ViewOfRawPointer<T>,
+                "gcrt: a std::atomic<T*>, std::reference_wrapper<T>, "
+                "std::span<T> or reference member, with T a type that may "
+                "hold gc::Ptr, holds a raw pointer, which the marker does "
+                "not follow: its target would be reclaimed while still "
+                "pointed to. Hold a gc::Ptr<T> instead (for a span, a "
+                "gc::Ptr<gc::Array<T>> or a gc::Vector<T> and the bounds; "
+                "for an atomic, a gc::Ptr<T> under a mutex)");
+  static_assert(CheckReferenceFieldsOf<T>());
   static_assert(!MisdeclaredTrace<T>,
                 "gcrt: this class has a trace member that gcrt cannot call "
                 "as `void trace(gc::Tracer& t) const` (it is not const, or "

@@ -104,9 +104,11 @@ constexpr Limit LimitOf() {
 template <typename T>
 inline constexpr size_t kFieldCount = BraceCount<T>();
 
+// The type of field I of T, cv-qualifiers removed; a reference member
+// stays a reference (api/trace.h classifies it as the pointer it is).
 template <typename T, size_t I>
-using FieldType = std::remove_cv_t<std::remove_pointer_t<std::tuple_element_t<
-    I, decltype(FieldPointers<kFieldCount<T>>(std::declval<T&>()))>>>;
+using FieldType = std::remove_cv_t<typename std::tuple_element_t<
+    I, decltype(FieldTypes<kFieldCount<T>>(std::declval<T&>()))>::type>;
 
 // Calls f(field) for each field of t, in declaration order.
 template <typename T, typename F>

@@ -31,16 +31,17 @@ done
 echo "  }"
 echo "}"
 echo
-echo "// A std::tuple of pointers to the fields' types (never dereferenced)."
+echo "// A std::tuple of the fields' declared types, references kept (never"
+echo "// constructed)."
 echo "template <size_t N, typename T>"
-echo "auto FieldPointers(T& t) {"
+echo "auto FieldTypes(T& t) {"
 echo "  static_assert(N >= 1 && N <= $max);"
 for ((n = 1; n <= max; n++)); do
   names=""
   types=""
   for ((i = 0; i < n; i++)); do
     names+="${names:+, }f$i"
-    types+="${types:+, }std::add_pointer_t<decltype(f$i)>"
+    types+="${types:+, }std::type_identity<decltype(f$i)>"
   done
   if ((n == 1)); then
     echo "  if constexpr (N == $n) {"

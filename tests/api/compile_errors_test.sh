@@ -587,6 +587,91 @@ int main() {
 }
 CC
 
+# Standard types holding a raw pointer they do not own are that pointer:
+# an error when its target may hold gc::Ptr (each compiled and kept
+# nothing before), in an aggregate, a class's trace() or a container.
+view_message="holds a raw pointer, which the marker does not follow"
+expect_view_error() {  # expect_view_error <name> <field type>
+  expect_error "$1" "$view_message" "$2" <<CC
+#include "gcrt/gc.h"
+#include <atomic>
+#include <functional>
+#include <span>
+#include <vector>
+struct Node { gc::Ptr<Node> next; };
+struct Holder { $2 field; int n = 0; };
+int main() { gc::make<Holder>(); }
+CC
+}
+expect_view_error atomic_raw_pointer "std::atomic<Node*>"
+expect_view_error reference_wrapper "std::reference_wrapper<Node>"
+expect_view_error span_of_ptrs "std::span<gc::Ptr<Node> >"
+expect_view_error span_of_nodes "std::span<const Node>"
+expect_view_error vector_of_reference_wrappers \
+  "std::vector<std::reference_wrapper<Node> >"
+
+# A reference member (it was reflected as a value of its type, and the
+# first gc::make crashed computing its offset).
+expect_error const_reference_member "$view_message" "const Node&" <<'CC'
+#include "gcrt/gc.h"
+struct Node { gc::Ptr<Node> next; };
+struct Holder { const Node& node; gc::Ptr<Node> p; };
+void F(const Node& n) { gc::make<Holder>(n); }
+CC
+
+expect_error view_handed_to_tracer "$view_message" "std::atomic<Node*>" <<'CC'
+#include "gcrt/gc.h"
+#include <atomic>
+struct Node { gc::Ptr<Node> next; };
+class C {
+ public:
+  void trace(gc::Tracer& t) const { t(head_); }
+  std::atomic<Node*> head_{nullptr};
+};
+int main() { gc::make<C>(); }
+CC
+
+# ... while the same views of what holds no gc::Ptr are plain data.
+expect_ok views_of_pointer_free_data <<'CC'
+#include "gcrt/gc.h"
+#include <atomic>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+struct Node { gc::Ptr<Node> next; };
+struct Config { int depth; };
+struct Counters {
+  std::atomic<int> count{0};
+  std::atomic<Config*> config{nullptr};
+  gc::Ptr<Node> node;
+};
+struct Views {
+  std::reference_wrapper<const Config> settings;
+  std::span<const int> numbers;
+  std::string_view name;
+  const Config& cfg;
+  const std::string& label;
+  gc::Ptr<Node> node;
+};
+static_assert(gc::internal::KindOf<Views>() == gc::internal::TraceKind::kPrecise);
+void F(const Config& c, const std::string& s) {
+  gc::make<Counters>();
+  gc::make<Views>(c, std::span<const int>{}, std::string_view{}, c, s,
+                  gc::Ptr<Node>{});
+}
+CC
+
+# A channel refuses them as it refuses the raw pointer.
+expect_error channel_of_reference_wrappers \
+  "a gc::Channel of raw pointers to a type that may hold gc::Ptr" "reference_wrapper" <<'CC'
+#include "gcrt/gc.h"
+#include "gcrt/task.h"
+#include <functional>
+struct Node { gc::Ptr<Node> next; };
+int main() { gc::Channel<std::reference_wrapper<Node>> c(1); }
+CC
+
 if ((failures > 0)); then
   echo "$failures case(s) failed"
   exit 1

@@ -13,10 +13,12 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <queue>
+#include <span>
 #include <stack>
 #include <string>
 #include <utility>
@@ -187,6 +189,13 @@ TEST_F(TraceRulesTest, WhatCannotBeTracedIsAnErrorNotPointerFree) {
   static_assert(LimitOf<Derived>() == Limit::kBaseClass);
   static_assert(KindOf<Derived>() == TraceKind::kError);
   static_assert(KindOf<std::unique_ptr<Bag[]>>() == TraceKind::kError);
+  // Standard types holding a raw pointer are that pointer.
+  static_assert(KindOf<std::atomic<Node*>>() == TraceKind::kError);
+  static_assert(KindOf<std::reference_wrapper<Node>>() == TraceKind::kError);
+  static_assert(KindOf<std::span<gc::Ptr<Node>>>() == TraceKind::kError);
+  static_assert(KindOf<std::span<Node, 4>>() == TraceKind::kError);
+  static_assert(KindOf<std::atomic<int64_t>>() == TraceKind::kOpaque);
+  static_assert(KindOf<std::span<const int>>() == TraceKind::kPointerFree);
   // Opaque classes: pointer-free as fields, an error handed to a Tracer.
   static_assert(KindOf<std::mutex>() == TraceKind::kOpaque);
   struct WithMutex {
@@ -196,6 +205,29 @@ TEST_F(TraceRulesTest, WhatCannotBeTracedIsAnErrorNotPointerFree) {
   static_assert(KindOf<WithMutex>() == TraceKind::kPrecise);
   static_assert(TypeInfoHolder<WithMutex>::kBitmap);
   SUCCEED();
+}
+
+// A reference member to data: kept out of the bitmap, which it used to
+// enter at an offset computed from what it referred to.
+struct Labeled {
+  const std::string& label;
+  gc::Ptr<Leaf> first;
+  std::reference_wrapper<const std::string> also;
+  gc::Ptr<Leaf> second;
+};
+
+TEST_F(TraceRulesTest, ReferenceMembersToDataLeaveThePointersBesideThemFound) {
+  static_assert(
+      std::is_reference_v<gc::internal::reflect::FieldType<Labeled, 0>>);
+  static_assert(TypeInfoHolder<Labeled>::kBitmap);
+  const std::string label = "label";
+  gc::Root<Labeled> l =
+      gc::make<Labeled>(label, gc::make_unrooted<Leaf>(1), std::cref(label),
+                        gc::make_unrooted<Leaf>(2));
+  gc::collect();
+  EXPECT_TRUE(Intact(l->first, 1));
+  EXPECT_TRUE(Intact(l->second, 2));
+  EXPECT_EQ(&l->label, &label);
 }
 
 // ---- Aggregates whatever the size of their members. ----
