@@ -92,6 +92,17 @@ void CheckStoringThread(const void* slot) {
   GCRT_FATAL("a gc::Ptr in the heap is stored to only by attached threads");
 }
 
+void ReportMisalignedPtr(const void* slot) {
+  runtime::Print(
+      "a gc::Ptr at %p is not aligned to %zu bytes: the class holding it "
+      "is packed (#pragma pack, __attribute__((packed))). The collector "
+      "reads GC pointers only from aligned words, so the object this one "
+      "points to would be reclaimed. Remove the packing from classes that "
+      "hold gc::Ptr.",
+      slot, alignof(void*));
+  GCRT_FATAL("a gc::Ptr is aligned to a pointer's size");
+}
+
 void SetFinalizerOf(const void* object, std::function<void(void*)> fn) {
   SetFinalizer(object, std::move(fn));
 }

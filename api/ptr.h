@@ -54,12 +54,14 @@ class Ptr {
  public:
   using element_type = T;
 
-  constexpr Ptr() noexcept = default;
-  constexpr Ptr(std::nullptr_t) noexcept {}
+  constexpr Ptr() noexcept { CheckAligned(); }
+  constexpr Ptr(std::nullptr_t) noexcept { CheckAligned(); }
   // From a raw pointer to a GC object (or null); the caller keeps it alive.
   explicit constexpr Ptr(T* raw) noexcept : ptr_(raw) { Shade(raw); }
   constexpr Ptr(const Ptr& other) noexcept : ptr_(other.ptr_) { Shade(ptr_); }
-  constexpr Ptr(T* made, internal::NewObject) noexcept : ptr_(made) {}
+  constexpr Ptr(T* made, internal::NewObject) noexcept : ptr_(made) {
+    CheckAligned();
+  }
   template <typename U>
   requires std::is_convertible_v<U*, T*>
   constexpr Ptr(const Ptr<U>& other) noexcept : ptr_(other.get()) {
@@ -101,14 +103,27 @@ class Ptr {
 
  private:
   friend struct internal::PtrAccess;
-  GCRT_ALWAYS_INLINE static constexpr void Shade(T* p) noexcept {
+  // Every constructor either checks or shades, and Shade checks: a Ptr in
+  // a packed class is found in debug builds when it is made.
+  GCRT_ALWAYS_INLINE constexpr void Shade(T* p) noexcept {
+    CheckAligned();
     if (!std::is_constant_evaluated()) internal::WriteBarrier(p);
+  }
+  GCRT_ALWAYS_INLINE constexpr void CheckAligned() const noexcept {
+#if GCRT_DEBUG_LEVEL >= 2
+    if (!std::is_constant_evaluated() &&
+        GCRT_PREDICT_FALSE(reinterpret_cast<uintptr_t>(&ptr_) % alignof(T*) !=
+                           0)) {
+      internal::ReportMisalignedPtr(&ptr_);
+    }
+#endif
   }
   // With the barrier off no marker runs beside this thread (the barrier
   // turns on only while the world is stopped, and nothing here reaches a
   // safepoint): a plain store, which a Ptr local can keep in a register.
   GCRT_ALWAYS_INLINE void Store(T* p) noexcept {
 #if GCRT_DEBUG_LEVEL >= 2
+    CheckAligned();
     internal::CheckStoringThread(&ptr_);
 #endif
     if (internal::WriteBarrierOn()) {

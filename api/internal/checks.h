@@ -44,6 +44,12 @@ void CheckNotInDestructor();
 // Out of line (api/gc.cc): debug builds only, from gc::Ptr's stores.
 void CheckStoringThread(const void* slot);
 
+// Stops the program: a gc::Ptr at `slot` is not aligned to a pointer's
+// size (a #pragma pack or packed attribute on the class holding it), and
+// the marker reads GC pointers only from aligned words, so its object
+// would be reclaimed. Out of line (api/gc.cc): debug builds only.
+[[noreturn]] void ReportMisalignedPtr(const void* slot);
+
 // Debug builds (GCRT_DEBUG_LEVEL >= 2) stop a destructor the sweeper runs from
 // dereferencing a gc::Ptr (its target may already be dead), and any
 // dereference of a freed object.

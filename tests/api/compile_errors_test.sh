@@ -672,6 +672,17 @@ struct Node { gc::Ptr<Node> next; };
 int main() { gc::Channel<std::reference_wrapper<Node>> c(1); }
 CC
 
+# A packed aggregate holding a gc::Ptr (debug builds stop a packed class
+# when its gc::Ptr is made: debug_checks_test).
+expect_error packed_aggregate "it is packed (#pragma pack" "Packed" <<'CC'
+#include "gcrt/gc.h"
+struct Node { gc::Ptr<Node> next; };
+#pragma pack(push, 4)
+struct Packed { int tag; gc::Ptr<Node> node; };
+#pragma pack(pop)
+int main() { gc::make<Packed>(); }
+CC
+
 if ((failures > 0)); then
   echo "$failures case(s) failed"
   exit 1

@@ -4,6 +4,7 @@
 // before are intact.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <list>
 #include <map>
@@ -128,6 +129,34 @@ TEST(DebugChecksDeathTest, AConstantConstructorThatAllocatesIsReported) {
   gc::collect();
   ASSERT_EQ(outer->nodes.size(), 3u);
   EXPECT_EQ(outer->nodes[2]->value, 0);
+}
+
+// A packed class: its gc::Ptr sits at offset 4, where neither the bitmap
+// nor a conservative scan of aligned words finds it (the class, with no
+// trace(), is classified by its 4-byte alignment as holding no pointer at
+// all). Debug builds stop when the gc::Ptr is made.
+#pragma pack(push, 4)
+class Packed {
+ public:
+  explicit Packed(gc::Ptr<Node> node) : node_(node) {}
+  int32_t tag() const { return tag_; }
+
+ private:
+  int32_t tag_ = 1;
+  gc::Ptr<Node> node_;
+};
+#pragma pack(pop)
+static_assert(alignof(Packed) == 4);
+
+TEST(DebugChecksDeathTest, AGcPtrInAPackedClassIsReported) {
+  EXPECT_DEATH(gc::make<Packed>(gc::make_unrooted<Node>()),
+               "a gc::Ptr at 0x[0-9a-f]+ is not aligned to 8 bytes: the class "
+               "holding it is packed");
+  // Aligned ones pass, in the heap and on the stack.
+  gc::Root<Node> n = gc::make<Node>();
+  gc::Ptr<Node> local = n;
+  n->next = local;
+  EXPECT_EQ(n->next, n);
 }
 
 // A class that inherits its trace() from its base and adds a gc::Ptr of
