@@ -483,7 +483,9 @@ constexpr TraceKind KindOf() {
         KindOf<std::remove_cv_t<typename T::value_type>, kFollowRaw, Inner>());
   } else if constexpr (IsOwningPointer<T>::value) {
     using E = std::remove_cv_t<typename T::element_type>;
-    if constexpr (!Complete<E>) {
+    if constexpr (std::is_void_v<E>) {
+      return TraceKind::kOpaque;  // type-erased, as std::any
+    } else if constexpr (!Complete<E>) {
       return TraceKind::kError;
     } else if constexpr (OwnsPolymorphicUnseen<E>()) {
       return TraceKind::kError;
@@ -577,7 +579,8 @@ constexpr bool OwnsPolymorphicUnseenMember() {
 template <typename T>
 constexpr bool OwnsIncomplete() {
   if constexpr (IsOwningPointer<T>::value) {
-    return !Complete<std::remove_cv_t<typename T::element_type>>;
+    using E = std::remove_cv_t<typename T::element_type>;
+    return !std::is_void_v<E> && !Complete<E>;
   } else {
     return false;
   }

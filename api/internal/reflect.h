@@ -16,7 +16,9 @@
 //     initializer, so the count is off. Found because T(x1, ..., xN) - the
 //     parenthesized form, which never elides braces - does not compile.
 //   - a base class: it takes the first initializer. Found by a first
-//     initializer that converts only to T's bases.
+//     initializer that converts only to T's bases, and which a first field
+//     that takes anything (std::any) would take too: one that also takes
+//     an unrelated type is such a field, not a base.
 //   - more than kMaxFields fields (counting each element of a C array).
 //   - no initializer list fits at all (a reference member).
 #pragma once
@@ -58,9 +60,13 @@ template <typename T, size_t... I>
 constexpr bool ParenInitializable(std::index_sequence<I...>) {
   return requires { T(AnyFieldAt<I>{}...); };
 }
+// A type no field is initialized from, unless that field takes anything
+// (std::any, a class with an unconstrained template constructor).
+struct NotABase {};
 template <typename T, size_t... I>
 constexpr bool FirstIsBase(std::index_sequence<I...>) {
-  return requires { T{AnyBaseOf<T>{}, AnyFieldAt<I>{}...}; };
+  return requires { T{AnyBaseOf<T>{}, AnyFieldAt<I>{}...}; }
+  &&!requires { T{NotABase{}, AnyFieldAt<I>{}...}; };
 }
 
 // The largest N <= kMaxFields + 1 with T{x1, ..., xN} valid (kMaxFields + 1

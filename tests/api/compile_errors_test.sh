@@ -683,6 +683,26 @@ struct Packed { int tag; gc::Ptr<Node> node; };
 int main() { gc::make<Packed>(); }
 CC
 
+# A first field that takes anything (std::any) is not a base class, and a
+# std::shared_ptr<void> is type-erased as std::any is, not a pimpl: both
+# opaque, taken to hold no GC pointer (both were errors with the wrong
+# message).
+expect_ok erased_fields <<'CC'
+#include "gcrt/gc.h"
+#include <any>
+#include <memory>
+struct Node { gc::Ptr<Node> next; };
+struct Tagged { std::any tag; gc::Ptr<Node> node; };
+struct Erased { std::shared_ptr<void> handle; gc::Ptr<Node> node; };
+static_assert(gc::internal::reflect::LimitOf<Tagged>() == gc::internal::reflect::Limit::kNone);
+static_assert(gc::internal::KindOf<Tagged>() == gc::internal::TraceKind::kPrecise);
+static_assert(gc::internal::KindOf<Erased>() == gc::internal::TraceKind::kPrecise);
+int main() {
+  gc::make<Tagged>();
+  gc::make<Erased>();
+}
+CC
+
 if ((failures > 0)); then
   echo "$failures case(s) failed"
   exit 1
