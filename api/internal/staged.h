@@ -5,8 +5,8 @@
 // and a copy of a GC container owns a new array that nothing else
 // reaches, so such a value waits in a rooted one-slot gc::Array. A value
 // whose copy copies at most pointers (pointer-free, a gc::Ptr, trivially
-// copyable) waits in place: what it points to stays reachable from where
-// it was copied.
+// copyable, an aggregate of gc::Ptr fields and plain data) waits in place:
+// what it points to stays reachable from where it was copied.
 #pragma once
 
 #include <memory>
@@ -50,9 +50,11 @@ class Staged {
   }
 
  private:
-  static constexpr bool kRooted = !IsPtr<T>::value &&
-                                  !std::is_trivially_copyable_v<T> &&
-                                  ContainsGcPointers<T>();
+  // A value whose GC pointers all sit at fixed offsets (a gc::Ptr, an
+  // aggregate of them and plain data: Bitmappable) copies pointers only, as
+  // does a trivially copyable one: such a copy owns nothing new.
+  static constexpr bool kRooted =
+      !Bitmappable<T>() && !std::is_trivially_copyable_v<T>;
   Root<Array<T>> slot_;
   std::optional<T> value_;
 };
