@@ -55,6 +55,9 @@ struct TypeInfo {
   // Collector: non-null for an ephemeron table, which the marker scans as
   // the layout says (and nothing else reads as pointers).
   const EphemeronLayout* ephemeron = nullptr;
+  // For messages: the base class whose trace() T inherits (one that cannot
+  // see T's own fields); null when T declares its own or has none.
+  const char* trace_declared_by = nullptr;
 };
 
 // How messages, the census and why-alive name the type of an object whose

@@ -20,6 +20,27 @@ std::string TypeName(const alloc::Span* s, uint32_t slot) {
   return alloc::TypeName(s->types.Get(slot));
 }
 
+// What to ask of the type whose object holds a pointer its trace missed:
+// whether its own trace() visits the field, or, if it inherits a base's
+// (which cannot see its fields), to declare one; an aggregate's fields are
+// found at compile time, so the word is a field gcrt was not given.
+std::string TraceQuestion(const alloc::TypeInfo* t, const std::string& type) {
+  if (t != nullptr && t->trace_declared_by != nullptr) {
+    return type + " inherits its trace() from " + t->trace_declared_by +
+           ", which cannot see " + type + "'s own fields: declare `void " +
+           "trace(gc::Tracer& t) const override` in " + type +
+           ", calling the base's and visiting its own (a container member "
+           "of gc::Ptr included).";
+  }
+  if (t != nullptr && t->pointer_bitmap != nullptr) {
+    return type +
+           " is an aggregate whose gc::Ptr fields are found at compile "
+           "time, and this word is none of them: a raw pointer kept in "
+           "an integer, or in a field of a type gcrt takes as holding none?";
+  }
+  return "does " + type + "::trace visit that field?";
+}
+
 [[noreturn]] void ReportMissedField(const alloc::Span* from, uint32_t slot,
                                     size_t offset, uintptr_t word,
                                     uintptr_t target) {
@@ -36,7 +57,7 @@ std::string TypeName(const alloc::Span* s, uint32_t slot) {
                 " declares itself pointer-free, or inherits a `using "
                 "gc_pointer_free = void;` from a base class (a marker that "
                 "names its class, `= ClassName`, is not inherited)."
-          : std::string("does ") + from_type + "::trace visit that field?";
+          : TraceQuestion(from->types.Get(slot), from_type);
   runtime::Print(
       "missed field: the object of type %s at %#lx holds at offset %zu a "
       "pointer to %#lx, in the object of type %s at %#lx that this cycle "

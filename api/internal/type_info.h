@@ -148,9 +148,18 @@ struct TypeInfoHolder {
           (!kPointerFree && !kBitmap && !kConservative) ? &TraceOne<T>
                                                         : nullptr,
           0,
+          nullptr,
+          TraceDeclaredBy(),
       };
     }
   };
+  static const char* TraceDeclaredBy() {
+    if constexpr (InheritsTrace<T>) {
+      return TypeName<decltype(TraceDeclaringClass(&T::trace))>::Get();
+    } else {
+      return nullptr;
+    }
+  }
   // Constant-initialized storage, so Address() needs no guard; Get()
   // constructs `built` in it once.
   union Storage {

@@ -56,6 +56,26 @@ class ForgetsAField {
   gc::Ptr<Child> second_;
 };
 
+// A derived class that adds a gc::Ptr and inherits its base's trace().
+class Shape {
+ public:
+  virtual ~Shape() = default;
+  virtual void trace(gc::Tracer& t) const { t(first_); }
+
+ private:
+  gc::Ptr<Child> first_ = gc::make_unrooted<Child>();
+};
+class Labeled : public Shape {
+ private:
+  gc::Ptr<Child> label_ = gc::make_unrooted<Child>();
+};
+
+// An aggregate keeping a pointer as an integer.
+struct Hidden {
+  gc::Ptr<Child> seen;
+  uintptr_t hidden;
+};
+
 struct Node {
   gc::Ptr<Node> left, right;
   int64_t value = 0;
@@ -111,6 +131,26 @@ TEST_F(CrossCheckTest, AFieldTheTraceSkipsIsReportedAtItsOffset) {
                "missed field: the object of type [^ ]*ForgetsAField at "
                "0x[0-9a-f]+ holds at offset 8 .*does [^ ]*ForgetsAField::"
                "trace visit that field");
+}
+
+// The report asks the derived class for a trace() of its own, not whether
+// one it does not have visits the field (debug builds' own check of
+// inherited traces, which runs first there, names both classes too).
+TEST_F(CrossCheckTest, AnInheritedTraceIsNamedAsTheBaseClasss) {
+  gc::Root<Labeled> r = gc::make<Labeled>();
+  EXPECT_DEATH(gc::collect(),
+               "[^ ]*Labeled[^.]* inherits its trace\\(\\) from [^ ]*Shape, "
+               "which");
+}
+
+TEST_F(CrossCheckTest, AnAggregatesHiddenPointerIsNamedAsNoneOfItsFields) {
+  gc::Root<Hidden> r = gc::make<Hidden>();
+  r->seen = gc::make_unrooted<Child>();
+  r->hidden = reinterpret_cast<uintptr_t>(gc::make_unrooted<Child>().get());
+  EXPECT_DEATH(gc::collect(),
+               "holds at offset 8 .*[^ ]*Hidden is an aggregate whose gc::Ptr "
+               "fields are found at compile time, and this word is none of "
+               "them");
 }
 
 TEST_F(CrossCheckTest, ACorrectProgramIsNotReported) {
