@@ -231,6 +231,10 @@ void ProcessorTable::ReportStragglersLocked(Processor* self, const char* reason,
     r.result = SampleThreadStack(r.tid, kSampleTimeout, &r.stack);
   }
   if (n == 0) return;
+  // The watchdog runs on the thread that asked for the stop.
+  const int stopper_tid = static_cast<int>(::gettid());
+  char stopper_name[16];
+  ThreadName(stopper_tid, stopper_name, sizeof(stopper_name));
   MutexUnlock unlock(&mu_);
   for (int i = 0; i < n; i++) {
     const StragglerReport& r = reports[i];
@@ -253,6 +257,12 @@ void ProcessorTable::ReportStragglersLocked(Processor* self, const char* reason,
       "}) runs any other call in one (it must not touch GC objects there). "
       "A thread in a long loop that does not allocate calls "
       "gc::safepoint(). See api/thread.h.");
+  Print(
+      "the stop was asked for by thread %d \"%s\" (an allocation or "
+      "gc::collect()): if it holds a lock a thread above waits for (a "
+      "std::mutex locked around code that allocates), each waits for the "
+      "other for good; lock that mutex as a gc::Mutex.",
+      stopper_tid, stopper_name);
 }
 
 void ProcessorTable::BeginStopLocked(Processor* self) {

@@ -138,7 +138,10 @@ TEST(WatchdogTest, NamesAThreadWaitingForAStdMutexAndLetsItGo) {
   ASSERT_TRUE(Eventually([&] { return tid.load() != 0; }));
   std::this_thread::sleep_for(50ms);  // into the lock
   ::testing::internal::CaptureStderr();
+  std::atomic<int> collector_tid{0};
   std::thread collector([&] {
+    pthread_setname_np(pthread_self(), "gcrt-collector");
+    collector_tid = static_cast<int>(::gettid());
     gc::collect();
     collected = true;
   });
@@ -158,6 +161,13 @@ TEST(WatchdogTest, NamesAThreadWaitingForAStdMutexAndLetsItGo) {
   EXPECT_EQ(r.full, 1u) << err;
   EXPECT_GE(r.lines, 2u) << err;
   EXPECT_TRUE(r.advice) << err;
+  // ... and names the thread that asked for the stop, which may hold the
+  // lock the straggler waits for.
+  EXPECT_NE(
+      err.find("the stop was asked for by thread " +
+               std::to_string(collector_tid.load()) + " \"gcrt-collector\""),
+      std::string::npos)
+      << err;
 #if GCRT_TSAN
   // ThreadSanitizer holds signals to a thread in pthread_mutex_lock until
   // the call returns: the report says the thread did not answer.
