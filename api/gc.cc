@@ -452,6 +452,15 @@ void attach_thread() {
 
 void detach_thread() { alloc::DetachCurrentThread(); }
 
+ThreadScope::ThreadScope()
+    : attached_here_(runtime::CurrentProcessor() == nullptr) {
+  if (attached_here_) attach_thread();
+}
+
+ThreadScope::~ThreadScope() {
+  if (attached_here_) detach_thread();
+}
+
 void set_mark_workers(uint32_t n) { Collector::Get().SetMarkWorkers(n); }
 void set_task_stack_size(size_t bytes) { runtime::SetTaskStackBytes(bytes); }
 bool set_verify(bool on) { return Collector::Get().SetVerify(on); }

@@ -481,6 +481,27 @@ using Blocking = runtime::BlockingRegion;
 void attach_thread();
 void detach_thread();
 
+// Attaches the calling thread for a scope if it is not attached, and
+// detaches it at the scope's end if it attached it here (nested scopes,
+// and threads attached already, are left as they are). For the entry
+// points of a library that uses gcrt inside a program that does not (a
+// plugin called on the host's threads): a thread left attached after the
+// call would hold every later collection up the next time the host blocks
+// outside a gc::Blocking scope, which the host knows nothing of. Each
+// attach and detach costs a processor hand-over and a flush of the
+// thread's allocation caches (microseconds): fine per call into a library,
+// not per object. Roots made in the scope and kept past it stay roots.
+class ThreadScope {
+ public:
+  ThreadScope();
+  ~ThreadScope();
+  ThreadScope(const ThreadScope&) = delete;
+  ThreadScope& operator=(const ThreadScope&) = delete;
+
+ private:
+  bool attached_here_;
+};
+
 // Debug and tuning knobs, each the setter of its GCRT_* variable (above).
 // 0: one per hardware thread; at most 256 (more throws
 // std::invalid_argument, as GCRT_MARK_WORKERS refuses it).

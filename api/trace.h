@@ -698,6 +698,12 @@ constexpr bool CheckReferenceFieldsOf() {
   }
 }
 
+#if defined(__cpp_aggregate_paren_init)
+inline constexpr bool kParenAggregateInit = true;
+#else
+inline constexpr bool kParenAggregateInit = false;
+#endif
+
 template <typename T>
 struct CannotTrace {
   static_assert(!ViewOfRawPointer<T>,
@@ -719,7 +725,19 @@ struct CannotTrace {
                 "or scanned conservatively) cannot be traced: hold GC "
                 "objects in gc::Ptr<T> (the marker follows only gc::Ptr, "
                 "gc::Root and gc::Global)");
-  static_assert(!UnreflectedAggregate<T>,
+#if !defined(__cpp_aggregate_paren_init)
+  static_assert(!UnreflectedAggregate<T> ||
+                    reflect::LimitOf<T>() != reflect::Limit::kCArray,
+                "gcrt: this compiler lacks C++20's parenthesized aggregate "
+                "initialization (clang before 16), without which gcrt "
+                "cannot take an aggregate of two or more fields apart; this "
+                "one is not trivially destructible, so it cannot be scanned "
+                "whole either: give it a `void trace(gc::Tracer&) const` "
+                "member, or build with g++ 10 or later or clang 16 or later");
+#endif
+  static_assert(!UnreflectedAggregate<T> ||
+                    (!kParenAggregateInit &&
+                     reflect::LimitOf<T>() == reflect::Limit::kCArray),
                 "gcrt: this aggregate cannot be taken apart at compile time "
                 "and is not trivially destructible, so it cannot be scanned "
                 "safely: replace each C array member `T x[N]` with "

@@ -2,6 +2,8 @@
 // against. The macros are the headers' version; gc::version() is the
 // library's, so a program can check that the two match (a header from one
 // install and a library from another is otherwise a silent ABI mismatch).
+// It names the version only: a debug install (GCRT_DEBUG_LEVEL=2) and a
+// release install of one version report the same string.
 // CMakeLists.txt reads the numbers from here: this is their one home.
 #pragma once
 

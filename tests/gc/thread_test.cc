@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "gcrt/gc.h"
+#include "gcrt/runtime/processor.h"
 #include "gcrt/runtime/safepoint_poll.h"
 
 namespace {
@@ -127,6 +128,60 @@ TEST(ThreadTest, CollectingAndWatchingLeaveAThreadUnattached) {
     EXPECT_FALSE(timed_out)
         << "operation " << op << " left its thread attached";
   }
+}
+
+// A library's entry point called on a host thread that knows nothing of
+// gcrt: it allocates (attaching the thread) inside a gc::ThreadScope,
+// which detaches the thread as it returns, so the host's plain wait
+// afterwards holds no collection up. Without the scope the thread stays
+// attached and the main thread's collection waits for it (the test times
+// out its wait and fails).
+int64_t LibraryEntryPoint(gc::Global<Node>* keep) {
+  gc::ThreadScope scope;
+  gc::Root<Node> n = gc::make<Node>();
+  n->v = 5;
+  {
+    gc::ThreadScope nested;  // attached already: leaves it attached
+  }
+  gc::Root<Node> after_nested = gc::make<Node>();
+  after_nested->next = n;
+  *keep = after_nested;
+  return after_nested->next->v;
+}
+
+TEST(ThreadTest, AThreadScopeDetachesTheThreadItAttached) {
+  gc::Global<Node> kept;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool called = false, collected = false, timed_out = false;
+  int64_t result = 0;
+  std::thread host([&] {
+    result = LibraryEntryPoint(&kept);
+    std::unique_lock<std::mutex> lock(mu);  // the host's own plain waits
+    called = true;
+    cv.notify_all();
+    timed_out =
+        !cv.wait_for(lock, std::chrono::seconds(5), [&] { return collected; });
+  });
+  gc::blocking([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return called; });
+  });
+  gc::collect();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    collected = true;
+  }
+  cv.notify_all();
+  gc::blocking([&] { host.join(); });
+  EXPECT_FALSE(timed_out) << "the entry point left its thread attached";
+  EXPECT_EQ(result, 5);
+  ASSERT_NE(kept.get(), nullptr);
+  EXPECT_EQ(kept->next->v, 5);  // kept through the collection
+  // A thread attached before the scope stays attached after it.
+  gc::attach_thread();
+  { gc::ThreadScope scope; }
+  EXPECT_NE(gc::runtime::CurrentProcessor(), nullptr);
 }
 
 TEST(ThreadTest, ANamedThreadNamesItself) {
