@@ -384,6 +384,7 @@ void Collector::BackgroundLoop() {
   runtime::SetCurrentThreadName("gcrt-gc");
   t_background_collector = true;
   for (;;) {
+    runtime::ClearDeadStack();  // the last cycle's pointers (stack.h)
     {
       // It holds a processor after its first cycle: it waits blocked.
       runtime::BlockingRegion idle;

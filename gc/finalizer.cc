@@ -20,6 +20,7 @@
 #include "gcrt/runtime/list.h"
 #include "gcrt/runtime/mutex.h"
 #include "gcrt/runtime/safepoint.h"
+#include "gcrt/runtime/stack.h"
 #include "gcrt/runtime/sys_stat.h"
 
 namespace gc::internal {
@@ -149,6 +150,9 @@ bool HasUnclaimed() GCRT_REQUIRES(g_fin_mu) {
   runtime::SetCurrentThreadName("gcrt-finalizer");
   alloc::AttachCurrentThread();
   for (;;) {
+    // The finalizers' frames are gone, not the pointers they left below
+    // this frame: the wait's frames would keep the last object finalized.
+    runtime::ClearDeadStack();
     {
       // Asleep in a blocking region: the world stops without this thread.
       runtime::BlockingRegion blocking;

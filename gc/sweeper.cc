@@ -14,6 +14,7 @@
 #include "gcrt/runtime/backtrace.h"
 #include "gcrt/runtime/check.h"
 #include "gcrt/runtime/safepoint.h"
+#include "gcrt/runtime/stack.h"
 
 namespace gc::internal {
 
@@ -424,6 +425,7 @@ void Sweeper::BackgroundLoop(int64_t (*periodic)()) {
   // When the next forced cycle is due (steady_clock nanoseconds).
   int64_t due = periodic != nullptr ? periodic() : INT64_MAX;
   for (;;) {
+    runtime::ClearDeadStack();  // the destructors' pointers (stack.h)
     {
       runtime::BlockingRegion idle;
       runtime::MutexLock lock(&mu_);

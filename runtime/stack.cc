@@ -2,6 +2,7 @@
 #include "gcrt/runtime/stack.h"
 
 #include <pthread.h>
+#include <string.h>
 
 #include <atomic>
 
@@ -88,6 +89,12 @@ GCRT_NOINLINE GCRT_NO_SANITIZE int FramePointerStack(void** out, int max) {
     fp = next;
   }
   return n;
+}
+
+GCRT_NOINLINE void ClearDeadStack() {
+  unsigned char dead[kDeadStackBytes];
+  explicit_bzero(dead, sizeof(dead));
+  asm volatile("" : : "r"(dead) : "memory");
 }
 
 GCRT_NOINLINE uintptr_t ApproximateSp() {

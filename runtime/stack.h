@@ -66,6 +66,16 @@ GCRT_NOINLINE int FramePointerStack(void** out, int max);
 // caller's frames is at or above it.
 GCRT_NOINLINE uintptr_t ApproximateSp();
 
+// Zeroes kDeadStackBytes of the calling thread's stack below the caller's
+// frame: what the frames the caller has returned from left there (Boehm
+// GC's GC_clear_stack). A thread that is about to wait in a blocking
+// region calls it first: the region's own frames are pushed onto that
+// memory, and a slot they leave unwritten would otherwise still hold a
+// pointer from a frame that ran before (the finalizer thread kept the
+// last object it finalized, and all it reached, alive that way).
+inline constexpr size_t kDeadStackBytes = 16 * 1024;
+GCRT_NOINLINE void ClearDeadStack();
+
 // Records the calling thread's stack into p's record: [sp, its base), the
 // registers already spilled at or above sp (a parked thread, the stopper).
 void RecordStack(Processor* p, uintptr_t sp);
