@@ -93,7 +93,8 @@ Span* Central::Exchange(Span* retired, uint64_t local_frees, size_t want,
       // A failed claim: a sweeper walking all spans has it and waits for
       // this lock to take it off the list.
       if (SweepClaim claim = SweepClaim::TryAcquire(s, h)) {
-        claimed[nclaimed++] = std::move(claim);  // swept where it lies
+        unswept_.Remove(s);
+        claimed[nclaimed++] = std::move(claim);
       }
       s = next;
     }
@@ -259,6 +260,15 @@ Span* Central::FileLocked(Span* s, SpanList* partial, bool keep_empty) {
   return nullptr;
 }
 
+void Central::RemoveLocked(Span* s, SpanList* partial) {
+  if (s->alloc_count == s->nelems) {
+    GCRT_CHECK_GT(nfull_, 0u);
+    nfull_--;
+  } else {
+    partial->Remove(s);
+  }
+}
+
 void Central::StartSweep(bool reuse_empties) {
   runtime::MutexLock lock(&mu_);
   GCRT_CHECK(unswept_.empty() && "every span was swept before the next mark");
@@ -290,6 +300,12 @@ size_t Central::KeptForTesting() {
   return empty_.size();
 }
 
+void Central::TakeForSweep(const SweepClaim& claim) {
+  runtime::MutexLock lock(&mu_);
+  GCRT_CHECK(!claim.span()->in_cache);
+  RemoveLocked(claim.span(), &unswept_);
+}
+
 Central::Filed Central::FinishSweep(SweepClaim claim, uint32_t freed,
                                     Emptied emptied) {
   Span* s = claim.span();
@@ -297,16 +313,6 @@ Central::Filed Central::FinishSweep(SweepClaim claim, uint32_t freed,
   Filed filed;
   {
     runtime::MutexLock lock(&mu_);
-    GCRT_CHECK(!s->in_cache);
-    // Off the list it lay on while swept: counted full (on none), or
-    // unswept_. One lock acquisition per span swept: the allocating threads
-    // sweep (Sweeper::Credit), and meet on this lock.
-    if (s->alloc_count + freed == s->nelems) {
-      GCRT_CHECK_GT(nfull_, 0u);
-      nfull_--;
-    } else {
-      unswept_.Remove(s);
-    }
     nfree_ += freed;
     live_bytes_ -= int64_t{freed} * s->elem_size;
     GCRT_DCHECK_EXPENSIVE(s->IsValid());
@@ -347,6 +353,7 @@ void Central::FreeObject(Span* s, uint32_t slot) {
     uint32_t h = heap_->sweepgen();
     if (s->sweepgen.Of(h) == SweepGen::State::kSwept) break;
     if (SweepClaim claim = SweepClaim::TryAcquire(s, h)) {
+      RemoveLocked(s, &unswept_);
       lock.Unlock();
       heap_->hooks()->sweep_taken(std::move(claim), Emptied::kFree);
     } else {

@@ -18,11 +18,9 @@
 // termination (world stopped) StartSweep() moves every partial span to
 // unswept_ (state h-2); full spans stay counted in nfull_ and are found by
 // the sweeper's walk over all spans. A sweeper claims a span
-// (SweepClaim::TryAcquire, h-2 -> h-1), sweeps it where it lies with no
-// lock held (destructors are user code; the claim keeps other sweepers and
-// refills off it, which skip a span they cannot claim), and files it back
-// (FinishSweep, which takes it off unswept_ or the full count and ends the
-// claim: state h), one lock acquisition per span. Only swept
+// (SweepClaim::TryAcquire, h-2 -> h-1), takes it off the lists
+// (TakeForSweep), sweeps it with no lock held (destructors are user code),
+// and files it back (FinishSweep, which ends the claim: state h). Only swept
 // spans (h) are ever on partial_ or handed to a Cache. Exchange sweeps on
 // demand: with no swept partial span, it claims unswept ones of its class,
 // then sweeps the walk over all spans until it found spans of its class
@@ -108,6 +106,8 @@ class alignas(64) Central {
   // their refills; otherwise every emptied span goes back to the page heap.
   void StartSweep(bool reuse_empties) GCRT_REQUIRES(runtime::kWorldStopped)
       GCRT_EXCLUDES(mu_);
+  // Takes the claimed span (h-1) off the lists.
+  void TakeForSweep(const SweepClaim& claim) GCRT_EXCLUDES(mu_);
   // Where FinishSweep filed a span.
   enum class Filed { kPartial, kFull, kFreed };
   // What FinishSweep does with a span its sweep emptied.
@@ -127,8 +127,7 @@ class alignas(64) Central {
     kKeep,
   };
   // Files a claimed span back after its sweep freed `freed` objects (its
-  // bits already swapped), taking it off where it lay unswept (unswept_,
-  // or the full count): partial, full, or (empty) as `emptied` says.
+  // bits already swapped): partial, full, or (empty) as `emptied` says.
   Filed FinishSweep(SweepClaim claim, uint32_t freed,
                     Emptied emptied = Emptied::kFree) GCRT_EXCLUDES(mu_);
   // Gives kept empty spans (Emptied::kKeepIfDue) back to the page heap
@@ -166,6 +165,7 @@ class alignas(64) Central {
   // if empty (unless keep_empty: then it is filed partial).
   Span* FileLocked(Span* s, SpanList* partial, bool keep_empty = false)
       GCRT_REQUIRES(mu_);
+  void RemoveLocked(Span* s, SpanList* partial) GCRT_REQUIRES(mu_);
   void ReleaseEmptySpan(Span* s) GCRT_EXCLUDES(mu_);
   // Frees a list (through next) of empty spans; without the lock.
   void ReleaseEmptySpans(Span* list) GCRT_EXCLUDES(mu_);

@@ -161,9 +161,9 @@ class Heap {
   // ---- The collector (gc/) plugs in here (layering: alloc never calls up
   //      except through these). ----
   struct CollectorHooks {
-    // Sweeps a small span the caller claimed (SweepClaim::TryAcquire),
-    // where it lies on its Central's lists: runs the destructors of its
-    // dead objects with no lock held,
+    // Sweeps a small span the caller claimed (SweepClaim::TryAcquire) and
+    // took off its Central's lists (Central::TakeForSweep, or Exchange
+    // itself): runs the destructors of its dead objects with no lock held,
     // swaps its bits, and files it back with Central::FinishSweep, which
     // ends the claim (`emptied`: as FinishSweep's).
     void (*sweep_taken)(SweepClaim claim, Central::Emptied emptied);

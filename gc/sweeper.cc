@@ -223,6 +223,7 @@ bool Sweeper::ClaimAndSweep(Span* s, uint64_t* freed_pages, Refill* refill) {
   } else {
     const bool for_refill =
         refill != nullptr && s->span_class == refill->span_class;
+    heap.central(s->span_class).TakeForSweep(claim);
     // Kept for the refill that sweeps; freed for a reclaim, which wants
     // pages; otherwise kept while the class's reuse budget lasts.
     using Emptied = alloc::Central::Emptied;

@@ -475,6 +475,7 @@ TEST_F(SweepgenTest, SpanGoesThroughEverySweepgenState) {
     EXPECT_FALSE(gc::alloc::SweepClaim::TryAcquire(s2, seen_h))
         << "a claimed span cannot be claimed again";
     s2_claimed = SweepgenOf(s2);
+    heap.central(s2->span_class).TakeForSweep(claim);
     gc::internal::Sweeper::SweepTaken(std::move(claim),
                                       gc::alloc::Central::Emptied::kFree);
     s2_swept = SweepgenOf(s2);
