@@ -19,6 +19,30 @@
 
 namespace gc::internal {
 
+// Whether T(args...) waits in place: it holds no GC pointer, or it is a
+// gc::Ptr or trivially copyable, or its GC pointers all sit at fixed
+// offsets (Bitmappable) and it is a copy or move of a T, or an aggregate
+// with every field given (Edge{to, weight}): then building it runs no code
+// of T's that could allocate (a default member initializer
+// `gc::Ptr<V> v = gc::make<V>()`, a constructor), and it copies pointers
+// only: it owns nothing new.
+template <typename T, typename... Args>
+constexpr bool StagedInPlace() {
+  if constexpr (!ContainsGcPointers<T>() || IsPtr<T>::value ||
+                std::is_trivially_copyable_v<T>) {
+    return true;
+  } else if constexpr (!Bitmappable<T>()) {
+    return false;
+  } else if constexpr (sizeof...(Args) == 1 &&
+                       (std::is_same_v<std::remove_cvref_t<Args>, T> && ...)) {
+    return true;
+  } else if constexpr (ReflectedAggregate<T>) {
+    return sizeof...(Args) == reflect::kFieldCount<T>;
+  } else {
+    return false;
+  }
+}
+
 template <typename T>
 class Staged {
  public:
@@ -27,7 +51,7 @@ class Staged {
   // in the slot is reachable while its own copies allocate.
   template <typename... Args>
   explicit Staged(std::in_place_t, Args&&... args) {
-    if constexpr (kRooted) {
+    if constexpr (!StagedInPlace<T, Args...>()) {
       slot_ = make_array<T>(1);
       T* at = &(*slot_)[0];
       std::destroy_at(at);
@@ -41,20 +65,9 @@ class Staged {
       value_.emplace(std::forward<Args>(args)...);
     }
   }
-  T& get() {
-    if constexpr (kRooted) {
-      return (*slot_)[0];
-    } else {
-      return *value_;
-    }
-  }
+  T& get() { return slot_ ? (*slot_)[0] : *value_; }
 
  private:
-  // A value whose GC pointers all sit at fixed offsets (a gc::Ptr, an
-  // aggregate of them and plain data: Bitmappable) copies pointers only, as
-  // does a trivially copyable one: such a copy owns nothing new.
-  static constexpr bool kRooted =
-      !Bitmappable<T>() && !std::is_trivially_copyable_v<T>;
   Root<Array<T>> slot_;
   std::optional<T> value_;
 };

@@ -267,3 +267,35 @@ TEST_F(VectorTest, NestedVectorsSurviveTheCollectionsOfTheirCopies) {
     for (const Inner& g : d) EXPECT_TRUE(Intact(g));
   }
 }
+
+// An aggregate whose gc::Ptr sits at a fixed offset but whose default
+// member initializers allocate and collect: made from no arguments it owns
+// a new object, which with stack scanning off was reclaimed while it
+// waited outside a rooted slot (a review found it after such values stopped
+// waiting in one); made from all its fields, or copied, it owns nothing
+// new and waits in place.
+namespace {
+struct Bucket {
+  gc::Ptr<Leaf> first = gc::make<Leaf>(7);
+  int64_t n = (gc::collect(), 0);  // a collection while `first` waits
+};
+static_assert(gc::internal::Bitmappable<Bucket>());
+static_assert(!gc::internal::StagedInPlace<Bucket>());
+static_assert(gc::internal::StagedInPlace<Bucket, gc::Ptr<Leaf>&, int>());
+static_assert(gc::internal::StagedInPlace<Bucket, const Bucket&>());
+}  // namespace
+
+TEST_F(VectorTest, ValuesWhoseInitializersAllocateSurviveGrowth) {
+  gc::Root<gc::Vector<Bucket>> v = gc::make<gc::Vector<Bucket>>();
+  for (int i = 0; i < 20; i++) {
+    v->emplace_back();
+    for (int j = 0; j < 200; j++) gc::make<Leaf>(-1);  // reuse what was freed
+  }
+  gc::collect();
+  ASSERT_EQ(v->size(), 20u);
+  int intact = 0;
+  for (const Bucket& b : *v) {
+    intact += b.first != nullptr && b.first->value == 7;
+  }
+  EXPECT_EQ(intact, 20);
+}
