@@ -452,13 +452,24 @@ void attach_thread() {
 
 void detach_thread() { alloc::DetachCurrentThread(); }
 
-ThreadScope::ThreadScope()
-    : attached_here_(runtime::CurrentProcessor() == nullptr) {
-  if (attached_here_) attach_thread();
+ThreadScope::ThreadScope() : attached_(nullptr) {
+  if (runtime::InBlockingRegion()) {
+    throw std::logic_error(
+        "gcrt: gc::ThreadScope inside a gc::Blocking scope: the code it "
+        "guards uses the GC heap, which the blocking region forbids; call "
+        "it outside the region");
+  }
+  if (runtime::CurrentProcessor() == nullptr) {
+    attach_thread();
+    attached_ = runtime::CurrentProcessor();
+  }
 }
 
 ThreadScope::~ThreadScope() {
-  if (attached_here_) detach_thread();
+  if (attached_ == nullptr) return;
+  GCRT_CHECK(runtime::CurrentProcessor() == attached_ &&
+             "a gc::ThreadScope ends on the thread that began it");
+  detach_thread();
 }
 
 void set_mark_workers(uint32_t n) { Collector::Get().SetMarkWorkers(n); }

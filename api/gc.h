@@ -491,6 +491,9 @@ void detach_thread();
 // attach and detach costs a processor hand-over and a flush of the
 // thread's allocation caches (microseconds): fine per call into a library,
 // not per object. Roots made in the scope and kept past it stay roots.
+// Throws std::logic_error inside a gc::Blocking scope (the library could
+// not use the heap there: call it outside the region). It ends on the
+// thread that began it (a scope moved to another thread stops the program).
 class ThreadScope {
  public:
   ThreadScope();
@@ -499,7 +502,7 @@ class ThreadScope {
   ThreadScope& operator=(const ThreadScope&) = delete;
 
  private:
-  bool attached_here_;
+  runtime::Processor* attached_;  // the processor attached here, or null
 };
 
 // Debug and tuning knobs, each the setter of its GCRT_* variable (above).

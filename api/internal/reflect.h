@@ -104,6 +104,15 @@ constexpr Limit LimitOf() {
   }
 }
 
+// f(field), unless the field is a reference member (`Declared`, its
+// declared type, is a reference): what it refers to is not part of the
+// object, and api/trace.h classifies the reference itself as the pointer
+// it is.
+template <typename Declared, typename Field, typename F>
+GCRT_ALWAYS_INLINE void VisitField(Field& field, F& f) {
+  if constexpr (!std::is_reference_v<Declared>) f(field);
+}
+
 #include "gcrt/internal/reflect_fields.inc"
 
 // Number of fields of an aggregate T with LimitOf<T>() == kNone.
@@ -116,7 +125,8 @@ template <typename T, size_t I>
 using FieldType = std::remove_cv_t<typename std::tuple_element_t<
     I, decltype(FieldTypes<kFieldCount<T>>(std::declval<T&>()))>::type>;
 
-// Calls f(field) for each field of t, in declaration order.
+// Calls f(field) for each field of t that is not a reference member, in
+// declaration order.
 template <typename T, typename F>
 GCRT_ALWAYS_INLINE void ForEachField(T& t, F&& f) {
   constexpr size_t n = kFieldCount<std::remove_cv_t<T>>;

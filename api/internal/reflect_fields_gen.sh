@@ -16,7 +16,7 @@ for ((n = 1; n <= max; n++)); do
   calls=""
   for ((i = 0; i < n; i++)); do
     names+="${names:+, }f$i"
-    calls+=" f(f$i);"
+    calls+=" VisitField<decltype(f$i)>(f$i, f);"
   done
   kw="else if"
   if ((n == 1)); then kw="if"; fi

@@ -641,6 +641,11 @@ expect_ok views_of_pointer_free_data <<'CC'
 #include <string_view>
 struct Node { gc::Ptr<Node> next; };
 struct Config { int depth; };
+// Refers to a struct holding a raw pointer to a traced type: the reference
+// is a pointer to data that is not a GC type; what it refers to is not
+// taken apart as a field.
+struct Cursor { Node* current; };
+struct Task { gc::Ptr<Node> node; const Cursor& cursor; };
 struct Counters {
   std::atomic<int> count{0};
   std::atomic<Config*> config{nullptr};
@@ -657,6 +662,8 @@ struct Views {
 static_assert(gc::internal::KindOf<Views>() == gc::internal::TraceKind::kPrecise);
 void F(const Config& c, const std::string& s) {
   gc::make<Counters>();
+  static const Cursor cursor{nullptr};
+  gc::make<Task>(gc::Ptr<Node>{}, cursor);
   gc::make<Views>(c, std::span<const int>{}, std::string_view{}, c, s,
                   gc::Ptr<Node>{});
 }

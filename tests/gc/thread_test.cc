@@ -11,6 +11,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -182,6 +183,18 @@ TEST(ThreadTest, AThreadScopeDetachesTheThreadItAttached) {
   gc::attach_thread();
   { gc::ThreadScope scope; }
   EXPECT_NE(gc::runtime::CurrentProcessor(), nullptr);
+  // Inside a blocking region the library could not use the heap: refused.
+  std::string what;
+  gc::blocking([&] {
+    try {
+      gc::ThreadScope scope;
+    } catch (const std::logic_error& e) {
+      what = e.what();
+    }
+  });
+  EXPECT_NE(what.find("gc::ThreadScope inside a gc::Blocking scope"),
+            std::string::npos)
+      << what;
 }
 
 TEST(ThreadTest, ANamedThreadNamesItself) {
