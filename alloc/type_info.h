@@ -56,8 +56,12 @@ struct TypeInfo {
   // the layout says (and nothing else reads as pointers).
   const EphemeronLayout* ephemeron = nullptr;
   // For messages: the base class whose trace() T inherits (one that cannot
-  // see T's own fields); null when T declares its own or has none.
+  // see T's own fields); null when T declares its own or has none. Then
+  // trace_base_bytes gives the byte range of that base in an object of T
+  // (a live one: a virtual base's offset is read from the object).
   const char* trace_declared_by = nullptr;
+  void (*trace_base_bytes)(const void* object, size_t* begin,
+                           size_t* end) = nullptr;
 };
 
 // How messages, the census and why-alive name the type of an object whose

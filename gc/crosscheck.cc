@@ -24,8 +24,24 @@ std::string TypeName(const alloc::Span* s, uint32_t slot) {
 // whether its own trace() visits the field, or, if it inherits a base's
 // (which cannot see its fields), to declare one; an aggregate's fields are
 // found at compile time, so the word is a field gcrt was not given.
-std::string TraceQuestion(const alloc::TypeInfo* t, const std::string& type) {
-  if (t != nullptr && t->trace_declared_by != nullptr) {
+std::string TraceQuestion(const alloc::TypeInfo* t, const std::string& type,
+                          const void* object, size_t offset) {
+  if (t != nullptr && t->trace_declared_by != nullptr &&
+      offset >= t->array_header) {
+    if (t->array_header != 0) {
+      // An element of an array: the offset within it.
+      const size_t in_elements = offset - t->array_header;
+      object = static_cast<const unsigned char*>(object) + t->array_header +
+               in_elements / t->size * t->size;
+      offset = in_elements % t->size;
+    }
+    size_t begin = 0, end = 0;
+    t->trace_base_bytes(object, &begin, &end);
+    if (offset >= begin && offset < end) {
+      // A field of the base: its own trace missed it.
+      return std::string("does ") + t->trace_declared_by + "::trace (which " +
+             type + " inherits) visit that field?";
+    }
     return type + " inherits its trace() from " + t->trace_declared_by +
            ", which cannot see " + type + "'s own fields: declare `void " +
            "trace(gc::Tracer& t) const override` in " + type +
@@ -57,7 +73,9 @@ std::string TraceQuestion(const alloc::TypeInfo* t, const std::string& type) {
                 " declares itself pointer-free, or inherits a `using "
                 "gc_pointer_free = void;` from a base class (a marker that "
                 "names its class, `= ClassName`, is not inherited)."
-          : TraceQuestion(from->types.Get(slot), from_type);
+          : TraceQuestion(
+                from->types.Get(slot), from_type,
+                reinterpret_cast<const void*>(from->SlotAddress(slot)), offset);
   runtime::Print(
       "missed field: the object of type %s at %#lx holds at offset %zu a "
       "pointer to %#lx, in the object of type %s at %#lx that this cycle "

@@ -258,8 +258,9 @@ void ProcessorTable::ReportStragglersLocked(Processor* self, const char* reason,
       "A thread in a long loop that does not allocate calls "
       "gc::safepoint(). See api/thread.h.");
   Print(
-      "the stop was asked for by thread %d \"%s\" (an allocation or "
-      "gc::collect()): if it holds a lock a thread above waits for (a "
+      "the stop was asked for by thread %d \"%s\" (an allocation, "
+      "gc::collect(), gc::stats(), a census or a fork, say): if it holds a "
+      "lock a thread above waits for (a "
       "std::mutex locked around code that allocates), each waits for the "
       "other for good; lock that mutex as a gc::Mutex.",
       stopper_tid, stopper_name);

@@ -150,12 +150,28 @@ struct TypeInfoHolder {
           0,
           nullptr,
           TraceDeclaredBy(),
+          TraceBaseBytes(),
       };
     }
   };
   static const char* TraceDeclaredBy() {
     if constexpr (InheritsTrace<T>) {
       return TypeName<decltype(TraceDeclaringClass(&T::trace))>::Get();
+    } else {
+      return nullptr;
+    }
+  }
+  using BaseBytes = void (*)(const void*, size_t*, size_t*);
+  static BaseBytes TraceBaseBytes() {
+    if constexpr (InheritsTrace<T>) {
+      return [](const void* object, size_t* begin, size_t* end) {
+        using Base = decltype(TraceDeclaringClass(&T::trace));
+        const T* o = static_cast<const T*>(object);
+        *begin = static_cast<size_t>(reinterpret_cast<const unsigned char*>(
+                                         static_cast<const Base*>(o)) -
+                                     reinterpret_cast<const unsigned char*>(o));
+        *end = *begin + (std::is_empty_v<Base> ? 0 : sizeof(Base));
+      };
     } else {
       return nullptr;
     }

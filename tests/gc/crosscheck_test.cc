@@ -70,6 +70,22 @@ class Labeled : public Shape {
   gc::Ptr<Child> label_ = gc::make_unrooted<Child>();
 };
 
+// A base whose trace forgets its own second field, and a derived class
+// that inherits it and adds only data: the base's trace is to blame.
+class Forgetful {
+ public:
+  virtual ~Forgetful() = default;
+  virtual void trace(gc::Tracer& t) const { t(first_); }
+
+ private:
+  gc::Ptr<Child> first_ = gc::make_unrooted<Child>();
+  gc::Ptr<Child> second_ = gc::make_unrooted<Child>();
+};
+class Counted : public Forgetful {
+ private:
+  int64_t count_ = 3;
+};
+
 // An aggregate keeping a pointer as an integer.
 struct Hidden {
   gc::Ptr<Child> seen;
@@ -141,6 +157,13 @@ TEST_F(CrossCheckTest, AnInheritedTraceIsNamedAsTheBaseClasss) {
   EXPECT_DEATH(gc::collect(),
                "[^ ]*Labeled[^.]* inherits its trace\\(\\) from [^ ]*Shape, "
                "which");
+}
+
+TEST_F(CrossCheckTest, AFieldOfTheBaseIsTheBasesTraceToFix) {
+  gc::Root<Counted> r = gc::make<Counted>();
+  EXPECT_DEATH(gc::collect(),
+               "does [^ ]*Forgetful::trace \\(which [^ ]*Counted inherits\\) "
+               "visit that field");
 }
 
 TEST_F(CrossCheckTest, AnAggregatesHiddenPointerIsNamedAsNoneOfItsFields) {
