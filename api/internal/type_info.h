@@ -40,7 +40,12 @@ constexpr bool AllFieldsBitmappable(std::index_sequence<I...>) {
 // gc::Ptr, pointer-free, a std::array of such, or an aggregate of such.
 template <typename T>
 constexpr bool Bitmappable() {
-  if constexpr (IsGcPointer<T>::value) {
+  if constexpr (std::is_reference_v<T>) {
+    // A reference member: the bitmap is built from an unbuilt layout, where
+    // binding one would bind a null reference. Its holder is traced by a
+    // function instead, on live objects.
+    return false;
+  } else if constexpr (IsGcPointer<T>::value) {
     return std::is_same_v<T, Ptr<typename T::element_type>>;
   } else if constexpr (!ContainsGcPointers<T>()) {
     return true;
