@@ -174,6 +174,20 @@ concept InheritsTrace = HasTrace<T> && requires {
 } && !std::is_same_v<decltype(TraceDeclaringClass(&T::trace)), T> &&
     sizeof(T) > sizeof(decltype(TraceDeclaringClass(&T::trace)));
 
+// For a T that InheritsTrace: the bytes [*begin, *end) of the base whose
+// trace() it inherits, in the live object `object` (a virtual base's
+// offset is read from it). The debug check of inherited traces and the
+// crosscheck's report (alloc::TypeInfo::trace_base_bytes) use it.
+template <typename T>
+void InheritedTraceBaseBytes(const void* object, size_t* begin, size_t* end) {
+  using Base = decltype(TraceDeclaringClass(&T::trace));
+  const T* o = static_cast<const T*>(object);
+  *begin = static_cast<size_t>(
+      reinterpret_cast<const unsigned char*>(static_cast<const Base*>(o)) -
+      reinterpret_cast<const unsigned char*>(o));
+  *end = *begin + (std::is_empty_v<Base> ? 0 : sizeof(Base));
+}
+
 // Debug builds: runs `trace` (an object of `type` whose trace() is
 // inherited from `base`, which lies at [base_begin, base_end) in it) with
 // `tracer`, and stops the program if a word of the object's own bytes
@@ -823,15 +837,11 @@ void TraceValue(Tracer& tracer, const T& value) {
       // Read word by word: at the final stop, not beside the program.
       if (tracer.DeferIfConcurrent()) return;
       using Base = decltype(TraceDeclaringClass(&T::trace));
-      const auto* object = reinterpret_cast<const unsigned char*>(&value);
-      const size_t base_begin =
-          static_cast<size_t>(reinterpret_cast<const unsigned char*>(
-                                  static_cast<const Base*>(&value)) -
-                              object);
+      size_t base_begin, base_end;
+      InheritedTraceBaseBytes<T>(&value, &base_begin, &base_end);
       TraceCheckingOwnBytes(
-          tracer, &value, sizeof(T), base_begin,
-          base_begin + (std::is_empty_v<Base> ? 0 : sizeof(Base)),
-          TypeNameView<T>(), TypeNameView<Base>(),
+          tracer, &value, sizeof(T), base_begin, base_end, TypeNameView<T>(),
+          TypeNameView<Base>(),
           [](const void* o, Tracer& t) { static_cast<const T*>(o)->trace(t); });
       return;
     }

@@ -169,14 +169,7 @@ struct TypeInfoHolder {
   using BaseBytes = void (*)(const void*, size_t*, size_t*);
   static BaseBytes TraceBaseBytes() {
     if constexpr (InheritsTrace<T>) {
-      return [](const void* object, size_t* begin, size_t* end) {
-        using Base = decltype(TraceDeclaringClass(&T::trace));
-        const T* o = static_cast<const T*>(object);
-        *begin = static_cast<size_t>(reinterpret_cast<const unsigned char*>(
-                                         static_cast<const Base*>(o)) -
-                                     reinterpret_cast<const unsigned char*>(o));
-        *end = *begin + (std::is_empty_v<Base> ? 0 : sizeof(Base));
-      };
+      return &InheritedTraceBaseBytes<T>;
     } else {
       return nullptr;
     }
