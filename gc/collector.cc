@@ -423,6 +423,13 @@ bool Collector::CollectForMemory() {
   const uint64_t before = c.cycles_.load(std::memory_order_acquire);
   try {
     c.Collect(GcReason::kMemory);
+    // The quarantine (on by default in debug builds) keeps what a cycle
+    // finds dead until the next cycle's sweep: one more cycle frees it, or
+    // a debug build would refuse an allocation a release build makes (the
+    // out-of-memory callback's dropped cache would still be held).
+    if (g_reclaimed.load(std::memory_order_relaxed) != 0) {
+      c.Collect(GcReason::kMemory);
+    }
   } catch (const std::bad_alloc&) {
     return false;  // no memory for the cycle's metadata either
   }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "gcrt/gc.h"
+#include "gcrt/gc/quarantine.h"
 #include "tests/test_support/mix.h"
 #include "tests/test_support/verified_heap_test.h"
 
@@ -199,6 +200,40 @@ TEST_F(MemoryLimit, TheOutOfMemoryCallbackRunsBeforeBadAllocAndCanMakeRoom) {
   // The cache's room was used: more live cells than the limit left beside
   // it before.
   EXPECT_GT(made, 2500);
+  EXPECT_EQ(CountIntact(live.get()), made);
+}
+
+// The same with the quarantine on (debug builds' default, GCRT_DEBUG=
+// quarantine=1): what a cycle finds dead stays one more cycle, and the
+// collection after the callback must free the dropped cache all the same.
+TEST_F(MemoryLimit, TheCallbacksRoomIsUsedWithTheQuarantineOn) {
+  gc::internal::SetReclaimQuarantine(true);
+  struct Off {
+    ~Off() {
+      gc::internal::SetReclaimQuarantine(false);
+      gc::collect();  // frees what the quarantine kept
+      gc::collect();
+    }
+  } off;
+  gc::set_memory_limit(kLimit);
+  gc::Root<Cell> cache;
+  gc::Root<Cell> live;
+  int calls = 0;
+  gc::set_out_of_memory_callback([&](const gc::OutOfMemoryInfo&) {
+    calls++;
+    cache = nullptr;
+  });
+  for (long i = 0; i < 1900; i++) Push(&cache, i, 2000);  // ~30 MiB
+  long made = 0;
+  try {
+    for (; made < 100000; made++) Push(&live, made, 2000);
+  } catch (const std::bad_alloc&) {
+  }
+  ASSERT_GE(calls, 1);
+  EXPECT_EQ(cache, nullptr);
+  // Without the second cycle the first callback's retry threw, with about
+  // 2,000 cells made beside the cache.
+  EXPECT_GT(made, 2500) << "the dropped cache's room was used";
   EXPECT_EQ(CountIntact(live.get()), made);
 }
 
