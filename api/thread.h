@@ -66,12 +66,15 @@
 #include <condition_variable>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <system_error>
 #include <thread>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
+#include "gcrt/internal/handles.h"
 #include "gcrt/internal/safepoint.h"
 #include "gcrt/runtime/base.h"
 
@@ -95,20 +98,33 @@ struct ThreadName {
 class Thread {
  public:
   Thread() noexcept = default;
+  // What f captures and the arguments stay alive until f returns: a
+  // gc::Ptr captured by the lambda keeps its object, as a gc::go task's
+  // does, although std::thread keeps the callable in C++ heap memory (a
+  // root set scans it conservatively, when the creating thread is
+  // attached; one that is not cannot hold a gc::Ptr safely anyway).
   template <typename F, typename... Args>
   requires(!std::is_same_v<std::remove_cvref_t<F>, Thread> &&
            !std::is_same_v<std::remove_cvref_t<F>,
                            ThreadName>) explicit Thread(F&& f, Args&&... args)
-      : thread_(std::forward<F>(f), std::forward<Args>(args)...) {}
+      : Thread(ThreadName{nullptr}, std::forward<F>(f),
+               std::forward<Args>(args)...) {}
   // The same, with a name the thread gives itself first (the watchdog
   // prints it).
   template <typename F, typename... Args>
-  explicit Thread(ThreadName name, F&& f, Args&&... args)
-      : thread_([name = Truncate(name.name), f = std::forward<F>(f),
-                 ... args = std::forward<Args>(args)]() mutable {
-          pthread_setname_np(pthread_self(), name.chars);
-          std::invoke(std::move(f), std::move(args)...);
-        }) {}
+  explicit Thread(ThreadName name, F&& f, Args&&... args) {
+    using Start = ThreadStart<std::decay_t<F>, std::decay_t<Args>...>;
+    auto start = std::make_unique<Start>(std::forward<F>(f),
+                                         std::forward<Args>(args)...);
+    thread_ = std::thread(
+        [name = Truncate(name.name), start = std::move(start)]() mutable {
+          if (name.chars[0] != '\0') {
+            pthread_setname_np(pthread_self(), name.chars);
+          }
+          start->Run();
+          start.reset();  // captures die on this thread, as std::thread's
+        });
+  }
   Thread(Thread&&) noexcept = default;
   Thread& operator=(Thread&& other) noexcept {
     if (thread_.joinable()) join();
@@ -136,6 +152,48 @@ class Thread {
     if (name != nullptr) std::memcpy(s.chars, name, strnlen(name, 15));
     return s;
   }
+
+  // A gc::Thread's callable and arguments, in C++ heap memory from before
+  // the thread starts until its function returns, registered as a root set
+  // that scans them conservatively (only words that point into live GC
+  // objects count). Never copied or moved: the registry holds its address.
+  template <typename F, typename... Args>
+  class ThreadStart {
+   public:
+    template <typename G, typename... A>
+    explicit ThreadStart(G&& f, A&&... args)
+        : f_(std::forward<G>(f)), args_(std::forward<A>(args)...) {
+      if (runtime::CurrentProcessor() != nullptr) {
+        record_.trace = &Trace;
+        record_.context = this;
+        internal::RegisterRootSet(&record_);
+      }
+    }
+    ~ThreadStart() {
+      if (record_.trace != nullptr) internal::UnregisterRootSet(&record_);
+    }
+    ThreadStart(const ThreadStart&) = delete;
+    ThreadStart& operator=(const ThreadStart&) = delete;
+
+    void Run() {
+      std::apply(
+          [this](Args&... args) {
+            std::invoke(std::move(f_), std::move(args)...);
+          },
+          args_);
+    }
+
+   private:
+    static void Trace(void* self, Tracer& tracer) {
+      auto* start = static_cast<ThreadStart*>(self);
+      tracer.VisitConservative(&start->f_, sizeof(F));
+      tracer.VisitConservative(&start->args_, sizeof(args_));
+    }
+
+    internal::RootSetRecord record_{};
+    F f_;
+    std::tuple<Args...> args_;
+  };
 
   std::thread thread_;
 };
