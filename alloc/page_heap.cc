@@ -219,7 +219,9 @@ void PageHeap::GrowLocked(uint32_t npages) {
     throw runtime::OutOfMemoryError(
         "gcrt: out of memory: the heap is at " +
         std::to_string(sys_bytes_ >> 10) + " KiB and " +
-        std::to_string(need >> 10) + " KiB more would pass its limit of " +
+        std::to_string(need >> 10) + " KiB more (" + std::to_string(ask >> 10) +
+        " KiB, the heap grows in " + std::to_string(kMinGrowBytes >> 10) +
+        " KiB steps) would pass its limit of " +
         (limit < 1024 ? std::to_string(limit) + " bytes"
                       : std::to_string(limit >> 10) + " KiB") +
         " (gc::set_memory_limit / GCRT_MEMORY_LIMIT); " +

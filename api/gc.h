@@ -446,8 +446,11 @@ Stats stats();
 // heap_objects, mallocs, frees and by_size count each slot of a span a
 // processor's cache holds as allocated until the cache gives the span back
 // (at its refill, a collection, or its thread's exit): up to a few spans'
-// worth per size class and processor ahead. The rest is as exact as from
-// gc::stats(). Never stops the world or waits for one.
+// worth per size class and processor ahead, so total_alloc and mallocs
+// can go down between two reads when a cache gives a span back (a
+// monitoring system that takes them for counters sees a reset; gc::stats()
+// and the cycle callbacks' figures never go down). The rest is as exact as
+// from gc::stats(). Never stops the world or waits for one.
 Stats stats_unstopped();
 // Runs a full collection, finishes its sweep, and returns every free page
 // of the heap to the OS at once (Go's debug.FreeOSMemory); returns the

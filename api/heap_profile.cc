@@ -6,10 +6,12 @@
 #include <cstring>
 #include <ostream>
 #include <stdexcept>
+#include <string>
 
 #include "gcrt/alloc/cache.h"
 #include "gcrt/gc/heap_profile.h"
 #include "gcrt/gc/pprof.h"
+#include "gcrt/runtime/env.h"
 
 namespace gc {
 
@@ -38,6 +40,13 @@ std::vector<internal::HeapProfileSite> ToInternal(
 }  // namespace
 
 uint64_t set_mem_profile_rate(uint64_t bytes) {
+  // As GCRT_DEBUG=memprofilerate: past 2^40 a sample's weight (the rate)
+  // overflows the profile's sums.
+  if (bytes > static_cast<uint64_t>(runtime::env::kMaxMemProfileRate)) {
+    throw std::invalid_argument(
+        "gcrt: set_mem_profile_rate(" + std::to_string(bytes) +
+        "): the rate is at most 2^40 bytes (0 turns the profile off)");
+  }
   return alloc::SetMemProfileRate(bytes);
 }
 

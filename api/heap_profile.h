@@ -57,7 +57,8 @@ namespace gc {
 // allocation, 0: off) and returns the previous one. Each thread goes on
 // with the interval it drew at the old rate until its next sample or the
 // next cycle, whichever comes first (gc::collect() makes it take effect
-// everywhere).
+// everywhere). Throws std::invalid_argument past 2^40, as GCRT_DEBUG=
+// memprofilerate refuses it.
 uint64_t set_mem_profile_rate(uint64_t bytes);
 
 // One allocation site: a stack, and the estimates of what it allocated.

@@ -7,6 +7,7 @@
 #include "gcrt/gc/census.h"
 #include "gcrt/gc/collector.h"
 #include "gcrt/gc/marker.h"
+#include "gcrt/gc/quarantine.h"
 #include "gcrt/internal/field_names.h"
 #include "gcrt/runtime/backtrace.h"
 #include "gcrt/runtime/processor.h"
@@ -49,10 +50,16 @@ std::string RootName(const internal::RetentionPath& p, int root_tid) {
 WhyAlive why_alive(const void* object) {
   internal::RetentionPath found;
   int root_tid = 0;  // the thread whose stack holds the root, if one does
+  bool reclaimed = false;
   const auto target = reinterpret_cast<uintptr_t>(object);
   internal::Collector::Get().RunWithHeapSwept(
-      "why_alive", "gc::why_alive()", [&found, &root_tid, target] {
+      "why_alive", "gc::why_alive()",
+      [&found, &root_tid, &reclaimed, object, target] {
         runtime::AssertWorldStopped();
+        // Held in the quarantine (debug builds): dead, its destructor run,
+        // as a release build would have freed it.
+        reclaimed = internal::MaybeReclaimedWorldStopped(object);
+        if (reclaimed) return;
         found = internal::FindRetentionPath(target);
         if (found.reachable && found.root_kind == internal::RootJob::kStack) {
           runtime::ForEachProcessor([&](const runtime::Processor& p) {
@@ -60,6 +67,11 @@ WhyAlive why_alive(const void* object) {
           });
         }
       });
+  if (reclaimed) {
+    throw std::invalid_argument("gcrt: why_alive(" + alloc::HexAddress(target) +
+                                "): the object was reclaimed already" +
+                                internal::ReclaimedNote(object));
+  }
   if (found.object == 0) {
     throw std::invalid_argument(
         "gcrt: why_alive(" + alloc::HexAddress(target) +

@@ -190,8 +190,10 @@ void Collector::SetNextGcLocked(int64_t marked) {
     goal = INT64_MAX;
   } else {
     goal = std::min(marked + __int128{marked} * gc_percent_ / 100, kMaxGoal);
+    // A minimum set below the built-in floor is honoured too (a program
+    // that wants small heaps and frequent cycles).
     goal = std::max<__int128>(
-        goal, std::min<__int128>(std::max<uint64_t>(min_heap_, kMinHeapGoal),
+        goal, std::min<__int128>(min_heap_ != 0 ? min_heap_ : kMinHeapGoal,
                                  kMaxGoal));
   }
   if (memory_limit_ != 0) {

@@ -170,6 +170,17 @@ TEST(StatsTest, MinHeapHoldsTheGoalUpAndTheLimitWins) {
   EXPECT_EQ(gc::set_min_heap(0), uint64_t{64} << 20);
   gc::collect();
   EXPECT_LT(gc::stats().next_gc, uint64_t{64} << 20);
+  // Below the built-in 4 MiB floor too (it was taken as the floor).
+  gc::Root<gc::Array<gc::Ptr<Medium>>> live =
+      gc::make_array<gc::Ptr<Medium>>(100);
+  for (auto& m : *live) m = gc::make<Medium>();
+  gc::set_min_heap(1 << 20);
+  gc::collect();
+  const gc::Stats small = gc::stats();
+  EXPECT_GE(small.next_gc, uint64_t{1} << 20);
+  EXPECT_LT(small.next_gc, uint64_t{4} << 20)
+      << "live " << small.last_marked_bytes;
+  EXPECT_EQ(gc::set_min_heap(0), uint64_t{1} << 20);
 }
 
 TEST(StatsTest, PauseRingAndCounters) {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -472,6 +473,15 @@ TEST_F(HeapProfileTest, WriteToAnUnwritablePathThrowsNamingIt) {
               std::string::npos)
         << e.what();
   }
+}
+
+TEST(HeapProfileRateTest, ARatePast2To40IsRefusedAndChangesNothing) {
+  const uint64_t before = gc::set_mem_profile_rate(4096);
+  EXPECT_THROW(gc::set_mem_profile_rate(UINT64_MAX), std::invalid_argument);
+  EXPECT_THROW(gc::set_mem_profile_rate((uint64_t{1} << 40) + 1),
+               std::invalid_argument);
+  EXPECT_EQ(gc::set_mem_profile_rate(uint64_t{1} << 40), 4096u);
+  gc::set_mem_profile_rate(before);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "gcrt/gc.h"
+#include "gcrt/gc/quarantine.h"
 #include "tests/test_support/verified_heap_test.h"
 
 namespace {
@@ -213,6 +214,27 @@ TEST_F(WhyAliveTest, RefusesWhatIsNotAHeapObject) {
   int on_the_stack = 0;
   EXPECT_THROW(gc::why_alive(&on_the_stack), std::invalid_argument);
   EXPECT_THROW(gc::why_alive(nullptr), std::invalid_argument);
+}
+
+// An object the quarantine holds (debug builds' default) is dead, its
+// destructor run: refused as a release build refuses a freed one, saying
+// so, not reported as merely unreachable.
+TEST_F(WhyAliveTest, RefusesAReclaimedObjectTheQuarantineHolds) {
+  const bool was_on = gc::internal::ReclaimQuarantineOn();
+  gc::internal::SetReclaimQuarantine(true);
+  const void* dead = gc::make_unrooted<Leaf>().get();
+  gc::collect();
+  try {
+    gc::why_alive(dead);
+    ADD_FAILURE() << "why_alive answered for a reclaimed object";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("reclaimed already"),
+              std::string::npos)
+        << e.what();
+  }
+  gc::internal::SetReclaimQuarantine(was_on);
+  gc::collect();
+  gc::collect();
 }
 
 TEST_F(WhyAliveTest, NamesFieldsWhereTheTypeHasNames) {
