@@ -287,6 +287,15 @@ void UnregisterRootSet(RootSetRecord* rec) {
 }
 
 HandleSlot* TakeGlobal(const void* p) {
+  // As for a gc::Root (ForCurrentThread): a global made by a destructor the
+  // collector runs could only hold the dying object (or what it reaches),
+  // and would point into reused memory once it is freed.
+  if (InDestructor()) {
+    throw std::logic_error(
+        "gcrt: a gc::Global was created inside the destructor of a GC object "
+        "run by the collector: destructors may only release non-GC "
+        "resources");
+  }
   HandleArena& g = HandleArena::Globals();
   runtime::MutexLock lock(&RootRegistry::Get().globals_mu_);
   return g.Take(p);

@@ -106,6 +106,11 @@ void TraceOne(const void* object, Tracer& tracer) {
 template <typename T>
 struct TypeInfoHolder {
   static_assert(CheckTraceable<T>());
+  static_assert(std::is_nothrow_destructible_v<T>,
+                "gcrt: this type's destructor may throw (noexcept(false), or "
+                "a member's or base's is): a GC object's destructor runs in "
+                "the sweep or in gc::free, which cannot pass an exception "
+                "on. Make the destructor noexcept (catch inside it)");
   static constexpr bool kPointerFree = !ContainsGcPointers<T>();
   static constexpr bool kBitmap = !kPointerFree && Bitmappable<T>();
   // No bitmap and no trace: scanned conservatively (an unreflected,

@@ -710,6 +710,30 @@ int main() {
 }
 CC
 
+# A destructor that may throw would unwind through the sweep or gc::free.
+expect_error throwing_destructor \
+  "this type's destructor may throw" "Conn" <<'CC'
+#include "gcrt/gc.h"
+struct Conn {
+  ~Conn() noexcept(false) {}
+  int fd = 0;
+};
+int main() { gc::make<Conn>(); }
+CC
+
+expect_error member_with_throwing_destructor \
+  "this type's destructor may throw" "Session" <<'CC'
+#include "gcrt/gc.h"
+struct Guard {
+  ~Guard() noexcept(false) {}
+};
+struct Session {
+  Guard guard;
+  int id = 0;
+};
+int main() { gc::make_array<Session>(4); }
+CC
+
 if ((failures > 0)); then
   echo "$failures case(s) failed"
   exit 1

@@ -517,12 +517,13 @@ TEST_F(Errors, HugeArrayThrowsBadAllocAndTheHeapStillWorks) {
 
 // ---- Allocation from a destructor, and the collector's own invariants. ----
 
-std::atomic<int> g_alloc_refused{0}, g_alloc_allowed{0}, g_root_refused{0};
+std::atomic<int> g_alloc_refused{0}, g_alloc_allowed{0}, g_root_refused{0},
+    g_global_refused{0};
 gc::Global<Holder>* g_live_holder = nullptr;
 
-// Its destructor tries to allocate and to root a live object: both are
-// refused with std::logic_error in every build (the destructor may be
-// running inside the refill that sweeps its span).
+// Its destructor tries to allocate and to root a live object (a gc::Root,
+// a gc::Global): each is refused with std::logic_error in every build (the
+// destructor may be running inside the refill that sweeps its span).
 struct AllocatesInDestructor {
   int64_t payload = 0;
   ~AllocatesInDestructor() {
@@ -539,6 +540,12 @@ struct AllocatesInDestructor {
     } catch (const std::logic_error& e) {
       if (Contains(e.what(), "destructor")) g_root_refused++;
     }
+    try {
+      gc::Global<Holder> g(g_live_holder->get());
+      g_alloc_allowed++;
+    } catch (const std::logic_error& e) {
+      if (Contains(e.what(), "destructor")) g_global_refused++;
+    }
   }
 };
 
@@ -554,6 +561,7 @@ TEST_F(Errors, AllocationAndRootsInsideADestructorThrowLogicError) {
   gc::collect();
   EXPECT_EQ(g_alloc_refused.load(), kDead);
   EXPECT_EQ(g_root_refused.load(), kDead);
+  EXPECT_EQ(g_global_refused.load(), kDead);
   EXPECT_EQ(g_alloc_allowed.load(), 0);
   // Nothing was lost, and the heap goes on.
   EXPECT_EQ(CountIntact(live.get()), 100);
