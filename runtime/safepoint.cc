@@ -135,7 +135,6 @@ void SafepointSlow() {
   // Running again: the layers above catch up with what the stop changed
   // (the allocator flushes a stale cache) before this thread allocates.
   p->local()->OnResume(*p);
-  ParkWorkerIfExiting();  // the exit's stop (task.h)
 }
 
 void ProcessorTable::WaitForStopLocked(Processor* self, const char* reason) {
@@ -517,7 +516,6 @@ BlockingRegion::~BlockingRegion() {
   p_->status_.store(ProcessorStatus::kRunning, std::memory_order_release);
   lock.Unlock();
   p_->local()->OnBlockingExit(*p_);
-  ParkWorkerIfExiting();  // a task must not run on past exit (task.h)
 }
 
 bool InBlockingRegion() { return t_blocking_depth > 0; }

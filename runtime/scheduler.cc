@@ -167,20 +167,6 @@ std::atomic<bool> g_forked_child{false};
 // The worker the calling thread is; null for every other thread.
 thread_local Worker* t_worker = nullptr;
 
-// Set by StopTasksForExit (the exit handler, any thread), read by workers
-// (ParkWorkerIfExiting). t_runs_exit: the handler's own thread.
-std::atomic<bool> g_exiting{false};
-thread_local bool t_runs_exit = false;
-
-void StopTasksForExit() {
-  t_runs_exit = true;
-  g_exiting.store(true, std::memory_order_seq_cst);
-  // Every worker running a task reaches a safepoint (or is blocked), and
-  // parks for good when the world restarts.
-  StopTheWorldFromAnyThread("exit");
-  StartTheWorldFromAnyThread();
-}
-
 std::atomic<size_t> g_stack_bytes{0};  // 0: not configured yet
 constexpr size_t kDefaultStackBytes = size_t{256} << 10;
 TaskLocalHook g_hook{};  // Written once at start-up (before any task).
@@ -277,10 +263,6 @@ Scheduler::Scheduler() {
     for (uint32_t i = n; i-- > 0;) PushIdleLocked(slots_[i]);
   }
   std::thread([this] { MonitorMain(); }).detach();
-  // Registered once the program runs tasks (its first gc::go, normally
-  // after static initialization), so it runs before the destructors of the
-  // globals made before (task.h, ParkWorkerIfExiting).
-  std::atexit(&StopTasksForExit);
   pthread_atfork(nullptr, nullptr,
                  [] { g_forked_child.store(true, std::memory_order_relaxed); });
 }
@@ -510,7 +492,6 @@ Task* Scheduler::Steal(Worker* w) {
 Task* Scheduler::FindRunnable(Worker* w) {
   for (;;) {
     Safepoint();
-    ParkWorkerIfExiting();
     if (w->slot == nullptr) {
       Sleep(w);
       continue;
@@ -1054,13 +1035,6 @@ void ForEachSuspendedTaskStackImpl(void (*fn)(void*, const SuspendedStack&),
   for (Task* t = r.all.first(); t != nullptr; t = t->next_all) {
     if (t->sp != 0) fn(ctx, SuspendedStack{t->sp, t->stack.hi, t->fake_stack});
   }
-}
-
-void ParkWorkerIfExiting() {
-  if (GCRT_PREDICT_TRUE(!g_exiting.load(std::memory_order_acquire))) return;
-  if (CurrentWorker() == nullptr || t_runs_exit) return;
-  BlockingRegion parked(HandOff::kNo);
-  for (;;) pause();  // until the process ends
 }
 
 void OnTaskBlockingEnter() {

@@ -211,16 +211,4 @@ void ForEachSuspendedTaskStack(Fn&& fn) {
 void OnTaskBlockingEnter();
 void OnTaskBlockingExit();
 
-// Exit (Go's: when main returns the process ends, tasks or not). C++ runs
-// the static destructors after main returns, and workers still running
-// tasks would use what they destroy (a global gc::Channel a task waits
-// on). So once the scheduler exists, the first exit handler to run stops
-// the world and no task runs again: each worker stays parked where the
-// stop found it, in a blocking region (the stops of later collections do
-// not wait for it). The workers call this where they could run task code
-// next (a resumed safepoint, a blocking region's end, the scheduler's
-// loop); it returns at once unless the process is exiting. The thread
-// running exit, a worker or not, goes on.
-void ParkWorkerIfExiting();
-
 }  // namespace gc::runtime

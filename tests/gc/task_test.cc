@@ -652,35 +652,6 @@ TEST(TaskDeathTest, AFrameLargerThanAPageFaultsInTheGuardRegion) {
 #endif
 }
 
-// When the program exits, C++ destroys its globals while the workers
-// would go on running tasks: tasks that used a global channel crashed the
-// exit now and then (a receiver destroyed a value the channel's destroyed
-// buffer had handed it). No task runs once exit begins, as in Go.
-gc::Channel<gc::Root<Node>> g_jobs_at_exit(4);  // made at static init
-
-TEST(TaskDeathTest, NoTaskRunsOnceTheProgramExits) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
-  for (int run = 0; run < 30; run++) {
-    EXPECT_EXIT(
-        {
-          for (int i = 0; i < 8; i++) {
-            gc::go([] {
-              while (auto job = g_jobs_at_exit.recv()) (*job)->value++;
-            }).detach();
-          }
-          for (int i = 0; i < 4; i++) {
-            gc::go([] {
-              for (;;) g_jobs_at_exit.send(gc::make<Node>());
-            }).detach();
-          }
-          gc::blocking([] { std::this_thread::sleep_for(20ms); });
-          std::exit(0);
-        },
-        ::testing::ExitedWithCode(0), "")
-        << "run " << run;
-  }
-}
-
 TEST_F(TaskTest, WaitsInsideABlockingRegionAreRefused) {
   auto t = gc::go([] { gc::blocking([] { gc::yield(); }); });
   EXPECT_THROW(t.join(), std::logic_error);
