@@ -98,11 +98,12 @@ struct ThreadName {
 class Thread {
  public:
   Thread() noexcept = default;
-  // What f captures and the arguments stay alive until f returns: a
-  // gc::Ptr captured by the lambda keeps its object, as a gc::go task's
-  // does, although std::thread keeps the callable in C++ heap memory (a
-  // root set scans it conservatively, when the creating thread is
-  // attached; one that is not cannot hold a gc::Ptr safely anyway).
+  // A gc::Ptr (or raw pointer) f captures by value, or that is an
+  // argument, keeps its object until f returns, although std::thread keeps
+  // the callable in C++ heap memory: a root set scans the closure and the
+  // arguments conservatively (not what a captured container holds), when
+  // the creating thread is attached (one that is not cannot hold a
+  // gc::Ptr safely anyway).
   template <typename F, typename... Args>
   requires(!std::is_same_v<std::remove_cvref_t<F>, Thread> &&
            !std::is_same_v<std::remove_cvref_t<F>,

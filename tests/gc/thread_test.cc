@@ -216,10 +216,13 @@ TEST(ThreadTest, WhatAThreadCapturesStaysAlive) {
     gc::Thread t = named
                        ? gc::Thread(gc::ThreadName{"capturer"}, body, argument)
                        : gc::Thread(body, argument);
+    gc::Weak<Node> captured_weak(captured), argument_weak(argument);
     captured = nullptr;
     argument = nullptr;
     gc::collect();
     gc::collect();
+    EXPECT_NE(captured_weak.lock(), nullptr) << (named ? "named" : "unnamed");
+    EXPECT_NE(argument_weak.lock(), nullptr) << (named ? "named" : "unnamed");
     // Reuse what a lost object's slot would be.
     for (int i = 0; i < 10000; i++) gc::make<Node>()->v = -1;
     go = true;
