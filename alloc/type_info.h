@@ -62,6 +62,13 @@ struct TypeInfo {
   const char* trace_declared_by = nullptr;
   void (*trace_base_bytes)(const void* object, size_t* begin,
                            size_t* end) = nullptr;
+  // The cross-check (gc/crosscheck.h), for an aggregate traced by a
+  // function: whether byte `offset` of a live T (an element, for an
+  // array) lies in storage that holds no value now, so that what it holds
+  // is stale bytes, not a missed pointer: a disengaged std::optional field,
+  // a std::variant field outside its active alternative. Null when the
+  // layout is not known (a class with its own trace()) or has none.
+  bool (*stale_bytes)(const void* object, size_t offset) = nullptr;
 };
 
 // How messages, the census and why-alive name the type of an object whose

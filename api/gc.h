@@ -538,7 +538,10 @@ bool set_scavtrace(bool on);  // GCRT_DEBUG=scavtrace=1
 // pointer to ... in the object of type Y ...: does X::trace visit that
 // field?". It finds a trace() that skips a field and a class declared
 // gc::PointerFree that holds a gc::Ptr. A program that keeps heap
-// addresses as integers gets false reports. Costs a read and a lookup per
+// addresses as integers gets false reports, as does a class with its own
+// trace() whose std::optional or std::variant member no longer holds the
+// gc::Ptr it held (its storage keeps the bytes; an aggregate's is read as
+// it is). Costs a read and a lookup per
 // word of the live heap at every cycle. Returns the previous setting.
 bool set_crosscheck(bool on);
 // Marking beside the program (GCRT_DEBUG=concurrent=bool; on by default; off,

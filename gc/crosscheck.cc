@@ -57,6 +57,22 @@ std::string TraceQuestion(const alloc::TypeInfo* t, const std::string& type,
   return "does " + type + "::trace visit that field?";
 }
 
+// Whether the word at `offset` of the object at `object` (of type t) lies
+// in storage that holds no value now: an aggregate's disengaged optional,
+// or a variant's inactive alternative, whose bytes still read as the
+// pointer they last held (alloc::TypeInfo::stale_bytes).
+bool StaleWord(const alloc::TypeInfo* t, const void* object, size_t offset) {
+  if (t == nullptr || t->stale_bytes == nullptr) return false;
+  if (t->array_header != 0) {
+    if (offset < t->array_header) return false;
+    const size_t in_elements = offset - t->array_header;
+    object = static_cast<const unsigned char*>(object) + t->array_header +
+             in_elements / t->size * t->size;
+    offset = in_elements % t->size;
+  }
+  return t->stale_bytes(object, offset);
+}
+
 [[noreturn]] void ReportMissedField(const alloc::Span* from, uint32_t slot,
                                     size_t offset, uintptr_t word,
                                     uintptr_t target) {
@@ -115,6 +131,11 @@ void CrossCheckMarking() {
           const uintptr_t word = words[k];
           if (word == 0) continue;
           if (uintptr_t target = UnmarkedLiveObject(word)) {
+            if (StaleWord(s->types.Get(slot),
+                          reinterpret_cast<const void*>(obj),
+                          k * sizeof(uintptr_t))) {
+              continue;
+            }
             ReportMissedField(s, slot, k * sizeof(uintptr_t), word, target);
           }
         }

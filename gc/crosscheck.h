@@ -14,7 +14,11 @@
 //   will free: does X::trace visit that field? ...
 //
 // A program that keeps heap addresses as integers (a hash of pointers)
-// gets false reports; the check is off by default in every build. Cost:
+// gets false reports, and so does a class with its own trace() whose
+// std::optional / std::variant member no longer holds a gc::Ptr it held
+// (the storage keeps its bytes; an aggregate's fields are known, and
+// alloc::TypeInfo::stale_bytes skips such storage). The check is off by
+// default in every build. Cost:
 // a read and a page-map lookup per word of the marked heap, on one thread,
 // with the world stopped.
 #pragma once

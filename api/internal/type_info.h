@@ -103,6 +103,59 @@ void TraceOne(const void* object, Tracer& tracer) {
   TraceValue(tracer, *static_cast<const T*>(object));
 }
 
+// Whether byte `offset` of v lies in storage that holds no value now (see
+// alloc::TypeInfo::stale_bytes): inside a disengaged optional, or inside a
+// variant but outside its active alternative, looking through aggregates
+// and arrays.
+template <typename T>
+bool StaleIn(const T& v, size_t offset) {
+  const auto offset_of = [&v](const auto& part) {
+    return static_cast<size_t>(reinterpret_cast<const unsigned char*>(&part) -
+                               reinterpret_cast<const unsigned char*>(&v));
+  };
+  if constexpr (IsOptional<T>::value) {
+    if (!v.has_value()) return true;
+    const size_t o = offset_of(*v);
+    return offset >= o && offset < o + sizeof(*v) && StaleIn(*v, offset - o);
+  } else if constexpr (IsVariant<T>::value) {
+    if (v.valueless_by_exception()) return true;
+    return std::visit(
+        [&](const auto& alternative) {
+          using Alternative = std::remove_cvref_t<decltype(alternative)>;
+          // One that holds no GC pointer (std::monostate, an int) leaves
+          // the last one's bytes in the storage it does not overwrite.
+          if constexpr (!ContainsGcPointers<Alternative>()) return true;
+          const size_t o = offset_of(alternative);
+          return offset < o || offset >= o + sizeof(alternative) ||
+                 StaleIn(alternative, offset - o);
+        },
+        v);
+  } else if constexpr (IsStdArray<T>::value) {
+    if (v.empty()) return false;
+    const size_t i = offset / sizeof(v[0]);
+    return i < v.size() && StaleIn(v[i], offset % sizeof(v[0]));
+  } else if constexpr (std::is_array_v<T>) {
+    const size_t i = offset / sizeof(v[0]);
+    return i < std::extent_v<T> && StaleIn(v[i], offset % sizeof(v[0]));
+  } else if constexpr (ReflectedAggregate<T> && !HasTrace<T>) {
+    bool stale = false;
+    reflect::ForEachField(v, [&](const auto& field) {
+      const size_t o = offset_of(field);
+      if (offset >= o && offset < o + sizeof(field)) {
+        stale = StaleIn(field, offset - o);
+      }
+    });
+    return stale;
+  } else {
+    return false;
+  }
+}
+
+template <typename T>
+bool StaleBytes(const void* object, size_t offset) {
+  return StaleIn(*static_cast<const T*>(object), offset);
+}
+
 template <typename T>
 struct TypeInfoHolder {
   static_assert(CheckTraceable<T>());
@@ -161,12 +214,23 @@ struct TypeInfoHolder {
           nullptr,
           TraceDeclaredBy(),
           TraceBaseBytes(),
+          StaleBytesFn(),
       };
     }
   };
   static const char* TraceDeclaredBy() {
     if constexpr (InheritsTrace<T>) {
       return TypeName<decltype(TraceDeclaringClass(&T::trace))>::Get();
+    } else {
+      return nullptr;
+    }
+  }
+  // Aggregates traced by a function only: a bitmap's words are gc::Ptrs
+  // at fixed offsets, and a class's own trace() hides its layout.
+  static auto StaleBytesFn() -> bool (*)(const void*, size_t) {
+    if constexpr (!kPointerFree && !kBitmap && !kConservative &&
+                  ReflectedAggregate<T> && !HasTrace<T>) {
+      return &StaleBytes<T>;
     } else {
       return nullptr;
     }

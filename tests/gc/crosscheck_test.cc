@@ -7,9 +7,12 @@
 // Every test runs with the verifier on.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <variant>
 
 #include "gcrt/gc.h"
 #include "tests/test_support/verified_heap_test.h"
@@ -183,6 +186,48 @@ TEST_F(CrossCheckTest, ACorrectProgramIsNotReported) {
     gc::collect();
   }
   EXPECT_NE(tree->left->right, nullptr);
+}
+
+// A disengaged optional and a variant's inactive alternative keep the
+// bytes of the gc::Ptr they last held: stale storage, not a missed field
+// (the report stopped a correct program).
+struct Optional {
+  std::optional<gc::Ptr<Child>> maybe;
+  int64_t tag = 0;
+};
+struct Variant {
+  int64_t tag = 0;
+  std::variant<gc::Ptr<Child>, std::monostate, int64_t> either;
+};
+struct Nested {
+  std::array<Optional, 2> pair;
+  Variant variant;
+};
+
+TEST_F(CrossCheckTest, StaleBytesOfAnOptionalOrAVariantAreNotReported) {
+  gc::Root<Optional> o = gc::make<Optional>();
+  o->maybe = gc::make_unrooted<Child>();
+  gc::Root<Variant> v = gc::make<Variant>();
+  v->either = gc::make_unrooted<Child>();
+  gc::Root<Nested> n = gc::make<Nested>();
+  n->pair[1].maybe = gc::make_unrooted<Child>();
+  n->variant.either = gc::make_unrooted<Child>();
+  gc::Root<gc::Array<Optional>> a = gc::make_array<Optional>(3);
+  (*a)[2].maybe = gc::make_unrooted<Child>();
+  gc::collect();  // all reachable: nothing to report
+  const int before = Child::destroyed.load();
+  o->maybe.reset();
+  v->either = std::monostate{};
+  n->pair[1].maybe.reset();
+  n->variant.either = int64_t{0};  // overwrites the pointer's word
+  (*a)[2].maybe.reset();
+  gc::collect();
+  gc::collect();
+  EXPECT_EQ(Child::destroyed.load(), before + 5);
+  // An engaged one is still traced (and its child kept).
+  o->maybe = gc::make_unrooted<Child>();
+  gc::collect();
+  EXPECT_EQ((*o->maybe)->value, 42);
 }
 
 TEST_F(CrossCheckTest, OffTheMissedChildIsFreedSilently) {
