@@ -259,10 +259,12 @@ void ProcessorTable::ReportStragglersLocked(Processor* self, const char* reason,
       "gc::safepoint(). See api/thread.h.");
   Print(
       "the stop was asked for by thread %d \"%s\" (an allocation, "
-      "gc::collect(), gc::stats(), a census or a fork, say): if it holds a "
-      "lock a thread above waits for (a "
-      "std::mutex locked around code that allocates), each waits for the "
-      "other for good; lock that mutex as a gc::Mutex.",
+      "gc::collect(), gc::stats(), a census or a fork, say): a lock a "
+      "thread above waits for (a std::mutex locked around code that "
+      "allocates) is held by that thread (never by gcrt's collector "
+      "thread, gcrt-gc) or by one that reached its safepoint for this stop; "
+      "either way each waits for the other for good: lock that mutex as a "
+      "gc::Mutex.",
       stopper_tid, stopper_name);
 }
 
