@@ -15,10 +15,10 @@
 //
 // As in Go: an object on a cycle of references to itself is never
 // finalized; when one finalizable object reaches another, the first is
-// finalized a cycle earlier; what the function captures is a root until
-// it has run (a captured gc::Ptr keeps its object), so do not capture the
-// object (or anything that reaches it), or it can never become
-// unreachable. An
+// finalized a cycle earlier. Unlike Go, what the function captures is not
+// a root: a captured gc::Ptr keeps nothing; capture a gc::Root (never one
+// to the object, or to anything that reaches it, which then can never
+// become unreachable). An
 // explicit gc::free drops the finalizer unrun. A tiny object (pointer-free,
 // trivially destructible, under 16 bytes) shares a 16-byte block with
 // others: its finalizer runs once nothing reaches any object of the block,
@@ -30,7 +30,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <memory>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
@@ -50,15 +49,9 @@ void set_finalizer(const Ptr<T>& obj, F fn) {
   if (obj == nullptr) {
     throw std::invalid_argument("gcrt: gc::set_finalizer of a null pointer");
   }
-  // In a box of its own, so the collector knows where the captures are:
-  // they are roots until the finalizer has run (a gc::Ptr captured keeps
-  // its object, as a Go closure's captures do).
-  auto box = std::make_shared<F>(std::move(fn));
-  const F* captures = box.get();
   internal::SetFinalizerOf(
       internal::Checked(obj.get(), "gc::set_finalizer"),
-      [box = std::move(box)](void* p) { (*box)(static_cast<T*>(p)); }, captures,
-      sizeof(F));
+      [fn = std::move(fn)](void* p) mutable { fn(static_cast<T*>(p)); });
 }
 template <typename T, typename F>
 requires std::is_invocable_v<F&, T*>

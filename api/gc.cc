@@ -103,9 +103,8 @@ void ReportMisalignedPtr(const void* slot) {
   GCRT_FATAL("a gc::Ptr is aligned to a pointer's size");
 }
 
-void SetFinalizerOf(const void* object, std::function<void(void*)> fn,
-                    const void* captures, size_t capture_bytes) {
-  SetFinalizer(object, std::move(fn), captures, capture_bytes);
+void SetFinalizerOf(const void* object, std::function<void(void*)> fn) {
+  SetFinalizer(object, std::move(fn));
 }
 
 bool ClearFinalizerOf(const void* object) { return ClearFinalizer(object); }

@@ -37,11 +37,8 @@ runtime::Mutex g_fin_mu;
 // (one record of its object's CleanupSpecial, then an entry of the queue).
 struct FinalizerSpecial : alloc::Special {
   GCRT_CHARGED_TO(FinalizerSpecial, kOther)
-  uintptr_t object = 0;  // Immutable. 0 for a cleanup: it never sees it.
-  FinalizerFn fn;        // Immutable once linked.
-  // What fn captures (SetFinalizer), immutable; scanned as roots.
-  const void* captures = nullptr;
-  size_t capture_bytes = 0;
+  uintptr_t object = 0;     // Immutable. 0 for a cleanup: it never sees it.
+  FinalizerFn fn;           // Immutable once linked.
   uint64_t cleanup_id = 0;  // Immutable; nonzero for a cleanup.
   // Links of the registry (while the special is on its span), of its
   // object's cleanups (a cleanup not queued yet) or of the queue (after
@@ -194,8 +191,7 @@ alloc::Span* ObjectSpan(const void* object, const char* what) {
 
 }  // namespace
 
-void SetFinalizer(const void* object, FinalizerFn fn, const void* captures,
-                  size_t capture_bytes) {
+void SetFinalizer(const void* object, FinalizerFn fn) {
   if (!fn) {
     throw std::invalid_argument(
         "gcrt: gc::set_finalizer with an empty function; use "
@@ -208,8 +204,6 @@ void SetFinalizer(const void* object, FinalizerFn fn, const void* captures,
   f->kind = alloc::SpecialKind::kFinalizer;
   f->object = reinterpret_cast<uintptr_t>(object);
   f->fn = std::move(fn);
-  f->captures = captures;
-  f->capture_bytes = capture_bytes;
   {
     runtime::MutexLock lock(&g_fin_mu);
     if (alloc::AddSpecial(s, f->object, f)) {
@@ -273,23 +267,14 @@ uint64_t RunFinalizers() {
 
 void ForEachFinalizerRoot(void (*scan_contents)(void* context, uintptr_t obj),
                           void (*mark)(void* context, uintptr_t obj),
-                          void (*scan_range)(void* context, const void* begin,
-                                             size_t bytes),
                           void* context) {
   runtime::MutexLock lock(&g_fin_mu);
   for (FinalizerSpecial* f = g_fin.registry.first(); f != nullptr;
        f = f->next) {
     scan_contents(context, f->object);
-    if (f->captures != nullptr) {
-      scan_range(context, f->captures, f->capture_bytes);
-    }
   }
-  // Queued or running (claimed, still on the queue until it returns).
   for (FinalizerSpecial* f = g_fin.queue.first(); f != nullptr; f = f->next) {
     if (!f->freed && f->cleanup_id == 0) mark(context, f->object);
-    if (f->captures != nullptr) {
-      scan_range(context, f->captures, f->capture_bytes);
-    }
   }
 }
 

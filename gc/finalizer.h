@@ -51,10 +51,7 @@ using FinalizerFn = std::function<void(void*)>;
 // Gives the GC object starting at `object` a finalizer. Throws
 // std::invalid_argument if `object` is not the start of a GC object, or if
 // it has a finalizer already (clear it first), and loses nothing then.
-// [captures, captures + capture_bytes): what fn keeps alive, roots until
-// it has run (ForEachFinalizerRoot); null for none.
-void SetFinalizer(const void* object, FinalizerFn fn,
-                  const void* captures = nullptr, size_t capture_bytes = 0);
+void SetFinalizer(const void* object, FinalizerFn fn);
 // Removes the object's finalizer (not yet queued); false if it had none.
 bool ClearFinalizer(const void* object);
 // Runs queued finalizers and cleanups on the calling thread, and waits for
@@ -66,13 +63,10 @@ bool ClearFinalizer(const void* object);
 uint64_t RunFinalizers();
 
 // Marker, world stopped: scan_contents(context, object) for every object
-// with a finalizer (its pointers are roots, it is not), mark(context,
-// object) for every object on the queue, and scan_range(context, begin,
-// bytes) for the captures of every finalizer not run yet (conservatively).
+// with a finalizer (its pointers are roots, it is not), and
+// mark(context, object) for every object on the queue.
 void ForEachFinalizerRoot(void (*scan_contents)(void* context, uintptr_t obj),
                           void (*mark)(void* context, uintptr_t obj),
-                          void (*scan_range)(void* context, const void* begin,
-                                             size_t bytes),
                           void* context) GCRT_REQUIRES(runtime::kWorldStopped);
 // Mark termination, world stopped, after ClearDeadWeakRefs: queues the
 // finalizers of unmarked objects and marks those objects. Returns the

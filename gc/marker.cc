@@ -726,11 +726,6 @@ void RunRootJob(const RootJob& job, V& v) GCRT_REQUIRES(kWorldStopped) {
           },
           [](void* self, uintptr_t p)
               GCRT_REQUIRES(kWorldStopped) { static_cast<V*>(self)->Visit(p); },
-          [](void* self, const void* begin,
-             size_t bytes) GCRT_REQUIRES(kWorldStopped) {
-            ScanConservativeRange(*static_cast<V*>(self),
-                                  reinterpret_cast<uintptr_t>(begin), bytes);
-          },
           &v);
       return;
     case RootJob::kRootSet:

@@ -7,17 +7,13 @@
 // (gc/finalizer.h).
 #pragma once
 
-#include <cstddef>
 #include <cstdint>
 #include <functional>
 
 namespace gc::internal {
 
 // gc/finalizer.h's SetFinalizer and ClearFinalizer, for the API.
-// [captures, captures + capture_bytes): the function's captures, which fn
-// keeps alive; scanned conservatively as roots.
-void SetFinalizerOf(const void* object, std::function<void(void*)> fn,
-                    const void* captures, size_t capture_bytes);
+void SetFinalizerOf(const void* object, std::function<void(void*)> fn);
 bool ClearFinalizerOf(const void* object);
 // gc/finalizer.h's AddCleanup and StopCleanup.
 uint64_t AddCleanupOf(const void* object, std::function<void()> fn);

@@ -104,32 +104,6 @@ TEST_F(FinalizerTest, RunsOnceWithTheObjectAndWhatItReachesIntact) {
   EXPECT_EQ(runs.load(), 1) << "a finalizer runs once";
 }
 
-// What the function captures is a root until it has run, as a Go
-// closure's captures are (this binary scans no stacks: the captured
-// gc::Ptr is the captured object's only reference).
-TEST_F(FinalizerTest, WhatTheFunctionCapturesStaysAliveUntilItRan) {
-  std::atomic<int64_t> seen{0};
-  gc::Weak<Obj> captured_weak;
-  {
-    gc::Root<Obj> captured = MakeObj(41);
-    captured_weak = gc::Weak<Obj>(captured);
-    gc::Ptr<Obj> sink = captured;
-    gc::set_finalizer(MakeObj(40), [sink, &seen](Obj*) {
-      seen = Intact(sink.get(), 41) ? sink->id : -1;
-    });
-  }
-  gc::collect();  // queues the finalizer
-  gc::collect();
-  // What a lost object's slot would be reused by.
-  for (int i = 0; i < 20000; i++) MakeObj(-2);
-  gc::run_finalizers();
-  EXPECT_EQ(seen.load(), 41);
-  // Once it has run, its captures keep nothing.
-  gc::collect();
-  gc::collect();
-  EXPECT_EQ(captured_weak.lock(), nullptr);
-}
-
 // gc::Global holds an object as gc::Root does: a finalizer and a cleanup
 // are set (and a finalizer cleared) through one too.
 TEST_F(FinalizerTest, AGlobalTakesAFinalizerAndACleanup) {
