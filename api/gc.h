@@ -415,7 +415,8 @@ struct OutOfMemoryInfo {
 // allocating thread, with no lock of gcrt's held, once per such allocation.
 // It may drop references (a cache it can rebuild) or raise the limit
 // (gc::set_memory_limit); the allocation then collects once more and
-// tries again, and throws std::bad_alloc only if there is still no room.
+// tries again, and throws std::bad_alloc only if there is still no room
+// (with other threads allocating meanwhile, they may have taken it).
 // An allocation made inside the callback that finds no room throws at
 // once; an exception the callback throws reaches the allocation's caller.
 // With no memory limit it never runs (an OS that refuses memory is
