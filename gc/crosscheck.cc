@@ -20,6 +20,19 @@ std::string TypeName(const alloc::Span* s, uint32_t slot) {
   return alloc::TypeName(s->types.Get(slot));
 }
 
+// For the word at *offset of an object of type t at *object: in an array
+// (t->array_header != 0), moves both to the element that holds it and the
+// offset within it; false if the word is in the array's header.
+bool ToElement(const alloc::TypeInfo* t, const void** object, size_t* offset) {
+  if (t->array_header == 0) return true;
+  if (*offset < t->array_header) return false;
+  const size_t in_elements = *offset - t->array_header;
+  *object = static_cast<const unsigned char*>(*object) + t->array_header +
+            in_elements / t->size * t->size;
+  *offset = in_elements % t->size;
+  return true;
+}
+
 // What to ask of the type whose object holds a pointer its trace missed:
 // whether its own trace() visits the field, or, if it inherits a base's
 // (which cannot see its fields), to declare one; an aggregate's fields are
@@ -27,14 +40,7 @@ std::string TypeName(const alloc::Span* s, uint32_t slot) {
 std::string TraceQuestion(const alloc::TypeInfo* t, const std::string& type,
                           const void* object, size_t offset) {
   if (t != nullptr && t->trace_declared_by != nullptr &&
-      offset >= t->array_header) {
-    if (t->array_header != 0) {
-      // An element of an array: the offset within it.
-      const size_t in_elements = offset - t->array_header;
-      object = static_cast<const unsigned char*>(object) + t->array_header +
-               in_elements / t->size * t->size;
-      offset = in_elements % t->size;
-    }
+      ToElement(t, &object, &offset)) {
     size_t begin = 0, end = 0;
     t->trace_base_bytes(object, &begin, &end);
     if (offset >= begin && offset < end) {
@@ -62,15 +68,8 @@ std::string TraceQuestion(const alloc::TypeInfo* t, const std::string& type,
 // or a variant's inactive alternative, whose bytes still read as the
 // pointer they last held (alloc::TypeInfo::stale_bytes).
 bool StaleWord(const alloc::TypeInfo* t, const void* object, size_t offset) {
-  if (t == nullptr || t->stale_bytes == nullptr) return false;
-  if (t->array_header != 0) {
-    if (offset < t->array_header) return false;
-    const size_t in_elements = offset - t->array_header;
-    object = static_cast<const unsigned char*>(object) + t->array_header +
-             in_elements / t->size * t->size;
-    offset = in_elements % t->size;
-  }
-  return t->stale_bytes(object, offset);
+  return t != nullptr && t->stale_bytes != nullptr &&
+         ToElement(t, &object, &offset) && t->stale_bytes(object, offset);
 }
 
 [[noreturn]] void ReportMissedField(const alloc::Span* from, uint32_t slot,
