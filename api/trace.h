@@ -166,17 +166,44 @@ C TraceDeclaringClass(void (C::*)(Tracer&) const);
 template <typename C>
 C TraceDeclaringClass(void (C::*)(Tracer&) const noexcept);
 
+// The bytes of a Base subobject that a class derived from it cannot reuse
+// for its own fields (the Itanium ABI's "data size"): sizeof(Base) less the
+// tail padding, where a derived class's first field may be placed (a Base
+// that is not POD for the purpose of layout, such as one with a virtual
+// function, followed by a field of smaller alignment). A field declared
+// right after Base in a class derived from it lands there; an empty Base
+// has none.
+template <typename Base>
+struct TailPaddingProbe : Base {
+  char gcrt_tail_padding_probe_;
+};
+template <typename Base>
+constexpr size_t BaseDataSize() {
+  if constexpr (std::is_empty_v<Base>) {
+    return 0;
+  } else {
+    // offsetof in a class that is not standard-layout is conditionally
+    // supported; GCC and Clang compute it for a direct member.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winvalid-offsetof"
+    return __builtin_offsetof(TailPaddingProbe<Base>, gcrt_tail_padding_probe_);
+#pragma GCC diagnostic pop
+  }
+}
+
 // T's trace() is a base class's, and T has bytes of its own, which that
-// trace cannot see into.
+// trace cannot see into: beyond the base's, or in the base's tail padding
+// (a sizeof(T) equal to the base's may still hold a field of T's).
 template <typename T>
 concept InheritsTrace = HasTrace<T> && requires {
   TraceDeclaringClass(&T::trace);
 } && !std::is_same_v<decltype(TraceDeclaringClass(&T::trace)), T> &&
-    sizeof(T) > sizeof(decltype(TraceDeclaringClass(&T::trace)));
+    sizeof(T) > BaseDataSize<decltype(TraceDeclaringClass(&T::trace))>();
 
 // For a T that InheritsTrace: the bytes [*begin, *end) of the base whose
 // trace() it inherits, in the live object `object` (a virtual base's
-// offset is read from it). The debug check of inherited traces and the
+// offset is read from it), up to its data size: its tail padding may hold
+// T's fields. The debug check of inherited traces and the
 // crosscheck's report (alloc::TypeInfo::trace_base_bytes) use it.
 template <typename T>
 void InheritedTraceBaseBytes(const void* object, size_t* begin, size_t* end) {
@@ -185,7 +212,7 @@ void InheritedTraceBaseBytes(const void* object, size_t* begin, size_t* end) {
   *begin = static_cast<size_t>(
       reinterpret_cast<const unsigned char*>(static_cast<const Base*>(o)) -
       reinterpret_cast<const unsigned char*>(o));
-  *end = *begin + (std::is_empty_v<Base> ? 0 : sizeof(Base));
+  *end = *begin + BaseDataSize<Base>();
 }
 
 // Debug builds: runs `trace` (an object of `type` whose trace() is

@@ -73,6 +73,23 @@ class Labeled : public Shape {
   gc::Ptr<Child> label_ = gc::make_unrooted<Child>();
 };
 
+// The same, with the derived class's field in its base's tail padding (the
+// derived class is no larger than the base).
+class alignas(16) Framed {
+ public:
+  virtual ~Framed() = default;
+  virtual void trace(gc::Tracer& t) const { t(first_); }
+
+ private:
+  gc::Ptr<Child> first_ = gc::make_unrooted<Child>();
+  int32_t depth_ = 0;
+};
+class Badge : public Framed {
+ private:
+  gc::Ptr<Child> icon_ = gc::make_unrooted<Child>();
+};
+static_assert(sizeof(Badge) == sizeof(Framed));
+
 // A base whose trace forgets its own second field, and a derived class
 // that inherits it and adds only data: the base's trace is to blame.
 class Forgetful {
@@ -159,6 +176,13 @@ TEST_F(CrossCheckTest, AnInheritedTraceIsNamedAsTheBaseClasss) {
   gc::Root<Labeled> r = gc::make<Labeled>();
   EXPECT_DEATH(gc::collect(),
                "[^ ]*Labeled[^.]* inherits its trace\\(\\) from [^ ]*Shape, "
+               "which");
+}
+
+TEST_F(CrossCheckTest, AFieldInTheBasesTailPaddingIsTheDerivedClasss) {
+  gc::Root<Badge> r = gc::make<Badge>();
+  EXPECT_DEATH(gc::collect(),
+               "[^ ]*Badge[^.]* inherits its trace\\(\\) from [^ ]*Framed, "
                "which");
 }
 

@@ -221,6 +221,23 @@ class Pinned : public Shape {
 };
 static_assert(gc::internal::InheritsTrace<Pinned>);
 
+// A derived class's field placed in its base's tail padding: the derived
+// class is no larger than its base, yet has a field of its own.
+class alignas(16) Framed {
+ public:
+  virtual ~Framed() = default;
+  virtual void trace(gc::Tracer& t) const { t(style); }
+  gc::Ptr<Node> style;
+  int32_t depth = 0;  // data size 20, size 32
+};
+class Badge : public Framed {  // forgot to override trace()
+ public:
+  gc::Ptr<Node> icon;  // at 24, in Framed's tail padding
+};
+static_assert(sizeof(Badge) == sizeof(Framed));
+static_assert(gc::internal::BaseDataSize<Framed>() == 20);
+static_assert(gc::internal::InheritsTrace<Badge>);
+
 TEST(DebugChecksDeathTest, AnInheritedTraceThatMissesAGcPointerIsReported) {
   // The child collects (it starts mark workers): under ThreadSanitizer a
   // forked child may not start threads, so it runs in a fresh process.
@@ -250,6 +267,15 @@ TEST(DebugChecksDeathTest, AnInheritedTraceThatMissesAGcPointerIsReported) {
       },
       "Group \\(the GC object at 0x[0-9a-f]+\\) inherits its trace\\(\\) "
       "from .*Shape, which did not visit .*Group's own byte 16, yet it "
+      "holds a pointer to a GC object");
+  EXPECT_DEATH(
+      {
+        gc::Root<Badge> badge = gc::make<Badge>();
+        badge->icon = gc::make_unrooted<Node>();
+        gc::collect();
+      },
+      "Badge \\(the GC object at 0x[0-9a-f]+\\) inherits its trace\\(\\) "
+      "from .*Framed, which did not visit .*Badge's own byte 24, yet it "
       "holds a pointer to a GC object");
 }
 
