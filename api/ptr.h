@@ -13,7 +13,10 @@
 //   gc::Global<T>  a rooted handle usable from any thread (a global table
 //                  under a lock), for long-lived roots.
 //
-// All three convert to each other; all compare by address.
+// All three convert to each other; all compare by address. Of void (and
+// gc::Weak<void>), they hold any GC object, as void* does, and keep it
+// alive as their typed forms do; gc::static_pointer_cast gets the type
+// back.
 #pragma once
 
 #include <compare>
@@ -90,7 +93,8 @@ class Ptr {
     internal::CheckDereference(ptr_);
     return ptr_;
   }
-  T& operator*() const noexcept {
+  std::add_lvalue_reference_t<T> operator*() const noexcept
+      requires(!std::is_void_v<T>) {
     internal::CheckDereference(ptr_);
     return *ptr_;
   }
@@ -165,7 +169,8 @@ class HandleAccess {
     CheckNotFreed(p);
     return p;
   }
-  T& operator*() const noexcept {
+  std::add_lvalue_reference_t<T> operator*() const noexcept
+      requires(!std::is_void_v<T>) {
     T* p = self().get();
     CheckNotFreed(p);
     return *p;

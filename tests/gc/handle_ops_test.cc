@@ -108,6 +108,36 @@ TEST_F(HandleOpsTest, PointerCasts) {
   EXPECT_EQ(d->extra, 5) << "the cast's Root keeps the object";
 }
 
+// gc::Ptr<void> holds any GC object, as void* does (a type-erased
+// container's slot), and keeps it alive like any gc::Ptr field; the
+// handles and gc::Weak of void too.
+struct Erased {
+  gc::Ptr<void> any;
+  int64_t kind = 0;
+};
+
+TEST_F(HandleOpsTest, VoidPointersHoldAnyObject) {
+  gc::Root<Erased> holder = gc::make<Erased>();
+  gc::Weak<Derived> weak;
+  {
+    gc::Root<Derived> d = gc::make<Derived>();
+    weak = gc::Weak<Derived>(d);
+    holder->any = d;
+    gc::Root<void> root = d;
+    gc::Global<void> global(d);
+    gc::Weak<void> weak_void(root);
+    EXPECT_EQ(root.get(), static_cast<void*>(d.get()));
+    EXPECT_EQ(global, holder->any);
+    EXPECT_EQ(weak_void.lock(), root);
+  }
+  gc::collect();
+  ASSERT_FALSE(weak.expired()) << "a gc::Ptr<void> field keeps its object";
+  EXPECT_EQ(gc::static_pointer_cast<Derived>(holder->any)->extra, 5);
+  holder->any = nullptr;
+  gc::collect();
+  EXPECT_TRUE(weak.expired());
+}
+
 TEST_F(HandleOpsTest, IndexingThroughHandlesToArrays) {
   gc::Root<gc::Array<int64_t>> r = gc::make_array<int64_t>(10);
   for (size_t i = 0; i < 10; i++) r[i] = static_cast<int64_t>(i * i);
