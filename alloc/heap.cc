@@ -123,10 +123,11 @@ uint64_t Heap::ReleaseKeptSpans(uint64_t pages) {
 bool Heap::CollectForMemory() {
   static thread_local bool collecting = false;
   const CollectorHooks* h = hooks();
-  // Only under a memory limit: an OS that refuses memory is reported as it
-  // is (bad_alloc), not retried.
-  if (h == nullptr || h->collect_for_memory == nullptr || collecting ||
-      pages_.limit() == 0) {
+  // Under a memory limit, and when the OS refuses memory (`ulimit -v`, an
+  // address space full): either way the heap may hold garbage no trigger
+  // has collected yet (the goal can lie beyond what the OS grants), as
+  // Boehm GC collects before it reports a failed heap expansion.
+  if (h == nullptr || h->collect_for_memory == nullptr || collecting) {
     return false;
   }
   collecting = true;

@@ -271,17 +271,18 @@ class Heap {
   uint32_t SwapSweptBits(const SweepClaim& claim);
 
   // An allocation slow path that caught runtime::OutOfMemoryError, with
-  // its cache consistent again: under a memory limit, runs a collection
-  // (the limit may have been reached with garbage no trigger has collected
-  // yet: below its goal, the heap triggers none) and returns whether one
-  // ran; the caller then retries once. Never nested.
+  // its cache consistent again (the memory limit reached, or the OS
+  // refused memory): runs a collection (the heap may hold garbage no
+  // trigger has collected yet: below its goal, the heap triggers none)
+  // and returns whether one ran; the caller then retries once. Never
+  // nested.
   bool CollectForMemory();
   // `attempt` (an allocation of `bytes` from the page heap or a Central,
   // leaving everything consistent when it throws
-  // runtime::OutOfMemoryError), retried under a memory limit: after a
-  // collection (CollectForMemory), and once more after the program's
-  // out-of-memory callback and another collection. What the last attempt
-  // throws goes to the caller.
+  // runtime::OutOfMemoryError), retried after a collection
+  // (CollectForMemory), and, under a memory limit, once more after the
+  // program's out-of-memory callback and another collection. What the last
+  // attempt throws goes to the caller.
   template <typename Attempt>
   auto RetryForMemory(size_t bytes, Attempt attempt) -> decltype(attempt());
 

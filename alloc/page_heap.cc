@@ -12,6 +12,7 @@
 #include "gcrt/runtime/backtrace.h"
 #include "gcrt/runtime/check.h"
 #include "gcrt/runtime/os_mem.h"
+#include "gcrt/runtime/thread_start.h"
 
 namespace gc::alloc {
 
@@ -243,11 +244,13 @@ void PageHeap::GrowLocked(uint32_t npages) {
     // VM whose host backs guest memory lazily, and a thread in that fault
     // holds up a stop of the world (binary-trees: longest time to safepoint
     // 3.2-4.0 ms with MADV_HUGEPAGE, 0.33-0.35 ms without).
-    void* mem = runtime::os::Reserve(bytes + kPageSize,
-                                     runtime::os::kHugePageSize, "heap arena");
+    void* mem =
+        runtime::os::Reserve(bytes + kPageSize, runtime::os::kHugePageSize,
+                             "heap arena", kArenaGuardBytes);
     auto* arena = new (std::nothrow) Arena;
     if (arena == nullptr) {
-      runtime::os::Release(mem, bytes + kPageSize);
+      runtime::os::Release(static_cast<char*>(mem) - kArenaGuardBytes,
+                           kArenaGuardBytes + bytes + kPageSize);
       throw runtime::OutOfMemoryError("gcrt: out of memory: arena record");
     }
     arena->base = reinterpret_cast<uintptr_t>(mem);
@@ -257,7 +260,8 @@ void PageHeap::GrowLocked(uint32_t npages) {
     try {
       map_.EnsureLocked(mu_, arena->base, bytes);
     } catch (...) {
-      runtime::os::Release(mem, bytes + kPageSize);
+      runtime::os::Release(static_cast<char*>(mem) - kArenaGuardBytes,
+                           kArenaGuardBytes + bytes + kPageSize);
       delete arena;
       throw;
     }
@@ -830,10 +834,11 @@ void PageHeap::StartScavenger(std::chrono::nanoseconds idle,
   scavenger_idle_ = idle;
   scavenger_period_ = period;
   if (!scavenger_started_) {
-    scavenger_started_ = true;
     // Detached: the heap is never destroyed, so the thread may sleep
-    // through process exit.
-    std::thread([this] { ScavengerLoop(); }).detach();
+    // through process exit. Refused (a thread limit): nothing is returned
+    // to the OS in the background until a later call starts it.
+    scavenger_started_ =
+        runtime::StartDetachedThread([this] { ScavengerLoop(); });
   } else {
     scavenger_wakeups_++;
     scavenger_cv_.NotifyAll();

@@ -419,8 +419,9 @@ struct OutOfMemoryInfo {
 // (with other threads allocating meanwhile, they may have taken it).
 // An allocation made inside the callback that finds no room throws at
 // once; an exception the callback throws reaches the allocation's caller.
-// With no memory limit it never runs (an OS that refuses memory is
-// reported as it is). Null: none (the default).
+// With no memory limit it never runs (an OS that refuses memory, under
+// `ulimit -v` say, gets a full collection and a retry first, then
+// std::bad_alloc). Null: none (the default).
 void set_out_of_memory_callback(
     std::function<void(const OutOfMemoryInfo&)> callback);
 // The statistics, exact when read: stops the world briefly, as Go's

@@ -14,6 +14,7 @@
 #include "gcrt/gc/quarantine.h"
 #include "gcrt/runtime/backtrace.h"
 #include "gcrt/runtime/safepoint.h"
+#include "gcrt/runtime/thread_start.h"
 
 namespace gc::internal {
 
@@ -127,14 +128,23 @@ std::string FormatCensus(const std::vector<CensusRow>& rows, size_t top) {
 void PrintCensusAtExit() {
   // On a thread of its own: the exiting thread has let its processor go
   // already (its thread_local destructors ran before the atexit handlers).
-  std::thread([] {
-    runtime::SetCurrentThreadName("gcrt-census");
-    try {
-      std::fputs(FormatCensus(TakeCensus(), 0).c_str(), stderr);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "gcrt census at exit: not taken: %s\n", e.what());
-    }
-  }).join();
+  std::thread census;
+  try {
+    runtime::InternalThreadSignalMask mask;
+    census = std::thread([] {
+      runtime::SetCurrentThreadName("gcrt-census");
+      try {
+        std::fputs(FormatCensus(TakeCensus(), 0).c_str(), stderr);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "gcrt census at exit: not taken: %s\n", e.what());
+      }
+    });
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "gcrt census at exit: not taken: no thread (%s)\n",
+                 e.what());
+    return;
+  }
+  census.join();
 }
 
 }  // namespace gc::internal

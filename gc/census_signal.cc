@@ -18,6 +18,7 @@
 #include "gcrt/runtime/backtrace.h"
 #include "gcrt/runtime/check.h"
 #include "gcrt/runtime/env.h"
+#include "gcrt/runtime/thread_start.h"
 
 namespace gc::internal {
 
@@ -98,7 +99,12 @@ void ReadingThread(int read_fd, int sig) {
 }
 
 void StartThread() {
-  std::thread(&ReadingThread, g_read_fd, g_signal).detach();
+  std::string why;
+  if (!runtime::StartDetachedThread(
+          [fd = g_read_fd, sig = g_signal] { ReadingThread(fd, sig); }, &why)) {
+    runtime::Print("census on signal: cannot start its thread (%s)",
+                   why.c_str());
+  }
 }
 
 }  // namespace

@@ -34,6 +34,7 @@
 #include "gcrt/runtime/safepoint.h"
 #include "gcrt/runtime/safepoint_poll.h"
 #include "gcrt/runtime/stack.h"
+#include "gcrt/runtime/thread_start.h"
 
 namespace gc::internal {
 
@@ -264,8 +265,7 @@ void Collector::Trigger() {
   // the other threads go on meanwhile, and wait for it past the slip.
   // So does every trigger while the background thread runs a cycle
   // callback, which may wait for this thread.
-  if (c.inline_cycles_.load(std::memory_order_relaxed) ||
-      c.background_reporting_.load(std::memory_order_relaxed)) {
+  const auto collect_here = [&] {
     if (!c.inline_busy_.load(std::memory_order_relaxed) &&
         !c.inline_busy_.exchange(true, std::memory_order_acquire)) {
       struct Done {
@@ -275,6 +275,10 @@ void Collector::Trigger() {
     } else if (past_slip()) {
       c.WaitForRunningCycle();
     }
+  };
+  if (c.inline_cycles_.load(std::memory_order_relaxed) ||
+      c.background_reporting_.load(std::memory_order_relaxed)) {
+    collect_here();
     return;
   }
   // Marking beside the program: the background thread runs the cycle and
@@ -282,8 +286,12 @@ void Collector::Trigger() {
   // goal, with all the work it finds); past the goal by kMaxOvershootPercent
   // while it runs, the allocating thread waits for it (Go lets the goal
   // slip by as much rather than stop a thread whose assist found nothing
-  // left to scan but the background worker's last buffers).
-  c.RequestBackgroundCycle();
+  // left to scan but the background worker's last buffers). With no
+  // background thread (the system refused one), this thread runs it.
+  if (!c.RequestBackgroundCycle()) {
+    collect_here();
+    return;
+  }
   if (WriteBarrierOn()) c.Assist();
   if (past_slip()) c.WaitForBackgroundCycle();
 }
@@ -351,18 +359,32 @@ void Collector::Assist() {
                                        static_cast<double>(scanned) / per_byte);
 }
 
-void Collector::RequestBackgroundCycle() {
+bool Collector::RequestBackgroundCycle() {
   if (background_busy_.load(std::memory_order_acquire) ||
       background_busy_.exchange(true, std::memory_order_acq_rel)) {
-    return;  // requested or running already
+    return true;  // requested or running already
   }
   runtime::MutexLock lock(&background_mu_);
   if (!background_started_) {
+    std::string why;
+    if (!runtime::StartDetachedThread([this] { BackgroundLoop(); }, &why)) {
+      // Nobody would ever clear background_busy_: every trigger would
+      // wait for a cycle that never comes. Tried again at the next one.
+      background_busy_.store(false, std::memory_order_release);
+      static std::atomic<bool> told{false};
+      if (!told.exchange(true, std::memory_order_relaxed)) {
+        runtime::Print(
+            "cannot start the background collector's thread (%s): triggered "
+            "cycles run on the allocating thread meanwhile",
+            why.c_str());
+      }
+      return false;
+    }
     background_started_ = true;
-    std::thread([this] { BackgroundLoop(); }).detach();
   }
   background_requested_ = true;
   background_cv_.NotifyOne();
+  return true;
 }
 
 void Collector::WaitForBackgroundCycle() {

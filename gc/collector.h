@@ -426,7 +426,9 @@ class Collector {
   // marked beside the program: the bytes allocated per byte scanned,
   // normalized by the share of the CPU the marking had.
   void UpdateConsMarkLocked(const Cycle& c) GCRT_REQUIRES(mu_);
-  void RequestBackgroundCycle() GCRT_EXCLUDES(background_mu_);
+  // Asks the background thread for a cycle, starting it the first time;
+  // false if the system refused the thread (the caller runs the cycle).
+  bool RequestBackgroundCycle() GCRT_EXCLUDES(background_mu_);
   // Waits, blocked, until the background cycle requested or running ends.
   void WaitForBackgroundCycle() GCRT_EXCLUDES(background_mu_);
   // Waits, blocked, until the running cycle (if any) ends.

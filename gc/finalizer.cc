@@ -22,6 +22,7 @@
 #include "gcrt/runtime/safepoint.h"
 #include "gcrt/runtime/stack.h"
 #include "gcrt/runtime/sys_stat.h"
+#include "gcrt/runtime/thread_start.h"
 
 namespace gc::internal {
 
@@ -174,8 +175,9 @@ bool restart_finalizer_thread_ = false;
 void StartFinalizerThread() {
   runtime::MutexLock lock(&g_fin_mu);
   if (g_fin_thread_started) return;
-  g_fin_thread_started = true;
-  std::thread(&FinalizerThread).detach();
+  // Refused (a thread limit): the finalizers wait in their queue, and the
+  // next cycle tries again.
+  g_fin_thread_started = runtime::StartDetachedThread(&FinalizerThread);
 }
 
 alloc::Span* ObjectSpan(const void* object, const char* what) {

@@ -27,6 +27,7 @@
 #include "gcrt/runtime/safepoint.h"
 #include "gcrt/runtime/stack.h"
 #include "gcrt/runtime/sys_stat.h"
+#include "gcrt/runtime/thread_start.h"
 
 namespace gc::internal {
 
@@ -1027,7 +1028,7 @@ class MarkThreads {
   }
   uint32_t StartedForTesting() GCRT_EXCLUDES(mu_) {
     runtime::MutexLock lock(&mu_);
-    return static_cast<uint32_t>(threads_.size());
+    return started_;
   }
 
   // Runs work(0) here and offers work(1..n-1) to helpers once `pool` holds
@@ -1045,6 +1046,7 @@ class MarkThreads {
     {
       runtime::MutexLock lock(&mu_);
       StartLocked(n);
+      n = std::min(n, started_ + 1);
       work_ = &work;
       helpers_ = n - 1;
       closed_ = n == 1;
@@ -1085,8 +1087,7 @@ class MarkThreads {
     if (child) {
       // The helpers are gone (no cycle ran: they were waiting for work);
       // Run starts new ones when a cycle needs them.
-      for (std::thread& th : threads_) th = std::thread();
-      threads_.clear();
+      started_ = 0;
       cv_.ResetAfterFork();
       done_cv_.ResetAfterFork();
       work_ = nullptr;
@@ -1099,10 +1100,12 @@ class MarkThreads {
 
  private:
   void StartLocked(uint32_t n) GCRT_REQUIRES(mu_) {
-    while (threads_.size() + 1 < n) {
-      uint32_t id = static_cast<uint32_t>(threads_.size()) + 1;
-      threads_.emplace_back([this, id] { Loop(id); });
-      threads_.back().detach();
+    // A helper the system refuses (a thread limit) leaves its part to the
+    // ones that run (Run: helpers_); the next Run tries again.
+    while (started_ + 1 < n) {
+      const uint32_t id = started_ + 1;
+      if (!runtime::StartDetachedThread([this, id] { Loop(id); })) break;
+      started_ = id;
     }
   }
   void Loop(uint32_t id) GCRT_EXCLUDES(mu_) {
@@ -1136,7 +1139,7 @@ class MarkThreads {
   runtime::Mutex mu_;
   runtime::CondVar cv_;       // a new generation of work (mu_)
   runtime::CondVar done_cv_;  // no helper runs its part any more (mu_)
-  std::vector<std::thread> threads_ GCRT_GUARDED_BY(mu_);
+  uint32_t started_ GCRT_GUARDED_BY(mu_) = 0;  // helpers, ids 1..started_
   const std::function<void(uint32_t)>* work_ GCRT_GUARDED_BY(mu_) = nullptr;
   uint32_t helpers_ GCRT_GUARDED_BY(mu_) = 0;
   uint32_t running_ GCRT_GUARDED_BY(mu_) = 0;      // helpers in their part

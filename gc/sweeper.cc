@@ -15,6 +15,7 @@
 #include "gcrt/runtime/check.h"
 #include "gcrt/runtime/safepoint.h"
 #include "gcrt/runtime/stack.h"
+#include "gcrt/runtime/thread_start.h"
 
 namespace gc::internal {
 
@@ -412,8 +413,10 @@ void Sweeper::UnlockAfterFork(bool child) {
 void Sweeper::StartBackground(int64_t (*periodic)()) {
   runtime::MutexLock lock(&mu_);
   if (background_started_) return;
-  background_started_ = true;
-  std::thread([this, periodic] { BackgroundLoop(periodic); }).detach();
+  // Without it the allocating threads sweep what they need (Credit) and
+  // the next cycle's sweep termination the rest; tried again then.
+  background_started_ = runtime::StartDetachedThread(
+      [this, periodic] { BackgroundLoop(periodic); });
 }
 
 void Sweeper::BackgroundLoop(int64_t (*periodic)()) {

@@ -26,6 +26,8 @@ namespace {
 
 // Atomic: tests store, any thread decrements with a CAS loop. 0 = no fault.
 std::atomic<uint64_t> g_fail_after[2];
+// Whether a fault, once it fired, fires again at every later call.
+std::atomic<bool> g_fail_sticky[2];
 
 std::atomic<uint64_t> g_reserved{0};
 std::atomic<uint64_t> g_committed{0};
@@ -36,6 +38,10 @@ bool InjectedFault(FaultKind kind) {
   uint64_t n = counter.load(std::memory_order_relaxed);
   while (n != 0) {
     if (counter.compare_exchange_weak(n, n - 1, std::memory_order_relaxed)) {
+      if (n == 1 && g_fail_sticky[static_cast<int>(kind)].load(
+                        std::memory_order_relaxed)) {
+        counter.store(1, std::memory_order_relaxed);
+      }
       return n == 1;
     }
   }
@@ -51,28 +57,33 @@ bool InjectedFault(FaultKind kind) {
 
 }  // namespace
 
-void* Reserve(size_t bytes, size_t align, const char* what) {
+void* Reserve(size_t bytes, size_t align, const char* what,
+              size_t guard_below) {
   GCRT_CHECK(align >= kOsPageSize && (align & (align - 1)) == 0);
+  GCRT_CHECK(guard_below % kOsPageSize == 0);
   if (bytes == 0 || bytes > (size_t{1} << 46))
     Fail("reserve", what, bytes, ENOMEM);
   if (InjectedFault(FaultKind::kReserve)) Fail("reserve", what, bytes, ENOMEM);
   // Whole OS pages only, so the trimming below unmaps exactly the padding.
   bytes = (bytes + kOsPageSize - 1) & ~(kOsPageSize - 1);
-  size_t padded = bytes + (align > kOsPageSize ? align : 0);
+  const size_t kept = guard_below + bytes;
+  size_t padded = kept + (align > kOsPageSize ? align : 0);
   void* p = ::mmap(nullptr, padded, PROT_NONE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) Fail("reserve", what, bytes, errno);
   uintptr_t start = reinterpret_cast<uintptr_t>(p);
-  uintptr_t aligned = (start + align - 1) & ~(uintptr_t{align} - 1);
-  if (padded != bytes) {
-    // Trim the unaligned head and the tail so only [aligned, +bytes) stays.
-    if (aligned > start) ::munmap(p, aligned - start);
+  uintptr_t aligned =
+      (start + guard_below + align - 1) & ~(uintptr_t{align} - 1);
+  if (padded != kept) {
+    // Trim the head and the tail so only [aligned - guard, +bytes) stays.
+    const uintptr_t head_end = aligned - guard_below;
+    if (head_end > start) ::munmap(p, head_end - start);
     uintptr_t end = aligned + bytes;
     uintptr_t padded_end = start + padded;
     if (padded_end > end)
       ::munmap(reinterpret_cast<void*>(end), padded_end - end);
   }
-  g_reserved.fetch_add(bytes, std::memory_order_relaxed);
+  g_reserved.fetch_add(kept, std::memory_order_relaxed);
   return reinterpret_cast<void*>(aligned);
 }
 
@@ -147,8 +158,14 @@ void ScanForLeaks(const void* p, size_t bytes) {
 #endif
 }
 
-void SetFailAfterForTesting(FaultKind kind, uint64_t n) {
+void SetFailAfterForTesting(FaultKind kind, uint64_t n, bool sticky) {
+  g_fail_sticky[static_cast<int>(kind)].store(sticky,
+                                              std::memory_order_relaxed);
   g_fail_after[static_cast<int>(kind)].store(n, std::memory_order_relaxed);
+}
+
+uint64_t FaultArmedForTesting(FaultKind kind) {
+  return g_fail_after[static_cast<int>(kind)].load(std::memory_order_relaxed);
 }
 
 OsStats ReadOsStats() {

@@ -34,8 +34,12 @@ inline constexpr size_t kOsPageSize = 4096;
 inline constexpr size_t kHugePageSize = size_t{2} << 20;
 
 // Reserves `bytes` of address space aligned to `align` (a power of two >= the
-// OS page). The range is inaccessible until committed.
-void* Reserve(size_t bytes, size_t align, const char* what);
+// OS page). The range is inaccessible until committed. `guard_below` bytes
+// (whole OS pages) just below it are reserved too and never committed, so
+// no other mapping ends at the returned address; Release(p - guard_below,
+// guard_below + bytes) gives both back.
+void* Reserve(size_t bytes, size_t align, const char* what,
+              size_t guard_below = 0);
 
 // Makes [p, p+bytes) readable and writable; its first touch reads zero.
 void Commit(void* p, size_t bytes, const char* what);
@@ -76,8 +80,12 @@ void PrefaultMetadata(void* p, size_t bytes);
 void ScanForLeaks(const void* p, size_t bytes);
 
 enum class FaultKind { kReserve = 0, kCommit = 1 };
-// The n-th next call of `kind` (1 = the next one) fails; 0 disables.
-void SetFailAfterForTesting(FaultKind kind, uint64_t n);
+// The n-th next call of `kind` (1 = the next one) fails, and, `sticky`,
+// every later one too until the next call of this; 0 disables.
+void SetFailAfterForTesting(FaultKind kind, uint64_t n, bool sticky = false);
+// What SetFailAfterForTesting armed that has not fired yet: 0 once a
+// single fault fired (1 while a sticky one fires).
+uint64_t FaultArmedForTesting(FaultKind kind);
 
 // Process-wide accounting, in bytes. Atomic counters: any thread updates them
 // with relaxed adds; readers get a recent value.

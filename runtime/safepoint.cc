@@ -264,7 +264,10 @@ void ProcessorTable::ReportStragglersLocked(Processor* self, const char* reason,
       "allocates) is held by that thread (never by gcrt's collector "
       "thread, gcrt-gc) or by one that reached its safepoint for this stop; "
       "either way each waits for the other for good: lock that mutex as a "
-      "gc::Mutex.",
+      "gc::Mutex. Unless the thread above holds the lock itself (one it took "
+      "around gc::collect() or an allocation, taken again by a cycle "
+      "callback or a destructor that runs inside it, on the same thread): "
+      "then no kind of mutex helps; take it outside only.",
       stopper_tid, stopper_name);
 }
 

@@ -33,6 +33,7 @@
 #include "gcrt/runtime/stack.h"
 #include "gcrt/runtime/task.h"
 #include "gcrt/runtime/task_stack.h"
+#include "gcrt/runtime/thread_start.h"
 
 #if defined(GCRT_ASAN)
 #include <sanitizer/common_interface_defs.h>
@@ -262,7 +263,11 @@ Scheduler::Scheduler() {
     MutexLock lock(&mu_);
     for (uint32_t i = n; i-- > 0;) PushIdleLocked(slots_[i]);
   }
-  std::thread([this] { MonitorMain(); }).detach();
+  {
+    // No monitor, no scheduler: a refused thread throws to gc::go.
+    InternalThreadSignalMask mask;
+    std::thread([this] { MonitorMain(); }).detach();
+  }
   pthread_atfork(nullptr, nullptr,
                  [] { g_forked_child.store(true, std::memory_order_relaxed); });
 }
@@ -591,6 +596,12 @@ Task* Scheduler::FindRunnable(Worker* w) {
 }
 
 void Scheduler::Sleep(Worker* w) {
+  // What the tasks' ends left below this frame (a finished task's closure
+  // and result are destroyed on this stack, Finish): the region's frames
+  // would not overwrite all of it, and the stack scan would keep what it
+  // points to for as long as the worker sleeps (a new user's dropped scene
+  // of 40,001 objects, in 3 runs of 12).
+  ClearDeadStack();
   // Inside a blocking region: the world does not wait for a worker that
   // has nothing to run.
   BlockingRegion region;
@@ -609,20 +620,11 @@ void Scheduler::StartWorker(Slot* s, bool spinning) {
   w->slot = s;
   w->spinning = spinning;
   w->id = nworkers_.fetch_add(1, std::memory_order_relaxed);
-  const char* why = nullptr;
-  std::string system_error;
-  try {
-    std::thread([this, w] { WorkerMain(w); }).detach();
-  } catch (const std::system_error& e) {
-    system_error = e.what();
-    why = system_error.c_str();
-  } catch (const std::bad_alloc&) {
-    why = "out of memory";
-  }
-  if (why != nullptr) {
+  std::string why;
+  if (!StartDetachedThread([this, w] { WorkerMain(w); }, &why)) {
     delete w;
     nworkers_.fetch_sub(1, std::memory_order_relaxed);
-    AbandonStart(s, spinning, why);
+    AbandonStart(s, spinning, why.c_str());
   }
 }
 

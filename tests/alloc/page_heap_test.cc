@@ -8,10 +8,14 @@
 // Heap::NewSmallSpans and Heap::AllocateLarge do.
 #include "gcrt/alloc/page_heap.h"
 
+#include <sys/mman.h>
+
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <iterator>
 #include <map>
 #include <memory>
@@ -362,6 +366,31 @@ TEST(PageHeapTest, EqualLargeFreeSpansAreTakenLowestAddressFirst) {
   EXPECT_EQ(first->base, low);
   EXPECT_EQ(second->base, high);
   for (Span* x : {first, second, sep1, sep2}) heap->FreeSpan(x);
+  ASSERT_TRUE(heap->Verify());
+}
+
+// The page below an arena is reserved with it, so no other mapping ends at
+// the arena's base: the address one past a mapping (a thread stack's end,
+// which that stack holds) is no pointer into the heap. An arena is reserved
+// 2 MiB aligned, and its first span starts at its base. Mapped: whether
+// [lo, hi) is all mapped (mincore fails with ENOMEM otherwise).
+bool Mapped(uintptr_t lo, uintptr_t hi) {
+  unsigned char residency[64];
+  return mincore(reinterpret_cast<void*>(lo), hi - lo, residency) == 0;
+}
+
+TEST(PageHeapTest, ThePageBelowAnArenaIsReservedWithIt) {
+  HeapHolder heap;
+  Span* first = AllocPublished(heap.get(), 1);
+  EXPECT_EQ(first->base % runtime::os::kHugePageSize, 0u);
+  EXPECT_TRUE(Mapped(first->base - PageHeap::kArenaGuardBytes, first->base));
+  EXPECT_EQ(heap->Lookup(first->base - 1), nullptr);
+  // A request larger than an arena gets an arena of its own, guarded too.
+  const uint32_t whole = PageHeap::kArenaBytes / kPageSize + 1;
+  Span* big = AllocPublished(heap.get(), whole);
+  EXPECT_EQ(big->base % runtime::os::kHugePageSize, 0u);
+  EXPECT_TRUE(Mapped(big->base - PageHeap::kArenaGuardBytes, big->base));
+  for (Span* x : {first, big}) heap->FreeSpan(x);
   ASSERT_TRUE(heap->Verify());
 }
 

@@ -1,0 +1,140 @@
+// gcrt and the system: its own threads leave the program's signals to
+// the program's threads, and when the system refuses it a thread or
+// memory (an address-space limit, `ulimit -v`) the program goes on.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "gcrt/gc.h"
+#include "gcrt/task.h"
+
+namespace {
+
+// gcrt's threads block the asynchronous signals, so that a process-directed
+// signal runs the program's handler on a program thread (a new user's
+// SIGALRM handler ran on gcrt-scavenge and gcrt-sweep, 4 times in 193);
+// a fault's signals and SIGPROF (a sampling profiler's) stay unblocked.
+TEST(SystemTest, GcrtsThreadsLeaveTheProgramsSignalsToIt) {
+  gc::set_gc_percent(100);
+  {
+    gc::Root<gc::Array<int64_t>> big = gc::make_array<int64_t>(1 << 20);
+    gc::collect();  // the sweeper and the mark helpers
+    for (int i = 0; i < 20000; i++) gc::make_array<int64_t>(64);
+  }
+  gc::go([] {}).join();  // a task worker and the monitor
+  int checked = 0;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream status(task.path() / "status");
+    std::string line, name;
+    unsigned long long blocked = 0;
+    bool have_mask = false;
+    while (std::getline(status, line)) {
+      if (line.rfind("Name:", 0) == 0) name = line.substr(6);
+      if (line.rfind("SigBlk:", 0) == 0) {
+        blocked = std::stoull(line.substr(8), nullptr, 16);
+        have_mask = true;
+      }
+    }
+    if (name.rfind("gcrt-", 0) != 0 || !have_mask) continue;
+    const auto bit = [&](int sig) { return (blocked >> (sig - 1)) & 1; };
+    for (int sig : {SIGALRM, SIGINT, SIGTERM, SIGCHLD, SIGUSR1, SIGUSR2}) {
+      EXPECT_TRUE(bit(sig)) << name << " leaves signal " << sig << " open";
+    }
+    for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGPROF}) {
+      EXPECT_FALSE(bit(sig)) << name << " blocks signal " << sig;
+    }
+    checked++;
+  }
+  EXPECT_GE(checked, 3) << "gcrt's threads: the sweeper, a mark helper, "
+                           "a task worker and the task monitor at least";
+}
+
+// When the system refuses a thread or memory: the program goes on,
+// collecting on the allocating thread, instead of a std::system_error out
+// of gc::make and a hang at the next allocation (a new user's trial under
+// ulimit -v), or a std::bad_alloc while the heap holds garbage no cycle
+// has collected. Each test runs in a fresh process, under a limit set
+// just above what it has mapped. Not under the sanitizers: their own
+// allocators fail first under such a limit.
+
+#if !defined(GCRT_TSAN) && !defined(GCRT_ASAN)
+
+struct Blob {
+  gc::Ptr<Blob> next;
+  char bytes[1000];
+};
+
+// Limits the address space to what the process maps now plus `extra`.
+void LimitAddressSpace(size_t extra) {
+  long pages = 0;
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr || std::fscanf(f, "%ld", &pages) != 1) std::_Exit(3);
+  std::fclose(f);
+  rlimit limit{};
+  limit.rlim_cur = limit.rlim_max = static_cast<rlim_t>(pages) * 4096 + extra;
+  if (setrlimit(RLIMIT_AS, &limit) != 0) std::_Exit(4);
+}
+
+// The first triggered cycle starts the background collector's thread;
+// with no room for its stack, the allocating thread runs the cycles.
+TEST(SystemDeathTest, ARefusedCollectorThreadLeavesCyclesToTheProgram) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        gc::set_stack_scan(false);
+        for (int i = 0; i < 1000; i++) gc::make_unrooted<Blob>();
+        const uint64_t cycles_before = gc::stats().num_gc;
+        LimitAddressSpace(size_t{4} << 20);  // less than a thread's stack
+        gc::Root<Blob> kept = gc::make<Blob>();
+        try {
+          for (int i = 0; i < 64 * 1024; i++) {  // 64 MiB of garbage
+            gc::Ptr<Blob> garbage = gc::make_unrooted<Blob>();
+            if (i % 1024 == 0) kept->next = garbage;
+          }
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "threw: %s\n", e.what());
+          std::_Exit(5);
+        }
+        std::_Exit(gc::stats().num_gc >= cycles_before + 2 ? 0 : 6);
+      },
+      ::testing::ExitedWithCode(0),
+      "cannot start the background collector's thread .*triggered cycles "
+      "run on the allocating thread");
+}
+
+// With a heap goal the OS will not grant (a minimum heap of 1 GiB), the
+// heap grows until the OS refuses it another arena; the allocation then
+// collects and finds the room its garbage held, as it does under a memory
+// limit. (With GCRT_GCPERCENT=off and no limit no cycle runs, as in Go.)
+TEST(SystemDeathTest, AnOsThatRefusesMemoryIsCollectedForFirst) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        gc::set_stack_scan(false);
+        gc::set_min_heap(uint64_t{1} << 30);
+        for (int i = 0; i < 1000; i++) gc::make_unrooted<Blob>();
+        LimitAddressSpace(size_t{32} << 20);  // less than a heap arena
+        try {
+          for (int i = 0; i < 256 * 1024; i++) {  // 256 MiB of garbage
+            gc::make_unrooted<Blob>();
+          }
+        } catch (const std::bad_alloc& e) {
+          std::fprintf(stderr, "threw: %s\n", e.what());
+          std::_Exit(5);
+        }
+        std::_Exit(gc::stats().num_gc >= 1 ? 0 : 6);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+#endif
+
+}  // namespace
