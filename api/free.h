@@ -59,7 +59,12 @@ struct Destroyer<Array<T>> {
 
 template <typename T>
 void FreeRaw(T* p) {
-  if constexpr (std::is_polymorphic_v<T>) {
+  if constexpr (std::is_void_v<T>) {
+    // A gc::Ptr<void>: destroyed as the type its span recorded; a pointer
+    // into an object (a base at an offset) is refused, as any interior one.
+    FreeObject(const_cast<void*>(p), &DestroyRecordedType,
+               GCRT_DEBUG_LEVEL >= 2);
+  } else if constexpr (std::is_polymorphic_v<T>) {
     // As delete through a base: the whole object, whichever base p is
     // (dynamic_cast<void*> finds its start), destroyed as the type it was
     // made as (the type its span recorded).

@@ -16,7 +16,10 @@
 // All three convert to each other; all compare by address. Of void (and
 // gc::Weak<void>), they hold any GC object, as void* does, and keep it
 // alive as their typed forms do; gc::static_pointer_cast gets the type
-// back.
+// back, and gc::free destroys it as the type it was made as. A
+// gc::Weak<void> (or gc::free) of one that points at a base class at a
+// nonzero offset is refused (std::invalid_argument): void says nothing of
+// bases; make it from the typed handle.
 #pragma once
 
 #include <compare>

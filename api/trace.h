@@ -150,21 +150,34 @@ struct IsPtr : std::false_type {};
 template <typename T>
 struct IsPtr<Ptr<T>> : std::true_type {};
 
+// The class that declares the `void trace(gc::Tracer&) const` a class
+// has: the class itself, or the base class it inherits it from (the type
+// of &T::trace names the declaring class). As a type_identity: an
+// abstract class, or one whose destructor is not public, cannot be
+// returned by value, and the deduction would fail without a word.
+template <typename C>
+std::type_identity<C> TraceDeclaringClass(void (C::*)(Tracer&) const);
+template <typename C>
+std::type_identity<C> TraceDeclaringClass(void (C::*)(Tracer&) const noexcept);
+template <typename T>
+using TraceDeclaringClassOf =
+    typename decltype(TraceDeclaringClass(&T::trace))::type;
+
+// The cast picks gcrt's trace out of an overload set (a logger's trace
+// beside it); the declaring class covers one inherited from a virtual
+// base, or a private base through a using-declaration, which no pointer
+// to a member of T converts from.
 template <typename T>
 concept HasTrace = requires(const T& value, Tracer& tracer) {
   value.trace(tracer);
 }
 &&(
     requires { static_cast<void (T::*)(Tracer&) const>(&T::trace); } ||
-    requires { static_cast<void (T::*)(Tracer&) const noexcept>(&T::trace); });
-
-// The class that declares the `void trace(gc::Tracer&) const` a class
-// has: the class itself, or the base class it inherits it from (the type
-// of &T::trace names the declaring class).
-template <typename C>
-C TraceDeclaringClass(void (C::*)(Tracer&) const);
-template <typename C>
-C TraceDeclaringClass(void (C::*)(Tracer&) const noexcept);
+    requires { static_cast<void (T::*)(Tracer&) const noexcept>(&T::trace); } ||
+    requires {
+      typename TraceDeclaringClassOf<T>;
+      requires std::is_base_of_v<TraceDeclaringClassOf<T>, T>;
+    });
 
 // The bytes of a Base subobject that a class derived from it cannot reuse
 // for its own fields (the Itanium ABI's "data size"): sizeof(Base) less the
@@ -194,11 +207,14 @@ constexpr size_t BaseDataSize() {
 // T's trace() is a base class's, and T has bytes of its own, which that
 // trace cannot see into: beyond the base's, or in the base's tail padding
 // (a sizeof(T) equal to the base's may still hold a field of T's).
+// (A base T cannot convert to, a private one, is not checked: the check
+// could not find it in T.)
 template <typename T>
 concept InheritsTrace = HasTrace<T> && requires {
-  TraceDeclaringClass(&T::trace);
-} && !std::is_same_v<decltype(TraceDeclaringClass(&T::trace)), T> &&
-    sizeof(T) > BaseDataSize<decltype(TraceDeclaringClass(&T::trace))>();
+  typename TraceDeclaringClassOf<T>;
+} && !std::is_same_v<TraceDeclaringClassOf<T>, T> &&
+    std::is_convertible_v<const T*, const TraceDeclaringClassOf<T>*> &&
+    sizeof(T) > BaseDataSize<TraceDeclaringClassOf<T>>();
 
 // For a T that InheritsTrace: the bytes [*begin, *end) of the base whose
 // trace() it inherits, in the live object `object` (a virtual base's
@@ -207,7 +223,7 @@ concept InheritsTrace = HasTrace<T> && requires {
 // crosscheck's report (alloc::TypeInfo::trace_base_bytes) use it.
 template <typename T>
 void InheritedTraceBaseBytes(const void* object, size_t* begin, size_t* end) {
-  using Base = decltype(TraceDeclaringClass(&T::trace));
+  using Base = TraceDeclaringClassOf<T>;
   const T* o = static_cast<const T*>(object);
   *begin = static_cast<size_t>(
       reinterpret_cast<const unsigned char*>(static_cast<const Base*>(o)) -
@@ -863,7 +879,7 @@ void TraceValue(Tracer& tracer, const T& value) {
     if constexpr (InheritsTrace<T>) {
       // Read word by word: at the final stop, not beside the program.
       if (tracer.DeferIfConcurrent()) return;
-      using Base = decltype(TraceDeclaringClass(&T::trace));
+      using Base = TraceDeclaringClassOf<T>;
       size_t base_begin, base_end;
       InheritedTraceBaseBytes<T>(&value, &base_begin, &base_end);
       TraceCheckingOwnBytes(

@@ -22,6 +22,9 @@ namespace gc::internal {
 // line, large), with the class and span class folded at compile time.
 template <typename T>
 GCRT_ALWAYS_INLINE void* AllocateFor() {
+  static_assert(!std::is_void_v<T>,
+                "gc::make<void>: make the object as its own type; a "
+                "gc::Root<T> converts to gc::Root<void>");
   static_assert(!std::is_array_v<T>, "use gc::make_array<T>(n)");
   static_assert(sizeof(T) < (uint64_t{1} << 32),
                 "gcrt objects are smaller than 4 GiB; use gc::make_array");

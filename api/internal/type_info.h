@@ -220,7 +220,7 @@ struct TypeInfoHolder {
   };
   static const char* TraceDeclaredBy() {
     if constexpr (InheritsTrace<T>) {
-      return TypeName<decltype(TraceDeclaringClass(&T::trace))>::Get();
+      return TypeName<TraceDeclaringClassOf<T>>::Get();
     } else {
       return nullptr;
     }

@@ -711,6 +711,28 @@ int main() {
 CC
 
 # A destructor that may throw would unwind through the sweep or gc::free.
+expect_error make_void \
+  "make the object as its own type" "void" <<'CC'
+#include "gcrt/gc.h"
+int main() { gc::make<void>(); }
+CC
+
+expect_ok void_handles <<'CC'
+#include "gcrt/gc.h"
+struct Node { gc::Ptr<Node> next; };
+struct Holder { gc::Ptr<void> any; gc::Ptr<const void> seen; };
+int main() {
+  gc::Root<void> r = gc::make<Node>();
+  gc::Root<Holder> h = gc::make<Holder>();
+  h->any = r;
+  h->seen = h->any;
+  gc::Weak<void> w(r);
+  gc::Ptr<Node> back = gc::static_pointer_cast<Node>(h->any);
+  gc::free(r);
+  return back == nullptr && w.expired();
+}
+CC
+
 expect_error throwing_destructor \
   "this type's destructor may throw" "Conn" <<'CC'
 #include "gcrt/gc.h"

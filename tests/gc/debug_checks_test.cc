@@ -238,6 +238,24 @@ static_assert(sizeof(Badge) == sizeof(Framed));
 static_assert(gc::internal::BaseDataSize<Framed>() == 20);
 static_assert(gc::internal::InheritsTrace<Badge>);
 
+// An abstract base, or one whose destructor is not public: the declaring
+// class was deduced by value, which failed for it, and the check was off.
+class Outline {
+ public:
+  virtual void trace(gc::Tracer& t) const { t(style); }
+  virtual double Area() const = 0;
+  gc::Ptr<Node> style;
+
+ protected:
+  virtual ~Outline() = default;
+};
+class Ring : public Outline {  // forgot to override trace()
+ public:
+  double Area() const override { return 1; }
+  gc::Ptr<Node> inner;
+};
+static_assert(gc::internal::InheritsTrace<Ring>);
+
 TEST(DebugChecksDeathTest, AnInheritedTraceThatMissesAGcPointerIsReported) {
   // The child collects (it starts mark workers): under ThreadSanitizer a
   // forked child may not start threads, so it runs in a fresh process.
@@ -276,6 +294,15 @@ TEST(DebugChecksDeathTest, AnInheritedTraceThatMissesAGcPointerIsReported) {
       },
       "Badge \\(the GC object at 0x[0-9a-f]+\\) inherits its trace\\(\\) "
       "from .*Framed, which did not visit .*Badge's own byte 24, yet it "
+      "holds a pointer to a GC object");
+  EXPECT_DEATH(
+      {
+        gc::Root<Ring> ring = gc::make<Ring>();
+        ring->inner = gc::make_unrooted<Node>();
+        gc::collect();
+      },
+      "Ring \\(the GC object at 0x[0-9a-f]+\\) inherits its trace\\(\\) "
+      "from .*Outline, which did not visit .*Ring's own byte 16, yet it "
       "holds a pointer to a GC object");
 }
 

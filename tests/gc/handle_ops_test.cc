@@ -136,6 +136,13 @@ TEST_F(HandleOpsTest, VoidPointersHoldAnyObject) {
   holder->any = nullptr;
   gc::collect();
   EXPECT_TRUE(weak.expired());
+  // gc::free of a void handle destroys the object as the type it was made
+  // as (its span's record).
+  gc::Root<void> freed = gc::make<Derived>();
+  gc::Weak<Derived> freed_weak(gc::static_pointer_cast<Derived>(freed));
+  gc::free(freed);
+  EXPECT_EQ(freed, nullptr);
+  EXPECT_TRUE(freed_weak.expired());
 }
 
 TEST_F(HandleOpsTest, IndexingThroughHandlesToArrays) {

@@ -499,4 +499,38 @@ TEST_F(TraceRulesTest, RangesOfTheProgramKeepTheirOwnFields) {
   EXPECT_TRUE(Intact(logged->b, 9));
 }
 
+// A trace() inherited from a virtual base (a diamond), or from a private
+// base through a using-declaration, is gcrt's trace: no pointer to a
+// member of the derived class converts from it, and the check that did
+// that cast rejected the class as declaring trace() wrongly.
+class Framed {
+ public:
+  virtual ~Framed() = default;
+  virtual void trace(gc::Tracer& t) const { t(frame); }
+  gc::Ptr<Leaf> frame;
+};
+class Left : public virtual Framed {};
+class Right : public virtual Framed {};
+class Diamond : public Left, public Right {};
+class Hidden : private Framed {
+ public:
+  using Framed::trace;
+  void Set(gc::Ptr<Leaf> leaf) { frame = leaf; }
+  bool Holds(int v) const { return Intact(frame, v); }
+};
+static_assert(gc::internal::HasTrace<Diamond>);
+static_assert(gc::internal::HasTrace<Hidden>);
+
+TEST_F(TraceRulesTest, ATraceFromAVirtualOrPrivateBaseIsTraced) {
+  gc::Root<Diamond> diamond = gc::make<Diamond>();
+  diamond->frame = gc::make<Leaf>(31);
+  gc::Root<Hidden> hidden = gc::make<Hidden>();
+  hidden->Set(gc::make<Leaf>(32));
+  for (int i = 0; i < kChildren; i++) gc::make<Leaf>(-i);  // reuse bait
+  gc::collect();
+  gc::collect();
+  EXPECT_TRUE(Intact(diamond->frame, 31));
+  EXPECT_TRUE(hidden->Holds(32));
+}
+
 }  // namespace
