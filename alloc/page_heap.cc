@@ -836,7 +836,8 @@ void PageHeap::StartScavenger(std::chrono::nanoseconds idle,
   if (!scavenger_started_) {
     // Detached: the heap is never destroyed, so the thread may sleep
     // through process exit. Refused (a thread limit): nothing is returned
-    // to the OS in the background until a later call starts it.
+    // to the OS in the background (gc::release_memory still returns it);
+    // only the child of a fork calls this again.
     scavenger_started_ =
         runtime::StartDetachedThread([this] { ScavengerLoop(); });
   } else {

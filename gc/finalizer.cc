@@ -175,8 +175,9 @@ bool restart_finalizer_thread_ = false;
 void StartFinalizerThread() {
   runtime::MutexLock lock(&g_fin_mu);
   if (g_fin_thread_started) return;
-  // Refused (a thread limit): the finalizers wait in their queue, and the
-  // next cycle tries again.
+  // Refused (a thread limit): the finalizers wait in their queue (and
+  // gc::run_finalizers runs them) until the next gc::set_finalizer or
+  // gc::add_cleanup tries again.
   g_fin_thread_started = runtime::StartDetachedThread(&FinalizerThread);
 }
 

@@ -414,7 +414,9 @@ void Sweeper::StartBackground(int64_t (*periodic)()) {
   runtime::MutexLock lock(&mu_);
   if (background_started_) return;
   // Without it the allocating threads sweep what they need (Credit) and
-  // the next cycle's sweep termination the rest; tried again then.
+  // the next cycle's sweep termination the rest, but no periodic cycle
+  // runs: StartBackground is called once (and after a fork), so a refused
+  // thread is not tried again.
   background_started_ = runtime::StartDetachedThread(
       [this, periodic] { BackgroundLoop(periodic); });
 }
