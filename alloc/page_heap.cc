@@ -835,9 +835,9 @@ void PageHeap::StartScavenger(std::chrono::nanoseconds idle,
   scavenger_period_ = period;
   if (!scavenger_started_) {
     // Detached: the heap is never destroyed, so the thread may sleep
-    // through process exit. Refused (a thread limit): nothing is returned
-    // to the OS in the background (gc::release_memory still returns it);
-    // only the child of a fork calls this again.
+    // through process exit. Refused (a thread limit, `ulimit -v`): until
+    // the next WakeScavenger tries again, nothing is returned to the OS in
+    // the background (gc::release_memory still returns it).
     scavenger_started_ =
         runtime::StartDetachedThread([this] { ScavengerLoop(); });
   } else {
@@ -875,6 +875,12 @@ void PageHeap::RestartScavengerAfterFork() {
 
 void PageHeap::WakeScavenger() {
   runtime::MutexLock lock(&mu_);
+  if (!scavenger_started_ && scavenger_period_.count() != 0) {
+    // Its thread was refused (or the child of a fork has not restarted
+    // it yet): try again, one thread start per cycle at most.
+    scavenger_started_ =
+        runtime::StartDetachedThread([this] { ScavengerLoop(); });
+  }
   scavenger_starved_ = false;
   scavenger_wakeups_++;
   scavenger_cv_.NotifyAll();

@@ -238,7 +238,8 @@ class PageHeap {
     return scavenge_goal_.load(std::memory_order_relaxed);
   }
   // Wakes the background scavenger to work toward the goal (the collector
-  // calls it at the end of each cycle). Takes mu_.
+  // calls it at the end of each cycle), starting its thread again if the
+  // system refused it before. Takes mu_.
   void WakeScavenger() GCRT_EXCLUDES(mu_);
 
   struct Stats {

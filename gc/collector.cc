@@ -1103,6 +1103,9 @@ void Collector::Sweep(const Cycle& c) {
       ->PrepareForSweep();
   FreeQuarantined();
   ProfileFlush();
+  // Starts the sweeper's thread if the system refused it before (returns
+  // at once when it runs); WakeScavenger, below, does the same.
+  sweeper.StartBackground(&Collector::Periodic);
   sweeper.Wake();
   if (c.reason == GcReason::kExplicit || c.reason == GcReason::kMemory) {
     // gc::collect() returns with the sweep finished, including the spans

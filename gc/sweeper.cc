@@ -415,8 +415,8 @@ void Sweeper::StartBackground(int64_t (*periodic)()) {
   if (background_started_) return;
   // Without it the allocating threads sweep what they need (Credit) and
   // the next cycle's sweep termination the rest, but no periodic cycle
-  // runs: StartBackground is called once (and after a fork), so a refused
-  // thread is not tried again.
+  // runs until a later call (the collector's at the end of each cycle)
+  // starts it.
   background_started_ = runtime::StartDetachedThread(
       [this, periodic] { BackgroundLoop(periodic); });
 }

@@ -78,7 +78,9 @@ class Sweeper {
     return cursor_.load(std::memory_order_relaxed) >=
            limit_.load(std::memory_order_relaxed);
   }
-  // Starts the background sweeper thread (once). `periodic`, if not null,
+  // Starts the background sweeper thread, unless it runs (the collector
+  // calls it at the end of each cycle too, which starts a thread the
+  // system refused before). `periodic`, if not null,
   // runs on it whenever it wakes: it runs the collector's forced cycle if
   // one is due, and returns when the next is due (steady_clock ns); the
   // thread sleeps until then or until Wake.

@@ -2,7 +2,21 @@
 
 #include <pthread.h>
 
+#include <atomic>
+
 namespace gc::runtime {
+
+namespace {
+std::atomic<bool> g_refuse_thread_starts{false};
+}  // namespace
+
+void RefuseThreadStartsForTesting(bool refuse) {
+  g_refuse_thread_starts.store(refuse, std::memory_order_relaxed);
+}
+
+bool ThreadStartsRefusedForTesting() {
+  return g_refuse_thread_starts.load(std::memory_order_relaxed);
+}
 
 InternalThreadSignalMask::InternalThreadSignalMask() {
   sigset_t blocked;

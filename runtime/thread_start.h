@@ -43,11 +43,20 @@ class InternalThreadSignalMask {
   sigset_t saved_;
 };
 
+// Tests: while set, StartDetachedThread refuses every thread, as a system
+// at its thread limit does.
+void RefuseThreadStartsForTesting(bool refuse);
+bool ThreadStartsRefusedForTesting();
+
 // Starts a detached thread running fn(), with the asynchronous signals
 // blocked. Returns whether it started; if not, and `why` is not null, *why
 // says what the system answered.
 template <typename Fn>
 bool StartDetachedThread(Fn&& fn, std::string* why = nullptr) noexcept {
+  if (ThreadStartsRefusedForTesting()) {
+    if (why != nullptr) *why = "refused by RefuseThreadStartsForTesting";
+    return false;
+  }
   InternalThreadSignalMask mask;
   try {
     std::thread(std::forward<Fn>(fn)).detach();

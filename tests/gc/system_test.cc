@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "gcrt/gc.h"
+#include "gcrt/runtime/thread_start.h"
 #include "gcrt/task.h"
 
 namespace {
@@ -67,6 +68,49 @@ TEST(SystemTest, GcrtsThreadsLeaveTheProgramsSignalsToIt) {
   }
   EXPECT_GE(checked, 3) << "gcrt's threads: the sweeper, a mark helper, "
                            "a task worker and the task monitor at least";
+}
+
+// Whether a thread of the process is named `name` (gcrt's threads name
+// themselves as they start: waits up to 5 seconds for it).
+bool HasThreadNamed(const std::string& name) {
+  for (int attempt = 0; attempt < 500; attempt++) {
+    for (const auto& task :
+         std::filesystem::directory_iterator("/proc/self/task")) {
+      std::ifstream comm(task.path() / "comm");
+      std::string line;
+      if (std::getline(comm, line) && line == name) return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+// The sweeper's and the scavenger's threads start with the heap; when the
+// system refuses them then, the end of each cycle tries again (they were
+// not, and periodic cycles and background scavenging stopped for good).
+TEST(SystemDeathTest, RefusedSweeperAndScavengerThreadsStartAtALaterCycle) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        gc::runtime::RefuseThreadStartsForTesting(true);
+        gc::set_stack_scan(false);
+        for (int i = 0; i < 1000; i++) gc::make_array<int64_t>(16);
+        gc::collect();
+        for (const char* name : {"gcrt-sweep", "gcrt-scavenge"}) {
+          for (const auto& task :
+               std::filesystem::directory_iterator("/proc/self/task")) {
+            std::ifstream comm(task.path() / "comm");
+            std::string line;
+            if (std::getline(comm, line) && line == name) std::_Exit(3);
+          }
+        }
+        gc::runtime::RefuseThreadStartsForTesting(false);
+        gc::collect();
+        if (!HasThreadNamed("gcrt-sweep")) std::_Exit(4);
+        if (!HasThreadNamed("gcrt-scavenge")) std::_Exit(5);
+        std::_Exit(0);
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 // When the system refuses a thread or memory: the program goes on,
