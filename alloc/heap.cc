@@ -12,6 +12,7 @@
 #include "gcrt/alloc/cache.h"
 #include "gcrt/runtime/check.h"
 #include "gcrt/runtime/os_mem.h"
+#include "gcrt/runtime/process_claim.h"
 #include "gcrt/runtime/processor.h"
 #include "gcrt/runtime/safepoint.h"
 #include "gcrt/runtime/sys_stat.h"
@@ -52,6 +53,7 @@ Heap& Heap::Get() {
   // Never destroyed: threads and the scavenger may use it during exit.
   alignas(Heap) static unsigned char storage[sizeof(Heap)];
   static Heap* heap = [] {
+    runtime::ClaimProcess();  // stops a second copy of gcrt here
     Heap* h = new (storage) Heap();
     runtime::SetProcessorLocalFactory(&NewCache);
     h->pages_.StartScavenger(kScavengeIdle, kScavengePeriod);

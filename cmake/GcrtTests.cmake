@@ -125,6 +125,16 @@ foreach(name
     reachability_test scavenger_test sweeper_test)
   gcrt_test(tests/gc:${name} SRCS tests/gc/${name}.cc ENV ${EXACT_RECLAMATION})
 endforeach()
+# A plugin with a copy of gcrt of its own (libgcrt.so, where the test links
+# libgcrt.a), which runtime_copies_test loads from beside itself.
+add_library(second_runtime_plugin MODULE tests/gc/second_runtime_plugin.cc)
+set_target_properties(second_runtime_plugin PROPERTIES
+  PREFIX "" SUFFIX ".so"
+  LIBRARY_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/tests/gc")
+target_link_libraries(second_runtime_plugin PRIVATE gcrt_shared)
+gcrt_test(tests/gc:runtime_copies_test SRCS tests/gc/runtime_copies_test.cc
+  LINKOPTS -ldl)
+add_dependencies(tests_gc_runtime_copies_test second_runtime_plugin)
 gcrt_test(tests/gc:task_test SRCS tests/gc/task_test.cc ENV GCRT_PROCS=2)
 gcrt_test(tests/gc:task_memory_test SRCS tests/gc/task_memory_test.cc
   ENV GCRT_PROCS=2 LINKOPTS -Wl,--wrap=malloc)
