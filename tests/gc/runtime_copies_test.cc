@@ -30,8 +30,6 @@ std::string PluginPath() {
   return path.substr(0, path.rfind('/') + 1) + "second_runtime_plugin.so";
 }
 
-// Not under ThreadSanitizer, which keeps the claim's address for itself.
-#if !defined(GCRT_TSAN)
 // Under CMake the plugin links libgcrt.so, which the message names.
 TEST(RuntimeCopiesDeathTest, ASecondCopyStopsTheProgramNamingBoth) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
@@ -55,8 +53,6 @@ TEST(RuntimeCopiesDeathTest, ASecondCopyStopsTheProgramNamingBoth) {
       "started first, and now the one in "
       ".*(second_runtime_plugin|libgcrt)\\.so");
 }
-
-#endif
 
 // The claim is the process's: a fork's child goes on with its parent's
 // copy, and a child that execs starts afresh.
