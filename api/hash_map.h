@@ -5,7 +5,7 @@
 //     gc::HashMap<std::string, gc::Ptr<Symbol>> symbols;
 //     void trace(gc::Tracer& t) const { t(symbols); }
 //   };
-//   interner->symbols["car"] = gc::make_unrooted<Symbol>();
+//   interner->symbols.insert_or_assign("car", gc::make_unrooted<Symbol>());
 //
 // What gc::Vector (api/vector.h) is to std::vector, for std::unordered_map:
 // its slots are gc::Arrays and its stores gc::Ptr stores, so a cycle that
@@ -26,9 +26,13 @@
 // `m[k2] = m[k1]` the right side's reference may dangle once the left side
 // inserts; use `m.insert_or_assign(k2, m.at(k1))`. A key or value passed to
 // an insertion may itself live in the map: it is copied before the table
-// grows, and the copies the map makes for itself are rooted while it
-// allocates (a value that is a GC container owns a new array). Erasing never
-// moves other entries. Growth allocates, and so may collect.
+// grows. What an insertion takes (a new object straight from
+// gc::make_unrooted, as a value or a gc::Ptr key) and the copies the map
+// makes for itself (a value that is a GC container owns a new array) are
+// rooted while it allocates. `m[k] = gc::make_unrooted<V>()` is not: `m[k]`
+// grows the map before the store, and with stack scanning off nothing
+// keeps the new object meanwhile; use insert_or_assign. Erasing never moves
+// other entries. Growth allocates, and so may collect.
 //
 // The members are std::unordered_map's where they exist there (find aside,
 // which returns a pointer): size, empty, count, contains, at, operator[],
@@ -264,14 +268,6 @@ class HashMap {
     size_--;
   }
   bool WillGrow() const { return (used_ + 1) * 10 > capacity() * 7; }
-  // Whether `x` lies in the entries' array (a key the caller passed from
-  // this map), which growing empties.
-  bool InTable(const void* x) const {
-    if (entries_ == nullptr) return false;
-    const auto p = reinterpret_cast<uintptr_t>(x);
-    const auto b = reinterpret_cast<uintptr_t>(entries());
-    return p >= b && p < b + capacity() * sizeof(Entry);
-  }
   size_t NextFull(size_t i) const {
     while (i < capacity() && states()[i] != kFull) i++;
     return i;
@@ -287,13 +283,11 @@ class HashMap {
   // Takes a slot for `key` (known absent), growing first if needed.
   size_t Insert(const K& key) {
     if (WillGrow()) {
-      if (InTable(&key)) {
-        // Growing moves the entry it is part of.
-        internal::Staged<K> copy(std::in_place, key);
-        Rehash(size_ + 1);
-        return Place(copy.get());
-      }
+      // Growing moves the entry `key` may be part of, and may collect the
+      // object it names (a gc::Ptr key made unrooted).
+      internal::Staged<K> copy(std::in_place, key);
       Rehash(size_ + 1);
+      return Place(copy.get());
     }
     return Place(key);
   }

@@ -24,13 +24,13 @@
 // emplace_back, pop_back, resize (with a value), swap, and comparison (==,
 // <=>). Iterators are pointers, invalidated as std::vector's are, and by
 // growth. A value passed in from the vector itself is copied before the
-// vector grows, and the copies a Vector makes for itself (of a value passed
-// in, of elements that are GC containers too) are rooted while it
-// allocates. Elements are value-initialized
-// slots of the array: T must be default-constructible and assignable (a
-// removed element's slot is reset to T{}, so it keeps nothing alive).
-// Copying a Vector copies its elements into a new array; moving takes the
-// array. On a thread's stack a Vector keeps its elements alive through the
+// vector grows, and what an insertion takes (a new object straight from
+// gc::make_unrooted) and the copies a Vector makes for itself (of elements
+// that are GC containers too) are rooted while it allocates. Elements are
+// value-initialized slots of the array: T must be default-constructible and
+// assignable (a removed element's slot is reset to T{}, so it keeps nothing
+// alive). Copying a Vector copies its elements into a new array; moving takes
+// the array. On a thread's stack a Vector keeps its elements alive through the
 // conservative stack scan, as a gc::Ptr does; in C++ heap memory it is no
 // root. Growth allocates (and so may collect): as with any allocation,
 // hold what must survive in rooted or reachable places first.

@@ -53,6 +53,7 @@
 #include <utility>
 
 #include "gcrt/internal/ephemeron.h"
+#include "gcrt/internal/staged.h"
 #include "gcrt/internal/weak.h"
 #include "gcrt/make.h"
 #include "gcrt/ptr.h"
@@ -128,16 +129,18 @@ class WeakMap {
       table_->entry(i).value = value;
       return false;
     }
-    V copy = value;  // `value` may live in this table, which may grow
-    InsertNew(key.address(), std::move(copy));
+    // `value` may live in this table, which may grow, and may be the only
+    // reference to its object (gc::make_unrooted).
+    internal::Staged<V> copy(std::in_place, value);
+    InsertNew(key.address(), std::move(copy.get()));
     return true;
   }
   // Adds the entry if `key` has none; returns whether it did (false leaves
   // the value there). Throws as insert_or_assign.
   bool insert(Key key, const V& value) {
     if (Lookup(key.address()) != kNone) return false;
-    V copy = value;
-    InsertNew(key.address(), std::move(copy));
+    internal::Staged<V> copy(std::in_place, value);
+    InsertNew(key.address(), std::move(copy.get()));
     return true;
   }
   // Removes the entry of `key`, releasing its value; returns whether there

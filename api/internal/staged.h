@@ -1,19 +1,26 @@
-// Staged<T>: a value a GC container (gc::Vector, gc::HashMap) holds while
-// it allocates: growing replaces the container's array, and copying an
-// element that is itself a GC container allocates; either may collect. A
-// local keeps nothing alive with stack scanning off (GCRT_STACK_SCAN=off),
-// and a copy of a GC container owns a new array that nothing else
-// reaches, so such a value waits in a rooted one-slot gc::Array. A value
-// whose copy copies at most pointers (pointer-free, a gc::Ptr, trivially
-// copyable, an aggregate of gc::Ptr fields and plain data) waits in place:
-// what it points to stays reachable from where it was copied.
+// Staged<T>: a value a GC container (gc::Vector, gc::HashMap, gc::WeakMap)
+// holds while it allocates: growing replaces the container's array, and
+// copying an element that is itself a GC container allocates; either may
+// collect. A local keeps nothing alive with stack scanning off
+// (GCRT_STACK_SCAN=off), and the value may be the only reference to a new
+// object (push_back(gc::make_unrooted<T>())), or a copy of a GC container
+// that owns a new array nothing else reaches. So:
+//   - a value whose copy copies at most pointers (pointer-free, a gc::Ptr,
+//     trivially copyable, an aggregate of gc::Ptr fields and plain data)
+//     waits in place, and each GC pointer it holds is rooted with a handle
+//     (Pins) until it is stored;
+//   - any other waits in a rooted one-slot gc::Array, made before the value
+//     is built in it; the arguments' GC pointers (a gc::Ptr argument, or a
+//     T copied from) are rooted across that allocation.
 #pragma once
 
 #include <memory>
 #include <optional>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
+#include "gcrt/internal/handles.h"
 #include "gcrt/make.h"
 #include "gcrt/trace.h"
 
@@ -43,6 +50,61 @@ constexpr bool StagedInPlace() {
   }
 }
 
+// Handles on the GC pointers of values, found by tracing them on the
+// program's thread, held until destroyed. Taking and giving a handle
+// allocates nothing from the GC heap (gc/roots.h), so pinning never
+// collects. Conservatively scanned members (Tracer::VisitConservative) are
+// not pinned: no type that waits in place has one.
+class Pins {
+ public:
+  Pins() = default;
+  ~Pins() {
+    for (size_t i = 0; i < count_ && i < kInline; i++) GiveHandle(inline_[i]);
+    for (HandleSlot* s : more_) GiveHandle(s);
+  }
+  Pins(const Pins&) = delete;
+  Pins& operator=(const Pins&) = delete;
+
+  template <typename V>
+  void Add(const V& value) {
+    if constexpr (ContainsGcPointers<V>()) {
+      Tracer tracer(&Pin, &Unpinned, this);
+      tracer(value);
+    }
+  }
+
+ private:
+  static constexpr size_t kInline = 4;
+  static void Pin(void* self, const void* p) {
+    auto* pins = static_cast<Pins*>(self);
+    HandleSlot* s = CurrentHandles()->Take(p);
+    if (pins->count_ < kInline) {
+      pins->inline_[pins->count_] = s;
+    } else {
+      try {
+        pins->more_.push_back(s);
+      } catch (...) {
+        GiveHandle(s);
+        throw;
+      }
+    }
+    pins->count_++;
+  }
+  static void Unpinned(void*, const void*, size_t) {}
+
+  HandleSlot* inline_[kInline];
+  size_t count_ = 0;
+  std::vector<HandleSlot*> more_;
+};
+
+// Whether an argument of T(args...) is rooted across the slot's
+// allocation: a gc::Ptr, or a T (copied or moved from).
+template <typename T, typename Arg>
+constexpr bool PinnedArgument() {
+  using D = std::remove_cvref_t<Arg>;
+  return IsPtr<D>::value || std::is_same_v<D, T>;
+}
+
 template <typename T>
 class Staged {
  public:
@@ -52,6 +114,12 @@ class Staged {
   template <typename... Args>
   explicit Staged(std::in_place_t, Args&&... args) {
     if constexpr (!StagedInPlace<T, Args...>()) {
+      Pins arguments;
+      (
+          [&] {
+            if constexpr (PinnedArgument<T, Args>()) arguments.Add(args);
+          }(),
+          ...);
       slot_ = make_array<T>(1);
       T* at = &(*slot_)[0];
       std::destroy_at(at);
@@ -63,6 +131,7 @@ class Staged {
       }
     } else {
       value_.emplace(std::forward<Args>(args)...);
+      pins_.Add(*value_);
     }
   }
   T& get() { return slot_ ? (*slot_)[0] : *value_; }
@@ -70,6 +139,7 @@ class Staged {
  private:
   Root<Array<T>> slot_;
   std::optional<T> value_;
+  Pins pins_;
 };
 
 }  // namespace gc::internal

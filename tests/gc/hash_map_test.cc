@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "gcrt/gc.h"
 #include "tests/test_support/collector_hooks.h"
@@ -35,6 +36,47 @@ struct Tables {
 };
 
 class HashMapTest : public gc::testing::VerifiedHeapTest {};
+
+// A new object inserted straight from gc::make_unrooted, as a value or as
+// a gc::Ptr key, has no other reference while the insertion grows the
+// table; with stack scanning off (as here) growth's collections reclaimed
+// it (a new user's pipeline: wrong values in release builds).
+TEST_F(HashMapTest, UnrootedNewEntriesSurviveTheGrowthTheyCause) {
+  gc::Root<Tables> t = gc::make<Tables>();
+  gc::set_zeal(1);  // a cycle at every allocation
+  for (int i = 0; i < 60; i++) {
+    const std::string key = "s" + std::to_string(i);
+    switch (i % 3) {
+      case 0:
+        t->by_name.try_emplace(key, gc::make_unrooted<Symbol>(i));
+        break;
+      case 1:
+        t->by_name.insert_or_assign(key, gc::make_unrooted<Symbol>(i));
+        break;
+      case 2:
+        t->by_name.emplace(key, gc::make_unrooted<Symbol>(i));
+        break;
+    }
+    t->counts.try_emplace(gc::make_unrooted<Symbol>(1000 + i), i);
+  }
+  gc::set_zeal(0);
+  for (int i = 0; i < 5000; i++) gc::make<Symbol>(-1);  // reuse what was freed
+  gc::collect();
+  ASSERT_EQ(t->by_name.size(), 60u);
+  for (int i = 0; i < 60; i++) {
+    gc::Ptr<Symbol>* s = t->by_name.find("s" + std::to_string(i));
+    ASSERT_NE(s, nullptr);
+    EXPECT_EQ((*s)->value, i);
+  }
+  ASSERT_EQ(t->counts.size(), 60u);
+  std::vector<int64_t> keys;
+  for (const auto& [sym, n] : t->counts) {
+    EXPECT_EQ(sym->value, 1000 + n);
+    keys.push_back(sym->value);
+  }
+  std::sort(keys.begin(), keys.end());
+  for (int i = 0; i < 60; i++) EXPECT_EQ(keys[i], 1000 + i);
+}
 
 // Against std::map, through inserts, overwrites and erases, with
 // collections in between.

@@ -219,6 +219,51 @@ TEST_F(VectorTest, InsertionsKeepPtrElementsAcrossCollections) {
   for (const gc::Ptr<Leaf>& l : h->leaves) EXPECT_EQ(l->value, 4);
 }
 
+// A new object inserted straight from gc::make_unrooted has no other
+// reference while the insertion grows the array; with stack scanning off
+// (as here) growth's collections reclaimed it, and the vector kept freed
+// memory (a new user's pipeline: wrong values in release builds).
+namespace {
+struct Edge {
+  gc::Ptr<Leaf> to;
+  int64_t weight;
+};
+}  // namespace
+
+TEST_F(VectorTest, UnrootedNewElementsSurviveTheGrowthTheyCause) {
+  gc::Root<Holder> h = gc::make<Holder>();
+  gc::Root<gc::Array<gc::Vector<Edge>>> edges =
+      gc::make_array<gc::Vector<Edge>>(1);
+  gc::set_zeal(1);  // a cycle at every allocation
+  for (int i = 0; i < 40; i++) {
+    switch (i % 4) {
+      case 0:
+        h->leaves.push_back(gc::make_unrooted<Leaf>(i));
+        break;
+      case 1:
+        h->leaves.emplace_back(gc::make_unrooted<Leaf>(i));
+        break;
+      case 2:
+        h->leaves.insert(h->leaves.end(), gc::make_unrooted<Leaf>(i));
+        break;
+      case 3:
+        h->leaves.emplace(h->leaves.end(), gc::make_unrooted<Leaf>(i));
+        break;
+    }
+    (*edges)[0].push_back(Edge{gc::make_unrooted<Leaf>(100 + i), i});
+  }
+  gc::set_zeal(0);
+  for (int i = 0; i < 5000; i++) gc::make<Leaf>(-1);  // reuse what was freed
+  gc::collect();
+  ASSERT_EQ(h->leaves.size(), 40u);
+  ASSERT_EQ((*edges)[0].size(), 40u);
+  for (int i = 0; i < 40; i++) {
+    EXPECT_EQ(h->leaves[i]->value, i);
+    EXPECT_EQ((*edges)[0][i].to->value, 100 + i);
+    EXPECT_EQ((*edges)[0][i].weight, i);
+  }
+}
+
 // A copy of a gc::Vector owns a new array that nothing else reaches while
 // the copy is being made and while the outer vector grows; with stack
 // scanning off (as here) a copy held in a local was reclaimed by the

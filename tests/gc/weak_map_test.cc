@@ -94,6 +94,39 @@ TEST_P(WeakMapTest, KeepsTheValueOfALiveKeyAndNotTheKey) {
   EXPECT_EQ(gc::stats().weak_map_entries_removed, removed + 1);
 }
 
+// A value inserted straight from gc::make_unrooted has no other reference
+// while the insertion grows the table; with stack scanning off (as here)
+// growth's collections reclaimed it (the weak_map.h example).
+TEST_P(WeakMapTest, UnrootedNewValuesSurviveTheGrowthTheyCause) {
+  std::vector<gc::Root<Node>> keys;
+  for (int i = 0; i < 30; i++) keys.push_back(gc::make<Node>());
+  std::vector<int64_t> value_ids;
+  gc::set_zeal(1);  // a cycle at every allocation
+  for (int i = 0; i < 30; i++) {
+    const int64_t first = gc::testing::NextId();  // the value's id
+    if (i % 2 == 0) {
+      EXPECT_TRUE(map().insert_or_assign(keys[i], gc::make_unrooted<Node>()));
+    } else {
+      EXPECT_TRUE(map().insert(keys[i], gc::make_unrooted<Node>()));
+    }
+    value_ids.push_back(first);
+  }
+  gc::set_zeal(0);
+  struct Filler {
+    int64_t words[3] = {-1, -1, -1};
+  };
+  for (int i = 0; i < 5000; i++) gc::make<Filler>();  // reuse what was freed
+  gc::collect();
+  ASSERT_EQ(map().size(), 30u);
+  for (int i = 0; i < 30; i++) {
+    gc::Ptr<Node> v = map().get(keys[i]);
+    ASSERT_NE(v, nullptr);
+    EXPECT_TRUE(v->Intact());
+    EXPECT_EQ(v->id, value_ids[i]);
+    EXPECT_EQ(Destroyed(value_ids[i]), 0);
+  }
+}
+
 TEST_P(WeakMapTest, AValueThatReachesItsKeyDoesNotKeepIt) {
   int key_id, value_id;
   {
