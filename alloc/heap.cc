@@ -279,8 +279,8 @@ void* Heap::AllocateLarge(const TypeInfo* type, size_t bytes) {
   s->ResetAllocState();
   // The whole span: the marker scans an array to the end of its span.
   if (needzero) {
-    std::memset(reinterpret_cast<void*>(s->base), 0,
-                size_t{npages} << kPageShift);
+    runtime::os::Zero(reinterpret_cast<void*>(s->base),
+                      size_t{npages} << kPageShift);
   }
   if (GCRT_PREDICT_FALSE(g_allocate_black.load(std::memory_order_relaxed))) {
     s->mark_bits[0] = 1;  // not yet visible to any marker

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -110,6 +111,66 @@ void Release(void* p, size_t bytes) {
   bytes = (bytes + kOsPageSize - 1) & ~(kOsPageSize - 1);
   GCRT_CHECK(::munmap(p, bytes) == 0);
   g_reserved.fetch_sub(bytes, std::memory_order_relaxed);
+}
+
+namespace {
+
+// Writes zeros over a resident page unless it reads zero already: a page
+// the program only read maps the shared zero page, and writing it would
+// allocate a page of its own. A dirty page is usually dirty at its start,
+// where the check stops.
+void ZeroResidentPage(uint64_t* page) {
+  for (size_t i = 0; i < kOsPageSize / sizeof(uint64_t); i++) {
+    if (page[i] != 0) {
+      std::memset(page + i, 0, kOsPageSize - i * sizeof(uint64_t));
+      return;
+    }
+  }
+}
+
+}  // namespace
+
+void Zero(void* p, size_t bytes) {
+  auto start = reinterpret_cast<uintptr_t>(p);
+  const uintptr_t end = start + bytes;
+  if (bytes < kZeroByResidencyBytes || start % kOsPageSize != 0 ||
+      end % kOsPageSize != 0) {
+    std::memset(p, 0, bytes);
+    return;
+  }
+  // A window of the range at a time, so the residency vector is on the
+  // stack (a 1 GiB span has 262,144 pages).
+  constexpr size_t kWindowPages = 4096;
+  unsigned char resident[kWindowPages];
+  for (uintptr_t window = start; window < end;) {
+    const size_t pages =
+        std::min<size_t>(kWindowPages, (end - window) / kOsPageSize);
+    const size_t window_bytes = pages * kOsPageSize;
+    if (::mincore(reinterpret_cast<void*>(window), window_bytes, resident) !=
+        0) {
+      std::memset(reinterpret_cast<void*>(window), 0, window_bytes);
+      window += window_bytes;
+      continue;
+    }
+    // Runs of pages with the same residency: written, or dropped.
+    for (size_t i = 0; i < pages;) {
+      const bool in_memory = resident[i] & 1;
+      size_t j = i + 1;
+      while (j < pages && (resident[j] & 1) == in_memory) j++;
+      void* run = reinterpret_cast<void*>(window + i * kOsPageSize);
+      const size_t run_bytes = (j - i) * kOsPageSize;
+      if (in_memory) {
+        for (size_t k = i; k < j; k++) {
+          ZeroResidentPage(
+              reinterpret_cast<uint64_t*>(window + k * kOsPageSize));
+        }
+      } else if (::madvise(run, run_bytes, MADV_DONTNEED) != 0) {
+        std::memset(run, 0, run_bytes);
+      }
+      i = j;
+    }
+    window += window_bytes;
+  }
 }
 
 void* MapMetadata(size_t bytes, const char* what, bool populate) {

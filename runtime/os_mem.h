@@ -52,6 +52,19 @@ bool Decommit(void* p, size_t bytes);
 // Unmaps [p, p+bytes).
 void Release(void* p, size_t bytes);
 
+// Zeroes [p, p+bytes) of committed private memory (a large object's span
+// reused). From kZeroByResidencyBytes up it writes only the pages that are
+// resident (mincore), and drops the others (MADV_DONTNEED: a page never
+// touched, released, or swapped out reads as zero when next touched):
+// writing zeros to memory the program may never touch would fault in all
+// of it (a 1 GiB array reused after a collection, 2 of whose elements the
+// program touched, made 1 GiB resident and took 10 s on a slow VM).
+// Resident pages are written (those that do not read zero already), not
+// dropped, since the program likely reuses them at once, and a dropped
+// page costs a fault each time.
+inline constexpr size_t kZeroByResidencyBytes = size_t{1} << 20;
+void Zero(void* p, size_t bytes);
+
 // Reserve + Commit of memory for gcrt's own metadata (never a GC object).
 // Under AddressSanitizer the mapping is a LeakSanitizer root region (see
 // ScanForLeaks). Populated (resident at once) unless `populate` is false:

@@ -174,6 +174,36 @@ TEST(OsMemTest, DecommitDropsResidentPagesAndTheyReadZeroAfter) {
   Release(p, kBytes);
 }
 
+// A reused large object's span is zeroed by Zero: resident pages are
+// written and stay resident, the others are dropped, not faulted in (a
+// 1 GiB array whose program touched two elements became 1 GiB resident
+// when its span was reused, and took 10 s).
+TEST(OsMemTest, ZeroWritesResidentPagesAndLeavesTheOthersUntouched) {
+  constexpr size_t kBytes = kZeroByResidencyBytes * 4;
+  constexpr size_t kPages = kBytes / kPage;
+  void* p = Reserve(kBytes, kPage, "zero test");
+  Commit(p, kBytes, "zero test");
+  auto* b = static_cast<unsigned char*>(p);
+  std::memset(b, 0x5a, 64 * kPage);          // resident, dirty
+  b[kPages / 2 * kPage + 17] = 0x5a;         // one dirty page in the middle
+  std::memset(b + kBytes - kPage, 0x5a, 8);  // and the last
+  ASSERT_EQ(ResidentBytes(p, kBytes), 66 * kPage);
+
+  Zero(p, kBytes);
+  EXPECT_EQ(ResidentBytes(p, 64 * kPage), 64 * kPage) << "written in place";
+  EXPECT_EQ(ResidentBytes(b + 64 * kPage, kBytes - 64 * kPage), 2 * kPage)
+      << "the pages never touched stay untouched";
+  EXPECT_TRUE(AllZero(b, kBytes));
+
+  // Below the threshold it writes every byte.
+  std::memset(b, 0x5a, 8 * kPage);
+  Decommit(b + 8 * kPage, kBytes - 8 * kPage);
+  Zero(p, 16 * kPage);
+  EXPECT_EQ(ResidentBytes(p, 16 * kPage), 16 * kPage);
+  EXPECT_TRUE(AllZero(b, 16 * kPage));
+  Release(p, kBytes);
+}
+
 TEST(OsMemTest, ReleaseUnmapsTheRangeAndUncountsIt) {
   constexpr size_t kBytes = 16 * kPage;
   OsStats before = ReadOsStats();
