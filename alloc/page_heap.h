@@ -84,7 +84,7 @@ class PageHeap {
   static constexpr size_t kMinGrowBytes = 64 << 10;
   static constexpr size_t kOsCommitBytes = 4 << 20;
   // Largest span the heap will try to reserve; beyond it AllocSpan throws.
-  static constexpr size_t kMaxSpanBytes = size_t{1} << 40;
+  static constexpr size_t kMaxSpanBytes = kMaxObjectBytes;
 
   PageHeap();
 

@@ -16,6 +16,9 @@ namespace gc::alloc {
 inline constexpr int kPageShift = 13;
 inline constexpr size_t kPageSize = size_t{1} << kPageShift;  // 8 KiB
 inline constexpr size_t kMaxSmallSize = 32768;
+// The largest object (a span of its own), 1 TiB; beyond it allocation
+// throws std::bad_alloc.
+inline constexpr size_t kMaxObjectBytes = size_t{1} << 40;
 inline constexpr size_t kSmallSizeDiv = 8;
 inline constexpr size_t kSmallSizeMax = 1024;
 inline constexpr size_t kLargeSizeDiv = 128;

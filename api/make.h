@@ -202,6 +202,8 @@ struct ArrayTypeInfoHolder {
 // size overflows or memory runs out.
 template <typename T>
 Root<Array<T>> make_array(size_t n) {
+  static_assert(alignof(T) <= alloc::kPageSize,
+                "gcrt aligns objects to at most a page (8 KiB)");
   internal::HandleArena* h = internal::CurrentHandles();
   size_t bytes;
   if (__builtin_mul_overflow(n, sizeof(T), &bytes) ||

@@ -42,11 +42,11 @@
 #include <cstddef>
 #include <initializer_list>
 #include <iterator>
-#include <limits>
 #include <stdexcept>
 #include <string>
 #include <utility>
 
+#include "gcrt/alloc/size_classes.h"
 #include "gcrt/internal/staged.h"
 #include "gcrt/make.h"
 #include "gcrt/ptr.h"
@@ -126,8 +126,9 @@ class Vector {
 
   size_t size() const noexcept { return size_; }
   bool empty() const noexcept { return size_ == 0; }
+  // The elements of the largest array gcrt makes (1 TiB).
   size_t max_size() const noexcept {
-    return std::numeric_limits<std::ptrdiff_t>::max() / sizeof(T);
+    return (alloc::kMaxObjectBytes - Array<T>::kHeader) / sizeof(T);
   }
   size_t capacity() const noexcept {
     return data_ == nullptr ? 0 : data_->size();
@@ -300,6 +301,7 @@ class Vector {
   }
   // Makes room for n elements at `at`: the later ones move up n slots.
   void OpenGap(size_t at, size_t n) {
+    if (n > max_size() - size_) Grow(max_size() + 1);  // throws
     if (size_ + n > capacity()) Grow(size_ + n);
     size_ += n;
     std::move_backward(begin() + at, end() - n, end());
@@ -339,8 +341,15 @@ class Vector {
     size_ = other.size_;
   }
   // A new array of at least `want` slots, the elements moved into it.
+  // As std::vector's, past max_size() growing throws std::length_error;
+  // doubling stops at max_size().
   void Grow(size_t want) {
-    Resize(std::max({want, capacity() * 2, size_t{4}}));
+    if (want > max_size()) {
+      throw std::length_error("gc::Vector: " + std::to_string(want) +
+                              " elements exceed max_size() " +
+                              std::to_string(max_size()));
+    }
+    Resize(std::max({want, std::min(capacity() * 2, max_size()), size_t{4}}));
   }
   // A new array of n >= size() slots, the elements moved into it.
   void Resize(size_t n) {

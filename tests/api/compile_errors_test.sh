@@ -717,6 +717,23 @@ expect_error make_void \
 int main() { gc::make<void>(); }
 CC
 
+# make_array of a type aligned past a page compiled, and threw
+# std::invalid_argument at run time (gc::make refused it at compile time).
+expect_error over_aligned_array \
+  "gcrt aligns objects to at most a page" "make_array" <<'CC'
+#include "gcrt/gc.h"
+struct alignas(16384) Huge { double v[4]; };
+int main() { gc::make_array<Huge>(3); }
+CC
+
+expect_error over_aligned_vector \
+  "gcrt aligns objects to at most a page" "Huge" <<'CC'
+#include "gcrt/gc.h"
+struct alignas(16384) Huge { double v[4]; };
+struct Holder { gc::Vector<Huge> items; };
+int main() { gc::make<Holder>()->items.emplace_back(); }
+CC
+
 expect_ok void_handles <<'CC'
 #include "gcrt/gc.h"
 struct Node { gc::Ptr<Node> next; };

@@ -219,6 +219,25 @@ TEST_F(VectorTest, InsertionsKeepPtrElementsAcrossCollections) {
   for (const gc::Ptr<Leaf>& l : h->leaves) EXPECT_EQ(l->value, 4);
 }
 
+// Past max_size() (the largest array gcrt makes, 1 TiB) growing throws
+// std::length_error, as std::vector's does, and changes nothing; it threw
+// std::bad_alloc, and max_size() promised PTRDIFF_MAX / sizeof(T).
+TEST_F(VectorTest, GrowingPastMaxSizeThrowsLengthError) {
+  gc::Root<Holder> h = gc::make<Holder>();
+  h->numbers.push_back(7);
+  const size_t max = h->numbers.max_size();
+  EXPECT_LE(max * sizeof(int64_t), size_t{1} << 40);
+  EXPECT_GT(max * sizeof(int64_t), (size_t{1} << 40) - 64);
+  EXPECT_THROW(h->numbers.reserve(SIZE_MAX / 2), std::length_error);
+  EXPECT_THROW(h->numbers.reserve(max + 1), std::length_error);
+  EXPECT_THROW(h->numbers.resize(max + 1), std::length_error);
+  EXPECT_THROW(h->numbers.insert(h->numbers.end(), SIZE_MAX, int64_t{1}),
+               std::length_error);
+  ASSERT_EQ(h->numbers.size(), 1u);
+  EXPECT_EQ(h->numbers[0], 7);
+  EXPECT_EQ(h->numbers.capacity(), 4u);
+}
+
 // A new object inserted straight from gc::make_unrooted has no other
 // reference while the insertion grows the array; with stack scanning off
 // (as here) growth's collections reclaimed it, and the vector kept freed
