@@ -45,6 +45,12 @@ using runtime::kWorldStopped;
 
 // ---- Work buffers (Go's workbufs): 4 KiB, from the C++ heap. ----
 
+// Objects the concurrent marker leaves to the final stop: charged to
+// gc_sys, and mapped from the OS when large (runtime/sys_stat.h).
+using DeferredList =
+    std::vector<uintptr_t,
+                runtime::MetadataAllocator<uintptr_t, runtime::SysStat::kGc>>;
+
 constexpr size_t kWorkBufObjs = 510;
 struct WorkBuf {
   GCRT_CHARGED_TO(WorkBuf, kGc)
@@ -765,7 +771,7 @@ class alignas(64) MarkWorker : public SlotVisitor<MarkWorker> {
   WorkPool* pool() const { return pool_; }
   // An object left for the final stop (marked already).
   void Defer(uintptr_t obj) { deferred_.push_back(obj); }
-  std::vector<uintptr_t>& deferred() { return deferred_; }
+  DeferredList& deferred() { return deferred_; }
 
   // An ephemeron entry (ScanEphemeronTable, and ResolveEphemerons examining
   // one again): its value is traced if its key is marked; otherwise it is
@@ -1006,7 +1012,7 @@ class alignas(64) MarkWorker : public SlotVisitor<MarkWorker> {
   uint64_t bytes_ = 0;
   uint64_t objects_ = 0;
   uint64_t published_ = 0;  // of bytes_, to g_mark_work
-  std::vector<uintptr_t> deferred_;
+  DeferredList deferred_;
   std::vector<DiscoveredEphemeron> discovered_;
   PendingEphemerons* resolving_ = nullptr;
   std::vector<uintptr_t> ready_;  // keys marked while resolving_
@@ -1656,19 +1662,29 @@ struct ConcurrentMarking {
   uint64_t bytes = 0;
   uint64_t objects = 0;
   int64_t heap_live_at_start = 0;
-  std::vector<uintptr_t> deferred;  // objects left for the final stop
+  DeferredList deferred;  // objects left for the final stop
   // Ephemerons the workers found with unmarked keys, not yet filed.
   std::vector<DiscoveredEphemeron> discovered;
 };
 ConcurrentMarking& g_marking = *new ConcurrentMarking;  // lives for the process
 
+// Moves `from`'s objects to the end of `to`, leaving `from` empty with no
+// capacity: a cycle that deferred millions of objects (every one of a
+// conservatively scanned type) held their lists, tens of MiB, for good.
+void AppendDeferred(DeferredList* to, DeferredList* from) {
+  if (to->empty()) {
+    to->swap(*from);
+  } else {
+    to->insert(to->end(), from->begin(), from->end());
+  }
+  DeferredList().swap(*from);
+}
+
 void AddWorkerResults(const Workers& ws) {
   for (const auto& w : ws) {
     g_marking.bytes += w->bytes();
     g_marking.objects += w->objects();
-    std::vector<uintptr_t>& d = w->deferred();
-    g_marking.deferred.insert(g_marking.deferred.end(), d.begin(), d.end());
-    d.clear();
+    AppendDeferred(&g_marking.deferred, &w->deferred());
   }
   std::vector<DiscoveredEphemeron> found = TakeDiscovered(ws);
   g_marking.discovered.insert(g_marking.discovered.end(), found.begin(),
@@ -1712,7 +1728,7 @@ struct Assists {
   runtime::Mutex mu;
   uint64_t bytes GCRT_GUARDED_BY(mu) = 0;
   uint64_t objects GCRT_GUARDED_BY(mu) = 0;
-  std::vector<uintptr_t> deferred GCRT_GUARDED_BY(mu);
+  DeferredList deferred GCRT_GUARDED_BY(mu);
   std::vector<DiscoveredEphemeron> discovered GCRT_GUARDED_BY(mu);
 };
 Assists& g_assists = *new Assists;  // lives for the process
@@ -1834,8 +1850,7 @@ int64_t AssistMarking(int64_t budget) {
     runtime::MutexLock lock(&g_assists.mu);
     g_assists.bytes += w.bytes();
     g_assists.objects += w.objects();
-    g_assists.deferred.insert(g_assists.deferred.end(), w.deferred().begin(),
-                              w.deferred().end());
+    AppendDeferred(&g_assists.deferred, &w.deferred());
     g_assists.discovered.insert(g_assists.discovered.end(),
                                 w.discovered().begin(), w.discovered().end());
   }
@@ -1879,10 +1894,7 @@ MarkResult FinishMarking(DeferredObjects* deferred) {
     runtime::MutexLock lock(&g_assists.mu);
     g_marking.bytes += std::exchange(g_assists.bytes, 0);
     g_marking.objects += std::exchange(g_assists.objects, 0);
-    g_marking.deferred.insert(g_marking.deferred.end(),
-                              g_assists.deferred.begin(),
-                              g_assists.deferred.end());
-    g_assists.deferred.clear();
+    AppendDeferred(&g_marking.deferred, &g_assists.deferred);
     g_marking.discovered.insert(g_marking.discovered.end(),
                                 g_assists.discovered.begin(),
                                 g_assists.discovered.end());
@@ -1893,7 +1905,7 @@ MarkResult FinishMarking(DeferredObjects* deferred) {
     deferred->bytes += g_pages->Lookup(obj)->slot_bytes();
     ws[0]->Rescan(obj);
   }
-  g_marking.deferred.clear();
+  DeferredList().swap(g_marking.deferred);
   for (runtime::Processor* p = runtime::ProcessorTable::Get().all();
        p != nullptr; p = p->next_all()) {
     static_cast<alloc::Cache*>(p->local())

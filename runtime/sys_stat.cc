@@ -2,6 +2,7 @@
 #include "gcrt/runtime/sys_stat.h"
 
 #include <malloc.h>
+#include <sys/mman.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -50,6 +51,32 @@ void FreeMetadata(void* p, SysStat stat) {
   g_charged[static_cast<int>(stat)].fetch_sub(::malloc_usable_size(p),
                                               std::memory_order_relaxed);
   std::free(p);
+}
+
+void* AllocBlock(size_t bytes, SysStat stat, const char* what) {
+  if (bytes < kMappedBlockBytes) return AllocMetadata(bytes, stat, what);
+  const size_t mapped = (bytes + os::kOsPageSize - 1) & ~(os::kOsPageSize - 1);
+  void* p = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    throw OutOfMemoryError("gcrt: out of memory: cannot map " +
+                           std::to_string(mapped) + " bytes for " + what);
+  }
+  g_charged[static_cast<int>(stat)].fetch_add(mapped,
+                                              std::memory_order_relaxed);
+  return p;
+}
+
+void FreeBlock(void* p, size_t bytes, SysStat stat) {
+  if (p == nullptr) return;
+  if (bytes < kMappedBlockBytes) {
+    FreeMetadata(p, stat);
+    return;
+  }
+  const size_t mapped = (bytes + os::kOsPageSize - 1) & ~(os::kOsPageSize - 1);
+  ::munmap(p, mapped);
+  g_charged[static_cast<int>(stat)].fetch_sub(mapped,
+                                              std::memory_order_relaxed);
 }
 
 }  // namespace gc::runtime

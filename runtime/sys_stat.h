@@ -45,6 +45,40 @@ void* AllocAlignedMetadata(size_t align, size_t bytes, SysStat stat,
 // Null does nothing.
 void FreeMetadata(void* p, SysStat stat);
 
+// A block of `bytes` for a container of metadata that may grow large (the
+// marker's lists of deferred objects, tens of MiB in a cycle that defers
+// millions): from malloc below kMappedBlockBytes, mapped from the OS from
+// there up and unmapped when freed, so that memory goes back to the OS at
+// once (glibc keeps a large freed block in its arena once its mmap
+// threshold has risen past it: 105 MiB of a program's RSS after such
+// cycles). Charged to `stat` either way. FreeBlock takes the size asked.
+inline constexpr size_t kMappedBlockBytes = size_t{256} << 10;
+void* AllocBlock(size_t bytes, SysStat stat, const char* what);
+void FreeBlock(void* p, size_t bytes, SysStat stat);
+
+// A standard allocator over AllocBlock and FreeBlock.
+template <typename T, SysStat kStat>
+struct MetadataAllocator {
+  using value_type = T;
+  template <typename U>
+  struct rebind {
+    using other = MetadataAllocator<U, kStat>;
+  };
+  MetadataAllocator() = default;
+  template <typename U>
+  MetadataAllocator(const MetadataAllocator<U, kStat>&) noexcept {}
+  T* allocate(size_t n) {
+    return static_cast<T*>(AllocBlock(n * sizeof(T), kStat, "metadata list"));
+  }
+  void deallocate(T* p, size_t n) noexcept {
+    FreeBlock(p, n * sizeof(T), kStat);
+  }
+  friend bool operator==(const MetadataAllocator&,
+                         const MetadataAllocator&) noexcept {
+    return true;
+  }
+};
+
 }  // namespace gc::runtime
 
 // Inside class T of gcrt's metadata: `new T` and `delete` go through

@@ -9,6 +9,7 @@
 // without it the object moved is destroyed while reachable, and the
 // verifier (on in every test) stops the program.
 #include <gtest/gtest.h>
+#include <malloc.h>
 
 #include <algorithm>
 #include <atomic>
@@ -33,6 +34,7 @@
 #include "gcrt/gc.h"
 #include "gcrt/gc/collector.h"
 #include "gcrt/gc/marker.h"
+#include "gcrt/runtime/sys_stat.h"
 #include "tests/test_support/collector_hooks.h"
 #include "tests/test_support/sanitizers.h"
 #include "tests/test_support/verified_heap_test.h"
@@ -218,6 +220,41 @@ TEST_F(ConcurrentMarkTest, ObjectsWithContainersAreDeferredToTheStop) {
   EXPECT_GE(gc::stats().deferred_bytes, deferred_bytes + 2 * sizeof(Bag));
   ASSERT_EQ(b->items.size(), 100u);
   for (int i = 0; i < 100; i++) EXPECT_EQ(b->items[i]->value, i);
+}
+
+// The lists of deferred objects are gcrt's memory: charged to gc_sys while
+// the cycle holds them, and given back when it ends. A cycle that
+// deferred millions of conservatively scanned objects kept their lists in
+// malloc, uncounted, for good (25 MiB at a new user's exit), and glibc
+// kept 105 MiB more of its RSS.
+namespace {
+struct Raw {  // a constructor and no trace(): scanned conservatively
+  Raw() {}
+  int64_t words[4];
+};
+}  // namespace
+
+TEST_F(ConcurrentMarkTest, TheListsOfDeferredObjectsAreChargedAndGivenBack) {
+  constexpr size_t kObjects = 200000;
+  gc::Root<gc::Array<gc::Ptr<Raw>>> raws =
+      gc::make_array<gc::Ptr<Raw>>(kObjects);
+  for (size_t i = 0; i < kObjects; i++) (*raws)[i] = gc::make_unrooted<Raw>();
+  gc::collect();
+  const uint64_t deferred = gc::stats().deferred_objects;
+  const uint64_t charged_before =
+      gc::runtime::ChargedSys(gc::runtime::SysStat::kGc);
+  const size_t malloc_before = mallinfo2().uordblks;
+  uint64_t charged_while = 0;
+  gc::testing::CollectWithConcurrentHooks(
+      [] {},
+      [&] {
+        charged_while = gc::runtime::ChargedSys(gc::runtime::SysStat::kGc);
+      });
+  EXPECT_GE(gc::stats().deferred_objects, deferred + kObjects);
+  EXPECT_GE(charged_while, charged_before + kObjects * sizeof(uintptr_t));
+  EXPECT_LT(gc::runtime::ChargedSys(gc::runtime::SysStat::kGc),
+            charged_before + (size_t{1} << 20));
+  EXPECT_LT(mallinfo2().uordblks, malloc_before + (size_t{1} << 20));
 }
 
 // A Bag made while marking is black, and its vector takes pointers with no
