@@ -165,7 +165,13 @@ void Heap::TriggerGcSlow() {
       return;
     }
   }
-  if (heap_live() >= trigger() && h->trigger != nullptr) h->trigger();
+  if (PacedLive() >= trigger() && h->trigger != nullptr) h->trigger();
+}
+
+void Heap::MaybeTriggerGcForExternal() {
+  if (runtime::InBlockingRegion()) return;
+  if (runtime::CurrentProcessor() == nullptr) AttachCurrentThread();
+  MaybeTriggerGc();
 }
 
 uint32_t Heap::SwapSweptBits(const SweepClaim& claim) {

@@ -228,6 +228,46 @@ class Heap {
   int64_t heap_live() const {
     return heap_live_.load(std::memory_order_relaxed);
   }
+  // Memory the program holds outside the heap for GC objects (a
+  // std::vector member's buffer), as it reports it
+  // (gc::add_external_memory): paced as if it were in the heap, so that
+  // dropping such objects brings a cycle. Compared with the trigger
+  // together with heap_live (PacedLive), and counted into the goal
+  // (Collector::SetNextGcLocked). Atomic: relaxed adds from any thread (a
+  // destructor on a sweeping thread removes what its object held).
+  int64_t AddExternalBytes(int64_t delta) {
+    const int64_t total =
+        external_bytes_.fetch_add(delta, std::memory_order_relaxed) + delta;
+    if (delta < 0) {
+      int64_t low = external_low_.load(std::memory_order_relaxed);
+      while (total < low && !external_low_.compare_exchange_weak(
+                                low, total, std::memory_order_relaxed)) {
+      }
+    }
+    return total;
+  }
+  // The lowest total since the last call (at least 0), which then starts
+  // again from the current total. The collector takes it as a cycle ends:
+  // it is what live objects held once the last sweep had run the
+  // destructors of dead ones (the total then still counts every dead
+  // object's bytes, and pacing by it would double the goal each cycle).
+  int64_t TakeExternalLow() {
+    const int64_t low =
+        external_low_.exchange(external_bytes_.load(std::memory_order_relaxed),
+                               std::memory_order_relaxed);
+    return std::max<int64_t>(low, 0);
+  }
+  int64_t external_bytes() const {
+    return std::max<int64_t>(external_bytes_.load(std::memory_order_relaxed),
+                             0);
+  }
+  // What the trigger is compared with: heap_live and external bytes.
+  int64_t PacedLive() const { return heap_live() + external_bytes(); }
+  // After external bytes were added on a program thread: starts a cycle if
+  // they took the heap past the trigger, as an allocation's slow path
+  // does (attaching the thread first). Not in a blocking region, where
+  // the thread may not collect: the next allocation starts it.
+  void MaybeTriggerGcForExternal();
   // The heap goal, and the heap_live at which the next cycle starts (the
   // goal itself for a cycle that stops the world; earlier for one that
   // marks beside the program, which must finish before the goal). Atomic:
@@ -250,7 +290,7 @@ class Heap {
   // Called at the start of allocation slow paths: starts a cycle if the
   // heap has grown past the trigger.
   GCRT_ALWAYS_INLINE void MaybeTriggerGc() {
-    if (GCRT_PREDICT_FALSE(heap_live() >=
+    if (GCRT_PREDICT_FALSE(PacedLive() >=
                            poll_at_.load(std::memory_order_relaxed))) {
       TriggerGcSlow();
     }
@@ -353,6 +393,8 @@ class Heap {
   std::atomic<int64_t> poll_at_{INT64_MAX};
   // Written by every refill (relaxed adds of a span's bytes).
   alignas(64) std::atomic<int64_t> heap_live_{0};
+  std::atomic<int64_t> external_bytes_{0};  // AddExternalBytes
+  std::atomic<int64_t> external_low_{0};    // AddExternalBytes, TakeExternalLow
   // Bytes of large objects; small ones are counted per Central. Atomic:
   // relaxed adds by AllocateLarge/FreeLarge, relaxed loads by ReadStats.
   std::atomic<int64_t> large_live_bytes_{0};

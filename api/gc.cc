@@ -2,6 +2,7 @@
 #include "gcrt/gc.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
@@ -268,6 +269,29 @@ uint64_t run_finalizers() { return internal::RunFinalizers(); }
 
 void collect() { Collector::Get().Collect(internal::GcReason::kExplicit); }
 
+int64_t add_external_memory(int64_t delta) {
+  Collector::Get();  // its hooks first: the trigger below may collect
+  alloc::Heap& heap = alloc::Heap::Get();
+  const int64_t total = heap.AddExternalBytes(delta);
+  if (total < 0) {
+    static std::atomic<bool> told{false};
+    if (!told.exchange(true, std::memory_order_relaxed)) {
+      runtime::Print(
+          "gc::add_external_memory: more was removed than added (the total "
+          "is %lld bytes); pair every addition with one removal (counted as "
+          "0 meanwhile)",
+          static_cast<long long>(total));
+    }
+  }
+  // Not where this thread may not collect: a destructor a sweep or
+  // gc::free runs, the marker, or a cycle's own callbacks.
+  if (delta > 0 && !internal::InMarker() && !runtime::InNoStopRegion() &&
+      !Collector::CollectingOnThisThread() && !internal::InSweepDestructor()) {
+    heap.MaybeTriggerGcForExternal();
+  }
+  return total;
+}
+
 size_t release_memory() {
   if (runtime::InBlockingRegion()) {
     throw std::logic_error(
@@ -369,6 +393,7 @@ Stats MakeStats(const alloc::HeapStats& h) {
   s.num_forced_gc = cs.num_forced_gc;
   s.next_gc = cs.next_gc == INT64_MAX ? 0 : static_cast<uint64_t>(cs.next_gc);
   s.heap_live = cs.heap_live > 0 ? static_cast<uint64_t>(cs.heap_live) : 0;
+  s.external_bytes = static_cast<uint64_t>(alloc::Heap::Get().external_bytes());
   s.pause_total_ns = cs.pause_total_ns;
   s.pause_ns = cs.pause_ns;
   s.pause_end = cs.pause_end_unix_ns;

@@ -162,6 +162,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <utility>
 
 #include "gcrt/census.h"
 #include "gcrt/cleanup.h"
@@ -244,7 +245,8 @@ struct Stats {
   // trigger).
   uint64_t num_forced_gc;
   uint64_t next_gc;    // heap_live goal of the next cycle; 0 when off
-  uint64_t heap_live;  // what the pacer compares with next_gc
+  uint64_t heap_live;  // what the pacer compares with next_gc (with
+                       // external_bytes, below)
   // A cycle's pause runs from the request to stop the world to its restart
   // (both stops of a cycle that marks beside the program, summed), so it
   // includes the time to safepoint, as Go's PauseNs does.
@@ -306,11 +308,82 @@ struct Stats {
   // the tiny allocator count in mallocs and frees above only; their
   // 16-byte blocks count here, in the 16-byte class.
   SizeClassStats by_size[kNumSizeClasses];
+  // Memory held outside the heap for GC objects, as the program reported
+  // it (gc::add_external_memory, gc::ExternalMemory): paced as heap.
+  uint64_t external_bytes;
 };
 
 // Runs a full collection now, and finishes its sweep before returning.
 // Throws std::logic_error from a GC object's destructor or a Blocking scope.
 void collect();
+
+// Memory a GC object owns outside the GC heap (a std::vector member's
+// buffer, a malloc'd image) is invisible to the pacer: a program whose
+// objects are small but own large buffers would grow without a cycle ever
+// running (V8's AdjustAmountOfExternalAllocatedMemory and .NET's
+// GC.AddMemoryPressure answer the same problem). Reported here, it is
+// paced as if it were in the heap: the trigger compares heap_live plus it
+// with the goal, and the goal grows with it. `delta` adds (> 0) or
+// removes (< 0) bytes; returns the total now. Adding may run a
+// collection, as an allocation may (not inside a gc::Blocking scope);
+// removing never does, so a destructor may call it. The memory limit
+// stays the heap's. Pair every addition with a removal, typically in the
+// owner's destructor: gc::ExternalMemory, below, does it for a member.
+int64_t add_external_memory(int64_t delta);
+
+// A member that reports what its object owns outside the heap:
+//
+//   struct Field {
+//     std::vector<double> values;
+//     gc::ExternalMemory accounted;
+//     void Resize(size_t n) {
+//       values.resize(n);
+//       accounted.set(values.capacity() * sizeof(double));
+//     }
+//     void trace(gc::Tracer&) const {}
+//   };
+//
+// set() reports the change since the last (adding may collect); the
+// destructor removes the rest, when the collector reclaims the object. A
+// copy reports the same bytes again (its owner copied the buffer); a move
+// takes them over.
+class ExternalMemory {
+ public:
+  using gc_pointer_free = ExternalMemory;
+  ExternalMemory() = default;
+  explicit ExternalMemory(size_t bytes) { set(bytes); }
+  ExternalMemory(const ExternalMemory& other) { set(other.bytes_); }
+  ExternalMemory(ExternalMemory&& other) noexcept
+      : bytes_(std::exchange(other.bytes_, 0)) {}
+  ExternalMemory& operator=(const ExternalMemory& other) {
+    set(other.bytes_);
+    return *this;
+  }
+  ExternalMemory& operator=(ExternalMemory&& other) noexcept {
+    if (this != &other) {
+      Release();
+      bytes_ = std::exchange(other.bytes_, 0);
+    }
+    return *this;
+  }
+  ~ExternalMemory() { Release(); }
+
+  void set(size_t bytes) {
+    const auto delta =
+        static_cast<int64_t>(bytes) - static_cast<int64_t>(bytes_);
+    if (delta == 0) return;
+    bytes_ = bytes;  // first: a cycle the addition runs may read it
+    add_external_memory(delta);
+  }
+  size_t bytes() const noexcept { return bytes_; }
+
+ private:
+  void Release() noexcept {
+    if (bytes_ != 0) add_external_memory(-static_cast<int64_t>(bytes_));
+    bytes_ = 0;
+  }
+  size_t bytes_ = 0;
+};
 // Sets the heap-growth ratio (GCRT_GCPERCENT); returns the previous one.
 // < 0 disables (and reads back as -1).
 int set_gc_percent(int percent);

@@ -117,7 +117,8 @@ foreach(name
     trace_rules_test handle_ops_test stack_scan_test thread_test
     watchdog_test opaque_test crosscheck_test concurrent_mark_test
     lost_object_test vector_test hash_map_test weak_map_test why_alive_test
-    cycle_events_test fork_test quarantine_test system_test)
+    cycle_events_test fork_test quarantine_test system_test
+    external_memory_test)
   gcrt_test(tests/gc:${name} SRCS tests/gc/${name}.cc)
 endforeach()
 foreach(name

@@ -182,10 +182,18 @@ Collector::Collector() : start_time_(Clock::now()) {
   if (debug.census_signal != 0) StartCensusOnSignal(debug.census_signal);
 }
 
-void Collector::SetNextGcLocked(int64_t marked) {
+void Collector::SetNextGcLocked(int64_t marked_heap) {
   // The sums are taken in 128 bits and saturate below INT64_MAX (which
   // means "off"): no gc_percent or marked figure can wrap the goal.
   constexpr __int128 kMaxGoal = INT64_MAX - 1;
+  // Memory held outside the heap for GC objects (gc::add_external_memory)
+  // counts as live heap: the goal grows with what live objects hold, and
+  // the trigger is compared with heap_live plus the total
+  // (Heap::PacedLive). What live objects hold is estimated at each cycle's
+  // end (Heap::TakeExternalLow).
+  const int64_t external = external_live_;
+  const int64_t marked = static_cast<int64_t>(
+      std::min<__int128>(__int128{marked_heap} + external, kMaxGoal));
   __int128 goal;
   if (gc_percent_ < 0) {
     goal = INT64_MAX;
@@ -203,7 +211,8 @@ void Collector::SetNextGcLocked(int64_t marked) {
     // (a heap that is almost all live collects often, not constantly).
     // SetMemoryLimit keeps the limit below 2^63 (NormalizeMemoryLimit).
     GCRT_DCHECK(memory_limit_ < runtime::env::kNoMemoryLimitFrom);
-    const __int128 cap = memory_limit_ / 8 * 7;
+    // The limit is the heap's: external memory is above it.
+    const __int128 cap = memory_limit_ / 8 * 7 + external;
     const __int128 floor = std::min(__int128{marked} + (1 << 20), kMaxGoal);
     goal = std::min(goal, std::max(cap, floor));
   }
@@ -739,7 +748,7 @@ bool Collector::SweepTermination(Cycle& c) {
   if (c.triggered) {
     // Another thread's cycle may have run while this one waited.
     skip = cycles_.load(std::memory_order_relaxed) != c.cycles_seen ||
-           heap.heap_live() < heap.trigger();
+           heap.PacedLive() < heap.trigger();
   } else if (c.reason == GcReason::kPeriodic) {
     // Forced only when no cycle ran for a whole period (seed 003).
     auto period = std::chrono::nanoseconds(PeriodicGcInterval());
@@ -1023,6 +1032,7 @@ void Collector::Pace(Cycle& c) {
     if (c.concurrent && c.triggered) UpdateConsMarkLocked(c);
     inline_cycles_.store(last_scan_work_ <= kInlineCycleMaxScanWork,
                          std::memory_order_relaxed);
+    external_live_ = heap.TakeExternalLow();
     SetNextGcLocked(last_marked_);
     PaceScavengerLocked(/*cycle_done=*/true);
     c.next_gc = heap.next_gc();

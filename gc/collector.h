@@ -505,6 +505,9 @@ class Collector {
   bool crosscheck_ GCRT_GUARDED_BY(mu_) = false;
   bool trace_ GCRT_GUARDED_BY(mu_) = false;
   int64_t last_marked_ GCRT_GUARDED_BY(mu_) = 0;
+  // What live objects held outside the heap as the last cycle ended
+  // (Heap::TakeExternalLow), paced as heap.
+  int64_t external_live_ GCRT_GUARDED_BY(mu_) = 0;
   // The pacer (SetNextGcLocked): the last cycle's scan work (marked bytes
   // not allocated black), and the smoothed cons/mark ratio (0: none
   // measured yet).
