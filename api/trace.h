@@ -789,12 +789,10 @@ struct CannotTrace {
                     reflect::LimitOf<T>() != reflect::Limit::kCArray,
                 "gcrt: this compiler lacks C++20's parenthesized aggregate "
                 "initialization (clang before 16), without which gcrt "
-                "counts an aggregate's fields by initializing each with {}, "
-                "and a member of this one takes no {} (an explicit default "
-                "constructor); it is not trivially destructible, so it "
-                "cannot be scanned whole either: give it a "
-                "`void trace(gc::Tracer&) const` member, or build with g++ "
-                "10 or later or clang 16 or later");
+                "cannot take an aggregate of two or more fields apart; this "
+                "one is not trivially destructible, so it cannot be scanned "
+                "whole either: give it a `void trace(gc::Tracer&) const` "
+                "member, or build with g++ 10 or later or clang 16 or later");
 #endif
   static_assert(!UnreflectedAggregate<T> ||
                     (!kParenAggregateInit &&
@@ -802,8 +800,7 @@ struct CannotTrace {
                 "gcrt: this aggregate cannot be taken apart at compile time "
                 "and is not trivially destructible, so it cannot be scanned "
                 "safely: replace each C array member `T x[N]` with "
-                "`std::array<T, N> x` (a C array is counted only if every "
-                "member takes {}), make base classes members, hold "
+                "`std::array<T, N> x`, make base classes members, hold "
                 "references as pointers, keep it to 64 fields or fewer, or "
                 "give it a `void trace(gc::Tracer&) const` member");
   static_assert(!std::is_union_v<T>,
