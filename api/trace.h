@@ -79,11 +79,9 @@
 // otherwise it is a compile error.
 // An aggregate that is also a range is traced by its fields.
 //
-// Aggregates with C array members are taken apart like the others (each
-// array a field, its elements traced in turn: api/internal/reflect.h).
-// Aggregates that cannot be taken apart at compile time (a base class, a
-// reference member, more than 64 fields counting each element of a C
-// array, a C array beside a member that takes no `{}`):
+// Aggregates that cannot be taken apart at compile time (a C array member,
+// a base class, a reference member, more than 64 fields counting each
+// element of a C array):
 // if the type is trivially destructible, it owns nothing outside its own
 // bytes, so every GC pointer it can hold is in them, and it is scanned
 // conservatively (every word a possible pointer: nothing is lost, garbage may

@@ -15,11 +15,6 @@
 //   - a C array member: brace elision lets each element take an
 //     initializer, so the count is off. Found because T(x1, ..., xN) - the
 //     parenthesized form, which never elides braces - does not compile.
-//     Such a T is counted again with empty braces, T{{}, ..., {}}, one per
-//     direct member, which brace elision never splits; the count stands if
-//     nothing initializes a member after it (a member that takes no {} - a
-//     class with an explicit default constructor - stops the count short,
-//     and this check finds it). Otherwise the C array is the limit.
 //   - a base class: it takes the first initializer. Found by a first
 //     initializer that converts only to T's bases, and which a first field
 //     that takes anything (std::any) would take too: one that also takes
@@ -45,11 +40,6 @@ inline constexpr size_t kMaxFields = 64;
 struct AnyField {
   template <typename U>
   operator U() const noexcept;
-};
-// Converts to an lvalue of any type: what a reference member binds to.
-struct AnyLvalue {
-  template <typename U>
-  operator U&() const noexcept;
 };
 // Converts only to a proper base class of T.
 template <typename T>
@@ -92,6 +82,28 @@ constexpr size_t BraceCount() {
   (std::make_index_sequence<kMaxFields + 2>());
 }
 
+// Why an aggregate cannot be reflected, if it cannot.
+enum class Limit { kNone, kTooManyFields, kCArray, kBaseClass, kUncountable };
+
+template <typename T>
+constexpr Limit LimitOf() {
+  constexpr size_t n = BraceCount<T>();
+  if constexpr (n > kMaxFields) {
+    return Limit::kTooManyFields;
+  } else if constexpr (n == 0) {
+    // No initializer list fits a non-empty aggregate: a member no
+    // conversion reaches (a reference), so its fields are unknown.
+    return std::is_empty_v<T> ? Limit::kNone : Limit::kUncountable;
+  } else if constexpr (FirstIsBase<T>(std::make_index_sequence<n - 1>())) {
+    return Limit::kBaseClass;
+  } else if constexpr (n >= 2 &&
+                       !ParenInitializable<T>(std::make_index_sequence<n>())) {
+    return Limit::kCArray;
+  } else {
+    return Limit::kNone;
+  }
+}
+
 // f(field), unless the field is a reference member (`Declared`, its
 // declared type, is a reference): what it refers to is not part of the
 // object, and api/trace.h classifies the reference itself as the pointer
@@ -103,74 +115,9 @@ GCRT_ALWAYS_INLINE void VisitField(Field& field, F& f) {
 
 #include "gcrt/internal/reflect_fields.inc"
 
-// The direct members of an aggregate with a C array member, counted with
-// empty braces, or 0 if that count cannot be trusted (see above).
-template <typename T>
-constexpr size_t DirectCount() {
-  constexpr size_t m = []<size_t... N>(std::index_sequence<N...>) {
-    size_t count = 0;
-    ((EmptyBracesFit<T, N + 1>() ? count = N + 1 : 0), ...);
-    return count;
-  }
-  (std::make_index_sequence<kMaxFields>());
-  if constexpr (m == 0 || m == kMaxFields) {
-    return 0;
-  } else if constexpr (EmptyBracesThen<T, m, AnyField>() ||
-                       EmptyBracesThen<T, m, AnyLvalue>()) {
-    return 0;  // a member after the m-th took no {}
-  } else {
-    return m;
-  }
-}
-
-// Why an aggregate cannot be reflected, if it cannot.
-enum class Limit { kNone, kTooManyFields, kCArray, kBaseClass, kUncountable };
-
-// Whether T's brace count may be off because of a C array member: its
-// fields are then its direct members, counted by DirectCount. (Past
-// kMaxFields the elements of a C array may be what overflowed it.)
-template <typename T>
-constexpr bool CountsArrayElements() {
-  constexpr size_t n = BraceCount<T>();
-  if constexpr (n > kMaxFields) {
-    return true;
-  } else if constexpr (n >= 2) {
-    return !ParenInitializable<T>(std::make_index_sequence<n>());
-  } else {
-    return false;
-  }
-}
-
-template <typename T>
-constexpr Limit LimitOf() {
-  constexpr size_t n = BraceCount<T>();
-  if constexpr (n == 0) {
-    // No initializer list fits a non-empty aggregate: a member no
-    // conversion reaches (a reference), so its fields are unknown.
-    return std::is_empty_v<T> ? Limit::kNone : Limit::kUncountable;
-  } else if constexpr (n > kMaxFields) {
-    return FirstIsBase<T>(std::make_index_sequence<0>()) ||
-                   DirectCount<T>() == 0
-               ? Limit::kTooManyFields
-               : Limit::kNone;
-  } else if constexpr (FirstIsBase<T>(std::make_index_sequence<n - 1>())) {
-    return Limit::kBaseClass;
-  } else if constexpr (CountsArrayElements<T>()) {
-    return DirectCount<T>() != 0 ? Limit::kNone : Limit::kCArray;
-  } else {
-    return Limit::kNone;
-  }
-}
-
 // Number of fields of an aggregate T with LimitOf<T>() == kNone.
 template <typename T>
-inline constexpr size_t kFieldCount = [] {
-  if constexpr (CountsArrayElements<T>()) {
-    return DirectCount<T>();
-  } else {
-    return BraceCount<T>();
-  }
-}();
+inline constexpr size_t kFieldCount = BraceCount<T>();
 
 // The type of field I of T, cv-qualifiers removed; a reference member
 // stays a reference (api/trace.h classifies it as the pointer it is).

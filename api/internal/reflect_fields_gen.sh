@@ -53,39 +53,3 @@ for ((n = 1; n <= max; n++)); do
 done
 echo "  }"
 echo "}"
-echo
-echo "// Whether T{{}, ..., {}} (N empty braces: one per direct member, which"
-echo "// brace elision never splits) compiles."
-echo "template <typename T, size_t N>"
-echo "constexpr bool EmptyBracesFit() {"
-echo "  static_assert(N >= 1 && N <= $max);"
-for ((n = 1; n <= max; n++)); do
-  braces=""
-  for ((i = 0; i < n; i++)); do braces+="${braces:+, }{}"; done
-  if ((n == 1)); then
-    echo "  if constexpr (N == $n) {"
-  else
-    echo "  } else if constexpr (N == $n) {"
-  fi
-  echo "    return requires { T{$braces}; };"
-done
-echo "  }"
-echo "}"
-echo
-echo "// Whether T{{}, ..., {}, X{}} (N empty braces, then an X) compiles: T"
-echo "// has a direct member after its first N that an X initializes."
-echo "template <typename T, size_t N, typename X>"
-echo "constexpr bool EmptyBracesThen() {"
-echo "  static_assert(N >= 1 && N <= $max);"
-for ((n = 1; n <= max; n++)); do
-  braces=""
-  for ((i = 0; i < n; i++)); do braces+="{}, "; done
-  if ((n == 1)); then
-    echo "  if constexpr (N == $n) {"
-  else
-    echo "  } else if constexpr (N == $n) {"
-  fi
-  echo "    return requires { T{${braces}X{}}; };"
-done
-echo "  }"
-echo "}"
