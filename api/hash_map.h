@@ -190,7 +190,10 @@ class HashMap {
   std::pair<iterator, bool> try_emplace(const K& key, Args&&... args) {
     const size_t i = Lookup(key);
     if (i != kNone) return {iterator(this, i), false};
-    // Before: args may be entries.
+    // Before: args may be entries. The key (a gc::Ptr made unrooted) is
+    // pinned first, across the value's allocations too.
+    internal::Pins key_pins;
+    key_pins.Add(key);
     internal::Staged<V> value(std::in_place, std::forward<Args>(args)...);
     const size_t j = Insert(key);
     entries()[j].second = std::move(value.get());

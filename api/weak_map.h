@@ -132,7 +132,7 @@ class WeakMap {
     // `value` may live in this table, which may grow, and may be the only
     // reference to its object (gc::make_unrooted).
     internal::Staged<V> copy(std::in_place, value);
-    InsertNew(key.address(), std::move(copy.get()));
+    InsertNew(key.address(), copy.get());
     return true;
   }
   // Adds the entry if `key` has none; returns whether it did (false leaves
@@ -140,7 +140,7 @@ class WeakMap {
   bool insert(Key key, const V& value) {
     if (Lookup(key.address()) != kNone) return false;
     internal::Staged<V> copy(std::in_place, value);
-    InsertNew(key.address(), std::move(copy.get()));
+    InsertNew(key.address(), copy.get());
     return true;
   }
   // Removes the entry of `key`, releasing its value; returns whether there
@@ -199,7 +199,9 @@ class WeakMap {
     table_->header().live--;
   }
   // Adds `key` (known absent) with `value`.
-  void InsertNew(uintptr_t key, V value) {
+  // `value` stays where the caller staged it (rooted) while the table
+  // grows, and is moved in only then.
+  void InsertNew(uintptr_t key, V& value) {
     if (key == 0) {
       throw std::invalid_argument("gcrt: gc::WeakMap with a null key");
     }
@@ -217,7 +219,7 @@ class WeakMap {
   // removed one, or one whose key was freed (released first). The table
   // has room.
   void Place(uintptr_t key, internal::WeakCell* cell, uint64_t generation,
-             V value) {
+             V&& value) {
     const size_t mask = capacity() - 1;
     size_t i = Hash(key) & mask;
     for (;; i = (i + 1) & mask) {
@@ -264,7 +266,7 @@ class WeakMap {
           e.words.key == internal::kRemovedKey || !Current(e)) {
         continue;
       }
-      Place(e.words.key, e.words.cell, e.words.generation, e.value);
+      Place(e.words.key, e.words.cell, e.words.generation, V(e.value));
     }
   }
 

@@ -10,8 +10,9 @@
 //     waits in place, and each GC pointer it holds is rooted with a handle
 //     (Pins) until it is stored;
 //   - any other waits in a rooted one-slot gc::Array, made before the value
-//     is built in it; the arguments' GC pointers (a gc::Ptr argument, or a
-//     T copied from) are rooted across that allocation.
+//     is built in it; the arguments' GC pointers (a gc::Ptr argument, a T
+//     copied from, any argument traced precisely) are rooted across that
+//     allocation.
 #pragma once
 
 #include <memory>
@@ -98,11 +99,19 @@ class Pins {
 };
 
 // Whether an argument of T(args...) is rooted across the slot's
-// allocation: a gc::Ptr, or a T (copied or moved from).
+// allocation: one whose GC pointers are all found by tracing it (a
+// gc::Ptr, a T copied or moved from, a std::pair holding a new object). A
+// conservatively scanned argument is not (Pins does not pin its words).
 template <typename T, typename Arg>
 constexpr bool PinnedArgument() {
   using D = std::remove_cvref_t<Arg>;
-  return IsPtr<D>::value || std::is_same_v<D, T>;
+  if constexpr (IsPtr<D>::value || std::is_same_v<D, T>) {
+    return true;
+  } else if constexpr (std::is_class_v<D> && !std::is_union_v<D>) {
+    return KindOf<D>() == TraceKind::kPrecise;
+  } else {
+    return false;
+  }
 }
 
 template <typename T>

@@ -59,9 +59,20 @@ TEST_F(HashMapTest, UnrootedNewEntriesSurviveTheGrowthTheyCause) {
     }
     t->counts.try_emplace(gc::make_unrooted<Symbol>(1000 + i), i);
   }
+  // A gc::Ptr key with a value that waits in a slot (a GC container): the
+  // key is kept across the slot's allocation too.
+  gc::Root<gc::Array<gc::HashMap<gc::Ptr<Symbol>, gc::Vector<int64_t>>>>
+      groups =
+          gc::make_array<gc::HashMap<gc::Ptr<Symbol>, gc::Vector<int64_t>>>(1);
+  for (int i = 0; i < 20; i++) {
+    (*groups)[0].try_emplace(gc::make_unrooted<Symbol>(2000 + i));
+  }
   gc::set_zeal(0);
   for (int i = 0; i < 5000; i++) gc::make<Symbol>(-1);  // reuse what was freed
   gc::collect();
+  int64_t group_sum = 0;
+  for (const auto& [sym, v] : (*groups)[0]) group_sum += sym->value;
+  EXPECT_EQ(group_sum, 20 * 2000 + 190);
   ASSERT_EQ(t->by_name.size(), 60u);
   for (int i = 0; i < 60; i++) {
     gc::Ptr<Symbol>* s = t->by_name.find("s" + std::to_string(i));

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <stdexcept>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -271,9 +272,19 @@ TEST_F(VectorTest, UnrootedNewElementsSurviveTheGrowthTheyCause) {
     }
     (*edges)[0].push_back(Edge{gc::make_unrooted<Leaf>(100 + i), i});
   }
+  // An argument of another type holding the new object (a std::pair is
+  // no aggregate: its element waits in a slot, allocated first).
+  gc::Root<gc::Array<gc::Vector<std::pair<gc::Ptr<Leaf>, std::string>>>> pairs =
+      gc::make_array<gc::Vector<std::pair<gc::Ptr<Leaf>, std::string>>>(1);
+  for (int i = 0; i < 20; i++) {
+    (*pairs)[0].emplace_back(
+        std::make_pair(gc::make_unrooted<Leaf>(200 + i), "x"));
+  }
   gc::set_zeal(0);
   for (int i = 0; i < 5000; i++) gc::make<Leaf>(-1);  // reuse what was freed
   gc::collect();
+  ASSERT_EQ((*pairs)[0].size(), 20u);
+  for (int i = 0; i < 20; i++) EXPECT_EQ((*pairs)[0][i].first->value, 200 + i);
   ASSERT_EQ(h->leaves.size(), 40u);
   ASSERT_EQ((*edges)[0].size(), 40u);
   for (int i = 0; i < 40; i++) {

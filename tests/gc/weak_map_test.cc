@@ -111,12 +111,28 @@ TEST_P(WeakMapTest, UnrootedNewValuesSurviveTheGrowthTheyCause) {
     }
     value_ids.push_back(first);
   }
+  // A value that waits in a slot (a GC container copied in), on the
+  // insertion that makes the table: the copy stays rooted while the table
+  // is allocated.
+  gc::Root<gc::Array<gc::WeakMap<Node, gc::Vector<gc::Ptr<Node>>>>> vmaps =
+      gc::make_array<gc::WeakMap<Node, gc::Vector<gc::Ptr<Node>>>>(1);
+  gc::Root<gc::Array<gc::Vector<gc::Ptr<Node>>>> source =
+      gc::make_array<gc::Vector<gc::Ptr<Node>>>(1);
+  for (int i = 0; i < 4; i++) (*source)[0].push_back(gc::make_unrooted<Node>());
+  (*vmaps)[0].insert_or_assign(keys[0], (*source)[0]);
   gc::set_zeal(0);
   struct Filler {
     int64_t words[3] = {-1, -1, -1};
   };
   for (int i = 0; i < 5000; i++) gc::make<Filler>();  // reuse what was freed
   gc::collect();
+  const gc::Vector<gc::Ptr<Node>>* copied = (*vmaps)[0].find(keys[0]);
+  ASSERT_NE(copied, nullptr);
+  ASSERT_EQ(copied->size(), 4u);
+  for (int i = 0; i < 4; i++) {
+    EXPECT_EQ((*copied)[i], (*source)[0][i]);
+    EXPECT_TRUE((*copied)[i]->Intact());
+  }
   ASSERT_EQ(map().size(), 30u);
   for (int i = 0; i < 30; i++) {
     gc::Ptr<Node> v = map().get(keys[i]);
