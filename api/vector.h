@@ -46,7 +46,6 @@
 #include <string>
 #include <utility>
 
-#include "gcrt/alloc/size_classes.h"
 #include "gcrt/internal/staged.h"
 #include "gcrt/make.h"
 #include "gcrt/ptr.h"
