@@ -169,8 +169,18 @@ void Heap::TriggerGcSlow() {
 }
 
 void Heap::MaybeTriggerGcForExternal() {
-  if (runtime::InBlockingRegion()) return;
-  if (runtime::CurrentProcessor() == nullptr) AttachCurrentThread();
+  // Not on a thread that is not attached: attaching it here would make a
+  // thread that never allocates hold every stop up at its next wait
+  // outside gc::Blocking (a std::thread waiting on a condition variable
+  // hung the program). An attached thread's next allocation starts the
+  // cycle instead.
+  if (runtime::InBlockingRegion() || runtime::CurrentProcessor() == nullptr) {
+    return;
+  }
+  // A safepoint, as an allocation slow path is: a thread that only
+  // reports external memory in a loop would otherwise hold up the stop of
+  // the very cycle it starts.
+  SafepointAndCheckNotBlocking();
   MaybeTriggerGc();
 }
 

@@ -263,10 +263,11 @@ class Heap {
   }
   // What the trigger is compared with: heap_live and external bytes.
   int64_t PacedLive() const { return heap_live() + external_bytes(); }
-  // After external bytes were added on a program thread: starts a cycle if
-  // they took the heap past the trigger, as an allocation's slow path
-  // does (attaching the thread first). Not in a blocking region, where
-  // the thread may not collect: the next allocation starts it.
+  // After external bytes were added on a program thread: a safepoint, and
+  // starts a cycle if they took the heap past the trigger, as an
+  // allocation's slow path does. Not in a blocking region, where the
+  // thread may not collect, nor on a thread not attached (which it would
+  // have to attach): the next allocation starts it.
   void MaybeTriggerGcForExternal();
   // The heap goal, and the heap_live at which the next cycle starts (the
   // goal itself for a cycle that stops the world; earlier for one that

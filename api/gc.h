@@ -324,9 +324,11 @@ void collect();
 // GC.AddMemoryPressure answer the same problem). Reported here, it is
 // paced as if it were in the heap: the trigger compares heap_live plus it
 // with the goal, and the goal grows with it. `delta` adds (> 0) or
-// removes (< 0) bytes; returns the total now. Adding may run a
-// collection, as an allocation may (not inside a gc::Blocking scope);
-// removing never does, so a destructor may call it. The memory limit
+// removes (< 0) bytes; returns the total now. Adding is a safepoint and
+// may run a collection, as an allocation is and may, on a thread attached
+// to the heap (api/thread.h) outside a gc::Blocking scope; elsewhere it
+// only counts, and never attaches the thread. Removing never collects, so
+// a destructor may call it. The memory limit
 // stays the heap's. Pair every addition with a removal, typically in the
 // owner's destructor: gc::ExternalMemory, below, does it for a member.
 int64_t add_external_memory(int64_t delta);

@@ -7,7 +7,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -109,6 +112,50 @@ TEST_F(ExternalMemoryTest, AddingInsideABlockingScopeLeavesTheCycleForLater) {
   EXPECT_EQ(gc::stats().num_gc, cycles);
   gc::make<Field>(0);
   gc::add_external_memory(-(int64_t{1} << 30));
+  EXPECT_EQ(gc::stats().external_bytes, base_);
+}
+
+// A thread that only reports external memory in a loop is at a safepoint
+// each time: it started a cycle whose stop it then held up for good.
+TEST_F(ExternalMemoryTest, AThreadThatOnlyReportsReachesSafepoints) {
+  gc::Root<Field> kept = gc::make<Field>(16);
+  std::atomic<bool> done{false};
+  gc::Thread reporter([&] {
+    while (!done.load(std::memory_order_relaxed)) {
+      kept->accounted.set(16u << 20);
+      kept->accounted.set(1u << 20);
+    }
+  });
+  const uint64_t cycles = gc::stats().num_gc;
+  while (gc::stats_unstopped().num_gc < cycles + 3) gc::make<Field>(0);
+  done.store(true, std::memory_order_relaxed);
+  reporter.join();
+  kept->accounted.set(0);
+  EXPECT_EQ(gc::stats().external_bytes, base_);
+}
+
+// A thread that never attached is not attached by a report: attached, it
+// held every stop up at its next wait outside gc::Blocking.
+TEST_F(ExternalMemoryTest, AReportDoesNotAttachItsThread) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool go_on = false;
+  std::thread plain([&] {
+    gc::add_external_memory(int64_t{1} << 20);
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return go_on; });
+    gc::add_external_memory(-(int64_t{1} << 20));
+  });
+  const uint64_t cycles = gc::stats().num_gc;
+  for (int i = 0; i < 200000; i++) gc::make<Field>(0);
+  gc::collect();
+  EXPECT_GT(gc::stats().num_gc, cycles);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    go_on = true;
+  }
+  cv.notify_one();
+  plain.join();
   EXPECT_EQ(gc::stats().external_bytes, base_);
 }
 
