@@ -38,7 +38,11 @@
 // (kept by the stack scan, as a gc::Ptr is). Its storage is one GC object
 // that the concurrent marker reads while the program runs; its stores go
 // through the write barrier. Not thread-safe: lock around concurrent use,
-// as for a std::unordered_map. Lookups are a probe of an open-addressing
+// as for a std::unordered_map. Known defect: copy assignment of a map whose
+// values are GC containers copies into a local map that nothing roots
+// while the values' copies allocate, so with stack scanning off a
+// collection there reclaims the new table; copy-construct into a member
+// instead. Lookups are a probe of an open-addressing
 // table; an insertion of a key new to the map also takes a lock of the
 // collector's (the key's weak cell, gc/weak.h), and growth allocates (so
 // may collect). find() returns a pointer into the table, invalidated by
