@@ -234,10 +234,18 @@ class Heap {
   // dropping such objects brings a cycle. Compared with the trigger
   // together with heap_live (PacedLive), and counted into the goal
   // (Collector::SetNextGcLocked). Atomic: relaxed adds from any thread (a
-  // destructor on a sweeping thread removes what its object held).
+  // destructor on a sweeping thread removes what its object held). The
+  // total saturates at INT64_MAX and INT64_MIN rather than wrap (a
+  // program's wrong figures must not turn a huge total negative).
   int64_t AddExternalBytes(int64_t delta) {
-    const int64_t total =
-        external_bytes_.fetch_add(delta, std::memory_order_relaxed) + delta;
+    int64_t before = external_bytes_.load(std::memory_order_relaxed);
+    int64_t total;
+    do {
+      if (__builtin_add_overflow(before, delta, &total)) {
+        total = delta > 0 ? INT64_MAX : INT64_MIN;
+      }
+    } while (!external_bytes_.compare_exchange_weak(before, total,
+                                                    std::memory_order_relaxed));
     if (delta < 0) {
       int64_t low = external_low_.load(std::memory_order_relaxed);
       while (total < low && !external_low_.compare_exchange_weak(
@@ -262,7 +270,12 @@ class Heap {
                              0);
   }
   // What the trigger is compared with: heap_live and external bytes.
-  int64_t PacedLive() const { return heap_live() + external_bytes(); }
+  int64_t PacedLive() const {
+    int64_t sum;
+    return __builtin_add_overflow(heap_live(), external_bytes(), &sum)
+               ? INT64_MAX
+               : sum;
+  }
   // After external bytes were added on a program thread: a safepoint, and
   // starts a cycle if they took the heap past the trigger, as an
   // allocation's slow path does. Not in a blocking region, where the

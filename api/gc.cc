@@ -283,6 +283,14 @@ int64_t add_external_memory(int64_t delta) {
           static_cast<long long>(total));
     }
   }
+  if (total == INT64_MAX && delta > 0) {
+    static std::atomic<bool> told{false};
+    if (!told.exchange(true, std::memory_order_relaxed)) {
+      runtime::Print(
+          "gc::add_external_memory: the total reached INT64_MAX bytes and "
+          "stays there (is a size computed wrongly?)");
+    }
+  }
   // Not where this thread may not collect: a destructor a sweep or
   // gc::free runs, the marker, or a cycle's own callbacks.
   if (delta > 0 && !internal::InMarker() && !runtime::InNoStopRegion() &&
@@ -290,6 +298,11 @@ int64_t add_external_memory(int64_t delta) {
     heap.MaybeTriggerGcForExternal();
   }
   return total;
+}
+
+void ExternalMemory::TooLarge(size_t bytes) {
+  throw std::length_error("gc::ExternalMemory::set(" + std::to_string(bytes) +
+                          "): more than INT64_MAX bytes");
 }
 
 size_t release_memory() {

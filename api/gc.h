@@ -324,13 +324,14 @@ void collect();
 // GC.AddMemoryPressure answer the same problem). Reported here, it is
 // paced as if it were in the heap: the trigger compares heap_live plus it
 // with the goal, and the goal grows with it. `delta` adds (> 0) or
-// removes (< 0) bytes; returns the total now. Adding is a safepoint and
-// may run a collection, as an allocation is and may, on a thread attached
-// to the heap (api/thread.h) outside a gc::Blocking scope; elsewhere it
-// only counts, and never attaches the thread. Removing never collects, so
-// a destructor may call it. The memory limit
-// stays the heap's. Pair every addition with a removal, typically in the
-// owner's destructor: gc::ExternalMemory, below, does it for a member.
+// removes (< 0) bytes; returns the total now, which saturates at
+// INT64_MAX (and is counted as 0 while removals exceed additions). Adding is a
+// safepoint and may run a collection, as an allocation is and may, on a thread
+// attached to the heap (api/thread.h) outside a gc::Blocking scope; elsewhere
+// it only counts, and never attaches the thread. Removing never collects, so a
+// destructor may call it. The memory limit stays the heap's. Pair every
+// addition with a removal, typically in the owner's destructor:
+// gc::ExternalMemory, below, does it for a member.
 int64_t add_external_memory(int64_t delta);
 
 // A member that reports what its object owns outside the heap:
@@ -346,7 +347,9 @@ int64_t add_external_memory(int64_t delta);
 //   };
 //
 // set() reports the change since the last (adding may collect); the
-// destructor removes the rest, when the collector reclaims the object. A
+// destructor removes the rest, when the collector reclaims the object.
+// set() of more than INT64_MAX bytes throws std::length_error and changes
+// nothing. A
 // copy reports the same bytes again (its owner copied the buffer); a move
 // takes them over.
 class ExternalMemory {
@@ -371,6 +374,7 @@ class ExternalMemory {
   ~ExternalMemory() { Release(); }
 
   void set(size_t bytes) {
+    if (bytes > static_cast<size_t>(INT64_MAX)) TooLarge(bytes);
     const auto delta =
         static_cast<int64_t>(bytes) - static_cast<int64_t>(bytes_);
     if (delta == 0) return;
@@ -380,6 +384,7 @@ class ExternalMemory {
   size_t bytes() const noexcept { return bytes_; }
 
  private:
+  [[noreturn]] static void TooLarge(size_t bytes);
   void Release() noexcept {
     if (bytes_ != 0) add_external_memory(-static_cast<int64_t>(bytes_));
     bytes_ = 0;

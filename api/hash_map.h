@@ -115,12 +115,24 @@ class HashMap {
   using iterator = Iterator<Entry>;
   using const_iterator = Iterator<const Entry>;
 
+  // The constructors size the arrays first and pin them (root them with
+  // handles) while they fill them: a map being made may be a temporary
+  // nothing reaches (an insertion's argument), and copying a value that
+  // is a GC container allocates. An initializer list's entries wait in an
+  // unrooted stack array: pinned before anything allocates.
   HashMap() = default;
   HashMap(std::initializer_list<Entry> entries) {
+    internal::Pins list;
+    list.AddEach(entries);
     reserve(entries.size());
+    internal::Pins arrays;
+    arrays.Add(*this);
     for (const Entry& e : entries) insert(e);
   }
   HashMap(const HashMap& other) {
+    reserve(other.size());
+    internal::Pins arrays;
+    arrays.Add(*this);
     for (const Entry& e : other) insert_or_assign(e.first, e.second);
   }
   HashMap(HashMap&& other) noexcept

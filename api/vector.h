@@ -68,18 +68,16 @@ class Vector {
   using reverse_iterator = std::reverse_iterator<iterator>;
   using const_reverse_iterator = std::reverse_iterator<const_iterator>;
 
+  // The constructors fill a rooted array and take it last: a vector being
+  // made may be a temporary nothing reaches (a push_back argument), and
+  // copying an element that is a GC container allocates.
   Vector() = default;
-  Vector(std::initializer_list<T> values)
-      : Vector(values.begin(), values.end()) {}
+  Vector(std::initializer_list<T> values) { assign(values); }
   explicit Vector(size_t n) { resize(n); }
   Vector(size_t n, const T& value) { assign(n, value); }
-  // A new vector's range cannot be its own: appended as it is read.
   template <std::input_iterator It>
   Vector(It first, It last) {
-    if constexpr (std::forward_iterator<It>) {
-      reserve(static_cast<size_t>(std::distance(first, last)));
-    }
-    for (; first != last; ++first) push_back(*first);
+    assign(first, last);
   }
   Vector(const Vector& other) { CopyFrom(other); }
   Vector(Vector&& other) noexcept
@@ -96,16 +94,23 @@ class Vector {
   }
 
   Vector& operator=(std::initializer_list<T> values) {
-    assign(values.begin(), values.end());
+    assign(values);
     return *this;
   }
   void assign(size_t n, const T& value) {
     // value may be an element of this vector: copied before the array is
     // replaced.
     internal::Staged<T> copy(std::in_place, value);
-    reserve(n);
-    clear();
-    for (size_t i = 0; i < n; i++) (*data_)[i] = copy.get();
+    if (n <= capacity()) {
+      clear();
+      for (size_t i = 0; i < n; i++) (*data_)[i] = copy.get();
+      size_ = n;
+      return;
+    }
+    CheckMaxSize(n);
+    Root<Array<T>> fresh = make_array<T>(n);
+    for (size_t i = 0; i < n; i++) (*fresh)[i] = copy.get();
+    data_ = fresh;
     size_ = n;
   }
   template <std::input_iterator It>
@@ -119,7 +124,11 @@ class Vector {
     data_ = staged;
     size_ = n;
   }
+  // An initializer list's elements wait in an unrooted stack array: each
+  // is pinned (its GC pointers rooted) before anything allocates.
   void assign(std::initializer_list<T> values) {
+    internal::Pins list;
+    list.AddEach(values);
     assign(values.begin(), values.end());
   }
 
@@ -248,6 +257,8 @@ class Vector {
     return begin() + at;
   }
   iterator insert(const_iterator pos, std::initializer_list<T> values) {
+    internal::Pins list;
+    list.AddEach(values);
     return insert(pos, values.begin(), values.end());
   }
   template <typename... Args>
@@ -310,9 +321,17 @@ class Vector {
   // and copying elements (GC containers themselves) allocate, and may
   // collect.
   template <std::input_iterator It>
-  static Root<Array<T>> Stage(It first, It last, size_t* n) {
+  Root<Array<T>> Stage(It first, It last, size_t* n) const {
     Root<Array<T>> staged;
     *n = 0;
+    if constexpr (std::forward_iterator<It>) {
+      const auto count = static_cast<size_t>(std::distance(first, last));
+      if (count == 0) return staged;
+      CheckMaxSize(count);
+      staged = make_array<T>(count);
+      for (; first != last; ++first) (*staged)[(*n)++] = *first;
+      return staged;
+    }
     for (; first != last; ++first) {
       if (!staged || *n == staged->size()) {
         Root<Array<T>> bigger = make_array<T>(std::max<size_t>(8, 2 * *n));
@@ -339,15 +358,18 @@ class Vector {
     data_ = fresh;
     size_ = other.size_;
   }
-  // A new array of at least `want` slots, the elements moved into it.
-  // As std::vector's, past max_size() growing throws std::length_error;
-  // doubling stops at max_size().
-  void Grow(size_t want) {
+  void CheckMaxSize(size_t want) const {
     if (want > max_size()) {
       throw std::length_error("gc::Vector: " + std::to_string(want) +
                               " elements exceed max_size() " +
                               std::to_string(max_size()));
     }
+  }
+  // A new array of at least `want` slots, the elements moved into it.
+  // As std::vector's, past max_size() growing throws std::length_error;
+  // doubling stops at max_size().
+  void Grow(size_t want) {
+    CheckMaxSize(want);
     Resize(std::max({want, std::min(capacity() * 2, max_size()), size_t{4}}));
   }
   // A new array of n >= size() slots, the elements moved into it.

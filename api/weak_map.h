@@ -38,11 +38,7 @@
 // (kept by the stack scan, as a gc::Ptr is). Its storage is one GC object
 // that the concurrent marker reads while the program runs; its stores go
 // through the write barrier. Not thread-safe: lock around concurrent use,
-// as for a std::unordered_map. Known defect: copy assignment of a map whose
-// values are GC containers copies into a local map that nothing roots
-// while the values' copies allocate, so with stack scanning off a
-// collection there reclaims the new table; copy-construct into a member
-// instead. Lookups are a probe of an open-addressing
+// as for a std::unordered_map. Lookups are a probe of an open-addressing
 // table; an insertion of a key new to the map also takes a lock of the
 // collector's (the key's weak cell, gc/weak.h), and growth allocates (so
 // may collect). find() returns a pointer into the table, invalidated by
@@ -261,9 +257,14 @@ class WeakMap {
       Place(e.words.key, e.words.cell, e.words.generation, std::move(e.value));
     }
   }
+  // The new table is pinned (rooted with a handle) while the values'
+  // copies allocate: *this may be a temporary nothing reaches (the copy
+  // that copy assignment makes before it takes the table).
   void CopyFrom(const WeakMap& other) {
     if (other.empty()) return;
     Rehash(other.size());
+    internal::Pins table;
+    table.Add(table_);
     for (size_t i = 0; i < other.capacity(); i++) {
       const Entry& e = other.table_->entry(i);
       if (e.words.key == internal::kNoKey ||

@@ -723,7 +723,12 @@ void RunRootJob(const RootJob& job, V& v) GCRT_REQUIRES(kWorldStopped) {
     case RootJob::kArena:
       job.arena->ForEachRoot([&v](const void* p) {
         runtime::AssertWorldStopped();  // ForEachRoot does not say so
-        v.Visit(reinterpret_cast<uintptr_t>(p));
+        const auto w = reinterpret_cast<uintptr_t>(p);
+        if (GCRT_PREDICT_FALSE((w & kConservativeHandle) != 0)) {
+          v.VisitConservative(w & ~kConservativeHandle);
+        } else {
+          v.Visit(w);
+        }
       });
       return;
     case RootJob::kFinalizers:

@@ -36,8 +36,18 @@ namespace gc::internal {
 
 class HandleArena;
 
+// The tag of a handle slot holding a conservative word (HandleSlot::ptr).
+// Every handle of a GC object is at least 8-byte aligned, so the bit is
+// free; a tagged word's own low bit is lost, which keeps the same object
+// or the one before an unaligned interior word (garbage kept, never lost).
+inline constexpr uintptr_t kConservativeHandle = 1;
+
 struct HandleSlot {
-  const void* ptr;        // the rooted object; null when the slot is free
+  // The rooted object; null when the slot is free. Tagged with
+  // kConservativeHandle, a word that may not be a pointer (a
+  // conservatively scanned value a GC container stages:
+  // api/internal/staged.h), marked as a stack word is.
+  const void* ptr;
   HandleSlot* next_free;  // free-list link while free
 };
 

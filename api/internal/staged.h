@@ -11,12 +11,17 @@
 //     (Pins) until it is stored;
 //   - any other waits in a rooted one-slot gc::Array, made before the value
 //     is built in it; the arguments' GC pointers (a gc::Ptr argument, a T
-//     copied from, any argument traced precisely) are rooted across that
-//     allocation.
+//     copied from, any argument a Tracer takes, what a tuple argument
+//     refers to) are rooted across that allocation (PinArgument).
+// An initializer list's elements are pinned by the container before it
+// allocates anything (Pins::AddEach).
 #pragma once
 
+#include <cstring>
+#include <initializer_list>
 #include <memory>
 #include <optional>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -54,8 +59,10 @@ constexpr bool StagedInPlace() {
 // Handles on the GC pointers of values, found by tracing them on the
 // program's thread, held until destroyed. Taking and giving a handle
 // allocates nothing from the GC heap (gc/roots.h), so pinning never
-// collects. Conservatively scanned members (Tracer::VisitConservative) are
-// not pinned: no type that waits in place has one.
+// collects. The words of a conservatively scanned value (a class with a
+// constructor and no trace(), a C-array aggregate) are pinned as words
+// that may not be pointers (kConservativeHandle): the marker takes each as
+// it takes a stack word.
 class Pins {
  public:
   Pins() = default;
@@ -69,8 +76,16 @@ class Pins {
   template <typename V>
   void Add(const V& value) {
     if constexpr (ContainsGcPointers<V>()) {
-      Tracer tracer(&Pin, &Unpinned, this);
+      Tracer tracer(&Pin, &PinWords, this);
       tracer(value);
+    }
+  }
+  // Each element of the list, before its insertion allocates: an
+  // initializer list's elements wait unrooted in a stack array.
+  template <typename V>
+  void AddEach(std::initializer_list<V> values) {
+    if constexpr (ContainsGcPointers<V>()) {
+      for (const V& v : values) Add(v);
     }
   }
 
@@ -91,26 +106,53 @@ class Pins {
     }
     pins->count_++;
   }
-  static void Unpinned(void*, const void*, size_t) {}
+  // Words that are not pointers into the heap cost a handle each, and keep
+  // nothing: the marker takes only live objects' addresses. Null and small
+  // integers are skipped.
+  static void PinWords(void* self, const void* p, size_t bytes) {
+    const uintptr_t begin =
+        (reinterpret_cast<uintptr_t>(p) + sizeof(uintptr_t) - 1) &
+        ~(sizeof(uintptr_t) - 1);
+    const uintptr_t end = reinterpret_cast<uintptr_t>(p) + bytes;
+    for (uintptr_t at = begin; at + sizeof(uintptr_t) <= end;
+         at += sizeof(uintptr_t)) {
+      uintptr_t w;
+      std::memcpy(&w, reinterpret_cast<const void*>(at), sizeof(w));
+      if (w < kSmallestPointer) continue;
+      Pin(self, reinterpret_cast<const void*>(w | kConservativeHandle));
+    }
+  }
+  static constexpr uintptr_t kSmallestPointer = 4096;
 
   HandleSlot* inline_[kInline];
   size_t count_ = 0;
   std::vector<HandleSlot*> more_;
 };
 
-// Whether an argument of T(args...) is rooted across the slot's
-// allocation: one whose GC pointers are all found by tracing it (a
-// gc::Ptr, a T copied or moved from, a std::pair holding a new object). A
-// conservatively scanned argument is not (Pins does not pin its words).
+// Roots the GC pointers of an argument of T(args...) across the slot's
+// allocation: a gc::Ptr, a T copied or moved from, any value a Tracer
+// takes (a std::pair holding a new object, a class scanned
+// conservatively), and what the elements of a tuple refer to
+// (std::forward_as_tuple(gc::make_unrooted<X>()) after
+// std::piecewise_construct). Types a Tracer refuses (opaque standard
+// library types) hold no GC pointer the collector could see anyway.
 template <typename T, typename Arg>
-constexpr bool PinnedArgument() {
+void PinArgument(Pins& pins, const Arg& arg) {
   using D = std::remove_cvref_t<Arg>;
-  if constexpr (IsPtr<D>::value || std::is_same_v<D, T>) {
-    return true;
-  } else if constexpr (std::is_class_v<D> && !std::is_union_v<D>) {
-    return KindOf<D>() == TraceKind::kPrecise;
-  } else {
-    return false;
+  if constexpr (IsTuple<D>::value) {
+    std::apply(
+        [&pins](const auto&... elements) {
+          (PinArgument<T>(pins, elements), ...);
+        },
+        arg);
+  } else if constexpr (IsPtr<D>::value || std::is_same_v<D, T>) {
+    pins.Add(arg);
+  } else if constexpr (std::is_class_v<D> || std::is_union_v<D>) {
+    constexpr TraceKind kind = KindOf<D>();
+    if constexpr (kind == TraceKind::kPrecise ||
+                  kind == TraceKind::kConservative) {
+      pins.Add(arg);
+    }
   }
 }
 
@@ -124,11 +166,7 @@ class Staged {
   explicit Staged(std::in_place_t, Args&&... args) {
     if constexpr (!StagedInPlace<T, Args...>()) {
       Pins arguments;
-      (
-          [&] {
-            if constexpr (PinnedArgument<T, Args>()) arguments.Add(args);
-          }(),
-          ...);
+      (PinArgument<T>(arguments, args), ...);
       slot_ = make_array<T>(1);
       T* at = &(*slot_)[0];
       std::destroy_at(at);

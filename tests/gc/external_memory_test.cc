@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -160,3 +161,31 @@ TEST_F(ExternalMemoryTest, AReportDoesNotAttachItsThread) {
 }
 
 }  // namespace
+
+// A wrong size (a negative count cast to size_t, a sum that overflowed)
+// must not wrap the total negative, which pacing would read as no external
+// memory at all: set() refuses more than INT64_MAX bytes, changing
+// nothing, and the total saturates (a last trial wrapped both).
+TEST_F(ExternalMemoryTest, TotalsSaturateRatherThanWrap) {
+  {
+    gc::ExternalMemory m(100);
+    EXPECT_THROW(m.set(size_t{1} << 63), std::length_error);
+    EXPECT_THROW(m.set(SIZE_MAX), std::length_error);
+    EXPECT_EQ(m.bytes(), 100u);
+    EXPECT_EQ(gc::stats().external_bytes, base_ + 100);
+  }
+  ASSERT_EQ(gc::stats().external_bytes, base_);
+  const auto base = static_cast<int64_t>(base_);
+  const uint64_t cycles = gc::stats().num_gc;
+  EXPECT_EQ(gc::add_external_memory(INT64_MAX - base), INT64_MAX);
+  EXPECT_EQ(gc::add_external_memory(INT64_MAX), INT64_MAX);
+  EXPECT_EQ(gc::add_external_memory(1), INT64_MAX);
+  EXPECT_EQ(gc::stats().external_bytes, static_cast<uint64_t>(INT64_MAX));
+  // Past the trigger: the additions collected, and the goal stayed sane.
+  EXPECT_GT(gc::stats().num_gc, cycles);
+  EXPECT_GT(gc::stats().next_gc, gc::stats().heap_live);
+  gc::Root<Field> f = gc::make<Field>(4);
+  EXPECT_EQ(f->values.size(), 4u);
+  EXPECT_EQ(gc::add_external_memory(-(INT64_MAX - base)), base);
+  EXPECT_EQ(gc::stats().external_bytes, base_);
+}

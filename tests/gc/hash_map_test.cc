@@ -89,6 +89,65 @@ TEST_F(HashMapTest, UnrootedNewEntriesSurviveTheGrowthTheyCause) {
   for (int i = 0; i < 60; i++) EXPECT_EQ(keys[i], 1000 + i);
 }
 
+// The insertions a last trial found losing the new object with stack
+// scanning off: a map made from an initializer list (its entries wait in
+// an unrooted stack array), std::forward_as_tuple after
+// std::piecewise_construct (taken as pointer-free), a value scanned
+// conservatively (its words were skipped), and a copy of a map whose
+// values are GC containers (its arrays reached from a temporary only).
+namespace {
+struct Held {  // a constructor and no trace(): scanned conservatively
+  gc::Ptr<Symbol> symbol;
+  Held() = default;
+  explicit Held(gc::Ptr<Symbol> s) : symbol(s) {}
+};
+using Small = gc::HashMap<int, gc::Ptr<Symbol>>;
+}  // namespace
+
+TEST_F(HashMapTest, UnrootedNewValuesInListsTuplesAndScannedWordsSurvive) {
+  gc::Root<gc::Array<gc::Vector<Small>>> maps =
+      gc::make_array<gc::Vector<Small>>(1);
+  gc::Root<gc::Array<gc::HashMap<int, std::pair<gc::Ptr<Symbol>, int>>>> pairs =
+      gc::make_array<gc::HashMap<int, std::pair<gc::Ptr<Symbol>, int>>>(1);
+  gc::Root<gc::Array<gc::HashMap<int, Held>>> held =
+      gc::make_array<gc::HashMap<int, Held>>(1);
+  gc::Root<gc::Array<gc::HashMap<int, gc::Vector<gc::Ptr<Symbol>>>>> groups =
+      gc::make_array<gc::HashMap<int, gc::Vector<gc::Ptr<Symbol>>>>(2);
+  for (int i = 0; i < 4; i++) {
+    (*groups)[0][i].push_back(gc::make<Symbol>(100 + i));
+  }
+  // One new object per list, made last: a second make_unrooted in the
+  // same list would collect the first before the list exists.
+  gc::Root<Symbol> one = gc::make<Symbol>(1);
+  gc::set_zeal(1);  // a cycle at every allocation
+  (*maps)[0].push_back(Small{{1, one}, {2, gc::make_unrooted<Symbol>(2)}});
+  for (int i = 0; i < 20; i++) {
+    (*pairs)[0].try_emplace(i, std::piecewise_construct,
+                            std::forward_as_tuple(gc::make_unrooted<Symbol>(i)),
+                            std::forward_as_tuple(i));
+    (*held)[0].try_emplace(i, Held(gc::make_unrooted<Symbol>(i)));
+  }
+  (*groups)[1] = gc::HashMap<int, gc::Vector<gc::Ptr<Symbol>>>((*groups)[0]);
+  gc::set_zeal(0);
+  for (int i = 0; i < 5000; i++) gc::make<Symbol>(-1);  // reuse what was freed
+  gc::collect();
+  ASSERT_EQ((*maps)[0].size(), 1u);
+  EXPECT_EQ((*maps)[0][0].at(1)->value, 1);
+  EXPECT_EQ((*maps)[0][0].at(2)->value, 2);
+  ASSERT_EQ((*pairs)[0].size(), 20u);
+  ASSERT_EQ((*held)[0].size(), 20u);
+  for (int i = 0; i < 20; i++) {
+    EXPECT_EQ((*pairs)[0].at(i).first->value, i);
+    EXPECT_EQ((*pairs)[0].at(i).second, i);
+    EXPECT_EQ((*held)[0].at(i).symbol->value, i);
+  }
+  ASSERT_EQ((*groups)[1].size(), 4u);
+  for (int i = 0; i < 4; i++) {
+    ASSERT_EQ((*groups)[1].at(i).size(), 1u);
+    EXPECT_EQ((*groups)[1].at(i)[0]->value, 100 + i);
+  }
+}
+
 // Against std::map, through inserts, overwrites and erases, with
 // collections in between.
 TEST_F(HashMapTest, AgreesWithStdMapAcrossCollections) {

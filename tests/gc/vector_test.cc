@@ -294,6 +294,82 @@ TEST_F(VectorTest, UnrootedNewElementsSurviveTheGrowthTheyCause) {
   }
 }
 
+// The insertions a last trial found losing the new object with stack
+// scanning off: an initializer list's elements wait in an unrooted stack
+// array while the vector allocates; a tuple of references
+// (std::forward_as_tuple after std::piecewise_construct) was taken as
+// pointer-free; and a value scanned conservatively (a class with a
+// constructor and no trace(), a C-array aggregate) had its words skipped.
+namespace {
+struct Held {  // a constructor and no trace(): scanned conservatively
+  gc::Ptr<Leaf> leaf;
+  Held() = default;
+  explicit Held(gc::Ptr<Leaf> l) : leaf(l) {}
+};
+struct Record {  // a C array member: scanned conservatively
+  int64_t id;
+  int64_t data[2];
+  gc::Ptr<Leaf> leaf;
+};
+static_assert(gc::internal::KindOf<Held>() ==
+              gc::internal::TraceKind::kConservative);
+static_assert(gc::internal::KindOf<Record>() ==
+              gc::internal::TraceKind::kConservative);
+}  // namespace
+
+TEST_F(VectorTest, UnrootedNewElementsInListsTuplesAndScannedWordsSurvive) {
+  using Leaves = gc::Vector<gc::Ptr<Leaf>>;
+  gc::Root<gc::Array<Leaves>> lists = gc::make_array<Leaves>(4);
+  gc::Root<gc::Array<gc::Vector<Leaves>>> nested =
+      gc::make_array<gc::Vector<Leaves>>(1);
+  gc::Root<gc::Array<gc::Vector<std::pair<gc::Ptr<Leaf>, int>>>> pairs =
+      gc::make_array<gc::Vector<std::pair<gc::Ptr<Leaf>, int>>>(1);
+  gc::Root<gc::Array<gc::Vector<Held>>> held =
+      gc::make_array<gc::Vector<Held>>(1);
+  gc::Root<gc::Array<gc::Vector<Record>>> records =
+      gc::make_array<gc::Vector<Record>>(1);
+  // One new object per list, made last: a second make_unrooted in the
+  // same list would collect the first before the list exists.
+  gc::Root<Leaf> zero = gc::make<Leaf>(0);
+  gc::set_zeal(1);  // a cycle at every allocation
+  (*lists)[0].insert((*lists)[0].end(), {zero, gc::make_unrooted<Leaf>(1)});
+  (*lists)[1].assign({zero, gc::make_unrooted<Leaf>(1)});
+  (*lists)[2] = {zero, gc::make_unrooted<Leaf>(1)};
+  (*nested)[0].push_back(Leaves{zero, gc::make_unrooted<Leaf>(1)});
+  (*nested)[0].push_back(Leaves(3, gc::make_unrooted<Leaf>(0)));
+  for (int i = 0; i < 20; i++) {
+    (*pairs)[0].emplace_back(std::piecewise_construct,
+                             std::forward_as_tuple(gc::make_unrooted<Leaf>(i)),
+                             std::forward_as_tuple(i));
+    (*held)[0].push_back(Held(gc::make_unrooted<Leaf>(i)));
+    (*records)[0].push_back(Record{i, {i, i}, gc::make_unrooted<Leaf>(i)});
+  }
+  gc::set_zeal(0);
+  for (int i = 0; i < 5000; i++) gc::make<Leaf>(-1);  // reuse what was freed
+  gc::collect();
+  for (int l = 0; l < 3; l++) {
+    ASSERT_EQ((*lists)[l].size(), 2u) << l;
+    EXPECT_EQ((*lists)[l][0]->value, 0) << l;
+    EXPECT_EQ((*lists)[l][1]->value, 1) << l;
+  }
+  ASSERT_EQ((*nested)[0].size(), 2u);
+  ASSERT_EQ((*nested)[0][0].size(), 2u);
+  EXPECT_EQ((*nested)[0][0][0]->value, 0);
+  EXPECT_EQ((*nested)[0][0][1]->value, 1);
+  ASSERT_EQ((*nested)[0][1].size(), 3u);
+  for (const gc::Ptr<Leaf>& l : (*nested)[0][1]) EXPECT_EQ(l->value, 0);
+  ASSERT_EQ((*pairs)[0].size(), 20u);
+  ASSERT_EQ((*held)[0].size(), 20u);
+  ASSERT_EQ((*records)[0].size(), 20u);
+  for (int i = 0; i < 20; i++) {
+    EXPECT_EQ((*pairs)[0][i].first->value, i);
+    EXPECT_EQ((*pairs)[0][i].second, i);
+    EXPECT_EQ((*held)[0][i].leaf->value, i);
+    EXPECT_EQ((*records)[0][i].leaf->value, i);
+    EXPECT_EQ((*records)[0][i].data[1], i);
+  }
+}
+
 // A copy of a gc::Vector owns a new array that nothing else reaches while
 // the copy is being made and while the outer vector grows; with stack
 // scanning off (as here) a copy held in a local was reclaimed by the

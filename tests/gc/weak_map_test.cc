@@ -143,6 +143,42 @@ TEST_P(WeakMapTest, UnrootedNewValuesSurviveTheGrowthTheyCause) {
   }
 }
 
+// Copy assignment copies into a new table before it takes it; with
+// values that are GC containers, each value's copy allocates while that
+// table is reached only from the temporary map being built, and with stack
+// scanning off (as here) a collection there reclaimed it (a last trial:
+// SIGSEGV in release, "use after reclaim" in debug builds).
+TEST_P(WeakMapTest, CopyAssignmentWithContainerValuesKeepsTheNewTable) {
+  using Group = gc::Vector<gc::Ptr<Node>>;
+  gc::Root<gc::Array<gc::WeakMap<Node, Group>>> maps =
+      gc::make_array<gc::WeakMap<Node, Group>>(2);
+  std::vector<gc::Root<Node>> keys;
+  for (int i = 0; i < 12; i++) {
+    keys.push_back(gc::make<Node>());
+    Group g;
+    g.push_back(gc::make<Node>());
+    EXPECT_TRUE((*maps)[0].insert(keys[i], g));
+  }
+  gc::set_zeal(1);  // a cycle at every allocation
+  (*maps)[1] = (*maps)[0];
+  gc::set_zeal(0);
+  struct Filler {
+    int64_t words[3] = {-1, -1, -1};
+  };
+  for (int i = 0; i < 5000; i++) gc::make<Filler>();  // reuse what was freed
+  gc::collect();
+  ASSERT_EQ((*maps)[1].size(), 12u);
+  for (int i = 0; i < 12; i++) {
+    const Group* copied = (*maps)[1].find(keys[i]);
+    const Group* original = (*maps)[0].find(keys[i]);
+    ASSERT_NE(copied, nullptr);
+    ASSERT_NE(original, nullptr);
+    ASSERT_EQ(copied->size(), 1u);
+    EXPECT_EQ((*copied)[0], (*original)[0]);
+    EXPECT_TRUE((*copied)[0]->Intact());
+  }
+}
+
 TEST_P(WeakMapTest, AValueThatReachesItsKeyDoesNotKeepIt) {
   int key_id, value_id;
   {
