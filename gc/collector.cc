@@ -237,8 +237,8 @@ void Collector::SetNextGcLocked(int64_t marked_heap) {
           std::clamp<__int128>(at, marked + distance * kMinTriggerPercent / 100,
                                marked + distance * kMaxTriggerPercent / 100);
     }
-    trigger =
-        std::max<__int128>(at, std::min<__int128>(goal, marked + (1 << 20)));
+    trigger = std::max<__int128>(
+        at, std::min<__int128>(goal, __int128{marked} + (1 << 20)));
   }
   Heap::Get().SetNextGc(static_cast<int64_t>(goal),
                         static_cast<int64_t>(trigger));
