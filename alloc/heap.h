@@ -263,8 +263,13 @@ class Heap {
     const int64_t low =
         external_low_.exchange(external_bytes_.load(std::memory_order_relaxed),
                                std::memory_order_relaxed);
-    return std::max<int64_t>(low, 0);
+    return std::clamp<int64_t>(low, 0, kMaxPacedExternal);
   }
+  // Pacing takes at most this much external memory (4 EiB), so that a
+  // total near INT64_MAX (a program's wrong figure) leaves the goal, which
+  // saturates just below INT64_MAX, above heap_live plus it: else every
+  // allocation slow path would start a cycle.
+  static constexpr int64_t kMaxPacedExternal = int64_t{1} << 62;
   int64_t external_bytes() const {
     return std::max<int64_t>(external_bytes_.load(std::memory_order_relaxed),
                              0);
@@ -272,7 +277,8 @@ class Heap {
   // What the trigger is compared with: heap_live and external bytes.
   int64_t PacedLive() const {
     int64_t sum;
-    return __builtin_add_overflow(heap_live(), external_bytes(), &sum)
+    return __builtin_add_overflow(
+               heap_live(), std::min(external_bytes(), kMaxPacedExternal), &sum)
                ? INT64_MAX
                : sum;
   }

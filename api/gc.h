@@ -325,7 +325,9 @@ void collect();
 // paced as if it were in the heap: the trigger compares heap_live plus it
 // with the goal, and the goal grows with it. `delta` adds (> 0) or
 // removes (< 0) bytes; returns the total now, which saturates at
-// INT64_MAX (and is counted as 0 while removals exceed additions). Adding is a
+// INT64_MAX (and is counted as 0 while removals exceed additions). A
+// total that large is a size computed wrongly, and gcrt says so once:
+// from there on the total is no longer exact. Adding is a
 // safepoint and may run a collection, as an allocation is and may, on a thread
 // attached to the heap (api/thread.h) outside a gc::Blocking scope; elsewhere
 // it only counts, and never attaches the thread. Removing never collects, so a

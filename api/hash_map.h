@@ -48,6 +48,7 @@
 #include <functional>
 #include <initializer_list>
 #include <iterator>
+#include <memory>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
@@ -130,8 +131,9 @@ class HashMap {
     for (const Entry& e : entries) insert(e);
   }
   HashMap(const HashMap& other) {
-    reserve(other.size());
     internal::Pins arrays;
+    arrays.Add(other);  // it may be a temporary too
+    reserve(other.size());
     arrays.Add(*this);
     for (const Entry& e : other) insert_or_assign(e.first, e.second);
   }
@@ -145,6 +147,8 @@ class HashMap {
   // a value that is a GC container too).
   HashMap& operator=(const HashMap& other) {
     if (this != &other) {
+      internal::Pins source;  // it may be a temporary nothing else reaches
+      source.Add(other);
       clear();
       reserve(other.size());
       for (const Entry& e : other) insert_or_assign(e.first, e.second);
@@ -164,11 +168,11 @@ class HashMap {
 
   V* find(const K& key) {
     const size_t i = Lookup(key);
-    return i == kNone ? nullptr : &entries()[i].second;
+    return i == kNone ? nullptr : std::addressof(entries()[i].second);
   }
   const V* find(const K& key) const {
     const size_t i = Lookup(key);
-    return i == kNone ? nullptr : &entries()[i].second;
+    return i == kNone ? nullptr : std::addressof(entries()[i].second);
   }
   bool contains(const K& key) const { return Lookup(key) != kNone; }
   size_t count(const K& key) const { return contains(key) ? 1 : 0; }
@@ -249,7 +253,7 @@ class HashMap {
   void clear() {
     for (size_t i = 0; i < capacity(); i++) {
       if (states()[i] != kFree) {
-        entries()[i] = Entry{};
+        entries()[i] = Entry{K(), V()};  // explicit default constructors too
         states()[i] = kFree;
       }
     }
@@ -278,7 +282,7 @@ class HashMap {
   Entry* entries() const { return const_cast<Entry*>(entries_->data()); }
   uint8_t* states() const { return const_cast<uint8_t*>(states_->data()); }
   void RemoveAt(size_t i) {
-    entries()[i] = Entry{};
+    entries()[i] = Entry{K(), V()};
     states()[i] = kRemoved;
     size_--;
   }

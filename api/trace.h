@@ -866,7 +866,7 @@ void TraceValue(Tracer& tracer, const T& value) {
     // Nothing to visit (opaque members are pointer-free by the rule above).
   } else if constexpr (kind == TraceKind::kConservative) {
     if (tracer.DeferIfConcurrent()) return;  // raw words: no barrier
-    tracer.VisitConservative(&value, sizeof(T));
+    tracer.VisitConservative(std::addressof(value), sizeof(T));
   } else if constexpr (IsPtr<T>::value) {
     tracer.Visit(PtrAccess::LoadRelaxed(value));
   } else if constexpr (IsGcPointer<T>::value) {
@@ -881,10 +881,10 @@ void TraceValue(Tracer& tracer, const T& value) {
       if (tracer.DeferIfConcurrent()) return;
       using Base = TraceDeclaringClassOf<T>;
       size_t base_begin, base_end;
-      InheritedTraceBaseBytes<T>(&value, &base_begin, &base_end);
+      InheritedTraceBaseBytes<T>(std::addressof(value), &base_begin, &base_end);
       TraceCheckingOwnBytes(
-          tracer, &value, sizeof(T), base_begin, base_end, TypeNameView<T>(),
-          TypeNameView<Base>(),
+          tracer, std::addressof(value), sizeof(T), base_begin, base_end,
+          TypeNameView<T>(), TypeNameView<Base>(),
           [](const void* o, Tracer& t) { static_cast<const T*>(o)->trace(t); });
       return;
     }
@@ -917,7 +917,9 @@ void TraceValue(Tracer& tracer, const T& value) {
   } else if constexpr (std::ranges::range<T>) {
     if (tracer.DeferIfConcurrent()) return;
     // A range not of the standard library: its own bytes too (KindOf).
-    if constexpr (!InStd<T>()) tracer.VisitConservative(&value, sizeof(T));
+    if constexpr (!InStd<T>()) {
+      tracer.VisitConservative(std::addressof(value), sizeof(T));
+    }
     for (const auto& e : value) TraceValue(tracer, e);
   }
 }

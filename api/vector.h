@@ -346,13 +346,16 @@ class Vector {
   }
   // Becomes a copy of `other` (not this vector): the copies are made into a
   // rooted array, since copying an element may allocate and *this may be a
-  // temporary nothing reaches.
+  // temporary nothing reaches; so may `other` (`v = gc::Vector<P>{...}`
+  // through a const reference), whose array is pinned meanwhile.
   void CopyFrom(const Vector& other) {
     if (other.size_ == 0) {
       data_ = nullptr;
       size_ = 0;
       return;
     }
+    internal::Pins source;
+    source.Add(other.data_);
     Root<Array<T>> fresh = make_array<T>(other.size_);
     for (size_t i = 0; i < other.size_; i++) (*fresh)[i] = other[i];
     data_ = fresh;

@@ -48,6 +48,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
@@ -107,11 +108,11 @@ class WeakMap {
   // The value of `key`, or null. Invalidated by any insertion.
   V* find(Key key) {
     const size_t i = Lookup(key.address());
-    return i == kNone ? nullptr : &table_->entry(i).value;
+    return i == kNone ? nullptr : std::addressof(table_->entry(i).value);
   }
   const V* find(Key key) const {
     const size_t i = Lookup(key.address());
-    return i == kNone ? nullptr : &table_->entry(i).value;
+    return i == kNone ? nullptr : std::addressof(table_->entry(i).value);
   }
   // A copy of the value of `key`, or V{} (a null gc::Ptr) if none.
   V get(Key key) const {
@@ -262,9 +263,10 @@ class WeakMap {
   // that copy assignment makes before it takes the table).
   void CopyFrom(const WeakMap& other) {
     if (other.empty()) return;
+    internal::Pins tables;
+    tables.Add(other.table_);  // it may be a temporary too
     Rehash(other.size());
-    internal::Pins table;
-    table.Add(table_);
+    tables.Add(table_);
     for (size_t i = 0; i < other.capacity(); i++) {
       const Entry& e = other.table_->entry(i);
       if (e.words.key == internal::kNoKey ||

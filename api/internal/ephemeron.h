@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <new>
 #include <type_traits>
 
@@ -75,7 +76,7 @@ class EphemeronTable {
     if constexpr (!std::is_trivially_default_constructible_v<V>) {
       const size_t depth = h->BeginConstruction(mem, bytes);
       for (size_t i = 0; i < capacity; i++) {
-        new (&t->entry(i).value) V();
+        new (std::addressof(t->entry(i).value)) V();
         t->header_.capacity = i + 1;  // destroyed if a later one throws
       }
       h->EndConstruction(depth, mem, true);

@@ -134,8 +134,11 @@ class Pins {
 // takes (a std::pair holding a new object, a class scanned
 // conservatively), and what the elements of a tuple refer to
 // (std::forward_as_tuple(gc::make_unrooted<X>()) after
-// std::piecewise_construct). Types a Tracer refuses (opaque standard
-// library types) hold no GC pointer the collector could see anyway.
+// std::piecewise_construct), and the object a raw pointer argument points
+// to (`emplace_back(new Node{gc::make_unrooted<Leaf>()})` into a vector of
+// std::unique_ptr<Node>: the Node is in C++ heap memory until the element
+// owns it). Types a Tracer refuses (opaque standard library types) hold
+// no GC pointer the collector could see anyway.
 template <typename T, typename Arg>
 void PinArgument(Pins& pins, const Arg& arg) {
   using D = std::remove_cvref_t<Arg>;
@@ -153,6 +156,11 @@ void PinArgument(Pins& pins, const Arg& arg) {
                   kind == TraceKind::kConservative) {
       pins.Add(arg);
     }
+  } else if constexpr (std::is_pointer_v<D>) {
+    using P = std::remove_cv_t<std::remove_pointer_t<D>>;
+    if constexpr ((std::is_class_v<P> || std::is_union_v<P>)&&Complete<P>) {
+      if (arg != nullptr) PinArgument<T>(pins, *arg);
+    }
   }
 }
 
@@ -161,21 +169,28 @@ class Staged {
  public:
   // T(args...), made in the slot once it exists: a copy of a GC container
   // made first would wait unrooted for the slot's allocation, and one made
-  // in the slot is reachable while its own copies allocate.
+  // in the slot is reachable while its own copies allocate. A constructor
+  // that allocates runs on the thread's construction stack, as under
+  // gc::make (gc/roots.h): what it allocates is kept until it returns,
+  // before it is stored anywhere (two make_unrooted into locals).
   template <typename... Args>
   explicit Staged(std::in_place_t, Args&&... args) {
     if constexpr (!StagedInPlace<T, Args...>()) {
       Pins arguments;
       (PinArgument<T>(arguments, args), ...);
       slot_ = make_array<T>(1);
-      T* at = &(*slot_)[0];
+      T* at = std::addressof((*slot_)[0]);
       std::destroy_at(at);
+      HandleArena* h = CurrentHandles();
+      const size_t depth = h->BeginConstruction(at, sizeof(T));
       try {
         std::construct_at(at, std::forward<Args>(args)...);
       } catch (...) {
+        h->EndConstruction(depth, at, false);
         std::construct_at(at);  // the array destroys its element later
         throw;
       }
+      h->EndConstruction(depth, at, true);
     } else {
       value_.emplace(std::forward<Args>(args)...);
       pins_.Add(*value_);

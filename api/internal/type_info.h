@@ -87,7 +87,9 @@ void FillBitmap(uint64_t* bitmap, const unsigned char* object, size_t base) {
     const T& value = *reinterpret_cast<const T*>(object + base);
     reflect::ForEachField(value, [&](const auto& field) {
       using F = std::remove_cvref_t<decltype(field)>;
-      size_t offset = reinterpret_cast<const unsigned char*>(&field) - object;
+      size_t offset =
+          reinterpret_cast<const unsigned char*>(std::addressof(field)) -
+          object;
       FillBitmap<F>(bitmap, object, offset);
     });
   }
@@ -110,8 +112,9 @@ void TraceOne(const void* object, Tracer& tracer) {
 template <typename T>
 bool StaleIn(const T& v, size_t offset) {
   const auto offset_of = [&v](const auto& part) {
-    return static_cast<size_t>(reinterpret_cast<const unsigned char*>(&part) -
-                               reinterpret_cast<const unsigned char*>(&v));
+    return static_cast<size_t>(
+        reinterpret_cast<const unsigned char*>(std::addressof(part)) -
+        reinterpret_cast<const unsigned char*>(std::addressof(v)));
   };
   if constexpr (IsOptional<T>::value) {
     if (!v.has_value()) return true;

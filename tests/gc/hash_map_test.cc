@@ -148,6 +148,67 @@ TEST_F(HashMapTest, UnrootedNewValuesInListsTuplesAndScannedWordsSurvive) {
   }
 }
 
+// A value type with an explicit default constructor: a removed entry is
+// reset without copy-list-initialization (Entry{} did not compile).
+namespace {
+struct ExplicitDefault {
+  explicit ExplicitDefault() = default;
+  explicit ExplicitDefault(int64_t v) : value(v) {}
+  int64_t value = 0;
+};
+struct Allocating {
+  std::vector<gc::Ptr<Symbol>> kids;
+  Allocating() = default;
+  explicit Allocating(int n) {
+    gc::Ptr<Symbol> a = gc::make_unrooted<Symbol>(n);
+    gc::Ptr<Symbol> b = gc::make_unrooted<Symbol>(n + 1);  // may collect `a`
+    kids = {a, b};
+  }
+  void trace(gc::Tracer& t) const { t(kids); }
+};
+void AssignThroughReference(Small& to, const Small& from) { to = from; }
+}  // namespace
+
+TEST_F(HashMapTest, ValuesWithExplicitDefaultConstructors) {
+  gc::Root<gc::Array<gc::HashMap<int, ExplicitDefault>>> m =
+      gc::make_array<gc::HashMap<int, ExplicitDefault>>(1);
+  for (int i = 0; i < 100; i++) (*m)[0].try_emplace(i, ExplicitDefault(i));
+  for (int i = 0; i < 100; i += 2) EXPECT_EQ((*m)[0].erase(i), 1u);
+  auto it = (*m)[0].begin();
+  it = (*m)[0].erase(it);
+  (*m)[0].clear();
+  EXPECT_TRUE((*m)[0].empty());
+  (*m)[0].try_emplace(7, ExplicitDefault(7));
+  EXPECT_EQ((*m)[0].at(7).value, 7);
+}
+
+// A constructor run by try_emplace that allocates twice before it stores
+// anything is kept as under gc::make; a map copied from a temporary bound
+// to a const reference keeps what only the temporary held.
+TEST_F(HashMapTest, AllocatingConstructorsAndTemporarySourcesKeepNewObjects) {
+  gc::Root<gc::Array<gc::HashMap<int, Allocating>>> made =
+      gc::make_array<gc::HashMap<int, Allocating>>(1);
+  gc::Root<gc::Array<Small>> assigned = gc::make_array<Small>(1);
+  gc::Root<Symbol> one = gc::make<Symbol>(1);
+  gc::set_zeal(1);  // a cycle at every allocation
+  for (int i = 0; i < 12; i++) (*made)[0].try_emplace(i, 10 * i);
+  AssignThroughReference((*assigned)[0],
+                         Small{{1, one}, {2, gc::make_unrooted<Symbol>(2)}});
+  gc::set_zeal(0);
+  for (int i = 0; i < 5000; i++) gc::make<Symbol>(-1);  // reuse what was freed
+  gc::collect();
+  ASSERT_EQ((*made)[0].size(), 12u);
+  for (int i = 0; i < 12; i++) {
+    const Allocating& a = (*made)[0].at(i);
+    ASSERT_EQ(a.kids.size(), 2u);
+    EXPECT_EQ(a.kids[0]->value, 10 * i);
+    EXPECT_EQ(a.kids[1]->value, 10 * i + 1);
+  }
+  ASSERT_EQ((*assigned)[0].size(), 2u);
+  EXPECT_EQ((*assigned)[0].at(1)->value, 1);
+  EXPECT_EQ((*assigned)[0].at(2)->value, 2);
+}
+
 // Against std::map, through inserts, overwrites and erases, with
 // collections in between.
 TEST_F(HashMapTest, AgreesWithStdMapAcrossCollections) {

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -368,6 +369,100 @@ TEST_F(VectorTest, UnrootedNewElementsInListsTuplesAndScannedWordsSurvive) {
     EXPECT_EQ((*records)[0][i].leaf->value, i);
     EXPECT_EQ((*records)[0][i].data[1], i);
   }
+}
+
+// What a re-trial of those found next: a constructor run by emplace that
+// allocates twice before it stores anything (gc::make keeps what such a
+// constructor allocates; emplace built the value outside the construction
+// stack), a raw pointer argument that an owning element takes over (the
+// object is in C++ heap memory until then), and copy assignment from a
+// temporary bound to a const reference (its array reached from nothing).
+namespace {
+struct Allocating {
+  std::vector<gc::Ptr<Leaf>> kids;
+  Allocating() = default;
+  explicit Allocating(int n) {
+    gc::Ptr<Leaf> a = gc::make_unrooted<Leaf>(n);
+    gc::Ptr<Leaf> b = gc::make_unrooted<Leaf>(n + 1);  // may collect `a`
+    kids = {a, b};
+  }
+  void trace(gc::Tracer& t) const { t(kids); }
+};
+struct Owned {
+  gc::Ptr<Leaf> leaf;
+  int64_t n;
+};
+using Leaves = gc::Vector<gc::Ptr<Leaf>>;
+void AssignThroughReference(Leaves& to, const Leaves& from) { to = from; }
+}  // namespace
+
+TEST_F(VectorTest, ConstructorsRawPointersAndTemporariesKeepNewObjects) {
+  gc::Root<gc::Array<gc::Vector<Allocating>>> made =
+      gc::make_array<gc::Vector<Allocating>>(1);
+  gc::Root<gc::Array<gc::Vector<std::unique_ptr<Owned>>>> owned =
+      gc::make_array<gc::Vector<std::unique_ptr<Owned>>>(1);
+  gc::Root<gc::Array<Leaves>> assigned = gc::make_array<Leaves>(1);
+  gc::Root<Leaf> zero = gc::make<Leaf>(0);
+  gc::set_zeal(1);  // a cycle at every allocation
+  for (int i = 0; i < 6; i++) {
+    if (i % 2 == 0) {
+      (*made)[0].emplace_back(10 * i);
+    } else {
+      (*made)[0].emplace((*made)[0].begin(), 10 * i);
+    }
+    (*owned)[0].emplace_back(new Owned{gc::make_unrooted<Leaf>(i), i});
+  }
+  AssignThroughReference((*assigned)[0],
+                         Leaves{zero, gc::make_unrooted<Leaf>(1)});
+  gc::set_zeal(0);
+  for (int i = 0; i < 5000; i++) gc::make<Leaf>(-1);  // reuse what was freed
+  gc::collect();
+  ASSERT_EQ((*made)[0].size(), 6u);
+  int64_t sum = 0;
+  for (const Allocating& a : (*made)[0]) {
+    ASSERT_EQ(a.kids.size(), 2u);
+    EXPECT_EQ(a.kids[1]->value, a.kids[0]->value + 1);
+    sum += a.kids[0]->value;
+  }
+  EXPECT_EQ(sum, 10 * (0 + 1 + 2 + 3 + 4 + 5));
+  ASSERT_EQ((*owned)[0].size(), 6u);
+  for (int i = 0; i < 6; i++) {
+    EXPECT_EQ((*owned)[0][i]->leaf->value, i);
+    EXPECT_EQ((*owned)[0][i]->n, i);
+  }
+  ASSERT_EQ((*assigned)[0].size(), 2u);
+  EXPECT_EQ((*assigned)[0][0]->value, 0);
+  EXPECT_EQ((*assigned)[0][1]->value, 1);
+}
+
+// A type whose unary operator& is deleted (as some handle types have) is
+// an element and a value like any other: gcrt takes addresses with
+// std::addressof.
+namespace {
+struct NoAddress {
+  gc::Ptr<Leaf> leaf;
+  void operator&() const = delete;
+  void trace(gc::Tracer& t) const { t(leaf); }
+};
+}  // namespace
+
+TEST_F(VectorTest, ElementsWithADeletedAddressOfOperatorWork) {
+  gc::Root<gc::Array<gc::Vector<NoAddress>>> v =
+      gc::make_array<gc::Vector<NoAddress>>(1);
+  gc::Root<gc::Array<gc::HashMap<int, NoAddress>>> m =
+      gc::make_array<gc::HashMap<int, NoAddress>>(1);
+  gc::Root<Leaf> key = gc::make<Leaf>(5);
+  gc::Root<gc::Array<gc::WeakMap<Leaf, NoAddress>>> w =
+      gc::make_array<gc::WeakMap<Leaf, NoAddress>>(1);
+  (*v)[0].emplace_back(NoAddress{gc::make_unrooted<Leaf>(1)});
+  (*m)[0].try_emplace(2, NoAddress{gc::make_unrooted<Leaf>(2)});
+  (*w)[0].insert_or_assign(key, NoAddress{gc::make_unrooted<Leaf>(3)});
+  gc::collect();
+  EXPECT_EQ((*v)[0][0].leaf->value, 1);
+  ASSERT_NE((*m)[0].find(2), nullptr);
+  EXPECT_EQ((*m)[0].find(2)->leaf->value, 2);
+  ASSERT_NE((*w)[0].find(key), nullptr);
+  EXPECT_EQ((*w)[0].find(key)->leaf->value, 3);
 }
 
 // A copy of a gc::Vector owns a new array that nothing else reaches while
