@@ -256,6 +256,11 @@ class WeakMap {
         continue;
       }
       Place(e.words.key, e.words.cell, e.words.generation, std::move(e.value));
+      // The old table may outlive this (a cycle marking beside the program
+      // keeps what was reachable when it began): its moved entry must not
+      // be taken for a second entry of the key, which that cycle would
+      // purge and count again if the key died.
+      internal::StoreKeyWords(&e.words, internal::kRemovedKey, nullptr, 0);
     }
   }
   // The new table is pinned (rooted with a handle) while the values'
