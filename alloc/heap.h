@@ -348,6 +348,12 @@ class Heap {
 
   // Runs the out-of-memory hook, unless nested in it or with no limit.
   bool OutOfMemory(size_t bytes);
+  // `e` with what the collection just run left live, under a memory limit:
+  // a program whose live objects fill the limit fails every allocation,
+  // each after a full cycle, and the message says it is the live set, not
+  // garbage, that does not fit.
+  runtime::OutOfMemoryError AfterCollection(
+      const runtime::OutOfMemoryError& e) const;
 
   // Atomic counters: relaxed adds from slow paths on any thread.
   void AddTinyAllocs(uint64_t n) {
@@ -497,11 +503,15 @@ auto Heap::RetryForMemory(size_t bytes, Attempt attempt)
   }
   try {
     return attempt();
-  } catch (const runtime::OutOfMemoryError&) {
-    if (!OutOfMemory(bytes)) throw;
+  } catch (const runtime::OutOfMemoryError& e) {
+    if (!OutOfMemory(bytes)) throw AfterCollection(e);
   }
   CollectForMemory();  // what the callback let go
-  return attempt();
+  try {
+    return attempt();
+  } catch (const runtime::OutOfMemoryError& e) {
+    throw AfterCollection(e);
+  }
 }
 
 }  // namespace gc::alloc

@@ -306,4 +306,21 @@ void ThreadName(int tid, char* buf, size_t size) {
   if (n > 0 && buf[n - 1] == '\n') buf[n - 1] = '\0';
 }
 
+char ThreadState(int tid) {
+  char path[64];
+  std::snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return '?';
+  char buf[512];
+  ssize_t n = ::read(fd, buf, sizeof(buf) - 1);
+  ::close(fd);
+  if (n <= 0) return '?';
+  buf[n] = '\0';
+  // "tid (comm) S ...": the name may hold spaces and parentheses, so the
+  // state follows the last ')'.
+  const char* close = std::strrchr(buf, ')');
+  if (close == nullptr || close[1] != ' ' || close[2] == '\0') return '?';
+  return close[2];
+}
+
 }  // namespace gc::runtime

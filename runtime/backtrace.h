@@ -78,6 +78,10 @@ void PrintBacktrace(const Backtrace& bt);
 // The name of thread `tid` (what pthread_getname_np returns for it: the
 // kernel's comm, at most 15 characters), or "" if it cannot be read.
 void ThreadName(int tid, char* buf, size_t size);
+// The scheduler state of thread `tid` of this process, from
+// /proc/self/task/<tid>/stat: 'R' running or runnable, 'S' asleep, 'D'
+// in uninterruptible wait, ...; '?' if it cannot be read.
+char ThreadState(int tid);
 
 // Names the calling thread (truncated to the kernel's 15 characters), so
 // the stop watchdog's reports, debuggers and profilers tell gcrt's own

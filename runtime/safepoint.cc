@@ -188,7 +188,8 @@ struct StragglerReport {
   uint32_t processor;
   int tid;
   char name[16];
-  char task[32];  // ", running task N" for a task worker, else empty
+  char task[48];  // ", running task N" for a task worker, else empty
+  char state;     // ThreadState, read before the sampling signal wakes it
   SampleResult result;
   Backtrace stack;
 };
@@ -228,6 +229,7 @@ void ProcessorTable::ReportStragglersLocked(Processor* self, const char* reason,
     r.tid = p->owner_tid_;
     std::memcpy(r.name, name, sizeof(name));
     std::memcpy(r.task, task, sizeof(task));
+    r.state = ThreadState(r.tid);
     r.result = SampleThreadStack(r.tid, kSampleTimeout, &r.stack);
   }
   if (n == 0) return;
@@ -247,6 +249,19 @@ void ProcessorTable::ReportStragglersLocked(Processor* self, const char* reason,
       PrintBacktrace(r.stack);
     } else {
       Print("  (no stack: the thread %s)", SampleResultText(r.result));
+    }
+    // A stack in ordinary code (malloc, say) may mean either.
+    if (r.state == 'R') {
+      Print(
+          "thread %d is running or runnable (state R): a loop with no "
+          "safepoint, or, with more runnable threads than cores, a thread "
+          "waiting for a core, which then reaches one",
+          r.tid);
+    } else if (r.state == 'S' || r.state == 'D') {
+      Print(
+          "thread %d is asleep in the kernel (state %c): a wait outside "
+          "gc::Blocking",
+          r.tid, r.state);
     }
   }
   Print(

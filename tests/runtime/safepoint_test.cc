@@ -222,6 +222,11 @@ TEST_F(SafepointTest, WatchdogNamesTheThreadThatKeepsTheWorldWaiting) {
 #endif
   EXPECT_EQ(count("must wait inside a gc::Blocking scope"), 1u) << err;
   EXPECT_GE(count("(reported above)"), 2u) << err;
+  // A spinning thread is told apart from one asleep in the kernel.
+  EXPECT_NE(err.find("thread " + std::to_string(straggler_tid.load()) +
+                     " is running or runnable (state R)"),
+            std::string::npos)
+      << err;
 }
 
 TEST_F(SafepointTest, ConcurrentStopsAreSerialized) {
