@@ -154,18 +154,23 @@ bool Heap::OutOfMemory(size_t bytes) {
 }
 
 runtime::OutOfMemoryError Heap::AfterCollection(
-    const runtime::OutOfMemoryError& e) const {
+    const runtime::OutOfMemoryError& e, size_t bytes) const {
   const uint64_t limit = pages_.limit();
   if (limit == 0) return e;
-  const auto live = static_cast<uint64_t>(std::max<int64_t>(heap_live(), 0));
   std::string message = e.what();
+  if (bytes > limit) {
+    message += "; this request alone (" + std::to_string(bytes >> 10) +
+               " KiB) is larger than the limit";
+    return runtime::OutOfMemoryError(std::move(message));
+  }
+  const auto live = static_cast<uint64_t>(std::max<int64_t>(heap_live(), 0));
   message += "; a collection ran first and left " + std::to_string(live >> 10) +
              " KiB of live objects";
   if (live >= limit / 8 * 7) {
     message +=
         ", which fill the limit: the live set does not fit in it, and "
-        "every allocation will fail (each after a full collection) until "
-        "the program drops objects or the limit is raised";
+        "allocations that need more memory fail (each after a full "
+        "collection) until the program drops objects or the limit is raised";
   }
   return runtime::OutOfMemoryError(std::move(message));
 }

@@ -352,8 +352,8 @@ class Heap {
   // a program whose live objects fill the limit fails every allocation,
   // each after a full cycle, and the message says it is the live set, not
   // garbage, that does not fit.
-  runtime::OutOfMemoryError AfterCollection(
-      const runtime::OutOfMemoryError& e) const;
+  runtime::OutOfMemoryError AfterCollection(const runtime::OutOfMemoryError& e,
+                                            size_t bytes) const;
 
   // Atomic counters: relaxed adds from slow paths on any thread.
   void AddTinyAllocs(uint64_t n) {
@@ -504,13 +504,13 @@ auto Heap::RetryForMemory(size_t bytes, Attempt attempt)
   try {
     return attempt();
   } catch (const runtime::OutOfMemoryError& e) {
-    if (!OutOfMemory(bytes)) throw AfterCollection(e);
+    if (!OutOfMemory(bytes)) throw AfterCollection(e, bytes);
   }
   CollectForMemory();  // what the callback let go
   try {
     return attempt();
   } catch (const runtime::OutOfMemoryError& e) {
-    throw AfterCollection(e);
+    throw AfterCollection(e, bytes);
   }
 }
 

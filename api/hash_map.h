@@ -142,16 +142,12 @@ class HashMap {
         states_(std::exchange(other.states_, nullptr)),
         size_(std::exchange(other.size_, 0)),
         used_(std::exchange(other.used_, 0)) {}
-  // Copied into this map's own arrays: a temporary copy's arrays would be
-  // reachable from nothing while it grows (growing allocates, and copying
-  // a value that is a GC container too).
   HashMap& operator=(const HashMap& other) {
     if (this != &other) {
-      internal::Pins source;  // it may be a temporary nothing else reaches
-      source.Add(other);
-      clear();
-      reserve(other.size());
-      for (const Entry& e : other) insert_or_assign(e.first, e.second);
+      // Copied whole before this map changes: `other` may be reached only
+      // through this map's values (m = m.at(k).children).
+      HashMap copy(other);
+      *this = std::move(copy);
     }
     return *this;
   }

@@ -140,6 +140,8 @@ GCRT_ALWAYS_INLINE Ptr<T> make_unrooted(Args&&... args) {
 namespace internal {
 template <typename T>
 struct ArrayTypeInfoHolder;
+template <typename T>
+class Staged;
 }  // namespace internal
 
 // A GC array of T: a length and the elements, in one object.
@@ -172,6 +174,7 @@ class Array {
   friend Root<Array<U>> make_array(size_t n);
   template <typename U>
   friend struct internal::ArrayTypeInfoHolder;
+  friend class internal::Staged<T>;  // empties its slot when building fails
   Array() = default;
   static void Destroy(void* object) {
     auto* a = static_cast<Array*>(object);

@@ -42,7 +42,10 @@ namespace gc::internal {
 template <typename T, typename... Args>
 constexpr bool StagedInPlace() {
   if constexpr (!ContainsGcPointers<T>() || IsPtr<T>::value ||
-                std::is_trivially_copyable_v<T>) {
+                std::is_trivially_constructible_v<T, Args...>) {
+    // A trivially copyable T made by a constructor of its own (which may
+    // allocate, into raw pointers even) is not: it runs on the
+    // construction stack in a slot.
     return true;
   } else if constexpr (!Bitmappable<T>()) {
     return false;
@@ -78,6 +81,13 @@ class Pins {
     if constexpr (ContainsGcPointers<V>()) {
       Tracer tracer(&Pin, &PinWords, this);
       tracer(value);
+    }
+  }
+  // A word that may point into a GC object, kept as a stack word is.
+  void AddWord(const volatile void* word) {
+    const auto w = reinterpret_cast<uintptr_t>(word);
+    if (w >= kSmallestPointer) {
+      Pin(this, reinterpret_cast<const void*>(w | kConservativeHandle));
     }
   }
   // Each element of the list, before its insertion allocates: an
@@ -157,6 +167,9 @@ void PinArgument(Pins& pins, const Arg& arg) {
       pins.Add(arg);
     }
   } else if constexpr (std::is_pointer_v<D>) {
+    // The pointee itself, if it is a GC object (a raw pointer from
+    // gc::make_unrooted<X>().get()), taken as a stack word is.
+    pins.AddWord(arg);
     using P = std::remove_cv_t<std::remove_pointer_t<D>>;
     if constexpr ((std::is_class_v<P> || std::is_union_v<P>)&&Complete<P>) {
       if (arg != nullptr) PinArgument<T>(pins, *arg);
@@ -187,7 +200,7 @@ class Staged {
         std::construct_at(at, std::forward<Args>(args)...);
       } catch (...) {
         h->EndConstruction(depth, at, false);
-        std::construct_at(at);  // the array destroys its element later
+        slot_.get()->length_ = 0;  // no element for it to destroy
         throw;
       }
       h->EndConstruction(depth, at, true);

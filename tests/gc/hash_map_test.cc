@@ -209,6 +209,28 @@ TEST_F(HashMapTest, AllocatingConstructorsAndTemporarySourcesKeepNewObjects) {
   EXPECT_EQ((*assigned)[0].at(2)->value, 2);
 }
 
+// Copy assignment from a map reached only through this map's own values
+// (a tree replacing its children by a grandchild's): it cleared this map
+// first, and with it the source, and came out empty.
+namespace {
+struct MapTree {
+  gc::HashMap<int, MapTree> kids;
+  int64_t id = 0;
+};
+}  // namespace
+
+TEST_F(HashMapTest, CopyAssignmentFromAMapItsOwnValuesHold) {
+  gc::Root<MapTree> root = gc::make<MapTree>();
+  for (int i = 0; i < 3; i++) {
+    MapTree& kid = root->kids[i];
+    kid.id = i;
+    for (int j = 0; j < 5; j++) kid.kids[j].id = 10 * i + j;
+  }
+  root->kids = root->kids.at(1).kids;
+  ASSERT_EQ(root->kids.size(), 5u);
+  for (int j = 0; j < 5; j++) EXPECT_EQ(root->kids.at(j).id, 10 + j);
+}
+
 // Against std::map, through inserts, overwrites and erases, with
 // collections in between.
 TEST_F(HashMapTest, AgreesWithStdMapAcrossCollections) {

@@ -9,6 +9,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -433,6 +434,93 @@ TEST_F(VectorTest, ConstructorsRawPointersAndTemporariesKeepNewObjects) {
   ASSERT_EQ((*assigned)[0].size(), 2u);
   EXPECT_EQ((*assigned)[0][0]->value, 0);
   EXPECT_EQ((*assigned)[0][1]->value, 1);
+}
+
+// A third round: a trivially copyable element made by a constructor of
+// its own was built in place, off the construction stack (its raw
+// pointers to what it allocated were lost); a raw pointer argument to a
+// GC object did not keep that object; and a constructor that threw left
+// the slot to be rebuilt by T(), whose own exception replaced the first
+// and whose failure left ~T to run on no object.
+namespace {
+struct RawPair {  // a constructor and no trace(): scanned conservatively
+  Leaf* a = nullptr;
+  Leaf* b = nullptr;
+  RawPair() = default;
+  explicit RawPair(int n) {
+    a = gc::make_unrooted<Leaf>(n).get();
+    b = gc::make_unrooted<Leaf>(n + 1).get();  // may collect *a
+  }
+};
+static_assert(std::is_trivially_copyable_v<RawPair>);
+struct FromRaw {
+  gc::Ptr<Leaf> leaf;
+  FromRaw() = default;
+  explicit FromRaw(Leaf* l) : leaf(l) {}
+  void trace(gc::Tracer& t) const { t(leaf); }
+};
+std::atomic<int> g_throwing_live{0};
+std::atomic<int> g_defaults_allowed{1 << 30};  // then T() throws
+struct Throwing {
+  std::vector<int> data;  // not built in place
+  Throwing() {
+    if (g_defaults_allowed-- <= 0) throw std::logic_error("from Throwing()");
+    g_throwing_live++;
+  }
+  explicit Throwing(int n) {
+    if (n < 0) throw std::runtime_error("from Throwing(int)");
+    g_throwing_live++;
+  }
+  Throwing(Throwing&& o) noexcept : data(std::move(o.data)) {
+    g_throwing_live++;
+  }
+  Throwing& operator=(Throwing&&) = default;
+  ~Throwing() { g_throwing_live--; }
+  void trace(gc::Tracer&) const {}
+};
+}  // namespace
+
+TEST_F(VectorTest,
+       TriviallyCopyableMadeElementsRawPointersAndThrowsKeepTheRules) {
+  gc::Root<gc::Array<gc::Vector<RawPair>>> pairs =
+      gc::make_array<gc::Vector<RawPair>>(1);
+  gc::Root<gc::Array<gc::Vector<FromRaw>>> from_raw =
+      gc::make_array<gc::Vector<FromRaw>>(1);
+  gc::set_zeal(1);  // a cycle at every allocation
+  for (int i = 0; i < 6; i++) {
+    (*pairs)[0].emplace_back(10 * i);
+    (*from_raw)[0].emplace_back(gc::make_unrooted<Leaf>(i).get());
+  }
+  gc::set_zeal(0);
+  for (int i = 0; i < 5000; i++) gc::make<Leaf>(-1);  // reuse what was freed
+  gc::collect();
+  ASSERT_EQ((*pairs)[0].size(), 6u);
+  ASSERT_EQ((*from_raw)[0].size(), 6u);
+  for (int i = 0; i < 6; i++) {
+    EXPECT_EQ((*pairs)[0][i].a->value, 10 * i);
+    EXPECT_EQ((*pairs)[0][i].b->value, 10 * i + 1);
+    EXPECT_EQ((*from_raw)[0][i].leaf->value, i);
+  }
+  {
+    gc::Root<gc::Array<gc::Vector<Throwing>>> v =
+        gc::make_array<gc::Vector<Throwing>>(1);
+    (*v)[0].emplace_back(1);
+    gc::collect();
+    gc::collect();
+    const int live = g_throwing_live.load();
+    // The slot's own T() succeeds, and no other runs: T(int)'s exception
+    // is the one the caller sees.
+    g_defaults_allowed = 1;
+    EXPECT_THROW((*v)[0].emplace_back(-1), std::runtime_error);
+    g_defaults_allowed = 1 << 30;
+    EXPECT_EQ((*v)[0].size(), 1u);
+    gc::collect();  // the failed slot's array is reclaimed: no ~T for it
+    gc::collect();
+    EXPECT_EQ(g_throwing_live.load(), live);
+  }
+  gc::collect();
+  gc::collect();
+  EXPECT_EQ(g_throwing_live.load(), 0);
 }
 
 // A type whose unary operator& is deleted (as some handle types have) is

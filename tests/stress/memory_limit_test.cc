@@ -124,6 +124,20 @@ TEST_F(MemoryLimit, PastTheLimitThrowsBadAllocAndLosesNothing) {
   EXPECT_LE(gc::stats().heap_sys, kLimit);
 }
 
+// A single request larger than the limit is told apart from a heap the
+// live objects fill: dropping references cannot make it fit.
+TEST_F(MemoryLimit, ARequestLargerThanTheLimitSaysSo) {
+  gc::set_memory_limit(kLimit);
+  std::string what;
+  try {
+    gc::make_array<char>(2 * kLimit);
+  } catch (const std::bad_alloc& e) {
+    what = e.what();
+  }
+  EXPECT_NE(what.find("this request alone"), std::string::npos) << what;
+  EXPECT_EQ(what.find("the live set does not fit"), std::string::npos) << what;
+}
+
 // After std::bad_alloc the program drops its references and allocates
 // again, calling nothing else: the allocation that finds no memory runs a
 // cycle first (nothing had triggered one: the heap was below its goal).
