@@ -278,7 +278,11 @@ class WeakMap {
           e.words.key == internal::kRemovedKey || !Current(e)) {
         continue;
       }
-      Place(e.words.key, e.words.cell, e.words.generation, V(e.value));
+      // Copied in a rooted slot: a value holding two GC containers would
+      // lose the first one's new array while the second's copy allocates.
+      internal::Staged<V> copy(std::in_place, e.value);
+      Place(e.words.key, e.words.cell, e.words.generation,
+            std::move(copy.get()));
     }
   }
 

@@ -170,8 +170,12 @@ void PinArgument(Pins& pins, const Arg& arg) {
     // The pointee itself, if it is a GC object (a raw pointer from
     // gc::make_unrooted<X>().get()), taken as a stack word is.
     pins.AddWord(arg);
+    // What it points to only when T takes it over (a std::unique_ptr or
+    // std::shared_ptr made from it): any other pointer may be one past the
+    // end of an array, or point to memory already freed, and is not read.
     using P = std::remove_cv_t<std::remove_pointer_t<D>>;
-    if constexpr ((std::is_class_v<P> || std::is_union_v<P>)&&Complete<P>) {
+    if constexpr ((std::is_class_v<P> || std::is_union_v<P>)&&Complete<P> &&
+                  IsOwningPointer<T>::value) {
       if (arg != nullptr) PinArgument<T>(pins, *arg);
     }
   }

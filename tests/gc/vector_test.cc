@@ -523,6 +523,34 @@ TEST_F(VectorTest,
   EXPECT_EQ(g_throwing_live.load(), 0);
 }
 
+// A raw pointer argument is read only when the element takes it over: a
+// range's end is one past its array (AddressSanitizer reported the read
+// of it; a precise trace of those bytes could mark anything).
+namespace {
+struct Item {
+  gc::Ptr<Leaf> leaf;
+};
+struct ItemRange {
+  std::vector<Item> items;
+  ItemRange() = default;
+  ItemRange(const Item* first, const Item* last) : items(first, last) {}
+  void trace(gc::Tracer& t) const { t(items); }
+};
+}  // namespace
+
+TEST_F(VectorTest, APastTheEndPointerArgumentIsNotRead) {
+  gc::Root<gc::Array<gc::Vector<ItemRange>>> v =
+      gc::make_array<gc::Vector<ItemRange>>(1);
+  gc::Root<Leaf> leaf = gc::make<Leaf>(3);
+  auto items = std::make_unique<Item[]>(2);  // exactly two: no slack after
+  items[0].leaf = leaf;
+  items[1].leaf = leaf;
+  (*v)[0].emplace_back(items.get(), items.get() + 2);
+  ASSERT_EQ((*v)[0].size(), 1u);
+  ASSERT_EQ((*v)[0][0].items.size(), 2u);
+  EXPECT_EQ((*v)[0][0].items[1].leaf->value, 3);
+}
+
 // A type whose unary operator& is deleted (as some handle types have) is
 // an element and a value like any other: gcrt takes addresses with
 // std::addressof.

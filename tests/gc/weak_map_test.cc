@@ -201,6 +201,39 @@ TEST_P(WeakMapTest, EntriesRemovedCountsEachDeadKeyOnce) {
   EXPECT_EQ(gc::stats().weak_map_entries_removed - removed, 36000u);
 }
 
+// A value holding two GC containers: the copy of the first waited in a
+// temporary, unrooted, while the second's copy allocated (a re-trial).
+TEST_P(WeakMapTest, CopiesValuesHoldingSeveralContainers) {
+  struct Pair {
+    gc::Vector<gc::Ptr<Node>> a, b;
+  };
+  gc::Root<gc::Array<gc::WeakMap<Node, Pair>>> maps =
+      gc::make_array<gc::WeakMap<Node, Pair>>(2);
+  std::vector<gc::Root<Node>> keys;
+  for (int i = 0; i < 6; i++) {
+    keys.push_back(gc::make<Node>());
+    Pair p;
+    p.a.push_back(gc::make<Node>());
+    p.b.push_back(gc::make<Node>());
+    EXPECT_TRUE((*maps)[0].insert(keys[i], p));
+  }
+  gc::set_zeal(1);  // a cycle at every allocation
+  (*maps)[1] = (*maps)[0];
+  gc::set_zeal(0);
+  for (int i = 0; i < 5000; i++) gc::make<Node>();  // reuse what was freed
+  gc::collect();
+  for (int i = 0; i < 6; i++) {
+    const Pair* copied = (*maps)[1].find(keys[i]);
+    const Pair* original = (*maps)[0].find(keys[i]);
+    ASSERT_NE(copied, nullptr);
+    ASSERT_EQ(copied->a.size(), 1u);
+    ASSERT_EQ(copied->b.size(), 1u);
+    EXPECT_EQ(copied->a[0], original->a[0]);
+    EXPECT_EQ(copied->b[0], original->b[0]);
+    EXPECT_TRUE(copied->b[0]->Intact());
+  }
+}
+
 TEST_P(WeakMapTest, AValueThatReachesItsKeyDoesNotKeepIt) {
   int key_id, value_id;
   {
