@@ -5,10 +5,11 @@
 // (GCRT_STACK_SCAN=off), and the value may be the only reference to a new
 // object (push_back(gc::make_unrooted<T>())), or a copy of a GC container
 // that owns a new array nothing else reaches. So:
-//   - a value whose copy copies at most pointers (pointer-free, a gc::Ptr,
-//     trivially copyable, an aggregate of gc::Ptr fields and plain data)
-//     waits in place, and each GC pointer it holds is rooted with a handle
-//     (Pins) until it is stored;
+//   - a value whose making copies at most pointers (pointer-free, a
+//     gc::Ptr, trivially constructible from the arguments, an aggregate of
+//     gc::Ptr fields and plain data given all its fields) waits in place, and
+//     each GC pointer it holds is rooted with a handle (Pins) until it is
+//     stored;
 //   - any other waits in a rooted one-slot gc::Array, made before the value
 //     is built in it; the arguments' GC pointers (a gc::Ptr argument, a T
 //     copied from, any argument a Tracer takes, what a tuple argument
@@ -85,10 +86,7 @@ class Pins {
   }
   // A word that may point into a GC object, kept as a stack word is.
   void AddWord(const volatile void* word) {
-    const auto w = reinterpret_cast<uintptr_t>(word);
-    if (w >= kSmallestPointer) {
-      Pin(this, reinterpret_cast<const void*>(w | kConservativeHandle));
-    }
+    PinWord(this, reinterpret_cast<uintptr_t>(word));
   }
   // Each element of the list, before its insertion allocates: an
   // initializer list's elements wait unrooted in a stack array.
@@ -128,7 +126,11 @@ class Pins {
          at += sizeof(uintptr_t)) {
       uintptr_t w;
       std::memcpy(&w, reinterpret_cast<const void*>(at), sizeof(w));
-      if (w < kSmallestPointer) continue;
+      PinWord(self, w);
+    }
+  }
+  static void PinWord(void* self, uintptr_t w) {
+    if (w >= kSmallestPointer) {
       Pin(self, reinterpret_cast<const void*>(w | kConservativeHandle));
     }
   }
