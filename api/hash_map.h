@@ -206,7 +206,7 @@ class HashMap {
     // pinned first, across the value's allocations too.
     internal::Pins key_pins;
     key_pins.Add(key);
-    internal::Staged<V> value(std::in_place, std::forward<Args>(args)...);
+    auto value = internal::Stage<V>(std::forward<Args>(args)...);
     const size_t j = Insert(key);
     entries()[j].second = std::move(value.get());
     return {iterator(this, j), true};
@@ -300,7 +300,7 @@ class HashMap {
     if (WillGrow()) {
       // Growing moves the entry `key` may be part of, and may collect the
       // object it names (a gc::Ptr key made unrooted).
-      internal::Staged<K> copy(std::in_place, key);
+      auto copy = internal::Stage<K>(key);
       Rehash(size_ + 1);
       return Place(copy.get());
     }

@@ -141,7 +141,7 @@ namespace internal {
 template <typename T>
 struct ArrayTypeInfoHolder;
 template <typename T>
-class Staged;
+class StagedInSlot;
 }  // namespace internal
 
 // A GC array of T: a length and the elements, in one object.
@@ -174,7 +174,7 @@ class Array {
   friend Root<Array<U>> make_array(size_t n);
   template <typename U>
   friend struct internal::ArrayTypeInfoHolder;
-  friend class internal::Staged<T>;  // empties its slot when building fails
+  friend class internal::StagedInSlot<T>;  // builds its one element in place
   Array() = default;
   static void Destroy(void* object) {
     auto* a = static_cast<Array*>(object);

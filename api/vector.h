@@ -29,11 +29,14 @@
 // that are GC containers too) are rooted while it allocates. Elements are
 // value-initialized slots of the array: T must be default-constructible and
 // assignable (a removed element's slot is reset to T{}, so it keeps nothing
-// alive). Copying a Vector copies its elements into a new array; moving takes
-// the array. On a thread's stack a Vector keeps its elements alive through the
-// conservative stack scan, as a gc::Ptr does; in C++ heap memory it is no
-// root. Growth allocates (and so may collect): as with any allocation,
-// hold what must survive in rooted or reachable places first.
+// alive; growth makes the new array's slots with T()). emplace and
+// emplace_back build T(args...) itself, with no T() first, and move it
+// into its slot; if T(args...) throws, the vector is unchanged. Copying a
+// Vector copies its elements into a new array; moving takes the array. On a
+// thread's stack a Vector keeps its elements alive through the conservative
+// stack scan, as a gc::Ptr does; in C++ heap memory it is no root. Growth
+// allocates (and so may collect): as with any allocation, hold what must
+// survive in rooted or reachable places first.
 #pragma once
 
 #include <algorithm>
@@ -100,7 +103,7 @@ class Vector {
   void assign(size_t n, const T& value) {
     // value may be an element of this vector: copied before the array is
     // replaced.
-    internal::Staged<T> copy(std::in_place, value);
+    auto copy = internal::Stage<T>(value);
     if (n <= capacity()) {
       clear();
       for (size_t i = 0; i < n; i++) (*data_)[i] = copy.get();
@@ -174,7 +177,7 @@ class Vector {
   void push_back(const T& value) {
     if (size_ == capacity()) {
       // value may be an element of this vector
-      internal::Staged<T> copy(std::in_place, value);
+      auto copy = internal::Stage<T>(value);
       Grow(size_ + 1);
       (*data_)[size_++] = std::move(copy.get());
       return;
@@ -183,7 +186,7 @@ class Vector {
   }
   void push_back(T&& value) {
     if (size_ == capacity()) {
-      internal::Staged<T> moved(std::in_place, std::move(value));
+      auto moved = internal::Stage<T>(std::move(value));
       Grow(size_ + 1);
       (*data_)[size_++] = std::move(moved.get());
       return;
@@ -192,7 +195,7 @@ class Vector {
   }
   template <typename... Args>
   T& emplace_back(Args&&... args) {
-    internal::Staged<T> made(std::in_place, std::forward<Args>(args)...);
+    auto made = internal::Stage<T>(std::forward<Args>(args)...);
     push_back(std::move(made.get()));
     return back();
   }
@@ -232,7 +235,7 @@ class Vector {
   iterator insert(const_iterator pos, T&& value) {
     const size_t at = Index(pos);
     // it may be an element of this vector
-    internal::Staged<T> moved(std::in_place, std::move(value));
+    auto moved = internal::Stage<T>(std::move(value));
     OpenGap(at, 1);
     (*data_)[at] = std::move(moved.get());
     return begin() + at;
@@ -241,7 +244,7 @@ class Vector {
     const size_t at = Index(pos);
     if (n == 0) return begin() + at;
     // it may be an element of this vector
-    internal::Staged<T> copy(std::in_place, value);
+    auto copy = internal::Stage<T>(value);
     OpenGap(at, n);
     for (size_t i = at; i < at + n; i++) (*data_)[i] = copy.get();
     return begin() + at;
@@ -264,7 +267,7 @@ class Vector {
   template <typename... Args>
   iterator emplace(const_iterator pos, Args&&... args) {
     const size_t at = Index(pos);
-    internal::Staged<T> made(std::in_place, std::forward<Args>(args)...);
+    auto made = internal::Stage<T>(std::forward<Args>(args)...);
     return insert(begin() + at, std::move(made.get()));
   }
 

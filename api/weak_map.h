@@ -132,7 +132,7 @@ class WeakMap {
     }
     // `value` may live in this table, which may grow, and may be the only
     // reference to its object (gc::make_unrooted).
-    internal::Staged<V> copy(std::in_place, value);
+    auto copy = internal::Stage<V>(value);
     InsertNew(key.address(), copy.get());
     return true;
   }
@@ -140,7 +140,7 @@ class WeakMap {
   // the value there). Throws as insert_or_assign.
   bool insert(Key key, const V& value) {
     if (Lookup(key.address()) != kNone) return false;
-    internal::Staged<V> copy(std::in_place, value);
+    auto copy = internal::Stage<V>(value);
     InsertNew(key.address(), copy.get());
     return true;
   }
@@ -280,7 +280,7 @@ class WeakMap {
       }
       // Copied in a rooted slot: a value holding two GC containers would
       // lose the first one's new array while the second's copy allocates.
-      internal::Staged<V> copy(std::in_place, e.value);
+      auto copy = internal::Stage<V>(e.value);
       Place(e.words.key, e.words.cell, e.words.generation,
             std::move(copy.get()));
     }

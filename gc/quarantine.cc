@@ -18,6 +18,7 @@ std::atomic<bool> g_poisoned{false};
 namespace {
 
 constexpr unsigned char kPoison = 0xdb;  // as gc::free's quarantine
+constexpr uintptr_t kPoisonWord = 0xdbdbdbdbdbdbdbdbULL;  // kPoison bytes
 
 // Atomic, relaxed: the configuration stores, sweeps load.
 std::atomic<bool> g_on{kReclaimQuarantineDefault};
@@ -181,7 +182,20 @@ void ReportUseAfterReclaim(const void* p, const ReclaimedObject& r,
 }
 
 void CheckNotReclaimed(const void* p, const char* what) {
-  if (p == nullptr || !LooksPoisoned(p)) return;
+  if (p == nullptr) return;
+  // A pointer read out of a poisoned object is the poison itself, an
+  // address no process maps: reading through it to look for poison would
+  // fault before the report.
+  if (reinterpret_cast<uintptr_t>(p) == kPoisonWord) {
+    runtime::Print(
+        "use after reclaim: %s %p, a pointer read from an object the "
+        "collector reclaimed (or gc::free freed): the address is the "
+        "poison its memory was filled with, so the object holding this "
+        "pointer was itself used after its reclamation. %s",
+        what, p, kUnseenPointer);
+    GCRT_FATAL("no object the collector reclaimed is used or reachable");
+  }
+  if (!LooksPoisoned(p)) return;
   if (std::optional<ReclaimedObject> r = FindReclaimed(p)) {
     ReportUseAfterReclaim(p, *r, what);
   }

@@ -1,7 +1,7 @@
-// Staged<T>: a value a GC container (gc::Vector, gc::HashMap, gc::WeakMap)
-// holds while it allocates: growing replaces the container's array, and
-// copying an element that is itself a GC container allocates; either may
-// collect. A local keeps nothing alive with stack scanning off
+// Stage<T>(args...): a value a GC container (gc::Vector, gc::HashMap,
+// gc::WeakMap) holds while it allocates: growing replaces the container's
+// array, and copying an element that is itself a GC container allocates; either
+// may collect. A local keeps nothing alive with stack scanning off
 // (GCRT_STACK_SCAN=off), and the value may be the only reference to a new
 // object (push_back(gc::make_unrooted<T>())), or a copy of a GC container
 // that owns a new array nothing else reaches. So:
@@ -9,11 +9,12 @@
 //     gc::Ptr, trivially constructible from the arguments, an aggregate of
 //     gc::Ptr fields and plain data given all its fields) waits in place, and
 //     each GC pointer it holds is rooted with a handle (Pins) until it is
-//     stored;
-//   - any other waits in a rooted one-slot gc::Array, made before the value
-//     is built in it; the arguments' GC pointers (a gc::Ptr argument, a T
-//     copied from, any argument a Tracer takes, what a tuple argument
-//     refers to) are rooted across that allocation (PinArgument).
+//     stored (StagedValue);
+//   - any other waits in a rooted one-slot gc::Array, allocated empty
+//     before the value is built in it (T() never runs); the arguments' GC
+//     pointers (a gc::Ptr argument, a T copied from, any argument a Tracer
+//     takes, what a tuple argument refers to) are rooted across that allocation
+//     (PinArgument; StagedInSlot).
 // An initializer list's elements are pinned by the container before it
 // allocates anything (Pins::AddEach).
 #pragma once
@@ -21,7 +22,6 @@
 #include <cstring>
 #include <initializer_list>
 #include <memory>
-#include <optional>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -183,44 +183,81 @@ void PinArgument(Pins& pins, const Arg& arg) {
   }
 }
 
+// T(args...) waiting in place, its GC pointers pinned.
 template <typename T>
-class Staged {
+class StagedValue {
  public:
-  // T(args...), made in the slot once it exists: a copy of a GC container
-  // made first would wait unrooted for the slot's allocation, and one made
-  // in the slot is reachable while its own copies allocate. A constructor
-  // that allocates runs on the thread's construction stack, as under
-  // gc::make (gc/roots.h): what it allocates is kept until it returns,
-  // before it is stored anywhere (two make_unrooted into locals).
   template <typename... Args>
-  explicit Staged(std::in_place_t, Args&&... args) {
-    if constexpr (!StagedInPlace<T, Args...>()) {
-      Pins arguments;
-      (PinArgument<T>(arguments, args), ...);
-      slot_ = make_array<T>(1);
-      T* at = std::addressof((*slot_)[0]);
-      std::destroy_at(at);
-      HandleArena* h = CurrentHandles();
-      const size_t depth = h->BeginConstruction(at, sizeof(T));
-      try {
-        std::construct_at(at, std::forward<Args>(args)...);
-      } catch (...) {
-        h->EndConstruction(depth, at, false);
-        slot_.get()->length_ = 0;  // no element for it to destroy
-        throw;
-      }
-      h->EndConstruction(depth, at, true);
-    } else {
-      value_.emplace(std::forward<Args>(args)...);
-      pins_.Add(*value_);
-    }
+  explicit StagedValue(std::in_place_t, Args&&... args)
+      : value_(std::forward<Args>(args)...) {
+    pins_.Add(value_);
   }
-  T& get() { return slot_ ? (*slot_)[0] : *value_; }
+  StagedValue(const StagedValue&) = delete;
+  StagedValue& operator=(const StagedValue&) = delete;
+  T& get() { return value_; }
 
  private:
-  Root<Array<T>> slot_;
-  std::optional<T> value_;
+  T value_;
   Pins pins_;
 };
+
+// T(args...) made in a rooted slot once the slot exists: a copy of a GC
+// container made first would wait unrooted for the slot's allocation, and
+// one made in the slot is reachable while its own copies allocate. A
+// constructor that allocates runs on the thread's construction stack, as
+// under gc::make (gc/roots.h): what it allocates is kept until it returns,
+// before it is stored anywhere (two make_unrooted into locals).
+template <typename T>
+class StagedInSlot {
+ public:
+  template <typename... Args>
+  explicit StagedInSlot(std::in_place_t, Args&&... args) {
+    Pins arguments;
+    (PinArgument<T>(arguments, args), ...);
+    slot_ = EmptySlot();
+    Array<T>* a = slot_.get();
+    T* at = a->data();
+    HandleArena* h = CurrentHandles();
+    const size_t depth = h->BeginConstruction(at, sizeof(T));
+    try {
+      std::construct_at(at, std::forward<Args>(args)...);
+    } catch (...) {
+      h->EndConstruction(depth, at, false);
+      throw;  // the slot stays empty: no element for it to destroy
+    }
+    a->length_ = 1;
+    h->EndConstruction(depth, at, true);
+  }
+  StagedInSlot(const StagedInSlot&) = delete;
+  StagedInSlot& operator=(const StagedInSlot&) = delete;
+  T& get() { return (*slot_)[0]; }
+
+ private:
+  // A one-element array with no element yet (length 0: the marker scans
+  // none of it, and its destructor destroys none). T(args...) is built
+  // straight in it: T() never runs, so a type whose default constructor
+  // throws, or counts, or allocates, is emplaced as std::vector would.
+  static Root<Array<T>> EmptySlot() {
+    void* mem = alloc::Allocate(ArrayTypeInfoHolder<T>::Get(),
+                                Array<T>::kHeader + sizeof(T));
+    return Root<Array<T>>(new (mem) Array<T>());
+  }
+
+  Root<Array<T>> slot_;
+};
+
+// The staged T(args...), in place or in a slot as StagedInPlace says:
+//   auto made = internal::Stage<T>(std::forward<Args>(args)...);
+//   ... allocate ...;
+//   store(std::move(made.get()));
+// (Returned as a prvalue: neither kind is copied or moved.)
+template <typename T, typename... Args>
+auto Stage(Args&&... args) {
+  if constexpr (StagedInPlace<T, Args...>()) {
+    return StagedValue<T>(std::in_place, std::forward<Args>(args)...);
+  } else {
+    return StagedInSlot<T>(std::in_place, std::forward<Args>(args)...);
+  }
+}
 
 }  // namespace gc::internal

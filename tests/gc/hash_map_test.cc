@@ -182,6 +182,29 @@ TEST_F(HashMapTest, ValuesWithExplicitDefaultConstructors) {
   EXPECT_EQ((*m)[0].at(7).value, 7);
 }
 
+// try_emplace builds V(args...) in a slot that starts empty: no V() runs
+// into existing room (the slot ran one first, and a V whose default
+// constructor throws could not be inserted).
+namespace {
+int g_counted_defaults = 0;
+struct CountedDefault {
+  gc::Ptr<Symbol> symbol;
+  CountedDefault() { g_counted_defaults++; }
+  explicit CountedDefault(int n) : symbol(gc::make_unrooted<Symbol>(n)) {}
+  void trace(gc::Tracer& t) const { t(symbol); }
+};
+}  // namespace
+
+TEST_F(HashMapTest, TryEmplaceRunsNoDefaultConstructorIntoRoom) {
+  gc::Root<gc::Array<gc::HashMap<int, CountedDefault>>> m =
+      gc::make_array<gc::HashMap<int, CountedDefault>>(1);
+  (*m)[0].reserve(16);
+  const int defaults = g_counted_defaults;
+  for (int i = 0; i < 8; i++) (*m)[0].try_emplace(i, i);
+  EXPECT_EQ(g_counted_defaults, defaults);
+  for (int i = 0; i < 8; i++) EXPECT_EQ((*m)[0].at(i).symbol->value, i);
+}
+
 // A constructor run by try_emplace that allocates twice before it stores
 // anything is kept as under gc::make; a map copied from a temporary bound
 // to a const reference keeps what only the temporary held.

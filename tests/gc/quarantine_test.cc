@@ -250,6 +250,21 @@ TEST_F(QuarantineDeathTest, DereferencingAFreedPoisonedSlotIsReported) {
   EXPECT_DEATH({ (void)local->value; },
                "use after reclaim: dereferenced 0x[0-9a-f]+, in free GC heap "
                "memory that still holds the poison of an object reclaimed");
+  // A gc::Ptr read out of the poisoned object holds the poison itself,
+  // an address no process maps: reported, not a segfault in the check.
+  // (A C++ reference into the parent, taken while it lived, reads it
+  // unchecked.)
+  Node& parent = *gc::make_unrooted<Node>();
+  parent.left = gc::make_unrooted<Node>();
+  gc::collect();  // both reclaimed and poisoned
+  // (AddressSanitizer stops the read of the field itself first.)
+  EXPECT_DEATH({ (void)parent.left->value; },
+#if GCRT_ASAN
+               "AddressSanitizer: use-after-poison");
+#else
+               "use after reclaim: dereferenced 0xdbdbdbdbdbdbdbdb, a "
+               "pointer read from an object the collector reclaimed");
+#endif
   // A live object whose first byte reads as poison is not reported.
   struct Tagged {
     uint8_t tag = 0xdb;

@@ -441,7 +441,8 @@ TEST_F(VectorTest, ConstructorsRawPointersAndTemporariesKeepNewObjects) {
 // pointers to what it allocated were lost); a raw pointer argument to a
 // GC object did not keep that object; and a constructor that threw left
 // the slot to be rebuilt by T(), whose own exception replaced the first
-// and whose failure left ~T to run on no object.
+// and whose failure left ~T to run on no object (and the slot ran T()
+// before T(args...): a type whose T() throws could not be emplaced).
 namespace {
 struct RawPair {  // a constructor and no trace(): scanned conservatively
   Leaf* a = nullptr;
@@ -505,18 +506,21 @@ TEST_F(VectorTest,
     gc::Root<gc::Array<gc::Vector<Throwing>>> v =
         gc::make_array<gc::Vector<Throwing>>(1);
     (*v)[0].emplace_back(1);
+    (*v)[0].reserve(4);
     gc::collect();
     gc::collect();
     const int live = g_throwing_live.load();
-    // The slot's own T() succeeds, and no other runs: T(int)'s exception
-    // is the one the caller sees.
-    g_defaults_allowed = 1;
+    // No T() runs while emplacing (std::vector runs none): the slot a
+    // value is built in starts empty. T(int)'s exception is the one the
+    // caller sees.
+    g_defaults_allowed = 0;
     EXPECT_THROW((*v)[0].emplace_back(-1), std::runtime_error);
+    (*v)[0].emplace_back(2);
     g_defaults_allowed = 1 << 30;
-    EXPECT_EQ((*v)[0].size(), 1u);
+    EXPECT_EQ((*v)[0].size(), 2u);
     gc::collect();  // the failed slot's array is reclaimed: no ~T for it
     gc::collect();
-    EXPECT_EQ(g_throwing_live.load(), live);
+    EXPECT_EQ(g_throwing_live.load(), live);  // T(2) went into a slot
   }
   gc::collect();
   gc::collect();
