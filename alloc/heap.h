@@ -247,6 +247,9 @@ class Heap {
     } while (!external_bytes_.compare_exchange_weak(before, total,
                                                     std::memory_order_relaxed));
     if (delta < 0) {
+      // In unsigned arithmetic: -INT64_MIN does not fit an int64_t.
+      external_removed_.fetch_add(uint64_t{0} - static_cast<uint64_t>(delta),
+                                  std::memory_order_relaxed);
       int64_t low = external_low_.load(std::memory_order_relaxed);
       while (total < low && !external_low_.compare_exchange_weak(
                                 low, total, std::memory_order_relaxed)) {
@@ -264,6 +267,13 @@ class Heap {
         external_low_.exchange(external_bytes_.load(std::memory_order_relaxed),
                                std::memory_order_relaxed);
     return std::clamp<int64_t>(low, 0, kMaxPacedExternal);
+  }
+  // Every removal's bytes, summed (wrapping: only differences are used).
+  // What live objects hold once a cycle's sweep has run the destructors of
+  // its dead objects is the total at its mark termination less what was
+  // removed since (Collector::PaceExternalAfterSweep).
+  uint64_t external_removed() const {
+    return external_removed_.load(std::memory_order_relaxed);
   }
   // Pacing takes at most this much external memory (4 EiB), so that a
   // total near INT64_MAX (a program's wrong figure) leaves the goal, which
@@ -421,6 +431,7 @@ class Heap {
   alignas(64) std::atomic<int64_t> heap_live_{0};
   std::atomic<int64_t> external_bytes_{0};  // AddExternalBytes
   std::atomic<int64_t> external_low_{0};    // AddExternalBytes, TakeExternalLow
+  std::atomic<uint64_t> external_removed_{0};  // AddExternalBytes (relaxed)
   // Bytes of large objects; small ones are counted per Central. Atomic:
   // relaxed adds by AllocateLarge/FreeLarge, relaxed loads by ReadStats.
   std::atomic<int64_t> large_live_bytes_{0};

@@ -323,17 +323,19 @@ void collect();
 // running (V8's AdjustAmountOfExternalAllocatedMemory and .NET's
 // GC.AddMemoryPressure answer the same problem). Reported here, it is
 // paced as if it were in the heap: the trigger compares heap_live plus it
-// with the goal, and the goal grows with it. `delta` adds (> 0) or
-// removes (< 0) bytes; returns the total now, which saturates at
-// INT64_MAX (and is counted as 0 while removals exceed additions). A
-// total that large is a size computed wrongly, and gcrt says so once:
-// from there on the total is no longer exact. Adding is a
-// safepoint and may run a collection, as an allocation is and may, on a thread
-// attached to the heap (api/thread.h) outside a gc::Blocking scope; elsewhere
-// it only counts, and never attaches the thread. Removing never collects, so a
-// destructor may call it. The memory limit stays the heap's. Pair every
-// addition with a removal, typically in the owner's destructor:
-// gc::ExternalMemory, below, does it for a member.
+// with the goal, a thread whose report takes that sum 10% past the goal
+// while a cycle marks beside the program waits for the cycle (as an
+// allocating thread does), and the goal grows with what live objects hold
+// once the cycle's sweep has run the dead ones' destructors. `delta` adds (> 0)
+// or removes (< 0) bytes; returns the total now, which saturates at INT64_MAX
+// (and is counted as 0 while removals exceed additions). A total that large is
+// a size computed wrongly, and gcrt says so once: from there on the total is no
+// longer exact. Adding is a safepoint and may run a collection, as an
+// allocation is and may, on a thread attached to the heap (api/thread.h)
+// outside a gc::Blocking scope; elsewhere it only counts, and never attaches
+// the thread. Removing never collects, so a destructor may call it. The memory
+// limit stays the heap's. Pair every addition with a removal, typically in the
+// owner's destructor: gc::ExternalMemory, below, does it for a member.
 int64_t add_external_memory(int64_t delta);
 
 // A member that reports what its object owns outside the heap:

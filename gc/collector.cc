@@ -190,7 +190,8 @@ void Collector::SetNextGcLocked(int64_t marked_heap) {
   // counts as live heap: the goal grows with what live objects hold, and
   // the trigger is compared with heap_live plus the total
   // (Heap::PacedLive). What live objects hold is estimated at each cycle's
-  // end (Heap::TakeExternalLow).
+  // end (Heap::TakeExternalLow), and known once its sweep is over
+  // (PaceExternalAfterSweep).
   const int64_t external = external_live_;
   const int64_t marked = static_cast<int64_t>(
       std::min<__int128>(__int128{marked_heap} + external, kMaxGoal));
@@ -264,10 +265,13 @@ void Collector::Trigger() {
     return;
   }
   Heap& heap = Heap::Get();
+  // External memory counts as the heap does (Heap::PacedLive): a program
+  // that drops objects owning large buffers waits here too, rather than
+  // add gigabytes while one cycle marks.
   const auto past_slip = [&heap] {
     const int64_t goal = heap.next_gc();
     const int64_t slip = goal / 100 * kMaxOvershootPercent;
-    return heap.heap_live() >=
+    return heap.PacedLive() >=
            (goal > INT64_MAX - slip ? INT64_MAX : goal + slip);
   };
   // A small marking: this thread runs the cycle (kInlineCycleMaxScanWork);
@@ -322,7 +326,7 @@ void Collector::Assist() {
     debt = 0;
   }
   Heap& heap = Heap::Get();
-  const int64_t live = heap.heap_live();
+  const int64_t live = heap.PacedLive();  // the goal counts external memory
   const int64_t goal = heap.next_gc();
   const bool past_goal = live >= goal;
   if ((debt < kAssistDebtBytes && !past_goal) || CollectingOnThisThread() ||
@@ -494,6 +498,8 @@ bool Collector::OutOfMemory(size_t bytes) {
 
 int64_t Collector::Periodic() {
   Collector& c = Get();
+  // Called after each of the background sweeper's walks.
+  if (Sweeper::Get().WalkDone()) c.PaceExternalAfterSweep();
   const int64_t period = std::chrono::nanoseconds(PeriodicGcInterval()).count();
   if (c.gc_percent() < 0) return NowNs() + period;
   if (NowNs() - c.last_gc_ns_.load(std::memory_order_relaxed) >= period) {
@@ -1033,6 +1039,10 @@ void Collector::Pace(Cycle& c) {
     inline_cycles_.store(last_scan_work_ <= kInlineCycleMaxScanWork,
                          std::memory_order_relaxed);
     external_live_ = heap.TakeExternalLow();
+    external_at_termination_ =
+        std::min(heap.external_bytes(), Heap::kMaxPacedExternal);
+    external_removed_at_termination_ = heap.external_removed();
+    external_paced_after_sweep_ = false;
     SetNextGcLocked(last_marked_);
     PaceScavengerLocked(/*cycle_done=*/true);
     c.next_gc = heap.next_gc();
@@ -1051,6 +1061,24 @@ void Collector::Pace(Cycle& c) {
           : static_cast<double>(std::max<int64_t>(trigger - marked, 1 << 20) >>
                                 alloc::kPageShift);
   Sweeper::Get().Start(1.1 * inuse_pages / runway_pages);
+}
+
+void Collector::PaceExternalAfterSweep() {
+  Heap& heap = Heap::Get();
+  runtime::MutexLock lock(&mu_);
+  if (external_paced_after_sweep_) return;
+  external_paced_after_sweep_ = true;
+  // Removals by objects made since (a buffer shrunk) count too: the
+  // figure errs low by those, never high by dead objects.
+  const uint64_t removed =
+      heap.external_removed() - external_removed_at_termination_;
+  const int64_t live =
+      removed >= static_cast<uint64_t>(external_at_termination_)
+          ? 0
+          : external_at_termination_ - static_cast<int64_t>(removed);
+  if (live == external_live_) return;
+  external_live_ = live;
+  SetNextGcLocked(last_marked_);
 }
 
 void Collector::RecordCycle(const Cycle& c) {
@@ -1130,6 +1158,7 @@ void Collector::Sweep(const Cycle& c) {
     }
     sweeper.Finish();
     ProfilePostSweep();
+    PaceExternalAfterSweep();
   }
   // The scavenger works toward the new goal with what the cycle freed; a
   // lazy sweep frees more later, and each free wakes it if it ran short.

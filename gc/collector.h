@@ -401,6 +401,14 @@ class Collector {
   void RecordCycle(const Cycle& c) GCRT_REQUIRES(runtime::kWorldStopped)
       GCRT_EXCLUDES(mu_);
   void SetNextGcLocked(int64_t marked) GCRT_REQUIRES(mu_);
+  // Once the sweep of the last cycle's dead objects is over (gc::collect()
+  // after it finished the sweep; the background sweeper once its walk is
+  // done): external_live_ becomes what live objects held as that cycle
+  // ended, the total at its mark termination less every removal since
+  // (the dead objects' destructors), and the goal is set again from it.
+  // At mark termination only an estimate was known (Heap::TakeExternalLow,
+  // the low since the cycle before), one cycle behind. Once per cycle.
+  void PaceExternalAfterSweep() GCRT_EXCLUDES(mu_);
   // Sets the background scavenger's retained-memory goal (Go's
   // gcPaceScavenger) from the heap goal SetNextGcLocked set: heap goal plus
   // kScavengeRetainExtraPercent, and under a memory limit at most
@@ -505,9 +513,15 @@ class Collector {
   bool crosscheck_ GCRT_GUARDED_BY(mu_) = false;
   bool trace_ GCRT_GUARDED_BY(mu_) = false;
   int64_t last_marked_ GCRT_GUARDED_BY(mu_) = 0;
-  // What live objects held outside the heap as the last cycle ended
-  // (Heap::TakeExternalLow), paced as heap.
+  // What live objects held outside the heap as the last cycle ended,
+  // paced as heap: estimated at its mark termination
+  // (Heap::TakeExternalLow), then set by PaceExternalAfterSweep. For the
+  // latter, the total and the removals counted at mark termination, and
+  // whether the sweep since was taken into account.
   int64_t external_live_ GCRT_GUARDED_BY(mu_) = 0;
+  int64_t external_at_termination_ GCRT_GUARDED_BY(mu_) = 0;
+  uint64_t external_removed_at_termination_ GCRT_GUARDED_BY(mu_) = 0;
+  bool external_paced_after_sweep_ GCRT_GUARDED_BY(mu_) = true;
   // The pacer (SetNextGcLocked): the last cycle's scan work (marked bytes
   // not allocated black), and the smoothed cons/mark ratio (0: none
   // measured yet).
