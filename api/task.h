@@ -36,7 +36,9 @@
 // scanned as a thread's is (conservatively unless GCRT_STACK_SCAN=off),
 // whether the task runs or waits; its gc::Roots live in an arena of its
 // own. What a task's function captures lives on the task's stack from
-// gc::go on, so captured gc::Ptr values and raw pointers stay alive; a
+// gc::go on, so while stacks are scanned captured gc::Ptr values and raw
+// pointers stay alive (with GCRT_STACK_SCAN=off they keep nothing, unlike
+// a gc::Thread's: capture a gc::Root, or pass a Root argument); a
 // result that holds GC pointers is kept rooted until it is joined.
 //
 // Blocking inside a task. A task that blocks its thread (gc::Blocking,
@@ -46,7 +48,11 @@
 // go on; it takes one back when it returns (as a goroutine in a system
 // call). Blocking without gc::Blocking holds up every task of its
 // worker and every collection, as for threads. The waits of this header
-// park the task instead: the worker runs other tasks meanwhile.
+// park the task instead: the worker runs other tasks meanwhile. A task
+// may not wait inside a gc::Blocking scope: join, Channel::send and recv,
+// TaskMutex::lock and WaitGroup::wait throw std::logic_error there,
+// whether or not they would have waited, and change nothing (the try_
+// forms and unlock work anywhere).
 //
 // From plain threads: gc::go, join, and every primitive here work from any
 // thread, attached or not; a thread waits inside a blocking region.
@@ -323,6 +329,7 @@ class WaitGroup {
   void done() { add(-1); }
   // Waits until the count is zero (returns at once if it is).
   void wait() {
+    runtime::Waiter::CheckMayPark();
     mu_.lock();
     if (count_ == 0) {
       mu_.unlock();
@@ -350,6 +357,7 @@ class TaskMutex {
   TaskMutex& operator=(const TaskMutex&) = delete;
 
   void lock() {
+    runtime::Waiter::CheckMayPark();
     mu_.lock();
     if (!locked_) {
       locked_ = true;
@@ -429,6 +437,7 @@ class Channel {
   // for one of the two. Throws std::logic_error on a closed channel (also
   // one closed while the send waited; the value is dropped then).
   void send(T value) {
+    runtime::Waiter::CheckMayPark();
     Attach();
     mu_.lock();
     if (closed_) {
@@ -479,6 +488,7 @@ class Channel {
   // Receives a value, waiting for one; std::nullopt once the channel is
   // closed and its buffer empty.
   std::optional<T> recv() {
+    runtime::Waiter::CheckMayPark();
     Attach();
     std::optional<T> v;
     runtime::Waiter* sender = nullptr;

@@ -5,14 +5,19 @@
 # PROJECT_VERSION, and GCRT_DEBUG_LEVEL (empty, or the checking level its
 # programs must be built at too: a -D in Cflags).
 
+# Absolute: `cmake --install --prefix relpfx` installs under the working
+# directory, and a relative prefix in gcrt.pc would work from there alone.
 set(GCRT_PC_PREFIX "${CMAKE_INSTALL_PREFIX}")
+if(NOT IS_ABSOLUTE "${GCRT_PC_PREFIX}")
+  file(REAL_PATH "${GCRT_PC_PREFIX}" GCRT_PC_PREFIX)  # from the working dir
+endif()
 foreach(dir GCRT_PC_INCLUDEDIR GCRT_PC_LIBDIR)
   if(NOT IS_ABSOLUTE "${${dir}}")
     set(${dir} "\${prefix}/${${dir}}")
   endif()
 endforeach()
 # The pkgconfig folder, from the unexpanded libdir.
-string(REPLACE "\${prefix}" "${CMAKE_INSTALL_PREFIX}" pc_dir "${GCRT_PC_LIBDIR}/pkgconfig")
+string(REPLACE "\${prefix}" "${GCRT_PC_PREFIX}" pc_dir "${GCRT_PC_LIBDIR}/pkgconfig")
 
 set(GCRT_PC_DEFINES "")
 if(NOT GCRT_DEBUG_LEVEL STREQUAL "")

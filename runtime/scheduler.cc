@@ -1059,14 +1059,18 @@ Waiter::Waiter() : task_(CurrentTask()) {}
 
 // A task's lock is released by its worker once it has switched out
 // (AfterSwitch), which the analysis cannot follow.
+void Waiter::CheckMayPark() {
+  if (CurrentTask() != nullptr && InBlockingRegion()) {
+    throw std::logic_error(
+        "gcrt: a task waited (a channel, wait group, mutex or join) inside "
+        "a blocking region (gc::Blocking): leave the region first");
+  }
+}
+
 void Waiter::Wait(Mutex* mu) GCRT_NO_THREAD_SAFETY_ANALYSIS {
   if (task_ != nullptr) {
-    if (InBlockingRegion()) {
-      mu->unlock();
-      throw std::logic_error(
-          "gcrt: a task waited (a channel, wait group, mutex or join) inside "
-          "a blocking region (gc::Blocking): leave the region first");
-    }
+    GCRT_CHECK(!InBlockingRegion() &&
+               "a primitive checked CheckMayPark before it queued a task");
     task_->after = After::kPark;
     task_->park_mu = mu;
     SwitchToWorker(task_);
@@ -1087,6 +1091,7 @@ void Waiter::Wake() {
 }
 
 void TaskShared::Wait() {
+  Waiter::CheckMayPark();
   mu_.lock();
   if (done()) {
     mu_.unlock();

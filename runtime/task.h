@@ -159,6 +159,14 @@ class Waiter {
 
   void Wait(Mutex* mu) GCRT_RELEASE(mu);
   void Wake();
+  // Throws std::logic_error if the caller is a task inside a blocking
+  // region, where it may not park (its worker's right to run tasks went
+  // to another worker). Every primitive calls it first, before it takes
+  // its lock or changes anything, whether or not it would wait: the
+  // exception leaves the primitive as it was (thrown from Wait, it left
+  // a dead frame's waiter queued), and the rule does not depend on
+  // timing.
+  static void CheckMayPark();
 
   Waiter* next = nullptr;  // a primitive's queue (runtime/list.h)
   Waiter* prev = nullptr;

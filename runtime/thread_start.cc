@@ -1,8 +1,11 @@
 #include "gcrt/runtime/thread_start.h"
 
 #include <pthread.h>
+#include <signal.h>
 
 #include <atomic>
+
+#include "gcrt/runtime/backtrace.h"
 
 namespace gc::runtime {
 
@@ -25,6 +28,11 @@ InternalThreadSignalMask::InternalThreadSignalMask() {
        {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT, SIGPROF}) {
     sigdelset(&blocked, sig);
   }
+  // gcrt's own stack-sampling signal (runtime/backtrace.h): the stop
+  // watchdog samples the thread that holds a stop up, and a task worker,
+  // the finalizer thread or the sweeper run the program's code (a task, a
+  // finalizer, a destructor) that may be the one.
+  sigdelset(&blocked, BacktraceSignal());
   pthread_sigmask(SIG_BLOCK, &blocked, &saved_);
 }
 

@@ -80,6 +80,14 @@ check_run "pkg-config, shared" "$work/pc-shared"
     $(pkg-config --libs-only-l --static gcrt | sed 's/-lgcrt//')) ||
   fail "pkg-config consumer (static) did not build"
 check_run "pkg-config, static" "$work/pc-static"
+
+# A relative --prefix is taken from the working directory, and gcrt.pc names
+# it absolutely, so that it works from anywhere.
+(cd "$work" && cmake --install build --prefix relative-prefix >/dev/null) ||
+  fail "cmake --install --prefix relative-prefix"
+[[ $(PKG_CONFIG_PATH="$work/relative-prefix/lib/pkgconfig" \
+  pkg-config --variable=prefix gcrt) == "$(realpath "$work")/relative-prefix" ]] ||
+  fail "gcrt.pc of a relative --prefix does not name it absolutely"
 cd "$root"
 
 # A debug build (docs/debugging.md): configured with -DGCRT_DEBUG_LEVEL=2,

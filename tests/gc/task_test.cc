@@ -657,6 +657,46 @@ TEST_F(TaskTest, WaitsInsideABlockingRegionAreRefused) {
   EXPECT_THROW(t.join(), std::logic_error);
 }
 
+// Refused before anything changes: the refusal used to come after the
+// primitive had queued the task's waiter, which outlived its frame (the
+// channel's next send woke a dead frame: a segfault; the mutex's unlock
+// handed it to one, and it stayed locked for good).
+TEST_F(TaskTest, AWaitRefusedInsideABlockingRegionChangesNothing) {
+  gc::Channel<int> ch(1);
+  gc::TaskMutex mu;
+  gc::WaitGroup group;
+  gc::Task<void> other = gc::go([] {});
+  auto t = gc::go([&] {
+    int refused = 0;
+    const auto refuses = [&refused](auto&& wait) {
+      try {
+        wait();
+      } catch (const std::logic_error&) {
+        refused++;
+      }
+    };
+    mu.lock();
+    group.add(1);
+    gc::blocking([&] {
+      refuses([&] { ch.recv(); });     // empty: would wait
+      refuses([&] { mu.lock(); });     // held: would wait
+      refuses([&] { group.wait(); });  // count 1: would wait
+      refuses([&] { other.join(); });
+      refuses([&] { ch.send(1); });  // room: would not wait, refused too
+    });
+    group.done();
+    mu.unlock();
+    return refused;
+  });
+  EXPECT_EQ(t.join(), 5);
+  EXPECT_TRUE(mu.try_lock());
+  mu.unlock();
+  EXPECT_TRUE(ch.try_send(7));
+  EXPECT_EQ(ch.try_recv(), std::optional<int>(7));
+  group.wait();
+  other.join();  // the handle was left as it was
+}
+
 TEST_F(TaskTest, ABigClosureIsRefused) {
   std::array<char, 1 << 20> big{};
   EXPECT_THROW(gc::go([big] { return big[0]; }), std::length_error);

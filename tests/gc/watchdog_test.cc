@@ -39,6 +39,10 @@ GCRT_NOINLINE void LockWithoutBlocking(std::mutex& mu) {
   mu.lock();
   asm volatile("" ::: "memory");
 }
+GCRT_NOINLINE void SleepWithoutBlocking() {
+  std::this_thread::sleep_for(1ms);
+  asm volatile("" ::: "memory");
+}
 
 using gc::testing::Eventually;
 
@@ -192,15 +196,17 @@ TEST(WatchdogTest, NamesAThreadWaitingForAStdMutexAndLetsItGo) {
 
 // A task that waits without a gc::blocking region holds a stop up like a
 // thread; the report names the task as well as its worker thread (whose
-// name says only that it is gcrt's).
-TEST(WatchdogTest, NamesTheTaskAWorkerRuns) {
+// name says only that it is gcrt's), and prints the task's stack: gcrt's
+// own threads blocked every asynchronous signal, its stack-sampling one
+// too, and the report said the worker did not answer.
+TEST(WatchdogTest, NamesTheTaskAWorkerRunsAndPrintsItsStack) {
   gc::runtime::SetStopWatchdogForTesting(30ms);
   const uint64_t reports_before = gc::runtime::StopWatchdogReports();
   std::atomic<uint64_t> id{0};
   std::atomic<bool> release{false};
   gc::Task<void> task = gc::go([&] {
     id = gc::task_id();
-    while (!release.load()) std::this_thread::sleep_for(1ms);  // no region
+    while (!release.load()) SleepWithoutBlocking();  // no region
   });
   ASSERT_TRUE(Eventually([&] { return id.load() != 0; }));
   ::testing::internal::CaptureStderr();
@@ -219,6 +225,22 @@ TEST(WatchdogTest, NamesTheTaskAWorkerRuns) {
   EXPECT_NE(err.find("\", running task " + std::to_string(id.load()) +
                      ": it has not reached a safepoint"),
             std::string::npos)
+      << err;
+  const size_t stack =
+      err.find("\", running task " + std::to_string(id.load()) +
+               ": it has not reached a safepoint. Its stack:");
+#if GCRT_TSAN
+  // ThreadSanitizer may hold the signal until the thread's next
+  // intercepted call: the report then says the thread did not answer.
+  if (stack == std::string::npos) {
+    EXPECT_NE(err.find("(no stack: the thread did not answer"),
+              std::string::npos)
+        << err;
+    return;
+  }
+#endif
+  ASSERT_NE(stack, std::string::npos) << err;
+  EXPECT_NE(err.find("SleepWithoutBlocking()+0x", stack), std::string::npos)
       << err;
 }
 
