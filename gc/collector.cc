@@ -499,7 +499,7 @@ bool Collector::OutOfMemory(size_t bytes) {
 int64_t Collector::Periodic() {
   Collector& c = Get();
   // Called after each of the background sweeper's walks.
-  if (Sweeper::Get().WalkDone()) c.PaceExternalAfterSweep();
+  c.PaceExternalAfterSweep();
   const int64_t period = std::chrono::nanoseconds(PeriodicGcInterval()).count();
   if (c.gc_percent() < 0) return NowNs() + period;
   if (NowNs() - c.last_gc_ns_.load(std::memory_order_relaxed) >= period) {
@@ -1039,10 +1039,6 @@ void Collector::Pace(Cycle& c) {
     inline_cycles_.store(last_scan_work_ <= kInlineCycleMaxScanWork,
                          std::memory_order_relaxed);
     external_live_ = heap.TakeExternalLow();
-    external_at_termination_ =
-        std::min(heap.external_bytes(), Heap::kMaxPacedExternal);
-    external_removed_at_termination_ = heap.external_removed();
-    external_paced_after_sweep_ = false;
     SetNextGcLocked(last_marked_);
     PaceScavengerLocked(/*cycle_done=*/true);
     c.next_gc = heap.next_gc();
@@ -1061,12 +1057,21 @@ void Collector::Pace(Cycle& c) {
           : static_cast<double>(std::max<int64_t>(trigger - marked, 1 << 20) >>
                                 alloc::kPageShift);
   Sweeper::Get().Start(1.1 * inuse_pages / runway_pages);
+  // After the new walk began: PaceExternalAfterSweep, on the background
+  // sweeper, may have checked that the last walk was done, and must not
+  // then take this cycle's figures before its sweep ran.
+  runtime::MutexLock lock(&mu_);
+  external_at_termination_ =
+      std::min(heap.external_bytes(), Heap::kMaxPacedExternal);
+  external_removed_at_termination_ = heap.external_removed();
+  external_paced_after_sweep_ = false;
 }
 
 void Collector::PaceExternalAfterSweep() {
   Heap& heap = Heap::Get();
   runtime::MutexLock lock(&mu_);
-  if (external_paced_after_sweep_) return;
+  // Under mu_: Pace takes a cycle's figures after its walk began.
+  if (external_paced_after_sweep_ || !Sweeper::Get().WalkDone()) return;
   external_paced_after_sweep_ = true;
   // Removals by objects made since (a buffer shrunk) count too: the
   // figure errs low by those, never high by dead objects.
