@@ -35,11 +35,12 @@
 // that many threads, however many tasks there are. Each task's stack is
 // scanned as a thread's is (conservatively unless GCRT_STACK_SCAN=off),
 // whether the task runs or waits; its gc::Roots live in an arena of its
-// own. What a task's function captures lives on the task's stack from
-// gc::go on, so while stacks are scanned captured gc::Ptr values and raw
-// pointers stay alive (with GCRT_STACK_SCAN=off they keep nothing, unlike
-// a gc::Thread's: capture a gc::Root, or pass a Root argument); a
-// result that holds GC pointers is kept rooted until it is joined.
+// own. What a task's function captures, and its arguments, live on the
+// task's stack from gc::go until the function returns, and keep their
+// objects as a gc::Thread's do (a captured gc::Ptr or raw pointer; not what
+// a captured container holds): scanned with the stack, or on their own,
+// conservatively, with GCRT_STACK_SCAN=off. A result that holds GC
+// pointers is kept rooted until it is joined.
 //
 // Blocking inside a task. A task that blocks its thread (gc::Blocking,
 // gc::Mutex, gc::Thread::join, gc::ConditionVariable: api/thread.h) for

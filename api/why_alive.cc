@@ -41,6 +41,9 @@ std::string RootName(const internal::RetentionPath& p, int root_tid) {
     case internal::RootJob::kTaskStack:
       return "the stack of a task no worker is running (conservative stack "
              "scan)";
+    case internal::RootJob::kTaskClosure:
+      return "the function object or arguments of a task (gc::go; scanned "
+             "conservatively until the function returns)";
   }
   return "a root";
 }

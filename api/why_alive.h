@@ -47,7 +47,8 @@ struct WhyAlive {
   // path's first object has one, ...)" (an object with a finalizer is kept,
   // with what it reaches, until the finalizer has run, even if nothing else
   // reaches it), "an object under construction", "the stack of thread TID
-  // "name" (processor N; conservative stack scan)".
+  // "name" (processor N; conservative stack scan)", "the function object or
+  // arguments of a task (gc::go; ...)" (with stack scanning off).
   std::string root;
   // One shortest path: from the object the root holds to the object asked
   // about (its last step), each object reached through the one before.
@@ -62,8 +63,9 @@ struct WhyAlive {
 // One shortest chain of references from a root to the object `object`
 // points into (its start or any byte inside it), as the next collection
 // would find it: handles (gc::Root, gc::Global), root sets, objects under
-// construction, finalizable objects, and, with stack scanning on, the
-// stacks of other threads. The calling thread's own stack is not searched
+// construction, finalizable objects, what tasks' and gc::Threads'
+// functions captured, and, with stack scanning on, the stacks of other
+// threads and tasks. The calling thread's own stack is not searched
 // (it holds `object` itself): a local of the caller keeps what it points
 // to, whatever this says. A walk from the roots with the world stopped
 // (after the last cycle's sweep is finished), stopped as soon as it

@@ -655,6 +655,15 @@ class RootJobs {
             job.task_stack = s;
             jobs_.push_back(job);
           });
+    } else {
+      // What gc::go copied onto each task's stack keeps its objects until
+      // the task's function returns, as a gc::Thread's closure does
+      // (api/thread.h): scanned on its own when stacks are not.
+      runtime::ForEachTaskClosure([this](uintptr_t lo, uintptr_t hi) {
+        RootJob job{RootJob::kTaskClosure, nullptr, nullptr};
+        job.task_stack = runtime::SuspendedStack{lo, hi, nullptr};
+        jobs_.push_back(job);
+      });
     }
   }
   ~RootJobs() { RootRegistry::Get().EndMarking(); }
@@ -713,6 +722,7 @@ void RunRootJob(const RootJob& job, V& v) GCRT_REQUIRES(kWorldStopped) {
           &v);
       return;
     case RootJob::kTaskStack:
+    case RootJob::kTaskClosure:
       runtime::ScanStackRange(
           job.task_stack.sp, job.task_stack.hi, job.task_stack.fake_stack,
           [](void* self, uintptr_t w) GCRT_REQUIRES(kWorldStopped) {

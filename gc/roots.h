@@ -243,18 +243,20 @@ struct RootJob {
   // kFinalizers: the collector's own (gc/finalizer.h), added by the
   // marker; kStack: a thread's stack, scanned conservatively
   // (runtime/stack.h); kTaskStack: the stack of a task no worker runs now
-  // (runtime/task.h), scanned the same way.
+  // (runtime/task.h), scanned the same way; kTaskClosure: a task's function
+  // object and arguments when stacks are not scanned, the same way.
   enum Kind : uint8_t {
     kArena,
     kRootSet,
     kFinalizers,
     kStack,
-    kTaskStack
+    kTaskStack,
+    kTaskClosure
   } kind;
   HandleArena* arena;
   RootSetRecord* set;
   runtime::Processor* processor = nullptr;  // kStack
-  runtime::SuspendedStack task_stack{};     // kTaskStack
+  runtime::SuspendedStack task_stack{};     // kTaskStack, kTaskClosure
 };
 
 // Collector side, world stopped. Holds the registry lock (and the global

@@ -63,6 +63,11 @@ class Task {
   TaskShared* shared;  // Immutable after NewTask.
   TaskEntry entry = nullptr;
   void* closure = nullptr;
+  // The end of the closure while it lives: set by NewTask (the task is
+  // registered by StartTask, once the caller built the closure); 0 once
+  // the entry, which destroys it, returned. Written by the task's thread, read
+  // with the world stopped (ForEachTaskClosure), as `sp`.
+  uintptr_t closure_hi = 0;
   // Where the scan of the task's stack starts while it is not running:
   // its closure before it first runs, where it switched out after; 0 while
   // a worker runs it (its worker's processor records the stack then).
@@ -912,6 +917,7 @@ Task* NewTask(TaskShared* shared, size_t closure_bytes, size_t align,
   const uintptr_t at = (stack.hi - closure_bytes) & ~uintptr_t{15};
   t->closure = reinterpret_cast<void*>(at);
   t->sp = at;
+  t->closure_hi = at + closure_bytes;
   *closure = t->closure;
 #if defined(GCRT_TSAN)
   t->tsan_fiber = __tsan_create_fiber(0);
@@ -941,6 +947,7 @@ void StartTask(Task* t, TaskEntry entry) {
 #endif
         t->scheduler = std::move(worker);
         t->entry(t->closure, t->shared);
+        t->closure_hi = 0;
         t->after = After::kExit;
 #if defined(GCRT_ASAN)
         Worker* w = CurrentWorker();
@@ -1036,6 +1043,17 @@ void ForEachSuspendedTaskStackImpl(void (*fn)(void*, const SuspendedStack&),
   MutexLock lock(&r.mu);
   for (Task* t = r.all.first(); t != nullptr; t = t->next_all) {
     if (t->sp != 0) fn(ctx, SuspendedStack{t->sp, t->stack.hi, t->fake_stack});
+  }
+}
+
+void ForEachTaskClosureImpl(void (*fn)(void*, uintptr_t, uintptr_t),
+                            void* ctx) {
+  TaskRegistry& r = Registry();
+  MutexLock lock(&r.mu);
+  for (Task* t = r.all.first(); t != nullptr; t = t->next_all) {
+    if (t->closure_hi != 0) {
+      fn(ctx, reinterpret_cast<uintptr_t>(t->closure), t->closure_hi);
+    }
   }
 }
 

@@ -107,7 +107,8 @@ using TaskEntry = void (*)(void* closure, TaskShared* shared);
 // (aligned to `align`, at most 16) reserved at its top, where *closure
 // points: the caller constructs the closure there, then starts the task
 // with StartTask. The closure lives on the task's own stack, so whatever
-// it holds is scanned with the stack (also before the task first runs).
+// it holds is scanned with the stack (also before the task first runs),
+// or on its own when stacks are not (ForEachTaskClosure).
 // Throws std::length_error if the closure does not fit in a quarter of
 // the stack.
 Task* NewTask(TaskShared* shared, size_t closure_bytes, size_t align,
@@ -195,6 +196,13 @@ SchedulerStats GetSchedulerStats();
 // stack. Holds the task registry's lock (rank 29) while it runs.
 template <typename Fn>
 void ForEachSuspendedTaskStack(Fn&& fn);
+// The collector's side (world stopped): fn(lo, hi) for the closure of
+// every started task whose entry has not returned, running or not: the
+// function object and arguments gc::go copied onto the task's stack, which
+// the collector scans conservatively when stacks are not scanned, as a
+// gc::Thread's. Holds the task registry's lock (rank 29) while it runs.
+template <typename Fn>
+void ForEachTaskClosure(Fn&& fn);
 
 // --- implementation details ---
 
@@ -212,6 +220,16 @@ void ForEachSuspendedTaskStack(Fn&& fn) {
   ForEachSuspendedTaskStackImpl(
       [](void* ctx, const SuspendedStack& s) { (*static_cast<Fn*>(ctx))(s); },
       &fn);
+}
+
+void ForEachTaskClosureImpl(void (*fn)(void* ctx, uintptr_t lo, uintptr_t hi),
+                            void* ctx);
+
+template <typename Fn>
+void ForEachTaskClosure(Fn&& fn) {
+  ForEachTaskClosureImpl([](void* ctx, uintptr_t lo,
+                            uintptr_t hi) { (*static_cast<Fn*>(ctx))(lo, hi); },
+                         &fn);
 }
 
 // The blocking region's hooks (safepoint.cc): the calling thread enters

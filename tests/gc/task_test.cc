@@ -308,6 +308,50 @@ TEST_F(TaskTest, StackScanKeepsTaskLocalsAndCaptures) {
   gc::set_stack_scan(previous);
 }
 
+// With stack scanning off, what gc::go copied onto the task's stack (a
+// captured gc::Ptr, a raw pointer argument) still keeps its objects until
+// the function returns, as a gc::Thread's closure does, whether the task
+// waits or runs; then nothing does. Nothing kept them before: the
+// collector scanned no part of a task's stack with scanning off.
+TEST_F(TaskTest, WithStackScanOffCapturesAndArgumentsKeepTheirObjects) {
+  const bool previous = gc::set_stack_scan(false);
+  constexpr int kTasks = 8;
+  gc::Channel<int> go_on;
+  std::vector<gc::Task<int64_t>> tasks;
+  std::vector<gc::Weak<Node>> captured_weak, argument_weak;
+  for (int i = 0; i < kTasks; i++) {
+    gc::Root<Node> captured = Tree(3, i);
+    gc::Root<Node> argument = Tree(3, i);
+    captured_weak.emplace_back(captured);
+    argument_weak.emplace_back(argument);
+    tasks.push_back(gc::go(
+        [captured = gc::Ptr<Node>(captured), i, &go_on](Node* raw) {
+          go_on.recv();  // waits: a suspended task's closure
+          int64_t kept = Count(captured.get(), i) + Count(raw, i);
+          gc::collect();  // running: its worker holds the closure
+          for (int k = 0; k < 1000; k++) gc::make_unrooted<Node>();
+          return kept + Count(captured.get(), i);
+        },
+        argument.get()));
+  }
+  for (int i = 0; i < 3; i++) gc::collect();
+  for (int i = 0; i < kTasks; i++) {
+    EXPECT_NE(captured_weak[i].lock(), nullptr) << "task " << i;
+    EXPECT_NE(argument_weak[i].lock(), nullptr) << "task " << i;
+  }
+  const Node* argument0 = argument_weak[0].lock().get();  // no Root kept
+  EXPECT_NE(gc::why_alive(argument0).root.find("arguments of a task"),
+            std::string::npos)
+      << gc::why_alive(argument0).text();
+  for (int i = 0; i < kTasks; i++) go_on.send(1);
+  for (auto& t : tasks) EXPECT_EQ(t.join(), 3 * 15);
+  gc::collect();
+  for (int i = 0; i < kTasks; i++) {
+    EXPECT_EQ(captured_weak[i].lock(), nullptr) << "task " << i;
+    EXPECT_EQ(argument_weak[i].lock(), nullptr) << "task " << i;
+  }
+  gc::set_stack_scan(previous);
+}
 // A result that holds GC pointers stays alive between the task's end and
 // the join, however many cycles run in between.
 TEST_F(TaskTest, AResultHoldingGcPointersIsRootedUntilJoined) {
