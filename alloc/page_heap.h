@@ -25,7 +25,8 @@
 //
 // The background scavenger (Go 1.19's bgscavenge, mgcscavenge.go):
 //   goal      retained = sys_bytes - released_bytes is kept at or below
-//             SetScavengeGoal's figure: the collector's heap goal plus 10%,
+//             SetScavengeGoal's figure: the collector's heap goal (less
+//             the external memory it counts) plus 10%,
 //             or under a memory limit 95% of it if that is lower.
 //   chunks    at most one 2 MiB-aligned window (a huge page) at a time,
 //             taken off the free lists as a kScavenging span, released with

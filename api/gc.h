@@ -300,8 +300,10 @@ struct Stats {
   uint64_t background_scavenged_bytes;
   uint64_t scavenger_cpu_ns;  // CPU time the background scavenger used
   // Retained heap memory (heap_sys - heap_released) the background
-  // scavenger works toward: the heap goal + 10%, or under a memory limit
-  // 95% of it if lower; 0 while there is none (before the first cycle).
+  // scavenger works toward: the heap goal less the external memory live
+  // objects hold (gc::add_external_memory: counted in the goal, not in the
+  // heap), + 10%, or under a memory limit 95% of it if lower; 0 while
+  // there is none (before the first cycle).
   uint64_t scavenge_goal;
   // Per size class, as Go's MemStats.BySize: by_size[c] for class c of
   // kNumSizeClasses; class 0 stands for large objects (size 0). Pieces of

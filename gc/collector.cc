@@ -249,7 +249,11 @@ void Collector::PaceScavengerLocked(bool cycle_done) {
   uint64_t goal = alloc::PageHeap::kNoScavengeGoal;
   const int64_t heap_goal = Heap::Get().next_gc();
   if ((cycle_done || stats_.num_gc > 0) && heap_goal != INT64_MAX) {
-    const auto g = static_cast<uint64_t>(heap_goal);
+    // The goal counts the external memory live objects hold
+    // (SetNextGcLocked), which is not in the heap: what the heap itself
+    // may hold by the goal is the rest, and that is what is retained.
+    const auto g =
+        static_cast<uint64_t>(std::max<int64_t>(heap_goal - external_live_, 0));
     goal = g + g / 100 * kScavengeRetainExtraPercent;
   }
   if (memory_limit_ != 0) {
@@ -1084,6 +1088,7 @@ void Collector::PaceExternalAfterSweep() {
   if (live == external_live_) return;
   external_live_ = live;
   SetNextGcLocked(last_marked_);
+  PaceScavengerLocked(/*cycle_done=*/true);
 }
 
 void Collector::RecordCycle(const Cycle& c) {
