@@ -799,8 +799,9 @@ struct CannotTrace {
                 "and is not trivially destructible, so it cannot be scanned "
                 "safely: replace each C array member `T x[N]` with "
                 "`std::array<T, N> x`, make base classes members, hold "
-                "references as pointers, keep it to 64 fields or fewer, or "
-                "give it a `void trace(gc::Tracer&) const` member");
+                "references as pointers, name each anonymous union (`union "
+                "U { ... } u;`), keep it to 64 fields or fewer, or give it "
+                "a `void trace(gc::Tracer&) const` member");
   static_assert(!std::is_union_v<T>,
                 "gcrt: a union that is not trivially destructible cannot be "
                 "traced (which member is live is unknown): give the type "

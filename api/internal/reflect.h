@@ -21,9 +21,18 @@
 //     an unrelated type is such a field, not a base.
 //   - more than kMaxFields fields (counting each element of a C array).
 //   - no initializer list fits at all (a reference member).
+//   - an anonymous union (or GNU anonymous struct) member, which a
+//     structured binding refuses (a hard error, not a substitution
+//     failure). Found, with g++, because T{y1, ..., yN} does not compile
+//     with yi converting to anything but an unnamed union or struct, to
+//     which its conversion is deleted: g++ then does not elide braces into
+//     the member. clang does elide them, so it is not
+//     found there (clang before 16 takes no aggregate of two or more
+//     fields apart anyway: no parenthesized aggregate initialization).
 #pragma once
 
 #include <cstddef>
+#include <string_view>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -52,6 +61,33 @@ struct AnyBaseOf {
 template <size_t>
 using AnyFieldAt = AnyField;
 
+// Whether U is a union or struct with no name: the type of an anonymous
+// union member (or of a GNU anonymous struct, or of a member declared
+// `union { ... } u;`, which is taken for one).
+template <typename U>
+constexpr bool UnnamedClass() {
+  if constexpr (!std::is_class_v<U> && !std::is_union_v<U>) {
+    return false;
+  } else {
+    constexpr std::string_view f = __PRETTY_FUNCTION__;
+    return f.find("<unnamed union>") != std::string_view::npos ||
+           f.find("<unnamed struct>") != std::string_view::npos ||
+           f.find("(anonymous union") != std::string_view::npos ||
+           f.find("(anonymous struct") != std::string_view::npos ||
+           f.find("(unnamed union") != std::string_view::npos ||
+           f.find("(unnamed struct") != std::string_view::npos;
+  }
+}
+// Converts to any type but an unnamed union or struct (deleted there).
+struct AnyButUnnamedClass {
+  template <typename U>
+  requires(!UnnamedClass<U>()) operator U() const noexcept;
+  template <typename U>
+  requires(UnnamedClass<U>()) operator U() const noexcept = delete;
+};
+template <size_t>
+using AnyButUnnamedClassAt = AnyButUnnamedClass;
+
 template <typename T, size_t... I>
 constexpr bool BraceInitializable(std::index_sequence<I...>) {
   return requires { T{AnyFieldAt<I>{}...}; };
@@ -59,6 +95,10 @@ constexpr bool BraceInitializable(std::index_sequence<I...>) {
 template <typename T, size_t... I>
 constexpr bool ParenInitializable(std::index_sequence<I...>) {
   return requires { T(AnyFieldAt<I>{}...); };
+}
+template <typename T, size_t... I>
+constexpr bool NoUnnamedClassField(std::index_sequence<I...>) {
+  return requires { T{AnyButUnnamedClassAt<I>{}...}; };
 }
 // A type no field is initialized from, unless that field takes anything
 // (std::any, a class with an unconstrained template constructor).
@@ -83,7 +123,14 @@ constexpr size_t BraceCount() {
 }
 
 // Why an aggregate cannot be reflected, if it cannot.
-enum class Limit { kNone, kTooManyFields, kCArray, kBaseClass, kUncountable };
+enum class Limit {
+  kNone,
+  kTooManyFields,
+  kCArray,
+  kBaseClass,
+  kUncountable,
+  kAnonymousMember
+};
 
 template <typename T>
 constexpr Limit LimitOf() {
@@ -99,6 +146,8 @@ constexpr Limit LimitOf() {
   } else if constexpr (n >= 2 &&
                        !ParenInitializable<T>(std::make_index_sequence<n>())) {
     return Limit::kCArray;
+  } else if constexpr (!NoUnnamedClassField<T>(std::make_index_sequence<n>())) {
+    return Limit::kAnonymousMember;
   } else {
     return Limit::kNone;
   }

@@ -154,6 +154,21 @@ struct Pair { int64_t v[2]; std::string name; };
 int main() { gc::make<Pair>(); }
 CC
 
+expect_error anonymous_union_with_container \
+  "name each anonymous union" "Tagged" <<'CC'
+#include "gcrt/gc.h"
+#include <string>
+struct Tagged { std::string name; int tag; union { double d; long i; }; };
+int main() { gc::make<Tagged>(); }
+CC
+
+expect_ok anonymous_union_of_scalars <<'CC'
+#include "gcrt/gc.h"
+struct Value { int tag; union { double d; long i; }; };
+struct Node { gc::Ptr<Node> next; Value value; };
+int main() { gc::make<Value>(); gc::make<Node>(); }
+CC
+
 expect_error base_class \
   "make base classes members" "Derived" <<'CC'
 #include "gcrt/gc.h"

@@ -398,6 +398,52 @@ TEST_F(TraceRulesTest, RangesUnionsAndReferencesAreNotPointerFree) {
   EXPECT_TRUE(Intact(ref->leaf, 3));
 }
 
+// An anonymous union member: a structured binding refuses the aggregate
+// (a hard error, not a substitution failure), so g++ stopped with
+// "cannot decompose class type ... because it has an anonymous union
+// member" and errors inside gcrt. Now it is found first and the aggregate
+// is scanned whole, conservatively, when trivially destructible (clang
+// takes no aggregate of two or more fields apart before clang 16: the
+// same result by another way); one that is not is gcrt's own error.
+struct Tagged {
+  int tag = 0;
+  union {
+    gc::Ptr<Leaf> leaf{};
+    double number;
+  };
+};
+struct HoldsTagged {
+  gc::Ptr<Leaf> first;
+  Tagged tagged;
+};
+struct NamedUnion {
+  gc::Ptr<Leaf> first;
+  union Number {
+    int64_t i;
+    double d;
+  } number;
+};
+
+TEST_F(TraceRulesTest, AnAnonymousUnionMemberMakesTheAggregateScannedWhole) {
+#if !defined(__clang__)
+  static_assert(LimitOf<Tagged>() == Limit::kAnonymousMember);
+  static_assert(LimitOf<HoldsTagged>() == Limit::kNone);
+  static_assert(LimitOf<NamedUnion>() == Limit::kNone);
+  static_assert(KindOf<NamedUnion>() == TraceKind::kPrecise);
+#endif
+  static_assert(KindOf<Tagged>() == TraceKind::kConservative);
+  gc::Root<Tagged> tagged = gc::make<Tagged>();
+  tagged->tag = 1;
+  tagged->leaf = gc::make_unrooted<Leaf>(5);
+  gc::Root<HoldsTagged> holds = gc::make<HoldsTagged>();
+  holds->first = gc::make_unrooted<Leaf>(6);
+  holds->tagged.leaf = gc::make_unrooted<Leaf>(7);
+  gc::collect();
+  EXPECT_TRUE(Intact(tagged->leaf, 5));
+  EXPECT_TRUE(Intact(holds->first, 6));
+  EXPECT_TRUE(Intact(holds->tagged.leaf, 7));
+}
+
 // The opt-out: a class declared pointer-free is accepted by a Tracer.
 class Plain {
  public:
