@@ -78,7 +78,9 @@ bool clear_finalizer(const Global<T>& obj) {
 }
 // Runs the finalizers and cleanups (api/cleanup.h) queued so far on this
 // thread (waiting for any the finalizer thread is running) and returns when
-// all of them have run. Returns how many this thread ran.
+// all of them have run. Returns how many this thread ran: the finalizer
+// thread may take queued ones first (a race), and those, and their
+// exceptions, are not this thread's.
 uint64_t run_finalizers();
 
 }  // namespace gc
