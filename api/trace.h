@@ -79,9 +79,9 @@
 // otherwise it is a compile error.
 // An aggregate that is also a range is traced by its fields.
 //
-// Aggregates that cannot be taken apart at compile time (a C array member,
-// a base class, a reference member, more than 64 fields counting each
-// element of a C array):
+// Aggregates that cannot be taken apart at compile time (a base class, an
+// anonymous union member, a reference member, more than 64 fields, a C
+// array member beside a field that {} cannot initialize: reflect.h):
 // if the type is trivially destructible, it owns nothing outside its own
 // bytes, so every GC pointer it can hold is in them, and it is scanned
 // conservatively (every word a possible pointer: nothing is lost, garbage may
@@ -466,8 +466,8 @@ concept Complete = requires {
 
 // A member or element of kind k, seen from the value holding it: opaque
 // members are taken as pointer-free (the documented rule), a conservative
-// member (C array, base) makes its holder precise only through the holder's
-// trace function, which scans that member conservatively.
+// member (a base, an anonymous union) makes its holder precise only through the
+// holder's trace function, which scans that member conservatively.
 constexpr TraceKind AsMember(TraceKind k) {
   if (k == TraceKind::kOpaque) return TraceKind::kPointerFree;
   if (k == TraceKind::kConservative) return TraceKind::kPrecise;

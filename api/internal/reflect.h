@@ -10,16 +10,24 @@
 // std::array<char, 1 << 20> costs the compiler nothing (the count of a
 // search up to sizeof(T) * 8 fields is what exhausted it before).
 //
-// Not every aggregate can be taken apart this way, and each case is found
-// at compile time rather than guessed:
-//   - a C array member: brace elision lets each element take an
-//     initializer, so the count is off. Found because T(x1, ..., xN) - the
-//     parenthesized form, which never elides braces - does not compile.
+// A C array member lets each of its elements take an initializer (brace
+// elision), so the count is off. That is found because T(x1, ..., xN) -
+// the parenthesized form, which never elides braces - does not compile,
+// and the fields are then counted with empty braces, each of which
+// initializes one whole field (BracedFieldCount), a count used only once
+// proved.
+//
+// Not every aggregate can be taken apart, and each case is found at
+// compile time rather than guessed:
+//   - a C array member beside a field that {} cannot initialize (no
+//     default constructor, or an explicit one), or with a compiler that
+//     lacks parenthesized aggregate initialization.
 //   - a base class: it takes the first initializer. Found by a first
 //     initializer that converts only to T's bases, and which a first field
 //     that takes anything (std::any) would take too: one that also takes
 //     an unrelated type is such a field, not a base.
-//   - more than kMaxFields fields (counting each element of a C array).
+//   - more than kMaxFields fields (each element of a C array counts, unless
+//     the fields are counted with braces).
 //   - no initializer list fits at all (a reference member).
 //   - an anonymous union (or GNU anonymous struct) member, which a
 //     structured binding refuses (a hard error, not a substitution
@@ -122,37 +130,6 @@ constexpr size_t BraceCount() {
   (std::make_index_sequence<kMaxFields + 2>());
 }
 
-// Why an aggregate cannot be reflected, if it cannot.
-enum class Limit {
-  kNone,
-  kTooManyFields,
-  kCArray,
-  kBaseClass,
-  kUncountable,
-  kAnonymousMember
-};
-
-template <typename T>
-constexpr Limit LimitOf() {
-  constexpr size_t n = BraceCount<T>();
-  if constexpr (n > kMaxFields) {
-    return Limit::kTooManyFields;
-  } else if constexpr (n == 0) {
-    // No initializer list fits a non-empty aggregate: a member no
-    // conversion reaches (a reference), so its fields are unknown.
-    return std::is_empty_v<T> ? Limit::kNone : Limit::kUncountable;
-  } else if constexpr (FirstIsBase<T>(std::make_index_sequence<n - 1>())) {
-    return Limit::kBaseClass;
-  } else if constexpr (n >= 2 &&
-                       !ParenInitializable<T>(std::make_index_sequence<n>())) {
-    return Limit::kCArray;
-  } else if constexpr (!NoUnnamedClassField<T>(std::make_index_sequence<n>())) {
-    return Limit::kAnonymousMember;
-  } else {
-    return Limit::kNone;
-  }
-}
-
 // f(field), unless the field is a reference member (`Declared`, its
 // declared type, is a reference): what it refers to is not part of the
 // object, and api/trace.h classifies the reference itself as the pointer
@@ -164,9 +141,98 @@ GCRT_ALWAYS_INLINE void VisitField(Field& field, F& f) {
 
 #include "gcrt/internal/reflect_fields.inc"
 
+#if defined(__cpp_aggregate_paren_init)
+inline constexpr bool kBracedCount = true;
+#else
+// Without parenthesized aggregate initialization no aggregate of two or
+// more fields is taken apart (ParenInitializable is false), and an
+// anonymous union member is not found either (clang elides braces into
+// it): the count by braces is not used, so such an aggregate stays
+// scanned whole rather than refused by a structured binding.
+inline constexpr bool kBracedCount = false;
+#endif
+
+// The number of fields of an aggregate whose initializer lists do not
+// count them (C arrays, whose elements take an initializer each by brace
+// elision; more than kMaxFields of those), counted with empty braces,
+// each of which initializes one whole field, an array too: the largest M
+// <= kMaxFields with T{{}, ..., {}} (M of them) valid. Used only once
+// proved: T{{}, ..., {}, x} (x converting to anything) must not compile,
+// so no field follows the M-th. A field that {} cannot initialize (no
+// default constructor, or an explicit one) leaves it unproved (0).
+template <typename T>
+constexpr size_t BracedFieldCount() {
+  constexpr size_t m = []<size_t... M>(std::index_sequence<M...>) {
+    size_t count = 0;
+    ((BracedInitializable<M, T>() ? count = M : 0), ...);
+    return count;
+  }
+  (std::make_index_sequence<kMaxFields + 1>());
+  if constexpr (m == 0 || BracedInitializable<m, T, AnyField>()) {
+    return 0;
+  } else {
+    return m;
+  }
+}
+// Whether field I of an aggregate of `Fields` fields, counted by braces,
+// is of an unnamed union or struct (found with g++ only, as
+// NoUnnamedClassField).
+template <typename T, size_t... I>
+constexpr bool BracedNoUnnamedClassField(std::index_sequence<I...>) {
+  return (BracedInitializable<I, T, AnyButUnnamedClass>() && ...);
+}
+
+// Why an aggregate cannot be reflected, if it cannot.
+enum class Limit {
+  kNone,
+  kTooManyFields,
+  kCArray,
+  kBaseClass,
+  kUncountable,
+  kAnonymousMember
+};
+
+// Whether T's initializer lists count its fields: no C array member, and
+// at most kMaxFields fields (BraceCount > 0).
+template <typename T>
+constexpr bool BraceCountIsFieldCount() {
+  constexpr size_t n = BraceCount<T>();
+  return n <= kMaxFields &&
+         (n < 2 || ParenInitializable<T>(std::make_index_sequence<n>()));
+}
+
+template <typename T>
+constexpr Limit LimitOf() {
+  constexpr size_t n = BraceCount<T>();
+  if constexpr (n == 0) {
+    // No initializer list fits a non-empty aggregate: a member no
+    // conversion reaches (a reference), so its fields are unknown.
+    return std::is_empty_v<T> ? Limit::kNone : Limit::kUncountable;
+  } else if constexpr (FirstIsBase<T>(std::make_index_sequence<n - 1>())) {
+    return Limit::kBaseClass;
+  } else if constexpr (BraceCountIsFieldCount<T>()) {
+    return NoUnnamedClassField<T>(std::make_index_sequence<n>())
+               ? Limit::kNone
+               : Limit::kAnonymousMember;
+  } else if constexpr (!kBracedCount || BracedFieldCount<T>() == 0) {
+    return n > kMaxFields ? Limit::kTooManyFields : Limit::kCArray;
+  } else {
+    return BracedNoUnnamedClassField<T>(
+               std::make_index_sequence<BracedFieldCount<T>()>())
+               ? Limit::kNone
+               : Limit::kAnonymousMember;
+  }
+}
+
 // Number of fields of an aggregate T with LimitOf<T>() == kNone.
 template <typename T>
-inline constexpr size_t kFieldCount = BraceCount<T>();
+inline constexpr size_t kFieldCount = [] {
+  if constexpr (BraceCountIsFieldCount<T>()) {
+    return BraceCount<T>();
+  } else {
+    return BracedFieldCount<T>();
+  }
+}();
 
 // The type of field I of T, cv-qualifiers removed; a reference member
 // stays a reference (api/trace.h classifies it as the pointer it is).

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Generates api/internal/reflect_fields.inc: the structured bindings of
-# aggregates of 1 to 64 fields (api/internal/reflect.h). Run from the
+# aggregates of 1 to 64 fields, and the test of an initializer list that
+# starts with M empty braces (api/internal/reflect.h). Run from the
 # repository root:
 #   bash api/internal/reflect_fields_gen.sh > api/internal/reflect_fields.inc
 set -euo pipefail
@@ -50,6 +51,26 @@ for ((n = 1; n <= max; n++)); do
   fi
   echo "    [[maybe_unused]] auto& [$names] = t;"
   echo "    return std::tuple<$types>{};"
+done
+echo "  }"
+echo "}"
+echo
+echo "// Whether T{{}, ..., {}, After{}...}, M empty braces first, compiles: each"
+echo "// {} initializes one whole field (a C array too: no brace elision)."
+echo "template <size_t M, typename T, typename... After>"
+echo "constexpr bool BracedInitializable() {"
+echo "  static_assert(M <= $max);"
+for ((n = 0; n <= max; n++)); do
+  braces=""
+  for ((i = 0; i < n; i++)); do
+    braces+="{}, "
+  done
+  if ((n == 0)); then
+    echo "  if constexpr (M == $n) {"
+  else
+    echo "  } else if constexpr (M == $n) {"
+  fi
+  echo "    return requires { T{${braces}After{}...}; };"
 done
 echo "  }"
 echo "}"

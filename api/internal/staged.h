@@ -64,7 +64,7 @@ constexpr bool StagedInPlace() {
 // program's thread, held until destroyed. Taking and giving a handle
 // allocates nothing from the GC heap (gc/roots.h), so pinning never
 // collects. The words of a conservatively scanned value (a class with a
-// constructor and no trace(), a C-array aggregate) are pinned as words
+// constructor and no trace(), an aggregate with a base) are pinned as words
 // that may not be pointers (kConservativeHandle): the marker takes each as
 // it takes a stack word.
 class Pins {

@@ -137,20 +137,23 @@ class C {
 int main() { gc::make<C>(); }
 CC
 
-expect_error c_array_with_container \
-  "replace each C array member" "Wide" <<'CC'
+expect_ok c_arrays_with_containers <<'CC'
 #include "gcrt/gc.h"
+#include <string>
 #include <vector>
 struct Node { gc::Ptr<Node> next; };
 struct Wide { char name[100]; std::vector<gc::Ptr<Node>> kids; };
-int main() { gc::make<Wide>(); }
+struct Pair { int64_t v[2]; std::string name; };
+struct Grid { gc::Ptr<Node> cells[3][4]; std::string label; };
+int main() { gc::make<Wide>(); gc::make<Pair>(); gc::make<Grid>(); }
 CC
 
-expect_error small_c_array_with_container \
+expect_error c_array_beside_an_explicit_default \
   "replace each C array member" "Pair" <<'CC'
 #include "gcrt/gc.h"
 #include <string>
-struct Pair { int64_t v[2]; std::string name; };
+struct Tag { explicit Tag() = default; };
+struct Pair { Tag tag; int64_t v[2]; std::string name; };
 int main() { gc::make<Pair>(); }
 CC
 

@@ -171,6 +171,14 @@ struct CArrayWithContainer {
   int64_t v[2];
   std::vector<gc::Ptr<Node>> kids;
 };
+struct ExplicitlyDefault {  // {} cannot initialize it
+  explicit ExplicitlyDefault() = default;
+};
+struct CArrayBesideExplicit {
+  ExplicitlyDefault e;
+  int64_t v[2];
+  std::vector<gc::Ptr<Node>> kids;
+};
 struct Base {
   gc::Ptr<Node> first;
 };
@@ -184,8 +192,10 @@ TEST_F(TraceRulesTest, WhatCannotBeTracedIsAnErrorNotPointerFree) {
   static_assert(KindOf<HoldsRawPointerToData>() == TraceKind::kPointerFree);
   static_assert(LimitOf<WideWithContainer>() == Limit::kTooManyFields);
   static_assert(KindOf<WideWithContainer>() == TraceKind::kError);
-  static_assert(LimitOf<CArrayWithContainer>() == Limit::kCArray);
-  static_assert(KindOf<CArrayWithContainer>() == TraceKind::kError);
+  static_assert(LimitOf<CArrayWithContainer>() == Limit::kNone);
+  static_assert(KindOf<CArrayWithContainer>() == TraceKind::kPrecise);
+  static_assert(LimitOf<CArrayBesideExplicit>() == Limit::kCArray);
+  static_assert(KindOf<CArrayBesideExplicit>() == TraceKind::kError);
   static_assert(LimitOf<Derived>() == Limit::kBaseClass);
   static_assert(KindOf<Derived>() == TraceKind::kError);
   static_assert(KindOf<std::unique_ptr<Bag[]>>() == TraceKind::kError);

@@ -308,9 +308,12 @@ struct Held {  // a constructor and no trace(): scanned conservatively
   Held() = default;
   explicit Held(gc::Ptr<Leaf> l) : leaf(l) {}
 };
-struct Record {  // a C array member: scanned conservatively
+struct Record {  // an anonymous union member: scanned conservatively
   int64_t id;
-  int64_t data[2];
+  union {
+    int64_t data[2];
+    double number;
+  };
   gc::Ptr<Leaf> leaf;
 };
 static_assert(gc::internal::KindOf<Held>() ==
@@ -344,7 +347,7 @@ TEST_F(VectorTest, UnrootedNewElementsInListsTuplesAndScannedWordsSurvive) {
                              std::forward_as_tuple(gc::make_unrooted<Leaf>(i)),
                              std::forward_as_tuple(i));
     (*held)[0].push_back(Held(gc::make_unrooted<Leaf>(i)));
-    (*records)[0].push_back(Record{i, {i, i}, gc::make_unrooted<Leaf>(i)});
+    (*records)[0].push_back(Record{i, {{i, i}}, gc::make_unrooted<Leaf>(i)});
   }
   gc::set_zeal(0);
   for (int i = 0; i < 5000; i++) gc::make<Leaf>(-1);  // reuse what was freed
