@@ -360,14 +360,23 @@ TEST_F(Api, CArrayFieldsAndOverAlignedAggregates) {
   EXPECT_EQ(CountWrong(ids, 1), 0);
 }
 
-// More fields than PFR reflects: scanned conservatively, but what it
-// points to is kept.
-struct ManyFields {
-  gc::Ptr<Leaf> p[80];
+// An aggregate reflection cannot take apart (a base class): scanned
+// conservatively, but what it points to is kept. A C array member, even of
+// more than 64 elements, no longer makes one (its fields are counted with
+// braces: api/internal/reflect.h).
+struct CountBase {
   int64_t n;
+};
+struct ManyFields : CountBase {
+  gc::Ptr<Leaf> p[80];
 };
 static_assert(TypeInfoHolder<ManyFields>::kConservative);
 static_assert(!TypeInfoHolder<ManyFields>::kPointerFree);
+struct EightyPointers {
+  gc::Ptr<Leaf> p[80];
+  int64_t n;
+};
+static_assert(TypeInfoHolder<EightyPointers>::kBitmap);
 
 TEST_F(Api, UnreflectedAggregatesAreScannedConservatively) {
   const gc::alloc::TypeInfo* t = TypeInfoOf<ManyFields>();
@@ -380,6 +389,24 @@ TEST_F(Api, UnreflectedAggregatesAreScannedConservatively) {
   gc::collect();
   EXPECT_EQ(CountWrong(ids, 0), 0);
   EXPECT_TRUE(m->p[79]->Intact());
+  m = nullptr;
+  gc::collect();
+  EXPECT_EQ(CountWrong(ids, 1), 0);
+}
+
+TEST_F(Api, AnAggregateWithALongCArrayGetsABitmap) {
+  const gc::alloc::TypeInfo* t = TypeInfoOf<EightyPointers>();
+  EXPECT_FALSE(t->pointer_free);
+  EXPECT_NE(t->pointer_bitmap, nullptr);
+  std::vector<int> ids;
+  gc::Root<EightyPointers> m = gc::make<EightyPointers>();
+  for (auto& p : m->p) p = NewLeaf(&ids);
+  gc::collect();
+  EXPECT_EQ(CountWrong(ids, 0), 0);
+  EXPECT_TRUE(m->p[79]->Intact());
+  m->p[40] = nullptr;
+  gc::collect();
+  EXPECT_EQ(CountWrong(ids, 0), 1);
   m = nullptr;
   gc::collect();
   EXPECT_EQ(CountWrong(ids, 1), 0);
