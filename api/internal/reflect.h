@@ -152,26 +152,54 @@ inline constexpr bool kBracedCount = true;
 inline constexpr bool kBracedCount = false;
 #endif
 
+// Converts to any lvalue reference (a reference member's initializer).
+struct AnyLvalueRef {
+  template <typename U>
+  operator U&() const noexcept;
+};
+
+// The last M in [Lo, Hi) with T{{}, ..., {}} (M of them) valid, if that
+// holds from Lo up to some M and fails after it; T{{} x Lo} is valid.
+template <typename T, size_t Lo, size_t Hi>
+constexpr size_t LastBraced() {
+  if constexpr (Hi - Lo <= 1) {
+    return Lo;
+  } else if constexpr (BracedInitializable<(Lo + Hi) / 2, T>()) {
+    return LastBraced<T, (Lo + Hi) / 2, Hi>();
+  } else {
+    return LastBraced<T, Lo, (Lo + Hi) / 2>();
+  }
+}
+
 // The number of fields of an aggregate whose initializer lists do not
 // count them (C arrays, whose elements take an initializer each by brace
 // elision; more than kMaxFields of those), counted with empty braces,
-// each of which initializes one whole field, an array too: the largest M
-// <= kMaxFields with T{{}, ..., {}} (M of them) valid. Used only once
-// proved: T{{}, ..., {}, x} (x converting to anything) must not compile,
-// so no field follows the M-th. A field that {} cannot initialize (no
-// default constructor, or an explicit one) leaves it unproved (0).
+// each of which initializes one whole field, an array too: M, the last
+// count of them that T{{}, ..., {}} takes (a binary search, which assumes
+// every field takes {}). Used only once proved, 0 otherwise: no field
+// follows the M-th, as no initializer fits after M braces - not {}, not x
+// converting to anything (a scalar, an array's first element, a class),
+// not an lvalue reference, not {x} (a class whose constructor takes
+// anything). A field that {} cannot initialize (no default constructor,
+// or an explicit one) leaves it unproved, and so does one that none of
+// those fit (a reference member with a default member initializer, after
+// fields {} does not fit), which is then scanned whole.
 template <typename T>
 constexpr size_t BracedFieldCount() {
-  constexpr size_t m = []<size_t... M>(std::index_sequence<M...>) {
-    size_t count = 0;
-    ((BracedInitializable<M, T>() ? count = M : 0), ...);
-    return count;
-  }
-  (std::make_index_sequence<kMaxFields + 1>());
-  if constexpr (m == 0 || BracedInitializable<m, T, AnyField>()) {
+  if constexpr (!BracedInitializable<1, T>()) {
     return 0;
   } else {
-    return m;
+    constexpr size_t m = LastBraced<T, 1, kMaxFields + 1>();
+    if constexpr (m >= kMaxFields) {
+      return 0;
+    } else if constexpr (BracedInitializable<m + 1, T>() ||
+                         BracedInitializable<m, T, AnyField>() ||
+                         BracedInitializable<m, T, AnyLvalueRef>() ||
+                         BracedThenListInitializable<m, T, AnyField>()) {
+      return 0;
+    } else {
+      return m;
+    }
   }
 }
 // Whether field I of an aggregate of `Fields` fields, counted by braces,
@@ -202,7 +230,7 @@ constexpr bool BraceCountIsFieldCount() {
 }
 
 template <typename T>
-constexpr Limit LimitOf() {
+constexpr Limit AggregateLimitOf() {
   constexpr size_t n = BraceCount<T>();
   if constexpr (n == 0) {
     // No initializer list fits a non-empty aggregate: a member no
@@ -214,7 +242,9 @@ constexpr Limit LimitOf() {
     return NoUnnamedClassField<T>(std::make_index_sequence<n>())
                ? Limit::kNone
                : Limit::kAnonymousMember;
-  } else if constexpr (!kBracedCount || BracedFieldCount<T>() == 0) {
+  } else if constexpr (!kBracedCount) {
+    return n > kMaxFields ? Limit::kTooManyFields : Limit::kCArray;
+  } else if constexpr (BracedFieldCount<T>() == 0) {
     return n > kMaxFields ? Limit::kTooManyFields : Limit::kCArray;
   } else {
     return BracedNoUnnamedClassField<T>(
@@ -224,13 +254,24 @@ constexpr Limit LimitOf() {
   }
 }
 
+template <typename T>
+constexpr Limit LimitOf() {
+  if constexpr (!std::is_aggregate_v<T> || !std::is_class_v<T>) {
+    return Limit::kNone;  // not a question for it (api/trace.h asks anyway)
+  } else {
+    return AggregateLimitOf<T>();
+  }
+}
+
 // Number of fields of an aggregate T with LimitOf<T>() == kNone.
 template <typename T>
 inline constexpr size_t kFieldCount = [] {
   if constexpr (BraceCountIsFieldCount<T>()) {
     return BraceCount<T>();
-  } else {
+  } else if constexpr (kBracedCount) {
     return BracedFieldCount<T>();
+  } else {
+    return size_t{0};
   }
 }();
 

@@ -55,22 +55,29 @@ done
 echo "  }"
 echo "}"
 echo
-echo "// Whether T{{}, ..., {}, After{}...}, M empty braces first, compiles: each"
-echo "// {} initializes one whole field (a C array too: no brace elision)."
-echo "template <size_t M, typename T, typename... After>"
-echo "constexpr bool BracedInitializable() {"
-echo "  static_assert(M <= $max);"
-for ((n = 0; n <= max; n++)); do
-  braces=""
-  for ((i = 0; i < n; i++)); do
-    braces+="{}, "
+emit_braced() {  # emit_braced <name> <what follows the braces> <comment>
+  echo
+  echo "$3"
+  echo "template <size_t M, typename T, typename... After>"
+  echo "constexpr bool $1() {"
+  echo "  static_assert(M <= $max);"
+  for ((n = 0; n <= max; n++)); do
+    braces=""
+    for ((i = 0; i < n; i++)); do
+      braces+="{}, "
+    done
+    if ((n == 0)); then
+      echo "  if constexpr (M == $n) {"
+    else
+      echo "  } else if constexpr (M == $n) {"
+    fi
+    echo "    return requires { T{${braces}$2}; };"
   done
-  if ((n == 0)); then
-    echo "  if constexpr (M == $n) {"
-  else
-    echo "  } else if constexpr (M == $n) {"
-  fi
-  echo "    return requires { T{${braces}After{}...}; };"
-done
-echo "  }"
-echo "}"
+  echo "  }"
+  echo "}"
+}
+emit_braced BracedInitializable "After{}..." \
+"// Whether T{{}, ..., {}, After{}...}, M empty braces first, compiles: each
+// {} initializes one whole field (a C array too: no brace elision)."
+emit_braced BracedThenListInitializable "{After{}...}" \
+"// Whether T{{}, ..., {}, {After{}...}}, M empty braces first, compiles."

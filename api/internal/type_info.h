@@ -87,9 +87,10 @@ void FillBitmap(uint64_t* bitmap, const unsigned char* object, size_t base) {
     const T& value = *reinterpret_cast<const T*>(object + base);
     reflect::ForEachField(value, [&](const auto& field) {
       using F = std::remove_cvref_t<decltype(field)>;
-      size_t offset =
-          reinterpret_cast<const unsigned char*>(std::addressof(field)) -
-          object;
+      // Through volatile: a volatile field's address keeps its qualifier.
+      size_t offset = reinterpret_cast<const volatile unsigned char*>(
+                          std::addressof(field)) -
+                      object;
       FillBitmap<F>(bitmap, object, offset);
     });
   }
@@ -113,8 +114,8 @@ template <typename T>
 bool StaleIn(const T& v, size_t offset) {
   const auto offset_of = [&v](const auto& part) {
     return static_cast<size_t>(
-        reinterpret_cast<const unsigned char*>(std::addressof(part)) -
-        reinterpret_cast<const unsigned char*>(std::addressof(v)));
+        reinterpret_cast<const volatile unsigned char*>(std::addressof(part)) -
+        reinterpret_cast<const volatile unsigned char*>(std::addressof(v)));
   };
   if constexpr (IsOptional<T>::value) {
     if (!v.has_value()) return true;
