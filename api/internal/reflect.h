@@ -34,9 +34,9 @@
 //     failure). Found, with g++, because T{y1, ..., yN} does not compile
 //     with yi converting to anything but an unnamed union or struct, to
 //     which its conversion is deleted: g++ then does not elide braces into
-//     the member. clang does elide them, so it is not
-//     found there (clang before 16 takes no aggregate of two or more
-//     fields apart anyway: no parenthesized aggregate initialization).
+//     the member. clang does elide them, so it is not found there (clang
+//     before 16 takes no aggregate of two or more fields apart anyway: no
+//     parenthesized aggregate initialization).
 #pragma once
 
 #include <cstddef>
@@ -202,8 +202,8 @@ constexpr size_t BracedFieldCount() {
     }
   }
 }
-// Whether field I of an aggregate of `Fields` fields, counted by braces,
-// is of an unnamed union or struct (found with g++ only, as
+// Whether no field I of an aggregate whose fields were counted with
+// braces is of an unnamed union or struct (found with g++ only, as by
 // NoUnnamedClassField).
 template <typename T, size_t... I>
 constexpr bool BracedNoUnnamedClassField(std::index_sequence<I...>) {
