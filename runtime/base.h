@@ -11,6 +11,25 @@ static_assert(__cplusplus >= 202002L,
               "build --cxxopt=-std=c++20 in .bazelrc; CMake: link "
               "gcrt::gcrt, which requires it; pkg-config: gcrt.pc's Cflags)");
 
+// The sanitizer a translation unit is built with, from the compiler: GCC
+// defines __SANITIZE_ADDRESS__/__SANITIZE_THREAD__, clang before 16 only
+// answers __has_feature. First in this file: the thread-local access below
+// depends on it.
+#if defined(__SANITIZE_ADDRESS__) && !defined(GCRT_ASAN)
+#define GCRT_ASAN 1
+#endif
+#if defined(__SANITIZE_THREAD__) && !defined(GCRT_TSAN)
+#define GCRT_TSAN 1
+#endif
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) && !defined(GCRT_ASAN)
+#define GCRT_ASAN 1
+#endif
+#if __has_feature(thread_sanitizer) && !defined(GCRT_TSAN)
+#define GCRT_TSAN 1
+#endif
+#endif
+
 #define GCRT_ALWAYS_INLINE inline __attribute__((always_inline))
 #define GCRT_NOINLINE __attribute__((noinline))
 #define GCRT_COLD __attribute__((cold))
@@ -94,12 +113,41 @@ GCRT_NOINLINE decltype(auto) Fresh(F f) {
 #ifndef GCRT_DEBUG_LEVEL
 #define GCRT_DEBUG_LEVEL 1
 #endif
-
-#if defined(__SANITIZE_ADDRESS__) && !defined(GCRT_ASAN)
-#define GCRT_ASAN 1
+#if GCRT_DEBUG_LEVEL != 0 && GCRT_DEBUG_LEVEL != 1 && GCRT_DEBUG_LEVEL != 2
+#error "GCRT_DEBUG_LEVEL must be 0, 1 or 2 (docs/debugging.md)"
 #endif
-#if defined(__SANITIZE_THREAD__) && !defined(GCRT_TSAN)
-#define GCRT_TSAN 1
+
+// A program built with a sanitizer needs a gcrt built with the same one
+// (docs/debugging.md): an AddressSanitizer program keeps locals in fake
+// stack frames that only an AddressSanitizer gcrt scans, so against any
+// other its gc::Ptr locals there would keep nothing, and ThreadSanitizer
+// does not see an uninstrumented gcrt's synchronization. So a translation
+// unit built with one refers to a symbol that only a gcrt built with it
+// defines (runtime/build_config.cc): a mismatch fails to link, with an
+// undefined reference to gcrt_library_built_with_address_sanitizer (or
+// _thread_sanitizer). Retained, so that the linker's --gc-sections keeps
+// the reference. (The checking level may differ: the inline code passes
+// its own level where the library acts on it.)
+#if GCRT_ASAN || GCRT_TSAN
+#if defined(__has_attribute) && __has_attribute(retain)
+#define GCRT_BUILD_REFERENCE_ __attribute__((used, retain))
+#else
+#define GCRT_BUILD_REFERENCE_ __attribute__((used))
+#endif
+#endif
+#if GCRT_ASAN
+extern "C" const char gcrt_library_built_with_address_sanitizer;
+namespace gc::runtime::build {
+GCRT_BUILD_REFERENCE_ static const char* const kAddressSanitizer =
+    &gcrt_library_built_with_address_sanitizer;
+}  // namespace gc::runtime::build
+#endif
+#if GCRT_TSAN
+extern "C" const char gcrt_library_built_with_thread_sanitizer;
+namespace gc::runtime::build {
+GCRT_BUILD_REFERENCE_ static const char* const kThreadSanitizer =
+    &gcrt_library_built_with_thread_sanitizer;
+}  // namespace gc::runtime::build
 #endif
 
 // AddressSanitizer builds: heap slots that hold no object (free, never

@@ -7,7 +7,8 @@
 # program (tests/consumers/bazel/hello.cc, the one every route builds)
 # against that install four ways: find_package with the static and with the
 # shared library, and pkg-config (tests/consumers/pkgconfig) with each;
-# then a debug build of the libraries (-DGCRT_DEBUG_LEVEL=2), installed to
+# that a program built with a sanitizer does not link against it; then a
+# debug build of the libraries (-DGCRT_DEBUG_LEVEL=2), installed to
 # a prefix of its own, and a program built against it both ways.
 # Ends with "consumer_cmake: ok" or exits nonzero saying what failed.
 set -euo pipefail
@@ -80,6 +81,22 @@ check_run "pkg-config, shared" "$work/pc-shared"
     $(pkg-config --libs-only-l --static gcrt | sed 's/-lgcrt//')) ||
   fail "pkg-config consumer (static) did not build"
 check_run "pkg-config, static" "$work/pc-static"
+
+# A program built with a sanitizer needs a gcrt built with the same one
+# (docs/debugging.md): against this install, built without, it fails to
+# link, naming the symbol it lacks (runtime/base.h). Both compilers: clang
+# before 16 tells the sanitizer only through __has_feature.
+for cxx in g++ clang++-14; do
+  for sanitizer in address thread; do
+    if out=$(cd tests/consumers/bazel && "$cxx" -fsanitize=$sanitizer -I. \
+      hello.cc -o "$work/pc-$sanitizer" $(pkg-config --cflags --libs gcrt) 2>&1); then
+      fail "$cxx -fsanitize=$sanitizer linked against a gcrt built without it"
+    fi
+    [[ $out == *"undefined reference to \`gcrt_library_built_with_${sanitizer}_sanitizer'"* ]] ||
+      fail "$cxx -fsanitize=$sanitizer against a gcrt built without it: $out"
+    echo "consumer_cmake: $cxx -fsanitize=$sanitizer against it: refused at link"
+  done
+done
 
 # A relative --prefix is taken from the working directory, and gcrt.pc names
 # it absolutely, so that it works from anywhere.

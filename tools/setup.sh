@@ -14,6 +14,7 @@ PACKAGES=(
   valgrind               # callgrind instruction counts for benchmarks/README.md
   clang-format
   clang-14               # the CI's thread-safety build (bazel --config=clang)
+  libclang-rt-14-dev     # clang's sanitizer runtimes (tools/consumer_cmake.sh)
   python3                # tools/gclog_plot.py, run by //tests/gc:gclog_plot_test
   cmake                  # the CMake build beside Bazel (CMakeLists.txt, tools/consumer_cmake.sh)
   pkg-config             # the pkg-config consumer (tests/consumers/pkgconfig)

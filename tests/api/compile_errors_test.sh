@@ -812,6 +812,14 @@ struct Session {
 int main() { gc::make_array<Session>(4); }
 CC
 
+# The checking level is 0, 1 or 2 (docs/debugging.md): another value stops
+# the compile instead of building something in between.
+expect_error debug_level_out_of_range "must be 0, 1 or 2" GCRT_DEBUG_LEVEL <<'CC'
+#define GCRT_DEBUG_LEVEL 3
+#include "gcrt/gc.h"
+int main() {}
+CC
+
 if ((failures > 0)); then
   echo "$failures case(s) failed"
   exit 1
