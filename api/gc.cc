@@ -62,7 +62,21 @@ void ConstantConstructorAllocated(const char* type) {
       "nothing at run time");
 }
 
-void CheckNotInDestructor() {
+void CheckNotBlocking() {
+  // The marker runs trace functions and root set callbacks in a blocking
+  // region of its own (Collector::MarkConcurrently's caller): not the
+  // program's.
+  if (GCRT_PREDICT_FALSE(runtime::InBlockingRegion() && !InMarker())) {
+    runtime::Print(
+        "a gc::Ptr or handle was dereferenced inside a gc::Blocking scope, "
+        "where the thread must not touch the GC heap (a collection may be "
+        "running). Read what the blocking call needs before entering the "
+        "scope, or after leaving it.");
+    GCRT_FATAL("no GC object is dereferenced inside a blocking region");
+  }
+}
+
+void CheckDereferencingThread() {
   if (GCRT_PREDICT_FALSE(InDestructor())) {
     runtime::Print(
         "a gc::Ptr was dereferenced inside the destructor of a GC object; "
@@ -70,6 +84,7 @@ void CheckNotInDestructor() {
         "release non-GC resources in destructors.");
     GCRT_FATAL("no gc::Ptr is dereferenced in a destructor run by the sweeper");
   }
+  CheckNotBlocking();
 }
 
 void CheckStoringThread(const void* slot) {

@@ -280,6 +280,9 @@ struct Stats {
                                 // stopped
   uint64_t cleanups_queued;     // ever
   uint64_t cleanups_run;        // ever
+  // The marker's workers: GCRT_MARK_WORKERS or gc::set_mark_workers, one
+  // per hardware thread for 0 (a cycle marking beside the program uses a
+  // quarter of them: CycleEvent::workers).
   uint32_t mark_workers;
   // Cycles that marked beside the program (gc::set_concurrent_mark), and
   // the objects their concurrent marker left to the final stop (a trace()
@@ -330,7 +333,8 @@ void collect();
 // allocating thread does), and the goal grows with what live objects hold
 // once the cycle's sweep has run the dead ones' destructors. `delta` adds (> 0)
 // or removes (< 0) bytes; returns the total now, which saturates at INT64_MAX
-// (and is counted as 0 while removals exceed additions). A total that large is
+// and is negative while removals exceed additions (a mistake gcrt reports
+// once; stats and the pacer count such a total as 0). A total that large is
 // a size computed wrongly, and gcrt says so once: from there on the total is no
 // longer exact. Adding is a safepoint and may run a collection, as an
 // allocation is and may, on a thread attached to the heap (api/thread.h)

@@ -24,12 +24,16 @@
 // Stats): a block is sampled as a whole, in the name of the allocation
 // that started it.
 //
-// What it shows: the heap as of the last completed cycle, as Go's. In-use
-// figures count the sampled objects allocated before the last cycle's mark
-// and not found dead by it (nor freed by gc::free); an allocation made
-// since shows up once the next cycle has run. After gc::collect(), then,
-// in-use is what is live now. Allocated figures count every sampled
-// allocation the program made, up to the last cycle.
+// What it shows: the heap as of the last cycle whose sweep has finished, as
+// Go's (which says its profile may be two cycles old). In-use figures count
+// the sampled objects allocated before that cycle's mark and not found dead
+// by it (nor freed by gc::free); an allocation made since shows up once a
+// later cycle has run and been swept. gc::collect() returns with its
+// cycle swept, so after it in-use is what is live now; a cycle the
+// allocator triggered is swept lazily and by the background sweeper, and
+// until that sweep is done the profile still shows the cycle before.
+// Allocated figures count every sampled allocation the program made, up
+// to the same cycle.
 //
 // Stacks: up to 64 frames, innermost first, taken at the sampled
 // allocation by walking the frame pointer chain (a few instructions a

@@ -169,13 +169,13 @@ class HandleAccess {
  public:
   T* operator->() const noexcept {
     T* p = self().get();
-    CheckNotFreed(p);
+    CheckHandleDereference(p);
     return p;
   }
   std::add_lvalue_reference_t<T> operator*() const noexcept
       requires(!std::is_void_v<T>) {
     T* p = self().get();
-    CheckNotFreed(p);
+    CheckHandleDereference(p);
     return *p;
   }
   explicit operator bool() const noexcept { return self().get() != nullptr; }

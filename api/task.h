@@ -126,15 +126,6 @@ inline constexpr bool kBoxed = kBoxResult<R> || kRawObjectPointer<R>;
 
 template <typename R>
 class TaskState final : public runtime::TaskShared {
-  // A result that is or holds a raw pointer to a type holding gc::Ptr would
-  // wait for its join unrooted: a compile error, as in a traced type.
-  static_assert(!HoldsRawPointerToTraced<R>(),
-                "gcrt: a task returning a raw pointer to a type that may hold "
-                "gc::Ptr (or a value holding one: a container, pair, optional "
-                "or struct of such pointers): the result would not be a root "
-                "until joined and its object could be reclaimed; return "
-                "gc::Ptr<T> or gc::Root<T> in its place");
-
  public:
   // In the task, before its function runs: the box for a result holding
   // GC pointers is allocated first, so the result goes into it with no
@@ -207,6 +198,17 @@ auto go(F&& f, Args&&... args)
   using Closure = std::tuple<std::decay_t<F>, std::decay_t<Args>...>;
   static_assert(alignof(Closure) <= 16,
                 "gc::go: an over-aligned function object or argument");
+  // A result that is or holds a raw pointer to a type holding gc::Ptr would
+  // wait for its join unrooted: a compile error, as in a traced type. Here,
+  // not in TaskState, whose members clang would then report missing too.
+  static_assert(!internal::HoldsRawPointerToTraced<R>(),
+                "gcrt: a task returning a raw pointer to a type that may hold "
+                "gc::Ptr (or a value holding one: a container, pair, optional "
+                "or struct of such pointers): the result would not be a root "
+                "until joined and its object could be reclaimed; return "
+                "gc::Ptr<T> or gc::Root<T> in its place (with clang before "
+                "16, any aggregate of two or more fields may: declare one "
+                "that holds none `using gc_pointer_free = T;`)");
   internal::PrepareTasks();
   auto* state = new internal::TaskState<R>();
   void* space = nullptr;
@@ -414,7 +416,9 @@ class Channel {
                 "gc::Ptr (or of values holding them: a container, pair, "
                 "optional or struct of such pointers): the buffered pointers "
                 "would not be roots and their objects would be reclaimed; "
-                "send gc::Ptr<T> or gc::Root<T> in their place");
+                "send gc::Ptr<T> or gc::Root<T> in their place (with clang "
+                "before 16, any aggregate of two or more fields may: declare "
+                "one that holds none `using gc_pointer_free = T;`)");
 
  public:
   explicit Channel(size_t capacity = 0) : capacity_(capacity) {

@@ -167,6 +167,9 @@ class Thread {
       if (runtime::CurrentProcessor() != nullptr) {
         record_.trace = &Trace;
         record_.context = this;
+        record_.what =
+            "the function object or arguments of a gc::Thread (scanned "
+            "conservatively until the function returns)";
         internal::RegisterRootSet(&record_);
       }
     }

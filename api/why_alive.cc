@@ -23,6 +23,7 @@ std::string RootName(const internal::RetentionPath& p, int root_tid) {
     case internal::RootJob::kArena:
       return p.root_is_global ? "a gc::Global handle" : "a gc::Root handle";
     case internal::RootJob::kRootSet:
+      if (p.root_set_what != nullptr) return p.root_set_what;
       return p.root_is_range ? "a gc::RootRange" : "a gc::RootSet";
     case internal::RootJob::kFinalizers:
       return "a finalizer (the path's first object has one, queued or not: "

@@ -9,8 +9,8 @@
 //
 //   0x7f3a2c001040 (Node) is reachable from a gc::Global handle:
 //     0x7f3a2c000010 Cache
-//     0x7f3a2c001000 Bucket      at offset 16 of the Cache
-//     0x7f3a2c001040 Node        at Bucket.head
+//     0x7f3a2c001000 Bucket  at offset 16 of the Cache
+//     0x7f3a2c001040 Node  at Bucket.head
 //
 // A step names the field that holds it where the holder's type has names
 // (GCRT_FIELD_NAMES, api/field_names.h: C++20 cannot reflect them), its
@@ -48,7 +48,8 @@ struct WhyAlive {
   // with what it reaches, until the finalizer has run, even if nothing else
   // reaches it), "an object under construction", "the stack of thread TID
   // "name" (processor N; conservative stack scan)", "the function object or
-  // arguments of a task (gc::go; ...)" (with stack scanning off).
+  // arguments of a task (gc::go; ...)" (with stack scanning off), "the
+  // function object or arguments of a gc::Thread (...)".
   std::string root;
   // One shortest path: from the object the root holds to the object asked
   // about (its last step), each object reached through the one before.

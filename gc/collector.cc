@@ -704,10 +704,12 @@ bool Collector::Admit(const Cycle& c, const char* api) {
                      c.reason == GcReason::kMemory;
   if (InDestructor()) {
     if (quiet) return false;
-    throw std::logic_error(std::string("gcrt: ") + api +
-                           " called from a destructor run by the collector: "
-                           "destructors of GC objects must not use the "
-                           "collector");
+    throw std::logic_error(
+        std::string("gcrt: ") + api +
+        " called from the destructor of a GC object (run by the "
+        "collector's sweep or by gc::free): "
+        "destructors of GC objects must not use the "
+        "collector");
   }
   if (InMarker()) {
     runtime::Print(
@@ -1490,6 +1492,8 @@ CollectorStats Collector::ReadStats() {
   Heap& heap = Heap::Get();
   runtime::MutexLock lock(&mu_);
   CollectorStats st = stats_;
+  // What a cycle would use now, before the first cycle too.
+  st.mark_workers = MarkWorkers(mark_workers_);
   st.next_gc = heap.next_gc();
   st.heap_live = heap.heap_live();
   st.gc_percent = gc_percent_;

@@ -2027,6 +2027,7 @@ RetentionPath FindRetentionPath(uintptr_t target) {
   out.root_kind = job.kind;
   out.root_is_range =
       job.kind == RootJob::kRootSet && job.set->trace == nullptr;
+  if (job.kind == RootJob::kRootSet) out.root_set_what = job.set->what;
   out.root_is_global =
       job.kind == RootJob::kArena && job.arena == &HandleArena::Globals();
   if (job.kind == RootJob::kStack) out.root_processor = job.processor->id();

@@ -146,10 +146,11 @@ struct RetentionPath {
   bool reachable = false;
   // The root the path starts from (when reachable).
   RootJob::Kind root_kind = RootJob::kArena;
-  bool root_is_global = false;        // kArena: the gc::Global arena
-  bool root_is_range = false;         // kRootSet: a gc::RootRange
-  bool root_is_constructing = false;  // an object under construction
-  uint32_t root_processor = 0;        // kStack: the thread's processor id
+  bool root_is_global = false;          // kArena: the gc::Global arena
+  bool root_is_range = false;           // kRootSet: a gc::RootRange
+  const char* root_set_what = nullptr;  // kRootSet: RootSetRecord::what
+  bool root_is_constructing = false;    // an object under construction
+  uint32_t root_processor = 0;          // kStack: the thread's processor id
   // The objects from the one the root holds to the target, in order, with
   // their types and where the one before holds each: the byte offset of
   // its word that points into it, or -1 where no word of it does (the

@@ -230,6 +230,10 @@ struct RootSetRecord {
   size_t range_count;
   RootSetRecord* prev = nullptr;  // Guarded by the registry lock.
   RootSetRecord* next = nullptr;
+  // What gc::why_alive calls it, if not "a gc::RootSet" (or RootRange):
+  // a registration of gcrt's own (a gc::Thread's function). Set before
+  // registering, never changed.
+  const char* what = nullptr;
 };
 
 // Registers a root set (attaching the calling thread). Unregistering waits

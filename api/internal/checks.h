@@ -31,10 +31,15 @@ GCRT_ALWAYS_INLINE void CheckNotFreed(const void* p) {
 #endif
 }
 
-// Stops the program if the calling thread is running destructors for the
-// sweeper (gc/sweeper.h: InDestructor). Out of line (api/gc.cc): debug
-// builds only.
-void CheckNotInDestructor();
+// Stops the program if the calling thread is inside a gc::Blocking scope,
+// where the heap is off limits (a collection may be running). Out of line
+// (api/gc.cc): debug builds only.
+void CheckNotBlocking();
+
+// Stops the program if the calling thread may not dereference a gc::Ptr:
+// it is running destructors for the sweeper (gc/sweeper.h: InDestructor),
+// or CheckNotBlocking. Out of line (api/gc.cc): debug builds only.
+void CheckDereferencingThread();
 
 // Stops the program if the calling thread stores to a gc::Ptr inside a GC
 // object while the world does not stop it: not attached (the store can
@@ -51,14 +56,23 @@ void CheckStoringThread(const void* slot);
 [[noreturn]] void ReportMisalignedPtr(const void* slot);
 
 // Debug builds (GCRT_DEBUG_LEVEL >= 2) stop a destructor the sweeper runs from
-// dereferencing a gc::Ptr (its target may already be dead), and any
-// dereference of a freed object.
+// dereferencing a gc::Ptr (its target may already be dead), a dereference
+// inside a gc::Blocking scope, and any dereference of a freed object.
 // The destructor check first: in a destructor, the target usually died
 // in the same cycle, and the rule broken is the destructor's, not a
 // missing root.
 GCRT_ALWAYS_INLINE void CheckDereference(const void* p) {
 #if GCRT_DEBUG_LEVEL >= 2
-  CheckNotInDestructor();
+  CheckDereferencingThread();
+#endif
+  CheckNotFreed(p);
+}
+
+// A handle's dereference (gc::Root, gc::Global): debug builds stop one
+// inside a gc::Blocking scope, and one of a freed object.
+GCRT_ALWAYS_INLINE void CheckHandleDereference(const void* p) {
+#if GCRT_DEBUG_LEVEL >= 2
+  CheckNotBlocking();
 #endif
   CheckNotFreed(p);
 }

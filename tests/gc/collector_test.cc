@@ -444,6 +444,9 @@ TEST_F(CollectorTest, KnobsReturnAndReportTheirSettings) {
   gc::set_mark_workers(1);
   gc::collect();
   EXPECT_EQ(gc::stats().mark_workers, 1u);
+  // What the next cycle will use, before it runs (as before the first).
+  gc::set_mark_workers(2);
+  EXPECT_EQ(gc::stats().mark_workers, 2u);
   gc::set_mark_workers(0);
 }
 

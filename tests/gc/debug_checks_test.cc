@@ -24,6 +24,8 @@ struct Node {
   int64_t value = 0;
 };
 
+Node* volatile g_sink;
+
 using gc::testing::InvalidArgumentOf;
 
 TEST(DebugChecks, RootingAForeignPointerIsRefusedWithAMessage) {
@@ -87,6 +89,9 @@ TEST(DebugChecksDeathTest, StoringIntoTheHeapFromAThreadTheWorldDoesNotStop) {
       "not attached to the heap.*gc::attach_thread");
   EXPECT_DEATH(gc::blocking([&] { from->next = gc::Ptr<Node>(to); }),
                "inside a gc::Blocking scope");
+  // A read too: the heap is off limits there (docs/threads.md).
+  EXPECT_DEATH(gc::blocking([&] { g_sink = a->next.get(); }),
+               "dereferenced inside a gc::Blocking scope");
   gc::Ptr<Node> local_seen;
   gc::Thread t([&] {
     gc::Ptr<Node> local;

@@ -210,6 +210,34 @@ TEST_F(WhyAliveTest, FromAnotherThreadsStack) {
       << w.root;
 }
 
+// What a gc::Thread's function captured is kept by a root set of gcrt's
+// own until the function returns, and named as such, not as the program's
+// gc::RootSet (the test runs with stack scanning off: nothing else keeps
+// the link).
+TEST_F(WhyAliveTest, FromAGcThreadsCapture) {
+  Link* raw = nullptr;
+  std::atomic<bool> started{false}, done{false};
+  gc::Thread t;
+  {
+    gc::Ptr<Link> captured = gc::make_unrooted<Link>();
+    raw = captured.get();
+    t = gc::Thread([captured, &started, &done] {
+      started = true;
+      gc::Blocking blocking;
+      while (!done.load()) std::this_thread::yield();
+    });
+  }
+  while (!started.load()) std::this_thread::yield();
+  const gc::WhyAlive w = gc::why_alive(raw);
+  done = true;
+  t.join();
+  ASSERT_TRUE(w.reachable) << w.text();
+  EXPECT_EQ(w.root,
+            "the function object or arguments of a gc::Thread (scanned "
+            "conservatively until the function returns)");
+  EXPECT_EQ(w.path.size(), 1u);
+}
+
 TEST_F(WhyAliveTest, RefusesWhatIsNotAHeapObject) {
   int on_the_stack = 0;
   EXPECT_THROW(gc::why_alive(&on_the_stack), std::invalid_argument);
