@@ -80,9 +80,10 @@ void CheckDereferencingThread() {
   if (GCRT_PREDICT_FALSE(InDestructor())) {
     runtime::Print(
         "a gc::Ptr was dereferenced inside the destructor of a GC object; "
-        "the object it points to may already have been destroyed. Only "
-        "release non-GC resources in destructors.");
-    GCRT_FATAL("no gc::Ptr is dereferenced in a destructor run by the sweeper");
+        "the object it points to may already have been destroyed. Move that "
+        "work to a finalizer or a cleanup, and release only non-GC "
+        "resources in destructors (run by the sweeper, or by gc::free).");
+    GCRT_FATAL("no gc::Ptr is dereferenced in the destructor of a GC object");
   }
   CheckNotBlocking();
 }

@@ -464,6 +464,17 @@ concept Complete = requires {
   sizeof(T);
 };
 
+// An aggregate gcrt cannot take apart that may be packed with a gc::Ptr
+// inside: aligned to less than a pointer's size (no aligned gc::Ptr fits),
+// yet large enough for one, with a member that is not trivially copyable,
+// as gc::Ptr is not. Its conservative scan, which reads aligned words
+// only, would miss such a pointer.
+template <typename T>
+constexpr bool MaybePackedUnseen() {
+  return alignof(T) < alignof(void*) && sizeof(T) >= sizeof(void*) &&
+         !std::is_trivially_copyable_v<T>;
+}
+
 // A member or element of kind k, seen from the value holding it: opaque
 // members are taken as pointer-free (the documented rule), a conservative
 // member (a base, an anonymous union) makes its holder precise only through the
@@ -559,12 +570,20 @@ constexpr TraceKind KindOf() {
     return KindOf<typename T::container_type, kFollowRaw, Inner>();
   } else if constexpr (ReflectedAggregate<T>) {
     // Before ranges: an aggregate with begin() and end() is traced by its
-    // fields, which hold whatever its range yields and more.
-    return FieldsKind<T, kFollowRaw, Inner>(
+    // fields, which hold whatever its range yields and more. Packed, with a
+    // GC pointer: an error (PackedWithGcPointer), wherever it is.
+    constexpr TraceKind k = FieldsKind<T, kFollowRaw, Inner>(
         std::make_index_sequence<reflect::kFieldCount<T>>());
+    if constexpr (alignof(T) < alignof(void*) &&
+                  (k == TraceKind::kPrecise || k == TraceKind::kConservative)) {
+      return TraceKind::kError;
+    } else {
+      return k;
+    }
   } else if constexpr (UnreflectedAggregate<T>) {
-    return std::is_trivially_destructible_v<T> ? TraceKind::kConservative
-                                               : TraceKind::kError;
+    return std::is_trivially_destructible_v<T> && !MaybePackedUnseen<T>()
+               ? TraceKind::kConservative
+               : TraceKind::kError;
   } else if constexpr (std::is_union_v<T>) {
     // Which member is live is unknown: scanned whole if that is safe (and
     // it can hold a pointer at all).
@@ -761,8 +780,40 @@ inline constexpr bool kParenAggregateInit = true;
 inline constexpr bool kParenAggregateInit = false;
 #endif
 
+// A packed aggregate (#pragma pack, __attribute__((packed))) holding GC
+// pointers, taken apart: its gc::Ptr fields may lie at offsets that are not
+// multiples of a pointer's size, where the marker, which reads GC pointers
+// only from aligned words, never looks (in a bitmap, the offset rounds down
+// to the word before). Nested in an aligned aggregate too.
+template <typename T>
+constexpr bool PackedWithGcPointer() {
+  if constexpr (ReflectedAggregate<T> && alignof(T) < alignof(void*)) {
+    constexpr TraceKind k = FieldsKind<T, true, TypeList<T>>(
+        std::make_index_sequence<reflect::kFieldCount<T>>());
+    return k == TraceKind::kPrecise || k == TraceKind::kConservative;
+  } else {
+    return false;
+  }
+}
+
 template <typename T>
 struct CannotTrace {
+  static_assert(!PackedWithGcPointer<T>(),
+                "gcrt: this aggregate holds a gc::Ptr but is aligned to less "
+                "than a pointer's size: it is packed (#pragma pack, "
+                "__attribute__((packed))), and the collector reads GC "
+                "pointers only from aligned words. Remove the packing");
+  static_assert(!UnreflectedAggregate<T> ||
+                    !std::is_trivially_destructible_v<T> ||
+                    !MaybePackedUnseen<T>(),
+                "gcrt: this aggregate, which gcrt cannot take apart (with "
+                "clang before 16, any of two or more fields), is aligned to "
+                "less than a pointer's size and has a member that is not "
+                "trivially copyable, as gc::Ptr is not: if that member is a "
+                "gc::Ptr, the aggregate is packed, and the collector, which "
+                "reads GC pointers only from aligned words, would not find "
+                "it. Remove the packing; if it holds no gc::Ptr, declare it "
+                "pointer-free (`using gc_pointer_free = T;`)");
   static_assert(!ViewOfRawPointer<T>,
                 "gcrt: a std::atomic<T*>, std::reference_wrapper<T>, "
                 "std::span<T> or reference member, with T a type that may "
@@ -784,6 +835,7 @@ struct CannotTrace {
                 "gc::Root and gc::Global)");
 #if !defined(__cpp_aggregate_paren_init)
   static_assert(!UnreflectedAggregate<T> ||
+                    std::is_trivially_destructible_v<T> ||
                     reflect::LimitOf<T>() != reflect::Limit::kCArray,
                 "gcrt: this compiler lacks C++20's parenthesized aggregate "
                 "initialization (clang before 16), without which gcrt "
@@ -793,6 +845,7 @@ struct CannotTrace {
                 "member, or build with g++ 10 or later or clang 16 or later");
 #endif
   static_assert(!UnreflectedAggregate<T> ||
+                    std::is_trivially_destructible_v<T> ||
                     (!kParenAggregateInit &&
                      reflect::LimitOf<T>() == reflect::Limit::kCArray),
                 "gcrt: this aggregate cannot be taken apart at compile time "

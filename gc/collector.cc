@@ -129,6 +129,9 @@ Collector::Collector() : start_time_(Clock::now()) {
   min_heap_ = runtime::env::MinHeapFromEnv();
   Heap::Get().pages().SetLimit(memory_limit_);
   mark_workers_ = runtime::env::MarkWorkersFromEnv();
+  // Read now as the rest, so that a refused GCRT_STACK_SCAN is reported
+  // when the collector starts, not at the first stack scan.
+  (void)runtime::StackScanEnabled();
   const runtime::env::DebugSettings debug = runtime::env::DebugFromEnv();
   verify_ = debug.verify;
   concurrent_ = debug.concurrent;

@@ -15,7 +15,8 @@ namespace {
 std::string TypeName(const alloc::Span* s, uint32_t slot) {
   if (s->span_class == alloc::kTinySpanClass) {
     // Its pieces' types are not recorded.
-    return "gcrt.tiny_block (objects under 16 bytes declared pointer-free)";
+    return "gcrt.tiny_block (objects under 16 bytes taken as pointer-free, "
+           "whose types are not kept)";
   }
   return alloc::TypeName(s->types.Get(slot));
 }
@@ -87,7 +88,9 @@ bool StaleWord(const alloc::TypeInfo* t, const void* object, size_t offset) {
                 from_type +
                 " declares itself pointer-free, or inherits a `using "
                 "gc_pointer_free = void;` from a base class (a marker that "
-                "names its class, `= ClassName`, is not inherited)."
+                "names its class, `= ClassName`, is not inherited), or is an "
+                "aggregate with no gc::Ptr field (an address kept in an "
+                "integer field is data to gcrt)."
           : TraceQuestion(
                 from->types.Get(slot), from_type,
                 reinterpret_cast<const void*>(from->SlotAddress(slot)), offset);

@@ -1254,7 +1254,10 @@ class Verifier : public SlotVisitor<Verifier> {
           "collection. Otherwise it is a gcrt bug",
           static_cast<unsigned long>(obj), name,
           static_cast<unsigned long>(via));
-      GCRT_THROW("no reachable object is freed (verifier)");
+      // Reported as the program's rule, which it most often is.
+      GCRT_FATAL(
+          "no pointer to a freed object is stored where the collector "
+          "looks (verifier: a reachable object was freed)");
     }
     std::atomic_ref<uint64_t> word(s->mark_bits[slot / 64]);
     if ((word.load(std::memory_order_relaxed) & (uint64_t{1} << (slot % 64))) ==

@@ -216,8 +216,8 @@ void CheckNotReclaimed(const void* p, const char* what) {
       type != nullptr ? " (type " + alloc::TypeName(type) + ")" : "";
   runtime::Print(
       "use after reclaim: %s %p, in free GC heap memory that still holds "
-      "the poison of an object reclaimed there%s at least two collections "
-      "ago, or freed with gc::free; once an allocation reuses it, such a "
+      "the poison of an object reclaimed there%s by a collection before the "
+      "last, or freed with gc::free; once an allocation reuses it, such a "
       "pointer reads the new object and nothing reports it. %s",
       what, p, of_type.c_str(), kUnseenPointer);
   GCRT_FATAL("no object the collector reclaimed is used or reachable");

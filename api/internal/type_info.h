@@ -176,11 +176,8 @@ struct TypeInfoHolder {
   static constexpr uint32_t kBitmapWords =
       kBitmap ? static_cast<uint32_t>((sizeof(T) / sizeof(void*) + 63) / 64)
               : 0;
-  static_assert(!kBitmap || alignof(T) >= alignof(void*),
-                "gcrt: this aggregate holds a gc::Ptr but is aligned to less "
-                "than a pointer's size: it is packed (#pragma pack, "
-                "__attribute__((packed))), and the collector reads GC "
-                "pointers only from aligned words. Remove the packing");
+  // A packed aggregate holding a gc::Ptr is refused by CheckTraceable
+  // (api/trace.h: PackedWithGcPointer), nested ones too.
 
   // Built on first use; the marker reads it only after an object of T was
   // allocated, which happened after this.

@@ -729,6 +729,33 @@ struct Packed { int tag; gc::Ptr<Node> node; };
 int main() { gc::make<Packed>(); }
 CC
 
+# Nested in an aggregate that is not packed itself (its gc::Ptr was at an
+# offset the bitmap rounded down, and lost), or traced by a class's trace(),
+# or in a std::vector: the same error, naming the packed one.
+expect_error packed_nested_aggregate "it is packed (#pragma pack" "In" <<'CC'
+#include "gcrt/gc.h"
+struct Node { gc::Ptr<Node> next; };
+#pragma pack(push, 1)
+struct In { char tag; gc::Ptr<Node> p; };
+#pragma pack(pop)
+struct Out { In in; gc::Ptr<Node> q; };
+int main() { gc::make<Out>(); }
+CC
+expect_error packed_in_traced_vector "it is packed (#pragma pack" "In" <<'CC'
+#include "gcrt/gc.h"
+#include <vector>
+struct Node { gc::Ptr<Node> next; };
+#pragma pack(push, 1)
+struct In { char tag; gc::Ptr<Node> p; };
+#pragma pack(pop)
+class Holder {
+ public:
+  void trace(gc::Tracer& t) const { t(ins); }
+  std::vector<In> ins;
+};
+int main() { gc::make<Holder>(); }
+CC
+
 # A first field that takes anything (std::any) is not a base class, and a
 # std::shared_ptr<void> is type-erased as std::any is, not a pimpl: both
 # opaque, taken to hold no GC pointer (both were errors with the wrong

@@ -156,7 +156,8 @@ TEST_F(CrossCheckTest, ASmallClassDeclaredPointerFreeIsReportedToo) {
   gc::Root<SmallWronglyPointerFree> r = gc::make<SmallWronglyPointerFree>();
   EXPECT_DEATH(gc::collect(),
                "missed field: the object of type gcrt.tiny_block \\(objects "
-               "under 16 bytes declared pointer-free\\) at 0x[0-9a-f]+ holds "
+               "under 16 bytes taken as pointer-free, whose types are not "
+               "kept\\) at 0x[0-9a-f]+ holds "
                "at offset [0-9]+ a pointer to 0x[0-9a-f]+, in the object of "
                "type [^ ]*Child at");
 }
