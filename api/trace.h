@@ -386,6 +386,11 @@ enum class TraceKind {
                   // aggregate that is not trivially destructible
 };
 
+// Whether a value of kind k may hold a GC pointer.
+constexpr bool HoldsGcPointers(TraceKind k) {
+  return k == TraceKind::kPrecise || k == TraceKind::kConservative;
+}
+
 constexpr TraceKind Combine(TraceKind a, TraceKind b) {
   auto rank = [](TraceKind k) {
     switch (k) {
@@ -529,8 +534,7 @@ constexpr TraceKind KindOf() {
     if constexpr (kFollowRaw && std::is_object_v<Pointee> &&
                   !std::is_array_v<Pointee> && Complete<Pointee>) {
       constexpr TraceKind k = KindOf<Pointee, false>();
-      return k == TraceKind::kPrecise || k == TraceKind::kConservative ||
-                     MisdeclaredTrace<Pointee>
+      return HoldsGcPointers(k) || MisdeclaredTrace<Pointee>
                  ? TraceKind::kError
                  : TraceKind::kPointerFree;
     } else {
@@ -574,8 +578,7 @@ constexpr TraceKind KindOf() {
     // GC pointer: an error (PackedWithGcPointer), wherever it is.
     constexpr TraceKind k = FieldsKind<T, kFollowRaw, Inner>(
         std::make_index_sequence<reflect::kFieldCount<T>>());
-    if constexpr (alignof(T) < alignof(void*) &&
-                  (k == TraceKind::kPrecise || k == TraceKind::kConservative)) {
+    if constexpr (alignof(T) < alignof(void*) && HoldsGcPointers(k)) {
       return TraceKind::kError;
     } else {
       return k;
@@ -608,8 +611,7 @@ constexpr TraceKind KindOf() {
       constexpr TraceKind k = AsMember(KindOf<E, kFollowRaw, Inner>());
       if constexpr (k == TraceKind::kError) {
         return k;
-      } else if constexpr (k == TraceKind::kPrecise ||
-                           k == TraceKind::kConservative) {
+      } else if constexpr (HoldsGcPointers(k)) {
         return TraceKind::kPrecise;
       } else {
         return UnseenClassKind<T>();
@@ -625,8 +627,7 @@ constexpr TraceKind KindOf() {
 // Whether a T can hold a GC pointer, decided at compile time.
 template <typename T>
 constexpr bool ContainsGcPointers() {
-  constexpr TraceKind k = KindOf<T>();
-  return k == TraceKind::kPrecise || k == TraceKind::kConservative;
+  return HoldsGcPointers(KindOf<T>());
 }
 
 template <typename T>
@@ -788,9 +789,8 @@ inline constexpr bool kParenAggregateInit = false;
 template <typename T>
 constexpr bool PackedWithGcPointer() {
   if constexpr (ReflectedAggregate<T> && alignof(T) < alignof(void*)) {
-    constexpr TraceKind k = FieldsKind<T, true, TypeList<T>>(
-        std::make_index_sequence<reflect::kFieldCount<T>>());
-    return k == TraceKind::kPrecise || k == TraceKind::kConservative;
+    return HoldsGcPointers(FieldsKind<T, true, TypeList<T>>(
+        std::make_index_sequence<reflect::kFieldCount<T>>()));
   } else {
     return false;
   }

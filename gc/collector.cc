@@ -1123,7 +1123,6 @@ void Collector::RecordCycle(const Cycle& c) {
   stats_.last_gc_unix_ns = end_unix;
   stats_.last_marked_bytes = c.marked.bytes_marked;
   stats_.last_marked_objects = c.marked.objects_marked;
-  stats_.mark_workers = c.workers;
   stats_.last_mark_helpers_offered = c.marked.helpers_offered;
   stats_.last_mark_workers_joined = c.marked.workers_joined;
   stats_.verified_objects += c.verified;

@@ -193,7 +193,7 @@ struct CollectorStats {
   double gc_cpu_fraction;
   uint64_t last_marked_bytes;
   uint64_t last_marked_objects;
-  uint32_t mark_workers;
+  uint32_t mark_workers;  // set by ReadStats: what the next cycle uses
   // The last cycle's marking with the world stopped (its whole marking, or
   // the final stop's): MarkResult's helpers_offered and workers_joined.
   bool last_mark_helpers_offered;
